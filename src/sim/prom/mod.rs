@@ -1,0 +1,1 @@
+//! Prometheus evaluation semantics (placeholder).
