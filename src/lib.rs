@@ -3,5 +3,12 @@
 //! The pipeline reads one way: source text → YAML value → schema check → typed model →
 //! checked plan → lowered rules → artifacts or simulation. Each stage is a module here.
 
+pub mod check;
 pub mod cli;
+pub mod diagnostic;
+pub mod model;
+pub mod pipeline;
+pub mod schema;
 pub mod sim;
+pub mod source;
+pub mod syntax;

@@ -1,0 +1,136 @@
+//! Stage 4's output: a plan whose references resolve, whose thresholds are in their metric's
+//! unit and whose phases are ordered and non-empty. `render` and `simulate` start here and
+//! never look at the raw plan's strings again.
+
+use super::catalog::Builtin;
+use crate::model::{Bad, Condition, Duration, Op, Share, Sticky, Unit};
+use crate::model::{Notifications, Release};
+
+#[derive(Debug, Clone)]
+pub struct CheckedPlan {
+    pub name: String,
+    /// The file the plan came from, as the user named it (for "generated from" headers).
+    pub source_name: String,
+    pub release: Release,
+    pub service: Service,
+    pub routing: Routing,
+    pub groups: Vec<Group>,
+    pub traffic: Traffic,
+    pub monitoring: Monitoring,
+    /// Never empty; the last phase is at 100%.
+    pub phases: Vec<Phase>,
+    /// Every metric a gate or rule uses, in first-use order.
+    pub metrics: Vec<Metric>,
+    pub gates: Vec<GateRule>,
+    pub rollbacks: Vec<RollbackRule>,
+    pub notifications: Notifications,
+}
+
+#[derive(Debug, Clone)]
+pub struct Service {
+    pub name: String,
+    pub image: String,
+    pub port: u16,
+    pub replicas: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct Routing {
+    pub listen: u16,
+    pub server_name: String,
+    pub sticky: Sticky,
+    pub group_header: Option<String>,
+    pub force_header: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Group {
+    pub name: String,
+    pub conditions: Vec<Condition>,
+    /// Expected share of all requests, when the plan states it.
+    pub share: Option<Share>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Traffic {
+    pub requests_per_second: Option<f64>,
+    pub users_per_day: Option<u64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Monitoring {
+    pub evaluation_interval: Duration,
+    pub scrape_interval: Duration,
+    pub window: Duration,
+    pub runbook_url: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Phase {
+    pub name: String,
+    pub traffic: Share,
+    /// Indices into `CheckedPlan::groups`.
+    pub groups: Vec<usize>,
+    /// None only for the last phase, which runs on.
+    pub duration: Option<Duration>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Metric {
+    pub name: String,
+    pub description: String,
+    pub unit: Unit,
+    pub bad: Bad,
+    /// PromQL for one track, with `$track` still in it; `$service` and `$window` replaced.
+    pub query: String,
+    /// Set when the query is the built-in default (the simulator can then compute the
+    /// metric from raw series); None for custom or overridden queries.
+    pub builtin: Option<Builtin>,
+}
+
+impl Metric {
+    /// The query for one track.
+    pub fn query_for(&self, track: &str) -> String {
+        self.query.replace("$track", track)
+    }
+}
+
+/// A limit in its metric's unit: a value, or a factor of the stable version's value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Limit {
+    Absolute(f64),
+    RelativeToStable(f64),
+}
+
+/// A gate: the metric must satisfy `value op limit` for a phase to advance.
+#[derive(Debug, Clone)]
+pub struct GateRule {
+    /// Index into `CheckedPlan::metrics`.
+    pub metric: usize,
+    pub op: Op,
+    pub limit: Limit,
+    /// The gate as written (`< 5%`), for people.
+    pub written: String,
+}
+
+/// A rollback rule: the metric past `limit` in its bad direction for `for_` rolls back.
+#[derive(Debug, Clone)]
+pub struct RollbackRule {
+    /// Phase-independent id, unique in the plan.
+    pub id: String,
+    pub metric: usize,
+    pub limit: Limit,
+    pub for_: Duration,
+    /// The threshold as written (`0.1`, `5s`), for people.
+    pub written: String,
+}
+
+impl RollbackRule {
+    /// The comparison that means "bad": `>` for metrics that are bad when high.
+    pub fn bad_op(&self, metric: &Metric) -> Op {
+        match metric.bad {
+            Bad::High => Op::Gt,
+            Bad::Low => Op::Lt,
+        }
+    }
+}

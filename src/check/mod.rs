@@ -1,0 +1,124 @@
+//! Stage 4: semantic checks beyond the schema. Takes the typed plan and returns a
+//! [`CheckedPlan`] plus warnings, or every error found (never just the first).
+
+mod catalog;
+mod checked;
+mod phases;
+mod rules;
+
+pub use catalog::{BUILTINS, Builtin, BuiltinDef, builtin, selector_convention};
+pub use checked::*;
+
+use crate::diagnostic::Diagnostic;
+use crate::model::{self, Plan, Sticky};
+use serde_json::Value;
+
+/// Default Prometheus settings when a plan states none.
+pub const DEFAULT_EVALUATION_INTERVAL_MS: u64 = 60_000;
+pub const DEFAULT_SCRAPE_INTERVAL_MS: u64 = 15_000;
+pub const DEFAULT_WINDOW_MS: u64 = 300_000;
+
+/// The outcome of checking one plan: the checked plan when there is no error, and every
+/// finding (errors and warnings) either way.
+pub struct Checked {
+    pub plan: Option<CheckedPlan>,
+    pub findings: Vec<Diagnostic>,
+}
+
+/// Checks `plan` (read from `doc`, which tells how values were written, e.g. a bare
+/// `0.05` share). `source_name` is recorded for generated-file headers.
+pub fn check(plan: &Plan, doc: &Value, source_name: &str) -> Checked {
+    let mut f = Vec::new();
+    let groups = phases::groups(plan, &mut f);
+    let phases = phases::phases(plan, doc, &groups, &mut f);
+    let monitoring = monitoring(plan);
+    let (metrics, gates, rollbacks) = rules::rules(plan, &monitoring, &phases, &mut f);
+    rules::traffic_warnings(plan, &phases, &mut f);
+    if plan.rollback_conditions.is_empty() {
+        f.push(
+            Diagnostic::warning("no-rollback", "", "no `rollback_conditions`: nothing rolls this release back automatically")
+                .with_hint("add at least an error-rate condition, e.g. `- {metric: error_rate, threshold: 10%, duration: 5m}`"),
+        );
+    }
+    let notifications = plan.notifications.clone().unwrap_or(model::Notifications {
+        slack: None,
+        email: None,
+        sms: None,
+    });
+    if !plan.rollback_conditions.is_empty()
+        && notifications.slack.is_none()
+        && notifications.email.is_none()
+        && notifications.sms.is_none()
+    {
+        f.push(
+            Diagnostic::warning(
+                "no-notifications",
+                "",
+                "no `notifications`: nobody is told when the release rolls back",
+            )
+            .with_hint("add `notifications:` with slack, email or sms"),
+        );
+    }
+    if f.iter().any(Diagnostic::is_error) {
+        return Checked {
+            plan: None,
+            findings: f,
+        };
+    }
+    let traffic = plan
+        .traffic
+        .as_ref()
+        .map_or_else(Traffic::default, |t| Traffic {
+            requests_per_second: t.requests_per_second,
+            users_per_day: t.users_per_day,
+        });
+    let routing = Routing {
+        listen: plan.routing.listen,
+        server_name: plan
+            .routing
+            .server_name
+            .clone()
+            .unwrap_or_else(|| "_".into()),
+        sticky: plan.routing.sticky.clone(),
+        group_header: plan.routing.group_header.clone(),
+        force_header: plan.routing.force_header.clone(),
+    };
+    debug_assert!(!matches!(routing.sticky, Sticky::ClientAddress(false)));
+    let checked = CheckedPlan {
+        name: plan.name.clone(),
+        source_name: source_name.to_string(),
+        release: plan.release.clone(),
+        service: Service {
+            name: plan.service.name.clone(),
+            image: plan.service.image.clone(),
+            port: plan.service.port,
+            replicas: plan.service.replicas.unwrap_or(1),
+        },
+        routing,
+        groups,
+        traffic,
+        monitoring,
+        phases,
+        metrics,
+        gates,
+        rollbacks,
+        notifications,
+    };
+    Checked {
+        plan: Some(checked),
+        findings: f,
+    }
+}
+
+fn monitoring(plan: &Plan) -> Monitoring {
+    let m = plan.monitoring.clone().unwrap_or_default();
+    let or = |d: Option<model::Duration>, ms| {
+        d.unwrap_or_else(|| model::Duration::from_millis(ms).expect("positive default"))
+    };
+    Monitoring {
+        evaluation_interval: or(m.evaluation_interval, DEFAULT_EVALUATION_INTERVAL_MS),
+        scrape_interval: or(m.scrape_interval, DEFAULT_SCRAPE_INTERVAL_MS),
+        window: or(m.window, DEFAULT_WINDOW_MS),
+        runbook_url: m.runbook_url,
+    }
+}

@@ -1,0 +1,442 @@
+//! Checks of metrics, gates and rollback conditions: every reference resolves, thresholds
+//! fit their metric's unit and can both trigger and hold, rollback rules are not stricter
+//! than gates, and phases outlast the rules that watch them.
+
+use super::catalog::{BUILTINS, Builtin, builtin};
+use super::checked::{GateRule, Limit, Metric, Monitoring, Phase, RollbackRule};
+use crate::diagnostic::Diagnostic;
+use crate::model::{Amount, Bad, Op, Plan, Threshold, Unit};
+use crate::schema::nearest;
+
+pub fn rules(
+    plan: &Plan,
+    monitoring: &Monitoring,
+    phases: &[Phase],
+    f: &mut Vec<Diagnostic>,
+) -> (Vec<Metric>, Vec<GateRule>, Vec<RollbackRule>) {
+    custom_metric_checks(plan, f);
+    let mut metrics: Vec<Metric> = Vec::new();
+    let mut metric_index =
+        |name: &str, pointer: String, at_key: bool, f: &mut Vec<Diagnostic>| -> Option<usize> {
+            if let Some(i) = metrics.iter().position(|m| m.name == name) {
+                return Some(i);
+            }
+            match resolve_metric(plan, name, monitoring) {
+                Some(m) => {
+                    metrics.push(m);
+                    Some(metrics.len() - 1)
+                }
+                None => {
+                    let mut known: Vec<String> =
+                        BUILTINS.iter().map(|b| b.name.to_string()).collect();
+                    known.extend(plan.metrics.keys().cloned());
+                    let mut d = Diagnostic::error(
+                        "unknown-metric",
+                        pointer,
+                        format!("unknown metric `{name}`"),
+                    );
+                    if at_key {
+                        d = d.at_key();
+                    }
+                    d = match nearest(name, &known) {
+                        Some(n) => d.with_hint(format!("did you mean `{n}`?")),
+                        None => d.with_hint(format!(
+                            "built-in metrics: {}; or define it under `metrics:`",
+                            BUILTINS
+                                .iter()
+                                .map(|b| b.name)
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )),
+                    };
+                    f.push(d);
+                    None
+                }
+            }
+        };
+
+    let mut gates = Vec::new();
+    for (name, gate) in &plan.gates {
+        let pointer = format!("/gates/{name}");
+        let Some(mi) = metric_index(name, pointer.clone(), true, f) else {
+            continue;
+        };
+        let _ = &mi;
+        gates.push((mi, name, gate, pointer));
+    }
+    let mut rollbacks = Vec::new();
+    for (i, rc) in plan.rollback_conditions.iter().enumerate() {
+        let Some(mi) = metric_index(
+            &rc.metric,
+            format!("/rollback_conditions/{i}/metric"),
+            false,
+            f,
+        ) else {
+            continue;
+        };
+        rollbacks.push((mi, i, rc));
+    }
+
+    let mut gate_rules = Vec::new();
+    for (mi, name, gate, pointer) in gates {
+        let m = &metrics[mi];
+        if gate.op.healthy_side() == m.bad {
+            f.push(
+                Diagnostic::error("gate-backwards", pointer.clone(), format!("gate `{name}: \"{gate}\"` calls the bad side healthy: {name} is bad when {}", if m.bad == Bad::High { "high" } else { "low" }))
+                    .with_hint(format!("write `{} …`", if m.bad == Bad::High { "<" } else { ">" })),
+            );
+            continue;
+        }
+        let Some(limit) = limit(&gate.threshold, m, &pointer, f) else {
+            continue;
+        };
+        if let Limit::Absolute(v) = limit
+            && let Some(why) = gate_never_holds(m.unit, gate.op, v)
+        {
+            f.push(
+                Diagnostic::error(
+                    "impossible-gate",
+                    pointer.clone(),
+                    format!("gate `{name}: \"{gate}\"` can never hold: {why}"),
+                )
+                .with_hint(range_hint(m.unit)),
+            );
+            continue;
+        }
+        gate_rules.push(GateRule {
+            metric: mi,
+            op: gate.op,
+            limit,
+            written: gate.to_string(),
+        });
+    }
+
+    let mut rules: Vec<RollbackRule> = Vec::new();
+    for (mi, i, rc) in rollbacks {
+        let m = &metrics[mi];
+        let pointer = format!("/rollback_conditions/{i}/threshold");
+        let id = rc.id.clone().unwrap_or_else(|| rc.metric.clone());
+        if let Some(j) = rules.iter().position(|r| r.id == id) {
+            f.push(
+                Diagnostic::error(
+                    "duplicate-rule-id",
+                    format!("/rollback_conditions/{i}"),
+                    format!(
+                        "two rollback conditions have the id `{id}` (also rollback_conditions[{j}])"
+                    ),
+                )
+                .with_hint("give each condition on the same metric its own `id:`"),
+            );
+        }
+        let Some(limit) = limit(&rc.threshold, m, &pointer, f) else {
+            continue;
+        };
+        if let Limit::Absolute(v) = limit {
+            if let Some(why) = rule_never_triggers(m.unit, m.bad, v) {
+                f.push(
+                    Diagnostic::error(
+                        "impossible-threshold",
+                        pointer.clone(),
+                        format!("rollback on `{}` can never trigger: {why}", rc.metric),
+                    )
+                    .with_hint(range_hint(m.unit)),
+                );
+                continue;
+            }
+            if let Some(why) = rule_always_triggers(m.unit, m.bad, v) {
+                f.push(
+                    Diagnostic::error(
+                        "impossible-threshold",
+                        pointer.clone(),
+                        format!("rollback on `{}` would always trigger: {why}", rc.metric),
+                    )
+                    .with_hint(range_hint(m.unit)),
+                );
+                continue;
+            }
+            if m.unit == Unit::Milliseconds
+                && matches!(rc.threshold, Threshold::Absolute(Amount::Number(_)))
+                && v > 0.0
+                && v < 10.0
+            {
+                f.push(
+                    Diagnostic::warning(
+                        "latency-looks-like-seconds",
+                        pointer.clone(),
+                        format!("threshold `{v}` is {v} milliseconds for `{}`", rc.metric),
+                    )
+                    .with_hint(format!(
+                        "a bare number is in milliseconds here; if you meant seconds write `{v}s`"
+                    )),
+                );
+            }
+        }
+        let bad_op = if m.bad == Bad::High { Op::Gt } else { Op::Lt };
+        if let Some(g) = gate_rules.iter().find(|g| g.metric == mi)
+            && stricter(bad_op, limit, g.limit)
+        {
+            f.push(
+                Diagnostic::warning("rollback-stricter-than-gate", pointer.clone(), format!(
+                    "rollback when {} {} {} is stricter than its gate `{}`: it rolls back releases the gate calls healthy",
+                    rc.metric, bad_op.as_str(), show_limit(limit, m.unit), g.written
+                ))
+                .with_hint("a rollback threshold is usually looser than the gate (gates hold a phase, rollbacks abort it)"),
+            );
+        }
+        for p in phases {
+            if let Some(d) = p.duration
+                && d < rc.duration
+            {
+                let pi = plan
+                    .phases
+                    .iter()
+                    .position(|q| q.name == p.name)
+                    .unwrap_or(0);
+                f.push(
+                    Diagnostic::error("phase-shorter-than-rule", format!("/phases/{pi}/duration"), format!(
+                        "phase `{}` lasts {d}, shorter than the {} that rollback rule `{id}` needs before it can fire",
+                        p.name, rc.duration
+                    ))
+                    .with_hint("lengthen the phase or shorten the condition's `duration`"),
+                );
+            }
+        }
+        rules.push(RollbackRule {
+            id,
+            metric: mi,
+            limit,
+            for_: rc.duration,
+            written: rc.threshold.to_string(),
+        });
+    }
+    (metrics, gate_rules, rules)
+}
+
+fn custom_metric_checks(plan: &Plan, f: &mut Vec<Diagnostic>) {
+    for (name, def) in &plan.metrics {
+        let at = format!("/metrics/{name}");
+        let is_builtin = builtin(name).is_some();
+        if !is_builtin {
+            for (field, missing) in [("unit", def.unit.is_none()), ("bad", def.bad.is_none())] {
+                if missing {
+                    f.push(
+                        Diagnostic::error(
+                            "custom-metric-incomplete",
+                            at.clone(),
+                            format!("custom metric `{name}` needs `{field}`"),
+                        )
+                        .with_hint(if field == "unit" {
+                            "e.g. `unit: ratio`"
+                        } else {
+                            "`bad: high` (like an error rate) or `bad: low` (like availability)"
+                        }),
+                    );
+                }
+            }
+        }
+        if !def.query.contains("$track") {
+            f.push(
+                Diagnostic::error("query-without-track", format!("{at}/query"), format!("the query of `{name}` never mentions `$track`, so canary and stable cannot be told apart"))
+                    .with_hint("filter its series with `track=\"$track\"`"),
+            );
+        }
+    }
+}
+
+fn resolve_metric(plan: &Plan, name: &str, monitoring: &Monitoring) -> Option<Metric> {
+    let base = builtin(name);
+    let custom = plan.metrics.get(name);
+    let (description, unit, bad, query, kind): (String, Unit, Bad, String, Option<Builtin>) =
+        match (base, custom) {
+            (Some(b), None) => (
+                b.description.into(),
+                b.unit,
+                b.bad,
+                b.query.into(),
+                Some(b.kind),
+            ),
+            (Some(b), Some(c)) => (
+                c.description
+                    .clone()
+                    .unwrap_or_else(|| b.description.into()),
+                c.unit.unwrap_or(b.unit),
+                c.bad.unwrap_or(b.bad),
+                c.query.clone(),
+                None,
+            ),
+            (None, Some(c)) => (
+                c.description.clone().unwrap_or_default(),
+                c.unit?,
+                c.bad?,
+                c.query.clone(),
+                None,
+            ),
+            (None, None) => return None,
+        };
+    let query = query
+        .replace("$service", &plan.service.name)
+        .replace("$window", &monitoring.window.to_string());
+    Some(Metric {
+        name: name.to_string(),
+        description,
+        unit,
+        bad,
+        query,
+        builtin: kind,
+    })
+}
+
+fn limit(t: &Threshold, m: &Metric, pointer: &str, f: &mut Vec<Diagnostic>) -> Option<Limit> {
+    match *t {
+        Threshold::Relative { factor, .. } => Some(Limit::RelativeToStable(factor)),
+        Threshold::Absolute(a) => match a.in_unit(m.unit) {
+            Ok(v) => Some(Limit::Absolute(v)),
+            Err(why) => {
+                f.push(
+                    Diagnostic::error(
+                        "threshold-unit",
+                        pointer.to_string(),
+                        format!("`{a}` does not fit `{}`: {why}", m.name),
+                    )
+                    .with_hint(range_hint(m.unit)),
+                );
+                None
+            }
+        },
+    }
+}
+
+fn range_hint(unit: Unit) -> &'static str {
+    match unit {
+        Unit::Ratio => "a ratio lies between 0 and 1: write `0.1` or `10%`",
+        Unit::Milliseconds => "a latency in milliseconds: write `5000` or `5s`",
+        Unit::Seconds => "a latency in seconds: write `5` or `5s`",
+        Unit::Bytes => "a size in bytes: write `536870912` or `512MiB`",
+        Unit::Count | Unit::PerSecond => "a number zero or above",
+    }
+}
+
+fn max_of(unit: Unit) -> f64 {
+    if unit == Unit::Ratio {
+        1.0
+    } else {
+        f64::INFINITY
+    }
+}
+
+fn rule_never_triggers(unit: Unit, bad: Bad, v: f64) -> Option<String> {
+    match bad {
+        Bad::High if v >= max_of(unit) => Some(format!(
+            "{} never exceeds {}",
+            unit.name(),
+            unit.show(max_of(unit))
+        )),
+        Bad::Low if v <= 0.0 => Some(format!("a {} is never below 0", unit.name())),
+        _ => None,
+    }
+}
+
+fn rule_always_triggers(unit: Unit, bad: Bad, v: f64) -> Option<String> {
+    match bad {
+        Bad::High if v < 0.0 => Some(format!(
+            "a {} is never below 0, so it always exceeds {}",
+            unit.name(),
+            unit.show(v)
+        )),
+        Bad::Low if v > max_of(unit) => Some(format!(
+            "a {} never exceeds {}, so it is always below {}",
+            unit.name(),
+            unit.show(max_of(unit)),
+            unit.show(v)
+        )),
+        _ => None,
+    }
+}
+
+fn gate_never_holds(unit: Unit, op: Op, v: f64) -> Option<String> {
+    let max = max_of(unit);
+    match op {
+        Op::Gt if v >= max => Some(format!("a {} is at most {}", unit.name(), unit.show(max))),
+        Op::Ge if v > max => Some(format!("a {} is at most {}", unit.name(), unit.show(max))),
+        Op::Lt if v <= 0.0 => Some(format!("a {} is never below 0", unit.name())),
+        Op::Le if v < 0.0 => Some(format!("a {} is never below 0", unit.name())),
+        _ => None,
+    }
+}
+
+/// Whether a rollback rule (`value bad_op r` is bad) fires on values the gate (`g`) accepts.
+fn stricter(bad_op: Op, r: Limit, g: Limit) -> bool {
+    match (r, g) {
+        (Limit::Absolute(r), Limit::Absolute(g))
+        | (Limit::RelativeToStable(r), Limit::RelativeToStable(g)) => match bad_op {
+            Op::Gt | Op::Ge => r < g,
+            Op::Lt | Op::Le => r > g,
+        },
+        _ => false,
+    }
+}
+
+fn show_limit(l: Limit, unit: Unit) -> String {
+    match l {
+        Limit::Absolute(v) => unit.show(v),
+        Limit::RelativeToStable(f) => format!("{}x stable", crate::model::trim(f)),
+    }
+}
+
+/// Where traffic is stated: warns when a rollback rule on a request ratio is so thin at a
+/// phase's share that a single failed request in one window already crosses the threshold.
+pub fn traffic_warnings(plan: &Plan, phases: &[Phase], f: &mut Vec<Diagnostic>) {
+    let Some(rps) = plan.traffic.as_ref().and_then(|t| t.requests_per_second) else {
+        return;
+    };
+    let window_s = plan
+        .monitoring
+        .as_ref()
+        .and_then(|m| m.window)
+        .map_or(300.0, |w| w.seconds());
+    let group_share = |g: &str| {
+        plan.traffic
+            .as_ref()
+            .and_then(|t| t.groups.get(g))
+            .map_or(0.0, |s| s.fraction())
+    };
+    for (i, rc) in plan.rollback_conditions.iter().enumerate() {
+        let Some(b) = builtin(&rc.metric).filter(|_| !plan.metrics.contains_key(&rc.metric)) else {
+            continue;
+        };
+        if !matches!(b.kind, Builtin::ErrorRate | Builtin::Availability) {
+            continue;
+        }
+        let Ok(Threshold::Absolute(a)) = Ok::<_, ()>(rc.threshold) else {
+            continue;
+        };
+        let Ok(t) = a.in_unit(Unit::Ratio) else {
+            continue;
+        };
+        let error_threshold = if b.kind == Builtin::ErrorRate {
+            t
+        } else {
+            1.0 - t
+        };
+        for (pi, p) in plan.phases.iter().enumerate() {
+            if p.traffic.hundredths() == 10_000 {
+                continue;
+            }
+            let targeted: f64 = p.groups.iter().map(|g| group_share(g)).sum();
+            let share = (p.traffic.fraction() + targeted * (1.0 - p.traffic.fraction())).min(1.0);
+            let n = rps * share * window_s;
+            if n > 0.0 && 1.0 / n > error_threshold {
+                f.push(
+                    Diagnostic::warning("thin-traffic", format!("/rollback_conditions/{i}/threshold"), format!(
+                        "in phase `{}` the canary gets about {:.0} requests per {} window, so one failed request ({}) already crosses `{}` {}",
+                        p.name, n, crate::model::Duration::from_millis((window_s * 1000.0) as u64).map_or_else(String::new, |d| d.to_string()),
+                        Unit::Ratio.show(1.0 / n), rc.metric, rc.threshold
+                    ))
+                    .with_hint("run `plan simulate` to see the false-rollback rate; consider a longer window, a minimum request count, or a larger first phase"),
+                );
+                break;
+            }
+            let _ = (pi, phases);
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! Findings about a plan, and the one place they are turned into text or JSON.
+//!
+//! Every stage reports `Diagnostic`s that carry a stable code, the JSON pointer of the value
+//! they are about and, where the YAML stage knows it, the exact position. Rendering resolves
+//! pointers to lines through the document's span index, so stages never deal with positions.
+
+use crate::source::Source;
+use crate::syntax::Spans;
+use serde::Serialize;
+use std::fmt::Write as _;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Warning,
+    Error,
+}
+
+/// A 1-based line and column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Pos {
+    pub line: usize,
+    pub col: usize,
+}
+
+/// One finding. `code` is stable: scripts and suppressions may rely on it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Diagnostic {
+    pub severity: Severity,
+    pub code: &'static str,
+    pub message: String,
+    /// JSON pointer of the value concerned ("" for the whole document).
+    pub pointer: String,
+    /// Set by the YAML stage, which knows positions that no pointer reaches.
+    pub pos: Option<Pos>,
+    /// Point at the key rather than the value (unknown keys, duplicate keys).
+    pub at_key: bool,
+    pub hint: Option<String>,
+}
+
+impl Diagnostic {
+    pub fn error(
+        code: &'static str,
+        pointer: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Diagnostic {
+            severity: Severity::Error,
+            code,
+            message: message.into(),
+            pointer: pointer.into(),
+            pos: None,
+            at_key: false,
+            hint: None,
+        }
+    }
+
+    pub fn warning(
+        code: &'static str,
+        pointer: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::error(code, pointer, message)
+        }
+    }
+
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    pub fn at_pos(mut self, pos: Pos) -> Self {
+        self.pos = Some(pos);
+        self
+    }
+
+    pub fn at_key(mut self) -> Self {
+        self.at_key = true;
+        self
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
+/// All findings of one file, resolved to positions, in source order.
+#[derive(Debug, Clone, Serialize)]
+pub struct Located {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    pub pointer: String,
+    pub severity: Severity,
+    pub code: &'static str,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+/// Resolves each diagnostic's position (explicit, else through the span index, else the
+/// nearest enclosing value that has a span) and sorts them by position.
+pub fn locate(source: &Source, spans: Option<&Spans>, diags: Vec<Diagnostic>) -> Vec<Located> {
+    let mut out: Vec<Located> = diags
+        .into_iter()
+        .map(|d| {
+            let pos = d
+                .pos
+                .or_else(|| spans.and_then(|s| s.find(&d.pointer, d.at_key)))
+                .unwrap_or(Pos { line: 1, col: 1 });
+            Located {
+                file: source.name.clone(),
+                line: pos.line,
+                column: pos.col,
+                pointer: d.pointer,
+                severity: d.severity,
+                code: d.code,
+                message: d.message,
+                hint: d.hint,
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| (a.line, a.column, b.severity).cmp(&(b.line, b.column, a.severity)));
+    out
+}
+
+/// `path:line:col: error[code]: message`, the source line with a caret, then the hint.
+pub fn render_human(source: Option<&Source>, d: &Located, color: bool) -> String {
+    let (sev, paint) = match d.severity {
+        Severity::Error => ("error", "\x1b[1;31m"),
+        Severity::Warning => ("warning", "\x1b[1;33m"),
+    };
+    let (on, off, bold, blue) = if color {
+        (paint, "\x1b[0m", "\x1b[1m", "\x1b[1;34m")
+    } else {
+        ("", "", "", "")
+    };
+    let mut s = format!(
+        "{bold}{}:{}:{}:{off} {on}{sev}[{}]{off}{bold}: {}{off}\n",
+        d.file, d.line, d.column, d.code, d.message
+    );
+    if let Some(text) = source.and_then(|src| src.line(d.line)) {
+        let gutter = d.line.to_string();
+        let pad = " ".repeat(gutter.len());
+        let caret_at: String = text
+            .chars()
+            .take(d.column.saturating_sub(1))
+            .map(|c| if c == '\t' { '\t' } else { ' ' })
+            .collect();
+        let width = marker_width(text, d.column);
+        let _ = writeln!(s, "{blue}{pad} |{off}");
+        let _ = writeln!(s, "{blue}{gutter} |{off} {text}");
+        let _ = writeln!(
+            s,
+            "{blue}{pad} |{off} {caret_at}{on}{}{off}",
+            "^".repeat(width)
+        );
+    }
+    if let Some(hint) = &d.hint {
+        let _ = writeln!(s, "  = hint: {hint}");
+    }
+    s
+}
+
+/// Underlines the token starting at `col`: a quoted string to its closing quote, else up to
+/// the next space, comma or bracket.
+fn marker_width(line: &str, col: usize) -> usize {
+    let rest: Vec<char> = line.chars().skip(col.saturating_sub(1)).collect();
+    let Some(&first) = rest.first() else { return 1 };
+    let close = match first {
+        '"' | '\'' => Some(first),
+        '[' => Some(']'),
+        '{' => Some('}'),
+        _ => None,
+    };
+    let width = if let Some(close) = close {
+        rest.iter()
+            .skip(1)
+            .position(|&c| c == close)
+            .map_or(rest.len(), |p| p + 2)
+    } else if false {
+        rest.iter()
+            .skip(1)
+            .position(|&c| c == first)
+            .map_or(rest.len(), |p| p + 2)
+    } else {
+        rest.iter()
+            .position(|&c| c == ' ' || c == ',' || c == ']' || c == '}' || c == '#')
+            .unwrap_or(rest.len())
+    };
+    let width = if width > 1 && rest.get(width - 1) == Some(&':') {
+        width - 1
+    } else {
+        width
+    };
+    width.max(1)
+}

@@ -1,0 +1,30 @@
+//! The plan language's types: the typed plan as written, and the scalar types it is made of
+//! (durations, shares, thresholds, gates, predicates), each parsed once.
+
+mod duration;
+mod plan;
+mod predicate;
+mod share;
+mod threshold;
+
+pub use duration::{Duration, parse_millis};
+pub use plan::*;
+pub use predicate::{AgeUnit, Comparison, Operand, Predicate};
+pub use share::Share;
+pub use threshold::{Amount, Bad, Gate, Op, Threshold, Unit, split_op, trim};
+
+use crate::diagnostic::Diagnostic;
+
+/// Builds the typed plan from a schema-valid document. The schema has already checked
+/// every shape and scalar format, so a failure here is a gap between schema and model and is
+/// reported as such rather than hidden.
+pub fn from_document(value: &serde_json::Value) -> Result<Plan, Diagnostic> {
+    serde_json::from_value(value.clone()).map_err(|e| {
+        Diagnostic::error(
+            "model",
+            "",
+            format!("the plan passed the schema but could not be read: {e}"),
+        )
+        .with_hint("this is a bug in plan; please report it with the plan file")
+    })
+}

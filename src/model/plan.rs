@@ -1,0 +1,195 @@
+//! Stage 3: the typed plan, exactly as written (no defaults resolved, no cross-references
+//! checked). It deserializes from a schema-valid document and serializes back to an
+//! equivalent one, so a plan survives a round trip unchanged.
+
+use super::{Bad, Duration, Gate, Predicate, Share, Threshold, Unit};
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Plan {
+    pub name: String,
+    pub release: Release,
+    pub service: Service,
+    pub routing: Routing,
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub user_groups: IndexMap<String, Vec<Condition>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traffic: Option<Traffic>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monitoring: Option<Monitoring>,
+    pub phases: Vec<Phase>,
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub metrics: IndexMap<String, MetricDef>,
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub gates: IndexMap<String, Gate>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rollback_conditions: Vec<RollbackCondition>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notifications: Option<Notifications>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Release {
+    pub from: String,
+    pub to: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Service {
+    pub name: String,
+    pub image: String,
+    pub port: u16,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Routing {
+    pub listen: u16,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_name: Option<String>,
+    pub sticky: Sticky,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_header: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub force_header: Option<String>,
+}
+
+/// What keeps a user on one version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Sticky {
+    Cookie(String),
+    Header(String),
+    /// Always `true` (the schema says so): split on the client address alone.
+    ClientAddress(bool),
+}
+
+/// One condition of a user group: `attribute: predicate`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(
+    try_from = "IndexMap<String, Predicate>",
+    into = "IndexMap<String, Predicate>"
+)]
+pub struct Condition {
+    pub attribute: String,
+    pub predicate: Predicate,
+}
+
+impl TryFrom<IndexMap<String, Predicate>> for Condition {
+    type Error = String;
+    fn try_from(m: IndexMap<String, Predicate>) -> Result<Self, String> {
+        let mut it = m.into_iter();
+        match (it.next(), it.next()) {
+            (Some((attribute, predicate)), None) => Ok(Condition {
+                attribute,
+                predicate,
+            }),
+            _ => Err("a condition is one `attribute: predicate` pair".into()),
+        }
+    }
+}
+
+impl From<Condition> for IndexMap<String, Predicate> {
+    fn from(c: Condition) -> Self {
+        IndexMap::from([(c.attribute, c.predicate)])
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Traffic {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests_per_second: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub users_per_day: Option<u64>,
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub groups: IndexMap<String, Share>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Monitoring {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evaluation_interval: Option<Duration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scrape_interval: Option<Duration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<Duration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runbook_url: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Phase {
+    pub name: String,
+    pub traffic: Share,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<Duration>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricDef {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub query: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<Unit>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bad: Option<Bad>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RollbackCondition {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub metric: String,
+    pub threshold: Threshold,
+    pub duration: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Notifications {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slack: Option<Slack>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<Email>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sms: Option<Sms>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Slack {
+    pub channel: String,
+    pub api_url_file: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Email {
+    pub to: Vec<String>,
+    pub from: String,
+    pub smarthost: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_password_file: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sms {
+    pub webhook_url: String,
+}

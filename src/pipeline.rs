@@ -1,0 +1,66 @@
+//! The front half of every command: file → source → YAML document → schema check → typed
+//! plan → checked plan. Each stage runs only when the one before it found no error, and
+//! every finding of the failing stage is kept.
+
+use crate::check::{self, CheckedPlan};
+use crate::diagnostic::{Diagnostic, Located, locate};
+use crate::source::{LoadError, Source};
+use crate::syntax::{self, Spans};
+use crate::{model, schema};
+use std::path::Path;
+
+/// One plan file, as far as it got through the pipeline.
+pub struct Compiled {
+    pub source: Source,
+    /// Every finding, located and in source order.
+    pub findings: Vec<Located>,
+    /// Present when no finding is an error.
+    pub plan: Option<CheckedPlan>,
+}
+
+impl Compiled {
+    pub fn has_errors(&self) -> bool {
+        self.plan.is_none()
+    }
+
+    pub fn warnings(&self) -> usize {
+        self.findings
+            .iter()
+            .filter(|f| f.severity == crate::diagnostic::Severity::Warning)
+            .count()
+    }
+}
+
+/// Reads and compiles a plan file; `Err` when the file cannot be read as text at all.
+pub fn compile_file(path: &Path) -> Result<Compiled, LoadError> {
+    let source = Source::load(path)?;
+    Ok(compile(source))
+}
+
+/// Compiles a plan already in memory.
+pub fn compile(source: Source) -> Compiled {
+    let (spans, findings, plan) = stages(&source);
+    let findings = locate(&source, spans.as_ref(), findings);
+    Compiled {
+        source,
+        findings,
+        plan,
+    }
+}
+
+fn stages(source: &Source) -> (Option<Spans>, Vec<Diagnostic>, Option<CheckedPlan>) {
+    let doc = match syntax::parse(source) {
+        Ok(doc) => doc,
+        Err((spans, diags)) => return (Some(spans), diags, None),
+    };
+    let schema_errors = schema::check(&doc.value);
+    if !schema_errors.is_empty() {
+        return (Some(doc.spans), schema_errors, None);
+    }
+    let plan = match model::from_document(&doc.value) {
+        Ok(plan) => plan,
+        Err(d) => return (Some(doc.spans), vec![d], None),
+    };
+    let checked = check::check(&plan, &doc.value, &source.name);
+    (Some(doc.spans), checked.findings, checked.plan)
+}

@@ -1,0 +1,421 @@
+//! Stage 2: the JSON Schema check. `schemas/plan.schema.json` is the one source of truth for
+//! a plan's structure; it is embedded here, compiled once, and its custom formats
+//! (`duration`, `share`, `threshold`, `gate`, `predicate`) are checked by the same parsers
+//! that build the typed model, so the schema and the model cannot disagree on a scalar.
+//!
+//! Errors are rephrased for people: each points at the offending value's line, names what
+//! was expected (the schema's `x-expected` text) and, for an unknown key, the nearest known
+//! one.
+
+use crate::diagnostic::Diagnostic;
+use crate::model::{Duration, Gate, Predicate, Share, Threshold};
+use crate::syntax::escape_token;
+use jsonschema::error::{TypeKind, ValidationErrorKind};
+use serde_json::Value;
+use std::sync::OnceLock;
+
+/// The plan schema's text, as shipped.
+pub const PLAN_SCHEMA: &str = include_str!("../schemas/plan.schema.json");
+
+struct Compiled {
+    schema: Value,
+    validator: jsonschema::Validator,
+}
+
+/// Parses a scalar format; `Err` carries the message shown to the user.
+fn format_check(format: &str, s: &str) -> Result<(), String> {
+    match format {
+        "duration" => Duration::parse(s).map(drop),
+        "share" => Share::parse(s).map(drop),
+        "threshold" => Threshold::parse(s).map(drop),
+        "gate" => Gate::parse(s).map(drop),
+        "predicate" => Predicate::parse(s).map(drop),
+        _ => Ok(()),
+    }
+}
+
+fn compiled() -> &'static Compiled {
+    static COMPILED: OnceLock<Compiled> = OnceLock::new();
+    COMPILED.get_or_init(|| {
+        let schema: Value =
+            serde_json::from_str(PLAN_SCHEMA).expect("the embedded schema is valid JSON");
+        let mut options = jsonschema::options()
+            .with_draft(jsonschema::Draft::Draft202012)
+            .should_validate_formats(true);
+        for name in ["duration", "share", "threshold", "gate", "predicate"] {
+            options = options.with_format(name, move |s: &str| format_check(name, s).is_ok());
+        }
+        let validator = options
+            .build(&schema)
+            .expect("the embedded schema compiles");
+        Compiled { schema, validator }
+    })
+}
+
+/// Checks `doc` against the plan schema and returns every violation.
+pub fn check(doc: &Value) -> Vec<Diagnostic> {
+    let c = compiled();
+    let mut out = Vec::new();
+    for e in c.validator.iter_errors(doc) {
+        let pointer = e.instance_path().as_str().to_string();
+        let owner = owner_of(&c.schema, e.schema_path().as_str());
+        out.extend(describe(&c.schema, owner, &pointer, e.instance(), e.kind()));
+    }
+    out
+}
+
+/// The schema object that owns the failing keyword: the keyword location minus its last
+/// segment, followed through local `$ref`s.
+fn owner_of<'a>(schema: &'a Value, keyword_path: &str) -> Option<&'a Value> {
+    let owner_path = &keyword_path[..keyword_path.rfind('/')?];
+    let mut node = schema;
+    for raw in owner_path.split('/').skip(1) {
+        let seg = raw.replace("~1", "/").replace("~0", "~");
+        node = match node {
+            Value::Object(m) => m.get(&seg)?,
+            Value::Array(a) => a.get(seg.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+        if seg == "$ref" {
+            node = schema.pointer(node.as_str()?.strip_prefix('#')?)?;
+        }
+    }
+    Some(node)
+}
+
+fn expected(schema_node: Option<&Value>, root: &Value) -> Option<String> {
+    let n = schema_node?;
+    let n = match n.get("$ref").and_then(Value::as_str) {
+        Some(r) => root.pointer(r.strip_prefix('#')?)?,
+        None => n,
+    };
+    n.get("x-expected")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+}
+
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "nothing (null)",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
+    }
+}
+
+fn show(v: &Value) -> String {
+    let s = match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    if s.chars().count() > 60 {
+        format!("{}…", s.chars().take(60).collect::<String>())
+    } else {
+        s
+    }
+}
+
+/// Where in the document a key lives, for messages: `phases[1]`, `the plan`.
+fn context(pointer: &str) -> String {
+    if pointer.is_empty() {
+        return "the plan".into();
+    }
+    let mut s = String::new();
+    for seg in pointer.split('/').skip(1) {
+        if seg.chars().all(|c| c.is_ascii_digit()) {
+            s.push_str(&format!("[{seg}]"));
+        } else {
+            if !s.is_empty() {
+                s.push('.');
+            }
+            s.push_str(&seg.replace("~1", "/").replace("~0", "~"));
+        }
+    }
+    format!("`{s}`")
+}
+
+fn describe(
+    root: &Value,
+    owner: Option<&Value>,
+    pointer: &str,
+    instance: &Value,
+    kind: &ValidationErrorKind,
+) -> Vec<Diagnostic> {
+    let d = |msg: String| Diagnostic::error("schema", pointer.to_string(), msg);
+    match kind {
+        ValidationErrorKind::AdditionalProperties { unexpected } => {
+            let known: Vec<String> = owner_properties(root, pointer);
+            unexpected
+                .iter()
+                .map(|k| {
+                    let mut diag = Diagnostic::error(
+                        "unknown-key",
+                        format!("{pointer}/{}", escape_token(k)),
+                        format!("unknown key `{k}` in {}", context(pointer)),
+                    )
+                    .at_key();
+                    diag = match nearest(k, &known) {
+                        Some(n) => diag.with_hint(format!("did you mean `{n}`?")),
+                        None if !known.is_empty() => {
+                            diag.with_hint(format!("known keys here: {}", known.join(", ")))
+                        }
+                        None => diag,
+                    };
+                    diag
+                })
+                .collect()
+        }
+        ValidationErrorKind::Required { property } => {
+            let p = property.as_str().unwrap_or_default();
+            let desc = property_description(root, pointer, p);
+            let mut diag = Diagnostic::error(
+                "missing-key",
+                pointer.to_string(),
+                format!("missing required key `{p}` in {}", context(pointer)),
+            );
+            if let Some(desc) = desc {
+                diag = diag.with_hint(format!("`{p}`: {desc}"));
+            }
+            vec![diag]
+        }
+        ValidationErrorKind::Type { kind } => {
+            let want = match kind {
+                TypeKind::Single(t) => t.to_string(),
+                TypeKind::Multiple(ts) => ts
+                    .iter()
+                    .map(|t| t.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" or "),
+            };
+            let mut diag = d(format!(
+                "expected {}, found {}",
+                article(&want),
+                json_type(instance)
+            ))
+            .with_code("wrong-type");
+            if let Some(x) = expected(owner, root) {
+                diag = diag.with_hint(format!("expected {x}"));
+            }
+            vec![diag]
+        }
+        ValidationErrorKind::Format { format } => {
+            let msg = match instance.as_str().map(|s| format_check(format, s)) {
+                Some(Err(m)) => m,
+                _ => format!("`{}` is not a valid {format}", show(instance)),
+            };
+            let mut diag = d(msg).with_code(match format.as_str() {
+                "predicate" => "bad-predicate",
+                "duration" => "bad-duration",
+                "share" => "bad-share",
+                "threshold" => "bad-threshold",
+                "gate" => "bad-gate",
+                _ => "bad-format",
+            });
+            if let Some(x) = expected(owner, root) {
+                diag = diag.with_hint(format!("expected {x}"));
+            }
+            vec![diag]
+        }
+        ValidationErrorKind::Pattern { .. }
+        | ValidationErrorKind::MaxLength { .. }
+        | ValidationErrorKind::MinLength { .. } => {
+            let mut diag =
+                d(format!("`{}` is not allowed here", show(instance))).with_code("bad-value");
+            if let ValidationErrorKind::MaxLength { limit } = kind {
+                diag.message = format!("value is longer than {limit} characters");
+            }
+            if let Some(x) = expected(owner, root) {
+                diag = diag.with_hint(format!("expected {x}"));
+            }
+            vec![diag]
+        }
+        ValidationErrorKind::Enum { options } => {
+            let opts: Vec<String> = options.as_array().into_iter().flatten().map(show).collect();
+            let mut diag = d(format!(
+                "`{}` is not one of: {}",
+                show(instance),
+                opts.join(", ")
+            ))
+            .with_code("bad-value");
+            if let Some(n) = instance.as_str().and_then(|s| nearest(s, &opts)) {
+                diag = diag.with_hint(format!("did you mean `{n}`?"));
+            }
+            vec![diag]
+        }
+        ValidationErrorKind::Minimum { limit }
+        | ValidationErrorKind::ExclusiveMinimum { limit } => {
+            vec![
+                d(format!(
+                    "{} is too small: the minimum is {limit}{}",
+                    show(instance),
+                    if matches!(kind, ValidationErrorKind::ExclusiveMinimum { .. }) {
+                        " (exclusive)"
+                    } else {
+                        ""
+                    }
+                ))
+                .with_code("out-of-range"),
+            ]
+        }
+        ValidationErrorKind::Maximum { limit }
+        | ValidationErrorKind::ExclusiveMaximum { limit } => {
+            vec![
+                d(format!(
+                    "{} is too large: the maximum is {limit}",
+                    show(instance)
+                ))
+                .with_code("out-of-range"),
+            ]
+        }
+        ValidationErrorKind::MinItems { limit } => {
+            vec![
+                d(format!(
+                    "needs at least {limit} item{}",
+                    if *limit == 1 { "" } else { "s" }
+                ))
+                .with_code("too-few"),
+            ]
+        }
+        ValidationErrorKind::MaxItems { limit } => {
+            vec![d(format!("has more than {limit} items")).with_code("too-many")]
+        }
+        ValidationErrorKind::MinProperties { .. } | ValidationErrorKind::MaxProperties { .. } => {
+            let known = owner_properties(root, pointer);
+            let msg = if known.is_empty() {
+                "has the wrong number of entries".to_string()
+            } else if pointer.contains("/user_groups/") {
+                "each condition is exactly one `attribute: predicate` pair; put each on its own `- ` line".to_string()
+            } else {
+                format!("set exactly one of: {}", known.join(", "))
+            };
+            vec![d(msg).with_code("one-of")]
+        }
+        ValidationErrorKind::Constant { expected_value } => {
+            vec![d(format!("must be {expected_value}")).with_code("bad-value")]
+        }
+        ValidationErrorKind::UniqueItems => {
+            vec![d("lists the same item twice".into()).with_code("duplicate-item")]
+        }
+        ValidationErrorKind::PropertyNames { error } => {
+            let name = show(error.instance());
+            let x = root
+                .pointer("/$defs/identifier/x-expected")
+                .and_then(Value::as_str)
+                .unwrap_or("a name");
+            vec![
+                Diagnostic::error(
+                    "bad-name",
+                    format!("{pointer}/{}", escape_token(&name)),
+                    format!("`{name}` is not a valid name"),
+                )
+                .at_key()
+                .with_hint(format!("expected {x}")),
+            ]
+        }
+        other => vec![d(format!("invalid value `{}` ({other:?})", show(instance)))],
+    }
+}
+
+trait WithCode {
+    fn with_code(self, code: &'static str) -> Self;
+}
+
+impl WithCode for Diagnostic {
+    fn with_code(mut self, code: &'static str) -> Self {
+        self.code = code;
+        self
+    }
+}
+
+fn article(t: &str) -> String {
+    let t = match t {
+        "object" => "mapping",
+        "array" => "list",
+        other => other,
+    };
+    let t = t.replace("object", "mapping").replace("array", "list");
+    if t.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        format!("an {t}")
+    } else {
+        format!("a {t}")
+    }
+}
+
+/// The schema node describing the instance at `pointer`, found by walking the document path
+/// through `properties`, `items` and `additionalProperties` (and local `$ref`s).
+fn schema_for<'a>(root: &'a Value, pointer: &str) -> Option<&'a Value> {
+    let deref = |n: &'a Value| -> Option<&'a Value> {
+        match n.get("$ref").and_then(Value::as_str) {
+            Some(r) => root.pointer(r.strip_prefix('#')?),
+            None => Some(n),
+        }
+    };
+    let mut node = deref(root)?;
+    for raw in pointer.split('/').skip(1) {
+        let seg = raw.replace("~1", "/").replace("~0", "~");
+        let next = node
+            .get("properties")
+            .and_then(|p| p.get(&seg))
+            .or_else(|| node.get("items"))
+            .or_else(|| node.get("additionalProperties").filter(|a| a.is_object()))?;
+        node = deref(next)?;
+    }
+    Some(node)
+}
+
+fn owner_properties(root: &Value, pointer: &str) -> Vec<String> {
+    schema_for(root, pointer)
+        .and_then(|n| n.get("properties"))
+        .and_then(Value::as_object)
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+fn property_description(root: &Value, pointer: &str, prop: &str) -> Option<String> {
+    let node = schema_for(root, pointer)?.get("properties")?.get(prop)?;
+    node.get("description")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+}
+
+/// The known name closest to `word`, if close enough to be a likely typo.
+pub fn nearest(word: &str, known: &[String]) -> Option<String> {
+    known
+        .iter()
+        .map(|k| (levenshtein(&word.to_lowercase(), &k.to_lowercase()), k))
+        .filter(|(d, k)| *d <= (k.chars().count().max(word.chars().count()) / 3).max(1))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k.clone())
+}
+
+fn levenshtein(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_key() {
+        let known: Vec<String> = ["traffic", "groups", "duration", "name"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(nearest("trafic", &known).as_deref(), Some("traffic"));
+        assert_eq!(nearest("duraton", &known).as_deref(), Some("duration"));
+        assert_eq!(nearest("zzz", &known), None);
+    }
+}

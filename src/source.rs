@@ -1,0 +1,147 @@
+//! Reading a plan file into memory, with the limits that keep a pre-commit hook safe:
+//! a size cap, UTF-8 only, no directories, no empty files.
+//!
+//! A `Source` also answers "which line and column is byte N" for diagnostics.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// Plans are hand-written; anything larger is a mistake or an attack (alias bombs expand
+/// inside the parser, so this bounds only the text).
+pub const MAX_PLAN_BYTES: u64 = 1024 * 1024;
+
+/// A plan file's text and the name it is reported under.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// The path as the user gave it, used in every diagnostic.
+    pub name: String,
+    pub path: PathBuf,
+    pub text: String,
+    line_starts: Vec<usize>,
+}
+
+/// Why a file could not be read as a plan's text.
+#[derive(Debug)]
+pub enum LoadError {
+    /// The file could not be opened or read (missing, permission, directory...): exit 2.
+    Io { name: String, reason: String },
+    /// The file was read but is not usable text: the plan is invalid (exit 1).
+    Content { name: String, reason: String },
+}
+
+impl LoadError {
+    pub fn name(&self) -> &str {
+        match self {
+            LoadError::Io { name, .. } | LoadError::Content { name, .. } => name,
+        }
+    }
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoadError::Io { name, reason } | LoadError::Content { name, reason } => {
+                write!(f, "{name}: {reason}")
+            }
+        }
+    }
+}
+
+impl Source {
+    /// Reads `path`, refusing directories, files over [`MAX_PLAN_BYTES`], non-UTF-8 and
+    /// empty files.
+    pub fn load(path: &Path) -> Result<Source, LoadError> {
+        let name = path.display().to_string();
+        let io = |reason: String| LoadError::Io {
+            name: name.clone(),
+            reason,
+        };
+        let meta = std::fs::metadata(path).map_err(|e| io(describe_io(&e)))?;
+        if meta.is_dir() {
+            return Err(io(
+                "is a directory; give the plan files themselves (e.g. plans/*.yaml)".into(),
+            ));
+        }
+        if meta.len() > MAX_PLAN_BYTES {
+            return Err(LoadError::Content {
+                name: name.clone(),
+                reason: format!(
+                    "file is {} bytes, over the limit of {} bytes (1 MiB) for a plan",
+                    meta.len(),
+                    MAX_PLAN_BYTES
+                ),
+            });
+        }
+        let bytes = std::fs::read(path).map_err(|e| io(describe_io(&e)))?;
+        Source::from_bytes(name, path.to_path_buf(), bytes)
+    }
+
+    /// Builds a source from bytes already in memory (standard input, tests).
+    pub fn from_bytes(name: String, path: PathBuf, bytes: Vec<u8>) -> Result<Source, LoadError> {
+        let content = |reason: String| LoadError::Content {
+            name: name.clone(),
+            reason,
+        };
+        if bytes.len() as u64 > MAX_PLAN_BYTES {
+            return Err(content(format!(
+                "file is {} bytes, over the limit of {MAX_PLAN_BYTES} bytes (1 MiB) for a plan",
+                bytes.len()
+            )));
+        }
+        let text = match String::from_utf8(bytes) {
+            Ok(text) => text,
+            Err(e) => {
+                let at = e.utf8_error().valid_up_to();
+                let valid = &e.as_bytes()[..at];
+                let line = valid.iter().filter(|&&b| b == b'\n').count() + 1;
+                return Err(content(format!(
+                    "not UTF-8 text: invalid byte at line {line} (byte offset {at}); save the plan as UTF-8"
+                )));
+            }
+        };
+        if text.trim().is_empty() {
+            return Err(content("file is empty; a plan needs at least `name`, `release`, `service`, `routing` and `phases`".into()));
+        }
+        Ok(Source::new(name, path, text))
+    }
+
+    pub fn new(name: String, path: PathBuf, text: String) -> Source {
+        let mut line_starts = vec![0];
+        line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        Source {
+            name,
+            path,
+            text,
+            line_starts,
+        }
+    }
+
+    /// The text of 1-based line `line`, without its line break.
+    pub fn line(&self, line: usize) -> Option<&str> {
+        let start = *self.line_starts.get(line.checked_sub(1)?)?;
+        let end = self
+            .line_starts
+            .get(line)
+            .map_or(self.text.len(), |&e| e - 1);
+        Some(self.text[start..end].trim_end_matches('\r'))
+    }
+
+    /// 1-based line and column (in characters) of a byte offset.
+    pub fn line_col(&self, offset: usize) -> (usize, usize) {
+        let line = self.line_starts.partition_point(|&s| s <= offset);
+        let start = self.line_starts[line - 1];
+        let col = self.text[start..offset.min(self.text.len())]
+            .chars()
+            .count()
+            + 1;
+        (line, col)
+    }
+}
+
+fn describe_io(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => e.to_string(),
+    }
+}
