@@ -3,6 +3,7 @@
 
 use crate::diagnostic::{Located, Severity, render_human};
 use crate::pipeline::{self, Compiled};
+use crate::render::write::{self, PlanOutput};
 use crate::schema::PLAN_SCHEMA;
 use crate::source::LoadError;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -38,6 +39,19 @@ enum Command {
         #[arg(long)]
         deny_warnings: bool,
     },
+    /// Compile plans into NGINX, compose, Prometheus and Alertmanager files, a manifest and a
+    /// runbook, under OUT/<plan name>/.
+    Render {
+        /// Plan files (YAML).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The output folder.
+        #[arg(long, default_value = "generated")]
+        out: PathBuf,
+        /// Write nothing; exit 1 listing the files that differ from what is on disk.
+        #[arg(long)]
+        check: bool,
+    },
     /// Print the JSON Schema of release plans.
     Schema,
 }
@@ -63,6 +77,7 @@ pub fn main() -> i32 {
             format,
             deny_warnings,
         } => validate(&files, format, deny_warnings),
+        Command::Render { files, out, check } => render(&files, &out, check),
         Command::Schema => {
             print!("{PLAN_SCHEMA}");
             EXIT_OK
@@ -92,64 +107,156 @@ fn load_finding(e: &LoadError) -> Located {
     }
 }
 
-fn validate(files: &[PathBuf], format: Format, deny_warnings: bool) -> i32 {
-    let mut all: Vec<Located> = Vec::new();
-    let (mut io_failed, mut invalid) = (false, false);
-    let mut human = String::new();
+/// Every file compiled, with its findings rendered for people and collected as data.
+struct Batch {
+    compiled: Vec<Compiled>,
+    findings: Vec<Located>,
+    human: String,
+    io_failed: bool,
+    invalid: bool,
+}
+
+fn compile_all(files: &[PathBuf], deny_warnings: bool) -> Batch {
     let color = color();
+    let mut b = Batch {
+        compiled: Vec::new(),
+        findings: Vec::new(),
+        human: String::new(),
+        io_failed: false,
+        invalid: false,
+    };
     for path in files {
         match pipeline::compile_file(path) {
-            Ok(compiled) => {
-                let Compiled {
-                    source,
-                    findings,
-                    plan,
-                } = compiled;
-                invalid |= plan.is_none() || (deny_warnings && !findings.is_empty());
-                for f in &findings {
-                    human.push_str(&render_human(Some(&source), f, color));
+            Ok(c) => {
+                b.invalid |= c.has_errors() || (deny_warnings && !c.findings.is_empty());
+                for f in &c.findings {
+                    b.human.push_str(&render_human(Some(&c.source), f, color));
                 }
-                all.extend(findings);
+                b.findings.extend(c.findings.iter().cloned());
+                b.compiled.push(c);
             }
             Err(e) => {
                 match e {
-                    LoadError::Io { .. } => io_failed = true,
-                    LoadError::Content { .. } => invalid = true,
+                    LoadError::Io { .. } => b.io_failed = true,
+                    LoadError::Content { .. } => b.invalid = true,
                 }
                 let f = load_finding(&e);
-                human.push_str(&render_human(None, &f, color));
-                all.push(f);
+                b.human.push_str(&render_human(None, &f, color));
+                b.findings.push(f);
             }
         }
     }
+    let errors = b
+        .findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .count();
+    let warnings = b.findings.len() - errors;
+    if !b.findings.is_empty() {
+        b.human.push_str(&format!(
+            "{} error{}, {} warning{} in {} file{}\n",
+            errors,
+            plural(errors),
+            warnings,
+            plural(warnings),
+            files.len(),
+            plural(files.len()),
+        ));
+    }
+    b
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+impl Batch {
+    fn exit_code(&self) -> i32 {
+        if self.io_failed {
+            EXIT_USAGE
+        } else if self.invalid {
+            EXIT_INVALID
+        } else {
+            EXIT_OK
+        }
+    }
+}
+
+fn validate(files: &[PathBuf], format: Format, deny_warnings: bool) -> i32 {
+    let b = compile_all(files, deny_warnings);
     match format {
         Format::Json => {
-            let mut out = serde_json::to_string_pretty(&all).unwrap_or_else(|_| "[]".into());
+            let mut out = serde_json::to_string_pretty(&b.findings).unwrap_or_else(|_| "[]".into());
             out.push('\n');
             let _ = std::io::stdout().write_all(out.as_bytes());
         }
         Format::Human => {
-            let errors = all.iter().filter(|f| f.severity == Severity::Error).count();
-            let warnings = all.len() - errors;
-            if !all.is_empty() {
-                human.push_str(&format!(
-                    "{} error{}, {} warning{} in {} file{}\n",
-                    errors,
-                    if errors == 1 { "" } else { "s" },
-                    warnings,
-                    if warnings == 1 { "" } else { "s" },
-                    files.len(),
-                    if files.len() == 1 { "" } else { "s" },
-                ));
-            }
-            let _ = std::io::stderr().write_all(human.as_bytes());
+            let _ = std::io::stderr().write_all(b.human.as_bytes());
         }
     }
-    if io_failed {
-        EXIT_USAGE
-    } else if invalid {
-        EXIT_INVALID
+    b.exit_code()
+}
+
+fn render(files: &[PathBuf], out: &std::path::Path, check: bool) -> i32 {
+    let b = compile_all(files, false);
+    let _ = std::io::stderr().write_all(b.human.as_bytes());
+    if b.exit_code() != EXIT_OK {
+        eprintln!("nothing written: fix the errors above first");
+        return b.exit_code();
+    }
+    let outputs: Vec<PlanOutput> = b
+        .compiled
+        .iter()
+        .filter_map(|c| c.plan.as_ref())
+        .map(|p| PlanOutput {
+            name: p.name.clone(),
+            artifacts: crate::render::render(p),
+        })
+        .collect();
+    let mut names: Vec<&str> = outputs.iter().map(|o| o.name.as_str()).collect();
+    names.sort_unstable();
+    if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+        eprintln!(
+            "error: two plans are named `{}`; their files would overwrite each other",
+            w[0]
+        );
+        return EXIT_INVALID;
+    }
+    if check {
+        match write::check(out, &outputs) {
+            Ok(diffs) if diffs.is_empty() => EXIT_OK,
+            Ok(diffs) => {
+                for (path, why) in &diffs {
+                    eprintln!("{}: {why}", path.display());
+                }
+                eprintln!(
+                    "{} file{} out of date; run `plan render` to update",
+                    diffs.len(),
+                    plural(diffs.len())
+                );
+                EXIT_INVALID
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                EXIT_USAGE
+            }
+        }
     } else {
-        EXIT_OK
+        match write::write(out, &outputs) {
+            Ok(changed) => {
+                let total: usize = outputs.iter().map(|o| o.artifacts.len()).sum();
+                eprintln!(
+                    "rendered {total} file{} under {} ({} changed)",
+                    plural(total),
+                    out.display(),
+                    changed.len()
+                );
+                EXIT_OK
+            }
+            Err(e) => {
+                eprintln!("error: {e}; nothing was changed");
+                EXIT_USAGE
+            }
+        }
     }
 }

@@ -6,8 +6,11 @@
 pub mod check;
 pub mod cli;
 pub mod diagnostic;
+pub mod lower;
 pub mod model;
 pub mod pipeline;
+pub mod promql;
+pub mod render;
 pub mod schema;
 pub mod sim;
 pub mod source;

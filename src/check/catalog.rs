@@ -6,7 +6,8 @@
 //! latency in the histogram `http_request_duration_seconds_bucket{le}`. A plan overrides a
 //! query under `metrics:` when its series are named otherwise.
 
-use crate::model::{Bad, Unit};
+use crate::model::{Bad, Duration, Unit};
+use crate::promql::{MatchOp, MetricExpr, Selector};
 
 /// What a built-in metric is computed from; the simulator evaluates these shapes on raw
 /// series exactly as the emitted PromQL does.
@@ -28,13 +29,6 @@ pub struct BuiltinDef {
     pub description: &'static str,
     pub unit: Unit,
     pub bad: Bad,
-    pub query: &'static str,
-}
-
-const SEL: &str = r#"service="$service",track="$track""#;
-
-macro_rules! q {
-    ($($part:expr),*) => { concat!($($part),*) };
 }
 
 pub const BUILTINS: [BuiltinDef; 8] = [
@@ -44,10 +38,6 @@ pub const BUILTINS: [BuiltinDef; 8] = [
         description: "Share of requests answered with a 5xx status",
         unit: Unit::Ratio,
         bad: Bad::High,
-        query: q!(
-            r#"sum(rate(http_requests_total{service="$service",track="$track",code=~"5.."}[$window]))"#,
-            r#" / sum(rate(http_requests_total{service="$service",track="$track"}[$window]))"#
-        ),
     },
     BuiltinDef {
         kind: Builtin::ResponseTimeP95,
@@ -55,10 +45,6 @@ pub const BUILTINS: [BuiltinDef; 8] = [
         description: "95th percentile response time, in milliseconds",
         unit: Unit::Milliseconds,
         bad: Bad::High,
-        query: q!(
-            r#"histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket{service="$service",track="$track"}[$window])))"#,
-            " * 1000"
-        ),
     },
     BuiltinDef {
         kind: Builtin::Availability,
@@ -66,10 +52,6 @@ pub const BUILTINS: [BuiltinDef; 8] = [
         description: "Share of requests not answered with a 5xx status",
         unit: Unit::Ratio,
         bad: Bad::Low,
-        query: q!(
-            r#"sum(rate(http_requests_total{service="$service",track="$track",code!~"5.."}[$window]))"#,
-            r#" / sum(rate(http_requests_total{service="$service",track="$track"}[$window]))"#
-        ),
     },
     BuiltinDef {
         kind: Builtin::Throughput,
@@ -77,7 +59,6 @@ pub const BUILTINS: [BuiltinDef; 8] = [
         description: "Requests handled per second",
         unit: Unit::PerSecond,
         bad: Bad::Low,
-        query: r#"sum(rate(http_requests_total{service="$service",track="$track"}[$window]))"#,
     },
     BuiltinDef {
         kind: Builtin::CpuUsage,
@@ -85,7 +66,6 @@ pub const BUILTINS: [BuiltinDef; 8] = [
         description: "CPU used per instance, as a share of one core",
         unit: Unit::Ratio,
         bad: Bad::High,
-        query: r#"avg(rate(process_cpu_seconds_total{service="$service",track="$track"}[$window]))"#,
     },
     BuiltinDef {
         kind: Builtin::MemoryUsage,
@@ -93,10 +73,6 @@ pub const BUILTINS: [BuiltinDef; 8] = [
         description: "Memory in use as a share of the container's limit (highest instance)",
         unit: Unit::Ratio,
         bad: Bad::High,
-        query: q!(
-            r#"max(container_memory_working_set_bytes{service="$service",track="$track"}"#,
-            r#" / container_spec_memory_limit_bytes{service="$service",track="$track"})"#
-        ),
     },
     BuiltinDef {
         kind: Builtin::DbConnections,
@@ -104,7 +80,6 @@ pub const BUILTINS: [BuiltinDef; 8] = [
         description: "Database connections in use",
         unit: Unit::Count,
         bad: Bad::High,
-        query: r#"sum(db_connections_in_use{service="$service",track="$track"})"#,
     },
     BuiltinDef {
         kind: Builtin::RedisMemoryUsage,
@@ -112,18 +87,57 @@ pub const BUILTINS: [BuiltinDef; 8] = [
         description: "Redis memory in use as a share of maxmemory",
         unit: Unit::Ratio,
         bad: Bad::High,
-        query: q!(
-            r#"max(redis_memory_used_bytes{service="$service",track="$track"}"#,
-            r#" / redis_memory_max_bytes{service="$service",track="$track"})"#
-        ),
     },
 ];
 
-pub fn builtin(name: &str) -> Option<&'static BuiltinDef> {
-    BUILTINS.iter().find(|b| b.name == name)
+/// The request counter and latency histogram behind the request metrics.
+pub const REQUESTS: &str = "http_requests_total";
+pub const LATENCY_BUCKETS: &str = "http_request_duration_seconds_bucket";
+
+impl BuiltinDef {
+    /// The default query of this metric for `service`, with rates over `window`.
+    pub fn expr(&self, service: &str, window: Duration) -> MetricExpr {
+        let sel = |m: &str| Selector::service(m, service);
+        match self.kind {
+            Builtin::ErrorRate => MetricExpr::RateRatio {
+                num: sel(REQUESTS).with("code", MatchOp::Re, "5.."),
+                den: sel(REQUESTS),
+                window,
+            },
+            Builtin::Availability => MetricExpr::RateRatio {
+                num: sel(REQUESTS).with("code", MatchOp::NotRe, "5.."),
+                den: sel(REQUESTS),
+                window,
+            },
+            Builtin::ResponseTimeP95 => MetricExpr::Quantile {
+                q: 0.95,
+                sel: sel(LATENCY_BUCKETS),
+                window,
+                scale: 1000.0,
+            },
+            Builtin::Throughput => MetricExpr::Rate {
+                sel: sel(REQUESTS),
+                window,
+            },
+            Builtin::CpuUsage => MetricExpr::AvgRate {
+                sel: sel("process_cpu_seconds_total"),
+                window,
+            },
+            Builtin::MemoryUsage => MetricExpr::GaugeRatioMax {
+                num: sel("container_memory_working_set_bytes"),
+                den: sel("container_spec_memory_limit_bytes"),
+            },
+            Builtin::DbConnections => MetricExpr::GaugeSum {
+                sel: sel("db_connections_in_use"),
+            },
+            Builtin::RedisMemoryUsage => MetricExpr::GaugeRatioMax {
+                num: sel("redis_memory_used_bytes"),
+                den: sel("redis_memory_max_bytes"),
+            },
+        }
+    }
 }
 
-/// The label matchers every built-in query uses, for documentation.
-pub fn selector_convention() -> &'static str {
-    SEL
+pub fn builtin(name: &str) -> Option<&'static BuiltinDef> {
+    BUILTINS.iter().find(|b| b.name == name)
 }

@@ -5,6 +5,7 @@
 use super::catalog::Builtin;
 use crate::model::{Bad, Condition, Duration, Op, Share, Sticky, Unit};
 use crate::model::{Notifications, Release};
+use crate::promql::MetricExpr;
 
 #[derive(Debug, Clone)]
 pub struct CheckedPlan {
@@ -81,18 +82,10 @@ pub struct Metric {
     pub description: String,
     pub unit: Unit,
     pub bad: Bad,
-    /// PromQL for one track, with `$track` still in it; `$service` and `$window` replaced.
-    pub query: String,
-    /// Set when the query is the built-in default (the simulator can then compute the
-    /// metric from raw series); None for custom or overridden queries.
+    /// How the metric is computed for one track.
+    pub expr: MetricExpr,
+    /// Set when the query is the built-in default; None for custom or overridden queries.
     pub builtin: Option<Builtin>,
-}
-
-impl Metric {
-    /// The query for one track.
-    pub fn query_for(&self, track: &str) -> String {
-        self.query.replace("$track", track)
-    }
 }
 
 /// A limit in its metric's unit: a value, or a factor of the stable version's value.

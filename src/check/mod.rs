@@ -6,7 +6,7 @@ mod checked;
 mod phases;
 mod rules;
 
-pub use catalog::{BUILTINS, Builtin, BuiltinDef, builtin, selector_convention};
+pub use catalog::{BUILTINS, Builtin, BuiltinDef, LATENCY_BUCKETS, REQUESTS, builtin};
 pub use checked::*;
 
 use crate::diagnostic::Diagnostic;

@@ -6,6 +6,7 @@ use super::catalog::{BUILTINS, Builtin, builtin};
 use super::checked::{GateRule, Limit, Metric, Monitoring, Phase, RollbackRule};
 use crate::diagnostic::Diagnostic;
 use crate::model::{Amount, Bad, Op, Plan, Threshold, Unit};
+use crate::promql::MetricExpr;
 use crate::schema::nearest;
 
 pub fn rules(
@@ -244,46 +245,43 @@ fn custom_metric_checks(plan: &Plan, f: &mut Vec<Diagnostic>) {
 }
 
 fn resolve_metric(plan: &Plan, name: &str, monitoring: &Monitoring) -> Option<Metric> {
-    let base = builtin(name);
-    let custom = plan.metrics.get(name);
-    let (description, unit, bad, query, kind): (String, Unit, Bad, String, Option<Builtin>) =
-        match (base, custom) {
-            (Some(b), None) => (
-                b.description.into(),
-                b.unit,
-                b.bad,
-                b.query.into(),
-                Some(b.kind),
-            ),
-            (Some(b), Some(c)) => (
-                c.description
-                    .clone()
-                    .unwrap_or_else(|| b.description.into()),
-                c.unit.unwrap_or(b.unit),
-                c.bad.unwrap_or(b.bad),
-                c.query.clone(),
-                None,
-            ),
-            (None, Some(c)) => (
-                c.description.clone().unwrap_or_default(),
-                c.unit?,
-                c.bad?,
-                c.query.clone(),
-                None,
-            ),
-            (None, None) => return None,
-        };
-    let query = query
-        .replace("$service", &plan.service.name)
-        .replace("$window", &monitoring.window.to_string());
-    Some(Metric {
-        name: name.to_string(),
-        description,
-        unit,
-        bad,
-        query,
-        builtin: kind,
-    })
+    let custom_expr = |q: &str| {
+        MetricExpr::Custom(
+            q.replace("$service", &plan.service.name)
+                .replace("$window", &monitoring.window.to_string()),
+        )
+    };
+    let metric = match (builtin(name), plan.metrics.get(name)) {
+        (Some(b), None) => Metric {
+            name: name.to_string(),
+            description: b.description.into(),
+            unit: b.unit,
+            bad: b.bad,
+            expr: b.expr(&plan.service.name, monitoring.window),
+            builtin: Some(b.kind),
+        },
+        (Some(b), Some(c)) => Metric {
+            name: name.to_string(),
+            description: c
+                .description
+                .clone()
+                .unwrap_or_else(|| b.description.into()),
+            unit: c.unit.unwrap_or(b.unit),
+            bad: c.bad.unwrap_or(b.bad),
+            expr: custom_expr(&c.query),
+            builtin: None,
+        },
+        (None, Some(c)) => Metric {
+            name: name.to_string(),
+            description: c.description.clone().unwrap_or_default(),
+            unit: c.unit?,
+            bad: c.bad?,
+            expr: custom_expr(&c.query),
+            builtin: None,
+        },
+        (None, None) => return None,
+    };
+    Some(metric)
 }
 
 fn limit(t: &Threshold, m: &Metric, pointer: &str, f: &mut Vec<Diagnostic>) -> Option<Limit> {

@@ -1,0 +1,238 @@
+//! Stage 5: lowering. Turns a checked plan's gates and rollback conditions into the alerting
+//! rules Prometheus evaluates. This one form feeds both the rule emitter (`render`) and the
+//! simulator (`simulate`), so the two cannot drift apart.
+//!
+//! Every metric is recorded per track as `service_track:<metric>:<operations>`; every rule
+//! compares the canary's recorded series with a number or with the stable's.
+
+use crate::check::{CheckedPlan, Limit, Metric};
+use crate::model::{Bad, Op};
+use crate::promql::Track;
+
+/// The recorded series of a metric: `service_track:error_rate:ratio_rate5m`.
+pub fn record_name(m: &Metric) -> String {
+    format!("service_track:{}:{}", m.name, m.expr.operations())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuleKind {
+    /// A rollback condition: critical, rolls the release back.
+    Rollback,
+    /// A gate violated: a warning; the phase may not advance.
+    Gate,
+    /// The canary has no value for a metric a rule watches: a warning, since no data would
+    /// otherwise pass every comparison silently.
+    NoData,
+}
+
+/// The right-hand side of a comparison.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Rhs {
+    Value(f64),
+    /// `factor * stable`, computed in that order as PromQL does.
+    StableTimes(f64),
+}
+
+/// When the alert's expression returns a series.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Condition {
+    /// `canary op rhs`: NaN or a missing side makes it false.
+    Compare { op: Op, rhs: Rhs },
+    /// The canary's series is absent or NaN.
+    Missing,
+}
+
+impl Condition {
+    /// Evaluates the condition on the recorded values at one evaluation, with PromQL's
+    /// semantics (absent series and NaN compare false).
+    #[inline]
+    pub fn holds(&self, canary: Option<f64>, stable: Option<f64>) -> bool {
+        match *self {
+            Condition::Missing => canary.is_none_or(f64::is_nan),
+            Condition::Compare {
+                op,
+                rhs: Rhs::Value(v),
+            } => canary.is_some_and(|c| op.holds(c, v)),
+            Condition::Compare {
+                op,
+                rhs: Rhs::StableTimes(f),
+            } => match (canary, stable) {
+                (Some(c), Some(s)) => op.holds(c, f * s),
+                _ => false,
+            },
+        }
+    }
+
+    /// Whether this condition needs the stable track's value.
+    pub fn uses_stable(&self) -> bool {
+        matches!(
+            self,
+            Condition::Compare {
+                rhs: Rhs::StableTimes(_),
+                ..
+            }
+        )
+    }
+}
+
+/// One alerting rule, phase-independent.
+#[derive(Debug, Clone)]
+pub struct AlertRule {
+    pub kind: RuleKind,
+    /// The alert's name: `CanaryRollbackErrorRate`.
+    pub alert: String,
+    /// Phase-independent id: the rollback condition's id, or the gate's metric.
+    pub id: String,
+    /// Index into `CheckedPlan::metrics`.
+    pub metric: usize,
+    pub condition: Condition,
+    pub for_ms: u64,
+    /// What the rule says, for people: `error_rate > 10% for 5m`.
+    pub summary: String,
+}
+
+impl AlertRule {
+    pub fn severity(&self) -> &'static str {
+        match self.kind {
+            RuleKind::Rollback => "critical",
+            RuleKind::Gate | RuleKind::NoData => "warning",
+        }
+    }
+}
+
+/// The plan's alerting rules: rollbacks first (in plan order), then gates, then no-data
+/// rules for every metric a rule watches.
+pub fn alert_rules(plan: &CheckedPlan) -> Vec<AlertRule> {
+    let mut out = Vec::new();
+    let window_ms = plan.monitoring.window.millis();
+    for r in &plan.rollbacks {
+        let m = &plan.metrics[r.metric];
+        let op = match m.bad {
+            Bad::High => Op::Gt,
+            Bad::Low => Op::Lt,
+        };
+        out.push(AlertRule {
+            kind: RuleKind::Rollback,
+            alert: format!("CanaryRollback{}", camel(&r.id)),
+            id: r.id.clone(),
+            metric: r.metric,
+            condition: Condition::Compare {
+                op,
+                rhs: rhs(r.limit),
+            },
+            for_ms: r.for_.millis(),
+            summary: format!(
+                "{} {} {} for {}",
+                m.name,
+                op.as_str(),
+                show(r.limit, m),
+                r.for_
+            ),
+        });
+    }
+    for g in &plan.gates {
+        let m = &plan.metrics[g.metric];
+        let op = g.op.negate();
+        out.push(AlertRule {
+            kind: RuleKind::Gate,
+            alert: format!("CanaryGate{}", camel(&m.name)),
+            id: m.name.clone(),
+            metric: g.metric,
+            condition: Condition::Compare {
+                op,
+                rhs: rhs(g.limit),
+            },
+            for_ms: window_ms,
+            summary: format!(
+                "{} {} {} (gate: {})",
+                m.name,
+                op.as_str(),
+                show(g.limit, m),
+                g.written
+            ),
+        });
+    }
+    let mut watched: Vec<usize> = out.iter().map(|r| r.metric).collect();
+    watched.sort_unstable();
+    watched.dedup();
+    for mi in watched {
+        let m = &plan.metrics[mi];
+        out.push(AlertRule {
+            kind: RuleKind::NoData,
+            alert: format!("CanaryNoData{}", camel(&m.name)),
+            id: m.name.clone(),
+            metric: mi,
+            condition: Condition::Missing,
+            for_ms: window_ms,
+            summary: format!("the canary reports no value for {}", m.name),
+        });
+    }
+    out
+}
+
+/// The tracks whose recorded series a plan's rules read, per metric.
+pub fn tracks_needed(rules: &[AlertRule], metric: usize) -> Vec<Track> {
+    let stable = rules
+        .iter()
+        .any(|r| r.metric == metric && r.condition.uses_stable());
+    if stable {
+        vec![Track::Canary, Track::Stable]
+    } else {
+        vec![Track::Canary]
+    }
+}
+
+fn rhs(l: Limit) -> Rhs {
+    match l {
+        Limit::Absolute(v) => Rhs::Value(v),
+        Limit::RelativeToStable(f) => Rhs::StableTimes(f),
+    }
+}
+
+fn show(l: Limit, m: &Metric) -> String {
+    match l {
+        Limit::Absolute(v) => m.unit.show(v),
+        Limit::RelativeToStable(f) => format!("{}x stable", crate::model::trim(f)),
+    }
+}
+
+/// `error_rate` → `ErrorRate`.
+pub fn camel(s: &str) -> String {
+    s.split(['_', '-'])
+        .filter(|w| !w.is_empty())
+        .map(|w| {
+            let mut c = w.chars();
+            c.next().map_or_else(String::new, |f| {
+                f.to_ascii_uppercase().to_string() + c.as_str()
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conditions_follow_promql() {
+        let gt = Condition::Compare {
+            op: Op::Gt,
+            rhs: Rhs::Value(0.1),
+        };
+        assert!(gt.holds(Some(0.2), None));
+        assert!(!gt.holds(Some(0.1), None));
+        assert!(!gt.holds(Some(f64::NAN), None));
+        assert!(!gt.holds(None, None));
+        assert!(gt.holds(Some(f64::INFINITY), None));
+        let rel = Condition::Compare {
+            op: Op::Lt,
+            rhs: Rhs::StableTimes(0.95),
+        };
+        assert!(rel.holds(Some(0.5), Some(0.9)));
+        assert!(!rel.holds(Some(0.5), None));
+        assert!(Condition::Missing.holds(None, None));
+        assert!(Condition::Missing.holds(Some(f64::NAN), None));
+        assert!(!Condition::Missing.holds(Some(0.0), None));
+        assert_eq!(camel("response_time_p95"), "ResponseTimeP95");
+    }
+}

@@ -1,0 +1,38 @@
+//! Printing [`MetricExpr`] as PromQL text.
+
+use super::MetricExpr;
+
+pub fn promql(e: &MetricExpr, track: &str) -> String {
+    match e {
+        MetricExpr::RateRatio { num, den, window } => format!(
+            "sum(rate({}[{window}])) / sum(rate({}[{window}]))",
+            num.promql(track),
+            den.promql(track)
+        ),
+        MetricExpr::Rate { sel, window } => format!("sum(rate({}[{window}]))", sel.promql(track)),
+        MetricExpr::AvgRate { sel, window } => {
+            format!("avg(rate({}[{window}]))", sel.promql(track))
+        }
+        MetricExpr::Quantile {
+            q,
+            sel,
+            window,
+            scale,
+        } => {
+            let inner = format!(
+                "histogram_quantile({q}, sum by (le) (rate({}[{window}])))",
+                sel.promql(track)
+            );
+            if *scale == 1.0 {
+                inner
+            } else {
+                format!("{inner} * {scale}")
+            }
+        }
+        MetricExpr::GaugeSum { sel } => format!("sum({})", sel.promql(track)),
+        MetricExpr::GaugeRatioMax { num, den } => {
+            format!("max({} / {})", num.promql(track), den.promql(track))
+        }
+        MetricExpr::Custom(q) => q.replace("$track", track),
+    }
+}

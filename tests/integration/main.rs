@@ -1,0 +1,6 @@
+//! The one integration-test binary: drives the real `plan` executable through a small
+//! builder ([`support`]) and, where installed, the real consumers of its output (nginx,
+//! promtool, amtool, docker-compose).
+
+mod support;
+mod validate;
