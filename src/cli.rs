@@ -5,6 +5,10 @@ use crate::diagnostic::{Located, Severity, render_human};
 use crate::pipeline::{self, Compiled};
 use crate::render::write::{self, PlanOutput};
 use crate::schema::PLAN_SCHEMA;
+use crate::sim::montecarlo::{self, Settings};
+use crate::sim::prom::Semantics;
+use crate::sim::scenario::{self, DEFAULT_SCENARIOS, SCENARIOS_SCHEMA};
+use crate::source::Source;
 use crate::source::LoadError;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::{IsTerminal, Write};
@@ -52,8 +56,57 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
-    /// Print the JSON Schema of release plans.
-    Schema,
+    /// Dry-run the plan's rollback rules: Monte Carlo over built-in or given scenarios, or a
+    /// replay of one recorded trace.
+    Simulate {
+        /// The plan file (YAML).
+        file: PathBuf,
+        /// Replay this recorded trace (CSV or Prometheus range-query JSON) instead.
+        #[arg(long, conflicts_with = "scenarios")]
+        trace: Option<PathBuf>,
+        /// Scenario file (YAML, see schemas/scenarios.schema.json); default: the built-in
+        /// scenarios (simulations/default.yaml).
+        #[arg(long)]
+        scenarios: Option<PathBuf>,
+        /// Master seed: the same seed gives the same numbers at any --jobs.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Trials per scenario (overrides the scenario file).
+        #[arg(long)]
+        trials: Option<u64>,
+        /// Worker threads (default: all cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+        /// Which Prometheus evaluation rules to follow.
+        #[arg(long, value_enum, default_value_t = SemanticsArg::Prometheus3)]
+        semantics: SemanticsArg,
+    },
+    /// Print the JSON Schema of release plans (or of scenario files).
+    Schema {
+        /// Print the scenario files' schema instead.
+        #[arg(long)]
+        scenarios: bool,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum SemanticsArg {
+    /// Prometheus 2.x (as 2.42): closed windows.
+    Prometheus2,
+    /// Prometheus 3.x: left-open windows (the default).
+    Prometheus3,
+}
+
+impl From<SemanticsArg> for Semantics {
+    fn from(s: SemanticsArg) -> Semantics {
+        match s {
+            SemanticsArg::Prometheus2 => Semantics::Prometheus2,
+            SemanticsArg::Prometheus3 => Semantics::Prometheus3,
+        }
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -78,8 +131,13 @@ pub fn main() -> i32 {
             deny_warnings,
         } => validate(&files, format, deny_warnings),
         Command::Render { files, out, check } => render(&files, &out, check),
-        Command::Schema => {
-            print!("{PLAN_SCHEMA}");
+        Command::Simulate { file, trace, scenarios, seed, trials, jobs, format, semantics } => {
+            let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            let settings = Settings { seed, jobs, trials, semantics: semantics.into() };
+            simulate(&file, trace.as_deref(), scenarios.as_deref(), settings, format)
+        }
+        Command::Schema { scenarios } => {
+            print!("{}", if scenarios { SCENARIOS_SCHEMA } else { PLAN_SCHEMA });
             EXIT_OK
         }
     }
@@ -259,4 +317,55 @@ fn render(files: &[PathBuf], out: &std::path::Path, check: bool) -> i32 {
             }
         }
     }
+}
+
+fn simulate(file: &std::path::Path, trace: Option<&std::path::Path>, scenarios: Option<&std::path::Path>, settings: Settings, format: Format) -> i32 {
+    let b = compile_all(&[file.to_path_buf()], false);
+    let _ = std::io::stderr().write_all(b.human.as_bytes());
+    if b.exit_code() != EXIT_OK {
+        return b.exit_code();
+    }
+    let Some(plan) = b.compiled.first().and_then(|c| c.plan.as_ref()) else { return EXIT_INVALID };
+    if trace.is_some() {
+        eprintln!("error: --trace is not available in this build yet");
+        return EXIT_USAGE;
+    }
+    let source = match scenarios {
+        Some(path) => match Source::load(path) {
+            Ok(s) => s,
+            Err(e) => {
+                eprint!("{}", render_human(None, &load_finding(&e), color()));
+                return if matches!(e, LoadError::Io { .. }) { EXIT_USAGE } else { EXIT_INVALID };
+            }
+        },
+        None => Source::new("<built-in scenarios>".into(), PathBuf::from("simulations/default.yaml"), DEFAULT_SCENARIOS.into()),
+    };
+    let scenarios = match scenario::load(&source, plan) {
+        Ok(s) => s,
+        Err((spans, diags)) => {
+            for f in crate::diagnostic::locate(&source, spans.as_ref(), diags) {
+                eprint!("{}", render_human(Some(&source), &f, color()));
+            }
+            return EXIT_INVALID;
+        }
+    };
+    let started = std::time::Instant::now();
+    let show_progress = std::io::stderr().is_terminal();
+    let mut progress = |done: u64, total: u64| {
+        if show_progress && started.elapsed() > std::time::Duration::from_secs(1) {
+            eprint!("\rsimulating: {done}/{total} trials");
+            if done == total {
+                eprint!("\r\x1b[K");
+            }
+        }
+    };
+    let results = montecarlo::run(plan, &scenarios, settings, &mut progress);
+    let rules = crate::lower::alert_rules(plan);
+    let report = crate::sim::report::build(plan, &rules, &scenarios, &settings, &results);
+    let text = match format {
+        Format::Json => serde_json::to_string_pretty(&report).unwrap_or_default() + "\n",
+        Format::Human => crate::sim::report::human(&report, plan, &rules),
+    };
+    let _ = std::io::stdout().write_all(text.as_bytes());
+    EXIT_OK
 }

@@ -1,4 +1,10 @@
 //! `plan simulate`: replays recorded or synthetic metric traces through the plan's rollback
 //! rules with Prometheus' own evaluation semantics.
 
+pub mod evaluator;
+pub mod montecarlo;
 pub mod prom;
+pub mod report;
+pub mod scenario;
+pub mod stats;
+pub mod synth;

@@ -3,4 +3,9 @@
 //! promtool, amtool, docker-compose).
 
 mod support;
+mod promtool;
 mod validate;
+mod nginx;
+mod compose;
+mod alertmanager;
+mod manifest;

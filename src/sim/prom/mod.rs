@@ -12,7 +12,8 @@
 //!
 //! - [`sample`]: [`Sample`] and the staleness marker;
 //! - [`select`]: range and instant selection, and the incremental [`RangeCursor`];
-//! - [`rate`](mod@rate): `extrapolated_rate`, `rate`, `increase`, `delta`;
+//! - [`rate`](mod@rate): `extrapolated_rate` (and its summary form `extrapolate`), `rate`,
+//!   `increase`, `delta`;
 //! - [`quantile`]: `histogram_quantile` over classic buckets;
 //! - [`compare`]: comparison filters, division, missing operands;
 //! - [`alert`]: the pending/firing state machine of one alert.
@@ -59,7 +60,7 @@ pub mod select;
 pub use alert::{AlertRule, AlertState, Status};
 pub use compare::{CmpOp, condition, ratio};
 pub use quantile::{Bucket, histogram_quantile};
-pub use rate::{delta, extrapolated_rate, increase, rate};
+pub use rate::{delta, extrapolate, extrapolated_rate, increase, rate};
 pub use sample::{STALE_NAN, Sample, is_stale_nan};
 pub use select::{
     DEFAULT_LOOKBACK_MS, RangeCursor, count_over_time, select_instant,

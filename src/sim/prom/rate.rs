@@ -85,18 +85,56 @@ pub fn extrapolated_rate(
         prev = s.v;
     }
 
+    extrapolate(
+        first,
+        last,
+        intervals,
+        result,
+        range_start_ms,
+        range_end_ms,
+        is_counter,
+        is_rate,
+        semantics,
+    )
+}
+
+/// The extrapolation half of [`extrapolated_rate`], for callers that keep running
+/// summaries instead of sample slices (a synthetic trace that knows its first and
+/// last sample and the reset-corrected change).
+///
+/// `first` and `last` are the oldest and newest samples of the range vector,
+/// `intervals` its sample count minus one, and `delta` the change `last - first`
+/// plus, for counters, the pre-reset value of every reset, accumulated in time
+/// order as [`extrapolated_rate`] does (summation order matters for the last bit).
+/// Returns `None` when `intervals` is 0, like a range vector with one sample.
+#[allow(clippy::too_many_arguments)] // mirrors extrapolatedRate's inputs, on the hot path
+#[inline]
+pub fn extrapolate(
+    first: Sample,
+    last: Sample,
+    intervals: usize,
+    delta: f64,
+    range_start_ms: i64,
+    range_end_ms: i64,
+    is_counter: bool,
+    is_rate: bool,
+    semantics: Semantics,
+) -> Option<f64> {
+    if intervals == 0 {
+        return None;
+    }
     let mut to_start = (first.t - range_start_ms) as f64 / 1000.0;
     let mut to_end = (range_end_ms - last.t) as f64 / 1000.0;
     let sampled = (last.t - first.t) as f64 / 1000.0;
     let avg = sampled / intervals as f64;
     let threshold = avg * 1.1;
-    let clamps = is_counter && result > 0.0 && first.v >= 0.0;
+    let clamps = is_counter && delta > 0.0 && first.v >= 0.0;
 
     let mut factor = match semantics {
         Semantics::Prometheus2 => {
             // 2.42: zero clamp first, then the threshold test on the clamped gap.
             if clamps {
-                let to_zero = sampled * (first.v / result);
+                let to_zero = sampled * (first.v / delta);
                 if to_zero < to_start {
                     to_start = to_zero;
                 }
@@ -120,7 +158,7 @@ pub fn extrapolated_rate(
                 to_start = avg / 2.0;
             }
             if clamps {
-                let to_zero = sampled * (first.v / result);
+                let to_zero = sampled * (first.v / delta);
                 if to_zero < to_start {
                     to_start = to_zero;
                 }
@@ -134,7 +172,7 @@ pub fn extrapolated_rate(
     if is_rate {
         factor /= go_duration_seconds(range_end_ms - range_start_ms);
     }
-    Some(result * factor)
+    Some(delta * factor)
 }
 
 /// `rate(x[range])` at `ts`: per-second increase of a counter over `window`
@@ -322,8 +360,40 @@ mod tests {
         assert_eq!(go_duration_seconds(1_234), 1.0 + 0.234);
     }
 
+    #[test]
+    fn extrapolate_needs_two_samples() {
+        let s = Sample::new(0, 1.0);
+        assert_eq!(extrapolate(s, s, 0, 0.0, -MIN, 0, true, true, P3), None);
+    }
+
     proptest! {
         #![proptest_config(crate::sim::prom::proptest_config())]
+
+        #[test]
+        fn extrapolate_from_summaries_equals_the_slice_form(
+            vals in prop::collection::vec(0.0f64..1000.0, 2..30),
+            step in 1_000i64..90_000,
+            offset in 0i64..90_000,
+            range in 1_000i64..3_000_000,
+            is_counter in any::<bool>(),
+            is_rate in any::<bool>(),
+            p3 in any::<bool>(),
+        ) {
+            let sem = if p3 { P3 } else { P2 };
+            let s = series(&vals, step);
+            let ts = s.last().unwrap().t + offset;
+            let w = select_range(&s, ts, range, sem);
+            prop_assume!(w.len() >= 2);
+            let mut d = w[w.len() - 1].v - w[0].v;
+            if is_counter {
+                for p in w.windows(2) {
+                    if p[1].v < p[0].v { d += p[0].v; }
+                }
+            }
+            let a = extrapolate(w[0], w[w.len() - 1], w.len() - 1, d, ts - range, ts, is_counter, is_rate, sem);
+            let b = extrapolated_rate(w, ts - range, ts, is_counter, is_rate, sem);
+            prop_assert_eq!(a.map(f64::to_bits), b.map(f64::to_bits));
+        }
         #[test]
         fn steady_counter_rate_equals_slope(
             start in 0.0f64..1e6,

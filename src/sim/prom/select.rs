@@ -82,8 +82,9 @@ pub fn count_over_time(window: &[Sample]) -> Option<f64> {
 ///
 /// Each call moves two indices forward, so a whole pass over a trace costs
 /// O(samples + evaluations) instead of a binary search per evaluation. If the time
-/// or the window start moves backwards, the cursor falls back to a binary search,
-/// so any call sequence gives the same answer as [`select_range`]. The series may
+/// or the window start moves backwards (or the semantics change), the cursor falls
+/// back to a binary search, so any call sequence gives the same answer as
+/// [`select_range`]. The series may
 /// grow (samples appended) between calls; it must not otherwise change.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RangeCursor {
@@ -91,6 +92,7 @@ pub struct RangeCursor {
     hi: usize,
     last_ts: i64,
     last_start: i64,
+    last_semantics: Semantics,
     primed: bool,
 }
 
@@ -103,6 +105,7 @@ impl RangeCursor {
             hi: 0,
             last_ts: i64::MIN,
             last_start: i64::MIN,
+            last_semantics: Semantics::Prometheus3,
             primed: false,
         }
     }
@@ -118,8 +121,13 @@ impl RangeCursor {
         semantics: Semantics,
     ) -> &'a [Sample] {
         let start = ts - range_ms;
-        if !self.primed || ts < self.last_ts || start < self.last_start || self.hi > series.len() {
-            // Backwards (or first use): re-seek both ends.
+        if !self.primed
+            || ts < self.last_ts
+            || start < self.last_start
+            || semantics != self.last_semantics
+            || self.hi > series.len()
+        {
+            // Backwards, other bounds, or first use: re-seek both ends.
             self.hi = series.partition_point(|s| s.t <= ts);
             self.lo = series[..self.hi].partition_point(|s| !after_start(s.t, start, semantics));
             self.primed = true;
@@ -133,6 +141,7 @@ impl RangeCursor {
         }
         self.last_ts = ts;
         self.last_start = start;
+        self.last_semantics = semantics;
         &series[self.lo..self.hi]
     }
 
@@ -302,6 +311,9 @@ mod tests {
         // A shorter series than the cursor has seen (caller swapped series).
         let short = &s[..3];
         assert_eq!(c.window(short, 13 * MIN, 20 * MIN, P3), short);
+        // Switching semantics at the same bounds re-includes the boundary sample.
+        assert_eq!(c.window(&s, 5 * MIN, 5 * MIN, P3), &s[1..6]);
+        assert_eq!(c.window(&s, 5 * MIN, 5 * MIN, P2), &s[0..6]);
     }
 
     /// Samples compared by bits, so that staleness markers (NaN) compare equal.

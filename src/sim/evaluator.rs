@@ -1,0 +1,183 @@
+//! Runs the plan's lowered alerting rules over time, exactly as Prometheus would, and
+//! walks the release through its phases: the part of a simulation that does not care where
+//! the metric values come from (a recorded trace or a synthetic trial).
+//!
+//! Phase changes swap the rules file (each phase's file carries its own `phase` label), and
+//! Prometheus keeps alert state across a reload only for rules of the same file, group,
+//! name and labels; so at every phase boundary every pending or firing alert starts over.
+//! A release that reaches its last phase (100%) is promoted.
+
+use crate::check::CheckedPlan;
+use crate::lower::{AlertRule, RuleKind};
+use crate::sim::prom::{self, AlertState, Status};
+
+/// The metric values of one evaluation, per metric index: (canary, stable).
+pub type Values = [(Option<f64>, Option<f64>)];
+
+/// When each phase starts, in milliseconds from the start of the release.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    /// Start of each phase; the last phase (100%) has no end.
+    pub starts: Vec<i64>,
+}
+
+impl Schedule {
+    pub fn new(plan: &CheckedPlan) -> Schedule {
+        let mut t = 0i64;
+        let starts = plan
+            .phases
+            .iter()
+            .map(|p| {
+                let s = t;
+                t += p.duration.map_or(0, |d| d.millis() as i64);
+                s
+            })
+            .collect();
+        Schedule { starts }
+    }
+
+    /// The time the last phase starts: reaching it means promotion.
+    pub fn promotion_at(&self) -> i64 {
+        *self.starts.last().unwrap_or(&0)
+    }
+
+    /// The phase running at `ts`.
+    pub fn phase_at(&self, ts: i64) -> usize {
+        self.starts.partition_point(|&s| s <= ts).saturating_sub(1)
+    }
+}
+
+/// Something that happened to a rule or the release, for the replay timeline.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    PhaseStarted { ts: i64, phase: usize },
+    Pending { ts: i64, rule: usize, phase: usize },
+    Firing { ts: i64, rule: usize, phase: usize, active_at: i64 },
+    /// A pending alert whose condition stopped holding before `for` elapsed.
+    Cleared { ts: i64, rule: usize, phase: usize },
+    Resolved { ts: i64, rule: usize, phase: usize },
+    /// A gate alert was firing when its phase ended.
+    GateFailed { ts: i64, rule: usize, phase: usize },
+}
+
+/// How a release ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// A rollback rule fired at `ts`, in `phase`.
+    RolledBack { ts: i64, phase: usize, rule: usize },
+    /// The release reached its last phase at `ts`.
+    Promoted { ts: i64 },
+}
+
+pub struct Evaluator<'a> {
+    rules: &'a [AlertRule],
+    schedule: &'a Schedule,
+    states: Vec<AlertState>,
+    phase: usize,
+    /// Recorded only when asked for (the replay), never in Monte Carlo trials.
+    events: Option<Vec<Event>>,
+    verdict: Option<Verdict>,
+    /// (phase, rule) of every gate that was firing when its phase ended.
+    gate_failures: Vec<(usize, usize)>,
+}
+
+impl<'a> Evaluator<'a> {
+    pub fn new(rules: &'a [AlertRule], schedule: &'a Schedule, record_events: bool) -> Self {
+        let states = rules.iter().map(|r| AlertState::new(prom::AlertRule { for_ms: r.for_ms as i64, keep_firing_for_ms: 0 })).collect();
+        let mut events = record_events.then(Vec::new);
+        if let Some(ev) = events.as_mut() {
+            ev.push(Event::PhaseStarted { ts: 0, phase: 0 });
+        }
+        Evaluator { rules, schedule, states, phase: 0, events, verdict: None, gate_failures: Vec::new() }
+    }
+
+    pub fn phase(&self) -> usize {
+        self.phase
+    }
+
+    pub fn verdict(&self) -> Option<Verdict> {
+        self.verdict
+    }
+
+    pub fn gate_failures(&self) -> &[(usize, usize)] {
+        &self.gate_failures
+    }
+
+    pub fn events(&self) -> &[Event] {
+        self.events.as_deref().unwrap_or(&[])
+    }
+
+    pub fn status(&self, rule: usize) -> Status {
+        self.states[rule].status()
+    }
+
+    /// Moves to the phase running at `ts`, if it changed: gates firing at the end of the
+    /// old phase are recorded, alert state starts over, and reaching the last phase is a
+    /// promotion. Returns the verdict if the release ended.
+    pub fn enter(&mut self, ts: i64) -> Option<Verdict> {
+        let phase = self.schedule.phase_at(ts);
+        if phase == self.phase || self.verdict.is_some() {
+            return self.verdict;
+        }
+        for (i, r) in self.rules.iter().enumerate() {
+            if r.kind == RuleKind::Gate && self.states[i].status().is_firing() {
+                let end = self.schedule.starts[self.phase + 1];
+                self.gate_failures.push((self.phase, i));
+                self.push(Event::GateFailed { ts: end, rule: i, phase: self.phase });
+            }
+            self.states[i] = AlertState::new(self.states[i].rule());
+        }
+        self.phase = phase;
+        self.push(Event::PhaseStarted { ts: self.schedule.starts[phase], phase });
+        if phase + 1 == self.schedule.starts.len() {
+            self.verdict = Some(Verdict::Promoted { ts: self.schedule.starts[phase] });
+        }
+        self.verdict
+    }
+
+    /// One rule evaluation at `ts` (call [`enter`](Self::enter) first). Returns the verdict
+    /// once a rollback rule fires.
+    #[inline]
+    pub fn evaluate(&mut self, ts: i64, values: &Values) -> Option<Verdict> {
+        if self.verdict.is_some() {
+            return self.verdict;
+        }
+        for (i, r) in self.rules.iter().enumerate() {
+            let (canary, stable) = values[r.metric];
+            let before = self.states[i].status();
+            let after = self.states[i].step(ts, r.condition.holds(canary, stable));
+            if before != after {
+                self.transition(ts, i, before, after);
+            }
+            if r.kind == RuleKind::Rollback && after.is_firing() && self.verdict.is_none() {
+                self.verdict = Some(Verdict::RolledBack { ts, phase: self.phase, rule: i });
+            }
+        }
+        self.verdict
+    }
+
+    fn transition(&mut self, ts: i64, rule: usize, before: Status, after: Status) {
+        if self.events.is_none() {
+            return;
+        }
+        let phase = self.phase;
+        let ev = match (before, after) {
+            (_, Status::Firing { active_at, .. }) if !before.is_firing() => Event::Firing { ts, rule, phase, active_at },
+            (Status::Inactive, Status::Pending { .. }) => Event::Pending { ts, rule, phase },
+            (Status::Pending { .. }, Status::Inactive) => Event::Cleared { ts, rule, phase },
+            (Status::Firing { .. }, Status::Inactive) => Event::Resolved { ts, rule, phase },
+            _ => return,
+        };
+        // A rule that fires in the evaluation that makes it active (for: 0) was pending too.
+        if let (Status::Inactive, Event::Firing { .. }) = (before, &ev) {
+            self.push(Event::Pending { ts, rule, phase });
+        }
+        self.push(ev);
+    }
+
+    fn push(&mut self, e: Event) {
+        if let Some(ev) = self.events.as_mut() {
+            ev.push(e);
+        }
+    }
+}

@@ -1,0 +1,105 @@
+//! Estimates with honest uncertainty: Wilson score intervals for proportions and exact
+//! quantiles from integer histograms (which also keep memory flat in the number of trials).
+
+use serde::Serialize;
+
+/// A proportion `k / n` with its 95% Wilson interval and Monte Carlo standard error.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Proportion {
+    pub count: u64,
+    pub trials: u64,
+    pub probability: f64,
+    pub ci95: [f64; 2],
+    pub std_error: f64,
+}
+
+impl Proportion {
+    pub fn new(count: u64, trials: u64) -> Proportion {
+        if trials == 0 {
+            return Proportion { count, trials, probability: f64::NAN, ci95: [0.0, 1.0], std_error: f64::NAN };
+        }
+        let n = trials as f64;
+        let p = count as f64 / n;
+        let z = 1.959_963_984_540_054_f64;
+        let z2 = z * z;
+        let denom = 1.0 + z2 / n;
+        let centre = (p + z2 / (2.0 * n)) / denom;
+        let half = z * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt() / denom;
+        let lo = if count == 0 { 0.0 } else { (centre - half).max(0.0) };
+        let hi = if count == trials { 1.0 } else { (centre + half).min(1.0) };
+        Proportion { count, trials, probability: p, ci95: [lo, hi], std_error: (p * (1.0 - p) / n).sqrt() }
+    }
+}
+
+/// Counts of integer values (e.g. evaluation steps); quantiles are exact.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Histogram {
+    counts: Vec<u64>,
+    total: u64,
+}
+
+impl Histogram {
+    pub fn add(&mut self, v: usize) {
+        if self.counts.len() <= v {
+            self.counts.resize(v + 1, 0);
+        }
+        self.counts[v] += 1;
+        self.total += 1;
+    }
+
+    pub fn merge(&mut self, other: &Histogram) {
+        if self.counts.len() < other.counts.len() {
+            self.counts.resize(other.counts.len(), 0);
+        }
+        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
+            *a += b;
+        }
+        self.total += other.total;
+    }
+
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+
+    /// The smallest value with at least `q` of the mass at or below it (nearest rank).
+    pub fn quantile(&self, q: f64) -> Option<usize> {
+        if self.total == 0 {
+            return None;
+        }
+        let rank = ((q * self.total as f64).ceil() as u64).max(1);
+        let mut seen = 0;
+        for (v, &c) in self.counts.iter().enumerate() {
+            seen += c;
+            if seen >= rank {
+                return Some(v);
+            }
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wilson_matches_known_values() {
+        let p = Proportion::new(0, 2000);
+        assert_eq!(p.ci95[0], 0.0);
+        // Zero events in n trials: the upper bound is about 3.84/n.
+        assert!((p.ci95[1] - 0.00192).abs() < 1e-4, "{:?}", p.ci95);
+        let p = Proportion::new(50, 100);
+        assert!((p.ci95[0] - 0.4038).abs() < 1e-3 && (p.ci95[1] - 0.5962).abs() < 1e-3);
+    }
+
+    #[test]
+    fn quantiles_are_nearest_rank() {
+        let mut h = Histogram::default();
+        for v in 1..=100 {
+            h.add(v);
+        }
+        assert_eq!(h.quantile(0.5), Some(50));
+        assert_eq!(h.quantile(0.9), Some(90));
+        assert_eq!(h.quantile(0.99), Some(99));
+    }
+}
