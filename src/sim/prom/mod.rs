@@ -49,6 +49,22 @@
 //!
 //! The alert state machine, staleness handling, comparisons and division are the
 //! same in both.
+//!
+//! # Verification
+//!
+//! Besides the unit and property tests here, the 2.x behaviour was compared with
+//! real `promtool test rules` runs on random series (counters with resets, gaps,
+//! staleness markers, 10s–1m intervals, aligned and unaligned evaluation times,
+//! random and non-monotonic bucket sets): every `rate`, `increase`, `delta`,
+//! `count_over_time`, instant-selector and `histogram_quantile` value agreed bit for
+//! bit with `promtool` 2.42 in `Prometheus2` mode, and with `promtool` 2.53.3 when
+//! selecting windows as `Prometheus2` but extrapolating and repairing buckets as
+//! `Prometheus3` (2.53 has the new rate order and bucket repair but still closed
+//! windows); the firing states of rules with various `for` / `keep_firing_for`
+//! matched on every evaluation. One trap when writing such tests: `promtool` only
+//! loads input samples up to the last evaluation step at or before the largest
+//! `eval_time` of a test group, so a query at an unaligned time near the end of the
+//! data misses the newest samples.
 
 pub mod alert;
 pub mod compare;
