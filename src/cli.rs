@@ -326,9 +326,17 @@ fn simulate(file: &std::path::Path, trace: Option<&std::path::Path>, scenarios: 
         return b.exit_code();
     }
     let Some(plan) = b.compiled.first().and_then(|c| c.plan.as_ref()) else { return EXIT_INVALID };
-    if trace.is_some() {
-        eprintln!("error: --trace is not available in this build yet");
-        return EXIT_USAGE;
+    if let Some(trace) = trace {
+        return match crate::sim::replay::replay(plan, trace, settings.semantics, format == Format::Json) {
+            Ok(text) => {
+                let _ = std::io::stdout().write_all(text.as_bytes());
+                EXIT_OK
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                e.exit_code()
+            }
+        };
     }
     let source = match scenarios {
         Some(path) => match Source::load(path) {

@@ -164,10 +164,13 @@ pub fn render_human(source: Option<&Source>, d: &Located, color: bool) -> String
     s
 }
 
-/// Underlines the token starting at `col`: a quoted string to its closing quote, else up to
-/// the next space, comma or bracket.
+/// Underlines the token starting at `col`: a quoted string to its closing quote, a flow
+/// list or mapping to its closing bracket, a key to its colon, a block value to the end of
+/// the line (before a comment), and an item inside a flow collection to the next separator.
 fn marker_width(line: &str, col: usize) -> usize {
-    let rest: Vec<char> = line.chars().skip(col.saturating_sub(1)).collect();
+    let chars: Vec<char> = line.chars().collect();
+    let start = col.saturating_sub(1).min(chars.len());
+    let rest = &chars[start..];
     let Some(&first) = rest.first() else { return 1 };
     let close = match first {
         '"' | '\'' => Some(first),
@@ -175,25 +178,42 @@ fn marker_width(line: &str, col: usize) -> usize {
         '{' => Some('}'),
         _ => None,
     };
-    let width = if let Some(close) = close {
-        rest.iter()
+    if let Some(close) = close {
+        return rest
+            .iter()
             .skip(1)
             .position(|&c| c == close)
-            .map_or(rest.len(), |p| p + 2)
-    } else if false {
+            .map_or(rest.len(), |p| p + 2);
+    }
+    // Inside a flow collection when an unclosed `[` or `{` precedes the token.
+    let depth = chars[..start].iter().fold(0i32, |d, &c| match c {
+        '[' | '{' => d + 1,
+        ']' | '}' => d - 1,
+        _ => d,
+    });
+    let end = if depth > 0 {
         rest.iter()
-            .skip(1)
-            .position(|&c| c == first)
-            .map_or(rest.len(), |p| p + 2)
-    } else {
-        rest.iter()
-            .position(|&c| c == ' ' || c == ',' || c == ']' || c == '}' || c == '#')
+            .position(|&c| c == ',' || c == ']' || c == '}')
             .unwrap_or(rest.len())
-    };
-    let width = if width > 1 && rest.get(width - 1) == Some(&':') {
-        width - 1
     } else {
-        width
+        // A plain scalar runs to the end of the line or to ` #`; a key stops at `: `.
+        let mut end = rest.len();
+        for i in 0..rest.len() {
+            let next = rest.get(i + 1).copied();
+            if rest[i] == '#' && i > 0 && rest[i - 1] == ' ' {
+                end = i;
+                break;
+            }
+            if rest[i] == ':' && (next.is_none() || next == Some(' ')) {
+                end = i;
+                break;
+            }
+        }
+        end
     };
-    width.max(1)
+    let trimmed = rest[..end]
+        .iter()
+        .rposition(|c| !c.is_whitespace())
+        .map_or(0, |p| p + 1);
+    trimmed.max(1)
 }

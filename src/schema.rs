@@ -61,7 +61,67 @@ pub fn check(doc: &Value) -> Vec<Diagnostic> {
         let owner = owner_of(&c.schema, e.schema_path().as_str());
         out.extend(describe(&c.schema, owner, &pointer, e.instance(), e.kind()));
     }
+    // A misspelt required key is reported once, as the unknown key with its suggestion.
+    let suggested: Vec<(String, String)> = out
+        .iter()
+        .filter(|d| d.code == "unknown-key")
+        .filter_map(|d| {
+            let parent = &d.pointer[..d.pointer.rfind('/')?];
+            let hint = d.hint.as_deref()?;
+            let key = hint.strip_prefix("did you mean `")?.strip_suffix("`?")?;
+            Some((parent.to_string(), key.to_string()))
+        })
+        .collect();
+    out.retain(|d| {
+        d.code != "missing-key"
+            || !suggested
+                .iter()
+                .any(|(p, k)| *p == d.pointer && d.message.contains(&format!("`{k}`")))
+    });
+    // The same value failing two keywords (say `pattern` and `maxLength`) is one finding.
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|d| seen.insert((d.pointer.clone(), d.code)));
+    for d in &mut out {
+        if d.hint.is_none() {
+            d.hint = fallback_hint(&c.schema, &d.pointer);
+        }
+    }
     out
+}
+
+/// What the schema says about the value at `pointer`: its expected form, else its
+/// description.
+fn fallback_hint(root: &Value, pointer: &str) -> Option<String> {
+    let node = schema_for(root, pointer)?;
+    if let Some(x) = node.get("x-expected").and_then(Value::as_str) {
+        return Some(format!("expected {x}"));
+    }
+    let desc = parent_description(root, pointer).or_else(|| {
+        node.get("description")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    })?;
+    let key = pointer.rsplit('/').next().unwrap_or_default();
+    Some(
+        if key.is_empty() || key.chars().all(|c| c.is_ascii_digit()) {
+            desc
+        } else {
+            format!("`{}`: {desc}", key.replace("~1", "/").replace("~0", "~"))
+        },
+    )
+}
+
+/// The description written beside a `$ref` in the parent's `properties` (the referenced
+/// definition's own description is more generic).
+fn parent_description(root: &Value, pointer: &str) -> Option<String> {
+    let cut = pointer.rfind('/')?;
+    let key = pointer[cut + 1..].replace("~1", "/").replace("~0", "~");
+    schema_for(root, &pointer[..cut])?
+        .get("properties")?
+        .get(&key)?
+        .get("description")
+        .and_then(Value::as_str)
+        .map(str::to_string)
 }
 
 /// The schema object that owns the failing keyword: the keyword location minus its last
@@ -107,6 +167,9 @@ fn json_type(v: &Value) -> &'static str {
 
 fn show(v: &Value) -> String {
     let s = match v {
+        Value::String(s) if s.chars().any(char::is_control) => {
+            s.chars().flat_map(char::escape_default).collect()
+        }
         Value::String(s) => s.clone(),
         other => other.to_string(),
     };
@@ -118,7 +181,7 @@ fn show(v: &Value) -> String {
 }
 
 /// Where in the document a key lives, for messages: `phases[1]`, `the plan`.
-fn context(pointer: &str) -> String {
+pub(crate) fn context(pointer: &str) -> String {
     if pointer.is_empty() {
         return "the plan".into();
     }
@@ -241,23 +304,19 @@ fn describe(
             .with_code("bad-value");
             if let Some(n) = instance.as_str().and_then(|s| nearest(s, &opts)) {
                 diag = diag.with_hint(format!("did you mean `{n}`?"));
+            } else if let Some(h) = fallback_hint(root, pointer) {
+                diag = diag.with_hint(h);
             }
             vec![diag]
         }
         ValidationErrorKind::Minimum { limit }
         | ValidationErrorKind::ExclusiveMinimum { limit } => {
-            vec![
-                d(format!(
-                    "{} is too small: the minimum is {limit}{}",
-                    show(instance),
-                    if matches!(kind, ValidationErrorKind::ExclusiveMinimum { .. }) {
-                        " (exclusive)"
-                    } else {
-                        ""
-                    }
-                ))
-                .with_code("out-of-range"),
-            ]
+            let msg = if matches!(kind, ValidationErrorKind::ExclusiveMinimum { .. }) {
+                format!("{} is too small: it must be above {limit}", show(instance))
+            } else {
+                format!("{} is too small: the minimum is {limit}", show(instance))
+            };
+            vec![d(msg).with_code("out-of-range")]
         }
         ValidationErrorKind::Maximum { limit }
         | ValidationErrorKind::ExclusiveMaximum { limit } => {
@@ -272,31 +331,87 @@ fn describe(
         ValidationErrorKind::MinItems { limit } => {
             vec![
                 d(format!(
-                    "needs at least {limit} item{}",
+                    "{} needs at least {limit} item{}",
+                    context(pointer),
                     if *limit == 1 { "" } else { "s" }
                 ))
                 .with_code("too-few"),
             ]
         }
         ValidationErrorKind::MaxItems { limit } => {
-            vec![d(format!("has more than {limit} items")).with_code("too-many")]
+            vec![
+                d(format!(
+                    "{} has {} items; at most {limit} are allowed",
+                    context(pointer),
+                    instance.as_array().map_or(0, Vec::len)
+                ))
+                .with_code("too-many"),
+            ]
         }
         ValidationErrorKind::MinProperties { .. } | ValidationErrorKind::MaxProperties { .. } => {
             let known = owner_properties(root, pointer);
-            let msg = if known.is_empty() {
-                "has the wrong number of entries".to_string()
-            } else if pointer.contains("/user_groups/") {
-                "each condition is exactly one `attribute: predicate` pair; put each on its own `- ` line".to_string()
+            let diag = if pointer.starts_with("/user_groups/") {
+                let n = instance.as_object().map_or(0, serde_json::Map::len);
+                d(format!("this condition has {n} `attribute: predicate` pairs; a condition is exactly one"))
+                    .with_hint("put each pair on its own `- ` line: conditions on different attributes must all hold, on the same attribute any one")
+            } else if known.is_empty() {
+                d("has the wrong number of entries".to_string())
             } else {
-                format!("set exactly one of: {}", known.join(", "))
+                d(format!(
+                    "{} sets {}; set exactly one of: {}",
+                    context(pointer),
+                    instance.as_object().map_or_else(
+                        || "none".to_string(),
+                        |m| {
+                            if m.is_empty() {
+                                "none".to_string()
+                            } else {
+                                m.keys()
+                                    .map(|k| format!("`{k}`"))
+                                    .collect::<Vec<_>>()
+                                    .join(" and ")
+                            }
+                        }
+                    ),
+                    known.join(", ")
+                ))
             };
-            vec![d(msg).with_code("one-of")]
+            vec![diag.with_code("one-of")]
         }
         ValidationErrorKind::Constant { expected_value } => {
-            vec![d(format!("must be {expected_value}")).with_code("bad-value")]
+            let key = pointer.rsplit('/').next().unwrap_or_default();
+            vec![
+                d(format!(
+                    "`{key}` can only be `{expected_value}`, not `{}`",
+                    show(instance)
+                ))
+                .with_code("bad-value")
+                .with_hint(if key == "client_address" {
+                    "write `client_address: true`, or use `cookie:` or `header:` instead"
+                        .to_string()
+                } else {
+                    format!("write `{key}: {expected_value}` or remove it")
+                }),
+            ]
         }
         ValidationErrorKind::UniqueItems => {
-            vec![d("lists the same item twice".into()).with_code("duplicate-item")]
+            let items = instance.as_array().cloned().unwrap_or_default();
+            let dup = (1..items.len()).find(|&i| items[..i].contains(&items[i]));
+            match dup {
+                Some(i) => vec![
+                    Diagnostic::error(
+                        "duplicate-item",
+                        format!("{pointer}/{i}"),
+                        format!(
+                            "`{}` is listed twice in {}",
+                            show(&items[i]),
+                            context(pointer)
+                        ),
+                    )
+                    .with_hint("remove the repeated item"),
+                ],
+                None => vec![d("lists the same item twice".into()).with_code("duplicate-item")],
+            }
         }
         ValidationErrorKind::PropertyNames { error } => {
             let name = show(error.instance());

@@ -24,7 +24,7 @@ pub fn groups(plan: &Plan, f: &mut Vec<Diagnostic>) -> Vec<Group> {
         if total > 10_000 {
             f.push(
                 Diagnostic::error("group-shares-exceed", "/traffic/groups", format!("the groups' shares add up to {}, over 100%", Share::from_hundredths(total.min(65_535) as u16).map_or_else(|| format!("{}%", total / 100), |s| s.to_string())))
-                    .with_hint("each share is the group's part of all requests; together they cannot pass 100%"),
+                    .at_key().with_hint("each share is the group's part of all requests; together they cannot pass 100%"),
             );
         }
     }
@@ -36,6 +36,30 @@ pub fn groups(plan: &Plan, f: &mut Vec<Diagnostic>) -> Vec<Group> {
             share: shares.and_then(|s| s.get(name).copied()),
         })
         .collect()
+}
+
+/// A share written without `%` and below 1 (`0.05`) is read as percent (0.05%), which is
+/// probably not what was meant: 5% was. Warns with the likely intended value.
+fn fraction_slip(doc: &Value, pointer: &str, of_what: &str, f: &mut Vec<Diagnostic>) {
+    let v = match doc.pointer(pointer) {
+        Some(Value::Number(n)) => n.as_f64(),
+        Some(Value::String(s)) if !s.contains('%') => s.trim().parse::<f64>().ok(),
+        _ => None,
+    };
+    let Some(v) = v.filter(|v| *v > 0.0 && *v < 1.0) else {
+        return;
+    };
+    let meant = crate::model::trim(v * 100.0);
+    f.push(
+        Diagnostic::warning(
+            "traffic-looks-like-fraction",
+            pointer.to_string(),
+            format!("`{v}` is read as {v}% {of_what}, not {meant}%"),
+        )
+        .with_hint(format!(
+            "a share without `%` is a percentage; write `{meant}%` if you meant {meant}%, or `{v}%` to keep {v}%"
+        )),
+    );
 }
 
 fn unknown_group(plan: &Plan, name: &str, pointer: String, at_key: bool) -> Diagnostic {
@@ -56,6 +80,11 @@ fn unknown_group(plan: &Plan, name: &str, pointer: String, at_key: bool) -> Diag
 }
 
 pub fn phases(plan: &Plan, doc: &Value, groups: &[Group], f: &mut Vec<Diagnostic>) -> Vec<Phase> {
+    // Group shares are checked here because this pass sees how they were written.
+    for name in plan.traffic.iter().flat_map(|t| t.groups.keys()) {
+        let pointer = format!("/traffic/groups/{}", crate::syntax::escape_token(name));
+        fraction_slip(doc, &pointer, "of all requests", f);
+    }
     let n = plan.phases.len();
     let mut out: Vec<Phase> = Vec::with_capacity(n);
     for (i, p) in plan.phases.iter().enumerate() {
@@ -70,24 +99,7 @@ pub fn phases(plan: &Plan, doc: &Value, groups: &[Group], f: &mut Vec<Diagnostic
                 .with_hint("give every phase its own name"),
             );
         }
-        // A bare number below 1 is read as percent, which is probably not what was meant.
-        if let Some(v) = doc.pointer(&at("traffic")).and_then(Value::as_f64)
-            && v > 0.0
-            && v < 1.0
-        {
-            f.push(
-                Diagnostic::warning(
-                    "traffic-looks-like-fraction",
-                    at("traffic"),
-                    format!("traffic `{v}` is read as {v}% of users"),
-                )
-                .with_hint(format!(
-                    "a bare number is a percentage; if you meant {} write `{}%`",
-                    Share::from_percent(v * 100.0).map_or("that".into(), |s| s.to_string()),
-                    crate::model::trim(v * 100.0)
-                )),
-            );
-        }
+        fraction_slip(doc, &at("traffic"), "of users", f);
         if let Some(prev) = out.last()
             && p.traffic < prev.traffic
         {
@@ -120,6 +132,22 @@ pub fn phases(plan: &Plan, doc: &Value, groups: &[Group], f: &mut Vec<Diagnostic
                     ),
                 )
                 .with_hint("add e.g. `duration: 24h`"),
+            );
+        }
+        if !p.groups.is_empty()
+            && plan.routing.group_header.is_none()
+            && plan.phases[..i].iter().all(|q| q.groups.is_empty())
+        {
+            f.push(
+                Diagnostic::error(
+                    "group-header-missing",
+                    format!("/phases/{i}/groups"),
+                    format!(
+                        "phase `{}` targets user groups, but `routing` names no `group_header` to recognise them by",
+                        p.name
+                    ),
+                )
+                .with_hint("add `group_header: X-User-Group` under `routing:` (the header your gateway sets to the user's group), or remove the phase's `groups`"),
             );
         }
         let mut idx = Vec::new();

@@ -27,6 +27,8 @@ pub fn rules(
                     metrics.push(m);
                     Some(metrics.len() - 1)
                 }
+                // Defined but incomplete: `custom-metric-incomplete` already says so.
+                None if plan.metrics.contains_key(name) => None,
                 None => {
                     let mut known: Vec<String> =
                         BUILTINS.iter().map(|b| b.name.to_string()).collect();
@@ -104,6 +106,37 @@ pub fn rules(
             );
             continue;
         }
+        if let Limit::Absolute(v) = limit
+            && let Some(why) = gate_always_holds(m.unit, gate.op, v)
+        {
+            f.push(
+                Diagnostic::error(
+                    "gate-always-holds",
+                    pointer.clone(),
+                    format!("gate `{name}: \"{gate}\"` can never fail: {why}"),
+                )
+                .with_hint(range_hint(m.unit)),
+            );
+            continue;
+        }
+        if m.unit == Unit::Milliseconds
+            && let Limit::Absolute(v) = limit
+            && matches!(gate.threshold, Threshold::Absolute(Amount::Number(_)))
+            && v > 0.0
+            && v < 10.0
+        {
+            f.push(
+                Diagnostic::warning(
+                    "latency-looks-like-seconds",
+                    pointer.clone(),
+                    format!("gate `{name}: \"{gate}\"` allows {v} milliseconds"),
+                )
+                .with_hint(format!(
+                    "a bare number is in milliseconds here; if you meant seconds write `{} {v}s`",
+                    gate.op.as_str()
+                )),
+            );
+        }
         gate_rules.push(GateRule {
             metric: mi,
             op: gate.op,
@@ -140,7 +173,10 @@ pub fn rules(
                         pointer.clone(),
                         format!("rollback on `{}` can never trigger: {why}", rc.metric),
                     )
-                    .with_hint(range_hint(m.unit)),
+                    .with_hint(
+                        percent_slip(m.unit, &rc.threshold, v)
+                            .unwrap_or_else(|| range_hint(m.unit).to_string()),
+                    ),
                 );
                 continue;
             }
@@ -151,7 +187,10 @@ pub fn rules(
                         pointer.clone(),
                         format!("rollback on `{}` would always trigger: {why}", rc.metric),
                     )
-                    .with_hint(range_hint(m.unit)),
+                    .with_hint(
+                        percent_slip(m.unit, &rc.threshold, v)
+                            .unwrap_or_else(|| range_hint(m.unit).to_string()),
+                    ),
                 );
                 continue;
             }
@@ -173,6 +212,27 @@ pub fn rules(
             }
         }
         let bad_op = if m.bad == Bad::High { Op::Gt } else { Op::Lt };
+        if let Limit::RelativeToStable(factor) = limit
+            && let Some(why) = fires_when_better(m.bad, factor)
+        {
+            f.push(
+                Diagnostic::warning(
+                    "rollback-fires-when-better",
+                    pointer.clone(),
+                    format!(
+                        "rollback when {} {} {} fires while the canary {why} than stable",
+                        rc.metric,
+                        bad_op.as_str(),
+                        show_limit(limit, m.unit)
+                    ),
+                )
+                .with_hint(if m.bad == Bad::High {
+                    "for a metric that is bad when high, roll back above stable: e.g. `2x stable`"
+                } else {
+                    "for a metric that is bad when low, roll back below stable: e.g. `80% of stable`"
+                }),
+            );
+        }
         if let Some(g) = gate_rules.iter().find(|g| g.metric == mi)
             && stricter(bad_op, limit, g.limit)
         {
@@ -226,6 +286,7 @@ fn custom_metric_checks(plan: &Plan, f: &mut Vec<Diagnostic>) {
                             at.clone(),
                             format!("custom metric `{name}` needs `{field}`"),
                         )
+                        .at_key()
                         .with_hint(if field == "unit" {
                             "e.g. `unit: ratio`"
                         } else {
@@ -314,6 +375,32 @@ fn range_hint(unit: Unit) -> &'static str {
     }
 }
 
+/// The kind of value a unit measures, for messages: "a ratio is never below 0".
+fn noun(unit: Unit) -> &'static str {
+    match unit {
+        Unit::Ratio => "a ratio",
+        Unit::Milliseconds | Unit::Seconds => "a latency",
+        Unit::Bytes => "a size",
+        Unit::Count => "a count",
+        Unit::PerSecond => "a rate",
+    }
+}
+
+/// A ratio written as a whole percentage without `%` (`99` for 99%): the likely fix.
+fn percent_slip(unit: Unit, t: &Threshold, v: f64) -> Option<String> {
+    (unit == Unit::Ratio
+        && matches!(t, Threshold::Absolute(Amount::Number(_)))
+        && v > 1.0
+        && v <= 100.0)
+        .then(|| {
+            format!(
+                "a ratio is a number from 0 to 1; did you mean `{}%` (or `{}`)?",
+                crate::model::trim(v),
+                crate::model::trim(v / 100.0)
+            )
+        })
+}
+
 fn max_of(unit: Unit) -> f64 {
     if unit == Unit::Ratio {
         1.0
@@ -326,10 +413,10 @@ fn rule_never_triggers(unit: Unit, bad: Bad, v: f64) -> Option<String> {
     match bad {
         Bad::High if v >= max_of(unit) => Some(format!(
             "{} never exceeds {}",
-            unit.name(),
+            noun(unit),
             unit.show(max_of(unit))
         )),
-        Bad::Low if v <= 0.0 => Some(format!("a {} is never below 0", unit.name())),
+        Bad::Low if v <= 0.0 => Some(format!("{} is never below 0", noun(unit))),
         _ => None,
     }
 }
@@ -337,13 +424,13 @@ fn rule_never_triggers(unit: Unit, bad: Bad, v: f64) -> Option<String> {
 fn rule_always_triggers(unit: Unit, bad: Bad, v: f64) -> Option<String> {
     match bad {
         Bad::High if v < 0.0 => Some(format!(
-            "a {} is never below 0, so it always exceeds {}",
-            unit.name(),
+            "{} is never below 0, so it always exceeds {}",
+            noun(unit),
             unit.show(v)
         )),
         Bad::Low if v > max_of(unit) => Some(format!(
-            "a {} never exceeds {}, so it is always below {}",
-            unit.name(),
+            "{} never exceeds {}, so it is always below {}",
+            noun(unit),
             unit.show(max_of(unit)),
             unit.show(v)
         )),
@@ -354,10 +441,31 @@ fn rule_always_triggers(unit: Unit, bad: Bad, v: f64) -> Option<String> {
 fn gate_never_holds(unit: Unit, op: Op, v: f64) -> Option<String> {
     let max = max_of(unit);
     match op {
-        Op::Gt if v >= max => Some(format!("a {} is at most {}", unit.name(), unit.show(max))),
-        Op::Ge if v > max => Some(format!("a {} is at most {}", unit.name(), unit.show(max))),
-        Op::Lt if v <= 0.0 => Some(format!("a {} is never below 0", unit.name())),
-        Op::Le if v < 0.0 => Some(format!("a {} is never below 0", unit.name())),
+        Op::Gt if v >= max => Some(format!("{} is at most {}", noun(unit), unit.show(max))),
+        Op::Ge if v > max => Some(format!("{} is at most {}", noun(unit), unit.show(max))),
+        Op::Lt if v <= 0.0 => Some(format!("{} is never below 0", noun(unit))),
+        Op::Le if v < 0.0 => Some(format!("{} is never below 0", noun(unit))),
+        _ => None,
+    }
+}
+
+fn gate_always_holds(unit: Unit, op: Op, v: f64) -> Option<String> {
+    let max = max_of(unit);
+    match op {
+        Op::Lt if v > max => Some(format!("{} is at most {}", noun(unit), unit.show(max))),
+        Op::Le if v >= max => Some(format!("{} is at most {}", noun(unit), unit.show(max))),
+        Op::Gt if v < 0.0 => Some(format!("{} is never below 0", noun(unit))),
+        Op::Ge if v <= 0.0 => Some(format!("{} is never below 0", noun(unit))),
+        _ => None,
+    }
+}
+
+/// Why a relative rollback rule fires on a canary that is doing better than stable: a
+/// factor below 1 on a metric bad when high (or above 1 on one bad when low).
+fn fires_when_better(bad: Bad, factor: f64) -> Option<&'static str> {
+    match bad {
+        Bad::High if factor < 1.0 => Some("is still lower (better)"),
+        Bad::Low if factor > 1.0 => Some("is still higher (better)"),
         _ => None,
     }
 }
@@ -426,9 +534,9 @@ pub fn traffic_warnings(plan: &Plan, phases: &[Phase], f: &mut Vec<Diagnostic>) 
             if n > 0.0 && 1.0 / n > error_threshold {
                 f.push(
                     Diagnostic::warning("thin-traffic", format!("/rollback_conditions/{i}/threshold"), format!(
-                        "in phase `{}` the canary gets about {:.0} requests per {} window, so one failed request ({}) already crosses `{}` {}",
+                        "in phase `{}` the canary gets about {:.0} requests per {} window, so one failed request ({:.1}% of them) already crosses the `{}` threshold of {}",
                         p.name, n, crate::model::Duration::from_millis((window_s * 1000.0) as u64).map_or_else(String::new, |d| d.to_string()),
-                        Unit::Ratio.show(1.0 / n), rc.metric, rc.threshold
+                        100.0 / n, rc.metric, Unit::Ratio.show(t)
                     ))
                     .with_hint("run `plan simulate` to see the false-rollback rate; consider a longer window, a minimum request count, or a larger first phase"),
                 );

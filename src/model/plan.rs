@@ -61,13 +61,28 @@ pub struct Routing {
 }
 
 /// What keeps a user on one version.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Sticky {
     Cookie(String),
     Header(String),
     /// Always `true` (the schema says so): split on the client address alone.
     ClientAddress(bool),
+}
+
+/// Written as the plan writes it, a one-key mapping (`cookie: user_id`); the derived form
+/// would come out of `serde_yaml` as a YAML tag (`!cookie user_id`), which plans reject.
+impl Serialize for Sticky {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(1))?;
+        match self {
+            Sticky::Cookie(c) => m.serialize_entry("cookie", c)?,
+            Sticky::Header(h) => m.serialize_entry("header", h)?,
+            Sticky::ClientAddress(b) => m.serialize_entry("client_address", b)?,
+        }
+        m.end()
+    }
 }
 
 /// One condition of a user group: `attribute: predicate`.

@@ -162,7 +162,15 @@ impl fmt::Display for Amount {
                 Some(d) => write!(f, "{d}"),
                 None => write!(f, "0s"),
             },
-            Amount::Bytes(b) => write!(f, "{b}B"),
+            // The largest unit that divides exactly, so `512MiB` prints back as written.
+            Amount::Bytes(b) => match BYTE_UNITS
+                .iter()
+                .filter(|(_, m)| b >= *m && (b / m).fract() == 0.0)
+                .max_by(|x, y| x.1.total_cmp(&y.1))
+            {
+                Some((u, m)) => write!(f, "{}{u}", b / m),
+                None => write!(f, "{b}B"),
+            },
         }
     }
 }

@@ -112,8 +112,19 @@ impl Selector {
     }
 }
 
+/// The fully anchored regex for a matcher value, compiled once per thread: matching runs
+/// per series and per evaluation, compiling is thousands of times slower than matching.
 fn anchored(re: &str) -> Option<regex::Regex> {
-    regex::Regex::new(&format!("^(?:{re})$")).ok()
+    thread_local! {
+        static CACHE: std::cell::RefCell<std::collections::HashMap<String, Option<regex::Regex>>> =
+            std::cell::RefCell::default();
+    }
+    CACHE.with(|c| {
+        c.borrow_mut()
+            .entry(re.to_string())
+            .or_insert_with(|| regex::Regex::new(&format!("^(?:{re})$")).ok())
+            .clone()
+    })
 }
 
 /// A PromQL double-quoted string literal (Go string escaping).

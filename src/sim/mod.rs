@@ -8,3 +8,5 @@ pub mod report;
 pub mod scenario;
 pub mod stats;
 pub mod synth;
+pub mod replay;
+pub mod trace;

@@ -27,16 +27,32 @@ pub fn parse(source: &Source) -> Result<Document, (Spans, Vec<Diagnostic>)> {
     }
     let yaml: Yaml = match serde_yaml::from_str(&source.text) {
         Ok(v) => v,
-        Err(e) => return Err((spans, vec![yaml_error(&e)])),
+        Err(e) => {
+            let d = yaml_error(&e, &source.text, &spans);
+            return Err((spans, vec![d]));
+        }
     };
     let mut diags = Vec::new();
-    let value = to_json(yaml, String::new(), &mut diags);
-    if !value.is_object() && diags.is_empty() {
+    let mut odd_keys = spans.odd_keys.iter().copied();
+    let value = to_json(yaml, String::new(), &mut diags, &mut odd_keys);
+    if value.is_null() && diags.is_empty() {
         diags.push(
             Diagnostic::error(
                 "not-a-mapping",
                 "",
-                "a plan must be a mapping of keys such as `name:` and `phases:`",
+                "the file holds no plan, only comments or blank lines",
+            )
+            .with_hint("start from plans/minimal.yaml"),
+        );
+    } else if !value.is_object() && diags.is_empty() {
+        diags.push(
+            Diagnostic::error(
+                "not-a-mapping",
+                "",
+                format!(
+                    "a plan must be a mapping of keys such as `name:` and `phases:`, not {}",
+                    json_kind(&value)
+                ),
             )
             .with_hint("start from plans/minimal.yaml"),
         );
@@ -48,39 +64,96 @@ pub fn parse(source: &Source) -> Result<Document, (Spans, Vec<Diagnostic>)> {
     }
 }
 
-fn yaml_error(e: &serde_yaml::Error) -> Diagnostic {
+fn json_kind(v: &Json) -> &'static str {
+    match v {
+        Json::Array(_) => "a list",
+        Json::String(_) => "a single string",
+        Json::Number(_) => "a single number",
+        Json::Bool(_) => "a single boolean",
+        _ => "a value",
+    }
+}
+
+/// The line of the second document's `---` (the first marker after some content).
+fn second_document(text: &str) -> Option<Pos> {
+    let mut content = false;
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim_end();
+        if t == "---" || t.starts_with("--- ") || t == "..." {
+            if content {
+                return Some(Pos {
+                    line: i + 1,
+                    col: 1,
+                });
+            }
+        } else if !t.trim_start().is_empty() && !t.trim_start().starts_with('#') {
+            content = true;
+        }
+    }
+    None
+}
+
+fn yaml_error(e: &serde_yaml::Error, text: &str, spans: &Spans) -> Diagnostic {
     let msg = e.to_string();
     // yaml_serde appends " at line L column C"; the position is reported separately.
     let msg = match msg.find(" at line ") {
         Some(i) => msg[..i].to_string(),
         None => msg,
     };
-    let (code, hint) = if msg.contains("repetition limit") || msg.contains("recursion limit") {
+    let located = e.location().map(|l| Pos {
+        line: l.line(),
+        col: l.column(),
+    });
+    let (code, msg, hint, pos) = if msg.contains("repetition limit") {
         (
             "yaml-too-deep",
-            "the document expands beyond the parser's limits (aliases repeated or nesting too deep); write the values out instead of nesting aliases",
+            "invalid YAML: its aliases expand past the parser's limit (an \"alias bomb\")"
+                .to_string(),
+            "a plan needs no aliases nested like this; write the values out",
+            spans.first_alias.or(located),
+        )
+    } else if msg.contains("recursion limit") {
+        (
+            "yaml-too-deep",
+            "invalid YAML: nested deeper than the parser's limit".to_string(),
+            "a plan is only a few levels deep; look for runaway brackets or indentation",
+            located,
         )
     } else if msg.contains("more than one document") {
         (
             "yaml-multiple-documents",
-            "a plan file holds one YAML document; remove the extra `---`",
+            "invalid YAML: the file holds more than one document".to_string(),
+            "a plan file holds one YAML document; remove the `---` and what follows, or split it into two files",
+            second_document(text).or(located),
+        )
+    } else if msg.contains("unexpected end of stream") {
+        (
+            "yaml-syntax",
+            format!("invalid YAML: {msg}"),
+            "the file ended inside a quoted string, a `[...]` list or a `{...}` mapping; look above for the one left open",
+            located,
         )
     } else {
         (
             "yaml-syntax",
+            format!("invalid YAML: {msg}"),
             "check indentation, quotes and brackets around this point",
+            located,
         )
     };
-    let pos = e.location().map_or(Pos { line: 1, col: 1 }, |l| Pos {
-        line: l.line(),
-        col: l.column(),
-    });
-    Diagnostic::error(code, "", format!("invalid YAML: {msg}"))
-        .at_pos(pos)
+    Diagnostic::error(code, "", msg)
+        .at_pos(pos.unwrap_or(Pos { line: 1, col: 1 }))
         .with_hint(hint)
 }
 
-fn to_json(v: Yaml, pointer: String, diags: &mut Vec<Diagnostic>) -> Json {
+/// Converts a YAML value to JSON. `odd_keys` yields, in document order, the positions of the
+/// keys the span index saw as non-scalar or null, so each complex key is reported where it is.
+fn to_json(
+    v: Yaml,
+    pointer: String,
+    diags: &mut Vec<Diagnostic>,
+    odd_keys: &mut dyn Iterator<Item = Pos>,
+) -> Json {
     match v {
         Yaml::Null => Json::Null,
         Yaml::Bool(b) => Json::Bool(b),
@@ -111,7 +184,7 @@ fn to_json(v: Yaml, pointer: String, diags: &mut Vec<Diagnostic>) -> Json {
             items
                 .into_iter()
                 .enumerate()
-                .map(|(i, v)| to_json(v, format!("{pointer}/{i}"), diags))
+                .map(|(i, v)| to_json(v, format!("{pointer}/{i}"), diags, odd_keys))
                 .collect(),
         ),
         Yaml::Mapping(map) => {
@@ -122,22 +195,24 @@ fn to_json(v: Yaml, pointer: String, diags: &mut Vec<Diagnostic>) -> Json {
                     Yaml::Number(n) => n.to_string(),
                     Yaml::Bool(b) => b.to_string(),
                     other => {
-                        diags.push(
-                            Diagnostic::error(
-                                "yaml-complex-key",
-                                pointer.clone(),
-                                format!(
-                                    "a mapping key must be a plain name, found {}",
-                                    kind(&other)
-                                ),
-                            )
-                            .with_hint("use a plain word as the key"),
-                        );
+                        let mut d = Diagnostic::error(
+                            "yaml-complex-key",
+                            pointer.clone(),
+                            format!("a mapping key must be a plain name, found {}", kind(&other)),
+                        )
+                        .with_hint("use a plain word as the key, such as `beta_users:`");
+                        if let Some(p) = odd_keys.next() {
+                            d = d.at_pos(p);
+                        }
+                        diags.push(d);
+                        // The span index skips what is inside a complex key but indexes its
+                        // value: walk the value so later odd keys keep their positions.
+                        let _ = to_json(v, pointer.clone(), &mut Vec::new(), odd_keys);
                         continue;
                     }
                 };
                 let child = format!("{pointer}/{}", escape_token(&key));
-                out.insert(key, to_json(v, child, diags));
+                out.insert(key, to_json(v, child, diags, odd_keys));
             }
             Json::Object(out)
         }
@@ -150,7 +225,7 @@ fn to_json(v: Yaml, pointer: String, diags: &mut Vec<Diagnostic>) -> Json {
                 )
                 .with_hint("remove the `!tag`"),
             );
-            to_json(t.value, pointer, diags)
+            to_json(t.value, pointer, diags, odd_keys)
         }
     }
 }

@@ -14,6 +14,10 @@ use yaml_rust2::scanner::Marker;
 #[derive(Debug, Default, Clone)]
 pub struct Spans {
     map: HashMap<String, Entry>,
+    /// Where the first alias (`*name`) is used: the place to blame for an alias bomb.
+    pub first_alias: Option<Pos>,
+    /// Mapping keys that are not plain scalars (a list, a mapping, `~`), in document order.
+    pub odd_keys: Vec<Pos>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -118,7 +122,7 @@ impl Builder {
                         let where_ = if pointer.is_empty() {
                             "the document".to_string()
                         } else {
-                            format!("`{pointer}`")
+                            crate::schema::context(pointer)
                         };
                         self.duplicates.push(
                             Diagnostic::error(
@@ -149,16 +153,26 @@ impl Builder {
 impl MarkedEventReceiver for Builder {
     fn on_event(&mut self, ev: Event, mark: Marker) {
         match ev {
-            Event::Scalar(ref v, ..) => {
+            Event::Scalar(ref v, style, ..) => {
+                if matches!(self.stack.last(), Some(Frame::Map { key: None, .. }))
+                    && style == yaml_rust2::scanner::TScalarStyle::Plain
+                    && matches!(v.as_str(), "~" | "null" | "Null" | "NULL" | "")
+                {
+                    self.spans.odd_keys.push(pos(&mark));
+                }
                 self.node(&mark, Some(v));
             }
             Event::Alias(_) => {
+                self.spans.first_alias.get_or_insert(pos(&mark));
                 self.node(&mark, Some("*alias"));
             }
             Event::SequenceStart(..) | Event::MappingStart(..) => {
                 let is_map = matches!(ev, Event::MappingStart(..));
                 let in_key_position =
                     matches!(self.stack.last(), Some(Frame::Map { key: None, .. }));
+                if in_key_position {
+                    self.spans.odd_keys.push(pos(&mark));
+                }
                 let frame = match self.node(&mark, None) {
                     _ if in_key_position => Frame::Ignored,
                     None => Frame::Ignored,

@@ -9,3 +9,7 @@ mod nginx;
 mod compose;
 mod alertmanager;
 mod manifest;
+mod proof;
+mod replay;
+mod proptest_plans;
+mod simulate;

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Replay speed: one week of recorded raw series (lawsker's canary scraped every 30s:
+# request counters and latency histogram buckets) replayed by `plan simulate --trace`,
+# beside `promtool test rules` evaluating the same rules file (phase alpha) over the same
+# samples for the same 144 hours (the replay stops at promotion, after 144h).
+#
+#   benches/replay.sh            # prints both times and the ratio (target: replay >= 100x faster)
+#
+# Needs python3 (to write the trace) and promtool. Until the CLI has `--trace`, the replay
+# is timed through the library by the ignored test `replay::bench_week_replay` (release).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+python3 - "$work" <<'PY'
+import sys, os
+work = sys.argv[1]
+step, n = 30, 7 * 24 * 120          # 30s scrapes for a week
+les = ["0.1", "0.5", "1", "2.5", "5", "10", "+Inf"]
+cum = [60, 90, 95, 98, 100, 100, 100]   # per-scrape cumulative bucket increments
+with open(os.path.join(work, "week.csv"), "w") as f:
+    f.write("timestamp,series,labels,value\n")
+    base = 1714521600
+    for i in range(n + 1):
+        t = base + i * step
+        f.write(f"{t},http_requests_total,service=backend;track=canary;code=200,{i*149}\n")
+        f.write(f"{t},http_requests_total,service=backend;track=canary;code=500,{i}\n")
+        for le, c in zip(les, cum):
+            f.write(f"{t},http_request_duration_seconds_bucket,service=backend;track=canary;le={le},{i*c}\n")
+series = [('http_requests_total{service="backend",track="canary",code="200"}', f"0+149x{n}"),
+          ('http_requests_total{service="backend",track="canary",code="500"}', f"0+1x{n}")]
+series += [(f'http_request_duration_seconds_bucket{{service="backend",track="canary",le="{le}"}}', f"0+{c}x{n}") for le, c in zip(les, cum)]
+with open(os.path.join(work, "week.test.yml"), "w") as f:
+    f.write("rule_files: [rules.yml]\nevaluation_interval: 1m\ntests:\n- interval: 30s\n  input_series:\n")
+    for s, v in series:
+        f.write(f"  - series: '{s}'\n    values: '{v}'\n")
+    f.write("  alert_rule_test:\n  - {eval_time: 144h, alertname: CanaryRollbackErrorRate, exp_alerts: []}\n")
+PY
+
+cargo build --release --quiet
+./target/release/plan render plans/lawsker.yaml --out "$work/out" 2>/dev/null
+cp "$work/out/lawsker/prometheus/alpha.rules.yml" "$work/rules.yml"
+echo "trace: $(wc -l < "$work/week.csv") rows, $(du -h "$work/week.csv" | cut -f1)"
+
+now() { date +%s.%N; }
+t0=$(now)
+if ./target/release/plan simulate plans/lawsker.yaml --trace "$work/week.csv" > "$work/replay.txt" 2>&1; then
+  t1=$(now)
+  replay=$(echo "$t1 - $t0" | bc -l)
+  grep -m1 Verdict "$work/replay.txt" || true
+else
+  echo "(plan simulate --trace not available: timing the library in a release test build)"
+  out=$(PLAN_BENCH_TRACE="$work/week.csv" cargo test --release --quiet --test integration bench_week_replay -- --ignored --nocapture 2>&1)
+  echo "$out" | grep -E "bench_week_replay:" || { echo "$out"; exit 1; }
+  replay=$(echo "$out" | sed -n 's/.*bench_week_replay: \([0-9.]*\) s.*/\1/p')
+fi
+
+t0=$(now)
+promtool test rules "$work/week.test.yml" > /dev/null 2>&1 || true   # no-data alerts fire: only the time matters
+t1=$(now)
+prom=$(echo "$t1 - $t0" | bc -l)
+printf 'replay: %.3f s   promtool test rules: %.2f s   ratio: %.0fx\n' "$replay" "$prom" "$(echo "$prom / $replay" | bc -l)"

@@ -1,0 +1,594 @@
+//! The plan metrics' values at each evaluation of a trace, computed as Prometheus computes
+//! the recording rules `plan render` emits.
+//!
+//! Each metric and track reads one of two levels of a trace:
+//! - **recorded**: a series named after the metric's recorded series
+//!   (`service_track:error_rate:ratio_rate5m`) or simply the metric (`error_rate`), with a
+//!   `track` label (`canary`/`stable`); `plan` and `service` labels, when present, must name
+//!   this plan and its service. Read like the alerting rule reads the recording rule's
+//!   output: an instant selector (5m lookback, staleness markers honoured).
+//! - **raw**: the series behind a built-in metric's query (`http_requests_total`,
+//!   `http_request_duration_seconds_bucket`, gauges...), matched by the query's own
+//!   selectors, and evaluated as PromQL does: `rate` with extrapolation and counter resets
+//!   over the range window, `sum`/`avg`/`max` in series order with the version's summation
+//!   (plain in 2.42; Kahan-Neumaier in 3.x), `histogram_quantile` over `sum by (le)`,
+//!   one-to-one division of gauges.
+//!
+//! A recorded series wins over raw ones for the same metric and track. A custom metric
+//! (its own PromQL) can only be read as recorded series. A metric with neither is absent:
+//! its comparisons are false and its no-data rule fires, as in Prometheus.
+//!
+//! Exactness caveat: Prometheus adds the series of a sum in the order of its index (series
+//! creation order), which no trace records; here they are added in label order. Sums of one
+//! or two series (and `max`) do not depend on the order; three or more may differ in the
+//! last bit.
+
+use super::{Series, Trace, TraceError};
+use crate::check::CheckedPlan;
+use crate::lower::{self, AlertRule};
+use crate::promql::{MetricExpr, Selector, Track};
+use crate::sim::prom::{self, Bucket, DEFAULT_LOOKBACK_MS, RangeCursor, Semantics};
+
+/// One series read through a cursor (evaluation times only move forward).
+#[derive(Debug, Clone)]
+struct Cur {
+    series: usize,
+    cursor: RangeCursor,
+}
+
+impl Cur {
+    fn new(series: usize) -> Cur {
+        Cur {
+            series,
+            cursor: RangeCursor::new(),
+        }
+    }
+}
+
+/// How one metric's value for one track is obtained.
+#[derive(Debug, Clone)]
+enum Source {
+    Recorded(Cur),
+    RateRatio {
+        num: Vec<Cur>,
+        den: Vec<Cur>,
+        w: i64,
+    },
+    Rate {
+        sel: Vec<Cur>,
+        w: i64,
+    },
+    AvgRate {
+        sel: Vec<Cur>,
+        w: i64,
+    },
+    Quantile {
+        q: f64,
+        scale: f64,
+        w: i64,
+        /// (bucket series, index of its `le` group).
+        sel: Vec<(Cur, usize)>,
+        /// Each `le` group's bound (None when the label is not a float: skipped, as
+        /// PromQL skips it).
+        les: Vec<Option<f64>>,
+    },
+    GaugeSum {
+        sel: Vec<Cur>,
+    },
+    /// (numerator, denominator) series with identical labels.
+    GaugeRatioMax {
+        pairs: Vec<(Cur, Cur)>,
+    },
+    Absent,
+}
+
+/// Where a metric's values come from, for the replay's report.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    /// The recorded series `name`.
+    Recorded { series: String },
+    /// Computed from this many raw series.
+    Raw { series: usize },
+    /// Nothing in the trace.
+    Absent,
+}
+
+/// The metric values of a trace at successive evaluations.
+pub struct Inputs<'t> {
+    trace: &'t Trace,
+    semantics: Semantics,
+    /// Per metric: (canary, stable).
+    sources: Vec<[Source; 2]>,
+    values: Vec<(Option<f64>, Option<f64>)>,
+    used: Vec<bool>,
+}
+
+impl<'t> Inputs<'t> {
+    /// Resolves every metric a rule reads, for the tracks it reads. Errors when two
+    /// recorded series claim the same metric and track.
+    pub fn new(
+        plan: &CheckedPlan,
+        rules: &[AlertRule],
+        trace: &'t Trace,
+        semantics: Semantics,
+    ) -> Result<Inputs<'t>, TraceError> {
+        let mut used = vec![false; trace.series.len()];
+        let mut sources = Vec::with_capacity(plan.metrics.len());
+        for mi in 0..plan.metrics.len() {
+            let read = rules.iter().any(|r| r.metric == mi);
+            let tracks = if read {
+                lower::tracks_needed(rules, mi)
+            } else {
+                Vec::new()
+            };
+            let mut pair = [Source::Absent, Source::Absent];
+            for track in tracks {
+                let slot = match track {
+                    Track::Canary => 0,
+                    Track::Stable => 1,
+                };
+                pair[slot] = resolve(plan, mi, track, trace, &mut used)?;
+            }
+            sources.push(pair);
+        }
+        Ok(Inputs {
+            trace,
+            semantics,
+            values: vec![(None, None); plan.metrics.len()],
+            sources,
+            used,
+        })
+    }
+
+    /// Where metric `mi`'s values come from, per track (canary, stable).
+    pub fn origin(&self, mi: usize) -> [Origin; 2] {
+        let one = |s: &Source| match s {
+            Source::Recorded(c) => Origin::Recorded {
+                series: self.trace.series[c.series].display(),
+            },
+            Source::Absent => Origin::Absent,
+            Source::RateRatio { num, den, .. } => {
+                let mut ids: Vec<usize> = num.iter().chain(den).map(|c| c.series).collect();
+                ids.sort_unstable();
+                ids.dedup();
+                Origin::Raw { series: ids.len() }
+            }
+            Source::Rate { sel, .. } | Source::AvgRate { sel, .. } | Source::GaugeSum { sel } => {
+                Origin::Raw { series: sel.len() }
+            }
+            Source::Quantile { sel, .. } => Origin::Raw { series: sel.len() },
+            Source::GaugeRatioMax { pairs } => Origin::Raw {
+                series: pairs.len() * 2,
+            },
+        };
+        [one(&self.sources[mi][0]), one(&self.sources[mi][1])]
+    }
+
+    /// Series of the trace that no metric reads (a typo in a label is the usual cause).
+    pub fn unused(&self) -> impl Iterator<Item = &Series> {
+        self.trace
+            .series
+            .iter()
+            .zip(&self.used)
+            .filter(|(_, u)| !**u)
+            .map(|(s, _)| s)
+    }
+
+    /// The values at evaluation time `ts` (non-decreasing across calls; relative ms, as
+    /// the trace's samples).
+    pub fn values_at(&mut self, ts: i64) -> &[(Option<f64>, Option<f64>)] {
+        let sem = self.semantics;
+        let series = &self.trace.series;
+        for (mi, pair) in self.sources.iter_mut().enumerate() {
+            let c = eval(&mut pair[0], series, ts, sem);
+            let s = eval(&mut pair[1], series, ts, sem);
+            self.values[mi] = (c, s);
+        }
+        &self.values
+    }
+}
+
+fn resolve(
+    plan: &CheckedPlan,
+    mi: usize,
+    track: Track,
+    trace: &Trace,
+    used: &mut [bool],
+) -> Result<Source, TraceError> {
+    let m = &plan.metrics[mi];
+    let recorded = lower::record_name(m);
+    let mut found: Option<usize> = None;
+    for (i, s) in trace.series.iter().enumerate() {
+        let named = s.name == recorded || s.name == m.name;
+        let ok = |k: &str, want: &str| {
+            let v = s.label(k);
+            v.is_empty() || v == want
+        };
+        if named
+            && s.label("track") == track.as_str()
+            && ok("plan", &plan.name)
+            && ok("service", &plan.service.name)
+        {
+            if let Some(first) = found {
+                return Err(TraceError::new(
+                    s.line,
+                    s.column,
+                    format!(
+                        "two series give `{}` of the {} track: {} (line {}) and {}",
+                        m.name,
+                        track.as_str(),
+                        trace.series[first].display(),
+                        trace.series[first].line,
+                        s.display()
+                    ),
+                )
+                .hint("keep one recorded series per metric and track, or tell them apart with the `plan` or `service` label"));
+            }
+            found = Some(i);
+        }
+    }
+    if let Some(i) = found {
+        used[i] = true;
+        return Ok(Source::Recorded(Cur::new(i)));
+    }
+    let mut pick = |sel: &Selector| -> Vec<Cur> {
+        trace
+            .series
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| sel.matches(&s.name, &s.labels, track))
+            .map(|(i, _)| {
+                used[i] = true;
+                Cur::new(i)
+            })
+            .collect()
+    };
+    let src = match &m.expr {
+        MetricExpr::RateRatio { num, den, window } => Source::RateRatio {
+            num: pick(num),
+            den: pick(den),
+            w: window.millis() as i64,
+        },
+        MetricExpr::Rate { sel, window } => Source::Rate {
+            sel: pick(sel),
+            w: window.millis() as i64,
+        },
+        MetricExpr::AvgRate { sel, window } => Source::AvgRate {
+            sel: pick(sel),
+            w: window.millis() as i64,
+        },
+        MetricExpr::Quantile {
+            q,
+            sel,
+            window,
+            scale,
+        } => {
+            let curs = pick(sel);
+            let mut names: Vec<&str> = Vec::new();
+            let mut with_group = Vec::with_capacity(curs.len());
+            for c in curs {
+                let le = trace.series[c.series].label("le");
+                let g = match names.iter().position(|n| *n == le) {
+                    Some(g) => g,
+                    None => {
+                        names.push(le);
+                        names.len() - 1
+                    }
+                };
+                with_group.push((c, g));
+            }
+            Source::Quantile {
+                q: *q,
+                scale: *scale,
+                w: window.millis() as i64,
+                sel: with_group,
+                les: names.iter().map(|n| parse_le(n)).collect(),
+            }
+        }
+        MetricExpr::GaugeSum { sel } => Source::GaugeSum { sel: pick(sel) },
+        MetricExpr::GaugeRatioMax { num, den } => {
+            let nums = pick(num);
+            let dens = pick(den);
+            let pairs = nums
+                .into_iter()
+                .filter_map(|n| {
+                    let labels = &trace.series[n.series].labels;
+                    dens.iter()
+                        .find(|d| trace.series[d.series].labels == *labels)
+                        .map(|d| (n, Cur::new(d.series)))
+                })
+                .collect();
+            Source::GaugeRatioMax { pairs }
+        }
+        MetricExpr::Custom(_) => Source::Absent,
+    };
+    Ok(src)
+}
+
+/// An `le` label as Go's `strconv.ParseFloat` reads it.
+fn parse_le(s: &str) -> Option<f64> {
+    match s {
+        "+Inf" | "Inf" | "+inf" | "inf" | "+INF" | "INF" => Some(f64::INFINITY),
+        "-Inf" | "-inf" => Some(f64::NEG_INFINITY),
+        // Rust and Go read the same decimal, exponent, `inf`/`infinity`/`nan` spellings.
+        _ => s.parse().ok(),
+    }
+}
+
+fn rate_of(c: &mut Cur, series: &[Series], ts: i64, w: i64, sem: Semantics) -> Option<f64> {
+    let s = &series[c.series].samples;
+    prom::rate(c.cursor.window(s, ts, w, sem), ts, w, sem)
+}
+
+fn instant_of(c: &mut Cur, series: &[Series], ts: i64, sem: Semantics) -> Option<f64> {
+    let s = &series[c.series].samples;
+    c.cursor
+        .instant(s, ts, DEFAULT_LOOKBACK_MS, sem)
+        .map(|x| x.v)
+}
+
+fn eval(src: &mut Source, series: &[Series], ts: i64, sem: Semantics) -> Option<f64> {
+    match src {
+        Source::Absent => None,
+        Source::Recorded(c) => instant_of(c, series, ts, sem),
+        Source::RateRatio { num, den, w } => {
+            let mut n = Agg::default();
+            for c in num.iter_mut() {
+                if let Some(v) = rate_of(c, series, ts, *w, sem) {
+                    n.add_sum(v, sem);
+                }
+            }
+            let mut d = Agg::default();
+            for c in den.iter_mut() {
+                if let Some(v) = rate_of(c, series, ts, *w, sem) {
+                    d.add_sum(v, sem);
+                }
+            }
+            prom::ratio(n.sum(), d.sum())
+        }
+        Source::Rate { sel, w } => {
+            let mut a = Agg::default();
+            for c in sel.iter_mut() {
+                if let Some(v) = rate_of(c, series, ts, *w, sem) {
+                    a.add_sum(v, sem);
+                }
+            }
+            a.sum()
+        }
+        Source::AvgRate { sel, w } => {
+            let mut a = Agg::default();
+            for c in sel.iter_mut() {
+                if let Some(v) = rate_of(c, series, ts, *w, sem) {
+                    a.add_avg(v, sem);
+                }
+            }
+            a.avg(sem)
+        }
+        Source::Quantile {
+            q,
+            scale,
+            w,
+            sel,
+            les,
+        } => {
+            // sum by (le): one accumulator per group, in first-seen order.
+            let mut groups = [Agg::default(); 64];
+            let mut big: Vec<Agg>;
+            let acc: &mut [Agg] = if les.len() <= groups.len() {
+                &mut groups[..les.len()]
+            } else {
+                big = vec![Agg::default(); les.len()];
+                &mut big
+            };
+            for (c, g) in sel.iter_mut() {
+                if let Some(v) = rate_of(c, series, ts, *w, sem) {
+                    acc[*g].add_sum(v, sem);
+                }
+            }
+            let mut buckets: Vec<Bucket> = Vec::with_capacity(les.len());
+            let mut any = false;
+            for (a, le) in acc.iter().zip(les.iter()) {
+                if let (Some(count), Some(le)) = (a.sum(), le) {
+                    buckets.push(Bucket::new(*le, count));
+                    any = true;
+                }
+            }
+            if !any {
+                return None;
+            }
+            let v = prom::histogram_quantile(*q, &mut buckets, sem);
+            Some(if *scale == 1.0 { v } else { v * *scale })
+        }
+        Source::GaugeSum { sel } => {
+            let mut a = Agg::default();
+            for c in sel.iter_mut() {
+                if let Some(v) = instant_of(c, series, ts, sem) {
+                    a.add_sum(v, sem);
+                }
+            }
+            a.sum()
+        }
+        Source::GaugeRatioMax { pairs } => {
+            let mut max: Option<f64> = None;
+            for (n, d) in pairs.iter_mut() {
+                let (Some(nv), Some(dv)) = (
+                    instant_of(n, series, ts, sem),
+                    instant_of(d, series, ts, sem),
+                ) else {
+                    continue;
+                };
+                let r = nv / dv;
+                max = Some(match max {
+                    Some(m) if !(m < r || m.is_nan()) => m,
+                    _ => r,
+                });
+            }
+            max
+        }
+    }
+}
+
+/// One aggregation group of `sum` or `avg`, as promql/engine.go's `aggregation` keeps it.
+#[derive(Debug, Clone, Copy, Default)]
+struct Agg {
+    n: u32,
+    value: f64,
+    c: f64,
+    mean: f64,
+    incremental: bool,
+}
+
+/// `kahanSumInc` of Prometheus 3.x (Neumaier's variant; an infinite sum drops the
+/// compensation).
+#[inline]
+fn kahan_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
+    let t = sum + inc;
+    let c = if t.is_infinite() {
+        0.0
+    } else if sum.abs() >= inc.abs() {
+        c + ((sum - t) + inc)
+    } else {
+        c + ((inc - t) + sum)
+    };
+    (t, c)
+}
+
+impl Agg {
+    #[inline]
+    fn first(&mut self, f: f64) -> bool {
+        if self.n == 0 {
+            *self = Agg {
+                n: 1,
+                value: f,
+                c: 0.0,
+                mean: f,
+                incremental: false,
+            };
+            true
+        } else {
+            false
+        }
+    }
+
+    #[inline]
+    fn add_sum(&mut self, f: f64, sem: Semantics) {
+        if self.first(f) {
+            return;
+        }
+        self.n += 1;
+        match sem {
+            Semantics::Prometheus2 => self.value += f,
+            Semantics::Prometheus3 => (self.value, self.c) = kahan_inc(f, self.value, self.c),
+        }
+    }
+
+    #[inline]
+    fn sum(&self) -> Option<f64> {
+        // In 2.42 `c` stays 0; in 3.x the compensation is added at the end.
+        (self.n > 0).then_some(self.value + self.c)
+    }
+
+    #[inline]
+    fn add_avg(&mut self, f: f64, sem: Semantics) {
+        if self.first(f) {
+            return;
+        }
+        self.n += 1;
+        let n = self.n as f64;
+        match sem {
+            Semantics::Prometheus2 => {
+                if self.mean.is_infinite() {
+                    if f.is_infinite() && (self.mean > 0.0) == (f > 0.0) {
+                        return;
+                    }
+                    if !f.is_infinite() && !f.is_nan() {
+                        return;
+                    }
+                }
+                self.mean += f / n - self.mean / n;
+            }
+            Semantics::Prometheus3 => {
+                if !self.incremental {
+                    let (v, c) = kahan_inc(f, self.value, self.c);
+                    if !v.is_infinite() {
+                        (self.value, self.c) = (v, c);
+                        return;
+                    }
+                    self.incremental = true;
+                    self.mean = self.value / (n - 1.0);
+                    self.c /= n - 1.0;
+                }
+                let q = (n - 1.0) / n;
+                (self.mean, self.c) = kahan_inc(f / n, q * self.mean, q * self.c);
+            }
+        }
+    }
+
+    #[inline]
+    fn avg(&self, sem: Semantics) -> Option<f64> {
+        if self.n == 0 {
+            return None;
+        }
+        let n = self.n as f64;
+        Some(match sem {
+            Semantics::Prometheus2 => self.mean,
+            Semantics::Prometheus3 if self.incremental => self.mean + self.c,
+            Semantics::Prometheus3 => self.value / n + self.c / n,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sums_follow_each_version() {
+        let xs = [1e16, 1.0, -1e16];
+        let mut a = Agg::default();
+        let mut b = Agg::default();
+        for x in xs {
+            a.add_sum(x, Semantics::Prometheus2);
+            b.add_sum(x, Semantics::Prometheus3);
+        }
+        assert_eq!(a.sum(), Some(0.0));
+        assert_eq!(b.sum(), Some(1.0));
+        assert_eq!(Agg::default().sum(), None);
+    }
+
+    #[test]
+    fn averages_follow_each_version() {
+        let mut a = Agg::default();
+        let mut b = Agg::default();
+        for x in [1.0, 2.0, 4.0] {
+            a.add_avg(x, Semantics::Prometheus2);
+            b.add_avg(x, Semantics::Prometheus3);
+        }
+        // 2.42: mean 1 → 1 + (2/2 - 1/2) = 1.5 → 1.5 + (4/3 - 1.5/3).
+        assert_eq!(
+            a.avg(Semantics::Prometheus2),
+            Some(1.5 + (4.0 / 3.0 - 1.5 / 3.0))
+        );
+        assert_eq!(b.avg(Semantics::Prometheus3), Some(7.0 / 3.0));
+        let mut c = Agg::default();
+        for x in [f64::MAX, f64::MAX] {
+            c.add_avg(x, Semantics::Prometheus3);
+        }
+        assert_eq!(c.avg(Semantics::Prometheus3), Some(f64::MAX));
+        let mut d = Agg::default();
+        for x in [f64::INFINITY, 1.0] {
+            d.add_avg(x, Semantics::Prometheus2);
+        }
+        assert_eq!(d.avg(Semantics::Prometheus2), Some(f64::INFINITY));
+    }
+
+    #[test]
+    fn le_labels() {
+        assert_eq!(parse_le("+Inf"), Some(f64::INFINITY));
+        assert_eq!(parse_le("0.25"), Some(0.25));
+        assert_eq!(parse_le("1e3"), Some(1000.0));
+        assert_eq!(parse_le(""), None);
+        assert_eq!(parse_le("fast"), None);
+    }
+}

@@ -1,0 +1,855 @@
+//! The proof against Prometheus itself: many random and edge-case traces are replayed by the
+//! simulator (`Semantics::Prometheus2`) and, as `promtool test rules` unit tests, by
+//! promtool 2.42 over the rules file `plan render` wrote for the first phase. For every
+//! trace, every alerting rule and every evaluation, both must agree on whether the alert
+//! fires; in particular the first firing evaluations are equal.
+//!
+//! Method: one unit-test file holds one test group per trace, and each group expects *no*
+//! alert for every rule at every evaluation (`exp_alerts: []`). promtool then reports a
+//! failure exactly where an alert fires ("name: trace-7, alertname: X, time: 17m"), so one
+//! promtool run yields the whole firing timeline of every rule of every trace.
+//!
+//! Traces cover both levels: raw series (request counters with resets, gaps, staleness
+//! markers and counters starting at zero or mid-way; latency histogram buckets; CPU counter;
+//! memory/db/redis gauges) and recorded series (values exactly at thresholds, NaN, runs that
+//! stop one evaluation before `for` elapses, gaps longer than the 5m lookback). Sums here
+//! never add more than two series, whose order Prometheus does not fix (see
+//! `sim::trace::query`).
+
+use crate::support;
+use plan::check::CheckedPlan;
+use plan::sim::prom::Semantics;
+use plan::sim::replay;
+use plan::sim::trace::{self, format_rfc3339};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+const MIN: i64 = 60_000;
+
+/// splitmix64: a tiny deterministic generator, enough for test data.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn chance(&mut self, p: f64) -> bool {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64 <= p
+    }
+    fn pick<T: Copy>(&mut self, xs: &[T]) -> T {
+        xs[self.below(xs.len() as u64) as usize]
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Val {
+    Num(f64),
+    Stale,
+}
+
+struct SeriesSpec {
+    name: String,
+    labels: Vec<(String, String)>,
+    /// Name and labels the CSV gives (metric-level traces may use the short form).
+    csv_name: String,
+    csv_labels: Vec<(String, String)>,
+    values: Vec<Option<Val>>,
+}
+
+struct TraceSpec {
+    step_ms: i64,
+    n: usize,
+    series: Vec<SeriesSpec>,
+    raw: bool,
+}
+
+fn lbl(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn canary(extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut l = lbl(&[("service", "backend"), ("track", "canary")]);
+    l.extend(lbl(extra));
+    l
+}
+
+fn plain(name: &str, labels: Vec<(String, String)>, values: Vec<Option<Val>>) -> SeriesSpec {
+    SeriesSpec {
+        name: name.into(),
+        csv_name: name.into(),
+        csv_labels: labels.clone(),
+        labels,
+        values,
+    }
+}
+
+/// Adds missing samples and staleness markers (never at index 0) to a series.
+fn holes(rng: &mut Rng, v: &mut [Option<Val>], p_gap: f64, p_stale: f64, p_long: f64) {
+    let mut i = 1;
+    while i < v.len() {
+        if rng.chance(p_long) {
+            let len = 4 + rng.below(8) as usize;
+            for x in v.iter_mut().skip(i).take(len) {
+                *x = None;
+            }
+            i += len;
+        } else if rng.chance(p_stale) {
+            v[i] = Some(Val::Stale);
+            i += 1 + rng.below(3) as usize;
+        } else if rng.chance(p_gap) {
+            v[i] = None;
+            i += 1;
+        } else {
+            i += 1;
+        }
+    }
+}
+
+/// A counter from per-step increments, starting at `start`, with resets.
+fn counter(rng: &mut Rng, incs: &[f64], start: f64, p_reset: f64) -> Vec<Option<Val>> {
+    let mut c = start;
+    incs.iter()
+        .enumerate()
+        .map(|(i, &d)| {
+            if i > 0 {
+                if rng.chance(p_reset) {
+                    c = if rng.chance(0.5) {
+                        0.0
+                    } else {
+                        (c / 3.0).floor()
+                    };
+                }
+                c += d;
+            }
+            Some(Val::Num(c))
+        })
+        .collect()
+}
+
+/// Segment lengths (in samples) that make regimes switch, some exactly around `for`.
+fn segments(rng: &mut Rng, n: usize, per_min: usize) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut left = n;
+    while left > 0 {
+        let mins = rng.pick(&[1usize, 2, 3, 4, 5, 5, 6, 6, 7, 9, 10, 11, 12, 15]);
+        let len = (mins * per_min).clamp(1, left);
+        out.push(len);
+        left -= len;
+    }
+    out
+}
+
+fn raw_trace(rng: &mut Rng, k: usize) -> TraceSpec {
+    let step_ms = rng.pick(&[15_000i64, 30_000, 60_000]);
+    let per_min = (MIN / step_ms) as usize;
+    let minutes = 35 + rng.below(30) as usize;
+    let n = minutes * per_min + 1;
+    let mut series = Vec::new();
+    let (p_gap, p_stale, p_long) = match k % 4 {
+        0 => (0.0, 0.0, 0.0),
+        1 => (0.05, 0.0, 0.0),
+        2 => (0.03, 0.02, 0.0),
+        _ => (0.02, 0.01, 0.03),
+    };
+    let p_reset = if k.is_multiple_of(3) { 0.0 } else { 0.02 };
+
+    // Requests: per-step totals and error shares that hit the thresholds exactly.
+    let mut ok = Vec::with_capacity(n);
+    let mut err = Vec::with_capacity(n);
+    for len in segments(rng, n, per_min) {
+        let total: f64 = rng.pick(&[0.0, 20.0, 40.0, 100.0, 100.0, 200.0]);
+        let share = rng.pick(&[0.0, 0.005, 0.01, 0.05, 0.1, 0.1, 0.15, 0.5, 1.0]);
+        let e = (total * share).round();
+        for _ in 0..len {
+            ok.push(total - e);
+            err.push(e);
+        }
+    }
+    let start = if rng.chance(0.5) {
+        0.0
+    } else {
+        rng.below(5000) as f64
+    };
+    let mut v200 = counter(rng, &ok, start, p_reset);
+    let start500 = if start == 0.0 {
+        0.0
+    } else {
+        rng.below(50) as f64
+    };
+    let mut v500 = counter(rng, &err, start500, p_reset);
+    holes(rng, &mut v200, p_gap, p_stale, p_long);
+    holes(rng, &mut v500, p_gap, p_stale, p_long);
+    series.push(plain(
+        "http_requests_total",
+        canary(&[("code", "200")]),
+        v200,
+    ));
+    series.push(plain(
+        "http_requests_total",
+        canary(&[("code", "500")]),
+        v500,
+    ));
+
+    // Latency buckets: per-step counts spread over the bounds by regime.
+    let les = ["0.1", "0.5", "1", "2.5", "5", "10", "+Inf"];
+    let mut per_bucket: Vec<Vec<f64>> = vec![Vec::with_capacity(n); les.len()];
+    for len in segments(rng, n, per_min) {
+        // Non-cumulative counts per bucket for one step.
+        let spread: [f64; 7] = match rng.below(5) {
+            0 => [60.0, 30.0, 5.0, 3.0, 2.0, 0.0, 0.0],
+            1 => [10.0, 20.0, 20.0, 20.0, 20.0, 5.0, 5.0],
+            2 => [0.0, 10.0, 20.0, 30.0, 35.0, 5.0, 0.0],
+            3 => [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+            _ => [5.0, 5.0, 5.0, 5.0, 10.0, 40.0, 30.0],
+        };
+        for _ in 0..len {
+            let mut cum = 0.0;
+            for (b, s) in spread.iter().enumerate() {
+                cum += s;
+                per_bucket[b].push(cum);
+            }
+        }
+    }
+    let restart_at: Vec<usize> = (1..n)
+        .filter(|_| p_reset > 0.0 && rng.chance(0.01))
+        .collect();
+    for (b, le) in les.iter().enumerate() {
+        let mut c = 0.0;
+        let mut vals: Vec<Option<Val>> = Vec::with_capacity(n);
+        for (i, d) in per_bucket[b].iter().enumerate() {
+            if restart_at.contains(&i) {
+                c = 0.0;
+            }
+            if i > 0 {
+                c += d;
+            }
+            vals.push(Some(Val::Num(c)));
+        }
+        if k % 4 == 1 {
+            holes(rng, &mut vals, 0.02, 0.0, 0.0);
+        }
+        series.push(plain(
+            "http_request_duration_seconds_bucket",
+            canary(&[("le", le)]),
+            vals,
+        ));
+    }
+
+    // CPU: one instance's counter.
+    let step_s = step_ms as f64 / 1000.0;
+    let mut cpu_inc = Vec::with_capacity(n);
+    for len in segments(rng, n, per_min) {
+        let u = rng.pick(&[0.25, 0.5, 0.8, 0.8, 0.95, 1.5]);
+        cpu_inc.extend(std::iter::repeat_n(u * step_s, len));
+    }
+    let mut cpu = counter(rng, &cpu_inc, 100.0, p_reset / 2.0);
+    holes(rng, &mut cpu, p_gap, p_stale, 0.0);
+    series.push(plain(
+        "process_cpu_seconds_total",
+        canary(&[("instance", "a")]),
+        cpu,
+    ));
+
+    // Gauges: memory (two instances, max of ratios), db connections (sum of two), redis.
+    let gauge = |rng: &mut Rng, levels: &[f64]| -> Vec<Option<Val>> {
+        let mut out = Vec::with_capacity(n);
+        for len in segments(rng, n, per_min) {
+            let v = rng.pick(levels);
+            out.extend(std::iter::repeat_n(Some(Val::Num(v)), len));
+        }
+        out
+    };
+    for inst in ["a", "b"] {
+        let mut used = gauge(rng, &[500.0, 850.0, 900.0, 900.0, 950.0]);
+        holes(rng, &mut used, p_gap, p_stale, p_long);
+        series.push(plain(
+            "container_memory_working_set_bytes",
+            canary(&[("instance", inst)]),
+            used,
+        ));
+        series.push(plain(
+            "container_spec_memory_limit_bytes",
+            canary(&[("instance", inst)]),
+            vec![Some(Val::Num(1000.0)); n],
+        ));
+        let mut db = gauge(rng, &[10.0, 39.5, 40.0, 40.0, 41.0, 60.0]);
+        holes(rng, &mut db, p_gap, p_stale, p_long);
+        series.push(plain(
+            "db_connections_in_use",
+            canary(&[("instance", inst)]),
+            db,
+        ));
+    }
+    let mut redis = gauge(rng, &[0.3, 0.9, 0.95]);
+    holes(rng, &mut redis, p_gap, 0.0, 0.0);
+    series.push(plain("redis_memory_used_bytes", canary(&[]), redis));
+    series.push(plain(
+        "redis_memory_max_bytes",
+        canary(&[]),
+        vec![Some(Val::Num(1.0)); n],
+    ));
+
+    // Decoys no rule reads: the stable track, another service.
+    series.push(plain(
+        "http_requests_total",
+        lbl(&[("code", "500"), ("service", "backend"), ("track", "stable")]),
+        vec![Some(Val::Num(1e6)); n],
+    ));
+    series.push(plain(
+        "http_requests_total",
+        lbl(&[("code", "500"), ("service", "other"), ("track", "canary")]),
+        vec![Some(Val::Num(7.0)); n],
+    ));
+
+    // Custom metrics as recorded series in half of the traces.
+    if k.is_multiple_of(2) {
+        series.extend(recorded_series(
+            rng,
+            n,
+            per_min,
+            true,
+            &["bug_report_rate", "conversion_rate"],
+        ));
+    }
+    TraceSpec {
+        step_ms,
+        n,
+        series,
+        raw: true,
+    }
+}
+
+/// (metric, recorded name, levels to draw from; NaN sometimes).
+const RECORDED: [(&str, &str, &[f64]); 9] = [
+    (
+        "error_rate",
+        "service_track:error_rate:ratio_rate5m",
+        &[0.0, 0.01, 0.05, 0.05, 0.07, 0.1, 0.1, 0.2],
+    ),
+    (
+        "response_time_p95",
+        "service_track:response_time_p95:p95_rate5m",
+        &[
+            120.0, 2999.0, 3000.0, 4000.0, 5000.0, 5000.0, 5001.0, 9000.0,
+        ],
+    ),
+    (
+        "availability",
+        "service_track:availability:ratio_rate5m",
+        &[1.0, 0.999, 0.995, 0.995, 0.99, 0.99, 0.98],
+    ),
+    (
+        "cpu_usage",
+        "service_track:cpu_usage:avg_rate5m",
+        &[0.2, 0.79, 0.8, 0.8, 0.9],
+    ),
+    (
+        "memory_usage",
+        "service_track:memory_usage:max_ratio",
+        &[0.5, 0.9, 0.9, 0.95],
+    ),
+    (
+        "db_connections",
+        "service_track:db_connections:sum",
+        &[10.0, 79.0, 80.0, 80.0, 95.0],
+    ),
+    (
+        "redis_memory_usage",
+        "service_track:redis_memory_usage:max_ratio",
+        &[0.1, 0.9, 0.9, 0.99],
+    ),
+    (
+        "bug_report_rate",
+        "service_track:bug_report_rate:query",
+        &[0.0, 0.1, 0.2, 0.2, 0.3],
+    ),
+    (
+        "conversion_rate",
+        "service_track:conversion_rate:query",
+        &[0.5, 0.855, 0.9, 0.95, 1.0],
+    ),
+];
+
+fn recorded_series(
+    rng: &mut Rng,
+    n: usize,
+    per_min: usize,
+    nan: bool,
+    only: &[&str],
+) -> Vec<SeriesSpec> {
+    let mut out = Vec::new();
+    for (metric, rec, levels) in RECORDED {
+        if !only.is_empty() && !only.contains(&metric) {
+            continue;
+        }
+        let tracks: &[&str] = if metric == "conversion_rate" {
+            &["canary", "stable"]
+        } else {
+            &["canary"]
+        };
+        for track in tracks {
+            let mut values = Vec::with_capacity(n);
+            for len in segments(rng, n, per_min) {
+                let v = if nan && rng.chance(0.05) {
+                    f64::NAN
+                } else if *track == "stable" {
+                    rng.pick(&[0.9, 1.0, 1.0])
+                } else {
+                    rng.pick(levels)
+                };
+                values.extend(std::iter::repeat_n(Some(Val::Num(v)), len));
+            }
+            let short = rng.chance(0.3);
+            out.push(SeriesSpec {
+                name: rec.into(),
+                labels: lbl(&[
+                    ("plan", "lawsker"),
+                    ("service", "backend"),
+                    ("track", track),
+                ]),
+                csv_name: if short { metric.into() } else { rec.into() },
+                csv_labels: if short {
+                    lbl(&[("track", track)])
+                } else {
+                    lbl(&[
+                        ("plan", "lawsker"),
+                        ("service", "backend"),
+                        ("track", track),
+                    ])
+                },
+                values,
+            });
+        }
+    }
+    out
+}
+
+fn recorded_trace(rng: &mut Rng, k: usize) -> TraceSpec {
+    let step_ms = rng.pick(&[30_000i64, 60_000, 60_000, 120_000]);
+    let per_min = ((MIN / step_ms) as usize).max(1);
+    let minutes = 35 + rng.below(30) as usize;
+    let n = (minutes as i64 * MIN / step_ms) as usize + 1;
+    let mut series = recorded_series(rng, n, per_min, !k.is_multiple_of(3), &[]);
+    if k % 4 == 3 {
+        // Flapping exactly around `for` (5m): bad for 5 evaluations, good for one, bad for 6.
+        let s = series
+            .iter_mut()
+            .find(|s| s.csv_name.contains("error_rate"))
+            .expect("error_rate");
+        let bad = [0.2; 1];
+        let pattern: Vec<f64> = [
+            &[0.0; 3][..],
+            &[bad[0]; 5],
+            &[0.0; 1],
+            &[bad[0]; 6],
+            &[0.0; 2],
+        ]
+        .concat();
+        let per = (MIN / step_ms).max(1) as usize;
+        for (j, v) in pattern.iter().enumerate() {
+            for x in 0..per {
+                if let Some(slot) = s.values.get_mut(j * per + x) {
+                    *slot = Some(Val::Num(*v));
+                }
+            }
+        }
+    }
+    for s in &mut series {
+        let p = if k.is_multiple_of(2) { 0.0 } else { 0.04 };
+        holes(
+            rng,
+            &mut s.values,
+            p,
+            p / 2.0,
+            if k.is_multiple_of(5) { 0.03 } else { 0.0 },
+        );
+    }
+    TraceSpec {
+        step_ms,
+        n,
+        series,
+        raw: false,
+    }
+}
+
+// ----- writing the trace for the simulator -----
+
+fn num(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v.is_infinite() {
+        if v > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        }
+    } else {
+        format!("{v}")
+    }
+}
+
+fn write_csv(t: &TraceSpec, k: usize) -> String {
+    let mut s = String::from("timestamp,series,labels,value\n");
+    for i in 0..t.n {
+        let ms = i as i64 * t.step_ms;
+        let ts = if k % 3 == 1 {
+            format_rfc3339(ms)
+        } else {
+            format!("{}", ms as f64 / 1000.0)
+        };
+        for ser in &t.series {
+            let Some(v) = ser.values[i] else { continue };
+            let labels = if k.is_multiple_of(2) {
+                ser.csv_labels
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(";")
+            } else {
+                let inner = ser
+                    .csv_labels
+                    .iter()
+                    .map(|(k, v)| format!("{k}=\"{v}\""))
+                    .collect::<Vec<_>>()
+                    .join(",");
+                format!("{{{inner}}}")
+            };
+            let value = match v {
+                Val::Num(x) => num(x),
+                Val::Stale => "stale".into(),
+            };
+            let _ = writeln!(s, "{ts},{},{labels},{value}", ser.csv_name);
+        }
+    }
+    s
+}
+
+fn write_json(t: &TraceSpec) -> String {
+    let mut out = Vec::new();
+    for ser in &t.series {
+        let mut metric = serde_json::Map::new();
+        metric.insert("__name__".into(), ser.csv_name.clone().into());
+        for (k, v) in &ser.csv_labels {
+            metric.insert(k.clone(), v.clone().into());
+        }
+        let values: Vec<serde_json::Value> = ser
+            .values
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| match v {
+                Some(Val::Num(x)) => Some(serde_json::json!([
+                    i as f64 * t.step_ms as f64 / 1000.0,
+                    num(*x)
+                ])),
+                _ => None,
+            })
+            .collect();
+        out.push(serde_json::json!({"metric": metric, "values": values}));
+    }
+    serde_json::json!({"status": "success", "data": {"resultType": "matrix", "result": out}})
+        .to_string()
+}
+
+// ----- writing the promtool unit test -----
+
+fn notation(values: &[Option<Val>]) -> String {
+    values
+        .iter()
+        .map(|v| match v {
+            None => "_".to_string(),
+            Some(Val::Stale) => "stale".to_string(),
+            Some(Val::Num(x)) => num(*x),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn yaml_single(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+fn promtool_group(name: &str, t: &TraceSpec, alerts: &[String], until: i64, ei: i64) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "- name: {name}");
+    let _ = writeln!(s, "  interval: {}s", t.step_ms / 1000);
+    let _ = writeln!(s, "  input_series:");
+    for ser in &t.series {
+        let inner = ser
+            .labels
+            .iter()
+            .map(|(k, v)| format!("{k}=\"{v}\""))
+            .collect::<Vec<_>>()
+            .join(",");
+        let _ = writeln!(
+            s,
+            "  - series: {}",
+            yaml_single(&format!("{}{{{inner}}}", ser.name))
+        );
+        let _ = writeln!(s, "    values: {}", yaml_single(&notation(&ser.values)));
+    }
+    let _ = writeln!(s, "  alert_rule_test:");
+    let mut ts = 0;
+    while ts <= until {
+        for a in alerts {
+            let _ = writeln!(
+                s,
+                "  - {{eval_time: {}s, alertname: {a}, exp_alerts: []}}",
+                ts / 1000
+            );
+        }
+        ts += ei;
+    }
+    s
+}
+
+/// `17m`, `1h5m`, `0s` (Prometheus' model.Duration) to milliseconds.
+fn parse_prom_duration(s: &str) -> i64 {
+    let mut total = 0i64;
+    let mut numv = 0i64;
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i].is_ascii_digit() {
+            numv = numv * 10 + (b[i] - b'0') as i64;
+            i += 1;
+            continue;
+        }
+        let (unit, len) = match (b[i], b.get(i + 1)) {
+            (b'm', Some(b's')) => (1, 2),
+            (b'y', _) => (365 * 86_400_000, 1),
+            (b'w', _) => (7 * 86_400_000, 1),
+            (b'd', _) => (86_400_000, 1),
+            (b'h', _) => (3_600_000, 1),
+            (b'm', _) => (60_000, 1),
+            (b's', _) => (1000, 1),
+            _ => panic!("unexpected duration {s}"),
+        };
+        total += numv * unit;
+        numv = 0;
+        i += len;
+    }
+    total
+}
+
+fn lawsker() -> CheckedPlan {
+    let c = plan::pipeline::compile_file(&support::root().join("plans/lawsker.yaml"))
+        .expect("plan file");
+    c.plan.expect("lawsker compiles")
+}
+
+#[test]
+fn simulator_fires_exactly_when_promtool_does() {
+    let Some(promtool) = support::tool("promtool") else {
+        return;
+    };
+    let started = std::time::Instant::now();
+    let plan = lawsker();
+    let rules = plan::lower::alert_rules(&plan);
+    let alerts: Vec<String> = rules.iter().map(|r| r.alert.clone()).collect();
+    let ei = plan.monitoring.evaluation_interval.millis() as i64;
+    let out = support::render("plans/lawsker.yaml");
+    let first_phase = &plan.phases[0].name;
+    let rules_file = out
+        .join("prometheus")
+        .join(format!("{first_phase}.rules.yml"));
+    assert!(rules_file.is_file(), "{} rendered", rules_file.display());
+    let first_phase_ms = plan.phases[0]
+        .duration
+        .map_or(i64::MAX, |d| d.millis() as i64);
+
+    let dir = support::temp_dir("proof");
+    let mut rng = Rng(0x5EED_CAFE);
+    let traces = 64;
+    let mut test_yaml = format!(
+        "rule_files:\n- {}\nevaluation_interval: {}s\ntests:\n",
+        yaml_single(&rules_file.display().to_string()),
+        ei / 1000
+    );
+    // The simulator's view: (trace, rule) → firing evaluation times.
+    let mut expected: BTreeMap<(usize, usize), Vec<i64>> = BTreeMap::new();
+    let mut raw_count = 0;
+    let mut control: BTreeMap<(usize, usize), Vec<i64>> = BTreeMap::new();
+    for k in 0..traces {
+        let spec = if k % 2 == 0 {
+            raw_trace(&mut rng, k / 2)
+        } else {
+            recorded_trace(&mut rng, k / 2)
+        };
+        raw_count += spec.raw as usize;
+        let end = (spec.n as i64 - 1) * spec.step_ms;
+        let until = end / ei * ei;
+        assert!(until < first_phase_ms, "traces stay within the first phase");
+        // JSON cannot carry staleness markers: use it for traces without them.
+        let has_stale = spec
+            .series
+            .iter()
+            .any(|s| s.values.contains(&Some(Val::Stale)));
+        let (file, text) = if k % 5 == 4 && !has_stale {
+            (dir.join(format!("trace-{k}.json")), write_json(&spec))
+        } else {
+            (dir.join(format!("trace-{k}.csv")), write_csv(&spec, k))
+        };
+        std::fs::write(&file, &text).expect("write trace");
+        let (mut tr, _) = replay::load(&file).unwrap_or_else(|e| panic!("trace {k} loads: {e}"));
+        let (zero, _) = replay::align(&mut tr, ei, None).expect("aligned");
+        assert_eq!(zero, 0, "trace {k} starts at t=0");
+        let firing =
+            replay::firing_per_rule(&plan, &tr, Semantics::Prometheus2, until).expect("replays");
+        // Control: Prometheus 3's windows must disagree with promtool 2.42 somewhere, or
+        // the comparison would not be able to tell versions apart.
+        let p3 =
+            replay::firing_per_rule(&plan, &tr, Semantics::Prometheus3, until).expect("replays");
+        for (ri, f) in p3.iter().enumerate() {
+            control.insert((k, ri), f.clone());
+        }
+        for (ri, f) in firing.iter().enumerate() {
+            expected.insert((k, ri), f.clone());
+        }
+        // The phase-aware replay agrees: its verdict is the first rollback rule to fire.
+        let report = replay::run(
+            &plan,
+            &mut trace::parse(&text).expect("parses"),
+            "t",
+            &replay::Options {
+                semantics: Semantics::Prometheus2,
+                start_ms: None,
+            },
+        )
+        .expect("replay runs");
+        let first_rollback = rules
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.kind == plan::lower::RuleKind::Rollback)
+            .filter_map(|(ri, _)| firing[ri].first().map(|&t| (t, ri)))
+            .min();
+        match first_rollback {
+            Some((t, ri)) => {
+                assert_eq!(report.verdict.outcome, "rolled_back", "trace {k}");
+                assert_eq!(report.verdict.at_ms, t, "trace {k}");
+                assert_eq!(
+                    report.verdict.alert.as_deref(),
+                    Some(rules[ri].alert.as_str()),
+                    "trace {k}"
+                );
+            }
+            None => assert_eq!(report.verdict.outcome, "running", "trace {k}"),
+        }
+        for (ri, r) in report.rules.iter().enumerate() {
+            let before_verdict = firing[ri]
+                .first()
+                .copied()
+                .filter(|&t| t <= report.verdict.at_ms);
+            assert_eq!(
+                r.first_firing_ms, before_verdict,
+                "trace {k} rule {}",
+                r.alert
+            );
+        }
+        test_yaml.push_str(&promtool_group(
+            &format!("trace-{k}"),
+            &spec,
+            &alerts,
+            until,
+            ei,
+        ));
+    }
+    let test_file = dir.join("proof.test.yml");
+    std::fs::write(&test_file, &test_yaml).expect("write test file");
+    let run = std::process::Command::new(&promtool)
+        .args(["test", "rules"])
+        .arg(&test_file)
+        .output()
+        .expect("promtool runs");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    eprintln!(
+        "proof: promtool ran in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    assert!(
+        !stderr.contains(", err:") && stdout.contains("Unit Testing"),
+        "promtool could not evaluate:\n{}",
+        &stderr[..stderr.len().min(4000)]
+    );
+
+    // promtool's view, from its failure report.
+    let re = regex::Regex::new(r"name: trace-(\d+),\s*\n\s*alertname: (\w+), time: (\w+),")
+        .expect("regex");
+    let mut got: BTreeMap<(usize, usize), Vec<i64>> = BTreeMap::new();
+    for c in re.captures_iter(&stderr) {
+        let k: usize = c[1].parse().expect("trace index");
+        let ri = alerts.iter().position(|a| *a == c[2]).expect("known alert");
+        got.entry((k, ri))
+            .or_default()
+            .push(parse_prom_duration(&c[3]));
+    }
+    let failures = stderr.matches("alertname:").count();
+    assert_eq!(
+        failures,
+        got.values().map(Vec::len).sum::<usize>(),
+        "every promtool failure was parsed"
+    );
+
+    let mut mismatches = Vec::new();
+    let mut fired_rules = BTreeSet::new();
+    let mut firing_evals = 0;
+    for ((k, ri), sim) in &expected {
+        let prom = got.get(&(*k, *ri)).cloned().unwrap_or_default();
+        if !sim.is_empty() {
+            fired_rules.insert(*ri);
+        }
+        firing_evals += sim.len();
+        if sim.first() != prom.first() || *sim != prom {
+            mismatches.push(format!(
+                "trace {k} rule {}: simulator first fires at {:?}, promtool at {:?} (firing evaluations: simulator {}, promtool {})",
+                alerts[*ri],
+                sim.first(),
+                prom.first(),
+                sim.len(),
+                prom.len()
+            ));
+        }
+    }
+    eprintln!(
+        "proof: {traces} traces ({raw_count} raw, {} recorded), {} rules, {} firing evaluations compared, {} rules fired at least once, {} mismatches, {:.1}s",
+        traces - raw_count,
+        alerts.len(),
+        firing_evals,
+        fired_rules.len(),
+        mismatches.len(),
+        started.elapsed().as_secs_f64()
+    );
+    let p3_differs = control
+        .iter()
+        .filter(|(key, f)| got.get(key).cloned().unwrap_or_default() != **f)
+        .count();
+    eprintln!(
+        "proof: control: with Prometheus 3 semantics {p3_differs} (trace, rule) timelines differ from promtool 2.42"
+    );
+    assert!(
+        p3_differs > 0,
+        "the proof cannot tell Prometheus 2.42 from 3.x semantics"
+    );
+    assert!(
+        mismatches.is_empty(),
+        "simulator and promtool disagree:\n{}",
+        mismatches.join("\n")
+    );
+    // The traces are worth something only if most rules fire somewhere.
+    assert!(
+        fired_rules.len() >= alerts.len() - 2,
+        "only {} of {} rules ever fired",
+        fired_rules.len(),
+        alerts.len()
+    );
+}

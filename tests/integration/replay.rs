@@ -1,0 +1,267 @@
+//! `plan simulate --trace`: the replay of one recorded trace, through the library function
+//! the CLI calls. Expected times are worked out by hand in each test from the trace.
+
+use crate::support;
+use plan::check::CheckedPlan;
+use plan::sim::prom::Semantics;
+use plan::sim::replay::{self, ReplayError};
+use std::fmt::Write as _;
+
+fn lawsker() -> CheckedPlan {
+    let c = plan::pipeline::compile_file(&support::root().join("plans/lawsker.yaml"))
+        .expect("plan file");
+    c.plan.expect("lawsker compiles")
+}
+
+fn json(plan: &CheckedPlan, path: &std::path::Path, sem: Semantics) -> serde_json::Value {
+    let text = replay::replay(plan, path, sem, true).unwrap_or_else(|e| panic!("{e}"));
+    serde_json::from_str(&text).expect("JSON document")
+}
+
+#[test]
+fn error_spike_rolls_back_through_availability_first() {
+    // 150 requests per 15s interval, from +10m 30 of them fail. With Prometheus 3's
+    // (ts-5m, ts] window the ratio covers 19 intervals: availability < 99% as soon as one
+    // bad interval is in (+10m15s, so the +11m evaluation), firing 5m later at +16m;
+    // error_rate > 10% needs 10 bad intervals (+12m30s → +13m), firing at +18m. 2.42's
+    // closed window (20 intervals) gives the same evaluations.
+    let plan = lawsker();
+    let path = support::root().join("simulations/traces/error-spike.csv");
+    for sem in [Semantics::Prometheus3, Semantics::Prometheus2] {
+        let doc = json(&plan, &path, sem);
+        assert_eq!(doc["format"], "plan-replay");
+        assert_eq!(doc["version"], 1);
+        assert_eq!(doc["start"], "2024-05-01T12:00:00Z");
+        assert_eq!(doc["verdict"]["outcome"], "rolled_back");
+        assert_eq!(doc["verdict"]["alert"], "CanaryRollbackAvailability");
+        assert_eq!(doc["verdict"]["at_ms"], 16 * 60_000);
+        assert_eq!(doc["verdict"]["phase"], "alpha");
+        let rule = |name: &str| {
+            doc["rules"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["alert"] == name)
+                .unwrap()
+                .clone()
+        };
+        assert_eq!(
+            rule("CanaryRollbackAvailability")["first_pending_ms"],
+            11 * 60_000
+        );
+        assert_eq!(
+            rule("CanaryRollbackErrorRate")["first_pending_ms"],
+            13 * 60_000
+        );
+        // Stopped at the verdict, before the error-rate rule could fire.
+        assert_eq!(
+            rule("CanaryRollbackErrorRate")["first_firing_ms"],
+            serde_json::Value::Null
+        );
+        // No latency series: its no-data rule is pending from t=0 and fires after 5m.
+        assert_eq!(
+            rule("CanaryNoDataResponseTimeP95")["first_firing_ms"],
+            5 * 60_000
+        );
+        let metrics = doc["metrics"].as_array().unwrap();
+        assert_eq!(metrics[0]["name"], "error_rate");
+        assert_eq!(metrics[0]["canary"]["raw"]["series"], 2);
+    }
+    let text = replay::replay(&plan, &path, Semantics::Prometheus3, false).unwrap();
+    assert!(text.contains("Verdict: ROLLED BACK at +16m (2024-05-01T12:16:00Z) in phase alpha: CanaryRollbackAvailability fired"), "{text}");
+    assert!(text.contains("CanaryRollbackAvailability"), "{text}");
+}
+
+#[test]
+fn recorded_healthy_json_keeps_running() {
+    let plan = lawsker();
+    let path = support::root().join("simulations/traces/recorded-healthy.json");
+    let doc = json(&plan, &path, Semantics::Prometheus3);
+    assert_eq!(doc["verdict"]["outcome"], "running");
+    assert_eq!(doc["verdict"]["at_ms"], 30 * 60_000);
+    assert_eq!(doc["evaluations"], 31);
+    assert!(
+        doc["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["fired"] == 0),
+        "{doc}"
+    );
+    assert_eq!(doc["unused_series_total"], 0);
+    let conv = doc["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "conversion_rate")
+        .unwrap();
+    assert!(
+        conv["stable"]["recorded"]["series"]
+            .as_str()
+            .unwrap()
+            .contains("track=\"stable\"")
+    );
+}
+
+/// A healthy week of recorded values at 1m: the release walks through every phase and
+/// is promoted when production starts (24h + 48h + 72h).
+#[test]
+fn a_healthy_week_is_promoted_after_six_days() {
+    let plan = lawsker();
+    let dir = support::temp_dir("replay-week");
+    let path = dir.join("week.csv");
+    let mut s = String::from("timestamp,series,labels,value\n");
+    let levels = [
+        ("error_rate", 0.01),
+        ("response_time_p95", 900.0),
+        ("availability", 0.999),
+        ("cpu_usage", 0.3),
+        ("memory_usage", 0.5),
+        ("db_connections", 20.0),
+        ("redis_memory_usage", 0.2),
+        ("bug_report_rate", 0.02),
+    ];
+    for i in 0..=7 * 24 * 60 {
+        let t = 1_714_521_600 + i * 60;
+        for (m, v) in levels {
+            let _ = writeln!(s, "{t},{m},track=canary,{v}");
+        }
+        let _ = writeln!(s, "{t},conversion_rate,track=canary,0.96");
+        let _ = writeln!(s, "{t},conversion_rate,track=stable,0.97");
+    }
+    std::fs::write(&path, s).unwrap();
+    let doc = json(&plan, &path, Semantics::Prometheus3);
+    assert_eq!(doc["verdict"]["outcome"], "promoted");
+    assert_eq!(doc["verdict"]["at_ms"], 144 * 3_600_000i64);
+    assert_eq!(doc["verdict"]["phase"], "production");
+    let started: Vec<&str> = doc["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"] == "phase_started")
+        .map(|e| e["phase"].as_str().unwrap())
+        .collect();
+    assert_eq!(started, ["alpha", "beta", "gamma", "production"]);
+    assert!(doc["gate_failures"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn a_gate_firing_at_the_end_of_a_phase_is_reported() {
+    // db_connections at 85 (gate: < 80) during the last 10 minutes of alpha (24h).
+    let plan = lawsker();
+    let dir = support::temp_dir("replay-gate");
+    let path = dir.join("gate.csv");
+    let mut s = String::new();
+    for i in 0..=(24 * 60 + 5) {
+        let t = i * 60;
+        let db = if i >= 24 * 60 - 10 { 85 } else { 20 };
+        let _ = writeln!(s, "{t},db_connections,track=canary,{db}");
+    }
+    std::fs::write(&path, s).unwrap();
+    let doc = json(&plan, &path, Semantics::Prometheus3);
+    let fails = doc["gate_failures"].as_array().unwrap();
+    assert_eq!(fails.len(), 1, "{doc:#}");
+    assert_eq!(fails[0]["alert"], "CanaryGateDbConnections");
+    assert_eq!(fails[0]["phase"], "alpha");
+    assert_eq!(fails[0]["at_ms"], 24 * 3_600_000i64);
+    let text = replay::replay(&plan, &path, Semantics::Prometheus3, false).unwrap();
+    assert!(
+        text.contains(
+            "Gate failed: CanaryGateDbConnections was firing when phase alpha ended at +1d"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn bad_traces_point_at_the_line_and_column() {
+    let plan = lawsker();
+    let dir = support::temp_dir("replay-bad");
+    let cases: [(&str, &str, usize, usize, &str); 5] = [
+        (
+            "a.csv",
+            "timestamp,series,labels,value\n0,error_rate,track=canary,0.1\n60,error_rate,track=canary,lots\n",
+            3,
+            28,
+            "not a sample value",
+        ),
+        (
+            "b.csv",
+            "0,error_rate,track=canary;bad-label=1,0.1\n",
+            1,
+            27,
+            "not a label name",
+        ),
+        (
+            "c.csv",
+            "0,error_rate,track=canary,1\n0,service_track:error_rate:ratio_rate5m,track=canary,2\n",
+            2,
+            3,
+            "two series give `error_rate`",
+        ),
+        (
+            "d.json",
+            "{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\",\"result\":[\n  {\"metric\":{\"job\":\"x\"},\"values\":[]}]}}\n",
+            2,
+            13,
+            "no `__name__`",
+        ),
+        ("e.csv", "# only a comment\n", 1, 1, "no samples"),
+    ];
+    for (name, text, line, column, msg) in cases {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        let e = replay::replay(&plan, &p, Semantics::Prometheus3, false).unwrap_err();
+        assert_eq!(e.exit_code(), 1, "{e}");
+        let ReplayError::Trace {
+            line: l,
+            column: c,
+            message,
+            ..
+        } = &e
+        else {
+            panic!("{e}")
+        };
+        assert_eq!((*l, *c), (line, column), "{name}: {e}");
+        assert!(message.contains(msg), "{name}: {e}");
+        let shown = e.to_string();
+        assert!(
+            shown.starts_with(&format!("{}:{line}:{column}: error[trace]:", p.display())),
+            "{shown}"
+        );
+    }
+    let e = replay::replay(
+        &plan,
+        &dir.join("missing.csv"),
+        Semantics::Prometheus3,
+        false,
+    )
+    .unwrap_err();
+    assert_eq!(e.exit_code(), 2);
+    assert!(e.to_string().contains("no such file"));
+}
+
+/// Timing helper for `benches/replay.sh`: replays the trace named by `PLAN_BENCH_TRACE`
+/// (run with `--release --ignored --nocapture`).
+#[test]
+#[ignore = "benchmark helper, run by benches/replay.sh"]
+fn bench_week_replay() {
+    let Ok(path) = std::env::var("PLAN_BENCH_TRACE") else {
+        return;
+    };
+    let plan = lawsker();
+    let started = std::time::Instant::now();
+    let text = replay::replay(
+        &plan,
+        std::path::Path::new(&path),
+        Semantics::Prometheus3,
+        false,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let secs = started.elapsed().as_secs_f64();
+    let verdict = text
+        .lines()
+        .find(|l| l.starts_with("Verdict"))
+        .unwrap_or("");
+    eprintln!("bench_week_replay: {secs:.4} s ({verdict})");
+}
