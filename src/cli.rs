@@ -149,19 +149,15 @@ fn color() -> bool {
 
 /// A file that could not be read turned into a finding, so JSON output stays one array.
 fn load_finding(e: &LoadError) -> Located {
-    let (code, reason) = match e {
-        LoadError::Io { reason, .. } => ("io", reason),
-        LoadError::Content { reason, .. } => ("unreadable", reason),
-    };
     Located {
         file: e.name().to_string(),
-        line: 1,
-        column: 1,
+        line: e.line,
+        column: e.column,
         pointer: String::new(),
         severity: Severity::Error,
-        code,
-        message: reason.clone(),
-        hint: None,
+        code: if e.is_io() { "io" } else { "unreadable" },
+        message: e.reason.clone(),
+        hint: Some(e.hint.to_string()),
     }
 }
 
@@ -194,9 +190,10 @@ fn compile_all(files: &[PathBuf], deny_warnings: bool) -> Batch {
                 b.compiled.push(c);
             }
             Err(e) => {
-                match e {
-                    LoadError::Io { .. } => b.io_failed = true,
-                    LoadError::Content { .. } => b.invalid = true,
+                if e.is_io() {
+                    b.io_failed = true;
+                } else {
+                    b.invalid = true;
                 }
                 let f = load_finding(&e);
                 b.human.push_str(&render_human(None, &f, color));
@@ -343,7 +340,7 @@ fn simulate(file: &std::path::Path, trace: Option<&std::path::Path>, scenarios: 
             Ok(s) => s,
             Err(e) => {
                 eprint!("{}", render_human(None, &load_finding(&e), color()));
-                return if matches!(e, LoadError::Io { .. }) { EXIT_USAGE } else { EXIT_INVALID };
+                return if e.is_io() { EXIT_USAGE } else { EXIT_INVALID };
             }
         },
         None => Source::new("<built-in scenarios>".into(), PathBuf::from("simulations/default.yaml"), DEFAULT_SCENARIOS.into()),

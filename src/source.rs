@@ -22,28 +22,41 @@ pub struct Source {
 
 /// Why a file could not be read as a plan's text.
 #[derive(Debug)]
-pub enum LoadError {
-    /// The file could not be opened or read (missing, permission, directory...): exit 2.
-    Io { name: String, reason: String },
+pub struct LoadError {
+    pub name: String,
+    pub kind: LoadErrorKind,
+    pub reason: String,
+    pub hint: &'static str,
+    /// 1-based line and column of the problem, where there is one (invalid UTF-8).
+    pub line: usize,
+    pub column: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoadErrorKind {
+    /// The file could not be opened or read (missing, permission, directory): exit 2.
+    Io,
     /// The file was read but is not usable text: the plan is invalid (exit 1).
-    Content { name: String, reason: String },
+    Content,
 }
 
 impl LoadError {
     pub fn name(&self) -> &str {
-        match self {
-            LoadError::Io { name, .. } | LoadError::Content { name, .. } => name,
-        }
+        &self.name
+    }
+
+    pub fn is_io(&self) -> bool {
+        self.kind == LoadErrorKind::Io
+    }
+
+    fn new(name: &str, kind: LoadErrorKind, reason: String, hint: &'static str) -> LoadError {
+        LoadError { name: name.to_string(), kind, reason, hint, line: 1, column: 1 }
     }
 }
 
 impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            LoadError::Io { name, reason } | LoadError::Content { name, reason } => {
-                write!(f, "{name}: {reason}")
-            }
-        }
+        write!(f, "{}: {}", self.name, self.reason)
     }
 }
 
@@ -52,55 +65,55 @@ impl Source {
     /// empty files.
     pub fn load(path: &Path) -> Result<Source, LoadError> {
         let name = path.display().to_string();
-        let io = |reason: String| LoadError::Io {
-            name: name.clone(),
-            reason,
+        let io = |e: std::io::Error| {
+            let (reason, hint) = describe_io(&e);
+            LoadError::new(&name, LoadErrorKind::Io, reason, hint)
         };
-        let meta = std::fs::metadata(path).map_err(|e| io(describe_io(&e)))?;
+        let meta = std::fs::metadata(path).map_err(io)?;
         if meta.is_dir() {
-            return Err(io(
-                "is a directory; give the plan files themselves (e.g. plans/*.yaml)".into(),
+            return Err(LoadError::new(
+                &name,
+                LoadErrorKind::Io,
+                "is a directory, not a plan file".into(),
+                "give the plan files themselves, e.g. `plans/*.yaml`",
             ));
         }
         if meta.len() > MAX_PLAN_BYTES {
-            return Err(LoadError::Content {
-                name: name.clone(),
-                reason: format!(
-                    "file is {} bytes, over the limit of {} bytes (1 MiB) for a plan",
-                    meta.len(),
-                    MAX_PLAN_BYTES
-                ),
-            });
+            return Err(too_large(&name, meta.len()));
         }
-        let bytes = std::fs::read(path).map_err(|e| io(describe_io(&e)))?;
+        let bytes = std::fs::read(path).map_err(io)?;
         Source::from_bytes(name, path.to_path_buf(), bytes)
     }
 
     /// Builds a source from bytes already in memory (standard input, tests).
     pub fn from_bytes(name: String, path: PathBuf, bytes: Vec<u8>) -> Result<Source, LoadError> {
-        let content = |reason: String| LoadError::Content {
-            name: name.clone(),
-            reason,
-        };
         if bytes.len() as u64 > MAX_PLAN_BYTES {
-            return Err(content(format!(
-                "file is {} bytes, over the limit of {MAX_PLAN_BYTES} bytes (1 MiB) for a plan",
-                bytes.len()
-            )));
+            return Err(too_large(&name, bytes.len() as u64));
         }
         let text = match String::from_utf8(bytes) {
             Ok(text) => text,
             Err(e) => {
                 let at = e.utf8_error().valid_up_to();
                 let valid = &e.as_bytes()[..at];
-                let line = valid.iter().filter(|&&b| b == b'\n').count() + 1;
-                return Err(content(format!(
-                    "not UTF-8 text: invalid byte at line {line} (byte offset {at}); save the plan as UTF-8"
-                )));
+                let line_start = valid.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+                let mut err = LoadError::new(
+                    &name,
+                    LoadErrorKind::Content,
+                    format!("not UTF-8 text: invalid byte 0x{:02x} (byte offset {at})", e.as_bytes()[at]),
+                    "save the plan as UTF-8",
+                );
+                err.line = valid.iter().filter(|&&b| b == b'\n').count() + 1;
+                err.column = String::from_utf8_lossy(&valid[line_start..]).chars().count() + 1;
+                return Err(err);
             }
         };
         if text.trim().is_empty() {
-            return Err(content("file is empty; a plan needs at least `name`, `release`, `service`, `routing` and `phases`".into()));
+            return Err(LoadError::new(
+                &name,
+                LoadErrorKind::Content,
+                "file is empty".into(),
+                "a plan needs at least `name`, `release`, `service`, `routing` and `phases`; start from plans/minimal.yaml",
+            ));
         }
         Ok(Source::new(name, path, text))
     }
@@ -138,10 +151,19 @@ impl Source {
     }
 }
 
-fn describe_io(e: &std::io::Error) -> String {
+fn too_large(name: &str, len: u64) -> LoadError {
+    LoadError::new(
+        name,
+        LoadErrorKind::Content,
+        format!("file is {len} bytes, over the limit of {MAX_PLAN_BYTES} bytes (1 MiB) for a plan"),
+        "a plan is a hand-written file of a few kilobytes; check that this is the right file",
+    )
+}
+
+fn describe_io(e: &std::io::Error) -> (String, &'static str) {
     match e.kind() {
-        std::io::ErrorKind::NotFound => "no such file".into(),
-        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
-        _ => e.to_string(),
+        std::io::ErrorKind::NotFound => ("no such file".into(), "check the path"),
+        std::io::ErrorKind::PermissionDenied => ("permission denied".into(), "check the file's permissions"),
+        _ => (e.to_string(), "check that the file can be read"),
     }
 }

@@ -5,6 +5,7 @@ mod catalog;
 mod checked;
 mod phases;
 mod rules;
+mod service;
 
 pub use catalog::{BUILTINS, Builtin, BuiltinDef, LATENCY_BUCKETS, REQUESTS, builtin};
 pub use checked::*;
@@ -29,6 +30,7 @@ pub struct Checked {
 /// `0.05` share). `source_name` is recorded for generated-file headers.
 pub fn check(plan: &Plan, doc: &Value, source_name: &str) -> Checked {
     let mut f = Vec::new();
+    service::check(plan, &mut f);
     let groups = phases::groups(plan, &mut f);
     let phases = phases::phases(plan, doc, &groups, &mut f);
     let monitoring = monitoring(plan);

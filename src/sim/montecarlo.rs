@@ -1,15 +1,43 @@
 //! Monte Carlo: many synthetic trials per scenario, in parallel, with results that do not
 //! depend on the thread count. Each trial is seeded from (seed, scenario, trial index)
 //! alone and every aggregate is an integer sum, so any split of trials over threads gives
-//! the same numbers. Nothing per trial is kept beyond a few counters and histogram bins.
+//! the same numbers. Nothing per trial is kept beyond a few counters and histogram bins
+//! (memory does not grow with the number of trials).
+//!
+//! Work is shared out in chunks of trials across all scenarios at once, so no thread waits
+//! at a scenario boundary.
+//!
+//! # What a trial counts
+//! - A **rollback** is the first evaluation at which a rollback rule fires; it is *false*
+//!   when it comes before the fault's onset (or there is no fault), a *detection* otherwise.
+//!   The rule that fired is the **first rule** (when several fire in the same evaluation,
+//!   the first in plan order).
+//! - **Escape**: the release reached its last phase (100%) with the fault already begun.
+//! - **Time to detect**: rollback time minus onset, exactly (evaluations are on the grid;
+//!   the onset need not be).
+//! - **Blast radius**, from the fault's onset until rollback or promotion (what happens
+//!   after promotion is not counted): the requests the canary served and, of those, the
+//!   ones that failed (baseline failures included), both counted exactly in the trial; and
+//!   the **users exposed**, an expectation computed from the traffic model, not drawn:
+//!   the plan's `users_per_day` distinct users a day come from a population in which each
+//!   user visits as a Poisson process of one visit a day (so the population is
+//!   `users_per_day / (1 - e^-1)`); the canary's users are the phase's share of them, and
+//!   cohorts are nested (a user who joins the canary stays on it); a cohort that joined at
+//!   phase start `s_k` with share increment `Δ_k` contributes
+//!   `population · Δ_k · (1 - e^-d_k)`, `d_k` the days from `max(onset, s_k)` to the end.
+//!   It assumes every user sends the same share of requests and that groups are not
+//!   correlated with visit frequency. For a `partial` fault it counts every canary user,
+//!   not only the affected share.
+//! - **Gate failures**: per phase, the trials in which a gate alert was firing at the end of
+//!   the phase, out of the trials that reached the phase's end.
 
 use crate::check::CheckedPlan;
-use crate::lower::{self, AlertRule, RuleKind};
+use crate::lower::{self, AlertRule};
 use crate::sim::evaluator::{Evaluator, Schedule, Verdict};
 use crate::sim::prom::Semantics;
-use crate::sim::scenario::{Scenario, Scenarios};
+use crate::sim::scenario::{FaultKind, Scenario, Scenarios};
 use crate::sim::stats::Histogram;
-use crate::sim::synth::{Model, Trial};
+use crate::sim::synth::{FaultModel, Model, Trial};
 use rand::SeedableRng;
 use rand::rngs::Xoshiro256PlusPlus;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -39,15 +67,22 @@ pub struct Tally {
     pub fault_after_promotion: u64,
     pub rollbacks_by_phase: Vec<u64>,
     pub false_by_phase: Vec<u64>,
+    /// Per rule (index into the lowered rules; only rollback rules ever count).
     pub first_rule: Vec<u64>,
-    /// Time from onset to rollback, in evaluation intervals.
+    /// Time from onset to rollback, exactly, in units of the scenario's
+    /// [`ScenarioResult::detect_unit_ms`].
     pub detect_steps: Histogram,
     pub exposed_requests: u64,
     pub exposed_failed: u64,
-    pub exposed_users: u64,
+    /// Users exposed, in thousandths (rounded per trial, so sums stay integers).
+    pub exposed_milli_users: u64,
+    /// Per phase: trials that reached the end of the phase (entered the next one).
+    pub completed_phase: Vec<u64>,
     /// Per (phase, rule): trials in which the gate was failing when the phase ended.
     pub gate_failures: Vec<u64>,
-    /// Rule evaluations performed (for speed figures).
+    /// Evaluation steps (timestamps evaluated).
+    pub steps: u64,
+    /// Rule evaluations performed (steps times rules).
     pub evaluations: u64,
 }
 
@@ -57,6 +92,7 @@ impl Tally {
             rollbacks_by_phase: vec![0; phases],
             false_by_phase: vec![0; phases],
             first_rule: vec![0; rules],
+            completed_phase: vec![0; phases],
             gate_failures: vec![0; phases * rules],
             ..Tally::default()
         }
@@ -69,7 +105,13 @@ impl Tally {
         self.detected += o.detected;
         self.escaped += o.escaped;
         self.fault_after_promotion += o.fault_after_promotion;
-        for (a, b) in [(&mut self.rollbacks_by_phase, &o.rollbacks_by_phase), (&mut self.false_by_phase, &o.false_by_phase), (&mut self.first_rule, &o.first_rule), (&mut self.gate_failures, &o.gate_failures)] {
+        for (a, b) in [
+            (&mut self.rollbacks_by_phase, &o.rollbacks_by_phase),
+            (&mut self.false_by_phase, &o.false_by_phase),
+            (&mut self.first_rule, &o.first_rule),
+            (&mut self.completed_phase, &o.completed_phase),
+            (&mut self.gate_failures, &o.gate_failures),
+        ] {
             for (x, y) in a.iter_mut().zip(b) {
                 *x += y;
             }
@@ -77,7 +119,8 @@ impl Tally {
         self.detect_steps.merge(&o.detect_steps);
         self.exposed_requests += o.exposed_requests;
         self.exposed_failed += o.exposed_failed;
-        self.exposed_users += o.exposed_users;
+        self.exposed_milli_users += o.exposed_milli_users;
+        self.steps += o.steps;
         self.evaluations += o.evaluations;
     }
 }
@@ -86,12 +129,18 @@ impl Tally {
 pub struct ScenarioResult<'s> {
     pub scenario: &'s Scenario,
     pub tally: Tally,
+    /// The unit of `tally.detect_steps`: the greatest common divisor of the evaluation
+    /// interval, the scrape interval and the onset, so every detection time is a whole
+    /// number of units.
+    pub detect_unit_ms: i64,
 }
 
 /// A trial's seed: SplitMix64 over (seed, scenario, trial), so that trials are independent
 /// of each other and of how they are scheduled.
 pub fn trial_seed(seed: u64, scenario: u64, trial: u64) -> u64 {
-    let mut z = seed ^ scenario.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ trial.wrapping_mul(0xD1B5_4A32_D192_ED03);
+    let mut z = seed
+        ^ scenario.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ trial.wrapping_mul(0xD1B5_4A32_D192_ED03);
     for _ in 0..2 {
         z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut x = z;
@@ -104,123 +153,247 @@ pub fn trial_seed(seed: u64, scenario: u64, trial: u64) -> u64 {
 
 /// Which metrics each rule set needs on the stable track.
 fn stable_needed(plan: &CheckedPlan, rules: &[AlertRule]) -> Vec<bool> {
-    (0..plan.metrics.len()).map(|m| rules.iter().any(|r| r.metric == m && r.condition.uses_stable())).collect()
+    (0..plan.metrics.len())
+        .map(|m| {
+            rules
+                .iter()
+                .any(|r| r.metric == m && r.condition.uses_stable())
+        })
+        .collect()
+}
+
+/// Trials per unit of work handed to a thread.
+const CHUNK: u64 = 8;
+
+/// Everything a worker reads.
+struct Job<'r, 's> {
+    plan: &'r CheckedPlan,
+    rules: &'r [AlertRule],
+    schedule: &'r Schedule,
+    model: &'r Model<'s>,
+    faults: &'r [FaultModel<'r>],
+    scenarios: &'s Scenarios,
+    trials: u64,
+    seed: u64,
+    /// Per scenario: the unit of detection times.
+    units: &'r [i64],
+}
+
+impl Job<'_, '_> {
+    /// Runs chunks taken from `next` until none is left; returns one tally per scenario.
+    fn work(&self, next: &AtomicU64, done: &AtomicU64) -> Vec<Tally> {
+        let chunks_per_scenario = self.trials.div_ceil(CHUNK);
+        let total_chunks = chunks_per_scenario * self.scenarios.scenarios.len() as u64;
+        let mut tallies: Vec<Tally> = self
+            .scenarios
+            .scenarios
+            .iter()
+            .map(|_| Tally::new(self.plan.phases.len(), self.rules.len()))
+            .collect();
+        loop {
+            let c = next.fetch_add(1, Ordering::Relaxed);
+            if c >= total_chunks {
+                break;
+            }
+            let si = (c / chunks_per_scenario) as usize;
+            let start = (c % chunks_per_scenario) * CHUNK;
+            let end = (start + CHUNK).min(self.trials);
+            for trial in start..end {
+                self.trial(
+                    si,
+                    trial_seed(self.seed, si as u64, trial),
+                    &mut tallies[si],
+                );
+            }
+            done.fetch_add(end - start, Ordering::Relaxed);
+        }
+        tallies
+    }
+
+    fn trial(&self, si: usize, seed: u64, t: &mut Tally) {
+        let (model, rules) = (self.model, self.rules);
+        let faults = &self.faults[si];
+        let fault = self.scenarios.scenarios[si].fault.as_ref();
+        let mut trial = Trial::new(model, faults, Xoshiro256PlusPlus::seed_from_u64(seed));
+        let mut ev = Evaluator::new(rules, self.schedule, false);
+        let eval_ms = model.eval_ms;
+        let mut ts = 0i64;
+        let verdict = loop {
+            if let Some(v) = ev.enter(ts) {
+                break v;
+            }
+            let values = trial.values_at(ts);
+            t.steps += 1;
+            if let Some(v) = ev.evaluate(ts, values) {
+                break v;
+            }
+            ts += eval_ms;
+        };
+        t.evaluations = t.steps * rules.len() as u64;
+        t.trials += 1;
+        for &(phase, rule) in ev.gate_failures() {
+            t.gate_failures[phase * rules.len() + rule] += 1;
+        }
+        for c in &mut t.completed_phase[..ev.phase()] {
+            *c += 1;
+        }
+        // A load-triggered fault begins when the load first exceeds its limit; a trial in
+        // which it never did counts as the fault beginning after the release ended.
+        let onset = fault.map(|f| match f.kind {
+            FaultKind::Load { .. } => trial.exposure.first_active.unwrap_or(i64::MAX),
+            _ => f.onset_ms,
+        });
+        let end = match verdict {
+            Verdict::RolledBack { ts, phase, rule } => {
+                t.rollbacks += 1;
+                t.rollbacks_by_phase[phase] += 1;
+                t.first_rule[rule] += 1;
+                match onset {
+                    Some(o) if ts >= o => {
+                        t.detected += 1;
+                        t.detect_steps.add(((ts - o) / self.units[si]) as usize);
+                    }
+                    _ => {
+                        t.false_rollbacks += 1;
+                        t.false_by_phase[phase] += 1;
+                    }
+                }
+                ts
+            }
+            Verdict::Promoted { ts } => {
+                match onset {
+                    Some(o) if o < ts => t.escaped += 1,
+                    Some(_) => t.fault_after_promotion += 1,
+                    None => {}
+                }
+                ts
+            }
+        };
+        t.exposed_requests += trial.exposure.requests;
+        t.exposed_failed += trial.exposure.failed;
+        if let (Some(o), Some(users)) = (
+            onset.filter(|&o| o < i64::MAX),
+            self.scenarios.traffic.users_per_day,
+        ) {
+            t.exposed_milli_users +=
+                (users_exposed(model, users as f64, o, end) * 1000.0).round() as u64;
+        }
+    }
+}
+
+/// Expected distinct users served by the canary between `onset` and `end` (see the module
+/// header for the model).
+pub fn users_exposed(model: &Model<'_>, users_per_day: f64, onset: i64, end: i64) -> f64 {
+    if end <= onset {
+        return 0.0;
+    }
+    let population = users_per_day / (1.0 - (-1.0f64).exp());
+    let mut exposed = 0.0;
+    let mut share_before = 0.0f64;
+    for (k, &start) in model.phase_starts.iter().enumerate() {
+        if start >= end {
+            break;
+        }
+        let share = model.canary_share[k].max(share_before);
+        let joined = share - share_before;
+        share_before = share;
+        let days = (end - onset.max(start)) as f64 / 86_400_000.0;
+        exposed += population * joined * (1.0 - (-days).exp());
+    }
+    exposed
 }
 
 /// Runs every scenario; `progress(done, total)` is called from the calling thread now and
 /// then.
-pub fn run<'s>(plan: &CheckedPlan, scenarios: &'s Scenarios, settings: Settings, progress: &mut dyn FnMut(u64, u64)) -> Vec<ScenarioResult<'s>> {
+pub fn run<'s>(
+    plan: &CheckedPlan,
+    scenarios: &'s Scenarios,
+    settings: Settings,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Vec<ScenarioResult<'s>> {
     let rules = lower::alert_rules(plan);
     let schedule = Schedule::new(plan);
-    let model = Model::new(plan, scenarios, stable_needed(plan, &rules), settings.semantics);
+    let model = Model::new(
+        plan,
+        scenarios,
+        stable_needed(plan, &rules),
+        settings.semantics,
+    );
+    let faults: Vec<FaultModel<'_>> = scenarios
+        .scenarios
+        .iter()
+        .map(|s| FaultModel::new(&model, s.fault.as_ref()))
+        .collect();
     let trials = settings.trials.unwrap_or(scenarios.trials);
     let total = trials * scenarios.scenarios.len() as u64;
-    let done = AtomicU64::new(0);
-    let mut results = Vec::new();
-    for (si, scenario) in scenarios.scenarios.iter().enumerate() {
-        let next = AtomicU64::new(0);
-        let jobs = settings.jobs.max(1);
-        let tally = std::thread::scope(|s| {
-            let workers: Vec<_> = (0..jobs)
-                .map(|_| {
-                    s.spawn(|| {
-                        let mut t = Tally::new(plan.phases.len(), rules.len());
-                        loop {
-                            let start = next.fetch_add(8, Ordering::Relaxed);
-                            if start >= trials {
-                                break;
-                            }
-                            for trial in start..(start + 8).min(trials) {
-                                run_trial(plan, &rules, &schedule, &model, scenario, trial_seed(settings.seed, si as u64, trial), &mut t);
-                            }
-                            done.fetch_add((start + 8).min(trials) - start, Ordering::Relaxed);
-                        }
-                        t
-                    })
-                })
-                .collect();
-            let mut last = u64::MAX;
-            while workers.iter().any(|w| !w.is_finished()) {
-                let d = done.load(Ordering::Relaxed);
-                if d != last {
-                    progress(d, total);
-                    last = d;
-                }
-                std::thread::sleep(std::time::Duration::from_millis(50));
+    let units: Vec<i64> = scenarios
+        .scenarios
+        .iter()
+        .map(|s| detect_unit(&model, s))
+        .collect();
+    let job = Job {
+        plan,
+        rules: &rules,
+        schedule: &schedule,
+        model: &model,
+        faults: &faults,
+        scenarios,
+        trials,
+        seed: settings.seed,
+        units: &units,
+    };
+    let (next, done) = (AtomicU64::new(0), AtomicU64::new(0));
+    let jobs = settings.jobs.max(1);
+    let mut tallies: Vec<Tally> = scenarios
+        .scenarios
+        .iter()
+        .map(|_| Tally::new(plan.phases.len(), rules.len()))
+        .collect();
+    std::thread::scope(|s| {
+        let workers: Vec<_> = (0..jobs)
+            .map(|_| s.spawn(|| job.work(&next, &done)))
+            .collect();
+        let mut last = u64::MAX;
+        while workers.iter().any(|w| !w.is_finished()) {
+            let d = done.load(Ordering::Relaxed);
+            if d != last {
+                progress(d, total);
+                last = d;
             }
-            let mut tally = Tally::new(plan.phases.len(), rules.len());
-            for w in workers {
-                // A worker panic is a bug; surface it rather than report partial numbers.
-                tally.merge(&w.join().expect("simulation worker"));
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        for w in workers {
+            // A worker panic is a bug; surface it rather than report partial numbers.
+            for (acc, t) in tallies.iter_mut().zip(w.join().expect("simulation worker")) {
+                acc.merge(&t);
             }
-            tally
-        });
-        results.push(ScenarioResult { scenario, tally });
-    }
+        }
+    });
     progress(total, total);
-    results
+    scenarios
+        .scenarios
+        .iter()
+        .zip(tallies)
+        .zip(units)
+        .map(|((scenario, tally), detect_unit_ms)| ScenarioResult {
+            scenario,
+            tally,
+            detect_unit_ms,
+        })
+        .collect()
 }
 
-fn run_trial(plan: &CheckedPlan, rules: &[AlertRule], schedule: &Schedule, model: &Model<'_>, scenario: &Scenario, seed: u64, t: &mut Tally) {
-    let rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-    let fault = scenario.fault.as_ref();
-    let mut trial = Trial::new(model, fault, rng);
-    let mut ev = Evaluator::new(rules, schedule, false);
-    let eval_ms = model.eval_ms;
-    let mut ts = 0i64;
-    let verdict = loop {
-        if let Some(v) = ev.enter(ts) {
-            break v;
-        }
-        let values = trial.values_at(ts);
-        t.evaluations += rules.len() as u64;
-        if let Some(v) = ev.evaluate(ts, values) {
-            break v;
-        }
-        ts += eval_ms;
-    };
-    t.trials += 1;
-    for &(phase, rule) in ev.gate_failures() {
-        t.gate_failures[phase * rules.len() + rule] += 1;
-    }
-    let onset = fault.map(|f| f.onset_ms);
-    let end = match verdict {
-        Verdict::RolledBack { ts, phase, rule } => {
-            t.rollbacks += 1;
-            t.rollbacks_by_phase[phase] += 1;
-            t.first_rule[rule] += 1;
-            match onset {
-                Some(o) if ts >= o => {
-                    t.detected += 1;
-                    t.detect_steps.add(((ts - o) / eval_ms) as usize);
-                }
-                _ => {
-                    t.false_rollbacks += 1;
-                    t.false_by_phase[phase] += 1;
-                }
-            }
-            ts
-        }
-        Verdict::Promoted { ts } => {
-            match onset {
-                Some(o) if o < ts => t.escaped += 1,
-                Some(_) => t.fault_after_promotion += 1,
-                None => {}
-            }
-            ts
-        }
-    };
-    t.exposed_requests += trial.exposure.requests;
-    t.exposed_failed += trial.exposure.failed;
-    if let (Some(o), Some(users)) = (onset, model.scenarios.traffic.users_per_day)
-        && end > o
+fn gcd(a: i64, b: i64) -> i64 {
+    if b == 0 { a.abs() } else { gcd(b, a % b) }
+}
+
+/// The unit in which a scenario's detection times are whole numbers.
+fn detect_unit(model: &Model<'_>, s: &Scenario) -> i64 {
+    let mut u = gcd(model.eval_ms, model.scrape_ms);
+    if let Some(f) = &s.fault
+        && !matches!(f.kind, FaultKind::Load { .. })
     {
-        // Users seen by the canary while the fault was on: its user share (cohorts are
-        // nested, so the latest phase's share covers the earlier ones) times the users
-        // who visit in that time, with one visit a day as a Poisson process.
-        let share = model.canary_share[model.phase_at(end - 1)];
-        let days = (end - o) as f64 / 86_400_000.0;
-        t.exposed_users += (users as f64 * share * (1.0 - (-days).exp()) / (1.0 - (-1.0f64).exp()).min(1.0)).round() as u64;
+        u = gcd(u, f.onset_ms);
     }
-    let _ = (plan, RuleKind::Rollback);
+    u.max(1)
 }

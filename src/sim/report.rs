@@ -1,7 +1,38 @@
 //! The Monte Carlo report: per scenario, the rollback probability with its 95% interval,
-//! per phase and per first-firing rule; for healthy scenarios that is the false-rollback
-//! rate; for faulty ones detection, escape, time to detect and blast radius. Printed for
-//! people or as a versioned JSON document (`schema_version` 1, described in README.md).
+//! per phase and per first-firing rollback rule; for healthy scenarios that is the
+//! false-rollback rate; for faulty ones detection, escape, time to detect and blast radius.
+//! Printed for people or as a versioned JSON document.
+//!
+//! # JSON, `schema_version` 2
+//! Top level: `plan`, `seed`, `trials_per_scenario`, `semantics` (`prometheus2` |
+//! `prometheus3`), `evaluation_interval_seconds`, `requests_per_second`, `totals`
+//! (`trials`, `evaluation_steps`, `rule_evaluations`) and `scenarios`, in file order, each:
+//! - `rollback`, `false_rollback`, `detection`, `escape`: a proportion `{count, trials,
+//!   probability, ci95: [lo, hi] (Wilson), std_error}` (Monte Carlo standard error);
+//!   `detection` and `escape` only for faulty scenarios. `rollback = false_rollback +
+//!   detection`; a trial is exactly one of false rollback, detection, escape, or
+//!   `fault_after_promotion` (the fault began after the release reached 100%), or, for a
+//!   healthy scenario, promoted.
+//! - `rollbacks_by_phase`: phase name → rollbacks in that phase, in phase order.
+//! - `first_rule`: rollback rule id → trials it rolled back (the first rollback rule in plan
+//!   order to fire); gates and no-data rules never roll back, so they never appear.
+//! - `time_to_detect_seconds`: `{median, p90, p99}` of rollback time minus onset over
+//!   detected trials (nearest rank, exact). For a `load` fault the onset is when the
+//!   canary's load first went above the limit in that trial; a trial where it never did
+//!   counts in `fault_after_promotion`.
+//! - `blast_radius` (faulty): means per trial, from onset to rollback or promotion:
+//!   `requests` served by the canary, `failed_requests` among them (baseline failures
+//!   included), `users` exposed (an expectation from the traffic model when the plan states
+//!   `traffic.users_per_day`; see `montecarlo`'s module header for the formula and its
+//!   assumptions).
+//! - `gate_failures`: phase → `{completed, failing: {gate id → trials}}`: of the trials
+//!   that reached the end of the phase, how many had the gate firing at that moment.
+//! - `evaluation_steps`, `rule_evaluations`: work done, for speed figures.
+//!
+//! Version 1 keyed `first_rule` by rule index order including gates (so a rollback rule
+//! sharing an id with a gate was printed once per rule), counted gate failures against all
+//! trials, rounded time to detect down to the evaluation grid, and exposed users only in
+//! the phase at rollback.
 
 use crate::check::CheckedPlan;
 use crate::lower::{AlertRule, RuleKind};
@@ -10,11 +41,11 @@ use crate::sim::montecarlo::{ScenarioResult, Settings, Tally};
 use crate::sim::prom::Semantics;
 use crate::sim::scenario::Scenarios;
 use crate::sim::stats::Proportion;
+use indexmap::IndexMap;
 use serde::Serialize;
-use std::collections::BTreeMap;
 use std::fmt::Write;
 
-pub const REPORT_SCHEMA_VERSION: u32 = 1;
+pub const REPORT_SCHEMA_VERSION: u32 = 2;
 
 #[derive(Serialize)]
 pub struct Report {
@@ -25,7 +56,15 @@ pub struct Report {
     pub semantics: &'static str,
     pub evaluation_interval_seconds: f64,
     pub requests_per_second: f64,
+    pub totals: Totals,
     pub scenarios: Vec<ScenarioReport>,
+}
+
+#[derive(Serialize)]
+pub struct Totals {
+    pub trials: u64,
+    pub evaluation_steps: u64,
+    pub rule_evaluations: u64,
 }
 
 #[derive(Serialize)]
@@ -44,13 +83,13 @@ pub struct ScenarioReport {
     pub escape: Option<Proportion>,
     /// Trials whose fault began only after promotion: the canary never saw it.
     pub fault_after_promotion: u64,
-    pub rollbacks_by_phase: BTreeMap<String, u64>,
-    pub first_rule: BTreeMap<String, u64>,
+    pub rollbacks_by_phase: IndexMap<String, u64>,
+    pub first_rule: IndexMap<String, u64>,
     pub time_to_detect_seconds: Option<Quantiles>,
     pub blast_radius: Option<BlastRadius>,
-    /// Per phase: gates failing when the phase ended, as a share of trials reaching its end.
-    pub gate_failures: BTreeMap<String, BTreeMap<String, u64>>,
-    pub evaluations: u64,
+    pub gate_failures: IndexMap<String, GateFailures>,
+    pub evaluation_steps: u64,
+    pub rule_evaluations: u64,
 }
 
 #[derive(Serialize)]
@@ -68,8 +107,27 @@ pub struct BlastRadius {
     pub users: Option<f64>,
 }
 
-pub fn build(plan: &CheckedPlan, rules: &[AlertRule], scenarios: &Scenarios, settings: &Settings, results: &[ScenarioResult<'_>]) -> Report {
+/// Gates firing at the end of one phase.
+#[derive(Serialize)]
+pub struct GateFailures {
+    /// Trials that reached the end of the phase.
+    pub completed: u64,
+    /// Gate id → trials in which it was firing when the phase ended.
+    pub failing: IndexMap<String, u64>,
+}
+
+pub fn build(
+    plan: &CheckedPlan,
+    rules: &[AlertRule],
+    scenarios: &Scenarios,
+    settings: &Settings,
+    results: &[ScenarioResult<'_>],
+) -> Report {
     let eval_s = plan.monitoring.evaluation_interval.seconds();
+    let scenarios_out: Vec<ScenarioReport> = results
+        .iter()
+        .map(|r| scenario(plan, rules, scenarios, r))
+        .collect();
     Report {
         schema_version: REPORT_SCHEMA_VERSION,
         plan: plan.name.clone(),
@@ -81,25 +139,60 @@ pub fn build(plan: &CheckedPlan, rules: &[AlertRule], scenarios: &Scenarios, set
         },
         evaluation_interval_seconds: eval_s,
         requests_per_second: scenarios.traffic.requests_per_second,
-        scenarios: results.iter().map(|r| scenario(plan, rules, scenarios, r, eval_s)).collect(),
+        totals: Totals {
+            trials: scenarios_out.iter().map(|s| s.trials).sum(),
+            evaluation_steps: scenarios_out.iter().map(|s| s.evaluation_steps).sum(),
+            rule_evaluations: scenarios_out.iter().map(|s| s.rule_evaluations).sum(),
+        },
+        scenarios: scenarios_out,
     }
 }
 
-fn scenario(plan: &CheckedPlan, rules: &[AlertRule], scenarios: &Scenarios, r: &ScenarioResult<'_>, eval_s: f64) -> ScenarioReport {
+fn scenario(
+    plan: &CheckedPlan,
+    rules: &[AlertRule],
+    scenarios: &Scenarios,
+    r: &ScenarioResult<'_>,
+) -> ScenarioReport {
     let t: &Tally = &r.tally;
     let faulty = r.scenario.fault.is_some();
     let n = t.trials;
-    let q = |p: f64| t.detect_steps.quantile(p).map_or(f64::NAN, |s| s as f64 * eval_s);
-    let named = |counts: &[u64], names: &dyn Fn(usize) -> String| -> BTreeMap<String, u64> {
-        counts.iter().enumerate().filter(|(_, c)| **c > 0).map(|(i, c)| (names(i), *c)).collect()
+    let unit_s = r.detect_unit_ms as f64 / 1000.0;
+    let q = |p: f64| {
+        t.detect_steps
+            .quantile(p)
+            .map_or(f64::NAN, |s| s as f64 * unit_s)
     };
-    let mut gate_failures: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
-    for (i, &c) in t.gate_failures.iter().enumerate() {
-        if c > 0 {
-            let (phase, rule) = (i / rules.len(), i % rules.len());
-            if rules[rule].kind == RuleKind::Gate {
-                gate_failures.entry(plan.phases[phase].name.clone()).or_default().insert(rules[rule].id.clone(), c);
-            }
+    let rollbacks_by_phase = plan
+        .phases
+        .iter()
+        .zip(&t.rollbacks_by_phase)
+        .filter(|(_, c)| **c > 0)
+        .map(|(p, c)| (p.name.clone(), *c))
+        .collect();
+    let mut first_rule = IndexMap::new();
+    for (rule, &c) in rules.iter().zip(&t.first_rule) {
+        if rule.kind == RuleKind::Rollback && c > 0 {
+            *first_rule.entry(rule.id.clone()).or_insert(0) += c;
+        }
+    }
+    let mut gate_failures = IndexMap::new();
+    for (pi, phase) in plan.phases.iter().enumerate() {
+        let failing: IndexMap<String, u64> = rules
+            .iter()
+            .enumerate()
+            .filter(|(_, rule)| rule.kind == RuleKind::Gate)
+            .map(|(ri, rule)| (rule.id.clone(), t.gate_failures[pi * rules.len() + ri]))
+            .filter(|(_, c)| *c > 0)
+            .collect();
+        if !failing.is_empty() {
+            gate_failures.insert(
+                phase.name.clone(),
+                GateFailures {
+                    completed: t.completed_phase[pi],
+                    failing,
+                },
+            );
         }
     }
     ScenarioReport {
@@ -112,16 +205,24 @@ fn scenario(plan: &CheckedPlan, rules: &[AlertRule], scenarios: &Scenarios, r: &
         detection: faulty.then(|| Proportion::new(t.detected, n)),
         escape: faulty.then(|| Proportion::new(t.escaped, n)),
         fault_after_promotion: t.fault_after_promotion,
-        rollbacks_by_phase: named(&t.rollbacks_by_phase, &|i| plan.phases[i].name.clone()),
-        first_rule: named(&t.first_rule, &|i| rules[i].id.clone()),
-        time_to_detect_seconds: (t.detect_steps.total() > 0).then(|| Quantiles { median: q(0.5), p90: q(0.9), p99: q(0.99) }),
+        rollbacks_by_phase,
+        first_rule,
+        time_to_detect_seconds: (t.detect_steps.total() > 0).then(|| Quantiles {
+            median: q(0.5),
+            p90: q(0.9),
+            p99: q(0.99),
+        }),
         blast_radius: (faulty && n > 0).then(|| BlastRadius {
             requests: t.exposed_requests as f64 / n as f64,
             failed_requests: t.exposed_failed as f64 / n as f64,
-            users: scenarios.traffic.users_per_day.map(|_| t.exposed_users as f64 / n as f64),
+            users: scenarios
+                .traffic
+                .users_per_day
+                .map(|_| t.exposed_milli_users as f64 / 1000.0 / n as f64),
         }),
         gate_failures,
-        evaluations: t.evaluations,
+        evaluation_steps: t.steps,
+        rule_evaluations: t.evaluations,
     }
 }
 
@@ -140,25 +241,35 @@ fn pct(p: f64) -> String {
 }
 
 fn prop(p: &Proportion) -> String {
-    format!("{:>7} [{}, {}]  ({} of {}, ±{} MC error)", pct(p.probability), pct(p.ci95[0]), pct(p.ci95[1]), p.count, p.trials, pct(p.std_error))
+    format!(
+        "{:>7} [{}, {}]  ({} of {}, ±{} MC error)",
+        pct(p.probability),
+        pct(p.ci95[0]),
+        pct(p.ci95[1]),
+        p.count,
+        p.trials,
+        pct(p.std_error)
+    )
 }
 
 fn dur(s: f64) -> String {
     if s.is_nan() {
         return "n/a".into();
     }
-    Duration::from_millis((s * 1000.0).round() as u64).map_or_else(|| "0s".into(), |d| d.to_string())
+    Duration::from_millis((s * 1000.0).round() as u64)
+        .map_or_else(|| "0s".into(), |d| d.to_string())
 }
 
-fn counts(m: &BTreeMap<String, u64>, order: &[String]) -> String {
-    order.iter().filter_map(|k| m.get(k).map(|c| format!("{k} {c}"))).collect::<Vec<_>>().join(", ")
+fn counts(m: &IndexMap<String, u64>) -> String {
+    m.iter()
+        .map(|(k, c)| format!("{k} {c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The report for people.
-pub fn human(r: &Report, plan: &CheckedPlan, rules: &[AlertRule]) -> String {
+pub fn human(r: &Report, plan: &CheckedPlan, _rules: &[AlertRule]) -> String {
     let mut s = String::new();
-    let phases: Vec<String> = plan.phases.iter().map(|p| p.name.clone()).collect();
-    let rule_ids: Vec<String> = rules.iter().map(|r| r.id.clone()).collect();
     let _ = writeln!(
         s,
         "plan `{}`: {} scenario{} x {} trials, seed {}, {} semantics, {} req/s, evaluation every {}",
@@ -167,12 +278,25 @@ pub fn human(r: &Report, plan: &CheckedPlan, rules: &[AlertRule]) -> String {
         if r.scenarios.len() == 1 { "" } else { "s" },
         r.trials_per_scenario,
         r.seed,
-        if r.semantics == "prometheus2" { "Prometheus 2" } else { "Prometheus 3" },
+        if r.semantics == "prometheus2" {
+            "Prometheus 2"
+        } else {
+            "Prometheus 3"
+        },
         crate::model::trim(r.requests_per_second),
         plan.monitoring.evaluation_interval,
     );
     for sc in &r.scenarios {
-        let _ = writeln!(s, "\n{}{}", sc.name, if sc.description.is_empty() { String::new() } else { format!(": {}", sc.description) });
+        let _ = writeln!(
+            s,
+            "\n{}{}",
+            sc.name,
+            if sc.description.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", sc.description)
+            }
+        );
         if sc.faulty {
             if let Some(d) = &sc.detection {
                 let _ = writeln!(s, "  detected         {}", prop(d));
@@ -182,28 +306,56 @@ pub fn human(r: &Report, plan: &CheckedPlan, rules: &[AlertRule]) -> String {
             }
             let _ = writeln!(s, "  false rollback   {}", prop(&sc.false_rollback));
             if let Some(q) = &sc.time_to_detect_seconds {
-                let _ = writeln!(s, "  time to detect   median {}, p90 {}, p99 {}", dur(q.median), dur(q.p90), dur(q.p99));
+                let _ = writeln!(
+                    s,
+                    "  time to detect   median {}, p90 {}, p99 {}",
+                    dur(q.median),
+                    dur(q.p90),
+                    dur(q.p99)
+                );
             }
             if let Some(b) = &sc.blast_radius {
-                let users = b.users.map_or(String::new(), |u| format!(", ~{u:.0} users"));
-                let _ = writeln!(s, "  blast radius     {:.0} requests ({:.0} failed) served by the bad version{users}", b.requests, b.failed_requests);
+                let users = b
+                    .users
+                    .map_or(String::new(), |u| format!(", ~{u:.0} users"));
+                let _ = writeln!(
+                    s,
+                    "  blast radius     {:.0} requests ({:.0} failed) served by the bad version{users}",
+                    b.requests, b.failed_requests
+                );
             }
             if sc.fault_after_promotion > 0 {
-                let _ = writeln!(s, "  note             in {} trials the fault began after promotion", sc.fault_after_promotion);
+                let _ = writeln!(
+                    s,
+                    "  note             in {} trials the fault began after promotion",
+                    sc.fault_after_promotion
+                );
             }
         } else {
             let _ = writeln!(s, "  false rollback   {}", prop(&sc.false_rollback));
         }
         if sc.rollback.count > 0 {
-            let _ = writeln!(s, "  rolled back in   {}", counts(&sc.rollbacks_by_phase, &phases));
-            let _ = writeln!(s, "  first rule       {}", counts(&sc.first_rule, &rule_ids));
+            let _ = writeln!(s, "  rolled back in   {}", counts(&sc.rollbacks_by_phase));
+            let _ = writeln!(s, "  first rule       {}", counts(&sc.first_rule));
         }
-        for p in &phases {
-            if let Some(g) = sc.gate_failures.get(p) {
-                let list: Vec<String> = g.iter().map(|(k, v)| format!("{k} {}", pct(*v as f64 / sc.trials as f64))).collect();
-                let _ = writeln!(s, "  gates failing at the end of {p}: {}", list.join(", "));
-            }
+        for (p, g) in &sc.gate_failures {
+            let list: Vec<String> = g
+                .failing
+                .iter()
+                .map(|(k, v)| format!("{k} {}", pct(*v as f64 / g.completed.max(1) as f64)))
+                .collect();
+            let _ = writeln!(
+                s,
+                "  gates failing at the end of {p} (of {} trials reaching it): {}",
+                g.completed,
+                list.join(", ")
+            );
         }
     }
+    let _ = writeln!(
+        s,
+        "\n{} trials, {} evaluation steps, {} rule evaluations",
+        r.totals.trials, r.totals.evaluation_steps, r.totals.rule_evaluations
+    );
     s
 }

@@ -5,22 +5,39 @@
 //! whose rate follows a daily cycle (optionally Gamma-overdispersed per evaluation
 //! interval); the canary receives the phase's share plus its targeted groups' share; errors
 //! are binomial; latencies come from a lognormal body with a heavy tail and are recorded
-//! into the histogram buckets; gauges are normal around their level. Counters start at 0 at
-//! the start of the release (the service pre-initialises its series).
+//! into the histogram buckets (a multinomial split of the requests); CPU is a counter of
+//! busy seconds; the other gauges are normal around their level, drawn at each evaluation's
+//! scrape. Counters start at 0 at the start of the release (the service pre-initialises its
+//! series).
 //!
-//! Speed without approximation: `rate()` only reads the first and last sample of each
-//! window (there are no counter resets in synthetic data), so counts are drawn only for the
-//! spans between the scrapes that some window starts or ends on; the number of samples in
-//! a window, which the extrapolation needs, follows from the scrape grid. The values are
-//! then exactly what Prometheus computes from the full scrape series.
+//! Speed without approximation:
+//! - `rate()` only reads the first and last sample of each window (synthetic counters never
+//!   reset), so counts are drawn only for the spans between the scrapes that some window
+//!   starts or ends on (two per evaluation with the default 15s/1m/5m grid), and the number
+//!   of samples in a window, which the extrapolation needs, follows from the scrape grid.
+//!   The values are then exactly what Prometheus computes from the full scrape series.
+//! - Only what some rule reads is drawn: the stable track only when a rule compares with a
+//!   stable value that is simulated, latency buckets only when a rule reads a quantile,
+//!   each gauge only when a rule reads it.
+//! - Counts use the exact samplers of [`draw`]; the latency histogram's cell probabilities
+//!   are prepared once per scenario and fault level ([`FaultModel`]), never per draw.
+//! - The samples a window may still need live in a fixed ring buffer; nothing is allocated
+//!   per evaluation.
+//!
+//! Modelling choices worth knowing: a `leak` fault grows in equal steps, one per evaluation
+//! interval (at most 4,096 steps over its ramp), so its latency distribution can be
+//! prepared in advance; every other fault is either off or at full intensity.
+
+mod draw;
 
 use crate::check::{Builtin, CheckedPlan};
 use crate::promql::{MetricExpr, Track};
 use crate::sim::prom::{self, Bucket, Sample, Semantics};
-use crate::sim::scenario::{Behaviour, Fault, Scenarios};
+use crate::sim::scenario::{Fault, FaultKind, Scenarios};
+use draw::Split;
 use rand::RngExt;
 use rand::rngs::Xoshiro256PlusPlus;
-use rand_distr::{Binomial, Distribution, Gamma, Normal, Poisson};
+use rand_distr::{Distribution, Gamma};
 use statrs::function::erf::erfc;
 
 /// How one plan metric is produced in a synthetic trial.
@@ -29,15 +46,62 @@ pub enum Source {
     ErrorRate,
     Availability,
     Throughput,
-    Latency { q: f64, scale: f64 },
+    Latency {
+        q: f64,
+        scale: f64,
+    },
     Cpu,
     Memory,
     DbConnections,
     Redis,
     /// A custom metric with a stated healthy level.
-    Custom { mean: f64, noise: f64 },
+    Custom {
+        mean: f64,
+        noise: f64,
+    },
     /// Not simulated: always absent.
     Absent,
+}
+
+/// Which synthetic series a track must produce.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Reads {
+    requests: bool,
+    errors: bool,
+    latency: bool,
+    cpu: bool,
+    memory: bool,
+    db: bool,
+    redis: bool,
+}
+
+impl Reads {
+    fn of<'s>(sources: impl Iterator<Item = &'s Source>) -> Reads {
+        let mut r = Reads::default();
+        for s in sources {
+            match s {
+                Source::ErrorRate | Source::Availability => {
+                    r.requests = true;
+                    r.errors = true;
+                }
+                Source::Throughput => r.requests = true,
+                Source::Latency { .. } => {
+                    r.requests = true;
+                    r.latency = true;
+                }
+                Source::Cpu => r.cpu = true,
+                Source::Memory => r.memory = true,
+                Source::DbConnections => r.db = true,
+                Source::Redis => r.redis = true,
+                Source::Custom { .. } | Source::Absent => {}
+            }
+        }
+        r
+    }
+
+    fn any(&self) -> bool {
+        *self != Reads::default()
+    }
 }
 
 /// What every trial of one run shares: the grid, the shares per phase, the metric sources.
@@ -50,20 +114,36 @@ pub struct Model<'a> {
     /// (None: every scrape is read).
     needed: Option<(i64, [i64; 2])>,
     pub sources: Vec<Source>,
-    /// Tracks each metric is needed for.
+    /// Metrics whose stable value some rule reads and the simulation produces.
     pub stable_needed: Vec<bool>,
+    canary_reads: Reads,
+    /// None: no rule reads a simulated stable value, so the stable track is not simulated.
+    stable_reads: Option<Reads>,
     /// The canary's share of requests in each phase.
     pub canary_share: Vec<f64>,
     pub phase_starts: Vec<i64>,
     pub scenarios: &'a Scenarios,
-    pub latency_needed: bool,
-    pub requests_needed: bool,
+    /// The healthy latency distribution's CDF at each finite bucket bound.
+    base_cdf: Vec<f64>,
+    /// Samples a track keeps: enough for one window plus the span being drawn.
+    ring_capacity: usize,
+    /// The healthy error rate, prepared for binomial draws.
+    base_errors: draw::Prob,
+}
+
+fn lognormal_cdf(x: f64, median: f64, sigma: f64) -> f64 {
+    0.5 * erfc(-(x.ln() - median.ln()) / (sigma * std::f64::consts::SQRT_2))
 }
 
 impl<'a> Model<'a> {
-    pub fn new(plan: &CheckedPlan, scenarios: &'a Scenarios, stable_needed: Vec<bool>, semantics: Semantics) -> Model<'a> {
-        let scrape_ms = plan.monitoring.scrape_interval.millis() as i64;
-        let eval_ms = plan.monitoring.evaluation_interval.millis() as i64;
+    pub fn new(
+        plan: &CheckedPlan,
+        scenarios: &'a Scenarios,
+        stable_needed: Vec<bool>,
+        semantics: Semantics,
+    ) -> Model<'a> {
+        let scrape_ms = (plan.monitoring.scrape_interval.millis() as i64).max(1);
+        let eval_ms = (plan.monitoring.evaluation_interval.millis() as i64).max(1);
         let window_ms = plan.monitoring.window.millis() as i64;
         let needed = (eval_ms % scrape_ms == 0 && window_ms % scrape_ms == 0).then(|| {
             let period = eval_ms / scrape_ms;
@@ -83,14 +163,40 @@ impl<'a> Model<'a> {
                 (Some(Builtin::ErrorRate), _) => Source::ErrorRate,
                 (Some(Builtin::Availability), _) => Source::Availability,
                 (Some(Builtin::Throughput), _) => Source::Throughput,
-                (Some(Builtin::ResponseTimeP95), MetricExpr::Quantile { q, scale, .. }) => Source::Latency { q: *q, scale: *scale },
+                (Some(Builtin::ResponseTimeP95), MetricExpr::Quantile { q, scale, .. }) => {
+                    Source::Latency {
+                        q: *q,
+                        scale: *scale,
+                    }
+                }
                 (Some(Builtin::CpuUsage), _) => Source::Cpu,
                 (Some(Builtin::MemoryUsage), _) => Source::Memory,
                 (Some(Builtin::DbConnections), _) => Source::DbConnections,
                 (Some(Builtin::RedisMemoryUsage), _) => Source::Redis,
-                _ => scenarios.baseline.custom.get(&m.name).map_or(Source::Absent, |g| Source::Custom { mean: g.mean, noise: g.noise }),
+                _ => scenarios
+                    .baseline
+                    .custom
+                    .get(&m.name)
+                    .map_or(Source::Absent, |g| Source::Custom {
+                        mean: g.mean,
+                        noise: g.noise,
+                    }),
             })
             .collect();
+        let stable_needed: Vec<bool> = stable_needed
+            .iter()
+            .zip(&sources)
+            .map(|(&n, s)| n && *s != Source::Absent)
+            .collect();
+        let canary_reads = Reads::of(sources.iter());
+        let stable_reads = Some(Reads::of(
+            sources
+                .iter()
+                .zip(&stable_needed)
+                .filter(|(_, n)| **n)
+                .map(|(s, _)| s),
+        ))
+        .filter(|r| r.any() || stable_needed.iter().any(|&n| n));
         let group_share = |gi: &usize| plan.groups[*gi].share.map_or(0.0, |s| s.fraction());
         let canary_share = plan
             .phases
@@ -111,60 +217,275 @@ impl<'a> Model<'a> {
                 s
             })
             .collect();
-        let latency_needed = sources.iter().any(|s| matches!(s, Source::Latency { .. }));
-        let requests_needed = latency_needed || sources.iter().any(|s| matches!(s, Source::ErrorRate | Source::Availability | Source::Throughput));
-        Model { semantics, scrape_ms, eval_ms, window_ms, needed, sources, stable_needed, canary_share, phase_starts, scenarios, latency_needed, requests_needed }
-    }
-
-    fn is_needed(&self, j: i64) -> bool {
-        match self.needed {
-            Some((period, [a, b])) => {
-                let r = j.rem_euclid(period);
-                r == a || r == b
-            }
-            None => true,
+        let base = &scenarios.baseline;
+        let base_cdf = base
+            .buckets
+            .iter()
+            .map(|&le| {
+                (1.0 - base.tail_share) * lognormal_cdf(le, base.median, base.sigma)
+                    + base.tail_share
+                        * lognormal_cdf(le, base.median * base.tail_factor, base.sigma)
+            })
+            .collect();
+        let ring_capacity = (window_ms / scrape_ms) as usize + 3;
+        let base_errors = draw::Prob::new(base.error_rate);
+        Model {
+            semantics,
+            scrape_ms,
+            eval_ms,
+            window_ms,
+            needed,
+            sources,
+            stable_needed,
+            canary_reads,
+            stable_reads,
+            canary_share,
+            phase_starts,
+            scenarios,
+            base_cdf,
+            ring_capacity,
+            base_errors,
         }
     }
 
     pub fn phase_at(&self, t: i64) -> usize {
-        self.phase_starts.partition_point(|&s| s <= t).saturating_sub(1)
+        self.phase_starts
+            .partition_point(|&s| s <= t)
+            .saturating_sub(1)
     }
 
     /// The whole service's request rate at `t`, per second (daily cycle, peak at 15:00).
     fn total_rps(&self, t: i64) -> f64 {
         let tr = &self.scenarios.traffic;
+        if tr.daily_amplitude == 0.0 {
+            return tr.requests_per_second;
+        }
         let hour = f64::from(tr.start_hour) + t as f64 / 3_600_000.0;
         let phase = (hour - 9.0) / 24.0 * std::f64::consts::TAU;
         tr.requests_per_second * (1.0 + tr.daily_amplitude * phase.sin())
     }
+
+    /// Whether the simulation needs the latency histogram.
+    pub fn reads_latency(&self) -> bool {
+        self.canary_reads.latency || self.stable_reads.is_some_and(|r| r.latency)
+    }
+
+    /// Whether the stable track is simulated.
+    pub fn simulates_stable(&self) -> bool {
+        self.stable_reads.is_some()
+    }
 }
 
-/// Counter values at one scrape.
-#[derive(Debug, Clone)]
-struct Point {
-    j: i64,
-    requests: u64,
-    errors: u64,
-    cpu_seconds: f64,
-    /// Cumulative bucket counts, finite buckets then +Inf.
+/// What one scenario's trials share: its fault, and the latency distributions the fault
+/// can produce, prepared once (level 0 is the healthy service).
+pub struct FaultModel<'m> {
+    fault: Option<&'m Fault>,
+    /// For a `leak`: the number of equal steps of its ramp.
+    leak_steps: i64,
+    /// Per intensity level: the bucket split of the canary's latency.
+    splits: Vec<Split>,
+    /// Whether the fault changes latency (else every level uses split 0).
+    moves_latency: bool,
+}
+
+/// The most steps a leak's ramp is cut into.
+const MAX_LEAK_STEPS: i64 = 4096;
+
+impl<'m> FaultModel<'m> {
+    pub fn new(model: &Model<'_>, fault: Option<&'m Fault>) -> FaultModel<'m> {
+        let leak_steps = match fault.map(|f| f.kind) {
+            Some(FaultKind::Leak { ramp_ms }) => {
+                ((ramp_ms + model.eval_ms - 1) / model.eval_ms).clamp(1, MAX_LEAK_STEPS)
+            }
+            _ => 1,
+        };
+        let moves_latency =
+            fault.is_some_and(|f| f.latency_factor.is_some() || f.tail_share.is_some());
+        let base = &model.scenarios.baseline;
+        let probs_at = |intensity: f64| -> Vec<f64> {
+            let cdf: Vec<f64> = match (fault, moves_latency && intensity > 0.0) {
+                (Some(f), true) => {
+                    let lf = 1.0 + intensity * (f.latency_factor.unwrap_or(1.0) - 1.0);
+                    let share = base.tail_share
+                        + intensity * (f.tail_share.unwrap_or(base.tail_share) - base.tail_share);
+                    let affected = f.affected();
+                    base.buckets
+                        .iter()
+                        .zip(&model.base_cdf)
+                        .map(|(&le, &healthy)| {
+                            let bad = (1.0 - share)
+                                * lognormal_cdf(le, base.median * lf, base.sigma)
+                                + share
+                                    * lognormal_cdf(
+                                        le,
+                                        base.median * lf * base.tail_factor,
+                                        base.sigma,
+                                    );
+                            (1.0 - affected) * healthy + affected * bad
+                        })
+                        .collect()
+                }
+                _ => model.base_cdf.clone(),
+            };
+            // Cell k holds requests in (le[k-1], le[k]]; the last cell is above every
+            // finite bound.
+            let mut prev = 0.0;
+            let mut probs: Vec<f64> = cdf
+                .iter()
+                .map(|&c| {
+                    let p = (c - prev).max(0.0);
+                    prev = prev.max(c);
+                    p
+                })
+                .collect();
+            probs.push((1.0 - prev).max(0.0));
+            probs
+        };
+        let mut splits = vec![Split::new(&probs_at(0.0))];
+        if model.reads_latency() && moves_latency {
+            for level in 1..=leak_steps {
+                splits.push(Split::new(&probs_at(level as f64 / leak_steps as f64)));
+            }
+        }
+        FaultModel {
+            fault,
+            leak_steps,
+            splits,
+            moves_latency,
+        }
+    }
+
+    /// The fault's intensity at `t` for a canary serving `canary_rps`, and its level (an
+    /// index into the prepared latency splits).
+    #[inline]
+    fn at(&self, t: i64, canary_rps: f64) -> (f64, usize) {
+        let Some(f) = self.fault else { return (0.0, 0) };
+        if t < f.onset_ms {
+            return (0.0, 0);
+        }
+        let level = match f.kind {
+            FaultKind::Leak { ramp_ms } => {
+                let since = i128::from(t - f.onset_ms);
+                (since * i128::from(self.leak_steps) / i128::from(ramp_ms.max(1)) + 1)
+                    .min(i128::from(self.leak_steps)) as usize
+            }
+            _ => usize::from(f.intensity(t, canary_rps) > 0.0),
+        };
+        let intensity = level as f64 / self.leak_steps as f64;
+        (
+            intensity,
+            if self.moves_latency && self.splits.len() > 1 {
+                level
+            } else {
+                0
+            },
+        )
+    }
+}
+
+/// The counter samples of one track at the scrapes some window may still read, oldest
+/// first, in fixed storage.
+struct Ring {
+    /// Capacity minus one; the capacity is a power of two.
+    mask: usize,
+    cells: usize,
+    head: usize,
+    len: usize,
+    j: Vec<i64>,
+    requests: Vec<u64>,
+    errors: Vec<u64>,
+    cpu: Vec<f64>,
+    /// `cells` cumulative bucket counts per slot (finite buckets, then +Inf).
     buckets: Vec<u64>,
 }
 
-/// One track's synthetic counters.
+impl Ring {
+    fn new(capacity: usize, cells: usize) -> Ring {
+        let capacity = capacity.next_power_of_two();
+        Ring {
+            mask: capacity - 1,
+            cells,
+            head: 0,
+            len: 0,
+            j: vec![0; capacity],
+            requests: vec![0; capacity],
+            errors: vec![0; capacity],
+            cpu: vec![0.0; capacity],
+            buckets: vec![0; capacity * cells],
+        }
+    }
+
+    #[inline]
+    fn slot(&self, i: usize) -> usize {
+        (self.head + i) & self.mask
+    }
+
+    fn front(&self) -> Option<usize> {
+        (self.len > 0).then(|| self.slot(0))
+    }
+
+    fn back(&self) -> Option<usize> {
+        (self.len > 0).then(|| self.slot(self.len - 1))
+    }
+
+    fn pop_before(&mut self, first_j: i64) {
+        while self.len > 0 && self.j[self.head] < first_j {
+            self.head = (self.head + 1) & self.mask;
+            self.len -= 1;
+        }
+    }
+
+    /// Appends a sample; the ring is sized so that it never overflows (the oldest sample
+    /// is dropped if it would).
+    fn push(&mut self, j: i64, c: &Counters) {
+        if self.len == self.j.len() {
+            self.head = (self.head + 1) & self.mask;
+            self.len -= 1;
+        }
+        let s = self.slot(self.len);
+        self.len += 1;
+        self.j[s] = j;
+        self.requests[s] = c.requests;
+        self.errors[s] = c.errors;
+        self.cpu[s] = c.cpu_seconds;
+        if self.cells > 0 {
+            let cells = self.cells;
+            let dst = &mut self.buckets[s * cells..(s + 1) * cells];
+            let mut below = 0;
+            for (d, &n) in dst.iter_mut().zip(&c.cells) {
+                below += n;
+                *d = below;
+            }
+        }
+    }
+}
+
+/// A track's counters now.
+struct Counters {
+    requests: u64,
+    errors: u64,
+    cpu_seconds: f64,
+    /// Requests per latency cell so far (not cumulative).
+    cells: Vec<u64>,
+}
+
+/// One track's synthetic series.
 struct TrackGen {
     track: Track,
-    points: std::collections::VecDeque<Point>,
-    cur: Point,
-    /// Per-bucket probabilities cache, keyed by the parameters that produced it.
-    probs_key: (u64, u64, u64),
-    probs: Vec<f64>,
-    gauges: [f64; 4],
+    reads: Reads,
+    now: Counters,
+    ring: Ring,
+    /// Memory, DB connections, Redis memory at the latest evaluation's scrape.
+    gauges: [f64; 3],
 }
 
 /// What a trial reports for its blast radius.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Exposure {
-    /// Requests the canary served while the fault was active (after onset).
+    /// When the fault first showed on the canary: its onset, or for a `load` fault the
+    /// start of the first scrape interval in which the canary's load was above the limit.
+    pub first_active: Option<i64>,
+    /// Requests the canary served from then on.
     pub requests: u64,
     /// Of those, the ones that failed.
     pub failed: u64,
@@ -173,7 +494,7 @@ pub struct Exposure {
 /// One trial's generator: produces each evaluation's metric values.
 pub struct Trial<'m, 'a> {
     model: &'m Model<'a>,
-    fault: Option<&'m Fault>,
+    faults: &'m FaultModel<'m>,
     rng: Xoshiro256PlusPlus,
     tracks: Vec<TrackGen>,
     last_j: i64,
@@ -182,35 +503,48 @@ pub struct Trial<'m, 'a> {
     pub exposure: Exposure,
     values: Vec<(Option<f64>, Option<f64>)>,
     scratch: Vec<Bucket>,
-}
-
-fn lognormal_cdf(x: f64, median: f64, sigma: f64) -> f64 {
-    0.5 * erfc(-(x.ln() - median.ln()) / (sigma * std::f64::consts::SQRT_2))
+    quantile: Vec<Bucket>,
 }
 
 impl<'m, 'a> Trial<'m, 'a> {
-    pub fn new(model: &'m Model<'a>, fault: Option<&'m Fault>, rng: Xoshiro256PlusPlus) -> Self {
+    pub fn new(model: &'m Model<'a>, faults: &'m FaultModel<'m>, rng: Xoshiro256PlusPlus) -> Self {
         let k = model.scenarios.baseline.buckets.len() + 1;
-        let zero = Point { j: 0, requests: 0, errors: 0, cpu_seconds: 0.0, buckets: vec![0; k] };
-        let with_stable = model.stable_needed.iter().any(|&s| s);
-        let mut tracks = vec![Track::Canary];
-        if with_stable {
-            tracks.push(Track::Stable);
+        let cells = if model.reads_latency() { k } else { 0 };
+        let with_fault = faults.fault.is_some();
+        let mut specs = vec![(
+            Track::Canary,
+            Reads {
+                requests: model.canary_reads.requests || with_fault,
+                errors: model.canary_reads.errors || with_fault,
+                ..model.canary_reads
+            },
+        )];
+        if let Some(r) = model.stable_reads {
+            specs.push((Track::Stable, r));
         }
-        let tracks = tracks
+        let tracks = specs
             .into_iter()
-            .map(|track| TrackGen {
-                track,
-                points: std::collections::VecDeque::from([zero.clone()]),
-                cur: zero.clone(),
-                probs_key: (u64::MAX, 0, 0),
-                probs: vec![0.0; k],
-                gauges: [0.0; 4],
+            .map(|(track, reads)| {
+                let now = Counters {
+                    requests: 0,
+                    errors: 0,
+                    cpu_seconds: 0.0,
+                    cells: vec![0; cells],
+                };
+                let mut ring = Ring::new(model.ring_capacity, cells);
+                ring.push(0, &now);
+                TrackGen {
+                    track,
+                    reads,
+                    now,
+                    ring,
+                    gauges: [0.0; 3],
+                }
             })
             .collect();
         Trial {
             model,
-            fault,
+            faults,
             rng,
             tracks,
             last_j: 0,
@@ -218,6 +552,7 @@ impl<'m, 'a> Trial<'m, 'a> {
             exposure: Exposure::default(),
             values: vec![(None, None); model.sources.len()],
             scratch: Vec::with_capacity(k),
+            quantile: Vec::with_capacity(k),
         }
     }
 
@@ -231,83 +566,199 @@ impl<'m, 'a> Trial<'m, 'a> {
         }
         let target = ts.div_euclid(m.scrape_ms);
         let mut j = self.last_j;
-        for next in self.last_j + 1..=target {
-            if m.is_needed(next) || next == target {
-                self.generate(j, next);
-                j = next;
+        match m.needed {
+            Some((period, [a, b])) => {
+                let mut r = (self.last_j + 1).rem_euclid(period);
+                for next in self.last_j + 1..=target {
+                    if next == target || r == a || r == b {
+                        self.generate(j, next);
+                        j = next;
+                    }
+                    r += 1;
+                    if r == period {
+                        r = 0;
+                    }
+                }
+            }
+            None => {
+                for next in self.last_j + 1..=target {
+                    self.generate(j, next);
+                    j = next;
+                }
             }
         }
-        self.last_j = target;
+        self.last_j = self.last_j.max(target);
+        self.draw_gauges(ts);
         let first_j = match m.semantics {
             Semantics::Prometheus3 => (ts - m.window_ms).div_euclid(m.scrape_ms) + 1,
             Semantics::Prometheus2 => (ts - m.window_ms + m.scrape_ms - 1).div_euclid(m.scrape_ms),
         }
         .max(0);
         for ti in 0..self.tracks.len() {
-            while self.tracks[ti].points.front().is_some_and(|p| p.j < first_j) {
-                self.tracks[ti].points.pop_front();
-            }
-            let track = self.tracks[ti].track;
-            for mi in 0..m.sources.len() {
-                if track == Track::Stable && !m.stable_needed[mi] {
-                    continue;
-                }
-                let v = self.value(ti, mi, ts, first_j, target);
-                let slot = &mut self.values[mi];
-                if track == Track::Canary { slot.0 = v } else { slot.1 = v }
-            }
+            self.tracks[ti].ring.pop_before(first_j);
+            self.track_values(ti, ts);
         }
         &self.values
     }
 
-    fn value(&mut self, ti: usize, mi: usize, ts: i64, first_j: i64, last_j: i64) -> Option<f64> {
+    /// Fills the values of track `ti` at `ts`.
+    fn track_values(&mut self, ti: usize, ts: i64) {
         let m = self.model;
         let tg = &self.tracks[ti];
-        let (first, last) = (tg.points.front()?, tg.points.back()?);
-        debug_assert_eq!(last.j, last_j);
-        let intervals = (last.j - first.j) as usize;
-        let rate = |f: f64, l: f64| -> Option<f64> {
-            if intervals == 0 {
-                return None;
-            }
+        let canary = tg.track == Track::Canary;
+        let ring = &tg.ring;
+        let ends = ring
+            .front()
+            .zip(ring.back())
+            .filter(|(f, l)| ring.j[*l] > ring.j[*f]);
+        let extrapolate = |first: f64, last: f64, is_counter: bool| -> Option<f64> {
+            let (f, l) = ends?;
             prom::rate::extrapolate(
-                Sample::new(first.j * m.scrape_ms, f),
-                Sample::new(last.j * m.scrape_ms, l),
-                intervals,
-                l - f,
+                Sample::new(ring.j[f] * m.scrape_ms, first),
+                Sample::new(ring.j[l] * m.scrape_ms, last),
+                (ring.j[l] - ring.j[f]) as usize,
+                last - first,
                 ts - m.window_ms,
                 ts,
-                true,
+                is_counter,
                 true,
                 m.semantics,
             )
         };
-        let _ = first_j;
-        match m.sources[mi] {
-            Source::ErrorRate => Some(rate(first.errors as f64, last.errors as f64)? / rate(first.requests as f64, last.requests as f64)?),
-            Source::Availability => {
-                let ok = |p: &Point| (p.requests - p.errors) as f64;
-                Some(rate(ok(first), ok(last))? / rate(first.requests as f64, last.requests as f64)?)
+        // `rate()` is `delta * factor`, where the factor depends only on the window's grid
+        // unless the counter's zero clamp shortens the start gap. The clamp cannot act when
+        // the counter's extrapolated zero lies at or before the window's start, i.e. when
+        // `sampled * first / delta >= first.t - start`; there the result is bit for bit
+        // `delta * factor` with the factor computed once (as a non-counter with delta 1,
+        // which never clamps). Anywhere near the boundary, the full computation runs.
+        let factor = extrapolate(0.0, 1.0, false);
+        let (sampled_s, gap_s) = ends.map_or((0.0, 0.0), |(f, l)| {
+            (
+                ((ring.j[l] - ring.j[f]) * m.scrape_ms) as f64 / 1000.0,
+                (ring.j[f] * m.scrape_ms - (ts - m.window_ms)) as f64 / 1000.0,
+            )
+        });
+        let rate = |series: &[f64; 2]| -> Option<f64> {
+            let factor = factor?;
+            let delta = series[1] - series[0];
+            if delta <= 0.0 || sampled_s * series[0] >= gap_s * delta * (1.0 + 1e-9) {
+                let fast = delta * factor;
+                debug_assert_eq!(
+                    Some(fast.to_bits()),
+                    extrapolate(series[0], series[1], true).map(f64::to_bits)
+                );
+                Some(fast)
+            } else {
+                extrapolate(series[0], series[1], true)
             }
-            Source::Throughput => rate(first.requests as f64, last.requests as f64),
-            Source::Cpu => rate(first.cpu_seconds, last.cpu_seconds),
-            Source::Latency { q, scale } => {
-                let bounds = &m.scenarios.baseline.buckets;
-                let mut scratch = std::mem::take(&mut self.scratch);
-                scratch.clear();
-                for (k, (&f, &l)) in first.buckets.iter().zip(&last.buckets).enumerate() {
-                    let le = bounds.get(k).copied().unwrap_or(f64::INFINITY);
-                    scratch.push(Bucket::new(le, rate(f as f64, l as f64)?));
+        };
+        let at =
+            |v: &[u64]| -> [f64; 2] { ends.map_or([0.0; 2], |(f, l)| [v[f] as f64, v[l] as f64]) };
+        let requests = if tg.reads.requests {
+            rate(&at(&ring.requests))
+        } else {
+            None
+        };
+        let errors = if tg.reads.errors {
+            rate(&at(&ring.errors))
+        } else {
+            None
+        };
+        let ok = if tg.reads.errors {
+            rate(&ends.map_or([0.0; 2], |(f, l)| {
+                [
+                    (ring.requests[f] - ring.errors[f]) as f64,
+                    (ring.requests[l] - ring.errors[l]) as f64,
+                ]
+            }))
+        } else {
+            None
+        };
+        let cpu = if tg.reads.cpu {
+            rate(&ends.map_or([0.0; 2], |(f, l)| [ring.cpu[f], ring.cpu[l]]))
+        } else {
+            None
+        };
+        let mut buckets_ok = false;
+        if tg.reads.latency
+            && let Some((f, l)) = ends
+        {
+            let bounds = &m.scenarios.baseline.buckets;
+            let cells = ring.cells;
+            self.scratch.clear();
+            buckets_ok = true;
+            for k in 0..cells {
+                let le = bounds.get(k).copied().unwrap_or(f64::INFINITY);
+                match rate(&[
+                    ring.buckets[f * cells + k] as f64,
+                    ring.buckets[l * cells + k] as f64,
+                ]) {
+                    Some(r) => self.scratch.push(Bucket::new(le, r)),
+                    None => buckets_ok = false,
                 }
-                let v = prom::histogram_quantile(q, &mut scratch, m.semantics) * scale;
-                self.scratch = scratch;
-                Some(v)
             }
-            Source::Memory => Some(tg.gauges[0]),
-            Source::DbConnections => Some(tg.gauges[1]),
-            Source::Redis => Some(tg.gauges[2]),
-            Source::Custom { mean, noise } => Some(mean + noise * self.rng.sample::<f64, _>(rand_distr::StandardNormal)),
-            Source::Absent => None,
+        }
+        let gauges = tg.gauges;
+        for mi in 0..m.sources.len() {
+            if !canary && !m.stable_needed[mi] {
+                continue;
+            }
+            let v = match m.sources[mi] {
+                Source::ErrorRate => prom::ratio(errors, requests),
+                Source::Availability => prom::ratio(ok, requests),
+                Source::Throughput => requests,
+                Source::Cpu => cpu,
+                Source::Latency { q, scale } => buckets_ok.then(|| {
+                    self.quantile.clear();
+                    self.quantile.extend_from_slice(&self.scratch);
+                    prom::histogram_quantile(q, &mut self.quantile, m.semantics) * scale
+                }),
+                Source::Memory => Some(gauges[0]),
+                Source::DbConnections => Some(gauges[1]),
+                Source::Redis => Some(gauges[2]),
+                Source::Custom { mean, noise } => {
+                    Some(mean + noise * self.rng.sample::<f64, _>(rand_distr::StandardNormal))
+                }
+                Source::Absent => None,
+            };
+            let slot = &mut self.values[mi];
+            if canary { slot.0 = v } else { slot.1 = v }
+        }
+    }
+
+    /// Draws the gauges read at the evaluation's own scrape.
+    fn draw_gauges(&mut self, ts: i64) {
+        let m = self.model;
+        let base = &m.scenarios.baseline;
+        let share = m.canary_share[m.phase_at(ts)];
+        let canary_rps = m.total_rps(ts) * self.burst * share;
+        let (intensity, _) = self.faults.at(ts, canary_rps);
+        for ti in 0..self.tracks.len() {
+            let tg = &mut self.tracks[ti];
+            let r = tg.reads;
+            if !(r.memory || r.db || r.redis) {
+                continue;
+            }
+            let lift = match (tg.track, self.faults.fault) {
+                (Track::Canary, Some(f)) if intensity > 0.0 => {
+                    f.memory_usage.map_or(0.0, |target| {
+                        intensity * f.affected() * (target - base.memory.mean)
+                    })
+                }
+                _ => 0.0,
+            };
+            let mut z = || self.rng.sample::<f64, _>(rand_distr::StandardNormal);
+            if r.memory {
+                tg.gauges[0] = base.memory.mean + lift + base.memory.noise * z();
+            }
+            if r.db {
+                tg.gauges[1] = (base.db_connections.mean + base.db_connections.noise * z())
+                    .max(0.0)
+                    .round();
+            }
+            if r.redis {
+                tg.gauges[2] = base.redis_memory.mean + base.redis_memory.noise * z();
+            }
         }
     }
 
@@ -320,102 +771,96 @@ impl<'m, 'a> Trial<'m, 'a> {
         let phase = m.phase_at(mid);
         let total = m.total_rps(mid) * self.burst;
         let base = &m.scenarios.baseline;
+        let share = m.canary_share[phase];
+        let (intensity, level) = self.faults.at(mid, total * share);
+        let fault = self.faults.fault.filter(|_| intensity > 0.0);
+        if self.exposure.first_active.is_none()
+            && let Some(f) = self.faults.fault
+        {
+            let shows = match f.kind {
+                FaultKind::Load { .. } => (intensity > 0.0).then_some(t0),
+                _ => (t1 > f.onset_ms).then_some(f.onset_ms),
+            };
+            self.exposure.first_active = shows;
+        }
+        let after_onset = self.exposure.first_active.is_some_and(|a| mid >= a);
         for ti in 0..self.tracks.len() {
-            let track = self.tracks[ti].track;
-            let share = if track == Track::Canary { m.canary_share[phase] } else { 1.0 - m.canary_share[phase] };
-            let rps = total * share;
-            let (intensity, affected) = match (track, self.fault) {
-                (Track::Canary, Some(f)) => (f.intensity(mid, rps), f.affected()),
-                _ => (0.0, 0.0),
-            };
-            let fault = if intensity > 0.0 { self.fault } else { None };
-            let mut p = self.tracks[ti].cur.clone();
-            p.j = to;
-            if m.requests_needed && rps > 0.0 {
-                let n = Poisson::new(rps * dt).map_or(0.0, |d| d.sample(&mut self.rng)) as u64;
-                let err_p = match fault.and_then(|f| f.error_rate) {
-                    Some(e) => (1.0 - affected) * base.error_rate + affected * (base.error_rate + intensity * (e - base.error_rate)),
-                    None => base.error_rate,
-                };
-                let errors = binomial(&mut self.rng, n, err_p);
-                p.requests += n;
-                p.errors += errors;
-                if track == Track::Canary && fault.is_some() {
-                    self.exposure.requests += n;
-                    self.exposure.failed += errors;
-                }
-                if m.latency_needed {
-                    self.record_latency(ti, n, fault, intensity, affected, &mut p);
-                }
-            }
-            // Gauges, read only at evaluation times; CPU is a counter of seconds.
-            let lift = |g: Option<f64>, mean: f64| g.map_or(mean, |target| mean + intensity * affected * (target - mean));
-            let cpu = lift(fault.and_then(|f| f.cpu_usage), base.cpu.mean);
-            let noise = Normal::new(0.0, 1.0).map_or(0.0, |d| d.sample(&mut self.rng));
-            p.cpu_seconds += (cpu + base.cpu.noise * noise).max(0.0) * dt;
             let tg = &mut self.tracks[ti];
-            let z = |rng: &mut Xoshiro256PlusPlus| rng.sample::<f64, _>(rand_distr::StandardNormal);
-            tg.gauges[0] = lift(fault.and_then(|f| f.memory_usage), base.memory.mean) + base.memory.noise * z(&mut self.rng);
-            tg.gauges[1] = (base.db_connections.mean + base.db_connections.noise * z(&mut self.rng)).max(0.0).round();
-            tg.gauges[2] = base.redis_memory.mean + base.redis_memory.noise * z(&mut self.rng);
-            tg.cur = p.clone();
-            tg.points.push_back(p);
-        }
-    }
-
-    fn record_latency(&mut self, ti: usize, n: u64, fault: Option<&Fault>, intensity: f64, affected: f64, p: &mut Point) {
-        let base: &Behaviour = &self.model.scenarios.baseline;
-        let (lf, ts_share) = match fault {
-            Some(f) => (
-                1.0 + intensity * (f.latency_factor.unwrap_or(1.0) - 1.0),
-                base.tail_share + intensity * (f.tail_share.unwrap_or(base.tail_share) - base.tail_share),
-            ),
-            None => (1.0, base.tail_share),
-        };
-        let affected = if fault.is_some() { affected } else { 0.0 };
-        let key = (lf.to_bits(), ts_share.to_bits(), affected.to_bits());
-        let tg = &mut self.tracks[ti];
-        if tg.probs_key != key {
-            tg.probs_key = key;
-            let cdf = |x: f64, lf: f64, share: f64| {
-                (1.0 - share) * lognormal_cdf(x, base.median * lf, base.sigma)
-                    + share * lognormal_cdf(x, base.median * lf * base.tail_factor, base.sigma)
-            };
-            let mut prev = 0.0;
-            for (k, &le) in base.buckets.iter().enumerate() {
-                let c = (1.0 - affected) * cdf(le, 1.0, base.tail_share) + affected * cdf(le, lf, ts_share);
-                tg.probs[k] = (c - prev).max(0.0);
-                prev = c;
+            let canary = tg.track == Track::Canary;
+            let rps = total * if canary { share } else { 1.0 - share };
+            let (fault, level) = if canary { (fault, level) } else { (None, 0) };
+            let r = tg.reads;
+            if r.requests && rps > 0.0 {
+                let n = draw::poisson(&mut self.rng, rps * dt);
+                tg.now.requests += n;
+                if r.errors {
+                    let errors = match fault.and_then(|f| f.error_rate) {
+                        Some(e) => {
+                            let affected = fault.map_or(0.0, Fault::affected);
+                            let p = (1.0 - affected) * base.error_rate
+                                + affected * (base.error_rate + intensity * (e - base.error_rate));
+                            draw::binomial(&mut self.rng, n, p)
+                        }
+                        None => draw::binomial_prepared(&mut self.rng, n, &m.base_errors),
+                    };
+                    tg.now.errors += errors;
+                    if canary && after_onset {
+                        self.exposure.failed += errors;
+                    }
+                }
+                if canary && after_onset {
+                    self.exposure.requests += n;
+                }
+                if r.latency {
+                    self.faults.splits[level].sample(&mut self.rng, n, &mut tg.now.cells);
+                }
             }
-            let last = tg.probs.len() - 1;
-            tg.probs[last] = (1.0 - prev).max(0.0);
-        }
-        // Multinomial by conditional binomials; each bucket counter is cumulative (`le`),
-        // so it grows by everything at or below its bound.
-        let (mut left, mut mass, mut below) = (n, 1.0, 0u64);
-        let kk = tg.probs.len();
-        for k in 0..kk {
-            let x = if k + 1 == kk || left == 0 {
-                left
-            } else {
-                let pk = (tg.probs[k] / mass).clamp(0.0, 1.0);
-                mass -= tg.probs[k];
-                binomial(&mut self.rng, left, pk)
-            };
-            left -= x;
-            below += x;
-            p.buckets[k] += below;
+            if r.cpu {
+                // CPU is a counter of busy seconds.
+                let cpu = match fault.and_then(|f| f.cpu_usage) {
+                    Some(target) => {
+                        base.cpu.mean
+                            + intensity
+                                * fault.map_or(0.0, Fault::affected)
+                                * (target - base.cpu.mean)
+                    }
+                    None => base.cpu.mean,
+                };
+                let noise: f64 = self.rng.sample(rand_distr::StandardNormal);
+                tg.now.cpu_seconds += (cpu + base.cpu.noise * noise).max(0.0) * dt;
+            }
+            tg.ring.push(to, &tg.now);
         }
     }
 }
 
-#[inline]
-fn binomial(rng: &mut Xoshiro256PlusPlus, n: u64, p: f64) -> u64 {
-    if n == 0 || p <= 0.0 {
-        return 0;
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leak_levels_grow_in_steps_of_one_evaluation() {
+        // A 10-minute ramp at a 1-minute evaluation interval: ten steps.
+        let f = Fault {
+            kind: FaultKind::Leak { ramp_ms: 600_000 },
+            onset_ms: 60_000,
+            error_rate: Some(0.5),
+            latency_factor: None,
+            tail_share: None,
+            memory_usage: None,
+            cpu_usage: None,
+        };
+        let fm = FaultModel {
+            fault: Some(&f),
+            leak_steps: 10,
+            splits: vec![Split::new(&[1.0])],
+            moves_latency: false,
+        };
+        assert_eq!(fm.at(59_999, 1.0), (0.0, 0));
+        assert_eq!(fm.at(60_000, 1.0).0, 0.1);
+        assert_eq!(fm.at(60_000 + 59_999, 1.0).0, 0.1);
+        assert_eq!(fm.at(120_000, 1.0).0, 0.2);
+        assert_eq!(fm.at(60_000 + 600_000, 1.0).0, 1.0);
+        assert_eq!(fm.at(10_000_000, 1.0).0, 1.0);
     }
-    if p >= 1.0 {
-        return n;
-    }
-    Binomial::new(n, p).map_or(0, |d| d.sample(rng))
 }

@@ -1,0 +1,403 @@
+//! Exact samplers for the Monte Carlo hot loop: Poisson, binomial and multinomial counts.
+//!
+//! A trial draws tens of thousands of counts, each with parameters that change every time
+//! (the request rate follows the daily cycle), so setup cost matters as much as sampling
+//! cost. `rand_distr`'s binomial pays a `powf` per draw and its BTPE loops up to twenty
+//! times in its acceptance step; these samplers are exact too (rejection methods accept with
+//! the true probability mass function; inversion walks the true CDF) and cost a few
+//! nanoseconds on their common path:
+//!
+//! - Poisson, mean < 10: inversion by sequential search from 0; otherwise Hörmann's PTRS
+//!   (transformed rejection with squeeze, 1993), as NumPy draws it.
+//! - Binomial (p folded to ≤ 1/2), mean < 10: inversion (BINV, Kachitvichyanukul & Schmeiser
+//!   1988) with `q^n` as `exp(n·ln(1-p))`; otherwise Hörmann's BTRS (1993), whose squeeze
+//!   accepts about 85% of draws without a logarithm.
+//! - Multinomial: conditional binomials in an order fixed in advance ([`Split`]), largest
+//!   cells first, stopping once every request is placed (tiny tail cells then cost nothing).
+//!
+//! The unit tests compare each sampler's frequencies with `statrs`' probability mass
+//! functions (chi-square, fixed seeds).
+
+use rand::Rng;
+
+/// A uniform double in [0, 1) from the top 53 bits.
+#[inline]
+pub fn uniform<R: Rng + ?Sized>(rng: &mut R) -> f64 {
+    (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+}
+
+/// Poisson(`mu`); 0 for `mu <= 0` or NaN.
+#[inline]
+pub fn poisson<R: Rng + ?Sized>(rng: &mut R, mu: f64) -> u64 {
+    if mu.is_nan() || mu <= 0.0 {
+        return 0;
+    }
+    if mu < 10.0 {
+        let p0 = (-mu).exp();
+        'draw: loop {
+            let u = uniform(rng);
+            let (mut x, mut p, mut f) = (0u64, p0, p0);
+            while u > f {
+                x += 1;
+                p *= mu / x as f64;
+                f += p;
+                // The CDF can stall just below 1 in floating point: start over.
+                if x > 200 {
+                    continue 'draw;
+                }
+            }
+            return x;
+        }
+    }
+    let slam = mu.sqrt();
+    let b = 0.931 + 2.53 * slam;
+    let a = -0.059 + 0.02483 * b;
+    let vr = 0.9277 - 3.6224 / (b - 2.0);
+    let mut slow: Option<(f64, f64)> = None;
+    loop {
+        let u = uniform(rng) - 0.5;
+        let v = uniform(rng);
+        let us = 0.5 - u.abs();
+        let x = (2.0 * a / us + b) * u + mu + 0.43;
+        // floor(x) for x >= 0 is truncation; x < 0 (k < 0) is rejected.
+        if x < 0.0 {
+            continue;
+        }
+        let k = x as u64;
+        if us >= 0.07 && v <= vr {
+            return k;
+        }
+        if us < 0.013 && v > us {
+            continue;
+        }
+        let (ln_inv_alpha, ln_mu) =
+            *slow.get_or_insert_with(|| ((1.1239 + 1.1328 / (b - 3.4)).ln(), mu.ln()));
+        let lhs = v.ln() + ln_inv_alpha - (a / (us * us) + b).ln();
+        if lhs <= -mu + k as f64 * ln_mu - ln_factorial(k) {
+            return k;
+        }
+    }
+}
+
+/// Entries of the `ln(k!)` table.
+const LN_FACTORIAL_TABLE: usize = 4096;
+
+/// `ln(k!)`: a table below 4096 (so the rejection steps rarely take a logarithm), Stirling's
+/// series above (truncation error below 1e-25).
+#[inline]
+fn ln_factorial(k: u64) -> f64 {
+    static TABLE: std::sync::OnceLock<Vec<f64>> = std::sync::OnceLock::new();
+    if (k as usize) < LN_FACTORIAL_TABLE {
+        let t = TABLE.get_or_init(|| {
+            let mut t = vec![0.0; LN_FACTORIAL_TABLE];
+            for i in 1..LN_FACTORIAL_TABLE {
+                t[i] = t[i - 1] + (i as f64).ln();
+            }
+            t
+        });
+        return t[k as usize];
+    }
+    let x = k as f64;
+    let r = 1.0 / x;
+    let r2 = r * r;
+    (x + 0.5) * x.ln() - x
+        + 0.5 * std::f64::consts::TAU.ln()
+        + r * (1.0 / 12.0 - r2 * (1.0 / 360.0 - r2 / 1260.0))
+}
+
+/// A success probability prepared for repeated binomial draws: folded to at most 1/2,
+/// with `ln(1 - p)` computed once.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Prob {
+    p: f64,
+    flipped: bool,
+    /// `ln(1 - p)` (inversion's start) and `ln(p / (1 - p))` (rejection's test).
+    ln_q: f64,
+    ln_pq: f64,
+}
+
+impl Prob {
+    pub fn new(p: f64) -> Prob {
+        let p = if p.is_nan() { 0.0 } else { p.clamp(0.0, 1.0) };
+        let flipped = p > 0.5;
+        let p = if flipped { 1.0 - p } else { p };
+        Prob {
+            p,
+            flipped,
+            ln_q: (-p).ln_1p(),
+            ln_pq: (p / (1.0 - p)).ln(),
+        }
+    }
+}
+
+/// Binomial(`n`, `p`); `p` outside (0, 1) gives 0 or `n`. For a `p` used once: the
+/// logarithms a [`Prob`] prepares are computed only by the branch that needs them.
+#[inline]
+pub fn binomial<R: Rng + ?Sized>(rng: &mut R, n: u64, p: f64) -> u64 {
+    if n == 0 || p.is_nan() || p <= 0.0 {
+        return 0;
+    }
+    if p >= 1.0 {
+        return n;
+    }
+    let flipped = p > 0.5;
+    let pf = if flipped { 1.0 - p } else { p };
+    let prob = if n as f64 * pf < 10.0 {
+        Prob {
+            p: pf,
+            flipped,
+            ln_q: (-pf).ln_1p(),
+            ln_pq: f64::NAN,
+        }
+    } else {
+        Prob {
+            p: pf,
+            flipped,
+            ln_q: f64::NAN,
+            ln_pq: (pf / (1.0 - pf)).ln(),
+        }
+    };
+    binomial_prepared(rng, n, &prob)
+}
+
+/// Binomial(`n`, `prob`).
+#[inline]
+pub fn binomial_prepared<R: Rng + ?Sized>(rng: &mut R, n: u64, prob: &Prob) -> u64 {
+    if n == 0 || prob.p <= 0.0 {
+        return if prob.flipped { n } else { 0 };
+    }
+    let x = if n as f64 * prob.p < 10.0 {
+        binv(rng, n, prob)
+    } else {
+        btrs(rng, n, prob)
+    };
+    if prob.flipped { n - x } else { x }
+}
+
+/// Inversion from 0 (mean below 10, so the walk is short).
+#[inline]
+fn binv<R: Rng + ?Sized>(rng: &mut R, n: u64, prob: &Prob) -> u64 {
+    let p = prob.p;
+    let q = 1.0 - p;
+    let s = p / q;
+    let a = (n as f64 + 1.0) * s;
+    let r0 = (n as f64 * prob.ln_q).exp();
+    'draw: loop {
+        let mut u = uniform(rng);
+        let (mut x, mut r) = (0u64, r0);
+        while u > r {
+            u -= r;
+            x += 1;
+            if x > 110 || x > n {
+                continue 'draw;
+            }
+            r *= a / x as f64 - s;
+        }
+        return x;
+    }
+}
+
+/// Hörmann's BTRS for `n·p >= 10`, `p <= 1/2`.
+#[inline]
+fn btrs<R: Rng + ?Sized>(rng: &mut R, n: u64, prob: &Prob) -> u64 {
+    let p = prob.p;
+    let nf = n as f64;
+    let q = 1.0 - p;
+    let spq = (nf * p * q).sqrt();
+    let b = 1.15 + 2.53 * spq;
+    let a = -0.0873 + 0.0248 * b + 0.01 * p;
+    let c = nf * p + 0.5;
+    let vr = 0.92 - 4.2 / b;
+    // The constants of the exact acceptance test, computed on first need.
+    let mut slow: Option<(f64, f64, f64)> = None;
+    loop {
+        let u = uniform(rng) - 0.5;
+        let v = uniform(rng);
+        let us = 0.5 - u.abs();
+        let x = (2.0 * a / us + b) * u + c;
+        // floor(x) for x >= 0 is truncation (no libm call); x < 0 is outside the support.
+        if !(0.0..nf + 1.0).contains(&x) {
+            continue;
+        }
+        let ki = x as u64;
+        if us >= 0.07 && v <= vr {
+            return ki;
+        }
+        let (alpha, m, h) = *slow.get_or_insert_with(|| {
+            let m = ((nf + 1.0) * p) as u64;
+            (
+                (2.83 + 5.1 / b) * spq,
+                m as f64,
+                ln_factorial(m) + ln_factorial(n - m),
+            )
+        });
+        let lv = (v * alpha / (a / (us * us) + b)).ln();
+        if lv <= h - ln_factorial(ki) - ln_factorial(n - ki) + (ki as f64 - m) * prob.ln_pq {
+            return ki;
+        }
+    }
+}
+
+/// A multinomial's cell probabilities, prepared for conditional binomial sampling: cells in
+/// decreasing probability, each with its probability given that the request is in none of
+/// the cells before it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Split {
+    order: Vec<usize>,
+    conditional: Vec<Prob>,
+}
+
+impl Split {
+    /// `probs` need not sum to 1 exactly (the last cell takes what is left).
+    pub fn new(probs: &[f64]) -> Split {
+        let mut order: Vec<usize> = (0..probs.len()).collect();
+        order.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]).then(a.cmp(&b)));
+        let mut mass: f64 = probs.iter().map(|p| p.max(0.0)).sum();
+        let mut conditional = Vec::with_capacity(probs.len());
+        for &k in &order {
+            let pk = probs[k].max(0.0);
+            conditional.push(Prob::new(if mass > 0.0 {
+                (pk / mass).clamp(0.0, 1.0)
+            } else {
+                0.0
+            }));
+            mass -= pk;
+        }
+        Split { order, conditional }
+    }
+
+    /// Adds a Multinomial(`n`, probs) draw to `counts` (one entry per cell).
+    #[inline]
+    pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R, n: u64, counts: &mut [u64]) {
+        let mut left = n;
+        let last = self.order.len().saturating_sub(1);
+        for (i, (&k, pc)) in self.order.iter().zip(&self.conditional).enumerate() {
+            if left == 0 {
+                return;
+            }
+            let x = if i == last {
+                left
+            } else {
+                binomial_prepared(rng, left, pc)
+            };
+            counts[k] += x;
+            left -= x;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand::rngs::Xoshiro256PlusPlus;
+    use statrs::distribution::{ChiSquared, ContinuousCDF, Discrete};
+
+    #[test]
+    fn ln_factorial_matches_statrs() {
+        for k in [
+            0u64, 1, 2, 10, 170, 255, 256, 257, 1000, 4095, 4096, 4097, 123_456,
+        ] {
+            let (a, b) = (
+                ln_factorial(k),
+                statrs::function::factorial::ln_factorial(k),
+            );
+            assert!((a - b).abs() <= 1e-13 * b.abs().max(1.0), "{k}: {a} vs {b}");
+        }
+    }
+
+    /// Chi-square goodness of fit of `draws` to `pmf`, pooling cells with expected count
+    /// below 5; returns the p-value.
+    fn gof(draws: &[u64], pmf: impl Fn(u64) -> f64) -> f64 {
+        let n = draws.len() as f64;
+        let max = *draws.iter().max().unwrap();
+        let mut observed = vec![0f64; max as usize + 2];
+        for &d in draws {
+            observed[d as usize] += 1.0;
+        }
+        let (mut chi, mut cells) = (0.0, 0usize);
+        let (mut o_acc, mut e_acc, mut e_total) = (0.0, 0.0, 0.0);
+        for (k, o) in observed.iter().enumerate().take(max as usize + 1) {
+            let e = pmf(k as u64) * n;
+            e_total += e;
+            o_acc += o;
+            e_acc += e;
+            if e_acc >= 5.0 {
+                chi += (o_acc - e_acc).powi(2) / e_acc;
+                cells += 1;
+                o_acc = 0.0;
+                e_acc = 0.0;
+            }
+        }
+        // Everything beyond the largest draw.
+        let rest = (n - e_total).max(0.0) + e_acc;
+        if rest > 0.0 {
+            chi += (o_acc - rest).powi(2) / rest;
+            cells += 1;
+        }
+        1.0 - ChiSquared::new((cells - 1) as f64).unwrap().cdf(chi)
+    }
+
+    #[test]
+    fn poisson_matches_its_pmf() {
+        for (i, mu) in [0.3, 4.0, 9.99, 10.0, 37.5, 1800.0].into_iter().enumerate() {
+            let mut rng = Xoshiro256PlusPlus::seed_from_u64(11 + i as u64);
+            let draws: Vec<u64> = (0..200_000).map(|_| poisson(&mut rng, mu)).collect();
+            let d = statrs::distribution::Poisson::new(mu).unwrap();
+            let p = gof(&draws, |k| d.pmf(k));
+            assert!(p > 1e-4, "Poisson({mu}): chi-square p-value {p}");
+        }
+    }
+
+    #[test]
+    fn binomial_matches_its_pmf() {
+        for (i, (n, pr)) in [
+            (20, 0.3),
+            (1000, 0.005),
+            (36, 0.49),
+            (1500, 0.31),
+            (2000, 0.9),
+            (40, 0.7),
+            (5, 1e-9),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut rng = Xoshiro256PlusPlus::seed_from_u64(101 + i as u64);
+            let draws: Vec<u64> = (0..200_000).map(|_| binomial(&mut rng, n, pr)).collect();
+            assert!(draws.iter().all(|&d| d <= n));
+            let d = statrs::distribution::Binomial::new(pr, n).unwrap();
+            let p = gof(&draws, |k| d.pmf(k));
+            assert!(p > 1e-4, "Binomial({n}, {pr}): chi-square p-value {p}");
+        }
+    }
+
+    #[test]
+    fn multinomial_cells_have_binomial_marginals() {
+        let probs = [
+            0.0, 1e-7, 0.004, 0.07, 0.31, 0.49, 0.1, 0.015, 0.008, 0.002, 0.0009, 0.0000999,
+        ];
+        let split = Split::new(&probs);
+        let total: f64 = probs.iter().sum();
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(7);
+        let n = 300;
+        let mut per_cell = vec![Vec::new(); probs.len()];
+        for _ in 0..100_000 {
+            let mut counts = vec![0u64; probs.len()];
+            split.sample(&mut rng, n, &mut counts);
+            assert_eq!(counts.iter().sum::<u64>(), n);
+            for (k, c) in counts.iter().enumerate() {
+                per_cell[k].push(*c);
+            }
+        }
+        assert!(
+            per_cell[0].iter().all(|&c| c == 0),
+            "an impossible cell got requests"
+        );
+        for k in [3, 4, 5, 6, 8] {
+            let d = statrs::distribution::Binomial::new(probs[k] / total, n).unwrap();
+            let p = gof(&per_cell[k], |x| d.pmf(x));
+            assert!(p > 1e-4, "cell {k}: chi-square p-value {p}");
+        }
+    }
+}

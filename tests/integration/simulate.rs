@@ -1,0 +1,336 @@
+//! `plan simulate` (Monte Carlo) against answers known in advance: fixed seeds, tolerances
+//! derived from the estimate's own uncertainty, and properties that must hold for any seed.
+//! All runs drive the real binary with `--format json` (report `schema_version` 2).
+
+use crate::support::{self, plan};
+use proptest::prelude::*;
+use serde_json::Value;
+use statrs::distribution::{Binomial, Discrete, DiscreteCDF, Poisson};
+use std::path::{Path, PathBuf};
+
+/// A plan with one canary phase at `share` for `canary` minutes, then everyone, and the
+/// given rollback conditions (YAML flow items) and monitoring.
+fn test_plan(
+    dir: &Path,
+    name: &str,
+    share: &str,
+    canary: &str,
+    monitoring: &str,
+    rollbacks: &[&str],
+) -> PathBuf {
+    let conditions: String = rollbacks.iter().map(|r| format!("  - {r}\n")).collect();
+    let text = format!(
+        "name: {name}\nrelease: {{ from: v1, to: v2 }}\nservice: {{ name: app, image: acme/app, port: 8080 }}\n\
+         routing: {{ listen: 80, sticky: {{ cookie: uid }} }}\nmonitoring: {monitoring}\n\
+         phases:\n  - {{ name: canary, traffic: {share}, duration: {canary} }}\n  - {{ name: full, traffic: 100% }}\n\
+         rollback_conditions:\n{conditions}"
+    );
+    let path = dir.join(format!("{name}.yaml"));
+    std::fs::write(&path, text).expect("write plan");
+    path
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write file");
+    path
+}
+
+/// Runs `plan simulate` with `--format json` and parses the report.
+fn simulate(args: &[&str]) -> (Value, String) {
+    let done = plan()
+        .arg("simulate")
+        .args(args)
+        .args(["--format", "json"])
+        .expect(0);
+    let v: Value = serde_json::from_str(&done.stdout).expect("the report is JSON");
+    assert_eq!(v["schema_version"], 2);
+    (v, done.stdout)
+}
+
+fn scenario<'v>(report: &'v Value, name: &str) -> &'v Value {
+    report["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap_or_else(|| panic!("scenario {name}"))
+}
+
+/// The Wilson score interval at `z` for `k` events in `n` trials.
+fn wilson(k: u64, n: u64, z: f64) -> (f64, f64) {
+    let (k, n) = (k as f64, n as f64);
+    let p = k / n;
+    let d = 1.0 + z * z / n;
+    let c = (p + z * z / (2.0 * n)) / d;
+    let h = z * (p * (1.0 - p) / n + z * z / (4.0 * n * n)).sqrt() / d;
+    (c - h, c + h)
+}
+
+#[test]
+fn healthy_release_at_high_traffic_never_rolls_back() {
+    let dir = support::temp_dir("sim-healthy");
+    // 1000 req/s, half to the canary: ~150,000 requests a window with 0.5% errors; an error
+    // rate above 10% or availability below 90% is more than 300 standard deviations away.
+    let p = test_plan(
+        &dir,
+        "far",
+        "50%",
+        "2h",
+        "{}",
+        &[
+            "{ metric: error_rate, threshold: 10%, duration: 5m }",
+            "{ metric: availability, threshold: 90%, duration: 5m }",
+        ],
+    );
+    let sc = support::root().join("simulations/fault-timing.yaml");
+    let (r, _) = simulate(&[
+        p.to_str().unwrap(),
+        "--scenarios",
+        sc.to_str().unwrap(),
+        "--trials",
+        "200",
+        "--seed",
+        "7",
+    ]);
+    let h = scenario(&r, "healthy");
+    assert_eq!(h["rollback"]["count"], 0, "{h:#}");
+    assert_eq!(h["rollback"]["trials"], 200);
+    // Zero in 200: the 95% upper bound is about 3.84/200.
+    let hi = h["rollback"]["ci95"][1].as_f64().unwrap();
+    assert!((0.018..0.02).contains(&hi), "{hi}");
+}
+
+#[test]
+fn fault_far_past_the_threshold_is_caught_at_onset_plus_window_plus_for() {
+    let dir = support::temp_dir("sim-timing");
+    let p = test_plan(
+        &dir,
+        "timing",
+        "50%",
+        "2h",
+        "{ window: 5m }",
+        &["{ metric: error_rate, threshold: 95%, duration: 5m }"],
+    );
+    let sc = support::root().join("simulations/fault-timing.yaml");
+    for semantics in ["prometheus3", "prometheus2"] {
+        let (r, _) = simulate(&[
+            p.to_str().unwrap(),
+            "--scenarios",
+            sc.to_str().unwrap(),
+            "--trials",
+            "100",
+            "--semantics",
+            semantics,
+        ]);
+        let f = scenario(&r, "total-failure");
+        assert_eq!(f["detection"]["count"], 100, "{semantics}: {f:#}");
+        assert_eq!(f["false_rollback"]["count"], 0, "{semantics}");
+        // onset 20m + window 5m + for 5m, measured from the onset: 600 s in every trial.
+        for q in ["median", "p90", "p99"] {
+            assert_eq!(
+                f["time_to_detect_seconds"][q], 600.0,
+                "{semantics} {q}: {f:#}"
+            );
+        }
+        assert_eq!(f["first_rule"]["error_rate"], 100);
+        assert_eq!(f["rollbacks_by_phase"]["canary"], 100);
+        // Blast radius: 10 minutes at ~500 req/s, all failing.
+        let req = f["blast_radius"]["requests"].as_f64().unwrap();
+        assert!((req - 300_000.0).abs() < 3_000.0, "{req}");
+        assert_eq!(
+            f["blast_radius"]["failed_requests"],
+            f["blast_radius"]["requests"]
+        );
+    }
+}
+
+/// Closed form: with 2.42 semantics, a 5m window and a 5m evaluation interval, consecutive
+/// windows count disjoint spans, and the error ratio of a window is exactly errors/requests
+/// (the extrapolation factors cancel), with requests ~ Poisson(mu) and errors ~
+/// Binomial(requests, p). A rule with `for: 1s` fires at the second consecutive window
+/// above the threshold. Over K windows, P(rollback) = P(a run of two successes in K
+/// Bernoulli(q) trials), q = sum_n Poisson(n; mu) * P(Binomial(n, p) > threshold * n).
+#[test]
+fn false_rollback_rate_matches_the_closed_form() {
+    let dir = support::temp_dir("sim-closed");
+    let threshold = 0.0631; // never exactly a ratio of the small integers drawn here
+    let p = test_plan(
+        &dir,
+        "closed",
+        "50%",
+        "60m",
+        "{ evaluation_interval: 5m, window: 5m }",
+        &[&format!(
+            "{{ metric: error_rate, threshold: {threshold}, duration: 1s }}"
+        )],
+    );
+    // 4/3 req/s, half to the canary, 300 s windows: mu = 200.
+    let sc = write(
+        &dir,
+        "flat.yaml",
+        "traffic: { requests_per_second: 1.3333333333333333, daily_amplitude: 0 }\nbaseline: { error_rate: 5% }\nscenarios:\n  - name: healthy\n",
+    );
+    let trials = 4000u64;
+    let (r, _) = simulate(&[
+        p.to_str().unwrap(),
+        "--scenarios",
+        sc.to_str().unwrap(),
+        "--trials",
+        &trials.to_string(),
+        "--semantics",
+        "prometheus2",
+        "--seed",
+        "2024",
+    ]);
+    let h = scenario(&r, "healthy");
+
+    let mu = 1.333_333_333_333_333_3 * 0.5 * 300.0;
+    let pois = Poisson::new(mu).unwrap();
+    let q: f64 = (1..2000u64)
+        .map(|n| {
+            let errors = Binomial::new(0.05, n).unwrap();
+            // errors / n > threshold  <=>  errors > floor(threshold * n)
+            pois.pmf(n) * (1.0 - errors.cdf((threshold * n as f64).floor() as u64))
+        })
+        .sum();
+    // Windows ending at 5m, 10m, ..., 55m (the evaluation at 0 has no rate; 60m promotes).
+    let k = 11;
+    let (mut last_fail, mut last_success) = (1.0, 0.0);
+    for _ in 0..k {
+        (last_fail, last_success) = ((last_fail + last_success) * (1.0 - q), last_fail * q);
+    }
+    let expected = 1.0 - (last_fail + last_success);
+
+    let count = h["rollback"]["count"].as_u64().unwrap();
+    let estimate = h["rollback"]["probability"].as_f64().unwrap();
+    // The report's own 95% Wilson interval, and (so that a change of random stream does
+    // not fail this test one time in twenty) the 99.9% interval as the pass criterion.
+    let ci95 = (
+        h["rollback"]["ci95"][0].as_f64().unwrap(),
+        h["rollback"]["ci95"][1].as_f64().unwrap(),
+    );
+    let (lo, hi) = wilson(count, trials, 3.290_526_731_491_926);
+    eprintln!(
+        "closed form {expected:.4} (per window {q:.4}); Monte Carlo {estimate:.4}, 95% {ci95:?}, 99.9% [{lo:.4}, {hi:.4}]"
+    );
+    assert!(
+        (0.15..0.6).contains(&expected),
+        "the test's parameters should give a middling probability: {expected}"
+    );
+    assert!(
+        lo <= expected && expected <= hi,
+        "closed form {expected} outside the 99.9% Wilson interval [{lo}, {hi}] of {estimate}"
+    );
+}
+
+#[test]
+fn results_do_not_depend_on_the_thread_count() {
+    let args = ["plans/lawsker.yaml", "--trials", "12", "--seed", "99"];
+    let (_, one) = simulate(&[&args[..], &["--jobs", "1"]].concat());
+    let (_, two) = simulate(&[&args[..], &["--jobs", "2"]].concat());
+    let (_, three) = simulate(&[&args[..], &["--jobs", "3"]].concat());
+    assert_eq!(one, two, "--jobs 1 and --jobs 2 differ");
+    assert_eq!(one, three, "--jobs 1 and --jobs 3 differ");
+}
+
+#[test]
+fn example_scenario_files_run_against_the_lawsker_plan() {
+    for entry in std::fs::read_dir(support::root().join("simulations")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "yaml") {
+            let (r, _) = simulate(&[
+                "plans/lawsker.yaml",
+                "--scenarios",
+                path.to_str().unwrap(),
+                "--trials",
+                "2",
+            ]);
+            assert!(
+                !r["scenarios"].as_array().unwrap().is_empty(),
+                "{}",
+                path.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn report_has_one_first_rule_entry_per_rollback_rule() {
+    // The lawsker plan's `availability` is a rollback rule, a gate and a no-data rule: only
+    // the rollback rule may appear, once.
+    let (r, _) = simulate(&["plans/lawsker.yaml", "--trials", "10", "--seed", "3"]);
+    for s in r["scenarios"].as_array().unwrap() {
+        let first: u64 = s["first_rule"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|v| v.as_u64().unwrap())
+            .sum();
+        assert_eq!(
+            first,
+            s["rollback"]["count"].as_u64().unwrap(),
+            "{}",
+            s["name"]
+        );
+        for k in s["first_rule"].as_object().unwrap().keys() {
+            assert!(
+                ["error_rate", "response_time_p95", "availability"].contains(&k.as_str()),
+                "{k}"
+            );
+        }
+    }
+    let human = plan()
+        .args([
+            "simulate",
+            "plans/lawsker.yaml",
+            "--trials",
+            "10",
+            "--seed",
+            "3",
+        ])
+        .expect(0)
+        .stdout;
+    assert!(!human.contains("availability 10, availability"), "{human}");
+}
+
+fn config() -> ProptestConfig {
+    ProptestConfig {
+        cases: 6,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// Under common random numbers (same seed, plans differing only in the threshold) a
+    /// stricter threshold rolls back every trial the looser one does, no later; and every
+    /// reported probability is a probability with its interval around it.
+    #[test]
+    fn stricter_threshold_never_lowers_the_rollback_rate(seed in 0u64..1_000_000, loose in 20u32..60, tighter in 1u32..15) {
+        let dir = support::temp_dir("sim-crn");
+        let strict = loose - tighter;
+        let mk = |name: &str, pct: u32| test_plan(&dir, name, "5%", "3h", "{}", &[&format!("{{ metric: error_rate, threshold: {}%, duration: 2m }}", f64::from(pct) / 10.0)]);
+        let sc = write(&dir, "thin.yaml", "traffic: { requests_per_second: 4 }\nbaseline: { error_rate: 1% }\nscenarios:\n  - name: healthy\n  - name: bad\n    fault: { kind: step, onset: 1h, error_rate: 3% }\n");
+        let run = |p: &Path| simulate(&[p.to_str().unwrap(), "--scenarios", sc.to_str().unwrap(), "--trials", "60", "--seed", &seed.to_string()]).0;
+        let (a, b) = (run(&mk("loose", loose)), run(&mk("strict", strict)));
+        for name in ["healthy", "bad"] {
+            let (la, sb) = (scenario(&a, name), scenario(&b, name));
+            prop_assert!(sb["rollback"]["count"].as_u64() >= la["rollback"]["count"].as_u64(), "{name}: strict {} < loose {}", sb["rollback"]["count"], la["rollback"]["count"]);
+            for s in [la, sb] {
+                let n = s["trials"].as_u64().unwrap();
+                let parts = ["false_rollback", "detection", "escape"].iter().filter_map(|k| s[k]["count"].as_u64()).sum::<u64>()
+                    + s["fault_after_promotion"].as_u64().unwrap();
+                if s["faulty"] == true { prop_assert_eq!(parts, n); }
+                for k in ["rollback", "false_rollback", "detection", "escape"] {
+                    if s[k].is_null() { continue; }
+                    let p = s[k]["probability"].as_f64().unwrap();
+                    let (lo, hi) = (s[k]["ci95"][0].as_f64().unwrap(), s[k]["ci95"][1].as_f64().unwrap());
+                    prop_assert!((0.0..=1.0).contains(&p) && 0.0 <= lo && lo <= p && p <= hi && hi <= 1.0, "{k}: {p} [{lo}, {hi}]");
+                }
+            }
+        }
+    }
+}
