@@ -105,25 +105,28 @@ impl Selector {
             match m.op {
                 MatchOp::Eq => have == want,
                 MatchOp::Ne => have != want,
-                MatchOp::Re => anchored(want).is_some_and(|r| r.is_match(have)),
-                MatchOp::NotRe => anchored(want).is_some_and(|r| !r.is_match(have)),
+                MatchOp::Re => regex_match(want, have) == Some(true),
+                MatchOp::NotRe => regex_match(want, have) == Some(false),
             }
         })
     }
 }
 
-/// The fully anchored regex for a matcher value, compiled once per thread: matching runs
-/// per series and per evaluation, compiling is thousands of times slower than matching.
-fn anchored(re: &str) -> Option<regex::Regex> {
+/// Whether `have` matches the fully anchored regex `re` (an invalid regex matches nothing).
+/// Regexes are compiled once per thread and used in place: matching runs per series and
+/// per evaluation, and compiling (or cloning, which drops the match caches) costs thousands
+/// of matches.
+fn regex_match(re: &str, have: &str) -> Option<bool> {
     thread_local! {
         static CACHE: std::cell::RefCell<std::collections::HashMap<String, Option<regex::Regex>>> =
             std::cell::RefCell::default();
     }
     CACHE.with(|c| {
-        c.borrow_mut()
-            .entry(re.to_string())
-            .or_insert_with(|| regex::Regex::new(&format!("^(?:{re})$")).ok())
-            .clone()
+        let mut c = c.borrow_mut();
+        if !c.contains_key(re) {
+            c.insert(re.to_string(), regex::Regex::new(&format!("^(?:{re})$")).ok());
+        }
+        c[re].as_ref().map(|r| r.is_match(have))
     })
 }
 
