@@ -354,6 +354,19 @@ fn simulate(file: &std::path::Path, trace: Option<&std::path::Path>, scenarios: 
             return EXIT_INVALID;
         }
     };
+    // The plan's own rate was checked when it compiled; warn again at the simulated rate.
+    if plan.traffic.requests_per_second != Some(scenarios.traffic.requests_per_second) {
+        for d in crate::check::thin_traffic(plan, scenarios.traffic.requests_per_second) {
+            eprintln!(
+                "{}: warning[{}]: at the simulated {} req/s, {}\n  = hint: {}",
+                plan.source_name,
+                d.code,
+                crate::model::trim(scenarios.traffic.requests_per_second),
+                d.message,
+                d.hint.unwrap_or_default()
+            );
+        }
+    }
     let started = std::time::Instant::now();
     let show_progress = std::io::stderr().is_terminal();
     let mut progress = |done: u64, total: u64| {

@@ -27,6 +27,19 @@ pub struct CheckedPlan {
     pub notifications: Notifications,
 }
 
+impl CheckedPlan {
+    /// The canary's expected share of all requests in phase `i`, 0.0..=1.0: the phase's
+    /// split applies to the users outside its targeted groups, which all go to the canary
+    /// (groups whose share is not stated count as none). The one estimate used by the
+    /// thin-traffic warning, the simulator and the manifest.
+    pub fn canary_request_share(&self, i: usize) -> f64 {
+        let phase = &self.phases[i];
+        let split = phase.traffic.fraction();
+        let targeted: f64 = phase.groups.iter().filter_map(|&g| self.groups[g].share).map(|s| s.fraction()).sum::<f64>().min(1.0);
+        (split + (1.0 - split) * targeted).min(1.0)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Service {
     pub name: String,

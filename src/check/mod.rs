@@ -9,6 +9,7 @@ mod service;
 
 pub use catalog::{BUILTINS, Builtin, BuiltinDef, LATENCY_BUCKETS, REQUESTS, builtin};
 pub use checked::*;
+pub use rules::thin_traffic;
 
 use crate::diagnostic::Diagnostic;
 use crate::model::{self, Plan, Sticky};
@@ -35,7 +36,6 @@ pub fn check(plan: &Plan, doc: &Value, source_name: &str) -> Checked {
     let phases = phases::phases(plan, doc, &groups, &mut f);
     let monitoring = monitoring(plan);
     let (metrics, gates, rollbacks) = rules::rules(plan, &monitoring, &phases, &mut f);
-    rules::traffic_warnings(plan, &phases, &mut f);
     if plan.rollback_conditions.is_empty() {
         f.push(
             Diagnostic::warning("no-rollback", "", "no `rollback_conditions`: nothing rolls this release back automatically")
@@ -106,6 +106,9 @@ pub fn check(plan: &Plan, doc: &Value, source_name: &str) -> Checked {
         rollbacks,
         notifications,
     };
+    if let Some(rps) = checked.traffic.requests_per_second {
+        f.extend(rules::thin_traffic(&checked, rps));
+    }
     Checked {
         plan: Some(checked),
         findings: f,

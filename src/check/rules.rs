@@ -3,7 +3,7 @@
 //! than gates, and phases outlast the rules that watch them.
 
 use super::catalog::{BUILTINS, Builtin, builtin};
-use super::checked::{GateRule, Limit, Metric, Monitoring, Phase, RollbackRule};
+use super::checked::{CheckedPlan, GateRule, Limit, Metric, Monitoring, Phase, RollbackRule};
 use crate::diagnostic::Diagnostic;
 use crate::model::{Amount, Bad, Op, Plan, Threshold, Unit};
 use crate::promql::MetricExpr;
@@ -489,60 +489,37 @@ fn show_limit(l: Limit, unit: Unit) -> String {
     }
 }
 
-/// Where traffic is stated: warns when a rollback rule on a request ratio is so thin at a
-/// phase's share that a single failed request in one window already crosses the threshold.
-pub fn traffic_warnings(plan: &Plan, phases: &[Phase], f: &mut Vec<Diagnostic>) {
-    let Some(rps) = plan.traffic.as_ref().and_then(|t| t.requests_per_second) else {
-        return;
-    };
-    let window_s = plan
-        .monitoring
-        .as_ref()
-        .and_then(|m| m.window)
-        .map_or(300.0, |w| w.seconds());
-    let group_share = |g: &str| {
-        plan.traffic
-            .as_ref()
-            .and_then(|t| t.groups.get(g))
-            .map_or(0.0, |s| s.fraction())
-    };
-    for (i, rc) in plan.rollback_conditions.iter().enumerate() {
-        let Some(b) = builtin(&rc.metric).filter(|_| !plan.metrics.contains_key(&rc.metric)) else {
-            continue;
-        };
-        if !matches!(b.kind, Builtin::ErrorRate | Builtin::Availability) {
-            continue;
-        }
-        let Ok(Threshold::Absolute(a)) = Ok::<_, ()>(rc.threshold) else {
-            continue;
-        };
-        let Ok(t) = a.in_unit(Unit::Ratio) else {
-            continue;
-        };
-        let error_threshold = if b.kind == Builtin::ErrorRate {
-            t
-        } else {
-            1.0 - t
+/// Thin traffic: at a phase's share, one failed request in one window already crosses a
+/// rollback threshold on a request ratio, so noise alone can roll the release back.
+/// `plan validate` runs this with the plan's stated rate, `plan simulate` with the rate it
+/// simulates.
+pub fn thin_traffic(plan: &CheckedPlan, rps: f64) -> Vec<Diagnostic> {
+    let window = plan.monitoring.window;
+    let mut out = Vec::new();
+    for (i, r) in plan.rollbacks.iter().enumerate() {
+        let m = &plan.metrics[r.metric];
+        let Limit::Absolute(t) = r.limit else { continue };
+        let error_threshold = match m.builtin {
+            Some(Builtin::ErrorRate) => t,
+            Some(Builtin::Availability) => 1.0 - t,
+            _ => continue,
         };
         for (pi, p) in plan.phases.iter().enumerate() {
-            if p.traffic.hundredths() == 10_000 {
+            if p.traffic == crate::model::Share::FULL {
                 continue;
             }
-            let targeted: f64 = p.groups.iter().map(|g| group_share(g)).sum();
-            let share = (p.traffic.fraction() + targeted * (1.0 - p.traffic.fraction())).min(1.0);
-            let n = rps * share * window_s;
+            let n = rps * plan.canary_request_share(pi) * window.seconds();
             if n > 0.0 && 1.0 / n > error_threshold {
-                f.push(
+                out.push(
                     Diagnostic::warning("thin-traffic", format!("/rollback_conditions/{i}/threshold"), format!(
-                        "in phase `{}` the canary gets about {:.0} requests per {} window, so one failed request ({:.1}% of them) already crosses the `{}` threshold of {}",
-                        p.name, n, crate::model::Duration::from_millis((window_s * 1000.0) as u64).map_or_else(String::new, |d| d.to_string()),
-                        100.0 / n, rc.metric, Unit::Ratio.show(t)
+                        "in phase `{}` the canary gets about {n:.0} requests per {window} window, so one failed request ({:.1}% of them) already crosses the `{}` threshold of {}",
+                        p.name, 100.0 / n, m.name, Unit::Ratio.show(t)
                     ))
                     .with_hint("run `plan simulate` to see the false-rollback rate; consider a longer window, a minimum request count, or a larger first phase"),
                 );
                 break;
             }
-            let _ = (pi, phases);
         }
     }
+    out
 }

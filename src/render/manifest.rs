@@ -527,17 +527,10 @@ fn value(o: &Operand) -> Value {
 /// outside the targeted groups (the same estimate `plan validate` uses). None when a
 /// targeted group's share is not stated.
 pub fn expected_request_share(plan: &CheckedPlan, i: usize) -> Option<Share> {
-    let phase = &plan.phases[i];
-    let mut targeted = 0u32;
-    for &g in &phase.groups {
-        targeted += u32::from(plan.groups[g].share?.hundredths());
+    if plan.phases[i].groups.iter().any(|&g| plan.groups[g].share.is_none()) {
+        return None;
     }
-    let split = u32::from(phase.traffic.hundredths());
-    let targeted = targeted.min(10_000);
-    // split + targeted × (1 − split), in hundredths of a percent, rounded to nearest.
-    let h = split * 10_000 + targeted * (10_000 - split);
-    let h = (h + 5_000) / 10_000;
-    Share::from_hundredths(h.min(10_000) as u16)
+    Share::from_hundredths((plan.canary_request_share(i) * 10_000.0).round() as u16)
 }
 
 // ---------------------------------------------------------------------------------------

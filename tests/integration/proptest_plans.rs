@@ -203,7 +203,13 @@ fn parts() -> impl Strategy<Value = Parts> {
     (
         (
             "[a-z][a-z0-9-]{0,20}",
-            "[a-z][a-z0-9_-]{0,12}",
+            // Service names docker-compose cannot read (YAML 1.1 words) or that the
+            // overrides define themselves are refused by `plan validate`.
+            "[a-z][a-z0-9_-]{0,12}".prop_filter("a usable compose service name", |s| {
+                !["y", "n", "yes", "no", "on", "off", "true", "false", "null"]
+                    .contains(&s.as_str())
+                    && !["nginx", "prometheus", "alertmanager"].contains(&s.as_str())
+            }),
             1u16..=65535,
             1u16..=65535,
             proptest::option::of(1u32..=1000),
