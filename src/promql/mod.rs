@@ -5,7 +5,7 @@
 mod print;
 mod selector;
 
-pub use selector::{MatchOp, Matcher, Selector};
+pub use selector::{MatchOp, Matcher, Selector, quote};
 
 use crate::model::Duration;
 

@@ -434,74 +434,6 @@ mod tests {
         }
     }
 
-    fn hostile() -> Vec<String> {
-        let mut v: Vec<String> = [
-            "",
-            " ",
-            "a b",
-            "a\nb",
-            "a\r\nb",
-            "a: b",
-            "- a",
-            "#a",
-            "a #b",
-            "'",
-            "\"",
-            "a'b",
-            "a\"b",
-            "{{ .x }}",
-            "{{ template \"x\" . }}",
-            "${HOME}",
-            "$x",
-            "`id`",
-            "\\",
-            "yes",
-            "no",
-            "on",
-            "off",
-            "y",
-            "true",
-            "false",
-            "null",
-            "~",
-            "1",
-            "0x1f",
-            "017",
-            "1_0",
-            "1:10",
-            "1e3",
-            ".inf",
-            ".nan",
-            "*a",
-            "&a",
-            "!a",
-            "%a",
-            "@a",
-            "|",
-            ">",
-            "[a]",
-            "{a: b}",
-            "a\tb",
-            "a\u{0}b",
-            "é",
-            "a,b",
-            "a=b",
-            "../a",
-            "/etc/passwd",
-            "a\u{2028}b",
-            "a\u{85}b",
-            "a:",
-            "--",
-            "---",
-            "...",
-            "<<",
-        ]
-        .into_iter()
-        .map(String::from)
-        .collect();
-        v.push("a".repeat(600));
-        v
-    }
 
     #[test]
     fn hostile_values_are_rejected_or_read_back_exactly() {
@@ -591,7 +523,7 @@ mod tests {
             ),
         ];
         for (path, valid, get) in fields {
-            for v in valid.iter().map(|s| s.to_string()).chain(hostile()) {
+            for v in valid.iter().map(|s| s.to_string()).chain(crate::render::hostile::corpus()) {
                 let Some(plan) = plan_with(path, &v) else {
                     assert!(
                         !valid.contains(&v.as_str()),

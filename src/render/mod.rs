@@ -8,6 +8,8 @@
 
 pub mod alertmanager;
 pub mod compose;
+#[cfg(test)]
+mod hostile;
 pub mod manifest;
 pub mod nginx;
 pub mod prometheus;

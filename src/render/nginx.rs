@@ -732,7 +732,9 @@ mod tests {
             "include",
             "x\"; } server { listen 1; location / { return 200; } #",
         ];
-        for s in corpus {
+        let all = corpus.iter().map(|s| s.to_string()).chain(crate::render::hostile::corpus());
+        for owned in all {
+            let s = owned.as_str();
             match quote(s) {
                 Ok(q) => assert_eq!(nginx_unquote(&q), s),
                 Err(e) => assert!(!e.reason.is_empty()),

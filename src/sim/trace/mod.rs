@@ -14,6 +14,7 @@ pub mod csv;
 pub mod promjson;
 pub mod query;
 
+pub use crate::promql::quote;
 use crate::sim::prom::Sample;
 use std::collections::HashMap;
 use std::fmt;
@@ -243,23 +244,6 @@ fn compare_labels(a: &[(String, String)], b: &[(String, String)]) -> std::cmp::O
     a.len().cmp(&b.len())
 }
 
-/// A label value as a PromQL double-quoted string (Go escaping).
-pub fn quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
 
 /// Whether `s` is a valid metric name: `[a-zA-Z_:][a-zA-Z0-9_:]*`.
 pub fn is_metric_name(s: &str) -> bool {
