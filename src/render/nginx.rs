@@ -137,13 +137,24 @@ pub fn render_step(plan: &CheckedPlan, step: Step) -> Result<String, Refused> {
         };
     }
     environment()
-        .render_str(TEMPLATE, ctx)
+        .get_template("nginx.conf")
+        .and_then(|t| t.render(ctx))
         .map_err(|e| Refused::new("the NGINX template", e.to_string()))
 }
 
-/// The template environment: strict about undefined values, and printing nothing but the
-/// values this module marked safe (numbers aside).
-fn environment() -> Environment<'static> {
+/// The template environment, with the template compiled once: strict about undefined
+/// values, and printing nothing but the values this module marked safe (numbers aside).
+fn environment() -> &'static Environment<'static> {
+    static ENV: std::sync::OnceLock<Environment<'static>> = std::sync::OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = new_environment();
+        // The template is part of the binary; a syntax error in it fails every render test.
+        let _ = env.add_template("nginx.conf", TEMPLATE);
+        env
+    })
+}
+
+fn new_environment() -> Environment<'static> {
     let mut env = Environment::empty();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_trim_blocks(true);
@@ -732,7 +743,10 @@ mod tests {
             "include",
             "x\"; } server { listen 1; location / { return 200; } #",
         ];
-        let all = corpus.iter().map(|s| s.to_string()).chain(crate::render::hostile::corpus());
+        let all = corpus
+            .iter()
+            .map(|s| s.to_string())
+            .chain(crate::render::hostile::corpus());
         for owned in all {
             let s = owned.as_str();
             match quote(s) {

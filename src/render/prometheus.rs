@@ -9,8 +9,10 @@
 //! lowered rule, comparing the canary's recorded series with a number or with the stable's.
 //!
 //! The files of all phases are identical except for the phase an alert names (its `phase`
-//! label and its description); each phase's compose override mounts its own file. The
-//! rollback and promotion steps have no rules: nothing is left to watch.
+//! label and its description); each phase's compose override mounts its own file. So the
+//! YAML of both files is serialised once per plan and each phase's name stamped into it
+//! ([`per_phase`]; rendering is a whole-process benchmark, and YAML emission was most of
+//! it). The rollback and promotion steps have no rules: nothing is left to watch.
 
 use super::{Artifact, header, promtool_tests, runbook};
 use crate::check::CheckedPlan;
@@ -60,23 +62,78 @@ struct AlertingRule {
 /// The rules file and the unit-test file of every phase.
 pub fn render(plan: &CheckedPlan) -> Vec<Artifact> {
     let rules = lower::alert_rules(plan);
+    // The tests are the same for every phase but for the phase the alerts name.
+    let tests = promtool_tests::Tests::new(plan, &rules);
+    let names: Vec<&str> = plan.phases.iter().map(|p| p.name.as_str()).collect();
+    // Each alerting rule names the phase twice: its `phase` label, its description.
+    let rule_bodies = per_phase(&names, 2 * rules.len(), |phase| {
+        rules_body(plan, &rules, phase)
+    });
+    let test_bodies = per_phase(&names, tests.places(), |phase| tests.body(phase));
     let mut out = Vec::new();
-    for (i, phase) in plan.phases.iter().enumerate() {
-        let rules_file = format!("{}.rules.yml", phase.name);
+    for ((phase, rules_yaml), tests_yaml) in names.iter().zip(rule_bodies).zip(test_bodies) {
         out.push(Artifact {
-            path: format!("prometheus/{rules_file}"),
-            contents: rules_yaml(plan, &rules, i),
+            path: format!("prometheus/{phase}.rules.yml"),
+            contents: rules_header(plan, phase) + &rules_yaml,
         });
         out.push(Artifact {
-            path: format!("prometheus/{}.test.yml", phase.name),
-            contents: promtool_tests::render(plan, &rules, i, &rules_file),
+            path: format!("prometheus/{phase}.test.yml"),
+            contents: tests.header(phase) + &tests_yaml,
         });
     }
     out
 }
 
-/// The rules file of phase `phase` (an index into `plan.phases`).
-fn rules_yaml(plan: &CheckedPlan, rules: &[AlertRule], phase: usize) -> String {
+/// A string of the phase names' alphabet (`^[a-z][a-z0-9_-]*$`) that stands for the phase
+/// while a body is serialised once.
+const PHASE_STAMP: &str = "zq-phase-stamp-7f3a9c";
+
+/// `yaml(phase)` for every phase, serialised once: `yaml(PHASE_STAMP)` with each phase's
+/// name stamped in place of [`PHASE_STAMP`].
+///
+/// `places` is how many times `yaml` writes the phase it is given. Stamping gives exactly
+/// what `yaml(name)` gives when (a) the stamp and the name are written alike: both plain
+/// YAML scalars (a phase named `null` or `yes` is quoted as a whole label value), made of
+/// characters that are never escaped, never folded (the emitter's width is unlimited) and
+/// never start a YAML indicator mid-string; and (b) the stamp occurs nowhere but in those
+/// `places` (a user string could hold it: then it occurs more often). Otherwise every
+/// phase is serialised on its own, which is merely slower.
+pub(crate) fn per_phase(
+    phases: &[&str],
+    places: usize,
+    yaml: impl Fn(&str) -> String,
+) -> Vec<String> {
+    let plain = |name: &str| {
+        !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+            && name.as_bytes()[0].is_ascii_lowercase()
+            && serde_yaml::to_string(name).is_ok_and(|s| s.strip_suffix('\n') == Some(name))
+    };
+    if phases.len() > 1 && plain(PHASE_STAMP) && phases.iter().all(|p| plain(p)) {
+        let body = yaml(PHASE_STAMP);
+        let parts: Vec<&str> = body.split(PHASE_STAMP).collect();
+        if parts.len() == places + 1 {
+            return phases.iter().map(|p| parts.join(p)).collect();
+        }
+    }
+    phases.iter().map(|p| yaml(p)).collect()
+}
+
+/// The comment lines opening the rules file of phase `phase`.
+fn rules_header(plan: &CheckedPlan, phase: &str) -> String {
+    let mut s = header(plan, "#");
+    s.push_str(&format!(
+        "# Prometheus rules of phase `{phase}`: recording rules per metric and track, then the\n\
+         # alerting rules (rollback: critical; gate and no-data: warning).\n\
+         # Check: promtool check rules {phase}.rules.yml; test: promtool test rules {phase}.test.yml\n"
+    ));
+    s
+}
+
+/// The YAML of the rules file of phase `phase` (its name).
+fn rules_body(plan: &CheckedPlan, rules: &[AlertRule], phase: &str) -> String {
     let mut group = Vec::new();
     for (mi, track) in recorded(plan, rules) {
         let m = &plan.metrics[mi];
@@ -112,15 +169,7 @@ fn rules_yaml(plan: &CheckedPlan, rules: &[AlertRule], phase: usize) -> String {
             rules: group,
         }],
     };
-    let mut s = header(plan, "#");
-    s.push_str(&format!(
-        "# Prometheus rules of phase `{}`: recording rules per metric and track, then the\n\
-         # alerting rules (rollback: critical; gate and no-data: warning).\n\
-         # Check: promtool check rules {}.rules.yml; test: promtool test rules {}.test.yml\n",
-        plan.phases[phase].name, plan.phases[phase].name, plan.phases[phase].name
-    ));
-    s.push_str(&serde_yaml::to_string(&file).unwrap_or_default());
-    s
+    serde_yaml::to_string(&file).unwrap_or_default()
 }
 
 /// Every recorded series the rules read: (metric index, track), metrics in plan order,
@@ -211,16 +260,17 @@ pub(crate) fn float(v: f64) -> String {
     }
 }
 
-/// The labels of a rule's alerts (as written, before template escaping).
+/// The labels of a rule's alerts in phase `phase` (as written, before template escaping).
+/// The phase is written once (see [`per_phase`]).
 pub(crate) fn rule_labels(
     plan: &CheckedPlan,
     r: &AlertRule,
-    phase: usize,
+    phase: &str,
 ) -> BTreeMap<&'static str, String> {
     let mut l = BTreeMap::from([
         ("severity", r.severity().to_string()),
         ("plan", plan.name.clone()),
-        ("phase", plan.phases[phase].name.clone()),
+        ("phase", phase.to_string()),
         ("release", plan.release.to.to_string()),
         ("rule_id", r.id.clone()),
         ("kind", kind(r.kind).to_string()),
@@ -240,16 +290,16 @@ pub(crate) fn kind(k: RuleKind) -> &'static str {
     }
 }
 
-/// The annotations of a rule's alerts (as written, before template escaping).
+/// The annotations of a rule's alerts in phase `phase` (as written, before template
+/// escaping). The phase is written once, in the description (see [`per_phase`]).
 pub(crate) fn annotations(
     plan: &CheckedPlan,
     r: &AlertRule,
-    phase: usize,
+    phase: &str,
 ) -> BTreeMap<&'static str, String> {
     let m = &plan.metrics[r.metric];
-    let phase_name = &plan.phases[phase].name;
     let canary = format!(
-        "the canary {} of `{}` in phase `{phase_name}`",
+        "the canary {} of `{}` in phase `{phase}`",
         plan.release.to, plan.service.name
     );
     let lasting = Duration::from_millis(r.for_ms)
@@ -352,6 +402,101 @@ mod tests {
         }
         assert_eq!(float(0.1), "0.1");
         assert_eq!(float(5000.0), "5000");
+    }
+
+    /// A body naming the phase twice, as an alerting rule does: a whole label value and
+    /// inside a longer string; `extra` is a user string.
+    fn body(phase: &str, extra: &str) -> String {
+        let doc = BTreeMap::from([
+            ("phase", phase.to_string()),
+            (
+                "description",
+                format!("Met by the canary in phase `{phase}`: roll back."),
+            ),
+            ("summary", extra.to_string()),
+        ]);
+        serde_yaml::to_string(&doc).unwrap()
+    }
+
+    /// `per_phase` of `body`, and how many bodies it serialised.
+    fn stamped(phases: &[&str], extra: &str) -> (Vec<String>, usize) {
+        let calls = std::cell::Cell::new(0);
+        let out = per_phase(phases, 2, |p| {
+            calls.set(calls.get() + 1);
+            body(p, extra)
+        });
+        (out, calls.get())
+    }
+
+    #[test]
+    fn phases_are_stamped_into_one_body() {
+        let phases = ["alpha", "beta-2", "g_3", "x"];
+        let (out, calls) = stamped(&phases, "error_rate > 10%");
+        assert_eq!(calls, 1, "serialised once");
+        for (p, got) in phases.iter().zip(&out) {
+            assert_eq!(*got, body(p, "error_rate > 10%"));
+        }
+    }
+
+    #[test]
+    fn stamping_falls_back_when_it_could_differ() {
+        // Names YAML reads as something else than a string are quoted as label values (or
+        // are not phase names): each phase is serialised on its own.
+        for odd in ["null", "true", "false", "1e3", "-a", "A"] {
+            let (out, calls) = stamped(&["alpha", odd], "");
+            assert_eq!(calls, 2, "{odd}");
+            assert_eq!(out[1], body(odd, ""), "{odd}");
+        }
+        // Whichever path is taken, the result is phase-by-phase serialisation's.
+        for name in [
+            "nan", "yes", "no", "on", "off", "y", "n", "inf", "infinity", "x-1", "a_",
+        ] {
+            let (out, _) = stamped(&["alpha", name], "");
+            assert_eq!(out[1], body(name, ""), "{name}");
+        }
+        // A user string holding the stamp: the stamped body is found out and dropped.
+        let extra = format!("see {PHASE_STAMP}");
+        let (out, calls) = stamped(&["alpha", "beta"], &extra);
+        assert_eq!(calls, 1 + 2);
+        assert_eq!(out[0], body("alpha", &extra));
+        assert!(out[1].contains(PHASE_STAMP));
+    }
+
+    #[test]
+    fn lawsker_is_stamped_and_equals_phase_by_phase_rendering() {
+        let src = crate::source::Source::new(
+            "plans/lawsker.yaml".into(),
+            std::path::PathBuf::from("plans/lawsker.yaml"),
+            include_str!("../../plans/lawsker.yaml").into(),
+        );
+        let plan = crate::pipeline::compile(src)
+            .plan
+            .expect("lawsker is valid");
+        let rules = lower::alert_rules(&plan);
+        let tests = promtool_tests::Tests::new(&plan, &rules);
+        // The stamp stands exactly where the phase goes: the fast path is taken.
+        let rb = rules_body(&plan, &rules, PHASE_STAMP);
+        assert_eq!(rb.matches(PHASE_STAMP).count(), 2 * rules.len());
+        let tb = tests.body(PHASE_STAMP);
+        assert_eq!(tb.matches(PHASE_STAMP).count(), tests.places());
+        let out = render(&plan);
+        for phase in &plan.phases {
+            let p = phase.name.as_str();
+            let get = |path: String| {
+                out.iter()
+                    .find(|a| a.path == path)
+                    .map(|a| a.contents.clone())
+                    .expect("rendered")
+            };
+            assert_eq!(
+                get(format!("prometheus/{p}.rules.yml")),
+                rules_header(&plan, p) + &rules_body(&plan, &rules, p)
+            );
+            assert_eq!(
+                get(format!("prometheus/{p}.test.yml")),
+                tests.header(p) + &tests.body(p)
+            );
+        }
     }
 
     #[test]

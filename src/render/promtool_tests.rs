@@ -14,6 +14,15 @@
 //! evaluator and Prometheus fails the test rather than moving it. One more group feeds
 //! healthy series for every metric and expects no alert at all.
 //!
+//! The evaluator is the crate's one raw-series evaluator, [`crate::sim::trace::query`]
+//! (proven bit for bit against promtool by the replay's proof tests): each scenario's
+//! series are [`crate::sim::trace::Series`], each metric's query selects its series once.
+//!
+//! The phases' rules differ only in the phase an alert names, so the tests are computed
+//! once per plan ([`Tests::new`]); each phase's file ([`Tests::body`]) adds that phase's
+//! expected labels and annotations and stays self-contained (serialised once and stamped
+//! per phase by [`super::prometheus::per_phase`]).
+//!
 //! Series: built-in metrics get the raw series their default queries read
 //! (`http_requests_total{code}`, `http_request_duration_seconds_bucket{le}`, gauges, CPU
 //! counters), sampled every minute (finer when the rate window is under 4m, coarser when
@@ -32,7 +41,9 @@ use crate::check::{Builtin, CheckedPlan};
 use crate::lower::{AlertRule, Condition, Rhs};
 use crate::model::{Duration, Op, Unit};
 use crate::promql::{MatchOp, Matcher, MetricExpr, Selector, Track};
-use crate::sim::prom::{self, AlertState, Bucket, Sample, Semantics};
+use crate::sim::prom::{self, AlertState, Sample, Semantics};
+use crate::sim::trace::Series;
+use crate::sim::trace::query::Query;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -51,20 +62,20 @@ const MARGIN: f64 = 1e-9;
 const NUDGES: [f64; 5] = [1.0, 1.1, 0.9, 1.3, 0.7];
 
 #[derive(Serialize)]
-struct TestFile {
+struct TestFile<'a> {
     rule_files: Vec<String>,
     evaluation_interval: String,
-    tests: Vec<TestGroup>,
+    tests: Vec<TestGroup<'a>>,
 }
 
 #[derive(Serialize)]
-struct TestGroup {
-    name: String,
-    interval: String,
-    input_series: Vec<InputSeries>,
-    alert_rule_test: Vec<AlertTest>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    promql_expr_test: Vec<ExprTest>,
+struct TestGroup<'a> {
+    name: &'a str,
+    interval: &'a str,
+    input_series: &'a [InputSeries],
+    alert_rule_test: Vec<AlertTest<'a>>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    promql_expr_test: &'a [ExprTest],
 }
 
 #[derive(Serialize)]
@@ -74,10 +85,10 @@ struct InputSeries {
 }
 
 #[derive(Serialize)]
-struct AlertTest {
-    eval_time: String,
-    alertname: String,
-    exp_alerts: Vec<ExpAlert>,
+struct AlertTest<'a> {
+    eval_time: &'a str,
+    alertname: &'a str,
+    exp_alerts: &'a [ExpAlert],
 }
 
 #[derive(Serialize)]
@@ -99,126 +110,252 @@ struct ExpSample {
     value: f64,
 }
 
-/// The unit-test file of phase `phase`, testing `rules_file` (a sibling file).
-pub fn render(plan: &CheckedPlan, rules: &[AlertRule], phase: usize, rules_file: &str) -> String {
-    let g = Gen::new(plan, rules, phase);
-    let mut tests = Vec::new();
-    let mut notes = Vec::new();
-    for r in rules {
-        match g.rule_test(r) {
-            Ok(t) => tests.push(t),
-            Err(why) => notes.push(format!("{}: not tested: {why}", r.alert)),
+/// One test group, phase apart: its alert checks name rules, whose expected alert each
+/// phase fills in.
+struct Group {
+    name: String,
+    interval: String,
+    input_series: Vec<InputSeries>,
+    checks: Vec<Check>,
+    promql_expr_test: Vec<ExprTest>,
+}
+
+/// An `alert_rule_test` case: rule `rule` (an index into the rules) at `eval_time`,
+/// firing or silent.
+struct Check {
+    eval_time: String,
+    rule: usize,
+    fires: bool,
+}
+
+/// The promtool unit tests of a plan's rules, computed once for every phase.
+pub struct Tests<'a> {
+    plan: &'a CheckedPlan,
+    rules: &'a [AlertRule],
+    groups: Vec<Group>,
+    /// Rules (or the healthy group) left untested, and why.
+    notes: Vec<String>,
+}
+
+impl<'a> Tests<'a> {
+    /// Generates one test group per rule and the healthy group.
+    pub fn new(plan: &'a CheckedPlan, rules: &'a [AlertRule]) -> Tests<'a> {
+        let g = Gen::new(plan, rules);
+        let mut groups = Vec::new();
+        let mut notes = Vec::new();
+        for (i, r) in rules.iter().enumerate() {
+            match g.rule_test(i) {
+                Ok(t) => groups.push(t),
+                Err(why) => notes.push(format!("{}: not tested: {why}", r.alert)),
+            }
+        }
+        match g.healthy_test() {
+            Ok(t) => groups.push(t),
+            Err(why) => notes.push(format!("healthy series: not tested: {why}")),
+        }
+        Tests {
+            plan,
+            rules,
+            groups,
+            notes,
         }
     }
-    match g.healthy_test() {
-        Ok(t) => tests.push(t),
-        Err(why) => notes.push(format!("healthy series: not tested: {why}")),
+
+    /// How many times [`Tests::body`] writes the phase (see [`super::prometheus::per_phase`]):
+    /// in the rules file's name, and in the labels and the description of every expected
+    /// alert.
+    pub fn places(&self) -> usize {
+        1 + 2 * self
+            .groups
+            .iter()
+            .flat_map(|g| &g.checks)
+            .filter(|c| c.fires)
+            .count()
     }
-    let file = TestFile {
-        rule_files: vec![rules_file.to_string()],
-        evaluation_interval: plan.monitoring.evaluation_interval.to_string(),
-        tests,
-    };
-    let custom: Vec<&str> = recorded(plan, rules)
-        .iter()
-        .filter(|(mi, t)| *t == Track::Canary && !plan.metrics[*mi].expr.is_structured())
-        .map(|(mi, _)| plan.metrics[*mi].name.as_str())
-        .collect();
-    let mut s = header(plan, "#");
-    s.push_str(&format!(
-        "# promtool unit tests of {rules_file}: `promtool test rules {}.test.yml`.\n\
-         # One test per alert: its series are healthy, then cross the rule's threshold (no-data\n\
-         # rules: traffic stops or the series end). The firing evaluation was computed with\n\
-         # Prometheus 2.42's semantics from the same lowered rule: no alert one evaluation\n\
-         # before it, the alert with its exact labels and annotations at it, and the recorded\n\
-         # value at both. A last test feeds healthy series and expects no alert.\n",
-        plan.phases[phase].name
-    ));
-    if !custom.is_empty() {
+
+    /// The comment lines opening the unit-test file of phase `phase`.
+    pub fn header(&self, phase: &str) -> String {
+        let plan = self.plan;
+        let custom: Vec<&str> = recorded(plan, self.rules)
+            .iter()
+            .filter(|(mi, t)| *t == Track::Canary && !plan.metrics[*mi].expr.is_structured())
+            .map(|(mi, _)| plan.metrics[*mi].name.as_str())
+            .collect();
+        let mut s = header(plan, "#");
         s.push_str(&format!(
-            "# Custom metrics are fed as their recorded series: their queries have no input\n\
-             # series here, so their recording rules record nothing and cannot clash.\n\
-             # Custom metrics: {}.\n",
-            custom.join(", ")
+            "# promtool unit tests of {phase}.rules.yml: `promtool test rules {phase}.test.yml`.\n\
+             # One test per alert: its series are healthy, then cross the rule's threshold (no-data\n\
+             # rules: traffic stops or the series end). The firing evaluation was computed with\n\
+             # Prometheus 2.42's semantics from the same lowered rule: no alert one evaluation\n\
+             # before it, the alert with its exact labels and annotations at it, and the recorded\n\
+             # value at both. A last test feeds healthy series and expects no alert.\n"
         ));
+        if !custom.is_empty() {
+            s.push_str(&format!(
+                "# Custom metrics are fed as their recorded series: their queries have no input\n\
+                 # series here, so their recording rules record nothing and cannot clash.\n\
+                 # Custom metrics: {}.\n",
+                custom.join(", ")
+            ));
+        }
+        for n in &self.notes {
+            s.push_str(&format!("# {n}\n"));
+        }
+        s
     }
-    for n in notes {
-        s.push_str(&format!("# {n}\n"));
+
+    /// The YAML of the unit-test file of phase `phase` (its name), testing the sibling
+    /// file `<phase>.rules.yml`.
+    pub fn body(&self, phase: &str) -> String {
+        let plan = self.plan;
+        // Only firing rules need their expected alert.
+        let mut expected: Vec<Option<ExpAlert>> = self.rules.iter().map(|_| None).collect();
+        for c in self.groups.iter().flat_map(|g| &g.checks) {
+            if c.fires && expected[c.rule].is_none() {
+                expected[c.rule] = Some(expected_alert(plan, &self.rules[c.rule], phase));
+            }
+        }
+        let tests = self
+            .groups
+            .iter()
+            .map(|g| TestGroup {
+                name: &g.name,
+                interval: &g.interval,
+                input_series: &g.input_series,
+                alert_rule_test: g
+                    .checks
+                    .iter()
+                    .map(|c| AlertTest {
+                        eval_time: &c.eval_time,
+                        alertname: &self.rules[c.rule].alert,
+                        exp_alerts: match (&expected[c.rule], c.fires) {
+                            (Some(e), true) => std::slice::from_ref(e),
+                            _ => &[],
+                        },
+                    })
+                    .collect(),
+                promql_expr_test: &g.promql_expr_test,
+            })
+            .collect();
+        let file = TestFile {
+            rule_files: vec![format!("{phase}.rules.yml")],
+            evaluation_interval: plan.monitoring.evaluation_interval.to_string(),
+            tests,
+        };
+        serde_yaml::to_string(&file).unwrap_or_default()
     }
-    s.push_str(&serde_yaml::to_string(&file).unwrap_or_default());
-    s
 }
 
-/// A stored series: `__name__` apart, labels sorted, one optional value per sample.
-#[derive(Debug, Clone)]
-struct Series {
-    name: String,
+/// The firing alert of `r` in phase `phase`: the series' labels (plan, service, track) and
+/// the rule's.
+fn expected_alert(plan: &CheckedPlan, r: &AlertRule, phase: &str) -> ExpAlert {
+    let mut labels: BTreeMap<String, String> = BTreeMap::from([
+        ("plan".to_string(), plan.name.clone()),
+        ("service".to_string(), plan.service.name.clone()),
+        ("track".to_string(), Track::Canary.as_str().to_string()),
+    ]);
+    for (k, v) in rule_labels(plan, r, phase) {
+        labels.insert(k.to_string(), v);
+    }
+    ExpAlert {
+        exp_labels: labels,
+        exp_annotations: annotations(plan, r, phase)
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+    }
+}
+
+/// The series of one scenario, in Prometheus' order (as promtool creates them, so sums
+/// add up in the same order), and how many sample slots each has (one per `step`; a
+/// slot without a sample is written `_`).
+struct Fed {
+    series: Vec<Series>,
+    slots: usize,
+}
+
+impl Fed {
+    /// Keeps the samples at or before `t`.
+    fn truncate(&mut self, t: i64, step: i64) {
+        self.slots = self.slots.min((t / step + 1).max(0) as usize);
+        for s in &mut self.series {
+            s.samples.retain(|x| x.t <= t);
+        }
+    }
+
+    /// The `input_series` of a test.
+    fn input(&self, step: i64) -> Vec<InputSeries> {
+        self.series
+            .iter()
+            .map(|s| InputSeries {
+                series: promql(s),
+                values: notation(&slots(s, step, self.slots)),
+            })
+            .collect()
+    }
+}
+
+/// A series built from one value per sample slot (`None`: no sample).
+fn new_series(
+    name: &str,
     labels: BTreeMap<String, String>,
     values: Vec<Option<f64>>,
-    samples: Vec<Sample>,
-}
-
-impl Series {
-    fn new(
-        name: &str,
-        labels: BTreeMap<String, String>,
-        values: Vec<Option<f64>>,
-        step: i64,
-    ) -> Series {
-        let samples = values
+    step: i64,
+) -> Series {
+    Series {
+        name: name.to_string(),
+        labels: labels.into_iter().collect(),
+        samples: values
             .iter()
             .enumerate()
             .filter_map(|(i, v)| v.map(|v| Sample::new(i as i64 * step, v)))
-            .collect();
-        Series {
-            name: name.to_string(),
-            labels,
-            values,
-            samples,
+            .collect(),
+        line: 0,
+        column: 0,
+    }
+}
+
+/// The value of each of `n` sample slots of `s`.
+fn slots(s: &Series, step: i64, n: usize) -> Vec<Option<f64>> {
+    let mut out = vec![None; n];
+    for x in &s.samples {
+        if let Some(slot) = usize::try_from(x.t / step)
+            .ok()
+            .and_then(|i| out.get_mut(i))
+        {
+            *slot = Some(x.v);
         }
     }
+    out
+}
 
-    /// Prometheus' order of series: by label set, `__name__` included, label by label.
-    fn key(&self) -> Vec<(&str, &str)> {
-        let mut k: Vec<(&str, &str)> = self
+/// Prometheus' order of series: by label set, `__name__` included, label by label.
+fn key(s: &Series) -> Vec<(&str, &str)> {
+    let mut k: Vec<(&str, &str)> = s
+        .labels
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    k.push(("__name__", s.name.as_str()));
+    k.sort();
+    k
+}
+
+/// The series' selector, for `input_series`.
+fn promql(s: &Series) -> String {
+    Selector {
+        metric: s.name.clone(),
+        matchers: s
             .labels
             .iter()
-            .map(|(a, b)| (a.as_str(), b.as_str()))
-            .collect();
-        k.push(("__name__", self.name.as_str()));
-        k.sort();
-        k
+            .map(|(l, v)| Matcher {
+                label: l.clone(),
+                op: MatchOp::Eq,
+                value: v.clone(),
+            })
+            .collect(),
     }
-
-    fn label_pairs(&self) -> Vec<(String, String)> {
-        self.labels
-            .iter()
-            .map(|(a, b)| (a.clone(), b.clone()))
-            .collect()
-    }
-
-    fn promql(&self) -> String {
-        Selector {
-            metric: self.name.clone(),
-            matchers: self
-                .labels
-                .iter()
-                .map(|(l, v)| Matcher {
-                    label: l.clone(),
-                    op: MatchOp::Eq,
-                    value: v.clone(),
-                })
-                .collect(),
-        }
-        .promql("")
-    }
-
-    /// Keeps the samples at or before `t`.
-    fn truncate(&mut self, t: i64, step: i64) {
-        let n = (t / step + 1).max(0) as usize;
-        self.values.truncate(n);
-        self.samples.retain(|s| s.t <= t);
-    }
+    .promql("")
 }
 
 /// What a level in a test drives: the request count per sample interval, the share of
@@ -281,7 +418,6 @@ struct Bound {
 struct Gen<'a> {
     plan: &'a CheckedPlan,
     rules: &'a [AlertRule],
-    phase: usize,
     step: i64,
     ei: i64,
     window: i64,
@@ -289,12 +425,12 @@ struct Gen<'a> {
 
 /// One scenario's outcome: the series and the first firing evaluation.
 struct Run {
-    series: Vec<Series>,
+    fed: Fed,
     fire: i64,
 }
 
 impl<'a> Gen<'a> {
-    fn new(plan: &'a CheckedPlan, rules: &'a [AlertRule], phase: usize) -> Gen<'a> {
+    fn new(plan: &'a CheckedPlan, rules: &'a [AlertRule]) -> Gen<'a> {
         let window = plan.monitoring.window.millis() as i64;
         // One sample a minute; at least four per window (rate needs two); at most about
         // a thousand per window (promtool refuses queries over 10,000 samples).
@@ -307,7 +443,6 @@ impl<'a> Gen<'a> {
         Gen {
             plan,
             rules,
-            phase,
             step,
             ei: plan.monitoring.evaluation_interval.millis() as i64,
             window,
@@ -495,8 +630,7 @@ impl<'a> Gen<'a> {
     fn series(&self, metrics: &[usize], track: Track, frames: &[Frame], les: &Les) -> Vec<Series> {
         let mut out: BTreeMap<Vec<(String, String)>, Series> = BTreeMap::new();
         let mut add = |s: Series| {
-            let key = s
-                .key()
+            let key = key(&s)
                 .into_iter()
                 .map(|(a, b)| (a.to_string(), b.to_string()))
                 .collect();
@@ -533,7 +667,7 @@ impl<'a> Gen<'a> {
                         ("track".to_string(), track.as_str().to_string()),
                     ]);
                     let vals = gauge(&|f| lvl(f, Signal::Own(mi)));
-                    add(Series::new(
+                    add(new_series(
                         &crate::lower::record_name(m),
                         labels,
                         vals,
@@ -552,7 +686,7 @@ impl<'a> Gen<'a> {
                             },
                             true,
                         );
-                        add(Series::new(&sel.metric, labels, vals, self.step));
+                        add(new_series(&sel.metric, labels, vals, self.step));
                     }
                 }
                 MetricExpr::Quantile { sel, .. } => {
@@ -577,13 +711,13 @@ impl<'a> Gen<'a> {
                             },
                             true,
                         );
-                        add(Series::new(&sel.metric, labels, vals, self.step));
+                        add(new_series(&sel.metric, labels, vals, self.step));
                     }
                 }
                 MetricExpr::AvgRate { sel, .. } => {
                     // CPU time is spent whether or not requests come in.
                     let vals = counter(&|f| lvl(f, Signal::Own(mi)) * step_s, false);
-                    add(Series::new(
+                    add(new_series(
                         &sel.metric,
                         eq_labels(sel, track),
                         vals,
@@ -592,7 +726,7 @@ impl<'a> Gen<'a> {
                 }
                 MetricExpr::GaugeSum { sel } => {
                     let vals = gauge(&|f| lvl(f, Signal::Own(mi)));
-                    add(Series::new(
+                    add(new_series(
                         &sel.metric,
                         eq_labels(sel, track),
                         vals,
@@ -601,14 +735,14 @@ impl<'a> Gen<'a> {
                 }
                 MetricExpr::GaugeRatioMax { num, den } => {
                     let vals = gauge(&|f| lvl(f, Signal::Own(mi)) * LIMIT);
-                    add(Series::new(
+                    add(new_series(
                         &num.metric,
                         eq_labels(num, track),
                         vals,
                         self.step,
                     ));
                     let vals = gauge(&|_| LIMIT);
-                    add(Series::new(
+                    add(new_series(
                         &den.metric,
                         eq_labels(den, track),
                         vals,
@@ -647,25 +781,30 @@ impl<'a> Gen<'a> {
 
     // ----- evaluation -----
 
-    /// The value of metric `mi` for `track` at `ts`, as its recording rule records it.
-    fn value(&self, mi: usize, track: Track, ts: i64, series: &[Series]) -> Option<f64> {
+    /// Metric `mi`'s query for `track` over `series`, as its recording rule computes it (a
+    /// custom metric is fed as its recorded series): its series are selected once here.
+    fn query(&self, mi: usize, track: Track, series: &[Series]) -> Query {
         let m = &self.plan.metrics[mi];
         match &m.expr {
             MetricExpr::Custom(_) => {
                 let name = crate::lower::record_name(m);
-                let s = series.iter().find(|s| {
-                    s.name == name
-                        && s.labels.get("track").map(String::as_str) == Some(track.as_str())
-                })?;
-                prom::select_instant(&s.samples, ts, SEM).map(|s| s.v)
+                series
+                    .iter()
+                    .position(|s| s.name == name && s.label("track") == track.as_str())
+                    .map_or_else(Query::absent, Query::recorded)
             }
-            e => eval(e, series, track, ts),
+            e => Query::raw(e, track, series),
         }
     }
 
+    /// The value of metric `mi` for `track` at `ts` alone, as its recording rule records it.
+    fn value(&self, mi: usize, track: Track, ts: i64, series: &[Series]) -> Option<f64> {
+        self.query(mi, track, series).at(series, ts, SEM)
+    }
+
     /// Runs rule `r` over the series at every evaluation up to `end`, returning the first
-    /// evaluation at or after `from` where it starts firing; `Err` when some evaluation is
-    /// too close to the threshold.
+    /// evaluation at or after `from` where it starts firing (and evaluating no further);
+    /// `Err` when some evaluation is too close to the threshold.
     fn first_firing(
         &self,
         r: &AlertRule,
@@ -677,15 +816,16 @@ impl<'a> Gen<'a> {
             for_ms: r.for_ms as i64,
             keep_firing_for_ms: 0,
         });
+        let mut canary_q = self.query(r.metric, Track::Canary, series);
+        let mut stable_q = r
+            .condition
+            .uses_stable()
+            .then(|| self.query(r.metric, Track::Stable, series));
         let mut prev_firing = false;
         let mut ts = 0;
         while ts <= end {
-            let canary = self.value(r.metric, Track::Canary, ts, series);
-            let stable = if r.condition.uses_stable() {
-                self.value(r.metric, Track::Stable, ts, series)
-            } else {
-                None
-            };
+            let canary = canary_q.at(series, ts, SEM);
+            let stable = stable_q.as_mut().and_then(|q| q.at(series, ts, SEM));
             if let (Condition::Compare { rhs, .. }, Some(c)) = (r.condition, canary) {
                 let t = match rhs {
                     Rhs::Value(v) => Some(v),
@@ -766,13 +906,19 @@ impl<'a> Gen<'a> {
         if r.condition.uses_stable() {
             series.extend(self.series(&metrics, Track::Stable, &sf, &les));
         }
-        series.sort_by(|a, b| a.key().cmp(&b.key()));
+        series.sort_by(|a, b| key(a).cmp(&key(b)));
         self.check_levels(r.metric, canary, &series, sw, Track::Canary)?;
         if r.condition.uses_stable() {
             self.check_levels(r.metric, stable, &series, sw, Track::Stable)?;
         }
         match self.first_firing(r, &series, sw, end)? {
-            Some(fire) if fire >= self.ei => Ok(Run { series, fire }),
+            Some(fire) if fire >= self.ei => Ok(Run {
+                fed: Fed {
+                    series,
+                    slots: cf.len(),
+                },
+                fire,
+            }),
             Some(_) => Err("it fires at the first evaluation".into()),
             None => Err(format!("it does not fire within {}", dur(end))),
         }
@@ -801,7 +947,9 @@ impl<'a> Gen<'a> {
         }
     }
 
-    fn rule_test(&self, r: &AlertRule) -> Result<TestGroup, String> {
+    /// The test group of rule `ri`.
+    fn rule_test(&self, ri: usize) -> Result<Group, String> {
+        let r = &self.rules[ri];
         let (canary, stable) = self.healthy(&[r.metric])?;
         let (sig, _) = self.signal(r.metric);
         let (run, what) = match r.condition {
@@ -856,10 +1004,8 @@ impl<'a> Gen<'a> {
                 }
             }
         };
-        let Run { mut series, fire } = run;
-        for s in &mut series {
-            s.truncate(fire, self.step);
-        }
+        let Run { mut fed, fire } = run;
+        fed.truncate(fire, self.step);
         let before = fire - self.ei;
         let name = format!(
             "{}: the canary {what} at {}; the alert fires at {}, not at {}",
@@ -871,27 +1017,27 @@ impl<'a> Gen<'a> {
         let mut exprs = Vec::new();
         if self.plan.metrics[r.metric].expr.is_structured() {
             for ts in [before, fire] {
-                exprs.push(self.expr_test(r.metric, Track::Canary, ts, &series));
+                exprs.push(self.expr_test(r.metric, Track::Canary, ts, &fed.series));
                 if r.condition.uses_stable() {
-                    exprs.push(self.expr_test(r.metric, Track::Stable, ts, &series));
+                    exprs.push(self.expr_test(r.metric, Track::Stable, ts, &fed.series));
                 }
             }
             exprs.retain(|e| e.exp_samples.iter().all(|s| !s.value.is_nan()));
         }
-        Ok(TestGroup {
+        Ok(Group {
             name,
             interval: dur(self.step),
-            input_series: input(&series),
-            alert_rule_test: vec![
-                AlertTest {
+            input_series: fed.input(self.step),
+            checks: vec![
+                Check {
                     eval_time: dur(before),
-                    alertname: r.alert.clone(),
-                    exp_alerts: vec![],
+                    rule: ri,
+                    fires: false,
                 },
-                AlertTest {
+                Check {
                     eval_time: dur(fire),
-                    alertname: r.alert.clone(),
-                    exp_alerts: vec![self.expected(r)],
+                    rule: ri,
+                    fires: true,
                 },
             ],
             promql_expr_test: exprs,
@@ -915,28 +1061,9 @@ impl<'a> Gen<'a> {
         }
     }
 
-    /// The firing alert of `r`: the series' labels (plan, service, track) and the rule's.
-    fn expected(&self, r: &AlertRule) -> ExpAlert {
-        let mut labels: BTreeMap<String, String> = BTreeMap::from([
-            ("plan".to_string(), self.plan.name.clone()),
-            ("service".to_string(), self.plan.service.name.clone()),
-            ("track".to_string(), Track::Canary.as_str().to_string()),
-        ]);
-        for (k, v) in rule_labels(self.plan, r, self.phase) {
-            labels.insert(k.to_string(), v);
-        }
-        ExpAlert {
-            exp_labels: labels,
-            exp_annotations: annotations(self.plan, r, self.phase)
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v))
-                .collect(),
-        }
-    }
-
     /// Healthy series for every watched metric: no alert at any of three checkpoints
     /// (rate windows full, every `for` elapsed, one window later).
-    fn healthy_test(&self) -> Result<TestGroup, String> {
+    fn healthy_test(&self) -> Result<Group, String> {
         let mut metrics: Vec<usize> = self.rules.iter().map(|r| r.metric).collect();
         metrics.sort_unstable();
         metrics.dedup();
@@ -957,16 +1084,18 @@ impl<'a> Gen<'a> {
             MetricExpr::Custom(q) => !fed.iter().any(|f| q.contains(f)),
             _ => true,
         });
-        let rules: Vec<&AlertRule> = self
-            .rules
-            .iter()
-            .filter(|r| metrics.contains(&r.metric))
+        let rules: Vec<usize> = (0..self.rules.len())
+            .filter(|&ri| metrics.contains(&self.rules[ri].metric))
             .collect();
         if rules.is_empty() {
             return Err("no rule".into());
         }
         let (canary, stable) = self.healthy(&metrics)?;
-        let max_for = rules.iter().map(|r| r.for_ms as i64).max().unwrap_or(0);
+        let max_for = rules
+            .iter()
+            .map(|&ri| self.rules[ri].for_ms as i64)
+            .max()
+            .unwrap_or(0);
         let up = |t: i64| ceil_to(t, self.ei);
         let t1 = up(self.window + 2 * self.step.max(self.ei));
         let t2 = up(t1 + max_for + self.ei);
@@ -979,22 +1108,25 @@ impl<'a> Gen<'a> {
             .iter()
             .copied()
             .filter(|&mi| {
-                rules
-                    .iter()
-                    .any(|r| r.metric == mi && r.condition.uses_stable())
+                rules.iter().any(|&ri| {
+                    self.rules[ri].metric == mi && self.rules[ri].condition.uses_stable()
+                })
             })
             .collect();
         series.extend(self.series(&relative, Track::Stable, &sf, &les));
-        series.sort_by(|a, b| a.key().cmp(&b.key()));
+        series.sort_by(|a, b| key(a).cmp(&key(b)));
         for &mi in &metrics {
             self.check_levels(mi, &canary, &series, t1, Track::Canary)?;
         }
-        for r in &rules {
+        for &ri in &rules {
+            let r = &self.rules[ri];
             // From t1 on no condition may hold at all.
+            let mut cq = self.query(r.metric, Track::Canary, &series);
+            let mut sq = self.query(r.metric, Track::Stable, &series);
             let mut ts = t1;
             while ts <= t3 {
-                let c = self.value(r.metric, Track::Canary, ts, &series);
-                let s = self.value(r.metric, Track::Stable, ts, &series);
+                let c = cq.at(&series, ts, SEM);
+                let s = sq.at(&series, ts, SEM);
                 if r.condition.holds(c, s) {
                     return Err(format!("{} holds at {}", r.alert, dur(ts)));
                 }
@@ -1004,13 +1136,13 @@ impl<'a> Gen<'a> {
                 return Err(format!("{} fires", r.alert));
             }
         }
-        let mut tests = Vec::new();
+        let mut checks = Vec::new();
         for ts in [t1, t2, t3] {
-            for r in &rules {
-                tests.push(AlertTest {
+            for &ri in &rules {
+                checks.push(Check {
                     eval_time: dur(ts),
-                    alertname: r.alert.clone(),
-                    exp_alerts: vec![],
+                    rule: ri,
+                    fires: false,
                 });
             }
         }
@@ -1020,7 +1152,11 @@ impl<'a> Gen<'a> {
             .map(|(mi, t)| self.expr_test(mi, t, t3, &series))
             .filter(|e| e.exp_samples.iter().all(|s| !s.value.is_nan()))
             .collect();
-        Ok(TestGroup {
+        let fed = Fed {
+            series,
+            slots: cf.len(),
+        };
+        Ok(Group {
             name: format!(
                 "healthy series: no alert at {}, {} or {}",
                 dur(t1),
@@ -1028,8 +1164,8 @@ impl<'a> Gen<'a> {
                 dur(t3)
             ),
             interval: dur(self.step),
-            input_series: input(&series),
-            alert_rule_test: tests,
+            input_series: fed.input(self.step),
+            checks,
             promql_expr_test: exprs,
         })
     }
@@ -1078,16 +1214,6 @@ fn eq_labels(sel: &Selector, track: Track) -> BTreeMap<String, String> {
                 m.label.clone(),
                 Selector::value_for(m, track.as_str()).to_string(),
             )
-        })
-        .collect()
-}
-
-fn input(series: &[Series]) -> Vec<InputSeries> {
-    series
-        .iter()
-        .map(|s| InputSeries {
-            series: s.promql(),
-            values: notation(&s.values),
         })
         .collect()
 }
@@ -1166,114 +1292,10 @@ fn notation(values: &[Option<f64>]) -> String {
     parts.join(" ")
 }
 
-// ----- the evaluator: a metric's query on raw series, Prometheus 2.42 -----
-
-/// The value of a structured metric expression for one track at `ts`: `None` when the
-/// query returns nothing.
-fn eval(e: &MetricExpr, series: &[Series], track: Track, ts: i64) -> Option<f64> {
-    let matching = |sel: &'_ Selector| -> Vec<&Series> {
-        series
-            .iter()
-            .filter(|s| sel.matches(&s.name, &s.label_pairs(), track))
-            .collect()
-    };
-    let rates = |sel: &Selector, w: i64| -> Vec<(&Series, f64)> {
-        matching(sel)
-            .into_iter()
-            .filter_map(|s| {
-                prom::rate(prom::select_range(&s.samples, ts, w, SEM), ts, w, SEM).map(|v| (s, v))
-            })
-            .collect()
-    };
-    let sum = |vals: &mut dyn Iterator<Item = f64>| -> Option<f64> {
-        let first = vals.next()?;
-        Some(vals.fold(first, |acc, v| acc + v))
-    };
-    let instant = |sel: &Selector| -> Vec<(&Series, f64)> {
-        matching(sel)
-            .into_iter()
-            .filter_map(|s| prom::select_instant(&s.samples, ts, SEM).map(|x| (s, x.v)))
-            .collect()
-    };
-    match e {
-        MetricExpr::RateRatio { num, den, window } => {
-            let w = window.millis() as i64;
-            let n = sum(&mut rates(num, w).into_iter().map(|(_, v)| v));
-            let d = sum(&mut rates(den, w).into_iter().map(|(_, v)| v));
-            prom::ratio(n, d)
-        }
-        MetricExpr::Rate { sel, window } => sum(&mut rates(sel, window.millis() as i64)
-            .into_iter()
-            .map(|(_, v)| v)),
-        MetricExpr::AvgRate { sel, window } => {
-            // 2.42's incremental mean.
-            let mut mean: Option<f64> = None;
-            for (k, (_, v)) in rates(sel, window.millis() as i64).into_iter().enumerate() {
-                mean = Some(match mean {
-                    None => v,
-                    Some(m) => {
-                        let n = (k + 1) as f64;
-                        m + (v / n - m / n)
-                    }
-                });
-            }
-            mean
-        }
-        MetricExpr::Quantile {
-            q,
-            sel,
-            window,
-            scale,
-        } => {
-            let mut by_le: Vec<(String, f64)> = Vec::new();
-            for (s, v) in rates(sel, window.millis() as i64) {
-                let le = s.labels.get("le").cloned().unwrap_or_default();
-                match by_le.iter_mut().find(|(l, _)| *l == le) {
-                    Some((_, acc)) => *acc += v,
-                    None => by_le.push((le, v)),
-                }
-            }
-            if by_le.is_empty() {
-                return None;
-            }
-            let mut buckets: Vec<Bucket> = by_le
-                .iter()
-                .filter_map(|(le, c)| parse_le(le).map(|le| Bucket::new(le, *c)))
-                .collect();
-            let v = prom::histogram_quantile(*q, &mut buckets, SEM);
-            Some(if *scale == 1.0 { v } else { v * scale })
-        }
-        MetricExpr::GaugeSum { sel } => sum(&mut instant(sel).into_iter().map(|(_, v)| v)),
-        MetricExpr::GaugeRatioMax { num, den } => {
-            let dens = instant(den);
-            let mut max: Option<f64> = None;
-            for (s, n) in instant(num) {
-                let Some((_, d)) = dens.iter().find(|(ds, _)| ds.labels == s.labels) else {
-                    continue;
-                };
-                let r = n / d;
-                max = Some(match max {
-                    Some(m) if !(m < r || m.is_nan()) => m,
-                    _ => r,
-                });
-            }
-            max
-        }
-        MetricExpr::Custom(_) => None,
-    }
-}
-
-/// An `le` label as Go's `strconv.ParseFloat` reads it.
-fn parse_le(s: &str) -> Option<f64> {
-    match s {
-        "+Inf" | "Inf" | "+inf" | "inf" => Some(f64::INFINITY),
-        _ => s.parse().ok(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sim::prom::Bucket;
 
     #[test]
     fn notation_compresses_exactly() {
@@ -1320,13 +1342,22 @@ mod tests {
             let mut l = eq_labels(&sel, Track::Canary);
             l.insert("code".into(), code.into());
             let vals = (0..20).map(|i| Some(i as f64 * inc)).collect();
-            Series::new("http_requests_total", l, vals, 60_000)
+            new_series("http_requests_total", l, vals, 60_000)
         };
         let series = vec![mk("200", 90.0), mk("500", 10.0)];
-        let v = eval(&e, &series, Track::Canary, 15 * 60_000).unwrap();
+        let at = |track: Track, ts: i64| Query::raw(&e, track, &series).at(&series, ts, SEM);
+        let v = at(Track::Canary, 15 * 60_000).unwrap();
         assert!((v - 0.1).abs() < 1e-12);
-        assert_eq!(eval(&e, &series, Track::Stable, 15 * 60_000), None);
+        assert_eq!(at(Track::Stable, 15 * 60_000), None);
         // One sample only at t=0: rate has no result.
-        assert_eq!(eval(&e, &series, Track::Canary, 0), None);
+        assert_eq!(at(Track::Canary, 0), None);
+    }
+
+    #[test]
+    fn slots_give_back_the_values() {
+        let vals = vec![Some(1.0), None, Some(3.0), None];
+        let s = new_series("x", BTreeMap::new(), vals.clone(), 1000);
+        assert_eq!(slots(&s, 1000, 4), vals);
+        assert_eq!(notation(&slots(&s, 1000, 4)), "1 _ 3 _");
     }
 }

@@ -136,8 +136,8 @@ pub fn check(
     Ok(diffs)
 }
 
-/// Writes every artifact (temporary files first, then renames) and removes stale files.
-/// Returns the paths whose contents changed.
+/// Writes every artifact whose contents changed (temporary files first, then renames) and
+/// removes stale files. Returns the paths that changed.
 pub fn write(out: &Path, outputs: &[PlanOutput]) -> Result<Vec<PathBuf>, WriteError> {
     fs::create_dir_all(out)
         .map_err(|e| err(out, format!("cannot create the output folder: {e}")))?;
@@ -151,12 +151,9 @@ pub fn write(out: &Path, outputs: &[PlanOutput]) -> Result<Vec<PathBuf>, WriteEr
     }
     let mut changed = Vec::new();
     for (tmp, path) in staged {
-        let same = fs::read(&path).ok() == fs::read(&tmp).ok();
         fs::rename(&tmp, &path)
             .map_err(|e| err(&path, format!("cannot move the new file into place: {e}")))?;
-        if !same {
-            changed.push(path);
-        }
+        changed.push(path);
     }
     for o in outputs {
         let dir = out.join(&o.name);
@@ -185,6 +182,11 @@ fn stage(
             fs::create_dir_all(parent)
                 .map_err(|e| err(parent, format!("cannot create folder: {e}")))?;
             no_symlinks(out, &path)?;
+            // A file that already holds exactly these bytes is left alone: no write, no
+            // rename, and its modification time stays.
+            if fs::read(&path).is_ok_and(|old| old == a.contents.as_bytes()) {
+                continue;
+            }
             let name = path
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())

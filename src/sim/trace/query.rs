@@ -14,6 +14,11 @@
 //!   (plain in 2.42; Kahan-Neumaier in 3.x), `histogram_quantile` over `sum by (le)`,
 //!   one-to-one division of gauges.
 //!
+//! [`Query`] is one metric's query for one track, its series selected once and read through
+//! cursors: the one raw-series evaluator of the crate, shared by the replay ([`Inputs`]) and
+//! by the promtool unit tests `plan render` generates
+//! ([`crate::render::promtool_tests`], which must predict promtool to the evaluation).
+//!
 //! A recorded series wins over raw ones for the same metric and track. A custom metric
 //! (its own PromQL) can only be read as recorded series. A metric with neither is absent:
 //! its comparisons are false and its no-data rule fires, as in Prometheus.
@@ -94,12 +99,79 @@ pub enum Origin {
     Absent,
 }
 
+/// One metric's query for one track over a fixed set of series: which series it reads is
+/// decided once, when it is built; [`Query::at`] then evaluates it at successive times
+/// (fastest when they do not decrease: each series keeps a cursor), without allocating
+/// (up to 64 histogram buckets).
+///
+/// This is the one raw-series evaluator of the crate: the replay reads traces with it
+/// ([`Inputs`]) and `plan render` computes its promtool tests' expected values and firing
+/// evaluations with it ([`crate::render::promtool_tests`]).
+#[derive(Debug, Clone)]
+pub struct Query {
+    src: Source,
+}
+
+impl Query {
+    /// A query that returns nothing (no series gives the metric).
+    pub fn absent() -> Query {
+        Query {
+            src: Source::Absent,
+        }
+    }
+
+    /// The recorded series `series[i]`, read like an alerting rule reads a recording
+    /// rule's output: an instant selector (5m lookback, staleness markers honoured).
+    pub fn recorded(i: usize) -> Query {
+        Query {
+            src: Source::Recorded(Cur::new(i)),
+        }
+    }
+
+    /// The raw query `expr` for `track` over `series` (sums add up in slice order). A
+    /// custom query cannot be evaluated here: absent.
+    pub fn raw(expr: &MetricExpr, track: Track, series: &[Series]) -> Query {
+        Query {
+            src: raw_source(expr, track, series, &mut |_| {}),
+        }
+    }
+
+    /// The value at `ts` (relative ms, as the samples); `None` when the query returns
+    /// nothing. `series` must be the slice the query was built on.
+    pub fn at(&mut self, series: &[Series], ts: i64, semantics: Semantics) -> Option<f64> {
+        eval(&mut self.src, series, ts, semantics)
+    }
+
+    /// Where the values come from.
+    pub fn origin(&self, series: &[Series]) -> Origin {
+        match &self.src {
+            Source::Recorded(c) => Origin::Recorded {
+                series: series[c.series].display(),
+            },
+            Source::Absent => Origin::Absent,
+            Source::RateRatio { num, den, .. } => {
+                let mut ids: Vec<usize> = num.iter().chain(den).map(|c| c.series).collect();
+                ids.sort_unstable();
+                ids.dedup();
+                Origin::Raw { series: ids.len() }
+            }
+            Source::Rate { sel, .. } | Source::AvgRate { sel, .. } | Source::GaugeSum { sel } => {
+                Origin::Raw { series: sel.len() }
+            }
+            Source::Quantile { sel, .. } => Origin::Raw { series: sel.len() },
+            Source::GaugeRatioMax { pairs } => Origin::Raw {
+                series: pairs.len() * 2,
+            },
+        }
+    }
+}
+
 /// The metric values of a trace at successive evaluations.
 pub struct Inputs<'t> {
     trace: &'t Trace,
     semantics: Semantics,
     /// Per metric: (canary, stable).
-    sources: Vec<[Source; 2]>,
+    sources: Vec<[Query; 2]>,
     values: Vec<(Option<f64>, Option<f64>)>,
     used: Vec<bool>,
 }
@@ -122,7 +194,7 @@ impl<'t> Inputs<'t> {
             } else {
                 Vec::new()
             };
-            let mut pair = [Source::Absent, Source::Absent];
+            let mut pair = [Query::absent(), Query::absent()];
             for track in tracks {
                 let slot = match track {
                     Track::Canary => 0,
@@ -143,26 +215,11 @@ impl<'t> Inputs<'t> {
 
     /// Where metric `mi`'s values come from, per track (canary, stable).
     pub fn origin(&self, mi: usize) -> [Origin; 2] {
-        let one = |s: &Source| match s {
-            Source::Recorded(c) => Origin::Recorded {
-                series: self.trace.series[c.series].display(),
-            },
-            Source::Absent => Origin::Absent,
-            Source::RateRatio { num, den, .. } => {
-                let mut ids: Vec<usize> = num.iter().chain(den).map(|c| c.series).collect();
-                ids.sort_unstable();
-                ids.dedup();
-                Origin::Raw { series: ids.len() }
-            }
-            Source::Rate { sel, .. } | Source::AvgRate { sel, .. } | Source::GaugeSum { sel } => {
-                Origin::Raw { series: sel.len() }
-            }
-            Source::Quantile { sel, .. } => Origin::Raw { series: sel.len() },
-            Source::GaugeRatioMax { pairs } => Origin::Raw {
-                series: pairs.len() * 2,
-            },
-        };
-        [one(&self.sources[mi][0]), one(&self.sources[mi][1])]
+        let series = &self.trace.series;
+        [
+            self.sources[mi][0].origin(series),
+            self.sources[mi][1].origin(series),
+        ]
     }
 
     /// Series of the trace that no metric reads (a typo in a label is the usual cause).
@@ -181,8 +238,8 @@ impl<'t> Inputs<'t> {
         let sem = self.semantics;
         let series = &self.trace.series;
         for (mi, pair) in self.sources.iter_mut().enumerate() {
-            let c = eval(&mut pair[0], series, ts, sem);
-            let s = eval(&mut pair[1], series, ts, sem);
+            let c = pair[0].at(series, ts, sem);
+            let s = pair[1].at(series, ts, sem);
             self.values[mi] = (c, s);
         }
         &self.values
@@ -195,7 +252,7 @@ fn resolve(
     track: Track,
     trace: &Trace,
     used: &mut [bool],
-) -> Result<Source, TraceError> {
+) -> Result<Query, TraceError> {
     let m = &plan.metrics[mi];
     let recorded = lower::record_name(m);
     let mut found: Option<usize> = None;
@@ -230,21 +287,32 @@ fn resolve(
     }
     if let Some(i) = found {
         used[i] = true;
-        return Ok(Source::Recorded(Cur::new(i)));
+        return Ok(Query::recorded(i));
     }
+    let src = raw_source(&m.expr, track, &trace.series, &mut |i| used[i] = true);
+    Ok(Query { src })
+}
+
+/// The raw source of `expr` for `track`: the series each selector matches, chosen once;
+/// `mark` is told every series a selector matches.
+fn raw_source(
+    expr: &MetricExpr,
+    track: Track,
+    series: &[Series],
+    mark: &mut dyn FnMut(usize),
+) -> Source {
     let mut pick = |sel: &Selector| -> Vec<Cur> {
-        trace
-            .series
+        series
             .iter()
             .enumerate()
             .filter(|(_, s)| sel.matches(&s.name, &s.labels, track))
             .map(|(i, _)| {
-                used[i] = true;
+                mark(i);
                 Cur::new(i)
             })
             .collect()
     };
-    let src = match &m.expr {
+    match expr {
         MetricExpr::RateRatio { num, den, window } => Source::RateRatio {
             num: pick(num),
             den: pick(den),
@@ -268,7 +336,7 @@ fn resolve(
             let mut names: Vec<&str> = Vec::new();
             let mut with_group = Vec::with_capacity(curs.len());
             for c in curs {
-                let le = trace.series[c.series].label("le");
+                let le = series[c.series].label("le");
                 let g = match names.iter().position(|n| *n == le) {
                     Some(g) => g,
                     None => {
@@ -293,21 +361,20 @@ fn resolve(
             let pairs = nums
                 .into_iter()
                 .filter_map(|n| {
-                    let labels = &trace.series[n.series].labels;
+                    let labels = &series[n.series].labels;
                     dens.iter()
-                        .find(|d| trace.series[d.series].labels == *labels)
+                        .find(|d| series[d.series].labels == *labels)
                         .map(|d| (n, Cur::new(d.series)))
                 })
                 .collect();
             Source::GaugeRatioMax { pairs }
         }
         MetricExpr::Custom(_) => Source::Absent,
-    };
-    Ok(src)
+    }
 }
 
 /// An `le` label as Go's `strconv.ParseFloat` reads it.
-fn parse_le(s: &str) -> Option<f64> {
+pub(crate) fn parse_le(s: &str) -> Option<f64> {
     match s {
         "+Inf" | "Inf" | "+inf" | "inf" | "+INF" | "INF" => Some(f64::INFINITY),
         "-Inf" | "-inf" => Some(f64::NEG_INFINITY),
@@ -386,18 +453,25 @@ fn eval(src: &mut Source, series: &[Series], ts: i64, sem: Semantics) -> Option<
                     acc[*g].add_sum(v, sem);
                 }
             }
-            let mut buckets: Vec<Bucket> = Vec::with_capacity(les.len());
-            let mut any = false;
+            let mut stack = [Bucket::new(0.0, 0.0); 64];
+            let mut heap: Vec<Bucket>;
+            let buckets: &mut [Bucket] = if les.len() <= stack.len() {
+                &mut stack[..]
+            } else {
+                heap = vec![Bucket::new(0.0, 0.0); les.len()];
+                &mut heap
+            };
+            let mut n = 0;
             for (a, le) in acc.iter().zip(les.iter()) {
                 if let (Some(count), Some(le)) = (a.sum(), le) {
-                    buckets.push(Bucket::new(*le, count));
-                    any = true;
+                    buckets[n] = Bucket::new(*le, count);
+                    n += 1;
                 }
             }
-            if !any {
+            if n == 0 {
                 return None;
             }
-            let v = prom::histogram_quantile(*q, &mut buckets, sem);
+            let v = prom::histogram_quantile(*q, &mut buckets[..n], sem);
             Some(if *scale == 1.0 { v } else { v * *scale })
         }
         Source::GaugeSum { sel } => {
