@@ -8,8 +8,8 @@ use crate::schema::PLAN_SCHEMA;
 use crate::sim::montecarlo::{self, Settings};
 use crate::sim::prom::Semantics;
 use crate::sim::scenario::{self, DEFAULT_SCENARIOS, SCENARIOS_SCHEMA};
-use crate::source::Source;
 use crate::source::LoadError;
+use crate::source::Source;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -131,13 +131,41 @@ pub fn main() -> i32 {
             deny_warnings,
         } => validate(&files, format, deny_warnings),
         Command::Render { files, out, check } => render(&files, &out, check),
-        Command::Simulate { file, trace, scenarios, seed, trials, jobs, format, semantics } => {
-            let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-            let settings = Settings { seed, jobs, trials, semantics: semantics.into() };
-            simulate(&file, trace.as_deref(), scenarios.as_deref(), settings, format)
+        Command::Simulate {
+            file,
+            trace,
+            scenarios,
+            seed,
+            trials,
+            jobs,
+            format,
+            semantics,
+        } => {
+            let jobs =
+                jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            let settings = Settings {
+                seed,
+                jobs,
+                trials,
+                semantics: semantics.into(),
+            };
+            simulate(
+                &file,
+                trace.as_deref(),
+                scenarios.as_deref(),
+                settings,
+                format,
+            )
         }
         Command::Schema { scenarios } => {
-            print!("{}", if scenarios { SCENARIOS_SCHEMA } else { PLAN_SCHEMA });
+            print!(
+                "{}",
+                if scenarios {
+                    SCENARIOS_SCHEMA
+                } else {
+                    PLAN_SCHEMA
+                }
+            );
             EXIT_OK
         }
     }
@@ -316,15 +344,28 @@ fn render(files: &[PathBuf], out: &std::path::Path, check: bool) -> i32 {
     }
 }
 
-fn simulate(file: &std::path::Path, trace: Option<&std::path::Path>, scenarios: Option<&std::path::Path>, settings: Settings, format: Format) -> i32 {
+fn simulate(
+    file: &std::path::Path,
+    trace: Option<&std::path::Path>,
+    scenarios: Option<&std::path::Path>,
+    settings: Settings,
+    format: Format,
+) -> i32 {
     let b = compile_all(&[file.to_path_buf()], false);
     let _ = std::io::stderr().write_all(b.human.as_bytes());
     if b.exit_code() != EXIT_OK {
         return b.exit_code();
     }
-    let Some(plan) = b.compiled.first().and_then(|c| c.plan.as_ref()) else { return EXIT_INVALID };
+    let Some(plan) = b.compiled.first().and_then(|c| c.plan.as_ref()) else {
+        return EXIT_INVALID;
+    };
     if let Some(trace) = trace {
-        return match crate::sim::replay::replay(plan, trace, settings.semantics, format == Format::Json) {
+        return match crate::sim::replay::replay(
+            plan,
+            trace,
+            settings.semantics,
+            format == Format::Json,
+        ) {
             Ok(text) => {
                 let _ = std::io::stdout().write_all(text.as_bytes());
                 EXIT_OK
@@ -343,7 +384,11 @@ fn simulate(file: &std::path::Path, trace: Option<&std::path::Path>, scenarios: 
                 return if e.is_io() { EXIT_USAGE } else { EXIT_INVALID };
             }
         },
-        None => Source::new("<built-in scenarios>".into(), PathBuf::from("simulations/default.yaml"), DEFAULT_SCENARIOS.into()),
+        None => Source::new(
+            "<built-in scenarios>".into(),
+            PathBuf::from("simulations/default.yaml"),
+            DEFAULT_SCENARIOS.into(),
+        ),
     };
     let scenarios = match scenario::load(&source, plan) {
         Ok(s) => s,

@@ -50,7 +50,14 @@ impl LoadError {
     }
 
     fn new(name: &str, kind: LoadErrorKind, reason: String, hint: &'static str) -> LoadError {
-        LoadError { name: name.to_string(), kind, reason, hint, line: 1, column: 1 }
+        LoadError {
+            name: name.to_string(),
+            kind,
+            reason,
+            hint,
+            line: 1,
+            column: 1,
+        }
     }
 }
 
@@ -99,11 +106,17 @@ impl Source {
                 let mut err = LoadError::new(
                     &name,
                     LoadErrorKind::Content,
-                    format!("not UTF-8 text: invalid byte 0x{:02x} (byte offset {at})", e.as_bytes()[at]),
+                    format!(
+                        "not UTF-8 text: invalid byte 0x{:02x} (byte offset {at})",
+                        e.as_bytes()[at]
+                    ),
                     "save the plan as UTF-8",
                 );
                 err.line = valid.iter().filter(|&&b| b == b'\n').count() + 1;
-                err.column = String::from_utf8_lossy(&valid[line_start..]).chars().count() + 1;
+                err.column = String::from_utf8_lossy(&valid[line_start..])
+                    .chars()
+                    .count()
+                    + 1;
                 return Err(err);
             }
         };
@@ -163,7 +176,9 @@ fn too_large(name: &str, len: u64) -> LoadError {
 fn describe_io(e: &std::io::Error) -> (String, &'static str) {
     match e.kind() {
         std::io::ErrorKind::NotFound => ("no such file".into(), "check the path"),
-        std::io::ErrorKind::PermissionDenied => ("permission denied".into(), "check the file's permissions"),
+        std::io::ErrorKind::PermissionDenied => {
+            ("permission denied".into(), "check the file's permissions")
+        }
         _ => (e.to_string(), "check that the file can be read"),
     }
 }

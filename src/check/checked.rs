@@ -35,7 +35,13 @@ impl CheckedPlan {
     pub fn canary_request_share(&self, i: usize) -> f64 {
         let phase = &self.phases[i];
         let split = phase.traffic.fraction();
-        let targeted: f64 = phase.groups.iter().filter_map(|&g| self.groups[g].share).map(|s| s.fraction()).sum::<f64>().min(1.0);
+        let targeted: f64 = phase
+            .groups
+            .iter()
+            .filter_map(|&g| self.groups[g].share)
+            .map(|s| s.fraction())
+            .sum::<f64>()
+            .min(1.0);
         (split + (1.0 - split) * targeted).min(1.0)
     }
 }

@@ -498,7 +498,9 @@ pub fn thin_traffic(plan: &CheckedPlan, rps: f64) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     for (i, r) in plan.rollbacks.iter().enumerate() {
         let m = &plan.metrics[r.metric];
-        let Limit::Absolute(t) = r.limit else { continue };
+        let Limit::Absolute(t) = r.limit else {
+            continue;
+        };
         let error_threshold = match m.builtin {
             Some(Builtin::ErrorRate) => t,
             Some(Builtin::Availability) => 1.0 - t,

@@ -7,7 +7,9 @@ use crate::model::Plan;
 
 /// Words YAML 1.1 reads as booleans or null when unquoted (docker-compose 1.x parses with
 /// YAML 1.1, and a service name is a mapping key, which serialisers do not quote).
-const YAML11_SCALARS: [&str; 11] = ["y", "n", "yes", "no", "on", "off", "true", "false", "null", "~", ""];
+const YAML11_SCALARS: [&str; 11] = [
+    "y", "n", "yes", "no", "on", "off", "true", "false", "null", "~", "",
+];
 
 /// Services every phase's compose override defines besides the plan's own.
 pub const RESERVED_SERVICES: [&str; 3] = ["nginx", "prometheus", "alertmanager"];
@@ -22,14 +24,27 @@ pub fn check(plan: &Plan, f: &mut Vec<Diagnostic>) {
     }
     if YAML11_SCALARS.contains(&name) {
         f.push(
-            Diagnostic::error("yaml11-service-name", "/service/name", format!("docker-compose reads a service named `{name}` as a boolean or null (YAML 1.1)"))
-                .with_hint("choose another name, e.g. `backend`"),
+            Diagnostic::error(
+                "yaml11-service-name",
+                "/service/name",
+                format!(
+                    "docker-compose reads a service named `{name}` as a boolean or null (YAML 1.1)"
+                ),
+            )
+            .with_hint("choose another name, e.g. `backend`"),
         );
     }
     if !plan.service.image.chars().any(|c| c.is_ascii_alphabetic()) {
         f.push(
-            Diagnostic::error("numeric-image", "/service/image", format!("docker-compose (YAML 1.1) may read the image `{}` with its tag as a number", plan.service.image))
-                .with_hint("an image repository name contains at least one letter, e.g. `team/app`"),
+            Diagnostic::error(
+                "numeric-image",
+                "/service/image",
+                format!(
+                    "docker-compose (YAML 1.1) may read the image `{}` with its tag as a number",
+                    plan.service.image
+                ),
+            )
+            .with_hint("an image repository name contains at least one letter, e.g. `team/app`"),
         );
     }
 }

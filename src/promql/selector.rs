@@ -124,7 +124,10 @@ fn regex_match(re: &str, have: &str) -> Option<bool> {
     CACHE.with(|c| {
         let mut c = c.borrow_mut();
         if !c.contains_key(re) {
-            c.insert(re.to_string(), regex::Regex::new(&format!("^(?:{re})$")).ok());
+            c.insert(
+                re.to_string(),
+                regex::Regex::new(&format!("^(?:{re})$")).ok(),
+            );
         }
         c[re].as_ref().map(|r| r.is_match(have))
     })

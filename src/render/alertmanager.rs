@@ -434,7 +434,6 @@ mod tests {
         }
     }
 
-
     #[test]
     fn hostile_values_are_rejected_or_read_back_exactly() {
         type Get = fn(&Value) -> Option<String>;
@@ -523,7 +522,11 @@ mod tests {
             ),
         ];
         for (path, valid, get) in fields {
-            for v in valid.iter().map(|s| s.to_string()).chain(crate::render::hostile::corpus()) {
+            for v in valid
+                .iter()
+                .map(|s| s.to_string())
+                .chain(crate::render::hostile::corpus())
+            {
                 let Some(plan) = plan_with(path, &v) else {
                     assert!(
                         !valid.contains(&v.as_str()),

@@ -410,7 +410,6 @@ mod tests {
         }
     }
 
-
     #[test]
     fn hostile_values_are_rejected_or_read_back_exactly() {
         type Check = fn(&CheckedPlan, &str, &[(String, Value)]) -> bool;
@@ -490,7 +489,11 @@ mod tests {
             ),
         ];
         for (path, valid, check) in fields {
-            for v in valid.iter().map(|s| s.to_string()).chain(crate::render::hostile::corpus()) {
+            for v in valid
+                .iter()
+                .map(|s| s.to_string())
+                .chain(crate::render::hostile::corpus())
+            {
                 let Some(plan) = plan_with(path, &v) else {
                     assert!(
                         !valid.contains(&v.as_str()),

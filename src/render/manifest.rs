@@ -527,7 +527,11 @@ fn value(o: &Operand) -> Value {
 /// outside the targeted groups (the same estimate `plan validate` uses). None when a
 /// targeted group's share is not stated.
 pub fn expected_request_share(plan: &CheckedPlan, i: usize) -> Option<Share> {
-    if plan.phases[i].groups.iter().any(|&g| plan.groups[g].share.is_none()) {
+    if plan.phases[i]
+        .groups
+        .iter()
+        .any(|&g| plan.groups[g].share.is_none())
+    {
         return None;
     }
     Share::from_hundredths((plan.canary_request_share(i) * 10_000.0).round() as u16)

@@ -50,14 +50,38 @@ impl Schedule {
 /// Something that happened to a rule or the release, for the replay timeline.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
-    PhaseStarted { ts: i64, phase: usize },
-    Pending { ts: i64, rule: usize, phase: usize },
-    Firing { ts: i64, rule: usize, phase: usize, active_at: i64 },
+    PhaseStarted {
+        ts: i64,
+        phase: usize,
+    },
+    Pending {
+        ts: i64,
+        rule: usize,
+        phase: usize,
+    },
+    Firing {
+        ts: i64,
+        rule: usize,
+        phase: usize,
+        active_at: i64,
+    },
     /// A pending alert whose condition stopped holding before `for` elapsed.
-    Cleared { ts: i64, rule: usize, phase: usize },
-    Resolved { ts: i64, rule: usize, phase: usize },
+    Cleared {
+        ts: i64,
+        rule: usize,
+        phase: usize,
+    },
+    Resolved {
+        ts: i64,
+        rule: usize,
+        phase: usize,
+    },
     /// A gate alert was firing when its phase ended.
-    GateFailed { ts: i64, rule: usize, phase: usize },
+    GateFailed {
+        ts: i64,
+        rule: usize,
+        phase: usize,
+    },
 }
 
 /// How a release ended.
@@ -83,12 +107,28 @@ pub struct Evaluator<'a> {
 
 impl<'a> Evaluator<'a> {
     pub fn new(rules: &'a [AlertRule], schedule: &'a Schedule, record_events: bool) -> Self {
-        let states = rules.iter().map(|r| AlertState::new(prom::AlertRule { for_ms: r.for_ms as i64, keep_firing_for_ms: 0 })).collect();
+        let states = rules
+            .iter()
+            .map(|r| {
+                AlertState::new(prom::AlertRule {
+                    for_ms: r.for_ms as i64,
+                    keep_firing_for_ms: 0,
+                })
+            })
+            .collect();
         let mut events = record_events.then(Vec::new);
         if let Some(ev) = events.as_mut() {
             ev.push(Event::PhaseStarted { ts: 0, phase: 0 });
         }
-        Evaluator { rules, schedule, states, phase: 0, events, verdict: None, gate_failures: Vec::new() }
+        Evaluator {
+            rules,
+            schedule,
+            states,
+            phase: 0,
+            events,
+            verdict: None,
+            gate_failures: Vec::new(),
+        }
     }
 
     pub fn phase(&self) -> usize {
@@ -123,14 +163,23 @@ impl<'a> Evaluator<'a> {
             if r.kind == RuleKind::Gate && self.states[i].status().is_firing() {
                 let end = self.schedule.starts[self.phase + 1];
                 self.gate_failures.push((self.phase, i));
-                self.push(Event::GateFailed { ts: end, rule: i, phase: self.phase });
+                self.push(Event::GateFailed {
+                    ts: end,
+                    rule: i,
+                    phase: self.phase,
+                });
             }
             self.states[i] = AlertState::new(self.states[i].rule());
         }
         self.phase = phase;
-        self.push(Event::PhaseStarted { ts: self.schedule.starts[phase], phase });
+        self.push(Event::PhaseStarted {
+            ts: self.schedule.starts[phase],
+            phase,
+        });
         if phase + 1 == self.schedule.starts.len() {
-            self.verdict = Some(Verdict::Promoted { ts: self.schedule.starts[phase] });
+            self.verdict = Some(Verdict::Promoted {
+                ts: self.schedule.starts[phase],
+            });
         }
         self.verdict
     }
@@ -150,7 +199,11 @@ impl<'a> Evaluator<'a> {
                 self.transition(ts, i, before, after);
             }
             if r.kind == RuleKind::Rollback && after.is_firing() && self.verdict.is_none() {
-                self.verdict = Some(Verdict::RolledBack { ts, phase: self.phase, rule: i });
+                self.verdict = Some(Verdict::RolledBack {
+                    ts,
+                    phase: self.phase,
+                    rule: i,
+                });
             }
         }
         self.verdict
@@ -162,7 +215,12 @@ impl<'a> Evaluator<'a> {
         }
         let phase = self.phase;
         let ev = match (before, after) {
-            (_, Status::Firing { active_at, .. }) if !before.is_firing() => Event::Firing { ts, rule, phase, active_at },
+            (_, Status::Firing { active_at, .. }) if !before.is_firing() => Event::Firing {
+                ts,
+                rule,
+                phase,
+                active_at,
+            },
             (Status::Inactive, Status::Pending { .. }) => Event::Pending { ts, rule, phase },
             (Status::Pending { .. }, Status::Inactive) => Event::Cleared { ts, rule, phase },
             (Status::Firing { .. }, Status::Inactive) => Event::Resolved { ts, rule, phase },

@@ -4,9 +4,9 @@
 pub mod evaluator;
 pub mod montecarlo;
 pub mod prom;
+pub mod replay;
 pub mod report;
 pub mod scenario;
 pub mod stats;
 pub mod synth;
-pub mod replay;
 pub mod trace;

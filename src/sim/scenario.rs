@@ -14,7 +14,9 @@ pub const DEFAULT_SCENARIOS: &str = include_str!("../../simulations/default.yaml
 pub const DEFAULT_TRIALS: u64 = 2000;
 
 /// The Prometheus client libraries' default latency buckets, in seconds.
-pub const DEFAULT_BUCKETS: [f64; 11] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+pub const DEFAULT_BUCKETS: [f64; 11] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -159,7 +161,10 @@ impl Fault {
         match self.kind {
             FaultKind::Step | FaultKind::Partial { .. } => 1.0,
             FaultKind::Leak { ramp_ms } => (since as f64 / ramp_ms as f64).min(1.0),
-            FaultKind::Bursts { every_ms, lasting_ms } => f64::from(u8::from(since % every_ms < lasting_ms)),
+            FaultKind::Bursts {
+                every_ms,
+                lasting_ms,
+            } => f64::from(u8::from(since % every_ms < lasting_ms)),
             FaultKind::Load { above_rps } => f64::from(u8::from(canary_rps > above_rps)),
         }
     }
@@ -192,10 +197,14 @@ pub struct Scenarios {
 fn ratio(v: &Value, what: &str) -> Result<f64, String> {
     let r = match v {
         Value::Number(n) => n.as_f64(),
-        Value::String(s) => s.strip_suffix('%').and_then(|p| p.trim().parse::<f64>().ok()).map(|p| p / 100.0),
+        Value::String(s) => s
+            .strip_suffix('%')
+            .and_then(|p| p.trim().parse::<f64>().ok())
+            .map(|p| p / 100.0),
         _ => None,
     };
-    r.filter(|r| (0.0..=1.0).contains(r)).ok_or_else(|| format!("{what}: `{v}` is not a ratio; write `0.05` or `5%`"))
+    r.filter(|r| (0.0..=1.0).contains(r))
+        .ok_or_else(|| format!("{what}: `{v}` is not a ratio; write `0.05` or `5%`"))
 }
 
 fn number(v: &Value, what: &str) -> Result<f64, String> {
@@ -207,20 +216,32 @@ fn number(v: &Value, what: &str) -> Result<f64, String> {
 }
 
 fn millis(s: &str, what: &str) -> Result<i64, String> {
-    parse_millis(s).map(|m| m as i64).map_err(|e| format!("{what}: {e}"))
+    parse_millis(s)
+        .map(|m| m as i64)
+        .map_err(|e| format!("{what}: {e}"))
 }
 
 fn gauge(g: Option<&GaugeSpec>, default: Gauge, what: &str) -> Result<Gauge, String> {
     let Some(g) = g else { return Ok(default) };
     let mean = number(&g.mean, what)?;
-    let noise = g.noise.as_ref().map(|n| number(n, what)).transpose()?.unwrap_or(mean.abs() * 0.05);
+    let noise = g
+        .noise
+        .as_ref()
+        .map(|n| number(n, what))
+        .transpose()?
+        .unwrap_or(mean.abs() * 0.05);
     Ok(Gauge { mean, noise })
 }
 
 /// Parses and checks a scenario document (already a JSON value) against the plan.
 pub fn from_value(doc: &Value, plan: &CheckedPlan) -> Result<Scenarios, Vec<Diagnostic>> {
-    let spec: FileSpec = serde_json::from_value(doc.clone())
-        .map_err(|e| vec![Diagnostic::error("scenario", "", format!("invalid scenario file: {e}"))])?;
+    let spec: FileSpec = serde_json::from_value(doc.clone()).map_err(|e| {
+        vec![Diagnostic::error(
+            "scenario",
+            "",
+            format!("invalid scenario file: {e}"),
+        )]
+    })?;
     resolve(spec, plan).map_err(|(pointer, msg)| vec![Diagnostic::error("scenario", pointer, msg)])
 }
 
@@ -235,29 +256,99 @@ fn resolve(spec: FileSpec, plan: &CheckedPlan) -> Result<Scenarios, (String, Str
     let b = &spec.baseline;
     let mut custom = BTreeMap::new();
     for (name, g) in &b.metrics {
-        custom.insert(name.clone(), gauge(Some(g), Gauge { mean: 0.0, noise: 0.0 }, name).map_err(at("/baseline/metrics"))?);
+        custom.insert(
+            name.clone(),
+            gauge(
+                Some(g),
+                Gauge {
+                    mean: 0.0,
+                    noise: 0.0,
+                },
+                name,
+            )
+            .map_err(at("/baseline/metrics"))?,
+        );
     }
-    let mut buckets = b.buckets.clone().unwrap_or_else(|| DEFAULT_BUCKETS.to_vec());
+    let mut buckets = b
+        .buckets
+        .clone()
+        .unwrap_or_else(|| DEFAULT_BUCKETS.to_vec());
     buckets.sort_by(f64::total_cmp);
     buckets.dedup();
     let baseline = Behaviour {
-        error_rate: b.error_rate.as_ref().map(|v| ratio(v, "error_rate")).transpose().map_err(at("/baseline/error_rate"))?.unwrap_or(0.005),
-        median: b.latency.median.as_deref().map(|m| millis(m, "median")).transpose().map_err(at("/baseline/latency/median"))?.map_or(0.12, |ms| ms as f64 / 1000.0),
+        error_rate: b
+            .error_rate
+            .as_ref()
+            .map(|v| ratio(v, "error_rate"))
+            .transpose()
+            .map_err(at("/baseline/error_rate"))?
+            .unwrap_or(0.005),
+        median: b
+            .latency
+            .median
+            .as_deref()
+            .map(|m| millis(m, "median"))
+            .transpose()
+            .map_err(at("/baseline/latency/median"))?
+            .map_or(0.12, |ms| ms as f64 / 1000.0),
         sigma: b.latency.sigma.unwrap_or(0.6),
-        tail_share: b.latency.tail_share.as_ref().map(|v| ratio(v, "tail_share")).transpose().map_err(at("/baseline/latency/tail_share"))?.unwrap_or(0.01),
+        tail_share: b
+            .latency
+            .tail_share
+            .as_ref()
+            .map(|v| ratio(v, "tail_share"))
+            .transpose()
+            .map_err(at("/baseline/latency/tail_share"))?
+            .unwrap_or(0.01),
         tail_factor: b.latency.tail_factor.unwrap_or(8.0),
         buckets,
-        cpu: gauge(b.cpu_usage.as_ref(), Gauge { mean: 0.35, noise: 0.03 }, "cpu_usage").map_err(at("/baseline/cpu_usage"))?,
-        memory: gauge(b.memory_usage.as_ref(), Gauge { mean: 0.55, noise: 0.01 }, "memory_usage").map_err(at("/baseline/memory_usage"))?,
-        db_connections: gauge(b.db_connections.as_ref(), Gauge { mean: 30.0, noise: 4.0 }, "db_connections").map_err(at("/baseline/db_connections"))?,
-        redis_memory: gauge(b.redis_memory_usage.as_ref(), Gauge { mean: 0.5, noise: 0.01 }, "redis_memory_usage").map_err(at("/baseline/redis_memory_usage"))?,
+        cpu: gauge(
+            b.cpu_usage.as_ref(),
+            Gauge {
+                mean: 0.35,
+                noise: 0.03,
+            },
+            "cpu_usage",
+        )
+        .map_err(at("/baseline/cpu_usage"))?,
+        memory: gauge(
+            b.memory_usage.as_ref(),
+            Gauge {
+                mean: 0.55,
+                noise: 0.01,
+            },
+            "memory_usage",
+        )
+        .map_err(at("/baseline/memory_usage"))?,
+        db_connections: gauge(
+            b.db_connections.as_ref(),
+            Gauge {
+                mean: 30.0,
+                noise: 4.0,
+            },
+            "db_connections",
+        )
+        .map_err(at("/baseline/db_connections"))?,
+        redis_memory: gauge(
+            b.redis_memory_usage.as_ref(),
+            Gauge {
+                mean: 0.5,
+                noise: 0.01,
+            },
+            "redis_memory_usage",
+        )
+        .map_err(at("/baseline/redis_memory_usage"))?,
         custom,
     };
     let mut scenarios = Vec::new();
     for (i, s) in spec.scenarios.into_iter().enumerate() {
         let p = format!("/scenarios/{i}/fault");
         let fault = s.fault.map(|f| fault(f, plan, &p)).transpose()?;
-        scenarios.push(Scenario { name: s.name, description: s.description.unwrap_or_default(), fault });
+        scenarios.push(Scenario {
+            name: s.name,
+            description: s.description.unwrap_or_default(),
+            fault,
+        });
     }
     Ok(Scenarios {
         trials: spec.trials.unwrap_or(DEFAULT_TRIALS),
@@ -285,20 +376,44 @@ fn fault(f: FaultSpec, plan: &CheckedPlan, p: &str) -> Result<Fault, (String, St
     };
     let kind = match f.kind.as_str() {
         "step" => FaultKind::Step,
-        "leak" => FaultKind::Leak { ramp_ms: need(f.ramp.as_ref(), "ramp")? },
-        "bursts" => FaultKind::Bursts { every_ms: need(f.every.as_ref(), "every")?, lasting_ms: need(f.lasting.as_ref(), "lasting")? },
-        "load" => FaultKind::Load { above_rps: f.above_rps.ok_or_else(|| e("a `load` fault needs `above_rps`".into()))? },
+        "leak" => FaultKind::Leak {
+            ramp_ms: need(f.ramp.as_ref(), "ramp")?,
+        },
+        "bursts" => FaultKind::Bursts {
+            every_ms: need(f.every.as_ref(), "every")?,
+            lasting_ms: need(f.lasting.as_ref(), "lasting")?,
+        },
+        "load" => FaultKind::Load {
+            above_rps: f
+                .above_rps
+                .ok_or_else(|| e("a `load` fault needs `above_rps`".into()))?,
+        },
         "partial" => FaultKind::Partial {
-            users: ratio(f.users.as_ref().ok_or_else(|| e("a `partial` fault needs `users`".into()))?, "users").map_err(e)?,
+            users: ratio(
+                f.users
+                    .as_ref()
+                    .ok_or_else(|| e("a `partial` fault needs `users`".into()))?,
+                "users",
+            )
+            .map_err(e)?,
         },
         other => return Err(e(format!("unknown fault kind `{other}`"))),
     };
-    let mut onset_ms = f.onset.as_deref().map(|o| millis(o, "onset")).transpose().map_err(e)?.unwrap_or(0);
+    let mut onset_ms = f
+        .onset
+        .as_deref()
+        .map(|o| millis(o, "onset"))
+        .transpose()
+        .map_err(e)?
+        .unwrap_or(0);
     if let Some(phase) = &f.phase {
         let Some(i) = plan.phases.iter().position(|q| &q.name == phase) else {
             return Err(e(format!("unknown phase `{phase}`")));
         };
-        onset_ms += plan.phases[..i].iter().map(|q| q.duration.map_or(0, |d| d.millis() as i64)).sum::<i64>();
+        onset_ms += plan.phases[..i]
+            .iter()
+            .map(|q| q.duration.map_or(0, |d| d.millis() as i64))
+            .sum::<i64>();
     }
     let r = |v: Option<Value>, what: &str| v.map(|v| ratio(&v, what)).transpose().map_err(e);
     let fault = Fault {
@@ -310,7 +425,12 @@ fn fault(f: FaultSpec, plan: &CheckedPlan, p: &str) -> Result<Fault, (String, St
         memory_usage: r(f.memory_usage, "memory_usage")?,
         cpu_usage: r(f.cpu_usage, "cpu_usage")?,
     };
-    if fault.error_rate.is_none() && fault.latency_factor.is_none() && fault.tail_share.is_none() && fault.memory_usage.is_none() && fault.cpu_usage.is_none() {
+    if fault.error_rate.is_none()
+        && fault.latency_factor.is_none()
+        && fault.tail_share.is_none()
+        && fault.memory_usage.is_none()
+        && fault.cpu_usage.is_none()
+    {
         return Err(e("the fault changes nothing: give at least one of error_rate, latency_factor, tail_share, memory_usage, cpu_usage".into()));
     }
     Ok(fault)
@@ -320,21 +440,36 @@ fn fault(f: FaultSpec, plan: &CheckedPlan, p: &str) -> Result<Fault, (String, St
 pub fn schema_check(doc: &Value) -> Vec<Diagnostic> {
     static VALIDATOR: std::sync::OnceLock<jsonschema::Validator> = std::sync::OnceLock::new();
     let v = VALIDATOR.get_or_init(|| {
-        let schema: Value = serde_json::from_str(SCENARIOS_SCHEMA).expect("the embedded scenario schema is JSON");
-        jsonschema::options().with_draft(jsonschema::Draft::Draft202012).build(&schema).expect("the embedded scenario schema compiles")
+        let schema: Value =
+            serde_json::from_str(SCENARIOS_SCHEMA).expect("the embedded scenario schema is JSON");
+        jsonschema::options()
+            .with_draft(jsonschema::Draft::Draft202012)
+            .build(&schema)
+            .expect("the embedded scenario schema compiles")
     });
     v.iter_errors(doc)
         .map(|e| {
             let msg = e.to_string();
-            let msg = if msg.chars().count() > 160 { format!("{}…", msg.chars().take(160).collect::<String>()) } else { msg };
-            Diagnostic::error("scenario-schema", e.instance_path().as_str().to_string(), msg)
-                .with_hint("see schemas/scenarios.schema.json and the examples in simulations/")
+            let msg = if msg.chars().count() > 160 {
+                format!("{}…", msg.chars().take(160).collect::<String>())
+            } else {
+                msg
+            };
+            Diagnostic::error(
+                "scenario-schema",
+                e.instance_path().as_str().to_string(),
+                msg,
+            )
+            .with_hint("see schemas/scenarios.schema.json and the examples in simulations/")
         })
         .collect()
 }
 
 /// Reads scenarios from YAML text (a file, or the built-in default).
-pub fn load(source: &crate::source::Source, plan: &CheckedPlan) -> Result<Scenarios, (Option<crate::syntax::Spans>, Vec<Diagnostic>)> {
+pub fn load(
+    source: &crate::source::Source,
+    plan: &CheckedPlan,
+) -> Result<Scenarios, (Option<crate::syntax::Spans>, Vec<Diagnostic>)> {
     let doc = crate::syntax::parse(source).map_err(|(s, d)| (Some(s), d))?;
     let errors = schema_check(&doc.value);
     if !errors.is_empty() {

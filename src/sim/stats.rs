@@ -16,7 +16,13 @@ pub struct Proportion {
 impl Proportion {
     pub fn new(count: u64, trials: u64) -> Proportion {
         if trials == 0 {
-            return Proportion { count, trials, probability: f64::NAN, ci95: [0.0, 1.0], std_error: f64::NAN };
+            return Proportion {
+                count,
+                trials,
+                probability: f64::NAN,
+                ci95: [0.0, 1.0],
+                std_error: f64::NAN,
+            };
         }
         let n = trials as f64;
         let p = count as f64 / n;
@@ -25,9 +31,23 @@ impl Proportion {
         let denom = 1.0 + z2 / n;
         let centre = (p + z2 / (2.0 * n)) / denom;
         let half = z * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt() / denom;
-        let lo = if count == 0 { 0.0 } else { (centre - half).max(0.0) };
-        let hi = if count == trials { 1.0 } else { (centre + half).min(1.0) };
-        Proportion { count, trials, probability: p, ci95: [lo, hi], std_error: (p * (1.0 - p) / n).sqrt() }
+        let lo = if count == 0 {
+            0.0
+        } else {
+            (centre - half).max(0.0)
+        };
+        let hi = if count == trials {
+            1.0
+        } else {
+            (centre + half).min(1.0)
+        };
+        Proportion {
+            count,
+            trials,
+            probability: p,
+            ci95: [lo, hi],
+            std_error: (p * (1.0 - p) / n).sqrt(),
+        }
     }
 }
 

@@ -104,6 +104,9 @@ impl Reads {
     }
 }
 
+/// The most entries of [`Model`]'s daily-cycle table.
+const RPS_TABLE_MAX: i64 = 1 << 22;
+
 /// What every trial of one run shares: the grid, the shares per phase, the metric sources.
 pub struct Model<'a> {
     pub semantics: Semantics,
@@ -128,7 +131,14 @@ pub struct Model<'a> {
     /// Samples a track keeps: enough for one window plus the span being drawn.
     ring_capacity: usize,
     /// The healthy error rate, prepared for binomial draws.
-    base_errors: draw::Prob,
+    base_errors: draw::Prepared,
+    /// The daily cycle at every half scrape interval of the plan's phases: entry `k` is
+    /// `total_rps(k * scrape_ms / 2)`, so the midpoint of any scrape span and every
+    /// evaluation on the scrape grid read it without a `sin`.
+    rps_half: Vec<f64>,
+    /// The per-evaluation rate multiplier's distribution, prepared once: None without
+    /// overdispersion; `Some(None)` when its parameters are invalid (the multiplier is 1).
+    bursts: Option<Option<Gamma<f64>>>,
 }
 
 fn lognormal_cdf(x: f64, median: f64, sigma: f64) -> f64 {
@@ -228,8 +238,8 @@ impl<'a> Model<'a> {
             })
             .collect();
         let ring_capacity = (window_ms / scrape_ms) as usize + 3;
-        let base_errors = draw::Prob::new(base.error_rate);
-        Model {
+        let base_errors = draw::Prepared::new(base.error_rate, START_TABLE_CAP);
+        let mut model = Model {
             semantics,
             scrape_ms,
             eval_ms,
@@ -245,6 +255,38 @@ impl<'a> Model<'a> {
             base_cdf,
             ring_capacity,
             base_errors,
+            rps_half: Vec::new(),
+            bursts: (scenarios.traffic.overdispersion > 0.0).then(|| {
+                let cv2 = scenarios.traffic.overdispersion.powi(2);
+                Gamma::new(1.0 / cv2, cv2).ok()
+            }),
+        };
+        // One window past the last phase's end, capped (later times compute directly).
+        let horizon =
+            (t.saturating_add(2 * window_ms + eval_ms) / scrape_ms).clamp(0, RPS_TABLE_MAX / 2);
+        model.rps_half = (0..=2 * horizon)
+            .map(|k| model.total_rps(k * scrape_ms / 2))
+            .collect();
+        model
+    }
+
+    /// [`Model::total_rps`] at `(k * scrape_ms) / 2`, from the table where it reaches.
+    #[inline]
+    fn rps_at_half(&self, k: i64) -> f64 {
+        usize::try_from(k)
+            .ok()
+            .and_then(|i| self.rps_half.get(i))
+            .copied()
+            .unwrap_or_else(|| self.total_rps(k * self.scrape_ms / 2))
+    }
+
+    /// [`Model::total_rps`] at an evaluation time.
+    #[inline]
+    fn rps_at(&self, t: i64) -> f64 {
+        if t % self.scrape_ms == 0 {
+            self.rps_at_half(2 * (t / self.scrape_ms))
+        } else {
+            self.total_rps(t)
         }
     }
 
@@ -286,7 +328,13 @@ pub struct FaultModel<'m> {
     splits: Vec<Split>,
     /// Whether the fault changes latency (else every level uses split 0).
     moves_latency: bool,
+    /// Per intensity level: the canary's error probability under a fault that sets an
+    /// error rate, prepared for binomial draws (empty otherwise).
+    error_probs: Vec<draw::Prepared>,
 }
+
+/// The most entries of an inversion start table ([`draw::Prepared`]): 32 KiB per cell.
+const START_TABLE_CAP: usize = 4096;
 
 /// The most steps a leak's ramp is cut into.
 const MAX_LEAK_STEPS: i64 = 4096;
@@ -341,17 +389,56 @@ impl<'m> FaultModel<'m> {
             probs.push((1.0 - prev).max(0.0));
             probs
         };
-        let mut splits = vec![Split::new(&probs_at(0.0))];
+        // Inversion tables for the healthy split and for the levels of a fault that has
+        // few (memory stays bounded for a leak's thousands of levels).
+        let cap = if leak_steps <= 4 { START_TABLE_CAP } else { 0 };
+        let mut splits = vec![Split::with_tables(&probs_at(0.0), START_TABLE_CAP)];
         if model.reads_latency() && moves_latency {
             for level in 1..=leak_steps {
-                splits.push(Split::new(&probs_at(level as f64 / leak_steps as f64)));
+                splits.push(Split::with_tables(
+                    &probs_at(level as f64 / leak_steps as f64),
+                    cap,
+                ));
             }
         }
+        let error_probs = match fault.and_then(|f| f.error_rate.map(|e| (f, e))) {
+            Some((f, e)) => (0..=leak_steps)
+                .map(|level| {
+                    let intensity = level as f64 / leak_steps as f64;
+                    let affected = f.affected();
+                    draw::Prepared::new(
+                        (1.0 - affected) * base.error_rate
+                            + affected * (base.error_rate + intensity * (e - base.error_rate)),
+                        cap,
+                    )
+                })
+                .collect(),
+            None => Vec::new(),
+        };
         FaultModel {
             fault,
             leak_steps,
             splits,
             moves_latency,
+            error_probs,
+        }
+    }
+
+    /// The fault's intensity level at `t` for a canary serving `canary_rps` (0: off;
+    /// `leak_steps`: full).
+    #[inline]
+    fn level_at(&self, t: i64, canary_rps: f64) -> usize {
+        let Some(f) = self.fault else { return 0 };
+        if t < f.onset_ms {
+            return 0;
+        }
+        match f.kind {
+            FaultKind::Leak { ramp_ms } => {
+                let since = i128::from(t - f.onset_ms);
+                (since * i128::from(self.leak_steps) / i128::from(ramp_ms.max(1)) + 1)
+                    .min(i128::from(self.leak_steps)) as usize
+            }
+            _ => usize::from(f.intensity(t, canary_rps) > 0.0),
         }
     }
 
@@ -359,18 +446,12 @@ impl<'m> FaultModel<'m> {
     /// index into the prepared latency splits).
     #[inline]
     fn at(&self, t: i64, canary_rps: f64) -> (f64, usize) {
-        let Some(f) = self.fault else { return (0.0, 0) };
-        if t < f.onset_ms {
-            return (0.0, 0);
-        }
-        let level = match f.kind {
-            FaultKind::Leak { ramp_ms } => {
-                let since = i128::from(t - f.onset_ms);
-                (since * i128::from(self.leak_steps) / i128::from(ramp_ms.max(1)) + 1)
-                    .min(i128::from(self.leak_steps)) as usize
-            }
-            _ => usize::from(f.intensity(t, canary_rps) > 0.0),
-        };
+        self.of_level(self.level_at(t, canary_rps))
+    }
+
+    /// The intensity of `level` and its index into the prepared latency splits.
+    #[inline]
+    fn of_level(&self, level: usize) -> (f64, usize) {
         let intensity = level as f64 / self.leak_steps as f64;
         (
             intensity,
@@ -560,9 +641,8 @@ impl<'m, 'a> Trial<'m, 'a> {
     /// interval), per metric: (canary, stable).
     pub fn values_at(&mut self, ts: i64) -> &[(Option<f64>, Option<f64>)] {
         let m = self.model;
-        if m.scenarios.traffic.overdispersion > 0.0 {
-            let cv2 = m.scenarios.traffic.overdispersion.powi(2);
-            self.burst = Gamma::new(1.0 / cv2, cv2).map_or(1.0, |g| g.sample(&mut self.rng));
+        if let Some(bursts) = &m.bursts {
+            self.burst = bursts.as_ref().map_or(1.0, |g| g.sample(&mut self.rng));
         }
         let target = ts.div_euclid(m.scrape_ms);
         let mut j = self.last_j;
@@ -731,7 +811,7 @@ impl<'m, 'a> Trial<'m, 'a> {
         let m = self.model;
         let base = &m.scenarios.baseline;
         let share = m.canary_share[m.phase_at(ts)];
-        let canary_rps = m.total_rps(ts) * self.burst * share;
+        let canary_rps = m.rps_at(ts) * self.burst * share;
         let (intensity, _) = self.faults.at(ts, canary_rps);
         for ti in 0..self.tracks.len() {
             let tg = &mut self.tracks[ti];
@@ -769,10 +849,11 @@ impl<'m, 'a> Trial<'m, 'a> {
         let mid = (t0 + t1) / 2;
         let dt = (t1 - t0) as f64 / 1000.0;
         let phase = m.phase_at(mid);
-        let total = m.total_rps(mid) * self.burst;
+        let total = m.rps_at_half(from + to) * self.burst;
         let base = &m.scenarios.baseline;
         let share = m.canary_share[phase];
-        let (intensity, level) = self.faults.at(mid, total * share);
+        let raw_level = self.faults.level_at(mid, total * share);
+        let (intensity, level) = self.faults.of_level(raw_level);
         let fault = self.faults.fault.filter(|_| intensity > 0.0);
         if self.exposure.first_active.is_none()
             && let Some(f) = self.faults.fault
@@ -794,15 +875,11 @@ impl<'m, 'a> Trial<'m, 'a> {
                 let n = draw::poisson(&mut self.rng, rps * dt);
                 tg.now.requests += n;
                 if r.errors {
-                    let errors = match fault.and_then(|f| f.error_rate) {
-                        Some(e) => {
-                            let affected = fault.map_or(0.0, Fault::affected);
-                            let p = (1.0 - affected) * base.error_rate
-                                + affected * (base.error_rate + intensity * (e - base.error_rate));
-                            draw::binomial(&mut self.rng, n, p)
-                        }
-                        None => draw::binomial_prepared(&mut self.rng, n, &m.base_errors),
+                    let prob = match fault.and_then(|f| f.error_rate) {
+                        Some(_) => &self.faults.error_probs[raw_level],
+                        None => &m.base_errors,
                     };
+                    let errors = prob.sample(&mut self.rng, n);
                     tg.now.errors += errors;
                     if canary && after_onset {
                         self.exposure.failed += errors;
@@ -855,6 +932,7 @@ mod tests {
             leak_steps: 10,
             splits: vec![Split::new(&[1.0])],
             moves_latency: false,
+            error_probs: Vec::new(),
         };
         assert_eq!(fm.at(59_999, 1.0), (0.0, 0));
         assert_eq!(fm.at(60_000, 1.0).0, 0.1);

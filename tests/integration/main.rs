@@ -2,14 +2,14 @@
 //! builder ([`support`]) and, where installed, the real consumers of its output (nginx,
 //! promtool, amtool, docker-compose).
 
-mod support;
-mod promtool;
-mod validate;
-mod nginx;
-mod compose;
 mod alertmanager;
+mod compose;
 mod manifest;
+mod nginx;
+mod promtool;
 mod proof;
-mod replay;
 mod proptest_plans;
+mod replay;
 mod simulate;
+mod support;
+mod validate;

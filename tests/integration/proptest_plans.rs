@@ -206,8 +206,7 @@ fn parts() -> impl Strategy<Value = Parts> {
             // Service names docker-compose cannot read (YAML 1.1 words) or that the
             // overrides define themselves are refused by `plan validate`.
             "[a-z][a-z0-9_-]{0,12}".prop_filter("a usable compose service name", |s| {
-                !["y", "n", "yes", "no", "on", "off", "true", "false", "null"]
-                    .contains(&s.as_str())
+                !["y", "n", "yes", "no", "on", "off", "true", "false", "null"].contains(&s.as_str())
                     && !["nginx", "prometheus", "alertmanager"].contains(&s.as_str())
             }),
             1u16..=65535,

@@ -130,9 +130,44 @@ impl Prob {
     }
 }
 
+/// A [`Prob`] with inversion's starting mass `(1 - p)^n`, computed as `exp(n·ln(1 - p))`
+/// exactly as a draw would, for every `n` below a cap at which inversion runs (`n·p < 10`):
+/// a draw with such an `n` then costs no `exp`, and gives the same count.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prepared {
+    prob: Prob,
+    start: Box<[f64]>,
+}
+
+impl Prepared {
+    /// `cap` bounds the table's entries (0: no table).
+    pub fn new(p: f64, cap: usize) -> Prepared {
+        Prepared::of(Prob::new(p), cap)
+    }
+
+    fn of(prob: Prob, cap: usize) -> Prepared {
+        let len = if prob.p > 0.0 {
+            ((10.0 / prob.p).ceil().min(cap as f64) as usize).min(cap)
+        } else {
+            0
+        };
+        Prepared {
+            prob,
+            start: (0..len).map(|n| (n as f64 * prob.ln_q).exp()).collect(),
+        }
+    }
+
+    /// Binomial(`n`, p).
+    #[inline]
+    pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R, n: u64) -> u64 {
+        binomial_with(rng, n, &self.prob, &self.start)
+    }
+}
+
 /// Binomial(`n`, `p`); `p` outside (0, 1) gives 0 or `n`. For a `p` used once: the
 /// logarithms a [`Prob`] prepares are computed only by the branch that needs them.
 #[inline]
+#[cfg(test)]
 pub fn binomial<R: Rng + ?Sized>(rng: &mut R, n: u64, p: f64) -> u64 {
     if n == 0 || p.is_nan() || p <= 0.0 {
         return 0;
@@ -161,13 +196,26 @@ pub fn binomial<R: Rng + ?Sized>(rng: &mut R, n: u64, p: f64) -> u64 {
 }
 
 /// Binomial(`n`, `prob`).
+#[cfg(test)]
 #[inline]
 pub fn binomial_prepared<R: Rng + ?Sized>(rng: &mut R, n: u64, prob: &Prob) -> u64 {
+    binomial_with(rng, n, prob, &[])
+}
+
+/// Binomial(`n`, `prob`), with inversion's start `(1 - p)^n` read from `start[n]` where
+/// the table reaches.
+#[inline]
+fn binomial_with<R: Rng + ?Sized>(rng: &mut R, n: u64, prob: &Prob, start: &[f64]) -> u64 {
     if n == 0 || prob.p <= 0.0 {
         return if prob.flipped { n } else { 0 };
     }
     let x = if n as f64 * prob.p < 10.0 {
-        binv(rng, n, prob)
+        let r0 = usize::try_from(n)
+            .ok()
+            .and_then(|i| start.get(i))
+            .copied()
+            .unwrap_or_else(|| (n as f64 * prob.ln_q).exp());
+        binv(rng, n, prob, r0)
     } else {
         btrs(rng, n, prob)
     };
@@ -176,12 +224,11 @@ pub fn binomial_prepared<R: Rng + ?Sized>(rng: &mut R, n: u64, prob: &Prob) -> u
 
 /// Inversion from 0 (mean below 10, so the walk is short).
 #[inline]
-fn binv<R: Rng + ?Sized>(rng: &mut R, n: u64, prob: &Prob) -> u64 {
+fn binv<R: Rng + ?Sized>(rng: &mut R, n: u64, prob: &Prob, r0: f64) -> u64 {
     let p = prob.p;
     let q = 1.0 - p;
     let s = p / q;
     let a = (n as f64 + 1.0) * s;
-    let r0 = (n as f64 * prob.ln_q).exp();
     'draw: loop {
         let mut u = uniform(rng);
         let (mut x, mut r) = (0u64, r0);
@@ -244,23 +291,32 @@ fn btrs<R: Rng + ?Sized>(rng: &mut R, n: u64, prob: &Prob) -> u64 {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Split {
     order: Vec<usize>,
-    conditional: Vec<Prob>,
+    conditional: Vec<Prepared>,
 }
 
 impl Split {
     /// `probs` need not sum to 1 exactly (the last cell takes what is left).
+    #[cfg(test)]
     pub fn new(probs: &[f64]) -> Split {
+        Split::with_tables(probs, 0)
+    }
+
+    /// As [`Split::new`], each cell with a [`Prepared`] table of up to `cap` entries.
+    pub fn with_tables(probs: &[f64], cap: usize) -> Split {
         let mut order: Vec<usize> = (0..probs.len()).collect();
         order.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]).then(a.cmp(&b)));
         let mut mass: f64 = probs.iter().map(|p| p.max(0.0)).sum();
         let mut conditional = Vec::with_capacity(probs.len());
         for &k in &order {
             let pk = probs[k].max(0.0);
-            conditional.push(Prob::new(if mass > 0.0 {
-                (pk / mass).clamp(0.0, 1.0)
-            } else {
-                0.0
-            }));
+            conditional.push(Prepared::new(
+                if mass > 0.0 {
+                    (pk / mass).clamp(0.0, 1.0)
+                } else {
+                    0.0
+                },
+                cap,
+            ));
             mass -= pk;
         }
         Split { order, conditional }
@@ -278,7 +334,7 @@ impl Split {
             let x = if i == last {
                 left
             } else {
-                binomial_prepared(rng, left, pc)
+                pc.sample(rng, left)
             };
             counts[k] += x;
             left -= x;

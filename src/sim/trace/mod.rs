@@ -244,7 +244,6 @@ fn compare_labels(a: &[(String, String)], b: &[(String, String)]) -> std::cmp::O
     a.len().cmp(&b.len())
 }
 
-
 /// Whether `s` is a valid metric name: `[a-zA-Z_:][a-zA-Z0-9_:]*`.
 pub fn is_metric_name(s: &str) -> bool {
     let mut c = s.chars();
