@@ -207,26 +207,18 @@ impl<'a> Model<'a> {
                 .map(|(s, _)| s),
         ))
         .filter(|r| r.any() || stable_needed.iter().any(|&n| n));
-        let group_share = |gi: &usize| plan.groups[*gi].share.map_or(0.0, |s| s.fraction());
-        let canary_share = plan
-            .phases
-            .iter()
-            .map(|p| {
-                let split = p.traffic.fraction();
-                let targeted: f64 = p.groups.iter().map(group_share).sum::<f64>().min(1.0);
-                (split + (1.0 - split) * targeted).min(1.0)
-            })
+        let canary_share = (0..plan.phases.len())
+            .map(|i| plan.canary_request_share(i))
             .collect();
-        let mut t = 0;
-        let phase_starts = plan
-            .phases
-            .iter()
-            .map(|p| {
-                let s = t;
-                t += p.duration.map_or(0, |d| d.millis() as i64);
-                s
-            })
-            .collect();
+        let schedule = crate::sim::evaluator::Schedule::new(plan);
+        // Phases with a duration all end by the last phase's start.
+        let t = schedule.promotion_at()
+            + plan
+                .phases
+                .last()
+                .and_then(|p| p.duration)
+                .map_or(0, |d| d.millis() as i64);
+        let phase_starts = schedule.starts;
         let base = &scenarios.baseline;
         let base_cdf = base
             .buckets
