@@ -105,17 +105,18 @@ pub struct Evaluator<'a> {
     gate_failures: Vec<(usize, usize)>,
 }
 
+/// A fresh, inactive Prometheus alert for a lowered rule (no `keep_firing_for`: the rules
+/// `plan render` emits do not set it).
+pub fn alert_state(rule: &AlertRule) -> AlertState {
+    AlertState::new(prom::AlertRule {
+        for_ms: rule.for_ms as i64,
+        keep_firing_for_ms: 0,
+    })
+}
+
 impl<'a> Evaluator<'a> {
     pub fn new(rules: &'a [AlertRule], schedule: &'a Schedule, record_events: bool) -> Self {
-        let states = rules
-            .iter()
-            .map(|r| {
-                AlertState::new(prom::AlertRule {
-                    for_ms: r.for_ms as i64,
-                    keep_firing_for_ms: 0,
-                })
-            })
-            .collect();
+        let states = rules.iter().map(alert_state).collect();
         let mut events = record_events.then(Vec::new);
         if let Some(ev) = events.as_mut() {
             ev.push(Event::PhaseStarted { ts: 0, phase: 0 });

@@ -19,8 +19,8 @@
 
 use crate::check::CheckedPlan;
 use crate::lower::{self, AlertRule, RuleKind};
-use crate::sim::evaluator::{Evaluator, Event, Schedule, Verdict};
-use crate::sim::prom::{self, AlertState, Semantics};
+use crate::sim::evaluator::{Evaluator, Event, Schedule, Verdict, alert_state};
+use crate::sim::prom::{AlertState, Semantics};
 use crate::sim::trace::query::{Inputs, Origin};
 use crate::sim::trace::{self, Trace, TraceError, format_rfc3339};
 use serde::Serialize;
@@ -262,15 +262,7 @@ pub fn firing_per_rule(
     let ei = plan.monitoring.evaluation_interval.millis() as i64;
     let rules = lower::alert_rules(plan);
     let mut inputs = Inputs::new(plan, &rules, trace, semantics)?;
-    let mut states: Vec<AlertState> = rules
-        .iter()
-        .map(|r| {
-            AlertState::new(prom::AlertRule {
-                for_ms: r.for_ms as i64,
-                keep_firing_for_ms: 0,
-            })
-        })
-        .collect();
+    let mut states: Vec<AlertState> = rules.iter().map(alert_state).collect();
     let mut out = vec![Vec::new(); rules.len()];
     let mut ts = 0;
     while ts <= until {
