@@ -6,6 +6,14 @@
 //! Prometheus keeps alert state across a reload only for rules of the same file, group,
 //! name and labels; so at every phase boundary every pending or firing alert starts over.
 //! A release that reaches its last phase (100%) is promoted.
+//!
+//! A Monte Carlo trial only reports rollbacks and the gates failing at phase ends, so its
+//! evaluator ([`Evaluator::for_outcome`]) skips what cannot change either: no-data rules
+//! never run, and a gate runs only from the last evaluation at which a run of true
+//! conditions could still make it fire by the phase's end (its `for` before the phase's
+//! last evaluation). An alert's state depends only on the current run of evaluations at
+//! which its condition held, so the gate failures are exactly those of evaluating every
+//! rule at every step.
 
 use crate::check::CheckedPlan;
 use crate::lower::{AlertRule, RuleKind};
@@ -103,6 +111,20 @@ pub struct Evaluator<'a> {
     verdict: Option<Verdict>,
     /// (phase, rule) of every gate that was firing when its phase ended.
     gate_failures: Vec<(usize, usize)>,
+    /// Outcome-only evaluation: per phase, the first evaluation at which gates run (no-data
+    /// rules never run). None: every rule runs at every evaluation.
+    gates_from: Option<Vec<i64>>,
+    /// Rule evaluations run so far.
+    evaluated: u64,
+}
+
+/// Which rules an outcome-only evaluation runs at some evaluation time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Watch {
+    /// Rollback rules only.
+    Rollbacks,
+    /// Rollback rules and gates.
+    RollbacksAndGates,
 }
 
 /// A fresh, inactive Prometheus alert for a lowered rule (no `keep_firing_for`: the rules
@@ -129,6 +151,48 @@ impl<'a> Evaluator<'a> {
             events,
             verdict: None,
             gate_failures: Vec::new(),
+            gates_from: None,
+            evaluated: 0,
+        }
+    }
+
+    /// An evaluator that computes only the outcome (verdict and gate failures) of runs
+    /// evaluated every `eval_ms` from 0, skipping the rule evaluations that cannot change it
+    /// (see the module header). Call [`watch`](Self::watch) to know which metrics an
+    /// evaluation reads.
+    pub fn for_outcome(rules: &'a [AlertRule], schedule: &'a Schedule, eval_ms: i64) -> Self {
+        let eval_ms = eval_ms.max(1);
+        let gate_for = rules
+            .iter()
+            .filter(|r| r.kind == RuleKind::Gate)
+            .map(|r| r.for_ms as i64)
+            .max();
+        let gates_from = schedule
+            .starts
+            .windows(2)
+            .map(|w| match gate_for {
+                // The phase's last evaluation, then back by `for`, down to the grid.
+                Some(f) if w[1] > w[0] => {
+                    let last = (w[1] - 1).div_euclid(eval_ms) * eval_ms;
+                    (last - f).div_euclid(eval_ms) * eval_ms
+                }
+                _ => i64::MAX,
+            })
+            .chain([i64::MAX])
+            .collect();
+        Evaluator {
+            gates_from: Some(gates_from),
+            ..Evaluator::new(rules, schedule, false)
+        }
+    }
+
+    /// Which rules [`evaluate`](Self::evaluate) runs at `ts` (every rule unless this is an
+    /// outcome-only evaluator).
+    #[inline]
+    pub fn watch(&self, ts: i64) -> Watch {
+        match &self.gates_from {
+            Some(from) if ts < from[self.phase] => Watch::Rollbacks,
+            _ => Watch::RollbacksAndGates,
         }
     }
 
@@ -142,6 +206,11 @@ impl<'a> Evaluator<'a> {
 
     pub fn gate_failures(&self) -> &[(usize, usize)] {
         &self.gate_failures
+    }
+
+    /// Rule evaluations run so far (an outcome-only evaluator skips some).
+    pub fn evaluated(&self) -> u64 {
+        self.evaluated
     }
 
     pub fn events(&self) -> &[Event] {
@@ -192,7 +261,20 @@ impl<'a> Evaluator<'a> {
         if self.verdict.is_some() {
             return self.verdict;
         }
+        let (gates, no_data) = match &self.gates_from {
+            None => (true, true),
+            Some(from) => (ts >= from[self.phase], false),
+        };
         for (i, r) in self.rules.iter().enumerate() {
+            let runs = match r.kind {
+                RuleKind::Rollback => true,
+                RuleKind::Gate => gates,
+                RuleKind::NoData => no_data,
+            };
+            if !runs {
+                continue;
+            }
+            self.evaluated += 1;
             let (canary, stable) = values[r.metric];
             let before = self.states[i].status();
             let after = self.states[i].step(ts, r.condition.holds(canary, stable));
@@ -238,5 +320,109 @@ impl<'a> Evaluator<'a> {
         if let Some(ev) = self.events.as_mut() {
             ev.push(e);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lower;
+    use rand::rngs::Xoshiro256PlusPlus;
+    use rand::{RngExt, SeedableRng};
+
+    fn plan(name: &str) -> CheckedPlan {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("plans")
+            .join(name);
+        crate::pipeline::compile_file(&path)
+            .expect("example plan loads")
+            .plan
+            .expect("example plan is valid")
+    }
+
+    /// Runs `ev` every `eval_ms` over sticky random values until a verdict.
+    fn run(mut ev: Evaluator<'_>, metrics: usize, eval_ms: i64, seed: u64) -> Evaluator<'_> {
+        const CANDIDATES: [Option<f64>; 12] = [
+            None,
+            Some(f64::NAN),
+            Some(0.0),
+            Some(0.02),
+            Some(0.07),
+            Some(0.2),
+            Some(0.85),
+            Some(0.993),
+            Some(1.0),
+            Some(100.0),
+            Some(4000.0),
+            Some(1e9),
+        ];
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+        let pick =
+            |rng: &mut Xoshiro256PlusPlus| CANDIDATES[rng.random_range(0..CANDIDATES.len())];
+        let mut values: Vec<(Option<f64>, Option<f64>)> = (0..metrics)
+            .map(|_| (pick(&mut rng), pick(&mut rng)))
+            .collect();
+        let mut ts = 0;
+        loop {
+            if ev.enter(ts).is_some() {
+                return ev;
+            }
+            for v in &mut values {
+                // Values hold for about half an hour, so gates stay failing past `for`.
+                if rng.random_range(0..30) == 0 {
+                    *v = (pick(&mut rng), pick(&mut rng));
+                }
+            }
+            if ev.evaluate(ts, &values).is_some() {
+                return ev;
+            }
+            ts += eval_ms;
+        }
+    }
+
+    #[test]
+    fn outcome_only_evaluation_has_the_full_outcome() {
+        let mut gate_failures = 0;
+        let mut rollbacks = 0;
+        for name in ["lawsker.yaml", "checkout.yaml", "minimal.yaml"] {
+            let plan = plan(name);
+            let all = lower::alert_rules(&plan);
+            // Without rollback rules every run reaches promotion, through every gate check.
+            let no_rollbacks: Vec<AlertRule> = all
+                .iter()
+                .filter(|r| r.kind != RuleKind::Rollback)
+                .cloned()
+                .collect();
+            let schedule = Schedule::new(&plan);
+            let eval_ms = plan.monitoring.evaluation_interval.millis() as i64;
+            for rules in [&all, &no_rollbacks] {
+                for seed in 0..12 {
+                    let full = run(
+                        Evaluator::new(rules, &schedule, false),
+                        plan.metrics.len(),
+                        eval_ms,
+                        seed,
+                    );
+                    let outcome = run(
+                        Evaluator::for_outcome(rules, &schedule, eval_ms),
+                        plan.metrics.len(),
+                        eval_ms,
+                        seed,
+                    );
+                    assert_eq!(full.verdict(), outcome.verdict(), "{name}, seed {seed}");
+                    assert_eq!(
+                        full.gate_failures(),
+                        outcome.gate_failures(),
+                        "{name}, seed {seed}"
+                    );
+                    gate_failures += full.gate_failures().len();
+                    rollbacks +=
+                        usize::from(matches!(full.verdict(), Some(Verdict::RolledBack { .. })));
+                }
+            }
+        }
+        // The comparison saw both kinds of outcome.
+        assert!(gate_failures > 10, "{gate_failures} gate failures");
+        assert!(rollbacks > 10, "{rollbacks} rollbacks");
     }
 }

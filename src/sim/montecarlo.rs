@@ -7,6 +7,9 @@
 //! Work is shared out in chunks of trials across all scenarios at once, so no thread waits
 //! at a scenario boundary.
 //!
+//! A trial evaluates only what its outcome depends on ([`Evaluator::for_outcome`]): rollback
+//! rules at every evaluation, gates over the last `for` of each phase, no-data rules never.
+//!
 //! # What a trial counts
 //! - A **rollback** is the first evaluation at which a rollback rule fires; it is *false*
 //!   when it comes before the fault's onset (or there is no fault), a *detection* otherwise.
@@ -32,12 +35,13 @@
 //!   the phase, out of the trials that reached the phase's end.
 
 use crate::check::CheckedPlan;
+use crate::lower::RuleKind;
 use crate::lower::{self, AlertRule};
-use crate::sim::evaluator::{Evaluator, Schedule, Verdict};
+use crate::sim::evaluator::{Evaluator, Schedule, Verdict, Watch};
 use crate::sim::prom::Semantics;
 use crate::sim::scenario::{FaultKind, Scenario, Scenarios};
 use crate::sim::stats::Histogram;
-use crate::sim::synth::{FaultModel, Model, Trial};
+use crate::sim::synth::{FaultModel, Model, Needs, Trial};
 use rand::SeedableRng;
 use rand::rngs::Xoshiro256PlusPlus;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -82,7 +86,8 @@ pub struct Tally {
     pub gate_failures: Vec<u64>,
     /// Evaluation steps (timestamps evaluated).
     pub steps: u64,
-    /// Rule evaluations performed (steps times rules).
+    /// Rule evaluations run (rollback rules at every step; gates only where they can still
+    /// fail a phase; no-data rules never: see [`Evaluator::for_outcome`]).
     pub evaluations: u64,
 }
 
@@ -162,6 +167,35 @@ fn stable_needed(plan: &CheckedPlan, rules: &[AlertRule]) -> Vec<bool> {
         .collect()
 }
 
+/// The metric values an outcome-only evaluation reads, by what it watches.
+struct Reading {
+    rollbacks: Needs,
+    rollbacks_and_gates: Needs,
+}
+
+impl Reading {
+    fn new(model: &Model<'_>, rules: &[AlertRule]) -> Reading {
+        let read_by = |kinds: &[RuleKind]| {
+            model.needs(|m| {
+                rules
+                    .iter()
+                    .any(|r| r.metric == m && kinds.contains(&r.kind))
+            })
+        };
+        Reading {
+            rollbacks: read_by(&[RuleKind::Rollback]),
+            rollbacks_and_gates: read_by(&[RuleKind::Rollback, RuleKind::Gate]),
+        }
+    }
+
+    fn of(&self, watch: Watch) -> &Needs {
+        match watch {
+            Watch::Rollbacks => &self.rollbacks,
+            Watch::RollbacksAndGates => &self.rollbacks_and_gates,
+        }
+    }
+}
+
 /// Trials per unit of work handed to a thread.
 const CHUNK: u64 = 8;
 
@@ -177,6 +211,7 @@ struct Job<'r, 's> {
     seed: u64,
     /// Per scenario: the unit of detection times.
     units: &'r [i64],
+    reading: &'r Reading,
 }
 
 impl Job<'_, '_> {
@@ -215,21 +250,21 @@ impl Job<'_, '_> {
         let faults = &self.faults[si];
         let fault = self.scenarios.scenarios[si].fault.as_ref();
         let mut trial = Trial::new(model, faults, Xoshiro256PlusPlus::seed_from_u64(seed));
-        let mut ev = Evaluator::new(rules, self.schedule, false);
+        let mut ev = Evaluator::for_outcome(rules, self.schedule, model.eval_ms);
         let eval_ms = model.eval_ms;
         let mut ts = 0i64;
         let verdict = loop {
             if let Some(v) = ev.enter(ts) {
                 break v;
             }
-            let values = trial.values_at(ts);
+            let values = trial.values_at(ts, self.reading.of(ev.watch(ts)));
             t.steps += 1;
             if let Some(v) = ev.evaluate(ts, values) {
                 break v;
             }
             ts += eval_ms;
         };
-        t.evaluations = t.steps * rules.len() as u64;
+        t.evaluations += ev.evaluated();
         t.trials += 1;
         for &(phase, rule) in ev.gate_failures() {
             t.gate_failures[phase * rules.len() + rule] += 1;
@@ -331,6 +366,7 @@ pub fn run<'s>(
         .iter()
         .map(|s| detect_unit(&model, s))
         .collect();
+    let reading = Reading::new(&model, &rules);
     let job = Job {
         plan,
         rules: &rules,
@@ -341,6 +377,7 @@ pub fn run<'s>(
         trials,
         seed: settings.seed,
         units: &units,
+        reading: &reading,
     };
     let (next, done) = (AtomicU64::new(0), AtomicU64::new(0));
     let jobs = settings.jobs.max(1);

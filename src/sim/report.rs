@@ -27,7 +27,9 @@
 //!   assumptions).
 //! - `gate_failures`: phase → `{completed, failing: {gate id → trials}}`: of the trials
 //!   that reached the end of the phase, how many had the gate firing at that moment.
-//! - `evaluation_steps`, `rule_evaluations`: work done, for speed figures.
+//! - `evaluation_steps`, `rule_evaluations`: work done, for speed figures (a trial runs its
+//!   rollback rules at every step, its gates only where they can still fail a phase, and no
+//!   no-data rules: they change neither the verdict nor the gate failures).
 //!
 //! Version 1 keyed `first_rule` by rule index order including gates (so a rollback rule
 //! sharing an id with a gate was printed once per rule), counted gate failures against all

@@ -19,8 +19,13 @@
 //! - Only what some rule reads is drawn: the stable track only when a rule compares with a
 //!   stable value that is simulated, latency buckets only when a rule reads a quantile,
 //!   each gauge only when a rule reads it.
-//! - Counts use the exact samplers of [`draw`]; the latency histogram's cell probabilities
-//!   are prepared once per scenario and fault level ([`FaultModel`]), never per draw.
+//! - Counts use the exact samplers of [`draw`]. A track's latency cells are independent
+//!   Poisson counts (the request stream thinned by each cell's probability, prepared once
+//!   per scenario and fault level in [`FaultModel`]): the same joint law as a Poisson total
+//!   split by a multinomial, for a fraction of the cost. Errors are binomial given the total.
+//! - An evaluation computes only the values its rules read ([`Needs`]): a Monte Carlo
+//!   trial's gates run only near the end of each phase, so most evaluations compute only
+//!   what the rollback rules read (each evaluation's gauges are independent draws).
 //! - The samples a window may still need live in a fixed ring buffer; nothing is allocated
 //!   per evaluation.
 //!
@@ -34,7 +39,7 @@ use crate::check::{Builtin, CheckedPlan};
 use crate::promql::{MetricExpr, Track};
 use crate::sim::prom::{self, Bucket, Sample, Semantics};
 use crate::sim::scenario::{Fault, FaultKind, Scenarios};
-use draw::Split;
+use draw::Cells;
 use rand::RngExt;
 use rand::rngs::Xoshiro256PlusPlus;
 use rand_distr::{Distribution, Gamma};
@@ -102,6 +107,15 @@ impl Reads {
     fn any(&self) -> bool {
         *self != Reads::default()
     }
+}
+
+/// Which metric values an evaluation reads (the others are left as they were), and so
+/// which series it computes from the samples.
+#[derive(Debug, Clone)]
+pub struct Needs {
+    metrics: Vec<bool>,
+    /// What the canary's and the stable track's values read.
+    reads: [Reads; 2],
 }
 
 /// The most entries of [`Model`]'s daily-cycle table.
@@ -299,6 +313,24 @@ impl<'a> Model<'a> {
         tr.requests_per_second * (1.0 + tr.daily_amplitude * phase.sin())
     }
 
+    /// The values an evaluation reads: the metrics for which `read(metric)` holds.
+    pub fn needs(&self, read: impl Fn(usize) -> bool) -> Needs {
+        let metrics: Vec<bool> = (0..self.sources.len()).map(read).collect();
+        let of = |stable: bool| {
+            Reads::of(
+                self.sources
+                    .iter()
+                    .enumerate()
+                    .filter(|&(i, _)| metrics[i] && (!stable || self.stable_needed[i]))
+                    .map(|(_, s)| s),
+            )
+        };
+        Needs {
+            reads: [of(false), of(true)],
+            metrics,
+        }
+    }
+
     /// Whether the simulation needs the latency histogram.
     pub fn reads_latency(&self) -> bool {
         self.canary_reads.latency || self.stable_reads.is_some_and(|r| r.latency)
@@ -316,8 +348,8 @@ pub struct FaultModel<'m> {
     fault: Option<&'m Fault>,
     /// For a `leak`: the number of equal steps of its ramp.
     leak_steps: i64,
-    /// Per intensity level: the bucket split of the canary's latency.
-    splits: Vec<Split>,
+    /// Per intensity level: the latency cells of the canary's requests.
+    splits: Vec<Cells>,
     /// Whether the fault changes latency (else every level uses split 0).
     moves_latency: bool,
     /// Per intensity level: the canary's error probability under a fault that sets an
@@ -381,16 +413,13 @@ impl<'m> FaultModel<'m> {
             probs.push((1.0 - prev).max(0.0));
             probs
         };
-        // Inversion tables for the healthy split and for the levels of a fault that has
-        // few (memory stays bounded for a leak's thousands of levels).
+        // Inversion tables for the levels of a fault that has few (memory stays bounded
+        // for a leak's thousands of levels).
         let cap = if leak_steps <= 4 { START_TABLE_CAP } else { 0 };
-        let mut splits = vec![Split::with_tables(&probs_at(0.0), START_TABLE_CAP)];
+        let mut splits = vec![Cells::new(&probs_at(0.0))];
         if model.reads_latency() && moves_latency {
             for level in 1..=leak_steps {
-                splits.push(Split::with_tables(
-                    &probs_at(level as f64 / leak_steps as f64),
-                    cap,
-                ));
+                splits.push(Cells::new(&probs_at(level as f64 / leak_steps as f64)));
             }
         }
         let error_probs = match fault.and_then(|f| f.error_rate.map(|e| (f, e))) {
@@ -630,8 +659,9 @@ impl<'m, 'a> Trial<'m, 'a> {
     }
 
     /// The metric values at evaluation time `ts` (non-decreasing, multiples of the eval
-    /// interval), per metric: (canary, stable).
-    pub fn values_at(&mut self, ts: i64) -> &[(Option<f64>, Option<f64>)] {
+    /// interval), per metric: (canary, stable); only the metrics in `needs` are computed
+    /// (the others keep older values).
+    pub fn values_at(&mut self, ts: i64, needs: &Needs) -> &[(Option<f64>, Option<f64>)] {
         let m = self.model;
         if let Some(bursts) = &m.bursts {
             self.burst = bursts.as_ref().map_or(1.0, |g| g.sample(&mut self.rng));
@@ -660,7 +690,7 @@ impl<'m, 'a> Trial<'m, 'a> {
             }
         }
         self.last_j = self.last_j.max(target);
-        self.draw_gauges(ts);
+        self.draw_gauges(ts, needs);
         let first_j = match m.semantics {
             Semantics::Prometheus3 => (ts - m.window_ms).div_euclid(m.scrape_ms) + 1,
             Semantics::Prometheus2 => (ts - m.window_ms + m.scrape_ms - 1).div_euclid(m.scrape_ms),
@@ -668,16 +698,17 @@ impl<'m, 'a> Trial<'m, 'a> {
         .max(0);
         for ti in 0..self.tracks.len() {
             self.tracks[ti].ring.pop_before(first_j);
-            self.track_values(ti, ts);
+            self.track_values(ti, ts, needs);
         }
         &self.values
     }
 
     /// Fills the values of track `ti` at `ts`.
-    fn track_values(&mut self, ti: usize, ts: i64) {
+    fn track_values(&mut self, ti: usize, ts: i64, needs: &Needs) {
         let m = self.model;
         let tg = &self.tracks[ti];
         let canary = tg.track == Track::Canary;
+        let reads = needs.reads[usize::from(!canary)];
         let ring = &tg.ring;
         let ends = ring
             .front()
@@ -726,17 +757,17 @@ impl<'m, 'a> Trial<'m, 'a> {
         };
         let at =
             |v: &[u64]| -> [f64; 2] { ends.map_or([0.0; 2], |(f, l)| [v[f] as f64, v[l] as f64]) };
-        let requests = if tg.reads.requests {
+        let requests = if reads.requests {
             rate(&at(&ring.requests))
         } else {
             None
         };
-        let errors = if tg.reads.errors {
+        let errors = if reads.errors {
             rate(&at(&ring.errors))
         } else {
             None
         };
-        let ok = if tg.reads.errors {
+        let ok = if reads.errors {
             rate(&ends.map_or([0.0; 2], |(f, l)| {
                 [
                     (ring.requests[f] - ring.errors[f]) as f64,
@@ -746,13 +777,13 @@ impl<'m, 'a> Trial<'m, 'a> {
         } else {
             None
         };
-        let cpu = if tg.reads.cpu {
+        let cpu = if reads.cpu {
             rate(&ends.map_or([0.0; 2], |(f, l)| [ring.cpu[f], ring.cpu[l]]))
         } else {
             None
         };
         let mut buckets_ok = false;
-        if tg.reads.latency
+        if reads.latency
             && let Some((f, l)) = ends
         {
             let bounds = &m.scenarios.baseline.buckets;
@@ -772,7 +803,7 @@ impl<'m, 'a> Trial<'m, 'a> {
         }
         let gauges = tg.gauges;
         for mi in 0..m.sources.len() {
-            if !canary && !m.stable_needed[mi] {
+            if !needs.metrics[mi] || (!canary && !m.stable_needed[mi]) {
                 continue;
             }
             let v = match m.sources[mi] {
@@ -798,8 +829,12 @@ impl<'m, 'a> Trial<'m, 'a> {
         }
     }
 
-    /// Draws the gauges read at the evaluation's own scrape.
-    fn draw_gauges(&mut self, ts: i64) {
+    /// Draws the gauges read at the evaluation's own scrape (those `needs` reads: each
+    /// evaluation's gauges are independent draws).
+    fn draw_gauges(&mut self, ts: i64, needs: &Needs) {
+        if needs.reads.iter().all(|r| !(r.memory || r.db || r.redis)) {
+            return;
+        }
         let m = self.model;
         let base = &m.scenarios.baseline;
         let share = m.canary_share[m.phase_at(ts)];
@@ -807,7 +842,7 @@ impl<'m, 'a> Trial<'m, 'a> {
         let (intensity, _) = self.faults.at(ts, canary_rps);
         for ti in 0..self.tracks.len() {
             let tg = &mut self.tracks[ti];
-            let r = tg.reads;
+            let r = needs.reads[usize::from(tg.track != Track::Canary)];
             if !(r.memory || r.db || r.redis) {
                 continue;
             }
@@ -864,7 +899,11 @@ impl<'m, 'a> Trial<'m, 'a> {
             let (fault, level) = if canary { (fault, level) } else { (None, 0) };
             let r = tg.reads;
             if r.requests && rps > 0.0 {
-                let n = draw::poisson(&mut self.rng, rps * dt);
+                let n = if r.latency {
+                    self.faults.splits[level].sample(&mut self.rng, rps * dt, &mut tg.now.cells)
+                } else {
+                    draw::poisson(&mut self.rng, rps * dt)
+                };
                 tg.now.requests += n;
                 if r.errors {
                     let prob = match fault.and_then(|f| f.error_rate) {
@@ -879,9 +918,6 @@ impl<'m, 'a> Trial<'m, 'a> {
                 }
                 if canary && after_onset {
                     self.exposure.requests += n;
-                }
-                if r.latency {
-                    self.faults.splits[level].sample(&mut self.rng, n, &mut tg.now.cells);
                 }
             }
             if r.cpu {
@@ -922,7 +958,7 @@ mod tests {
         let fm = FaultModel {
             fault: Some(&f),
             leak_steps: 10,
-            splits: vec![Split::new(&[1.0])],
+            splits: vec![Cells::new(&[1.0])],
             moves_latency: false,
             error_probs: Vec::new(),
         };

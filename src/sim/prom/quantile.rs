@@ -192,7 +192,16 @@ fn almost_equal(a: f64, b: f64, epsilon: f64) -> bool {
     if a == 0.0 || b == 0.0 || abs_sum < f64::MIN_POSITIVE {
         return diff < epsilon * f64::MIN_POSITIVE;
     }
-    diff / abs_sum.min(f64::MAX) < epsilon
+    let sum = abs_sum.min(f64::MAX);
+    // Far from the tolerance either way, a product decides as the quotient would (it is
+    // within a few ulps of `epsilon * sum`); only near it is the division needed.
+    if diff > 2.0 * epsilon * sum {
+        return false;
+    }
+    if diff < 0.5 * epsilon * sum {
+        return true;
+    }
+    diff / sum < epsilon
 }
 
 #[cfg(test)]

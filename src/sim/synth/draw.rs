@@ -1,4 +1,4 @@
-//! Exact samplers for the Monte Carlo hot loop: Poisson, binomial and multinomial counts.
+//! Exact samplers for the Monte Carlo hot loop: Poisson, binomial and histogram counts.
 //!
 //! A trial draws tens of thousands of counts, each with parameters that change every time
 //! (the request rate follows the daily cycle), so setup cost matters as much as sampling
@@ -8,12 +8,14 @@
 //! nanoseconds on their common path:
 //!
 //! - Poisson, mean < 10: inversion by sequential search from 0; otherwise Hörmann's PTRS
-//!   (transformed rejection with squeeze, 1993), as NumPy draws it.
+//!   (transformed rejection with squeeze, 1993), as NumPy draws it, with the squeeze's
+//!   divisions multiplied out. A thinned mean (`λ·p`, [`Thinned`]) reuses the square root
+//!   and logarithm of `λ` and of `p` ([`Mean`]).
 //! - Binomial (p folded to ≤ 1/2), mean < 10: inversion (BINV, Kachitvichyanukul & Schmeiser
 //!   1988) with `q^n` as `exp(n·ln(1-p))`; otherwise Hörmann's BTRS (1993), whose squeeze
 //!   accepts about 85% of draws without a logarithm.
-//! - Multinomial: conditional binomials in an order fixed in advance ([`Split`]), largest
-//!   cells first, stopping once every request is placed (tiny tail cells then cost nothing).
+//! - Histogram cells of a Poisson stream ([`Cells`]): independent Poisson counts per cell
+//!   (thinning); the smallest cells share one count, placed request by request.
 //!
 //! The unit tests compare each sampler's frequencies with `statrs`' probability mass
 //! functions (chi-square, fixed seeds).
@@ -26,34 +28,115 @@ pub fn uniform<R: Rng + ?Sized>(rng: &mut R) -> f64 {
     (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
 }
 
+/// `1/k` for small `k`: the inversion walks multiply by it instead of dividing (a division
+/// per step would be the walk's critical path).
+static RECIPROCAL: [f64; 256] = {
+    let mut t = [0.0; 256];
+    let mut k = 1;
+    while k < 256 {
+        t[k] = 1.0 / k as f64;
+        k += 1;
+    }
+    t
+};
+
+/// A Poisson mean prepared for several draws: `mu` with its square root and logarithm,
+/// which Hörmann's PTRS needs. A span's mean is prepared once and thinned per latency
+/// cell ([`Cells`]), so a cell's draw costs a multiplication instead of a `sqrt` and a
+/// `ln`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Mean {
+    mu: f64,
+    sqrt: f64,
+    ln: f64,
+}
+
+impl Mean {
+    /// A mean of `mu` (NaN or negative: 0).
+    #[inline]
+    pub fn new(mu: f64) -> Mean {
+        let mu = if mu > 0.0 { mu } else { 0.0 };
+        Mean {
+            mu,
+            sqrt: mu.sqrt(),
+            ln: mu.ln(),
+        }
+    }
+}
+
 /// Poisson(`mu`); 0 for `mu <= 0` or NaN.
 #[inline]
 pub fn poisson<R: Rng + ?Sized>(rng: &mut R, mu: f64) -> u64 {
     if mu.is_nan() || mu <= 0.0 {
-        return 0;
+        0
+    } else if mu < 10.0 {
+        poisson_inversion(rng, mu)
+    } else {
+        ptrs(rng, mu, mu.sqrt(), mu.ln())
     }
-    if mu < 10.0 {
-        let p0 = (-mu).exp();
-        'draw: loop {
-            let u = uniform(rng);
-            let (mut x, mut p, mut f) = (0u64, p0, p0);
-            while u > f {
-                x += 1;
-                p *= mu / x as f64;
-                f += p;
-                // The CDF can stall just below 1 in floating point: start over.
-                if x > 200 {
-                    continue 'draw;
-                }
-            }
-            return x;
+}
+
+/// The fraction `p` of a Poisson process (a thinning: Poisson(`λ·p`) for any prepared
+/// mean `λ`), with what PTRS needs of `p` computed once.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Thinned {
+    p: f64,
+    sqrt_p: f64,
+    ln_p: f64,
+}
+
+impl Thinned {
+    /// The fraction `p`, clamped to [0, 1] (NaN: 0).
+    pub fn new(p: f64) -> Thinned {
+        let p = if p.is_nan() { 0.0 } else { p.clamp(0.0, 1.0) };
+        Thinned {
+            p,
+            sqrt_p: p.sqrt(),
+            ln_p: p.ln(),
         }
     }
-    let slam = mu.sqrt();
-    let b = 0.931 + 2.53 * slam;
+
+    /// Poisson(`mean · p`).
+    #[inline]
+    pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R, mean: &Mean) -> u64 {
+        let mu = mean.mu * self.p;
+        if mu.is_nan() || mu <= 0.0 {
+            return 0;
+        }
+        if mu < 10.0 {
+            return poisson_inversion(rng, mu);
+        }
+        ptrs(rng, mu, mean.sqrt * self.sqrt_p, mean.ln + self.ln_p)
+    }
+}
+
+/// Poisson(`mu`), `0 < mu < 10`: inversion by sequential search from 0.
+#[inline]
+fn poisson_inversion<R: Rng + ?Sized>(rng: &mut R, mu: f64) -> u64 {
+    let p0 = (-mu).exp();
+    'draw: loop {
+        let u = uniform(rng);
+        let (mut x, mut p, mut f) = (0usize, p0, p0);
+        while u > f {
+            x += 1;
+            // The CDF can stall just below 1 in floating point: start over.
+            if x >= RECIPROCAL.len() {
+                continue 'draw;
+            }
+            p *= mu * RECIPROCAL[x];
+            f += p;
+        }
+        return x as u64;
+    }
+}
+
+/// Hörmann's PTRS for `mu >= 10`, given `sqrt(mu)` and `ln(mu)`.
+#[inline]
+fn ptrs<R: Rng + ?Sized>(rng: &mut R, mu: f64, sqrt_mu: f64, ln_mu: f64) -> u64 {
+    let b = 0.931 + 2.53 * sqrt_mu;
     let a = -0.059 + 0.02483 * b;
-    let vr = 0.9277 - 3.6224 / (b - 2.0);
-    let mut slow: Option<(f64, f64)> = None;
+    // `v <= vr` with `vr = 0.9277 - 3.6224 / (b - 2)`, multiplied out (b > 8.9 here).
+    let (vr_scale, vr_bound) = (b - 2.0, 0.9277 * (b - 2.0) - 3.6224);
     loop {
         let u = uniform(rng) - 0.5;
         let v = uniform(rng);
@@ -64,15 +147,14 @@ pub fn poisson<R: Rng + ?Sized>(rng: &mut R, mu: f64) -> u64 {
             continue;
         }
         let k = x as u64;
-        if us >= 0.07 && v <= vr {
+        if us >= 0.07 && v * vr_scale <= vr_bound {
             return k;
         }
         if us < 0.013 && v > us {
             continue;
         }
-        let (ln_inv_alpha, ln_mu) =
-            *slow.get_or_insert_with(|| ((1.1239 + 1.1328 / (b - 3.4)).ln(), mu.ln()));
-        let lhs = v.ln() + ln_inv_alpha - (a / (us * us) + b).ln();
+        let inv_alpha = 1.1239 + 1.1328 / (b - 3.4);
+        let lhs = (v * inv_alpha / (a / (us * us) + b)).ln();
         if lhs <= -mu + k as f64 * ln_mu - ln_factorial(k) {
             return k;
         }
@@ -238,7 +320,7 @@ fn binv<R: Rng + ?Sized>(rng: &mut R, n: u64, prob: &Prob, r0: f64) -> u64 {
             if x > 110 || x > n {
                 continue 'draw;
             }
-            r *= a / x as f64 - s;
+            r *= a * RECIPROCAL[x as usize] - s;
         }
         return x;
     }
@@ -254,7 +336,8 @@ fn btrs<R: Rng + ?Sized>(rng: &mut R, n: u64, prob: &Prob) -> u64 {
     let b = 1.15 + 2.53 * spq;
     let a = -0.0873 + 0.0248 * b + 0.01 * p;
     let c = nf * p + 0.5;
-    let vr = 0.92 - 4.2 / b;
+    // `v <= vr` with `vr = 0.92 - 4.2 / b`, multiplied out (b > 0).
+    let vr_bound = 0.92 * b - 4.2;
     // The constants of the exact acceptance test, computed on first need.
     let mut slow: Option<(f64, f64, f64)> = None;
     loop {
@@ -267,7 +350,7 @@ fn btrs<R: Rng + ?Sized>(rng: &mut R, n: u64, prob: &Prob) -> u64 {
             continue;
         }
         let ki = x as u64;
-        if us >= 0.07 && v <= vr {
+        if us >= 0.07 && v * b <= vr_bound {
             return ki;
         }
         let (alpha, m, h) = *slow.get_or_insert_with(|| {
@@ -285,60 +368,93 @@ fn btrs<R: Rng + ?Sized>(rng: &mut R, n: u64, prob: &Prob) -> u64 {
     }
 }
 
-/// A multinomial's cell probabilities, prepared for conditional binomial sampling: cells in
-/// decreasing probability, each with its probability given that the request is in none of
-/// the cells before it.
+/// The cells of a histogram that a Poisson stream of requests falls into, each request
+/// independently with fixed probabilities, prepared for drawing one span's counts.
+///
+/// A thinned Poisson process splits into independent Poisson processes, so the counts
+/// are independent Poisson(`λ·p_k`) draws (the same joint law as a Poisson total split by
+/// a multinomial, at a fraction of the cost). Cells are taken in decreasing probability;
+/// the smallest ones, together at most [`MINOR_MASS`] of the probability, are drawn as
+/// one Poisson count whose requests are then placed one by one (usually none or a few).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Split {
-    order: Vec<usize>,
-    conditional: Vec<Prepared>,
+pub struct Cells {
+    /// The large cells: (cell index, its fraction).
+    major: Vec<(usize, Thinned)>,
+    /// The small cells' fraction together.
+    minor: Thinned,
+    /// The small cells: (cell index, cumulative probability within the group), the last
+    /// at exactly 1.
+    minor_cdf: Vec<(usize, f64)>,
 }
 
-impl Split {
-    /// `probs` need not sum to 1 exactly (the last cell takes what is left).
-    #[cfg(test)]
-    pub fn new(probs: &[f64]) -> Split {
-        Split::with_tables(probs, 0)
-    }
+/// The most probability the one-by-one cells of [`Cells`] may hold together.
+const MINOR_MASS: f64 = 0.01;
 
-    /// As [`Split::new`], each cell with a [`Prepared`] table of up to `cap` entries.
-    pub fn with_tables(probs: &[f64], cap: usize) -> Split {
-        let mut order: Vec<usize> = (0..probs.len()).collect();
-        order.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]).then(a.cmp(&b)));
-        let mut mass: f64 = probs.iter().map(|p| p.max(0.0)).sum();
-        let mut conditional = Vec::with_capacity(probs.len());
-        for &k in &order {
-            let pk = probs[k].max(0.0);
-            conditional.push(Prepared::new(
-                if mass > 0.0 {
-                    (pk / mass).clamp(0.0, 1.0)
-                } else {
-                    0.0
-                },
-                cap,
-            ));
-            mass -= pk;
+impl Cells {
+    /// `probs[k]` is cell `k`'s probability (negative or NaN: 0); they need not sum to 1
+    /// exactly.
+    pub fn new(probs: &[f64]) -> Cells {
+        let clean = |p: f64| if p > 0.0 { p } else { 0.0 };
+        let mut order: Vec<usize> = (0..probs.len())
+            .filter(|&k| clean(probs[k]) > 0.0)
+            .collect();
+        order.sort_by(|&a, &b| clean(probs[b]).total_cmp(&clean(probs[a])).then(a.cmp(&b)));
+        let total: f64 = order.iter().map(|&k| clean(probs[k])).sum();
+        // The longest tail of the order whose mass is at most MINOR_MASS of the total.
+        let mut split = order.len();
+        let mut tail = 0.0;
+        while split > 0 && tail + clean(probs[order[split - 1]]) <= MINOR_MASS * total {
+            split -= 1;
+            tail += clean(probs[order[split]]);
         }
-        Split { order, conditional }
+        let share = |p: f64| if total > 0.0 { p / total } else { 0.0 };
+        let major = order[..split]
+            .iter()
+            .map(|&k| (k, Thinned::new(share(clean(probs[k])))))
+            .collect();
+        let mut acc = 0.0;
+        let mut minor_cdf: Vec<(usize, f64)> = order[split..]
+            .iter()
+            .map(|&k| {
+                acc += clean(probs[k]);
+                (k, acc / tail)
+            })
+            .collect();
+        if let Some(last) = minor_cdf.last_mut() {
+            last.1 = 1.0;
+        }
+        Cells {
+            major,
+            minor: Thinned::new(share(tail)),
+            minor_cdf,
+        }
     }
 
-    /// Adds a Multinomial(`n`, probs) draw to `counts` (one entry per cell).
+    /// Adds one span's counts, for requests with mean `mean` in all, to `counts` (one
+    /// entry per cell); returns how many requests there were.
     #[inline]
-    pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R, n: u64, counts: &mut [u64]) {
-        let mut left = n;
-        let last = self.order.len().saturating_sub(1);
-        for (i, (&k, pc)) in self.order.iter().zip(&self.conditional).enumerate() {
-            if left == 0 {
-                return;
-            }
-            let x = if i == last {
-                left
-            } else {
-                pc.sample(rng, left)
-            };
+    pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R, mean: f64, counts: &mut [u64]) -> u64 {
+        let mean = Mean::new(mean);
+        let mut n = 0;
+        for &(k, ref cell) in &self.major {
+            let x = cell.sample(rng, &mean);
             counts[k] += x;
-            left -= x;
+            n += x;
         }
+        if !self.minor_cdf.is_empty() {
+            let m = self.minor.sample(rng, &mean);
+            for _ in 0..m {
+                let u = uniform(rng);
+                let i = self
+                    .minor_cdf
+                    .iter()
+                    .position(|&(_, c)| u < c)
+                    .unwrap_or(self.minor_cdf.len() - 1);
+                counts[self.minor_cdf[i].0] += 1;
+            }
+            n += m;
+        }
+        n
     }
 }
 
@@ -406,6 +522,22 @@ mod tests {
     }
 
     #[test]
+    fn thinned_poisson_matches_its_pmf() {
+        // Both sides of the inversion/PTRS switch, from a prepared mean.
+        for (i, (mu, p)) in [(400.0, 0.02), (400.0, 0.0249), (400.0, 0.025), (400.0, 0.7)]
+            .into_iter()
+            .enumerate()
+        {
+            let mut rng = Xoshiro256PlusPlus::seed_from_u64(31 + i as u64);
+            let (mean, cell) = (Mean::new(mu), Thinned::new(p));
+            let draws: Vec<u64> = (0..200_000).map(|_| cell.sample(&mut rng, &mean)).collect();
+            let d = statrs::distribution::Poisson::new(mu * p).unwrap();
+            let pv = gof(&draws, |k| d.pmf(k));
+            assert!(pv > 1e-4, "Poisson({mu} x {p}): chi-square p-value {pv}");
+        }
+    }
+
+    #[test]
     fn binomial_matches_its_pmf() {
         for (i, (n, pr)) in [
             (20, 0.3),
@@ -429,31 +561,66 @@ mod tests {
     }
 
     #[test]
-    fn multinomial_cells_have_binomial_marginals() {
+    fn cells_are_independent_poisson_counts() {
         let probs = [
             0.0, 1e-7, 0.004, 0.07, 0.31, 0.49, 0.1, 0.015, 0.008, 0.002, 0.0009, 0.0000999,
         ];
-        let split = Split::new(&probs);
         let total: f64 = probs.iter().sum();
+        let cells = Cells::new(&probs);
+        assert!(
+            !cells.minor_cdf.is_empty(),
+            "the test must reach the one-by-one cells"
+        );
+        let mu = 300.0;
+        let mean = mu;
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(7);
-        let n = 300;
-        let mut per_cell = vec![Vec::new(); probs.len()];
-        for _ in 0..100_000 {
+        let trials = 100_000;
+        let mut per_cell = vec![Vec::with_capacity(trials); probs.len()];
+        let mut totals = Vec::with_capacity(trials);
+        for _ in 0..trials {
             let mut counts = vec![0u64; probs.len()];
-            split.sample(&mut rng, n, &mut counts);
+            let n = cells.sample(&mut rng, mean, &mut counts);
             assert_eq!(counts.iter().sum::<u64>(), n);
             for (k, c) in counts.iter().enumerate() {
                 per_cell[k].push(*c);
             }
+            totals.push(n);
         }
         assert!(
             per_cell[0].iter().all(|&c| c == 0),
             "an impossible cell got requests"
         );
-        for k in [3, 4, 5, 6, 8] {
-            let d = statrs::distribution::Binomial::new(probs[k] / total, n).unwrap();
-            let p = gof(&per_cell[k], |x| d.pmf(x));
-            assert!(p > 1e-4, "cell {k}: chi-square p-value {p}");
+        let d = statrs::distribution::Poisson::new(mu).unwrap();
+        let pv = gof(&totals, |x| d.pmf(x));
+        assert!(pv > 1e-4, "total: chi-square p-value {pv}");
+        for k in [2, 3, 4, 5, 6, 8, 9, 10] {
+            let d = statrs::distribution::Poisson::new(mu * probs[k] / total).unwrap();
+            let pv = gof(&per_cell[k], |x| d.pmf(x));
+            assert!(pv > 1e-4, "cell {k}: chi-square p-value {pv}");
+        }
+        // Independent cells: the sample correlation of two large cells and of a large and
+        // a small one is within 4.5 standard errors (1/sqrt(trials)) of 0.
+        let corr = |a: &[u64], b: &[u64]| {
+            let n = a.len() as f64;
+            let (ma, mb) = (
+                a.iter().sum::<u64>() as f64 / n,
+                b.iter().sum::<u64>() as f64 / n,
+            );
+            let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
+            for (&x, &y) in a.iter().zip(b) {
+                let (dx, dy) = (x as f64 - ma, y as f64 - mb);
+                sab += dx * dy;
+                saa += dx * dx;
+                sbb += dy * dy;
+            }
+            sab / (saa * sbb).sqrt()
+        };
+        for (a, b) in [(4, 5), (5, 9), (9, 10)] {
+            let r = corr(&per_cell[a], &per_cell[b]);
+            assert!(
+                r.abs() < 4.5 / (trials as f64).sqrt(),
+                "cells {a} and {b}: correlation {r}"
+            );
         }
     }
 }
