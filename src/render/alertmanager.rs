@@ -119,7 +119,7 @@ struct WebhookConfig {
 /// Renders `alertmanager/alertmanager.yml`.
 pub fn render(plan: &CheckedPlan) -> Vec<Artifact> {
     let config = build(plan);
-    let body = serde_yaml::to_string(&config).unwrap_or_else(|e| {
+    let body = super::yaml::to_string(&config).unwrap_or_else(|e| {
         // Plain structs of strings cannot fail to serialise; stay loud if that changes.
         format!("# serialisation failed: {e}\n")
     });

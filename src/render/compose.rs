@@ -133,7 +133,7 @@ pub fn render(plan: &CheckedPlan) -> Vec<Artifact> {
 
 fn render_step(plan: &CheckedPlan, step: Step) -> String {
     let doc = build(plan, step);
-    let body = serde_yaml::to_string(&doc).unwrap_or_else(|e| {
+    let body = super::yaml::to_string(&doc).unwrap_or_else(|e| {
         // Plain structs of strings and integers cannot fail to serialise; keep the file
         // loud rather than silently empty if that ever changes.
         format!("# serialisation failed: {e}\nservices: {{}}\n")

@@ -16,6 +16,7 @@ pub mod prometheus;
 pub mod promtool_tests;
 pub mod runbook;
 pub mod write;
+pub mod yaml;
 
 use crate::check::CheckedPlan;
 

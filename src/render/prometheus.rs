@@ -169,7 +169,7 @@ fn rules_body(plan: &CheckedPlan, rules: &[AlertRule], phase: &str) -> String {
             rules: group,
         }],
     };
-    serde_yaml::to_string(&file).unwrap_or_default()
+    super::yaml::to_string(&file).unwrap_or_default()
 }
 
 /// Every recorded series the rules read: (metric index, track), metrics in plan order,

@@ -242,7 +242,7 @@ impl<'a> Tests<'a> {
             evaluation_interval: plan.monitoring.evaluation_interval.to_string(),
             tests,
         };
-        serde_yaml::to_string(&file).unwrap_or_default()
+        super::yaml::to_string(&file).unwrap_or_default()
     }
 }
 

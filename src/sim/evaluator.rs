@@ -357,8 +357,7 @@ mod tests {
             Some(1e9),
         ];
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-        let pick =
-            |rng: &mut Xoshiro256PlusPlus| CANDIDATES[rng.random_range(0..CANDIDATES.len())];
+        let pick = |rng: &mut Xoshiro256PlusPlus| CANDIDATES[rng.random_range(0..CANDIDATES.len())];
         let mut values: Vec<(Option<f64>, Option<f64>)> = (0..metrics)
             .map(|_| (pick(&mut rng), pick(&mut rng)))
             .collect();
