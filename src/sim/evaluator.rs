@@ -116,6 +116,9 @@ pub struct Evaluator<'a> {
     gates_from: Option<Vec<i64>>,
     /// Rule evaluations run so far.
     evaluated: u64,
+    /// The rules [`evaluate`](Self::evaluate) runs, in plan order: every rule; rollback
+    /// rules only; rollback rules and gates.
+    runs: [Vec<usize>; 3],
 }
 
 /// Which rules an outcome-only evaluation runs at some evaluation time.
@@ -125,6 +128,13 @@ pub enum Watch {
     Rollbacks,
     /// Rollback rules and gates.
     RollbacksAndGates,
+}
+
+/// The indices of the rules of `kinds`, in plan order.
+fn of_kinds(rules: &[AlertRule], kinds: &[RuleKind]) -> Vec<usize> {
+    (0..rules.len())
+        .filter(|&i| kinds.contains(&rules[i].kind))
+        .collect()
 }
 
 /// A fresh, inactive Prometheus alert for a lowered rule (no `keep_firing_for`: the rules
@@ -153,6 +163,11 @@ impl<'a> Evaluator<'a> {
             gate_failures: Vec::new(),
             gates_from: None,
             evaluated: 0,
+            runs: [
+                (0..rules.len()).collect(),
+                of_kinds(rules, &[RuleKind::Rollback]),
+                of_kinds(rules, &[RuleKind::Rollback, RuleKind::Gate]),
+            ],
         }
     }
 
@@ -261,20 +276,15 @@ impl<'a> Evaluator<'a> {
         if self.verdict.is_some() {
             return self.verdict;
         }
-        let (gates, no_data) = match &self.gates_from {
-            None => (true, true),
-            Some(from) => (ts >= from[self.phase], false),
+        let which = match &self.gates_from {
+            None => 0,
+            Some(from) if ts < from[self.phase] => 1,
+            Some(_) => 2,
         };
-        for (i, r) in self.rules.iter().enumerate() {
-            let runs = match r.kind {
-                RuleKind::Rollback => true,
-                RuleKind::Gate => gates,
-                RuleKind::NoData => no_data,
-            };
-            if !runs {
-                continue;
-            }
-            self.evaluated += 1;
+        let runs = std::mem::take(&mut self.runs[which]);
+        self.evaluated += runs.len() as u64;
+        for &i in &runs {
+            let r = &self.rules[i];
             let (canary, stable) = values[r.metric];
             let before = self.states[i].status();
             let after = self.states[i].step(ts, r.condition.holds(canary, stable));
@@ -289,6 +299,7 @@ impl<'a> Evaluator<'a> {
                 });
             }
         }
+        self.runs[which] = runs;
         self.verdict
     }
 

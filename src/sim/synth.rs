@@ -349,7 +349,7 @@ pub struct FaultModel<'m> {
     /// For a `leak`: the number of equal steps of its ramp.
     leak_steps: i64,
     /// Per intensity level: the latency cells of the canary's requests.
-    splits: Vec<Cells>,
+    cells: Vec<Cells>,
     /// Whether the fault changes latency (else every level uses split 0).
     moves_latency: bool,
     /// Per intensity level: the canary's error probability under a fault that sets an
@@ -416,10 +416,10 @@ impl<'m> FaultModel<'m> {
         // Inversion tables for the levels of a fault that has few (memory stays bounded
         // for a leak's thousands of levels).
         let cap = if leak_steps <= 4 { START_TABLE_CAP } else { 0 };
-        let mut splits = vec![Cells::new(&probs_at(0.0))];
+        let mut cells = vec![Cells::new(&probs_at(0.0))];
         if model.reads_latency() && moves_latency {
             for level in 1..=leak_steps {
-                splits.push(Cells::new(&probs_at(level as f64 / leak_steps as f64)));
+                cells.push(Cells::new(&probs_at(level as f64 / leak_steps as f64)));
             }
         }
         let error_probs = match fault.and_then(|f| f.error_rate.map(|e| (f, e))) {
@@ -439,7 +439,7 @@ impl<'m> FaultModel<'m> {
         FaultModel {
             fault,
             leak_steps,
-            splits,
+            cells,
             moves_latency,
             error_probs,
         }
@@ -464,19 +464,19 @@ impl<'m> FaultModel<'m> {
     }
 
     /// The fault's intensity at `t` for a canary serving `canary_rps`, and its level (an
-    /// index into the prepared latency splits).
+    /// index into the prepared latency cells).
     #[inline]
     fn at(&self, t: i64, canary_rps: f64) -> (f64, usize) {
         self.of_level(self.level_at(t, canary_rps))
     }
 
-    /// The intensity of `level` and its index into the prepared latency splits.
+    /// The intensity of `level` and its index into the prepared latency cells.
     #[inline]
     fn of_level(&self, level: usize) -> (f64, usize) {
         let intensity = level as f64 / self.leak_steps as f64;
         (
             intensity,
-            if self.moves_latency && self.splits.len() > 1 {
+            if self.moves_latency && self.cells.len() > 1 {
                 level
             } else {
                 0
@@ -900,7 +900,7 @@ impl<'m, 'a> Trial<'m, 'a> {
             let r = tg.reads;
             if r.requests && rps > 0.0 {
                 let n = if r.latency {
-                    self.faults.splits[level].sample(&mut self.rng, rps * dt, &mut tg.now.cells)
+                    self.faults.cells[level].sample(&mut self.rng, rps * dt, &mut tg.now.cells)
                 } else {
                     draw::poisson(&mut self.rng, rps * dt)
                 };
@@ -958,7 +958,7 @@ mod tests {
         let fm = FaultModel {
             fault: Some(&f),
             leak_steps: 10,
-            splits: vec![Cells::new(&[1.0])],
+            cells: vec![Cells::new(&[1.0])],
             moves_latency: false,
             error_probs: Vec::new(),
         };
