@@ -130,6 +130,11 @@ pub enum Watch {
     RollbacksAndGates,
 }
 
+/// Indices into [`Evaluator::runs`].
+const EVERY_RULE: usize = 0;
+const ROLLBACKS: usize = 1;
+const ROLLBACKS_AND_GATES: usize = 2;
+
 /// The indices of the rules of `kinds`, in plan order.
 fn of_kinds(rules: &[AlertRule], kinds: &[RuleKind]) -> Vec<usize> {
     (0..rules.len())
@@ -205,9 +210,18 @@ impl<'a> Evaluator<'a> {
     /// outcome-only evaluator).
     #[inline]
     pub fn watch(&self, ts: i64) -> Watch {
-        match &self.gates_from {
-            Some(from) if ts < from[self.phase] => Watch::Rollbacks,
+        match self.runs_at(ts) {
+            ROLLBACKS => Watch::Rollbacks,
             _ => Watch::RollbacksAndGates,
+        }
+    }
+
+    /// Which of [`Evaluator::runs`] runs at `ts`.
+    fn runs_at(&self, ts: i64) -> usize {
+        match &self.gates_from {
+            None => EVERY_RULE,
+            Some(from) if ts < from[self.phase] => ROLLBACKS,
+            Some(_) => ROLLBACKS_AND_GATES,
         }
     }
 
@@ -276,11 +290,7 @@ impl<'a> Evaluator<'a> {
         if self.verdict.is_some() {
             return self.verdict;
         }
-        let which = match &self.gates_from {
-            None => 0,
-            Some(from) if ts < from[self.phase] => 1,
-            Some(_) => 2,
-        };
+        let which = self.runs_at(ts);
         let runs = std::mem::take(&mut self.runs[which]);
         self.evaluated += runs.len() as u64;
         for &i in &runs {
