@@ -156,17 +156,6 @@ pub fn trial_seed(seed: u64, scenario: u64, trial: u64) -> u64 {
     z
 }
 
-/// Which metrics each rule set needs on the stable track.
-fn stable_needed(plan: &CheckedPlan, rules: &[AlertRule]) -> Vec<bool> {
-    (0..plan.metrics.len())
-        .map(|m| {
-            rules
-                .iter()
-                .any(|r| r.metric == m && r.condition.uses_stable())
-        })
-        .collect()
-}
-
 /// The metric values an outcome-only evaluation reads, by what it watches.
 struct Reading {
     rollbacks: Needs,
@@ -348,12 +337,7 @@ pub fn run<'s>(
 ) -> Vec<ScenarioResult<'s>> {
     let rules = lower::alert_rules(plan);
     let schedule = Schedule::new(plan);
-    let model = Model::new(
-        plan,
-        scenarios,
-        stable_needed(plan, &rules),
-        settings.semantics,
-    );
+    let model = Model::new(plan, scenarios, &rules, settings.semantics);
     let faults: Vec<FaultModel<'_>> = scenarios
         .scenarios
         .iter()

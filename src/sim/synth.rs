@@ -18,7 +18,9 @@
 //!   The values are then exactly what Prometheus computes from the full scrape series.
 //! - Only what some rule reads is drawn: the stable track only when a rule compares with a
 //!   stable value that is simulated, latency buckets only when a rule reads a quantile,
-//!   each gauge only when a rule reads it.
+//!   each gauge only when a rule reads it. Of the latency buckets, only those around the
+//!   rules' thresholds are tracked ([`coarse`]): every comparison comes out as on the
+//!   full histogram.
 //! - Counts use the exact samplers of [`draw`]. A track's latency cells are independent
 //!   Poisson counts (the request stream thinned by each cell's probability, prepared once
 //!   per scenario and fault level in [`FaultModel`]): the same joint law as a Poisson total
@@ -33,9 +35,11 @@
 //! interval (at most 4,096 steps over its ramp), so its latency distribution can be
 //! prepared in advance; every other fault is either off or at full intensity.
 
+mod coarse;
 mod draw;
 
 use crate::check::{Builtin, CheckedPlan};
+use crate::lower::{AlertRule, Condition, Rhs};
 use crate::promql::{MetricExpr, Track};
 use crate::sim::prom::{self, Bucket, Sample, Semantics};
 use crate::sim::scenario::{Fault, FaultKind, Scenarios};
@@ -140,7 +144,9 @@ pub struct Model<'a> {
     pub canary_share: Vec<f64>,
     pub phase_starts: Vec<i64>,
     pub scenarios: &'a Scenarios,
-    /// The healthy latency distribution's CDF at each finite bucket bound.
+    /// The finite latency bucket bounds a trial tracks ([`coarse`]).
+    bounds: Vec<f64>,
+    /// The healthy latency distribution's CDF at each of `bounds`.
     base_cdf: Vec<f64>,
     /// Samples a track keeps: enough for one window plus the span being drawn.
     ring_capacity: usize,
@@ -155,15 +161,47 @@ pub struct Model<'a> {
     bursts: Option<Option<Gamma<f64>>>,
 }
 
+/// The scale of the latency metric's quantile (1 when no metric reads one).
+fn latency_scale(sources: &[Source]) -> f64 {
+    sources
+        .iter()
+        .find_map(|s| match s {
+            Source::Latency { scale, .. } => Some(*scale),
+            _ => None,
+        })
+        .unwrap_or(1.0)
+}
+
+/// The constants the latency metric is compared with by `rules`; None when one of them
+/// compares it with something else (the stable track's value).
+fn latency_thresholds(sources: &[Source], rules: &[AlertRule]) -> Option<Vec<f64>> {
+    let mut thresholds = Vec::new();
+    for r in rules {
+        if !matches!(sources.get(r.metric), Some(Source::Latency { .. })) {
+            continue;
+        }
+        match r.condition {
+            Condition::Compare {
+                rhs: Rhs::Value(v), ..
+            } => thresholds.push(v),
+            Condition::Compare { .. } => return None,
+            // "No value" does not depend on where the quantile lies.
+            Condition::Missing => {}
+        }
+    }
+    Some(thresholds)
+}
+
 fn lognormal_cdf(x: f64, median: f64, sigma: f64) -> f64 {
     0.5 * erfc(-(x.ln() - median.ln()) / (sigma * std::f64::consts::SQRT_2))
 }
 
 impl<'a> Model<'a> {
+    /// The model for simulating `rules` (those a trial evaluates) on `plan`.
     pub fn new(
         plan: &CheckedPlan,
         scenarios: &'a Scenarios,
-        stable_needed: Vec<bool>,
+        rules: &[AlertRule],
         semantics: Semantics,
     ) -> Model<'a> {
         let scrape_ms = (plan.monitoring.scrape_interval.millis() as i64).max(1);
@@ -207,10 +245,15 @@ impl<'a> Model<'a> {
                     }),
             })
             .collect();
-        let stable_needed: Vec<bool> = stable_needed
+        let stable_needed: Vec<bool> = sources
             .iter()
-            .zip(&sources)
-            .map(|(&n, s)| n && *s != Source::Absent)
+            .enumerate()
+            .map(|(m, s)| {
+                *s != Source::Absent
+                    && rules
+                        .iter()
+                        .any(|r| r.metric == m && r.condition.uses_stable())
+            })
             .collect();
         let canary_reads = Reads::of(sources.iter());
         let stable_reads = Some(Reads::of(
@@ -234,8 +277,12 @@ impl<'a> Model<'a> {
                 .map_or(0, |d| d.millis() as i64);
         let phase_starts = schedule.starts;
         let base = &scenarios.baseline;
-        let base_cdf = base
-            .buckets
+        let bounds = coarse::kept_bounds(
+            &base.buckets,
+            latency_scale(&sources),
+            latency_thresholds(&sources, rules).as_deref(),
+        );
+        let base_cdf = bounds
             .iter()
             .map(|&le| {
                 (1.0 - base.tail_share) * lognormal_cdf(le, base.median, base.sigma)
@@ -258,6 +305,7 @@ impl<'a> Model<'a> {
             canary_share,
             phase_starts,
             scenarios,
+            bounds,
             base_cdf,
             ring_capacity,
             base_errors,
@@ -381,7 +429,8 @@ impl<'m> FaultModel<'m> {
                     let share = base.tail_share
                         + intensity * (f.tail_share.unwrap_or(base.tail_share) - base.tail_share);
                     let affected = f.affected();
-                    base.buckets
+                    model
+                        .bounds
                         .iter()
                         .zip(&model.base_cdf)
                         .map(|(&le, &healthy)| {
@@ -610,7 +659,7 @@ pub struct Trial<'m, 'a> {
 
 impl<'m, 'a> Trial<'m, 'a> {
     pub fn new(model: &'m Model<'a>, faults: &'m FaultModel<'m>, rng: Xoshiro256PlusPlus) -> Self {
-        let k = model.scenarios.baseline.buckets.len() + 1;
+        let k = model.bounds.len() + 1;
         let cells = if model.reads_latency() { k } else { 0 };
         let with_fault = faults.fault.is_some();
         let mut specs = vec![(
@@ -786,7 +835,7 @@ impl<'m, 'a> Trial<'m, 'a> {
         if reads.latency
             && let Some((f, l)) = ends
         {
-            let bounds = &m.scenarios.baseline.buckets;
+            let bounds = &m.bounds;
             let cells = ring.cells;
             self.scratch.clear();
             buckets_ok = true;
