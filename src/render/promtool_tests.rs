@@ -46,6 +46,8 @@ use crate::sim::trace::Series;
 use crate::sim::trace::query::Query;
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::rc::Rc;
 
 /// promtool here is 2.42.
 const SEM: Semantics = Semantics::Prometheus2;
@@ -403,7 +405,8 @@ type Levels = BTreeMap<Signal, f64>;
 /// service is scraped at all.
 #[derive(Debug, Clone)]
 struct Frame {
-    levels: Levels,
+    /// Shared: a scenario repeats the same frame for every interval.
+    levels: Rc<Levels>,
     traffic: bool,
     reporting: bool,
 }
@@ -872,13 +875,14 @@ impl<'a> Gen<'a> {
 
     fn frames(&self, healthy: &Levels, until: i64, after: Option<&Frame>, end: i64) -> Vec<Frame> {
         let n = (end / self.step + 1) as usize;
+        let healthy = Rc::new(healthy.clone());
         (0..n)
             .map(|i| {
                 let t = i as i64 * self.step;
                 match after {
                     Some(a) if t >= until => a.clone(),
                     _ => Frame {
-                        levels: healthy.clone(),
+                        levels: Rc::clone(&healthy),
                         traffic: true,
                         reporting: true,
                     },
@@ -966,7 +970,7 @@ impl<'a> Gen<'a> {
                     let mut levels = canary.clone();
                     levels.insert(sig, b);
                     let frame = Frame {
-                        levels,
+                        levels: Rc::new(levels),
                         traffic: true,
                         reporting: true,
                     };
@@ -982,12 +986,12 @@ impl<'a> Gen<'a> {
             }
             Condition::Missing => {
                 let stop = Frame {
-                    levels: canary.clone(),
+                    levels: Rc::new(canary.clone()),
                     traffic: false,
                     reporting: true,
                 };
                 let gone = Frame {
-                    levels: canary.clone(),
+                    levels: Rc::new(canary.clone()),
                     traffic: true,
                     reporting: false,
                 };
@@ -1250,20 +1254,22 @@ fn dur(ms: i64) -> String {
 /// missing samples, otherwise each value in full.
 fn notation(values: &[Option<f64>]) -> String {
     let int = |v: f64| v.fract() == 0.0 && v.abs() < 9.0e15;
-    let mut parts = Vec::new();
+    let mut out = String::with_capacity(8 * values.len());
     let mut i = 0;
     while i < values.len() {
+        if i > 0 {
+            out.push(' ');
+        }
         let mut j = i + 1;
         match values[i] {
             None => {
                 while j < values.len() && values[j].is_none() {
                     j += 1;
                 }
-                parts.push(if j - i == 1 {
-                    "_".to_string()
-                } else {
-                    format!("_x{}", j - i)
-                });
+                out.push('_');
+                if j - i > 1 {
+                    let _ = write!(out, "x{}", j - i);
+                }
             }
             Some(a) => {
                 let step = match values.get(j) {
@@ -1279,17 +1285,21 @@ fn notation(values: &[Option<f64>]) -> String {
                     j += 1;
                 }
                 let n = j - i - 1;
-                parts.push(match (n, step) {
-                    (0, _) => float(a),
-                    (_, 0.0) => format!("{}x{n}", float(a)),
-                    (_, s) if s > 0.0 => format!("{}+{}x{n}", float(a), float(s)),
-                    (_, s) => format!("{}{}x{n}", float(a), float(s)),
-                });
+                out.push_str(&float(a));
+                if n > 0 {
+                    if step > 0.0 {
+                        out.push('+');
+                    }
+                    if step != 0.0 {
+                        out.push_str(&float(step));
+                    }
+                    let _ = write!(out, "x{n}");
+                }
             }
         }
         i = j;
     }
-    parts.join(" ")
+    out
 }
 
 #[cfg(test)]
