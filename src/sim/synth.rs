@@ -522,7 +522,11 @@ impl<'m> FaultModel<'m> {
     /// The intensity of `level` and its index into the prepared latency cells.
     #[inline]
     fn of_level(&self, level: usize) -> (f64, usize) {
-        let intensity = level as f64 / self.leak_steps as f64;
+        let intensity = if level == 0 {
+            0.0
+        } else {
+            level as f64 / self.leak_steps as f64
+        };
         (
             intensity,
             if self.moves_latency && self.cells.len() > 1 {
@@ -654,6 +658,9 @@ pub struct Trial<'m, 'a> {
     pub exposure: Exposure,
     values: Vec<(Option<f64>, Option<f64>)>,
     scratch: Vec<Bucket>,
+    /// The last window layout (start gap, end gap, scrape intervals) and its `rate()`
+    /// factor (see [`Trial::track_values`]).
+    factor: (Option<(i64, i64, i64)>, Option<f64>),
     quantile: Vec<Bucket>,
 }
 
@@ -703,6 +710,7 @@ impl<'m, 'a> Trial<'m, 'a> {
             exposure: Exposure::default(),
             values: vec![(None, None); model.sources.len()],
             scratch: Vec::with_capacity(k),
+            factor: (None, None),
             quantile: Vec::with_capacity(k),
         }
     }
@@ -783,7 +791,23 @@ impl<'m, 'a> Trial<'m, 'a> {
         // `sampled * first / delta >= first.t - start`; there the result is bit for bit
         // `delta * factor` with the factor computed once (as a non-counter with delta 1,
         // which never clamps). Anywhere near the boundary, the full computation runs.
-        let factor = extrapolate(0.0, 1.0, false);
+        // The factor depends only on where the window's ends fall on the scrape grid, which
+        // repeats from one evaluation to the next: it is computed once per layout.
+        let layout = ends.map(|(f, l)| {
+            (
+                ring.j[f] * m.scrape_ms - (ts - m.window_ms),
+                ts - ring.j[l] * m.scrape_ms,
+                ring.j[l] - ring.j[f],
+            )
+        });
+        let factor = match self.factor {
+            (Some(k), v) if Some(k) == layout => v,
+            _ => {
+                let v = extrapolate(0.0, 1.0, false);
+                self.factor = (layout, v);
+                v
+            }
+        };
         let (sampled_s, gap_s) = ends.map_or((0.0, 0.0), |(f, l)| {
             (
                 ((ring.j[l] - ring.j[f]) * m.scrape_ms) as f64 / 1000.0,

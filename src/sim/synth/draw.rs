@@ -113,14 +113,21 @@ impl Thinned {
 /// Poisson(`mu`), `0 < mu < 10`: inversion by sequential search from 0.
 #[inline]
 fn poisson_inversion<R: Rng + ?Sized>(rng: &mut R, mu: f64) -> u64 {
+    let mut u = uniform(rng);
+    // `e^-mu > 1 - mu`, so below `1 - mu` the walk would stop at 0 without its `exp`. Their
+    // gap, about `mu²/2`, is far above the last bit of either for `mu > 1e-6`, so the
+    // answer is the walk's, bit for bit (most small cells' draws end here).
+    if mu > 1e-6 && u <= 1.0 - mu {
+        return 0;
+    }
     let p0 = (-mu).exp();
     'draw: loop {
-        let u = uniform(rng);
         let (mut x, mut p, mut f) = (0usize, p0, p0);
         while u > f {
             x += 1;
             // The CDF can stall just below 1 in floating point: start over.
             if x >= RECIPROCAL.len() {
+                u = uniform(rng);
                 continue 'draw;
             }
             p *= mu * RECIPROCAL[x];
