@@ -145,6 +145,54 @@ fn fault_far_past_the_threshold_is_caught_at_onset_plus_window_plus_for() {
     }
 }
 
+/// The latency path, where a trial tracks only the histogram buckets around the rule's
+/// threshold: at 1000 req/s, a canary whose latency jumps from a 100ms median to a 10s one
+/// at 20m has more than 5% slow requests in the very next window (21m: a fifth of it is
+/// slow), so `p95 > 2s` holds from 21m and fires at 21m + 5m, 360 s after the onset, in
+/// every trial; a healthy canary (p95 about 0.27s) never trips it.
+#[test]
+fn latency_fault_far_past_the_threshold_is_caught_one_evaluation_after_onset_plus_for() {
+    let dir = support::temp_dir("sim-latency");
+    let p = test_plan(
+        &dir,
+        "latency",
+        "50%",
+        "2h",
+        "{ window: 5m }",
+        &["{ metric: response_time_p95, threshold: 2s, duration: 5m }"],
+    );
+    let sc = write(
+        &dir,
+        "slow.yaml",
+        "trials: 50\ntraffic: { requests_per_second: 1000, daily_amplitude: 0 }\n\
+         baseline:\n  error_rate: 0.5%\n  latency: { median: 100ms, sigma: 0.6, tail_share: 0% }\n\
+         scenarios:\n  - name: healthy\n  - name: slow\n    fault: { kind: step, onset: 20m, latency_factor: 100 }\n",
+    );
+    for semantics in ["prometheus3", "prometheus2"] {
+        let (r, _) = simulate(&[
+            p.to_str().unwrap(),
+            "--scenarios",
+            sc.to_str().unwrap(),
+            "--semantics",
+            semantics,
+        ]);
+        assert_eq!(
+            scenario(&r, "healthy")["rollback"]["count"],
+            0,
+            "{semantics}"
+        );
+        let f = scenario(&r, "slow");
+        assert_eq!(f["detection"]["count"], 50, "{semantics}: {f:#}");
+        assert_eq!(f["first_rule"]["response_time_p95"], 50, "{semantics}");
+        for q in ["median", "p90", "p99"] {
+            assert_eq!(
+                f["time_to_detect_seconds"][q], 360.0,
+                "{semantics} {q}: {f:#}"
+            );
+        }
+    }
+}
+
 /// Closed form: with 2.42 semantics, a 5m window and a 5m evaluation interval, consecutive
 /// windows count disjoint spans, and the error ratio of a window is exactly errors/requests
 /// (the extrapolation factors cancel), with requests ~ Poisson(mu) and errors ~
