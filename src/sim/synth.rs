@@ -125,6 +125,8 @@ pub struct Needs {
 /// The most entries of [`Model`]'s daily-cycle table.
 const RPS_TABLE_MAX: i64 = 1 << 22;
 
+const DAY_MS: i64 = 86_400_000;
+
 /// What every trial of one run shares: the grid, the shares per phase, the metric sources.
 pub struct Model<'a> {
     pub semantics: Semantics,
@@ -152,10 +154,14 @@ pub struct Model<'a> {
     ring_capacity: usize,
     /// The healthy error rate, prepared for binomial draws.
     base_errors: draw::Prepared,
-    /// The daily cycle at every half scrape interval of the plan's phases: entry `k` is
+    /// The daily cycle at every half scrape interval: entry `k` is
     /// `total_rps(k * scrape_ms / 2)`, so the midpoint of any scrape span and every
-    /// evaluation on the scrape grid read it without a `sin`.
+    /// evaluation on the scrape grid read it without a `sin`. One day of entries when the
+    /// cycle repeats on that grid (`rps_period`; small enough to stay in cache, which the
+    /// whole release's entries were not), else the plan's phases.
     rps_half: Vec<f64>,
+    /// The number of entries of `rps_half` after which the cycle repeats, if it does.
+    rps_period: Option<usize>,
     /// The per-evaluation rate multiplier's distribution, prepared once: None without
     /// overdispersion; `Some(None)` when its parameters are invalid (the multiplier is 1).
     bursts: Option<Option<Gamma<f64>>>,
@@ -310,17 +316,29 @@ impl<'a> Model<'a> {
             ring_capacity,
             base_errors,
             rps_half: Vec::new(),
+            rps_period: None,
             bursts: (scenarios.traffic.overdispersion > 0.0).then(|| {
                 let cv2 = scenarios.traffic.overdispersion.powi(2);
                 Gamma::new(1.0 / cv2, cv2).ok()
             }),
         };
-        // One window past the last phase's end, capped (later times compute directly).
-        let horizon =
-            (t.saturating_add(2 * window_ms + eval_ms) / scrape_ms).clamp(0, RPS_TABLE_MAX / 2);
-        model.rps_half = (0..=2 * horizon)
+        // One day when the cycle repeats on the half-scrape grid (a flat rate: one entry);
+        // else one window past the last phase's end, capped (later times compute directly).
+        let period = if scenarios.traffic.daily_amplitude == 0.0 {
+            Some(1)
+        } else {
+            ((2 * DAY_MS) % scrape_ms == 0)
+                .then(|| 2 * DAY_MS / scrape_ms)
+                .filter(|&n| n <= RPS_TABLE_MAX)
+        };
+        let entries = period.unwrap_or_else(|| {
+            (t.saturating_add(2 * window_ms + eval_ms) / scrape_ms).clamp(0, RPS_TABLE_MAX / 2) * 2
+                + 1
+        });
+        model.rps_half = (0..entries)
             .map(|k| model.total_rps(k * scrape_ms / 2))
             .collect();
+        model.rps_period = period.map(|n| n as usize);
         model
     }
 
@@ -329,6 +347,7 @@ impl<'a> Model<'a> {
     fn rps_at_half(&self, k: i64) -> f64 {
         usize::try_from(k)
             .ok()
+            .map(|i| self.rps_period.map_or(i, |n| i % n))
             .and_then(|i| self.rps_half.get(i))
             .copied()
             .unwrap_or_else(|| self.total_rps(k * self.scrape_ms / 2))
@@ -356,6 +375,8 @@ impl<'a> Model<'a> {
         if tr.daily_amplitude == 0.0 {
             return tr.requests_per_second;
         }
+        // Exactly periodic, so that one day's table serves every day.
+        let t = t.rem_euclid(DAY_MS);
         let hour = f64::from(tr.start_hour) + t as f64 / 3_600_000.0;
         let phase = (hour - 9.0) / 24.0 * std::f64::consts::TAU;
         tr.requests_per_second * (1.0 + tr.daily_amplitude * phase.sin())
