@@ -37,6 +37,7 @@
 
 mod coarse;
 mod draw;
+mod fastmod;
 
 use crate::check::{Builtin, CheckedPlan};
 use crate::lower::{AlertRule, Condition, Rhs};
@@ -44,6 +45,7 @@ use crate::promql::{MetricExpr, Track};
 use crate::sim::prom::{self, Bucket, Sample, Semantics};
 use crate::sim::scenario::{Fault, FaultKind, Scenarios};
 use draw::Cells;
+use fastmod::FastMod;
 use rand::RngExt;
 use rand::rngs::Xoshiro256PlusPlus;
 use rand_distr::{Distribution, Gamma};
@@ -126,37 +128,6 @@ pub struct Needs {
 const RPS_TABLE_MAX: i64 = 1 << 22;
 
 const DAY_MS: i64 = 86_400_000;
-
-/// `i % d` for a fixed 32-bit `d` without a division (Lemire, Kaser and Kurz, "Faster
-/// remainder by direct computation", 2019): the hot loop looks up the daily cycle every
-/// scrape span, and a 64-bit division cost more than the rest of the lookup.
-#[derive(Debug, Clone, Copy)]
-struct FastMod {
-    d: u32,
-    m: u64,
-}
-
-impl FastMod {
-    fn new(d: u32) -> FastMod {
-        let d = d.max(1);
-        FastMod {
-            d,
-            m: (u64::MAX / u64::from(d)).wrapping_add(1),
-        }
-    }
-
-    /// `i % d`: exact for every `i` below 2^32, a plain division above.
-    #[inline]
-    fn of(self, i: usize) -> usize {
-        match u32::try_from(i) {
-            Ok(a) => {
-                let low = self.m.wrapping_mul(u64::from(a));
-                ((u128::from(low) * u128::from(self.d)) >> 64) as usize
-            }
-            Err(_) => i % self.d as usize,
-        }
-    }
-}
 
 /// What every trial of one run shares: the grid, the shares per phase, the metric sources.
 pub struct Model<'a> {
@@ -1067,25 +1038,6 @@ impl<'m, 'a> Trial<'m, 'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn fast_remainder_is_the_remainder() {
-        for d in [1u32, 2, 3, 7, 11_520, 86_400, 1 << 20, u32::MAX] {
-            let f = FastMod::new(d);
-            for i in (0..5000usize)
-                .chain([
-                    d as usize - 1,
-                    d as usize,
-                    d as usize + 1,
-                    u32::MAX as usize,
-                ])
-                .chain((0..64).map(|k| (k as usize * 2_654_435_761) % (1 << 32)))
-                .chain([1usize << 40])
-            {
-                assert_eq!(f.of(i), i % d as usize, "{i} % {d}");
-            }
-        }
-    }
 
     #[test]
     fn leak_levels_grow_in_steps_of_one_evaluation() {
