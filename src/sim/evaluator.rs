@@ -130,6 +130,16 @@ pub enum Watch {
     RollbacksAndGates,
 }
 
+impl Watch {
+    /// The kinds of rule watched.
+    pub fn kinds(self) -> &'static [RuleKind] {
+        match self {
+            Watch::Rollbacks => &[RuleKind::Rollback],
+            Watch::RollbacksAndGates => &[RuleKind::Rollback, RuleKind::Gate],
+        }
+    }
+}
+
 /// Indices into [`Evaluator::runs`].
 const EVERY_RULE: usize = 0;
 const ROLLBACKS: usize = 1;
@@ -170,8 +180,8 @@ impl<'a> Evaluator<'a> {
             evaluated: 0,
             runs: [
                 (0..rules.len()).collect(),
-                of_kinds(rules, &[RuleKind::Rollback]),
-                of_kinds(rules, &[RuleKind::Rollback, RuleKind::Gate]),
+                of_kinds(rules, Watch::Rollbacks.kinds()),
+                of_kinds(rules, Watch::RollbacksAndGates.kinds()),
             ],
         }
     }

@@ -35,7 +35,6 @@
 //!   the phase, out of the trials that reached the phase's end.
 
 use crate::check::CheckedPlan;
-use crate::lower::RuleKind;
 use crate::lower::{self, AlertRule};
 use crate::sim::evaluator::{Evaluator, Schedule, Verdict, Watch};
 use crate::sim::prom::Semantics;
@@ -164,16 +163,16 @@ struct Reading {
 
 impl Reading {
     fn new(model: &Model<'_>, rules: &[AlertRule]) -> Reading {
-        let read_by = |kinds: &[RuleKind]| {
+        let read_by = |watch: Watch| {
             model.needs(|m| {
                 rules
                     .iter()
-                    .any(|r| r.metric == m && kinds.contains(&r.kind))
+                    .any(|r| r.metric == m && watch.kinds().contains(&r.kind))
             })
         };
         Reading {
-            rollbacks: read_by(&[RuleKind::Rollback]),
-            rollbacks_and_gates: read_by(&[RuleKind::Rollback, RuleKind::Gate]),
+            rollbacks: read_by(Watch::Rollbacks),
+            rollbacks_and_gates: read_by(Watch::RollbacksAndGates),
         }
     }
 

@@ -485,15 +485,15 @@ impl<'m> FaultModel<'m> {
             probs.push((1.0 - prev).max(0.0));
             probs
         };
-        // Inversion tables for the levels of a fault that has few (memory stays bounded
-        // for a leak's thousands of levels).
-        let cap = if leak_steps <= 4 { START_TABLE_CAP } else { 0 };
         let mut cells = vec![Cells::new(&probs_at(0.0))];
         if model.reads_latency() && moves_latency {
             for level in 1..=leak_steps {
                 cells.push(Cells::new(&probs_at(level as f64 / leak_steps as f64)));
             }
         }
+        // Binomial inversion tables for the levels of a fault that has few (memory stays
+        // bounded for a leak's thousands of levels).
+        let cap = if leak_steps <= 4 { START_TABLE_CAP } else { 0 };
         let error_probs = match fault.and_then(|f| f.error_rate.map(|e| (f, e))) {
             Some((f, e)) => (0..=leak_steps)
                 .map(|level| {
