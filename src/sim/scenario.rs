@@ -443,7 +443,7 @@ pub fn schema_check(doc: &Value) -> Vec<Diagnostic> {
         let schema: Value =
             serde_json::from_str(SCENARIOS_SCHEMA).expect("the embedded scenario schema is JSON");
         jsonschema::options()
-            .with_draft(jsonschema::Draft::Draft202012)
+            .with_draft(jsonschema::Draft::Draft7)
             .build(&schema)
             .expect("the embedded scenario schema compiles")
     });
