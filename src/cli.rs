@@ -124,9 +124,6 @@ pub fn main() -> i32 {
             return if e.use_stderr() { EXIT_USAGE } else { EXIT_OK };
         }
     };
-    if !matches!(cli.command, Command::Schema { .. }) {
-        crate::schema::prepare_in_background();
-    }
     match cli.command {
         Command::Validate {
             files,

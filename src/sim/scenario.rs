@@ -436,18 +436,17 @@ fn fault(f: FaultSpec, plan: &CheckedPlan, p: &str) -> Result<Fault, (String, St
     Ok(fault)
 }
 
+/// The scenario schema, compiled into Rust when `plan` is built (as the plan schema is).
+#[jsonschema::validator(
+    path = "schemas/scenarios.schema.json",
+    draft = Draft7,
+    methods = { is_valid = false, validate = false, iter_errors = true },
+)]
+struct ScenarioSchema;
+
 /// Checks a scenario document against `schemas/scenarios.schema.json`.
 pub fn schema_check(doc: &Value) -> Vec<Diagnostic> {
-    static VALIDATOR: std::sync::OnceLock<jsonschema::Validator> = std::sync::OnceLock::new();
-    let v = VALIDATOR.get_or_init(|| {
-        let schema: Value =
-            serde_json::from_str(SCENARIOS_SCHEMA).expect("the embedded scenario schema is JSON");
-        jsonschema::options()
-            .with_draft(jsonschema::Draft::Draft7)
-            .build(&schema)
-            .expect("the embedded scenario schema compiles")
-    });
-    v.iter_errors(doc)
+    ScenarioSchema::iter_errors(doc)
         .map(|e| {
             let msg = e.to_string();
             let msg = if msg.chars().count() > 160 {
