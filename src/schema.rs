@@ -107,9 +107,17 @@ pub fn check(doc: &Value) -> Vec<Diagnostic> {
                 .iter()
                 .any(|(p, k)| *p == d.pointer && d.message.contains(&format!("`{k}`")))
     });
-    // The same value failing two keywords (say `pattern` and `maxLength`) is one finding.
+    // The same value failing two keywords (say `pattern` and `maxLength`, or `pattern` and
+    // `format: uri`) is one finding: the first.
     let mut seen = std::collections::HashSet::new();
-    out.retain(|d| seen.insert((d.pointer.clone(), d.code)));
+    out.retain(|d| {
+        let code = if d.code == "bad-format" {
+            "bad-value"
+        } else {
+            d.code
+        };
+        seen.insert((d.pointer.clone(), code))
+    });
     for d in &mut out {
         if d.hint.is_none() {
             d.hint = fallback_hint(schema_value(), &d.pointer);
@@ -311,6 +319,7 @@ fn describe(
             vec![diag]
         }
         ValidationErrorKind::Pattern { .. }
+        | ValidationErrorKind::Not { .. }
         | ValidationErrorKind::MaxLength { .. }
         | ValidationErrorKind::MinLength { .. } => {
             let mut diag =
