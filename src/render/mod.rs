@@ -74,28 +74,13 @@ pub fn header(plan: &CheckedPlan, comment: &str) -> String {
 }
 
 /// Renders every artifact of `plan`, sorted by path.
-///
-/// The Prometheus rules and their unit tests (about 60% of the work) are built on a helper
-/// thread while this one builds the rest; each artifact depends only on the plan, so the
-/// bytes are the same either way.
 pub fn render(plan: &CheckedPlan) -> Vec<Artifact> {
-    let mut out = std::thread::scope(|scope| {
-        let rules = std::thread::Builder::new().spawn_scoped(scope, || prometheus::render(plan));
-        let mut out = nginx::render(plan);
-        out.extend(compose::render(plan));
-        out.extend(alertmanager::render(plan));
-        out.extend(manifest::render(plan));
-        out.extend(runbook::render(plan));
-        match rules {
-            Ok(helper) => match helper.join() {
-                Ok(rules) => out.extend(rules),
-                Err(panic) => std::panic::resume_unwind(panic),
-            },
-            // No thread to be had: build them here.
-            Err(_) => out.extend(prometheus::render(plan)),
-        }
-        out
-    });
+    let mut out = nginx::render(plan);
+    out.extend(compose::render(plan));
+    out.extend(prometheus::render(plan));
+    out.extend(alertmanager::render(plan));
+    out.extend(manifest::render(plan));
+    out.extend(runbook::render(plan));
     out.sort_by(|a, b| a.path.cmp(&b.path));
     out
 }
