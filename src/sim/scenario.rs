@@ -476,3 +476,35 @@ pub fn load(
     }
     from_value(&doc.value, plan).map_err(|d| (Some(doc.spans), d))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::tests::{places, variants};
+
+    /// The validator generated at build time agrees with the `jsonschema` run-time compiler
+    /// on every example in `simulations/` and the variants that break each in one place.
+    #[test]
+    fn the_compiled_schema_agrees_with_the_run_time_compiler() {
+        let schema: Value = serde_json::from_str(SCENARIOS_SCHEMA).expect("JSON");
+        let run_time = jsonschema::options()
+            .with_draft(jsonschema::Draft::Draft7)
+            .build(&schema)
+            .expect("a valid draft-07 schema");
+        let mut checked = 0;
+        for entry in std::fs::read_dir("simulations").expect("examples") {
+            let path = entry.expect("entry").path();
+            if path.extension().is_none_or(|e| e != "yaml") {
+                continue;
+            }
+            let source = crate::source::Source::load(&path).expect("readable");
+            let doc = crate::syntax::parse(&source).expect("YAML");
+            for v in variants(&doc.value) {
+                let expected = places(run_time.iter_errors(&v));
+                assert_eq!(places(ScenarioSchema::iter_errors(&v)), expected, "{v}");
+                checked += usize::from(!expected.is_empty());
+            }
+        }
+        assert!(checked >= 100, "only {checked} invalid variants");
+    }
+}
