@@ -527,9 +527,17 @@ impl<'m> FaultModel<'m> {
         }
         match f.kind {
             FaultKind::Leak { ramp_ms } => {
-                let since = i128::from(t - f.onset_ms);
-                (since * i128::from(self.leak_steps) / i128::from(ramp_ms.max(1)) + 1)
-                    .min(i128::from(self.leak_steps)) as usize
+                // ⌊since · steps / ramp⌋ + 1, capped at `steps`: full from the ramp's end;
+                // before it, in 64 bits unless the product could overflow.
+                let (since, ramp, steps) = (t - f.onset_ms, ramp_ms.max(1), self.leak_steps);
+                if since >= ramp {
+                    return steps as usize;
+                }
+                let level = match since.checked_mul(steps) {
+                    Some(p) => p / ramp,
+                    None => (i128::from(since) * i128::from(steps) / i128::from(ramp)) as i64,
+                };
+                (level + 1).min(steps) as usize
             }
             _ => usize::from(f.intensity(t, canary_rps) > 0.0),
         }
