@@ -527,8 +527,8 @@ impl<'m> FaultModel<'m> {
         }
         match f.kind {
             FaultKind::Leak { ramp_ms } => {
-                // ⌊since · steps / ramp⌋ + 1, capped at `steps`: full from the ramp's end;
-                // before it, in 64 bits unless the product could overflow.
+                // Full from the ramp's end; before it ⌊since · steps / ramp⌋ + 1 (at most
+                // `steps`, as since < ramp), in 64 bits unless the product could overflow.
                 let (since, ramp, steps) = (t - f.onset_ms, ramp_ms.max(1), self.leak_steps);
                 if since >= ramp {
                     return steps as usize;
@@ -537,7 +537,7 @@ impl<'m> FaultModel<'m> {
                     Some(p) => p / ramp,
                     None => (i128::from(since) * i128::from(steps) / i128::from(ramp)) as i64,
                 };
-                (level + 1).min(steps) as usize
+                level as usize + 1
             }
             _ => usize::from(f.intensity(t, canary_rps) > 0.0),
         }
