@@ -40,7 +40,7 @@ use crate::sim::evaluator::{Evaluator, Schedule, Verdict, Watch};
 use crate::sim::prom::Semantics;
 use crate::sim::scenario::{FaultKind, Scenario, Scenarios};
 use crate::sim::stats::Histogram;
-use crate::sim::synth::{FaultModel, Model, Needs, Trial};
+use crate::sim::synth::{Clock, FaultModel, Model, Needs, Trial};
 use rand::SeedableRng;
 use rand::rngs::Xoshiro256PlusPlus;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -185,7 +185,7 @@ impl Reading {
 }
 
 /// Trials per unit of work handed to a thread.
-const CHUNK: u64 = 8;
+const CHUNK: u64 = 64;
 
 /// Everything a worker reads.
 struct Job<'r, 's> {
@@ -221,37 +221,70 @@ impl Job<'_, '_> {
             let si = (c / chunks_per_scenario) as usize;
             let start = (c % chunks_per_scenario) * CHUNK;
             let end = (start + CHUNK).min(self.trials);
-            for trial in start..end {
-                self.trial(
-                    si,
-                    trial_seed(self.seed, si as u64, trial),
-                    &mut tallies[si],
-                );
-            }
+            self.batch(si, start..end, &mut tallies[si]);
             done.fetch_add(end - start, Ordering::Relaxed);
         }
         tallies
     }
 
-    fn trial(&self, si: usize, seed: u64, t: &mut Tally) {
+    /// Runs trials `trials` of scenario `si` in lock step (see [`Clock`]): each keeps its
+    /// own random stream, so its numbers do not depend on the others in the batch.
+    fn batch(&self, si: usize, trials: std::ops::Range<u64>, t: &mut Tally) {
         let (model, rules) = (self.model, self.rules);
         let faults = &self.faults[si];
-        let fault = self.scenarios.scenarios[si].fault.as_ref();
-        let mut trial = Trial::new(model, faults, Xoshiro256PlusPlus::seed_from_u64(seed));
-        let mut ev = Evaluator::for_outcome(rules, self.schedule, model.eval_ms);
-        let eval_ms = model.eval_ms;
+        let mut lanes: Vec<(Trial<'_, '_>, Evaluator<'_>)> = trials
+            .map(|trial| {
+                let rng =
+                    Xoshiro256PlusPlus::seed_from_u64(trial_seed(self.seed, si as u64, trial));
+                (
+                    Trial::new(model, faults, rng),
+                    Evaluator::for_outcome(rules, self.schedule, model.eval_ms),
+                )
+            })
+            .collect();
+        let mut clock = Clock::new(model, faults);
         let mut ts = 0i64;
-        let verdict = loop {
-            if let Some(v) = ev.enter(ts) {
-                break v;
+        while !lanes.is_empty() {
+            // A phase change reaches every trial at the same time.
+            let mut i = 0;
+            while i < lanes.len() {
+                match lanes[i].1.enter(ts) {
+                    Some(v) => {
+                        let (trial, ev) = lanes.swap_remove(i);
+                        self.finish(si, &trial, &ev, v, t);
+                    }
+                    None => i += 1,
+                }
             }
-            let values = trial.values_at(ts, self.reading.of(ev.watch(ts)));
-            t.steps += 1;
-            if let Some(v) = ev.evaluate(ts, values) {
-                break v;
+            let step = clock.advance(ts);
+            let mut i = 0;
+            while i < lanes.len() {
+                let (trial, ev) = &mut lanes[i];
+                let values = trial.values_at(step, self.reading.of(ev.watch(ts)));
+                t.steps += 1;
+                match ev.evaluate(ts, values) {
+                    Some(v) => {
+                        let (trial, ev) = lanes.swap_remove(i);
+                        self.finish(si, &trial, &ev, v, t);
+                    }
+                    None => i += 1,
+                }
             }
-            ts += eval_ms;
-        };
+            ts += model.eval_ms;
+        }
+    }
+
+    /// Adds a finished trial to the tally.
+    fn finish(
+        &self,
+        si: usize,
+        trial: &Trial<'_, '_>,
+        ev: &Evaluator<'_>,
+        verdict: Verdict,
+        t: &mut Tally,
+    ) {
+        let (model, rules) = (self.model, self.rules);
+        let fault = self.scenarios.scenarios[si].fault.as_ref();
         t.evaluations += ev.evaluated();
         t.trials += 1;
         for &(phase, rule) in ev.gate_failures() {

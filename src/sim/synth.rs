@@ -677,13 +677,118 @@ pub struct Exposure {
     pub failed: u64,
 }
 
+/// One scrape span to draw: what happened between scrapes `from` and `to`, with what
+/// every trial shares about it.
+#[derive(Debug, Clone, Copy)]
+pub struct Span {
+    to: i64,
+    t0: i64,
+    t1: i64,
+    mid: i64,
+    /// Its length in seconds.
+    dt: f64,
+    phase: usize,
+    /// The whole service's request rate (before a trial's overdispersion multiplier).
+    rps: f64,
+    /// The fault's intensity level, when it does not depend on the trial (None: a `load`
+    /// fault under overdispersion, whose level follows the trial's own rate).
+    level: Option<usize>,
+}
+
+/// What every trial of a scenario shares at one evaluation: the spans to draw before it
+/// and the first scrape its windows read.
+#[derive(Debug, Clone, Default)]
+pub struct Step {
+    pub ts: i64,
+    spans: Vec<Span>,
+    first_j: i64,
+}
+
+/// Walks the evaluation grid for a batch of trials run in lock step: it works out once
+/// per evaluation what depends only on the time (the spans to draw, their rates and fault
+/// levels, the windows' first scrape), not on a trial's random draws.
+pub struct Clock<'m, 'a> {
+    model: &'m Model<'a>,
+    faults: &'m FaultModel<'m>,
+    last_j: i64,
+    step: Step,
+}
+
+impl<'m, 'a> Clock<'m, 'a> {
+    pub fn new(model: &'m Model<'a>, faults: &'m FaultModel<'m>) -> Self {
+        Clock {
+            model,
+            faults,
+            last_j: 0,
+            step: Step::default(),
+        }
+    }
+
+    /// The step to evaluation time `ts` (non-decreasing across calls, a multiple of the
+    /// evaluation interval).
+    pub fn advance(&mut self, ts: i64) -> &Step {
+        let m = self.model;
+        let target = ts.div_euclid(m.scrape_ms);
+        self.step.ts = ts;
+        self.step.spans.clear();
+        let mut j = self.last_j;
+        let mut push = |from: i64, to: i64| {
+            let (t0, t1) = (from * m.scrape_ms, to * m.scrape_ms);
+            let mid = (t0 + t1) / 2;
+            let phase = m.phase_at(mid);
+            let rps = m.rps_at_half(from + to);
+            let level = m
+                .bursts
+                .is_none()
+                .then(|| self.faults.level_at(mid, rps * m.canary_share[phase]));
+            self.step.spans.push(Span {
+                to,
+                t0,
+                t1,
+                mid,
+                dt: (t1 - t0) as f64 / 1000.0,
+                phase,
+                rps,
+                level,
+            });
+        };
+        match m.needed {
+            Some((period, [a, b])) => {
+                let mut r = (self.last_j + 1).rem_euclid(period);
+                for next in self.last_j + 1..=target {
+                    if next == target || r == a || r == b {
+                        push(j, next);
+                        j = next;
+                    }
+                    r += 1;
+                    if r == period {
+                        r = 0;
+                    }
+                }
+            }
+            None => {
+                for next in self.last_j + 1..=target {
+                    push(j, next);
+                    j = next;
+                }
+            }
+        }
+        self.last_j = self.last_j.max(target);
+        self.step.first_j = match m.semantics {
+            Semantics::Prometheus3 => (ts - m.window_ms).div_euclid(m.scrape_ms) + 1,
+            Semantics::Prometheus2 => (ts - m.window_ms + m.scrape_ms - 1).div_euclid(m.scrape_ms),
+        }
+        .max(0);
+        &self.step
+    }
+}
+
 /// One trial's generator: produces each evaluation's metric values.
 pub struct Trial<'m, 'a> {
     model: &'m Model<'a>,
     faults: &'m FaultModel<'m>,
     rng: Xoshiro256PlusPlus,
     tracks: Vec<TrackGen>,
-    last_j: i64,
     /// The Gamma rate multiplier of the current evaluation interval.
     burst: f64,
     pub exposure: Exposure,
@@ -736,7 +841,6 @@ impl<'m, 'a> Trial<'m, 'a> {
             faults,
             rng,
             tracks,
-            last_j: 0,
             burst: 1.0,
             exposure: Exposure::default(),
             values: vec![(None, None); model.sources.len()],
@@ -746,47 +850,20 @@ impl<'m, 'a> Trial<'m, 'a> {
         }
     }
 
-    /// The metric values at evaluation time `ts` (non-decreasing, multiples of the eval
-    /// interval), per metric: (canary, stable); only the metrics in `needs` are computed
-    /// (the others keep older values).
-    pub fn values_at(&mut self, ts: i64, needs: &Needs) -> &[(Option<f64>, Option<f64>)] {
+    /// The metric values at `step`'s evaluation time, per metric: (canary, stable); only
+    /// the metrics in `needs` are computed (the others keep older values).
+    pub fn values_at(&mut self, step: &Step, needs: &Needs) -> &[(Option<f64>, Option<f64>)] {
         let m = self.model;
         if let Some(bursts) = &m.bursts {
             self.burst = bursts.as_ref().map_or(1.0, |g| g.sample(&mut self.rng));
         }
-        let target = ts.div_euclid(m.scrape_ms);
-        let mut j = self.last_j;
-        match m.needed {
-            Some((period, [a, b])) => {
-                let mut r = (self.last_j + 1).rem_euclid(period);
-                for next in self.last_j + 1..=target {
-                    if next == target || r == a || r == b {
-                        self.generate(j, next);
-                        j = next;
-                    }
-                    r += 1;
-                    if r == period {
-                        r = 0;
-                    }
-                }
-            }
-            None => {
-                for next in self.last_j + 1..=target {
-                    self.generate(j, next);
-                    j = next;
-                }
-            }
+        for span in &step.spans {
+            self.generate(span);
         }
-        self.last_j = self.last_j.max(target);
-        self.draw_gauges(ts, needs);
-        let first_j = match m.semantics {
-            Semantics::Prometheus3 => (ts - m.window_ms).div_euclid(m.scrape_ms) + 1,
-            Semantics::Prometheus2 => (ts - m.window_ms + m.scrape_ms - 1).div_euclid(m.scrape_ms),
-        }
-        .max(0);
+        self.draw_gauges(step.ts, needs);
         for ti in 0..self.tracks.len() {
-            self.tracks[ti].ring.pop_before(first_j);
-            self.track_values(ti, ts, needs);
+            self.tracks[ti].ring.pop_before(step.first_j);
+            self.track_values(ti, step.ts, needs);
         }
         &self.values
     }
@@ -973,17 +1050,24 @@ impl<'m, 'a> Trial<'m, 'a> {
         }
     }
 
-    /// Draws what happened between scrapes `from` and `to` and records the sample at `to`.
-    fn generate(&mut self, from: i64, to: i64) {
+    /// Draws what happened in `span` and records the sample at its end.
+    fn generate(&mut self, span: &Span) {
         let m = self.model;
-        let (t0, t1) = (from * m.scrape_ms, to * m.scrape_ms);
-        let mid = (t0 + t1) / 2;
-        let dt = (t1 - t0) as f64 / 1000.0;
-        let phase = m.phase_at(mid);
-        let total = m.rps_at_half(from + to) * self.burst;
+        let Span {
+            to,
+            t0,
+            t1,
+            mid,
+            dt,
+            phase,
+            ..
+        } = *span;
+        let total = span.rps * self.burst;
         let base = &m.scenarios.baseline;
         let share = m.canary_share[phase];
-        let raw_level = self.faults.level_at(mid, total * share);
+        let raw_level = span
+            .level
+            .unwrap_or_else(|| self.faults.level_at(mid, total * share));
         let (intensity, level) = self.faults.of_level(raw_level);
         let fault = self.faults.fault.filter(|_| intensity > 0.0);
         if self.exposure.first_active.is_none()
