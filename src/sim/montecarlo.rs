@@ -185,7 +185,7 @@ impl Reading {
 }
 
 /// Trials per unit of work handed to a thread.
-const CHUNK: u64 = 64;
+const CHUNK: u64 = 256;
 
 /// Everything a worker reads.
 struct Job<'r, 's> {

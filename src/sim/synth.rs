@@ -2,10 +2,11 @@
 //! semantics.
 //!
 //! The service is modelled as one instance per track. Requests arrive as a Poisson process
-//! whose rate follows a daily cycle (optionally Gamma-overdispersed per evaluation
-//! interval); the canary receives the phase's share plus its targeted groups' share; errors
-//! are binomial; latencies come from a lognormal body with a heavy tail and are recorded
-//! into the histogram buckets (a multinomial split of the requests); CPU is a counter of
+//! whose rate follows a daily cycle in ten-minute steps ([`BLOCK_MS`]; optionally
+//! Gamma-overdispersed per evaluation interval); the canary receives the phase's share plus
+//! its targeted groups' share; each request fails independently with the error rate;
+//! latencies come from a lognormal body with a heavy tail and are recorded into the
+//! histogram buckets (a multinomial split of the requests); CPU is a counter of
 //! busy seconds; the other gauges are normal around their level, drawn at each evaluation's
 //! scrape. Counters start at 0 at the start of the release (the service pre-initialises its
 //! series).
@@ -21,10 +22,16 @@
 //!   each gauge only when a rule reads it. Of the latency buckets, only those around the
 //!   rules' thresholds are tracked ([`coarse`]): every comparison comes out as on the
 //!   full histogram.
-//! - Counts use the exact samplers of [`draw`]. A track's latency cells are independent
-//!   Poisson counts (the request stream thinned by each cell's probability, prepared once
-//!   per scenario and fault level in [`FaultModel`]): the same joint law as a Poisson total
-//!   split by a multinomial, for a fraction of the cost. Errors are binomial given the total.
+//! - Counts use the exact samplers of [`draw`]. A track's latency cells, split into
+//!   successful and failed requests, are independent Poisson counts (the request stream
+//!   thinned by each cell's and the error rate's probability, prepared once per scenario
+//!   and fault level in [`FaultModel`]): the same joint law as a Poisson total split by a
+//!   multinomial with binomial failures, for a fraction of the cost.
+//! - A scenario's trials run in lock-step batches ([`Clock`]): what depends only on the
+//!   time (the spans to draw, their means, the windows' grid) is worked out once per
+//!   evaluation for the whole batch, and a mean the batch shares is drawn from one
+//!   inversion table ([`table`]), kept while the daily cycle's block lasts. Each trial keeps
+//!   its own random stream, so its numbers do not depend on the rest of its batch.
 //! - An evaluation computes only the values its rules read ([`Needs`]): a Monte Carlo
 //!   trial's gates run only near the end of each phase, so most evaluations compute only
 //!   what the rollback rules read (each evaluation's gauges are independent draws).
@@ -37,19 +44,19 @@
 
 mod coarse;
 mod draw;
-mod fastmod;
+mod table;
 
 use crate::check::{Builtin, CheckedPlan};
 use crate::lower::{AlertRule, Condition, Rhs};
 use crate::promql::{MetricExpr, Track};
 use crate::sim::prom::{self, Bucket, Sample, Semantics};
 use crate::sim::scenario::{Fault, FaultKind, Scenarios};
-use draw::Cells;
-use fastmod::FastMod;
+use draw::{Cells, ClassDraw};
 use rand::RngExt;
 use rand::rngs::Xoshiro256PlusPlus;
 use rand_distr::{Distribution, Gamma};
 use statrs::function::erf::erfc;
+use table::Pool;
 
 /// How one plan metric is produced in a synthetic trial.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -124,8 +131,11 @@ pub struct Needs {
     reads: [Reads; 2],
 }
 
-/// The most entries of [`Model`]'s daily-cycle table.
-const RPS_TABLE_MAX: i64 = 1 << 22;
+/// The daily cycle is a staircase of blocks this long: the request rate holds for ten
+/// minutes at a time (a jump of at most 4.4% of the amplitude between blocks), so a batch
+/// of trials draws with the same means for many evaluations and one inversion table per
+/// mean serves them all ([`table`]).
+const BLOCK_MS: i64 = 600_000;
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -154,16 +164,8 @@ pub struct Model<'a> {
     base_cdf: Vec<f64>,
     /// Samples a track keeps: enough for one window plus the span being drawn.
     ring_capacity: usize,
-    /// The healthy error rate, prepared for binomial draws.
-    base_errors: draw::Prepared,
-    /// The daily cycle at every half scrape interval: entry `k` is
-    /// `total_rps(k * scrape_ms / 2)`, so the midpoint of any scrape span and every
-    /// evaluation on the scrape grid read it without a `sin`. One day of entries when the
-    /// cycle repeats on that grid (`rps_period`; small enough to stay in cache, which the
-    /// whole release's entries were not), else the plan's phases.
-    rps_half: Vec<f64>,
-    /// The number of entries of `rps_half` after which the cycle repeats, if it does.
-    rps_period: Option<FastMod>,
+    /// The daily cycle's rate in each of a day's [`BLOCK_MS`] blocks.
+    rps_blocks: Vec<f64>,
     /// The per-evaluation rate multiplier's distribution, prepared once: None without
     /// overdispersion; `Some(None)` when its parameters are invalid (the multiplier is 1).
     bursts: Option<Option<Gamma<f64>>>,
@@ -275,15 +277,7 @@ impl<'a> Model<'a> {
         let canary_share = (0..plan.phases.len())
             .map(|i| plan.canary_request_share(i))
             .collect();
-        let schedule = crate::sim::evaluator::Schedule::new(plan);
-        // Phases with a duration all end by the last phase's start.
-        let t = schedule.promotion_at()
-            + plan
-                .phases
-                .last()
-                .and_then(|p| p.duration)
-                .map_or(0, |d| d.millis() as i64);
-        let phase_starts = schedule.starts;
+        let phase_starts = crate::sim::evaluator::Schedule::new(plan).starts;
         let base = &scenarios.baseline;
         let bounds = coarse::kept_bounds(
             &base.buckets,
@@ -299,7 +293,6 @@ impl<'a> Model<'a> {
             })
             .collect();
         let ring_capacity = (window_ms / scrape_ms) as usize + 3;
-        let base_errors = draw::Prepared::new(base.error_rate, START_TABLE_CAP);
         let mut model = Model {
             semantics,
             scrape_ms,
@@ -316,53 +309,16 @@ impl<'a> Model<'a> {
             bounds,
             base_cdf,
             ring_capacity,
-            base_errors,
-            rps_half: Vec::new(),
-            rps_period: None,
+            rps_blocks: Vec::new(),
             bursts: (scenarios.traffic.overdispersion > 0.0).then(|| {
                 let cv2 = scenarios.traffic.overdispersion.powi(2);
                 Gamma::new(1.0 / cv2, cv2).ok()
             }),
         };
-        // One day when the cycle repeats on the half-scrape grid (a flat rate: one entry);
-        // else one window past the last phase's end, capped (later times compute directly).
-        let period = if scenarios.traffic.daily_amplitude == 0.0 {
-            Some(1)
-        } else {
-            ((2 * DAY_MS) % scrape_ms == 0)
-                .then(|| 2 * DAY_MS / scrape_ms)
-                .filter(|&n| n <= RPS_TABLE_MAX)
-        };
-        let entries = period.unwrap_or_else(|| {
-            (t.saturating_add(2 * window_ms + eval_ms) / scrape_ms).clamp(0, RPS_TABLE_MAX / 2) * 2
-                + 1
-        });
-        model.rps_half = (0..entries)
-            .map(|k| model.total_rps(k * scrape_ms / 2))
+        model.rps_blocks = (0..DAY_MS / BLOCK_MS)
+            .map(|b| model.cycle_rps(b * BLOCK_MS + BLOCK_MS / 2))
             .collect();
-        model.rps_period = period.and_then(|n| u32::try_from(n).ok()).map(FastMod::new);
         model
-    }
-
-    /// [`Model::total_rps`] at `(k * scrape_ms) / 2`, from the table where it reaches.
-    #[inline]
-    fn rps_at_half(&self, k: i64) -> f64 {
-        usize::try_from(k)
-            .ok()
-            .map(|i| self.rps_period.map_or(i, |n| n.of(i)))
-            .and_then(|i| self.rps_half.get(i))
-            .copied()
-            .unwrap_or_else(|| self.total_rps(k * self.scrape_ms / 2))
-    }
-
-    /// [`Model::total_rps`] at an evaluation time.
-    #[inline]
-    fn rps_at(&self, t: i64) -> f64 {
-        if t % self.scrape_ms == 0 {
-            self.rps_at_half(2 * (t / self.scrape_ms))
-        } else {
-            self.total_rps(t)
-        }
     }
 
     pub fn phase_at(&self, t: i64) -> usize {
@@ -371,14 +327,19 @@ impl<'a> Model<'a> {
             .saturating_sub(1)
     }
 
-    /// The whole service's request rate at `t`, per second (daily cycle, peak at 15:00).
+    /// The whole service's request rate at `t`, per second: the daily cycle's rate at the
+    /// middle of `t`'s block.
+    #[inline]
     fn total_rps(&self, t: i64) -> f64 {
+        self.rps_blocks[(t.rem_euclid(DAY_MS) / BLOCK_MS) as usize]
+    }
+
+    /// The daily cycle at time `t` of the day, per second (peak at 15:00).
+    fn cycle_rps(&self, t: i64) -> f64 {
         let tr = &self.scenarios.traffic;
         if tr.daily_amplitude == 0.0 {
             return tr.requests_per_second;
         }
-        // Exactly periodic, so that one day's table serves every day.
-        let t = t.rem_euclid(DAY_MS);
         let hour = f64::from(tr.start_hour) + t as f64 / 3_600_000.0;
         let phase = (hour - 9.0) / 24.0 * std::f64::consts::TAU;
         tr.requests_per_second * (1.0 + tr.daily_amplitude * phase.sin())
@@ -423,13 +384,10 @@ pub struct FaultModel<'m> {
     cells: Vec<Cells>,
     /// Whether the fault changes latency (else every level uses split 0).
     moves_latency: bool,
-    /// Per intensity level: the canary's error probability under a fault that sets an
-    /// error rate, prepared for binomial draws (empty otherwise).
-    error_probs: Vec<draw::Prepared>,
+    /// Per intensity level: the canary's failure probability under a fault that sets an
+    /// error rate (empty otherwise).
+    fail: Vec<f64>,
 }
-
-/// The most entries of an inversion start table ([`draw::Prepared`]): 32 KiB per cell.
-const START_TABLE_CAP: usize = 4096;
 
 /// The most steps a leak's ramp is cut into.
 const MAX_LEAK_STEPS: i64 = 4096;
@@ -491,19 +449,13 @@ impl<'m> FaultModel<'m> {
                 cells.push(Cells::new(&probs_at(level as f64 / leak_steps as f64)));
             }
         }
-        // Binomial inversion tables for the levels of a fault that has few (memory stays
-        // bounded for a leak's thousands of levels).
-        let cap = if leak_steps <= 4 { START_TABLE_CAP } else { 0 };
-        let error_probs = match fault.and_then(|f| f.error_rate.map(|e| (f, e))) {
+        let fail = match fault.and_then(|f| f.error_rate.map(|e| (f, e))) {
             Some((f, e)) => (0..=leak_steps)
                 .map(|level| {
                     let intensity = level as f64 / leak_steps as f64;
                     let affected = f.affected();
-                    draw::Prepared::new(
-                        (1.0 - affected) * base.error_rate
-                            + affected * (base.error_rate + intensity * (e - base.error_rate)),
-                        cap,
-                    )
+                    (1.0 - affected) * base.error_rate
+                        + affected * (base.error_rate + intensity * (e - base.error_rate))
                 })
                 .collect(),
             None => Vec::new(),
@@ -513,7 +465,7 @@ impl<'m> FaultModel<'m> {
             leak_steps,
             cells,
             moves_latency,
-            error_probs,
+            fail,
         }
     }
 
@@ -677,9 +629,60 @@ pub struct Exposure {
     pub failed: u64,
 }
 
+/// The tracks a trial simulates and what each must produce: the canary (its requests and
+/// failures always, when there is a fault, for the blast radius), then the stable track if
+/// some rule reads it.
+fn tracks(model: &Model<'_>, faults: &FaultModel<'_>) -> Vec<(Track, Reads)> {
+    let with_fault = faults.fault.is_some();
+    let canary = Reads {
+        requests: model.canary_reads.requests || with_fault,
+        errors: model.canary_reads.errors || with_fault,
+        ..model.canary_reads
+    };
+    std::iter::once((Track::Canary, canary))
+        .chain(model.stable_reads.map(|r| (Track::Stable, r)))
+        .collect()
+}
+
+/// Appends how `track` draws its requests in `span`, the whole service serving `total`
+/// requests per second with the fault at `raw_level`; `pool` builds inversion tables when
+/// every trial of a batch draws with these means.
+#[allow(clippy::too_many_arguments)]
+fn plan_track(
+    out: &mut Vec<ClassDraw>,
+    m: &Model<'_>,
+    faults: &FaultModel<'_>,
+    span: &Span,
+    (track, reads): (Track, Reads),
+    total: f64,
+    raw_level: usize,
+    pool: Option<&mut Pool>,
+) {
+    let canary = track == Track::Canary;
+    let share = m.canary_share[span.phase];
+    let rps = total * if canary { share } else { 1.0 - share };
+    if !(reads.requests && rps > 0.0) {
+        return;
+    }
+    let (intensity, level) = if canary {
+        faults.of_level(raw_level)
+    } else {
+        (0.0, 0)
+    };
+    let fault = faults.fault.filter(|_| canary && intensity > 0.0);
+    let fail = reads
+        .errors
+        .then(|| match fault.and_then(|f| f.error_rate) {
+            Some(_) => faults.fail[raw_level],
+            None => m.scenarios.baseline.error_rate,
+        });
+    let cells = reads.latency.then(|| &faults.cells[level]);
+    draw::plan_span(out, rps * span.dt, cells, fail, pool);
+}
+
 /// One scrape span to draw: what happened between scrapes `from` and `to`, with what
 /// every trial shares about it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Span {
     to: i64,
     t0: i64,
@@ -693,16 +696,30 @@ pub struct Span {
     /// The fault's intensity level, when it does not depend on the trial (None: a `load`
     /// fault under overdispersion, whose level follows the trial's own rate).
     level: Option<usize>,
+    /// Per track, its draws in [`Step::draws`], when every trial draws with the same means
+    /// (None: under overdispersion each trial plans its own).
+    draws: Option<[std::ops::Range<usize>; 2]>,
 }
 
 /// What every trial of a scenario shares at one evaluation: the spans to draw before it
 /// and the first scrape its windows read.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct Step {
     pub ts: i64,
     spans: Vec<Span>,
     first_j: i64,
+    /// The shared plans of recent spans, kept while their rate, length, phase and fault
+    /// level recur (for a block of the daily cycle): their keys, per track their draws'
+    /// ranges in `draws`, and the inversion tables those use.
+    planned: Vec<(u64, u64, usize, usize)>,
+    ranges: Vec<[std::ops::Range<usize>; 2]>,
+    draws: Vec<ClassDraw>,
+    pool: Pool,
 }
+
+/// The most span plans a [`Step`] keeps (a few evaluations' worth in a leak's ramp, where
+/// the level changes at every one; several blocks of the daily cycle otherwise).
+const KEEP_PLANS: usize = 32;
 
 /// Walks the evaluation grid for a batch of trials run in lock step: it works out once
 /// per evaluation what depends only on the time (the spans to draw, their rates and fault
@@ -710,6 +727,7 @@ pub struct Step {
 pub struct Clock<'m, 'a> {
     model: &'m Model<'a>,
     faults: &'m FaultModel<'m>,
+    tracks: Vec<(Track, Reads)>,
     last_j: i64,
     step: Step,
 }
@@ -719,6 +737,7 @@ impl<'m, 'a> Clock<'m, 'a> {
         Clock {
             model,
             faults,
+            tracks: tracks(model, faults),
             last_j: 0,
             step: Step::default(),
         }
@@ -731,17 +750,24 @@ impl<'m, 'a> Clock<'m, 'a> {
         let target = ts.div_euclid(m.scrape_ms);
         self.step.ts = ts;
         self.step.spans.clear();
+        if self.step.planned.len() >= KEEP_PLANS {
+            self.step.planned.clear();
+            self.step.ranges.clear();
+            self.step.draws.clear();
+            self.step.pool.clear();
+        }
         let mut j = self.last_j;
+        let (tracks, faults, step) = (&self.tracks, self.faults, &mut self.step);
         let mut push = |from: i64, to: i64| {
             let (t0, t1) = (from * m.scrape_ms, to * m.scrape_ms);
             let mid = (t0 + t1) / 2;
             let phase = m.phase_at(mid);
-            let rps = m.rps_at_half(from + to);
+            let rps = m.total_rps(mid);
             let level = m
                 .bursts
                 .is_none()
-                .then(|| self.faults.level_at(mid, rps * m.canary_share[phase]));
-            self.step.spans.push(Span {
+                .then(|| faults.level_at(mid, rps * m.canary_share[phase]));
+            let mut span = Span {
                 to,
                 t0,
                 t1,
@@ -750,7 +776,39 @@ impl<'m, 'a> Clock<'m, 'a> {
                 phase,
                 rps,
                 level,
-            });
+                draws: None,
+            };
+            if let Some(level) = level {
+                // The same span as an earlier step's: its plan is kept.
+                let key = (rps.to_bits(), span.dt.to_bits(), phase, level);
+                if let Some(i) = step.planned.iter().position(|k| *k == key) {
+                    span.draws = Some(step.ranges[i].clone());
+                    step.spans.push(span);
+                    return;
+                }
+                // A leak's ramp changes the means at every evaluation: a table would serve
+                // one evaluation only, so each trial draws on its own.
+                let lasting = level == 0 || level as i64 == faults.leak_steps;
+                let mut ranges = [0..0, 0..0];
+                for (ti, &track) in tracks.iter().enumerate() {
+                    let start = step.draws.len();
+                    plan_track(
+                        &mut step.draws,
+                        m,
+                        faults,
+                        &span,
+                        track,
+                        rps,
+                        level,
+                        lasting.then_some(&mut step.pool),
+                    );
+                    ranges[ti] = start..step.draws.len();
+                }
+                step.planned.push(key);
+                step.ranges.push(ranges.clone());
+                span.draws = Some(ranges);
+            }
+            step.spans.push(span);
         };
         match m.needed {
             Some((period, [a, b])) => {
@@ -794,6 +852,8 @@ pub struct Trial<'m, 'a> {
     pub exposure: Exposure,
     values: Vec<(Option<f64>, Option<f64>)>,
     scratch: Vec<Bucket>,
+    /// A span's draws, when this trial plans its own (under overdispersion).
+    scratch_draws: Vec<ClassDraw>,
     /// The last window layout (start gap, end gap, scrape intervals) and its `rate()`
     /// factor (see [`Trial::track_values`]).
     factor: (Option<(i64, i64, i64)>, Option<f64>),
@@ -804,19 +864,7 @@ impl<'m, 'a> Trial<'m, 'a> {
     pub fn new(model: &'m Model<'a>, faults: &'m FaultModel<'m>, rng: Xoshiro256PlusPlus) -> Self {
         let k = model.bounds.len() + 1;
         let cells = if model.reads_latency() { k } else { 0 };
-        let with_fault = faults.fault.is_some();
-        let mut specs = vec![(
-            Track::Canary,
-            Reads {
-                requests: model.canary_reads.requests || with_fault,
-                errors: model.canary_reads.errors || with_fault,
-                ..model.canary_reads
-            },
-        )];
-        if let Some(r) = model.stable_reads {
-            specs.push((Track::Stable, r));
-        }
-        let tracks = specs
+        let tracks = tracks(model, faults)
             .into_iter()
             .map(|(track, reads)| {
                 let now = Counters {
@@ -845,6 +893,7 @@ impl<'m, 'a> Trial<'m, 'a> {
             exposure: Exposure::default(),
             values: vec![(None, None); model.sources.len()],
             scratch: Vec::with_capacity(k),
+            scratch_draws: Vec::new(),
             factor: (None, None),
             quantile: Vec::with_capacity(k),
         }
@@ -858,7 +907,7 @@ impl<'m, 'a> Trial<'m, 'a> {
             self.burst = bursts.as_ref().map_or(1.0, |g| g.sample(&mut self.rng));
         }
         for span in &step.spans {
-            self.generate(span);
+            self.generate(step, span);
         }
         self.draw_gauges(step.ts, needs);
         for ti in 0..self.tracks.len() {
@@ -1019,7 +1068,7 @@ impl<'m, 'a> Trial<'m, 'a> {
         let m = self.model;
         let base = &m.scenarios.baseline;
         let share = m.canary_share[m.phase_at(ts)];
-        let canary_rps = m.rps_at(ts) * self.burst * share;
+        let canary_rps = m.total_rps(ts) * self.burst * share;
         let (intensity, _) = self.faults.at(ts, canary_rps);
         for ti in 0..self.tracks.len() {
             let tg = &mut self.tracks[ti];
@@ -1051,17 +1100,10 @@ impl<'m, 'a> Trial<'m, 'a> {
     }
 
     /// Draws what happened in `span` and records the sample at its end.
-    fn generate(&mut self, span: &Span) {
+    fn generate(&mut self, step: &Step, span: &Span) {
         let m = self.model;
-        let Span {
-            to,
-            t0,
-            t1,
-            mid,
-            dt,
-            phase,
-            ..
-        } = *span;
+        let (to, t0, t1, mid, dt, phase) =
+            (span.to, span.t0, span.t1, span.mid, span.dt, span.phase);
         let total = span.rps * self.burst;
         let base = &m.scenarios.baseline;
         let share = m.canary_share[phase];
@@ -1083,29 +1125,38 @@ impl<'m, 'a> Trial<'m, 'a> {
         for ti in 0..self.tracks.len() {
             let tg = &mut self.tracks[ti];
             let canary = tg.track == Track::Canary;
-            let rps = total * if canary { share } else { 1.0 - share };
             let (fault, level) = if canary { (fault, level) } else { (None, 0) };
             let r = tg.reads;
-            if r.requests && rps > 0.0 {
-                let n = if r.latency {
-                    self.faults.cells[level].sample(&mut self.rng, rps * dt, &mut tg.now.cells)
-                } else {
-                    draw::poisson(&mut self.rng, rps * dt)
-                };
-                tg.now.requests += n;
-                if r.errors {
-                    let prob = match fault.and_then(|f| f.error_rate) {
-                        Some(_) => &self.faults.error_probs[raw_level],
-                        None => &m.base_errors,
-                    };
-                    let errors = prob.sample(&mut self.rng, n);
-                    tg.now.errors += errors;
-                    if canary && after_onset {
-                        self.exposure.failed += errors;
+            if r.requests {
+                let draws = match &span.draws {
+                    Some(ranges) => &step.draws[ranges[ti].clone()],
+                    None => {
+                        self.scratch_draws.clear();
+                        plan_track(
+                            &mut self.scratch_draws,
+                            m,
+                            self.faults,
+                            span,
+                            (tg.track, r),
+                            total,
+                            raw_level,
+                            None,
+                        );
+                        &self.scratch_draws
                     }
-                }
+                };
+                let (n, errors) = draw::draw_span(
+                    &mut self.rng,
+                    draws,
+                    &self.faults.cells[level],
+                    &step.pool,
+                    &mut tg.now.cells,
+                );
+                tg.now.requests += n;
+                tg.now.errors += errors;
                 if canary && after_onset {
                     self.exposure.requests += n;
+                    self.exposure.failed += errors;
                 }
             }
             if r.cpu {
@@ -1148,7 +1199,7 @@ mod tests {
             leak_steps: 10,
             cells: vec![Cells::new(&[1.0])],
             moves_latency: false,
-            error_probs: Vec::new(),
+            fail: Vec::new(),
         };
         assert_eq!(fm.at(59_999, 1.0), (0.0, 0));
         assert_eq!(fm.at(60_000, 1.0).0, 0.1);

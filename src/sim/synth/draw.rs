@@ -1,25 +1,22 @@
-//! Exact samplers for the Monte Carlo hot loop: Poisson, binomial and histogram counts.
+//! Exact samplers for the Monte Carlo hot loop: Poisson counts and histogram cells.
 //!
-//! A trial draws tens of thousands of counts, each with parameters that change every time
-//! (the request rate follows the daily cycle), so setup cost matters as much as sampling
-//! cost. `rand_distr`'s binomial pays a `powf` per draw and its BTPE loops up to twenty
-//! times in its acceptance step; these samplers are exact too (rejection methods accept with
-//! the true probability mass function; inversion walks the true CDF) and cost a few
-//! nanoseconds on their common path:
+//! A trial draws tens of thousands of counts, each with a mean that changes every time (the
+//! request rate follows the daily cycle), so setup cost matters as much as sampling cost.
+//! Every sampler here is exact (inversion walks the true CDF; rejection accepts with the
+//! true probability mass function):
 //!
-//! - Poisson, mean < 10: inversion by sequential search from 0; otherwise Hörmann's PTRS
-//!   (transformed rejection with squeeze, 1993), as NumPy draws it, with the squeeze's
-//!   divisions multiplied out. A thinned mean (`λ·p`, [`Thinned`]) reuses the square root
-//!   and logarithm of `λ` and of `p` ([`Mean`]).
-//! - Binomial (p folded to ≤ 1/2), mean < 10: inversion (BINV, Kachitvichyanukul & Schmeiser
-//!   1988) with `q^n` as `exp(n·ln(1-p))`; otherwise Hörmann's BTRS (1993), whose squeeze
-//!   accepts about 85% of draws without a logarithm.
+//! - A mean that every trial of a lock-step batch shares, from 1 to [`TABLE_UP_TO`]: one
+//!   inversion table per evaluation, shared by the batch ([`table`](super::table)).
+//! - Otherwise, mean < 10: inversion by sequential search from 0; mean ≥ 10: Hörmann's
+//!   PTRS (transformed rejection with squeeze, 1993), as NumPy draws it, with the squeeze's
+//!   divisions multiplied out.
 //! - Histogram cells of a Poisson stream ([`Cells`]): independent Poisson counts per cell
 //!   (thinning); the smallest cells share one count, placed request by request.
 //!
 //! The unit tests compare each sampler's frequencies with `statrs`' probability mass
 //! functions (chi-square, fixed seeds).
 
+use super::table::Pool;
 use rand::Rng;
 
 /// A uniform double in [0, 1) from the top 53 bits.
@@ -40,32 +37,8 @@ static RECIPROCAL: [f64; 256] = {
     t
 };
 
-/// A Poisson mean prepared for several draws: `mu` with its square root and logarithm,
-/// which Hörmann's PTRS needs. A span's mean is prepared once and thinned per latency
-/// cell ([`Cells`]), so a cell's draw costs a multiplication instead of a `sqrt` and a
-/// `ln`.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Mean {
-    mu: f64,
-    sqrt: f64,
-    ln: f64,
-}
-
-impl Mean {
-    /// A mean of `mu` (NaN or negative: 0).
-    #[inline]
-    pub fn new(mu: f64) -> Mean {
-        let mu = if mu > 0.0 { mu } else { 0.0 };
-        Mean {
-            mu,
-            sqrt: mu.sqrt(),
-            ln: mu.ln(),
-        }
-    }
-}
-
 /// Poisson(`mu`); 0 for `mu <= 0` or NaN.
-#[inline]
+#[cfg(test)]
 pub fn poisson<R: Rng + ?Sized>(rng: &mut R, mu: f64) -> u64 {
     if mu.is_nan() || mu <= 0.0 {
         0
@@ -76,50 +49,70 @@ pub fn poisson<R: Rng + ?Sized>(rng: &mut R, mu: f64) -> u64 {
     }
 }
 
-/// The fraction `p` of a Poisson process (a thinning: Poisson(`λ·p`) for any prepared
-/// mean `λ`), with what PTRS needs of `p` computed once.
+/// Means from which a shared mean is drawn from a table ([`Draw::of`]); below, inversion
+/// from 0 is as quick (it mostly stops at 0 without an `exp`).
+const TABLE_FROM: f64 = 1.0;
+
+/// The largest mean drawn from a table: about 1,000 entries to fill, which a batch of
+/// trials repays; beyond, each trial's rejection draw is cheaper.
+pub const TABLE_UP_TO: f64 = 3000.0;
+
+/// How one Poisson count is drawn.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Thinned {
-    p: f64,
-    sqrt_p: f64,
-    ln_p: f64,
+pub enum Draw {
+    Zero,
+    /// Inversion from 0 (mean below 10).
+    Inversion(f64),
+    /// Inversion by a table of the pool shared by a batch.
+    Table(usize),
+    /// PTRS (mean at least 10).
+    Rejection(f64),
 }
 
-impl Thinned {
-    /// The fraction `p`, clamped to [0, 1] (NaN: 0).
-    pub fn new(p: f64) -> Thinned {
-        let p = if p.is_nan() { 0.0 } else { p.clamp(0.0, 1.0) };
-        Thinned {
-            p,
-            sqrt_p: p.sqrt(),
-            ln_p: p.ln(),
+impl Draw {
+    /// How to draw Poisson(`mu`) (NaN or not positive: 0), with a table of `pool` if the
+    /// mean is shared by a batch and a table pays.
+    pub fn of(mu: f64, pool: Option<&mut Pool>) -> Draw {
+        if mu.is_nan() || mu <= 0.0 {
+            Draw::Zero
+        } else if let Some(pool) = pool.filter(|_| (TABLE_FROM..=TABLE_UP_TO).contains(&mu)) {
+            Draw::Table(pool.build(mu))
+        } else if mu < 10.0 {
+            Draw::Inversion(mu)
+        } else {
+            Draw::Rejection(mu)
         }
     }
 
-    /// Poisson(`mean · p`).
-    #[inline]
-    pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R, mean: &Mean) -> u64 {
-        let mu = mean.mu * self.p;
-        if mu.is_nan() || mu <= 0.0 {
-            return 0;
+    /// The common cases inline; the rejection sampler out of line (it would keep this from
+    /// being inlined into the draw loop).
+    #[inline(always)]
+    pub fn sample<R: Rng + ?Sized>(self, rng: &mut R, pool: &Pool) -> u64 {
+        match self {
+            Draw::Zero => 0,
+            Draw::Table(i) => pool.get(i).sample(uniform(rng)),
+            Draw::Inversion(mu) => poisson_inversion(rng, mu),
+            Draw::Rejection(mu) => rejection(rng, mu),
         }
-        if mu < 10.0 {
-            return poisson_inversion(rng, mu);
-        }
-        ptrs(rng, mu, mean.sqrt * self.sqrt_p, mean.ln + self.ln_p)
     }
 }
 
 /// Poisson(`mu`), `0 < mu < 10`: inversion by sequential search from 0.
-#[inline]
+#[inline(always)]
 fn poisson_inversion<R: Rng + ?Sized>(rng: &mut R, mu: f64) -> u64 {
-    let mut u = uniform(rng);
+    let u = uniform(rng);
     // `e^-mu > 1 - mu`, so below `1 - mu` the walk would stop at 0 without its `exp`. Their
     // gap, about `mu²/2`, is far above the last bit of either for `mu > 1e-6`, so the
     // answer is the walk's, bit for bit (most small cells' draws end here).
     if mu > 1e-6 && u <= 1.0 - mu {
         return 0;
     }
+    inversion_walk(rng, mu, u)
+}
+
+/// The walk of [`poisson_inversion`] for the uniform `u`.
+#[inline(never)]
+fn inversion_walk<R: Rng + ?Sized>(rng: &mut R, mu: f64, mut u: f64) -> u64 {
     let p0 = (-mu).exp();
     'draw: loop {
         let (mut x, mut p, mut f) = (0usize, p0, p0);
@@ -135,6 +128,12 @@ fn poisson_inversion<R: Rng + ?Sized>(rng: &mut R, mu: f64) -> u64 {
         }
         return x as u64;
     }
+}
+
+/// PTRS for a mean used once.
+#[inline(never)]
+fn rejection<R: Rng + ?Sized>(rng: &mut R, mu: f64) -> u64 {
+    ptrs(rng, mu, mu.sqrt(), mu.ln())
 }
 
 /// Hörmann's PTRS for `mu >= 10`, given `sqrt(mu)` and `ln(mu)`.
@@ -194,204 +193,34 @@ fn ln_factorial(k: u64) -> f64 {
         + r * (1.0 / 12.0 - r2 * (1.0 / 360.0 - r2 / 1260.0))
 }
 
-/// A success probability prepared for repeated binomial draws: folded to at most 1/2,
-/// with `ln(1 - p)` computed once.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Prob {
-    p: f64,
-    flipped: bool,
-    /// `ln(1 - p)` (inversion's start) and `ln(p / (1 - p))` (rejection's test).
-    ln_q: f64,
-    ln_pq: f64,
-}
-
-impl Prob {
-    pub fn new(p: f64) -> Prob {
-        let p = if p.is_nan() { 0.0 } else { p.clamp(0.0, 1.0) };
-        let flipped = p > 0.5;
-        let p = if flipped { 1.0 - p } else { p };
-        Prob {
-            p,
-            flipped,
-            ln_q: (-p).ln_1p(),
-            ln_pq: (p / (1.0 - p)).ln(),
-        }
-    }
-}
-
-/// A [`Prob`] with inversion's starting mass `(1 - p)^n`, computed as `exp(n·ln(1 - p))`
-/// exactly as a draw would, for every `n` below a cap at which inversion runs (`n·p < 10`):
-/// a draw with such an `n` then costs no `exp`, and gives the same count.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Prepared {
-    prob: Prob,
-    start: Box<[f64]>,
-}
-
-impl Prepared {
-    /// `cap` bounds the table's entries (0: no table).
-    pub fn new(p: f64, cap: usize) -> Prepared {
-        Prepared::of(Prob::new(p), cap)
-    }
-
-    fn of(prob: Prob, cap: usize) -> Prepared {
-        let len = if prob.p > 0.0 {
-            ((10.0 / prob.p).ceil().min(cap as f64) as usize).min(cap)
-        } else {
-            0
-        };
-        Prepared {
-            prob,
-            start: (0..len).map(|n| (n as f64 * prob.ln_q).exp()).collect(),
-        }
-    }
-
-    /// Binomial(`n`, p).
-    #[inline]
-    pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R, n: u64) -> u64 {
-        binomial_with(rng, n, &self.prob, &self.start)
-    }
-}
-
-/// Binomial(`n`, `p`); `p` outside (0, 1) gives 0 or `n`. For a `p` used once: the
-/// logarithms a [`Prob`] prepares are computed only by the branch that needs them.
-#[inline]
-#[cfg(test)]
-pub fn binomial<R: Rng + ?Sized>(rng: &mut R, n: u64, p: f64) -> u64 {
-    if n == 0 || p.is_nan() || p <= 0.0 {
-        return 0;
-    }
-    if p >= 1.0 {
-        return n;
-    }
-    let flipped = p > 0.5;
-    let pf = if flipped { 1.0 - p } else { p };
-    let prob = if n as f64 * pf < 10.0 {
-        Prob {
-            p: pf,
-            flipped,
-            ln_q: (-pf).ln_1p(),
-            ln_pq: f64::NAN,
-        }
-    } else {
-        Prob {
-            p: pf,
-            flipped,
-            ln_q: f64::NAN,
-            ln_pq: (pf / (1.0 - pf)).ln(),
-        }
-    };
-    binomial_prepared(rng, n, &prob)
-}
-
-/// Binomial(`n`, `prob`).
-#[cfg(test)]
-#[inline]
-pub fn binomial_prepared<R: Rng + ?Sized>(rng: &mut R, n: u64, prob: &Prob) -> u64 {
-    binomial_with(rng, n, prob, &[])
-}
-
-/// Binomial(`n`, `prob`), with inversion's start `(1 - p)^n` read from `start[n]` where
-/// the table reaches.
-#[inline]
-fn binomial_with<R: Rng + ?Sized>(rng: &mut R, n: u64, prob: &Prob, start: &[f64]) -> u64 {
-    if n == 0 || prob.p <= 0.0 {
-        return if prob.flipped { n } else { 0 };
-    }
-    let x = if n as f64 * prob.p < 10.0 {
-        let r0 = usize::try_from(n)
-            .ok()
-            .and_then(|i| start.get(i))
-            .copied()
-            .unwrap_or_else(|| (n as f64 * prob.ln_q).exp());
-        binv(rng, n, prob, r0)
-    } else {
-        btrs(rng, n, prob)
-    };
-    if prob.flipped { n - x } else { x }
-}
-
-/// Inversion from 0 (mean below 10, so the walk is short).
-#[inline]
-fn binv<R: Rng + ?Sized>(rng: &mut R, n: u64, prob: &Prob, r0: f64) -> u64 {
-    let p = prob.p;
-    let q = 1.0 - p;
-    let s = p / q;
-    let a = (n as f64 + 1.0) * s;
-    'draw: loop {
-        let mut u = uniform(rng);
-        let (mut x, mut r) = (0u64, r0);
-        while u > r {
-            u -= r;
-            x += 1;
-            if x > 110 || x > n {
-                continue 'draw;
-            }
-            r *= a * RECIPROCAL[x as usize] - s;
-        }
-        return x;
-    }
-}
-
-/// Hörmann's BTRS for `n·p >= 10`, `p <= 1/2`.
-#[inline]
-fn btrs<R: Rng + ?Sized>(rng: &mut R, n: u64, prob: &Prob) -> u64 {
-    let p = prob.p;
-    let nf = n as f64;
-    let q = 1.0 - p;
-    let spq = (nf * p * q).sqrt();
-    let b = 1.15 + 2.53 * spq;
-    let a = -0.0873 + 0.0248 * b + 0.01 * p;
-    let c = nf * p + 0.5;
-    // `v <= vr` with `vr = 0.92 - 4.2 / b`, multiplied out (b > 0).
-    let vr_bound = 0.92 * b - 4.2;
-    // The constants of the exact acceptance test, computed on first need.
-    let mut slow: Option<(f64, f64, f64)> = None;
-    loop {
-        let u = uniform(rng) - 0.5;
-        let v = uniform(rng);
-        let us = 0.5 - u.abs();
-        let x = (2.0 * a / us + b) * u + c;
-        // floor(x) for x >= 0 is truncation (no libm call); x < 0 is outside the support.
-        if !(0.0..nf + 1.0).contains(&x) {
-            continue;
-        }
-        let ki = x as u64;
-        if us >= 0.07 && v * b <= vr_bound {
-            return ki;
-        }
-        let (alpha, m, h) = *slow.get_or_insert_with(|| {
-            let m = ((nf + 1.0) * p) as u64;
-            (
-                (2.83 + 5.1 / b) * spq,
-                m as f64,
-                ln_factorial(m) + ln_factorial(n - m),
-            )
-        });
-        let lv = (v * alpha / (a / (us * us) + b)).ln();
-        if lv <= h - ln_factorial(ki) - ln_factorial(n - ki) + (ki as f64 - m) * prob.ln_pq {
-            return ki;
-        }
-    }
-}
-
 /// The cells of a histogram that a Poisson stream of requests falls into, each request
-/// independently with fixed probabilities, prepared for drawing one span's counts.
+/// independently with fixed probabilities.
 ///
-/// A thinned Poisson process splits into independent Poisson processes, so the counts
-/// are independent Poisson(`λ·p_k`) draws (the same joint law as a Poisson total split by
-/// a multinomial, at a fraction of the cost). Cells are taken in decreasing probability;
-/// the smallest ones, together at most [`MINOR_MASS`] of the probability, are drawn as
-/// one Poisson count whose requests are then placed one by one (usually none or a few).
+/// A thinned Poisson process splits into independent Poisson processes, so the counts are
+/// independent Poisson(`λ·p_k`) draws (the same joint law as a Poisson total split by a
+/// multinomial, at a fraction of the cost). Cells are taken in decreasing probability; the
+/// smallest ones, together at most [`MINOR_MASS`] of the probability, are drawn as one
+/// Poisson count whose requests are then placed one by one (usually none or a few).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Cells {
     /// The large cells: (cell index, its fraction).
-    major: Vec<(usize, Thinned)>,
+    major: Vec<(usize, f64)>,
     /// The small cells' fraction together.
-    minor: Thinned,
+    minor: f64,
     /// The small cells: (cell index, cumulative probability within the group), the last
     /// at exactly 1.
     minor_cdf: Vec<(usize, f64)>,
+}
+
+/// Where the requests of one of a [`Cells`]' classes go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Into {
+    /// Cell `k`.
+    Cell(usize),
+    /// The small cells, request by request ([`Cells::place_minor`]).
+    Minor,
+    /// No histogram is kept.
+    Nowhere,
 }
 
 /// The most probability the one-by-one cells of [`Cells`] may hold together.
@@ -417,7 +246,7 @@ impl Cells {
         let share = |p: f64| if total > 0.0 { p / total } else { 0.0 };
         let major = order[..split]
             .iter()
-            .map(|&k| (k, Thinned::new(share(clean(probs[k])))))
+            .map(|&k| (k, share(clean(probs[k]))))
             .collect();
         let mut acc = 0.0;
         let mut minor_cdf: Vec<(usize, f64)> = order[split..]
@@ -432,37 +261,96 @@ impl Cells {
         }
         Cells {
             major,
-            minor: Thinned::new(share(tail)),
+            minor: share(tail),
             minor_cdf,
         }
     }
 
-    /// Adds one span's counts, for requests with mean `mean` in all, to `counts` (one
-    /// entry per cell); returns how many requests there were.
-    #[inline]
-    pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R, mean: f64, counts: &mut [u64]) -> u64 {
-        let mean = Mean::new(mean);
-        let mut n = 0;
-        for &(k, ref cell) in &self.major {
-            let x = cell.sample(rng, &mean);
-            counts[k] += x;
-            n += x;
-        }
-        if !self.minor_cdf.is_empty() {
-            let m = self.minor.sample(rng, &mean);
-            for _ in 0..m {
-                let u = uniform(rng);
-                let i = self
-                    .minor_cdf
-                    .iter()
-                    .position(|&(_, c)| u < c)
-                    .unwrap_or(self.minor_cdf.len() - 1);
-                counts[self.minor_cdf[i].0] += 1;
-            }
-            n += m;
-        }
-        n
+    /// The classes a span's requests are drawn in, in a fixed order, with their fractions:
+    /// each large cell, then the small cells together.
+    pub fn classes(&self) -> impl Iterator<Item = (Into, f64)> + '_ {
+        let minor = (!self.minor_cdf.is_empty()).then_some((Into::Minor, self.minor));
+        self.major
+            .iter()
+            .map(|&(k, p)| (Into::Cell(k), p))
+            .chain(minor)
     }
+
+    /// Places `m` requests of the small cells one by one into `counts`.
+    #[inline]
+    pub fn place_minor<R: Rng + ?Sized>(&self, rng: &mut R, m: u64, counts: &mut [u64]) {
+        for _ in 0..m {
+            let u = uniform(rng);
+            let i = self
+                .minor_cdf
+                .iter()
+                .position(|&(_, c)| u < c)
+                .unwrap_or(self.minor_cdf.len() - 1);
+            counts[self.minor_cdf[i].0] += 1;
+        }
+    }
+}
+
+/// One class of a span's requests: where they go, and how its successful and its failed
+/// requests are drawn (independent Poisson counts: each request fails independently, a
+/// thinning of the class's stream).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ClassDraw {
+    pub into: Into,
+    pub ok: Draw,
+    pub failed: Draw,
+}
+
+/// Appends to `out` how to draw a span of Poisson(`mu`) requests: split over `cells` if a
+/// histogram is kept, and into successes and failures (failure probability `fail`) if
+/// failures are counted. `pool` builds tables when the span is shared by a batch.
+pub fn plan_span(
+    out: &mut Vec<ClassDraw>,
+    mu: f64,
+    cells: Option<&Cells>,
+    fail: Option<f64>,
+    mut pool: Option<&mut Pool>,
+) {
+    let whole = [(Into::Nowhere, 1.0)];
+    let classes: &mut dyn Iterator<Item = (Into, f64)> = match cells {
+        Some(c) => &mut c.classes(),
+        None => &mut whole.into_iter(),
+    };
+    for (into, p) in classes {
+        let (ok, failed) = match fail {
+            Some(e) => (
+                Draw::of(mu * p * (1.0 - e), pool.as_deref_mut()),
+                Draw::of(mu * p * e, pool.as_deref_mut()),
+            ),
+            None => (Draw::of(mu * p, pool.as_deref_mut()), Draw::Zero),
+        };
+        out.push(ClassDraw { into, ok, failed });
+    }
+}
+
+/// Draws a span planned by [`plan_span`], adding each cell's requests to `counts`;
+/// returns (requests, failed requests).
+#[inline]
+pub fn draw_span<R: Rng + ?Sized>(
+    rng: &mut R,
+    draws: &[ClassDraw],
+    cells: &Cells,
+    pool: &Pool,
+    counts: &mut [u64],
+) -> (u64, u64) {
+    let (mut n, mut failed) = (0, 0);
+    for d in draws {
+        let bad = d.failed.sample(rng, pool);
+        let all = d.ok.sample(rng, pool) + bad;
+        match d.into {
+            Into::Cell(k) => counts[k] += all,
+            Into::Minor => cells.place_minor(rng, all, counts),
+            Into::Nowhere => {}
+        }
+        n += all;
+        failed += bad;
+    }
+    (n, failed)
 }
 
 #[cfg(test)]
@@ -529,41 +417,19 @@ mod tests {
     }
 
     #[test]
-    fn thinned_poisson_matches_its_pmf() {
-        // Both sides of the inversion/PTRS switch, from a prepared mean.
-        for (i, (mu, p)) in [(400.0, 0.02), (400.0, 0.0249), (400.0, 0.025), (400.0, 0.7)]
+    fn table_draws_match_the_pmf() {
+        for (i, mu) in [1.0, 2.5, 9.99, 10.0, 37.5, 1800.0, TABLE_UP_TO]
             .into_iter()
             .enumerate()
         {
             let mut rng = Xoshiro256PlusPlus::seed_from_u64(31 + i as u64);
-            let (mean, cell) = (Mean::new(mu), Thinned::new(p));
-            let draws: Vec<u64> = (0..200_000).map(|_| cell.sample(&mut rng, &mean)).collect();
-            let d = statrs::distribution::Poisson::new(mu * p).unwrap();
-            let pv = gof(&draws, |k| d.pmf(k));
-            assert!(pv > 1e-4, "Poisson({mu} x {p}): chi-square p-value {pv}");
-        }
-    }
-
-    #[test]
-    fn binomial_matches_its_pmf() {
-        for (i, (n, pr)) in [
-            (20, 0.3),
-            (1000, 0.005),
-            (36, 0.49),
-            (1500, 0.31),
-            (2000, 0.9),
-            (40, 0.7),
-            (5, 1e-9),
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            let mut rng = Xoshiro256PlusPlus::seed_from_u64(101 + i as u64);
-            let draws: Vec<u64> = (0..200_000).map(|_| binomial(&mut rng, n, pr)).collect();
-            assert!(draws.iter().all(|&d| d <= n));
-            let d = statrs::distribution::Binomial::new(pr, n).unwrap();
+            let mut pool = Pool::default();
+            let draw = Draw::of(mu, Some(&mut pool));
+            assert!(matches!(draw, Draw::Table(_)), "{mu}: {draw:?}");
+            let draws: Vec<u64> = (0..200_000).map(|_| draw.sample(&mut rng, &pool)).collect();
+            let d = statrs::distribution::Poisson::new(mu).unwrap();
             let p = gof(&draws, |k| d.pmf(k));
-            assert!(p > 1e-4, "Binomial({n}, {pr}): chi-square p-value {p}");
+            assert!(p > 1e-4, "table Poisson({mu}): chi-square p-value {p}");
         }
     }
 
@@ -578,21 +444,55 @@ mod tests {
             !cells.minor_cdf.is_empty(),
             "the test must reach the one-by-one cells"
         );
-        let mu = 300.0;
-        let mean = mu;
-        let mut rng = Xoshiro256PlusPlus::seed_from_u64(7);
+        let (mu, fail) = (300.0, 0.05);
+        // Shared by a batch (tables) and per trial (inversion and rejection): seeds differ.
+        for (seed, shared) in [(7, false), (8, true)] {
+            cells_check(&cells, &probs, total, mu, fail, seed, shared);
+        }
+    }
+
+    fn cells_check(
+        cells: &Cells,
+        probs: &[f64],
+        total: f64,
+        mu: f64,
+        fail: f64,
+        seed: u64,
+        shared: bool,
+    ) {
+        let mut pool = Pool::default();
+        let mut plan = Vec::new();
+        plan_span(
+            &mut plan,
+            mu,
+            Some(cells),
+            Some(fail),
+            shared.then_some(&mut pool),
+        );
+        assert_eq!(
+            plan.iter().any(|d| matches!(d.ok, Draw::Table(_))),
+            shared,
+            "{plan:?}"
+        );
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
         let trials = 100_000;
         let mut per_cell = vec![Vec::with_capacity(trials); probs.len()];
         let mut totals = Vec::with_capacity(trials);
+        let mut failures = Vec::with_capacity(trials);
         for _ in 0..trials {
             let mut counts = vec![0u64; probs.len()];
-            let n = cells.sample(&mut rng, mean, &mut counts);
+            let (n, failed) = draw_span(&mut rng, &plan, cells, &pool, &mut counts);
             assert_eq!(counts.iter().sum::<u64>(), n);
+            assert!(failed <= n);
             for (k, c) in counts.iter().enumerate() {
                 per_cell[k].push(*c);
             }
             totals.push(n);
+            failures.push(failed);
         }
+        let d = statrs::distribution::Poisson::new(mu * fail).unwrap();
+        let pv = gof(&failures, |x| d.pmf(x));
+        assert!(pv > 1e-4, "failures: chi-square p-value {pv}");
         assert!(
             per_cell[0].iter().all(|&c| c == 0),
             "an impossible cell got requests"

@@ -1,0 +1,186 @@
+//! Poisson draws by table inversion, for a mean that a whole batch of trials shares.
+//!
+//! Trials run in lock step ([`super::Clock`]) draw each span's counts with the same mean, so
+//! one table of the Poisson CDF serves every trial of the batch: a draw is then one uniform,
+//! a guide-table lookup and, on average, about one comparison (Chen and Asau's indexed
+//! search), where a rejection sampler pays a logarithm and two uniforms. The answer is the
+//! inversion `min{k : u < F(k)}`, the same count any inversion of the same `u` gives.
+//!
+//! The probabilities are built outward from the mode by the ratios `p(k+1)/p(k) = μ/(k+1)`
+//! and normalised by their sum, so no `exp` or `ln Γ` is taken; the table stops where a
+//! probability falls below 1e-20 of the mode's, a mass the 53-bit uniform cannot resolve.
+
+/// Relative probability at which the table stops, on each side of the mode.
+const CUTOFF: f64 = 1e-20;
+
+/// The Poisson CDF for one mean, with a guide table for indexed search.
+#[derive(Debug, Clone, Default)]
+pub struct PoissonTable {
+    /// The smallest count in the table.
+    lo: u64,
+    /// `cdf[i]` is `P(X <= lo + i)`; the last entry is exactly 1.
+    cdf: Vec<f64>,
+    /// `guide[g]` is the first `i` with `cdf[i] > g / guide.len()`.
+    guide: Vec<u32>,
+}
+
+impl PoissonTable {
+    /// Rebuilds the table for mean `mu` (positive and finite), reusing its storage.
+    pub fn fill(&mut self, mu: f64) {
+        debug_assert!(mu > 0.0 && mu.is_finite());
+        let mode = mu.floor() as u64;
+        let inv_mu = 1.0 / mu;
+        let cdf = &mut self.cdf;
+        cdf.clear();
+        // Below the mode, walking down (reversed afterwards).
+        let (mut w, mut k) = (1.0f64, mode);
+        cdf.push(w);
+        while k > 0 {
+            w *= k as f64 * inv_mu;
+            if w < CUTOFF {
+                break;
+            }
+            k -= 1;
+            cdf.push(w);
+        }
+        self.lo = k;
+        cdf.reverse();
+        // Above the mode.
+        let (mut w, mut k) = (1.0f64, mode);
+        loop {
+            k += 1;
+            w *= mu / k as f64;
+            if w < CUTOFF {
+                break;
+            }
+            cdf.push(w);
+        }
+        let mut sum = 0.0;
+        for c in cdf.iter_mut() {
+            sum += *c;
+            *c = sum;
+        }
+        let inv = 1.0 / sum;
+        for c in cdf.iter_mut() {
+            *c *= inv;
+        }
+        // Every uniform in [0, 1) is below the last entry.
+        if let Some(last) = cdf.last_mut() {
+            *last = 1.0;
+        }
+        let g = cdf.len();
+        self.guide.clear();
+        let mut i = 0usize;
+        for j in 0..g {
+            let at = j as f64 / g as f64;
+            while cdf[i] <= at {
+                i += 1;
+            }
+            self.guide.push(i as u32);
+        }
+    }
+
+    /// The count whose CDF interval holds `u` (in [0, 1)).
+    #[inline]
+    pub fn sample(&self, u: f64) -> u64 {
+        let g = ((u * self.guide.len() as f64) as usize).min(self.guide.len() - 1);
+        let mut i = self.guide[g] as usize;
+        while self.cdf[i] <= u {
+            i += 1;
+        }
+        self.lo + i as u64
+    }
+
+    /// The number of entries (the cost of a fill).
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.cdf.len()
+    }
+}
+
+/// The tables a batch of trials draws from, kept while their means recur (a mean holds
+/// for a block of the daily cycle).
+#[derive(Debug, Default)]
+pub struct Pool {
+    /// The bits of each kept table's mean.
+    means: Vec<u64>,
+    /// The tables; those past `means.len()` are spare storage.
+    tables: Vec<PoissonTable>,
+}
+
+impl Pool {
+    /// Forgets every table (keeps their storage).
+    pub fn clear(&mut self) {
+        self.means.clear();
+    }
+
+    /// The index of the table for `mu`, built unless the pool has it.
+    pub fn build(&mut self, mu: f64) -> usize {
+        let bits = mu.to_bits();
+        if let Some(i) = self.means.iter().position(|&b| b == bits) {
+            return i;
+        }
+        let i = self.means.len();
+        if i == self.tables.len() {
+            self.tables.push(PoissonTable::default());
+        }
+        self.tables[i].fill(mu);
+        self.means.push(bits);
+        i
+    }
+
+    #[inline]
+    pub fn get(&self, i: usize) -> &PoissonTable {
+        &self.tables[i]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use statrs::distribution::{Discrete, DiscreteCDF, Poisson};
+
+    #[test]
+    fn the_table_is_the_poisson_cdf() {
+        let mut t = PoissonTable::default();
+        for mu in [1.0, 1.5, 6.2, 36.0, 107.9, 1200.0, 2999.0] {
+            t.fill(mu);
+            let d = Poisson::new(mu).unwrap();
+            for (i, &c) in t.cdf.iter().enumerate() {
+                let k = t.lo + i as u64;
+                let want = d.cdf(k);
+                assert!((c - want).abs() < 1e-10, "mu {mu}, k {k}: {c} vs {want}");
+            }
+            // What lies outside the table has no mass a uniform can reach.
+            assert!(t.lo == 0 || d.cdf(t.lo - 1) < 1e-17, "mu {mu}: below");
+            assert!(d.pmf(t.lo + t.len() as u64) < 1e-18, "mu {mu}: above");
+        }
+    }
+
+    #[test]
+    fn sampling_inverts_the_cdf() {
+        let mut t = PoissonTable::default();
+        for mu in [1.0, 3.3, 48.0, 900.5] {
+            t.fill(mu);
+            // At each entry's boundary and just below it.
+            for i in 0..t.cdf.len() - 1 {
+                let c = t.cdf[i];
+                if c >= 1.0 {
+                    break;
+                }
+                if t.cdf[i + 1] > c {
+                    assert_eq!(t.sample(c), t.lo + i as u64 + 1, "mu {mu} at F({i})");
+                }
+                let below = f64::from_bits(c.to_bits() - 1);
+                if i == 0 || below > t.cdf[i - 1] {
+                    assert_eq!(t.sample(below), t.lo + i as u64, "mu {mu} below F({i})");
+                }
+            }
+            assert_eq!(t.sample(0.0), t.lo);
+            // The largest uniform lands on the first count whose CDF rounds to 1.
+            let top = 1.0 - f64::EPSILON / 2.0;
+            let first_one = t.cdf.iter().position(|&c| c > top).unwrap();
+            assert_eq!(t.sample(top), t.lo + first_one as u64);
+        }
+    }
+}
