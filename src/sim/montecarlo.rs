@@ -5,7 +5,8 @@
 //! (memory does not grow with the number of trials).
 //!
 //! Work is shared out in chunks of trials across all scenarios at once, so no thread waits
-//! at a scenario boundary.
+//! at a scenario boundary. A chunk's trials run in lock step ([`Clock`]), sharing what
+//! depends only on time; each keeps its own random stream.
 //!
 //! A trial evaluates only what its outcome depends on ([`Evaluator::for_outcome`]): rollback
 //! rules at every evaluation, gates over the last `for` of each phase, no-data rules never.
@@ -184,7 +185,7 @@ impl Reading {
     }
 }
 
-/// Trials per unit of work handed to a thread.
+/// Trials per unit of work handed to a thread: one lock-step batch.
 const CHUNK: u64 = 256;
 
 /// Everything a worker reads.
