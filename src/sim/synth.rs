@@ -521,15 +521,64 @@ impl<'m> FaultModel<'m> {
     }
 }
 
-/// The counter samples of one track at the scrapes some window may still read, oldest
-/// first, in fixed storage.
-struct Ring {
+/// Which scrapes' samples the trials of a batch keep, in a fixed ring of slots, oldest
+/// first: the same for every trial (they draw the same spans), so kept once per batch.
+struct Slots {
     /// Capacity minus one; the capacity is a power of two.
     mask: usize,
-    cells: usize,
     head: usize,
     len: usize,
+    /// The scrape index of the sample in each slot.
     j: Vec<i64>,
+}
+
+impl Slots {
+    /// Room for `capacity` samples, holding the sample at scrape 0 (every counter at 0).
+    fn new(capacity: usize) -> Slots {
+        let capacity = capacity.next_power_of_two();
+        Slots {
+            mask: capacity - 1,
+            head: 0,
+            len: 1,
+            j: vec![0; capacity],
+        }
+    }
+
+    #[inline]
+    fn slot(&self, i: usize) -> usize {
+        (self.head + i) & self.mask
+    }
+
+    /// The oldest and the newest slot, when they hold different scrapes.
+    fn ends(&self) -> Option<(usize, usize)> {
+        let (f, l) = (self.slot(0), self.slot(self.len.max(1) - 1));
+        (self.len > 0 && self.j[l] > self.j[f]).then_some((f, l))
+    }
+
+    fn pop_before(&mut self, first_j: i64) {
+        while self.len > 0 && self.j[self.head] < first_j {
+            self.head = (self.head + 1) & self.mask;
+            self.len -= 1;
+        }
+    }
+
+    /// Takes a slot for the sample at scrape `j`; the ring is sized so that it never
+    /// overflows (the oldest sample is dropped if it would).
+    fn push(&mut self, j: i64) -> usize {
+        if self.len == self.j.len() {
+            self.head = (self.head + 1) & self.mask;
+            self.len -= 1;
+        }
+        let s = self.slot(self.len);
+        self.len += 1;
+        self.j[s] = j;
+        s
+    }
+}
+
+/// One track's counter samples, in the slots of the batch's [`Slots`].
+struct Ring {
+    cells: usize,
     requests: Vec<u64>,
     errors: Vec<u64>,
     cpu: Vec<f64>,
@@ -541,11 +590,7 @@ impl Ring {
     fn new(capacity: usize, cells: usize) -> Ring {
         let capacity = capacity.next_power_of_two();
         Ring {
-            mask: capacity - 1,
             cells,
-            head: 0,
-            len: 0,
-            j: vec![0; capacity],
             requests: vec![0; capacity],
             errors: vec![0; capacity],
             cpu: vec![0.0; capacity],
@@ -553,36 +598,9 @@ impl Ring {
         }
     }
 
+    /// Records the counters `c` in slot `s`.
     #[inline]
-    fn slot(&self, i: usize) -> usize {
-        (self.head + i) & self.mask
-    }
-
-    fn front(&self) -> Option<usize> {
-        (self.len > 0).then(|| self.slot(0))
-    }
-
-    fn back(&self) -> Option<usize> {
-        (self.len > 0).then(|| self.slot(self.len - 1))
-    }
-
-    fn pop_before(&mut self, first_j: i64) {
-        while self.len > 0 && self.j[self.head] < first_j {
-            self.head = (self.head + 1) & self.mask;
-            self.len -= 1;
-        }
-    }
-
-    /// Appends a sample; the ring is sized so that it never overflows (the oldest sample
-    /// is dropped if it would).
-    fn push(&mut self, j: i64, c: &Counters) {
-        if self.len == self.j.len() {
-            self.head = (self.head + 1) & self.mask;
-            self.len -= 1;
-        }
-        let s = self.slot(self.len);
-        self.len += 1;
-        self.j[s] = j;
+    fn write(&mut self, s: usize, c: &Counters) {
         self.requests[s] = c.requests;
         self.errors[s] = c.errors;
         self.cpu[s] = c.cpu_seconds;
@@ -684,7 +702,6 @@ fn plan_track(
 /// every trial shares about it.
 #[derive(Debug, Clone)]
 pub struct Span {
-    to: i64,
     t0: i64,
     t1: i64,
     mid: i64,
@@ -696,6 +713,8 @@ pub struct Span {
     /// The fault's intensity level, when it does not depend on the trial (None: a `load`
     /// fault under overdispersion, whose level follows the trial's own rate).
     level: Option<usize>,
+    /// The ring slot of the sample at its end.
+    slot: usize,
     /// Per track, its draws in [`Step::draws`], when every trial draws with the same means
     /// (None: under overdispersion each trial plans its own).
     draws: Option<[std::ops::Range<usize>; 2]>,
@@ -707,7 +726,7 @@ pub struct Span {
 pub struct Step {
     pub ts: i64,
     spans: Vec<Span>,
-    first_j: i64,
+    window: Window,
     /// The shared plans of recent spans, kept while their rate, length, phase and fault
     /// level recur (for a block of the daily cycle): their keys, per track their draws'
     /// ranges in `draws`, and the inversion tables those use.
@@ -715,6 +734,26 @@ pub struct Step {
     ranges: Vec<[std::ops::Range<usize>; 2]>,
     draws: Vec<ClassDraw>,
     pool: Pool,
+}
+
+/// The samples an evaluation's `rate()`s read, the same for every trial of a batch.
+///
+/// `rate()` is `delta * factor`, where the factor depends only on where the window's ends
+/// fall on the scrape grid (which repeats from one evaluation to the next), unless the
+/// counter's zero clamp shortens the start gap; the factor is computed once per layout, as
+/// a non-counter with delta 1 (which never clamps).
+#[derive(Debug, Clone, Copy, Default)]
+struct Window {
+    /// The slots of its first and last sample (None: fewer than two scrapes).
+    ends: Option<(usize, usize)>,
+    first_t: i64,
+    last_t: i64,
+    /// Scrape intervals between the first and the last sample.
+    intervals: usize,
+    factor: Option<f64>,
+    /// Seconds between the first and last sample, and from the window's start to the first.
+    sampled_s: f64,
+    gap_s: f64,
 }
 
 /// The most span plans a [`Step`] keeps (a few evaluations' worth in a leak's ramp, where
@@ -729,6 +768,9 @@ pub struct Clock<'m, 'a> {
     faults: &'m FaultModel<'m>,
     tracks: Vec<(Track, Reads)>,
     last_j: i64,
+    slots: Slots,
+    /// The last window layout (start gap, end gap, scrape intervals) and its factor.
+    layout: Option<((i64, i64, i64), Option<f64>)>,
     step: Step,
 }
 
@@ -739,6 +781,8 @@ impl<'m, 'a> Clock<'m, 'a> {
             faults,
             tracks: tracks(model, faults),
             last_j: 0,
+            slots: Slots::new(model.ring_capacity),
+            layout: None,
             step: Step::default(),
         }
     }
@@ -757,7 +801,8 @@ impl<'m, 'a> Clock<'m, 'a> {
             self.step.pool.clear();
         }
         let mut j = self.last_j;
-        let (tracks, faults, step) = (&self.tracks, self.faults, &mut self.step);
+        let (tracks, faults, step, slots) =
+            (&self.tracks, self.faults, &mut self.step, &mut self.slots);
         let mut push = |from: i64, to: i64| {
             let (t0, t1) = (from * m.scrape_ms, to * m.scrape_ms);
             let mid = (t0 + t1) / 2;
@@ -768,7 +813,6 @@ impl<'m, 'a> Clock<'m, 'a> {
                 .is_none()
                 .then(|| faults.level_at(mid, rps * m.canary_share[phase]));
             let mut span = Span {
-                to,
                 t0,
                 t1,
                 mid,
@@ -776,6 +820,7 @@ impl<'m, 'a> Clock<'m, 'a> {
                 phase,
                 rps,
                 level,
+                slot: slots.push(to),
                 draws: None,
             };
             if let Some(level) = level {
@@ -832,11 +877,49 @@ impl<'m, 'a> Clock<'m, 'a> {
             }
         }
         self.last_j = self.last_j.max(target);
-        self.step.first_j = match m.semantics {
+        let first_j = match m.semantics {
             Semantics::Prometheus3 => (ts - m.window_ms).div_euclid(m.scrape_ms) + 1,
             Semantics::Prometheus2 => (ts - m.window_ms + m.scrape_ms - 1).div_euclid(m.scrape_ms),
         }
         .max(0);
+        self.slots.pop_before(first_j);
+        let start = ts - m.window_ms;
+        self.step.window = match self.slots.ends() {
+            None => Window::default(),
+            Some((f, l)) => {
+                let (jf, jl) = (self.slots.j[f], self.slots.j[l]);
+                let (first_t, last_t) = (jf * m.scrape_ms, jl * m.scrape_ms);
+                let intervals = (jl - jf) as usize;
+                let layout = (first_t - start, ts - last_t, jl - jf);
+                let factor = match self.layout {
+                    Some((k, v)) if k == layout => v,
+                    _ => {
+                        let v = prom::rate::extrapolate(
+                            Sample::new(first_t, 0.0),
+                            Sample::new(last_t, 1.0),
+                            intervals,
+                            1.0,
+                            start,
+                            ts,
+                            false,
+                            true,
+                            m.semantics,
+                        );
+                        self.layout = Some((layout, v));
+                        v
+                    }
+                };
+                Window {
+                    ends: Some((f, l)),
+                    first_t,
+                    last_t,
+                    intervals,
+                    factor,
+                    sampled_s: ((jl - jf) * m.scrape_ms) as f64 / 1000.0,
+                    gap_s: (first_t - start) as f64 / 1000.0,
+                }
+            }
+        };
         &self.step
     }
 }
@@ -854,9 +937,6 @@ pub struct Trial<'m, 'a> {
     scratch: Vec<Bucket>,
     /// A span's draws, when this trial plans its own (under overdispersion).
     scratch_draws: Vec<ClassDraw>,
-    /// The last window layout (start gap, end gap, scrape intervals) and its `rate()`
-    /// factor (see [`Trial::track_values`]).
-    factor: (Option<(i64, i64, i64)>, Option<f64>),
     quantile: Vec<Bucket>,
 }
 
@@ -873,8 +953,7 @@ impl<'m, 'a> Trial<'m, 'a> {
                     cpu_seconds: 0.0,
                     cells: vec![0; cells],
                 };
-                let mut ring = Ring::new(model.ring_capacity, cells);
-                ring.push(0, &now);
+                let ring = Ring::new(model.ring_capacity, cells);
                 TrackGen {
                     track,
                     reads,
@@ -894,7 +973,6 @@ impl<'m, 'a> Trial<'m, 'a> {
             values: vec![(None, None); model.sources.len()],
             scratch: Vec::with_capacity(k),
             scratch_draws: Vec::new(),
-            factor: (None, None),
             quantile: Vec::with_capacity(k),
         }
     }
@@ -911,66 +989,40 @@ impl<'m, 'a> Trial<'m, 'a> {
         }
         self.draw_gauges(step.ts, needs);
         for ti in 0..self.tracks.len() {
-            self.tracks[ti].ring.pop_before(step.first_j);
-            self.track_values(ti, step.ts, needs);
+            self.track_values(ti, step, needs);
         }
         &self.values
     }
 
-    /// Fills the values of track `ti` at `ts`.
-    fn track_values(&mut self, ti: usize, ts: i64, needs: &Needs) {
+    /// Fills the values of track `ti` at `step`'s time.
+    fn track_values(&mut self, ti: usize, step: &Step, needs: &Needs) {
         let m = self.model;
         let tg = &self.tracks[ti];
         let canary = tg.track == Track::Canary;
         let reads = needs.reads[usize::from(!canary)];
         let ring = &tg.ring;
-        let ends = ring
-            .front()
-            .zip(ring.back())
-            .filter(|(f, l)| ring.j[*l] > ring.j[*f]);
-        let extrapolate = |first: f64, last: f64, is_counter: bool| -> Option<f64> {
-            let (f, l) = ends?;
+        let w = &step.window;
+        let ends = w.ends;
+        let extrapolate = |first: f64, last: f64| -> Option<f64> {
+            ends?;
             prom::rate::extrapolate(
-                Sample::new(ring.j[f] * m.scrape_ms, first),
-                Sample::new(ring.j[l] * m.scrape_ms, last),
-                (ring.j[l] - ring.j[f]) as usize,
+                Sample::new(w.first_t, first),
+                Sample::new(w.last_t, last),
+                w.intervals,
                 last - first,
-                ts - m.window_ms,
-                ts,
-                is_counter,
+                step.ts - m.window_ms,
+                step.ts,
+                true,
                 true,
                 m.semantics,
             )
         };
-        // `rate()` is `delta * factor`, where the factor depends only on the window's grid
-        // unless the counter's zero clamp shortens the start gap. The clamp cannot act when
-        // the counter's extrapolated zero lies at or before the window's start, i.e. when
+        // `rate()` is `delta * factor` unless the counter's zero clamp shortens the start
+        // gap (see [`Window`]). The clamp cannot act when the counter's extrapolated zero
+        // lies at or before the window's start, i.e. when
         // `sampled * first / delta >= first.t - start`; there the result is bit for bit
-        // `delta * factor` with the factor computed once (as a non-counter with delta 1,
-        // which never clamps). Anywhere near the boundary, the full computation runs.
-        // The factor depends only on where the window's ends fall on the scrape grid, which
-        // repeats from one evaluation to the next: it is computed once per layout.
-        let layout = ends.map(|(f, l)| {
-            (
-                ring.j[f] * m.scrape_ms - (ts - m.window_ms),
-                ts - ring.j[l] * m.scrape_ms,
-                ring.j[l] - ring.j[f],
-            )
-        });
-        let factor = match self.factor {
-            (Some(k), v) if Some(k) == layout => v,
-            _ => {
-                let v = extrapolate(0.0, 1.0, false);
-                self.factor = (layout, v);
-                v
-            }
-        };
-        let (sampled_s, gap_s) = ends.map_or((0.0, 0.0), |(f, l)| {
-            (
-                ((ring.j[l] - ring.j[f]) * m.scrape_ms) as f64 / 1000.0,
-                (ring.j[f] * m.scrape_ms - (ts - m.window_ms)) as f64 / 1000.0,
-            )
-        });
+        // `delta * factor`. Anywhere near the boundary, the full computation runs.
+        let (factor, sampled_s, gap_s) = (w.factor, w.sampled_s, w.gap_s);
         let rate = |series: &[f64; 2]| -> Option<f64> {
             let factor = factor?;
             let delta = series[1] - series[0];
@@ -978,11 +1030,11 @@ impl<'m, 'a> Trial<'m, 'a> {
                 let fast = delta * factor;
                 debug_assert_eq!(
                     Some(fast.to_bits()),
-                    extrapolate(series[0], series[1], true).map(f64::to_bits)
+                    extrapolate(series[0], series[1]).map(f64::to_bits)
                 );
                 Some(fast)
             } else {
-                extrapolate(series[0], series[1], true)
+                extrapolate(series[0], series[1])
             }
         };
         let at =
@@ -1102,8 +1154,7 @@ impl<'m, 'a> Trial<'m, 'a> {
     /// Draws what happened in `span` and records the sample at its end.
     fn generate(&mut self, step: &Step, span: &Span) {
         let m = self.model;
-        let (to, t0, t1, mid, dt, phase) =
-            (span.to, span.t0, span.t1, span.mid, span.dt, span.phase);
+        let (t0, t1, mid, dt, phase) = (span.t0, span.t1, span.mid, span.dt, span.phase);
         let total = span.rps * self.burst;
         let base = &m.scenarios.baseline;
         let share = m.canary_share[phase];
@@ -1173,7 +1224,7 @@ impl<'m, 'a> Trial<'m, 'a> {
                 let noise: f64 = self.rng.sample(rand_distr::StandardNormal);
                 tg.now.cpu_seconds += (cpu + base.cpu.noise * noise).max(0.0) * dt;
             }
-            tg.ring.push(to, &tg.now);
+            tg.ring.write(span.slot, &tg.now);
         }
     }
 }
