@@ -720,8 +720,8 @@ pub struct Span {
     draws: Option<[std::ops::Range<usize>; 2]>,
 }
 
-/// What every trial of a scenario shares at one evaluation: the spans to draw before it
-/// and the first scrape its windows read.
+/// What every trial of a batch shares at one evaluation: the spans to draw before it and
+/// the window its `rate()`s read.
 #[derive(Debug, Default)]
 pub struct Step {
     pub ts: i64,
@@ -761,8 +761,9 @@ struct Window {
 const KEEP_PLANS: usize = 32;
 
 /// Walks the evaluation grid for a batch of trials run in lock step: it works out once
-/// per evaluation what depends only on the time (the spans to draw, their rates and fault
-/// levels, the windows' first scrape), not on a trial's random draws.
+/// per evaluation what depends only on the time (the spans to draw, their rates, fault
+/// levels and draw plans, the ring slots and the window's `rate()` factor), not on a
+/// trial's random draws.
 pub struct Clock<'m, 'a> {
     model: &'m Model<'a>,
     faults: &'m FaultModel<'m>,

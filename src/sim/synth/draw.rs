@@ -6,7 +6,8 @@
 //! true probability mass function):
 //!
 //! - A mean that every trial of a lock-step batch shares, from 1 to [`TABLE_UP_TO`]: one
-//!   inversion table per evaluation, shared by the batch ([`table`](super::table)).
+//!   inversion table per mean, shared by the batch while the mean recurs
+//!   ([`table`](super::table)).
 //! - Otherwise, mean < 10: inversion by sequential search from 0; mean ≥ 10: Hörmann's
 //!   PTRS (transformed rejection with squeeze, 1993), as NumPy draws it, with the squeeze's
 //!   divisions multiplied out.
@@ -49,8 +50,8 @@ pub fn poisson<R: Rng + ?Sized>(rng: &mut R, mu: f64) -> u64 {
     }
 }
 
-/// Means from which a shared mean is drawn from a table ([`Draw::of`]); below, inversion
-/// from 0 is as quick (it mostly stops at 0 without an `exp`).
+/// The smallest shared mean drawn from a table ([`Draw::of`]); below, inversion from 0 is
+/// as quick (it mostly stops at 0 without an `exp`).
 const TABLE_FROM: f64 = 1.0;
 
 /// The largest mean drawn from a table: about 1,000 entries to fill, which a batch of
