@@ -710,14 +710,53 @@ pub struct Span {
     phase: usize,
     /// The whole service's request rate (before a trial's overdispersion multiplier).
     rps: f64,
-    /// The fault's intensity level, when it does not depend on the trial (None: a `load`
-    /// fault under overdispersion, whose level follows the trial's own rate).
-    level: Option<usize>,
+    /// What the fault does in it, when that does not depend on the trial (None under
+    /// overdispersion: a `load` fault's level follows the trial's own rate).
+    facts: Option<Facts>,
     /// The ring slot of the sample at its end.
     slot: usize,
     /// Per track, its draws in [`Step::draws`], when every trial draws with the same means
     /// (None: under overdispersion each trial plans its own).
     draws: Option<[std::ops::Range<usize>; 2]>,
+}
+
+/// What a span's draws depend on besides the trial's rate: the fault's level and what it
+/// does to the canary.
+#[derive(Debug, Clone, Copy)]
+struct Facts {
+    /// The fault's intensity level ([`FaultModel::level_at`]).
+    raw_level: usize,
+    /// Its index into the prepared latency cells.
+    level: usize,
+    /// The canary's mean CPU use.
+    canary_cpu: f64,
+    /// When the fault first shows, if it does by the span's end ([`Exposure`]).
+    shows: Option<i64>,
+}
+
+impl Facts {
+    fn new(m: &Model<'_>, faults: &FaultModel<'_>, t0: i64, t1: i64, raw_level: usize) -> Facts {
+        let (intensity, level) = faults.of_level(raw_level);
+        let fault = faults.fault.filter(|_| intensity > 0.0);
+        let base = &m.scenarios.baseline;
+        let shows = faults.fault.and_then(|f| match f.kind {
+            FaultKind::Load { .. } => (intensity > 0.0).then_some(t0),
+            _ => (t1 > f.onset_ms).then_some(f.onset_ms),
+        });
+        let canary_cpu = match fault.and_then(|f| f.cpu_usage) {
+            Some(target) => {
+                base.cpu.mean
+                    + intensity * fault.map_or(0.0, Fault::affected) * (target - base.cpu.mean)
+            }
+            None => base.cpu.mean,
+        };
+        Facts {
+            raw_level,
+            level,
+            canary_cpu,
+            shows,
+        }
+    }
 }
 
 /// What every trial of a batch shares at one evaluation: the spans to draw before it and
@@ -809,10 +848,10 @@ impl<'m, 'a> Clock<'m, 'a> {
             let mid = (t0 + t1) / 2;
             let phase = m.phase_at(mid);
             let rps = m.total_rps(mid);
-            let level = m
-                .bursts
-                .is_none()
-                .then(|| faults.level_at(mid, rps * m.canary_share[phase]));
+            let facts = m.bursts.is_none().then(|| {
+                let level = faults.level_at(mid, rps * m.canary_share[phase]);
+                Facts::new(m, faults, t0, t1, level)
+            });
             let mut span = Span {
                 t0,
                 t1,
@@ -820,11 +859,14 @@ impl<'m, 'a> Clock<'m, 'a> {
                 dt: (t1 - t0) as f64 / 1000.0,
                 phase,
                 rps,
-                level,
+                facts,
                 slot: slots.push(to),
                 draws: None,
             };
-            if let Some(level) = level {
+            if let Some(Facts {
+                raw_level: level, ..
+            }) = facts
+            {
                 // The same span as an earlier step's: its plan is kept.
                 let key = (rps.to_bits(), span.dt.to_bits(), phase, level);
                 if let Some(i) = step.planned.iter().position(|k| *k == key) {
@@ -1155,29 +1197,25 @@ impl<'m, 'a> Trial<'m, 'a> {
     /// Draws what happened in `span` and records the sample at its end.
     fn generate(&mut self, step: &Step, span: &Span) {
         let m = self.model;
-        let (t0, t1, mid, dt, phase) = (span.t0, span.t1, span.mid, span.dt, span.phase);
+        let (mid, dt) = (span.mid, span.dt);
         let total = span.rps * self.burst;
         let base = &m.scenarios.baseline;
-        let share = m.canary_share[phase];
-        let raw_level = span
-            .level
-            .unwrap_or_else(|| self.faults.level_at(mid, total * share));
-        let (intensity, level) = self.faults.of_level(raw_level);
-        let fault = self.faults.fault.filter(|_| intensity > 0.0);
-        if self.exposure.first_active.is_none()
-            && let Some(f) = self.faults.fault
-        {
-            let shows = match f.kind {
-                FaultKind::Load { .. } => (intensity > 0.0).then_some(t0),
-                _ => (t1 > f.onset_ms).then_some(f.onset_ms),
-            };
-            self.exposure.first_active = shows;
+        let facts = match span.facts {
+            Some(f) => f,
+            None => {
+                let share = m.canary_share[span.phase];
+                let raw_level = self.faults.level_at(mid, total * share);
+                Facts::new(m, self.faults, span.t0, span.t1, raw_level)
+            }
+        };
+        if self.exposure.first_active.is_none() {
+            self.exposure.first_active = facts.shows;
         }
         let after_onset = self.exposure.first_active.is_some_and(|a| mid >= a);
         for ti in 0..self.tracks.len() {
             let tg = &mut self.tracks[ti];
             let canary = tg.track == Track::Canary;
-            let (fault, level) = if canary { (fault, level) } else { (None, 0) };
+            let level = if canary { facts.level } else { 0 };
             let r = tg.reads;
             if r.requests {
                 let draws = match &span.draws {
@@ -1191,7 +1229,7 @@ impl<'m, 'a> Trial<'m, 'a> {
                             span,
                             (tg.track, r),
                             total,
-                            raw_level,
+                            facts.raw_level,
                             None,
                         );
                         &self.scratch_draws
@@ -1213,14 +1251,10 @@ impl<'m, 'a> Trial<'m, 'a> {
             }
             if r.cpu {
                 // CPU is a counter of busy seconds.
-                let cpu = match fault.and_then(|f| f.cpu_usage) {
-                    Some(target) => {
-                        base.cpu.mean
-                            + intensity
-                                * fault.map_or(0.0, Fault::affected)
-                                * (target - base.cpu.mean)
-                    }
-                    None => base.cpu.mean,
+                let cpu = if canary {
+                    facts.canary_cpu
+                } else {
+                    base.cpu.mean
                 };
                 let noise: f64 = self.rng.sample(rand_distr::StandardNormal);
                 tg.now.cpu_seconds += (cpu + base.cpu.noise * noise).max(0.0) * dt;
