@@ -126,7 +126,8 @@ impl Reads {
 /// which series it computes from the samples.
 #[derive(Debug, Clone)]
 pub struct Needs {
-    metrics: Vec<bool>,
+    /// Per track (canary, stable): the metrics computed, with their sources, in order.
+    metrics: [Vec<(usize, Source)>; 2],
     /// What the canary's and the stable track's values read.
     reads: [Reads; 2],
 }
@@ -357,9 +358,15 @@ impl<'a> Model<'a> {
                     .map(|(_, s)| s),
             )
         };
+        let computed = |stable: bool| {
+            (0..self.sources.len())
+                .filter(|&i| metrics[i] && (!stable || self.stable_needed[i]))
+                .map(|i| (i, self.sources[i]))
+                .collect()
+        };
         Needs {
             reads: [of(false), of(true)],
-            metrics,
+            metrics: [computed(false), computed(true)],
         }
     }
 
@@ -977,7 +984,6 @@ pub struct Trial<'m, 'a> {
     burst: f64,
     pub exposure: Exposure,
     values: Vec<(Option<f64>, Option<f64>)>,
-    scratch: Vec<Bucket>,
     /// A span's draws, when this trial plans its own (under overdispersion).
     scratch_draws: Vec<ClassDraw>,
     quantile: Vec<Bucket>,
@@ -1014,7 +1020,6 @@ impl<'m, 'a> Trial<'m, 'a> {
             burst: 1.0,
             exposure: Exposure::default(),
             values: vec![(None, None); model.sources.len()],
-            scratch: Vec::with_capacity(k),
             scratch_draws: Vec::new(),
             quantile: Vec::with_capacity(k),
         }
@@ -1107,39 +1112,23 @@ impl<'m, 'a> Trial<'m, 'a> {
         } else {
             None
         };
-        let mut buckets_ok = false;
-        if reads.latency
-            && let Some((f, l)) = ends
-        {
-            let bounds = &m.bounds;
-            let cells = ring.cells;
-            self.scratch.clear();
-            buckets_ok = true;
-            for k in 0..cells {
-                let le = bounds.get(k).copied().unwrap_or(f64::INFINITY);
-                match rate(&[
-                    ring.buckets[f * cells + k] as f64,
-                    ring.buckets[l * cells + k] as f64,
-                ]) {
-                    Some(r) => self.scratch.push(Bucket::new(le, r)),
-                    None => buckets_ok = false,
-                }
-            }
-        }
         let gauges = tg.gauges;
-        for mi in 0..m.sources.len() {
-            if !needs.metrics[mi] || (!canary && !m.stable_needed[mi]) {
-                continue;
-            }
-            let v = match m.sources[mi] {
+        for &(mi, source) in &needs.metrics[usize::from(!canary)] {
+            let v = match source {
                 Source::ErrorRate => prom::ratio(errors, requests),
                 Source::Availability => prom::ratio(ok, requests),
                 Source::Throughput => requests,
                 Source::Cpu => cpu,
-                Source::Latency { q, scale } => buckets_ok.then(|| {
+                Source::Latency { q, scale } => ends.and_then(|(f, l)| {
+                    let cells = ring.cells;
+                    let (first, last) = (&ring.buckets[f * cells..], &ring.buckets[l * cells..]);
                     self.quantile.clear();
-                    self.quantile.extend_from_slice(&self.scratch);
-                    prom::histogram_quantile(q, &mut self.quantile, m.semantics) * scale
+                    for k in 0..cells {
+                        let le = m.bounds.get(k).copied().unwrap_or(f64::INFINITY);
+                        let r = rate(&[first[k] as f64, last[k] as f64])?;
+                        self.quantile.push(Bucket::new(le, r));
+                    }
+                    Some(prom::histogram_quantile(q, &mut self.quantile, m.semantics) * scale)
                 }),
                 Source::Memory => Some(gauges[0]),
                 Source::DbConnections => Some(gauges[1]),
