@@ -264,6 +264,15 @@ impl<'a> Evaluator<'a> {
     /// old phase are recorded, alert state starts over, and reaching the last phase is a
     /// promotion. Returns the verdict if the release ended.
     pub fn enter(&mut self, ts: i64) -> Option<Verdict> {
+        // Still before the next phase (the common case): nothing changes.
+        if self
+            .schedule
+            .starts
+            .get(self.phase + 1)
+            .is_some_and(|&next| ts < next && ts >= self.schedule.starts[self.phase])
+        {
+            return self.verdict;
+        }
         let phase = self.schedule.phase_at(ts);
         if phase == self.phase || self.verdict.is_some() {
             return self.verdict;
