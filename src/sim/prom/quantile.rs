@@ -129,6 +129,10 @@ fn go_sort_search(n: usize, f: impl Fn(usize) -> bool) -> usize {
 /// slice order; returns the new length.
 #[inline]
 fn coalesce(buckets: &mut [Bucket]) -> usize {
+    // Usually every `le` differs: nothing to merge, nothing to move.
+    if buckets.windows(2).all(|w| w[0].le != w[1].le) {
+        return buckets.len();
+    }
     let mut last = buckets[0];
     let mut i = 0;
     for k in 1..buckets.len() {
