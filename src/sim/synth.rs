@@ -42,6 +42,7 @@
 //! interval (at most 4,096 steps over its ramp), so its latency distribution can be
 //! prepared in advance; every other fault is either off or at full intensity.
 
+mod clock;
 mod coarse;
 mod draw;
 mod table;
@@ -51,12 +52,13 @@ use crate::lower::{AlertRule, Condition, Rhs};
 use crate::promql::{MetricExpr, Track};
 use crate::sim::prom::{self, Bucket, Sample, Semantics};
 use crate::sim::scenario::{Fault, FaultKind, Scenarios};
+pub use clock::{Clock, Step};
+use clock::{Facts, Span, plan_track, tracks};
 use draw::{Cells, ClassDraw};
 use rand::RngExt;
 use rand::rngs::Xoshiro256PlusPlus;
 use rand_distr::{Distribution, Gamma};
 use statrs::function::erf::erfc;
-use table::Pool;
 
 /// How one plan metric is produced in a synthetic trial.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -528,61 +530,6 @@ impl<'m> FaultModel<'m> {
     }
 }
 
-/// Which scrapes' samples the trials of a batch keep, in a fixed ring of slots, oldest
-/// first: the same for every trial (they draw the same spans), so kept once per batch.
-struct Slots {
-    /// Capacity minus one; the capacity is a power of two.
-    mask: usize,
-    head: usize,
-    len: usize,
-    /// The scrape index of the sample in each slot.
-    j: Vec<i64>,
-}
-
-impl Slots {
-    /// Room for `capacity` samples, holding the sample at scrape 0 (every counter at 0).
-    fn new(capacity: usize) -> Slots {
-        let capacity = capacity.next_power_of_two();
-        Slots {
-            mask: capacity - 1,
-            head: 0,
-            len: 1,
-            j: vec![0; capacity],
-        }
-    }
-
-    #[inline]
-    fn slot(&self, i: usize) -> usize {
-        (self.head + i) & self.mask
-    }
-
-    /// The oldest and the newest slot, when they hold different scrapes.
-    fn ends(&self) -> Option<(usize, usize)> {
-        let (f, l) = (self.slot(0), self.slot(self.len.max(1) - 1));
-        (self.len > 0 && self.j[l] > self.j[f]).then_some((f, l))
-    }
-
-    fn pop_before(&mut self, first_j: i64) {
-        while self.len > 0 && self.j[self.head] < first_j {
-            self.head = (self.head + 1) & self.mask;
-            self.len -= 1;
-        }
-    }
-
-    /// Takes a slot for the sample at scrape `j`; the ring is sized so that it never
-    /// overflows (the oldest sample is dropped if it would).
-    fn push(&mut self, j: i64) -> usize {
-        if self.len == self.j.len() {
-            self.head = (self.head + 1) & self.mask;
-            self.len -= 1;
-        }
-        let s = self.slot(self.len);
-        self.len += 1;
-        self.j[s] = j;
-        s
-    }
-}
-
 /// A count as a float: through `i64`, one instruction where `u64` takes several on
 /// baseline x86-64, and the same value (counts stay far below 2^63).
 #[inline(always)]
@@ -590,7 +537,7 @@ fn count(n: u64) -> f64 {
     n as i64 as f64
 }
 
-/// One track's counter samples, in the slots of the batch's [`Slots`].
+/// One track's counter samples, in the ring slots the batch's [`Clock`] hands out.
 struct Ring {
     cells: usize,
     requests: Vec<u64>,
@@ -659,326 +606,6 @@ pub struct Exposure {
     pub requests: u64,
     /// Of those, the ones that failed.
     pub failed: u64,
-}
-
-/// The tracks a trial simulates and what each must produce: the canary (its requests and
-/// failures always, when there is a fault, for the blast radius), then the stable track if
-/// some rule reads it.
-fn tracks(model: &Model<'_>, faults: &FaultModel<'_>) -> Vec<(Track, Reads)> {
-    let with_fault = faults.fault.is_some();
-    let canary = Reads {
-        requests: model.canary_reads.requests || with_fault,
-        errors: model.canary_reads.errors || with_fault,
-        ..model.canary_reads
-    };
-    std::iter::once((Track::Canary, canary))
-        .chain(model.stable_reads.map(|r| (Track::Stable, r)))
-        .collect()
-}
-
-/// Appends how `track` draws its requests in `span`, the whole service serving `total`
-/// requests per second with the fault at `raw_level`; `pool` builds inversion tables when
-/// every trial of a batch draws with these means.
-#[allow(clippy::too_many_arguments)]
-fn plan_track(
-    out: &mut Vec<ClassDraw>,
-    m: &Model<'_>,
-    faults: &FaultModel<'_>,
-    span: &Span,
-    (track, reads): (Track, Reads),
-    total: f64,
-    raw_level: usize,
-    pool: Option<&mut Pool>,
-) {
-    let canary = track == Track::Canary;
-    let share = m.canary_share[span.phase];
-    let rps = total * if canary { share } else { 1.0 - share };
-    if !(reads.requests && rps > 0.0) {
-        return;
-    }
-    let (intensity, level) = if canary {
-        faults.of_level(raw_level)
-    } else {
-        (0.0, 0)
-    };
-    let fault = faults.fault.filter(|_| canary && intensity > 0.0);
-    let fail = reads
-        .errors
-        .then(|| match fault.and_then(|f| f.error_rate) {
-            Some(_) => faults.fail[raw_level],
-            None => m.scenarios.baseline.error_rate,
-        });
-    let cells = reads.latency.then(|| &faults.cells[level]);
-    draw::plan_span(out, rps * span.dt, cells, fail, pool);
-}
-
-/// One scrape span to draw: what happened between scrapes `from` and `to`, with what
-/// every trial shares about it.
-#[derive(Debug, Clone)]
-pub struct Span {
-    t0: i64,
-    t1: i64,
-    mid: i64,
-    /// Its length in seconds.
-    dt: f64,
-    phase: usize,
-    /// The whole service's request rate (before a trial's overdispersion multiplier).
-    rps: f64,
-    /// What the fault does in it, when that does not depend on the trial (None under
-    /// overdispersion: a `load` fault's level follows the trial's own rate).
-    facts: Option<Facts>,
-    /// The ring slot of the sample at its end.
-    slot: usize,
-    /// Per track, its draws in [`Step::draws`], when every trial draws with the same means
-    /// (None: under overdispersion each trial plans its own).
-    draws: Option<[std::ops::Range<usize>; 2]>,
-}
-
-/// What a span's draws depend on besides the trial's rate: the fault's level and what it
-/// does to the canary.
-#[derive(Debug, Clone, Copy)]
-struct Facts {
-    /// The fault's intensity level ([`FaultModel::level_at`]).
-    raw_level: usize,
-    /// Its index into the prepared latency cells.
-    level: usize,
-    /// The canary's mean CPU use.
-    canary_cpu: f64,
-    /// When the fault first shows, if it does by the span's end ([`Exposure`]).
-    shows: Option<i64>,
-}
-
-impl Facts {
-    fn new(m: &Model<'_>, faults: &FaultModel<'_>, t0: i64, t1: i64, raw_level: usize) -> Facts {
-        let (intensity, level) = faults.of_level(raw_level);
-        let fault = faults.fault.filter(|_| intensity > 0.0);
-        let base = &m.scenarios.baseline;
-        let shows = faults.fault.and_then(|f| match f.kind {
-            FaultKind::Load { .. } => (intensity > 0.0).then_some(t0),
-            _ => (t1 > f.onset_ms).then_some(f.onset_ms),
-        });
-        let canary_cpu = match fault.and_then(|f| f.cpu_usage) {
-            Some(target) => {
-                base.cpu.mean
-                    + intensity * fault.map_or(0.0, Fault::affected) * (target - base.cpu.mean)
-            }
-            None => base.cpu.mean,
-        };
-        Facts {
-            raw_level,
-            level,
-            canary_cpu,
-            shows,
-        }
-    }
-}
-
-/// What every trial of a batch shares at one evaluation: the spans to draw before it and
-/// the window its `rate()`s read.
-#[derive(Debug, Default)]
-pub struct Step {
-    pub ts: i64,
-    spans: Vec<Span>,
-    window: Window,
-    /// The shared plans of recent spans, kept while their rate, length, phase and fault
-    /// level recur (for a block of the daily cycle): their keys, per track their draws'
-    /// ranges in `draws`, and the inversion tables those use.
-    planned: Vec<(u64, u64, usize, usize)>,
-    ranges: Vec<[std::ops::Range<usize>; 2]>,
-    draws: Vec<ClassDraw>,
-    pool: Pool,
-}
-
-/// The samples an evaluation's `rate()`s read, the same for every trial of a batch.
-///
-/// `rate()` is `delta * factor`, where the factor depends only on where the window's ends
-/// fall on the scrape grid (which repeats from one evaluation to the next), unless the
-/// counter's zero clamp shortens the start gap; the factor is computed once per layout, as
-/// a non-counter with delta 1 (which never clamps).
-#[derive(Debug, Clone, Copy, Default)]
-struct Window {
-    /// The slots of its first and last sample (None: fewer than two scrapes).
-    ends: Option<(usize, usize)>,
-    first_t: i64,
-    last_t: i64,
-    /// Scrape intervals between the first and the last sample.
-    intervals: usize,
-    factor: Option<f64>,
-    /// Seconds between the first and last sample, and from the window's start to the first.
-    sampled_s: f64,
-    gap_s: f64,
-}
-
-/// The most span plans a [`Step`] keeps (a few evaluations' worth in a leak's ramp, where
-/// the level changes at every one; several blocks of the daily cycle otherwise).
-const KEEP_PLANS: usize = 32;
-
-/// Walks the evaluation grid for a batch of trials run in lock step: it works out once
-/// per evaluation what depends only on the time (the spans to draw, their rates, fault
-/// levels and draw plans, the ring slots and the window's `rate()` factor), not on a
-/// trial's random draws.
-pub struct Clock<'m, 'a> {
-    model: &'m Model<'a>,
-    faults: &'m FaultModel<'m>,
-    tracks: Vec<(Track, Reads)>,
-    last_j: i64,
-    slots: Slots,
-    /// The last window layout (start gap, end gap, scrape intervals) and its factor.
-    layout: Option<((i64, i64, i64), Option<f64>)>,
-    step: Step,
-}
-
-impl<'m, 'a> Clock<'m, 'a> {
-    pub fn new(model: &'m Model<'a>, faults: &'m FaultModel<'m>) -> Self {
-        Clock {
-            model,
-            faults,
-            tracks: tracks(model, faults),
-            last_j: 0,
-            slots: Slots::new(model.ring_capacity),
-            layout: None,
-            step: Step::default(),
-        }
-    }
-
-    /// The step to evaluation time `ts` (non-decreasing across calls, a multiple of the
-    /// evaluation interval).
-    pub fn advance(&mut self, ts: i64) -> &Step {
-        let m = self.model;
-        let target = ts.div_euclid(m.scrape_ms);
-        self.step.ts = ts;
-        self.step.spans.clear();
-        if self.step.planned.len() >= KEEP_PLANS {
-            self.step.planned.clear();
-            self.step.ranges.clear();
-            self.step.draws.clear();
-            self.step.pool.clear();
-        }
-        let mut j = self.last_j;
-        let (tracks, faults, step, slots) =
-            (&self.tracks, self.faults, &mut self.step, &mut self.slots);
-        let mut push = |from: i64, to: i64| {
-            let (t0, t1) = (from * m.scrape_ms, to * m.scrape_ms);
-            let mid = (t0 + t1) / 2;
-            let phase = m.phase_at(mid);
-            let rps = m.total_rps(mid);
-            let facts = m.bursts.is_none().then(|| {
-                let level = faults.level_at(mid, rps * m.canary_share[phase]);
-                Facts::new(m, faults, t0, t1, level)
-            });
-            let mut span = Span {
-                t0,
-                t1,
-                mid,
-                dt: (t1 - t0) as f64 / 1000.0,
-                phase,
-                rps,
-                facts,
-                slot: slots.push(to),
-                draws: None,
-            };
-            if let Some(Facts {
-                raw_level: level, ..
-            }) = facts
-            {
-                // The same span as an earlier step's: its plan is kept.
-                let key = (rps.to_bits(), span.dt.to_bits(), phase, level);
-                if let Some(i) = step.planned.iter().position(|k| *k == key) {
-                    span.draws = Some(step.ranges[i].clone());
-                    step.spans.push(span);
-                    return;
-                }
-                // A leak's ramp changes the means at every evaluation: a table would serve
-                // one evaluation only, so each trial draws on its own.
-                let lasting = level == 0 || level as i64 == faults.leak_steps;
-                let mut ranges = [0..0, 0..0];
-                for (ti, &track) in tracks.iter().enumerate() {
-                    let start = step.draws.len();
-                    plan_track(
-                        &mut step.draws,
-                        m,
-                        faults,
-                        &span,
-                        track,
-                        rps,
-                        level,
-                        lasting.then_some(&mut step.pool),
-                    );
-                    ranges[ti] = start..step.draws.len();
-                }
-                step.planned.push(key);
-                step.ranges.push(ranges.clone());
-                span.draws = Some(ranges);
-            }
-            step.spans.push(span);
-        };
-        match m.needed {
-            Some((period, [a, b])) => {
-                let mut r = (self.last_j + 1).rem_euclid(period);
-                for next in self.last_j + 1..=target {
-                    if next == target || r == a || r == b {
-                        push(j, next);
-                        j = next;
-                    }
-                    r += 1;
-                    if r == period {
-                        r = 0;
-                    }
-                }
-            }
-            None => {
-                for next in self.last_j + 1..=target {
-                    push(j, next);
-                    j = next;
-                }
-            }
-        }
-        self.last_j = self.last_j.max(target);
-        let first_j = match m.semantics {
-            Semantics::Prometheus3 => (ts - m.window_ms).div_euclid(m.scrape_ms) + 1,
-            Semantics::Prometheus2 => (ts - m.window_ms + m.scrape_ms - 1).div_euclid(m.scrape_ms),
-        }
-        .max(0);
-        self.slots.pop_before(first_j);
-        let start = ts - m.window_ms;
-        self.step.window = match self.slots.ends() {
-            None => Window::default(),
-            Some((f, l)) => {
-                let (jf, jl) = (self.slots.j[f], self.slots.j[l]);
-                let (first_t, last_t) = (jf * m.scrape_ms, jl * m.scrape_ms);
-                let intervals = (jl - jf) as usize;
-                let layout = (first_t - start, ts - last_t, jl - jf);
-                let factor = match self.layout {
-                    Some((k, v)) if k == layout => v,
-                    _ => {
-                        let v = prom::rate::extrapolate(
-                            Sample::new(first_t, 0.0),
-                            Sample::new(last_t, 1.0),
-                            intervals,
-                            1.0,
-                            start,
-                            ts,
-                            false,
-                            true,
-                            m.semantics,
-                        );
-                        self.layout = Some((layout, v));
-                        v
-                    }
-                };
-                Window {
-                    ends: Some((f, l)),
-                    first_t,
-                    last_t,
-                    intervals,
-                    factor,
-                    sampled_s: ((jl - jf) * m.scrape_ms) as f64 / 1000.0,
-                    gap_s: (first_t - start) as f64 / 1000.0,
-                }
-            }
-        };
-        &self.step
-    }
 }
 
 /// One trial's generator: produces each evaluation's metric values.
