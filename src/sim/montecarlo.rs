@@ -197,6 +197,8 @@ struct Job<'r, 's> {
     faults: &'r [FaultModel<'r>],
     scenarios: &'s Scenarios,
     trials: u64,
+    /// Trials per lock-step batch.
+    batch: u64,
     seed: u64,
     /// Per scenario: the unit of detection times.
     units: &'r [i64],
@@ -206,7 +208,7 @@ struct Job<'r, 's> {
 impl Job<'_, '_> {
     /// Runs chunks taken from `next` until none is left; returns one tally per scenario.
     fn work(&self, next: &AtomicU64, done: &AtomicU64) -> Vec<Tally> {
-        let chunks_per_scenario = self.trials.div_ceil(CHUNK);
+        let chunks_per_scenario = self.trials.div_ceil(self.batch);
         let total_chunks = chunks_per_scenario * self.scenarios.scenarios.len() as u64;
         let mut tallies: Vec<Tally> = self
             .scenarios
@@ -220,8 +222,8 @@ impl Job<'_, '_> {
                 break;
             }
             let si = (c / chunks_per_scenario) as usize;
-            let start = (c % chunks_per_scenario) * CHUNK;
-            let end = (start + CHUNK).min(self.trials);
+            let start = (c % chunks_per_scenario) * self.batch;
+            let end = (start + self.batch).min(self.trials);
             self.batch(si, start..end, &mut tallies[si]);
             done.fetch_add(end - start, Ordering::Relaxed);
         }
@@ -368,6 +370,17 @@ pub fn run<'s>(
     settings: Settings,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Vec<ScenarioResult<'s>> {
+    run_batched(plan, scenarios, settings, CHUNK, progress)
+}
+
+/// [`run`] with `batch` trials per lock-step batch (the numbers do not depend on it).
+fn run_batched<'s>(
+    plan: &CheckedPlan,
+    scenarios: &'s Scenarios,
+    settings: Settings,
+    batch: u64,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Vec<ScenarioResult<'s>> {
     let rules = lower::alert_rules(plan);
     let schedule = Schedule::new(plan);
     let model = Model::new(plan, scenarios, &rules, settings.semantics);
@@ -392,6 +405,7 @@ pub fn run<'s>(
         faults: &faults,
         scenarios,
         trials,
+        batch: batch.max(1),
         seed: settings.seed,
         units: &units,
         reading: &reading,
@@ -450,4 +464,48 @@ fn detect_unit(model: &Model<'_>, s: &Scenario) -> i64 {
         u = gcd(u, f.onset_ms);
     }
     u.max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::scenario;
+    use crate::source::Source;
+    use std::path::Path;
+
+    /// Lock-step batches share only what depends on time: a trial's numbers, and so every
+    /// tally, are the same whatever the batch it runs in.
+    #[test]
+    fn a_trials_numbers_do_not_depend_on_its_batch() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let plan = crate::pipeline::compile_file(&root.join("plans/lawsker.yaml"))
+            .expect("example plan loads")
+            .plan
+            .expect("example plan is valid");
+        // The built-in scenarios, and a file with overdispersion (trials plan their own draws).
+        for file in [
+            "simulations/default.yaml",
+            "simulations/lawsker-tuning.yaml",
+        ] {
+            let source = Source::load(&root.join(file)).expect("readable");
+            let scenarios =
+                scenario::load(&source, &plan).unwrap_or_else(|_| panic!("{file} loads"));
+            let settings = Settings {
+                seed: 11,
+                jobs: 2,
+                trials: Some(10),
+                semantics: Semantics::Prometheus3,
+            };
+            let tallies = |batch| -> Vec<Tally> {
+                run_batched(&plan, &scenarios, settings, batch, &mut |_, _| {})
+                    .into_iter()
+                    .map(|r| r.tally)
+                    .collect()
+            };
+            let whole = tallies(CHUNK);
+            assert!(whole.iter().any(|t| t.rollbacks > 0), "{file}: no rollback");
+            assert_eq!(tallies(1), whole, "{file}: one trial per batch");
+            assert_eq!(tallies(3), whole, "{file}: batches of 3");
+        }
+    }
 }
