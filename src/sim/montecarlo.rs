@@ -186,7 +186,7 @@ impl Reading {
 }
 
 /// Trials per unit of work handed to a thread: one lock-step batch.
-const CHUNK: u64 = 256;
+const BATCH: u64 = 256;
 
 /// Everything a worker reads.
 struct Job<'r, 's> {
@@ -224,7 +224,7 @@ impl Job<'_, '_> {
             let si = (c / chunks_per_scenario) as usize;
             let start = (c % chunks_per_scenario) * self.batch;
             let end = (start + self.batch).min(self.trials);
-            self.batch(si, start..end, &mut tallies[si]);
+            self.run_batch(si, start..end, &mut tallies[si]);
             done.fetch_add(end - start, Ordering::Relaxed);
         }
         tallies
@@ -232,7 +232,7 @@ impl Job<'_, '_> {
 
     /// Runs trials `trials` of scenario `si` in lock step (see [`Clock`]): each keeps its
     /// own random stream, so its numbers do not depend on the others in the batch.
-    fn batch(&self, si: usize, trials: std::ops::Range<u64>, t: &mut Tally) {
+    fn run_batch(&self, si: usize, trials: std::ops::Range<u64>, t: &mut Tally) {
         let (model, rules) = (self.model, self.rules);
         let faults = &self.faults[si];
         let mut lanes: Vec<(Trial<'_, '_>, Evaluator<'_>)> = trials
@@ -247,34 +247,31 @@ impl Job<'_, '_> {
             .collect();
         let mut clock = Clock::new(model, faults);
         let mut ts = 0i64;
+        // A trial whose release ended leaves the batch (in any order: every tally is a sum).
+        let mut steps = 0;
+        let mut keep = |trial: &Trial<'_, '_>, ev: &Evaluator<'_>, v: Option<Verdict>| match v {
+            Some(v) => {
+                self.finish(si, trial, ev, v, t);
+                false
+            }
+            None => true,
+        };
         while !lanes.is_empty() {
             // A phase change reaches every trial at the same time.
-            let mut i = 0;
-            while i < lanes.len() {
-                match lanes[i].1.enter(ts) {
-                    Some(v) => {
-                        let (trial, ev) = lanes.swap_remove(i);
-                        self.finish(si, &trial, &ev, v, t);
-                    }
-                    None => i += 1,
-                }
-            }
+            lanes.retain_mut(|(trial, ev)| {
+                let v = ev.enter(ts);
+                keep(trial, ev, v)
+            });
             let step = clock.advance(ts);
-            let mut i = 0;
-            while i < lanes.len() {
-                let (trial, ev) = &mut lanes[i];
+            steps += lanes.len() as u64;
+            lanes.retain_mut(|(trial, ev)| {
                 let values = trial.values_at(step, self.reading.of(ev.watch(ts)));
-                t.steps += 1;
-                match ev.evaluate(ts, values) {
-                    Some(v) => {
-                        let (trial, ev) = lanes.swap_remove(i);
-                        self.finish(si, &trial, &ev, v, t);
-                    }
-                    None => i += 1,
-                }
-            }
+                let v = ev.evaluate(ts, values);
+                keep(trial, ev, v)
+            });
             ts += model.eval_ms;
         }
+        t.steps += steps;
     }
 
     /// Adds a finished trial to the tally.
@@ -370,7 +367,7 @@ pub fn run<'s>(
     settings: Settings,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Vec<ScenarioResult<'s>> {
-    run_batched(plan, scenarios, settings, CHUNK, progress)
+    run_batched(plan, scenarios, settings, BATCH, progress)
 }
 
 /// [`run`] with `batch` trials per lock-step batch (the numbers do not depend on it).
@@ -502,7 +499,7 @@ mod tests {
                     .map(|r| r.tally)
                     .collect()
             };
-            let whole = tallies(CHUNK);
+            let whole = tallies(BATCH);
             assert!(whole.iter().any(|t| t.rollbacks > 0), "{file}: no rollback");
             assert_eq!(tallies(1), whole, "{file}: one trial per batch");
             assert_eq!(tallies(3), whole, "{file}: batches of 3");

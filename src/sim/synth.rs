@@ -165,7 +165,8 @@ pub struct Model<'a> {
     bounds: Vec<f64>,
     /// The healthy latency distribution's CDF at each of `bounds`.
     base_cdf: Vec<f64>,
-    /// Samples a track keeps: enough for one window plus the span being drawn.
+    /// Samples a track keeps: enough for one window plus the span being drawn, rounded up
+    /// to a power of two (the ring's slots wrap by a mask).
     ring_capacity: usize,
     /// The daily cycle's rate in each of a day's [`BLOCK_MS`] blocks.
     rps_blocks: Vec<f64>,
@@ -295,7 +296,7 @@ impl<'a> Model<'a> {
                         * lognormal_cdf(le, base.median * base.tail_factor, base.sigma)
             })
             .collect();
-        let ring_capacity = (window_ms / scrape_ms) as usize + 3;
+        let ring_capacity = ((window_ms / scrape_ms) as usize + 3).next_power_of_two();
         let mut model = Model {
             semantics,
             scrape_ms,
@@ -549,7 +550,6 @@ struct Ring {
 
 impl Ring {
     fn new(capacity: usize, cells: usize) -> Ring {
-        let capacity = capacity.next_power_of_two();
         Ring {
             cells,
             requests: vec![0; capacity],
@@ -852,7 +852,7 @@ impl<'m, 'a> Trial<'m, 'a> {
                             span,
                             (tg.track, r),
                             total,
-                            facts.raw_level,
+                            &facts,
                             None,
                         );
                         &self.scratch_draws

@@ -23,9 +23,10 @@ struct Slots {
 }
 
 impl Slots {
-    /// Room for `capacity` samples, holding the sample at scrape 0 (every counter at 0).
+    /// Room for `capacity` (a power of two) samples, holding the sample at scrape 0
+    /// (every counter at 0).
     fn new(capacity: usize) -> Slots {
-        let capacity = capacity.next_power_of_two();
+        debug_assert!(capacity.is_power_of_two());
         Slots {
             mask: capacity - 1,
             head: 0,
@@ -41,8 +42,8 @@ impl Slots {
 
     /// The oldest and the newest slot, when they hold different scrapes.
     fn ends(&self) -> Option<(usize, usize)> {
-        let (f, l) = (self.slot(0), self.slot(self.len.max(1) - 1));
-        (self.len > 0 && self.j[l] > self.j[f]).then_some((f, l))
+        let (f, l) = (self.slot(0), self.slot(self.len.checked_sub(1)?));
+        (self.j[l] > self.j[f]).then_some((f, l))
     }
 
     fn pop_before(&mut self, first_j: i64) {
@@ -82,7 +83,7 @@ pub(super) fn tracks(model: &Model<'_>, faults: &FaultModel<'_>) -> Vec<(Track, 
 }
 
 /// Appends how `track` draws its requests in `span`, the whole service serving `total`
-/// requests per second with the fault at `raw_level`; `pool` builds inversion tables when
+/// requests per second and the fault doing `facts`; `pool` builds inversion tables when
 /// every trial of a batch draws with these means.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn plan_track(
@@ -92,7 +93,7 @@ pub(super) fn plan_track(
     span: &Span,
     (track, reads): (Track, Reads),
     total: f64,
-    raw_level: usize,
+    facts: &Facts,
     pool: Option<&mut Pool>,
 ) {
     let canary = track == Track::Canary;
@@ -101,19 +102,17 @@ pub(super) fn plan_track(
     if !(reads.requests && rps > 0.0) {
         return;
     }
-    let (intensity, level) = if canary {
-        faults.of_level(raw_level)
-    } else {
-        (0.0, 0)
-    };
-    let fault = faults.fault.filter(|_| canary && intensity > 0.0);
+    // Level 0 is the healthy service; `fail` is empty unless the fault sets an error rate.
+    let faulty = canary && facts.raw_level > 0;
     let fail = reads
         .errors
-        .then(|| match fault.and_then(|f| f.error_rate) {
-            Some(_) => faults.fail[raw_level],
-            None => m.scenarios.baseline.error_rate,
+        .then(|| match faults.fail.get(facts.raw_level) {
+            Some(&p) if faulty => p,
+            _ => m.scenarios.baseline.error_rate,
         });
-    let cells = reads.latency.then(|| &faults.cells[level]);
+    let cells = reads
+        .latency
+        .then(|| &faults.cells[if canary { facts.level } else { 0 }]);
     draw::plan_span(out, rps * span.dt, cells, fail, pool);
 }
 
@@ -191,14 +190,15 @@ pub struct Step {
     pub ts: i64,
     pub(super) spans: Vec<Span>,
     pub(super) window: Window,
-    /// The shared plans of recent spans, kept while their rate, length, phase and fault
-    /// level recur (for a block of the daily cycle): their keys, per track their draws'
-    /// ranges in `draws`, and the inversion tables those use.
-    planned: Vec<(u64, u64, usize, usize)>,
-    ranges: Vec<[std::ops::Range<usize>; 2]>,
+    /// The draws of the spans planned recently (see [`Clock`]'s `plans`), and the
+    /// inversion tables they use.
     pub(super) draws: Vec<ClassDraw>,
     pub(super) pool: Pool,
 }
+
+/// What a span's shared plan depends on: its rate's and length's bits, its phase and the
+/// fault's level.
+type PlanKey = (u64, u64, usize, usize);
 
 /// The samples an evaluation's `rate()`s read, the same for every trial of a batch.
 ///
@@ -232,6 +232,9 @@ pub struct Clock<'m, 'a> {
     model: &'m Model<'a>,
     faults: &'m FaultModel<'m>,
     tracks: Vec<(Track, Reads)>,
+    /// The spans planned recently, kept while their key recurs (for a block of the daily
+    /// cycle): per track, the range of its draws in [`Step::draws`].
+    plans: Vec<(PlanKey, [std::ops::Range<usize>; 2])>,
     last_j: i64,
     slots: Slots,
     /// The last window layout (start gap, end gap, scrape intervals) and its factor.
@@ -245,6 +248,7 @@ impl<'m, 'a> Clock<'m, 'a> {
             model,
             faults,
             tracks: tracks(model, faults),
+            plans: Vec::new(),
             last_j: 0,
             slots: Slots::new(model.ring_capacity),
             layout: None,
@@ -259,15 +263,19 @@ impl<'m, 'a> Clock<'m, 'a> {
         let target = ts.div_euclid(m.scrape_ms);
         self.step.ts = ts;
         self.step.spans.clear();
-        if self.step.planned.len() >= KEEP_PLANS {
-            self.step.planned.clear();
-            self.step.ranges.clear();
+        if self.plans.len() >= KEEP_PLANS {
+            self.plans.clear();
             self.step.draws.clear();
             self.step.pool.clear();
         }
         let mut j = self.last_j;
-        let (tracks, faults, step, slots) =
-            (&self.tracks, self.faults, &mut self.step, &mut self.slots);
+        let (tracks, faults, step, slots, plans) = (
+            &self.tracks,
+            self.faults,
+            &mut self.step,
+            &mut self.slots,
+            &mut self.plans,
+        );
         let mut push = |from: i64, to: i64| {
             let (t0, t1) = (from * m.scrape_ms, to * m.scrape_ms);
             let mid = (t0 + t1) / 2;
@@ -288,14 +296,12 @@ impl<'m, 'a> Clock<'m, 'a> {
                 slot: slots.push(to),
                 draws: None,
             };
-            if let Some(Facts {
-                raw_level: level, ..
-            }) = facts
-            {
+            if let Some(facts) = &facts {
                 // The same span as an earlier step's: its plan is kept.
+                let level = facts.raw_level;
                 let key = (rps.to_bits(), span.dt.to_bits(), phase, level);
-                if let Some(i) = step.planned.iter().position(|k| *k == key) {
-                    span.draws = Some(step.ranges[i].clone());
+                if let Some((_, ranges)) = plans.iter().find(|(k, _)| *k == key) {
+                    span.draws = Some(ranges.clone());
                     step.spans.push(span);
                     return;
                 }
@@ -312,13 +318,12 @@ impl<'m, 'a> Clock<'m, 'a> {
                         &span,
                         track,
                         rps,
-                        level,
+                        facts,
                         lasting.then_some(&mut step.pool),
                     );
                     ranges[ti] = start..step.draws.len();
                 }
-                step.planned.push(key);
-                step.ranges.push(ranges.clone());
+                plans.push((key, ranges.clone()));
                 span.draws = Some(ranges);
             }
             step.spans.push(span);

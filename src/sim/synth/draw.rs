@@ -216,7 +216,7 @@ pub struct Cells {
 
 /// Where the requests of one of a [`Cells`]' classes go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Into {
+pub enum Target {
     /// Cell `k`.
     Cell(usize),
     /// The small cells, request by request ([`Cells::place_minor`]).
@@ -270,11 +270,11 @@ impl Cells {
 
     /// The classes a span's requests are drawn in, in a fixed order, with their fractions:
     /// each large cell, then the small cells together.
-    pub fn classes(&self) -> impl Iterator<Item = (Into, f64)> + '_ {
-        let minor = (!self.minor_cdf.is_empty()).then_some((Into::Minor, self.minor));
+    pub fn classes(&self) -> impl Iterator<Item = (Target, f64)> + '_ {
+        let minor = (!self.minor_cdf.is_empty()).then_some((Target::Minor, self.minor));
         self.major
             .iter()
-            .map(|&(k, p)| (Into::Cell(k), p))
+            .map(|&(k, p)| (Target::Cell(k), p))
             .chain(minor)
     }
 
@@ -298,7 +298,7 @@ impl Cells {
 /// thinning of the class's stream).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ClassDraw {
-    pub into: Into,
+    pub target: Target,
     pub ok: Draw,
     pub failed: Draw,
 }
@@ -313,12 +313,12 @@ pub fn plan_span(
     fail: Option<f64>,
     mut pool: Option<&mut Pool>,
 ) {
-    let whole = [(Into::Nowhere, 1.0)];
-    let classes: &mut dyn Iterator<Item = (Into, f64)> = match cells {
+    let whole = [(Target::Nowhere, 1.0)];
+    let classes: &mut dyn Iterator<Item = (Target, f64)> = match cells {
         Some(c) => &mut c.classes(),
         None => &mut whole.into_iter(),
     };
-    for (into, p) in classes {
+    for (target, p) in classes {
         let (ok, failed) = match fail {
             Some(e) => (
                 Draw::of(mu * p * (1.0 - e), pool.as_deref_mut()),
@@ -326,7 +326,7 @@ pub fn plan_span(
             ),
             None => (Draw::of(mu * p, pool.as_deref_mut()), Draw::Zero),
         };
-        out.push(ClassDraw { into, ok, failed });
+        out.push(ClassDraw { target, ok, failed });
     }
 }
 
@@ -344,10 +344,10 @@ pub fn draw_span<R: Rng + ?Sized>(
     for d in draws {
         let bad = d.failed.sample(rng, pool);
         let all = d.ok.sample(rng, pool) + bad;
-        match d.into {
-            Into::Cell(k) => counts[k] += all,
-            Into::Minor => cells.place_minor(rng, all, counts),
-            Into::Nowhere => {}
+        match d.target {
+            Target::Cell(k) => counts[k] += all,
+            Target::Minor => cells.place_minor(rng, all, counts),
+            Target::Nowhere => {}
         }
         n += all;
         failed += bad;
