@@ -41,7 +41,7 @@ use crate::sim::evaluator::{Evaluator, Schedule, Verdict, Watch};
 use crate::sim::prom::Semantics;
 use crate::sim::scenario::{FaultKind, Scenario, Scenarios};
 use crate::sim::stats::Histogram;
-use crate::sim::synth::{Clock, FaultModel, Model, Needs, Trial};
+use crate::sim::synth::{Clock, Exposure, FaultModel, Lanes, Model, Needs};
 use rand::SeedableRng;
 use rand::rngs::Xoshiro256PlusPlus;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -235,39 +235,46 @@ impl Job<'_, '_> {
     fn run_batch(&self, si: usize, trials: std::ops::Range<u64>, t: &mut Tally) {
         let (model, rules) = (self.model, self.rules);
         let faults = &self.faults[si];
-        let mut lanes: Vec<(Trial<'_, '_>, Evaluator<'_>)> = trials
-            .map(|trial| {
-                let rng =
-                    Xoshiro256PlusPlus::seed_from_u64(trial_seed(self.seed, si as u64, trial));
-                (
-                    Trial::new(model, faults, rng),
-                    Evaluator::for_outcome(rules, self.schedule, model.eval_ms),
-                )
-            })
+        let rngs = trials
+            .clone()
+            .map(|trial| Xoshiro256PlusPlus::seed_from_u64(trial_seed(self.seed, si as u64, trial)))
+            .collect();
+        let mut lanes = Lanes::new(model, faults, rngs);
+        let mut evs: Vec<Evaluator<'_>> = trials
+            .map(|_| Evaluator::for_outcome(rules, self.schedule, model.eval_ms))
             .collect();
         let mut clock = Clock::new(model, faults);
         let mut ts = 0i64;
-        // A trial whose release ended leaves the batch (in any order: every tally is a sum).
         let mut steps = 0;
-        let mut keep = |trial: &Trial<'_, '_>, ev: &Evaluator<'_>, v: Option<Verdict>| match v {
-            Some(v) => {
-                self.finish(si, trial, ev, v, t);
-                false
+        // A trial whose release ended leaves the batch (in any order: every tally is a sum);
+        // walking down, the lane moved into a freed place has been seen already.
+        let mut settle = |lanes: &mut Lanes<'_, '_>,
+                          evs: &mut Vec<Evaluator<'_>>,
+                          verdict: &dyn Fn(
+            &mut Evaluator<'_>,
+            &Lanes<'_, '_>,
+            usize,
+        ) -> Option<Verdict>| {
+            for l in (0..lanes.len()).rev() {
+                if let Some(v) = verdict(&mut evs[l], lanes, l) {
+                    self.finish(si, lanes.exposure(l), &evs[l], v, t);
+                    lanes.swap_remove(l);
+                    evs.swap_remove(l);
+                }
             }
-            None => true,
         };
         while !lanes.is_empty() {
             // A phase change reaches every trial at the same time.
-            lanes.retain_mut(|(trial, ev)| {
-                let v = ev.enter(ts);
-                keep(trial, ev, v)
-            });
+            settle(&mut lanes, &mut evs, &|ev, _, _| ev.enter(ts));
+            let Some(first) = evs.first() else { break };
+            // Every trial left is in the same phase, so they watch the same rules.
+            let watch = first.watch(ts);
+            debug_assert!(evs.iter().all(|ev| ev.watch(ts) == watch));
             let step = clock.advance(ts);
             steps += lanes.len() as u64;
-            lanes.retain_mut(|(trial, ev)| {
-                let values = trial.values_at(step, self.reading.of(ev.watch(ts)));
-                let v = ev.evaluate(ts, values);
-                keep(trial, ev, v)
+            lanes.advance(step, self.reading.of(watch));
+            settle(&mut lanes, &mut evs, &|ev, lanes, l| {
+                ev.evaluate(ts, lanes.values(l))
             });
             ts += model.eval_ms;
         }
@@ -278,7 +285,7 @@ impl Job<'_, '_> {
     fn finish(
         &self,
         si: usize,
-        trial: &Trial<'_, '_>,
+        exposure: &Exposure,
         ev: &Evaluator<'_>,
         verdict: Verdict,
         t: &mut Tally,
@@ -296,7 +303,7 @@ impl Job<'_, '_> {
         // A load-triggered fault begins when the load first exceeds its limit; a trial in
         // which it never did counts as the fault beginning after the release ended.
         let onset = fault.map(|f| match f.kind {
-            FaultKind::Load { .. } => trial.exposure.first_active.unwrap_or(i64::MAX),
+            FaultKind::Load { .. } => exposure.first_active.unwrap_or(i64::MAX),
             _ => f.onset_ms,
         });
         let end = match verdict {
@@ -325,8 +332,8 @@ impl Job<'_, '_> {
                 ts
             }
         };
-        t.exposed_requests += trial.exposure.requests;
-        t.exposed_failed += trial.exposure.failed;
+        t.exposed_requests += exposure.requests;
+        t.exposed_failed += exposure.failed;
         if let (Some(o), Some(users)) = (
             onset.filter(|&o| o < i64::MAX),
             self.scenarios.traffic.users_per_day,

@@ -1,0 +1,540 @@
+//! The trials of a lock-step batch as lanes: every per-trial quantity is a column with one
+//! entry per trial, and each stage of an evaluation (a span's draws, the ring writes, the
+//! `rate()`s, the metric values) runs as one loop over the lanes. What a stage depends on
+//! besides the lane (which draw, which cell, which window) is decided once per stage
+//! instead of once per trial, and the loops run over contiguous memory.
+//!
+//! Each lane keeps its own random stream and draws in the same order as a trial run on
+//! its own (stage by stage, every lane's draws come in that order), so a trial's numbers
+//! do not depend on its batch. A finished trial leaves the batch by moving the last lane
+//! into its place.
+
+use super::clock::{Facts, Span, Step, Window, plan_track, tracks};
+use super::draw::{self, ClassDraw, Draw, Target};
+use super::table::Pool;
+use super::{Exposure, FaultModel, Model, Needs, Reads, Source, count};
+use crate::promql::Track;
+use crate::sim::prom::{self, Bucket, Sample};
+use rand::RngExt;
+use rand::rngs::Xoshiro256PlusPlus;
+use rand_distr::Distribution;
+
+/// One track's series in every lane: counters now, and the ring of samples a window may
+/// still read (row per ring slot, a column per lane).
+struct TrackLanes {
+    track: Track,
+    reads: Reads,
+    requests: Vec<u64>,
+    errors: Vec<u64>,
+    cpu_seconds: Vec<f64>,
+    /// Requests per latency cell so far (not cumulative), `cells` per lane.
+    cells: Vec<u64>,
+    ring_requests: Vec<u64>,
+    ring_errors: Vec<u64>,
+    ring_cpu: Vec<f64>,
+    /// Per slot and lane, `cells` cumulative bucket counts (finite buckets, then +Inf).
+    ring_buckets: Vec<u64>,
+    /// Memory, DB connections, Redis memory at the latest evaluation's scrape.
+    gauges: [Vec<f64>; 3],
+}
+
+/// What one span adds to a track, per lane: requests and failed requests.
+#[derive(Default)]
+struct SpanCounts {
+    requests: Vec<u64>,
+    failed: Vec<u64>,
+}
+
+/// The batch's trials, one lane each.
+pub struct Lanes<'m, 'a> {
+    model: &'m Model<'a>,
+    faults: &'m FaultModel<'m>,
+    /// Lanes in use (the first `live` of every column).
+    live: usize,
+    /// Lanes allocated: the stride of every column.
+    width: usize,
+    /// Latency cells per lane (0 when no histogram is kept).
+    cells: usize,
+    rng: Vec<Xoshiro256PlusPlus>,
+    /// The Gamma rate multiplier of the current evaluation interval.
+    burst: Vec<f64>,
+    exposure: Vec<Exposure>,
+    tracks: Vec<TrackLanes>,
+    /// The metric values, `metrics` per lane: (canary, stable).
+    values: Vec<(Option<f64>, Option<f64>)>,
+    metrics: usize,
+    /// Per lane, the facts of the span being drawn, when they depend on the lane's rate.
+    facts: Vec<Facts>,
+    span: SpanCounts,
+    /// Per lane, the window's `rate()` of requests, errors, successes and CPU seconds.
+    rates: [Vec<Option<f64>>; 4],
+    /// A lane's draws, when each plans its own (under overdispersion).
+    scratch_draws: Vec<ClassDraw>,
+    quantile: Vec<Bucket>,
+}
+
+impl<'m, 'a> Lanes<'m, 'a> {
+    /// A batch of one lane per random stream in `rngs`.
+    pub fn new(
+        model: &'m Model<'a>,
+        faults: &'m FaultModel<'m>,
+        rng: Vec<Xoshiro256PlusPlus>,
+    ) -> Self {
+        let width = rng.len();
+        let k = model.bounds.len() + 1;
+        let cells = if model.reads_latency() { k } else { 0 };
+        let cap = model.ring_capacity;
+        let tracks = tracks(model, faults)
+            .into_iter()
+            .map(|(track, reads)| TrackLanes {
+                track,
+                reads,
+                requests: vec![0; width],
+                errors: vec![0; width],
+                cpu_seconds: vec![0.0; width],
+                cells: vec![0; width * cells],
+                ring_requests: vec![0; cap * width],
+                ring_errors: vec![0; cap * width],
+                ring_cpu: vec![0.0; cap * width],
+                ring_buckets: vec![0; cap * width * cells],
+                gauges: std::array::from_fn(|_| vec![0.0; width]),
+            })
+            .collect();
+        let metrics = model.sources.len();
+        Lanes {
+            model,
+            faults,
+            live: width,
+            width,
+            cells,
+            rng,
+            burst: vec![1.0; width],
+            exposure: vec![Exposure::default(); width],
+            tracks,
+            values: vec![(None, None); width * metrics],
+            metrics,
+            facts: Vec::with_capacity(width),
+            span: SpanCounts {
+                requests: vec![0; width],
+                failed: vec![0; width],
+            },
+            rates: std::array::from_fn(|_| vec![None; width]),
+            scratch_draws: Vec::new(),
+            quantile: Vec::with_capacity(k),
+        }
+    }
+
+    /// The lanes in use.
+    pub fn len(&self) -> usize {
+        self.live
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.live == 0
+    }
+
+    /// Lane `l`'s metric values at the latest evaluation, per metric: (canary, stable).
+    pub fn values(&self, l: usize) -> &[(Option<f64>, Option<f64>)] {
+        &self.values[l * self.metrics..(l + 1) * self.metrics]
+    }
+
+    pub fn exposure(&self, l: usize) -> &Exposure {
+        &self.exposure[l]
+    }
+
+    /// Drops lane `l`: the last lane takes its place.
+    pub fn swap_remove(&mut self, l: usize) {
+        debug_assert!(l < self.live);
+        self.live -= 1;
+        let (from, w) = (self.live, self.width);
+        if from == l {
+            return;
+        }
+        self.rng.swap(l, from);
+        self.burst[l] = self.burst[from];
+        self.exposure[l] = self.exposure[from];
+        move_lane(&mut self.values, w, self.metrics, from, l);
+        for t in &mut self.tracks {
+            t.requests[l] = t.requests[from];
+            t.errors[l] = t.errors[from];
+            t.cpu_seconds[l] = t.cpu_seconds[from];
+            move_lane(&mut t.cells, w, self.cells, from, l);
+            move_lane(&mut t.ring_requests, w, 1, from, l);
+            move_lane(&mut t.ring_errors, w, 1, from, l);
+            move_lane(&mut t.ring_cpu, w, 1, from, l);
+            move_lane(&mut t.ring_buckets, w, self.cells, from, l);
+            for g in &mut t.gauges {
+                g[l] = g[from];
+            }
+        }
+    }
+
+    /// Computes every lane's metric values at `step`'s evaluation time; only the metrics in
+    /// `needs` are computed (the others keep older values).
+    pub fn advance(&mut self, step: &Step, needs: &Needs) {
+        let m = self.model;
+        if let Some(bursts) = &m.bursts {
+            for (b, rng) in self.burst[..self.live].iter_mut().zip(&mut self.rng) {
+                *b = bursts.as_ref().map_or(1.0, |g| g.sample(rng));
+            }
+        }
+        for span in &step.spans {
+            self.generate(step, span);
+        }
+        self.draw_gauges(step.ts, needs);
+        for ti in 0..self.tracks.len() {
+            self.track_values(ti, step, needs);
+        }
+    }
+
+    /// Draws what happened in `span` in every lane and records the samples at its end.
+    fn generate(&mut self, step: &Step, span: &Span) {
+        let (m, n) = (self.model, self.live);
+        let base = &m.scenarios.baseline;
+        if span.facts.is_none() {
+            self.facts.clear();
+            let share = m.canary_share[span.phase];
+            for &b in &self.burst[..n] {
+                let level = self.faults.level_at(span.mid, span.rps * b * share);
+                self.facts
+                    .push(Facts::new(m, self.faults, span.t0, span.t1, level));
+            }
+        }
+        let facts = |facts: &[Facts], l: usize| span.facts.unwrap_or_else(|| facts[l]);
+        for (l, e) in self.exposure[..n].iter_mut().enumerate() {
+            if e.first_active.is_none() {
+                e.first_active = facts(&self.facts, l).shows;
+            }
+        }
+        for ti in 0..self.tracks.len() {
+            let t = &mut self.tracks[ti];
+            let canary = t.track == Track::Canary;
+            let r = t.reads;
+            if r.requests {
+                let counts = &mut self.span;
+                match (&span.draws, span.facts) {
+                    (Some(ranges), Some(f)) => draw_shared(
+                        &mut self.rng[..n],
+                        &step.draws[ranges[ti].clone()],
+                        &self.faults.cells[if canary { f.level } else { 0 }],
+                        &step.pool,
+                        &mut t.cells,
+                        self.cells,
+                        counts,
+                    ),
+                    _ => {
+                        for (l, rng) in self.rng[..n].iter_mut().enumerate() {
+                            let f = facts(&self.facts, l);
+                            self.scratch_draws.clear();
+                            plan_track(
+                                &mut self.scratch_draws,
+                                m,
+                                self.faults,
+                                span,
+                                (t.track, r),
+                                span.rps * self.burst[l],
+                                &f,
+                                None,
+                            );
+                            let cells = &self.faults.cells[if canary { f.level } else { 0 }];
+                            let k = self.cells;
+                            (counts.requests[l], counts.failed[l]) = draw::draw_span(
+                                rng,
+                                &self.scratch_draws,
+                                cells,
+                                &step.pool,
+                                &mut t.cells[l * k..(l + 1) * k],
+                            );
+                        }
+                    }
+                }
+                for l in 0..n {
+                    t.requests[l] += counts.requests[l];
+                    t.errors[l] += counts.failed[l];
+                }
+                if canary {
+                    for (l, e) in self.exposure[..n].iter_mut().enumerate() {
+                        if e.first_active.is_some_and(|a| span.mid >= a) {
+                            e.requests += counts.requests[l];
+                            e.failed += counts.failed[l];
+                        }
+                    }
+                }
+            }
+            if r.cpu {
+                // CPU is a counter of busy seconds.
+                for (l, rng) in self.rng[..n].iter_mut().enumerate() {
+                    let cpu = if canary {
+                        facts(&self.facts, l).canary_cpu
+                    } else {
+                        base.cpu.mean
+                    };
+                    let noise: f64 = rng.sample(rand_distr::StandardNormal);
+                    t.cpu_seconds[l] += (cpu + base.cpu.noise * noise).max(0.0) * span.dt;
+                }
+            }
+            t.write(span.slot, self.width, n, self.cells);
+        }
+    }
+
+    /// Draws the gauges read at the evaluation's own scrape (those `needs` reads: each
+    /// evaluation's gauges are independent draws).
+    fn draw_gauges(&mut self, ts: i64, needs: &Needs) {
+        if needs.reads.iter().all(|r| !(r.memory || r.db || r.redis)) {
+            return;
+        }
+        let m = self.model;
+        let base = &m.scenarios.baseline;
+        let share = m.canary_share[m.phase_at(ts)];
+        for (l, rng) in self.rng[..self.live].iter_mut().enumerate() {
+            let canary_rps = m.total_rps(ts) * self.burst[l] * share;
+            let (intensity, _) = self.faults.at(ts, canary_rps);
+            for t in &mut self.tracks {
+                let r = needs.reads[usize::from(t.track != Track::Canary)];
+                if !(r.memory || r.db || r.redis) {
+                    continue;
+                }
+                let lift = match (t.track, self.faults.fault) {
+                    (Track::Canary, Some(f)) if intensity > 0.0 => {
+                        f.memory_usage.map_or(0.0, |target| {
+                            intensity * f.affected() * (target - base.memory.mean)
+                        })
+                    }
+                    _ => 0.0,
+                };
+                let mut z = || rng.sample::<f64, _>(rand_distr::StandardNormal);
+                if r.memory {
+                    t.gauges[0][l] = base.memory.mean + lift + base.memory.noise * z();
+                }
+                if r.db {
+                    t.gauges[1][l] = (base.db_connections.mean + base.db_connections.noise * z())
+                        .max(0.0)
+                        .round();
+                }
+                if r.redis {
+                    t.gauges[2][l] = base.redis_memory.mean + base.redis_memory.noise * z();
+                }
+            }
+        }
+    }
+
+    /// Fills every lane's values of track `ti` at `step`'s time.
+    fn track_values(&mut self, ti: usize, step: &Step, needs: &Needs) {
+        let (m, n, w, k) = (self.model, self.live, self.width, self.cells);
+        let t = &self.tracks[ti];
+        let canary = t.track == Track::Canary;
+        let reads = needs.reads[usize::from(!canary)];
+        let window = Rate::new(m, step);
+        let ends = step.window.ends;
+        let [requests, errors, ok, cpu] = &mut self.rates;
+        let both = |v: &[u64], l: usize| {
+            ends.map_or([0.0; 2], |(f, e)| [v[f * w + l], v[e * w + l]].map(count))
+        };
+        if reads.requests {
+            for l in 0..n {
+                requests[l] = window.rate(both(&t.ring_requests, l));
+            }
+        }
+        if reads.errors {
+            for l in 0..n {
+                errors[l] = window.rate(both(&t.ring_errors, l));
+                ok[l] = window.rate(ends.map_or([0.0; 2], |(f, e)| {
+                    let (f, e) = (f * w + l, e * w + l);
+                    [
+                        count(t.ring_requests[f] - t.ring_errors[f]),
+                        count(t.ring_requests[e] - t.ring_errors[e]),
+                    ]
+                }));
+            }
+        }
+        if reads.cpu {
+            for l in 0..n {
+                cpu[l] = window.rate(ends.map_or([0.0; 2], |(f, e)| {
+                    [t.ring_cpu[f * w + l], t.ring_cpu[e * w + l]]
+                }));
+            }
+        }
+        let values = &mut self.values;
+        let mut set = |l: usize, mi: usize, v: Option<f64>| {
+            let slot = &mut values[l * self.metrics + mi];
+            if canary { slot.0 = v } else { slot.1 = v }
+        };
+        for &(mi, source) in &needs.metrics[usize::from(!canary)] {
+            match source {
+                Source::ErrorRate => {
+                    for l in 0..n {
+                        set(l, mi, prom::ratio(errors[l], requests[l]));
+                    }
+                }
+                Source::Availability => {
+                    for l in 0..n {
+                        set(l, mi, prom::ratio(ok[l], requests[l]));
+                    }
+                }
+                Source::Throughput => {
+                    for l in 0..n {
+                        set(l, mi, requests[l]);
+                    }
+                }
+                Source::Cpu => {
+                    for l in 0..n {
+                        set(l, mi, cpu[l]);
+                    }
+                }
+                Source::Latency { q, scale } => {
+                    for l in 0..n {
+                        let v = ends.and_then(|(f, e)| {
+                            let (first, last) = (
+                                &t.ring_buckets[(f * w + l) * k..],
+                                &t.ring_buckets[(e * w + l) * k..],
+                            );
+                            self.quantile.clear();
+                            for c in 0..k {
+                                let le = m.bounds.get(c).copied().unwrap_or(f64::INFINITY);
+                                let r = window.rate([count(first[c]), count(last[c])])?;
+                                self.quantile.push(Bucket::new(le, r));
+                            }
+                            Some(
+                                prom::histogram_quantile(q, &mut self.quantile, m.semantics)
+                                    * scale,
+                            )
+                        });
+                        set(l, mi, v);
+                    }
+                }
+                Source::Memory | Source::DbConnections | Source::Redis => {
+                    let g = match source {
+                        Source::Memory => 0,
+                        Source::DbConnections => 1,
+                        _ => 2,
+                    };
+                    for l in 0..n {
+                        set(l, mi, Some(t.gauges[g][l]));
+                    }
+                }
+                Source::Custom { mean, noise } => {
+                    for (l, rng) in self.rng[..n].iter_mut().enumerate() {
+                        let z: f64 = rng.sample(rand_distr::StandardNormal);
+                        set(l, mi, Some(mean + noise * z));
+                    }
+                }
+                Source::Absent => {
+                    for l in 0..n {
+                        set(l, mi, None);
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl TrackLanes {
+    /// Records lanes `..n`'s counters in ring slot `s` (`w` lanes a row, `k` cells a lane).
+    #[inline]
+    fn write(&mut self, s: usize, w: usize, n: usize, k: usize) {
+        let row = s * w;
+        self.ring_requests[row..row + n].copy_from_slice(&self.requests[..n]);
+        self.ring_errors[row..row + n].copy_from_slice(&self.errors[..n]);
+        self.ring_cpu[row..row + n].copy_from_slice(&self.cpu_seconds[..n]);
+        if k > 0 {
+            let dst = &mut self.ring_buckets[row * k..(row + n) * k];
+            for (d, c) in dst.chunks_exact_mut(k).zip(self.cells.chunks_exact(k)) {
+                let mut below = 0;
+                for (d, &c) in d.iter_mut().zip(c) {
+                    below += c;
+                    *d = below;
+                }
+            }
+        }
+    }
+}
+
+/// Draws a span whose plan every lane shares, class by class across the lanes (each
+/// lane's draws in the order [`draw::draw_span`] takes them), into `counts` and the
+/// lanes' cells (`k` per lane).
+fn draw_shared(
+    rngs: &mut [Xoshiro256PlusPlus],
+    draws: &[ClassDraw],
+    cells: &draw::Cells,
+    pool: &Pool,
+    lane_cells: &mut [u64],
+    k: usize,
+    counts: &mut SpanCounts,
+) {
+    let n = rngs.len();
+    counts.requests[..n].fill(0);
+    counts.failed[..n].fill(0);
+    for d in draws {
+        for (l, rng) in rngs.iter_mut().enumerate() {
+            let bad = sample(d.failed, rng, pool);
+            let all = sample(d.ok, rng, pool) + bad;
+            match d.target {
+                Target::Cell(c) => lane_cells[l * k + c] += all,
+                Target::Minor => cells.place_minor(rng, all, &mut lane_cells[l * k..(l + 1) * k]),
+                Target::Nowhere => {}
+            }
+            counts.requests[l] += all;
+            counts.failed[l] += bad;
+        }
+    }
+}
+
+#[inline(always)]
+fn sample(d: Draw, rng: &mut Xoshiro256PlusPlus, pool: &Pool) -> u64 {
+    d.sample(rng, pool)
+}
+
+/// Moves lane `from`'s entries (`k` per lane, rows of `w` lanes) to lane `to`.
+fn move_lane<T: Copy>(v: &mut [T], w: usize, k: usize, from: usize, to: usize) {
+    if k == 0 {
+        return;
+    }
+    for row in v.chunks_exact_mut(w * k) {
+        row.copy_within(from * k..(from + 1) * k, to * k);
+    }
+}
+
+/// The `rate()` of a counter over a step's window, given its first and last sample.
+struct Rate<'s> {
+    model: &'s Model<'s>,
+    ts: i64,
+    w: &'s Window,
+}
+
+impl<'s> Rate<'s> {
+    fn new(model: &'s Model<'s>, step: &'s Step) -> Self {
+        Rate {
+            model,
+            ts: step.ts,
+            w: &step.window,
+        }
+    }
+
+    /// `rate()` is `delta * factor` unless the counter's zero clamp shortens the start gap
+    /// (see [`Window`]). The clamp cannot act when the counter's extrapolated zero lies at
+    /// or before the window's start, i.e. when `sampled * first / delta >= first.t -
+    /// start`; there the result is bit for bit `delta * factor`. Anywhere near the
+    /// boundary, the full computation runs.
+    #[inline(always)]
+    fn rate(&self, [first, last]: [f64; 2]) -> Option<f64> {
+        let w = self.w;
+        let factor = w.factor?;
+        let delta = last - first;
+        if delta <= 0.0 || w.sampled_s * first >= w.gap_s * delta * (1.0 + 1e-9) {
+            Some(delta * factor)
+        } else {
+            let m = self.model;
+            prom::rate::extrapolate(
+                Sample::new(w.first_t, first),
+                Sample::new(w.last_t, last),
+                w.intervals,
+                delta,
+                self.ts - m.window_ms,
+                self.ts,
+                true,
+                true,
+                m.semantics,
+            )
+        }
+    }
+}
