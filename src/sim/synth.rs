@@ -162,6 +162,10 @@ pub struct Model<'a> {
     pub scenarios: &'a Scenarios,
     /// The finite latency bucket bounds a trial tracks ([`coarse`]).
     bounds: Vec<f64>,
+    /// `bounds`, then `+Inf`: the `le` of each tracked bucket.
+    les: Vec<f64>,
+    /// Whether `les` strictly increase (they do unless the plan repeats a bucket).
+    les_increase: bool,
     /// The healthy latency distribution's CDF at each of `bounds`.
     base_cdf: Vec<f64>,
     /// Samples a track keeps: enough for one window plus the span being drawn, rounded up
@@ -309,6 +313,9 @@ impl<'a> Model<'a> {
             canary_share,
             phase_starts,
             scenarios,
+            les: bounds.iter().copied().chain([f64::INFINITY]).collect(),
+            les_increase: bounds.windows(2).all(|w| w[0] < w[1])
+                && bounds.last().is_none_or(|&b| b < f64::INFINITY),
             bounds,
             base_cdf,
             ring_capacity,

@@ -325,104 +325,98 @@ impl<'m, 'a> Lanes<'m, 'a> {
         let canary = t.track == Track::Canary;
         let reads = needs.reads[usize::from(!canary)];
         let window = Rate::new(m, step);
-        let ends = step.window.ends;
+        // Without two samples in the window there is no factor, and no `rate()` at all.
+        let ends = step.window.ends.filter(|_| step.window.factor.is_some());
         let [requests, errors, ok, cpu] = &mut self.rates;
-        let both = |v: &[u64], l: usize| {
-            ends.map_or([0.0; 2], |(f, e)| [v[f * w + l], v[e * w + l]].map(count))
-        };
-        if reads.requests {
-            for l in 0..n {
-                requests[l] = window.rate(both(&t.ring_requests, l));
+        // The rows of the window's first and last sample.
+        match ends {
+            None => {
+                for r in [&mut *requests, &mut *errors, &mut *ok, &mut *cpu] {
+                    r[..n].fill(None);
+                }
+            }
+            Some(ends) => {
+                if reads.requests {
+                    let (a, b) = rows(&t.ring_requests, ends, w, n);
+                    for ((r, &a), &b) in requests[..n].iter_mut().zip(a).zip(b) {
+                        *r = window.rate([count(a), count(b)]);
+                    }
+                }
+                if reads.errors {
+                    let (ra, rb) = rows(&t.ring_requests, ends, w, n);
+                    let (ea, eb) = rows(&t.ring_errors, ends, w, n);
+                    for l in 0..n {
+                        errors[l] = window.rate([count(ea[l]), count(eb[l])]);
+                        ok[l] = window.rate([count(ra[l] - ea[l]), count(rb[l] - eb[l])]);
+                    }
+                }
+                if reads.cpu {
+                    let (a, b) = rows(&t.ring_cpu, ends, w, n);
+                    for ((r, &a), &b) in cpu[..n].iter_mut().zip(a).zip(b) {
+                        *r = window.rate([a, b]);
+                    }
+                }
             }
         }
-        if reads.errors {
-            for l in 0..n {
-                errors[l] = window.rate(both(&t.ring_errors, l));
-                ok[l] = window.rate(ends.map_or([0.0; 2], |(f, e)| {
-                    let (f, e) = (f * w + l, e * w + l);
-                    [
-                        count(t.ring_requests[f] - t.ring_errors[f]),
-                        count(t.ring_requests[e] - t.ring_errors[e]),
-                    ]
-                }));
-            }
-        }
-        if reads.cpu {
-            for l in 0..n {
-                cpu[l] = window.rate(ends.map_or([0.0; 2], |(f, e)| {
-                    [t.ring_cpu[f * w + l], t.ring_cpu[e * w + l]]
-                }));
-            }
-        }
-        let values = &mut self.values;
-        let mut set = |l: usize, mi: usize, v: Option<f64>| {
-            let slot = &mut values[l * self.metrics + mi];
-            if canary { slot.0 = v } else { slot.1 = v }
-        };
-        for &(mi, source) in &needs.metrics[usize::from(!canary)] {
+        let side = usize::from(!canary);
+        let (values, metrics) = (&mut self.values, self.metrics);
+        for &(mi, source) in &needs.metrics[side] {
             match source {
-                Source::ErrorRate => {
-                    for l in 0..n {
-                        set(l, mi, prom::ratio(errors[l], requests[l]));
-                    }
-                }
-                Source::Availability => {
-                    for l in 0..n {
-                        set(l, mi, prom::ratio(ok[l], requests[l]));
-                    }
-                }
-                Source::Throughput => {
-                    for l in 0..n {
-                        set(l, mi, requests[l]);
-                    }
-                }
-                Source::Cpu => {
-                    for l in 0..n {
-                        set(l, mi, cpu[l]);
-                    }
-                }
+                Source::ErrorRate => fill(values, metrics, n, mi, side, |l| {
+                    prom::ratio(errors[l], requests[l])
+                }),
+                Source::Availability => fill(values, metrics, n, mi, side, |l| {
+                    prom::ratio(ok[l], requests[l])
+                }),
+                Source::Throughput => fill(values, metrics, n, mi, side, |l| requests[l]),
+                Source::Cpu => fill(values, metrics, n, mi, side, |l| cpu[l]),
                 Source::Latency { q, scale } => {
-                    for l in 0..n {
-                        let v = ends.and_then(|(f, e)| {
-                            let (first, last) = (
-                                &t.ring_buckets[(f * w + l) * k..],
-                                &t.ring_buckets[(e * w + l) * k..],
-                            );
-                            self.quantile.clear();
-                            for c in 0..k {
-                                let le = m.bounds.get(c).copied().unwrap_or(f64::INFINITY);
-                                let r = window.rate([count(first[c]), count(last[c])])?;
-                                self.quantile.push(Bucket::new(le, r));
-                            }
-                            Some(
-                                prom::histogram_quantile(q, &mut self.quantile, m.semantics)
-                                    * scale,
-                            )
-                        });
-                        set(l, mi, v);
-                    }
+                    let quantile = &mut self.quantile;
+                    fill(values, metrics, n, mi, side, |l| {
+                        let (f, e) = ends?;
+                        let (first, last) = (
+                            &t.ring_buckets[(f * w + l) * k..(f * w + l + 1) * k],
+                            &t.ring_buckets[(e * w + l) * k..(e * w + l + 1) * k],
+                        );
+                        quantile.clear();
+                        // Every bucket's rate is `delta * factor` (the usual case): the
+                        // buckets are as Prometheus' repairs would leave them.
+                        let mut clean = m.les_increase && (0.0..=1.0).contains(&q);
+                        for ((&a, &b), &le) in first.iter().zip(last).zip(&m.les) {
+                            let (a, b) = (count(a), count(b));
+                            let r = match window.fast(a, b) {
+                                Some(r) => r,
+                                None => {
+                                    clean = false;
+                                    window.rate([a, b])?
+                                }
+                            };
+                            quantile.push(Bucket::new(le, r));
+                        }
+                        // Increases below 2^36 differ by more than 3.x's tolerance.
+                        clean &= last[k - 1] - first[k - 1] < 1 << 36;
+                        Some(
+                            if clean {
+                                prom::quantile::quantile_of_clean(q, quantile)
+                            } else {
+                                prom::histogram_quantile(q, quantile, m.semantics)
+                            } * scale,
+                        )
+                    });
                 }
-                Source::Memory | Source::DbConnections | Source::Redis => {
-                    let g = match source {
-                        Source::Memory => 0,
-                        Source::DbConnections => 1,
-                        _ => 2,
-                    };
-                    for l in 0..n {
-                        set(l, mi, Some(t.gauges[g][l]));
-                    }
+                Source::Memory => fill(values, metrics, n, mi, side, |l| Some(t.gauges[0][l])),
+                Source::DbConnections => {
+                    fill(values, metrics, n, mi, side, |l| Some(t.gauges[1][l]))
                 }
+                Source::Redis => fill(values, metrics, n, mi, side, |l| Some(t.gauges[2][l])),
                 Source::Custom { mean, noise } => {
-                    for (l, rng) in self.rng[..n].iter_mut().enumerate() {
-                        let z: f64 = rng.sample(rand_distr::StandardNormal);
-                        set(l, mi, Some(mean + noise * z));
-                    }
+                    let rng = &mut self.rng;
+                    fill(values, metrics, n, mi, side, |l| {
+                        let z: f64 = rng[l].sample(rand_distr::StandardNormal);
+                        Some(mean + noise * z)
+                    });
                 }
-                Source::Absent => {
-                    for l in 0..n {
-                        set(l, mi, None);
-                    }
-                }
+                Source::Absent => fill(values, metrics, n, mi, side, |_| None),
             }
         }
     }
@@ -446,6 +440,30 @@ impl TrackLanes {
                 }
             }
         }
+    }
+}
+
+/// The rows of slots `f` and `e` (lanes `..n` of rows of `w`).
+#[inline(always)]
+fn rows<T>(v: &[T], (f, e): (usize, usize), w: usize, n: usize) -> (&[T], &[T]) {
+    (&v[f * w..f * w + n], &v[e * w..e * w + n])
+}
+
+/// Sets metric `mi`'s value on `side` (0: canary, 1: stable) in lanes `..n` (`metrics`
+/// values a lane) to `v(lane)`.
+#[inline(always)]
+fn fill(
+    values: &mut [(Option<f64>, Option<f64>)],
+    metrics: usize,
+    n: usize,
+    mi: usize,
+    side: usize,
+    mut v: impl FnMut(usize) -> Option<f64>,
+) {
+    for (l, slot) in values.chunks_exact_mut(metrics).take(n).enumerate() {
+        let v = v(l);
+        let slot = &mut slot[mi];
+        if side == 0 { slot.0 = v } else { slot.1 = v }
     }
 }
 
@@ -510,31 +528,46 @@ impl<'s> Rate<'s> {
         }
     }
 
-    /// `rate()` is `delta * factor` unless the counter's zero clamp shortens the start gap
-    /// (see [`Window`]). The clamp cannot act when the counter's extrapolated zero lies at
-    /// or before the window's start, i.e. when `sampled * first / delta >= first.t -
-    /// start`; there the result is bit for bit `delta * factor`. Anywhere near the
-    /// boundary, the full computation runs.
+    /// The `rate()` of a counter whose first and last sample in the window are `first`
+    /// and `last`.
     #[inline(always)]
     fn rate(&self, [first, last]: [f64; 2]) -> Option<f64> {
+        self.fast(first, last).or_else(|| self.exact(first, last))
+    }
+
+    /// `delta * factor`, when that is the `rate()`: unless the counter's zero clamp
+    /// shortens the start gap (see [`Window`]). The clamp cannot act when the counter's
+    /// extrapolated zero lies at or before the window's start, i.e. when
+    /// `sampled * first / delta >= first.t - start`; there the result is bit for bit
+    /// `delta * factor`. Anywhere near the boundary this gives None.
+    #[inline(always)]
+    fn fast(&self, first: f64, last: f64) -> Option<f64> {
         let w = self.w;
         let factor = w.factor?;
         let delta = last - first;
-        if delta <= 0.0 || w.sampled_s * first >= w.gap_s * delta * (1.0 + 1e-9) {
-            Some(delta * factor)
-        } else {
-            let m = self.model;
-            prom::rate::extrapolate(
-                Sample::new(w.first_t, first),
-                Sample::new(w.last_t, last),
-                w.intervals,
-                delta,
-                self.ts - m.window_ms,
-                self.ts,
-                true,
-                true,
-                m.semantics,
-            )
-        }
+        let fast = (delta <= 0.0 || w.sampled_s * first >= w.gap_s * delta * (1.0 + 1e-9))
+            .then_some(delta * factor);
+        debug_assert!(
+            fast.is_none_or(|f| Some(f.to_bits()) == self.exact(first, last).map(f64::to_bits))
+        );
+        fast
+    }
+
+    /// Prometheus' extrapolation in full.
+    #[inline(never)]
+    fn exact(&self, first: f64, last: f64) -> Option<f64> {
+        let (w, m) = (self.w, self.model);
+        w.factor?;
+        prom::rate::extrapolate(
+            Sample::new(w.first_t, first),
+            Sample::new(w.last_t, last),
+            w.intervals,
+            last - first,
+            self.ts - m.window_ms,
+            self.ts,
+            true,
+            true,
+            m.semantics,
+        )
     }
 }
