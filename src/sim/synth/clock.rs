@@ -305,9 +305,9 @@ impl<'m, 'a> Clock<'m, 'a> {
                     step.spans.push(span);
                     return;
                 }
-                // A leak's ramp changes the means at every evaluation: a table would serve
-                // one evaluation only, so each trial draws on its own.
-                let lasting = level == 0 || level as i64 == faults.leak_steps;
+                // Even in a leak's ramp, where the means change at every evaluation, a
+                // table serves the whole batch once, which beats a rejection draw per
+                // trial.
                 let mut ranges = [0..0, 0..0];
                 for (ti, &track) in tracks.iter().enumerate() {
                     let start = step.draws.len();
@@ -319,7 +319,7 @@ impl<'m, 'a> Clock<'m, 'a> {
                         track,
                         rps,
                         facts,
-                        lasting.then_some(&mut step.pool),
+                        Some(&mut step.pool),
                     );
                     ranges[ti] = start..step.draws.len();
                 }

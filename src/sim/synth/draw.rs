@@ -45,7 +45,7 @@ pub fn poisson<R: Rng + ?Sized>(rng: &mut R, mu: f64) -> u64 {
     if mu.is_nan() || mu <= 0.0 {
         0
     } else if mu < 10.0 {
-        poisson_inversion(rng, mu)
+        poisson_inversion(rng, mu, None)
     } else {
         ptrs(rng, mu, mu.sqrt(), mu.ln())
     }
@@ -63,8 +63,12 @@ pub const TABLE_UP_TO: f64 = 3000.0;
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Draw {
     Zero,
-    /// Inversion from 0 (mean below 10).
-    Inversion(f64),
+    /// Inversion from 0 (mean below 10), with `e^-mean` when a batch shares the mean
+    /// (else it is computed in the rare draw that needs it).
+    Inversion {
+        mu: f64,
+        p0: Option<f64>,
+    },
     /// Inversion by a table of the pool shared by a batch.
     Table(usize),
     /// PTRS (mean at least 10).
@@ -75,12 +79,16 @@ impl Draw {
     /// How to draw Poisson(`mu`) (NaN or not positive: 0), with a table of `pool` if the
     /// mean is shared by a batch and a table pays.
     pub fn of(mu: f64, pool: Option<&mut Pool>) -> Draw {
+        let shared = pool.is_some();
         if mu.is_nan() || mu <= 0.0 {
             Draw::Zero
         } else if let Some(pool) = pool.filter(|_| (TABLE_FROM..=TABLE_UP_TO).contains(&mu)) {
             Draw::Table(pool.build(mu))
         } else if mu < 10.0 {
-            Draw::Inversion(mu)
+            Draw::Inversion {
+                mu,
+                p0: shared.then(|| (-mu).exp()),
+            }
         } else {
             Draw::Rejection(mu)
         }
@@ -93,15 +101,16 @@ impl Draw {
         match self {
             Draw::Zero => 0,
             Draw::Table(i) => pool.get(i).sample(uniform(rng)),
-            Draw::Inversion(mu) => poisson_inversion(rng, mu),
+            Draw::Inversion { mu, p0 } => poisson_inversion(rng, mu, p0),
             Draw::Rejection(mu) => rejection(rng, mu),
         }
     }
 }
 
-/// Poisson(`mu`), `0 < mu < 10`: inversion by sequential search from 0.
+/// Poisson(`mu`), `0 < mu < 10`, given `p0 = e^-mu` if known: inversion by sequential
+/// search from 0.
 #[inline(always)]
-fn poisson_inversion<R: Rng + ?Sized>(rng: &mut R, mu: f64) -> u64 {
+fn poisson_inversion<R: Rng + ?Sized>(rng: &mut R, mu: f64, p0: Option<f64>) -> u64 {
     let u = uniform(rng);
     // `e^-mu > 1 - mu`, so below `1 - mu` the walk would stop at 0 without its `exp`. Their
     // gap, about `mu²/2`, is far above the last bit of either for `mu > 1e-6`, so the
@@ -109,13 +118,13 @@ fn poisson_inversion<R: Rng + ?Sized>(rng: &mut R, mu: f64) -> u64 {
     if mu > 1e-6 && u <= 1.0 - mu {
         return 0;
     }
-    inversion_walk(rng, mu, u)
+    inversion_walk(rng, mu, p0, u)
 }
 
 /// The walk of [`poisson_inversion`] for the uniform `u`.
 #[inline(never)]
-fn inversion_walk<R: Rng + ?Sized>(rng: &mut R, mu: f64, mut u: f64) -> u64 {
-    let p0 = (-mu).exp();
+fn inversion_walk<R: Rng + ?Sized>(rng: &mut R, mu: f64, p0: Option<f64>, mut u: f64) -> u64 {
+    let p0 = p0.unwrap_or_else(|| (-mu).exp());
     'draw: loop {
         let (mut x, mut p, mut f) = (0usize, p0, p0);
         while u > f {

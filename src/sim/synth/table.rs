@@ -83,7 +83,8 @@ impl PoissonTable {
     /// The count whose CDF interval holds `u` (in [0, 1)).
     #[inline]
     pub fn sample(&self, u: f64) -> u64 {
-        let g = ((u * self.guide.len() as f64) as usize).min(self.guide.len() - 1);
+        // Through `i64`: one instruction where `usize` takes several, and the same value.
+        let g = ((u * self.guide.len() as f64) as i64 as usize).min(self.guide.len() - 1);
         let mut i = self.guide[g] as usize;
         while self.cdf[i] <= u {
             i += 1;
