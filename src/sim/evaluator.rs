@@ -145,8 +145,33 @@ const EVERY_RULE: usize = 0;
 const ROLLBACKS: usize = 1;
 const ROLLBACKS_AND_GATES: usize = 2;
 
+/// Per phase, the first evaluation (on the grid of `eval_ms` from 0) from which a run of
+/// true gate conditions could still make a gate fire by the phase's end: its `for`
+/// before the phase's last evaluation. `i64::MAX` for the last phase, or without gates.
+pub fn gates_from(rules: &[AlertRule], schedule: &Schedule, eval_ms: i64) -> Vec<i64> {
+    let eval_ms = eval_ms.max(1);
+    let gate_for = rules
+        .iter()
+        .filter(|r| r.kind == RuleKind::Gate)
+        .map(|r| r.for_ms as i64)
+        .max();
+    schedule
+        .starts
+        .windows(2)
+        .map(|w| match gate_for {
+            // The phase's last evaluation, then back by `for`, down to the grid.
+            Some(f) if w[1] > w[0] => {
+                let last = (w[1] - 1).div_euclid(eval_ms) * eval_ms;
+                (last - f).div_euclid(eval_ms) * eval_ms
+            }
+            _ => i64::MAX,
+        })
+        .chain([i64::MAX])
+        .collect()
+}
+
 /// The indices of the rules of `kinds`, in plan order.
-fn of_kinds(rules: &[AlertRule], kinds: &[RuleKind]) -> Vec<usize> {
+pub fn of_kinds(rules: &[AlertRule], kinds: &[RuleKind]) -> Vec<usize> {
     (0..rules.len())
         .filter(|&i| kinds.contains(&rules[i].kind))
         .collect()
@@ -191,27 +216,8 @@ impl<'a> Evaluator<'a> {
     /// (see the module header). Call [`watch`](Self::watch) to know which metrics an
     /// evaluation reads.
     pub fn for_outcome(rules: &'a [AlertRule], schedule: &'a Schedule, eval_ms: i64) -> Self {
-        let eval_ms = eval_ms.max(1);
-        let gate_for = rules
-            .iter()
-            .filter(|r| r.kind == RuleKind::Gate)
-            .map(|r| r.for_ms as i64)
-            .max();
-        let gates_from = schedule
-            .starts
-            .windows(2)
-            .map(|w| match gate_for {
-                // The phase's last evaluation, then back by `for`, down to the grid.
-                Some(f) if w[1] > w[0] => {
-                    let last = (w[1] - 1).div_euclid(eval_ms) * eval_ms;
-                    (last - f).div_euclid(eval_ms) * eval_ms
-                }
-                _ => i64::MAX,
-            })
-            .chain([i64::MAX])
-            .collect();
         Evaluator {
-            gates_from: Some(gates_from),
+            gates_from: Some(gates_from(rules, schedule, eval_ms)),
             ..Evaluator::new(rules, schedule, false)
         }
     }

@@ -3,6 +3,7 @@
 
 pub mod evaluator;
 pub mod montecarlo;
+pub mod outcomes;
 pub mod prom;
 pub mod replay;
 pub mod report;

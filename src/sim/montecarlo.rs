@@ -37,7 +37,8 @@
 
 use crate::check::CheckedPlan;
 use crate::lower::{self, AlertRule};
-use crate::sim::evaluator::{Evaluator, Schedule, Verdict, Watch};
+use crate::sim::evaluator::{Schedule, Verdict, Watch};
+use crate::sim::outcomes::Outcomes;
 use crate::sim::prom::Semantics;
 use crate::sim::scenario::{FaultKind, Scenario, Scenarios};
 use crate::sim::stats::Histogram;
@@ -235,50 +236,41 @@ impl Job<'_, '_> {
     fn run_batch(&self, si: usize, trials: std::ops::Range<u64>, t: &mut Tally) {
         let (model, rules) = (self.model, self.rules);
         let faults = &self.faults[si];
-        let rngs = trials
-            .clone()
+        let rngs: Vec<Xoshiro256PlusPlus> = trials
             .map(|trial| Xoshiro256PlusPlus::seed_from_u64(trial_seed(self.seed, si as u64, trial)))
             .collect();
+        let mut outcomes = Outcomes::new(rules, self.schedule, model.eval_ms, rngs.len());
         let mut lanes = Lanes::new(model, faults, rngs);
-        let mut evs: Vec<Evaluator<'_>> = trials
-            .map(|_| Evaluator::for_outcome(rules, self.schedule, model.eval_ms))
-            .collect();
         let mut clock = Clock::new(model, faults);
+        let mut ended: Vec<(usize, Verdict)> = Vec::new();
         let mut ts = 0i64;
-        let mut steps = 0;
-        // A trial whose release ended leaves the batch (in any order: every tally is a sum);
-        // walking down, the lane moved into a freed place has been seen already.
-        let mut settle = |lanes: &mut Lanes<'_, '_>,
-                          evs: &mut Vec<Evaluator<'_>>,
-                          verdict: &dyn Fn(
-            &mut Evaluator<'_>,
-            &Lanes<'_, '_>,
-            usize,
-        ) -> Option<Verdict>| {
-            for l in (0..lanes.len()).rev() {
-                if let Some(v) = verdict(&mut evs[l], lanes, l) {
-                    self.finish(si, lanes.exposure(l), &evs[l], v, t);
-                    lanes.swap_remove(l);
-                    evs.swap_remove(l);
-                }
-            }
-        };
         while !lanes.is_empty() {
+            ended.clear();
             // A phase change reaches every trial at the same time.
-            settle(&mut lanes, &mut evs, &|ev, _, _| ev.enter(ts));
-            let Some(first) = evs.first() else { break };
-            // Every trial left is in the same phase, so they watch the same rules.
-            let watch = first.watch(ts);
-            debug_assert!(evs.iter().all(|ev| ev.watch(ts) == watch));
-            let step = clock.advance(ts);
-            steps += lanes.len() as u64;
-            lanes.advance(step, self.reading.of(watch));
-            settle(&mut lanes, &mut evs, &|ev, lanes, l| {
-                ev.evaluate(ts, lanes.values(l))
-            });
+            if let Some(v) = outcomes.enter(ts) {
+                ended.extend((0..lanes.len()).map(|l| (l, v)));
+            } else {
+                let step = clock.advance(ts);
+                t.steps += lanes.len() as u64;
+                lanes.advance(step, self.reading.of(outcomes.watch(ts)));
+                let verdicts = outcomes.evaluate(ts, lanes.all_values(), model.sources.len());
+                ended.extend(
+                    verdicts
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(l, v)| v.map(|v| (l, v))),
+                );
+            }
+            // A trial whose release ended leaves the batch (in any order: every tally is a
+            // sum); walking down, the lane moved into a freed place has been seen already.
+            for &(l, v) in ended.iter().rev() {
+                self.finish(si, lanes.exposure(l), &outcomes, l, v, t);
+                lanes.swap_remove(l);
+                outcomes.swap_remove(l);
+            }
             ts += model.eval_ms;
         }
-        t.steps += steps;
+        t.evaluations += outcomes.evaluated();
     }
 
     /// Adds a finished trial to the tally.
@@ -286,18 +278,18 @@ impl Job<'_, '_> {
         &self,
         si: usize,
         exposure: &Exposure,
-        ev: &Evaluator<'_>,
+        outcomes: &Outcomes<'_>,
+        lane: usize,
         verdict: Verdict,
         t: &mut Tally,
     ) {
         let (model, rules) = (self.model, self.rules);
         let fault = self.scenarios.scenarios[si].fault.as_ref();
-        t.evaluations += ev.evaluated();
         t.trials += 1;
-        for &(phase, rule) in ev.gate_failures() {
+        for &(phase, rule) in outcomes.gate_failures(lane) {
             t.gate_failures[phase * rules.len() + rule] += 1;
         }
-        for c in &mut t.completed_phase[..ev.phase()] {
+        for c in &mut t.completed_phase[..outcomes.phase()] {
             *c += 1;
         }
         // A load-triggered fault begins when the load first exceeds its limit; a trial in

@@ -138,6 +138,11 @@ impl<'m, 'a> Lanes<'m, 'a> {
         &self.values[l * self.metrics..(l + 1) * self.metrics]
     }
 
+    /// Every lane's metric values, `sources.len()` a lane.
+    pub fn all_values(&self) -> &[(Option<f64>, Option<f64>)] {
+        &self.values[..self.live * self.metrics]
+    }
+
     pub fn exposure(&self, l: usize) -> &Exposure {
         &self.exposure[l]
     }

@@ -1,0 +1,283 @@
+//! Outcome-only evaluation ([`Evaluator::for_outcome`]) of a lock-step batch of trials,
+//! one lane per trial: the batch shares its phase, the rules that run at each evaluation
+//! and when gates start to matter, so those are decided once per evaluation; each rule
+//! then steps every lane's alert in one loop. A trial's verdict and gate failures are
+//! those its own [`Evaluator::for_outcome`] would give (a unit test compares them).
+//!
+//! [`Evaluator::for_outcome`]: crate::sim::evaluator::Evaluator::for_outcome
+
+use crate::lower::{AlertRule, RuleKind};
+use crate::sim::evaluator::{Schedule, Verdict, Watch, alert_state, gates_from, of_kinds};
+use crate::sim::prom::AlertState;
+
+/// The alert states and outcomes of a batch's lanes.
+pub struct Outcomes<'a> {
+    rules: &'a [AlertRule],
+    schedule: &'a Schedule,
+    /// The phase every lane is in.
+    phase: usize,
+    /// Per phase, the first evaluation at which gates run ([`gates_from`]).
+    gates_from: Vec<i64>,
+    /// The rules that run: rollback rules only; rollback rules and gates.
+    runs: [Vec<usize>; 2],
+    live: usize,
+    width: usize,
+    /// Per rule, per lane (rows of `width`).
+    states: Vec<AlertState>,
+    /// Per lane, (phase, rule) of every gate that was firing when its phase ended.
+    gate_failures: Vec<Vec<(usize, usize)>>,
+    /// Per lane, the verdict of the latest evaluation.
+    verdicts: Vec<Option<Verdict>>,
+    /// Rule evaluations run, over all lanes.
+    evaluated: u64,
+}
+
+impl<'a> Outcomes<'a> {
+    /// `lanes` trials evaluated every `eval_ms` from 0.
+    pub fn new(rules: &'a [AlertRule], schedule: &'a Schedule, eval_ms: i64, lanes: usize) -> Self {
+        Outcomes {
+            rules,
+            schedule,
+            phase: 0,
+            gates_from: gates_from(rules, schedule, eval_ms),
+            runs: [
+                of_kinds(rules, Watch::Rollbacks.kinds()),
+                of_kinds(rules, Watch::RollbacksAndGates.kinds()),
+            ],
+            live: lanes,
+            width: lanes,
+            states: rules
+                .iter()
+                .flat_map(|r| std::iter::repeat_n(alert_state(r), lanes))
+                .collect(),
+            gate_failures: vec![Vec::new(); lanes],
+            verdicts: vec![None; lanes],
+            evaluated: 0,
+        }
+    }
+
+    /// The phase every lane is in.
+    pub fn phase(&self) -> usize {
+        self.phase
+    }
+
+    /// Lane `l`'s gates that were firing when their phase ended.
+    pub fn gate_failures(&self, l: usize) -> &[(usize, usize)] {
+        &self.gate_failures[l]
+    }
+
+    /// Rule evaluations run so far, over all lanes.
+    pub fn evaluated(&self) -> u64 {
+        self.evaluated
+    }
+
+    /// Which rules [`evaluate`](Self::evaluate) runs at `ts`.
+    pub fn watch(&self, ts: i64) -> Watch {
+        if ts < self.gates_from[self.phase] {
+            Watch::Rollbacks
+        } else {
+            Watch::RollbacksAndGates
+        }
+    }
+
+    /// Drops lane `l`: the last lane takes its place.
+    pub fn swap_remove(&mut self, l: usize) {
+        self.live -= 1;
+        let from = self.live;
+        self.gate_failures.swap(l, from);
+        self.verdicts[l] = self.verdicts[from];
+        for row in self.states.chunks_exact_mut(self.width) {
+            row[l] = row[from];
+        }
+    }
+
+    /// Moves to the phase running at `ts`, if it changed: gates firing at the end of the
+    /// old phase are recorded, alert states start over, and reaching the last phase
+    /// promotes every lane. Returns that promotion.
+    pub fn enter(&mut self, ts: i64) -> Option<Verdict> {
+        let starts = &self.schedule.starts;
+        if starts.get(self.phase + 1).is_none_or(|&next| ts < next) {
+            return None;
+        }
+        let phase = self.schedule.phase_at(ts);
+        if phase == self.phase {
+            return None;
+        }
+        for (i, r) in self.rules.iter().enumerate() {
+            let row = &mut self.states[i * self.width..i * self.width + self.live];
+            for (l, s) in row.iter_mut().enumerate() {
+                if r.kind == RuleKind::Gate && s.status().is_firing() {
+                    self.gate_failures[l].push((self.phase, i));
+                }
+                *s = alert_state(r);
+            }
+        }
+        self.phase = phase;
+        (phase + 1 == starts.len()).then(|| Verdict::Promoted { ts: starts[phase] })
+    }
+
+    /// One evaluation at `ts` of every lane's rules (call [`enter`](Self::enter) first);
+    /// lane `l`'s values are `values[l * metrics..]`, per metric (canary, stable). Returns
+    /// each lane's verdict: rolled back if a rollback rule fired.
+    pub fn evaluate(
+        &mut self,
+        ts: i64,
+        values: &[(Option<f64>, Option<f64>)],
+        metrics: usize,
+    ) -> &[Option<Verdict>] {
+        let (n, w, phase) = (self.live, self.width, self.phase);
+        let runs = &self.runs[usize::from(self.watch(ts) == Watch::RollbacksAndGates)];
+        self.evaluated += (runs.len() * n) as u64;
+        let verdicts = &mut self.verdicts[..n];
+        verdicts.fill(None);
+        for &i in runs {
+            let r = &self.rules[i];
+            let rollback = r.kind == RuleKind::Rollback;
+            let row = &mut self.states[i * w..i * w + n];
+            for ((s, v), verdict) in row
+                .iter_mut()
+                .zip(values.chunks_exact(metrics))
+                .zip(verdicts.iter_mut())
+            {
+                let (canary, stable) = v[r.metric];
+                let after = s.step(ts, r.condition.holds(canary, stable));
+                if rollback && after.is_firing() && verdict.is_none() {
+                    *verdict = Some(Verdict::RolledBack { ts, phase, rule: i });
+                }
+            }
+        }
+        &self.verdicts[..n]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::CheckedPlan;
+    use crate::lower;
+    use crate::sim::evaluator::Evaluator;
+    use rand::rngs::Xoshiro256PlusPlus;
+    use rand::{RngExt, SeedableRng};
+
+    fn plan(name: &str) -> CheckedPlan {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("plans")
+            .join(name);
+        crate::pipeline::compile_file(&path)
+            .expect("example plan loads")
+            .plan
+            .expect("example plan is valid")
+    }
+
+    const CANDIDATES: [Option<f64>; 10] = [
+        None,
+        Some(f64::NAN),
+        Some(0.0),
+        Some(0.07),
+        Some(0.2),
+        Some(0.85),
+        Some(0.993),
+        Some(1.0),
+        Some(4000.0),
+        Some(1e9),
+    ];
+
+    /// What the batch's runs ended with: rollbacks, promotions, gate failures.
+    #[derive(Default)]
+    struct Seen(usize, usize, usize);
+
+    /// Runs `lanes` trials of sticky random values (changing about every half hour) both
+    /// through their own evaluators and through one batch, checking that every lane ends
+    /// as its own evaluator does.
+    fn compare(rules: &[AlertRule], plan: &CheckedPlan, lanes: usize, seed: u64, seen: &mut Seen) {
+        let schedule = Schedule::new(plan);
+        let eval_ms = plan.monitoring.evaluation_interval.millis() as i64;
+        let metrics = plan.metrics.len();
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+        let pick = |rng: &mut Xoshiro256PlusPlus| {
+            (
+                CANDIDATES[rng.random_range(0..CANDIDATES.len())],
+                CANDIDATES[rng.random_range(0..CANDIDATES.len())],
+            )
+        };
+        let mut values: Vec<Vec<(Option<f64>, Option<f64>)>> = (0..lanes)
+            .map(|_| (0..metrics).map(|_| pick(&mut rng)).collect())
+            .collect();
+        let mut solo: Vec<Evaluator<'_>> = (0..lanes)
+            .map(|_| Evaluator::for_outcome(rules, &schedule, eval_ms))
+            .collect();
+        let mut batch = Outcomes::new(rules, &schedule, eval_ms, lanes);
+        // Lane -> trial.
+        let mut trial: Vec<usize> = (0..lanes).collect();
+        let mut ended: Vec<(usize, Verdict)> = Vec::new();
+        let mut ts = 0;
+        while !trial.is_empty() {
+            ended.clear();
+            for &t in &trial {
+                solo[t].enter(ts);
+            }
+            if let Some(v) = batch.enter(ts) {
+                ended.extend((0..trial.len()).map(|l| (l, v)));
+            } else {
+                let mut flat = Vec::new();
+                for &t in &trial {
+                    for v in &mut values[t] {
+                        if rng.random_range(0..30) == 0 {
+                            *v = pick(&mut rng);
+                        }
+                    }
+                    solo[t].evaluate(ts, &values[t]);
+                    flat.extend_from_slice(&values[t]);
+                }
+                let verdicts = batch.evaluate(ts, &flat, metrics);
+                ended.extend(
+                    verdicts
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(l, v)| v.map(|v| (l, v))),
+                );
+            }
+            for (l, &t) in trial.iter().enumerate() {
+                let expected = ended.iter().find(|&&(e, _)| e == l).map(|&(_, v)| v);
+                assert_eq!(solo[t].verdict(), expected, "trial {t} at {ts}");
+            }
+            for &(l, v) in ended.iter().rev() {
+                let e = &solo[trial[l]];
+                assert_eq!(batch.gate_failures(l), e.gate_failures());
+                assert_eq!(batch.phase(), e.phase());
+                match v {
+                    Verdict::RolledBack { .. } => seen.0 += 1,
+                    Verdict::Promoted { .. } => seen.1 += 1,
+                }
+                seen.2 += e.gate_failures().len();
+                batch.swap_remove(l);
+                trial.swap_remove(l);
+            }
+            ts += eval_ms;
+        }
+    }
+
+    /// Every lane of a batch ends as its own outcome-only evaluator does, whatever the
+    /// order in which lanes leave the batch.
+    #[test]
+    fn a_batch_ends_each_lane_as_its_own_evaluator_does() {
+        let mut seen = Seen::default();
+        for name in ["lawsker.yaml", "checkout.yaml", "minimal.yaml"] {
+            let plan = plan(name);
+            let all = lower::alert_rules(&plan);
+            // Without rollback rules every run reaches promotion, through every gate check.
+            let no_rollbacks: Vec<AlertRule> = all
+                .iter()
+                .filter(|r| r.kind != RuleKind::Rollback)
+                .cloned()
+                .collect();
+            for (seed, rules) in [&all, &no_rollbacks].into_iter().enumerate() {
+                compare(rules, &plan, 24, seed as u64, &mut seen);
+            }
+        }
+        let Seen(rollbacks, promotions, gate_failures) = seen;
+        assert!(rollbacks > 10, "{rollbacks} rollbacks");
+        assert!(promotions > 10, "{promotions} promotions");
+        assert!(gate_failures > 10, "{gate_failures} gate failures");
+    }
+}
