@@ -49,12 +49,13 @@ mod lanes;
 mod table;
 
 use crate::check::{Builtin, CheckedPlan};
-use crate::lower::{AlertRule, Condition, Rhs};
-use crate::promql::MetricExpr;
+use crate::lower::{AlertRule, Condition, Rhs, RuleKind};
+use crate::promql::{MetricExpr, Track};
 use crate::sim::prom::Semantics;
 use crate::sim::scenario::{Fault, FaultKind, Scenarios};
+use clock::track_reads;
 pub use clock::{Clock, Step};
-use draw::Cells;
+use draw::Mix;
 pub use lanes::Lanes;
 use rand_distr::Gamma;
 use statrs::function::erf::erfc;
@@ -173,6 +174,8 @@ pub struct Model<'a> {
     ring_capacity: usize,
     /// The daily cycle's rate in each of a day's [`BLOCK_MS`] blocks.
     rps_blocks: Vec<f64>,
+    /// The evaluation times at which some rule reads CPU, as half-open intervals.
+    cpu_read: Vec<(i64, i64)>,
     /// The per-evaluation rate multiplier's distribution, prepared once: None without
     /// overdispersion; `Some(None)` when its parameters are invalid (the multiplier is 1).
     bursts: Option<Option<Gamma<f64>>>,
@@ -300,6 +303,25 @@ impl<'a> Model<'a> {
             })
             .collect();
         let ring_capacity = ((window_ms / scrape_ms) as usize + 3).next_power_of_two();
+        // CPU is read wherever a rollback rule reads it, else by gates only from their
+        // start in each phase (see `Evaluator::for_outcome`).
+        let reads_cpu = |kind: RuleKind| {
+            rules
+                .iter()
+                .any(|r| r.kind == kind && sources.get(r.metric) == Some(&Source::Cpu))
+        };
+        let schedule = crate::sim::evaluator::Schedule::new(plan);
+        let cpu_read = if reads_cpu(RuleKind::Rollback) {
+            vec![(0, i64::MAX)]
+        } else if reads_cpu(RuleKind::Gate) {
+            let from = crate::sim::evaluator::gates_from(rules, &schedule, eval_ms);
+            from.iter()
+                .zip(schedule.starts.iter().skip(1).chain([&i64::MAX]))
+                .map(|(&a, &b)| (a, b))
+                .collect()
+        } else {
+            Vec::new()
+        };
         let mut model = Model {
             semantics,
             scrape_ms,
@@ -319,6 +341,7 @@ impl<'a> Model<'a> {
             bounds,
             base_cdf,
             ring_capacity,
+            cpu_read,
             rps_blocks: Vec::new(),
             bursts: (scenarios.traffic.overdispersion > 0.0).then(|| {
                 let cv2 = scenarios.traffic.overdispersion.powi(2);
@@ -379,6 +402,15 @@ impl<'a> Model<'a> {
         }
     }
 
+    /// Whether some evaluation at a time in `[from, to]` reads CPU. A span `(t0, t1]` of
+    /// the busy-seconds counter is inside the window of an evaluation at `ts` only if
+    /// `t1 <= ts <= t0 + window`; the increments of every other span are read by nothing
+    /// (the counter's level enters `rate()` only through its zero clamp, which a counter
+    /// advanced by its mean keeps far away), so they are not drawn.
+    pub fn reads_cpu_between(&self, from: i64, to: i64) -> bool {
+        self.cpu_read.iter().any(|&(a, b)| from < b && a <= to)
+    }
+
     /// Whether the simulation needs the latency histogram.
     pub fn reads_latency(&self) -> bool {
         self.canary_reads.latency || self.stable_reads.is_some_and(|r| r.latency)
@@ -390,19 +422,16 @@ impl<'a> Model<'a> {
     }
 }
 
-/// What one scenario's trials share: its fault, and the latency distributions the fault
-/// can produce, prepared once (level 0 is the healthy service).
+/// What one scenario's trials share: its fault, and the kinds of request (latency cell,
+/// failed or not) the service produces at each of the fault's levels, prepared once.
 pub struct FaultModel<'m> {
     fault: Option<&'m Fault>,
     /// For a `leak`: the number of equal steps of its ramp.
     leak_steps: i64,
-    /// Per intensity level: the latency cells of the canary's requests.
-    cells: Vec<Cells>,
-    /// Whether the fault changes latency (else every level uses split 0).
-    moves_latency: bool,
-    /// Per intensity level: the canary's failure probability under a fault that sets an
-    /// error rate (empty otherwise).
-    fail: Vec<f64>,
+    /// Per intensity level (0: healthy; `leak_steps`: full), the canary's requests.
+    canary: Vec<Mix>,
+    /// The stable track's requests (the healthy service).
+    stable: Mix,
 }
 
 /// The most steps a leak's ramp is cut into.
@@ -459,29 +488,39 @@ impl<'m> FaultModel<'m> {
             probs.push((1.0 - prev).max(0.0));
             probs
         };
-        let mut cells = vec![Cells::new(&probs_at(0.0))];
-        if model.reads_latency() && moves_latency {
-            for level in 1..=leak_steps {
-                cells.push(Cells::new(&probs_at(level as f64 / leak_steps as f64)));
+        let fail_at = |level: i64| match fault.and_then(|f| f.error_rate.map(|e| (f, e))) {
+            Some((f, e)) if level > 0 => {
+                let intensity = level as f64 / leak_steps as f64;
+                let affected = f.affected();
+                (1.0 - affected) * base.error_rate
+                    + affected * (base.error_rate + intensity * (e - base.error_rate))
             }
-        }
-        let fail = match fault.and_then(|f| f.error_rate.map(|e| (f, e))) {
-            Some((f, e)) => (0..=leak_steps)
-                .map(|level| {
-                    let intensity = level as f64 / leak_steps as f64;
-                    let affected = f.affected();
-                    (1.0 - affected) * base.error_rate
-                        + affected * (base.error_rate + intensity * (e - base.error_rate))
-                })
-                .collect(),
-            None => Vec::new(),
+            _ => base.error_rate,
         };
+        let healthy = probs_at(0.0);
+        let mix = |reads: Reads, level: i64| {
+            let probs =
+                (moves_latency && level > 0).then(|| probs_at(level as f64 / leak_steps as f64));
+            Mix::new(
+                reads.latency.then(|| probs.as_deref().unwrap_or(&healthy)),
+                reads.errors.then(|| fail_at(level)),
+            )
+        };
+        let (canary, stable) = track_reads(model, fault.is_some());
         FaultModel {
             fault,
             leak_steps,
-            cells,
-            moves_latency,
-            fail,
+            canary: (0..=leak_steps).map(|level| mix(canary, level)).collect(),
+            stable: mix(stable.unwrap_or_default(), 0),
+        }
+    }
+
+    /// The requests of `track` at the fault's intensity `level`.
+    #[inline]
+    fn mix(&self, track: Track, level: usize) -> &Mix {
+        match track {
+            Track::Canary => &self.canary[level],
+            Track::Stable => &self.stable,
         }
     }
 
@@ -511,29 +550,20 @@ impl<'m> FaultModel<'m> {
         }
     }
 
-    /// The fault's intensity at `t` for a canary serving `canary_rps`, and its level (an
-    /// index into the prepared latency cells).
+    /// The fault's intensity at `t` for a canary serving `canary_rps`.
     #[inline]
-    fn at(&self, t: i64, canary_rps: f64) -> (f64, usize) {
-        self.of_level(self.level_at(t, canary_rps))
+    fn at(&self, t: i64, canary_rps: f64) -> f64 {
+        self.intensity(self.level_at(t, canary_rps))
     }
 
-    /// The intensity of `level` and its index into the prepared latency cells.
+    /// The intensity of `level`.
     #[inline]
-    fn of_level(&self, level: usize) -> (f64, usize) {
-        let intensity = if level == 0 {
+    fn intensity(&self, level: usize) -> f64 {
+        if level == 0 {
             0.0
         } else {
             level as f64 / self.leak_steps as f64
-        };
-        (
-            intensity,
-            if self.moves_latency && self.cells.len() > 1 {
-                level
-            } else {
-                0
-            },
-        )
+        }
     }
 }
 
@@ -575,15 +605,14 @@ mod tests {
         let fm = FaultModel {
             fault: Some(&f),
             leak_steps: 10,
-            cells: vec![Cells::new(&[1.0])],
-            moves_latency: false,
-            fail: Vec::new(),
+            canary: Vec::new(),
+            stable: Mix::new(None, None),
         };
-        assert_eq!(fm.at(59_999, 1.0), (0.0, 0));
-        assert_eq!(fm.at(60_000, 1.0).0, 0.1);
-        assert_eq!(fm.at(60_000 + 59_999, 1.0).0, 0.1);
-        assert_eq!(fm.at(120_000, 1.0).0, 0.2);
-        assert_eq!(fm.at(60_000 + 600_000, 1.0).0, 1.0);
-        assert_eq!(fm.at(10_000_000, 1.0).0, 1.0);
+        assert_eq!(fm.at(59_999, 1.0), 0.0);
+        assert_eq!(fm.at(60_000, 1.0), 0.1);
+        assert_eq!(fm.at(60_000 + 59_999, 1.0), 0.1);
+        assert_eq!(fm.at(120_000, 1.0), 0.2);
+        assert_eq!(fm.at(60_000 + 600_000, 1.0), 1.0);
+        assert_eq!(fm.at(10_000_000, 1.0), 1.0);
     }
 }

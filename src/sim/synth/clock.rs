@@ -4,7 +4,7 @@
 //! (with the inversion tables a shared mean uses), the ring slots every trial writes, and
 //! the window its `rate()`s read. A trial's own random draws stay its own.
 
-use super::draw::{self, ClassDraw};
+use super::draw::{self, ClassDraw, Mix};
 use super::table::Pool;
 use super::{FaultModel, Model, Reads};
 use crate::promql::Track;
@@ -67,33 +67,35 @@ impl Slots {
     }
 }
 
-/// The tracks a trial simulates and what each must produce: the canary (its requests and
-/// failures always, when there is a fault, for the blast radius), then the stable track if
-/// some rule reads it.
-pub(super) fn tracks(model: &Model<'_>, faults: &FaultModel<'_>) -> Vec<(Track, Reads)> {
-    let with_fault = faults.fault.is_some();
+/// What each track must produce: the canary (its requests and failures always, when there
+/// is a fault, for the blast radius), and the stable track if some rule reads it.
+pub(super) fn track_reads(model: &Model<'_>, with_fault: bool) -> (Reads, Option<Reads>) {
     let canary = Reads {
         requests: model.canary_reads.requests || with_fault,
         errors: model.canary_reads.errors || with_fault,
         ..model.canary_reads
     };
+    (canary, model.stable_reads)
+}
+
+/// The tracks a trial simulates, with what each must produce ([`track_reads`]).
+pub(super) fn tracks(model: &Model<'_>, faults: &FaultModel<'_>) -> Vec<(Track, Reads)> {
+    let (canary, stable) = track_reads(model, faults.fault.is_some());
     std::iter::once((Track::Canary, canary))
-        .chain(model.stable_reads.map(|r| (Track::Stable, r)))
+        .chain(stable.map(|r| (Track::Stable, r)))
         .collect()
 }
 
-/// Appends how `track` draws its requests in `span`, the whole service serving `total`
-/// requests per second and the fault doing `facts`; `pool` builds inversion tables when
-/// every trial of a batch draws with these means.
-#[allow(clippy::too_many_arguments)]
+/// Appends how `track` draws its requests of `mix` in `span`, the whole service serving
+/// `total` requests per second; `pool` builds inversion tables when every trial of a batch
+/// draws with these means.
 pub(super) fn plan_track(
     out: &mut Vec<ClassDraw>,
     m: &Model<'_>,
-    faults: &FaultModel<'_>,
     span: &Span,
     (track, reads): (Track, Reads),
     total: f64,
-    facts: &Facts,
+    mix: &Mix,
     pool: Option<&mut Pool>,
 ) {
     let canary = track == Track::Canary;
@@ -102,18 +104,7 @@ pub(super) fn plan_track(
     if !(reads.requests && rps > 0.0) {
         return;
     }
-    // Level 0 is the healthy service; `fail` is empty unless the fault sets an error rate.
-    let faulty = canary && facts.raw_level > 0;
-    let fail = reads
-        .errors
-        .then(|| match faults.fail.get(facts.raw_level) {
-            Some(&p) if faulty => p,
-            _ => m.scenarios.baseline.error_rate,
-        });
-    let cells = reads
-        .latency
-        .then(|| &faults.cells[if canary { facts.level } else { 0 }]);
-    draw::plan_span(out, rps * span.dt, cells, fail, pool);
+    draw::plan_span(out, rps * span.dt, mix, pool);
 }
 
 /// One scrape span to draw: what happened between scrapes `from` and `to`, with what
@@ -133,6 +124,9 @@ pub struct Span {
     pub(super) facts: Option<Facts>,
     /// The ring slot of the sample at its end.
     pub(super) slot: usize,
+    /// Whether some evaluation that reads CPU can read this span's busy seconds
+    /// ([`Model::reads_cpu_between`]).
+    pub(super) cpu_read: bool,
     /// Per track, its draws in [`Step::draws`], when every trial draws with the same means
     /// (None: under overdispersion each trial plans its own).
     pub(super) draws: Option<[std::ops::Range<usize>; 2]>,
@@ -143,8 +137,6 @@ pub struct Span {
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Facts {
     /// The fault's intensity level ([`FaultModel::level_at`]).
-    pub(super) raw_level: usize,
-    /// Its index into the prepared latency cells.
     pub(super) level: usize,
     /// The canary's mean CPU use.
     pub(super) canary_cpu: f64,
@@ -158,9 +150,9 @@ impl Facts {
         faults: &FaultModel<'_>,
         t0: i64,
         t1: i64,
-        raw_level: usize,
+        level: usize,
     ) -> Facts {
-        let (intensity, level) = faults.of_level(raw_level);
+        let intensity = faults.intensity(level);
         let fault = faults.fault.filter(|_| intensity > 0.0);
         let base = &m.scenarios.baseline;
         let shows = faults.fault.and_then(|f| match f.kind {
@@ -175,7 +167,6 @@ impl Facts {
             None => base.cpu.mean,
         };
         Facts {
-            raw_level,
             level,
             canary_cpu,
             shows,
@@ -294,11 +285,12 @@ impl<'m, 'a> Clock<'m, 'a> {
                 rps,
                 facts,
                 slot: slots.push(to),
+                cpu_read: m.reads_cpu_between(t1, t0 + m.window_ms),
                 draws: None,
             };
             if let Some(facts) = &facts {
                 // The same span as an earlier step's: its plan is kept.
-                let level = facts.raw_level;
+                let level = facts.level;
                 let key = (rps.to_bits(), span.dt.to_bits(), phase, level);
                 if let Some((_, ranges)) = plans.iter().find(|(k, _)| *k == key) {
                     span.draws = Some(ranges.clone());
@@ -314,11 +306,10 @@ impl<'m, 'a> Clock<'m, 'a> {
                     plan_track(
                         &mut step.draws,
                         m,
-                        faults,
                         &span,
                         track,
                         rps,
-                        facts,
+                        faults.mix(track.0, facts.level),
                         Some(&mut step.pool),
                     );
                     ranges[ti] = start..step.draws.len();

@@ -11,7 +11,8 @@
 //! - Otherwise, mean < 10: inversion by sequential search from 0; mean ≥ 10: Hörmann's
 //!   PTRS (transformed rejection with squeeze, 1993), as NumPy draws it, with the squeeze's
 //!   divisions multiplied out.
-//! - Histogram cells of a Poisson stream ([`Cells`]): independent Poisson counts per cell
+//! - The kinds of request of a Poisson stream ([`Mix`]: latency cell, failed or not):
+//!   independent Poisson counts per kind
 //!   (thinning); the smallest cells share one count, placed request by request.
 //!
 //! The unit tests compare each sampler's frequencies with `statrs`' probability mass
@@ -52,7 +53,7 @@ pub fn poisson<R: Rng + ?Sized>(rng: &mut R, mu: f64) -> u64 {
 }
 
 /// The smallest shared mean drawn from a table ([`Draw::of`]); below, inversion from 0 is
-/// as quick (it mostly stops at 0 without an `exp`).
+/// as quick (it mostly stops at 0 at once).
 const TABLE_FROM: f64 = 1.0;
 
 /// The largest mean drawn from a table: about 1,000 entries to fill, which a batch of
@@ -103,6 +104,24 @@ impl Draw {
             Draw::Table(i) => pool.get(i).sample(uniform(rng)),
             Draw::Inversion { mu, p0 } => poisson_inversion(rng, mu, p0),
             Draw::Rejection(mu) => rejection(rng, mu),
+        }
+    }
+
+    /// Draws once in each of `rngs` (the lanes of a batch), into `out`: the same draws as
+    /// [`sample`](Self::sample) lane by lane, with the choice of sampler made once.
+    #[inline]
+    pub fn sample_each<R: Rng>(self, rngs: &mut [R], pool: &Pool, out: &mut [u64]) {
+        let lanes = rngs.iter_mut().zip(out.iter_mut());
+        match self {
+            Draw::Zero => lanes.for_each(|(_, m)| *m = 0),
+            Draw::Table(i) => {
+                let table = pool.get(i);
+                lanes.for_each(|(rng, m)| *m = table.sample(uniform(rng)));
+            }
+            Draw::Inversion { mu, p0 } => {
+                lanes.for_each(|(rng, m)| *m = poisson_inversion(rng, mu, p0));
+            }
+            Draw::Rejection(mu) => lanes.for_each(|(rng, m)| *m = rejection(rng, mu)),
         }
     }
 }
@@ -204,162 +223,178 @@ fn ln_factorial(k: u64) -> f64 {
         + r * (1.0 / 12.0 - r2 * (1.0 / 360.0 - r2 / 1260.0))
 }
 
-/// The cells of a histogram that a Poisson stream of requests falls into, each request
-/// independently with fixed probabilities.
-///
-/// A thinned Poisson process splits into independent Poisson processes, so the counts are
-/// independent Poisson(`λ·p_k`) draws (the same joint law as a Poisson total split by a
-/// multinomial, at a fraction of the cost). Cells are taken in decreasing probability; the
-/// smallest ones, together at most [`MINOR_MASS`] of the probability, are drawn as one
-/// Poisson count whose requests are then placed one by one (usually none or a few).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Cells {
-    /// The large cells: (cell index, its fraction).
-    major: Vec<(usize, f64)>,
-    /// The small cells' fraction together.
-    minor: f64,
-    /// The small cells: (cell index, cumulative probability within the group), the last
-    /// at exactly 1.
-    minor_cdf: Vec<(usize, f64)>,
-}
-
-/// Where the requests of one of a [`Cells`]' classes go.
+/// What one request is: the latency cell it falls into (0 when no histogram is kept) and
+/// whether it failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Target {
-    /// Cell `k`.
-    Cell(usize),
-    /// The small cells, request by request ([`Cells::place_minor`]).
-    Minor,
-    /// No histogram is kept.
-    Nowhere,
+pub struct Kind {
+    pub cell: usize,
+    pub failed: bool,
 }
 
-/// The most probability the one-by-one cells of [`Cells`] may hold together.
+/// The kinds of request a Poisson stream of requests splits into, each request
+/// independently with fixed probabilities: its latency cell, and whether it failed.
+///
+/// A thinned Poisson process splits into independent Poisson processes, so the counts of
+/// the kinds are independent Poisson(`λ·p_k`) draws (the same joint law as a Poisson
+/// total split by a multinomial, with binomial failures, at a fraction of the cost). Kinds
+/// are taken in decreasing probability; the rarest ones, together at most [`MINOR_MASS`]
+/// of the probability, are drawn as one Poisson count whose requests are then classified
+/// one by one (usually none or one): with a low error rate, the failures and the slow
+/// cells cost one draw between them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mix {
+    /// The common kinds, each with its probability.
+    major: Vec<(Kind, f64)>,
+    /// The rare kinds' probability together.
+    minor: f64,
+    /// The rare kinds, with their cumulative probability within the group (the last at
+    /// exactly 1).
+    minor_cdf: Vec<(Kind, f64)>,
+}
+
+/// The most probability the one-by-one kinds of a [`Mix`] may hold together.
 const MINOR_MASS: f64 = 0.01;
 
-impl Cells {
-    /// `probs[k]` is cell `k`'s probability (negative or NaN: 0); they need not sum to 1
-    /// exactly.
-    pub fn new(probs: &[f64]) -> Cells {
+impl Mix {
+    /// Requests fall into cell `k` with probability `cells[k]` (None: no histogram is
+    /// kept; negative or NaN: 0; they need not sum to 1 exactly) and fail independently
+    /// with probability `fail` (None: failures are not counted).
+    pub fn new(cells: Option<&[f64]>, fail: Option<f64>) -> Mix {
         let clean = |p: f64| if p > 0.0 { p } else { 0.0 };
-        let mut order: Vec<usize> = (0..probs.len())
-            .filter(|&k| clean(probs[k]) > 0.0)
-            .collect();
-        order.sort_by(|&a, &b| clean(probs[b]).total_cmp(&clean(probs[a])).then(a.cmp(&b)));
-        let total: f64 = order.iter().map(|&k| clean(probs[k])).sum();
-        // The longest tail of the order whose mass is at most MINOR_MASS of the total.
-        let mut split = order.len();
-        let mut tail = 0.0;
-        while split > 0 && tail + clean(probs[order[split - 1]]) <= MINOR_MASS * total {
-            split -= 1;
-            tail += clean(probs[order[split]]);
+        let cells = cells.unwrap_or(&[1.0]);
+        let total: f64 = cells.iter().map(|&p| clean(p)).sum();
+        let mut kinds: Vec<(Kind, f64)> = Vec::with_capacity(2 * cells.len());
+        for (cell, &p) in cells.iter().enumerate() {
+            let p = if total > 0.0 { clean(p) / total } else { 0.0 };
+            match fail.map(clean) {
+                Some(e) => {
+                    let e = e.min(1.0);
+                    kinds.push((
+                        Kind {
+                            cell,
+                            failed: false,
+                        },
+                        p * (1.0 - e),
+                    ));
+                    kinds.push((Kind { cell, failed: true }, p * e));
+                }
+                None => kinds.push((
+                    Kind {
+                        cell,
+                        failed: false,
+                    },
+                    p,
+                )),
+            }
         }
-        let share = |p: f64| if total > 0.0 { p / total } else { 0.0 };
-        let major = order[..split]
-            .iter()
-            .map(|&k| (k, share(clean(probs[k]))))
-            .collect();
+        kinds.retain(|&(_, p)| p > 0.0);
+        // Decreasing probability; ties in the order listed.
+        kinds.sort_by(|a, b| b.1.total_cmp(&a.1));
+        // The longest tail whose mass is at most MINOR_MASS.
+        let mut split = kinds.len();
+        let mut tail = 0.0;
+        while split > 0 && tail + kinds[split - 1].1 <= MINOR_MASS {
+            split -= 1;
+            tail += kinds[split].1;
+        }
         let mut acc = 0.0;
-        let mut minor_cdf: Vec<(usize, f64)> = order[split..]
+        let mut minor_cdf: Vec<(Kind, f64)> = kinds[split..]
             .iter()
-            .map(|&k| {
-                acc += clean(probs[k]);
-                (k, acc / tail)
+            .map(|&(kind, p)| {
+                acc += p;
+                (kind, acc / tail)
             })
             .collect();
         if let Some(last) = minor_cdf.last_mut() {
             last.1 = 1.0;
         }
-        Cells {
-            major,
-            minor: share(tail),
+        kinds.truncate(split);
+        Mix {
+            major: kinds,
+            minor: tail,
             minor_cdf,
         }
     }
 
     /// The classes a span's requests are drawn in, in a fixed order, with their fractions:
-    /// each large cell, then the small cells together.
-    pub fn classes(&self) -> impl Iterator<Item = (Target, f64)> + '_ {
+    /// each common kind, then the rare kinds together.
+    fn classes(&self) -> impl Iterator<Item = (Target, f64)> + '_ {
         let minor = (!self.minor_cdf.is_empty()).then_some((Target::Minor, self.minor));
         self.major
             .iter()
-            .map(|&(k, p)| (Target::Cell(k), p))
+            .map(|&(k, p)| (Target::Kind(k), p))
             .chain(minor)
     }
 
-    /// Places `m` requests of the small cells one by one into `counts`.
+    /// The kind of a rare request, for the uniform `u`.
     #[inline]
-    pub fn place_minor<R: Rng + ?Sized>(&self, rng: &mut R, m: u64, counts: &mut [u64]) {
-        for _ in 0..m {
-            let u = uniform(rng);
-            let i = self
-                .minor_cdf
-                .iter()
-                .position(|&(_, c)| u < c)
-                .unwrap_or(self.minor_cdf.len() - 1);
-            counts[self.minor_cdf[i].0] += 1;
-        }
+    pub fn minor_kind(&self, u: f64) -> Kind {
+        let i = self
+            .minor_cdf
+            .iter()
+            .position(|&(_, c)| u < c)
+            .unwrap_or(self.minor_cdf.len() - 1);
+        self.minor_cdf[i].0
     }
 }
 
-/// One class of a span's requests: where they go, and how its successful and its failed
-/// requests are drawn (independent Poisson counts: each request fails independently, a
-/// thinning of the class's stream).
+/// Where the requests of one class go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// All of one kind.
+    Kind(Kind),
+    /// The rare kinds, classified request by request ([`Mix::minor_kind`]).
+    Minor,
+}
+
+/// One class of a span's requests: where they go, and how their count is drawn.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ClassDraw {
     pub target: Target,
-    pub ok: Draw,
-    pub failed: Draw,
+    pub draw: Draw,
 }
 
-/// Appends to `out` how to draw a span of Poisson(`mu`) requests: split over `cells` if a
-/// histogram is kept, and into successes and failures (failure probability `fail`) if
-/// failures are counted. `pool` builds tables when the span is shared by a batch.
-pub fn plan_span(
-    out: &mut Vec<ClassDraw>,
-    mu: f64,
-    cells: Option<&Cells>,
-    fail: Option<f64>,
-    mut pool: Option<&mut Pool>,
-) {
-    let whole = [(Target::Nowhere, 1.0)];
-    let classes: &mut dyn Iterator<Item = (Target, f64)> = match cells {
-        Some(c) => &mut c.classes(),
-        None => &mut whole.into_iter(),
-    };
-    for (target, p) in classes {
-        let (ok, failed) = match fail {
-            Some(e) => (
-                Draw::of(mu * p * (1.0 - e), pool.as_deref_mut()),
-                Draw::of(mu * p * e, pool.as_deref_mut()),
-            ),
-            None => (Draw::of(mu * p, pool.as_deref_mut()), Draw::Zero),
-        };
-        out.push(ClassDraw { target, ok, failed });
+/// Appends to `out` how to draw a span of Poisson(`mu`) requests of `mix`. `pool` builds
+/// tables when the span is shared by a batch.
+pub fn plan_span(out: &mut Vec<ClassDraw>, mu: f64, mix: &Mix, mut pool: Option<&mut Pool>) {
+    for (target, p) in mix.classes() {
+        out.push(ClassDraw {
+            target,
+            draw: Draw::of(mu * p, pool.as_deref_mut()),
+        });
     }
 }
 
-/// Draws a span planned by [`plan_span`], adding each cell's requests to `counts`;
-/// returns (requests, failed requests).
+/// Draws a span planned by [`plan_span`], adding each cell's requests to `counts` (empty
+/// when no histogram is kept); returns (requests, failed requests).
 #[inline]
 pub fn draw_span<R: Rng + ?Sized>(
     rng: &mut R,
     draws: &[ClassDraw],
-    cells: &Cells,
+    mix: &Mix,
     pool: &Pool,
     counts: &mut [u64],
 ) -> (u64, u64) {
     let (mut n, mut failed) = (0, 0);
-    for d in draws {
-        let bad = d.failed.sample(rng, pool);
-        let all = d.ok.sample(rng, pool) + bad;
-        match d.target {
-            Target::Cell(k) => counts[k] += all,
-            Target::Minor => cells.place_minor(rng, all, counts),
-            Target::Nowhere => {}
+    let mut add = |kind: Kind, m: u64| {
+        if let Some(c) = counts.get_mut(kind.cell) {
+            *c += m;
         }
-        n += all;
-        failed += bad;
+        n += m;
+        if kind.failed {
+            failed += m;
+        }
+    };
+    for d in draws {
+        let m = d.draw.sample(rng, pool);
+        match d.target {
+            Target::Kind(kind) => add(kind, m),
+            Target::Minor => {
+                for _ in 0..m {
+                    add(mix.minor_kind(uniform(rng)), 1);
+                }
+            }
+        }
     }
     (n, failed)
 }
@@ -445,25 +480,26 @@ mod tests {
     }
 
     #[test]
-    fn cells_are_independent_poisson_counts() {
+    fn kinds_are_independent_poisson_counts() {
         let probs = [
             0.0, 1e-7, 0.004, 0.07, 0.31, 0.49, 0.1, 0.015, 0.008, 0.002, 0.0009, 0.0000999,
         ];
         let total: f64 = probs.iter().sum();
-        let cells = Cells::new(&probs);
+        let (mu, fail) = (300.0, 0.005);
+        let mix = Mix::new(Some(&probs), Some(fail));
         assert!(
-            !cells.minor_cdf.is_empty(),
-            "the test must reach the one-by-one cells"
+            mix.minor_cdf.iter().any(|(k, _)| k.failed)
+                && mix.minor_cdf.iter().any(|(k, _)| !k.failed),
+            "the test must reach the one-by-one kinds, failed or not: {mix:?}"
         );
-        let (mu, fail) = (300.0, 0.05);
         // Shared by a batch (tables) and per trial (inversion and rejection): seeds differ.
         for (seed, shared) in [(7, false), (8, true)] {
-            cells_check(&cells, &probs, total, mu, fail, seed, shared);
+            kinds_check(&mix, &probs, total, mu, fail, seed, shared);
         }
     }
 
-    fn cells_check(
-        cells: &Cells,
+    fn kinds_check(
+        mix: &Mix,
         probs: &[f64],
         total: f64,
         mu: f64,
@@ -473,15 +509,9 @@ mod tests {
     ) {
         let mut pool = Pool::default();
         let mut plan = Vec::new();
-        plan_span(
-            &mut plan,
-            mu,
-            Some(cells),
-            Some(fail),
-            shared.then_some(&mut pool),
-        );
+        plan_span(&mut plan, mu, mix, shared.then_some(&mut pool));
         assert_eq!(
-            plan.iter().any(|d| matches!(d.ok, Draw::Table(_))),
+            plan.iter().any(|d| matches!(d.draw, Draw::Table(_))),
             shared,
             "{plan:?}"
         );
@@ -492,7 +522,7 @@ mod tests {
         let mut failures = Vec::with_capacity(trials);
         for _ in 0..trials {
             let mut counts = vec![0u64; probs.len()];
-            let (n, failed) = draw_span(&mut rng, &plan, cells, &pool, &mut counts);
+            let (n, failed) = draw_span(&mut rng, &plan, mix, &pool, &mut counts);
             assert_eq!(counts.iter().sum::<u64>(), n);
             assert!(failed <= n);
             for (k, c) in counts.iter().enumerate() {
@@ -540,5 +570,13 @@ mod tests {
                 "cells {a} and {b}: correlation {r}"
             );
         }
+        // Failures and successes are independent: failures are uncorrelated with the
+        // successful requests.
+        let ok: Vec<u64> = totals.iter().zip(&failures).map(|(n, f)| n - f).collect();
+        let r = corr(&ok, &failures);
+        assert!(
+            r.abs() < 4.5 / (trials as f64).sqrt(),
+            "successes and failures: correlation {r}"
+        );
     }
 }

@@ -10,7 +10,7 @@
 //! into its place.
 
 use super::clock::{Facts, Span, Step, Window, plan_track, tracks};
-use super::draw::{self, ClassDraw, Draw, Target};
+use super::draw::{self, ClassDraw, Mix, Target};
 use super::table::Pool;
 use super::{Exposure, FaultModel, Model, Needs, Reads, Source, count};
 use crate::promql::Track;
@@ -43,6 +43,8 @@ struct TrackLanes {
 struct SpanCounts {
     requests: Vec<u64>,
     failed: Vec<u64>,
+    /// One class's counts.
+    drawn: Vec<u64>,
 }
 
 /// The batch's trials, one lane each.
@@ -117,6 +119,7 @@ impl<'m, 'a> Lanes<'m, 'a> {
             span: SpanCounts {
                 requests: vec![0; width],
                 failed: vec![0; width],
+                drawn: vec![0; width],
             },
             rates: std::array::from_fn(|_| vec![None; width]),
             scratch_draws: Vec::new(),
@@ -221,7 +224,7 @@ impl<'m, 'a> Lanes<'m, 'a> {
                     (Some(ranges), Some(f)) => draw_shared(
                         &mut self.rng[..n],
                         &step.draws[ranges[ti].clone()],
-                        &self.faults.cells[if canary { f.level } else { 0 }],
+                        self.faults.mix(t.track, f.level),
                         &step.pool,
                         &mut t.cells,
                         self.cells,
@@ -231,22 +234,21 @@ impl<'m, 'a> Lanes<'m, 'a> {
                         for (l, rng) in self.rng[..n].iter_mut().enumerate() {
                             let f = facts(&self.facts, l);
                             self.scratch_draws.clear();
+                            let mix = self.faults.mix(t.track, f.level);
                             plan_track(
                                 &mut self.scratch_draws,
                                 m,
-                                self.faults,
                                 span,
                                 (t.track, r),
                                 span.rps * self.burst[l],
-                                &f,
+                                mix,
                                 None,
                             );
-                            let cells = &self.faults.cells[if canary { f.level } else { 0 }];
                             let k = self.cells;
                             (counts.requests[l], counts.failed[l]) = draw::draw_span(
                                 rng,
                                 &self.scratch_draws,
-                                cells,
+                                mix,
                                 &step.pool,
                                 &mut t.cells[l * k..(l + 1) * k],
                             );
@@ -267,15 +269,20 @@ impl<'m, 'a> Lanes<'m, 'a> {
                 }
             }
             if r.cpu {
-                // CPU is a counter of busy seconds.
+                // CPU is a counter of busy seconds, drawn where some rule can read it and
+                // advanced by its mean elsewhere.
                 for (l, rng) in self.rng[..n].iter_mut().enumerate() {
                     let cpu = if canary {
                         facts(&self.facts, l).canary_cpu
                     } else {
                         base.cpu.mean
                     };
-                    let noise: f64 = rng.sample(rand_distr::StandardNormal);
-                    t.cpu_seconds[l] += (cpu + base.cpu.noise * noise).max(0.0) * span.dt;
+                    t.cpu_seconds[l] += if span.cpu_read {
+                        let noise: f64 = rng.sample(rand_distr::StandardNormal);
+                        (cpu + base.cpu.noise * noise).max(0.0) * span.dt
+                    } else {
+                        cpu * span.dt
+                    };
                 }
             }
             t.write(span.slot, self.width, n, self.cells);
@@ -293,7 +300,7 @@ impl<'m, 'a> Lanes<'m, 'a> {
         let share = m.canary_share[m.phase_at(ts)];
         for (l, rng) in self.rng[..self.live].iter_mut().enumerate() {
             let canary_rps = m.total_rps(ts) * self.burst[l] * share;
-            let (intensity, _) = self.faults.at(ts, canary_rps);
+            let intensity = self.faults.at(ts, canary_rps);
             for t in &mut self.tracks {
                 let r = needs.reads[usize::from(t.track != Track::Canary)];
                 if !(r.memory || r.db || r.redis) {
@@ -478,33 +485,50 @@ fn fill(
 fn draw_shared(
     rngs: &mut [Xoshiro256PlusPlus],
     draws: &[ClassDraw],
-    cells: &draw::Cells,
+    mix: &Mix,
     pool: &Pool,
     lane_cells: &mut [u64],
     k: usize,
     counts: &mut SpanCounts,
 ) {
     let n = rngs.len();
-    counts.requests[..n].fill(0);
-    counts.failed[..n].fill(0);
+    let (requests, failed) = (&mut counts.requests[..n], &mut counts.failed[..n]);
+    requests.fill(0);
+    failed.fill(0);
+    let drawn = &mut counts.drawn[..n];
     for d in draws {
-        for (l, rng) in rngs.iter_mut().enumerate() {
-            let bad = sample(d.failed, rng, pool);
-            let all = sample(d.ok, rng, pool) + bad;
-            match d.target {
-                Target::Cell(c) => lane_cells[l * k + c] += all,
-                Target::Minor => cells.place_minor(rng, all, &mut lane_cells[l * k..(l + 1) * k]),
-                Target::Nowhere => {}
+        d.draw.sample_each(rngs, pool, drawn);
+        match d.target {
+            Target::Kind(kind) => {
+                for (r, &m) in requests.iter_mut().zip(&*drawn) {
+                    *r += m;
+                }
+                if kind.failed {
+                    for (f, &m) in failed.iter_mut().zip(&*drawn) {
+                        *f += m;
+                    }
+                }
+                if k > 0 {
+                    for (c, &m) in lane_cells.chunks_exact_mut(k).zip(&*drawn) {
+                        c[kind.cell] += m;
+                    }
+                }
             }
-            counts.requests[l] += all;
-            counts.failed[l] += bad;
+            // Each lane's rare requests, classified one by one.
+            Target::Minor => {
+                for (l, rng) in rngs.iter_mut().enumerate() {
+                    for _ in 0..drawn[l] {
+                        let kind = mix.minor_kind(draw::uniform(rng));
+                        requests[l] += 1;
+                        failed[l] += u64::from(kind.failed);
+                        if k > 0 {
+                            lane_cells[l * k + kind.cell] += 1;
+                        }
+                    }
+                }
+            }
         }
     }
-}
-
-#[inline(always)]
-fn sample(d: Draw, rng: &mut Xoshiro256PlusPlus, pool: &Pool) -> u64 {
-    d.sample(rng, pool)
 }
 
 /// Moves lane `from`'s entries (`k` per lane, rows of `w` lanes) to lane `to`.
