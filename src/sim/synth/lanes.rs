@@ -68,8 +68,9 @@ pub struct Lanes<'m, 'a> {
     /// Per lane, the facts of the span being drawn, when they depend on the lane's rate.
     facts: Vec<Facts>,
     span: SpanCounts,
-    /// Per lane, the window's `rate()` of requests, errors, successes and CPU seconds.
-    rates: [Vec<Option<f64>>; 4],
+    /// Per lane, the window's `rate()` of requests, errors, successes and CPU seconds
+    /// (when the window has two samples).
+    rates: [Vec<f64>; 4],
     /// A lane's draws, when each plans its own (under overdispersion).
     scratch_draws: Vec<ClassDraw>,
     quantile: Vec<Bucket>,
@@ -121,7 +122,7 @@ impl<'m, 'a> Lanes<'m, 'a> {
                 failed: vec![0; width],
                 drawn: vec![0; width],
             },
-            rates: std::array::from_fn(|_| vec![None; width]),
+            rates: std::array::from_fn(|_| vec![0.0; width]),
             scratch_draws: Vec::new(),
             quantile: Vec::with_capacity(k),
         }
@@ -335,57 +336,62 @@ impl<'m, 'a> Lanes<'m, 'a> {
         let (m, n, w, k) = (self.model, self.live, self.width, self.cells);
         let t = &self.tracks[ti];
         let canary = t.track == Track::Canary;
-        let reads = needs.reads[usize::from(!canary)];
-        let window = Rate::new(m, step);
-        // Without two samples in the window there is no factor, and no `rate()` at all.
-        let ends = step.window.ends.filter(|_| step.window.factor.is_some());
+        let side = usize::from(!canary);
+        let reads = needs.reads[side];
+        // Without two samples in the window there is no `rate()` at all; with them, every
+        // `rate()` has a value.
+        let window = step.window.factor.zip(step.window.ends).map(|(factor, ends)| Rate {
+            model: m,
+            ts: step.ts,
+            w: &step.window,
+            factor,
+            ends,
+        });
         let [requests, errors, ok, cpu] = &mut self.rates;
-        // The rows of the window's first and last sample.
-        match ends {
-            None => {
-                for r in [&mut *requests, &mut *errors, &mut *ok, &mut *cpu] {
-                    r[..n].fill(None);
+        if let Some(window) = &window {
+            let ends = window.ends;
+            if reads.requests {
+                let (a, b) = rows(&t.ring_requests, ends, w, n);
+                for ((r, &a), &b) in requests[..n].iter_mut().zip(a).zip(b) {
+                    *r = window.rate(count(a), count(b));
                 }
             }
-            Some(ends) => {
-                if reads.requests {
-                    let (a, b) = rows(&t.ring_requests, ends, w, n);
-                    for ((r, &a), &b) in requests[..n].iter_mut().zip(a).zip(b) {
-                        *r = window.rate([count(a), count(b)]);
-                    }
+            if reads.errors {
+                let (ra, rb) = rows(&t.ring_requests, ends, w, n);
+                let (ea, eb) = rows(&t.ring_errors, ends, w, n);
+                for l in 0..n {
+                    errors[l] = window.rate(count(ea[l]), count(eb[l]));
+                    ok[l] = window.rate(count(ra[l] - ea[l]), count(rb[l] - eb[l]));
                 }
-                if reads.errors {
-                    let (ra, rb) = rows(&t.ring_requests, ends, w, n);
-                    let (ea, eb) = rows(&t.ring_errors, ends, w, n);
-                    for l in 0..n {
-                        errors[l] = window.rate([count(ea[l]), count(eb[l])]);
-                        ok[l] = window.rate([count(ra[l] - ea[l]), count(rb[l] - eb[l])]);
-                    }
-                }
-                if reads.cpu {
-                    let (a, b) = rows(&t.ring_cpu, ends, w, n);
-                    for ((r, &a), &b) in cpu[..n].iter_mut().zip(a).zip(b) {
-                        *r = window.rate([a, b]);
-                    }
+            }
+            if reads.cpu {
+                let (a, b) = rows(&t.ring_cpu, ends, w, n);
+                for ((r, &a), &b) in cpu[..n].iter_mut().zip(a).zip(b) {
+                    *r = window.rate(a, b);
                 }
             }
         }
-        let side = usize::from(!canary);
         let (values, metrics) = (&mut self.values, self.metrics);
+        let has_window = window.is_some();
         for &(mi, source) in &needs.metrics[side] {
+            let (requests, errors, ok, cpu) = (&*requests, &*errors, &*ok, &*cpu);
             match source {
                 Source::ErrorRate => fill(values, metrics, n, mi, side, |l| {
-                    prom::ratio(errors[l], requests[l])
+                    has_window.then(|| errors[l] / requests[l])
                 }),
                 Source::Availability => fill(values, metrics, n, mi, side, |l| {
-                    prom::ratio(ok[l], requests[l])
+                    has_window.then(|| ok[l] / requests[l])
                 }),
-                Source::Throughput => fill(values, metrics, n, mi, side, |l| requests[l]),
-                Source::Cpu => fill(values, metrics, n, mi, side, |l| cpu[l]),
+                Source::Throughput => {
+                    fill(values, metrics, n, mi, side, |l| has_window.then(|| requests[l]))
+                }
+                Source::Cpu => fill(values, metrics, n, mi, side, |l| has_window.then(|| cpu[l])),
                 Source::Latency { q, scale } => {
                     let quantile = &mut self.quantile;
+                    let clean_q = m.les_increase && (0.0..=1.0).contains(&q);
                     fill(values, metrics, n, mi, side, |l| {
-                        let (f, e) = ends?;
+                        let window = window.as_ref()?;
+                        let (f, e) = window.ends;
                         let (first, last) = (
                             &t.ring_buckets[(f * w + l) * k..(f * w + l + 1) * k],
                             &t.ring_buckets[(e * w + l) * k..(e * w + l + 1) * k],
@@ -393,14 +399,14 @@ impl<'m, 'a> Lanes<'m, 'a> {
                         quantile.clear();
                         // Every bucket's rate is `delta * factor` (the usual case): the
                         // buckets are as Prometheus' repairs would leave them.
-                        let mut clean = m.les_increase && (0.0..=1.0).contains(&q);
+                        let mut clean = clean_q;
                         for ((&a, &b), &le) in first.iter().zip(last).zip(&m.les) {
                             let (a, b) = (count(a), count(b));
                             let r = match window.fast(a, b) {
                                 Some(r) => r,
                                 None => {
                                     clean = false;
-                                    window.rate([a, b])?
+                                    window.exact(a, b)
                                 }
                             };
                             quantile.push(Bucket::new(le, r));
@@ -541,27 +547,26 @@ fn move_lane<T: Copy>(v: &mut [T], w: usize, k: usize, from: usize, to: usize) {
     }
 }
 
-/// The `rate()` of a counter over a step's window, given its first and last sample.
+/// The `rate()` of a counter over a step's window, given its first and last sample, when
+/// the window holds at least two samples (so that every `rate()` has a value).
 struct Rate<'s> {
     model: &'s Model<'s>,
     ts: i64,
     w: &'s Window,
+    factor: f64,
+    /// The slots of the window's first and last sample.
+    ends: (usize, usize),
 }
 
-impl<'s> Rate<'s> {
-    fn new(model: &'s Model<'s>, step: &'s Step) -> Self {
-        Rate {
-            model,
-            ts: step.ts,
-            w: &step.window,
-        }
-    }
-
+impl Rate<'_> {
     /// The `rate()` of a counter whose first and last sample in the window are `first`
     /// and `last`.
     #[inline(always)]
-    fn rate(&self, [first, last]: [f64; 2]) -> Option<f64> {
-        self.fast(first, last).or_else(|| self.exact(first, last))
+    fn rate(&self, first: f64, last: f64) -> f64 {
+        match self.fast(first, last) {
+            Some(r) => r,
+            None => self.exact(first, last),
+        }
     }
 
     /// `delta * factor`, when that is the `rate()`: unless the counter's zero clamp
@@ -572,21 +577,18 @@ impl<'s> Rate<'s> {
     #[inline(always)]
     fn fast(&self, first: f64, last: f64) -> Option<f64> {
         let w = self.w;
-        let factor = w.factor?;
         let delta = last - first;
         let fast = (delta <= 0.0 || w.sampled_s * first >= w.gap_s * delta * (1.0 + 1e-9))
-            .then_some(delta * factor);
-        debug_assert!(
-            fast.is_none_or(|f| Some(f.to_bits()) == self.exact(first, last).map(f64::to_bits))
-        );
+            .then_some(delta * self.factor);
+        debug_assert!(fast.is_none_or(|f| f.to_bits() == self.exact(first, last).to_bits()));
         fast
     }
 
     /// Prometheus' extrapolation in full.
+    #[cold]
     #[inline(never)]
-    fn exact(&self, first: f64, last: f64) -> Option<f64> {
+    fn exact(&self, first: f64, last: f64) -> f64 {
         let (w, m) = (self.w, self.model);
-        w.factor?;
         prom::rate::extrapolate(
             Sample::new(w.first_t, first),
             Sample::new(w.last_t, last),
@@ -598,5 +600,7 @@ impl<'s> Rate<'s> {
             true,
             m.semantics,
         )
+        // Two samples or more always give a value.
+        .unwrap_or(f64::NAN)
     }
 }
