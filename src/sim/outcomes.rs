@@ -6,9 +6,10 @@
 //!
 //! [`Evaluator::for_outcome`]: crate::sim::evaluator::Evaluator::for_outcome
 
-use crate::lower::{AlertRule, RuleKind};
+use crate::lower::{AlertRule, Condition, Rhs, RuleKind};
+use crate::model::Op;
 use crate::sim::evaluator::{Schedule, Verdict, Watch, alert_state, gates_from, of_kinds};
-use crate::sim::prom::AlertState;
+use crate::sim::prom::{AlertState, Status};
 
 /// The alert states and outcomes of a batch's lanes.
 pub struct Outcomes<'a> {
@@ -132,21 +133,65 @@ impl<'a> Outcomes<'a> {
         verdicts.fill(None);
         for &i in runs {
             let r = &self.rules[i];
-            let rollback = r.kind == RuleKind::Rollback;
             let row = &mut self.states[i * w..i * w + n];
-            for ((s, v), verdict) in row
-                .iter_mut()
-                .zip(values.chunks_exact(metrics))
-                .zip(verdicts.iter_mut())
-            {
-                let (canary, stable) = v[r.metric];
-                let after = s.step(ts, r.condition.holds(canary, stable));
-                if rollback && after.is_firing() && verdict.is_none() {
-                    *verdict = Some(Verdict::RolledBack { ts, phase, rule: i });
-                }
+            let at = (ts, phase, i);
+            let lanes = (&mut *row, &mut *verdicts);
+            // The comparison is chosen once per rule, not once per lane.
+            match r.condition {
+                Condition::Compare {
+                    op,
+                    rhs: Rhs::Value(v),
+                } => match op {
+                    Op::Lt => step_rule(lanes, values, metrics, at, r, |c, _| {
+                        c.is_some_and(|c| Op::Lt.holds(c, v))
+                    }),
+                    Op::Le => step_rule(lanes, values, metrics, at, r, |c, _| {
+                        c.is_some_and(|c| Op::Le.holds(c, v))
+                    }),
+                    Op::Gt => step_rule(lanes, values, metrics, at, r, |c, _| {
+                        c.is_some_and(|c| Op::Gt.holds(c, v))
+                    }),
+                    Op::Ge => step_rule(lanes, values, metrics, at, r, |c, _| {
+                        c.is_some_and(|c| Op::Ge.holds(c, v))
+                    }),
+                },
+                _ => step_rule(lanes, values, metrics, at, r, |c, s| {
+                    r.condition.holds(c, s)
+                }),
             }
         }
         &self.verdicts[..n]
+    }
+}
+
+/// Steps rule `rule` (index `i`) of every lane, whose states are `row`, at `ts` in
+/// `phase`, its condition being `holds`; a rollback rule that fires sets the lane's
+/// verdict unless an earlier rule did.
+#[inline(always)]
+fn step_rule(
+    (row, verdicts): (&mut [AlertState], &mut [Option<Verdict>]),
+    values: &[(Option<f64>, Option<f64>)],
+    metrics: usize,
+    (ts, phase, i): (i64, usize, usize),
+    rule: &AlertRule,
+    holds: impl Fn(Option<f64>, Option<f64>) -> bool,
+) {
+    let rollback = rule.kind == RuleKind::Rollback;
+    for ((s, v), verdict) in row
+        .iter_mut()
+        .zip(values.chunks_exact(metrics))
+        .zip(verdicts.iter_mut())
+    {
+        let (canary, stable) = v[rule.metric];
+        let holds = holds(canary, stable);
+        // The usual case: nothing to do.
+        if !holds && s.status() == Status::Inactive {
+            continue;
+        }
+        let after = s.step(ts, holds);
+        if rollback && after.is_firing() && verdict.is_none() {
+            *verdict = Some(Verdict::RolledBack { ts, phase, rule: i });
+        }
     }
 }
 

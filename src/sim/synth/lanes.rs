@@ -340,13 +340,17 @@ impl<'m, 'a> Lanes<'m, 'a> {
         let reads = needs.reads[side];
         // Without two samples in the window there is no `rate()` at all; with them, every
         // `rate()` has a value.
-        let window = step.window.factor.zip(step.window.ends).map(|(factor, ends)| Rate {
-            model: m,
-            ts: step.ts,
-            w: &step.window,
-            factor,
-            ends,
-        });
+        let window = step
+            .window
+            .factor
+            .zip(step.window.ends)
+            .map(|(factor, ends)| Rate {
+                model: m,
+                ts: step.ts,
+                w: &step.window,
+                factor,
+                ends,
+            });
         let [requests, errors, ok, cpu] = &mut self.rates;
         if let Some(window) = &window {
             let ends = window.ends;
@@ -382,9 +386,9 @@ impl<'m, 'a> Lanes<'m, 'a> {
                 Source::Availability => fill(values, metrics, n, mi, side, |l| {
                     has_window.then(|| ok[l] / requests[l])
                 }),
-                Source::Throughput => {
-                    fill(values, metrics, n, mi, side, |l| has_window.then(|| requests[l]))
-                }
+                Source::Throughput => fill(values, metrics, n, mi, side, |l| {
+                    has_window.then(|| requests[l])
+                }),
                 Source::Cpu => fill(values, metrics, n, mi, side, |l| has_window.then(|| cpu[l])),
                 Source::Latency { q, scale } => {
                     let quantile = &mut self.quantile;
