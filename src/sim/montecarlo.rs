@@ -187,7 +187,7 @@ impl Reading {
 }
 
 /// Trials per unit of work handed to a thread: one lock-step batch.
-const BATCH: u64 = 256;
+const BATCH: u64 = 512;
 
 /// Everything a worker reads.
 struct Job<'r, 's> {

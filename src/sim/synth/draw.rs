@@ -64,11 +64,11 @@ pub const TABLE_UP_TO: f64 = 3000.0;
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Draw {
     Zero,
-    /// Inversion from 0 (mean below 10), with `e^-mean` when a batch shares the mean
-    /// (else it is computed in the rare draw that needs it).
+    /// Inversion from 0 (mean below 10), with the CDF at 0 to 3 when a batch shares the
+    /// mean (else it is computed in the draws that need it).
     Inversion {
         mu: f64,
-        p0: Option<f64>,
+        head: Option<[f64; 4]>,
     },
     /// Inversion by a table of the pool shared by a batch.
     Table(usize),
@@ -88,7 +88,7 @@ impl Draw {
         } else if mu < 10.0 {
             Draw::Inversion {
                 mu,
-                p0: shared.then(|| (-mu).exp()),
+                head: shared.then(|| inversion_head(mu)),
             }
         } else {
             Draw::Rejection(mu)
@@ -102,7 +102,7 @@ impl Draw {
         match self {
             Draw::Zero => 0,
             Draw::Table(i) => pool.get(i).sample(uniform(rng)),
-            Draw::Inversion { mu, p0 } => poisson_inversion(rng, mu, p0),
+            Draw::Inversion { mu, head } => poisson_inversion(rng, mu, head),
             Draw::Rejection(mu) => rejection(rng, mu),
         }
     }
@@ -118,26 +118,53 @@ impl Draw {
                 let table = pool.get(i);
                 lanes.for_each(|(rng, m)| *m = table.sample(uniform(rng)));
             }
-            Draw::Inversion { mu, p0 } => {
-                lanes.for_each(|(rng, m)| *m = poisson_inversion(rng, mu, p0));
+            Draw::Inversion { mu, head } => {
+                lanes.for_each(|(rng, m)| *m = poisson_inversion(rng, mu, head));
             }
             Draw::Rejection(mu) => lanes.for_each(|(rng, m)| *m = rejection(rng, mu)),
         }
     }
 }
 
-/// Poisson(`mu`), `0 < mu < 10`, given `p0 = e^-mu` if known: inversion by sequential
-/// search from 0.
+/// The Poisson(`mu`) CDF at 0 to 3, summed as [`inversion_walk`] sums it.
+fn inversion_head(mu: f64) -> [f64; 4] {
+    let (mut p, mut f) = ((-mu).exp(), 0.0);
+    let mut head = [0.0; 4];
+    for (x, h) in head.iter_mut().enumerate() {
+        if x == 0 {
+            f = p;
+        } else {
+            p *= mu * RECIPROCAL[x];
+            f += p;
+        }
+        *h = f;
+    }
+    head
+}
+
+/// Poisson(`mu`), `0 < mu < 10`, given its CDF at 0 to 3 if known: inversion by
+/// sequential search from 0.
 #[inline(always)]
-fn poisson_inversion<R: Rng + ?Sized>(rng: &mut R, mu: f64, p0: Option<f64>) -> u64 {
+fn poisson_inversion<R: Rng + ?Sized>(rng: &mut R, mu: f64, head: Option<[f64; 4]>) -> u64 {
     let u = uniform(rng);
+    if let Some(h) = head {
+        // The first four steps of the walk without a branch each: the count is how many
+        // of F(0)..F(3) lie below `u`, unless `u` is above them all.
+        let c =
+            u64::from(u > h[0]) + u64::from(u > h[1]) + u64::from(u > h[2]) + u64::from(u > h[3]);
+        return if c < 4 {
+            c
+        } else {
+            inversion_walk(rng, mu, Some(h[0]), u)
+        };
+    }
     // `e^-mu > 1 - mu`, so below `1 - mu` the walk would stop at 0 without its `exp`. Their
     // gap, about `mu²/2`, is far above the last bit of either for `mu > 1e-6`, so the
     // answer is the walk's, bit for bit (most small cells' draws end here).
     if mu > 1e-6 && u <= 1.0 - mu {
         return 0;
     }
-    inversion_walk(rng, mu, p0, u)
+    inversion_walk(rng, mu, None, u)
 }
 
 /// The walk of [`poisson_inversion`] for the uniform `u`.
@@ -237,23 +264,23 @@ pub struct Kind {
 /// A thinned Poisson process splits into independent Poisson processes, so the counts of
 /// the kinds are independent Poisson(`λ·p_k`) draws (the same joint law as a Poisson
 /// total split by a multinomial, with binomial failures, at a fraction of the cost). Kinds
-/// are taken in decreasing probability; the rarest ones, together at most [`MINOR_MASS`]
-/// of the probability, are drawn as one Poisson count whose requests are then classified
-/// one by one (usually none or one): with a low error rate, the failures and the slow
-/// cells cost one draw between them.
+/// are taken in decreasing probability; for a span of mean `λ`, the rarest ones, together
+/// expecting at most [`MINOR_MEAN`] requests, are drawn as one Poisson count whose
+/// requests are then classified one by one (usually none): with a low error rate, the
+/// failures and the slow cells of a quiet span cost one draw between them, and a busy
+/// span draws each kind on its own.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Mix {
-    /// The common kinds, each with its probability.
-    major: Vec<(Kind, f64)>,
-    /// The rare kinds' probability together.
-    minor: f64,
-    /// The rare kinds, with their cumulative probability within the group (the last at
-    /// exactly 1).
-    minor_cdf: Vec<(Kind, f64)>,
+    /// Every possible kind with its probability, in decreasing probability (ties in cell
+    /// order, successes first).
+    kinds: Vec<(Kind, f64)>,
+    /// `tail[i]`: the probability of kinds `i..` together.
+    tail: Vec<f64>,
 }
 
-/// The most probability the one-by-one kinds of a [`Mix`] may hold together.
-const MINOR_MASS: f64 = 0.01;
+/// The most requests a span's rare kinds may expect together ([`Mix`]): they are
+/// classified one by one, so this bounds that work per span.
+const MINOR_MEAN: f64 = 0.25;
 
 impl Mix {
     /// Requests fall into cell `k` with probability `cells[k]` (None: no histogram is
@@ -266,75 +293,59 @@ impl Mix {
         let mut kinds: Vec<(Kind, f64)> = Vec::with_capacity(2 * cells.len());
         for (cell, &p) in cells.iter().enumerate() {
             let p = if total > 0.0 { clean(p) / total } else { 0.0 };
+            let ok = Kind {
+                cell,
+                failed: false,
+            };
             match fail.map(clean) {
                 Some(e) => {
                     let e = e.min(1.0);
-                    kinds.push((
-                        Kind {
-                            cell,
-                            failed: false,
-                        },
-                        p * (1.0 - e),
-                    ));
+                    kinds.push((ok, p * (1.0 - e)));
                     kinds.push((Kind { cell, failed: true }, p * e));
                 }
-                None => kinds.push((
-                    Kind {
-                        cell,
-                        failed: false,
-                    },
-                    p,
-                )),
+                None => kinds.push((ok, p)),
             }
         }
         kinds.retain(|&(_, p)| p > 0.0);
-        // Decreasing probability; ties in the order listed.
         kinds.sort_by(|a, b| b.1.total_cmp(&a.1));
-        // The longest tail whose mass is at most MINOR_MASS.
-        let mut split = kinds.len();
-        let mut tail = 0.0;
-        while split > 0 && tail + kinds[split - 1].1 <= MINOR_MASS {
-            split -= 1;
-            tail += kinds[split].1;
+        let mut tail = vec![0.0; kinds.len() + 1];
+        for i in (0..kinds.len()).rev() {
+            tail[i] = tail[i + 1] + kinds[i].1;
         }
-        let mut acc = 0.0;
-        let mut minor_cdf: Vec<(Kind, f64)> = kinds[split..]
-            .iter()
-            .map(|&(kind, p)| {
-                acc += p;
-                (kind, acc / tail)
-            })
-            .collect();
-        if let Some(last) = minor_cdf.last_mut() {
-            last.1 = 1.0;
-        }
-        kinds.truncate(split);
-        Mix {
-            major: kinds,
-            minor: tail,
-            minor_cdf,
-        }
+        Mix { kinds, tail }
     }
 
-    /// The classes a span's requests are drawn in, in a fixed order, with their fractions:
-    /// each common kind, then the rare kinds together.
-    fn classes(&self) -> impl Iterator<Item = (Target, f64)> + '_ {
-        let minor = (!self.minor_cdf.is_empty()).then_some((Target::Minor, self.minor));
-        self.major
+    /// The classes a span of `mu` requests is drawn in, in a fixed order, with their
+    /// fractions: each common kind, then the rare kinds together.
+    fn classes(&self, mu: f64) -> impl Iterator<Item = (Target, f64)> + '_ {
+        let n = self.kinds.len();
+        // The longest tail expecting at most MINOR_MEAN requests; a lone kind is drawn on
+        // its own.
+        let split = match self.tail[..n].partition_point(|&t| mu * t > MINOR_MEAN) {
+            s if n - s >= 2 => s,
+            _ => n,
+        };
+        let minor = (split < n).then(|| (Target::Minor(split), self.tail[split]));
+        self.kinds[..split]
             .iter()
             .map(|&(k, p)| (Target::Kind(k), p))
             .chain(minor)
     }
 
-    /// The kind of a rare request, for the uniform `u`.
+    /// The kind of a rare request of the group from kind `from` on, for the uniform `u`.
     #[inline]
-    pub fn minor_kind(&self, u: f64) -> Kind {
-        let i = self
-            .minor_cdf
-            .iter()
-            .position(|&(_, c)| u < c)
-            .unwrap_or(self.minor_cdf.len() - 1);
-        self.minor_cdf[i].0
+    pub fn minor_kind(&self, from: usize, u: f64) -> Kind {
+        let target = u * self.tail[from];
+        let mut acc = 0.0;
+        let group = &self.kinds[from..];
+        for &(kind, p) in group {
+            acc += p;
+            if target < acc {
+                return kind;
+            }
+        }
+        // Rounding left `u` above the sum: the last kind.
+        group.last().map_or(self.kinds[0].0, |&(kind, _)| kind)
     }
 }
 
@@ -343,8 +354,9 @@ impl Mix {
 pub enum Target {
     /// All of one kind.
     Kind(Kind),
-    /// The rare kinds, classified request by request ([`Mix::minor_kind`]).
-    Minor,
+    /// The rare kinds from this index of the mix on, classified request by request
+    /// ([`Mix::minor_kind`]).
+    Minor(usize),
 }
 
 /// One class of a span's requests: where they go, and how their count is drawn.
@@ -357,7 +369,7 @@ pub struct ClassDraw {
 /// Appends to `out` how to draw a span of Poisson(`mu`) requests of `mix`. `pool` builds
 /// tables when the span is shared by a batch.
 pub fn plan_span(out: &mut Vec<ClassDraw>, mu: f64, mix: &Mix, mut pool: Option<&mut Pool>) {
-    for (target, p) in mix.classes() {
+    for (target, p) in mix.classes(mu) {
         out.push(ClassDraw {
             target,
             draw: Draw::of(mu * p, pool.as_deref_mut()),
@@ -389,9 +401,9 @@ pub fn draw_span<R: Rng + ?Sized>(
         let m = d.draw.sample(rng, pool);
         match d.target {
             Target::Kind(kind) => add(kind, m),
-            Target::Minor => {
+            Target::Minor(from) => {
                 for _ in 0..m {
-                    add(mix.minor_kind(uniform(rng)), 1);
+                    add(mix.minor_kind(from, uniform(rng)), 1);
                 }
             }
         }
@@ -487,10 +499,17 @@ mod tests {
         let total: f64 = probs.iter().sum();
         let (mu, fail) = (300.0, 0.005);
         let mix = Mix::new(Some(&probs), Some(fail));
+        let from = mix
+            .classes(mu)
+            .find_map(|(t, _)| match t {
+                Target::Minor(from) => Some(from),
+                Target::Kind(_) => None,
+            })
+            .expect("the test must reach the one-by-one kinds");
         assert!(
-            mix.minor_cdf.iter().any(|(k, _)| k.failed)
-                && mix.minor_cdf.iter().any(|(k, _)| !k.failed),
-            "the test must reach the one-by-one kinds, failed or not: {mix:?}"
+            mix.kinds[from..].iter().any(|(k, _)| k.failed)
+                && mix.kinds[from..].iter().any(|(k, _)| !k.failed),
+            "the one-by-one kinds must hold failed and successful ones: {mix:?}"
         );
         // Shared by a batch (tables) and per trial (inversion and rejection): seeds differ.
         for (seed, shared) in [(7, false), (8, true)] {

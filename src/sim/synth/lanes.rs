@@ -525,10 +525,10 @@ fn draw_shared(
                 }
             }
             // Each lane's rare requests, classified one by one.
-            Target::Minor => {
+            Target::Minor(from) => {
                 for (l, rng) in rngs.iter_mut().enumerate() {
                     for _ in 0..drawn[l] {
-                        let kind = mix.minor_kind(draw::uniform(rng));
+                        let kind = mix.minor_kind(from, draw::uniform(rng));
                         requests[l] += 1;
                         failed[l] += u64::from(kind.failed);
                         if k > 0 {
