@@ -4,12 +4,16 @@
 //! the same numbers. Nothing per trial is kept beyond a few counters and histogram bins
 //! (memory does not grow with the number of trials).
 //!
-//! Work is shared out in chunks of trials across all scenarios at once, so no thread waits
-//! at a scenario boundary. A chunk's trials run in lock step ([`Clock`]), sharing what
-//! depends only on time; each keeps its own random stream.
+//! Work is shared out in batches of trials across all scenarios at once, so no thread waits
+//! at a scenario boundary. A batch's trials run in lock step ([`Clock`]) as the lanes of
+//! [`Lanes`] and [`Outcomes`], sharing what depends only on time; each keeps its own random
+//! stream.
 //!
-//! A trial evaluates only what its outcome depends on ([`Evaluator::for_outcome`]): rollback
-//! rules at every evaluation, gates over the last `for` of each phase, no-data rules never.
+//! A trial evaluates only what its outcome depends on ([`Evaluator::for_outcome`], which
+//! [`Outcomes`] runs for a whole batch): rollback rules at every evaluation, gates over the
+//! last `for` of each phase, no-data rules never.
+//!
+//! [`Evaluator::for_outcome`]: crate::sim::evaluator::Evaluator::for_outcome
 //!
 //! # What a trial counts
 //! - A **rollback** is the first evaluation at which a rollback rule fires; it is *false*

@@ -7,7 +7,7 @@
 //! its targeted groups' share; each request fails independently with the error rate;
 //! latencies come from a lognormal body with a heavy tail and are recorded into the
 //! histogram buckets (a multinomial split of the requests); CPU is a counter of
-//! busy seconds; the other gauges are normal around their level, drawn at each evaluation's
+//! busy seconds (advanced by its mean where no rule can read it); the other gauges are normal around their level, drawn at each evaluation's
 //! scrape. Counters start at 0 at the start of the release (the service pre-initialises its
 //! series).
 //!
@@ -22,19 +22,23 @@
 //!   each gauge only when a rule reads it. Of the latency buckets, only those around the
 //!   rules' thresholds are tracked ([`coarse`]): every comparison comes out as on the
 //!   full histogram.
-//! - Counts use the exact samplers of [`draw`]. A track's latency cells, split into
-//!   successful and failed requests, are independent Poisson counts (the request stream
-//!   thinned by each cell's and the error rate's probability, prepared once per scenario
-//!   and fault level in [`FaultModel`]): the same joint law as a Poisson total split by a
-//!   multinomial with binomial failures, for a fraction of the cost.
+//! - Counts use the exact samplers of [`draw`]. A track's requests split into kinds
+//!   (latency cell, failed or not) whose counts are independent Poisson draws (the request
+//!   stream thinned by each kind's probability, prepared once per scenario and fault level
+//!   in [`FaultModel`]): the same joint law as a Poisson total split by a multinomial with
+//!   binomial failures, for a fraction of the cost. A span's rarest kinds share one count,
+//!   classified request by request ([`draw::Mix`]).
 //! - A scenario's trials run in lock-step batches ([`Clock`]): what depends only on the
 //!   time (the spans to draw, their means, the windows' grid) is worked out once per
 //!   evaluation for the whole batch, and a mean the batch shares is drawn from one
-//!   inversion table ([`table`]), kept while the daily cycle's block lasts. Each trial keeps
-//!   its own random stream, so its numbers do not depend on the rest of its batch.
+//!   inversion table ([`table`]). The trials are the lanes of [`Lanes`]: each stage of an
+//!   evaluation runs as one loop over them. Each trial keeps its own random stream, so its
+//!   numbers do not depend on the rest of its batch.
 //! - An evaluation computes only the values its rules read ([`Needs`]): a Monte Carlo
 //!   trial's gates run only near the end of each phase, so most evaluations compute only
-//!   what the rollback rules read (each evaluation's gauges are independent draws).
+//!   what the rollback rules read (each evaluation's gauges are independent draws). Likewise
+//!   CPU, a counter read only through its windows, is drawn only in the spans such a window
+//!   can cover ([`Model::reads_cpu_between`]).
 //! - The samples a window may still need live in a fixed ring buffer; nothing is allocated
 //!   per evaluation.
 //!
