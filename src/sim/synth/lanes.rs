@@ -39,7 +39,6 @@ struct TrackLanes {
 }
 
 /// What one span adds to a track, per lane: requests and failed requests.
-#[derive(Default)]
 struct SpanCounts {
     requests: Vec<u64>,
     failed: Vec<u64>,
@@ -137,12 +136,8 @@ impl<'m, 'a> Lanes<'m, 'a> {
         self.live == 0
     }
 
-    /// Lane `l`'s metric values at the latest evaluation, per metric: (canary, stable).
-    pub fn values(&self, l: usize) -> &[(Option<f64>, Option<f64>)] {
-        &self.values[l * self.metrics..(l + 1) * self.metrics]
-    }
-
-    /// Every lane's metric values, `sources.len()` a lane.
+    /// Every lane's metric values at the latest evaluation, `sources.len()` a lane, per
+    /// metric: (canary, stable).
     pub fn all_values(&self) -> &[(Option<f64>, Option<f64>)] {
         &self.values[..self.live * self.metrics]
     }
@@ -400,11 +395,13 @@ impl<'m, 'a> Lanes<'m, 'a> {
                             &t.ring_buckets[(f * w + l) * k..(f * w + l + 1) * k],
                             &t.ring_buckets[(e * w + l) * k..(e * w + l + 1) * k],
                         );
-                        quantile.clear();
                         // Every bucket's rate is `delta * factor` (the usual case): the
                         // buckets are as Prometheus' repairs would leave them.
                         let mut clean = clean_q;
-                        for ((&a, &b), &le) in first.iter().zip(last).zip(&m.les) {
+                        quantile.resize(k, Bucket::new(0.0, 0.0));
+                        for (((q, &a), &b), &le) in
+                            quantile.iter_mut().zip(first).zip(last).zip(&m.les)
+                        {
                             let (a, b) = (count(a), count(b));
                             let r = match window.fast(a, b) {
                                 Some(r) => r,
@@ -413,7 +410,7 @@ impl<'m, 'a> Lanes<'m, 'a> {
                                     window.exact(a, b)
                                 }
                             };
-                            quantile.push(Bucket::new(le, r));
+                            *q = Bucket::new(le, r);
                         }
                         // Increases below 2^36 differ by more than 3.x's tolerance.
                         clean &= last[k - 1] - first[k - 1] < 1 << 36;
