@@ -370,13 +370,14 @@ impl<'a> Evaluator<'a> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::lower;
     use rand::rngs::Xoshiro256PlusPlus;
     use rand::{RngExt, SeedableRng};
 
-    fn plan(name: &str) -> CheckedPlan {
+    /// An example plan of `plans/`.
+    pub(crate) fn plan(name: &str) -> CheckedPlan {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("plans")
             .join(name);
@@ -386,27 +387,44 @@ mod tests {
             .expect("example plan is valid")
     }
 
+    /// Metric values that exercise every rule: absent, NaN, and numbers on both sides of
+    /// the example plans' thresholds.
+    const CANDIDATES: [Option<f64>; 12] = [
+        None,
+        Some(f64::NAN),
+        Some(0.0),
+        Some(0.02),
+        Some(0.07),
+        Some(0.2),
+        Some(0.85),
+        Some(0.993),
+        Some(1.0),
+        Some(100.0),
+        Some(4000.0),
+        Some(1e9),
+    ];
+
+    /// A random (canary, stable) pair of [`CANDIDATES`].
+    pub(crate) fn pick(rng: &mut Xoshiro256PlusPlus) -> (Option<f64>, Option<f64>) {
+        let mut one = || CANDIDATES[rng.random_range(0..CANDIDATES.len())];
+        (one(), one())
+    }
+
+    /// The rules of `plan` without its rollback rules: every run then reaches promotion,
+    /// through every gate check.
+    pub(crate) fn without_rollbacks(rules: &[AlertRule]) -> Vec<AlertRule> {
+        rules
+            .iter()
+            .filter(|r| r.kind != RuleKind::Rollback)
+            .cloned()
+            .collect()
+    }
+
     /// Runs `ev` every `eval_ms` over sticky random values until a verdict.
     fn run(mut ev: Evaluator<'_>, metrics: usize, eval_ms: i64, seed: u64) -> Evaluator<'_> {
-        const CANDIDATES: [Option<f64>; 12] = [
-            None,
-            Some(f64::NAN),
-            Some(0.0),
-            Some(0.02),
-            Some(0.07),
-            Some(0.2),
-            Some(0.85),
-            Some(0.993),
-            Some(1.0),
-            Some(100.0),
-            Some(4000.0),
-            Some(1e9),
-        ];
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-        let pick = |rng: &mut Xoshiro256PlusPlus| CANDIDATES[rng.random_range(0..CANDIDATES.len())];
-        let mut values: Vec<(Option<f64>, Option<f64>)> = (0..metrics)
-            .map(|_| (pick(&mut rng), pick(&mut rng)))
-            .collect();
+        let mut values: Vec<(Option<f64>, Option<f64>)> =
+            (0..metrics).map(|_| pick(&mut rng)).collect();
         let mut ts = 0;
         loop {
             if ev.enter(ts).is_some() {
@@ -415,7 +433,7 @@ mod tests {
             for v in &mut values {
                 // Values hold for about half an hour, so gates stay failing past `for`.
                 if rng.random_range(0..30) == 0 {
-                    *v = (pick(&mut rng), pick(&mut rng));
+                    *v = pick(&mut rng);
                 }
             }
             if ev.evaluate(ts, &values).is_some() {
@@ -432,12 +450,7 @@ mod tests {
         for name in ["lawsker.yaml", "checkout.yaml", "minimal.yaml"] {
             let plan = plan(name);
             let all = lower::alert_rules(&plan);
-            // Without rollback rules every run reaches promotion, through every gate check.
-            let no_rollbacks: Vec<AlertRule> = all
-                .iter()
-                .filter(|r| r.kind != RuleKind::Rollback)
-                .cloned()
-                .collect();
+            let no_rollbacks = without_rollbacks(&all);
             let schedule = Schedule::new(&plan);
             let eval_ms = plan.monitoring.evaluation_interval.millis() as i64;
             for rules in [&all, &no_rollbacks] {

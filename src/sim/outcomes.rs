@@ -201,31 +201,9 @@ mod tests {
     use crate::check::CheckedPlan;
     use crate::lower;
     use crate::sim::evaluator::Evaluator;
+    use crate::sim::evaluator::tests::{pick, plan, without_rollbacks};
     use rand::rngs::Xoshiro256PlusPlus;
     use rand::{RngExt, SeedableRng};
-
-    fn plan(name: &str) -> CheckedPlan {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("plans")
-            .join(name);
-        crate::pipeline::compile_file(&path)
-            .expect("example plan loads")
-            .plan
-            .expect("example plan is valid")
-    }
-
-    const CANDIDATES: [Option<f64>; 10] = [
-        None,
-        Some(f64::NAN),
-        Some(0.0),
-        Some(0.07),
-        Some(0.2),
-        Some(0.85),
-        Some(0.993),
-        Some(1.0),
-        Some(4000.0),
-        Some(1e9),
-    ];
 
     /// What the batch's runs ended with: rollbacks, promotions, gate failures.
     #[derive(Default)]
@@ -239,12 +217,6 @@ mod tests {
         let eval_ms = plan.monitoring.evaluation_interval.millis() as i64;
         let metrics = plan.metrics.len();
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-        let pick = |rng: &mut Xoshiro256PlusPlus| {
-            (
-                CANDIDATES[rng.random_range(0..CANDIDATES.len())],
-                CANDIDATES[rng.random_range(0..CANDIDATES.len())],
-            )
-        };
         let mut values: Vec<Vec<(Option<f64>, Option<f64>)>> = (0..lanes)
             .map(|_| (0..metrics).map(|_| pick(&mut rng)).collect())
             .collect();
@@ -310,12 +282,7 @@ mod tests {
         for name in ["lawsker.yaml", "checkout.yaml", "minimal.yaml"] {
             let plan = plan(name);
             let all = lower::alert_rules(&plan);
-            // Without rollback rules every run reaches promotion, through every gate check.
-            let no_rollbacks: Vec<AlertRule> = all
-                .iter()
-                .filter(|r| r.kind != RuleKind::Rollback)
-                .cloned()
-                .collect();
+            let no_rollbacks = without_rollbacks(&all);
             for (seed, rules) in [&all, &no_rollbacks].into_iter().enumerate() {
                 compare(rules, &plan, 24, seed as u64, &mut seen);
             }

@@ -80,14 +80,9 @@ pub fn histogram_quantile(q: f64, buckets: &mut [Bucket], semantics: Semantics) 
         Semantics::Prometheus3 => ensure_monotonic_ignoring_small_deltas(b, SMALL_DELTA_TOLERANCE),
     }
 
-    if n < 2 {
+    let Some(rank) = rank(q, b) else {
         return f64::NAN;
-    }
-    let observations = b[n - 1].count;
-    if observations == 0.0 {
-        return f64::NAN;
-    }
-    let rank = q * observations;
+    };
     let i = go_sort_search(n - 1, |i| b[i].count >= rank);
     interpolate(b, i, rank)
 }
@@ -108,20 +103,23 @@ pub fn quantile_of_clean(q: f64, b: &[Bucket]) -> f64 {
             .all(|w| w[0].le < w[1].le && w[0].count <= w[1].count)
     );
     debug_assert!(b.last().is_some_and(|l| l.le == f64::INFINITY));
+    let Some(rank) = rank(q, b) else {
+        return f64::NAN;
+    };
     let n = b.len();
-    if n < 2 {
-        return f64::NAN;
-    }
-    let observations = b[n - 1].count;
-    if observations == 0.0 {
-        return f64::NAN;
-    }
-    let rank = q * observations;
     let i = b[..n - 1]
         .iter()
         .position(|b| b.count >= rank)
         .unwrap_or(n - 1);
     interpolate(b, i, rank)
+}
+
+/// The rank of quantile `q` among the observations (the `+Inf` bucket's count); None
+/// (no result) with fewer than two buckets or no observations.
+#[inline]
+fn rank(q: f64, b: &[Bucket]) -> Option<f64> {
+    let observations = b.last().filter(|_| b.len() >= 2)?.count;
+    (observations != 0.0).then_some(q * observations)
 }
 
 /// The quantile at `rank` given `i`, the first bucket (the `+Inf` one excluded) whose
