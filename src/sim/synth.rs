@@ -6,10 +6,10 @@
 //! Gamma-overdispersed per evaluation interval); the canary receives the phase's share plus
 //! its targeted groups' share; each request fails independently with the error rate;
 //! latencies come from a lognormal body with a heavy tail and are recorded into the
-//! histogram buckets (a multinomial split of the requests); CPU is a counter of
-//! busy seconds (advanced by its mean where no rule can read it); the other gauges are normal around their level, drawn at each evaluation's
-//! scrape. Counters start at 0 at the start of the release (the service pre-initialises its
-//! series).
+//! histogram buckets (a multinomial split of the requests); CPU is a counter of busy
+//! seconds (advanced by its mean where no rule can read it); the other gauges are normal
+//! around their level, drawn at each evaluation's scrape. Counters start at 0 at the start
+//! of the release (the service pre-initialises its series).
 //!
 //! Speed without approximation:
 //! - `rate()` only reads the first and last sample of each window (synthetic counters never

@@ -1,4 +1,4 @@
-//! Exact samplers for the Monte Carlo hot loop: Poisson counts and histogram cells.
+//! Exact samplers for the Monte Carlo hot loop: Poisson counts and the kinds of request.
 //!
 //! A trial draws tens of thousands of counts, each with a mean that changes every time (the
 //! request rate follows the daily cycle), so setup cost matters as much as sampling cost.
@@ -8,12 +8,12 @@
 //! - A mean that every trial of a lock-step batch shares, from 1 to [`TABLE_UP_TO`]: one
 //!   inversion table per mean, shared by the batch while the mean recurs
 //!   ([`table`](super::table)).
-//! - Otherwise, mean < 10: inversion by sequential search from 0; mean ≥ 10: Hörmann's
-//!   PTRS (transformed rejection with squeeze, 1993), as NumPy draws it, with the squeeze's
-//!   divisions multiplied out.
+//! - Otherwise, mean < 10: inversion by sequential search from 0 (for a shared mean, its
+//!   first four steps without a branch); mean ≥ 10: Hörmann's PTRS (transformed rejection
+//!   with squeeze, 1993), as NumPy draws it, with the squeeze's divisions multiplied out.
 //! - The kinds of request of a Poisson stream ([`Mix`]: latency cell, failed or not):
-//!   independent Poisson counts per kind
-//!   (thinning); the smallest cells share one count, placed request by request.
+//!   independent Poisson counts per kind (thinning); the rarest kinds of a span share one
+//!   count, classified request by request.
 //!
 //! The unit tests compare each sampler's frequencies with `statrs`' probability mass
 //! functions (chi-square, fixed seeds).
@@ -53,7 +53,7 @@ pub fn poisson<R: Rng + ?Sized>(rng: &mut R, mu: f64) -> u64 {
 }
 
 /// The smallest shared mean drawn from a table ([`Draw::of`]); below, inversion from 0 is
-/// as quick (it mostly stops at 0 at once).
+/// as quick (its first steps take no branch).
 const TABLE_FROM: f64 = 1.0;
 
 /// The largest mean drawn from a table: about 1,000 entries to fill, which a batch of
