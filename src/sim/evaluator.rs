@@ -22,6 +22,25 @@ use crate::sim::prom::{self, AlertState, Status};
 /// The metric values of one evaluation, per metric index: (canary, stable).
 pub type Values = [(Option<f64>, Option<f64>)];
 
+/// The metric values of one evaluation of a batch of trials, column by column: the
+/// canary's values of metric `m` in row `2m`, the stable track's in row `2m + 1`, each row
+/// `width` lanes long.
+#[derive(Debug, Clone, Copy)]
+pub struct Columns<'v> {
+    pub data: &'v [Option<f64>],
+    pub width: usize,
+}
+
+impl<'v> Columns<'v> {
+    /// Metric `metric`'s values on the canary (`stable` false) or the stable track, for
+    /// lanes `..n`.
+    #[inline]
+    pub fn of(&self, metric: usize, stable: bool, n: usize) -> &'v [Option<f64>] {
+        let row = (2 * metric + usize::from(stable)) * self.width;
+        &self.data[row..row + n]
+    }
+}
+
 /// When each phase starts, in milliseconds from the start of the release.
 #[derive(Debug, Clone)]
 pub struct Schedule {

@@ -257,7 +257,7 @@ impl Job<'_, '_> {
                 let step = clock.advance(ts);
                 t.steps += lanes.len() as u64;
                 lanes.advance(step, self.reading.of(outcomes.watch(ts)));
-                let verdicts = outcomes.evaluate(ts, lanes.all_values(), model.sources.len());
+                let verdicts = outcomes.evaluate(ts, lanes.values());
                 ended.extend(
                     verdicts
                         .iter()

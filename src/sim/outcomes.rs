@@ -8,7 +8,7 @@
 
 use crate::lower::{AlertRule, Condition, Rhs, RuleKind};
 use crate::model::Op;
-use crate::sim::evaluator::{Schedule, Verdict, Watch, alert_state, gates_from, of_kinds};
+use crate::sim::evaluator::{Columns, Schedule, Verdict, Watch, alert_state, gates_from, of_kinds};
 use crate::sim::prom::{AlertState, Status};
 
 /// The alert states and outcomes of a batch's lanes.
@@ -117,15 +117,10 @@ impl<'a> Outcomes<'a> {
         (phase + 1 == starts.len()).then(|| Verdict::Promoted { ts: starts[phase] })
     }
 
-    /// One evaluation at `ts` of every lane's rules (call [`enter`](Self::enter) first);
-    /// lane `l`'s values are `values[l * metrics..]`, per metric (canary, stable). Returns
-    /// each lane's verdict: rolled back if a rollback rule fired.
-    pub fn evaluate(
-        &mut self,
-        ts: i64,
-        values: &[(Option<f64>, Option<f64>)],
-        metrics: usize,
-    ) -> &[Option<Verdict>] {
+    /// One evaluation at `ts` of every lane's rules (call [`enter`](Self::enter) first) on
+    /// the lanes' `values`. Returns each lane's verdict: rolled back if a rollback rule
+    /// fired.
+    pub fn evaluate(&mut self, ts: i64, values: Columns<'_>) -> &[Option<Verdict>] {
         let (n, w, phase) = (self.live, self.width, self.phase);
         let runs = &self.runs[usize::from(self.watch(ts) == Watch::RollbacksAndGates)];
         self.evaluated += (runs.len() * n) as u64;
@@ -142,22 +137,20 @@ impl<'a> Outcomes<'a> {
                     op,
                     rhs: Rhs::Value(v),
                 } => match op {
-                    Op::Lt => step_rule(lanes, values, metrics, at, r, |c, _| {
+                    Op::Lt => step_rule(lanes, values, at, r, |c, _| {
                         c.is_some_and(|c| Op::Lt.holds(c, v))
                     }),
-                    Op::Le => step_rule(lanes, values, metrics, at, r, |c, _| {
+                    Op::Le => step_rule(lanes, values, at, r, |c, _| {
                         c.is_some_and(|c| Op::Le.holds(c, v))
                     }),
-                    Op::Gt => step_rule(lanes, values, metrics, at, r, |c, _| {
+                    Op::Gt => step_rule(lanes, values, at, r, |c, _| {
                         c.is_some_and(|c| Op::Gt.holds(c, v))
                     }),
-                    Op::Ge => step_rule(lanes, values, metrics, at, r, |c, _| {
+                    Op::Ge => step_rule(lanes, values, at, r, |c, _| {
                         c.is_some_and(|c| Op::Ge.holds(c, v))
                     }),
                 },
-                _ => step_rule(lanes, values, metrics, at, r, |c, s| {
-                    r.condition.holds(c, s)
-                }),
+                _ => step_rule(lanes, values, at, r, |c, s| r.condition.holds(c, s)),
             }
         }
         &self.verdicts[..n]
@@ -170,19 +163,23 @@ impl<'a> Outcomes<'a> {
 #[inline(always)]
 fn step_rule(
     (row, verdicts): (&mut [AlertState], &mut [Option<Verdict>]),
-    values: &[(Option<f64>, Option<f64>)],
-    metrics: usize,
+    values: Columns<'_>,
     (ts, phase, i): (i64, usize, usize),
     rule: &AlertRule,
     holds: impl Fn(Option<f64>, Option<f64>) -> bool,
 ) {
     let rollback = rule.kind == RuleKind::Rollback;
-    for ((s, v), verdict) in row
+    let n = row.len();
+    let (canary, stable) = (
+        values.of(rule.metric, false, n),
+        values.of(rule.metric, true, n),
+    );
+    for (((s, &canary), &stable), verdict) in row
         .iter_mut()
-        .zip(values.chunks_exact(metrics))
+        .zip(canary)
+        .zip(stable)
         .zip(verdicts.iter_mut())
     {
-        let (canary, stable) = v[rule.metric];
         let holds = holds(canary, stable);
         // The usual case: nothing to do.
         if !holds && s.status() == Status::Inactive {
@@ -236,17 +233,23 @@ mod tests {
             if let Some(v) = batch.enter(ts) {
                 ended.extend((0..trial.len()).map(|l| (l, v)));
             } else {
-                let mut flat = Vec::new();
-                for &t in &trial {
-                    for v in &mut values[t] {
+                let width = trial.len();
+                let mut columns = vec![None; 2 * metrics * width];
+                for (l, &t) in trial.iter().enumerate() {
+                    for (m, v) in values[t].iter_mut().enumerate() {
                         if rng.random_range(0..30) == 0 {
                             *v = pick(&mut rng);
                         }
+                        columns[2 * m * width + l] = v.0;
+                        columns[(2 * m + 1) * width + l] = v.1;
                     }
                     solo[t].evaluate(ts, &values[t]);
-                    flat.extend_from_slice(&values[t]);
                 }
-                let verdicts = batch.evaluate(ts, &flat, metrics);
+                let columns = Columns {
+                    data: &columns,
+                    width,
+                };
+                let verdicts = batch.evaluate(ts, columns);
                 ended.extend(
                     verdicts
                         .iter()

@@ -14,6 +14,7 @@ use super::draw::{self, ClassDraw, Mix, Target};
 use super::table::Pool;
 use super::{Exposure, FaultModel, Model, Needs, Reads, Source, count};
 use crate::promql::Track;
+use crate::sim::evaluator::Columns;
 use crate::sim::prom::{self, Bucket, Sample};
 use rand::RngExt;
 use rand::rngs::Xoshiro256PlusPlus;
@@ -61,9 +62,8 @@ pub struct Lanes<'m, 'a> {
     burst: Vec<f64>,
     exposure: Vec<Exposure>,
     tracks: Vec<TrackLanes>,
-    /// The metric values, `metrics` per lane: (canary, stable).
-    values: Vec<(Option<f64>, Option<f64>)>,
-    metrics: usize,
+    /// The metric values, column by column ([`Columns`]).
+    values: Vec<Option<f64>>,
     /// Per lane, the facts of the span being drawn, when they depend on the lane's rate.
     facts: Vec<Facts>,
     span: SpanCounts,
@@ -113,8 +113,7 @@ impl<'m, 'a> Lanes<'m, 'a> {
             burst: vec![1.0; width],
             exposure: vec![Exposure::default(); width],
             tracks,
-            values: vec![(None, None); width * metrics],
-            metrics,
+            values: vec![None; 2 * metrics * width],
             facts: Vec::with_capacity(width),
             span: SpanCounts {
                 requests: vec![0; width],
@@ -136,10 +135,12 @@ impl<'m, 'a> Lanes<'m, 'a> {
         self.live == 0
     }
 
-    /// Every lane's metric values at the latest evaluation, `sources.len()` a lane, per
-    /// metric: (canary, stable).
-    pub fn all_values(&self) -> &[(Option<f64>, Option<f64>)] {
-        &self.values[..self.live * self.metrics]
+    /// Every lane's metric values at the latest evaluation.
+    pub fn values(&self) -> Columns<'_> {
+        Columns {
+            data: &self.values,
+            width: self.width,
+        }
     }
 
     pub fn exposure(&self, l: usize) -> &Exposure {
@@ -157,7 +158,7 @@ impl<'m, 'a> Lanes<'m, 'a> {
         self.rng.swap(l, from);
         self.burst[l] = self.burst[from];
         self.exposure[l] = self.exposure[from];
-        move_lane(&mut self.values, w, self.metrics, from, l);
+        move_lane(&mut self.values, w, 1, from, l);
         for t in &mut self.tracks {
             t.requests[l] = t.requests[from];
             t.errors[l] = t.errors[from];
@@ -370,25 +371,25 @@ impl<'m, 'a> Lanes<'m, 'a> {
                 }
             }
         }
-        let (values, metrics) = (&mut self.values, self.metrics);
+        let (values, w) = (&mut self.values, self.width);
         let has_window = window.is_some();
         for &(mi, source) in &needs.metrics[side] {
             let (requests, errors, ok, cpu) = (&*requests, &*errors, &*ok, &*cpu);
             match source {
-                Source::ErrorRate => fill(values, metrics, n, mi, side, |l| {
+                Source::ErrorRate => fill(values, w, n, 2 * mi + side, |l| {
                     has_window.then(|| errors[l] / requests[l])
                 }),
-                Source::Availability => fill(values, metrics, n, mi, side, |l| {
+                Source::Availability => fill(values, w, n, 2 * mi + side, |l| {
                     has_window.then(|| ok[l] / requests[l])
                 }),
-                Source::Throughput => fill(values, metrics, n, mi, side, |l| {
+                Source::Throughput => fill(values, w, n, 2 * mi + side, |l| {
                     has_window.then(|| requests[l])
                 }),
-                Source::Cpu => fill(values, metrics, n, mi, side, |l| has_window.then(|| cpu[l])),
+                Source::Cpu => fill(values, w, n, 2 * mi + side, |l| has_window.then(|| cpu[l])),
                 Source::Latency { q, scale } => {
                     let quantile = &mut self.quantile;
                     let clean_q = m.les_increase && (0.0..=1.0).contains(&q);
-                    fill(values, metrics, n, mi, side, |l| {
+                    fill(values, w, n, 2 * mi + side, |l| {
                         let window = window.as_ref()?;
                         let (f, e) = window.ends;
                         let (first, last) = (
@@ -423,19 +424,19 @@ impl<'m, 'a> Lanes<'m, 'a> {
                         )
                     });
                 }
-                Source::Memory => fill(values, metrics, n, mi, side, |l| Some(t.gauges[0][l])),
+                Source::Memory => fill(values, w, n, 2 * mi + side, |l| Some(t.gauges[0][l])),
                 Source::DbConnections => {
-                    fill(values, metrics, n, mi, side, |l| Some(t.gauges[1][l]))
+                    fill(values, w, n, 2 * mi + side, |l| Some(t.gauges[1][l]))
                 }
-                Source::Redis => fill(values, metrics, n, mi, side, |l| Some(t.gauges[2][l])),
+                Source::Redis => fill(values, w, n, 2 * mi + side, |l| Some(t.gauges[2][l])),
                 Source::Custom { mean, noise } => {
                     let rng = &mut self.rng;
-                    fill(values, metrics, n, mi, side, |l| {
+                    fill(values, w, n, 2 * mi + side, |l| {
                         let z: f64 = rng[l].sample(rand_distr::StandardNormal);
                         Some(mean + noise * z)
                     });
                 }
-                Source::Absent => fill(values, metrics, n, mi, side, |_| None),
+                Source::Absent => fill(values, w, n, 2 * mi + side, |_| None),
             }
         }
     }
@@ -468,21 +469,17 @@ fn rows<T>(v: &[T], (f, e): (usize, usize), w: usize, n: usize) -> (&[T], &[T]) 
     (&v[f * w..f * w + n], &v[e * w..e * w + n])
 }
 
-/// Sets metric `mi`'s value on `side` (0: canary, 1: stable) in lanes `..n` (`metrics`
-/// values a lane) to `v(lane)`.
+/// Sets column `c` of `values` (rows of `w` lanes) in lanes `..n` to `v(lane)`.
 #[inline(always)]
 fn fill(
-    values: &mut [(Option<f64>, Option<f64>)],
-    metrics: usize,
+    values: &mut [Option<f64>],
+    w: usize,
     n: usize,
-    mi: usize,
-    side: usize,
-    mut v: impl FnMut(usize) -> Option<f64>,
+    c: usize,
+    v: impl FnMut(usize) -> Option<f64>,
 ) {
-    for (l, slot) in values.chunks_exact_mut(metrics).take(n).enumerate() {
-        let v = v(l);
-        let slot = &mut slot[mi];
-        if side == 0 { slot.0 = v } else { slot.1 = v }
+    for (slot, v) in values[c * w..c * w + n].iter_mut().zip((0..n).map(v)) {
+        *slot = v;
     }
 }
 
