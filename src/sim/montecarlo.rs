@@ -9,11 +9,8 @@
 //! [`Lanes`] and [`Outcomes`], sharing what depends only on time; each keeps its own random
 //! stream.
 //!
-//! A trial evaluates only what its outcome depends on ([`Evaluator::for_outcome`], which
-//! [`Outcomes`] runs for a whole batch): rollback rules at every evaluation, gates over the
-//! last `for` of each phase, no-data rules never.
-//!
-//! [`Evaluator::for_outcome`]: crate::sim::evaluator::Evaluator::for_outcome
+//! A trial evaluates only what its outcome depends on ([`Outcomes`]): rollback rules at
+//! every evaluation, gates over the last `for` of each phase, no-data rules never.
 //!
 //! # What a trial counts
 //! - A **rollback** is the first evaluation at which a rollback rule fires; it is *false*
@@ -41,8 +38,8 @@
 
 use crate::check::CheckedPlan;
 use crate::lower::{self, AlertRule};
-use crate::sim::evaluator::{Schedule, Verdict, Watch};
-use crate::sim::outcomes::Outcomes;
+use crate::sim::evaluator::{Schedule, Verdict};
+use crate::sim::outcomes::{Outcomes, Watch};
 use crate::sim::prom::Semantics;
 use crate::sim::scenario::{FaultKind, Scenario, Scenarios};
 use crate::sim::stats::Histogram;
@@ -92,7 +89,7 @@ pub struct Tally {
     /// Evaluation steps (timestamps evaluated).
     pub steps: u64,
     /// Rule evaluations run (rollback rules at every step; gates only where they can still
-    /// fail a phase; no-data rules never: see [`Evaluator::for_outcome`]).
+    /// fail a phase; no-data rules never: see [`Outcomes`]).
     pub evaluations: u64,
 }
 

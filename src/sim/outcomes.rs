@@ -1,15 +1,74 @@
-//! Outcome-only evaluation ([`Evaluator::for_outcome`]) of a lock-step batch of trials,
-//! one lane per trial: the batch shares its phase, the rules that run at each evaluation
-//! and when gates start to matter, so those are decided once per evaluation; each rule
-//! then steps every lane's alert in one loop. A trial's verdict and gate failures are
-//! those its own [`Evaluator::for_outcome`] would give (a unit test compares them).
+//! Outcome-only evaluation of a lock-step batch of Monte Carlo trials, one lane per trial.
 //!
-//! [`Evaluator::for_outcome`]: crate::sim::evaluator::Evaluator::for_outcome
+//! A trial only reports rollbacks and the gates failing at phase ends, so its evaluation
+//! skips what cannot change either: no-data rules never run, and a gate runs only from the
+//! last evaluation at which a run of true conditions could still make it fire by the
+//! phase's end (its `for` before the phase's last evaluation, [`gates_from`]). An alert's
+//! state depends only on the current run of evaluations at which its condition held, so
+//! the gate failures are exactly those of evaluating every rule at every step.
+//!
+//! The batch shares its phase and the rules that run at each evaluation, so those are
+//! decided once per evaluation; each rule then steps every lane's alert in one loop. A
+//! trial's verdict and gate failures are those of the full [`Evaluator`] (a unit test
+//! compares them).
+//!
+//! [`Evaluator`]: crate::sim::evaluator::Evaluator
 
 use crate::lower::{AlertRule, Condition, Rhs, RuleKind};
 use crate::model::Op;
-use crate::sim::evaluator::{Columns, Schedule, Verdict, Watch, alert_state, gates_from, of_kinds};
+use crate::sim::evaluator::{Columns, Schedule, Verdict, alert_state};
 use crate::sim::prom::{AlertState, Status};
+
+/// Which rules an outcome-only evaluation runs at some evaluation time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Watch {
+    /// Rollback rules only.
+    Rollbacks,
+    /// Rollback rules and gates.
+    RollbacksAndGates,
+}
+
+impl Watch {
+    /// The kinds of rule watched.
+    pub fn kinds(self) -> &'static [RuleKind] {
+        match self {
+            Watch::Rollbacks => &[RuleKind::Rollback],
+            Watch::RollbacksAndGates => &[RuleKind::Rollback, RuleKind::Gate],
+        }
+    }
+}
+
+/// Per phase, the first evaluation (on the grid of `eval_ms` from 0) from which a run of
+/// true gate conditions could still make a gate fire by the phase's end: its `for`
+/// before the phase's last evaluation. `i64::MAX` for the last phase, or without gates.
+pub fn gates_from(rules: &[AlertRule], schedule: &Schedule, eval_ms: i64) -> Vec<i64> {
+    let eval_ms = eval_ms.max(1);
+    let gate_for = rules
+        .iter()
+        .filter(|r| r.kind == RuleKind::Gate)
+        .map(|r| r.for_ms as i64)
+        .max();
+    schedule
+        .starts
+        .windows(2)
+        .map(|w| match gate_for {
+            // The phase's last evaluation, then back by `for`, down to the grid.
+            Some(f) if w[1] > w[0] => {
+                let last = (w[1] - 1).div_euclid(eval_ms) * eval_ms;
+                (last - f).div_euclid(eval_ms) * eval_ms
+            }
+            _ => i64::MAX,
+        })
+        .chain([i64::MAX])
+        .collect()
+}
+
+/// The indices of the rules of `kinds`, in plan order.
+fn of_kinds(rules: &[AlertRule], kinds: &[RuleKind]) -> Vec<usize> {
+    (0..rules.len())
+        .filter(|&i| kinds.contains(&rules[i].kind))
+        .collect()
+}
 
 /// The alert states and outcomes of a batch's lanes.
 pub struct Outcomes<'a> {
@@ -198,9 +257,52 @@ mod tests {
     use crate::check::CheckedPlan;
     use crate::lower;
     use crate::sim::evaluator::Evaluator;
-    use crate::sim::evaluator::tests::{pick, plan, without_rollbacks};
     use rand::rngs::Xoshiro256PlusPlus;
     use rand::{RngExt, SeedableRng};
+
+    /// An example plan of `plans/`.
+    fn plan(name: &str) -> CheckedPlan {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("plans")
+            .join(name);
+        crate::pipeline::compile_file(&path)
+            .expect("example plan loads")
+            .plan
+            .expect("example plan is valid")
+    }
+
+    /// Metric values that exercise every rule: absent, NaN, and numbers on both sides of
+    /// the example plans' thresholds.
+    const CANDIDATES: [Option<f64>; 12] = [
+        None,
+        Some(f64::NAN),
+        Some(0.0),
+        Some(0.02),
+        Some(0.07),
+        Some(0.2),
+        Some(0.85),
+        Some(0.993),
+        Some(1.0),
+        Some(100.0),
+        Some(4000.0),
+        Some(1e9),
+    ];
+
+    /// A random (canary, stable) pair of [`CANDIDATES`].
+    fn pick(rng: &mut Xoshiro256PlusPlus) -> (Option<f64>, Option<f64>) {
+        let mut one = || CANDIDATES[rng.random_range(0..CANDIDATES.len())];
+        (one(), one())
+    }
+
+    /// The rules of `plan` without its rollback rules: every run then reaches promotion,
+    /// through every gate check.
+    fn without_rollbacks(rules: &[AlertRule]) -> Vec<AlertRule> {
+        rules
+            .iter()
+            .filter(|r| r.kind != RuleKind::Rollback)
+            .cloned()
+            .collect()
+    }
 
     /// What the batch's runs ended with: rollbacks, promotions, gate failures.
     #[derive(Default)]
@@ -218,7 +320,7 @@ mod tests {
             .map(|_| (0..metrics).map(|_| pick(&mut rng)).collect())
             .collect();
         let mut solo: Vec<Evaluator<'_>> = (0..lanes)
-            .map(|_| Evaluator::for_outcome(rules, &schedule, eval_ms))
+            .map(|_| Evaluator::new(rules, &schedule, false))
             .collect();
         let mut batch = Outcomes::new(rules, &schedule, eval_ms, lanes);
         // Lane -> trial.
@@ -277,8 +379,8 @@ mod tests {
         }
     }
 
-    /// Every lane of a batch ends as its own outcome-only evaluator does, whatever the
-    /// order in which lanes leave the batch.
+    /// Every lane of a batch ends as a full evaluation of every rule at every step does,
+    /// whatever the order in which lanes leave the batch.
     #[test]
     fn a_batch_ends_each_lane_as_its_own_evaluator_does() {
         let mut seen = Seen::default();

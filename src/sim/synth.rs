@@ -308,7 +308,7 @@ impl<'a> Model<'a> {
             .collect();
         let ring_capacity = ((window_ms / scrape_ms) as usize + 3).next_power_of_two();
         // CPU is read wherever a rollback rule reads it, else by gates only from their
-        // start in each phase (see `Evaluator::for_outcome`).
+        // start in each phase (see [`crate::sim::outcomes`]).
         let reads_cpu = |kind: RuleKind| {
             rules
                 .iter()
@@ -318,7 +318,7 @@ impl<'a> Model<'a> {
         let cpu_read = if reads_cpu(RuleKind::Rollback) {
             vec![(0, i64::MAX)]
         } else if reads_cpu(RuleKind::Gate) {
-            let from = crate::sim::evaluator::gates_from(rules, &schedule, eval_ms);
+            let from = crate::sim::outcomes::gates_from(rules, &schedule, eval_ms);
             from.iter()
                 .zip(schedule.starts.iter().skip(1).chain([&i64::MAX]))
                 .map(|(&a, &b)| (a, b))
