@@ -208,10 +208,10 @@ struct Job<'r, 's> {
 }
 
 impl Job<'_, '_> {
-    /// Runs chunks taken from `next` until none is left; returns one tally per scenario.
+    /// Runs batches taken from `next` until none is left; returns one tally per scenario.
     fn work(&self, next: &AtomicU64, done: &AtomicU64) -> Vec<Tally> {
-        let chunks_per_scenario = self.trials.div_ceil(self.batch);
-        let total_chunks = chunks_per_scenario * self.scenarios.scenarios.len() as u64;
+        let batches_per_scenario = self.trials.div_ceil(self.batch);
+        let total_batches = batches_per_scenario * self.scenarios.scenarios.len() as u64;
         let mut tallies: Vec<Tally> = self
             .scenarios
             .scenarios
@@ -220,11 +220,11 @@ impl Job<'_, '_> {
             .collect();
         loop {
             let c = next.fetch_add(1, Ordering::Relaxed);
-            if c >= total_chunks {
+            if c >= total_batches {
                 break;
             }
-            let si = (c / chunks_per_scenario) as usize;
-            let start = (c % chunks_per_scenario) * self.batch;
+            let si = (c / batches_per_scenario) as usize;
+            let start = (c % batches_per_scenario) * self.batch;
             let end = (start + self.batch).min(self.trials);
             self.run_batch(si, start..end, &mut tallies[si]);
             done.fetch_add(end - start, Ordering::Relaxed);

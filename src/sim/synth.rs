@@ -419,11 +419,6 @@ impl<'a> Model<'a> {
     pub fn reads_latency(&self) -> bool {
         self.canary_reads.latency || self.stable_reads.is_some_and(|r| r.latency)
     }
-
-    /// Whether the stable track is simulated.
-    pub fn simulates_stable(&self) -> bool {
-        self.stable_reads.is_some()
-    }
 }
 
 /// What one scenario's trials share: its fault, and the kinds of request (latency cell,
