@@ -396,10 +396,23 @@ impl<'m, 'a> Lanes<'m, 'a> {
                             &t.ring_buckets[(f * w + l) * k..(f * w + l + 1) * k],
                             &t.ring_buckets[(e * w + l) * k..(e * w + l + 1) * k],
                         );
-                        // Every bucket's rate is `delta * factor` (the usual case): the
-                        // buckets are as Prometheus' repairs would leave them.
-                        let mut clean = clean_q;
                         quantile.resize(k, Bucket::new(0.0, 0.0));
+                        // Every bucket's rate is `delta * factor` (the usual case): the
+                        // buckets are as Prometheus' repairs would leave them. Increases
+                        // below 2^36 differ by more than 3.x's tolerance.
+                        let total = last[k - 1] - first[k - 1];
+                        if clean_q
+                            && total < 1 << 36
+                            && window.fast_for_all(count(first[0]), count(total))
+                        {
+                            for (((q, &a), &b), &le) in
+                                quantile.iter_mut().zip(first).zip(last).zip(&m.les)
+                            {
+                                *q = Bucket::new(le, (count(b) - count(a)) * window.factor);
+                            }
+                            return Some(prom::quantile::quantile_of_clean(q, quantile) * scale);
+                        }
+                        let mut clean = clean_q && total < 1 << 36;
                         for (((q, &a), &b), &le) in
                             quantile.iter_mut().zip(first).zip(last).zip(&m.les)
                         {
@@ -413,8 +426,6 @@ impl<'m, 'a> Lanes<'m, 'a> {
                             };
                             *q = Bucket::new(le, r);
                         }
-                        // Increases below 2^36 differ by more than 3.x's tolerance.
-                        clean &= last[k - 1] - first[k - 1] < 1 << 36;
                         Some(
                             if clean {
                                 prom::quantile::quantile_of_clean(q, quantile)
@@ -580,6 +591,17 @@ impl Rate<'_> {
             .then_some(delta * self.factor);
         debug_assert!(fast.is_none_or(|f| f.to_bits() == self.exact(first, last).to_bits()));
         fast
+    }
+
+    /// Whether [`fast`](Self::fast) holds for every cumulative bucket of a histogram whose
+    /// lowest bucket's first sample is `lowest_first` and whose `+Inf` bucket increases by
+    /// `total`. A higher bucket's first sample is no smaller and its increase no larger (the
+    /// counts above a bound form a counter too); both sides of `fast`'s test are monotone
+    /// in them, in floating point as well (exact integers, rounding is monotone).
+    #[inline(always)]
+    fn fast_for_all(&self, lowest_first: f64, total: f64) -> bool {
+        let w = self.w;
+        total <= 0.0 || w.sampled_s * lowest_first >= w.gap_s * total * (1.0 + 1e-9)
     }
 
     /// Prometheus' extrapolation in full.
