@@ -43,9 +43,7 @@ use crate::sim::outcomes::{Outcomes, Watch};
 use crate::sim::prom::Semantics;
 use crate::sim::scenario::{FaultKind, Scenario, Scenarios};
 use crate::sim::stats::Histogram;
-use crate::sim::synth::{Clock, Exposure, FaultModel, Lanes, Model, Needs};
-use rand::SeedableRng;
-use rand::rngs::Xoshiro256PlusPlus;
+use crate::sim::synth::{Clock, Exposure, FaultModel, Lanes, Model, Needs, Streams};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// How to run.
@@ -237,9 +235,8 @@ impl Job<'_, '_> {
     fn run_batch(&self, si: usize, trials: std::ops::Range<u64>, t: &mut Tally) {
         let (model, rules) = (self.model, self.rules);
         let faults = &self.faults[si];
-        let rngs: Vec<Xoshiro256PlusPlus> = trials
-            .map(|trial| Xoshiro256PlusPlus::seed_from_u64(trial_seed(self.seed, si as u64, trial)))
-            .collect();
+        let rngs =
+            Streams::seeded(trials.map(|trial| trial_seed(self.seed, si as u64, trial)));
         let mut outcomes = Outcomes::new(rules, self.schedule, model.eval_ms, rngs.len());
         let mut lanes = Lanes::new(model, faults, rngs);
         let mut clock = Clock::new(model, faults);

@@ -50,6 +50,7 @@ mod clock;
 mod coarse;
 mod draw;
 mod lanes;
+mod streams;
 mod table;
 
 use crate::check::{Builtin, CheckedPlan};
@@ -61,6 +62,7 @@ use clock::track_reads;
 pub use clock::{Clock, Step};
 use draw::Mix;
 pub use lanes::Lanes;
+pub use streams::Streams;
 use rand_distr::Gamma;
 use statrs::function::erf::erfc;
 

@@ -18,14 +18,28 @@
 //! The unit tests compare each sampler's frequencies with `statrs`' probability mass
 //! functions (chi-square, fixed seeds).
 
+use super::streams::Streams;
 use super::table::Pool;
 use rand::Rng;
 
-/// A uniform double in [0, 1) from the top 53 bits (converted through `i64`: one
+/// The top 53 bits of the generator's next output: the uniform `x / 2^53` in [0, 1) as
+/// an integer (table inversion works on it as is).
+#[inline(always)]
+pub fn bits<R: Rng + ?Sized>(rng: &mut R) -> u64 {
+    rng.next_u64() >> 11
+}
+
+/// The uniform double `x / 2^53` in [0, 1) of 53 bits `x` (converted through `i64`: one
 /// instruction on baseline x86-64, where `u64` takes several, and the same value).
+#[inline(always)]
+pub fn unit(x: u64) -> f64 {
+    (x as i64) as f64 * (1.0 / (1u64 << 53) as f64)
+}
+
+/// A uniform double in [0, 1) from the top 53 bits.
 #[inline]
 pub fn uniform<R: Rng + ?Sized>(rng: &mut R) -> f64 {
-    ((rng.next_u64() >> 11) as i64) as f64 * (1.0 / (1u64 << 53) as f64)
+    unit(bits(rng))
 }
 
 /// `1/k` for small `k`: the inversion walks multiply by it instead of dividing (a division
@@ -64,12 +78,9 @@ pub const TABLE_UP_TO: f64 = 3000.0;
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Draw {
     Zero,
-    /// Inversion from 0 (mean below 10), with the CDF at 0 to 3 when a batch shares the
+    /// Inversion from 0 (mean below 10), with the start of the CDF when a batch shares the
     /// mean (else it is computed in the draws that need it).
-    Inversion {
-        mu: f64,
-        head: Option<[f64; 4]>,
-    },
+    Inversion { mu: f64, head: Option<Head> },
     /// Inversion by a table of the pool shared by a batch.
     Table(usize),
     /// PTRS (mean at least 10).
@@ -88,7 +99,7 @@ impl Draw {
         } else if mu < 10.0 {
             Draw::Inversion {
                 mu,
-                head: shared.then(|| inversion_head(mu)),
+                head: shared.then(|| Head::new(mu)),
             }
         } else {
             Draw::Rejection(mu)
@@ -101,63 +112,112 @@ impl Draw {
     pub fn sample<R: Rng + ?Sized>(self, rng: &mut R, pool: &Pool) -> u64 {
         match self {
             Draw::Zero => 0,
-            Draw::Table(i) => pool.get(i).sample(uniform(rng)),
+            Draw::Table(i) => pool.get(i).sample(bits(rng)),
             Draw::Inversion { mu, head } => poisson_inversion(rng, mu, head),
             Draw::Rejection(mu) => rejection(rng, mu),
         }
     }
 
-    /// Draws once in each of `rngs` (the lanes of a batch), into `out`: the same draws as
-    /// [`sample`](Self::sample) lane by lane, with the choice of sampler made once.
+    /// Draws once in each of the first `out.len()` lanes of `streams`, into `out` (`x` is
+    /// scratch of the same length): the same draws as [`sample`](Self::sample) lane by
+    /// lane. The choice of sampler is made once, and where a draw takes exactly one
+    /// uniform, every lane's is drawn at once.
     #[inline]
-    pub fn sample_each<R: Rng>(self, rngs: &mut [R], pool: &Pool, out: &mut [u64]) {
-        let lanes = rngs.iter_mut().zip(out.iter_mut());
+    pub fn sample_each(self, streams: &mut Streams, x: &mut [u64], pool: &Pool, out: &mut [u64]) {
+        let n = out.len();
         match self {
-            Draw::Zero => lanes.for_each(|(_, m)| *m = 0),
+            Draw::Zero => out.fill(0),
             Draw::Table(i) => {
                 let table = pool.get(i);
-                lanes.for_each(|(rng, m)| *m = table.sample(uniform(rng)));
+                streams.bits(&mut x[..n]);
+                for (m, &x) in out.iter_mut().zip(&x[..n]) {
+                    *m = table.sample(x);
+                }
             }
-            Draw::Inversion { mu, head } => {
-                lanes.for_each(|(rng, m)| *m = poisson_inversion(rng, mu, head));
+            Draw::Inversion { mu, head: Some(h) } => {
+                streams.bits(&mut x[..n]);
+                let mut walks = false;
+                for (m, &x) in out.iter_mut().zip(&x[..n]) {
+                    *m = h.count(x);
+                    walks |= *m == 4;
+                }
+                if walks {
+                    for (l, (m, &x)) in out.iter_mut().zip(&x[..n]).enumerate() {
+                        if *m == 4 {
+                            *m = inversion_walk(&mut streams.lane(l), mu, Some(h.f0), unit(x));
+                        }
+                    }
+                }
             }
-            Draw::Rejection(mu) => lanes.for_each(|(rng, m)| *m = rejection(rng, mu)),
+            Draw::Inversion { mu, head: None } => {
+                for (l, m) in out.iter_mut().enumerate() {
+                    *m = poisson_inversion(&mut streams.lane(l), mu, None);
+                }
+            }
+            Draw::Rejection(mu) => {
+                for (l, m) in out.iter_mut().enumerate() {
+                    *m = rejection(&mut streams.lane(l), mu);
+                }
+            }
         }
     }
 }
 
-/// The Poisson(`mu`) CDF at 0 to 3, summed as [`inversion_walk`] sums it.
-fn inversion_head(mu: f64) -> [f64; 4] {
-    let (mut p, mut f) = ((-mu).exp(), 0.0);
-    let mut head = [0.0; 4];
-    for (x, h) in head.iter_mut().enumerate() {
-        if x == 0 {
-            f = p;
-        } else {
-            p *= mu * RECIPROCAL[x];
-            f += p;
+/// The start of a small mean's CDF, for the first steps of its inversion walk.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Head {
+    /// F(0), where the walk starts.
+    f0: f64,
+    /// `floor(F(k) * 2^53)` for k from 0 to 3: the uniform `x / 2^53` is above F(k)
+    /// exactly when `x` is above this.
+    below: [u64; 4],
+}
+
+impl Head {
+    /// The Poisson(`mu`) CDF at 0 to 3, summed as [`inversion_walk`] sums it.
+    fn new(mu: f64) -> Head {
+        let (mut p, mut f) = ((-mu).exp(), 0.0);
+        let mut below = [0; 4];
+        for (x, b) in below.iter_mut().enumerate() {
+            if x == 0 {
+                f = p;
+            } else {
+                p *= mu * RECIPROCAL[x];
+                f += p;
+            }
+            // Exact scaling by a power of two, then the floor.
+            *b = (f * (1u64 << 53) as f64).floor() as u64;
         }
-        *h = f;
+        Head {
+            f0: (-mu).exp(),
+            below,
+        }
     }
-    head
+
+    /// The first four steps of the walk for the uniform `x / 2^53`, without a branch
+    /// each: how many of F(0)..F(3) lie below it, unless it is above them all (4: the
+    /// walk goes on).
+    #[inline(always)]
+    fn count(&self, x: u64) -> u64 {
+        let b = &self.below;
+        u64::from(x > b[0]) + u64::from(x > b[1]) + u64::from(x > b[2]) + u64::from(x > b[3])
+    }
 }
 
 /// Poisson(`mu`), `0 < mu < 10`, given its CDF at 0 to 3 if known: inversion by
 /// sequential search from 0.
 #[inline(always)]
-fn poisson_inversion<R: Rng + ?Sized>(rng: &mut R, mu: f64, head: Option<[f64; 4]>) -> u64 {
-    let u = uniform(rng);
+fn poisson_inversion<R: Rng + ?Sized>(rng: &mut R, mu: f64, head: Option<Head>) -> u64 {
+    let x = bits(rng);
     if let Some(h) = head {
-        // The first four steps of the walk without a branch each: the count is how many
-        // of F(0)..F(3) lie below `u`, unless `u` is above them all.
-        let c =
-            u64::from(u > h[0]) + u64::from(u > h[1]) + u64::from(u > h[2]) + u64::from(u > h[3]);
+        let c = h.count(x);
         return if c < 4 {
             c
         } else {
-            inversion_walk(rng, mu, Some(h[0]), u)
+            inversion_walk(rng, mu, Some(h.f0), unit(x))
         };
     }
+    let u = unit(x);
     // `e^-mu > 1 - mu`, so below `1 - mu` the walk would stop at 0 without its `exp`. Their
     // gap, about `mu²/2`, is far above the last bit of either for `mu > 1e-6`, so the
     // answer is the walk's, bit for bit (most small cells' draws end here).

@@ -17,7 +17,7 @@ use crate::promql::Track;
 use crate::sim::evaluator::Columns;
 use crate::sim::prom::{self, Bucket, Sample};
 use rand::RngExt;
-use rand::rngs::Xoshiro256PlusPlus;
+use super::streams::Streams;
 use rand_distr::Distribution;
 
 /// One track's series in every lane: counters now, and the ring of samples a window may
@@ -57,7 +57,7 @@ pub struct Lanes<'m, 'a> {
     width: usize,
     /// Latency cells per lane (0 when no histogram is kept).
     cells: usize,
-    rng: Vec<Xoshiro256PlusPlus>,
+    rng: Streams,
     /// The Gamma rate multiplier of the current evaluation interval.
     burst: Vec<f64>,
     exposure: Vec<Exposure>,
@@ -70,17 +70,20 @@ pub struct Lanes<'m, 'a> {
     /// Per lane, the window's `rate()` of requests, errors, successes and CPU seconds
     /// (when the window has two samples).
     rates: [Vec<f64>; 4],
+    /// One uniform's bits per lane, for the stages that take exactly one
+    /// ([`Streams::bits`]).
+    uniforms: Vec<u64>,
     /// A lane's draws, when each plans its own (under overdispersion).
     scratch_draws: Vec<ClassDraw>,
     quantile: Vec<Bucket>,
 }
 
 impl<'m, 'a> Lanes<'m, 'a> {
-    /// A batch of one lane per random stream in `rngs`.
+    /// A batch of one lane per random stream in `rng`.
     pub fn new(
         model: &'m Model<'a>,
         faults: &'m FaultModel<'m>,
-        rng: Vec<Xoshiro256PlusPlus>,
+        rng: Streams,
     ) -> Self {
         let width = rng.len();
         let k = model.bounds.len() + 1;
@@ -121,6 +124,7 @@ impl<'m, 'a> Lanes<'m, 'a> {
                 drawn: vec![0; width],
             },
             rates: std::array::from_fn(|_| vec![0.0; width]),
+            uniforms: vec![0; width],
             scratch_draws: Vec::new(),
             quantile: Vec::with_capacity(k),
         }
@@ -155,7 +159,7 @@ impl<'m, 'a> Lanes<'m, 'a> {
         if from == l {
             return;
         }
-        self.rng.swap(l, from);
+        self.rng.swap(from, l);
         self.burst[l] = self.burst[from];
         self.exposure[l] = self.exposure[from];
         move_lane(&mut self.values, w, 1, from, l);
@@ -179,8 +183,10 @@ impl<'m, 'a> Lanes<'m, 'a> {
     pub fn advance(&mut self, step: &Step, needs: &Needs) {
         let m = self.model;
         if let Some(bursts) = &m.bursts {
-            for (b, rng) in self.burst[..self.live].iter_mut().zip(&mut self.rng) {
-                *b = bursts.as_ref().map_or(1.0, |g| g.sample(rng));
+            for (l, b) in self.burst[..self.live].iter_mut().enumerate() {
+                *b = bursts
+                    .as_ref()
+                    .map_or(1.0, |g| g.sample(&mut self.rng.lane(l)));
             }
         }
         for span in &step.spans {
@@ -219,7 +225,8 @@ impl<'m, 'a> Lanes<'m, 'a> {
                 let counts = &mut self.span;
                 match (&span.draws, span.facts) {
                     (Some(ranges), Some(f)) => draw_shared(
-                        &mut self.rng[..n],
+                        &mut self.rng,
+                        &mut self.uniforms[..n],
                         &step.draws[ranges[ti].clone()],
                         self.faults.mix(t.track, f.level),
                         &step.pool,
@@ -228,7 +235,7 @@ impl<'m, 'a> Lanes<'m, 'a> {
                         counts,
                     ),
                     _ => {
-                        for (l, rng) in self.rng[..n].iter_mut().enumerate() {
+                        for l in 0..n {
                             let f = facts(&self.facts, l);
                             self.scratch_draws.clear();
                             let mix = self.faults.mix(t.track, f.level);
@@ -243,7 +250,7 @@ impl<'m, 'a> Lanes<'m, 'a> {
                             );
                             let k = self.cells;
                             (counts.requests[l], counts.failed[l]) = draw::draw_span(
-                                rng,
+                                &mut self.rng.lane(l),
                                 &self.scratch_draws,
                                 mix,
                                 &step.pool,
@@ -268,14 +275,14 @@ impl<'m, 'a> Lanes<'m, 'a> {
             if r.cpu {
                 // CPU is a counter of busy seconds, drawn where some rule can read it and
                 // advanced by its mean elsewhere.
-                for (l, rng) in self.rng[..n].iter_mut().enumerate() {
+                for l in 0..n {
                     let cpu = if canary {
                         facts(&self.facts, l).canary_cpu
                     } else {
                         base.cpu.mean
                     };
                     t.cpu_seconds[l] += if span.cpu_read {
-                        let noise: f64 = rng.sample(rand_distr::StandardNormal);
+                        let noise: f64 = self.rng.lane(l).sample(rand_distr::StandardNormal);
                         (cpu + base.cpu.noise * noise).max(0.0) * span.dt
                     } else {
                         cpu * span.dt
@@ -295,7 +302,8 @@ impl<'m, 'a> Lanes<'m, 'a> {
         let m = self.model;
         let base = &m.scenarios.baseline;
         let share = m.canary_share[m.phase_at(ts)];
-        for (l, rng) in self.rng[..self.live].iter_mut().enumerate() {
+        for l in 0..self.live {
+            let rng = &mut self.rng.lane(l);
             let canary_rps = m.total_rps(ts) * self.burst[l] * share;
             let intensity = self.faults.at(ts, canary_rps);
             for t in &mut self.tracks {
@@ -443,7 +451,7 @@ impl<'m, 'a> Lanes<'m, 'a> {
                 Source::Custom { mean, noise } => {
                     let rng = &mut self.rng;
                     fill(values, w, n, 2 * mi + side, |l| {
-                        let z: f64 = rng[l].sample(rand_distr::StandardNormal);
+                        let z: f64 = rng.lane(l).sample(rand_distr::StandardNormal);
                         Some(mean + noise * z)
                     });
                 }
@@ -498,7 +506,8 @@ fn fill(
 /// lane's draws in the order [`draw::draw_span`] takes them), into `counts` and the
 /// lanes' cells (`k` per lane).
 fn draw_shared(
-    rngs: &mut [Xoshiro256PlusPlus],
+    rngs: &mut Streams,
+    uniforms: &mut [u64],
     draws: &[ClassDraw],
     mix: &Mix,
     pool: &Pool,
@@ -506,13 +515,13 @@ fn draw_shared(
     k: usize,
     counts: &mut SpanCounts,
 ) {
-    let n = rngs.len();
+    let n = uniforms.len();
     let (requests, failed) = (&mut counts.requests[..n], &mut counts.failed[..n]);
     requests.fill(0);
     failed.fill(0);
     let drawn = &mut counts.drawn[..n];
     for d in draws {
-        d.draw.sample_each(rngs, pool, drawn);
+        d.draw.sample_each(rngs, uniforms, pool, drawn);
         match d.target {
             Target::Kind(kind) => {
                 for (r, &m) in requests.iter_mut().zip(&*drawn) {
@@ -531,9 +540,9 @@ fn draw_shared(
             }
             // Each lane's rare requests, classified one by one.
             Target::Minor(from) => {
-                for (l, rng) in rngs.iter_mut().enumerate() {
+                for l in 0..n {
                     for _ in 0..drawn[l] {
-                        let kind = mix.minor_kind(from, draw::uniform(rng));
+                        let kind = mix.minor_kind(from, draw::uniform(&mut rngs.lane(l)));
                         requests[l] += 1;
                         failed[l] += u64::from(kind.failed);
                         if k > 0 {

@@ -6,12 +6,21 @@
 //! search), where a rejection sampler pays a logarithm and two uniforms. The answer is the
 //! inversion `min{k : u < F(k)}`, the same count any inversion of the same `u` gives.
 //!
+//! The search runs on the uniform's 53 bits as an integer `x` (`u = x / 2^53`): with each
+//! CDF entry stored as the integer `ceil(F(k) * 2^53)`, `u < F(k)` exactly when `x` is
+//! below it, and the guide entry is `x`'s top bits (the guide's length is a power of two),
+//! so the draw takes no floating point and no rounding can start the search past the
+//! answer.
+//!
 //! The probabilities are built outward from the mode by the ratios `p(k+1)/p(k) = μ/(k+1)`
 //! and normalised by their sum, so no `exp` or `ln Γ` is taken; the table stops where a
 //! probability falls below 1e-20 of the mode's, a mass the 53-bit uniform cannot resolve.
 
 /// Relative probability at which the table stops, on each side of the mode.
 const CUTOFF: f64 = 1e-20;
+
+/// `2^53`: the uniforms' integers are below it.
+const ONE: f64 = (1u64 << 53) as f64;
 
 /// The Poisson CDF for one mean, with a guide table for indexed search.
 #[derive(Debug, Clone, Default)]
@@ -20,8 +29,13 @@ pub struct PoissonTable {
     lo: u64,
     /// `cdf[i]` is `P(X <= lo + i)`; the last entry is exactly 1.
     cdf: Vec<f64>,
-    /// `guide[g]` is the first `i` with `cdf[i] > g / guide.len()`.
+    /// `above[i]` is `ceil(cdf[i] * 2^53)`: the smallest 53-bit integer `x` for which the
+    /// uniform `x / 2^53` is not below `cdf[i]`.
+    above: Vec<u64>,
+    /// `guide[g]` is the answer for the smallest `x` with `x >> shift == g`: its length
+    /// is the power of two at or above the table's.
     guide: Vec<u32>,
+    shift: u32,
 }
 
 impl PoissonTable {
@@ -68,25 +82,29 @@ impl PoissonTable {
         if let Some(last) = cdf.last_mut() {
             *last = 1.0;
         }
-        let g = cdf.len();
+        // `c * 2^53` is exact (a power of two), and at most 2^53.
+        self.above.clear();
+        self.above
+            .extend(cdf.iter().map(|&c| (c * ONE).ceil() as u64));
+        let g = cdf.len().next_power_of_two() as u64;
+        self.shift = 53 - g.trailing_zeros();
         self.guide.clear();
         let mut i = 0usize;
         for j in 0..g {
-            let at = j as f64 / g as f64;
-            while cdf[i] <= at {
+            let first = j << self.shift;
+            while self.above[i] <= first {
                 i += 1;
             }
             self.guide.push(i as u32);
         }
     }
 
-    /// The count whose CDF interval holds `u` (in [0, 1)).
+    /// The count whose CDF interval holds the uniform `x / 2^53` (`x` below 2^53).
     #[inline]
-    pub fn sample(&self, u: f64) -> u64 {
-        // Through `i64`: one instruction where `usize` takes several, and the same value.
-        let g = ((u * self.guide.len() as f64) as i64 as usize).min(self.guide.len() - 1);
-        let mut i = self.guide[g] as usize;
-        while self.cdf[i] <= u {
+    pub fn sample(&self, x: u64) -> u64 {
+        debug_assert!(x < 1 << 53);
+        let mut i = self.guide[(x >> self.shift) as usize] as usize;
+        while self.above[i] <= x {
             i += 1;
         }
         self.lo + i as u64
@@ -139,6 +157,7 @@ impl Pool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::{Rng, SeedableRng};
     use statrs::distribution::{Discrete, DiscreteCDF, Poisson};
 
     #[test]
@@ -161,27 +180,39 @@ mod tests {
     #[test]
     fn sampling_inverts_the_cdf() {
         let mut t = PoissonTable::default();
-        for mu in [1.0, 3.3, 48.0, 900.5] {
+        let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(3);
+        for mu in [1.0, 3.3, 48.0, 900.5, 2999.0] {
             t.fill(mu);
+            // The inversion in floating point, by a linear search.
+            let invert = |x: u64| {
+                let u = x as f64 / ONE;
+                t.lo + t.cdf.iter().position(|&c| u < c).unwrap() as u64
+            };
             // At each entry's boundary and just below it.
             for i in 0..t.cdf.len() - 1 {
-                let c = t.cdf[i];
-                if c >= 1.0 {
-                    break;
+                let x = (t.cdf[i] * ONE).ceil() as u64;
+                if x < 1 << 53 {
+                    assert_eq!(t.sample(x), invert(x), "mu {mu} at F({i})");
                 }
-                if t.cdf[i + 1] > c {
-                    assert_eq!(t.sample(c), t.lo + i as u64 + 1, "mu {mu} at F({i})");
-                }
-                let below = f64::from_bits(c.to_bits() - 1);
-                if i == 0 || below > t.cdf[i - 1] {
-                    assert_eq!(t.sample(below), t.lo + i as u64, "mu {mu} below F({i})");
+                if x > 0 {
+                    assert_eq!(t.sample(x - 1), invert(x - 1), "mu {mu} below F({i})");
                 }
             }
-            assert_eq!(t.sample(0.0), t.lo);
+            // At the guide buckets' edges, and anywhere.
+            for j in 0..t.guide.len() as u64 {
+                let first = j << t.shift;
+                for x in [first.saturating_sub(1), first, first + 1] {
+                    assert_eq!(t.sample(x), invert(x), "mu {mu} at guide {j}");
+                }
+            }
+            for _ in 0..20_000 {
+                let x = rng.next_u64() >> 11;
+                assert_eq!(t.sample(x), invert(x), "mu {mu}, x {x}");
+            }
+            assert_eq!(t.sample(0), t.lo);
             // The largest uniform lands on the first count whose CDF rounds to 1.
-            let top = 1.0 - f64::EPSILON / 2.0;
-            let first_one = t.cdf.iter().position(|&c| c > top).unwrap();
-            assert_eq!(t.sample(top), t.lo + first_one as u64);
+            let top = (1 << 53) - 1;
+            assert_eq!(t.sample(top), invert(top));
         }
     }
 }
