@@ -235,9 +235,8 @@ impl Job<'_, '_> {
     fn run_batch(&self, si: usize, trials: std::ops::Range<u64>, t: &mut Tally) {
         let (model, rules) = (self.model, self.rules);
         let faults = &self.faults[si];
-        let rngs =
-            Streams::seeded(trials.map(|trial| trial_seed(self.seed, si as u64, trial)));
-        let mut outcomes = Outcomes::new(rules, self.schedule, model.eval_ms, rngs.len());
+        let rngs = Streams::seeded(trials.map(|trial| trial_seed(self.seed, si as u64, trial)));
+        let mut outcomes = Outcomes::new(rules, self.schedule, model.eval_ms, rngs.count());
         let mut lanes = Lanes::new(model, faults, rngs);
         let mut clock = Clock::new(model, faults);
         let mut ended: Vec<(usize, Verdict)> = Vec::new();

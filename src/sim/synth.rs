@@ -62,9 +62,9 @@ use clock::track_reads;
 pub use clock::{Clock, Step};
 use draw::Mix;
 pub use lanes::Lanes;
-pub use streams::Streams;
 use rand_distr::Gamma;
 use statrs::function::erf::erfc;
+pub use streams::Streams;
 
 /// How one plan metric is produced in a synthetic trial.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -80,7 +80,10 @@ pub enum Draw {
     Zero,
     /// Inversion from 0 (mean below 10), with the start of the CDF when a batch shares the
     /// mean (else it is computed in the draws that need it).
-    Inversion { mu: f64, head: Option<Head> },
+    Inversion {
+        mu: f64,
+        head: Option<Head>,
+    },
     /// Inversion by a table of the pool shared by a batch.
     Table(usize),
     /// PTRS (mean at least 10).

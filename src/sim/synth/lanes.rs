@@ -11,13 +11,13 @@
 
 use super::clock::{Facts, Span, Step, Window, plan_track, tracks};
 use super::draw::{self, ClassDraw, Mix, Target};
+use super::streams::Streams;
 use super::table::Pool;
 use super::{Exposure, FaultModel, Model, Needs, Reads, Source, count};
 use crate::promql::Track;
 use crate::sim::evaluator::Columns;
 use crate::sim::prom::{self, Bucket, Sample};
 use rand::RngExt;
-use super::streams::Streams;
 use rand_distr::Distribution;
 
 /// One track's series in every lane: counters now, and the ring of samples a window may
@@ -45,6 +45,9 @@ struct SpanCounts {
     failed: Vec<u64>,
     /// One class's counts.
     drawn: Vec<u64>,
+    /// One uniform's bits per lane, for the draws that take exactly one
+    /// ([`Streams::bits`]).
+    bits: Vec<u64>,
 }
 
 /// The batch's trials, one lane each.
@@ -70,9 +73,6 @@ pub struct Lanes<'m, 'a> {
     /// Per lane, the window's `rate()` of requests, errors, successes and CPU seconds
     /// (when the window has two samples).
     rates: [Vec<f64>; 4],
-    /// One uniform's bits per lane, for the stages that take exactly one
-    /// ([`Streams::bits`]).
-    uniforms: Vec<u64>,
     /// A lane's draws, when each plans its own (under overdispersion).
     scratch_draws: Vec<ClassDraw>,
     quantile: Vec<Bucket>,
@@ -80,12 +80,8 @@ pub struct Lanes<'m, 'a> {
 
 impl<'m, 'a> Lanes<'m, 'a> {
     /// A batch of one lane per random stream in `rng`.
-    pub fn new(
-        model: &'m Model<'a>,
-        faults: &'m FaultModel<'m>,
-        rng: Streams,
-    ) -> Self {
-        let width = rng.len();
+    pub fn new(model: &'m Model<'a>, faults: &'m FaultModel<'m>, rng: Streams) -> Self {
+        let width = rng.count();
         let k = model.bounds.len() + 1;
         let cells = if model.reads_latency() { k } else { 0 };
         let cap = model.ring_capacity;
@@ -122,9 +118,9 @@ impl<'m, 'a> Lanes<'m, 'a> {
                 requests: vec![0; width],
                 failed: vec![0; width],
                 drawn: vec![0; width],
+                bits: vec![0; width],
             },
             rates: std::array::from_fn(|_| vec![0.0; width]),
-            uniforms: vec![0; width],
             scratch_draws: Vec::new(),
             quantile: Vec::with_capacity(k),
         }
@@ -225,13 +221,11 @@ impl<'m, 'a> Lanes<'m, 'a> {
                 let counts = &mut self.span;
                 match (&span.draws, span.facts) {
                     (Some(ranges), Some(f)) => draw_shared(
-                        &mut self.rng,
-                        &mut self.uniforms[..n],
+                        (&mut self.rng, n),
                         &step.draws[ranges[ti].clone()],
                         self.faults.mix(t.track, f.level),
                         &step.pool,
-                        &mut t.cells,
-                        self.cells,
+                        (&mut t.cells, self.cells),
                         counts,
                     ),
                     _ => {
@@ -502,26 +496,23 @@ fn fill(
     }
 }
 
-/// Draws a span whose plan every lane shares, class by class across the lanes (each
+/// Draws a span whose plan every lane shares, class by class across lanes `..n` (each
 /// lane's draws in the order [`draw::draw_span`] takes them), into `counts` and the
 /// lanes' cells (`k` per lane).
 fn draw_shared(
-    rngs: &mut Streams,
-    uniforms: &mut [u64],
+    (rngs, n): (&mut Streams, usize),
     draws: &[ClassDraw],
     mix: &Mix,
     pool: &Pool,
-    lane_cells: &mut [u64],
-    k: usize,
+    (lane_cells, k): (&mut [u64], usize),
     counts: &mut SpanCounts,
 ) {
-    let n = uniforms.len();
     let (requests, failed) = (&mut counts.requests[..n], &mut counts.failed[..n]);
     requests.fill(0);
     failed.fill(0);
     let drawn = &mut counts.drawn[..n];
     for d in draws {
-        d.draw.sample_each(rngs, uniforms, pool, drawn);
+        d.draw.sample_each(rngs, &mut counts.bits[..n], pool, drawn);
         match d.target {
             Target::Kind(kind) => {
                 for (r, &m) in requests.iter_mut().zip(&*drawn) {

@@ -37,7 +37,7 @@ impl Streams {
     }
 
     /// The number of streams.
-    pub fn len(&self) -> usize {
+    pub fn count(&self) -> usize {
         self.s[0].len()
     }
 
