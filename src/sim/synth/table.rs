@@ -82,21 +82,24 @@ impl PoissonTable {
         if let Some(last) = cdf.last_mut() {
             *last = 1.0;
         }
-        // `c * 2^53` is exact (a power of two), and at most 2^53.
+        // `c * 2^53` is exact (a power of two), and at most 2^53 (converted through `i64`:
+        // one instruction, and the same value).
         self.above.clear();
         self.above
-            .extend(cdf.iter().map(|&c| (c * ONE).ceil() as u64));
+            .extend(cdf.iter().map(|&c| (c * ONE).ceil() as i64 as u64));
         let g = cdf.len().next_power_of_two() as u64;
         self.shift = 53 - g.trailing_zeros();
+        // Entry `i` is the answer for the buckets whose first `x` (`j << shift`) lies in
+        // [above[i - 1], above[i]): those from the last one's end to ceil(above[i] / 2^shift).
         self.guide.clear();
-        let mut i = 0usize;
-        for j in 0..g {
-            let first = j << self.shift;
-            while self.above[i] <= first {
-                i += 1;
+        let round_up = (1u64 << self.shift) - 1;
+        for (i, &a) in self.above.iter().enumerate() {
+            let end = ((a + round_up) >> self.shift) as usize;
+            if end > self.guide.len() {
+                self.guide.resize(end, i as u32);
             }
-            self.guide.push(i as u32);
         }
+        debug_assert_eq!(self.guide.len() as u64, g);
     }
 
     /// The count whose CDF interval holds the uniform `x / 2^53` (`x` below 2^53).
