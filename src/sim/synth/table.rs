@@ -32,9 +32,10 @@ pub struct PoissonTable {
     /// `above[i]` is `ceil(cdf[i] * 2^53)`: the smallest 53-bit integer `x` for which the
     /// uniform `x / 2^53` is not below `cdf[i]`.
     above: Vec<u64>,
-    /// `guide[g]` is the answer for the smallest `x` with `x >> shift == g`: its length
-    /// is the power of two at or above the table's.
-    guide: Vec<u32>,
+    /// `guide[g]` is the entry that answers the smallest `x` with `x >> shift == g`
+    /// (the power of two at or above the table's length is the guide's), with its bound
+    /// at hand so that the usual draw reads one place.
+    guide: Vec<Guide>,
     shift: u32,
 }
 
@@ -91,10 +92,14 @@ impl PoissonTable {
         // [above[i - 1], above[i]): those from the last one's end to ceil(above[i] / 2^shift).
         self.guide.clear();
         let round_up = (1u64 << self.shift) - 1;
-        for (i, &a) in self.above.iter().enumerate() {
-            let end = ((a + round_up) >> self.shift) as usize;
+        for (i, &above) in self.above.iter().enumerate() {
+            let end = ((above + round_up) >> self.shift) as usize;
             if end > self.guide.len() {
-                self.guide.resize(end, i as u32);
+                let entry = Guide {
+                    above,
+                    count: self.lo + i as u64,
+                };
+                self.guide.resize(end, entry);
             }
         }
         debug_assert_eq!(self.guide.len() as u64, g);
@@ -104,7 +109,17 @@ impl PoissonTable {
     #[inline]
     pub fn sample(&self, x: u64) -> u64 {
         debug_assert!(x < 1 << 53);
-        let mut i = self.guide[(x >> self.shift) as usize] as usize;
+        let g = self.guide[(x >> self.shift) as usize];
+        if x < g.above {
+            return g.count;
+        }
+        self.search((g.count - self.lo) as usize + 1, x)
+    }
+
+    /// The answer for `x` from entry `i` on.
+    #[cold]
+    #[inline(never)]
+    fn search(&self, mut i: usize, x: u64) -> u64 {
         while self.above[i] <= x {
             i += 1;
         }
@@ -116,6 +131,13 @@ impl PoissonTable {
     pub fn len(&self) -> usize {
         self.cdf.len()
     }
+}
+
+/// A guide entry: the count an entry of the table answers, and its bound.
+#[derive(Debug, Clone, Copy, Default)]
+struct Guide {
+    above: u64,
+    count: u64,
 }
 
 /// `v.ceil()` for `0 <= v <= 2^53`, as an integer: truncated, plus one if that lost a
