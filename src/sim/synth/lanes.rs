@@ -64,6 +64,8 @@ pub struct Lanes<'m, 'a> {
     /// The Gamma rate multiplier of the current evaluation interval.
     burst: Vec<f64>,
     exposure: Vec<Exposure>,
+    /// Whether the fault has shown in some lane (until then no lane counts exposure).
+    shown: bool,
     tracks: Vec<TrackLanes>,
     /// The metric values, column by column ([`Columns`]).
     values: Vec<Option<f64>>,
@@ -111,6 +113,7 @@ impl<'m, 'a> Lanes<'m, 'a> {
             rng,
             burst: vec![1.0; width],
             exposure: vec![Exposure::default(); width],
+            shown: false,
             tracks,
             values: vec![None; 2 * metrics * width],
             facts: Vec::with_capacity(width),
@@ -197,7 +200,6 @@ impl<'m, 'a> Lanes<'m, 'a> {
     /// Draws what happened in `span` in every lane and records the samples at its end.
     fn generate(&mut self, step: &Step, span: &Span) {
         let (m, n) = (self.model, self.live);
-        let base = &m.scenarios.baseline;
         if span.facts.is_none() {
             self.facts.clear();
             let share = m.canary_share[span.phase];
@@ -208,9 +210,23 @@ impl<'m, 'a> Lanes<'m, 'a> {
             }
         }
         let facts = |facts: &[Facts], l: usize| span.facts.unwrap_or_else(|| facts[l]);
-        for (l, e) in self.exposure[..n].iter_mut().enumerate() {
-            if e.first_active.is_none() {
-                e.first_active = facts(&self.facts, l).shows;
+        match span.facts {
+            Some(Facts { shows: None, .. }) => {}
+            Some(Facts {
+                shows: Some(shows), ..
+            }) => {
+                for e in &mut self.exposure[..n] {
+                    e.first_active.get_or_insert(shows);
+                }
+                self.shown = true;
+            }
+            None => {
+                for (l, e) in self.exposure[..n].iter_mut().enumerate() {
+                    if e.first_active.is_none() {
+                        e.first_active = self.facts[l].shows;
+                        self.shown |= e.first_active.is_some();
+                    }
+                }
             }
         }
         for ti in 0..self.tracks.len() {
@@ -257,7 +273,7 @@ impl<'m, 'a> Lanes<'m, 'a> {
                     t.requests[l] += counts.requests[l];
                     t.errors[l] += counts.failed[l];
                 }
-                if canary {
+                if canary && self.shown {
                     for (l, e) in self.exposure[..n].iter_mut().enumerate() {
                         if e.first_active.is_some_and(|a| span.mid >= a) {
                             e.requests += counts.requests[l];
@@ -269,21 +285,30 @@ impl<'m, 'a> Lanes<'m, 'a> {
             if r.cpu {
                 // CPU is a counter of busy seconds, drawn where some rule can read it and
                 // advanced by its mean elsewhere.
-                for l in 0..n {
-                    let cpu = if canary {
-                        facts(&self.facts, l).canary_cpu
-                    } else {
-                        base.cpu.mean
-                    };
-                    t.cpu_seconds[l] += if span.cpu_read {
-                        let noise: f64 = self.rng.lane(l).sample(rand_distr::StandardNormal);
-                        (cpu + base.cpu.noise * noise).max(0.0) * span.dt
-                    } else {
-                        cpu * span.dt
-                    };
-                }
+                self.draw_cpu(ti, span);
             }
-            t.write(span.slot, self.width, n, self.cells);
+            self.tracks[ti].write(span.slot, self.width, n, self.cells);
+        }
+    }
+
+    /// Advances track `ti`'s CPU counter over `span` lane by lane: with noise where a rule
+    /// can read it, by each lane's own mean elsewhere.
+    fn draw_cpu(&mut self, ti: usize, span: &Span) {
+        let base = &self.model.scenarios.baseline;
+        let t = &mut self.tracks[ti];
+        let canary = t.track == Track::Canary;
+        for l in 0..self.live {
+            let cpu = if canary {
+                span.facts.unwrap_or_else(|| self.facts[l]).canary_cpu
+            } else {
+                base.cpu.mean
+            };
+            t.cpu_seconds[l] += if span.cpu_read {
+                let noise: f64 = self.rng.lane(l).sample(rand_distr::StandardNormal);
+                (cpu + base.cpu.noise * noise).max(0.0) * span.dt
+            } else {
+                cpu * span.dt
+            };
         }
     }
 
