@@ -186,7 +186,7 @@ impl Reading {
 }
 
 /// Trials per unit of work handed to a thread: one lock-step batch.
-const BATCH: u64 = 512;
+const BATCH: u64 = 1024;
 
 /// Everything a worker reads.
 struct Job<'r, 's> {
