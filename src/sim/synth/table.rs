@@ -97,6 +97,8 @@ impl PoissonTable {
             if end > self.guide.len() {
                 let entry = Guide {
                     above,
+                    // The last entry's bound is above every `x`.
+                    next: self.above.get(i + 1).copied().unwrap_or(above),
                     count: self.lo + i as u64,
                 };
                 self.guide.resize(end, entry);
@@ -110,10 +112,10 @@ impl PoissonTable {
     pub fn sample(&self, x: u64) -> u64 {
         debug_assert!(x < 1 << 53);
         let g = self.guide[(x >> self.shift) as usize];
-        if x < g.above {
-            return g.count;
+        if x < g.next {
+            return g.count + u64::from(x >= g.above);
         }
-        self.search((g.count - self.lo) as usize + 1, x)
+        self.search((g.count - self.lo) as usize + 2, x)
     }
 
     /// The answer for `x` from entry `i` on.
@@ -133,10 +135,12 @@ impl PoissonTable {
     }
 }
 
-/// A guide entry: the count an entry of the table answers, and its bound.
+/// A guide entry: the count an entry of the table answers, its bound, and the next
+/// entry's bound (a bucket rarely holds two).
 #[derive(Debug, Clone, Copy, Default)]
 struct Guide {
     above: u64,
+    next: u64,
     count: u64,
 }
 
