@@ -432,12 +432,13 @@ impl<'m, 'a> Lanes<'m, 'a> {
                             && total < 1 << 36
                             && window.fast_for_all(count(first[0]), count(total))
                         {
-                            for (((q, &a), &b), &le) in
-                                quantile.iter_mut().zip(first).zip(last).zip(&m.les)
-                            {
-                                *q = Bucket::new(le, (count(b) - count(a)) * window.factor);
-                            }
-                            return Some(prom::quantile::quantile_of_clean(q, quantile) * scale);
+                            let bucket = |i: usize| {
+                                let delta = count(last[i]) - count(first[i]);
+                                Bucket::new(m.les[i], delta * window.factor)
+                            };
+                            return Some(
+                                prom::quantile::quantile_of_clean_by(q, k, bucket) * scale,
+                            );
                         }
                         let mut clean = clean_q && total < 1 << 36;
                         for (((q, &a), &b), &le) in

@@ -216,7 +216,16 @@ mod tests {
     #[test]
     fn ceil_is_f64_ceil() {
         let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(4);
-        let edges = [0.0, 0.5, 1.0, 1.0 + f64::EPSILON, 2.5, ONE - 0.5, ONE - 1.0, ONE];
+        let edges = [
+            0.0,
+            0.5,
+            1.0,
+            1.0 + f64::EPSILON,
+            2.5,
+            ONE - 0.5,
+            ONE - 1.0,
+            ONE,
+        ];
         let random = (0..100_000).map(|_| (rng.next_u64() >> 11) as f64 / ONE);
         for v in edges.into_iter().chain(random.map(|c| c * ONE)) {
             assert_eq!(ceil(v), v.ceil() as u64, "{v}");
