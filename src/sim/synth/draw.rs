@@ -9,7 +9,7 @@
 //!   inversion table per mean, shared by the batch while the mean recurs
 //!   ([`table`](super::table)).
 //! - Otherwise, mean < 10: inversion by sequential search from 0 (for a shared mean, its
-//!   first four steps without a branch); mean ≥ 10: Hörmann's PTRS (transformed rejection
+//!   first four steps without a branch, on the uniform's 53 bits as an integer); mean ≥ 10: Hörmann's PTRS (transformed rejection
 //!   with squeeze, 1993), as NumPy draws it, with the squeeze's divisions multiplied out.
 //! - The kinds of request of a Poisson stream ([`Mix`]: latency cell, failed or not):
 //!   independent Poisson counts per kind (thinning); the rarest kinds of a span share one

@@ -4,10 +4,11 @@
 //! besides the lane (which draw, which cell, which window) is decided once per stage
 //! instead of once per trial, and the loops run over contiguous memory.
 //!
-//! Each lane keeps its own random stream and draws in the same order as a trial run on
-//! its own (stage by stage, every lane's draws come in that order), so a trial's numbers
-//! do not depend on its batch. A finished trial leaves the batch by moving the last lane
-//! into its place.
+//! Each lane keeps its own random stream ([`Streams`], stepped across the lanes at once
+//! where a stage takes one uniform each) and draws in the same order as a trial run on its
+//! own (stage by stage, every lane's draws come in that order), so a trial's numbers do
+//! not depend on its batch. A finished trial leaves the batch by moving the last lane into
+//! its place.
 
 use super::clock::{Facts, Span, Step, Window, plan_track, tracks};
 use super::draw::{self, ClassDraw, Mix, Target};
