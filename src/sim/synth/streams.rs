@@ -57,8 +57,8 @@ impl Streams {
         }
     }
 
-    /// One uniform from each of the first `out.len()` lanes, as its 53 bits, into `out`:
-    /// the value [`super::draw::bits`] takes from the lane.
+    /// One uniform from each of the first `out.len()` lanes, as its 53 bits (the top bits
+    /// of the lane's next output), into `out`.
     #[inline]
     pub fn bits(&mut self, out: &mut [u64]) {
         let n = out.len();
