@@ -34,7 +34,7 @@ pub struct PoissonTable {
     above: Vec<u64>,
     /// `guide[g]` is the entry that answers the smallest `x` with `x >> shift == g`
     /// (the power of two at or above the table's length is the guide's), with its bound
-    /// at hand so that the usual draw reads one place.
+    /// and the next entry's at hand: the usual draw reads one place and takes no branch.
     guide: Vec<Guide>,
     shift: u32,
 }
