@@ -9,8 +9,9 @@
 //!   inversion table per mean, shared by the batch while the mean recurs
 //!   ([`table`](super::table)).
 //! - Otherwise, mean < 10: inversion by sequential search from 0 (for a shared mean, its
-//!   first four steps without a branch, on the uniform's 53 bits as an integer); mean ≥ 10: Hörmann's PTRS (transformed rejection
-//!   with squeeze, 1993), as NumPy draws it, with the squeeze's divisions multiplied out.
+//!   first four steps without a branch, on the uniform's 53 bits as an integer); mean ≥
+//!   10: Hörmann's PTRS (transformed rejection with squeeze, 1993), as NumPy draws it, with
+//!   the squeeze's divisions multiplied out.
 //! - The kinds of request of a Poisson stream ([`Mix`]: latency cell, failed or not):
 //!   independent Poisson counts per kind (thinning); the rarest kinds of a span share one
 //!   count, classified request by request.
@@ -179,7 +180,8 @@ pub struct Head {
 impl Head {
     /// The Poisson(`mu`) CDF at 0 to 3, summed as [`inversion_walk`] sums it.
     fn new(mu: f64) -> Head {
-        let (mut p, mut f) = ((-mu).exp(), 0.0);
+        let f0 = (-mu).exp();
+        let (mut p, mut f) = (f0, 0.0);
         let mut below = [0; 4];
         for (x, b) in below.iter_mut().enumerate() {
             if x == 0 {
@@ -191,10 +193,7 @@ impl Head {
             // Exact scaling by a power of two, then the floor.
             *b = (f * (1u64 << 53) as f64).floor() as u64;
         }
-        Head {
-            f0: (-mu).exp(),
-            below,
-        }
+        Head { f0, below }
     }
 
     /// The first four steps of the walk for the uniform `x / 2^53`, without a branch

@@ -424,14 +424,18 @@ impl<'m, 'a> Lanes<'m, 'a> {
                             &t.ring_buckets[(f * w + l) * k..(f * w + l + 1) * k],
                             &t.ring_buckets[(e * w + l) * k..(e * w + l + 1) * k],
                         );
-                        quantile.resize(k, Bucket::new(0.0, 0.0));
                         // Every bucket's rate is `delta * factor` (the usual case): the
                         // buckets are as Prometheus' repairs would leave them. Increases
-                        // below 2^36 differ by more than 3.x's tolerance.
+                        // below 2^36 differ by more than 3.x's tolerance. One clamp check
+                        // covers every bucket: a higher one's first sample is no smaller
+                        // and its increase no larger than the lowest's first sample and
+                        // the `+Inf` bucket's increase (the counts above a bound form a
+                        // counter too), and both sides of the check are monotone in them,
+                        // in floating point as well (exact integers, monotone rounding).
                         let total = last[k - 1] - first[k - 1];
                         if clean_q
                             && total < 1 << 36
-                            && window.fast_for_all(count(first[0]), count(total))
+                            && window.clamp_free(count(first[0]), count(total))
                         {
                             let bucket = |i: usize| {
                                 let delta = count(last[i]) - count(first[i]);
@@ -442,6 +446,7 @@ impl<'m, 'a> Lanes<'m, 'a> {
                             );
                         }
                         let mut clean = clean_q && total < 1 << 36;
+                        quantile.resize(k, Bucket::new(0.0, 0.0));
                         for (((q, &a), &b), &le) in
                             quantile.iter_mut().zip(first).zip(last).zip(&m.les)
                         {
@@ -605,30 +610,25 @@ impl Rate<'_> {
         }
     }
 
-    /// `delta * factor`, when that is the `rate()`: unless the counter's zero clamp
-    /// shortens the start gap (see [`Window`]). The clamp cannot act when the counter's
-    /// extrapolated zero lies at or before the window's start, i.e. when
-    /// `sampled * first / delta >= first.t - start`; there the result is bit for bit
-    /// `delta * factor`. Anywhere near the boundary this gives None.
+    /// `delta * factor`, when that is the `rate()` ([`clamp_free`](Self::clamp_free));
+    /// anywhere near the boundary this gives None.
     #[inline(always)]
     fn fast(&self, first: f64, last: f64) -> Option<f64> {
-        let w = self.w;
         let delta = last - first;
-        let fast = (delta <= 0.0 || w.sampled_s * first >= w.gap_s * delta * (1.0 + 1e-9))
-            .then_some(delta * self.factor);
+        let fast = self.clamp_free(first, delta).then_some(delta * self.factor);
         debug_assert!(fast.is_none_or(|f| f.to_bits() == self.exact(first, last).to_bits()));
         fast
     }
 
-    /// Whether [`fast`](Self::fast) holds for every cumulative bucket of a histogram whose
-    /// lowest bucket's first sample is `lowest_first` and whose `+Inf` bucket increases by
-    /// `total`. A higher bucket's first sample is no smaller and its increase no larger (the
-    /// counts above a bound form a counter too); both sides of `fast`'s test are monotone
-    /// in them, in floating point as well (exact integers, rounding is monotone).
+    /// Whether the `rate()` of a counter whose first sample in the window is `first` and
+    /// which increases by `delta` is bit for bit `delta * factor`: unless the counter's zero
+    /// clamp shortens the start gap (see [`Window`]). The clamp cannot act when the
+    /// counter's extrapolated zero lies at or before the window's start, i.e. when
+    /// `sampled * first / delta >= first.t - start` (here with a margin).
     #[inline(always)]
-    fn fast_for_all(&self, lowest_first: f64, total: f64) -> bool {
+    fn clamp_free(&self, first: f64, delta: f64) -> bool {
         let w = self.w;
-        total <= 0.0 || w.sampled_s * lowest_first >= w.gap_s * total * (1.0 + 1e-9)
+        delta <= 0.0 || w.sampled_s * first >= w.gap_s * delta * (1.0 + 1e-9)
     }
 
     /// Prometheus' extrapolation in full.
