@@ -8,7 +8,7 @@
 //! one.
 
 use crate::diagnostic::Diagnostic;
-use crate::model::{Duration, Gate, Predicate, Share, Threshold};
+use crate::model::{Duration, Gate, Network, Predicate, Resolver, Share, Threshold};
 use crate::syntax::escape_token;
 use jsonschema::error::{TypeKind, ValidationErrorKind};
 use serde_json::Value;
@@ -31,6 +31,8 @@ pub const PLAN_SCHEMA: &str = include_str!("../schemas/plan.schema.json");
         "threshold" => crate::schema::is_threshold,
         "gate" => crate::schema::is_gate,
         "predicate" => crate::schema::is_predicate,
+        "network" => crate::schema::is_network,
+        "resolver" => crate::schema::is_resolver,
     },
     pattern_options = { engine = regex },
     methods = { is_valid = false, validate = false, iter_errors = true },
@@ -45,6 +47,8 @@ fn format_check(format: &str, s: &str) -> Result<(), String> {
         "threshold" => Threshold::parse(s).map(drop),
         "gate" => Gate::parse(s).map(drop),
         "predicate" => Predicate::parse(s).map(drop),
+        "network" => Network::parse(s).map(drop),
+        "resolver" => Resolver::parse(s).map(drop),
         _ => Ok(()),
     }
 }
@@ -67,6 +71,14 @@ fn is_gate(s: &str) -> bool {
 
 fn is_predicate(s: &str) -> bool {
     format_check("predicate", s).is_ok()
+}
+
+fn is_network(s: &str) -> bool {
+    format_check("network", s).is_ok()
+}
+
+fn is_resolver(s: &str) -> bool {
+    format_check("resolver", s).is_ok()
 }
 
 /// The schema as data, read only to explain a violation (its `x-expected` texts, its keys).
@@ -464,14 +476,29 @@ fn describe(
 /// reports it as the string check's error, never as `PropertyNames`; see [`check`].)
 fn bad_name(root: &Value, pointer: &str, key: &Value) -> Diagnostic {
     let name = show(key);
-    let x = root
-        .pointer("/$defs/identifier/x-expected")
+    // The owner's `propertyNames` schema, through its `$ref`.
+    let names = schema_for(root, pointer)
+        .and_then(|node| node.get("propertyNames"))
+        .and_then(|n| match n.get("$ref").and_then(Value::as_str) {
+            Some(r) => root.pointer(r.strip_prefix('#')?),
+            None => Some(n),
+        });
+    let x = names
+        .and_then(|n| n.get("x-expected"))
         .and_then(Value::as_str)
         .unwrap_or("a name");
+    let too_long = names
+        .and_then(|n| n.get("maxLength"))
+        .and_then(Value::as_u64)
+        .filter(|&max| name.chars().count() as u64 > max);
+    let message = match too_long {
+        Some(max) => format!("the name `{name}` is longer than {max} characters"),
+        None => format!("`{name}` is not a valid name"),
+    };
     Diagnostic::error(
         "bad-name",
         format!("{pointer}/{}", escape_token(&name)),
-        format!("`{name}` is not a valid name"),
+        message,
     )
     .at_key()
     .with_hint(format!("expected {x}"))
@@ -645,7 +672,15 @@ pub(crate) mod tests {
         let mut options = jsonschema::options()
             .with_draft(jsonschema::Draft::Draft7)
             .should_validate_formats(true);
-        for name in ["duration", "share", "threshold", "gate", "predicate"] {
+        for name in [
+            "duration",
+            "share",
+            "threshold",
+            "gate",
+            "predicate",
+            "network",
+            "resolver",
+        ] {
             options = options.with_format(name, move |s: &str| format_check(name, s).is_ok());
         }
         let run_time = options

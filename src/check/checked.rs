@@ -3,7 +3,7 @@
 //! never look at the raw plan's strings again.
 
 use super::catalog::Builtin;
-use crate::model::{Bad, Condition, Duration, Op, Share, Sticky, Unit};
+use crate::model::{Bad, Condition, Duration, Network, Op, Resolver, Share, Sticky, Unit};
 use crate::model::{Notifications, Release};
 use crate::promql::MetricExpr;
 
@@ -61,6 +61,10 @@ pub struct Routing {
     pub sticky: Sticky,
     pub group_header: Option<String>,
     pub force_header: Option<String>,
+    /// Where the group and force headers are honoured from; never empty when either
+    /// header is set.
+    pub trusted_networks: Vec<Network>,
+    pub resolver: Resolver,
 }
 
 #[derive(Debug, Clone)]

@@ -4,6 +4,7 @@
 mod catalog;
 mod checked;
 mod phases;
+mod routing;
 mod rules;
 mod service;
 
@@ -12,7 +13,7 @@ pub use checked::*;
 pub use rules::thin_traffic;
 
 use crate::diagnostic::Diagnostic;
-use crate::model::{self, Plan, Sticky};
+use crate::model::{self, Plan, Resolver, Sticky};
 use serde_json::Value;
 
 /// Default Prometheus settings when a plan states none.
@@ -32,6 +33,7 @@ pub struct Checked {
 pub fn check(plan: &Plan, doc: &Value, source_name: &str) -> Checked {
     let mut f = Vec::new();
     service::check(plan, &mut f);
+    routing::check(plan, &mut f);
     let groups = phases::groups(plan, &mut f);
     let phases = phases::phases(plan, doc, &groups, &mut f);
     let monitoring = monitoring(plan);
@@ -84,6 +86,8 @@ pub fn check(plan: &Plan, doc: &Value, source_name: &str) -> Checked {
         sticky: plan.routing.sticky.clone(),
         group_header: plan.routing.group_header.clone(),
         force_header: plan.routing.force_header.clone(),
+        trusted_networks: plan.routing.trusted_networks.clone().unwrap_or_default(),
+        resolver: plan.routing.resolver.unwrap_or(Resolver::DOCKER),
     };
     debug_assert!(!matches!(routing.sticky, Sticky::ClientAddress(false)));
     let checked = CheckedPlan {

@@ -2,12 +2,14 @@
 //! (durations, shares, thresholds, gates, predicates), each parsed once.
 
 mod duration;
+mod network;
 mod plan;
 mod predicate;
 mod share;
 mod threshold;
 
 pub use duration::{Duration, parse_millis};
+pub use network::{Network, Resolver};
 pub use plan::*;
 pub use predicate::{AgeUnit, Comparison, Operand, Predicate};
 pub use share::Share;

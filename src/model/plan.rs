@@ -2,7 +2,7 @@
 //! checked). It deserializes from a schema-valid document and serializes back to an
 //! equivalent one, so a plan survives a round trip unchanged.
 
-use super::{Bad, Duration, Gate, Predicate, Share, Threshold, Unit};
+use super::{Bad, Duration, Gate, Network, Predicate, Resolver, Share, Threshold, Unit};
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
@@ -58,6 +58,10 @@ pub struct Routing {
     pub group_header: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub force_header: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trusted_networks: Option<Vec<Network>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolver: Option<Resolver>,
 }
 
 /// What keeps a user on one version.

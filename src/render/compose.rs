@@ -9,8 +9,8 @@
 //!   so it runs exactly the stable definition (environment, volumes, networks...) with the
 //!   new image `<image>:<release.to>`, its own replica count ([`canary_replicas`]) and labels;
 //! - `nginx` mounts the step's `nginx/<step>.conf` as its `conf.d/default.conf`, and, in a
-//!   phase, waits for both application services (NGINX refuses to start while an upstream
-//!   host does not resolve);
+//!   phase, starts after both application services (so that its first requests find them;
+//!   it looks their addresses up at request time);
 //! - `prometheus` mounts the phase's `prometheus/<phase>.rules.yml` (rollback and promotion
 //!   mount none: the canary is stopped, and rules about it would only report missing data);
 //! - `alertmanager` mounts `alertmanager/alertmanager.yml`.
@@ -110,7 +110,7 @@ impl Bind {
 
 /// The canary's replicas in a phase: the phase's share of `service.replicas`, rounded up so
 /// that no canary replica carries more load than a stable one does at full traffic, and at
-/// least 1 in every phase (even at 0% the phase's NGINX config names the canary upstream,
+/// least 1 in every phase (even at 0% the phase's NGINX config names the canary service,
 /// and targeted groups or pinned testers may reach it). Integer arithmetic: exact.
 pub fn canary_replicas(replicas: u32, share_hundredths: u16) -> u32 {
     let scaled = u64::from(replicas) * u64::from(share_hundredths);

@@ -4,15 +4,27 @@
 //! `<service>-canary`: a request goes to the canary when the force header says `canary`,
 //! else when the stable side is not forced and its group header names a group the phase
 //! targets, else when its sticky key (cookie, header or client address; the client address
-//! when the cookie or header is missing) hashes into the phase's share. `nginx/rollback.conf`
+//! when the cookie or header is missing) hashes into the phase's share. The group and force
+//! headers count only from the plan's `trusted_networks` (a `geo` block): from anywhere else
+//! they are ignored, so a client cannot pick the canary by sending them. `nginx/rollback.conf`
 //! sends everything to the stable service running the old version, `nginx/promotion.conf`
 //! everything to the stable service running the new one; neither names the canary service,
-//! which is stopped then (NGINX refuses a file whose upstream host does not resolve).
+//! which is stopped then.
 //!
-//! Every upstream, variable and log format carries the prefix `plan_<name>` (dashes become
+//! Services are reached through `proxy_pass http://$<prefix>_backend`, a variable, so NGINX
+//! looks their names up through `resolver` (Docker's embedded DNS by default) when requests
+//! need them and again every 10 s: a restarted or rescheduled container's new address is used
+//! without a reload, and `nginx -t` does not need the services to be up. (A name in an
+//! `upstream` block is resolved once, at load time, in open-source NGINX before 1.27.3,
+//! which would answer 502 until the next reload.) The price is that connections to the
+//! services are not kept alive between requests.
+//!
+//! Every variable and log format carries the prefix `plan_<name>` (dashes become
 //! underscores, which NGINX variable names need), so several plans' drop-ins can coexist.
-//! Every response carries `X-Release-Track` and `X-Release-Version`, and the access log records
-//! both.
+//! NGINX's default variables and map hashes hold names of at most 46 characters, which the
+//! schema's caps on plan names (32) and group names (40) respect: the longest variable is
+//! `plan_<name>_version`. Every response carries `X-Release-Track` and `X-Release-Version`,
+//! and the access log records both.
 //!
 //! No injection: the schema constrains every value, and this module quotes or checks each
 //! one again for the place it goes ([`quote`], [`map_key`], [`ident`], ...). The template
@@ -62,6 +74,7 @@ pub fn render_step(plan: &CheckedPlan, step: Step) -> Result<String, Refused> {
         split => split,
         listen => plan.routing.listen,
         server_name => safe(server_name(&plan.routing.server_name)?),
+        resolver => safe(address(&plan.routing.resolver.to_string())?),
         access_log => safe(quote(ACCESS_LOG)?),
         log_format => safe(log_format(plan, step, &prefix)?),
         track => safe(quote("stable")?),
@@ -99,6 +112,15 @@ pub fn render_step(plan: &CheckedPlan, step: Step) -> Result<String, Refused> {
             (None, None) => track.clone(),
             _ => format!("{prefix}_split"),
         };
+        let trusted: Vec<Value> = if group_source.is_some() || force_source.is_some() {
+            plan.routing
+                .trusted_networks
+                .iter()
+                .map(|n| address(&n.to_string()).map(safe))
+                .collect::<Result<_, _>>()?
+        } else {
+            Vec::new()
+        };
         let group_map = group_source.map(|source| {
             let target = if force_source.is_some() {
                 &grouped
@@ -131,6 +153,7 @@ pub fn render_step(plan: &CheckedPlan, step: Step) -> Result<String, Refused> {
             split_key => safe(expand(&[Piece::Text(&format!("{}:", plan.name)), Piece::Var(&key_var)])?),
             split_var => safe(split_var.clone()),
             canary_percent => percent(phase.traffic).map(safe),
+            trusted => trusted,
             group_map => group_map,
             force_map => force_map,
             ..ctx
@@ -200,6 +223,7 @@ fn about(plan: &CheckedPlan, step: Step) -> Vec<String> {
                 ),
                 format!("the others stay on {from} (`{service}`). Users are told apart by {key}."),
             ];
+            let mut headers = false;
             if let (Some(h), false) = (&plan.routing.group_header, phase.groups.is_empty()) {
                 let names: Vec<&str> = phase
                     .groups
@@ -207,10 +231,24 @@ fn about(plan: &CheckedPlan, step: Step) -> Vec<String> {
                     .map(|&g| plan.groups[g].name.as_str())
                     .collect();
                 v.push(format!("`{h}: {}` goes to the canary.", names.join("|")));
+                headers = true;
             }
             if let Some(h) = &plan.routing.force_header {
                 v.push(format!(
                     "`{h}: canary` or `{h}: stable` pins a request to that version."
+                ));
+                headers = true;
+            }
+            if headers {
+                let networks: Vec<String> = plan
+                    .routing
+                    .trusted_networks
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect();
+                v.push(format!(
+                    "These headers count only from {}; other clients' are ignored.",
+                    networks.join(", ")
                 ));
             }
             v
@@ -442,6 +480,20 @@ pub fn upstream_server(host: &str, port: u16) -> Result<String, Refused> {
         ));
     }
     quote(&format!("{host}:{port}"))
+}
+
+/// An IP address, network or `address:port` as NGINX reads it bare (`10.0.0.0/8`,
+/// `[fd00::53]:53`): hex digits, `.`, `:`, `/` and brackets only.
+pub fn address(s: &str) -> Result<String, Refused> {
+    let ok = !s.is_empty()
+        && s.len() <= 64
+        && s.chars()
+            .all(|c| c.is_ascii_hexdigit() || matches!(c, '.' | ':' | '/' | '[' | ']'));
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(Refused::new(s, "not an IP address or network"))
+    }
 }
 
 /// A `server_name`: `_`, a host name, or `*.` and a host name; quoted. A leading `~` (a

@@ -223,6 +223,21 @@ fn every_override_merges_onto_the_base_with_the_expected_fields() {
             let want = dir.join("alertmanager/alertmanager.yml");
             assert_eq!(am.as_deref().map(Path::new), Some(want.as_path()), "{ctx}");
             assert!(want.is_file(), "{ctx}");
+            // NGINX publishes the port the plan's config listens on.
+            let listen = doc["routing"]["listen"].as_u64().unwrap();
+            let published: Vec<u64> = s["nginx"]["ports"]
+                .as_sequence()
+                .into_iter()
+                .flatten()
+                .filter_map(|p| match p {
+                    Value::String(p) => p.split('/').next()?.rsplit(':').next()?.parse().ok(),
+                    other => other["target"].as_u64(),
+                })
+                .collect();
+            assert!(
+                published.contains(&listen),
+                "{ctx}: the base file's nginx publishes container ports {published:?}, but the plan listens on {listen}"
+            );
             // NGINX waits for the canary only while a phase routes to it.
             assert_eq!(
                 depends_on(&s["nginx"]).contains(&canary),

@@ -4,6 +4,7 @@
 
 mod alertmanager;
 mod compose;
+mod dns;
 mod manifest;
 mod nginx;
 mod promtool;

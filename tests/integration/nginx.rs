@@ -4,13 +4,14 @@
 //! force header both ways, client-address fallback, rollback, promotion, response headers,
 //! access log). Everything runs on loopback, bounded in requests and time.
 
+use crate::dns::FakeDns;
 use crate::support::*;
 use plan::check::CheckedPlan;
 use plan::model::Sticky;
 use plan::render::nginx::{map_key, quote};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -49,6 +50,7 @@ routing:
   server_name: app.example.com
   sticky: { header: X-User-Id }
   group_header: X-Group
+  trusted_networks: [192.0.2.0/24]
 user_groups:
   default:
     - tier: "gold"
@@ -102,6 +104,15 @@ struct Ports {
     canary: u16,
 }
 
+fn loopback(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+/// A resolver address for files that are only checked (`nginx -t` does not ask it).
+fn no_dns() -> SocketAddr {
+    loopback(53)
+}
+
 fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
     l.local_addr().expect("local addr").port()
@@ -122,32 +133,32 @@ impl Ports {
     }
 }
 
-/// The rendered file as the test runs it: the upstream servers (compose service names,
-/// which `nginx -t` would resolve) become loopback backends, `listen` a loopback port and
-/// the access log a file in the test's folder. Everything else is left as rendered.
-fn test_variant(conf: &str, ports: Ports, log: &Path) -> String {
-    let mut upstream: Option<String> = None;
+/// The rendered file as the test runs it: the services (compose names, which NGINX looks up
+/// through `resolver`) keep their names but answer on the test's loopback ports, the
+/// resolver is the test's DNS server (`dns`) with a 1 s cache instead of 10 s, `listen` a
+/// loopback port and the access log a file in the test's folder. Everything else is left as
+/// rendered.
+fn test_variant(conf: &str, ports: Ports, log: &Path, dns: SocketAddr) -> String {
     let mut out = String::new();
-    let mut rewrites = (0, 0, 0, 0);
+    let mut rewrites = (0, 0, 0, 0, 0);
+    let mut in_backend_map = false;
     for line in conf.lines() {
         let t = line.trim_start();
         let indent = &line[..line.len() - t.len()];
-        let new = if let Some(name) = t.strip_prefix("upstream ") {
-            upstream = Some(name.trim_end_matches(" {").to_string());
-            line.to_string()
+        if t.starts_with("map ") {
+            in_backend_map = t.ends_with("_backend {");
         } else if t == "}" {
-            upstream = None;
-            line.to_string()
-        } else if let (Some(u), true) = (&upstream, t.starts_with("server ")) {
-            let port = if u.ends_with("_canary") {
+            in_backend_map = false;
+        }
+        let new = if let Some((head, host, _port)) = backend_value(t, in_backend_map) {
+            let port = if host.ends_with("-canary") {
                 rewrites.1 += 1;
                 ports.canary
             } else {
-                assert!(u.ends_with("_stable"), "unexpected upstream {u}");
                 rewrites.0 += 1;
                 ports.stable
             };
-            format!("{indent}server 127.0.0.1:{port};")
+            format!("{indent}{head}\"{host}:{port}\";")
         } else if t.starts_with("listen ") {
             rewrites.2 += 1;
             format!("{indent}listen 127.0.0.1:{};", ports.listen)
@@ -155,35 +166,60 @@ fn test_variant(conf: &str, ports: Ports, log: &Path) -> String {
             rewrites.3 += 1;
             let format = rest.rsplit(' ').next().expect("access_log has a format");
             format!("{indent}access_log {} {format}", log.display())
+        } else if t.starts_with("resolver ") {
+            rewrites.4 += 1;
+            assert!(t.ends_with(" valid=10s;"), "{t}");
+            format!("{indent}resolver {dns} valid=1s;")
         } else {
             line.to_string()
         };
         out.push_str(&new);
         out.push('\n');
     }
-    assert_eq!(rewrites.0, 1, "one stable upstream server:\n{conf}");
-    assert!(
-        rewrites.1 <= 1,
-        "at most one canary upstream server:\n{conf}"
-    );
+    assert_eq!(rewrites.0, 1, "one stable service:\n{conf}");
+    assert!(rewrites.1 <= 1, "at most one canary service:\n{conf}");
     assert_eq!(
-        (rewrites.2, rewrites.3),
-        (1, 1),
-        "one listen, one access_log:\n{conf}"
+        (rewrites.2, rewrites.3, rewrites.4),
+        (1, 1, 1),
+        "one listen, one access_log, one resolver:\n{conf}"
     );
     out
 }
 
+/// A line giving a service's address, `set $…_backend "host:port";` or, inside the
+/// backend map, `canary "host:port";`: (what precedes the value, host, port).
+fn backend_value(line: &str, in_backend_map: bool) -> Option<(&str, &str, u16)> {
+    let is_set = line.starts_with("set $") && line.contains("_backend ");
+    if !is_set && !in_backend_map {
+        return None;
+    }
+    let (head, value) = line.split_at(line.find('"')?);
+    let (host, port) = value
+        .strip_prefix('"')?
+        .strip_suffix("\";")?
+        .rsplit_once(':')?;
+    Some((head, host, port.parse().ok()?))
+}
+
 /// A complete nginx.conf around one or more drop-ins, with everything nginx writes inside
 /// `dir`, plus the two backends answering `stable` and `canary` on loopback.
-fn wrapper(dir: &Path, includes: &[PathBuf], backends: &[(u16, &str)], live: bool) -> PathBuf {
+///
+/// Loopback clients may state the address NGINX should see them from in `X-Test-Client`
+/// (the real-IP module), so that one test client can be a trusted network's client and an
+/// outsider in turn.
+fn wrapper(
+    dir: &Path,
+    includes: &[PathBuf],
+    backends: &[(SocketAddr, &str)],
+    live: bool,
+) -> PathBuf {
     let d = dir.display();
     let mut conf = String::new();
     if live {
         conf.push_str("daemon off;\nmaster_process off;\n");
     }
     conf.push_str(&format!(
-        "pid {d}/nginx.pid;\nerror_log {d}/error.log warn;\nevents {{ worker_connections 256; }}\nhttp {{\n    access_log off;\n"
+        "pid {d}/nginx.pid;\nerror_log {d}/error.log warn;\nevents {{ worker_connections 256; }}\nhttp {{\n    access_log off;\n    set_real_ip_from 127.0.0.0/8;\n    real_ip_header X-Test-Client;\n"
     ));
     for t in ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"] {
         conf.push_str(&format!("    {t}_temp_path {d}/{t}_temp;\n"));
@@ -191,9 +227,9 @@ fn wrapper(dir: &Path, includes: &[PathBuf], backends: &[(u16, &str)], live: boo
     for inc in includes {
         conf.push_str(&format!("    include {};\n", inc.display()));
     }
-    for (port, body) in backends {
+    for (addr, body) in backends {
         conf.push_str(&format!(
-            "    server {{ listen 127.0.0.1:{port}; access_log off; location / {{ return 200 \"{body}\"; }} }}\n"
+            "    server {{ listen {addr}; access_log off; location / {{ return 200 \"{body}\"; }} }}\n"
         ));
     }
     conf.push_str("}\n");
@@ -233,19 +269,37 @@ struct Nginx {
     child: Child,
     addr: SocketAddr,
     dir: PathBuf,
+    /// The DNS server the rendered file's `resolver` asks (kept alive while nginx runs).
+    _dns: Option<FakeDns>,
 }
 
 impl Nginx {
     /// Starts nginx on one rendered file, with both loopback backends.
     fn start(nginx: &Path, rendered: &Path) -> Nginx {
-        let dir = temp_dir("nginx-live");
         let ports = Ports::free();
+        let backends = [
+            (loopback(ports.stable), "stable"),
+            (loopback(ports.canary), "canary"),
+        ];
+        let dns = FakeDns::any(Ipv4Addr::LOCALHOST);
+        Nginx::launch(nginx, rendered, ports, dns, &backends)
+    }
+
+    /// Starts nginx on one rendered file whose services `dns` resolves, with `backends`
+    /// (address, body) served by the same nginx.
+    fn launch(
+        nginx: &Path,
+        rendered: &Path,
+        ports: Ports,
+        dns: FakeDns,
+        backends: &[(SocketAddr, &str)],
+    ) -> Nginx {
+        let dir = temp_dir("nginx-live");
         let conf = std::fs::read_to_string(rendered).expect("rendered file");
         let site = dir.join("site.conf");
-        let variant = test_variant(&conf, ports, &dir.join("access.log"));
+        let variant = test_variant(&conf, ports, &dir.join("access.log"), dns.addr);
         std::fs::write(&site, variant).expect("write site.conf");
-        let backends = [(ports.stable, "stable"), (ports.canary, "canary")];
-        let main = wrapper(&dir, &[site], &backends, true);
+        let main = wrapper(&dir, &[site], backends, true);
         nginx_t(nginx, &dir, &main, &rendered.display().to_string());
         let child = nginx_command(nginx, &dir, &main)
             .stdin(Stdio::null())
@@ -255,8 +309,9 @@ impl Nginx {
             .expect("nginx starts");
         let mut n = Nginx {
             child,
-            addr: SocketAddr::from(([127, 0, 0, 1], ports.listen)),
+            addr: loopback(ports.listen),
             dir,
+            _dns: Some(dns),
         };
         let deadline = Instant::now() + Duration::from_secs(10);
         while TcpStream::connect_timeout(&n.addr, Duration::from_millis(200)).is_err() {
@@ -417,7 +472,8 @@ fn nginx_accepts_every_rendered_file() {
             let case = temp_dir("nginx-t-case");
             let site = case.join("site.conf");
             let ports = Ports::free();
-            std::fs::write(&site, test_variant(&conf, ports, &case.join("access.log"))).unwrap();
+            let variant = test_variant(&conf, ports, &case.join("access.log"), no_dns());
+            std::fs::write(&site, variant).unwrap();
             let main = wrapper(&case, std::slice::from_ref(&site), &[], false);
             nginx_t(&nginx, &case, &main, &format!("{}: {name}", p.name));
             if name == &names[0] {
@@ -554,48 +610,72 @@ fn run_phase(nginx: &Path, p: &CheckedPlan, dir: &Path, i: usize, ids: &[String]
         }
     }
 
-    // Targeted groups go to the canary whatever the split; the others follow the split.
+    // Targeted groups and the force header count only from the trusted networks: from a
+    // trusted client they win over the split, from anyone else they change nothing.
     let some: Vec<String> = ids.iter().take(400).cloned().collect();
-    if let Some(gh) = &p.routing.group_header {
-        for (g, group) in p.groups.iter().enumerate() {
-            let got = on_canary(&n, p, &some, &[h(gh, &group.name)]);
-            for (j, &c) in got.iter().enumerate() {
-                let expected = phase.groups.contains(&g) || first[j];
-                assert_eq!(
-                    c, expected,
-                    "{}: group {} user {}",
-                    phase.name, group.name, some[j]
-                );
+    let (trusted, outsider) = header_clients(p);
+    if let Some(client) = trusted {
+        let from = h("X-Test-Client", &client.to_string());
+        // The split as seen from this address (it is the key when there is no sticky id).
+        let split = on_canary(&n, p, &some, std::slice::from_ref(&from));
+        if let Some(gh) = &p.routing.group_header {
+            for (g, group) in p.groups.iter().enumerate() {
+                let got = on_canary(&n, p, &some, &[from.clone(), h(gh, &group.name)]);
+                for (j, &c) in got.iter().enumerate() {
+                    let expected = phase.groups.contains(&g) || split[j];
+                    assert_eq!(
+                        c, expected,
+                        "{}: group {} user {} from {client}",
+                        phase.name, group.name, some[j]
+                    );
+                }
             }
+            let got = on_canary(&n, p, &some, &[from.clone(), h(gh, "nobody_in_particular")]);
+            assert_eq!(got, split, "{}: unknown group", phase.name);
         }
-        let got = on_canary(&n, p, &some, &[h(gh, "nobody_in_particular")]);
-        assert_eq!(got, first[..some.len()], "{}: unknown group", phase.name);
-    }
-
-    // The force header, both ways, over the split and over a targeted group.
-    if let Some(fh) = &p.routing.force_header {
-        let targeted = phase
-            .groups
-            .first()
-            .zip(p.routing.group_header.as_ref())
-            .map(|(&g, gh)| h(gh, &p.groups[g].name));
-        for (value, want) in [("canary", true), ("stable", false)] {
-            let mut extra = vec![h(fh, value)];
-            let got = on_canary(&n, p, &some, &extra);
-            assert!(
-                got.iter().all(|&c| c == want),
-                "{}: {fh}: {value}",
-                phase.name
-            );
-            if let Some(t) = &targeted {
-                extra.push(t.clone());
+        if let Some(fh) = &p.routing.force_header {
+            let targeted = phase
+                .groups
+                .first()
+                .zip(p.routing.group_header.as_ref())
+                .map(|(&g, gh)| h(gh, &p.groups[g].name));
+            for (value, want) in [("canary", true), ("stable", false)] {
+                let mut extra = vec![from.clone(), h(fh, value)];
                 let got = on_canary(&n, p, &some, &extra);
                 assert!(
                     got.iter().all(|&c| c == want),
-                    "{}: {fh}: {value} with a targeted group",
+                    "{}: {fh}: {value} from {client}",
                     phase.name
                 );
+                if let Some(t) = &targeted {
+                    extra.push(t.clone());
+                    let got = on_canary(&n, p, &some, &extra);
+                    assert!(
+                        got.iter().all(|&c| c == want),
+                        "{}: {fh}: {value} with a targeted group",
+                        phase.name
+                    );
+                }
             }
+        }
+    }
+    if let Some(client) = outsider {
+        let from = h("X-Test-Client", &client.to_string());
+        let split = on_canary(&n, p, &some, std::slice::from_ref(&from));
+        let mut tries: Vec<(String, String)> = Vec::new();
+        if let Some(gh) = &p.routing.group_header {
+            tries.extend(p.groups.iter().map(|g| h(gh, &g.name)));
+        }
+        if let Some(fh) = &p.routing.force_header {
+            tries.extend([h(fh, "canary"), h(fh, "stable")]);
+        }
+        for header in tries {
+            let got = on_canary(&n, p, &some, &[from.clone(), header.clone()]);
+            assert_eq!(
+                got, split,
+                "{}: `{}: {}` from the untrusted {client} changed where users went",
+                phase.name, header.0, header.1
+            );
         }
     }
 
@@ -658,12 +738,26 @@ fn run_phase(nginx: &Path, p: &CheckedPlan, dir: &Path, i: usize, ids: &[String]
     }
 }
 
-/// Rollback sends nobody to the canary (forced or targeted); promotion sends everybody to
-/// the new version, on the stable service.
+/// A client address in the plan's trusted networks (it sends the group and force headers
+/// NGINX honours), and one outside all of them, when there is such an address.
+fn header_clients(p: &CheckedPlan) -> (Option<IpAddr>, Option<IpAddr>) {
+    let trusted = p.routing.trusted_networks.first().map(|n| n.first());
+    let outsider = ["203.0.113.7", "2001:db8::7"]
+        .into_iter()
+        .map(|a| a.parse::<IpAddr>().expect("an address"))
+        .find(|a| !p.routing.trusted_networks.iter().any(|n| n.contains(*a)));
+    (trusted, outsider)
+}
+
+/// Rollback sends nobody to the canary (forced or targeted, from a trusted client);
+/// promotion sends everybody to the new version, on the stable service.
 fn run_single(nginx: &Path, p: &CheckedPlan, dir: &Path, step: &str, ids: &[String]) {
     let promoted = step == "promotion";
     let n = Nginx::start(nginx, &dir.join(format!("{step}.conf")));
     let mut extra: Vec<(String, String)> = Vec::new();
+    if let Some(client) = header_clients(p).0 {
+        extra.push(h("X-Test-Client", &client.to_string()));
+    }
     if let Some(fh) = &p.routing.force_header {
         extra.push(h(fh, "canary"));
     }
@@ -805,8 +899,9 @@ fn nginx_reads_quoted_values_back_exactly() {
         .expect("nginx starts");
     let n = Nginx {
         child,
-        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        addr: loopback(port),
         dir,
+        _dns: None,
     };
     let deadline = Instant::now() + Duration::from_secs(10);
     while TcpStream::connect_timeout(&n.addr, Duration::from_millis(200)).is_err() {
@@ -827,4 +922,182 @@ fn nginx_reads_quoted_values_back_exactly() {
     }
     assert_eq!(got[hostile.len()].body, "miss");
     assert_eq!(got[hostile.len() + 1].body, "miss");
+}
+
+/// A name NGINX would have to hash: `len` characters of `[a-z]`, distinct per `seed`.
+fn long_name(len: usize, seed: usize, alphabet: &str) -> String {
+    let letters: Vec<char> = alphabet.chars().collect();
+    (0..len)
+        .map(|i| letters[(i * 7 + seed * 13 + i * i * seed) % letters.len()])
+        .collect()
+}
+
+/// A plan whose every NGINX-facing name is as long as the schema allows.
+fn longest_names_plan(seed: usize) -> String {
+    let name = format!("l{}", long_name(31, seed, "abcdefghijklmnopqrstuvwxyz"));
+    let group = |g: usize| {
+        format!(
+            "g{}",
+            long_name(39, seed * 5 + g, "abcdefghijklmnopqrstuvwxyz")
+        )
+    };
+    let label = |n: usize| long_name(63, seed + n, "abcdefghijklmnopqrstuvwxyz");
+    let server_name = (0..4)
+        .map(|i| {
+            long_name(
+                if i < 3 { 63 } else { 61 },
+                seed + i,
+                "abcdefghijklmnopqrstuvwxyz",
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(".");
+    format!(
+        r#"
+name: {name}
+release: {{ from: v1, to: v2 }}
+service: {{ name: s{service}, image: example/web, port: 9000 }}
+routing:
+  listen: 8080
+  server_name: {server_name}
+  sticky: {{ cookie: C{cookie} }}
+  group_header: X{group_header}
+  force_header: Y{force_header}
+  trusted_networks: [10.0.0.0/8, "fd00::/8"]
+user_groups:
+  {g0}: [{{ tier: gold }}]
+  {g1}: [{{ tier: silver }}]
+  {g2}: [{{ tier: bronze }}]
+phases:
+  - {{ name: p{phase}, traffic: 10%, groups: [{g0}, {g1}, {g2}], duration: 1h }}
+  - {{ name: full, traffic: 100% }}
+"#,
+        service = &label(1)[..54],
+        cookie = &label(2)[..62],
+        group_header = &label(3)[..62],
+        force_header = &label(4)[..62],
+        g0 = group(0),
+        g1 = group(1),
+        g2 = group(2),
+        phase = &label(5)[..31],
+    )
+}
+
+/// NGINX hashes variable names and `map` keys in buckets of 64 bytes by default, which hold
+/// names of at most 46 characters: the longest plan, group, header, cookie and server names
+/// the schema allows load, alone and four plans together.
+#[test]
+fn nginx_accepts_the_longest_names_the_schema_allows() {
+    let Some(nginx) = tool("nginx") else { return };
+    let dir = temp_dir("nginx-long");
+    let mut together = Vec::new();
+    for seed in 0..4 {
+        let text = longest_names_plan(seed);
+        let plan_file = write_plan(&format!("long-{seed}"), &text);
+        plan().arg("validate").arg(&plan_file).expect(0);
+        let p = checked(&plan_file);
+        assert_eq!(p.name.len(), 32, "{}", p.name);
+        assert!(p.groups.iter().all(|g| g.name.len() == 40));
+        let rendered = rendered_nginx(&plan_file);
+        let first = p.phases[0].name.as_str();
+        for step in [first, "full", "rollback", "promotion"] {
+            let conf = std::fs::read_to_string(rendered.join(format!("{step}.conf"))).unwrap();
+            let case = temp_dir("nginx-long-case");
+            let site = case.join("site.conf");
+            let variant = test_variant(&conf, Ports::free(), &case.join("access.log"), no_dns());
+            std::fs::write(&site, &variant).unwrap();
+            nginx_t(
+                &nginx,
+                &case,
+                &wrapper(&case, std::slice::from_ref(&site), &[], false),
+                step,
+            );
+            if step == first {
+                let copy = dir.join(format!("{seed}.conf"));
+                std::fs::write(&copy, &variant).unwrap();
+                together.push(copy);
+            }
+        }
+    }
+    nginx_t(
+        &nginx,
+        &dir,
+        &wrapper(&dir, &together, &[], false),
+        "four long plans together",
+    );
+
+    // One character more is refused by `plan validate`, at the line of the name.
+    let text = longest_names_plan(0);
+    let name = text.lines().find_map(|l| l.strip_prefix("name: ")).unwrap();
+    let longer = text.replacen(&format!("name: {name}"), &format!("name: {name}z"), 1);
+    let done = plan()
+        .arg("validate")
+        .arg(write_plan("long-name", &longer))
+        .expect(1);
+    assert!(
+        done.stderr.contains(":2:7: error[bad-value]"),
+        "{}",
+        done.stderr
+    );
+    let group = text
+        .lines()
+        .find_map(|l| l.trim().strip_suffix(": [{ tier: gold }]"))
+        .unwrap();
+    let longer = text.replace(group, &format!("{group}z"));
+    let done = plan()
+        .arg("validate")
+        .arg(write_plan("long-group", &longer))
+        .expect(1);
+    assert!(
+        done.stderr.contains(":13:3: error[bad-name]: the name")
+            && done.stderr.contains("is longer than 40 characters"),
+        "{}",
+        done.stderr
+    );
+}
+
+/// A service restarted at a new address (a container recreated by compose) is reached at its
+/// new address without a reload: NGINX asks the resolver again once the answer is older
+/// than `valid`.
+#[test]
+fn nginx_follows_a_restarted_service_to_its_new_address() {
+    let Some(nginx) = tool("nginx") else { return };
+    let plan_file = root().join("plans/lawsker.yaml");
+    let p = checked(&plan_file);
+    let dir = rendered_nginx(&plan_file);
+    let service = p.service.name.clone();
+    let old = Ipv4Addr::new(127, 0, 0, 2);
+    let new = Ipv4Addr::new(127, 0, 0, 3);
+    let dns = FakeDns::start(&[(service.as_str(), old)]);
+    let ports = Ports::free();
+    let backends = [
+        (SocketAddr::from((old, ports.stable)), "old"),
+        (SocketAddr::from((new, ports.stable)), "new"),
+    ];
+    let n = Nginx::launch(&nginx, &dir.join("rollback.conf"), ports, dns, &backends);
+    let bodies = |n: &Nginx| -> Vec<String> {
+        send_all(n.addr, &vec![Vec::new(); 20])
+            .into_iter()
+            .map(|r| {
+                assert_eq!(r.status, 200, "{r:?}\n{}", n.error_log());
+                r.body
+            })
+            .collect()
+    };
+    assert!(bodies(&n).iter().all(|b| b == "old"));
+    let asked = n._dns.as_ref().unwrap().queries();
+    assert!(asked > 0, "nginx never asked the resolver");
+    n._dns.as_ref().unwrap().set(&service, new);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let got = bodies(&n);
+        if got.iter().all(|b| b == "new") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still answered by the old address 10 s after the move: {got:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }

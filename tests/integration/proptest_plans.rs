@@ -10,9 +10,9 @@
 use crate::support::*;
 use indexmap::IndexMap;
 use plan::model::{
-    self, Bad, Condition, Duration, Email, Gate, MetricDef, Notifications, Phase, Plan, Predicate,
-    Release, RollbackCondition, Routing, Service, Share, Slack, Sms, Sticky, Threshold, Traffic,
-    Unit,
+    self, Bad, Condition, Duration, Email, Gate, MetricDef, Network, Notifications, Phase, Plan,
+    Predicate, Release, Resolver, RollbackCondition, Routing, Service, Share, Slack, Sms, Sticky,
+    Threshold, Traffic, Unit,
 };
 use plan::pipeline;
 use plan::source::Source;
@@ -197,6 +197,9 @@ struct Parts {
     watched: Vec<usize>,
     rule_minutes: Vec<u64>,
     notify: (bool, bool, bool),
+    /// Where the group and force headers count from (written when either is set).
+    trusted: Vec<Network>,
+    resolver: Option<Resolver>,
 }
 
 fn parts() -> impl Strategy<Value = Parts> {
@@ -238,6 +241,23 @@ fn parts() -> impl Strategy<Value = Parts> {
         prop::collection::vec(0usize..11, 0..6),
         prop::collection::vec(1u64..60, 6),
         (any::<bool>(), any::<bool>(), any::<bool>()),
+        (
+            prop::sample::subsequence(
+                vec![
+                    "10.0.0.0/8",
+                    "192.168.1.20",
+                    "fd00::/8",
+                    "0.0.0.0/0",
+                    "::/0",
+                ],
+                1..3,
+            ),
+            proptest::option::of(prop::sample::select(vec![
+                "127.0.0.11",
+                "10.0.0.2:5353",
+                "[fd00::53]:53",
+            ])),
+        ),
     )
         .prop_map(
             |(
@@ -249,6 +269,7 @@ fn parts() -> impl Strategy<Value = Parts> {
                 watched,
                 rule_minutes,
                 notify,
+                (trusted, resolver),
             )| {
                 shares.sort_unstable();
                 shares.push(10_000);
@@ -273,6 +294,11 @@ fn parts() -> impl Strategy<Value = Parts> {
                     watched,
                     rule_minutes,
                     notify,
+                    trusted: trusted
+                        .into_iter()
+                        .map(|n| Network::parse(n).expect("a network"))
+                        .collect(),
+                    resolver: resolver.map(|r| Resolver::parse(r).expect("a resolver")),
                 }
             },
         )
@@ -381,8 +407,10 @@ fn assemble(
             listen: p.listen,
             server_name: None,
             sticky: p.sticky,
+            trusted_networks: (any_targeted || p.force_header.is_some()).then_some(p.trusted),
             group_header: any_targeted.then(|| "X-User-Group".to_string()),
             force_header: p.force_header,
+            resolver: p.resolver,
         },
         user_groups,
         traffic,

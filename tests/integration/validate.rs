@@ -126,6 +126,7 @@ const ALL_CODES: &[&str] = &[
     "bad-name",
     // semantics
     "reserved-service-name",
+    "untrusted-header",
     "yaml11-service-name",
     "numeric-image",
     "duplicate-phase",
