@@ -70,7 +70,7 @@ pub const BUILTINS: [BuiltinDef; 8] = [
     BuiltinDef {
         kind: Builtin::MemoryUsage,
         name: "memory_usage",
-        description: "Memory in use as a share of the container's limit (highest instance)",
+        description: "Memory in use as a share of the container's limit (highest instance; instances without a limit are left out)",
         unit: Unit::Ratio,
         bad: Bad::High,
     },
@@ -84,7 +84,7 @@ pub const BUILTINS: [BuiltinDef; 8] = [
     BuiltinDef {
         kind: Builtin::RedisMemoryUsage,
         name: "redis_memory_usage",
-        description: "Redis memory in use as a share of maxmemory",
+        description: "Redis memory in use as a share of maxmemory (instances without maxmemory are left out)",
         unit: Unit::Ratio,
         bad: Bad::High,
     },

@@ -12,7 +12,10 @@ use crate::model::Duration;
 /// How a metric's value is computed for one track (canary or stable).
 #[derive(Debug, Clone, PartialEq)]
 pub enum MetricExpr {
-    /// `sum(rate(num[w])) / sum(rate(den[w]))`: a ratio of two counters.
+    /// `(sum(rate(num[w])) or vector(0)) / sum(rate(den[w]))`: a ratio of two counters.
+    /// Client libraries create a labelled series (`code="500"`) at its first event, so the
+    /// numerator's series may not exist yet: that is no event, not no data, while the
+    /// denominator's series exist.
     RateRatio {
         num: Selector,
         den: Selector,
@@ -31,7 +34,9 @@ pub enum MetricExpr {
     },
     /// `sum(sel)`: a gauge summed over instances.
     GaugeSum { sel: Selector },
-    /// `max(num / den)`: the highest instance's ratio of two gauges.
+    /// `max(num / (den > 0))`: the highest instance's ratio of two gauges. A limit of 0
+    /// means "no limit" to cAdvisor and Redis (no `mem_limit`, no `maxmemory`): such
+    /// instances are left out rather than reported as an infinite share.
     GaugeRatioMax { num: Selector, den: Selector },
     /// A plan's own PromQL, with `$track` standing for the track. The simulator needs the
     /// metric's values in a trace to evaluate it.

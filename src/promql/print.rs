@@ -5,7 +5,7 @@ use super::MetricExpr;
 pub fn promql(e: &MetricExpr, track: &str) -> String {
     match e {
         MetricExpr::RateRatio { num, den, window } => format!(
-            "sum(rate({}[{window}])) / sum(rate({}[{window}]))",
+            "(sum(rate({}[{window}])) or vector(0)) / sum(rate({}[{window}]))",
             num.promql(track),
             den.promql(track)
         ),
@@ -31,7 +31,7 @@ pub fn promql(e: &MetricExpr, track: &str) -> String {
         }
         MetricExpr::GaugeSum { sel } => format!("sum({})", sel.promql(track)),
         MetricExpr::GaugeRatioMax { num, den } => {
-            format!("max({} / {})", num.promql(track), den.promql(track))
+            format!("max({} / ({} > 0))", num.promql(track), den.promql(track))
         }
         MetricExpr::Custom(q) => q.replace("$track", track),
     }

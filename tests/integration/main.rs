@@ -11,6 +11,7 @@ mod promtool;
 mod proof;
 mod proptest_plans;
 mod replay;
+mod rules_edges;
 mod simulate;
 mod support;
 mod validate;

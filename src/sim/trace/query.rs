@@ -412,7 +412,8 @@ fn eval(src: &mut Source, series: &[Series], ts: i64, sem: Semantics) -> Option<
                     d.add_sum(v, sem);
                 }
             }
-            prom::ratio(n.sum(), d.sum())
+            // `(sum(...) or vector(0))`: no numerator series is no event yet.
+            prom::ratio(Some(n.sum().unwrap_or(0.0)), d.sum())
         }
         Source::Rate { sel, w } => {
             let mut a = Agg::default();
@@ -492,6 +493,10 @@ fn eval(src: &mut Source, series: &[Series], ts: i64, sem: Semantics) -> Option<
                 ) else {
                     continue;
                 };
+                // `den > 0` drops a pair whose limit is unset (0) or NaN.
+                if !(dv > 0.0) {
+                    continue;
+                }
                 let r = nv / dv;
                 max = Some(match max {
                     Some(m) if !(m < r || m.is_nan()) => m,
