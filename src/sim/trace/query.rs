@@ -494,7 +494,7 @@ fn eval(src: &mut Source, series: &[Series], ts: i64, sem: Semantics) -> Option<
                     continue;
                 };
                 // `den > 0` drops a pair whose limit is unset (0) or NaN.
-                if !(dv > 0.0) {
+                if dv.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
                     continue;
                 }
                 let r = nv / dv;
