@@ -2,6 +2,7 @@
 //! picks the exit code (0 success, 1 invalid input or a failed check, 2 usage or I/O).
 
 use crate::diagnostic::{Located, Severity, render_human};
+use crate::limits::{MAX_JOBS, MAX_TRIALS};
 use crate::pipeline::{self, Compiled};
 use crate::render::write::{self, PlanOutput};
 use crate::schema::PLAN_SCHEMA;
@@ -71,12 +72,12 @@ enum Command {
         /// Master seed: the same seed gives the same numbers at any --jobs.
         #[arg(long, default_value_t = 1)]
         seed: u64,
-        /// Trials per scenario (overrides the scenario file).
-        #[arg(long)]
+        /// Trials per scenario, 1 to 1,000,000 (overrides the scenario file).
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=MAX_TRIALS))]
         trials: Option<u64>,
-        /// Worker threads (default: all cores).
-        #[arg(long)]
-        jobs: Option<usize>,
+        /// Worker threads, 1 to 256 (default: all cores).
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..=MAX_JOBS as i64))]
+        jobs: Option<u16>,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
@@ -141,8 +142,10 @@ pub fn main() -> i32 {
             format,
             semantics,
         } => {
-            let jobs =
-                jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            let jobs = jobs.map_or_else(
+                || std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_JOBS)),
+                usize::from,
+            );
             let settings = Settings {
                 seed,
                 jobs,
@@ -412,6 +415,10 @@ fn simulate(
             );
         }
     }
+    let work = montecarlo::Work::of(plan, &scenarios, &settings);
+    if let Some(note) = long_run(work, settings.jobs) {
+        eprintln!("{note}");
+    }
     let started = std::time::Instant::now();
     let show_progress = std::io::stderr().is_terminal();
     let mut progress = |done: u64, total: u64| {
@@ -431,4 +438,32 @@ fn simulate(
     };
     let _ = std::io::stdout().write_all(text.as_bytes());
     EXIT_OK
+}
+
+/// Evaluation steps a thread runs in a second, about (the release build on this project's
+/// machines runs about 11 million; kept low so that an estimate errs long).
+const STEPS_PER_THREAD_SECOND: u64 = 5_000_000;
+
+/// A note before a run that may take long: what the work is, an upper bound of the time,
+/// and what makes it shorter. None for a run of seconds.
+fn long_run(work: montecarlo::Work, jobs: usize) -> Option<String> {
+    let seconds = work.steps() / (STEPS_PER_THREAD_SECOND * jobs as u64).max(1);
+    (seconds >= 30).then(|| {
+        let took = if seconds < 120 {
+            format!("{seconds} seconds")
+        } else if seconds < 2 * 3600 {
+            format!("{} minutes", seconds.div_ceil(60))
+        } else {
+            format!("{} hours", seconds.div_ceil(3600))
+        };
+        format!(
+            "note: this run evaluates up to {} steps ({} trials of up to {} evaluations each); \
+             it may take up to {took} on {jobs} thread{}. Fewer trials (`--trials`) or a longer \
+             `evaluation_interval` make it shorter.",
+            work.steps(),
+            work.trials,
+            work.evaluations_per_trial,
+            plural(jobs)
+        )
+    })
 }

@@ -14,3 +14,17 @@ pub const MAX_JOBS: usize = 256;
 /// in Prometheus; this rate keeps every counter of a release exact (below 2^53) for
 /// decades, and is more than any single service's canary sees.
 pub const MAX_REQUESTS_PER_SECOND: f64 = 1e7;
+
+/// How often Prometheus may scrape or evaluate: from a second to an hour. Below a second
+/// no real Prometheus runs; past an hour a canary's phases see too few evaluations to
+/// judge anything. (The simulator's work grows with the number of evaluations.)
+pub const MIN_INTERVAL_MS: u64 = 1_000;
+pub const MAX_INTERVAL_MS: u64 = 3_600_000;
+
+/// The longest `rate()` window: a day. Canary rules judge the last minutes or hours; the
+/// simulator keeps every scrape of a window (at most 86,400 at one scrape a second).
+pub const MAX_WINDOW_MS: u64 = 86_400_000;
+
+/// The longest phase: 90 days. Releases are staged over days or weeks; a phase of months is
+/// a typo (`900d`), and the simulator's time grows with it.
+pub const MAX_PHASE_MS: u64 = 90 * 86_400_000;

@@ -717,4 +717,13 @@ pub(crate) mod tests {
             "{valid} valid, {invalid} invalid"
         );
     }
+
+    /// The schema states the same request-rate limit as [`crate::limits`].
+    #[test]
+    fn the_schema_caps_the_request_rate_at_the_limit() {
+        let max = schema_value()
+            .pointer("/properties/traffic/properties/requests_per_second/maximum")
+            .and_then(Value::as_f64);
+        assert_eq!(max, Some(crate::limits::MAX_REQUESTS_PER_SECOND));
+    }
 }

@@ -3,6 +3,7 @@
 
 mod catalog;
 mod checked;
+mod monitoring;
 mod phases;
 mod routing;
 mod rules;
@@ -15,11 +16,6 @@ pub use rules::thin_traffic;
 use crate::diagnostic::Diagnostic;
 use crate::model::{self, Plan, Resolver, Sticky};
 use serde_json::Value;
-
-/// Default Prometheus settings when a plan states none.
-pub const DEFAULT_EVALUATION_INTERVAL_MS: u64 = 60_000;
-pub const DEFAULT_SCRAPE_INTERVAL_MS: u64 = 15_000;
-pub const DEFAULT_WINDOW_MS: u64 = 300_000;
 
 /// The outcome of checking one plan: the checked plan when there is no error, and every
 /// finding (errors and warnings) either way.
@@ -36,7 +32,7 @@ pub fn check(plan: &Plan, doc: &Value, source_name: &str) -> Checked {
     routing::check(plan, &mut f);
     let groups = phases::groups(plan, &mut f);
     let phases = phases::phases(plan, doc, &groups, &mut f);
-    let monitoring = monitoring(plan);
+    let monitoring = monitoring::monitoring(plan, &mut f);
     let (metrics, gates, rollbacks) = rules::rules(plan, &monitoring, &phases, &mut f);
     if plan.rollback_conditions.is_empty() {
         f.push(
@@ -116,18 +112,5 @@ pub fn check(plan: &Plan, doc: &Value, source_name: &str) -> Checked {
     Checked {
         plan: Some(checked),
         findings: f,
-    }
-}
-
-fn monitoring(plan: &Plan) -> Monitoring {
-    let m = plan.monitoring.clone().unwrap_or_default();
-    let or = |d: Option<model::Duration>, ms| {
-        d.unwrap_or_else(|| model::Duration::from_millis(ms).expect("positive default"))
-    };
-    Monitoring {
-        evaluation_interval: or(m.evaluation_interval, DEFAULT_EVALUATION_INTERVAL_MS),
-        scrape_interval: or(m.scrape_interval, DEFAULT_SCRAPE_INTERVAL_MS),
-        window: or(m.window, DEFAULT_WINDOW_MS),
-        runbook_url: m.runbook_url,
     }
 }

@@ -3,6 +3,7 @@
 
 use super::checked::{Group, Phase};
 use crate::diagnostic::Diagnostic;
+use crate::limits::MAX_PHASE_MS;
 use crate::model::{Plan, Share};
 use crate::schema::nearest;
 use serde_json::Value;
@@ -119,6 +120,24 @@ pub fn phases(plan: &Plan, doc: &Value, groups: &[Group], f: &mut Vec<Diagnostic
                     ),
                 )
                 .with_hint("end with a phase at `traffic: 100%` that completes the release"),
+            );
+        }
+        if let Some(d) = p.duration
+            && d.millis() > MAX_PHASE_MS
+        {
+            f.push(
+                Diagnostic::error(
+                    "out-of-range",
+                    at("duration"),
+                    format!(
+                        "phase `{}` is longer than the longest allowed, `{}d`",
+                        p.name,
+                        MAX_PHASE_MS / 86_400_000
+                    ),
+                )
+                .with_hint(
+                    "releases are staged over days or weeks; check the unit (`90d`, not `900d`)",
+                ),
             );
         }
         if i + 1 < n && p.duration.is_none() {

@@ -185,8 +185,45 @@ impl Reading {
     }
 }
 
-/// Trials per unit of work handed to a thread: one lock-step batch.
+/// Trials per unit of work handed to a thread: one lock-step batch, at most.
 const BATCH: u64 = 1024;
+
+/// The memory all live batches' sample rings may take together. A long window sampled
+/// often (`24h` at `1s`: 86,400 samples) needs megabytes per trial: batches then hold fewer
+/// trials, and fewer threads run at once, so memory stays bounded whatever the plan.
+const RING_MEMORY: usize = 256 << 20;
+
+/// How a run is shared out: trials per batch and threads, from the memory a trial's rings
+/// take (`per_lane` bytes). Neither changes a number (see [`run_batched`]).
+fn sharing(per_lane: usize, jobs: usize) -> (u64, usize) {
+    let lanes = (RING_MEMORY / per_lane.max(1)).max(1);
+    let threads = jobs.clamp(1, lanes);
+    let batch = (lanes / threads).clamp(1, BATCH as usize) as u64;
+    (batch, threads)
+}
+
+/// The most work a run can take: every trial runs every evaluation of its release until
+/// promotion, unless a rollback ends it first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Work {
+    pub trials: u64,
+    pub evaluations_per_trial: u64,
+}
+
+impl Work {
+    pub fn of(plan: &CheckedPlan, scenarios: &Scenarios, settings: &Settings) -> Work {
+        let schedule = Schedule::new(plan);
+        let eval = plan.monitoring.evaluation_interval.millis();
+        Work {
+            trials: settings.trials.unwrap_or(scenarios.trials) * scenarios.scenarios.len() as u64,
+            evaluations_per_trial: schedule.promotion_at() as u64 / eval + 1,
+        }
+    }
+
+    pub fn steps(&self) -> u64 {
+        self.trials.saturating_mul(self.evaluations_per_trial)
+    }
+}
 
 /// Everything a worker reads.
 struct Job<'r, 's> {
@@ -363,20 +400,23 @@ pub fn run<'s>(
     settings: Settings,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Vec<ScenarioResult<'s>> {
-    run_batched(plan, scenarios, settings, BATCH, progress)
+    run_batched(plan, scenarios, settings, None, progress)
 }
 
-/// [`run`] with `batch` trials per lock-step batch (the numbers do not depend on it).
+/// [`run`] with `batch` trials per lock-step batch, or as many as the memory budget allows
+/// ([`sharing`]); the numbers do not depend on it.
 fn run_batched<'s>(
     plan: &CheckedPlan,
     scenarios: &'s Scenarios,
     settings: Settings,
-    batch: u64,
+    batch: Option<u64>,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Vec<ScenarioResult<'s>> {
     let rules = lower::alert_rules(plan);
     let schedule = Schedule::new(plan);
     let model = Model::new(plan, scenarios, &rules, settings.semantics);
+    let (fitting, jobs) = sharing(Lanes::ring_bytes_per_lane(&model), settings.jobs);
+    let batch = batch.unwrap_or(fitting);
     let faults: Vec<FaultModel<'_>> = scenarios
         .scenarios
         .iter()
@@ -404,7 +444,6 @@ fn run_batched<'s>(
         reading: &reading,
     };
     let (next, done) = (AtomicU64::new(0), AtomicU64::new(0));
-    let jobs = settings.jobs.max(1);
     let mut tallies: Vec<Tally> = scenarios
         .scenarios
         .iter()
@@ -495,10 +534,34 @@ mod tests {
                     .map(|r| r.tally)
                     .collect()
             };
-            let whole = tallies(BATCH);
+            let whole = tallies(Some(BATCH));
             assert!(whole.iter().any(|t| t.rollbacks > 0), "{file}: no rollback");
-            assert_eq!(tallies(1), whole, "{file}: one trial per batch");
-            assert_eq!(tallies(3), whole, "{file}: batches of 3");
+            assert_eq!(tallies(Some(1)), whole, "{file}: one trial per batch");
+            assert_eq!(tallies(Some(3)), whole, "{file}: batches of 3");
+            assert_eq!(
+                tallies(None),
+                whole,
+                "{file}: batches sized to the memory budget"
+            );
+        }
+    }
+
+    /// Batches and threads fit the ring memory budget (one lane at the least), and runs
+    /// with small rings keep full batches on every thread.
+    #[test]
+    fn sharing_fits_the_memory_budget() {
+        assert_eq!(sharing(4_608, 2), (BATCH, 2));
+        assert_eq!(sharing(4_608, 256), (227, 256));
+        for per_lane in [1, 4_608, 1 << 20, 19 << 20, 300 << 20] {
+            for jobs in [1, 2, 3, 64, 256] {
+                let (batch, threads) = sharing(per_lane, jobs);
+                assert!((1..=BATCH).contains(&batch) && (1..=jobs).contains(&threads));
+                let live = batch as usize * threads * per_lane;
+                assert!(
+                    live <= RING_MEMORY || (batch, threads) == (1, 1),
+                    "{per_lane} B a lane, {jobs} jobs: {batch} x {threads}"
+                );
+            }
         }
     }
 }

@@ -1,6 +1,8 @@
 //! Estimates with honest uncertainty: Wilson score intervals for proportions and exact
 //! quantiles from integer histograms (which also keep memory flat in the number of trials).
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 /// A proportion `k / n` with its 95% Wilson interval and Monte Carlo standard error.
@@ -51,28 +53,24 @@ impl Proportion {
     }
 }
 
-/// Counts of integer values (e.g. evaluation steps); quantiles are exact.
+/// Counts of integer values (e.g. detection times in milliseconds); quantiles are exact.
+/// Only the values seen are stored, so memory grows with the distinct values (at most one
+/// per evaluation of a release), not with their size.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Histogram {
-    counts: Vec<u64>,
+    counts: BTreeMap<usize, u64>,
     total: u64,
 }
 
 impl Histogram {
     pub fn add(&mut self, v: usize) {
-        if self.counts.len() <= v {
-            self.counts.resize(v + 1, 0);
-        }
-        self.counts[v] += 1;
+        *self.counts.entry(v).or_default() += 1;
         self.total += 1;
     }
 
     pub fn merge(&mut self, other: &Histogram) {
-        if self.counts.len() < other.counts.len() {
-            self.counts.resize(other.counts.len(), 0);
-        }
-        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
-            *a += b;
+        for (&v, &c) in &other.counts {
+            *self.counts.entry(v).or_default() += c;
         }
         self.total += other.total;
     }
@@ -88,7 +86,7 @@ impl Histogram {
         }
         let rank = ((q * self.total as f64).ceil() as u64).max(1);
         let mut seen = 0;
-        for (v, &c) in self.counts.iter().enumerate() {
+        for (&v, &c) in &self.counts {
             seen += c;
             if seen >= rank {
                 return Some(v);
@@ -121,5 +119,12 @@ mod tests {
         assert_eq!(h.quantile(0.5), Some(50));
         assert_eq!(h.quantile(0.9), Some(90));
         assert_eq!(h.quantile(0.99), Some(99));
+        let mut far = Histogram::default();
+        far.add(usize::MAX);
+        far.add(3);
+        far.merge(&h);
+        assert_eq!(far.total(), 102);
+        assert_eq!(far.quantile(0.0), Some(1));
+        assert_eq!(far.quantile(1.0), Some(usize::MAX));
     }
 }

@@ -5,6 +5,7 @@
 mod alertmanager;
 mod compose;
 mod dns;
+mod limits_simulate;
 mod manifest;
 mod nginx;
 mod promtool;

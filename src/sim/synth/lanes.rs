@@ -130,6 +130,18 @@ impl<'m, 'a> Lanes<'m, 'a> {
         }
     }
 
+    /// An upper bound on the memory one lane's rings take (both tracks): what grows with
+    /// `window / scrape_interval`, so that batches can be sized to a memory budget.
+    pub fn ring_bytes_per_lane(model: &Model<'_>) -> usize {
+        let cells = if model.reads_latency() {
+            model.bounds.len() + 1
+        } else {
+            0
+        };
+        // Per track and slot: requests, errors, CPU seconds, and the latency cells.
+        2 * model.ring_capacity * (3 + cells) * 8
+    }
+
     /// The lanes in use.
     pub fn len(&self) -> usize {
         self.live

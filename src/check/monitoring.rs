@@ -1,0 +1,78 @@
+//! The Prometheus settings a plan states (evaluation and scrape intervals, the rate
+//! window), defaulted and checked: inside the limits of [`crate::limits`], and a window
+//! long enough for `rate()` to see two scrapes.
+
+use super::Monitoring;
+use crate::diagnostic::Diagnostic;
+use crate::limits::{MAX_INTERVAL_MS, MAX_WINDOW_MS, MIN_INTERVAL_MS};
+use crate::model::{self, Duration, Plan};
+
+/// Default Prometheus settings when a plan states none.
+const DEFAULT_EVALUATION_INTERVAL_MS: u64 = 60_000;
+const DEFAULT_SCRAPE_INTERVAL_MS: u64 = 15_000;
+const DEFAULT_WINDOW_MS: u64 = 300_000;
+
+pub fn monitoring(plan: &Plan, f: &mut Vec<Diagnostic>) -> Monitoring {
+    let m = plan.monitoring.clone().unwrap_or_default();
+    let or = |d: Option<model::Duration>, ms| {
+        d.unwrap_or_else(|| model::Duration::from_millis(ms).expect("positive default"))
+    };
+    let settings = Monitoring {
+        evaluation_interval: or(m.evaluation_interval, DEFAULT_EVALUATION_INTERVAL_MS),
+        scrape_interval: or(m.scrape_interval, DEFAULT_SCRAPE_INTERVAL_MS),
+        window: or(m.window, DEFAULT_WINDOW_MS),
+        runbook_url: m.runbook_url,
+    };
+    let show = |ms: u64| Duration::from_millis(ms).map_or_else(String::new, |d| format!("`{d}`"));
+    for (key, d) in [
+        ("evaluation_interval", settings.evaluation_interval),
+        ("scrape_interval", settings.scrape_interval),
+    ] {
+        if !(MIN_INTERVAL_MS..=MAX_INTERVAL_MS).contains(&d.millis()) {
+            f.push(
+                Diagnostic::error(
+                    "out-of-range",
+                    format!("/monitoring/{key}"),
+                    format!(
+                        "`{key}` must be from {} to {}",
+                        show(MIN_INTERVAL_MS),
+                        show(MAX_INTERVAL_MS)
+                    ),
+                )
+                .with_hint("Prometheus' own default is `1m`; `15s` is common for scrapes"),
+            );
+        }
+    }
+    let window = settings.window;
+    if window.millis() > MAX_WINDOW_MS {
+        f.push(
+            Diagnostic::error(
+                "out-of-range",
+                "/monitoring/window",
+                format!(
+                    "the rate window is longer than the longest allowed, `{}h`",
+                    MAX_WINDOW_MS / 3_600_000
+                ),
+            )
+            .with_hint("a canary's rules judge its last minutes or hours: `5m` to `1h` is usual"),
+        );
+    } else if window.millis() < 2 * settings.scrape_interval.millis() {
+        let pointer = if m.window.is_some() {
+            "/monitoring/window"
+        } else {
+            "/monitoring/scrape_interval"
+        };
+        f.push(
+            Diagnostic::error(
+                "window-too-short",
+                pointer,
+                format!(
+                    "a {window} window holds fewer than two scrapes {} apart, so `rate()` over it never has a value",
+                    settings.scrape_interval
+                ),
+            )
+            .with_hint("make `window` at least twice the scrape interval; four times is the usual advice"),
+        );
+    }
+    settings
+}
