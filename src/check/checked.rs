@@ -115,7 +115,14 @@ pub struct Metric {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Limit {
     Absolute(f64),
-    RelativeToStable(f64),
+    /// `factor × stable`, and optionally an absolute comparison that goes with it, read in
+    /// the same sense as the rule's own comparison: for a gate (healthy side) the level that
+    /// is healthy too (`<= 1.5x stable or <= 1%`: `(Le, 0.01)`); for a rollback (bad side)
+    /// the level the canary must also be past (`3x stable and above 1%`: `(Gt, 0.01)`).
+    RelativeToStable {
+        factor: f64,
+        also: Option<(Op, f64)>,
+    },
 }
 
 /// A gate: the metric must satisfy `value op limit` for a phase to advance.
@@ -127,6 +134,20 @@ pub struct GateRule {
     pub limit: Limit,
     /// The gate as written (`< 5%`), for people.
     pub written: String,
+}
+
+impl GateRule {
+    /// The limit in the sense of the gate's alert (the bad side): a healthy `or <= 1%`
+    /// becomes `and > 1%`.
+    pub fn alert_limit(&self) -> Limit {
+        match self.limit {
+            Limit::RelativeToStable { factor, also } => Limit::RelativeToStable {
+                factor,
+                also: also.map(|(op, v)| (op.negate(), v)),
+            },
+            absolute => absolute,
+        }
+    }
 }
 
 /// A rollback rule: the metric past `limit` in its bad direction for `for_` rolls back.

@@ -90,9 +90,39 @@ pub fn rules(
             );
             continue;
         }
-        let Some(limit) = limit(&gate.threshold, m, &pointer, f) else {
+        if let Some((op, _)) = gate.or
+            && op.healthy_side() != gate.op.healthy_side()
+        {
+            f.push(
+                Diagnostic::error(
+                    "floor-direction",
+                    pointer.clone(),
+                    format!(
+                        "gate `{name}: \"{gate}\"`: its `or {} …` looks the other way from `{} …`",
+                        op.as_str(),
+                        gate.op.as_str()
+                    ),
+                )
+                .with_hint(format!(
+                    "both comparisons name the healthy side: write `or {} …`",
+                    gate.op.as_str()
+                )),
+            );
+            continue;
+        }
+        let Some(limit) = limit(&gate.threshold, gate.or, m, &pointer, f) else {
             continue;
         };
+        if let Some(d) = floorless(
+            limit,
+            m,
+            &pointer,
+            &format!("gate `{name}: \"{gate}\"`"),
+            "add a level that is healthy whatever stable does",
+            |f| format!("`{gate} or {} {}`", gate.op.as_str(), Unit::Ratio.show(f)),
+        ) {
+            f.push(d);
+        }
         if let Limit::Absolute(v) = limit
             && let Some(why) = gate_never_holds(m.unit, gate.op, v)
         {
@@ -162,9 +192,48 @@ pub fn rules(
                 .with_hint("give each condition on the same metric its own `id:`"),
             );
         }
-        let Some(limit) = limit(&rc.threshold, m, &pointer, f) else {
+        let bad_op = if m.bad == Bad::High { Op::Gt } else { Op::Lt };
+        let past = match rc.threshold {
+            Threshold::Relative {
+                past: Some((side, amount)),
+                ..
+            } => {
+                if side != m.bad {
+                    let (wrote, want) = match m.bad {
+                        Bad::High => ("below", "above"),
+                        Bad::Low => ("above", "below"),
+                    };
+                    f.push(
+                        Diagnostic::error(
+                            "floor-direction",
+                            pointer.clone(),
+                            format!(
+                                "`{}` is bad when {}, so the canary must also be {want} the amount, not {wrote} it",
+                                rc.metric,
+                                if m.bad == Bad::High { "high" } else { "low" }
+                            ),
+                        )
+                        .with_hint(format!("write `… and {want} {amount}`")),
+                    );
+                    continue;
+                }
+                Some((bad_op, amount))
+            }
+            _ => None,
+        };
+        let Some(limit) = limit(&rc.threshold, past, m, &pointer, f) else {
             continue;
         };
+        if let Some(d) = floorless(
+            limit,
+            m,
+            &pointer,
+            &format!("rollback when {} > {}", rc.metric, rc.threshold),
+            "add the level the canary must also pass",
+            |f| format!("`{} and above {}`", rc.threshold, Unit::Ratio.show(f)),
+        ) {
+            f.push(d);
+        }
         if let Limit::Absolute(v) = limit {
             if let Some(why) = rule_never_triggers(m.unit, m.bad, v) {
                 f.push(
@@ -211,8 +280,7 @@ pub fn rules(
                 );
             }
         }
-        let bad_op = if m.bad == Bad::High { Op::Gt } else { Op::Lt };
-        if let Limit::RelativeToStable(factor) = limit
+        if let Limit::RelativeToStable { factor, .. } = limit
             && let Some(why) = fires_when_better(m.bad, factor)
         {
             f.push(
@@ -345,24 +413,67 @@ fn resolve_metric(plan: &Plan, name: &str, monitoring: &Monitoring) -> Option<Me
     Some(metric)
 }
 
-fn limit(t: &Threshold, m: &Metric, pointer: &str, f: &mut Vec<Diagnostic>) -> Option<Limit> {
+/// A threshold in its metric's unit, with the absolute comparison that goes with a relative
+/// one (`also`, in the rule's own sense: see [`Limit`]).
+fn limit(
+    t: &Threshold,
+    also: Option<(Op, Amount)>,
+    m: &Metric,
+    pointer: &str,
+    f: &mut Vec<Diagnostic>,
+) -> Option<Limit> {
+    let mut in_unit = |a: Amount| match a.in_unit(m.unit) {
+        Ok(v) => Some(v),
+        Err(why) => {
+            f.push(
+                Diagnostic::error(
+                    "threshold-unit",
+                    pointer.to_string(),
+                    format!("`{a}` does not fit `{}`: {why}", m.name),
+                )
+                .with_hint(range_hint(m.unit)),
+            );
+            None
+        }
+    };
     match *t {
-        Threshold::Relative { factor, .. } => Some(Limit::RelativeToStable(factor)),
-        Threshold::Absolute(a) => match a.in_unit(m.unit) {
-            Ok(v) => Some(Limit::Absolute(v)),
-            Err(why) => {
-                f.push(
-                    Diagnostic::error(
-                        "threshold-unit",
-                        pointer.to_string(),
-                        format!("`{a}` does not fit `{}`: {why}", m.name),
-                    )
-                    .with_hint(range_hint(m.unit)),
-                );
-                None
-            }
-        },
+        Threshold::Relative { factor, .. } => {
+            let also = match also {
+                Some((op, a)) => Some((op, in_unit(a)?)),
+                None => None,
+            };
+            Some(Limit::RelativeToStable { factor, also })
+        }
+        Threshold::Absolute(a) => in_unit(a).map(Limit::Absolute),
     }
+}
+
+/// A comparison with stable, on a metric that is bad when high, without a floor: a factor of
+/// nothing is nothing, so while stable has no errors the canary's first one crosses it.
+/// `fix` writes the rule with a floor, for the hint.
+fn floorless(
+    limit: Limit,
+    m: &Metric,
+    pointer: &str,
+    what: &str,
+    advice: &str,
+    fix: impl Fn(f64) -> String,
+) -> Option<Diagnostic> {
+    let Limit::RelativeToStable { also: None, .. } = limit else {
+        return None;
+    };
+    (m.bad == Bad::High).then(|| {
+        let example = match m.unit {
+            Unit::Ratio => fix(0.01),
+            _ => "a floor in the metric's unit".to_string(),
+        };
+        Diagnostic::warning(
+            "relative-without-floor",
+            pointer.to_string(),
+            format!("{what} has no floor: while stable's `{}` is 0, the canary's first event crosses it", m.name),
+        )
+        .with_hint(format!("{advice}, e.g. {example}"))
+    })
 }
 
 fn range_hint(unit: Unit) -> &'static str {
@@ -474,10 +585,12 @@ fn fires_when_better(bad: Bad, factor: f64) -> Option<&'static str> {
 fn stricter(bad_op: Op, r: Limit, g: Limit) -> bool {
     match (r, g) {
         (Limit::Absolute(r), Limit::Absolute(g))
-        | (Limit::RelativeToStable(r), Limit::RelativeToStable(g)) => match bad_op {
-            Op::Gt | Op::Ge => r < g,
-            Op::Lt | Op::Le => r > g,
-        },
+        | (Limit::RelativeToStable { factor: r, .. }, Limit::RelativeToStable { factor: g, .. }) => {
+            match bad_op {
+                Op::Gt | Op::Ge => r < g,
+                Op::Lt | Op::Le => r > g,
+            }
+        }
         _ => false,
     }
 }
@@ -485,7 +598,13 @@ fn stricter(bad_op: Op, r: Limit, g: Limit) -> bool {
 fn show_limit(l: Limit, unit: Unit) -> String {
     match l {
         Limit::Absolute(v) => unit.show(v),
-        Limit::RelativeToStable(f) => format!("{}x stable", crate::model::trim(f)),
+        Limit::RelativeToStable { factor, also } => {
+            let mut s = format!("{}x stable", crate::model::trim(factor));
+            if let Some((op, v)) = also {
+                s.push_str(&format!(" and {} {}", op.as_str(), unit.show(v)));
+            }
+            s
+        }
     }
 }
 
@@ -498,8 +617,13 @@ pub fn thin_traffic(plan: &CheckedPlan, rps: f64) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     for (i, r) in plan.rollbacks.iter().enumerate() {
         let m = &plan.metrics[r.metric];
-        let Limit::Absolute(t) = r.limit else {
-            continue;
+        // A comparison with stable crosses at its floor while stable has no failed request.
+        let t = match r.limit {
+            Limit::Absolute(t)
+            | Limit::RelativeToStable {
+                also: Some((_, t)), ..
+            } => t,
+            Limit::RelativeToStable { also: None, .. } => continue,
         };
         let error_threshold = match m.builtin {
             Some(Builtin::ErrorRate) => t,

@@ -29,8 +29,12 @@ pub enum RuleKind {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Rhs {
     Value(f64),
-    /// `factor * stable`, computed in that order as PromQL does.
-    StableTimes(f64),
+    /// `factor * stable`, computed in that order as PromQL does; with `also`, the canary
+    /// must satisfy that absolute comparison too (a floor: `and canary > 0.01`).
+    StableTimes {
+        factor: f64,
+        also: Option<(Op, f64)>,
+    },
 }
 
 /// When the alert's expression returns a series.
@@ -55,9 +59,11 @@ impl Condition {
             } => canary.is_some_and(|c| op.holds(c, v)),
             Condition::Compare {
                 op,
-                rhs: Rhs::StableTimes(f),
+                rhs: Rhs::StableTimes { factor, also },
             } => match (canary, stable) {
-                (Some(c), Some(s)) => op.holds(c, f * s),
+                (Some(c), Some(s)) => {
+                    op.holds(c, factor * s) && also.is_none_or(|(o, v)| o.holds(c, v))
+                }
                 _ => false,
             },
         }
@@ -68,7 +74,7 @@ impl Condition {
         matches!(
             self,
             Condition::Compare {
-                rhs: Rhs::StableTimes(_),
+                rhs: Rhs::StableTimes { .. },
                 ..
             }
         )
@@ -111,21 +117,19 @@ pub fn alert_rules(plan: &CheckedPlan) -> Vec<AlertRule> {
             Bad::High => Op::Gt,
             Bad::Low => Op::Lt,
         };
+        let rhs = rhs(r.limit);
         out.push(AlertRule {
             kind: RuleKind::Rollback,
             alert: format!("CanaryRollback{}", camel(&r.id)),
             id: r.id.clone(),
             metric: r.metric,
-            condition: Condition::Compare {
-                op,
-                rhs: rhs(r.limit),
-            },
+            condition: Condition::Compare { op, rhs },
             for_ms: r.for_.millis(),
             summary: format!(
                 "{} {} {} for {}",
                 m.name,
                 op.as_str(),
-                show(r.limit, m),
+                show_rhs(rhs, m),
                 r.for_
             ),
         });
@@ -133,21 +137,19 @@ pub fn alert_rules(plan: &CheckedPlan) -> Vec<AlertRule> {
     for g in &plan.gates {
         let m = &plan.metrics[g.metric];
         let op = g.op.negate();
+        let rhs = rhs(g.alert_limit());
         out.push(AlertRule {
             kind: RuleKind::Gate,
             alert: format!("CanaryGate{}", camel(&m.name)),
             id: m.name.clone(),
             metric: g.metric,
-            condition: Condition::Compare {
-                op,
-                rhs: rhs(g.limit),
-            },
+            condition: Condition::Compare { op, rhs },
             for_ms: window_ms,
             summary: format!(
                 "{} {} {} (gate: {})",
                 m.name,
                 op.as_str(),
-                show(g.limit, m),
+                show_rhs(rhs, m),
                 g.written
             ),
         });
@@ -182,17 +184,25 @@ pub fn tracks_needed(rules: &[AlertRule], metric: usize) -> Vec<Track> {
     }
 }
 
+/// The alert's right-hand side, from a limit in the alert's sense (the bad side).
 fn rhs(l: Limit) -> Rhs {
     match l {
         Limit::Absolute(v) => Rhs::Value(v),
-        Limit::RelativeToStable(f) => Rhs::StableTimes(f),
+        Limit::RelativeToStable { factor, also } => Rhs::StableTimes { factor, also },
     }
 }
 
-fn show(l: Limit, m: &Metric) -> String {
-    match l {
-        Limit::Absolute(v) => m.unit.show(v),
-        Limit::RelativeToStable(f) => format!("{}x stable", crate::model::trim(f)),
+/// The right-hand side for people: `10%`, `3x stable and > 1%`.
+pub fn show_rhs(rhs: Rhs, m: &Metric) -> String {
+    match rhs {
+        Rhs::Value(v) => m.unit.show(v),
+        Rhs::StableTimes { factor, also } => {
+            let mut s = format!("{}x stable", crate::model::trim(factor));
+            if let Some((op, v)) = also {
+                s.push_str(&format!(" and {} {}", op.as_str(), m.unit.show(v)));
+            }
+            s
+        }
     }
 }
 
@@ -226,10 +236,24 @@ mod tests {
         assert!(gt.holds(Some(f64::INFINITY), None));
         let rel = Condition::Compare {
             op: Op::Lt,
-            rhs: Rhs::StableTimes(0.95),
+            rhs: Rhs::StableTimes {
+                factor: 0.95,
+                also: None,
+            },
         };
         assert!(rel.holds(Some(0.5), Some(0.9)));
         assert!(!rel.holds(Some(0.5), None));
+        let floored = Condition::Compare {
+            op: Op::Gt,
+            rhs: Rhs::StableTimes {
+                factor: 3.0,
+                also: Some((Op::Gt, 0.01)),
+            },
+        };
+        assert!(!floored.holds(Some(0.005), Some(0.0)), "under the floor");
+        assert!(floored.holds(Some(0.02), Some(0.0)));
+        assert!(!floored.holds(Some(0.02), Some(0.01)), "under 3x stable");
+        assert!(!floored.holds(Some(0.01), Some(0.0)), "at the floor");
         assert!(Condition::Missing.holds(None, None));
         assert!(Condition::Missing.holds(Some(f64::NAN), None));
         assert!(!Condition::Missing.holds(Some(0.0), None));

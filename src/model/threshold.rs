@@ -4,6 +4,12 @@
 //! Rules that cannot be misread: a bare number is in the metric's own unit (a ratio's `0.1`
 //! is 10%, a millisecond metric's `5000` is five seconds); `%` is only for ratios; a
 //! duration (`5s`) is only for latency metrics; relative thresholds name `stable`.
+//!
+//! A comparison with stable may carry an absolute floor, because a factor of nothing is
+//! nothing: with no failed request on stable, `3x stable` trips on the canary's first one.
+//! A rollback threshold says what the canary must also be past (`3x stable and above 1%`,
+//! `95% of stable and below 99%`); a gate, what else is healthy enough (`<= 1.5x stable or
+//! <= 1%`).
 
 use super::duration::parse_millis;
 use serde::{Deserialize, Serialize};
@@ -78,10 +84,13 @@ pub enum Amount {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Threshold {
     Absolute(Amount),
-    /// `2x stable` (factor 2) or `80% of stable` (factor 0.8, kept as percent for printing).
+    /// `2x stable` (factor 2) or `80% of stable` (factor 0.8, kept as percent for printing),
+    /// optionally `and above 1%` / `and below 99%`: the canary must also be past that
+    /// amount (on the side `past.0` names: above is [`Bad::High`]).
     Relative {
         factor: f64,
         percent: bool,
+        past: Option<(Bad, Amount)>,
     },
 }
 
@@ -177,6 +186,36 @@ impl fmt::Display for Amount {
 
 impl Threshold {
     pub fn parse(s: &str) -> Result<Threshold, String> {
+        let Some((head, tail)) = s.split_once(" and ") else {
+            return Threshold::parse_one(s);
+        };
+        let past = tail
+            .trim()
+            .strip_prefix("above ")
+            .map(|a| (Bad::High, a))
+            .or_else(|| tail.trim().strip_prefix("below ").map(|a| (Bad::Low, a)));
+        let Some((side, amount)) = past else {
+            return Err(format!(
+                "`{s}`: after `and` comes `above` or `below` and an amount, like `2x stable and above 1%`"
+            ));
+        };
+        let amount = Amount::parse(amount).map_err(|e| format!("in `{s}`: {e}"))?;
+        match Threshold::parse_one(head)? {
+            Threshold::Relative {
+                factor, percent, ..
+            } => Ok(Threshold::Relative {
+                factor,
+                percent,
+                past: Some((side, amount)),
+            }),
+            Threshold::Absolute(_) => Err(format!(
+                "`{s}`: only a comparison with stable takes `and {} …`; an absolute threshold is one amount",
+                if side == Bad::High { "above" } else { "below" }
+            )),
+        }
+    }
+
+    fn parse_one(s: &str) -> Result<Threshold, String> {
         let t = s.trim();
         if let Some(rest) = t.strip_suffix("stable") {
             let rest = rest.trim_end();
@@ -184,6 +223,7 @@ impl Threshold {
                 number(x.trim_end()).map(|f| Threshold::Relative {
                     factor: f,
                     percent: false,
+                    past: None,
                 })
             } else if let Some(p) = rest
                 .strip_suffix("of")
@@ -193,6 +233,7 @@ impl Threshold {
                 number(p.trim_end()).map(|p| Threshold::Relative {
                     factor: p / 100.0,
                     percent: true,
+                    past: None,
                 })
             } else {
                 None
@@ -229,12 +270,20 @@ impl fmt::Display for Threshold {
             Threshold::Absolute(a) => write!(f, "{a}"),
             Threshold::Relative {
                 factor,
-                percent: true,
-            } => write!(f, "{}% of stable", trim(factor * 100.0)),
-            Threshold::Relative {
-                factor,
-                percent: false,
-            } => write!(f, "{}x stable", trim(factor)),
+                percent,
+                past,
+            } => {
+                if percent {
+                    write!(f, "{}% of stable", trim(factor * 100.0))?;
+                } else {
+                    write!(f, "{}x stable", trim(factor))?;
+                }
+                match past {
+                    Some((Bad::High, a)) => write!(f, " and above {a}"),
+                    Some((Bad::Low, a)) => write!(f, " and below {a}"),
+                    None => Ok(()),
+                }
+            }
         }
     }
 }
@@ -310,17 +359,47 @@ pub fn split_op(s: &str) -> Option<(Op, &str)> {
         .find_map(|(p, op)| t.strip_prefix(p).map(|rest| (op, rest.trim_start())))
 }
 
-/// A gate: the healthy side of a metric, `< 5%` or `>= 95% of stable`.
+/// A gate: the healthy side of a metric, `< 5%` or `>= 95% of stable`; a comparison with
+/// stable may add an absolute level that is healthy too (`<= 1.5x stable or <= 1%`).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Gate {
     pub op: Op,
     pub threshold: Threshold,
+    pub or: Option<(Op, Amount)>,
 }
 
 impl Gate {
     pub fn parse(s: &str) -> Result<Gate, String> {
-        let (op, rest) = split_op(s).ok_or_else(|| {
+        let (main, or) = match s.split_once(" or ") {
+            Some((main, alt)) => (main, Some(alt)),
+            None => (s, None),
+        };
+        let (op, threshold) = Gate::comparison(s, main)?;
+        let or = match or {
+            None => None,
+            Some(alt) => {
+                if !matches!(threshold, Threshold::Relative { .. }) {
+                    return Err(format!(
+                        "`{s}`: only a comparison with stable takes `or`; an absolute gate is one comparison"
+                    ));
+                }
+                match Gate::comparison(s, alt)? {
+                    (op, Threshold::Absolute(a)) => Some((op, a)),
+                    _ => {
+                        return Err(format!(
+                            "`{s}`: after `or` comes an absolute comparison, like `<= 1%`"
+                        ));
+                    }
+                }
+            }
+        };
+        Ok(Gate { op, threshold, or })
+    }
+
+    /// One `<op> <threshold>` of gate `s`; a relative threshold here has no `and`.
+    fn comparison(s: &str, part: &str) -> Result<(Op, Threshold), String> {
+        let (op, rest) = split_op(part).ok_or_else(|| {
             format!("`{s}` is not a gate; start with a comparison, like `< 5%`, `> 99.5%` or `>= 95% of stable`")
         })?;
         if rest.starts_with(['<', '>', '=']) {
@@ -328,14 +407,23 @@ impl Gate {
                 "`{s}` has a malformed comparison; use one of <, <=, >, >="
             ));
         }
+        if rest.contains(" and ") {
+            return Err(format!(
+                "`{s}`: a gate adds a healthy level with `or`, like `<= 1.5x stable or <= 1%`"
+            ));
+        }
         let threshold = Threshold::parse(rest).map_err(|e| format!("in gate `{s}`: {e}"))?;
-        Ok(Gate { op, threshold })
+        Ok((op, threshold))
     }
 }
 
 impl fmt::Display for Gate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.op.as_str(), self.threshold)
+        write!(f, "{} {}", self.op.as_str(), self.threshold)?;
+        match self.or {
+            Some((op, a)) => write!(f, " or {} {a}", op.as_str()),
+            None => Ok(()),
+        }
     }
 }
 
@@ -375,18 +463,40 @@ mod tests {
             Threshold::parse("2x stable"),
             Ok(Threshold::Relative {
                 factor: 2.0,
-                percent: false
+                percent: false,
+                past: None,
             })
         );
         assert_eq!(
             Threshold::parse("80% of stable"),
             Ok(Threshold::Relative {
                 factor: 0.8,
-                percent: true
+                percent: true,
+                past: None,
             })
         );
         assert!(Threshold::parse("0x stable").is_err());
         assert!(Threshold::parse("80 of stable").is_err());
+        assert_eq!(
+            Threshold::parse("3x stable and above 1%"),
+            Ok(Threshold::Relative {
+                factor: 3.0,
+                percent: false,
+                past: Some((Bad::High, Amount::Percent(1.0))),
+            })
+        );
+        for s in ["3x stable and above 1%", "95% of stable and below 99.5%"] {
+            assert_eq!(Threshold::parse(s).unwrap().to_string(), s);
+        }
+        for bad in [
+            "1% and above 2%",
+            "3x stable and 1%",
+            "3x stable and above",
+            "3x stable and above lots",
+            "3x stable and",
+        ] {
+            assert!(Threshold::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
@@ -398,10 +508,22 @@ mod tests {
             "< 3s",
             "<= 1.2x stable",
             "< 80",
+            "<= 1.5x stable or <= 1%",
+            ">= 95% of stable or > 99%",
         ] {
             assert_eq!(Gate::parse(s).unwrap().to_string(), s);
         }
-        for bad in ["5%", "<< 5%", "=< 5", "< five", "<"] {
+        for bad in [
+            "5%",
+            "<< 5%",
+            "=< 5",
+            "< five",
+            "<",
+            "< 5% or < 6%",
+            "<= 2x stable or <= 3x stable",
+            "<= 2x stable or 1%",
+            "<= 2x stable and above 1%",
+        ] {
             assert!(Gate::parse(bad).is_err(), "{bad}");
         }
     }

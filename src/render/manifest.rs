@@ -268,24 +268,45 @@ struct RuleDoc {
 }
 
 /// A limit in the metric's unit (`0.05` for 5% of a ratio, `3000` for 3s of a millisecond
-/// metric), or a factor of the stable version's value.
+/// metric), or a factor of the stable version's value with, optionally, the absolute
+/// comparison that goes with it (`also`: for a gate a level healthy too, for a rollback a
+/// floor the canary must also pass).
 #[derive(Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 enum ThresholdDoc {
-    Absolute { value: Num, text: String },
-    RelativeToStable { factor: Num, text: String },
+    Absolute {
+        value: Num,
+        text: String,
+    },
+    RelativeToStable {
+        factor: Num,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        also: Option<AlsoDoc>,
+        text: String,
+    },
+}
+
+#[derive(Serialize)]
+struct AlsoDoc {
+    op: &'static str,
+    value: Num,
 }
 
 impl ThresholdDoc {
-    fn of(l: Limit, m: &Metric) -> ThresholdDoc {
+    /// `joiner`: `or` for a gate, `and` for a rollback (see [`runbook::limit_text`]).
+    fn of(l: Limit, m: &Metric, joiner: &str) -> ThresholdDoc {
         match l {
             Limit::Absolute(v) => ThresholdDoc::Absolute {
                 value: Num(v),
                 text: runbook::human(m.unit, v),
             },
-            Limit::RelativeToStable(f) => ThresholdDoc::RelativeToStable {
-                factor: Num(f),
-                text: runbook::relative(f),
+            Limit::RelativeToStable { factor, also } => ThresholdDoc::RelativeToStable {
+                factor: Num(factor),
+                also: also.map(|(op, v)| AlsoDoc {
+                    op: op.as_str(),
+                    value: Num(v),
+                }),
+                text: runbook::limit_text(l, m, joiner),
             },
         }
     }
@@ -461,7 +482,7 @@ fn step<'a>(plan: &'a CheckedPlan, rules: &[AlertRule], s: Step) -> StepDoc<'a> 
                     metric: m.name.clone(),
                     unit: m.unit.name(),
                     comparison: g.op.as_str(),
-                    threshold: ThresholdDoc::of(g.limit, m),
+                    threshold: ThresholdDoc::of(g.limit, m, "or"),
                     written: g.written.clone(),
                     alert: r.alert.clone(),
                     runbook: runbook::link(r),
@@ -479,7 +500,7 @@ fn step<'a>(plan: &'a CheckedPlan, rules: &[AlertRule], s: Step) -> StepDoc<'a> 
                     metric: m.name.clone(),
                     unit: m.unit.name(),
                     comparison: rb.bad_op(m).as_str(),
-                    threshold: ThresholdDoc::of(rb.limit, m),
+                    threshold: ThresholdDoc::of(rb.limit, m, "and"),
                     for_: DurationDoc::of(rb.for_),
                     written: rb.written.clone(),
                     alert: r.alert.clone(),

@@ -216,7 +216,8 @@ pub(crate) fn record_selector(plan: &CheckedPlan, metric: usize, track: Track) -
 ///
 /// A relative rule matches the two tracks with `ignoring(track) group_left`: plain
 /// one-to-one matching would drop the `track` label from the result (and so from the
-/// alert), `group_left` keeps the canary's labels.
+/// alert), `group_left` keeps the canary's labels. Its floor is a second comparison of the
+/// canary joined with `and`, which keeps the series (same labels) only where both hold.
 pub(crate) fn alert_expr(plan: &CheckedPlan, r: &AlertRule) -> String {
     let canary = record_selector(plan, r.metric, Track::Canary);
     match r.condition {
@@ -226,13 +227,19 @@ pub(crate) fn alert_expr(plan: &CheckedPlan, r: &AlertRule) -> String {
         } => format!("{canary} {} {}", op.as_str(), float(v)),
         Condition::Compare {
             op,
-            rhs: Rhs::StableTimes(f),
-        } => format!(
-            "{canary} {} ignoring(track) group_left() ({} * {})",
-            op.as_str(),
-            float(f),
-            record_selector(plan, r.metric, Track::Stable)
-        ),
+            rhs: Rhs::StableTimes { factor, also },
+        } => {
+            let relative = format!(
+                "{canary} {} ignoring(track) group_left() ({} * {})",
+                op.as_str(),
+                float(factor),
+                record_selector(plan, r.metric, Track::Stable)
+            );
+            match also {
+                None => relative,
+                Some((o, v)) => format!("{relative} and {canary} {} {}", o.as_str(), float(v)),
+            }
+        }
         // `x != x` holds only for NaN (0/0 when there is no traffic).
         Condition::Missing => format!("absent({canary}) or ({canary} != {canary})"),
     }
@@ -346,8 +353,8 @@ fn condition_text(plan: &CheckedPlan, r: &AlertRule) -> String {
         } => format!("{} {}", op.as_str(), m.unit.show(v)),
         Condition::Compare {
             op,
-            rhs: Rhs::StableTimes(f),
-        } => format!("{} {}x stable", op.as_str(), crate::model::trim(f)),
+            rhs: rhs @ Rhs::StableTimes { .. },
+        } => format!("{} {}", op.as_str(), crate::lower::show_rhs(rhs, m)),
         Condition::Missing => "missing".into(),
     }
 }

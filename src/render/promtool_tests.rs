@@ -521,11 +521,19 @@ impl<'a> Gen<'a> {
             return None;
         };
         let (sig, map) = self.signal(r.metric);
+        let high_bad = matches!(op, Op::Gt | Op::Ge);
         let t = match rhs {
             Rhs::Value(v) => v,
-            Rhs::StableTimes(f) => f * map.to_metric(*stable.get(&sig)?),
+            // Past both: the stable's multiple and the floor.
+            Rhs::StableTimes { factor, also } => {
+                let t = factor * map.to_metric(*stable.get(&sig)?);
+                match also {
+                    Some((_, v)) if high_bad => t.max(v),
+                    Some((_, v)) => t.min(v),
+                    None => t,
+                }
+            }
         };
-        let high_bad = matches!(op, Op::Gt | Op::Ge);
         Some((map.to_signal(t), high_bad == map.increasing()))
     }
 
@@ -830,15 +838,14 @@ impl<'a> Gen<'a> {
             let canary = canary_q.at(series, ts, SEM);
             let stable = stable_q.as_mut().and_then(|q| q.at(series, ts, SEM));
             if let (Condition::Compare { rhs, .. }, Some(c)) = (r.condition, canary) {
-                let t = match rhs {
-                    Rhs::Value(v) => Some(v),
-                    Rhs::StableTimes(f) => stable.map(|s| f * s),
+                let (t, floor) = match rhs {
+                    Rhs::Value(v) => (Some(v), None),
+                    Rhs::StableTimes { factor, also } => {
+                        (stable.map(|s| factor * s), also.map(|(_, v)| v))
+                    }
                 };
-                if let Some(t) = t
-                    && c.is_finite()
-                    && t.is_finite()
-                    && near(c, t)
-                {
+                let close = |t: f64| c.is_finite() && t.is_finite() && near(c, t);
+                if t.is_some_and(close) || floor.is_some_and(close) {
                     return Err(format!(
                         "the value at {} is too close to the threshold",
                         dur(ts)

@@ -83,10 +83,22 @@ pub fn relative(f: f64) -> String {
     }
 }
 
-fn limit_text(l: Limit, m: &Metric) -> String {
+/// A limit for people; `joiner` ties a comparison with stable to its absolute level: `or`
+/// on a gate's healthy side (`1.5x stable or <= 1%`), `and` on the bad side (`3x stable and
+/// > 1%`).
+pub fn limit_text(l: Limit, m: &Metric, joiner: &str) -> String {
     match l {
         Limit::Absolute(v) => human(m.unit, v),
-        Limit::RelativeToStable(f) => relative(f),
+        Limit::RelativeToStable { factor, also: None } => relative(factor),
+        Limit::RelativeToStable {
+            factor,
+            also: Some((op, v)),
+        } => format!(
+            "{} {joiner} {} {}",
+            relative(factor),
+            op.as_str(),
+            human(m.unit, v)
+        ),
     }
 }
 
@@ -97,7 +109,7 @@ pub fn rule_text(plan: &CheckedPlan, r: &RollbackRule) -> String {
         "{} {} {} for {}",
         m.name,
         r.bad_op(m).as_str(),
-        limit_text(r.limit, m),
+        limit_text(r.limit, m, "and"),
         r.for_
     )
 }
@@ -123,7 +135,7 @@ pub fn alert_summary(plan: &CheckedPlan, r: &AlertRule) -> String {
                         "{} {} {} for {} (gate: {})",
                         m.name,
                         g.op.negate().as_str(),
-                        limit_text(g.limit, m),
+                        limit_text(g.alert_limit(), m, "and"),
                         plan.monitoring.window,
                         g.written
                     )
@@ -136,7 +148,12 @@ pub fn alert_summary(plan: &CheckedPlan, r: &AlertRule) -> String {
 /// A gate for people: `response_time_p95 < 3s`.
 fn gate_text(plan: &CheckedPlan, g: &crate::check::GateRule) -> String {
     let m = &plan.metrics[g.metric];
-    format!("{} {} {}", m.name, g.op.as_str(), limit_text(g.limit, m))
+    format!(
+        "{} {} {}",
+        m.name,
+        g.op.as_str(),
+        limit_text(g.limit, m, "or")
+    )
 }
 
 /// One group condition as text: `user_type == admin`, `last_login >= 7 days`.
@@ -750,9 +767,9 @@ fn write_gates(out: &mut String, cx: &Ctx) -> fmt::Result {
             code(&alert_name(cx, RuleKind::Gate, &m.name)),
             code(&m.name),
             g.op.negate().as_str(),
-            limit_text(g.limit, m)
+            limit_text(g.alert_limit(), m, "and")
         )?;
-        if matches!(g.limit, Limit::RelativeToStable(_)) {
+        if matches!(g.limit, Limit::RelativeToStable { .. }) {
             writeln!(
                 out,
                 "- **Compared with stable:** needs traffic on both versions; it cannot be \
@@ -826,7 +843,7 @@ fn write_rollback_rules(out: &mut String, cx: &Ctx) -> fmt::Result {
                 ">" => "above",
                 _ => "below",
             },
-            limit_text(r.limit, m),
+            limit_text(r.limit, m, "and"),
             r.for_
         )?;
         writeln!(

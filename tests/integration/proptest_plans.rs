@@ -163,10 +163,21 @@ fn rule_pair(m: &MetricChoice) -> BoxedStrategy<(Gate, Threshold)> {
         let op = if bad == Bad::High { "<" } else { ">" };
         (format!("{op} {g}"), r)
     });
+    // A comparison with stable with its floor (a healthy level for the gate).
+    let floored = amounts(m.unit, bad).prop_map(move |(g, r)| match bad {
+        Bad::High => (
+            format!("<= 1.5x stable or < {g}"),
+            format!("2x stable and above {r}"),
+        ),
+        Bad::Low => (
+            format!(">= 95% of stable or > {g}"),
+            format!("80% of stable and below {r}"),
+        ),
+    });
     let texts = if bad == Bad::High {
-        prop_oneof![3 => absolute, 1 => relative].boxed()
+        prop_oneof![3 => absolute, 1 => relative, 1 => floored].boxed()
     } else {
-        prop_oneof![3 => absolute, 1 => relative_low].boxed()
+        prop_oneof![3 => absolute, 1 => relative_low, 1 => floored].boxed()
     };
     texts
         .prop_map(|(g, r)| {

@@ -208,3 +208,45 @@ fn the_replay_agrees_on_the_edges() {
         "memory_usage without any limit has no value: {fired:?}"
     );
 }
+
+/// A comparison with stable has a floor: while stable has no failed request, checkout's
+/// `2x stable and above 1%` stays silent on a canary failing 0.5% of requests (which `2x
+/// stable` alone would roll back) and fires at 3%.
+#[test]
+fn a_relative_rule_with_a_floor_ignores_a_stable_without_errors() {
+    let Some(bin) = tool("promtool") else { return };
+    let dir = render("plans/checkout.yaml").join("prometheus");
+    let rules = std::fs::read_to_string(dir.join("early.rules.yml")).unwrap();
+    assert!(
+        rules.contains("> 0.01\""),
+        "the floor is in the rule:\n{rules}"
+    );
+    let stable = "http_requests_total{code=\"200\",service=\"checkout\",track=\"stable\"}";
+    let ok = "http_requests_total{code=\"200\",service=\"checkout\",track=\"canary\"}";
+    let failed = "http_requests_total{code=\"500\",service=\"checkout\",track=\"canary\"}";
+    let case = |per_scrape_failed: u32, firing: bool| {
+        let expected = if firing {
+            "\n          - labels: '{}'\n            value: 1"
+        } else {
+            " []"
+        };
+        format!(
+            "rule_files: [early.rules.yml]\nevaluation_interval: 30s\ntests:\n  - interval: 15s\n    input_series:\n      - series: '{stable}'\n        values: '0+1000x120'\n      - series: '{ok}'\n        values: '0+{}x120'\n      - series: '{failed}'\n        values: '0+{per_scrape_failed}x120'\n    promql_expr_test:\n      - expr: count(ALERTS{{alertname=\"CanaryRollbackErrorRate\",alertstate=\"firing\"}})\n        eval_time: 20m\n        exp_samples:{expected}\n",
+            1000 - per_scrape_failed
+        )
+    };
+    for (failed_per_1000, firing) in [(5, false), (30, true)] {
+        std::fs::write(dir.join("floor.test.yml"), case(failed_per_1000, firing)).unwrap();
+        let out = Command::new(&bin)
+            .args(["test", "rules", "floor.test.yml"])
+            .current_dir(&dir)
+            .output()
+            .expect("promtool runs");
+        assert!(
+            out.status.success(),
+            "{failed_per_1000} failed per 1000 (firing: {firing}):\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

@@ -127,6 +127,8 @@ const ALL_CODES: &[&str] = &[
     // semantics
     "reserved-service-name",
     "untrusted-header",
+    "floor-direction",
+    "relative-without-floor",
     "yaml11-service-name",
     "numeric-image",
     "duplicate-phase",
