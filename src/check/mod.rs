@@ -3,6 +3,7 @@
 
 mod catalog;
 mod checked;
+mod notifications;
 mod phases;
 mod rules;
 mod service;
@@ -32,6 +33,7 @@ pub struct Checked {
 pub fn check(plan: &Plan, doc: &Value, source_name: &str) -> Checked {
     let mut f = Vec::new();
     service::check(plan, &mut f);
+    notifications::check(plan, &mut f);
     let groups = phases::groups(plan, &mut f);
     let phases = phases::phases(plan, doc, &groups, &mut f);
     let monitoring = monitoring(plan);
