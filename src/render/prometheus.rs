@@ -301,7 +301,7 @@ pub(crate) fn kind(k: RuleKind) -> &'static str {
 /// alert's current value. One value gives both what the rules file says (a Prometheus
 /// template, [`Text::template`]) and what Prometheus renders of it ([`Text::expand`], which
 /// the promtool tests expect), so the two cannot disagree.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Text {
     parts: Vec<Part>,
 }
