@@ -16,9 +16,9 @@
 //! A plan without notifications still gets a valid file: a single receiver named `null`
 //! with no integrations, which drops every alert (the Prometheus UI still shows them).
 //!
-//! What people read ([`slack`]): Alertmanager's default Slack message has a title of label
-//! values and no text at all, so this file gives Slack its own templates, built from what
-//! the rules put on every alert (see [`super::prometheus::annotations`]):
+//! What people read (the `slack` submodule): Alertmanager's default Slack message has a
+//! title of label values and no text at all, so this file gives Slack its own templates,
+//! built from what the rules put on every alert (see `prometheus::annotations`):
 //! - title: status and count, the alert's name (or how many there are), plan, phase and
 //!   release: `[FIRING:1] CanaryRollbackErrorRate | plan lawsker, phase beta, release v1.1.0`;
 //! - text, per alert: its name and `summary` (with the current value, formatted for the
@@ -34,7 +34,7 @@
 //! `&gt;`), so a description cannot ping `<!channel>` or forge a link, and Alertmanager
 //! never evaluates an alert's values as templates. The user strings Alertmanager does
 //! template (the Slack channel, email addresses) are constrained by the schema and written
-//! as template literals ([`template_literal`]) all the same.
+//! as template literals (`template_literal`) all the same.
 //!
 //! Email keeps Alertmanager's default templates: the subject names status, count and the
 //! alerts' label values, and the HTML body lists every alert with all its labels and

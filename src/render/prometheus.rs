@@ -9,9 +9,9 @@
 //! lowered rule, comparing the canary's recorded series with a number or with the stable's.
 //!
 //! Every alert carries `summary` (with its current value, in the metric's unit),
-//! `description`, `action` and `runbook_url` ([`annotations`]). Annotations are Go
+//! `description`, `action` and `runbook_url` (`annotations`). Annotations are Go
 //! templates to Prometheus: user text in them is written as template literals
-//! ([`template_literal`]), and the one template of ours is the value's formatting
+//! (`template_literal`), and the one template of ours is the value's formatting
 //! ([`super::humanize`]).
 //!
 //! The files of all phases are identical except for the phase an alert names (its `phase`
