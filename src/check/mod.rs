@@ -4,6 +4,7 @@
 mod catalog;
 mod checked;
 mod monitoring;
+mod notifications;
 mod phases;
 mod routing;
 mod rules;
@@ -30,6 +31,7 @@ pub fn check(plan: &Plan, doc: &Value, source_name: &str) -> Checked {
     let mut f = Vec::new();
     service::check(plan, &mut f);
     routing::check(plan, &mut f);
+    notifications::check(plan, &mut f);
     let groups = phases::groups(plan, &mut f);
     let phases = phases::phases(plan, doc, &groups, &mut f);
     let monitoring = monitoring::monitoring(plan, &mut f);

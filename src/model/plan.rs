@@ -211,4 +211,7 @@ pub struct Email {
 #[serde(deny_unknown_fields)]
 pub struct Sms {
     pub webhook_url: String,
+    /// The token sent as `Authorization: Bearer`, read by Alertmanager from this file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_file: Option<String>,
 }

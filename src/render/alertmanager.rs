@@ -16,15 +16,48 @@
 //! A plan without notifications still gets a valid file: a single receiver named `null`
 //! with no integrations, which drops every alert (the Prometheus UI still shows them).
 //!
-//! Secrets stay out: the Slack webhook is read from `api_url_file` and the SMTP password
-//! from `auth_password_file` (both supported by Alertmanager 0.25, which the tests run).
-//! The SMS webhook URL is not a secret in the plan language and is written as given
-//! (`url_file` for webhooks does not exist in Alertmanager 0.25).
+//! What people read (the `slack` submodule): Alertmanager's default Slack message has a
+//! title of label values and no text at all, so this file gives Slack its own templates,
+//! built from what the rules put on every alert (see `prometheus::annotations`):
+//! - title: status and count, the alert's name (or how many there are), plan, phase and
+//!   release: `[FIRING:1] CanaryRollbackErrorRate | plan lawsker, phase beta, release v1.1.0`;
+//! - text, per alert: its name and `summary` (with the current value, formatted for the
+//!   metric's unit), its `description`, the `action` to take (while firing) and the
+//!   `runbook_url` as a link; a relative runbook path (no `monitoring.runbook_url`) is
+//!   shown as code with the fix, since Slack cannot open it;
+//! - fallback (push notifications): the title and the summaries; colour: red for a firing
+//!   critical, orange for a firing warning, green once resolved (`send_resolved: true`, so
+//!   the channel sees the all-clear).
+//!
+//! The templates hold no user string: plan, phase and texts are read from the alert at
+//! send time. Every such value is escaped for Slack (`&`, `<`, `>` as `&amp;`, `&lt;`,
+//! `&gt;`), so a description cannot ping `<!channel>` or forge a link, and Alertmanager
+//! never evaluates an alert's values as templates. The user strings Alertmanager does
+//! template (the Slack channel, email addresses) are constrained by the schema and written
+//! as template literals (`template_literal`) all the same.
+//!
+//! Email keeps Alertmanager's default templates: the subject names status, count and the
+//! alerts' label values, and the HTML body lists every alert with all its labels and
+//! annotations (summary with the value, description, action, runbook URL) and a link to
+//! Alertmanager: the essentials are there. SMS goes through a webhook, whose body in
+//! Alertmanager 0.25 is fixed JSON (`version: "4"`): the gateway texts
+//! `alerts[].annotations.summary` (and may add `runbook_url`); no template can shorten it.
+//!
+//! Secrets stay out: the Slack webhook is read from `api_url_file`, the SMTP password from
+//! `auth_password_file` and the SMS gateway's token from `credentials_file`, sent as
+//! `Authorization: Bearer` (`http_config.authorization`); all three are supported by
+//! Alertmanager 0.25, which the tests run. The SMS webhook URL itself is written as given:
+//! `url_file` for webhooks only exists from Alertmanager 0.26, so `plan validate` refuses
+//! credentials in that URL and warns about secret-looking query parameters
+//! ([`crate::check`]).
 //!
 //! No injection: every string below is fixed here or constrained by the schema to
 //! characters that are neither YAML syntax nor Go template syntax (no `{`, `}`, `$`,
-//! quotes, spaces); serde_yaml quotes whatever YAML would read as another type.
+//! quotes, spaces); the YAML writer quotes whatever YAML would read as another type.
 
+mod slack;
+
+use super::prometheus::template_literal;
 use super::{Artifact, header};
 use crate::check::CheckedPlan;
 use serde::Serialize;
@@ -95,6 +128,10 @@ struct SlackConfig {
     send_resolved: bool,
     api_url_file: String,
     channel: String,
+    color: String,
+    title: String,
+    text: String,
+    fallback: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -114,6 +151,22 @@ struct EmailConfig {
 struct WebhookConfig {
     send_resolved: bool,
     url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    http_config: Option<HttpConfig>,
+}
+
+/// Alertmanager's (Prometheus') HTTP client settings: here only the `Authorization` header,
+/// its credentials read from a file at each request.
+#[derive(Debug, Serialize)]
+struct HttpConfig {
+    authorization: Authorization,
+}
+
+#[derive(Debug, Serialize)]
+struct Authorization {
+    #[serde(rename = "type")]
+    type_: &'static str,
+    credentials_file: String,
 }
 
 /// Renders `alertmanager/alertmanager.yml`.
@@ -150,13 +203,32 @@ fn comment(plan: &CheckedPlan) -> String {
         critical.push(SMS);
     }
     let warning = if n.slack.is_some() { SLACK } else { NULL };
-    format!(
+    let mut out = format!(
         "# Alerts of plan {plan}, grouped by plan and phase: critical (rollback) -> {}; \
-         warning (gate, no data) -> {warning}.\n\
-         # Secrets are read from files at run time and never written here.\n",
+         warning (gate, no data) -> {warning}.\n",
         critical.join(", "),
         plan = plan.name
-    )
+    );
+    if n.slack.is_some() {
+        out.push_str(
+            "# Slack shows each alert's summary (with its current value), description, action \
+             and runbook link.\n",
+        );
+    }
+    if n.email.is_some() {
+        out.push_str(
+            "# Email uses Alertmanager's default templates, which list every label and \
+             annotation.\n",
+        );
+    }
+    if n.sms.is_some() {
+        out.push_str(
+            "# The SMS gateway receives Alertmanager's webhook JSON; it texts \
+             alerts[].annotations.summary.\n",
+        );
+    }
+    out.push_str("# Secrets are read from files at run time and never written here.\n");
+    out
 }
 
 fn matcher(label: &str, value: &str) -> String {
@@ -172,7 +244,11 @@ fn build(plan: &CheckedPlan) -> Config {
             slack_configs: vec![SlackConfig {
                 send_resolved: true,
                 api_url_file: s.api_url_file.clone(),
-                channel: s.channel.clone(),
+                channel: template_literal(&s.channel),
+                color: slack::COLOR.to_string(),
+                title: slack::title(),
+                text: slack::text(),
+                fallback: slack::fallback(),
             }],
             ..Receiver::default()
         });
@@ -182,8 +258,8 @@ fn build(plan: &CheckedPlan) -> Config {
             name: EMAIL.to_string(),
             email_configs: vec![EmailConfig {
                 send_resolved: false,
-                to: e.to.join(", "),
-                from: e.from.clone(),
+                to: template_literal(&e.to.join(", ")),
+                from: template_literal(&e.from),
                 smarthost: e.smarthost.clone(),
                 auth_username: e.auth_username.clone(),
                 auth_password_file: e.auth_password_file.clone(),
@@ -197,6 +273,12 @@ fn build(plan: &CheckedPlan) -> Config {
             webhook_configs: vec![WebhookConfig {
                 send_resolved: false,
                 url: s.webhook_url.clone(),
+                http_config: s.credentials_file.as_ref().map(|f| HttpConfig {
+                    authorization: Authorization {
+                        type_: "Bearer",
+                        credentials_file: f.clone(),
+                    },
+                }),
             }],
             ..Receiver::default()
         });
@@ -377,10 +459,24 @@ mod tests {
             email["auth_password_file"].as_str(),
             Some("/etc/alertmanager/secrets/smtp-password")
         );
+        let sms = &receiver(&doc, "sms")["webhook_configs"][0];
         assert_eq!(
-            receiver(&doc, "sms")["webhook_configs"][0]["url"].as_str(),
+            sms["url"].as_str(),
             Some("https://sms-gateway.lawsker.com/v1/alerts")
         );
+        let auth = &sms["http_config"]["authorization"];
+        assert_eq!(auth["type"].as_str(), Some("Bearer"));
+        assert_eq!(
+            auth["credentials_file"].as_str(),
+            Some("/etc/alertmanager/secrets/sms-token")
+        );
+        assert_eq!(slack["send_resolved"].as_bool(), Some(true));
+        for field in ["title", "text", "fallback", "color"] {
+            assert!(
+                slack[field].as_str().is_some_and(|t| t.contains("{{")),
+                "slack {field} is a template"
+            );
+        }
         assert!(receiver(&doc, "null").is_null(), "no null receiver needed");
         assert_eq!(render(&plan), render(&plan), "deterministic");
     }
@@ -420,6 +516,43 @@ mod tests {
         );
     }
 
+    /// The Slack templates read everything from the alerts: two plans differing in every
+    /// user string get the very same templates.
+    #[test]
+    fn slack_templates_hold_no_user_string() {
+        let a = plan_from(|_| {}).unwrap();
+        let b = plan_from(|d| {
+            d["name"] = Value::String("other-plan".into());
+            d["notifications"]["slack"]["channel"] = Value::String("#elsewhere".into());
+            d["release"]["to"] = Value::String("v9".into());
+            d["monitoring"]["runbook_url"] = Value::String("https://x.io/rb".into());
+        })
+        .unwrap();
+        let (da, db) = (parsed(&a), parsed(&b));
+        let (sa, sb) = (
+            &receiver(&da, "slack")["slack_configs"][0],
+            &receiver(&db, "slack")["slack_configs"][0],
+        );
+        for field in ["title", "text", "fallback", "color"] {
+            assert_eq!(sa[field], sb[field], "{field}");
+        }
+        assert_ne!(sa["channel"], sb["channel"]);
+    }
+
+    #[test]
+    fn sms_without_credentials_file_sends_no_authorization() {
+        let plan = plan_from(|d| {
+            d["notifications"]["sms"]
+                .as_mapping_mut()
+                .unwrap()
+                .remove("credentials_file");
+        })
+        .unwrap();
+        let doc = parsed(&plan);
+        let sms = &receiver(&doc, "sms")["webhook_configs"][0];
+        assert!(sms["http_config"].is_null());
+    }
+
     #[test]
     fn secrets_are_referenced_never_inlined() {
         let plan = plan_from(|_| {}).unwrap();
@@ -437,7 +570,7 @@ mod tests {
     #[test]
     fn hostile_values_are_rejected_or_read_back_exactly() {
         type Get = fn(&Value) -> Option<String>;
-        let fields: [(&[&str], &[&str], Get); 9] = [
+        let fields: [(&[&str], &[&str], Get); 10] = [
             (&["name"], &["lawsker", "yes", "on", "a-1"], |d| {
                 d["route"]["routes"][0]["matchers"][0]
                     .as_str()
@@ -516,6 +649,16 @@ mod tests {
                 ],
                 |d| {
                     receiver(d, "sms")["webhook_configs"][0]["url"]
+                        .as_str()
+                        .map(String::from)
+                },
+            ),
+            (
+                &["notifications", "sms", "credentials_file"],
+                &["/etc/t", "/true", "/1.5", "/a-b_c.d"],
+                |d| {
+                    receiver(d, "sms")["webhook_configs"][0]["http_config"]["authorization"]
+                        ["credentials_file"]
                         .as_str()
                         .map(String::from)
                 },

@@ -10,6 +10,7 @@ pub mod alertmanager;
 pub mod compose;
 #[cfg(test)]
 mod hostile;
+pub mod humanize;
 pub mod manifest;
 pub mod nginx;
 pub mod prometheus;

@@ -9,7 +9,11 @@
 //! simulator's [`crate::sim::prom`] primitives: range selection, `rate` extrapolation,
 //! `histogram_quantile`, the alert state machine) and the rule's lowered
 //! [`Condition`](crate::lower::Condition), then expects no alert one evaluation before the
-//! first firing one and the alert, with its exact labels and annotations, at it. Each test
+//! first firing one and the alert, with its exact labels and annotations, at it. The
+//! summary prints the alert's value, so the expected one holds the value the evaluator
+//! computed at that evaluation, formatted as Prometheus' template functions format it
+//! ([`super::humanize`]): for a comparison (absolute or relative to stable) the canary's
+//! value, the left-hand side PromQL keeps; a no-data summary prints none. Each test
 //! also checks the recorded value of the metric at both evaluations, so a drift between the
 //! evaluator and Prometheus fails the test rather than moving it. One more group feeds
 //! healthy series for every metric and expects no alert at all.
@@ -123,11 +127,11 @@ struct Group {
 }
 
 /// An `alert_rule_test` case: rule `rule` (an index into the rules) at `eval_time`,
-/// firing or silent.
+/// firing (with the alert's value then, which its summary prints) or silent.
 struct Check {
     eval_time: String,
     rule: usize,
-    fires: bool,
+    fires: Option<f64>,
 }
 
 /// The promtool unit tests of a plan's rules, computed once for every phase.
@@ -171,7 +175,7 @@ impl<'a> Tests<'a> {
             .groups
             .iter()
             .flat_map(|g| &g.checks)
-            .filter(|c| c.fires)
+            .filter(|c| c.fires.is_some())
             .count()
     }
 
@@ -210,30 +214,36 @@ impl<'a> Tests<'a> {
     /// file `<phase>.rules.yml`.
     pub fn body(&self, phase: &str) -> String {
         let plan = self.plan;
-        // Only firing rules need their expected alert.
-        let mut expected: Vec<Option<ExpAlert>> = self.rules.iter().map(|_| None).collect();
-        for c in self.groups.iter().flat_map(|g| &g.checks) {
-            if c.fires && expected[c.rule].is_none() {
-                expected[c.rule] = Some(expected_alert(plan, &self.rules[c.rule], phase));
-            }
-        }
+        // Only firing checks need their expected alert.
+        let expected: Vec<Vec<Option<ExpAlert>>> = self
+            .groups
+            .iter()
+            .map(|g| {
+                g.checks
+                    .iter()
+                    .map(|c| {
+                        c.fires
+                            .map(|v| expected_alert(plan, &self.rules[c.rule], phase, v))
+                    })
+                    .collect()
+            })
+            .collect();
         let tests = self
             .groups
             .iter()
-            .map(|g| TestGroup {
+            .zip(&expected)
+            .map(|(g, exp)| TestGroup {
                 name: &g.name,
                 interval: &g.interval,
                 input_series: &g.input_series,
                 alert_rule_test: g
                     .checks
                     .iter()
-                    .map(|c| AlertTest {
+                    .zip(exp)
+                    .map(|(c, e)| AlertTest {
                         eval_time: &c.eval_time,
                         alertname: &self.rules[c.rule].alert,
-                        exp_alerts: match (&expected[c.rule], c.fires) {
-                            (Some(e), true) => std::slice::from_ref(e),
-                            _ => &[],
-                        },
+                        exp_alerts: e.as_slice(),
                     })
                     .collect(),
                 promql_expr_test: &g.promql_expr_test,
@@ -248,9 +258,9 @@ impl<'a> Tests<'a> {
     }
 }
 
-/// The firing alert of `r` in phase `phase`: the series' labels (plan, service, track) and
-/// the rule's.
-fn expected_alert(plan: &CheckedPlan, r: &AlertRule, phase: &str) -> ExpAlert {
+/// The firing alert of `r` in phase `phase` whose value is `value`: the series' labels
+/// (plan, service, track) and the rule's, and the annotations as Prometheus renders them.
+fn expected_alert(plan: &CheckedPlan, r: &AlertRule, phase: &str, value: f64) -> ExpAlert {
     let mut labels: BTreeMap<String, String> = BTreeMap::from([
         ("plan".to_string(), plan.name.clone()),
         ("service".to_string(), plan.service.name.clone()),
@@ -263,7 +273,7 @@ fn expected_alert(plan: &CheckedPlan, r: &AlertRule, phase: &str) -> ExpAlert {
         exp_labels: labels,
         exp_annotations: annotations(plan, r, phase)
             .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
+            .map(|(k, v)| (k.to_string(), v.expand(value)))
             .collect(),
     }
 }
@@ -1035,6 +1045,14 @@ impl<'a> Gen<'a> {
             }
             exprs.retain(|e| e.exp_samples.iter().all(|s| !s.value.is_nan()));
         }
+        // The alert's value: a comparison keeps the canary's (its left-hand side); a
+        // no-data alert's (1 or NaN) is printed nowhere.
+        let value = match r.condition {
+            Condition::Compare { .. } => self
+                .value(r.metric, Track::Canary, fire, &fed.series)
+                .unwrap_or(f64::NAN),
+            Condition::Missing => f64::NAN,
+        };
         Ok(Group {
             name,
             interval: dur(self.step),
@@ -1043,12 +1061,12 @@ impl<'a> Gen<'a> {
                 Check {
                     eval_time: dur(before),
                     rule: ri,
-                    fires: false,
+                    fires: None,
                 },
                 Check {
                     eval_time: dur(fire),
                     rule: ri,
-                    fires: true,
+                    fires: Some(value),
                 },
             ],
             promql_expr_test: exprs,
@@ -1153,7 +1171,7 @@ impl<'a> Gen<'a> {
                 checks.push(Check {
                     eval_time: dur(ts),
                     rule: ri,
-                    fires: false,
+                    fires: None,
                 });
             }
         }

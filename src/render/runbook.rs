@@ -1,7 +1,9 @@
-//! `RUNBOOK.md`: the release for people, in the spirit of the Lawsker guide (准备, 开始,
-//! 阶段推进, 完成, 回滚流程, 故障排除) but generated for this plan: for each phase what to
-//! run, who gets the new version, how long at least, what is watched and when it rolls
-//! back, with the exact commands the manifest gives pipelines.
+//! `RUNBOOK.md`: the release for people, in the spirit of the Lawsker guide (preparation,
+//! start, advancing phases, completion, the rollback flow, troubleshooting) but generated
+//! for this plan: for each phase what to run, who gets the new version, how long at least,
+//! what is watched and when it rolls back, with the exact commands the manifest gives
+//! pipelines. The text is English throughout; only what the plan itself says (names,
+//! metric descriptions) appears as the user wrote it.
 //!
 //! Alerts link here: every rollback rule, gate and no-data rule has a fixed anchor
 //! ([`anchor`]): `rollback-<rule id>`, `gate-<metric>`, `no-data-<metric>`. Ids and metric
@@ -549,10 +551,35 @@ fn write_preparation(out: &mut String, cx: &Ctx) -> fmt::Result {
         "2. Make sure the image {} is pulled or can be pulled on the host.",
         code(&format!("{}:{}", p.service.image, p.release.to))
     )?;
+    let n = &p.notifications;
+    let secrets: Vec<String> = [
+        n.slack
+            .as_ref()
+            .map(|s| format!("{} (the Slack webhook URL)", code(&s.api_url_file))),
+        n.email
+            .as_ref()
+            .and_then(|e| e.auth_password_file.as_ref())
+            .map(|f| format!("{} (the SMTP password)", code(f))),
+        n.sms
+            .as_ref()
+            .and_then(|s| s.credentials_file.as_ref())
+            .map(|f| format!("{} (the SMS gateway's token)", code(f))),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let secrets = if secrets.is_empty() {
+        String::new()
+    } else {
+        format!(
+            ", and be able to read the secret files it names: {}",
+            secrets.join(", ")
+        )
+    };
     writeln!(
         out,
         "3. Prometheus must run with `--web.enable-lifecycle` (the steps reload it) and load \
-         the phase's rule file; Alertmanager must use {}.",
+         the phase's rule file; Alertmanager must use {}{secrets}.",
         code(manifest::ALERTMANAGER_CONFIG)
     )?;
     writeln!(
@@ -922,7 +949,7 @@ fn write_manual_rollback(out: &mut String, cx: &Ctx) -> fmt::Result {
     writeln!(out)?;
     writeln!(
         out,
-        "1. **Traffic switch (流量切换) and service stop (服务停止).** If seconds allow, keep \
+        "1. **Switch traffic back and stop the canary.** If seconds allow, keep \
          the canary's logs first: {}. Then send all traffic back to {} and stop the canary \
          (applies {}):",
         code(&format!(
@@ -955,20 +982,20 @@ fn write_manual_rollback(out: &mut String, cx: &Ctx) -> fmt::Result {
     )?;
     writeln!(
         out,
-        "3. **Data recovery (数据恢复).** If {} changed data or schemas, restore them to what \
+        "3. **Recover data.** If {} changed data or schemas, restore them to what \
          {} expects (from the backup made in [preparation](#preparation)).",
         md(&p.release.to),
         md(&p.release.from)
     )?;
     writeln!(
         out,
-        "4. **Notification (通知发送).** Critical alerts already went to {}; tell the team the \
+        "4. **Notify.** Critical alerts already went to {}; tell the team the \
          rollback is done and which rule fired.",
         cx.critical_to
     )?;
     writeln!(
         out,
-        "5. **Analysis (问题分析).** Keep the logs and the metrics of the release window; find \
+        "5. **Analyse.** Keep the logs and the metrics of the release window; find \
          why the rule fired before planning the next attempt."
     )?;
     writeln!(out)

@@ -1,6 +1,7 @@
 //! `plan render`'s Alertmanager configuration, proven by amtool 0.25: `amtool check-config`
 //! accepts the file of every example plan, and `amtool config routes test` shows where
-//! alerts labelled like the generated Prometheus rules' alerts are delivered.
+//! alerts labelled like the generated Prometheus rules' alerts are delivered. What the
+//! messages say is proven by a running Alertmanager (`alertmanager_live`).
 
 use crate::support::*;
 use std::path::{Path, PathBuf};
@@ -147,6 +148,7 @@ fn lawsker_critical_reaches_slack_email_and_sms_and_warnings_only_slack() {
     let text = std::fs::read_to_string(&config).unwrap();
     assert!(text.contains("api_url_file: /etc/alertmanager/secrets/slack-api-url"));
     assert!(text.contains("auth_password_file: /etc/alertmanager/secrets/smtp-password"));
+    assert!(text.contains("credentials_file: /etc/alertmanager/secrets/sms-token"));
 }
 
 #[test]

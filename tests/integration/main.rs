@@ -1,8 +1,9 @@
 //! The one integration-test binary: drives the real `plan` executable through a small
 //! builder ([`support`]) and, where installed, the real consumers of its output (nginx,
-//! promtool, amtool, docker-compose).
+//! promtool, amtool, alertmanager, docker-compose).
 
 mod alertmanager;
+mod alertmanager_live;
 mod compose;
 mod dns;
 mod limits_simulate;

@@ -190,7 +190,7 @@ phases:
   - { name: two, traffic: 100% }
 metrics:
   queue_delay:
-    description: "Queue delay {{ not a template }} per job"
+    description: "Queue delay {{ not a template }} per job, {{ template \"x\" . }} {{$value}} $value {{- end }}"
     query: max(queue_delay_seconds{service="$service",track="$track"})
     unit: seconds
     bad: high
@@ -232,4 +232,90 @@ fn promtool_passes_a_variant_plan() {
         .filter_map(|r| r["annotations"]["description"].as_str())
         .any(|d| d.contains(r#"{{"{{"}} not a template }}"#));
     assert!(escaped, "{rules}");
+}
+
+/// The value formats of the alerts' summaries (`plan::render::humanize`) print what
+/// Prometheus' template functions print, for awkward values too: ties, rounding across a
+/// power of ten, prefixes at their bounds, tiny and huge numbers, negatives, infinities.
+/// One alerting rule per value (`vector(v)`, firing at once), whose summary is the format's
+/// template; promtool compares the rendered summary with the text `expand` predicts.
+#[test]
+fn value_formats_print_what_prometheus_prints() {
+    use plan::render::humanize::ValueFormat;
+    let Some(bin) = tool("promtool") else { return };
+    let formats = [
+        ValueFormat::Percentage,
+        ValueFormat::Milliseconds,
+        ValueFormat::Seconds,
+        ValueFormat::Bytes,
+        ValueFormat::Number,
+        ValueFormat::PerSecond,
+    ];
+    let values = [
+        0.0,
+        1.0,
+        0.19999999999999998,
+        0.9800000000000001,
+        0.995,
+        0.99995,
+        0.123456,
+        0.5,
+        1.5,
+        2.5,
+        12.5,
+        59.99,
+        90.0,
+        999.5,
+        1023.0,
+        1024.0,
+        1234.5,
+        9999.5,
+        12345.0,
+        86461.5,
+        1234567.0,
+        536870912.0,
+        0.0001234,
+        0.00001234,
+        1e-9,
+        1e30,
+        -2.71239,
+        -61.0,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+    ];
+    let mut rules = String::from("groups:\n  - name: formats\n    rules:\n");
+    let mut tests = String::from(
+        "rule_files: [formats.rules.yml]\nevaluation_interval: 1m\ntests:\n  - interval: 1m\n    \
+         input_series: []\n    alert_rule_test:\n",
+    );
+    let q = |s: &str| serde_json::to_string(s).unwrap();
+    for (fi, f) in formats.iter().enumerate() {
+        for (vi, v) in values.iter().enumerate() {
+            let name = format!("F{fi}V{vi}");
+            let lit = if v.is_infinite() {
+                if *v > 0.0 {
+                    "+Inf".into()
+                } else {
+                    "-Inf".into()
+                }
+            } else {
+                format!("{v:e}")
+            };
+            rules.push_str(&format!(
+                "      - alert: {name}\n        expr: vector({lit})\n        annotations:\n          \
+                 summary: {}\n",
+                q(f.template())
+            ));
+            tests.push_str(&format!(
+                "      - eval_time: 0m\n        alertname: {name}\n        exp_alerts:\n          \
+                 - exp_labels: {{}}\n            exp_annotations:\n              summary: {}\n",
+                q(&f.expand(*v))
+            ));
+        }
+    }
+    let dir = temp_dir("value-formats");
+    std::fs::write(dir.join("formats.rules.yml"), rules).unwrap();
+    std::fs::write(dir.join("formats.test.yml"), tests).unwrap();
+    let (ok, out) = promtool(&bin, &dir, &["test", "rules", "formats.test.yml"]);
+    assert!(ok && out.contains("SUCCESS"), "{out}");
 }

@@ -444,6 +444,7 @@ fn assemble(
             }),
             sms: sms.then(|| Sms {
                 webhook_url: "https://sms.example.com/hook".into(),
+                credentials_file: Some("/etc/secrets/sms-token".into()),
             }),
         }),
     }

@@ -155,6 +155,9 @@ const ALL_CODES: &[&str] = &[
     "duplicate-rule-id",
     "no-rollback",
     "no-notifications",
+    "no-runbook-url",
+    "webhook-url-credentials",
+    "webhook-url-secret",
     "thin-traffic",
     "traffic-looks-like-fraction",
 ];
