@@ -14,3 +14,19 @@ pub const MAX_JOBS: usize = 256;
 /// in Prometheus; this rate keeps every counter of a release exact (below 2^53) for
 /// decades, and is more than any single service's canary sees.
 pub const MAX_REQUESTS_PER_SECOND: f64 = 1e7;
+
+/// The longest duration a scenario file takes (a fault's `onset`, `ramp`, `every` and
+/// `lasting`, the latency `median`): a year, `1y`. Canary releases take hours to weeks; a
+/// fault that starts, ramps or repeats over more than a year says nothing about one. The
+/// bound also keeps every time of a trial (an onset plus the phases before it) far inside
+/// the simulator's 64-bit milliseconds.
+pub const MAX_SCENARIO_DURATION_MS: u64 = 365 * 86_400_000;
+
+/// Scenarios in one scenario file. Each runs all its trials: a hundred already take a
+/// hundred times the default run, far more than comparing a few faults needs.
+pub const MAX_SCENARIOS: usize = 100;
+
+/// The largest value of a simulated gauge (its mean or noise, in the metric's unit): far
+/// above any count, byte size or latency a service reports, and far enough below `f64`'s
+/// range that a noisy draw around it stays finite and exact to the unit.
+pub const MAX_GAUGE_VALUE: f64 = 1e15;

@@ -247,6 +247,11 @@ fn show(v: &Value) -> String {
             s.chars().flat_map(char::escape_default).collect()
         }
         Value::String(s) => s.clone(),
+        // A whole number written as a float (`1e16`, `1e8`) reads best as digits.
+        Value::Number(n) if n.is_f64() => match n.as_f64() {
+            Some(f) if f.fract() == 0.0 && f.abs() < 1e21 => format!("{f:.0}"),
+            _ => n.to_string(),
+        },
         other => other.to_string(),
     };
     if s.chars().count() > 60 {
@@ -355,7 +360,7 @@ impl Explainer {
                 };
                 let mut diag = d(msg).with_code(match format.as_str() {
                     "predicate" => "bad-predicate",
-                    "duration" => "bad-duration",
+                    "duration" | "offset" => "bad-duration",
                     "share" => "bad-share",
                     "threshold" => "bad-threshold",
                     "gate" => "bad-gate",

@@ -10,6 +10,7 @@ mod promtool;
 mod proof;
 mod proptest_plans;
 mod replay;
+mod scenarios;
 mod simulate;
 mod support;
 mod validate;
