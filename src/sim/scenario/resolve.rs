@@ -432,3 +432,175 @@ fn fault(
     }
     (f.iter().filter(|d| d.is_error()).count() == errors_before).then_some(fault)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::{Kind, Source};
+    use std::path::PathBuf;
+
+    /// A plan with phases `a` (1h), `b` (2h) and `full`, promoted at 3h; its rules read
+    /// `cpu_usage` through a query of its own (so it is custom here) and `signups`.
+    fn plan() -> CheckedPlan {
+        let text = concat!(
+            "name: t\nrelease: { from: v1, to: v2 }\n",
+            "service: { name: app, image: acme/app, port: 8080 }\n",
+            "routing: { listen: 80, sticky: { cookie: uid } }\n",
+            "traffic: { requests_per_second: 40 }\n",
+            "phases:\n",
+            "  - { name: a, traffic: 5%, duration: 1h }\n",
+            "  - { name: b, traffic: 20%, duration: 2h }\n",
+            "  - { name: full, traffic: 100% }\n",
+            "metrics:\n",
+            "  cpu_usage: { query: 'avg(rate(cpu_seconds_total{track=\"$track\"}[$window]))' }\n",
+            "  signups: { query: 'sum(rate(signups_total{track=\"$track\"}[$window]))', unit: ratio, bad: low }\n",
+            "rollback_conditions:\n",
+            "  - { metric: cpu_usage, threshold: 0.9, duration: 5m }\n",
+            "  - { metric: signups, threshold: 0.01, duration: 5m }\n",
+        );
+        let c = crate::pipeline::compile(Source::new(
+            "t.yaml".into(),
+            PathBuf::from("t.yaml"),
+            text.into(),
+        ));
+        c.plan
+            .unwrap_or_else(|| panic!("test plan: {:?}", c.findings))
+    }
+
+    fn run(yaml: &str) -> (Option<Scenarios>, Vec<Diagnostic>) {
+        let source = Source::new("s.yaml".into(), PathBuf::from("s.yaml"), yaml.into())
+            .holding(Kind::Scenarios);
+        let file = super::super::read(&source);
+        assert!(file.findings.is_empty(), "{:?}", file.findings);
+        file.against(&plan())
+    }
+
+    fn codes(f: &[Diagnostic]) -> Vec<(&'static str, &str)> {
+        f.iter().map(|d| (d.code, d.pointer.as_str())).collect()
+    }
+
+    #[test]
+    fn defaults_and_onsets_from_a_phase() {
+        let (s, f) = run(
+            "scenarios:\n  - name: h\n  - name: x\n    fault: { kind: step, phase: b, onset: 30m, error_rate: 5% }\n",
+        );
+        assert!(f.is_empty(), "{f:?}");
+        let s = s.expect("resolved");
+        assert_eq!(s.trials, DEFAULT_TRIALS);
+        assert_eq!(s.traffic.requests_per_second, 40.0);
+        assert_eq!(s.baseline.error_rate, DEFAULT_ERROR_RATE);
+        assert_eq!(s.baseline.buckets, DEFAULT_BUCKETS.to_vec());
+        let fault = s.scenarios[1].fault.as_ref().expect("fault");
+        assert_eq!(fault.onset_ms, 3_600_000 + 1_800_000);
+        assert_eq!(fault.error_rate, Some(0.05));
+    }
+
+    /// A built-in whose query the plan overrides is a custom metric: `baseline.metrics` is
+    /// where its level goes. Built-ins the plan does not override, and unknown names, are not.
+    #[test]
+    fn custom_metrics_are_the_ones_the_plan_reads_with_its_own_query() {
+        let (s, f) = run(
+            "baseline:\n  metrics:\n    cpu_usage: { mean: 0.4 }\n    signups: { mean: 2%, noise: 0.5% }\nscenarios:\n  - name: h\n",
+        );
+        assert!(f.is_empty(), "{f:?}");
+        let custom = s.expect("resolved").baseline.custom;
+        assert_eq!(
+            custom["cpu_usage"],
+            Gauge {
+                mean: 0.4,
+                noise: 0.4 * 0.05
+            }
+        );
+        assert_eq!(
+            custom["signups"],
+            Gauge {
+                mean: 0.02,
+                noise: 0.005
+            }
+        );
+        let (s, f) = run(
+            "baseline:\n  metrics:\n    error_rate: { mean: 1% }\n    signup: { mean: 1 }\n    signups: { mean: 2 }\nscenarios:\n  - name: h\n",
+        );
+        assert!(s.is_none());
+        assert_eq!(
+            codes(&f),
+            [
+                ("builtin-metric", "/baseline/metrics/error_rate"),
+                ("unknown-metric", "/baseline/metrics/signup"),
+                ("out-of-range", "/baseline/metrics/signups/mean"),
+            ]
+        );
+        assert_eq!(f[1].hint.as_deref(), Some("did you mean `signups`?"));
+    }
+
+    /// Every finding of every scenario is collected, not just the first.
+    #[test]
+    fn every_finding_at_once() {
+        let (s, f) = run(
+            "baseline: { buckets: [1, 0.5] }\nscenarios:\n  - name: h\n  - name: h\n\
+             - name: x\n    fault: { kind: step, phase: bb, ramp: 1h }\n\
+             - name: y\n    fault: { kind: bursts, every: 1m, lasting: 1m, error_rate: 5% }\n"
+                .replace("\n- ", "\n  - ")
+                .as_str(),
+        );
+        assert!(s.is_none());
+        assert_eq!(
+            codes(&f),
+            [
+                ("buckets-out-of-order", "/baseline/buckets/1"),
+                ("duplicate-scenario", "/scenarios/1/name"),
+                ("unused-parameter", "/scenarios/2/fault/ramp"),
+                ("unknown-phase", "/scenarios/2/fault/phase"),
+                ("fault-without-effect", "/scenarios/2/fault"),
+                ("out-of-range", "/scenarios/3/fault/lasting"),
+            ]
+        );
+    }
+
+    /// The release is promoted when its last phase starts (3h here): a fault from then on
+    /// never reaches the canary, which is a warning; one a millisecond earlier is fine.
+    #[test]
+    fn onset_at_promotion_is_after_the_release() {
+        for (fault, warned) in [
+            (
+                "{ kind: step, onset: 2h59m59s999ms, error_rate: 5% }",
+                false,
+            ),
+            ("{ kind: step, onset: 3h, error_rate: 5% }", true),
+            ("{ kind: step, phase: b, onset: 2h, error_rate: 5% }", true),
+            ("{ kind: step, phase: full, error_rate: 5% }", true),
+            (
+                "{ kind: load, above_rps: 1, onset: 4h, error_rate: 5% }",
+                true,
+            ),
+        ] {
+            let (s, f) = run(&format!("scenarios:\n  - name: x\n    fault: {fault}\n"));
+            assert!(s.is_some(), "{fault}: a warning only");
+            assert_eq!(
+                codes(&f).iter().any(|(c, _)| *c == "onset-after-release"),
+                warned,
+                "{fault}: {f:?}"
+            );
+        }
+    }
+
+    /// A fault whose every effect is the healthy service's changes nothing.
+    #[test]
+    fn effects_equal_to_the_baseline_change_nothing() {
+        for (fault, nothing) in [
+            ("{ kind: step, error_rate: 0.5% }", true),
+            ("{ kind: step, latency_factor: 1, tail_share: 1% }", true),
+            ("{ kind: step, cpu_usage: 35%, memory_usage: 55% }", true),
+            ("{ kind: step, latency_factor: 1, tail_share: 2% }", false),
+            ("{ kind: partial, users: 0%, error_rate: 5% }", true),
+            ("{ kind: partial, users: 1%, error_rate: 5% }", false),
+        ] {
+            let (_, f) = run(&format!("scenarios:\n  - name: x\n    fault: {fault}\n"));
+            assert_eq!(
+                codes(&f).iter().any(|(c, _)| *c == "fault-without-effect"),
+                nothing,
+                "{fault}: {f:?}"
+            );
+        }
+    }
+}
