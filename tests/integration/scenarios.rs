@@ -468,3 +468,41 @@ fn built_in_scenarios_warn_about_faults_after_promotion() {
         d.stdout
     );
 }
+
+/// The `plan-validate-scenarios` hook, run as pre-commit runs it (entry, then args, then
+/// the staged files that match): with the plan given in `args` it checks the scenario
+/// files against it; with its default `args` it is a usage error, never a misread file.
+#[test]
+fn pre_commit_hook_checks_staged_scenario_files_against_the_plan() {
+    let text = std::fs::read_to_string(root().join(".pre-commit-hooks.yaml")).expect("hooks");
+    let hooks: Vec<serde_json::Value> = serde_yaml::from_str(&text).expect("hooks YAML");
+    let hook = hooks
+        .iter()
+        .find(|h| h["id"] == "plan-validate-scenarios")
+        .expect("the scenario hook");
+    let entry: Vec<&str> = hook["entry"].as_str().expect("entry").split(' ').collect();
+    assert_eq!(entry[0], "plan");
+    let default_args: Vec<&str> = hook["args"]
+        .as_array()
+        .expect("args")
+        .iter()
+        .map(|a| a.as_str().expect("arg"))
+        .collect();
+    let pattern = hook["files"].as_str().expect("files");
+    assert_eq!(pattern, r"^simulations/.*\.ya?ml$");
+    let staged = [
+        "simulations/default.yaml",
+        "simulations/lawsker-tuning.yaml",
+    ];
+    let run = |args: &[&str], files: &[&str]| plan().args(&entry[1..]).args(args).args(files).run();
+    let d = run(&["plans/lawsker.yaml", "--scenarios"], &staged);
+    assert_eq!((d.code, d.stderr.as_str()), (0, ""));
+    let bad = run(
+        &["plans/lawsker.yaml", "--scenarios"],
+        &["tests/invalid-scenarios/unknown-phase.yaml"],
+    );
+    assert_eq!(bad.code, 1, "{}", bad.stderr);
+    let unset = run(&default_args, &staged);
+    assert_eq!(unset.code, 2, "{}", unset.stderr);
+    assert!(unset.stderr.contains("<FILES>"), "{}", unset.stderr);
+}
