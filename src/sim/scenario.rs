@@ -5,7 +5,7 @@
 //! ([`resolve`]). Findings are diagnostics like a plan's, located at line and column.
 
 mod resolve;
-pub mod schema;
+mod schema;
 mod spec;
 
 use crate::check::CheckedPlan;
