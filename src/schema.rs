@@ -79,7 +79,7 @@ fn schema_value() -> &'static Value {
 /// The plan schema, as [`Explainer`] reads it.
 fn plan_explainer() -> Explainer {
     Explainer {
-        root: schema_value(),
+        root: schema_value,
         document: "the plan",
         format: format_check,
     }
@@ -95,7 +95,9 @@ pub fn check(doc: &Value) -> Vec<Diagnostic> {
 /// and the parsers behind its custom formats. One for the plan schema, one for the
 /// scenario files' schema.
 pub struct Explainer {
-    pub root: &'static Value,
+    /// The schema as data, parsed only when there is a violation to explain (a valid
+    /// document, what a pre-commit hook sees, never pays for it).
+    pub root: fn() -> &'static Value,
     /// The whole document in messages: `the plan`, `the scenario file`.
     pub document: &'static str,
     /// Checks a string in one of the schema's custom formats; `Err` is the message.
@@ -112,7 +114,7 @@ impl Explainer {
     ) -> Vec<Diagnostic> {
         let mut out = Vec::new();
         for e in errors {
-            let schema = self.root;
+            let schema = (self.root)();
             let pointer = e.instance_path().as_str().to_string();
             // The compiled validator reports a key refused by `propertyNames` as the string
             // check's own error: the key is its instance, the object's path its path.
@@ -158,7 +160,7 @@ impl Explainer {
         });
         for d in &mut out {
             if d.hint.is_none() {
-                d.hint = fallback_hint(self.root, &d.pointer);
+                d.hint = fallback_hint((self.root)(), &d.pointer);
             }
         }
         out
@@ -294,7 +296,7 @@ impl Explainer {
         instance: &Value,
         kind: &ValidationErrorKind,
     ) -> Vec<Diagnostic> {
-        let root = self.root;
+        let root = (self.root)();
         let context = |pointer: &str| context_in(pointer, self.document);
         let d = |msg: String| Diagnostic::error("schema", pointer.to_string(), msg);
         match kind {

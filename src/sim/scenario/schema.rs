@@ -70,7 +70,7 @@ fn schema_value() -> &'static Value {
 /// Checks a scenario document against the schema and returns every violation.
 pub fn check(doc: &Value) -> Vec<Diagnostic> {
     Explainer {
-        root: schema_value(),
+        root: schema_value,
         document: "the scenario file",
         format: format_check,
     }
