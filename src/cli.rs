@@ -1,7 +1,7 @@
 //! The command line: argument parsing, and the one place that prints findings and errors and
 //! picks the exit code (0 success, 1 invalid input or a failed check, 2 usage or I/O).
 
-use crate::diagnostic::{Located, Severity, render_human};
+use crate::diagnostic::{Located, Severity, locate, render_human};
 use crate::limits::{MAX_JOBS, MAX_TRIALS};
 use crate::pipeline::{self, Compiled};
 use crate::render::write::{self, PlanOutput};
@@ -10,7 +10,7 @@ use crate::sim::montecarlo::{self, Settings};
 use crate::sim::prom::Semantics;
 use crate::sim::scenario::{self, DEFAULT_SCENARIOS, SCENARIOS_SCHEMA};
 use crate::source::LoadError;
-use crate::source::Source;
+use crate::source::{Kind, Source};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -43,6 +43,10 @@ enum Command {
         /// Treat warnings as errors (exit 1 when any file has a warning).
         #[arg(long)]
         deny_warnings: bool,
+        /// Also check these scenario files (YAML, see schemas/scenarios.schema.json) against
+        /// each plan, as `plan simulate --scenarios` reads them. Takes every file after it.
+        #[arg(long, value_name = "FILE", num_args = 1..)]
+        scenarios: Vec<PathBuf>,
     },
     /// Compile plans into NGINX, compose, Prometheus and Alertmanager files, a manifest and a
     /// runbook, under OUT/<plan name>/.
@@ -130,7 +134,8 @@ pub fn main() -> i32 {
             files,
             format,
             deny_warnings,
-        } => validate(&files, format, deny_warnings),
+            scenarios,
+        } => validate(&files, &scenarios, format, deny_warnings),
         Command::Render { files, out, check } => render(&files, &out, check),
         Command::Simulate {
             file,
@@ -202,6 +207,12 @@ struct Batch {
 }
 
 fn compile_all(files: &[PathBuf], deny_warnings: bool) -> Batch {
+    let mut b = compile_plans(files, deny_warnings);
+    b.human.push_str(&summary(&b.findings, files.len()));
+    b
+}
+
+fn compile_plans(files: &[PathBuf], deny_warnings: bool) -> Batch {
     let color = color();
     let mut b = Batch {
         compiled: Vec::new(),
@@ -220,36 +231,31 @@ fn compile_all(files: &[PathBuf], deny_warnings: bool) -> Batch {
                 b.findings.extend(c.findings.iter().cloned());
                 b.compiled.push(c);
             }
-            Err(e) => {
-                if e.is_io() {
-                    b.io_failed = true;
-                } else {
-                    b.invalid = true;
-                }
-                let f = load_finding(&e);
-                b.human.push_str(&render_human(None, &f, color));
-                b.findings.push(f);
-            }
+            Err(e) => b.unreadable(&e),
         }
     }
-    let errors = b
-        .findings
+    b
+}
+
+/// `N errors, M warnings in K files`, when there is any finding.
+fn summary(findings: &[Located], files: usize) -> String {
+    if findings.is_empty() {
+        return String::new();
+    }
+    let errors = findings
         .iter()
         .filter(|f| f.severity == Severity::Error)
         .count();
-    let warnings = b.findings.len() - errors;
-    if !b.findings.is_empty() {
-        b.human.push_str(&format!(
-            "{} error{}, {} warning{} in {} file{}\n",
-            errors,
-            plural(errors),
-            warnings,
-            plural(warnings),
-            files.len(),
-            plural(files.len()),
-        ));
-    }
-    b
+    let warnings = findings.len() - errors;
+    format!(
+        "{} error{}, {} warning{} in {} file{}\n",
+        errors,
+        plural(errors),
+        warnings,
+        plural(warnings),
+        files,
+        plural(files),
+    )
 }
 
 fn plural(n: usize) -> &'static str {
@@ -257,6 +263,44 @@ fn plural(n: usize) -> &'static str {
 }
 
 impl Batch {
+    /// A file that could not be read: exit 2 for I/O, 1 for content.
+    fn unreadable(&mut self, e: &LoadError) {
+        if e.is_io() {
+            self.io_failed = true;
+        } else {
+            self.invalid = true;
+        }
+        let f = load_finding(e);
+        self.human.push_str(&render_human(None, &f, color()));
+        self.findings.push(f);
+    }
+
+    /// Checks a scenario file on its own and against every valid plan of the batch; a
+    /// finding that several plans share is reported once.
+    fn check_scenarios(&mut self, path: &std::path::Path, deny_warnings: bool) {
+        let source = match Source::load_as(path, Kind::Scenarios) {
+            Ok(s) => s,
+            Err(e) => return self.unreadable(&e),
+        };
+        let file = scenario::read(&source);
+        let mut diags = file.findings.clone();
+        for plan in self.compiled.iter().filter_map(|c| c.plan.as_ref()) {
+            for d in file.against(plan).1 {
+                if !diags.contains(&d) {
+                    diags.push(d);
+                }
+            }
+        }
+        let findings = locate(&source, file.spans.as_ref(), diags);
+        self.invalid |= findings.iter().any(|f| f.severity == Severity::Error)
+            || (deny_warnings && !findings.is_empty());
+        let color = color();
+        for f in &findings {
+            self.human.push_str(&render_human(Some(&source), f, color));
+        }
+        self.findings.extend(findings);
+    }
+
     fn exit_code(&self) -> i32 {
         if self.io_failed {
             EXIT_USAGE
@@ -268,8 +312,13 @@ impl Batch {
     }
 }
 
-fn validate(files: &[PathBuf], format: Format, deny_warnings: bool) -> i32 {
-    let b = compile_all(files, deny_warnings);
+fn validate(files: &[PathBuf], scenarios: &[PathBuf], format: Format, deny_warnings: bool) -> i32 {
+    let mut b = compile_plans(files, deny_warnings);
+    for path in scenarios {
+        b.check_scenarios(path, deny_warnings);
+    }
+    b.human
+        .push_str(&summary(&b.findings, files.len() + scenarios.len()));
     match format {
         Format::Json => {
             let mut out = serde_json::to_string_pretty(&b.findings).unwrap_or_else(|_| "[]".into());
@@ -380,7 +429,7 @@ fn simulate(
         };
     }
     let source = match scenarios {
-        Some(path) => match Source::load(path) {
+        Some(path) => match Source::load_as(path, Kind::Scenarios) {
             Ok(s) => s,
             Err(e) => {
                 eprint!("{}", render_human(None, &load_finding(&e), color()));
@@ -391,16 +440,17 @@ fn simulate(
             "<built-in scenarios>".into(),
             PathBuf::from("simulations/default.yaml"),
             DEFAULT_SCENARIOS.into(),
-        ),
+        )
+        .holding(Kind::Scenarios),
     };
-    let scenarios = match scenario::load(&source, plan) {
-        Ok(s) => s,
-        Err((spans, diags)) => {
-            for f in crate::diagnostic::locate(&source, spans.as_ref(), diags) {
-                eprint!("{}", render_human(Some(&source), &f, color()));
-            }
-            return EXIT_INVALID;
-        }
+    let (scenarios, findings) = scenario::load(&source, plan);
+    let color = color();
+    for f in &findings {
+        eprint!("{}", render_human(Some(&source), f, color));
+    }
+    eprint!("{}", summary(&findings, 1));
+    let Some(scenarios) = scenarios else {
+        return EXIT_INVALID;
     };
     // The plan's own rate was checked when it compiled; warn again at the simulated rate.
     if plan.traffic.requests_per_second != Some(scenarios.traffic.requests_per_second) {

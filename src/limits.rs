@@ -28,3 +28,19 @@ pub const MAX_WINDOW_MS: u64 = 86_400_000;
 /// The longest phase: 90 days. Releases are staged over days or weeks; a phase of months is
 /// a typo (`900d`), and the simulator's time grows with it.
 pub const MAX_PHASE_MS: u64 = 90 * 86_400_000;
+
+/// The longest duration a scenario file takes (a fault's `onset`, `ramp`, `every` and
+/// `lasting`, the latency `median`): a year, `1y`. Canary releases take hours to weeks; a
+/// fault that starts, ramps or repeats over more than a year says nothing about one. The
+/// bound also keeps every time of a trial (an onset plus the phases before it) far inside
+/// the simulator's 64-bit milliseconds.
+pub const MAX_SCENARIO_DURATION_MS: u64 = 365 * 86_400_000;
+
+/// Scenarios in one scenario file. Each runs all its trials: a hundred already take a
+/// hundred times the default run, far more than comparing a few faults needs.
+pub const MAX_SCENARIOS: usize = 100;
+
+/// The largest value of a simulated gauge (its mean or noise, in the metric's unit): far
+/// above any count, byte size or latency a service reports, and far enough below `f64`'s
+/// range that a noisy draw around it stays finite and exact to the unit.
+pub const MAX_GAUGE_VALUE: f64 = 1e15;

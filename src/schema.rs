@@ -10,6 +10,7 @@
 use crate::diagnostic::Diagnostic;
 use crate::model::{Duration, Gate, Network, Predicate, Resolver, Share, Threshold};
 use crate::syntax::escape_token;
+use jsonschema::ValidationError;
 use jsonschema::error::{TypeKind, ValidationErrorKind};
 use serde_json::Value;
 use std::sync::OnceLock;
@@ -87,60 +88,95 @@ fn schema_value() -> &'static Value {
     SCHEMA.get_or_init(|| serde_json::from_str(PLAN_SCHEMA).expect("the embedded schema is JSON"))
 }
 
+/// The plan schema, as [`Explainer`] reads it.
+fn plan_explainer() -> Explainer {
+    Explainer {
+        root: schema_value,
+        document: "the plan",
+        format: format_check,
+    }
+}
+
 /// Checks `doc` against the plan schema and returns every violation.
 pub fn check(doc: &Value) -> Vec<Diagnostic> {
-    let mut out = Vec::new();
-    for e in PlanSchema::iter_errors(doc) {
-        let schema = schema_value();
-        let pointer = e.instance_path().as_str().to_string();
-        // The compiled validator reports a key refused by `propertyNames` as the string
-        // check's own error: the key is its instance, the object's path its path.
-        let refused_key = e.instance().as_str().is_some_and(|key| {
-            doc.pointer(&pointer)
-                .and_then(Value::as_object)
-                .is_some_and(|o| o.contains_key(key))
+    plan_explainer().explain(doc, PlanSchema::iter_errors(doc))
+}
+
+/// What turns a compiled validator's errors into findings for people: the schema as data
+/// (its keys, `x-expected` texts and descriptions), what a whole document of it is called,
+/// and the parsers behind its custom formats. One for the plan schema, one for the
+/// scenario files' schema.
+pub struct Explainer {
+    /// The schema as data, parsed only when there is a violation to explain (a valid
+    /// document, what a pre-commit hook sees, never pays for it).
+    pub root: fn() -> &'static Value,
+    /// The whole document in messages: `the plan`, `the scenario file`.
+    pub document: &'static str,
+    /// Checks a string in one of the schema's custom formats; `Err` is the message.
+    pub format: fn(&str, &str) -> Result<(), String>,
+}
+
+impl Explainer {
+    /// Rephrases every violation of `doc` that `errors` reports (the compiled validator's
+    /// `iter_errors(doc)`).
+    pub fn explain<'a>(
+        &self,
+        doc: &Value,
+        errors: impl Iterator<Item = ValidationError<'a>>,
+    ) -> Vec<Diagnostic> {
+        let mut out = Vec::new();
+        for e in errors {
+            let schema = (self.root)();
+            let pointer = e.instance_path().as_str().to_string();
+            // The compiled validator reports a key refused by `propertyNames` as the string
+            // check's own error: the key is its instance, the object's path its path.
+            let refused_key = e.instance().as_str().is_some_and(|key| {
+                doc.pointer(&pointer)
+                    .and_then(Value::as_object)
+                    .is_some_and(|o| o.contains_key(key))
+            });
+            if refused_key {
+                out.push(bad_name(schema, &pointer, e.instance()));
+                continue;
+            }
+            let owner = owner_of(schema, e.schema_path().as_str());
+            out.extend(self.describe(owner, &pointer, e.instance(), e.kind()));
+        }
+        // A misspelt required key is reported once, as the unknown key with its suggestion.
+        let suggested: Vec<(String, String)> = out
+            .iter()
+            .filter(|d| d.code == "unknown-key")
+            .filter_map(|d| {
+                let parent = &d.pointer[..d.pointer.rfind('/')?];
+                let hint = d.hint.as_deref()?;
+                let key = hint.strip_prefix("did you mean `")?.strip_suffix("`?")?;
+                Some((parent.to_string(), key.to_string()))
+            })
+            .collect();
+        out.retain(|d| {
+            d.code != "missing-key"
+                || !suggested
+                    .iter()
+                    .any(|(p, k)| *p == d.pointer && d.message.contains(&format!("`{k}`")))
         });
-        if refused_key {
-            out.push(bad_name(schema, &pointer, e.instance()));
-            continue;
+        // The same value failing two keywords (say `pattern` and `maxLength`, or `pattern`
+        // and `format: uri`) is one finding: the first.
+        let mut seen = std::collections::HashSet::new();
+        out.retain(|d| {
+            let code = if d.code == "bad-format" {
+                "bad-value"
+            } else {
+                d.code
+            };
+            seen.insert((d.pointer.clone(), code))
+        });
+        for d in &mut out {
+            if d.hint.is_none() {
+                d.hint = fallback_hint((self.root)(), &d.pointer);
+            }
         }
-        let owner = owner_of(schema, e.schema_path().as_str());
-        out.extend(describe(schema, owner, &pointer, e.instance(), e.kind()));
+        out
     }
-    // A misspelt required key is reported once, as the unknown key with its suggestion.
-    let suggested: Vec<(String, String)> = out
-        .iter()
-        .filter(|d| d.code == "unknown-key")
-        .filter_map(|d| {
-            let parent = &d.pointer[..d.pointer.rfind('/')?];
-            let hint = d.hint.as_deref()?;
-            let key = hint.strip_prefix("did you mean `")?.strip_suffix("`?")?;
-            Some((parent.to_string(), key.to_string()))
-        })
-        .collect();
-    out.retain(|d| {
-        d.code != "missing-key"
-            || !suggested
-                .iter()
-                .any(|(p, k)| *p == d.pointer && d.message.contains(&format!("`{k}`")))
-    });
-    // The same value failing two keywords (say `pattern` and `maxLength`, or `pattern` and
-    // `format: uri`) is one finding: the first.
-    let mut seen = std::collections::HashSet::new();
-    out.retain(|d| {
-        let code = if d.code == "bad-format" {
-            "bad-value"
-        } else {
-            d.code
-        };
-        seen.insert((d.pointer.clone(), code))
-    });
-    for d in &mut out {
-        if d.hint.is_none() {
-            d.hint = fallback_hint(schema_value(), &d.pointer);
-        }
-    }
-    out
 }
 
 /// What the schema says about the value at `pointer`: its expected form, else its
@@ -225,6 +261,11 @@ fn show(v: &Value) -> String {
             s.chars().flat_map(char::escape_default).collect()
         }
         Value::String(s) => s.clone(),
+        // A whole number written as a float (`1e16`, `1e8`) reads best as digits.
+        Value::Number(n) if n.is_f64() => match n.as_f64() {
+            Some(f) if f.fract() == 0.0 && f.abs() < 1e21 => format!("{f:.0}"),
+            _ => n.to_string(),
+        },
         other => other.to_string(),
     };
     if s.chars().count() > 60 {
@@ -234,10 +275,16 @@ fn show(v: &Value) -> String {
     }
 }
 
-/// Where in the document a key lives, for messages: `phases[1]`, `the plan`.
+/// Where in the plan a key lives, for messages: `phases[1]`, `the plan`.
 pub(crate) fn context(pointer: &str) -> String {
+    context_in(pointer, "the plan")
+}
+
+/// Where in a document a key lives, for messages: `phases[1]`, or `whole` for the document
+/// itself.
+fn context_in(pointer: &str, whole: &str) -> String {
     if pointer.is_empty() {
-        return "the plan".into();
+        return whole.into();
     }
     let mut s = String::new();
     for seg in pointer.split('/').skip(1) {
@@ -253,222 +300,228 @@ pub(crate) fn context(pointer: &str) -> String {
     format!("`{s}`")
 }
 
-fn describe(
-    root: &Value,
-    owner: Option<&Value>,
-    pointer: &str,
-    instance: &Value,
-    kind: &ValidationErrorKind,
-) -> Vec<Diagnostic> {
-    let d = |msg: String| Diagnostic::error("schema", pointer.to_string(), msg);
-    match kind {
-        ValidationErrorKind::AdditionalProperties { unexpected } => {
-            let known: Vec<String> = owner_properties(root, pointer);
-            unexpected
-                .iter()
-                .map(|k| {
-                    let mut diag = Diagnostic::error(
-                        "unknown-key",
-                        format!("{pointer}/{}", escape_token(k)),
-                        format!("unknown key `{k}` in {}", context(pointer)),
-                    )
-                    .at_key();
-                    diag = match nearest(k, &known) {
-                        Some(n) => diag.with_hint(format!("did you mean `{n}`?")),
-                        None if !known.is_empty() => {
-                            diag.with_hint(format!("known keys here: {}", known.join(", ")))
-                        }
-                        None => diag,
-                    };
-                    diag
-                })
-                .collect()
-        }
-        ValidationErrorKind::Required { property } => {
-            let p = property.as_str().unwrap_or_default();
-            let desc = property_description(root, pointer, p);
-            let mut diag = Diagnostic::error(
-                "missing-key",
-                pointer.to_string(),
-                format!("missing required key `{p}` in {}", context(pointer)),
-            );
-            if let Some(desc) = desc {
-                diag = diag.with_hint(format!("`{p}`: {desc}"));
-            }
-            vec![diag]
-        }
-        ValidationErrorKind::Type { kind } => {
-            let want = match kind {
-                TypeKind::Single(t) => t.to_string(),
-                TypeKind::Multiple(ts) => ts
+impl Explainer {
+    fn describe(
+        &self,
+        owner: Option<&Value>,
+        pointer: &str,
+        instance: &Value,
+        kind: &ValidationErrorKind,
+    ) -> Vec<Diagnostic> {
+        let root = (self.root)();
+        let context = |pointer: &str| context_in(pointer, self.document);
+        let d = |msg: String| Diagnostic::error("schema", pointer.to_string(), msg);
+        match kind {
+            ValidationErrorKind::AdditionalProperties { unexpected } => {
+                let known: Vec<String> = owner_properties(root, pointer);
+                unexpected
                     .iter()
-                    .map(|t| t.to_string())
-                    .collect::<Vec<_>>()
-                    .join(" or "),
-            };
-            let mut diag = d(format!(
-                "expected {}, found {}",
-                article(&want),
-                json_type(instance)
-            ))
-            .with_code("wrong-type");
-            if let Some(x) = expected(owner, root) {
-                diag = diag.with_hint(format!("expected {x}"));
-            }
-            vec![diag]
-        }
-        ValidationErrorKind::Format { format } => {
-            let msg = match instance.as_str().map(|s| format_check(format, s)) {
-                Some(Err(m)) => m,
-                _ => format!("`{}` is not a valid {format}", show(instance)),
-            };
-            let mut diag = d(msg).with_code(match format.as_str() {
-                "predicate" => "bad-predicate",
-                "duration" => "bad-duration",
-                "share" => "bad-share",
-                "threshold" => "bad-threshold",
-                "gate" => "bad-gate",
-                _ => "bad-format",
-            });
-            if let Some(x) = expected(owner, root) {
-                diag = diag.with_hint(format!("expected {x}"));
-            }
-            vec![diag]
-        }
-        ValidationErrorKind::Pattern { .. }
-        | ValidationErrorKind::Not { .. }
-        | ValidationErrorKind::MaxLength { .. }
-        | ValidationErrorKind::MinLength { .. } => {
-            let mut diag =
-                d(format!("`{}` is not allowed here", show(instance))).with_code("bad-value");
-            if let ValidationErrorKind::MaxLength { limit } = kind {
-                diag.message = format!("value is longer than {limit} characters");
-            }
-            if let Some(x) = expected(owner, root) {
-                diag = diag.with_hint(format!("expected {x}"));
-            }
-            vec![diag]
-        }
-        ValidationErrorKind::Enum { options } => {
-            let opts: Vec<String> = options.as_array().into_iter().flatten().map(show).collect();
-            let mut diag = d(format!(
-                "`{}` is not one of: {}",
-                show(instance),
-                opts.join(", ")
-            ))
-            .with_code("bad-value");
-            if let Some(n) = instance.as_str().and_then(|s| nearest(s, &opts)) {
-                diag = diag.with_hint(format!("did you mean `{n}`?"));
-            } else if let Some(h) = fallback_hint(root, pointer) {
-                diag = diag.with_hint(h);
-            }
-            vec![diag]
-        }
-        ValidationErrorKind::Minimum { limit }
-        | ValidationErrorKind::ExclusiveMinimum { limit } => {
-            let msg = if matches!(kind, ValidationErrorKind::ExclusiveMinimum { .. }) {
-                format!("{} is too small: it must be above {limit}", show(instance))
-            } else {
-                format!("{} is too small: the minimum is {limit}", show(instance))
-            };
-            vec![d(msg).with_code("out-of-range")]
-        }
-        ValidationErrorKind::Maximum { limit }
-        | ValidationErrorKind::ExclusiveMaximum { limit } => {
-            vec![
-                d(format!(
-                    "{} is too large: the maximum is {limit}",
-                    show(instance)
-                ))
-                .with_code("out-of-range"),
-            ]
-        }
-        ValidationErrorKind::MinItems { limit } => {
-            vec![
-                d(format!(
-                    "{} needs at least {limit} item{}",
-                    context(pointer),
-                    if *limit == 1 { "" } else { "s" }
-                ))
-                .with_code("too-few"),
-            ]
-        }
-        ValidationErrorKind::MaxItems { limit } => {
-            vec![
-                d(format!(
-                    "{} has {} items; at most {limit} are allowed",
-                    context(pointer),
-                    instance.as_array().map_or(0, Vec::len)
-                ))
-                .with_code("too-many"),
-            ]
-        }
-        ValidationErrorKind::MinProperties { .. } | ValidationErrorKind::MaxProperties { .. } => {
-            let known = owner_properties(root, pointer);
-            let diag = if pointer.starts_with("/user_groups/") {
-                let n = instance.as_object().map_or(0, serde_json::Map::len);
-                d(format!("this condition has {n} `attribute: predicate` pairs; a condition is exactly one"))
-                    .with_hint("put each pair on its own `- ` line: conditions on different attributes must all hold, on the same attribute any one")
-            } else if known.is_empty() {
-                d("has the wrong number of entries".to_string())
-            } else {
-                d(format!(
-                    "{} sets {}; set exactly one of: {}",
-                    context(pointer),
-                    instance.as_object().map_or_else(
-                        || "none".to_string(),
-                        |m| {
-                            if m.is_empty() {
-                                "none".to_string()
-                            } else {
-                                m.keys()
-                                    .map(|k| format!("`{k}`"))
-                                    .collect::<Vec<_>>()
-                                    .join(" and ")
+                    .map(|k| {
+                        let mut diag = Diagnostic::error(
+                            "unknown-key",
+                            format!("{pointer}/{}", escape_token(k)),
+                            format!("unknown key `{k}` in {}", context(pointer)),
+                        )
+                        .at_key();
+                        diag = match nearest(k, &known) {
+                            Some(n) => diag.with_hint(format!("did you mean `{n}`?")),
+                            None if !known.is_empty() => {
+                                diag.with_hint(format!("known keys here: {}", known.join(", ")))
                             }
-                        }
-                    ),
-                    known.join(", ")
-                ))
-            };
-            vec![diag.with_code("one-of")]
-        }
-        ValidationErrorKind::Constant { expected_value } => {
-            let key = pointer.rsplit('/').next().unwrap_or_default();
-            vec![
-                d(format!(
-                    "`{key}` can only be `{expected_value}`, not `{}`",
-                    show(instance)
-                ))
-                .with_code("bad-value")
-                .with_hint(if key == "client_address" {
-                    "write `client_address: true`, or use `cookie:` or `header:` instead"
-                        .to_string()
-                } else {
-                    format!("write `{key}: {expected_value}` or remove it")
-                }),
-            ]
-        }
-        ValidationErrorKind::UniqueItems => {
-            let items = instance.as_array().cloned().unwrap_or_default();
-            let dup = (1..items.len()).find(|&i| items[..i].contains(&items[i]));
-            match dup {
-                Some(i) => vec![
-                    Diagnostic::error(
-                        "duplicate-item",
-                        format!("{pointer}/{i}"),
-                        format!(
-                            "`{}` is listed twice in {}",
-                            show(&items[i]),
-                            context(pointer)
-                        ),
-                    )
-                    .with_hint("remove the repeated item"),
-                ],
-                None => vec![d("lists the same item twice".into()).with_code("duplicate-item")],
+                            None => diag,
+                        };
+                        diag
+                    })
+                    .collect()
             }
+            ValidationErrorKind::Required { property } => {
+                let p = property.as_str().unwrap_or_default();
+                let desc = property_description(root, pointer, p);
+                let mut diag = Diagnostic::error(
+                    "missing-key",
+                    pointer.to_string(),
+                    format!("missing required key `{p}` in {}", context(pointer)),
+                );
+                if let Some(desc) = desc {
+                    diag = diag.with_hint(format!("`{p}`: {desc}"));
+                }
+                vec![diag]
+            }
+            ValidationErrorKind::Type { kind } => {
+                let want = match kind {
+                    TypeKind::Single(t) => t.to_string(),
+                    TypeKind::Multiple(ts) => ts
+                        .iter()
+                        .map(|t| t.to_string())
+                        .collect::<Vec<_>>()
+                        .join(" or "),
+                };
+                let mut diag = d(format!(
+                    "expected {}, found {}",
+                    article(&want),
+                    json_type(instance)
+                ))
+                .with_code("wrong-type");
+                if let Some(x) = expected(owner, root) {
+                    diag = diag.with_hint(format!("expected {x}"));
+                }
+                vec![diag]
+            }
+            ValidationErrorKind::Format { format } => {
+                let msg = match instance.as_str().map(|s| (self.format)(format, s)) {
+                    Some(Err(m)) => m,
+                    _ => format!("`{}` is not a valid {format}", show(instance)),
+                };
+                let mut diag = d(msg).with_code(match format.as_str() {
+                    "predicate" => "bad-predicate",
+                    "duration" | "offset" => "bad-duration",
+                    "share" => "bad-share",
+                    "threshold" => "bad-threshold",
+                    "gate" => "bad-gate",
+                    _ => "bad-format",
+                });
+                if let Some(x) = expected(owner, root) {
+                    diag = diag.with_hint(format!("expected {x}"));
+                }
+                vec![diag]
+            }
+            ValidationErrorKind::Pattern { .. }
+            | ValidationErrorKind::Not { .. }
+            | ValidationErrorKind::MaxLength { .. }
+            | ValidationErrorKind::MinLength { .. } => {
+                let mut diag =
+                    d(format!("`{}` is not allowed here", show(instance))).with_code("bad-value");
+                if let ValidationErrorKind::MaxLength { limit } = kind {
+                    diag.message = format!("value is longer than {limit} characters");
+                }
+                if let Some(x) = expected(owner, root) {
+                    diag = diag.with_hint(format!("expected {x}"));
+                }
+                vec![diag]
+            }
+            ValidationErrorKind::Enum { options } => {
+                let opts: Vec<String> =
+                    options.as_array().into_iter().flatten().map(show).collect();
+                let mut diag = d(format!(
+                    "`{}` is not one of: {}",
+                    show(instance),
+                    opts.join(", ")
+                ))
+                .with_code("bad-value");
+                if let Some(n) = instance.as_str().and_then(|s| nearest(s, &opts)) {
+                    diag = diag.with_hint(format!("did you mean `{n}`?"));
+                } else if let Some(h) = fallback_hint(root, pointer) {
+                    diag = diag.with_hint(h);
+                }
+                vec![diag]
+            }
+            ValidationErrorKind::Minimum { limit }
+            | ValidationErrorKind::ExclusiveMinimum { limit } => {
+                let msg = if matches!(kind, ValidationErrorKind::ExclusiveMinimum { .. }) {
+                    format!("{} is too small: it must be above {limit}", show(instance))
+                } else {
+                    format!("{} is too small: the minimum is {limit}", show(instance))
+                };
+                vec![d(msg).with_code("out-of-range")]
+            }
+            ValidationErrorKind::Maximum { limit }
+            | ValidationErrorKind::ExclusiveMaximum { limit } => {
+                vec![
+                    d(format!(
+                        "{} is too large: the maximum is {limit}",
+                        show(instance)
+                    ))
+                    .with_code("out-of-range"),
+                ]
+            }
+            ValidationErrorKind::MinItems { limit } => {
+                vec![
+                    d(format!(
+                        "{} needs at least {limit} item{}",
+                        context(pointer),
+                        if *limit == 1 { "" } else { "s" }
+                    ))
+                    .with_code("too-few"),
+                ]
+            }
+            ValidationErrorKind::MaxItems { limit } => {
+                vec![
+                    d(format!(
+                        "{} has {} items; at most {limit} are allowed",
+                        context(pointer),
+                        instance.as_array().map_or(0, Vec::len)
+                    ))
+                    .with_code("too-many"),
+                ]
+            }
+            ValidationErrorKind::MinProperties { .. }
+            | ValidationErrorKind::MaxProperties { .. } => {
+                let known = owner_properties(root, pointer);
+                let diag = if pointer.starts_with("/user_groups/") {
+                    let n = instance.as_object().map_or(0, serde_json::Map::len);
+                    d(format!("this condition has {n} `attribute: predicate` pairs; a condition is exactly one"))
+                    .with_hint("put each pair on its own `- ` line: conditions on different attributes must all hold, on the same attribute any one")
+                } else if known.is_empty() {
+                    d("has the wrong number of entries".to_string())
+                } else {
+                    d(format!(
+                        "{} sets {}; set exactly one of: {}",
+                        context(pointer),
+                        instance.as_object().map_or_else(
+                            || "none".to_string(),
+                            |m| {
+                                if m.is_empty() {
+                                    "none".to_string()
+                                } else {
+                                    m.keys()
+                                        .map(|k| format!("`{k}`"))
+                                        .collect::<Vec<_>>()
+                                        .join(" and ")
+                                }
+                            }
+                        ),
+                        known.join(", ")
+                    ))
+                };
+                vec![diag.with_code("one-of")]
+            }
+            ValidationErrorKind::Constant { expected_value } => {
+                let key = pointer.rsplit('/').next().unwrap_or_default();
+                vec![
+                    d(format!(
+                        "`{key}` can only be `{expected_value}`, not `{}`",
+                        show(instance)
+                    ))
+                    .with_code("bad-value")
+                    .with_hint(if key == "client_address" {
+                        "write `client_address: true`, or use `cookie:` or `header:` instead"
+                            .to_string()
+                    } else {
+                        format!("write `{key}: {expected_value}` or remove it")
+                    }),
+                ]
+            }
+            ValidationErrorKind::UniqueItems => {
+                let items = instance.as_array().cloned().unwrap_or_default();
+                let dup = (1..items.len()).find(|&i| items[..i].contains(&items[i]));
+                match dup {
+                    Some(i) => vec![
+                        Diagnostic::error(
+                            "duplicate-item",
+                            format!("{pointer}/{i}"),
+                            format!(
+                                "`{}` is listed twice in {}",
+                                show(&items[i]),
+                                context(pointer)
+                            ),
+                        )
+                        .with_hint("remove the repeated item"),
+                    ],
+                    None => vec![d("lists the same item twice".into()).with_code("duplicate-item")],
+                }
+            }
+            other => vec![d(format!("invalid value `{}` ({other:?})", show(instance)))],
         }
-        other => vec![d(format!("invalid value `{}` ({other:?})", show(instance)))],
     }
 }
 
@@ -483,10 +536,7 @@ fn bad_name(root: &Value, pointer: &str, key: &Value) -> Diagnostic {
             Some(r) => root.pointer(r.strip_prefix('#')?),
             None => Some(n),
         });
-    let x = names
-        .and_then(|n| n.get("x-expected"))
-        .and_then(Value::as_str)
-        .unwrap_or("a name");
+    let x = expected(names, root).unwrap_or_else(|| "a name".into());
     let too_long = names
         .and_then(|n| n.get("maxLength"))
         .and_then(Value::as_u64)

@@ -1,7 +1,8 @@
-//! Reading a plan file into memory, with the limits that keep a pre-commit hook safe:
-//! a size cap, UTF-8 only, no directories, no empty files.
+//! Reading a plan file (or a scenario file) into memory, with the limits that keep a
+//! pre-commit hook safe: a size cap, UTF-8 only, no directories, no empty files.
 //!
-//! A `Source` also answers "which line and column is byte N" for diagnostics.
+//! A `Source` also answers "which line and column is byte N" for diagnostics, and knows
+//! which kind of file it holds, so that its diagnostics name it.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -10,14 +11,48 @@ use std::path::{Path, PathBuf};
 /// inside the parser, so this bounds only the text).
 pub const MAX_PLAN_BYTES: u64 = 1024 * 1024;
 
-/// A plan file's text and the name it is reported under.
+/// A plan file's (or scenario file's) text and the name it is reported under.
 #[derive(Debug, Clone)]
 pub struct Source {
     /// The path as the user gave it, used in every diagnostic.
     pub name: String,
     pub path: PathBuf,
     pub text: String,
+    pub kind: Kind,
     line_starts: Vec<usize>,
+}
+
+/// What a file holds, for the words of its diagnostics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Plan,
+    Scenarios,
+}
+
+impl Kind {
+    /// What one such file is called: `plan`, `scenario file`.
+    pub fn noun(self) -> &'static str {
+        match self {
+            Kind::Plan => "plan",
+            Kind::Scenarios => "scenario file",
+        }
+    }
+
+    /// The file itself: `plan file`, `scenario file`.
+    pub fn file(self) -> &'static str {
+        match self {
+            Kind::Plan => "plan file",
+            Kind::Scenarios => "scenario file",
+        }
+    }
+
+    /// The example to start from.
+    pub fn example(self) -> &'static str {
+        match self {
+            Kind::Plan => "plans/minimal.yaml",
+            Kind::Scenarios => "simulations/default.yaml",
+        }
+    }
 }
 
 /// Why a file could not be read as a plan's text.
@@ -68,9 +103,14 @@ impl fmt::Display for LoadError {
 }
 
 impl Source {
-    /// Reads `path`, refusing directories, files over [`MAX_PLAN_BYTES`], non-UTF-8 and
-    /// empty files.
+    /// Reads the plan at `path`, refusing directories, files over [`MAX_PLAN_BYTES`],
+    /// non-UTF-8 and empty files.
     pub fn load(path: &Path) -> Result<Source, LoadError> {
+        Source::load_as(path, Kind::Plan)
+    }
+
+    /// Reads `path` as a file of `kind`, with the same limits as a plan.
+    pub fn load_as(path: &Path, kind: Kind) -> Result<Source, LoadError> {
         let name = path.display().to_string();
         let io = |e: std::io::Error| {
             let (reason, hint) = describe_io(&e);
@@ -81,21 +121,35 @@ impl Source {
             return Err(LoadError::new(
                 &name,
                 LoadErrorKind::Io,
-                "is a directory, not a plan file".into(),
-                "give the plan files themselves, e.g. `plans/*.yaml`",
+                format!("is a directory, not a {}", kind.file()),
+                match kind {
+                    Kind::Plan => "give the plan files themselves, e.g. `plans/*.yaml`",
+                    Kind::Scenarios => {
+                        "give the scenario file itself, e.g. `simulations/lawsker-tuning.yaml`"
+                    }
+                },
             ));
         }
         if meta.len() > MAX_PLAN_BYTES {
-            return Err(too_large(&name, meta.len()));
+            return Err(too_large(&name, meta.len(), kind));
         }
         let bytes = std::fs::read(path).map_err(io)?;
-        Source::from_bytes(name, path.to_path_buf(), bytes)
+        Source::from_bytes_as(name, path.to_path_buf(), bytes, kind)
     }
 
-    /// Builds a source from bytes already in memory (standard input, tests).
+    /// Builds a plan's source from bytes already in memory (standard input, tests).
     pub fn from_bytes(name: String, path: PathBuf, bytes: Vec<u8>) -> Result<Source, LoadError> {
+        Source::from_bytes_as(name, path, bytes, Kind::Plan)
+    }
+
+    fn from_bytes_as(
+        name: String,
+        path: PathBuf,
+        bytes: Vec<u8>,
+        kind: Kind,
+    ) -> Result<Source, LoadError> {
         if bytes.len() as u64 > MAX_PLAN_BYTES {
-            return Err(too_large(&name, bytes.len() as u64));
+            return Err(too_large(&name, bytes.len() as u64, kind));
         }
         let text = match String::from_utf8(bytes) {
             Ok(text) => text,
@@ -110,7 +164,10 @@ impl Source {
                         "not UTF-8 text: invalid byte 0x{:02x} (byte offset {at})",
                         e.as_bytes()[at]
                     ),
-                    "save the plan as UTF-8",
+                    match kind {
+                        Kind::Plan => "save the plan as UTF-8",
+                        Kind::Scenarios => "save the scenario file as UTF-8",
+                    },
                 );
                 err.line = valid.iter().filter(|&&b| b == b'\n').count() + 1;
                 err.column = String::from_utf8_lossy(&valid[line_start..])
@@ -125,10 +182,17 @@ impl Source {
                 &name,
                 LoadErrorKind::Content,
                 "file is empty".into(),
-                "a plan needs at least `name`, `release`, `service`, `routing` and `phases`; start from plans/minimal.yaml",
+                match kind {
+                    Kind::Plan => {
+                        "a plan needs at least `name`, `release`, `service`, `routing` and `phases`; start from plans/minimal.yaml"
+                    }
+                    Kind::Scenarios => {
+                        "a scenario file needs at least `scenarios:`, a list of named scenarios; start from simulations/default.yaml"
+                    }
+                },
             ));
         }
-        Ok(Source::new(name, path, text))
+        Ok(Source::new(name, path, text).holding(kind))
     }
 
     pub fn new(name: String, path: PathBuf, text: String) -> Source {
@@ -138,8 +202,15 @@ impl Source {
             name,
             path,
             text,
+            kind: Kind::Plan,
             line_starts,
         }
+    }
+
+    /// The same text, read as a file of `kind`.
+    pub fn holding(mut self, kind: Kind) -> Source {
+        self.kind = kind;
+        self
     }
 
     /// The text of 1-based line `line`, without its line break.
@@ -164,12 +235,22 @@ impl Source {
     }
 }
 
-fn too_large(name: &str, len: u64) -> LoadError {
+fn too_large(name: &str, len: u64, kind: Kind) -> LoadError {
     LoadError::new(
         name,
         LoadErrorKind::Content,
-        format!("file is {len} bytes, over the limit of {MAX_PLAN_BYTES} bytes (1 MiB) for a plan"),
-        "a plan is a hand-written file of a few kilobytes; check that this is the right file",
+        format!(
+            "file is {len} bytes, over the limit of {MAX_PLAN_BYTES} bytes (1 MiB) for a {}",
+            kind.noun()
+        ),
+        match kind {
+            Kind::Plan => {
+                "a plan is a hand-written file of a few kilobytes; check that this is the right file"
+            }
+            Kind::Scenarios => {
+                "a scenario file is a hand-written file of a few kilobytes; check that this is the right file"
+            }
+        },
     )
 }
 

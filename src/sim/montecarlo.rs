@@ -519,9 +519,11 @@ mod tests {
             "simulations/default.yaml",
             "simulations/lawsker-tuning.yaml",
         ] {
-            let source = Source::load(&root.join(file)).expect("readable");
-            let scenarios =
-                scenario::load(&source, &plan).unwrap_or_else(|_| panic!("{file} loads"));
+            let source = Source::load_as(&root.join(file), crate::source::Kind::Scenarios)
+                .expect("readable");
+            let scenarios = scenario::load(&source, &plan)
+                .0
+                .unwrap_or_else(|| panic!("{file} loads"));
             let settings = Settings {
                 seed: 11,
                 jobs: 2,

@@ -8,7 +8,7 @@ mod spans;
 pub use spans::{Spans, escape_token};
 
 use crate::diagnostic::{Diagnostic, Pos};
-use crate::source::Source;
+use crate::source::{Kind, Source};
 use serde_json::Value as Json;
 use serde_yaml::Value as Yaml;
 
@@ -28,21 +28,24 @@ pub fn parse(source: &Source) -> Result<Document, (Spans, Vec<Diagnostic>)> {
     let yaml: Yaml = match serde_yaml::from_str(&source.text) {
         Ok(v) => v,
         Err(e) => {
-            let d = yaml_error(&e, &source.text, &spans);
+            let d = yaml_error(&e, &source.text, &spans, source.kind);
             return Err((spans, vec![d]));
         }
     };
     let mut diags = Vec::new();
     let mut odd_keys = spans.odd_keys.iter().copied();
-    let value = to_json(yaml, String::new(), &mut diags, &mut odd_keys);
+    let value = to_json(yaml, String::new(), &mut diags, &mut odd_keys, source.kind);
     if value.is_null() && diags.is_empty() {
         diags.push(
             Diagnostic::error(
                 "not-a-mapping",
                 "",
-                "the file holds no plan, only comments or blank lines",
+                match source.kind {
+                    Kind::Plan => "the file holds no plan, only comments or blank lines",
+                    Kind::Scenarios => "the file holds no scenarios, only comments or blank lines",
+                },
             )
-            .with_hint("start from plans/minimal.yaml"),
+            .with_hint(format!("start from {}", source.kind.example())),
         );
     } else if !value.is_object() && diags.is_empty() {
         diags.push(
@@ -50,11 +53,16 @@ pub fn parse(source: &Source) -> Result<Document, (Spans, Vec<Diagnostic>)> {
                 "not-a-mapping",
                 "",
                 format!(
-                    "a plan must be a mapping of keys such as `name:` and `phases:`, not {}",
+                    "a {} must be a mapping of keys such as {}, not {}",
+                    source.kind.noun(),
+                    match source.kind {
+                        Kind::Plan => "`name:` and `phases:`",
+                        Kind::Scenarios => "`traffic:` and `scenarios:`",
+                    },
                     json_kind(&value)
                 ),
             )
-            .with_hint("start from plans/minimal.yaml"),
+            .with_hint(format!("start from {}", source.kind.example())),
         );
     }
     if diags.is_empty() {
@@ -93,7 +101,7 @@ fn second_document(text: &str) -> Option<Pos> {
     None
 }
 
-fn yaml_error(e: &serde_yaml::Error, text: &str, spans: &Spans) -> Diagnostic {
+fn yaml_error(e: &serde_yaml::Error, text: &str, spans: &Spans, kind: Kind) -> Diagnostic {
     let msg = e.to_string();
     // yaml_serde appends " at line L column C"; the position is reported separately.
     let msg = match msg.find(" at line ") {
@@ -109,35 +117,45 @@ fn yaml_error(e: &serde_yaml::Error, text: &str, spans: &Spans) -> Diagnostic {
             "yaml-too-deep",
             "invalid YAML: its aliases expand past the parser's limit (an \"alias bomb\")"
                 .to_string(),
-            "a plan needs no aliases nested like this; write the values out",
+            format!(
+                "a {} needs no aliases nested like this; write the values out",
+                kind.noun()
+            ),
             spans.first_alias.or(located),
         )
     } else if msg.contains("recursion limit") {
         (
             "yaml-too-deep",
             "invalid YAML: nested deeper than the parser's limit".to_string(),
-            "a plan is only a few levels deep; look for runaway brackets or indentation",
+            format!(
+                "a {} is only a few levels deep; look for runaway brackets or indentation",
+                kind.noun()
+            ),
             located,
         )
     } else if msg.contains("more than one document") {
         (
             "yaml-multiple-documents",
             "invalid YAML: the file holds more than one document".to_string(),
-            "a plan file holds one YAML document; remove the `---` and what follows, or split it into two files",
+            format!(
+                "a {} holds one YAML document; remove the `---` and what follows, or split it into two files",
+                kind.file()
+            ),
             second_document(text).or(located),
         )
     } else if msg.contains("unexpected end of stream") {
         (
             "yaml-syntax",
             format!("invalid YAML: {msg}"),
-            "the file ended inside a quoted string, a `[...]` list or a `{...}` mapping; look above for the one left open",
+            "the file ended inside a quoted string, a `[...]` list or a `{...}` mapping; look above for the one left open"
+                .to_string(),
             located,
         )
     } else {
         (
             "yaml-syntax",
             format!("invalid YAML: {msg}"),
-            "check indentation, quotes and brackets around this point",
+            "check indentation, quotes and brackets around this point".to_string(),
             located,
         )
     };
@@ -153,6 +171,7 @@ fn to_json(
     pointer: String,
     diags: &mut Vec<Diagnostic>,
     odd_keys: &mut dyn Iterator<Item = Pos>,
+    file: Kind,
 ) -> Json {
     match v {
         Yaml::Null => Json::Null,
@@ -184,7 +203,7 @@ fn to_json(
             items
                 .into_iter()
                 .enumerate()
-                .map(|(i, v)| to_json(v, format!("{pointer}/{i}"), diags, odd_keys))
+                .map(|(i, v)| to_json(v, format!("{pointer}/{i}"), diags, odd_keys, file))
                 .collect(),
         ),
         Yaml::Mapping(map) => {
@@ -207,12 +226,12 @@ fn to_json(
                         diags.push(d);
                         // The span index skips what is inside a complex key but indexes its
                         // value: walk the value so later odd keys keep their positions.
-                        let _ = to_json(v, pointer.clone(), &mut Vec::new(), odd_keys);
+                        let _ = to_json(v, pointer.clone(), &mut Vec::new(), odd_keys, file);
                         continue;
                     }
                 };
                 let child = format!("{pointer}/{}", escape_token(&key));
-                out.insert(key, to_json(v, child, diags, odd_keys));
+                out.insert(key, to_json(v, child, diags, odd_keys, file));
             }
             Json::Object(out)
         }
@@ -221,11 +240,11 @@ fn to_json(
                 Diagnostic::error(
                     "yaml-tag",
                     pointer.clone(),
-                    format!("YAML tag `{}` is not supported in a plan", t.tag),
+                    format!("YAML tag `{}` is not supported in a {}", t.tag, file.noun()),
                 )
                 .with_hint("remove the `!tag`"),
             );
-            to_json(t.value, pointer, diags, odd_keys)
+            to_json(t.value, pointer, diags, odd_keys, file)
         }
     }
 }

@@ -14,6 +14,7 @@ mod proof;
 mod proptest_plans;
 mod replay;
 mod rules_edges;
+mod scenarios;
 mod simulate;
 mod support;
 mod validate;

@@ -1,0 +1,606 @@
+//! A scenario file checked against the plan it simulates, with defaults filled in: every
+//! name it uses must be the plan's (custom metrics, phases), every fault must change
+//! something, use only its kind's parameters and start before the release is promoted.
+//! Every finding is collected before the file is refused.
+
+use super::spec::{FaultSpec, FileSpec, GaugeSpec, KindSpec, Span};
+use super::{Behaviour, DEFAULT_BUCKETS, DEFAULT_TRIALS, Fault, FaultKind, Gauge, Scenario};
+use super::{Scenarios, Traffic};
+use crate::check::{CheckedPlan, builtin};
+use crate::diagnostic::Diagnostic;
+use crate::model::{Duration, Unit, trim};
+use crate::schema::nearest;
+use crate::sim::evaluator::Schedule;
+use crate::syntax::escape_token;
+use std::collections::BTreeMap;
+
+/// The healthy service when the file does not say.
+const DEFAULT_ERROR_RATE: f64 = 0.005;
+const DEFAULT_MEDIAN_S: f64 = 0.12;
+const DEFAULT_SIGMA: f64 = 0.6;
+const DEFAULT_TAIL_SHARE: f64 = 0.01;
+const DEFAULT_TAIL_FACTOR: f64 = 8.0;
+const DEFAULT_CPU: Gauge = Gauge {
+    mean: 0.35,
+    noise: 0.03,
+};
+const DEFAULT_MEMORY: Gauge = Gauge {
+    mean: 0.55,
+    noise: 0.01,
+};
+const DEFAULT_DB: Gauge = Gauge {
+    mean: 30.0,
+    noise: 4.0,
+};
+const DEFAULT_REDIS: Gauge = Gauge {
+    mean: 0.5,
+    noise: 0.01,
+};
+
+/// Resolves `spec` against `plan`: the scenarios, when no finding is an error, and every
+/// finding either way.
+pub fn resolve(spec: &FileSpec, plan: &CheckedPlan) -> (Option<Scenarios>, Vec<Diagnostic>) {
+    let mut f = Vec::new();
+    let rps = spec
+        .traffic
+        .requests_per_second
+        .or(plan.traffic.requests_per_second);
+    if rps.is_none() {
+        f.push(
+            Diagnostic::error(
+                "no-request-rate",
+                "",
+                format!(
+                    "the simulation needs a request rate, and neither the plan `{}` nor the scenario file states one",
+                    plan.name
+                ),
+            )
+            .with_hint("add `traffic: {requests_per_second: N}` to the plan, or to the scenario file"),
+        );
+    }
+    let baseline = behaviour(spec, plan, &mut f);
+    let mut names = BTreeMap::new();
+    let mut scenarios = Vec::new();
+    for (i, s) in spec.scenarios.iter().enumerate() {
+        if let Some(first) = names.insert(s.name.as_str(), i) {
+            f.push(
+                Diagnostic::error(
+                    "duplicate-scenario",
+                    format!("/scenarios/{i}/name"),
+                    format!(
+                        "scenario `{}` is already defined (scenarios[{first}])",
+                        s.name
+                    ),
+                )
+                .with_hint("give each scenario its own name: the report tells them apart by it"),
+            );
+        }
+        let fault = s.fault.as_ref().and_then(|fs| {
+            fault(
+                fs,
+                &format!("/scenarios/{i}/fault"),
+                &baseline,
+                plan,
+                &mut f,
+            )
+        });
+        scenarios.push(Scenario {
+            name: s.name.clone(),
+            description: s.description.clone().unwrap_or_default(),
+            fault,
+        });
+    }
+    let resolved = match rps {
+        Some(rps) if !f.iter().any(Diagnostic::is_error) => Some(Scenarios {
+            trials: spec.trials.unwrap_or(DEFAULT_TRIALS),
+            traffic: Traffic {
+                requests_per_second: rps,
+                daily_amplitude: spec.traffic.daily_amplitude.unwrap_or(0.5),
+                overdispersion: spec.traffic.overdispersion.unwrap_or(0.0),
+                start_hour: spec.traffic.start_hour.unwrap_or(10),
+                users_per_day: plan.traffic.users_per_day,
+            },
+            baseline,
+            scenarios,
+        }),
+        _ => None,
+    };
+    (resolved, f)
+}
+
+fn gauge(g: Option<&GaugeSpec>, default: Gauge) -> Gauge {
+    g.map_or(default, |g| Gauge {
+        mean: g.mean.0,
+        noise: g.noise.map_or(g.mean.0.abs() * 0.05, |n| n.0),
+    })
+}
+
+/// The healthy service; its custom metrics must be the plan's.
+fn behaviour(spec: &FileSpec, plan: &CheckedPlan, f: &mut Vec<Diagnostic>) -> Behaviour {
+    let b = &spec.baseline;
+    let buckets = b
+        .buckets
+        .clone()
+        .unwrap_or_else(|| DEFAULT_BUCKETS.to_vec());
+    if let Some(i) = (1..buckets.len()).find(|&i| buckets[i] <= buckets[i - 1]) {
+        f.push(
+            Diagnostic::error(
+                "buckets-out-of-order",
+                format!("/baseline/buckets/{i}"),
+                format!(
+                    "bucket bound {} is not above the one before it ({})",
+                    trim(buckets[i]),
+                    trim(buckets[i - 1])
+                ),
+            )
+            .with_hint("list the bounds in increasing order, each once, as Prometheus client libraries require"),
+        );
+    }
+    let custom_names: Vec<String> = plan
+        .metrics
+        .iter()
+        .filter(|m| m.builtin.is_none())
+        .map(|m| m.name.clone())
+        .collect();
+    let mut custom = BTreeMap::new();
+    for (name, g) in &b.metrics {
+        let at = format!("/baseline/metrics/{}", escape_token(name));
+        match plan.metrics.iter().find(|m| &m.name == name) {
+            Some(m) if m.builtin.is_none() => {
+                if m.unit == Unit::Ratio && g.mean.0 > 1.0 {
+                    f.push(
+                        Diagnostic::error(
+                            "out-of-range",
+                            format!("{at}/mean"),
+                            format!(
+                                "`{name}` is a ratio in the plan `{}`, so its mean cannot be {}",
+                                plan.name,
+                                trim(g.mean.0)
+                            ),
+                        )
+                        .with_hint("write a ratio from 0 to 1, such as `0.08` or `8%`"),
+                    );
+                }
+                custom.insert(
+                    name.clone(),
+                    gauge(
+                        Some(g),
+                        Gauge {
+                            mean: 0.0,
+                            noise: 0.0,
+                        },
+                    ),
+                );
+            }
+            _ => f.push(metric_not_custom(name, &at, &custom_names, plan)),
+        }
+    }
+    Behaviour {
+        error_rate: b.error_rate.map_or(DEFAULT_ERROR_RATE, |r| r.0),
+        median: b
+            .latency
+            .median
+            .map_or(DEFAULT_MEDIAN_S, |Span(ms)| ms as f64 / 1000.0),
+        sigma: b.latency.sigma.unwrap_or(DEFAULT_SIGMA),
+        tail_share: b.latency.tail_share.map_or(DEFAULT_TAIL_SHARE, |r| r.0),
+        tail_factor: b.latency.tail_factor.unwrap_or(DEFAULT_TAIL_FACTOR),
+        buckets,
+        cpu: gauge(b.cpu_usage.as_ref(), DEFAULT_CPU),
+        memory: gauge(b.memory_usage.as_ref(), DEFAULT_MEMORY),
+        db_connections: gauge(b.db_connections.as_ref(), DEFAULT_DB),
+        redis_memory: gauge(b.redis_memory_usage.as_ref(), DEFAULT_REDIS),
+        custom,
+    }
+}
+
+/// A name under `baseline.metrics` that is not a custom metric the plan's rules read: a
+/// built-in (set under its own key) or an unknown name.
+fn metric_not_custom(name: &str, at: &str, custom: &[String], plan: &CheckedPlan) -> Diagnostic {
+    if let Some(b) = builtin(name) {
+        let own = match b.name {
+            "error_rate" | "availability" => {
+                "`baseline.error_rate` (availability is its complement)"
+            }
+            "response_time_p95" => {
+                "`baseline.latency` (the p95 follows from the latency distribution)"
+            }
+            "throughput" => "`traffic.requests_per_second`",
+            "cpu_usage" => "`baseline.cpu_usage`",
+            "memory_usage" => "`baseline.memory_usage`",
+            "db_connections" => "`baseline.db_connections`",
+            _ => "`baseline.redis_memory_usage`",
+        };
+        return Diagnostic::error(
+            "builtin-metric",
+            at,
+            format!(
+                "`{name}` is a built-in metric; `baseline.metrics` is for the plan's custom metrics"
+            ),
+        )
+        .at_key()
+        .with_hint(format!("set it with {own}"));
+    }
+    let d = Diagnostic::error(
+        "unknown-metric",
+        at,
+        format!(
+            "unknown metric `{name}`: no gate or rollback condition of the plan `{}` reads a custom metric of that name",
+            plan.name
+        ),
+    )
+    .at_key();
+    match nearest(name, custom) {
+        Some(n) => d.with_hint(format!("did you mean `{n}`?")),
+        None if custom.is_empty() => d.with_hint(format!(
+            "the plan `{}` reads no custom metric; remove this entry",
+            plan.name
+        )),
+        None => d.with_hint(format!(
+            "the custom metrics its rules read: {}",
+            custom.join(", ")
+        )),
+    }
+}
+
+/// A duration for messages, in Prometheus syntax.
+fn show_ms(ms: i64) -> String {
+    match u64::try_from(ms).ok().map(Duration::from_millis) {
+        Some(Some(d)) => d.to_string(),
+        Some(None) if ms == 0 => "0s".into(),
+        _ => format!("{ms}ms"),
+    }
+}
+
+/// Resolves one fault (at `at`), or records why it cannot be simulated as written.
+fn fault(
+    fs: &FaultSpec,
+    at: &str,
+    base: &Behaviour,
+    plan: &CheckedPlan,
+    f: &mut Vec<Diagnostic>,
+) -> Option<Fault> {
+    let errors_before = f.iter().filter(|d| d.is_error()).count();
+    let kind_name = fs.kind.name();
+    // The schema requires each kind's own parameters; those of another kind would be
+    // silently ignored.
+    let parameters = [
+        ("ramp", fs.ramp.is_some(), KindSpec::Leak),
+        ("every", fs.every.is_some(), KindSpec::Bursts),
+        ("lasting", fs.lasting.is_some(), KindSpec::Bursts),
+        ("above_rps", fs.above_rps.is_some(), KindSpec::Load),
+        ("users", fs.users.is_some(), KindSpec::Partial),
+    ];
+    for (key, given, owner) in parameters {
+        if given && fs.kind != owner {
+            f.push(
+                Diagnostic::error(
+                    "unused-parameter",
+                    format!("{at}/{key}"),
+                    format!("`{key}` has no effect on a `{kind_name}` fault"),
+                )
+                .at_key()
+                .with_hint(format!(
+                    "`{key}` belongs to `{}` faults: remove it, or write `kind: {}`",
+                    owner.name(),
+                    owner.name()
+                )),
+            );
+        }
+    }
+    let span = |s: Option<Span>| s.map_or(0, |Span(ms)| ms);
+    let kind = match fs.kind {
+        KindSpec::Step => FaultKind::Step,
+        KindSpec::Leak => FaultKind::Leak {
+            ramp_ms: span(fs.ramp),
+        },
+        KindSpec::Bursts => {
+            let (every_ms, lasting_ms) = (span(fs.every), span(fs.lasting));
+            if lasting_ms >= every_ms {
+                f.push(
+                    Diagnostic::error(
+                        "out-of-range",
+                        format!("{at}/lasting"),
+                        format!(
+                            "bursts lasting {} every {} never end",
+                            show_ms(lasting_ms),
+                            show_ms(every_ms)
+                        ),
+                    )
+                    .with_hint("make `lasting` shorter than `every`, or write `kind: step` for a fault that never lets up"),
+                );
+            }
+            FaultKind::Bursts {
+                every_ms,
+                lasting_ms,
+            }
+        }
+        KindSpec::Load => FaultKind::Load {
+            above_rps: fs.above_rps.unwrap_or_default(),
+        },
+        KindSpec::Partial => FaultKind::Partial {
+            users: fs.users.map_or(0.0, |r| r.0),
+        },
+    };
+    let schedule = Schedule::new(plan);
+    let mut onset_ms = fs.onset.map_or(0, |o| o.0);
+    let mut from = String::new();
+    let mut onset_known = true;
+    if let Some(phase) = &fs.phase {
+        match plan.phases.iter().position(|q| &q.name == phase) {
+            Some(i) => {
+                onset_ms += schedule.starts[i];
+                from = format!(" from the start of `{phase}`");
+            }
+            None => {
+                onset_known = false;
+                let names: Vec<String> = plan.phases.iter().map(|q| q.name.clone()).collect();
+                let d = Diagnostic::error(
+                    "unknown-phase",
+                    format!("{at}/phase"),
+                    format!("the plan `{}` has no phase `{phase}`", plan.name),
+                );
+                f.push(match nearest(phase, &names) {
+                    Some(n) => d.with_hint(format!("did you mean `{n}`?")),
+                    None => d.with_hint(format!("its phases: {}", names.join(", "))),
+                });
+            }
+        }
+    }
+    let promotion = schedule.promotion_at();
+    if onset_known && onset_ms >= promotion {
+        let last = plan.phases.last().map_or("", |p| p.name.as_str());
+        let pointer = if fs.onset.is_some() {
+            format!("{at}/onset")
+        } else if fs.phase.is_some() {
+            format!("{at}/phase")
+        } else {
+            at.to_string()
+        };
+        f.push(
+            Diagnostic::warning(
+                "onset-after-release",
+                pointer,
+                format!(
+                    "the fault starts at {}{from}, when the plan `{}` has already promoted the release (at {}, the start of `{last}`): the canary never shows it",
+                    show_ms(fs.onset.map_or(0, |o| o.0)),
+                    plan.name,
+                    show_ms(promotion),
+                ),
+            )
+            .with_hint(format!(
+                "start the fault before {}, or measure its `onset` from an earlier phase",
+                show_ms(promotion)
+            )),
+        );
+    }
+    let r = |v: Option<super::spec::Ratio>| v.map(|r| r.0);
+    let fault = Fault {
+        kind,
+        onset_ms,
+        error_rate: r(fs.error_rate),
+        latency_factor: fs.latency_factor,
+        tail_share: r(fs.tail_share),
+        memory_usage: r(fs.memory_usage),
+        cpu_usage: r(fs.cpu_usage),
+    };
+    let effects = [
+        ("error_rate", fault.error_rate, base.error_rate),
+        ("latency_factor", fault.latency_factor, 1.0),
+        ("tail_share", fault.tail_share, base.tail_share),
+        ("memory_usage", fault.memory_usage, base.memory.mean),
+        ("cpu_usage", fault.cpu_usage, base.cpu.mean),
+    ];
+    let given: Vec<&str> = effects
+        .iter()
+        .filter(|(_, v, _)| v.is_some())
+        .map(|(k, _, _)| *k)
+        .collect();
+    if given.is_empty() {
+        f.push(
+            Diagnostic::error("fault-without-effect", at, "the fault changes nothing")
+                .with_hint("give at least one of `error_rate`, `latency_factor`, `tail_share`, `memory_usage`, `cpu_usage`"),
+        );
+    } else if effects
+        .iter()
+        .all(|(_, v, base)| v.is_none_or(|v| v == *base))
+    {
+        f.push(
+            Diagnostic::error(
+                "fault-without-effect",
+                format!("{at}/{}", given[0]),
+                format!(
+                    "the fault changes nothing: {} the healthy service's",
+                    if given.len() == 1 {
+                        format!("`{}` is", given[0])
+                    } else {
+                        "every effect it gives is".to_string()
+                    }
+                ),
+            )
+            .with_hint("give the value at the fault's full effect (`latency_factor: 1` and the baseline's own values change nothing)"),
+        );
+    }
+    if matches!(fault.kind, FaultKind::Partial { users } if users == 0.0) {
+        f.push(
+            Diagnostic::error(
+                "fault-without-effect",
+                format!("{at}/users"),
+                "the fault affects none of the canary's users",
+            )
+            .with_hint("give the share of users affected, such as `users: 20%`"),
+        );
+    }
+    (f.iter().filter(|d| d.is_error()).count() == errors_before).then_some(fault)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::{Kind, Source};
+    use std::path::PathBuf;
+
+    /// A plan with phases `a` (1h), `b` (2h) and `full`, promoted at 3h; its rules read
+    /// `cpu_usage` through a query of its own (so it is custom here) and `signups`.
+    fn plan() -> CheckedPlan {
+        let text = concat!(
+            "name: t\nrelease: { from: v1, to: v2 }\n",
+            "service: { name: app, image: acme/app, port: 8080 }\n",
+            "routing: { listen: 80, sticky: { cookie: uid } }\n",
+            "traffic: { requests_per_second: 40 }\n",
+            "phases:\n",
+            "  - { name: a, traffic: 5%, duration: 1h }\n",
+            "  - { name: b, traffic: 20%, duration: 2h }\n",
+            "  - { name: full, traffic: 100% }\n",
+            "metrics:\n",
+            "  cpu_usage: { query: 'avg(rate(cpu_seconds_total{track=\"$track\"}[$window]))' }\n",
+            "  signups: { query: 'sum(rate(signups_total{track=\"$track\"}[$window]))', unit: ratio, bad: low }\n",
+            "rollback_conditions:\n",
+            "  - { metric: cpu_usage, threshold: 0.9, duration: 5m }\n",
+            "  - { metric: signups, threshold: 0.01, duration: 5m }\n",
+        );
+        let c = crate::pipeline::compile(Source::new(
+            "t.yaml".into(),
+            PathBuf::from("t.yaml"),
+            text.into(),
+        ));
+        c.plan
+            .unwrap_or_else(|| panic!("test plan: {:?}", c.findings))
+    }
+
+    fn run(yaml: &str) -> (Option<Scenarios>, Vec<Diagnostic>) {
+        let source = Source::new("s.yaml".into(), PathBuf::from("s.yaml"), yaml.into())
+            .holding(Kind::Scenarios);
+        let file = super::super::read(&source);
+        assert!(file.findings.is_empty(), "{:?}", file.findings);
+        file.against(&plan())
+    }
+
+    fn codes(f: &[Diagnostic]) -> Vec<(&'static str, &str)> {
+        f.iter().map(|d| (d.code, d.pointer.as_str())).collect()
+    }
+
+    #[test]
+    fn defaults_and_onsets_from_a_phase() {
+        let (s, f) = run(
+            "scenarios:\n  - name: h\n  - name: x\n    fault: { kind: step, phase: b, onset: 30m, error_rate: 5% }\n",
+        );
+        assert!(f.is_empty(), "{f:?}");
+        let s = s.expect("resolved");
+        assert_eq!(s.trials, DEFAULT_TRIALS);
+        assert_eq!(s.traffic.requests_per_second, 40.0);
+        assert_eq!(s.baseline.error_rate, DEFAULT_ERROR_RATE);
+        assert_eq!(s.baseline.buckets, DEFAULT_BUCKETS.to_vec());
+        let fault = s.scenarios[1].fault.as_ref().expect("fault");
+        assert_eq!(fault.onset_ms, 3_600_000 + 1_800_000);
+        assert_eq!(fault.error_rate, Some(0.05));
+    }
+
+    /// A built-in whose query the plan overrides is a custom metric: `baseline.metrics` is
+    /// where its level goes. Built-ins the plan does not override, and unknown names, are not.
+    #[test]
+    fn custom_metrics_are_the_ones_the_plan_reads_with_its_own_query() {
+        let (s, f) = run(
+            "baseline:\n  metrics:\n    cpu_usage: { mean: 0.4 }\n    signups: { mean: 2%, noise: 0.5% }\nscenarios:\n  - name: h\n",
+        );
+        assert!(f.is_empty(), "{f:?}");
+        let custom = s.expect("resolved").baseline.custom;
+        assert_eq!(
+            custom["cpu_usage"],
+            Gauge {
+                mean: 0.4,
+                noise: 0.4 * 0.05
+            }
+        );
+        assert_eq!(
+            custom["signups"],
+            Gauge {
+                mean: 0.02,
+                noise: 0.005
+            }
+        );
+        let (s, f) = run(
+            "baseline:\n  metrics:\n    error_rate: { mean: 1% }\n    signup: { mean: 1 }\n    signups: { mean: 2 }\nscenarios:\n  - name: h\n",
+        );
+        assert!(s.is_none());
+        assert_eq!(
+            codes(&f),
+            [
+                ("builtin-metric", "/baseline/metrics/error_rate"),
+                ("unknown-metric", "/baseline/metrics/signup"),
+                ("out-of-range", "/baseline/metrics/signups/mean"),
+            ]
+        );
+        assert_eq!(f[1].hint.as_deref(), Some("did you mean `signups`?"));
+    }
+
+    /// Every finding of every scenario is collected, not just the first.
+    #[test]
+    fn every_finding_at_once() {
+        let (s, f) = run(
+            "baseline: { buckets: [1, 0.5] }\nscenarios:\n  - name: h\n  - name: h\n\
+             - name: x\n    fault: { kind: step, phase: bb, ramp: 1h }\n\
+             - name: y\n    fault: { kind: bursts, every: 1m, lasting: 1m, error_rate: 5% }\n"
+                .replace("\n- ", "\n  - ")
+                .as_str(),
+        );
+        assert!(s.is_none());
+        assert_eq!(
+            codes(&f),
+            [
+                ("buckets-out-of-order", "/baseline/buckets/1"),
+                ("duplicate-scenario", "/scenarios/1/name"),
+                ("unused-parameter", "/scenarios/2/fault/ramp"),
+                ("unknown-phase", "/scenarios/2/fault/phase"),
+                ("fault-without-effect", "/scenarios/2/fault"),
+                ("out-of-range", "/scenarios/3/fault/lasting"),
+            ]
+        );
+    }
+
+    /// The release is promoted when its last phase starts (3h here): a fault from then on
+    /// never reaches the canary, which is a warning; one a millisecond earlier is fine.
+    #[test]
+    fn onset_at_promotion_is_after_the_release() {
+        for (fault, warned) in [
+            (
+                "{ kind: step, onset: 2h59m59s999ms, error_rate: 5% }",
+                false,
+            ),
+            ("{ kind: step, onset: 3h, error_rate: 5% }", true),
+            ("{ kind: step, phase: b, onset: 2h, error_rate: 5% }", true),
+            ("{ kind: step, phase: full, error_rate: 5% }", true),
+            (
+                "{ kind: load, above_rps: 1, onset: 4h, error_rate: 5% }",
+                true,
+            ),
+        ] {
+            let (s, f) = run(&format!("scenarios:\n  - name: x\n    fault: {fault}\n"));
+            assert!(s.is_some(), "{fault}: a warning only");
+            assert_eq!(
+                codes(&f).iter().any(|(c, _)| *c == "onset-after-release"),
+                warned,
+                "{fault}: {f:?}"
+            );
+        }
+    }
+
+    /// A fault whose every effect is the healthy service's changes nothing.
+    #[test]
+    fn effects_equal_to_the_baseline_change_nothing() {
+        for (fault, nothing) in [
+            ("{ kind: step, error_rate: 0.5% }", true),
+            ("{ kind: step, latency_factor: 1, tail_share: 1% }", true),
+            ("{ kind: step, cpu_usage: 35%, memory_usage: 55% }", true),
+            ("{ kind: step, latency_factor: 1, tail_share: 2% }", false),
+            ("{ kind: partial, users: 0%, error_rate: 5% }", true),
+            ("{ kind: partial, users: 1%, error_rate: 5% }", false),
+        ] {
+            let (_, f) = run(&format!("scenarios:\n  - name: x\n    fault: {fault}\n"));
+            assert_eq!(
+                codes(&f).iter().any(|(c, _)| *c == "fault-without-effect"),
+                nothing,
+                "{fault}: {f:?}"
+            );
+        }
+    }
+}

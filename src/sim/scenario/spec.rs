@@ -1,0 +1,155 @@
+//! A scenario file exactly as written, read from a schema-valid document: no defaults
+//! filled in, no names checked against a plan. Its scalars are typed when read (a ratio
+//! from `0.05` or `5%`, a duration in milliseconds), so what the schema accepts is what the
+//! simulation gets.
+
+use super::schema::millis;
+use indexmap::IndexMap;
+use serde::Deserialize;
+use serde_json::Value;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSpec {
+    pub trials: Option<u64>,
+    #[serde(default)]
+    pub traffic: TrafficSpec,
+    #[serde(default)]
+    pub baseline: BehaviourSpec,
+    pub scenarios: Vec<ScenarioSpec>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrafficSpec {
+    pub requests_per_second: Option<f64>,
+    pub daily_amplitude: Option<f64>,
+    pub overdispersion: Option<f64>,
+    pub start_hour: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BehaviourSpec {
+    pub error_rate: Option<Ratio>,
+    #[serde(default)]
+    pub latency: LatencySpec,
+    pub buckets: Option<Vec<f64>>,
+    pub cpu_usage: Option<GaugeSpec>,
+    pub memory_usage: Option<GaugeSpec>,
+    pub db_connections: Option<GaugeSpec>,
+    pub redis_memory_usage: Option<GaugeSpec>,
+    /// In the order written, so findings come in the file's order.
+    #[serde(default)]
+    pub metrics: IndexMap<String, GaugeSpec>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LatencySpec {
+    pub median: Option<Span>,
+    pub sigma: Option<f64>,
+    pub tail_share: Option<Ratio>,
+    pub tail_factor: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GaugeSpec {
+    pub mean: Ratio,
+    pub noise: Option<Ratio>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioSpec {
+    pub name: String,
+    pub description: Option<String>,
+    pub fault: Option<FaultSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultSpec {
+    pub kind: KindSpec,
+    pub onset: Option<Offset>,
+    pub phase: Option<String>,
+    pub error_rate: Option<Ratio>,
+    pub latency_factor: Option<f64>,
+    pub tail_share: Option<Ratio>,
+    pub memory_usage: Option<Ratio>,
+    pub cpu_usage: Option<Ratio>,
+    pub ramp: Option<Span>,
+    pub every: Option<Span>,
+    pub lasting: Option<Span>,
+    pub above_rps: Option<f64>,
+    pub users: Option<Ratio>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KindSpec {
+    Step,
+    Leak,
+    Bursts,
+    Load,
+    Partial,
+}
+
+impl KindSpec {
+    pub fn name(self) -> &'static str {
+        match self {
+            KindSpec::Step => "step",
+            KindSpec::Leak => "leak",
+            KindSpec::Bursts => "bursts",
+            KindSpec::Load => "load",
+            KindSpec::Partial => "partial",
+        }
+    }
+}
+
+/// A number, or a percentage written `35%` (a ratio's usual form; the schema bounds each).
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(try_from = "Value")]
+pub struct Ratio(pub f64);
+
+impl TryFrom<Value> for Ratio {
+    type Error = String;
+    fn try_from(v: Value) -> Result<Ratio, String> {
+        let r = match &v {
+            Value::Number(n) => n.as_f64(),
+            Value::String(s) => s
+                .strip_suffix('%')
+                .and_then(|p| p.parse::<f64>().ok())
+                .map(|p| p / 100.0),
+            _ => None,
+        };
+        r.filter(|r| r.is_finite())
+            .map(Ratio)
+            .ok_or_else(|| format!("`{v}` is not a number or a percentage"))
+    }
+}
+
+/// A positive duration, in milliseconds (at most [`crate::limits::MAX_SCENARIO_DURATION_MS`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Span(pub i64);
+
+impl TryFrom<String> for Span {
+    type Error = String;
+    fn try_from(s: String) -> Result<Span, String> {
+        millis(&s, false).map(|ms| Span(ms as i64))
+    }
+}
+
+/// A time from a start, in milliseconds, zero allowed (at most a year).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Offset(pub i64);
+
+impl TryFrom<String> for Offset {
+    type Error = String;
+    fn try_from(s: String) -> Result<Offset, String> {
+        millis(&s, true).map(|ms| Offset(ms as i64))
+    }
+}
