@@ -9,6 +9,7 @@ mod nginx;
 mod promtool;
 mod proof;
 mod proptest_plans;
+mod render_output;
 mod replay;
 mod simulate;
 mod support;
