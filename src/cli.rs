@@ -326,11 +326,11 @@ fn render(files: &[PathBuf], out: &std::path::Path, check: bool, delete_foreign:
                     .iter()
                     .filter(|d| matches!(d, write::Drift::Foreign(_)))
                     .count();
-                let stale = drift.len() - foreign;
-                if stale > 0 {
+                let outdated = drift.len() - foreign;
+                if outdated > 0 {
                     eprintln!(
-                        "{stale} file{} out of date; run `plan render` to update",
-                        plural(stale)
+                        "{outdated} file{} out of date; run `plan render` to update",
+                        plural(outdated)
                     );
                 }
                 if foreign > 0 {

@@ -1,5 +1,5 @@
 //! Stage 6a: `plan render`. Compiles a checked plan into the files a staged canary release
-//! applies, all in memory first; [`write`] then puts them on disk all-or-nothing.
+//! applies, all in memory first; [`write`](mod@write) then puts them on disk all-or-nothing.
 //!
 //! Layout under `OUT/<plan name>/`: `nginx/<phase>.conf`, `nginx/rollback.conf`,
 //! `nginx/promotion.conf`; `compose/<phase>.override.yml` (and rollback, promotion);

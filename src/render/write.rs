@@ -3,12 +3,12 @@
 //! Each plan owns the files it wrote in `OUT/<plan name>/`: render replaces them, and
 //! removes those the plan no longer produces. It never replaces or removes anything else
 //! there (a `README.md`, a `.git`, a symbolic link): it stops and names it, unless told to
-//! with `delete_foreign` ([`survey`] says how plan knows its files). Nothing outside the
-//! plan's folder is touched, and no link is followed: `--out` must not be one either.
-//! Links above `--out` are followed: the user named that path, and systems put links there
-//! (`/tmp`, home folders).
+//! with `delete_foreign` (`survey` says how plan knows its files). Nothing outside the
+//! plan's folder is touched (but for creating `--out` when it is missing), and no link is
+//! followed: `--out` must not be one either. Links above `--out` are followed: the user
+//! named that path, and systems put links there (`/tmp`, home folders).
 //!
-//! All or nothing ([`transaction`]): a render that fails puts back everything it did and
+//! All or nothing (`transaction`): a render that fails puts back everything it did and
 //! says so; only if putting back fails too does it name what is left.
 
 mod survey;
@@ -312,6 +312,7 @@ fn survey_plan<'a>(out: &Path, o: &'a PlanOutput) -> Result<Survey<'a>, WriteErr
 /// `--out` with trailing slashes dropped (so a link named `out/` is seen as a link), after
 /// refusing a symbolic link, or anything but a folder at it or above it.
 fn output_folder(out: &Path) -> Result<PathBuf, WriteError> {
+    use io::ErrorKind as K;
     let out: PathBuf = out.components().collect();
     for (i, p) in out.ancestors().enumerate() {
         if p.as_os_str().is_empty() {
@@ -327,7 +328,8 @@ fn output_folder(out: &Path) -> Result<PathBuf, WriteError> {
             Ok(m) if m.file_type().is_symlink() => return Err(WriteError::OutIsSymlink(out)),
             Ok(m) if m.is_dir() => break,
             Ok(_) => return Err(WriteError::NotAFolder(p.to_path_buf())),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            // Not there, or something above it is not a folder: look further up.
+            Err(e) if matches!(e.kind(), K::NotFound | K::NotADirectory) => {}
             Err(e) => return Err(WriteError::Failed(IoFailure::new(p, Action::Inspect, e))),
         }
     }
@@ -403,4 +405,47 @@ fn apply(surveys: &[Survey], tx: &mut Transaction) -> Result<(), IoFailure> {
         tx.stage(&p.path, p.contents, p.existing != Existing::Nothing)?;
     }
     tx.commit(|from, to| fs::rename(from, to))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_says_nothing_changed_only_when_that_is_true() {
+        let cause = || {
+            IoFailure::new(
+                Path::new("o/p/a.conf"),
+                Action::Replace,
+                io::Error::other("x"),
+            )
+        };
+        let failed = WriteError::Failed(cause()).to_string();
+        assert!(failed.contains("nothing was changed"), "{failed}");
+        let interrupted = WriteError::Interrupted {
+            cause: cause(),
+            stuck: vec![Stuck {
+                path: PathBuf::from("o/p/b.conf"),
+                what: Undo::PutBackOld,
+                error: io::Error::other("y"),
+            }],
+        }
+        .to_string();
+        assert!(
+            !interrupted.contains("nothing was changed"),
+            "{interrupted}"
+        );
+        assert!(
+            interrupted
+                .contains("o/p/b.conf: is the new file; its old version could not be put back: y"),
+            "{interrupted}"
+        );
+        let left = WriteError::Leftover(vec![(
+            PathBuf::from("o/p/.plan-1-0.old"),
+            io::Error::other("z"),
+        )])
+        .to_string();
+        assert!(left.contains("every file is in place"), "{left}");
+        assert!(left.contains("o/p/.plan-1-0.old: z"), "{left}");
+    }
 }

@@ -309,6 +309,26 @@ fn an_out_that_is_a_symbolic_link_is_refused() {
 }
 
 #[test]
+fn an_out_that_is_not_a_folder_is_refused() {
+    let ws = workspace("out-file", same);
+    fs::write(ws.join("file"), "x").expect("file");
+    let before = tree(&ws);
+    for out in ["file", "file/below/out"] {
+        let err = render(&ws, "plans/minimal.yaml", out, 2);
+        assert!(
+            err.contains("file: exists and is not a folder"),
+            "{out}: {err}"
+        );
+        let err = check(&ws, "plans/minimal.yaml", out, 2);
+        assert!(
+            err.contains("file: exists and is not a folder"),
+            "{out}: {err}"
+        );
+    }
+    assert_eq!(tree(&ws), before);
+}
+
+#[test]
 fn symbolic_links_above_out_are_followed() {
     let ws = workspace("ancestor-link", same);
     fs::create_dir(ws.join("real")).expect("real/");
@@ -502,9 +522,9 @@ fn a_full_disk_changes_nothing() {
 }
 
 #[test]
-fn a_failure_after_some_files_were_moved_puts_them_back() {
-    // A mount point cannot be renamed or hard-linked to another mount: render fails after
-    // it has already moved, written and linked other files.
+fn a_failure_midway_puts_back_what_was_done() {
+    // A file mounted over another cannot be renamed or replaced: render fails after it has
+    // moved other files aside, or renamed the other new files into place.
     let ws = workspace("undo", same);
     render(&ws, "plans/minimal.yaml", "out", 0);
     let plan_dir = ws.join("out/minimal");
@@ -530,7 +550,8 @@ fn a_failure_after_some_files_were_moved_puts_them_back() {
     drop(m);
     fs::remove_file(plan_dir.join("nginx/b-stale.conf")).expect("rm");
 
-    // A new version whose every file changes; one of the last cannot be replaced.
+    // A new version whose every file changes; the last one cannot be replaced, after the
+    // others have been renamed into place.
     let plan_file = ws.join("plans/minimal.yaml");
     let text = fs::read_to_string(&plan_file).expect("plan");
     fs::write(&plan_file, text.replace("v1.1.0", "v1.2.0")).expect("edit plan");
@@ -541,7 +562,7 @@ fn a_failure_after_some_files_were_moved_puts_them_back() {
     let before = tree(&ws);
     let err = render(&ws, "plans/minimal.yaml", "out", 2);
     assert!(
-        err.contains("out/minimal/prometheus/full.test.yml: cannot keep the old file"),
+        err.contains("out/minimal/prometheus/full.test.yml: cannot move the new file into place"),
         "{err}"
     );
     assert!(err.contains("nothing was changed"), "{err}");

@@ -2,7 +2,7 @@
 //!
 //! In order: entries to remove are moved aside (renamed to a hidden name in their folder),
 //! missing folders are created, every new file is written to a temporary file beside its
-//! target and flushed, and every file to be replaced is hard-linked to a hidden name. Up to
+//! target and flushed, and every file to be replaced is hard-linked (or copied) to a hidden name. Up to
 //! here nothing anyone reads has changed except the removed entries, and everything can be
 //! put back. Then the temporary files are renamed over their targets (each rename atomic:
 //! a reader sees the old file or the new one, never half of one); if a rename fails, the
@@ -85,8 +85,12 @@ impl Transaction {
         f.sync_all().map_err(fail(Action::Flush))?;
         if replaces {
             let old = hidden_name(target, "old")?;
-            fs::hard_link(target, &old).map_err(fail(Action::KeepOld))?;
-            self.staged[i].old = Some(old);
+            self.staged[i].old = Some(old.clone());
+            // A hard link keeps the old file exactly; a copy where there can be none (FAT,
+            // some network file systems, a file mounted over the target).
+            fs::hard_link(target, &old)
+                .or_else(|_| fs::copy(target, &old).map(drop))
+                .map_err(fail(Action::KeepOld))?;
         }
         Ok(())
     }
@@ -125,7 +129,12 @@ impl Transaction {
         for s in pending.iter().rev() {
             undo(Undo::RemoveTemporary, &s.tmp, fs::remove_file(&s.tmp));
             if let Some(old) = &s.old {
-                undo(Undo::RemoveTemporary, old, fs::remove_file(old));
+                // Absent when keeping the old file is what failed.
+                let r = fs::remove_file(old).or_else(|e| match e.kind() {
+                    io::ErrorKind::NotFound => Ok(()),
+                    _ => Err(e),
+                });
+                undo(Undo::RemoveTemporary, old, r);
             }
         }
         for d in self.created.iter().rev() {
@@ -240,6 +249,29 @@ mod tests {
             assert_eq!(fs::read_to_string(dir.join("gone/x")).expect("x"), "x");
             let _ = fs::remove_dir_all(&dir);
         }
+    }
+
+    #[test]
+    fn what_cannot_be_undone_is_named() {
+        let dir = folder("stuck");
+        fs::write(dir.join("a"), "old a").expect("a");
+        let mut tx = Transaction::default();
+        tx.stage(&dir.join("a"), "new a", true).expect("a");
+        tx.stage(&dir.join("b"), "new b", false).expect("b");
+        tx.commit(failing_at(2)).expect_err("fails");
+        // The kept copy of `a` vanishes before the undo.
+        for e in fs::read_dir(&dir).expect("read_dir").flatten() {
+            if e.file_name().to_string_lossy().ends_with(".old") {
+                fs::remove_file(e.path()).expect("rm");
+            }
+        }
+        let stuck = tx.roll_back();
+        assert_eq!(stuck.len(), 1, "{stuck:?}");
+        assert_eq!(
+            (stuck[0].path.clone(), stuck[0].what),
+            (dir.join("a"), Undo::PutBackOld)
+        );
+        let _ = fs::remove_dir_all(&dir);
     }
 
     #[test]
