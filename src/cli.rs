@@ -49,7 +49,7 @@ enum Command {
         /// Plan files (YAML).
         #[arg(required = true)]
         files: Vec<PathBuf>,
-        /// The output folder.
+        /// The output folder (not a symbolic link); each plan's files go to OUT/<plan name>/.
         #[arg(long, default_value = "generated")]
         out: PathBuf,
         /// Write nothing; exit 1 listing the files that differ from what is on disk.

@@ -148,34 +148,42 @@ impl<'w> Walk<'w, '_> {
     }
 }
 
+impl Loose {
+    fn stale(path: &Path) -> Loose {
+        Loose {
+            generated: true,
+            stale: vec![path.to_path_buf()],
+            foreign: Vec::new(),
+        }
+    }
+
+    fn foreign(path: &Path, kind: ForeignKind) -> Loose {
+        Loose {
+            generated: false,
+            stale: Vec::new(),
+            foreign: vec![Foreign {
+                path: path.to_path_buf(),
+                kind,
+            }],
+        }
+    }
+}
+
 /// Classifies a subtree the plan does not produce. A folder holding only plan's files is
 /// stale as a whole, one holding none of them foreign as a whole (a `.git`, a `src/`, an
 /// empty folder); a mixed one is reported entry by entry.
 fn loose(path: &Path, meta: &fs::Metadata) -> Result<Loose, IoFailure> {
-    let one = |kind| Loose {
-        foreign: vec![Foreign {
-            path: path.to_path_buf(),
-            kind,
-        }],
-        ..Loose::default()
-    };
     let ft = meta.file_type();
     if ft.is_symlink() {
-        return Ok(one(ForeignKind::Symlink));
-    }
-    if ft.is_file() {
-        return Ok(if generated(path)? {
-            Loose {
-                generated: true,
-                stale: vec![path.to_path_buf()],
-                foreign: Vec::new(),
-            }
-        } else {
-            one(ForeignKind::File)
-        });
+        return Ok(Loose::foreign(path, ForeignKind::Symlink));
     }
     if !ft.is_dir() {
-        return Ok(one(ForeignKind::File));
+        // Only a regular file is opened: a FIFO or a device is foreign unread.
+        return Ok(if ft.is_file() && generated(path)? {
+            Loose::stale(path)
+        } else {
+            Loose::foreign(path, ForeignKind::File)
+        });
     }
     let mut all = Loose::default();
     for name in entries(path)? {
@@ -189,13 +197,9 @@ fn loose(path: &Path, meta: &fs::Metadata) -> Result<Loose, IoFailure> {
         all.foreign.extend(l.foreign);
     }
     Ok(if !all.generated {
-        one(ForeignKind::Folder)
+        Loose::foreign(path, ForeignKind::Folder)
     } else if all.foreign.is_empty() {
-        Loose {
-            generated: true,
-            stale: vec![path.to_path_buf()],
-            foreign: Vec::new(),
-        }
+        Loose::stale(path)
     } else {
         all
     })

@@ -2,16 +2,17 @@
 //!
 //! In order: entries to remove are moved aside (renamed to a hidden name in their folder),
 //! missing folders are created, every new file is written to a temporary file beside its
-//! target and flushed, and every file to be replaced is hard-linked (or copied) to a hidden name. Up to
-//! here nothing anyone reads has changed except the removed entries, and everything can be
-//! put back. Then the temporary files are renamed over their targets (each rename atomic:
-//! a reader sees the old file or the new one, never half of one); if a rename fails, the
-//! files already renamed get their old versions back from the links. Only when all are in
-//! place are the hidden copies deleted.
+//! target and flushed, and every file to be replaced is hard-linked (or copied) to a hidden
+//! name. Up to here nothing anyone reads has changed except the removed entries, and
+//! everything can be put back. Then the temporary files are renamed over their targets
+//! (each rename atomic: a reader sees the old file or the new one, never half of one); if a
+//! rename fails, the files already renamed get their old versions back. Only when all are
+//! in place are the hidden copies deleted.
 //!
-//! Hidden names are `.plan-<pid>-<n>.tmp` and `.plan-<pid>-<n>.old`: should plan be killed
-//! mid-way, they carry plan's mark (or are the foreign entries `--delete-foreign` was
-//! deleting), so the next render removes them or names them.
+//! Hidden names are `.plan-<pid>-<n>.tmp` and `.plan-<pid>-<n>.old`. Should plan be killed
+//! mid-way, they hold plan's files, so the next render removes them; the rest (what
+//! `--delete-foreign` was deleting, a temporary file killed before its first byte) it
+//! names.
 
 use super::{Action, IoFailure, Stuck, Undo};
 use std::fs;
@@ -33,7 +34,7 @@ pub struct Transaction {
 struct Staged {
     tmp: PathBuf,
     target: PathBuf,
-    /// The hard link keeping the file it replaces, if there is one.
+    /// The hard link (or copy) keeping the file it replaces, if there is one.
     old: Option<PathBuf>,
 }
 
