@@ -12,6 +12,7 @@ mod nginx;
 mod promtool;
 mod proof;
 mod proptest_plans;
+mod render_output;
 mod replay;
 mod rules_edges;
 mod scenarios;

@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 /// The repository root (where `plans/` lives).
 pub fn root() -> PathBuf {
@@ -15,6 +16,7 @@ pub fn root() -> PathBuf {
 /// A `plan` invocation being built.
 pub struct Run {
     cmd: Command,
+    timeout: Option<Duration>,
 }
 
 /// Starts building a `plan` invocation, run from the repository root.
@@ -23,7 +25,7 @@ pub fn plan() -> Run {
     cmd.current_dir(root())
         .env("NO_COLOR", "1")
         .stdin(Stdio::null());
-    Run { cmd }
+    Run { cmd, timeout: None }
 }
 
 /// What a finished invocation produced.
@@ -59,8 +61,62 @@ impl Run {
         self
     }
 
+    /// Limits the files plan writes to `bytes` (RLIMIT_FSIZE), with SIGXFSZ ignored: a
+    /// write past it fails with EFBIG, as on a full disk, instead of killing plan.
+    pub fn file_size_limit(mut self, bytes: u64) -> Run {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: only async-signal-safe calls between fork and exec.
+        unsafe {
+            self.cmd.pre_exec(move || {
+                let lim = libc::rlimit {
+                    rlim_cur: bytes,
+                    rlim_max: bytes,
+                };
+                if libc::setrlimit(libc::RLIMIT_FSIZE, &lim) != 0
+                    || libc::signal(libc::SIGXFSZ, libc::SIG_IGN) == libc::SIG_ERR
+                {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            })
+        };
+        self
+    }
+
+    /// Kills plan (and fails the test) if it runs longer than `limit`: for inputs that
+    /// could make it hang.
+    pub fn timeout(mut self, limit: Duration) -> Run {
+        self.timeout = Some(limit);
+        self
+    }
+
     pub fn run(mut self) -> Done {
-        let out: Output = self.cmd.output().expect("the plan binary runs");
+        let out: Output = match self.timeout {
+            None => self.cmd.output().expect("the plan binary runs"),
+            Some(limit) => {
+                let child = self
+                    .cmd
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .expect("the plan binary runs");
+                let pid = child.id() as libc::pid_t;
+                let (done, wait) = std::sync::mpsc::channel::<()>();
+                let watchdog = std::thread::spawn(move || {
+                    let timed_out = wait.recv_timeout(limit).is_err();
+                    if timed_out {
+                        // SAFETY: plain kill(2) of the child we started, not yet reaped.
+                        unsafe { libc::kill(pid, libc::SIGKILL) };
+                    }
+                    timed_out
+                });
+                let out = child.wait_with_output().expect("plan runs");
+                let _ = done.send(());
+                let timed_out = watchdog.join().expect("watchdog");
+                assert!(!timed_out, "plan ran longer than {limit:?} and was killed");
+                out
+            }
+        };
         let done = Done {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
