@@ -5,6 +5,7 @@
 //! machine).
 
 use crate::support::*;
+use std::cell::Cell;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -247,5 +248,118 @@ fn a_long_run_says_so_before_it_starts() {
             && first.contains("hours on 1 thread")
             && first.contains("--trials"),
         "{first:?}"
+    );
+}
+
+/// Fuzz-style: plans with Prometheus settings, phase lengths and request rates drawn from
+/// far past the limits on both sides, and a fault whose onset is off every grid. Each is
+/// either refused by `plan validate` (exit 1, at a line) or simulated to the end under a
+/// memory and CPU cap, with a report that adds up.
+#[test]
+fn extreme_settings_are_refused_or_simulated_in_bounded_memory() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+    let dir = temp_dir("limits-fuzz");
+    // Mostly values inside the limits (so that runs happen), some past them on either side.
+    fn pick<T: Clone + std::fmt::Debug + 'static>(ok: &[T], past: &[T]) -> BoxedStrategy<T> {
+        prop_oneof![
+            4 => prop::sample::select(ok.to_vec()),
+            1 => prop::sample::select(past.to_vec()),
+        ]
+        .boxed()
+    }
+    let strategy = (
+        pick(&["1s", "7s", "15s", "1m"], &["500ms", "2h"]),
+        pick(&["1s", "10s", "1m", "1h"], &["500ms", "2h"]),
+        pick(&["2m", "5m", "1h", "24h"], &["1s", "25h", "30d"]),
+        pick(&["1m", "1h", "1d", "90d"], &["91d", "1000d"]),
+        pick(&[0.001, 1.0, 40.0, 1e5, 1e7], &[1.1e7, 1e16]),
+        0u64..3_600_000,
+    );
+    let mut runner = TestRunner::new(Config {
+        cases: 100,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let (refused, simulated) = (Cell::new(0), Cell::new(0));
+    runner
+        .run(&strategy, |(scrape, eval, window, phase, rps, onset_ms)| {
+            let monitoring =
+                format!("{{ scrape_interval: {scrape}, evaluation_interval: {eval}, window: {window} }}");
+            let text = plan_with(&monitoring, phase, "1h")
+                .replace("requests_per_second: 50", &format!("requests_per_second: {rps:e}"))
+                .replace("duration: 5m }", "duration: 1m }");
+            let file = write(&dir, "plan.yaml", &text);
+            let validated = plan().arg("validate").arg(&file).run();
+            prop_assert!(
+                validated.code == 0 || validated.code == 1,
+                "{text}\n{}",
+                validated.stderr
+            );
+            if validated.code == 1 {
+                prop_assert!(validated.stderr.contains("plan.yaml:"), "{}", validated.stderr);
+                refused.set(refused.get() + 1);
+                return Ok(());
+            }
+            // Keep the accepted runs short: skip those whose release is long at a fine
+            // evaluation interval (the long-run note covers them).
+            let eval_ms = match eval {
+                "500ms" => 500,
+                "1s" => 1_000,
+                "10s" => 10_000,
+                "1m" => 60_000,
+                _ => 3_600_000,
+            };
+            let phase_ms: u64 = match phase {
+                "1m" => 60_000,
+                "1h" => 3_600_000,
+                "1d" => 86_400_000,
+                _ => 90 * 86_400_000,
+            };
+            if (phase_ms + 3_600_000) / eval_ms > 20_000 {
+                return Ok(());
+            }
+            let scenarios = write(
+                &dir,
+                "scenarios.yaml",
+                &format!(
+                    "trials: 3\nscenarios:\n  - name: healthy\n  - name: outage\n    fault: {{ kind: step, onset: {}ms, error_rate: 30% }}\n",
+                    onset_ms + 1
+                ),
+            );
+            let out = Command::new("prlimit")
+                .arg(format!("--as={}", 1u64 << 30))
+                .arg("--cpu=120")
+                .arg(env!("CARGO_BIN_EXE_plan"))
+                .args(["simulate", "--format", "json", "--jobs", "2", "--scenarios"])
+                .arg(&scenarios)
+                .arg(&file)
+                .stdin(Stdio::null())
+                .output()
+                .expect("prlimit runs");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            prop_assert_eq!(out.status.code(), Some(0), "{}\n{}", text, stderr);
+            let report: serde_json::Value =
+                serde_json::from_slice(&out.stdout).expect("a JSON report");
+            for s in report["scenarios"].as_array().expect("scenarios") {
+                let trials = s["trials"].as_u64().expect("trials");
+                prop_assert_eq!(trials, 3);
+                let rolled = s["rollback"]["count"].as_u64().unwrap_or(0);
+                prop_assert!(rolled <= trials, "{s}");
+                if let Some(b) = s.get("blast_radius").filter(|b| !b.is_null()) {
+                    let served = b["requests"].as_f64().unwrap_or(0.0);
+                    let failed = b["failed_requests"].as_f64().unwrap_or(0.0);
+                    prop_assert!(failed <= served, "more failures than requests: {s}");
+                }
+            }
+            simulated.set(simulated.get() + 1);
+            Ok(())
+        })
+        .unwrap();
+    let (refused, simulated) = (refused.get(), simulated.get());
+    eprintln!("extreme settings: {refused} refused, {simulated} simulated");
+    assert!(
+        refused > 0 && simulated > 0,
+        "{refused} refused, {simulated} simulated"
     );
 }
