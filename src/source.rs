@@ -1,14 +1,13 @@
 //! Reading a plan file into memory, with the limits that keep a pre-commit hook safe:
-//! a size cap, UTF-8 only, no directories, no empty files.
+//! a size cap (on what is read, so devices and pipes are bounded too), UTF-8 only, no
+//! directories, no empty files.
 //!
 //! A `Source` also answers "which line and column is byte N" for diagnostics.
 
+use crate::input::{ReadError, human_bytes, read_capped};
+use crate::limits::MAX_PLAN_BYTES;
 use std::fmt;
 use std::path::{Path, PathBuf};
-
-/// Plans are hand-written; anything larger is a mistake or an attack (alias bombs expand
-/// inside the parser, so this bounds only the text).
-pub const MAX_PLAN_BYTES: u64 = 1024 * 1024;
 
 /// A plan file's text and the name it is reported under.
 #[derive(Debug, Clone)]
@@ -25,6 +24,8 @@ pub struct Source {
 pub struct LoadError {
     pub name: String,
     pub kind: LoadErrorKind,
+    /// The stable code diagnostics show: `io`, `unreadable` or `file-too-large`.
+    pub code: &'static str,
     pub reason: String,
     pub hint: &'static str,
     /// 1-based line and column of the problem, where there is one (invalid UTF-8).
@@ -53,6 +54,10 @@ impl LoadError {
         LoadError {
             name: name.to_string(),
             kind,
+            code: match kind {
+                LoadErrorKind::Io => "io",
+                LoadErrorKind::Content => "unreadable",
+            },
             reason,
             hint,
             line: 1,
@@ -68,34 +73,41 @@ impl fmt::Display for LoadError {
 }
 
 impl Source {
-    /// Reads `path`, refusing directories, files over [`MAX_PLAN_BYTES`], non-UTF-8 and
-    /// empty files.
+    /// Reads `path`, refusing directories, more than [`MAX_PLAN_BYTES`] (devices and pipes
+    /// included: at most one byte past the limit is read), non-UTF-8 and empty files.
     pub fn load(path: &Path) -> Result<Source, LoadError> {
         let name = path.display().to_string();
-        let io = |e: std::io::Error| {
-            let (reason, hint) = describe_io(&e);
-            LoadError::new(&name, LoadErrorKind::Io, reason, hint)
+        let (bytes, is_fifo) = match read_capped(path, MAX_PLAN_BYTES) {
+            Ok(read) => read,
+            Err(ReadError::Io(e)) => {
+                let (reason, hint) = describe_io(&e);
+                return Err(LoadError::new(&name, LoadErrorKind::Io, reason, hint));
+            }
+            Err(ReadError::Directory) => {
+                return Err(LoadError::new(
+                    &name,
+                    LoadErrorKind::Io,
+                    "is a directory, not a plan file".into(),
+                    "give the plan files themselves, e.g. `plans/*.yaml`",
+                ));
+            }
+            Err(ReadError::TooLarge { size, .. }) => return Err(too_large(&name, size)),
         };
-        let meta = std::fs::metadata(path).map_err(io)?;
-        if meta.is_dir() {
+        if is_fifo && bytes.is_empty() {
             return Err(LoadError::new(
                 &name,
                 LoadErrorKind::Io,
-                "is a directory, not a plan file".into(),
-                "give the plan files themselves, e.g. `plans/*.yaml`",
+                "is a named pipe and nothing was written to it (no writer was connected)".into(),
+                "start the command that writes the plan into the pipe first, or give the plan file itself",
             ));
         }
-        if meta.len() > MAX_PLAN_BYTES {
-            return Err(too_large(&name, meta.len()));
-        }
-        let bytes = std::fs::read(path).map_err(io)?;
         Source::from_bytes(name, path.to_path_buf(), bytes)
     }
 
     /// Builds a source from bytes already in memory (standard input, tests).
     pub fn from_bytes(name: String, path: PathBuf, bytes: Vec<u8>) -> Result<Source, LoadError> {
         if bytes.len() as u64 > MAX_PLAN_BYTES {
-            return Err(too_large(&name, bytes.len() as u64));
+            return Err(too_large(&name, Some(bytes.len() as u64)));
         }
         let text = match String::from_utf8(bytes) {
             Ok(text) => text,
@@ -164,13 +176,24 @@ impl Source {
     }
 }
 
-fn too_large(name: &str, len: u64) -> LoadError {
-    LoadError::new(
+/// `len` is the file's length when known; a device or pipe is refused once reading passes
+/// the limit.
+fn too_large(name: &str, len: Option<u64>) -> LoadError {
+    let size = match len {
+        Some(len) => format!("file is {len} bytes"),
+        None => "file holds more than that (read as a stream: a device or a pipe)".into(),
+    };
+    let mut e = LoadError::new(
         name,
         LoadErrorKind::Content,
-        format!("file is {len} bytes, over the limit of {MAX_PLAN_BYTES} bytes (1 MiB) for a plan"),
+        format!(
+            "over the limit of {} for a plan or scenario file: {size}",
+            human_bytes(MAX_PLAN_BYTES)
+        ),
         "a plan is a hand-written file of a few kilobytes; check that this is the right file",
-    )
+    );
+    e.code = "file-too-large";
+    e
 }
 
 fn describe_io(e: &std::io::Error) -> (String, &'static str) {
