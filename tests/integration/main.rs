@@ -4,6 +4,7 @@
 
 mod alertmanager;
 mod compose;
+mod limits_input;
 mod manifest;
 mod nginx;
 mod promtool;

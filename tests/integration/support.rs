@@ -59,6 +59,75 @@ impl Run {
         self
     }
 
+    /// Standard input from this file (default: none).
+    pub fn stdin_file(mut self, path: impl AsRef<Path>) -> Run {
+        self.cmd
+            .stdin(std::fs::File::open(path).expect("stdin file for plan"));
+        self
+    }
+
+    /// Runs with its address space capped at `memory` bytes (RLIMIT_AS) and killed after
+    /// `timeout`, so a regression that runs away fails the test instead of taking the
+    /// machine. Fails on a timeout, a panic, or any death by signal (an out-of-memory
+    /// abort included).
+    pub fn run_bounded(mut self, memory: u64, timeout: std::time::Duration) -> Done {
+        use std::io::Read;
+        use std::os::unix::process::CommandExt;
+        // SAFETY: only setrlimit, which is async-signal-safe, runs between fork and exec.
+        unsafe {
+            self.cmd.pre_exec(move || {
+                let lim = libc::rlimit {
+                    rlim_cur: memory,
+                    rlim_max: memory,
+                };
+                if libc::setrlimit(libc::RLIMIT_AS, &lim) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let mut child = self
+            .cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the plan binary runs");
+        let drain = |mut r: Box<dyn Read + Send>| {
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                let _ = r.read_to_end(&mut buf);
+                String::from_utf8_lossy(&buf).into_owned()
+            })
+        };
+        let out = drain(Box::new(child.stdout.take().expect("stdout")));
+        let err = drain(Box::new(child.stderr.take().expect("stderr")));
+        let started = std::time::Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait for plan") {
+                break status;
+            }
+            if started.elapsed() > timeout {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("plan ran longer than {timeout:?}: {:?}", self.cmd);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        };
+        let done = Done {
+            code: status.code().unwrap_or(-1),
+            stdout: out.join().expect("stdout reader"),
+            stderr: err.join().expect("stderr reader"),
+        };
+        assert!(
+            status.code().is_some(),
+            "plan died ({status}) under a {memory}-byte memory cap: {:?}\n{}",
+            self.cmd,
+            done.stderr
+        );
+        assert_ne!(done.code, 101, "plan panicked:\n{}", done.stderr);
+        done
+    }
+
     pub fn run(mut self) -> Done {
         let out: Output = self.cmd.output().expect("the plan binary runs");
         let done = Done {
