@@ -331,6 +331,9 @@ fn load_json(
     if let Some(len) = len.filter(|&l| l > MAX_TRACE_JSON_BYTES) {
         return Err(too_large(format!("is {len} bytes")));
     }
+    if let Some(len) = len {
+        head.reserve_exact((len as usize).saturating_sub(head.len()));
+    }
     let room = (MAX_TRACE_JSON_BYTES + 1).saturating_sub(head.len() as u64);
     rest.take(room)
         .read_to_end(&mut head)
