@@ -277,13 +277,13 @@ fn huge_traces_are_refused_before_they_are_read() {
         .write(true)
         .open(&json)
         .unwrap()
-        .set_len(256 * 1024 * 1024 + 1)
+        .set_len(128 * 1024 * 1024 + 1)
         .unwrap();
     let d = replay(&json, &[]);
     assert_eq!(d.code, 1, "{}", d.stderr);
     assert!(
         d.stderr
-            .contains("the JSON trace is 268435457 bytes, over the limit of 256 MiB"),
+            .contains("the JSON trace is 134217729 bytes, over the limit of 128 MiB"),
         "{}",
         d.stderr
     );
