@@ -63,7 +63,8 @@ pub fn open(path: &Path, limit: u64) -> Result<Opened, ReadError> {
 }
 
 /// Reads all of `path`, refusing it when it holds more than `limit` bytes; at most
-/// `limit + 1` bytes are ever read.
+/// `limit + 1` bytes are ever read. Returns the bytes and whether `path` is a named pipe
+/// (for which nothing read means no writer was connected).
 pub fn read_capped(path: &Path, limit: u64) -> Result<(Vec<u8>, bool), ReadError> {
     let opened = open(path, limit)?;
     let mut bytes = Vec::with_capacity(opened.len.unwrap_or(0) as usize);

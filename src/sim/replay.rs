@@ -13,6 +13,12 @@
 //! A real Prometheus shifts each rule group's evaluations by a hash of the group, so a
 //! real alert may fire up to one evaluation interval earlier or later than on this grid.
 //!
+//! Bounds: the trace is read within the limits of `src/limits.rs` (see [`load`]); each
+//! rule's first [`MAX_REPLAY_TRANSITIONS_PER_RULE`] transitions are recorded and the rest
+//! counted, and the human timeline lists the first [`MAX_TIMELINE_TRANSITIONS_PER_RULE`]
+//! of each rule, then one line saying how many more there are and where to find them. The
+//! phases, the gate failures and the verdict are always shown.
+//!
 //! The JSON document (`--format json`) is `{"format":"plan-replay","version":1,...}`; see
 //! [`Report`] for its fields. Times are milliseconds from t=0 (`*_ms`) plus, for events,
 //! the absolute RFC 3339 time. Version 1 only grows by new fields.
@@ -505,6 +511,8 @@ pub struct Report {
     pub unused_series: Vec<String>,
     pub unused_series_total: usize,
     pub rules: Vec<RuleOut>,
+    /// In time order; per rule, the first 10,000 transitions (see
+    /// [`RuleOut::transitions_omitted`]).
     pub events: Vec<EventOut>,
     pub verdict: VerdictOut,
     /// Gates firing when their phase ended: the phase could not have advanced.

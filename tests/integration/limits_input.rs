@@ -422,3 +422,72 @@ fn a_flapping_alert_prints_a_bounded_timeline_and_the_json_has_every_transition(
         .count() as u64;
     assert_eq!(listed, fired);
 }
+
+#[test]
+fn past_the_recorded_transitions_a_rule_counts_the_rest() {
+    // minimal.yaml with a 60-day canary phase, and an error rate that crosses its 5%
+    // threshold at every other evaluation for 15 days: the rule goes pending and clears
+    // about 21,600 times, never firing.
+    let dir = temp_dir("limits-omitted");
+    let text = std::fs::read_to_string(root().join("plans/minimal.yaml"))
+        .unwrap()
+        .replace("duration: 1h", "duration: 60d");
+    let plan_file = write(&dir, "long.yaml", &text);
+    let mut trace = String::from("timestamp,series,labels,value\n");
+    for i in 0..(15 * 1440) {
+        let v = if i % 2 == 0 { "0.1" } else { "0" };
+        trace.push_str(&format!(
+            "{},error_rate,track=canary,{v}\n",
+            1_714_521_600 + i * 60
+        ));
+    }
+    let trace = write(&dir, "flapping.csv", &trace);
+    let run = |extra: &[&str]| {
+        plan()
+            .arg("simulate")
+            .arg(&plan_file)
+            .arg("--trace")
+            .arg(&trace)
+            .args(extra)
+            .run_bounded(MEMORY, TIMEOUT)
+    };
+    let d = run(&[]);
+    assert_eq!(d.code, 0, "{}", d.stderr);
+    assert!(d.stdout.lines().count() < 100, "{}", d.stdout);
+    assert!(
+        d.stdout
+            .contains("`--format json` lists the first 10000 and counts the rest"),
+        "{}",
+        d.stdout
+    );
+    assert!(d.stdout.contains("Verdict: still RUNNING"), "{}", d.stdout);
+    let d = run(&["--format", "json"]);
+    assert_eq!(d.code, 0, "{}", d.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&d.stdout).expect("JSON");
+    let rule = &doc["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["kind"] == "rollback")
+        .expect("the rollback rule")
+        .clone();
+    let listed = doc["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["alert"] == rule["alert"])
+        .count() as u64;
+    assert_eq!(listed, 10_000, "{rule}");
+    let omitted = rule["transitions_omitted"].as_u64().unwrap();
+    assert!(omitted > 10_000, "{rule}");
+    // One transition per evaluation: pending, cleared, pending...
+    assert_eq!(
+        listed + omitted,
+        doc["evaluations"].as_u64().unwrap(),
+        "{rule}"
+    );
+    assert!(
+        rule["last_omitted_ms"].as_i64().unwrap() > 14 * 86_400_000,
+        "{rule}"
+    );
+}

@@ -8,7 +8,9 @@
 //! label is the same as no label). Series are ordered as Prometheus orders a sorted select
 //! (by name, then label set), which fixes the order in which sums add up.
 //!
-//! Every error names the line and column of the offending text.
+//! Every error names the line and column of the offending text. The limits on a trace
+//! (series, samples, time span) are enforced by the [`Builder`] both readers share, as
+//! rows arrive.
 
 pub mod csv;
 pub mod promjson;
