@@ -201,7 +201,7 @@ fn load_finding(e: &LoadError) -> Located {
         column: e.column,
         pointer: String::new(),
         severity: Severity::Error,
-        code: if e.is_io() { "io" } else { "unreadable" },
+        code: e.code,
         message: e.reason.clone(),
         hint: Some(e.hint.to_string()),
     }

@@ -6,6 +6,7 @@
 pub mod check;
 pub mod cli;
 pub mod diagnostic;
+pub mod input;
 pub mod limits;
 pub mod lower;
 pub mod model;

@@ -1,15 +1,14 @@
 //! Reading a plan file (or a scenario file) into memory, with the limits that keep a
-//! pre-commit hook safe: a size cap, UTF-8 only, no directories, no empty files.
+//! pre-commit hook safe: a size cap (on what is read, so devices and pipes are bounded
+//! too), UTF-8 only, no directories, no empty files.
 //!
 //! A `Source` also answers "which line and column is byte N" for diagnostics, and knows
 //! which kind of file it holds, so that its diagnostics name it.
 
+use crate::input::{ReadError, human_bytes, read_capped};
+use crate::limits::MAX_PLAN_BYTES;
 use std::fmt;
 use std::path::{Path, PathBuf};
-
-/// Plans are hand-written; anything larger is a mistake or an attack (alias bombs expand
-/// inside the parser, so this bounds only the text).
-pub const MAX_PLAN_BYTES: u64 = 1024 * 1024;
 
 /// A plan file's (or scenario file's) text and the name it is reported under.
 #[derive(Debug, Clone)]
@@ -60,6 +59,8 @@ impl Kind {
 pub struct LoadError {
     pub name: String,
     pub kind: LoadErrorKind,
+    /// The stable code diagnostics show: `io`, `unreadable` or `file-too-large`.
+    pub code: &'static str,
     pub reason: String,
     pub hint: &'static str,
     /// 1-based line and column of the problem, where there is one (invalid UTF-8).
@@ -88,6 +89,10 @@ impl LoadError {
         LoadError {
             name: name.to_string(),
             kind,
+            code: match kind {
+                LoadErrorKind::Io => "io",
+                LoadErrorKind::Content => "unreadable",
+            },
             reason,
             hint,
             line: 1,
@@ -103,8 +108,9 @@ impl fmt::Display for LoadError {
 }
 
 impl Source {
-    /// Reads the plan at `path`, refusing directories, files over [`MAX_PLAN_BYTES`],
-    /// non-UTF-8 and empty files.
+    /// Reads the plan at `path`, refusing directories, more than [`MAX_PLAN_BYTES`]
+    /// (devices and pipes included: at most one byte past the limit is read), non-UTF-8 and
+    /// empty files.
     pub fn load(path: &Path) -> Result<Source, LoadError> {
         Source::load_as(path, Kind::Plan)
     }
@@ -112,28 +118,42 @@ impl Source {
     /// Reads `path` as a file of `kind`, with the same limits as a plan.
     pub fn load_as(path: &Path, kind: Kind) -> Result<Source, LoadError> {
         let name = path.display().to_string();
-        let io = |e: std::io::Error| {
-            let (reason, hint) = describe_io(&e);
-            LoadError::new(&name, LoadErrorKind::Io, reason, hint)
+        let (bytes, is_fifo) = match read_capped(path, MAX_PLAN_BYTES) {
+            Ok(read) => read,
+            Err(ReadError::Io(e)) => {
+                let (reason, hint) = describe_io(&e);
+                return Err(LoadError::new(&name, LoadErrorKind::Io, reason, hint));
+            }
+            Err(ReadError::Directory) => {
+                return Err(LoadError::new(
+                    &name,
+                    LoadErrorKind::Io,
+                    format!("is a directory, not a {}", kind.file()),
+                    match kind {
+                        Kind::Plan => "give the plan files themselves, e.g. `plans/*.yaml`",
+                        Kind::Scenarios => {
+                            "give the scenario file itself, e.g. `simulations/lawsker-tuning.yaml`"
+                        }
+                    },
+                ));
+            }
+            Err(ReadError::TooLarge { size, .. }) => return Err(too_large(&name, size, kind)),
         };
-        let meta = std::fs::metadata(path).map_err(io)?;
-        if meta.is_dir() {
+        if is_fifo && bytes.is_empty() {
             return Err(LoadError::new(
                 &name,
                 LoadErrorKind::Io,
-                format!("is a directory, not a {}", kind.file()),
+                "is a named pipe and nothing was written to it (no writer was connected)".into(),
                 match kind {
-                    Kind::Plan => "give the plan files themselves, e.g. `plans/*.yaml`",
+                    Kind::Plan => {
+                        "start the command that writes the plan into the pipe first, or give the plan file itself"
+                    }
                     Kind::Scenarios => {
-                        "give the scenario file itself, e.g. `simulations/lawsker-tuning.yaml`"
+                        "start the command that writes the scenarios into the pipe first, or give the scenario file itself"
                     }
                 },
             ));
         }
-        if meta.len() > MAX_PLAN_BYTES {
-            return Err(too_large(&name, meta.len(), kind));
-        }
-        let bytes = std::fs::read(path).map_err(io)?;
         Source::from_bytes_as(name, path.to_path_buf(), bytes, kind)
     }
 
@@ -149,7 +169,7 @@ impl Source {
         kind: Kind,
     ) -> Result<Source, LoadError> {
         if bytes.len() as u64 > MAX_PLAN_BYTES {
-            return Err(too_large(&name, bytes.len() as u64, kind));
+            return Err(too_large(&name, Some(bytes.len() as u64), kind));
         }
         let text = match String::from_utf8(bytes) {
             Ok(text) => text,
@@ -235,12 +255,19 @@ impl Source {
     }
 }
 
-fn too_large(name: &str, len: u64, kind: Kind) -> LoadError {
-    LoadError::new(
+/// `len` is the file's length when known; a device or pipe is refused once reading passes
+/// the limit.
+fn too_large(name: &str, len: Option<u64>, kind: Kind) -> LoadError {
+    let size = match len {
+        Some(len) => format!("file is {len} bytes"),
+        None => "file holds more than that (read as a stream: a device or a pipe)".into(),
+    };
+    let mut e = LoadError::new(
         name,
         LoadErrorKind::Content,
         format!(
-            "file is {len} bytes, over the limit of {MAX_PLAN_BYTES} bytes (1 MiB) for a {}",
+            "over the limit of {} for a {}: {size}",
+            human_bytes(MAX_PLAN_BYTES),
             kind.noun()
         ),
         match kind {
@@ -251,7 +278,9 @@ fn too_large(name: &str, len: u64, kind: Kind) -> LoadError {
                 "a scenario file is a hand-written file of a few kilobytes; check that this is the right file"
             }
         },
-    )
+    );
+    e.code = "file-too-large";
+    e
 }
 
 fn describe_io(e: &std::io::Error) -> (String, &'static str) {

@@ -12,6 +12,7 @@
 //! test checks it against this evaluator).
 
 use crate::check::CheckedPlan;
+use crate::limits::MAX_REPLAY_TRANSITIONS_PER_RULE;
 use crate::lower::{AlertRule, RuleKind};
 use crate::sim::prom::{self, AlertState, Status};
 
@@ -107,6 +108,20 @@ pub enum Event {
     },
 }
 
+impl Event {
+    /// When it happened.
+    pub fn ts(&self) -> i64 {
+        match *self {
+            Event::PhaseStarted { ts, .. }
+            | Event::Pending { ts, .. }
+            | Event::Firing { ts, .. }
+            | Event::Cleared { ts, .. }
+            | Event::Resolved { ts, .. }
+            | Event::GateFailed { ts, .. } => ts,
+        }
+    }
+}
+
 /// How a release ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -116,6 +131,16 @@ pub enum Verdict {
     Promoted { ts: i64 },
 }
 
+/// One rule's transitions in a replay: how many times it started firing, and those not
+/// recorded past [`MAX_REPLAY_TRANSITIONS_PER_RULE`] (how many, and the last one's time).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RuleLog {
+    pub fired: usize,
+    pub recorded: usize,
+    pub omitted: u64,
+    pub last_omitted_ts: Option<i64>,
+}
+
 pub struct Evaluator<'a> {
     rules: &'a [AlertRule],
     schedule: &'a Schedule,
@@ -123,6 +148,8 @@ pub struct Evaluator<'a> {
     phase: usize,
     /// Recorded only when asked for (the replay), never in Monte Carlo trials.
     events: Option<Vec<Event>>,
+    /// Per rule, when recording.
+    logs: Vec<RuleLog>,
     verdict: Option<Verdict>,
     /// (phase, rule) of every gate that was firing when its phase ended.
     gate_failures: Vec<(usize, usize)>,
@@ -150,6 +177,11 @@ impl<'a> Evaluator<'a> {
             states,
             phase: 0,
             events,
+            logs: if record_events {
+                vec![RuleLog::default(); rules.len()]
+            } else {
+                Vec::new()
+            },
             verdict: None,
             gate_failures: Vec::new(),
         }
@@ -169,6 +201,11 @@ impl<'a> Evaluator<'a> {
 
     pub fn events(&self) -> &[Event] {
         self.events.as_deref().unwrap_or(&[])
+    }
+
+    /// Rule `rule`'s log (default when events are not recorded).
+    pub fn rule_log(&self, rule: usize) -> RuleLog {
+        self.logs.get(rule).cloned().unwrap_or_default()
     }
 
     pub fn status(&self, rule: usize) -> Status {
@@ -262,9 +299,24 @@ impl<'a> Evaluator<'a> {
         };
         // A rule that fires in the evaluation that makes it active (for: 0) was pending too.
         if let (Status::Inactive, Event::Firing { .. }) = (before, &ev) {
-            self.push(Event::Pending { ts, rule, phase });
+            self.push_transition(rule, Event::Pending { ts, rule, phase });
         }
-        self.push(ev);
+        if let Event::Firing { .. } = ev {
+            self.logs[rule].fired += 1;
+        }
+        self.push_transition(rule, ev);
+    }
+
+    /// Records a transition of `rule`, or counts it past the limit.
+    fn push_transition(&mut self, rule: usize, e: Event) {
+        let log = &mut self.logs[rule];
+        if log.recorded < MAX_REPLAY_TRANSITIONS_PER_RULE {
+            log.recorded += 1;
+            self.push(e);
+        } else {
+            log.omitted += 1;
+            log.last_omitted_ts = Some(e.ts());
+        }
     }
 
     fn push(&mut self, e: Event) {

@@ -13,18 +13,30 @@
 //! A real Prometheus shifts each rule group's evaluations by a hash of the group, so a
 //! real alert may fire up to one evaluation interval earlier or later than on this grid.
 //!
+//! Bounds: the trace is read within the limits of `src/limits.rs` (see [`load`]); each
+//! rule's first [`MAX_REPLAY_TRANSITIONS_PER_RULE`] transitions are recorded and the rest
+//! counted, and the human timeline lists the first [`MAX_TIMELINE_TRANSITIONS_PER_RULE`]
+//! of each rule, then one line saying how many more there are and where to find them. The
+//! phases, the gate failures and the verdict are always shown.
+//!
 //! The JSON document (`--format json`) is `{"format":"plan-replay","version":1,...}`; see
 //! [`Report`] for its fields. Times are milliseconds from t=0 (`*_ms`) plus, for events,
 //! the absolute RFC 3339 time. Version 1 only grows by new fields.
 
 use crate::check::CheckedPlan;
+use crate::input::{self, ReadError, human_bytes};
+use crate::limits::{
+    MAX_REPLAY_TRANSITIONS_PER_RULE, MAX_TIMELINE_TRANSITIONS_PER_RULE, MAX_TRACE_BYTES,
+    MAX_TRACE_JSON_BYTES, MAX_TRACE_LINE_BYTES,
+};
 use crate::lower::{self, AlertRule, RuleKind};
 use crate::sim::evaluator::{Evaluator, Event, Schedule, Verdict, alert_state};
 use crate::sim::prom::{AlertState, Semantics};
 use crate::sim::trace::query::{Inputs, Origin};
-use crate::sim::trace::{self, Trace, TraceError, format_rfc3339};
+use crate::sim::trace::{TOO_LARGE_HINT, Trace, TraceError, csv, format_rfc3339, promjson};
 use serde::Serialize;
 use std::fmt::{self, Write as _};
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
 /// How to replay.
@@ -62,11 +74,8 @@ impl ReplayError {
         }
     }
 
-    fn from_trace(file: &str, text: &str, e: TraceError) -> ReplayError {
-        let line_text = text
-            .split('\n')
-            .nth(e.line.saturating_sub(1))
-            .map(|l| l.trim_end_matches('\r'));
+    fn from_trace(file: &str, lines: &Lines, e: TraceError) -> ReplayError {
+        let line_text = lines.line(e.line);
         ReplayError::Trace {
             file: file.to_string(),
             line: e.line,
@@ -74,8 +83,52 @@ impl ReplayError {
             message: e.message,
             hint: e.hint,
             // Very long lines (a one-line JSON export) are not worth echoing.
-            text: line_text.filter(|l| l.len() <= 400).map(str::to_string),
+            text: line_text.filter(|l| l.len() <= 400),
         }
+    }
+}
+
+/// Where the text of a trace's line can be found again, to show it under an error.
+pub enum Lines {
+    /// The whole text is in memory (a JSON trace, or a test).
+    Text(String),
+    /// A CSV trace, read line by line from this regular file: read again up to the line.
+    File(std::path::PathBuf),
+    /// Only this line (its number, its text) is at hand.
+    One(usize, String),
+    /// A pipe or device: what was read is gone.
+    Gone,
+}
+
+impl Lines {
+    /// Line `n` (1-based), without its line break.
+    fn line(&self, n: usize) -> Option<String> {
+        let line = match self {
+            Lines::Text(text) => text.split('\n').nth(n.checked_sub(1)?)?.to_string(),
+            Lines::File(path) => {
+                let opened = input::open(path, MAX_TRACE_BYTES).ok()?;
+                let mut r = BufReader::new(opened.file);
+                let mut buf = Vec::new();
+                for _ in 0..n {
+                    buf.clear();
+                    let read = (&mut r)
+                        .take(MAX_TRACE_LINE_BYTES)
+                        .read_until(b'\n', &mut buf)
+                        .ok()?;
+                    if read == 0 {
+                        return None;
+                    }
+                }
+                String::from_utf8(buf).ok()?
+            }
+            Lines::One(at, text) if *at == n => text.clone(),
+            Lines::One(..) | Lines::Gone => return None,
+        };
+        Some(
+            line.trim_end_matches('\n')
+                .trim_end_matches('\r')
+                .to_string(),
+        )
     }
 }
 
@@ -137,25 +190,175 @@ pub fn replay(
     })
 }
 
-/// Reads a trace file (CSV or Prometheus JSON, detected from the content).
-pub fn load(path: &Path) -> Result<(Trace, String), ReplayError> {
+/// Reads a trace file (CSV or Prometheus JSON, detected from its first non-blank line)
+/// within the trace limits: a CSV trace line by line (never whole in memory, so devices
+/// and pipes are bounded too), a JSON one whole, refused before reading when its length
+/// is known to be over [`MAX_TRACE_JSON_BYTES`].
+pub fn load(path: &Path) -> Result<(Trace, Lines), ReplayError> {
     let file = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| ReplayError::Io {
+    let io = |e: std::io::Error| ReplayError::Io {
         file: file.clone(),
         reason: match e.kind() {
             std::io::ErrorKind::NotFound => "no such file".into(),
             std::io::ErrorKind::PermissionDenied => "permission denied".into(),
-            std::io::ErrorKind::IsADirectory => "is a directory; give the trace file itself".into(),
             _ => e.to_string(),
         },
+    };
+    let at = |line: usize, column: usize, message: String, hint: &str| ReplayError::Trace {
+        file: file.clone(),
+        line,
+        column,
+        message,
+        hint: Some(hint.to_string()),
+        text: None,
+    };
+    let opened = input::open(path, MAX_TRACE_BYTES).map_err(|e| match e {
+        ReadError::Io(e) => io(e),
+        ReadError::Directory => ReplayError::Io {
+            file: file.clone(),
+            reason: "is a directory; give the trace file itself".into(),
+        },
+        ReadError::TooLarge { limit, size } => at(
+            1,
+            1,
+            format!(
+                "the trace is {} bytes, over the limit of {} for a trace",
+                size.unwrap_or(limit),
+                human_bytes(limit)
+            ),
+            TOO_LARGE_HINT,
+        ),
     })?;
-    let text = String::from_utf8(bytes).map_err(|e| {
+    let lines = if opened.len.is_some() {
+        Lines::File(path.to_path_buf())
+    } else {
+        Lines::Gone
+    };
+    let mut r = BufReader::new(opened.file.take(MAX_TRACE_BYTES + 1));
+    let mut csv = csv::Reader::default();
+    // The blank lines before the first other one, kept in case the file is JSON.
+    let mut head: Vec<u8> = Vec::new();
+    let mut buf = Vec::new();
+    let mut line_no = 0;
+    let mut read = 0u64;
+    let mut decided = false;
+    loop {
+        buf.clear();
+        let n = (&mut r)
+            .take(MAX_TRACE_LINE_BYTES + 1)
+            .read_until(b'\n', &mut buf)
+            .map_err(io)?;
+        if n == 0 {
+            break;
+        }
+        line_no += 1;
+        read += n as u64;
+        if !decided {
+            let first = buf
+                .strip_prefix("\u{feff}".as_bytes())
+                .unwrap_or(&buf)
+                .iter()
+                .find(|b| !b.is_ascii_whitespace());
+            match first {
+                None => head.extend_from_slice(&buf),
+                Some(b'{' | b'[') => {
+                    head.extend_from_slice(&buf);
+                    // What the buffer read ahead, then the rest of the file.
+                    head.extend_from_slice(r.buffer());
+                    return load_json(&file, opened.len, head, r.into_inner());
+                }
+                Some(_) => decided = true,
+            }
+        }
+        if read > MAX_TRACE_BYTES {
+            return Err(at(
+                line_no,
+                1,
+                format!(
+                    "the trace holds more than {}, the limit for a trace (read as a stream: a device or a pipe)",
+                    human_bytes(MAX_TRACE_BYTES)
+                ),
+                TOO_LARGE_HINT,
+            ));
+        }
+        if n as u64 > MAX_TRACE_LINE_BYTES {
+            return Err(at(
+                line_no,
+                1,
+                format!(
+                    "line {line_no} is longer than {MAX_TRACE_LINE_BYTES} bytes, the limit for a line of a CSV trace"
+                ),
+                "a CSV trace holds one sample per line, of a few dozen bytes; check that this is a trace file",
+            ));
+        }
+        let text = std::str::from_utf8(&buf).map_err(|e| {
+            let valid = &buf[..e.valid_up_to()];
+            let column = String::from_utf8_lossy(valid).chars().count() + 1;
+            at(
+                line_no,
+                column,
+                "not UTF-8 text".into(),
+                "save the trace as UTF-8",
+            )
+        })?;
+        csv.line(line_no, text).map_err(|e| {
+            ReplayError::from_trace(&file, &Lines::One(line_no, text.to_string()), e)
+        })?;
+    }
+    let t = csv
+        .finish()
+        .map_err(|e| ReplayError::from_trace(&file, &lines, e))?;
+    Ok((t, lines))
+}
+
+/// The rest of a JSON trace whose first `head` bytes were read: read whole, parsed.
+fn load_json(
+    file: &str,
+    len: Option<u64>,
+    mut head: Vec<u8>,
+    rest: impl Read,
+) -> Result<(Trace, Lines), ReplayError> {
+    let too_large = |size: String| {
+        ReplayError::Trace {
+        file: file.to_string(),
+        line: 1,
+        column: 1,
+        message: format!(
+            "the JSON trace {size}, over the limit of {} for a JSON trace (which is read whole)",
+            human_bytes(MAX_TRACE_JSON_BYTES)
+        ),
+        hint: Some(
+            "export a shorter time range, or write the trace as CSV (read line by line, up to 1 GiB)"
+                .into(),
+        ),
+        text: None,
+    }
+    };
+    if let Some(len) = len.filter(|&l| l > MAX_TRACE_JSON_BYTES) {
+        return Err(too_large(format!("is {len} bytes")));
+    }
+    if let Some(len) = len {
+        head.reserve_exact((len as usize).saturating_sub(head.len()));
+    }
+    let room = (MAX_TRACE_JSON_BYTES + 1).saturating_sub(head.len() as u64);
+    rest.take(room)
+        .read_to_end(&mut head)
+        .map_err(|e| ReplayError::Io {
+            file: file.to_string(),
+            reason: e.to_string(),
+        })?;
+    if head.len() as u64 > MAX_TRACE_JSON_BYTES {
+        return Err(too_large(
+            "holds more than that (read as a stream: a device or a pipe)".into(),
+        ));
+    }
+    let text = String::from_utf8(head).map_err(|e| {
         let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
         let line = valid.iter().filter(|&&b| b == b'\n').count() + 1;
         let start = valid.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
         let column = String::from_utf8_lossy(&valid[start..]).chars().count() + 1;
         ReplayError::Trace {
-            file: file.clone(),
+            file: file.to_string(),
             line,
             column,
             message: "not UTF-8 text".into(),
@@ -163,15 +366,17 @@ pub fn load(path: &Path) -> Result<(Trace, String), ReplayError> {
             text: None,
         }
     })?;
-    let t = trace::parse(&text).map_err(|e| ReplayError::from_trace(&file, &text, e))?;
-    Ok((t, text))
+    let parsed = promjson::parse(&text);
+    let lines = Lines::Text(text);
+    let t = parsed.map_err(|e| ReplayError::from_trace(file, &lines, e))?;
+    Ok((t, lines))
 }
 
 /// [`load`] then [`run`].
 pub fn replay_file(plan: &CheckedPlan, path: &Path, opts: &Options) -> Result<Report, ReplayError> {
     let file = path.display().to_string();
-    let (mut t, text) = load(path)?;
-    run(plan, &mut t, &file, opts).map_err(|e| ReplayError::from_trace(&file, &text, e))
+    let (mut t, lines) = load(path)?;
+    run(plan, &mut t, &file, opts).map_err(|e| ReplayError::from_trace(&file, &lines, e))
 }
 
 /// Shifts the trace so that t=0 is the start of the release (see the module doc) and
@@ -306,6 +511,8 @@ pub struct Report {
     pub unused_series: Vec<String>,
     pub unused_series_total: usize,
     pub rules: Vec<RuleOut>,
+    /// In time order; per rule, the first 10,000 transitions (see
+    /// [`RuleOut::transitions_omitted`]).
     pub events: Vec<EventOut>,
     pub verdict: VerdictOut,
     /// Gates firing when their phase ended: the phase could not have advanced.
@@ -339,6 +546,12 @@ pub struct RuleOut {
     pub first_firing_ms: Option<i64>,
     /// How many times it started firing.
     pub fired: usize,
+    /// Transitions past the first 10,000 of this rule, counted but not listed in
+    /// `events` (a flapping alert over a long trace).
+    pub transitions_omitted: u64,
+    /// The last omitted transition's time, when some are.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_omitted_ms: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -420,8 +633,16 @@ fn report(
             first_pending_ms: None,
             first_firing_ms: None,
             fired: 0,
+            transitions_omitted: 0,
+            last_omitted_ms: None,
         })
         .collect();
+    for (i, r) in rule_out.iter_mut().enumerate() {
+        let log = ev.rule_log(i);
+        r.fired = log.fired;
+        r.transitions_omitted = log.omitted;
+        r.last_omitted_ms = log.last_omitted_ts;
+    }
     let mut events = Vec::new();
     let mut gate_failures = Vec::new();
     for e in ev.events() {
@@ -438,7 +659,6 @@ fn report(
                 active_at,
             } => {
                 rule_out[rule].first_firing_ms.get_or_insert(ts);
-                rule_out[rule].fired += 1;
                 (ts, "firing", phase, Some(rule), Some(active_at))
             }
             Event::Cleared { ts, rule, phase } => (ts, "cleared", phase, Some(rule), None),
@@ -634,7 +854,60 @@ pub fn human(r: &Report) -> String {
             .find(|x| x.alert == alert)
             .map_or("", |x| x.summary.as_str())
     };
+    // Per rule: transitions listed so far, and how many there are in all.
+    let mut shown = vec![0usize; r.rules.len()];
+    let mut total: Vec<u64> = r.rules.iter().map(|x| x.transitions_omitted).collect();
+    let rule_of = |alert: &Option<String>| {
+        let a = alert.as_deref()?;
+        r.rules.iter().position(|x| x.alert == a)
+    };
     for e in &r.events {
+        if e.event != "gate_failed"
+            && let Some(i) = rule_of(&e.alert)
+        {
+            total[i] += 1;
+        }
+    }
+    let last_of = |i: usize| {
+        r.events
+            .iter()
+            .rev()
+            .find(|e| e.event != "gate_failed" && rule_of(&e.alert) == Some(i))
+            .map_or(0, |e| e.at_ms)
+    };
+    for e in &r.events {
+        if e.event != "gate_failed"
+            && let Some(i) = rule_of(&e.alert)
+        {
+            shown[i] += 1;
+            if shown[i] > MAX_TIMELINE_TRANSITIONS_PER_RULE {
+                if shown[i] == MAX_TIMELINE_TRANSITIONS_PER_RULE + 1 {
+                    let more = total[i] - MAX_TIMELINE_TRANSITIONS_PER_RULE as u64;
+                    let rule = &r.rules[i];
+                    let until = match rule.last_omitted_ms {
+                        Some(t) => t,
+                        None => last_of(i),
+                    };
+                    let listed = if rule.transitions_omitted > 0 {
+                        format!(
+                            "`--format json` lists the first {MAX_REPLAY_TRANSITIONS_PER_RULE} and counts the rest"
+                        )
+                    } else {
+                        "`--format json` lists every one".to_string()
+                    };
+                    let _ = writeln!(
+                        s,
+                        "  {:>10}  {}  [{}]  {:aw$}  ... {more} more transitions of this rule, up to {}, not shown here; {listed}",
+                        offset(e.at_ms),
+                        e.time,
+                        e.phase,
+                        rule.alert,
+                        offset(until),
+                    );
+                }
+                continue;
+            }
+        }
         let at = offset(e.at_ms);
         let line = match (e.event, &e.alert) {
             ("phase_started", _) => {

@@ -4,10 +4,18 @@
 //! text records the line and column of every key and value so that schema and semantic
 //! findings (which know only a pointer) point at the exact line. It also finds duplicate
 //! keys at the duplicate itself, where the value parser only names the enclosing mapping.
+//!
+//! It runs first, so it also guards the value parser: it stops at the first collection
+//! nested deeper than [`MAX_YAML_DEPTH`] (the value parser's scanner is quadratic in flow
+//! nesting), and it counts the nodes the document holds once its aliases are expanded (each
+//! anchor's size is known when its node ends; an alias adds that size) and stops at the
+//! alias that takes the count past [`MAX_YAML_NODES`], before anything is expanded.
 
 use crate::diagnostic::{Diagnostic, Pos};
+use crate::limits::{MAX_YAML_DEPTH, MAX_YAML_NODES};
 use std::collections::{HashMap, HashSet};
-use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+use std::ops::ControlFlow;
+use yaml_rust2::parser::{Event, Parser};
 use yaml_rust2::scanner::Marker;
 
 /// Pointer → position of the key (for mapping entries) and of the value.
@@ -67,6 +75,13 @@ struct Builder {
     spans: Spans,
     stack: Vec<Frame>,
     duplicates: Vec<Diagnostic>,
+    /// Nodes so far with every alias expanded.
+    nodes: u64,
+    /// Per open collection (parallel to `stack`): its anchor id (0 for none) and `nodes`
+    /// before it started.
+    open: Vec<(usize, u64)>,
+    /// Anchor id → nodes its value expands to.
+    anchors: HashMap<usize, u64>,
 }
 
 fn pos(m: &Marker) -> Pos {
@@ -150,10 +165,15 @@ impl Builder {
     }
 }
 
-impl MarkedEventReceiver for Builder {
-    fn on_event(&mut self, ev: Event, mark: Marker) {
+impl Builder {
+    /// Takes one event; breaks with the finding that stops the pass (a limit).
+    fn on_event(&mut self, ev: Event, mark: Marker) -> ControlFlow<Diagnostic> {
         match ev {
-            Event::Scalar(ref v, style, ..) => {
+            Event::Scalar(ref v, style, anchor, _) => {
+                self.nodes += 1;
+                if anchor > 0 {
+                    self.anchors.insert(anchor, 1);
+                }
                 if matches!(self.stack.last(), Some(Frame::Map { key: None, .. }))
                     && style == yaml_rust2::scanner::TScalarStyle::Plain
                     && matches!(v.as_str(), "~" | "null" | "Null" | "NULL" | "")
@@ -162,11 +182,21 @@ impl MarkedEventReceiver for Builder {
                 }
                 self.node(&mark, Some(v));
             }
-            Event::Alias(_) => {
+            Event::Alias(anchor) => {
                 self.spans.first_alias.get_or_insert(pos(&mark));
+                let size = self.anchors.get(&anchor).copied().unwrap_or(1);
+                self.nodes = self.nodes.saturating_add(size);
+                if self.nodes > MAX_YAML_NODES {
+                    return ControlFlow::Break(too_many_nodes(&mark, size));
+                }
                 self.node(&mark, Some("*alias"));
             }
-            Event::SequenceStart(..) | Event::MappingStart(..) => {
+            Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
+                if self.stack.len() >= MAX_YAML_DEPTH {
+                    return ControlFlow::Break(too_deep(&mark));
+                }
+                self.open.push((anchor, self.nodes));
+                self.nodes += 1;
                 let is_map = matches!(ev, Event::MappingStart(..));
                 let in_key_position =
                     matches!(self.stack.last(), Some(Frame::Map { key: None, .. }));
@@ -187,21 +217,78 @@ impl MarkedEventReceiver for Builder {
             }
             Event::SequenceEnd | Event::MappingEnd => {
                 self.stack.pop();
+                if let Some((anchor, before)) = self.open.pop()
+                    && anchor > 0
+                {
+                    self.anchors.insert(anchor, self.nodes - before);
+                }
             }
             _ => {}
         }
+        if self.nodes > MAX_YAML_NODES {
+            // Without aliases: a megabyte of `[1,1,1,...]`.
+            return ControlFlow::Break(too_many_nodes(&mark, 1));
+        }
+        ControlFlow::Continue(())
     }
 }
 
-/// Records spans and duplicate keys. A text the event parser rejects yields what was
-/// recorded before the error; the value parser reports the syntax error itself.
+fn too_deep(mark: &Marker) -> Diagnostic {
+    Diagnostic::error(
+        "yaml-too-deep",
+        "",
+        format!("invalid YAML: lists and mappings nested more than {MAX_YAML_DEPTH} levels deep"),
+    )
+    .at_pos(pos(mark))
+    .with_hint("a plan is only a few levels deep; look for runaway brackets or indentation")
+}
+
+/// `size`: the nodes the offending alias stands for (1 for a plain node).
+fn too_many_nodes(mark: &Marker, size: u64) -> Diagnostic {
+    let what = if size > 1 {
+        format!(
+            "this alias stands for {size} values and takes the document past {MAX_YAML_NODES} values once its aliases are expanded"
+        )
+    } else {
+        format!("the document holds more than {MAX_YAML_NODES} values")
+    };
+    Diagnostic::error("yaml-too-large", "", format!("invalid YAML: {what}"))
+        .at_pos(pos(mark))
+        .with_hint(if size > 1 {
+            "a plan holds a few hundred values; write the values out instead of nesting aliases (this looks like an \"alias bomb\")"
+        } else {
+            "a plan holds a few hundred values; check that this is the right file"
+        })
+}
+
+/// Records spans and duplicate keys of the first document, or stops at the first limit
+/// passed (its finding is then the only one). A text the event parser rejects yields what
+/// was recorded before the error; the value parser reports the syntax error itself.
 pub fn index(text: &str) -> (Spans, Vec<Diagnostic>) {
     let mut b = Builder {
         spans: Spans::default(),
         stack: Vec::new(),
         duplicates: Vec::new(),
+        nodes: 0,
+        open: Vec::new(),
+        anchors: HashMap::new(),
     };
     let mut parser = Parser::new_from_str(text);
-    let _ = parser.load(&mut b, false);
+    loop {
+        match parser.next_token() {
+            Ok((Event::DocumentEnd | Event::StreamEnd, _)) => break,
+            Ok((ev, mark)) => {
+                if let ControlFlow::Break(limit) = b.on_event(ev, mark) {
+                    return (b.spans, vec![limit]);
+                }
+            }
+            // The scanner reads flow collections ahead of the events and stops at 255
+            // levels: the text is nested too deep for the value parser too.
+            Err(e) if e.info() == "recursion limit exceeded" => {
+                return (b.spans, vec![too_deep(e.marker())]);
+            }
+            Err(_) => break,
+        }
+    }
     (b.spans, b.duplicates)
 }

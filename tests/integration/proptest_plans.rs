@@ -711,3 +711,187 @@ fn mutated_plans_never_panic_through_the_binary() {
         })
         .unwrap();
 }
+
+// ----- hostile inputs, one class each: memory and time stay bounded -----
+
+/// A hostile input for the binary, by class (see `tests/integration/limits_input.rs` for
+/// each limit's own tests).
+#[derive(Debug, Clone)]
+enum Hostile {
+    /// A `base`-item list and `levels` lists of `width` aliases to the level below,
+    /// inserted before line `at` of a plan.
+    WideAliases {
+        base: usize,
+        levels: usize,
+        width: usize,
+        at: usize,
+    },
+    /// `depth` nested flow lists or mappings, or block mappings, before line `at`.
+    DeepNesting { depth: usize, style: u8, at: usize },
+    /// A device, a /proc file or a FIFO nobody writes to, given as the plan (0), the
+    /// scenario file (1) or the trace (2).
+    Device { path: usize, role: u8 },
+    /// A trace file of `size` bytes (sparse past its first line), CSV or JSON.
+    HugeTrace { json: bool, size: u64 },
+}
+
+const DEVICES: &[&str] = &[
+    "/dev/zero",
+    "/dev/urandom",
+    "/dev/null",
+    "/proc/self/status",
+    "/proc/self/maps",
+    "fifo",
+];
+
+fn hostile() -> impl Strategy<Value = Hostile> {
+    let gib = 1024 * 1024 * 1024u64;
+    prop_oneof![
+        (1usize..3000, 1usize..8, 2usize..12, any::<usize>()).prop_map(
+            |(base, levels, width, at)| Hostile::WideAliases {
+                base,
+                levels,
+                width,
+                at
+            }
+        ),
+        (0u32..17, 0u8..3, any::<usize>()).prop_map(|(bits, style, at)| Hostile::DeepNesting {
+            // Log-uniform from 1 to 65536 levels.
+            depth: 1 << bits,
+            style,
+            at
+        }),
+        (0..DEVICES.len(), 0u8..3).prop_map(|(path, role)| Hostile::Device { path, role }),
+        (
+            any::<bool>(),
+            prop_oneof![
+                Just(gib + 1),
+                (gib - 4096..gib + 4096),
+                (128 * 1024 * 1024 - 4096..128 * 1024 * 1024 + 4096u64),
+                (1u64..1 << 20),
+            ]
+        )
+            .prop_map(|(json, size)| Hostile::HugeTrace { json, size }),
+    ]
+}
+
+/// Inserts `block` before line `at` (modulo the line count) of lawsker.yaml.
+fn insert_into_plan(block: &str, at: usize) -> String {
+    let text = std::fs::read_to_string(root().join("plans/lawsker.yaml")).expect("lawsker");
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.insert(at % (lines.len() + 1), block);
+    lines.join("\n") + "\n"
+}
+
+/// Runs one hostile case through the binary under a memory cap and a timeout; the run
+/// itself fails on a panic, a death by signal (an out-of-memory abort) or a hang.
+fn run_hostile(h: &Hostile, dir: &std::path::Path, i: usize) -> Done {
+    let mem = 1024 * 1024 * 1024;
+    let timeout = std::time::Duration::from_secs(60);
+    let file = dir.join(format!("hostile-{i}"));
+    let validate = |text: String| {
+        std::fs::write(&file, text).unwrap();
+        crate::support::plan()
+            .arg("validate")
+            .arg(&file)
+            .run_bounded(mem, timeout)
+    };
+    match *h {
+        Hostile::WideAliases {
+            base,
+            levels,
+            width,
+            at,
+        } => {
+            let mut block = format!("x0: &x0 [{}]\n", vec!["1"; base].join(","));
+            for l in 1..=levels {
+                let refs = vec![format!("*x{}", l - 1); width].join(",");
+                block.push_str(&format!("x{l}: &x{l} [{refs}]\n"));
+            }
+            validate(insert_into_plan(block.trim_end(), at))
+        }
+        Hostile::DeepNesting { depth, style, at } => {
+            let block = match style {
+                0 => format!("deep: {}{}", "[".repeat(depth), "]".repeat(depth)),
+                1 => format!("deep: {}1{}", "{a: ".repeat(depth), "}".repeat(depth)),
+                _ => (0..depth.min(1500))
+                    .map(|d| format!("{}k{d}:", " ".repeat(d)))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            };
+            validate(insert_into_plan(&block, at))
+        }
+        Hostile::Device { path, role } => {
+            let target = if DEVICES[path] == "fifo" {
+                let fifo = dir.join(format!("fifo-{i}"));
+                let made = std::process::Command::new("mkfifo")
+                    .arg(&fifo)
+                    .status()
+                    .expect("mkfifo");
+                assert!(made.success());
+                fifo
+            } else {
+                PathBuf::from(DEVICES[path])
+            };
+            let args: Vec<std::ffi::OsString> = match role {
+                0 => vec!["validate".into(), target.into()],
+                1 => vec![
+                    "simulate".into(),
+                    "plans/lawsker.yaml".into(),
+                    "--scenarios".into(),
+                    target.into(),
+                ],
+                _ => vec![
+                    "simulate".into(),
+                    "plans/lawsker.yaml".into(),
+                    "--trace".into(),
+                    target.into(),
+                ],
+            };
+            crate::support::plan().args(args).run_bounded(mem, timeout)
+        }
+        Hostile::HugeTrace { json, size } => {
+            let head: &[u8] = if json {
+                b"{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\",\"result\":[\n"
+            } else {
+                b"timestamp,series,labels,value\n0,error_rate,track=canary,0\n"
+            };
+            std::fs::write(&file, head).unwrap();
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(&file)
+                .unwrap()
+                .set_len(size.max(head.len() as u64))
+                .unwrap();
+            let d = crate::support::plan()
+                .args(["simulate", "plans/lawsker.yaml", "--trace"])
+                .arg(&file)
+                .run_bounded(mem, timeout);
+            let _ = std::fs::remove_file(&file);
+            d
+        }
+    }
+}
+
+#[test]
+fn hostile_inputs_stay_bounded_through_the_binary() {
+    let dir = temp_dir("proptest-hostile");
+    let mut runner = TestRunner::new(config(48));
+    let n = std::sync::atomic::AtomicUsize::new(0);
+    runner
+        .run(&hostile(), |h| {
+            let i = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let d = run_hostile(&h, &dir, i);
+            // Never a silent success on garbage: a finding and exit 1, or an I/O error
+            // (exit 2), each with its message.
+            prop_assert!(
+                d.code == 1 || d.code == 2,
+                "{h:?}: exit {}: {}",
+                d.code,
+                d.stderr
+            );
+            prop_assert!(d.stderr.contains("error"), "{h:?}: {}", d.stderr);
+            Ok(())
+        })
+        .unwrap();
+}

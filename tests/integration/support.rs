@@ -90,6 +90,46 @@ impl Run {
         self
     }
 
+    /// Standard input from this file (default: none).
+    pub fn stdin_file(mut self, path: impl AsRef<Path>) -> Run {
+        self.cmd
+            .stdin(std::fs::File::open(path).expect("stdin file for plan"));
+        self
+    }
+
+    /// Caps plan's address space at `bytes` (RLIMIT_AS): an allocation past it fails.
+    pub fn memory_limit(mut self, bytes: u64) -> Run {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: only setrlimit, which is async-signal-safe, runs between fork and exec.
+        unsafe {
+            self.cmd.pre_exec(move || {
+                let lim = libc::rlimit {
+                    rlim_cur: bytes,
+                    rlim_max: bytes,
+                };
+                if libc::setrlimit(libc::RLIMIT_AS, &lim) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        self
+    }
+
+    /// Runs with its address space capped at `memory` bytes and killed after `timeout`, so
+    /// a regression that runs away fails the test instead of taking the machine. Fails on a
+    /// timeout, a panic, or any death by signal (an out-of-memory abort included).
+    pub fn run_bounded(self, memory: u64, timeout: Duration) -> Done {
+        let what = format!("{:?}", self.cmd);
+        let done = self.memory_limit(memory).timeout(timeout).run();
+        assert_ne!(
+            done.code, -1,
+            "plan died by a signal under a {memory}-byte memory cap: {what}\n{}",
+            done.stderr
+        );
+        done
+    }
+
     pub fn run(mut self) -> Done {
         let out: Output = match self.timeout {
             None => self.cmd.output().expect("the plan binary runs"),

@@ -98,9 +98,11 @@ const ALL_CODES: &[&str] = &[
     // reading the file
     "io",
     "unreadable",
+    "file-too-large",
     // YAML
     "yaml-syntax",
     "yaml-too-deep",
+    "yaml-too-large",
     "yaml-multiple-documents",
     "yaml-not-finite",
     "yaml-complex-key",

@@ -26,7 +26,8 @@
 //! Rows may come in any order; a series holds at most one sample per timestamp.
 
 use super::{
-    Builder, Trace, TraceError, is_label_name, is_metric_name, parse_timestamp, parse_value,
+    Builder, TOO_LARGE_HINT, Trace, TraceError, is_label_name, is_metric_name, parse_timestamp,
+    parse_value,
 };
 use std::collections::HashMap;
 
@@ -51,31 +52,50 @@ impl Field<'_> {
     }
 }
 
-/// Reads a CSV trace.
+/// Reads a CSV trace held in memory.
 pub fn parse(text: &str) -> Result<Trace, TraceError> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut b = Builder::default();
-    // (name, raw labels) → series index, so that repeated rows parse their labels once.
-    let mut seen: HashMap<(String, String), usize> = HashMap::new();
-    let mut header_allowed = true;
-    for (n, raw) in text.split('\n').enumerate() {
-        let line_no = n + 1;
+    let mut r = Reader::default();
+    for (n, line) in text.split('\n').enumerate() {
+        r.line(n + 1, line)?;
+    }
+    r.finish()
+}
+
+/// Reads a CSV trace one line at a time, so a file need never be held whole.
+#[derive(Default)]
+pub struct Reader {
+    b: Builder,
+    /// (name, raw labels) → series index, so that repeated rows parse their labels once.
+    seen: HashMap<(String, String), usize>,
+    /// A header may be the first row; past it, no longer.
+    header_passed: bool,
+}
+
+impl Reader {
+    /// Takes line `line_no` (1-based), with or without its line break.
+    pub fn line(&mut self, line_no: usize, raw: &str) -> Result<(), TraceError> {
+        let raw = if line_no == 1 {
+            raw.strip_prefix('\u{feff}').unwrap_or(raw)
+        } else {
+            raw
+        };
+        let raw = raw.strip_suffix('\n').unwrap_or(raw);
         let line = raw.strip_suffix('\r').unwrap_or(raw);
         let trimmed = line.trim();
         if trimmed.is_empty() || trimmed.starts_with('#') {
-            continue;
+            return Ok(());
         }
         let col = |off: usize| line[..off.min(line.len())].chars().count() + 1;
         let err = |off: usize, msg: String| TraceError::new(line_no, col(off), msg);
         let fields = split(line).map_err(|(off, m)| err(off, m))?;
-        if header_allowed {
-            header_allowed = false;
+        if !self.header_passed {
+            self.header_passed = true;
             let names: Vec<String> = fields
                 .iter()
                 .map(|f| f.text.trim().to_ascii_lowercase())
                 .collect();
             if names == ["timestamp", "series", "labels", "value"] {
-                continue;
+                return Ok(());
             }
         }
         if fields.len() != 4 {
@@ -101,19 +121,30 @@ pub fn parse(text: &str) -> Result<Trace, TraceError> {
         }
         let v = parse_value(fields[3].text.trim(), true).map_err(|m| err(fields[3].start, m))?;
         let key = (name.to_string(), fields[2].text.to_string());
-        let i = match seen.get(&key) {
+        let i = match self.seen.get(&key) {
             Some(&i) => i,
             None => {
                 let labels =
                     parse_labels(&fields[2].text).map_err(|(i, m)| err(fields[2].offset(i), m))?;
-                let i = b.series_index(name, labels, line_no, col(fields[1].start));
-                seen.insert(key, i);
+                let i = self
+                    .b
+                    .series_index(name, labels, line_no, col(fields[1].start))
+                    .map_err(|m| err(fields[1].start, m).hint(TOO_LARGE_HINT))?;
+                self.seen.insert(key, i);
                 i
             }
         };
-        b.push_at(i, t, v, line_no, col(fields[0].start));
+        let at = ((line_no as u64) << 32) | col(fields[0].start) as u64;
+        self.b
+            .push_at(i, t, v, at)
+            .map_err(|m| err(fields[0].start, m).hint(TOO_LARGE_HINT))
     }
-    b.finish()
+
+    /// The trace, once every line is read.
+    pub fn finish(self) -> Result<Trace, TraceError> {
+        self.b
+            .finish(|at| ((at >> 32) as usize, (at & 0xffff_ffff) as usize))
+    }
 }
 
 /// Splits a line into fields (see the module doc). Errors carry a byte offset.

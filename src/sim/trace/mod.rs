@@ -8,12 +8,15 @@
 //! label is the same as no label). Series are ordered as Prometheus orders a sorted select
 //! (by name, then label set), which fixes the order in which sums add up.
 //!
-//! Every error names the line and column of the offending text.
+//! Every error names the line and column of the offending text. The limits on a trace
+//! (series, samples, time span) are enforced by the [`Builder`] both readers share, as
+//! rows arrive.
 
 pub mod csv;
 pub mod promjson;
 pub mod query;
 
+use crate::limits::{MAX_TRACE_SAMPLES, MAX_TRACE_SERIES, MAX_TRACE_SPAN_MS};
 pub use crate::promql::quote;
 use crate::sim::prom::Sample;
 use std::collections::HashMap;
@@ -92,6 +95,10 @@ impl fmt::Display for TraceError {
     }
 }
 
+/// What to do about a trace past a limit.
+pub const TOO_LARGE_HINT: &str =
+    "replay the weeks of the release: export only its time range and the series its rules read";
+
 /// The two file formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -151,30 +158,43 @@ impl Trace {
 }
 
 /// Collects samples row by row, then sorts each series and checks for repeated
-/// timestamps. Shared by both readers.
+/// timestamps. Shared by both readers, and the one place the trace limits are enforced:
+/// [`MAX_TRACE_SERIES`], [`MAX_TRACE_SAMPLES`] (as rows arrive, so memory stays bounded)
+/// and [`MAX_TRACE_SPAN_MS`].
+///
+/// Each row carries `at`, where the reader found it, in the reader's own encoding (a
+/// line and column, or a byte offset); [`Builder::finish`] turns it into a line and
+/// column only for an error.
 #[derive(Default)]
 pub(crate) struct Builder {
     index: HashMap<(String, Vec<(String, String)>), usize>,
     series: Vec<Series>,
-    /// Per series: (t, v, line, column) as read.
-    rows: Vec<Vec<(i64, f64, u32, u32)>>,
+    /// Per series: (t, v, at) as read.
+    rows: Vec<Vec<(i64, f64, u64)>>,
+    samples: usize,
 }
 
 impl Builder {
     /// The index of the series `name{labels}`, created at `line:column` if new; `labels`
-    /// need not be sorted; empty values are dropped.
+    /// need not be sorted; empty values are dropped. Errs (with the message) past
+    /// [`MAX_TRACE_SERIES`].
     pub fn series_index(
         &mut self,
         name: &str,
         mut labels: Vec<(String, String)>,
         line: usize,
         column: usize,
-    ) -> usize {
+    ) -> Result<usize, String> {
         labels.retain(|(_, v)| !v.is_empty());
         labels.sort();
         let key = (name.to_string(), labels);
         if let Some(&i) = self.index.get(&key) {
-            return i;
+            return Ok(i);
+        }
+        if self.series.len() == MAX_TRACE_SERIES {
+            return Err(format!(
+                "the trace holds more than {MAX_TRACE_SERIES} series, the limit for a replay"
+            ));
         }
         let i = self.series.len();
         self.series.push(Series {
@@ -186,44 +206,80 @@ impl Builder {
         });
         self.rows.push(Vec::new());
         self.index.insert(key, i);
-        i
+        Ok(i)
     }
 
-    /// Adds one sample to series `i`, read at `line:column`.
-    pub fn push_at(&mut self, i: usize, t: i64, v: f64, line: usize, column: usize) {
-        self.rows[i].push((t, v, line as u32, column as u32));
+    /// Adds one sample to series `i`, read at `at`. Errs (with the message) past
+    /// [`MAX_TRACE_SAMPLES`].
+    pub fn push_at(&mut self, i: usize, t: i64, v: f64, at: u64) -> Result<(), String> {
+        if self.samples == MAX_TRACE_SAMPLES {
+            return Err(format!(
+                "the trace holds more than {MAX_TRACE_SAMPLES} samples, the limit for a replay"
+            ));
+        }
+        self.samples += 1;
+        self.rows[i].push((t, v, at));
+        Ok(())
     }
 
     /// Sorts samples by time (stable: rows keep their file order), rejects a second sample
-    /// at the same time, and orders the series.
-    pub fn finish(mut self) -> Result<Trace, TraceError> {
-        for (s, rows) in self.series.iter_mut().zip(self.rows.iter_mut()) {
+    /// at the same time and a trace longer than [`MAX_TRACE_SPAN_MS`], and orders the
+    /// series. `locate` turns a row's `at` into a line and column.
+    pub fn finish(self, locate: impl Fn(u64) -> (usize, usize)) -> Result<Trace, TraceError> {
+        let error = |at: u64, message: String| {
+            let (line, column) = locate(at);
+            TraceError::new(line, column, message)
+        };
+        let mut series = self.series;
+        // The earliest time, and the latest with where it was read.
+        let mut first: Option<i64> = None;
+        let mut last: Option<(i64, u64)> = None;
+        for (s, mut rows) in series.iter_mut().zip(self.rows) {
             if !rows.is_sorted_by_key(|r| r.0) {
                 rows.sort_by_key(|r| r.0);
             }
             for w in rows.windows(2) {
                 if w[0].0 == w[1].0 {
-                    let (a, b) = if (w[0].2, w[0].3) < (w[1].2, w[1].3) {
+                    let (a, b) = if w[0].2 < w[1].2 {
                         (w[0], w[1])
                     } else {
                         (w[1], w[0])
                     };
-                    return Err(TraceError::new(
-                        b.2 as usize,
-                        b.3 as usize,
+                    return Err(error(
+                        b.2,
                         format!(
                             "second sample of {} at {} (the first is on line {})",
                             s.display(),
                             format_rfc3339(b.0),
-                            a.2
+                            locate(a.2).0
                         ),
                     )
                     .hint("a series holds one sample per timestamp, as in Prometheus' TSDB"));
                 }
             }
+            if let (Some(a), Some(b)) = (rows.first(), rows.last()) {
+                first = Some(first.map_or(a.0, |f| f.min(a.0)));
+                if last.is_none_or(|(t, _)| b.0 > t) {
+                    last = Some((b.0, b.2));
+                }
+            }
             s.samples = rows.iter().map(|r| Sample { t: r.0, v: r.1 }).collect();
         }
-        let mut series = self.series;
+        if let (Some(first), Some((last, at))) = (first, last)
+            && last.saturating_sub(first) > MAX_TRACE_SPAN_MS
+        {
+            return Err(error(
+                at,
+                format!(
+                    "the trace spans {} (from {} to this sample at {}), over the limit of {} days for a replay",
+                    crate::sim::replay::offset(last.saturating_sub(first)).trim_start_matches('+'),
+                    format_rfc3339(first),
+                    format_rfc3339(last),
+                    MAX_TRACE_SPAN_MS / 86_400_000
+                ),
+            )
+            .hint("replay the weeks of the release: export only its time range"));
+        }
         series.sort_by(|a, b| {
             a.name
                 .cmp(&b.name)

@@ -21,8 +21,10 @@
 //! Native histograms are not supported.
 
 use super::{
-    Builder, Trace, TraceError, is_label_name, is_metric_name, parse_unix_seconds, parse_value,
+    Builder, TOO_LARGE_HINT, Trace, TraceError, is_label_name, is_metric_name, parse_unix_seconds,
+    parse_value,
 };
+use crate::limits::MAX_TRACE_SAMPLES;
 
 /// A parsed JSON value with the byte offset where it starts.
 #[derive(Debug)]
@@ -40,6 +42,12 @@ enum Json {
     Str(String),
     Arr(Vec<Node>),
     Obj(Vec<(String, Node)>),
+    /// A `[time, "value"]` pair whose time and value both read correctly, kept small: a
+    /// trace is mostly these.
+    Sample {
+        t: i64,
+        v: f64,
+    },
 }
 
 impl Json {
@@ -49,7 +57,7 @@ impl Json {
             Json::Bool => "a boolean",
             Json::Num(_) => "a number",
             Json::Str(_) => "a string",
-            Json::Arr(_) => "an array",
+            Json::Arr(_) | Json::Sample { .. } => "an array",
             Json::Obj(_) => "an object",
         }
     }
@@ -69,6 +77,9 @@ struct Parser<'a> {
     text: &'a str,
     i: usize,
     depth: usize,
+    /// Values parsed so far, capped at [`MAX_TRACE_SAMPLES`]: a document of `[]`s would
+    /// otherwise make a tree many times the size of its text.
+    nodes: usize,
 }
 
 type PResult<T> = Result<T, (usize, String)>;
@@ -83,6 +94,18 @@ impl<'a> Parser<'a> {
     fn value(&mut self) -> PResult<Node> {
         self.ws();
         let at = self.i;
+        self.nodes += 1;
+        if self.nodes > MAX_TRACE_SAMPLES {
+            return Err((
+                at,
+                format!(
+                    "the trace holds more than {MAX_TRACE_SAMPLES} values, the limit for a replay"
+                ),
+            ));
+        }
+        if let Some(v) = self.sample() {
+            return Ok(Node { at, v });
+        }
         let v = match self.s.get(self.i) {
             None => return Err((at, "unexpected end of the JSON document".into())),
             Some(b'{') => {
@@ -169,6 +192,41 @@ impl<'a> Parser<'a> {
         Ok(Node { at, v })
     }
 
+    /// `[1714564800,"0.25"]` read in one go, when it is exactly that (a number of seconds,
+    /// a string without escapes, both valid); otherwise nothing is consumed and the
+    /// general parser takes it, and reports what is wrong.
+    fn sample(&mut self) -> Option<Json> {
+        let start = self.i;
+        let v = self.try_sample();
+        if v.is_none() {
+            self.i = start;
+        }
+        v
+    }
+
+    fn try_sample(&mut self) -> Option<Json> {
+        let expect = |p: &mut Self, c: u8| -> Option<()> {
+            p.ws();
+            (p.s.get(p.i) == Some(&c)).then(|| p.i += 1)
+        };
+        expect(self, b'[')?;
+        self.ws();
+        let st = self.i;
+        while self.i < self.s.len() && matches!(self.s[self.i], b'0'..=b'9' | b'-' | b'.') {
+            self.i += 1;
+        }
+        let t = parse_unix_seconds(self.text.get(st..self.i)?).ok()?;
+        expect(self, b',')?;
+        expect(self, b'"')?;
+        let vs = self.i;
+        let len = self.s[vs..].iter().position(|&c| c == b'"' || c == b'\\')?;
+        self.i += len;
+        expect(self, b'"')?;
+        let v = parse_value(&self.text[vs..vs + len], false).ok()?;
+        expect(self, b']')?;
+        Some(Json::Sample { t, v })
+    }
+
     fn enter(&mut self) -> PResult<()> {
         self.depth += 1;
         if self.depth > 64 {
@@ -242,6 +300,8 @@ pub fn parse(text: &str) -> Result<Trace, TraceError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut line_starts = vec![0];
     line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+    // Only for errors and series: a column counts characters from the line's start, and
+    // an exported document is often one line.
     let pos = |off: usize| {
         let line = line_starts.partition_point(|&s| s <= off);
         let col = text[line_starts[line - 1]..off.min(text.len())]
@@ -259,6 +319,7 @@ pub fn parse(text: &str) -> Result<Trace, TraceError> {
         text,
         i: 0,
         depth: 0,
+        nodes: 0,
     };
     let root = p.value().map_err(|(o, m)| err(o, m))?;
     p.ws();
@@ -273,6 +334,7 @@ pub fn parse(text: &str) -> Result<Trace, TraceError> {
         }
     })?;
     let mut b = Builder::default();
+    let mut series_at = Cursor::new(text);
     for s in result {
         let Json::Obj(_) = &s.v else {
             return Err(err(
@@ -318,8 +380,10 @@ pub fn parse(text: &str) -> Result<Trace, TraceError> {
                 format!("series `{name}` holds native histograms, which are not supported"),
             ));
         }
-        let (line, col) = pos(s.at);
-        let idx = b.series_index(&name, labels, line, col);
+        let (line, col) = series_at.at(s.at);
+        let idx = b
+            .series_index(&name, labels, line, col)
+            .map_err(|m| err(s.at, m).hint(TOO_LARGE_HINT))?;
         let points: Vec<&Node> = match (s.get("values"), s.get("value")) {
             (Some(vs), _) => match &vs.v {
                 Json::Arr(a) => a.iter().collect(),
@@ -334,6 +398,11 @@ pub fn parse(text: &str) -> Result<Trace, TraceError> {
             (None, None) => return Err(err(s.at, "a series needs `values` (or `value`)".into())),
         };
         for pt in points {
+            if let Json::Sample { t, v } = pt.v {
+                b.push_at(idx, t, v, pt.at as u64)
+                    .map_err(|m| err(pt.at, m).hint(TOO_LARGE_HINT))?;
+                continue;
+            }
             let pair = match &pt.v {
                 Json::Arr(a) if a.len() == 2 => a,
                 _ => return Err(err(pt.at, "expected a [time, \"value\"] pair".into())),
@@ -362,11 +431,47 @@ pub fn parse(text: &str) -> Result<Trace, TraceError> {
                     ));
                 }
             };
-            let (l, c) = pos(pt.at);
-            b.push_at(idx, t, v, l, c);
+            b.push_at(idx, t, v, pt.at as u64)
+                .map_err(|m| err(pt.at, m).hint(TOO_LARGE_HINT))?;
         }
     }
-    b.finish()
+    b.finish(|at| pos(at as usize))
+}
+
+/// Line and column of byte offsets given in increasing order, each found from the last.
+struct Cursor<'a> {
+    text: &'a str,
+    off: usize,
+    line: usize,
+    col: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn new(text: &'a str) -> Cursor<'a> {
+        Cursor {
+            text,
+            off: 0,
+            line: 1,
+            col: 1,
+        }
+    }
+
+    fn at(&mut self, off: usize) -> (usize, usize) {
+        let off = off.min(self.text.len());
+        if off < self.off {
+            *self = Cursor::new(self.text);
+        }
+        for c in self.text[self.off..off].chars() {
+            if c == '\n' {
+                self.line += 1;
+                self.col = 1;
+            } else {
+                self.col += 1;
+            }
+        }
+        self.off = off;
+        (self.line, self.col)
+    }
 }
 
 type Located = (usize, String, Option<String>);
