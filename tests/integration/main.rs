@@ -6,6 +6,7 @@ mod alertmanager;
 mod alertmanager_live;
 mod compose;
 mod dns;
+mod golden;
 mod limits_input;
 mod limits_simulate;
 mod manifest;

@@ -14,9 +14,10 @@
 //!
 //! and review every changed file by eye.
 
+use crate::golden;
 use crate::support::*;
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 /// Every code a scenario file can get, each covered by at least one golden. `model` (a
@@ -60,24 +61,6 @@ fn fixtures_dir() -> PathBuf {
     root().join("tests/invalid-scenarios")
 }
 
-/// Fixture names: every `NAME.yaml` and every `NAME.stderr`.
-fn fixture_names() -> Vec<String> {
-    let mut names = BTreeSet::new();
-    for e in std::fs::read_dir(fixtures_dir())
-        .expect("tests/invalid-scenarios")
-        .flatten()
-    {
-        let n = e.file_name().to_string_lossy().into_owned();
-        if let Some(stem) = n
-            .strip_suffix(".yaml")
-            .or_else(|| n.strip_suffix(".stderr"))
-        {
-            names.insert(stem.to_string());
-        }
-    }
-    names.into_iter().collect()
-}
-
 /// The fixture's exit code (its first line) and the plan it is checked against.
 fn header(name: &str) -> (i32, String) {
     let default_plan = "plans/lawsker.yaml".to_string();
@@ -89,33 +72,13 @@ fn header(name: &str) -> (i32, String) {
     let mut lines = text.lines();
     let code = lines
         .next()
-        .and_then(|l| l.strip_prefix("# exit "))
-        .and_then(|r| r.split(':').next())
-        .and_then(|c| c.parse().ok())
+        .and_then(golden::stated_exit_code)
         .unwrap_or_else(|| panic!("{name}: the first line must be `# exit N: what is wrong`"));
     let plan = lines
         .next()
         .and_then(|l| l.strip_prefix("# against: "))
         .map_or(default_plan, str::to_string);
     (code, plan)
-}
-
-/// Compares `actual` with the golden file, or rewrites it under `UPDATE_GOLDEN=1`.
-fn golden(path: &Path, actual: &str, failures: &mut Vec<String>) {
-    let expected = std::fs::read_to_string(path).ok();
-    if expected.as_deref() == Some(actual) {
-        return;
-    }
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(path, actual).expect("write golden");
-        eprintln!("updated {}", path.display());
-        return;
-    }
-    failures.push(format!(
-        "{} differs (UPDATE_GOLDEN=1 to accept)\n--- expected\n{}\n--- actual\n{actual}",
-        path.display(),
-        expected.as_deref().unwrap_or("<missing>"),
-    ));
 }
 
 /// Every line of human output but the closing `N errors, M warnings in K files`.
@@ -130,7 +93,7 @@ fn without_summary(stderr: &str) -> &str {
 #[test]
 fn invalid_scenario_files_match_their_goldens() {
     let dir = fixtures_dir();
-    let names = fixture_names();
+    let names = golden::fixture_names(&dir);
     assert!(names.len() >= 20, "only {} fixtures", names.len());
     let (mut failures, mut seen_codes) = (Vec::new(), BTreeSet::new());
     for name in &names {
@@ -146,7 +109,7 @@ fn invalid_scenario_files_match_their_goldens() {
             ));
         }
         assert_eq!(d.stdout, "", "{name}: human output goes to stderr only");
-        golden(
+        golden::compare(
             &dir.join(format!("{name}.stderr")),
             &d.stderr,
             &mut failures,
@@ -157,22 +120,7 @@ fn invalid_scenario_files_match_their_goldens() {
                 .expect(1);
         }
         // Every finding names the scenario file, a line and a column.
-        for line in d
-            .stderr
-            .lines()
-            .filter(|l| l.contains(": error[") || l.contains(": warning["))
-        {
-            let rest = line
-                .strip_prefix(&format!("{rel}:"))
-                .unwrap_or_else(|| panic!("{name}: `{line}` names the scenario file"));
-            let pos: Vec<&str> = rest.splitn(3, ':').collect();
-            assert!(
-                pos.len() == 3
-                    && pos[0].parse::<usize>().is_ok()
-                    && pos[1].parse::<usize>().is_ok(),
-                "{name}: `{line}` has line:col"
-            );
-        }
+        golden::assert_located(name, &d.stderr, &rel);
         // The same findings in one JSON array, each naming its file and saying what to do.
         let json = plan()
             .args([
@@ -209,19 +157,7 @@ fn invalid_scenario_files_match_their_goldens() {
             assert_eq!(sim.stdout.is_empty(), code != 0, "{name}: {}", sim.stdout);
         }
     }
-    let missing: Vec<&&str> = ALL_CODES
-        .iter()
-        .filter(|c| !seen_codes.contains(**c))
-        .collect();
-    assert!(missing.is_empty(), "codes without a golden: {missing:?}");
-    let unknown: Vec<&String> = seen_codes
-        .iter()
-        .filter(|c| !ALL_CODES.contains(&c.as_str()))
-        .collect();
-    assert!(
-        unknown.is_empty(),
-        "codes not listed in ALL_CODES: {unknown:?}"
-    );
+    golden::assert_codes_covered(&seen_codes, ALL_CODES);
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 

@@ -14,6 +14,7 @@
 //! and review every changed file by eye: the message must be clear, point at the exact line
 //! and column, and give a useful hint.
 
+use crate::golden;
 use crate::support::*;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -168,60 +169,18 @@ fn invalid_dir() -> PathBuf {
     root().join("tests/invalid")
 }
 
-/// Fixture names: every `NAME.yaml` (file or directory) and every `NAME.stderr`.
-fn fixture_names() -> Vec<String> {
-    let mut names = BTreeSet::new();
-    for e in std::fs::read_dir(invalid_dir())
-        .expect("tests/invalid")
-        .flatten()
-    {
-        let n = e.file_name().to_string_lossy().into_owned();
-        if let Some(stem) = n
-            .strip_suffix(".yaml")
-            .or_else(|| n.strip_suffix(".stderr"))
-        {
-            names.insert(stem.to_string());
-        }
-    }
-    names.into_iter().collect()
-}
-
 fn expected_code(name: &str, yaml: &Path) -> i32 {
     if let Some((_, c)) = SPECIAL.iter().find(|(n, _)| *n == name) {
         return *c;
     }
     let bytes = std::fs::read(yaml).unwrap_or_else(|e| panic!("{}: {e}", yaml.display()));
     let first = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
-    let first = String::from_utf8_lossy(first);
-    first
-        .strip_prefix("# exit ")
-        .and_then(|r| r.split(':').next())
-        .and_then(|c| c.parse().ok())
-        .unwrap_or_else(|| {
-            panic!(
-                "{}: the first line must be `# exit N: what is wrong`",
-                yaml.display()
-            )
-        })
-}
-
-/// Compares `actual` with the golden file, or rewrites it under `UPDATE_GOLDEN=1`.
-fn golden(path: &Path, actual: &str, failures: &mut Vec<String>) {
-    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
-    let expected = std::fs::read_to_string(path).ok();
-    if expected.as_deref() == Some(actual) {
-        return;
-    }
-    if update {
-        std::fs::write(path, actual).expect("write golden");
-        eprintln!("updated {}", path.display());
-        return;
-    }
-    failures.push(format!(
-        "{} differs (UPDATE_GOLDEN=1 to accept)\n--- expected\n{}\n--- actual\n{actual}",
-        path.display(),
-        expected.as_deref().unwrap_or("<missing>"),
-    ));
+    golden::stated_exit_code(&String::from_utf8_lossy(first)).unwrap_or_else(|| {
+        panic!(
+            "{}: the first line must be `# exit N: what is wrong`",
+            yaml.display()
+        )
+    })
 }
 
 /// Runs `plan validate` on one fixture; the too-large input is generated into a scratch
@@ -250,7 +209,7 @@ fn invalid_plans_match_their_goldens() {
     let dir = invalid_dir();
     let mut failures = Vec::new();
     let mut seen_codes = BTreeSet::new();
-    let names = fixture_names();
+    let names = golden::fixture_names(&dir);
     assert!(names.len() >= 50, "only {} fixtures", names.len());
     for name in &names {
         let yaml = dir.join(format!("{name}.yaml"));
@@ -263,7 +222,7 @@ fn invalid_plans_match_their_goldens() {
             ));
         }
         assert_eq!(d.stdout, "", "{name}: human output goes to stderr only");
-        golden(
+        golden::compare(
             &dir.join(format!("{name}.stderr")),
             &d.stderr,
             &mut failures,
@@ -273,21 +232,7 @@ fn invalid_plans_match_their_goldens() {
             assert_eq!(strict.code, 1, "{name}: --deny-warnings fails on a warning");
         }
         // Every finding names the file, a line and a column, and says what to do.
-        for line in d
-            .stderr
-            .lines()
-            .filter(|l| l.contains(": error[") || l.contains(": warning["))
-        {
-            let prefix = format!("tests/invalid/{name}.yaml:");
-            assert!(line.starts_with(&prefix), "{name}: `{line}` names the file");
-            let pos: Vec<&str> = line[prefix.len()..].splitn(3, ':').collect();
-            assert!(
-                pos.len() == 3
-                    && pos[0].parse::<usize>().is_ok()
-                    && pos[1].parse::<usize>().is_ok(),
-                "{name}: `{line}` has line:col"
-            );
-        }
+        golden::assert_located(name, &d.stderr, &format!("tests/invalid/{name}.yaml"));
         let json = run_fixture(name, &["--format", "json"]);
         let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap_or_else(|e| {
             panic!("{name}: --format json is not JSON ({e}):\n{}", json.stdout)
@@ -301,22 +246,10 @@ fn invalid_plans_match_their_goldens() {
         }
         let json_golden = dir.join(format!("{name}.json"));
         if json_golden.exists() {
-            golden(&json_golden, &json.stdout, &mut failures);
+            golden::compare(&json_golden, &json.stdout, &mut failures);
         }
     }
-    let missing: Vec<&&str> = ALL_CODES
-        .iter()
-        .filter(|c| !seen_codes.contains(**c))
-        .collect();
-    assert!(missing.is_empty(), "codes without a golden: {missing:?}");
-    let unknown: Vec<&String> = seen_codes
-        .iter()
-        .filter(|c| !ALL_CODES.contains(&c.as_str()))
-        .collect();
-    assert!(
-        unknown.is_empty(),
-        "codes not listed in ALL_CODES: {unknown:?}"
-    );
+    golden::assert_codes_covered(&seen_codes, ALL_CODES);
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
