@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Runs promtool with `args` in `dir`; returns (success, stdout + stderr).
-fn promtool(bin: &Path, dir: &Path, args: &[&str]) -> (bool, String) {
+pub(crate) fn promtool(bin: &Path, dir: &Path, args: &[&str]) -> (bool, String) {
     let out = Command::new(bin)
         .args(args)
         .current_dir(dir)

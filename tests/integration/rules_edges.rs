@@ -9,29 +9,23 @@
 //!   of `memory_usage` instead of reading as an infinite share; a limited one still counts.
 
 use crate::support::*;
-use std::process::Command;
 
 const HEALTHY: &str = "http_requests_total{code=\"200\",service=\"backend\",track=\"canary\"}";
 const FAILING: &str = "http_requests_total{code=\"500\",service=\"backend\",track=\"canary\"}";
 
-/// Runs `promtool test rules` on `test` (YAML) beside lawsker's alpha rules; panics with
-/// promtool's words on failure.
-fn promtool_test(test: &str, what: &str) {
+/// Runs `promtool test rules` on `test` (YAML) beside the rules of `plan_file`'s rendered
+/// `prometheus/` folder; panics with promtool's words on failure.
+fn promtool_test_of(plan_file: &str, test: &str, what: &str) {
     let Some(bin) = tool("promtool") else { return };
-    let dir = render("plans/lawsker.yaml").join("prometheus");
-    let file = dir.join("edge.test.yml");
-    std::fs::write(&file, test).expect("write test");
-    let out = Command::new(bin)
-        .args(["test", "rules", "edge.test.yml"])
-        .current_dir(&dir)
-        .output()
-        .expect("promtool runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{what}:\n{text}\n--- test:\n{test}");
+    let dir = render(plan_file).join("prometheus");
+    std::fs::write(dir.join("edge.test.yml"), test).expect("write test");
+    let (ok, out) = crate::promtool::promtool(&bin, &dir, &["test", "rules", "edge.test.yml"]);
+    assert!(ok, "{what}:\n{out}\n--- test:\n{test}");
+}
+
+/// [`promtool_test_of`] lawsker's rules.
+fn promtool_test(test: &str, what: &str) {
+    promtool_test_of("plans/lawsker.yaml", test, what);
 }
 
 /// A promtool test of lawsker's alpha rules: `series` (name, values) scraped every 15s,
@@ -214,9 +208,9 @@ fn the_replay_agrees_on_the_edges() {
 /// stable` alone would roll back) and fires at 3%.
 #[test]
 fn a_relative_rule_with_a_floor_ignores_a_stable_without_errors() {
-    let Some(bin) = tool("promtool") else { return };
-    let dir = render("plans/checkout.yaml").join("prometheus");
-    let rules = std::fs::read_to_string(dir.join("early.rules.yml")).unwrap();
+    let rules =
+        std::fs::read_to_string(render("plans/checkout.yaml").join("prometheus/early.rules.yml"))
+            .unwrap();
     assert!(
         rules.contains("> 0.01\""),
         "the floor is in the rule:\n{rules}"
@@ -224,29 +218,20 @@ fn a_relative_rule_with_a_floor_ignores_a_stable_without_errors() {
     let stable = "http_requests_total{code=\"200\",service=\"checkout\",track=\"stable\"}";
     let ok = "http_requests_total{code=\"200\",service=\"checkout\",track=\"canary\"}";
     let failed = "http_requests_total{code=\"500\",service=\"checkout\",track=\"canary\"}";
-    let case = |per_scrape_failed: u32, firing: bool| {
+    for (failed_per_1000, firing) in [(5, false), (30, true)] {
         let expected = if firing {
             "\n          - labels: '{}'\n            value: 1"
         } else {
             " []"
         };
-        format!(
-            "rule_files: [early.rules.yml]\nevaluation_interval: 30s\ntests:\n  - interval: 15s\n    input_series:\n      - series: '{stable}'\n        values: '0+1000x120'\n      - series: '{ok}'\n        values: '0+{}x120'\n      - series: '{failed}'\n        values: '0+{per_scrape_failed}x120'\n    promql_expr_test:\n      - expr: count(ALERTS{{alertname=\"CanaryRollbackErrorRate\",alertstate=\"firing\"}})\n        eval_time: 20m\n        exp_samples:{expected}\n",
-            1000 - per_scrape_failed
-        )
-    };
-    for (failed_per_1000, firing) in [(5, false), (30, true)] {
-        std::fs::write(dir.join("floor.test.yml"), case(failed_per_1000, firing)).unwrap();
-        let out = Command::new(&bin)
-            .args(["test", "rules", "floor.test.yml"])
-            .current_dir(&dir)
-            .output()
-            .expect("promtool runs");
-        assert!(
-            out.status.success(),
-            "{failed_per_1000} failed per 1000 (firing: {firing}):\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
+        let test = format!(
+            "rule_files: [early.rules.yml]\nevaluation_interval: 30s\ntests:\n  - interval: 15s\n    input_series:\n      - series: '{stable}'\n        values: '0+1000x120'\n      - series: '{ok}'\n        values: '0+{}x120'\n      - series: '{failed}'\n        values: '0+{failed_per_1000}x120'\n    promql_expr_test:\n      - expr: count(ALERTS{{alertname=\"CanaryRollbackErrorRate\",alertstate=\"firing\"}})\n        eval_time: 20m\n        exp_samples:{expected}\n",
+            1000 - failed_per_1000
+        );
+        promtool_test_of(
+            "plans/checkout.yaml",
+            &test,
+            &format!("{failed_per_1000} failed per 1000 (firing: {firing})"),
         );
     }
 }
