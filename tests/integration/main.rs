@@ -19,5 +19,6 @@ mod replay;
 mod rules_edges;
 mod scenarios;
 mod simulate;
+mod snapshots;
 mod support;
 mod validate;
