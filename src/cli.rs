@@ -4,10 +4,10 @@
 use crate::diagnostic::{Located, Severity, locate, render_human};
 use crate::limits::{MAX_JOBS, MAX_TRIALS};
 use crate::pipeline::{self, Compiled};
+use crate::prom::Semantics;
 use crate::render::write::{self, PlanOutput};
 use crate::schema::PLAN_SCHEMA;
 use crate::sim::montecarlo::{self, Settings};
-use crate::sim::prom::Semantics;
 use crate::sim::scenario::{self, DEFAULT_SCENARIOS, SCENARIOS_SCHEMA};
 use crate::source::LoadError;
 use crate::source::{Kind, Source};

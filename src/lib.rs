@@ -11,6 +11,7 @@ pub mod limits;
 pub mod lower;
 pub mod model;
 pub mod pipeline;
+pub mod prom;
 pub mod promql;
 pub mod render;
 pub mod schema;

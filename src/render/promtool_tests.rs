@@ -6,7 +6,7 @@
 //! and then cross the rule's threshold clearly (no-data rules: the traffic stops, or the
 //! series stop being reported). The expected firing evaluation is not guessed: this module
 //! evaluates the rule's metric on those very series with Prometheus 2.42's semantics (the
-//! simulator's [`crate::sim::prom`] primitives: range selection, `rate` extrapolation,
+//! simulator's [`crate::prom`] primitives: range selection, `rate` extrapolation,
 //! `histogram_quantile`, the alert state machine) and the rule's lowered
 //! [`Condition`](crate::lower::Condition), then expects no alert one evaluation before the
 //! first firing one and the alert, with its exact labels and annotations, at it. The
@@ -18,9 +18,9 @@
 //! evaluator and Prometheus fails the test rather than moving it. One more group feeds
 //! healthy series for every metric and expects no alert at all.
 //!
-//! The evaluator is the crate's one raw-series evaluator, [`crate::sim::trace::query`]
+//! The evaluator is the crate's one raw-series evaluator, [`crate::prom::query`]
 //! (proven bit for bit against promtool by the replay's proof tests): each scenario's
-//! series are [`crate::sim::trace::Series`], each metric's query selects its series once.
+//! series are [`crate::prom::Series`], each metric's query selects its series once.
 //!
 //! The phases' rules differ only in the phase an alert names, so the tests are computed
 //! once per plan ([`Tests::new`]); each phase's file ([`Tests::body`]) adds that phase's
@@ -44,10 +44,10 @@ use super::prometheus::{annotations, float, record_selector, recorded, rule_labe
 use crate::check::{Builtin, CheckedPlan};
 use crate::lower::{AlertRule, Condition, Rhs};
 use crate::model::{Duration, Op, Unit};
+use crate::prom::Query;
+use crate::prom::Series;
+use crate::prom::{self, AlertState, Sample, Semantics};
 use crate::promql::{MatchOp, Matcher, MetricExpr, Selector, Track};
-use crate::sim::prom::{self, AlertState, Sample, Semantics};
-use crate::sim::trace::Series;
-use crate::sim::trace::query::Query;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -1330,7 +1330,7 @@ fn notation(values: &[Option<f64>]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::prom::Bucket;
+    use crate::prom::Bucket;
 
     #[test]
     fn notation_compresses_exactly() {

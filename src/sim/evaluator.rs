@@ -14,7 +14,7 @@
 use crate::check::CheckedPlan;
 use crate::limits::MAX_REPLAY_TRANSITIONS_PER_RULE;
 use crate::lower::{AlertRule, RuleKind};
-use crate::sim::prom::{self, AlertState, Status};
+use crate::prom::{self, AlertState, Status};
 
 /// The metric values of one evaluation, per metric index: (canary, stable).
 pub type Values = [(Option<f64>, Option<f64>)];

@@ -4,7 +4,6 @@
 pub mod evaluator;
 pub mod montecarlo;
 pub mod outcomes;
-pub mod prom;
 pub mod replay;
 pub mod report;
 pub mod scenario;

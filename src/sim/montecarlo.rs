@@ -38,9 +38,9 @@
 
 use crate::check::CheckedPlan;
 use crate::lower::{self, AlertRule};
+use crate::prom::Semantics;
 use crate::sim::evaluator::{Schedule, Verdict};
 use crate::sim::outcomes::{Outcomes, Watch};
-use crate::sim::prom::Semantics;
 use crate::sim::scenario::{FaultKind, Scenario, Scenarios};
 use crate::sim::stats::Histogram;
 use crate::sim::synth::{Clock, Exposure, FaultModel, Lanes, Model, Needs, Streams};

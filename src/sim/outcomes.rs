@@ -16,8 +16,8 @@
 
 use crate::lower::{AlertRule, Condition, Rhs, RuleKind};
 use crate::model::Op;
+use crate::prom::{AlertState, Status};
 use crate::sim::evaluator::{Columns, Schedule, Verdict, alert_state};
-use crate::sim::prom::{AlertState, Status};
 
 /// Which rules an outcome-only evaluation runs at some evaluation time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

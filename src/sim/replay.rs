@@ -30,9 +30,10 @@ use crate::limits::{
     MAX_TRACE_JSON_BYTES, MAX_TRACE_LINE_BYTES,
 };
 use crate::lower::{self, AlertRule, RuleKind};
+use crate::prom::Origin;
+use crate::prom::{AlertState, Semantics};
 use crate::sim::evaluator::{Evaluator, Event, Schedule, Verdict, alert_state};
-use crate::sim::prom::{AlertState, Semantics};
-use crate::sim::trace::query::{Inputs, Origin};
+use crate::sim::trace::inputs::Inputs;
 use crate::sim::trace::{TOO_LARGE_HINT, Trace, TraceError, csv, format_rfc3339, promjson};
 use serde::Serialize;
 use std::fmt::{self, Write as _};

@@ -39,8 +39,8 @@
 use crate::check::CheckedPlan;
 use crate::lower::{AlertRule, RuleKind};
 use crate::model::Duration;
+use crate::prom::Semantics;
 use crate::sim::montecarlo::{ScenarioResult, Settings, Tally};
-use crate::sim::prom::Semantics;
 use crate::sim::scenario::Scenarios;
 use crate::sim::stats::Proportion;
 use indexmap::IndexMap;

@@ -55,8 +55,8 @@ mod table;
 
 use crate::check::{Builtin, CheckedPlan};
 use crate::lower::{AlertRule, Condition, Rhs, RuleKind};
+use crate::prom::Semantics;
 use crate::promql::{MetricExpr, Track};
-use crate::sim::prom::Semantics;
 use crate::sim::scenario::{Fault, FaultKind, Scenarios};
 use clock::track_reads;
 pub use clock::{Clock, Step};

@@ -14,11 +14,11 @@
 //! memory/db/redis gauges) and recorded series (values exactly at thresholds, NaN, runs that
 //! stop one evaluation before `for` elapses, gaps longer than the 5m lookback). Sums here
 //! never add more than two series, whose order Prometheus does not fix (see
-//! `sim::trace::query`).
+//! `prom::query`).
 
 use crate::support;
 use plan::check::CheckedPlan;
-use plan::sim::prom::Semantics;
+use plan::prom::Semantics;
 use plan::sim::replay;
 use plan::sim::trace::{self, format_rfc3339};
 use std::collections::{BTreeMap, BTreeSet};

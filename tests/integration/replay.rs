@@ -3,7 +3,7 @@
 
 use crate::support;
 use plan::check::CheckedPlan;
-use plan::sim::prom::Semantics;
+use plan::prom::Semantics;
 use plan::sim::replay::{self, ReplayError};
 use std::fmt::Write as _;
 

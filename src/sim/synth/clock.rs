@@ -7,8 +7,8 @@
 use super::draw::{self, ClassDraw, Mix};
 use super::table::Pool;
 use super::{FaultModel, Model, Reads};
+use crate::prom::{self, Sample, Semantics};
 use crate::promql::Track;
-use crate::sim::prom::{self, Sample, Semantics};
 use crate::sim::scenario::{Fault, FaultKind};
 
 /// Which scrapes' samples the trials of a batch keep, in a fixed ring of slots, oldest

@@ -65,8 +65,8 @@ pub fn kept_bounds(bounds: &[f64], scale: f64, thresholds: Option<&[f64]>) -> Ve
 mod tests {
     use super::*;
     use crate::model::Op;
-    use crate::sim::prom::rate::extrapolate;
-    use crate::sim::prom::{Bucket, Sample, Semantics, histogram_quantile};
+    use crate::prom::rate::extrapolate;
+    use crate::prom::{Bucket, Sample, Semantics, histogram_quantile};
     use proptest::prelude::*;
 
     const DEFAULT: [f64; 11] = [

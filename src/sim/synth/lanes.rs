@@ -15,9 +15,9 @@ use super::draw::{self, ClassDraw, Mix, Target};
 use super::streams::Streams;
 use super::table::Pool;
 use super::{Exposure, FaultModel, Model, Needs, Reads, Source, count};
+use crate::prom::{self, Bucket, Sample};
 use crate::promql::Track;
 use crate::sim::evaluator::Columns;
-use crate::sim::prom::{self, Bucket, Sample};
 use rand::RngExt;
 use rand_distr::Distribution;
 

@@ -420,7 +420,7 @@ fn unquote(s: &str, at: usize) -> Result<(String, usize), LabelError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::prom::is_stale_nan;
+    use crate::prom::is_stale_nan;
 
     fn l(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs

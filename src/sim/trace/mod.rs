@@ -1,6 +1,6 @@
 //! A recorded trace: the samples of named, labelled series over time, read from a CSV file
 //! ([`csv`]) or from the JSON a Prometheus query returns ([`promjson`]), and the metric
-//! values the plan's rules read from it at each evaluation ([`query`]).
+//! values the plan's rules read from it at each evaluation ([`inputs`]).
 //!
 //! Both readers produce the same [`Trace`]: one [`Series`] per distinct name and label set,
 //! its samples sorted by time (absolute milliseconds since the Unix epoch), staleness
@@ -13,49 +13,15 @@
 //! rows arrive.
 
 pub mod csv;
+pub mod inputs;
 pub mod promjson;
-pub mod query;
 
 use crate::limits::{MAX_TRACE_SAMPLES, MAX_TRACE_SERIES, MAX_TRACE_SPAN_MS};
+use crate::prom::Sample;
+pub use crate::prom::Series;
 pub use crate::promql::quote;
-use crate::sim::prom::Sample;
 use std::collections::HashMap;
 use std::fmt;
-
-/// One series of a trace.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Series {
-    /// The metric name (`__name__`).
-    pub name: String,
-    /// The other labels, sorted by name, none empty.
-    pub labels: Vec<(String, String)>,
-    /// Sorted by strictly increasing time; absolute epoch milliseconds until
-    /// [`Trace::rebase`] makes them relative.
-    pub samples: Vec<Sample>,
-    /// Where the series first appears in the file.
-    pub line: usize,
-    pub column: usize,
-}
-
-impl Series {
-    /// The value of label `key` ("" when absent, as in PromQL).
-    pub fn label(&self, key: &str) -> &str {
-        self.labels
-            .iter()
-            .find(|(k, _)| k == key)
-            .map_or("", |(_, v)| v.as_str())
-    }
-
-    /// `name{a="x",b="y"}` for messages.
-    pub fn display(&self) -> String {
-        let inner: Vec<String> = self
-            .labels
-            .iter()
-            .map(|(k, v)| format!("{k}={}", quote(v)))
-            .collect();
-        format!("{}{{{}}}", self.name, inner.join(","))
-    }
-}
 
 /// A whole trace.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -500,7 +466,7 @@ pub fn format_rfc3339(ms: i64) -> String {
 /// `1e-3`...), or `stale` for a staleness marker when `allow_stale`.
 pub fn parse_value(s: &str, allow_stale: bool) -> Result<f64, String> {
     if allow_stale && s == "stale" {
-        return Ok(crate::sim::prom::STALE_NAN);
+        return Ok(crate::prom::STALE_NAN);
     }
     let ok_chars = !s.is_empty()
         && s.bytes()
@@ -574,10 +540,10 @@ mod tests {
         assert_eq!(parse_value("+Inf", false), Ok(f64::INFINITY));
         assert_eq!(parse_value("-Inf", false), Ok(f64::NEG_INFINITY));
         assert!(parse_value("NaN", false).unwrap().is_nan());
-        assert!(!crate::sim::prom::is_stale_nan(
+        assert!(!crate::prom::is_stale_nan(
             parse_value("NaN", true).unwrap()
         ));
-        assert!(crate::sim::prom::is_stale_nan(
+        assert!(crate::prom::is_stale_nan(
             parse_value("stale", true).unwrap()
         ));
         assert!(parse_value("stale", false).is_err());

@@ -157,10 +157,10 @@ impl AlertState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::prom::Semantics;
-    use crate::sim::prom::compare::{CmpOp, condition};
-    use crate::sim::prom::sample::Sample;
-    use crate::sim::prom::select::select_instant;
+    use crate::prom::Semantics;
+    use crate::prom::compare::{CmpOp, condition};
+    use crate::prom::sample::Sample;
+    use crate::prom::select::select_instant;
 
     const MIN: i64 = 60_000;
 

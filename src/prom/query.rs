@@ -1,38 +1,22 @@
-//! The plan metrics' values at each evaluation of a trace, computed as Prometheus computes
-//! the recording rules `plan render` emits.
-//!
-//! Each metric and track reads one of two levels of a trace:
-//! - **recorded**: a series named after the metric's recorded series
-//!   (`service_track:error_rate:ratio_rate5m`) or simply the metric (`error_rate`), with a
-//!   `track` label (`canary`/`stable`); `plan` and `service` labels, when present, must name
-//!   this plan and its service. Read like the alerting rule reads the recording rule's
-//!   output: an instant selector (5m lookback, staleness markers honoured).
-//! - **raw**: the series behind a built-in metric's query (`http_requests_total`,
-//!   `http_request_duration_seconds_bucket`, gauges...), matched by the query's own
-//!   selectors, and evaluated as PromQL does: `rate` with extrapolation and counter resets
-//!   over the range window, `sum`/`avg`/`max` in series order with the version's summation
-//!   (plain in 2.42; Kahan-Neumaier in 3.x), `histogram_quantile` over `sum by (le)`,
-//!   one-to-one division of gauges.
+//! A metric's query (a [`MetricExpr`]) evaluated over raw series as Prometheus evaluates the
+//! recording rules `plan render` emits: `rate` with extrapolation and counter resets over
+//! the range window, `sum`/`avg`/`max` in series order with the version's summation (plain
+//! in 2.42; Kahan-Neumaier in 3.x), `histogram_quantile` over `sum by (le)`, one-to-one
+//! division of gauges; or a recorded series read as an alerting rule reads a recording
+//! rule's output (an instant selector: 5m lookback, staleness markers honoured).
 //!
 //! [`Query`] is one metric's query for one track, its series selected once and read through
-//! cursors: the one raw-series evaluator of the crate, shared by the replay ([`Inputs`]) and
-//! by the promtool unit tests `plan render` generates
-//! ([`crate::render::promtool_tests`], which must predict promtool to the evaluation).
-//!
-//! A recorded series wins over raw ones for the same metric and track. A custom metric
-//! (its own PromQL) can only be read as recorded series. A metric with neither is absent:
-//! its comparisons are false and its no-data rule fires, as in Prometheus.
+//! cursors: the one raw-series evaluator of the crate, shared by the replay
+//! (`sim::trace::inputs`) and by the promtool unit tests `plan render` generates (which
+//! must predict promtool to the evaluation).
 //!
 //! Exactness caveat: Prometheus adds the series of a sum in the order of its index (series
-//! creation order), which no trace records; here they are added in label order. Sums of one
+//! creation order), which no trace records; here they are added in slice order. Sums of one
 //! or two series (and `max`) do not depend on the order; three or more may differ in the
 //! last bit.
 
-use super::{Series, Trace, TraceError};
-use crate::check::CheckedPlan;
-use crate::lower::{self, AlertRule};
+use super::{Bucket, DEFAULT_LOOKBACK_MS, RangeCursor, Semantics, Series};
 use crate::promql::{MetricExpr, Selector, Track};
-use crate::sim::prom::{self, Bucket, DEFAULT_LOOKBACK_MS, RangeCursor, Semantics};
 
 /// One series read through a cursor (evaluation times only move forward).
 #[derive(Debug, Clone)]
@@ -104,9 +88,9 @@ pub enum Origin {
 /// (fastest when they do not decrease: each series keeps a cursor), without allocating
 /// (up to 64 histogram buckets).
 ///
-/// This is the one raw-series evaluator of the crate: the replay reads traces with it
-/// ([`Inputs`]) and `plan render` computes its promtool tests' expected values and firing
-/// evaluations with it ([`crate::render::promtool_tests`]).
+/// This is the one raw-series evaluator of the crate: the replay reads traces with it and
+/// `plan render` computes its promtool tests' expected values and firing evaluations with
+/// it.
 #[derive(Debug, Clone)]
 pub struct Query {
     src: Source,
@@ -132,8 +116,28 @@ impl Query {
     /// custom query cannot be evaluated here: absent.
     pub fn raw(expr: &MetricExpr, track: Track, series: &[Series]) -> Query {
         Query {
-            src: raw_source(expr, track, series, &mut |_| {}),
+            src: raw_source(expr, track, series),
         }
+    }
+
+    /// The indices of the series the query reads.
+    pub fn reads(&self) -> Vec<usize> {
+        let mut ids: Vec<usize> = match &self.src {
+            Source::Absent => Vec::new(),
+            Source::Recorded(c) => vec![c.series],
+            Source::RateRatio { num, den, .. } => num.iter().chain(den).map(|c| c.series).collect(),
+            Source::Rate { sel, .. } | Source::AvgRate { sel, .. } | Source::GaugeSum { sel } => {
+                sel.iter().map(|c| c.series).collect()
+            }
+            Source::Quantile { sel, .. } => sel.iter().map(|(c, _)| c.series).collect(),
+            Source::GaugeRatioMax { pairs } => pairs
+                .iter()
+                .flat_map(|(n, d)| [n.series, d.series])
+                .collect(),
+        };
+        ids.sort_unstable();
+        ids.dedup();
+        ids
     }
 
     /// The value at `ts` (relative ms, as the samples); `None` when the query returns
@@ -166,150 +170,14 @@ impl Query {
     }
 }
 
-/// The metric values of a trace at successive evaluations.
-pub struct Inputs<'t> {
-    trace: &'t Trace,
-    semantics: Semantics,
-    /// Per metric: (canary, stable).
-    sources: Vec<[Query; 2]>,
-    values: Vec<(Option<f64>, Option<f64>)>,
-    used: Vec<bool>,
-}
-
-impl<'t> Inputs<'t> {
-    /// Resolves every metric a rule reads, for the tracks it reads. Errors when two
-    /// recorded series claim the same metric and track.
-    pub fn new(
-        plan: &CheckedPlan,
-        rules: &[AlertRule],
-        trace: &'t Trace,
-        semantics: Semantics,
-    ) -> Result<Inputs<'t>, TraceError> {
-        let mut used = vec![false; trace.series.len()];
-        let mut sources = Vec::with_capacity(plan.metrics.len());
-        for mi in 0..plan.metrics.len() {
-            let read = rules.iter().any(|r| r.metric == mi);
-            let tracks = if read {
-                lower::tracks_needed(rules, mi)
-            } else {
-                Vec::new()
-            };
-            let mut pair = [Query::absent(), Query::absent()];
-            for track in tracks {
-                let slot = match track {
-                    Track::Canary => 0,
-                    Track::Stable => 1,
-                };
-                pair[slot] = resolve(plan, mi, track, trace, &mut used)?;
-            }
-            sources.push(pair);
-        }
-        Ok(Inputs {
-            trace,
-            semantics,
-            values: vec![(None, None); plan.metrics.len()],
-            sources,
-            used,
-        })
-    }
-
-    /// Where metric `mi`'s values come from, per track (canary, stable).
-    pub fn origin(&self, mi: usize) -> [Origin; 2] {
-        let series = &self.trace.series;
-        [
-            self.sources[mi][0].origin(series),
-            self.sources[mi][1].origin(series),
-        ]
-    }
-
-    /// Series of the trace that no metric reads (a typo in a label is the usual cause).
-    pub fn unused(&self) -> impl Iterator<Item = &Series> {
-        self.trace
-            .series
-            .iter()
-            .zip(&self.used)
-            .filter(|(_, u)| !**u)
-            .map(|(s, _)| s)
-    }
-
-    /// The values at evaluation time `ts` (non-decreasing across calls; relative ms, as
-    /// the trace's samples).
-    pub fn values_at(&mut self, ts: i64) -> &[(Option<f64>, Option<f64>)] {
-        let sem = self.semantics;
-        let series = &self.trace.series;
-        for (mi, pair) in self.sources.iter_mut().enumerate() {
-            let c = pair[0].at(series, ts, sem);
-            let s = pair[1].at(series, ts, sem);
-            self.values[mi] = (c, s);
-        }
-        &self.values
-    }
-}
-
-fn resolve(
-    plan: &CheckedPlan,
-    mi: usize,
-    track: Track,
-    trace: &Trace,
-    used: &mut [bool],
-) -> Result<Query, TraceError> {
-    let m = &plan.metrics[mi];
-    let recorded = lower::record_name(m);
-    let mut found: Option<usize> = None;
-    for (i, s) in trace.series.iter().enumerate() {
-        let named = s.name == recorded || s.name == m.name;
-        let ok = |k: &str, want: &str| {
-            let v = s.label(k);
-            v.is_empty() || v == want
-        };
-        if named
-            && s.label("track") == track.as_str()
-            && ok("plan", &plan.name)
-            && ok("service", &plan.service.name)
-        {
-            if let Some(first) = found {
-                return Err(TraceError::new(
-                    s.line,
-                    s.column,
-                    format!(
-                        "two series give `{}` of the {} track: {} (line {}) and {}",
-                        m.name,
-                        track.as_str(),
-                        trace.series[first].display(),
-                        trace.series[first].line,
-                        s.display()
-                    ),
-                )
-                .hint("keep one recorded series per metric and track, or tell them apart with the `plan` or `service` label"));
-            }
-            found = Some(i);
-        }
-    }
-    if let Some(i) = found {
-        used[i] = true;
-        return Ok(Query::recorded(i));
-    }
-    let src = raw_source(&m.expr, track, &trace.series, &mut |i| used[i] = true);
-    Ok(Query { src })
-}
-
-/// The raw source of `expr` for `track`: the series each selector matches, chosen once;
-/// `mark` is told every series a selector matches.
-fn raw_source(
-    expr: &MetricExpr,
-    track: Track,
-    series: &[Series],
-    mark: &mut dyn FnMut(usize),
-) -> Source {
-    let mut pick = |sel: &Selector| -> Vec<Cur> {
+/// The raw source of `expr` for `track`: the series each selector matches, chosen once.
+fn raw_source(expr: &MetricExpr, track: Track, series: &[Series]) -> Source {
+    let pick = |sel: &Selector| -> Vec<Cur> {
         series
             .iter()
             .enumerate()
             .filter(|(_, s)| sel.matches(&s.name, &s.labels, track))
-            .map(|(i, _)| {
-                mark(i);
-                Cur::new(i)
-            })
+            .map(|(i, _)| Cur::new(i))
             .collect()
     };
     match expr {
@@ -385,7 +253,7 @@ pub(crate) fn parse_le(s: &str) -> Option<f64> {
 
 fn rate_of(c: &mut Cur, series: &[Series], ts: i64, w: i64, sem: Semantics) -> Option<f64> {
     let s = &series[c.series].samples;
-    prom::rate(c.cursor.window(s, ts, w, sem), ts, w, sem)
+    super::rate(c.cursor.window(s, ts, w, sem), ts, w, sem)
 }
 
 fn instant_of(c: &mut Cur, series: &[Series], ts: i64, sem: Semantics) -> Option<f64> {
@@ -413,7 +281,7 @@ fn eval(src: &mut Source, series: &[Series], ts: i64, sem: Semantics) -> Option<
                 }
             }
             // `(sum(...) or vector(0))`: no numerator series is no event yet.
-            prom::ratio(Some(n.sum().unwrap_or(0.0)), d.sum())
+            super::ratio(Some(n.sum().unwrap_or(0.0)), d.sum())
         }
         Source::Rate { sel, w } => {
             let mut a = Agg::default();
@@ -472,7 +340,7 @@ fn eval(src: &mut Source, series: &[Series], ts: i64, sem: Semantics) -> Option<
             if n == 0 {
                 return None;
             }
-            let v = prom::histogram_quantile(*q, &mut buckets[..n], sem);
+            let v = super::histogram_quantile(*q, &mut buckets[..n], sem);
             Some(if *scale == 1.0 { v } else { v * *scale })
         }
         Source::GaugeSum { sel } => {

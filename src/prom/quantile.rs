@@ -402,7 +402,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(crate::sim::prom::proptest_config())]
+        #![proptest_config(crate::prom::proptest_config())]
         #[test]
         fn result_is_within_the_bucket_bounds(
             mut incs in prop::collection::vec(0.001f64..100.0, 2..12),

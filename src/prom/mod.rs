@@ -16,7 +16,12 @@
 //!   `increase`, `delta`;
 //! - [`quantile`]: `histogram_quantile` over classic buckets;
 //! - [`compare`]: comparison filters, division, missing operands;
-//! - [`alert`]: the pending/firing state machine of one alert.
+//! - [`alert`]: the pending/firing state machine of one alert;
+//! - [`Series`] and [`query`]: a metric's query evaluated over named, labelled series, as a
+//!   recording rule computes it.
+//!
+//! It is its own top-level module because three stages read it: `render` (to predict the
+//! promtool tests it writes), the trace replay and the Monte Carlo simulator.
 //!
 //! # Differences between 2.42 and 3.x
 //!
@@ -69,19 +74,23 @@
 pub mod alert;
 pub mod compare;
 pub mod quantile;
+pub mod query;
 pub mod rate;
 pub mod sample;
 pub mod select;
+mod series;
 
 pub use alert::{AlertRule, AlertState, Status};
 pub use compare::{CmpOp, condition, ratio};
 pub use quantile::{Bucket, histogram_quantile};
+pub use query::{Origin, Query};
 pub use rate::{delta, extrapolate, extrapolated_rate, increase, rate};
 pub use sample::{STALE_NAN, Sample, is_stale_nan};
 pub use select::{
     DEFAULT_LOOKBACK_MS, RangeCursor, count_over_time, select_instant,
     select_instant_with_lookback, select_range,
 };
+pub use series::Series;
 
 /// Which Prometheus version's evaluation rules to follow.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]

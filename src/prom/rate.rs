@@ -198,7 +198,7 @@ pub fn delta(window: &[Sample], ts: i64, range_ms: i64, semantics: Semantics) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::prom::select::select_range;
+    use crate::prom::select::select_range;
     use proptest::prelude::*;
 
     const MIN: i64 = 60_000;
@@ -367,7 +367,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(crate::sim::prom::proptest_config())]
+        #![proptest_config(crate::prom::proptest_config())]
 
         #[test]
         fn extrapolate_from_summaries_equals_the_slice_form(

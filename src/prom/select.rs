@@ -342,7 +342,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(crate::sim::prom::proptest_config())]
+        #![proptest_config(crate::prom::proptest_config())]
         #[test]
         fn cursor_equals_select_range(
             s in arb_series(),

@@ -1,0 +1,149 @@
+//! The plan metrics' values at each evaluation of a trace. Each metric and track reads one
+//! of two levels of the trace:
+//! - **recorded**: a series named after the metric's recorded series
+//!   (`service_track:error_rate:ratio_rate5m`) or simply the metric (`error_rate`), with a
+//!   `track` label (`canary`/`stable`); `plan` and `service` labels, when present, must name
+//!   this plan and its service;
+//! - **raw**: the series behind a built-in metric's query (`http_requests_total`,
+//!   `http_request_duration_seconds_bucket`, gauges...), matched by the query's own
+//!   selectors and evaluated by [`Query`].
+//!
+//! A recorded series wins over raw ones for the same metric and track. A custom metric
+//! (its own PromQL) can only be read as recorded series. A metric with neither is absent:
+//! its comparisons are false and its no-data rule fires, as in Prometheus.
+
+use super::{Series, Trace, TraceError};
+use crate::check::CheckedPlan;
+use crate::lower::{self, AlertRule};
+use crate::prom::{Origin, Query, Semantics};
+use crate::promql::Track;
+
+/// The metric values of a trace at successive evaluations.
+pub struct Inputs<'t> {
+    trace: &'t Trace,
+    semantics: Semantics,
+    /// Per metric: (canary, stable).
+    sources: Vec<[Query; 2]>,
+    values: Vec<(Option<f64>, Option<f64>)>,
+    used: Vec<bool>,
+}
+
+impl<'t> Inputs<'t> {
+    /// Resolves every metric a rule reads, for the tracks it reads. Errors when two
+    /// recorded series claim the same metric and track.
+    pub fn new(
+        plan: &CheckedPlan,
+        rules: &[AlertRule],
+        trace: &'t Trace,
+        semantics: Semantics,
+    ) -> Result<Inputs<'t>, TraceError> {
+        let mut used = vec![false; trace.series.len()];
+        let mut sources = Vec::with_capacity(plan.metrics.len());
+        for mi in 0..plan.metrics.len() {
+            let read = rules.iter().any(|r| r.metric == mi);
+            let tracks = if read {
+                lower::tracks_needed(rules, mi)
+            } else {
+                Vec::new()
+            };
+            let mut pair = [Query::absent(), Query::absent()];
+            for track in tracks {
+                let slot = match track {
+                    Track::Canary => 0,
+                    Track::Stable => 1,
+                };
+                pair[slot] = resolve(plan, mi, track, trace, &mut used)?;
+            }
+            sources.push(pair);
+        }
+        Ok(Inputs {
+            trace,
+            semantics,
+            values: vec![(None, None); plan.metrics.len()],
+            sources,
+            used,
+        })
+    }
+
+    /// Where metric `mi`'s values come from, per track (canary, stable).
+    pub fn origin(&self, mi: usize) -> [Origin; 2] {
+        let series = &self.trace.series;
+        [
+            self.sources[mi][0].origin(series),
+            self.sources[mi][1].origin(series),
+        ]
+    }
+
+    /// Series of the trace that no metric reads (a typo in a label is the usual cause).
+    pub fn unused(&self) -> impl Iterator<Item = &Series> {
+        self.trace
+            .series
+            .iter()
+            .zip(&self.used)
+            .filter(|(_, u)| !**u)
+            .map(|(s, _)| s)
+    }
+
+    /// The values at evaluation time `ts` (non-decreasing across calls; relative ms, as
+    /// the trace's samples).
+    pub fn values_at(&mut self, ts: i64) -> &[(Option<f64>, Option<f64>)] {
+        let sem = self.semantics;
+        let series = &self.trace.series;
+        for (mi, pair) in self.sources.iter_mut().enumerate() {
+            let c = pair[0].at(series, ts, sem);
+            let s = pair[1].at(series, ts, sem);
+            self.values[mi] = (c, s);
+        }
+        &self.values
+    }
+}
+
+fn resolve(
+    plan: &CheckedPlan,
+    mi: usize,
+    track: Track,
+    trace: &Trace,
+    used: &mut [bool],
+) -> Result<Query, TraceError> {
+    let m = &plan.metrics[mi];
+    let recorded = lower::record_name(m);
+    let mut found: Option<usize> = None;
+    for (i, s) in trace.series.iter().enumerate() {
+        let named = s.name == recorded || s.name == m.name;
+        let ok = |k: &str, want: &str| {
+            let v = s.label(k);
+            v.is_empty() || v == want
+        };
+        if named
+            && s.label("track") == track.as_str()
+            && ok("plan", &plan.name)
+            && ok("service", &plan.service.name)
+        {
+            if let Some(first) = found {
+                return Err(TraceError::new(
+                    s.line,
+                    s.column,
+                    format!(
+                        "two series give `{}` of the {} track: {} (line {}) and {}",
+                        m.name,
+                        track.as_str(),
+                        trace.series[first].display(),
+                        trace.series[first].line,
+                        s.display()
+                    ),
+                )
+                .hint("keep one recorded series per metric and track, or tell them apart with the `plan` or `service` label"));
+            }
+            found = Some(i);
+        }
+    }
+    if let Some(i) = found {
+        used[i] = true;
+        return Ok(Query::recorded(i));
+    }
+    let query = Query::raw(&m.expr, track, &trace.series);
+    for i in query.reads() {
+        used[i] = true;
+    }
+    Ok(query)
+}
