@@ -34,9 +34,10 @@ impl Cur {
     }
 }
 
-/// How one metric's value for one track is obtained.
+/// A metric's expression for one track bound to the series it reads: how its value is
+/// obtained.
 #[derive(Debug, Clone)]
-enum Source {
+enum BoundExpr {
     Recorded(Cur),
     RateRatio {
         num: Vec<Cur>,
@@ -93,14 +94,14 @@ pub enum Origin {
 /// it.
 #[derive(Debug, Clone)]
 pub struct Query {
-    src: Source,
+    src: BoundExpr,
 }
 
 impl Query {
     /// A query that returns nothing (no series gives the metric).
     pub fn absent() -> Query {
         Query {
-            src: Source::Absent,
+            src: BoundExpr::Absent,
         }
     }
 
@@ -108,7 +109,7 @@ impl Query {
     /// rule's output: an instant selector (5m lookback, staleness markers honoured).
     pub fn recorded(i: usize) -> Query {
         Query {
-            src: Source::Recorded(Cur::new(i)),
+            src: BoundExpr::Recorded(Cur::new(i)),
         }
     }
 
@@ -123,14 +124,16 @@ impl Query {
     /// The indices of the series the query reads.
     pub fn reads(&self) -> Vec<usize> {
         let mut ids: Vec<usize> = match &self.src {
-            Source::Absent => Vec::new(),
-            Source::Recorded(c) => vec![c.series],
-            Source::RateRatio { num, den, .. } => num.iter().chain(den).map(|c| c.series).collect(),
-            Source::Rate { sel, .. } | Source::AvgRate { sel, .. } | Source::GaugeSum { sel } => {
-                sel.iter().map(|c| c.series).collect()
+            BoundExpr::Absent => Vec::new(),
+            BoundExpr::Recorded(c) => vec![c.series],
+            BoundExpr::RateRatio { num, den, .. } => {
+                num.iter().chain(den).map(|c| c.series).collect()
             }
-            Source::Quantile { sel, .. } => sel.iter().map(|(c, _)| c.series).collect(),
-            Source::GaugeRatioMax { pairs } => pairs
+            BoundExpr::Rate { sel, .. }
+            | BoundExpr::AvgRate { sel, .. }
+            | BoundExpr::GaugeSum { sel } => sel.iter().map(|c| c.series).collect(),
+            BoundExpr::Quantile { sel, .. } => sel.iter().map(|(c, _)| c.series).collect(),
+            BoundExpr::GaugeRatioMax { pairs } => pairs
                 .iter()
                 .flat_map(|(n, d)| [n.series, d.series])
                 .collect(),
@@ -149,21 +152,21 @@ impl Query {
     /// Where the values come from.
     pub fn origin(&self, series: &[Series]) -> Origin {
         match &self.src {
-            Source::Recorded(c) => Origin::Recorded {
+            BoundExpr::Recorded(c) => Origin::Recorded {
                 series: series[c.series].display(),
             },
-            Source::Absent => Origin::Absent,
-            Source::RateRatio { num, den, .. } => {
+            BoundExpr::Absent => Origin::Absent,
+            BoundExpr::RateRatio { num, den, .. } => {
                 let mut ids: Vec<usize> = num.iter().chain(den).map(|c| c.series).collect();
                 ids.sort_unstable();
                 ids.dedup();
                 Origin::Raw { series: ids.len() }
             }
-            Source::Rate { sel, .. } | Source::AvgRate { sel, .. } | Source::GaugeSum { sel } => {
-                Origin::Raw { series: sel.len() }
-            }
-            Source::Quantile { sel, .. } => Origin::Raw { series: sel.len() },
-            Source::GaugeRatioMax { pairs } => Origin::Raw {
+            BoundExpr::Rate { sel, .. }
+            | BoundExpr::AvgRate { sel, .. }
+            | BoundExpr::GaugeSum { sel } => Origin::Raw { series: sel.len() },
+            BoundExpr::Quantile { sel, .. } => Origin::Raw { series: sel.len() },
+            BoundExpr::GaugeRatioMax { pairs } => Origin::Raw {
                 series: pairs.len() * 2,
             },
         }
@@ -171,7 +174,7 @@ impl Query {
 }
 
 /// The raw source of `expr` for `track`: the series each selector matches, chosen once.
-fn raw_source(expr: &MetricExpr, track: Track, series: &[Series]) -> Source {
+fn raw_source(expr: &MetricExpr, track: Track, series: &[Series]) -> BoundExpr {
     let pick = |sel: &Selector| -> Vec<Cur> {
         series
             .iter()
@@ -181,16 +184,16 @@ fn raw_source(expr: &MetricExpr, track: Track, series: &[Series]) -> Source {
             .collect()
     };
     match expr {
-        MetricExpr::RateRatio { num, den, window } => Source::RateRatio {
+        MetricExpr::RateRatio { num, den, window } => BoundExpr::RateRatio {
             num: pick(num),
             den: pick(den),
             w: window.millis() as i64,
         },
-        MetricExpr::Rate { sel, window } => Source::Rate {
+        MetricExpr::Rate { sel, window } => BoundExpr::Rate {
             sel: pick(sel),
             w: window.millis() as i64,
         },
-        MetricExpr::AvgRate { sel, window } => Source::AvgRate {
+        MetricExpr::AvgRate { sel, window } => BoundExpr::AvgRate {
             sel: pick(sel),
             w: window.millis() as i64,
         },
@@ -214,7 +217,7 @@ fn raw_source(expr: &MetricExpr, track: Track, series: &[Series]) -> Source {
                 };
                 with_group.push((c, g));
             }
-            Source::Quantile {
+            BoundExpr::Quantile {
                 q: *q,
                 scale: *scale,
                 w: window.millis() as i64,
@@ -222,7 +225,7 @@ fn raw_source(expr: &MetricExpr, track: Track, series: &[Series]) -> Source {
                 les: names.iter().map(|n| parse_le(n)).collect(),
             }
         }
-        MetricExpr::GaugeSum { sel } => Source::GaugeSum { sel: pick(sel) },
+        MetricExpr::GaugeSum { sel } => BoundExpr::GaugeSum { sel: pick(sel) },
         MetricExpr::GaugeRatioMax { num, den } => {
             let nums = pick(num);
             let dens = pick(den);
@@ -235,9 +238,9 @@ fn raw_source(expr: &MetricExpr, track: Track, series: &[Series]) -> Source {
                         .map(|d| (n, Cur::new(d.series)))
                 })
                 .collect();
-            Source::GaugeRatioMax { pairs }
+            BoundExpr::GaugeRatioMax { pairs }
         }
-        MetricExpr::Custom(_) => Source::Absent,
+        MetricExpr::Custom(_) => BoundExpr::Absent,
     }
 }
 
@@ -263,11 +266,11 @@ fn instant_of(c: &mut Cur, series: &[Series], ts: i64, sem: Semantics) -> Option
         .map(|x| x.v)
 }
 
-fn eval(src: &mut Source, series: &[Series], ts: i64, sem: Semantics) -> Option<f64> {
+fn eval(src: &mut BoundExpr, series: &[Series], ts: i64, sem: Semantics) -> Option<f64> {
     match src {
-        Source::Absent => None,
-        Source::Recorded(c) => instant_of(c, series, ts, sem),
-        Source::RateRatio { num, den, w } => {
+        BoundExpr::Absent => None,
+        BoundExpr::Recorded(c) => instant_of(c, series, ts, sem),
+        BoundExpr::RateRatio { num, den, w } => {
             let mut n = Agg::default();
             for c in num.iter_mut() {
                 if let Some(v) = rate_of(c, series, ts, *w, sem) {
@@ -283,7 +286,7 @@ fn eval(src: &mut Source, series: &[Series], ts: i64, sem: Semantics) -> Option<
             // `(sum(...) or vector(0))`: no numerator series is no event yet.
             super::ratio(Some(n.sum().unwrap_or(0.0)), d.sum())
         }
-        Source::Rate { sel, w } => {
+        BoundExpr::Rate { sel, w } => {
             let mut a = Agg::default();
             for c in sel.iter_mut() {
                 if let Some(v) = rate_of(c, series, ts, *w, sem) {
@@ -292,7 +295,7 @@ fn eval(src: &mut Source, series: &[Series], ts: i64, sem: Semantics) -> Option<
             }
             a.sum()
         }
-        Source::AvgRate { sel, w } => {
+        BoundExpr::AvgRate { sel, w } => {
             let mut a = Agg::default();
             for c in sel.iter_mut() {
                 if let Some(v) = rate_of(c, series, ts, *w, sem) {
@@ -301,7 +304,7 @@ fn eval(src: &mut Source, series: &[Series], ts: i64, sem: Semantics) -> Option<
             }
             a.avg(sem)
         }
-        Source::Quantile {
+        BoundExpr::Quantile {
             q,
             scale,
             w,
@@ -343,7 +346,7 @@ fn eval(src: &mut Source, series: &[Series], ts: i64, sem: Semantics) -> Option<
             let v = super::histogram_quantile(*q, &mut buckets[..n], sem);
             Some(if *scale == 1.0 { v } else { v * *scale })
         }
-        Source::GaugeSum { sel } => {
+        BoundExpr::GaugeSum { sel } => {
             let mut a = Agg::default();
             for c in sel.iter_mut() {
                 if let Some(v) = instant_of(c, series, ts, sem) {
@@ -352,7 +355,7 @@ fn eval(src: &mut Source, series: &[Series], ts: i64, sem: Semantics) -> Option<
             }
             a.sum()
         }
-        Source::GaugeRatioMax { pairs } => {
+        BoundExpr::GaugeRatioMax { pairs } => {
             let mut max: Option<f64> = None;
             for (n, d) in pairs.iter_mut() {
                 let (Some(nv), Some(dv)) = (

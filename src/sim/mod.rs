@@ -7,6 +7,7 @@ pub mod outcomes;
 pub mod replay;
 pub mod report;
 pub mod scenario;
+pub mod splitmix;
 pub mod stats;
 pub mod synth;
 pub mod trace;

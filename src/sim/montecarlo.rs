@@ -40,10 +40,11 @@ use crate::check::CheckedPlan;
 use crate::lower::{self, AlertRule};
 use crate::prom::Semantics;
 use crate::sim::evaluator::{Schedule, Verdict};
-use crate::sim::outcomes::{Outcomes, Watch};
+use crate::sim::outcomes::{Outcomes, RuleSet};
 use crate::sim::scenario::{FaultKind, Scenario, Scenarios};
+use crate::sim::splitmix::SplitMix64;
 use crate::sim::stats::Histogram;
-use crate::sim::synth::{Clock, Exposure, FaultModel, Lanes, Model, Needs, Streams};
+use crate::sim::synth::{Clock, Demand, Exposure, FaultModel, Lanes, Model, Streams};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// How to run.
@@ -143,44 +144,37 @@ pub struct ScenarioResult<'s> {
 /// A trial's seed: SplitMix64 over (seed, scenario, trial), so that trials are independent
 /// of each other and of how they are scheduled.
 pub fn trial_seed(seed: u64, scenario: u64, trial: u64) -> u64 {
-    let mut z = seed
+    let mixed = seed
         ^ scenario.wrapping_mul(0x9E37_79B9_7F4A_7C15)
         ^ trial.wrapping_mul(0xD1B5_4A32_D192_ED03);
-    for _ in 0..2 {
-        z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut x = z;
-        x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z = x ^ (x >> 31);
-    }
-    z
+    SplitMix64::new(SplitMix64::new(mixed).next_u64()).next_u64()
 }
 
-/// The metric values an outcome-only evaluation reads, by what it watches.
-struct Reading {
-    rollbacks: Needs,
-    rollbacks_and_gates: Needs,
+/// The metric values an outcome-only evaluation computes, for each set of rules it runs.
+struct Demands {
+    rollbacks: Demand,
+    rollbacks_and_gates: Demand,
 }
 
-impl Reading {
-    fn new(model: &Model<'_>, rules: &[AlertRule]) -> Reading {
-        let read_by = |watch: Watch| {
-            model.needs(|m| {
+impl Demands {
+    fn new(model: &Model<'_>, rules: &[AlertRule]) -> Demands {
+        let read_by = |set: RuleSet| {
+            model.demand(|m| {
                 rules
                     .iter()
-                    .any(|r| r.metric == m && watch.kinds().contains(&r.kind))
+                    .any(|r| r.metric == m && set.kinds().contains(&r.kind))
             })
         };
-        Reading {
-            rollbacks: read_by(Watch::Rollbacks),
-            rollbacks_and_gates: read_by(Watch::RollbacksAndGates),
+        Demands {
+            rollbacks: read_by(RuleSet::Rollbacks),
+            rollbacks_and_gates: read_by(RuleSet::RollbacksAndGates),
         }
     }
 
-    fn of(&self, watch: Watch) -> &Needs {
-        match watch {
-            Watch::Rollbacks => &self.rollbacks,
-            Watch::RollbacksAndGates => &self.rollbacks_and_gates,
+    fn of(&self, set: RuleSet) -> &Demand {
+        match set {
+            RuleSet::Rollbacks => &self.rollbacks,
+            RuleSet::RollbacksAndGates => &self.rollbacks_and_gates,
         }
     }
 }
@@ -239,7 +233,7 @@ struct Job<'r, 's> {
     seed: u64,
     /// Per scenario: the unit of detection times.
     units: &'r [i64],
-    reading: &'r Reading,
+    demands: &'r Demands,
 }
 
 impl Job<'_, '_> {
@@ -286,7 +280,7 @@ impl Job<'_, '_> {
             } else {
                 let step = clock.advance(ts);
                 t.steps += lanes.len() as u64;
-                lanes.advance(step, self.reading.of(outcomes.watch(ts)));
+                lanes.advance(step, self.demands.of(outcomes.rule_set(ts)));
                 let verdicts = outcomes.evaluate(ts, lanes.values());
                 ended.extend(
                     verdicts
@@ -429,7 +423,7 @@ fn run_batched<'s>(
         .iter()
         .map(|s| detect_unit(&model, s))
         .collect();
-    let reading = Reading::new(&model, &rules);
+    let demands = Demands::new(&model, &rules);
     let job = Job {
         plan,
         rules: &rules,
@@ -441,7 +435,7 @@ fn run_batched<'s>(
         batch: batch.max(1),
         seed: settings.seed,
         units: &units,
-        reading: &reading,
+        demands: &demands,
     };
     let (next, done) = (AtomicU64::new(0), AtomicU64::new(0));
     let mut tallies: Vec<Tally> = scenarios

@@ -21,19 +21,19 @@ use crate::sim::evaluator::{Columns, Schedule, Verdict, alert_state};
 
 /// Which rules an outcome-only evaluation runs at some evaluation time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Watch {
+pub enum RuleSet {
     /// Rollback rules only.
     Rollbacks,
     /// Rollback rules and gates.
     RollbacksAndGates,
 }
 
-impl Watch {
-    /// The kinds of rule watched.
+impl RuleSet {
+    /// The kinds of rule in the set.
     pub fn kinds(self) -> &'static [RuleKind] {
         match self {
-            Watch::Rollbacks => &[RuleKind::Rollback],
-            Watch::RollbacksAndGates => &[RuleKind::Rollback, RuleKind::Gate],
+            RuleSet::Rollbacks => &[RuleKind::Rollback],
+            RuleSet::RollbacksAndGates => &[RuleKind::Rollback, RuleKind::Gate],
         }
     }
 }
@@ -101,8 +101,8 @@ impl<'a> Outcomes<'a> {
             phase: 0,
             gates_from: gates_from(rules, schedule, eval_ms),
             runs: [
-                of_kinds(rules, Watch::Rollbacks.kinds()),
-                of_kinds(rules, Watch::RollbacksAndGates.kinds()),
+                of_kinds(rules, RuleSet::Rollbacks.kinds()),
+                of_kinds(rules, RuleSet::RollbacksAndGates.kinds()),
             ],
             live: lanes,
             width: lanes,
@@ -132,11 +132,11 @@ impl<'a> Outcomes<'a> {
     }
 
     /// Which rules [`evaluate`](Self::evaluate) runs at `ts`.
-    pub fn watch(&self, ts: i64) -> Watch {
+    pub fn rule_set(&self, ts: i64) -> RuleSet {
         if ts < self.gates_from[self.phase] {
-            Watch::Rollbacks
+            RuleSet::Rollbacks
         } else {
-            Watch::RollbacksAndGates
+            RuleSet::RollbacksAndGates
         }
     }
 
@@ -181,7 +181,7 @@ impl<'a> Outcomes<'a> {
     /// fired.
     pub fn evaluate(&mut self, ts: i64, values: Columns<'_>) -> &[Option<Verdict>] {
         let (n, w, phase) = (self.live, self.width, self.phase);
-        let runs = &self.runs[usize::from(self.watch(ts) == Watch::RollbacksAndGates)];
+        let runs = &self.runs[usize::from(self.rule_set(ts) == RuleSet::RollbacksAndGates)];
         self.evaluated += (runs.len() * n) as u64;
         let verdicts = &mut self.verdicts[..n];
         verdicts.fill(None);

@@ -20,22 +20,19 @@ use crate::support;
 use plan::check::CheckedPlan;
 use plan::prom::Semantics;
 use plan::sim::replay;
+use plan::sim::splitmix::SplitMix64;
 use plan::sim::trace::{self, format_rfc3339};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 const MIN: i64 = 60_000;
 
-/// splitmix64: a tiny deterministic generator, enough for test data.
-struct Rng(u64);
+/// A tiny deterministic generator, enough for test data.
+struct Rng(SplitMix64);
 
 impl Rng {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
     fn below(&mut self, n: u64) -> u64 {
         self.next() % n
@@ -668,7 +665,7 @@ fn simulator_fires_exactly_when_promtool_does() {
         .map_or(i64::MAX, |d| d.millis() as i64);
 
     let dir = support::temp_dir("proof");
-    let mut rng = Rng(0x5EED_CAFE);
+    let mut rng = Rng(SplitMix64::new(0x5EED_CAFE));
     let traces = 64;
     let mut test_yaml = format!(
         "rule_files:\n- {}\nevaluation_interval: {}s\ntests:\n",

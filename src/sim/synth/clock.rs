@@ -6,7 +6,7 @@
 
 use super::draw::{self, ClassDraw, Mix};
 use super::table::Pool;
-use super::{FaultModel, Model, Reads};
+use super::{Bursts, FaultModel, Model, SeriesSet};
 use crate::prom::{self, Sample, Semantics};
 use crate::promql::Track;
 use crate::sim::scenario::{Fault, FaultKind};
@@ -69,18 +69,18 @@ impl Slots {
 
 /// What each track must produce: the canary (its requests and failures always, when there
 /// is a fault, for the blast radius), and the stable track if some rule reads it.
-pub(super) fn track_reads(model: &Model<'_>, with_fault: bool) -> (Reads, Option<Reads>) {
-    let canary = Reads {
-        requests: model.canary_reads.requests || with_fault,
-        errors: model.canary_reads.errors || with_fault,
-        ..model.canary_reads
+pub(super) fn track_series(model: &Model<'_>, with_fault: bool) -> (SeriesSet, Option<SeriesSet>) {
+    let canary = SeriesSet {
+        requests: model.canary_series.requests || with_fault,
+        errors: model.canary_series.errors || with_fault,
+        ..model.canary_series
     };
-    (canary, model.stable_reads)
+    (canary, model.stable_series)
 }
 
-/// The tracks a trial simulates, with what each must produce ([`track_reads`]).
-pub(super) fn tracks(model: &Model<'_>, faults: &FaultModel<'_>) -> Vec<(Track, Reads)> {
-    let (canary, stable) = track_reads(model, faults.fault.is_some());
+/// The tracks a trial simulates, with what each must produce ([`track_series`]).
+pub(super) fn tracks(model: &Model<'_>, faults: &FaultModel<'_>) -> Vec<(Track, SeriesSet)> {
+    let (canary, stable) = track_series(model, faults.fault.is_some());
     std::iter::once((Track::Canary, canary))
         .chain(stable.map(|r| (Track::Stable, r)))
         .collect()
@@ -93,7 +93,7 @@ pub(super) fn plan_track(
     out: &mut Vec<ClassDraw>,
     m: &Model<'_>,
     span: &Span,
-    (track, reads): (Track, Reads),
+    (track, series): (Track, SeriesSet),
     total: f64,
     mix: &Mix,
     pool: Option<&mut Pool>,
@@ -101,7 +101,7 @@ pub(super) fn plan_track(
     let canary = track == Track::Canary;
     let share = m.canary_share[span.phase];
     let rps = total * if canary { share } else { 1.0 - share };
-    if !(reads.requests && rps > 0.0) {
+    if !(series.requests && rps > 0.0) {
         return;
     }
     draw::plan_span(out, rps * span.dt, mix, pool);
@@ -187,9 +187,15 @@ pub struct Step {
     pub(super) pool: Pool,
 }
 
-/// What a span's shared plan depends on: its rate's and length's bits, its phase and the
-/// fault's level.
-type PlanKey = (u64, u64, usize, usize);
+/// What a span's shared plan depends on: its rate and length (compared bit for bit), its
+/// phase and the fault's level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct PlanKey {
+    rps_bits: u64,
+    dt_bits: u64,
+    phase: usize,
+    level: usize,
+}
 
 /// The samples an evaluation's `rate()`s read, the same for every trial of a batch.
 ///
@@ -222,7 +228,7 @@ const KEEP_PLANS: usize = 32;
 pub struct Clock<'m, 'a> {
     model: &'m Model<'a>,
     faults: &'m FaultModel<'m>,
-    tracks: Vec<(Track, Reads)>,
+    tracks: Vec<(Track, SeriesSet)>,
     /// The spans planned recently, kept while their key recurs (for a block of the daily
     /// cycle): per track, the range of its draws in [`Step::draws`].
     plans: Vec<(PlanKey, [std::ops::Range<usize>; 2])>,
@@ -272,7 +278,7 @@ impl<'m, 'a> Clock<'m, 'a> {
             let mid = (t0 + t1) / 2;
             let phase = m.phase_at(mid);
             let rps = m.total_rps(mid);
-            let facts = m.bursts.is_none().then(|| {
+            let facts = matches!(m.bursts, Bursts::Steady).then(|| {
                 let level = faults.level_at(mid, rps * m.canary_share[phase]);
                 Facts::new(m, faults, t0, t1, level)
             });
@@ -291,7 +297,12 @@ impl<'m, 'a> Clock<'m, 'a> {
             if let Some(facts) = &facts {
                 // The same span as an earlier step's: its plan is kept.
                 let level = facts.level;
-                let key = (rps.to_bits(), span.dt.to_bits(), phase, level);
+                let key = PlanKey {
+                    rps_bits: rps.to_bits(),
+                    dt_bits: span.dt.to_bits(),
+                    phase,
+                    level,
+                };
                 if let Some((_, ranges)) = plans.iter().find(|(k, _)| *k == key) {
                     span.draws = Some(ranges.clone());
                     step.spans.push(span);

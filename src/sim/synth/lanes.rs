@@ -14,7 +14,7 @@ use super::clock::{Facts, Span, Step, Window, plan_track, tracks};
 use super::draw::{self, ClassDraw, Mix, Target};
 use super::streams::Streams;
 use super::table::Pool;
-use super::{Exposure, FaultModel, Model, Needs, Reads, Source, count};
+use super::{Bursts, Demand, Exposure, FaultModel, Model, SeriesSet, SyntheticMetric, count};
 use crate::prom::{self, Bucket, Sample};
 use crate::promql::Track;
 use crate::sim::evaluator::Columns;
@@ -25,7 +25,7 @@ use rand_distr::Distribution;
 /// still read (row per ring slot, a column per lane).
 struct TrackLanes {
     track: Track,
-    reads: Reads,
+    series: SeriesSet,
     requests: Vec<u64>,
     errors: Vec<u64>,
     cpu_seconds: Vec<f64>,
@@ -90,9 +90,9 @@ impl<'m, 'a> Lanes<'m, 'a> {
         let cap = model.ring_capacity;
         let tracks = tracks(model, faults)
             .into_iter()
-            .map(|(track, reads)| TrackLanes {
+            .map(|(track, series)| TrackLanes {
                 track,
-                reads,
+                series,
                 requests: vec![0; width],
                 errors: vec![0; width],
                 cpu_seconds: vec![0.0; width],
@@ -191,22 +191,20 @@ impl<'m, 'a> Lanes<'m, 'a> {
     }
 
     /// Computes every lane's metric values at `step`'s evaluation time; only the metrics in
-    /// `needs` are computed (the others keep older values).
-    pub fn advance(&mut self, step: &Step, needs: &Needs) {
+    /// `demand` asks for are computed (the others keep older values).
+    pub fn advance(&mut self, step: &Step, demand: &Demand) {
         let m = self.model;
-        if let Some(bursts) = &m.bursts {
+        if let Bursts::Gamma(gamma) = &m.bursts {
             for (l, b) in self.burst[..self.live].iter_mut().enumerate() {
-                *b = bursts
-                    .as_ref()
-                    .map_or(1.0, |g| g.sample(&mut self.rng.lane(l)));
+                *b = gamma.sample(&mut self.rng.lane(l));
             }
         }
         for span in &step.spans {
             self.generate(step, span);
         }
-        self.draw_gauges(step.ts, needs);
+        self.draw_gauges(step.ts, demand);
         for ti in 0..self.tracks.len() {
-            self.track_values(ti, step, needs);
+            self.track_values(ti, step, demand);
         }
     }
 
@@ -245,7 +243,7 @@ impl<'m, 'a> Lanes<'m, 'a> {
         for ti in 0..self.tracks.len() {
             let t = &mut self.tracks[ti];
             let canary = t.track == Track::Canary;
-            let r = t.reads;
+            let r = t.series;
             if r.requests {
                 let counts = &mut self.span;
                 match (&span.draws, span.facts) {
@@ -325,10 +323,10 @@ impl<'m, 'a> Lanes<'m, 'a> {
         }
     }
 
-    /// Draws the gauges read at the evaluation's own scrape (those `needs` reads: each
+    /// Draws the gauges read at the evaluation's own scrape (those `demand` reads: each
     /// evaluation's gauges are independent draws).
-    fn draw_gauges(&mut self, ts: i64, needs: &Needs) {
-        if needs.reads.iter().all(|r| !(r.memory || r.db || r.redis)) {
+    fn draw_gauges(&mut self, ts: i64, demand: &Demand) {
+        if demand.series.iter().all(|r| !(r.memory || r.db || r.redis)) {
             return;
         }
         let m = self.model;
@@ -339,7 +337,7 @@ impl<'m, 'a> Lanes<'m, 'a> {
             let canary_rps = m.total_rps(ts) * self.burst[l] * share;
             let intensity = self.faults.at(ts, canary_rps);
             for t in &mut self.tracks {
-                let r = needs.reads[usize::from(t.track != Track::Canary)];
+                let r = demand.series[usize::from(t.track != Track::Canary)];
                 if !(r.memory || r.db || r.redis) {
                     continue;
                 }
@@ -368,12 +366,12 @@ impl<'m, 'a> Lanes<'m, 'a> {
     }
 
     /// Fills every lane's values of track `ti` at `step`'s time.
-    fn track_values(&mut self, ti: usize, step: &Step, needs: &Needs) {
+    fn track_values(&mut self, ti: usize, step: &Step, demand: &Demand) {
         let (m, n, w, k) = (self.model, self.live, self.width, self.cells);
         let t = &self.tracks[ti];
         let canary = t.track == Track::Canary;
         let side = usize::from(!canary);
-        let reads = needs.reads[side];
+        let series = demand.series[side];
         // Without two samples in the window there is no `rate()` at all; with them, every
         // `rate()` has a value.
         let window = step
@@ -390,13 +388,13 @@ impl<'m, 'a> Lanes<'m, 'a> {
         let [requests, errors, ok, cpu] = &mut self.rates;
         if let Some(window) = &window {
             let ends = window.ends;
-            if reads.requests {
+            if series.requests {
                 let (a, b) = rows(&t.ring_requests, ends, w, n);
                 for ((r, &a), &b) in requests[..n].iter_mut().zip(a).zip(b) {
                     *r = window.rate(count(a), count(b));
                 }
             }
-            if reads.errors {
+            if series.errors {
                 let (ra, rb) = rows(&t.ring_requests, ends, w, n);
                 let (ea, eb) = rows(&t.ring_errors, ends, w, n);
                 for l in 0..n {
@@ -404,7 +402,7 @@ impl<'m, 'a> Lanes<'m, 'a> {
                     ok[l] = window.rate(count(ra[l] - ea[l]), count(rb[l] - eb[l]));
                 }
             }
-            if reads.cpu {
+            if series.cpu {
                 let (a, b) = rows(&t.ring_cpu, ends, w, n);
                 for ((r, &a), &b) in cpu[..n].iter_mut().zip(a).zip(b) {
                     *r = window.rate(a, b);
@@ -413,20 +411,22 @@ impl<'m, 'a> Lanes<'m, 'a> {
         }
         let (values, w) = (&mut self.values, self.width);
         let has_window = window.is_some();
-        for &(mi, source) in &needs.metrics[side] {
+        for &(mi, source) in &demand.metrics[side] {
             let (requests, errors, ok, cpu) = (&*requests, &*errors, &*ok, &*cpu);
             match source {
-                Source::ErrorRate => fill(values, w, n, 2 * mi + side, |l| {
+                SyntheticMetric::ErrorRate => fill(values, w, n, 2 * mi + side, |l| {
                     has_window.then(|| errors[l] / requests[l])
                 }),
-                Source::Availability => fill(values, w, n, 2 * mi + side, |l| {
+                SyntheticMetric::Availability => fill(values, w, n, 2 * mi + side, |l| {
                     has_window.then(|| ok[l] / requests[l])
                 }),
-                Source::Throughput => fill(values, w, n, 2 * mi + side, |l| {
+                SyntheticMetric::Throughput => fill(values, w, n, 2 * mi + side, |l| {
                     has_window.then(|| requests[l])
                 }),
-                Source::Cpu => fill(values, w, n, 2 * mi + side, |l| has_window.then(|| cpu[l])),
-                Source::Latency { q, scale } => {
+                SyntheticMetric::Cpu => {
+                    fill(values, w, n, 2 * mi + side, |l| has_window.then(|| cpu[l]))
+                }
+                SyntheticMetric::Latency { q, scale } => {
                     let quantile = &mut self.quantile;
                     let clean_q = m.les_increase && (0.0..=1.0).contains(&q);
                     fill(values, w, n, 2 * mi + side, |l| {
@@ -481,19 +481,23 @@ impl<'m, 'a> Lanes<'m, 'a> {
                         )
                     });
                 }
-                Source::Memory => fill(values, w, n, 2 * mi + side, |l| Some(t.gauges[0][l])),
-                Source::DbConnections => {
+                SyntheticMetric::Memory => {
+                    fill(values, w, n, 2 * mi + side, |l| Some(t.gauges[0][l]))
+                }
+                SyntheticMetric::DbConnections => {
                     fill(values, w, n, 2 * mi + side, |l| Some(t.gauges[1][l]))
                 }
-                Source::Redis => fill(values, w, n, 2 * mi + side, |l| Some(t.gauges[2][l])),
-                Source::Custom { mean, noise } => {
+                SyntheticMetric::Redis => {
+                    fill(values, w, n, 2 * mi + side, |l| Some(t.gauges[2][l]))
+                }
+                SyntheticMetric::Custom { mean, noise } => {
                     let rng = &mut self.rng;
                     fill(values, w, n, 2 * mi + side, |l| {
                         let z: f64 = rng.lane(l).sample(rand_distr::StandardNormal);
                         Some(mean + noise * z)
                     });
                 }
-                Source::Absent => fill(values, w, n, 2 * mi + side, |_| None),
+                SyntheticMetric::Absent => fill(values, w, n, 2 * mi + side, |_| None),
             }
         }
     }

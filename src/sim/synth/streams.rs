@@ -11,6 +11,7 @@
 //! The generator is the one `rand` calls `Xoshiro256PlusPlus`, seeded the same way, so a
 //! lane's numbers are that generator's numbers (a unit test compares them).
 
+use crate::sim::splitmix::SplitMix64;
 use std::convert::Infallible;
 
 /// Every lane's xoshiro256++ state, in columns.
@@ -24,13 +25,10 @@ impl Streams {
     /// `Xoshiro256PlusPlus::seed_from_u64` expands it.
     pub fn seeded(seeds: impl IntoIterator<Item = u64>) -> Streams {
         let mut s: [Vec<u64>; 4] = Default::default();
-        for mut state in seeds {
+        for seed in seeds {
+            let mut expand = SplitMix64::new(seed);
             for column in &mut s {
-                state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-                let mut z = state;
-                z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-                z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-                column.push(z ^ (z >> 31));
+                column.push(expand.next_u64());
             }
         }
         Streams { s }

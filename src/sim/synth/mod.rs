@@ -34,7 +34,7 @@
 //!   inversion table ([`table`]). The trials are the lanes of [`Lanes`]: each stage of an
 //!   evaluation runs as one loop over them. Each trial keeps its own random stream, so its
 //!   numbers do not depend on the rest of its batch.
-//! - An evaluation computes only the values its rules read ([`Needs`]): a Monte Carlo
+//! - An evaluation computes only the values its rules read ([`Demand`]): a Monte Carlo
 //!   trial's gates run only near the end of each phase, so most evaluations compute only
 //!   what the rollback rules read (each evaluation's gauges are independent draws). Likewise
 //!   CPU, a counter read only through its windows, is drawn only in the spans such a window
@@ -58,7 +58,7 @@ use crate::lower::{AlertRule, Condition, Rhs, RuleKind};
 use crate::prom::Semantics;
 use crate::promql::{MetricExpr, Track};
 use crate::sim::scenario::{Fault, FaultKind, Scenarios};
-use clock::track_reads;
+use clock::track_series;
 pub use clock::{Clock, Step};
 use draw::Mix;
 pub use lanes::Lanes;
@@ -68,7 +68,7 @@ pub use streams::Streams;
 
 /// How one plan metric is produced in a synthetic trial.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Source {
+pub enum SyntheticMetric {
     ErrorRate,
     Availability,
     Throughput,
@@ -91,7 +91,7 @@ pub enum Source {
 
 /// Which synthetic series a track must produce.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct Reads {
+struct SeriesSet {
     requests: bool,
     errors: bool,
     latency: bool,
@@ -101,43 +101,43 @@ struct Reads {
     redis: bool,
 }
 
-impl Reads {
-    fn of<'s>(sources: impl Iterator<Item = &'s Source>) -> Reads {
-        let mut r = Reads::default();
+impl SeriesSet {
+    fn of<'s>(sources: impl Iterator<Item = &'s SyntheticMetric>) -> SeriesSet {
+        let mut r = SeriesSet::default();
         for s in sources {
             match s {
-                Source::ErrorRate | Source::Availability => {
+                SyntheticMetric::ErrorRate | SyntheticMetric::Availability => {
                     r.requests = true;
                     r.errors = true;
                 }
-                Source::Throughput => r.requests = true,
-                Source::Latency { .. } => {
+                SyntheticMetric::Throughput => r.requests = true,
+                SyntheticMetric::Latency { .. } => {
                     r.requests = true;
                     r.latency = true;
                 }
-                Source::Cpu => r.cpu = true,
-                Source::Memory => r.memory = true,
-                Source::DbConnections => r.db = true,
-                Source::Redis => r.redis = true,
-                Source::Custom { .. } | Source::Absent => {}
+                SyntheticMetric::Cpu => r.cpu = true,
+                SyntheticMetric::Memory => r.memory = true,
+                SyntheticMetric::DbConnections => r.db = true,
+                SyntheticMetric::Redis => r.redis = true,
+                SyntheticMetric::Custom { .. } | SyntheticMetric::Absent => {}
             }
         }
         r
     }
 
     fn any(&self) -> bool {
-        *self != Reads::default()
+        *self != SeriesSet::default()
     }
 }
 
 /// Which metric values an evaluation reads (the others are left as they were), and so
 /// which series it computes from the samples.
 #[derive(Debug, Clone)]
-pub struct Needs {
+pub struct Demand {
     /// Per track (canary, stable): the metrics computed, with their sources, in order.
-    metrics: [Vec<(usize, Source)>; 2],
-    /// What the canary's and the stable track's values read.
-    reads: [Reads; 2],
+    metrics: [Vec<(usize, SyntheticMetric)>; 2],
+    /// The series the canary's and the stable track's values are computed from.
+    series: [SeriesSet; 2],
 }
 
 /// The daily cycle is a staircase of blocks this long: the request rate holds for ten
@@ -157,12 +157,12 @@ pub struct Model<'a> {
     /// Scrape indices whose samples some window reads, as residues modulo `period`
     /// (None: every scrape is read).
     needed: Option<(i64, [i64; 2])>,
-    pub sources: Vec<Source>,
+    pub sources: Vec<SyntheticMetric>,
     /// Metrics whose stable value some rule reads and the simulation produces.
     pub stable_needed: Vec<bool>,
-    canary_reads: Reads,
+    canary_series: SeriesSet,
     /// None: no rule reads a simulated stable value, so the stable track is not simulated.
-    stable_reads: Option<Reads>,
+    stable_series: Option<SeriesSet>,
     /// The canary's share of requests in each phase.
     pub canary_share: Vec<f64>,
     pub phase_starts: Vec<i64>,
@@ -182,17 +182,25 @@ pub struct Model<'a> {
     rps_blocks: Vec<f64>,
     /// The evaluation times at which some rule reads CPU, as half-open intervals.
     cpu_read: Vec<(i64, i64)>,
-    /// The per-evaluation rate multiplier's distribution, prepared once: None without
-    /// overdispersion; `Some(None)` when its parameters are invalid (the multiplier is 1).
-    bursts: Option<Option<Gamma<f64>>>,
+    /// How the request rate varies from one evaluation to the next around the daily cycle.
+    bursts: Bursts,
+}
+
+/// The request rate's variation around the daily cycle, per trial and evaluation interval.
+enum Bursts {
+    /// None: the trials of a batch draw with the same means, from shared tables.
+    Steady,
+    /// A Gamma-distributed multiplier of mean 1 (overdispersion): each trial draws its own
+    /// and plans its own draws.
+    Gamma(Gamma<f64>),
 }
 
 /// The scale of the latency metric's quantile (1 when no metric reads one).
-fn latency_scale(sources: &[Source]) -> f64 {
+fn latency_scale(sources: &[SyntheticMetric]) -> f64 {
     sources
         .iter()
         .find_map(|s| match s {
-            Source::Latency { scale, .. } => Some(*scale),
+            SyntheticMetric::Latency { scale, .. } => Some(*scale),
             _ => None,
         })
         .unwrap_or(1.0)
@@ -200,10 +208,10 @@ fn latency_scale(sources: &[Source]) -> f64 {
 
 /// The constants the latency metric is compared with by `rules`; None when one of them
 /// compares it with something else (the stable track's value).
-fn latency_thresholds(sources: &[Source], rules: &[AlertRule]) -> Option<Vec<f64>> {
+fn latency_thresholds(sources: &[SyntheticMetric], rules: &[AlertRule]) -> Option<Vec<f64>> {
     let mut thresholds = Vec::new();
     for r in rules {
-        if !matches!(sources.get(r.metric), Some(Source::Latency { .. })) {
+        if !matches!(sources.get(r.metric), Some(SyntheticMetric::Latency { .. })) {
             continue;
         }
         match r.condition {
@@ -244,45 +252,44 @@ impl<'a> Model<'a> {
             };
             (period, [0, first])
         });
-        let sources: Vec<Source> = plan
-            .metrics
-            .iter()
-            .map(|m| match (m.builtin, &m.expr) {
-                (Some(Builtin::ErrorRate), _) => Source::ErrorRate,
-                (Some(Builtin::Availability), _) => Source::Availability,
-                (Some(Builtin::Throughput), _) => Source::Throughput,
-                (Some(Builtin::ResponseTimeP95), MetricExpr::Quantile { q, scale, .. }) => {
-                    Source::Latency {
-                        q: *q,
-                        scale: *scale,
+        let sources: Vec<SyntheticMetric> =
+            plan.metrics
+                .iter()
+                .map(|m| match (m.builtin, &m.expr) {
+                    (Some(Builtin::ErrorRate), _) => SyntheticMetric::ErrorRate,
+                    (Some(Builtin::Availability), _) => SyntheticMetric::Availability,
+                    (Some(Builtin::Throughput), _) => SyntheticMetric::Throughput,
+                    (Some(Builtin::ResponseTimeP95), MetricExpr::Quantile { q, scale, .. }) => {
+                        SyntheticMetric::Latency {
+                            q: *q,
+                            scale: *scale,
+                        }
                     }
-                }
-                (Some(Builtin::CpuUsage), _) => Source::Cpu,
-                (Some(Builtin::MemoryUsage), _) => Source::Memory,
-                (Some(Builtin::DbConnections), _) => Source::DbConnections,
-                (Some(Builtin::RedisMemoryUsage), _) => Source::Redis,
-                _ => scenarios
-                    .baseline
-                    .custom
-                    .get(&m.name)
-                    .map_or(Source::Absent, |g| Source::Custom {
-                        mean: g.mean,
-                        noise: g.noise,
-                    }),
-            })
-            .collect();
+                    (Some(Builtin::CpuUsage), _) => SyntheticMetric::Cpu,
+                    (Some(Builtin::MemoryUsage), _) => SyntheticMetric::Memory,
+                    (Some(Builtin::DbConnections), _) => SyntheticMetric::DbConnections,
+                    (Some(Builtin::RedisMemoryUsage), _) => SyntheticMetric::Redis,
+                    _ => scenarios.baseline.custom.get(&m.name).map_or(
+                        SyntheticMetric::Absent,
+                        |g| SyntheticMetric::Custom {
+                            mean: g.mean,
+                            noise: g.noise,
+                        },
+                    ),
+                })
+                .collect();
         let stable_needed: Vec<bool> = sources
             .iter()
             .enumerate()
             .map(|(m, s)| {
-                *s != Source::Absent
+                *s != SyntheticMetric::Absent
                     && rules
                         .iter()
                         .any(|r| r.metric == m && r.condition.uses_stable())
             })
             .collect();
-        let canary_reads = Reads::of(sources.iter());
-        let stable_reads = Some(Reads::of(
+        let canary_series = SeriesSet::of(sources.iter());
+        let stable_series = Some(SeriesSet::of(
             sources
                 .iter()
                 .zip(&stable_needed)
@@ -314,7 +321,7 @@ impl<'a> Model<'a> {
         let reads_cpu = |kind: RuleKind| {
             rules
                 .iter()
-                .any(|r| r.kind == kind && sources.get(r.metric) == Some(&Source::Cpu))
+                .any(|r| r.kind == kind && sources.get(r.metric) == Some(&SyntheticMetric::Cpu))
         };
         let schedule = crate::sim::evaluator::Schedule::new(plan);
         let cpu_read = if reads_cpu(RuleKind::Rollback) {
@@ -336,8 +343,8 @@ impl<'a> Model<'a> {
             needed,
             sources,
             stable_needed,
-            canary_reads,
-            stable_reads,
+            canary_series,
+            stable_series,
             canary_share,
             phase_starts,
             scenarios,
@@ -349,10 +356,14 @@ impl<'a> Model<'a> {
             ring_capacity,
             cpu_read,
             rps_blocks: Vec::new(),
-            bursts: (scenarios.traffic.overdispersion > 0.0).then(|| {
-                let cv2 = scenarios.traffic.overdispersion.powi(2);
-                Gamma::new(1.0 / cv2, cv2).ok()
-            }),
+            // The scenario file keeps the overdispersion within (0, 5]: the Gamma's
+            // parameters are then always valid.
+            bursts: match scenarios.traffic.overdispersion.powi(2) {
+                cv2 if cv2 > 0.0 => {
+                    Gamma::new(1.0 / cv2, cv2).map_or(Bursts::Steady, Bursts::Gamma)
+                }
+                _ => Bursts::Steady,
+            },
         };
         model.rps_blocks = (0..DAY_MS / BLOCK_MS)
             .map(|b| model.cycle_rps(b * BLOCK_MS + BLOCK_MS / 2))
@@ -385,10 +396,10 @@ impl<'a> Model<'a> {
     }
 
     /// The values an evaluation reads: the metrics for which `read(metric)` holds.
-    pub fn needs(&self, read: impl Fn(usize) -> bool) -> Needs {
+    pub fn demand(&self, read: impl Fn(usize) -> bool) -> Demand {
         let metrics: Vec<bool> = (0..self.sources.len()).map(read).collect();
         let of = |stable: bool| {
-            Reads::of(
+            SeriesSet::of(
                 self.sources
                     .iter()
                     .enumerate()
@@ -402,8 +413,8 @@ impl<'a> Model<'a> {
                 .map(|i| (i, self.sources[i]))
                 .collect()
         };
-        Needs {
-            reads: [of(false), of(true)],
+        Demand {
+            series: [of(false), of(true)],
             metrics: [computed(false), computed(true)],
         }
     }
@@ -419,7 +430,7 @@ impl<'a> Model<'a> {
 
     /// Whether the simulation needs the latency histogram.
     pub fn reads_latency(&self) -> bool {
-        self.canary_reads.latency || self.stable_reads.is_some_and(|r| r.latency)
+        self.canary_series.latency || self.stable_series.is_some_and(|r| r.latency)
     }
 }
 
@@ -499,7 +510,7 @@ impl<'m> FaultModel<'m> {
             _ => base.error_rate,
         };
         let healthy = probs_at(0.0);
-        let mix = |reads: Reads, level: i64| {
+        let mix = |reads: SeriesSet, level: i64| {
             let probs =
                 (moves_latency && level > 0).then(|| probs_at(level as f64 / leak_steps as f64));
             Mix::new(
@@ -507,7 +518,7 @@ impl<'m> FaultModel<'m> {
                 reads.errors.then(|| fail_at(level)),
             )
         };
-        let (canary, stable) = track_reads(model, fault.is_some());
+        let (canary, stable) = track_series(model, fault.is_some());
         FaultModel {
             fault,
             leak_steps,
