@@ -34,7 +34,8 @@ use crate::prom::Origin;
 use crate::prom::{AlertState, Semantics};
 use crate::sim::evaluator::{Evaluator, Event, Schedule, Verdict, alert_state};
 use crate::sim::trace::inputs::Inputs;
-use crate::sim::trace::{TOO_LARGE_HINT, Trace, TraceError, csv, format_rfc3339, promjson};
+use crate::sim::trace::time::{format_rfc3339, offset};
+use crate::sim::trace::{TOO_LARGE_HINT, Trace, TraceError, csv, promjson};
 use serde::Serialize;
 use std::fmt::{self, Write as _};
 use std::io::{BufRead, BufReader, Read};
@@ -758,38 +759,6 @@ fn report(
         verdict,
         gate_failures,
     }
-}
-
-/// `+1h05m`, `+0s`, `+2d3h`, `+1.5s`: a time from t=0.
-pub fn offset(ms: i64) -> String {
-    let sign = if ms < 0 { "-" } else { "+" };
-    let mut rest = ms.unsigned_abs();
-    let msec = rest % 1000;
-    rest /= 1000;
-    let (d, h, m, s) = (
-        rest / 86_400,
-        rest % 86_400 / 3600,
-        rest % 3600 / 60,
-        rest % 60,
-    );
-    let mut out = String::from(sign);
-    if d > 0 {
-        let _ = write!(out, "{d}d");
-    }
-    if h > 0 {
-        let _ = write!(out, "{h}h");
-    }
-    if m > 0 {
-        let _ = write!(out, "{m}m");
-    }
-    if s > 0 || msec > 0 || out.len() == 1 {
-        if msec > 0 {
-            let _ = write!(out, "{s}.{}s", format!("{msec:03}").trim_end_matches('0'));
-        } else {
-            let _ = write!(out, "{s}s");
-        }
-    }
-    out
 }
 
 fn origin_text(o: &Origin) -> String {

@@ -21,7 +21,7 @@ use plan::check::CheckedPlan;
 use plan::prom::Semantics;
 use plan::sim::replay;
 use plan::sim::splitmix::SplitMix64;
-use plan::sim::trace::{self, format_rfc3339};
+use plan::sim::trace::{self, time::format_rfc3339};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 

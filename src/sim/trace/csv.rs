@@ -26,8 +26,8 @@
 //! Rows may come in any order; a series holds at most one sample per timestamp.
 
 use super::{
-    Builder, TOO_LARGE_HINT, Trace, TraceError, is_label_name, is_metric_name, parse_timestamp,
-    parse_value,
+    Builder, TOO_LARGE_HINT, Trace, TraceError, is_label_name, is_metric_name, parse_value,
+    time::parse_timestamp,
 };
 use std::collections::HashMap;
 

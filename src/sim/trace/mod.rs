@@ -15,6 +15,7 @@
 pub mod csv;
 pub mod inputs;
 pub mod promjson;
+pub mod time;
 
 use crate::limits::{MAX_TRACE_SAMPLES, MAX_TRACE_SERIES, MAX_TRACE_SPAN_MS};
 use crate::prom::Sample;
@@ -216,7 +217,7 @@ impl Builder {
                         format!(
                             "second sample of {} at {} (the first is on line {})",
                             s.display(),
-                            format_rfc3339(b.0),
+                            time::format_rfc3339(b.0),
                             locate(a.2).0
                         ),
                     )
@@ -238,9 +239,9 @@ impl Builder {
                 at,
                 format!(
                     "the trace spans {} (from {} to this sample at {}), over the limit of {} days for a replay",
-                    crate::sim::replay::offset(last.saturating_sub(first)).trim_start_matches('+'),
-                    format_rfc3339(first),
-                    format_rfc3339(last),
+                    time::offset(last.saturating_sub(first)).trim_start_matches('+'),
+                    time::format_rfc3339(first),
+                    time::format_rfc3339(last),
                     MAX_TRACE_SPAN_MS / 86_400_000
                 ),
             )
@@ -282,186 +283,6 @@ pub fn is_label_name(s: &str) -> bool {
         && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
 }
 
-// ----- time -----
-
-/// A timestamp: RFC 3339 (`2024-05-01T12:00:00Z`, `2024-05-01T14:00:00.250+02:00`) or
-/// Unix seconds (`1714564800`, `1714564800.25`), to epoch milliseconds. Digits past the
-/// millisecond are rounded, half away from zero, as Prometheus' API rounds them.
-pub fn parse_timestamp(s: &str) -> Result<i64, String> {
-    if s.len() >= 10 && s.as_bytes()[4] == b'-' {
-        parse_rfc3339(s)
-    } else {
-        parse_unix_seconds(s)
-    }
-}
-
-/// Unix seconds written in decimal, exactly (no float rounding), to milliseconds.
-pub fn parse_unix_seconds(s: &str) -> Result<i64, String> {
-    let bad = || {
-        format!(
-            "`{s}` is not a timestamp: expected Unix seconds (`1714564800.25`) or RFC 3339 (`2024-05-01T12:00:00Z`)"
-        )
-    };
-    let (neg, body) = match s.strip_prefix('-') {
-        Some(b) => (true, b),
-        None => (false, s.strip_prefix('+').unwrap_or(s)),
-    };
-    let (int, frac) = body.split_once('.').unwrap_or((body, ""));
-    if int.is_empty()
-        || !int.bytes().all(|b| b.is_ascii_digit())
-        || !frac.bytes().all(|b| b.is_ascii_digit())
-    {
-        return Err(bad());
-    }
-    if int.len() > 12 {
-        return Err(format!("`{s}` is out of range for a timestamp"));
-    }
-    let secs: i64 = int.parse().map_err(|_| bad())?;
-    let fb = frac.as_bytes();
-    let mut ms = 0i64;
-    for i in 0..3 {
-        ms = ms * 10 + fb.get(i).map_or(0, |b| (b - b'0') as i64);
-    }
-    if fb.get(3).is_some_and(|&b| b >= b'5') {
-        ms += 1;
-    }
-    let total = secs * 1000 + ms;
-    Ok(if neg { -total } else { total })
-}
-
-fn parse_rfc3339(s: &str) -> Result<i64, String> {
-    let bad = |why: &str| format!("`{s}` is not an RFC 3339 timestamp: {why}");
-    let b = s.as_bytes();
-    let num = |r: std::ops::Range<usize>| -> Result<i64, String> {
-        let part = s.get(r).ok_or_else(|| bad("too short"))?;
-        if part.bytes().all(|c| c.is_ascii_digit()) {
-            part.parse::<i64>().map_err(|_| bad("bad number"))
-        } else {
-            Err(bad(
-                "expected YYYY-MM-DDTHH:MM:SS followed by Z or an offset",
-            ))
-        }
-    };
-    if b.len() < 20
-        || b[7] != b'-'
-        || !matches!(b[10], b'T' | b't' | b' ')
-        || b[13] != b':'
-        || b[16] != b':'
-    {
-        return Err(bad(
-            "expected YYYY-MM-DDTHH:MM:SS followed by Z or an offset",
-        ));
-    }
-    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&mo) || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || sec > 60
-    {
-        return Err(bad("a field is out of range"));
-    }
-    let mut i = 19;
-    let mut ms = 0i64;
-    if b.get(i) == Some(&b'.') {
-        let start = i + 1;
-        i = start;
-        while i < b.len() && b[i].is_ascii_digit() {
-            i += 1;
-        }
-        if i == start {
-            return Err(bad("no digits after the decimal point"));
-        }
-        let frac = &b[start..i];
-        for k in 0..3 {
-            ms = ms * 10 + frac.get(k).map_or(0, |c| (c - b'0') as i64);
-        }
-        if frac.get(3).is_some_and(|&c| c >= b'5') {
-            ms += 1;
-        }
-    }
-    let offset_min = match &s[i..] {
-        "Z" | "z" => 0,
-        o if o.len() == 6
-            && (o.starts_with('+') || o.starts_with('-'))
-            && o.as_bytes()[3] == b':' =>
-        {
-            let oh = num(i + 1..i + 3)?;
-            let om = num(i + 4..i + 6)?;
-            if oh > 23 || om > 59 {
-                return Err(bad("the offset is out of range"));
-            }
-            let m = oh * 60 + om;
-            if o.starts_with('-') { -m } else { m }
-        }
-        _ => return Err(bad("expected Z or an offset like +02:00 after the time")),
-    };
-    let days = days_from_civil(y, mo, d);
-    let secs = days * 86_400 + h * 3600 + mi * 60 + sec - offset_min * 60;
-    Ok(secs * 1000 + ms)
-}
-
-fn is_leap(y: i64) -> bool {
-    y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)
-}
-
-fn days_in_month(y: i64, m: i64) -> i64 {
-    match m {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        _ if is_leap(y) => 29,
-        _ => 28,
-    }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (
-        if m <= 2 {
-            yoe + era * 400 + 1
-        } else {
-            yoe + era * 400
-        },
-        m,
-        d,
-    )
-}
-
-/// Epoch milliseconds as RFC 3339 in UTC: `2024-05-01T12:00:00Z` (milliseconds shown only
-/// when not zero).
-pub fn format_rfc3339(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let frac = ms.rem_euclid(1000);
-    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
-    let sod = secs.rem_euclid(86_400);
-    let base = format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
-        sod / 3600,
-        sod % 3600 / 60,
-        sod % 60
-    );
-    if frac == 0 {
-        base + "Z"
-    } else {
-        format!("{base}.{frac:03}Z")
-    }
-}
-
 /// A sample value: a float as Go's `strconv.ParseFloat` reads one (`NaN`, `+Inf`, `-Inf`,
 /// `1e-3`...), or `stale` for a staleness marker when `allow_stale`.
 pub fn parse_value(s: &str, allow_stale: bool) -> Result<f64, String> {
@@ -484,55 +305,6 @@ pub fn parse_value(s: &str, allow_stale: bool) -> Result<f64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn timestamps() {
-        assert_eq!(parse_timestamp("0"), Ok(0));
-        assert_eq!(parse_timestamp("1714564800"), Ok(1_714_564_800_000));
-        assert_eq!(parse_timestamp("1714564800.25"), Ok(1_714_564_800_250));
-        assert_eq!(parse_timestamp("1714564800.0005"), Ok(1_714_564_800_001));
-        assert_eq!(parse_timestamp("1714564800.0004"), Ok(1_714_564_800_000));
-        assert_eq!(
-            parse_timestamp("2024-05-01T12:00:00Z"),
-            Ok(1_714_564_800_000)
-        );
-        assert_eq!(
-            parse_timestamp("2024-05-01T14:00:00.250+02:00"),
-            Ok(1_714_564_800_250)
-        );
-        assert_eq!(parse_timestamp("1970-01-01T00:00:00Z"), Ok(0));
-        assert_eq!(
-            parse_timestamp("2024-02-29T00:00:00Z"),
-            Ok(1_709_164_800_000)
-        );
-        assert!(parse_timestamp("2023-02-29T00:00:00Z").is_err());
-        assert!(parse_timestamp("2024-05-01T12:00:00").is_err());
-        assert!(parse_timestamp("12:00").is_err());
-        assert!(parse_timestamp("1e9").is_err());
-        assert!(parse_timestamp("").is_err());
-    }
-
-    #[test]
-    fn rfc3339_round_trips() {
-        for ms in [
-            0,
-            1_714_564_800_000,
-            1_714_564_800_250,
-            -86_400_000,
-            951_782_400_000,
-        ] {
-            assert_eq!(
-                parse_timestamp(&format_rfc3339(ms)),
-                Ok(ms),
-                "{}",
-                format_rfc3339(ms)
-            );
-        }
-        assert_eq!(
-            format_rfc3339(1_714_564_800_250),
-            "2024-05-01T12:00:00.250Z"
-        );
-    }
 
     #[test]
     fn values() {

@@ -21,8 +21,8 @@
 //! Native histograms are not supported.
 
 use super::{
-    Builder, TOO_LARGE_HINT, Trace, TraceError, is_label_name, is_metric_name, parse_unix_seconds,
-    parse_value,
+    Builder, TOO_LARGE_HINT, Trace, TraceError, is_label_name, is_metric_name, parse_value,
+    time::parse_unix_seconds,
 };
 use crate::limits::MAX_TRACE_SAMPLES;
 
