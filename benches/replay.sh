@@ -6,8 +6,7 @@
 #
 #   benches/replay.sh            # prints both times and the ratio (target: replay >= 100x faster)
 #
-# Needs python3 (to write the trace) and promtool. Until the CLI has `--trace`, the replay
-# is timed through the library by the ignored test `replay::bench_week_replay` (release).
+# Needs python3 (to write the trace) and promtool.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=$(mktemp -d)
@@ -45,16 +44,10 @@ echo "trace: $(wc -l < "$work/week.csv") rows, $(du -h "$work/week.csv" | cut -f
 
 now() { date +%s.%N; }
 t0=$(now)
-if ./target/release/plan simulate plans/lawsker.yaml --trace "$work/week.csv" > "$work/replay.txt" 2>&1; then
-  t1=$(now)
-  replay=$(echo "$t1 - $t0" | bc -l)
-  grep -m1 Verdict "$work/replay.txt" || true
-else
-  echo "(plan simulate --trace not available: timing the library in a release test build)"
-  out=$(PLAN_BENCH_TRACE="$work/week.csv" cargo test --release --quiet --test integration bench_week_replay -- --ignored --nocapture 2>&1)
-  echo "$out" | grep -E "bench_week_replay:" || { echo "$out"; exit 1; }
-  replay=$(echo "$out" | sed -n 's/.*bench_week_replay: \([0-9.]*\) s.*/\1/p')
-fi
+./target/release/plan simulate plans/lawsker.yaml --trace "$work/week.csv" > "$work/replay.txt" 2>&1
+t1=$(now)
+replay=$(echo "$t1 - $t0" | bc -l)
+grep -m1 Verdict "$work/replay.txt" || true
 
 t0=$(now)
 promtool test rules "$work/week.test.yml" > /dev/null 2>&1 || true   # no-data alerts fire: only the time matters

@@ -106,6 +106,21 @@ impl AlertRule {
     }
 }
 
+/// Stage 5's output: a checked plan with its alerting rules, computed once for everything
+/// that follows (render and both simulations).
+#[derive(Debug, Clone)]
+pub struct LoweredPlan {
+    pub plan: CheckedPlan,
+    /// See [`alert_rules`].
+    pub rules: Vec<AlertRule>,
+}
+
+/// Lowers a checked plan.
+pub fn lower(plan: CheckedPlan) -> LoweredPlan {
+    let rules = alert_rules(&plan);
+    LoweredPlan { plan, rules }
+}
+
 /// The plan's alerting rules: rollbacks first (in plan order), then gates, then no-data
 /// rules for every metric a rule watches.
 pub fn alert_rules(plan: &CheckedPlan) -> Vec<AlertRule> {

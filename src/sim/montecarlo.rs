@@ -37,7 +37,7 @@
 //!   the phase, out of the trials that reached the phase's end.
 
 use crate::check::CheckedPlan;
-use crate::lower::{self, AlertRule};
+use crate::lower::{AlertRule, LoweredPlan};
 use crate::prom::Semantics;
 use crate::sim::evaluator::{Schedule, Verdict};
 use crate::sim::outcomes::{Outcomes, RuleSet};
@@ -51,9 +51,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 #[derive(Debug, Clone, Copy)]
 pub struct Settings {
     pub seed: u64,
+    /// Worker threads, at least 1.
     pub jobs: usize,
-    /// Overrides the scenario file's trial count.
-    pub trials: Option<u64>,
+    /// Trials per scenario (`--trials`, else the scenario file's).
+    pub trials: u64,
     pub semantics: Semantics,
 }
 
@@ -209,7 +210,7 @@ impl Work {
         let schedule = Schedule::new(plan);
         let eval = plan.monitoring.evaluation_interval.millis();
         Work {
-            trials: settings.trials.unwrap_or(scenarios.trials) * scenarios.scenarios.len() as u64,
+            trials: settings.trials * scenarios.scenarios.len() as u64,
             evaluations_per_trial: schedule.promotion_at() as u64 / eval + 1,
         }
     }
@@ -389,26 +390,26 @@ pub fn users_exposed(model: &Model<'_>, users_per_day: f64, onset: i64, end: i64
 /// Runs every scenario; `progress(done, total)` is called from the calling thread now and
 /// then.
 pub fn run<'s>(
-    plan: &CheckedPlan,
+    lowered: &LoweredPlan,
     scenarios: &'s Scenarios,
     settings: Settings,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Vec<ScenarioResult<'s>> {
-    run_batched(plan, scenarios, settings, None, progress)
+    run_batched(lowered, scenarios, settings, None, progress)
 }
 
 /// [`run`] with `batch` trials per lock-step batch, or as many as the memory budget allows
 /// ([`sharing`]); the numbers do not depend on it.
 fn run_batched<'s>(
-    plan: &CheckedPlan,
+    lowered: &LoweredPlan,
     scenarios: &'s Scenarios,
     settings: Settings,
     batch: Option<u64>,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Vec<ScenarioResult<'s>> {
-    let rules = lower::alert_rules(plan);
+    let (plan, rules) = (&lowered.plan, &lowered.rules);
     let schedule = Schedule::new(plan);
-    let model = Model::new(plan, scenarios, &rules, settings.semantics);
+    let model = Model::new(plan, scenarios, rules, settings.semantics);
     let (fitting, jobs) = sharing(Lanes::ring_bytes_per_lane(&model), settings.jobs);
     let batch = batch.unwrap_or(fitting);
     let faults: Vec<FaultModel<'_>> = scenarios
@@ -416,17 +417,17 @@ fn run_batched<'s>(
         .iter()
         .map(|s| FaultModel::new(&model, s.fault.as_ref()))
         .collect();
-    let trials = settings.trials.unwrap_or(scenarios.trials);
+    let trials = settings.trials;
     let total = trials * scenarios.scenarios.len() as u64;
     let units: Vec<i64> = scenarios
         .scenarios
         .iter()
         .map(|s| detect_unit(&model, s))
         .collect();
-    let demands = Demands::new(&model, &rules);
+    let demands = Demands::new(&model, rules);
     let job = Job {
         plan,
-        rules: &rules,
+        rules,
         schedule: &schedule,
         model: &model,
         faults: &faults,
@@ -508,6 +509,7 @@ mod tests {
             .expect("example plan loads")
             .plan
             .expect("example plan is valid");
+        let lowered = crate::lower::lower(plan.clone());
         // The built-in scenarios, and a file with overdispersion (trials plan their own draws).
         for file in [
             "simulations/default.yaml",
@@ -521,11 +523,11 @@ mod tests {
             let settings = Settings {
                 seed: 11,
                 jobs: 2,
-                trials: Some(10),
+                trials: 10,
                 semantics: Semantics::Prometheus3,
             };
             let tallies = |batch| -> Vec<Tally> {
-                run_batched(&plan, &scenarios, settings, batch, &mut |_, _| {})
+                run_batched(&lowered, &scenarios, settings, batch, &mut |_, _| {})
                     .into_iter()
                     .map(|r| r.tally)
                     .collect()

@@ -134,7 +134,7 @@ pub fn build(
         schema_version: REPORT_SCHEMA_VERSION,
         plan: plan.name.clone(),
         seed: settings.seed,
-        trials_per_scenario: settings.trials.unwrap_or(scenarios.trials),
+        trials_per_scenario: settings.trials,
         semantics: match settings.semantics {
             Semantics::Prometheus2 => "prometheus2",
             Semantics::Prometheus3 => "prometheus3",
@@ -269,25 +269,29 @@ fn counts(m: &IndexMap<String, u64>) -> String {
         .join(", ")
 }
 
-/// The report for people.
-pub fn human(r: &Report, plan: &CheckedPlan, _rules: &[AlertRule]) -> String {
+/// The report for people, printed from the report's data alone.
+pub fn text(r: &Report) -> String {
     let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "plan `{}`: {} scenario{} x {} trials, seed {}, {} semantics, {} req/s, evaluation every {}",
-        r.plan,
-        r.scenarios.len(),
-        if r.scenarios.len() == 1 { "" } else { "s" },
-        r.trials_per_scenario,
-        r.seed,
-        if r.semantics == "prometheus2" {
-            "Prometheus 2"
-        } else {
-            "Prometheus 3"
-        },
-        crate::model::trim(r.requests_per_second),
-        plan.monitoring.evaluation_interval,
-    );
+    let _ =
+        writeln!(
+            s,
+            "plan `{}`: {} scenario{} x {} trials, seed {}, {} semantics, {} req/s, evaluation every {}",
+            r.plan,
+            r.scenarios.len(),
+            if r.scenarios.len() == 1 { "" } else { "s" },
+            r.trials_per_scenario,
+            r.seed,
+            if r.semantics == "prometheus2" {
+                "Prometheus 2"
+            } else {
+                "Prometheus 3"
+            },
+            crate::model::trim(r.requests_per_second),
+            crate::model::Duration::from_millis(
+                (r.evaluation_interval_seconds * 1000.0).round() as u64
+            )
+            .map_or_else(String::new, |d| d.to_string()),
+        );
     for sc in &r.scenarios {
         let _ = writeln!(
             s,

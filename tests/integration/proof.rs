@@ -700,12 +700,12 @@ fn simulator_fires_exactly_when_promtool_does() {
         let (mut tr, _) = replay::load(&file).unwrap_or_else(|e| panic!("trace {k} loads: {e}"));
         let (zero, _) = replay::align(&mut tr, ei, None).expect("aligned");
         assert_eq!(zero, 0, "trace {k} starts at t=0");
-        let firing =
-            replay::firing_per_rule(&plan, &tr, Semantics::Prometheus2, until).expect("replays");
+        let firing = replay::firing_per_rule(&plan, &rules, &tr, Semantics::Prometheus2, until)
+            .expect("replays");
         // Control: Prometheus 3's windows must disagree with promtool 2.42 somewhere, or
         // the comparison would not be able to tell versions apart.
-        let p3 =
-            replay::firing_per_rule(&plan, &tr, Semantics::Prometheus3, until).expect("replays");
+        let p3 = replay::firing_per_rule(&plan, &rules, &tr, Semantics::Prometheus3, until)
+            .expect("replays");
         for (ri, f) in p3.iter().enumerate() {
             control.insert((k, ri), f.clone());
         }
@@ -715,6 +715,7 @@ fn simulator_fires_exactly_when_promtool_does() {
         // The phase-aware replay agrees: its verdict is the first rollback rule to fire.
         let report = replay::run(
             &plan,
+            &rules,
             &mut trace::parse(&text).expect("parses"),
             "t",
             &replay::Options {

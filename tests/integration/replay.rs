@@ -1,21 +1,53 @@
-//! `plan simulate --trace`: the replay of one recorded trace, through the library function
-//! the CLI calls. Expected times are worked out by hand in each test from the trace.
+//! `plan simulate --trace`: the replay of one recorded trace, through the binary. Expected
+//! times are worked out by hand in each test from the trace.
 
-use crate::support;
-use plan::check::CheckedPlan;
-use plan::prom::Semantics;
-use plan::sim::replay::{self, ReplayError};
+use crate::support::{self, plan};
 use std::fmt::Write as _;
+use std::path::Path;
 
-fn lawsker() -> CheckedPlan {
-    let c = plan::pipeline::compile_file(&support::root().join("plans/lawsker.yaml"))
-        .expect("plan file");
-    c.plan.expect("lawsker compiles")
+/// Which Prometheus the replay follows (`--semantics`).
+#[derive(Clone, Copy)]
+enum Semantics {
+    Prometheus2,
+    Prometheus3,
 }
 
-fn json(plan: &CheckedPlan, path: &std::path::Path, sem: Semantics) -> serde_json::Value {
-    let text = replay::replay(plan, path, sem, true).unwrap_or_else(|e| panic!("{e}"));
-    serde_json::from_str(&text).expect("JSON document")
+impl Semantics {
+    fn flag(self) -> &'static str {
+        match self {
+            Semantics::Prometheus2 => "prometheus2",
+            Semantics::Prometheus3 => "prometheus3",
+        }
+    }
+}
+
+/// `plan simulate plans/lawsker.yaml --trace PATH`, with `extra` flags.
+fn replay(path: &Path, sem: Semantics, extra: &[&str]) -> support::Done {
+    plan()
+        .args([
+            "simulate",
+            "plans/lawsker.yaml",
+            "--semantics",
+            sem.flag(),
+            "--trace",
+        ])
+        .arg(path)
+        .args(extra)
+        .run()
+}
+
+/// The replay's timeline (exit 0).
+fn timeline(path: &Path, sem: Semantics) -> String {
+    let done = replay(path, sem, &[]);
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    done.stdout
+}
+
+/// The replay's JSON document (exit 0).
+fn json(path: &Path, sem: Semantics) -> serde_json::Value {
+    let done = replay(path, sem, &["--format", "json"]);
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    serde_json::from_str(&done.stdout).expect("JSON document")
 }
 
 #[test]
@@ -25,10 +57,9 @@ fn error_spike_rolls_back_through_availability_first() {
     // bad interval is in (+10m15s, so the +11m evaluation), firing 5m later at +16m;
     // error_rate > 10% needs 10 bad intervals (+12m30s → +13m), firing at +18m. 2.42's
     // closed window (20 intervals) gives the same evaluations.
-    let plan = lawsker();
     let path = support::root().join("simulations/traces/error-spike.csv");
     for sem in [Semantics::Prometheus3, Semantics::Prometheus2] {
-        let doc = json(&plan, &path, sem);
+        let doc = json(&path, sem);
         assert_eq!(doc["format"], "plan-replay");
         assert_eq!(doc["version"], 1);
         assert_eq!(doc["start"], "2024-05-01T12:00:00Z");
@@ -67,16 +98,15 @@ fn error_spike_rolls_back_through_availability_first() {
         assert_eq!(metrics[0]["name"], "error_rate");
         assert_eq!(metrics[0]["canary"]["raw"]["series"], 2);
     }
-    let text = replay::replay(&plan, &path, Semantics::Prometheus3, false).unwrap();
+    let text = timeline(&path, Semantics::Prometheus3);
     assert!(text.contains("Verdict: ROLLED BACK at +16m (2024-05-01T12:16:00Z) in phase alpha: CanaryRollbackAvailability fired"), "{text}");
     assert!(text.contains("CanaryRollbackAvailability"), "{text}");
 }
 
 #[test]
 fn recorded_healthy_json_keeps_running() {
-    let plan = lawsker();
     let path = support::root().join("simulations/traces/recorded-healthy.json");
-    let doc = json(&plan, &path, Semantics::Prometheus3);
+    let doc = json(&path, Semantics::Prometheus3);
     assert_eq!(doc["verdict"]["outcome"], "running");
     assert_eq!(doc["verdict"]["at_ms"], 30 * 60_000);
     assert_eq!(doc["evaluations"], 31);
@@ -107,7 +137,6 @@ fn recorded_healthy_json_keeps_running() {
 /// is promoted when production starts (24h + 48h + 72h).
 #[test]
 fn a_healthy_week_is_promoted_after_six_days() {
-    let plan = lawsker();
     let dir = support::temp_dir("replay-week");
     let path = dir.join("week.csv");
     let mut s = String::from("timestamp,series,labels,value\n");
@@ -130,7 +159,7 @@ fn a_healthy_week_is_promoted_after_six_days() {
         let _ = writeln!(s, "{t},conversion_rate,track=stable,0.97");
     }
     std::fs::write(&path, s).unwrap();
-    let doc = json(&plan, &path, Semantics::Prometheus3);
+    let doc = json(&path, Semantics::Prometheus3);
     assert_eq!(doc["verdict"]["outcome"], "promoted");
     assert_eq!(doc["verdict"]["at_ms"], 144 * 3_600_000i64);
     assert_eq!(doc["verdict"]["phase"], "production");
@@ -148,7 +177,6 @@ fn a_healthy_week_is_promoted_after_six_days() {
 #[test]
 fn a_gate_firing_at_the_end_of_a_phase_is_reported() {
     // db_connections at 85 (gate: < 80) during the last 10 minutes of alpha (24h).
-    let plan = lawsker();
     let dir = support::temp_dir("replay-gate");
     let path = dir.join("gate.csv");
     let mut s = String::new();
@@ -158,13 +186,13 @@ fn a_gate_firing_at_the_end_of_a_phase_is_reported() {
         let _ = writeln!(s, "{t},db_connections,track=canary,{db}");
     }
     std::fs::write(&path, s).unwrap();
-    let doc = json(&plan, &path, Semantics::Prometheus3);
+    let doc = json(&path, Semantics::Prometheus3);
     let fails = doc["gate_failures"].as_array().unwrap();
     assert_eq!(fails.len(), 1, "{doc:#}");
     assert_eq!(fails[0]["alert"], "CanaryGateDbConnections");
     assert_eq!(fails[0]["phase"], "alpha");
     assert_eq!(fails[0]["at_ms"], 24 * 3_600_000i64);
-    let text = replay::replay(&plan, &path, Semantics::Prometheus3, false).unwrap();
+    let text = timeline(&path, Semantics::Prometheus3);
     assert!(
         text.contains(
             "Gate failed: CanaryGateDbConnections was firing when phase alpha ended at +1d"
@@ -175,7 +203,6 @@ fn a_gate_firing_at_the_end_of_a_phase_is_reported() {
 
 #[test]
 fn bad_traces_point_at_the_line_and_column() {
-    let plan = lawsker();
     let dir = support::temp_dir("replay-bad");
     let cases: [(&str, &str, usize, usize, &str); 5] = [
         (
@@ -211,57 +238,13 @@ fn bad_traces_point_at_the_line_and_column() {
     for (name, text, line, column, msg) in cases {
         let p = dir.join(name);
         std::fs::write(&p, text).unwrap();
-        let e = replay::replay(&plan, &p, Semantics::Prometheus3, false).unwrap_err();
-        assert_eq!(e.exit_code(), 1, "{e}");
-        let ReplayError::Trace {
-            line: l,
-            column: c,
-            message,
-            ..
-        } = &e
-        else {
-            panic!("{e}")
-        };
-        assert_eq!((*l, *c), (line, column), "{name}: {e}");
-        assert!(message.contains(msg), "{name}: {e}");
-        let shown = e.to_string();
-        assert!(
-            shown.starts_with(&format!("{}:{line}:{column}: error[trace]:", p.display())),
-            "{shown}"
-        );
+        let done = replay(&p, Semantics::Prometheus3, &[]);
+        assert_eq!(done.code, 1, "{}", done.stderr);
+        let head = format!("{}:{line}:{column}: error[trace]:", p.display());
+        assert!(done.stderr.starts_with(&head), "{name}: {}", done.stderr);
+        assert!(done.stderr.contains(msg), "{name}: {}", done.stderr);
     }
-    let e = replay::replay(
-        &plan,
-        &dir.join("missing.csv"),
-        Semantics::Prometheus3,
-        false,
-    )
-    .unwrap_err();
-    assert_eq!(e.exit_code(), 2);
-    assert!(e.to_string().contains("no such file"));
-}
-
-/// Timing helper for `benches/replay.sh`: replays the trace named by `PLAN_BENCH_TRACE`
-/// (run with `--release --ignored --nocapture`).
-#[test]
-#[ignore = "benchmark helper, run by benches/replay.sh"]
-fn bench_week_replay() {
-    let Ok(path) = std::env::var("PLAN_BENCH_TRACE") else {
-        return;
-    };
-    let plan = lawsker();
-    let started = std::time::Instant::now();
-    let text = replay::replay(
-        &plan,
-        std::path::Path::new(&path),
-        Semantics::Prometheus3,
-        false,
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-    let secs = started.elapsed().as_secs_f64();
-    let verdict = text
-        .lines()
-        .find(|l| l.starts_with("Verdict"))
-        .unwrap_or("");
-    eprintln!("bench_week_replay: {secs:.4} s ({verdict})");
+    let done = replay(&dir.join("missing.csv"), Semantics::Prometheus3, &[]);
+    assert_eq!(done.code, 2, "{}", done.stderr);
+    assert!(done.stderr.contains("no such file"), "{}", done.stderr);
 }

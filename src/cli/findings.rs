@@ -1,0 +1,148 @@
+//! Compiling the files a command is given and collecting what is wrong with them: every
+//! plan through the pipeline, every scenario file on its own and against each plan, each
+//! finding rendered for people (and kept as data for `--format json`).
+
+use super::{Error, color, plural};
+use crate::diagnostic::{Located, Severity, locate, render_human};
+use crate::pipeline::{self, Compiled};
+use crate::sim::replay::ReplayError;
+use crate::sim::scenario;
+use crate::source::{Kind, LoadError, Source};
+use std::path::{Path, PathBuf};
+
+/// Every file compiled, with its findings rendered for people and collected as data.
+pub(super) struct Batch {
+    pub(super) compiled: Vec<Compiled>,
+    pub(super) findings: Vec<Located>,
+    pub(super) human: String,
+    files: usize,
+    unreadable: bool,
+    invalid: bool,
+    deny_warnings: bool,
+}
+
+impl Batch {
+    /// Compiles every plan file.
+    pub(super) fn plans(files: &[PathBuf], deny_warnings: bool) -> Batch {
+        let mut b = Batch {
+            compiled: Vec::new(),
+            findings: Vec::new(),
+            human: String::new(),
+            files: files.len(),
+            unreadable: false,
+            invalid: false,
+            deny_warnings,
+        };
+        let color = color();
+        for path in files {
+            match pipeline::compile_file(path) {
+                Ok(c) => {
+                    b.invalid |= c.has_errors() || (deny_warnings && !c.findings.is_empty());
+                    for f in &c.findings {
+                        b.human.push_str(&render_human(Some(&c.source), f, color));
+                    }
+                    b.findings.extend(c.findings.iter().cloned());
+                    b.compiled.push(c);
+                }
+                Err(e) => b.unreadable(&e),
+            }
+        }
+        b
+    }
+
+    /// A file that could not be read: exit 2 for I/O, 1 for content.
+    fn unreadable(&mut self, e: &LoadError) {
+        if e.is_io() {
+            self.unreadable = true;
+        } else {
+            self.invalid = true;
+        }
+        let f = load_finding(e);
+        self.human.push_str(&render_human(None, &f, color()));
+        self.findings.push(f);
+    }
+
+    /// Checks a scenario file on its own and against every valid plan of the batch; a
+    /// finding that several plans share is reported once.
+    pub(super) fn scenario_file(&mut self, path: &Path) {
+        self.files += 1;
+        let source = match Source::load_as(path, Kind::Scenarios) {
+            Ok(s) => s,
+            Err(e) => return self.unreadable(&e),
+        };
+        let file = scenario::read(&source);
+        let mut diags = file.findings.clone();
+        for plan in self.compiled.iter().filter_map(|c| c.plan.as_ref()) {
+            for d in file.against(plan).1 {
+                if !diags.contains(&d) {
+                    diags.push(d);
+                }
+            }
+        }
+        let findings = locate(&source, file.spans.as_ref(), diags);
+        self.invalid |= findings.iter().any(|f| f.severity == Severity::Error)
+            || (self.deny_warnings && !findings.is_empty());
+        let color = color();
+        for f in &findings {
+            self.human.push_str(&render_human(Some(&source), f, color));
+        }
+        self.findings.extend(findings);
+    }
+
+    /// The human findings, closed by their count when there is any.
+    pub(super) fn text(&self) -> String {
+        self.human.clone() + &summary(&self.findings, self.files)
+    }
+
+    /// `Err` when a file could not be read or holds an error (or a warning, when warnings
+    /// are denied).
+    pub(super) fn outcome(&self) -> Result<(), Error> {
+        if self.unreadable || self.invalid {
+            Err(Error::Findings {
+                unreadable: self.unreadable,
+            })
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// A file that could not be read turned into a finding, so JSON output stays one array.
+pub(super) fn load_finding(e: &LoadError) -> Located {
+    Located {
+        file: e.name().to_string(),
+        line: e.line,
+        column: e.column,
+        pointer: String::new(),
+        severity: Severity::Error,
+        code: e.code,
+        message: e.reason.clone(),
+        hint: Some(e.hint.to_string()),
+    }
+}
+
+/// `N errors, M warnings in K files`, when there is any finding.
+pub(super) fn summary(findings: &[Located], files: usize) -> String {
+    if findings.is_empty() {
+        return String::new();
+    }
+    let errors = findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .count();
+    let warnings = findings.len() - errors;
+    format!(
+        "{} error{}, {} warning{} in {} file{}\n",
+        errors,
+        plural(errors),
+        warnings,
+        plural(warnings),
+        files,
+        plural(files),
+    )
+}
+
+/// A replay's error, as the findings of a plan are shown.
+pub(super) fn replay_error_text(e: &ReplayError, _color: bool) -> String {
+    e.to_string()
+}

@@ -1,0 +1,33 @@
+//! Flags resolved into the settings a run uses, decided here once: `--jobs` defaults to the
+//! machine's cores (at most [`MAX_JOBS`]), `--trials` overrides the scenario file's trial
+//! count. Out-of-range values never get this far: clap refuses them (see [`super::args`]).
+
+use crate::limits::MAX_JOBS;
+use crate::prom::Semantics;
+use crate::sim::montecarlo::Settings;
+use crate::sim::scenario::Scenarios;
+
+/// `plan simulate`'s flags as typed.
+pub(super) struct SimulateFlags {
+    pub(super) seed: u64,
+    pub(super) trials: Option<u64>,
+    pub(super) jobs: Option<usize>,
+    pub(super) semantics: Semantics,
+}
+
+impl SimulateFlags {
+    /// The Monte Carlo settings for `scenarios`.
+    pub(super) fn resolve(&self, scenarios: &Scenarios) -> Settings {
+        Settings {
+            seed: self.seed,
+            jobs: self.jobs.unwrap_or_else(default_jobs),
+            trials: self.trials.unwrap_or(scenarios.trials),
+            semantics: self.semantics,
+        }
+    }
+}
+
+/// One thread per core, at most [`MAX_JOBS`].
+fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_JOBS))
+}

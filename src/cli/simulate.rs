@@ -1,0 +1,156 @@
+//! `plan simulate`: a Monte Carlo run over built-in or given scenarios, or the replay of
+//! one recorded trace; the report on stdout, findings and notes on stderr.
+
+use super::args::Format;
+use super::findings::{Batch, load_finding, summary};
+use super::settings::SimulateFlags;
+use super::{Error, color, plural};
+use crate::diagnostic::render_human;
+use crate::lower::LoweredPlan;
+use crate::sim::montecarlo;
+use crate::sim::replay::{self, Options};
+use crate::sim::scenario::{self, DEFAULT_SCENARIOS};
+use crate::source::{Kind, Source};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+pub(super) fn simulate(
+    file: &Path,
+    trace: Option<&Path>,
+    scenarios: Option<&Path>,
+    flags: SimulateFlags,
+    format: Format,
+) -> Result<(), Error> {
+    let b = Batch::plans(&[file.to_path_buf()], false);
+    let _ = std::io::stderr().write_all(b.text().as_bytes());
+    b.outcome()?;
+    let Some(plan) = b.compiled.into_iter().next().and_then(|c| c.plan) else {
+        return Err(Error::Findings { unreadable: false });
+    };
+    let lowered = crate::lower::lower(plan);
+    let text = match trace {
+        Some(trace) => replay_text(&lowered, trace, &flags, format)?,
+        None => monte_carlo_text(&lowered, scenarios, &flags, format)?,
+    };
+    let _ = std::io::stdout().write_all(text.as_bytes());
+    Ok(())
+}
+
+/// The replay of `trace`: its timeline, or its JSON document.
+fn replay_text(
+    lowered: &LoweredPlan,
+    trace: &Path,
+    flags: &SimulateFlags,
+    format: Format,
+) -> Result<String, Error> {
+    let opts = Options {
+        semantics: flags.semantics,
+        start_ms: None,
+    };
+    let report =
+        replay::replay_file(&lowered.plan, &lowered.rules, trace, &opts).map_err(Error::Replay)?;
+    Ok(match format {
+        Format::Json => serde_json::to_string_pretty(&report).unwrap_or_default() + "\n",
+        Format::Human => replay::timeline(&report),
+    })
+}
+
+/// The scenarios to run: the file given, else the built-in ones.
+fn scenario_source(path: Option<&Path>) -> Result<Source, Error> {
+    match path {
+        Some(path) => Source::load_as(path, Kind::Scenarios).map_err(|e| {
+            eprint!("{}", render_human(None, &load_finding(&e), color()));
+            Error::Findings {
+                unreadable: e.is_io(),
+            }
+        }),
+        None => Ok(Source::new(
+            "<built-in scenarios>".into(),
+            PathBuf::from("simulations/default.yaml"),
+            DEFAULT_SCENARIOS.into(),
+        )
+        .holding(Kind::Scenarios)),
+    }
+}
+
+/// The Monte Carlo run over the scenarios: the report for people, or its JSON document.
+fn monte_carlo_text(
+    lowered: &LoweredPlan,
+    scenarios: Option<&Path>,
+    flags: &SimulateFlags,
+    format: Format,
+) -> Result<String, Error> {
+    let plan = &lowered.plan;
+    let source = scenario_source(scenarios)?;
+    let (scenarios, findings) = scenario::load(&source, plan);
+    let color = color();
+    for f in &findings {
+        eprint!("{}", render_human(Some(&source), f, color));
+    }
+    eprint!("{}", summary(&findings, 1));
+    let Some(scenarios) = scenarios else {
+        return Err(Error::Findings { unreadable: false });
+    };
+    // The plan's own rate was checked when it compiled; warn again at the simulated rate.
+    if plan.traffic.requests_per_second != Some(scenarios.traffic.requests_per_second) {
+        for d in crate::check::thin_traffic(plan, scenarios.traffic.requests_per_second) {
+            eprintln!(
+                "{}: warning[{}]: at the simulated {} req/s, {}\n  = hint: {}",
+                plan.source_name,
+                d.code,
+                crate::model::trim(scenarios.traffic.requests_per_second),
+                d.message,
+                d.hint.unwrap_or_default()
+            );
+        }
+    }
+    let settings = flags.resolve(&scenarios);
+    let work = montecarlo::Work::of(plan, &scenarios, &settings);
+    if let Some(note) = long_run(work, settings.jobs) {
+        eprintln!("{note}");
+    }
+    let started = std::time::Instant::now();
+    let show_progress = std::io::stderr().is_terminal();
+    let mut progress = |done: u64, total: u64| {
+        if show_progress && started.elapsed() > std::time::Duration::from_secs(1) {
+            eprint!("\rsimulating: {done}/{total} trials");
+            if done == total {
+                eprint!("\r\x1b[K");
+            }
+        }
+    };
+    let results = montecarlo::run(lowered, &scenarios, settings, &mut progress);
+    let report = crate::sim::report::build(plan, &lowered.rules, &scenarios, &settings, &results);
+    Ok(match format {
+        Format::Json => serde_json::to_string_pretty(&report).unwrap_or_default() + "\n",
+        Format::Human => crate::sim::report::text(&report),
+    })
+}
+
+/// Evaluation steps a thread runs in a second, about (the release build on this project's
+/// machines runs about 11 million; kept low so that an estimate errs long).
+const STEPS_PER_THREAD_SECOND: u64 = 5_000_000;
+
+/// A note before a run that may take long: what the work is, an upper bound of the time,
+/// and what makes it shorter. None for a run of seconds.
+fn long_run(work: montecarlo::Work, jobs: usize) -> Option<String> {
+    let seconds = work.steps() / (STEPS_PER_THREAD_SECOND * jobs as u64).max(1);
+    (seconds >= 30).then(|| {
+        let took = if seconds < 120 {
+            format!("{seconds} seconds")
+        } else if seconds < 2 * 3600 {
+            format!("{} minutes", seconds.div_ceil(60))
+        } else {
+            format!("{} hours", seconds.div_ceil(3600))
+        };
+        format!(
+            "note: this run evaluates up to {} steps ({} trials of up to {} evaluations each); \
+             it may take up to {took} on {jobs} thread{}. Fewer trials (`--trials`) or a longer \
+             `evaluation_interval` make it shorter.",
+            work.steps(),
+            work.trials,
+            work.evaluations_per_trial,
+            plural(jobs)
+        )
+    })
+}

@@ -1,0 +1,286 @@
+//! The replay's result as data: the versioned JSON document (`--format json`), from which
+//! the human timeline is printed too.
+
+use crate::check::CheckedPlan;
+use crate::lower::{self, AlertRule, RuleKind};
+use crate::prom::{Origin, Semantics};
+use crate::sim::evaluator::{Evaluator, Event, Schedule, Verdict};
+use crate::sim::trace::inputs::Inputs;
+use crate::sim::trace::time::format_rfc3339;
+use serde::Serialize;
+
+/// The replay's result: the JSON document, and what the human timeline prints.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Always `plan-replay`.
+    pub format: &'static str,
+    /// 1.
+    pub version: u32,
+    pub plan: String,
+    pub trace: String,
+    /// `prometheus2` or `prometheus3`.
+    pub semantics: &'static str,
+    /// t=0 (the release's start) as RFC 3339 and Unix milliseconds.
+    pub start: String,
+    pub start_unix_ms: i64,
+    pub evaluation_interval_ms: i64,
+    /// The last sample of the trace, from t=0.
+    pub trace_end_ms: i64,
+    /// Rule evaluations run (each evaluates every rule once).
+    pub evaluations: u64,
+    pub phases: Vec<PhaseOut>,
+    /// Where each metric's values came from.
+    pub metrics: Vec<MetricOut>,
+    /// Series no rule reads (often a label typo), at most 20.
+    pub unused_series: Vec<String>,
+    pub unused_series_total: usize,
+    pub rules: Vec<RuleOut>,
+    /// In time order; per rule, the first 10,000 transitions (see
+    /// [`RuleOut::transitions_omitted`]).
+    pub events: Vec<EventOut>,
+    pub verdict: VerdictOut,
+    /// Gates firing when their phase ended: the phase could not have advanced.
+    pub gate_failures: Vec<GateFailureOut>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PhaseOut {
+    pub name: String,
+    pub traffic: String,
+    pub starts_ms: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MetricOut {
+    pub name: String,
+    pub canary: Origin,
+    /// Only for metrics compared with the stable version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stable: Option<Origin>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleOut {
+    pub alert: String,
+    /// `rollback`, `gate` or `no_data`.
+    pub kind: &'static str,
+    pub summary: String,
+    pub for_ms: u64,
+    pub first_pending_ms: Option<i64>,
+    pub first_firing_ms: Option<i64>,
+    /// How many times it started firing.
+    pub fired: usize,
+    /// Transitions past the first 10,000 of this rule, counted but not listed in
+    /// `events` (a flapping alert over a long trace).
+    pub transitions_omitted: u64,
+    /// The last omitted transition's time, when some are.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_omitted_ms: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EventOut {
+    pub at_ms: i64,
+    pub time: String,
+    /// `phase_started`, `pending`, `firing`, `cleared` (pending, then false before `for`
+    /// elapsed), `resolved` (was firing), `gate_failed`.
+    pub event: &'static str,
+    pub phase: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alert: Option<String>,
+    /// For `firing`: when the alert became pending.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub active_since_ms: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct VerdictOut {
+    /// `rolled_back`, `promoted` or `running` (the trace ended first).
+    pub outcome: &'static str,
+    pub at_ms: i64,
+    pub time: String,
+    pub phase: String,
+    /// The rollback rule that fired.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alert: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct GateFailureOut {
+    pub phase: String,
+    pub alert: String,
+    pub at_ms: i64,
+}
+
+/// Where the replay ran: its file, the absolute time of t=0, the trace's end, the
+/// evaluation interval, how many evaluations ran, under which semantics.
+pub(super) struct Frame<'a> {
+    pub(super) file: &'a str,
+    pub(super) zero: i64,
+    pub(super) end: i64,
+    pub(super) ei: i64,
+    pub(super) evaluations: u64,
+    pub(super) semantics: Semantics,
+}
+
+fn kind(k: RuleKind) -> &'static str {
+    match k {
+        RuleKind::Rollback => "rollback",
+        RuleKind::Gate => "gate",
+        RuleKind::NoData => "no_data",
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) fn report(
+    plan: &CheckedPlan,
+    rules: &[AlertRule],
+    schedule: &Schedule,
+    ev: &Evaluator<'_>,
+    inputs: &Inputs<'_>,
+    verdict: Option<Verdict>,
+    f: Frame<'_>,
+) -> Report {
+    let phase_name = |p: usize| {
+        plan.phases
+            .get(p)
+            .map_or_else(String::new, |x| x.name.clone())
+    };
+    let time = |ms: i64| format_rfc3339(f.zero + ms);
+    let mut rule_out: Vec<RuleOut> = rules
+        .iter()
+        .map(|r| RuleOut {
+            alert: r.alert.clone(),
+            kind: kind(r.kind),
+            summary: r.summary.clone(),
+            for_ms: r.for_ms,
+            first_pending_ms: None,
+            first_firing_ms: None,
+            fired: 0,
+            transitions_omitted: 0,
+            last_omitted_ms: None,
+        })
+        .collect();
+    for (i, r) in rule_out.iter_mut().enumerate() {
+        let log = ev.rule_log(i);
+        r.fired = log.fired;
+        r.transitions_omitted = log.omitted;
+        r.last_omitted_ms = log.last_omitted_ts;
+    }
+    let mut events = Vec::new();
+    let mut gate_failures = Vec::new();
+    for e in ev.events() {
+        let (at, name, phase, rule, since) = match *e {
+            Event::PhaseStarted { ts, phase } => (ts, "phase_started", phase, None, None),
+            Event::Pending { ts, rule, phase } => {
+                rule_out[rule].first_pending_ms.get_or_insert(ts);
+                (ts, "pending", phase, Some(rule), None)
+            }
+            Event::Firing {
+                ts,
+                rule,
+                phase,
+                active_at,
+            } => {
+                rule_out[rule].first_firing_ms.get_or_insert(ts);
+                (ts, "firing", phase, Some(rule), Some(active_at))
+            }
+            Event::Cleared { ts, rule, phase } => (ts, "cleared", phase, Some(rule), None),
+            Event::Resolved { ts, rule, phase } => (ts, "resolved", phase, Some(rule), None),
+            Event::GateFailed { ts, rule, phase } => {
+                gate_failures.push(GateFailureOut {
+                    phase: phase_name(phase),
+                    alert: rules[rule].alert.clone(),
+                    at_ms: ts,
+                });
+                (ts, "gate_failed", phase, Some(rule), None)
+            }
+        };
+        events.push(EventOut {
+            at_ms: at,
+            time: time(at),
+            event: name,
+            phase: phase_name(phase),
+            alert: rule.map(|r| rules[r].alert.clone()),
+            active_since_ms: since,
+        });
+    }
+    let verdict = match verdict {
+        Some(Verdict::RolledBack { ts, phase, rule }) => VerdictOut {
+            outcome: "rolled_back",
+            at_ms: ts,
+            time: time(ts),
+            phase: phase_name(phase),
+            alert: Some(rules[rule].alert.clone()),
+            summary: Some(rules[rule].summary.clone()),
+        },
+        Some(Verdict::Promoted { ts }) => VerdictOut {
+            outcome: "promoted",
+            at_ms: ts,
+            time: time(ts),
+            phase: phase_name(schedule.phase_at(ts)),
+            alert: None,
+            summary: None,
+        },
+        None => VerdictOut {
+            outcome: "running",
+            at_ms: f.end,
+            time: time(f.end),
+            phase: phase_name(ev.phase()),
+            alert: None,
+            summary: None,
+        },
+    };
+    let metrics = plan
+        .metrics
+        .iter()
+        .enumerate()
+        .filter(|(mi, _)| rules.iter().any(|r| r.metric == *mi))
+        .map(|(mi, m)| {
+            let [c, s] = inputs.origin(mi);
+            let stable = lower::tracks_needed(rules, mi)
+                .contains(&crate::promql::Track::Stable)
+                .then_some(s);
+            MetricOut {
+                name: m.name.clone(),
+                canary: c,
+                stable,
+            }
+        })
+        .collect();
+    let unused: Vec<String> = inputs.unused().map(|s| s.display()).collect();
+    Report {
+        format: "plan-replay",
+        version: 1,
+        plan: plan.name.clone(),
+        trace: f.file.to_string(),
+        semantics: match f.semantics {
+            Semantics::Prometheus2 => "prometheus2",
+            Semantics::Prometheus3 => "prometheus3",
+        },
+        start: format_rfc3339(f.zero),
+        start_unix_ms: f.zero,
+        evaluation_interval_ms: f.ei,
+        trace_end_ms: f.end,
+        evaluations: f.evaluations,
+        phases: plan
+            .phases
+            .iter()
+            .zip(&schedule.starts)
+            .map(|(p, &s)| PhaseOut {
+                name: p.name.clone(),
+                traffic: p.traffic.to_string(),
+                starts_ms: s,
+            })
+            .collect(),
+        metrics,
+        unused_series_total: unused.len(),
+        unused_series: unused.into_iter().take(20).collect(),
+        rules: rule_out,
+        events,
+        verdict,
+        gate_failures,
+    }
+}

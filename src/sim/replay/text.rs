@@ -1,0 +1,200 @@
+//! The replay's human timeline: where each metric comes from, each rule's transitions with
+//! their phase (the first few per rule, then a count), the gates failing at phase ends, and
+//! the verdict.
+
+use super::Report;
+use crate::limits::{MAX_REPLAY_TRANSITIONS_PER_RULE, MAX_TIMELINE_TRANSITIONS_PER_RULE};
+use crate::prom::Origin;
+use crate::sim::trace::time::offset;
+use std::fmt::Write as _;
+
+fn origin_text(o: &Origin) -> String {
+    match o {
+        Origin::Recorded { series } => format!("recorded {series}"),
+        Origin::Raw { series } => format!("raw ({series} series)"),
+        Origin::Absent => "no series in the trace".into(),
+    }
+}
+
+/// The human timeline.
+pub fn timeline(r: &Report) -> String {
+    let mut s = String::new();
+    let sem = if r.semantics == "prometheus2" {
+        "Prometheus 2.42"
+    } else {
+        "Prometheus 3"
+    };
+    let _ = writeln!(
+        s,
+        "Replay of {} through plan `{}` ({sem} semantics)",
+        r.trace, r.plan
+    );
+    let _ = writeln!(
+        s,
+        "  t=0 (release start) is {}; the trace ends at {}; {} evaluations every {}",
+        r.start,
+        offset(r.trace_end_ms),
+        r.evaluations,
+        offset(r.evaluation_interval_ms).trim_start_matches('+')
+    );
+    let width = r.metrics.iter().map(|m| m.name.len()).max().unwrap_or(0);
+    let _ = writeln!(s, "\nMetrics");
+    for m in &r.metrics {
+        let _ = write!(s, "  {:width$}  canary: {}", m.name, origin_text(&m.canary));
+        if let Some(st) = &m.stable {
+            let _ = write!(s, "; stable: {}", origin_text(st));
+        }
+        s.push('\n');
+    }
+    if r.unused_series_total > 0 {
+        let _ = writeln!(
+            s,
+            "  not read by any rule: {}{}",
+            r.unused_series
+                .iter()
+                .take(5)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", "),
+            if r.unused_series_total > 5 {
+                format!(" and {} more", r.unused_series_total - 5)
+            } else {
+                String::new()
+            }
+        );
+    }
+    let _ = writeln!(s, "\nTimeline");
+    let aw = r.rules.iter().map(|x| x.alert.len()).max().unwrap_or(0);
+    let summary = |alert: &str| {
+        r.rules
+            .iter()
+            .find(|x| x.alert == alert)
+            .map_or("", |x| x.summary.as_str())
+    };
+    // Per rule: transitions listed so far, and how many there are in all.
+    let mut shown = vec![0usize; r.rules.len()];
+    let mut total: Vec<u64> = r.rules.iter().map(|x| x.transitions_omitted).collect();
+    let rule_of = |alert: &Option<String>| {
+        let a = alert.as_deref()?;
+        r.rules.iter().position(|x| x.alert == a)
+    };
+    for e in &r.events {
+        if e.event != "gate_failed"
+            && let Some(i) = rule_of(&e.alert)
+        {
+            total[i] += 1;
+        }
+    }
+    let last_of = |i: usize| {
+        r.events
+            .iter()
+            .rev()
+            .find(|e| e.event != "gate_failed" && rule_of(&e.alert) == Some(i))
+            .map_or(0, |e| e.at_ms)
+    };
+    for e in &r.events {
+        if e.event != "gate_failed"
+            && let Some(i) = rule_of(&e.alert)
+        {
+            shown[i] += 1;
+            if shown[i] > MAX_TIMELINE_TRANSITIONS_PER_RULE {
+                if shown[i] == MAX_TIMELINE_TRANSITIONS_PER_RULE + 1 {
+                    let more = total[i] - MAX_TIMELINE_TRANSITIONS_PER_RULE as u64;
+                    let rule = &r.rules[i];
+                    let until = match rule.last_omitted_ms {
+                        Some(t) => t,
+                        None => last_of(i),
+                    };
+                    let listed = if rule.transitions_omitted > 0 {
+                        format!(
+                            "`--format json` lists the first {MAX_REPLAY_TRANSITIONS_PER_RULE} and counts the rest"
+                        )
+                    } else {
+                        "`--format json` lists every one".to_string()
+                    };
+                    let _ = writeln!(
+                        s,
+                        "  {:>10}  {}  [{}]  {:aw$}  ... {more} more transitions of this rule, up to {}, not shown here; {listed}",
+                        offset(e.at_ms),
+                        e.time,
+                        e.phase,
+                        rule.alert,
+                        offset(until),
+                    );
+                }
+                continue;
+            }
+        }
+        let at = offset(e.at_ms);
+        let line = match (e.event, &e.alert) {
+            ("phase_started", _) => {
+                let traffic = r
+                    .phases
+                    .iter()
+                    .find(|p| p.name == e.phase)
+                    .map_or("", |p| p.traffic.as_str());
+                format!("phase {} starts ({traffic} of traffic)", e.phase)
+            }
+            ("firing", Some(a)) => format!(
+                "{a:aw$}  FIRING     {} (pending since {})",
+                summary(a),
+                offset(e.active_since_ms.unwrap_or(e.at_ms))
+            ),
+            ("pending", Some(a)) => format!("{a:aw$}  pending    {}", summary(a)),
+            ("cleared", Some(a)) => format!("{a:aw$}  cleared    (false before `for` elapsed)"),
+            ("resolved", Some(a)) => format!("{a:aw$}  resolved"),
+            ("gate_failed", Some(a)) => {
+                format!("{a:aw$}  GATE FAILED: firing when phase {} ended", e.phase)
+            }
+            (other, _) => other.to_string(),
+        };
+        let _ = writeln!(s, "  {at:>10}  {}  [{}]  {line}", e.time, e.phase);
+    }
+    let v = &r.verdict;
+    let _ = writeln!(s);
+    match v.outcome {
+        "rolled_back" => {
+            let _ = writeln!(
+                s,
+                "Verdict: ROLLED BACK at {} ({}) in phase {}: {} fired ({}).",
+                offset(v.at_ms),
+                v.time,
+                v.phase,
+                v.alert.as_deref().unwrap_or(""),
+                v.summary.as_deref().unwrap_or("")
+            );
+        }
+        "promoted" => {
+            let _ = writeln!(
+                s,
+                "Verdict: PROMOTED at {} ({}): the release reached phase {}.",
+                offset(v.at_ms),
+                v.time,
+                v.phase
+            );
+        }
+        _ => {
+            let _ = writeln!(
+                s,
+                "Verdict: still RUNNING when the trace ends at {} ({}), in phase {}; no rollback rule fired.",
+                offset(v.at_ms),
+                v.time,
+                v.phase
+            );
+        }
+    }
+    if r.gate_failures.is_empty() {
+        let _ = writeln!(s, "Gates: none was firing at the end of a phase.");
+    } else {
+        for g in &r.gate_failures {
+            let _ = writeln!(
+                s,
+                "Gate failed: {} was firing when phase {} ended at {}: the phase could not advance.",
+                g.alert,
+                g.phase,
+                offset(g.at_ms)
+            );
+        }
+    }
+    s
+}
