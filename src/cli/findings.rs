@@ -2,10 +2,10 @@
 //! plan through the pipeline, every scenario file on its own and against each plan, each
 //! finding rendered for people (and kept as data for `--format json`).
 
-use super::{Error, color, plural};
+use super::error::Error;
+use super::terminal::{color, plural};
 use crate::diagnostic::{Located, Severity, locate, render_human};
 use crate::pipeline::{self, Compiled};
-use crate::sim::replay::ReplayError;
 use crate::sim::scenario;
 use crate::source::{Kind, LoadError, Source};
 use std::path::{Path, PathBuf};
@@ -140,9 +140,4 @@ pub(super) fn summary(findings: &[Located], files: usize) -> String {
         files,
         plural(files),
     )
-}
-
-/// A replay's error, as the findings of a plan are shown.
-pub(super) fn replay_error_text(e: &ReplayError, _color: bool) -> String {
-    e.to_string()
 }

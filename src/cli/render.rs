@@ -1,9 +1,10 @@
 //! `plan render`: every plan compiled and rendered, then written under `--out` (or compared
 //! with what is there, with `--check`).
 
+use super::error::Error;
 use super::findings::Batch;
-use super::{Error, plural};
-use crate::render::write::{self, Drift, PlanOutput};
+use super::terminal::plural;
+use crate::render::write::{self, PlanOutput};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -53,28 +54,4 @@ pub(super) fn render(
         written.changed.len()
     );
     Ok(())
-}
-
-/// What `--check` found, and what to do about it.
-pub(super) fn drift_text(drift: &[Drift]) -> String {
-    let mut s: String = drift.iter().map(|d| format!("{d}\n")).collect();
-    let foreign = drift
-        .iter()
-        .filter(|d| matches!(d, Drift::Foreign(_)))
-        .count();
-    let outdated = drift.len() - foreign;
-    if outdated > 0 {
-        s.push_str(&format!(
-            "{outdated} file{} out of date; run `plan render` to update\n",
-            plural(outdated)
-        ));
-    }
-    if foreign > 0 {
-        s.push_str(&format!(
-            "{foreign} entr{} plan did not write, which `plan render` would stop on; move {} out of the plan's folder\n",
-            if foreign == 1 { "y" } else { "ies" },
-            if foreign == 1 { "it" } else { "them" }
-        ));
-    }
-    s
 }

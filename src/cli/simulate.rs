@@ -2,9 +2,10 @@
 //! one recorded trace; the report on stdout, findings and notes on stderr.
 
 use super::args::Format;
+use super::error::Error;
 use super::findings::{Batch, load_finding, summary};
 use super::settings::SimulateFlags;
-use super::{Error, color, plural};
+use super::terminal::{color, plural};
 use crate::diagnostic::render_human;
 use crate::lower::LoweredPlan;
 use crate::sim::montecarlo;

@@ -1,8 +1,8 @@
 //! `plan validate`: every plan (and scenario file) checked, every finding printed, for
 //! people on stderr or as one JSON array on stdout.
 
-use super::Error;
 use super::args::Format;
+use super::error::Error;
 use super::findings::Batch;
 use std::io::Write;
 use std::path::PathBuf;

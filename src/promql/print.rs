@@ -1,8 +1,16 @@
 //! Printing [`MetricExpr`] as PromQL text.
 
-use super::MetricExpr;
+use super::expr::MetricExpr;
+use super::track::Track;
 
-pub fn promql(e: &MetricExpr, track: &str) -> String {
+impl MetricExpr {
+    /// The PromQL for one track (or with `$track` left in when `track` is `None`).
+    pub fn promql(&self, track: Option<Track>) -> String {
+        promql(self, track.map_or("$track", Track::as_str))
+    }
+}
+
+fn promql(e: &MetricExpr, track: &str) -> String {
     match e {
         MetricExpr::RateRatio { num, den, window } => format!(
             "(sum(rate({}[{window}])) or vector(0)) / sum(rate({}[{window}]))",

@@ -1,7 +1,7 @@
 //! Series selectors: a metric name and label matchers, printed as PromQL and matched
 //! against label sets by the simulator with Prometheus' rules (regexes fully anchored).
 
-use super::Track;
+use super::track::Track;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MatchOp {

@@ -67,20 +67,9 @@ impl Slots {
     }
 }
 
-/// What each track must produce: the canary (its requests and failures always, when there
-/// is a fault, for the blast radius), and the stable track if some rule reads it.
-pub(super) fn track_series(model: &Model<'_>, with_fault: bool) -> (SeriesSet, Option<SeriesSet>) {
-    let canary = SeriesSet {
-        requests: model.canary_series.requests || with_fault,
-        errors: model.canary_series.errors || with_fault,
-        ..model.canary_series
-    };
-    (canary, model.stable_series)
-}
-
-/// The tracks a trial simulates, with what each must produce ([`track_series`]).
+/// The tracks a trial simulates, with what each must produce ([`Model::track_series`]).
 pub(super) fn tracks(model: &Model<'_>, faults: &FaultModel<'_>) -> Vec<(Track, SeriesSet)> {
-    let (canary, stable) = track_series(model, faults.fault.is_some());
+    let (canary, stable) = model.track_series(faults.fault.is_some());
     std::iter::once((Track::Canary, canary))
         .chain(stable.map(|r| (Track::Stable, r)))
         .collect()

@@ -58,7 +58,6 @@ use crate::lower::{AlertRule, Condition, Rhs, RuleKind};
 use crate::prom::Semantics;
 use crate::promql::{MetricExpr, Track};
 use crate::sim::scenario::{Fault, FaultKind, Scenarios};
-use clock::track_series;
 pub use clock::{Clock, Step};
 use draw::Mix;
 pub use lanes::Lanes;
@@ -228,6 +227,19 @@ fn latency_thresholds(sources: &[SyntheticMetric], rules: &[AlertRule]) -> Optio
 
 fn lognormal_cdf(x: f64, median: f64, sigma: f64) -> f64 {
     0.5 * erfc(-(x.ln() - median.ln()) / (sigma * std::f64::consts::SQRT_2))
+}
+
+impl Model<'_> {
+    /// What each track must produce: the canary (its requests and failures always, when
+    /// there is a fault, for the blast radius), and the stable track if some rule reads it.
+    fn track_series(&self, with_fault: bool) -> (SeriesSet, Option<SeriesSet>) {
+        let canary = SeriesSet {
+            requests: self.canary_series.requests || with_fault,
+            errors: self.canary_series.errors || with_fault,
+            ..self.canary_series
+        };
+        (canary, self.stable_series)
+    }
 }
 
 impl<'a> Model<'a> {
@@ -518,7 +530,7 @@ impl<'m> FaultModel<'m> {
                 reads.errors.then(|| fail_at(level)),
             )
         };
-        let (canary, stable) = track_series(model, fault.is_some());
+        let (canary, stable) = model.track_series(fault.is_some());
         FaultModel {
             fault,
             leak_steps,

@@ -25,10 +25,10 @@
 //! holding commas) must be, except that a `{...}` labels field is read to its closing brace.
 //! Rows may come in any order; a series holds at most one sample per timestamp.
 
-use super::{
+use super::builder::{
     Builder, TOO_LARGE_HINT, Trace, TraceError, is_label_name, is_metric_name, parse_value,
-    time::parse_timestamp,
 };
+use super::time::parse_timestamp;
 use std::collections::HashMap;
 
 /// One field of a line: its text (unquoted) and where each of its bytes came from.

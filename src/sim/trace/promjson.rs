@@ -20,10 +20,10 @@
 //! staleness markers are lost (JSON cannot carry them; use CSV's `stale`).
 //! Native histograms are not supported.
 
-use super::{
+use super::builder::{
     Builder, TOO_LARGE_HINT, Trace, TraceError, is_label_name, is_metric_name, parse_value,
-    time::parse_unix_seconds,
 };
+use super::time::parse_unix_seconds;
 use crate::limits::MAX_TRACE_SAMPLES;
 
 /// A parsed JSON value with the byte offset where it starts.

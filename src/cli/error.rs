@@ -1,0 +1,83 @@
+//! Why a command did not succeed, and the one place that picks the exit code: 0 success;
+//! 1 invalid input or a failed check; 2 a usage error or a file that cannot be read or
+//! written.
+
+use super::terminal::{color, plural};
+use crate::render::write::{Drift, WriteError};
+use crate::sim::replay::ReplayError;
+
+pub(super) const EXIT_OK: i32 = 0;
+pub(super) const EXIT_INVALID: i32 = 1;
+pub(super) const EXIT_USAGE: i32 = 2;
+
+/// Why a command did not succeed: what its message needs, and its exit code.
+#[derive(Debug)]
+pub(super) enum Error {
+    /// Findings about the input were printed as they were found; `unreadable` when a file
+    /// could not be read at all.
+    Findings { unreadable: bool },
+    /// Two plans of one `render` share a name: their files would overwrite each other.
+    SameName(String),
+    /// `render --check`: what differs from the disk.
+    Drift(Vec<Drift>),
+    /// `render` could not write (nothing was changed, unless it says otherwise).
+    Write(WriteError),
+    /// A replay's trace could not be read, or is not a trace for this plan.
+    Replay(ReplayError),
+}
+
+impl Error {
+    pub(super) fn exit_code(&self) -> i32 {
+        match self {
+            Error::Findings { unreadable: true } => EXIT_USAGE,
+            Error::Findings { unreadable: false } | Error::SameName(_) | Error::Drift(_) => {
+                EXIT_INVALID
+            }
+            Error::Write(_) => EXIT_USAGE,
+            Error::Replay(ReplayError::Io { .. }) => EXIT_USAGE,
+            Error::Replay(ReplayError::Trace { .. }) => EXIT_INVALID,
+        }
+    }
+
+    /// The message for people (empty for findings, printed already).
+    pub(super) fn text(&self) -> String {
+        match self {
+            Error::Findings { .. } => String::new(),
+            Error::SameName(name) => format!(
+                "error: two plans are named `{name}`; their files would overwrite each other\n"
+            ),
+            Error::Drift(drift) => drift_text(drift),
+            Error::Write(e) => format!("error: {e}\n"),
+            Error::Replay(e) => replay_error_text(e, color()),
+        }
+    }
+}
+
+/// What `--check` found, and what to do about it.
+fn drift_text(drift: &[Drift]) -> String {
+    let mut s: String = drift.iter().map(|d| format!("{d}\n")).collect();
+    let foreign = drift
+        .iter()
+        .filter(|d| matches!(d, Drift::Foreign(_)))
+        .count();
+    let outdated = drift.len() - foreign;
+    if outdated > 0 {
+        s.push_str(&format!(
+            "{outdated} file{} out of date; run `plan render` to update\n",
+            plural(outdated)
+        ));
+    }
+    if foreign > 0 {
+        s.push_str(&format!(
+            "{foreign} entr{} plan did not write, which `plan render` would stop on; move {} out of the plan's folder\n",
+            if foreign == 1 { "y" } else { "ies" },
+            if foreign == 1 { "it" } else { "them" }
+        ));
+    }
+    s
+}
+
+/// A replay's error, as the findings of a plan are shown.
+fn replay_error_text(e: &ReplayError, _color: bool) -> String {
+    e.to_string()
+}

@@ -1,0 +1,19 @@
+//! The two versions a release runs side by side, as the `track` label names them.
+
+/// The two versions a release runs side by side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Track {
+    Stable,
+    Canary,
+}
+
+impl Track {
+    pub const BOTH: [Track; 2] = [Track::Canary, Track::Stable];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Track::Stable => "stable",
+            Track::Canary => "canary",
+        }
+    }
+}
