@@ -4,6 +4,7 @@
 
 mod alertmanager;
 mod alertmanager_live;
+mod architecture;
 mod compose;
 mod dns;
 mod golden;
