@@ -22,13 +22,6 @@ impl Compiled {
     pub fn has_errors(&self) -> bool {
         self.plan.is_none()
     }
-
-    pub fn warnings(&self) -> usize {
-        self.findings
-            .iter()
-            .filter(|f| f.severity == crate::diagnostic::Severity::Warning)
-            .count()
-    }
 }
 
 /// Reads and compiles a plan file; `Err` when the file cannot be read as text at all.

@@ -10,7 +10,7 @@ use crate::model::{Bad, Op};
 use crate::promql::Track;
 
 /// The recorded series of a metric: `service_track:error_rate:ratio_rate5m`.
-pub fn record_name(m: &Metric) -> String {
+pub(crate) fn record_name(m: &Metric) -> String {
     format!("service_track:{}:{}", m.name, m.expr.operations())
 }
 
@@ -50,7 +50,7 @@ impl Condition {
     /// Evaluates the condition on the recorded values at one evaluation, with PromQL's
     /// semantics (absent series and NaN compare false).
     #[inline]
-    pub fn holds(&self, canary: Option<f64>, stable: Option<f64>) -> bool {
+    pub(crate) fn holds(&self, canary: Option<f64>, stable: Option<f64>) -> bool {
         match *self {
             Condition::Missing => canary.is_none_or(f64::is_nan),
             Condition::Compare {
@@ -70,7 +70,7 @@ impl Condition {
     }
 
     /// Whether this condition needs the stable track's value.
-    pub fn uses_stable(&self) -> bool {
+    pub(crate) fn uses_stable(&self) -> bool {
         matches!(
             self,
             Condition::Compare {
@@ -98,7 +98,7 @@ pub struct AlertRule {
 }
 
 impl AlertRule {
-    pub fn severity(&self) -> &'static str {
+    pub(crate) fn severity(&self) -> &'static str {
         match self.kind {
             RuleKind::Rollback => "critical",
             RuleKind::Gate | RuleKind::NoData => "warning",
@@ -188,7 +188,7 @@ pub fn alert_rules(plan: &CheckedPlan) -> Vec<AlertRule> {
 }
 
 /// The tracks whose recorded series a plan's rules read, per metric.
-pub fn tracks_needed(rules: &[AlertRule], metric: usize) -> Vec<Track> {
+pub(crate) fn tracks_needed(rules: &[AlertRule], metric: usize) -> Vec<Track> {
     let stable = rules
         .iter()
         .any(|r| r.metric == metric && r.condition.uses_stable());
@@ -208,7 +208,7 @@ fn rhs(l: Limit) -> Rhs {
 }
 
 /// The right-hand side for people: `10%`, `3x stable and > 1%`.
-pub fn show_rhs(rhs: Rhs, m: &Metric) -> String {
+pub(crate) fn show_rhs(rhs: Rhs, m: &Metric) -> String {
     match rhs {
         Rhs::Value(v) => m.unit.show(v),
         Rhs::StableTimes { factor, also } => {
@@ -222,7 +222,7 @@ pub fn show_rhs(rhs: Rhs, m: &Metric) -> String {
 }
 
 /// `error_rate` → `ErrorRate`.
-pub fn camel(s: &str) -> String {
+pub(crate) fn camel(s: &str) -> String {
     s.split(['_', '-'])
         .filter(|w| !w.is_empty())
         .map(|w| {

@@ -21,16 +21,16 @@
 
 /// The timing parameters of an alerting rule, in milliseconds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct AlertRule {
+pub(crate) struct AlertRule {
     /// The rule's `for`: how long an alert stays pending before it fires.
-    pub for_ms: i64,
+    pub(crate) for_ms: i64,
     /// The rule's `keep_firing_for`: how long a firing alert outlives its condition.
-    pub keep_firing_for_ms: i64,
+    pub(crate) keep_firing_for_ms: i64,
 }
 
 /// Where one alert stands after an evaluation.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Status {
+pub(crate) enum Status {
     /// No active alert (never active, pending dropped, or resolved).
     #[default]
     Inactive,
@@ -51,20 +51,20 @@ pub enum Status {
 impl Status {
     /// Whether the alert is firing.
     #[inline]
-    pub const fn is_firing(&self) -> bool {
+    pub(crate) const fn is_firing(&self) -> bool {
         matches!(self, Status::Firing { .. })
     }
 
     /// Whether the alert is pending.
-    #[inline]
-    pub const fn is_pending(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) const fn is_pending(&self) -> bool {
         matches!(self, Status::Pending { .. })
     }
 }
 
 /// The evolving state of one alert of a rule.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct AlertState {
+pub(crate) struct AlertState {
     rule: AlertRule,
     status: Status,
     keep_firing_since: Option<i64>,
@@ -74,7 +74,7 @@ pub struct AlertState {
 impl AlertState {
     /// An inactive alert of `rule`.
     #[inline]
-    pub const fn new(rule: AlertRule) -> Self {
+    pub(crate) const fn new(rule: AlertRule) -> Self {
         Self {
             rule,
             status: Status::Inactive,
@@ -85,27 +85,27 @@ impl AlertState {
 
     /// The rule this alert follows.
     #[inline]
-    pub const fn rule(&self) -> AlertRule {
+    pub(crate) const fn rule(&self) -> AlertRule {
         self.rule
     }
 
     /// The status after the latest evaluation.
     #[inline]
-    pub const fn status(&self) -> Status {
+    pub(crate) const fn status(&self) -> Status {
         self.status
     }
 
     /// When the alert last went from firing to resolved, if it did since it last
     /// became active.
-    #[inline]
-    pub const fn resolved_at(&self) -> Option<i64> {
+    #[cfg(test)]
+    pub(crate) const fn resolved_at(&self) -> Option<i64> {
         self.resolved_at
     }
 
     /// While firing only through `keep_firing_for`: the first evaluation that
     /// missed the condition.
-    #[inline]
-    pub const fn keep_firing_since(&self) -> Option<i64> {
+    #[cfg(test)]
+    pub(crate) const fn keep_firing_since(&self) -> Option<i64> {
         self.keep_firing_since
     }
 
@@ -113,7 +113,7 @@ impl AlertState {
     /// expression did (`condition_true`) or did not return this label set, and
     /// returns the new status.
     #[inline]
-    pub fn step(&mut self, ts: i64, condition_true: bool) -> Status {
+    pub(crate) fn step(&mut self, ts: i64, condition_true: bool) -> Status {
         if condition_true {
             if self.status == Status::Inactive {
                 self.status = Status::Pending { active_at: ts };

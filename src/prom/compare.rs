@@ -9,9 +9,10 @@
 //! - division follows IEEE 754 too: `x/0` is +Inf for `x > 0`, -Inf for `x < 0`,
 //!   NaN for `0/0`, so `errors/0 > 0.05` fires and `0/0 > 0.05` does not.
 
+#[cfg(test)]
 /// A PromQL comparison operator (without the `bool` modifier).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum CmpOp {
+pub(crate) enum CmpOp {
     /// `==`
     Eq,
     /// `!=`
@@ -26,10 +27,11 @@ pub enum CmpOp {
     Le,
 }
 
+#[cfg(test)]
 impl CmpOp {
     /// `lhs OP rhs` with Go's float semantics.
     #[inline]
-    pub fn apply(self, lhs: f64, rhs: f64) -> bool {
+    pub(crate) fn apply(self, lhs: f64, rhs: f64) -> bool {
         match self {
             CmpOp::Eq => lhs == rhs,
             CmpOp::Ne => lhs != rhs,
@@ -41,17 +43,18 @@ impl CmpOp {
     }
 }
 
+#[cfg(test)]
 /// Whether the filter `value OP threshold` keeps the series: `false` when the
 /// series is absent (`None`), else the comparison.
 #[inline]
-pub fn condition(value: Option<f64>, op: CmpOp, threshold: f64) -> bool {
+pub(crate) fn condition(value: Option<f64>, op: CmpOp, threshold: f64) -> bool {
     value.is_some_and(|v| op.apply(v, threshold))
 }
 
 /// PromQL vector division `num / den` for one label set: a result only when both
 /// sides have a sample, IEEE division otherwise (`x/0` = ±Inf, `0/0` = NaN).
 #[inline]
-pub fn ratio(num: Option<f64>, den: Option<f64>) -> Option<f64> {
+pub(crate) fn ratio(num: Option<f64>, den: Option<f64>) -> Option<f64> {
     Some(num? / den?)
 }
 

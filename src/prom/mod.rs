@@ -71,26 +71,27 @@
 //! `eval_time` of a test group, so a query at an unaligned time near the end of the
 //! data misses the newest samples.
 
-pub mod alert;
-pub mod compare;
-pub mod quantile;
-pub mod query;
-pub mod rate;
-pub mod sample;
-pub mod select;
+pub(crate) mod alert;
+pub(crate) mod compare;
+pub(crate) mod quantile;
+pub(crate) mod query;
+pub(crate) mod rate;
+pub(crate) mod sample;
+pub(crate) mod select;
 mod series;
 
-pub use alert::{AlertRule, AlertState, Status};
-pub use compare::{CmpOp, condition, ratio};
-pub use quantile::{Bucket, histogram_quantile};
-pub use query::{Origin, Query};
-pub use rate::{delta, extrapolate, extrapolated_rate, increase, rate};
-pub use sample::{STALE_NAN, Sample, is_stale_nan};
-pub use select::{
-    DEFAULT_LOOKBACK_MS, RangeCursor, count_over_time, select_instant,
-    select_instant_with_lookback, select_range,
-};
-pub use series::Series;
+pub(crate) use alert::{AlertRule, AlertState, Status};
+pub(crate) use compare::ratio;
+
+pub(crate) use quantile::{Bucket, histogram_quantile};
+pub(crate) use query::{Origin, Query};
+pub(crate) use rate::rate;
+#[cfg(test)]
+pub(crate) use sample::is_stale_nan;
+pub(crate) use sample::{STALE_NAN, Sample};
+pub(crate) use select::{DEFAULT_LOOKBACK_MS, RangeCursor};
+
+pub(crate) use series::Series;
 
 /// Which Prometheus version's evaluation rules to follow.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]

@@ -27,24 +27,24 @@ use super::Semantics;
 
 /// One classic histogram bucket: upper bound `le` and cumulative count.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Bucket {
+pub(crate) struct Bucket {
     /// Upper bound (the `le` label); `f64::INFINITY` for the `+Inf` bucket.
-    pub le: f64,
+    pub(crate) le: f64,
     /// Cumulative count of observations `<= le` (usually a `rate` of it).
-    pub count: f64,
+    pub(crate) count: f64,
 }
 
 impl Bucket {
     /// A bucket with upper bound `le` and cumulative `count`.
     #[inline]
-    pub const fn new(le: f64, count: f64) -> Self {
+    pub(crate) const fn new(le: f64, count: f64) -> Self {
         Self { le, count }
     }
 }
 
 /// Relative tolerance under which 3.x treats neighbouring bucket counts as equal
 /// (`smallDeltaTolerance`).
-pub const SMALL_DELTA_TOLERANCE: f64 = 1e-12;
+pub(crate) const SMALL_DELTA_TOLERANCE: f64 = 1e-12;
 
 /// `histogram_quantile(q, buckets)` as Prometheus computes it for one histogram.
 ///
@@ -52,7 +52,7 @@ pub const SMALL_DELTA_TOLERANCE: f64 = 1e-12;
 /// may be merged and repaired, as Prometheus does to its own copy. A NaN `le` has
 /// no defined order in Prometheus; here it never panics (it sorts by
 /// `f64::total_cmp`). An empty slice gives NaN.
-pub fn histogram_quantile(q: f64, buckets: &mut [Bucket], semantics: Semantics) -> f64 {
+pub(crate) fn histogram_quantile(q: f64, buckets: &mut [Bucket], semantics: Semantics) -> f64 {
     if q.is_nan() {
         return f64::NAN;
     }
@@ -96,7 +96,7 @@ pub fn histogram_quantile(q: f64, buckets: &mut [Bucket], semantics: Semantics) 
 /// (The `rate()`s of one histogram's cumulative counters on a regular scrape grid,
 /// with increases below 2^36, are in this shape.)
 #[inline]
-pub fn quantile_of_clean(q: f64, b: &[Bucket]) -> f64 {
+pub(crate) fn quantile_of_clean(q: f64, b: &[Bucket]) -> f64 {
     debug_assert!(
         b.windows(2)
             .all(|w| w[0].le < w[1].le && w[0].count <= w[1].count)
@@ -107,7 +107,7 @@ pub fn quantile_of_clean(q: f64, b: &[Bucket]) -> f64 {
 /// [`quantile_of_clean`] over the `n` buckets that `bucket(i)` gives (computed as the
 /// search and the interpolation reach them, not stored).
 #[inline(always)]
-pub fn quantile_of_clean_by(q: f64, n: usize, bucket: impl Fn(usize) -> Bucket) -> f64 {
+pub(crate) fn quantile_of_clean_by(q: f64, n: usize, bucket: impl Fn(usize) -> Bucket) -> f64 {
     debug_assert!((0.0..=1.0).contains(&q));
     debug_assert!(n == 0 || bucket(n - 1).le == f64::INFINITY);
     let Some(rank) = rank(q, n, &bucket) else {

@@ -75,7 +75,7 @@ enum BoundExpr {
 /// Where a metric's values come from, for the replay's report.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Origin {
+pub(crate) enum Origin {
     /// The recorded series `name`.
     Recorded { series: String },
     /// Computed from this many raw series.
@@ -93,13 +93,13 @@ pub enum Origin {
 /// `plan render` computes its promtool tests' expected values and firing evaluations with
 /// it.
 #[derive(Debug, Clone)]
-pub struct Query {
+pub(crate) struct Query {
     src: BoundExpr,
 }
 
 impl Query {
     /// A query that returns nothing (no series gives the metric).
-    pub fn absent() -> Query {
+    pub(crate) fn absent() -> Query {
         Query {
             src: BoundExpr::Absent,
         }
@@ -107,7 +107,7 @@ impl Query {
 
     /// The recorded series `series[i]`, read like an alerting rule reads a recording
     /// rule's output: an instant selector (5m lookback, staleness markers honoured).
-    pub fn recorded(i: usize) -> Query {
+    pub(crate) fn recorded(i: usize) -> Query {
         Query {
             src: BoundExpr::Recorded(Cur::new(i)),
         }
@@ -115,14 +115,14 @@ impl Query {
 
     /// The raw query `expr` for `track` over `series` (sums add up in slice order). A
     /// custom query cannot be evaluated here: absent.
-    pub fn raw(expr: &MetricExpr, track: Track, series: &[Series]) -> Query {
+    pub(crate) fn raw(expr: &MetricExpr, track: Track, series: &[Series]) -> Query {
         Query {
             src: raw_source(expr, track, series),
         }
     }
 
     /// The indices of the series the query reads.
-    pub fn reads(&self) -> Vec<usize> {
+    pub(crate) fn reads(&self) -> Vec<usize> {
         let mut ids: Vec<usize> = match &self.src {
             BoundExpr::Absent => Vec::new(),
             BoundExpr::Recorded(c) => vec![c.series],
@@ -145,12 +145,12 @@ impl Query {
 
     /// The value at `ts` (relative ms, as the samples); `None` when the query returns
     /// nothing. `series` must be the slice the query was built on.
-    pub fn at(&mut self, series: &[Series], ts: i64, semantics: Semantics) -> Option<f64> {
+    pub(crate) fn at(&mut self, series: &[Series], ts: i64, semantics: Semantics) -> Option<f64> {
         eval(&mut self.src, series, ts, semantics)
     }
 
     /// Where the values come from.
-    pub fn origin(&self, series: &[Series]) -> Origin {
+    pub(crate) fn origin(&self, series: &[Series]) -> Origin {
         match &self.src {
             BoundExpr::Recorded(c) => Origin::Recorded {
                 series: series[c.series].display(),

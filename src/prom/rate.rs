@@ -49,7 +49,7 @@ fn go_duration_seconds(ms: i64) -> f64 {
 /// seconds (`rate`). Returns `None` where PromQL gives no sample (fewer than two
 /// samples).
 #[inline]
-pub fn extrapolated_rate(
+pub(crate) fn extrapolated_rate(
     samples: &[Sample],
     range_start_ms: i64,
     range_end_ms: i64,
@@ -109,7 +109,7 @@ pub fn extrapolated_rate(
 /// Returns `None` when `intervals` is 0, like a range vector with one sample.
 #[allow(clippy::too_many_arguments)] // mirrors extrapolatedRate's inputs, on the hot path
 #[inline]
-pub fn extrapolate(
+pub(crate) fn extrapolate(
     first: Sample,
     last: Sample,
     intervals: usize,
@@ -178,20 +178,32 @@ pub fn extrapolate(
 /// `rate(x[range])` at `ts`: per-second increase of a counter over `window`
 /// (the samples `select_range` gives for `ts` and `range_ms`).
 #[inline]
-pub fn rate(window: &[Sample], ts: i64, range_ms: i64, semantics: Semantics) -> Option<f64> {
+pub(crate) fn rate(window: &[Sample], ts: i64, range_ms: i64, semantics: Semantics) -> Option<f64> {
     extrapolated_rate(window, ts - range_ms, ts, true, true, semantics)
 }
 
+#[cfg(test)]
 /// `increase(x[range])` at `ts`: the increase of a counter over `window`.
 #[inline]
-pub fn increase(window: &[Sample], ts: i64, range_ms: i64, semantics: Semantics) -> Option<f64> {
+pub(crate) fn increase(
+    window: &[Sample],
+    ts: i64,
+    range_ms: i64,
+    semantics: Semantics,
+) -> Option<f64> {
     extrapolated_rate(window, ts - range_ms, ts, true, false, semantics)
 }
 
+#[cfg(test)]
 /// `delta(x[range])` at `ts`: the change of a gauge over `window` (no reset handling,
 /// no zero clamp).
 #[inline]
-pub fn delta(window: &[Sample], ts: i64, range_ms: i64, semantics: Semantics) -> Option<f64> {
+pub(crate) fn delta(
+    window: &[Sample],
+    ts: i64,
+    range_ms: i64,
+    semantics: Semantics,
+) -> Option<f64> {
     extrapolated_rate(window, ts - range_ms, ts, false, false, semantics)
 }
 

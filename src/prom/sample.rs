@@ -6,16 +6,16 @@
 //! never be produced by arithmetic: build it with [`Sample::stale`].
 
 /// The bit pattern of Prometheus' staleness marker (`value.StaleNaN`).
-pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
+pub(crate) const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
 
 /// The staleness marker as a float. It is a NaN, so it compares unequal to
 /// everything, itself included; use [`is_stale_nan`] to recognise it.
-pub const STALE_NAN: f64 = f64::from_bits(STALE_NAN_BITS);
+pub(crate) const STALE_NAN: f64 = f64::from_bits(STALE_NAN_BITS);
 
 /// Whether `v` is the staleness marker (an exact bit comparison, as
 /// `value.IsStaleNaN` does; an ordinary NaN is not stale).
 #[inline]
-pub fn is_stale_nan(v: f64) -> bool {
+pub(crate) fn is_stale_nan(v: f64) -> bool {
     v.to_bits() == STALE_NAN_BITS
 }
 
@@ -24,29 +24,29 @@ pub fn is_stale_nan(v: f64) -> bool {
 /// A series is a slice of samples sorted by strictly increasing `t`, as the TSDB
 /// stores them (it rejects a second sample at an existing timestamp).
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Sample {
+pub(crate) struct Sample {
     /// Timestamp in milliseconds since the epoch (or since the trace start).
-    pub t: i64,
+    pub(crate) t: i64,
     /// The value; may be the staleness marker.
-    pub v: f64,
+    pub(crate) v: f64,
 }
 
 impl Sample {
     /// A sample with value `v` at `t` milliseconds.
     #[inline]
-    pub const fn new(t: i64, v: f64) -> Self {
+    pub(crate) const fn new(t: i64, v: f64) -> Self {
         Self { t, v }
     }
 
     /// A staleness marker at `t` milliseconds.
-    #[inline]
-    pub const fn stale(t: i64) -> Self {
+    #[cfg(test)]
+    pub(crate) const fn stale(t: i64) -> Self {
         Self { t, v: STALE_NAN }
     }
 
     /// Whether this sample is a staleness marker.
     #[inline]
-    pub fn is_stale(&self) -> bool {
+    pub(crate) fn is_stale(&self) -> bool {
         is_stale_nan(self.v)
     }
 }

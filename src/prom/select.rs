@@ -18,7 +18,7 @@ use super::Semantics;
 use super::sample::Sample;
 
 /// The default lookback delta of an instant selector (`--query.lookback-delta`), 5m.
-pub const DEFAULT_LOOKBACK_MS: i64 = 5 * 60 * 1000;
+pub(crate) const DEFAULT_LOOKBACK_MS: i64 = 5 * 60 * 1000;
 
 /// Whether a sample at `t` lies after the start of a window beginning at `start`:
 /// `t >= start` in 2.x (closed), `t > start` in 3.x (left-open).
@@ -30,23 +30,30 @@ fn after_start(t: i64, start: i64, semantics: Semantics) -> bool {
     }
 }
 
+#[cfg(test)]
 /// The samples of `series` that the range selector `[range_ms]` sees at `ts`
 /// (staleness markers included; see the module doc).
 ///
 /// `series` must be sorted by strictly increasing timestamp.
 #[inline]
-pub fn select_range(series: &[Sample], ts: i64, range_ms: i64, semantics: Semantics) -> &[Sample] {
+pub(crate) fn select_range(
+    series: &[Sample],
+    ts: i64,
+    range_ms: i64,
+    semantics: Semantics,
+) -> &[Sample] {
     let start = ts - range_ms;
     let hi = series.partition_point(|s| s.t <= ts);
     let lo = series[..hi].partition_point(|s| !after_start(s.t, start, semantics));
     &series[lo..hi]
 }
 
+#[cfg(test)]
 /// The value an instant selector sees at `ts` with the given lookback: the newest
 /// sample at or before `ts` inside the lookback window, or `None` when there is
 /// none or when it is a staleness marker.
 #[inline]
-pub fn select_instant_with_lookback(
+pub(crate) fn select_instant_with_lookback(
     series: &[Sample],
     ts: i64,
     lookback_ms: i64,
@@ -55,9 +62,10 @@ pub fn select_instant_with_lookback(
     newest_live(select_range(series, ts, lookback_ms, semantics))
 }
 
+#[cfg(test)]
 /// [`select_instant_with_lookback`] with the default 5m lookback.
 #[inline]
-pub fn select_instant(series: &[Sample], ts: i64, semantics: Semantics) -> Option<Sample> {
+pub(crate) fn select_instant(series: &[Sample], ts: i64, semantics: Semantics) -> Option<Sample> {
     select_instant_with_lookback(series, ts, DEFAULT_LOOKBACK_MS, semantics)
 }
 
@@ -68,11 +76,12 @@ fn newest_live(window: &[Sample]) -> Option<Sample> {
     window.last().copied().filter(|s| !s.is_stale())
 }
 
+#[cfg(test)]
 /// `count_over_time` of a window: the number of samples that are not staleness
 /// markers. Returns `None` for an empty range vector (Prometheus gives no result
 /// then, not 0).
 #[inline]
-pub fn count_over_time(window: &[Sample]) -> Option<f64> {
+pub(crate) fn count_over_time(window: &[Sample]) -> Option<f64> {
     let n = window.iter().filter(|s| !s.is_stale()).count();
     (n > 0).then_some(n as f64)
 }
@@ -87,7 +96,7 @@ pub fn count_over_time(window: &[Sample]) -> Option<f64> {
 /// [`select_range`]. The series may
 /// grow (samples appended) between calls; it must not otherwise change.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct RangeCursor {
+pub(crate) struct RangeCursor {
     lo: usize,
     hi: usize,
     last_ts: i64,
@@ -99,7 +108,7 @@ pub struct RangeCursor {
 impl RangeCursor {
     /// A cursor positioned before the first sample.
     #[inline]
-    pub const fn new() -> Self {
+    pub(crate) const fn new() -> Self {
         Self {
             lo: 0,
             hi: 0,
@@ -113,7 +122,7 @@ impl RangeCursor {
     /// The window that the range selector `[range_ms]` sees at `ts`: the same
     /// sub-slice as [`select_range`].
     #[inline]
-    pub fn window<'a>(
+    pub(crate) fn window<'a>(
         &mut self,
         series: &'a [Sample],
         ts: i64,
@@ -148,7 +157,7 @@ impl RangeCursor {
     /// The value an instant selector with the given lookback sees at `ts`: the same
     /// as [`select_instant_with_lookback`]. Use one cursor per (series, window).
     #[inline]
-    pub fn instant(
+    pub(crate) fn instant(
         &mut self,
         series: &[Sample],
         ts: i64,

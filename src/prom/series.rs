@@ -7,22 +7,22 @@ use crate::promql::quote;
 
 /// One series: a name, labels and samples.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Series {
+pub(crate) struct Series {
     /// The metric name (`__name__`).
-    pub name: String,
+    pub(crate) name: String,
     /// The other labels, sorted by name, none empty.
-    pub labels: Vec<(String, String)>,
+    pub(crate) labels: Vec<(String, String)>,
     /// Sorted by strictly increasing time; absolute epoch milliseconds until
     /// a trace is rebased to its start.
-    pub samples: Vec<Sample>,
+    pub(crate) samples: Vec<Sample>,
     /// Where the series first appears in the file it was read from (0 when made in memory).
-    pub line: usize,
-    pub column: usize,
+    pub(crate) line: usize,
+    pub(crate) column: usize,
 }
 
 impl Series {
     /// The value of label `key` ("" when absent, as in PromQL).
-    pub fn label(&self, key: &str) -> &str {
+    pub(crate) fn label(&self, key: &str) -> &str {
         self.labels
             .iter()
             .find(|(k, _)| k == key)
@@ -30,7 +30,7 @@ impl Series {
     }
 
     /// `name{a="x",b="y"}` for messages.
-    pub fn display(&self) -> String {
+    pub(crate) fn display(&self) -> String {
         let inner: Vec<String> = self
             .labels
             .iter()

@@ -39,12 +39,12 @@ pub enum MetricExpr {
 
 impl MetricExpr {
     /// Whether the simulator can compute this metric from raw series.
-    pub fn is_structured(&self) -> bool {
+    pub(crate) fn is_structured(&self) -> bool {
         !matches!(self, MetricExpr::Custom(_))
     }
 
     /// The `operations` part of a recorded series name (`level:metric:operations`).
-    pub fn operations(&self) -> String {
+    pub(crate) fn operations(&self) -> String {
         match self {
             MetricExpr::RateRatio { window, .. } => format!("ratio_rate{window}"),
             MetricExpr::Rate { window, .. } => format!("rate{window}"),

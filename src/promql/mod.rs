@@ -8,5 +8,6 @@ mod selector;
 mod track;
 
 pub use expr::MetricExpr;
-pub use selector::{MatchOp, Matcher, Selector, quote};
+pub(crate) use selector::quote;
+pub use selector::{MatchOp, Matcher, Selector};
 pub use track::Track;

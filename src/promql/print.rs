@@ -5,7 +5,7 @@ use super::track::Track;
 
 impl MetricExpr {
     /// The PromQL for one track (or with `$track` left in when `track` is `None`).
-    pub fn promql(&self, track: Option<Track>) -> String {
+    pub(crate) fn promql(&self, track: Option<Track>) -> String {
         promql(self, track.map_or("$track", Track::as_str))
     }
 }

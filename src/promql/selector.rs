@@ -6,16 +6,14 @@ use super::track::Track;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MatchOp {
     Eq,
-    Ne,
     Re,
     NotRe,
 }
 
 impl MatchOp {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             MatchOp::Eq => "=",
-            MatchOp::Ne => "!=",
             MatchOp::Re => "=~",
             MatchOp::NotRe => "!~",
         }
@@ -41,7 +39,7 @@ pub struct Selector {
 
 impl Selector {
     /// A selector for `metric` of one service, with `track` left open.
-    pub fn service(metric: &str, service: &str) -> Selector {
+    pub(crate) fn service(metric: &str, service: &str) -> Selector {
         Selector {
             metric: metric.to_string(),
             matchers: vec![
@@ -59,7 +57,7 @@ impl Selector {
         }
     }
 
-    pub fn with(mut self, label: &str, op: MatchOp, value: &str) -> Selector {
+    pub(crate) fn with(mut self, label: &str, op: MatchOp, value: &str) -> Selector {
         self.matchers.push(Matcher {
             label: label.into(),
             op,
@@ -69,12 +67,12 @@ impl Selector {
     }
 
     /// The matcher value for `track`, with the placeholder filled.
-    pub fn value_for<'a>(m: &'a Matcher, track: &'a str) -> &'a str {
+    pub(crate) fn value_for<'a>(m: &'a Matcher, track: &'a str) -> &'a str {
         if m.value == "$track" { track } else { &m.value }
     }
 
     /// Prints the selector; label values are escaped as PromQL double-quoted strings.
-    pub fn promql(&self, track: &str) -> String {
+    pub(crate) fn promql(&self, track: &str) -> String {
         let inner: Vec<String> = self
             .matchers
             .iter()
@@ -92,7 +90,7 @@ impl Selector {
 
     /// Whether the label set (`__name__` given separately) matches, as Prometheus decides:
     /// a missing label is the empty string, regexes are anchored at both ends.
-    pub fn matches(&self, name: &str, labels: &[(String, String)], track: Track) -> bool {
+    pub(crate) fn matches(&self, name: &str, labels: &[(String, String)], track: Track) -> bool {
         if name != self.metric {
             return false;
         }
@@ -104,7 +102,6 @@ impl Selector {
             let want = Selector::value_for(m, track.as_str());
             match m.op {
                 MatchOp::Eq => have == want,
-                MatchOp::Ne => have != want,
                 MatchOp::Re => regex_match(want, have) == Some(true),
                 MatchOp::NotRe => regex_match(want, have) == Some(false),
             }
@@ -134,7 +131,7 @@ fn regex_match(re: &str, have: &str) -> Option<bool> {
 }
 
 /// A PromQL double-quoted string literal (Go string escaping).
-pub fn quote(s: &str) -> String {
+pub(crate) fn quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {

@@ -8,9 +8,7 @@ pub enum Track {
 }
 
 impl Track {
-    pub const BOTH: [Track; 2] = [Track::Canary, Track::Stable];
-
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Track::Stable => "stable",
             Track::Canary => "canary",

@@ -17,22 +17,22 @@ use crate::lower::{AlertRule, RuleKind};
 use crate::prom::{self, AlertState, Status};
 
 /// The metric values of one evaluation, per metric index: (canary, stable).
-pub type Values = [(Option<f64>, Option<f64>)];
+pub(crate) type Values = [(Option<f64>, Option<f64>)];
 
 /// The metric values of one evaluation of a batch of trials, column by column: the
 /// canary's values of metric `m` in row `2m`, the stable track's in row `2m + 1`, each row
 /// `width` lanes long.
 #[derive(Debug, Clone, Copy)]
-pub struct Columns<'v> {
-    pub data: &'v [Option<f64>],
-    pub width: usize,
+pub(crate) struct Columns<'v> {
+    pub(crate) data: &'v [Option<f64>],
+    pub(crate) width: usize,
 }
 
 impl<'v> Columns<'v> {
     /// Metric `metric`'s values on the canary (`stable` false) or the stable track, for
     /// lanes `..n`.
     #[inline]
-    pub fn of(&self, metric: usize, stable: bool, n: usize) -> &'v [Option<f64>] {
+    pub(crate) fn of(&self, metric: usize, stable: bool, n: usize) -> &'v [Option<f64>] {
         let row = (2 * metric + usize::from(stable)) * self.width;
         &self.data[row..row + n]
     }
@@ -40,13 +40,13 @@ impl<'v> Columns<'v> {
 
 /// When each phase starts, in milliseconds from the start of the release.
 #[derive(Debug, Clone)]
-pub struct Schedule {
+pub(crate) struct Schedule {
     /// Start of each phase; the last phase (100%) has no end.
-    pub starts: Vec<i64>,
+    pub(crate) starts: Vec<i64>,
 }
 
 impl Schedule {
-    pub fn new(plan: &CheckedPlan) -> Schedule {
+    pub(crate) fn new(plan: &CheckedPlan) -> Schedule {
         let mut t = 0i64;
         let starts = plan
             .phases
@@ -61,19 +61,19 @@ impl Schedule {
     }
 
     /// The time the last phase starts: reaching it means promotion.
-    pub fn promotion_at(&self) -> i64 {
+    pub(crate) fn promotion_at(&self) -> i64 {
         *self.starts.last().unwrap_or(&0)
     }
 
     /// The phase running at `ts`.
-    pub fn phase_at(&self, ts: i64) -> usize {
+    pub(crate) fn phase_at(&self, ts: i64) -> usize {
         self.starts.partition_point(|&s| s <= ts).saturating_sub(1)
     }
 }
 
 /// Something that happened to a rule or the release, for the replay timeline.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Event {
+pub(crate) enum Event {
     PhaseStarted {
         ts: i64,
         phase: usize,
@@ -110,7 +110,7 @@ pub enum Event {
 
 impl Event {
     /// When it happened.
-    pub fn ts(&self) -> i64 {
+    pub(crate) fn ts(&self) -> i64 {
         match *self {
             Event::PhaseStarted { ts, .. }
             | Event::Pending { ts, .. }
@@ -124,7 +124,7 @@ impl Event {
 
 /// How a release ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// A rollback rule fired at `ts`, in `phase`.
     RolledBack { ts: i64, phase: usize, rule: usize },
     /// The release reached its last phase at `ts`.
@@ -134,14 +134,14 @@ pub enum Verdict {
 /// One rule's transitions in a replay: how many times it started firing, and those not
 /// recorded past [`MAX_REPLAY_TRANSITIONS_PER_RULE`] (how many, and the last one's time).
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct RuleLog {
-    pub fired: usize,
-    pub recorded: usize,
-    pub omitted: u64,
-    pub last_omitted_ts: Option<i64>,
+pub(crate) struct RuleLog {
+    pub(crate) fired: usize,
+    pub(crate) recorded: usize,
+    pub(crate) omitted: u64,
+    pub(crate) last_omitted_ts: Option<i64>,
 }
 
-pub struct Evaluator<'a> {
+pub(crate) struct Evaluator<'a> {
     rules: &'a [AlertRule],
     schedule: &'a Schedule,
     states: Vec<AlertState>,
@@ -157,7 +157,7 @@ pub struct Evaluator<'a> {
 
 /// A fresh, inactive Prometheus alert for a lowered rule (no `keep_firing_for`: the rules
 /// `plan render` emits do not set it).
-pub fn alert_state(rule: &AlertRule) -> AlertState {
+pub(crate) fn alert_state(rule: &AlertRule) -> AlertState {
     AlertState::new(prom::AlertRule {
         for_ms: rule.for_ms as i64,
         keep_firing_for_ms: 0,
@@ -165,7 +165,7 @@ pub fn alert_state(rule: &AlertRule) -> AlertState {
 }
 
 impl<'a> Evaluator<'a> {
-    pub fn new(rules: &'a [AlertRule], schedule: &'a Schedule, record_events: bool) -> Self {
+    pub(crate) fn new(rules: &'a [AlertRule], schedule: &'a Schedule, record_events: bool) -> Self {
         let states = rules.iter().map(alert_state).collect();
         let mut events = record_events.then(Vec::new);
         if let Some(ev) = events.as_mut() {
@@ -187,35 +187,33 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    pub fn phase(&self) -> usize {
+    pub(crate) fn phase(&self) -> usize {
         self.phase
     }
 
-    pub fn verdict(&self) -> Option<Verdict> {
+    #[cfg(test)]
+    pub(crate) fn verdict(&self) -> Option<Verdict> {
         self.verdict
     }
 
-    pub fn gate_failures(&self) -> &[(usize, usize)] {
+    #[cfg(test)]
+    pub(crate) fn gate_failures(&self) -> &[(usize, usize)] {
         &self.gate_failures
     }
 
-    pub fn events(&self) -> &[Event] {
+    pub(crate) fn events(&self) -> &[Event] {
         self.events.as_deref().unwrap_or(&[])
     }
 
     /// Rule `rule`'s log (default when events are not recorded).
-    pub fn rule_log(&self, rule: usize) -> RuleLog {
+    pub(crate) fn rule_log(&self, rule: usize) -> RuleLog {
         self.logs.get(rule).cloned().unwrap_or_default()
-    }
-
-    pub fn status(&self, rule: usize) -> Status {
-        self.states[rule].status()
     }
 
     /// Moves to the phase running at `ts`, if it changed: gates firing at the end of the
     /// old phase are recorded, alert state starts over, and reaching the last phase is a
     /// promotion. Returns the verdict if the release ended.
-    pub fn enter(&mut self, ts: i64) -> Option<Verdict> {
+    pub(crate) fn enter(&mut self, ts: i64) -> Option<Verdict> {
         // Still before the next phase (the common case): nothing changes.
         if self
             .schedule
@@ -257,7 +255,7 @@ impl<'a> Evaluator<'a> {
     /// One rule evaluation at `ts` (call [`enter`](Self::enter) first). Returns the verdict
     /// once a rollback rule fires.
     #[inline]
-    pub fn evaluate(&mut self, ts: i64, values: &Values) -> Option<Verdict> {
+    pub(crate) fn evaluate(&mut self, ts: i64, values: &Values) -> Option<Verdict> {
         if self.verdict.is_some() {
             return self.verdict;
         }

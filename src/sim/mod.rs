@@ -1,13 +1,13 @@
 //! `plan simulate`: replays recorded or synthetic metric traces through the plan's rollback
 //! rules with Prometheus' own evaluation semantics.
 
-pub mod evaluator;
-pub mod montecarlo;
-pub mod outcomes;
+pub(crate) mod evaluator;
+pub(crate) mod montecarlo;
+pub(crate) mod outcomes;
 pub mod replay;
-pub mod report;
-pub mod scenario;
+pub(crate) mod report;
+pub(crate) mod scenario;
 pub mod splitmix;
-pub mod stats;
-pub mod synth;
+pub(crate) mod stats;
+pub(crate) mod synth;
 pub mod trace;

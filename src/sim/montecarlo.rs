@@ -49,48 +49,48 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// How to run.
 #[derive(Debug, Clone, Copy)]
-pub struct Settings {
-    pub seed: u64,
+pub(crate) struct Settings {
+    pub(crate) seed: u64,
     /// Worker threads, at least 1.
-    pub jobs: usize,
+    pub(crate) jobs: usize,
     /// Trials per scenario (`--trials`, else the scenario file's).
-    pub trials: u64,
-    pub semantics: Semantics,
+    pub(crate) trials: u64,
+    pub(crate) semantics: Semantics,
 }
 
 /// Integer tallies of one scenario's trials.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Tally {
-    pub trials: u64,
-    pub rollbacks: u64,
+pub(crate) struct Tally {
+    pub(crate) trials: u64,
+    pub(crate) rollbacks: u64,
     /// Rollbacks before the fault's onset (or with no fault): false rollbacks.
-    pub false_rollbacks: u64,
+    pub(crate) false_rollbacks: u64,
     /// Rollbacks at or after onset.
-    pub detected: u64,
+    pub(crate) detected: u64,
     /// Promoted although the fault was active before promotion.
-    pub escaped: u64,
+    pub(crate) escaped: u64,
     /// Trials in which the fault began only after promotion (the canary never saw it).
-    pub fault_after_promotion: u64,
-    pub rollbacks_by_phase: Vec<u64>,
-    pub false_by_phase: Vec<u64>,
+    pub(crate) fault_after_promotion: u64,
+    pub(crate) rollbacks_by_phase: Vec<u64>,
+    pub(crate) false_by_phase: Vec<u64>,
     /// Per rule (index into the lowered rules; only rollback rules ever count).
-    pub first_rule: Vec<u64>,
+    pub(crate) first_rule: Vec<u64>,
     /// Time from onset to rollback, exactly, in units of the scenario's
     /// [`ScenarioResult::detect_unit_ms`].
-    pub detect_steps: Histogram,
-    pub exposed_requests: u64,
-    pub exposed_failed: u64,
+    pub(crate) detect_steps: Histogram,
+    pub(crate) exposed_requests: u64,
+    pub(crate) exposed_failed: u64,
     /// Users exposed, in thousandths (rounded per trial, so sums stay integers).
-    pub exposed_milli_users: u64,
+    pub(crate) exposed_milli_users: u64,
     /// Per phase: trials that reached the end of the phase (entered the next one).
-    pub completed_phase: Vec<u64>,
+    pub(crate) completed_phase: Vec<u64>,
     /// Per (phase, rule): trials in which the gate was failing when the phase ended.
-    pub gate_failures: Vec<u64>,
+    pub(crate) gate_failures: Vec<u64>,
     /// Evaluation steps (timestamps evaluated).
-    pub steps: u64,
+    pub(crate) steps: u64,
     /// Rule evaluations run (rollback rules at every step; gates only where they can still
     /// fail a phase; no-data rules never: see [`Outcomes`]).
-    pub evaluations: u64,
+    pub(crate) evaluations: u64,
 }
 
 impl Tally {
@@ -133,18 +133,18 @@ impl Tally {
 }
 
 /// The result of one scenario.
-pub struct ScenarioResult<'s> {
-    pub scenario: &'s Scenario,
-    pub tally: Tally,
+pub(crate) struct ScenarioResult<'s> {
+    pub(crate) scenario: &'s Scenario,
+    pub(crate) tally: Tally,
     /// The unit of `tally.detect_steps`: the greatest common divisor of the evaluation
     /// interval, the scrape interval and the onset, so every detection time is a whole
     /// number of units.
-    pub detect_unit_ms: i64,
+    pub(crate) detect_unit_ms: i64,
 }
 
 /// A trial's seed: SplitMix64 over (seed, scenario, trial), so that trials are independent
 /// of each other and of how they are scheduled.
-pub fn trial_seed(seed: u64, scenario: u64, trial: u64) -> u64 {
+pub(crate) fn trial_seed(seed: u64, scenario: u64, trial: u64) -> u64 {
     let mixed = seed
         ^ scenario.wrapping_mul(0x9E37_79B9_7F4A_7C15)
         ^ trial.wrapping_mul(0xD1B5_4A32_D192_ED03);
@@ -200,13 +200,13 @@ fn sharing(per_lane: usize, jobs: usize) -> (u64, usize) {
 /// The most work a run can take: every trial runs every evaluation of its release until
 /// promotion, unless a rollback ends it first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Work {
-    pub trials: u64,
-    pub evaluations_per_trial: u64,
+pub(crate) struct Work {
+    pub(crate) trials: u64,
+    pub(crate) evaluations_per_trial: u64,
 }
 
 impl Work {
-    pub fn of(plan: &CheckedPlan, scenarios: &Scenarios, settings: &Settings) -> Work {
+    pub(crate) fn of(plan: &CheckedPlan, scenarios: &Scenarios, settings: &Settings) -> Work {
         let schedule = Schedule::new(plan);
         let eval = plan.monitoring.evaluation_interval.millis();
         Work {
@@ -215,7 +215,7 @@ impl Work {
         }
     }
 
-    pub fn steps(&self) -> u64 {
+    pub(crate) fn steps(&self) -> u64 {
         self.trials.saturating_mul(self.evaluations_per_trial)
     }
 }
@@ -367,7 +367,7 @@ impl Job<'_, '_> {
 
 /// Expected distinct users served by the canary between `onset` and `end` (see the module
 /// header for the model).
-pub fn users_exposed(model: &Model<'_>, users_per_day: f64, onset: i64, end: i64) -> f64 {
+pub(crate) fn users_exposed(model: &Model<'_>, users_per_day: f64, onset: i64, end: i64) -> f64 {
     if end <= onset {
         return 0.0;
     }
@@ -389,7 +389,7 @@ pub fn users_exposed(model: &Model<'_>, users_per_day: f64, onset: i64, end: i64
 
 /// Runs every scenario; `progress(done, total)` is called from the calling thread now and
 /// then.
-pub fn run<'s>(
+pub(crate) fn run<'s>(
     lowered: &LoweredPlan,
     scenarios: &'s Scenarios,
     settings: Settings,

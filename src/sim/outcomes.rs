@@ -21,7 +21,7 @@ use crate::sim::evaluator::{Columns, Schedule, Verdict, alert_state};
 
 /// Which rules an outcome-only evaluation runs at some evaluation time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RuleSet {
+pub(crate) enum RuleSet {
     /// Rollback rules only.
     Rollbacks,
     /// Rollback rules and gates.
@@ -30,7 +30,7 @@ pub enum RuleSet {
 
 impl RuleSet {
     /// The kinds of rule in the set.
-    pub fn kinds(self) -> &'static [RuleKind] {
+    pub(crate) fn kinds(self) -> &'static [RuleKind] {
         match self {
             RuleSet::Rollbacks => &[RuleKind::Rollback],
             RuleSet::RollbacksAndGates => &[RuleKind::Rollback, RuleKind::Gate],
@@ -41,7 +41,7 @@ impl RuleSet {
 /// Per phase, the first evaluation (on the grid of `eval_ms` from 0) from which a run of
 /// true gate conditions could still make a gate fire by the phase's end: its `for`
 /// before the phase's last evaluation. `i64::MAX` for the last phase, or without gates.
-pub fn gates_from(rules: &[AlertRule], schedule: &Schedule, eval_ms: i64) -> Vec<i64> {
+pub(crate) fn gates_from(rules: &[AlertRule], schedule: &Schedule, eval_ms: i64) -> Vec<i64> {
     let eval_ms = eval_ms.max(1);
     let gate_for = rules
         .iter()
@@ -71,7 +71,7 @@ fn of_kinds(rules: &[AlertRule], kinds: &[RuleKind]) -> Vec<usize> {
 }
 
 /// The alert states and outcomes of a batch's lanes.
-pub struct Outcomes<'a> {
+pub(crate) struct Outcomes<'a> {
     rules: &'a [AlertRule],
     schedule: &'a Schedule,
     /// The phase every lane is in.
@@ -94,7 +94,12 @@ pub struct Outcomes<'a> {
 
 impl<'a> Outcomes<'a> {
     /// `lanes` trials evaluated every `eval_ms` from 0.
-    pub fn new(rules: &'a [AlertRule], schedule: &'a Schedule, eval_ms: i64, lanes: usize) -> Self {
+    pub(crate) fn new(
+        rules: &'a [AlertRule],
+        schedule: &'a Schedule,
+        eval_ms: i64,
+        lanes: usize,
+    ) -> Self {
         Outcomes {
             rules,
             schedule,
@@ -117,22 +122,22 @@ impl<'a> Outcomes<'a> {
     }
 
     /// The phase every lane is in.
-    pub fn phase(&self) -> usize {
+    pub(crate) fn phase(&self) -> usize {
         self.phase
     }
 
     /// Lane `l`'s gates that were firing when their phase ended.
-    pub fn gate_failures(&self, l: usize) -> &[(usize, usize)] {
+    pub(crate) fn gate_failures(&self, l: usize) -> &[(usize, usize)] {
         &self.gate_failures[l]
     }
 
     /// Rule evaluations run so far, over all lanes.
-    pub fn evaluated(&self) -> u64 {
+    pub(crate) fn evaluated(&self) -> u64 {
         self.evaluated
     }
 
     /// Which rules [`evaluate`](Self::evaluate) runs at `ts`.
-    pub fn rule_set(&self, ts: i64) -> RuleSet {
+    pub(crate) fn rule_set(&self, ts: i64) -> RuleSet {
         if ts < self.gates_from[self.phase] {
             RuleSet::Rollbacks
         } else {
@@ -141,7 +146,7 @@ impl<'a> Outcomes<'a> {
     }
 
     /// Drops lane `l`: the last lane takes its place.
-    pub fn swap_remove(&mut self, l: usize) {
+    pub(crate) fn swap_remove(&mut self, l: usize) {
         self.live -= 1;
         let from = self.live;
         self.gate_failures.swap(l, from);
@@ -154,7 +159,7 @@ impl<'a> Outcomes<'a> {
     /// Moves to the phase running at `ts`, if it changed: gates firing at the end of the
     /// old phase are recorded, alert states start over, and reaching the last phase
     /// promotes every lane. Returns that promotion.
-    pub fn enter(&mut self, ts: i64) -> Option<Verdict> {
+    pub(crate) fn enter(&mut self, ts: i64) -> Option<Verdict> {
         let starts = &self.schedule.starts;
         if starts.get(self.phase + 1).is_none_or(|&next| ts < next) {
             return None;
@@ -179,7 +184,7 @@ impl<'a> Outcomes<'a> {
     /// One evaluation at `ts` of every lane's rules (call [`enter`](Self::enter) first) on
     /// the lanes' `values`. Returns each lane's verdict: rolled back if a rollback rule
     /// fired.
-    pub fn evaluate(&mut self, ts: i64, values: Columns<'_>) -> &[Option<Verdict>] {
+    pub(crate) fn evaluate(&mut self, ts: i64, values: Columns<'_>) -> &[Option<Verdict>] {
         let (n, w, phase) = (self.live, self.width, self.phase);
         let runs = &self.runs[usize::from(self.rule_set(ts) == RuleSet::RollbacksAndGates)];
         self.evaluated += (runs.len() * n) as u64;

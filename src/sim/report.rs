@@ -47,78 +47,78 @@ use indexmap::IndexMap;
 use serde::Serialize;
 use std::fmt::Write;
 
-pub const REPORT_SCHEMA_VERSION: u32 = 2;
+pub(crate) const REPORT_SCHEMA_VERSION: u32 = 2;
 
 #[derive(Serialize)]
-pub struct Report {
-    pub schema_version: u32,
-    pub plan: String,
-    pub seed: u64,
-    pub trials_per_scenario: u64,
-    pub semantics: &'static str,
-    pub evaluation_interval_seconds: f64,
-    pub requests_per_second: f64,
-    pub totals: Totals,
-    pub scenarios: Vec<ScenarioReport>,
+pub(crate) struct Report {
+    pub(crate) schema_version: u32,
+    pub(crate) plan: String,
+    pub(crate) seed: u64,
+    pub(crate) trials_per_scenario: u64,
+    pub(crate) semantics: &'static str,
+    pub(crate) evaluation_interval_seconds: f64,
+    pub(crate) requests_per_second: f64,
+    pub(crate) totals: Totals,
+    pub(crate) scenarios: Vec<ScenarioReport>,
 }
 
 #[derive(Serialize)]
-pub struct Totals {
-    pub trials: u64,
-    pub evaluation_steps: u64,
-    pub rule_evaluations: u64,
+pub(crate) struct Totals {
+    pub(crate) trials: u64,
+    pub(crate) evaluation_steps: u64,
+    pub(crate) rule_evaluations: u64,
 }
 
 #[derive(Serialize)]
-pub struct ScenarioReport {
-    pub name: String,
-    pub description: String,
-    pub faulty: bool,
-    pub trials: u64,
+pub(crate) struct ScenarioReport {
+    pub(crate) name: String,
+    pub(crate) description: String,
+    pub(crate) faulty: bool,
+    pub(crate) trials: u64,
     /// Any rollback, true or false.
-    pub rollback: Proportion,
+    pub(crate) rollback: Proportion,
     /// Rollbacks of a healthy release, or before the fault began.
-    pub false_rollback: Proportion,
+    pub(crate) false_rollback: Proportion,
     /// Rollbacks at or after the fault's onset (faulty scenarios).
-    pub detection: Option<Proportion>,
+    pub(crate) detection: Option<Proportion>,
     /// Promoted to 100% with the fault active (faulty scenarios).
-    pub escape: Option<Proportion>,
+    pub(crate) escape: Option<Proportion>,
     /// Trials whose fault began only after promotion: the canary never saw it.
-    pub fault_after_promotion: u64,
-    pub rollbacks_by_phase: IndexMap<String, u64>,
-    pub first_rule: IndexMap<String, u64>,
-    pub time_to_detect_seconds: Option<Quantiles>,
-    pub blast_radius: Option<BlastRadius>,
-    pub gate_failures: IndexMap<String, GateFailures>,
-    pub evaluation_steps: u64,
-    pub rule_evaluations: u64,
+    pub(crate) fault_after_promotion: u64,
+    pub(crate) rollbacks_by_phase: IndexMap<String, u64>,
+    pub(crate) first_rule: IndexMap<String, u64>,
+    pub(crate) time_to_detect_seconds: Option<Quantiles>,
+    pub(crate) blast_radius: Option<BlastRadius>,
+    pub(crate) gate_failures: IndexMap<String, GateFailures>,
+    pub(crate) evaluation_steps: u64,
+    pub(crate) rule_evaluations: u64,
 }
 
 #[derive(Serialize)]
-pub struct Quantiles {
-    pub median: f64,
-    pub p90: f64,
-    pub p99: f64,
+pub(crate) struct Quantiles {
+    pub(crate) median: f64,
+    pub(crate) p90: f64,
+    pub(crate) p99: f64,
 }
 
 /// Means per trial.
 #[derive(Serialize)]
-pub struct BlastRadius {
-    pub requests: f64,
-    pub failed_requests: f64,
-    pub users: Option<f64>,
+pub(crate) struct BlastRadius {
+    pub(crate) requests: f64,
+    pub(crate) failed_requests: f64,
+    pub(crate) users: Option<f64>,
 }
 
 /// Gates firing at the end of one phase.
 #[derive(Serialize)]
-pub struct GateFailures {
+pub(crate) struct GateFailures {
     /// Trials that reached the end of the phase.
-    pub completed: u64,
+    pub(crate) completed: u64,
     /// Gate id → trials in which it was firing when the phase ended.
-    pub failing: IndexMap<String, u64>,
+    pub(crate) failing: IndexMap<String, u64>,
 }
 
-pub fn build(
+pub(crate) fn build(
     plan: &CheckedPlan,
     rules: &[AlertRule],
     scenarios: &Scenarios,
@@ -270,7 +270,7 @@ fn counts(m: &IndexMap<String, u64>) -> String {
 }
 
 /// The report for people, printed from the report's data alone.
-pub fn text(r: &Report) -> String {
+pub(crate) fn text(r: &Report) -> String {
     let mut s = String::new();
     let _ =
         writeln!(

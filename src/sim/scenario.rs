@@ -14,51 +14,51 @@ use crate::source::Source;
 use crate::syntax::Spans;
 use std::collections::BTreeMap;
 
-pub use schema::SCENARIOS_SCHEMA;
+pub(crate) use schema::SCENARIOS_SCHEMA;
 
-pub const DEFAULT_SCENARIOS: &str = include_str!("../../simulations/default.yaml");
-pub const DEFAULT_TRIALS: u64 = 2000;
+pub(crate) const DEFAULT_SCENARIOS: &str = include_str!("../../simulations/default.yaml");
+pub(crate) const DEFAULT_TRIALS: u64 = 2000;
 
 /// The Prometheus client libraries' default latency buckets, in seconds.
-pub const DEFAULT_BUCKETS: [f64; 11] = [
+pub(crate) const DEFAULT_BUCKETS: [f64; 11] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
 /// A gauge's healthy level and per-scrape noise (standard deviation), in its own unit.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Gauge {
-    pub mean: f64,
-    pub noise: f64,
+pub(crate) struct Gauge {
+    pub(crate) mean: f64,
+    pub(crate) noise: f64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Traffic {
-    pub requests_per_second: f64,
-    pub daily_amplitude: f64,
-    pub overdispersion: f64,
-    pub start_hour: u32,
-    pub users_per_day: Option<u64>,
+pub(crate) struct Traffic {
+    pub(crate) requests_per_second: f64,
+    pub(crate) daily_amplitude: f64,
+    pub(crate) overdispersion: f64,
+    pub(crate) start_hour: u32,
+    pub(crate) users_per_day: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Behaviour {
-    pub error_rate: f64,
+pub(crate) struct Behaviour {
+    pub(crate) error_rate: f64,
     /// Median of the latency body, seconds.
-    pub median: f64,
-    pub sigma: f64,
-    pub tail_share: f64,
-    pub tail_factor: f64,
+    pub(crate) median: f64,
+    pub(crate) sigma: f64,
+    pub(crate) tail_share: f64,
+    pub(crate) tail_factor: f64,
     /// Finite bucket bounds in seconds, ascending (+Inf is implied).
-    pub buckets: Vec<f64>,
-    pub cpu: Gauge,
-    pub memory: Gauge,
-    pub db_connections: Gauge,
-    pub redis_memory: Gauge,
-    pub custom: BTreeMap<String, Gauge>,
+    pub(crate) buckets: Vec<f64>,
+    pub(crate) cpu: Gauge,
+    pub(crate) memory: Gauge,
+    pub(crate) db_connections: Gauge,
+    pub(crate) redis_memory: Gauge,
+    pub(crate) custom: BTreeMap<String, Gauge>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum FaultKind {
+pub(crate) enum FaultKind {
     Step,
     Leak { ramp_ms: i64 },
     Bursts { every_ms: i64, lasting_ms: i64 },
@@ -68,21 +68,21 @@ pub enum FaultKind {
 
 /// A fault on the canary. Effects left `None` stay at the baseline.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Fault {
-    pub kind: FaultKind,
-    pub onset_ms: i64,
-    pub error_rate: Option<f64>,
-    pub latency_factor: Option<f64>,
-    pub tail_share: Option<f64>,
-    pub memory_usage: Option<f64>,
-    pub cpu_usage: Option<f64>,
+pub(crate) struct Fault {
+    pub(crate) kind: FaultKind,
+    pub(crate) onset_ms: i64,
+    pub(crate) error_rate: Option<f64>,
+    pub(crate) latency_factor: Option<f64>,
+    pub(crate) tail_share: Option<f64>,
+    pub(crate) memory_usage: Option<f64>,
+    pub(crate) cpu_usage: Option<f64>,
 }
 
 impl Fault {
     /// The fault's intensity at `t` (0 = none, 1 = full) for a canary serving `canary_rps`,
     /// before any per-user split (`partial` affects a share of users at full intensity).
     #[inline]
-    pub fn intensity(&self, t: i64, canary_rps: f64) -> f64 {
+    pub(crate) fn intensity(&self, t: i64, canary_rps: f64) -> f64 {
         if t < self.onset_ms {
             return 0.0;
         }
@@ -99,7 +99,7 @@ impl Fault {
     }
 
     /// The share of the canary's requests the fault can touch.
-    pub fn affected(&self) -> f64 {
+    pub(crate) fn affected(&self) -> f64 {
         match self.kind {
             FaultKind::Partial { users } => users,
             _ => 1.0,
@@ -108,32 +108,32 @@ impl Fault {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Scenario {
-    pub name: String,
-    pub description: String,
-    pub fault: Option<Fault>,
+pub(crate) struct Scenario {
+    pub(crate) name: String,
+    pub(crate) description: String,
+    pub(crate) fault: Option<Fault>,
 }
 
 /// Everything a Monte Carlo run needs besides the plan.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Scenarios {
-    pub trials: u64,
-    pub traffic: Traffic,
-    pub baseline: Behaviour,
-    pub scenarios: Vec<Scenario>,
+pub(crate) struct Scenarios {
+    pub(crate) trials: u64,
+    pub(crate) traffic: Traffic,
+    pub(crate) baseline: Behaviour,
+    pub(crate) scenarios: Vec<Scenario>,
 }
 
 /// A scenario file read as far as it goes without a plan: YAML, schema, the typed file.
-pub struct ScenarioFile {
-    pub spans: Option<Spans>,
+pub(crate) struct ScenarioFile {
+    pub(crate) spans: Option<Spans>,
     /// The findings that do not depend on the plan (syntax, schema).
-    pub findings: Vec<Diagnostic>,
+    pub(crate) findings: Vec<Diagnostic>,
     /// Present when there is no such finding.
     spec: Option<spec::FileSpec>,
 }
 
 /// Reads a scenario file (or the built-in default) up to the point where it needs a plan.
-pub fn read(source: &Source) -> ScenarioFile {
+pub(crate) fn read(source: &Source) -> ScenarioFile {
     let doc = match crate::syntax::parse(source) {
         Ok(doc) => doc,
         Err((spans, findings)) => {
@@ -176,7 +176,7 @@ pub fn read(source: &Source) -> ScenarioFile {
 impl ScenarioFile {
     /// The scenarios for `plan`, when nothing is wrong, and the findings of checking the
     /// file against it (not those of [`read`]); nothing when the file did not read.
-    pub fn against(&self, plan: &CheckedPlan) -> (Option<Scenarios>, Vec<Diagnostic>) {
+    pub(crate) fn against(&self, plan: &CheckedPlan) -> (Option<Scenarios>, Vec<Diagnostic>) {
         match &self.spec {
             Some(spec) => resolve::resolve(spec, plan),
             None => (None, Vec::new()),
@@ -186,7 +186,7 @@ impl ScenarioFile {
 
 /// Reads a scenario file and checks it against `plan`: the scenarios when no finding is
 /// an error, and every finding, located and in source order.
-pub fn load(source: &Source, plan: &CheckedPlan) -> (Option<Scenarios>, Vec<Located>) {
+pub(crate) fn load(source: &Source, plan: &CheckedPlan) -> (Option<Scenarios>, Vec<Located>) {
     let file = read(source);
     let (scenarios, more) = file.against(plan);
     let mut findings = file.findings;

@@ -7,16 +7,16 @@ use serde::Serialize;
 
 /// A proportion `k / n` with its 95% Wilson interval and Monte Carlo standard error.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Proportion {
-    pub count: u64,
-    pub trials: u64,
-    pub probability: f64,
-    pub ci95: [f64; 2],
-    pub std_error: f64,
+pub(crate) struct Proportion {
+    pub(crate) count: u64,
+    pub(crate) trials: u64,
+    pub(crate) probability: f64,
+    pub(crate) ci95: [f64; 2],
+    pub(crate) std_error: f64,
 }
 
 impl Proportion {
-    pub fn new(count: u64, trials: u64) -> Proportion {
+    pub(crate) fn new(count: u64, trials: u64) -> Proportion {
         if trials == 0 {
             return Proportion {
                 count,
@@ -57,30 +57,30 @@ impl Proportion {
 /// Only the values seen are stored, so memory grows with the distinct values (at most one
 /// per evaluation of a release), not with their size.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Histogram {
+pub(crate) struct Histogram {
     counts: BTreeMap<usize, u64>,
     total: u64,
 }
 
 impl Histogram {
-    pub fn add(&mut self, v: usize) {
+    pub(crate) fn add(&mut self, v: usize) {
         *self.counts.entry(v).or_default() += 1;
         self.total += 1;
     }
 
-    pub fn merge(&mut self, other: &Histogram) {
+    pub(crate) fn merge(&mut self, other: &Histogram) {
         for (&v, &c) in &other.counts {
             *self.counts.entry(v).or_default() += c;
         }
         self.total += other.total;
     }
 
-    pub fn total(&self) -> u64 {
+    pub(crate) fn total(&self) -> u64 {
         self.total
     }
 
     /// The smallest value with at least `q` of the mass at or below it (nearest rank).
-    pub fn quantile(&self, q: f64) -> Option<usize> {
+    pub(crate) fn quantile(&self, q: f64) -> Option<usize> {
         if self.total == 0 {
             return None;
         }

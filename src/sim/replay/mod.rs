@@ -27,9 +27,9 @@ mod load;
 mod report;
 mod text;
 
-pub use load::{Lines, ReplayError, load};
-pub use report::Report;
-pub use text::timeline;
+pub use load::{ReplayError, load};
+pub(crate) use report::Report;
+pub(crate) use text::timeline;
 
 use crate::check::CheckedPlan;
 use crate::lower::AlertRule;

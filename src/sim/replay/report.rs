@@ -13,105 +13,105 @@ use serde::Serialize;
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     /// Always `plan-replay`.
-    pub format: &'static str,
+    pub(crate) format: &'static str,
     /// 1.
-    pub version: u32,
-    pub plan: String,
-    pub trace: String,
+    pub(crate) version: u32,
+    pub(crate) plan: String,
+    pub(crate) trace: String,
     /// `prometheus2` or `prometheus3`.
-    pub semantics: &'static str,
+    pub(crate) semantics: &'static str,
     /// t=0 (the release's start) as RFC 3339 and Unix milliseconds.
-    pub start: String,
-    pub start_unix_ms: i64,
-    pub evaluation_interval_ms: i64,
+    pub(crate) start: String,
+    pub(crate) start_unix_ms: i64,
+    pub(crate) evaluation_interval_ms: i64,
     /// The last sample of the trace, from t=0.
-    pub trace_end_ms: i64,
+    pub(crate) trace_end_ms: i64,
     /// Rule evaluations run (each evaluates every rule once).
-    pub evaluations: u64,
-    pub phases: Vec<PhaseOut>,
+    pub(crate) evaluations: u64,
+    pub(crate) phases: Vec<PhaseOut>,
     /// Where each metric's values came from.
-    pub metrics: Vec<MetricOut>,
+    pub(crate) metrics: Vec<MetricOut>,
     /// Series no rule reads (often a label typo), at most 20.
-    pub unused_series: Vec<String>,
-    pub unused_series_total: usize,
-    pub rules: Vec<RuleOut>,
+    pub(crate) unused_series: Vec<String>,
+    pub(crate) unused_series_total: usize,
+    pub(crate) rules: Vec<RuleOut>,
     /// In time order; per rule, the first 10,000 transitions (see
     /// [`RuleOut::transitions_omitted`]).
-    pub events: Vec<EventOut>,
-    pub verdict: VerdictOut,
+    pub(crate) events: Vec<EventOut>,
+    pub(crate) verdict: VerdictOut,
     /// Gates firing when their phase ended: the phase could not have advanced.
-    pub gate_failures: Vec<GateFailureOut>,
+    pub(crate) gate_failures: Vec<GateFailureOut>,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct PhaseOut {
-    pub name: String,
-    pub traffic: String,
-    pub starts_ms: i64,
+pub(crate) struct PhaseOut {
+    pub(crate) name: String,
+    pub(crate) traffic: String,
+    pub(crate) starts_ms: i64,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct MetricOut {
-    pub name: String,
-    pub canary: Origin,
+pub(crate) struct MetricOut {
+    pub(crate) name: String,
+    pub(crate) canary: Origin,
     /// Only for metrics compared with the stable version.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub stable: Option<Origin>,
+    pub(crate) stable: Option<Origin>,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct RuleOut {
-    pub alert: String,
+pub(crate) struct RuleOut {
+    pub(crate) alert: String,
     /// `rollback`, `gate` or `no_data`.
-    pub kind: &'static str,
-    pub summary: String,
-    pub for_ms: u64,
-    pub first_pending_ms: Option<i64>,
-    pub first_firing_ms: Option<i64>,
+    pub(crate) kind: &'static str,
+    pub(crate) summary: String,
+    pub(crate) for_ms: u64,
+    pub(crate) first_pending_ms: Option<i64>,
+    pub(crate) first_firing_ms: Option<i64>,
     /// How many times it started firing.
-    pub fired: usize,
+    pub(crate) fired: usize,
     /// Transitions past the first 10,000 of this rule, counted but not listed in
     /// `events` (a flapping alert over a long trace).
-    pub transitions_omitted: u64,
+    pub(crate) transitions_omitted: u64,
     /// The last omitted transition's time, when some are.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub last_omitted_ms: Option<i64>,
+    pub(crate) last_omitted_ms: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct EventOut {
-    pub at_ms: i64,
-    pub time: String,
+pub(crate) struct EventOut {
+    pub(crate) at_ms: i64,
+    pub(crate) time: String,
     /// `phase_started`, `pending`, `firing`, `cleared` (pending, then false before `for`
     /// elapsed), `resolved` (was firing), `gate_failed`.
-    pub event: &'static str,
-    pub phase: String,
+    pub(crate) event: &'static str,
+    pub(crate) phase: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub alert: Option<String>,
+    pub(crate) alert: Option<String>,
     /// For `firing`: when the alert became pending.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub active_since_ms: Option<i64>,
+    pub(crate) active_since_ms: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct VerdictOut {
+pub(crate) struct VerdictOut {
     /// `rolled_back`, `promoted` or `running` (the trace ended first).
-    pub outcome: &'static str,
-    pub at_ms: i64,
-    pub time: String,
-    pub phase: String,
+    pub(crate) outcome: &'static str,
+    pub(crate) at_ms: i64,
+    pub(crate) time: String,
+    pub(crate) phase: String,
     /// The rollback rule that fired.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub alert: Option<String>,
+    pub(crate) alert: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub summary: Option<String>,
+    pub(crate) summary: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct GateFailureOut {
-    pub phase: String,
-    pub alert: String,
-    pub at_ms: i64,
+pub(crate) struct GateFailureOut {
+    pub(crate) phase: String,
+    pub(crate) alert: String,
+    pub(crate) at_ms: i64,
 }
 
 /// Where the replay ran: its file, the absolute time of t=0, the trace's end, the

@@ -17,7 +17,7 @@ fn origin_text(o: &Origin) -> String {
 }
 
 /// The human timeline.
-pub fn timeline(r: &Report) -> String {
+pub(crate) fn timeline(r: &Report) -> String {
     let mut s = String::new();
     let sem = if r.semantics == "prometheus2" {
         "Prometheus 2.42"

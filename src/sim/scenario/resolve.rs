@@ -39,7 +39,7 @@ const DEFAULT_REDIS: Gauge = Gauge {
 
 /// Resolves `spec` against `plan`: the scenarios, when no finding is an error, and every
 /// finding either way.
-pub fn resolve(spec: &FileSpec, plan: &CheckedPlan) -> (Option<Scenarios>, Vec<Diagnostic>) {
+pub(crate) fn resolve(spec: &FileSpec, plan: &CheckedPlan) -> (Option<Scenarios>, Vec<Diagnostic>) {
     let mut f = Vec::new();
     let rps = spec
         .traffic

@@ -12,7 +12,7 @@ use serde_json::Value;
 use std::sync::OnceLock;
 
 /// The scenario schema's text, as shipped (`plan schema --scenarios` prints it).
-pub const SCENARIOS_SCHEMA: &str = include_str!("../../../schemas/scenarios.schema.json");
+pub(crate) const SCENARIOS_SCHEMA: &str = include_str!("../../../schemas/scenarios.schema.json");
 
 #[jsonschema::validator(
     path = "schemas/scenarios.schema.json",
@@ -30,7 +30,7 @@ struct ScenarioSchema;
 /// Milliseconds of a scenario file's duration: positive (`ramp`, `every`, `lasting`, a
 /// latency `median`) or, for an `offset` (a fault's `onset`), zero too; never past
 /// [`MAX_SCENARIO_DURATION_MS`].
-pub fn millis(s: &str, zero_allowed: bool) -> Result<u64, String> {
+pub(crate) fn millis(s: &str, zero_allowed: bool) -> Result<u64, String> {
     let ms = parse_millis(s)?;
     if ms == 0 && !zero_allowed {
         return Err(format!("`{s}` is zero; a duration must be positive"));
@@ -68,7 +68,7 @@ fn schema_value() -> &'static Value {
 }
 
 /// Checks a scenario document against the schema and returns every violation.
-pub fn check(doc: &Value) -> Vec<Diagnostic> {
+pub(crate) fn check(doc: &Value) -> Vec<Diagnostic> {
     Explainer {
         root: schema_value,
         document: "the scenario file",

@@ -10,85 +10,85 @@ use serde_json::Value;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FileSpec {
-    pub trials: Option<u64>,
+pub(crate) struct FileSpec {
+    pub(crate) trials: Option<u64>,
     #[serde(default)]
-    pub traffic: TrafficSpec,
+    pub(crate) traffic: TrafficSpec,
     #[serde(default)]
-    pub baseline: BehaviourSpec,
-    pub scenarios: Vec<ScenarioSpec>,
+    pub(crate) baseline: BehaviourSpec,
+    pub(crate) scenarios: Vec<ScenarioSpec>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct TrafficSpec {
-    pub requests_per_second: Option<f64>,
-    pub daily_amplitude: Option<f64>,
-    pub overdispersion: Option<f64>,
-    pub start_hour: Option<u32>,
+pub(crate) struct TrafficSpec {
+    pub(crate) requests_per_second: Option<f64>,
+    pub(crate) daily_amplitude: Option<f64>,
+    pub(crate) overdispersion: Option<f64>,
+    pub(crate) start_hour: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct BehaviourSpec {
-    pub error_rate: Option<Ratio>,
+pub(crate) struct BehaviourSpec {
+    pub(crate) error_rate: Option<Ratio>,
     #[serde(default)]
-    pub latency: LatencySpec,
-    pub buckets: Option<Vec<f64>>,
-    pub cpu_usage: Option<GaugeSpec>,
-    pub memory_usage: Option<GaugeSpec>,
-    pub db_connections: Option<GaugeSpec>,
-    pub redis_memory_usage: Option<GaugeSpec>,
+    pub(crate) latency: LatencySpec,
+    pub(crate) buckets: Option<Vec<f64>>,
+    pub(crate) cpu_usage: Option<GaugeSpec>,
+    pub(crate) memory_usage: Option<GaugeSpec>,
+    pub(crate) db_connections: Option<GaugeSpec>,
+    pub(crate) redis_memory_usage: Option<GaugeSpec>,
     /// In the order written, so findings come in the file's order.
     #[serde(default)]
-    pub metrics: IndexMap<String, GaugeSpec>,
+    pub(crate) metrics: IndexMap<String, GaugeSpec>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct LatencySpec {
-    pub median: Option<Span>,
-    pub sigma: Option<f64>,
-    pub tail_share: Option<Ratio>,
-    pub tail_factor: Option<f64>,
+pub(crate) struct LatencySpec {
+    pub(crate) median: Option<Span>,
+    pub(crate) sigma: Option<f64>,
+    pub(crate) tail_share: Option<Ratio>,
+    pub(crate) tail_factor: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct GaugeSpec {
-    pub mean: Ratio,
-    pub noise: Option<Ratio>,
+pub(crate) struct GaugeSpec {
+    pub(crate) mean: Ratio,
+    pub(crate) noise: Option<Ratio>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ScenarioSpec {
-    pub name: String,
-    pub description: Option<String>,
-    pub fault: Option<FaultSpec>,
+pub(crate) struct ScenarioSpec {
+    pub(crate) name: String,
+    pub(crate) description: Option<String>,
+    pub(crate) fault: Option<FaultSpec>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FaultSpec {
-    pub kind: KindSpec,
-    pub onset: Option<Offset>,
-    pub phase: Option<String>,
-    pub error_rate: Option<Ratio>,
-    pub latency_factor: Option<f64>,
-    pub tail_share: Option<Ratio>,
-    pub memory_usage: Option<Ratio>,
-    pub cpu_usage: Option<Ratio>,
-    pub ramp: Option<Span>,
-    pub every: Option<Span>,
-    pub lasting: Option<Span>,
-    pub above_rps: Option<f64>,
-    pub users: Option<Ratio>,
+pub(crate) struct FaultSpec {
+    pub(crate) kind: KindSpec,
+    pub(crate) onset: Option<Offset>,
+    pub(crate) phase: Option<String>,
+    pub(crate) error_rate: Option<Ratio>,
+    pub(crate) latency_factor: Option<f64>,
+    pub(crate) tail_share: Option<Ratio>,
+    pub(crate) memory_usage: Option<Ratio>,
+    pub(crate) cpu_usage: Option<Ratio>,
+    pub(crate) ramp: Option<Span>,
+    pub(crate) every: Option<Span>,
+    pub(crate) lasting: Option<Span>,
+    pub(crate) above_rps: Option<f64>,
+    pub(crate) users: Option<Ratio>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum KindSpec {
+pub(crate) enum KindSpec {
     Step,
     Leak,
     Bursts,
@@ -97,7 +97,7 @@ pub enum KindSpec {
 }
 
 impl KindSpec {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             KindSpec::Step => "step",
             KindSpec::Leak => "leak",
@@ -111,7 +111,7 @@ impl KindSpec {
 /// A number, or a percentage written `35%` (a ratio's usual form; the schema bounds each).
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
 #[serde(try_from = "Value")]
-pub struct Ratio(pub f64);
+pub(crate) struct Ratio(pub f64);
 
 impl TryFrom<Value> for Ratio {
     type Error = String;
@@ -133,7 +133,7 @@ impl TryFrom<Value> for Ratio {
 /// A positive duration, in milliseconds (at most [`crate::limits::MAX_SCENARIO_DURATION_MS`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "String")]
-pub struct Span(pub i64);
+pub(crate) struct Span(pub i64);
 
 impl TryFrom<String> for Span {
     type Error = String;
@@ -145,7 +145,7 @@ impl TryFrom<String> for Span {
 /// A time from a start, in milliseconds, zero allowed (at most a year).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "String")]
-pub struct Offset(pub i64);
+pub(crate) struct Offset(pub i64);
 
 impl TryFrom<String> for Offset {
     type Error = String;

@@ -99,7 +99,7 @@ pub(super) fn plan_track(
 /// One scrape span to draw: what happened between scrapes `from` and `to`, with what
 /// every trial shares about it.
 #[derive(Debug, Clone)]
-pub struct Span {
+pub(crate) struct Span {
     pub(super) t0: i64,
     pub(super) t1: i64,
     pub(super) mid: i64,
@@ -166,8 +166,8 @@ impl Facts {
 /// What every trial of a batch shares at one evaluation: the spans to draw before it and
 /// the window its `rate()`s read.
 #[derive(Debug, Default)]
-pub struct Step {
-    pub ts: i64,
+pub(crate) struct Step {
+    pub(crate) ts: i64,
     pub(super) spans: Vec<Span>,
     pub(super) window: Window,
     /// The draws of the spans planned recently (see [`Clock`]'s `plans`), and the
@@ -214,7 +214,7 @@ const KEEP_PLANS: usize = 32;
 /// per evaluation what depends only on the time (the spans to draw, their rates, fault
 /// levels and draw plans, the ring slots and the window's `rate()` factor), not on a
 /// trial's random draws.
-pub struct Clock<'m, 'a> {
+pub(crate) struct Clock<'m, 'a> {
     model: &'m Model<'a>,
     faults: &'m FaultModel<'m>,
     tracks: Vec<(Track, SeriesSet)>,
@@ -229,7 +229,7 @@ pub struct Clock<'m, 'a> {
 }
 
 impl<'m, 'a> Clock<'m, 'a> {
-    pub fn new(model: &'m Model<'a>, faults: &'m FaultModel<'m>) -> Self {
+    pub(crate) fn new(model: &'m Model<'a>, faults: &'m FaultModel<'m>) -> Self {
         Clock {
             model,
             faults,
@@ -244,7 +244,7 @@ impl<'m, 'a> Clock<'m, 'a> {
 
     /// The step to evaluation time `ts` (non-decreasing across calls, a multiple of the
     /// evaluation interval).
-    pub fn advance(&mut self, ts: i64) -> &Step {
+    pub(crate) fn advance(&mut self, ts: i64) -> &Step {
         let m = self.model;
         let target = ts.div_euclid(m.scrape_ms);
         self.step.ts = ts;

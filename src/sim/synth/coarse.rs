@@ -31,7 +31,7 @@
 /// The finite bounds to keep out of `bounds` (sorted, ascending), for a quantile multiplied
 /// by `scale` and compared with `thresholds` (None: a threshold that is not a constant,
 /// so every bound is kept).
-pub fn kept_bounds(bounds: &[f64], scale: f64, thresholds: Option<&[f64]>) -> Vec<f64> {
+pub(crate) fn kept_bounds(bounds: &[f64], scale: f64, thresholds: Option<&[f64]>) -> Vec<f64> {
     let Some(thresholds) = thresholds else {
         return bounds.to_vec();
     };

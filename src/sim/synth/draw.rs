@@ -26,20 +26,20 @@ use rand::Rng;
 /// The top 53 bits of the generator's next output: the uniform `x / 2^53` in [0, 1) as
 /// an integer (table inversion works on it as is).
 #[inline(always)]
-pub fn bits<R: Rng + ?Sized>(rng: &mut R) -> u64 {
+pub(crate) fn bits<R: Rng + ?Sized>(rng: &mut R) -> u64 {
     rng.next_u64() >> 11
 }
 
 /// The uniform double `x / 2^53` in [0, 1) of 53 bits `x` (converted through `i64`: one
 /// instruction on baseline x86-64, where `u64` takes several, and the same value).
 #[inline(always)]
-pub fn unit(x: u64) -> f64 {
+pub(crate) fn unit(x: u64) -> f64 {
     (x as i64) as f64 * (1.0 / (1u64 << 53) as f64)
 }
 
 /// A uniform double in [0, 1) from the top 53 bits.
 #[inline]
-pub fn uniform<R: Rng + ?Sized>(rng: &mut R) -> f64 {
+pub(crate) fn uniform<R: Rng + ?Sized>(rng: &mut R) -> f64 {
     unit(bits(rng))
 }
 
@@ -57,7 +57,7 @@ static RECIPROCAL: [f64; 256] = {
 
 /// Poisson(`mu`); 0 for `mu <= 0` or NaN.
 #[cfg(test)]
-pub fn poisson<R: Rng + ?Sized>(rng: &mut R, mu: f64) -> u64 {
+pub(crate) fn poisson<R: Rng + ?Sized>(rng: &mut R, mu: f64) -> u64 {
     if mu.is_nan() || mu <= 0.0 {
         0
     } else if mu < 10.0 {
@@ -73,11 +73,11 @@ const TABLE_FROM: f64 = 1.0;
 
 /// The largest mean drawn from a table: about 1,000 entries to fill, which a batch of
 /// trials repays; beyond, each trial's rejection draw is cheaper.
-pub const TABLE_UP_TO: f64 = 3000.0;
+pub(crate) const TABLE_UP_TO: f64 = 3000.0;
 
 /// How one Poisson count is drawn.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Draw {
+pub(crate) enum Draw {
     Zero,
     /// Inversion from 0 (mean below 10), with the start of the CDF when a batch shares the
     /// mean (else it is computed in the draws that need it).
@@ -94,7 +94,7 @@ pub enum Draw {
 impl Draw {
     /// How to draw Poisson(`mu`) (NaN or not positive: 0), with a table of `pool` if the
     /// mean is shared by a batch and a table pays.
-    pub fn of(mu: f64, pool: Option<&mut Pool>) -> Draw {
+    pub(crate) fn of(mu: f64, pool: Option<&mut Pool>) -> Draw {
         let shared = pool.is_some();
         if mu.is_nan() || mu <= 0.0 {
             Draw::Zero
@@ -113,7 +113,7 @@ impl Draw {
     /// The common cases inline; the rejection sampler out of line (it would keep this from
     /// being inlined into the draw loop).
     #[inline(always)]
-    pub fn sample<R: Rng + ?Sized>(self, rng: &mut R, pool: &Pool) -> u64 {
+    pub(crate) fn sample<R: Rng + ?Sized>(self, rng: &mut R, pool: &Pool) -> u64 {
         match self {
             Draw::Zero => 0,
             Draw::Table(i) => pool.get(i).sample(bits(rng)),
@@ -127,7 +127,13 @@ impl Draw {
     /// lane. The choice of sampler is made once, and where a draw takes exactly one
     /// uniform, every lane's is drawn at once.
     #[inline]
-    pub fn sample_each(self, streams: &mut Streams, x: &mut [u64], pool: &Pool, out: &mut [u64]) {
+    pub(crate) fn sample_each(
+        self,
+        streams: &mut Streams,
+        x: &mut [u64],
+        pool: &Pool,
+        out: &mut [u64],
+    ) {
         let n = out.len();
         match self {
             Draw::Zero => out.fill(0),
@@ -169,7 +175,7 @@ impl Draw {
 
 /// The start of a small mean's CDF, for the first steps of its inversion walk.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Head {
+pub(crate) struct Head {
     /// F(0), where the walk starts.
     f0: f64,
     /// `floor(F(k) * 2^53)` for k from 0 to 3: the uniform `x / 2^53` is above F(k)
@@ -315,9 +321,9 @@ fn ln_factorial(k: u64) -> f64 {
 /// What one request is: the latency cell it falls into (0 when no histogram is kept) and
 /// whether it failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Kind {
-    pub cell: usize,
-    pub failed: bool,
+pub(crate) struct Kind {
+    pub(crate) cell: usize,
+    pub(crate) failed: bool,
 }
 
 /// The kinds of request a Poisson stream of requests splits into, each request
@@ -332,7 +338,7 @@ pub struct Kind {
 /// failures and the slow cells of a quiet span cost one draw between them, and a busy
 /// span draws each kind on its own.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Mix {
+pub(crate) struct Mix {
     /// Every possible kind with its probability, in decreasing probability (ties in cell
     /// order, successes first).
     kinds: Vec<(Kind, f64)>,
@@ -348,7 +354,7 @@ impl Mix {
     /// Requests fall into cell `k` with probability `cells[k]` (None: no histogram is
     /// kept; negative or NaN: 0; they need not sum to 1 exactly) and fail independently
     /// with probability `fail` (None: failures are not counted).
-    pub fn new(cells: Option<&[f64]>, fail: Option<f64>) -> Mix {
+    pub(crate) fn new(cells: Option<&[f64]>, fail: Option<f64>) -> Mix {
         let clean = |p: f64| if p > 0.0 { p } else { 0.0 };
         let cells = cells.unwrap_or(&[1.0]);
         let total: f64 = cells.iter().map(|&p| clean(p)).sum();
@@ -396,7 +402,7 @@ impl Mix {
 
     /// The kind of a rare request of the group from kind `from` on, for the uniform `u`.
     #[inline]
-    pub fn minor_kind(&self, from: usize, u: f64) -> Kind {
+    pub(crate) fn minor_kind(&self, from: usize, u: f64) -> Kind {
         let target = u * self.tail[from];
         let mut acc = 0.0;
         let group = &self.kinds[from..];
@@ -413,7 +419,7 @@ impl Mix {
 
 /// Where the requests of one class go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Target {
+pub(crate) enum Target {
     /// All of one kind.
     Kind(Kind),
     /// The rare kinds from this index of the mix on, classified request by request
@@ -423,14 +429,14 @@ pub enum Target {
 
 /// One class of a span's requests: where they go, and how their count is drawn.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct ClassDraw {
-    pub target: Target,
-    pub draw: Draw,
+pub(crate) struct ClassDraw {
+    pub(crate) target: Target,
+    pub(crate) draw: Draw,
 }
 
 /// Appends to `out` how to draw a span of Poisson(`mu`) requests of `mix`. `pool` builds
 /// tables when the span is shared by a batch.
-pub fn plan_span(out: &mut Vec<ClassDraw>, mu: f64, mix: &Mix, mut pool: Option<&mut Pool>) {
+pub(crate) fn plan_span(out: &mut Vec<ClassDraw>, mu: f64, mix: &Mix, mut pool: Option<&mut Pool>) {
     for (target, p) in mix.classes(mu) {
         out.push(ClassDraw {
             target,
@@ -442,7 +448,7 @@ pub fn plan_span(out: &mut Vec<ClassDraw>, mu: f64, mix: &Mix, mut pool: Option<
 /// Draws a span planned by [`plan_span`], adding each cell's requests to `counts` (empty
 /// when no histogram is kept); returns (requests, failed requests).
 #[inline]
-pub fn draw_span<R: Rng + ?Sized>(
+pub(crate) fn draw_span<R: Rng + ?Sized>(
     rng: &mut R,
     draws: &[ClassDraw],
     mix: &Mix,

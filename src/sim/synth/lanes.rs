@@ -52,7 +52,7 @@ struct SpanCounts {
 }
 
 /// The batch's trials, one lane each.
-pub struct Lanes<'m, 'a> {
+pub(crate) struct Lanes<'m, 'a> {
     model: &'m Model<'a>,
     faults: &'m FaultModel<'m>,
     /// Lanes in use (the first `live` of every column).
@@ -83,7 +83,7 @@ pub struct Lanes<'m, 'a> {
 
 impl<'m, 'a> Lanes<'m, 'a> {
     /// A batch of one lane per random stream in `rng`.
-    pub fn new(model: &'m Model<'a>, faults: &'m FaultModel<'m>, rng: Streams) -> Self {
+    pub(crate) fn new(model: &'m Model<'a>, faults: &'m FaultModel<'m>, rng: Streams) -> Self {
         let width = rng.count();
         let k = model.bounds.len() + 1;
         let cells = if model.reads_latency() { k } else { 0 };
@@ -132,7 +132,7 @@ impl<'m, 'a> Lanes<'m, 'a> {
 
     /// An upper bound on the memory one lane's rings take (both tracks): what grows with
     /// `window / scrape_interval`, so that batches can be sized to a memory budget.
-    pub fn ring_bytes_per_lane(model: &Model<'_>) -> usize {
+    pub(crate) fn ring_bytes_per_lane(model: &Model<'_>) -> usize {
         let cells = if model.reads_latency() {
             model.bounds.len() + 1
         } else {
@@ -143,28 +143,28 @@ impl<'m, 'a> Lanes<'m, 'a> {
     }
 
     /// The lanes in use.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.live
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.live == 0
     }
 
     /// Every lane's metric values at the latest evaluation.
-    pub fn values(&self) -> Columns<'_> {
+    pub(crate) fn values(&self) -> Columns<'_> {
         Columns {
             data: &self.values,
             width: self.width,
         }
     }
 
-    pub fn exposure(&self, l: usize) -> &Exposure {
+    pub(crate) fn exposure(&self, l: usize) -> &Exposure {
         &self.exposure[l]
     }
 
     /// Drops lane `l`: the last lane takes its place.
-    pub fn swap_remove(&mut self, l: usize) {
+    pub(crate) fn swap_remove(&mut self, l: usize) {
         debug_assert!(l < self.live);
         self.live -= 1;
         let (from, w) = (self.live, self.width);
@@ -192,7 +192,7 @@ impl<'m, 'a> Lanes<'m, 'a> {
 
     /// Computes every lane's metric values at `step`'s evaluation time; only the metrics in
     /// `demand` asks for are computed (the others keep older values).
-    pub fn advance(&mut self, step: &Step, demand: &Demand) {
+    pub(crate) fn advance(&mut self, step: &Step, demand: &Demand) {
         let m = self.model;
         if let Bursts::Gamma(gamma) = &m.bursts {
             for (l, b) in self.burst[..self.live].iter_mut().enumerate() {

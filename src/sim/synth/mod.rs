@@ -54,20 +54,21 @@ mod streams;
 mod table;
 
 use crate::check::{Builtin, CheckedPlan};
+use crate::limits::{MAX_GAUGE_VALUE, MAX_REQUESTS_PER_SECOND, MAX_SCENARIOS};
 use crate::lower::{AlertRule, Condition, Rhs, RuleKind};
 use crate::prom::Semantics;
 use crate::promql::{MetricExpr, Track};
 use crate::sim::scenario::{Fault, FaultKind, Scenarios};
-pub use clock::{Clock, Step};
+pub(crate) use clock::Clock;
 use draw::Mix;
-pub use lanes::Lanes;
+pub(crate) use lanes::Lanes;
 use rand_distr::Gamma;
 use statrs::function::erf::erfc;
-pub use streams::Streams;
+pub(crate) use streams::Streams;
 
 /// How one plan metric is produced in a synthetic trial.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum SyntheticMetric {
+pub(crate) enum SyntheticMetric {
     ErrorRate,
     Availability,
     Throughput,
@@ -132,7 +133,7 @@ impl SeriesSet {
 /// Which metric values an evaluation reads (the others are left as they were), and so
 /// which series it computes from the samples.
 #[derive(Debug, Clone)]
-pub struct Demand {
+pub(crate) struct Demand {
     /// Per track (canary, stable): the metrics computed, with their sources, in order.
     metrics: [Vec<(usize, SyntheticMetric)>; 2],
     /// The series the canary's and the stable track's values are computed from.
@@ -148,24 +149,24 @@ const BLOCK_MS: i64 = 600_000;
 const DAY_MS: i64 = 86_400_000;
 
 /// What every trial of one run shares: the grid, the shares per phase, the metric sources.
-pub struct Model<'a> {
-    pub semantics: Semantics,
-    pub scrape_ms: i64,
-    pub eval_ms: i64,
-    pub window_ms: i64,
+pub(crate) struct Model<'a> {
+    pub(crate) semantics: Semantics,
+    pub(crate) scrape_ms: i64,
+    pub(crate) eval_ms: i64,
+    pub(crate) window_ms: i64,
     /// Scrape indices whose samples some window reads, as residues modulo `period`
     /// (None: every scrape is read).
     needed: Option<(i64, [i64; 2])>,
-    pub sources: Vec<SyntheticMetric>,
+    pub(crate) sources: Vec<SyntheticMetric>,
     /// Metrics whose stable value some rule reads and the simulation produces.
-    pub stable_needed: Vec<bool>,
+    pub(crate) stable_needed: Vec<bool>,
     canary_series: SeriesSet,
     /// None: no rule reads a simulated stable value, so the stable track is not simulated.
     stable_series: Option<SeriesSet>,
     /// The canary's share of requests in each phase.
-    pub canary_share: Vec<f64>,
-    pub phase_starts: Vec<i64>,
-    pub scenarios: &'a Scenarios,
+    pub(crate) canary_share: Vec<f64>,
+    pub(crate) phase_starts: Vec<i64>,
+    pub(crate) scenarios: &'a Scenarios,
     /// The finite latency bucket bounds a trial tracks ([`coarse`]).
     bounds: Vec<f64>,
     /// `bounds`, then `+Inf`: the `le` of each tracked bucket.
@@ -244,12 +245,22 @@ impl Model<'_> {
 
 impl<'a> Model<'a> {
     /// The model for simulating `rules` (those a trial evaluates) on `plan`.
-    pub fn new(
+    pub(crate) fn new(
         plan: &CheckedPlan,
         scenarios: &'a Scenarios,
         rules: &[AlertRule],
         semantics: Semantics,
     ) -> Model<'a> {
+        // The scenario file's bounds, on which exact counts and finite draws rest.
+        let b = &scenarios.baseline;
+        debug_assert!(scenarios.traffic.requests_per_second <= MAX_REQUESTS_PER_SECOND);
+        debug_assert!(scenarios.scenarios.len() <= MAX_SCENARIOS);
+        debug_assert!(
+            [b.cpu, b.memory, b.db_connections, b.redis_memory]
+                .iter()
+                .chain(b.custom.values())
+                .all(|g| g.mean <= MAX_GAUGE_VALUE && g.noise <= MAX_GAUGE_VALUE)
+        );
         let scrape_ms = (plan.monitoring.scrape_interval.millis() as i64).max(1);
         let eval_ms = (plan.monitoring.evaluation_interval.millis() as i64).max(1);
         let window_ms = plan.monitoring.window.millis() as i64;
@@ -383,7 +394,7 @@ impl<'a> Model<'a> {
         model
     }
 
-    pub fn phase_at(&self, t: i64) -> usize {
+    pub(crate) fn phase_at(&self, t: i64) -> usize {
         self.phase_starts
             .partition_point(|&s| s <= t)
             .saturating_sub(1)
@@ -408,7 +419,7 @@ impl<'a> Model<'a> {
     }
 
     /// The values an evaluation reads: the metrics for which `read(metric)` holds.
-    pub fn demand(&self, read: impl Fn(usize) -> bool) -> Demand {
+    pub(crate) fn demand(&self, read: impl Fn(usize) -> bool) -> Demand {
         let metrics: Vec<bool> = (0..self.sources.len()).map(read).collect();
         let of = |stable: bool| {
             SeriesSet::of(
@@ -436,19 +447,19 @@ impl<'a> Model<'a> {
     /// `t1 <= ts <= t0 + window`; the increments of every other span are read by nothing
     /// (the counter's level enters `rate()` only through its zero clamp, which a counter
     /// advanced by its mean keeps far away), so they are not drawn.
-    pub fn reads_cpu_between(&self, from: i64, to: i64) -> bool {
+    pub(crate) fn reads_cpu_between(&self, from: i64, to: i64) -> bool {
         self.cpu_read.iter().any(|&(a, b)| from < b && a <= to)
     }
 
     /// Whether the simulation needs the latency histogram.
-    pub fn reads_latency(&self) -> bool {
+    pub(crate) fn reads_latency(&self) -> bool {
         self.canary_series.latency || self.stable_series.is_some_and(|r| r.latency)
     }
 }
 
 /// What one scenario's trials share: its fault, and the kinds of request (latency cell,
 /// failed or not) the service produces at each of the fault's levels, prepared once.
-pub struct FaultModel<'m> {
+pub(crate) struct FaultModel<'m> {
     fault: Option<&'m Fault>,
     /// For a `leak`: the number of equal steps of its ramp.
     leak_steps: i64,
@@ -462,7 +473,7 @@ pub struct FaultModel<'m> {
 const MAX_LEAK_STEPS: i64 = 4096;
 
 impl<'m> FaultModel<'m> {
-    pub fn new(model: &Model<'_>, fault: Option<&'m Fault>) -> FaultModel<'m> {
+    pub(crate) fn new(model: &Model<'_>, fault: Option<&'m Fault>) -> FaultModel<'m> {
         let leak_steps = match fault.map(|f| f.kind) {
             Some(FaultKind::Leak { ramp_ms }) => {
                 ((ramp_ms + model.eval_ms - 1) / model.eval_ms).clamp(1, MAX_LEAK_STEPS)
@@ -600,14 +611,14 @@ fn count(n: u64) -> f64 {
 
 /// What a trial reports for its blast radius.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Exposure {
+pub(crate) struct Exposure {
     /// When the fault first showed on the canary: its onset, or for a `load` fault the
     /// start of the first scrape interval in which the canary's load was above the limit.
-    pub first_active: Option<i64>,
+    pub(crate) first_active: Option<i64>,
     /// Requests the canary served from then on.
-    pub requests: u64,
+    pub(crate) requests: u64,
     /// Of those, the ones that failed.
-    pub failed: u64,
+    pub(crate) failed: u64,
 }
 
 #[cfg(test)]

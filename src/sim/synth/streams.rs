@@ -16,14 +16,14 @@ use std::convert::Infallible;
 
 /// Every lane's xoshiro256++ state, in columns.
 #[derive(Debug, Clone)]
-pub struct Streams {
+pub(crate) struct Streams {
     s: [Vec<u64>; 4],
 }
 
 impl Streams {
     /// One stream per seed, each expanded by SplitMix64 as
     /// `Xoshiro256PlusPlus::seed_from_u64` expands it.
-    pub fn seeded(seeds: impl IntoIterator<Item = u64>) -> Streams {
+    pub(crate) fn seeded(seeds: impl IntoIterator<Item = u64>) -> Streams {
         let mut s: [Vec<u64>; 4] = Default::default();
         for seed in seeds {
             let mut expand = SplitMix64::new(seed);
@@ -35,13 +35,13 @@ impl Streams {
     }
 
     /// The number of streams.
-    pub fn count(&self) -> usize {
+    pub(crate) fn count(&self) -> usize {
         self.s[0].len()
     }
 
     /// Lane `l`'s stream.
     #[inline(always)]
-    pub fn lane(&mut self, l: usize) -> Lane<'_> {
+    pub(crate) fn lane(&mut self, l: usize) -> Lane<'_> {
         let [a, b, c, d] = &mut self.s;
         Lane {
             s: [&mut a[l], &mut b[l], &mut c[l], &mut d[l]],
@@ -49,7 +49,7 @@ impl Streams {
     }
 
     /// Gives lane `to` the stream of lane `from` (and `from` the stream of `to`).
-    pub fn swap(&mut self, from: usize, to: usize) {
+    pub(crate) fn swap(&mut self, from: usize, to: usize) {
         for column in &mut self.s {
             column.swap(from, to);
         }
@@ -58,7 +58,7 @@ impl Streams {
     /// One uniform from each of the first `out.len()` lanes, as its 53 bits (the top bits
     /// of the lane's next output), into `out`.
     #[inline]
-    pub fn bits(&mut self, out: &mut [u64]) {
+    pub(crate) fn bits(&mut self, out: &mut [u64]) {
         let n = out.len();
         let [a, b, c, d] = &mut self.s;
         let (a, b, c, d) = (&mut a[..n], &mut b[..n], &mut c[..n], &mut d[..n]);
@@ -111,7 +111,7 @@ fn step(s: &mut [u64; 4]) -> u64 {
 }
 
 /// One lane's stream, borrowed from [`Streams`].
-pub struct Lane<'s> {
+pub(crate) struct Lane<'s> {
     s: [&'s mut u64; 4],
 }
 

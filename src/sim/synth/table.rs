@@ -24,7 +24,7 @@ const ONE: f64 = (1u64 << 53) as f64;
 
 /// The Poisson CDF for one mean, with a guide table for indexed search.
 #[derive(Debug, Clone, Default)]
-pub struct PoissonTable {
+pub(crate) struct PoissonTable {
     /// The smallest count in the table.
     lo: u64,
     /// `cdf[i]` is `P(X <= lo + i)`; the last entry is exactly 1.
@@ -41,7 +41,7 @@ pub struct PoissonTable {
 
 impl PoissonTable {
     /// Rebuilds the table for mean `mu` (positive and finite), reusing its storage.
-    pub fn fill(&mut self, mu: f64) {
+    pub(crate) fn fill(&mut self, mu: f64) {
         debug_assert!(mu > 0.0 && mu.is_finite());
         let mode = mu.floor() as u64;
         let inv_mu = 1.0 / mu;
@@ -109,7 +109,7 @@ impl PoissonTable {
 
     /// The count whose CDF interval holds the uniform `x / 2^53` (`x` below 2^53).
     #[inline]
-    pub fn sample(&self, x: u64) -> u64 {
+    pub(crate) fn sample(&self, x: u64) -> u64 {
         debug_assert!(x < 1 << 53);
         let g = self.guide[(x >> self.shift) as usize];
         if x < g.next {
@@ -130,7 +130,7 @@ impl PoissonTable {
 
     /// The number of entries (the cost of a fill).
     #[cfg(test)]
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.cdf.len()
     }
 }
@@ -156,7 +156,7 @@ fn ceil(v: f64) -> u64 {
 /// The tables a batch of trials draws from, kept while their means recur (a mean holds
 /// for a block of the daily cycle).
 #[derive(Debug, Default)]
-pub struct Pool {
+pub(crate) struct Pool {
     /// The bits of each kept table's mean.
     means: Vec<u64>,
     /// The tables; those past `means.len()` are spare storage.
@@ -165,12 +165,12 @@ pub struct Pool {
 
 impl Pool {
     /// Forgets every table (keeps their storage).
-    pub fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.means.clear();
     }
 
     /// The index of the table for `mu`, built unless the pool has it.
-    pub fn build(&mut self, mu: f64) -> usize {
+    pub(crate) fn build(&mut self, mu: f64) -> usize {
         let bits = mu.to_bits();
         if let Some(i) = self.means.iter().position(|&b| b == bits) {
             return i;
@@ -185,7 +185,7 @@ impl Pool {
     }
 
     #[inline]
-    pub fn get(&self, i: usize) -> &PoissonTable {
+    pub(crate) fn get(&self, i: usize) -> &PoissonTable {
         &self.tables[i]
     }
 }

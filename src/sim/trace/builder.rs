@@ -11,21 +11,21 @@ use std::fmt;
 /// A whole trace.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Trace {
-    pub series: Vec<Series>,
+    pub(crate) series: Vec<Series>,
 }
 
 /// What is wrong with a trace file, and where.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TraceError {
     /// 1-based line and column (in characters).
-    pub line: usize,
-    pub column: usize,
-    pub message: String,
-    pub hint: Option<String>,
+    pub(crate) line: usize,
+    pub(crate) column: usize,
+    pub(crate) message: String,
+    pub(crate) hint: Option<String>,
 }
 
 impl TraceError {
-    pub fn new(line: usize, column: usize, message: impl Into<String>) -> TraceError {
+    pub(crate) fn new(line: usize, column: usize, message: impl Into<String>) -> TraceError {
         TraceError {
             line,
             column,
@@ -34,7 +34,7 @@ impl TraceError {
         }
     }
 
-    pub fn hint(mut self, hint: impl Into<String>) -> TraceError {
+    pub(crate) fn hint(mut self, hint: impl Into<String>) -> TraceError {
         self.hint = Some(hint.into());
         self
     }
@@ -47,12 +47,12 @@ impl fmt::Display for TraceError {
 }
 
 /// What to do about a trace past a limit.
-pub const TOO_LARGE_HINT: &str =
+pub(crate) const TOO_LARGE_HINT: &str =
     "replay the weeks of the release: export only its time range and the series its rules read";
 
 impl Trace {
     /// The earliest and latest sample times, if any sample exists.
-    pub fn span(&self) -> Option<(i64, i64)> {
+    pub(crate) fn span(&self) -> Option<(i64, i64)> {
         let first = self
             .series
             .iter()
@@ -69,7 +69,7 @@ impl Trace {
     }
 
     /// Shifts every timestamp so that `zero` (absolute epoch ms) becomes 0.
-    pub fn rebase(&mut self, zero: i64) {
+    pub(crate) fn rebase(&mut self, zero: i64) {
         for s in &mut self.series {
             for x in &mut s.samples {
                 x.t -= zero;
@@ -99,7 +99,7 @@ impl Builder {
     /// The index of the series `name{labels}`, created at `line:column` if new; `labels`
     /// need not be sorted; empty values are dropped. Errs (with the message) past
     /// [`MAX_TRACE_SERIES`].
-    pub fn series_index(
+    pub(crate) fn series_index(
         &mut self,
         name: &str,
         mut labels: Vec<(String, String)>,
@@ -132,7 +132,7 @@ impl Builder {
 
     /// Adds one sample to series `i`, read at `at`. Errs (with the message) past
     /// [`MAX_TRACE_SAMPLES`].
-    pub fn push_at(&mut self, i: usize, t: i64, v: f64, at: u64) -> Result<(), String> {
+    pub(crate) fn push_at(&mut self, i: usize, t: i64, v: f64, at: u64) -> Result<(), String> {
         if self.samples == MAX_TRACE_SAMPLES {
             return Err(format!(
                 "the trace holds more than {MAX_TRACE_SAMPLES} samples, the limit for a replay"
@@ -146,7 +146,10 @@ impl Builder {
     /// Sorts samples by time (stable: rows keep their file order), rejects a second sample
     /// at the same time and a trace longer than [`MAX_TRACE_SPAN_MS`], and orders the
     /// series. `locate` turns a row's `at` into a line and column.
-    pub fn finish(self, locate: impl Fn(u64) -> (usize, usize)) -> Result<Trace, TraceError> {
+    pub(crate) fn finish(
+        self,
+        locate: impl Fn(u64) -> (usize, usize),
+    ) -> Result<Trace, TraceError> {
         let error = |at: u64, message: String| {
             let (line, column) = locate(at);
             TraceError::new(line, column, message)
@@ -222,7 +225,7 @@ fn compare_labels(a: &[(String, String)], b: &[(String, String)]) -> std::cmp::O
 }
 
 /// Whether `s` is a valid metric name: `[a-zA-Z_:][a-zA-Z0-9_:]*`.
-pub fn is_metric_name(s: &str) -> bool {
+pub(crate) fn is_metric_name(s: &str) -> bool {
     let mut c = s.chars();
     c.next()
         .is_some_and(|f| f.is_ascii_alphabetic() || f == '_' || f == ':')
@@ -230,7 +233,7 @@ pub fn is_metric_name(s: &str) -> bool {
 }
 
 /// Whether `s` is a valid label name: `[a-zA-Z_][a-zA-Z0-9_]*`.
-pub fn is_label_name(s: &str) -> bool {
+pub(crate) fn is_label_name(s: &str) -> bool {
     let mut c = s.chars();
     c.next()
         .is_some_and(|f| f.is_ascii_alphabetic() || f == '_')
@@ -239,7 +242,7 @@ pub fn is_label_name(s: &str) -> bool {
 
 /// A sample value: a float as Go's `strconv.ParseFloat` reads one (`NaN`, `+Inf`, `-Inf`,
 /// `1e-3`...), or `stale` for a staleness marker when `allow_stale`.
-pub fn parse_value(s: &str, allow_stale: bool) -> Result<f64, String> {
+pub(crate) fn parse_value(s: &str, allow_stale: bool) -> Result<f64, String> {
     if allow_stale && s == "stale" {
         return Ok(crate::prom::STALE_NAN);
     }

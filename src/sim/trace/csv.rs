@@ -53,7 +53,7 @@ impl Field<'_> {
 }
 
 /// Reads a CSV trace held in memory.
-pub fn parse(text: &str) -> Result<Trace, TraceError> {
+pub(crate) fn parse(text: &str) -> Result<Trace, TraceError> {
     let mut r = Reader::default();
     for (n, line) in text.split('\n').enumerate() {
         r.line(n + 1, line)?;
@@ -63,7 +63,7 @@ pub fn parse(text: &str) -> Result<Trace, TraceError> {
 
 /// Reads a CSV trace one line at a time, so a file need never be held whole.
 #[derive(Default)]
-pub struct Reader {
+pub(crate) struct Reader {
     b: Builder,
     /// (name, raw labels) → series index, so that repeated rows parse their labels once.
     seen: HashMap<(String, String), usize>,
@@ -73,7 +73,7 @@ pub struct Reader {
 
 impl Reader {
     /// Takes line `line_no` (1-based), with or without its line break.
-    pub fn line(&mut self, line_no: usize, raw: &str) -> Result<(), TraceError> {
+    pub(crate) fn line(&mut self, line_no: usize, raw: &str) -> Result<(), TraceError> {
         let raw = if line_no == 1 {
             raw.strip_prefix('\u{feff}').unwrap_or(raw)
         } else {
@@ -141,7 +141,7 @@ impl Reader {
     }
 
     /// The trace, once every line is read.
-    pub fn finish(self) -> Result<Trace, TraceError> {
+    pub(crate) fn finish(self) -> Result<Trace, TraceError> {
         self.b
             .finish(|at| ((at >> 32) as usize, (at & 0xffff_ffff) as usize))
     }
@@ -254,7 +254,7 @@ fn brace_end(line: &str, open: usize) -> Result<usize, (usize, String)> {
 type LabelError = (usize, String);
 
 /// Parses a labels field; errors carry a byte offset within the field text.
-pub fn parse_labels(s: &str) -> Result<Vec<(String, String)>, LabelError> {
+pub(crate) fn parse_labels(s: &str) -> Result<Vec<(String, String)>, LabelError> {
     let lead = s.len() - s.trim_start().len();
     let t = s.trim();
     let mut out: Vec<(String, String)> = Vec::new();

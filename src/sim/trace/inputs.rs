@@ -19,7 +19,7 @@ use crate::prom::{Origin, Query, Semantics};
 use crate::promql::Track;
 
 /// The metric values of a trace at successive evaluations.
-pub struct Inputs<'t> {
+pub(crate) struct Inputs<'t> {
     trace: &'t Trace,
     semantics: Semantics,
     /// Per metric: (canary, stable).
@@ -31,7 +31,7 @@ pub struct Inputs<'t> {
 impl<'t> Inputs<'t> {
     /// Resolves every metric a rule reads, for the tracks it reads. Errors when two
     /// recorded series claim the same metric and track.
-    pub fn new(
+    pub(crate) fn new(
         plan: &CheckedPlan,
         rules: &[AlertRule],
         trace: &'t Trace,
@@ -66,7 +66,7 @@ impl<'t> Inputs<'t> {
     }
 
     /// Where metric `mi`'s values come from, per track (canary, stable).
-    pub fn origin(&self, mi: usize) -> [Origin; 2] {
+    pub(crate) fn origin(&self, mi: usize) -> [Origin; 2] {
         let series = &self.trace.series;
         [
             self.sources[mi][0].origin(series),
@@ -75,7 +75,7 @@ impl<'t> Inputs<'t> {
     }
 
     /// Series of the trace that no metric reads (a typo in a label is the usual cause).
-    pub fn unused(&self) -> impl Iterator<Item = &Series> {
+    pub(crate) fn unused(&self) -> impl Iterator<Item = &Series> {
         self.trace
             .series
             .iter()
@@ -86,7 +86,7 @@ impl<'t> Inputs<'t> {
 
     /// The values at evaluation time `ts` (non-decreasing across calls; relative ms, as
     /// the trace's samples).
-    pub fn values_at(&mut self, ts: i64) -> &[(Option<f64>, Option<f64>)] {
+    pub(crate) fn values_at(&mut self, ts: i64) -> &[(Option<f64>, Option<f64>)] {
         let sem = self.semantics;
         let series = &self.trace.series;
         for (mi, pair) in self.sources.iter_mut().enumerate() {

@@ -13,24 +13,24 @@
 //! rows arrive.
 
 mod builder;
-pub mod csv;
-pub mod inputs;
-pub mod promjson;
+pub(crate) mod csv;
+pub(crate) mod inputs;
+pub(crate) mod promjson;
 pub mod time;
 
-pub use crate::prom::Series;
-pub use builder::{TOO_LARGE_HINT, Trace, TraceError};
+pub(crate) use crate::prom::Series;
+pub(crate) use builder::{TOO_LARGE_HINT, Trace, TraceError};
 
 /// The two file formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
+pub(crate) enum Format {
     Csv,
     PromJson,
 }
 
 impl Format {
     /// JSON when the first non-blank character opens an object or array, else CSV.
-    pub fn detect(text: &str) -> Format {
+    pub(crate) fn detect(text: &str) -> Format {
         match text
             .trim_start_matches('\u{feff}')
             .trim_start()

@@ -296,7 +296,7 @@ impl<'a> Parser<'a> {
 }
 
 /// Reads a Prometheus query result (see the module doc).
-pub fn parse(text: &str) -> Result<Trace, TraceError> {
+pub(crate) fn parse(text: &str) -> Result<Trace, TraceError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut line_starts = vec![0];
     line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 /// A timestamp: RFC 3339 (`2024-05-01T12:00:00Z`, `2024-05-01T14:00:00.250+02:00`) or
 /// Unix seconds (`1714564800`, `1714564800.25`), to epoch milliseconds. Digits past the
 /// millisecond are rounded, half away from zero, as Prometheus' API rounds them.
-pub fn parse_timestamp(s: &str) -> Result<i64, String> {
+pub(crate) fn parse_timestamp(s: &str) -> Result<i64, String> {
     if s.len() >= 10 && s.as_bytes()[4] == b'-' {
         parse_rfc3339(s)
     } else {
@@ -17,7 +17,7 @@ pub fn parse_timestamp(s: &str) -> Result<i64, String> {
 }
 
 /// Unix seconds written in decimal, exactly (no float rounding), to milliseconds.
-pub fn parse_unix_seconds(s: &str) -> Result<i64, String> {
+pub(crate) fn parse_unix_seconds(s: &str) -> Result<i64, String> {
     let bad = || {
         format!(
             "`{s}` is not a timestamp: expected Unix seconds (`1714564800.25`) or RFC 3339 (`2024-05-01T12:00:00Z`)"
@@ -76,7 +76,7 @@ pub fn format_rfc3339(ms: i64) -> String {
 }
 
 /// `+1h05m`, `+0s`, `+2d3h`, `+1.5s`: a time from t=0.
-pub fn offset(ms: i64) -> String {
+pub(crate) fn offset(ms: i64) -> String {
     let sign = if ms < 0 { "-" } else { "+" };
     let mut rest = ms.unsigned_abs();
     let msec = rest % 1000;
