@@ -1,7 +1,7 @@
 //! The command line: argument parsing, and the one place that prints findings and errors and
 //! picks the exit code (0 success, 1 invalid input or a failed check, 2 usage or I/O).
 
-use crate::diagnostic::{Located, Severity, locate, render_human};
+use crate::diagnostic::{Located, Severity, render_human};
 use crate::limits::{MAX_JOBS, MAX_TRIALS};
 use crate::pipeline::{self, Compiled};
 use crate::prom::Semantics;
@@ -11,6 +11,7 @@ use crate::sim::montecarlo::{self, Settings};
 use crate::sim::scenario::{self, DEFAULT_SCENARIOS, SCENARIOS_SCHEMA};
 use crate::source::LoadError;
 use crate::source::{Kind, Source};
+use crate::syntax::locate;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;

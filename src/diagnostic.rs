@@ -5,7 +5,6 @@
 //! pointers to lines through the document's span index, so stages never deal with positions.
 
 use crate::source::Source;
-use crate::syntax::Spans;
 use serde::Serialize;
 use std::fmt::Write as _;
 
@@ -98,32 +97,6 @@ pub struct Located {
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
-}
-
-/// Resolves each diagnostic's position (explicit, else through the span index, else the
-/// nearest enclosing value that has a span) and sorts them by position.
-pub fn locate(source: &Source, spans: Option<&Spans>, diags: Vec<Diagnostic>) -> Vec<Located> {
-    let mut out: Vec<Located> = diags
-        .into_iter()
-        .map(|d| {
-            let pos = d
-                .pos
-                .or_else(|| spans.and_then(|s| s.find(&d.pointer, d.at_key)))
-                .unwrap_or(Pos { line: 1, col: 1 });
-            Located {
-                file: source.name.clone(),
-                line: pos.line,
-                column: pos.col,
-                pointer: d.pointer,
-                severity: d.severity,
-                code: d.code,
-                message: d.message,
-                hint: d.hint,
-            }
-        })
-        .collect();
-    out.sort_by(|a, b| (a.line, a.column, b.severity).cmp(&(b.line, b.column, a.severity)));
-    out
 }
 
 /// `path:line:col: error[code]: message`, the source line with a caret, then the hint.

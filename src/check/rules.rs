@@ -7,7 +7,7 @@ use super::checked::{CheckedPlan, GateRule, Limit, Metric, Monitoring, Phase, Ro
 use crate::diagnostic::Diagnostic;
 use crate::model::{Amount, Bad, Op, Plan, Threshold, Unit};
 use crate::promql::MetricExpr;
-use crate::schema::nearest;
+use crate::suggest::nearest;
 
 pub fn rules(
     plan: &Plan,

@@ -3,11 +3,14 @@
 //! YAML that JSON cannot hold (non-string keys, NaN, several documents) is rejected here,
 //! as are duplicate keys and alias expansions past `yaml_serde`'s limits.
 
+mod locate;
 mod spans;
 
-pub use spans::{Spans, escape_token};
+pub use locate::locate;
+pub use spans::Spans;
 
 use crate::diagnostic::{Diagnostic, Pos};
+use crate::pointer;
 use crate::source::{Kind, Source};
 use serde_json::Value as Json;
 use serde_yaml::Value as Yaml;
@@ -230,7 +233,7 @@ fn to_json(
                         continue;
                     }
                 };
-                let child = format!("{pointer}/{}", escape_token(&key));
+                let child = format!("{pointer}/{}", pointer::escape(&key));
                 out.insert(key, to_json(v, child, diags, odd_keys, file));
             }
             Json::Object(out)

@@ -13,6 +13,7 @@
 
 use crate::diagnostic::{Diagnostic, Pos};
 use crate::limits::{MAX_YAML_DEPTH, MAX_YAML_NODES};
+use crate::pointer;
 use std::collections::{HashMap, HashSet};
 use std::ops::ControlFlow;
 use yaml_rust2::parser::{Event, Parser};
@@ -50,11 +51,6 @@ impl Spans {
             p = &p[..cut];
         }
     }
-}
-
-/// Escapes one reference token of a JSON pointer (RFC 6901).
-pub fn escape_token(token: &str) -> String {
-    token.replace('~', "~0").replace('/', "~1")
 }
 
 enum Frame {
@@ -121,7 +117,7 @@ impl Builder {
             }
             Some(Frame::Map { pointer, key, seen }) => match key.take() {
                 Some((k, key_pos)) => {
-                    let p = format!("{pointer}/{}", escape_token(&k));
+                    let p = format!("{pointer}/{}", pointer::escape(&k));
                     self.spans.map.insert(
                         p.clone(),
                         Entry {
@@ -134,15 +130,11 @@ impl Builder {
                 None => {
                     let k = scalar_key.unwrap_or("?").to_string();
                     if scalar_key.is_some() && !seen.insert(k.clone()) {
-                        let where_ = if pointer.is_empty() {
-                            "the document".to_string()
-                        } else {
-                            crate::schema::context(pointer)
-                        };
+                        let where_ = pointer::human(pointer, "the document");
                         self.duplicates.push(
                             Diagnostic::error(
                                 "duplicate-key",
-                                format!("{pointer}/{}", escape_token(&k)),
+                                format!("{pointer}/{}", pointer::escape(&k)),
                                 format!("duplicate key `{k}` in {where_}"),
                             )
                             .at_pos(pos(mark))

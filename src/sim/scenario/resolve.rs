@@ -9,9 +9,9 @@ use super::{Scenarios, Traffic};
 use crate::check::{CheckedPlan, builtin};
 use crate::diagnostic::Diagnostic;
 use crate::model::{Duration, Unit, trim};
-use crate::schema::nearest;
+use crate::pointer;
 use crate::sim::evaluator::Schedule;
-use crate::syntax::escape_token;
+use crate::suggest::nearest;
 use std::collections::BTreeMap;
 
 /// The healthy service when the file does not say.
@@ -144,7 +144,7 @@ fn behaviour(spec: &FileSpec, plan: &CheckedPlan, f: &mut Vec<Diagnostic>) -> Be
         .collect();
     let mut custom = BTreeMap::new();
     for (name, g) in &b.metrics {
-        let at = format!("/baseline/metrics/{}", escape_token(name));
+        let at = format!("/baseline/metrics/{}", pointer::escape(name));
         match plan.metrics.iter().find(|m| &m.name == name) {
             Some(m) if m.builtin.is_none() => {
                 if m.unit == Unit::Ratio && g.mean.0 > 1.0 {
