@@ -3,16 +3,21 @@
 
 mod catalog;
 mod checked;
+mod gates;
+mod limit;
+mod metrics;
 mod monitoring;
 mod notifications;
 mod phases;
+mod rollbacks;
 mod routing;
 mod rules;
 mod service;
+mod thin_traffic;
 
 pub use catalog::{BUILTINS, Builtin, BuiltinDef, LATENCY_BUCKETS, REQUESTS, builtin};
 pub use checked::*;
-pub use rules::thin_traffic;
+pub use thin_traffic::thin_traffic;
 
 use crate::diagnostic::Diagnostic;
 use crate::model::{self, Plan, Resolver, Sticky};
@@ -35,7 +40,7 @@ pub fn check(plan: &Plan, doc: &Value, source_name: &str) -> Checked {
     let groups = phases::groups(plan, &mut f);
     let phases = phases::phases(plan, doc, &groups, &mut f);
     let monitoring = monitoring::monitoring(plan, &mut f);
-    let (metrics, gates, rollbacks) = rules::rules(plan, &monitoring, &phases, &mut f);
+    let rules = rules::rules(plan, &monitoring, &phases, &mut f);
     if plan.rollback_conditions.is_empty() {
         f.push(
             Diagnostic::warning("no-rollback", "", "no `rollback_conditions`: nothing rolls this release back automatically")
@@ -103,13 +108,13 @@ pub fn check(plan: &Plan, doc: &Value, source_name: &str) -> Checked {
         traffic,
         monitoring,
         phases,
-        metrics,
-        gates,
-        rollbacks,
+        metrics: rules.metrics,
+        gates: rules.gates,
+        rollbacks: rules.rollbacks,
         notifications,
     };
     if let Some(rps) = checked.traffic.requests_per_second {
-        f.extend(rules::thin_traffic(&checked, rps));
+        f.extend(thin_traffic(&checked, rps));
     }
     Checked {
         plan: Some(checked),
