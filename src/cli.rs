@@ -463,12 +463,8 @@ fn simulate(
                 return if e.is_io() { EXIT_USAGE } else { EXIT_INVALID };
             }
         },
-        None => Source::new(
-            "<built-in scenarios>".into(),
-            PathBuf::from("simulations/default.yaml"),
-            DEFAULT_SCENARIOS.into(),
-        )
-        .holding(Kind::Scenarios),
+        None => Source::new("<built-in scenarios>".into(), DEFAULT_SCENARIOS.into())
+            .holding(Kind::Scenarios),
     };
     let (scenarios, findings) = scenario::load(&source, plan);
     let color = color();

@@ -17,28 +17,28 @@ pub enum Severity {
 
 /// A 1-based line and column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Pos {
-    pub line: usize,
-    pub col: usize,
+pub(crate) struct Pos {
+    pub(crate) line: usize,
+    pub(crate) col: usize,
 }
 
 /// One finding. `code` is stable: scripts and suppressions may rely on it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Diagnostic {
-    pub severity: Severity,
-    pub code: &'static str,
-    pub message: String,
+    pub(crate) severity: Severity,
+    pub(crate) code: &'static str,
+    pub(crate) message: String,
     /// JSON pointer of the value concerned ("" for the whole document).
-    pub pointer: String,
+    pub(crate) pointer: String,
     /// Set by the YAML stage, which knows positions that no pointer reaches.
-    pub pos: Option<Pos>,
+    pub(crate) pos: Option<Pos>,
     /// Point at the key rather than the value (unknown keys, duplicate keys).
-    pub at_key: bool,
-    pub hint: Option<String>,
+    pub(crate) at_key: bool,
+    pub(crate) hint: Option<String>,
 }
 
 impl Diagnostic {
-    pub fn error(
+    pub(crate) fn error(
         code: &'static str,
         pointer: impl Into<String>,
         message: impl Into<String>,
@@ -54,7 +54,7 @@ impl Diagnostic {
         }
     }
 
-    pub fn warning(
+    pub(crate) fn warning(
         code: &'static str,
         pointer: impl Into<String>,
         message: impl Into<String>,
@@ -65,22 +65,22 @@ impl Diagnostic {
         }
     }
 
-    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+    pub(crate) fn with_hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
         self
     }
 
-    pub fn at_pos(mut self, pos: Pos) -> Self {
+    pub(crate) fn at_pos(mut self, pos: Pos) -> Self {
         self.pos = Some(pos);
         self
     }
 
-    pub fn at_key(mut self) -> Self {
+    pub(crate) fn at_key(mut self) -> Self {
         self.at_key = true;
         self
     }
 
-    pub fn is_error(&self) -> bool {
+    pub(crate) fn is_error(&self) -> bool {
         self.severity == Severity::Error
     }
 }
@@ -88,15 +88,15 @@ impl Diagnostic {
 /// All findings of one file, resolved to positions, in source order.
 #[derive(Debug, Clone, Serialize)]
 pub struct Located {
-    pub file: String,
-    pub line: usize,
-    pub column: usize,
-    pub pointer: String,
+    pub(crate) file: String,
+    pub(crate) line: usize,
+    pub(crate) column: usize,
+    pub(crate) pointer: String,
     pub severity: Severity,
-    pub code: &'static str,
-    pub message: String,
+    pub(crate) code: &'static str,
+    pub(crate) message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub hint: Option<String>,
+    pub(crate) hint: Option<String>,
 }
 
 /// `path:line:col: error[code]: message`, the source line with a caret, then the hint.

@@ -6,7 +6,7 @@
 pub mod check;
 pub mod cli;
 pub mod diagnostic;
-pub mod input;
+mod input;
 pub mod limits;
 pub mod lower;
 pub mod model;
@@ -15,7 +15,7 @@ mod pointer;
 pub mod prom;
 pub mod promql;
 pub mod render;
-pub mod schema;
+mod schema;
 pub mod sim;
 pub mod source;
 mod suggest;

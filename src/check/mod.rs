@@ -15,9 +15,11 @@ mod rules;
 mod service;
 mod thin_traffic;
 
-pub use catalog::{BUILTINS, Builtin, BuiltinDef, LATENCY_BUCKETS, REQUESTS, builtin};
+pub(crate) use catalog::Builtin;
+pub(crate) use catalog::builtin;
+pub use catalog::{BUILTINS, BuiltinDef};
 pub use checked::*;
-pub use thin_traffic::thin_traffic;
+pub(crate) use thin_traffic::thin_traffic;
 
 use crate::diagnostic::Diagnostic;
 use crate::model::{self, Plan, Resolver, Sticky};
@@ -25,14 +27,14 @@ use serde_json::Value;
 
 /// The outcome of checking one plan: the checked plan when there is no error, and every
 /// finding (errors and warnings) either way.
-pub struct Checked {
-    pub plan: Option<CheckedPlan>,
-    pub findings: Vec<Diagnostic>,
+pub(crate) struct Checked {
+    pub(crate) plan: Option<CheckedPlan>,
+    pub(crate) findings: Vec<Diagnostic>,
 }
 
 /// Checks `plan` (read from `doc`, which tells how values were written, e.g. a bare
 /// `0.05` share). `source_name` is recorded for generated-file headers.
-pub fn check(plan: &Plan, doc: &Value, source_name: &str) -> Checked {
+pub(crate) fn check(plan: &Plan, doc: &Value, source_name: &str) -> Checked {
     let mut f = Vec::new();
     service::check(plan, &mut f);
     routing::check(plan, &mut f);

@@ -12,7 +12,7 @@ const DEFAULT_EVALUATION_INTERVAL_MS: u64 = 60_000;
 const DEFAULT_SCRAPE_INTERVAL_MS: u64 = 15_000;
 const DEFAULT_WINDOW_MS: u64 = 300_000;
 
-pub fn monitoring(plan: &Plan, f: &mut Vec<Diagnostic>) -> Monitoring {
+pub(crate) fn monitoring(plan: &Plan, f: &mut Vec<Diagnostic>) -> Monitoring {
     let m = plan.monitoring.clone().unwrap_or_default();
     let or = |d: Option<model::Duration>, ms| {
         d.unwrap_or_else(|| model::Duration::from_millis(ms).expect("positive default"))

@@ -10,7 +10,7 @@ use crate::model::{Share, Unit};
 
 /// One warning per rollback rule on the error rate or availability, at the first phase
 /// where the canary's share of `rps` requests per second makes one failure cross it.
-pub fn thin_traffic(plan: &CheckedPlan, rps: f64) -> Vec<Diagnostic> {
+pub(crate) fn thin_traffic(plan: &CheckedPlan, rps: f64) -> Vec<Diagnostic> {
     let window = plan.monitoring.window;
     let mut out = Vec::new();
     for (i, r) in plan.rollbacks.iter().enumerate() {

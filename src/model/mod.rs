@@ -11,9 +11,11 @@ mod threshold;
 pub use duration::{Duration, parse_millis};
 pub use network::{Network, Resolver};
 pub use plan::*;
-pub use predicate::{AgeUnit, Comparison, Operand, Predicate};
+pub use predicate::Predicate;
+pub(crate) use predicate::{AgeUnit, Comparison, Operand};
 pub use share::Share;
-pub use threshold::{Amount, Bad, Gate, Op, Threshold, Unit, split_op, trim};
+pub(crate) use threshold::trim;
+pub use threshold::{Amount, Bad, Gate, Op, Threshold, Unit};
 
 use crate::diagnostic::Diagnostic;
 

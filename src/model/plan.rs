@@ -135,13 +135,13 @@ pub struct Traffic {
 #[serde(deny_unknown_fields)]
 pub struct Monitoring {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub evaluation_interval: Option<Duration>,
+    pub(crate) evaluation_interval: Option<Duration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scrape_interval: Option<Duration>,
+    pub(crate) scrape_interval: Option<Duration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub window: Option<Duration>,
+    pub(crate) window: Option<Duration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub runbook_url: Option<String>,
+    pub(crate) runbook_url: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -11,7 +11,11 @@ use crate::source::Source;
 /// Resolves each diagnostic's position (explicit, else through the span index, else the
 /// nearest enclosing value that has a span, else the file's start) and sorts them by
 /// position, errors before warnings at the same place.
-pub fn locate(source: &Source, spans: Option<&Spans>, diags: Vec<Diagnostic>) -> Vec<Located> {
+pub(crate) fn locate(
+    source: &Source,
+    spans: Option<&Spans>,
+    diags: Vec<Diagnostic>,
+) -> Vec<Located> {
     let mut out: Vec<Located> = diags
         .into_iter()
         .map(|d| {

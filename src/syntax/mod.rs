@@ -6,7 +6,7 @@
 mod locate;
 mod spans;
 
-pub use locate::locate;
+pub(crate) use locate::locate;
 pub use spans::Spans;
 
 use crate::diagnostic::{Diagnostic, Pos};
@@ -19,7 +19,7 @@ use serde_yaml::Value as Yaml;
 #[derive(Debug, Clone)]
 pub struct Document {
     pub value: Json,
-    pub spans: Spans,
+    pub(crate) spans: Spans,
 }
 
 /// Parses `source` into a [`Document`], or every syntax-level finding.

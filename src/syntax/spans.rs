@@ -24,9 +24,9 @@ use yaml_rust2::scanner::Marker;
 pub struct Spans {
     map: HashMap<String, Entry>,
     /// Where the first alias (`*name`) is used: the place to blame for an alias bomb.
-    pub first_alias: Option<Pos>,
+    pub(crate) first_alias: Option<Pos>,
     /// Mapping keys that are not plain scalars (a list, a mapping, `~`), in document order.
-    pub odd_keys: Vec<Pos>,
+    pub(crate) odd_keys: Vec<Pos>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -37,7 +37,7 @@ struct Entry {
 
 impl Spans {
     /// The position for `pointer`, or of its nearest ancestor that has one.
-    pub fn find(&self, pointer: &str, at_key: bool) -> Option<Pos> {
+    pub(crate) fn find(&self, pointer: &str, at_key: bool) -> Option<Pos> {
         let mut p = pointer;
         loop {
             if let Some(e) = self.map.get(p) {
@@ -256,7 +256,7 @@ fn too_many_nodes(mark: &Marker, size: u64) -> Diagnostic {
 /// Records spans and duplicate keys of the first document, or stops at the first limit
 /// passed (its finding is then the only one). A text the event parser rejects yields what
 /// was recorded before the error; the value parser reports the syntax error itself.
-pub fn index(text: &str) -> (Spans, Vec<Diagnostic>) {
+pub(crate) fn index(text: &str) -> (Spans, Vec<Diagnostic>) {
     let mut b = Builder {
         spans: Spans::default(),
         stack: Vec::new(),

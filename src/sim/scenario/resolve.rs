@@ -437,7 +437,6 @@ fn fault(
 mod tests {
     use super::*;
     use crate::source::{Kind, Source};
-    use std::path::PathBuf;
 
     /// A plan with phases `a` (1h), `b` (2h) and `full`, promoted at 3h; its rules read
     /// `cpu_usage` through a query of its own (so it is custom here) and `signups`.
@@ -458,18 +457,13 @@ mod tests {
             "  - { metric: cpu_usage, threshold: 0.9, duration: 5m }\n",
             "  - { metric: signups, threshold: 0.01, duration: 5m }\n",
         );
-        let c = crate::pipeline::compile(Source::new(
-            "t.yaml".into(),
-            PathBuf::from("t.yaml"),
-            text.into(),
-        ));
+        let c = crate::pipeline::compile(Source::new("t.yaml".into(), text.into()));
         c.plan
             .unwrap_or_else(|| panic!("test plan: {:?}", c.findings))
     }
 
     fn run(yaml: &str) -> (Option<Scenarios>, Vec<Diagnostic>) {
-        let source = Source::new("s.yaml".into(), PathBuf::from("s.yaml"), yaml.into())
-            .holding(Kind::Scenarios);
+        let source = Source::new("s.yaml".into(), yaml.into()).holding(Kind::Scenarios);
         let file = super::super::read(&source);
         assert!(file.findings.is_empty(), "{:?}", file.findings);
         file.against(&plan())
