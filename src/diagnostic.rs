@@ -1,8 +1,9 @@
-//! Findings about a plan, and the one place they are turned into text or JSON.
+//! Findings about a plan or a scenario file, and the one place they are turned into text.
 //!
 //! Every stage reports `Diagnostic`s that carry a stable code, the JSON pointer of the value
-//! they are about and, where the YAML stage knows it, the exact position. Rendering resolves
-//! pointers to lines through the document's span index, so stages never deal with positions.
+//! they are about and, where the YAML stage knows it, the exact position. The YAML stage
+//! then places each at its line and column (a `Located` finding, which is also the JSON
+//! output), so the other stages never deal with positions.
 
 use crate::source::Source;
 use serde::Serialize;
@@ -85,7 +86,7 @@ impl Diagnostic {
     }
 }
 
-/// All findings of one file, resolved to positions, in source order.
+/// One finding placed at its line and column: what `plan validate` prints, as text or JSON.
 #[derive(Debug, Clone, Serialize)]
 pub struct Located {
     pub(crate) file: String,

@@ -2,7 +2,7 @@
 //! pre-commit hook safe: a size cap (on what is read, so devices and pipes are bounded
 //! too), UTF-8 only, no directories, no empty files.
 //!
-//! A `Source` also answers "which line and column is byte N" for diagnostics, and knows
+//! A `Source` also gives the text of line N, for the excerpt under a finding, and knows
 //! which kind of file it holds, so that its diagnostics name it.
 
 use crate::input::{ReadError, human_bytes, read_capped};

@@ -2,7 +2,7 @@
 //! window), defaulted and checked: inside the limits of [`crate::limits`], and a window
 //! long enough for `rate()` to see two scrapes.
 
-use super::Monitoring;
+use super::checked::Monitoring;
 use crate::diagnostic::Diagnostic;
 use crate::limits::{MAX_INTERVAL_MS, MAX_WINDOW_MS, MIN_INTERVAL_MS};
 use crate::model::{self, Duration, Plan};

@@ -1,5 +1,5 @@
 //! The plan language's types: the typed plan as written, and the scalar types it is made of
-//! (durations, shares, thresholds, gates, predicates), each parsed once.
+//! (durations, shares, thresholds, gates, predicates, networks), each parsed once.
 
 mod duration;
 mod network;

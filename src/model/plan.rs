@@ -2,7 +2,11 @@
 //! checked). It deserializes from a schema-valid document and serializes back to an
 //! equivalent one, so a plan survives a round trip unchanged.
 
-use super::{Bad, Duration, Gate, Network, Predicate, Resolver, Share, Threshold, Unit};
+use super::duration::Duration;
+use super::network::{Network, Resolver};
+use super::predicate::Predicate;
+use super::share::Share;
+use super::threshold::{Bad, Gate, Threshold, Unit};
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 

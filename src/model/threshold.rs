@@ -11,7 +11,7 @@
 //! `95% of stable and below 99%`); a gate, what else is healthy enough (`<= 1.5x stable or
 //! <= 1%`).
 
-use super::duration::parse_millis;
+use super::duration::{Duration, parse_millis};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -167,7 +167,7 @@ impl fmt::Display for Amount {
         match *self {
             Amount::Number(n) => write!(f, "{n}"),
             Amount::Percent(p) => write!(f, "{p}%"),
-            Amount::Millis(ms) => match super::Duration::from_millis(ms) {
+            Amount::Millis(ms) => match Duration::from_millis(ms) {
                 Some(d) => write!(f, "{d}"),
                 None => write!(f, "0s"),
             },

@@ -4,7 +4,7 @@
 //! It lives with the span index because only this stage knows where values sit in the
 //! text; the findings themselves ([`Diagnostic`]) and their rendering stay below it.
 
-use super::Spans;
+use super::spans::Spans;
 use crate::diagnostic::{Diagnostic, Located, Pos};
 use crate::source::Source;
 

@@ -1,7 +1,8 @@
 //! Stage 1: source text → YAML value (as JSON, the schema's data model) plus a span index.
 //!
 //! YAML that JSON cannot hold (non-string keys, NaN, several documents) is rejected here,
-//! as are duplicate keys and alias expansions past `yaml_serde`'s limits.
+//! as are duplicate keys and alias expansions past `yaml_serde`'s limits. The span index
+//! also places every later stage's findings at their line and column ([`locate`]).
 
 mod locate;
 mod spans;
