@@ -15,9 +15,8 @@ mod rules;
 mod service;
 mod thin_traffic;
 
-pub(crate) use catalog::Builtin;
-pub(crate) use catalog::builtin;
 pub use catalog::{BUILTINS, BuiltinDef};
+pub(crate) use catalog::{Builtin, builtin};
 pub use checked::*;
 pub(crate) use thin_traffic::thin_traffic;
 

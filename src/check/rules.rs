@@ -44,7 +44,7 @@ pub(super) fn rules(
     }
     let metrics = table.into_metrics();
 
-    let gates: Vec<GateRule> = gated
+    let gate_rules: Vec<GateRule> = gated
         .into_iter()
         .filter_map(|(metric, name, gate)| gates::check(name, gate, metric, &metrics[metric], f))
         .collect();
@@ -53,17 +53,17 @@ pub(super) fn rules(
         plan,
         phases,
         metrics: &metrics,
-        gates: &gates,
+        gates: &gate_rules,
     };
-    let mut rollbacks = Vec::new();
+    let mut rollback_rules = Vec::new();
     for (metric, i, rc) in conditions {
-        if let Some(rule) = context.check(&rollbacks, metric, i, rc, f) {
-            rollbacks.push(rule);
+        if let Some(rule) = context.check(&rollback_rules, metric, i, rc, f) {
+            rollback_rules.push(rule);
         }
     }
     Rules {
         metrics,
-        gates,
-        rollbacks,
+        gates: gate_rules,
+        rollbacks: rollback_rules,
     }
 }
