@@ -1,11 +1,11 @@
-//! Findings about a plan, and the one place they are turned into text or JSON.
+//! Findings about a plan or a scenario file, and the one place they are turned into text.
 //!
 //! Every stage reports `Diagnostic`s that carry a stable code, the JSON pointer of the value
-//! they are about and, where the YAML stage knows it, the exact position. Rendering resolves
-//! pointers to lines through the document's span index, so stages never deal with positions.
+//! they are about and, where the YAML stage knows it, the exact position. The YAML stage
+//! then places each at its line and column (a `Located` finding, which is also the JSON
+//! output), so the other stages never deal with positions.
 
 use crate::source::Source;
-use crate::syntax::Spans;
 use serde::Serialize;
 use std::fmt::Write as _;
 
@@ -18,28 +18,28 @@ pub enum Severity {
 
 /// A 1-based line and column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Pos {
-    pub line: usize,
-    pub col: usize,
+pub(crate) struct Pos {
+    pub(crate) line: usize,
+    pub(crate) col: usize,
 }
 
 /// One finding. `code` is stable: scripts and suppressions may rely on it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Diagnostic {
-    pub severity: Severity,
-    pub code: &'static str,
-    pub message: String,
+    pub(crate) severity: Severity,
+    pub(crate) code: &'static str,
+    pub(crate) message: String,
     /// JSON pointer of the value concerned ("" for the whole document).
-    pub pointer: String,
+    pub(crate) pointer: String,
     /// Set by the YAML stage, which knows positions that no pointer reaches.
-    pub pos: Option<Pos>,
+    pub(crate) pos: Option<Pos>,
     /// Point at the key rather than the value (unknown keys, duplicate keys).
-    pub at_key: bool,
-    pub hint: Option<String>,
+    pub(crate) at_key: bool,
+    pub(crate) hint: Option<String>,
 }
 
 impl Diagnostic {
-    pub fn error(
+    pub(crate) fn error(
         code: &'static str,
         pointer: impl Into<String>,
         message: impl Into<String>,
@@ -55,7 +55,7 @@ impl Diagnostic {
         }
     }
 
-    pub fn warning(
+    pub(crate) fn warning(
         code: &'static str,
         pointer: impl Into<String>,
         message: impl Into<String>,
@@ -66,64 +66,38 @@ impl Diagnostic {
         }
     }
 
-    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+    pub(crate) fn with_hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
         self
     }
 
-    pub fn at_pos(mut self, pos: Pos) -> Self {
+    pub(crate) fn at_pos(mut self, pos: Pos) -> Self {
         self.pos = Some(pos);
         self
     }
 
-    pub fn at_key(mut self) -> Self {
+    pub(crate) fn at_key(mut self) -> Self {
         self.at_key = true;
         self
     }
 
-    pub fn is_error(&self) -> bool {
+    pub(crate) fn is_error(&self) -> bool {
         self.severity == Severity::Error
     }
 }
 
-/// All findings of one file, resolved to positions, in source order.
+/// One finding placed at its line and column: what `plan validate` prints, as text or JSON.
 #[derive(Debug, Clone, Serialize)]
 pub struct Located {
-    pub file: String,
-    pub line: usize,
-    pub column: usize,
-    pub pointer: String,
+    pub(crate) file: String,
+    pub(crate) line: usize,
+    pub(crate) column: usize,
+    pub(crate) pointer: String,
     pub severity: Severity,
-    pub code: &'static str,
-    pub message: String,
+    pub(crate) code: &'static str,
+    pub(crate) message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub hint: Option<String>,
-}
-
-/// Resolves each diagnostic's position (explicit, else through the span index, else the
-/// nearest enclosing value that has a span) and sorts them by position.
-pub fn locate(source: &Source, spans: Option<&Spans>, diags: Vec<Diagnostic>) -> Vec<Located> {
-    let mut out: Vec<Located> = diags
-        .into_iter()
-        .map(|d| {
-            let pos = d
-                .pos
-                .or_else(|| spans.and_then(|s| s.find(&d.pointer, d.at_key)))
-                .unwrap_or(Pos { line: 1, col: 1 });
-            Located {
-                file: source.name.clone(),
-                line: pos.line,
-                column: pos.col,
-                pointer: d.pointer,
-                severity: d.severity,
-                code: d.code,
-                message: d.message,
-                hint: d.hint,
-            }
-        })
-        .collect();
-    out.sort_by(|a, b| (a.line, a.column, b.severity).cmp(&(b.line, b.column, a.severity)));
-    out
+    pub(crate) hint: Option<String>,
 }
 
 /// `path:line:col: error[code]: message`, the source line with a caret, then the hint.

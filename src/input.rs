@@ -14,7 +14,7 @@ use std::path::Path;
 
 /// Why a file could not be read.
 #[derive(Debug)]
-pub enum ReadError {
+pub(crate) enum ReadError {
     /// Opening or reading failed (missing, permission, I/O error).
     Io(io::Error),
     /// The path is a directory.
@@ -25,16 +25,16 @@ pub enum ReadError {
 }
 
 /// An open file and what kind of file it is.
-pub struct Opened {
-    pub file: File,
+pub(crate) struct Opened {
+    pub(crate) file: File,
     /// A named pipe: empty means no writer was connected.
-    pub is_fifo: bool,
+    pub(crate) is_fifo: bool,
     /// The length of a regular file, None for devices and pipes.
-    pub len: Option<u64>,
+    pub(crate) len: Option<u64>,
 }
 
 /// Opens `path` for reading, refusing directories and regular files longer than `limit`.
-pub fn open(path: &Path, limit: u64) -> Result<Opened, ReadError> {
+pub(crate) fn open(path: &Path, limit: u64) -> Result<Opened, ReadError> {
     let meta = std::fs::metadata(path).map_err(ReadError::Io)?;
     let kind = meta.file_type();
     if kind.is_dir() {
@@ -65,7 +65,7 @@ pub fn open(path: &Path, limit: u64) -> Result<Opened, ReadError> {
 /// Reads all of `path`, refusing it when it holds more than `limit` bytes; at most
 /// `limit + 1` bytes are ever read. Returns the bytes and whether `path` is a named pipe
 /// (for which nothing read means no writer was connected).
-pub fn read_capped(path: &Path, limit: u64) -> Result<(Vec<u8>, bool), ReadError> {
+pub(crate) fn read_capped(path: &Path, limit: u64) -> Result<(Vec<u8>, bool), ReadError> {
     let opened = open(path, limit)?;
     let mut bytes = Vec::with_capacity(opened.len.unwrap_or(0) as usize);
     opened
@@ -91,7 +91,7 @@ fn set_blocking(file: &File) -> io::Result<()> {
 }
 
 /// `1 MiB`, `512 MiB`, `1 GiB`, or bytes: a limit as the README states it.
-pub fn human_bytes(n: u64) -> String {
+pub(crate) fn human_bytes(n: u64) -> String {
     const MIB: u64 = 1024 * 1024;
     if n >= 1024 * MIB && n.is_multiple_of(1024 * MIB) {
         format!("{} GiB", n / (1024 * MIB))

@@ -3,9 +3,9 @@
 //! every finding of the failing stage is kept.
 
 use crate::check::{self, CheckedPlan};
-use crate::diagnostic::{Diagnostic, Located, locate};
+use crate::diagnostic::{Diagnostic, Located};
 use crate::source::{LoadError, Source};
-use crate::syntax::{self, Spans};
+use crate::syntax::{self, Spans, locate};
 use crate::{model, schema};
 use std::path::Path;
 

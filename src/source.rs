@@ -2,35 +2,34 @@
 //! pre-commit hook safe: a size cap (on what is read, so devices and pipes are bounded
 //! too), UTF-8 only, no directories, no empty files.
 //!
-//! A `Source` also answers "which line and column is byte N" for diagnostics, and knows
+//! A `Source` also gives the text of line N, for the excerpt under a finding, and knows
 //! which kind of file it holds, so that its diagnostics name it.
 
 use crate::input::{ReadError, human_bytes, read_capped};
 use crate::limits::MAX_PLAN_BYTES;
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// A plan file's (or scenario file's) text and the name it is reported under.
 #[derive(Debug, Clone)]
 pub struct Source {
     /// The path as the user gave it, used in every diagnostic.
-    pub name: String,
-    pub path: PathBuf,
-    pub text: String,
-    pub kind: Kind,
+    pub(crate) name: String,
+    pub(crate) text: String,
+    pub(crate) kind: Kind,
     line_starts: Vec<usize>,
 }
 
 /// What a file holds, for the words of its diagnostics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     Plan,
     Scenarios,
 }
 
 impl Kind {
     /// What one such file is called: `plan`, `scenario file`.
-    pub fn noun(self) -> &'static str {
+    pub(crate) fn noun(self) -> &'static str {
         match self {
             Kind::Plan => "plan",
             Kind::Scenarios => "scenario file",
@@ -38,7 +37,7 @@ impl Kind {
     }
 
     /// The file itself: `plan file`, `scenario file`.
-    pub fn file(self) -> &'static str {
+    pub(crate) fn file(self) -> &'static str {
         match self {
             Kind::Plan => "plan file",
             Kind::Scenarios => "scenario file",
@@ -46,7 +45,7 @@ impl Kind {
     }
 
     /// The example to start from.
-    pub fn example(self) -> &'static str {
+    pub(crate) fn example(self) -> &'static str {
         match self {
             Kind::Plan => "plans/minimal.yaml",
             Kind::Scenarios => "simulations/default.yaml",
@@ -57,19 +56,19 @@ impl Kind {
 /// Why a file could not be read as a plan's text.
 #[derive(Debug)]
 pub struct LoadError {
-    pub name: String,
-    pub kind: LoadErrorKind,
+    pub(crate) name: String,
+    pub(crate) kind: LoadErrorKind,
     /// The stable code diagnostics show: `io`, `unreadable` or `file-too-large`.
-    pub code: &'static str,
-    pub reason: String,
-    pub hint: &'static str,
+    pub(crate) code: &'static str,
+    pub(crate) reason: String,
+    pub(crate) hint: &'static str,
     /// 1-based line and column of the problem, where there is one (invalid UTF-8).
-    pub line: usize,
-    pub column: usize,
+    pub(crate) line: usize,
+    pub(crate) column: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LoadErrorKind {
+pub(crate) enum LoadErrorKind {
     /// The file could not be opened or read (missing, permission, directory): exit 2.
     Io,
     /// The file was read but is not usable text: the plan is invalid (exit 1).
@@ -77,11 +76,11 @@ pub enum LoadErrorKind {
 }
 
 impl LoadError {
-    pub fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         &self.name
     }
 
-    pub fn is_io(&self) -> bool {
+    pub(crate) fn is_io(&self) -> bool {
         self.kind == LoadErrorKind::Io
     }
 
@@ -111,12 +110,12 @@ impl Source {
     /// Reads the plan at `path`, refusing directories, more than [`MAX_PLAN_BYTES`]
     /// (devices and pipes included: at most one byte past the limit is read), non-UTF-8 and
     /// empty files.
-    pub fn load(path: &Path) -> Result<Source, LoadError> {
+    pub(crate) fn load(path: &Path) -> Result<Source, LoadError> {
         Source::load_as(path, Kind::Plan)
     }
 
     /// Reads `path` as a file of `kind`, with the same limits as a plan.
-    pub fn load_as(path: &Path, kind: Kind) -> Result<Source, LoadError> {
+    pub(crate) fn load_as(path: &Path, kind: Kind) -> Result<Source, LoadError> {
         let name = path.display().to_string();
         let (bytes, is_fifo) = match read_capped(path, MAX_PLAN_BYTES) {
             Ok(read) => read,
@@ -154,20 +153,15 @@ impl Source {
                 },
             ));
         }
-        Source::from_bytes_as(name, path.to_path_buf(), bytes, kind)
+        Source::from_bytes_as(name, bytes, kind)
     }
 
     /// Builds a plan's source from bytes already in memory (standard input, tests).
-    pub fn from_bytes(name: String, path: PathBuf, bytes: Vec<u8>) -> Result<Source, LoadError> {
-        Source::from_bytes_as(name, path, bytes, Kind::Plan)
+    pub fn from_bytes(name: String, bytes: Vec<u8>) -> Result<Source, LoadError> {
+        Source::from_bytes_as(name, bytes, Kind::Plan)
     }
 
-    fn from_bytes_as(
-        name: String,
-        path: PathBuf,
-        bytes: Vec<u8>,
-        kind: Kind,
-    ) -> Result<Source, LoadError> {
+    fn from_bytes_as(name: String, bytes: Vec<u8>, kind: Kind) -> Result<Source, LoadError> {
         if bytes.len() as u64 > MAX_PLAN_BYTES {
             return Err(too_large(&name, Some(bytes.len() as u64), kind));
         }
@@ -212,15 +206,15 @@ impl Source {
                 },
             ));
         }
-        Ok(Source::new(name, path, text).holding(kind))
+        Ok(Source::new(name, text).holding(kind))
     }
 
-    pub fn new(name: String, path: PathBuf, text: String) -> Source {
+    /// A plan's source from text in memory, reported under `name`.
+    pub fn new(name: String, text: String) -> Source {
         let mut line_starts = vec![0];
         line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
         Source {
             name,
-            path,
             text,
             kind: Kind::Plan,
             line_starts,
@@ -228,30 +222,19 @@ impl Source {
     }
 
     /// The same text, read as a file of `kind`.
-    pub fn holding(mut self, kind: Kind) -> Source {
+    pub(crate) fn holding(mut self, kind: Kind) -> Source {
         self.kind = kind;
         self
     }
 
     /// The text of 1-based line `line`, without its line break.
-    pub fn line(&self, line: usize) -> Option<&str> {
+    pub(crate) fn line(&self, line: usize) -> Option<&str> {
         let start = *self.line_starts.get(line.checked_sub(1)?)?;
         let end = self
             .line_starts
             .get(line)
             .map_or(self.text.len(), |&e| e - 1);
         Some(self.text[start..end].trim_end_matches('\r'))
-    }
-
-    /// 1-based line and column (in characters) of a byte offset.
-    pub fn line_col(&self, offset: usize) -> (usize, usize) {
-        let line = self.line_starts.partition_point(|&s| s <= offset);
-        let start = self.line_starts[line - 1];
-        let col = self.text[start..offset.min(self.text.len())]
-            .chars()
-            .count()
-            + 1;
-        (line, col)
     }
 }
 

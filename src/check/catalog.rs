@@ -12,7 +12,7 @@ use crate::promql::{MatchOp, MetricExpr, Selector};
 /// What a built-in metric is computed from; the simulator evaluates these shapes on raw
 /// series exactly as the emitted PromQL does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Builtin {
+pub(crate) enum Builtin {
     ErrorRate,
     ResponseTimeP95,
     Availability,
@@ -24,9 +24,9 @@ pub enum Builtin {
 }
 
 pub struct BuiltinDef {
-    pub kind: Builtin,
+    pub(crate) kind: Builtin,
     pub name: &'static str,
-    pub description: &'static str,
+    pub(crate) description: &'static str,
     pub unit: Unit,
     pub bad: Bad,
 }
@@ -91,12 +91,12 @@ pub const BUILTINS: [BuiltinDef; 8] = [
 ];
 
 /// The request counter and latency histogram behind the request metrics.
-pub const REQUESTS: &str = "http_requests_total";
-pub const LATENCY_BUCKETS: &str = "http_request_duration_seconds_bucket";
+const REQUESTS: &str = "http_requests_total";
+const LATENCY_BUCKETS: &str = "http_request_duration_seconds_bucket";
 
 impl BuiltinDef {
     /// The default query of this metric for `service`, with rates over `window`.
-    pub fn expr(&self, service: &str, window: Duration) -> MetricExpr {
+    pub(crate) fn expr(&self, service: &str, window: Duration) -> MetricExpr {
         let sel = |m: &str| Selector::service(m, service);
         match self.kind {
             Builtin::ErrorRate => MetricExpr::RateRatio {
@@ -138,6 +138,6 @@ impl BuiltinDef {
     }
 }
 
-pub fn builtin(name: &str) -> Option<&'static BuiltinDef> {
+pub(crate) fn builtin(name: &str) -> Option<&'static BuiltinDef> {
     BUILTINS.iter().find(|b| b.name == name)
 }

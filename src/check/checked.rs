@@ -11,20 +11,20 @@ use crate::promql::MetricExpr;
 pub struct CheckedPlan {
     pub name: String,
     /// The file the plan came from, as the user named it (for "generated from" headers).
-    pub source_name: String,
+    pub(crate) source_name: String,
     pub release: Release,
     pub service: Service,
     pub routing: Routing,
     pub groups: Vec<Group>,
-    pub traffic: Traffic,
+    pub(crate) traffic: Traffic,
     pub monitoring: Monitoring,
     /// Never empty; the last phase is at 100%.
     pub phases: Vec<Phase>,
     /// Every metric a gate or rule uses, in first-use order.
-    pub metrics: Vec<Metric>,
-    pub gates: Vec<GateRule>,
-    pub rollbacks: Vec<RollbackRule>,
-    pub notifications: Notifications,
+    pub(crate) metrics: Vec<Metric>,
+    pub(crate) gates: Vec<GateRule>,
+    pub(crate) rollbacks: Vec<RollbackRule>,
+    pub(crate) notifications: Notifications,
 }
 
 impl CheckedPlan {
@@ -32,7 +32,7 @@ impl CheckedPlan {
     /// split applies to the users outside its targeted groups, which all go to the canary
     /// (groups whose share is not stated count as none). The one estimate used by the
     /// thin-traffic warning, the simulator and the manifest.
-    pub fn canary_request_share(&self, i: usize) -> f64 {
+    pub(crate) fn canary_request_share(&self, i: usize) -> f64 {
         let phase = &self.phases[i];
         let split = phase.traffic.fraction();
         let targeted: f64 = phase
@@ -49,44 +49,44 @@ impl CheckedPlan {
 #[derive(Debug, Clone)]
 pub struct Service {
     pub name: String,
-    pub image: String,
-    pub port: u16,
-    pub replicas: u32,
+    pub(crate) image: String,
+    pub(crate) port: u16,
+    pub(crate) replicas: u32,
 }
 
 #[derive(Debug, Clone)]
 pub struct Routing {
-    pub listen: u16,
-    pub server_name: String,
+    pub(crate) listen: u16,
+    pub(crate) server_name: String,
     pub sticky: Sticky,
     pub group_header: Option<String>,
     pub force_header: Option<String>,
     /// Where the group and force headers are honoured from; never empty when either
     /// header is set.
     pub trusted_networks: Vec<Network>,
-    pub resolver: Resolver,
+    pub(crate) resolver: Resolver,
 }
 
 #[derive(Debug, Clone)]
 pub struct Group {
     pub name: String,
-    pub conditions: Vec<Condition>,
+    pub(crate) conditions: Vec<Condition>,
     /// Expected share of all requests, when the plan states it.
-    pub share: Option<Share>,
+    pub(crate) share: Option<Share>,
 }
 
 #[derive(Debug, Clone, Default)]
-pub struct Traffic {
-    pub requests_per_second: Option<f64>,
-    pub users_per_day: Option<u64>,
+pub(crate) struct Traffic {
+    pub(crate) requests_per_second: Option<f64>,
+    pub(crate) users_per_day: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
 pub struct Monitoring {
     pub evaluation_interval: Duration,
-    pub scrape_interval: Duration,
-    pub window: Duration,
-    pub runbook_url: Option<String>,
+    pub(crate) scrape_interval: Duration,
+    pub(crate) window: Duration,
+    pub(crate) runbook_url: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -101,14 +101,14 @@ pub struct Phase {
 
 #[derive(Debug, Clone)]
 pub struct Metric {
-    pub name: String,
-    pub description: String,
-    pub unit: Unit,
-    pub bad: Bad,
+    pub(crate) name: String,
+    pub(crate) description: String,
+    pub(crate) unit: Unit,
+    pub(crate) bad: Bad,
     /// How the metric is computed for one track.
-    pub expr: MetricExpr,
+    pub(crate) expr: MetricExpr,
     /// Set when the query is the built-in default; None for custom or overridden queries.
-    pub builtin: Option<Builtin>,
+    pub(crate) builtin: Option<Builtin>,
 }
 
 /// A limit in its metric's unit: a value, or a factor of the stable version's value.
@@ -127,19 +127,19 @@ pub enum Limit {
 
 /// A gate: the metric must satisfy `value op limit` for a phase to advance.
 #[derive(Debug, Clone)]
-pub struct GateRule {
+pub(crate) struct GateRule {
     /// Index into `CheckedPlan::metrics`.
-    pub metric: usize,
-    pub op: Op,
-    pub limit: Limit,
+    pub(crate) metric: usize,
+    pub(crate) op: Op,
+    pub(crate) limit: Limit,
     /// The gate as written (`< 5%`), for people.
-    pub written: String,
+    pub(crate) written: String,
 }
 
 impl GateRule {
     /// The limit in the sense of the gate's alert (the bad side): a healthy `or <= 1%`
     /// becomes `and > 1%`.
-    pub fn alert_limit(&self) -> Limit {
+    pub(crate) fn alert_limit(&self) -> Limit {
         match self.limit {
             Limit::RelativeToStable { factor, also } => Limit::RelativeToStable {
                 factor,
@@ -154,17 +154,17 @@ impl GateRule {
 #[derive(Debug, Clone)]
 pub struct RollbackRule {
     /// Phase-independent id, unique in the plan.
-    pub id: String,
-    pub metric: usize,
-    pub limit: Limit,
-    pub for_: Duration,
+    pub(crate) id: String,
+    pub(crate) metric: usize,
+    pub(crate) limit: Limit,
+    pub(crate) for_: Duration,
     /// The threshold as written (`0.1`, `5s`), for people.
-    pub written: String,
+    pub(crate) written: String,
 }
 
 impl RollbackRule {
     /// The comparison that means "bad": `>` for metrics that are bad when high.
-    pub fn bad_op(&self, metric: &Metric) -> Op {
+    pub(crate) fn bad_op(&self, metric: &Metric) -> Op {
         match metric.bad {
             Bad::High => Op::Gt,
             Bad::Low => Op::Lt,

@@ -3,16 +3,22 @@
 
 mod catalog;
 mod checked;
+mod gates;
+mod limit;
+mod metrics;
 mod monitoring;
 mod notifications;
 mod phases;
+mod rollbacks;
 mod routing;
 mod rules;
 mod service;
+mod thin_traffic;
 
-pub use catalog::{BUILTINS, Builtin, BuiltinDef, LATENCY_BUCKETS, REQUESTS, builtin};
+pub use catalog::{BUILTINS, BuiltinDef};
+pub(crate) use catalog::{Builtin, builtin};
 pub use checked::*;
-pub use rules::thin_traffic;
+pub(crate) use thin_traffic::thin_traffic;
 
 use crate::diagnostic::Diagnostic;
 use crate::model::{self, Plan, Resolver, Sticky};
@@ -20,14 +26,14 @@ use serde_json::Value;
 
 /// The outcome of checking one plan: the checked plan when there is no error, and every
 /// finding (errors and warnings) either way.
-pub struct Checked {
-    pub plan: Option<CheckedPlan>,
-    pub findings: Vec<Diagnostic>,
+pub(crate) struct Checked {
+    pub(crate) plan: Option<CheckedPlan>,
+    pub(crate) findings: Vec<Diagnostic>,
 }
 
 /// Checks `plan` (read from `doc`, which tells how values were written, e.g. a bare
 /// `0.05` share). `source_name` is recorded for generated-file headers.
-pub fn check(plan: &Plan, doc: &Value, source_name: &str) -> Checked {
+pub(crate) fn check(plan: &Plan, doc: &Value, source_name: &str) -> Checked {
     let mut f = Vec::new();
     service::check(plan, &mut f);
     routing::check(plan, &mut f);
@@ -35,7 +41,7 @@ pub fn check(plan: &Plan, doc: &Value, source_name: &str) -> Checked {
     let groups = phases::groups(plan, &mut f);
     let phases = phases::phases(plan, doc, &groups, &mut f);
     let monitoring = monitoring::monitoring(plan, &mut f);
-    let (metrics, gates, rollbacks) = rules::rules(plan, &monitoring, &phases, &mut f);
+    let rules = rules::rules(plan, &monitoring, &phases, &mut f);
     if plan.rollback_conditions.is_empty() {
         f.push(
             Diagnostic::warning("no-rollback", "", "no `rollback_conditions`: nothing rolls this release back automatically")
@@ -103,13 +109,13 @@ pub fn check(plan: &Plan, doc: &Value, source_name: &str) -> Checked {
         traffic,
         monitoring,
         phases,
-        metrics,
-        gates,
-        rollbacks,
+        metrics: rules.metrics,
+        gates: rules.gates,
+        rollbacks: rules.rollbacks,
         notifications,
     };
     if let Some(rps) = checked.traffic.requests_per_second {
-        f.extend(rules::thin_traffic(&checked, rps));
+        f.extend(thin_traffic(&checked, rps));
     }
     Checked {
         plan: Some(checked),

@@ -2,7 +2,7 @@
 //! window), defaulted and checked: inside the limits of [`crate::limits`], and a window
 //! long enough for `rate()` to see two scrapes.
 
-use super::Monitoring;
+use super::checked::Monitoring;
 use crate::diagnostic::Diagnostic;
 use crate::limits::{MAX_INTERVAL_MS, MAX_WINDOW_MS, MIN_INTERVAL_MS};
 use crate::model::{self, Duration, Plan};
@@ -12,7 +12,7 @@ const DEFAULT_EVALUATION_INTERVAL_MS: u64 = 60_000;
 const DEFAULT_SCRAPE_INTERVAL_MS: u64 = 15_000;
 const DEFAULT_WINDOW_MS: u64 = 300_000;
 
-pub fn monitoring(plan: &Plan, f: &mut Vec<Diagnostic>) -> Monitoring {
+pub(crate) fn monitoring(plan: &Plan, f: &mut Vec<Diagnostic>) -> Monitoring {
     let m = plan.monitoring.clone().unwrap_or_default();
     let or = |d: Option<model::Duration>, ms| {
         d.unwrap_or_else(|| model::Duration::from_millis(ms).expect("positive default"))

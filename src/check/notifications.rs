@@ -41,7 +41,7 @@ const NO_URL_FILE: &str = "Alertmanager 0.25 (the version plan is tested with) h
                            `url_file` for webhooks (0.26 and later do), so the URL is written \
                            into alertmanager.yml in full";
 
-pub fn check(plan: &Plan, f: &mut Vec<Diagnostic>) {
+pub(crate) fn check(plan: &Plan, f: &mut Vec<Diagnostic>) {
     let Some(n) = &plan.notifications else {
         return;
     };

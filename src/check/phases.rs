@@ -5,10 +5,10 @@ use super::checked::{Group, Phase};
 use crate::diagnostic::Diagnostic;
 use crate::limits::MAX_PHASE_MS;
 use crate::model::{Plan, Share};
-use crate::schema::nearest;
+use crate::suggest::nearest;
 use serde_json::Value;
 
-pub fn groups(plan: &Plan, f: &mut Vec<Diagnostic>) -> Vec<Group> {
+pub(crate) fn groups(plan: &Plan, f: &mut Vec<Diagnostic>) -> Vec<Group> {
     let shares = plan.traffic.as_ref().map(|t| &t.groups);
     if let Some(shares) = shares {
         for name in shares.keys() {
@@ -80,10 +80,15 @@ fn unknown_group(plan: &Plan, name: &str, pointer: String, at_key: bool) -> Diag
     }
 }
 
-pub fn phases(plan: &Plan, doc: &Value, groups: &[Group], f: &mut Vec<Diagnostic>) -> Vec<Phase> {
+pub(crate) fn phases(
+    plan: &Plan,
+    doc: &Value,
+    groups: &[Group],
+    f: &mut Vec<Diagnostic>,
+) -> Vec<Phase> {
     // Group shares are checked here because this pass sees how they were written.
     for name in plan.traffic.iter().flat_map(|t| t.groups.keys()) {
-        let pointer = format!("/traffic/groups/{}", crate::syntax::escape_token(name));
+        let pointer = format!("/traffic/groups/{}", crate::pointer::escape(name));
         fraction_slip(doc, &pointer, "of all requests", f);
     }
     let n = plan.phases.len();

@@ -5,7 +5,7 @@
 use crate::diagnostic::Diagnostic;
 use crate::model::Plan;
 
-pub fn check(plan: &Plan, f: &mut Vec<Diagnostic>) {
+pub(crate) fn check(plan: &Plan, f: &mut Vec<Diagnostic>) {
     let r = &plan.routing;
     if r.trusted_networks.is_some() {
         return;

@@ -12,9 +12,9 @@ const YAML11_SCALARS: [&str; 11] = [
 ];
 
 /// Services every phase's compose override defines besides the plan's own.
-pub const RESERVED_SERVICES: [&str; 3] = ["nginx", "prometheus", "alertmanager"];
+pub(crate) const RESERVED_SERVICES: [&str; 3] = ["nginx", "prometheus", "alertmanager"];
 
-pub fn check(plan: &Plan, f: &mut Vec<Diagnostic>) {
+pub(crate) fn check(plan: &Plan, f: &mut Vec<Diagnostic>) {
     let name = plan.service.name.as_str();
     if RESERVED_SERVICES.contains(&name) {
         f.push(

@@ -4,10 +4,11 @@
 
 use super::error::Error;
 use super::terminal::{color, plural};
-use crate::diagnostic::{Located, Severity, locate, render_human};
+use crate::diagnostic::{Located, Severity, render_human};
 use crate::pipeline::{self, Compiled};
 use crate::sim::scenario;
 use crate::source::{Kind, LoadError, Source};
+use crate::syntax::locate;
 use std::path::{Path, PathBuf};
 
 /// Every file compiled, with its findings rendered for people and collected as data.

@@ -13,7 +13,7 @@ use crate::sim::replay::{self, Options};
 use crate::sim::scenario::{self, DEFAULT_SCENARIOS};
 use crate::source::{Kind, Source};
 use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 pub(super) fn simulate(
     file: &Path,
@@ -65,12 +65,10 @@ fn scenario_source(path: Option<&Path>) -> Result<Source, Error> {
                 unreadable: e.is_io(),
             }
         }),
-        None => Ok(Source::new(
-            "<built-in scenarios>".into(),
-            PathBuf::from("simulations/default.yaml"),
-            DEFAULT_SCENARIOS.into(),
-        )
-        .holding(Kind::Scenarios)),
+        None => Ok(
+            Source::new("<built-in scenarios>".into(), DEFAULT_SCENARIOS.into())
+                .holding(Kind::Scenarios),
+        ),
     }
 }
 

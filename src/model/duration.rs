@@ -34,13 +34,13 @@ impl Duration {
         self.0.get()
     }
 
-    pub fn seconds(self) -> f64 {
+    pub(crate) fn seconds(self) -> f64 {
         self.0.get() as f64 / 1000.0
     }
 
     /// Parses Prometheus duration syntax: one or more `<integer><unit>` with units from
     /// largest to smallest, each at most once.
-    pub fn parse(s: &str) -> Result<Duration, String> {
+    pub(crate) fn parse(s: &str) -> Result<Duration, String> {
         let total = parse_millis(s)?;
         if total == 0 {
             return Err(format!("`{s}` is zero; a duration must be positive"));

@@ -1,5 +1,5 @@
 //! The plan language's types: the typed plan as written, and the scalar types it is made of
-//! (durations, shares, thresholds, gates, predicates), each parsed once.
+//! (durations, shares, thresholds, gates, predicates, networks), each parsed once.
 
 mod duration;
 mod network;
@@ -11,9 +11,11 @@ mod threshold;
 pub use duration::{Duration, parse_millis};
 pub use network::{Network, Resolver};
 pub use plan::*;
-pub use predicate::{AgeUnit, Comparison, Operand, Predicate};
+pub use predicate::Predicate;
+pub(crate) use predicate::{AgeUnit, Comparison, Operand};
 pub use share::Share;
-pub use threshold::{Amount, Bad, Gate, Op, Threshold, Unit, split_op, trim};
+pub(crate) use threshold::trim;
+pub use threshold::{Amount, Bad, Gate, Op, Threshold, Unit};
 
 use crate::diagnostic::Diagnostic;
 

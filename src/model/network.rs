@@ -108,7 +108,7 @@ pub struct Resolver {
 
 impl Resolver {
     /// Docker's embedded DNS server, which every container on a compose network can ask.
-    pub const DOCKER: Resolver = Resolver {
+    pub(crate) const DOCKER: Resolver = Resolver {
         addr: IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 11)),
         port: None,
     };

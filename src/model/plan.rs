@@ -2,7 +2,11 @@
 //! checked). It deserializes from a schema-valid document and serializes back to an
 //! equivalent one, so a plan survives a round trip unchanged.
 
-use super::{Bad, Duration, Gate, Network, Predicate, Resolver, Share, Threshold, Unit};
+use super::duration::Duration;
+use super::network::{Network, Resolver};
+use super::predicate::Predicate;
+use super::share::Share;
+use super::threshold::{Bad, Gate, Threshold, Unit};
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
@@ -135,13 +139,13 @@ pub struct Traffic {
 #[serde(deny_unknown_fields)]
 pub struct Monitoring {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub evaluation_interval: Option<Duration>,
+    pub(crate) evaluation_interval: Option<Duration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scrape_interval: Option<Duration>,
+    pub(crate) scrape_interval: Option<Duration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub window: Option<Duration>,
+    pub(crate) window: Option<Duration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub runbook_url: Option<String>,
+    pub(crate) runbook_url: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

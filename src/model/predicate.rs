@@ -10,7 +10,7 @@ use std::fmt;
 
 /// A value a predicate compares with.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Operand {
+pub(crate) enum Operand {
     Text(String),
     Number(f64),
     Bool(bool),
@@ -23,7 +23,7 @@ pub enum Operand {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AgeUnit {
+pub(crate) enum AgeUnit {
     Minutes,
     Hours,
     Days,
@@ -66,7 +66,7 @@ impl AgeUnit {
 
 /// How an attribute is compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Comparison {
+pub(crate) enum Comparison {
     Eq,
     Ne,
     Ord(Op),
@@ -76,8 +76,8 @@ pub enum Comparison {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "serde_json::Value", into = "serde_json::Value")]
 pub struct Predicate {
-    pub comparison: Comparison,
-    pub operand: Operand,
+    pub(crate) comparison: Comparison,
+    pub(crate) operand: Operand,
 }
 
 fn is_text(s: &str) -> bool {

@@ -10,14 +10,14 @@ use std::fmt;
 pub struct Share(u16);
 
 impl Share {
-    pub const ZERO: Share = Share(0);
-    pub const FULL: Share = Share(10_000);
+    pub(crate) const ZERO: Share = Share(0);
+    pub(crate) const FULL: Share = Share(10_000);
 
     pub fn from_hundredths(h: u16) -> Option<Share> {
         (h <= 10_000).then_some(Share(h))
     }
 
-    pub fn hundredths(self) -> u16 {
+    pub(crate) fn hundredths(self) -> u16 {
         self.0
     }
 
@@ -27,7 +27,7 @@ impl Share {
     }
 
     /// A number read as percent (`5` is 5%).
-    pub fn from_percent(p: f64) -> Result<Share, String> {
+    pub(crate) fn from_percent(p: f64) -> Result<Share, String> {
         if !(0.0..=100.0).contains(&p) {
             return Err(format!("{p}% is outside 0% to 100%"));
         }
@@ -41,7 +41,7 @@ impl Share {
     }
 
     /// `5%`, `12.5%` or a bare number of percent (`5`).
-    pub fn parse(s: &str) -> Result<Share, String> {
+    pub(crate) fn parse(s: &str) -> Result<Share, String> {
         let t = s.trim();
         let num = t.strip_suffix('%').unwrap_or(t).trim_end();
         match num.parse::<f64>() {

@@ -11,7 +11,7 @@
 //! `95% of stable and below 99%`); a gate, what else is healthy enough (`<= 1.5x stable or
 //! <= 1%`).
 
-use super::duration::parse_millis;
+use super::duration::{Duration, parse_millis};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -28,7 +28,7 @@ pub enum Unit {
 }
 
 impl Unit {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Unit::Ratio => "ratio",
             Unit::Milliseconds => "milliseconds",
@@ -40,7 +40,7 @@ impl Unit {
     }
 
     /// Prints a value of this unit for people: `10%`, `5000ms`, `3s`, `80`.
-    pub fn show(self, v: f64) -> String {
+    pub(crate) fn show(self, v: f64) -> String {
         match self {
             Unit::Ratio => format!("{}%", trim(v * 100.0)),
             Unit::Milliseconds => format!("{}ms", trim(v)),
@@ -53,7 +53,7 @@ impl Unit {
 }
 
 /// Formats a float without trailing noise (`0.1*100` prints as `10`).
-pub fn trim(v: f64) -> String {
+pub(crate) fn trim(v: f64) -> String {
     let s = format!("{:.6}", v);
     let s = s.trim_end_matches('0').trim_end_matches('.');
     if s == "-0" { "0".into() } else { s.into() }
@@ -117,7 +117,7 @@ fn number(s: &str) -> Option<f64> {
 }
 
 impl Amount {
-    pub fn parse(s: &str) -> Result<Amount, String> {
+    pub(crate) fn parse(s: &str) -> Result<Amount, String> {
         let t = s.trim();
         if let Some(n) = number(t) {
             return Ok(Amount::Number(n));
@@ -139,7 +139,7 @@ impl Amount {
     }
 
     /// The amount in `unit`, or why it does not fit that unit.
-    pub fn in_unit(self, unit: Unit) -> Result<f64, String> {
+    pub(crate) fn in_unit(self, unit: Unit) -> Result<f64, String> {
         match (self, unit) {
             (Amount::Number(n), _) => Ok(n),
             (Amount::Percent(p), Unit::Ratio) => Ok(p / 100.0),
@@ -167,7 +167,7 @@ impl fmt::Display for Amount {
         match *self {
             Amount::Number(n) => write!(f, "{n}"),
             Amount::Percent(p) => write!(f, "{p}%"),
-            Amount::Millis(ms) => match super::Duration::from_millis(ms) {
+            Amount::Millis(ms) => match Duration::from_millis(ms) {
                 Some(d) => write!(f, "{d}"),
                 None => write!(f, "0s"),
             },
@@ -251,7 +251,7 @@ impl Threshold {
         Amount::parse(t).map(Threshold::Absolute)
     }
 
-    pub fn from_json(v: &serde_json::Value) -> Result<Threshold, String> {
+    pub(crate) fn from_json(v: &serde_json::Value) -> Result<Threshold, String> {
         match v {
             serde_json::Value::Number(n) => Ok(Threshold::Absolute(Amount::Number(
                 n.as_f64().unwrap_or(f64::NAN),
@@ -314,7 +314,7 @@ pub enum Op {
 }
 
 impl Op {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Op::Lt => "<",
             Op::Le => "<=",
@@ -324,7 +324,7 @@ impl Op {
     }
 
     /// The side of the threshold this comparison calls healthy.
-    pub fn healthy_side(self) -> Bad {
+    pub(crate) fn healthy_side(self) -> Bad {
         match self {
             Op::Lt | Op::Le => Bad::Low,
             Op::Gt | Op::Ge => Bad::High,
@@ -332,7 +332,7 @@ impl Op {
     }
 
     /// The negation: the comparison that is true when this one is not (for non-NaN values).
-    pub fn negate(self) -> Op {
+    pub(crate) fn negate(self) -> Op {
         match self {
             Op::Lt => Op::Ge,
             Op::Le => Op::Gt,
@@ -341,7 +341,7 @@ impl Op {
         }
     }
 
-    pub fn holds(self, a: f64, b: f64) -> bool {
+    pub(crate) fn holds(self, a: f64, b: f64) -> bool {
         match self {
             Op::Lt => a < b,
             Op::Le => a <= b,
@@ -352,7 +352,7 @@ impl Op {
 }
 
 /// Splits a leading comparison operator off `s`.
-pub fn split_op(s: &str) -> Option<(Op, &str)> {
+pub(crate) fn split_op(s: &str) -> Option<(Op, &str)> {
     let t = s.trim_start();
     [("<=", Op::Le), (">=", Op::Ge), ("<", Op::Lt), (">", Op::Gt)]
         .into_iter()
@@ -364,9 +364,9 @@ pub fn split_op(s: &str) -> Option<(Op, &str)> {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Gate {
-    pub op: Op,
-    pub threshold: Threshold,
-    pub or: Option<(Op, Amount)>,
+    pub(crate) op: Op,
+    pub(crate) threshold: Threshold,
+    pub(crate) or: Option<(Op, Amount)>,
 }
 
 impl Gate {

@@ -350,7 +350,6 @@ mod tests {
     use super::*;
     use crate::source::Source;
     use serde_yaml::Value;
-    use std::path::PathBuf;
 
     const LAWSKER: &str = include_str!("../../plans/lawsker.yaml");
 
@@ -359,7 +358,7 @@ mod tests {
         let mut doc: Value = serde_yaml::from_str(LAWSKER).expect("lawsker parses");
         edit(&mut doc);
         let text = serde_yaml::to_string(&doc).expect("plan serialises");
-        let src = Source::new("t.yaml".into(), PathBuf::from("t.yaml"), text);
+        let src = Source::new("t.yaml".into(), text);
         crate::pipeline::compile(src).plan
     }
 

@@ -257,7 +257,6 @@ mod tests {
     use super::*;
     use crate::source::Source;
     use serde_yaml::Value;
-    use std::path::PathBuf;
 
     const LAWSKER: &str = include_str!("../../plans/lawsker.yaml");
 
@@ -274,7 +273,7 @@ mod tests {
         }
         *node = Value::String(value.to_string());
         let text = serde_yaml::to_string(&doc).expect("plan serialises");
-        let src = Source::new("t.yaml".into(), PathBuf::from("t.yaml"), text);
+        let src = Source::new("t.yaml".into(), text);
         crate::pipeline::compile(src).plan
     }
 

@@ -124,7 +124,6 @@ pub fn render(plan: &CheckedPlan) -> Vec<Artifact> {
 mod tests {
     use super::*;
     use crate::source::Source;
-    use std::path::PathBuf;
 
     const PLANS: [&str; 4] = [
         include_str!("../../plans/lawsker.yaml"),
@@ -134,7 +133,7 @@ mod tests {
     ];
 
     fn compiled(text: &str) -> CheckedPlan {
-        let src = Source::new("t.yaml".into(), PathBuf::from("t.yaml"), text.into());
+        let src = Source::new("t.yaml".into(), text.into());
         crate::pipeline::compile(src)
             .plan
             .expect("the plan is valid")

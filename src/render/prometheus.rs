@@ -578,7 +578,6 @@ mod tests {
     fn lawsker_is_stamped_and_equals_phase_by_phase_rendering() {
         let src = crate::source::Source::new(
             "plans/lawsker.yaml".into(),
-            std::path::PathBuf::from("plans/lawsker.yaml"),
             include_str!("../../plans/lawsker.yaml").into(),
         );
         let plan = crate::pipeline::compile(src)
@@ -615,11 +614,7 @@ mod tests {
         let mut doc: serde_yaml::Value =
             serde_yaml::from_str(include_str!("../../plans/lawsker.yaml")).unwrap();
         edit(&mut doc);
-        let src = crate::source::Source::new(
-            "t.yaml".into(),
-            std::path::PathBuf::from("t.yaml"),
-            serde_yaml::to_string(&doc).unwrap(),
-        );
+        let src = crate::source::Source::new("t.yaml".into(), serde_yaml::to_string(&doc).unwrap());
         crate::pipeline::compile(src).plan.expect("valid")
     }
 
@@ -696,11 +691,8 @@ mod tests {
             let mut doc: serde_yaml::Value =
                 serde_yaml::from_str(include_str!("../../plans/lawsker.yaml")).unwrap();
             doc["metrics"]["bug_report_rate"]["description"] = serde_yaml::Value::String(v.clone());
-            let src = crate::source::Source::new(
-                "t.yaml".into(),
-                std::path::PathBuf::from("t.yaml"),
-                serde_yaml::to_string(&doc).unwrap(),
-            );
+            let src =
+                crate::source::Source::new("t.yaml".into(), serde_yaml::to_string(&doc).unwrap());
             let Some(plan) = crate::pipeline::compile(src).plan else {
                 continue;
             };

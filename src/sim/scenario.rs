@@ -9,9 +9,9 @@ mod schema;
 mod spec;
 
 use crate::check::CheckedPlan;
-use crate::diagnostic::{Diagnostic, Located, locate};
+use crate::diagnostic::{Diagnostic, Located};
 use crate::source::Source;
-use crate::syntax::Spans;
+use crate::syntax::{Spans, locate};
 use std::collections::BTreeMap;
 
 pub(crate) use schema::SCENARIOS_SCHEMA;

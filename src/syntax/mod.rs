@@ -1,13 +1,17 @@
 //! Stage 1: source text → YAML value (as JSON, the schema's data model) plus a span index.
 //!
 //! YAML that JSON cannot hold (non-string keys, NaN, several documents) is rejected here,
-//! as are duplicate keys and alias expansions past `yaml_serde`'s limits.
+//! as are duplicate keys and alias expansions past `yaml_serde`'s limits. The span index
+//! also places every later stage's findings at their line and column ([`locate`]).
 
+mod locate;
 mod spans;
 
-pub use spans::{Spans, escape_token};
+pub(crate) use locate::locate;
+pub use spans::Spans;
 
 use crate::diagnostic::{Diagnostic, Pos};
+use crate::pointer;
 use crate::source::{Kind, Source};
 use serde_json::Value as Json;
 use serde_yaml::Value as Yaml;
@@ -16,7 +20,7 @@ use serde_yaml::Value as Yaml;
 #[derive(Debug, Clone)]
 pub struct Document {
     pub value: Json,
-    pub spans: Spans,
+    pub(crate) spans: Spans,
 }
 
 /// Parses `source` into a [`Document`], or every syntax-level finding.
@@ -230,7 +234,7 @@ fn to_json(
                         continue;
                     }
                 };
-                let child = format!("{pointer}/{}", escape_token(&key));
+                let child = format!("{pointer}/{}", pointer::escape(&key));
                 out.insert(key, to_json(v, child, diags, odd_keys, file));
             }
             Json::Object(out)

@@ -13,6 +13,7 @@
 
 use crate::diagnostic::{Diagnostic, Pos};
 use crate::limits::{MAX_YAML_DEPTH, MAX_YAML_NODES};
+use crate::pointer;
 use std::collections::{HashMap, HashSet};
 use std::ops::ControlFlow;
 use yaml_rust2::parser::{Event, Parser};
@@ -23,9 +24,9 @@ use yaml_rust2::scanner::Marker;
 pub struct Spans {
     map: HashMap<String, Entry>,
     /// Where the first alias (`*name`) is used: the place to blame for an alias bomb.
-    pub first_alias: Option<Pos>,
+    pub(crate) first_alias: Option<Pos>,
     /// Mapping keys that are not plain scalars (a list, a mapping, `~`), in document order.
-    pub odd_keys: Vec<Pos>,
+    pub(crate) odd_keys: Vec<Pos>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -36,7 +37,7 @@ struct Entry {
 
 impl Spans {
     /// The position for `pointer`, or of its nearest ancestor that has one.
-    pub fn find(&self, pointer: &str, at_key: bool) -> Option<Pos> {
+    pub(crate) fn find(&self, pointer: &str, at_key: bool) -> Option<Pos> {
         let mut p = pointer;
         loop {
             if let Some(e) = self.map.get(p) {
@@ -50,11 +51,6 @@ impl Spans {
             p = &p[..cut];
         }
     }
-}
-
-/// Escapes one reference token of a JSON pointer (RFC 6901).
-pub fn escape_token(token: &str) -> String {
-    token.replace('~', "~0").replace('/', "~1")
 }
 
 enum Frame {
@@ -121,7 +117,7 @@ impl Builder {
             }
             Some(Frame::Map { pointer, key, seen }) => match key.take() {
                 Some((k, key_pos)) => {
-                    let p = format!("{pointer}/{}", escape_token(&k));
+                    let p = format!("{pointer}/{}", pointer::escape(&k));
                     self.spans.map.insert(
                         p.clone(),
                         Entry {
@@ -134,15 +130,11 @@ impl Builder {
                 None => {
                     let k = scalar_key.unwrap_or("?").to_string();
                     if scalar_key.is_some() && !seen.insert(k.clone()) {
-                        let where_ = if pointer.is_empty() {
-                            "the document".to_string()
-                        } else {
-                            crate::schema::context(pointer)
-                        };
+                        let where_ = pointer::human(pointer, "the document");
                         self.duplicates.push(
                             Diagnostic::error(
                                 "duplicate-key",
-                                format!("{pointer}/{}", escape_token(&k)),
+                                format!("{pointer}/{}", pointer::escape(&k)),
                                 format!("duplicate key `{k}` in {where_}"),
                             )
                             .at_pos(pos(mark))
@@ -264,7 +256,7 @@ fn too_many_nodes(mark: &Marker, size: u64) -> Diagnostic {
 /// Records spans and duplicate keys of the first document, or stops at the first limit
 /// passed (its finding is then the only one). A text the event parser rejects yields what
 /// was recorded before the error; the value parser reports the syntax error itself.
-pub fn index(text: &str) -> (Spans, Vec<Diagnostic>) {
+pub(crate) fn index(text: &str) -> (Spans, Vec<Diagnostic>) {
     let mut b = Builder {
         spans: Spans::default(),
         stack: Vec::new(),

@@ -455,11 +455,7 @@ fn to_text(plan: &Plan) -> String {
 }
 
 fn source(text: &str) -> Source {
-    Source::new(
-        "generated.yaml".into(),
-        PathBuf::from("generated.yaml"),
-        text.to_string(),
-    )
+    Source::new("generated.yaml".into(), text.to_string())
 }
 
 /// Reads the typed model back from text, through the same stages as `plan validate`.
@@ -657,8 +653,7 @@ fn apply(text: &str, muts: &[Mutation]) -> Vec<u8> {
 
 /// Everything `plan validate` does with a file's bytes, in the library.
 fn validate_bytes(bytes: Vec<u8>) -> Option<bool> {
-    let src =
-        Source::from_bytes("mutated.yaml".into(), PathBuf::from("mutated.yaml"), bytes).ok()?;
+    let src = Source::from_bytes("mutated.yaml".into(), bytes).ok()?;
     let compiled = pipeline::compile(src);
     // Rendering the findings is part of validating: it must not panic either.
     for f in &compiled.findings {

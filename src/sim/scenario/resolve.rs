@@ -9,9 +9,9 @@ use super::{Scenarios, Traffic};
 use crate::check::{CheckedPlan, builtin};
 use crate::diagnostic::Diagnostic;
 use crate::model::{Duration, Unit, trim};
-use crate::schema::nearest;
+use crate::pointer;
 use crate::sim::evaluator::Schedule;
-use crate::syntax::escape_token;
+use crate::suggest::nearest;
 use std::collections::BTreeMap;
 
 /// The healthy service when the file does not say.
@@ -144,7 +144,7 @@ fn behaviour(spec: &FileSpec, plan: &CheckedPlan, f: &mut Vec<Diagnostic>) -> Be
         .collect();
     let mut custom = BTreeMap::new();
     for (name, g) in &b.metrics {
-        let at = format!("/baseline/metrics/{}", escape_token(name));
+        let at = format!("/baseline/metrics/{}", pointer::escape(name));
         match plan.metrics.iter().find(|m| &m.name == name) {
             Some(m) if m.builtin.is_none() => {
                 if m.unit == Unit::Ratio && g.mean.0 > 1.0 {
@@ -437,7 +437,6 @@ fn fault(
 mod tests {
     use super::*;
     use crate::source::{Kind, Source};
-    use std::path::PathBuf;
 
     /// A plan with phases `a` (1h), `b` (2h) and `full`, promoted at 3h; its rules read
     /// `cpu_usage` through a query of its own (so it is custom here) and `signups`.
@@ -458,18 +457,13 @@ mod tests {
             "  - { metric: cpu_usage, threshold: 0.9, duration: 5m }\n",
             "  - { metric: signups, threshold: 0.01, duration: 5m }\n",
         );
-        let c = crate::pipeline::compile(Source::new(
-            "t.yaml".into(),
-            PathBuf::from("t.yaml"),
-            text.into(),
-        ));
+        let c = crate::pipeline::compile(Source::new("t.yaml".into(), text.into()));
         c.plan
             .unwrap_or_else(|| panic!("test plan: {:?}", c.findings))
     }
 
     fn run(yaml: &str) -> (Option<Scenarios>, Vec<Diagnostic>) {
-        let source = Source::new("s.yaml".into(), PathBuf::from("s.yaml"), yaml.into())
-            .holding(Kind::Scenarios);
+        let source = Source::new("s.yaml".into(), yaml.into()).holding(Kind::Scenarios);
         let file = super::super::read(&source);
         assert!(file.findings.is_empty(), "{:?}", file.findings);
         file.against(&plan())
