@@ -349,16 +349,16 @@ fn build(plan: &CheckedPlan) -> Config {
 mod tests {
     use super::*;
     use crate::source::Source;
-    use serde_yaml::Value;
     use std::path::PathBuf;
+    use yaml_serde::Value;
 
     const LAWSKER: &str = include_str!("../../plans/lawsker.yaml");
 
     /// The lawsker plan edited by `edit`, compiled; `None` when `plan validate` rejects it.
     fn plan_from(edit: impl FnOnce(&mut Value)) -> Option<CheckedPlan> {
-        let mut doc: Value = serde_yaml::from_str(LAWSKER).expect("lawsker parses");
+        let mut doc: Value = yaml_serde::from_str(LAWSKER).expect("lawsker parses");
         edit(&mut doc);
-        let text = serde_yaml::to_string(&doc).expect("plan serialises");
+        let text = yaml_serde::to_string(&doc).expect("plan serialises");
         let src = Source::new("t.yaml".into(), PathBuf::from("t.yaml"), text);
         crate::pipeline::compile(src).plan
     }
@@ -381,7 +381,7 @@ mod tests {
         assert_eq!(a.len(), 1);
         assert_eq!(a[0].path, PATH);
         assert!(a[0].contents.starts_with(&header(plan, "#")));
-        serde_yaml::from_str(&a[0].contents).expect("alertmanager.yml is YAML")
+        yaml_serde::from_str(&a[0].contents).expect("alertmanager.yml is YAML")
     }
 
     fn receiver<'a>(doc: &'a Value, name: &str) -> &'a Value {

@@ -256,15 +256,15 @@ fn build(plan: &CheckedPlan, step: Step) -> Override {
 mod tests {
     use super::*;
     use crate::source::Source;
-    use serde_yaml::Value;
     use std::path::PathBuf;
+    use yaml_serde::Value;
 
     const LAWSKER: &str = include_str!("../../plans/lawsker.yaml");
 
     /// The lawsker plan with `path` set to `value`, compiled; `None` when `plan validate`
     /// rejects it.
     fn plan_with(path: &[&str], value: &str) -> Option<CheckedPlan> {
-        let mut doc: Value = serde_yaml::from_str(LAWSKER).expect("lawsker parses");
+        let mut doc: Value = yaml_serde::from_str(LAWSKER).expect("lawsker parses");
         let mut node = &mut doc;
         for seg in path {
             node = match seg.parse::<usize>() {
@@ -273,7 +273,7 @@ mod tests {
             };
         }
         *node = Value::String(value.to_string());
-        let text = serde_yaml::to_string(&doc).expect("plan serialises");
+        let text = yaml_serde::to_string(&doc).expect("plan serialises");
         let src = Source::new("t.yaml".into(), PathBuf::from("t.yaml"), text);
         crate::pipeline::compile(src).plan
     }
@@ -286,7 +286,7 @@ mod tests {
         render(plan)
             .into_iter()
             .map(|a| {
-                let v: Value = serde_yaml::from_str(&a.contents).expect("override is YAML");
+                let v: Value = yaml_serde::from_str(&a.contents).expect("override is YAML");
                 (a.path, v)
             })
             .collect()

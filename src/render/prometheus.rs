@@ -116,7 +116,7 @@ pub(crate) fn per_phase(
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
             && name.as_bytes()[0].is_ascii_lowercase()
-            && serde_yaml::to_string(name).is_ok_and(|s| s.strip_suffix('\n') == Some(name))
+            && yaml_serde::to_string(name).is_ok_and(|s| s.strip_suffix('\n') == Some(name))
     };
     if phases.len() > 1 && plain(PHASE_STAMP) && phases.iter().all(|p| plain(p)) {
         let body = yaml(PHASE_STAMP);
@@ -527,7 +527,7 @@ mod tests {
             ),
             ("summary", extra.to_string()),
         ]);
-        serde_yaml::to_string(&doc).unwrap()
+        yaml_serde::to_string(&doc).unwrap()
     }
 
     /// `per_phase` of `body`, and how many bodies it serialised.
@@ -611,14 +611,14 @@ mod tests {
         }
     }
 
-    fn lawsker_with(edit: impl FnOnce(&mut serde_yaml::Value)) -> CheckedPlan {
-        let mut doc: serde_yaml::Value =
-            serde_yaml::from_str(include_str!("../../plans/lawsker.yaml")).unwrap();
+    fn lawsker_with(edit: impl FnOnce(&mut yaml_serde::Value)) -> CheckedPlan {
+        let mut doc: yaml_serde::Value =
+            yaml_serde::from_str(include_str!("../../plans/lawsker.yaml")).unwrap();
         edit(&mut doc);
         let src = crate::source::Source::new(
             "t.yaml".into(),
             std::path::PathBuf::from("t.yaml"),
-            serde_yaml::to_string(&doc).unwrap(),
+            yaml_serde::to_string(&doc).unwrap(),
         );
         crate::pipeline::compile(src).plan.expect("valid")
     }
@@ -665,8 +665,8 @@ mod tests {
     fn user_text_is_a_template_literal_and_expands_as_written() {
         let plan = lawsker_with(|d| {
             d["metrics"]["bug_report_rate"]["description"] =
-                serde_yaml::Value::String("bugs {{ .x }} {{$value}}".into());
-            d["gates"]["bug_report_rate"] = serde_yaml::Value::String("< 20%".into());
+                yaml_serde::Value::String("bugs {{ .x }} {{$value}}".into());
+            d["gates"]["bug_report_rate"] = yaml_serde::Value::String("< 20%".into());
         });
         let rules = lower::alert_rules(&plan);
         let r = rules
@@ -693,13 +693,13 @@ mod tests {
     #[test]
     fn hostile_descriptions_are_template_literals() {
         for v in crate::render::hostile::corpus() {
-            let mut doc: serde_yaml::Value =
-                serde_yaml::from_str(include_str!("../../plans/lawsker.yaml")).unwrap();
-            doc["metrics"]["bug_report_rate"]["description"] = serde_yaml::Value::String(v.clone());
+            let mut doc: yaml_serde::Value =
+                yaml_serde::from_str(include_str!("../../plans/lawsker.yaml")).unwrap();
+            doc["metrics"]["bug_report_rate"]["description"] = yaml_serde::Value::String(v.clone());
             let src = crate::source::Source::new(
                 "t.yaml".into(),
                 std::path::PathBuf::from("t.yaml"),
-                serde_yaml::to_string(&doc).unwrap(),
+                yaml_serde::to_string(&doc).unwrap(),
             );
             let Some(plan) = crate::pipeline::compile(src).plan else {
                 continue;

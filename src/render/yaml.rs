@@ -615,7 +615,7 @@ mod tests {
     fn round_trip(v: &Value) {
         let text = to_string(v).unwrap();
         let back: Value =
-            serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{e}: not YAML:\n{text}"));
+            yaml_serde::from_str(&text).unwrap_or_else(|e| panic!("{e}: not YAML:\n{text}"));
         assert_eq!(&back, v, "YAML was:\n{text}");
     }
 
@@ -689,7 +689,7 @@ mod tests {
             empty_nested: vec![vec![], vec![1]],
         };
         let text = to_string(&all).unwrap();
-        let back: Value = serde_yaml::from_str(&text).unwrap();
+        let back: Value = yaml_serde::from_str(&text).unwrap();
         assert_eq!(
             back,
             serde_json::to_value(&all).unwrap(),
