@@ -57,7 +57,7 @@
 
 mod slack;
 
-use super::prometheus::template_literal;
+use super::annotations::template_literal;
 use super::{Artifact, header};
 use crate::check::CheckedPlan;
 use serde::Serialize;

@@ -46,6 +46,14 @@ pub const PROMETHEUS_RULES_DIR: &str = "/etc/prometheus/rules";
 /// Alertmanager's default configuration file.
 pub const ALERTMANAGER_CONF_TARGET: &str = "/etc/alertmanager/alertmanager.yml";
 
+/// The compose service running NGINX; the commands test and reload it.
+pub(crate) const NGINX_SERVICE: &str = "nginx";
+
+/// The canary's compose service: `<service>-canary`.
+pub(crate) fn canary_service(plan: &CheckedPlan) -> String {
+    format!("{}-canary", plan.service.name)
+}
+
 /// The label keys set on both application services.
 pub const LABEL_PLAN: &str = "io.plan.plan";
 pub const LABEL_PHASE: &str = "io.plan.phase";
@@ -181,7 +189,7 @@ fn labels(plan: &CheckedPlan, step: Step, track: &str, version: &str) -> Vec<Str
 fn build(plan: &CheckedPlan, step: Step) -> Override {
     let svc = &plan.service;
     let (from, to) = (&plan.release.from, &plan.release.to);
-    let canary_name = format!("{}-canary", svc.name);
+    let canary_name = canary_service(plan);
     let file = |dir: &str, stem: &str, ext: &str| format!("./{}/{dir}/{stem}.{ext}", plan.name);
 
     let (stable_version, canary_count) = match step {
@@ -244,7 +252,7 @@ fn build(plan: &CheckedPlan, step: Step) -> Override {
     let mut services = IndexMap::new();
     services.insert(svc.name.clone(), stable);
     services.insert(canary_name, canary);
-    services.insert("nginx".to_string(), nginx);
+    services.insert(NGINX_SERVICE.to_string(), nginx);
     if !prometheus.volumes.is_empty() {
         services.insert("prometheus".to_string(), prometheus);
     }

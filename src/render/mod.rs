@@ -6,7 +6,11 @@
 //! `prometheus/<phase>.rules.yml` with `prometheus/<phase>.test.yml`;
 //! `alertmanager/alertmanager.yml`; `manifest.json`; `RUNBOOK.md`.
 
+mod alerting;
 pub mod alertmanager;
+mod anchors;
+mod annotations;
+mod commands;
 pub mod compose;
 #[cfg(test)]
 mod hostile;
@@ -16,10 +20,12 @@ pub mod nginx;
 pub mod prometheus;
 pub mod promtool_tests;
 pub mod runbook;
+mod text;
 pub mod write;
 pub mod yaml;
 
 use crate::check::CheckedPlan;
+use crate::model::Share;
 
 /// One generated file: its path relative to the plan's output folder ('/'-separated) and
 /// its complete contents.
@@ -54,6 +60,26 @@ impl Step {
             Step::Rollback => "rollback",
             Step::Promotion => "promotion",
         }
+    }
+
+    /// The expected share of requests on the new version: in a phase the split applies to
+    /// the users outside the targeted groups (the same estimate `plan validate` uses), and
+    /// it is None when a targeted group's share is not stated; none after the rollback, all
+    /// after the promotion.
+    pub(crate) fn expected_request_share(self, plan: &CheckedPlan) -> Option<Share> {
+        let i = match self {
+            Step::Phase(i) => i,
+            Step::Rollback => return Some(Share::ZERO),
+            Step::Promotion => return Some(Share::FULL),
+        };
+        if plan.phases[i]
+            .groups
+            .iter()
+            .any(|&g| plan.groups[g].share.is_none())
+        {
+            return None;
+        }
+        Share::from_hundredths((plan.canary_request_share(i) * 10_000.0).round() as u16)
     }
 }
 

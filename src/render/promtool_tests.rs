@@ -39,8 +39,9 @@
 //! clear of every threshold; values near a threshold at any evaluation are avoided so that
 //! no comparison hinges on the last bit of a float.
 
+use super::alerting::{float_literal, record_selector, recorded, rule_labels};
+use super::annotations::annotations;
 use super::header;
-use super::prometheus::{annotations, float, record_selector, recorded, rule_labels};
 use crate::check::{Builtin, CheckedPlan};
 use crate::lower::{AlertRule, Condition, Rhs};
 use crate::model::{Duration, Op, Unit};
@@ -1229,7 +1230,7 @@ fn le_label(le: f64) -> String {
     if le.is_infinite() {
         "+Inf".into()
     } else {
-        float(le)
+        float_literal(le)
     }
 }
 
@@ -1310,13 +1311,13 @@ fn notation(values: &[Option<f64>]) -> String {
                     j += 1;
                 }
                 let n = j - i - 1;
-                out.push_str(&float(a));
+                out.push_str(&float_literal(a));
                 if n > 0 {
                     if step > 0.0 {
                         out.push('+');
                     }
                     if step != 0.0 {
-                        out.push_str(&float(step));
+                        out.push_str(&float_literal(step));
                     }
                     let _ = write!(out, "x{n}");
                 }

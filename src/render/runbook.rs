@@ -14,15 +14,15 @@
 //! Plain Markdown built with `std::fmt::Write` (minijinja is kept for NGINX). User text is
 //! escaped for Markdown ([`md`]) or put in code spans ([`code`]).
 
-use super::manifest::{self, Command};
-use super::{Artifact, Step, header};
-use crate::check::{CheckedPlan, Group, Limit, Metric, RollbackRule};
+use super::anchors::{self, anchor};
+use super::commands::{self, COMPOSE_BASE, Command, compose_command, shell_word};
+use super::compose::{NGINX_SERVICE, canary_service};
+use super::text::{gate_text, group_rule_text, limit_text, rollback_text};
+use super::{Artifact, Step, alertmanager, header};
+use crate::check::{CheckedPlan, Limit, Metric};
 use crate::lower::{self, AlertRule, RuleKind};
-use crate::model::{Comparison, Condition, Sticky, Unit, trim};
+use crate::model::{Sticky, trim};
 use std::fmt::{self, Write};
-
-/// The runbook's file name, relative to the output folder.
-pub const PATH: &str = "RUNBOOK.md";
 
 /// Renders `RUNBOOK.md`.
 pub fn render(plan: &CheckedPlan) -> Vec<Artifact> {
@@ -32,169 +32,9 @@ pub fn render(plan: &CheckedPlan) -> Vec<Artifact> {
         out.clear();
     }
     vec![Artifact {
-        path: PATH.into(),
+        path: anchors::RUNBOOK.into(),
         contents: out,
     }]
-}
-
-// ---------------------------------------------------------------------------------------
-// Anchors and texts shared with the manifest and the Prometheus rules.
-
-/// The runbook anchor of an alerting rule: `rollback-<rule id>`, `gate-<metric>` or
-/// `no-data-<metric>`.
-pub fn anchor(kind: RuleKind, id: &str) -> String {
-    match kind {
-        RuleKind::Rollback => format!("rollback-{id}"),
-        RuleKind::Gate => format!("gate-{id}"),
-        RuleKind::NoData => format!("no-data-{id}"),
-    }
-}
-
-/// `RUNBOOK.md#<anchor>` for an alerting rule, relative to the output folder.
-pub fn link(r: &AlertRule) -> String {
-    format!("{PATH}#{}", anchor(r.kind, &r.id))
-}
-
-/// A value of `unit` for people: `5%`, `3s`, `250ms`, `512MiB`, `80`.
-pub fn human(unit: Unit, v: f64) -> String {
-    match unit {
-        Unit::Milliseconds if v.abs() >= 1000.0 => format!("{}s", trim(v / 1000.0)),
-        Unit::Seconds if v.abs() < 1.0 && v != 0.0 => format!("{}ms", trim(v * 1000.0)),
-        Unit::Bytes => {
-            const IEC: [(&str, f64); 4] = [
-                ("TiB", 1024.0 * 1024.0 * 1024.0 * 1024.0),
-                ("GiB", 1024.0 * 1024.0 * 1024.0),
-                ("MiB", 1024.0 * 1024.0),
-                ("KiB", 1024.0),
-            ];
-            IEC.iter().find(|(_, size)| v.abs() >= *size).map_or_else(
-                || format!("{} bytes", trim(v)),
-                |(u, size)| format!("{}{u}", trim(v / size)),
-            )
-        }
-        _ => unit.show(v),
-    }
-}
-
-/// A factor of the stable version's value: `95% of stable` below 1, `1.5x stable` above.
-pub fn relative(f: f64) -> String {
-    if f < 1.0 {
-        format!("{}% of stable", trim(f * 100.0))
-    } else {
-        format!("{}x stable", trim(f))
-    }
-}
-
-/// A limit for people; `joiner` ties a comparison with stable to its absolute level: `or`
-/// on a gate's healthy side (`1.5x stable or <= 1%`), `and` on the bad side (`3x stable and
-/// > 1%`).
-pub fn limit_text(l: Limit, m: &Metric, joiner: &str) -> String {
-    match l {
-        Limit::Absolute(v) => human(m.unit, v),
-        Limit::RelativeToStable { factor, also: None } => relative(factor),
-        Limit::RelativeToStable {
-            factor,
-            also: Some((op, v)),
-        } => format!(
-            "{} {joiner} {} {}",
-            relative(factor),
-            op.as_str(),
-            human(m.unit, v)
-        ),
-    }
-}
-
-/// A rollback rule for people: `error_rate > 10% for 5m`.
-pub fn rule_text(plan: &CheckedPlan, r: &RollbackRule) -> String {
-    let m = &plan.metrics[r.metric];
-    format!(
-        "{} {} {} for {}",
-        m.name,
-        r.bad_op(m).as_str(),
-        limit_text(r.limit, m, "and"),
-        r.for_
-    )
-}
-
-/// What an alert says, for people and in human units: `error_rate > 10% for 5m`,
-/// `error_rate >= 5% for 5m (gate: < 5%)`, `the canary reports no value for error_rate`.
-pub fn alert_summary(plan: &CheckedPlan, r: &AlertRule) -> String {
-    let m = &plan.metrics[r.metric];
-    match r.kind {
-        RuleKind::Rollback => plan
-            .rollbacks
-            .iter()
-            .find(|x| x.id == r.id)
-            .map_or_else(|| r.summary.clone(), |x| rule_text(plan, x)),
-        RuleKind::Gate => plan
-            .gates
-            .iter()
-            .find(|g| g.metric == r.metric)
-            .map_or_else(
-                || r.summary.clone(),
-                |g| {
-                    format!(
-                        "{} {} {} for {} (gate: {})",
-                        m.name,
-                        g.op.negate().as_str(),
-                        limit_text(g.alert_limit(), m, "and"),
-                        plan.monitoring.window,
-                        g.written
-                    )
-                },
-            ),
-        RuleKind::NoData => r.summary.clone(),
-    }
-}
-
-/// A gate for people: `response_time_p95 < 3s`.
-fn gate_text(plan: &CheckedPlan, g: &crate::check::GateRule) -> String {
-    let m = &plan.metrics[g.metric];
-    format!(
-        "{} {} {}",
-        m.name,
-        g.op.as_str(),
-        limit_text(g.limit, m, "or")
-    )
-}
-
-/// One group condition as text: `user_type == admin`, `last_login >= 7 days`.
-pub fn condition_text(c: &Condition) -> String {
-    let op = match c.predicate.comparison {
-        Comparison::Eq => "==",
-        Comparison::Ne => "!=",
-        Comparison::Ord(op) => op.as_str(),
-    };
-    format!("{} {op} {}", c.attribute, c.predicate.operand)
-}
-
-/// A group's membership rule: conditions on one attribute are alternatives, different
-/// attributes must all hold: `(a == x or a == y) and b >= 10`. `wrap` formats each
-/// condition (identity for JSON, a code span for Markdown).
-pub fn group_rule(g: &Group, wrap: impl Fn(&str) -> String) -> String {
-    let mut attrs: Vec<&str> = Vec::new();
-    for c in &g.conditions {
-        if !attrs.contains(&c.attribute.as_str()) {
-            attrs.push(&c.attribute);
-        }
-    }
-    let parts: Vec<String> = attrs
-        .iter()
-        .map(|a| {
-            let alts: Vec<String> = g
-                .conditions
-                .iter()
-                .filter(|c| c.attribute == *a)
-                .map(|c| wrap(&condition_text(c)))
-                .collect();
-            if alts.len() > 1 && attrs.len() > 1 {
-                format!("({})", alts.join(" or "))
-            } else {
-                alts.join(" or ")
-            }
-        })
-        .collect();
-    parts.join(" and ")
 }
 
 // ---------------------------------------------------------------------------------------
@@ -360,7 +200,7 @@ fn write_header(out: &mut String, cx: &Ctx) -> fmt::Result {
          override on it, and docker-compose resolves the overrides' paths against its folder. \
          The text names files relative to this runbook's folder; the commands name them from \
          the `--out` folder ({}).",
-        code(manifest::COMPOSE_BASE),
+        code(COMPOSE_BASE),
         code(&format!("{}/...", p.name))
     )?;
     writeln!(out)?;
@@ -453,7 +293,7 @@ fn write_overview(out: &mut String, cx: &Ctx) -> fmt::Result {
         writeln!(
             out,
             "- rollback [{}](#{})",
-            code(&rule_text(p, r)),
+            code(&rollback_text(p, r)),
             anchor(RuleKind::Rollback, &r.id)
         )?;
     }
@@ -528,7 +368,12 @@ fn write_audience(out: &mut String, cx: &Ctx) -> fmt::Result {
                 .share
                 .map(|s| format!(" (about {s} of requests)"))
                 .unwrap_or_default();
-            writeln!(out, "- **{}**{share}: {}", md(&g.name), group_rule(g, code))?;
+            writeln!(
+                out,
+                "- **{}**{share}: {}",
+                md(&g.name),
+                group_rule_text(g, code)
+            )?;
         }
         writeln!(out)?;
     }
@@ -580,7 +425,7 @@ fn write_preparation(out: &mut String, cx: &Ctx) -> fmt::Result {
         out,
         "3. Prometheus must run with `--web.enable-lifecycle` (the steps reload it) and load \
          the phase's rule file; Alertmanager must use {}{secrets}.",
-        code(manifest::ALERTMANAGER_CONFIG)
+        code(alertmanager::PATH)
     )?;
     writeln!(
         out,
@@ -588,7 +433,7 @@ fn write_preparation(out: &mut String, cx: &Ctx) -> fmt::Result {
          configuration:"
     )?;
     writeln!(out)?;
-    commands_block(out, &manifest::preparation_commands(p))?;
+    commands_block(out, &commands::preparation_commands(p))?;
     Ok(())
 }
 
@@ -626,11 +471,16 @@ fn write_phase(out: &mut String, cx: &Ctx, i: usize) -> fmt::Result {
                 .share
                 .map(|s| format!(" (about {s} of requests)"))
                 .unwrap_or_default();
-            writeln!(out, "- **{}**{share}: {}", md(&g.name), group_rule(g, code))?;
+            writeln!(
+                out,
+                "- **{}**{share}: {}",
+                md(&g.name),
+                group_rule_text(g, code)
+            )?;
         }
     }
     writeln!(out)?;
-    if let Some(s) = manifest::expected_request_share(p, i) {
+    if let Some(s) = Step::Phase(i).expected_request_share(p) {
         writeln!(
             out,
             "Expected share of requests on {}: about {s} (the split applies to users outside \
@@ -658,14 +508,14 @@ fn write_phase(out: &mut String, cx: &Ctx, i: usize) -> fmt::Result {
     writeln!(
         out,
         "**Start the phase** (applies {}):",
-        manifest::artifacts(p, step)
+        commands::artifacts(p, step)
             .iter()
             .map(|a| code(a))
             .collect::<Vec<_>>()
             .join(", ")
     )?;
     writeln!(out)?;
-    commands_block(out, &manifest::commands(p, step))?;
+    commands_block(out, &commands::step_commands(p, step))?;
     // What is watched.
     if !p.gates.is_empty() {
         let to = if last { "promote" } else { "advance" };
@@ -689,7 +539,7 @@ fn write_phase(out: &mut String, cx: &Ctx, i: usize) -> fmt::Result {
             writeln!(
                 out,
                 "- [{}](#{}), alert {}",
-                code(&rule_text(p, r)),
+                code(&rollback_text(p, r)),
                 anchor(RuleKind::Rollback, &r.id),
                 code(&alert_name(cx, RuleKind::Rollback, &r.id))
             )?;
@@ -725,14 +575,14 @@ fn write_promotion(out: &mut String, cx: &Ctx) -> fmt::Result {
         "When the last phase has run with every gate holding, {} becomes the stable version \
          and the canary is retired (applies {}):",
         md(&p.release.to),
-        manifest::artifacts(p, Step::Promotion)
+        commands::artifacts(p, Step::Promotion)
             .iter()
             .map(|a| code(a))
             .collect::<Vec<_>>()
             .join(", ")
     )?;
     writeln!(out)?;
-    commands_block(out, &manifest::commands(p, Step::Promotion))?;
+    commands_block(out, &commands::step_commands(p, Step::Promotion))?;
     writeln!(
         out,
         "Afterwards: write down what the release showed (metrics, feedback, incidents), and set \
@@ -812,7 +662,7 @@ fn write_gates(out: &mut String, cx: &Ctx) -> fmt::Result {
             .map(|r| {
                 format!(
                     "[{}](#{})",
-                    code(&rule_text(p, r)),
+                    code(&rollback_text(p, r)),
                     anchor(RuleKind::Rollback, &r.id)
                 )
             })
@@ -860,7 +710,7 @@ fn write_rollback_rules(out: &mut String, cx: &Ctx) -> fmt::Result {
             cx,
             RuleKind::Rollback,
             &r.id,
-            &format!("Rollback: {}", code(&rule_text(p, r))),
+            &format!("Rollback: {}", code(&rollback_text(p, r))),
         )?;
         writeln!(
             out,
@@ -908,7 +758,7 @@ fn write_no_data(out: &mut String, cx: &Ctx) -> fmt::Result {
         cx.warning_to, p.monitoring.window
     )?;
     writeln!(out)?;
-    let compose = manifest::compose(p, Step::Phase(0));
+    let compose = compose_command(p, Step::Phase(0));
     for r in cx.rules.iter().filter(|r| r.kind == RuleKind::NoData) {
         let m = &p.metrics[r.metric];
         rule_heading(
@@ -927,7 +777,7 @@ fn write_no_data(out: &mut String, cx: &Ctx) -> fmt::Result {
              traffic (at a small share, a quiet hour may bring no request): {} (with the \
              current phase's override), then query {} in Prometheus. Do not advance while the \
              metric has no data.",
-            code(&manifest::canary_service(p)),
+            code(&canary_service(p)),
             code(&format!("{compose} ps")),
             code(&lower::record_name(m))
         )?;
@@ -938,8 +788,8 @@ fn write_no_data(out: &mut String, cx: &Ctx) -> fmt::Result {
 
 fn write_manual_rollback(out: &mut String, cx: &Ctx) -> fmt::Result {
     let p = cx.plan;
-    let compose = manifest::compose(p, Step::Rollback);
-    let canary = manifest::canary_service(p);
+    let compose = compose_command(p, Step::Rollback);
+    let canary = canary_service(p);
     heading(out, 2, "rolling-back", "Rolling back")?;
     writeln!(
         out,
@@ -956,7 +806,7 @@ fn write_manual_rollback(out: &mut String, cx: &Ctx) -> fmt::Result {
             "{compose} logs --no-color {canary} > {canary}.log"
         )),
         md(&p.release.from),
-        manifest::artifacts(p, Step::Rollback)
+        commands::artifacts(p, Step::Rollback)
             .iter()
             .map(|a| code(a))
             .collect::<Vec<_>>()
@@ -965,7 +815,7 @@ fn write_manual_rollback(out: &mut String, cx: &Ctx) -> fmt::Result {
     writeln!(out)?;
     // Indent the block under the list item.
     let mut block = String::new();
-    commands_block(&mut block, &manifest::commands(p, Step::Rollback))?;
+    commands_block(&mut block, &commands::step_commands(p, Step::Rollback))?;
     for line in block.lines() {
         if line.is_empty() {
             writeln!(out)?;
@@ -1003,8 +853,8 @@ fn write_manual_rollback(out: &mut String, cx: &Ctx) -> fmt::Result {
 
 fn write_troubleshooting(out: &mut String, cx: &Ctx) -> fmt::Result {
     let p = cx.plan;
-    let compose = manifest::compose(p, Step::Phase(0));
-    let nginx = manifest::NGINX_SERVICE;
+    let compose = compose_command(p, Step::Phase(0));
+    let nginx = NGINX_SERVICE;
     heading(out, 2, "troubleshooting", "Troubleshooting")?;
     writeln!(
         out,
@@ -1026,7 +876,7 @@ fn write_troubleshooting(out: &mut String, cx: &Ctx) -> fmt::Result {
             description: format!("ask for {} explicitly", p.release.to),
             run: format!(
                 "curl -sS -o /dev/null -w '%{{http_code}}\\n' -H {} http://localhost:{}/",
-                manifest::sh(&format!("{h}: canary")),
+                shell_word(&format!("{h}: canary")),
                 p.routing.listen
             ),
         });
@@ -1052,7 +902,7 @@ fn write_troubleshooting(out: &mut String, cx: &Ctx) -> fmt::Result {
             description: format!("{} of both tracks", m.name),
             run: format!(
                 "curl -fsS http://localhost:9090/api/v1/query --data-urlencode {}",
-                manifest::sh(&format!("query={}", lower::record_name(m)))
+                shell_word(&format!("query={}", lower::record_name(m)))
             ),
         });
     }
@@ -1066,7 +916,7 @@ fn write_troubleshooting(out: &mut String, cx: &Ctx) -> fmt::Result {
         out,
         &[Command {
             description: "the services' state".into(),
-            run: format!("{} ps", manifest::compose(p, Step::Rollback)),
+            run: format!("{} ps", compose_command(p, Step::Rollback)),
         }],
     )?;
     writeln!(
@@ -1081,21 +931,6 @@ fn write_troubleshooting(out: &mut String, cx: &Ctx) -> fmt::Result {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn human_units() {
-        assert_eq!(human(Unit::Ratio, 0.05), "5%");
-        assert_eq!(human(Unit::Ratio, 0.995), "99.5%");
-        assert_eq!(human(Unit::Milliseconds, 3000.0), "3s");
-        assert_eq!(human(Unit::Milliseconds, 250.0), "250ms");
-        assert_eq!(human(Unit::Seconds, 0.25), "250ms");
-        assert_eq!(human(Unit::Seconds, 3.0), "3s");
-        assert_eq!(human(Unit::Bytes, 512.0 * 1024.0 * 1024.0), "512MiB");
-        assert_eq!(human(Unit::Bytes, 100.0), "100 bytes");
-        assert_eq!(human(Unit::Count, 80.0), "80");
-        assert_eq!(relative(0.95), "95% of stable");
-        assert_eq!(relative(2.0), "2x stable");
-    }
 
     #[test]
     fn markdown_escaping() {
