@@ -15,7 +15,7 @@
 
 use super::alerting::{alert_expr, recorded, rule_labels};
 use super::annotations::{annotations, template_literal};
-use super::{Artifact, header, promtool_tests};
+use super::{Artifact, header, promtool_tests, yaml};
 use crate::check::CheckedPlan;
 use crate::lower::{self, AlertRule};
 use crate::model::Duration;
@@ -88,20 +88,21 @@ pub fn render(plan: &CheckedPlan) -> Vec<Artifact> {
 /// while a body is serialised once.
 const PHASE_STAMP: &str = "zq-phase-stamp-7f3a9c";
 
-/// `yaml(phase)` for every phase, serialised once: `yaml(PHASE_STAMP)` with each phase's
-/// name stamped in place of [`PHASE_STAMP`].
+/// `serialise(phase)` for every phase, serialised once: `serialise(PHASE_STAMP)` with each
+/// phase's name stamped in place of [`PHASE_STAMP`].
 ///
-/// `places` is how many times `yaml` writes the phase it is given. Stamping gives exactly
-/// what `yaml(name)` gives when (a) the stamp and the name are written alike: both plain
-/// YAML scalars (a phase named `null` or `yes` is quoted as a whole label value), made of
-/// characters that are never escaped, never folded (the emitter's width is unlimited) and
-/// never start a YAML indicator mid-string; and (b) the stamp occurs nowhere but in those
-/// `places` (a user string could hold it: then it occurs more often). Otherwise every
-/// phase is serialised on its own, which is merely slower.
+/// `places` is how many times `serialise` writes the phase it is given. Stamping gives
+/// exactly what `serialise(name)` gives when (a) the stamp and the name are written alike:
+/// both plain by the YAML writer's own rule (`yaml::plain`: a phase named `null` or `yes`
+/// is quoted as a whole label value), made of characters that are never escaped, never
+/// folded (the writer's width is unlimited) and never start a YAML indicator mid-string;
+/// and (b) the stamp occurs nowhere but in those `places` (a user string could hold it:
+/// then it occurs more often). Otherwise every phase is serialised on its own, which is
+/// merely slower.
 pub(crate) fn per_phase(
     phases: &[&str],
     places: usize,
-    yaml: impl Fn(&str) -> String,
+    serialise: impl Fn(&str) -> String,
 ) -> Vec<String> {
     let plain = |name: &str| {
         !name.is_empty()
@@ -109,16 +110,16 @@ pub(crate) fn per_phase(
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
             && name.as_bytes()[0].is_ascii_lowercase()
-            && yaml_serde::to_string(name).is_ok_and(|s| s.strip_suffix('\n') == Some(name))
+            && yaml::plain(name)
     };
     if phases.len() > 1 && plain(PHASE_STAMP) && phases.iter().all(|p| plain(p)) {
-        let body = yaml(PHASE_STAMP);
+        let body = serialise(PHASE_STAMP);
         let parts: Vec<&str> = body.split(PHASE_STAMP).collect();
         if parts.len() == places + 1 {
             return phases.iter().map(|p| parts.join(p)).collect();
         }
     }
-    phases.iter().map(|p| yaml(p)).collect()
+    phases.iter().map(|p| serialise(p)).collect()
 }
 
 /// The comment lines opening the rules file of phase `phase`.
@@ -169,7 +170,7 @@ fn rules_body(plan: &CheckedPlan, rules: &[AlertRule], phase: &str) -> String {
             rules: group,
         }],
     };
-    super::yaml::to_string(&file).unwrap_or_default()
+    yaml::to_string(&file).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -187,7 +188,7 @@ mod tests {
             ),
             ("summary", extra.to_string()),
         ]);
-        yaml_serde::to_string(&doc).unwrap()
+        yaml::to_string(&doc).unwrap()
     }
 
     /// `per_phase` of `body`, and how many bodies it serialised.
@@ -214,7 +215,9 @@ mod tests {
     fn stamping_falls_back_when_it_could_differ() {
         // Names YAML reads as something else than a string are quoted as label values (or
         // are not phase names): each phase is serialised on its own.
-        for odd in ["null", "true", "false", "1e3", "-a", "A"] {
+        for odd in [
+            "null", "true", "false", "1e3", "-a", "A", "yes", "no", "on", "off", "y", "n",
+        ] {
             let (out, calls) = stamped(&["alpha", odd], "");
             assert_eq!(calls, 2, "{odd}");
             assert_eq!(out[1], body(odd, ""), "{odd}");

@@ -566,7 +566,9 @@ fn duration_like(s: &str) -> bool {
     !s.is_empty()
 }
 
-fn plain(s: &str) -> bool {
+/// Whether `s` is written plain (unquoted): only when every YAML 1.1 and 1.2 reader takes
+/// it back as that same string.
+pub(crate) fn plain(s: &str) -> bool {
     let Some(first) = s.chars().next() else {
         return false;
     };
