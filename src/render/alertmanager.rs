@@ -58,7 +58,7 @@
 mod slack;
 
 use super::annotations::template_literal;
-use super::{Artifact, header};
+use super::artifact::{Artifact, header};
 use crate::check::CheckedPlan;
 use serde::Serialize;
 

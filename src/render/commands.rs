@@ -7,9 +7,9 @@
 //! file against the first file's folder (see `compose`). So command paths carry the plan's
 //! name: `lawsker/compose/alpha.override.yml`.
 
-use super::Step;
 use super::alertmanager;
 use super::compose::NGINX_SERVICE;
+use super::step::Step;
 use crate::check::CheckedPlan;
 use serde::Serialize;
 

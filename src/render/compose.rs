@@ -32,7 +32,8 @@
 //! (`io.plan.version=1_0`), a scalar that no YAML reader takes for anything but a string;
 //! every other user string is a service name, an image or a path fixed by the schema.
 
-use super::{Artifact, Step, header};
+use super::artifact::{Artifact, header};
+use super::step::Step;
 use crate::check::CheckedPlan;
 use indexmap::IndexMap;
 use serde::Serialize;

@@ -15,12 +15,14 @@
 //! run in its parent (`paths`).
 
 use super::alerting::kind_label;
+use super::anchors;
+use super::artifact::{Artifact, header};
 use super::commands::{self, COMPOSE_BASE, Command};
 use super::compose::canary_service;
+use super::step::Step;
 use super::text::{
     alert_summary, comparison_symbol, group_condition_text, group_rule_text, limit_text, value_text,
 };
-use super::{Artifact, Step, anchors, header};
 use crate::check::{CheckedPlan, Limit, Metric};
 use crate::lower::{self, AlertRule, RuleKind};
 use crate::model::{AgeUnit, Duration, Operand, Share, Sticky};

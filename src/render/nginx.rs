@@ -30,7 +30,8 @@
 //! one again for the place it goes ([`quote`], [`map_key`], [`ident`], ...). The template
 //! can print nothing else: its formatter refuses any string not produced by those functions.
 
-use super::{Artifact, Step, header};
+use super::artifact::{Artifact, header};
+use super::step::Step;
 use crate::check::CheckedPlan;
 use crate::model::{Share, Sticky};
 use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior, Value, context};

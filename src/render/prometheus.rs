@@ -15,7 +15,8 @@
 
 use super::alerting::{alert_expr, recorded, rule_labels};
 use super::annotations::{annotations, template_literal};
-use super::{Artifact, header, promtool_tests, yaml};
+use super::artifact::{Artifact, header};
+use super::{promtool_tests, yaml};
 use crate::check::CheckedPlan;
 use crate::lower::{self, AlertRule};
 use crate::model::Duration;

@@ -14,11 +14,13 @@
 //! Plain Markdown built with `std::fmt::Write` (minijinja is kept for NGINX). User text is
 //! escaped for Markdown ([`md`]) or put in code spans ([`code`]).
 
+use super::alertmanager;
 use super::anchors::{self, anchor};
+use super::artifact::{Artifact, header};
 use super::commands::{self, COMPOSE_BASE, Command, compose_command, shell_word};
 use super::compose::{NGINX_SERVICE, canary_service};
+use super::step::Step;
 use super::text::{gate_text, group_rule_text, limit_text, rollback_text};
-use super::{Artifact, Step, alertmanager, header};
 use crate::check::{CheckedPlan, Limit, Metric};
 use crate::lower::{self, AlertRule, RuleKind};
 use crate::model::{Sticky, trim};

@@ -14,7 +14,7 @@
 mod survey;
 mod transaction;
 
-use super::Artifact;
+use super::artifact::Artifact;
 use std::fmt;
 use std::fs;
 use std::io;

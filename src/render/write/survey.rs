@@ -2,13 +2,13 @@
 //! (missing or different), the entries plan wrote that the plan no longer produces (stale)
 //! and the entries plan did not write (foreign). Only reads; never follows a symbolic link.
 //!
-//! A file is plan's when it begins with plan's mark ([`crate::render::is_generated`]). The
+//! A file is plan's when it begins with plan's mark (`artifact::is_generated`). The
 //! mark is in the file itself, so outputs of earlier versions (a checked-in `generated/`)
 //! are recognised, a file a person put in the folder is not, whatever its name, and there
 //! is no record of what was written that could disagree with the disk.
 
 use super::{Action, Foreign, ForeignKind, IoFailure};
-use crate::render::{GENERATED_HEAD, is_generated};
+use crate::render::artifact::{GENERATED_HEAD, is_generated};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::{self, Read};
