@@ -7,7 +7,7 @@
 //! are recognised, a file a person put in the folder is not, whatever its name, and there
 //! is no record of what was written that could disagree with the disk.
 
-use super::{Action, Foreign, ForeignKind, IoFailure};
+use super::outcome::{Action, Foreign, ForeignKind, IoFailure};
 use crate::render::artifact::{GENERATED_HEAD, is_generated};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;

@@ -14,7 +14,7 @@
 //! `--delete-foreign` was deleting, a temporary file killed before its first byte) it
 //! names.
 
-use super::{Action, IoFailure, Stuck, Undo};
+use super::outcome::{Action, IoFailure, Stuck, Undo};
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};

@@ -352,7 +352,7 @@ mod tests {
     use std::path::PathBuf;
     use yaml_serde::Value;
 
-    const LAWSKER: &str = include_str!("../../plans/lawsker.yaml");
+    const LAWSKER: &str = include_str!("../../../plans/lawsker.yaml");
 
     /// The lawsker plan edited by `edit`, compiled; `None` when `plan validate` rejects it.
     fn plan_from(edit: impl FnOnce(&mut Value)) -> Option<CheckedPlan> {
