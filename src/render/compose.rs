@@ -40,12 +40,12 @@ use serde::Serialize;
 
 /// Where the NGINX image reads its http-context drop-ins; replacing `default.conf` also
 /// removes the image's own default server, which would compete for the listen port.
-pub const NGINX_CONF_TARGET: &str = "/etc/nginx/conf.d/default.conf";
+const NGINX_CONF_TARGET: &str = "/etc/nginx/conf.d/default.conf";
 /// Where the base file's `prometheus.yml` must look for rules (`rule_files:
 /// [/etc/prometheus/rules/*.yml]`); the file is named after the plan.
-pub const PROMETHEUS_RULES_DIR: &str = "/etc/prometheus/rules";
+const PROMETHEUS_RULES_DIR: &str = "/etc/prometheus/rules";
 /// Alertmanager's default configuration file.
-pub const ALERTMANAGER_CONF_TARGET: &str = "/etc/alertmanager/alertmanager.yml";
+const ALERTMANAGER_CONF_TARGET: &str = "/etc/alertmanager/alertmanager.yml";
 
 /// The compose service running NGINX; the commands test and reload it.
 pub(crate) const NGINX_SERVICE: &str = "nginx";
@@ -56,10 +56,10 @@ pub(crate) fn canary_service(plan: &CheckedPlan) -> String {
 }
 
 /// The label keys set on both application services.
-pub const LABEL_PLAN: &str = "io.plan.plan";
-pub const LABEL_PHASE: &str = "io.plan.phase";
-pub const LABEL_TRACK: &str = "io.plan.track";
-pub const LABEL_VERSION: &str = "io.plan.version";
+const LABEL_PLAN: &str = "io.plan.plan";
+const LABEL_PHASE: &str = "io.plan.phase";
+const LABEL_TRACK: &str = "io.plan.track";
+const LABEL_VERSION: &str = "io.plan.version";
 
 #[derive(Debug, Serialize)]
 struct Override {
@@ -121,7 +121,7 @@ impl Bind {
 /// that no canary replica carries more load than a stable one does at full traffic, and at
 /// least 1 in every phase (even at 0% the phase's NGINX config names the canary service,
 /// and targeted groups or pinned testers may reach it). Integer arithmetic: exact.
-pub fn canary_replicas(replicas: u32, share_hundredths: u16) -> u32 {
+fn canary_replicas(replicas: u32, share_hundredths: u16) -> u32 {
     let scaled = u64::from(replicas) * u64::from(share_hundredths);
     let up = scaled.div_ceil(10_000);
     u32::try_from(up)
@@ -130,7 +130,7 @@ pub fn canary_replicas(replicas: u32, share_hundredths: u16) -> u32 {
 }
 
 /// Renders `compose/<step>.override.yml` for every step of `plan`, in step order.
-pub fn render(plan: &CheckedPlan) -> Vec<Artifact> {
+pub(crate) fn render(plan: &CheckedPlan) -> Vec<Artifact> {
     Step::all(plan)
         .into_iter()
         .map(|step| Artifact {

@@ -32,7 +32,7 @@ use serde::Serialize;
 const SCHEMA_VERSION: u32 = 1;
 
 /// Renders `manifest.json`.
-pub fn render(plan: &CheckedPlan) -> Vec<Artifact> {
+pub(crate) fn render(plan: &CheckedPlan) -> Vec<Artifact> {
     let manifest = build(plan);
     // Serialising plain structs of strings, integers and finite numbers cannot fail; a
     // non-finite number would be a checker bug, and is written as null rather than lost.

@@ -7,30 +7,30 @@
 //! `alertmanager/alertmanager.yml`; `manifest.json`; `RUNBOOK.md`.
 
 mod alerting;
-pub mod alertmanager;
+pub(crate) mod alertmanager;
 mod anchors;
 mod annotations;
 mod artifact;
 mod commands;
-pub mod compose;
+pub(crate) mod compose;
 #[cfg(test)]
 mod hostile;
 pub mod humanize;
-pub mod manifest;
+pub(crate) mod manifest;
 pub mod nginx;
-pub mod prometheus;
-pub mod promtool_tests;
-pub mod runbook;
+pub(crate) mod prometheus;
+pub(crate) mod promtool_tests;
+pub(crate) mod runbook;
 mod step;
 mod text;
-pub mod write;
-pub mod yaml;
+pub(crate) mod write;
+pub(crate) mod yaml;
 
 use crate::check::CheckedPlan;
 pub use artifact::Artifact;
 
 /// Renders every artifact of `plan`, sorted by path.
-pub fn render(plan: &CheckedPlan) -> Vec<Artifact> {
+pub(crate) fn render(plan: &CheckedPlan) -> Vec<Artifact> {
     let mut out = nginx::render(plan);
     out.extend(compose::render(plan));
     out.extend(prometheus::render(plan));

@@ -61,7 +61,7 @@ struct AlertingRule {
 }
 
 /// The rules file and the unit-test file of every phase.
-pub fn render(plan: &CheckedPlan) -> Vec<Artifact> {
+pub(crate) fn render(plan: &CheckedPlan) -> Vec<Artifact> {
     let rules = lower::alert_rules(plan);
     // The tests are the same for every phase but for the phase the alerts name.
     let tests = promtool_tests::Tests::new(plan, &rules);
@@ -100,11 +100,7 @@ const PHASE_STAMP: &str = "zq-phase-stamp-7f3a9c";
 /// and (b) the stamp occurs nowhere but in those `places` (a user string could hold it:
 /// then it occurs more often). Otherwise every phase is serialised on its own, which is
 /// merely slower.
-pub(crate) fn per_phase(
-    phases: &[&str],
-    places: usize,
-    serialise: impl Fn(&str) -> String,
-) -> Vec<String> {
+fn per_phase(phases: &[&str], places: usize, serialise: impl Fn(&str) -> String) -> Vec<String> {
     let plain = |name: &str| {
         !name.is_empty()
             && name

@@ -7,7 +7,7 @@ use crate::model::Share;
 /// What a phase-dependent artifact is for: one of the plan's phases, the rollback (all
 /// traffic to stable, canary stopped) or the promotion (the new version becomes stable).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Step {
+pub(crate) enum Step {
     Phase(usize),
     Rollback,
     Promotion,
@@ -15,7 +15,7 @@ pub enum Step {
 
 impl Step {
     /// Every step in apply order: the phases, then rollback and promotion.
-    pub fn all(plan: &CheckedPlan) -> Vec<Step> {
+    pub(crate) fn all(plan: &CheckedPlan) -> Vec<Step> {
         let mut v: Vec<Step> = (0..plan.phases.len()).map(Step::Phase).collect();
         v.push(Step::Rollback);
         v.push(Step::Promotion);
@@ -23,7 +23,7 @@ impl Step {
     }
 
     /// The file stem for this step: the phase's name, `rollback` or `promotion`.
-    pub fn name(self, plan: &CheckedPlan) -> &str {
+    pub(crate) fn name(self, plan: &CheckedPlan) -> &str {
         match self {
             Step::Phase(i) => &plan.phases[i].name,
             Step::Rollback => "rollback",

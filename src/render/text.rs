@@ -28,7 +28,7 @@ pub(crate) fn value_text(unit: Unit, v: f64) -> String {
 }
 
 /// A factor of the stable version's value: `95% of stable` below 1, `1.5x stable` above.
-pub(crate) fn relative_text(f: f64) -> String {
+fn relative_text(f: f64) -> String {
     if f < 1.0 {
         format!("{}% of stable", trim(f * 100.0))
     } else {

@@ -62,16 +62,16 @@ use super::artifact::{Artifact, header};
 use crate::check::CheckedPlan;
 use serde::Serialize;
 
-pub const PATH: &str = "alertmanager/alertmanager.yml";
+pub(crate) const PATH: &str = "alertmanager/alertmanager.yml";
 
 /// Receiver names, fixed so that tests and runbooks can name them.
-pub const SLACK: &str = "slack";
-pub const EMAIL: &str = "email";
-pub const SMS: &str = "sms";
-pub const NULL: &str = "null";
+const SLACK: &str = "slack";
+const EMAIL: &str = "email";
+const SMS: &str = "sms";
+const NULL: &str = "null";
 
 /// The labels alerts are grouped by.
-pub const GROUP_BY: [&str; 2] = ["plan", "phase"];
+const GROUP_BY: [&str; 2] = ["plan", "phase"];
 
 #[derive(Debug, Serialize)]
 struct Config {
@@ -170,7 +170,7 @@ struct Authorization {
 }
 
 /// Renders `alertmanager/alertmanager.yml`.
-pub fn render(plan: &CheckedPlan) -> Vec<Artifact> {
+pub(crate) fn render(plan: &CheckedPlan) -> Vec<Artifact> {
     let config = build(plan);
     let body = super::yaml::to_string(&config).unwrap_or_else(|e| {
         // Plain structs of strings cannot fail to serialise; stay loud if that changes.

@@ -60,7 +60,7 @@ pub fn render(plan: &CheckedPlan) -> Vec<Artifact> {
 }
 
 /// Renders one step, or says which value could not be written safely.
-pub fn render_step(plan: &CheckedPlan, step: Step) -> Result<String, Refused> {
+pub(crate) fn render_step(plan: &CheckedPlan, step: Step) -> Result<String, Refused> {
     let prefix = ident(&format!("plan_{}", plan.name.replace('-', "_")))?;
     let service = &plan.service;
     let split = matches!(step, Step::Phase(_));

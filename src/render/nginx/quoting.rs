@@ -12,7 +12,7 @@ use std::fmt;
 
 /// The longest value plan writes into a config; NGINX itself refuses tokens longer
 /// than its 4 KiB parse buffer.
-pub const MAX_LEN: usize = 1024;
+const MAX_LEN: usize = 1024;
 
 /// Why a value cannot be written into an NGINX config.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,7 +98,7 @@ pub fn map_key(s: &str) -> Result<String, Refused> {
 
 /// A name NGINX reads bare: an upstream, a variable, a log format. ASCII letters, digits and
 /// `_`, starting with a letter or `_`.
-pub fn ident(s: &str) -> Result<String, Refused> {
+pub(crate) fn ident(s: &str) -> Result<String, Refused> {
     let ok = s.len() <= 128
         && s.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
         && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
@@ -114,7 +114,7 @@ pub fn ident(s: &str) -> Result<String, Refused> {
 
 /// The variable holding request header `name`: `X-User-Group` → `http_x_user_group`.
 /// Header names with `_` are refused: NGINX drops such headers by default.
-pub fn header_var(name: &str) -> Result<String, Refused> {
+pub(crate) fn header_var(name: &str) -> Result<String, Refused> {
     let ok = name.len() <= 63
         && name.starts_with(|c: char| c.is_ascii_alphabetic())
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
@@ -131,7 +131,7 @@ pub fn header_var(name: &str) -> Result<String, Refused> {
 }
 
 /// The variable holding cookie `name`: `user_id` → `cookie_user_id`.
-pub fn cookie_var(name: &str) -> Result<String, Refused> {
+pub(crate) fn cookie_var(name: &str) -> Result<String, Refused> {
     if name.is_empty() || name.len() > 63 {
         return Err(Refused::new(name, "a cookie name has 1 to 63 characters"));
     }
@@ -145,7 +145,7 @@ pub fn cookie_var(name: &str) -> Result<String, Refused> {
 
 /// An upstream `server` address `host:port`, quoted. The host is a compose service or DNS
 /// name: ASCII letters, digits, `.`, `_` and `-`.
-pub fn upstream_server(host: &str, port: u16) -> Result<String, Refused> {
+pub(crate) fn upstream_server(host: &str, port: u16) -> Result<String, Refused> {
     let ok = !host.is_empty()
         && host.len() <= 253
         && host.starts_with(|c: char| c.is_ascii_alphanumeric())
@@ -163,7 +163,7 @@ pub fn upstream_server(host: &str, port: u16) -> Result<String, Refused> {
 
 /// An IP address, network or `address:port` as NGINX reads it bare (`10.0.0.0/8`,
 /// `[fd00::53]:53`): hex digits, `.`, `:`, `/` and brackets only.
-pub fn address(s: &str) -> Result<String, Refused> {
+pub(crate) fn address(s: &str) -> Result<String, Refused> {
     let ok = !s.is_empty()
         && s.len() <= 64
         && s.chars()
@@ -177,7 +177,7 @@ pub fn address(s: &str) -> Result<String, Refused> {
 
 /// A `server_name`: `_`, a host name, or `*.` and a host name; quoted. A leading `~` (a
 /// regex) or `.`, and `$` (`$hostname`), mean something else to NGINX and are refused.
-pub fn server_name(s: &str) -> Result<String, Refused> {
+pub(crate) fn server_name(s: &str) -> Result<String, Refused> {
     let rest = s.strip_prefix("*.").unwrap_or(s);
     let ok = s == "_"
         || (!rest.is_empty()
@@ -198,14 +198,14 @@ pub fn server_name(s: &str) -> Result<String, Refused> {
 
 /// A piece of a string NGINX expands: literal text, or a variable (by name, without `$`).
 #[derive(Debug, Clone, Copy)]
-pub enum Piece<'a> {
+pub(crate) enum Piece<'a> {
     Text(&'a str),
     Var(&'a str),
 }
 
 /// A quoted string with variables (`split_clients`' key, `log_format`): text quoted as by
 /// [`quote`], variables written `${name}` after checking the name.
-pub fn expand(pieces: &[Piece]) -> Result<String, Refused> {
+pub(crate) fn expand(pieces: &[Piece]) -> Result<String, Refused> {
     let mut out = String::from("\"");
     for piece in pieces {
         match piece {
@@ -229,7 +229,7 @@ pub fn expand(pieces: &[Piece]) -> Result<String, Refused> {
 
 /// Text for the rest of a `#` comment line: control characters (a newline would end the
 /// comment) are shown escaped instead.
-pub fn comment(s: &str) -> String {
+pub(crate) fn comment(s: &str) -> String {
     s.chars()
         .flat_map(|c| {
             let e: Vec<char> = if c.is_control() {

@@ -38,7 +38,7 @@ use file::Group;
 use generator::Generator;
 
 /// The promtool unit tests of a plan's rules, computed once for every phase.
-pub struct Tests<'a> {
+pub(crate) struct Tests<'a> {
     plan: &'a CheckedPlan,
     rules: &'a [AlertRule],
     groups: Vec<Group>,
@@ -48,7 +48,7 @@ pub struct Tests<'a> {
 
 impl<'a> Tests<'a> {
     /// Generates one test group per rule and the healthy group.
-    pub fn new(plan: &'a CheckedPlan, rules: &'a [AlertRule]) -> Tests<'a> {
+    pub(crate) fn new(plan: &'a CheckedPlan, rules: &'a [AlertRule]) -> Tests<'a> {
         let g = Generator::new(plan, rules);
         let mut groups = Vec::new();
         let mut notes = Vec::new();
@@ -73,7 +73,7 @@ impl<'a> Tests<'a> {
     /// How many times [`Tests::body`] writes the phase, for stamping it into one
     /// serialisation: in the rules file's name, and in the labels and the description of
     /// every expected alert.
-    pub fn places(&self) -> usize {
+    pub(crate) fn places(&self) -> usize {
         1 + 2 * self
             .groups
             .iter()
@@ -83,7 +83,7 @@ impl<'a> Tests<'a> {
     }
 
     /// The comment lines opening the unit-test file of phase `phase`.
-    pub fn header(&self, phase: &str) -> String {
+    pub(crate) fn header(&self, phase: &str) -> String {
         let plan = self.plan;
         let custom: Vec<&str> = recorded(plan, self.rules)
             .iter()

@@ -27,7 +27,7 @@ use context::Ctx;
 use std::fmt;
 
 /// Renders `RUNBOOK.md`.
-pub fn render(plan: &CheckedPlan) -> Vec<Artifact> {
+pub(crate) fn render(plan: &CheckedPlan) -> Vec<Artifact> {
     let mut out = String::new();
     // Writing into a String never fails; the Result only satisfies `fmt::Write`.
     if write_runbook(&mut out, plan).is_err() {

@@ -17,7 +17,7 @@ mod transaction;
 
 use super::artifact::Artifact;
 use outcome::{Action, IoFailure};
-pub use outcome::{Drift, Foreign, ForeignKind, Stuck, Undo, WriteError, Written};
+pub(crate) use outcome::{Drift, Foreign, WriteError, Written};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -25,9 +25,9 @@ use survey::{Existing, Survey};
 use transaction::Transaction;
 
 /// The rendered files of one plan: they go to `OUT/<name>/`.
-pub struct PlanOutput {
-    pub name: String,
-    pub artifacts: Vec<Artifact>,
+pub(crate) struct PlanOutput {
+    pub(crate) name: String,
+    pub(crate) artifacts: Vec<Artifact>,
 }
 
 /// A path segment we are willing to create: no separators, no `.`/`..`, no hidden tricks.
@@ -93,7 +93,7 @@ fn survey_all<'a>(out: &Path, outputs: &'a [PlanOutput]) -> Result<Vec<Survey<'a
 /// The differences between what is rendered and what is on disk, in the terms render
 /// would act on them: files missing or different (written), stale (removed), foreign
 /// (render stops).
-pub fn check(out: &Path, outputs: &[PlanOutput]) -> Result<Vec<Drift>, WriteError> {
+pub(crate) fn check(out: &Path, outputs: &[PlanOutput]) -> Result<Vec<Drift>, WriteError> {
     let out = output_folder(out)?;
     let mut drift = Vec::new();
     for s in survey_all(&out, outputs)? {
@@ -114,7 +114,7 @@ pub fn check(out: &Path, outputs: &[PlanOutput]) -> Result<Vec<Drift>, WriteErro
 
 /// Writes every artifact whose contents changed and removes what the plans no longer
 /// produce, all or nothing. Entries plan did not write stop it, unless `delete_foreign`.
-pub fn write(
+pub(crate) fn write(
     out: &Path,
     outputs: &[PlanOutput],
     delete_foreign: bool,
@@ -159,6 +159,7 @@ fn apply(surveys: &[Survey], tx: &mut Transaction) -> Result<(), IoFailure> {
 
 #[cfg(test)]
 mod tests {
+    use super::outcome::{Stuck, Undo};
     use super::*;
 
     #[test]

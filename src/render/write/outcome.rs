@@ -8,13 +8,13 @@ use std::path::{Path, PathBuf};
 
 /// An entry in a plan's folder that plan did not write.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Foreign {
-    pub path: PathBuf,
-    pub kind: ForeignKind,
+pub(crate) struct Foreign {
+    pub(crate) path: PathBuf,
+    pub(crate) kind: ForeignKind,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ForeignKind {
+pub(crate) enum ForeignKind {
     /// A file (or a FIFO, socket or device) without plan's mark.
     File,
     /// A folder holding nothing plan wrote (or nothing at all).
@@ -36,7 +36,7 @@ impl fmt::Display for Foreign {
 
 /// How a file on disk differs from the render.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Drift {
+pub(crate) enum Drift {
     Missing(PathBuf),
     Differs(PathBuf),
     /// Plan wrote it, and the plan no longer produces it.
@@ -66,7 +66,7 @@ impl fmt::Display for Drift {
 
 /// What a file operation was doing when it failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
+pub(crate) enum Action {
     Inspect,
     List,
     Read,
@@ -98,10 +98,10 @@ impl fmt::Display for Action {
 
 /// A file operation that failed.
 #[derive(Debug)]
-pub struct IoFailure {
-    pub path: PathBuf,
-    pub action: Action,
-    pub error: io::Error,
+pub(crate) struct IoFailure {
+    pub(crate) path: PathBuf,
+    pub(crate) action: Action,
+    pub(crate) error: io::Error,
 }
 
 impl IoFailure {
@@ -142,7 +142,7 @@ impl fmt::Display for IoFailure {
 
 /// A step of undoing a failed render.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Undo {
+pub(crate) enum Undo {
     PutBackOld,
     RemoveNew,
     RemoveTemporary,
@@ -152,10 +152,10 @@ pub enum Undo {
 
 /// A step of undoing that failed.
 #[derive(Debug)]
-pub struct Stuck {
-    pub path: PathBuf,
-    pub what: Undo,
-    pub error: io::Error,
+pub(crate) struct Stuck {
+    pub(crate) path: PathBuf,
+    pub(crate) what: Undo,
+    pub(crate) error: io::Error,
 }
 
 impl fmt::Display for Stuck {
@@ -172,7 +172,7 @@ impl fmt::Display for Stuck {
 }
 
 #[derive(Debug)]
-pub enum WriteError {
+pub(crate) enum WriteError {
     /// A plan or artifact name that is not a plain file name (the schema prevents it; this
     /// keeps a renderer bug from writing outside the plan's folder).
     UnsafeName { path: PathBuf, segment: String },
@@ -251,9 +251,9 @@ impl fmt::Display for WriteError {
 }
 
 /// What a successful render did.
-pub struct Written {
+pub(crate) struct Written {
     /// Files written, and entries removed.
-    pub changed: Vec<PathBuf>,
+    pub(crate) changed: Vec<PathBuf>,
     /// Entries plan did not write that were replaced or removed (with `delete_foreign`).
-    pub deleted_foreign: Vec<Foreign>,
+    pub(crate) deleted_foreign: Vec<Foreign>,
 }

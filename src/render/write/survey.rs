@@ -15,29 +15,29 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 /// One plan's folder, surveyed.
-pub struct Survey<'a> {
+pub(crate) struct Survey<'a> {
     /// The artifacts whose file is missing or different, in path order.
-    pub to_write: Vec<Pending<'a>>,
+    pub(crate) to_write: Vec<Pending<'a>>,
     /// What plan wrote and no longer produces, for reporting: files, or folders holding
     /// nothing else (named once).
-    pub stale: Vec<PathBuf>,
+    pub(crate) stale: Vec<PathBuf>,
     /// What plan did not write: files at an artifact's path (replaced) or anywhere else
     /// (removed); folders holding nothing plan wrote are named once.
-    pub foreign: Vec<Foreign>,
+    pub(crate) foreign: Vec<Foreign>,
     /// What render removes: every entry at a path the plan does not produce, whole.
-    pub remove: Vec<PathBuf>,
+    pub(crate) remove: Vec<PathBuf>,
 }
 
 /// An artifact to put at `path`.
-pub struct Pending<'a> {
-    pub path: PathBuf,
-    pub contents: &'a str,
-    pub existing: Existing,
+pub(crate) struct Pending<'a> {
+    pub(crate) path: PathBuf,
+    pub(crate) contents: &'a str,
+    pub(crate) existing: Existing,
 }
 
 /// What is at an artifact's path before render writes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Existing {
+pub(crate) enum Existing {
     /// No file (or something render removes first: a folder, a link).
     Nothing,
     /// An older version of plan's file.
@@ -48,7 +48,10 @@ pub enum Existing {
 
 /// Surveys `dir`, the folder that should hold exactly `artifacts` (relative path and
 /// contents, paths already checked to be plain names).
-pub fn survey<'a>(dir: &Path, artifacts: &[(PathBuf, &'a str)]) -> Result<Survey<'a>, IoFailure> {
+pub(crate) fn survey<'a>(
+    dir: &Path,
+    artifacts: &[(PathBuf, &'a str)],
+) -> Result<Survey<'a>, IoFailure> {
     let mut needed = BTreeSet::from([PathBuf::new()]);
     for (rel, _) in artifacts {
         needed.extend(rel.ancestors().skip(1).map(Path::to_path_buf));
