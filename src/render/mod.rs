@@ -1,10 +1,16 @@
-//! Stage 6a: `plan render`. Compiles a checked plan into the files a staged canary release
-//! applies, all in memory first; [`write`](mod@write) then puts them on disk all-or-nothing.
+//! `plan render`: compiles a checked plan into the files a staged canary release applies,
+//! all in memory first; `write` then puts them on disk all-or-nothing.
 //!
 //! Layout under `OUT/<plan name>/`: `nginx/<phase>.conf`, `nginx/rollback.conf`,
 //! `nginx/promotion.conf`; `compose/<phase>.override.yml` (and rollback, promotion);
 //! `prometheus/<phase>.rules.yml` with `prometheus/<phase>.test.yml`;
 //! `alertmanager/alertmanager.yml`; `manifest.json`; `RUNBOOK.md`.
+//!
+//! One module per format (`nginx`, `compose`, `prometheus` with `promtool_tests`,
+//! `alertmanager`, `manifest`, `runbook`); what several of them say lives once in a leaf
+//! they all read: `artifact` and `step`, `text` and `commands` (the manifest and the
+//! runbook), `anchors` (the runbook's sections, which alerts link to), `alerting`,
+//! `annotations` and `humanize` (the rules and their tests), `yaml` (every YAML file).
 
 mod alerting;
 pub(crate) mod alertmanager;

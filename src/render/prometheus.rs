@@ -10,8 +10,8 @@
 //! The files of all phases are identical except for the phase an alert names (its `phase`
 //! label and its description); each phase's compose override mounts its own file. So the
 //! YAML of both files is serialised once per plan and each phase's name stamped into it
-//! ([`per_phase`]; rendering is a whole-process benchmark, and YAML emission was most of
-//! it). The rollback and promotion steps have no rules: nothing is left to watch.
+//! ([`per_phase`]). The rollback and promotion steps have no rules: nothing is left to
+//! watch.
 
 use super::alerting::{alert_expr, recorded, rule_labels};
 use super::annotations::{annotations, template_literal};

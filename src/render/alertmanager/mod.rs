@@ -18,7 +18,7 @@
 //!
 //! What people read (the `slack` submodule): Alertmanager's default Slack message has a
 //! title of label values and no text at all, so this file gives Slack its own templates,
-//! built from what the rules put on every alert (see `prometheus::annotations`):
+//! built from what the rules put on every alert (see `annotations`):
 //! - title: status and count, the alert's name (or how many there are), plan, phase and
 //!   release: `[FIRING:1] CanaryRollbackErrorRate | plan lawsker, phase beta, release v1.1.0`;
 //! - text, per alert: its name and `summary` (with the current value, formatted for the
@@ -48,8 +48,7 @@
 //! `Authorization: Bearer` (`http_config.authorization`); all three are supported by
 //! Alertmanager 0.25, which the tests run. The SMS webhook URL itself is written as given:
 //! `url_file` for webhooks only exists from Alertmanager 0.26, so `plan validate` refuses
-//! credentials in that URL and warns about secret-looking query parameters
-//! ([`crate::check`]).
+//! credentials in that URL and warns about secret-looking query parameters (`check`).
 //!
 //! No injection: every string below is fixed here or constrained by the schema to
 //! characters that are neither YAML syntax nor Go template syntax (no `{`, `}`, `$`,

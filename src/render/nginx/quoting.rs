@@ -52,7 +52,7 @@ impl std::error::Error for Refused {}
 /// A double-quoted NGINX string that NGINX reads back as exactly `s`: `"` and `\` are
 /// escaped; `;`, `{`, `}`, `#`, `'` and spaces are plain inside the quotes. Refused: `$`
 /// (NGINX would expand a variable), control characters (newlines, tabs), non-ASCII and
-/// values longer than [`MAX_LEN`].
+/// values longer than `MAX_LEN` (1024 bytes).
 pub fn quote(s: &str) -> Result<String, Refused> {
     if s.len() > MAX_LEN {
         return Err(Refused::new(s, format!("longer than {MAX_LEN} bytes")));
