@@ -17,7 +17,9 @@
 //!   readers (docker-compose 1.29's PyYAML) take for booleans, integers and dates. Five
 //!   valid plans using such values (phases `on` and `yes`, release `1_0`, smarthost `1:10`,
 //!   auth_username `off`) rendered with it gave 101 plain scalars that PyYAML reads as
-//!   something else than the string; rendered with this writer, none.
+//!   something else than the string, all in rules, promtool tests and Alertmanager files
+//!   (the compose files held none: `plan validate` refuses such service names and images,
+//!   and labels are `key=value` items); rendered with this writer, none.
 //! - It is slower: `plan render plans/lawsker.yaml` (release build, whole process,
 //!   hyperfine, 10 interleaved rounds of 40 runs each) used 7.72 ms of CPU time (median of
 //!   the rounds' means) against 6.22 ms with this writer, +24%.
