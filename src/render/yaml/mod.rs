@@ -21,8 +21,9 @@
 //!   (the compose files held none: `plan validate` refuses such service names and images,
 //!   and labels are `key=value` items); rendered with this writer, none.
 //! - It is slower: `plan render plans/lawsker.yaml` (release build, whole process,
-//!   hyperfine, 10 interleaved rounds of 40 runs each) used 7.72 ms of CPU time (median of
-//!   the rounds' means) against 6.22 ms with this writer, +24%.
+//!   hyperfine, 20 interleaved rounds of 40 runs each) took 7.62 ms (median) against
+//!   6.06 ms with this writer, +26%; CPU time (median of the rounds' means) 7.25 ms against
+//!   5.87 ms, +24%.
 //! - Its bytes differ in every YAML file (sequences not indented under their key, fewer
 //!   quotes): 5% smaller for compose, 8% for rules and Alertmanager, 11% for promtool
 //!   tests. promtool and amtool accept both.
