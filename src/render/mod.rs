@@ -13,24 +13,24 @@
 //! `annotations` and `humanize` (the rules and their tests), `yaml` (every YAML file).
 
 mod alerting;
-pub(crate) mod alertmanager;
+mod alertmanager;
 mod anchors;
 mod annotations;
 mod artifact;
 mod commands;
-pub(crate) mod compose;
+mod compose;
 #[cfg(test)]
 mod hostile;
 pub mod humanize;
-pub(crate) mod manifest;
+mod manifest;
 pub mod nginx;
-pub(crate) mod prometheus;
-pub(crate) mod promtool_tests;
-pub(crate) mod runbook;
+mod prometheus;
+mod promtool_tests;
+mod runbook;
 mod step;
 mod text;
 pub(crate) mod write;
-pub(crate) mod yaml;
+mod yaml;
 
 use crate::check::CheckedPlan;
 pub use artifact::Artifact;
