@@ -79,7 +79,7 @@ pub enum Sticky {
 }
 
 /// Written as the plan writes it, a one-key mapping (`cookie: user_id`); the derived form
-/// would come out of `serde_yaml` as a YAML tag (`!cookie user_id`), which plans reject.
+/// would come out of `yaml_serde` as a YAML tag (`!cookie user_id`), which plans reject.
 impl Serialize for Sticky {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;

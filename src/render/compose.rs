@@ -32,25 +32,34 @@
 //! (`io.plan.version=1_0`), a scalar that no YAML reader takes for anything but a string;
 //! every other user string is a service name, an image or a path fixed by the schema.
 
-use super::{Artifact, Step, header};
+use super::artifact::{Artifact, header};
+use super::step::Step;
 use crate::check::CheckedPlan;
 use indexmap::IndexMap;
 use serde::Serialize;
 
 /// Where the NGINX image reads its http-context drop-ins; replacing `default.conf` also
 /// removes the image's own default server, which would compete for the listen port.
-pub const NGINX_CONF_TARGET: &str = "/etc/nginx/conf.d/default.conf";
+const NGINX_CONF_TARGET: &str = "/etc/nginx/conf.d/default.conf";
 /// Where the base file's `prometheus.yml` must look for rules (`rule_files:
 /// [/etc/prometheus/rules/*.yml]`); the file is named after the plan.
-pub const PROMETHEUS_RULES_DIR: &str = "/etc/prometheus/rules";
+const PROMETHEUS_RULES_DIR: &str = "/etc/prometheus/rules";
 /// Alertmanager's default configuration file.
-pub const ALERTMANAGER_CONF_TARGET: &str = "/etc/alertmanager/alertmanager.yml";
+const ALERTMANAGER_CONF_TARGET: &str = "/etc/alertmanager/alertmanager.yml";
+
+/// The compose service running NGINX; the commands test and reload it.
+pub(crate) const NGINX_SERVICE: &str = "nginx";
+
+/// The canary's compose service: `<service>-canary`.
+pub(crate) fn canary_service(plan: &CheckedPlan) -> String {
+    format!("{}-canary", plan.service.name)
+}
 
 /// The label keys set on both application services.
-pub const LABEL_PLAN: &str = "io.plan.plan";
-pub const LABEL_PHASE: &str = "io.plan.phase";
-pub const LABEL_TRACK: &str = "io.plan.track";
-pub const LABEL_VERSION: &str = "io.plan.version";
+const LABEL_PLAN: &str = "io.plan.plan";
+const LABEL_PHASE: &str = "io.plan.phase";
+const LABEL_TRACK: &str = "io.plan.track";
+const LABEL_VERSION: &str = "io.plan.version";
 
 #[derive(Debug, Serialize)]
 struct Override {
@@ -112,7 +121,7 @@ impl Bind {
 /// that no canary replica carries more load than a stable one does at full traffic, and at
 /// least 1 in every phase (even at 0% the phase's NGINX config names the canary service,
 /// and targeted groups or pinned testers may reach it). Integer arithmetic: exact.
-pub fn canary_replicas(replicas: u32, share_hundredths: u16) -> u32 {
+fn canary_replicas(replicas: u32, share_hundredths: u16) -> u32 {
     let scaled = u64::from(replicas) * u64::from(share_hundredths);
     let up = scaled.div_ceil(10_000);
     u32::try_from(up)
@@ -121,7 +130,7 @@ pub fn canary_replicas(replicas: u32, share_hundredths: u16) -> u32 {
 }
 
 /// Renders `compose/<step>.override.yml` for every step of `plan`, in step order.
-pub fn render(plan: &CheckedPlan) -> Vec<Artifact> {
+pub(crate) fn render(plan: &CheckedPlan) -> Vec<Artifact> {
     Step::all(plan)
         .into_iter()
         .map(|step| Artifact {
@@ -181,7 +190,7 @@ fn labels(plan: &CheckedPlan, step: Step, track: &str, version: &str) -> Vec<Str
 fn build(plan: &CheckedPlan, step: Step) -> Override {
     let svc = &plan.service;
     let (from, to) = (&plan.release.from, &plan.release.to);
-    let canary_name = format!("{}-canary", svc.name);
+    let canary_name = canary_service(plan);
     let file = |dir: &str, stem: &str, ext: &str| format!("./{}/{dir}/{stem}.{ext}", plan.name);
 
     let (stable_version, canary_count) = match step {
@@ -244,7 +253,7 @@ fn build(plan: &CheckedPlan, step: Step) -> Override {
     let mut services = IndexMap::new();
     services.insert(svc.name.clone(), stable);
     services.insert(canary_name, canary);
-    services.insert("nginx".to_string(), nginx);
+    services.insert(NGINX_SERVICE.to_string(), nginx);
     if !prometheus.volumes.is_empty() {
         services.insert("prometheus".to_string(), prometheus);
     }
@@ -256,14 +265,14 @@ fn build(plan: &CheckedPlan, step: Step) -> Override {
 mod tests {
     use super::*;
     use crate::source::Source;
-    use serde_yaml::Value;
+    use yaml_serde::Value;
 
     const LAWSKER: &str = include_str!("../../plans/lawsker.yaml");
 
     /// The lawsker plan with `path` set to `value`, compiled; `None` when `plan validate`
     /// rejects it.
     fn plan_with(path: &[&str], value: &str) -> Option<CheckedPlan> {
-        let mut doc: Value = serde_yaml::from_str(LAWSKER).expect("lawsker parses");
+        let mut doc: Value = yaml_serde::from_str(LAWSKER).expect("lawsker parses");
         let mut node = &mut doc;
         for seg in path {
             node = match seg.parse::<usize>() {
@@ -272,7 +281,7 @@ mod tests {
             };
         }
         *node = Value::String(value.to_string());
-        let text = serde_yaml::to_string(&doc).expect("plan serialises");
+        let text = yaml_serde::to_string(&doc).expect("plan serialises");
         let src = Source::new("t.yaml".into(), text);
         crate::pipeline::compile(src).plan
     }
@@ -285,7 +294,7 @@ mod tests {
         render(plan)
             .into_iter()
             .map(|a| {
-                let v: Value = serde_yaml::from_str(&a.contents).expect("override is YAML");
+                let v: Value = yaml_serde::from_str(&a.contents).expect("override is YAML");
                 (a.path, v)
             })
             .collect()

@@ -4,7 +4,7 @@
 //! checks that `plan validate` refuses it or the consuming format reads it back exactly.
 
 /// Every hostile string, once.
-pub fn corpus() -> Vec<String> {
+pub(crate) fn corpus() -> Vec<String> {
     let mut v: Vec<String> = [
         "",
         " ",

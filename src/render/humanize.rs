@@ -30,7 +30,7 @@ pub enum ValueFormat {
 }
 
 impl ValueFormat {
-    pub fn for_unit(unit: Unit) -> ValueFormat {
+    pub(crate) fn for_unit(unit: Unit) -> ValueFormat {
         match unit {
             Unit::Ratio => ValueFormat::Percentage,
             Unit::Milliseconds => ValueFormat::Milliseconds,

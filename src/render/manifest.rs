@@ -4,47 +4,35 @@
 //!
 //! The document is versioned (`schema_version`, bumped on any incompatible change) and
 //! built from typed structs serialised once; it carries no timestamp, so the same plan gives
-//! the same bytes. The step commands are defined here once and shown to people by the
-//! runbook too, so the two cannot disagree.
+//! the same bytes. Its commands, texts and runbook links come from the modules the runbook
+//! reads too (`commands`, `text`, `anchors`), so the two cannot disagree.
 //!
 //! Shape (version 1): `plan`, `release {from, to}`, `service`, `routing`, `notifications`,
 //! `alerts` (every alerting rule with its runbook link), `preparation {artifacts,
 //! commands}`, and `steps`: one per phase, then `rollback` and `promotion`, each with
 //! `kind`, `name`, `traffic`, `groups`, `min_duration`, `gates`, `rollback_rules`,
-//! `artifacts` and `commands`.
-//!
-//! Paths: artifacts are relative to the plan's output folder (`OUT/<plan>/`, where the
-//! manifest is); commands run in its parent `OUT/` (the folder given to `plan render
-//! --out`), beside the user's base `docker-compose.yml`, because docker-compose resolves
-//! every relative path of every `-f` file against the first file's folder (see `compose`).
-//! So command paths carry the plan's name: `lawsker/compose/alpha.override.yml`.
+//! `artifacts` and `commands`. Artifacts are relative to the manifest's folder, commands
+//! run in its parent (`paths`).
 
-use super::{Artifact, Step, header, runbook};
+use super::alerting::kind_label;
+use super::anchors;
+use super::artifact::{Artifact, header};
+use super::commands::{self, COMPOSE_BASE, Command};
+use super::compose::canary_service;
+use super::step::Step;
+use super::text::{
+    alert_summary, comparison_symbol, group_condition_text, group_rule_text, limit_text, value_text,
+};
 use crate::check::{CheckedPlan, Limit, Metric};
 use crate::lower::{self, AlertRule, RuleKind};
-use crate::model::{AgeUnit, Comparison, Duration, Operand, Share, Sticky};
+use crate::model::{AgeUnit, Duration, Operand, Share, Sticky};
 use serde::Serialize;
 
 /// The manifest format's version; consumers should refuse versions they do not know.
-pub const SCHEMA_VERSION: u32 = 1;
-
-/// The base compose file the overrides are layered on, in the folder the commands run in.
-pub const COMPOSE_BASE: &str = "docker-compose.yml";
-
-/// The compose service running NGINX, which the commands test and reload.
-pub const NGINX_SERVICE: &str = "nginx";
-
-/// Prometheus's reload endpoint (needs `--web.enable-lifecycle`).
-pub const PROMETHEUS_RELOAD: &str = "curl -fsS -X POST http://localhost:9090/-/reload";
-
-/// Alertmanager's reload endpoint.
-pub const ALERTMANAGER_RELOAD: &str = "curl -fsS -X POST http://localhost:9093/-/reload";
-
-/// The Alertmanager configuration, shared by every step.
-pub const ALERTMANAGER_CONFIG: &str = "alertmanager/alertmanager.yml";
+const SCHEMA_VERSION: u32 = 1;
 
 /// Renders `manifest.json`.
-pub fn render(plan: &CheckedPlan) -> Vec<Artifact> {
+pub(crate) fn render(plan: &CheckedPlan) -> Vec<Artifact> {
     let manifest = build(plan);
     // Serialising plain structs of strings, integers and finite numbers cannot fail; a
     // non-finite number would be a checker bug, and is written as null rather than lost.
@@ -293,12 +281,12 @@ struct AlsoDoc {
 }
 
 impl ThresholdDoc {
-    /// `joiner`: `or` for a gate, `and` for a rollback (see [`runbook::limit_text`]).
+    /// `joiner`: `or` for a gate, `and` for a rollback (see `text::limit_text`).
     fn of(l: Limit, m: &Metric, joiner: &str) -> ThresholdDoc {
         match l {
             Limit::Absolute(v) => ThresholdDoc::Absolute {
                 value: Num(v),
-                text: runbook::human(m.unit, v),
+                text: value_text(m.unit, v),
             },
             Limit::RelativeToStable { factor, also } => ThresholdDoc::RelativeToStable {
                 factor: Num(factor),
@@ -306,18 +294,10 @@ impl ThresholdDoc {
                     op: op.as_str(),
                     value: Num(v),
                 }),
-                text: runbook::limit_text(l, m, joiner),
+                text: limit_text(l, m, joiner),
             },
         }
     }
-}
-
-/// One shell command, run from the folder given to `plan render --out`.
-#[derive(Serialize, Clone, Debug, PartialEq, Eq)]
-pub struct Command {
-    /// What it does, for people and logs.
-    pub description: String,
-    pub run: String,
 }
 
 /// A number printed as an integer when it is one (`5`, not `5.0`); null if not finite.
@@ -398,21 +378,17 @@ fn build(plan: &CheckedPlan) -> Manifest<'_> {
             .iter()
             .map(|r| Alert {
                 alert: r.alert.clone(),
-                kind: match r.kind {
-                    RuleKind::Rollback => "rollback",
-                    RuleKind::Gate => "gate",
-                    RuleKind::NoData => "no_data",
-                },
+                kind: kind_label(r.kind),
                 id: r.id.clone(),
                 metric: plan.metrics[r.metric].name.clone(),
                 severity: r.severity(),
-                summary: runbook::alert_summary(plan, r),
-                runbook: runbook::link(r),
+                summary: alert_summary(plan, r),
+                runbook: anchors::link(r),
             })
             .collect(),
         preparation: Preparation {
-            artifacts: preparation_artifacts(plan),
-            commands: preparation_commands(plan),
+            artifacts: commands::preparation_artifacts(plan),
+            commands: commands::preparation_commands(plan),
         },
         steps: Step::all(plan)
             .into_iter()
@@ -423,8 +399,9 @@ fn build(plan: &CheckedPlan) -> Manifest<'_> {
 
 fn step<'a>(plan: &'a CheckedPlan, rules: &[AlertRule], s: Step) -> StepDoc<'a> {
     let name = s.name(plan);
-    let artifacts = artifacts(plan, s);
-    let commands = commands(plan, s);
+    let artifacts = commands::artifacts(plan, s);
+    let commands = commands::step_commands(plan, s);
+    let expected_request_share = s.expected_request_share(plan).map(Percent::of);
     let Step::Phase(i) = s else {
         let (kind, traffic) = match s {
             Step::Rollback => ("rollback", Share::ZERO),
@@ -434,7 +411,7 @@ fn step<'a>(plan: &'a CheckedPlan, rules: &[AlertRule], s: Step) -> StepDoc<'a> 
             kind,
             name,
             traffic: Percent::of(traffic),
-            expected_request_share: Some(Percent::of(traffic)),
+            expected_request_share,
             groups: Vec::new(),
             min_duration: None,
             gates: Vec::new(),
@@ -448,7 +425,7 @@ fn step<'a>(plan: &'a CheckedPlan, rules: &[AlertRule], s: Step) -> StepDoc<'a> 
         kind: "phase",
         name,
         traffic: Percent::of(phase.traffic),
-        expected_request_share: expected_request_share(plan, i).map(Percent::of),
+        expected_request_share,
         groups: phase
             .groups
             .iter()
@@ -456,15 +433,15 @@ fn step<'a>(plan: &'a CheckedPlan, rules: &[AlertRule], s: Step) -> StepDoc<'a> 
                 let g = &plan.groups[g];
                 GroupDoc {
                     name: &g.name,
-                    rule: runbook::group_rule(g, |s| s.to_string()),
+                    rule: group_rule_text(g, |s| s.to_string()),
                     conditions: g
                         .conditions
                         .iter()
                         .map(|c| ConditionDoc {
                             attribute: &c.attribute,
-                            comparison: comparison(c.predicate.comparison),
+                            comparison: comparison_symbol(c.predicate.comparison),
                             value: value(&c.predicate.operand),
-                            text: runbook::condition_text(c),
+                            text: group_condition_text(c),
                         })
                         .collect(),
                     traffic: g.share.map(Percent::of),
@@ -485,7 +462,7 @@ fn step<'a>(plan: &'a CheckedPlan, rules: &[AlertRule], s: Step) -> StepDoc<'a> 
                     threshold: ThresholdDoc::of(g.limit, m, "or"),
                     written: g.written.clone(),
                     alert: r.alert.clone(),
-                    runbook: runbook::link(r),
+                    runbook: anchors::link(r),
                 })
             })
             .collect(),
@@ -504,21 +481,13 @@ fn step<'a>(plan: &'a CheckedPlan, rules: &[AlertRule], s: Step) -> StepDoc<'a> 
                     for_: DurationDoc::of(rb.for_),
                     written: rb.written.clone(),
                     alert: r.alert.clone(),
-                    summary: runbook::alert_summary(plan, r),
-                    runbook: runbook::link(r),
+                    summary: alert_summary(plan, r),
+                    runbook: anchors::link(r),
                 })
             })
             .collect(),
         artifacts,
         commands,
-    }
-}
-
-fn comparison(c: Comparison) -> &'static str {
-    match c {
-        Comparison::Eq => "==",
-        Comparison::Ne => "!=",
-        Comparison::Ord(op) => op.as_str(),
     }
 }
 
@@ -544,174 +513,6 @@ fn value(o: &Operand) -> Value {
     }
 }
 
-/// The canary's expected share of requests in phase `i`: the split applies to the users
-/// outside the targeted groups (the same estimate `plan validate` uses). None when a
-/// targeted group's share is not stated.
-pub fn expected_request_share(plan: &CheckedPlan, i: usize) -> Option<Share> {
-    if plan.phases[i]
-        .groups
-        .iter()
-        .any(|&g| plan.groups[g].share.is_none())
-    {
-        return None;
-    }
-    Share::from_hundredths((plan.canary_request_share(i) * 10_000.0).round() as u16)
-}
-
-// ---------------------------------------------------------------------------------------
-// Artifacts and commands, shared with the runbook.
-
-/// The canary's compose service.
-pub fn canary_service(plan: &CheckedPlan) -> String {
-    format!("{}-canary", plan.service.name)
-}
-
-/// The generated files a step applies, relative to the output folder.
-pub fn artifacts(plan: &CheckedPlan, s: Step) -> Vec<String> {
-    let name = s.name(plan);
-    let mut v = vec![
-        format!("nginx/{name}.conf"),
-        format!("compose/{name}.override.yml"),
-    ];
-    if let Step::Phase(_) = s {
-        v.push(format!("prometheus/{name}.rules.yml"));
-    }
-    v
-}
-
-/// Files checked once before the release starts.
-fn preparation_artifacts(plan: &CheckedPlan) -> Vec<String> {
-    let mut v = vec![ALERTMANAGER_CONFIG.to_string()];
-    for i in 0..plan.phases.len() {
-        let name = Step::Phase(i).name(plan);
-        v.push(format!("prometheus/{name}.rules.yml"));
-        v.push(format!("prometheus/{name}.test.yml"));
-    }
-    v
-}
-
-/// An artifact's path as the commands name it: under the plan's folder, shell-quoted.
-pub fn run_path(plan: &CheckedPlan, artifact: &str) -> String {
-    sh(&format!("{}/{artifact}", plan.name))
-}
-
-fn cmd(description: impl Into<String>, run: impl Into<String>) -> Command {
-    Command {
-        description: description.into(),
-        run: run.into(),
-    }
-}
-
-/// `docker compose -f docker-compose.yml -f <plan>/compose/<step>.override.yml`.
-pub fn compose(plan: &CheckedPlan, s: Step) -> String {
-    format!(
-        "docker compose -f {} -f {}",
-        sh(COMPOSE_BASE),
-        run_path(plan, &format!("compose/{}.override.yml", s.name(plan)))
-    )
-}
-
-/// The checks run before the release starts: every rule file and its unit tests, and the
-/// Alertmanager configuration, with the tools Prometheus and Alertmanager ship.
-pub fn preparation_commands(plan: &CheckedPlan) -> Vec<Command> {
-    let mut v = Vec::new();
-    for i in 0..plan.phases.len() {
-        let name = Step::Phase(i).name(plan);
-        v.push(cmd(
-            format!("check the alerting rules of phase {name}"),
-            format!(
-                "promtool check rules {}",
-                run_path(plan, &format!("prometheus/{name}.rules.yml"))
-            ),
-        ));
-        v.push(cmd(
-            format!("run the unit tests of phase {name}'s rules"),
-            format!(
-                "promtool test rules {}",
-                run_path(plan, &format!("prometheus/{name}.test.yml"))
-            ),
-        ));
-    }
-    v.push(cmd(
-        "check the Alertmanager configuration",
-        format!(
-            "amtool check-config {}",
-            run_path(plan, ALERTMANAGER_CONFIG)
-        ),
-    ));
-    v.push(cmd(
-        "load the Alertmanager configuration",
-        ALERTMANAGER_RELOAD,
-    ));
-    v.push(cmd(
-        "check that Prometheus is up",
-        "curl -fsS http://localhost:9090/-/healthy",
-    ));
-    v
-}
-
-/// The commands that apply step `s`, in order.
-pub fn commands(plan: &CheckedPlan, s: Step) -> Vec<Command> {
-    let name = s.name(plan);
-    let compose = compose(plan, s);
-    let mut v = Vec::new();
-    if let Step::Phase(_) = s {
-        v.push(cmd(
-            format!("check phase {name}'s alerting rules before loading them"),
-            format!(
-                "promtool check rules {}",
-                run_path(plan, &format!("prometheus/{name}.rules.yml"))
-            ),
-        ));
-    }
-    let up = match s {
-        Step::Phase(i) => format!(
-            "start or scale the canary ({}) and route {} of users to it",
-            plan.release.to, plan.phases[i].traffic
-        ),
-        Step::Rollback => format!(
-            "switch all traffic back to {} and stop the canary",
-            plan.release.from
-        ),
-        Step::Promotion => format!(
-            "run {} as the stable version and retire the canary",
-            plan.release.to
-        ),
-    };
-    v.push(cmd(up, format!("{compose} up -d")));
-    v.push(cmd(
-        "test the NGINX configuration",
-        format!("{compose} exec -T {NGINX_SERVICE} nginx -t"),
-    ));
-    v.push(cmd(
-        "reload NGINX without dropping connections",
-        format!("{compose} exec -T {NGINX_SERVICE} nginx -s reload"),
-    ));
-    v.push(cmd(
-        match s {
-            Step::Phase(_) => format!("load phase {name}'s alerting rules into Prometheus"),
-            _ => "reload Prometheus so the canary's rules stop evaluating".to_string(),
-        },
-        PROMETHEUS_RELOAD,
-    ));
-    v.push(cmd("show the services' state", format!("{compose} ps")));
-    v
-}
-
-/// Quotes a word for a POSIX shell when it holds anything but safe characters. Every
-/// name reaching a command is already constrained by the schema; this is the second line.
-pub fn sh(word: &str) -> String {
-    let safe = !word.is_empty()
-        && word
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_./:=@%+-".contains(c));
-    if safe {
-        word.to_string()
-    } else {
-        format!("'{}'", word.replace('\'', r"'\''"))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -723,17 +524,5 @@ mod tests {
         assert_eq!(j(0.05), "0.05");
         assert_eq!(j(86400.0), "86400");
         assert_eq!(j(f64::NAN), "null");
-    }
-
-    #[test]
-    fn shell_words_are_quoted_only_when_needed() {
-        assert_eq!(
-            sh("compose/alpha.override.yml"),
-            "compose/alpha.override.yml"
-        );
-        assert_eq!(sh("a b"), "'a b'");
-        assert_eq!(sh("it's"), r"'it'\''s'");
-        assert_eq!(sh("$(rm -rf /)"), "'$(rm -rf /)'");
-        assert_eq!(sh(""), "''");
     }
 }

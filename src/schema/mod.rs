@@ -199,7 +199,7 @@ pub(crate) mod tests {
             let Ok(text) = std::fs::read_to_string(path) else {
                 continue;
             };
-            let Ok(doc) = serde_yaml::from_str::<Value>(&text) else {
+            let Ok(doc) = yaml_serde::from_str::<Value>(&text) else {
                 continue;
             };
             for v in variants(&doc) {

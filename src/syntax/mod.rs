@@ -14,7 +14,7 @@ use crate::diagnostic::{Diagnostic, Pos};
 use crate::pointer;
 use crate::source::{Kind, Source};
 use serde_json::Value as Json;
-use serde_yaml::Value as Yaml;
+use yaml_serde::Value as Yaml;
 
 /// A parsed plan document: its value and where each part of it sits in the text.
 #[derive(Debug, Clone)]
@@ -29,7 +29,7 @@ pub fn parse(source: &Source) -> Result<Document, (Spans, Vec<Diagnostic>)> {
     if !duplicates.is_empty() {
         return Err((spans, duplicates));
     }
-    let yaml: Yaml = match serde_yaml::from_str(&source.text) {
+    let yaml: Yaml = match yaml_serde::from_str(&source.text) {
         Ok(v) => v,
         Err(e) => {
             let d = yaml_error(&e, &source.text, &spans, source.kind);
@@ -105,7 +105,7 @@ fn second_document(text: &str) -> Option<Pos> {
     None
 }
 
-fn yaml_error(e: &serde_yaml::Error, text: &str, spans: &Spans, kind: Kind) -> Diagnostic {
+fn yaml_error(e: &yaml_serde::Error, text: &str, spans: &Spans, kind: Kind) -> Diagnostic {
     let msg = e.to_string();
     // yaml_serde appends " at line L column C"; the position is reported separately.
     let msg = match msg.find(" at line ") {

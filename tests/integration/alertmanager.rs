@@ -86,7 +86,7 @@ fn amtool_accepts_every_plan_and_routes_by_severity() {
         let config = render(&plan_file).join("alertmanager/alertmanager.yml");
         check_config(&amtool, &config);
         let text = std::fs::read_to_string(&config).unwrap();
-        let doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+        let doc: yaml_serde::Value = yaml_serde::from_str(&text).unwrap();
         let has = |r: &str| {
             doc["receivers"]
                 .as_sequence()

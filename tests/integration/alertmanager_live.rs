@@ -234,7 +234,7 @@ fn swap(text: &str, from: &str, to: &str) -> String {
 fn promtool_expected(out: &Path, phase: &str, alert: &str) -> serde_json::Value {
     let text = std::fs::read_to_string(out.join(format!("prometheus/{phase}.test.yml")))
         .expect("test file");
-    let doc: serde_yaml::Value = serde_yaml::from_str(&text).expect("test YAML");
+    let doc: yaml_serde::Value = yaml_serde::from_str(&text).expect("test YAML");
     let exp = doc["tests"]
         .as_sequence()
         .expect("tests")

@@ -5,9 +5,9 @@
 //! merged configuration is parsed and checked field by field.
 
 use crate::support::*;
-use serde_yaml::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use yaml_serde::Value;
 
 /// The base compose file for a plan.
 fn base_for(plan_name: &str) -> PathBuf {
@@ -34,7 +34,7 @@ fn merged(compose: &Path, out: &Path, override_file: &Path) -> Value {
         override_file.display(),
         String::from_utf8_lossy(&o.stderr)
     );
-    serde_yaml::from_slice(&o.stdout).expect("docker-compose prints YAML")
+    yaml_serde::from_slice(&o.stdout).expect("docker-compose prints YAML")
 }
 
 /// Renders `plan_file` with its base laid out as documented; returns (out, plan folder).
@@ -54,13 +54,13 @@ fn rendered_with_base(plan_file: &str) -> (PathBuf, PathBuf) {
 }
 
 fn plan_doc(plan_file: &str) -> Value {
-    serde_yaml::from_str(&std::fs::read_to_string(root().join(plan_file)).unwrap()).unwrap()
+    yaml_serde::from_str(&std::fs::read_to_string(root().join(plan_file)).unwrap()).unwrap()
 }
 
 fn percent_hundredths(v: &Value) -> u64 {
     let s = match v {
         Value::String(s) => s.trim_end_matches('%').trim().to_string(),
-        other => serde_yaml::to_string(other).unwrap().trim().to_string(),
+        other => yaml_serde::to_string(other).unwrap().trim().to_string(),
     };
     let p: f64 = s.parse().expect("share");
     (p * 100.0).round() as u64
@@ -117,7 +117,7 @@ fn every_override_merges_onto_the_base_with_the_expected_fields() {
         );
         let (out, dir) = rendered_with_base(&plan_file);
         let base: Value =
-            serde_yaml::from_str(&std::fs::read_to_string(base_for(&name)).unwrap()).unwrap();
+            yaml_serde::from_str(&std::fs::read_to_string(base_for(&name)).unwrap()).unwrap();
         assert!(
             base["services"][svc.as_str()].is_mapping(),
             "{}: the base file has no service `{svc}`; add plans/docker-compose.{name}.base.yml",

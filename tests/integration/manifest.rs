@@ -265,7 +265,7 @@ fn manifest_alerts_match_the_prometheus_rules() {
     for st in arr(&m["steps"]).iter().filter(|st| st["kind"] == "phase") {
         let file = dir.join(format!("prometheus/{}.rules.yml", s(&st["name"])));
         let text = std::fs::read_to_string(&file).expect("rules file");
-        let doc: serde_yaml::Value = serde_yaml::from_str(&text).expect("rules YAML");
+        let doc: yaml_serde::Value = yaml_serde::from_str(&text).expect("rules YAML");
         let mut urls = std::collections::BTreeMap::new();
         for g in doc["groups"].as_sequence().expect("groups") {
             for r in g["rules"].as_sequence().expect("rules") {
@@ -545,7 +545,7 @@ fn every_alert_links_a_runbook_section_that_exists() {
             if !e.file_name().to_string_lossy().ends_with(".rules.yml") {
                 continue;
             }
-            let doc: serde_yaml::Value = serde_yaml::from_str(&text).expect("YAML");
+            let doc: yaml_serde::Value = yaml_serde::from_str(&text).expect("YAML");
             for r in doc["groups"][0]["rules"].as_sequence().expect("rules") {
                 let Some(url) = r["annotations"]["runbook_url"].as_str() else {
                     continue;

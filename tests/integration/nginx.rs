@@ -8,7 +8,7 @@ use crate::dns::FakeDns;
 use crate::support::*;
 use plan::check::CheckedPlan;
 use plan::model::Sticky;
-use plan::render::nginx::{map_key, quote};
+use plan::render::nginx::quoting::{map_key, quote};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};

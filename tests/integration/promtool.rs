@@ -99,13 +99,13 @@ fn dur(ms: u64) -> String {
 fn run_group(
     bin: &Path,
     dir: &Path,
-    file: &serde_yaml::Value,
-    group: serde_yaml::Value,
+    file: &yaml_serde::Value,
+    group: yaml_serde::Value,
 ) -> (bool, String) {
     let mut f = file.clone();
-    f["tests"] = serde_yaml::Value::Sequence(vec![group]);
+    f["tests"] = yaml_serde::Value::Sequence(vec![group]);
     let path = dir.join("mutant.test.yml");
-    std::fs::write(&path, serde_yaml::to_string(&f).unwrap()).unwrap();
+    std::fs::write(&path, yaml_serde::to_string(&f).unwrap()).unwrap();
     promtool(bin, dir, &["test", "rules", "mutant.test.yml"])
 }
 
@@ -114,7 +114,7 @@ fn generated_tests_fail_when_the_firing_time_moves() {
     let Some(bin) = tool("promtool") else { return };
     let dir = render("plans/lawsker.yaml").join("prometheus");
     let text = std::fs::read_to_string(dir.join("alpha.test.yml")).unwrap();
-    let file: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    let file: yaml_serde::Value = yaml_serde::from_str(&text).unwrap();
     let ei = ms(file["evaluation_interval"].as_str().unwrap());
     let groups = file["tests"].as_sequence().unwrap().clone();
     let mut checked = 0;
@@ -223,7 +223,7 @@ fn promtool_passes_a_variant_plan() {
     assert!(rules.contains("https://wiki.example.com/runbooks/checkout#gate-error_rate"));
     assert!(rules.contains("ignoring(track) group_left() (2 * service_track:error_rate"));
     // Prometheus templates annotations: the braces reach it escaped as a template literal.
-    let doc: serde_yaml::Value = serde_yaml::from_str(&rules).unwrap();
+    let doc: yaml_serde::Value = yaml_serde::from_str(&rules).unwrap();
     let escaped = doc["groups"]
         .as_sequence()
         .unwrap()

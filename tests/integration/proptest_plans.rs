@@ -4,7 +4,7 @@
 //! Plans are generated as typed models ([`plan::model::Plan`]) under the language's rules
 //! (traffic never decreasing and ending at 100%, an audience that never shrinks, gates on
 //! the healthy side, thresholds inside their unit's range, phases outlasting every rule), then
-//! written out with `serde_yaml`. Most cases go through the library (`pipeline::compile`) for
+//! written out with `yaml_serde`. Most cases go through the library (`pipeline::compile`) for
 //! speed; a few go through the binary to prove the process exit codes.
 
 use crate::support::*;
@@ -451,7 +451,7 @@ fn assemble(
 }
 
 fn to_text(plan: &Plan) -> String {
-    serde_yaml::to_string(plan).expect("a plan serialises")
+    yaml_serde::to_string(plan).expect("a plan serialises")
 }
 
 fn source(text: &str) -> Source {

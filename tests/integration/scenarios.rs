@@ -411,7 +411,7 @@ fn built_in_scenarios_warn_about_faults_after_promotion() {
 #[test]
 fn pre_commit_hook_checks_staged_scenario_files_against_the_plan() {
     let text = std::fs::read_to_string(root().join(".pre-commit-hooks.yaml")).expect("hooks");
-    let hooks: Vec<serde_json::Value> = serde_yaml::from_str(&text).expect("hooks YAML");
+    let hooks: Vec<serde_json::Value> = yaml_serde::from_str(&text).expect("hooks YAML");
     let hook = hooks
         .iter()
         .find(|h| h["id"] == "plan-validate-scenarios")

@@ -10,7 +10,7 @@
 
 /// The attachment's colour: Slack's `danger` (red) for a firing critical, `warning`
 /// (orange) for other firing alerts, `good` (green) once resolved.
-pub const COLOR: &str = r#"{{ if eq .Status "firing" }}{{ if eq .CommonLabels.severity "critical" }}danger{{ else }}warning{{ end }}{{ else }}good{{ end }}"#;
+pub(crate) const COLOR: &str = r#"{{ if eq .Status "firing" }}{{ if eq .CommonLabels.severity "critical" }}danger{{ else }}warning{{ end }}{{ else }}good{{ end }}"#;
 
 /// `[FIRING:1] CanaryRollbackErrorRate | plan lawsker, phase beta, release v1.1.0`; a group
 /// of alerts with different names is `[FIRING:3] 3 alerts | ...`. (`[[x]]` is the value
@@ -55,15 +55,15 @@ const TEXT: &str = concat!(
 const FALLBACK_SUMMARIES: &str =
     r#"{{ range .Alerts }}{{ with .Annotations.summary }} - [[.]]{{ end }}{{ end }}"#;
 
-pub fn title() -> String {
+pub(crate) fn title() -> String {
     escaped(TITLE)
 }
 
-pub fn text() -> String {
+pub(crate) fn text() -> String {
     escaped(TEXT)
 }
 
-pub fn fallback() -> String {
+pub(crate) fn fallback() -> String {
     escaped(&format!("{TITLE}{FALLBACK_SUMMARIES}"))
 }
 

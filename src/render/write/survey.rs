@@ -2,42 +2,42 @@
 //! (missing or different), the entries plan wrote that the plan no longer produces (stale)
 //! and the entries plan did not write (foreign). Only reads; never follows a symbolic link.
 //!
-//! A file is plan's when it begins with plan's mark ([`crate::render::is_generated`]). The
+//! A file is plan's when it begins with plan's mark (`artifact::is_generated`). The
 //! mark is in the file itself, so outputs of earlier versions (a checked-in `generated/`)
 //! are recognised, a file a person put in the folder is not, whatever its name, and there
 //! is no record of what was written that could disagree with the disk.
 
-use super::{Action, Foreign, ForeignKind, IoFailure};
-use crate::render::{GENERATED_HEAD, is_generated};
+use super::outcome::{Action, Foreign, ForeignKind, IoFailure};
+use crate::render::artifact::{GENERATED_HEAD, is_generated};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 /// One plan's folder, surveyed.
-pub struct Survey<'a> {
+pub(crate) struct Survey<'a> {
     /// The artifacts whose file is missing or different, in path order.
-    pub to_write: Vec<Pending<'a>>,
+    pub(crate) to_write: Vec<Pending<'a>>,
     /// What plan wrote and no longer produces, for reporting: files, or folders holding
     /// nothing else (named once).
-    pub stale: Vec<PathBuf>,
+    pub(crate) stale: Vec<PathBuf>,
     /// What plan did not write: files at an artifact's path (replaced) or anywhere else
     /// (removed); folders holding nothing plan wrote are named once.
-    pub foreign: Vec<Foreign>,
+    pub(crate) foreign: Vec<Foreign>,
     /// What render removes: every entry at a path the plan does not produce, whole.
-    pub remove: Vec<PathBuf>,
+    pub(crate) remove: Vec<PathBuf>,
 }
 
 /// An artifact to put at `path`.
-pub struct Pending<'a> {
-    pub path: PathBuf,
-    pub contents: &'a str,
-    pub existing: Existing,
+pub(crate) struct Pending<'a> {
+    pub(crate) path: PathBuf,
+    pub(crate) contents: &'a str,
+    pub(crate) existing: Existing,
 }
 
 /// What is at an artifact's path before render writes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Existing {
+pub(crate) enum Existing {
     /// No file (or something render removes first: a folder, a link).
     Nothing,
     /// An older version of plan's file.
@@ -48,7 +48,10 @@ pub enum Existing {
 
 /// Surveys `dir`, the folder that should hold exactly `artifacts` (relative path and
 /// contents, paths already checked to be plain names).
-pub fn survey<'a>(dir: &Path, artifacts: &[(PathBuf, &'a str)]) -> Result<Survey<'a>, IoFailure> {
+pub(crate) fn survey<'a>(
+    dir: &Path,
+    artifacts: &[(PathBuf, &'a str)],
+) -> Result<Survey<'a>, IoFailure> {
     let mut needed = BTreeSet::from([PathBuf::new()]);
     for (rel, _) in artifacts {
         needed.extend(rel.ancestors().skip(1).map(Path::to_path_buf));

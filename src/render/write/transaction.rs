@@ -14,13 +14,13 @@
 //! `--delete-foreign` was deleting, a temporary file killed before its first byte) it
 //! names.
 
-use super::{Action, IoFailure, Stuck, Undo};
+use super::outcome::{Action, IoFailure, Stuck, Undo};
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 #[derive(Default)]
-pub struct Transaction {
+pub(crate) struct Transaction {
     /// Entries moved aside: `(where it was, where it is)`.
     aside: Vec<(PathBuf, PathBuf)>,
     /// Folders created, parents first.
@@ -41,7 +41,7 @@ struct Staged {
 impl Transaction {
     /// Moves `path` (a file, a link or a whole folder) out of the way, to be deleted when
     /// the render completes.
-    pub fn move_aside(&mut self, path: &Path) -> Result<(), IoFailure> {
+    pub(crate) fn move_aside(&mut self, path: &Path) -> Result<(), IoFailure> {
         let hidden = hidden_name(path, "old")?;
         fs::rename(path, &hidden).map_err(|e| IoFailure::new(path, Action::MoveAside, e))?;
         self.aside.push((path.to_path_buf(), hidden));
@@ -49,7 +49,7 @@ impl Transaction {
     }
 
     /// Creates `dir` and any missing folders above it.
-    pub fn create_folders(&mut self, dir: &Path) -> Result<(), IoFailure> {
+    pub(crate) fn create_folders(&mut self, dir: &Path) -> Result<(), IoFailure> {
         let missing: Vec<&Path> = dir
             .ancestors()
             .filter(|d| !d.as_os_str().is_empty())
@@ -65,7 +65,7 @@ impl Transaction {
     /// Writes `contents` to a temporary file beside `target` and flushes it to disk; with
     /// `replaces`, also links the file at `target` to a hidden name, to put it back if the
     /// render fails.
-    pub fn stage(
+    pub(crate) fn stage(
         &mut self,
         target: &Path,
         contents: &str,
@@ -97,7 +97,7 @@ impl Transaction {
     }
 
     /// Renames every staged file into place with `rename` (`fs::rename`, but for tests).
-    pub fn commit(
+    pub(crate) fn commit(
         &mut self,
         mut rename: impl FnMut(&Path, &Path) -> io::Result<()>,
     ) -> Result<(), IoFailure> {
@@ -109,7 +109,7 @@ impl Transaction {
     }
 
     /// Undoes everything, last first; returns what could not be undone.
-    pub fn roll_back(self) -> Vec<Stuck> {
+    pub(crate) fn roll_back(self) -> Vec<Stuck> {
         let mut stuck = Vec::new();
         let mut undo = |what: Undo, path: &Path, r: io::Result<()>| {
             if let Err(error) = r {
@@ -149,7 +149,7 @@ impl Transaction {
 
     /// Deletes the hidden copies of what was replaced or removed. Returns the paths that
     /// changed, and the copies that could not be deleted.
-    pub fn finish(self) -> (Vec<PathBuf>, Vec<(PathBuf, io::Error)>) {
+    pub(crate) fn finish(self) -> (Vec<PathBuf>, Vec<(PathBuf, io::Error)>) {
         let mut left = Vec::new();
         let olds = self.staged.iter().filter_map(|s| s.old.as_ref());
         for hidden in olds.chain(self.aside.iter().map(|(_, h)| h)) {

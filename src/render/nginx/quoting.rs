@@ -1,339 +1,18 @@
-//! The NGINX artifacts: one drop-in for `conf.d/` (http context) per step of the plan.
+//! Writing values into an NGINX config so that NGINX reads back exactly the value, or
+//! refusing the value.
 //!
-//! `nginx/<phase>.conf` splits traffic between the compose services `<service>` (stable) and
-//! `<service>-canary`: a request goes to the canary when the force header says `canary`,
-//! else when the stable side is not forced and its group header names a group the phase
-//! targets, else when its sticky key (cookie, header or client address; the client address
-//! when the cookie or header is missing) hashes into the phase's share. The group and force
-//! headers count only from the plan's `trusted_networks` (a `geo` block): from anywhere else
-//! they are ignored, so a client cannot pick the canary by sending them. `nginx/rollback.conf`
-//! sends everything to the stable service running the old version, `nginx/promotion.conf`
-//! everything to the stable service running the new one; neither names the canary service,
-//! which is stopped then.
-//!
-//! Services are reached through `proxy_pass http://$<prefix>_backend`, a variable, so NGINX
-//! looks their names up through `resolver` (Docker's embedded DNS by default) when requests
-//! need them and again every 10 s: a restarted or rescheduled container's new address is used
-//! without a reload, and `nginx -t` does not need the services to be up. (A name in an
-//! `upstream` block is resolved once, at load time, in open-source NGINX before 1.27.3,
-//! which would answer 502 until the next reload.) The price is that connections to the
-//! services are not kept alive between requests.
-//!
-//! Every variable and log format carries the prefix `plan_<name>` (dashes become
-//! underscores, which NGINX variable names need), so several plans' drop-ins can coexist.
-//! NGINX's default variables and map hashes hold names of at most 46 characters, which the
-//! schema's caps on plan names (32) and group names (40) respect: the longest variable is
-//! `plan_<name>_version`. Every response carries `X-Release-Track` and `X-Release-Version`,
-//! and the access log records both.
-//!
-//! No injection: the schema constrains every value, and this module quotes or checks each
-//! one again for the place it goes ([`quote`], [`map_key`], [`ident`], ...). The template
-//! can print nothing else: its formatter refuses any string not produced by those functions.
+//! NGINX reads a config as tokens separated by whitespace and `;`, `{`, `}`; `#` at the
+//! start of a token opens a comment. Inside double quotes all of those are plain
+//! characters, and `\"` and `\\` stand for `"` and `\`. What quoting cannot neutralise is
+//! `$` (NGINX expands variables inside quotes too and has no escape for it), the meaning
+//! some directives give a value's first character (`~` a regex, `default` a map keyword),
+//! and bytes that make no sense in a header or host name (control characters, non-ASCII).
 
-use super::{Artifact, Step, header};
-use crate::check::CheckedPlan;
-use crate::model::{Share, Sticky};
-use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior, Value, context};
 use std::fmt;
 
-const TEMPLATE: &str = include_str!("nginx.conf.j2");
-
-/// Where every access log line goes (the official image links it to stdout).
-const ACCESS_LOG: &str = "/var/log/nginx/access.log";
-
-/// The longest value this module writes into a config; NGINX itself refuses tokens longer
+/// The longest value plan writes into a config; NGINX itself refuses tokens longer
 /// than its 4 KiB parse buffer.
-pub const MAX_LEN: usize = 1024;
-
-/// Renders `nginx/<step>.conf` for every step of `plan`, in step order.
-pub fn render(plan: &CheckedPlan) -> Vec<Artifact> {
-    Step::all(plan)
-        .into_iter()
-        .map(|step| Artifact {
-            path: format!("nginx/{}.conf", step.name(plan)),
-            contents: render_step(plan, step).unwrap_or_else(|e| refused_file(plan, step, &e)),
-        })
-        .collect()
-}
-
-/// Renders one step, or says which value could not be written safely.
-pub fn render_step(plan: &CheckedPlan, step: Step) -> Result<String, Refused> {
-    let prefix = ident(&format!("plan_{}", plan.name.replace('-', "_")))?;
-    let service = &plan.service;
-    let split = matches!(step, Step::Phase(_));
-    let stable_version = match step {
-        Step::Promotion => &plan.release.to,
-        _ => &plan.release.from,
-    };
-    let mut ctx = context! {
-        header => safe(comment_block(&header(plan, "#"))),
-        about => about(plan, step).iter().map(|l| safe(comment(l))).collect::<Vec<_>>(),
-        prefix => safe(prefix.clone()),
-        stable_server => safe(upstream_server(&service.name, service.port)?),
-        stable_version => safe(quote(stable_version)?),
-        split => split,
-        listen => plan.routing.listen,
-        server_name => safe(server_name(&plan.routing.server_name)?),
-        resolver => safe(address(&plan.routing.resolver.to_string())?),
-        access_log => safe(quote(ACCESS_LOG)?),
-        log_format => safe(log_format(plan, step, &prefix)?),
-        track => safe(quote("stable")?),
-    };
-    if let Step::Phase(i) = step {
-        let phase = &plan.phases[i];
-        let user_var = match &plan.routing.sticky {
-            Sticky::Cookie(name) => Some(cookie_var(name)?),
-            Sticky::Header(name) => Some(header_var(name)?),
-            Sticky::ClientAddress(_) => None,
-        };
-        let key_var = match user_var {
-            Some(_) => format!("{prefix}_user"),
-            None => "remote_addr".to_string(),
-        };
-        let groups: Vec<Value> = phase
-            .groups
-            .iter()
-            .map(|&g| map_key(&plan.groups[g].name).map(safe))
-            .collect::<Result<_, _>>()?;
-        let group_source = match &plan.routing.group_header {
-            Some(h) if !groups.is_empty() => Some(header_var(h)?),
-            _ => None,
-        };
-        let force_source = plan
-            .routing
-            .force_header
-            .as_deref()
-            .map(header_var)
-            .transpose()?;
-        // The chain of maps, each falling back to the one before; the last one is `_track`.
-        let track = format!("{prefix}_track");
-        let grouped = format!("{prefix}_grouped");
-        let split_var = match (&group_source, &force_source) {
-            (None, None) => track.clone(),
-            _ => format!("{prefix}_split"),
-        };
-        let trusted: Vec<Value> = if group_source.is_some() || force_source.is_some() {
-            plan.routing
-                .trusted_networks
-                .iter()
-                .map(|n| address(&n.to_string()).map(safe))
-                .collect::<Result<_, _>>()?
-        } else {
-            Vec::new()
-        };
-        let group_map = group_source.map(|source| {
-            let target = if force_source.is_some() {
-                &grouped
-            } else {
-                &track
-            };
-            context! {
-                source => safe(source),
-                target => safe(target.clone()),
-                groups => groups,
-                fallback => safe(split_var.clone()),
-            }
-        });
-        let force_map = force_source.map(|source| {
-            let fallback = if group_map.is_some() {
-                &grouped
-            } else {
-                &split_var
-            };
-            context! {
-                source => safe(source),
-                target => safe(track.clone()),
-                fallback => safe(fallback.clone()),
-            }
-        });
-        ctx = context! {
-            canary_server => safe(upstream_server(&format!("{}-canary", service.name), service.port)?),
-            canary_version => safe(quote(&plan.release.to)?),
-            user_var => user_var.map(safe),
-            split_key => safe(expand(&[Piece::Text(&format!("{}:", plan.name)), Piece::Var(&key_var)])?),
-            split_var => safe(split_var.clone()),
-            canary_percent => percent(phase.traffic).map(safe),
-            trusted => trusted,
-            group_map => group_map,
-            force_map => force_map,
-            ..ctx
-        };
-    }
-    environment()
-        .get_template("nginx.conf")
-        .and_then(|t| t.render(ctx))
-        .map_err(|e| Refused::new("the NGINX template", e.to_string()))
-}
-
-/// The template environment, with the template compiled once: strict about undefined
-/// values, and printing nothing but the values this module marked safe (numbers aside).
-fn environment() -> &'static Environment<'static> {
-    static ENV: std::sync::OnceLock<Environment<'static>> = std::sync::OnceLock::new();
-    ENV.get_or_init(|| {
-        let mut env = new_environment();
-        // The template is part of the binary; a syntax error in it fails every render test.
-        let _ = env.add_template("nginx.conf", TEMPLATE);
-        env
-    })
-}
-
-fn new_environment() -> Environment<'static> {
-    let mut env = Environment::empty();
-    env.set_undefined_behavior(UndefinedBehavior::Strict);
-    env.set_trim_blocks(true);
-    env.set_lstrip_blocks(true);
-    env.set_keep_trailing_newline(true);
-    env.set_formatter(|out, _state, value| {
-        if value.is_safe() || value.is_number() {
-            write!(out, "{value}").map_err(Error::from)
-        } else {
-            Err(Error::new(
-                ErrorKind::InvalidOperation,
-                format!("`{value}` reached the NGINX template without being quoted"),
-            ))
-        }
-    });
-    env
-}
-
-fn safe(s: String) -> Value {
-    Value::from_safe_string(s)
-}
-
-/// What the file does, for the people reading it (one comment line each).
-fn about(plan: &CheckedPlan, step: Step) -> Vec<String> {
-    let (from, to) = (&plan.release.from, &plan.release.to);
-    let service = &plan.service.name;
-    match step {
-        Step::Phase(i) => {
-            let phase = &plan.phases[i];
-            let key = match &plan.routing.sticky {
-                Sticky::Cookie(c) => format!("the cookie `{c}`, else the client address"),
-                Sticky::Header(h) => format!("the header `{h}`, else the client address"),
-                Sticky::ClientAddress(_) => "the client address".to_string(),
-            };
-            let mut v = vec![
-                format!(
-                    "Plan `{}`, phase `{}` ({} of {}): {} of users go to the canary {to} (`{service}-canary`),",
-                    plan.name,
-                    phase.name,
-                    i + 1,
-                    plan.phases.len(),
-                    phase.traffic
-                ),
-                format!("the others stay on {from} (`{service}`). Users are told apart by {key}."),
-            ];
-            let mut headers = false;
-            if let (Some(h), false) = (&plan.routing.group_header, phase.groups.is_empty()) {
-                let names: Vec<&str> = phase
-                    .groups
-                    .iter()
-                    .map(|&g| plan.groups[g].name.as_str())
-                    .collect();
-                v.push(format!("`{h}: {}` goes to the canary.", names.join("|")));
-                headers = true;
-            }
-            if let Some(h) = &plan.routing.force_header {
-                v.push(format!(
-                    "`{h}: canary` or `{h}: stable` pins a request to that version."
-                ));
-                headers = true;
-            }
-            if headers {
-                let networks: Vec<String> = plan
-                    .routing
-                    .trusted_networks
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect();
-                v.push(format!(
-                    "These headers count only from {}; other clients' are ignored.",
-                    networks.join(", ")
-                ));
-            }
-            v
-        }
-        Step::Rollback => vec![
-            format!(
-                "Plan `{}`, rollback: every request goes to the stable version {from} (`{service}`);",
-                plan.name
-            ),
-            format!("the canary {to} (`{service}-canary`) is not used."),
-        ],
-        Step::Promotion => vec![format!(
-            "Plan `{}`, promotion: every request goes to the new version {to}, now run by `{service}`.",
-            plan.name
-        )],
-    }
-}
-
-/// The access log line: the usual combined format, then the plan, step, track and version.
-fn log_format(plan: &CheckedPlan, step: Step, prefix: &str) -> Result<String, Refused> {
-    use Piece::{Text, Var};
-    let track = format!("{prefix}_track");
-    let version = format!("{prefix}_version");
-    let combined = [
-        Var("remote_addr"),
-        Text(" - "),
-        Var("remote_user"),
-        Text(" ["),
-        Var("time_local"),
-        Text("] \""),
-        Var("request"),
-        Text("\" "),
-        Var("status"),
-        Text(" "),
-        Var("body_bytes_sent"),
-        Text(" \""),
-        Var("http_referer"),
-        Text("\" \""),
-        Var("http_user_agent"),
-        Text("\""),
-    ];
-    let tail = format!(" plan={} step={} track=", plan.name, step.name(plan));
-    let mut pieces = combined.to_vec();
-    pieces.extend([
-        Text(&tail),
-        Var(&track),
-        Text(" version="),
-        Var(&version),
-        Text(" upstream="),
-        Var("upstream_addr"),
-        Text(" request_time="),
-        Var("request_time"),
-    ]);
-    expand(&pieces)
-}
-
-/// `5%`, `12.5%`, `0.05%` for `split_clients`; None for 0%, which NGINX refuses there.
-fn percent(share: Share) -> Option<String> {
-    let h = share.hundredths();
-    match (h / 100, h % 100) {
-        (0, 0) => None,
-        (whole, 0) => Some(format!("{whole}%")),
-        (whole, frac) if frac % 10 == 0 => Some(format!("{whole}.{}%", frac / 10)),
-        (whole, frac) => Some(format!("{whole}.{frac:02}%")),
-    }
-}
-
-/// A file NGINX refuses to load, written in place of one that could not be rendered safely:
-/// `nginx -t` fails on it, so a reload keeps the running configuration.
-fn refused_file(plan: &CheckedPlan, step: Step, why: &Refused) -> String {
-    format!(
-        "{}# plan could not render `{}` safely: {}\n# This file is invalid on purpose, so that NGINX keeps its running configuration.\nplan_render_refused;\n",
-        comment_block(&header(plan, "#")),
-        comment(step.name(plan)),
-        comment(&why.to_string()),
-    )
-}
-
-// ---------------------------------------------------------------------------------------
-// Quoting. NGINX reads a config as tokens separated by whitespace and `;`, `{`, `}`; `#` at
-// the start of a token opens a comment. Inside double quotes all of those are plain
-// characters, and `\"` and `\\` stand for `"` and `\`. What quoting cannot neutralise is `$`
-// (NGINX expands variables inside quotes too and has no escape for it), the meaning some
-// directives give a value's first character (`~` a regex, `default` a map keyword), and bytes
-// that make no sense in a header or host name (control characters, non-ASCII).
+const MAX_LEN: usize = 1024;
 
 /// Why a value cannot be written into an NGINX config.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -344,7 +23,7 @@ pub struct Refused {
 }
 
 impl Refused {
-    fn new(value: &str, reason: impl Into<String>) -> Refused {
+    pub(super) fn new(value: &str, reason: impl Into<String>) -> Refused {
         let shown: String = value
             .chars()
             .take(60)
@@ -373,7 +52,7 @@ impl std::error::Error for Refused {}
 /// A double-quoted NGINX string that NGINX reads back as exactly `s`: `"` and `\` are
 /// escaped; `;`, `{`, `}`, `#`, `'` and spaces are plain inside the quotes. Refused: `$`
 /// (NGINX would expand a variable), control characters (newlines, tabs), non-ASCII and
-/// values longer than [`MAX_LEN`].
+/// values longer than `MAX_LEN` (1024 bytes).
 pub fn quote(s: &str) -> Result<String, Refused> {
     if s.len() > MAX_LEN {
         return Err(Refused::new(s, format!("longer than {MAX_LEN} bytes")));
@@ -419,7 +98,7 @@ pub fn map_key(s: &str) -> Result<String, Refused> {
 
 /// A name NGINX reads bare: an upstream, a variable, a log format. ASCII letters, digits and
 /// `_`, starting with a letter or `_`.
-pub fn ident(s: &str) -> Result<String, Refused> {
+pub(crate) fn ident(s: &str) -> Result<String, Refused> {
     let ok = s.len() <= 128
         && s.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
         && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
@@ -435,7 +114,7 @@ pub fn ident(s: &str) -> Result<String, Refused> {
 
 /// The variable holding request header `name`: `X-User-Group` → `http_x_user_group`.
 /// Header names with `_` are refused: NGINX drops such headers by default.
-pub fn header_var(name: &str) -> Result<String, Refused> {
+pub(crate) fn header_var(name: &str) -> Result<String, Refused> {
     let ok = name.len() <= 63
         && name.starts_with(|c: char| c.is_ascii_alphabetic())
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
@@ -452,7 +131,7 @@ pub fn header_var(name: &str) -> Result<String, Refused> {
 }
 
 /// The variable holding cookie `name`: `user_id` → `cookie_user_id`.
-pub fn cookie_var(name: &str) -> Result<String, Refused> {
+pub(crate) fn cookie_var(name: &str) -> Result<String, Refused> {
     if name.is_empty() || name.len() > 63 {
         return Err(Refused::new(name, "a cookie name has 1 to 63 characters"));
     }
@@ -466,7 +145,7 @@ pub fn cookie_var(name: &str) -> Result<String, Refused> {
 
 /// An upstream `server` address `host:port`, quoted. The host is a compose service or DNS
 /// name: ASCII letters, digits, `.`, `_` and `-`.
-pub fn upstream_server(host: &str, port: u16) -> Result<String, Refused> {
+pub(crate) fn upstream_server(host: &str, port: u16) -> Result<String, Refused> {
     let ok = !host.is_empty()
         && host.len() <= 253
         && host.starts_with(|c: char| c.is_ascii_alphanumeric())
@@ -484,7 +163,7 @@ pub fn upstream_server(host: &str, port: u16) -> Result<String, Refused> {
 
 /// An IP address, network or `address:port` as NGINX reads it bare (`10.0.0.0/8`,
 /// `[fd00::53]:53`): hex digits, `.`, `:`, `/` and brackets only.
-pub fn address(s: &str) -> Result<String, Refused> {
+pub(crate) fn address(s: &str) -> Result<String, Refused> {
     let ok = !s.is_empty()
         && s.len() <= 64
         && s.chars()
@@ -498,7 +177,7 @@ pub fn address(s: &str) -> Result<String, Refused> {
 
 /// A `server_name`: `_`, a host name, or `*.` and a host name; quoted. A leading `~` (a
 /// regex) or `.`, and `$` (`$hostname`), mean something else to NGINX and are refused.
-pub fn server_name(s: &str) -> Result<String, Refused> {
+pub(crate) fn server_name(s: &str) -> Result<String, Refused> {
     let rest = s.strip_prefix("*.").unwrap_or(s);
     let ok = s == "_"
         || (!rest.is_empty()
@@ -519,14 +198,14 @@ pub fn server_name(s: &str) -> Result<String, Refused> {
 
 /// A piece of a string NGINX expands: literal text, or a variable (by name, without `$`).
 #[derive(Debug, Clone, Copy)]
-pub enum Piece<'a> {
+pub(crate) enum Piece<'a> {
     Text(&'a str),
     Var(&'a str),
 }
 
 /// A quoted string with variables (`split_clients`' key, `log_format`): text quoted as by
 /// [`quote`], variables written `${name}` after checking the name.
-pub fn expand(pieces: &[Piece]) -> Result<String, Refused> {
+pub(crate) fn expand(pieces: &[Piece]) -> Result<String, Refused> {
     let mut out = String::from("\"");
     for piece in pieces {
         match piece {
@@ -550,7 +229,7 @@ pub fn expand(pieces: &[Piece]) -> Result<String, Refused> {
 
 /// Text for the rest of a `#` comment line: control characters (a newline would end the
 /// comment) are shown escaped instead.
-pub fn comment(s: &str) -> String {
+pub(crate) fn comment(s: &str) -> String {
     s.chars()
         .flat_map(|c| {
             let e: Vec<char> = if c.is_control() {
@@ -565,7 +244,7 @@ pub fn comment(s: &str) -> String {
 
 /// A block of `#` comment lines ending in a newline; any line not starting with `#` (say, a
 /// file name with a newline in it) is commented out too.
-fn comment_block(text: &str) -> String {
+pub(super) fn comment_block(text: &str) -> String {
     text.lines()
         .map(|l| {
             let l = comment(l);
@@ -831,16 +510,5 @@ mod tests {
             }
             assert!(!comment(s).contains(['\n', '\r']));
         }
-    }
-
-    #[test]
-    fn percents_for_split_clients() {
-        let p = |h| percent(Share::from_hundredths(h).unwrap());
-        assert_eq!(p(0), None);
-        assert_eq!(p(1).as_deref(), Some("0.01%"));
-        assert_eq!(p(500).as_deref(), Some("5%"));
-        assert_eq!(p(1250).as_deref(), Some("12.5%"));
-        assert_eq!(p(1234).as_deref(), Some("12.34%"));
-        assert_eq!(p(10_000).as_deref(), Some("100%"));
     }
 }

@@ -18,7 +18,7 @@
 //!
 //! What people read (the `slack` submodule): Alertmanager's default Slack message has a
 //! title of label values and no text at all, so this file gives Slack its own templates,
-//! built from what the rules put on every alert (see `prometheus::annotations`):
+//! built from what the rules put on every alert (see `annotations`):
 //! - title: status and count, the alert's name (or how many there are), plan, phase and
 //!   release: `[FIRING:1] CanaryRollbackErrorRate | plan lawsker, phase beta, release v1.1.0`;
 //! - text, per alert: its name and `summary` (with the current value, formatted for the
@@ -48,8 +48,7 @@
 //! `Authorization: Bearer` (`http_config.authorization`); all three are supported by
 //! Alertmanager 0.25, which the tests run. The SMS webhook URL itself is written as given:
 //! `url_file` for webhooks only exists from Alertmanager 0.26, so `plan validate` refuses
-//! credentials in that URL and warns about secret-looking query parameters
-//! ([`crate::check`]).
+//! credentials in that URL and warns about secret-looking query parameters (`check`).
 //!
 //! No injection: every string below is fixed here or constrained by the schema to
 //! characters that are neither YAML syntax nor Go template syntax (no `{`, `}`, `$`,
@@ -57,21 +56,21 @@
 
 mod slack;
 
-use super::prometheus::template_literal;
-use super::{Artifact, header};
+use super::annotations::template_literal;
+use super::artifact::{Artifact, header};
 use crate::check::CheckedPlan;
 use serde::Serialize;
 
-pub const PATH: &str = "alertmanager/alertmanager.yml";
+pub(crate) const PATH: &str = "alertmanager/alertmanager.yml";
 
 /// Receiver names, fixed so that tests and runbooks can name them.
-pub const SLACK: &str = "slack";
-pub const EMAIL: &str = "email";
-pub const SMS: &str = "sms";
-pub const NULL: &str = "null";
+const SLACK: &str = "slack";
+const EMAIL: &str = "email";
+const SMS: &str = "sms";
+const NULL: &str = "null";
 
 /// The labels alerts are grouped by.
-pub const GROUP_BY: [&str; 2] = ["plan", "phase"];
+const GROUP_BY: [&str; 2] = ["plan", "phase"];
 
 #[derive(Debug, Serialize)]
 struct Config {
@@ -170,7 +169,7 @@ struct Authorization {
 }
 
 /// Renders `alertmanager/alertmanager.yml`.
-pub fn render(plan: &CheckedPlan) -> Vec<Artifact> {
+pub(crate) fn render(plan: &CheckedPlan) -> Vec<Artifact> {
     let config = build(plan);
     let body = super::yaml::to_string(&config).unwrap_or_else(|e| {
         // Plain structs of strings cannot fail to serialise; stay loud if that changes.
@@ -349,15 +348,15 @@ fn build(plan: &CheckedPlan) -> Config {
 mod tests {
     use super::*;
     use crate::source::Source;
-    use serde_yaml::Value;
+    use yaml_serde::Value;
 
-    const LAWSKER: &str = include_str!("../../plans/lawsker.yaml");
+    const LAWSKER: &str = include_str!("../../../plans/lawsker.yaml");
 
     /// The lawsker plan edited by `edit`, compiled; `None` when `plan validate` rejects it.
     fn plan_from(edit: impl FnOnce(&mut Value)) -> Option<CheckedPlan> {
-        let mut doc: Value = serde_yaml::from_str(LAWSKER).expect("lawsker parses");
+        let mut doc: Value = yaml_serde::from_str(LAWSKER).expect("lawsker parses");
         edit(&mut doc);
-        let text = serde_yaml::to_string(&doc).expect("plan serialises");
+        let text = yaml_serde::to_string(&doc).expect("plan serialises");
         let src = Source::new("t.yaml".into(), text);
         crate::pipeline::compile(src).plan
     }
@@ -380,7 +379,7 @@ mod tests {
         assert_eq!(a.len(), 1);
         assert_eq!(a[0].path, PATH);
         assert!(a[0].contents.starts_with(&header(plan, "#")));
-        serde_yaml::from_str(&a[0].contents).expect("alertmanager.yml is YAML")
+        yaml_serde::from_str(&a[0].contents).expect("alertmanager.yml is YAML")
     }
 
     fn receiver<'a>(doc: &'a Value, name: &str) -> &'a Value {

@@ -1,0 +1,223 @@
+//! The runbook's opening: the title, what the release is and where to run the commands,
+//! the contents, the phases at a glance, and who gets the new version.
+
+use super::context::Ctx;
+use super::markdown::{code, heading, md};
+use crate::lower::RuleKind;
+use crate::model::{Sticky, trim};
+use crate::render::anchors::anchor;
+use crate::render::artifact::header;
+use crate::render::commands::COMPOSE_BASE;
+use crate::render::text::{gate_text, group_rule_text, rollback_text};
+use std::fmt::{self, Write};
+
+pub(super) fn write_header(out: &mut String, cx: &Ctx) -> fmt::Result {
+    let p = cx.plan;
+    // An HTML comment ends at the first `-->`; keep the file name from closing it early.
+    let h = header(p, "<!--").trim_end().replace("-->", "--&gt;");
+    writeln!(out, "{h} -->")?;
+    writeln!(
+        out,
+        "# Release runbook: {} {} → {}",
+        md(&p.name),
+        md(&p.release.from),
+        md(&p.release.to)
+    )?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "This runbook releases {} of service {} (image {}) in {} phases, watched by Prometheus \
+         and rolled back when a rollback rule fires. It is generated from the plan together \
+         with the files it applies; `manifest.json` holds the same steps for pipelines.",
+        code(&p.release.to),
+        code(&p.service.name),
+        code(&p.service.image),
+        p.phases.len()
+    )?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "Run every command from the folder given to `plan render --out` (the parent of this \
+         one), where the base compose file {} is: the compose commands layer each step's \
+         override on it, and docker-compose resolves the overrides' paths against its folder. \
+         The text names files relative to this runbook's folder; the commands name them from \
+         the `--out` folder ({}).",
+        code(COMPOSE_BASE),
+        code(&format!("{}/...", p.name))
+    )?;
+    writeln!(out)?;
+    writeln!(out, "Contents:")?;
+    writeln!(out)?;
+    writeln!(out, "- [Overview](#overview)")?;
+    writeln!(out, "- [Who gets the new version](#audience)")?;
+    writeln!(out, "- [Preparation](#preparation)")?;
+    for (i, ph) in p.phases.iter().enumerate() {
+        writeln!(
+            out,
+            "- [Phase {}: {}](#phase-{})",
+            i + 1,
+            md(&ph.name),
+            ph.name
+        )?;
+    }
+    writeln!(out, "- [Promotion](#promotion)")?;
+    writeln!(out, "- [Gates](#gates)")?;
+    writeln!(out, "- [Automatic rollback](#rollback-rules)")?;
+    writeln!(out, "- [No data](#no-data)")?;
+    writeln!(out, "- [Rolling back](#rolling-back)")?;
+    writeln!(out, "- [Troubleshooting](#troubleshooting)")?;
+    writeln!(out)
+}
+
+pub(super) fn write_overview(out: &mut String, cx: &Ctx) -> fmt::Result {
+    let p = cx.plan;
+    heading(out, 2, "overview", "Overview")?;
+    writeln!(
+        out,
+        "| Phase | Users on {} | Targeted groups | Minimum duration |",
+        md(&p.release.to)
+    )?;
+    writeln!(out, "| --- | --- | --- | --- |")?;
+    for (i, ph) in p.phases.iter().enumerate() {
+        let groups: Vec<String> = ph.groups.iter().map(|&g| md(&p.groups[g].name)).collect();
+        let groups = if groups.is_empty() {
+            "none".to_string()
+        } else {
+            groups.join(", ")
+        };
+        let dur = ph
+            .duration
+            .map_or_else(|| "runs on until promotion".to_string(), |d| d.to_string());
+        writeln!(
+            out,
+            "| [{}. {}](#phase-{}) | {} | {} | {} |",
+            i + 1,
+            md(&ph.name),
+            ph.name,
+            ph.traffic,
+            groups,
+            dur
+        )?;
+    }
+    writeln!(out)?;
+    let total_ms: u64 = p
+        .phases
+        .iter()
+        .filter_map(|ph| ph.duration.map(|d| d.millis()))
+        .sum();
+    if let Some(total) = crate::model::Duration::from_millis(total_ms) {
+        writeln!(
+            out,
+            "The phases before the last one last {total} at least ({} hours) before {} reaches \
+             100% of users.",
+            trim(total_ms as f64 / 3_600_000.0),
+            md(&p.release.to)
+        )?;
+        writeln!(out)?;
+    }
+    writeln!(
+        out,
+        "Every phase is watched by the same [gates](#gates) (a phase may advance only while \
+         they hold) and the same [rollback rules](#rollback-rules) (any one firing rolls the \
+         release back):"
+    )?;
+    writeln!(out)?;
+    for g in &p.gates {
+        let m = &p.metrics[g.metric];
+        writeln!(
+            out,
+            "- gate [{}](#{})",
+            code(&gate_text(p, g)),
+            anchor(RuleKind::Gate, &m.name)
+        )?;
+    }
+    for r in &p.rollbacks {
+        writeln!(
+            out,
+            "- rollback [{}](#{})",
+            code(&rollback_text(p, r)),
+            anchor(RuleKind::Rollback, &r.id)
+        )?;
+    }
+    if p.gates.is_empty() && p.rollbacks.is_empty() {
+        writeln!(
+            out,
+            "- none: this plan watches nothing; advance and roll back by judgement"
+        )?;
+    }
+    writeln!(out)
+}
+
+pub(super) fn write_audience(out: &mut String, cx: &Ctx) -> fmt::Result {
+    let p = cx.plan;
+    let r = &p.routing;
+    heading(out, 2, "audience", "Who gets the new version")?;
+    let sticky = match &r.sticky {
+        Sticky::Cookie(c) => format!(
+            "by the {} cookie (requests without it are split by client address), so a user \
+             stays on one version as the share grows",
+            code(c)
+        ),
+        Sticky::Header(h) => format!(
+            "by the {} request header (requests without it are split by client address), so a \
+             user stays on one version as the share grows",
+            code(h)
+        ),
+        Sticky::ClientAddress(_) => {
+            "by client address, so a client stays on one version as the share grows".to_string()
+        }
+    };
+    writeln!(
+        out,
+        "- NGINX (listening on port {}) sends each phase's share of users to {} {sticky}.",
+        r.listen,
+        md(&p.release.to)
+    )?;
+    match &r.group_header {
+        Some(h) => writeln!(
+            out,
+            "- Requests whose {} header names a group targeted by the phase go to {} whatever \
+             the split. The application or API gateway sets this header from the user's \
+             group; NGINX does not evaluate the conditions below.",
+            code(h),
+            md(&p.release.to)
+        )?,
+        None => writeln!(
+            out,
+            "- The plan sets no `group_header`, so targeted groups cannot be routed by NGINX; \
+             only the split applies."
+        )?,
+    }
+    if let Some(h) = &r.force_header {
+        writeln!(
+            out,
+            "- Testers pin themselves with the {} header: {} or {}.",
+            code(h),
+            code(&format!("{h}: canary")),
+            code(&format!("{h}: stable"))
+        )?;
+    }
+    writeln!(out)?;
+    if !p.groups.is_empty() {
+        writeln!(
+            out,
+            "User groups (conditions on one attribute are alternatives; different attributes \
+             must all hold):"
+        )?;
+        writeln!(out)?;
+        for g in &p.groups {
+            let share = g
+                .share
+                .map(|s| format!(" (about {s} of requests)"))
+                .unwrap_or_default();
+            writeln!(
+                out,
+                "- **{}**{share}: {}",
+                md(&g.name),
+                group_rule_text(g, code)
+            )?;
+        }
+        writeln!(out)?;
+    }
+    Ok(())
+}

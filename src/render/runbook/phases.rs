@@ -1,0 +1,225 @@
+//! The release step by step: the preparation, each phase (who, how long, what to run,
+//! what is watched, when to advance) and the promotion.
+
+use super::context::Ctx;
+use super::markdown::{code, commands_block, heading, md};
+use crate::lower::RuleKind;
+use crate::model::trim;
+use crate::render::alertmanager;
+use crate::render::anchors::anchor;
+use crate::render::commands::{self};
+use crate::render::step::Step;
+use crate::render::text::{gate_text, group_rule_text, rollback_text};
+use std::fmt::{self, Write};
+
+pub(super) fn write_preparation(out: &mut String, cx: &Ctx) -> fmt::Result {
+    let p = cx.plan;
+    heading(out, 2, "preparation", "Preparation")?;
+    writeln!(out, "Before the first phase:")?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "1. Test {} fully in a test environment, back up the data, and make sure the people \
+         who can roll back are online for the first phase.",
+        md(&p.release.to)
+    )?;
+    writeln!(
+        out,
+        "2. Make sure the image {} is pulled or can be pulled on the host.",
+        code(&format!("{}:{}", p.service.image, p.release.to))
+    )?;
+    let n = &p.notifications;
+    let secrets: Vec<String> = [
+        n.slack
+            .as_ref()
+            .map(|s| format!("{} (the Slack webhook URL)", code(&s.api_url_file))),
+        n.email
+            .as_ref()
+            .and_then(|e| e.auth_password_file.as_ref())
+            .map(|f| format!("{} (the SMTP password)", code(f))),
+        n.sms
+            .as_ref()
+            .and_then(|s| s.credentials_file.as_ref())
+            .map(|f| format!("{} (the SMS gateway's token)", code(f))),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let secrets = if secrets.is_empty() {
+        String::new()
+    } else {
+        format!(
+            ", and be able to read the secret files it names: {}",
+            secrets.join(", ")
+        )
+    };
+    writeln!(
+        out,
+        "3. Prometheus must run with `--web.enable-lifecycle` (the steps reload it) and load \
+         the phase's rule file; Alertmanager must use {}{secrets}.",
+        code(alertmanager::PATH)
+    )?;
+    writeln!(
+        out,
+        "4. Check every generated rule file, its unit tests and the Alertmanager \
+         configuration:"
+    )?;
+    writeln!(out)?;
+    commands_block(out, &commands::preparation_commands(p))?;
+    Ok(())
+}
+
+pub(super) fn write_phase(out: &mut String, cx: &Ctx, i: usize) -> fmt::Result {
+    let p = cx.plan;
+    let ph = &p.phases[i];
+    let last = i + 1 == p.phases.len();
+    heading(
+        out,
+        2,
+        &format!("phase-{}", ph.name),
+        &format!(
+            "Phase {} of {}: {} ({})",
+            i + 1,
+            p.phases.len(),
+            md(&ph.name),
+            ph.traffic
+        ),
+    )?;
+    // Who.
+    write!(
+        out,
+        "**Who gets {}:** {} of users by the split",
+        md(&p.release.to),
+        ph.traffic
+    )?;
+    if ph.groups.is_empty() {
+        writeln!(out, "; no group is targeted.")?;
+    } else {
+        writeln!(out, ", plus these targeted groups:")?;
+        writeln!(out)?;
+        for &gi in &ph.groups {
+            let g = &p.groups[gi];
+            let share = g
+                .share
+                .map(|s| format!(" (about {s} of requests)"))
+                .unwrap_or_default();
+            writeln!(
+                out,
+                "- **{}**{share}: {}",
+                md(&g.name),
+                group_rule_text(g, code)
+            )?;
+        }
+    }
+    writeln!(out)?;
+    if let Some(s) = Step::Phase(i).expected_request_share(p) {
+        writeln!(
+            out,
+            "Expected share of requests on {}: about {s} (the split applies to users outside \
+             the targeted groups).",
+            md(&p.release.to)
+        )?;
+        writeln!(out)?;
+    }
+    // How long.
+    match ph.duration {
+        Some(d) => writeln!(
+            out,
+            "**Minimum duration:** {d} ({} hours) from the moment the commands below complete.",
+            trim(d.seconds() / 3600.0)
+        )?,
+        None => writeln!(
+            out,
+            "**Duration:** the last phase runs on; [promote](#promotion) once it has run long \
+             enough with every gate holding."
+        )?,
+    }
+    writeln!(out)?;
+    // What to run.
+    let step = Step::Phase(i);
+    writeln!(
+        out,
+        "**Start the phase** (applies {}):",
+        commands::artifacts(p, step)
+            .iter()
+            .map(|a| code(a))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )?;
+    writeln!(out)?;
+    commands_block(out, &commands::step_commands(p, step))?;
+    // What is watched.
+    if !p.gates.is_empty() {
+        let to = if last { "promote" } else { "advance" };
+        writeln!(out, "**Watched (must hold to {to}):**")?;
+        writeln!(out)?;
+        for g in &p.gates {
+            let m = &p.metrics[g.metric];
+            writeln!(
+                out,
+                "- [{}](#{})",
+                code(&gate_text(p, g)),
+                anchor(RuleKind::Gate, &m.name)
+            )?;
+        }
+        writeln!(out)?;
+    }
+    if !p.rollbacks.is_empty() {
+        writeln!(out, "**Rolls back automatically when:**")?;
+        writeln!(out)?;
+        for r in &p.rollbacks {
+            writeln!(
+                out,
+                "- [{}](#{}), alert {}",
+                code(&rollback_text(p, r)),
+                anchor(RuleKind::Rollback, &r.id),
+                code(&cx.alert_name(RuleKind::Rollback, &r.id))
+            )?;
+        }
+        writeln!(out)?;
+    }
+    // When to advance.
+    let next = if last {
+        "[the promotion](#promotion)".to_string()
+    } else {
+        let nx = &p.phases[i + 1].name;
+        format!("[phase {}: {}](#phase-{nx})", i + 2, md(nx))
+    };
+    let wait = match ph.duration {
+        Some(d) => format!("at least {d} has passed"),
+        None => "it has run long enough to trust".to_string(),
+    };
+    writeln!(
+        out,
+        "**Advance to {next} when** {wait}, no gate or no-data warning is firing for the plan \
+         (`amtool alert query --alertmanager.url=http://localhost:9093 plan={}`) and no \
+         rollback has fired. Otherwise hold the phase, or [roll back](#rolling-back).",
+        p.name
+    )?;
+    writeln!(out)
+}
+
+pub(super) fn write_promotion(out: &mut String, cx: &Ctx) -> fmt::Result {
+    let p = cx.plan;
+    heading(out, 2, "promotion", "Promotion")?;
+    writeln!(
+        out,
+        "When the last phase has run with every gate holding, {} becomes the stable version \
+         and the canary is retired (applies {}):",
+        md(&p.release.to),
+        commands::artifacts(p, Step::Promotion)
+            .iter()
+            .map(|a| code(a))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )?;
+    writeln!(out)?;
+    commands_block(out, &commands::step_commands(p, Step::Promotion))?;
+    writeln!(
+        out,
+        "Afterwards: write down what the release showed (metrics, feedback, incidents), and set \
+         the plan's `release.from` to {} for the next release.",
+        code(&p.release.to)
+    )?;
+    writeln!(out)
+}

@@ -1,0 +1,151 @@
+//! When things go wrong: rolling back by hand, and troubleshooting.
+
+use super::context::Ctx;
+use super::markdown::{code, commands_block, heading, md};
+use crate::lower::{self};
+use crate::render::commands::{self, Command, compose_command, shell_word};
+use crate::render::compose::{NGINX_SERVICE, canary_service};
+use crate::render::step::Step;
+use std::fmt::{self, Write};
+
+pub(super) fn write_manual_rollback(out: &mut String, cx: &Ctx) -> fmt::Result {
+    let p = cx.plan;
+    let compose = compose_command(p, Step::Rollback);
+    let canary = canary_service(p);
+    heading(out, 2, "rolling-back", "Rolling back")?;
+    writeln!(
+        out,
+        "Roll back on any rollback alert, or by hand whenever in doubt: service first, \
+         analysis later."
+    )?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "1. **Switch traffic back and stop the canary.** If seconds allow, keep \
+         the canary's logs first: {}. Then send all traffic back to {} and stop the canary \
+         (applies {}):",
+        code(&format!(
+            "{compose} logs --no-color {canary} > {canary}.log"
+        )),
+        md(&p.release.from),
+        commands::artifacts(p, Step::Rollback)
+            .iter()
+            .map(|a| code(a))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )?;
+    writeln!(out)?;
+    // Indent the block under the list item.
+    let mut block = String::new();
+    commands_block(&mut block, &commands::step_commands(p, Step::Rollback))?;
+    for line in block.lines() {
+        if line.is_empty() {
+            writeln!(out)?;
+        } else {
+            writeln!(out, "   {line}")?;
+        }
+    }
+    writeln!(
+        out,
+        "2. **Check** that {} is no longer running in the output of `ps` above, and that \
+         the error rate of {} is back to normal.",
+        code(&canary),
+        md(&p.release.from)
+    )?;
+    writeln!(
+        out,
+        "3. **Recover data.** If {} changed data or schemas, restore them to what \
+         {} expects (from the backup made in [preparation](#preparation)).",
+        md(&p.release.to),
+        md(&p.release.from)
+    )?;
+    writeln!(
+        out,
+        "4. **Notify.** Critical alerts already went to {}; tell the team the \
+         rollback is done and which rule fired.",
+        cx.critical_to
+    )?;
+    writeln!(
+        out,
+        "5. **Analyse.** Keep the logs and the metrics of the release window; find \
+         why the rule fired before planning the next attempt."
+    )?;
+    writeln!(out)
+}
+
+pub(super) fn write_troubleshooting(out: &mut String, cx: &Ctx) -> fmt::Result {
+    let p = cx.plan;
+    let compose = compose_command(p, Step::Phase(0));
+    let nginx = NGINX_SERVICE;
+    heading(out, 2, "troubleshooting", "Troubleshooting")?;
+    writeln!(
+        out,
+        "**The traffic split does not take effect.** Test and reload NGINX (use the override of the current phase):"
+    )?;
+    writeln!(out)?;
+    let mut cmds = vec![
+        Command {
+            description: "test the NGINX configuration".into(),
+            run: format!("{compose} exec -T {nginx} nginx -t"),
+        },
+        Command {
+            description: "reload it".into(),
+            run: format!("{compose} exec -T {nginx} nginx -s reload"),
+        },
+    ];
+    if let Some(h) = &p.routing.force_header {
+        cmds.push(Command {
+            description: format!("ask for {} explicitly", p.release.to),
+            run: format!(
+                "curl -sS -o /dev/null -w '%{{http_code}}\\n' -H {} http://localhost:{}/",
+                shell_word(&format!("{h}: canary")),
+                p.routing.listen
+            ),
+        });
+    }
+    commands_block(out, &cmds)?;
+    writeln!(
+        out,
+        "**Metrics look wrong or are missing.** Check Prometheus and the recorded series the rules read:"
+    )?;
+    writeln!(out)?;
+    let mut cmds = vec![Command {
+        description: "is Prometheus up?".into(),
+        run: "curl -fsS http://localhost:9090/-/healthy".into(),
+    }];
+    let mut seen = Vec::new();
+    for r in &cx.rules {
+        if seen.contains(&r.metric) {
+            continue;
+        }
+        seen.push(r.metric);
+        let m = &p.metrics[r.metric];
+        cmds.push(Command {
+            description: format!("{} of both tracks", m.name),
+            run: format!(
+                "curl -fsS http://localhost:9090/api/v1/query --data-urlencode {}",
+                shell_word(&format!("query={}", lower::record_name(m)))
+            ),
+        });
+    }
+    commands_block(out, &cmds)?;
+    writeln!(
+        out,
+        "**The automatic rollback did not happen.** Roll back by hand ([Rolling back](#rolling-back)) and check the services:"
+    )?;
+    writeln!(out)?;
+    commands_block(
+        out,
+        &[Command {
+            description: "the services' state".into(),
+            run: format!("{} ps", compose_command(p, Step::Rollback)),
+        }],
+    )?;
+    writeln!(
+        out,
+        "**In an emergency:** roll back at once; tell the team ({}); keep the logs and \
+         metrics; analyse afterwards.",
+        cx.critical_to
+    )?;
+    Ok(())
+}

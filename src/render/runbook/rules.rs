@@ -1,0 +1,213 @@
+//! One section per alerting rule, under the anchor its alert links to: the gates, the
+//! rollback rules and the no-data warnings: when each fires, who hears of it, what to do.
+
+use super::context::Ctx;
+use super::markdown::{code, heading, md};
+use crate::check::{Limit, Metric};
+use crate::lower::{self, RuleKind};
+use crate::render::anchors::anchor;
+use crate::render::commands::compose_command;
+use crate::render::compose::canary_service;
+use crate::render::step::Step;
+use crate::render::text::{gate_text, limit_text, rollback_text};
+use std::fmt::{self, Write};
+
+/// The heading of an alerting rule's section: its anchor (`anchors::anchor`), and the alert's
+/// name in lowercase as a second anchor, so a link built from the alert name also lands.
+fn rule_heading(out: &mut String, cx: &Ctx, kind: RuleKind, id: &str, text: &str) -> fmt::Result {
+    let main = anchor(kind, id);
+    let alias = cx.alert_name(kind, id).to_ascii_lowercase();
+    if alias.is_empty() || alias == main {
+        heading(out, 3, &main, text)
+    } else {
+        writeln!(out, "### <a id=\"{main}\"></a><a id=\"{alias}\"></a>{text}")?;
+        writeln!(out)
+    }
+}
+
+fn metric_line(out: &mut String, m: &Metric) -> fmt::Result {
+    writeln!(
+        out,
+        "- **Metric:** {}: {} (unit: {}; recorded as {})",
+        code(&m.name),
+        md(&m.description),
+        m.unit.name(),
+        code(&lower::record_name(m))
+    )
+}
+
+pub(super) fn write_gates(out: &mut String, cx: &Ctx) -> fmt::Result {
+    let p = cx.plan;
+    heading(out, 2, "gates", "Gates")?;
+    let window = p.monitoring.window;
+    writeln!(
+        out,
+        "A gate is a health target {} must meet for a phase to advance. While one does not \
+         hold for {window}, its warning fires (to {}); the phase must not advance, and \
+         nothing is rolled back by the gate alone.",
+        md(&p.release.to),
+        cx.warning_to
+    )?;
+    writeln!(out)?;
+    if p.gates.is_empty() {
+        writeln!(out, "This plan has no gates.")?;
+        writeln!(out)?;
+    }
+    for g in &p.gates {
+        let m = &p.metrics[g.metric];
+        rule_heading(
+            out,
+            cx,
+            RuleKind::Gate,
+            &m.name,
+            &format!("Gate: {}", code(&gate_text(p, g))),
+        )?;
+        metric_line(out, m)?;
+        writeln!(out, "- **As written:** {}", code(&g.written))?;
+        writeln!(
+            out,
+            "- **Alert:** {} (warning) fires when the canary's {} is {} {} for {window}.",
+            code(&cx.alert_name(RuleKind::Gate, &m.name)),
+            code(&m.name),
+            g.op.negate().as_str(),
+            limit_text(g.alert_limit(), m, "and")
+        )?;
+        if matches!(g.limit, Limit::RelativeToStable { .. }) {
+            writeln!(
+                out,
+                "- **Compared with stable:** needs traffic on both versions; it cannot be \
+                 judged once {} takes all traffic.",
+                md(&p.release.to)
+            )?;
+        }
+        writeln!(out, "- **Notified:** {}", cx.warning_to)?;
+        let related: Vec<String> = p
+            .rollbacks
+            .iter()
+            .filter(|r| r.metric == g.metric)
+            .map(|r| {
+                format!(
+                    "[{}](#{})",
+                    code(&rollback_text(p, r)),
+                    anchor(RuleKind::Rollback, &r.id)
+                )
+            })
+            .collect();
+        if !related.is_empty() {
+            writeln!(
+                out,
+                "- **Rolls back automatically at:** {}",
+                related.join(", ")
+            )?;
+        }
+        writeln!(
+            out,
+            "- **What to do:** hold the current phase; compare the canary with stable; find \
+             the cause in the canary's logs. Advance only after the alert resolves; [roll \
+             back](#rolling-back) by hand if it keeps worsening."
+        )?;
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
+pub(super) fn write_rollback_rules(out: &mut String, cx: &Ctx) -> fmt::Result {
+    let p = cx.plan;
+    heading(out, 2, "rollback-rules", "Automatic rollback")?;
+    writeln!(
+        out,
+        "A rollback rule fires a critical alert when the canary's metric stays past its \
+         limit for the rule's duration, in any phase. The alert is the trigger: the release \
+         pipeline (reading `manifest.json`) or the person on call then applies \
+         [the rollback](#rolling-back) at once."
+    )?;
+    writeln!(out)?;
+    if p.rollbacks.is_empty() {
+        writeln!(
+            out,
+            "This plan has no rollback rules: nothing rolls it back automatically."
+        )?;
+        writeln!(out)?;
+    }
+    for r in &p.rollbacks {
+        let m = &p.metrics[r.metric];
+        rule_heading(
+            out,
+            cx,
+            RuleKind::Rollback,
+            &r.id,
+            &format!("Rollback: {}", code(&rollback_text(p, r))),
+        )?;
+        writeln!(
+            out,
+            "- **Fires when:** the canary's {} stays {} {} for {}.",
+            code(&m.name),
+            match r.bad_op(m).as_str() {
+                ">" => "above",
+                _ => "below",
+            },
+            limit_text(r.limit, m, "and"),
+            r.for_
+        )?;
+        writeln!(
+            out,
+            "- **As written:** threshold {}, duration {}",
+            code(&r.written),
+            code(&r.for_.to_string())
+        )?;
+        metric_line(out, m)?;
+        writeln!(
+            out,
+            "- **Alert:** {} (critical)",
+            code(&cx.alert_name(RuleKind::Rollback, &r.id))
+        )?;
+        writeln!(out, "- **Notified:** {}", cx.critical_to)?;
+        writeln!(
+            out,
+            "- **What to do:** [roll back now](#rolling-back); do not wait for the cause. Then \
+             analyse why {} crossed the limit before trying again.",
+            code(&m.name)
+        )?;
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
+pub(super) fn write_no_data(out: &mut String, cx: &Ctx) -> fmt::Result {
+    let p = cx.plan;
+    heading(out, 2, "no-data", "No data")?;
+    writeln!(
+        out,
+        "When the canary reports no value for a watched metric, every comparison on it is \
+         false: its gates pass and its rollback rules cannot fire. A warning (to {}) says so \
+         after {}.",
+        cx.warning_to, p.monitoring.window
+    )?;
+    writeln!(out)?;
+    let compose = compose_command(p, Step::Phase(0));
+    for r in cx.rules.iter().filter(|r| r.kind == RuleKind::NoData) {
+        let m = &p.metrics[r.metric];
+        rule_heading(
+            out,
+            cx,
+            RuleKind::NoData,
+            &r.id,
+            &format!("No data: {}", code(&m.name)),
+        )?;
+        metric_line(out, m)?;
+        writeln!(out, "- **Alert:** {} (warning)", code(&r.alert))?;
+        writeln!(out, "- **Notified:** {}", cx.warning_to)?;
+        writeln!(
+            out,
+            "- **What to do:** check that {} runs and is scraped, and that the phase sends it \
+             traffic (at a small share, a quiet hour may bring no request): {} (with the \
+             current phase's override), then query {} in Prometheus. Do not advance while the \
+             metric has no data.",
+            code(&canary_service(p)),
+            code(&format!("{compose} ps")),
+            code(&lower::record_name(m))
+        )?;
+        writeln!(out)?;
+    }
+    Ok(())
+}
