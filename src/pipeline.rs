@@ -1,9 +1,11 @@
 //! The front half of every command: file → source → YAML document → schema check → typed
-//! plan → checked plan. Each stage runs only when the one before it found no error, and
+//! plan → checked plan → lowered plan (its alerting rules, computed once for render and
+//! both simulations). Each stage runs only when the one before it found no error, and
 //! every finding of the failing stage is kept.
 
 use crate::check::{self, CheckedPlan};
 use crate::diagnostic::{Diagnostic, Located};
+use crate::lower::{self, LoweredPlan};
 use crate::source::{LoadError, Source};
 use crate::syntax::{self, Spans, locate};
 use crate::{model, schema};
@@ -15,7 +17,7 @@ pub struct Compiled {
     /// Every finding, located and in source order.
     pub findings: Vec<Located>,
     /// Present when no finding is an error.
-    pub plan: Option<CheckedPlan>,
+    pub plan: Option<LoweredPlan>,
 }
 
 impl Compiled {
@@ -37,7 +39,7 @@ pub fn compile(source: Source) -> Compiled {
     Compiled {
         source,
         findings,
-        plan,
+        plan: plan.map(lower::lower),
     }
 }
 

@@ -73,8 +73,8 @@ impl Batch {
         };
         let file = scenario::read(&source);
         let mut diags = file.findings.clone();
-        for plan in self.compiled.iter().filter_map(|c| c.plan.as_ref()) {
-            for d in file.against(plan).1 {
+        for lowered in self.compiled.iter().filter_map(|c| c.plan.as_ref()) {
+            for d in file.against(&lowered.plan).1 {
                 if !diags.contains(&d) {
                     diags.push(d);
                 }

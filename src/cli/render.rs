@@ -24,9 +24,9 @@ pub(super) fn render(
         .compiled
         .iter()
         .filter_map(|c| c.plan.as_ref())
-        .map(|plan| PlanOutput {
-            name: plan.name.clone(),
-            artifacts: crate::render::render(plan),
+        .map(|lowered| PlanOutput {
+            name: lowered.plan.name.clone(),
+            artifacts: crate::render::render(lowered),
         })
         .collect();
     let mut names: Vec<&str> = outputs.iter().map(|o| o.name.as_str()).collect();

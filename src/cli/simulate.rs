@@ -25,10 +25,9 @@ pub(super) fn simulate(
     let b = Batch::plans(&[file.to_path_buf()], false);
     let _ = std::io::stderr().write_all(b.text().as_bytes());
     b.outcome()?;
-    let Some(plan) = b.compiled.into_iter().next().and_then(|c| c.plan) else {
+    let Some(lowered) = b.compiled.into_iter().next().and_then(|c| c.plan) else {
         return Err(Error::Findings { unreadable: false });
     };
-    let lowered = crate::lower::lower(plan);
     let text = match trace {
         Some(trace) => replay_text(&lowered, trace, &flags, format)?,
         None => monte_carlo_text(&lowered, scenarios, &flags, format)?,

@@ -123,7 +123,7 @@ pub fn lower(plan: CheckedPlan) -> LoweredPlan {
 
 /// The plan's alerting rules: rollbacks first (in plan order), then gates, then no-data
 /// rules for every metric a rule watches.
-pub fn alert_rules(plan: &CheckedPlan) -> Vec<AlertRule> {
+pub(crate) fn alert_rules(plan: &CheckedPlan) -> Vec<AlertRule> {
     let mut out = Vec::new();
     let window_ms = plan.monitoring.window.millis();
     for r in &plan.rollbacks {

@@ -209,7 +209,7 @@ mod tests {
             yaml_serde::from_str(include_str!("../../plans/lawsker.yaml")).unwrap();
         edit(&mut doc);
         let src = crate::source::Source::new("t.yaml".into(), yaml_serde::to_string(&doc).unwrap());
-        crate::pipeline::compile(src).plan.expect("valid")
+        crate::pipeline::compile(src).plan.expect("valid").plan
     }
 
     #[test]
@@ -287,11 +287,12 @@ mod tests {
             doc["metrics"]["bug_report_rate"]["description"] = yaml_serde::Value::String(v.clone());
             let src =
                 crate::source::Source::new("t.yaml".into(), yaml_serde::to_string(&doc).unwrap());
-            let Some(plan) = crate::pipeline::compile(src).plan else {
+            let Some(lowered) = crate::pipeline::compile(src).plan else {
                 continue;
             };
-            for r in lower::alert_rules(&plan) {
-                for (k, t) in annotations(&plan, &r, "beta") {
+            let plan = &lowered.plan;
+            for r in &lowered.rules {
+                for (k, t) in annotations(plan, r, "beta") {
                     let left = t.template().replace(r#"{{"{{"}}"#, "").replace(
                         ValueFormat::for_unit(plan.metrics[r.metric].unit).template(),
                         "",

@@ -283,7 +283,7 @@ mod tests {
         *node = Value::String(value.to_string());
         let text = yaml_serde::to_string(&doc).expect("plan serialises");
         let src = Source::new("t.yaml".into(), text);
-        crate::pipeline::compile(src).plan
+        crate::pipeline::compile(src).plan.map(|l| l.plan)
     }
 
     fn lawsker() -> CheckedPlan {

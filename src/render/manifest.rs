@@ -24,7 +24,7 @@ use super::text::{
     alert_summary, comparison_symbol, group_condition_text, group_rule_text, limit_text, value_text,
 };
 use crate::check::{CheckedPlan, Limit, Metric};
-use crate::lower::{self, AlertRule, RuleKind};
+use crate::lower::{AlertRule, RuleKind};
 use crate::model::{AgeUnit, Duration, Operand, Share, Sticky};
 use serde::Serialize;
 
@@ -32,8 +32,8 @@ use serde::Serialize;
 const SCHEMA_VERSION: u32 = 1;
 
 /// Renders `manifest.json`.
-pub(crate) fn render(plan: &CheckedPlan) -> Vec<Artifact> {
-    let manifest = build(plan);
+pub(crate) fn render(plan: &CheckedPlan, rules: &[AlertRule]) -> Vec<Artifact> {
+    let manifest = build(plan, rules);
     // Serialising plain structs of strings, integers and finite numbers cannot fail; a
     // non-finite number would be a checker bug, and is written as null rather than lost.
     let mut contents = serde_json::to_string_pretty(&manifest)
@@ -320,8 +320,7 @@ impl Serialize for Num {
 // ---------------------------------------------------------------------------------------
 // Building it.
 
-fn build(plan: &CheckedPlan) -> Manifest<'_> {
-    let rules = lower::alert_rules(plan);
+fn build<'p>(plan: &'p CheckedPlan, rules: &[AlertRule]) -> Manifest<'p> {
     let n = &plan.notifications;
     let mut critical = Vec::new();
     let mut warning = Vec::new();
@@ -392,7 +391,7 @@ fn build(plan: &CheckedPlan) -> Manifest<'_> {
         },
         steps: Step::all(plan)
             .into_iter()
-            .map(|s| step(plan, &rules, s))
+            .map(|s| step(plan, rules, s))
             .collect(),
     }
 }

@@ -32,17 +32,18 @@ mod text;
 pub(crate) mod write;
 mod yaml;
 
-use crate::check::CheckedPlan;
+use crate::lower::LoweredPlan;
 pub use artifact::Artifact;
 
-/// Renders every artifact of `plan`, sorted by path.
-pub(crate) fn render(plan: &CheckedPlan) -> Vec<Artifact> {
+/// Renders every artifact of a lowered plan, sorted by path.
+pub(crate) fn render(lowered: &LoweredPlan) -> Vec<Artifact> {
+    let (plan, rules) = (&lowered.plan, lowered.rules.as_slice());
     let mut out = nginx::render(plan);
     out.extend(compose::render(plan));
-    out.extend(prometheus::render(plan));
+    out.extend(prometheus::render(plan, rules));
     out.extend(alertmanager::render(plan));
-    out.extend(manifest::render(plan));
-    out.extend(runbook::render(plan));
+    out.extend(manifest::render(plan, rules));
+    out.extend(runbook::render(plan, rules));
     out.sort_by(|a, b| a.path.cmp(&b.path));
     out
 }
@@ -60,17 +61,22 @@ mod tests {
         include_str!("../../plans/minimal.yaml"),
     ];
 
-    fn compiled(text: &str) -> CheckedPlan {
+    fn compiled(text: &str) -> LoweredPlan {
         let src = Source::new("t.yaml".into(), text.into());
         crate::pipeline::compile(src)
             .plan
             .expect("the plan is valid")
     }
 
-    fn assert_marked(plan: &CheckedPlan) {
+    fn assert_marked(plan: &LoweredPlan) {
         for a in render(plan) {
             let head = &a.contents.as_bytes()[..a.contents.len().min(GENERATED_HEAD)];
-            assert!(is_generated(head), "{} from {:?}", a.path, plan.source_name);
+            assert!(
+                is_generated(head),
+                "{} from {:?}",
+                a.path,
+                plan.plan.source_name
+            );
         }
     }
 
@@ -88,7 +94,7 @@ mod tests {
         ]);
         let mut plan = compiled(PLANS[3]);
         for name in names {
-            plan.source_name = name;
+            plan.plan.source_name = name;
             assert_marked(&plan);
         }
     }

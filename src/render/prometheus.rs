@@ -61,14 +61,13 @@ struct AlertingRule {
 }
 
 /// The rules file and the unit-test file of every phase.
-pub(crate) fn render(plan: &CheckedPlan) -> Vec<Artifact> {
-    let rules = lower::alert_rules(plan);
+pub(crate) fn render(plan: &CheckedPlan, rules: &[AlertRule]) -> Vec<Artifact> {
     // The tests are the same for every phase but for the phase the alerts name.
-    let tests = promtool_tests::Tests::new(plan, &rules);
+    let tests = promtool_tests::Tests::new(plan, rules);
     let names: Vec<&str> = plan.phases.iter().map(|p| p.name.as_str()).collect();
     // Each alerting rule names the phase twice: its `phase` label, its description.
     let rule_bodies = per_phase(&names, 2 * rules.len(), |phase| {
-        rules_body(plan, &rules, phase)
+        rules_body(plan, rules, phase)
     });
     let test_bodies = per_phase(&names, tests.places(), |phase| tests.body(phase));
     let mut out = Vec::new();
@@ -240,17 +239,17 @@ mod tests {
             "plans/lawsker.yaml".into(),
             include_str!("../../plans/lawsker.yaml").into(),
         );
-        let plan = crate::pipeline::compile(src)
+        let lowered = crate::pipeline::compile(src)
             .plan
             .expect("lawsker is valid");
-        let rules = lower::alert_rules(&plan);
-        let tests = promtool_tests::Tests::new(&plan, &rules);
+        let (plan, rules) = (&lowered.plan, &lowered.rules);
+        let tests = promtool_tests::Tests::new(plan, rules);
         // The stamp stands exactly where the phase goes: the fast path is taken.
-        let rb = rules_body(&plan, &rules, PHASE_STAMP);
+        let rb = rules_body(plan, rules, PHASE_STAMP);
         assert_eq!(rb.matches(PHASE_STAMP).count(), 2 * rules.len());
         let tb = tests.body(PHASE_STAMP);
         assert_eq!(tb.matches(PHASE_STAMP).count(), tests.places());
-        let out = render(&plan);
+        let out = render(plan, rules);
         for phase in &plan.phases {
             let p = phase.name.as_str();
             let get = |path: String| {
@@ -261,7 +260,7 @@ mod tests {
             };
             assert_eq!(
                 get(format!("prometheus/{p}.rules.yml")),
-                rules_header(&plan, p) + &rules_body(&plan, &rules, p)
+                rules_header(plan, p) + &rules_body(plan, rules, p)
             );
             assert_eq!(
                 get(format!("prometheus/{p}.test.yml")),

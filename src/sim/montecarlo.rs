@@ -505,11 +505,11 @@ mod tests {
     #[test]
     fn a_trials_numbers_do_not_depend_on_its_batch() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let plan = crate::pipeline::compile_file(&root.join("plans/lawsker.yaml"))
+        let lowered = crate::pipeline::compile_file(&root.join("plans/lawsker.yaml"))
             .expect("example plan loads")
             .plan
             .expect("example plan is valid");
-        let lowered = crate::lower::lower(plan.clone());
+        let plan = &lowered.plan;
         // The built-in scenarios, and a file with overdispersion (trials plan their own draws).
         for file in [
             "simulations/default.yaml",
@@ -517,7 +517,7 @@ mod tests {
         ] {
             let source = Source::load_as(&root.join(file), crate::source::Kind::Scenarios)
                 .expect("readable");
-            let scenarios = scenario::load(&source, &plan)
+            let scenarios = scenario::load(&source, plan)
                 .0
                 .unwrap_or_else(|| panic!("{file} loads"));
             let settings = Settings {

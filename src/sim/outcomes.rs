@@ -274,6 +274,7 @@ mod tests {
             .expect("example plan loads")
             .plan
             .expect("example plan is valid")
+            .plan
     }
 
     /// Metric values that exercise every rule: absent, NaN, and numbers on both sides of

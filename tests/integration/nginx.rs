@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 /// The checked plan, for the test's expectations (shares, groups, headers).
 fn checked(plan_file: &Path) -> CheckedPlan {
     let compiled = plan::pipeline::compile_file(plan_file).expect("plan file readable");
-    compiled.plan.expect("plan compiles")
+    compiled.plan.expect("plan compiles").plan
 }
 
 /// `plan render`s the plan (the real binary) and returns its `nginx/` folder.

@@ -17,7 +17,7 @@
 //! `prom::query`).
 
 use crate::support;
-use plan::check::CheckedPlan;
+use plan::lower::LoweredPlan;
 use plan::prom::Semantics;
 use plan::sim::replay;
 use plan::sim::splitmix::SplitMix64;
@@ -638,7 +638,7 @@ fn parse_prom_duration(s: &str) -> i64 {
     total
 }
 
-fn lawsker() -> CheckedPlan {
+fn lawsker() -> LoweredPlan {
     let c = plan::pipeline::compile_file(&support::root().join("plans/lawsker.yaml"))
         .expect("plan file");
     c.plan.expect("lawsker compiles")
@@ -650,8 +650,8 @@ fn simulator_fires_exactly_when_promtool_does() {
         return;
     };
     let started = std::time::Instant::now();
-    let plan = lawsker();
-    let rules = plan::lower::alert_rules(&plan);
+    let lowered = lawsker();
+    let (plan, rules) = (&lowered.plan, &lowered.rules);
     let alerts: Vec<String> = rules.iter().map(|r| r.alert.clone()).collect();
     let ei = plan.monitoring.evaluation_interval.millis() as i64;
     let out = support::render("plans/lawsker.yaml");
@@ -700,11 +700,11 @@ fn simulator_fires_exactly_when_promtool_does() {
         let (mut tr, _) = replay::load(&file).unwrap_or_else(|e| panic!("trace {k} loads: {e}"));
         let (zero, _) = replay::align(&mut tr, ei, None).expect("aligned");
         assert_eq!(zero, 0, "trace {k} starts at t=0");
-        let firing = replay::firing_per_rule(&plan, &rules, &tr, Semantics::Prometheus2, until)
+        let firing = replay::firing_per_rule(plan, rules, &tr, Semantics::Prometheus2, until)
             .expect("replays");
         // Control: Prometheus 3's windows must disagree with promtool 2.42 somewhere, or
         // the comparison would not be able to tell versions apart.
-        let p3 = replay::firing_per_rule(&plan, &rules, &tr, Semantics::Prometheus3, until)
+        let p3 = replay::firing_per_rule(plan, rules, &tr, Semantics::Prometheus3, until)
             .expect("replays");
         for (ri, f) in p3.iter().enumerate() {
             control.insert((k, ri), f.clone());
@@ -714,8 +714,8 @@ fn simulator_fires_exactly_when_promtool_does() {
         }
         // The phase-aware replay agrees: its verdict is the first rollback rule to fire.
         let report = replay::run(
-            &plan,
-            &rules,
+            plan,
+            rules,
             &mut trace::parse(&text).expect("parses"),
             "t",
             &replay::Options {

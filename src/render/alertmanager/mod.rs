@@ -358,7 +358,7 @@ mod tests {
         edit(&mut doc);
         let text = yaml_serde::to_string(&doc).expect("plan serialises");
         let src = Source::new("t.yaml".into(), text);
-        crate::pipeline::compile(src).plan
+        crate::pipeline::compile(src).plan.map(|l| l.plan)
     }
 
     fn plan_with(path: &[&str], value: &str) -> Option<CheckedPlan> {

@@ -3,19 +3,19 @@
 
 use super::markdown::md;
 use crate::check::CheckedPlan;
-use crate::lower::{self, AlertRule, RuleKind};
+use crate::lower::{AlertRule, RuleKind};
 
 /// The runbook being written: the plan and what every section derives from it.
 pub(super) struct Ctx<'a> {
     pub(super) plan: &'a CheckedPlan,
-    pub(super) rules: Vec<AlertRule>,
+    pub(super) rules: &'a [AlertRule],
     /// Who hears of critical alerts (rollbacks) and of warnings (gates, no data), as text.
     pub(super) critical_to: String,
     pub(super) warning_to: String,
 }
 
 impl<'a> Ctx<'a> {
-    pub(super) fn new(plan: &'a CheckedPlan) -> Ctx<'a> {
+    pub(super) fn new(plan: &'a CheckedPlan, rules: &'a [AlertRule]) -> Ctx<'a> {
         let n = &plan.notifications;
         let mut critical = Vec::new();
         if let Some(s) = &n.slack {
@@ -41,7 +41,7 @@ impl<'a> Ctx<'a> {
         };
         Ctx {
             plan,
-            rules: lower::alert_rules(plan),
+            rules,
             critical_to,
             warning_to,
         }

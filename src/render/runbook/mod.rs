@@ -21,16 +21,17 @@ mod recovery;
 mod rules;
 
 use crate::check::CheckedPlan;
+use crate::lower::AlertRule;
 use crate::render::anchors;
 use crate::render::artifact::Artifact;
 use context::Ctx;
 use std::fmt;
 
 /// Renders `RUNBOOK.md`.
-pub(crate) fn render(plan: &CheckedPlan) -> Vec<Artifact> {
+pub(crate) fn render(plan: &CheckedPlan, rules: &[AlertRule]) -> Vec<Artifact> {
     let mut out = String::new();
     // Writing into a String never fails; the Result only satisfies `fmt::Write`.
-    if write_runbook(&mut out, plan).is_err() {
+    if write_runbook(&mut out, plan, rules).is_err() {
         out.clear();
     }
     vec![Artifact {
@@ -39,8 +40,8 @@ pub(crate) fn render(plan: &CheckedPlan) -> Vec<Artifact> {
     }]
 }
 
-fn write_runbook(out: &mut String, plan: &CheckedPlan) -> fmt::Result {
-    let cx = Ctx::new(plan);
+fn write_runbook(out: &mut String, plan: &CheckedPlan, rules: &[AlertRule]) -> fmt::Result {
+    let cx = Ctx::new(plan, rules);
     overview::write_header(out, &cx)?;
     overview::write_overview(out, &cx)?;
     overview::write_audience(out, &cx)?;

@@ -114,7 +114,7 @@ pub(super) fn write_troubleshooting(out: &mut String, cx: &Ctx) -> fmt::Result {
         run: "curl -fsS http://localhost:9090/-/healthy".into(),
     }];
     let mut seen = Vec::new();
-    for r in &cx.rules {
+    for r in cx.rules {
         if seen.contains(&r.metric) {
             continue;
         }

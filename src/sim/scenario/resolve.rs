@@ -460,6 +460,7 @@ mod tests {
         let c = crate::pipeline::compile(Source::new("t.yaml".into(), text.into()));
         c.plan
             .unwrap_or_else(|| panic!("test plan: {:?}", c.findings))
+            .plan
     }
 
     fn run(yaml: &str) -> (Option<Scenarios>, Vec<Diagnostic>) {
