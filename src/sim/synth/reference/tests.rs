@@ -24,7 +24,7 @@ use crate::promql::Track;
 use crate::sim::evaluator::{Schedule, Verdict};
 use crate::sim::montecarlo::{self, Settings, Tally, trial_seed};
 use crate::sim::outcomes::{Outcomes, RuleSet};
-use crate::sim::scenario::{self, Scenarios};
+use crate::sim::scenario;
 use crate::sim::synth::{Clock, FaultModel, Lanes, Model, Streams, SyntheticMetric};
 use crate::source::{Kind, Source};
 use std::path::Path;
@@ -45,24 +45,24 @@ struct Seen {
     values: std::collections::BTreeMap<&'static str, usize>,
 }
 
-fn load(plan: &str, file: &str) -> (crate::lower::LoweredPlan, Scenarios) {
+/// A file of the repository, as `kind`.
+fn file(path: &str, kind: Kind) -> Source {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let plan: CheckedPlan = crate::pipeline::compile_file(&root.join("plans").join(plan))
-        .expect("example plan loads")
-        .plan
-        .expect("example plan is valid");
-    let source =
-        Source::load_as(&root.join("simulations").join(file), Kind::Scenarios).expect("readable");
-    let scenarios = scenario::load(&source, &plan)
-        .0
-        .unwrap_or_else(|| panic!("{file} loads"));
-    (crate::lower::lower(plan), scenarios)
+    Source::load_as(&root.join(path), kind).expect("readable")
 }
 
-/// Runs `files` against `plan` in both semantics; panics at the first difference.
-fn check(plan: &str, files: &[&str], seen: &mut Seen) {
+/// Runs each scenario file of `files` against `plan` in both semantics; panics at the
+/// first difference.
+fn check(plan: Source, files: &[Source], seen: &mut Seen) {
+    let name = plan.name.clone();
+    let plan: CheckedPlan = crate::pipeline::compile(plan)
+        .plan
+        .unwrap_or_else(|| panic!("{name} is valid"));
+    let lowered = crate::lower::lower(plan);
     for file in files {
-        let (lowered, scenarios) = load(plan, file);
+        let scenarios = scenario::load(file, &lowered.plan)
+            .0
+            .unwrap_or_else(|| panic!("{} loads", file.name));
         for semantics in [Semantics::Prometheus3, Semantics::Prometheus2] {
             let rules = &lowered.rules;
             let model = Model::new(&lowered.plan, &scenarios, rules, semantics);
@@ -83,7 +83,10 @@ fn check(plan: &str, files: &[&str], seen: &mut Seen) {
                     .iter()
                     .map(|&seed| run_trial(&model, &faults, rules, seed))
                     .collect();
-                let case = format!("{plan} with {file}, scenario `{}`, {semantics:?}", s.name);
+                let case = format!(
+                    "{name} with {}, scenario `{}`, {semantics:?}",
+                    file.name, s.name
+                );
                 let batch = Batch {
                     model: &model,
                     faults: &faults,
@@ -295,9 +298,10 @@ fn counted(t: &Tally) -> (u64, u64, &[u64], &[u64], &[u64], &[u64], u64, u64, u6
 #[test]
 fn lawsker_lanes_compute_what_the_reference_computes() {
     let mut seen = Seen::default();
+    let files = ["default.yaml", "lawsker-tuning.yaml", "fault-timing.yaml"];
     check(
-        "lawsker.yaml",
-        &["default.yaml", "lawsker-tuning.yaml", "fault-timing.yaml"],
+        file("plans/lawsker.yaml", Kind::Plan),
+        &files.map(|f| file(&format!("simulations/{f}"), Kind::Scenarios)),
         &mut seen,
     );
     eprintln!("{seen:?}");
@@ -306,9 +310,10 @@ fn lawsker_lanes_compute_what_the_reference_computes() {
 #[test]
 fn checkout_lanes_compute_what_the_reference_computes() {
     let mut seen = Seen::default();
+    let files = ["default.yaml", "fault-timing.yaml"];
     check(
-        "checkout.yaml",
-        &["default.yaml", "fault-timing.yaml"],
+        file("plans/checkout.yaml", Kind::Plan),
+        &files.map(|f| file(&format!("simulations/{f}"), Kind::Scenarios)),
         &mut seen,
     );
     eprintln!("{seen:?}");
@@ -317,6 +322,69 @@ fn checkout_lanes_compute_what_the_reference_computes() {
 #[test]
 fn admin_console_lanes_compute_what_the_reference_computes() {
     let mut seen = Seen::default();
-    check("admin-console.yaml", &["default.yaml"], &mut seen);
+    check(
+        file("plans/admin-console.yaml", Kind::Plan),
+        &[file("simulations/default.yaml", Kind::Scenarios)],
+        &mut seen,
+    );
+    eprintln!("{seen:?}");
+}
+
+/// Every effect a fault can have, each kind of fault, with and without overdispersion.
+const FAULTS: &str = "
+trials: 4
+traffic: { requests_per_second: 60, overdispersion: OVERDISPERSION, start_hour: 13 }
+baseline:
+  cpu_usage: { mean: 40%, noise: 5% }
+  memory_usage: { mean: 60%, noise: 3% }
+  metrics:
+    bug_report_rate: { mean: 8%, noise: 2% }
+    conversion_rate: { mean: 97%, noise: 1% }
+scenarios:
+  - name: healthy
+  - name: cpu-and-memory
+    fault: { kind: step, onset: 1h, cpu_usage: 90%, memory_usage: 95%, latency_factor: 3 }
+  - name: hot-when-loaded
+    fault: { kind: load, above_rps: 5, cpu_usage: 85%, memory_usage: 92% }
+  - name: some-users
+    fault: { kind: partial, onset: 30m, users: 30%, error_rate: 30%, cpu_usage: 70%, tail_share: 10% }
+  - name: creeping
+    fault: { kind: leak, onset: 20m, ramp: 3h, cpu_usage: 95%, memory_usage: 99%, latency_factor: 4 }
+  - name: flapping
+    fault: { kind: bursts, onset: 10m10s, every: 40m, lasting: 7m, error_rate: 50%, cpu_usage: 90% }
+";
+
+/// The Lawsker plan on grids whose evaluations fall between scrapes (every scrape is then
+/// drawn, and windows hold a varying number of samples), in two-hour phases, with
+/// [`FAULTS`]: a window of 8 scrapes (a power of two, which fills a ring sized for the
+/// window exactly), and one that is not a whole number of scrapes.
+#[test]
+fn unaligned_lanes_compute_what_the_reference_computes() {
+    let lawsker = file("plans/lawsker.yaml", Kind::Plan);
+    let faults = ["0", "0.4"].map(|o| {
+        let text = FAULTS.replace("OVERDISPERSION", o);
+        Source::new(format!("faults ({o})"), "faults.yaml".into(), text).holding(Kind::Scenarios)
+    });
+    let mut seen = Seen::default();
+    for (scrape, eval, window) in [("15s", "20s", "2m"), ("20s", "30s", "2m10s")] {
+        let text = lawsker
+            .text
+            .replace(
+                "monitoring:\n",
+                &format!(
+                    "monitoring:\n  scrape_interval: {scrape}\n  evaluation_interval: {eval}\n  \
+                     window: {window}\n"
+                ),
+            )
+            .replace("duration: 24h", "duration: 2h")
+            .replace("duration: 48h", "duration: 2h")
+            .replace("duration: 72h", "duration: 2h");
+        let name = format!("lawsker (scrape {scrape}, evaluation {eval}, window {window})");
+        check(
+            Source::new(name, lawsker.path.clone(), text),
+            &faults,
+            &mut seen,
+        );
+    }
     eprintln!("{seen:?}");
 }
