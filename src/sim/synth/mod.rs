@@ -50,6 +50,8 @@ mod clock;
 mod coarse;
 mod draw;
 mod lanes;
+#[cfg(test)]
+mod reference;
 mod streams;
 mod table;
 

@@ -1,0 +1,499 @@
+//! A readable reference for the lock-step simulator: one trial at a time, in plain loops,
+//! keeping every scraped sample of every series and reading them with the Prometheus
+//! engine (`crate::prom`'s range selection, `rate` and `histogram_quantile`), as Prometheus
+//! would. No batch, no clock, no ring, no `rate()` factor, no shared plans: what [`Clock`]
+//! and [`Lanes`] optimise is done here the long way, and the test beside it
+//! (`reference/tests.rs`) requires both to produce the same numbers.
+//!
+//! What it shares with the simulator is the model, not the machinery: [`Model`] (the grid,
+//! the shares per phase, the daily cycle, the tracked latency buckets, which spans' CPU
+//! some rule can read), [`FaultModel`] (each fault level's kinds of request), the
+//! alert-rule semantics, the gate schedule (`sim::outcomes::gates_from`), and the exact
+//! samplers of [`draw`] (`plan_span`, `draw_span`) and [`table`](super::table), whose
+//! equality with plain inversion and with their probability mass functions is
+//! unit-tested there. Those fix which random numbers a trial takes; none of them is what
+//! the lanes add (columns of streams, shared span plans, vectorised draws, the window
+//! factor, rings, the lane moves). Its stream is `rand`'s own `Xoshiro256PlusPlus`, not
+//! [`Streams`](super::Streams).
+//!
+//! # The order in which a trial draws its random numbers
+//!
+//! A trial's stream is `Xoshiro256PlusPlus::seed_from_u64(seed)`, `seed` the trial's
+//! (`sim::montecarlo::trial_seed`). At each evaluation time `ts` (0, then every
+//! evaluation interval, until the release ends; the evaluation at which the release
+//! enters its last phase draws nothing), in this order:
+//!
+//! 1. Under overdispersion, one Gamma variate: the request rate's multiplier until the next
+//!    evaluation.
+//! 2. The scrape spans up to `ts`'s scrape, oldest first. A span ends at each scrape that
+//!    some evaluation's window starts or ends on (with the evaluation interval and the
+//!    window whole numbers of scrape intervals; otherwise at every scrape): `rate()` reads
+//!    nothing else, so a span's requests are drawn as one count. In each span, the canary,
+//!    then the stable track (when some rule reads a simulated stable value), takes:
+//!    - when it counts requests and its rate is positive, each class of the span's
+//!      requests ([`draw::plan_span`]: every kind of request, latency cell and failed or
+//!      not, in decreasing probability, then the rare kinds together): its Poisson count,
+//!      by table inversion (one uniform) for a mean from 1 to 3,000 when the trials share
+//!      their means (no overdispersion), else by inversion from 0 below 10 (one uniform;
+//!      more in the rare restart) and by PTRS above (pairs of uniforms); then one
+//!      uniform per rare request, to classify it;
+//!    - when it has a CPU counter and some evaluation that reads CPU can read the span
+//!      ([`Model::reads_cpu_between`]), one standard normal: its busy seconds' noise.
+//! 3. The gauges the evaluation's rules read, the canary's then the stable track's, each
+//!    in the order memory, DB connections, Redis memory: one standard normal each.
+//! 4. The metric values, the canary's then the stable track's, in metric order: one
+//!    standard normal for each custom metric read.
+//!
+//! The rules an evaluation runs, and so what it reads, are the rollback rules, and the
+//! gates from their `for` before the phase's end on (`gates_from`).
+//!
+//! [`Clock`]: super::Clock
+//! [`Lanes`]: super::Lanes
+
+mod tests;
+
+use super::draw;
+use super::table::Pool;
+use super::{BLOCK_MS, Bursts, Exposure, FaultModel, Model, SeriesSet, SyntheticMetric};
+use crate::lower::{AlertRule, RuleKind};
+use crate::prom::{self, Bucket, Sample};
+use crate::promql::Track;
+use crate::sim::evaluator::{Schedule, Verdict, alert_state};
+use crate::sim::outcomes::gates_from;
+use crate::sim::scenario::FaultKind;
+use rand::rngs::Xoshiro256PlusPlus;
+use rand::{RngExt, SeedableRng};
+use rand_distr::{Distribution, StandardNormal};
+
+/// What one trial did.
+#[derive(Debug)]
+pub struct Trial {
+    /// Every evaluation it ran, in time order.
+    pub evaluations: Vec<Evaluation>,
+    pub verdict: Verdict,
+    /// (phase, rule) of every gate that was firing when its phase ended.
+    pub gate_failures: Vec<(usize, usize)>,
+    /// The phase it ended in.
+    pub phase: usize,
+    pub exposure: Exposure,
+}
+
+/// The metric values one evaluation computed: those its rules read.
+#[derive(Debug)]
+pub struct Evaluation {
+    pub ts: i64,
+    /// (metric, track, value): the canary's in metric order, then the stable track's.
+    pub values: Vec<(usize, Track, Option<f64>)>,
+}
+
+/// One track of a trial: its counters now, and every sample scraped from them so far.
+struct TrackSeries {
+    track: Track,
+    series: SeriesSet,
+    requests: u64,
+    errors: u64,
+    cpu_seconds: f64,
+    /// Requests so far per tracked latency cell (empty without a histogram).
+    cells: Vec<u64>,
+    /// One sample per scrape, from the release's start (scrape 0, every counter at 0).
+    scraped_requests: Vec<Sample>,
+    scraped_errors: Vec<Sample>,
+    /// The counter of successful requests (requests minus errors).
+    scraped_successes: Vec<Sample>,
+    scraped_cpu: Vec<Sample>,
+    /// Per tracked bucket (`Model::les`), its cumulative counter.
+    scraped_buckets: Vec<Vec<Sample>>,
+    /// Memory, DB connections and Redis memory at the latest evaluation that read them.
+    memory: f64,
+    db_connections: f64,
+    redis_memory: f64,
+}
+
+impl TrackSeries {
+    fn new(track: Track, series: SeriesSet, buckets: usize) -> TrackSeries {
+        let cells = if series.latency { buckets } else { 0 };
+        let mut t = TrackSeries {
+            track,
+            series,
+            requests: 0,
+            errors: 0,
+            cpu_seconds: 0.0,
+            cells: vec![0; cells],
+            scraped_requests: Vec::new(),
+            scraped_errors: Vec::new(),
+            scraped_successes: Vec::new(),
+            scraped_cpu: Vec::new(),
+            scraped_buckets: vec![Vec::new(); cells],
+            memory: 0.0,
+            db_connections: 0.0,
+            redis_memory: 0.0,
+        };
+        t.scrape(0);
+        t
+    }
+
+    /// Records every counter the track produces as scraped at `t`.
+    fn scrape(&mut self, t: i64) {
+        if self.series.requests {
+            self.scraped_requests
+                .push(Sample::new(t, self.requests as f64));
+            self.scraped_errors.push(Sample::new(t, self.errors as f64));
+            self.scraped_successes
+                .push(Sample::new(t, (self.requests - self.errors) as f64));
+        }
+        if self.series.cpu {
+            self.scraped_cpu.push(Sample::new(t, self.cpu_seconds));
+        }
+        let mut cumulative = 0;
+        for (bucket, &cell) in self.scraped_buckets.iter_mut().zip(&self.cells) {
+            cumulative += cell;
+            bucket.push(Sample::new(t, cumulative as f64));
+        }
+    }
+}
+
+/// Simulates one trial, seeded with `seed`, of the scenario whose faults are `faults`.
+pub fn run_trial(
+    model: &Model<'_>,
+    faults: &FaultModel<'_>,
+    rules: &[AlertRule],
+    seed: u64,
+) -> Trial {
+    Reference::new(model, faults, rules, seed).run()
+}
+
+/// A trial in progress.
+struct Reference<'r, 'a> {
+    model: &'r Model<'a>,
+    faults: &'r FaultModel<'r>,
+    rules: &'r [AlertRule],
+    schedule: Schedule,
+    rng: Xoshiro256PlusPlus,
+    /// Whether a span ends at scrape `j` (see the module header).
+    span_ends: Vec<bool>,
+    /// The canary, then the stable track if it is simulated.
+    tracks: Vec<TrackSeries>,
+    exposure: Exposure,
+    /// The inversion tables of the means drawn recently, when the trials of a batch would
+    /// share them (no overdispersion).
+    pool: Pool,
+    /// The latest scrape drawn up to, and the one its span started at.
+    scraped: i64,
+    span_start: i64,
+}
+
+impl<'r, 'a> Reference<'r, 'a> {
+    fn new(
+        model: &'r Model<'a>,
+        faults: &'r FaultModel<'r>,
+        rules: &'r [AlertRule],
+        seed: u64,
+    ) -> Self {
+        // Which series each track produces: the canary counts its requests and failures
+        // whenever there is a fault (for the blast radius).
+        let with_fault = faults.fault.is_some();
+        let canary = SeriesSet {
+            requests: model.canary_series.requests || with_fault,
+            errors: model.canary_series.errors || with_fault,
+            ..model.canary_series
+        };
+        let buckets = model.les.len();
+        let mut tracks = vec![TrackSeries::new(Track::Canary, canary, buckets)];
+        if let Some(stable) = model.stable_series {
+            tracks.push(TrackSeries::new(Track::Stable, stable, buckets));
+        }
+        let schedule = Schedule {
+            starts: model.phase_starts.clone(),
+        };
+        let span_ends = span_ends(model, schedule.promotion_at());
+        Reference {
+            model,
+            faults,
+            rules,
+            schedule,
+            rng: Xoshiro256PlusPlus::seed_from_u64(seed),
+            span_ends,
+            tracks,
+            exposure: Exposure::default(),
+            pool: Pool::default(),
+            scraped: 0,
+            span_start: 0,
+        }
+    }
+
+    fn run(mut self) -> Trial {
+        let (m, rules) = (self.model, self.rules);
+        let gates_from = gates_from(rules, &self.schedule, m.eval_ms);
+        let mut alerts: Vec<_> = rules.iter().map(alert_state).collect();
+        let mut gate_failures = Vec::new();
+        let mut evaluations = Vec::new();
+        let mut phase = 0;
+        let mut ts = 0;
+        let verdict = loop {
+            // A new phase: gates firing at the old one's end fail it, every alert starts
+            // over, and the last phase is a promotion.
+            let now = self.schedule.phase_at(ts);
+            if now != phase {
+                for (i, (rule, alert)) in rules.iter().zip(&mut alerts).enumerate() {
+                    if rule.kind == RuleKind::Gate && alert.status().is_firing() {
+                        gate_failures.push((phase, i));
+                    }
+                    *alert = alert_state(rule);
+                }
+                phase = now;
+                if phase + 1 == self.schedule.starts.len() {
+                    break Verdict::Promoted {
+                        ts: self.schedule.starts[phase],
+                    };
+                }
+            }
+            let running: Vec<usize> = (0..rules.len())
+                .filter(|&i| match rules[i].kind {
+                    RuleKind::Rollback => true,
+                    RuleKind::Gate => ts >= gates_from[phase],
+                    RuleKind::NoData => false,
+                })
+                .collect();
+            let values = self.evaluate(ts, &running);
+            let mut rolled_back = None;
+            for &i in &running {
+                let rule = &rules[i];
+                let value = |track| {
+                    values
+                        .iter()
+                        .find(|&&(mi, t, _)| mi == rule.metric && t == track)
+                        .and_then(|&(_, _, v)| v)
+                };
+                let holds = rule
+                    .condition
+                    .holds(value(Track::Canary), value(Track::Stable));
+                let status = alerts[i].step(ts, holds);
+                if rule.kind == RuleKind::Rollback && status.is_firing() && rolled_back.is_none() {
+                    rolled_back = Some(Verdict::RolledBack { ts, phase, rule: i });
+                }
+            }
+            evaluations.push(Evaluation { ts, values });
+            if let Some(v) = rolled_back {
+                break v;
+            }
+            ts += m.eval_ms;
+        };
+        Trial {
+            evaluations,
+            verdict,
+            gate_failures,
+            phase,
+            exposure: self.exposure,
+        }
+    }
+
+    /// Draws everything up to `ts` and returns the values of the metrics the `running`
+    /// rules read.
+    fn evaluate(&mut self, ts: i64, running: &[usize]) -> Vec<(usize, Track, Option<f64>)> {
+        let m = self.model;
+        let burst = match &m.bursts {
+            Bursts::Gamma(gamma) => gamma.sample(&mut self.rng),
+            Bursts::Steady => 1.0,
+        };
+        // A table depends on its mean alone, and means recur within a block of the daily
+        // cycle: the tables are kept that long.
+        if ts % BLOCK_MS == 0 {
+            self.pool.clear();
+        }
+        for j in self.scraped + 1..=ts.div_euclid(m.scrape_ms) {
+            if self.span_ends[j as usize] {
+                self.draw_span(self.span_start * m.scrape_ms, j * m.scrape_ms, burst);
+                self.span_start = j;
+            }
+            // Inside a span the counters keep the value they had at its start: no window
+            // starts or ends there, so no `rate()` reads those samples' values.
+            for t in &mut self.tracks {
+                t.scrape(j * m.scrape_ms);
+            }
+            self.scraped = j;
+        }
+        // What the running rules read: per track, the metrics in order (the stable track's
+        // only where a rule compares with it).
+        let reads: Vec<Vec<usize>> = self
+            .tracks
+            .iter()
+            .map(|t| {
+                (0..m.sources.len())
+                    .filter(|&mi| running.iter().any(|&i| self.rules[i].metric == mi))
+                    .filter(|&mi| t.track == Track::Canary || m.stable_needed[mi])
+                    .collect()
+            })
+            .collect();
+        self.draw_gauges(ts, burst, &reads);
+        let mut values = Vec::new();
+        for (ti, read) in reads.iter().enumerate() {
+            for &mi in read {
+                let v = self.value(ti, m.sources[mi], ts);
+                values.push((mi, self.tracks[ti].track, v));
+            }
+        }
+        values
+    }
+
+    /// Draws the requests and CPU seconds of every track in the span from `t0` to `t1`
+    /// (both on the scrape grid), the whole service's request rate multiplied by `burst`.
+    fn draw_span(&mut self, t0: i64, t1: i64, burst: f64) {
+        let (m, faults) = (self.model, self.faults);
+        let base = &m.scenarios.baseline;
+        let mid = (t0 + t1) / 2;
+        let seconds = (t1 - t0) as f64 / 1000.0;
+        let share = m.canary_share[m.phase_at(mid)];
+        let rps = m.total_rps(mid) * burst;
+        let level = faults.level_at(mid, rps * share);
+        let intensity = faults.intensity(level);
+        // When the fault first shows: its onset, or for a `load` fault the start of the
+        // first span in which the canary's load is over the limit.
+        if self.exposure.first_active.is_none() {
+            self.exposure.first_active = faults.fault.and_then(|f| match f.kind {
+                FaultKind::Load { .. } => (intensity > 0.0).then_some(t0),
+                _ => (t1 > f.onset_ms).then_some(f.onset_ms),
+            });
+        }
+        let canary_cpu = match faults.fault.filter(|_| intensity > 0.0) {
+            Some(f) => f.cpu_usage.map_or(base.cpu.mean, |target| {
+                base.cpu.mean + intensity * f.affected() * (target - base.cpu.mean)
+            }),
+            None => base.cpu.mean,
+        };
+        let shared = matches!(m.bursts, Bursts::Steady);
+        let mut plan = Vec::new();
+        for t in &mut self.tracks {
+            let canary = t.track == Track::Canary;
+            let track_rps = if canary {
+                rps * share
+            } else {
+                rps * (1.0 - share)
+            };
+            if t.series.requests && track_rps > 0.0 {
+                let mix = faults.mix(t.track, level);
+                plan.clear();
+                let mu = track_rps * seconds;
+                draw::plan_span(&mut plan, mu, mix, shared.then_some(&mut self.pool));
+                let (n, failed) =
+                    draw::draw_span(&mut self.rng, &plan, mix, &self.pool, &mut t.cells);
+                t.requests += n;
+                t.errors += failed;
+                if canary && self.exposure.first_active.is_some_and(|a| mid >= a) {
+                    self.exposure.requests += n;
+                    self.exposure.failed += failed;
+                }
+            }
+            if t.series.cpu {
+                let mean = if canary { canary_cpu } else { base.cpu.mean };
+                t.cpu_seconds += if m.reads_cpu_between(t1, t0 + m.window_ms) {
+                    let z: f64 = self.rng.sample(StandardNormal);
+                    (mean + base.cpu.noise * z).max(0.0) * seconds
+                } else {
+                    mean * seconds
+                };
+            }
+        }
+    }
+
+    /// Draws the gauges at `ts` that `reads` (per track, the metrics read) reads.
+    fn draw_gauges(&mut self, ts: i64, burst: f64, reads: &[Vec<usize>]) {
+        let m = self.model;
+        let base = &m.scenarios.baseline;
+        let share = m.canary_share[m.phase_at(ts)];
+        let intensity = self.faults.at(ts, m.total_rps(ts) * burst * share);
+        for (t, read) in self.tracks.iter_mut().zip(reads) {
+            let reads = |source| read.iter().any(|&mi| m.sources[mi] == source);
+            let lift = match self.faults.fault {
+                Some(f) if t.track == Track::Canary && intensity > 0.0 => {
+                    f.memory_usage.map_or(0.0, |target| {
+                        intensity * f.affected() * (target - base.memory.mean)
+                    })
+                }
+                _ => 0.0,
+            };
+            if reads(SyntheticMetric::Memory) {
+                let z: f64 = self.rng.sample(StandardNormal);
+                t.memory = base.memory.mean + lift + base.memory.noise * z;
+            }
+            if reads(SyntheticMetric::DbConnections) {
+                let z: f64 = self.rng.sample(StandardNormal);
+                let db = &base.db_connections;
+                t.db_connections = (db.mean + db.noise * z).max(0.0).round();
+            }
+            if reads(SyntheticMetric::Redis) {
+                let z: f64 = self.rng.sample(StandardNormal);
+                t.redis_memory = base.redis_memory.mean + base.redis_memory.noise * z;
+            }
+        }
+    }
+
+    /// The value at `ts` of a metric of `source` on track `ti`.
+    fn value(&mut self, ti: usize, source: SyntheticMetric, ts: i64) -> Option<f64> {
+        let t = &self.tracks[ti];
+        let rate = |samples: &[Sample]| self.rate(samples, ts);
+        match source {
+            SyntheticMetric::ErrorRate => {
+                prom::ratio(rate(&t.scraped_errors), rate(&t.scraped_requests))
+            }
+            SyntheticMetric::Availability => {
+                prom::ratio(rate(&t.scraped_successes), rate(&t.scraped_requests))
+            }
+            SyntheticMetric::Throughput => rate(&t.scraped_requests),
+            SyntheticMetric::Cpu => rate(&t.scraped_cpu),
+            SyntheticMetric::Latency { q, scale } => {
+                let mut buckets = Vec::new();
+                for (&le, samples) in self.model.les.iter().zip(&t.scraped_buckets) {
+                    buckets.push(Bucket::new(le, rate(samples)?));
+                }
+                Some(prom::histogram_quantile(q, &mut buckets, self.model.semantics) * scale)
+            }
+            SyntheticMetric::Memory => Some(t.memory),
+            SyntheticMetric::DbConnections => Some(t.db_connections),
+            SyntheticMetric::Redis => Some(t.redis_memory),
+            SyntheticMetric::Custom { mean, noise } => {
+                let z: f64 = self.rng.sample(StandardNormal);
+                Some(mean + noise * z)
+            }
+            SyntheticMetric::Absent => None,
+        }
+    }
+
+    /// `rate(series[window])` at `ts`, as Prometheus evaluates it over the scraped
+    /// `samples`.
+    fn rate(&self, samples: &[Sample], ts: i64) -> Option<f64> {
+        let m = self.model;
+        let window = prom::select::select_range(samples, ts, m.window_ms, m.semantics);
+        // Only drawn samples can start or end a window (else the plateaus inside spans
+        // would be read).
+        for s in [window.first(), window.last()].into_iter().flatten() {
+            assert!(
+                self.span_ends[(s.t / m.scrape_ms) as usize],
+                "the window at {ts} reads the undrawn sample at {}",
+                s.t
+            );
+        }
+        prom::rate(window, ts, m.window_ms, m.semantics)
+    }
+}
+
+/// Per scrape index, whether a span ends there: the scrapes on which the window of some
+/// evaluation up to `promotion` (and beyond, for the spans drawn before it) starts or ends,
+/// as Prometheus' range selection finds them; every scrape when the evaluations' windows
+/// do not fall on the same scrapes each time (an evaluation interval or a window that is
+/// not a whole number of scrape intervals), as the lanes then draw them all.
+fn span_ends(model: &Model<'_>, promotion: i64) -> Vec<bool> {
+    let (scrape, eval, window) = (model.scrape_ms, model.eval_ms, model.window_ms);
+    let last = (promotion + window + eval).div_euclid(scrape) + 1;
+    if eval % scrape != 0 || window % scrape != 0 {
+        return vec![true; last as usize + 1];
+    }
+    let grid: Vec<Sample> = (0..=last).map(|j| Sample::new(j * scrape, 0.0)).collect();
+    let mut ends = vec![false; grid.len()];
+    for ts in (0..=promotion + window).step_by(eval as usize) {
+        let read = prom::select::select_range(&grid, ts, window, model.semantics);
+        for s in [read.first(), read.last()].into_iter().flatten() {
+            ends[(s.t / scrape) as usize] = true;
+        }
+    }
+    ends
+}

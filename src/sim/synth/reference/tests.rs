@@ -1,0 +1,384 @@
+//! The lock-step simulator against the reference, trial by trial.
+//!
+//! Small batches of every scenario of the example scenario files run through [`Clock`],
+//! [`Lanes`] and [`Outcomes`] (as `sim::montecarlo` runs them) and through the reference,
+//! which must agree on:
+//! - every metric value each evaluation computes (those its running rules read, on both
+//!   tracks), bit for bit: the latency quantile included, since both read the same tracked
+//!   buckets (that merging them changes no comparison is `coarse`'s property test);
+//! - each trial's outcome: its verdict (rolled back at which evaluation, in which phase,
+//!   by which rule, or promoted when), the number of evaluations it ran, the phase it
+//!   ended in, its gate failures and its exposure (when the fault first showed, the
+//!   canary's requests and failures from then on);
+//! - the tally `montecarlo::run` makes of the same trials (what it counts from outcomes
+//!   and exposures), which ties the batch driven here to the one the command runs.
+//!
+//! A trial's values depend on every earlier draw of its stream, so a draw taken out of
+//! order, a span drawn differently or a window read wrongly shows as a value that differs.
+
+use super::{Trial, run_trial};
+use crate::lower::AlertRule;
+use crate::prom::Semantics;
+use crate::promql::Track;
+use crate::sim::evaluator::{Schedule, Verdict};
+use crate::sim::montecarlo::{self, Settings, Tally, trial_seed};
+use crate::sim::outcomes::{Outcomes, RuleSet};
+use crate::sim::scenario;
+use crate::sim::synth::{Clock, FaultModel, Lanes, Model, Streams, SyntheticMetric};
+use crate::source::{Kind, Source};
+use std::path::Path;
+
+/// Trials per scenario: one lock-step batch each.
+const TRIALS: u64 = 5;
+
+const SEED: u64 = 14;
+
+/// What the comparisons covered, so that a vacuous pass shows.
+#[derive(Debug, Default)]
+struct Seen {
+    rollbacks: usize,
+    promotions: usize,
+    gate_failures: usize,
+    exposed: usize,
+    /// Per kind of metric, the values compared that were present.
+    values: std::collections::BTreeMap<&'static str, usize>,
+}
+
+/// A file of the repository, as `kind`.
+fn file(path: &str, kind: Kind) -> Source {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    Source::load_as(&root.join(path), kind).expect("readable")
+}
+
+/// Runs each scenario file of `files` against `plan` in both semantics; panics at the
+/// first difference.
+fn check(plan: Source, files: &[Source], seen: &mut Seen) {
+    let name = plan.name.clone();
+    let lowered = crate::pipeline::compile(plan)
+        .plan
+        .unwrap_or_else(|| panic!("{name} is valid"));
+    for file in files {
+        let scenarios = scenario::load(file, &lowered.plan)
+            .0
+            .unwrap_or_else(|| panic!("{} loads", file.name));
+        for semantics in [Semantics::Prometheus3, Semantics::Prometheus2] {
+            let rules = &lowered.rules;
+            let model = Model::new(&lowered.plan, &scenarios, rules, semantics);
+            let schedule = Schedule::new(&lowered.plan);
+            let settings = Settings {
+                seed: SEED,
+                jobs: 1,
+                trials: TRIALS,
+                semantics,
+            };
+            let run = montecarlo::run(&lowered, &scenarios, settings, &mut |_, _| {});
+            for (si, s) in scenarios.scenarios.iter().enumerate() {
+                let faults = FaultModel::new(&model, s.fault.as_ref());
+                let seeds: Vec<u64> = (0..TRIALS)
+                    .map(|t| trial_seed(SEED, si as u64, t))
+                    .collect();
+                let reference: Vec<Trial> = seeds
+                    .iter()
+                    .map(|&seed| run_trial(&model, &faults, rules, seed))
+                    .collect();
+                let case = format!(
+                    "{name} with {}, scenario `{}`, {semantics:?}",
+                    file.name, s.name
+                );
+                let batch = Batch {
+                    model: &model,
+                    faults: &faults,
+                    rules,
+                    schedule: &schedule,
+                    names: lowered
+                        .plan
+                        .metrics
+                        .iter()
+                        .map(|m| m.name.as_str())
+                        .collect(),
+                };
+                if let Err(e) = batch.compare(&seeds, &reference, seen) {
+                    panic!("{case}: {e}");
+                }
+                let tally = tally(&reference, lowered.plan.phases.len(), rules.len());
+                assert_eq!(counted(&run[si].tally), counted(&tally), "{case}: tallies");
+            }
+        }
+    }
+}
+
+/// What a batch of trials shares.
+struct Batch<'b, 'a> {
+    model: &'b Model<'a>,
+    faults: &'b FaultModel<'b>,
+    rules: &'b [AlertRule],
+    schedule: &'b Schedule,
+    /// The metrics' names, for messages.
+    names: Vec<&'b str>,
+}
+
+impl Batch<'_, '_> {
+    /// Runs the trials seeded by `seeds` as the lanes of one lock-step batch, as
+    /// `sim::montecarlo` does, comparing each evaluation and outcome with `reference`.
+    fn compare(&self, seeds: &[u64], reference: &[Trial], seen: &mut Seen) -> Result<(), String> {
+        let (model, rules) = (self.model, self.rules);
+        let streams = Streams::seeded(seeds.iter().copied());
+        let mut outcomes = Outcomes::new(rules, self.schedule, model.eval_ms, seeds.len());
+        let mut lanes = Lanes::new(model, self.faults, streams);
+        let mut clock = Clock::new(model, self.faults);
+        let demand = |set: RuleSet| {
+            model.demand(|m| {
+                rules
+                    .iter()
+                    .any(|r| r.metric == m && set.kinds().contains(&r.kind))
+            })
+        };
+        let (rollbacks, rollbacks_and_gates) = (
+            demand(RuleSet::Rollbacks),
+            demand(RuleSet::RollbacksAndGates),
+        );
+        // Lane -> trial, and per trial the evaluations run so far.
+        let mut trial_of: Vec<usize> = (0..seeds.len()).collect();
+        let mut evaluated = vec![0; seeds.len()];
+        let mut ended: Vec<(usize, Verdict)> = Vec::new();
+        let mut ts = 0;
+        while !lanes.is_empty() {
+            ended.clear();
+            if let Some(v) = outcomes.enter(ts) {
+                ended.extend((0..lanes.len()).map(|l| (l, v)));
+            } else {
+                let step = clock.advance(ts);
+                lanes.advance(
+                    step,
+                    match outcomes.rule_set(ts) {
+                        RuleSet::Rollbacks => &rollbacks,
+                        RuleSet::RollbacksAndGates => &rollbacks_and_gates,
+                    },
+                );
+                let (values, n) = (lanes.values(), lanes.len());
+                for (l, &t) in trial_of.iter().enumerate() {
+                    let Some(expected) = reference[t].evaluations.get(evaluated[t]) else {
+                        return Err(format!("trial {t} evaluates at {ts}, the reference not"));
+                    };
+                    if expected.ts != ts {
+                        return Err(format!(
+                            "trial {t} evaluates at {ts}, the reference at {}",
+                            expected.ts
+                        ));
+                    }
+                    for &(m, track, want) in &expected.values {
+                        let got = values.of(m, track == Track::Stable, n)[l];
+                        if got.map(f64::to_bits) != want.map(f64::to_bits) {
+                            return Err(format!(
+                                "trial {t} at {ts}: `{}` on the {track:?} track is {got:?} in \
+                                 the lanes, {want:?} in the reference",
+                                self.names[m]
+                            ));
+                        }
+                        if want.is_some() {
+                            *seen.values.entry(kind_of(model.sources[m])).or_default() += 1;
+                        }
+                    }
+                    evaluated[t] += 1;
+                }
+                let verdicts = outcomes.evaluate(ts, values);
+                ended.extend(
+                    verdicts
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(l, v)| v.map(|v| (l, v))),
+                );
+            }
+            for &(l, verdict) in ended.iter().rev() {
+                let t = trial_of[l];
+                let (want, exposure) = (&reference[t], lanes.exposure(l));
+                let got = (
+                    verdict,
+                    evaluated[t],
+                    outcomes.phase(),
+                    outcomes.gate_failures(l),
+                    (exposure.first_active, exposure.requests, exposure.failed),
+                );
+                let expected = (
+                    want.verdict,
+                    want.evaluations.len(),
+                    want.phase,
+                    &want.gate_failures[..],
+                    (
+                        want.exposure.first_active,
+                        want.exposure.requests,
+                        want.exposure.failed,
+                    ),
+                );
+                if got != expected {
+                    return Err(format!(
+                        "trial {t}: (verdict, evaluations, phase, gate failures, exposure) is \
+                         {got:?} in the lanes, {expected:?} in the reference"
+                    ));
+                }
+                match verdict {
+                    Verdict::RolledBack { .. } => seen.rollbacks += 1,
+                    Verdict::Promoted { .. } => seen.promotions += 1,
+                }
+                seen.gate_failures += want.gate_failures.len();
+                seen.exposed += usize::from(want.exposure.requests > 0);
+                lanes.swap_remove(l);
+                outcomes.swap_remove(l);
+                trial_of.swap_remove(l);
+            }
+            ts += model.eval_ms;
+        }
+        Ok(())
+    }
+}
+
+fn kind_of(source: SyntheticMetric) -> &'static str {
+    match source {
+        SyntheticMetric::ErrorRate => "error rate",
+        SyntheticMetric::Availability => "availability",
+        SyntheticMetric::Throughput => "throughput",
+        SyntheticMetric::Latency { .. } => "latency",
+        SyntheticMetric::Cpu => "cpu",
+        SyntheticMetric::Memory => "memory",
+        SyntheticMetric::DbConnections => "db connections",
+        SyntheticMetric::Redis => "redis",
+        SyntheticMetric::Custom { .. } => "custom",
+        SyntheticMetric::Absent => "absent",
+    }
+}
+
+/// The tally of the reference's trials: what `montecarlo` counts from outcomes and
+/// exposures alone.
+fn tally(trials: &[Trial], phases: usize, rules: usize) -> Tally {
+    let mut t = Tally {
+        trials: trials.len() as u64,
+        rollbacks_by_phase: vec![0; phases],
+        first_rule: vec![0; rules],
+        completed_phase: vec![0; phases],
+        gate_failures: vec![0; phases * rules],
+        ..Tally::default()
+    };
+    for trial in trials {
+        if let Verdict::RolledBack { phase, rule, .. } = trial.verdict {
+            t.rollbacks += 1;
+            t.rollbacks_by_phase[phase] += 1;
+            t.first_rule[rule] += 1;
+        }
+        for &(phase, rule) in &trial.gate_failures {
+            t.gate_failures[phase * rules + rule] += 1;
+        }
+        for c in &mut t.completed_phase[..trial.phase] {
+            *c += 1;
+        }
+        t.exposed_requests += trial.exposure.requests;
+        t.exposed_failed += trial.exposure.failed;
+        t.steps += trial.evaluations.len() as u64;
+    }
+    t
+}
+
+/// The counts of a tally that [`tally`] computes.
+#[allow(clippy::type_complexity)]
+fn counted(t: &Tally) -> (u64, u64, &[u64], &[u64], &[u64], &[u64], u64, u64, u64) {
+    (
+        t.trials,
+        t.rollbacks,
+        &t.rollbacks_by_phase,
+        &t.first_rule,
+        &t.completed_phase,
+        &t.gate_failures,
+        t.exposed_requests,
+        t.exposed_failed,
+        t.steps,
+    )
+}
+
+#[test]
+fn lawsker_lanes_compute_what_the_reference_computes() {
+    let mut seen = Seen::default();
+    let files = ["default.yaml", "lawsker-tuning.yaml", "fault-timing.yaml"];
+    check(
+        file("plans/lawsker.yaml", Kind::Plan),
+        &files.map(|f| file(&format!("simulations/{f}"), Kind::Scenarios)),
+        &mut seen,
+    );
+    eprintln!("{seen:?}");
+}
+
+#[test]
+fn checkout_lanes_compute_what_the_reference_computes() {
+    let mut seen = Seen::default();
+    let files = ["default.yaml", "fault-timing.yaml"];
+    check(
+        file("plans/checkout.yaml", Kind::Plan),
+        &files.map(|f| file(&format!("simulations/{f}"), Kind::Scenarios)),
+        &mut seen,
+    );
+    eprintln!("{seen:?}");
+}
+
+#[test]
+fn admin_console_lanes_compute_what_the_reference_computes() {
+    let mut seen = Seen::default();
+    check(
+        file("plans/admin-console.yaml", Kind::Plan),
+        &[file("simulations/default.yaml", Kind::Scenarios)],
+        &mut seen,
+    );
+    eprintln!("{seen:?}");
+}
+
+/// Every effect a fault can have, each kind of fault, with and without overdispersion.
+const FAULTS: &str = "
+trials: 4
+traffic: { requests_per_second: 60, overdispersion: OVERDISPERSION, start_hour: 13 }
+baseline:
+  cpu_usage: { mean: 40%, noise: 5% }
+  memory_usage: { mean: 60%, noise: 3% }
+  metrics:
+    bug_report_rate: { mean: 8%, noise: 2% }
+    conversion_rate: { mean: 97%, noise: 1% }
+scenarios:
+  - name: healthy
+  - name: cpu-and-memory
+    fault: { kind: step, onset: 1h, cpu_usage: 90%, memory_usage: 95%, latency_factor: 3 }
+  - name: hot-when-loaded
+    fault: { kind: load, above_rps: 5, cpu_usage: 85%, memory_usage: 92% }
+  - name: some-users
+    fault: { kind: partial, onset: 30m, users: 30%, error_rate: 30%, cpu_usage: 70%, tail_share: 10% }
+  - name: creeping
+    fault: { kind: leak, onset: 20m, ramp: 3h, cpu_usage: 95%, memory_usage: 99%, latency_factor: 4 }
+  - name: flapping
+    fault: { kind: bursts, onset: 10m10s, every: 40m, lasting: 7m, error_rate: 50%, cpu_usage: 90% }
+";
+
+/// The Lawsker plan on grids whose evaluations fall between scrapes (every scrape is then
+/// drawn, and windows hold a varying number of samples), in two-hour phases, with
+/// [`FAULTS`]: a window of 8 scrapes (a power of two, which fills a ring sized for the
+/// window exactly), and one that is not a whole number of scrapes.
+#[test]
+fn unaligned_lanes_compute_what_the_reference_computes() {
+    let lawsker = file("plans/lawsker.yaml", Kind::Plan);
+    let faults = ["0", "0.4"].map(|o| {
+        let text = FAULTS.replace("OVERDISPERSION", o);
+        Source::new(format!("faults ({o})"), text).holding(Kind::Scenarios)
+    });
+    let mut seen = Seen::default();
+    for (scrape, eval, window) in [("15s", "20s", "2m"), ("20s", "30s", "2m10s")] {
+        let text = lawsker
+            .text
+            .replace(
+                "monitoring:\n",
+                &format!(
+                    "monitoring:\n  scrape_interval: {scrape}\n  evaluation_interval: {eval}\n  \
+                     window: {window}\n"
+                ),
+            )
+            .replace("duration: 24h", "duration: 2h")
+            .replace("duration: 48h", "duration: 2h")
+            .replace("duration: 72h", "duration: 2h");
+        let name = format!("lawsker (scrape {scrape}, evaluation {eval}, window {window})");
+        check(Source::new(name, text), &faults, &mut seen);
+    }
+    eprintln!("{seen:?}");
+}
