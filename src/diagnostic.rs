@@ -100,8 +100,30 @@ pub struct Located {
     pub(crate) hint: Option<String>,
 }
 
-/// `path:line:col: error[code]: message`, the source line with a caret, then the hint.
+/// `path:line:col: error[code]: message`, the source line with the token at the column
+/// underlined, then the hint.
 pub fn render_human(source: Option<&Source>, d: &Located, color: bool) -> String {
+    let line = source.and_then(|src| src.line(d.line));
+    render(
+        line.map(|text| (text, marker_width(text, d.column))),
+        d,
+        color,
+    )
+}
+
+/// The same display for a finding in a line of a recorded trace (CSV or JSON), whose
+/// text the caller keeps: the field or value at the column is underlined.
+pub(crate) fn render_trace_finding(line: Option<&str>, d: &Located, color: bool) -> String {
+    render(
+        line.map(|text| (text, field_width(text, d.column))),
+        d,
+        color,
+    )
+}
+
+/// The one renderer: the heading, then `line` (its text, and how many characters from the
+/// column to underline), then the hint.
+fn render(line: Option<(&str, usize)>, d: &Located, color: bool) -> String {
     let (sev, paint) = match d.severity {
         Severity::Error => ("error", "\x1b[1;31m"),
         Severity::Warning => ("warning", "\x1b[1;33m"),
@@ -115,7 +137,7 @@ pub fn render_human(source: Option<&Source>, d: &Located, color: bool) -> String
         "{bold}{}:{}:{}:{off} {on}{sev}[{}]{off}{bold}: {}{off}\n",
         d.file, d.line, d.column, d.code, d.message
     );
-    if let Some(text) = source.and_then(|src| src.line(d.line)) {
+    if let Some((text, width)) = line {
         let gutter = d.line.to_string();
         let pad = " ".repeat(gutter.len());
         let caret_at: String = text
@@ -123,7 +145,6 @@ pub fn render_human(source: Option<&Source>, d: &Located, color: bool) -> String
             .take(d.column.saturating_sub(1))
             .map(|c| if c == '\t' { '\t' } else { ' ' })
             .collect();
-        let width = marker_width(text, d.column);
         let _ = writeln!(s, "{blue}{pad} |{off}");
         let _ = writeln!(s, "{blue}{gutter} |{off} {text}");
         let _ = writeln!(
@@ -136,6 +157,29 @@ pub fn render_human(source: Option<&Source>, d: &Located, color: bool) -> String
         let _ = writeln!(s, "  = hint: {hint}");
     }
     s
+}
+
+/// Underlines the CSV field or JSON value starting at `col`: a quoted string to its
+/// closing quote, anything else to the next separator.
+fn field_width(line: &str, col: usize) -> usize {
+    let rest: Vec<char> = line.chars().skip(col.saturating_sub(1)).collect();
+    let end = match rest.first() {
+        None => return 1,
+        Some('"') => rest
+            .iter()
+            .skip(1)
+            .position(|&c| c == '"')
+            .map_or(rest.len(), |p| p + 2),
+        Some(_) => rest
+            .iter()
+            .position(|&c| matches!(c, ',' | ']' | '}'))
+            .unwrap_or(rest.len()),
+    };
+    let trimmed = rest[..end]
+        .iter()
+        .rposition(|c| !c.is_whitespace())
+        .map_or(0, |p| p + 1);
+    trimmed.max(1)
 }
 
 /// Underlines the token starting at `col`: a quoted string to its closing quote, a flow

@@ -18,11 +18,20 @@ pub struct Compiled {
     pub findings: Vec<Located>,
     /// Present when no finding is an error.
     pub plan: Option<LoweredPlan>,
+    /// Where each value is, to place findings made after compiling (none when the file is
+    /// not YAML at all).
+    spans: Option<Spans>,
 }
 
 impl Compiled {
     pub fn has_errors(&self) -> bool {
         self.plan.is_none()
+    }
+
+    /// Places findings about this plan made after it compiled (`plan simulate`'s, at the
+    /// rate it simulates) at their lines, as the pipeline's own are.
+    pub(crate) fn locate(&self, findings: Vec<Diagnostic>) -> Vec<Located> {
+        locate(&self.source, self.spans.as_ref(), findings)
     }
 }
 
@@ -40,6 +49,7 @@ pub fn compile(source: Source) -> Compiled {
         source,
         findings,
         plan: plan.map(lower::lower),
+        spans,
     }
 }
 

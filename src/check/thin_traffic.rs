@@ -34,10 +34,17 @@ pub(crate) fn thin_traffic(plan: &CheckedPlan, rps: f64) -> Vec<Diagnostic> {
             }
             let n = rps * plan.canary_request_share(pi) * window.seconds();
             if n > 0.0 && 1.0 / n > error_threshold {
+                // Below one request a window, "one failed request (170% of them)" reads as
+                // nonsense: any window with a request in it may hold only failures.
+                let share = if n < 1.0 {
+                    "most windows hold one request or none".to_string()
+                } else {
+                    format!("{:.1}% of them", 100.0 / n)
+                };
                 out.push(
                     Diagnostic::warning("thin-traffic", format!("/rollback_conditions/{i}/threshold"), format!(
-                        "in phase `{}` the canary gets about {n:.0} requests per {window} window, so one failed request ({:.1}% of them) already crosses the `{}` threshold of {}",
-                        p.name, 100.0 / n, m.name, Unit::Ratio.show(t)
+                        "in phase `{}` the canary gets about {} requests per {window} window, so one failed request ({share}) already crosses the `{}` threshold of {}",
+                        p.name, crate::model::trim(round_requests(n)), m.name, Unit::Ratio.show(t)
                     ))
                     .with_hint("run `plan simulate` to see the false-rollback rate; consider a longer window, a minimum request count, or a larger first phase"),
                 );
@@ -46,4 +53,14 @@ pub(crate) fn thin_traffic(plan: &CheckedPlan, rps: f64) -> Vec<Diagnostic> {
         }
     }
     out
+}
+
+/// A mean request count as people read it: whole above 10, two significant digits below.
+fn round_requests(n: f64) -> f64 {
+    if n >= 10.0 {
+        n.round()
+    } else {
+        let scale = 10f64.powi(1 - n.log10().floor() as i32);
+        (n * scale).round() / scale
+    }
 }

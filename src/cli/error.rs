@@ -3,6 +3,7 @@
 //! written.
 
 use super::terminal::{color, plural};
+use crate::diagnostic::{Located, Severity, render_trace_finding};
 use crate::render::write::{Drift, WriteError};
 use crate::sim::replay::ReplayError;
 
@@ -77,7 +78,33 @@ fn drift_text(drift: &[Drift]) -> String {
     s
 }
 
-/// A replay's error, as the findings of a plan are shown.
-fn replay_error_text(e: &ReplayError, _color: bool) -> String {
-    e.to_string()
+/// A replay's error, shown as the findings of a plan are.
+fn replay_error_text(e: &ReplayError, color: bool) -> String {
+    let finding = |file: &str, line, column, code, message: &str, hint: &Option<String>| Located {
+        file: file.to_string(),
+        line,
+        column,
+        pointer: String::new(),
+        severity: Severity::Error,
+        code,
+        message: message.to_string(),
+        hint: hint.clone(),
+    };
+    match e {
+        ReplayError::Io { file, reason } => {
+            render_trace_finding(None, &finding(file, 1, 1, "io", reason, &None), color)
+        }
+        ReplayError::Trace {
+            file,
+            line,
+            column,
+            message,
+            hint,
+            text,
+        } => render_trace_finding(
+            text.as_deref(),
+            &finding(file, *line, *column, "trace", message, hint),
+            color,
+        ),
+    }
 }

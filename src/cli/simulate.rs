@@ -8,6 +8,7 @@ use super::settings::SimulateFlags;
 use super::terminal::{color, plural};
 use crate::diagnostic::render_human;
 use crate::lower::LoweredPlan;
+use crate::pipeline::Compiled;
 use crate::sim::montecarlo;
 use crate::sim::replay::{self, Options};
 use crate::sim::scenario::{self, DEFAULT_SCENARIOS};
@@ -25,12 +26,15 @@ pub(super) fn simulate(
     let b = Batch::plans(&[file.to_path_buf()], false);
     let _ = std::io::stderr().write_all(b.text().as_bytes());
     b.outcome()?;
-    let Some(lowered) = b.compiled.into_iter().next().and_then(|c| c.plan) else {
+    let Some(compiled) = b.compiled.into_iter().next() else {
+        return Err(Error::Findings { unreadable: false });
+    };
+    let Some(lowered) = &compiled.plan else {
         return Err(Error::Findings { unreadable: false });
     };
     let text = match trace {
-        Some(trace) => replay_text(&lowered, trace, &flags, format)?,
-        None => monte_carlo_text(&lowered, scenarios, &flags, format)?,
+        Some(trace) => replay_text(lowered, trace, &flags, format)?,
+        None => monte_carlo_text(&compiled, lowered, scenarios, &flags, format)?,
     };
     let _ = std::io::stdout().write_all(text.as_bytes());
     Ok(())
@@ -73,6 +77,7 @@ fn scenario_source(path: Option<&Path>) -> Result<Source, Error> {
 
 /// The Monte Carlo run over the scenarios: the report for people, or its JSON document.
 fn monte_carlo_text(
+    compiled: &Compiled,
     lowered: &LoweredPlan,
     scenarios: Option<&Path>,
     flags: &SimulateFlags,
@@ -90,16 +95,20 @@ fn monte_carlo_text(
         return Err(Error::Findings { unreadable: false });
     };
     // The plan's own rate was checked when it compiled; warn again at the simulated rate.
-    if plan.traffic.requests_per_second != Some(scenarios.traffic.requests_per_second) {
-        for d in crate::check::thin_traffic(plan, scenarios.traffic.requests_per_second) {
-            eprintln!(
-                "{}: warning[{}]: at the simulated {} req/s, {}\n  = hint: {}",
-                plan.source_name,
-                d.code,
-                crate::model::trim(scenarios.traffic.requests_per_second),
-                d.message,
-                d.hint.unwrap_or_default()
-            );
+    let rps = scenarios.traffic.requests_per_second;
+    if plan.traffic.requests_per_second != Some(rps) {
+        let thin = crate::check::thin_traffic(plan, rps)
+            .into_iter()
+            .map(|mut d| {
+                d.message = format!(
+                    "at the simulated {} req/s, {}",
+                    crate::model::trim(rps),
+                    d.message
+                );
+                d
+            });
+        for f in compiled.locate(thin.collect()) {
+            eprint!("{}", render_human(Some(&compiled.source), &f, color));
         }
     }
     let settings = flags.resolve(&scenarios);

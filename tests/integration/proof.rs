@@ -697,7 +697,7 @@ fn simulator_fires_exactly_when_promtool_does() {
             (dir.join(format!("trace-{k}.csv")), write_csv(&spec, k))
         };
         std::fs::write(&file, &text).expect("write trace");
-        let (mut tr, _) = replay::load(&file).unwrap_or_else(|e| panic!("trace {k} loads: {e}"));
+        let (mut tr, _) = replay::load(&file).unwrap_or_else(|e| panic!("trace {k} loads: {e:?}"));
         let (zero, _) = replay::align(&mut tr, ei, None).expect("aligned");
         assert_eq!(zero, 0, "trace {k} starts at t=0");
         let firing = replay::firing_per_rule(plan, rules, &tr, Semantics::Prometheus2, until)

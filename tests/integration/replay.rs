@@ -248,3 +248,60 @@ fn bad_traces_point_at_the_line_and_column() {
     assert_eq!(done.code, 2, "{}", done.stderr);
     assert!(done.stderr.contains("no such file"), "{}", done.stderr);
 }
+
+/// A trace that is not one is shown as a plan's findings are (`file:line:col`, the line,
+/// the field underlined, the hint), exit 1: golden files in `tests/invalid-traces/`, each
+/// `NAME.csv` or `NAME.json` with its expected stderr in `NAME.EXT.stderr`.
+#[test]
+fn trace_errors_are_shown_as_plan_findings_are() {
+    let dir = support::root().join("tests/invalid-traces");
+    let mut failures = Vec::new();
+    let mut traces: Vec<_> = std::fs::read_dir(&dir)
+        .expect("tests/invalid-traces")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.ends_with(".stderr"))
+        .collect();
+    traces.sort();
+    assert!(traces.len() >= 3, "fixtures: {traces:?}");
+    for name in traces {
+        let rel = format!("tests/invalid-traces/{name}");
+        let done = replay(Path::new(&rel), Semantics::Prometheus3, &[]);
+        if done.code != 1 || !done.stdout.is_empty() {
+            failures.push(format!(
+                "{rel}: exit {}, stdout {:?}",
+                done.code, done.stdout
+            ));
+        }
+        crate::golden::compare(
+            &dir.join(format!("{name}.stderr")),
+            &done.stderr,
+            &mut failures,
+        );
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The thin-traffic warning at a scenario file's rate is a located finding, shown by the
+/// same renderer as the plan's own (golden: `tests/warnings/thin-traffic.stderr`).
+#[test]
+fn thin_traffic_at_the_simulated_rate_is_a_located_warning() {
+    let done = plan()
+        .args([
+            "simulate",
+            "plans/checkout.yaml",
+            "--scenarios",
+            "tests/warnings/thin-traffic.yaml",
+            "--trials",
+            "4",
+        ])
+        .run();
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    let mut failures = Vec::new();
+    crate::golden::compare(
+        &support::root().join("tests/warnings/thin-traffic.stderr"),
+        &done.stderr,
+        &mut failures,
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -5,7 +5,6 @@
 use crate::input::{self, ReadError, human_bytes};
 use crate::limits::{MAX_TRACE_BYTES, MAX_TRACE_JSON_BYTES, MAX_TRACE_LINE_BYTES};
 use crate::sim::trace::{TOO_LARGE_HINT, Trace, TraceError, csv, promjson};
-use std::fmt;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
@@ -84,44 +83,6 @@ impl Lines {
         )
     }
 }
-
-impl fmt::Display for ReplayError {
-    /// `file:line:col: error[trace]: message`, the line with a caret, then the hint: the
-    /// same shape as plan diagnostics.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ReplayError::Io { file, reason } => writeln!(f, "{file}: error[io]: {reason}"),
-            ReplayError::Trace {
-                file,
-                line,
-                column,
-                message,
-                hint,
-                text,
-            } => {
-                writeln!(f, "{file}:{line}:{column}: error[trace]: {message}")?;
-                if let Some(t) = text {
-                    let gutter = line.to_string();
-                    let pad = " ".repeat(gutter.len());
-                    let caret: String = t
-                        .chars()
-                        .take(column.saturating_sub(1))
-                        .map(|c| if c == '\t' { '\t' } else { ' ' })
-                        .collect();
-                    writeln!(f, "{pad} |")?;
-                    writeln!(f, "{gutter} | {t}")?;
-                    writeln!(f, "{pad} | {caret}^")?;
-                }
-                if let Some(h) = hint {
-                    writeln!(f, "  = hint: {h}")?;
-                }
-                Ok(())
-            }
-        }
-    }
-}
-
-impl std::error::Error for ReplayError {}
 
 /// Reads a trace file (CSV or Prometheus JSON, detected from its first non-blank line)
 /// within the trace limits: a CSV trace line by line (never whole in memory, so devices
