@@ -21,7 +21,7 @@
 
 /// The timing parameters of an alerting rule, in milliseconds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct AlertRule {
+pub(crate) struct AlertTiming {
     /// The rule's `for`: how long an alert stays pending before it fires.
     pub(crate) for_ms: i64,
     /// The rule's `keep_firing_for`: how long a firing alert outlives its condition.
@@ -65,7 +65,7 @@ impl Status {
 /// The evolving state of one alert of a rule.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct AlertState {
-    rule: AlertRule,
+    rule: AlertTiming,
     status: Status,
     keep_firing_since: Option<i64>,
     resolved_at: Option<i64>,
@@ -74,7 +74,7 @@ pub(crate) struct AlertState {
 impl AlertState {
     /// An inactive alert of `rule`.
     #[inline]
-    pub(crate) const fn new(rule: AlertRule) -> Self {
+    pub(crate) const fn new(rule: AlertTiming) -> Self {
         Self {
             rule,
             status: Status::Inactive,
@@ -85,7 +85,7 @@ impl AlertState {
 
     /// The rule this alert follows.
     #[inline]
-    pub(crate) const fn rule(&self) -> AlertRule {
+    pub(crate) const fn rule(&self) -> AlertTiming {
         self.rule
     }
 
@@ -164,8 +164,8 @@ mod tests {
 
     const MIN: i64 = 60_000;
 
-    fn rule(for_min: i64, keep_min: i64) -> AlertRule {
-        AlertRule {
+    fn rule(for_min: i64, keep_min: i64) -> AlertTiming {
+        AlertTiming {
             for_ms: for_min * MIN,
             keep_firing_for_ms: keep_min * MIN,
         }
@@ -173,7 +173,7 @@ mod tests {
 
     /// Runs `cond` (one bool per evaluation, `ei` apart from t=0) and returns the
     /// statuses.
-    fn run(r: AlertRule, ei: i64, cond: &[bool]) -> Vec<Status> {
+    fn run(r: AlertTiming, ei: i64, cond: &[bool]) -> Vec<Status> {
         let mut a = AlertState::new(r);
         cond.iter()
             .enumerate()

@@ -80,7 +80,7 @@ pub(crate) mod sample;
 pub(crate) mod select;
 mod series;
 
-pub(crate) use alert::{AlertRule, AlertState, Status};
+pub(crate) use alert::{AlertState, AlertTiming, Status};
 pub(crate) use compare::ratio;
 
 pub(crate) use quantile::{Bucket, histogram_quantile};

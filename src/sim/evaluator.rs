@@ -158,7 +158,7 @@ pub(crate) struct Evaluator<'a> {
 /// A fresh, inactive Prometheus alert for a lowered rule (no `keep_firing_for`: the rules
 /// `plan render` emits do not set it).
 pub(crate) fn alert_state(rule: &AlertRule) -> AlertState {
-    AlertState::new(prom::AlertRule {
+    AlertState::new(prom::AlertTiming {
         for_ms: rule.for_ms as i64,
         keep_firing_for_ms: 0,
     })

@@ -50,7 +50,7 @@ use std::fmt::Write;
 pub(crate) const REPORT_SCHEMA_VERSION: u32 = 2;
 
 #[derive(Serialize)]
-pub(crate) struct Report {
+pub(crate) struct SimulationReport {
     pub(crate) schema_version: u32,
     pub(crate) plan: String,
     pub(crate) seed: u64,
@@ -124,13 +124,13 @@ pub(crate) fn build(
     scenarios: &Scenarios,
     settings: &Settings,
     results: &[ScenarioResult<'_>],
-) -> Report {
+) -> SimulationReport {
     let eval_s = plan.monitoring.evaluation_interval.seconds();
     let scenarios_out: Vec<ScenarioReport> = results
         .iter()
         .map(|r| scenario(plan, rules, scenarios, r))
         .collect();
-    Report {
+    SimulationReport {
         schema_version: REPORT_SCHEMA_VERSION,
         plan: plan.name.clone(),
         seed: settings.seed,
@@ -270,7 +270,7 @@ fn counts(m: &IndexMap<String, u64>) -> String {
 }
 
 /// The report for people, printed from the report's data alone.
-pub(crate) fn text(r: &Report) -> String {
+pub(crate) fn text(r: &SimulationReport) -> String {
     let mut s = String::new();
     let _ =
         writeln!(

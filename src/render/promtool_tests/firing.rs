@@ -48,7 +48,7 @@ impl Generator<'_> {
         from: i64,
         end: i64,
     ) -> Result<Option<i64>, String> {
-        let mut state = AlertState::new(prom::AlertRule {
+        let mut state = AlertState::new(prom::AlertTiming {
             for_ms: r.for_ms as i64,
             keep_firing_for_ms: 0,
         });

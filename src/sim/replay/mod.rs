@@ -20,7 +20,7 @@
 //! phases, the gate failures and the verdict are always shown.
 //!
 //! The JSON document (`--format json`) is `{"format":"plan-replay","version":1,...}`; see
-//! [`Report`] for its fields. Times are milliseconds from t=0 (`*_ms`) plus, for events,
+//! [`ReplayReport`] for its fields. Times are milliseconds from t=0 (`*_ms`) plus, for events,
 //! the absolute RFC 3339 time. Version 1 only grows by new fields.
 
 mod load;
@@ -28,7 +28,7 @@ mod report;
 mod text;
 
 pub use load::{ReplayError, load};
-pub(crate) use report::Report;
+pub(crate) use report::ReplayReport;
 pub(crate) use text::timeline;
 
 use crate::check::CheckedPlan;
@@ -57,7 +57,7 @@ pub fn replay_file(
     rules: &[AlertRule],
     path: &Path,
     opts: &Options,
-) -> Result<Report, ReplayError> {
+) -> Result<ReplayReport, ReplayError> {
     let file = path.display().to_string();
     let (mut t, lines) = load(path)?;
     run(plan, rules, &mut t, &file, opts).map_err(|e| ReplayError::from_trace(&file, &lines, e))
@@ -97,7 +97,7 @@ pub fn run(
     trace: &mut Trace,
     file: &str,
     opts: &Options,
-) -> Result<Report, TraceError> {
+) -> Result<ReplayReport, TraceError> {
     let ei = plan.monitoring.evaluation_interval.millis() as i64;
     let (zero, end) = align(trace, ei, opts.start_ms)?;
     let trace: &Trace = trace;

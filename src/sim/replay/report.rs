@@ -11,7 +11,7 @@ use serde::Serialize;
 
 /// The replay's result: the JSON document, and what the human timeline prints.
 #[derive(Debug, Clone, Serialize)]
-pub struct Report {
+pub struct ReplayReport {
     /// Always `plan-replay`.
     pub(crate) format: &'static str,
     /// 1.
@@ -142,7 +142,7 @@ pub(super) fn report(
     inputs: &Inputs<'_>,
     verdict: Option<Verdict>,
     f: Frame<'_>,
-) -> Report {
+) -> ReplayReport {
     let phase_name = |p: usize| {
         plan.phases
             .get(p)
@@ -251,7 +251,7 @@ pub(super) fn report(
         })
         .collect();
     let unused: Vec<String> = inputs.unused().map(|s| s.display()).collect();
-    Report {
+    ReplayReport {
         format: "plan-replay",
         version: 1,
         plan: plan.name.clone(),

@@ -2,7 +2,7 @@
 //! their phase (the first few per rule, then a count), the gates failing at phase ends, and
 //! the verdict.
 
-use super::Report;
+use super::ReplayReport;
 use crate::limits::{MAX_REPLAY_TRANSITIONS_PER_RULE, MAX_TIMELINE_TRANSITIONS_PER_RULE};
 use crate::prom::Origin;
 use crate::sim::trace::time::offset;
@@ -17,7 +17,7 @@ fn origin_text(o: &Origin) -> String {
 }
 
 /// The human timeline.
-pub(crate) fn timeline(r: &Report) -> String {
+pub(crate) fn timeline(r: &ReplayReport) -> String {
     let mut s = String::new();
     let sem = if r.semantics == "prometheus2" {
         "Prometheus 2.42"

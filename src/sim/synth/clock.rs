@@ -116,7 +116,7 @@ pub(crate) struct Span {
     /// Whether some evaluation that reads CPU can read this span's busy seconds
     /// ([`Model::reads_cpu_between`]).
     pub(super) cpu_read: bool,
-    /// Per track, its draws in [`Step::draws`], when every trial draws with the same means
+    /// Per track, its draws in [`Tick::draws`], when every trial draws with the same means
     /// (None: under overdispersion each trial plans its own).
     pub(super) draws: Option<[std::ops::Range<usize>; 2]>,
 }
@@ -166,7 +166,7 @@ impl Facts {
 /// What every trial of a batch shares at one evaluation: the spans to draw before it and
 /// the window its `rate()`s read.
 #[derive(Debug, Default)]
-pub(crate) struct Step {
+pub(crate) struct Tick {
     pub(crate) ts: i64,
     pub(super) spans: Vec<Span>,
     pub(super) window: Window,
@@ -206,7 +206,7 @@ pub(super) struct Window {
     pub(super) gap_s: f64,
 }
 
-/// The most span plans a [`Step`] keeps (a few evaluations' worth in a leak's ramp, where
+/// The most span plans a [`Tick`] keeps (a few evaluations' worth in a leak's ramp, where
 /// the level changes at every one; several blocks of the daily cycle otherwise).
 const KEEP_PLANS: usize = 32;
 
@@ -219,13 +219,13 @@ pub(crate) struct Clock<'m, 'a> {
     faults: &'m FaultModel<'m>,
     tracks: Vec<(Track, SeriesSet)>,
     /// The spans planned recently, kept while their key recurs (for a block of the daily
-    /// cycle): per track, the range of its draws in [`Step::draws`].
+    /// cycle): per track, the range of its draws in [`Tick::draws`].
     plans: Vec<(PlanKey, [std::ops::Range<usize>; 2])>,
     last_j: i64,
     slots: Slots,
     /// The last window layout (start gap, end gap, scrape intervals) and its factor.
     layout: Option<((i64, i64, i64), Option<f64>)>,
-    step: Step,
+    step: Tick,
 }
 
 impl<'m, 'a> Clock<'m, 'a> {
@@ -238,13 +238,13 @@ impl<'m, 'a> Clock<'m, 'a> {
             last_j: 0,
             slots: Slots::new(model.ring_capacity),
             layout: None,
-            step: Step::default(),
+            step: Tick::default(),
         }
     }
 
     /// The step to evaluation time `ts` (non-decreasing across calls, a multiple of the
     /// evaluation interval).
-    pub(crate) fn advance(&mut self, ts: i64) -> &Step {
+    pub(crate) fn advance(&mut self, ts: i64) -> &Tick {
         let m = self.model;
         let target = ts.div_euclid(m.scrape_ms);
         self.step.ts = ts;

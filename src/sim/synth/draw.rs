@@ -321,7 +321,7 @@ fn ln_factorial(k: u64) -> f64 {
 /// What one request is: the latency cell it falls into (0 when no histogram is kept) and
 /// whether it failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Kind {
+pub(crate) struct RequestKind {
     pub(crate) cell: usize,
     pub(crate) failed: bool,
 }
@@ -341,7 +341,7 @@ pub(crate) struct Kind {
 pub(crate) struct Mix {
     /// Every possible kind with its probability, in decreasing probability (ties in cell
     /// order, successes first).
-    kinds: Vec<(Kind, f64)>,
+    kinds: Vec<(RequestKind, f64)>,
     /// `tail[i]`: the probability of kinds `i..` together.
     tail: Vec<f64>,
 }
@@ -358,10 +358,10 @@ impl Mix {
         let clean = |p: f64| if p > 0.0 { p } else { 0.0 };
         let cells = cells.unwrap_or(&[1.0]);
         let total: f64 = cells.iter().map(|&p| clean(p)).sum();
-        let mut kinds: Vec<(Kind, f64)> = Vec::with_capacity(2 * cells.len());
+        let mut kinds: Vec<(RequestKind, f64)> = Vec::with_capacity(2 * cells.len());
         for (cell, &p) in cells.iter().enumerate() {
             let p = if total > 0.0 { clean(p) / total } else { 0.0 };
-            let ok = Kind {
+            let ok = RequestKind {
                 cell,
                 failed: false,
             };
@@ -369,7 +369,7 @@ impl Mix {
                 Some(e) => {
                     let e = e.min(1.0);
                     kinds.push((ok, p * (1.0 - e)));
-                    kinds.push((Kind { cell, failed: true }, p * e));
+                    kinds.push((RequestKind { cell, failed: true }, p * e));
                 }
                 None => kinds.push((ok, p)),
             }
@@ -402,7 +402,7 @@ impl Mix {
 
     /// The kind of a rare request of the group from kind `from` on, for the uniform `u`.
     #[inline]
-    pub(crate) fn minor_kind(&self, from: usize, u: f64) -> Kind {
+    pub(crate) fn minor_kind(&self, from: usize, u: f64) -> RequestKind {
         let target = u * self.tail[from];
         let mut acc = 0.0;
         let group = &self.kinds[from..];
@@ -421,7 +421,7 @@ impl Mix {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Target {
     /// All of one kind.
-    Kind(Kind),
+    Kind(RequestKind),
     /// The rare kinds from this index of the mix on, classified request by request
     /// ([`Mix::minor_kind`]).
     Minor(usize),
@@ -456,7 +456,7 @@ pub(crate) fn draw_span<R: Rng + ?Sized>(
     counts: &mut [u64],
 ) -> (u64, u64) {
     let (mut n, mut failed) = (0, 0);
-    let mut add = |kind: Kind, m: u64| {
+    let mut add = |kind: RequestKind, m: u64| {
         if let Some(c) = counts.get_mut(kind.cell) {
             *c += m;
         }

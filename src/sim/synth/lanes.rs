@@ -10,7 +10,7 @@
 //! not depend on its batch. A finished trial leaves the batch by moving the last lane into
 //! its place.
 
-use super::clock::{Facts, Span, Step, Window, plan_track, tracks};
+use super::clock::{Facts, Span, Tick, Window, plan_track, tracks};
 use super::draw::{self, ClassDraw, Mix, Target};
 use super::streams::Streams;
 use super::table::Pool;
@@ -192,7 +192,7 @@ impl<'m, 'a> Lanes<'m, 'a> {
 
     /// Computes every lane's metric values at `step`'s evaluation time; only the metrics in
     /// `demand` asks for are computed (the others keep older values).
-    pub(crate) fn advance(&mut self, step: &Step, demand: &Demand) {
+    pub(crate) fn advance(&mut self, step: &Tick, demand: &Demand) {
         let m = self.model;
         if let Bursts::Gamma(gamma) = &m.bursts {
             for (l, b) in self.burst[..self.live].iter_mut().enumerate() {
@@ -209,7 +209,7 @@ impl<'m, 'a> Lanes<'m, 'a> {
     }
 
     /// Draws what happened in `span` in every lane and records the samples at its end.
-    fn generate(&mut self, step: &Step, span: &Span) {
+    fn generate(&mut self, step: &Tick, span: &Span) {
         let (m, n) = (self.model, self.live);
         if span.facts.is_none() {
             self.facts.clear();
@@ -366,7 +366,7 @@ impl<'m, 'a> Lanes<'m, 'a> {
     }
 
     /// Fills every lane's values of track `ti` at `step`'s time.
-    fn track_values(&mut self, ti: usize, step: &Step, demand: &Demand) {
+    fn track_values(&mut self, ti: usize, step: &Tick, demand: &Demand) {
         let (m, n, w, k) = (self.model, self.live, self.width, self.cells);
         let t = &self.tracks[ti];
         let canary = t.track == Track::Canary;
