@@ -6,6 +6,7 @@
 #
 #   benches/simulate.sh [PLAN] [RUNS]        (defaults: plans/lawsker.yaml, 5)
 #   BASELINE=/path/to/old/plan benches/simulate.sh   also times an older binary, same runs
+#   BASELINE_PLAN=old.yaml                            the plan the older binary reads (default PLAN)
 #
 # Runs are interleaved (each round runs every command once), so a burst of load on a shared
 # machine hits every command alike; with a baseline, the median of the per-round ratios is
@@ -31,12 +32,12 @@ PY
 read -r TRIALS STEPS _ < <(tail -1 "$TMP/work")
 
 echo "== time ($RUNS interleaved rounds)"
-python3 - "$BIN" "$PLAN" "$RUNS" "$TRIALS" "$STEPS" "${BASELINE:-}" <<'PY'
+python3 - "$BIN" "$PLAN" "$RUNS" "$TRIALS" "$STEPS" "${BASELINE:-}" "${BASELINE_PLAN:-$PLAN}" <<'PY'
 import resource, statistics, subprocess, sys, time
-bin_, plan, runs, trials, steps, baseline = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), sys.argv[6]
+bin_, plan, runs, trials, steps, baseline, baseline_plan = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), sys.argv[6], sys.argv[7]
 cmds = [(f"jobs={j}", [bin_, "simulate", plan, "--jobs", str(j)]) for j in (1, 2)]
 if baseline:
-    cmds += [(f"baseline jobs={j}", [baseline, "simulate", plan, "--jobs", str(j)]) for j in (1, 2)]
+    cmds += [(f"baseline jobs={j}", [baseline, "simulate", baseline_plan, "--jobs", str(j)]) for j in (1, 2)]
 wall = {n: [] for n, _ in cmds}
 cpu = {n: [] for n, _ in cmds}
 for _ in range(runs):
