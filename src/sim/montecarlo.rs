@@ -20,6 +20,16 @@
 //! - **rolled back anyway** otherwise: the healthy release would have rolled back by then
 //!   too (a rollback before the onset is always one: the twin is the same trial there).
 //!
+//! The numbers stay common until the fault first changes a span's draws; from then on a
+//! faulty trial draws afresh, with the same law as its twin but not the same numbers,
+//! even for the series its fault cannot move (a latency fault changes the kinds of
+//! request, so the failures are drawn again too). Fully common numbers would give such a
+//! series, and so a rule that reads only it, exactly the twin's values: that rule would
+//! have fired in the twin at the same moment. So a rollback by a rule whose metric the
+//! fault cannot move ([`fault_moves`]) counts as rolled back anyway, as it would with
+//! fully common numbers, rather than as a catch by chance; `twin_not_yet` keeps the twin
+//! comparison alone.
+//!
 //! A faulty trial is exactly one of caught, rolled back anyway, escaped, or none of them
 //! (the fault began after promotion). "Rolled back after onset" (caught, plus the
 //! rolled-back-anyway trials whose rollback came after the onset) is kept as a raw figure.
@@ -66,7 +76,7 @@ use crate::sim::outcomes::{Outcomes, RuleSet};
 use crate::sim::scenario::{FaultKind, Scenario, Scenarios};
 use crate::sim::splitmix::SplitMix64;
 use crate::sim::stats::Histogram;
-use crate::sim::synth::{Clock, Demand, Exposure, FaultModel, Lanes, Model, Streams};
+use crate::sim::synth::{Clock, Demand, Exposure, FaultModel, Lanes, Model, Streams, fault_moves};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 /// How to run.
@@ -94,6 +104,10 @@ pub(crate) struct Tally {
     /// Rollbacks whose healthy twin had rolled back by then (faulty scenarios): every
     /// rollback of a faulty trial that is not caught.
     pub(crate) rolled_back_anyway: u64,
+    /// Rollbacks at or after onset whose twin had not rolled back by then, whatever the
+    /// rule: the twin comparison alone, before a rule the fault cannot move is counted as
+    /// rolling back anyway (`caught` is these, less those).
+    pub(crate) twin_not_yet: u64,
     /// Promoted although the fault was active before promotion.
     pub(crate) escaped: u64,
     /// Trials in which the fault began only after promotion (the canary never saw it).
@@ -144,6 +158,7 @@ impl Tally {
         self.detected += o.detected;
         self.caught += o.caught;
         self.rolled_back_anyway += o.rolled_back_anyway;
+        self.twin_not_yet += o.twin_not_yet;
         self.escaped += o.escaped;
         self.fault_after_promotion += o.fault_after_promotion;
         for (a, b) in [
@@ -299,6 +314,8 @@ struct Job<'r, 's> {
     /// Per trial, its twin's first rollback time ([`NEVER`]): written by the twins' pass,
     /// read by the faulty scenarios' pass, which starts after it ended.
     twin_rollbacks: &'r [AtomicI64],
+    /// Per scenario of `runs`, per rule: whether its fault can move the rule's metric.
+    moves: &'r [Vec<bool>],
     trials: u64,
     /// Trials per lock-step batch.
     batch: u64,
@@ -389,8 +406,9 @@ impl Job<'_, '_> {
     ) {
         let (model, rules) = (self.model, self.rules);
         let fault = self.runs[si].fault.as_ref();
-        let twin = &self.twin_rollbacks[trial as usize];
-        if si == self.twin {
+        // Kept only when some scenario is faulty.
+        let twin = self.twin_rollbacks.get(trial as usize);
+        if let Some(twin) = twin.filter(|_| si == self.twin) {
             twin.store(verdict.rolled_back_at().unwrap_or(NEVER), Ordering::Relaxed);
         }
         t.trials += 1;
@@ -418,10 +436,11 @@ impl Job<'_, '_> {
                         t.false_by_phase[phase] += 1;
                     }
                 }
-                if let Some(o) = onset {
+                if let (Some(o), Some(twin)) = (onset, twin) {
                     // The twins' pass ended before this one started.
-                    let twin_at = twin.load(Ordering::Relaxed);
-                    if ts >= o && twin_at > ts {
+                    let twin_later = ts >= o && twin.load(Ordering::Relaxed) > ts;
+                    t.twin_not_yet += u64::from(twin_later);
+                    if twin_later && self.moves[si][rule] {
                         t.caught += 1;
                         t.caught_by_rule[rule] += 1;
                         t.detect_steps.add(((ts - o) / self.units[si]) as usize);
@@ -530,7 +549,21 @@ fn run_batched<'s>(
     } else {
         Vec::new()
     };
+    let moves: Vec<Vec<bool>> = runs
+        .iter()
+        .map(|s| {
+            rules
+                .iter()
+                .map(|r| {
+                    s.fault
+                        .as_ref()
+                        .is_some_and(|f| fault_moves(f, model.sources[r.metric]))
+                })
+                .collect()
+        })
+        .collect();
     let job = Job {
+        moves: &moves,
         plan,
         rules,
         schedule: &schedule,
@@ -757,6 +790,8 @@ mod tests {
                 let t = &r.tally;
                 let name = &r.scenario.name;
                 assert_eq!(t.caught, 0, "{name}");
+                // The twin comparison alone: the trials are their twins, draw for draw.
+                assert_eq!(t.twin_not_yet, 0, "{name}");
                 assert_eq!(t.rolled_back_anyway, healthy.false_rollbacks, "{name}");
                 assert_eq!(t.anyway_by_rule, healthy.first_rule, "{name}");
                 assert_eq!(t.rollbacks_by_phase, healthy.rollbacks_by_phase, "{name}");

@@ -512,6 +512,11 @@ fn model_text(m: &MetricModel) -> String {
             pct(p("tail_share")),
             num(p("tail_factor"))
         ),
+        "cpu" => format!(
+            "busy seconds per second (a counter read through rate()), mean {}, noise {} per scrape",
+            num(p("mean")),
+            num(p("noise"))
+        ),
         "not_modelled" => "NOT MODELLED: always absent, so the rules on it never fire".to_string(),
         kind => format!(
             "{} gauge, mean {}, noise {} (standard deviation per scrape)",
@@ -665,7 +670,7 @@ pub(crate) fn text(r: &SimulationReport) -> String {
     let tr = &a.traffic;
     let _ = writeln!(
         s,
-        "  traffic        {} req/s, daily swing ±{} from {:02}:00, overdispersion {}{}",
+        "  traffic        {} req/s, daily swing ±{} with the release starting at {:02}:00, overdispersion {}{}",
         crate::model::trim(tr.requests_per_second),
         pct(tr.daily_amplitude),
         tr.start_hour,

@@ -484,6 +484,26 @@ pub(crate) struct FaultModel<'m> {
     stable: Mix,
 }
 
+/// Whether `fault` can move the canary's value of a metric produced as `source`: the
+/// metrics its effects change (an `error_rate` moves the error rate and availability, a
+/// latency effect the latency quantile, `memory_usage` and `cpu_usage` their gauges).
+/// Nothing moves throughput, the other gauges or custom metrics.
+pub(crate) fn fault_moves(fault: &Fault, source: SyntheticMetric) -> bool {
+    match source {
+        SyntheticMetric::ErrorRate | SyntheticMetric::Availability => fault.error_rate.is_some(),
+        SyntheticMetric::Latency { .. } => {
+            fault.latency_factor.is_some() || fault.tail_share.is_some()
+        }
+        SyntheticMetric::Memory => fault.memory_usage.is_some(),
+        SyntheticMetric::Cpu => fault.cpu_usage.is_some(),
+        SyntheticMetric::Throughput
+        | SyntheticMetric::DbConnections
+        | SyntheticMetric::Redis
+        | SyntheticMetric::Custom { .. }
+        | SyntheticMetric::Absent => false,
+    }
+}
+
 /// The most steps a leak's ramp is cut into.
 const MAX_LEAK_STEPS: i64 = 4096;
 

@@ -24,7 +24,7 @@ use crate::sim::evaluator::{Schedule, Verdict};
 use crate::sim::montecarlo::{self, Settings, Tally, trial_seed};
 use crate::sim::outcomes::{Outcomes, RuleSet};
 use crate::sim::scenario;
-use crate::sim::synth::{Clock, FaultModel, Lanes, Model, Streams, SyntheticMetric};
+use crate::sim::synth::{Clock, FaultModel, Lanes, Model, Streams, SyntheticMetric, fault_moves};
 use crate::source::{Kind, Source};
 use std::path::Path;
 
@@ -111,7 +111,11 @@ fn check(plan: Source, files: &[Source], seen: &mut Seen) {
                 let got = &run.results[si].tally;
                 assert_eq!(counted(got), counted(&tally), "{case}: tallies");
                 if let Some(fault) = &s.fault {
-                    let expected = twin_counts(&reference, &twins, fault, rules.len());
+                    let moves: Vec<bool> = rules
+                        .iter()
+                        .map(|r| fault_moves(fault, model.sources[r.metric]))
+                        .collect();
+                    let expected = twin_counts(&reference, &twins, fault, &moves);
                     assert_eq!(twin_counted(got), expected, "{case}: twin comparisons");
                     seen.twin_comparisons += reference.len();
                 }
@@ -291,14 +295,16 @@ fn tally(trials: &[Trial], phases: usize, rules: usize) -> Tally {
 }
 
 /// A faulty scenario's trials against their healthy twins, one trial at a time: (caught,
-/// rolled back anyway, caught per rule, rolled back anyway per rule).
+/// rolled back anyway, twin not yet rolled back, caught per rule, rolled back anyway per
+/// rule); `moves`: per rule, whether the fault can move its metric.
 fn twin_counts(
     trials: &[Trial],
     twins: &[Trial],
     fault: &scenario::Fault,
-    rules: usize,
-) -> (u64, u64, Vec<u64>, Vec<u64>) {
-    let mut c = (0, 0, vec![0; rules], vec![0; rules]);
+    moves: &[bool],
+) -> (u64, u64, u64, Vec<u64>, Vec<u64>) {
+    let rules = moves.len();
+    let mut c = (0, 0, 0, vec![0; rules], vec![0; rules]);
     for (trial, twin) in trials.iter().zip(twins) {
         let onset = match fault.kind {
             scenario::FaultKind::Load { .. } => trial.exposure.first_active.unwrap_or(i64::MAX),
@@ -313,21 +319,24 @@ fn twin_counts(
             continue;
         };
         let twin_by_then = twin.verdict.rolled_back_at().is_some_and(|t| t <= ts);
-        if ts >= onset && !twin_by_then {
+        let twin_later = ts >= onset && !twin_by_then;
+        c.2 += u64::from(twin_later);
+        if twin_later && moves[rule] {
             c.0 += 1;
-            c.2[rule] += 1;
+            c.3[rule] += 1;
         } else {
             c.1 += 1;
-            c.3[rule] += 1;
+            c.4[rule] += 1;
         }
     }
     c
 }
 
-fn twin_counted(t: &Tally) -> (u64, u64, Vec<u64>, Vec<u64>) {
+fn twin_counted(t: &Tally) -> (u64, u64, u64, Vec<u64>, Vec<u64>) {
     (
         t.caught,
         t.rolled_back_anyway,
+        t.twin_not_yet,
         t.caught_by_rule.clone(),
         t.anyway_by_rule.clone(),
     )
