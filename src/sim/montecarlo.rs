@@ -35,7 +35,8 @@
 //! rolled-back-anyway trials whose rollback came after the onset) is kept as a raw figure.
 //!
 //! Work is shared out in batches of trials across all scenarios at once, so no thread waits
-//! at a scenario boundary. A batch's trials run in lock step ([`Clock`]) as the lanes of
+//! at a scenario boundary, but for one: the twins' pass ends before the others start
+//! (they read its rollback times). A batch's trials run in lock step ([`Clock`]) as the lanes of
 //! [`Lanes`] and [`Outcomes`], sharing what depends only on time; each keeps its own random
 //! stream.
 //!
@@ -99,7 +100,8 @@ pub(crate) struct Tally {
     pub(crate) false_rollbacks: u64,
     /// Rollbacks at or after onset (the raw figure: caught or not).
     pub(crate) detected: u64,
-    /// Rollbacks at or after onset whose healthy twin had not rolled back by then.
+    /// Rollbacks at or after onset whose healthy twin had not rolled back by then, by a
+    /// rule whose metric the fault can move (see the module header).
     pub(crate) caught: u64,
     /// Rollbacks whose healthy twin had rolled back by then (faulty scenarios): every
     /// rollback of a faulty trial that is not caught.

@@ -26,7 +26,8 @@
 //!   - `rollback` (any rollback) and `false_rollback` (before the fault's onset, or with no
 //!     fault);
 //!   - faulty only: `caught` (rolled back at or after the onset while the healthy twin, the
-//!     same trial without the fault, had not rolled back by then), `rolled_back_anyway`
+//!     same trial without the fault, had not rolled back by then, by a rule whose metric the
+//!     fault can move: see `montecarlo`'s module header), `rolled_back_anyway`
 //!     (rolled back, the twin too by then: every other rollback, those before the onset
 //!     included), `escape` (promoted to 100% with the fault active), and
 //!     `rolled_back_after_onset` (the raw figure: caught, or rolled back anyway after the
@@ -541,12 +542,7 @@ pub(crate) fn text(r: &SimulationReport) -> String {
         r.trials_per_scenario,
         r.seed,
     );
-    let _ = writeln!(
-        s,
-        "\nAnswers (95% intervals). A faulty release's rollback is caught when its healthy twin \
-         (the same trial without the fault) had not rolled back by then; otherwise it rolled \
-         back anyway."
-    );
+    let _ = writeln!(s, "\nAnswers (95% intervals)");
     let width = r
         .scenarios
         .iter()
@@ -571,6 +567,14 @@ pub(crate) fn text(r: &SimulationReport) -> String {
                 );
             }
         }
+    }
+    if r.twins.is_some() {
+        let _ = writeln!(
+            s,
+            "  (caught: rolled back after the fault began, by a rule reading a metric the fault \
+             moves,\n   while its healthy twin, the same trial without the fault, had not rolled \
+             back yet;\n   rolled back anyway: the healthy twin had rolled back by then too)"
+        );
     }
     for sc in &r.scenarios {
         let _ = writeln!(
