@@ -127,7 +127,13 @@ fn monte_carlo_text(
         }
     };
     let results = montecarlo::run(lowered, &scenarios, settings, &mut progress);
-    let report = crate::sim::report::build(plan, &lowered.rules, &scenarios, &settings, &results);
+    let report = crate::sim::report::build(
+        plan,
+        &lowered.rules,
+        (&scenarios, &source.name),
+        &settings,
+        &results,
+    );
     Ok(match format {
         Format::Json => serde_json::to_string_pretty(&report).unwrap_or_default() + "\n",
         Format::Human => crate::sim::report::text(&report),

@@ -131,6 +131,17 @@ pub(crate) enum Verdict {
     Promoted { ts: i64 },
 }
 
+impl Verdict {
+    /// When the release was rolled back, whatever the cause; None when it was not. What a
+    /// faulty trial's healthy twin is compared by (`sim::montecarlo`).
+    pub(crate) fn rolled_back_at(&self) -> Option<i64> {
+        match *self {
+            Verdict::RolledBack { ts, .. } => Some(ts),
+            Verdict::Promoted { .. } => None,
+        }
+    }
+}
+
 /// One rule's transitions in a replay: how many times it started firing, and those not
 /// recorded past [`MAX_REPLAY_TRANSITIONS_PER_RULE`] (how many, and the last one's time).
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -1,11 +1,42 @@
 //! Monte Carlo: many synthetic trials per scenario, in parallel, with results that do not
-//! depend on the thread count. Each trial is seeded from (seed, scenario, trial index)
-//! alone and every aggregate is an integer sum, so any split of trials over threads gives
-//! the same numbers. Nothing per trial is kept beyond a few counters and histogram bins
-//! (memory does not grow with the number of trials).
+//! depend on the thread count. Each trial is seeded from (seed, trial index) alone and
+//! every aggregate is an integer sum, so any split of trials over threads gives the same
+//! numbers. Per trial, only its healthy twin's first rollback time is kept (8 bytes a
+//! trial, 8 MB at [`MAX_TRIALS`]); everything else is a few counters and histogram bins.
+//!
+//! # Healthy twins (common random numbers)
+//! Trial `t` of every scenario of a run takes the same seed, so trial `t` of a fault-free
+//! scenario is the **healthy twin** of trial `t` of each faulty one: the same traffic, the
+//! same noise, draw for draw, until the fault first changes a draw (every synthetic draw
+//! before that, the kinds of request of a span, the samplers and the number of uniforms
+//! each takes, depends only on the fault's level, which is 0 until the onset; the canary
+//! counts its requests and failures in every scenario of a run that has a fault). The
+//! twins are the trials of the scenario file's first fault-free scenario, run first;
+//! without one, an extra fault-free pass runs first and is reported as the twins. A
+//! faulty trial's rollback at `ts` is then:
+//! - **caught** when it came at or after the fault's onset and the twin had not rolled
+//!   back by `ts` (the twin's first rollback, by any cause, is later or never): the fault
+//!   made the difference;
+//! - **rolled back anyway** otherwise: the healthy release would have rolled back by then
+//!   too (a rollback before the onset is always one: the twin is the same trial there).
+//!
+//! The numbers stay common until the fault first changes a span's draws; from then on a
+//! faulty trial draws afresh, with the same law as its twin but not the same numbers,
+//! even for the series its fault cannot move (a latency fault changes the kinds of
+//! request, so the failures are drawn again too). Fully common numbers would give such a
+//! series, and so a rule that reads only it, exactly the twin's values: that rule would
+//! have fired in the twin at the same moment. So a rollback by a rule whose metric the
+//! fault cannot move ([`fault_moves`]) counts as rolled back anyway, as it would with
+//! fully common numbers, rather than as a catch by chance; `twin_not_yet` keeps the twin
+//! comparison alone.
+//!
+//! A faulty trial is exactly one of caught, rolled back anyway, escaped, or none of them
+//! (the fault began after promotion). "Rolled back after onset" (caught, plus the
+//! rolled-back-anyway trials whose rollback came after the onset) is kept as a raw figure.
 //!
 //! Work is shared out in batches of trials across all scenarios at once, so no thread waits
-//! at a scenario boundary. A batch's trials run in lock step ([`Clock`]) as the lanes of
+//! at a scenario boundary, but for one: the twins' pass ends before the others start
+//! (they read its rollback times). A batch's trials run in lock step ([`Clock`]) as the lanes of
 //! [`Lanes`] and [`Outcomes`], sharing what depends only on time; each keeps its own random
 //! stream.
 //!
@@ -18,8 +49,8 @@
 //!   The rule that fired is the **first rule** (when several fire in the same evaluation,
 //!   the first in plan order).
 //! - **Escape**: the release reached its last phase (100%) with the fault already begun.
-//! - **Time to detect**: rollback time minus onset, exactly (evaluations are on the grid;
-//!   the onset need not be).
+//! - **Time to catch**: rollback time minus onset, exactly, over caught trials
+//!   (evaluations are on the grid; the onset need not be).
 //! - **Blast radius**, from the fault's onset until rollback or promotion (what happens
 //!   after promotion is not counted): the requests the canary served and, of those, the
 //!   ones that failed (baseline failures included), both counted exactly in the trial; and
@@ -37,6 +68,8 @@
 //!   the phase, out of the trials that reached the phase's end.
 
 use crate::check::CheckedPlan;
+#[cfg(doc)]
+use crate::limits::MAX_TRIALS;
 use crate::lower::{AlertRule, LoweredPlan};
 use crate::prom::Semantics;
 use crate::sim::evaluator::{Schedule, Verdict};
@@ -44,8 +77,8 @@ use crate::sim::outcomes::{Outcomes, RuleSet};
 use crate::sim::scenario::{FaultKind, Scenario, Scenarios};
 use crate::sim::splitmix::SplitMix64;
 use crate::sim::stats::Histogram;
-use crate::sim::synth::{Clock, Demand, Exposure, FaultModel, Lanes, Model, Streams};
-use std::sync::atomic::{AtomicU64, Ordering};
+use crate::sim::synth::{Clock, Demand, Exposure, FaultModel, Lanes, Model, Streams, fault_moves};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 /// How to run.
 #[derive(Debug, Clone, Copy)]
@@ -65,8 +98,18 @@ pub(crate) struct Tally {
     pub(crate) rollbacks: u64,
     /// Rollbacks before the fault's onset (or with no fault): false rollbacks.
     pub(crate) false_rollbacks: u64,
-    /// Rollbacks at or after onset.
+    /// Rollbacks at or after onset (the raw figure: caught or not).
     pub(crate) detected: u64,
+    /// Rollbacks at or after onset whose healthy twin had not rolled back by then, by a
+    /// rule whose metric the fault can move (see the module header).
+    pub(crate) caught: u64,
+    /// Rollbacks whose healthy twin had rolled back by then (faulty scenarios): every
+    /// rollback of a faulty trial that is not caught.
+    pub(crate) rolled_back_anyway: u64,
+    /// Rollbacks at or after onset whose twin had not rolled back by then, whatever the
+    /// rule: the twin comparison alone, before a rule the fault cannot move is counted as
+    /// rolling back anyway (`caught` is these, less those).
+    pub(crate) twin_not_yet: u64,
     /// Promoted although the fault was active before promotion.
     pub(crate) escaped: u64,
     /// Trials in which the fault began only after promotion (the canary never saw it).
@@ -75,7 +118,10 @@ pub(crate) struct Tally {
     pub(crate) false_by_phase: Vec<u64>,
     /// Per rule (index into the lowered rules; only rollback rules ever count).
     pub(crate) first_rule: Vec<u64>,
-    /// Time from onset to rollback, exactly, in units of the scenario's
+    /// Per rule, as `first_rule`: the caught rollbacks and the rolled-back-anyway ones.
+    pub(crate) caught_by_rule: Vec<u64>,
+    pub(crate) anyway_by_rule: Vec<u64>,
+    /// Time from onset to a caught rollback, exactly, in units of the scenario's
     /// [`ScenarioResult::detect_unit_ms`].
     pub(crate) detect_steps: Histogram,
     pub(crate) exposed_requests: u64,
@@ -99,6 +145,8 @@ impl Tally {
             rollbacks_by_phase: vec![0; phases],
             false_by_phase: vec![0; phases],
             first_rule: vec![0; rules],
+            caught_by_rule: vec![0; rules],
+            anyway_by_rule: vec![0; rules],
             completed_phase: vec![0; phases],
             gate_failures: vec![0; phases * rules],
             ..Tally::default()
@@ -110,12 +158,17 @@ impl Tally {
         self.rollbacks += o.rollbacks;
         self.false_rollbacks += o.false_rollbacks;
         self.detected += o.detected;
+        self.caught += o.caught;
+        self.rolled_back_anyway += o.rolled_back_anyway;
+        self.twin_not_yet += o.twin_not_yet;
         self.escaped += o.escaped;
         self.fault_after_promotion += o.fault_after_promotion;
         for (a, b) in [
             (&mut self.rollbacks_by_phase, &o.rollbacks_by_phase),
             (&mut self.false_by_phase, &o.false_by_phase),
             (&mut self.first_rule, &o.first_rule),
+            (&mut self.caught_by_rule, &o.caught_by_rule),
+            (&mut self.anyway_by_rule, &o.anyway_by_rule),
             (&mut self.completed_phase, &o.completed_phase),
             (&mut self.gate_failures, &o.gate_failures),
         ] {
@@ -142,14 +195,41 @@ pub(crate) struct ScenarioResult<'s> {
     pub(crate) detect_unit_ms: i64,
 }
 
-/// A trial's seed: SplitMix64 over (seed, scenario, trial), so that trials are independent
-/// of each other and of how they are scheduled.
-pub(crate) fn trial_seed(seed: u64, scenario: u64, trial: u64) -> u64 {
-    let mixed = seed
-        ^ scenario.wrapping_mul(0x9E37_79B9_7F4A_7C15)
-        ^ trial.wrapping_mul(0xD1B5_4A32_D192_ED03);
+/// A trial's seed: SplitMix64 over (seed, trial), so that trials are independent of each
+/// other and of how they are scheduled. Not over the scenario: trial `t` of every scenario
+/// takes the same numbers, which makes a fault-free trial the healthy twin of the faulty
+/// ones (see the module header).
+pub(crate) fn trial_seed(seed: u64, trial: u64) -> u64 {
+    let mixed = seed ^ trial.wrapping_mul(0xD1B5_4A32_D192_ED03);
     SplitMix64::new(SplitMix64::new(mixed).next_u64()).next_u64()
 }
+
+/// Where a run's healthy twins come from.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Twins {
+    /// The scenario file's fault-free scenario whose trials they are (index); None: an
+    /// extra fault-free pass of the same trials, not in the file.
+    pub(crate) scenario: Option<usize>,
+    /// The twins' own tally (every rollback of theirs is a false rollback).
+    pub(crate) tally: Tally,
+}
+
+/// What a Monte Carlo run gives: one result per scenario, in file order, and the twins.
+pub(crate) struct MonteCarlo<'s> {
+    pub(crate) results: Vec<ScenarioResult<'s>>,
+    /// None when the file has no faulty scenario (nothing is compared with a twin).
+    pub(crate) twins: Option<Twins>,
+}
+
+/// Whether the run needs an extra fault-free pass for the twins: some scenario is faulty
+/// and none is fault-free.
+pub(crate) fn needs_extra_twins(scenarios: &Scenarios) -> bool {
+    let faulty = |s: &Scenario| s.fault.is_some();
+    scenarios.scenarios.iter().any(faulty) && scenarios.scenarios.iter().all(faulty)
+}
+
+/// No rollback: a twin that was promoted.
+const NEVER: i64 = i64::MAX;
 
 /// The metric values an outcome-only evaluation computes, for each set of rules it runs.
 struct Demands {
@@ -210,7 +290,8 @@ impl Work {
         let schedule = Schedule::new(plan);
         let eval = plan.monitoring.evaluation_interval.millis();
         Work {
-            trials: settings.trials * scenarios.scenarios.len() as u64,
+            trials: settings.trials
+                * (scenarios.scenarios.len() as u64 + u64::from(needs_extra_twins(scenarios))),
             evaluations_per_trial: schedule.promotion_at() as u64 / eval + 1,
         }
     }
@@ -227,7 +308,16 @@ struct Job<'r, 's> {
     schedule: &'r Schedule,
     model: &'r Model<'s>,
     faults: &'r [FaultModel<'r>],
-    scenarios: &'s Scenarios,
+    /// What runs: the file's scenarios, then the extra twin pass, if any.
+    runs: &'r [&'s Scenario],
+    users_per_day: Option<u64>,
+    /// The index in `runs` of the twins' scenario.
+    twin: usize,
+    /// Per trial, its twin's first rollback time ([`NEVER`]): written by the twins' pass,
+    /// read by the faulty scenarios' pass, which starts after it ended.
+    twin_rollbacks: &'r [AtomicI64],
+    /// Per scenario of `runs`, per rule: whether its fault can move the rule's metric.
+    moves: &'r [Vec<bool>],
     trials: u64,
     /// Trials per lock-step batch.
     batch: u64,
@@ -238,13 +328,13 @@ struct Job<'r, 's> {
 }
 
 impl Job<'_, '_> {
-    /// Runs batches taken from `next` until none is left; returns one tally per scenario.
-    fn work(&self, next: &AtomicU64, done: &AtomicU64) -> Vec<Tally> {
+    /// Runs batches of the scenarios `pass` (indices into `runs`) taken from `next` until
+    /// none is left; returns one tally per scenario of `runs`.
+    fn work(&self, pass: &[usize], next: &AtomicU64, done: &AtomicU64) -> Vec<Tally> {
         let batches_per_scenario = self.trials.div_ceil(self.batch);
-        let total_batches = batches_per_scenario * self.scenarios.scenarios.len() as u64;
+        let total_batches = batches_per_scenario * pass.len() as u64;
         let mut tallies: Vec<Tally> = self
-            .scenarios
-            .scenarios
+            .runs
             .iter()
             .map(|_| Tally::new(self.plan.phases.len(), self.rules.len()))
             .collect();
@@ -253,7 +343,7 @@ impl Job<'_, '_> {
             if c >= total_batches {
                 break;
             }
-            let si = (c / batches_per_scenario) as usize;
+            let si = pass[(c / batches_per_scenario) as usize];
             let start = (c % batches_per_scenario) * self.batch;
             let end = (start + self.batch).min(self.trials);
             self.run_batch(si, start..end, &mut tallies[si]);
@@ -267,7 +357,9 @@ impl Job<'_, '_> {
     fn run_batch(&self, si: usize, trials: std::ops::Range<u64>, t: &mut Tally) {
         let (model, rules) = (self.model, self.rules);
         let faults = &self.faults[si];
-        let rngs = Streams::seeded(trials.map(|trial| trial_seed(self.seed, si as u64, trial)));
+        // Lane -> trial index (lanes move when a trial ends).
+        let mut trial_of: Vec<u64> = trials.collect();
+        let rngs = Streams::seeded(trial_of.iter().map(|&trial| trial_seed(self.seed, trial)));
         let mut outcomes = Outcomes::new(rules, self.schedule, model.eval_ms, rngs.count());
         let mut lanes = Lanes::new(model, faults, rngs);
         let mut clock = Clock::new(model, faults);
@@ -293,27 +385,34 @@ impl Job<'_, '_> {
             // A trial whose release ended leaves the batch (in any order: every tally is a
             // sum); walking down, the lane moved into a freed place has been seen already.
             for &(l, v) in ended.iter().rev() {
-                self.finish(si, lanes.exposure(l), &outcomes, l, v, t);
+                self.finish(si, trial_of[l], lanes.exposure(l), &outcomes, (l, v), t);
                 lanes.swap_remove(l);
                 outcomes.swap_remove(l);
+                trial_of.swap_remove(l);
             }
             ts += model.eval_ms;
         }
         t.evaluations += outcomes.evaluated();
     }
 
-    /// Adds a finished trial to the tally.
+    /// Adds finished trial `trial` of scenario `si` (in `lane`) to the tally; a twin's
+    /// first rollback time is recorded for the faulty trials that compare with it.
     fn finish(
         &self,
         si: usize,
+        trial: u64,
         exposure: &Exposure,
         outcomes: &Outcomes<'_>,
-        lane: usize,
-        verdict: Verdict,
+        (lane, verdict): (usize, Verdict),
         t: &mut Tally,
     ) {
         let (model, rules) = (self.model, self.rules);
-        let fault = self.scenarios.scenarios[si].fault.as_ref();
+        let fault = self.runs[si].fault.as_ref();
+        // Kept only when some scenario is faulty.
+        let twin = self.twin_rollbacks.get(trial as usize);
+        if let Some(twin) = twin.filter(|_| si == self.twin) {
+            twin.store(verdict.rolled_back_at().unwrap_or(NEVER), Ordering::Relaxed);
+        }
         t.trials += 1;
         for &(phase, rule) in outcomes.gate_failures(lane) {
             t.gate_failures[phase * rules.len() + rule] += 1;
@@ -333,13 +432,23 @@ impl Job<'_, '_> {
                 t.rollbacks_by_phase[phase] += 1;
                 t.first_rule[rule] += 1;
                 match onset {
-                    Some(o) if ts >= o => {
-                        t.detected += 1;
-                        t.detect_steps.add(((ts - o) / self.units[si]) as usize);
-                    }
+                    Some(o) if ts >= o => t.detected += 1,
                     _ => {
                         t.false_rollbacks += 1;
                         t.false_by_phase[phase] += 1;
+                    }
+                }
+                if let (Some(o), Some(twin)) = (onset, twin) {
+                    // The twins' pass ended before this one started.
+                    let twin_later = ts >= o && twin.load(Ordering::Relaxed) > ts;
+                    t.twin_not_yet += u64::from(twin_later);
+                    if twin_later && self.moves[si][rule] {
+                        t.caught += 1;
+                        t.caught_by_rule[rule] += 1;
+                        t.detect_steps.add(((ts - o) / self.units[si]) as usize);
+                    } else {
+                        t.rolled_back_anyway += 1;
+                        t.anyway_by_rule[rule] += 1;
                     }
                 }
                 ts
@@ -355,10 +464,7 @@ impl Job<'_, '_> {
         };
         t.exposed_requests += exposure.requests;
         t.exposed_failed += exposure.failed;
-        if let (Some(o), Some(users)) = (
-            onset.filter(|&o| o < i64::MAX),
-            self.scenarios.traffic.users_per_day,
-        ) {
+        if let (Some(o), Some(users)) = (onset.filter(|&o| o < i64::MAX), self.users_per_day) {
             t.exposed_milli_users +=
                 (users_exposed(model, users as f64, o, end) * 1000.0).round() as u64;
         }
@@ -387,14 +493,14 @@ pub(crate) fn users_exposed(model: &Model<'_>, users_per_day: f64, onset: i64, e
     exposed
 }
 
-/// Runs every scenario; `progress(done, total)` is called from the calling thread now and
-/// then.
+/// Runs every scenario, the twins first; `progress(done, total)` is called from the
+/// calling thread now and then.
 pub(crate) fn run<'s>(
     lowered: &LoweredPlan,
     scenarios: &'s Scenarios,
     settings: Settings,
     progress: &mut dyn FnMut(u64, u64),
-) -> Vec<ScenarioResult<'s>> {
+) -> MonteCarlo<'s> {
     run_batched(lowered, scenarios, settings, None, progress)
 }
 
@@ -406,66 +512,111 @@ fn run_batched<'s>(
     settings: Settings,
     batch: Option<u64>,
     progress: &mut dyn FnMut(u64, u64),
-) -> Vec<ScenarioResult<'s>> {
+) -> MonteCarlo<'s> {
     let (plan, rules) = (&lowered.plan, &lowered.rules);
     let schedule = Schedule::new(plan);
     let model = Model::new(plan, scenarios, rules, settings.semantics);
     let (fitting, jobs) = sharing(Lanes::ring_bytes_per_lane(&model), settings.jobs);
     let batch = batch.unwrap_or(fitting);
-    let faults: Vec<FaultModel<'_>> = scenarios
-        .scenarios
+    // The file's scenarios, then the extra twin pass when there is no fault-free one.
+    let extra = Scenario {
+        name: "healthy twin".into(),
+        description: String::new(),
+        fault: None,
+    };
+    let mut runs: Vec<&Scenario> = scenarios.scenarios.iter().collect();
+    if needs_extra_twins(scenarios) {
+        runs.push(&extra);
+    }
+    let any_faulty = runs.iter().any(|s| s.fault.is_some());
+    // Some whenever a scenario is faulty.
+    let twin = runs.iter().position(|s| s.fault.is_none());
+    let faults: Vec<FaultModel<'_>> = runs
         .iter()
         .map(|s| FaultModel::new(&model, s.fault.as_ref()))
         .collect();
     let trials = settings.trials;
-    let total = trials * scenarios.scenarios.len() as u64;
-    let units: Vec<i64> = scenarios
-        .scenarios
-        .iter()
-        .map(|s| detect_unit(&model, s))
-        .collect();
+    let passes: [Vec<usize>; 2] = [
+        twin.into_iter().collect(),
+        (0..scenarios.scenarios.len())
+            .filter(|&i| Some(i) != twin)
+            .collect(),
+    ];
+    let total = trials * passes.iter().map(|p| p.len() as u64).sum::<u64>();
+    let units: Vec<i64> = runs.iter().map(|s| detect_unit(&model, s)).collect();
     let demands = Demands::new(&model, rules);
+    // Only a run with a faulty scenario reads its twins.
+    let twin_rollbacks: Vec<AtomicI64> = if any_faulty {
+        (0..trials).map(|_| AtomicI64::new(NEVER)).collect()
+    } else {
+        Vec::new()
+    };
+    let moves: Vec<Vec<bool>> = runs
+        .iter()
+        .map(|s| {
+            rules
+                .iter()
+                .map(|r| {
+                    s.fault
+                        .as_ref()
+                        .is_some_and(|f| fault_moves(f, model.sources[r.metric]))
+                })
+                .collect()
+        })
+        .collect();
     let job = Job {
+        moves: &moves,
         plan,
         rules,
         schedule: &schedule,
         model: &model,
         faults: &faults,
-        scenarios,
+        runs: &runs,
+        users_per_day: scenarios.traffic.users_per_day,
+        twin: twin.filter(|_| any_faulty).unwrap_or(usize::MAX),
+        twin_rollbacks: &twin_rollbacks,
         trials,
         batch: batch.max(1),
         seed: settings.seed,
         units: &units,
         demands: &demands,
     };
-    let (next, done) = (AtomicU64::new(0), AtomicU64::new(0));
-    let mut tallies: Vec<Tally> = scenarios
-        .scenarios
+    let done = AtomicU64::new(0);
+    let mut tallies: Vec<Tally> = runs
         .iter()
         .map(|_| Tally::new(plan.phases.len(), rules.len()))
         .collect();
-    std::thread::scope(|s| {
-        let workers: Vec<_> = (0..jobs)
-            .map(|_| s.spawn(|| job.work(&next, &done)))
-            .collect();
-        let mut last = u64::MAX;
-        while workers.iter().any(|w| !w.is_finished()) {
-            let d = done.load(Ordering::Relaxed);
-            if d != last {
-                progress(d, total);
-                last = d;
+    // The twins' pass ends before the faulty scenarios' starts: they read its times.
+    for pass in passes.iter().filter(|p| !p.is_empty()) {
+        let next = AtomicU64::new(0);
+        std::thread::scope(|s| {
+            let workers: Vec<_> = (0..jobs)
+                .map(|_| s.spawn(|| job.work(pass, &next, &done)))
+                .collect();
+            let mut last = u64::MAX;
+            while workers.iter().any(|w| !w.is_finished()) {
+                let d = done.load(Ordering::Relaxed);
+                if d != last {
+                    progress(d, total);
+                    last = d;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
             }
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
-        for w in workers {
-            // A worker panic is a bug; surface it rather than report partial numbers.
-            for (acc, t) in tallies.iter_mut().zip(w.join().expect("simulation worker")) {
-                acc.merge(&t);
+            for w in workers {
+                // A worker panic is a bug; surface it rather than report partial numbers.
+                for (acc, t) in tallies.iter_mut().zip(w.join().expect("simulation worker")) {
+                    acc.merge(&t);
+                }
             }
-        }
-    });
+        });
+    }
     progress(total, total);
-    scenarios
+    let twins = twin.filter(|_| any_faulty).map(|twin| Twins {
+        scenario: (twin < scenarios.scenarios.len()).then_some(twin),
+        tally: tallies[twin].clone(),
+    });
+    tallies.truncate(scenarios.scenarios.len());
+    let results = scenarios
         .scenarios
         .iter()
         .zip(tallies)
@@ -475,7 +626,8 @@ fn run_batched<'s>(
             tally,
             detect_unit_ms,
         })
-        .collect()
+        .collect();
+    MonteCarlo { results, twins }
 }
 
 fn gcd(a: i64, b: i64) -> i64 {
@@ -528,6 +680,7 @@ mod tests {
             };
             let tallies = |batch| -> Vec<Tally> {
                 run_batched(&lowered, &scenarios, settings, batch, &mut |_, _| {})
+                    .results
                     .into_iter()
                     .map(|r| r.tally)
                     .collect()
@@ -542,6 +695,139 @@ mod tests {
                 "{file}: batches sized to the memory budget"
             );
         }
+    }
+
+    /// The example plan `name`, lowered.
+    fn lowered(name: &str) -> LoweredPlan {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        crate::pipeline::compile_file(&root.join("plans").join(name))
+            .expect("example plan loads")
+            .plan
+            .expect("example plan is valid")
+    }
+
+    /// The built-in scenario file's traffic and baseline for `plan`, with `scenarios`.
+    fn with_scenarios(plan: &LoweredPlan, scenarios: Vec<Scenario>) -> Scenarios {
+        let source = Source::new(
+            "<built-in scenarios>".into(),
+            scenario::DEFAULT_SCENARIOS.into(),
+        )
+        .holding(crate::source::Kind::Scenarios);
+        let mut s = scenario::load(&source, &plan.plan)
+            .0
+            .expect("the built-in scenarios load");
+        s.scenarios = scenarios;
+        s
+    }
+
+    fn healthy() -> Scenario {
+        Scenario {
+            name: "healthy".into(),
+            description: String::new(),
+            fault: None,
+        }
+    }
+
+    /// A fault of `kind` from `onset_ms` that changes nothing (the scenario loader refuses
+    /// one: `fault-without-effect`).
+    fn no_op(kind: FaultKind, onset_ms: i64) -> Scenario {
+        Scenario {
+            name: format!("no-op {kind:?}"),
+            description: String::new(),
+            fault: Some(crate::sim::scenario::Fault {
+                kind,
+                onset_ms,
+                error_rate: None,
+                latency_factor: None,
+                tail_share: None,
+                memory_usage: None,
+                cpu_usage: None,
+            }),
+        }
+    }
+
+    fn settings(trials: u64, jobs: usize) -> Settings {
+        Settings {
+            seed: 5,
+            jobs,
+            trials,
+            semantics: Semantics::Prometheus3,
+        }
+    }
+
+    /// The twin construction: a fault that changes nothing is never caught, and its
+    /// trials roll back anyway exactly as often as the healthy ones roll back at all (the
+    /// same count, not within intervals), whether the twins are the file's fault-free
+    /// scenario or an extra pass, at any thread count.
+    #[test]
+    fn a_fault_that_changes_nothing_is_never_caught() {
+        let plan = lowered("lawsker.yaml");
+        // Onsets early enough that most of the rollbacks come after them.
+        let kinds = [
+            (FaultKind::Step, 60_000),
+            (FaultKind::Leak { ramp_ms: 7_200_000 }, 120_000),
+            (
+                FaultKind::Bursts {
+                    every_ms: 3_600_000,
+                    lasting_ms: 600_000,
+                },
+                0,
+            ),
+            (FaultKind::Partial { users: 0.2 }, 30_000),
+        ];
+        let faulty: Vec<Scenario> = kinds.iter().map(|&(k, o)| no_op(k, o)).collect();
+        let with_healthy = with_scenarios(
+            &plan,
+            std::iter::once(healthy()).chain(faulty.clone()).collect(),
+        );
+        let without = with_scenarios(&plan, faulty);
+        for jobs in [1, 3] {
+            let run = run(&plan, &with_healthy, settings(120, jobs), &mut |_, _| {});
+            let twins = run.twins.expect("a faulty scenario has twins");
+            assert_eq!(twins.scenario, Some(0));
+            let healthy = &run.results[0].tally;
+            assert_eq!(&twins.tally, healthy);
+            assert!(healthy.false_rollbacks > 40, "{}", healthy.false_rollbacks);
+            for r in &run.results[1..] {
+                let t = &r.tally;
+                let name = &r.scenario.name;
+                assert_eq!(t.caught, 0, "{name}");
+                // The twin comparison alone: the trials are their twins, draw for draw.
+                assert_eq!(t.twin_not_yet, 0, "{name}");
+                assert_eq!(t.rolled_back_anyway, healthy.false_rollbacks, "{name}");
+                assert_eq!(t.anyway_by_rule, healthy.first_rule, "{name}");
+                assert_eq!(t.rollbacks_by_phase, healthy.rollbacks_by_phase, "{name}");
+                // Not vacuous: most rollbacks came after the onset.
+                assert!(t.detected * 2 > t.rollbacks, "{name}: {}", t.detected);
+                assert_eq!(t.detect_steps.total(), 0, "{name}");
+            }
+            // Without a fault-free scenario an extra pass gives the same twins.
+            let extra = super::run(&plan, &without, settings(120, jobs), &mut |_, _| {});
+            let twins = extra.twins.expect("twins");
+            assert_eq!(twins.scenario, None);
+            assert_eq!(&twins.tally, healthy);
+            for (a, b) in extra.results.iter().zip(&run.results[1..]) {
+                assert_eq!(a.tally, b.tally, "{}", a.scenario.name);
+            }
+        }
+    }
+
+    /// A strong fault from the first minutes is caught in nearly every trial: its healthy
+    /// twin has almost never rolled back by then.
+    #[test]
+    fn a_strong_fault_is_caught() {
+        let plan = lowered("lawsker.yaml");
+        let mut strong = no_op(FaultKind::Step, 60_000);
+        if let Some(f) = &mut strong.fault {
+            f.error_rate = Some(0.6);
+        }
+        let scenarios = with_scenarios(&plan, vec![strong]);
+        let run = run(&plan, &scenarios, settings(400, 2), &mut |_, _| {});
+        let t = &run.results[0].tally;
+        assert!(t.caught >= 392, "caught {} of 400", t.caught);
+        assert_eq!(t.caught + t.rolled_back_anyway, t.rollbacks);
+        assert_eq!(t.escaped, 0);
+        assert_eq!(t.detect_steps.total(), t.caught);
     }
 
     /// Batches and threads fit the ring memory budget (one lane at the least), and runs

@@ -1,53 +1,78 @@
-//! The Monte Carlo report: per scenario, the rollback probability with its 95% interval,
-//! per phase and per first-firing rollback rule; for healthy scenarios that is the
-//! false-rollback rate; for faulty ones detection, escape, time to detect and blast radius.
-//! Printed for people or as a versioned JSON document.
+//! The Monte Carlo report: per scenario, the answer first (for a healthy scenario the
+//! false-rollback rate; for a faulty one how often the fault was caught, how often the
+//! release rolled back anyway, as its healthy twin did, and how often it escaped), then
+//! the details (raw rollback figures, per phase and per rule, time to catch, blast radius,
+//! gates), then what the run assumed (semantics, intervals, scenario file, the model of
+//! each metric, seed and trials). Printed for people or as a versioned JSON document.
 //!
-//! # JSON, `schema_version` 2
+//! # JSON, `schema_version` 3
 //! Top level: `plan`, `seed`, `trials_per_scenario`, `semantics` (`prometheus2` |
-//! `prometheus3`), `evaluation_interval_seconds`, `requests_per_second`, `totals`
-//! (`trials`, `evaluation_steps`, `rule_evaluations`) and `scenarios`, in file order, each:
-//! - `rollback`, `false_rollback`, `detection`, `escape`: a proportion `{count, trials,
-//!   probability, ci95: [lo, hi] (Wilson), std_error}` (Monte Carlo standard error);
-//!   `detection` and `escape` only for faulty scenarios. `rollback = false_rollback +
-//!   detection`; a trial is exactly one of false rollback, detection, escape, or
-//!   `fault_after_promotion` (the fault began after the release reached 100%), or, for a
-//!   healthy scenario, promoted.
-//! - `rollbacks_by_phase`: phase name → rollbacks in that phase, in phase order.
-//! - `first_rule`: rollback rule id → trials it rolled back (the first rollback rule in plan
-//!   order to fire); gates and no-data rules never roll back, so they never appear.
-//! - `time_to_detect_seconds`: `{median, p90, p99}` of rollback time minus onset over
-//!   detected trials (nearest rank, exact). For a `load` fault the onset is when the
-//!   canary's load first went above the limit in that trial; a trial where it never did
-//!   counts in `fault_after_promotion`.
-//! - `blast_radius` (faulty): means per trial, from onset to rollback or promotion:
-//!   `requests` served by the canary, `failed_requests` among them (baseline failures
-//!   included), `users` exposed (an expectation from the traffic model when the plan states
-//!   `traffic.users_per_day`; see `montecarlo`'s module header for the formula and its
-//!   assumptions).
-//! - `gate_failures`: phase → `{completed, failing: {gate id → trials}}`: of the trials
-//!   that reached the end of the phase, how many had the gate firing at that moment.
-//! - `evaluation_steps`, `rule_evaluations`: work done, for speed figures (a trial runs its
-//!   rollback rules at every step, its gates only where they can still fail a phase, and no
-//!   no-data rules: they change neither the verdict nor the gate failures).
+//! `prometheus3`), `evaluation_interval_seconds`, `requests_per_second`, `assumptions`,
+//! `twins`, `totals` (`trials`, `evaluation_steps`, `rule_evaluations`) and `scenarios`, in
+//! file order. A proportion is `{count, trials, probability, ci95: [lo, hi] (Wilson),
+//! std_error}` (Monte Carlo standard error).
+//! - `assumptions`: `semantics`, `scrape_interval_seconds`,
+//!   `evaluation_interval_seconds`, `window_seconds`, `seed`, `trials_per_scenario`,
+//!   `scenario_file` (its path, or `<built-in scenarios>`), `traffic`
+//!   (`requests_per_second`, `daily_amplitude`, `overdispersion`, `start_hour`,
+//!   `users_per_day`), and `metrics`: per metric some rule reads, in plan order,
+//!   `{metric, model, parameters}`: `model` one of `error_rate`, `availability`,
+//!   `throughput`, `latency_quantile`, `cpu`, `memory`, `db_connections`, `redis_memory`,
+//!   `custom_gauge`, `not_modelled` (always absent: its rules never fire), `parameters`
+//!   its baseline values by name (fractions, seconds, the gauge's unit).
+//! - `twins` (present when a scenario is faulty): where the healthy twins come from,
+//!   `{scenario: name | null (an extra fault-free pass of the same trials), false_rollback}`.
+//! - Each scenario: `name`, `description`, `faulty`, `trials`;
+//!   - `rollback` (any rollback) and `false_rollback` (before the fault's onset, or with no
+//!     fault);
+//!   - faulty only: `caught` (rolled back at or after the onset while the healthy twin, the
+//!     same trial without the fault, had not rolled back by then, by a rule whose metric the
+//!     fault can move: see `montecarlo`'s module header), `rolled_back_anyway`
+//!     (rolled back, the twin too by then: every other rollback, those before the onset
+//!     included), `escape` (promoted to 100% with the fault active), and
+//!     `rolled_back_after_onset` (the raw figure: caught, or rolled back anyway after the
+//!     onset). A faulty trial is exactly one of caught, rolled back anyway, escaped, or
+//!     `fault_after_promotion` (the fault began after the release reached 100%); `rollback
+//!     = caught + rolled_back_anyway = false_rollback + rolled_back_after_onset`.
+//!   - `rollbacks_by_phase`: phase name → rollbacks in that phase, in phase order.
+//!   - `first_rule`: rollback rule id → trials it rolled back (the first rollback rule in
+//!     plan order to fire); gates and no-data rules never roll back, so they never appear.
+//!   - `by_rule` (faulty): rollback rule id → `{caught, rolled_back_anyway}` proportions
+//!     of all trials, by the rule that rolled the trial back.
+//!   - `time_to_catch_seconds`: `{median, p90, p99}` of rollback time minus onset over
+//!     caught trials (nearest rank, exact). For a `load` fault the onset is when the
+//!     canary's load first went above the limit in that trial; a trial where it never did
+//!     counts in `fault_after_promotion`.
+//!   - `blast_radius` (faulty): means per trial, from onset to rollback or promotion:
+//!     `requests` served by the canary, `failed_requests` among them (baseline failures
+//!     included), `users` exposed (an expectation from the traffic model when the plan
+//!     states `traffic.users_per_day`; see `montecarlo`'s module header).
+//!   - `gate_failures`: phase → `{completed, failing: {gate id → trials}}`: of the trials
+//!     that reached the end of the phase, how many had the gate firing at that moment.
+//!   - `evaluation_steps`, `rule_evaluations`: work done, for speed figures (a trial runs
+//!     its rollback rules at every step, its gates only where they can still fail a phase,
+//!     and no no-data rules: they change neither the verdict nor the gate failures).
 //!
-//! Version 1 keyed `first_rule` by rule index order including gates (so a rollback rule
-//! sharing an id with a gate was printed once per rule), counted gate failures against all
-//! trials, rounded time to detect down to the evaluation grid, and exposed users only in
-//! the phase at rollback.
+//! Version 2 called every rollback after the onset `detection` (noise included: a rule
+//! that rolls back most healthy releases "detected" most faults) and measured time to
+//! detect over those; seeds depended on the scenario, so faulty trials had no twins.
+//! Version 1 keyed `first_rule` by rule index order including gates, counted gate failures
+//! against all trials, rounded time to detect down to the evaluation grid, and exposed
+//! users only in the phase at rollback.
 
 use crate::check::CheckedPlan;
 use crate::lower::{AlertRule, RuleKind};
 use crate::model::Duration;
 use crate::prom::Semantics;
-use crate::sim::montecarlo::{ScenarioResult, Settings, Tally};
+use crate::sim::montecarlo::{MonteCarlo, ScenarioResult, Settings, Tally};
 use crate::sim::scenario::Scenarios;
 use crate::sim::stats::Proportion;
+use crate::sim::synth::{self, SyntheticMetric};
 use indexmap::IndexMap;
 use serde::Serialize;
 use std::fmt::Write;
 
-pub(crate) const REPORT_SCHEMA_VERSION: u32 = 2;
+pub(crate) const REPORT_SCHEMA_VERSION: u32 = 3;
 
 #[derive(Serialize)]
 pub(crate) struct SimulationReport {
@@ -58,8 +83,49 @@ pub(crate) struct SimulationReport {
     pub(crate) semantics: &'static str,
     pub(crate) evaluation_interval_seconds: f64,
     pub(crate) requests_per_second: f64,
+    pub(crate) assumptions: Assumptions,
+    pub(crate) twins: Option<TwinsReport>,
     pub(crate) totals: Totals,
     pub(crate) scenarios: Vec<ScenarioReport>,
+}
+
+/// What a run assumed, beside the plan itself.
+#[derive(Serialize)]
+pub(crate) struct Assumptions {
+    pub(crate) semantics: &'static str,
+    pub(crate) scrape_interval_seconds: f64,
+    pub(crate) evaluation_interval_seconds: f64,
+    pub(crate) window_seconds: f64,
+    pub(crate) seed: u64,
+    pub(crate) trials_per_scenario: u64,
+    pub(crate) scenario_file: String,
+    pub(crate) traffic: TrafficAssumed,
+    pub(crate) metrics: Vec<MetricModel>,
+}
+
+#[derive(Serialize)]
+pub(crate) struct TrafficAssumed {
+    pub(crate) requests_per_second: f64,
+    pub(crate) daily_amplitude: f64,
+    pub(crate) overdispersion: f64,
+    pub(crate) start_hour: u32,
+    pub(crate) users_per_day: Option<u64>,
+}
+
+/// How one metric that a rule reads is simulated.
+#[derive(Serialize)]
+pub(crate) struct MetricModel {
+    pub(crate) metric: String,
+    pub(crate) model: &'static str,
+    pub(crate) parameters: IndexMap<&'static str, f64>,
+}
+
+/// Where the healthy twins come from, and how often they rolled back.
+#[derive(Serialize)]
+pub(crate) struct TwinsReport {
+    /// The fault-free scenario of the file; None: an extra fault-free pass.
+    pub(crate) scenario: Option<String>,
+    pub(crate) false_rollback: Proportion,
 }
 
 #[derive(Serialize)]
@@ -79,19 +145,34 @@ pub(crate) struct ScenarioReport {
     pub(crate) rollback: Proportion,
     /// Rollbacks of a healthy release, or before the fault began.
     pub(crate) false_rollback: Proportion,
-    /// Rollbacks at or after the fault's onset (faulty scenarios).
-    pub(crate) detection: Option<Proportion>,
+    /// Rollbacks the fault made: at or after its onset, the healthy twin not rolled back
+    /// by then (faulty scenarios).
+    pub(crate) caught: Option<Proportion>,
+    /// Rollbacks the healthy twin had made by then too (faulty scenarios).
+    pub(crate) rolled_back_anyway: Option<Proportion>,
     /// Promoted to 100% with the fault active (faulty scenarios).
     pub(crate) escape: Option<Proportion>,
+    /// Rollbacks at or after the fault's onset, caught or not: the raw figure (faulty
+    /// scenarios).
+    pub(crate) rolled_back_after_onset: Option<Proportion>,
     /// Trials whose fault began only after promotion: the canary never saw it.
     pub(crate) fault_after_promotion: u64,
     pub(crate) rollbacks_by_phase: IndexMap<String, u64>,
     pub(crate) first_rule: IndexMap<String, u64>,
-    pub(crate) time_to_detect_seconds: Option<Quantiles>,
+    /// Faulty scenarios: per rollback rule that rolled trials back.
+    pub(crate) by_rule: IndexMap<String, RuleOutcome>,
+    pub(crate) time_to_catch_seconds: Option<Quantiles>,
     pub(crate) blast_radius: Option<BlastRadius>,
     pub(crate) gate_failures: IndexMap<String, GateFailures>,
     pub(crate) evaluation_steps: u64,
     pub(crate) rule_evaluations: u64,
+}
+
+/// A rule's rollbacks of a faulty scenario, as shares of all its trials.
+#[derive(Serialize)]
+pub(crate) struct RuleOutcome {
+    pub(crate) caught: Proportion,
+    pub(crate) rolled_back_anyway: Proportion,
 }
 
 #[derive(Serialize)]
@@ -118,36 +199,138 @@ pub(crate) struct GateFailures {
     pub(crate) failing: IndexMap<String, u64>,
 }
 
+/// The report of a run of the scenarios read from `scenario_file` (a path, or
+/// `<built-in scenarios>`).
 pub(crate) fn build(
     plan: &CheckedPlan,
     rules: &[AlertRule],
-    scenarios: &Scenarios,
+    (scenarios, scenario_file): (&Scenarios, &str),
     settings: &Settings,
-    results: &[ScenarioResult<'_>],
+    run: &MonteCarlo<'_>,
 ) -> SimulationReport {
     let eval_s = plan.monitoring.evaluation_interval.seconds();
-    let scenarios_out: Vec<ScenarioReport> = results
+    let scenarios_out: Vec<ScenarioReport> = run
+        .results
         .iter()
         .map(|r| scenario(plan, rules, scenarios, r))
         .collect();
+    let semantics = match settings.semantics {
+        Semantics::Prometheus2 => "prometheus2",
+        Semantics::Prometheus3 => "prometheus3",
+    };
+    let twins = run.twins.as_ref().map(|t| TwinsReport {
+        scenario: t.scenario.map(|i| scenarios.scenarios[i].name.clone()),
+        false_rollback: Proportion::new(t.tally.false_rollbacks, t.tally.trials),
+    });
+    let extra = run
+        .twins
+        .as_ref()
+        .filter(|t| t.scenario.is_none())
+        .map(|t| &t.tally);
+    let tr = &scenarios.traffic;
     SimulationReport {
         schema_version: REPORT_SCHEMA_VERSION,
         plan: plan.name.clone(),
         seed: settings.seed,
         trials_per_scenario: settings.trials,
-        semantics: match settings.semantics {
-            Semantics::Prometheus2 => "prometheus2",
-            Semantics::Prometheus3 => "prometheus3",
-        },
+        semantics,
         evaluation_interval_seconds: eval_s,
-        requests_per_second: scenarios.traffic.requests_per_second,
+        requests_per_second: tr.requests_per_second,
+        assumptions: Assumptions {
+            semantics,
+            scrape_interval_seconds: plan.monitoring.scrape_interval.seconds(),
+            evaluation_interval_seconds: eval_s,
+            window_seconds: plan.monitoring.window.seconds(),
+            seed: settings.seed,
+            trials_per_scenario: settings.trials,
+            scenario_file: scenario_file.to_string(),
+            traffic: TrafficAssumed {
+                requests_per_second: tr.requests_per_second,
+                daily_amplitude: tr.daily_amplitude,
+                overdispersion: tr.overdispersion,
+                start_hour: tr.start_hour,
+                users_per_day: tr.users_per_day,
+            },
+            metrics: metric_models(plan, rules, scenarios),
+        },
+        twins,
         totals: Totals {
-            trials: scenarios_out.iter().map(|s| s.trials).sum(),
-            evaluation_steps: scenarios_out.iter().map(|s| s.evaluation_steps).sum(),
-            rule_evaluations: scenarios_out.iter().map(|s| s.rule_evaluations).sum(),
+            trials: scenarios_out.iter().map(|s| s.trials).sum::<u64>()
+                + extra.map_or(0, |t| t.trials),
+            evaluation_steps: scenarios_out
+                .iter()
+                .map(|s| s.evaluation_steps)
+                .sum::<u64>()
+                + extra.map_or(0, |t| t.steps),
+            rule_evaluations: scenarios_out
+                .iter()
+                .map(|s| s.rule_evaluations)
+                .sum::<u64>()
+                + extra.map_or(0, |t| t.evaluations),
         },
         scenarios: scenarios_out,
     }
+}
+
+/// The model of every metric some rule reads, in plan order.
+fn metric_models(
+    plan: &CheckedPlan,
+    rules: &[AlertRule],
+    scenarios: &Scenarios,
+) -> Vec<MetricModel> {
+    let b = &scenarios.baseline;
+    let latency = || {
+        IndexMap::from([
+            ("median_seconds", b.median),
+            ("sigma", b.sigma),
+            ("tail_share", b.tail_share),
+            ("tail_factor", b.tail_factor),
+        ])
+    };
+    let gauge =
+        |g: crate::sim::scenario::Gauge| IndexMap::from([("mean", g.mean), ("noise", g.noise)]);
+    synth::sources(plan, scenarios)
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| rules.iter().any(|r| r.metric == *i))
+        .map(|(i, source)| {
+            let (model, parameters) = match source {
+                SyntheticMetric::ErrorRate => {
+                    ("error_rate", IndexMap::from([("error_rate", b.error_rate)]))
+                }
+                SyntheticMetric::Availability => (
+                    "availability",
+                    IndexMap::from([("error_rate", b.error_rate)]),
+                ),
+                SyntheticMetric::Throughput => (
+                    "throughput",
+                    IndexMap::from([(
+                        "requests_per_second",
+                        scenarios.traffic.requests_per_second,
+                    )]),
+                ),
+                SyntheticMetric::Latency { q, .. } => {
+                    let mut p = IndexMap::from([("quantile", q)]);
+                    p.extend(latency());
+                    ("latency_quantile", p)
+                }
+                SyntheticMetric::Cpu => ("cpu", gauge(b.cpu)),
+                SyntheticMetric::Memory => ("memory", gauge(b.memory)),
+                SyntheticMetric::DbConnections => ("db_connections", gauge(b.db_connections)),
+                SyntheticMetric::Redis => ("redis_memory", gauge(b.redis_memory)),
+                SyntheticMetric::Custom { mean, noise } => (
+                    "custom_gauge",
+                    IndexMap::from([("mean", mean), ("noise", noise)]),
+                ),
+                SyntheticMetric::Absent => ("not_modelled", IndexMap::new()),
+            };
+            MetricModel {
+                metric: plan.metrics[i].name.clone(),
+                model,
+                parameters,
+            }
+        })
+        .collect()
 }
 
 fn scenario(
@@ -172,12 +355,34 @@ fn scenario(
         .filter(|(_, c)| **c > 0)
         .map(|(p, c)| (p.name.clone(), *c))
         .collect();
+    // Rules sharing an id count together.
     let mut first_rule = IndexMap::new();
-    for (rule, &c) in rules.iter().zip(&t.first_rule) {
-        if rule.kind == RuleKind::Rollback && c > 0 {
-            *first_rule.entry(rule.id.clone()).or_insert(0) += c;
+    let mut by_rule_counts: IndexMap<String, (u64, u64)> = IndexMap::new();
+    for (i, rule) in rules.iter().enumerate() {
+        if rule.kind != RuleKind::Rollback {
+            continue;
+        }
+        if t.first_rule[i] > 0 {
+            *first_rule.entry(rule.id.clone()).or_insert(0) += t.first_rule[i];
+        }
+        if faulty && t.first_rule[i] > 0 {
+            let e = by_rule_counts.entry(rule.id.clone()).or_insert((0, 0));
+            e.0 += t.caught_by_rule[i];
+            e.1 += t.anyway_by_rule[i];
         }
     }
+    let by_rule = by_rule_counts
+        .into_iter()
+        .map(|(id, (caught, anyway))| {
+            (
+                id,
+                RuleOutcome {
+                    caught: Proportion::new(caught, n),
+                    rolled_back_anyway: Proportion::new(anyway, n),
+                },
+            )
+        })
+        .collect();
     let mut gate_failures = IndexMap::new();
     for (pi, phase) in plan.phases.iter().enumerate() {
         let failing: IndexMap<String, u64> = rules
@@ -204,12 +409,15 @@ fn scenario(
         trials: n,
         rollback: Proportion::new(t.rollbacks, n),
         false_rollback: Proportion::new(t.false_rollbacks, n),
-        detection: faulty.then(|| Proportion::new(t.detected, n)),
+        caught: faulty.then(|| Proportion::new(t.caught, n)),
+        rolled_back_anyway: faulty.then(|| Proportion::new(t.rolled_back_anyway, n)),
         escape: faulty.then(|| Proportion::new(t.escaped, n)),
+        rolled_back_after_onset: faulty.then(|| Proportion::new(t.detected, n)),
         fault_after_promotion: t.fault_after_promotion,
         rollbacks_by_phase,
         first_rule,
-        time_to_detect_seconds: (t.detect_steps.total() > 0).then(|| Quantiles {
+        by_rule,
+        time_to_catch_seconds: (t.detect_steps.total() > 0).then(|| Quantiles {
             median: q(0.5),
             p90: q(0.9),
             p99: q(0.99),
@@ -269,29 +477,105 @@ fn counts(m: &IndexMap<String, u64>) -> String {
         .join(", ")
 }
 
-/// The report for people, printed from the report's data alone.
+/// A proportion in brief: the estimate and its interval.
+fn brief(p: &Proportion) -> String {
+    format!(
+        "{:>6} [{}, {}]",
+        pct(p.probability),
+        pct(p.ci95[0]),
+        pct(p.ci95[1])
+    )
+}
+
+/// A duration in seconds, as the plan writes durations.
+fn secs(s: f64) -> String {
+    dur(s)
+}
+
+/// A metric's model, in words.
+fn model_text(m: &MetricModel) -> String {
+    let p = |k: &str| m.parameters.get(k).copied().unwrap_or(f64::NAN);
+    let num = crate::model::trim;
+    match m.model {
+        "error_rate" | "availability" => format!(
+            "Poisson requests; each fails with probability {} (baseline error_rate)",
+            pct(p("error_rate"))
+        ),
+        "throughput" => format!(
+            "Poisson requests around {} req/s (the traffic model)",
+            num(p("requests_per_second"))
+        ),
+        "latency_quantile" => format!(
+            "quantile {} of a lognormal latency: median {}, sigma {}, {} of requests {}x slower (baseline latency), through the histogram's buckets",
+            num(p("quantile")),
+            dur(p("median_seconds")),
+            num(p("sigma")),
+            pct(p("tail_share")),
+            num(p("tail_factor"))
+        ),
+        "cpu" => format!(
+            "busy seconds per second (a counter read through rate()), mean {}, noise {} per scrape",
+            num(p("mean")),
+            num(p("noise"))
+        ),
+        "not_modelled" => "NOT MODELLED: always absent, so the rules on it never fire".to_string(),
+        kind => format!(
+            "{} gauge, mean {}, noise {} (standard deviation per scrape)",
+            kind.replace('_', " "),
+            num(p("mean")),
+            num(p("noise"))
+        ),
+    }
+}
+
+/// The report for people, printed from the report's data alone: the answer per scenario
+/// first, then the details, then what the run assumed.
 pub(crate) fn text(r: &SimulationReport) -> String {
     let mut s = String::new();
-    let _ =
-        writeln!(
+    let a = &r.assumptions;
+    let _ = writeln!(
+        s,
+        "plan `{}`: {} scenario{} x {} trials, seed {}",
+        r.plan,
+        r.scenarios.len(),
+        if r.scenarios.len() == 1 { "" } else { "s" },
+        r.trials_per_scenario,
+        r.seed,
+    );
+    let _ = writeln!(s, "\nAnswers (95% intervals)");
+    let width = r
+        .scenarios
+        .iter()
+        .map(|sc| sc.name.chars().count())
+        .max()
+        .unwrap_or(0)
+        + 2;
+    for sc in &r.scenarios {
+        let name = format!("{:width$}", sc.name);
+        match (&sc.caught, &sc.rolled_back_anyway, &sc.escape) {
+            (Some(c), Some(a), Some(e)) => {
+                let blank = " ".repeat(width);
+                let _ = writeln!(s, "  {name}caught              {}", brief(c));
+                let _ = writeln!(s, "  {blank}rolled back anyway  {}", brief(a));
+                let _ = writeln!(s, "  {blank}escaped to 100%     {}", brief(e));
+            }
+            _ => {
+                let _ = writeln!(
+                    s,
+                    "  {name}false rollback      {}",
+                    brief(&sc.false_rollback)
+                );
+            }
+        }
+    }
+    if r.twins.is_some() {
+        let _ = writeln!(
             s,
-            "plan `{}`: {} scenario{} x {} trials, seed {}, {} semantics, {} req/s, evaluation every {}",
-            r.plan,
-            r.scenarios.len(),
-            if r.scenarios.len() == 1 { "" } else { "s" },
-            r.trials_per_scenario,
-            r.seed,
-            if r.semantics == "prometheus2" {
-                "Prometheus 2"
-            } else {
-                "Prometheus 3"
-            },
-            crate::model::trim(r.requests_per_second),
-            crate::model::Duration::from_millis(
-                (r.evaluation_interval_seconds * 1000.0).round() as u64
-            )
-            .map_or_else(String::new, |d| d.to_string()),
+            "  (caught: rolled back after the fault began, by a rule reading a metric the fault \
+             moves,\n   while its healthy twin, the same trial without the fault, had not rolled \
+             back yet;\n   rolled back anyway: the healthy twin had rolled back by then too)"
         );
+    }
     for sc in &r.scenarios {
         let _ = writeln!(
             s,
@@ -303,18 +587,26 @@ pub(crate) fn text(r: &SimulationReport) -> String {
                 format!(": {}", sc.description)
             }
         );
-        if sc.faulty {
-            if let Some(d) = &sc.detection {
-                let _ = writeln!(s, "  detected         {}", prop(d));
+        if let (Some(c), Some(a), Some(e)) = (&sc.caught, &sc.rolled_back_anyway, &sc.escape) {
+            let _ = writeln!(s, "  caught                   {}", prop(c));
+            let _ = writeln!(s, "  rolled back anyway       {}", prop(a));
+            let _ = writeln!(s, "  escaped to 100%          {}", prop(e));
+            if let Some(raw) = &sc.rolled_back_after_onset {
+                let _ = writeln!(s, "  raw: after onset         {}", prop(raw));
             }
-            if let Some(e) = &sc.escape {
-                let _ = writeln!(s, "  escaped to 100%  {}", prop(e));
-            }
-            let _ = writeln!(s, "  false rollback   {}", prop(&sc.false_rollback));
-            if let Some(q) = &sc.time_to_detect_seconds {
+            let _ = writeln!(s, "  raw: before onset        {}", prop(&sc.false_rollback));
+            for (id, o) in &sc.by_rule {
                 let _ = writeln!(
                     s,
-                    "  time to detect   median {}, p90 {}, p99 {}",
+                    "  rule {id}: caught {}, rolled back anyway {}",
+                    brief(&o.caught).trim_start(),
+                    brief(&o.rolled_back_anyway).trim_start()
+                );
+            }
+            if let Some(q) = &sc.time_to_catch_seconds {
+                let _ = writeln!(
+                    s,
+                    "  time to catch            median {}, p90 {}, p99 {} after onset",
                     dur(q.median),
                     dur(q.p90),
                     dur(q.p99)
@@ -326,23 +618,27 @@ pub(crate) fn text(r: &SimulationReport) -> String {
                     .map_or(String::new(), |u| format!(", ~{u:.0} users"));
                 let _ = writeln!(
                     s,
-                    "  blast radius     {:.0} requests ({:.0} failed) served by the bad version{users}",
+                    "  blast radius             {:.0} requests ({:.0} failed) served by the bad version{users}",
                     b.requests, b.failed_requests
                 );
             }
             if sc.fault_after_promotion > 0 {
                 let _ = writeln!(
                     s,
-                    "  note             in {} trials the fault began after promotion",
+                    "  note                     in {} trials the fault began after promotion",
                     sc.fault_after_promotion
                 );
             }
         } else {
-            let _ = writeln!(s, "  false rollback   {}", prop(&sc.false_rollback));
+            let _ = writeln!(s, "  false rollback           {}", prop(&sc.false_rollback));
         }
         if sc.rollback.count > 0 {
-            let _ = writeln!(s, "  rolled back in   {}", counts(&sc.rollbacks_by_phase));
-            let _ = writeln!(s, "  first rule       {}", counts(&sc.first_rule));
+            let _ = writeln!(
+                s,
+                "  rolled back in           {}",
+                counts(&sc.rollbacks_by_phase)
+            );
+            let _ = writeln!(s, "  first rule               {}", counts(&sc.first_rule));
         }
         for (p, g) in &sc.gate_failures {
             let list: Vec<String> = g
@@ -357,6 +653,63 @@ pub(crate) fn text(r: &SimulationReport) -> String {
                 list.join(", ")
             );
         }
+    }
+    let _ = writeln!(s, "\nAssumed");
+    let _ = writeln!(
+        s,
+        "  semantics      {}",
+        if a.semantics == "prometheus2" {
+            "Prometheus 2 (range selections include the window's start)"
+        } else {
+            "Prometheus 3 (range selections exclude the window's start)"
+        }
+    );
+    let _ = writeln!(
+        s,
+        "  intervals      scrape every {}, evaluation every {}, rate window {}",
+        secs(a.scrape_interval_seconds),
+        secs(a.evaluation_interval_seconds),
+        secs(a.window_seconds)
+    );
+    let tr = &a.traffic;
+    let _ = writeln!(
+        s,
+        "  traffic        {} req/s, daily swing ±{} with the release starting at {:02}:00, overdispersion {}{}",
+        crate::model::trim(tr.requests_per_second),
+        pct(tr.daily_amplitude),
+        tr.start_hour,
+        crate::model::trim(tr.overdispersion),
+        tr.users_per_day
+            .map_or(String::new(), |u| format!(", {u} users a day"))
+    );
+    let _ = writeln!(
+        s,
+        "  scenarios      {}, {} trials each, seed {}",
+        a.scenario_file, a.trials_per_scenario, a.seed
+    );
+    if let Some(t) = &r.twins {
+        let _ = writeln!(
+            s,
+            "  healthy twins  {} (trial t of every scenario draws the same random numbers until its fault begins); false rollback {}",
+            t.scenario.as_ref().map_or_else(
+                || "an extra fault-free pass of the same trials".to_string(),
+                |n| format!("the trials of `{n}`")
+            ),
+            brief(&t.false_rollback).trim_start()
+        );
+    }
+    for (i, m) in a.metrics.iter().enumerate() {
+        let _ = writeln!(
+            s,
+            "  {}{}: {}",
+            if i == 0 {
+                "metrics        "
+            } else {
+                "               "
+            },
+            m.metric,
+            model_text(m)
+        );
     }
     let _ = writeln!(
         s,

@@ -203,7 +203,7 @@ scenarios:
     assert_eq!(code, 0, "{stderr}");
     let done = plan().args(args).expect(0);
     let report: serde_json::Value = serde_json::from_str(&done.stdout).expect("JSON");
-    let ttd = &report["scenarios"][0]["time_to_detect_seconds"];
+    let ttd = &report["scenarios"][0]["time_to_catch_seconds"];
     // Detected at an evaluation on the minute grid, hours after the onset at 1 ms.
     let median = ttd["median"].as_f64().expect("a median");
     assert!(median > 3600.0, "{ttd}");

@@ -68,8 +68,8 @@ impl Slots {
 }
 
 /// The tracks a trial simulates, with what each must produce ([`Model::track_series`]).
-pub(super) fn tracks(model: &Model<'_>, faults: &FaultModel<'_>) -> Vec<(Track, SeriesSet)> {
-    let (canary, stable) = model.track_series(faults.fault.is_some());
+pub(super) fn tracks(model: &Model<'_>) -> Vec<(Track, SeriesSet)> {
+    let (canary, stable) = model.track_series();
     std::iter::once((Track::Canary, canary))
         .chain(stable.map(|r| (Track::Stable, r)))
         .collect()
@@ -233,7 +233,7 @@ impl<'m, 'a> Clock<'m, 'a> {
         Clock {
             model,
             faults,
-            tracks: tracks(model, faults),
+            tracks: tracks(model),
             plans: Vec::new(),
             last_j: 0,
             slots: Slots::new(model.ring_capacity),

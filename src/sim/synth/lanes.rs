@@ -88,7 +88,7 @@ impl<'m, 'a> Lanes<'m, 'a> {
         let k = model.bounds.len() + 1;
         let cells = if model.reads_latency() { k } else { 0 };
         let cap = model.ring_capacity;
-        let tracks = tracks(model, faults)
+        let tracks = tracks(model)
             .into_iter()
             .map(|(track, series)| TrackLanes {
                 track,

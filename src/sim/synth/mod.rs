@@ -186,6 +186,9 @@ pub(crate) struct Model<'a> {
     cpu_read: Vec<(i64, i64)>,
     /// How the request rate varies from one evaluation to the next around the daily cycle.
     bursts: Bursts,
+    /// Whether some scenario of the run has a fault: every trial's canary then counts its
+    /// requests and failures ([`Model::track_series`]).
+    counts_exposure: bool,
 }
 
 /// The request rate's variation around the daily cycle, per trial and evaluation interval.
@@ -228,17 +231,51 @@ fn latency_thresholds(sources: &[SyntheticMetric], rules: &[AlertRule]) -> Optio
     Some(thresholds)
 }
 
+/// How each of the plan's metrics is produced in a synthetic trial, in plan order (what
+/// the report states as assumed).
+pub(crate) fn sources(plan: &CheckedPlan, scenarios: &Scenarios) -> Vec<SyntheticMetric> {
+    plan.metrics
+        .iter()
+        .map(|m| match (m.builtin, &m.expr) {
+            (Some(Builtin::ErrorRate), _) => SyntheticMetric::ErrorRate,
+            (Some(Builtin::Availability), _) => SyntheticMetric::Availability,
+            (Some(Builtin::Throughput), _) => SyntheticMetric::Throughput,
+            (Some(Builtin::ResponseTimeP95), MetricExpr::Quantile { q, scale, .. }) => {
+                SyntheticMetric::Latency {
+                    q: *q,
+                    scale: *scale,
+                }
+            }
+            (Some(Builtin::CpuUsage), _) => SyntheticMetric::Cpu,
+            (Some(Builtin::MemoryUsage), _) => SyntheticMetric::Memory,
+            (Some(Builtin::DbConnections), _) => SyntheticMetric::DbConnections,
+            (Some(Builtin::RedisMemoryUsage), _) => SyntheticMetric::Redis,
+            _ => scenarios
+                .baseline
+                .custom
+                .get(&m.name)
+                .map_or(SyntheticMetric::Absent, |g| SyntheticMetric::Custom {
+                    mean: g.mean,
+                    noise: g.noise,
+                }),
+        })
+        .collect()
+}
+
 fn lognormal_cdf(x: f64, median: f64, sigma: f64) -> f64 {
     0.5 * erfc(-(x.ln() - median.ln()) / (sigma * std::f64::consts::SQRT_2))
 }
 
 impl Model<'_> {
     /// What each track must produce: the canary (its requests and failures always, when
-    /// there is a fault, for the blast radius), and the stable track if some rule reads it.
-    fn track_series(&self, with_fault: bool) -> (SeriesSet, Option<SeriesSet>) {
+    /// some scenario of the run has a fault, for the blast radius), and the stable track if
+    /// some rule reads it. The same for every scenario of a run, faulty or not: a faulty
+    /// trial and its healthy twin (`sim::montecarlo`) then take the same random numbers
+    /// until the fault first changes a draw.
+    fn track_series(&self) -> (SeriesSet, Option<SeriesSet>) {
         let canary = SeriesSet {
-            requests: self.canary_series.requests || with_fault,
-            errors: self.canary_series.errors || with_fault,
+            requests: self.canary_series.requests || self.counts_exposure,
+            errors: self.canary_series.errors || self.counts_exposure,
             ..self.canary_series
         };
         (canary, self.stable_series)
@@ -277,32 +314,7 @@ impl<'a> Model<'a> {
             };
             (period, [0, first])
         });
-        let sources: Vec<SyntheticMetric> =
-            plan.metrics
-                .iter()
-                .map(|m| match (m.builtin, &m.expr) {
-                    (Some(Builtin::ErrorRate), _) => SyntheticMetric::ErrorRate,
-                    (Some(Builtin::Availability), _) => SyntheticMetric::Availability,
-                    (Some(Builtin::Throughput), _) => SyntheticMetric::Throughput,
-                    (Some(Builtin::ResponseTimeP95), MetricExpr::Quantile { q, scale, .. }) => {
-                        SyntheticMetric::Latency {
-                            q: *q,
-                            scale: *scale,
-                        }
-                    }
-                    (Some(Builtin::CpuUsage), _) => SyntheticMetric::Cpu,
-                    (Some(Builtin::MemoryUsage), _) => SyntheticMetric::Memory,
-                    (Some(Builtin::DbConnections), _) => SyntheticMetric::DbConnections,
-                    (Some(Builtin::RedisMemoryUsage), _) => SyntheticMetric::Redis,
-                    _ => scenarios.baseline.custom.get(&m.name).map_or(
-                        SyntheticMetric::Absent,
-                        |g| SyntheticMetric::Custom {
-                            mean: g.mean,
-                            noise: g.noise,
-                        },
-                    ),
-                })
-                .collect();
+        let sources = sources(plan, scenarios);
         let stable_needed: Vec<bool> = sources
             .iter()
             .enumerate()
@@ -381,6 +393,7 @@ impl<'a> Model<'a> {
             ring_capacity,
             cpu_read,
             rps_blocks: Vec::new(),
+            counts_exposure: scenarios.scenarios.iter().any(|s| s.fault.is_some()),
             // The scenario file keeps the overdispersion within (0, 5]: the Gamma's
             // parameters are then always valid.
             bursts: match scenarios.traffic.overdispersion.powi(2) {
@@ -471,6 +484,26 @@ pub(crate) struct FaultModel<'m> {
     stable: Mix,
 }
 
+/// Whether `fault` can move the canary's value of a metric produced as `source`: the
+/// metrics its effects change (an `error_rate` moves the error rate and availability, a
+/// latency effect the latency quantile, `memory_usage` and `cpu_usage` their gauges).
+/// Nothing moves throughput, the other gauges or custom metrics.
+pub(crate) fn fault_moves(fault: &Fault, source: SyntheticMetric) -> bool {
+    match source {
+        SyntheticMetric::ErrorRate | SyntheticMetric::Availability => fault.error_rate.is_some(),
+        SyntheticMetric::Latency { .. } => {
+            fault.latency_factor.is_some() || fault.tail_share.is_some()
+        }
+        SyntheticMetric::Memory => fault.memory_usage.is_some(),
+        SyntheticMetric::Cpu => fault.cpu_usage.is_some(),
+        SyntheticMetric::Throughput
+        | SyntheticMetric::DbConnections
+        | SyntheticMetric::Redis
+        | SyntheticMetric::Custom { .. }
+        | SyntheticMetric::Absent => false,
+    }
+}
+
 /// The most steps a leak's ramp is cut into.
 const MAX_LEAK_STEPS: i64 = 4096;
 
@@ -543,7 +576,7 @@ impl<'m> FaultModel<'m> {
                 reads.errors.then(|| fail_at(level)),
             )
         };
-        let (canary, stable) = model.track_series(fault.is_some());
+        let (canary, stable) = model.track_series();
         FaultModel {
             fault,
             leak_steps,

@@ -190,11 +190,11 @@ impl<'r, 'a> Reference<'r, 'a> {
         seed: u64,
     ) -> Self {
         // Which series each track produces: the canary counts its requests and failures
-        // whenever there is a fault (for the blast radius).
-        let with_fault = faults.fault.is_some();
+        // whenever some scenario of the run has a fault (for the blast radius), so that a
+        // faulty trial and its healthy twin draw alike.
         let canary = SeriesSet {
-            requests: model.canary_series.requests || with_fault,
-            errors: model.canary_series.errors || with_fault,
+            requests: model.canary_series.requests || model.counts_exposure,
+            errors: model.canary_series.errors || model.counts_exposure,
             ..model.canary_series
         };
         let buckets = model.les.len();

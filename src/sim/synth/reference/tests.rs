@@ -24,7 +24,7 @@ use crate::sim::evaluator::{Schedule, Verdict};
 use crate::sim::montecarlo::{self, Settings, Tally, trial_seed};
 use crate::sim::outcomes::{Outcomes, RuleSet};
 use crate::sim::scenario;
-use crate::sim::synth::{Clock, FaultModel, Lanes, Model, Streams, SyntheticMetric};
+use crate::sim::synth::{Clock, FaultModel, Lanes, Model, Streams, SyntheticMetric, fault_moves};
 use crate::source::{Kind, Source};
 use std::path::Path;
 
@@ -40,6 +40,8 @@ struct Seen {
     promotions: usize,
     gate_failures: usize,
     exposed: usize,
+    /// Faulty trials whose rollback was compared with their healthy twin's.
+    twin_comparisons: usize,
     /// Per kind of metric, the values compared that were present.
     values: std::collections::BTreeMap<&'static str, usize>,
 }
@@ -72,11 +74,16 @@ fn check(plan: Source, files: &[Source], seen: &mut Seen) {
                 semantics,
             };
             let run = montecarlo::run(&lowered, &scenarios, settings, &mut |_, _| {});
+            // Trial t of every scenario takes seed t; the fault-free reference trials are
+            // the faulty ones' healthy twins.
+            let seeds: Vec<u64> = (0..TRIALS).map(|t| trial_seed(SEED, t)).collect();
+            let healthy = FaultModel::new(&model, None);
+            let twins: Vec<Trial> = seeds
+                .iter()
+                .map(|&seed| run_trial(&model, &healthy, rules, seed))
+                .collect();
             for (si, s) in scenarios.scenarios.iter().enumerate() {
                 let faults = FaultModel::new(&model, s.fault.as_ref());
-                let seeds: Vec<u64> = (0..TRIALS)
-                    .map(|t| trial_seed(SEED, si as u64, t))
-                    .collect();
                 let reference: Vec<Trial> = seeds
                     .iter()
                     .map(|&seed| run_trial(&model, &faults, rules, seed))
@@ -101,7 +108,17 @@ fn check(plan: Source, files: &[Source], seen: &mut Seen) {
                     panic!("{case}: {e}");
                 }
                 let tally = tally(&reference, lowered.plan.phases.len(), rules.len());
-                assert_eq!(counted(&run[si].tally), counted(&tally), "{case}: tallies");
+                let got = &run.results[si].tally;
+                assert_eq!(counted(got), counted(&tally), "{case}: tallies");
+                if let Some(fault) = &s.fault {
+                    let moves: Vec<bool> = rules
+                        .iter()
+                        .map(|r| fault_moves(fault, model.sources[r.metric]))
+                        .collect();
+                    let expected = twin_counts(&reference, &twins, fault, &moves);
+                    assert_eq!(twin_counted(got), expected, "{case}: twin comparisons");
+                    seen.twin_comparisons += reference.len();
+                }
             }
         }
     }
@@ -275,6 +292,54 @@ fn tally(trials: &[Trial], phases: usize, rules: usize) -> Tally {
         t.steps += trial.evaluations.len() as u64;
     }
     t
+}
+
+/// A faulty scenario's trials against their healthy twins, one trial at a time: (caught,
+/// rolled back anyway, twin not yet rolled back, caught per rule, rolled back anyway per
+/// rule); `moves`: per rule, whether the fault can move its metric.
+fn twin_counts(
+    trials: &[Trial],
+    twins: &[Trial],
+    fault: &scenario::Fault,
+    moves: &[bool],
+) -> (u64, u64, u64, Vec<u64>, Vec<u64>) {
+    let rules = moves.len();
+    let mut c = (0, 0, 0, vec![0; rules], vec![0; rules]);
+    for (trial, twin) in trials.iter().zip(twins) {
+        let onset = match fault.kind {
+            scenario::FaultKind::Load { .. } => trial.exposure.first_active.unwrap_or(i64::MAX),
+            _ => fault.onset_ms,
+        };
+        // Before the onset a faulty trial is its twin, draw for draw.
+        let before = |t: &Trial| t.verdict.rolled_back_at().filter(|&ts| ts < onset);
+        if before(trial).is_some() || before(twin).is_some() {
+            assert_eq!(trial.verdict, twin.verdict, "a rollback before the onset");
+        }
+        let Verdict::RolledBack { ts, rule, .. } = trial.verdict else {
+            continue;
+        };
+        let twin_by_then = twin.verdict.rolled_back_at().is_some_and(|t| t <= ts);
+        let twin_later = ts >= onset && !twin_by_then;
+        c.2 += u64::from(twin_later);
+        if twin_later && moves[rule] {
+            c.0 += 1;
+            c.3[rule] += 1;
+        } else {
+            c.1 += 1;
+            c.4[rule] += 1;
+        }
+    }
+    c
+}
+
+fn twin_counted(t: &Tally) -> (u64, u64, u64, Vec<u64>, Vec<u64>) {
+    (
+        t.caught,
+        t.rolled_back_anyway,
+        t.twin_not_yet,
+        t.caught_by_rule.clone(),
+        t.anyway_by_rule.clone(),
+    )
 }
 
 /// The counts of a tally that [`tally`] computes.
