@@ -7,6 +7,11 @@
 //! name and labels; so at every phase boundary every pending or firing alert starts over.
 //! A release that reaches its last phase (100%) is promoted.
 //!
+//! The release's logic (what ends a phase, what a firing rule does, how the release ends)
+//! is in one place, `phase_ended`, `phase_began` and `rule_firing` with `decide`: the first
+//! verdict stands. The evaluator keeps evaluating every rule after it, phases following the
+//! schedule, so a replay shows what would have happened had the release gone on.
+//!
 //! Monte Carlo trials, which only need the outcome, run [`crate::sim::outcomes`] instead:
 //! the same rules for a whole batch, skipping what cannot change the outcome (its unit
 //! test checks it against this evaluator).
