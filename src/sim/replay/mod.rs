@@ -277,3 +277,37 @@ pub fn firing_per_rule(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::grid_at_or_after;
+
+    #[test]
+    fn the_grid_is_unix_multiples_of_the_interval_plus_the_offset() {
+        const MIN: i64 = 60_000;
+        // On the grid: itself; between two grid times: the next one.
+        assert_eq!(
+            grid_at_or_after(1_714_564_800_000, MIN, 0),
+            1_714_564_800_000
+        );
+        assert_eq!(
+            grid_at_or_after(1_714_564_820_000, MIN, 0),
+            1_714_564_860_000
+        );
+        assert_eq!(
+            grid_at_or_after(1_714_564_800_000, MIN, 15_000),
+            1_714_564_815_000
+        );
+        assert_eq!(
+            grid_at_or_after(1_714_564_820_000, MIN, 15_000),
+            1_714_564_875_000
+        );
+        assert_eq!(
+            grid_at_or_after(1_714_564_815_000, MIN, 15_000),
+            1_714_564_815_000
+        );
+        // Before the epoch too.
+        assert_eq!(grid_at_or_after(-1, MIN, 0), 0);
+        assert_eq!(grid_at_or_after(-MIN - 1, MIN, 0), -MIN);
+    }
+}
