@@ -2,7 +2,8 @@
 # Replay speed: one week of recorded raw series (lawsker's canary scraped every 30s:
 # request counters and latency histogram buckets) replayed by `plan simulate --trace`,
 # beside `promtool test rules` evaluating the same rules file (phase alpha) over the same
-# samples for the same 144 hours (the replay stops at promotion, after 144h).
+# samples for the same 168 hours (the replay goes on past its verdict, promotion at 144h,
+# to the last sample).
 #
 #   benches/replay.sh            # prints both times and the ratio (target: replay >= 100x faster)
 #
@@ -34,7 +35,7 @@ with open(os.path.join(work, "week.test.yml"), "w") as f:
     f.write("rule_files: [rules.yml]\nevaluation_interval: 1m\ntests:\n- interval: 30s\n  input_series:\n")
     for s, v in series:
         f.write(f"  - series: '{s}'\n    values: '{v}'\n")
-    f.write("  alert_rule_test:\n  - {eval_time: 144h, alertname: CanaryRollbackErrorRate, exp_alerts: []}\n")
+    f.write("  alert_rule_test:\n  - {eval_time: 168h, alertname: CanaryRollbackErrorRate, exp_alerts: []}\n")
 PY
 
 cargo build --release --quiet

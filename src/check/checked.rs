@@ -3,7 +3,9 @@
 //! never look at the raw plan's strings again.
 
 use super::catalog::Builtin;
-use crate::model::{Bad, Condition, Duration, Network, Op, Resolver, Share, Sticky, Unit};
+use crate::model::{
+    Bad, Condition, Duration, ForDuration, Network, Op, Resolver, Share, Sticky, Unit,
+};
 use crate::model::{Notifications, Release};
 use crate::promql::MetricExpr;
 
@@ -157,7 +159,8 @@ pub struct RollbackRule {
     pub(crate) id: String,
     pub(crate) metric: usize,
     pub(crate) limit: Limit,
-    pub(crate) for_: Duration,
+    /// The alert's `for`; zero fires at the first evaluation past the limit.
+    pub(crate) for_: ForDuration,
     /// The threshold as written (`0.1`, `5s`), for people.
     pub(crate) written: String,
 }

@@ -41,6 +41,7 @@ pub(crate) fn check(plan: &Plan, doc: &Value, source_name: &str) -> Checked {
     let groups = phases::groups(plan, &mut f);
     let phases = phases::phases(plan, doc, &groups, &mut f);
     let monitoring = monitoring::monitoring(plan, &mut f);
+    monitoring::evaluation_fits_rules(plan, &monitoring, &mut f);
     let rules = rules::rules(plan, &monitoring, &phases, &mut f);
     if plan.rollback_conditions.is_empty() {
         f.push(

@@ -1,6 +1,8 @@
 //! The Prometheus settings a plan states (evaluation and scrape intervals, the rate
-//! window), defaulted and checked: inside the limits of [`crate::limits`], and a window
-//! long enough for `rate()` to see two scrapes.
+//! window), defaulted and checked: inside the limits of [`crate::limits`]; a window long
+//! enough for `rate()` to see two scrapes (an error below, a warning below four); and an
+//! evaluation interval no longer than any rule's `for` (a rule pending at one evaluation
+//! fires at the next, so a shorter `for` means one interval, not what is written).
 
 use super::checked::Monitoring;
 use crate::diagnostic::Diagnostic;
@@ -73,6 +75,81 @@ pub(crate) fn monitoring(plan: &Plan, f: &mut Vec<Diagnostic>) -> Monitoring {
             )
             .with_hint("make `window` at least twice the scrape interval; four times is the usual advice"),
         );
+    } else if window.millis() < 4 * settings.scrape_interval.millis() {
+        let pointer = if m.window.is_some() {
+            "/monitoring/window"
+        } else {
+            "/monitoring/scrape_interval"
+        };
+        let scrapes = window.millis() / settings.scrape_interval.millis();
+        f.push(
+            Diagnostic::warning(
+                "window-few-scrapes",
+                pointer,
+                format!(
+                    "a {window} window holds only {scrapes} scrapes {} apart: `rate()` extrapolates from the {} between them to the whole window, so one scrape that comes a little early or late swings it{}",
+                    settings.scrape_interval,
+                    if scrapes == 2 { "one interval" } else { "two intervals" },
+                    if scrapes == 2 {
+                        ", and one that comes late leaves a single sample: no value at all"
+                    } else {
+                        ""
+                    }
+                ),
+            )
+            .with_hint(format!(
+                "make `window` at least four scrapes ({}), the usual advice",
+                Duration::from_millis(4 * settings.scrape_interval.millis())
+                    .map_or_else(String::new, |d| format!("`{d}`"))
+            )),
+        );
     }
     settings
+}
+
+/// Every rule whose `for` is shorter than the evaluation interval (but not zero): an alert
+/// pending at one evaluation fires at the next, one interval later, whatever its `for`.
+/// Rollback rules wait their `duration`; gates and no-data alerts wait one rate window.
+pub(crate) fn evaluation_fits_rules(plan: &Plan, settings: &Monitoring, f: &mut Vec<Diagnostic>) {
+    let ei = settings.evaluation_interval;
+    let stated = plan.monitoring.as_ref();
+    for (i, rc) in plan.rollback_conditions.iter().enumerate() {
+        let d = rc.duration;
+        if d.millis() > 0 && d.millis() < ei.millis() {
+            f.push(
+                Diagnostic::error(
+                    "for-shorter-than-evaluation",
+                    format!("/rollback_conditions/{i}/duration"),
+                    format!(
+                        "`duration: {d}` is shorter than the evaluation interval, {ei}: Prometheus evaluates the rule every {ei}, so once pending it fires at the next evaluation, {ei} later; `{d}` never means what it says"
+                    ),
+                )
+                .with_hint(format!(
+                    "write `duration: {ei}` or longer (what the rule really waits), `0s` to fire at once, or evaluate more often (`monitoring.evaluation_interval` at most `{d}`)"
+                )),
+            );
+        }
+    }
+    let window = settings.window;
+    if (!plan.rollback_conditions.is_empty() || !plan.gates.is_empty())
+        && window.millis() < ei.millis()
+    {
+        let pointer = if stated.is_some_and(|m| m.window.is_some()) {
+            "/monitoring/window"
+        } else {
+            "/monitoring/evaluation_interval"
+        };
+        f.push(
+                Diagnostic::error(
+                    "for-shorter-than-evaluation",
+                    pointer,
+                    format!(
+                        "the rate window, {window}, is shorter than the evaluation interval, {ei}: gates and no-data alerts wait one window (`for: {window}`), so each fires at the evaluation after it turns pending, and scrapes between evaluations are never read by any rule"
+                    ),
+                )
+                .with_hint(format!(
+                    "make `window` at least the evaluation interval (`{ei}`), or evaluate more often (`monitoring.evaluation_interval` at most `{window}`)"
+                )),
+            );
+    }
 }

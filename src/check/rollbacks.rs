@@ -113,7 +113,7 @@ impl Context<'_> {
     fn phases_shorter_than(&self, rc: &RollbackCondition, id: &str, f: &mut Vec<Diagnostic>) {
         for p in self.phases {
             if let Some(d) = p.duration
-                && d < rc.duration
+                && d.millis() < rc.duration.millis()
             {
                 let pi = self
                     .plan

@@ -62,6 +62,20 @@ pub(super) enum Command {
         /// Replay this recorded trace (CSV or Prometheus range-query JSON) instead.
         #[arg(long, conflicts_with = "scenarios")]
         trace: Option<PathBuf>,
+        /// With --trace: when the release started (t=0), as RFC 3339
+        /// (`2024-05-01T12:00:00Z`) or Unix seconds; default: the trace's first sample.
+        #[arg(long, requires = "trace", value_parser = timestamp, allow_hyphen_values = true)]
+        start: Option<i64>,
+        /// With --trace: when the replay ends, as --start; default: the trace's last
+        /// sample. Later shows what fires once the series stop (stale 5m after their last
+        /// sample).
+        #[arg(long, requires = "trace", value_parser = timestamp, allow_hyphen_values = true)]
+        end: Option<i64>,
+        /// With --trace: the rule group's evaluation offset (`0s` to under the evaluation
+        /// interval): evaluations run at Unix times that are multiples of the interval plus
+        /// this offset, as Prometheus schedules a group; default `0s`.
+        #[arg(long, requires = "trace", value_parser = offset_duration, default_value = "0s")]
+        evaluation_offset: i64,
         /// Scenario file (YAML, see schemas/scenarios.schema.json); default: the built-in
         /// scenarios (simulations/default.yaml).
         #[arg(long)]
@@ -88,6 +102,16 @@ pub(super) enum Command {
         #[arg(long)]
         scenarios: bool,
     },
+}
+
+/// A timestamp flag: RFC 3339 or Unix seconds, as a trace writes them, to Unix ms.
+fn timestamp(s: &str) -> Result<i64, String> {
+    crate::sim::trace::time::parse_timestamp(s)
+}
+
+/// A duration flag in Prometheus syntax, zero allowed, to ms.
+fn offset_duration(s: &str) -> Result<i64, String> {
+    crate::model::parse_millis(s).map(|ms| ms as i64)
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]

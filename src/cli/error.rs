@@ -35,7 +35,7 @@ impl Error {
                 EXIT_INVALID
             }
             Error::Write(_) => EXIT_USAGE,
-            Error::Replay(ReplayError::Io { .. }) => EXIT_USAGE,
+            Error::Replay(ReplayError::Io { .. } | ReplayError::Bounds { .. }) => EXIT_USAGE,
             Error::Replay(ReplayError::Trace { .. }) => EXIT_INVALID,
         }
     }
@@ -93,6 +93,18 @@ fn replay_error_text(e: &ReplayError, color: bool) -> String {
     match e {
         ReplayError::Io { file, reason } => {
             render_trace_finding(None, &finding(file, 1, 1, "io", reason, &None), color)
+        }
+        ReplayError::Bounds {
+            file,
+            message,
+            hint,
+        } => {
+            let (on, off) = if color {
+                ("\x1b[1;31m", "\x1b[0m")
+            } else {
+                ("", "")
+            };
+            format!("{on}error[replay-range]{off}: {file}: {message}\n  = hint: {hint}\n")
         }
         ReplayError::Trace {
             file,

@@ -48,6 +48,9 @@ pub fn main() -> i32 {
         Command::Simulate {
             file,
             trace,
+            start,
+            end,
+            evaluation_offset,
             scenarios,
             seed,
             trials,
@@ -60,6 +63,9 @@ pub fn main() -> i32 {
                 trials,
                 jobs: jobs.map(usize::from),
                 semantics: semantics.into(),
+                start_ms: start,
+                end_ms: end,
+                evaluation_offset_ms: evaluation_offset,
             };
             simulate::simulate(&file, trace.as_deref(), scenarios.as_deref(), flags, format)
         }

@@ -13,6 +13,10 @@ pub(super) struct SimulateFlags {
     pub(super) trials: Option<u64>,
     pub(super) jobs: Option<usize>,
     pub(super) semantics: Semantics,
+    /// Replay only: `--start`, `--end` (Unix ms) and `--evaluation-offset` (ms).
+    pub(super) start_ms: Option<i64>,
+    pub(super) end_ms: Option<i64>,
+    pub(super) evaluation_offset_ms: i64,
 }
 
 impl SimulateFlags {

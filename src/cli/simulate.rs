@@ -49,7 +49,9 @@ fn replay_text(
 ) -> Result<String, Error> {
     let opts = Options {
         semantics: flags.semantics,
-        start_ms: None,
+        start_ms: flags.start_ms,
+        end_ms: flags.end_ms,
+        evaluation_offset_ms: flags.evaluation_offset_ms,
     };
     let report =
         replay::replay_file(&lowered.plan, &lowered.rules, trace, &opts).map_err(Error::Replay)?;

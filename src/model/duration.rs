@@ -1,4 +1,7 @@
-//! Durations in Prometheus syntax (`30s`, `5m`, `1h30m`, `2d`), always positive.
+//! Durations in Prometheus syntax (`30s`, `5m`, `1h30m`, `2d`): [`Duration`], always
+//! positive (phases, intervals, windows), and [`ForDuration`], zero allowed (a rollback
+//! rule's `for`: Prometheus' default `for: 0` fires at the first evaluation where the
+//! condition holds).
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -102,6 +105,59 @@ impl fmt::Display for Duration {
     }
 }
 
+/// A rollback rule's `for`: a duration in Prometheus syntax, zero allowed (`0s`, `5m`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ForDuration(u64);
+
+impl ForDuration {
+    /// At most ten years; zero allowed.
+    pub fn from_millis(ms: u64) -> Option<ForDuration> {
+        (ms <= MAX_MS).then_some(ForDuration(ms))
+    }
+
+    pub fn millis(self) -> u64 {
+        self.0
+    }
+
+    /// Parses Prometheus duration syntax, `0s` (any zero, `0m`) included.
+    pub(crate) fn parse(s: &str) -> Result<ForDuration, String> {
+        let total = parse_millis(s)?;
+        if total > MAX_MS {
+            return Err(format!("`{s}` is longer than ten years"));
+        }
+        Ok(ForDuration(total))
+    }
+
+    /// The positive duration, unless zero.
+    pub(crate) fn positive(self) -> Option<Duration> {
+        Duration::from_millis(self.0)
+    }
+}
+
+impl fmt::Display for ForDuration {
+    /// Canonical like [`Duration`]; zero prints as `0s`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.positive() {
+            Some(d) => d.fmt(f),
+            None => f.write_str("0s"),
+        }
+    }
+}
+
+impl TryFrom<String> for ForDuration {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        ForDuration::parse(&s)
+    }
+}
+
+impl From<ForDuration> for String {
+    fn from(d: ForDuration) -> String {
+        d.to_string()
+    }
+}
+
 impl TryFrom<String> for Duration {
     type Error = String;
     fn try_from(s: String) -> Result<Self, String> {
@@ -130,6 +186,16 @@ mod tests {
         ] {
             assert!(Duration::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_for_duration_may_be_zero() {
+        assert_eq!(ForDuration::parse("0s").unwrap().millis(), 0);
+        assert_eq!(ForDuration::parse("0m").unwrap().to_string(), "0s");
+        assert_eq!(ForDuration::parse("90m").unwrap().to_string(), "1h30m");
+        assert!(ForDuration::parse("0").is_err());
+        assert!(ForDuration::parse("-1m").is_err());
+        assert!(ForDuration::parse("11y").is_err());
     }
 
     #[test]

@@ -8,7 +8,7 @@ mod predicate;
 mod share;
 mod threshold;
 
-pub use duration::{Duration, parse_millis};
+pub use duration::{Duration, ForDuration, parse_millis};
 pub use network::{Network, Resolver};
 pub use plan::*;
 pub use predicate::Predicate;

@@ -2,7 +2,7 @@
 //! checked). It deserializes from a schema-valid document and serializes back to an
 //! equivalent one, so a plan survives a round trip unchanged.
 
-use super::duration::Duration;
+use super::duration::{Duration, ForDuration};
 use super::network::{Network, Resolver};
 use super::predicate::Predicate;
 use super::share::Share;
@@ -178,7 +178,7 @@ pub struct RollbackCondition {
     pub id: Option<String>,
     pub metric: String,
     pub threshold: Threshold,
-    pub duration: Duration,
+    pub duration: ForDuration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -25,7 +25,7 @@ use super::text::{
 };
 use crate::check::{CheckedPlan, Limit, Metric};
 use crate::lower::{AlertRule, RuleKind};
-use crate::model::{AgeUnit, Duration, Operand, Share, Sticky};
+use crate::model::{AgeUnit, Duration, ForDuration, Operand, Share, Sticky};
 use serde::Serialize;
 
 /// The manifest format's version; consumers should refuse versions they do not know.
@@ -185,6 +185,14 @@ impl DurationDoc {
         DurationDoc {
             text: d.to_string(),
             seconds: Num(d.seconds()),
+        }
+    }
+
+    /// A rule's `for`, `0s` included.
+    fn of_for(d: ForDuration) -> DurationDoc {
+        DurationDoc {
+            text: d.to_string(),
+            seconds: Num(d.millis() as f64 / 1000.0),
         }
     }
 }
@@ -477,7 +485,7 @@ fn step<'a>(plan: &'a CheckedPlan, rules: &[AlertRule], s: Step) -> StepDoc<'a> 
                     unit: m.unit.name(),
                     comparison: rb.bad_op(m).as_str(),
                     threshold: ThresholdDoc::of(rb.limit, m, "and"),
-                    for_: DurationDoc::of(rb.for_),
+                    for_: DurationDoc::of_for(rb.for_),
                     written: rb.written.clone(),
                     alert: r.alert.clone(),
                     summary: alert_summary(plan, r),

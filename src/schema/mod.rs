@@ -13,7 +13,7 @@ mod lookup;
 pub(crate) use explain::Explainer;
 
 use crate::diagnostic::Diagnostic;
-use crate::model::{Duration, Gate, Network, Predicate, Resolver, Share, Threshold};
+use crate::model::{Duration, ForDuration, Gate, Network, Predicate, Resolver, Share, Threshold};
 use serde_json::Value;
 use std::sync::OnceLock;
 
@@ -30,6 +30,7 @@ pub(crate) const PLAN_SCHEMA: &str = include_str!("../../schemas/plan.schema.jso
     validate_formats = true,
     formats = {
         "duration" => crate::schema::is_duration,
+        "for-duration" => crate::schema::is_for_duration,
         "share" => crate::schema::is_share,
         "threshold" => crate::schema::is_threshold,
         "gate" => crate::schema::is_gate,
@@ -56,6 +57,7 @@ pub(crate) fn check(doc: &Value) -> Vec<Diagnostic> {
 fn format_check(format: &str, s: &str) -> Result<(), String> {
     match format {
         "duration" => Duration::parse(s).map(drop),
+        "for-duration" => ForDuration::parse(s).map(drop),
         "share" => Share::parse(s).map(drop),
         "threshold" => Threshold::parse(s).map(drop),
         "gate" => Gate::parse(s).map(drop),
@@ -68,6 +70,10 @@ fn format_check(format: &str, s: &str) -> Result<(), String> {
 
 fn is_duration(s: &str) -> bool {
     format_check("duration", s).is_ok()
+}
+
+fn is_for_duration(s: &str) -> bool {
+    format_check("for-duration", s).is_ok()
 }
 
 fn is_share(s: &str) -> bool {
@@ -174,6 +180,7 @@ pub(crate) mod tests {
             .should_validate_formats(true);
         for name in [
             "duration",
+            "for-duration",
             "share",
             "threshold",
             "gate",

@@ -7,6 +7,11 @@
 //! name and labels; so at every phase boundary every pending or firing alert starts over.
 //! A release that reaches its last phase (100%) is promoted.
 //!
+//! The release's logic (what ends a phase, what a firing rule does, how the release ends)
+//! is in one place, `phase_ended`, `phase_began` and `rule_firing` with `decide`: the first
+//! verdict stands. The evaluator keeps evaluating every rule after it, phases following the
+//! schedule, so a replay shows what would have happened had the release gone on.
+//!
 //! Monte Carlo trials, which only need the outcome, run [`crate::sim::outcomes`] instead:
 //! the same rules for a whole batch, skipping what cannot change the outcome (its unit
 //! test checks it against this evaluator).
@@ -202,7 +207,6 @@ impl<'a> Evaluator<'a> {
         self.phase
     }
 
-    #[cfg(test)]
     pub(crate) fn verdict(&self) -> Option<Verdict> {
         self.verdict
     }
@@ -221,9 +225,11 @@ impl<'a> Evaluator<'a> {
         self.logs.get(rule).cloned().unwrap_or_default()
     }
 
-    /// Moves to the phase running at `ts`, if it changed: gates firing at the end of the
-    /// old phase are recorded, alert state starts over, and reaching the last phase is a
-    /// promotion. Returns the verdict if the release ended.
+    /// Moves to the phase running at `ts`, if it changed: every pending or firing alert
+    /// starts over (a new rules file), and the release's logic hears of each phase that
+    /// ended and began ([`Self::phase_ended`], [`Self::phase_began`]). Phases keep following
+    /// the schedule after the verdict, so a replay can show what would have happened had
+    /// the release gone on. Returns the verdict, once there is one.
     pub(crate) fn enter(&mut self, ts: i64) -> Option<Verdict> {
         // Still before the next phase (the common case): nothing changes.
         if self
@@ -235,19 +241,11 @@ impl<'a> Evaluator<'a> {
             return self.verdict;
         }
         let phase = self.schedule.phase_at(ts);
-        if phase == self.phase || self.verdict.is_some() {
+        if phase == self.phase {
             return self.verdict;
         }
-        for (i, r) in self.rules.iter().enumerate() {
-            if r.kind == RuleKind::Gate && self.states[i].status().is_firing() {
-                let end = self.schedule.starts[self.phase + 1];
-                self.gate_failures.push((self.phase, i));
-                self.push(Event::GateFailed {
-                    ts: end,
-                    rule: i,
-                    phase: self.phase,
-                });
-            }
+        self.phase_ended(self.phase);
+        for i in 0..self.rules.len() {
             self.states[i] = AlertState::new(self.states[i].rule());
         }
         self.phase = phase;
@@ -255,21 +253,14 @@ impl<'a> Evaluator<'a> {
             ts: self.schedule.starts[phase],
             phase,
         });
-        if phase + 1 == self.schedule.starts.len() {
-            self.verdict = Some(Verdict::Promoted {
-                ts: self.schedule.starts[phase],
-            });
-        }
+        self.phase_began(phase);
         self.verdict
     }
 
-    /// One rule evaluation at `ts` (call [`enter`](Self::enter) first). Returns the verdict
-    /// once a rollback rule fires.
+    /// One rule evaluation at `ts` (call [`enter`](Self::enter) first). Every rule is
+    /// evaluated, after the verdict too; returns the verdict, once there is one.
     #[inline]
     pub(crate) fn evaluate(&mut self, ts: i64, values: &Values) -> Option<Verdict> {
-        if self.verdict.is_some() {
-            return self.verdict;
-        }
         for i in 0..self.rules.len() {
             let r = &self.rules[i];
             let (canary, stable) = values[r.metric];
@@ -278,15 +269,61 @@ impl<'a> Evaluator<'a> {
             if before != after {
                 self.transition(ts, i, before, after);
             }
-            if r.kind == RuleKind::Rollback && after.is_firing() && self.verdict.is_none() {
-                self.verdict = Some(Verdict::RolledBack {
-                    ts,
-                    phase: self.phase,
-                    rule: i,
-                });
+            if after.is_firing() {
+                self.rule_firing(ts, i);
             }
         }
         self.verdict
+    }
+
+    // The release's logic: how it moves through its phases and how it ends. The one place
+    // that decides the verdict (the first decision stands; later ones are what would have
+    // happened had the release gone on). A gate policy (hold, roll back) or a watched last
+    // phase changes these three methods only.
+
+    /// Phase `ended` is over: gates firing now could not let it advance. Recorded; today
+    /// the release advances anyway.
+    fn phase_ended(&mut self, ended: usize) {
+        let end = self.schedule.starts[ended + 1];
+        for (i, r) in self.rules.iter().enumerate() {
+            if r.kind == RuleKind::Gate && self.states[i].status().is_firing() {
+                if self.verdict.is_none() {
+                    self.gate_failures.push((ended, i));
+                }
+                self.push(Event::GateFailed {
+                    ts: end,
+                    rule: i,
+                    phase: ended,
+                });
+            }
+        }
+    }
+
+    /// Phase `phase` began: reaching the last one (100%) promotes the release.
+    fn phase_began(&mut self, phase: usize) {
+        if phase + 1 == self.schedule.starts.len() {
+            self.decide(Verdict::Promoted {
+                ts: self.schedule.starts[phase],
+            });
+        }
+    }
+
+    /// Rule `rule` is firing at `ts`: a rollback rule rolls the release back.
+    fn rule_firing(&mut self, ts: i64, rule: usize) {
+        if self.rules[rule].kind == RuleKind::Rollback {
+            self.decide(Verdict::RolledBack {
+                ts,
+                phase: self.phase,
+                rule,
+            });
+        }
+    }
+
+    /// The first verdict stands.
+    fn decide(&mut self, v: Verdict) {
+        if self.verdict.is_none() {
+            self.verdict = Some(v);
+        }
     }
 
     fn transition(&mut self, ts: i64, rule: usize, before: Status, after: Status) {

@@ -319,3 +319,72 @@ fn value_formats_print_what_prometheus_prints() {
     let (ok, out) = promtool(&bin, &dir, &["test", "rules", "formats.test.yml"]);
     assert!(ok && out.contains("SUCCESS"), "{out}");
 }
+
+/// `duration: 0s` is Prometheus' `for: 0`: the rendered alert has no `for`, and promtool
+/// sees it fire at the first evaluation where its condition holds. The generated test
+/// pins the recorded error ratio below the threshold one evaluation before the firing one
+/// and above it at the firing one, so "fires at once" is checked, not assumed.
+#[test]
+fn a_rollback_rule_with_for_zero_fires_at_the_first_evaluation_past_its_threshold() {
+    let Some(bin) = tool("promtool") else { return };
+    let dir: PathBuf = temp_dir("promtool-for-zero");
+    let text = std::fs::read_to_string(root().join("plans/minimal.yaml"))
+        .unwrap()
+        .replace("    duration: 5m", "    duration: 0s");
+    assert!(text.contains("duration: 0s"));
+    std::fs::write(dir.join("minimal.yaml"), text).unwrap();
+    plan()
+        .args(["render", "minimal.yaml", "--out", "out"])
+        .cwd(&dir)
+        .expect(0);
+    let out = dir.join("out/minimal");
+    check_and_test(&bin, &out, "for: 0");
+    let rules = std::fs::read_to_string(out.join("prometheus/canary.rules.yml")).unwrap();
+    let doc: yaml_serde::Value = yaml_serde::from_str(&rules).unwrap();
+    let alert = doc["groups"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .flat_map(|g| g["rules"].as_sequence().unwrap())
+        .find(|r| r["alert"].as_str() == Some("CanaryRollbackErrorRate"))
+        .expect("the rollback alert")
+        .clone();
+    assert!(alert.get("for").is_none(), "{alert:?}");
+    let test = std::fs::read_to_string(out.join("prometheus/canary.test.yml")).unwrap();
+    let file: yaml_serde::Value = yaml_serde::from_str(&test).unwrap();
+    let group = file["tests"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|g| {
+            g["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("CanaryRollbackErrorRate:"))
+        })
+        .expect("the rollback rule's test")
+        .clone();
+    let cases = group["alert_rule_test"].as_sequence().unwrap();
+    let at = |c: &yaml_serde::Value| ms(c["eval_time"].as_str().unwrap());
+    let fire = cases
+        .iter()
+        .find(|c| !c["exp_alerts"].as_sequence().unwrap().is_empty())
+        .map(at)
+        .expect("a firing case");
+    let quiet = cases
+        .iter()
+        .find(|c| c["exp_alerts"].as_sequence().unwrap().is_empty())
+        .map(at)
+        .expect("a quiet case");
+    assert_eq!(quiet + 60_000, fire, "quiet one evaluation before firing");
+    let value_at = |t: u64| {
+        group["promql_expr_test"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .find(|e| ms(e["eval_time"].as_str().unwrap()) == t)
+            .map(|e| e["exp_samples"][0]["value"].as_f64().unwrap())
+            .unwrap_or_else(|| panic!("the error ratio at {t}ms"))
+    };
+    assert!(value_at(quiet) <= 0.05, "below the threshold while quiet");
+    assert!(value_at(fire) > 0.05, "past the threshold when it fires");
+}

@@ -10,9 +10,9 @@
 use crate::support::*;
 use indexmap::IndexMap;
 use plan::model::{
-    self, Bad, Condition, Duration, Email, Gate, MetricDef, Network, Notifications, Phase, Plan,
-    Predicate, Release, Resolver, RollbackCondition, Routing, Service, Share, Slack, Sms, Sticky,
-    Threshold, Traffic, Unit,
+    self, Bad, Condition, Duration, Email, ForDuration, Gate, MetricDef, Network, Notifications,
+    Phase, Plan, Predicate, Release, Resolver, RollbackCondition, Routing, Service, Share, Slack,
+    Sms, Sticky, Threshold, Traffic, Unit,
 };
 use plan::pipeline;
 use plan::source::Source;
@@ -394,7 +394,7 @@ fn assemble(
             id: None,
             metric: m.name.clone(),
             threshold,
-            duration: dur(minutes * 60_000),
+            duration: ForDuration::from_millis(minutes * 60_000).expect("a for duration"),
         });
     }
     let custom_defs: IndexMap<String, MetricDef> = metrics

@@ -61,7 +61,7 @@ fn error_spike_rolls_back_through_availability_first() {
     for sem in [Semantics::Prometheus3, Semantics::Prometheus2] {
         let doc = json(&path, sem);
         assert_eq!(doc["format"], "plan-replay");
-        assert_eq!(doc["version"], 1);
+        assert_eq!(doc["version"], 2);
         assert_eq!(doc["start"], "2024-05-01T12:00:00Z");
         assert_eq!(doc["verdict"]["outcome"], "rolled_back");
         assert_eq!(doc["verdict"]["alert"], "CanaryRollbackAvailability");
@@ -84,11 +84,29 @@ fn error_spike_rolls_back_through_availability_first() {
             rule("CanaryRollbackErrorRate")["first_pending_ms"],
             13 * 60_000
         );
-        // Stopped at the verdict, before the error-rate rule could fire.
+        // The timeline goes on past the verdict: the error-rate rule fires 2m later, and
+        // is listed among what would have happened had the release gone on.
         assert_eq!(
             rule("CanaryRollbackErrorRate")["first_firing_ms"],
-            serde_json::Value::Null
+            18 * 60_000
         );
+        let after: Vec<(&str, i64)> = doc["after_verdict"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| (a["alert"].as_str().unwrap(), a["at_ms"].as_i64().unwrap()))
+            .collect();
+        assert_eq!(
+            after,
+            [
+                ("CanaryGateErrorRate", 17 * 60_000),
+                ("CanaryRollbackErrorRate", 18 * 60_000)
+            ]
+        );
+        for e in doc["events"].as_array().unwrap() {
+            let at = e["at_ms"].as_i64().unwrap();
+            assert_eq!(e["after_verdict"], at > 16 * 60_000, "{e}");
+        }
         // No latency series: its no-data rule is pending from t=0 and fires after 5m.
         assert_eq!(
             rule("CanaryNoDataResponseTimeP95")["first_firing_ms"],
@@ -101,6 +119,291 @@ fn error_spike_rolls_back_through_availability_first() {
     let text = timeline(&path, Semantics::Prometheus3);
     assert!(text.contains("Verdict: ROLLED BACK at +16m (2024-05-01T12:16:00Z) in phase alpha: CanaryRollbackAvailability fired"), "{text}");
     assert!(text.contains("CanaryRollbackAvailability"), "{text}");
+    let separator = text
+        .find("--- the verdict: rolled back by CanaryRollbackAvailability in phase alpha; what follows would have happened had the release gone on ---")
+        .expect(&text);
+    let later = text
+        .find("+18m  2024-05-01T12:18:00Z  [alpha]  CanaryRollbackErrorRate        FIRING")
+        .expect(&text);
+    assert!(separator < later, "{text}");
+    assert!(
+        text.contains(
+            "After the verdict, had the release gone on: 2 rules started firing up to +30m:"
+        ),
+        "{text}"
+    );
+}
+
+/// A trace whose error spike starts 6 minutes before its last sample (problem 7 of issue
+/// 15): 150 requests per 15s scrape, from +14m 30 of them fail, the last sample at +20m.
+fn late_spike(dir: &Path) -> std::path::PathBuf {
+    let path = dir.join("late.csv");
+    let mut s = String::from("timestamp,series,labels,value\n");
+    let (mut ok, mut bad) = (0, 0);
+    for i in 0..=80 {
+        if i > 56 {
+            ok += 120;
+            bad += 30;
+        } else if i > 0 {
+            ok += 150;
+        }
+        let t = 1_714_564_800 + i * 15;
+        let _ = writeln!(
+            s,
+            "{t},http_requests_total,service=backend;track=canary;code=200,{ok}"
+        );
+        let _ = writeln!(
+            s,
+            "{t},http_requests_total,service=backend;track=canary;code=500,{bad}"
+        );
+    }
+    std::fs::write(&path, s).unwrap();
+    path
+}
+
+/// Problem 7: a rule that would fire after the trace's last sample is seen when `--end`
+/// is later. availability < 99% is pending from +15m (one bad scrape in the window) and
+/// fires at +20m, the last sample: the verdict. error_rate > 10% needs more than half of
+/// the 5m window bad (12 of 20 intervals at +17m), so it fires at +22m, two minutes after
+/// the last sample, while the window still holds the bad scrapes; by +25m the window is
+/// empty and both resolve.
+#[test]
+fn a_rule_that_fires_after_the_last_sample_is_seen_with_end() {
+    let dir = support::temp_dir("replay-late");
+    let path = late_spike(&dir);
+    let doc = json(&path, Semantics::Prometheus3);
+    assert_eq!(doc["end_from"], "last_sample");
+    assert_eq!(doc["end_ms"], 20 * 60_000);
+    assert_eq!(doc["stale_from_ms"], 25 * 60_000);
+    assert_eq!(doc["verdict"]["alert"], "CanaryRollbackAvailability");
+    assert_eq!(doc["verdict"]["at_ms"], 20 * 60_000);
+    assert!(
+        doc["after_verdict"].as_array().unwrap().is_empty(),
+        "{doc:#}"
+    );
+    let text = timeline(&path, Semantics::Prometheus3);
+    assert!(
+        text.contains("After the verdict: no other rule or gate started firing up to +20m."),
+        "{text}"
+    );
+
+    for sem in [Semantics::Prometheus3, Semantics::Prometheus2] {
+        let done = replay(
+            &path,
+            sem,
+            &["--end", "2024-05-01T12:25:00Z", "--format", "json"],
+        );
+        assert_eq!(done.code, 0, "{}", done.stderr);
+        let doc: serde_json::Value = serde_json::from_str(&done.stdout).unwrap();
+        assert_eq!(doc["end_from"], "flag");
+        assert_eq!(doc["end_ms"], 25 * 60_000);
+        assert_eq!(doc["evaluations"], 26);
+        assert_eq!(doc["verdict"]["at_ms"], 20 * 60_000);
+        let error_rate: Vec<(i64, &str)> = doc["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["alert"] == "CanaryRollbackErrorRate")
+            .map(|e| {
+                (
+                    e["at_ms"].as_i64().unwrap() / 60_000,
+                    e["event"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            error_rate,
+            [(17, "pending"), (22, "firing"), (25, "resolved")],
+            "{doc:#}"
+        );
+        // The error-rate gate (>= 5% for the 5m window) too, a minute earlier.
+        let after: Vec<(&str, i64)> = doc["after_verdict"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                (
+                    a["alert"].as_str().unwrap(),
+                    a["at_ms"].as_i64().unwrap() / 60_000,
+                )
+            })
+            .collect();
+        assert_eq!(
+            after,
+            [("CanaryGateErrorRate", 21), ("CanaryRollbackErrorRate", 22)]
+        );
+    }
+    let done = replay(
+        &path,
+        Semantics::Prometheus3,
+        &["--end", "2024-05-01T12:25:00Z"],
+    );
+    assert!(
+        done.stdout
+            .contains("  end: +25m (2024-05-01T12:25:00Z; --end)"),
+        "{}",
+        done.stdout
+    );
+    assert!(
+        done.stdout.contains(
+            "After the verdict, had the release gone on: 2 rules started firing up to +25m:\n        +21m  [alpha]  CanaryGateErrorRate      gate      error_rate >= 5% (gate: < 5%)\n        +22m  [alpha]  CanaryRollbackErrorRate  rollback  error_rate > 10% for 5m\n"
+        ),
+        "{}",
+        done.stdout
+    );
+}
+
+/// `--start` off the grid: t=0 is exactly the time given (phases count from it), and the
+/// first evaluation is the next grid time, which the timeline states; `--evaluation-offset`
+/// moves the grid as a rule group's hash offset does in Prometheus.
+#[test]
+fn start_is_never_rounded_and_the_grid_is_stated() {
+    let path = support::root().join("simulations/traces/error-spike.csv");
+    let done = replay(
+        &path,
+        Semantics::Prometheus3,
+        &["--start", "2024-05-01T12:00:20Z", "--format", "json"],
+    );
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&done.stdout).unwrap();
+    assert_eq!(doc["start"], "2024-05-01T12:00:20Z");
+    assert_eq!(doc["start_from"], "flag");
+    assert_eq!(doc["trace_start_ms"], -20_000);
+    assert_eq!(doc["first_evaluation_ms"], 40_000);
+    assert_eq!(doc["last_evaluation_ms"], 29 * 60_000 + 40_000);
+    assert_eq!(doc["evaluations"], 30);
+    // The same evaluations as from 12:00:00, so the same absolute firing time.
+    assert_eq!(doc["verdict"]["time"], "2024-05-01T12:16:00Z");
+    assert_eq!(doc["verdict"]["at_ms"], 15 * 60_000 + 40_000);
+    let text = replay(&path, Semantics::Prometheus3, &["--start", "1714564820"]);
+    assert_eq!(text.code, 0, "{}", text.stderr);
+    for want in [
+        "t=0, the release's start: 2024-05-01T12:00:20Z (--start)",
+        "30 evaluations every 1m, from +40s to +29m40s, on Prometheus' grid: Unix times that are multiples of 1m",
+        "the release starts between two evaluations: the first is 40s after it",
+    ] {
+        assert!(text.stdout.contains(want), "{want}\n{}", text.stdout);
+    }
+    // A group offset of 15s: evaluations at :15 of each minute.
+    let done = replay(
+        &path,
+        Semantics::Prometheus3,
+        &["--evaluation-offset", "15s", "--format", "json"],
+    );
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&done.stdout).unwrap();
+    assert_eq!(doc["start"], "2024-05-01T12:00:00Z");
+    assert_eq!(doc["evaluation_offset_ms"], 15_000);
+    assert_eq!(doc["first_evaluation_ms"], 15_000);
+    assert_eq!(doc["evaluations"], 30);
+    // The error spike begins at +10m; the first bad scrape enters the window at +10m15s,
+    // so the availability rule is pending at that very evaluation and fires 5m later.
+    assert_eq!(doc["verdict"]["at_ms"], 15 * 60_000 + 15_000);
+}
+
+/// `--start` / `--end` that do not fit the trace are usage errors (exit 2) that say what
+/// the trace holds; so are values that are not timestamps, and the flags without --trace.
+#[test]
+fn start_and_end_outside_the_trace_are_clear_errors() {
+    let path = support::root().join("simulations/traces/error-spike.csv");
+    let held = "the trace holds samples from 2024-05-01T12:00:00Z to 2024-05-01T12:30:00Z";
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &[
+                "--start",
+                "2024-05-01T12:20:00Z",
+                "--end",
+                "2024-05-01T12:10:00Z",
+            ],
+            "--end 2024-05-01T12:10:00Z is before the start, 2024-05-01T12:20:00Z",
+        ),
+        (
+            &["--start", "2024-05-01T13:00:00Z"],
+            "--start 2024-05-01T13:00:00Z is after the trace's last sample, at 2024-05-01T12:30:00Z",
+        ),
+        (
+            &["--start", "2024-05-01T11:00:00Z"],
+            "--start 2024-05-01T11:00:00Z is before the trace's first sample, at 2024-05-01T12:00:00Z",
+        ),
+        (
+            &["--end", "2024-09-01T00:00:00Z"],
+            "longer than the 92d a replay may span",
+        ),
+        (
+            &["--evaluation-offset", "90s"],
+            "--evaluation-offset 1m30s is not less than the plan's evaluation interval, 1m",
+        ),
+    ];
+    for (args, message) in cases {
+        let done = replay(&path, Semantics::Prometheus3, args);
+        assert_eq!(done.code, 2, "{args:?}: {}", done.stderr);
+        assert!(done.stdout.is_empty(), "{args:?}");
+        assert!(
+            done.stderr
+                .starts_with(&format!("error[replay-range]: {}: ", path.display()))
+                && done.stderr.lines().next().unwrap().contains(message),
+            "{args:?}: {}",
+            done.stderr
+        );
+        assert!(done.stderr.contains("= hint: "), "{}", done.stderr);
+        if !args[0].starts_with("--evaluation") {
+            assert!(done.stderr.contains(held), "{}", done.stderr);
+        }
+    }
+    let done = replay(&path, Semantics::Prometheus3, &["--start", "yesterday"]);
+    assert_eq!(done.code, 2);
+    assert!(
+        done.stderr.contains("`yesterday` is not a timestamp"),
+        "{}",
+        done.stderr
+    );
+    let done = plan()
+        .args(["simulate", "plans/lawsker.yaml", "--end", "1714564800"])
+        .run();
+    assert_eq!(done.code, 2);
+    assert!(done.stderr.contains("--trace"), "{}", done.stderr);
+}
+
+/// `duration: 0s` (Prometheus' `for: 0`) validates, and the replay fires the rule at the
+/// first evaluation where the condition holds, pending and firing at once.
+#[test]
+fn a_rule_with_for_zero_fires_at_the_first_evaluation_past_its_threshold() {
+    let dir = support::temp_dir("replay-for-zero");
+    let text = std::fs::read_to_string(support::root().join("plans/lawsker.yaml"))
+        .unwrap()
+        .replacen("duration: \"5m\"", "duration: \"0s\"", 1);
+    assert!(text.contains("threshold: 0.1        # 10%\n    duration: \"0s\""));
+    let plan_file = dir.join("lawsker.yaml");
+    std::fs::write(&plan_file, text).unwrap();
+    plan().arg("validate").arg(&plan_file).expect(0);
+    let trace = dir.join("t.csv");
+    let mut s = String::new();
+    for i in 0..=20 {
+        let v = if i >= 7 { 0.2 } else { 0.01 };
+        let _ = writeln!(s, "{},error_rate,track=canary,{v}", i * 60);
+    }
+    std::fs::write(&trace, s).unwrap();
+    let done = plan()
+        .args(["simulate"])
+        .arg(&plan_file)
+        .arg("--trace")
+        .arg(&trace)
+        .args(["--format", "json"])
+        .run();
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&done.stdout).unwrap();
+    assert_eq!(doc["verdict"]["alert"], "CanaryRollbackErrorRate");
+    assert_eq!(doc["verdict"]["at_ms"], 7 * 60_000);
+    let rule = doc["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["alert"] == "CanaryRollbackErrorRate")
+        .unwrap();
+    assert_eq!(rule["for_ms"], 0);
+    assert_eq!(rule["summary"], "error_rate > 10% for 0s");
+    assert_eq!(rule["first_pending_ms"], 7 * 60_000);
+    assert_eq!(rule["first_firing_ms"], 7 * 60_000);
 }
 
 #[test]

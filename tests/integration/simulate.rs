@@ -197,8 +197,9 @@ fn latency_fault_far_past_the_threshold_is_caught_one_evaluation_after_onset_plu
 /// Closed form: with 2.42 semantics, a 5m window and a 5m evaluation interval, consecutive
 /// windows count disjoint spans, and the error ratio of a window is exactly errors/requests
 /// (the extrapolation factors cancel), with requests ~ Poisson(mu) and errors ~
-/// Binomial(requests, p). A rule with `for: 1s` fires at the second consecutive window
-/// above the threshold. Over K windows, P(rollback) = P(a run of two successes in K
+/// Binomial(requests, p). A rule with `for: 5m`, the evaluation interval, fires at the
+/// second consecutive window above the threshold (a shorter `for` would mean the same, which
+/// is why `validate` refuses it). Over K windows, P(rollback) = P(a run of two successes in K
 /// Bernoulli(q) trials), q = sum_n Poisson(n; mu) * P(Binomial(n, p) > threshold * n).
 #[test]
 fn false_rollback_rate_matches_the_closed_form() {
@@ -211,7 +212,7 @@ fn false_rollback_rate_matches_the_closed_form() {
         "60m",
         "{ evaluation_interval: 5m, window: 5m }",
         &[&format!(
-            "{{ metric: error_rate, threshold: {threshold}, duration: 1s }}"
+            "{{ metric: error_rate, threshold: {threshold}, duration: 5m }}"
         )],
     );
     // 4/3 req/s, half to the canary, 300 s windows: mu = 200.

@@ -163,6 +163,9 @@ const ALL_CODES: &[&str] = &[
     "webhook-url-secret",
     "thin-traffic",
     "traffic-looks-like-fraction",
+    "window-too-short",
+    "window-few-scrapes",
+    "for-shorter-than-evaluation",
 ];
 
 fn invalid_dir() -> PathBuf {

@@ -138,16 +138,25 @@ pub(super) fn write_rollback_rules(out: &mut String, cx: &Ctx) -> fmt::Result {
             &r.id,
             &format!("Rollback: {}", code(&rollback_text(p, r))),
         )?;
+        let lasting = match r.for_.positive() {
+            Some(d) => format!("stays {{}} {{}} for {d}"),
+            // `for: 0`: the first evaluation past the limit fires.
+            None => "is {} {} at any evaluation (`for: 0s`)".to_string(),
+        };
         writeln!(
             out,
-            "- **Fires when:** the canary's {} stays {} {} for {}.",
+            "- **Fires when:** the canary's {} {}.",
             code(&m.name),
-            match r.bad_op(m).as_str() {
-                ">" => "above",
-                _ => "below",
-            },
-            limit_text(r.limit, m, "and"),
-            r.for_
+            lasting
+                .replacen(
+                    "{}",
+                    match r.bad_op(m).as_str() {
+                        ">" => "above",
+                        _ => "below",
+                    },
+                    1
+                )
+                .replacen("{}", &limit_text(r.limit, m, "and"), 1)
         )?;
         writeln!(
             out,

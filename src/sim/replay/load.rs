@@ -23,6 +23,13 @@ pub enum ReplayError {
         /// The offending line's text, for the caret display.
         text: Option<String>,
     },
+    /// `--start`, `--end` or `--evaluation-offset` do not fit the trace or the plan
+    /// (exit 2).
+    Bounds {
+        file: String,
+        message: String,
+        hint: String,
+    },
 }
 
 impl ReplayError {

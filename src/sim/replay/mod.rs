@@ -1,17 +1,31 @@
 //! `plan simulate FILE --trace TRACE`: one recorded trace replayed through the plan's
-//! rules, phase by phase, with a timeline of what each rule did and how the release ended.
+//! rules, phase by phase, with a timeline of everything each rule and gate did from the
+//! release's start to the end of the replay, and how the release ended.
 //!
-//! Time alignment: the trace's absolute timestamps are shifted so that t=0, the start of
-//! the release (of its first phase), is the first sample's time floored to the plan's
-//! evaluation interval (on the Unix-epoch grid, as promtool's grid starts at 0), unless
-//! [`Options::start_ms`] says otherwise. Rules are evaluated at 0, ei, 2ei, … up to the
-//! last sample of the trace, through [`Evaluator`], exactly as for a Monte Carlo trial;
-//! samples before t=0 still feed the first windows. The replay stops at the verdict: a
-//! rollback rule firing, or reaching the last phase (promotion). Otherwise the release is
-//! still running when the trace ends.
+//! Time: t=0 is the release's start (its first phase's rules loaded), `--start`
+//! ([`Options::start_ms`]) or by default the trace's first sample, exactly (never
+//! rounded). The replay ends at `--end` ([`Options::end_ms`]), by default the trace's last
+//! sample; it may go past it: each series goes stale 5m after its last sample
+//! (Prometheus' lookback), so rules that would fire once the data stops (no-data alerts,
+//! ratios whose series vanish) show up when `--end` is later. Both must fall in the trace
+//! (`--start` from its first to its last sample, `--end` after `--start`, at most
+//! [`MAX_TRACE_SPAN_MS`] later); otherwise [`RunError::Bounds`] says why.
 //!
-//! A real Prometheus shifts each rule group's evaluations by a hash of the group, so a
-//! real alert may fire up to one evaluation interval earlier or later than on this grid.
+//! The evaluation grid is Prometheus' own: a rule group is evaluated at the Unix times
+//! that are multiples of its interval plus a fixed offset (Prometheus derives it from a
+//! hash of the group's name and file, `Group.EvalTimestamp`); the replay uses offset 0 unless
+//! [`Options::evaluation_offset_ms`] says otherwise. The first evaluation is the first
+//! grid time at or after t=0 (so the first few seconds of the release may pass before it:
+//! the timeline says so), then every interval up to `--end`, through [`Evaluator`],
+//! exactly as for a Monte Carlo trial; samples before t=0 still feed the first windows.
+//! (A real Prometheus that loads a rules file at t=0 first evaluates it at the next grid
+//! time after the load.)
+//!
+//! The verdict is the first decision of the release's logic ([`Evaluator`]'s
+//! `phase_ended` / `phase_began` / `rule_firing`): a rollback rule firing, or reaching the
+//! last phase (promotion); with neither the release is still running at `--end`. The
+//! timeline goes on past the verdict, phases following the schedule, so that the user
+//! sees what else would have fired; events after it are marked so.
 //!
 //! Bounds: the trace is read within the limits of `src/limits.rs` (see [`load`]); each
 //! rule's first [`MAX_REPLAY_TRANSITIONS_PER_RULE`] transitions are recorded and the rest
@@ -19,9 +33,14 @@
 //! of each rule, then one line saying how many more there are and where to find them. The
 //! phases, the gate failures and the verdict are always shown.
 //!
-//! The JSON document (`--format json`) is `{"format":"plan-replay","version":1,...}`; see
+//! The JSON document (`--format json`) is `{"format":"plan-replay","version":2,...}`; see
 //! [`ReplayReport`] for its fields. Times are milliseconds from t=0 (`*_ms`) plus, for events,
-//! the absolute RFC 3339 time. Version 1 only grows by new fields.
+//! the absolute RFC 3339 time. Version 2 (t=0 no longer rounded, the timeline past the
+//! verdict, `first_firing_ms` over the whole timeline) only grows by new fields.
+//!
+//! [`MAX_TRACE_SPAN_MS`]: crate::limits::MAX_TRACE_SPAN_MS
+//! [`MAX_REPLAY_TRANSITIONS_PER_RULE`]: crate::limits::MAX_REPLAY_TRANSITIONS_PER_RULE
+//! [`MAX_TIMELINE_TRANSITIONS_PER_RULE`]: crate::limits::MAX_TIMELINE_TRANSITIONS_PER_RULE
 
 mod load;
 mod report;
@@ -32,13 +51,15 @@ pub(crate) use report::ReplayReport;
 pub(crate) use text::timeline;
 
 use crate::check::CheckedPlan;
+use crate::limits::MAX_TRACE_SPAN_MS;
 use crate::lower::AlertRule;
 use crate::prom::{AlertState, Semantics};
 use crate::sim::evaluator::{Evaluator, Schedule, alert_state};
 use crate::sim::trace::Trace;
 use crate::sim::trace::TraceError;
 use crate::sim::trace::inputs::Inputs;
-use crate::sim::trace::time::format_rfc3339;
+use crate::sim::trace::time::{format_rfc3339, offset};
+pub use report::Span;
 use report::{Frame, report};
 use std::path::Path;
 
@@ -46,9 +67,30 @@ use std::path::Path;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Options {
     pub semantics: Semantics,
-    /// Absolute time (Unix ms) of t=0; default: the first sample floored to the
-    /// evaluation interval.
+    /// Absolute time (Unix ms) of t=0, the release's start; default: the trace's first
+    /// sample.
     pub start_ms: Option<i64>,
+    /// Absolute time (Unix ms) the replay ends; default: the trace's last sample.
+    pub end_ms: Option<i64>,
+    /// The evaluation grid's offset from the Unix-time multiples of the evaluation
+    /// interval, from 0 to less than the interval.
+    pub evaluation_offset_ms: i64,
+}
+
+/// Why a parsed trace could not be replayed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunError {
+    /// The trace is not a trace for this plan (at its line and column).
+    Trace(TraceError),
+    /// `--start`, `--end` or `--evaluation-offset` do not fit the trace or the plan: what is
+    /// wrong, and what to do.
+    Bounds { message: String, hint: String },
+}
+
+impl From<TraceError> for RunError {
+    fn from(e: TraceError) -> RunError {
+        RunError::Trace(e)
+    }
 }
 
 /// [`load`] then [`run`].
@@ -60,34 +102,96 @@ pub fn replay_file(
 ) -> Result<ReplayReport, ReplayError> {
     let file = path.display().to_string();
     let (mut t, lines) = load(path)?;
-    run(plan, rules, &mut t, &file, opts).map_err(|e| ReplayError::from_trace(&file, &lines, e))
+    run(plan, rules, &mut t, &file, opts).map_err(|e| match e {
+        RunError::Trace(e) => ReplayError::from_trace(&file, &lines, e),
+        RunError::Bounds { message, hint } => ReplayError::Bounds {
+            file: file.clone(),
+            message,
+            hint,
+        },
+    })
 }
 
-/// Shifts the trace so that t=0 is the start of the release (see the module doc) and
-/// returns (absolute ms of t=0, relative ms of the last sample).
-pub fn align(
-    trace: &mut Trace,
-    evaluation_interval_ms: i64,
-    start_ms: Option<i64>,
-) -> Result<(i64, i64), TraceError> {
+/// Checks `--start` and `--end` against the trace and shifts the trace so that t=0 is the
+/// start of the release (see the module doc).
+pub fn align(trace: &mut Trace, opts: &Options) -> Result<Span, RunError> {
     let Some((first, last)) = trace.span() else {
-        return Err(TraceError::new(1, 1, "the trace holds no samples"));
+        return Err(TraceError::new(1, 1, "the trace holds no samples").into());
     };
-    let zero = start_ms
-        .unwrap_or_else(|| first.div_euclid(evaluation_interval_ms) * evaluation_interval_ms);
-    if last < zero {
-        return Err(TraceError::new(
-            1,
-            1,
+    let bounds = |message: String, hint: &str| RunError::Bounds {
+        message,
+        hint: hint.to_string(),
+    };
+    let held = format!(
+        "the trace holds samples from {} to {}",
+        format_rfc3339(first),
+        format_rfc3339(last)
+    );
+    let zero = opts.start_ms.unwrap_or(first);
+    let end = opts.end_ms.unwrap_or(last);
+    if zero < first {
+        return Err(bounds(
             format!(
-                "the release starts at {} but the trace ends before, at {}",
+                "--start {} is before the trace's first sample, at {}: the replay would read no data before it",
+                format_rfc3339(zero),
+                format_rfc3339(first)
+            ),
+            &format!(
+                "{held}; export the trace from an earlier time, or start at or after its first sample"
+            ),
+        ));
+    }
+    if zero > last {
+        return Err(bounds(
+            format!(
+                "--start {} is after the trace's last sample, at {}",
                 format_rfc3339(zero),
                 format_rfc3339(last)
+            ),
+            &format!("{held}; start within it"),
+        ));
+    }
+    if end < zero {
+        return Err(bounds(
+            format!(
+                "--end {} is before the start, {}",
+                format_rfc3339(end),
+                format_rfc3339(zero)
+            ),
+            &format!("{held}; give an --end after --start"),
+        ));
+    }
+    if end - zero > MAX_TRACE_SPAN_MS {
+        return Err(bounds(
+            format!(
+                "--end {} is {} after the start, longer than the {} a replay may span",
+                format_rfc3339(end),
+                offset(end - zero).trim_start_matches('+'),
+                offset(MAX_TRACE_SPAN_MS).trim_start_matches('+'),
+            ),
+            &format!(
+                "{held}; series go stale 5m after their last sample, so an --end a little past it shows every rule"
             ),
         ));
     }
     trace.rebase(zero);
-    Ok((zero, last - zero))
+    Ok(Span {
+        zero,
+        end,
+        first_sample: first,
+        last_sample: last,
+        start_given: opts.start_ms.is_some(),
+        end_given: opts.end_ms.is_some(),
+    })
+}
+
+/// The first time at or after `at` (absolute ms) on the evaluation grid of interval `ei`
+/// and offset `offset`: Unix times `offset + k * ei`, as Prometheus places a rule group's
+/// evaluations.
+pub(crate) fn grid_at_or_after(at: i64, ei: i64, offset: i64) -> i64 {
+    let k = (at - offset).div_euclid(ei);
+    let t = offset + k * ei;
+    if t < at { t + ei } else { t }
 }
 
 /// Runs the replay over a parsed trace (which is re-based to t=0).
@@ -97,29 +201,35 @@ pub fn run(
     trace: &mut Trace,
     file: &str,
     opts: &Options,
-) -> Result<ReplayReport, TraceError> {
+) -> Result<ReplayReport, RunError> {
     let ei = plan.monitoring.evaluation_interval.millis() as i64;
-    let (zero, end) = align(trace, ei, opts.start_ms)?;
+    if !(0..ei).contains(&opts.evaluation_offset_ms) {
+        return Err(RunError::Bounds {
+            message: format!(
+                "--evaluation-offset {} is not less than the plan's evaluation interval, {}",
+                offset(opts.evaluation_offset_ms).trim_start_matches('+'),
+                plan.monitoring.evaluation_interval
+            ),
+            hint: "give the offset of your rule group's evaluations past the multiples of the interval (its last evaluation time, modulo the interval)".into(),
+        });
+    }
+    let span = align(trace, opts)?;
+    let end = span.end - span.zero;
+    let first_evaluation = grid_at_or_after(span.zero, ei, opts.evaluation_offset_ms) - span.zero;
     let trace: &Trace = trace;
     let schedule = Schedule::new(plan);
     let mut inputs = Inputs::new(plan, rules, trace, opts.semantics)?;
     let mut ev = Evaluator::new(rules, &schedule, true);
     let mut evaluations = 0u64;
-    let mut ts = 0i64;
-    let verdict = loop {
-        if ts > end {
-            break None;
-        }
-        if let Some(v) = ev.enter(ts) {
-            break Some(v);
-        }
+    let mut ts = first_evaluation;
+    while ts <= end {
+        ev.enter(ts);
         let values = inputs.values_at(ts);
         evaluations += 1;
-        if let Some(v) = ev.evaluate(ts, values) {
-            break Some(v);
-        }
+        ev.evaluate(ts, values);
         ts += ei;
-    };
+    }
+    let verdict = ev.verdict();
     Ok(report(
         plan,
         rules,
@@ -129,9 +239,10 @@ pub fn run(
         verdict,
         Frame {
             file,
-            zero,
-            end,
+            span,
             ei,
+            offset: opts.evaluation_offset_ms,
+            first_evaluation,
             evaluations,
             semantics: opts.semantics,
         },
@@ -165,4 +276,38 @@ pub fn firing_per_rule(
         ts += ei;
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::grid_at_or_after;
+
+    #[test]
+    fn the_grid_is_unix_multiples_of_the_interval_plus_the_offset() {
+        const MIN: i64 = 60_000;
+        // On the grid: itself; between two grid times: the next one.
+        assert_eq!(
+            grid_at_or_after(1_714_564_800_000, MIN, 0),
+            1_714_564_800_000
+        );
+        assert_eq!(
+            grid_at_or_after(1_714_564_820_000, MIN, 0),
+            1_714_564_860_000
+        );
+        assert_eq!(
+            grid_at_or_after(1_714_564_800_000, MIN, 15_000),
+            1_714_564_815_000
+        );
+        assert_eq!(
+            grid_at_or_after(1_714_564_820_000, MIN, 15_000),
+            1_714_564_875_000
+        );
+        assert_eq!(
+            grid_at_or_after(1_714_564_815_000, MIN, 15_000),
+            1_714_564_815_000
+        );
+        // Before the epoch too.
+        assert_eq!(grid_at_or_after(-1, MIN, 0), 0);
+        assert_eq!(grid_at_or_after(-MIN - 1, MIN, 0), -MIN);
+    }
 }

@@ -3,29 +3,63 @@
 
 use crate::check::CheckedPlan;
 use crate::lower::{self, AlertRule, RuleKind};
+use crate::prom::DEFAULT_LOOKBACK_MS;
 use crate::prom::{Origin, Semantics};
 use crate::sim::evaluator::{Evaluator, Event, Schedule, Verdict};
 use crate::sim::trace::inputs::Inputs;
 use crate::sim::trace::time::format_rfc3339;
 use serde::Serialize;
 
+/// Where a replay runs, in absolute Unix milliseconds: t=0, the end, the trace's first
+/// and last samples, and whether `--start` / `--end` were given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    pub zero: i64,
+    pub end: i64,
+    pub first_sample: i64,
+    pub last_sample: i64,
+    pub start_given: bool,
+    pub end_given: bool,
+}
+
 /// The replay's result: the JSON document, and what the human timeline prints.
 #[derive(Debug, Clone, Serialize)]
 pub struct ReplayReport {
     /// Always `plan-replay`.
     pub(crate) format: &'static str,
-    /// 1.
+    /// 2.
     pub(crate) version: u32,
     pub(crate) plan: String,
     pub(crate) trace: String,
     /// `prometheus2` or `prometheus3`.
     pub(crate) semantics: &'static str,
-    /// t=0 (the release's start) as RFC 3339 and Unix milliseconds.
+    /// t=0 (the release's start) as RFC 3339 and Unix milliseconds: `--start`, or the
+    /// trace's first sample (never rounded).
     pub(crate) start: String,
     pub(crate) start_unix_ms: i64,
-    pub(crate) evaluation_interval_ms: i64,
+    /// `flag` (`--start`) or `first_sample`.
+    pub(crate) start_from: &'static str,
+    /// The end of the replay, from t=0 and as RFC 3339: `--end`, or the last sample.
+    pub(crate) end_ms: i64,
+    pub(crate) end: String,
+    /// `flag` (`--end`) or `last_sample`.
+    pub(crate) end_from: &'static str,
+    /// The trace's first sample, from t=0 (0 or less: samples before t=0 feed the first
+    /// windows).
+    pub(crate) trace_start_ms: i64,
     /// The last sample of the trace, from t=0.
     pub(crate) trace_end_ms: i64,
+    /// When the last sample's series go stale (the last sample plus Prometheus' 5m
+    /// lookback), from t=0: past it a series has no value.
+    pub(crate) stale_from_ms: i64,
+    pub(crate) evaluation_interval_ms: i64,
+    /// The evaluation grid: Unix times `evaluation_offset_ms + k * evaluation_interval_ms`,
+    /// as Prometheus places a rule group's evaluations.
+    pub(crate) evaluation_offset_ms: i64,
+    /// The first and last evaluations, from t=0 (none when the replay is shorter than the
+    /// gap to the first grid time).
+    pub(crate) first_evaluation_ms: Option<i64>,
+    pub(crate) last_evaluation_ms: Option<i64>,
     /// Rule evaluations run (each evaluates every rule once).
     pub(crate) evaluations: u64,
     pub(crate) phases: Vec<PhaseOut>,
@@ -41,6 +75,9 @@ pub struct ReplayReport {
     pub(crate) verdict: VerdictOut,
     /// Gates firing when their phase ended: the phase could not have advanced.
     pub(crate) gate_failures: Vec<GateFailureOut>,
+    /// Rules that started firing after the verdict, each with its first such firing: what
+    /// would have happened had the release gone on.
+    pub(crate) after_verdict: Vec<AfterVerdictOut>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -91,6 +128,8 @@ pub(crate) struct EventOut {
     /// For `firing`: when the alert became pending.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) active_since_ms: Option<i64>,
+    /// After the verdict: what would have happened had the release gone on.
+    pub(crate) after_verdict: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -112,15 +151,30 @@ pub(crate) struct GateFailureOut {
     pub(crate) phase: String,
     pub(crate) alert: String,
     pub(crate) at_ms: i64,
+    /// After the verdict: the phase would not have advanced had the release gone on.
+    pub(crate) after_verdict: bool,
 }
 
-/// Where the replay ran: its file, the absolute time of t=0, the trace's end, the
-/// evaluation interval, how many evaluations ran, under which semantics.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct AfterVerdictOut {
+    pub(crate) alert: String,
+    /// `rollback`, `gate` or `no_data`.
+    pub(crate) kind: &'static str,
+    pub(crate) summary: String,
+    /// Its first firing after the verdict.
+    pub(crate) at_ms: i64,
+    pub(crate) time: String,
+    pub(crate) phase: String,
+}
+
+/// Where the replay ran: its file, its span, the evaluation grid (interval, offset, first
+/// evaluation from t=0), how many evaluations ran, under which semantics.
 pub(super) struct Frame<'a> {
     pub(super) file: &'a str,
-    pub(super) zero: i64,
-    pub(super) end: i64,
+    pub(super) span: Span,
     pub(super) ei: i64,
+    pub(super) offset: i64,
+    pub(super) first_evaluation: i64,
     pub(super) evaluations: u64,
     pub(super) semantics: Semantics,
 }
@@ -148,7 +202,19 @@ pub(super) fn report(
             .get(p)
             .map_or_else(String::new, |x| x.name.clone())
     };
-    let time = |ms: i64| format_rfc3339(f.zero + ms);
+    let zero = f.span.zero;
+    let end = f.span.end - zero;
+    let time = |ms: i64| format_rfc3339(zero + ms);
+    let last_phase = plan.phases.len().saturating_sub(1);
+    // After the verdict: later than it, or (promotion) a rule's transition in the last
+    // phase at the very time it began.
+    let after = |ts: i64, rule_in_phase: Option<usize>| match verdict {
+        Some(Verdict::RolledBack { ts: v, .. }) => ts > v,
+        Some(Verdict::Promoted { ts: v }) => {
+            ts > v || (ts == v && rule_in_phase == Some(last_phase))
+        }
+        None => false,
+    };
     let mut rule_out: Vec<RuleOut> = rules
         .iter()
         .map(|r| RuleOut {
@@ -171,6 +237,7 @@ pub(super) fn report(
     }
     let mut events = Vec::new();
     let mut gate_failures = Vec::new();
+    let mut after_verdict: Vec<AfterVerdictOut> = Vec::new();
     for e in ev.events() {
         let (at, name, phase, rule, since) = match *e {
             Event::PhaseStarted { ts, phase } => (ts, "phase_started", phase, None, None),
@@ -185,6 +252,18 @@ pub(super) fn report(
                 active_at,
             } => {
                 rule_out[rule].first_firing_ms.get_or_insert(ts);
+                if after(ts, Some(phase))
+                    && !after_verdict.iter().any(|a| a.alert == rules[rule].alert)
+                {
+                    after_verdict.push(AfterVerdictOut {
+                        alert: rules[rule].alert.clone(),
+                        kind: kind(rules[rule].kind),
+                        summary: rules[rule].summary.clone(),
+                        at_ms: ts,
+                        time: time(ts),
+                        phase: phase_name(phase),
+                    });
+                }
                 (ts, "firing", phase, Some(rule), Some(active_at))
             }
             Event::Cleared { ts, rule, phase } => (ts, "cleared", phase, Some(rule), None),
@@ -194,10 +273,12 @@ pub(super) fn report(
                     phase: phase_name(phase),
                     alert: rules[rule].alert.clone(),
                     at_ms: ts,
+                    after_verdict: after(ts, None),
                 });
                 (ts, "gate_failed", phase, Some(rule), None)
             }
         };
+        let transition_phase = rule.filter(|_| name != "gate_failed").map(|_| phase);
         events.push(EventOut {
             at_ms: at,
             time: time(at),
@@ -205,6 +286,7 @@ pub(super) fn report(
             phase: phase_name(phase),
             alert: rule.map(|r| rules[r].alert.clone()),
             active_since_ms: since,
+            after_verdict: after(at, transition_phase),
         });
     }
     let verdict = match verdict {
@@ -226,8 +308,8 @@ pub(super) fn report(
         },
         None => VerdictOut {
             outcome: "running",
-            at_ms: f.end,
-            time: time(f.end),
+            at_ms: end,
+            time: time(end),
             phase: phase_name(ev.phase()),
             alert: None,
             summary: None,
@@ -251,19 +333,38 @@ pub(super) fn report(
         })
         .collect();
     let unused: Vec<String> = inputs.unused().map(|s| s.display()).collect();
+    let last_evaluation =
+        (f.evaluations > 0).then(|| f.first_evaluation + (f.evaluations as i64 - 1) * f.ei);
     ReplayReport {
         format: "plan-replay",
-        version: 1,
+        version: 2,
         plan: plan.name.clone(),
         trace: f.file.to_string(),
         semantics: match f.semantics {
             Semantics::Prometheus2 => "prometheus2",
             Semantics::Prometheus3 => "prometheus3",
         },
-        start: format_rfc3339(f.zero),
-        start_unix_ms: f.zero,
+        start: format_rfc3339(zero),
+        start_unix_ms: zero,
+        start_from: if f.span.start_given {
+            "flag"
+        } else {
+            "first_sample"
+        },
+        end_ms: end,
+        end: time(end),
+        end_from: if f.span.end_given {
+            "flag"
+        } else {
+            "last_sample"
+        },
+        trace_start_ms: f.span.first_sample - zero,
+        trace_end_ms: f.span.last_sample - zero,
+        stale_from_ms: f.span.last_sample - zero + DEFAULT_LOOKBACK_MS,
         evaluation_interval_ms: f.ei,
-        trace_end_ms: f.end,
+        evaluation_offset_ms: f.offset,
+        first_evaluation_ms: (f.evaluations > 0).then_some(f.first_evaluation),
+        last_evaluation_ms: last_evaluation,
         evaluations: f.evaluations,
         phases: plan
             .phases
@@ -282,5 +383,6 @@ pub(super) fn report(
         events,
         verdict,
         gate_failures,
+        after_verdict,
     }
 }

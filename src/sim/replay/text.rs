@@ -29,14 +29,74 @@ pub(crate) fn timeline(r: &ReplayReport) -> String {
         "Replay of {} through plan `{}` ({sem} semantics)",
         r.trace, r.plan
     );
+    let every = offset(r.evaluation_interval_ms);
+    let every = every.trim_start_matches('+');
     let _ = writeln!(
         s,
-        "  t=0 (release start) is {}; the trace ends at {}; {} evaluations every {}",
+        "  t=0, the release's start: {} ({})",
         r.start,
-        offset(r.trace_end_ms),
-        r.evaluations,
-        offset(r.evaluation_interval_ms).trim_start_matches('+')
+        if r.start_from == "flag" {
+            "--start".to_string()
+        } else {
+            "the trace's first sample; --start to change".to_string()
+        }
     );
+    let _ = writeln!(
+        s,
+        "  end: {} ({}; {})",
+        offset(r.end_ms),
+        r.end,
+        if r.end_from == "flag" {
+            "--end".to_string()
+        } else {
+            "the trace's last sample; --end to go on".to_string()
+        }
+    );
+    let _ = writeln!(
+        s,
+        "  the trace holds samples from {} to {}; its series go stale 5m after their last sample ({}{})",
+        offset(r.trace_start_ms),
+        offset(r.trace_end_ms),
+        // 2.x's closed lookback window still reads a sample exactly 5m old.
+        if r.semantics == "prometheus2" {
+            "just after "
+        } else {
+            "at "
+        },
+        offset(r.stale_from_ms)
+    );
+    let grid = if r.evaluation_offset_ms == 0 {
+        format!("Unix times that are multiples of {every}")
+    } else {
+        format!(
+            "Unix times that are multiples of {every} plus {}",
+            offset(r.evaluation_offset_ms).trim_start_matches('+')
+        )
+    };
+    match (r.first_evaluation_ms, r.last_evaluation_ms) {
+        (Some(first), Some(last)) => {
+            let _ = writeln!(
+                s,
+                "  {} evaluations every {every}, from {} to {}, on Prometheus' grid: {grid} (--evaluation-offset to match your rule group's)",
+                r.evaluations,
+                offset(first),
+                offset(last),
+            );
+        }
+        _ => {
+            let _ = writeln!(
+                s,
+                "  no evaluation: none of the grid times ({grid}) falls between the start and the end"
+            );
+        }
+    }
+    if let Some(first) = r.first_evaluation_ms.filter(|&f| f > 0) {
+        let _ = writeln!(
+            s,
+            "  the release starts between two evaluations: the first is {} after it",
+            offset(first).trim_start_matches('+')
+        );
+    }
     let width = r.metrics.iter().map(|m| m.name.len()).max().unwrap_or(0);
     let _ = writeln!(s, "\nMetrics");
     for m in &r.metrics {
@@ -92,7 +152,17 @@ pub(crate) fn timeline(r: &ReplayReport) -> String {
             .find(|e| e.event != "gate_failed" && rule_of(&e.alert) == Some(i))
             .map_or(0, |e| e.at_ms)
     };
+    let mut past_verdict = false;
     for e in &r.events {
+        if e.after_verdict && !past_verdict {
+            past_verdict = true;
+            let _ = writeln!(
+                s,
+                "  {:>10}  --- the verdict: {}; what follows would have happened had the release gone on ---",
+                offset(r.verdict.at_ms),
+                verdict_short(r)
+            );
+        }
         if e.event != "gate_failed"
             && let Some(i) = rule_of(&e.alert)
         {
@@ -176,7 +246,7 @@ pub(crate) fn timeline(r: &ReplayReport) -> String {
         _ => {
             let _ = writeln!(
                 s,
-                "Verdict: still RUNNING when the trace ends at {} ({}), in phase {}; no rollback rule fired.",
+                "Verdict: still RUNNING when the replay ends at {} ({}), in phase {}; no rollback rule fired.",
                 offset(v.at_ms),
                 v.time,
                 v.phase
@@ -189,12 +259,69 @@ pub(crate) fn timeline(r: &ReplayReport) -> String {
         for g in &r.gate_failures {
             let _ = writeln!(
                 s,
-                "Gate failed: {} was firing when phase {} ended at {}: the phase could not advance.",
+                "Gate failed: {} was firing when phase {} ended at {}: the phase could not advance{}.",
                 g.alert,
                 g.phase,
-                offset(g.at_ms)
+                offset(g.at_ms),
+                if g.after_verdict {
+                    " (after the verdict)"
+                } else {
+                    ""
+                }
+            );
+        }
+    }
+    if r.after_verdict.is_empty() {
+        if r.verdict.outcome != "running" {
+            let _ = writeln!(
+                s,
+                "After the verdict: no other rule or gate started firing up to {}.",
+                offset(r.end_ms)
+            );
+        }
+    } else {
+        let _ = writeln!(
+            s,
+            "After the verdict, had the release gone on: {} started firing up to {}:",
+            plural_rules(r.after_verdict.len()),
+            offset(r.end_ms)
+        );
+        let aw = r
+            .after_verdict
+            .iter()
+            .map(|a| a.alert.len())
+            .max()
+            .unwrap_or(0);
+        for a in &r.after_verdict {
+            let _ = writeln!(
+                s,
+                "  {:>10}  [{}]  {:aw$}  {:<8}  {}",
+                offset(a.at_ms),
+                a.phase,
+                a.alert,
+                a.kind,
+                a.summary
             );
         }
     }
     s
+}
+
+/// `1 rule` / `3 rules`.
+fn plural_rules(n: usize) -> String {
+    format!("{n} rule{}", if n == 1 { "" } else { "s" })
+}
+
+/// The verdict in a few words, for the separator line.
+fn verdict_short(r: &ReplayReport) -> String {
+    let v = &r.verdict;
+    match v.outcome {
+        "rolled_back" => format!(
+            "rolled back by {} in phase {}",
+            v.alert.as_deref().unwrap_or(""),
+            v.phase
+        ),
+        "promoted" => format!("promoted (phase {} began)", v.phase),
+        _ => "still running".to_string(),
+    }
 }
