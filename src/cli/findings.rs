@@ -73,8 +73,9 @@ impl Batch {
         };
         let file = scenario::read(&source);
         let mut diags = file.findings.clone();
-        for lowered in self.compiled.iter().filter_map(|c| c.plan.as_ref()) {
-            for d in file.against(&lowered.plan).1 {
+        for c in &self.compiled {
+            let Some(lowered) = &c.plan else { continue };
+            for d in file.against(&lowered.plan, &|p| c.place(p)).1 {
                 if !diags.contains(&d) {
                     diags.push(d);
                 }

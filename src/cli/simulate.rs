@@ -11,8 +11,9 @@ use crate::lower::LoweredPlan;
 use crate::pipeline::Compiled;
 use crate::sim::montecarlo;
 use crate::sim::replay::{self, Options};
-use crate::sim::scenario::{self, DEFAULT_SCENARIOS};
+use crate::sim::scenario;
 use crate::source::{Kind, Source};
+use crate::syntax::locate;
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 
@@ -59,20 +60,14 @@ fn replay_text(
     })
 }
 
-/// The scenarios to run: the file given, else the built-in ones.
-fn scenario_source(path: Option<&Path>) -> Result<Source, Error> {
-    match path {
-        Some(path) => Source::load_as(path, Kind::Scenarios).map_err(|e| {
-            eprint!("{}", render_human(None, &load_finding(&e), color()));
-            Error::Findings {
-                unreadable: e.is_io(),
-            }
-        }),
-        None => Ok(
-            Source::new("<built-in scenarios>".into(), DEFAULT_SCENARIOS.into())
-                .holding(Kind::Scenarios),
-        ),
-    }
+/// The scenario file given, read.
+fn scenario_source(path: &Path) -> Result<Source, Error> {
+    Source::load_as(path, Kind::Scenarios).map_err(|e| {
+        eprint!("{}", render_human(None, &load_finding(&e), color()));
+        Error::Findings {
+            unreadable: e.is_io(),
+        }
+    })
 }
 
 /// The Monte Carlo run over the scenarios: the report for people, or its JSON document.
@@ -84,12 +79,37 @@ fn monte_carlo_text(
     format: Format,
 ) -> Result<String, Error> {
     let plan = &lowered.plan;
-    let source = scenario_source(scenarios)?;
-    let (scenarios, findings) = scenario::load(&source, plan);
+    let place = |p: &str| compiled.place(p);
     let color = color();
-    for f in &findings {
-        eprint!("{}", render_human(Some(&source), f, color));
-    }
+    // A file's findings are at its lines; the built-in scenarios' (a custom metric they
+    // cannot model) at the plan's.
+    let (scenarios, findings) = match scenarios {
+        Some(path) => {
+            let source = scenario_source(path)?;
+            let (scenarios, findings) = scenario::load(&source, plan, &place);
+            for f in &findings {
+                eprint!("{}", render_human(Some(&source), f, color));
+            }
+            (scenarios, findings)
+        }
+        None => {
+            let (source, file) = scenario::builtin();
+            let (scenarios, diags) = file.against(plan, &place);
+            let (in_plan, in_file) = diags
+                .into_iter()
+                .partition(|d| d.code == scenario::UNMODELLED_METRIC);
+            let mut findings = compiled.locate(in_plan);
+            for f in &findings {
+                eprint!("{}", render_human(Some(&compiled.source), f, color));
+            }
+            let in_file = locate(&source, file.spans.as_ref(), in_file);
+            for f in &in_file {
+                eprint!("{}", render_human(Some(&source), f, color));
+            }
+            findings.extend(in_file);
+            (scenarios, findings)
+        }
+    };
     eprint!("{}", summary(&findings, 1));
     let Some(scenarios) = scenarios else {
         return Err(Error::Findings { unreadable: false });

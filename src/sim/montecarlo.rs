@@ -512,12 +512,12 @@ mod tests {
         let plan = &lowered.plan;
         // The built-in scenarios, and a file with overdispersion (trials plan their own draws).
         for file in [
-            "simulations/default.yaml",
+            "simulations/lawsker.yaml",
             "simulations/lawsker-tuning.yaml",
         ] {
             let source = Source::load_as(&root.join(file), crate::source::Kind::Scenarios)
                 .expect("readable");
-            let scenarios = scenario::load(&source, plan)
+            let scenarios = scenario::load(&source, plan, &|p| p.to_string())
                 .0
                 .unwrap_or_else(|| panic!("{file} loads"));
             let settings = Settings {
