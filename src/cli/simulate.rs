@@ -132,6 +132,11 @@ fn monte_carlo_text(
         }
     }
     let settings = flags.resolve(&scenarios);
+    // Rules the model can never fire would count as rules that held: say which, and why.
+    let never = crate::sim::reach::never_fires(plan, &lowered.rules, &scenarios, settings.trials);
+    for f in compiled.locate(never) {
+        eprint!("{}", render_human(Some(&compiled.source), &f, color));
+    }
     let work = montecarlo::Work::of(plan, &scenarios, &settings);
     if let Some(note) = long_run(work, settings.jobs) {
         eprintln!("{note}");

@@ -538,3 +538,58 @@ fn a_fault_on_a_custom_metric_is_detected_in_monte_carlo() {
     let median = leak["time_to_detect_seconds"]["median"].as_f64().unwrap();
     assert!((16.0 * 60.0..19.0 * 60.0).contains(&median), "{median}");
 }
+
+/// Rules the model can never fire are located warnings before the run, each saying why
+/// (golden: `tests/warnings/rule-cannot-fire.stderr`): a latency threshold above the
+/// histogram's largest bucket, a custom metric without noise whose levels never reach the
+/// threshold, a noisy one whose `for` needs draws too far out, and a gate that can never
+/// fail. A rule some scenario's fault reaches (error_rate, the signup gate) is not named;
+/// a fault that takes the metric past its threshold lifts the warning.
+#[test]
+fn rules_that_can_never_fire_are_named_with_why() {
+    let args = [
+        "simulate",
+        "tests/warnings/rule-cannot-fire.yaml",
+        "--scenarios",
+        "tests/warnings/rule-cannot-fire.scenarios.yaml",
+        "--trials",
+        "4",
+    ];
+    let done = plan().args(args).expect(0);
+    let mut failures = Vec::new();
+    crate::golden::compare(
+        &support::root().join("tests/warnings/rule-cannot-fire.stderr"),
+        &done.stderr,
+        &mut failures,
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert_eq!(done.stderr.matches("warning[rule-cannot-fire]").count(), 4);
+    for quiet in ["`error_rate`", "the gate on `signup_rate`"] {
+        assert!(!done.stderr.contains(quiet), "{quiet}: {}", done.stderr);
+    }
+    // The healthy release indeed never fires them.
+    let (r, _) = simulate(&args[1..]);
+    assert_eq!(scenario(&r, "healthy")["rollback"]["count"], 0);
+    assert_eq!(scenario(&r, "signups-dip")["rollback"]["count"], 0);
+    // A fault past the threshold makes the rule reachable: no warning for it.
+    let dir = support::temp_dir("sim-reach");
+    let text = std::fs::read_to_string(support::root().join(args[3])).unwrap()
+        + "  - name: signups-crash\n    fault: { kind: step, onset: 1h, metrics: { signup_rate: 10% } }\n";
+    let sc = write(&dir, "reach.yaml", &text);
+    let done = plan()
+        .args([
+            args[0],
+            args[1],
+            args[2],
+            sc.to_str().unwrap(),
+            "--trials",
+            "4",
+        ])
+        .expect(0);
+    assert_eq!(done.stderr.matches("warning[rule-cannot-fire]").count(), 3);
+    assert!(
+        !done.stderr.contains("condition `signup_rate`"),
+        "{}",
+        done.stderr
+    );
+}
