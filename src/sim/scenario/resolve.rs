@@ -174,6 +174,20 @@ fn behaviour(spec: &FileSpec, plan: &CheckedPlan, f: &mut Vec<Diagnostic>) -> Be
                         .with_hint("write a ratio from 0 to 1, such as `0.08` or `8%`"),
                     );
                 }
+                if m.unit == Unit::Ratio && g.noise.is_some_and(|n| n.0 > 1.0) {
+                    f.push(
+                        Diagnostic::error(
+                            "out-of-range",
+                            format!("{at}/noise"),
+                            format!(
+                                "`{name}` is a ratio in the plan `{}`, so a noise of {} would spread it far past 0 and 1",
+                                plan.name,
+                                trim(g.noise.map_or(0.0, |n| n.0))
+                            ),
+                        )
+                        .with_hint("write the standard deviation of one scrape's value as a ratio, such as `0.01` or `1%`"),
+                    );
+                }
                 custom.insert(
                     name.clone(),
                     gauge(
