@@ -33,6 +33,16 @@ impl Compiled {
     pub(crate) fn locate(&self, findings: Vec<Diagnostic>) -> Vec<Located> {
         locate(&self.source, self.spans.as_ref(), findings)
     }
+
+    /// Where `pointer` is in this plan, as `file:line:column`, for findings about another
+    /// file (a scenario file) that name a rule of the plan.
+    pub(crate) fn place(&self, pointer: &str) -> String {
+        let d = Diagnostic::error("place", pointer, "");
+        match self.locate(vec![d]).first() {
+            Some(l) => format!("{}:{}:{}", l.file, l.line, l.column),
+            None => self.source.name.clone(),
+        }
+    }
 }
 
 /// Reads and compiles a plan file; `Err` when the file cannot be read as text at all.

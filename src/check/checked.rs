@@ -27,6 +27,9 @@ pub struct CheckedPlan {
     pub(crate) gates: Vec<GateRule>,
     pub(crate) rollbacks: Vec<RollbackRule>,
     pub(crate) notifications: Notifications,
+    /// The scenario file `plan simulate` uses without `--scenarios`, as the plan names it
+    /// (relative to the plan's folder).
+    pub(crate) scenario_file: Option<String>,
 }
 
 impl CheckedPlan {

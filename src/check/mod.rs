@@ -114,6 +114,7 @@ pub(crate) fn check(plan: &Plan, doc: &Value, source_name: &str) -> Checked {
         gates: rules.gates,
         rollbacks: rules.rollbacks,
         notifications,
+        scenario_file: plan.simulation.as_ref().and_then(|s| s.scenarios.clone()),
     };
     if let Some(rps) = checked.traffic.requests_per_second {
         f.extend(thin_traffic(&checked, rps));

@@ -4,7 +4,8 @@
 
 use super::error::Error;
 use super::terminal::{color, plural};
-use crate::diagnostic::{Located, Severity, render_human};
+use crate::check::CheckedPlan;
+use crate::diagnostic::{Diagnostic, Located, Severity, render_human};
 use crate::pipeline::{self, Compiled};
 use crate::sim::scenario;
 use crate::source::{Kind, LoadError, Source};
@@ -63,6 +64,49 @@ impl Batch {
         self.findings.push(f);
     }
 
+    /// Checks the scenario file each valid plan names (`simulation.scenarios`) against that
+    /// plan, unless it is among `given` (checked against every plan already). A file that
+    /// cannot be read is an error at the plan's line.
+    pub(super) fn named_scenario_files(&mut self, given: &[PathBuf]) {
+        let color = color();
+        for i in 0..self.compiled.len() {
+            let c = &self.compiled[i];
+            let Some(path) = c.plan.as_ref().and_then(|l| named_scenarios(c, &l.plan)) else {
+                continue;
+            };
+            if given.iter().any(|g| same_file(g, &path)) {
+                continue;
+            }
+            match Source::load_as(&path, Kind::Scenarios) {
+                Ok(source) => {
+                    self.files += 1;
+                    let file = scenario::read(&source);
+                    let c = &self.compiled[i];
+                    let Some(lowered) = &c.plan else { continue };
+                    let mut diags = file.findings.clone();
+                    diags.extend(file.against(&lowered.plan, &|p| c.place(p)).1);
+                    let findings = locate(&source, file.spans.as_ref(), diags);
+                    self.add(Some(&source), findings, color);
+                }
+                Err(e) => {
+                    let f = c.locate(vec![unreadable_named(&path, &e)]);
+                    let source = c.source.clone();
+                    self.add(Some(&source), f, color);
+                }
+            }
+        }
+    }
+
+    /// Adds findings about `source`, rendered for people.
+    fn add(&mut self, source: Option<&Source>, findings: Vec<Located>, color: bool) {
+        self.invalid |= findings.iter().any(|f| f.severity == Severity::Error)
+            || (self.deny_warnings && !findings.is_empty());
+        for f in &findings {
+            self.human.push_str(&render_human(source, f, color));
+        }
+        self.findings.extend(findings);
+    }
+
     /// Checks a scenario file on its own and against every valid plan of the batch; a
     /// finding that several plans share is reported once.
     pub(super) fn scenario_file(&mut self, path: &Path) {
@@ -73,21 +117,16 @@ impl Batch {
         };
         let file = scenario::read(&source);
         let mut diags = file.findings.clone();
-        for lowered in self.compiled.iter().filter_map(|c| c.plan.as_ref()) {
-            for d in file.against(&lowered.plan).1 {
+        for c in &self.compiled {
+            let Some(lowered) = &c.plan else { continue };
+            for d in file.against(&lowered.plan, &|p| c.place(p)).1 {
                 if !diags.contains(&d) {
                     diags.push(d);
                 }
             }
         }
         let findings = locate(&source, file.spans.as_ref(), diags);
-        self.invalid |= findings.iter().any(|f| f.severity == Severity::Error)
-            || (self.deny_warnings && !findings.is_empty());
-        let color = color();
-        for f in &findings {
-            self.human.push_str(&render_human(Some(&source), f, color));
-        }
-        self.findings.extend(findings);
+        self.add(Some(&source), findings, color());
     }
 
     /// The human findings, closed by their count when there is any.
@@ -141,4 +180,31 @@ pub(super) fn summary(findings: &[Located], files: usize) -> String {
         files,
         plural(files),
     )
+}
+
+/// The scenario file a plan names (`simulation.scenarios`), relative to the plan's folder.
+pub(super) fn named_scenarios(c: &Compiled, plan: &CheckedPlan) -> Option<PathBuf> {
+    let rel = plan.scenario_file.as_ref()?;
+    let dir = Path::new(&c.source.name).parent().unwrap_or(Path::new(""));
+    Some(dir.join(rel))
+}
+
+/// The finding at the plan's `simulation.scenarios` when the file it names cannot be read.
+pub(super) fn unreadable_named(path: &Path, e: &LoadError) -> Diagnostic {
+    let f = load_finding(e);
+    Diagnostic::error(
+        "scenario-file",
+        "/simulation/scenarios",
+        format!("the scenario file named here ({}) cannot be used: {}", path.display(), f.message),
+    )
+    .with_hint("the path is relative to the plan's folder; write the file (start from simulations/default.yaml) or fix the path")
+}
+
+/// Whether two paths name the same file (as given, or once resolved).
+fn same_file(a: &Path, b: &Path) -> bool {
+    a == b
+        || matches!(
+            (std::fs::canonicalize(a), std::fs::canonicalize(b)),
+            (Ok(x), Ok(y)) if x == y
+        )
 }

@@ -3,7 +3,7 @@
 
 use super::args::Format;
 use super::error::Error;
-use super::findings::{Batch, load_finding, summary};
+use super::findings::{Batch, load_finding, named_scenarios, summary, unreadable_named};
 use super::settings::SimulateFlags;
 use super::terminal::{color, plural};
 use crate::diagnostic::render_human;
@@ -11,8 +11,9 @@ use crate::lower::LoweredPlan;
 use crate::pipeline::Compiled;
 use crate::sim::montecarlo;
 use crate::sim::replay::{self, Options};
-use crate::sim::scenario::{self, DEFAULT_SCENARIOS};
+use crate::sim::scenario;
 use crate::source::{Kind, Source};
+use crate::syntax::locate;
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 
@@ -34,7 +35,16 @@ pub(super) fn simulate(
     };
     let text = match trace {
         Some(trace) => replay_text(lowered, trace, &flags, format)?,
-        None => monte_carlo_text(&compiled, lowered, scenarios, &flags, format)?,
+        None => {
+            // Without `--scenarios`, the file the plan names, else the built-in scenarios.
+            let named = named_scenarios(&compiled, &lowered.plan);
+            let scenarios = match (scenarios, &named) {
+                (Some(given), _) => Some(ScenarioFile::Given(given)),
+                (None, Some(path)) => Some(ScenarioFile::Named(path)),
+                (None, None) => None,
+            };
+            monte_carlo_text(&compiled, lowered, scenarios, &flags, format)?
+        }
     };
     let _ = std::io::stdout().write_all(text.as_bytes());
     Ok(())
@@ -61,37 +71,77 @@ fn replay_text(
     })
 }
 
-/// The scenarios to run: the file given, else the built-in ones.
-fn scenario_source(path: Option<&Path>) -> Result<Source, Error> {
-    match path {
-        Some(path) => Source::load_as(path, Kind::Scenarios).map_err(|e| {
+/// Where the scenarios come from, when not the built-in ones.
+#[derive(Clone, Copy)]
+enum ScenarioFile<'p> {
+    /// `--scenarios FILE`.
+    Given(&'p Path),
+    /// The plan's `simulation.scenarios`, resolved against the plan's folder.
+    Named(&'p Path),
+}
+
+/// The scenario file, read: an error at the command line's path, or at the plan's line
+/// that names it.
+fn scenario_source(compiled: &Compiled, file: ScenarioFile<'_>) -> Result<Source, Error> {
+    let path = match file {
+        ScenarioFile::Given(p) | ScenarioFile::Named(p) => p,
+    };
+    Source::load_as(path, Kind::Scenarios).map_err(|e| match file {
+        ScenarioFile::Given(_) => {
             eprint!("{}", render_human(None, &load_finding(&e), color()));
             Error::Findings {
                 unreadable: e.is_io(),
             }
-        }),
-        None => Ok(
-            Source::new("<built-in scenarios>".into(), DEFAULT_SCENARIOS.into())
-                .holding(Kind::Scenarios),
-        ),
-    }
+        }
+        ScenarioFile::Named(_) => {
+            for f in compiled.locate(vec![unreadable_named(path, &e)]) {
+                eprint!("{}", render_human(Some(&compiled.source), &f, color()));
+            }
+            Error::Findings { unreadable: false }
+        }
+    })
 }
 
 /// The Monte Carlo run over the scenarios: the report for people, or its JSON document.
 fn monte_carlo_text(
     compiled: &Compiled,
     lowered: &LoweredPlan,
-    scenarios: Option<&Path>,
+    scenarios: Option<ScenarioFile<'_>>,
     flags: &SimulateFlags,
     format: Format,
 ) -> Result<String, Error> {
     let plan = &lowered.plan;
-    let source = scenario_source(scenarios)?;
-    let (scenarios, findings) = scenario::load(&source, plan);
+    let place = |p: &str| compiled.place(p);
     let color = color();
-    for f in &findings {
-        eprint!("{}", render_human(Some(&source), f, color));
-    }
+    // A file's findings are at its lines; the built-in scenarios' (a custom metric they
+    // cannot model) at the plan's.
+    let (scenarios, findings, file_name) = match scenarios {
+        Some(file) => {
+            let source = scenario_source(compiled, file)?;
+            let (scenarios, findings) = scenario::load(&source, plan, &place);
+            for f in &findings {
+                eprint!("{}", render_human(Some(&source), f, color));
+            }
+            (scenarios, findings, source.name)
+        }
+        None => {
+            let (source, file) = scenario::builtin();
+            let (scenarios, diags) = file.against(plan, &place);
+            let (in_plan, in_file) = diags
+                .into_iter()
+                .partition(|d| d.code == scenario::UNMODELLED_METRIC);
+            let mut findings = compiled.locate(in_plan);
+            for f in &findings {
+                eprint!("{}", render_human(Some(&compiled.source), f, color));
+            }
+            let in_file = locate(&source, file.spans.as_ref(), in_file);
+            for f in &in_file {
+                eprint!("{}", render_human(Some(&source), f, color));
+            }
+            findings.extend(in_file);
+            (scenarios, findings, source.name)
+        }
+    };
     eprint!("{}", summary(&findings, 1));
     let Some(scenarios) = scenarios else {
         return Err(Error::Findings { unreadable: false });
@@ -114,6 +164,11 @@ fn monte_carlo_text(
         }
     }
     let settings = flags.resolve(&scenarios);
+    // Rules the model can never fire would count as rules that held: say which, and why.
+    let never = crate::sim::reach::never_fires(plan, &lowered.rules, &scenarios, settings.trials);
+    for f in compiled.locate(never) {
+        eprint!("{}", render_human(Some(&compiled.source), &f, color));
+    }
     let work = montecarlo::Work::of(plan, &scenarios, &settings);
     if let Some(note) = long_run(work, settings.jobs) {
         eprintln!("{note}");
@@ -132,7 +187,7 @@ fn monte_carlo_text(
     let report = crate::sim::report::build(
         plan,
         &lowered.rules,
-        (&scenarios, &source.name),
+        (&scenarios, &file_name),
         &settings,
         &results,
     );

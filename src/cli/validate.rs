@@ -17,6 +17,7 @@ pub(super) fn validate(
     for path in scenarios {
         b.scenario_file(path);
     }
+    b.named_scenario_files(scenarios);
     match format {
         Format::Json => {
             let mut out = serde_json::to_string_pretty(&b.findings).unwrap_or_else(|_| "[]".into());

@@ -32,6 +32,17 @@ pub struct Plan {
     pub rollback_conditions: Vec<RollbackCondition>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notifications: Option<Notifications>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub simulation: Option<Simulation>,
+}
+
+/// How `plan simulate` runs the plan by default.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Simulation {
+    /// The scenario file to use without `--scenarios`, relative to the plan's folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scenarios: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

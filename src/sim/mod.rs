@@ -4,6 +4,7 @@
 pub(crate) mod evaluator;
 pub(crate) mod montecarlo;
 pub(crate) mod outcomes;
+pub(crate) mod reach;
 pub mod replay;
 pub(crate) mod report;
 pub(crate) mod scenario;

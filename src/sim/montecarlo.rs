@@ -559,7 +559,7 @@ fn run_batched<'s>(
                 .map(|r| {
                     s.fault
                         .as_ref()
-                        .is_some_and(|f| fault_moves(f, model.sources[r.metric]))
+                        .is_some_and(|f| fault_moves(f, r.metric, model.sources[r.metric]))
                 })
                 .collect()
         })
@@ -664,12 +664,12 @@ mod tests {
         let plan = &lowered.plan;
         // The built-in scenarios, and a file with overdispersion (trials plan their own draws).
         for file in [
-            "simulations/default.yaml",
+            "simulations/lawsker.yaml",
             "simulations/lawsker-tuning.yaml",
         ] {
             let source = Source::load_as(&root.join(file), crate::source::Kind::Scenarios)
                 .expect("readable");
-            let scenarios = scenario::load(&source, plan)
+            let scenarios = scenario::load(&source, plan, &|p| p.to_string())
                 .0
                 .unwrap_or_else(|| panic!("{file} loads"));
             let settings = Settings {
@@ -713,7 +713,7 @@ mod tests {
             scenario::DEFAULT_SCENARIOS.into(),
         )
         .holding(crate::source::Kind::Scenarios);
-        let mut s = scenario::load(&source, &plan.plan)
+        let mut s = scenario::load(&source, &plan.plan, &|p| p.to_string())
             .0
             .expect("the built-in scenarios load");
         s.scenarios = scenarios;
@@ -742,6 +742,7 @@ mod tests {
                 tail_share: None,
                 memory_usage: None,
                 cpu_usage: None,
+                metrics: Vec::new(),
             }),
         }
     }

@@ -318,7 +318,7 @@ fn metric_models(
                 SyntheticMetric::Memory => ("memory", gauge(b.memory)),
                 SyntheticMetric::DbConnections => ("db_connections", gauge(b.db_connections)),
                 SyntheticMetric::Redis => ("redis_memory", gauge(b.redis_memory)),
-                SyntheticMetric::Custom { mean, noise } => (
+                SyntheticMetric::Custom { mean, noise, .. } => (
                     "custom_gauge",
                     IndexMap::from([("mean", mean), ("noise", noise)]),
                 ),

@@ -7,6 +7,7 @@
 mod resolve;
 mod schema;
 mod spec;
+mod unmodelled;
 
 use crate::check::CheckedPlan;
 use crate::diagnostic::{Diagnostic, Located};
@@ -15,9 +16,14 @@ use crate::syntax::{Spans, locate};
 use std::collections::BTreeMap;
 
 pub(crate) use schema::SCENARIOS_SCHEMA;
+pub(crate) use unmodelled::UNMODELLED_METRIC;
 
 pub(crate) const DEFAULT_SCENARIOS: &str = include_str!("../../simulations/default.yaml");
 pub(crate) const DEFAULT_TRIALS: u64 = 2000;
+
+/// Where a JSON pointer into the plan is, for messages that name a rule's line from
+/// another file: `plans/lawsker.yaml:102:3`.
+pub(crate) type Place<'a> = &'a dyn Fn(&str) -> String;
 
 /// The Prometheus client libraries' default latency buckets, in seconds.
 pub(crate) const DEFAULT_BUCKETS: [f64; 11] = [
@@ -76,6 +82,9 @@ pub(crate) struct Fault {
     pub(crate) tail_share: Option<f64>,
     pub(crate) memory_usage: Option<f64>,
     pub(crate) cpu_usage: Option<f64>,
+    /// Custom metrics the fault moves: (index into `CheckedPlan::metrics`, the canary's
+    /// level at full effect), in the order written.
+    pub(crate) metrics: Vec<(usize, f64)>,
 }
 
 impl Fault {
@@ -130,6 +139,8 @@ pub(crate) struct ScenarioFile {
     pub(crate) findings: Vec<Diagnostic>,
     /// Present when there is no such finding.
     spec: Option<spec::FileSpec>,
+    /// The built-in scenarios: their findings about the plan are placed in the plan.
+    builtin: bool,
 }
 
 /// Reads a scenario file (or the built-in default) up to the point where it needs a plan.
@@ -141,6 +152,7 @@ pub(crate) fn read(source: &Source) -> ScenarioFile {
                 spans: Some(spans),
                 findings,
                 spec: None,
+                builtin: false,
             };
         }
     };
@@ -150,6 +162,7 @@ pub(crate) fn read(source: &Source) -> ScenarioFile {
             spans: Some(doc.spans),
             findings,
             spec: None,
+            builtin: false,
         };
     }
     match serde_json::from_value(doc.value) {
@@ -157,6 +170,7 @@ pub(crate) fn read(source: &Source) -> ScenarioFile {
             spans: Some(doc.spans),
             findings,
             spec: Some(spec),
+            builtin: false,
         },
         Err(e) => ScenarioFile {
             spans: Some(doc.spans),
@@ -169,16 +183,36 @@ pub(crate) fn read(source: &Source) -> ScenarioFile {
                 .with_hint("this is a bug in plan; please report it with the scenario file"),
             ],
             spec: None,
+            builtin: false,
         },
     }
 }
 
+/// The built-in scenarios (`simulations/default.yaml`, embedded), read like a file.
+/// Its findings about the plan's custom metrics ([`UNMODELLED_METRIC`]) point into the
+/// plan; any other into the returned source.
+pub(crate) fn builtin() -> (Source, ScenarioFile) {
+    let source = Source::new("<built-in scenarios>".into(), DEFAULT_SCENARIOS.into())
+        .holding(crate::source::Kind::Scenarios);
+    let file = ScenarioFile {
+        builtin: true,
+        ..read(&source)
+    };
+    (source, file)
+}
+
 impl ScenarioFile {
     /// The scenarios for `plan`, when nothing is wrong, and the findings of checking the
-    /// file against it (not those of [`read`]); nothing when the file did not read.
-    pub(crate) fn against(&self, plan: &CheckedPlan) -> (Option<Scenarios>, Vec<Diagnostic>) {
+    /// file against it (not those of [`read`]); nothing when the file did not read. The
+    /// findings point into the file, except the built-in scenarios' missing models, which
+    /// point into the plan ([`builtin`]); `place` names the plan's lines.
+    pub(crate) fn against(
+        &self,
+        plan: &CheckedPlan,
+        place: Place<'_>,
+    ) -> (Option<Scenarios>, Vec<Diagnostic>) {
         match &self.spec {
-            Some(spec) => resolve::resolve(spec, plan),
+            Some(spec) => resolve::resolve(spec, plan, place, self.builtin),
             None => (None, Vec::new()),
         }
     }
@@ -186,9 +220,13 @@ impl ScenarioFile {
 
 /// Reads a scenario file and checks it against `plan`: the scenarios when no finding is
 /// an error, and every finding, located and in source order.
-pub(crate) fn load(source: &Source, plan: &CheckedPlan) -> (Option<Scenarios>, Vec<Located>) {
+pub(crate) fn load(
+    source: &Source,
+    plan: &CheckedPlan,
+    place: Place<'_>,
+) -> (Option<Scenarios>, Vec<Located>) {
     let file = read(source);
-    let (scenarios, more) = file.against(plan);
+    let (scenarios, more) = file.against(plan, place);
     let mut findings = file.findings;
     findings.extend(more);
     (scenarios, locate(source, file.spans.as_ref(), findings))

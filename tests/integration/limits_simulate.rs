@@ -81,6 +81,8 @@ fn thread_and_trial_counts_out_of_range_are_usage_errors() {
         .args([
             "simulate",
             "plans/lawsker.yaml",
+            "--scenarios",
+            "simulations/lawsker.yaml",
             "--jobs",
             "256",
             "--trials",
@@ -185,6 +187,8 @@ fn an_onset_off_the_grid_keeps_detection_times_in_bounded_memory() {
         &dir,
         "scenarios.yaml",
         r#"trials: 4
+baseline:
+  metrics: { bug_report_rate: { mean: 8% }, conversion_rate: { mean: 62% } }
 scenarios:
   - name: slow-leak
     fault: { kind: leak, onset: 1ms, ramp: 5d, error_rate: 2% }

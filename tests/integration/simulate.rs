@@ -276,7 +276,15 @@ fn false_rollback_rate_matches_the_closed_form() {
 
 #[test]
 fn results_do_not_depend_on_the_thread_count() {
-    let args = ["plans/lawsker.yaml", "--trials", "12", "--seed", "99"];
+    let args = [
+        "plans/lawsker.yaml",
+        "--scenarios",
+        "simulations/lawsker.yaml",
+        "--trials",
+        "12",
+        "--seed",
+        "99",
+    ];
     let (_, one) = simulate(&[&args[..], &["--jobs", "1"]].concat());
     let (_, two) = simulate(&[&args[..], &["--jobs", "2"]].concat());
     let (_, three) = simulate(&[&args[..], &["--jobs", "3"]].concat());
@@ -284,18 +292,26 @@ fn results_do_not_depend_on_the_thread_count() {
     assert_eq!(one, three, "--jobs 1 and --jobs 3 differ");
 }
 
+/// Each example scenario file runs against the plans it is written for: a plan's custom
+/// metrics need models that only a file written for it has.
 #[test]
-fn example_scenario_files_run_against_the_lawsker_plan() {
+fn example_scenario_files_run_against_their_plans() {
+    let plans_of = |file: &str| -> &[&str] {
+        match file {
+            "lawsker.yaml" | "lawsker-tuning.yaml" => &["plans/lawsker.yaml"],
+            "checkout.yaml" => &["plans/checkout.yaml"],
+            "default.yaml" | "fault-timing.yaml" => &["plans/admin-console.yaml"],
+            other => panic!("simulations/{other}: say which plans it is for"),
+        }
+    };
     for entry in std::fs::read_dir(support::root().join("simulations")).unwrap() {
         let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "yaml") {
-            let (r, _) = simulate(&[
-                "plans/lawsker.yaml",
-                "--scenarios",
-                path.to_str().unwrap(),
-                "--trials",
-                "2",
-            ]);
+        let name = path.file_name().unwrap().to_str().unwrap();
+        if path.extension().is_none_or(|e| e != "yaml") {
+            continue;
+        }
+        for plan in plans_of(name) {
+            let (r, _) = simulate(&[plan, "--scenarios", path.to_str().unwrap(), "--trials", "2"]);
             assert!(
                 !r["scenarios"].as_array().unwrap().is_empty(),
                 "{}",
@@ -309,7 +325,15 @@ fn example_scenario_files_run_against_the_lawsker_plan() {
 fn report_has_one_first_rule_entry_per_rollback_rule() {
     // The lawsker plan's `availability` is a rollback rule, a gate and a no-data rule: only
     // the rollback rule may appear, once.
-    let (r, _) = simulate(&["plans/lawsker.yaml", "--trials", "10", "--seed", "3"]);
+    let (r, _) = simulate(&[
+        "plans/lawsker.yaml",
+        "--scenarios",
+        "simulations/lawsker.yaml",
+        "--trials",
+        "10",
+        "--seed",
+        "3",
+    ]);
     for s in r["scenarios"].as_array().unwrap() {
         let first: u64 = s["first_rule"]
             .as_object()
@@ -334,6 +358,8 @@ fn report_has_one_first_rule_entry_per_rollback_rule() {
         .args([
             "simulate",
             "plans/lawsker.yaml",
+            "--scenarios",
+            "simulations/lawsker.yaml",
             "--trials",
             "10",
             "--seed",
@@ -440,4 +466,189 @@ fn lawsker_slow_leak_is_rolled_back_anyway_not_detected() {
         .map(|m| m["model"].as_str().unwrap())
         .collect();
     assert!(models.contains(&"latency_quantile") && models.contains(&"availability"));
+}
+
+/// A plan with three rollback rules, two of them on custom metrics: `signup_rate` (a ratio,
+/// bad when low) and `queue_depth` (a count, bad when high).
+fn custom_metric_plan(dir: &Path) -> PathBuf {
+    write(
+        dir,
+        "custom.yaml",
+        r#"name: custom
+release: { from: v1, to: v2 }
+service: { name: app, image: acme/app, port: 8080 }
+routing: { listen: 80, sticky: { cookie: uid } }
+traffic: { requests_per_second: 200 }
+phases:
+  - { name: canary, traffic: 20%, duration: 3h }
+  - { name: full, traffic: 100% }
+metrics:
+  signup_rate:
+    query: sum(rate(signups_total{service="$service",track="$track"}[$window])) / sum(rate(visits_total{service="$service",track="$track"}[$window]))
+    unit: ratio
+    bad: low
+  queue_depth:
+    query: max(queue_depth{service="$service",track="$track"})
+    unit: count
+    bad: high
+rollback_conditions:
+  - { metric: error_rate, threshold: 50%, duration: 5m }
+  - { metric: signup_rate, threshold: 50%, duration: 5m }
+  - { metric: queue_depth, threshold: 1000, duration: 5m }
+"#,
+    )
+}
+
+/// Issue 15, problem 3: two of three rollback rules read custom metrics that no scenario
+/// models. The run used to leave them out and report `false rollback 0%`; now it stops
+/// before any trial, naming each metric, the rule that reads it at its line, and (with a
+/// scenario file) where the model goes, with a did-you-mean for a misspelt model.
+#[test]
+fn rules_on_unmodelled_custom_metrics_stop_the_run() {
+    let dir = support::temp_dir("sim-unmodelled");
+    let p = custom_metric_plan(&dir);
+    let p = p.to_str().unwrap();
+    let d = plan().args(["simulate", p, "--trials", "4"]).expect(1);
+    assert_eq!(d.stdout, "", "no report");
+    assert!(!d.stderr.contains("false rollback"), "{}", d.stderr);
+    assert_eq!(
+        d.stderr.matches("error[unmodelled-metric]").count(),
+        2,
+        "{}",
+        d.stderr
+    );
+    for (metric, line) in [("signup_rate", 20), ("queue_depth", 21)] {
+        let at = format!("{p}:{line}:5: error[unmodelled-metric]: the custom metric `{metric}`");
+        assert!(d.stderr.contains(&at), "{at}\n{}", d.stderr);
+    }
+    assert!(d.stderr.contains("--scenarios FILE"), "{}", d.stderr);
+    // A scenario file that models one of them, and misspells the other.
+    let sc = write(
+        &dir,
+        "one.yaml",
+        "baseline:\n  metrics:\n    signup_rate: { mean: 70%, noise: 1% }\n    queue_dept: { mean: 20, noise: 5 }\nscenarios:\n  - name: healthy\n",
+    );
+    let sc = sc.to_str().unwrap();
+    for command in ["simulate", "validate"] {
+        let d = plan().args([command, p, "--scenarios", sc]).expect(1);
+        assert_eq!(d.stdout, "", "no report");
+        let unmodelled = format!(
+            "{sc}:2:3: error[unmodelled-metric]: the custom metric `queue_depth` of the plan `custom` has no model in this scenario file, so the rollback condition `queue_depth` (`1000`, {p}:21:5) could never fire"
+        );
+        assert!(d.stderr.contains(&unmodelled), "{unmodelled}\n{}", d.stderr);
+        assert!(
+            d.stderr
+                .contains("did you mean `queue_depth` where `queue_dept` is written"),
+            "{}",
+            d.stderr
+        );
+        assert!(d.stderr.contains("error[unknown-metric]"), "{}", d.stderr);
+        assert!(
+            !d.stderr.contains("`signup_rate` of the plan"),
+            "{}",
+            d.stderr
+        );
+    }
+}
+
+/// A fault on a custom metric, by name: the canary's `signup_rate` drops from 70% to 20%
+/// from 30m in, and the rule on it (`< 50% for 5m`, 20 standard deviations from the healthy
+/// level) catches it in every trial at the first evaluation past onset + `for`, while the
+/// healthy release never rolls back. A fault on half the users moves it half the way (to
+/// 45%), still past the threshold; a fault that stops short of it (to 55%) is never caught.
+#[test]
+fn a_fault_on_a_custom_metric_is_detected_in_monte_carlo() {
+    let dir = support::temp_dir("sim-custom-fault");
+    let p = custom_metric_plan(&dir);
+    let sc = write(
+        &dir,
+        "faults.yaml",
+        "trials: 50\ntraffic: { daily_amplitude: 0 }\nbaseline:\n  metrics:\n    signup_rate: { mean: 70%, noise: 1% }\n    queue_depth: { mean: 20, noise: 5 }\n\
+         scenarios:\n  - name: healthy\n\
+         \x20 - name: signups-drop\n    fault: { kind: step, onset: 30m, metrics: { signup_rate: 20% } }\n\
+         \x20 - name: half-the-users\n    fault: { kind: partial, onset: 30m, users: 50%, metrics: { signup_rate: 20% } }\n\
+         \x20 - name: short-of-it\n    fault: { kind: step, onset: 30m, metrics: { signup_rate: 55% } }\n\
+         \x20 - name: queue-leak\n    fault: { kind: leak, onset: 10m, ramp: 1h, metrics: { queue_depth: 5000 } }\n",
+    );
+    let (r, _) = simulate(&[
+        p.to_str().unwrap(),
+        "--scenarios",
+        sc.to_str().unwrap(),
+        "--seed",
+        "5",
+    ]);
+    assert_eq!(scenario(&r, "healthy")["rollback"]["count"], 0);
+    for name in ["signups-drop", "half-the-users"] {
+        let s = scenario(&r, name);
+        assert_eq!(s["detection"]["count"], 50, "{name}: {s:#}");
+        assert_eq!(s["first_rule"]["signup_rate"], 50, "{name}: {s:#}");
+        // The first evaluation at or after 30m holds; 5m later the alert fires.
+        for q in ["median", "p99"] {
+            assert_eq!(s["time_to_detect_seconds"][q], 300.0, "{name} {q}: {s:#}");
+        }
+    }
+    let short = scenario(&r, "short-of-it");
+    assert_eq!(short["detection"]["count"], 0, "{short:#}");
+    // The leak crosses 1000 a little after 10m + 1h · (1000 − 20) / (5000 − 20), about
+    // 22m, and fires 5m later.
+    let leak = scenario(&r, "queue-leak");
+    assert_eq!(leak["detection"]["count"], 50, "{leak:#}");
+    assert_eq!(leak["first_rule"]["queue_depth"], 50, "{leak:#}");
+    let median = leak["time_to_detect_seconds"]["median"].as_f64().unwrap();
+    assert!((16.0 * 60.0..19.0 * 60.0).contains(&median), "{median}");
+}
+
+/// Rules the model can never fire are located warnings before the run, each saying why
+/// (golden: `tests/warnings/rule-cannot-fire.stderr`): a latency threshold above the
+/// histogram's largest bucket, a custom metric without noise whose levels never reach the
+/// threshold, a noisy one whose `for` needs draws too far out, and a gate that can never
+/// fail. A rule some scenario's fault reaches (error_rate, the signup gate) is not named;
+/// a fault that takes the metric past its threshold lifts the warning.
+#[test]
+fn rules_that_can_never_fire_are_named_with_why() {
+    let args = [
+        "simulate",
+        "tests/warnings/rule-cannot-fire.yaml",
+        "--scenarios",
+        "tests/warnings/rule-cannot-fire.scenarios.yaml",
+        "--trials",
+        "4",
+    ];
+    let done = plan().args(args).expect(0);
+    let mut failures = Vec::new();
+    crate::golden::compare(
+        &support::root().join("tests/warnings/rule-cannot-fire.stderr"),
+        &done.stderr,
+        &mut failures,
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert_eq!(done.stderr.matches("warning[rule-cannot-fire]").count(), 4);
+    for quiet in ["`error_rate`", "the gate on `signup_rate`"] {
+        assert!(!done.stderr.contains(quiet), "{quiet}: {}", done.stderr);
+    }
+    // The healthy release indeed never fires them.
+    let (r, _) = simulate(&args[1..]);
+    assert_eq!(scenario(&r, "healthy")["rollback"]["count"], 0);
+    assert_eq!(scenario(&r, "signups-dip")["rollback"]["count"], 0);
+    // A fault past the threshold makes the rule reachable: no warning for it.
+    let dir = support::temp_dir("sim-reach");
+    let text = std::fs::read_to_string(support::root().join(args[3])).unwrap()
+        + "  - name: signups-crash\n    fault: { kind: step, onset: 1h, metrics: { signup_rate: 10% } }\n";
+    let sc = write(&dir, "reach.yaml", &text);
+    let done = plan()
+        .args([
+            args[0],
+            args[1],
+            args[2],
+            sc.to_str().unwrap(),
+            "--trials",
+            "4",
+        ])
+        .expect(0);
+    assert_eq!(done.stderr.matches("warning[rule-cannot-fire]").count(), 3);
+    assert!(
+        !done.stderr.contains("condition `signup_rate`"),
+        "{}",
+        done.stderr
+    );
 }

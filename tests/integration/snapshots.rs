@@ -11,12 +11,22 @@ use crate::support::*;
 const CASES: &[(&str, &[&str])] = &[
     (
         "lawsker.txt",
-        &["plans/lawsker.yaml", "--trials", "64", "--seed", "7"],
+        &[
+            "plans/lawsker.yaml",
+            "--scenarios",
+            "simulations/lawsker.yaml",
+            "--trials",
+            "64",
+            "--seed",
+            "7",
+        ],
     ),
     (
         "lawsker.json",
         &[
             "plans/lawsker.yaml",
+            "--scenarios",
+            "simulations/lawsker.yaml",
             "--trials",
             "64",
             "--seed",
@@ -29,6 +39,8 @@ const CASES: &[(&str, &[&str])] = &[
         "lawsker-prometheus2.json",
         &[
             "plans/lawsker.yaml",
+            "--scenarios",
+            "simulations/lawsker.yaml",
             "--trials",
             "64",
             "--seed",
@@ -54,9 +66,9 @@ const CASES: &[(&str, &[&str])] = &[
         ],
     ),
     (
-        "lawsker-fault-timing.json",
+        "admin-console-fault-timing.json",
         &[
-            "plans/lawsker.yaml",
+            "plans/admin-console.yaml",
             "--scenarios",
             "simulations/fault-timing.yaml",
             "--trials",
@@ -71,6 +83,8 @@ const CASES: &[(&str, &[&str])] = &[
         "checkout.json",
         &[
             "plans/checkout.yaml",
+            "--scenarios",
+            "simulations/checkout.yaml",
             "--trials",
             "64",
             "--seed",

@@ -5,7 +5,7 @@
 
 use super::spec::{FaultSpec, FileSpec, GaugeSpec, KindSpec, Span};
 use super::{Behaviour, DEFAULT_BUCKETS, DEFAULT_TRIALS, Fault, FaultKind, Gauge, Scenario};
-use super::{Scenarios, Traffic};
+use super::{Place, Scenarios, Traffic};
 use crate::check::{CheckedPlan, builtin};
 use crate::diagnostic::Diagnostic;
 use crate::model::{Duration, Unit, trim};
@@ -38,8 +38,15 @@ const DEFAULT_REDIS: Gauge = Gauge {
 };
 
 /// Resolves `spec` against `plan`: the scenarios, when no finding is an error, and every
-/// finding either way.
-pub(crate) fn resolve(spec: &FileSpec, plan: &CheckedPlan) -> (Option<Scenarios>, Vec<Diagnostic>) {
+/// finding either way. `place` says where a pointer into the plan is (`plan.yaml:12:3`);
+/// `builtin` is set for the built-in scenarios, whose missing models are reported at the
+/// plan's lines (nobody can edit the built-in file).
+pub(crate) fn resolve(
+    spec: &FileSpec,
+    plan: &CheckedPlan,
+    place: Place<'_>,
+    builtin: bool,
+) -> (Option<Scenarios>, Vec<Diagnostic>) {
     let mut f = Vec::new();
     let rps = spec
         .traffic
@@ -59,6 +66,12 @@ pub(crate) fn resolve(spec: &FileSpec, plan: &CheckedPlan) -> (Option<Scenarios>
         );
     }
     let baseline = behaviour(spec, plan, &mut f);
+    f.extend(super::unmodelled::check(
+        plan,
+        &spec.baseline.metrics,
+        place,
+        builtin,
+    ));
     let mut names = BTreeMap::new();
     let mut scenarios = Vec::new();
     for (i, s) in spec.scenarios.iter().enumerate() {
@@ -161,6 +174,20 @@ fn behaviour(spec: &FileSpec, plan: &CheckedPlan, f: &mut Vec<Diagnostic>) -> Be
                         .with_hint("write a ratio from 0 to 1, such as `0.08` or `8%`"),
                     );
                 }
+                if m.unit == Unit::Ratio && g.noise.is_some_and(|n| n.0 > 1.0) {
+                    f.push(
+                        Diagnostic::error(
+                            "out-of-range",
+                            format!("{at}/noise"),
+                            format!(
+                                "`{name}` is a ratio in the plan `{}`, so a noise of {} would spread it far past 0 and 1",
+                                plan.name,
+                                trim(g.noise.map_or(0.0, |n| n.0))
+                            ),
+                        )
+                        .with_hint("write the standard deviation of one scrape's value as a ratio, such as `0.01` or `1%`"),
+                    );
+                }
                 custom.insert(
                     name.clone(),
                     gauge(
@@ -172,7 +199,7 @@ fn behaviour(spec: &FileSpec, plan: &CheckedPlan, f: &mut Vec<Diagnostic>) -> Be
                     ),
                 );
             }
-            _ => f.push(metric_not_custom(name, &at, &custom_names, plan)),
+            _ => f.push(metric_not_custom(name, &at, &custom_names, plan, false)),
         }
     }
     Behaviour {
@@ -193,9 +220,44 @@ fn behaviour(spec: &FileSpec, plan: &CheckedPlan, f: &mut Vec<Diagnostic>) -> Be
     }
 }
 
-/// A name under `baseline.metrics` that is not a custom metric the plan's rules read: a
-/// built-in (set under its own key) or an unknown name.
-fn metric_not_custom(name: &str, at: &str, custom: &[String], plan: &CheckedPlan) -> Diagnostic {
+/// A name under `baseline.metrics` (or a fault's `metrics`, when `in_fault`) that is not a
+/// custom metric the plan's rules read: a built-in (set under its own key) or an unknown
+/// name.
+fn metric_not_custom(
+    name: &str,
+    at: &str,
+    custom: &[String],
+    plan: &CheckedPlan,
+    in_fault: bool,
+) -> Diagnostic {
+    if let Some(b) = builtin(name)
+        && in_fault
+    {
+        let own = match b.name {
+            "error_rate" | "availability" => "give the fault an `error_rate`",
+            "response_time_p95" => "give the fault a `latency_factor` or a `tail_share`",
+            "cpu_usage" => "give the fault a `cpu_usage`",
+            "memory_usage" => "give the fault a `memory_usage`",
+            other => {
+                return Diagnostic::error(
+                    "builtin-metric",
+                    at,
+                    format!("`{other}` is a built-in metric, and no fault of the simulator moves it"),
+                )
+                .at_key()
+                .with_hint("faults move the error rate, latency, CPU, memory and the plan's custom metrics; remove this entry");
+            }
+        };
+        return Diagnostic::error(
+            "builtin-metric",
+            at,
+            format!(
+                "`{name}` is a built-in metric; a fault's `metrics` are the plan's custom metrics"
+            ),
+        )
+        .at_key()
+        .with_hint(own);
+    }
     if let Some(b) = builtin(name) {
         let own = match b.name {
             "error_rate" | "availability" => {
@@ -240,6 +302,55 @@ fn metric_not_custom(name: &str, at: &str, custom: &[String], plan: &CheckedPlan
             custom.join(", ")
         )),
     }
+}
+
+/// The custom metrics a fault moves (`at/metrics`), each one the plan's and within its
+/// unit; what is wrong is recorded in `f`.
+fn fault_metrics(
+    fs: &FaultSpec,
+    at: &str,
+    base: &Behaviour,
+    plan: &CheckedPlan,
+    f: &mut Vec<Diagnostic>,
+) -> Vec<(usize, f64)> {
+    let custom: Vec<String> = plan
+        .metrics
+        .iter()
+        .filter(|m| m.builtin.is_none())
+        .map(|m| m.name.clone())
+        .collect();
+    let mut out = Vec::new();
+    for (name, level) in &fs.metrics {
+        let here = format!("{at}/metrics/{}", pointer::escape(name));
+        let Some(i) = plan
+            .metrics
+            .iter()
+            .position(|m| &m.name == name && m.builtin.is_none())
+        else {
+            f.push(metric_not_custom(name, &here, &custom, plan, true));
+            continue;
+        };
+        if plan.metrics[i].unit == Unit::Ratio && level.0 > 1.0 {
+            f.push(
+                Diagnostic::error(
+                    "out-of-range",
+                    here,
+                    format!(
+                        "`{name}` is a ratio in the plan `{}`, so the fault cannot take it to {}",
+                        plan.name,
+                        trim(level.0)
+                    ),
+                )
+                .with_hint("write the level at the fault's full effect as a ratio from 0 to 1, such as `0.4` or `40%`"),
+            );
+            continue;
+        }
+        // Without a healthy model the metric is reported as unmodelled.
+        if base.custom.contains_key(name) {
+            out.push((i, level.0));
+        }
+    }
+    out
 }
 
 /// A duration for messages, in Prometheus syntax.
@@ -382,27 +493,40 @@ fn fault(
         tail_share: r(fs.tail_share),
         memory_usage: r(fs.memory_usage),
         cpu_usage: r(fs.cpu_usage),
+        metrics: fault_metrics(fs, at, base, plan, f),
     };
-    let effects = [
-        ("error_rate", fault.error_rate, base.error_rate),
-        ("latency_factor", fault.latency_factor, 1.0),
-        ("tail_share", fault.tail_share, base.tail_share),
-        ("memory_usage", fault.memory_usage, base.memory.mean),
-        ("cpu_usage", fault.cpu_usage, base.cpu.mean),
+    let mut effects: Vec<(String, Option<f64>, f64)> = vec![
+        ("error_rate".into(), fault.error_rate, base.error_rate),
+        ("latency_factor".into(), fault.latency_factor, 1.0),
+        ("tail_share".into(), fault.tail_share, base.tail_share),
+        ("memory_usage".into(), fault.memory_usage, base.memory.mean),
+        ("cpu_usage".into(), fault.cpu_usage, base.cpu.mean),
     ];
+    // A custom metric's level, against its healthy mean. A name without a model is an
+    // error already: whether the fault changes anything is then not known.
+    let unmodelled = fs.metrics.keys().any(|n| !base.custom.contains_key(n));
+    for (name, level) in &fs.metrics {
+        let healthy = base.custom.get(name).map_or(f64::NAN, |g| g.mean);
+        effects.push((
+            format!("metrics/{}", pointer::escape(name)),
+            Some(level.0),
+            healthy,
+        ));
+    }
     let given: Vec<&str> = effects
         .iter()
         .filter(|(_, v, _)| v.is_some())
-        .map(|(k, _, _)| *k)
+        .map(|(k, _, _)| k.as_str())
         .collect();
     if given.is_empty() {
         f.push(
             Diagnostic::error("fault-without-effect", at, "the fault changes nothing")
-                .with_hint("give at least one of `error_rate`, `latency_factor`, `tail_share`, `memory_usage`, `cpu_usage`"),
+                .with_hint("give at least one of `error_rate`, `latency_factor`, `tail_share`, `memory_usage`, `cpu_usage`, `metrics`"),
         );
-    } else if effects
-        .iter()
-        .all(|(_, v, base)| v.is_none_or(|v| v == *base))
+    } else if !unmodelled
+        && effects
+            .iter()
+            .all(|(_, v, base)| v.is_none_or(|v| v == *base))
     {
         f.push(
             Diagnostic::error(
@@ -411,7 +535,7 @@ fn fault(
                 format!(
                     "the fault changes nothing: {} the healthy service's",
                     if given.len() == 1 {
-                        format!("`{}` is", given[0])
+                        format!("`{}` is", given[0].replace('/', "."))
                     } else {
                         "every effect it gives is".to_string()
                     }
@@ -463,11 +587,21 @@ mod tests {
             .plan
     }
 
+    /// Models of the test plan's two custom metrics.
+    const MODELS: &str =
+        "baseline:\n  metrics:\n    cpu_usage: { mean: 0.4 }\n    signups: { mean: 2% }\n";
+
+    /// Checks `yaml` against the test plan; a file without `baseline` gets [`MODELS`].
     fn run(yaml: &str) -> (Option<Scenarios>, Vec<Diagnostic>) {
-        let source = Source::new("s.yaml".into(), yaml.into()).holding(Kind::Scenarios);
+        let yaml = if yaml.starts_with("baseline") {
+            yaml.to_string()
+        } else {
+            format!("{MODELS}{yaml}")
+        };
+        let source = Source::new("s.yaml".into(), yaml).holding(Kind::Scenarios);
         let file = super::super::read(&source);
         assert!(file.findings.is_empty(), "{:?}", file.findings);
-        file.against(&plan())
+        file.against(&plan(), &|p| format!("t.yaml{p}"))
     }
 
     fn codes(f: &[Diagnostic]) -> Vec<(&'static str, &str)> {
@@ -523,9 +657,57 @@ mod tests {
                 ("builtin-metric", "/baseline/metrics/error_rate"),
                 ("unknown-metric", "/baseline/metrics/signup"),
                 ("out-of-range", "/baseline/metrics/signups/mean"),
+                ("unmodelled-metric", "/baseline/metrics"),
             ]
         );
         assert_eq!(f[1].hint.as_deref(), Some("did you mean `signups`?"));
+        assert!(f[3].message.contains("`cpu_usage`"), "{}", f[3].message);
+    }
+
+    /// A custom metric a rule reads and the file does not model is an error naming the
+    /// metric and the rule at its line in the plan; a near name written instead is named.
+    #[test]
+    fn every_custom_metric_a_rule_reads_needs_a_model() {
+        let (s, f) =
+            run("baseline:\n  metrics:\n    signup: { mean: 2% }\nscenarios:\n  - name: h\n");
+        assert!(s.is_none());
+        assert_eq!(
+            codes(&f),
+            [
+                ("unknown-metric", "/baseline/metrics/signup"),
+                ("unmodelled-metric", "/baseline/metrics"),
+                ("unmodelled-metric", "/baseline/metrics"),
+            ]
+        );
+        assert!(
+            f[1].message.contains("`cpu_usage`")
+                && f[1].message.contains(
+                    "rollback condition `cpu_usage` (`0.9`, t.yaml/rollback_conditions/0)"
+                ),
+            "{}",
+            f[1].message
+        );
+        assert_eq!(
+            f[2].hint.as_deref(),
+            Some("did you mean `signups` where `signup` is written under `baseline.metrics`?")
+        );
+        // The built-in scenarios place the finding at the first rule that reads the metric.
+        let (s, f) = super::super::builtin()
+            .1
+            .against(&plan(), &|p| format!("t.yaml{p}"));
+        assert!(s.is_none());
+        assert_eq!(
+            codes(&f)[..2],
+            [
+                ("unmodelled-metric", "/rollback_conditions/0"),
+                ("unmodelled-metric", "/rollback_conditions/1"),
+            ]
+        );
+        assert!(
+            f[0].hint
+                .as_deref()
+                .is_some_and(|h| h.contains("--scenarios FILE"))
+        );
     }
 
     /// Every finding of every scenario is collected, not just the first.
@@ -543,6 +725,8 @@ mod tests {
             codes(&f),
             [
                 ("buckets-out-of-order", "/baseline/buckets/1"),
+                ("unmodelled-metric", "/baseline"),
+                ("unmodelled-metric", "/baseline"),
                 ("duplicate-scenario", "/scenarios/1/name"),
                 ("unused-parameter", "/scenarios/2/fault/ramp"),
                 ("unknown-phase", "/scenarios/2/fault/phase"),

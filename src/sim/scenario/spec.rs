@@ -79,6 +79,9 @@ pub(crate) struct FaultSpec {
     pub(crate) tail_share: Option<Ratio>,
     pub(crate) memory_usage: Option<Ratio>,
     pub(crate) cpu_usage: Option<Ratio>,
+    /// Custom metrics' levels at full effect, in the order written.
+    #[serde(default)]
+    pub(crate) metrics: IndexMap<String, Ratio>,
     pub(crate) ramp: Option<Span>,
     pub(crate) every: Option<Span>,
     pub(crate) lasting: Option<Span>,

@@ -490,11 +490,19 @@ impl<'m, 'a> Lanes<'m, 'a> {
                 SyntheticMetric::Redis => {
                     fill(values, w, n, 2 * mi + side, |l| Some(t.gauges[2][l]))
                 }
-                SyntheticMetric::Custom { mean, noise } => {
-                    let rng = &mut self.rng;
+                SyntheticMetric::Custom { mean, noise, max } => {
+                    let (rng, faults, burst) = (&mut self.rng, self.faults, &self.burst);
+                    let moved = canary && faults.moves_custom(mi);
+                    let share = m.canary_share[m.phase_at(step.ts)];
+                    let rps = m.total_rps(step.ts);
                     fill(values, w, n, 2 * mi + side, |l| {
                         let z: f64 = rng.lane(l).sample(rand_distr::StandardNormal);
-                        Some(mean + noise * z)
+                        let intensity = if moved {
+                            faults.at(step.ts, rps * burst[l] * share)
+                        } else {
+                            0.0
+                        };
+                        Some(faults.custom_value(mi, t.track, intensity, (mean, noise, max), z))
                     });
                 }
                 SyntheticMetric::Absent => fill(values, w, n, 2 * mi + side, |_| None),

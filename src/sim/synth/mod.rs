@@ -82,10 +82,12 @@ pub(crate) enum SyntheticMetric {
     Memory,
     DbConnections,
     Redis,
-    /// A custom metric with a stated healthy level.
+    /// A custom metric with a stated healthy level: `mean + noise · z` at each scrape (moved
+    /// on the canary by a fault that names it), kept within `0..=max` (1 for a ratio).
     Custom {
         mean: f64,
         noise: f64,
+        max: f64,
     },
     /// Not simulated: always absent.
     Absent,
@@ -257,6 +259,11 @@ pub(crate) fn sources(plan: &CheckedPlan, scenarios: &Scenarios) -> Vec<Syntheti
                 .map_or(SyntheticMetric::Absent, |g| SyntheticMetric::Custom {
                     mean: g.mean,
                     noise: g.noise,
+                    max: if m.unit == crate::model::Unit::Ratio {
+                        1.0
+                    } else {
+                        f64::INFINITY
+                    },
                 }),
         })
         .collect()
@@ -482,13 +489,17 @@ pub(crate) struct FaultModel<'m> {
     canary: Vec<Mix>,
     /// The stable track's requests (the healthy service).
     stable: Mix,
+    /// Per metric, how far the fault moves a custom metric on the canary at full intensity
+    /// (its level minus the healthy mean, times the share of users affected); 0 elsewhere.
+    custom_lift: Vec<f64>,
 }
 
-/// Whether `fault` can move the canary's value of a metric produced as `source`: the
-/// metrics its effects change (an `error_rate` moves the error rate and availability, a
-/// latency effect the latency quantile, `memory_usage` and `cpu_usage` their gauges).
-/// Nothing moves throughput, the other gauges or custom metrics.
-pub(crate) fn fault_moves(fault: &Fault, source: SyntheticMetric) -> bool {
+/// Whether `fault` can move the canary's value of plan metric `metric`, produced as
+/// `source`: the metrics its effects change (an `error_rate` moves the error rate and
+/// availability, a latency effect the latency quantile, `memory_usage` and `cpu_usage`
+/// their gauges, `metrics` the custom metrics it names). Nothing moves throughput or the
+/// other gauges.
+pub(crate) fn fault_moves(fault: &Fault, metric: usize, source: SyntheticMetric) -> bool {
     match source {
         SyntheticMetric::ErrorRate | SyntheticMetric::Availability => fault.error_rate.is_some(),
         SyntheticMetric::Latency { .. } => {
@@ -496,10 +507,10 @@ pub(crate) fn fault_moves(fault: &Fault, source: SyntheticMetric) -> bool {
         }
         SyntheticMetric::Memory => fault.memory_usage.is_some(),
         SyntheticMetric::Cpu => fault.cpu_usage.is_some(),
+        SyntheticMetric::Custom { .. } => fault.metrics.iter().any(|&(m, _)| m == metric),
         SyntheticMetric::Throughput
         | SyntheticMetric::DbConnections
         | SyntheticMetric::Redis
-        | SyntheticMetric::Custom { .. }
         | SyntheticMetric::Absent => false,
     }
 }
@@ -577,12 +588,46 @@ impl<'m> FaultModel<'m> {
             )
         };
         let (canary, stable) = model.track_series();
+        let mut custom_lift = vec![0.0; model.sources.len()];
+        for &(i, level) in fault.map_or(&[][..], |f| &f.metrics) {
+            if let (Some(f), Some(SyntheticMetric::Custom { mean, .. })) =
+                (fault, model.sources.get(i))
+            {
+                custom_lift[i] = f.affected() * (level - mean);
+            }
+        }
         FaultModel {
             fault,
             leak_steps,
             canary: (0..=leak_steps).map(|level| mix(canary, level)).collect(),
             stable: mix(stable.unwrap_or_default(), 0),
+            custom_lift,
         }
+    }
+
+    /// The value of custom metric `mi` on `track` at a scrape: its healthy `mean`, moved
+    /// by the fault at `intensity` (on the canary), plus `noise` times the standard normal
+    /// `z`, within `0..=max`.
+    #[inline]
+    fn custom_value(
+        &self,
+        mi: usize,
+        track: Track,
+        intensity: f64,
+        (mean, noise, max): (f64, f64, f64),
+        z: f64,
+    ) -> f64 {
+        let lift = match track {
+            Track::Canary if intensity > 0.0 => intensity * self.custom_lift[mi],
+            _ => 0.0,
+        };
+        (mean + lift + noise * z).clamp(0.0, max)
+    }
+
+    /// Whether the fault moves custom metric `mi`.
+    #[inline]
+    fn moves_custom(&self, mi: usize) -> bool {
+        self.custom_lift.get(mi).is_some_and(|&l| l != 0.0)
     }
 
     /// The requests of `track` at the fault's intensity `level`.
@@ -671,12 +716,14 @@ mod tests {
             tail_share: None,
             memory_usage: None,
             cpu_usage: None,
+            metrics: Vec::new(),
         };
         let fm = FaultModel {
             fault: Some(&f),
             leak_steps: 10,
             canary: Vec::new(),
             stable: Mix::new(None, None),
+            custom_lift: Vec::new(),
         };
         assert_eq!(fm.at(59_999, 1.0), 0.0);
         assert_eq!(fm.at(60_000, 1.0), 0.1);

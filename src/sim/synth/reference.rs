@@ -328,7 +328,7 @@ impl<'r, 'a> Reference<'r, 'a> {
         let mut values = Vec::new();
         for (ti, read) in reads.iter().enumerate() {
             for &mi in read {
-                let v = self.value(ti, m.sources[mi], ts);
+                let v = self.value(ti, mi, ts, burst);
                 values.push((mi, self.tracks[ti].track, v));
             }
         }
@@ -427,8 +427,11 @@ impl<'r, 'a> Reference<'r, 'a> {
         }
     }
 
-    /// The value at `ts` of a metric of `source` on track `ti`.
-    fn value(&mut self, ti: usize, source: SyntheticMetric, ts: i64) -> Option<f64> {
+    /// The value at `ts` of metric `mi` on track `ti`, the request rate multiplied by
+    /// `burst`.
+    fn value(&mut self, ti: usize, mi: usize, ts: i64, burst: f64) -> Option<f64> {
+        let m = self.model;
+        let source = m.sources[mi];
         let t = &self.tracks[ti];
         let rate = |samples: &[Sample]| self.rate(samples, ts);
         match source {
@@ -450,9 +453,15 @@ impl<'r, 'a> Reference<'r, 'a> {
             SyntheticMetric::Memory => Some(t.memory),
             SyntheticMetric::DbConnections => Some(t.db_connections),
             SyntheticMetric::Redis => Some(t.redis_memory),
-            SyntheticMetric::Custom { mean, noise } => {
+            SyntheticMetric::Custom { mean, noise, max } => {
                 let z: f64 = self.rng.sample(StandardNormal);
-                Some(mean + noise * z)
+                let share = m.canary_share[m.phase_at(ts)];
+                let intensity = self.faults.at(ts, m.total_rps(ts) * burst * share);
+                let track = self.tracks[ti].track;
+                Some(
+                    self.faults
+                        .custom_value(mi, track, intensity, (mean, noise, max), z),
+                )
             }
             SyntheticMetric::Absent => None,
         }
