@@ -112,6 +112,7 @@ pub(crate) fn check(plan: &Plan, doc: &Value, source_name: &str) -> Checked {
         metrics: rules.metrics,
         gates: rules.gates,
         rollbacks: rules.rollbacks,
+        silent_canary: rules.silent_canary,
         notifications,
     };
     if let Some(rps) = checked.traffic.requests_per_second {

@@ -94,6 +94,7 @@ pub(crate) enum KindSpec {
     Bursts,
     Load,
     Partial,
+    Crash,
 }
 
 impl KindSpec {
@@ -104,6 +105,7 @@ impl KindSpec {
             KindSpec::Bursts => "bursts",
             KindSpec::Load => "load",
             KindSpec::Partial => "partial",
+            KindSpec::Crash => "crash",
         }
     }
 }

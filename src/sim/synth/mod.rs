@@ -87,6 +87,9 @@ pub(crate) enum SyntheticMetric {
         mean: f64,
         noise: f64,
     },
+    /// The canary's scrape targets that answered their last scrape (`targets_up`): 1,
+    /// or 0 once a `crash` fault has made its scrapes fail.
+    Up,
     /// Not simulated: always absent.
     Absent,
 }
@@ -121,7 +124,7 @@ impl SeriesSet {
                 SyntheticMetric::Memory => r.memory = true,
                 SyntheticMetric::DbConnections => r.db = true,
                 SyntheticMetric::Redis => r.redis = true,
-                SyntheticMetric::Custom { .. } | SyntheticMetric::Absent => {}
+                SyntheticMetric::Custom { .. } | SyntheticMetric::Up | SyntheticMetric::Absent => {}
             }
         }
         r
@@ -222,7 +225,7 @@ fn latency_thresholds(sources: &[SyntheticMetric], rules: &[AlertRule]) -> Optio
             } => thresholds.push(v),
             Condition::Compare { .. } => return None,
             // "No value" does not depend on where the quantile lies.
-            Condition::Missing => {}
+            Condition::Missing | Condition::Silent => {}
         }
     }
     Some(thresholds)
@@ -294,6 +297,7 @@ impl<'a> Model<'a> {
                     (Some(Builtin::MemoryUsage), _) => SyntheticMetric::Memory,
                     (Some(Builtin::DbConnections), _) => SyntheticMetric::DbConnections,
                     (Some(Builtin::RedisMemoryUsage), _) => SyntheticMetric::Redis,
+                    (Some(Builtin::TargetsUp), _) => SyntheticMetric::Up,
                     _ => scenarios.baseline.custom.get(&m.name).map_or(
                         SyntheticMetric::Absent,
                         |g| SyntheticMetric::Custom {
@@ -463,6 +467,10 @@ impl<'a> Model<'a> {
 /// failed or not) the service produces at each of the fault's levels, prepared once.
 pub(crate) struct FaultModel<'m> {
     fault: Option<&'m Fault>,
+    /// For a `crash`: the first scrape (index on the scrape grid) that fails, the first at
+    /// or after its onset. From it on the canary has no new sample, its `up` is 0 and its
+    /// gauges are stale.
+    pub(super) down_from: Option<i64>,
     /// For a `leak`: the number of equal steps of its ramp.
     leak_steps: i64,
     /// Per intensity level (0: healthy; `leak_steps`: full), the canary's requests.
@@ -525,7 +533,10 @@ impl<'m> FaultModel<'m> {
             probs.push((1.0 - prev).max(0.0));
             probs
         };
+        let crash = fault.is_some_and(|f| f.kind == FaultKind::Crash);
         let fail_at = |level: i64| match fault.and_then(|f| f.error_rate.map(|e| (f, e))) {
+            // Every request routed to a crashed canary fails at NGINX (502).
+            _ if crash && level > 0 => 1.0,
             Some((f, e)) if level > 0 => {
                 let intensity = level as f64 / leak_steps as f64;
                 let affected = f.affected();
@@ -546,10 +557,28 @@ impl<'m> FaultModel<'m> {
         let (canary, stable) = model.track_series(fault.is_some());
         FaultModel {
             fault,
+            down_from: fault
+                .filter(|f| f.kind == FaultKind::Crash)
+                .map(|f| (f.onset_ms.max(0) + model.scrape_ms - 1).div_euclid(model.scrape_ms)),
             leak_steps,
             canary: (0..=leak_steps).map(|level| mix(canary, level)).collect(),
             stable: mix(stable.unwrap_or_default(), 0),
         }
+    }
+
+    /// Whether the canary's scrape target is down at evaluation time `ts`: the latest
+    /// scrape at or before it failed (a `crash`), so its `up` reads 0 and its instant
+    /// series are stale.
+    #[inline]
+    pub(super) fn down_at(&self, ts: i64, scrape_ms: i64) -> bool {
+        self.down_from
+            .is_some_and(|j| ts.div_euclid(scrape_ms) >= j)
+    }
+
+    /// The last scrape whose sample a `crash`ed canary has, if it crashed (-1: none).
+    #[inline]
+    pub(super) fn last_sample(&self) -> Option<i64> {
+        self.down_from.map(|j| j - 1)
     }
 
     /// The requests of `track` at the fault's intensity `level`.
@@ -641,6 +670,7 @@ mod tests {
         };
         let fm = FaultModel {
             fault: Some(&f),
+            down_from: None,
             leak_steps: 10,
             canary: Vec::new(),
             stable: Mix::new(None, None),

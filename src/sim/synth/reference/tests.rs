@@ -243,6 +243,7 @@ fn kind_of(source: SyntheticMetric) -> &'static str {
         SyntheticMetric::DbConnections => "db connections",
         SyntheticMetric::Redis => "redis",
         SyntheticMetric::Custom { .. } => "custom",
+        SyntheticMetric::Up => "targets up",
         SyntheticMetric::Absent => "absent",
     }
 }
@@ -350,6 +351,10 @@ scenarios:
     fault: { kind: leak, onset: 20m, ramp: 3h, cpu_usage: 95%, memory_usage: 99%, latency_factor: 4 }
   - name: flapping
     fault: { kind: bursts, onset: 10m10s, every: 40m, lasting: 7m, error_rate: 50%, cpu_usage: 90% }
+  - name: crashing
+    fault: { kind: crash, onset: 25m10s }
+  - name: dead-on-arrival
+    fault: { kind: crash }
 ";
 
 /// The Lawsker plan on grids whose evaluations fall between scrapes (every scrape is then
