@@ -258,3 +258,52 @@ fn a_trace_without_up_says_the_silent_canary_rule_was_not_evaluated() {
     assert_eq!(doc["verdict"]["outcome"], "running", "{doc:#}");
     assert_eq!(doc["not_evaluated"].as_array().map(Vec::len), Some(1));
 }
+
+/// The silent-canary alert, labelled exactly as lawsker's alpha rules file labels it,
+/// reaches the critical receivers (Slack, email and SMS), as every rollback does.
+#[test]
+fn alertmanager_routes_the_silent_canary_alert_as_a_critical_rollback() {
+    let Some(amtool) = support::tool("amtool") else {
+        return;
+    };
+    let out = support::render("plans/lawsker.yaml");
+    let rules: yaml_serde::Value = yaml_serde::from_str(
+        &std::fs::read_to_string(out.join("prometheus/alpha.rules.yml")).unwrap(),
+    )
+    .unwrap();
+    let rule = rules["groups"][0]["rules"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|r| r["alert"].as_str() == Some("CanaryRollbackSilentCanary"))
+        .expect("the silent-canary rule is in alpha's rules file");
+    let mut labels: Vec<String> = rule["labels"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| format!("{}={}", k.as_str().unwrap(), v.as_str().unwrap()))
+        .collect();
+    labels.push("alertname=CanaryRollbackSilentCanary".into());
+    assert!(
+        labels.contains(&"severity=critical".to_string()),
+        "{labels:?}"
+    );
+    assert!(
+        labels.contains(&"action=rollback".to_string()),
+        "{labels:?}"
+    );
+    let o = std::process::Command::new(amtool)
+        .args(["config", "routes", "test", "--config.file"])
+        .arg(out.join("alertmanager/alertmanager.yml"))
+        .args(&labels)
+        .output()
+        .expect("amtool runs");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut got: Vec<String> = String::from_utf8_lossy(&o.stdout)
+        .trim()
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .collect();
+    got.sort();
+    assert_eq!(got, ["email", "slack", "sms"]);
+}
