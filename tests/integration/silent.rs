@@ -307,3 +307,67 @@ fn alertmanager_routes_the_silent_canary_alert_as_a_critical_rollback() {
     got.sort();
     assert_eq!(got, ["email", "slack", "sms"]);
 }
+
+/// A dark phase (0%, no group) sends the canary nobody: its rules file has no silent-canary
+/// rule (promtool still passes it) and the simulator does not evaluate it there. A canary
+/// that crashes in the dark is rolled back once the next phase sends it users: at that
+/// phase's start + `for`.
+#[test]
+fn a_dark_phase_has_no_silent_canary_rule_and_the_next_phase_catches_the_crash() {
+    let dir = support::temp_dir("silent-dark");
+    let p = write(
+        &dir,
+        "dark.yaml",
+        "name: dark\nrelease: { from: v1, to: v2 }\nservice: { name: app, image: acme/app, port: 8080 }\n\
+         routing: { listen: 80, sticky: { cookie: uid } }\n\
+         phases:\n  - { name: dark, traffic: 0%, duration: 1h }\n  - { name: canary, traffic: 50%, duration: 2h }\n  - { name: full, traffic: 100% }\n\
+         rollback_conditions:\n  - { metric: error_rate, threshold: 95%, duration: 5m }\n",
+    );
+    let out = dir.join("out");
+    plan()
+        .args(["render"])
+        .arg(&p)
+        .arg("--out")
+        .arg(&out)
+        .expect(0);
+    let rules = |phase: &str| {
+        std::fs::read_to_string(out.join(format!("dark/prometheus/{phase}.rules.yml"))).unwrap()
+    };
+    assert!(!rules("dark").contains("CanaryRollbackSilentCanary"));
+    assert!(!rules("dark").contains("targets_up"));
+    assert!(rules("canary").contains("CanaryRollbackSilentCanary"));
+    assert!(rules("full").contains("CanaryRollbackSilentCanary"));
+    let manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("dark/manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(manifest["steps"][0]["silent_canary"], false);
+    assert_eq!(manifest["steps"][1]["silent_canary"], true);
+    if let Some(promtool) = support::tool("promtool") {
+        for phase in ["dark", "canary", "full"] {
+            let o = std::process::Command::new(&promtool)
+                .args(["test", "rules", &format!("{phase}.test.yml")])
+                .current_dir(out.join("dark/prometheus"))
+                .output()
+                .expect("promtool runs");
+            assert!(
+                o.status.success(),
+                "{phase}: {}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+    }
+    let sc = write(
+        &dir,
+        "dark-crash.yaml",
+        "trials: 50\ntraffic: { requests_per_second: 1000, daily_amplitude: 0 }\n\
+         baseline: { error_rate: 0.5% }\nscenarios:\n  - name: crash-in-the-dark\n    fault: { kind: crash, onset: 20m }\n",
+    );
+    let r = simulate(&[p.to_str().unwrap(), "--scenarios", sc.to_str().unwrap()]);
+    let f = scenario(&r, "crash-in-the-dark");
+    assert_eq!(f["detection"]["count"], 50, "{f:#}");
+    assert_eq!(f["first_rule"]["silent_canary"], 50, "{f:#}");
+    assert_eq!(f["rollbacks_by_phase"]["canary"], 50, "{f:#}");
+    // Pending at 1h (the canary phase's first evaluation), firing at 1h5m: 45m after onset.
+    assert_eq!(f["time_to_detect_seconds"]["p99"], 2700.0, "{f:#}");
+}
