@@ -371,3 +371,30 @@ fn a_dark_phase_has_no_silent_canary_rule_and_the_next_phase_catches_the_crash()
     // Pending at 1h (the canary phase's first evaluation), firing at 1h5m: 45m after onset.
     assert_eq!(f["time_to_detect_seconds"]["p99"], 2700.0, "{f:#}");
 }
+
+/// A plan whose targets carry other labels overrides `targets_up`'s query: the rule reads
+/// the plan's query, and the simulator still models it (1, 0 once crashed), never as a
+/// metric without data that would roll back every release.
+#[test]
+fn an_overridden_targets_up_query_is_still_simulated() {
+    let dir = support::temp_dir("silent-override");
+    let base = test_plan(&dir, "custom", "{}");
+    let text = std::fs::read_to_string(&base).unwrap()
+        + "metrics:\n  targets_up:\n    query: sum(up{job=\"$service-$track\"})\n";
+    let p = write(&dir, "custom.yaml", &text);
+    let sc = write(&dir, "crashes.yaml", CRASHES);
+    let r = simulate(&[p.to_str().unwrap(), "--scenarios", sc.to_str().unwrap()]);
+    assert_eq!(scenario(&r, "healthy")["rollback"]["count"], 0, "{r:#}");
+    assert_eq!(
+        scenario(&r, "on-the-grid")["first_rule"]["silent_canary"],
+        100
+    );
+    plan()
+        .args(["render"])
+        .arg(&p)
+        .arg("--out")
+        .arg(dir.join("out"))
+        .expect(0);
+    let text = std::fs::read_to_string(dir.join("out/custom/prometheus/canary.rules.yml")).unwrap();
+    assert!(text.contains(r#"sum(up{job=\"app-canary\"})"#), "{text}");
+}

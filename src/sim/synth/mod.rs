@@ -298,6 +298,9 @@ impl<'a> Model<'a> {
                     (Some(Builtin::DbConnections), _) => SyntheticMetric::DbConnections,
                     (Some(Builtin::RedisMemoryUsage), _) => SyntheticMetric::Redis,
                     (Some(Builtin::TargetsUp), _) => SyntheticMetric::Up,
+                    // An overridden query still counts the targets up: the crash model
+                    // drives it, as it drives the built-in one.
+                    _ if m.name == "targets_up" => SyntheticMetric::Up,
                     _ => scenarios.baseline.custom.get(&m.name).map_or(
                         SyntheticMetric::Absent,
                         |g| SyntheticMetric::Custom {
