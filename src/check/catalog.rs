@@ -21,6 +21,7 @@ pub(crate) enum Builtin {
     MemoryUsage,
     DbConnections,
     RedisMemoryUsage,
+    TargetsUp,
 }
 
 pub struct BuiltinDef {
@@ -31,7 +32,7 @@ pub struct BuiltinDef {
     pub bad: Bad,
 }
 
-pub const BUILTINS: [BuiltinDef; 8] = [
+pub const BUILTINS: [BuiltinDef; 9] = [
     BuiltinDef {
         kind: Builtin::ErrorRate,
         name: "error_rate",
@@ -88,6 +89,13 @@ pub const BUILTINS: [BuiltinDef; 8] = [
         unit: Unit::Ratio,
         bad: Bad::High,
     },
+    BuiltinDef {
+        kind: Builtin::TargetsUp,
+        name: "targets_up",
+        description: "Scrape targets of the track that answered their last scrape (the sum of Prometheus' up series); the silent-canary rule reads it",
+        unit: Unit::Count,
+        bad: Bad::Low,
+    },
 ];
 
 /// The request counter and latency histogram behind the request metrics.
@@ -134,6 +142,9 @@ impl BuiltinDef {
                 num: sel("redis_memory_used_bytes"),
                 den: sel("redis_memory_max_bytes"),
             },
+            // Prometheus writes `up` for every target it scrapes, with the target's labels:
+            // 1 when the scrape succeeded, 0 when it failed.
+            Builtin::TargetsUp => MetricExpr::GaugeSum { sel: sel("up") },
         }
     }
 }

@@ -26,6 +26,8 @@ pub struct CheckedPlan {
     pub(crate) metrics: Vec<Metric>,
     pub(crate) gates: Vec<GateRule>,
     pub(crate) rollbacks: Vec<RollbackRule>,
+    /// The silent-canary rule, unless the plan turns it off.
+    pub(crate) silent_canary: Option<SilentRule>,
     pub(crate) notifications: Notifications,
     /// The scenario file `plan simulate` uses without `--scenarios`, as the plan names it
     /// (relative to the plan's folder).
@@ -49,6 +51,27 @@ impl CheckedPlan {
             .min(1.0);
         (split + (1.0 - split) * targeted).min(1.0)
     }
+
+    /// Whether phase `i` sends the canary users: a share above 0% or a targeted group.
+    /// The silent-canary rule runs only in such phases.
+    pub(crate) fn canary_serves(&self, i: usize) -> bool {
+        let phase = &self.phases[i];
+        phase.traffic.fraction() > 0.0 || !phase.groups.is_empty()
+    }
+}
+
+/// The id of the silent-canary rule (its alert: `CanaryRollbackSilentCanary`).
+pub(crate) const SILENT_CANARY_ID: &str = "silent_canary";
+
+/// `monitoring.silent_canary`: no scrape target of the canary up (or none listed) for
+/// `after`, in a phase that sends it users, rolls the release back.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SilentRule {
+    /// Index into `CheckedPlan::metrics`: `targets_up`.
+    pub(crate) metric: usize,
+    pub(crate) after: Duration,
+    /// Whether `after` is the default (the plan does not state it).
+    pub(crate) default: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -92,6 +115,10 @@ pub struct Monitoring {
     pub(crate) scrape_interval: Duration,
     pub(crate) window: Duration,
     pub(crate) runbook_url: Option<String>,
+    /// How long the canary may be silent before the release rolls back (None: `off`).
+    pub(crate) silent_canary: Option<Duration>,
+    /// Whether `silent_canary` is the default (the plan does not state it).
+    pub(crate) silent_canary_default: bool,
 }
 
 #[derive(Debug, Clone)]

@@ -113,6 +113,7 @@ pub(crate) fn check(plan: &Plan, doc: &Value, source_name: &str) -> Checked {
         metrics: rules.metrics,
         gates: rules.gates,
         rollbacks: rules.rollbacks,
+        silent_canary: rules.silent_canary,
         notifications,
         scenario_file: plan.simulation.as_ref().and_then(|s| s.scenarios.clone()),
     };

@@ -7,12 +7,22 @@
 use super::checked::Monitoring;
 use crate::diagnostic::Diagnostic;
 use crate::limits::{MAX_INTERVAL_MS, MAX_WINDOW_MS, MIN_INTERVAL_MS};
-use crate::model::{self, Duration, Plan};
+use crate::model::{self, Duration, Plan, SilentCanary};
 
 /// Default Prometheus settings when a plan states none.
 const DEFAULT_EVALUATION_INTERVAL_MS: u64 = 60_000;
 const DEFAULT_SCRAPE_INTERVAL_MS: u64 = 15_000;
 const DEFAULT_WINDOW_MS: u64 = 300_000;
+
+/// The default of `silent_canary`: the rate window, and at least two evaluation intervals.
+/// A restart or a failed scrape is shorter and passes; a canary silent for a whole window
+/// has no `rate()` left (its last samples have left the window), so every rate-based rule
+/// is blind from then on, and waiting longer only serves more users 502s. Two evaluations
+/// at least, so that one evaluation catching one failed scrape never rolls back.
+fn default_silent_canary(m: &Monitoring) -> Duration {
+    let ms = m.window.millis().max(2 * m.evaluation_interval.millis());
+    Duration::from_millis(ms).unwrap_or(m.window)
+}
 
 pub(crate) fn monitoring(plan: &Plan, f: &mut Vec<Diagnostic>) -> Monitoring {
     let m = plan.monitoring.clone().unwrap_or_default();
@@ -24,6 +34,14 @@ pub(crate) fn monitoring(plan: &Plan, f: &mut Vec<Diagnostic>) -> Monitoring {
         scrape_interval: or(m.scrape_interval, DEFAULT_SCRAPE_INTERVAL_MS),
         window: or(m.window, DEFAULT_WINDOW_MS),
         runbook_url: m.runbook_url,
+        silent_canary: None,
+        silent_canary_default: m.silent_canary.is_none(),
+    };
+    let mut settings = settings;
+    settings.silent_canary = match m.silent_canary {
+        Some(SilentCanary::Off) => None,
+        Some(SilentCanary::After(d)) => Some(d),
+        None => Some(default_silent_canary(&settings)),
     };
     let show = |ms: u64| Duration::from_millis(ms).map_or_else(String::new, |d| format!("`{d}`"));
     for (key, d) in [

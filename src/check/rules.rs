@@ -5,7 +5,7 @@
 //! The findings come in that order: the metric definitions, the unknown metrics (the gates'
 //! before the rollback conditions'), the gates, the rollback conditions.
 
-use super::checked::{GateRule, Metric, Monitoring, Phase, RollbackRule};
+use super::checked::{GateRule, Metric, Monitoring, Phase, RollbackRule, SilentRule};
 use super::metrics::{self, MetricTable};
 use super::{gates, rollbacks};
 use crate::diagnostic::Diagnostic;
@@ -17,6 +17,7 @@ pub(super) struct Rules {
     pub(super) metrics: Vec<Metric>,
     pub(super) gates: Vec<GateRule>,
     pub(super) rollbacks: Vec<RollbackRule>,
+    pub(super) silent_canary: Option<SilentRule>,
 }
 
 /// Checks the plan's metrics, gates and rollback conditions; what fails a check is left
@@ -42,6 +43,37 @@ pub(super) fn rules(
             conditions.push((metric, i, rc));
         }
     }
+    // The silent-canary rule's id is taken: a rollback condition of that id would share
+    // its alert name and runbook section.
+    if monitoring.silent_canary.is_some() {
+        for (i, rc) in plan.rollback_conditions.iter().enumerate() {
+            let (id, key) = match &rc.id {
+                Some(id) => (id.as_str(), "id"),
+                None => (rc.metric.as_str(), "metric"),
+            };
+            if id == super::checked::SILENT_CANARY_ID {
+                f.push(
+                    Diagnostic::error(
+                        "reserved-rule-id",
+                        format!("/rollback_conditions/{i}/{key}"),
+                        format!("the rule id `{id}` belongs to the silent-canary rule (`monitoring.silent_canary`)"),
+                    )
+                    .with_hint("give this condition another `id`, or set `monitoring.silent_canary: off`"),
+                );
+            }
+        }
+    }
+    // The silent-canary rule's metric comes last, so that the plan's own keep their order.
+    let silent_canary = monitoring.silent_canary.and_then(|after| {
+        let pointer = "/monitoring/silent_canary".to_string();
+        table
+            .index("targets_up", pointer, false, f)
+            .map(|metric| SilentRule {
+                metric,
+                after,
+                default: monitoring.silent_canary_default,
+            })
+    });
     let metrics = table.into_metrics();
 
     let gate_rules: Vec<GateRule> = gated
@@ -65,5 +97,6 @@ pub(super) fn rules(
         metrics,
         gates: gate_rules,
         rollbacks: rollback_rules,
+        silent_canary,
     }
 }

@@ -44,6 +44,9 @@ pub enum Condition {
     Compare { op: Op, rhs: Rhs },
     /// The canary's series is absent or NaN.
     Missing,
+    /// The canary is silent: its `targets_up` series is absent (no target listed) or 0
+    /// (no target answered its last scrape). NaN is neither, as in PromQL.
+    Silent,
 }
 
 impl Condition {
@@ -53,6 +56,7 @@ impl Condition {
     pub(crate) fn holds(&self, canary: Option<f64>, stable: Option<f64>) -> bool {
         match *self {
             Condition::Missing => canary.is_none_or(f64::is_nan),
+            Condition::Silent => canary.is_none_or(|c| c == 0.0),
             Condition::Compare {
                 op,
                 rhs: Rhs::Value(v),
@@ -81,7 +85,8 @@ impl Condition {
     }
 }
 
-/// One alerting rule, phase-independent.
+/// One alerting rule. Every rule runs in every phase, except the silent-canary rule, which
+/// runs only where the canary serves users ([`AlertRule::runs_in`]).
 #[derive(Debug, Clone)]
 pub struct AlertRule {
     pub kind: RuleKind,
@@ -95,9 +100,23 @@ pub struct AlertRule {
     pub for_ms: u64,
     /// What the rule says, for people: `error_rate > 10% for 5m`.
     pub summary: String,
+    /// Phases whose rules file leaves this rule out (the silent-canary rule where the
+    /// phase sends the canary nobody); empty for every other rule.
+    pub(crate) idle_phases: Vec<usize>,
 }
 
 impl AlertRule {
+    /// Whether this is the silent-canary rule (`monitoring.silent_canary`).
+    pub(crate) fn is_silent_canary(&self) -> bool {
+        self.condition == Condition::Silent
+    }
+
+    /// Whether the rule is in phase `phase`'s rules file (and so evaluated there).
+    #[inline]
+    pub(crate) fn runs_in(&self, phase: usize) -> bool {
+        self.idle_phases.is_empty() || !self.idle_phases.contains(&phase)
+    }
+
     pub(crate) fn severity(&self) -> &'static str {
         match self.kind {
             RuleKind::Rollback => "critical",
@@ -121,8 +140,11 @@ pub fn lower(plan: CheckedPlan) -> LoweredPlan {
     LoweredPlan { plan, rules }
 }
 
-/// The plan's alerting rules: rollbacks first (in plan order), then gates, then no-data
-/// rules for every metric a rule watches.
+pub(crate) use crate::check::SILENT_CANARY_ID;
+
+/// The plan's alerting rules: rollbacks first (in plan order, then the silent-canary
+/// rule), then gates, then no-data rules for every metric a rule watches (but not the
+/// silent-canary rule's `targets_up`: its absence is what that rule rolls back on).
 pub(crate) fn alert_rules(plan: &CheckedPlan) -> Vec<AlertRule> {
     let mut out = Vec::new();
     let window_ms = plan.monitoring.window.millis();
@@ -147,6 +169,24 @@ pub(crate) fn alert_rules(plan: &CheckedPlan) -> Vec<AlertRule> {
                 show_rhs(rhs, m),
                 r.for_
             ),
+            idle_phases: Vec::new(),
+        });
+    }
+    if let Some(s) = plan.silent_canary {
+        out.push(AlertRule {
+            kind: RuleKind::Rollback,
+            alert: format!("CanaryRollback{}", camel(SILENT_CANARY_ID)),
+            id: SILENT_CANARY_ID.into(),
+            metric: s.metric,
+            condition: Condition::Silent,
+            for_ms: s.after.millis(),
+            summary: format!(
+                "no scrape target of the canary up for {} (silent canary)",
+                s.after
+            ),
+            idle_phases: (0..plan.phases.len())
+                .filter(|&i| !plan.canary_serves(i))
+                .collect(),
         });
     }
     for g in &plan.gates {
@@ -167,9 +207,14 @@ pub(crate) fn alert_rules(plan: &CheckedPlan) -> Vec<AlertRule> {
                 show_rhs(rhs, m),
                 g.written
             ),
+            idle_phases: Vec::new(),
         });
     }
-    let mut watched: Vec<usize> = out.iter().map(|r| r.metric).collect();
+    let mut watched: Vec<usize> = out
+        .iter()
+        .filter(|r| !r.is_silent_canary())
+        .map(|r| r.metric)
+        .collect();
     watched.sort_unstable();
     watched.dedup();
     for mi in watched {
@@ -182,6 +227,7 @@ pub(crate) fn alert_rules(plan: &CheckedPlan) -> Vec<AlertRule> {
             condition: Condition::Missing,
             for_ms: window_ms,
             summary: format!("the canary reports no value for {}", m.name),
+            idle_phases: Vec::new(),
         });
     }
     out
@@ -272,6 +318,13 @@ mod tests {
         assert!(Condition::Missing.holds(None, None));
         assert!(Condition::Missing.holds(Some(f64::NAN), None));
         assert!(!Condition::Missing.holds(Some(0.0), None));
+        assert!(Condition::Silent.holds(None, None));
+        assert!(Condition::Silent.holds(Some(0.0), None));
+        assert!(!Condition::Silent.holds(Some(1.0), None));
+        assert!(
+            !Condition::Silent.holds(Some(f64::NAN), None),
+            "NaN == 0 is false"
+        );
         assert_eq!(camel("response_time_p95"), "ResponseTimeP95");
     }
 }

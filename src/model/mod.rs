@@ -6,6 +6,7 @@ mod network;
 mod plan;
 mod predicate;
 mod share;
+mod silent;
 mod threshold;
 
 pub use duration::{Duration, ForDuration, parse_millis};
@@ -14,6 +15,7 @@ pub use plan::*;
 pub use predicate::Predicate;
 pub(crate) use predicate::{AgeUnit, Comparison, Operand};
 pub use share::Share;
+pub use silent::SilentCanary;
 pub(crate) use threshold::trim;
 pub use threshold::{Amount, Bad, Gate, Op, Threshold, Unit};
 

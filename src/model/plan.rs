@@ -6,6 +6,7 @@ use super::duration::{Duration, ForDuration};
 use super::network::{Network, Resolver};
 use super::predicate::Predicate;
 use super::share::Share;
+use super::silent::SilentCanary;
 use super::threshold::{Bad, Gate, Threshold, Unit};
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
@@ -155,6 +156,8 @@ pub struct Monitoring {
     pub(crate) scrape_interval: Option<Duration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) window: Option<Duration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) silent_canary: Option<SilentCanary>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) runbook_url: Option<String>,
 }

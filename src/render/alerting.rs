@@ -82,6 +82,11 @@ pub(crate) fn alert_expr(plan: &CheckedPlan, r: &AlertRule) -> String {
         }
         // `x != x` holds only for NaN (0/0 when there is no traffic).
         Condition::Missing => format!("absent({canary}) or ({canary} != {canary})"),
+        // No target listed (`absent`, e.g. a container gone from DNS-based discovery), or
+        // none answering its scrape (`up` 0: the target is listed, the process is not
+        // there). Reads `up` alone, never the request counters, whose labelled series
+        // appear only at a first request (a healthy canary may have no `code="5xx"` yet).
+        Condition::Silent => format!("absent({canary}) or {canary} == 0"),
     }
 }
 

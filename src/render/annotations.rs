@@ -108,6 +108,23 @@ pub(crate) fn annotations(
             .push(&rest)
     };
     let (summary, description, action) = match r.kind {
+        RuleKind::Rollback if r.is_silent_canary() => (
+            Text::literal(format!(
+                "the canary is silent: no scrape target up{lasting} (silent canary)"
+            )),
+            format!(
+                "{} should be serving users, but none of its scrape targets has answered \
+                 Prometheus{lasting} (`up` is 0, or no target is listed at all): it has \
+                 crashed, hangs, or is gone. NGINX answers its users with 502s that no \
+                 application metric counts, and every other rule watching it is blind.",
+                capitalise(&canary)
+            ),
+            format!(
+                "Roll the release back now: all traffic returns to the stable {}. Then look \
+                 at the canary container's state and logs (exit code, OOM kill, restarts).",
+                plan.release.from
+            ),
+        ),
         RuleKind::Rollback => (
             is(format!(" ({condition}{lasting})")),
             format!(
@@ -171,6 +188,7 @@ fn comparison_text(plan: &CheckedPlan, r: &AlertRule) -> String {
             rhs: rhs @ Rhs::StableTimes { .. },
         } => format!("{} {}", op.as_str(), lower::show_rhs(rhs, m)),
         Condition::Missing => "missing".into(),
+        Condition::Silent => "silent".into(),
     }
 }
 

@@ -8,10 +8,11 @@
 //! reads too (`commands`, `text`, `anchors`), so the two cannot disagree.
 //!
 //! Shape (version 1): `plan`, `release {from, to}`, `service`, `routing`, `notifications`,
-//! `alerts` (every alerting rule with its runbook link), `preparation {artifacts,
-//! commands}`, and `steps`: one per phase, then `rollback` and `promotion`, each with
-//! `kind`, `name`, `traffic`, `groups`, `min_duration`, `gates`, `rollback_rules`,
-//! `artifacts` and `commands`. Artifacts are relative to the manifest's folder, commands
+//! `alerts` (every alerting rule with its runbook link), `silent_canary` (null when the
+//! plan turns it off), `preparation {artifacts, commands}`, and `steps`: one per phase,
+//! then `rollback` and `promotion`, each with `kind`, `name`, `traffic`, `groups`,
+//! `min_duration`, `gates`, `rollback_rules`, `silent_canary` (whether that rule runs in
+//! the step), `artifacts` and `commands`. Artifacts are relative to the manifest's folder, commands
 //! run in its parent (`paths`).
 
 use super::alerting::kind_label;
@@ -60,6 +61,8 @@ struct Manifest<'a> {
     notifications: Notifications<'a>,
     /// Every alerting rule of the Prometheus rule files, with its runbook link.
     alerts: Vec<Alert>,
+    /// The silent-canary rollback rule; null when the plan sets `silent_canary: off`.
+    silent_canary: Option<SilentDoc>,
     preparation: Preparation,
     steps: Vec<StepDoc<'a>>,
 }
@@ -130,6 +133,22 @@ struct Alert {
     runbook: String,
 }
 
+/// `monitoring.silent_canary`: the canary's scrape targets all down, or none listed, for
+/// `for` in a phase that sends it users rolls the release back.
+#[derive(Serialize)]
+struct SilentDoc {
+    #[serde(rename = "for")]
+    for_: DurationDoc,
+    /// Whether `for` is the default (the rate window, at least two evaluation intervals)
+    /// rather than the plan's own.
+    default: bool,
+    /// The series it reads (Prometheus' `up` of the canary's targets).
+    reads: String,
+    alert: String,
+    summary: String,
+    runbook: String,
+}
+
 #[derive(Serialize)]
 struct Preparation {
     artifacts: Vec<String>,
@@ -154,6 +173,8 @@ struct StepDoc<'a> {
     min_duration: Option<DurationDoc>,
     gates: Vec<GateDoc>,
     rollback_rules: Vec<RuleDoc>,
+    /// Whether the silent-canary rule runs in this step (phases that send the canary users).
+    silent_canary: bool,
     artifacts: Vec<String>,
     commands: Vec<Command>,
 }
@@ -393,6 +414,19 @@ fn build<'p>(plan: &'p CheckedPlan, rules: &[AlertRule]) -> Manifest<'p> {
                 runbook: anchors::link(r),
             })
             .collect(),
+        silent_canary: plan.silent_canary.and_then(|sc| {
+            let r = rules.iter().find(|r| r.is_silent_canary())?;
+            Some(SilentDoc {
+                for_: DurationDoc::of(sc.after),
+                default: sc.default,
+                reads: plan.metrics[sc.metric]
+                    .expr
+                    .promql(Some(crate::promql::Track::Canary)),
+                alert: r.alert.clone(),
+                summary: alert_summary(plan, r),
+                runbook: anchors::link(r),
+            })
+        }),
         preparation: Preparation {
             artifacts: commands::preparation_artifacts(plan),
             commands: commands::preparation_commands(plan),
@@ -423,6 +457,7 @@ fn step<'a>(plan: &'a CheckedPlan, rules: &[AlertRule], s: Step) -> StepDoc<'a> 
             min_duration: None,
             gates: Vec::new(),
             rollback_rules: Vec::new(),
+            silent_canary: false,
             artifacts,
             commands,
         };
@@ -493,6 +528,7 @@ fn step<'a>(plan: &'a CheckedPlan, rules: &[AlertRule], s: Step) -> StepDoc<'a> 
                 })
             })
             .collect(),
+        silent_canary: rules.iter().any(|r| r.is_silent_canary() && r.runs_in(i)),
         artifacts,
         commands,
     }

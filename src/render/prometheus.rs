@@ -8,7 +8,8 @@
 //! and the simulated ones cannot drift), as `alerting` and `annotations` write them.
 //!
 //! The files of all phases are identical except for the phase an alert names (its `phase`
-//! label and its description); each phase's compose override mounts its own file. So the
+//! label and its description), and the silent-canary rule, which only phases that send
+//! the canary users have; each phase's compose override mounts its own file. So the
 //! YAML of both files is serialised once per plan and each phase's name stamped into it
 //! ([`per_phase`]). The rollback and promotion steps have no rules: nothing is left to
 //! watch.
@@ -62,24 +63,54 @@ struct AlertingRule {
 
 /// The rules file and the unit-test file of every phase.
 pub(crate) fn render(plan: &CheckedPlan, rules: &[AlertRule]) -> Vec<Artifact> {
+    // Phases that send the canary users have every rule; the others (0% and no group, if
+    // any) all but the silent-canary rule. Within each set the files differ only by the
+    // phase their alerts name.
+    let mut files: Vec<Option<[Artifact; 2]>> = plan.phases.iter().map(|_| None).collect();
+    for serves in [true, false] {
+        let phases: Vec<usize> = (0..plan.phases.len())
+            .filter(|&i| plan.canary_serves(i) == serves)
+            .collect();
+        if phases.is_empty() {
+            continue;
+        }
+        let rules: Vec<AlertRule> = rules
+            .iter()
+            .filter(|r| r.runs_in(phases[0]))
+            .cloned()
+            .collect();
+        let names: Vec<&str> = phases
+            .iter()
+            .map(|&i| plan.phases[i].name.as_str())
+            .collect();
+        for (i, files_of) in phases.iter().zip(render_phases(plan, &rules, &names)) {
+            files[*i] = Some(files_of);
+        }
+    }
+    files.into_iter().flatten().flatten().collect()
+}
+
+/// The rules and unit-test files of the phases named `names`, which all run `rules`.
+fn render_phases(plan: &CheckedPlan, rules: &[AlertRule], names: &[&str]) -> Vec<[Artifact; 2]> {
     // The tests are the same for every phase but for the phase the alerts name.
     let tests = promtool_tests::Tests::new(plan, rules);
-    let names: Vec<&str> = plan.phases.iter().map(|p| p.name.as_str()).collect();
     // Each alerting rule names the phase twice: its `phase` label, its description.
-    let rule_bodies = per_phase(&names, 2 * rules.len(), |phase| {
+    let rule_bodies = per_phase(names, 2 * rules.len(), |phase| {
         rules_body(plan, rules, phase)
     });
-    let test_bodies = per_phase(&names, tests.places(), |phase| tests.body(phase));
+    let test_bodies = per_phase(names, tests.places(), |phase| tests.body(phase));
     let mut out = Vec::new();
     for ((phase, rules_yaml), tests_yaml) in names.iter().zip(rule_bodies).zip(test_bodies) {
-        out.push(Artifact {
-            path: format!("prometheus/{phase}.rules.yml"),
-            contents: rules_header(plan, phase) + &rules_yaml,
-        });
-        out.push(Artifact {
-            path: format!("prometheus/{phase}.test.yml"),
-            contents: tests.header(phase) + &tests_yaml,
-        });
+        out.push([
+            Artifact {
+                path: format!("prometheus/{phase}.rules.yml"),
+                contents: rules_header(plan, phase) + &rules_yaml,
+            },
+            Artifact {
+                path: format!("prometheus/{phase}.test.yml"),
+                contents: tests.header(phase) + &tests_yaml,
+            },
+        ]);
     }
     out
 }

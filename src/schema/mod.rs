@@ -1,6 +1,6 @@
 //! Stage 2: the JSON Schema check. `schemas/plan.schema.json` is the one source of truth for
 //! a plan's structure; it is compiled into Rust when `plan` is built, and its custom formats
-//! (`duration`, `share`, `threshold`, `gate`, `predicate`, `network`, `resolver`) are
+//! (`duration`, `share`, `threshold`, `gate`, `predicate`, `network`, `resolver`, `silent-canary`) are
 //! checked by the same parsers that build the typed model, so the schema and the model
 //! cannot disagree on a scalar.
 //!
@@ -13,7 +13,9 @@ mod lookup;
 pub(crate) use explain::Explainer;
 
 use crate::diagnostic::Diagnostic;
-use crate::model::{Duration, ForDuration, Gate, Network, Predicate, Resolver, Share, Threshold};
+use crate::model::{
+    Duration, ForDuration, Gate, Network, Predicate, Resolver, Share, SilentCanary, Threshold,
+};
 use serde_json::Value;
 use std::sync::OnceLock;
 
@@ -37,6 +39,7 @@ pub(crate) const PLAN_SCHEMA: &str = include_str!("../../schemas/plan.schema.jso
         "predicate" => crate::schema::is_predicate,
         "network" => crate::schema::is_network,
         "resolver" => crate::schema::is_resolver,
+        "silent-canary" => crate::schema::is_silent_canary,
     },
     pattern_options = { engine = regex },
     methods = { is_valid = false, validate = false, iter_errors = true },
@@ -64,6 +67,7 @@ fn format_check(format: &str, s: &str) -> Result<(), String> {
         "predicate" => Predicate::parse(s).map(drop),
         "network" => Network::parse(s).map(drop),
         "resolver" => Resolver::parse(s).map(drop),
+        "silent-canary" => SilentCanary::parse(s).map(drop),
         _ => Ok(()),
     }
 }
@@ -98,6 +102,10 @@ fn is_network(s: &str) -> bool {
 
 fn is_resolver(s: &str) -> bool {
     format_check("resolver", s).is_ok()
+}
+
+fn is_silent_canary(s: &str) -> bool {
+    format_check("silent-canary", s).is_ok()
 }
 
 /// The schema as data, read only to explain a violation (its `x-expected` texts, its keys).

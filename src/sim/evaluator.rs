@@ -265,7 +265,8 @@ impl<'a> Evaluator<'a> {
             let r = &self.rules[i];
             let (canary, stable) = values[r.metric];
             let before = self.states[i].status();
-            let after = self.states[i].step(ts, r.condition.holds(canary, stable));
+            let holds = r.runs_in(self.phase) && r.condition.holds(canary, stable);
+            let after = self.states[i].step(ts, holds);
             if before != after {
                 self.transition(ts, i, before, after);
             }

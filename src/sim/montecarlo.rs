@@ -706,16 +706,18 @@ mod tests {
             .expect("example plan is valid")
     }
 
-    /// The built-in scenario file's traffic and baseline for `plan`, with `scenarios`.
+    /// The traffic and baseline of Lawsker's scenario file (the built-in scenarios and
+    /// models of its custom metrics), with `scenarios`.
     fn with_scenarios(plan: &LoweredPlan, scenarios: Vec<Scenario>) -> Scenarios {
-        let source = Source::new(
-            "<built-in scenarios>".into(),
-            scenario::DEFAULT_SCENARIOS.into(),
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let source = Source::load_as(
+            &root.join("simulations/lawsker.yaml"),
+            crate::source::Kind::Scenarios,
         )
-        .holding(crate::source::Kind::Scenarios);
+        .expect("readable");
         let mut s = scenario::load(&source, &plan.plan, &|p| p.to_string())
             .0
-            .expect("the built-in scenarios load");
+            .expect("Lawsker's scenarios load");
         s.scenarios = scenarios;
         s
     }

@@ -322,6 +322,7 @@ fn metric_models(
                     "custom_gauge",
                     IndexMap::from([("mean", mean), ("noise", noise)]),
                 ),
+                SyntheticMetric::Up => ("targets_up", IndexMap::from([("healthy", 1.0)])),
                 SyntheticMetric::Absent => ("not_modelled", IndexMap::new()),
             };
             MetricModel {

@@ -66,10 +66,22 @@ pub(crate) struct Behaviour {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum FaultKind {
     Step,
-    Leak { ramp_ms: i64 },
-    Bursts { every_ms: i64, lasting_ms: i64 },
-    Load { above_rps: f64 },
-    Partial { users: f64 },
+    Leak {
+        ramp_ms: i64,
+    },
+    Bursts {
+        every_ms: i64,
+        lasting_ms: i64,
+    },
+    Load {
+        above_rps: f64,
+    },
+    Partial {
+        users: f64,
+    },
+    /// The canary stops answering at onset, for good: no scrape succeeds (its `up` is 0,
+    /// its series end) and NGINX answers every request routed to it with a 502.
+    Crash,
 }
 
 /// A fault on the canary. Effects left `None` stay at the baseline.
@@ -97,7 +109,7 @@ impl Fault {
         }
         let since = t - self.onset_ms;
         match self.kind {
-            FaultKind::Step | FaultKind::Partial { .. } => 1.0,
+            FaultKind::Step | FaultKind::Partial { .. } | FaultKind::Crash => 1.0,
             FaultKind::Leak { ramp_ms } => (since as f64 / ramp_ms as f64).min(1.0),
             FaultKind::Bursts {
                 every_ms,

@@ -19,6 +19,7 @@ mod render_output;
 mod replay;
 mod rules_edges;
 mod scenarios;
+mod silent;
 mod simulate;
 mod snapshots;
 mod support;

@@ -182,7 +182,25 @@ fn manifest_states_gates_and_rollback_rules_in_the_metrics_units() {
     }
     // The alert index agrees with the per-step rules and has a runbook link for each.
     let alerts = arr(&m["alerts"]);
-    assert_eq!(alerts.len(), 3 + 9 + 9, "rollbacks, gates, no-data rules");
+    assert_eq!(
+        alerts.len(),
+        3 + 1 + 9 + 9,
+        "rollbacks, the silent canary, gates, no-data rules"
+    );
+    assert!(
+        alerts
+            .iter()
+            .any(|a| a["alert"] == "CanaryRollbackSilentCanary"
+                && a["severity"] == "critical"
+                && a["runbook"] == "RUNBOOK.md#rollback-silent_canary")
+    );
+    assert_eq!(m["silent_canary"]["for"]["text"], "5m");
+    assert_eq!(m["silent_canary"]["default"], true);
+    assert!(
+        arr(&m["steps"])[..4]
+            .iter()
+            .all(|st| st["silent_canary"] == true)
+    );
     assert!(alerts.iter().any(|a| a["alert"] == "CanaryNoDataErrorRate"
         && a["runbook"] == "RUNBOOK.md#no-data-error_rate"));
     assert_eq!(m["notifications"]["routes"]["critical"][2], "sms");

@@ -727,10 +727,19 @@ fn simulator_fires_exactly_when_promtool_does() {
         // The report as its JSON document shows it.
         let report = serde_json::to_value(&report).expect("the report serialises");
         let verdict = &report["verdict"];
+        // These traces have no `up`: the replay leaves the silent-canary rule out and says
+        // so (promtool, over one phase's file, fires it on `absent`).
+        let skipped = |r: &plan::lower::AlertRule| {
+            r.alert == "CanaryRollbackSilentCanary"
+                && report["not_evaluated"].as_array().is_some_and(|n| {
+                    n.iter()
+                        .any(|x| x.as_str().is_some_and(|x| x.starts_with(r.alert.as_str())))
+                })
+        };
         let first_rollback = rules
             .iter()
             .enumerate()
-            .filter(|(_, r)| r.kind == plan::lower::RuleKind::Rollback)
+            .filter(|(_, r)| r.kind == plan::lower::RuleKind::Rollback && !skipped(r))
             .filter_map(|(ri, _)| firing[ri].first().map(|&t| (t, ri)))
             .min();
         match first_rollback {
@@ -749,9 +758,11 @@ fn simulator_fires_exactly_when_promtool_does() {
             .iter()
             .enumerate()
         {
+            // A rule the replay did not evaluate (no `up` in the trace) never fires there.
+            let expected = firing[ri].first().copied().filter(|_| !skipped(&rules[ri]));
             assert_eq!(
                 r["first_firing_ms"].as_i64(),
-                firing[ri].first().copied(),
+                expected,
                 "trace {k} rule {}",
                 r["alert"]
             );

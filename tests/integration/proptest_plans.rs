@@ -447,6 +447,7 @@ fn assemble(
                 credentials_file: Some("/etc/secrets/sms-token".into()),
             }),
         }),
+        simulation: None,
     }
 }
 

@@ -349,7 +349,13 @@ fn report_has_one_first_rule_entry_per_rollback_rule() {
         );
         for k in s["first_rule"].as_object().unwrap().keys() {
             assert!(
-                ["error_rate", "response_time_p95", "availability"].contains(&k.as_str()),
+                [
+                    "error_rate",
+                    "response_time_p95",
+                    "availability",
+                    "silent_canary"
+                ]
+                .contains(&k.as_str()),
                 "{k}"
             );
         }

@@ -156,6 +156,7 @@ const ALL_CODES: &[&str] = &[
     "rollback-fires-when-better",
     "phase-shorter-than-rule",
     "duplicate-rule-id",
+    "reserved-rule-id",
     "no-rollback",
     "no-notifications",
     "no-runbook-url",

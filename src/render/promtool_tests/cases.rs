@@ -6,16 +6,29 @@ use super::file::{Check, ExpSample, ExprTest, Group, input_series};
 use super::firing::Run;
 use super::generator::{Generator, SEM, ceil_to, dur};
 use super::levels::NUDGES;
-use super::series::{Fed, Frame, key};
+use super::series::{Fed, Frame, key, new_series};
 use crate::lower::Condition;
 use crate::prom::Series;
-use crate::promql::{MetricExpr, Track};
+use crate::promql::{MetricExpr, Selector, Track};
 use crate::render::alerting::{record_selector, recorded};
+use std::collections::BTreeMap;
 use std::rc::Rc;
 
 impl Generator<'_> {
     /// The test group of rule `ri`.
     pub(super) fn rule_test(&self, ri: usize) -> Result<Group, String> {
+        self.rule_test_as(ri, false)
+    }
+
+    /// The second test group of the silent-canary rule: the canary's target vanishes
+    /// (DNS-based discovery drops a crashed container), so `up` is absent rather than 0.
+    pub(super) fn vanished_test(&self, ri: usize) -> Result<Group, String> {
+        self.rule_test_as(ri, true)
+    }
+
+    /// The test group of rule `ri`; for the silent-canary rule, with its canary's target
+    /// still listed and down (`up` 0), or with the target `vanished`.
+    fn rule_test_as(&self, ri: usize, vanished: bool) -> Result<Group, String> {
         let r = &self.rules[ri];
         let (canary, stable) = self.healthy(&[r.metric])?;
         let (sig, _) = self.signal(r.metric);
@@ -46,6 +59,32 @@ impl Generator<'_> {
                     }
                 }
                 (found.ok_or(last)?, "crosses the threshold")
+            }
+            Condition::Silent if vanished => {
+                let gone = Frame {
+                    levels: Rc::new(canary.clone()),
+                    traffic: false,
+                    reporting: false,
+                };
+                (
+                    self.scenario(r, &canary, &stable, gone)?,
+                    "crashes and its target vanishes (no `up` at all)",
+                )
+            }
+            Condition::Silent => {
+                // The target is still listed: every scrape fails, `up` is 0, and the
+                // application's series end (Prometheus marks them stale).
+                let mut levels = canary.clone();
+                levels.insert(sig, 0.0);
+                let down = Frame {
+                    levels: Rc::new(levels),
+                    traffic: false,
+                    reporting: true,
+                };
+                (
+                    self.scenario(r, &canary, &stable, down)?,
+                    "crashes (its target is down: `up` 0)",
+                )
             }
             Condition::Missing => {
                 let stop = Frame {
@@ -98,6 +137,9 @@ impl Generator<'_> {
                 .value(r.metric, Track::Canary, fire, &fed.series)
                 .unwrap_or(f64::NAN),
             Condition::Missing => f64::NAN,
+            // `absent()`'s 1, or the canary's `up` of 0.
+            Condition::Silent if vanished => 1.0,
+            Condition::Silent => 0.0,
         };
         Ok(Group {
             name,
@@ -234,6 +276,65 @@ impl Generator<'_> {
         Ok(Group {
             name: format!(
                 "healthy series: no alert at {}, {} or {}",
+                dur(t1),
+                dur(t2),
+                dur(t3)
+            ),
+            interval: dur(self.step),
+            input_series: input_series(&fed, self.step),
+            checks,
+            promql_expr_test: exprs,
+        })
+    }
+
+    /// The silent-canary rule `ri` on a healthy canary that has never failed a request:
+    /// its target is up and its request counter grows, but, as client libraries do, it has
+    /// no `code="500"` series at all. No alert at any of three checkpoints (the first
+    /// window full, the rule's `for` elapsed, one more window).
+    pub(super) fn no_errors_test(&self, ri: usize) -> Result<Group, String> {
+        let r = &self.rules[ri];
+        let up = |t: i64| ceil_to(t, self.ei);
+        let t1 = up(self.window + 2 * self.step.max(self.ei));
+        let t2 = up(t1 + r.for_ms as i64 + self.ei);
+        let t3 = up(t2 + self.window);
+        let slots = (t3 / self.step) as usize + 1;
+        let service = &self.plan.service.name;
+        let labels = |extra: &[(&str, &str)]| {
+            let mut l = BTreeMap::from([
+                ("service".to_string(), service.clone()),
+                ("track".to_string(), Track::Canary.as_str().to_string()),
+            ]);
+            l.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+            l
+        };
+        let requests = Selector::service("http_requests_total", service);
+        let mut series = vec![
+            new_series("up", labels(&[]), vec![Some(1.0); slots], self.step),
+            new_series(
+                &requests.metric,
+                labels(&[("code", "200")]),
+                (0..slots).map(|i| Some(100.0 * i as f64)).collect(),
+                self.step,
+            ),
+        ];
+        series.sort_by(|a, b| key(a).cmp(&key(b)));
+        if self.first_firing(r, &series, 0, t3)?.is_some() {
+            return Err(format!("{} fires on a healthy canary", r.alert));
+        }
+        let checks = [t1, t2, t3]
+            .into_iter()
+            .map(|ts| Check {
+                eval_time: dur(ts),
+                rule: ri,
+                fires: None,
+            })
+            .collect();
+        let exprs = vec![self.expr_test(r.metric, Track::Canary, t3, &series)];
+        let fed = Fed { series, slots };
+        Ok(Group {
+            name: format!(
+                "healthy canary with no 5xx series at all: no {} at {}, {} or {}",
+                r.alert,
                 dur(t1),
                 dur(t2),
                 dur(t3)

@@ -113,6 +113,8 @@ impl Generator<'_> {
     /// A realistic healthy value, used when it satisfies every rule.
     fn typical(&self, s: Signal) -> f64 {
         match s {
+            // One canary instance, answering its scrapes.
+            Signal::Own(mi) if self.plan.metrics[mi].builtin == Some(Builtin::TargetsUp) => 1.0,
             Signal::ErrorShare => 0.01,
             Signal::Requests => 1000.0,
             Signal::Own(mi) => match self.plan.metrics[mi].unit {

@@ -57,6 +57,20 @@ impl<'a> Tests<'a> {
                 Ok(t) => groups.push(t),
                 Err(why) => notes.push(format!("{}: not tested: {why}", r.alert)),
             }
+            if r.is_silent_canary() {
+                match g.vanished_test(i) {
+                    Ok(t) => groups.push(t),
+                    Err(why) => {
+                        notes.push(format!("{} (target vanished): not tested: {why}", r.alert))
+                    }
+                }
+                match g.no_errors_test(i) {
+                    Ok(t) => groups.push(t),
+                    Err(why) => {
+                        notes.push(format!("{} (no 5xx series): not tested: {why}", r.alert))
+                    }
+                }
+            }
         }
         match g.healthy_test() {
             Ok(t) => groups.push(t),
@@ -94,7 +108,8 @@ impl<'a> Tests<'a> {
         s.push_str(&format!(
             "# promtool unit tests of {phase}.rules.yml: `promtool test rules {phase}.test.yml`.\n\
              # One test per alert: its series are healthy, then cross the rule's threshold (no-data\n\
-             # rules: traffic stops or the series end). The firing evaluation was computed with\n\
+             # rules: traffic stops or the series end; the silent-canary rule: the canary's `up`\n\
+             # turns 0, and in a second test its target vanishes). The firing evaluation was computed with\n\
              # Prometheus 2.42's semantics from the same lowered rule: no alert one evaluation\n\
              # before it, the alert with its exact labels and annotations at it, and the recorded\n\
              # value at both. A last test feeds healthy series and expects no alert.\n"

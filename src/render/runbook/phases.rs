@@ -4,7 +4,7 @@
 use super::context::Ctx;
 use super::markdown::{code, commands_block, heading, md};
 use crate::lower::RuleKind;
-use crate::model::trim;
+use crate::model::{Duration, trim};
 use crate::render::alertmanager;
 use crate::render::anchors::anchor;
 use crate::render::commands::{self};
@@ -164,7 +164,11 @@ pub(super) fn write_phase(out: &mut String, cx: &Ctx, i: usize) -> fmt::Result {
         }
         writeln!(out)?;
     }
-    if !p.rollbacks.is_empty() {
+    let silent = cx
+        .rules
+        .iter()
+        .find(|r| r.is_silent_canary() && r.runs_in(i));
+    if !p.rollbacks.is_empty() || silent.is_some() {
         writeln!(out, "**Rolls back automatically when:**")?;
         writeln!(out)?;
         for r in &p.rollbacks {
@@ -174,6 +178,15 @@ pub(super) fn write_phase(out: &mut String, cx: &Ctx, i: usize) -> fmt::Result {
                 code(&rollback_text(p, r)),
                 anchor(RuleKind::Rollback, &r.id),
                 code(&cx.alert_name(RuleKind::Rollback, &r.id))
+            )?;
+        }
+        if let Some(r) = silent {
+            writeln!(
+                out,
+                "- [the canary is silent](#{}): no scrape target up for {}, alert {}",
+                anchor(RuleKind::Rollback, &r.id),
+                Duration::from_millis(r.for_ms).map_or_else(String::new, |d| d.to_string()),
+                code(&r.alert)
             )?;
         }
         writeln!(out)?;

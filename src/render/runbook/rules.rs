@@ -179,7 +179,87 @@ pub(super) fn write_rollback_rules(out: &mut String, cx: &Ctx) -> fmt::Result {
         )?;
         writeln!(out)?;
     }
-    Ok(())
+    write_silent_canary(out, cx)
+}
+
+/// The silent-canary rule's section (or a line saying the plan turned it off).
+fn write_silent_canary(out: &mut String, cx: &Ctx) -> fmt::Result {
+    let p = cx.plan;
+    let Some(sc) = p.silent_canary else {
+        writeln!(
+            out,
+            "The silent-canary rule is off (`monitoring.silent_canary: off`): a canary that \
+             crashes is noticed only by the no-data warnings, and is never rolled back \
+             automatically."
+        )?;
+        return writeln!(out);
+    };
+    let Some(r) = cx.rules.iter().find(|r| r.is_silent_canary()) else {
+        return Ok(());
+    };
+    let m = &p.metrics[sc.metric];
+    rule_heading(
+        out,
+        cx,
+        RuleKind::Rollback,
+        &r.id,
+        &format!(
+            "Rollback: silent canary ({})",
+            code(&format!("for {}", sc.after))
+        ),
+    )?;
+    let serving: Vec<String> = (0..p.phases.len())
+        .filter(|&i| r.runs_in(i))
+        .map(|i| code(&p.phases[i].name))
+        .collect();
+    writeln!(
+        out,
+        "- **Fires when:** none of the canary's scrape targets has answered Prometheus for {} \
+         (their `up` is 0), or no target of the canary is listed at all (`up` is absent), in a \
+         phase that sends it users ({}).",
+        sc.after,
+        serving.join(", ")
+    )?;
+    writeln!(
+        out,
+        "- **Why it rolls back:** when the canary crashes, hangs or is gone, NGINX answers its \
+         users with 502s that no application metric counts, and its own series vanish: every \
+         other rule on it compares nothing and stays quiet, and only no-data warnings would \
+         fire, for as long as the phase lasts. A silent canary is a failed canary."
+    )?;
+    writeln!(
+        out,
+        "- **As written:** {}",
+        if sc.default {
+            format!(
+                "not in the plan; the default is used: {}, the rate window (at least two \
+                 evaluation intervals). A restart or a failed scrape is shorter; after a whole \
+                 window the canary has no `rate()` left, so every other rule is blind. Set \
+                 `monitoring.silent_canary` to a duration, or `off`.",
+                code(&sc.after.to_string())
+            )
+        } else {
+            format!("`monitoring.silent_canary: {}`", sc.after)
+        }
+    )?;
+    metric_line(out, m)?;
+    writeln!(
+        out,
+        "- **Reads only `up`:** never the request counters, whose labelled series a client \
+         library creates at a first request (a healthy canary that has served no 5xx has no \
+         `code=\"5xx\"` series), so a healthy canary never trips it."
+    )?;
+    writeln!(out, "- **Alert:** {} (critical)", code(&r.alert))?;
+    writeln!(out, "- **Notified:** {}", cx.critical_to)?;
+    writeln!(
+        out,
+        "- **What to do:** [roll back now](#rolling-back); users are getting errors. Then \
+         look at why {} stopped: {} with the phase's override, its exit code, an OOM kill \
+         (`docker inspect`), its logs.",
+        code(&canary_service(p)),
+        code(&format!("{} ps", compose_command(p, Step::Phase(0))))
+    )?;
+    writeln!(out)
 }
 
 pub(super) fn write_no_data(out: &mut String, cx: &Ctx) -> fmt::Result {

@@ -219,6 +219,23 @@ pub fn run(
     let trace: &Trace = trace;
     let schedule = Schedule::new(plan);
     let mut inputs = Inputs::new(plan, rules, trace, opts.semantics)?;
+    let not_evaluated = silent_canary_unreadable(plan, rules, trace);
+    let idled: Vec<AlertRule>;
+    let rules = if not_evaluated.is_some() {
+        idled = rules
+            .iter()
+            .cloned()
+            .map(|mut r| {
+                if r.is_silent_canary() {
+                    r.idle_phases = (0..plan.phases.len()).collect();
+                }
+                r
+            })
+            .collect();
+        &idled[..]
+    } else {
+        rules
+    };
     let mut ev = Evaluator::new(rules, &schedule, true);
     let mut evaluations = 0u64;
     let mut ts = first_evaluation;
@@ -230,7 +247,7 @@ pub fn run(
         ts += ei;
     }
     let verdict = ev.verdict();
-    Ok(report(
+    let mut out = report(
         plan,
         rules,
         &schedule,
@@ -246,7 +263,39 @@ pub fn run(
             evaluations,
             semantics: opts.semantics,
         },
-    ))
+    );
+    out.not_evaluated.extend(not_evaluated);
+    Ok(out)
+}
+
+/// The silent-canary rule reads the canary's `up` (or its recorded `targets_up`): a trace
+/// holding neither for any track was exported without them, and the rule would roll the
+/// release back on their absence alone. Then the rule is not evaluated, and the report
+/// says so (this message); a trace with `up` for the stable track only is a canary gone.
+fn silent_canary_unreadable(
+    plan: &CheckedPlan,
+    rules: &[AlertRule],
+    trace: &Trace,
+) -> Option<String> {
+    let r = rules.iter().find(|r| r.is_silent_canary())?;
+    let m = &plan.metrics[r.metric];
+    let recorded = crate::lower::record_name(m);
+    let raw: Vec<&str> = match &m.expr {
+        crate::promql::MetricExpr::GaugeSum { sel } => vec![sel.metric.as_str()],
+        _ => Vec::new(),
+    };
+    let present = trace
+        .series
+        .iter()
+        .any(|s| s.name == recorded || s.name == m.name || raw.contains(&s.name.as_str()));
+    (!present).then(|| {
+        format!(
+            "{} (silent canary): the trace has no `{}` series of any track (nor `{recorded}`); export `up{{service=\"{}\"}}` with the trace to replay it",
+            r.alert,
+            raw.first().copied().unwrap_or(m.name.as_str()),
+            plan.service.name
+        )
+    })
 }
 
 /// For each rule, the evaluation times (relative ms) at which its alert is firing when one

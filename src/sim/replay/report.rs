@@ -68,6 +68,10 @@ pub struct ReplayReport {
     /// Series no rule reads (often a label typo), at most 20.
     pub(crate) unused_series: Vec<String>,
     pub(crate) unused_series_total: usize,
+    /// Rules the trace cannot evaluate, and why (the silent-canary rule without `up`):
+    /// they are listed but never hold.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) not_evaluated: Vec<String>,
     pub(crate) rules: Vec<RuleOut>,
     /// In time order; per rule, the first 10,000 transitions (see
     /// [`RuleOut::transitions_omitted`]).
@@ -379,6 +383,7 @@ pub(super) fn report(
         metrics,
         unused_series_total: unused.len(),
         unused_series: unused.into_iter().take(20).collect(),
+        not_evaluated: Vec::new(),
         rules: rule_out,
         events,
         verdict,

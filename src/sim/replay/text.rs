@@ -123,6 +123,9 @@ pub(crate) fn timeline(r: &ReplayReport) -> String {
             }
         );
     }
+    for note in &r.not_evaluated {
+        let _ = writeln!(s, "  not evaluated: {note}");
+    }
     let _ = writeln!(s, "\nTimeline");
     let aw = r.rules.iter().map(|x| x.alert.len()).max().unwrap_or(0);
     let summary = |alert: &str| {

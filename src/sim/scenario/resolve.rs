@@ -431,6 +431,7 @@ fn fault(
         KindSpec::Partial => FaultKind::Partial {
             users: fs.users.map_or(0.0, |r| r.0),
         },
+        KindSpec::Crash => FaultKind::Crash,
     };
     let schedule = Schedule::new(plan);
     let mut onset_ms = fs.onset.map_or(0, |o| o.0);
@@ -518,7 +519,20 @@ fn fault(
         .filter(|(_, v, _)| v.is_some())
         .map(|(k, _, _)| k.as_str())
         .collect();
-    if given.is_empty() {
+    if fault.kind == FaultKind::Crash {
+        // A crashed canary serves nothing: every effect would be ignored.
+        for key in &given {
+            f.push(
+                Diagnostic::error(
+                    "unused-parameter",
+                    format!("{at}/{key}"),
+                    format!("`{key}` has no effect on a `crash` fault: the canary serves nothing, NGINX answers its users with 502s"),
+                )
+                .at_key()
+                .with_hint("remove it; a crash needs only `onset` (and `phase`)"),
+            );
+        }
+    } else if given.is_empty() {
         f.push(
             Diagnostic::error("fault-without-effect", at, "the fault changes nothing")
                 .with_hint("give at least one of `error_rate`, `latency_factor`, `tail_share`, `memory_usage`, `cpu_usage`, `metrics`"),

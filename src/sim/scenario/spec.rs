@@ -97,6 +97,7 @@ pub(crate) enum KindSpec {
     Bursts,
     Load,
     Partial,
+    Crash,
 }
 
 impl KindSpec {
@@ -107,6 +108,7 @@ impl KindSpec {
             KindSpec::Bursts => "bursts",
             KindSpec::Load => "load",
             KindSpec::Partial => "partial",
+            KindSpec::Crash => "crash",
         }
     }
 }

@@ -170,6 +170,9 @@ pub(crate) struct Tick {
     pub(crate) ts: i64,
     pub(super) spans: Vec<Span>,
     pub(super) window: Window,
+    /// The window of a `crash`ed canary's `rate()`s, once the shared one reaches past its
+    /// last sample (None: the shared one).
+    pub(super) canary_window: Option<Window>,
     /// The draws of the spans planned recently (see [`Clock`]'s `plans`), and the
     /// inversion tables they use.
     pub(super) draws: Vec<ClassDraw>,
@@ -255,6 +258,8 @@ impl<'m, 'a> Clock<'m, 'a> {
             self.step.pool.clear();
         }
         let mut j = self.last_j;
+        // A crashed canary's last sample ends a span: its windows end there.
+        let crash_end = self.faults.last_sample().filter(|&l| l > 0);
         let (tracks, faults, step, slots, plans) = (
             &self.tracks,
             self.faults,
@@ -323,7 +328,7 @@ impl<'m, 'a> Clock<'m, 'a> {
             Some((period, [a, b])) => {
                 let mut r = (self.last_j + 1).rem_euclid(period);
                 for next in self.last_j + 1..=target {
-                    if next == target || r == a || r == b {
+                    if next == target || r == a || r == b || Some(next) == crash_end {
                         push(j, next);
                         j = next;
                     }
@@ -347,8 +352,29 @@ impl<'m, 'a> Clock<'m, 'a> {
         }
         .max(0);
         self.slots.pop_before(first_j);
+        self.step.window = self.window(ts, self.slots.ends());
+        self.step.canary_window = match self.faults.last_sample() {
+            Some(last)
+                if self.slots.len > 0
+                    && self.slots.j[self.slots.slot(self.slots.len - 1)] > last =>
+            {
+                // The canary's samples in the window: those up to its last one.
+                let kept = (0..self.slots.len)
+                    .take_while(|&i| self.slots.j[self.slots.slot(i)] <= last)
+                    .count();
+                let ends = (kept >= 2).then(|| (self.slots.slot(0), self.slots.slot(kept - 1)));
+                Some(self.window(ts, ends))
+            }
+            _ => None,
+        };
+        &self.step
+    }
+
+    /// The window at `ts` whose first and last samples are in slots `ends`.
+    fn window(&mut self, ts: i64, ends: Option<(usize, usize)>) -> Window {
+        let m = self.model;
         let start = ts - m.window_ms;
-        self.step.window = match self.slots.ends() {
+        match ends {
             None => Window::default(),
             Some((f, l)) => {
                 let (jf, jl) = (self.slots.j[f], self.slots.j[l]);
@@ -383,7 +409,6 @@ impl<'m, 'a> Clock<'m, 'a> {
                     gap_s: (first_t - start) as f64 / 1000.0,
                 }
             }
-        };
-        &self.step
+        }
     }
 }

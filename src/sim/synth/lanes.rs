@@ -372,19 +372,20 @@ impl<'m, 'a> Lanes<'m, 'a> {
         let canary = t.track == Track::Canary;
         let side = usize::from(!canary);
         let series = demand.series[side];
+        // A crashed canary's windows end at its last sample.
+        let w_of = match (canary, &step.canary_window) {
+            (true, Some(cw)) => cw,
+            _ => &step.window,
+        };
         // Without two samples in the window there is no `rate()` at all; with them, every
         // `rate()` has a value.
-        let window = step
-            .window
-            .factor
-            .zip(step.window.ends)
-            .map(|(factor, ends)| Rate {
-                model: m,
-                ts: step.ts,
-                w: &step.window,
-                factor,
-                ends,
-            });
+        let window = w_of.factor.zip(w_of.ends).map(|(factor, ends)| Rate {
+            model: m,
+            ts: step.ts,
+            w: w_of,
+            factor,
+            ends,
+        });
         let [requests, errors, ok, cpu] = &mut self.rates;
         if let Some(window) = &window {
             let ends = window.ends;
@@ -505,7 +506,28 @@ impl<'m, 'a> Lanes<'m, 'a> {
                         Some(faults.custom_value(mi, t.track, intensity, (mean, noise, max), z))
                     });
                 }
+                SyntheticMetric::Up => {
+                    let up = !(canary && self.faults.down_at(step.ts, m.scrape_ms));
+                    fill(values, w, n, 2 * mi + side, |_| {
+                        Some(f64::from(u8::from(up)))
+                    });
+                }
                 SyntheticMetric::Absent => fill(values, w, n, 2 * mi + side, |_| None),
+            }
+        }
+        // A crashed canary's instant series are stale: its gauges have no value (drawn all
+        // the same, so that every trial takes the same random numbers).
+        if canary && self.faults.down_at(step.ts, m.scrape_ms) {
+            for &(mi, source) in &demand.metrics[side] {
+                if matches!(
+                    source,
+                    SyntheticMetric::Memory
+                        | SyntheticMetric::DbConnections
+                        | SyntheticMetric::Redis
+                        | SyntheticMetric::Custom { .. }
+                ) {
+                    fill(values, w, n, 2 * mi + side, |_| None);
+                }
             }
         }
     }

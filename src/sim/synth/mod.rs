@@ -89,6 +89,9 @@ pub(crate) enum SyntheticMetric {
         noise: f64,
         max: f64,
     },
+    /// The canary's scrape targets that answered their last scrape (`targets_up`): 1,
+    /// or 0 once a `crash` fault has made its scrapes fail.
+    Up,
     /// Not simulated: always absent.
     Absent,
 }
@@ -123,7 +126,7 @@ impl SeriesSet {
                 SyntheticMetric::Memory => r.memory = true,
                 SyntheticMetric::DbConnections => r.db = true,
                 SyntheticMetric::Redis => r.redis = true,
-                SyntheticMetric::Custom { .. } | SyntheticMetric::Absent => {}
+                SyntheticMetric::Custom { .. } | SyntheticMetric::Up | SyntheticMetric::Absent => {}
             }
         }
         r
@@ -227,7 +230,7 @@ fn latency_thresholds(sources: &[SyntheticMetric], rules: &[AlertRule]) -> Optio
             } => thresholds.push(v),
             Condition::Compare { .. } => return None,
             // "No value" does not depend on where the quantile lies.
-            Condition::Missing => {}
+            Condition::Missing | Condition::Silent => {}
         }
     }
     Some(thresholds)
@@ -252,6 +255,10 @@ pub(crate) fn sources(plan: &CheckedPlan, scenarios: &Scenarios) -> Vec<Syntheti
             (Some(Builtin::MemoryUsage), _) => SyntheticMetric::Memory,
             (Some(Builtin::DbConnections), _) => SyntheticMetric::DbConnections,
             (Some(Builtin::RedisMemoryUsage), _) => SyntheticMetric::Redis,
+            (Some(Builtin::TargetsUp), _) => SyntheticMetric::Up,
+            // An overridden query still counts the targets up: the crash model drives it,
+            // as it drives the built-in one.
+            _ if m.name == "targets_up" => SyntheticMetric::Up,
             _ => scenarios
                 .baseline
                 .custom
@@ -483,6 +490,10 @@ impl<'a> Model<'a> {
 /// failed or not) the service produces at each of the fault's levels, prepared once.
 pub(crate) struct FaultModel<'m> {
     fault: Option<&'m Fault>,
+    /// For a `crash`: the first scrape (index on the scrape grid) that fails, the first at
+    /// or after its onset. From it on the canary has no new sample, its `up` is 0 and its
+    /// gauges are stale.
+    pub(super) down_from: Option<i64>,
     /// For a `leak`: the number of equal steps of its ramp.
     leak_steps: i64,
     /// Per intensity level (0: healthy; `leak_steps`: full), the canary's requests.
@@ -497,8 +508,8 @@ pub(crate) struct FaultModel<'m> {
 /// Whether `fault` can move the canary's value of plan metric `metric`, produced as
 /// `source`: the metrics its effects change (an `error_rate` moves the error rate and
 /// availability, a latency effect the latency quantile, `memory_usage` and `cpu_usage`
-/// their gauges, `metrics` the custom metrics it names). Nothing moves throughput or the
-/// other gauges.
+/// their gauges, `metrics` the custom metrics it names, a crash the targets up). Nothing
+/// moves throughput or the other gauges.
 pub(crate) fn fault_moves(fault: &Fault, metric: usize, source: SyntheticMetric) -> bool {
     match source {
         SyntheticMetric::ErrorRate | SyntheticMetric::Availability => fault.error_rate.is_some(),
@@ -508,6 +519,9 @@ pub(crate) fn fault_moves(fault: &Fault, metric: usize, source: SyntheticMetric)
         SyntheticMetric::Memory => fault.memory_usage.is_some(),
         SyntheticMetric::Cpu => fault.cpu_usage.is_some(),
         SyntheticMetric::Custom { .. } => fault.metrics.iter().any(|&(m, _)| m == metric),
+        // A crash stops the canary's series: the targets go down; what its other series
+        // read afterwards are its samples from before.
+        SyntheticMetric::Up => fault.kind == FaultKind::Crash,
         SyntheticMetric::Throughput
         | SyntheticMetric::DbConnections
         | SyntheticMetric::Redis
@@ -569,7 +583,10 @@ impl<'m> FaultModel<'m> {
             probs.push((1.0 - prev).max(0.0));
             probs
         };
+        let crash = fault.is_some_and(|f| f.kind == FaultKind::Crash);
         let fail_at = |level: i64| match fault.and_then(|f| f.error_rate.map(|e| (f, e))) {
+            // Every request routed to a crashed canary fails at NGINX (502).
+            _ if crash && level > 0 => 1.0,
             Some((f, e)) if level > 0 => {
                 let intensity = level as f64 / leak_steps as f64;
                 let affected = f.affected();
@@ -598,6 +615,9 @@ impl<'m> FaultModel<'m> {
         }
         FaultModel {
             fault,
+            down_from: fault
+                .filter(|f| f.kind == FaultKind::Crash)
+                .map(|f| (f.onset_ms.max(0) + model.scrape_ms - 1).div_euclid(model.scrape_ms)),
             leak_steps,
             canary: (0..=leak_steps).map(|level| mix(canary, level)).collect(),
             stable: mix(stable.unwrap_or_default(), 0),
@@ -628,6 +648,21 @@ impl<'m> FaultModel<'m> {
     #[inline]
     fn moves_custom(&self, mi: usize) -> bool {
         self.custom_lift.get(mi).is_some_and(|&l| l != 0.0)
+    }
+
+    /// Whether the canary's scrape target is down at evaluation time `ts`: the latest
+    /// scrape at or before it failed (a `crash`), so its `up` reads 0 and its instant
+    /// series are stale.
+    #[inline]
+    pub(super) fn down_at(&self, ts: i64, scrape_ms: i64) -> bool {
+        self.down_from
+            .is_some_and(|j| ts.div_euclid(scrape_ms) >= j)
+    }
+
+    /// The last scrape whose sample a `crash`ed canary has, if it crashed (-1: none).
+    #[inline]
+    pub(super) fn last_sample(&self) -> Option<i64> {
+        self.down_from.map(|j| j - 1)
     }
 
     /// The requests of `track` at the fault's intensity `level`.
@@ -720,6 +755,7 @@ mod tests {
         };
         let fm = FaultModel {
             fault: Some(&f),
+            down_from: None,
             leak_steps: 10,
             canary: Vec::new(),
             stable: Mix::new(None, None),

@@ -42,7 +42,13 @@
 //! 3. The gauges the evaluation's rules read, the canary's then the stable track's, each
 //!    in the order memory, DB connections, Redis memory: one standard normal each.
 //! 4. The metric values, the canary's then the stable track's, in metric order: one
-//!    standard normal for each custom metric read.
+//!    standard normal for each custom metric read (also when a `crash` has made it stale).
+//!
+//! A `crash` fault's canary has no sample from its first failed scrape on (the first at or
+//! after the onset): its `rate()`s read its earlier samples while the window holds two,
+//! its gauges and custom metrics are absent, its `targets_up` is 0, and a span ends at its
+//! last sample. Its requests are still drawn (all failed: NGINX's 502s, for the blast
+//! radius).
 //!
 //! The rules an evaluation runs, and so what it reads, are the rollback rules, and the
 //! gates from their `for` before the phase's end on (`gates_from`).
@@ -132,6 +138,17 @@ impl TrackSeries {
         t
     }
 
+    /// Drops every sample scraped so far.
+    fn forget_samples(&mut self) {
+        self.scraped_requests.clear();
+        self.scraped_errors.clear();
+        self.scraped_successes.clear();
+        self.scraped_cpu.clear();
+        for b in &mut self.scraped_buckets {
+            b.clear();
+        }
+    }
+
     /// Records every counter the track produces as scraped at `t`.
     fn scrape(&mut self, t: i64) {
         if self.series.requests {
@@ -198,14 +215,27 @@ impl<'r, 'a> Reference<'r, 'a> {
             ..model.canary_series
         };
         let buckets = model.les.len();
-        let mut tracks = vec![TrackSeries::new(Track::Canary, canary, buckets)];
+        let mut canary = TrackSeries::new(Track::Canary, canary, buckets);
+        if faults.down_from == Some(0) {
+            // Crashed from the start: not even the first scrape succeeds.
+            canary.forget_samples();
+        }
+        let mut tracks = vec![canary];
         if let Some(stable) = model.stable_series {
             tracks.push(TrackSeries::new(Track::Stable, stable, buckets));
         }
         let schedule = Schedule {
             starts: model.phase_starts.clone(),
         };
-        let span_ends = span_ends(model, schedule.promotion_at());
+        let mut span_ends = span_ends(model, schedule.promotion_at());
+        // A crashed canary's last sample ends a span: its windows end there.
+        if let Some(e) = faults
+            .last_sample()
+            .filter(|&l| l > 0)
+            .and_then(|l| span_ends.get_mut(l as usize))
+        {
+            *e = true;
+        }
         Reference {
             model,
             faults,
@@ -264,9 +294,10 @@ impl<'r, 'a> Reference<'r, 'a> {
                         .find(|&&(mi, t, _)| mi == rule.metric && t == track)
                         .and_then(|&(_, _, v)| v)
                 };
-                let holds = rule
-                    .condition
-                    .holds(value(Track::Canary), value(Track::Stable));
+                let holds = rule.runs_in(phase)
+                    && rule
+                        .condition
+                        .holds(value(Track::Canary), value(Track::Stable));
                 let status = alerts[i].step(ts, holds);
                 if rule.kind == RuleKind::Rollback && status.is_firing() && rolled_back.is_none() {
                     rolled_back = Some(Verdict::RolledBack { ts, phase, rule: i });
@@ -306,9 +337,13 @@ impl<'r, 'a> Reference<'r, 'a> {
                 self.span_start = j;
             }
             // Inside a span the counters keep the value they had at its start: no window
-            // starts or ends there, so no `rate()` reads those samples' values.
+            // starts or ends there, so no `rate()` reads those samples' values. A crashed
+            // canary's scrapes fail: it has no sample from then on.
+            let down = self.faults.down_from.is_some_and(|d| j >= d);
             for t in &mut self.tracks {
-                t.scrape(j * m.scrape_ms);
+                if !(down && t.track == Track::Canary) {
+                    t.scrape(j * m.scrape_ms);
+                }
             }
             self.scraped = j;
         }
@@ -428,8 +463,30 @@ impl<'r, 'a> Reference<'r, 'a> {
     }
 
     /// The value at `ts` of metric `mi` on track `ti`, the request rate multiplied by
-    /// `burst`.
+    /// `burst`. A crashed canary's target is down: its `up` is 0 and its instant series
+    /// (gauges, custom metrics) are stale, while its `rate()`s read what it was scraped for
+    /// before.
     fn value(&mut self, ti: usize, mi: usize, ts: i64, burst: f64) -> Option<f64> {
+        let source = self.model.sources[mi];
+        let down =
+            self.tracks[ti].track == Track::Canary && self.faults.down_at(ts, self.model.scrape_ms);
+        let v = self.scraped_value(ti, mi, ts, burst);
+        match source {
+            SyntheticMetric::Up => Some(if down { 0.0 } else { 1.0 }),
+            SyntheticMetric::Memory
+            | SyntheticMetric::DbConnections
+            | SyntheticMetric::Redis
+            | SyntheticMetric::Custom { .. }
+                if down =>
+            {
+                None
+            }
+            _ => v,
+        }
+    }
+
+    /// The value at `ts` of metric `mi` on track `ti`, from its samples.
+    fn scraped_value(&mut self, ti: usize, mi: usize, ts: i64, burst: f64) -> Option<f64> {
         let m = self.model;
         let source = m.sources[mi];
         let t = &self.tracks[ti];
@@ -463,7 +520,7 @@ impl<'r, 'a> Reference<'r, 'a> {
                         .custom_value(mi, track, intensity, (mean, noise, max), z),
                 )
             }
-            SyntheticMetric::Absent => None,
+            SyntheticMetric::Up | SyntheticMetric::Absent => None,
         }
     }
 

@@ -260,6 +260,7 @@ fn kind_of(source: SyntheticMetric) -> &'static str {
         SyntheticMetric::DbConnections => "db connections",
         SyntheticMetric::Redis => "redis",
         SyntheticMetric::Custom { .. } => "custom",
+        SyntheticMetric::Up => "targets up",
         SyntheticMetric::Absent => "absent",
     }
 }
@@ -423,6 +424,10 @@ scenarios:
     fault: { kind: partial, onset: 40m, users: 50%, metrics: { conversion_rate: 60% } }
   - name: business-when-loaded
     fault: { kind: load, above_rps: 5, metrics: { bug_report_rate: 100% } }
+  - name: crashing
+    fault: { kind: crash, onset: 25m10s }
+  - name: dead-on-arrival
+    fault: { kind: crash }
 ";
 
 /// The Lawsker plan on grids whose evaluations fall between scrapes (every scrape is then
