@@ -89,7 +89,7 @@ impl Batch {
                     self.add(Some(&source), findings, color);
                 }
                 Err(e) => {
-                    let f = c.locate(vec![unreadable_named(&path, &e)]);
+                    let f = c.locate(vec![unreadable_named(&path, &e, Severity::Warning)]);
                     let source = c.source.clone();
                     self.add(Some(&source), f, color);
                 }
@@ -189,15 +189,21 @@ pub(super) fn named_scenarios(c: &Compiled, plan: &CheckedPlan) -> Option<PathBu
     Some(dir.join(rel))
 }
 
-/// The finding at the plan's `simulation.scenarios` when the file it names cannot be read.
-pub(super) fn unreadable_named(path: &Path, e: &LoadError) -> Diagnostic {
+/// The finding at the plan's `simulation.scenarios` when the file it names cannot be read:
+/// an error for `plan simulate`, which needs it; a warning for `plan validate` (the plan
+/// itself is valid, and renders).
+pub(super) fn unreadable_named(path: &Path, e: &LoadError, severity: Severity) -> Diagnostic {
     let f = load_finding(e);
-    Diagnostic::error(
+    let d = Diagnostic::error(
         "scenario-file",
         "/simulation/scenarios",
         format!("the scenario file named here ({}) cannot be used: {}", path.display(), f.message),
     )
-    .with_hint("the path is relative to the plan's folder; write the file (start from simulations/default.yaml) or fix the path")
+    .with_hint("the path is relative to the plan's folder; write the file (start from simulations/default.yaml) or fix the path");
+    match severity {
+        Severity::Error => d,
+        Severity::Warning => Diagnostic { severity, ..d },
+    }
 }
 
 /// Whether two paths name the same file (as given, or once resolved).

@@ -6,7 +6,7 @@ use super::error::Error;
 use super::findings::{Batch, load_finding, named_scenarios, summary, unreadable_named};
 use super::settings::SimulateFlags;
 use super::terminal::{color, plural};
-use crate::diagnostic::render_human;
+use crate::diagnostic::{Severity, render_human};
 use crate::lower::LoweredPlan;
 use crate::pipeline::Compiled;
 use crate::sim::montecarlo;
@@ -94,7 +94,7 @@ fn scenario_source(compiled: &Compiled, file: ScenarioFile<'_>) -> Result<Source
             }
         }
         ScenarioFile::Named(_) => {
-            for f in compiled.locate(vec![unreadable_named(path, &e)]) {
+            for f in compiled.locate(vec![unreadable_named(path, &e, Severity::Error)]) {
                 eprint!("{}", render_human(Some(&compiled.source), &f, color()));
             }
             Error::Findings { unreadable: false }

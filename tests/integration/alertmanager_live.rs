@@ -311,6 +311,15 @@ fn alertmanager_delivers_actionable_slack_and_sms_messages() {
         "smarthost: smtp.lawsker.com:587",
         &format!("smarthost: 127.0.0.1:{smtp}"),
     );
+    // The scenario file the plan names is beside the original, not this copy.
+    let text = swap(
+        &text,
+        "scenarios: ../simulations/lawsker.yaml",
+        &format!(
+            "scenarios: {}",
+            root().join("simulations/lawsker.yaml").display()
+        ),
+    );
     let plan_file = dir.join("lawsker.yaml");
     std::fs::write(&plan_file, text).unwrap();
     plan()

@@ -268,8 +268,9 @@ fn against_several_plans_each_finding_names_its_plan() {
     );
     assert!(d.stderr.contains("the plan `checkout-api`"), "{}", d.stderr);
     assert!(!d.stderr.contains("the plan `lawsker`"), "{}", d.stderr);
+    // Each plan's own scenario file (`simulation.scenarios`) is checked too, and is valid.
     assert!(
-        d.stderr.ends_with("5 errors, 0 warnings in 3 files\n"),
+        d.stderr.ends_with("5 errors, 0 warnings in 5 files\n"),
         "{}",
         d.stderr
     );

@@ -109,14 +109,14 @@ fn a_crash_is_caught_within_scrape_plus_evaluation_plus_for_in_every_trial() {
             ] {
                 let f = scenario(&r, s);
                 let case = format!("{name} {semantics} {s}");
-                assert_eq!(f["detection"]["count"], 100, "{case}: {f:#}");
+                assert_eq!(f["caught"]["count"], 100, "{case}: {f:#}");
                 assert_eq!(f["false_rollback"]["count"], 0, "{case}");
                 assert_eq!(f["first_rule"]["silent_canary"], 100, "{case}: {f:#}");
                 let want = expected_detection_ms(onset, scrape, eval, for_);
                 assert!(want <= scrape + eval + for_, "{case}: the bound");
                 for q in ["median", "p90", "p99"] {
                     assert_eq!(
-                        f["time_to_detect_seconds"][q],
+                        f["time_to_catch_seconds"][q],
                         want as f64 / 1000.0,
                         "{case} {q}: {f:#}"
                     );
@@ -163,7 +163,7 @@ fn silent_canary_off_leaves_a_crash_to_the_no_data_warnings() {
     let p = test_plan(&dir, "off", "{ silent_canary: off }");
     let r = simulate(&[p.to_str().unwrap(), "--scenarios", sc.to_str().unwrap()]);
     let f = scenario(&r, "on-the-grid");
-    assert_eq!(f["detection"]["count"], 0, "{f:#}");
+    assert_eq!(f["rolled_back_after_onset"]["count"], 0, "{f:#}");
 }
 
 /// A CSV trace of the plan `app`: both tracks' `up` and request counters every 15s for
@@ -365,11 +365,11 @@ fn a_dark_phase_has_no_silent_canary_rule_and_the_next_phase_catches_the_crash()
     );
     let r = simulate(&[p.to_str().unwrap(), "--scenarios", sc.to_str().unwrap()]);
     let f = scenario(&r, "crash-in-the-dark");
-    assert_eq!(f["detection"]["count"], 50, "{f:#}");
+    assert_eq!(f["caught"]["count"], 50, "{f:#}");
     assert_eq!(f["first_rule"]["silent_canary"], 50, "{f:#}");
     assert_eq!(f["rollbacks_by_phase"]["canary"], 50, "{f:#}");
     // Pending at 1h (the canary phase's first evaluation), firing at 1h5m: 45m after onset.
-    assert_eq!(f["time_to_detect_seconds"]["p99"], 2700.0, "{f:#}");
+    assert_eq!(f["time_to_catch_seconds"]["p99"], 2700.0, "{f:#}");
 }
 
 /// A plan whose targets carry other labels overrides `targets_up`'s query: the rule reads

@@ -462,7 +462,8 @@ fn lawsker_slow_leak_is_rolled_back_anyway_not_detected() {
     );
     // What the run assumed is in the report.
     let a = &r["assumptions"];
-    assert_eq!(a["scenario_file"], "<built-in scenarios>");
+    // The plan names its scenario file (the built-in scenarios and its business metrics).
+    assert_eq!(a["scenario_file"], "plans/../simulations/lawsker.yaml");
     assert_eq!(a["window_seconds"], 300.0);
     assert_eq!(a["scrape_interval_seconds"], 15.0);
     let models: Vec<&str> = a["metrics"]
@@ -586,21 +587,21 @@ fn a_fault_on_a_custom_metric_is_detected_in_monte_carlo() {
     assert_eq!(scenario(&r, "healthy")["rollback"]["count"], 0);
     for name in ["signups-drop", "half-the-users"] {
         let s = scenario(&r, name);
-        assert_eq!(s["detection"]["count"], 50, "{name}: {s:#}");
+        assert_eq!(s["caught"]["count"], 50, "{name}: {s:#}");
         assert_eq!(s["first_rule"]["signup_rate"], 50, "{name}: {s:#}");
         // The first evaluation at or after 30m holds; 5m later the alert fires.
         for q in ["median", "p99"] {
-            assert_eq!(s["time_to_detect_seconds"][q], 300.0, "{name} {q}: {s:#}");
+            assert_eq!(s["time_to_catch_seconds"][q], 300.0, "{name} {q}: {s:#}");
         }
     }
     let short = scenario(&r, "short-of-it");
-    assert_eq!(short["detection"]["count"], 0, "{short:#}");
+    assert_eq!(short["rolled_back_after_onset"]["count"], 0, "{short:#}");
     // The leak crosses 1000 a little after 10m + 1h · (1000 − 20) / (5000 − 20), about
     // 22m, and fires 5m later.
     let leak = scenario(&r, "queue-leak");
-    assert_eq!(leak["detection"]["count"], 50, "{leak:#}");
+    assert_eq!(leak["caught"]["count"], 50, "{leak:#}");
     assert_eq!(leak["first_rule"]["queue_depth"], 50, "{leak:#}");
-    let median = leak["time_to_detect_seconds"]["median"].as_f64().unwrap();
+    let median = leak["time_to_catch_seconds"]["median"].as_f64().unwrap();
     assert!((16.0 * 60.0..19.0 * 60.0).contains(&median), "{median}");
 }
 
