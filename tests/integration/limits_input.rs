@@ -5,7 +5,7 @@
 //! by the test.
 
 use crate::support::*;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 /// Address space for one run: far above what any of these inputs needs when guarded
@@ -39,12 +39,6 @@ fn alias_bomb(base: usize, levels: usize, width: usize) -> String {
         s.push_str(&format!("a{l}: &a{l} [{refs}]\n"));
     }
     s
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, text).expect("write input");
-    p
 }
 
 /// The first finding's `file:line:col: error[code]` line.

@@ -7,7 +7,6 @@
 use crate::support::*;
 use std::cell::Cell;
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -31,12 +30,6 @@ notifications:
   slack: {{ channel: "#releases", api_url_file: /etc/secrets/slack }}
 "##
     )
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, text).expect("write");
-    path
 }
 
 /// Runs `plan args` with at most `mib` MiB of address space and `cpu_s` seconds of CPU;

@@ -9,7 +9,7 @@
 //! interval + one evaluation interval + `for` after the onset (plus the time to the next
 //! phase if the crash comes just before a phase change, which restarts every `for`).
 
-use crate::support::{self, plan};
+use crate::support::{self, plan, write};
 use serde_json::Value;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -25,12 +25,6 @@ fn test_plan(dir: &Path, name: &str, monitoring: &str) -> PathBuf {
     );
     let path = dir.join(format!("{name}.yaml"));
     std::fs::write(&path, text).expect("write plan");
-    path
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, text).expect("write file");
     path
 }
 

@@ -2,7 +2,7 @@
 //! derived from the estimate's own uncertainty, and properties that must hold for any seed.
 //! All runs drive the real binary with `--format json` (report `schema_version` 3).
 
-use crate::support::{self, plan};
+use crate::support::{self, plan, write};
 use proptest::prelude::*;
 use serde_json::Value;
 use statrs::distribution::{Binomial, Discrete, DiscreteCDF, Poisson};
@@ -27,12 +27,6 @@ fn test_plan(
     );
     let path = dir.join(format!("{name}.yaml"));
     std::fs::write(&path, text).expect("write plan");
-    path
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, text).expect("write file");
     path
 }
 
