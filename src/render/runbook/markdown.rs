@@ -1,7 +1,10 @@
 //! Markdown for the runbook: user text escaped ([`md`]) or put in code spans ([`code`]),
 //! headings with explicit anchors, and fenced blocks of commands.
 
-use crate::render::commands::Command;
+use crate::check::{CheckedPlan, Group};
+use crate::render::commands::{self, Command};
+use crate::render::step::Step;
+use crate::render::text::group_rule_text;
 use std::fmt::{self, Write};
 
 /// Escapes text for inline Markdown (CommonMark and GitHub's extensions): every character
@@ -62,6 +65,29 @@ pub(super) fn commands_block(out: &mut String, cmds: &[Command]) -> fmt::Result 
 pub(super) fn heading(out: &mut String, level: usize, id: &str, text: &str) -> fmt::Result {
     writeln!(out, "{} <a id=\"{id}\"></a>{text}", "#".repeat(level))?;
     writeln!(out)
+}
+
+/// The files `step` applies, as a comma-separated list of code spans.
+pub(super) fn applied_files(p: &CheckedPlan, step: Step) -> String {
+    commands::artifacts(p, step)
+        .iter()
+        .map(|a| code(a))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// One user group as a list item: its name, its share of requests when stated, its rule.
+pub(super) fn group_item(out: &mut String, g: &Group) -> fmt::Result {
+    let share = g
+        .share
+        .map(|s| format!(" (about {s} of requests)"))
+        .unwrap_or_default();
+    writeln!(
+        out,
+        "- **{}**{share}: {}",
+        md(&g.name),
+        group_rule_text(g, code)
+    )
 }
 
 #[cfg(test)]

@@ -2,13 +2,13 @@
 //! the contents, the phases at a glance, and who gets the new version.
 
 use super::context::Ctx;
-use super::markdown::{code, heading, md};
+use super::markdown::{code, group_item, heading, md};
 use crate::lower::RuleKind;
 use crate::model::{Sticky, trim};
 use crate::render::anchors::anchor;
 use crate::render::artifact::header;
 use crate::render::commands::COMPOSE_BASE;
-use crate::render::text::{gate_text, group_rule_text, rollback_text};
+use crate::render::text::{gate_text, rollback_text};
 use std::fmt::{self, Write};
 
 pub(super) fn write_header(out: &mut String, cx: &Ctx) -> fmt::Result {
@@ -206,16 +206,7 @@ pub(super) fn write_audience(out: &mut String, cx: &Ctx) -> fmt::Result {
         )?;
         writeln!(out)?;
         for g in &p.groups {
-            let share = g
-                .share
-                .map(|s| format!(" (about {s} of requests)"))
-                .unwrap_or_default();
-            writeln!(
-                out,
-                "- **{}**{share}: {}",
-                md(&g.name),
-                group_rule_text(g, code)
-            )?;
+            group_item(out, g)?;
         }
         writeln!(out)?;
     }

@@ -2,14 +2,14 @@
 //! what is watched, when to advance) and the promotion.
 
 use super::context::Ctx;
-use super::markdown::{code, commands_block, heading, md};
+use super::markdown::{applied_files, code, commands_block, group_item, heading, md};
 use crate::lower::RuleKind;
 use crate::model::{Duration, trim};
 use crate::render::alertmanager;
 use crate::render::anchors::anchor;
 use crate::render::commands::{self};
 use crate::render::step::Step;
-use crate::render::text::{gate_text, group_rule_text, rollback_text};
+use crate::render::text::{gate_text, rollback_text};
 use std::fmt::{self, Write};
 
 pub(super) fn write_preparation(out: &mut String, cx: &Ctx) -> fmt::Result {
@@ -99,16 +99,7 @@ pub(super) fn write_phase(out: &mut String, cx: &Ctx, i: usize) -> fmt::Result {
         writeln!(out)?;
         for &gi in &ph.groups {
             let g = &p.groups[gi];
-            let share = g
-                .share
-                .map(|s| format!(" (about {s} of requests)"))
-                .unwrap_or_default();
-            writeln!(
-                out,
-                "- **{}**{share}: {}",
-                md(&g.name),
-                group_rule_text(g, code)
-            )?;
+            group_item(out, g)?;
         }
     }
     writeln!(out)?;
@@ -140,11 +131,7 @@ pub(super) fn write_phase(out: &mut String, cx: &Ctx, i: usize) -> fmt::Result {
     writeln!(
         out,
         "**Start the phase** (applies {}):",
-        commands::artifacts(p, step)
-            .iter()
-            .map(|a| code(a))
-            .collect::<Vec<_>>()
-            .join(", ")
+        applied_files(p, step)
     )?;
     writeln!(out)?;
     commands_block(out, &commands::step_commands(p, step))?;
@@ -220,11 +207,7 @@ pub(super) fn write_promotion(out: &mut String, cx: &Ctx) -> fmt::Result {
         "When the last phase has run with every gate holding, {} becomes the stable version \
          and the canary is retired (applies {}):",
         md(&p.release.to),
-        commands::artifacts(p, Step::Promotion)
-            .iter()
-            .map(|a| code(a))
-            .collect::<Vec<_>>()
-            .join(", ")
+        applied_files(p, Step::Promotion)
     )?;
     writeln!(out)?;
     commands_block(out, &commands::step_commands(p, Step::Promotion))?;

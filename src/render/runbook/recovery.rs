@@ -1,7 +1,7 @@
 //! When things go wrong: rolling back by hand, and troubleshooting.
 
 use super::context::Ctx;
-use super::markdown::{code, commands_block, heading, md};
+use super::markdown::{applied_files, code, commands_block, heading, md};
 use crate::lower::{self};
 use crate::render::commands::{self, Command, compose_command, shell_word};
 use crate::render::compose::{NGINX_SERVICE, canary_service};
@@ -28,11 +28,7 @@ pub(super) fn write_manual_rollback(out: &mut String, cx: &Ctx) -> fmt::Result {
             "{compose} logs --no-color {canary} > {canary}.log"
         )),
         md(&p.release.from),
-        commands::artifacts(p, Step::Rollback)
-            .iter()
-            .map(|a| code(a))
-            .collect::<Vec<_>>()
-            .join(", ")
+        applied_files(p, Step::Rollback)
     )?;
     writeln!(out)?;
     // Indent the block under the list item.
