@@ -3,10 +3,10 @@
 //! never look at the raw plan's strings again.
 
 use super::catalog::Builtin;
+use crate::model::{AfterMaxHold, Notifications, Release};
 use crate::model::{
     Bad, Condition, Duration, ForDuration, Network, Op, Resolver, Share, Sticky, Unit,
 };
-use crate::model::{Notifications, Release};
 use crate::promql::MetricExpr;
 
 #[derive(Debug, Clone)]
@@ -26,12 +26,29 @@ pub struct CheckedPlan {
     pub(crate) metrics: Vec<Metric>,
     pub(crate) gates: Vec<GateRule>,
     pub(crate) rollbacks: Vec<RollbackRule>,
+    /// What a failed gate at a phase's end does.
+    pub(crate) gate_policy: GatePolicy,
+    /// How long the last phase (100%) is watched before the release is complete: its
+    /// `duration`, else [`DEFAULT_WATCH`](super::gate_policy::DEFAULT_WATCH).
+    pub(crate) watch: Duration,
+    /// Whether `watch` is the default (the last phase states no duration).
+    pub(crate) watch_default: bool,
     /// The silent-canary rule, unless the plan turns it off.
     pub(crate) silent_canary: Option<SilentRule>,
     pub(crate) notifications: Notifications,
     /// The scenario file `plan simulate` uses without `--scenarios`, as the plan names it
     /// (relative to the plan's folder).
     pub(crate) scenario_file: Option<String>,
+}
+
+/// What a release does when a phase's gates fail at its end (`gate_policy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum GatePolicy {
+    /// Roll back at once.
+    Rollback,
+    /// Stay in the phase, re-checking the gates at every evaluation: advance at the first
+    /// at which none fires; after `max` held, `then`.
+    Hold { max: Duration, then: AfterMaxHold },
 }
 
 impl CheckedPlan {

@@ -3,6 +3,7 @@
 
 mod catalog;
 mod checked;
+mod gate_policy;
 mod gates;
 mod limit;
 mod metrics;
@@ -43,6 +44,7 @@ pub(crate) fn check(plan: &Plan, doc: &Value, source_name: &str) -> Checked {
     let monitoring = monitoring::monitoring(plan, &mut f);
     monitoring::evaluation_fits_rules(plan, &monitoring, &mut f);
     let rules = rules::rules(plan, &monitoring, &phases, &mut f);
+    let gate_policy = gate_policy::gate_policy(plan, &mut f);
     if plan.rollback_conditions.is_empty() {
         f.push(
             Diagnostic::warning("no-rollback", "", "no `rollback_conditions`: nothing rolls this release back automatically")
@@ -95,6 +97,7 @@ pub(crate) fn check(plan: &Plan, doc: &Value, source_name: &str) -> Checked {
         resolver: plan.routing.resolver.unwrap_or(Resolver::DOCKER),
     };
     debug_assert!(!matches!(routing.sticky, Sticky::ClientAddress(false)));
+    let watch = phases.last().and_then(|p| p.duration);
     let checked = CheckedPlan {
         name: plan.name.clone(),
         source_name: source_name.to_string(),
@@ -113,6 +116,9 @@ pub(crate) fn check(plan: &Plan, doc: &Value, source_name: &str) -> Checked {
         metrics: rules.metrics,
         gates: rules.gates,
         rollbacks: rules.rollbacks,
+        gate_policy,
+        watch: watch.unwrap_or(gate_policy::DEFAULT_WATCH),
+        watch_default: watch.is_none(),
         silent_canary: rules.silent_canary,
         notifications,
         scenario_file: plan.simulation.as_ref().and_then(|s| s.scenarios.clone()),

@@ -37,6 +37,14 @@ impl Duration {
         self.0.get()
     }
 
+    /// `hours` hours (a default written in code; `hours` is positive).
+    pub(crate) const fn from_hours(hours: u64) -> Duration {
+        match NonZeroU64::new(hours * 3_600_000) {
+            Some(ms) => Duration(ms),
+            None => panic!("a duration is positive"),
+        }
+    }
+
     pub(crate) fn seconds(self) -> f64 {
         self.0.get() as f64 / 1000.0
     }

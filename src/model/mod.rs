@@ -2,6 +2,7 @@
 //! (durations, shares, thresholds, gates, predicates, networks), each parsed once.
 
 mod duration;
+mod gate_policy;
 mod network;
 mod plan;
 mod predicate;
@@ -10,6 +11,7 @@ mod silent;
 mod threshold;
 
 pub use duration::{Duration, ForDuration, parse_millis};
+pub use gate_policy::{AfterMaxHold, GatePolicy, OnGateFailure};
 pub use network::{Network, Resolver};
 pub use plan::*;
 pub use predicate::Predicate;

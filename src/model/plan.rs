@@ -29,6 +29,8 @@ pub struct Plan {
     pub metrics: IndexMap<String, MetricDef>,
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub gates: IndexMap<String, Gate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gate_policy: Option<super::GatePolicy>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rollback_conditions: Vec<RollbackCondition>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -5,20 +5,27 @@
 //! Phase changes swap the rules file (each phase's file carries its own `phase` label), and
 //! Prometheus keeps alert state across a reload only for rules of the same file, group,
 //! name and labels; so at every phase boundary every pending or firing alert starts over.
-//! A release that reaches its last phase (100%) is promoted.
 //!
-//! The release's logic (what ends a phase, what a firing rule does, how the release ends)
-//! is in one place, `phase_ended`, `phase_began` and `rule_firing` with `decide`: the first
-//! verdict stands. The evaluator keeps evaluating every rule after it, phases following the
-//! schedule, so a replay shows what would have happened had the release gone on.
+//! The release's course: a phase's gates are checked when its `duration` is up (at the
+//! first evaluation at or after it, on their state after the evaluation before); if one
+//! fires the gate policy rolls the release back at once, or holds the phase, checking at
+//! every evaluation until none fires (the next phase starts then) or the longest hold is
+//! up (then rolls back, or stays held). The last phase (100%) is watched for its
+//! `duration` (default 24h) with its rollback rules running; then the release is complete.
+//!
+//! That logic (what ends a phase, what a firing rule does, how the release ends) is in one
+//! place, `phase_ended` and `rule_firing` with `decide`: the first verdict stands. The
+//! evaluator keeps evaluating every rule after it, phases advancing at their nominal
+//! length, so a replay shows what would have happened had the release gone on.
 //!
 //! Monte Carlo trials, which only need the outcome, run [`crate::sim::outcomes`] instead:
 //! the same rules for a whole batch, skipping what cannot change the outcome (its unit
 //! test checks it against this evaluator).
 
-use crate::check::CheckedPlan;
+use crate::check::{CheckedPlan, GatePolicy};
 use crate::limits::MAX_REPLAY_TRANSITIONS_PER_RULE;
 use crate::lower::{AlertRule, RuleKind};
+use crate::model::AfterMaxHold;
 use crate::prom::{self, AlertState, Status};
 
 /// The metric values of one evaluation, per metric index: (canary, stable).
@@ -43,11 +50,16 @@ impl<'v> Columns<'v> {
     }
 }
 
-/// When each phase starts, in milliseconds from the start of the release.
+/// The release's course as the plan states it, in milliseconds from its start: when each
+/// phase starts if none is held, when the watch of the last phase (100%) ends, and what a
+/// failed gate does.
 #[derive(Debug, Clone)]
 pub(crate) struct Schedule {
-    /// Start of each phase; the last phase (100%) has no end.
+    /// Start of each phase, when no phase is held.
     pub(crate) starts: Vec<i64>,
+    /// The end of the last phase's watch: the release is complete.
+    pub(crate) end: i64,
+    pub(crate) gate_policy: GatePolicy,
 }
 
 impl Schedule {
@@ -61,18 +73,33 @@ impl Schedule {
                 t += p.duration.map_or(0, |d| d.millis() as i64);
                 s
             })
-            .collect();
-        Schedule { starts }
+            .collect::<Vec<_>>();
+        let full = *starts.last().unwrap_or(&0);
+        Schedule {
+            starts,
+            end: full + plan.watch.millis() as i64,
+            gate_policy: plan.gate_policy,
+        }
     }
 
-    /// The time the last phase starts: reaching it means promotion.
+    /// When the release reaches its last phase (100%), if no phase is held.
     pub(crate) fn promotion_at(&self) -> i64 {
         *self.starts.last().unwrap_or(&0)
     }
 
-    /// The phase running at `ts`.
+    /// How long phase `phase` runs before its end is checked (the last phase: its watch).
+    pub(crate) fn length(&self, phase: usize) -> i64 {
+        self.starts.get(phase + 1).unwrap_or(&self.end) - self.starts[phase]
+    }
+
+    /// The phase running at `ts`, if no phase is held.
     pub(crate) fn phase_at(&self, ts: i64) -> usize {
         self.starts.partition_point(|&s| s <= ts).saturating_sub(1)
+    }
+
+    /// Whether `phase` is the last (100%).
+    pub(crate) fn is_last(&self, phase: usize) -> bool {
+        phase + 1 == self.starts.len()
     }
 }
 
@@ -111,6 +138,12 @@ pub(crate) enum Event {
         rule: usize,
         phase: usize,
     },
+    /// The phase's gates failed at its end and the gate policy holds it: from now on the
+    /// gates are checked at every evaluation.
+    HoldStarted {
+        ts: i64,
+        phase: usize,
+    },
 }
 
 impl Event {
@@ -122,7 +155,8 @@ impl Event {
             | Event::Firing { ts, .. }
             | Event::Cleared { ts, .. }
             | Event::Resolved { ts, .. }
-            | Event::GateFailed { ts, .. } => ts,
+            | Event::GateFailed { ts, .. }
+            | Event::HoldStarted { ts, .. } => ts,
         }
     }
 }
@@ -130,10 +164,16 @@ impl Event {
 /// How a release ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Verdict {
-    /// A rollback rule fired at `ts`, in `phase`.
+    /// Rolled back at `ts`, in `phase`, by `rule`: a rollback rule that fired, or a gate
+    /// that failed at the phase's end (by the gate policy; the first failing in plan
+    /// order).
     RolledBack { ts: i64, phase: usize, rule: usize },
-    /// The release reached its last phase at `ts`.
-    Promoted { ts: i64 },
+    /// Its gates still failed when the longest hold was up (`after_max_hold: stay`): held
+    /// in `phase` from `since` and still at `ts`, waiting for someone to decide.
+    Held { ts: i64, phase: usize, since: i64 },
+    /// Reached its last phase (100%) at `full_at` and was watched until `ts` without a
+    /// rollback: complete.
+    Completed { ts: i64, full_at: i64 },
 }
 
 impl Verdict {
@@ -142,7 +182,16 @@ impl Verdict {
     pub(crate) fn rolled_back_at(&self) -> Option<i64> {
         match *self {
             Verdict::RolledBack { ts, .. } => Some(ts),
-            Verdict::Promoted { .. } => None,
+            Verdict::Held { .. } | Verdict::Completed { .. } => None,
+        }
+    }
+
+    /// When the release ended.
+    pub(crate) fn ts(&self) -> i64 {
+        match *self {
+            Verdict::RolledBack { ts, .. }
+            | Verdict::Held { ts, .. }
+            | Verdict::Completed { ts, .. } => ts,
         }
     }
 }
@@ -169,6 +218,12 @@ pub(crate) struct Evaluator<'a> {
     verdict: Option<Verdict>,
     /// (phase, rule) of every gate that was firing when its phase ended.
     gate_failures: Vec<(usize, usize)>,
+    /// When each phase began, so far (a hold delays the later ones).
+    starts: Vec<i64>,
+    /// When the running phase's hold began, while it is held.
+    held_since: Option<i64>,
+    /// The last phase's watch is over: nothing moves any more.
+    over: bool,
 }
 
 /// A fresh, inactive Prometheus alert for a lowered rule (no `keep_firing_for`: the rules
@@ -200,7 +255,15 @@ impl<'a> Evaluator<'a> {
             },
             verdict: None,
             gate_failures: Vec::new(),
+            starts: vec![0],
+            held_since: None,
+            over: false,
         }
+    }
+
+    /// When each phase began, so far.
+    pub(crate) fn starts(&self) -> &[i64] {
+        &self.starts
     }
 
     pub(crate) fn phase(&self) -> usize {
@@ -225,36 +288,48 @@ impl<'a> Evaluator<'a> {
         self.logs.get(rule).cloned().unwrap_or_default()
     }
 
-    /// Moves to the phase running at `ts`, if it changed: every pending or firing alert
-    /// starts over (a new rules file), and the release's logic hears of each phase that
-    /// ended and began ([`Self::phase_ended`], [`Self::phase_began`]). Phases keep following
-    /// the schedule after the verdict, so a replay can show what would have happened had
-    /// the release gone on. Returns the verdict, once there is one.
+    /// Moves the release on at evaluation time `ts`, before that evaluation: when the
+    /// running phase's length is up, its gates decide by the gate policy whether it
+    /// advances, holds or rolls back (`phase_ended`); the end of the last phase's watch
+    /// completes the release. A new phase starts every alert over (a new rules file).
+    /// After the verdict phases advance at their nominal length (no hold), so a replay
+    /// shows what would have happened had the release gone on. Returns the verdict, once
+    /// there is one.
     pub(crate) fn enter(&mut self, ts: i64) -> Option<Verdict> {
-        // Still before the next phase (the common case): nothing changes.
-        if self
-            .schedule
-            .starts
-            .get(self.phase + 1)
-            .is_some_and(|&next| ts < next && ts >= self.schedule.starts[self.phase])
-        {
-            return self.verdict;
+        while !self.over {
+            let start = self.starts[self.phase];
+            let end = start + self.schedule.length(self.phase);
+            if ts < end {
+                break;
+            }
+            if self.schedule.is_last(self.phase) {
+                self.over = true;
+                self.decide(Verdict::Completed {
+                    ts: end,
+                    full_at: start,
+                });
+                break;
+            }
+            match self.phase_ended(ts, end) {
+                Some(next_start) => self.begin(next_start),
+                None => break,
+            }
         }
-        let phase = self.schedule.phase_at(ts);
-        if phase == self.phase {
-            return self.verdict;
-        }
-        self.phase_ended(self.phase);
+        self.verdict
+    }
+
+    /// Starts the next phase at `ts`.
+    fn begin(&mut self, ts: i64) {
         for i in 0..self.rules.len() {
             self.states[i] = AlertState::new(self.states[i].rule());
         }
-        self.phase = phase;
+        self.phase += 1;
+        self.starts.push(ts);
+        self.held_since = None;
         self.push(Event::PhaseStarted {
-            ts: self.schedule.starts[phase],
-            phase,
+            ts,
+            phase: self.phase,
         });
-        self.phase_began(phase);
-        self.verdict
     }
 
     /// One rule evaluation at `ts` (call [`enter`](Self::enter) first). Every rule is
@@ -279,33 +354,63 @@ impl<'a> Evaluator<'a> {
 
     // The release's logic: how it moves through its phases and how it ends. The one place
     // that decides the verdict (the first decision stands; later ones are what would have
-    // happened had the release gone on). A gate policy (hold, roll back) or a watched last
-    // phase changes these three methods only.
+    // happened had the release gone on): `phase_ended` and `rule_firing` with `decide`.
 
-    /// Phase `ended` is over: gates firing now could not let it advance. Recorded; today
-    /// the release advances anyway.
-    fn phase_ended(&mut self, ended: usize) {
-        let end = self.schedule.starts[ended + 1];
-        for (i, r) in self.rules.iter().enumerate() {
-            if r.kind == RuleKind::Gate && self.states[i].status().is_firing() {
+    /// The running phase's length was up at `end` and the release checks its gates at
+    /// evaluation `ts` (the first at or after `end`, or a later one while held). Returns
+    /// when the next phase starts, or None while the phase is held.
+    fn phase_ended(&mut self, ts: i64, end: i64) -> Option<i64> {
+        let phase = self.phase;
+        let failing: Vec<usize> = (0..self.rules.len())
+            .filter(|&i| {
+                self.rules[i].kind == RuleKind::Gate && self.states[i].status().is_firing()
+            })
+            .collect();
+        // The next phase starts at the phase's nominal end, or at this evaluation after a
+        // hold.
+        let next = if self.held_since.is_some() { ts } else { end };
+        let Some(&first) = failing.first() else {
+            return Some(next);
+        };
+        if self.held_since.is_none() {
+            for &i in &failing {
                 if self.verdict.is_none() {
-                    self.gate_failures.push((ended, i));
+                    self.gate_failures.push((phase, i));
                 }
                 self.push(Event::GateFailed {
                     ts: end,
                     rule: i,
-                    phase: ended,
+                    phase,
                 });
             }
         }
-    }
-
-    /// Phase `phase` began: reaching the last one (100%) promotes the release.
-    fn phase_began(&mut self, phase: usize) {
-        if phase + 1 == self.schedule.starts.len() {
-            self.decide(Verdict::Promoted {
-                ts: self.schedule.starts[phase],
-            });
+        if self.verdict.is_some() {
+            return Some(next);
+        }
+        let rolled_back = Verdict::RolledBack {
+            ts,
+            phase,
+            rule: first,
+        };
+        match self.schedule.gate_policy {
+            GatePolicy::Rollback => {
+                self.decide(rolled_back);
+                Some(end)
+            }
+            GatePolicy::Hold { max, then } => {
+                let since = *self.held_since.get_or_insert(ts);
+                if since == ts {
+                    self.push(Event::HoldStarted { ts, phase });
+                }
+                if ts - since < max.millis() as i64 {
+                    return None;
+                }
+                self.decide(match then {
+                    AfterMaxHold::Rollback => rolled_back,
+                    AfterMaxHold::Stay => Verdict::Held { ts, phase, since },
+                });
+                Some(ts)
+            }
         }
     }
 

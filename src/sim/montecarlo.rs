@@ -70,7 +70,7 @@
 use crate::check::CheckedPlan;
 #[cfg(doc)]
 use crate::limits::MAX_TRIALS;
-use crate::lower::{AlertRule, LoweredPlan};
+use crate::lower::{AlertRule, LoweredPlan, RuleKind};
 use crate::prom::Semantics;
 use crate::sim::evaluator::{Schedule, Verdict};
 use crate::sim::outcomes::{Outcomes, RuleSet};
@@ -110,10 +110,18 @@ pub(crate) struct Tally {
     /// rule: the twin comparison alone, before a rule the fault cannot move is counted as
     /// rolling back anyway (`caught` is these, less those).
     pub(crate) twin_not_yet: u64,
-    /// Promoted although the fault was active before promotion.
+    /// Rollbacks by a gate failing at its phase's end (the gate policy); counted in
+    /// `rollbacks` too.
+    pub(crate) gate_rollbacks: u64,
+    /// Faulty trials that reached the last phase (100%) with the fault already begun,
+    /// whether or not the watch then rolled them back.
     pub(crate) escaped: u64,
-    /// Trials in which the fault began only after promotion (the canary never saw it).
-    pub(crate) fault_after_promotion: u64,
+    /// Trials watched through the last phase without a rollback: the release completed.
+    pub(crate) completed: u64,
+    /// Completed although the fault had begun: nothing caught it.
+    pub(crate) missed: u64,
+    /// Trials in which the fault began only after the watch ended (nothing saw it).
+    pub(crate) fault_after_release: u64,
     pub(crate) rollbacks_by_phase: Vec<u64>,
     pub(crate) false_by_phase: Vec<u64>,
     /// Per rule (index into the lowered rules; only rollback rules ever count).
@@ -161,8 +169,11 @@ impl Tally {
         self.caught += o.caught;
         self.rolled_back_anyway += o.rolled_back_anyway;
         self.twin_not_yet += o.twin_not_yet;
+        self.gate_rollbacks += o.gate_rollbacks;
         self.escaped += o.escaped;
-        self.fault_after_promotion += o.fault_after_promotion;
+        self.completed += o.completed;
+        self.missed += o.missed;
+        self.fault_after_release += o.fault_after_release;
         for (a, b) in [
             (&mut self.rollbacks_by_phase, &o.rollbacks_by_phase),
             (&mut self.false_by_phase, &o.false_by_phase),
@@ -292,7 +303,7 @@ impl Work {
         Work {
             trials: settings.trials
                 * (scenarios.scenarios.len() as u64 + u64::from(needs_extra_twins(scenarios))),
-            evaluations_per_trial: schedule.promotion_at() as u64 / eval + 1,
+            evaluations_per_trial: schedule.end as u64 / eval + 1,
         }
     }
 
@@ -367,10 +378,24 @@ impl Job<'_, '_> {
         let mut ts = 0i64;
         while !lanes.is_empty() {
             ended.clear();
-            // A phase change reaches every trial at the same time.
-            if let Some(v) = outcomes.enter(ts) {
-                ended.extend((0..lanes.len()).map(|l| (l, v)));
-            } else {
+            // A phase's end reaches every trial at the same time: its failing gates roll
+            // lanes back, the watch's end completes them all.
+            if let Some(verdicts) = outcomes.enter(ts) {
+                ended.extend(
+                    verdicts
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(l, v)| v.map(|v| (l, v))),
+                );
+                self.end_lanes(
+                    si,
+                    &mut ended,
+                    &mut trial_of,
+                    (&mut lanes, &mut outcomes),
+                    t,
+                );
+            }
+            if !lanes.is_empty() {
                 let step = clock.advance(ts);
                 t.steps += lanes.len() as u64;
                 lanes.advance(step, self.demands.of(outcomes.rule_set(ts)));
@@ -382,17 +407,36 @@ impl Job<'_, '_> {
                         .filter_map(|(l, v)| v.map(|v| (l, v))),
                 );
             }
-            // A trial whose release ended leaves the batch (in any order: every tally is a
-            // sum); walking down, the lane moved into a freed place has been seen already.
-            for &(l, v) in ended.iter().rev() {
-                self.finish(si, trial_of[l], lanes.exposure(l), &outcomes, (l, v), t);
-                lanes.swap_remove(l);
-                outcomes.swap_remove(l);
-                trial_of.swap_remove(l);
-            }
+            self.end_lanes(
+                si,
+                &mut ended,
+                &mut trial_of,
+                (&mut lanes, &mut outcomes),
+                t,
+            );
             ts += model.eval_ms;
         }
         t.evaluations += outcomes.evaluated();
+    }
+
+    /// The trials of `ended` (lane, verdict; lanes ascending) leave the batch, counted, in
+    /// any order (every tally is a sum); walking down, the lane moved into a freed place
+    /// has been seen already.
+    fn end_lanes(
+        &self,
+        si: usize,
+        ended: &mut Vec<(usize, Verdict)>,
+        trial_of: &mut Vec<u64>,
+        (lanes, outcomes): (&mut Lanes<'_, '_>, &mut Outcomes<'_>),
+        t: &mut Tally,
+    ) {
+        for &(l, v) in ended.iter().rev() {
+            self.finish(si, trial_of[l], lanes.exposure(l), outcomes, (l, v), t);
+            lanes.swap_remove(l);
+            outcomes.swap_remove(l);
+            trial_of.swap_remove(l);
+        }
+        ended.clear();
     }
 
     /// Adds finished trial `trial` of scenario `si` (in `lane`) to the tally; a twin's
@@ -429,6 +473,7 @@ impl Job<'_, '_> {
         let end = match verdict {
             Verdict::RolledBack { ts, phase, rule } => {
                 t.rollbacks += 1;
+                t.gate_rollbacks += u64::from(rules[rule].kind == RuleKind::Gate);
                 t.rollbacks_by_phase[phase] += 1;
                 t.first_rule[rule] += 1;
                 match onset {
@@ -453,15 +498,27 @@ impl Job<'_, '_> {
                 }
                 ts
             }
-            Verdict::Promoted { ts } => {
+            Verdict::Completed { ts, .. } => {
+                t.completed += 1;
                 match onset {
-                    Some(o) if o < ts => t.escaped += 1,
-                    Some(_) => t.fault_after_promotion += 1,
+                    Some(o) if o < ts => t.missed += 1,
+                    Some(_) => t.fault_after_release += 1,
                     None => {}
                 }
                 ts
             }
+            // Monte Carlo never holds (see `run`).
+            Verdict::Held { ts, .. } => ts,
         };
+        let reached_full = match verdict {
+            Verdict::RolledBack { phase, .. } | Verdict::Held { phase, .. } => {
+                self.schedule.is_last(phase)
+            }
+            Verdict::Completed { .. } => true,
+        };
+        if reached_full && onset.is_some_and(|o| o < self.schedule.promotion_at()) {
+            t.escaped += 1;
+        }
         t.exposed_requests += exposure.requests;
         t.exposed_failed += exposure.failed;
         if let (Some(o), Some(users)) = (onset.filter(|&o| o < i64::MAX), self.users_per_day) {

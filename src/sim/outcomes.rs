@@ -93,7 +93,8 @@ pub(crate) struct Outcomes<'a> {
 }
 
 impl<'a> Outcomes<'a> {
-    /// `lanes` trials evaluated every `eval_ms` from 0.
+    /// `lanes` trials evaluated every `eval_ms` from 0, under a gate policy that rolls back
+    /// at once (a hold would take lanes out of lock step; `sim::montecarlo` refuses it).
     pub(crate) fn new(
         rules: &'a [AlertRule],
         schedule: &'a Schedule,
@@ -156,29 +157,51 @@ impl<'a> Outcomes<'a> {
         }
     }
 
-    /// Moves to the phase running at `ts`, if it changed: gates firing at the end of the
-    /// old phase are recorded, alert states start over, and reaching the last phase
-    /// promotes every lane. Returns that promotion.
-    pub(crate) fn enter(&mut self, ts: i64) -> Option<Verdict> {
-        let starts = &self.schedule.starts;
-        if starts.get(self.phase + 1).is_none_or(|&next| ts < next) {
+    /// Moves the release on at `ts`, before that evaluation, when a phase's length is up
+    /// (every lane's at once: no lane is ever held, see [`Outcomes::new`]): gates firing at
+    /// the end of the old phase are recorded and roll their lanes back, alert states start
+    /// over; the end of the last phase's watch completes every lane. Returns each lane's
+    /// verdict when something ended, None in the common case.
+    pub(crate) fn enter(&mut self, ts: i64) -> Option<&[Option<Verdict>]> {
+        let schedule = self.schedule;
+        let end_of = |phase: usize| {
+            schedule
+                .starts
+                .get(phase + 1)
+                .copied()
+                .unwrap_or(schedule.end)
+        };
+        if ts < end_of(self.phase) {
             return None;
         }
-        let phase = self.schedule.phase_at(ts);
-        if phase == self.phase {
-            return None;
-        }
-        for (i, r) in self.rules.iter().enumerate() {
-            let row = &mut self.states[i * self.width..i * self.width + self.live];
-            for (l, s) in row.iter_mut().enumerate() {
-                if r.kind == RuleKind::Gate && s.status().is_firing() {
-                    self.gate_failures[l].push((self.phase, i));
-                }
-                *s = alert_state(r);
+        let n = self.live;
+        self.verdicts[..n].fill(None);
+        while ts >= end_of(self.phase) {
+            if schedule.is_last(self.phase) {
+                let full_at = schedule.starts[self.phase];
+                self.verdicts[..n].fill(Some(Verdict::Completed {
+                    ts: schedule.end,
+                    full_at,
+                }));
+                break;
             }
+            let phase = self.phase;
+            for (i, r) in self.rules.iter().enumerate() {
+                let row = &mut self.states[i * self.width..i * self.width + n];
+                for (l, s) in row.iter_mut().enumerate() {
+                    if r.kind == RuleKind::Gate && s.status().is_firing() {
+                        self.gate_failures[l].push((phase, i));
+                        // The first failing gate, in plan order, rolls the lane back.
+                        if self.verdicts[l].is_none() {
+                            self.verdicts[l] = Some(Verdict::RolledBack { ts, phase, rule: i });
+                        }
+                    }
+                    *s = alert_state(r);
+                }
+            }
+            self.phase += 1;
         }
-        self.phase = phase;
-        (phase + 1 == starts.len()).then(|| Verdict::Promoted { ts: starts[phase] })
+        Some(&self.verdicts[..n])
     }
 
     /// One evaluation at `ts` of every lane's rules (call [`enter`](Self::enter) first) on

@@ -150,13 +150,19 @@ pub(crate) struct ScenarioReport {
     pub(crate) caught: Option<Proportion>,
     /// Rollbacks the healthy twin had made by then too (faulty scenarios).
     pub(crate) rolled_back_anyway: Option<Proportion>,
-    /// Promoted to 100% with the fault active (faulty scenarios).
+    /// Rolled back by a gate failing at its phase's end (the gate policy), of `rollback`.
+    pub(crate) gate_rollback: Proportion,
+    /// Watched through the last phase without a rollback: complete.
+    pub(crate) completed: Proportion,
+    /// Reached 100% with the fault active (faulty scenarios), whatever the watch did then.
     pub(crate) escape: Option<Proportion>,
+    /// Completed with the fault active: nothing caught it (faulty scenarios).
+    pub(crate) missed: Option<Proportion>,
     /// Rollbacks at or after the fault's onset, caught or not: the raw figure (faulty
     /// scenarios).
     pub(crate) rolled_back_after_onset: Option<Proportion>,
-    /// Trials whose fault began only after promotion: the canary never saw it.
-    pub(crate) fault_after_promotion: u64,
+    /// Trials whose fault began only after the watch ended: nothing saw it.
+    pub(crate) fault_after_release: u64,
     pub(crate) rollbacks_by_phase: IndexMap<String, u64>,
     pub(crate) first_rule: IndexMap<String, u64>,
     /// Faulty scenarios: per rollback rule that rolled trials back.
@@ -412,9 +418,12 @@ fn scenario(
         false_rollback: Proportion::new(t.false_rollbacks, n),
         caught: faulty.then(|| Proportion::new(t.caught, n)),
         rolled_back_anyway: faulty.then(|| Proportion::new(t.rolled_back_anyway, n)),
+        gate_rollback: Proportion::new(t.gate_rollbacks, n),
+        completed: Proportion::new(t.completed, n),
         escape: faulty.then(|| Proportion::new(t.escaped, n)),
+        missed: faulty.then(|| Proportion::new(t.missed, n)),
         rolled_back_after_onset: faulty.then(|| Proportion::new(t.detected, n)),
-        fault_after_promotion: t.fault_after_promotion,
+        fault_after_release: t.fault_after_release,
         rollbacks_by_phase,
         first_rule,
         by_rule,
@@ -623,11 +632,11 @@ pub(crate) fn text(r: &SimulationReport) -> String {
                     b.requests, b.failed_requests
                 );
             }
-            if sc.fault_after_promotion > 0 {
+            if sc.fault_after_release > 0 {
                 let _ = writeln!(
                     s,
                     "  note                     in {} trials the fault began after promotion",
-                    sc.fault_after_promotion
+                    sc.fault_after_release
                 );
             }
         } else {

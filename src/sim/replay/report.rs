@@ -210,13 +210,11 @@ pub(super) fn report(
     let end = f.span.end - zero;
     let time = |ms: i64| format_rfc3339(zero + ms);
     let last_phase = plan.phases.len().saturating_sub(1);
-    // After the verdict: later than it, or (promotion) a rule's transition in the last
-    // phase at the very time it began.
-    let after = |ts: i64, rule_in_phase: Option<usize>| match verdict {
-        Some(Verdict::RolledBack { ts: v, .. }) => ts > v,
-        Some(Verdict::Promoted { ts: v }) => {
-            ts > v || (ts == v && rule_in_phase == Some(last_phase))
-        }
+    // After the verdict: later than it (a completed release's watch ended before the
+    // evaluation at its end time ran).
+    let after = |ts: i64, _rule_in_phase: Option<usize>| match verdict {
+        Some(Verdict::Completed { ts: v, .. }) => ts >= v,
+        Some(v) => ts > v.ts(),
         None => false,
     };
     let mut rule_out: Vec<RuleOut> = rules
@@ -272,6 +270,7 @@ pub(super) fn report(
             }
             Event::Cleared { ts, rule, phase } => (ts, "cleared", phase, Some(rule), None),
             Event::Resolved { ts, rule, phase } => (ts, "resolved", phase, Some(rule), None),
+            Event::HoldStarted { ts, phase } => (ts, "hold_started", phase, None, None),
             Event::GateFailed { ts, rule, phase } => {
                 gate_failures.push(GateFailureOut {
                     phase: phase_name(phase),
@@ -302,11 +301,19 @@ pub(super) fn report(
             alert: Some(rules[rule].alert.clone()),
             summary: Some(rules[rule].summary.clone()),
         },
-        Some(Verdict::Promoted { ts }) => VerdictOut {
-            outcome: "promoted",
+        Some(Verdict::Held { ts, phase, .. }) => VerdictOut {
+            outcome: "held",
             at_ms: ts,
             time: time(ts),
-            phase: phase_name(schedule.phase_at(ts)),
+            phase: phase_name(phase),
+            alert: None,
+            summary: None,
+        },
+        Some(Verdict::Completed { ts, .. }) => VerdictOut {
+            outcome: "completed",
+            at_ms: ts,
+            time: time(ts),
+            phase: phase_name(last_phase),
             alert: None,
             summary: None,
         },

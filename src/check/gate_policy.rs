@@ -1,0 +1,75 @@
+//! `gate_policy` checked into the one policy every consumer follows, and the watch of the
+//! last phase: how long the release at 100% is watched before it counts as complete.
+
+use super::checked::GatePolicy;
+use crate::diagnostic::Diagnostic;
+use crate::limits::MAX_PHASE_MS;
+use crate::model::{AfterMaxHold, Duration, OnGateFailure, Plan};
+
+/// How long a phase is held at most when the plan does not say.
+pub(crate) const DEFAULT_MAX_HOLD: Duration = Duration::from_hours(24);
+
+/// How long the last phase is watched when the plan does not say.
+pub(crate) const DEFAULT_WATCH: Duration = Duration::from_hours(24);
+
+pub(crate) fn gate_policy(plan: &Plan, f: &mut Vec<Diagnostic>) -> GatePolicy {
+    let Some(p) = &plan.gate_policy else {
+        return GatePolicy::Rollback;
+    };
+    if plan.gates.is_empty() {
+        f.push(
+            Diagnostic::warning(
+                "gate-policy-without-gates",
+                "/gate_policy",
+                "`gate_policy` is set but the plan has no `gates`: it never applies",
+            )
+            .at_key()
+            .with_hint("add `gates:` (health targets a phase must meet to advance), or remove `gate_policy`"),
+        );
+    }
+    if let Some(max) = p.max_hold
+        && max.millis() > MAX_PHASE_MS
+    {
+        f.push(
+            Diagnostic::error(
+                "out-of-range",
+                "/gate_policy/max_hold",
+                format!(
+                    "`max_hold` is longer than the longest allowed, `{}d`",
+                    MAX_PHASE_MS / 86_400_000
+                ),
+            )
+            .with_hint("a hold is measured in hours or days; check the unit"),
+        );
+    }
+    match p.on_failure {
+        Some(OnGateFailure::Hold) => GatePolicy::Hold {
+            max: p.max_hold.unwrap_or(DEFAULT_MAX_HOLD),
+            then: p.after_max_hold.unwrap_or(AfterMaxHold::Rollback),
+        },
+        on_failure => {
+            for (key, set) in [
+                ("max_hold", p.max_hold.is_some()),
+                ("after_max_hold", p.after_max_hold.is_some()),
+            ] {
+                if set {
+                    let how = if on_failure.is_some() {
+                        "is `rollback`"
+                    } else {
+                        "is not set (it defaults to `rollback`)"
+                    };
+                    f.push(
+                        Diagnostic::error(
+                            "gate-policy-conflict",
+                            format!("/gate_policy/{key}"),
+                            format!("`{key}` applies only to a hold, but `on_failure` {how}: a failed gate rolls back at once"),
+                        )
+                        .at_key()
+                        .with_hint("add `on_failure: hold` to hold the phase, or remove this key"),
+                    );
+                }
+            }
+            GatePolicy::Rollback
+        }
+    }
+}
