@@ -93,6 +93,7 @@ impl Schedule {
     }
 
     /// The phase running at `ts`, if no phase is held.
+    #[cfg(test)]
     pub(crate) fn phase_at(&self, ts: i64) -> usize {
         self.starts.partition_point(|&s| s <= ts).saturating_sub(1)
     }
@@ -259,11 +260,6 @@ impl<'a> Evaluator<'a> {
             held_since: None,
             over: false,
         }
-    }
-
-    /// When each phase began, so far.
-    pub(crate) fn starts(&self) -> &[i64] {
-        &self.starts
     }
 
     pub(crate) fn phase(&self) -> usize {

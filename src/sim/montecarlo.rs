@@ -67,7 +67,8 @@
 //! - **Gate failures**: per phase, the trials in which a gate alert was firing at the end of
 //!   the phase, out of the trials that reached the phase's end.
 
-use crate::check::CheckedPlan;
+use crate::check::{CheckedPlan, GatePolicy};
+use crate::diagnostic::Diagnostic;
 #[cfg(doc)]
 use crate::limits::MAX_TRIALS;
 use crate::lower::{AlertRule, LoweredPlan, RuleKind};
@@ -548,6 +549,26 @@ pub(crate) fn users_exposed(model: &Model<'_>, users_per_day: f64, onset: i64, e
         exposed += population * joined * (1.0 - (-days).exp());
     }
     exposed
+}
+
+/// The code of the finding: a plan the Monte Carlo engine cannot follow.
+pub(crate) const CANNOT_MODEL: &str = "simulate-cannot-model";
+
+/// What of `plan` the Monte Carlo engine cannot follow, as errors at the plan's lines: a
+/// gate policy that holds phases (held trials leave the lock step that makes a run fast;
+/// the replay of a trace follows it). Never a run that silently ignores it.
+pub(crate) fn cannot_model(plan: &CheckedPlan) -> Vec<Diagnostic> {
+    match plan.gate_policy {
+        GatePolicy::Hold { .. } if !plan.gates.is_empty() => vec![
+            Diagnostic::error(
+                CANNOT_MODEL,
+                "/gate_policy/on_failure",
+                "Monte Carlo cannot simulate `on_failure: hold` yet: a held phase moves every later one, and trials that hold would be counted as if their gates had not failed",
+            )
+            .with_hint("replay a recorded trace (`--trace`), which follows the hold; or simulate a copy of the plan with `on_failure: rollback`, which rolls back where this plan would hold"),
+        ],
+        _ => Vec::new(),
+    }
 }
 
 /// Runs every scenario, the twins first; `progress(done, total)` is called from the

@@ -338,9 +338,10 @@ mod tests {
             .collect()
     }
 
-    /// What the batch's runs ended with: rollbacks, promotions, gate failures.
+    /// What the batch's runs ended with: rollbacks by a rule, completions, gate failures,
+    /// rollbacks by a gate.
     #[derive(Default)]
-    struct Seen(usize, usize, usize);
+    struct Seen(usize, usize, usize, usize);
 
     /// Runs `lanes` trials of sticky random values (changing about every half hour) both
     /// through their own evaluators and through one batch, checking that every lane ends
@@ -362,52 +363,66 @@ mod tests {
         let mut ended: Vec<(usize, Verdict)> = Vec::new();
         let mut ts = 0;
         while !trial.is_empty() {
-            ended.clear();
-            for &t in &trial {
-                solo[t].enter(ts);
-            }
-            if let Some(v) = batch.enter(ts) {
-                ended.extend((0..trial.len()).map(|l| (l, v)));
-            } else {
-                let width = trial.len();
-                let mut columns = vec![None; 2 * metrics * width];
-                for (l, &t) in trial.iter().enumerate() {
-                    for (m, v) in values[t].iter_mut().enumerate() {
-                        if rng.random_range(0..30) == 0 {
-                            *v = pick(&mut rng);
-                        }
-                        columns[2 * m * width + l] = v.0;
-                        columns[(2 * m + 1) * width + l] = v.1;
+            // A phase's end first (its failing gates, the watch's end), then the evaluation
+            // of the lanes still running.
+            for entering in [true, false] {
+                ended.clear();
+                if entering {
+                    for &t in &trial {
+                        solo[t].enter(ts);
                     }
-                    solo[t].evaluate(ts, &values[t]);
+                    if let Some(verdicts) = batch.enter(ts) {
+                        ended.extend(
+                            verdicts
+                                .iter()
+                                .enumerate()
+                                .filter_map(|(l, v)| v.map(|v| (l, v))),
+                        );
+                    }
+                } else if !trial.is_empty() {
+                    let width = trial.len();
+                    let mut columns = vec![None; 2 * metrics * width];
+                    for (l, &t) in trial.iter().enumerate() {
+                        for (m, v) in values[t].iter_mut().enumerate() {
+                            if rng.random_range(0..30) == 0 {
+                                *v = pick(&mut rng);
+                            }
+                            columns[2 * m * width + l] = v.0;
+                            columns[(2 * m + 1) * width + l] = v.1;
+                        }
+                        solo[t].evaluate(ts, &values[t]);
+                    }
+                    let columns = Columns {
+                        data: &columns,
+                        width,
+                    };
+                    let verdicts = batch.evaluate(ts, columns);
+                    ended.extend(
+                        verdicts
+                            .iter()
+                            .enumerate()
+                            .filter_map(|(l, v)| v.map(|v| (l, v))),
+                    );
                 }
-                let columns = Columns {
-                    data: &columns,
-                    width,
-                };
-                let verdicts = batch.evaluate(ts, columns);
-                ended.extend(
-                    verdicts
-                        .iter()
-                        .enumerate()
-                        .filter_map(|(l, v)| v.map(|v| (l, v))),
-                );
-            }
-            for (l, &t) in trial.iter().enumerate() {
-                let expected = ended.iter().find(|&&(e, _)| e == l).map(|&(_, v)| v);
-                assert_eq!(solo[t].verdict(), expected, "trial {t} at {ts}");
-            }
-            for &(l, v) in ended.iter().rev() {
-                let e = &solo[trial[l]];
-                assert_eq!(batch.gate_failures(l), e.gate_failures());
-                assert_eq!(batch.phase(), e.phase());
-                match v {
-                    Verdict::RolledBack { .. } => seen.0 += 1,
-                    Verdict::Promoted { .. } => seen.1 += 1,
+                for (l, &t) in trial.iter().enumerate() {
+                    let expected = ended.iter().find(|&&(e, _)| e == l).map(|&(_, v)| v);
+                    assert_eq!(solo[t].verdict(), expected, "trial {t} at {ts}");
                 }
-                seen.2 += e.gate_failures().len();
-                batch.swap_remove(l);
-                trial.swap_remove(l);
+                for &(l, v) in ended.iter().rev() {
+                    let e = &solo[trial[l]];
+                    assert_eq!(batch.gate_failures(l), e.gate_failures());
+                    assert_eq!(batch.phase(), e.phase());
+                    match v {
+                        Verdict::RolledBack { rule, .. } if rules[rule].kind == RuleKind::Gate => {
+                            seen.3 += 1;
+                        }
+                        Verdict::RolledBack { .. } => seen.0 += 1,
+                        Verdict::Completed { .. } | Verdict::Held { .. } => seen.1 += 1,
+                    }
+                    seen.2 += e.gate_failures().len();
+                    batch.swap_remove(l);
+                    trial.swap_remove(l);
+                }
             }
             ts += eval_ms;
         }
@@ -426,9 +441,10 @@ mod tests {
                 compare(rules, &plan, 24, seed as u64, &mut seen);
             }
         }
-        let Seen(rollbacks, promotions, gate_failures) = seen;
+        let Seen(rollbacks, completions, gate_failures, gate_rollbacks) = seen;
         assert!(rollbacks > 10, "{rollbacks} rollbacks");
-        assert!(promotions > 10, "{promotions} promotions");
+        assert!(completions > 10, "{completions} completions");
         assert!(gate_failures > 10, "{gate_failures} gate failures");
+        assert!(gate_rollbacks > 10, "{gate_rollbacks} rollbacks by a gate");
     }
 }

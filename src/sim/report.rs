@@ -60,7 +60,7 @@
 //! against all trials, rounded time to detect down to the evaluation grid, and exposed
 //! users only in the phase at rollback.
 
-use crate::check::CheckedPlan;
+use crate::check::{CheckedPlan, GatePolicy};
 use crate::lower::{AlertRule, RuleKind};
 use crate::model::Duration;
 use crate::prom::Semantics;
@@ -72,7 +72,7 @@ use indexmap::IndexMap;
 use serde::Serialize;
 use std::fmt::Write;
 
-pub(crate) const REPORT_SCHEMA_VERSION: u32 = 3;
+pub(crate) const REPORT_SCHEMA_VERSION: u32 = 4;
 
 #[derive(Serialize)]
 pub(crate) struct SimulationReport {
@@ -100,6 +100,12 @@ pub(crate) struct Assumptions {
     pub(crate) trials_per_scenario: u64,
     pub(crate) scenario_file: String,
     pub(crate) traffic: TrafficAssumed,
+    /// What a gate failing at its phase's end does: `rollback` (at once).
+    pub(crate) gate_policy: &'static str,
+    /// How long the last phase (100%) is watched before the release completes, and
+    /// whether that is the default (the plan's last phase states no `duration`).
+    pub(crate) watch_seconds: f64,
+    pub(crate) watch_default: bool,
     pub(crate) metrics: Vec<MetricModel>,
 }
 
@@ -165,8 +171,13 @@ pub(crate) struct ScenarioReport {
     pub(crate) fault_after_release: u64,
     pub(crate) rollbacks_by_phase: IndexMap<String, u64>,
     pub(crate) first_rule: IndexMap<String, u64>,
+    /// Gate id → trials it rolled back, failing at a phase's end (the first failing gate
+    /// in plan order).
+    pub(crate) first_gate: IndexMap<String, u64>,
     /// Faulty scenarios: per rollback rule that rolled trials back.
     pub(crate) by_rule: IndexMap<String, RuleOutcome>,
+    /// Faulty scenarios: per gate that rolled trials back.
+    pub(crate) by_gate: IndexMap<String, RuleOutcome>,
     pub(crate) time_to_catch_seconds: Option<Quantiles>,
     pub(crate) blast_radius: Option<BlastRadius>,
     pub(crate) gate_failures: IndexMap<String, GateFailures>,
@@ -257,6 +268,12 @@ pub(crate) fn build(
                 start_hour: tr.start_hour,
                 users_per_day: tr.users_per_day,
             },
+            gate_policy: match plan.gate_policy {
+                GatePolicy::Rollback => "rollback",
+                GatePolicy::Hold { .. } => "hold",
+            },
+            watch_seconds: plan.watch.seconds(),
+            watch_default: plan.watch_default,
             metrics: metric_models(plan, rules, scenarios),
         },
         twins,
@@ -340,6 +357,43 @@ fn metric_models(
         .collect()
 }
 
+/// Per rule id of `kind`: the trials it rolled back, and (faulty scenarios) how many of
+/// those it caught and how many rolled back anyway, as shares of all trials.
+fn first_and_by(
+    rules: &[AlertRule],
+    t: &Tally,
+    faulty: bool,
+    kind: RuleKind,
+) -> (IndexMap<String, u64>, IndexMap<String, RuleOutcome>) {
+    let n = t.trials;
+    let mut first = IndexMap::new();
+    let mut by: IndexMap<String, (u64, u64)> = IndexMap::new();
+    for (i, rule) in rules.iter().enumerate() {
+        if rule.kind != kind || t.first_rule[i] == 0 {
+            continue;
+        }
+        *first.entry(rule.id.clone()).or_insert(0) += t.first_rule[i];
+        if faulty {
+            let e = by.entry(rule.id.clone()).or_insert((0, 0));
+            e.0 += t.caught_by_rule[i];
+            e.1 += t.anyway_by_rule[i];
+        }
+    }
+    let by = by
+        .into_iter()
+        .map(|(id, (caught, anyway))| {
+            (
+                id,
+                RuleOutcome {
+                    caught: Proportion::new(caught, n),
+                    rolled_back_anyway: Proportion::new(anyway, n),
+                },
+            )
+        })
+        .collect();
+    (first, by)
+}
+
 fn scenario(
     plan: &CheckedPlan,
     rules: &[AlertRule],
@@ -362,34 +416,9 @@ fn scenario(
         .filter(|(_, c)| **c > 0)
         .map(|(p, c)| (p.name.clone(), *c))
         .collect();
-    // Rules sharing an id count together.
-    let mut first_rule = IndexMap::new();
-    let mut by_rule_counts: IndexMap<String, (u64, u64)> = IndexMap::new();
-    for (i, rule) in rules.iter().enumerate() {
-        if rule.kind != RuleKind::Rollback {
-            continue;
-        }
-        if t.first_rule[i] > 0 {
-            *first_rule.entry(rule.id.clone()).or_insert(0) += t.first_rule[i];
-        }
-        if faulty && t.first_rule[i] > 0 {
-            let e = by_rule_counts.entry(rule.id.clone()).or_insert((0, 0));
-            e.0 += t.caught_by_rule[i];
-            e.1 += t.anyway_by_rule[i];
-        }
-    }
-    let by_rule = by_rule_counts
-        .into_iter()
-        .map(|(id, (caught, anyway))| {
-            (
-                id,
-                RuleOutcome {
-                    caught: Proportion::new(caught, n),
-                    rolled_back_anyway: Proportion::new(anyway, n),
-                },
-            )
-        })
-        .collect();
+    // Rules sharing an id count together; gates apart from rollback rules.
+    let (first_rule, by_rule) = first_and_by(rules, t, faulty, RuleKind::Rollback);
+    let (first_gate, by_gate) = first_and_by(rules, t, faulty, RuleKind::Gate);
     let mut gate_failures = IndexMap::new();
     for (pi, phase) in plan.phases.iter().enumerate() {
         let failing: IndexMap<String, u64> = rules
@@ -426,7 +455,9 @@ fn scenario(
         fault_after_release: t.fault_after_release,
         rollbacks_by_phase,
         first_rule,
+        first_gate,
         by_rule,
+        by_gate,
         time_to_catch_seconds: (t.detect_steps.total() > 0).then(|| Quantiles {
             median: q(0.5),
             p90: q(0.9),
@@ -562,11 +593,12 @@ pub(crate) fn text(r: &SimulationReport) -> String {
         + 2;
     for sc in &r.scenarios {
         let name = format!("{:width$}", sc.name);
-        match (&sc.caught, &sc.rolled_back_anyway, &sc.escape) {
-            (Some(c), Some(a), Some(e)) => {
-                let blank = " ".repeat(width);
+        let blank = " ".repeat(width);
+        match (&sc.caught, &sc.rolled_back_anyway, &sc.missed, &sc.escape) {
+            (Some(c), Some(a), Some(m), Some(e)) => {
                 let _ = writeln!(s, "  {name}caught              {}", brief(c));
                 let _ = writeln!(s, "  {blank}rolled back anyway  {}", brief(a));
+                let _ = writeln!(s, "  {blank}never rolled back   {}", brief(m));
                 let _ = writeln!(s, "  {blank}escaped to 100%     {}", brief(e));
             }
             _ => {
@@ -575,6 +607,13 @@ pub(crate) fn text(r: &SimulationReport) -> String {
                     "  {name}false rollback      {}",
                     brief(&sc.false_rollback)
                 );
+                if sc.gate_rollback.count > 0 {
+                    let _ = writeln!(
+                        s,
+                        "  {blank}  by a gate         {}",
+                        brief(&sc.gate_rollback)
+                    );
+                }
             }
         }
     }
@@ -583,7 +622,9 @@ pub(crate) fn text(r: &SimulationReport) -> String {
             s,
             "  (caught: rolled back after the fault began, by a rule reading a metric the fault \
              moves,\n   while its healthy twin, the same trial without the fault, had not rolled \
-             back yet;\n   rolled back anyway: the healthy twin had rolled back by then too)"
+             back yet;\n   rolled back anyway: the healthy twin had rolled back by then too; never rolled \
+             back:\n   the release completed with the fault; escaped to 100%: it reached 100% with \
+             the fault,\n   whatever the watch then did)"
         );
     }
     for sc in &r.scenarios {
@@ -597,21 +638,26 @@ pub(crate) fn text(r: &SimulationReport) -> String {
                 format!(": {}", sc.description)
             }
         );
-        if let (Some(c), Some(a), Some(e)) = (&sc.caught, &sc.rolled_back_anyway, &sc.escape) {
+        if let (Some(c), Some(a), Some(m), Some(e)) =
+            (&sc.caught, &sc.rolled_back_anyway, &sc.missed, &sc.escape)
+        {
             let _ = writeln!(s, "  caught                   {}", prop(c));
             let _ = writeln!(s, "  rolled back anyway       {}", prop(a));
+            let _ = writeln!(s, "  never rolled back        {}", prop(m));
             let _ = writeln!(s, "  escaped to 100%          {}", prop(e));
             if let Some(raw) = &sc.rolled_back_after_onset {
                 let _ = writeln!(s, "  raw: after onset         {}", prop(raw));
             }
             let _ = writeln!(s, "  raw: before onset        {}", prop(&sc.false_rollback));
-            for (id, o) in &sc.by_rule {
-                let _ = writeln!(
-                    s,
-                    "  rule {id}: caught {}, rolled back anyway {}",
-                    brief(&o.caught).trim_start(),
-                    brief(&o.rolled_back_anyway).trim_start()
-                );
+            for (what, by) in [("rule", &sc.by_rule), ("gate", &sc.by_gate)] {
+                for (id, o) in by {
+                    let _ = writeln!(
+                        s,
+                        "  {what} {id}: caught {}, rolled back anyway {}",
+                        brief(&o.caught).trim_start(),
+                        brief(&o.rolled_back_anyway).trim_start()
+                    );
+                }
             }
             if let Some(q) = &sc.time_to_catch_seconds {
                 let _ = writeln!(
@@ -635,12 +681,15 @@ pub(crate) fn text(r: &SimulationReport) -> String {
             if sc.fault_after_release > 0 {
                 let _ = writeln!(
                     s,
-                    "  note                     in {} trials the fault began after promotion",
+                    "  note                     in {} trials the fault began after the release completed",
                     sc.fault_after_release
                 );
             }
         } else {
             let _ = writeln!(s, "  false rollback           {}", prop(&sc.false_rollback));
+            if sc.gate_rollback.count > 0 {
+                let _ = writeln!(s, "    by a gate              {}", prop(&sc.gate_rollback));
+            }
         }
         if sc.rollback.count > 0 {
             let _ = writeln!(
@@ -648,7 +697,12 @@ pub(crate) fn text(r: &SimulationReport) -> String {
                 "  rolled back in           {}",
                 counts(&sc.rollbacks_by_phase)
             );
-            let _ = writeln!(s, "  first rule               {}", counts(&sc.first_rule));
+            if !sc.first_rule.is_empty() {
+                let _ = writeln!(s, "  first rule               {}", counts(&sc.first_rule));
+            }
+            if !sc.first_gate.is_empty() {
+                let _ = writeln!(s, "  failing gate             {}", counts(&sc.first_gate));
+            }
         }
         for (p, g) in &sc.gate_failures {
             let list: Vec<String> = g
@@ -691,6 +745,21 @@ pub(crate) fn text(r: &SimulationReport) -> String {
         crate::model::trim(tr.overdispersion),
         tr.users_per_day
             .map_or(String::new(), |u| format!(", {u} users a day"))
+    );
+    let _ = writeln!(
+        s,
+        "  release        a gate failing at its phase's end {}; the last phase (100%) watched {}{}",
+        if a.gate_policy == "rollback" {
+            "rolls back at once"
+        } else {
+            "holds the phase"
+        },
+        secs(a.watch_seconds),
+        if a.watch_default {
+            " (default: the plan's last phase has no `duration`)"
+        } else {
+            ""
+        }
     );
     let _ = writeln!(
         s,

@@ -427,6 +427,7 @@ fn assemble(
         traffic,
         monitoring: None,
         phases,
+        gate_policy: None,
         metrics: custom_defs,
         gates,
         rollback_conditions,

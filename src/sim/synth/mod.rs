@@ -173,6 +173,9 @@ pub(crate) struct Model<'a> {
     /// The canary's share of requests in each phase.
     pub(crate) canary_share: Vec<f64>,
     pub(crate) phase_starts: Vec<i64>,
+    /// The end of the last phase's watch: no trial runs past it (the reference's walk).
+    #[cfg(test)]
+    pub(crate) release_end: i64,
     pub(crate) scenarios: &'a Scenarios,
     /// The finite latency bucket bounds a trial tracks ([`coarse`]).
     bounds: Vec<f64>,
@@ -398,6 +401,8 @@ impl<'a> Model<'a> {
             stable_series,
             canary_share,
             phase_starts,
+            #[cfg(test)]
+            release_end: schedule.end,
             scenarios,
             les: bounds.iter().copied().chain([f64::INFINITY]).collect(),
             les_increase: bounds.windows(2).all(|w| w[0] < w[1])

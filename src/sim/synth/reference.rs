@@ -20,8 +20,8 @@
 //!
 //! A trial's stream is `Xoshiro256PlusPlus::seed_from_u64(seed)`, `seed` the trial's
 //! (`sim::montecarlo::trial_seed`). At each evaluation time `ts` (0, then every
-//! evaluation interval, until the release ends; the evaluation at which the release
-//! enters its last phase draws nothing), in this order:
+//! evaluation interval, until the release ends; the evaluation at which a failing gate
+//! rolls it back, or at which its last phase's watch ends, draws nothing), in this order:
 //!
 //! 1. Under overdispersion, one Gamma variate: the request rate's multiplier until the next
 //!    evaluation.
@@ -61,6 +61,7 @@ mod tests;
 use super::draw;
 use super::table::Pool;
 use super::{BLOCK_MS, Bursts, Exposure, FaultModel, Model, SeriesSet, SyntheticMetric};
+use crate::check::GatePolicy;
 use crate::lower::{AlertRule, RuleKind};
 use crate::prom::{self, Bucket, Sample};
 use crate::promql::Track;
@@ -226,8 +227,10 @@ impl<'r, 'a> Reference<'r, 'a> {
         }
         let schedule = Schedule {
             starts: model.phase_starts.clone(),
+            end: model.release_end,
+            gate_policy: GatePolicy::Rollback,
         };
-        let mut span_ends = span_ends(model, schedule.promotion_at());
+        let mut span_ends = span_ends(model, schedule.end);
         // A crashed canary's last sample ends a span: its windows end there.
         if let Some(e) = faults
             .last_sample()
@@ -260,20 +263,32 @@ impl<'r, 'a> Reference<'r, 'a> {
         let mut phase = 0;
         let mut ts = 0;
         let verdict = loop {
-            // A new phase: gates firing at the old one's end fail it, every alert starts
-            // over, and the last phase is a promotion.
+            // The end of the last phase's watch completes the release.
+            if ts >= self.schedule.end {
+                break Verdict::Completed {
+                    ts: self.schedule.end,
+                    full_at: self.schedule.promotion_at(),
+                };
+            }
+            // A new phase: gates firing at the old one's end fail it and roll the release
+            // back (the first in plan order), and every alert starts over.
             let now = self.schedule.phase_at(ts);
             if now != phase {
+                let mut failed = None;
                 for (i, (rule, alert)) in rules.iter().zip(&mut alerts).enumerate() {
                     if rule.kind == RuleKind::Gate && alert.status().is_firing() {
                         gate_failures.push((phase, i));
+                        failed.get_or_insert(i);
                     }
                     *alert = alert_state(rule);
                 }
+                let ended = phase;
                 phase = now;
-                if phase + 1 == self.schedule.starts.len() {
-                    break Verdict::Promoted {
-                        ts: self.schedule.starts[phase],
+                if let Some(rule) = failed {
+                    break Verdict::RolledBack {
+                        ts,
+                        phase: ended,
+                        rule,
                     };
                 }
             }
@@ -547,15 +562,15 @@ impl<'r, 'a> Reference<'r, 'a> {
 /// as Prometheus' range selection finds them; every scrape when the evaluations' windows
 /// do not fall on the same scrapes each time (an evaluation interval or a window that is
 /// not a whole number of scrape intervals), as the lanes then draw them all.
-fn span_ends(model: &Model<'_>, promotion: i64) -> Vec<bool> {
+fn span_ends(model: &Model<'_>, end: i64) -> Vec<bool> {
     let (scrape, eval, window) = (model.scrape_ms, model.eval_ms, model.window_ms);
-    let last = (promotion + window + eval).div_euclid(scrape) + 1;
+    let last = (end + window + eval).div_euclid(scrape) + 1;
     if eval % scrape != 0 || window % scrape != 0 {
         return vec![true; last as usize + 1];
     }
     let grid: Vec<Sample> = (0..=last).map(|j| Sample::new(j * scrape, 0.0)).collect();
     let mut ends = vec![false; grid.len()];
-    for ts in (0..=promotion + window).step_by(eval as usize) {
+    for ts in (0..=end + window).step_by(eval as usize) {
         let read = prom::select::select_range(&grid, ts, window, model.semantics);
         for s in [read.first(), read.last()].into_iter().flatten() {
             ends[(s.t / scrape) as usize] = true;

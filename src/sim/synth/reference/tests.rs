@@ -160,88 +160,98 @@ impl Batch<'_, '_> {
         let mut ended: Vec<(usize, Verdict)> = Vec::new();
         let mut ts = 0;
         while !lanes.is_empty() {
-            ended.clear();
-            if let Some(v) = outcomes.enter(ts) {
-                ended.extend((0..lanes.len()).map(|l| (l, v)));
-            } else {
-                let step = clock.advance(ts);
-                lanes.advance(
-                    step,
-                    match outcomes.rule_set(ts) {
-                        RuleSet::Rollbacks => &rollbacks,
-                        RuleSet::RollbacksAndGates => &rollbacks_and_gates,
-                    },
-                );
-                let (values, n) = (lanes.values(), lanes.len());
-                for (l, &t) in trial_of.iter().enumerate() {
-                    let Some(expected) = reference[t].evaluations.get(evaluated[t]) else {
-                        return Err(format!("trial {t} evaluates at {ts}, the reference not"));
-                    };
-                    if expected.ts != ts {
-                        return Err(format!(
-                            "trial {t} evaluates at {ts}, the reference at {}",
-                            expected.ts
-                        ));
+            // A phase's end first (failing gates, the watch's end), then the evaluation.
+            for entering in [true, false] {
+                ended.clear();
+                if entering {
+                    if let Some(verdicts) = outcomes.enter(ts) {
+                        ended.extend(
+                            verdicts
+                                .iter()
+                                .enumerate()
+                                .filter_map(|(l, v)| v.map(|v| (l, v))),
+                        );
                     }
-                    for &(m, track, want) in &expected.values {
-                        let got = values.of(m, track == Track::Stable, n)[l];
-                        if got.map(f64::to_bits) != want.map(f64::to_bits) {
+                } else if !lanes.is_empty() {
+                    let step = clock.advance(ts);
+                    lanes.advance(
+                        step,
+                        match outcomes.rule_set(ts) {
+                            RuleSet::Rollbacks => &rollbacks,
+                            RuleSet::RollbacksAndGates => &rollbacks_and_gates,
+                        },
+                    );
+                    let (values, n) = (lanes.values(), lanes.len());
+                    for (l, &t) in trial_of.iter().enumerate() {
+                        let Some(expected) = reference[t].evaluations.get(evaluated[t]) else {
+                            return Err(format!("trial {t} evaluates at {ts}, the reference not"));
+                        };
+                        if expected.ts != ts {
                             return Err(format!(
-                                "trial {t} at {ts}: `{}` on the {track:?} track is {got:?} in \
-                                 the lanes, {want:?} in the reference",
-                                self.names[m]
+                                "trial {t} evaluates at {ts}, the reference at {}",
+                                expected.ts
                             ));
                         }
-                        if want.is_some() {
-                            *seen.values.entry(kind_of(model.sources[m])).or_default() += 1;
+                        for &(m, track, want) in &expected.values {
+                            let got = values.of(m, track == Track::Stable, n)[l];
+                            if got.map(f64::to_bits) != want.map(f64::to_bits) {
+                                return Err(format!(
+                                    "trial {t} at {ts}: `{}` on the {track:?} track is {got:?} in \
+                                 the lanes, {want:?} in the reference",
+                                    self.names[m]
+                                ));
+                            }
+                            if want.is_some() {
+                                *seen.values.entry(kind_of(model.sources[m])).or_default() += 1;
+                            }
                         }
+                        evaluated[t] += 1;
                     }
-                    evaluated[t] += 1;
+                    let verdicts = outcomes.evaluate(ts, values);
+                    ended.extend(
+                        verdicts
+                            .iter()
+                            .enumerate()
+                            .filter_map(|(l, v)| v.map(|v| (l, v))),
+                    );
                 }
-                let verdicts = outcomes.evaluate(ts, values);
-                ended.extend(
-                    verdicts
-                        .iter()
-                        .enumerate()
-                        .filter_map(|(l, v)| v.map(|v| (l, v))),
-                );
-            }
-            for &(l, verdict) in ended.iter().rev() {
-                let t = trial_of[l];
-                let (want, exposure) = (&reference[t], lanes.exposure(l));
-                let got = (
-                    verdict,
-                    evaluated[t],
-                    outcomes.phase(),
-                    outcomes.gate_failures(l),
-                    (exposure.first_active, exposure.requests, exposure.failed),
-                );
-                let expected = (
-                    want.verdict,
-                    want.evaluations.len(),
-                    want.phase,
-                    &want.gate_failures[..],
-                    (
-                        want.exposure.first_active,
-                        want.exposure.requests,
-                        want.exposure.failed,
-                    ),
-                );
-                if got != expected {
-                    return Err(format!(
-                        "trial {t}: (verdict, evaluations, phase, gate failures, exposure) is \
+                for &(l, verdict) in ended.iter().rev() {
+                    let t = trial_of[l];
+                    let (want, exposure) = (&reference[t], lanes.exposure(l));
+                    let got = (
+                        verdict,
+                        evaluated[t],
+                        outcomes.phase(),
+                        outcomes.gate_failures(l),
+                        (exposure.first_active, exposure.requests, exposure.failed),
+                    );
+                    let expected = (
+                        want.verdict,
+                        want.evaluations.len(),
+                        want.phase,
+                        &want.gate_failures[..],
+                        (
+                            want.exposure.first_active,
+                            want.exposure.requests,
+                            want.exposure.failed,
+                        ),
+                    );
+                    if got != expected {
+                        return Err(format!(
+                            "trial {t}: (verdict, evaluations, phase, gate failures, exposure) is \
                          {got:?} in the lanes, {expected:?} in the reference"
-                    ));
+                        ));
+                    }
+                    match verdict {
+                        Verdict::RolledBack { .. } => seen.rollbacks += 1,
+                        Verdict::Completed { .. } | Verdict::Held { .. } => seen.promotions += 1,
+                    }
+                    seen.gate_failures += want.gate_failures.len();
+                    seen.exposed += usize::from(want.exposure.requests > 0);
+                    lanes.swap_remove(l);
+                    outcomes.swap_remove(l);
+                    trial_of.swap_remove(l);
                 }
-                match verdict {
-                    Verdict::RolledBack { .. } => seen.rollbacks += 1,
-                    Verdict::Promoted { .. } => seen.promotions += 1,
-                }
-                seen.gate_failures += want.gate_failures.len();
-                seen.exposed += usize::from(want.exposure.requests > 0);
-                lanes.swap_remove(l);
-                outcomes.swap_remove(l);
-                trial_of.swap_remove(l);
             }
             ts += model.eval_ms;
         }
