@@ -31,7 +31,7 @@
 //! comparison alone.
 //!
 //! A faulty trial is exactly one of caught, rolled back anyway, escaped, or none of them
-//! (the fault began after promotion). "Rolled back after onset" (caught, plus the
+//! (the fault began after the release completed). "Rolled back after onset" (caught, plus the
 //! rolled-back-anyway trials whose rollback came after the onset) is kept as a raw figure.
 //!
 //! Work is shared out in batches of trials across all scenarios at once, so no thread waits
@@ -44,15 +44,22 @@
 //! every evaluation, gates over the last `for` of each phase, no-data rules never.
 //!
 //! # What a trial counts
-//! - A **rollback** is the first evaluation at which a rollback rule fires; it is *false*
+//! - A **rollback** is the first evaluation at which a rollback rule fires, or a gate
+//!   failing at its phase's end; it is *false*
 //!   when it comes before the fault's onset (or there is no fault), a *detection* otherwise.
 //!   The rule that fired is the **first rule** (when several fire in the same evaluation,
 //!   the first in plan order).
-//! - **Escape**: the release reached its last phase (100%) with the fault already begun.
+//! - **Escape**: the release reached its last phase (100%) with the fault already begun
+//!   (whatever the watch then did); **missed**: it completed the watch with the fault
+//!   begun, never rolled back.
+//! - **The release's course**: a gate firing when its phase's length is up rolls the trial
+//!   back (the gate policy `rollback`; a hold is refused, [`cannot_model`]), as the first
+//!   failing gate in plan order; the last phase is watched for the plan's `watch` with its
+//!   rollback rules running, then the trial is complete.
 //! - **Time to catch**: rollback time minus onset, exactly, over caught trials
 //!   (evaluations are on the grid; the onset need not be).
-//! - **Blast radius**, from the fault's onset until rollback or promotion (what happens
-//!   after promotion is not counted): the requests the canary served and, of those, the
+//! - **Blast radius**, from the fault's onset until rollback or the end of the last
+//!   phase's watch: the requests the canary served and, of those, the
 //!   ones that failed (baseline failures included), both counted exactly in the trial; and
 //!   the **users exposed**, an expectation computed from the traffic model, not drawn:
 //!   the plan's `users_per_day` distinct users a day come from a population in which each
@@ -290,7 +297,7 @@ fn sharing(per_lane: usize, jobs: usize) -> (u64, usize) {
 }
 
 /// The most work a run can take: every trial runs every evaluation of its release until
-/// promotion, unless a rollback ends it first.
+/// the end of its last phase's watch, unless a rollback ends it first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Work {
     pub(crate) trials: u64,

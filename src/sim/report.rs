@@ -5,7 +5,7 @@
 //! gates), then what the run assumed (semantics, intervals, scenario file, the model of
 //! each metric, seed and trials). Printed for people or as a versioned JSON document.
 //!
-//! # JSON, `schema_version` 3
+//! # JSON, `schema_version` 4
 //! Top level: `plan`, `seed`, `trials_per_scenario`, `semantics` (`prometheus2` |
 //! `prometheus3`), `evaluation_interval_seconds`, `requests_per_second`, `assumptions`,
 //! `twins`, `totals` (`trials`, `evaluation_steps`, `rule_evaluations`) and `scenarios`, in
@@ -15,7 +15,10 @@
 //!   `evaluation_interval_seconds`, `window_seconds`, `seed`, `trials_per_scenario`,
 //!   `scenario_file` (its path, or `<built-in scenarios>`), `traffic`
 //!   (`requests_per_second`, `daily_amplitude`, `overdispersion`, `start_hour`,
-//!   `users_per_day`), and `metrics`: per metric some rule reads, in plan order,
+//!   `users_per_day`), `gate_policy` (`rollback`: a gate failing at its phase's end rolls
+//!   the release back at once), `watch_seconds` and `watch_default` (how long the last
+//!   phase is watched, and whether the plan left it to the default), and `metrics`: per
+//!   metric some rule reads, in plan order,
 //!   `{metric, model, parameters}`: `model` one of `error_rate`, `availability`,
 //!   `throughput`, `latency_quantile`, `cpu`, `memory`, `db_connections`, `redis_memory`,
 //!   `custom_gauge`, `not_modelled` (always absent: its rules never fire), `parameters`
@@ -29,21 +32,25 @@
 //!     same trial without the fault, had not rolled back by then, by a rule whose metric the
 //!     fault can move: see `montecarlo`'s module header), `rolled_back_anyway`
 //!     (rolled back, the twin too by then: every other rollback, those before the onset
-//!     included), `escape` (promoted to 100% with the fault active), and
-//!     `rolled_back_after_onset` (the raw figure: caught, or rolled back anyway after the
-//!     onset). A faulty trial is exactly one of caught, rolled back anyway, escaped, or
-//!     `fault_after_promotion` (the fault began after the release reached 100%); `rollback
-//!     = caught + rolled_back_anyway = false_rollback + rolled_back_after_onset`.
+//!     included), `missed` (completed, the last phase's watch over, with the fault active:
+//!     never rolled back), `escape` (reached 100% with the fault active, whatever the watch
+//!     then did), and `rolled_back_after_onset` (the raw figure: caught, or rolled back
+//!     anyway after the onset). A faulty trial is exactly one of caught, rolled back
+//!     anyway, missed, or `fault_after_release` (the fault began after the watch ended);
+//!     `rollback = caught + rolled_back_anyway = false_rollback + rolled_back_after_onset`.
+//!   - `gate_rollback`: rollbacks by a gate failing at its phase's end (of `rollback`);
+//!     `completed`: trials watched through the last phase without a rollback.
 //!   - `rollbacks_by_phase`: phase name → rollbacks in that phase, in phase order.
 //!   - `first_rule`: rollback rule id → trials it rolled back (the first rollback rule in
-//!     plan order to fire); gates and no-data rules never roll back, so they never appear.
-//!   - `by_rule` (faulty): rollback rule id → `{caught, rolled_back_anyway}` proportions
-//!     of all trials, by the rule that rolled the trial back.
+//!     plan order to fire); `first_gate`: gate id → trials it rolled back (the first
+//!     failing gate in plan order); no-data rules never roll back.
+//!   - `by_rule`, `by_gate` (faulty): rollback rule or gate id → `{caught,
+//!     rolled_back_anyway}` proportions of all trials, by what rolled the trial back.
 //!   - `time_to_catch_seconds`: `{median, p90, p99}` of rollback time minus onset over
 //!     caught trials (nearest rank, exact). For a `load` fault the onset is when the
 //!     canary's load first went above the limit in that trial; a trial where it never did
-//!     counts in `fault_after_promotion`.
-//!   - `blast_radius` (faulty): means per trial, from onset to rollback or promotion:
+//!     counts in `fault_after_release`.
+//!   - `blast_radius` (faulty): means per trial, from onset to rollback or completion:
 //!     `requests` served by the canary, `failed_requests` among them (baseline failures
 //!     included), `users` exposed (an expectation from the traffic model when the plan
 //!     states `traffic.users_per_day`; see `montecarlo`'s module header).
@@ -53,6 +60,9 @@
 //!     its rollback rules at every step, its gates only where they can still fail a phase,
 //!     and no no-data rules: they change neither the verdict nor the gate failures).
 //!
+//! Version 3 let a release whose gates failed advance anyway, ended trials when the last
+//! phase began (`escape`: reached it with the fault; `fault_after_promotion`), and had no
+//! gate rollbacks, `completed`, `missed` nor the policy and watch among the assumptions.
 //! Version 2 called every rollback after the onset `detection` (noise included: a rule
 //! that rolls back most healthy releases "detected" most faults) and measured time to
 //! detect over those; seeds depended on the scenario, so faulty trials had no twins.

@@ -61,7 +61,7 @@ fn error_spike_rolls_back_through_availability_first() {
     for sem in [Semantics::Prometheus3, Semantics::Prometheus2] {
         let doc = json(&path, sem);
         assert_eq!(doc["format"], "plan-replay");
-        assert_eq!(doc["version"], 2);
+        assert_eq!(doc["version"], 3);
         assert_eq!(doc["start"], "2024-05-01T12:00:00Z");
         assert_eq!(doc["verdict"]["outcome"], "rolled_back");
         assert_eq!(doc["verdict"]["alert"], "CanaryRollbackAvailability");
@@ -439,7 +439,7 @@ fn recorded_healthy_json_keeps_running() {
 /// A healthy week of recorded values at 1m: the release walks through every phase and
 /// is promoted when production starts (24h + 48h + 72h).
 #[test]
-fn a_healthy_week_is_promoted_after_six_days() {
+fn a_healthy_week_completes_after_six_days_and_a_day_watched_at_full() {
     let dir = support::temp_dir("replay-week");
     let path = dir.join("week.csv");
     let mut s = String::from("timestamp,series,labels,value\n");
@@ -463,8 +463,10 @@ fn a_healthy_week_is_promoted_after_six_days() {
     }
     std::fs::write(&path, s).unwrap();
     let doc = json(&path, Semantics::Prometheus3);
-    assert_eq!(doc["verdict"]["outcome"], "promoted");
-    assert_eq!(doc["verdict"]["at_ms"], 144 * 3_600_000i64);
+    // Production begins at +6d and is watched 24h (the default): complete at +7d.
+    assert_eq!(doc["verdict"]["outcome"], "completed");
+    assert_eq!(doc["verdict"]["at_ms"], 168 * 3_600_000i64);
+    assert_eq!(doc["watch_ms"], 24 * 3_600_000i64);
     assert_eq!(doc["verdict"]["phase"], "production");
     let started: Vec<&str> = doc["events"]
         .as_array()
@@ -478,30 +480,122 @@ fn a_healthy_week_is_promoted_after_six_days() {
 }
 
 #[test]
-fn a_gate_firing_at_the_end_of_a_phase_is_reported() {
-    // db_connections at 85 (gate: < 80) during the last 10 minutes of alpha (24h).
+fn a_gate_firing_at_the_end_of_a_phase_rolls_the_release_back() {
+    // db_connections at 85 (gate: < 80) during the last 10 minutes of alpha (24h): the gate
+    // (for: 5m) fires at 23h55 and, under the default policy, rolls the release back when
+    // alpha's 24h are up (issue 15, problem 1: it used to say PROMOTED beside it).
     let dir = support::temp_dir("replay-gate");
     let path = dir.join("gate.csv");
-    let mut s = String::new();
-    for i in 0..=(24 * 60 + 5) {
-        let t = i * 60;
-        let db = if i >= 24 * 60 - 10 { 85 } else { 20 };
-        let _ = writeln!(s, "{t},db_connections,track=canary,{db}");
-    }
-    std::fs::write(&path, s).unwrap();
+    std::fs::write(&path, db_trace(24 * 60 - 10, 24 * 60 + 5, 24 * 60 + 5)).unwrap();
     let doc = json(&path, Semantics::Prometheus3);
     let fails = doc["gate_failures"].as_array().unwrap();
     assert_eq!(fails.len(), 1, "{doc:#}");
     assert_eq!(fails[0]["alert"], "CanaryGateDbConnections");
     assert_eq!(fails[0]["phase"], "alpha");
     assert_eq!(fails[0]["at_ms"], 24 * 3_600_000i64);
+    assert_eq!(doc["verdict"]["outcome"], "rolled_back");
+    assert_eq!(doc["verdict"]["alert"], "CanaryGateDbConnections");
+    assert_eq!(doc["verdict"]["phase"], "alpha");
+    assert_eq!(doc["verdict"]["at_ms"], 24 * 3_600_000i64);
+    assert_eq!(doc["gate_policy"], "roll back at once");
     let text = timeline(&path, Semantics::Prometheus3);
     assert!(
         text.contains(
-            "Gate failed: CanaryGateDbConnections was firing when phase alpha ended at +1d"
+            "Gate failed: CanaryGateDbConnections was firing when phase alpha ended at +1d: the phase could not advance (roll back at once)."
         ),
         "{text}"
     );
+    assert!(text.contains("Verdict: ROLLED BACK at +1d"), "{text}");
+}
+
+/// A trace of db_connections on the canary, one sample a minute up to minute `last`: 85
+/// (past the gate's 80) from minute `from` until before minute `until`, 20 otherwise.
+fn db_trace(from: i64, until: i64, last: i64) -> String {
+    let mut s = String::new();
+    for i in 0..=last {
+        let db = if (from..until).contains(&i) { 85 } else { 20 };
+        let _ = writeln!(s, "{},db_connections,track=canary,{db}", i * 60);
+    }
+    s
+}
+
+/// Lawsker's plan with `gate_policy` appended, in `dir`.
+fn lawsker_with(dir: &Path, policy: &str) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(support::root().join("plans/lawsker.yaml")).unwrap();
+    support::write(
+        dir,
+        "lawsker.yaml",
+        &format!("{text}\ngate_policy: {policy}\n"),
+    )
+}
+
+/// The replay of `trace` through `plan_path`, as JSON.
+fn json_with(plan_path: &Path, trace: &Path) -> serde_json::Value {
+    let done = plan()
+        .arg("simulate")
+        .arg(plan_path)
+        .arg("--trace")
+        .arg(trace)
+        .args(["--format", "json"])
+        .run();
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    serde_json::from_str(&done.stdout).expect("JSON document")
+}
+
+#[test]
+fn a_held_phase_advances_at_the_first_evaluation_its_gates_pass() {
+    // The gate fires from 23h55 to 24h10m (db back to 20 at minute 1450): alpha is held at
+    // +24h, the gate resolves at the +24h10m evaluation, and beta begins at the next one.
+    let dir = support::temp_dir("replay-hold");
+    let p = lawsker_with(&dir, "{ on_failure: hold, max_hold: 1h }");
+    let trace = support::write(
+        &dir,
+        "db.csv",
+        &db_trace(24 * 60 - 10, 24 * 60 + 10, 24 * 60 + 40),
+    );
+    let doc = json_with(&p, &trace);
+    assert_eq!(doc["gate_policy"], "hold up to 1h, then roll back");
+    let ev = doc["events"].as_array().unwrap();
+    let hold = ev
+        .iter()
+        .find(|e| e["event"] == "hold_started")
+        .expect("a hold");
+    assert_eq!(hold["at_ms"], 24 * 3_600_000i64);
+    assert_eq!(hold["phase"], "alpha");
+    let beta = ev
+        .iter()
+        .find(|e| e["event"] == "phase_started" && e["phase"] == "beta")
+        .expect("beta began");
+    assert_eq!(beta["at_ms"], (24 * 60 + 11) * 60_000i64);
+    assert_eq!(doc["phases"][1]["starts_ms"], (24 * 60 + 11) * 60_000i64);
+    // Later phases move with it.
+    assert_eq!(doc["phases"][2]["starts_ms"], (72 * 60 + 11) * 60_000i64);
+    assert_eq!(doc["verdict"]["outcome"], "running");
+}
+
+#[test]
+fn a_hold_past_its_limit_rolls_back_or_stays() {
+    // The gate keeps failing past +25h: the hold's hour is up at the +25h evaluation.
+    let dir = support::temp_dir("replay-hold-limit");
+    let trace = support::write(&dir, "db.csv", &db_trace(24 * 60 - 10, 26 * 60, 26 * 60));
+    let p = lawsker_with(&dir, "{ on_failure: hold, max_hold: 1h }");
+    let doc = json_with(&p, &trace);
+    assert_eq!(
+        doc["verdict"]["outcome"], "rolled_back",
+        "{:#}",
+        doc["verdict"]
+    );
+    assert_eq!(doc["verdict"]["alert"], "CanaryGateDbConnections");
+    assert_eq!(doc["verdict"]["at_ms"], 25 * 3_600_000i64);
+    let stay = support::temp_dir("replay-hold-stay");
+    let p = lawsker_with(
+        &stay,
+        "{ on_failure: hold, max_hold: 1h, after_max_hold: stay }",
+    );
+    let doc = json_with(&p, &trace);
+    assert_eq!(doc["verdict"]["outcome"], "held", "{:#}", doc["verdict"]);
+    assert_eq!(doc["verdict"]["phase"], "alpha");
+    assert_eq!(doc["verdict"]["at_ms"], 25 * 3_600_000i64);
 }
 
 #[test]

@@ -411,18 +411,23 @@ fn built_in_scenarios_warn_about_faults_after_promotion() {
         .replace(
             "name: minimal",
             "name: short\ntraffic: { requests_per_second: 50 }",
+        )
+        .replace(
+            "    traffic: 100%\n",
+            "    traffic: 100%\n    duration: 1h\n",
         );
     std::fs::write(&p, text).expect("write");
     let d = plan()
         .args(["simulate", p.to_str().expect("path"), "--trials", "2"])
         .expect(0);
     assert!(
-        d.stderr.contains("<built-in scenarios>:15:33: warning[onset-after-release]: the fault starts at 6h, when the plan `short` has already promoted the release (at 1h, the start of `full`)"),
+        d.stderr.contains("<built-in scenarios>:15:33: warning[onset-after-release]: the fault starts at 6h, when the plan `short` has already completed the release (at 2h, the end of the 1h watch of `full`)"),
         "{}",
         d.stderr
     );
     assert!(
-        d.stdout.contains("the fault began after promotion"),
+        d.stdout
+            .contains("the fault began after the release completed"),
         "{}",
         d.stdout
     );

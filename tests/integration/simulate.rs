@@ -1,6 +1,6 @@
 //! `plan simulate` (Monte Carlo) against answers known in advance: fixed seeds, tolerances
 //! derived from the estimate's own uncertainty, and properties that must hold for any seed.
-//! All runs drive the real binary with `--format json` (report `schema_version` 3).
+//! All runs drive the real binary with `--format json` (report `schema_version` 4).
 
 use crate::support::{self, plan, write};
 use proptest::prelude::*;
@@ -38,7 +38,7 @@ fn simulate(args: &[&str]) -> (Value, String) {
         .args(["--format", "json"])
         .expect(0);
     let v: Value = serde_json::from_str(&done.stdout).expect("the report is JSON");
-    assert_eq!(v["schema_version"], 3);
+    assert_eq!(v["schema_version"], 4);
     (v, done.stdout)
 }
 
@@ -209,6 +209,13 @@ fn false_rollback_rate_matches_the_closed_form() {
             "{{ metric: error_rate, threshold: {threshold}, duration: 5m }}"
         )],
     );
+    // A 5m watch at 100%: its first evaluation (60m) starts the rule's `for` over, and the
+    // release completes at the next; only the canary's windows can roll back.
+    let text = std::fs::read_to_string(&p).unwrap().replace(
+        "{ name: full, traffic: 100% }",
+        "{ name: full, traffic: 100%, duration: 5m }",
+    );
+    std::fs::write(&p, text).unwrap();
     // 4/3 req/s, half to the canary, 300 s windows: mu = 200.
     let sc = write(
         &dir,
@@ -329,10 +336,12 @@ fn report_has_one_first_rule_entry_per_rollback_rule() {
         "3",
     ]);
     for s in r["scenarios"].as_array().unwrap() {
+        // Every rollback is a rule's or a gate's.
         let first: u64 = s["first_rule"]
             .as_object()
             .unwrap()
             .values()
+            .chain(s["first_gate"].as_object().unwrap().values())
             .map(|v| v.as_u64().unwrap())
             .sum();
         assert_eq!(
@@ -398,14 +407,16 @@ proptest! {
             for s in [la, sb] {
                 let n = s["trials"].as_u64().unwrap();
                 let sum = |keys: &[&str]| keys.iter().filter_map(|k| s[k]["count"].as_u64()).sum::<u64>()
-                    + s["fault_after_promotion"].as_u64().unwrap();
+                    + s["fault_after_release"].as_u64().unwrap();
                 if s["faulty"] == true {
-                    // A faulty trial is exactly one of caught, rolled back anyway, escaped, or
-                    // fault after promotion; the raw split (before / after onset) partitions too.
-                    prop_assert_eq!(sum(&["caught", "rolled_back_anyway", "escape"]), n);
-                    prop_assert_eq!(sum(&["false_rollback", "rolled_back_after_onset", "escape"]), n);
+                    // A faulty trial is exactly one of caught, rolled back anyway, never rolled
+                    // back, or fault after the release; the raw split (before / after onset)
+                    // partitions too.
+                    prop_assert_eq!(sum(&["caught", "rolled_back_anyway", "missed"]), n);
+                    prop_assert_eq!(sum(&["false_rollback", "rolled_back_after_onset", "missed"]), n);
+                    prop_assert!(s["escape"]["count"].as_u64() >= s["missed"]["count"].as_u64());
                 }
-                for k in ["rollback", "false_rollback", "caught", "rolled_back_anyway", "rolled_back_after_onset", "escape"] {
+                for k in ["rollback", "false_rollback", "caught", "rolled_back_anyway", "rolled_back_after_onset", "escape", "missed", "completed", "gate_rollback"] {
                     if s[k].is_null() { continue; }
                     let p = s[k]["probability"].as_f64().unwrap();
                     let (lo, hi) = (s[k]["ci95"][0].as_f64().unwrap(), s[k]["ci95"][1].as_f64().unwrap());
@@ -433,20 +444,21 @@ fn lawsker_slow_leak_is_rolled_back_anyway_not_detected() {
         .as_f64()
         .unwrap();
     assert!(raw > 0.5, "the raw figure: {leak:#}");
-    assert_eq!(leak["caught"]["count"], 0, "{leak:#}");
-    assert_eq!(leak["by_rule"]["availability"]["caught"]["count"], 0);
-    let anyway = &leak["rolled_back_anyway"];
-    assert_eq!(anyway["count"], leak["rollback"]["count"]);
-    // As often as the healthy release rolls back at all (within both intervals).
-    let (lo, hi) = (
-        anyway["ci95"][0].as_f64().unwrap(),
-        anyway["ci95"][1].as_f64().unwrap(),
+    // Availability, which a latency leak cannot move, catches nothing; what is caught is
+    // caught by the p95 gate, at a phase's end, when the twin had not rolled back yet.
+    assert_eq!(
+        leak["by_rule"]["availability"]["caught"]["count"], 0,
+        "{leak:#}"
     );
-    assert!(
-        lo <= false_rate && false_rate <= hi,
-        "{anyway} vs {false_rate}"
+    assert_eq!(
+        leak["caught"]["count"], leak["by_gate"]["response_time_p95"]["caught"]["count"],
+        "{leak:#}"
     );
-    assert!(leak["time_to_catch_seconds"].is_null());
+    assert_eq!(
+        leak["caught"]["count"].as_u64().unwrap()
+            + leak["rolled_back_anyway"]["count"].as_u64().unwrap(),
+        leak["rollback"]["count"].as_u64().unwrap()
+    );
     let spike = scenario(&r, "error-spike");
     let caught = spike["caught"]["probability"].as_f64().unwrap();
     assert!(caught > 0.9, "{spike:#}");
@@ -630,7 +642,13 @@ fn rules_that_can_never_fire_are_named_with_why() {
     // The healthy release indeed never fires them.
     let (r, _) = simulate(&args[1..]);
     assert_eq!(scenario(&r, "healthy")["rollback"]["count"], 0);
-    assert_eq!(scenario(&r, "signups-dip")["rollback"]["count"], 0);
+    // The dip is the signup gate's to catch, at the canary phase's end: no rule fires.
+    let dip = scenario(&r, "signups-dip");
+    assert_eq!(
+        dip["first_gate"]["signup_rate"], dip["rollback"]["count"],
+        "{dip:#}"
+    );
+    assert!(dip["first_rule"].as_object().unwrap().is_empty(), "{dip:#}");
     // A fault past the threshold makes the rule reachable: no warning for it.
     let dir = support::temp_dir("sim-reach");
     let text = std::fs::read_to_string(support::root().join(args[3])).unwrap()
@@ -652,4 +670,118 @@ fn rules_that_can_never_fire_are_named_with_why() {
         "{}",
         done.stderr
     );
+}
+
+/// Issue 15, problem 1: gates did not block. Lawsker's slow leak "escaped" to 100% in 31% of
+/// trials while its p95 gate was failing at the end of every phase those trials passed.
+/// Now a gate failing at its phase's end rolls the release back (the default policy), so
+/// no leaking release reaches 100%, and the gate that did it is named.
+#[test]
+fn a_failing_gate_stops_the_release_at_its_phase_end() {
+    let (r, _) = simulate(&["plans/lawsker.yaml", "--trials", "300"]);
+    let leak = scenario(&r, "slow-leak");
+    assert_eq!(leak["escape"]["count"], 0, "{leak:#}");
+    assert_eq!(leak["missed"]["count"], 0, "{leak:#}");
+    let by_gate = leak["first_gate"]["response_time_p95"].as_u64().unwrap();
+    assert!(by_gate > 0, "{leak:#}");
+    assert!(leak["gate_rollback"]["count"].as_u64().unwrap() >= by_gate);
+    // Every failing gate at a phase's end rolled its trial back: as many gate rollbacks as
+    // trials with a gate failing (the first failing gate names each).
+    let failing_trials: u64 = leak["first_gate"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        leak["gate_rollback"]["count"].as_u64().unwrap(),
+        failing_trials
+    );
+    let healthy = scenario(&r, "healthy");
+    assert_eq!(
+        healthy["rollback"]["count"].as_u64().unwrap(),
+        healthy["first_rule"]
+            .as_object()
+            .unwrap()
+            .values()
+            .chain(healthy["first_gate"].as_object().unwrap().values())
+            .map(|v| v.as_u64().unwrap())
+            .sum::<u64>()
+    );
+    assert_eq!(r["assumptions"]["gate_policy"], "rollback");
+    assert_eq!(r["assumptions"]["watch_seconds"], 86_400.0);
+    assert_eq!(r["assumptions"]["watch_default"], true);
+}
+
+/// Issue 15, problem 2: the last phase was never simulated (a fault there was "after
+/// promotion"), though render emits its rollback rules. It is watched now: a fault that
+/// begins an hour into the 100% phase is caught there, and a release with none completes
+/// when the watch ends.
+#[test]
+fn the_last_phase_is_watched_and_its_rules_fire() {
+    let dir = support::temp_dir("sim-watch");
+    let p = test_plan(
+        &dir,
+        "watched",
+        "10%",
+        "3h",
+        "{}",
+        &["{ metric: error_rate, threshold: 10%, duration: 2m }"],
+    );
+    let sc = write(
+        &dir,
+        "late.yaml",
+        "traffic: { requests_per_second: 20 }\nbaseline: { error_rate: 0.5% }\nscenarios:\n  - name: healthy\n  - name: late\n    fault: { kind: step, phase: full, onset: 1h, error_rate: 30% }\n",
+    );
+    let (r, _) = simulate(&[
+        p.to_str().unwrap(),
+        "--scenarios",
+        sc.to_str().unwrap(),
+        "--trials",
+        "200",
+    ]);
+    let late = scenario(&r, "late");
+    assert_eq!(late["caught"]["count"], 200, "{late:#}");
+    assert_eq!(late["rollbacks_by_phase"]["full"], 200, "{late:#}");
+    assert_eq!(late["fault_after_release"], 0);
+    // It began at 100%: the release reached 100% before the fault, so it did not escape.
+    assert_eq!(late["escape"]["count"], 0);
+    let healthy = scenario(&r, "healthy");
+    assert_eq!(healthy["completed"]["count"], 200, "{healthy:#}");
+    // 3h of canary, then 24h watched, every evaluation a step.
+    assert_eq!(healthy["evaluation_steps"], 200 * (27 * 60));
+}
+
+/// Monte Carlo cannot follow a hold yet: it says so at the plan's line and runs nothing,
+/// rather than count held trials as if their gates had passed.
+#[test]
+fn a_hold_policy_is_refused_by_monte_carlo_at_its_line() {
+    let dir = support::temp_dir("sim-hold");
+    let p = test_plan(
+        &dir,
+        "held",
+        "10%",
+        "3h",
+        "{}",
+        &["{ metric: error_rate, threshold: 10%, duration: 2m }"],
+    );
+    let text = std::fs::read_to_string(&p).unwrap();
+    let lines = text.lines().count();
+    std::fs::write(
+        &p,
+        format!("{text}gates: {{ error_rate: \"< 5%\" }}\ngate_policy:\n  on_failure: hold\n"),
+    )
+    .unwrap();
+    let done = plan().args(["simulate"]).arg(&p).expect(1);
+    assert!(
+        done.stderr.contains("simulate-cannot-model"),
+        "{}",
+        done.stderr
+    );
+    assert!(
+        done.stderr.contains(&format!("held.yaml:{}:", lines + 3)),
+        "{}",
+        done.stderr
+    );
+    assert!(done.stdout.is_empty(), "{}", done.stdout);
 }

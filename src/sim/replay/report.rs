@@ -1,7 +1,22 @@
 //! The replay's result as data: the versioned JSON document (`--format json`), from which
 //! the human timeline is printed too.
 
-use crate::check::CheckedPlan;
+use crate::check::{CheckedPlan, GatePolicy};
+use crate::model::AfterMaxHold;
+
+/// The plan's gate policy in words.
+pub(crate) fn policy_text(plan: &CheckedPlan) -> String {
+    match plan.gate_policy {
+        GatePolicy::Rollback => "roll back at once".into(),
+        GatePolicy::Hold { max, then } => format!(
+            "hold up to {max}, then {}",
+            match then {
+                AfterMaxHold::Rollback => "roll back",
+                AfterMaxHold::Stay => "stay held",
+            }
+        ),
+    }
+}
 use crate::lower::{self, AlertRule, RuleKind};
 use crate::prom::DEFAULT_LOOKBACK_MS;
 use crate::prom::{Origin, Semantics};
@@ -27,7 +42,8 @@ pub struct Span {
 pub struct ReplayReport {
     /// Always `plan-replay`.
     pub(crate) format: &'static str,
-    /// 2.
+    /// 3 (2 had no `gate_policy` nor `watch_ms`, and `promoted` when the last phase
+    /// began; 3 watches the last phase: `completed` when its watch ends, `held`).
     pub(crate) version: u32,
     pub(crate) plan: String,
     pub(crate) trace: String,
@@ -62,7 +78,14 @@ pub struct ReplayReport {
     pub(crate) last_evaluation_ms: Option<i64>,
     /// Rule evaluations run (each evaluates every rule once).
     pub(crate) evaluations: u64,
+    /// Each phase's start, from t=0: when it began, or (not yet begun) its nominal length
+    /// after the one before.
     pub(crate) phases: Vec<PhaseOut>,
+    /// What a gate failing at its phase's end does, in words (`roll back at once`, `hold
+    /// up to 24h, then roll back`).
+    pub(crate) gate_policy: String,
+    /// How long the last phase is watched before the release completes.
+    pub(crate) watch_ms: i64,
     /// Where each metric's values came from.
     pub(crate) metrics: Vec<MetricOut>,
     /// Series no rule reads (often a label typo), at most 20.
@@ -348,7 +371,7 @@ pub(super) fn report(
         (f.evaluations > 0).then(|| f.first_evaluation + (f.evaluations as i64 - 1) * f.ei);
     ReplayReport {
         format: "plan-replay",
-        version: 2,
+        version: 3,
         plan: plan.name.clone(),
         trace: f.file.to_string(),
         semantics: match f.semantics {
@@ -377,16 +400,32 @@ pub(super) fn report(
         first_evaluation_ms: (f.evaluations > 0).then_some(f.first_evaluation),
         last_evaluation_ms: last_evaluation,
         evaluations: f.evaluations,
-        phases: plan
-            .phases
-            .iter()
-            .zip(&schedule.starts)
-            .map(|(p, &s)| PhaseOut {
-                name: p.name.clone(),
-                traffic: p.traffic.to_string(),
-                starts_ms: s,
-            })
-            .collect(),
+        phases: {
+            // A phase that began starts when it did; a later one its nominal length after
+            // the one before (a hold moves them all).
+            let mut shift = 0;
+            plan.phases
+                .iter()
+                .zip(&schedule.starts)
+                .enumerate()
+                .map(|(k, (p, &nominal))| {
+                    let began = ev.events().iter().find_map(|e| match *e {
+                        Event::PhaseStarted { ts, phase } if phase == k => Some(ts),
+                        _ => None,
+                    });
+                    if let Some(b) = began {
+                        shift = b - nominal;
+                    }
+                    PhaseOut {
+                        name: p.name.clone(),
+                        traffic: p.traffic.to_string(),
+                        starts_ms: nominal + shift,
+                    }
+                })
+                .collect()
+        },
+        gate_policy: policy_text(plan),
+        watch_ms: plan.watch.millis() as i64,
         metrics,
         unused_series_total: unused.len(),
         unused_series: unused.into_iter().take(20).collect(),

@@ -219,6 +219,10 @@ pub(crate) fn timeline(r: &ReplayReport) -> String {
             ("gate_failed", Some(a)) => {
                 format!("{a:aw$}  GATE FAILED: firing when phase {} ended", e.phase)
             }
+            ("hold_started", _) => format!(
+                "HOLD: phase {} is held, its gates checked at every evaluation",
+                e.phase
+            ),
             (other, _) => other.to_string(),
         };
         let _ = writeln!(s, "  {at:>10}  {}  [{}]  {line}", e.time, e.phase);
@@ -237,10 +241,19 @@ pub(crate) fn timeline(r: &ReplayReport) -> String {
                 v.summary.as_deref().unwrap_or("")
             );
         }
-        "promoted" => {
+        "completed" => {
             let _ = writeln!(
                 s,
-                "Verdict: PROMOTED at {} ({}): the release reached phase {}.",
+                "Verdict: COMPLETED at {} ({}): the watch of phase {} ended with no rollback.",
+                offset(v.at_ms),
+                v.time,
+                v.phase
+            );
+        }
+        "held" => {
+            let _ = writeln!(
+                s,
+                "Verdict: HELD at {} ({}) in phase {}: its gates still failed when the longest hold was up; someone must decide.",
                 offset(v.at_ms),
                 v.time,
                 v.phase
@@ -262,10 +275,11 @@ pub(crate) fn timeline(r: &ReplayReport) -> String {
         for g in &r.gate_failures {
             let _ = writeln!(
                 s,
-                "Gate failed: {} was firing when phase {} ended at {}: the phase could not advance{}.",
+                "Gate failed: {} was firing when phase {} ended at {}: the phase could not advance ({}){}.",
                 g.alert,
                 g.phase,
                 offset(g.at_ms),
+                r.gate_policy,
                 if g.after_verdict {
                     " (after the verdict)"
                 } else {
@@ -324,7 +338,8 @@ fn verdict_short(r: &ReplayReport) -> String {
             v.alert.as_deref().unwrap_or(""),
             v.phase
         ),
-        "promoted" => format!("promoted (phase {} began)", v.phase),
+        "completed" => format!("completed (the watch of phase {} ended)", v.phase),
+        "held" => format!("held in phase {}", v.phase),
         _ => "still running".to_string(),
     }
 }

@@ -458,8 +458,8 @@ fn fault(
             }
         }
     }
-    let promotion = schedule.promotion_at();
-    if onset_known && onset_ms >= promotion {
+    let end = schedule.end;
+    if onset_known && onset_ms >= end {
         let last = plan.phases.last().map_or("", |p| p.name.as_str());
         let pointer = if fs.onset.is_some() {
             format!("{at}/onset")
@@ -473,15 +473,16 @@ fn fault(
                 "onset-after-release",
                 pointer,
                 format!(
-                    "the fault starts at {}{from}, when the plan `{}` has already promoted the release (at {}, the start of `{last}`): the canary never shows it",
+                    "the fault starts at {}{from}, when the plan `{}` has already completed the release (at {}, the end of the {} watch of `{last}`): the canary never shows it",
                     show_ms(fs.onset.map_or(0, |o| o.0)),
                     plan.name,
-                    show_ms(promotion),
+                    show_ms(end),
+                    plan.watch,
                 ),
             )
             .with_hint(format!(
                 "start the fault before {}, or measure its `onset` from an earlier phase",
-                show_ms(promotion)
+                show_ms(end)
             )),
         );
     }
