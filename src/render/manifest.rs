@@ -9,7 +9,12 @@
 //!
 //! Shape (version 1): `plan`, `release {from, to}`, `service`, `routing`, `notifications`,
 //! `alerts` (every alerting rule with its runbook link), `silent_canary` (null when the
-//! plan turns it off), `preparation {artifacts, commands}`, and `steps`: one per phase,
+//! plan turns it off), `gate_policy {on_failure, max_hold, after_max_hold}` (what a gate
+//! firing when a phase's minimum duration is up does: `rollback` at once, or `hold` the
+//! phase at most `max_hold`, then `rollback` or `stay`; the last two only for `hold`),
+//! `watch {phase, text, seconds, default}` (how long the last phase, at 100%, is watched
+//! with its rollback rules running before the release is complete, and whether that is the
+//! 24h default), `preparation {artifacts, commands}`, and `steps`: one per phase,
 //! then `rollback` and `promotion`, each with `kind`, `name`, `traffic`, `groups`,
 //! `min_duration`, `gates`, `rollback_rules`, `silent_canary` (whether that rule runs in
 //! the step), `artifacts` and `commands`. Artifacts are relative to the manifest's folder, commands
@@ -24,9 +29,9 @@ use super::step::Step;
 use super::text::{
     alert_summary, comparison_symbol, group_condition_text, group_rule_text, limit_text, value_text,
 };
-use crate::check::{CheckedPlan, Limit, Metric};
+use crate::check::{CheckedPlan, GatePolicy, Limit, Metric};
 use crate::lower::{AlertRule, RuleKind};
-use crate::model::{AgeUnit, Duration, ForDuration, Operand, Share, Sticky};
+use crate::model::{AfterMaxHold, AgeUnit, Duration, ForDuration, Operand, Share, Sticky};
 use serde::Serialize;
 
 /// The manifest format's version; consumers should refuse versions they do not know.
@@ -63,6 +68,11 @@ struct Manifest<'a> {
     alerts: Vec<Alert>,
     /// The silent-canary rollback rule; null when the plan sets `silent_canary: off`.
     silent_canary: Option<SilentDoc>,
+    /// What a gate firing when a phase's minimum duration is up does (`gate_policy`).
+    gate_policy: GatePolicyDoc,
+    /// The last phase's watch: how long the release at 100% is watched, its rollback rules
+    /// running, before it is complete.
+    watch: WatchDoc<'a>,
     preparation: Preparation,
     steps: Vec<StepDoc<'a>>,
 }
@@ -149,6 +159,49 @@ struct SilentDoc {
     runbook: String,
 }
 
+/// `gate_policy`, checked: `on_failure` is `rollback` (roll back at once, the default) or
+/// `hold` (stay in the phase, re-checking the gates at every evaluation, and advance at the
+/// first at which none fires); a hold has `max_hold` (default 24h) and `after_max_hold`
+/// (`rollback`, the default, or `stay`: held until someone decides).
+#[derive(Serialize)]
+struct GatePolicyDoc {
+    on_failure: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_hold: Option<DurationDoc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    after_max_hold: Option<&'static str>,
+}
+
+impl GatePolicyDoc {
+    fn of(p: GatePolicy) -> GatePolicyDoc {
+        match p {
+            GatePolicy::Rollback => GatePolicyDoc {
+                on_failure: "rollback",
+                max_hold: None,
+                after_max_hold: None,
+            },
+            GatePolicy::Hold { max, then } => GatePolicyDoc {
+                on_failure: "hold",
+                max_hold: Some(DurationDoc::of(max)),
+                after_max_hold: Some(match then {
+                    AfterMaxHold::Rollback => "rollback",
+                    AfterMaxHold::Stay => "stay",
+                }),
+            },
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct WatchDoc<'a> {
+    /// The last phase's name.
+    phase: &'a str,
+    text: String,
+    seconds: Num,
+    /// Whether the watch is the default (`24h`: the last phase states no `duration`).
+    default: bool,
+}
+
 #[derive(Serialize)]
 struct Preparation {
     artifacts: Vec<String>,
@@ -168,8 +221,9 @@ struct StepDoc<'a> {
     expected_request_share: Option<Percent>,
     /// Groups sent to the new version whatever the split.
     groups: Vec<GroupDoc<'a>>,
-    /// How long the phase lasts at least before it may advance; null for the last phase
-    /// (it runs on) and for rollback and promotion.
+    /// How long the phase lasts at least before it may advance; for the last phase its
+    /// `duration` as written (null when it states none; its watch is `watch`), null for
+    /// rollback and promotion.
     min_duration: Option<DurationDoc>,
     gates: Vec<GateDoc>,
     rollback_rules: Vec<RuleDoc>,
@@ -427,6 +481,13 @@ fn build<'p>(plan: &'p CheckedPlan, rules: &[AlertRule]) -> Manifest<'p> {
                 runbook: anchors::link(r),
             })
         }),
+        gate_policy: GatePolicyDoc::of(plan.gate_policy),
+        watch: WatchDoc {
+            phase: plan.phases.last().map_or("", |ph| ph.name.as_str()),
+            text: plan.watch.to_string(),
+            seconds: Num(plan.watch.seconds()),
+            default: plan.watch_default,
+        },
         preparation: Preparation {
             artifacts: commands::preparation_artifacts(plan),
             commands: commands::preparation_commands(plan),

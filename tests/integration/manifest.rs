@@ -627,3 +627,130 @@ fn manifest_and_runbook_are_deterministic() {
         assert!(x == y, "{f} differs between two renders");
     }
 }
+
+/// A plan that holds a phase whose gates fail (12h at most, then stays held) and watches
+/// its last phase 2d: `plan validate` accepts it cleanly, and the manifest and the runbook
+/// state the policy and the watch, with links that resolve.
+const HOLD_PLAN: &str = r##"name: held
+release:
+  from: v1.0.0
+  to: v1.1.0
+service:
+  name: web
+  image: example/web
+  port: 8080
+routing:
+  listen: 80
+  sticky:
+    cookie: sid
+phases:
+  - name: canary
+    traffic: 10%
+    duration: 6h
+  - name: full
+    traffic: 100%
+    duration: 2d
+notifications:
+  slack:
+    channel: "#releases"
+    api_url_file: /etc/secrets/slack
+monitoring:
+  runbook_url: https://wiki.example.com/RUNBOOK.md
+gates:
+  error_rate: "< 2%"
+gate_policy:
+  on_failure: hold
+  max_hold: 12h
+  after_max_hold: stay
+rollback_conditions:
+  - metric: error_rate
+    threshold: 5%
+    duration: 5m
+"##;
+
+#[test]
+fn a_hold_policy_and_the_watch_are_stated_in_the_manifest_and_the_runbook() {
+    let dir = temp_dir("hold-plan");
+    let file = write(&dir, "held.yaml", HOLD_PLAN);
+    let v = plan()
+        .args(["validate", "--deny-warnings"])
+        .arg(&file)
+        .expect(0);
+    assert!(!v.stderr.contains("warning["), "{}", v.stderr);
+    let out = dir.join("out");
+    plan()
+        .args(["render"])
+        .arg(&file)
+        .arg("--out")
+        .arg(&out)
+        .expect(0);
+    let out = out.join("held");
+    let m = manifest(&out);
+    assert_eq!(m["gate_policy"]["on_failure"], "hold");
+    assert_eq!(m["gate_policy"]["max_hold"]["seconds"], 43_200);
+    assert_eq!(m["gate_policy"]["max_hold"]["text"], "12h");
+    assert_eq!(m["gate_policy"]["after_max_hold"], "stay");
+    assert_eq!(m["watch"]["phase"], "full");
+    assert_eq!(m["watch"]["seconds"], 172_800);
+    assert_eq!(m["watch"]["default"], false);
+
+    let rb = runbook(&out);
+    let canary = section(&rb, "phase-canary");
+    assert!(
+        canary.contains("**If a gate is firing when the phase's 6h is up,** the phase is held"),
+        "{canary}"
+    );
+    assert!(
+        canary.contains("held 12h (12 hours, `max_hold`)"),
+        "{canary}"
+    );
+    assert!(
+        canary.contains("it stays held (`after_max_hold: stay`)"),
+        "{canary}"
+    );
+    let full = section(&rb, "phase-full");
+    assert!(
+        full.contains("**Watch:** 2d (48 hours) from the moment"),
+        "{full}"
+    );
+    assert!(full.contains("the release is complete"), "{full}");
+    assert!(!full.contains("Advance to"), "{full}");
+    assert!(section(&rb, "gates").contains("the phase is held"));
+    assert!(section(&rb, "overview").contains("watched 2d, then complete"));
+    let Some(html) = to_html(&rb) else { return };
+    let ids: BTreeSet<String> = attr_values(&html, "id").into_iter().collect();
+    for l in attr_values(&html, "href") {
+        if let Some(l) = l.strip_prefix('#') {
+            assert!(ids.contains(l), "link #{l} has no target");
+        }
+    }
+}
+
+/// By default a failed gate rolls back at once, and the last phase, stating no duration,
+/// is watched 24h.
+#[test]
+fn the_default_policy_rolls_back_and_watches_a_day() {
+    let dir = render(PLAN);
+    let m = manifest(&dir);
+    assert_eq!(
+        m["gate_policy"],
+        serde_json::json!({"on_failure": "rollback"})
+    );
+    assert_eq!(
+        m["watch"],
+        serde_json::json!({"phase": "production", "text": "1d", "seconds": 86_400, "default": true})
+    );
+    let rb = runbook(&dir);
+    assert!(section(&rb, "phase-alpha").contains(
+        "**If a gate is firing when the phase's 1d is up,** the release is [rolled \
+         back](#rolling-back) at once"
+    ));
+    let last = section(&rb, "phase-production");
+    assert!(
+        last.contains(
+            "**Watch:** 1d (24 hours, the default: the plan states no `duration` for it)"
+        ),
+        "{last}"
+    );
+    assert!(section(&rb, "promotion").contains("watch of 1d has ended without a rollback"));
+}

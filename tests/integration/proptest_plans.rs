@@ -10,9 +10,9 @@
 use crate::support::*;
 use indexmap::IndexMap;
 use plan::model::{
-    self, Bad, Condition, Duration, Email, ForDuration, Gate, MetricDef, Network, Notifications,
-    Phase, Plan, Predicate, Release, Resolver, RollbackCondition, Routing, Service, Share, Slack,
-    Sms, Sticky, Threshold, Traffic, Unit,
+    self, AfterMaxHold, Bad, Condition, Duration, Email, ForDuration, Gate, GatePolicy, MetricDef,
+    Network, Notifications, OnGateFailure, Phase, Plan, Predicate, Release, Resolver,
+    RollbackCondition, Routing, Service, Share, Slack, Sms, Sticky, Threshold, Traffic, Unit,
 };
 use plan::pipeline;
 use plan::source::Source;
@@ -402,6 +402,25 @@ fn assemble(
         .filter_map(|m| Some((m.name.clone(), m.def.clone()?)))
         .collect();
     let (slack, email, sms) = p.notify;
+    // Every valid `gate_policy` shape, drawn from a number the plan already has.
+    let gate_policy = match p.rule_minutes[0] % 4 {
+        0 => None,
+        1 => Some(GatePolicy {
+            on_failure: Some(OnGateFailure::Rollback),
+            max_hold: None,
+            after_max_hold: None,
+        }),
+        2 => Some(GatePolicy {
+            on_failure: Some(OnGateFailure::Hold),
+            max_hold: Some(dur(p.rule_minutes[1] * 3_600_000)),
+            after_max_hold: None,
+        }),
+        _ => Some(GatePolicy {
+            on_failure: Some(OnGateFailure::Hold),
+            max_hold: None,
+            after_max_hold: Some(AfterMaxHold::Stay),
+        }),
+    };
     Plan {
         name: p.name,
         release: Release {
@@ -430,6 +449,7 @@ fn assemble(
         gate_policy: None,
         metrics: custom_defs,
         gates,
+        gate_policy,
         rollback_conditions,
         notifications: (slack || email || sms).then(|| Notifications {
             slack: slack.then(|| Slack {

@@ -149,6 +149,8 @@ const ALL_CODES: &[&str] = &[
     "gate-backwards",
     "impossible-gate",
     "gate-always-holds",
+    "gate-policy-conflict",
+    "gate-policy-without-gates",
     "impossible-threshold",
     "threshold-unit",
     "latency-looks-like-seconds",

@@ -3,6 +3,7 @@
 
 use super::context::Ctx;
 use super::markdown::{code, group_item, heading, md};
+use super::phases::{gate_failure, watch_text};
 use crate::lower::RuleKind;
 use crate::model::{Sticky, trim};
 use crate::render::anchors::anchor;
@@ -85,9 +86,13 @@ pub(super) fn write_overview(out: &mut String, cx: &Ctx) -> fmt::Result {
         } else {
             groups.join(", ")
         };
-        let dur = ph
-            .duration
-            .map_or_else(|| "runs on until promotion".to_string(), |d| d.to_string());
+        let dur = if i + 1 == p.phases.len() {
+            let default = if p.watch_default { " (default)" } else { "" };
+            format!("watched {}{default}, then complete", p.watch)
+        } else {
+            ph.duration
+                .map_or_else(|| "runs on until promotion".to_string(), |d| d.to_string())
+        };
         writeln!(
             out,
             "| [{}. {}](#phase-{}) | {} | {} | {} |",
@@ -100,8 +105,7 @@ pub(super) fn write_overview(out: &mut String, cx: &Ctx) -> fmt::Result {
         )?;
     }
     writeln!(out)?;
-    let total_ms: u64 = p
-        .phases
+    let total_ms: u64 = p.phases[..p.phases.len() - 1]
         .iter()
         .filter_map(|ph| ph.duration.map(|d| d.millis()))
         .sum();
@@ -145,6 +149,21 @@ pub(super) fn write_overview(out: &mut String, cx: &Ctx) -> fmt::Result {
             "- none: this plan watches nothing; advance and roll back by judgement"
         )?;
     }
+    writeln!(out)?;
+    if !p.gates.is_empty() {
+        writeln!(
+            out,
+            "When a phase's minimum duration is up with a gate firing, {}.",
+            gate_failure(p)
+        )?;
+        writeln!(out)?;
+    }
+    writeln!(
+        out,
+        "The last phase, at 100%, is watched for {}: its rollback rules keep running, and \
+         when the watch ends without a rollback the release is complete.",
+        watch_text(p)
+    )?;
     writeln!(out)
 }
 

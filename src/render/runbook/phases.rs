@@ -3,8 +3,9 @@
 
 use super::context::Ctx;
 use super::markdown::{applied_files, code, commands_block, group_item, heading, md};
+use crate::check::{CheckedPlan, GatePolicy};
 use crate::lower::RuleKind;
-use crate::model::{Duration, trim};
+use crate::model::{AfterMaxHold, Duration, trim};
 use crate::render::alertmanager;
 use crate::render::anchors::anchor;
 use crate::render::commands::{self};
@@ -114,6 +115,13 @@ pub(super) fn write_phase(out: &mut String, cx: &Ctx, i: usize) -> fmt::Result {
     }
     // How long.
     match ph.duration {
+        _ if last => writeln!(
+            out,
+            "**Watch:** {} from the moment the commands below complete: the rollback rules \
+             keep running, and any one firing rolls the release back. When the watch ends \
+             without a rollback, the release is complete.",
+            watch_text(p)
+        )?,
         Some(d) => writeln!(
             out,
             "**Minimum duration:** {d} ({} hours) from the moment the commands below complete.",
@@ -137,8 +145,15 @@ pub(super) fn write_phase(out: &mut String, cx: &Ctx, i: usize) -> fmt::Result {
     commands_block(out, &commands::step_commands(p, step))?;
     // What is watched.
     if !p.gates.is_empty() {
-        let to = if last { "promote" } else { "advance" };
-        writeln!(out, "**Watched (must hold to {to}):**")?;
+        if last {
+            writeln!(
+                out,
+                "**Gates (at 100% they only warn; the gate policy applies at the end of the \
+                 phases before):**"
+            )?;
+        } else {
+            writeln!(out, "**Watched (must hold to advance):**")?;
+        }
         writeln!(out)?;
         for g in &p.gates {
             let m = &p.metrics[g.metric];
@@ -178,24 +193,42 @@ pub(super) fn write_phase(out: &mut String, cx: &Ctx, i: usize) -> fmt::Result {
         }
         writeln!(out)?;
     }
-    // When to advance.
-    let next = if last {
-        "[the promotion](#promotion)".to_string()
-    } else {
-        let nx = &p.phases[i + 1].name;
-        format!("[phase {}: {}](#phase-{nx})", i + 2, md(nx))
-    };
+    // When to advance, or when the release is complete.
+    if last {
+        writeln!(
+            out,
+            "**The release is complete when** the watch of {} has ended and no rollback has \
+             fired: go on to [the promotion](#promotion). A rollback rule firing during the \
+             watch rolls the release back ([rolling back](#rolling-back)).",
+            p.watch
+        )?;
+        return writeln!(out);
+    }
+    let nx = &p.phases[i + 1].name;
+    let next = format!("[phase {}: {}](#phase-{nx})", i + 2, md(nx));
     let wait = match ph.duration {
         Some(d) => format!("at least {d} has passed"),
         None => "it has run long enough to trust".to_string(),
     };
-    writeln!(
+    write!(
         out,
         "**Advance to {next} when** {wait}, no gate or no-data warning is firing for the plan \
          (`amtool alert query --alertmanager.url=http://localhost:9093 plan={}`) and no \
-         rollback has fired. Otherwise hold the phase, or [roll back](#rolling-back).",
+         rollback has fired.",
         p.name
     )?;
+    match ph.duration {
+        Some(d) if !p.gates.is_empty() => writeln!(
+            out,
+            " **If a gate is firing when the phase's {d} is up,** {}. While only a no-data warning \
+             fires, hold the phase until the data is back, or [roll back](#rolling-back).",
+            gate_failure(p)
+        )?,
+        _ => writeln!(
+            out,
+            " Otherwise hold the phase, or [roll back](#rolling-back)."
+        )?,
+    }
     writeln!(out)
 }
 
@@ -204,8 +237,9 @@ pub(super) fn write_promotion(out: &mut String, cx: &Ctx) -> fmt::Result {
     heading(out, 2, "promotion", "Promotion")?;
     writeln!(
         out,
-        "When the last phase has run with every gate holding, {} becomes the stable version \
-         and the canary is retired (applies {}):",
+        "When the last phase's watch of {} has ended without a rollback, the release is \
+         complete: {} becomes the stable version and the canary is retired (applies {}):",
+        p.watch,
         md(&p.release.to),
         applied_files(p, Step::Promotion)
     )?;
@@ -218,4 +252,47 @@ pub(super) fn write_promotion(out: &mut String, cx: &Ctx) -> fmt::Result {
         code(&p.release.to)
     )?;
     writeln!(out)
+}
+
+/// What a gate firing when a phase's minimum duration is up does under the plan's
+/// `gate_policy`, as the end of a sentence: roll back at once (the default), or hold the
+/// phase, re-checking, at most `max_hold`, then roll back or stay held.
+pub(super) fn gate_failure(p: &CheckedPlan) -> String {
+    match p.gate_policy {
+        GatePolicy::Rollback => "the release is [rolled back](#rolling-back) at once, with the \
+             rollback steps (`gate_policy`: `on_failure: rollback`, the default)"
+            .to_string(),
+        GatePolicy::Hold { max, then } => {
+            let after = match then {
+                AfterMaxHold::Rollback => {
+                    "the release is [rolled back](#rolling-back) with the rollback steps"
+                        .to_string()
+                }
+                AfterMaxHold::Stay => "it stays held (`after_max_hold: stay`) until the people \
+                     running the release decide to advance or [roll back](#rolling-back)"
+                    .to_string(),
+            };
+            format!(
+                "the phase is held (`gate_policy`: `on_failure: hold`): it keeps its traffic, the \
+                 gates are re-checked at every evaluation, and it advances at the first at \
+                 which none fires; held {max} ({} hours, `max_hold`) with a gate still firing, \
+                 {after}",
+                trim(max.seconds() / 3600.0)
+            )
+        }
+    }
+}
+
+/// How long the last phase is watched, with ` (the default)` when the plan states none.
+pub(super) fn watch_text(p: &CheckedPlan) -> String {
+    let default = if p.watch_default {
+        ", the default: the plan states no `duration` for it"
+    } else {
+        ""
+    };
+    format!(
+        "{} ({} hours{default})",
+        p.watch,
+        trim(p.watch.seconds() / 3600.0)
+    )
 }

@@ -3,8 +3,10 @@
 
 use super::context::Ctx;
 use super::markdown::{code, heading, md};
-use crate::check::{Limit, Metric};
+use super::phases::gate_failure;
+use crate::check::{GatePolicy, Limit, Metric};
 use crate::lower::{self, RuleKind};
+use crate::model::AfterMaxHold;
 use crate::render::anchors::anchor;
 use crate::render::commands::compose_command;
 use crate::render::compose::canary_service;
@@ -40,17 +42,29 @@ pub(super) fn write_gates(out: &mut String, cx: &Ctx) -> fmt::Result {
     let p = cx.plan;
     heading(out, 2, "gates", "Gates")?;
     let window = p.monitoring.window;
-    writeln!(
-        out,
-        "A gate is a health target {} must meet for a phase to advance. While one does not \
-         hold for {window}, its warning fires (to {}); the phase must not advance, and \
-         nothing is rolled back by the gate alone.",
-        md(&p.release.to),
-        cx.warning_to
-    )?;
-    writeln!(out)?;
     if p.gates.is_empty() {
+        writeln!(
+            out,
+            "A gate is a health target {} must meet for a phase to advance. While one does not \
+             hold for {window}, its warning fires (to {}); the phase must not advance, and \
+             nothing is rolled back by the gate alone.",
+            md(&p.release.to),
+            cx.warning_to
+        )?;
+        writeln!(out)?;
         writeln!(out, "This plan has no gates.")?;
+        writeln!(out)?;
+    } else {
+        writeln!(
+            out,
+            "A gate is a health target {} must meet for a phase to advance. While one does not \
+             hold for {window}, its warning fires (to {}) and the phase must not advance. When \
+             a phase's minimum duration is up with a gate firing, {}. In the last phase (100%) \
+             a gate only warns: its watch ends in completion unless a rollback rule fires.",
+            md(&p.release.to),
+            cx.warning_to,
+            gate_failure(p)
+        )?;
         writeln!(out)?;
     }
     for g in &p.gates {
@@ -100,11 +114,22 @@ pub(super) fn write_gates(out: &mut String, cx: &Ctx) -> fmt::Result {
                 related.join(", ")
             )?;
         }
+        let at_end = match p.gate_policy {
+            GatePolicy::Rollback => "roll back at once".to_string(),
+            GatePolicy::Hold { max, then } => format!(
+                "hold the phase at most {max}, then {}",
+                match then {
+                    AfterMaxHold::Rollback => "roll back",
+                    AfterMaxHold::Stay => "stay held until the people running the release decide",
+                }
+            ),
+        };
         writeln!(
             out,
             "- **What to do:** hold the current phase; compare the canary with stable; find \
-             the cause in the canary's logs. Advance only after the alert resolves; [roll \
-             back](#rolling-back) by hand if it keeps worsening."
+             the cause in the canary's logs. Advance only after the alert resolves; if it still \
+             fires when the phase's minimum duration is up, {at_end} (the gate policy); [roll \
+             back](#rolling-back) by hand sooner if it keeps worsening."
         )?;
         writeln!(out)?;
     }
