@@ -446,7 +446,6 @@ fn assemble(
         traffic,
         monitoring: None,
         phases,
-        gate_policy: None,
         metrics: custom_defs,
         gates,
         gate_policy,
