@@ -751,20 +751,25 @@ mod tests {
         );
     }
 
-    /// The release is promoted when its last phase starts (3h here): a fault from then on
-    /// never reaches the canary, which is a warning; one a millisecond earlier is fine.
+    /// The release is complete when its last phase's watch ends (it starts at 3h here and
+    /// is watched the default 24h): a fault from then on never reaches the canary, which
+    /// is a warning; one a millisecond earlier is fine, as is one in the watch.
     #[test]
-    fn onset_at_promotion_is_after_the_release() {
+    fn onset_at_the_end_of_the_watch_is_after_the_release() {
         for (fault, warned) in [
             (
-                "{ kind: step, onset: 2h59m59s999ms, error_rate: 5% }",
+                "{ kind: step, onset: 26h59m59s999ms, error_rate: 5% }",
                 false,
             ),
-            ("{ kind: step, onset: 3h, error_rate: 5% }", true),
-            ("{ kind: step, phase: b, onset: 2h, error_rate: 5% }", true),
-            ("{ kind: step, phase: full, error_rate: 5% }", true),
+            ("{ kind: step, onset: 27h, error_rate: 5% }", true),
+            ("{ kind: step, phase: b, onset: 26h, error_rate: 5% }", true),
+            ("{ kind: step, phase: full, error_rate: 5% }", false),
             (
-                "{ kind: load, above_rps: 1, onset: 4h, error_rate: 5% }",
+                "{ kind: step, phase: full, onset: 1d, error_rate: 5% }",
+                true,
+            ),
+            (
+                "{ kind: load, above_rps: 1, onset: 28h, error_rate: 5% }",
                 true,
             ),
         ] {
