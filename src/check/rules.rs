@@ -5,7 +5,7 @@
 //! The findings come in that order: the metric definitions, the unknown metrics (the gates'
 //! before the rollback conditions'), the gates, the rollback conditions.
 
-use super::checked::{GateRule, Metric, Monitoring, Phase, RollbackRule, SilentRule};
+use super::checked::{GateRule, Limit, Metric, Monitoring, Phase, RollbackRule, SilentRule};
 use super::metrics::{self, MetricTable};
 use super::{gates, rollbacks};
 use crate::diagnostic::Diagnostic;
@@ -88,15 +88,56 @@ pub(super) fn rules(
         gates: &gate_rules,
     };
     let mut rollback_rules = Vec::new();
+    let mut written_at = Vec::new();
     for (metric, i, rc) in conditions {
         if let Some(rule) = context.check(&rollback_rules, metric, i, rc, f) {
             rollback_rules.push(rule);
+            written_at.push(i);
         }
     }
+    stable_at_full_traffic(phases, &metrics, &rollback_rules, &written_at, f);
     Rules {
         metrics,
         gates: gate_rules,
         rollbacks: rollback_rules,
         silent_canary,
+    }
+}
+
+/// In the last phase (100%) the stable version serves no traffic, so a rollback condition
+/// relative to it has nothing to compare with (Prometheus divides 0 by 0) and cannot fire
+/// during the watch: a warning, unless an absolute condition on the same metric watches
+/// it. `written_at`: each rule's index among the plan's rollback conditions.
+fn stable_at_full_traffic(
+    phases: &[Phase],
+    metrics: &[Metric],
+    rules: &[RollbackRule],
+    written_at: &[usize],
+    f: &mut Vec<Diagnostic>,
+) {
+    let Some(last) = phases.last() else {
+        return;
+    };
+    for (r, &i) in rules.iter().zip(written_at) {
+        let relative = matches!(r.limit, Limit::RelativeToStable { .. });
+        let watched = rules
+            .iter()
+            .any(|o| o.metric == r.metric && matches!(o.limit, Limit::Absolute(_)));
+        if relative && !watched {
+            let m = &metrics[r.metric].name;
+            f.push(
+                Diagnostic::warning(
+                    "stable-at-full-traffic",
+                    format!("/rollback_conditions/{i}/threshold"),
+                    format!(
+                        "`{}` compares `{m}` with the stable version, which serves no traffic in the last phase `{}` (100%): it cannot fire while the full release is watched",
+                        r.written, last.name
+                    ),
+                )
+                .with_hint(format!(
+                    "add a rollback condition with an absolute threshold on `{m}` (with its own `id`), which keeps watching at 100%"
+                )),
+            );
+        }
     }
 }

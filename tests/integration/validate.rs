@@ -151,6 +151,7 @@ const ALL_CODES: &[&str] = &[
     "gate-always-holds",
     "gate-policy-conflict",
     "gate-policy-without-gates",
+    "stable-at-full-traffic",
     "impossible-threshold",
     "threshold-unit",
     "latency-looks-like-seconds",
