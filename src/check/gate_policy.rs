@@ -73,3 +73,47 @@ pub(crate) fn gate_policy(plan: &Plan, f: &mut Vec<Diagnostic>) -> GatePolicy {
         }
     }
 }
+
+impl GatePolicy {
+    /// The policy in words: `roll back at once`, `hold up to 1d, then roll back`.
+    pub(crate) fn text(&self) -> String {
+        match self {
+            GatePolicy::Rollback => "roll back at once".into(),
+            GatePolicy::Hold { max, then } => format!(
+                "hold up to {max}, then {}",
+                match then {
+                    AfterMaxHold::Rollback => "roll back",
+                    AfterMaxHold::Stay => "stay held",
+                }
+            ),
+        }
+    }
+}
+
+/// As reports carry it: `{on_failure, max_hold: {text, seconds}, after_max_hold, text}`
+/// (the hold's keys only for a hold).
+impl serde::Serialize for GatePolicy {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        match self {
+            GatePolicy::Rollback => m.serialize_entry("on_failure", "rollback")?,
+            GatePolicy::Hold { max, then } => {
+                m.serialize_entry("on_failure", "hold")?;
+                m.serialize_entry(
+                    "max_hold",
+                    &serde_json::json!({ "text": max.to_string(), "seconds": max.millis() / 1000 }),
+                )?;
+                m.serialize_entry(
+                    "after_max_hold",
+                    match then {
+                        AfterMaxHold::Rollback => "rollback",
+                        AfterMaxHold::Stay => "stay",
+                    },
+                )?;
+            }
+        }
+        m.serialize_entry("text", &self.text())?;
+        m.end()
+    }
+}

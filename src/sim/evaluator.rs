@@ -83,6 +83,7 @@ impl Schedule {
     }
 
     /// When the release reaches its last phase (100%), if no phase is held.
+    #[cfg(test)]
     pub(crate) fn promotion_at(&self) -> i64 {
         *self.starts.last().unwrap_or(&0)
     }
@@ -145,6 +146,13 @@ pub(crate) enum Event {
         ts: i64,
         phase: usize,
     },
+    /// The hold ended at `ts`: its gates passed (the next phase starts then), or the
+    /// longest hold was up (`limit`: the release rolls back or stays held).
+    HoldEnded {
+        ts: i64,
+        phase: usize,
+        limit: bool,
+    },
 }
 
 impl Event {
@@ -157,7 +165,8 @@ impl Event {
             | Event::Cleared { ts, .. }
             | Event::Resolved { ts, .. }
             | Event::GateFailed { ts, .. }
-            | Event::HoldStarted { ts, .. } => ts,
+            | Event::HoldStarted { ts, .. }
+            | Event::HoldEnded { ts, .. } => ts,
         }
     }
 }
@@ -225,6 +234,11 @@ pub(crate) struct Evaluator<'a> {
     held_since: Option<i64>,
     /// The last phase's watch is over: nothing moves any more.
     over: bool,
+    /// The latest evaluation's time.
+    last_ts: Option<i64>,
+    /// How many events had been recorded when the verdict was reached: those after it are
+    /// what would have happened had the release gone on.
+    verdict_event: Option<usize>,
 }
 
 /// A fresh, inactive Prometheus alert for a lowered rule (no `keep_firing_for`: the rules
@@ -259,6 +273,8 @@ impl<'a> Evaluator<'a> {
             starts: vec![0],
             held_since: None,
             over: false,
+            last_ts: None,
+            verdict_event: None,
         }
     }
 
@@ -268,6 +284,11 @@ impl<'a> Evaluator<'a> {
 
     pub(crate) fn verdict(&self) -> Option<Verdict> {
         self.verdict
+    }
+
+    /// The index in [`events`](Self::events) of the first event after the verdict.
+    pub(crate) fn verdict_event(&self) -> Option<usize> {
+        self.verdict_event
     }
 
     #[cfg(test)]
@@ -332,6 +353,7 @@ impl<'a> Evaluator<'a> {
     /// evaluated, after the verdict too; returns the verdict, once there is one.
     #[inline]
     pub(crate) fn evaluate(&mut self, ts: i64, values: &Values) -> Option<Verdict> {
+        self.last_ts = Some(ts);
         for i in 0..self.rules.len() {
             let r = &self.rules[i];
             let (canary, stable) = values[r.metric];
@@ -362,10 +384,20 @@ impl<'a> Evaluator<'a> {
                 self.rules[i].kind == RuleKind::Gate && self.states[i].status().is_firing()
             })
             .collect();
-        // The next phase starts at the phase's nominal end, or at this evaluation after a
-        // hold.
-        let next = if self.held_since.is_some() { ts } else { end };
+        // The next phase starts at the phase's nominal end; after a hold, at the evaluation
+        // at which its gates were found to pass (the latest).
+        let next = match self.held_since {
+            Some(_) => self.last_ts.unwrap_or(ts).max(end),
+            None => end,
+        };
         let Some(&first) = failing.first() else {
+            if self.held_since.is_some() && self.verdict.is_none() {
+                self.push(Event::HoldEnded {
+                    ts: next,
+                    phase,
+                    limit: false,
+                });
+            }
             return Some(next);
         };
         if self.held_since.is_none() {
@@ -401,6 +433,11 @@ impl<'a> Evaluator<'a> {
                 if ts - since < max.millis() as i64 {
                     return None;
                 }
+                self.push(Event::HoldEnded {
+                    ts,
+                    phase,
+                    limit: true,
+                });
                 self.decide(match then {
                     AfterMaxHold::Rollback => rolled_back,
                     AfterMaxHold::Stay => Verdict::Held { ts, phase, since },
@@ -425,6 +462,7 @@ impl<'a> Evaluator<'a> {
     fn decide(&mut self, v: Verdict) {
         if self.verdict.is_none() {
             self.verdict = Some(v);
+            self.verdict_event = Some(self.events().len());
         }
     }
 

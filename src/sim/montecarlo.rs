@@ -49,8 +49,9 @@
 //!   when it comes before the fault's onset (or there is no fault), a *detection* otherwise.
 //!   The rule that fired is the **first rule** (when several fire in the same evaluation,
 //!   the first in plan order).
-//! - **Escape**: the release reached its last phase (100%) with the fault already begun
-//!   (whatever the watch then did); **missed**: it completed the watch with the fault
+//! - **Escape**: the release reached its last phase (100%) and the fault began before the
+//!   release ended, before 100% or during the watch (whatever the watch then did): the
+//!   faulty version served everyone; **missed**: it completed the watch with the fault
 //!   begun, never rolled back.
 //! - **The release's course**: a gate firing when its phase's length is up rolls the trial
 //!   back (the gate policy `rollback`; a hold is refused, [`cannot_model`]), as the first
@@ -121,8 +122,9 @@ pub(crate) struct Tally {
     /// Rollbacks by a gate failing at its phase's end (the gate policy); counted in
     /// `rollbacks` too.
     pub(crate) gate_rollbacks: u64,
-    /// Faulty trials that reached the last phase (100%) with the fault already begun,
-    /// whether or not the watch then rolled them back.
+    /// Faulty trials that reached the last phase (100%) and whose fault began before the
+    /// release ended (before 100% or during the watch), whether or not the watch then
+    /// rolled them back: the faulty version served everyone.
     pub(crate) escaped: u64,
     /// Trials watched through the last phase without a rollback: the release completed.
     pub(crate) completed: u64,
@@ -524,7 +526,9 @@ impl Job<'_, '_> {
             }
             Verdict::Completed { .. } => true,
         };
-        if reached_full && onset.is_some_and(|o| o < self.schedule.promotion_at()) {
+        // The faulty version served everyone while its fault showed: it reached 100%, and
+        // the fault began before the release ended (before 100%, or during the watch).
+        if reached_full && onset.is_some_and(|o| o < verdict.ts()) {
             t.escaped += 1;
         }
         t.exposed_requests += exposure.requests;

@@ -15,8 +15,8 @@
 //!   `evaluation_interval_seconds`, `window_seconds`, `seed`, `trials_per_scenario`,
 //!   `scenario_file` (its path, or `<built-in scenarios>`), `traffic`
 //!   (`requests_per_second`, `daily_amplitude`, `overdispersion`, `start_hour`,
-//!   `users_per_day`), `gate_policy` (`rollback`: a gate failing at its phase's end rolls
-//!   the release back at once), `watch_seconds` and `watch_default` (how long the last
+//!   `users_per_day`), `gate_policy` (`{on_failure: rollback, text}`: a gate failing at
+//!   its phase's end rolls the release back at once; as the manifest and the replay give it), `watch_seconds` and `watch_default` (how long the last
 //!   phase is watched, and whether the plan left it to the default), and `metrics`: per
 //!   metric some rule reads, in plan order,
 //!   `{metric, model, parameters}`: `model` one of `error_rate`, `availability`,
@@ -33,8 +33,8 @@
 //!     fault can move: see `montecarlo`'s module header), `rolled_back_anyway`
 //!     (rolled back, the twin too by then: every other rollback, those before the onset
 //!     included), `missed` (completed, the last phase's watch over, with the fault active:
-//!     never rolled back), `escape` (reached 100% with the fault active, whatever the watch
-//!     then did), and `rolled_back_after_onset` (the raw figure: caught, or rolled back
+//!     never rolled back), `escape` (reached 100% with the fault begun, whatever the watch
+//!     then did; a fault that began during the watch counts), and `rolled_back_after_onset` (the raw figure: caught, or rolled back
 //!     anyway after the onset). A faulty trial is exactly one of caught, rolled back
 //!     anyway, missed, or `fault_after_release` (the fault began after the watch ended);
 //!     `rollback = caught + rolled_back_anyway = false_rollback + rolled_back_after_onset`.
@@ -110,8 +110,8 @@ pub(crate) struct Assumptions {
     pub(crate) trials_per_scenario: u64,
     pub(crate) scenario_file: String,
     pub(crate) traffic: TrafficAssumed,
-    /// What a gate failing at its phase's end does: `rollback` (at once).
-    pub(crate) gate_policy: &'static str,
+    /// What a gate failing at its phase's end does (as the replay and the manifest give it).
+    pub(crate) gate_policy: GatePolicy,
     /// How long the last phase (100%) is watched before the release completes, and
     /// whether that is the default (the plan's last phase states no `duration`).
     pub(crate) watch_seconds: f64,
@@ -170,7 +170,8 @@ pub(crate) struct ScenarioReport {
     pub(crate) gate_rollback: Proportion,
     /// Watched through the last phase without a rollback: complete.
     pub(crate) completed: Proportion,
-    /// Reached 100% with the fault active (faulty scenarios), whatever the watch did then.
+    /// Reached 100% with the fault begun, before 100% or during the watch (faulty
+    /// scenarios), whatever the watch did then: the faulty version served everyone.
     pub(crate) escape: Option<Proportion>,
     /// Completed with the fault active: nothing caught it (faulty scenarios).
     pub(crate) missed: Option<Proportion>,
@@ -278,10 +279,7 @@ pub(crate) fn build(
                 start_hour: tr.start_hour,
                 users_per_day: tr.users_per_day,
             },
-            gate_policy: match plan.gate_policy {
-                GatePolicy::Rollback => "rollback",
-                GatePolicy::Hold { .. } => "hold",
-            },
+            gate_policy: plan.gate_policy,
             watch_seconds: plan.watch.seconds(),
             watch_default: plan.watch_default,
             metrics: metric_models(plan, rules, scenarios),
@@ -570,9 +568,13 @@ fn model_text(m: &MetricModel) -> String {
             num(p("noise"))
         ),
         "not_modelled" => "NOT MODELLED: always absent, so the rules on it never fire".to_string(),
+        "targets_up" => {
+            "the canary's scrape targets up: 1, or 0 once a crash makes its scrapes fail"
+                .to_string()
+        }
         kind => format!(
             "{} gauge, mean {}, noise {} (standard deviation per scrape)",
-            kind.replace('_', " "),
+            kind.trim_end_matches("_gauge").replace('_', " "),
             num(p("mean")),
             num(p("noise"))
         ),
@@ -633,8 +635,8 @@ pub(crate) fn text(r: &SimulationReport) -> String {
             "  (caught: rolled back after the fault began, by a rule reading a metric the fault \
              moves,\n   while its healthy twin, the same trial without the fault, had not rolled \
              back yet;\n   rolled back anyway: the healthy twin had rolled back by then too; never rolled \
-             back:\n   the release completed with the fault; escaped to 100%: it reached 100% with \
-             the fault,\n   whatever the watch then did)"
+             back:\n   the release completed with the fault; escaped to 100%: the faulty version reached \
+             100%\n   and its fault began before the release ended, before 100% or during the watch)"
         );
     }
     for sc in &r.scenarios {
@@ -684,7 +686,7 @@ pub(crate) fn text(r: &SimulationReport) -> String {
                     .map_or(String::new(), |u| format!(", ~{u:.0} users"));
                 let _ = writeln!(
                     s,
-                    "  blast radius             {:.0} requests ({:.0} failed) served by the bad version{users}",
+                    "  blast radius             {:.0} requests ({:.0} failed) served by the bad version{users}, mean per trial",
                     b.requests, b.failed_requests
                 );
             }
@@ -700,6 +702,7 @@ pub(crate) fn text(r: &SimulationReport) -> String {
             if sc.gate_rollback.count > 0 {
                 let _ = writeln!(s, "    by a gate              {}", prop(&sc.gate_rollback));
             }
+            let _ = writeln!(s, "  completed                {}", prop(&sc.completed));
         }
         if sc.rollback.count > 0 {
             let _ = writeln!(
@@ -759,10 +762,9 @@ pub(crate) fn text(r: &SimulationReport) -> String {
     let _ = writeln!(
         s,
         "  release        a gate failing at its phase's end {}; the last phase (100%) watched {}{}",
-        if a.gate_policy == "rollback" {
-            "rolls back at once"
-        } else {
-            "holds the phase"
+        match a.gate_policy {
+            GatePolicy::Rollback => "rolls back at once",
+            GatePolicy::Hold { .. } => "holds the phase",
         },
         secs(a.watch_seconds),
         if a.watch_default {

@@ -495,13 +495,14 @@ fn a_gate_firing_at_the_end_of_a_phase_rolls_the_release_back() {
     assert_eq!(fails[0]["at_ms"], 24 * 3_600_000i64);
     assert_eq!(doc["verdict"]["outcome"], "rolled_back");
     assert_eq!(doc["verdict"]["alert"], "CanaryGateDbConnections");
+    assert_eq!(doc["verdict"]["reason"], "gate_at_phase_end");
     assert_eq!(doc["verdict"]["phase"], "alpha");
     assert_eq!(doc["verdict"]["at_ms"], 24 * 3_600_000i64);
-    assert_eq!(doc["gate_policy"], "roll back at once");
+    assert_eq!(doc["gate_policy"]["on_failure"], "rollback");
     let text = timeline(&path, Semantics::Prometheus3);
     assert!(
         text.contains(
-            "Gate failed: CanaryGateDbConnections was firing when phase alpha ended at +1d: the phase could not advance (roll back at once)."
+            "Gate failed: CanaryGateDbConnections was firing when phase alpha's duration was up at +1d: it could not advance (roll back at once)."
         ),
         "{text}"
     );
@@ -529,6 +530,18 @@ fn lawsker_with(dir: &Path, policy: &str) -> std::path::PathBuf {
     )
 }
 
+/// The replay of `trace` through `plan_path`, as its timeline.
+fn timeline_with(plan_path: &Path, trace: &Path) -> String {
+    let done = plan()
+        .arg("simulate")
+        .arg(plan_path)
+        .arg("--trace")
+        .arg(trace)
+        .run();
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    done.stdout
+}
+
 /// The replay of `trace` through `plan_path`, as JSON.
 fn json_with(plan_path: &Path, trace: &Path) -> serde_json::Value {
     let done = plan()
@@ -545,7 +558,7 @@ fn json_with(plan_path: &Path, trace: &Path) -> serde_json::Value {
 #[test]
 fn a_held_phase_advances_at_the_first_evaluation_its_gates_pass() {
     // The gate fires from 23h55 to 24h10m (db back to 20 at minute 1450): alpha is held at
-    // +24h, the gate resolves at the +24h10m evaluation, and beta begins at the next one.
+    // +24h, the gate resolves at the +24h10m evaluation, and beta begins then.
     let dir = support::temp_dir("replay-hold");
     let p = lawsker_with(&dir, "{ on_failure: hold, max_hold: 1h }");
     let trace = support::write(
@@ -554,7 +567,9 @@ fn a_held_phase_advances_at_the_first_evaluation_its_gates_pass() {
         &db_trace(24 * 60 - 10, 24 * 60 + 10, 24 * 60 + 40),
     );
     let doc = json_with(&p, &trace);
-    assert_eq!(doc["gate_policy"], "hold up to 1h, then roll back");
+    assert_eq!(doc["gate_policy"]["on_failure"], "hold");
+    assert_eq!(doc["gate_policy"]["max_hold"]["seconds"], 3600);
+    assert_eq!(doc["gate_policy"]["text"], "hold up to 1h, then roll back");
     let ev = doc["events"].as_array().unwrap();
     let hold = ev
         .iter()
@@ -566,11 +581,21 @@ fn a_held_phase_advances_at_the_first_evaluation_its_gates_pass() {
         .iter()
         .find(|e| e["event"] == "phase_started" && e["phase"] == "beta")
         .expect("beta began");
-    assert_eq!(beta["at_ms"], (24 * 60 + 11) * 60_000i64);
-    assert_eq!(doc["phases"][1]["starts_ms"], (24 * 60 + 11) * 60_000i64);
+    assert_eq!(beta["at_ms"], (24 * 60 + 10) * 60_000i64);
+    assert_eq!(doc["phases"][1]["starts_ms"], (24 * 60 + 10) * 60_000i64);
     // Later phases move with it.
-    assert_eq!(doc["phases"][2]["starts_ms"], (72 * 60 + 11) * 60_000i64);
+    assert_eq!(doc["phases"][2]["starts_ms"], (72 * 60 + 10) * 60_000i64);
     assert_eq!(doc["verdict"]["outcome"], "running");
+    let holds = doc["holds"].as_array().unwrap();
+    assert_eq!(holds.len(), 1, "{holds:?}");
+    assert_eq!(holds[0]["outcome"], "advanced");
+    assert_eq!(holds[0]["from_ms"], 24 * 3_600_000i64);
+    assert_eq!(holds[0]["to_ms"], (24 * 60 + 10) * 60_000i64);
+    let text = timeline_with(&p, &trace);
+    assert!(
+        text.contains("Hold: phase alpha from +1d, held 10m, until its gates passed at +1d10m; the next phase began then."),
+        "{text}"
+    );
 }
 
 #[test]
@@ -594,6 +619,7 @@ fn a_hold_past_its_limit_rolls_back_or_stays() {
     );
     let doc = json_with(&p, &trace);
     assert_eq!(doc["verdict"]["outcome"], "held", "{:#}", doc["verdict"]);
+    assert_eq!(doc["holds"][0]["outcome"], "stayed");
     assert_eq!(doc["verdict"]["phase"], "alpha");
     assert_eq!(doc["verdict"]["at_ms"], 25 * 3_600_000i64);
 }

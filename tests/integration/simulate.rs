@@ -708,7 +708,7 @@ fn a_failing_gate_stops_the_release_at_its_phase_end() {
             .map(|v| v.as_u64().unwrap())
             .sum::<u64>()
     );
-    assert_eq!(r["assumptions"]["gate_policy"], "rollback");
+    assert_eq!(r["assumptions"]["gate_policy"]["on_failure"], "rollback");
     assert_eq!(r["assumptions"]["watch_seconds"], 86_400.0);
     assert_eq!(r["assumptions"]["watch_default"], true);
 }
@@ -744,8 +744,9 @@ fn the_last_phase_is_watched_and_its_rules_fire() {
     assert_eq!(late["caught"]["count"], 200, "{late:#}");
     assert_eq!(late["rollbacks_by_phase"]["full"], 200, "{late:#}");
     assert_eq!(late["fault_after_release"], 0);
-    // It began at 100%: the release reached 100% before the fault, so it did not escape.
-    assert_eq!(late["escape"]["count"], 0);
+    // The faulty version served everyone, its fault showing at 100%: it escaped to 100%
+    // (and the watch caught it).
+    assert_eq!(late["escape"]["count"], 200);
     let healthy = scenario(&r, "healthy");
     assert_eq!(healthy["completed"]["count"], 200, "{healthy:#}");
     // 3h of canary, then 24h watched, every evaluation a step.

@@ -2,21 +2,6 @@
 //! the human timeline is printed too.
 
 use crate::check::{CheckedPlan, GatePolicy};
-use crate::model::AfterMaxHold;
-
-/// The plan's gate policy in words.
-pub(crate) fn policy_text(plan: &CheckedPlan) -> String {
-    match plan.gate_policy {
-        GatePolicy::Rollback => "roll back at once".into(),
-        GatePolicy::Hold { max, then } => format!(
-            "hold up to {max}, then {}",
-            match then {
-                AfterMaxHold::Rollback => "roll back",
-                AfterMaxHold::Stay => "stay held",
-            }
-        ),
-    }
-}
 use crate::lower::{self, AlertRule, RuleKind};
 use crate::prom::DEFAULT_LOOKBACK_MS;
 use crate::prom::{Origin, Semantics};
@@ -81,9 +66,9 @@ pub struct ReplayReport {
     /// Each phase's start, from t=0: when it began, or (not yet begun) its nominal length
     /// after the one before.
     pub(crate) phases: Vec<PhaseOut>,
-    /// What a gate failing at its phase's end does, in words (`roll back at once`, `hold
-    /// up to 24h, then roll back`).
-    pub(crate) gate_policy: String,
+    /// What a gate failing at its phase's end does: `{on_failure, max_hold, after_max_hold,
+    /// text}` (`text` in words: `roll back at once`, `hold up to 1d, then roll back`).
+    pub(crate) gate_policy: GatePolicy,
     /// How long the last phase is watched before the release completes.
     pub(crate) watch_ms: i64,
     /// Where each metric's values came from.
@@ -100,6 +85,8 @@ pub struct ReplayReport {
     /// [`RuleOut::transitions_omitted`]).
     pub(crate) events: Vec<EventOut>,
     pub(crate) verdict: VerdictOut,
+    /// Phases held past their end (`on_failure: hold`), in time order.
+    pub(crate) holds: Vec<HoldOut>,
     /// Gates firing when their phase ended: the phase could not have advanced.
     pub(crate) gate_failures: Vec<GateFailureOut>,
     /// Rules that started firing after the verdict, each with its first such firing: what
@@ -161,8 +148,12 @@ pub(crate) struct EventOut {
 
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct VerdictOut {
-    /// `rolled_back`, `promoted` or `running` (the trace ended first).
+    /// `rolled_back`, `held`, `completed` or `running` (the replay ended first).
     pub(crate) outcome: &'static str,
+    /// Why: `rule` (a rollback rule fired), `gate_at_phase_end` (a gate firing when its
+    /// phase's duration was up), `hold_limit` (a hold's `max_hold` was up), `watch_ended`
+    /// (the last phase's watch ended), `trace_ended`.
+    pub(crate) reason: &'static str,
     pub(crate) at_ms: i64,
     pub(crate) time: String,
     pub(crate) phase: String,
@@ -171,6 +162,19 @@ pub(crate) struct VerdictOut {
     pub(crate) alert: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) summary: Option<String>,
+}
+
+/// A phase held past its end by the gate policy.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct HoldOut {
+    pub(crate) phase: String,
+    pub(crate) from_ms: i64,
+    /// None: still held when the replay ended.
+    pub(crate) to_ms: Option<i64>,
+    /// `advanced` (its gates passed), `rolled_back` or `stayed` (the longest hold was
+    /// up), `running` (still held at the end of the replay).
+    pub(crate) outcome: &'static str,
+    pub(crate) after_verdict: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -233,13 +237,17 @@ pub(super) fn report(
     let end = f.span.end - zero;
     let time = |ms: i64| format_rfc3339(zero + ms);
     let last_phase = plan.phases.len().saturating_sub(1);
-    // After the verdict: later than it (a completed release's watch ended before the
-    // evaluation at its end time ran).
-    let after = |ts: i64, _rule_in_phase: Option<usize>| match verdict {
-        Some(Verdict::Completed { ts: v, .. }) => ts >= v,
-        Some(v) => ts > v.ts(),
-        None => false,
+    // After the verdict: recorded after the evaluator reached it, but for what fired in
+    // the same evaluation as a rollback rule (at the same moment, not after it).
+    let verdict_event = ev.verdict_event().unwrap_or(usize::MAX);
+    let by_rule_at = match verdict {
+        Some(Verdict::RolledBack { ts, rule, .. }) if rules[rule].kind != RuleKind::Gate => {
+            Some(ts)
+        }
+        _ => None,
     };
+    let events_ts: Vec<i64> = ev.events().iter().map(Event::ts).collect();
+    let after = |i: usize| i >= verdict_event && by_rule_at.is_none_or(|v| events_ts[i] > v);
     let mut rule_out: Vec<RuleOut> = rules
         .iter()
         .map(|r| RuleOut {
@@ -263,7 +271,8 @@ pub(super) fn report(
     let mut events = Vec::new();
     let mut gate_failures = Vec::new();
     let mut after_verdict: Vec<AfterVerdictOut> = Vec::new();
-    for e in ev.events() {
+    let mut holds: Vec<HoldOut> = Vec::new();
+    for (i, e) in ev.events().iter().enumerate() {
         let (at, name, phase, rule, since) = match *e {
             Event::PhaseStarted { ts, phase } => (ts, "phase_started", phase, None, None),
             Event::Pending { ts, rule, phase } => {
@@ -277,9 +286,7 @@ pub(super) fn report(
                 active_at,
             } => {
                 rule_out[rule].first_firing_ms.get_or_insert(ts);
-                if after(ts, Some(phase))
-                    && !after_verdict.iter().any(|a| a.alert == rules[rule].alert)
-                {
+                if after(i) && !after_verdict.iter().any(|a| a.alert == rules[rule].alert) {
                     after_verdict.push(AfterVerdictOut {
                         alert: rules[rule].alert.clone(),
                         kind: kind(rules[rule].kind),
@@ -293,18 +300,37 @@ pub(super) fn report(
             }
             Event::Cleared { ts, rule, phase } => (ts, "cleared", phase, Some(rule), None),
             Event::Resolved { ts, rule, phase } => (ts, "resolved", phase, Some(rule), None),
-            Event::HoldStarted { ts, phase } => (ts, "hold_started", phase, None, None),
+            Event::HoldStarted { ts, phase } => {
+                holds.push(HoldOut {
+                    phase: phase_name(phase),
+                    from_ms: ts,
+                    to_ms: None,
+                    outcome: "running",
+                    after_verdict: after(i),
+                });
+                (ts, "hold_started", phase, None, None)
+            }
+            Event::HoldEnded { ts, phase, limit } => {
+                if let Some(h) = holds.last_mut() {
+                    h.to_ms = Some(ts);
+                    h.outcome = match (limit, verdict) {
+                        (false, _) => "advanced",
+                        (true, Some(Verdict::Held { .. })) if !h.after_verdict => "stayed",
+                        (true, _) => "rolled_back",
+                    };
+                }
+                (ts, "hold_ended", phase, None, None)
+            }
             Event::GateFailed { ts, rule, phase } => {
                 gate_failures.push(GateFailureOut {
                     phase: phase_name(phase),
                     alert: rules[rule].alert.clone(),
                     at_ms: ts,
-                    after_verdict: after(ts, None),
+                    after_verdict: after(i),
                 });
                 (ts, "gate_failed", phase, Some(rule), None)
             }
         };
-        let transition_phase = rule.filter(|_| name != "gate_failed").map(|_| phase);
         events.push(EventOut {
             at_ms: at,
             time: time(at),
@@ -312,11 +338,16 @@ pub(super) fn report(
             phase: phase_name(phase),
             alert: rule.map(|r| rules[r].alert.clone()),
             active_since_ms: since,
-            after_verdict: after(at, transition_phase),
+            after_verdict: after(i),
         });
     }
     let verdict = match verdict {
         Some(Verdict::RolledBack { ts, phase, rule }) => VerdictOut {
+            reason: match rules[rule].kind {
+                RuleKind::Gate if holds.iter().any(|h| h.outcome == "rolled_back") => "hold_limit",
+                RuleKind::Gate => "gate_at_phase_end",
+                _ => "rule",
+            },
             outcome: "rolled_back",
             at_ms: ts,
             time: time(ts),
@@ -325,6 +356,7 @@ pub(super) fn report(
             summary: Some(rules[rule].summary.clone()),
         },
         Some(Verdict::Held { ts, phase, .. }) => VerdictOut {
+            reason: "hold_limit",
             outcome: "held",
             at_ms: ts,
             time: time(ts),
@@ -333,6 +365,7 @@ pub(super) fn report(
             summary: None,
         },
         Some(Verdict::Completed { ts, .. }) => VerdictOut {
+            reason: "watch_ended",
             outcome: "completed",
             at_ms: ts,
             time: time(ts),
@@ -341,6 +374,7 @@ pub(super) fn report(
             summary: None,
         },
         None => VerdictOut {
+            reason: "trace_ended",
             outcome: "running",
             at_ms: end,
             time: time(end),
@@ -424,7 +458,7 @@ pub(super) fn report(
                 })
                 .collect()
         },
-        gate_policy: policy_text(plan),
+        gate_policy: plan.gate_policy,
         watch_ms: plan.watch.millis() as i64,
         metrics,
         unused_series_total: unused.len(),
@@ -434,6 +468,7 @@ pub(super) fn report(
         events,
         verdict,
         gate_failures,
+        holds,
         after_verdict,
     }
 }

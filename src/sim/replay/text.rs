@@ -223,6 +223,7 @@ pub(crate) fn timeline(r: &ReplayReport) -> String {
                 "HOLD: phase {} is held, its gates checked at every evaluation",
                 e.phase
             ),
+            ("hold_ended", _) => format!("hold of phase {} ends", e.phase),
             (other, _) => other.to_string(),
         };
         let _ = writeln!(s, "  {at:>10}  {}  [{}]  {line}", e.time, e.phase);
@@ -230,6 +231,22 @@ pub(crate) fn timeline(r: &ReplayReport) -> String {
     let v = &r.verdict;
     let _ = writeln!(s);
     match v.outcome {
+        "rolled_back" if v.reason != "rule" => {
+            let _ = writeln!(
+                s,
+                "Verdict: ROLLED BACK at {} ({}) in phase {}: the gate {} {} ({}).",
+                offset(v.at_ms),
+                v.time,
+                v.phase,
+                v.alert.as_deref().unwrap_or(""),
+                if v.reason == "hold_limit" {
+                    "still failed when the longest hold was up"
+                } else {
+                    "was firing when the phase's duration was up"
+                },
+                v.summary.as_deref().unwrap_or("")
+            );
+        }
         "rolled_back" => {
             let _ = writeln!(
                 s,
@@ -269,17 +286,30 @@ pub(crate) fn timeline(r: &ReplayReport) -> String {
             );
         }
     }
+    let phase_ended = r
+        .events
+        .iter()
+        .any(|e| e.event == "phase_started" || e.event == "hold_started")
+        || r.verdict.reason == "watch_ended";
     if r.gate_failures.is_empty() {
-        let _ = writeln!(s, "Gates: none was firing at the end of a phase.");
+        let _ = writeln!(
+            s,
+            "{}",
+            if phase_ended {
+                "Gates: none was firing at the end of a phase."
+            } else {
+                "Gates: no phase's duration was up within the replay."
+            }
+        );
     } else {
         for g in &r.gate_failures {
             let _ = writeln!(
                 s,
-                "Gate failed: {} was firing when phase {} ended at {}: the phase could not advance ({}){}.",
+                "Gate failed: {} was firing when phase {}'s duration was up at {}: it could not advance ({}){}.",
                 g.alert,
                 g.phase,
                 offset(g.at_ms),
-                r.gate_policy,
+                r.gate_policy.text(),
                 if g.after_verdict {
                     " (after the verdict)"
                 } else {
@@ -287,6 +317,37 @@ pub(crate) fn timeline(r: &ReplayReport) -> String {
                 }
             );
         }
+    }
+    for h in &r.holds {
+        let how = match (h.outcome, h.to_ms) {
+            ("advanced", Some(to)) => format!(
+                "held {}, until its gates passed at {}; the next phase began then",
+                span(to - h.from_ms),
+                offset(to)
+            ),
+            ("rolled_back", Some(to)) => format!(
+                "held {}, the longest hold: rolled back at {}",
+                span(to - h.from_ms),
+                offset(to)
+            ),
+            ("stayed", Some(to)) => format!(
+                "held {}, the longest hold: still held at {}, for someone to decide",
+                span(to - h.from_ms),
+                offset(to)
+            ),
+            _ => "still held when the replay ends".to_string(),
+        };
+        let _ = writeln!(
+            s,
+            "Hold: phase {} from {}, {how}{}.",
+            h.phase,
+            offset(h.from_ms),
+            if h.after_verdict {
+                " (after the verdict)"
+            } else {
+                ""
+            }
+        );
     }
     if r.after_verdict.is_empty() {
         if r.verdict.outcome != "running" {
@@ -322,6 +383,11 @@ pub(crate) fn timeline(r: &ReplayReport) -> String {
         }
     }
     s
+}
+
+/// A length of time, as `31m` or `1d2h`.
+fn span(ms: i64) -> String {
+    offset(ms).trim_start_matches('+').to_string()
 }
 
 /// `1 rule` / `3 rules`.
