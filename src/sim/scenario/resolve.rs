@@ -436,11 +436,14 @@ fn fault(
     let schedule = Schedule::new(plan);
     let mut onset_ms = fs.onset.map_or(0, |o| o.0);
     let mut from = String::new();
+    // Where `onset` is measured from: 0, or the start of the fault's `phase`.
+    let mut origin = 0;
     let mut onset_known = true;
     if let Some(phase) = &fs.phase {
         match plan.phases.iter().position(|q| &q.name == phase) {
             Some(i) => {
                 onset_ms += schedule.starts[i];
+                origin = schedule.starts[i];
                 from = format!(" from the start of `{phase}`");
             }
             None => {
@@ -481,8 +484,8 @@ fn fault(
                 ),
             )
             .with_hint(format!(
-                "start the fault before {}, or measure its `onset` from an earlier phase",
-                show_ms(end)
+                "start the fault before {}{from}, or measure its `onset` from an earlier phase",
+                show_ms(end - origin)
             )),
         );
     }
