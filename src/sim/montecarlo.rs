@@ -82,7 +82,7 @@ use crate::limits::MAX_TRIALS;
 use crate::lower::{AlertRule, LoweredPlan, RuleKind};
 use crate::prom::Semantics;
 use crate::sim::evaluator::{Schedule, Verdict};
-use crate::sim::outcomes::{Outcomes, RuleSet};
+use crate::sim::outcomes::{Outcomes, RuleSet, decided};
 use crate::sim::scenario::{FaultKind, Scenario, Scenarios};
 use crate::sim::splitmix::SplitMix64;
 use crate::sim::stats::Histogram;
@@ -387,16 +387,20 @@ impl Job<'_, '_> {
         let mut ended: Vec<(usize, Verdict)> = Vec::new();
         let mut ts = 0i64;
         while !lanes.is_empty() {
-            ended.clear();
-            // A phase's end reaches every trial at the same time: its failing gates roll
-            // lanes back, the watch's end completes them all.
-            if let Some(verdicts) = outcomes.enter(ts) {
-                ended.extend(
-                    verdicts
-                        .iter()
-                        .enumerate()
-                        .filter_map(|(l, v)| v.map(|v| (l, v))),
-                );
+            // First a phase's end, which reaches every trial at the same time (its failing
+            // gates roll lanes back, the watch's end completes them all); then the
+            // evaluation of the lanes still running. Ended trials leave after each.
+            for entering in [true, false] {
+                if entering {
+                    if let Some(verdicts) = outcomes.enter(ts) {
+                        ended.extend(decided(verdicts));
+                    }
+                } else if !lanes.is_empty() {
+                    let step = clock.advance(ts);
+                    t.steps += lanes.len() as u64;
+                    lanes.advance(step, self.demands.of(outcomes.rule_set(ts)));
+                    ended.extend(decided(outcomes.evaluate(ts, lanes.values())));
+                }
                 self.end_lanes(
                     si,
                     &mut ended,
@@ -405,25 +409,6 @@ impl Job<'_, '_> {
                     t,
                 );
             }
-            if !lanes.is_empty() {
-                let step = clock.advance(ts);
-                t.steps += lanes.len() as u64;
-                lanes.advance(step, self.demands.of(outcomes.rule_set(ts)));
-                let verdicts = outcomes.evaluate(ts, lanes.values());
-                ended.extend(
-                    verdicts
-                        .iter()
-                        .enumerate()
-                        .filter_map(|(l, v)| v.map(|v| (l, v))),
-                );
-            }
-            self.end_lanes(
-                si,
-                &mut ended,
-                &mut trial_of,
-                (&mut lanes, &mut outcomes),
-                t,
-            );
             ts += model.eval_ms;
         }
         t.evaluations += outcomes.evaluated();

@@ -63,6 +63,14 @@ pub(crate) fn gates_from(rules: &[AlertRule], schedule: &Schedule, eval_ms: i64)
         .collect()
 }
 
+/// The lanes that have a verdict, with it, in lane order.
+pub(crate) fn decided(verdicts: &[Option<Verdict>]) -> impl Iterator<Item = (usize, Verdict)> + '_ {
+    verdicts
+        .iter()
+        .enumerate()
+        .filter_map(|(l, v)| v.map(|v| (l, v)))
+}
+
 /// The indices of the rules of `kinds`, in plan order.
 fn of_kinds(rules: &[AlertRule], kinds: &[RuleKind]) -> Vec<usize> {
     (0..rules.len())
@@ -372,12 +380,7 @@ mod tests {
                         solo[t].enter(ts);
                     }
                     if let Some(verdicts) = batch.enter(ts) {
-                        ended.extend(
-                            verdicts
-                                .iter()
-                                .enumerate()
-                                .filter_map(|(l, v)| v.map(|v| (l, v))),
-                        );
+                        ended.extend(decided(verdicts));
                     }
                 } else if !trial.is_empty() {
                     let width = trial.len();
@@ -397,12 +400,7 @@ mod tests {
                         width,
                     };
                     let verdicts = batch.evaluate(ts, columns);
-                    ended.extend(
-                        verdicts
-                            .iter()
-                            .enumerate()
-                            .filter_map(|(l, v)| v.map(|v| (l, v))),
-                    );
+                    ended.extend(decided(verdicts));
                 }
                 for (l, &t) in trial.iter().enumerate() {
                     let expected = ended.iter().find(|&&(e, _)| e == l).map(|&(_, v)| v);

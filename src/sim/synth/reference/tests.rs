@@ -22,7 +22,7 @@ use crate::prom::Semantics;
 use crate::promql::Track;
 use crate::sim::evaluator::{Schedule, Verdict};
 use crate::sim::montecarlo::{self, Settings, Tally, trial_seed};
-use crate::sim::outcomes::{Outcomes, RuleSet};
+use crate::sim::outcomes::{Outcomes, RuleSet, decided};
 use crate::sim::scenario;
 use crate::sim::synth::{Clock, FaultModel, Lanes, Model, Streams, SyntheticMetric, fault_moves};
 use crate::source::{Kind, Source};
@@ -165,12 +165,7 @@ impl Batch<'_, '_> {
                 ended.clear();
                 if entering {
                     if let Some(verdicts) = outcomes.enter(ts) {
-                        ended.extend(
-                            verdicts
-                                .iter()
-                                .enumerate()
-                                .filter_map(|(l, v)| v.map(|v| (l, v))),
-                        );
+                        ended.extend(decided(verdicts));
                     }
                 } else if !lanes.is_empty() {
                     let step = clock.advance(ts);
@@ -208,12 +203,7 @@ impl Batch<'_, '_> {
                         evaluated[t] += 1;
                     }
                     let verdicts = outcomes.evaluate(ts, values);
-                    ended.extend(
-                        verdicts
-                            .iter()
-                            .enumerate()
-                            .filter_map(|(l, v)| v.map(|v| (l, v))),
-                    );
+                    ended.extend(decided(verdicts));
                 }
                 for &(l, verdict) in ended.iter().rev() {
                     let t = trial_of[l];
