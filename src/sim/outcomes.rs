@@ -187,10 +187,13 @@ impl<'a> Outcomes<'a> {
         while ts >= end_of(self.phase) {
             if schedule.is_last(self.phase) {
                 let full_at = schedule.starts[self.phase];
-                self.verdicts[..n].fill(Some(Verdict::Completed {
-                    ts: schedule.end,
-                    full_at,
-                }));
+                // A lane a gate rolled back in this same step keeps that verdict.
+                for v in self.verdicts[..n].iter_mut().filter(|v| v.is_none()) {
+                    *v = Some(Verdict::Completed {
+                        ts: schedule.end,
+                        full_at,
+                    });
+                }
                 break;
             }
             let phase = self.phase;

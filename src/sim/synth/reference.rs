@@ -263,13 +263,6 @@ impl<'r, 'a> Reference<'r, 'a> {
         let mut phase = 0;
         let mut ts = 0;
         let verdict = loop {
-            // The end of the last phase's watch completes the release.
-            if ts >= self.schedule.end {
-                break Verdict::Completed {
-                    ts: self.schedule.end,
-                    full_at: self.schedule.promotion_at(),
-                };
-            }
             // A new phase: gates firing at the old one's end fail it and roll the release
             // back (the first in plan order), and every alert starts over.
             let now = self.schedule.phase_at(ts);
@@ -291,6 +284,13 @@ impl<'r, 'a> Reference<'r, 'a> {
                         rule,
                     };
                 }
+            }
+            // The end of the last phase's watch completes the release.
+            if ts >= self.schedule.end {
+                break Verdict::Completed {
+                    ts: self.schedule.end,
+                    full_at: self.schedule.promotion_at(),
+                };
             }
             let running: Vec<usize> = (0..rules.len())
                 .filter(|&i| match rules[i].kind {
