@@ -1,7 +1,7 @@
 //! `gate_policy` checked into the one policy every consumer follows, and the watch of the
 //! last phase: how long the release at 100% is watched before it counts as complete.
 
-use super::checked::GatePolicy;
+use super::checked::{GatePolicy, Monitoring};
 use crate::diagnostic::Diagnostic;
 use crate::limits::MAX_PHASE_MS;
 use crate::model::{AfterMaxHold, Duration, OnGateFailure, Plan};
@@ -12,7 +12,11 @@ pub(crate) const DEFAULT_MAX_HOLD: Duration = Duration::from_hours(24);
 /// How long the last phase is watched when the plan does not say.
 pub(crate) const DEFAULT_WATCH: Duration = Duration::from_hours(24);
 
-pub(crate) fn gate_policy(plan: &Plan, f: &mut Vec<Diagnostic>) -> GatePolicy {
+pub(crate) fn gate_policy(
+    plan: &Plan,
+    monitoring: &Monitoring,
+    f: &mut Vec<Diagnostic>,
+) -> GatePolicy {
     let Some(p) = &plan.gate_policy else {
         return GatePolicy::Rollback;
     };
@@ -43,20 +47,46 @@ pub(crate) fn gate_policy(plan: &Plan, f: &mut Vec<Diagnostic>) -> GatePolicy {
         );
     }
     match p.on_failure {
-        Some(OnGateFailure::Hold) => GatePolicy::Hold {
-            max: p.max_hold.unwrap_or(DEFAULT_MAX_HOLD),
-            then: p.after_max_hold.unwrap_or(AfterMaxHold::Rollback),
-        },
+        Some(OnGateFailure::Hold) => {
+            let ei = monitoring.evaluation_interval;
+            if let Some(max) = p.max_hold
+                && max.millis() < ei.millis()
+            {
+                f.push(
+                    Diagnostic::error(
+                        "max-hold-shorter-than-evaluation",
+                        "/gate_policy/max_hold",
+                        format!(
+                            "`max_hold: {max}` is shorter than the evaluation interval, {ei}: the gates are re-checked once every {ei}, so a held phase is held at least {ei}; `{max}` never means what it says"
+                        ),
+                    )
+                    .with_hint(if max.millis() == 0 {
+                        format!("write `max_hold: {ei}` or longer, or `on_failure: rollback` to roll back at once")
+                    } else {
+                        format!(
+                            "write `max_hold: {ei}` or longer, `on_failure: rollback` to roll back at once, or evaluate more often (`monitoring.evaluation_interval` at most `{max}`)"
+                        )
+                    }),
+                );
+            }
+            GatePolicy::Hold {
+                max: p.max_hold.unwrap_or(DEFAULT_MAX_HOLD),
+                then: p.after_max_hold.unwrap_or(AfterMaxHold::Rollback),
+            }
+        }
         on_failure => {
             for (key, set) in [
                 ("max_hold", p.max_hold.is_some()),
                 ("after_max_hold", p.after_max_hold.is_some()),
             ] {
                 if set {
-                    let how = if on_failure.is_some() {
-                        "is `rollback`"
+                    let (how, fix) = if on_failure.is_some() {
+                        ("is `rollback`", "change `on_failure` to `hold`")
                     } else {
-                        "is not set (it defaults to `rollback`)"
+                        (
+                            "is not set (it defaults to `rollback`)",
+                            "add `on_failure: hold`",
+                        )
                     };
                     f.push(
                         Diagnostic::error(
@@ -65,7 +95,7 @@ pub(crate) fn gate_policy(plan: &Plan, f: &mut Vec<Diagnostic>) -> GatePolicy {
                             format!("`{key}` applies only to a hold, but `on_failure` {how}: a failed gate rolls back at once"),
                         )
                         .at_key()
-                        .with_hint("add `on_failure: hold` to hold the phase, or remove this key"),
+                        .with_hint(format!("{fix} to hold the phase, or remove this key")),
                     );
                 }
             }

@@ -44,7 +44,7 @@ pub(crate) fn check(plan: &Plan, doc: &Value, source_name: &str) -> Checked {
     let monitoring = monitoring::monitoring(plan, &mut f);
     monitoring::evaluation_fits_rules(plan, &monitoring, &mut f);
     let rules = rules::rules(plan, &monitoring, &phases, &mut f);
-    let gate_policy = gate_policy::gate_policy(plan, &mut f);
+    let gate_policy = gate_policy::gate_policy(plan, &monitoring, &mut f);
     if plan.rollback_conditions.is_empty() {
         f.push(
             Diagnostic::warning("no-rollback", "", "no `rollback_conditions`: nothing rolls this release back automatically")

@@ -9,9 +9,9 @@
 
 use super::anchors;
 use super::humanize::ValueFormat;
-use crate::check::CheckedPlan;
+use crate::check::{CheckedPlan, GatePolicy};
 use crate::lower::{self, AlertRule, Condition, Rhs, RuleKind};
-use crate::model::Duration;
+use crate::model::{AfterMaxHold, Duration};
 use std::collections::BTreeMap;
 
 /// An annotation's text: literal text (user text included) and, in a summary, the
@@ -88,6 +88,7 @@ pub(crate) fn annotations(
     plan: &CheckedPlan,
     r: &AlertRule,
     phase: &str,
+    end: PhaseEnd,
 ) -> BTreeMap<&'static str, Text> {
     let m = &plan.metrics[r.metric];
     let canary = format!(
@@ -143,9 +144,7 @@ pub(crate) fn annotations(
                 gate_written(plan, r)
             )),
             format!("Gate on {what} violated by {canary}: it is {condition}{lasting}."),
-            "Hold the phase: do not advance while this alert fires. Compare the canary with \
-             stable; roll back by hand if it keeps getting worse."
-                .to_string(),
+            gate_action(plan, end),
         ),
         RuleKind::NoData => (
             Text::literal(r.summary.clone()),
@@ -165,6 +164,54 @@ pub(crate) fn annotations(
         ("action", Text::literal(action)),
         ("runbook_url", Text::literal(runbook_url(plan, r))),
     ])
+}
+
+/// How a phase ends, the one thing besides its name that its alerts say differently (a
+/// gate's `action`): when its `duration` is up, or, the last phase (100%), not at all: it
+/// is watched, then the release is complete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PhaseEnd {
+    Duration,
+    Last,
+}
+
+impl PhaseEnd {
+    /// How phase `i` of `plan` ends.
+    pub(crate) fn of(plan: &CheckedPlan, i: usize) -> PhaseEnd {
+        if i + 1 == plan.phases.len() {
+            PhaseEnd::Last
+        } else {
+            PhaseEnd::Duration
+        }
+    }
+}
+
+/// What a firing gate means to the person on call, under the plan's `gate_policy`: in the
+/// last phase (100%) gates only warn; elsewhere, still firing when the phase's duration is
+/// up, it rolls the release back at once or holds the phase. Short: it is read in Slack
+/// and SMS.
+fn gate_action(plan: &CheckedPlan, end: PhaseEnd) -> String {
+    if end == PhaseEnd::Last {
+        return "At 100% gates only warn: keep watching; the rollback rules decide whether \
+                the release rolls back."
+            .to_string();
+    }
+    let when = "Do not advance while it fires. If it still fires when the phase's duration is up,";
+    match plan.gate_policy {
+        GatePolicy::Rollback => {
+            format!("{when} the release rolls back: follow the runbook's rollback steps.")
+        }
+        GatePolicy::Hold { max, then } => {
+            let after = match then {
+                AfterMaxHold::Rollback => "then it rolls back: follow the runbook's rollback steps",
+                AfterMaxHold::Stay => "then it stays held until someone decides",
+            };
+            format!(
+                "{when} the phase is held, re-checked at every evaluation, and advances once \
+                 no gate fires; at most {max}, {after}."
+            )
+        }
+    }
 }
 
 /// The gate as the plan wrote it (`< 5%`), for a gate rule.
@@ -222,6 +269,9 @@ pub(crate) fn template_literal(s: &str) -> String {
 mod tests {
     use super::*;
 
+    /// How lawsker's phase `beta` ends.
+    const BETA: PhaseEnd = PhaseEnd::Duration;
+
     fn lawsker_with(edit: impl FnOnce(&mut yaml_serde::Value)) -> CheckedPlan {
         let mut doc: yaml_serde::Value =
             yaml_serde::from_str(include_str!("../../plans/lawsker.yaml")).unwrap();
@@ -236,7 +286,7 @@ mod tests {
         let rules = lower::alert_rules(&plan);
         let summary = |alert: &str| {
             let r = rules.iter().find(|r| r.alert == alert).expect(alert);
-            annotations(&plan, r, "beta")["summary"].clone()
+            annotations(&plan, r, "beta", BETA)["summary"].clone()
         };
         let s = summary("CanaryRollbackErrorRate");
         assert_eq!(
@@ -269,6 +319,46 @@ mod tests {
     }
 
     #[test]
+    fn gate_actions_follow_the_gate_policy_and_only_warn_at_full_traffic() {
+        let action = |plan: &CheckedPlan, phase: &str| {
+            let rules = lower::alert_rules(plan);
+            let r = rules.iter().find(|r| r.kind == RuleKind::Gate).unwrap();
+            let i = plan.phases.iter().position(|p| p.name == phase).unwrap();
+            annotations(plan, r, phase, PhaseEnd::of(plan, i))["action"].expand(0.5)
+        };
+        let plan = lawsker_with(|_| {});
+        let a = action(&plan, "beta");
+        assert!(
+            a.contains("when the phase's duration is up, the release rolls back"),
+            "{a}"
+        );
+        assert!(!a.contains("held"), "{a}");
+        let a = action(&plan, "production");
+        assert!(a.starts_with("At 100% gates only warn"), "{a}");
+        assert!(!a.contains("advance"), "{a}");
+        let hold = |then: &str| {
+            lawsker_with(|d| {
+                d["gate_policy"] = yaml_serde::from_str(&format!(
+                    "{{on_failure: hold, max_hold: 12h, after_max_hold: {then}}}"
+                ))
+                .unwrap();
+            })
+        };
+        let a = action(&hold("rollback"), "alpha");
+        assert!(
+            a.contains("when the phase's duration is up, the phase is held"),
+            "{a}"
+        );
+        assert!(a.contains("at most 12h, then it rolls back"), "{a}");
+        let a = action(&hold("stay"), "gamma");
+        assert!(
+            a.contains("at most 12h, then it stays held until someone decides"),
+            "{a}"
+        );
+        assert!(action(&hold("stay"), "production").starts_with("At 100% gates only warn"));
+    }
+
+    #[test]
     fn user_text_is_a_template_literal_and_expands_as_written() {
         let plan = lawsker_with(|d| {
             d["metrics"]["bug_report_rate"]["description"] =
@@ -280,7 +370,7 @@ mod tests {
             .iter()
             .find(|r| r.alert == "CanaryGateBugReportRate")
             .unwrap();
-        let a = annotations(&plan, r, "beta");
+        let a = annotations(&plan, r, "beta", BETA);
         let d = &a["description"];
         assert!(
             d.template()
@@ -310,7 +400,7 @@ mod tests {
             };
             let plan = &lowered.plan;
             for r in &lowered.rules {
-                for (k, t) in annotations(plan, r, "beta") {
+                for (k, t) in annotations(plan, r, "beta", BETA) {
                     let left = t.template().replace(r#"{{"{{"}}"#, "").replace(
                         ValueFormat::for_unit(plan.metrics[r.metric].unit).template(),
                         "",

@@ -16,7 +16,8 @@
 //! with its rollback rules running before the release is complete, and whether that is the
 //! 24h default), `preparation {artifacts, commands}`, and `steps`: one per phase,
 //! then `rollback` and `promotion`, each with `kind`, `name`, `traffic`, `groups`,
-//! `min_duration`, `gates`, `rollback_rules`, `silent_canary` (whether that rule runs in
+//! `min_duration` (the last phase's is its watch, the default included; null for
+//! `rollback` and `promotion`), `gates`, `rollback_rules`, `silent_canary` (whether that rule runs in
 //! the step), `artifacts` and `commands`. Artifacts are relative to the manifest's folder, commands
 //! run in its parent (`paths`).
 
@@ -222,8 +223,8 @@ struct StepDoc<'a> {
     /// Groups sent to the new version whatever the split.
     groups: Vec<GroupDoc<'a>>,
     /// How long the phase lasts at least before it may advance; for the last phase its
-    /// `duration` as written (null when it states none; its watch is `watch`), null for
-    /// rollback and promotion.
+    /// watch (`watch`: its `duration`, else the 24h default) before the promotion, null
+    /// for rollback and promotion.
     min_duration: Option<DurationDoc>,
     gates: Vec<GateDoc>,
     rollback_rules: Vec<RuleDoc>,
@@ -551,7 +552,11 @@ fn step<'a>(plan: &'a CheckedPlan, rules: &[AlertRule], s: Step) -> StepDoc<'a> 
                 }
             })
             .collect(),
-        min_duration: phase.duration.map(DurationDoc::of),
+        min_duration: if i + 1 == plan.phases.len() {
+            Some(DurationDoc::of(plan.watch))
+        } else {
+            phase.duration.map(DurationDoc::of)
+        },
         gates: rules
             .iter()
             .filter(|r| r.kind == RuleKind::Gate)

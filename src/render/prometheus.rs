@@ -8,14 +8,15 @@
 //! and the simulated ones cannot drift), as `alerting` and `annotations` write them.
 //!
 //! The files of all phases are identical except for the phase an alert names (its `phase`
-//! label and its description), and the silent-canary rule, which only phases that send
-//! the canary users have; each phase's compose override mounts its own file. So the
-//! YAML of both files is serialised once per plan and each phase's name stamped into it
-//! ([`per_phase`]). The rollback and promotion steps have no rules: nothing is left to
+//! label and its description), whether it is the last (where a gate's `action` says gates
+//! only warn), and the silent-canary rule, which only phases that
+//! send the canary users have; each phase's compose override mounts its own file. So the
+//! YAML of both files is serialised once per set of phases alike in the last two and each
+//! phase's name stamped into it ([`per_phase`]). The rollback and promotion steps have no rules: nothing is left to
 //! watch.
 
 use super::alerting::{alert_expr, recorded, rule_labels};
-use super::annotations::{annotations, template_literal};
+use super::annotations::{PhaseEnd, annotations, template_literal};
 use super::artifact::{Artifact, header};
 use super::{promtool_tests, yaml};
 use crate::check::CheckedPlan;
@@ -65,7 +66,7 @@ struct AlertingRule {
 pub(crate) fn render(plan: &CheckedPlan, rules: &[AlertRule]) -> Vec<Artifact> {
     // Phases that send the canary users have every rule; the others (0% and no group, if
     // any) all but the silent-canary rule. Within each set the files differ only by the
-    // phase their alerts name.
+    // phase their alerts name and how it ends.
     let mut files: Vec<Option<[Artifact; 2]>> = plan.phases.iter().map(|_| None).collect();
     for serves in [true, false] {
         let phases: Vec<usize> = (0..plan.phases.len())
@@ -79,26 +80,51 @@ pub(crate) fn render(plan: &CheckedPlan, rules: &[AlertRule]) -> Vec<Artifact> {
             .filter(|r| r.runs_in(phases[0]))
             .cloned()
             .collect();
-        let names: Vec<&str> = phases
-            .iter()
-            .map(|&i| plan.phases[i].name.as_str())
-            .collect();
-        for (i, files_of) in phases.iter().zip(render_phases(plan, &rules, &names)) {
-            files[*i] = Some(files_of);
+        // The tests are the same for every phase but for the phase the alerts name and
+        // how it ends.
+        let tests = promtool_tests::Tests::new(plan, &rules);
+        let mut ends: Vec<PhaseEnd> = Vec::new();
+        for &i in &phases {
+            let end = PhaseEnd::of(plan, i);
+            if !ends.contains(&end) {
+                ends.push(end);
+            }
+        }
+        for end in ends {
+            let alike: Vec<usize> = phases
+                .iter()
+                .copied()
+                .filter(|&i| PhaseEnd::of(plan, i) == end)
+                .collect();
+            let names: Vec<&str> = alike
+                .iter()
+                .map(|&i| plan.phases[i].name.as_str())
+                .collect();
+            for (i, files_of) in alike
+                .iter()
+                .zip(render_phases(plan, &rules, &tests, &names, end))
+            {
+                files[*i] = Some(files_of);
+            }
         }
     }
     files.into_iter().flatten().flatten().collect()
 }
 
-/// The rules and unit-test files of the phases named `names`, which all run `rules`.
-fn render_phases(plan: &CheckedPlan, rules: &[AlertRule], names: &[&str]) -> Vec<[Artifact; 2]> {
-    // The tests are the same for every phase but for the phase the alerts name.
-    let tests = promtool_tests::Tests::new(plan, rules);
+/// The rules and unit-test files of the phases named `names`, which all run `rules` and
+/// end as `end`.
+fn render_phases(
+    plan: &CheckedPlan,
+    rules: &[AlertRule],
+    tests: &promtool_tests::Tests,
+    names: &[&str],
+    end: PhaseEnd,
+) -> Vec<[Artifact; 2]> {
     // Each alerting rule names the phase twice: its `phase` label, its description.
     let rule_bodies = per_phase(names, 2 * rules.len(), |phase| {
-        rules_body(plan, rules, phase)
+        rules_body(plan, rules, phase, end)
     });
-    let test_bodies = per_phase(names, tests.places(), |phase| tests.body(phase));
+    let test_bodies = per_phase(names, tests.places(), |phase| tests.body(phase, end));
     let mut out = Vec::new();
     for ((phase, rules_yaml), tests_yaml) in names.iter().zip(rule_bodies).zip(test_bodies) {
         out.push([
@@ -160,8 +186,8 @@ fn rules_header(plan: &CheckedPlan, phase: &str) -> String {
     s
 }
 
-/// The YAML of the rules file of phase `phase` (its name).
-fn rules_body(plan: &CheckedPlan, rules: &[AlertRule], phase: &str) -> String {
+/// The YAML of the rules file of phase `phase` (its name), which ends as `end`.
+fn rules_body(plan: &CheckedPlan, rules: &[AlertRule], phase: &str, end: PhaseEnd) -> String {
     let mut group = Vec::new();
     for (mi, track) in recorded(plan, rules) {
         let m = &plan.metrics[mi];
@@ -184,7 +210,7 @@ fn rules_body(plan: &CheckedPlan, rules: &[AlertRule], phase: &str) -> String {
                 .into_iter()
                 .map(|(k, v)| (k, template_literal(&v)))
                 .collect(),
-            annotations: annotations(plan, r, phase)
+            annotations: annotations(plan, r, phase, end)
                 .into_iter()
                 .map(|(k, v)| (k, v.template()))
                 .collect(),
@@ -276,13 +302,14 @@ mod tests {
         let (plan, rules) = (&lowered.plan, &lowered.rules);
         let tests = promtool_tests::Tests::new(plan, rules);
         // The stamp stands exactly where the phase goes: the fast path is taken.
-        let rb = rules_body(plan, rules, PHASE_STAMP);
+        let rb = rules_body(plan, rules, PHASE_STAMP, PhaseEnd::Duration);
         assert_eq!(rb.matches(PHASE_STAMP).count(), 2 * rules.len());
-        let tb = tests.body(PHASE_STAMP);
+        let tb = tests.body(PHASE_STAMP, PhaseEnd::Duration);
         assert_eq!(tb.matches(PHASE_STAMP).count(), tests.places());
         let out = render(plan, rules);
-        for phase in &plan.phases {
+        for (i, phase) in plan.phases.iter().enumerate() {
             let p = phase.name.as_str();
+            let end = PhaseEnd::of(plan, i);
             let get = |path: String| {
                 out.iter()
                     .find(|a| a.path == path)
@@ -291,11 +318,11 @@ mod tests {
             };
             assert_eq!(
                 get(format!("prometheus/{p}.rules.yml")),
-                rules_header(plan, p) + &rules_body(plan, rules, p)
+                rules_header(plan, p) + &rules_body(plan, rules, p, end)
             );
             assert_eq!(
                 get(format!("prometheus/{p}.test.yml")),
-                tests.header(p) + &tests.body(p)
+                tests.header(p) + &tests.body(p, end)
             );
         }
     }

@@ -77,17 +77,27 @@ fn manifest_lists_every_phase_then_rollback_and_promotion() {
     assert_eq!(steps[0]["traffic"]["text"], "5%");
     assert_eq!(steps[2]["traffic"]["text"], "50%");
 
-    // Minimum durations: 24h, 48h, 72h; none for the last phase (it runs on).
+    // Minimum durations: 24h, 48h, 72h; the last phase's is its watch (24h by default:
+    // it states no duration); none for rollback and promotion.
     let secs: Vec<Option<u64>> = steps
         .iter()
         .map(|st| st["min_duration"]["seconds"].as_u64())
         .collect();
     assert_eq!(
         secs,
-        [Some(86_400), Some(172_800), Some(259_200), None, None, None]
+        [
+            Some(86_400),
+            Some(172_800),
+            Some(259_200),
+            Some(86_400),
+            None,
+            None
+        ]
     );
     assert_eq!(steps[0]["min_duration"]["text"], "1d");
-    assert!(steps[3]["min_duration"].is_null());
+    assert_eq!(steps[3]["min_duration"]["text"], m["watch"]["text"]);
+    assert_eq!(m["watch"]["default"], true);
+    assert!(steps[4]["min_duration"].is_null());
 
     // Targeted groups, with their parsed conditions and stated shares.
     let groups = |i: usize| -> Vec<&str> {
@@ -693,6 +703,11 @@ fn a_hold_policy_and_the_watch_are_stated_in_the_manifest_and_the_runbook() {
     assert_eq!(m["watch"]["phase"], "full");
     assert_eq!(m["watch"]["seconds"], 172_800);
     assert_eq!(m["watch"]["default"], false);
+    let last = arr(&m["steps"])
+        .iter()
+        .rfind(|st| st["kind"] == "phase")
+        .expect("a phase");
+    assert_eq!(last["min_duration"]["seconds"], 172_800);
 
     let rb = runbook(&out);
     let canary = section(&rb, "phase-canary");

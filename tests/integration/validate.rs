@@ -150,6 +150,7 @@ const ALL_CODES: &[&str] = &[
     "impossible-gate",
     "gate-always-holds",
     "gate-policy-conflict",
+    "max-hold-shorter-than-evaluation",
     "gate-policy-without-gates",
     "stable-at-full-traffic",
     "impossible-threshold",

@@ -8,7 +8,7 @@ use crate::lower::AlertRule;
 use crate::prom::Series;
 use crate::promql::{MatchOp, Matcher, Selector, Track};
 use crate::render::alerting::{float_literal, rule_labels};
-use crate::render::annotations::annotations;
+use crate::render::annotations::{PhaseEnd, annotations};
 use crate::render::yaml;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -88,6 +88,7 @@ pub(super) fn body(
     rules: &[AlertRule],
     groups: &[Group],
     phase: &str,
+    end: PhaseEnd,
 ) -> String {
     // Only firing checks need their expected alert.
     let expected: Vec<Vec<Option<ExpAlert>>> = groups
@@ -97,7 +98,7 @@ pub(super) fn body(
                 .iter()
                 .map(|c| {
                     c.fires
-                        .map(|v| expected_alert(plan, &rules[c.rule], phase, v))
+                        .map(|v| expected_alert(plan, &rules[c.rule], phase, end, v))
                 })
                 .collect()
         })
@@ -132,7 +133,13 @@ pub(super) fn body(
 
 /// The firing alert of `r` in phase `phase` whose value is `value`: the series' labels
 /// (plan, service, track) and the rule's, and the annotations as Prometheus renders them.
-fn expected_alert(plan: &CheckedPlan, r: &AlertRule, phase: &str, value: f64) -> ExpAlert {
+fn expected_alert(
+    plan: &CheckedPlan,
+    r: &AlertRule,
+    phase: &str,
+    end: PhaseEnd,
+    value: f64,
+) -> ExpAlert {
     let mut labels: BTreeMap<String, String> = BTreeMap::from([
         ("plan".to_string(), plan.name.clone()),
         ("service".to_string(), plan.service.name.clone()),
@@ -143,7 +150,7 @@ fn expected_alert(plan: &CheckedPlan, r: &AlertRule, phase: &str, value: f64) ->
     }
     ExpAlert {
         exp_labels: labels,
-        exp_annotations: annotations(plan, r, phase)
+        exp_annotations: annotations(plan, r, phase, end)
             .into_iter()
             .map(|(k, v)| (k.to_string(), v.expand(value)))
             .collect(),

@@ -18,9 +18,10 @@
 //! from them), `firing` (when an alert fires on them), `cases` (the test groups) and `file`
 //! (the test file's shape); `generator` holds what they share.
 //!
-//! The phases' rules differ only in the phase an alert names, so the tests are computed
-//! once per plan ([`Tests::new`]); each phase's file ([`Tests::body`]) adds that phase's
-//! expected labels and annotations, and stays self-contained.
+//! The phases' rules differ only in the phase an alert names and how it ends (a gate's
+//! `action`), so the tests are computed once per plan ([`Tests::new`]); each phase's file
+//! ([`Tests::body`]) adds that phase's expected labels and annotations, and stays
+//! self-contained.
 
 mod cases;
 mod file;
@@ -30,6 +31,7 @@ mod levels;
 mod series;
 
 use super::alerting::recorded;
+use super::annotations::PhaseEnd;
 use super::artifact::header;
 use crate::check::CheckedPlan;
 use crate::lower::AlertRule;
@@ -128,9 +130,9 @@ impl<'a> Tests<'a> {
         s
     }
 
-    /// The YAML of the unit-test file of phase `phase` (its name), testing the sibling
-    /// file `<phase>.rules.yml`.
-    pub(crate) fn body(&self, phase: &str) -> String {
-        file::body(self.plan, self.rules, &self.groups, phase)
+    /// The YAML of the unit-test file of phase `phase` (its name), which ends as `end`,
+    /// testing the sibling file `<phase>.rules.yml`.
+    pub(crate) fn body(&self, phase: &str, end: PhaseEnd) -> String {
+        file::body(self.plan, self.rules, &self.groups, phase, end)
     }
 }
