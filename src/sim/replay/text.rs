@@ -217,7 +217,10 @@ pub(crate) fn timeline(r: &ReplayReport) -> String {
             ("cleared", Some(a)) => format!("{a:aw$}  cleared    (false before `for` elapsed)"),
             ("resolved", Some(a)) => format!("{a:aw$}  resolved"),
             ("gate_failed", Some(a)) => {
-                format!("{a:aw$}  GATE FAILED: firing when phase {} ended", e.phase)
+                format!(
+                    "{a:aw$}  GATE FAILED: firing when phase {}'s duration was up",
+                    e.phase
+                )
             }
             ("hold_started", _) => format!(
                 "HOLD: phase {} is held, its gates checked at every evaluation",
