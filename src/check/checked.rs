@@ -31,8 +31,6 @@ pub struct CheckedPlan {
     /// How long the last phase (100%) is watched before the release is complete: its
     /// `duration`, else [`DEFAULT_WATCH`](super::gate_policy::DEFAULT_WATCH).
     pub(crate) watch: Duration,
-    /// Whether `watch` is the default (the last phase states no duration).
-    pub(crate) watch_default: bool,
     /// The silent-canary rule, unless the plan turns it off.
     pub(crate) silent_canary: Option<SilentRule>,
     pub(crate) notifications: Notifications,
@@ -67,6 +65,11 @@ impl CheckedPlan {
             .sum::<f64>()
             .min(1.0);
         (split + (1.0 - split) * targeted).min(1.0)
+    }
+
+    /// Whether `watch` is the default (the last phase states no duration).
+    pub(crate) fn watch_is_default(&self) -> bool {
+        self.phases.last().is_none_or(|p| p.duration.is_none())
     }
 
     /// Whether phase `i` sends the canary users: a share above 0% or a targeted group.

@@ -120,8 +120,8 @@ impl GatePolicy {
     }
 }
 
-/// As reports carry it: `{on_failure, max_hold: {text, seconds}, after_max_hold, text}`
-/// (the hold's keys only for a hold).
+/// As the simulator's reports carry it: the manifest's `gate_policy` keys (`{on_failure,
+/// max_hold: {text, seconds}, after_max_hold}`, the hold's only for a hold), and `text`.
 impl serde::Serialize for GatePolicy {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
@@ -130,9 +130,16 @@ impl serde::Serialize for GatePolicy {
             GatePolicy::Rollback => m.serialize_entry("on_failure", "rollback")?,
             GatePolicy::Hold { max, then } => {
                 m.serialize_entry("on_failure", "hold")?;
+                // Whole seconds as an integer, as the manifest writes every duration.
+                let ms = max.millis();
+                let seconds = if ms % 1000 == 0 {
+                    serde_json::json!(ms / 1000)
+                } else {
+                    serde_json::json!(max.seconds())
+                };
                 m.serialize_entry(
                     "max_hold",
-                    &serde_json::json!({ "text": max.to_string(), "seconds": max.millis() / 1000 }),
+                    &serde_json::json!({ "text": max.to_string(), "seconds": seconds }),
                 )?;
                 m.serialize_entry(
                     "after_max_hold",

@@ -97,7 +97,10 @@ pub(crate) fn check(plan: &Plan, doc: &Value, source_name: &str) -> Checked {
         resolver: plan.routing.resolver.unwrap_or(Resolver::DOCKER),
     };
     debug_assert!(!matches!(routing.sticky, Sticky::ClientAddress(false)));
-    let watch = phases.last().and_then(|p| p.duration);
+    let watch = phases
+        .last()
+        .and_then(|p| p.duration)
+        .unwrap_or(gate_policy::DEFAULT_WATCH);
     let checked = CheckedPlan {
         name: plan.name.clone(),
         source_name: source_name.to_string(),
@@ -117,8 +120,7 @@ pub(crate) fn check(plan: &Plan, doc: &Value, source_name: &str) -> Checked {
         gates: rules.gates,
         rollbacks: rules.rollbacks,
         gate_policy,
-        watch: watch.unwrap_or(gate_policy::DEFAULT_WATCH),
-        watch_default: watch.is_none(),
+        watch,
         silent_canary: rules.silent_canary,
         notifications,
         scenario_file: plan.simulation.as_ref().and_then(|s| s.scenarios.clone()),

@@ -487,7 +487,7 @@ fn build<'p>(plan: &'p CheckedPlan, rules: &[AlertRule]) -> Manifest<'p> {
             phase: plan.phases.last().map_or("", |ph| ph.name.as_str()),
             text: plan.watch.to_string(),
             seconds: Num(plan.watch.seconds()),
-            default: plan.watch_default,
+            default: plan.watch_is_default(),
         },
         preparation: Preparation {
             artifacts: commands::preparation_artifacts(plan),

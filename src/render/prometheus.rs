@@ -83,19 +83,15 @@ pub(crate) fn render(plan: &CheckedPlan, rules: &[AlertRule]) -> Vec<Artifact> {
         // The tests are the same for every phase but for the phase the alerts name and
         // how it ends.
         let tests = promtool_tests::Tests::new(plan, &rules);
-        let mut ends: Vec<PhaseEnd> = Vec::new();
-        for &i in &phases {
-            let end = PhaseEnd::of(plan, i);
-            if !ends.contains(&end) {
-                ends.push(end);
-            }
-        }
-        for end in ends {
+        for end in [PhaseEnd::Duration, PhaseEnd::Last] {
             let alike: Vec<usize> = phases
                 .iter()
                 .copied()
                 .filter(|&i| PhaseEnd::of(plan, i) == end)
                 .collect();
+            if alike.is_empty() {
+                continue;
+            }
             let names: Vec<&str> = alike
                 .iter()
                 .map(|&i| plan.phases[i].name.as_str())

@@ -88,9 +88,15 @@ impl Schedule {
         *self.starts.last().unwrap_or(&0)
     }
 
+    /// When phase `phase` ends if none is held: the next one's start, or (the last phase)
+    /// the end of its watch.
+    pub(crate) fn end_of(&self, phase: usize) -> i64 {
+        self.starts.get(phase + 1).copied().unwrap_or(self.end)
+    }
+
     /// How long phase `phase` runs before its end is checked (the last phase: its watch).
     pub(crate) fn length(&self, phase: usize) -> i64 {
-        self.starts.get(phase + 1).unwrap_or(&self.end) - self.starts[phase]
+        self.end_of(phase) - self.starts[phase]
     }
 
     /// The phase running at `ts`, if no phase is held.
@@ -146,13 +152,24 @@ pub(crate) enum Event {
         ts: i64,
         phase: usize,
     },
-    /// The hold ended at `ts`: its gates passed (the next phase starts then), or the
-    /// longest hold was up (`limit`: the release rolls back or stays held).
+    /// The hold ended at `ts`, as `outcome` says.
     HoldEnded {
         ts: i64,
         phase: usize,
-        limit: bool,
+        outcome: HoldOutcome,
     },
+}
+
+/// How a hold ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HoldOutcome {
+    /// Its gates passed (or, after the verdict, the release went on): the next phase
+    /// started.
+    Advanced,
+    /// The longest hold was up: rolled back.
+    RolledBack,
+    /// The longest hold was up: held until someone decides.
+    Stayed,
 }
 
 impl Event {
@@ -179,8 +196,8 @@ pub(crate) enum Verdict {
     /// order).
     RolledBack { ts: i64, phase: usize, rule: usize },
     /// Its gates still failed when the longest hold was up (`after_max_hold: stay`): held
-    /// in `phase` from `since` and still at `ts`, waiting for someone to decide.
-    Held { ts: i64, phase: usize, since: i64 },
+    /// in `phase`, still at `ts`, waiting for someone to decide.
+    Held { ts: i64, phase: usize },
     /// Reached its last phase (100%) at `full_at` and was watched until `ts` without a
     /// rollback: complete.
     Completed { ts: i64, full_at: i64 },
@@ -284,6 +301,11 @@ impl<'a> Evaluator<'a> {
 
     pub(crate) fn verdict(&self) -> Option<Verdict> {
         self.verdict
+    }
+
+    /// When each phase began, so far.
+    pub(crate) fn starts(&self) -> &[i64] {
+        &self.starts
     }
 
     /// The index in [`events`](Self::events) of the first event after the verdict.
@@ -390,15 +412,18 @@ impl<'a> Evaluator<'a> {
             Some(_) => self.last_ts.unwrap_or(ts).max(end),
             None => end,
         };
-        let Some(&first) = failing.first() else {
-            if self.held_since.is_some() && self.verdict.is_none() {
-                self.push(Event::HoldEnded {
+        let advanced = |ev: &mut Self| {
+            if ev.held_since.is_some() {
+                ev.push(Event::HoldEnded {
                     ts: next,
                     phase,
-                    limit: false,
+                    outcome: HoldOutcome::Advanced,
                 });
             }
-            return Some(next);
+            Some(next)
+        };
+        let Some(&first) = failing.first() else {
+            return advanced(self);
         };
         if self.held_since.is_none() {
             for &i in &failing {
@@ -413,7 +438,7 @@ impl<'a> Evaluator<'a> {
             }
         }
         if self.verdict.is_some() {
-            return Some(next);
+            return advanced(self);
         }
         let rolled_back = Verdict::RolledBack {
             ts,
@@ -433,15 +458,12 @@ impl<'a> Evaluator<'a> {
                 if ts - since < max.millis() as i64 {
                     return None;
                 }
-                self.push(Event::HoldEnded {
-                    ts,
-                    phase,
-                    limit: true,
-                });
-                self.decide(match then {
-                    AfterMaxHold::Rollback => rolled_back,
-                    AfterMaxHold::Stay => Verdict::Held { ts, phase, since },
-                });
+                let (outcome, verdict) = match then {
+                    AfterMaxHold::Rollback => (HoldOutcome::RolledBack, rolled_back),
+                    AfterMaxHold::Stay => (HoldOutcome::Stayed, Verdict::Held { ts, phase }),
+                };
+                self.push(Event::HoldEnded { ts, phase, outcome });
+                self.decide(verdict);
                 Some(ts)
             }
         }

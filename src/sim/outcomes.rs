@@ -172,19 +172,12 @@ impl<'a> Outcomes<'a> {
     /// verdict when something ended, None in the common case.
     pub(crate) fn enter(&mut self, ts: i64) -> Option<&[Option<Verdict>]> {
         let schedule = self.schedule;
-        let end_of = |phase: usize| {
-            schedule
-                .starts
-                .get(phase + 1)
-                .copied()
-                .unwrap_or(schedule.end)
-        };
-        if ts < end_of(self.phase) {
+        if ts < schedule.end_of(self.phase) {
             return None;
         }
         let n = self.live;
         self.verdicts[..n].fill(None);
-        while ts >= end_of(self.phase) {
+        while ts >= schedule.end_of(self.phase) {
             if schedule.is_last(self.phase) {
                 let full_at = schedule.starts[self.phase];
                 // A lane a gate rolled back in this same step keeps that verdict.

@@ -281,7 +281,7 @@ pub(crate) fn build(
             },
             gate_policy: plan.gate_policy,
             watch_seconds: plan.watch.seconds(),
-            watch_default: plan.watch_default,
+            watch_default: plan.watch_is_default(),
             metrics: metric_models(plan, rules, scenarios),
         },
         twins,

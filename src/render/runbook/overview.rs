@@ -87,7 +87,11 @@ pub(super) fn write_overview(out: &mut String, cx: &Ctx) -> fmt::Result {
             groups.join(", ")
         };
         let dur = if i + 1 == p.phases.len() {
-            let default = if p.watch_default { " (default)" } else { "" };
+            let default = if p.watch_is_default() {
+                " (default)"
+            } else {
+                ""
+            };
             format!("watched {}{default}, then complete", p.watch)
         } else {
             ph.duration

@@ -285,7 +285,7 @@ pub(super) fn gate_failure(p: &CheckedPlan) -> String {
 
 /// How long the last phase is watched, with ` (the default)` when the plan states none.
 pub(super) fn watch_text(p: &CheckedPlan) -> String {
-    let default = if p.watch_default {
+    let default = if p.watch_is_default() {
         ", the default: the plan states no `duration` for it"
     } else {
         ""

@@ -5,7 +5,7 @@ use crate::check::{CheckedPlan, GatePolicy};
 use crate::lower::{self, AlertRule, RuleKind};
 use crate::prom::DEFAULT_LOOKBACK_MS;
 use crate::prom::{Origin, Semantics};
-use crate::sim::evaluator::{Evaluator, Event, Schedule, Verdict};
+use crate::sim::evaluator::{Evaluator, Event, HoldOutcome, Schedule, Verdict};
 use crate::sim::trace::inputs::Inputs;
 use crate::sim::trace::time::format_rfc3339;
 use serde::Serialize;
@@ -246,8 +246,8 @@ pub(super) fn report(
         }
         _ => None,
     };
-    let events_ts: Vec<i64> = ev.events().iter().map(Event::ts).collect();
-    let after = |i: usize| i >= verdict_event && by_rule_at.is_none_or(|v| events_ts[i] > v);
+    let recorded = ev.events();
+    let after = |i: usize| i >= verdict_event && by_rule_at.is_none_or(|v| recorded[i].ts() > v);
     let mut rule_out: Vec<RuleOut> = rules
         .iter()
         .map(|r| RuleOut {
@@ -272,7 +272,7 @@ pub(super) fn report(
     let mut gate_failures = Vec::new();
     let mut after_verdict: Vec<AfterVerdictOut> = Vec::new();
     let mut holds: Vec<HoldOut> = Vec::new();
-    for (i, e) in ev.events().iter().enumerate() {
+    for (i, e) in recorded.iter().enumerate() {
         let (at, name, phase, rule, since) = match *e {
             Event::PhaseStarted { ts, phase } => (ts, "phase_started", phase, None, None),
             Event::Pending { ts, rule, phase } => {
@@ -310,13 +310,13 @@ pub(super) fn report(
                 });
                 (ts, "hold_started", phase, None, None)
             }
-            Event::HoldEnded { ts, phase, limit } => {
+            Event::HoldEnded { ts, phase, outcome } => {
                 if let Some(h) = holds.last_mut() {
                     h.to_ms = Some(ts);
-                    h.outcome = match (limit, verdict) {
-                        (false, _) => "advanced",
-                        (true, Some(Verdict::Held { .. })) if !h.after_verdict => "stayed",
-                        (true, _) => "rolled_back",
+                    h.outcome = match outcome {
+                        HoldOutcome::Advanced => "advanced",
+                        HoldOutcome::RolledBack => "rolled_back",
+                        HoldOutcome::Stayed => "stayed",
                     };
                 }
                 (ts, "hold_ended", phase, None, None)
@@ -443,12 +443,8 @@ pub(super) fn report(
                 .zip(&schedule.starts)
                 .enumerate()
                 .map(|(k, (p, &nominal))| {
-                    let began = ev.events().iter().find_map(|e| match *e {
-                        Event::PhaseStarted { ts, phase } if phase == k => Some(ts),
-                        _ => None,
-                    });
-                    if let Some(b) = began {
-                        shift = b - nominal;
+                    if let Some(&began) = ev.starts().get(k) {
+                        shift = began - nominal;
                     }
                     PhaseOut {
                         name: p.name.clone(),
