@@ -113,15 +113,6 @@ fn monte_carlo_text(
     let plan = &lowered.plan;
     let place = |p: &str| compiled.place(p);
     let color = color();
-    // What the Monte Carlo engine cannot follow stops the run before any trial.
-    let cannot = compiled.locate(montecarlo::cannot_model(plan));
-    if !cannot.is_empty() {
-        for f in &cannot {
-            eprint!("{}", render_human(Some(&compiled.source), f, color));
-        }
-        eprint!("{}", summary(&cannot, 1));
-        return Err(Error::Findings { unreadable: false });
-    }
     // A file's findings are at its lines; the built-in scenarios' (a custom metric they
     // cannot model) at the plan's.
     let (scenarios, findings, file_name) = match scenarios {

@@ -52,55 +52,85 @@ impl<'v> Columns<'v> {
 
 /// The release's course as the plan states it, in milliseconds from its start: when each
 /// phase starts if none is held, when the watch of the last phase (100%) ends, and what a
-/// failed gate does.
-#[derive(Debug, Clone)]
+/// failed gate does. A running trial keeps its own copy and moves it as its phases are
+/// held ([`hold`](Self::hold), [`resume`](Self::resume)).
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Schedule {
-    /// Start of each phase, when no phase is held.
+    /// Start of each phase: as the plan states them, or as a trial's holds moved them
+    /// ([`UNKNOWN`] for the phases after a held one).
     pub(crate) starts: Vec<i64>,
-    /// The end of the last phase's watch: the release is complete.
+    /// The end of the last phase's watch: the release is complete ([`UNKNOWN`] while a
+    /// phase is held).
     pub(crate) end: i64,
     pub(crate) gate_policy: GatePolicy,
+    /// How long each phase runs before its end is checked (the last phase: its watch).
+    lengths: Vec<i64>,
 }
+
+/// When a phase after a held one starts: not known until the hold ends.
+pub(crate) const UNKNOWN: i64 = i64::MAX;
 
 impl Schedule {
     pub(crate) fn new(plan: &CheckedPlan) -> Schedule {
-        let mut t = 0i64;
-        let starts = plan
+        let mut lengths: Vec<i64> = plan
             .phases
             .iter()
-            .map(|p| {
-                let s = t;
-                t += p.duration.map_or(0, |d| d.millis() as i64);
-                s
-            })
-            .collect::<Vec<_>>();
-        let full = *starts.last().unwrap_or(&0);
-        Schedule {
-            starts,
-            end: full + plan.watch.millis() as i64,
-            gate_policy: plan.gate_policy,
+            .map(|p| p.duration.map_or(0, |d| d.millis() as i64))
+            .collect();
+        if let Some(last) = lengths.last_mut() {
+            *last = plan.watch.millis() as i64;
         }
+        let mut schedule = Schedule {
+            starts: vec![0; lengths.len()],
+            end: 0,
+            gate_policy: plan.gate_policy,
+            lengths,
+        };
+        schedule.resume(0, 0);
+        schedule
     }
 
-    /// When the release reaches its last phase (100%), if no phase is held.
-    #[cfg(test)]
-    pub(crate) fn promotion_at(&self) -> i64 {
-        *self.starts.last().unwrap_or(&0)
+    /// Phase `phase` is held past its end: the later phases start when the hold ends.
+    pub(crate) fn hold(&mut self, phase: usize) {
+        for s in &mut self.starts[phase + 1..] {
+            *s = UNKNOWN;
+        }
+        self.end = UNKNOWN;
     }
 
-    /// When phase `phase` ends if none is held: the next one's start, or (the last phase)
-    /// the end of its watch.
+    /// Phase `phase` starts at `at`; the later ones follow at their planned lengths.
+    pub(crate) fn resume(&mut self, phase: usize, at: i64) {
+        let mut t = at;
+        for (s, len) in self.starts[phase..].iter_mut().zip(&self.lengths[phase..]) {
+            *s = t;
+            t += len;
+        }
+        self.end = t;
+    }
+
+    /// The latest a release can end: the end of its watch with every phase but the last
+    /// held as long as the gate policy allows.
+    pub(crate) fn latest_end(&self) -> i64 {
+        let held = match self.gate_policy {
+            GatePolicy::Rollback => 0,
+            GatePolicy::Hold { max, .. } => max.millis() as i64,
+        };
+        let phases = self.starts.len().saturating_sub(1) as i64;
+        self.end.saturating_add(held.saturating_mul(phases))
+    }
+
+    /// When phase `phase` ends if it is not held: its start plus its length (the last
+    /// phase: the end of its watch).
     pub(crate) fn end_of(&self, phase: usize) -> i64 {
-        self.starts.get(phase + 1).copied().unwrap_or(self.end)
+        self.starts[phase].saturating_add(self.lengths[phase])
     }
 
     /// How long phase `phase` runs before its end is checked (the last phase: its watch).
     pub(crate) fn length(&self, phase: usize) -> i64 {
-        self.end_of(phase) - self.starts[phase]
+        self.lengths[phase]
     }
 
-    /// The phase running at `ts`, if no phase is held.
-    #[cfg(test)]
+    /// The phase running at `ts`.
     pub(crate) fn phase_at(&self, ts: i64) -> usize {
         self.starts.partition_point(|&s| s <= ts).saturating_sub(1)
     }

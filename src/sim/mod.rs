@@ -1,6 +1,7 @@
 //! `plan simulate`: replays recorded or synthetic metric traces through the plan's rollback
 //! rules with Prometheus' own evaluation semantics.
 
+pub(crate) mod batch;
 pub(crate) mod evaluator;
 pub(crate) mod montecarlo;
 pub(crate) mod outcomes;

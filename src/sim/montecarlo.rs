@@ -53,10 +53,13 @@
 //!   release ended, before 100% or during the watch (whatever the watch then did): the
 //!   faulty version served everyone; **missed**: it completed the watch with the fault
 //!   begun, never rolled back.
-//! - **The release's course**: a gate firing when its phase's length is up rolls the trial
-//!   back (the gate policy `rollback`; a hold is refused, [`cannot_model`]), as the first
-//!   failing gate in plan order; the last phase is watched for the plan's `watch` with its
-//!   rollback rules running, then the trial is complete.
+//! - **The release's course** follows the gate policy: a gate firing when its phase's
+//!   length is up rolls the trial back (`rollback`, as the first failing gate in plan
+//!   order), or holds the phase (`hold`: the gates are checked at every evaluation; the
+//!   next phase starts at the first at which none fires, every later phase moving with
+//!   it; when the longest hold is up the trial rolls back, or ends **held**). Each hold
+//!   is counted with its length and how it ended. The last phase is watched for the
+//!   plan's `watch` with its rollback rules running, then the trial is complete.
 //! - **Time to catch**: rollback time minus onset, exactly, over caught trials
 //!   (evaluations are on the grid; the onset need not be).
 //! - **Blast radius**, from the fault's onset until rollback or the end of the last
@@ -75,18 +78,18 @@
 //! - **Gate failures**: per phase, the trials in which a gate alert was firing at the end of
 //!   the phase, out of the trials that reached the phase's end.
 
-use crate::check::{CheckedPlan, GatePolicy};
-use crate::diagnostic::Diagnostic;
+use crate::check::CheckedPlan;
 #[cfg(doc)]
 use crate::limits::MAX_TRIALS;
 use crate::lower::{AlertRule, LoweredPlan, RuleKind};
 use crate::prom::Semantics;
-use crate::sim::evaluator::{Schedule, Verdict};
-use crate::sim::outcomes::{Outcomes, RuleSet, decided};
+use crate::sim::evaluator::{HoldOutcome, Schedule, Verdict};
+use crate::sim::batch::{Batch, Group};
+use crate::sim::outcomes::{Hold, RuleSet};
 use crate::sim::scenario::{FaultKind, Scenario, Scenarios};
 use crate::sim::splitmix::SplitMix64;
 use crate::sim::stats::Histogram;
-use crate::sim::synth::{Clock, Demand, Exposure, FaultModel, Lanes, Model, Streams, fault_moves};
+use crate::sim::synth::{Demand, FaultModel, Lanes, Model, fault_moves};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 /// How to run.
@@ -132,6 +135,20 @@ pub(crate) struct Tally {
     pub(crate) missed: u64,
     /// Trials in which the fault began only after the watch ended (nothing saw it).
     pub(crate) fault_after_release: u64,
+    /// Trials whose gates still failed when the longest hold was up, with the gate policy
+    /// `after_max_hold: stay`: held, waiting for someone to decide.
+    pub(crate) held: u64,
+    /// Trials that held some phase at least once (gate policy `on_failure: hold`).
+    pub(crate) held_trials: u64,
+    /// Holds, by how they ended: the gates passed and the release went on; the longest
+    /// hold was up and the release rolled back, or stayed held; a rollback rule fired
+    /// during the hold.
+    pub(crate) holds_advanced: u64,
+    pub(crate) holds_rolled_back: u64,
+    pub(crate) holds_stayed: u64,
+    pub(crate) holds_cut_short: u64,
+    /// Every hold's length, in evaluation intervals.
+    pub(crate) hold_steps: Histogram,
     pub(crate) rollbacks_by_phase: Vec<u64>,
     pub(crate) false_by_phase: Vec<u64>,
     /// Per rule (index into the lowered rules; only rollback rules ever count).
@@ -184,6 +201,13 @@ impl Tally {
         self.completed += o.completed;
         self.missed += o.missed;
         self.fault_after_release += o.fault_after_release;
+        self.held += o.held;
+        self.held_trials += o.held_trials;
+        self.holds_advanced += o.holds_advanced;
+        self.holds_rolled_back += o.holds_rolled_back;
+        self.holds_stayed += o.holds_stayed;
+        self.holds_cut_short += o.holds_cut_short;
+        self.hold_steps.merge(&o.hold_steps);
         for (a, b) in [
             (&mut self.rollbacks_by_phase, &o.rollbacks_by_phase),
             (&mut self.false_by_phase, &o.false_by_phase),
@@ -299,7 +323,8 @@ fn sharing(per_lane: usize, jobs: usize) -> (u64, usize) {
 }
 
 /// The most work a run can take: every trial runs every evaluation of its release until
-/// the end of its last phase's watch, unless a rollback ends it first.
+/// the end of its last phase's watch (every phase held as long as the gate policy allows),
+/// unless a rollback ends it first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Work {
     pub(crate) trials: u64,
@@ -313,7 +338,7 @@ impl Work {
         Work {
             trials: settings.trials
                 * (scenarios.scenarios.len() as u64 + u64::from(needs_extra_twins(scenarios))),
-            evaluations_per_trial: schedule.end as u64 / eval + 1,
+            evaluations_per_trial: schedule.latest_end() as u64 / eval + 1,
         }
     }
 
@@ -373,79 +398,40 @@ impl Job<'_, '_> {
         tallies
     }
 
-    /// Runs trials `trials` of scenario `si` in lock step (see [`Clock`]): each keeps its
+    /// Runs trials `trials` of scenario `si` in lock step (see [`Batch`]): each keeps its
     /// own random stream, so its numbers do not depend on the others in the batch.
     fn run_batch(&self, si: usize, trials: std::ops::Range<u64>, t: &mut Tally) {
-        let (model, rules) = (self.model, self.rules);
-        let faults = &self.faults[si];
-        // Lane -> trial index (lanes move when a trial ends).
-        let mut trial_of: Vec<u64> = trials.collect();
-        let rngs = Streams::seeded(trial_of.iter().map(|&trial| trial_seed(self.seed, trial)));
-        let mut outcomes = Outcomes::new(rules, self.schedule, model.eval_ms, rngs.count());
-        let mut lanes = Lanes::new(model, faults, rngs);
-        let mut clock = Clock::new(model, faults);
-        let mut ended: Vec<(usize, Verdict)> = Vec::new();
+        let model = self.model;
+        let trials: Vec<u64> = trials.collect();
+        let seeds: Vec<u64> = trials.iter().map(|&i| trial_seed(self.seed, i)).collect();
+        let mut batch = Batch::new(
+            (model, &self.faults[si]),
+            self.rules,
+            self.schedule,
+            trials,
+            seeds,
+        );
+        let demands = self.demands;
         let mut ts = 0i64;
-        while !lanes.is_empty() {
-            // First a phase's end, which reaches every trial at the same time (its failing
-            // gates roll lanes back, the watch's end completes them all); then the
-            // evaluation of the lanes still running. Ended trials leave after each.
-            for entering in [true, false] {
-                if entering {
-                    if let Some(verdicts) = outcomes.enter(ts) {
-                        ended.extend(decided(verdicts));
-                    }
-                } else if !lanes.is_empty() {
-                    let step = clock.advance(ts);
-                    t.steps += lanes.len() as u64;
-                    lanes.advance(step, self.demands.of(outcomes.rule_set(ts)));
-                    ended.extend(decided(outcomes.evaluate(ts, lanes.values())));
-                }
-                self.end_lanes(
-                    si,
-                    &mut ended,
-                    &mut trial_of,
-                    (&mut lanes, &mut outcomes),
-                    t,
-                );
-            }
+        while !batch.is_empty() {
+            batch.step(
+                ts,
+                &|set| demands.of(set),
+                &mut |group, lane, verdict| self.finish(si, group, lane, verdict, t),
+                &mut |_| {},
+            );
             ts += model.eval_ms;
         }
-        t.evaluations += outcomes.evaluated();
-    }
-
-    /// The trials of `ended` (lane, verdict; lanes ascending) leave the batch, counted, in
-    /// any order (every tally is a sum); walking down, the lane moved into a freed place
-    /// has been seen already.
-    fn end_lanes(
-        &self,
-        si: usize,
-        ended: &mut Vec<(usize, Verdict)>,
-        trial_of: &mut Vec<u64>,
-        (lanes, outcomes): (&mut Lanes<'_, '_>, &mut Outcomes<'_>),
-        t: &mut Tally,
-    ) {
-        for &(l, v) in ended.iter().rev() {
-            self.finish(si, trial_of[l], lanes.exposure(l), outcomes, (l, v), t);
-            lanes.swap_remove(l);
-            outcomes.swap_remove(l);
-            trial_of.swap_remove(l);
-        }
-        ended.clear();
+        t.steps += batch.steps();
+        t.evaluations += batch.evaluated();
     }
 
     /// Adds finished trial `trial` of scenario `si` (in `lane`) to the tally; a twin's
     /// first rollback time is recorded for the faulty trials that compare with it.
-    fn finish(
-        &self,
-        si: usize,
-        trial: u64,
-        exposure: &Exposure,
-        outcomes: &Outcomes<'_>,
-        (lane, verdict): (usize, Verdict),
-        t: &mut Tally,
-    ) {
+    fn finish(&self, si: usize, group: &Group<'_, '_>, lane: usize, verdict: Verdict, t: &mut Tally) {
         let (model, rules) = (self.model, self.rules);
+        let (outcomes, trial) = (&group.outcomes, group.trial_of[lane]);
+        let exposure = group.lanes.exposure(lane);
         let fault = self.runs[si].fault.as_ref();
         // Kept only when some scenario is faulty.
         let twin = self.twin_rollbacks.get(trial as usize);
@@ -456,8 +442,27 @@ impl Job<'_, '_> {
         for &(phase, rule) in outcomes.gate_failures(lane) {
             t.gate_failures[phase * rules.len() + rule] += 1;
         }
-        for c in &mut t.completed_phase[..outcomes.phase()] {
+        for c in &mut t.completed_phase[..phases_ended(verdict, rules, self.plan.phases.len())] {
             *c += 1;
+        }
+        // Its holds, the one a rollback rule cut short included.
+        let by_rule = matches!(verdict, Verdict::RolledBack { rule, .. } if rules[rule].kind == RuleKind::Rollback);
+        let cut_short = outcomes.held_since().filter(|_| by_rule).map(|from| Hold {
+            phase: outcomes.phase(),
+            from,
+            to: verdict.ts(),
+            outcome: HoldOutcome::RolledBack,
+        });
+        let holds = outcomes.holds(lane);
+        t.held_trials += u64::from(!holds.is_empty() || cut_short.is_some());
+        for h in holds.iter().chain(&cut_short) {
+            t.hold_steps.add(((h.to - h.from) / model.eval_ms) as usize);
+            match h.outcome {
+                HoldOutcome::Advanced => t.holds_advanced += 1,
+                HoldOutcome::RolledBack if cut_short.is_some() => t.holds_cut_short += 1,
+                HoldOutcome::RolledBack => t.holds_rolled_back += 1,
+                HoldOutcome::Stayed => t.holds_stayed += 1,
+            }
         }
         // A load-triggered fault begins when the load first exceeds its limit; a trial in
         // which it never did counts as the fault beginning after the release ended.
@@ -502,8 +507,10 @@ impl Job<'_, '_> {
                 }
                 ts
             }
-            // Monte Carlo never holds (see `run`).
-            Verdict::Held { ts, .. } => ts,
+            Verdict::Held { ts, .. } => {
+                t.held += 1;
+                ts
+            }
         };
         let reached_full = match verdict {
             Verdict::RolledBack { phase, .. } | Verdict::Held { phase, .. } => {
@@ -519,22 +526,46 @@ impl Job<'_, '_> {
         t.exposed_requests += exposure.requests;
         t.exposed_failed += exposure.failed;
         if let (Some(o), Some(users)) = (onset.filter(|&o| o < i64::MAX), self.users_per_day) {
+            // The phases it served in: up to the one it ended in.
+            let last = match verdict {
+                Verdict::RolledBack { phase, .. } | Verdict::Held { phase, .. } => phase,
+                Verdict::Completed { .. } => self.plan.phases.len() - 1,
+            };
+            let starts = &outcomes.schedule().starts[..=last];
             t.exposed_milli_users +=
-                (users_exposed(model, users as f64, o, end) * 1000.0).round() as u64;
+                (users_exposed(model, starts, users as f64, o, end) * 1000.0).round() as u64;
         }
     }
 }
 
-/// Expected distinct users served by the canary between `onset` and `end` (see the module
-/// header for the model).
-pub(crate) fn users_exposed(model: &Model<'_>, users_per_day: f64, onset: i64, end: i64) -> f64 {
+/// How many phases a trial that ended with `verdict` saw the end of: the phases before
+/// the one it ended in, and that one too when it ended at its end (a failing gate, a hold
+/// that ended the release).
+pub(crate) fn phases_ended(verdict: Verdict, rules: &[AlertRule], phases: usize) -> usize {
+    match verdict {
+        Verdict::RolledBack { phase, rule, .. } if rules[rule].kind == RuleKind::Gate => phase + 1,
+        Verdict::RolledBack { phase, .. } => phase,
+        Verdict::Held { phase, .. } => phase + 1,
+        Verdict::Completed { .. } => phases - 1,
+    }
+}
+
+/// Expected distinct users served by the canary between `onset` and `end`, its phases
+/// having started at `starts` (see the module header for the model).
+pub(crate) fn users_exposed(
+    model: &Model<'_>,
+    starts: &[i64],
+    users_per_day: f64,
+    onset: i64,
+    end: i64,
+) -> f64 {
     if end <= onset {
         return 0.0;
     }
     let population = users_per_day / (1.0 - (-1.0f64).exp());
     let mut exposed = 0.0;
     let mut share_before = 0.0f64;
-    for (k, &start) in model.phase_starts.iter().enumerate() {
+    for (k, &start) in starts.iter().enumerate() {
         if start >= end {
             break;
         }
@@ -545,26 +576,6 @@ pub(crate) fn users_exposed(model: &Model<'_>, users_per_day: f64, onset: i64, e
         exposed += population * joined * (1.0 - (-days).exp());
     }
     exposed
-}
-
-/// The code of the finding: a plan the Monte Carlo engine cannot follow.
-pub(crate) const CANNOT_MODEL: &str = "simulate-cannot-model";
-
-/// What of `plan` the Monte Carlo engine cannot follow, as errors at the plan's lines: a
-/// gate policy that holds phases (held trials leave the lock step that makes a run fast;
-/// the replay of a trace follows it). Never a run that silently ignores it.
-pub(crate) fn cannot_model(plan: &CheckedPlan) -> Vec<Diagnostic> {
-    match plan.gate_policy {
-        GatePolicy::Hold { .. } if !plan.gates.is_empty() => vec![
-            Diagnostic::error(
-                CANNOT_MODEL,
-                "/gate_policy/on_failure",
-                "Monte Carlo cannot simulate `on_failure: hold` yet: a held phase moves every later one, and trials that hold would be counted as if their gates had not failed",
-            )
-            .with_hint("replay a recorded trace (`--trace`), which follows the hold; or simulate a copy of the plan with `on_failure: rollback`, which rolls back where this plan would hold"),
-        ],
-        _ => Vec::new(),
-    }
 }
 
 /// Runs every scenario, the twins first; `progress(done, total)` is called from the
@@ -588,7 +599,6 @@ fn run_batched<'s>(
     progress: &mut dyn FnMut(u64, u64),
 ) -> MonteCarlo<'s> {
     let (plan, rules) = (&lowered.plan, &lowered.rules);
-    let schedule = Schedule::new(plan);
     let model = Model::new(plan, scenarios, rules, settings.semantics);
     let (fitting, jobs) = sharing(Lanes::ring_bytes_per_lane(&model), settings.jobs);
     let batch = batch.unwrap_or(fitting);
@@ -642,7 +652,7 @@ fn run_batched<'s>(
         moves: &moves,
         plan,
         rules,
-        schedule: &schedule,
+        schedule: &model.schedule,
         model: &model,
         faults: &faults,
         runs: &runs,

@@ -192,8 +192,38 @@ pub(crate) struct ScenarioReport {
     pub(crate) time_to_catch_seconds: Option<Quantiles>,
     pub(crate) blast_radius: Option<BlastRadius>,
     pub(crate) gate_failures: IndexMap<String, GateFailures>,
+    /// Holds, when the gate policy holds phases.
+    pub(crate) holds: Option<HoldsReport>,
     pub(crate) evaluation_steps: u64,
     pub(crate) rule_evaluations: u64,
+}
+
+/// How the trials of a scenario held their phases (gate policy `on_failure: hold`).
+#[derive(Serialize)]
+pub(crate) struct HoldsReport {
+    /// Trials that held some phase at least once.
+    pub(crate) held_a_phase: Proportion,
+    /// Trials still held when the longest hold was up (`after_max_hold: stay`): neither
+    /// rolled back nor complete, waiting for someone to decide.
+    pub(crate) ended_held: Proportion,
+    /// Every hold, by how it ended.
+    pub(crate) holds: HoldCounts,
+    /// Over every hold (nearest rank, on the evaluation grid).
+    pub(crate) length_seconds: Option<Quantiles>,
+}
+
+/// Holds by how they ended.
+#[derive(Serialize)]
+pub(crate) struct HoldCounts {
+    pub(crate) total: u64,
+    /// The gates passed: the next phase started.
+    pub(crate) advanced: u64,
+    /// The longest hold was up: rolled back (`after_max_hold: rollback`).
+    pub(crate) rolled_back_at_limit: u64,
+    /// The longest hold was up: stayed held (`after_max_hold: stay`).
+    pub(crate) stayed: u64,
+    /// A rollback rule fired during the hold.
+    pub(crate) rolled_back_by_rule: u64,
 }
 
 /// A rule's rollbacks of a faulty scenario, as shares of all its trials.
@@ -480,6 +510,26 @@ fn scenario(
                 .map(|_| t.exposed_milli_users as f64 / 1000.0 / n as f64),
         }),
         gate_failures,
+        holds: matches!(plan.gate_policy, GatePolicy::Hold { .. }).then(|| {
+            let eval_s = plan.monitoring.evaluation_interval.millis() as f64 / 1000.0;
+            let q = |p: f64| t.hold_steps.quantile(p).map_or(f64::NAN, |s| s as f64 * eval_s);
+            HoldsReport {
+                held_a_phase: Proportion::new(t.held_trials, n),
+                ended_held: Proportion::new(t.held, n),
+                holds: HoldCounts {
+                    total: t.hold_steps.total(),
+                    advanced: t.holds_advanced,
+                    rolled_back_at_limit: t.holds_rolled_back,
+                    stayed: t.holds_stayed,
+                    rolled_back_by_rule: t.holds_cut_short,
+                },
+                length_seconds: (t.hold_steps.total() > 0).then(|| Quantiles {
+                    median: q(0.5),
+                    p90: q(0.9),
+                    p99: q(0.99),
+                }),
+            }
+        }),
         evaluation_steps: t.steps,
         rule_evaluations: t.evaluations,
     }
@@ -583,6 +633,38 @@ fn model_text(m: &MetricModel) -> String {
 
 /// The report for people, printed from the report's data alone: the answer per scenario
 /// first, then the details, then what the run assumed.
+/// A scenario's holds, for people.
+fn hold_text(s: &mut String, h: &HoldsReport) {
+    let _ = writeln!(s, "  held a phase             {}", prop(&h.held_a_phase));
+    let c = &h.holds;
+    if c.total == 0 {
+        return;
+    }
+    let mut how = vec![format!("{} passed their gates and went on", c.advanced)];
+    for (n, what) in [
+        (c.rolled_back_at_limit, "rolled back at the longest hold"),
+        (c.stayed, "stayed held at the longest hold"),
+        (c.rolled_back_by_rule, "rolled back by a rule while held"),
+    ] {
+        if n > 0 {
+            how.push(format!("{n} {what}"));
+        }
+    }
+    let _ = writeln!(s, "    holds                  {}: {}", c.total, how.join(", "));
+    if let Some(q) = &h.length_seconds {
+        let _ = writeln!(
+            s,
+            "    hold length            median {}, p90 {}, p99 {}",
+            dur(q.median),
+            dur(q.p90),
+            dur(q.p99)
+        );
+    }
+    if h.ended_held.count > 0 {
+        let _ = writeln!(s, "  ended held               {}", prop(&h.ended_held));
+    }
+}
+
 pub(crate) fn text(r: &SimulationReport) -> String {
     let mut s = String::new();
     let a = &r.assumptions;
@@ -612,6 +694,9 @@ pub(crate) fn text(r: &SimulationReport) -> String {
                 let _ = writeln!(s, "  {blank}rolled back anyway  {}", brief(a));
                 let _ = writeln!(s, "  {blank}never rolled back   {}", brief(m));
                 let _ = writeln!(s, "  {blank}escaped to 100%     {}", brief(e));
+                if let Some(h) = sc.holds.as_ref().filter(|h| h.ended_held.count > 0) {
+                    let _ = writeln!(s, "  {blank}ended held          {}", brief(&h.ended_held));
+                }
             }
             _ => {
                 let _ = writeln!(
@@ -625,6 +710,9 @@ pub(crate) fn text(r: &SimulationReport) -> String {
                         "  {blank}  by a gate         {}",
                         brief(&sc.gate_rollback)
                     );
+                }
+                if let Some(h) = sc.holds.as_ref().filter(|h| h.ended_held.count > 0) {
+                    let _ = writeln!(s, "  {blank}ended held          {}", brief(&h.ended_held));
                 }
             }
         }
@@ -716,6 +804,9 @@ pub(crate) fn text(r: &SimulationReport) -> String {
             if !sc.first_gate.is_empty() {
                 let _ = writeln!(s, "  failing gate             {}", counts(&sc.first_gate));
             }
+        }
+        if let Some(h) = &sc.holds {
+            hold_text(&mut s, h);
         }
         for (p, g) in &sc.gate_failures {
             let list: Vec<String> = g

@@ -9,10 +9,12 @@ use super::table::Pool;
 use super::{Bursts, FaultModel, Model, SeriesSet};
 use crate::prom::{self, Sample, Semantics};
 use crate::promql::Track;
+use crate::sim::outcomes::Progress;
 use crate::sim::scenario::{Fault, FaultKind};
 
 /// Which scrapes' samples the trials of a batch keep, in a fixed ring of slots, oldest
 /// first: the same for every trial (they draw the same spans), so kept once per batch.
+#[derive(Clone)]
 struct Slots {
     /// Capacity minus one; the capacity is a power of two.
     mask: usize,
@@ -168,6 +170,8 @@ impl Facts {
 #[derive(Debug, Default)]
 pub(crate) struct Tick {
     pub(crate) ts: i64,
+    /// The phase the batch is in at `ts`.
+    pub(super) phase: usize,
     pub(super) spans: Vec<Span>,
     pub(super) window: Window,
     /// The window of a `crash`ed canary's `rate()`s, once the shared one reaches past its
@@ -245,12 +249,29 @@ impl<'m, 'a> Clock<'m, 'a> {
         }
     }
 
+    /// A clock for a batch that parts from this one's at its time: the same ring slots
+    /// (the lanes that move keep their samples where they were), its own plans.
+    pub(crate) fn fork(&self) -> Self {
+        Clock {
+            model: self.model,
+            faults: self.faults,
+            tracks: self.tracks.clone(),
+            plans: Vec::new(),
+            last_j: self.last_j,
+            slots: self.slots.clone(),
+            layout: self.layout,
+            step: Tick::default(),
+        }
+    }
+
     /// The step to evaluation time `ts` (non-decreasing across calls, a multiple of the
-    /// evaluation interval).
-    pub(crate) fn advance(&mut self, ts: i64) -> &Tick {
+    /// evaluation interval), the batch being where `progress` says in the release.
+    pub(crate) fn advance(&mut self, ts: i64, progress: Progress<'_>) -> &Tick {
+        let schedule = progress.schedule;
         let m = self.model;
         let target = ts.div_euclid(m.scrape_ms);
         self.step.ts = ts;
+        self.step.phase = schedule.phase_at(ts);
         self.step.spans.clear();
         if self.plans.len() >= KEEP_PLANS {
             self.plans.clear();
@@ -270,7 +291,7 @@ impl<'m, 'a> Clock<'m, 'a> {
         let mut push = |from: i64, to: i64| {
             let (t0, t1) = (from * m.scrape_ms, to * m.scrape_ms);
             let mid = (t0 + t1) / 2;
-            let phase = m.phase_at(mid);
+            let phase = schedule.phase_at(mid);
             let rps = m.total_rps(mid);
             let facts = matches!(m.bursts, Bursts::Steady).then(|| {
                 let level = faults.level_at(mid, rps * m.canary_share[phase]);
@@ -285,7 +306,7 @@ impl<'m, 'a> Clock<'m, 'a> {
                 rps,
                 facts,
                 slot: slots.push(to),
-                cpu_read: m.reads_cpu_between(t1, t0 + m.window_ms),
+                cpu_read: m.reads_cpu_between(t1, t0 + m.window_ms, progress),
                 draws: None,
             };
             if let Some(facts) = &facts {

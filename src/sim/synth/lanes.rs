@@ -84,6 +84,17 @@ pub(crate) struct Lanes<'m, 'a> {
 impl<'m, 'a> Lanes<'m, 'a> {
     /// A batch of one lane per random stream in `rng`.
     pub(crate) fn new(model: &'m Model<'a>, faults: &'m FaultModel<'m>, rng: Streams) -> Self {
+        let live = rng.count();
+        Lanes::with(model, faults, rng, live)
+    }
+
+    /// An empty batch with room for `width` lanes, which [`adopt`](Self::adopt) fills.
+    pub(crate) fn empty(&self, width: usize) -> Self {
+        Lanes::with(self.model, self.faults, Streams::zeroed(width), 0)
+    }
+
+    /// A batch of room for one lane per stream of `rng`, the first `live` in use.
+    fn with(model: &'m Model<'a>, faults: &'m FaultModel<'m>, rng: Streams, live: usize) -> Self {
         let width = rng.count();
         let k = model.bounds.len() + 1;
         let cells = if model.reads_latency() { k } else { 0 };
@@ -108,7 +119,7 @@ impl<'m, 'a> Lanes<'m, 'a> {
         Lanes {
             model,
             faults,
-            live: width,
+            live,
             width,
             cells,
             rng,
@@ -140,15 +151,6 @@ impl<'m, 'a> Lanes<'m, 'a> {
         };
         // Per track and slot: requests, errors, CPU seconds, and the latency cells.
         2 * model.ring_capacity * (3 + cells) * 8
-    }
-
-    /// The lanes in use.
-    pub(crate) fn len(&self) -> usize {
-        self.live
-    }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.live == 0
     }
 
     /// Every lane's metric values at the latest evaluation.
@@ -190,6 +192,34 @@ impl<'m, 'a> Lanes<'m, 'a> {
         }
     }
 
+    /// Takes lane `l` of `from` as its last lane: its stream, counters, samples and values,
+    /// in the same ring slots (the batches' clocks forked at the same time).
+    pub(crate) fn adopt(&mut self, from: &Lanes<'_, '_>, l: usize) {
+        let to = self.live;
+        debug_assert!(to < self.width && l < from.live);
+        self.live += 1;
+        let (fw, w) = (from.width, self.width);
+        self.rng.copy_lane(&from.rng, l, to);
+        self.burst[to] = from.burst[l];
+        self.exposure[to] = from.exposure[l];
+        self.shown |= from.exposure[l].first_active.is_some();
+        copy_lane((&from.values, fw), (&mut self.values, w), 1, (l, to));
+        for (t, f) in self.tracks.iter_mut().zip(&from.tracks) {
+            t.requests[to] = f.requests[l];
+            t.errors[to] = f.errors[l];
+            t.cpu_seconds[to] = f.cpu_seconds[l];
+            let k = self.cells;
+            copy_lane((&f.cells, fw), (&mut t.cells, w), k, (l, to));
+            copy_lane((&f.ring_requests, fw), (&mut t.ring_requests, w), 1, (l, to));
+            copy_lane((&f.ring_errors, fw), (&mut t.ring_errors, w), 1, (l, to));
+            copy_lane((&f.ring_cpu, fw), (&mut t.ring_cpu, w), 1, (l, to));
+            copy_lane((&f.ring_buckets, fw), (&mut t.ring_buckets, w), k, (l, to));
+            for (g, fg) in t.gauges.iter_mut().zip(&f.gauges) {
+                g[to] = fg[l];
+            }
+        }
+    }
+
     /// Computes every lane's metric values at `step`'s evaluation time; only the metrics in
     /// `demand` asks for are computed (the others keep older values).
     pub(crate) fn advance(&mut self, step: &Tick, demand: &Demand) {
@@ -202,7 +232,7 @@ impl<'m, 'a> Lanes<'m, 'a> {
         for span in &step.spans {
             self.generate(step, span);
         }
-        self.draw_gauges(step.ts, demand);
+        self.draw_gauges((step.ts, step.phase), demand);
         for ti in 0..self.tracks.len() {
             self.track_values(ti, step, demand);
         }
@@ -325,13 +355,13 @@ impl<'m, 'a> Lanes<'m, 'a> {
 
     /// Draws the gauges read at the evaluation's own scrape (those `demand` reads: each
     /// evaluation's gauges are independent draws).
-    fn draw_gauges(&mut self, ts: i64, demand: &Demand) {
+    fn draw_gauges(&mut self, (ts, phase): (i64, usize), demand: &Demand) {
         if demand.series.iter().all(|r| !(r.memory || r.db || r.redis)) {
             return;
         }
         let m = self.model;
         let base = &m.scenarios.baseline;
-        let share = m.canary_share[m.phase_at(ts)];
+        let share = m.canary_share[phase];
         for l in 0..self.live {
             let rng = &mut self.rng.lane(l);
             let canary_rps = m.total_rps(ts) * self.burst[l] * share;
@@ -494,7 +524,7 @@ impl<'m, 'a> Lanes<'m, 'a> {
                 SyntheticMetric::Custom { mean, noise, max } => {
                     let (rng, faults, burst) = (&mut self.rng, self.faults, &self.burst);
                     let moved = canary && faults.moves_custom(mi);
-                    let share = m.canary_share[m.phase_at(step.ts)];
+                    let share = m.canary_share[step.phase];
                     let rps = m.total_rps(step.ts);
                     fill(values, w, n, 2 * mi + side, |l| {
                         let z: f64 = rng.lane(l).sample(rand_distr::StandardNormal);
@@ -621,6 +651,22 @@ fn draw_shared(
                 }
             }
         }
+    }
+}
+
+/// Copies lane `from`'s entries of `src` (`k` per lane, rows of `sw` lanes) to lane `to`
+/// of `dst` (rows of `dw` lanes).
+fn copy_lane<T: Copy>(
+    (src, sw): (&[T], usize),
+    (dst, dw): (&mut [T], usize),
+    k: usize,
+    (from, to): (usize, usize),
+) {
+    if k == 0 || sw == 0 || dw == 0 {
+        return;
+    }
+    for (d, s) in dst.chunks_exact_mut(dw * k).zip(src.chunks_exact(sw * k)) {
+        d[to * k..(to + 1) * k].copy_from_slice(&s[from * k..(from + 1) * k]);
     }
 }
 

@@ -56,6 +56,8 @@ mod streams;
 mod table;
 
 use crate::check::{Builtin, CheckedPlan};
+use crate::sim::outcomes::Progress;
+use crate::sim::evaluator::Schedule;
 use crate::limits::{MAX_GAUGE_VALUE, MAX_REQUESTS_PER_SECOND, MAX_SCENARIOS};
 use crate::lower::{AlertRule, Condition, Rhs, RuleKind};
 use crate::prom::Semantics;
@@ -172,10 +174,8 @@ pub(crate) struct Model<'a> {
     stable_series: Option<SeriesSet>,
     /// The canary's share of requests in each phase.
     pub(crate) canary_share: Vec<f64>,
-    pub(crate) phase_starts: Vec<i64>,
-    /// The end of the last phase's watch: no trial runs past it (the reference's walk).
-    #[cfg(test)]
-    pub(crate) release_end: i64,
+    /// The release's course as planned (a trial's holds move its own copy).
+    pub(crate) schedule: Schedule,
     pub(crate) scenarios: &'a Scenarios,
     /// The finite latency bucket bounds a trial tracks ([`coarse`]).
     bounds: Vec<f64>,
@@ -190,8 +190,8 @@ pub(crate) struct Model<'a> {
     ring_capacity: usize,
     /// The daily cycle's rate in each of a day's [`BLOCK_MS`] blocks.
     rps_blocks: Vec<f64>,
-    /// The evaluation times at which some rule reads CPU, as half-open intervals.
-    cpu_read: Vec<(i64, i64)>,
+    /// Which evaluations read CPU.
+    cpu_readers: CpuReaders,
     /// How the request rate varies from one evaluation to the next around the daily cycle.
     bursts: Bursts,
     /// Whether some scenario of the run has a fault: every trial's canary then counts its
@@ -354,7 +354,6 @@ impl<'a> Model<'a> {
         let canary_share = (0..plan.phases.len())
             .map(|i| plan.canary_request_share(i))
             .collect();
-        let phase_starts = crate::sim::evaluator::Schedule::new(plan).starts;
         let base = &scenarios.baseline;
         let bounds = coarse::kept_bounds(
             &base.buckets,
@@ -371,23 +370,20 @@ impl<'a> Model<'a> {
             .collect();
         let ring_capacity = ((window_ms / scrape_ms) as usize + 3).next_power_of_two();
         // CPU is read wherever a rollback rule reads it, else by gates only from their
-        // start in each phase (see [`crate::sim::outcomes`]).
+        // start in each phase (see [`crate::sim::outcomes`]); under a gate policy that
+        // holds, a phase's end is not known in advance, and gates run from its start.
         let reads_cpu = |kind: RuleKind| {
             rules
                 .iter()
                 .any(|r| r.kind == kind && sources.get(r.metric) == Some(&SyntheticMetric::Cpu))
         };
-        let schedule = crate::sim::evaluator::Schedule::new(plan);
-        let cpu_read = if reads_cpu(RuleKind::Rollback) {
-            vec![(0, i64::MAX)]
+        let schedule = Schedule::new(plan);
+        let cpu_readers = if reads_cpu(RuleKind::Rollback) {
+            CpuReaders::Every
         } else if reads_cpu(RuleKind::Gate) {
-            let from = crate::sim::outcomes::gates_from(rules, &schedule, eval_ms);
-            from.iter()
-                .zip(schedule.starts.iter().skip(1).chain([&i64::MAX]))
-                .map(|(&a, &b)| (a, b))
-                .collect()
+            CpuReaders::Gates
         } else {
-            Vec::new()
+            CpuReaders::None
         };
         let mut model = Model {
             semantics,
@@ -400,9 +396,7 @@ impl<'a> Model<'a> {
             canary_series,
             stable_series,
             canary_share,
-            phase_starts,
-            #[cfg(test)]
-            release_end: schedule.end,
+            schedule,
             scenarios,
             les: bounds.iter().copied().chain([f64::INFINITY]).collect(),
             les_increase: bounds.windows(2).all(|w| w[0] < w[1])
@@ -410,7 +404,7 @@ impl<'a> Model<'a> {
             bounds,
             base_cdf,
             ring_capacity,
-            cpu_read,
+            cpu_readers,
             rps_blocks: Vec::new(),
             counts_exposure: scenarios.scenarios.iter().any(|s| s.fault.is_some()),
             // The scenario file keeps the overdispersion within (0, 5]: the Gamma's
@@ -426,12 +420,6 @@ impl<'a> Model<'a> {
             .map(|b| model.cycle_rps(b * BLOCK_MS + BLOCK_MS / 2))
             .collect();
         model
-    }
-
-    pub(crate) fn phase_at(&self, t: i64) -> usize {
-        self.phase_starts
-            .partition_point(|&s| s <= t)
-            .saturating_sub(1)
     }
 
     /// The whole service's request rate at `t`, per second: the daily cycle's rate at the
@@ -476,19 +464,35 @@ impl<'a> Model<'a> {
         }
     }
 
-    /// Whether some evaluation at a time in `[from, to]` reads CPU. A span `(t0, t1]` of
-    /// the busy-seconds counter is inside the window of an evaluation at `ts` only if
-    /// `t1 <= ts <= t0 + window`; the increments of every other span are read by nothing
-    /// (the counter's level enters `rate()` only through its zero clamp, which a counter
-    /// advanced by its mean keeps far away), so they are not drawn.
-    pub(crate) fn reads_cpu_between(&self, from: i64, to: i64) -> bool {
-        self.cpu_read.iter().any(|&(a, b)| from < b && a <= to)
+    /// Whether some evaluation at a time in `[from, to]` reads CPU, the release being where
+    /// `progress` says. A span `(t0, t1]` of the busy-seconds counter is inside the window
+    /// of an evaluation at `ts` only if `t1 <= ts <= t0 + window`; the increments of every
+    /// other span are read by nothing (the counter's level enters `rate()` only through
+    /// its zero clamp, which a counter advanced by its mean keeps far away), so they are
+    /// not drawn. (A phase's end cannot make a span drawn before it read: such a span's
+    /// window reaches the phase's last evaluation, which runs its gates.)
+    pub(crate) fn reads_cpu_between(&self, from: i64, to: i64, progress: Progress<'_>) -> bool {
+        match self.cpu_readers {
+            CpuReaders::None => false,
+            CpuReaders::Every => true,
+            CpuReaders::Gates => progress.gates_run_between(from, to),
+        }
     }
 
     /// Whether the simulation needs the latency histogram.
     pub(crate) fn reads_latency(&self) -> bool {
         self.canary_series.latency || self.stable_series.is_some_and(|r| r.latency)
     }
+}
+
+/// Which evaluations read CPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CpuReaders {
+    None,
+    /// Every one: a rollback rule reads it.
+    Every,
+    /// Those that run the gates ([`crate::sim::outcomes::gates_from`]): a gate reads it.
+    Gates,
 }
 
 /// What one scenario's trials share: its fault, and the kinds of request (latency cell,

@@ -62,11 +62,12 @@ use super::draw;
 use super::table::Pool;
 use super::{BLOCK_MS, Bursts, Exposure, FaultModel, Model, SeriesSet, SyntheticMetric};
 use crate::check::GatePolicy;
+use crate::model::AfterMaxHold;
 use crate::lower::{AlertRule, RuleKind};
 use crate::prom::{self, Bucket, Sample};
 use crate::promql::Track;
 use crate::sim::evaluator::{Schedule, Verdict, alert_state};
-use crate::sim::outcomes::gates_from;
+use crate::sim::outcomes::{Progress, gates_from};
 use crate::sim::scenario::FaultKind;
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
@@ -80,8 +81,8 @@ pub struct Trial {
     pub verdict: Verdict,
     /// (phase, rule) of every gate that was firing when its phase ended.
     pub gate_failures: Vec<(usize, usize)>,
-    /// The phase it ended in.
-    pub phase: usize,
+    /// When a rollback rule ended it during a hold: the hold's start.
+    pub cut_short: Option<i64>,
     pub exposure: Exposure,
 }
 
@@ -185,7 +186,10 @@ struct Reference<'r, 'a> {
     model: &'r Model<'a>,
     faults: &'r FaultModel<'r>,
     rules: &'r [AlertRule],
+    /// The release's course as this trial's holds have moved it.
     schedule: Schedule,
+    /// Per phase, from when it runs its gates (`sim::outcomes::gates_from`).
+    gates_from: Vec<i64>,
     rng: Xoshiro256PlusPlus,
     /// Whether a span ends at scrape `j` (see the module header).
     span_ends: Vec<bool>,
@@ -225,12 +229,8 @@ impl<'r, 'a> Reference<'r, 'a> {
         if let Some(stable) = model.stable_series {
             tracks.push(TrackSeries::new(Track::Stable, stable, buckets));
         }
-        let schedule = Schedule {
-            starts: model.phase_starts.clone(),
-            end: model.release_end,
-            gate_policy: GatePolicy::Rollback,
-        };
-        let mut span_ends = span_ends(model, schedule.end);
+        let schedule = model.schedule.clone();
+        let mut span_ends = span_ends(model, schedule.latest_end());
         // A crashed canary's last sample ends a span: its windows end there.
         if let Some(e) = faults
             .last_sample()
@@ -243,6 +243,7 @@ impl<'r, 'a> Reference<'r, 'a> {
             model,
             faults,
             rules,
+            gates_from: gates_from(rules, &schedule, model.eval_ms),
             schedule,
             rng: Xoshiro256PlusPlus::seed_from_u64(seed),
             span_ends,
@@ -256,46 +257,75 @@ impl<'r, 'a> Reference<'r, 'a> {
 
     fn run(mut self) -> Trial {
         let (m, rules) = (self.model, self.rules);
-        let gates_from = gates_from(rules, &self.schedule, m.eval_ms);
         let mut alerts: Vec<_> = rules.iter().map(alert_state).collect();
         let mut gate_failures = Vec::new();
         let mut evaluations = Vec::new();
         let mut phase = 0;
+        // When the running phase's hold began, while it is held.
+        let mut held_since: Option<i64> = None;
+        let mut cut_short = None;
         let mut ts = 0;
-        let verdict = loop {
-            // A new phase: gates firing at the old one's end fail it and roll the release
-            // back (the first in plan order), and every alert starts over.
-            let now = self.schedule.phase_at(ts);
-            if now != phase {
-                let mut failed = None;
-                for (i, (rule, alert)) in rules.iter().zip(&mut alerts).enumerate() {
-                    if rule.kind == RuleKind::Gate && alert.status().is_firing() {
-                        gate_failures.push((phase, i));
-                        failed.get_or_insert(i);
-                    }
-                    *alert = alert_state(rule);
+        let verdict = 'trial: loop {
+            // The running phase's end (several may end before one evaluation): its gates,
+            // on their state after the evaluation before, decide whether the release
+            // advances (every alert starts over), holds or rolls back. A held phase checks
+            // them at every evaluation; the next phase starts at the latest evaluation,
+            // at which they passed.
+            loop {
+                let end = self.schedule.end_of(phase);
+                if held_since.is_none() && ts < end {
+                    break;
                 }
-                let ended = phase;
-                phase = now;
-                if let Some(rule) = failed {
-                    break Verdict::RolledBack {
-                        ts,
-                        phase: ended,
-                        rule,
+                if held_since.is_none() && self.schedule.is_last(phase) {
+                    break 'trial Verdict::Completed {
+                        ts: end,
+                        full_at: self.schedule.starts[phase],
                     };
                 }
-            }
-            // The end of the last phase's watch completes the release.
-            if ts >= self.schedule.end {
-                break Verdict::Completed {
-                    ts: self.schedule.end,
-                    full_at: self.schedule.promotion_at(),
+                let mut failing = None;
+                for (i, (rule, alert)) in rules.iter().zip(&alerts).enumerate() {
+                    if rule.kind == RuleKind::Gate && alert.status().is_firing() {
+                        if held_since.is_none() {
+                            gate_failures.push((phase, i));
+                        }
+                        failing.get_or_insert(i);
+                    }
+                }
+                let Some(rule) = failing else {
+                    let next = match held_since {
+                        Some(_) => (ts - m.eval_ms).max(end),
+                        None => end,
+                    };
+                    phase += 1;
+                    held_since = None;
+                    self.schedule.resume(phase, next);
+                    for (alert, rule) in alerts.iter_mut().zip(rules) {
+                        *alert = alert_state(rule);
+                    }
+                    continue;
                 };
+                let rolled_back = Verdict::RolledBack { ts, phase, rule };
+                match self.schedule.gate_policy {
+                    GatePolicy::Rollback => break 'trial rolled_back,
+                    GatePolicy::Hold { max, then } => {
+                        let since = *held_since.get_or_insert(ts);
+                        self.schedule.hold(phase);
+                        if ts - since < max.millis() as i64 {
+                            break;
+                        }
+                        break 'trial match then {
+                            AfterMaxHold::Rollback => rolled_back,
+                            AfterMaxHold::Stay => Verdict::Held { ts, phase },
+                        };
+                    }
+                }
             }
+            // When each phase runs its gates, as its holds have moved them.
+            self.gates_from = gates_from(rules, &self.schedule, m.eval_ms);
             let running: Vec<usize> = (0..rules.len())
                 .filter(|&i| match rules[i].kind {
                     RuleKind::Rollback => true,
-                    RuleKind::Gate => ts >= gates_from[phase],
+                    RuleKind::Gate => ts >= self.gates_from[phase],
                     RuleKind::NoData => false,
                 })
                 .collect();
@@ -320,6 +350,7 @@ impl<'r, 'a> Reference<'r, 'a> {
             }
             evaluations.push(Evaluation { ts, values });
             if let Some(v) = rolled_back {
+                cut_short = held_since;
                 break v;
             }
             ts += m.eval_ms;
@@ -328,7 +359,7 @@ impl<'r, 'a> Reference<'r, 'a> {
             evaluations,
             verdict,
             gate_failures,
-            phase,
+            cut_short,
             exposure: self.exposure,
         }
     }
@@ -392,7 +423,7 @@ impl<'r, 'a> Reference<'r, 'a> {
         let base = &m.scenarios.baseline;
         let mid = (t0 + t1) / 2;
         let seconds = (t1 - t0) as f64 / 1000.0;
-        let share = m.canary_share[m.phase_at(mid)];
+        let share = m.canary_share[self.schedule.phase_at(mid)];
         let rps = m.total_rps(mid) * burst;
         let level = faults.level_at(mid, rps * share);
         let intensity = faults.intensity(level);
@@ -435,7 +466,11 @@ impl<'r, 'a> Reference<'r, 'a> {
             }
             if t.series.cpu {
                 let mean = if canary { canary_cpu } else { base.cpu.mean };
-                t.cpu_seconds += if m.reads_cpu_between(t1, t0 + m.window_ms) {
+                let progress = Progress {
+                    schedule: &self.schedule,
+                    gates_from: &self.gates_from,
+                };
+                t.cpu_seconds += if m.reads_cpu_between(t1, t0 + m.window_ms, progress) {
                     let z: f64 = self.rng.sample(StandardNormal);
                     (mean + base.cpu.noise * z).max(0.0) * seconds
                 } else {
@@ -449,7 +484,7 @@ impl<'r, 'a> Reference<'r, 'a> {
     fn draw_gauges(&mut self, ts: i64, burst: f64, reads: &[Vec<usize>]) {
         let m = self.model;
         let base = &m.scenarios.baseline;
-        let share = m.canary_share[m.phase_at(ts)];
+        let share = m.canary_share[self.schedule.phase_at(ts)];
         let intensity = self.faults.at(ts, m.total_rps(ts) * burst * share);
         for (t, read) in self.tracks.iter_mut().zip(reads) {
             let reads = |source| read.iter().any(|&mi| m.sources[mi] == source);
@@ -527,7 +562,7 @@ impl<'r, 'a> Reference<'r, 'a> {
             SyntheticMetric::Redis => Some(t.redis_memory),
             SyntheticMetric::Custom { mean, noise, max } => {
                 let z: f64 = self.rng.sample(StandardNormal);
-                let share = m.canary_share[m.phase_at(ts)];
+                let share = m.canary_share[self.schedule.phase_at(ts)];
                 let intensity = self.faults.at(ts, m.total_rps(ts) * burst * share);
                 let track = self.tracks[ti].track;
                 Some(

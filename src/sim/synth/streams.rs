@@ -34,6 +34,20 @@ impl Streams {
         Streams { s }
     }
 
+    /// `count` streams, all zero: room for lanes that [`copy_lane`](Self::copy_lane) fills.
+    pub(crate) fn zeroed(count: usize) -> Streams {
+        Streams {
+            s: std::array::from_fn(|_| vec![0; count]),
+        }
+    }
+
+    /// Gives lane `to` the stream of lane `from` of `src`.
+    pub(crate) fn copy_lane(&mut self, src: &Streams, from: usize, to: usize) {
+        for (column, src) in self.s.iter_mut().zip(&src.s) {
+            column[to] = src[from];
+        }
+    }
+
     /// The number of streams.
     pub(crate) fn count(&self) -> usize {
         self.s[0].len()

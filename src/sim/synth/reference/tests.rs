@@ -17,14 +17,15 @@
 //! order, a span drawn differently or a window read wrongly shows as a value that differs.
 
 use super::{Trial, run_trial};
-use crate::lower::AlertRule;
+use crate::lower::{AlertRule, RuleKind};
 use crate::prom::Semantics;
 use crate::promql::Track;
-use crate::sim::evaluator::{Schedule, Verdict};
+use crate::sim::evaluator::{HoldOutcome, Schedule, Verdict};
 use crate::sim::montecarlo::{self, Settings, Tally, trial_seed};
-use crate::sim::outcomes::{Outcomes, RuleSet, decided};
+use crate::sim::batch::{Batch, Group};
+use crate::sim::outcomes::RuleSet;
 use crate::sim::scenario;
-use crate::sim::synth::{Clock, FaultModel, Lanes, Model, Streams, SyntheticMetric, fault_moves};
+use crate::sim::synth::{Exposure, FaultModel, Model, SyntheticMetric, fault_moves};
 use crate::source::{Kind, Source};
 use std::path::Path;
 
@@ -38,6 +39,11 @@ const SEED: u64 = 14;
 struct Seen {
     rollbacks: usize,
     promotions: usize,
+    /// Trials that ended held, and trials a rollback rule ended during a hold.
+    held: usize,
+    holds: usize,
+    /// Holds whose gates passed before the longest hold was up.
+    advanced: usize,
     gate_failures: usize,
     exposed: usize,
     /// Faulty trials whose rollback was compared with their healthy twin's.
@@ -92,7 +98,7 @@ fn check(plan: Source, files: &[Source], seen: &mut Seen) {
                     "{name} with {}, scenario `{}`, {semantics:?}",
                     file.name, s.name
                 );
-                let batch = Batch {
+                let batch = Shared {
                     model: &model,
                     faults: &faults,
                     rules,
@@ -107,7 +113,7 @@ fn check(plan: Source, files: &[Source], seen: &mut Seen) {
                 if let Err(e) = batch.compare(&seeds, &reference, seen) {
                     panic!("{case}: {e}");
                 }
-                let tally = tally(&reference, lowered.plan.phases.len(), rules.len());
+                let tally = tally(&reference, lowered.plan.phases.len(), rules);
                 let got = &run.results[si].tally;
                 assert_eq!(counted(got), counted(&tally), "{case}: tallies");
                 if let Some(fault) = &s.fault {
@@ -125,7 +131,7 @@ fn check(plan: Source, files: &[Source], seen: &mut Seen) {
 }
 
 /// What a batch of trials shares.
-struct Batch<'b, 'a> {
+struct Shared<'b, 'a> {
     model: &'b Model<'a>,
     faults: &'b FaultModel<'b>,
     rules: &'b [AlertRule],
@@ -134,15 +140,11 @@ struct Batch<'b, 'a> {
     names: Vec<&'b str>,
 }
 
-impl Batch<'_, '_> {
-    /// Runs the trials seeded by `seeds` as the lanes of one lock-step batch, as
+impl Shared<'_, '_> {
+    /// Runs the trials seeded by `seeds` as the lanes of one lock-step [`Batch`], as
     /// `sim::montecarlo` does, comparing each evaluation and outcome with `reference`.
     fn compare(&self, seeds: &[u64], reference: &[Trial], seen: &mut Seen) -> Result<(), String> {
         let (model, rules) = (self.model, self.rules);
-        let streams = Streams::seeded(seeds.iter().copied());
-        let mut outcomes = Outcomes::new(rules, self.schedule, model.eval_ms, seeds.len());
-        let mut lanes = Lanes::new(model, self.faults, streams);
-        let mut clock = Clock::new(model, self.faults);
         let demand = |set: RuleSet| {
             model.demand(|m| {
                 rules
@@ -154,98 +156,119 @@ impl Batch<'_, '_> {
             demand(RuleSet::Rollbacks),
             demand(RuleSet::RollbacksAndGates),
         );
-        // Lane -> trial, and per trial the evaluations run so far.
-        let mut trial_of: Vec<usize> = (0..seeds.len()).collect();
+        let mut batch = Batch::new(
+            (model, self.faults),
+            rules,
+            self.schedule,
+            (0..seeds.len() as u64).collect(),
+            seeds.iter().copied(),
+        );
+        // Per trial, the evaluations run so far; the first difference found.
         let mut evaluated = vec![0; seeds.len()];
-        let mut ended: Vec<(usize, Verdict)> = Vec::new();
+        let mut error: Option<String> = None;
         let mut ts = 0;
-        while !lanes.is_empty() {
-            // A phase's end first (failing gates, the watch's end), then the evaluation.
-            for entering in [true, false] {
-                ended.clear();
-                if entering {
-                    if let Some(verdicts) = outcomes.enter(ts) {
-                        ended.extend(decided(verdicts));
+        while !batch.is_empty() && error.is_none() {
+            let mut inspect = |group: &Group<'_, '_>| {
+                let (values, n) = (group.lanes.values(), group.trial_of.len());
+                for (l, &t) in group.trial_of.iter().enumerate() {
+                    let t = t as usize;
+                    if error.is_some() {
+                        return;
                     }
-                } else if !lanes.is_empty() {
-                    let step = clock.advance(ts);
-                    lanes.advance(
-                        step,
-                        match outcomes.rule_set(ts) {
-                            RuleSet::Rollbacks => &rollbacks,
-                            RuleSet::RollbacksAndGates => &rollbacks_and_gates,
-                        },
-                    );
-                    let (values, n) = (lanes.values(), lanes.len());
-                    for (l, &t) in trial_of.iter().enumerate() {
-                        let Some(expected) = reference[t].evaluations.get(evaluated[t]) else {
-                            return Err(format!("trial {t} evaluates at {ts}, the reference not"));
-                        };
-                        if expected.ts != ts {
-                            return Err(format!(
-                                "trial {t} evaluates at {ts}, the reference at {}",
-                                expected.ts
-                            ));
-                        }
-                        for &(m, track, want) in &expected.values {
-                            let got = values.of(m, track == Track::Stable, n)[l];
-                            if got.map(f64::to_bits) != want.map(f64::to_bits) {
-                                return Err(format!(
-                                    "trial {t} at {ts}: `{}` on the {track:?} track is {got:?} in \
-                                 the lanes, {want:?} in the reference",
-                                    self.names[m]
-                                ));
-                            }
-                            if want.is_some() {
-                                *seen.values.entry(kind_of(model.sources[m])).or_default() += 1;
-                            }
-                        }
-                        evaluated[t] += 1;
-                    }
-                    let verdicts = outcomes.evaluate(ts, values);
-                    ended.extend(decided(verdicts));
-                }
-                for &(l, verdict) in ended.iter().rev() {
-                    let t = trial_of[l];
-                    let (want, exposure) = (&reference[t], lanes.exposure(l));
-                    let got = (
-                        verdict,
-                        evaluated[t],
-                        outcomes.phase(),
-                        outcomes.gate_failures(l),
-                        (exposure.first_active, exposure.requests, exposure.failed),
-                    );
-                    let expected = (
-                        want.verdict,
-                        want.evaluations.len(),
-                        want.phase,
-                        &want.gate_failures[..],
-                        (
-                            want.exposure.first_active,
-                            want.exposure.requests,
-                            want.exposure.failed,
-                        ),
-                    );
-                    if got != expected {
-                        return Err(format!(
-                            "trial {t}: (verdict, evaluations, phase, gate failures, exposure) is \
-                         {got:?} in the lanes, {expected:?} in the reference"
+                    let Some(expected) = reference[t].evaluations.get(evaluated[t]) else {
+                        error = Some(format!("trial {t} evaluates at {ts}, the reference not"));
+                        return;
+                    };
+                    if expected.ts != ts {
+                        error = Some(format!(
+                            "trial {t} evaluates at {ts}, the reference at {}",
+                            expected.ts
                         ));
+                        return;
                     }
-                    match verdict {
-                        Verdict::RolledBack { .. } => seen.rollbacks += 1,
-                        Verdict::Completed { .. } | Verdict::Held { .. } => seen.promotions += 1,
+                    for &(m, track, want) in &expected.values {
+                        let got = values.of(m, track == Track::Stable, n)[l];
+                        if got.map(f64::to_bits) != want.map(f64::to_bits) {
+                            error = Some(format!(
+                                "trial {t} at {ts}: `{}` on the {track:?} track is {got:?} in the \
+                                 lanes, {want:?} in the reference",
+                                self.names[m]
+                            ));
+                            return;
+                        }
+                        if want.is_some() {
+                            *seen.values.entry(kind_of(model.sources[m])).or_default() += 1;
+                        }
                     }
-                    seen.gate_failures += want.gate_failures.len();
-                    seen.exposed += usize::from(want.exposure.requests > 0);
-                    lanes.swap_remove(l);
-                    outcomes.swap_remove(l);
-                    trial_of.swap_remove(l);
+                    evaluated[t] += 1;
                 }
+            };
+            let mut ended: Vec<(usize, Verdict, Option<i64>, Vec<(usize, usize)>, Exposure)> =
+                Vec::new();
+            let advanced = &mut seen.advanced;
+            let mut finish = |group: &Group<'_, '_>, l: usize, verdict: Verdict| {
+                let o = &group.outcomes;
+                *advanced += o
+                    .holds(l)
+                    .iter()
+                    .filter(|h| h.outcome == HoldOutcome::Advanced)
+                    .count();
+                let by_rule = matches!(verdict, Verdict::RolledBack { rule, .. } if rules[rule].kind == RuleKind::Rollback);
+                ended.push((
+                    group.trial_of[l] as usize,
+                    verdict,
+                    o.held_since().filter(|_| by_rule),
+                    o.gate_failures(l).to_vec(),
+                    *group.lanes.exposure(l),
+                ));
+            };
+            batch.step(
+                ts,
+                &|set| match set {
+                    RuleSet::Rollbacks => &rollbacks,
+                    RuleSet::RollbacksAndGates => &rollbacks_and_gates,
+                },
+                &mut finish,
+                &mut inspect,
+            );
+            for (t, verdict, held_since, gate_failures, exposure) in ended {
+                let want = &reference[t];
+                let got = (
+                    verdict,
+                    evaluated[t],
+                    held_since,
+                    &gate_failures[..],
+                    (exposure.first_active, exposure.requests, exposure.failed),
+                );
+                let expected = (
+                    want.verdict,
+                    want.evaluations.len(),
+                    want.cut_short,
+                    &want.gate_failures[..],
+                    (
+                        want.exposure.first_active,
+                        want.exposure.requests,
+                        want.exposure.failed,
+                    ),
+                );
+                if got != expected {
+                    return Err(format!(
+                        "trial {t}: (verdict, evaluations, hold cut short, gate failures, exposure) \
+                         is {got:?} in the lanes, {expected:?} in the reference"
+                    ));
+                }
+                match verdict {
+                    Verdict::RolledBack { .. } => seen.rollbacks += 1,
+                    Verdict::Completed { .. } => seen.promotions += 1,
+                    Verdict::Held { .. } => seen.held += 1,
+                }
+                seen.holds += usize::from(held_since.is_some());
+                seen.gate_failures += want.gate_failures.len();
+                seen.exposed += usize::from(want.exposure.requests > 0);
             }
             ts += model.eval_ms;
         }
-        Ok(())
+        error.map_or(Ok(()), Err)
     }
 }
 
@@ -267,7 +290,8 @@ fn kind_of(source: SyntheticMetric) -> &'static str {
 
 /// The tally of the reference's trials: what `montecarlo` counts from outcomes and
 /// exposures alone.
-fn tally(trials: &[Trial], phases: usize, rules: usize) -> Tally {
+fn tally(trials: &[Trial], phases: usize, rules_of: &[AlertRule]) -> Tally {
+    let rules = rules_of.len();
     let mut t = Tally {
         trials: trials.len() as u64,
         rollbacks_by_phase: vec![0; phases],
@@ -285,7 +309,7 @@ fn tally(trials: &[Trial], phases: usize, rules: usize) -> Tally {
         for &(phase, rule) in &trial.gate_failures {
             t.gate_failures[phase * rules + rule] += 1;
         }
-        for c in &mut t.completed_phase[..trial.phase] {
+        for c in &mut t.completed_phase[..montecarlo::phases_ended(trial.verdict, rules_of, phases)] {
             *c += 1;
         }
         t.exposed_requests += trial.exposure.requests;
@@ -459,4 +483,47 @@ fn unaligned_lanes_compute_what_the_reference_computes() {
         check(Source::new(name, text), &faults, &mut seen);
     }
     eprintln!("{seen:?}");
+}
+
+/// The Lawsker plan with a gate policy that holds (a strict availability gate, so that
+/// phases are held often), in two-hour phases, with [`FAULTS`]: trials whose gates fail
+/// part from their batch, and every held trial's spans, values and outcome are the
+/// reference's, which walks its own holds.
+#[test]
+fn held_lanes_compute_what_the_reference_computes() {
+    let lawsker = file("plans/lawsker.yaml", Kind::Plan);
+    let faults = ["0", "0.4"].map(|o| {
+        let text = FAULTS.replace("OVERDISPERSION", o);
+        Source::new(format!("faults ({o})"), text).holding(Kind::Scenarios)
+    });
+    let mut seen = Seen::default();
+    // The last: an availability rule nearly as strict as the gate but slower, which
+    // fires during long holds.
+    for (max, then, gate, rule) in [
+        ("40m", "stay", "99.7%", ("0.99", "5m")),
+        ("15m", "rollback", "99.7%", ("0.99", "5m")),
+        ("3h", "stay", "99.5%", ("0.99", "5m")),
+        ("3h", "rollback", "99.8%", ("0.997", "40m")),
+    ] {
+        let text = lawsker
+            .text
+            .replace(
+                "threshold: 0.99       # 99%\n    duration: \"5m\"",
+                &format!("threshold: {}\n    duration: \"{}\"", rule.0, rule.1),
+            )
+            .replace("availability: \"> 99.5%\"", &format!("availability: \"> {gate}\""))
+            .replace("duration: 24h", "duration: 2h")
+            .replace("duration: 48h", "duration: 2h")
+            .replace("duration: 72h", "duration: 2h")
+            + &format!(
+                "\ngate_policy:\n  on_failure: hold\n  max_hold: {max}\n  after_max_hold: {then}\n"
+            );
+        let name = format!("lawsker (availability gate {gate}, hold {max}, then {then})");
+        check(Source::new(name, text), &faults, &mut seen);
+    }
+    eprintln!("{seen:?}");
+    assert!(
+        seen.holds > 3 && seen.held > 3 && seen.advanced > 10 && seen.promotions > 3,
+        "{seen:?}"
+    );
 }

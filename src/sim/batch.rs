@@ -1,0 +1,163 @@
+//! A lock-step batch of Monte Carlo trials of one scenario: its trials advance together,
+//! one evaluation at a time, sharing what depends only on the time ([`Clock`]), each with
+//! its own random stream ([`Lanes`]) and alert states ([`Outcomes`]).
+//!
+//! Besides the time, the lock step shares the release's course: the phase, and when each
+//! phase started. Under a gate policy that holds, a phase's end can send some trials on
+//! another course than the rest (held while the rest advance, or advancing while the rest
+//! stay held): they part into a group of their own, with its own clock forked from the
+//! old one (the same ring slots) and its own outcomes. A group's trials have had the same
+//! course so far, so what a group decides for them (which spans fall in which phase,
+//! which rules run, what is drawn) depends only on each trial's own history, and a
+//! trial's numbers still do not depend on its batch. Without holds a batch is one group.
+
+use crate::lower::AlertRule;
+use crate::sim::evaluator::{Schedule, Verdict};
+use crate::sim::outcomes::{Fate, Outcomes, RuleSet, decided};
+use crate::sim::synth::{Clock, Demand, FaultModel, Lanes, Model, Streams};
+
+/// Trials that have had the same course so far, one lane each.
+pub(crate) struct Group<'m, 'a> {
+    clock: Clock<'m, 'a>,
+    pub(crate) lanes: Lanes<'m, 'a>,
+    pub(crate) outcomes: Outcomes<'m>,
+    /// Lane -> trial (lanes move when a trial ends or parts).
+    pub(crate) trial_of: Vec<u64>,
+}
+
+impl Group<'_, '_> {
+    /// Drops lane `l`: the last lane takes its place.
+    fn swap_remove(&mut self, l: usize) {
+        self.lanes.swap_remove(l);
+        self.outcomes.swap_remove(l);
+        self.trial_of.swap_remove(l);
+    }
+}
+
+/// A batch of trials of one scenario, in lock step.
+pub(crate) struct Batch<'m, 'a> {
+    groups: Vec<Group<'m, 'a>>,
+    /// Lane evaluations run (a lane at one evaluation time).
+    steps: u64,
+    /// Rule evaluations run, over the groups that are gone.
+    evaluated: u64,
+    fates: Vec<Fate>,
+    ended: Vec<(usize, Verdict)>,
+}
+
+impl<'m, 'a> Batch<'m, 'a> {
+    /// The trials `trials`, seeded by `seeds`, on `schedule`.
+    pub(crate) fn new(
+        (model, faults): (&'m Model<'a>, &'m FaultModel<'m>),
+        rules: &'m [AlertRule],
+        schedule: &Schedule,
+        trials: Vec<u64>,
+        seeds: impl IntoIterator<Item = u64>,
+    ) -> Self {
+        let rng = Streams::seeded(seeds);
+        debug_assert_eq!(rng.count(), trials.len());
+        let group = Group {
+            clock: Clock::new(model, faults),
+            outcomes: Outcomes::new(rules, schedule, model.eval_ms, rng.count()),
+            lanes: Lanes::new(model, faults, rng),
+            trial_of: trials,
+        };
+        Batch {
+            groups: vec![group],
+            steps: 0,
+            evaluated: 0,
+            fates: Vec::new(),
+            ended: Vec::new(),
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.groups.is_empty()
+    }
+
+    /// Lane evaluations run so far.
+    pub(crate) fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    /// Rule evaluations run so far.
+    pub(crate) fn evaluated(&self) -> u64 {
+        self.evaluated + self.groups.iter().map(|g| g.outcomes.evaluated()).sum::<u64>()
+    }
+
+    /// Evaluation time `ts` (every evaluation interval from 0, until the batch is empty):
+    /// first the phases' ends, which end trials (a failing gate, the watch's end) or part
+    /// them; then each group's evaluation, after which `inspect` sees the group, and the
+    /// trials whose rollback rule fired end. `finish(group, lane, verdict)` sees each trial
+    /// that ends before it leaves.
+    pub(crate) fn step(
+        &mut self,
+        ts: i64,
+        demand: &dyn Fn(RuleSet) -> &'m Demand,
+        finish: &mut dyn FnMut(&Group<'_, '_>, usize, Verdict),
+        inspect: &mut dyn FnMut(&Group<'_, '_>),
+    ) {
+        // Groups that part are processed at `ts` too (their phase may end again).
+        let mut g = 0;
+        while g < self.groups.len() {
+            while let Some(fates) = self.groups[g].outcomes.enter(ts) {
+                self.fates.clear();
+                self.fates.extend_from_slice(fates);
+                let parting = self.fates.iter().filter(|&&f| f == Fate::Parts).count();
+                let mut new = (parting > 0).then(|| {
+                    let from = &self.groups[g];
+                    Group {
+                        clock: from.clock.fork(),
+                        lanes: from.lanes.empty(parting),
+                        outcomes: from.outcomes.parting(parting),
+                        trial_of: Vec::with_capacity(parting),
+                    }
+                });
+                let group = &mut self.groups[g];
+                // Walking down, the lane moved into a freed place has been seen already.
+                for (l, &fate) in self.fates.iter().enumerate().rev() {
+                    match fate {
+                        Fate::Goes => continue,
+                        Fate::Ends(v) => finish(group, l, v),
+                        Fate::Parts => {
+                            let new = new.as_mut().expect("a parting group");
+                            new.lanes.adopt(&group.lanes, l);
+                            new.outcomes.adopt(&mut group.outcomes, l);
+                            new.trial_of.push(group.trial_of[l]);
+                        }
+                    }
+                    group.swap_remove(l);
+                }
+                self.groups.extend(new);
+            }
+            g += 1;
+        }
+        for group in &mut self.groups {
+            if group.trial_of.is_empty() {
+                continue;
+            }
+            let step = group.clock.advance(ts, group.outcomes.progress());
+            group
+                .lanes
+                .advance(step, demand(group.outcomes.rule_set(ts)));
+            self.steps += group.trial_of.len() as u64;
+            self.ended.clear();
+            self.ended.extend(decided(
+                group.outcomes.evaluate(ts, group.lanes.values()),
+            ));
+            inspect(group);
+            for &(l, v) in self.ended.iter().rev() {
+                finish(group, l, v);
+                group.swap_remove(l);
+            }
+        }
+        let evaluated = &mut self.evaluated;
+        self.groups.retain(|g| {
+            let keep = !g.trial_of.is_empty();
+            if !keep {
+                *evaluated += g.outcomes.evaluated();
+            }
+            keep
+        });
+    }
+}
