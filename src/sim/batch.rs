@@ -14,7 +14,7 @@
 use crate::lower::AlertRule;
 use crate::sim::evaluator::{Schedule, Verdict};
 use crate::sim::outcomes::{Fate, Outcomes, RuleSet, decided};
-use crate::sim::synth::{Clock, Demand, FaultModel, Lanes, Model, Streams};
+use crate::sim::synth::{Clock, Demand, FaultModel, Lanes, Model, Plans, Streams};
 
 /// Trials that have had the same course so far, one lane each.
 pub(crate) struct Group<'m, 'a> {
@@ -37,6 +37,8 @@ impl Group<'_, '_> {
 /// A batch of trials of one scenario, in lock step.
 pub(crate) struct Batch<'m, 'a> {
     groups: Vec<Group<'m, 'a>>,
+    /// The spans' draw plans, shared by the groups' clocks.
+    plans: Plans,
     /// Lane evaluations run (a lane at one evaluation time).
     steps: u64,
     /// Rule evaluations run, over the groups that are gone.
@@ -64,6 +66,7 @@ impl<'m, 'a> Batch<'m, 'a> {
         };
         Batch {
             groups: vec![group],
+            plans: Plans::default(),
             steps: 0,
             evaluated: 0,
             fates: Vec::new(),
@@ -82,7 +85,12 @@ impl<'m, 'a> Batch<'m, 'a> {
 
     /// Rule evaluations run so far.
     pub(crate) fn evaluated(&self) -> u64 {
-        self.evaluated + self.groups.iter().map(|g| g.outcomes.evaluated()).sum::<u64>()
+        self.evaluated
+            + self
+                .groups
+                .iter()
+                .map(|g| g.outcomes.evaluated())
+                .sum::<u64>()
     }
 
     /// Evaluation time `ts` (every evaluation interval from 0, until the batch is empty):
@@ -136,15 +144,15 @@ impl<'m, 'a> Batch<'m, 'a> {
             if group.trial_of.is_empty() {
                 continue;
             }
-            let step = group.clock.advance(ts, group.outcomes.progress());
+            let progress = group.outcomes.progress();
+            let step = group.clock.advance(ts, progress, &mut self.plans);
             group
                 .lanes
-                .advance(step, demand(group.outcomes.rule_set(ts)));
+                .advance((step, &self.plans), demand(group.outcomes.rule_set(ts)));
             self.steps += group.trial_of.len() as u64;
             self.ended.clear();
-            self.ended.extend(decided(
-                group.outcomes.evaluate(ts, group.lanes.values()),
-            ));
+            self.ended
+                .extend(decided(group.outcomes.evaluate(ts, group.lanes.values())));
             inspect(group);
             for &(l, v) in self.ended.iter().rev() {
                 finish(group, l, v);

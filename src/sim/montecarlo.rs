@@ -30,18 +30,20 @@
 //! fully common numbers, rather than as a catch by chance; `twin_not_yet` keeps the twin
 //! comparison alone.
 //!
-//! A faulty trial is exactly one of caught, rolled back anyway, escaped, or none of them
-//! (the fault began after the release completed). "Rolled back after onset" (caught, plus the
+//! A faulty trial is exactly one of caught, rolled back anyway, missed (completed with the
+//! fault), held (the longest hold was up, `after_max_hold: stay`), or none of them (the
+//! fault began after the release completed); escaped counts across them. "Rolled back after onset" (caught, plus the
 //! rolled-back-anyway trials whose rollback came after the onset) is kept as a raw figure.
 //!
 //! Work is shared out in batches of trials across all scenarios at once, so no thread waits
 //! at a scenario boundary, but for one: the twins' pass ends before the others start
-//! (they read its rollback times). A batch's trials run in lock step ([`Clock`]) as the lanes of
-//! [`Lanes`] and [`Outcomes`], sharing what depends only on time; each keeps its own random
-//! stream.
+//! (they read its rollback times). A batch's trials run in lock step ([`Batch`]), sharing
+//! what depends only on time and on their course through the phases; each keeps its own
+//! random stream.
 //!
-//! A trial evaluates only what its outcome depends on ([`Outcomes`]): rollback rules at
-//! every evaluation, gates over the last `for` of each phase, no-data rules never.
+//! A trial evaluates only what its outcome depends on ([`crate::sim::outcomes`]): rollback rules at
+//! every evaluation, gates over the last `for` of each phase and while it is held, no-data
+//! rules never.
 //!
 //! # What a trial counts
 //! - A **rollback** is the first evaluation at which a rollback rule fires, or a gate
@@ -83,8 +85,8 @@ use crate::check::CheckedPlan;
 use crate::limits::MAX_TRIALS;
 use crate::lower::{AlertRule, LoweredPlan, RuleKind};
 use crate::prom::Semantics;
-use crate::sim::evaluator::{HoldOutcome, Schedule, Verdict};
 use crate::sim::batch::{Batch, Group};
+use crate::sim::evaluator::{HoldOutcome, Schedule, Verdict};
 use crate::sim::outcomes::{Hold, RuleSet};
 use crate::sim::scenario::{FaultKind, Scenario, Scenarios};
 use crate::sim::splitmix::SplitMix64;
@@ -170,7 +172,7 @@ pub(crate) struct Tally {
     /// Evaluation steps (timestamps evaluated).
     pub(crate) steps: u64,
     /// Rule evaluations run (rollback rules at every step; gates only where they can still
-    /// fail a phase; no-data rules never: see [`Outcomes`]).
+    /// fail a phase; no-data rules never: see [`crate::sim::outcomes`]).
     pub(crate) evaluations: u64,
 }
 
@@ -428,7 +430,14 @@ impl Job<'_, '_> {
 
     /// Adds finished trial `trial` of scenario `si` (in `lane`) to the tally; a twin's
     /// first rollback time is recorded for the faulty trials that compare with it.
-    fn finish(&self, si: usize, group: &Group<'_, '_>, lane: usize, verdict: Verdict, t: &mut Tally) {
+    fn finish(
+        &self,
+        si: usize,
+        group: &Group<'_, '_>,
+        lane: usize,
+        verdict: Verdict,
+        t: &mut Tally,
+    ) {
         let (model, rules) = (self.model, self.rules);
         let (outcomes, trial) = (&group.outcomes, group.trial_of[lane]);
         let exposure = group.lanes.exposure(lane);

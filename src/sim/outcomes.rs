@@ -3,13 +3,17 @@
 //! A trial only reports rollbacks and the gates failing at phase ends, so its evaluation
 //! skips what cannot change either: no-data rules never run, and a gate runs only from the
 //! last evaluation at which a run of true conditions could still make it fire by the
-//! phase's end (its `for` before the phase's last evaluation, [`gates_from`]). An alert's
+//! phase's end (its `for` before the phase's last evaluation, [`gates_from`]), and at every
+//! evaluation of a held phase. An alert's
 //! state depends only on the current run of evaluations at which its condition held, so
 //! the gate failures are exactly those of evaluating every rule at every step.
 //!
-//! The batch shares its phase and the rules that run at each evaluation, so those are
-//! decided once per evaluation; each rule then steps every lane's alert in one loop. A
-//! trial's verdict and gate failures are those of the full [`Evaluator`] (a unit test
+//! The batch shares its phase, its phases' starts and the rules that run at each
+//! evaluation, so those are decided once per evaluation; each rule then steps every lane's
+//! alert in one loop. Under a gate policy that holds, a phase's end can send some lanes on
+//! another course (held while the rest advance, or the reverse): [`Outcomes::enter`] says
+//! which part, and `sim::batch` moves them to a batch of their own. A trial's verdict,
+//! gate failures, holds and phase starts are those of the full [`Evaluator`] (a unit test
 //! compares them).
 //!
 //! [`Evaluator`]: crate::sim::evaluator::Evaluator
@@ -399,12 +403,12 @@ impl<'a> Outcomes<'a> {
                 .count()
         };
         let batch_advances = running(true) >= running(false);
-        for l in 0..n {
-            if self.fates[l] == Fate::Goes && advancing[l] != batch_advances {
+        for (l, &advances) in advancing.iter().enumerate() {
+            if self.fates[l] == Fate::Goes && advances != batch_advances {
                 self.fates[l] = Fate::Parts;
             }
             // A lane that advances starts every alert over (a new rules file).
-            if advancing[l] {
+            if advances {
                 for (i, r) in self.rules.iter().enumerate() {
                     self.states[i * self.width + l] = alert_state(r);
                 }
@@ -420,7 +424,9 @@ impl<'a> Outcomes<'a> {
         }
         self.course = mine;
         self.other = Some(other);
-        if self.course.held_since.is_some() || self.other.as_ref().is_some_and(|o| o.held_since.is_some()) {
+        if self.course.held_since.is_some()
+            || self.other.as_ref().is_some_and(|o| o.held_since.is_some())
+        {
             self.checked = Some(ts);
         }
         Some(&self.fates[..n])
@@ -511,7 +517,7 @@ mod tests {
     use super::*;
     use crate::check::CheckedPlan;
     use crate::lower;
-    use crate::sim::evaluator::{Event, Evaluator};
+    use crate::sim::evaluator::{Evaluator, Event};
     use rand::rngs::Xoshiro256PlusPlus;
     use rand::{RngExt, SeedableRng};
 
@@ -594,8 +600,8 @@ mod tests {
         while !groups.is_empty() {
             let mut ended: Vec<(usize, Verdict)> = Vec::new();
             // Each lane's phase ends first (its failing gates, holds, the watch's end)...
-            for t in 0..lanes {
-                solo[t].enter(ts);
+            for e in &mut solo {
+                e.enter(ts);
             }
             let mut g = 0;
             while g < groups.len() {
@@ -612,7 +618,14 @@ mod tests {
                             Fate::Goes => continue,
                             Fate::Ends(v) => {
                                 ended.push((group.trial_of[l], v));
-                                check_end(&group.outcomes, l, &solo[group.trial_of[l]], rules, v, seen);
+                                check_end(
+                                    &group.outcomes,
+                                    l,
+                                    &solo[group.trial_of[l]],
+                                    rules,
+                                    v,
+                                    seen,
+                                );
                             }
                             Fate::Parts => {
                                 let new = new.as_mut().expect("parting");
@@ -769,7 +782,10 @@ mod tests {
         assert!(rollbacks > 10, "{rollbacks} rollbacks");
         assert!(completions > 10, "{completions} completions or held");
         assert!(gate_failures > 10, "{gate_failures} gate failures");
-        assert!(gate_rollbacks > 3, "{gate_rollbacks} rollbacks at the longest hold");
+        assert!(
+            gate_rollbacks > 3,
+            "{gate_rollbacks} rollbacks at the longest hold"
+        );
         assert!(parted > 10, "{parted} lanes parted");
         assert!(holds > 10, "{holds} holds ended");
     }

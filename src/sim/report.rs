@@ -15,8 +15,10 @@
 //!   `evaluation_interval_seconds`, `window_seconds`, `seed`, `trials_per_scenario`,
 //!   `scenario_file` (its path, or `<built-in scenarios>`), `traffic`
 //!   (`requests_per_second`, `daily_amplitude`, `overdispersion`, `start_hour`,
-//!   `users_per_day`), `gate_policy` (`{on_failure: rollback, text}`: a gate failing at
-//!   its phase's end rolls the release back at once; as the manifest and the replay give it), `watch_seconds` and `watch_default` (how long the last
+//!   `users_per_day`), `gate_policy` (`{on_failure, max_hold: {text, seconds},
+//!   after_max_hold, text}`, the hold's keys only for a hold, as the manifest and the
+//!   replay give it), `watch_seconds` and
+//!   `watch_default` (how long the last
 //!   phase is watched, and whether the plan left it to the default), and `metrics`: per
 //!   metric some rule reads, in plan order,
 //!   `{metric, model, parameters}`: `model` one of `error_rate`, `availability`,
@@ -36,9 +38,11 @@
 //!     never rolled back), `escape` (reached 100% with the fault begun, whatever the watch
 //!     then did; a fault that began during the watch counts), and `rolled_back_after_onset` (the raw figure: caught, or rolled back
 //!     anyway after the onset). A faulty trial is exactly one of caught, rolled back
-//!     anyway, missed, or `fault_after_release` (the fault began after the watch ended);
+//!     anyway, missed, `fault_after_release` (the fault began after the watch ended), or
+//!     ended held (`holds.ended_held`);
 //!     `rollback = caught + rolled_back_anyway = false_rollback + rolled_back_after_onset`.
-//!   - `gate_rollback`: rollbacks by a gate failing at its phase's end (of `rollback`);
+//!   - `gate_rollback`: rollbacks by a gate failing at its phase's end, or at the end of
+//!     its longest hold (of `rollback`);
 //!     `completed`: trials watched through the last phase without a rollback.
 //!   - `rollbacks_by_phase`: phase name → rollbacks in that phase, in phase order.
 //!   - `first_rule`: rollback rule id → trials it rolled back (the first rollback rule in
@@ -56,6 +60,13 @@
 //!     states `traffic.users_per_day`; see `montecarlo`'s module header).
 //!   - `gate_failures`: phase → `{completed, failing: {gate id → trials}}`: of the trials
 //!     that reached the end of the phase, how many had the gate firing at that moment.
+//!   - `holds` (null unless the gate policy is `on_failure: hold`): `held_a_phase` (trials
+//!     that held some phase), `ended_held` (trials still held when `max_hold` was up, with
+//!     `after_max_hold: stay`: neither rolled back nor complete; a faulty trial is then
+//!     none of caught, rolled back anyway, missed or `fault_after_release`), `holds`
+//!     (`{total, advanced, rolled_back_at_limit, stayed, rolled_back_by_rule}`: every hold
+//!     by how it ended) and `length_seconds` (`{median, p90, p99}` over holds, on the
+//!     evaluation grid).
 //!   - `evaluation_steps`, `rule_evaluations`: work done, for speed figures (a trial runs
 //!     its rollback rules at every step, its gates only where they can still fail a phase,
 //!     and no no-data rules: they change neither the verdict nor the gate failures).
@@ -512,7 +523,11 @@ fn scenario(
         gate_failures,
         holds: matches!(plan.gate_policy, GatePolicy::Hold { .. }).then(|| {
             let eval_s = plan.monitoring.evaluation_interval.millis() as f64 / 1000.0;
-            let q = |p: f64| t.hold_steps.quantile(p).map_or(f64::NAN, |s| s as f64 * eval_s);
+            let q = |p: f64| {
+                t.hold_steps
+                    .quantile(p)
+                    .map_or(f64::NAN, |s| s as f64 * eval_s)
+            };
             HoldsReport {
                 held_a_phase: Proportion::new(t.held_trials, n),
                 ended_held: Proportion::new(t.held, n),
@@ -650,7 +665,12 @@ fn hold_text(s: &mut String, h: &HoldsReport) {
             how.push(format!("{n} {what}"));
         }
     }
-    let _ = writeln!(s, "    holds                  {}: {}", c.total, how.join(", "));
+    let _ = writeln!(
+        s,
+        "    holds                  {}: {}",
+        c.total,
+        how.join(", ")
+    );
     if let Some(q) = &h.length_seconds {
         let _ = writeln!(
             s,

@@ -753,36 +753,111 @@ fn the_last_phase_is_watched_and_its_rules_fire() {
     assert_eq!(healthy["evaluation_steps"], 200 * (27 * 60));
 }
 
-/// Monte Carlo cannot follow a hold yet: it says so at the plan's line and runs nothing,
-/// rather than count held trials as if their gates had passed.
+/// Issue 15, problem 1 under `on_failure: hold`: a phase whose gate fails at its end is
+/// held, its gate checked at every evaluation, and the release goes on when it passes, or
+/// rolls back (or stays held) when the longest hold is up; held trials are counted with
+/// how long they held, and every later phase moves with the hold. At 1,000 requests a
+/// second the rates are nearly exact, so every trial does the same.
 #[test]
-fn a_hold_policy_is_refused_by_monte_carlo_at_its_line() {
+fn a_held_phase_goes_on_when_its_gate_passes_and_ends_at_the_longest_hold() {
     let dir = support::temp_dir("sim-hold");
     let p = test_plan(
         &dir,
         "held",
-        "10%",
+        "50%",
         "3h",
         "{}",
-        &["{ metric: error_rate, threshold: 10%, duration: 2m }"],
+        &["{ metric: error_rate, threshold: 60%, duration: 2m }"],
     );
     let text = std::fs::read_to_string(&p).unwrap();
-    let lines = text.lines().count();
-    std::fs::write(
-        &p,
-        format!("{text}gates: {{ error_rate: \"< 5%\" }}\ngate_policy:\n  on_failure: hold\n"),
-    )
-    .unwrap();
-    let done = plan().args(["simulate"]).arg(&p).expect(1);
-    assert!(
-        done.stderr.contains("simulate-cannot-model"),
-        "{}",
-        done.stderr
+    let sc = write(
+        &dir,
+        "hold.yaml",
+        "traffic: { requests_per_second: 1000 }\nbaseline: { error_rate: 0.5% }\nscenarios:\n  \
+         - name: healthy\n  \
+         - name: transient\n    fault: { kind: bursts, onset: 2h50m, every: 48h, lasting: 20m, error_rate: 30% }\n  \
+         - name: stuck\n    fault: { kind: step, onset: 1h, error_rate: 30% }\n",
     );
-    assert!(
-        done.stderr.contains(&format!("held.yaml:{}:", lines + 3)),
-        "{}",
-        done.stderr
-    );
-    assert!(done.stdout.is_empty(), "{}", done.stdout);
+    for then in ["rollback", "stay"] {
+        std::fs::write(
+            &p,
+            format!(
+                "{text}gates: {{ error_rate: \"< 5%\" }}\ngate_policy: {{ on_failure: hold, max_hold: 2h, after_max_hold: {then} }}\n"
+            ),
+        )
+        .unwrap();
+        let (r, _) = simulate(&[
+            p.to_str().unwrap(),
+            "--scenarios",
+            sc.to_str().unwrap(),
+            "--trials",
+            "100",
+        ]);
+        assert_eq!(r["assumptions"]["gate_policy"]["on_failure"], "hold");
+        let eval = r["assumptions"]["evaluation_interval_seconds"]
+            .as_f64()
+            .unwrap();
+        let steps = |seconds: f64| (seconds / eval).round() as u64 * 100;
+        // No hold: 3h of canary, 24h watched.
+        let healthy = scenario(&r, "healthy");
+        assert_eq!(healthy["completed"]["count"], 100, "{healthy:#}");
+        assert_eq!(healthy["holds"]["held_a_phase"]["count"], 0, "{healthy:#}");
+        assert_eq!(healthy["evaluation_steps"], steps(27.0 * 3600.0));
+        // Errors from 2h50m to 3h10m: the gate fails at 3h, passes once its window has
+        // left the burst, and the 100% phase (and its watch) start then.
+        let transient = scenario(&r, "transient");
+        let holds = &transient["holds"];
+        assert_eq!(holds["held_a_phase"]["count"], 100, "{transient:#}");
+        assert_eq!(holds["holds"]["total"], 100, "{transient:#}");
+        assert_eq!(holds["holds"]["advanced"], 100, "{transient:#}");
+        assert_eq!(transient["completed"]["count"], 100, "{transient:#}");
+        assert_eq!(transient["gate_rollback"]["count"], 0, "{transient:#}");
+        let held = holds["length_seconds"]["median"].as_f64().unwrap();
+        assert!((600.0..=1200.0).contains(&held), "held {held} s");
+        assert_eq!(holds["length_seconds"]["p99"].as_f64().unwrap(), held);
+        // The release is longer by the hold: the 100% phase and its watch start at the
+        // last evaluation held, at which the gate was found passing.
+        assert_eq!(
+            transient["evaluation_steps"],
+            steps(27.0 * 3600.0 + held),
+            "{transient:#}"
+        );
+        // Errors from 1h on: the gate never passes, and the longest hold (2h) decides.
+        let stuck = scenario(&r, "stuck");
+        let holds = &stuck["holds"];
+        assert_eq!(holds["held_a_phase"]["count"], 100, "{stuck:#}");
+        assert_eq!(holds["length_seconds"]["median"], 7200.0, "{stuck:#}");
+        assert_eq!(stuck["escape"]["count"], 0, "{stuck:#}");
+        assert_eq!(stuck["completed"]["count"], 0, "{stuck:#}");
+        // Held from 3h to 5h, every evaluation drawn until the one that decides.
+        assert_eq!(stuck["evaluation_steps"], steps(5.0 * 3600.0), "{stuck:#}");
+        if then == "rollback" {
+            assert_eq!(holds["holds"]["rolled_back_at_limit"], 100, "{stuck:#}");
+            assert_eq!(stuck["gate_rollback"]["count"], 100, "{stuck:#}");
+            assert_eq!(stuck["first_gate"]["error_rate"], 100, "{stuck:#}");
+            // The healthy twin completes: the gate caught the fault, 4h after its onset.
+            assert_eq!(stuck["caught"]["count"], 100, "{stuck:#}");
+            assert_eq!(stuck["time_to_catch_seconds"]["median"], 4.0 * 3600.0);
+            assert_eq!(holds["ended_held"]["count"], 0);
+        } else {
+            assert_eq!(holds["holds"]["stayed"], 100, "{stuck:#}");
+            assert_eq!(holds["ended_held"]["count"], 100, "{stuck:#}");
+            assert_eq!(stuck["rollback"]["count"], 0, "{stuck:#}");
+            assert_eq!(stuck["missed"]["count"], 0, "{stuck:#}");
+        }
+    }
+    // People read the holds too.
+    let done = plan()
+        .arg("simulate")
+        .arg(&p)
+        .args(["--scenarios", sc.to_str().unwrap(), "--trials", "20"])
+        .expect(0);
+    for line in [
+        "held a phase",
+        "20 passed their gates and went on",
+        "20 stayed held at the longest hold",
+        "ended held",
+    ] {
+        assert!(done.stdout.contains(line), "{line}: {}", done.stdout);
+    }
 }

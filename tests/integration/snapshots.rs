@@ -164,3 +164,38 @@ fn simulate_and_replay_print_their_snapshots() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
+
+/// The Lawsker plan under `on_failure: hold` (up to 6h, then stay held): what Monte Carlo
+/// prints about holds (trials that held, how each hold ended, how long, trials that ended
+/// held), pinned like the others, at 1 and 2 threads.
+#[test]
+fn simulate_under_a_hold_prints_its_snapshot() {
+    let dir = temp_dir("snapshot-hold");
+    let lawsker = std::fs::read_to_string(root().join("plans/lawsker.yaml")).unwrap();
+    let scenarios = root().join("simulations/lawsker.yaml");
+    let text = lawsker.replace(
+        "scenarios: ../simulations/lawsker.yaml",
+        &format!("scenarios: {}", scenarios.display()),
+    ) + "\ngate_policy: { on_failure: hold, max_hold: 6h, after_max_hold: stay }\n";
+    let plan_file = dir.join("lawsker-hold.yaml");
+    std::fs::write(&plan_file, text).unwrap();
+    let run = |jobs: &str| {
+        plan()
+            .arg("simulate")
+            .arg(&plan_file)
+            .args(["--scenarios", "simulations/lawsker.yaml"])
+            .args(["--trials", "200", "--seed", "7", "--jobs", jobs])
+            .expect(0)
+            .stdout
+    };
+    let out = run("2");
+    assert_eq!(run("1"), out, "the same bytes at 1 and 2 threads");
+    assert!(out.contains("held a phase"), "{out}");
+    let mut failures = Vec::new();
+    golden::compare(
+        &root().join("tests/snapshots/lawsker-hold.txt"),
+        &out,
+        &mut failures,
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}

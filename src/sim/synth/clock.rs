@@ -118,7 +118,7 @@ pub(crate) struct Span {
     /// Whether some evaluation that reads CPU can read this span's busy seconds
     /// ([`Model::reads_cpu_between`]).
     pub(super) cpu_read: bool,
-    /// Per track, its draws in [`Tick::draws`], when every trial draws with the same means
+    /// Per track, its draws in [`Plans::draws`], when every trial draws with the same means
     /// (None: under overdispersion each trial plans its own).
     pub(super) draws: Option<[std::ops::Range<usize>; 2]>,
 }
@@ -177,8 +177,15 @@ pub(crate) struct Tick {
     /// The window of a `crash`ed canary's `rate()`s, once the shared one reaches past its
     /// last sample (None: the shared one).
     pub(super) canary_window: Option<Window>,
-    /// The draws of the spans planned recently (see [`Clock`]'s `plans`), and the
-    /// inversion tables they use.
+}
+
+/// The draw plans of the spans planned recently, kept while their key recurs (for a block
+/// of the daily cycle), with the inversion tables they use: shared by the clocks of a
+/// batch's groups, which plan the same spans unless their phases differ.
+#[derive(Debug, Default)]
+pub(crate) struct Plans {
+    /// Per plan, per track, the range of its draws in `draws`.
+    keys: Vec<(PlanKey, [std::ops::Range<usize>; 2])>,
     pub(super) draws: Vec<ClassDraw>,
     pub(super) pool: Pool,
 }
@@ -213,7 +220,7 @@ pub(super) struct Window {
     pub(super) gap_s: f64,
 }
 
-/// The most span plans a [`Tick`] keeps (a few evaluations' worth in a leak's ramp, where
+/// The most span plans [`Plans`] keeps (a few evaluations' worth in a leak's ramp, where
 /// the level changes at every one; several blocks of the daily cycle otherwise).
 const KEEP_PLANS: usize = 32;
 
@@ -225,9 +232,6 @@ pub(crate) struct Clock<'m, 'a> {
     model: &'m Model<'a>,
     faults: &'m FaultModel<'m>,
     tracks: Vec<(Track, SeriesSet)>,
-    /// The spans planned recently, kept while their key recurs (for a block of the daily
-    /// cycle): per track, the range of its draws in [`Tick::draws`].
-    plans: Vec<(PlanKey, [std::ops::Range<usize>; 2])>,
     last_j: i64,
     slots: Slots,
     /// The last window layout (start gap, end gap, scrape intervals) and its factor.
@@ -241,7 +245,6 @@ impl<'m, 'a> Clock<'m, 'a> {
             model,
             faults,
             tracks: tracks(model),
-            plans: Vec::new(),
             last_j: 0,
             slots: Slots::new(model.ring_capacity),
             layout: None,
@@ -250,13 +253,12 @@ impl<'m, 'a> Clock<'m, 'a> {
     }
 
     /// A clock for a batch that parts from this one's at its time: the same ring slots
-    /// (the lanes that move keep their samples where they were), its own plans.
+    /// (the lanes that move keep their samples where they were).
     pub(crate) fn fork(&self) -> Self {
         Clock {
             model: self.model,
             faults: self.faults,
             tracks: self.tracks.clone(),
-            plans: Vec::new(),
             last_j: self.last_j,
             slots: self.slots.clone(),
             layout: self.layout,
@@ -265,29 +267,25 @@ impl<'m, 'a> Clock<'m, 'a> {
     }
 
     /// The step to evaluation time `ts` (non-decreasing across calls, a multiple of the
-    /// evaluation interval), the batch being where `progress` says in the release.
-    pub(crate) fn advance(&mut self, ts: i64, progress: Progress<'_>) -> &Tick {
+    /// evaluation interval), the batch being where `progress` says in the release; its
+    /// spans' draws are planned in `plans` (those of an earlier call may be dropped).
+    pub(crate) fn advance(&mut self, ts: i64, progress: Progress<'_>, plans: &mut Plans) -> &Tick {
         let schedule = progress.schedule;
         let m = self.model;
         let target = ts.div_euclid(m.scrape_ms);
         self.step.ts = ts;
         self.step.phase = schedule.phase_at(ts);
         self.step.spans.clear();
-        if self.plans.len() >= KEEP_PLANS {
-            self.plans.clear();
-            self.step.draws.clear();
-            self.step.pool.clear();
+        if plans.keys.len() >= KEEP_PLANS {
+            plans.keys.clear();
+            plans.draws.clear();
+            plans.pool.clear();
         }
         let mut j = self.last_j;
         // A crashed canary's last sample ends a span: its windows end there.
         let crash_end = self.faults.last_sample().filter(|&l| l > 0);
-        let (tracks, faults, step, slots, plans) = (
-            &self.tracks,
-            self.faults,
-            &mut self.step,
-            &mut self.slots,
-            &mut self.plans,
-        );
+        let (tracks, faults, step, slots) =
+            (&self.tracks, self.faults, &mut self.step, &mut self.slots);
         let mut push = |from: i64, to: i64| {
             let (t0, t1) = (from * m.scrape_ms, to * m.scrape_ms);
             let mid = (t0 + t1) / 2;
@@ -318,7 +316,7 @@ impl<'m, 'a> Clock<'m, 'a> {
                     phase,
                     level,
                 };
-                if let Some((_, ranges)) = plans.iter().find(|(k, _)| *k == key) {
+                if let Some((_, ranges)) = plans.keys.iter().find(|(k, _)| *k == key) {
                     span.draws = Some(ranges.clone());
                     step.spans.push(span);
                     return;
@@ -328,19 +326,19 @@ impl<'m, 'a> Clock<'m, 'a> {
                 // trial.
                 let mut ranges = [0..0, 0..0];
                 for (ti, &track) in tracks.iter().enumerate() {
-                    let start = step.draws.len();
+                    let start = plans.draws.len();
                     plan_track(
-                        &mut step.draws,
+                        &mut plans.draws,
                         m,
                         &span,
                         track,
                         rps,
                         faults.mix(track.0, facts.level),
-                        Some(&mut step.pool),
+                        Some(&mut plans.pool),
                     );
-                    ranges[ti] = start..step.draws.len();
+                    ranges[ti] = start..plans.draws.len();
                 }
-                plans.push((key, ranges.clone()));
+                plans.keys.push((key, ranges.clone()));
                 span.draws = Some(ranges);
             }
             step.spans.push(span);

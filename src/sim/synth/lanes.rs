@@ -10,7 +10,7 @@
 //! not depend on its batch. A finished trial leaves the batch by moving the last lane into
 //! its place.
 
-use super::clock::{Facts, Span, Tick, Window, plan_track, tracks};
+use super::clock::{Facts, Plans, Span, Tick, Window, plan_track, tracks};
 use super::draw::{self, ClassDraw, Mix, Target};
 use super::streams::Streams;
 use super::table::Pool;
@@ -210,7 +210,12 @@ impl<'m, 'a> Lanes<'m, 'a> {
             t.cpu_seconds[to] = f.cpu_seconds[l];
             let k = self.cells;
             copy_lane((&f.cells, fw), (&mut t.cells, w), k, (l, to));
-            copy_lane((&f.ring_requests, fw), (&mut t.ring_requests, w), 1, (l, to));
+            copy_lane(
+                (&f.ring_requests, fw),
+                (&mut t.ring_requests, w),
+                1,
+                (l, to),
+            );
             copy_lane((&f.ring_errors, fw), (&mut t.ring_errors, w), 1, (l, to));
             copy_lane((&f.ring_cpu, fw), (&mut t.ring_cpu, w), 1, (l, to));
             copy_lane((&f.ring_buckets, fw), (&mut t.ring_buckets, w), k, (l, to));
@@ -222,7 +227,7 @@ impl<'m, 'a> Lanes<'m, 'a> {
 
     /// Computes every lane's metric values at `step`'s evaluation time; only the metrics in
     /// `demand` asks for are computed (the others keep older values).
-    pub(crate) fn advance(&mut self, step: &Tick, demand: &Demand) {
+    pub(crate) fn advance(&mut self, (step, plans): (&Tick, &Plans), demand: &Demand) {
         let m = self.model;
         if let Bursts::Gamma(gamma) = &m.bursts {
             for (l, b) in self.burst[..self.live].iter_mut().enumerate() {
@@ -230,7 +235,7 @@ impl<'m, 'a> Lanes<'m, 'a> {
             }
         }
         for span in &step.spans {
-            self.generate(step, span);
+            self.generate(plans, span);
         }
         self.draw_gauges((step.ts, step.phase), demand);
         for ti in 0..self.tracks.len() {
@@ -239,7 +244,7 @@ impl<'m, 'a> Lanes<'m, 'a> {
     }
 
     /// Draws what happened in `span` in every lane and records the samples at its end.
-    fn generate(&mut self, step: &Tick, span: &Span) {
+    fn generate(&mut self, plans: &Plans, span: &Span) {
         let (m, n) = (self.model, self.live);
         if span.facts.is_none() {
             self.facts.clear();
@@ -279,9 +284,9 @@ impl<'m, 'a> Lanes<'m, 'a> {
                 match (&span.draws, span.facts) {
                     (Some(ranges), Some(f)) => draw_shared(
                         (&mut self.rng, n),
-                        &step.draws[ranges[ti].clone()],
+                        &plans.draws[ranges[ti].clone()],
                         self.faults.mix(t.track, f.level),
-                        &step.pool,
+                        &plans.pool,
                         (&mut t.cells, self.cells),
                         counts,
                     ),
@@ -304,7 +309,7 @@ impl<'m, 'a> Lanes<'m, 'a> {
                                 &mut self.rng.lane(l),
                                 &self.scratch_draws,
                                 mix,
-                                &step.pool,
+                                &plans.pool,
                                 &mut t.cells[l * k..(l + 1) * k],
                             );
                         }

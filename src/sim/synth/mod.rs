@@ -35,7 +35,8 @@
 //!   evaluation runs as one loop over them. Each trial keeps its own random stream, so its
 //!   numbers do not depend on the rest of its batch.
 //! - An evaluation computes only the values its rules read ([`Demand`]): a Monte Carlo
-//!   trial's gates run only near the end of each phase, so most evaluations compute only
+//!   trial's gates run only near the end of each phase (and while it is held), so most
+//!   evaluations compute only
 //!   what the rollback rules read (each evaluation's gauges are independent draws). Likewise
 //!   CPU, a counter read only through its windows, is drawn only in the spans such a window
 //!   can cover ([`Model::reads_cpu_between`]).
@@ -56,14 +57,14 @@ mod streams;
 mod table;
 
 use crate::check::{Builtin, CheckedPlan};
-use crate::sim::outcomes::Progress;
-use crate::sim::evaluator::Schedule;
 use crate::limits::{MAX_GAUGE_VALUE, MAX_REQUESTS_PER_SECOND, MAX_SCENARIOS};
 use crate::lower::{AlertRule, Condition, Rhs, RuleKind};
 use crate::prom::Semantics;
 use crate::promql::{MetricExpr, Track};
+use crate::sim::evaluator::Schedule;
+use crate::sim::outcomes::Progress;
 use crate::sim::scenario::{Fault, FaultKind, Scenarios};
-pub(crate) use clock::Clock;
+pub(crate) use clock::{Clock, Plans};
 use draw::Mix;
 pub(crate) use lanes::Lanes;
 use rand_distr::Gamma;

@@ -21,7 +21,8 @@
 //! A trial's stream is `Xoshiro256PlusPlus::seed_from_u64(seed)`, `seed` the trial's
 //! (`sim::montecarlo::trial_seed`). At each evaluation time `ts` (0, then every
 //! evaluation interval, until the release ends; the evaluation at which a failing gate
-//! rolls it back, or at which its last phase's watch ends, draws nothing), in this order:
+//! rolls it back, a hold's limit ends it, or its last phase's watch ends, draws nothing),
+//! in this order:
 //!
 //! 1. Under overdispersion, one Gamma variate: the request rate's multiplier until the next
 //!    evaluation.
@@ -51,7 +52,10 @@
 //! radius).
 //!
 //! The rules an evaluation runs, and so what it reads, are the rollback rules, and the
-//! gates from their `for` before the phase's end on (`gates_from`).
+//! gates from their `for` before the phase's end on (`gates_from`, on the trial's own
+//! schedule), which includes every evaluation of a held phase. Under a gate policy that
+//! holds, a trial walks its own holds (as `sim::evaluator` does): its later phases, and
+//! so the share of each span and which evaluations read CPU, move with them.
 //!
 //! [`Clock`]: super::Clock
 //! [`Lanes`]: super::Lanes
@@ -62,8 +66,8 @@ use super::draw;
 use super::table::Pool;
 use super::{BLOCK_MS, Bursts, Exposure, FaultModel, Model, SeriesSet, SyntheticMetric};
 use crate::check::GatePolicy;
-use crate::model::AfterMaxHold;
 use crate::lower::{AlertRule, RuleKind};
+use crate::model::AfterMaxHold;
 use crate::prom::{self, Bucket, Sample};
 use crate::promql::Track;
 use crate::sim::evaluator::{Schedule, Verdict, alert_state};

@@ -20,9 +20,9 @@ use super::{Trial, run_trial};
 use crate::lower::{AlertRule, RuleKind};
 use crate::prom::Semantics;
 use crate::promql::Track;
+use crate::sim::batch::{Batch, Group};
 use crate::sim::evaluator::{HoldOutcome, Schedule, Verdict};
 use crate::sim::montecarlo::{self, Settings, Tally, trial_seed};
-use crate::sim::batch::{Batch, Group};
 use crate::sim::outcomes::RuleSet;
 use crate::sim::scenario;
 use crate::sim::synth::{Exposure, FaultModel, Model, SyntheticMetric, fault_moves};
@@ -41,7 +41,7 @@ struct Seen {
     promotions: usize,
     /// Trials that ended held, and trials a rollback rule ended during a hold.
     held: usize,
-    holds: usize,
+    cut_short: usize,
     /// Holds whose gates passed before the longest hold was up.
     advanced: usize,
     gate_failures: usize,
@@ -130,6 +130,16 @@ fn check(plan: Source, files: &[Source], seen: &mut Seen) {
     }
 }
 
+/// How a trial of a batch ended.
+struct Ended {
+    trial: usize,
+    verdict: Verdict,
+    /// When a rollback rule ended it during a hold: the hold's start.
+    cut_short: Option<i64>,
+    gate_failures: Vec<(usize, usize)>,
+    exposure: Exposure,
+}
+
 /// What a batch of trials shares.
 struct Shared<'b, 'a> {
     model: &'b Model<'a>,
@@ -203,8 +213,7 @@ impl Shared<'_, '_> {
                     evaluated[t] += 1;
                 }
             };
-            let mut ended: Vec<(usize, Verdict, Option<i64>, Vec<(usize, usize)>, Exposure)> =
-                Vec::new();
+            let mut ended: Vec<Ended> = Vec::new();
             let advanced = &mut seen.advanced;
             let mut finish = |group: &Group<'_, '_>, l: usize, verdict: Verdict| {
                 let o = &group.outcomes;
@@ -214,13 +223,13 @@ impl Shared<'_, '_> {
                     .filter(|h| h.outcome == HoldOutcome::Advanced)
                     .count();
                 let by_rule = matches!(verdict, Verdict::RolledBack { rule, .. } if rules[rule].kind == RuleKind::Rollback);
-                ended.push((
-                    group.trial_of[l] as usize,
+                ended.push(Ended {
+                    trial: group.trial_of[l] as usize,
                     verdict,
-                    o.held_since().filter(|_| by_rule),
-                    o.gate_failures(l).to_vec(),
-                    *group.lanes.exposure(l),
-                ));
+                    cut_short: o.held_since().filter(|_| by_rule),
+                    gate_failures: o.gate_failures(l).to_vec(),
+                    exposure: *group.lanes.exposure(l),
+                });
             };
             batch.step(
                 ts,
@@ -231,12 +240,19 @@ impl Shared<'_, '_> {
                 &mut finish,
                 &mut inspect,
             );
-            for (t, verdict, held_since, gate_failures, exposure) in ended {
+            for Ended {
+                trial: t,
+                verdict,
+                cut_short,
+                gate_failures,
+                exposure,
+            } in ended
+            {
                 let want = &reference[t];
                 let got = (
                     verdict,
                     evaluated[t],
-                    held_since,
+                    cut_short,
                     &gate_failures[..],
                     (exposure.first_active, exposure.requests, exposure.failed),
                 );
@@ -262,7 +278,7 @@ impl Shared<'_, '_> {
                     Verdict::Completed { .. } => seen.promotions += 1,
                     Verdict::Held { .. } => seen.held += 1,
                 }
-                seen.holds += usize::from(held_since.is_some());
+                seen.cut_short += usize::from(cut_short.is_some());
                 seen.gate_failures += want.gate_failures.len();
                 seen.exposed += usize::from(want.exposure.requests > 0);
             }
@@ -309,7 +325,8 @@ fn tally(trials: &[Trial], phases: usize, rules_of: &[AlertRule]) -> Tally {
         for &(phase, rule) in &trial.gate_failures {
             t.gate_failures[phase * rules + rule] += 1;
         }
-        for c in &mut t.completed_phase[..montecarlo::phases_ended(trial.verdict, rules_of, phases)] {
+        for c in &mut t.completed_phase[..montecarlo::phases_ended(trial.verdict, rules_of, phases)]
+        {
             *c += 1;
         }
         t.exposed_requests += trial.exposure.requests;
@@ -511,7 +528,10 @@ fn held_lanes_compute_what_the_reference_computes() {
                 "threshold: 0.99       # 99%\n    duration: \"5m\"",
                 &format!("threshold: {}\n    duration: \"{}\"", rule.0, rule.1),
             )
-            .replace("availability: \"> 99.5%\"", &format!("availability: \"> {gate}\""))
+            .replace(
+                "availability: \"> 99.5%\"",
+                &format!("availability: \"> {gate}\""),
+            )
             .replace("duration: 24h", "duration: 2h")
             .replace("duration: 48h", "duration: 2h")
             .replace("duration: 72h", "duration: 2h")
@@ -523,7 +543,7 @@ fn held_lanes_compute_what_the_reference_computes() {
     }
     eprintln!("{seen:?}");
     assert!(
-        seen.holds > 3 && seen.held > 3 && seen.advanced > 10 && seen.promotions > 3,
+        seen.cut_short > 3 && seen.held > 3 && seen.advanced > 10 && seen.promotions > 3,
         "{seen:?}"
     );
 }
