@@ -741,19 +741,33 @@ fn detect_unit(model: &Model<'_>, s: &Scenario) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::check::GatePolicy;
     use crate::sim::scenario;
     use crate::source::Source;
     use std::path::Path;
 
-    /// Lock-step batches share only what depends on time: a trial's numbers, and so every
-    /// tally, are the same whatever the batch it runs in.
+    /// Lock-step batches share only what depends on time and on their trials' course: a
+    /// trial's numbers, and so every tally, are the same whatever the batch it runs in,
+    /// under a gate policy that holds too (held trials part into groups of their own).
     #[test]
     fn a_trials_numbers_do_not_depend_on_its_batch() {
+        for policy in [GatePolicy::Rollback, hold()] {
+            let mut lowered = lowered("lawsker.yaml");
+            lowered.plan.gate_policy = policy;
+            batches_agree(&lowered);
+        }
+    }
+
+    /// A gate policy that holds up to 4h, then stays held.
+    fn hold() -> GatePolicy {
+        GatePolicy::Hold {
+            max: crate::model::Duration::from_millis(4 * 3_600_000).expect("positive"),
+            then: crate::model::AfterMaxHold::Stay,
+        }
+    }
+
+    fn batches_agree(lowered: &LoweredPlan) {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let lowered = crate::pipeline::compile_file(&root.join("plans/lawsker.yaml"))
-            .expect("example plan loads")
-            .plan
-            .expect("example plan is valid");
         let plan = &lowered.plan;
         // The built-in scenarios, and a file with overdispersion (trials plan their own draws).
         for file in [
@@ -772,7 +786,7 @@ mod tests {
                 semantics: Semantics::Prometheus3,
             };
             let tallies = |batch| -> Vec<Tally> {
-                run_batched(&lowered, &scenarios, settings, batch, &mut |_, _| {})
+                run_batched(lowered, &scenarios, settings, batch, &mut |_, _| {})
                     .results
                     .into_iter()
                     .map(|r| r.tally)
@@ -854,10 +868,17 @@ mod tests {
     /// The twin construction: a fault that changes nothing is never caught, and its
     /// trials roll back anyway exactly as often as the healthy ones roll back at all (the
     /// same count, not within intervals), whether the twins are the file's fault-free
-    /// scenario or an extra pass, at any thread count.
+    /// scenario or an extra pass, at any thread count, under either gate policy.
     #[test]
     fn a_fault_that_changes_nothing_is_never_caught() {
-        let plan = lowered("lawsker.yaml");
+        for policy in [GatePolicy::Rollback, hold()] {
+            let mut plan = lowered("lawsker.yaml");
+            plan.plan.gate_policy = policy;
+            a_fault_that_changes_nothing_is_never_caught_with(&plan);
+        }
+    }
+
+    fn a_fault_that_changes_nothing_is_never_caught_with(plan: &LoweredPlan) {
         // Onsets early enough that most of the rollbacks come after them.
         let kinds = [
             (FaultKind::Step, 60_000),
@@ -873,12 +894,12 @@ mod tests {
         ];
         let faulty: Vec<Scenario> = kinds.iter().map(|&(k, o)| no_op(k, o)).collect();
         let with_healthy = with_scenarios(
-            &plan,
+            plan,
             std::iter::once(healthy()).chain(faulty.clone()).collect(),
         );
-        let without = with_scenarios(&plan, faulty);
+        let without = with_scenarios(plan, faulty);
         for jobs in [1, 3] {
-            let run = run(&plan, &with_healthy, settings(120, jobs), &mut |_, _| {});
+            let run = run(plan, &with_healthy, settings(120, jobs), &mut |_, _| {});
             let twins = run.twins.expect("a faulty scenario has twins");
             assert_eq!(twins.scenario, Some(0));
             let healthy = &run.results[0].tally;
@@ -896,9 +917,15 @@ mod tests {
                 // Not vacuous: most rollbacks came after the onset.
                 assert!(t.detected * 2 > t.rollbacks, "{name}: {}", t.detected);
                 assert_eq!(t.detect_steps.total(), 0, "{name}");
+                // And they held as their twins did.
+                assert_eq!(t.held_trials, healthy.held_trials, "{name}");
+                assert_eq!(t.hold_steps, healthy.hold_steps, "{name}");
+            }
+            if matches!(plan.plan.gate_policy, GatePolicy::Hold { .. }) {
+                assert!(healthy.held_trials > 5, "{}", healthy.held_trials);
             }
             // Without a fault-free scenario an extra pass gives the same twins.
-            let extra = super::run(&plan, &without, settings(120, jobs), &mut |_, _| {});
+            let extra = super::run(plan, &without, settings(120, jobs), &mut |_, _| {});
             let twins = extra.twins.expect("twins");
             assert_eq!(twins.scenario, None);
             assert_eq!(&twins.tally, healthy);
