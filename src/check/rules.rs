@@ -9,7 +9,7 @@ use super::checked::{GateRule, Limit, Metric, Monitoring, Phase, RollbackRule, S
 use super::metrics::{self, MetricTable};
 use super::{gates, rollbacks};
 use crate::diagnostic::Diagnostic;
-use crate::model::Plan;
+use crate::model::{Duration, Plan};
 
 /// The metrics, gates and rollback rules of a plan, each rule naming its metric by index.
 pub(super) struct Rules {
@@ -80,6 +80,9 @@ pub(super) fn rules(
         .into_iter()
         .filter_map(|(metric, name, gate)| gates::check(name, gate, metric, &metrics[metric], f))
         .collect();
+    if !gate_rules.is_empty() {
+        phases_shorter_than_gates(phases, monitoring.window, f);
+    }
 
     let context = rollbacks::Context {
         plan,
@@ -101,6 +104,31 @@ pub(super) fn rules(
         gates: gate_rules,
         rollbacks: rollback_rules,
         silent_canary,
+    }
+}
+
+/// A gate alert fires once its condition has held for the rate window (its `for`), and
+/// every alert starts over with a phase: in a phase no longer than that its gates cannot
+/// be firing when its `duration` is up, so they could never fail it, whatever the canary
+/// does.
+fn phases_shorter_than_gates(phases: &[Phase], window: Duration, f: &mut Vec<Diagnostic>) {
+    for (pi, p) in phases.iter().enumerate() {
+        if let Some(d) = p.duration
+            && d.millis() <= window.millis()
+            && pi + 1 < phases.len()
+        {
+            f.push(
+                Diagnostic::error(
+                    "phase-shorter-than-gate",
+                    format!("/phases/{pi}/duration"),
+                    format!(
+                        "phase `{}` lasts {d}, no longer than the {window} (the rate window) a gate must fail for before it fires: its gates can never fail it",
+                        p.name
+                    ),
+                )
+                .with_hint("lengthen the phase well past `monitoring.window`, or shorten the window"),
+            );
+        }
     }
 }
 

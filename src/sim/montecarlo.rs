@@ -451,9 +451,6 @@ impl Job<'_, '_> {
         for &(phase, rule) in outcomes.gate_failures(lane) {
             t.gate_failures[phase * rules.len() + rule] += 1;
         }
-        for c in &mut t.completed_phase[..phases_ended(verdict, rules, self.plan.phases.len())] {
-            *c += 1;
-        }
         // Its holds, the one a rollback rule cut short included.
         let by_rule = matches!(verdict, Verdict::RolledBack { rule, .. } if rules[rule].kind == RuleKind::Rollback);
         let cut_short = outcomes.held_since().filter(|_| by_rule).map(|from| Hold {
@@ -462,6 +459,10 @@ impl Job<'_, '_> {
             to: verdict.ts(),
             outcome: HoldOutcome::RolledBack,
         });
+        let ended = phases_ended(verdict, cut_short.is_some(), rules, self.plan.phases.len());
+        for c in &mut t.completed_phase[..ended] {
+            *c += 1;
+        }
         let holds = outcomes.holds(lane);
         t.held_trials += u64::from(!holds.is_empty() || cut_short.is_some());
         for h in holds.iter().chain(&cut_short) {
@@ -548,11 +549,17 @@ impl Job<'_, '_> {
 }
 
 /// How many phases a trial that ended with `verdict` saw the end of: the phases before
-/// the one it ended in, and that one too when it ended at its end (a failing gate, a hold
-/// that ended the release).
-pub(crate) fn phases_ended(verdict: Verdict, rules: &[AlertRule], phases: usize) -> usize {
+/// the one it ended in, and that one too when it ended at or past its end (a failing gate,
+/// a hold that ended the release, a rule firing while it was `held`).
+pub(crate) fn phases_ended(
+    verdict: Verdict,
+    held: bool,
+    rules: &[AlertRule],
+    phases: usize,
+) -> usize {
     match verdict {
         Verdict::RolledBack { phase, rule, .. } if rules[rule].kind == RuleKind::Gate => phase + 1,
+        Verdict::RolledBack { phase, .. } if held => phase + 1,
         Verdict::RolledBack { phase, .. } => phase,
         Verdict::Held { phase, .. } => phase + 1,
         Verdict::Completed { .. } => phases - 1,
@@ -923,6 +930,18 @@ mod tests {
             }
             if matches!(plan.plan.gate_policy, GatePolicy::Hold { .. }) {
                 assert!(healthy.held_trials > 5, "{}", healthy.held_trials);
+            }
+            // A gate fails a phase only in trials that reached its end.
+            let rules = plan.rules.len();
+            for r in &run.results {
+                let t = &r.tally;
+                for (i, &failed) in t.gate_failures.iter().enumerate() {
+                    assert!(
+                        failed <= t.completed_phase[i / rules],
+                        "{}",
+                        r.scenario.name
+                    );
+                }
             }
             // Without a fault-free scenario an extra pass gives the same twins.
             let extra = super::run(plan, &without, settings(120, jobs), &mut |_, _| {});

@@ -83,7 +83,7 @@
 
 use crate::check::{CheckedPlan, GatePolicy};
 use crate::lower::{AlertRule, RuleKind};
-use crate::model::Duration;
+use crate::model::{AfterMaxHold, Duration};
 use crate::prom::Semantics;
 use crate::sim::montecarlo::{MonteCarlo, ScenarioResult, Settings, Tally};
 use crate::sim::scenario::Scenarios;
@@ -648,18 +648,31 @@ fn model_text(m: &MetricModel) -> String {
 
 /// The report for people, printed from the report's data alone: the answer per scenario
 /// first, then the details, then what the run assumed.
-/// A scenario's holds, for people.
-fn hold_text(s: &mut String, h: &HoldsReport) {
+/// A scenario's holds, for people, under `policy`.
+fn hold_text(s: &mut String, h: &HoldsReport, policy: &GatePolicy) {
     let _ = writeln!(s, "  held a phase             {}", prop(&h.held_a_phase));
     let c = &h.holds;
     if c.total == 0 {
         return;
     }
+    let max = match policy {
+        GatePolicy::Hold { max, .. } => max.to_string(),
+        GatePolicy::Rollback => "max_hold".into(),
+    };
     let mut how = vec![format!("{} passed their gates and went on", c.advanced)];
     for (n, what) in [
-        (c.rolled_back_at_limit, "rolled back at the longest hold"),
-        (c.stayed, "stayed held at the longest hold"),
-        (c.rolled_back_by_rule, "rolled back by a rule while held"),
+        (
+            c.rolled_back_at_limit,
+            format!("rolled back when max_hold ({max}) ran out"),
+        ),
+        (
+            c.stayed,
+            format!("still held when max_hold ({max}) ran out, left for someone to decide"),
+        ),
+        (
+            c.rolled_back_by_rule,
+            "rolled back by a rule while held".into(),
+        ),
     ] {
         if n > 0 {
             how.push(format!("{n} {what}"));
@@ -667,14 +680,15 @@ fn hold_text(s: &mut String, h: &HoldsReport) {
     }
     let _ = writeln!(
         s,
-        "    holds                  {}: {}",
+        "    holds                  {} in {} trials: {}",
         c.total,
+        h.held_a_phase.count,
         how.join(", ")
     );
     if let Some(q) = &h.length_seconds {
         let _ = writeln!(
             s,
-            "    hold length            median {}, p90 {}, p99 {}",
+            "    hold length            median {}, p90 {}, p99 {} (from the evaluation that found the gate failing)",
             dur(q.median),
             dur(q.p90),
             dur(q.p99)
@@ -737,6 +751,10 @@ pub(crate) fn text(r: &SimulationReport) -> String {
             }
         }
     }
+    let any_ended_held = r
+        .scenarios
+        .iter()
+        .any(|sc| sc.holds.as_ref().is_some_and(|h| h.ended_held.count > 0));
     if r.twins.is_some() {
         let _ = writeln!(
             s,
@@ -744,7 +762,13 @@ pub(crate) fn text(r: &SimulationReport) -> String {
              moves,\n   while its healthy twin, the same trial without the fault, had not rolled \
              back yet;\n   rolled back anyway: the healthy twin had rolled back by then too; never rolled \
              back:\n   the release completed with the fault; escaped to 100%: the faulty version reached \
-             100%\n   and its fault began before the release ended, before 100% or during the watch)"
+             100%\n   and its fault began before the release ended, before 100% or during the watch{})",
+            if any_ended_held {
+                ";\n   ended held: the longest hold ran out with a gate still failing and the plan says stay:\n   \
+                 the release waits at that phase, short of 100%, for someone to decide"
+            } else {
+                ""
+            }
         );
     }
     for sc in &r.scenarios {
@@ -826,7 +850,7 @@ pub(crate) fn text(r: &SimulationReport) -> String {
             }
         }
         if let Some(h) = &sc.holds {
-            hold_text(&mut s, h);
+            hold_text(&mut s, h, &a.gate_policy);
         }
         for (p, g) in &sc.gate_failures {
             let list: Vec<String> = g
@@ -836,8 +860,12 @@ pub(crate) fn text(r: &SimulationReport) -> String {
                 .collect();
             let _ = writeln!(
                 s,
-                "  gates failing at the end of {p} (of {} trials reaching it): {}",
+                "  gates failing at the end of {p} (of {} trials reaching it{}): {}",
                 g.completed,
+                match a.gate_policy {
+                    GatePolicy::Rollback => "",
+                    GatePolicy::Hold { .. } => "; the phase then held",
+                },
                 list.join(", ")
             );
         }
@@ -874,8 +902,14 @@ pub(crate) fn text(r: &SimulationReport) -> String {
         s,
         "  release        a gate failing at its phase's end {}; the last phase (100%) watched {}{}",
         match a.gate_policy {
-            GatePolicy::Rollback => "rolls back at once",
-            GatePolicy::Hold { .. } => "holds the phase",
+            GatePolicy::Rollback => "rolls back at once".to_string(),
+            GatePolicy::Hold { max, then } => format!(
+                "holds the phase, re-checking at every evaluation, for up to {max}, then {}",
+                match then {
+                    AfterMaxHold::Rollback => "rolls back",
+                    AfterMaxHold::Stay => "stays held",
+                }
+            ),
         },
         secs(a.watch_seconds),
         if a.watch_default {

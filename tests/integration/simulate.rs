@@ -767,7 +767,7 @@ fn a_held_phase_goes_on_when_its_gate_passes_and_ends_at_the_longest_hold() {
         "50%",
         "3h",
         "{}",
-        &["{ metric: error_rate, threshold: 60%, duration: 2m }"],
+        &["{ metric: error_rate, threshold: 40%, duration: 15m }"],
     );
     let text = std::fs::read_to_string(&p).unwrap();
     let sc = write(
@@ -776,7 +776,8 @@ fn a_held_phase_goes_on_when_its_gate_passes_and_ends_at_the_longest_hold() {
         "traffic: { requests_per_second: 1000 }\nbaseline: { error_rate: 0.5% }\nscenarios:\n  \
          - name: healthy\n  \
          - name: transient\n    fault: { kind: bursts, onset: 2h50m, every: 48h, lasting: 20m, error_rate: 30% }\n  \
-         - name: stuck\n    fault: { kind: step, onset: 1h, error_rate: 30% }\n",
+         - name: stuck\n    fault: { kind: step, onset: 1h, error_rate: 30% }\n  \
+         - name: cut\n    fault: { kind: step, onset: 2h50m, error_rate: 50% }\n",
     );
     for then in ["rollback", "stay"] {
         std::fs::write(
@@ -845,6 +846,13 @@ fn a_held_phase_goes_on_when_its_gate_passes_and_ends_at_the_longest_hold() {
             assert_eq!(stuck["rollback"]["count"], 0, "{stuck:#}");
             assert_eq!(stuck["missed"]["count"], 0, "{stuck:#}");
         }
+        // Errors above the rule's threshold from 2h50m: the gate fails at 3h, and the rule
+        // (15m) fires during the hold; the phase's end was reached, its gate failed there.
+        let cut = scenario(&r, "cut");
+        assert_eq!(cut["holds"]["holds"]["rolled_back_by_rule"], 100, "{cut:#}");
+        assert_eq!(cut["first_rule"]["error_rate"], 100, "{cut:#}");
+        assert_eq!(cut["gate_failures"]["canary"]["completed"], 100, "{cut:#}");
+        assert_eq!(cut["gate_failures"]["canary"]["failing"]["error_rate"], 100);
     }
     // People read the holds too.
     let done = plan()

@@ -159,6 +159,7 @@ const ALL_CODES: &[&str] = &[
     "rollback-stricter-than-gate",
     "rollback-fires-when-better",
     "phase-shorter-than-rule",
+    "phase-shorter-than-gate",
     "duplicate-rule-id",
     "reserved-rule-id",
     "no-rollback",

@@ -325,7 +325,8 @@ fn tally(trials: &[Trial], phases: usize, rules_of: &[AlertRule]) -> Tally {
         for &(phase, rule) in &trial.gate_failures {
             t.gate_failures[phase * rules + rule] += 1;
         }
-        for c in &mut t.completed_phase[..montecarlo::phases_ended(trial.verdict, rules_of, phases)]
+        for c in &mut t.completed_phase
+            [..montecarlo::phases_ended(trial.verdict, trial.cut_short.is_some(), rules_of, phases)]
         {
             *c += 1;
         }
