@@ -863,7 +863,7 @@ fn a_held_phase_goes_on_when_its_gate_passes_and_ends_at_the_longest_hold() {
     for line in [
         "held a phase",
         "20 passed their gates and went on",
-        "20 stayed held at the longest hold",
+        "20 still held when max_hold (2h) ran out",
         "ended held",
     ] {
         assert!(done.stdout.contains(line), "{line}: {}", done.stdout);
