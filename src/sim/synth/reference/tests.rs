@@ -472,6 +472,22 @@ scenarios:
     fault: { kind: crash }
 ";
 
+/// [`FAULTS`] with and without overdispersion.
+fn fault_files() -> [Source; 2] {
+    ["0", "0.4"].map(|o| {
+        let text = FAULTS.replace("OVERDISPERSION", o);
+        Source::new(format!("faults ({o})"), text).holding(Kind::Scenarios)
+    })
+}
+
+/// The Lawsker plan's text with its phases two hours long.
+fn in_two_hour_phases(lawsker: &str) -> String {
+    lawsker
+        .replace("duration: 24h", "duration: 2h")
+        .replace("duration: 48h", "duration: 2h")
+        .replace("duration: 72h", "duration: 2h")
+}
+
 /// The Lawsker plan on grids whose evaluations fall between scrapes (every scrape is then
 /// drawn, and windows hold a varying number of samples), in two-hour phases, with
 /// [`FAULTS`]: a window of 8 scrapes (a power of two, which fills a ring sized for the
@@ -479,24 +495,17 @@ scenarios:
 #[test]
 fn unaligned_lanes_compute_what_the_reference_computes() {
     let lawsker = file("plans/lawsker.yaml", Kind::Plan);
-    let faults = ["0", "0.4"].map(|o| {
-        let text = FAULTS.replace("OVERDISPERSION", o);
-        Source::new(format!("faults ({o})"), text).holding(Kind::Scenarios)
-    });
+    let faults = fault_files();
     let mut seen = Seen::default();
     for (scrape, eval, window) in [("15s", "20s", "2m"), ("20s", "30s", "2m10s")] {
-        let text = lawsker
-            .text
-            .replace(
-                "monitoring:\n",
-                &format!(
-                    "monitoring:\n  scrape_interval: {scrape}\n  evaluation_interval: {eval}\n  \
+        let text = lawsker.text.replace(
+            "monitoring:\n",
+            &format!(
+                "monitoring:\n  scrape_interval: {scrape}\n  evaluation_interval: {eval}\n  \
                      window: {window}\n"
-                ),
-            )
-            .replace("duration: 24h", "duration: 2h")
-            .replace("duration: 48h", "duration: 2h")
-            .replace("duration: 72h", "duration: 2h");
+            ),
+        );
+        let text = in_two_hour_phases(&text);
         let name = format!("lawsker (scrape {scrape}, evaluation {eval}, window {window})");
         check(Source::new(name, text), &faults, &mut seen);
     }
@@ -510,10 +519,7 @@ fn unaligned_lanes_compute_what_the_reference_computes() {
 #[test]
 fn held_lanes_compute_what_the_reference_computes() {
     let lawsker = file("plans/lawsker.yaml", Kind::Plan);
-    let faults = ["0", "0.4"].map(|o| {
-        let text = FAULTS.replace("OVERDISPERSION", o);
-        Source::new(format!("faults ({o})"), text).holding(Kind::Scenarios)
-    });
+    let faults = fault_files();
     let mut seen = Seen::default();
     // The last: an availability rule nearly as strict as the gate but slower, which
     // fires during long holds.
@@ -523,8 +529,7 @@ fn held_lanes_compute_what_the_reference_computes() {
         ("3h", "stay", "99.5%", ("0.99", "5m")),
         ("3h", "rollback", "99.8%", ("0.997", "40m")),
     ] {
-        let text = lawsker
-            .text
+        let text = in_two_hour_phases(&lawsker.text)
             .replace(
                 "threshold: 0.99       # 99%\n    duration: \"5m\"",
                 &format!("threshold: {}\n    duration: \"{}\"", rule.0, rule.1),
@@ -533,9 +538,6 @@ fn held_lanes_compute_what_the_reference_computes() {
                 "availability: \"> 99.5%\"",
                 &format!("availability: \"> {gate}\""),
             )
-            .replace("duration: 24h", "duration: 2h")
-            .replace("duration: 48h", "duration: 2h")
-            .replace("duration: 72h", "duration: 2h")
             + &format!(
                 "\ngate_policy:\n  on_failure: hold\n  max_hold: {max}\n  after_max_hold: {then}\n"
             );
