@@ -10,8 +10,8 @@ use crate::promql::MetricExpr;
 use crate::suggest::nearest;
 
 /// Checks the plan's own metric definitions: a custom metric states its unit and bad
-/// direction, and every query tells canary from stable.
-pub(super) fn check_definitions(plan: &Plan, f: &mut Vec<Diagnostic>) {
+/// direction, and every query tells canary from stable and is PromQL.
+pub(super) fn check_definitions(plan: &Plan, monitoring: &Monitoring, f: &mut Vec<Diagnostic>) {
     for (name, def) in &plan.metrics {
         let at = format!("/metrics/{name}");
         let is_builtin = builtin(name).is_some();
@@ -40,7 +40,27 @@ pub(super) fn check_definitions(plan: &Plan, f: &mut Vec<Diagnostic>) {
                     .with_hint("filter its series with `track=\"$track\"`"),
             );
         }
+        if let Err(why) = parse_query(plan, monitoring, &def.query) {
+            f.push(
+                Diagnostic::error(
+                    "query-syntax",
+                    format!("{at}/query"),
+                    format!("the query of `{name}` is not valid PromQL: {why}"),
+                )
+                .with_hint("promtool would reject the whole rules file of every phase, leaving it without rollback alerts: fix the query (try it in Prometheus' expression browser)"),
+            );
+        }
     }
+}
+
+/// Parses a query of the plan as `plan render` writes it (`$service`, `$window` and
+/// `$track` filled in), with a real PromQL parser. The error is the parser's message.
+fn parse_query(plan: &Plan, monitoring: &Monitoring, query: &str) -> Result<(), String> {
+    let written = query
+        .replace("$service", &plan.service.name)
+        .replace("$window", &monitoring.window.to_string())
+        .replace("$track", "canary");
+    promql_parser::parser::parse(&written).map(|_| ())
 }
 
 /// The metrics resolved so far, in first-use order; rules name them by index.

@@ -28,7 +28,7 @@ pub(super) fn rules(
     phases: &[Phase],
     f: &mut Vec<Diagnostic>,
 ) -> Rules {
-    metrics::check_definitions(plan, f);
+    metrics::check_definitions(plan, monitoring, f);
     let mut table = MetricTable::new(plan, monitoring);
     let mut gated = Vec::new();
     for (name, gate) in &plan.gates {

@@ -160,6 +160,7 @@ const ALL_CODES: &[&str] = &[
     "rollback-fires-when-better",
     "phase-shorter-than-rule",
     "phase-shorter-than-gate",
+    "query-syntax",
     "duplicate-rule-id",
     "reserved-rule-id",
     "no-rollback",
