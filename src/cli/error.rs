@@ -36,7 +36,7 @@ impl Error {
             }
             Error::Write(_) => EXIT_USAGE,
             Error::Replay(ReplayError::Io { .. } | ReplayError::Bounds { .. }) => EXIT_USAGE,
-            Error::Replay(ReplayError::Trace { .. }) => EXIT_INVALID,
+            Error::Replay(ReplayError::Trace { .. } | ReplayError::Query { .. }) => EXIT_INVALID,
         }
     }
 
@@ -105,6 +105,18 @@ fn replay_error_text(e: &ReplayError, color: bool) -> String {
                 ("", "")
             };
             format!("{on}error[replay-range]{off}: {file}: {message}\n  = hint: {hint}\n")
+        }
+        ReplayError::Query {
+            file,
+            message,
+            hint,
+        } => {
+            let (on, off) = if color {
+                ("\x1b[1;31m", "\x1b[0m")
+            } else {
+                ("", "")
+            };
+            format!("{on}error[query-failed]{off}: {file}: {message}\n  = hint: {hint}\n")
         }
         ReplayError::Trace {
             file,

@@ -73,12 +73,14 @@
 
 pub(crate) mod alert;
 pub(crate) mod compare;
+pub(crate) mod engine;
 pub(crate) mod quantile;
 pub(crate) mod query;
 pub(crate) mod rate;
 pub(crate) mod sample;
 pub(crate) mod select;
 mod series;
+mod summation;
 
 pub(crate) use alert::{AlertState, AlertTiming, Status};
 pub(crate) use compare::ratio;

@@ -15,6 +15,8 @@
 //! or two series (and `max`) do not depend on the order; three or more may differ in the
 //! last bit.
 
+use super::engine::{self, Bound, EvalError};
+use super::summation::Agg;
 use super::{Bucket, DEFAULT_LOOKBACK_MS, RangeCursor, Semantics, Series};
 use crate::promql::{MetricExpr, Selector, Track};
 
@@ -69,6 +71,11 @@ enum BoundExpr {
     GaugeRatioMax {
         pairs: Vec<(Cur, Cur)>,
     },
+    /// A plan's own PromQL, evaluated by the engine.
+    Engine(Box<Bound>),
+    /// A plan's own PromQL that the engine cannot evaluate (`plan validate` refuses such a
+    /// query, so this is only reached by a plan that skipped it): every evaluation fails.
+    Unevaluable(String),
     Absent,
 }
 
@@ -114,7 +121,8 @@ impl Query {
     }
 
     /// The raw query `expr` for `track` over `series` (sums add up in slice order). A
-    /// custom query cannot be evaluated here: absent.
+    /// custom query is evaluated by the PromQL [`engine`], from the very text its recording
+    /// rule carries.
     pub(crate) fn raw(expr: &MetricExpr, track: Track, series: &[Series]) -> Query {
         Query {
             src: raw_source(expr, track, series),
@@ -124,7 +132,8 @@ impl Query {
     /// The indices of the series the query reads.
     pub(crate) fn reads(&self) -> Vec<usize> {
         let mut ids: Vec<usize> = match &self.src {
-            BoundExpr::Absent => Vec::new(),
+            BoundExpr::Absent | BoundExpr::Unevaluable(_) => Vec::new(),
+            BoundExpr::Engine(b) => b.reads(),
             BoundExpr::Recorded(c) => vec![c.series],
             BoundExpr::RateRatio { num, den, .. } => {
                 num.iter().chain(den).map(|c| c.series).collect()
@@ -144,9 +153,33 @@ impl Query {
     }
 
     /// The value at `ts` (relative ms, as the samples); `None` when the query returns
-    /// nothing. `series` must be the slice the query was built on.
-    pub(crate) fn at(&mut self, series: &[Series], ts: i64, semantics: Semantics) -> Option<f64> {
-        eval(&mut self.src, series, ts, semantics)
+    /// nothing; an error where Prometheus would fail the evaluation (only a custom query
+    /// can). `series` must be the slice the query was built on.
+    pub(crate) fn at(
+        &mut self,
+        series: &[Series],
+        ts: i64,
+        semantics: Semantics,
+    ) -> Result<Option<f64>, EvalError> {
+        match &mut self.src {
+            BoundExpr::Engine(b) => b.value_at(series, ts, semantics),
+            BoundExpr::Unevaluable(why) => Err(EvalError {
+                message: why.clone(),
+            }),
+            src => Ok(eval(src, series, ts, semantics)),
+        }
+    }
+
+    /// [`Query::at`] for the queries `plan render`'s promtool tests are built from (built-in
+    /// queries and recorded series, whose evaluation cannot fail; a custom query is fed to
+    /// those tests as its recorded series).
+    pub(crate) fn level(
+        &mut self,
+        series: &[Series],
+        ts: i64,
+        semantics: Semantics,
+    ) -> Option<f64> {
+        self.at(series, ts, semantics).unwrap_or(None)
     }
 
     /// Where the values come from.
@@ -155,7 +188,11 @@ impl Query {
             BoundExpr::Recorded(c) => Origin::Recorded {
                 series: series[c.series].display(),
             },
-            BoundExpr::Absent => Origin::Absent,
+            BoundExpr::Absent | BoundExpr::Unevaluable(_) => Origin::Absent,
+            BoundExpr::Engine(b) => match b.reads().len() {
+                0 => Origin::Absent,
+                n => Origin::Raw { series: n },
+            },
             BoundExpr::RateRatio { num, den, .. } => {
                 let mut ids: Vec<usize> = num.iter().chain(den).map(|c| c.series).collect();
                 ids.sort_unstable();
@@ -240,7 +277,13 @@ fn raw_source(expr: &MetricExpr, track: Track, series: &[Series]) -> BoundExpr {
                 .collect();
             BoundExpr::GaugeRatioMax { pairs }
         }
-        MetricExpr::Custom(_) => BoundExpr::Absent,
+        MetricExpr::Custom(_) => {
+            let text = expr.promql(Some(track));
+            match engine::program(&text) {
+                Ok(p) => BoundExpr::Engine(Box::new(Bound::new(&p, series))),
+                Err(why) => BoundExpr::Unevaluable(why),
+            }
+        }
     }
 }
 
@@ -269,6 +312,8 @@ fn instant_of(c: &mut Cur, series: &[Series], ts: i64, sem: Semantics) -> Option
 fn eval(src: &mut BoundExpr, series: &[Series], ts: i64, sem: Semantics) -> Option<f64> {
     match src {
         BoundExpr::Absent => None,
+        // Evaluated by `Query::at`, which can report their errors.
+        BoundExpr::Engine(_) | BoundExpr::Unevaluable(_) => None,
         BoundExpr::Recorded(c) => instant_of(c, series, ts, sem),
         BoundExpr::RateRatio { num, den, w } => {
             let mut n = Agg::default();
@@ -379,159 +424,9 @@ fn eval(src: &mut BoundExpr, series: &[Series], ts: i64, sem: Semantics) -> Opti
     }
 }
 
-/// One aggregation group of `sum` or `avg`, as promql/engine.go's `aggregation` keeps it.
-#[derive(Debug, Clone, Copy, Default)]
-struct Agg {
-    n: u32,
-    value: f64,
-    c: f64,
-    mean: f64,
-    incremental: bool,
-}
-
-/// `kahanSumInc` of Prometheus 3.x (Neumaier's variant; an infinite sum drops the
-/// compensation).
-#[inline]
-fn kahan_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
-    let t = sum + inc;
-    let c = if t.is_infinite() {
-        0.0
-    } else if sum.abs() >= inc.abs() {
-        c + ((sum - t) + inc)
-    } else {
-        c + ((inc - t) + sum)
-    };
-    (t, c)
-}
-
-impl Agg {
-    #[inline]
-    fn first(&mut self, f: f64) -> bool {
-        if self.n == 0 {
-            *self = Agg {
-                n: 1,
-                value: f,
-                c: 0.0,
-                mean: f,
-                incremental: false,
-            };
-            true
-        } else {
-            false
-        }
-    }
-
-    #[inline]
-    fn add_sum(&mut self, f: f64, sem: Semantics) {
-        if self.first(f) {
-            return;
-        }
-        self.n += 1;
-        match sem {
-            Semantics::Prometheus2 => self.value += f,
-            Semantics::Prometheus3 => (self.value, self.c) = kahan_inc(f, self.value, self.c),
-        }
-    }
-
-    #[inline]
-    fn sum(&self) -> Option<f64> {
-        // In 2.42 `c` stays 0; in 3.x the compensation is added at the end.
-        (self.n > 0).then_some(self.value + self.c)
-    }
-
-    #[inline]
-    fn add_avg(&mut self, f: f64, sem: Semantics) {
-        if self.first(f) {
-            return;
-        }
-        self.n += 1;
-        let n = self.n as f64;
-        match sem {
-            Semantics::Prometheus2 => {
-                if self.mean.is_infinite() {
-                    if f.is_infinite() && (self.mean > 0.0) == (f > 0.0) {
-                        return;
-                    }
-                    if !f.is_infinite() && !f.is_nan() {
-                        return;
-                    }
-                }
-                self.mean += f / n - self.mean / n;
-            }
-            Semantics::Prometheus3 => {
-                if !self.incremental {
-                    let (v, c) = kahan_inc(f, self.value, self.c);
-                    if !v.is_infinite() {
-                        (self.value, self.c) = (v, c);
-                        return;
-                    }
-                    self.incremental = true;
-                    self.mean = self.value / (n - 1.0);
-                    self.c /= n - 1.0;
-                }
-                let q = (n - 1.0) / n;
-                (self.mean, self.c) = kahan_inc(f / n, q * self.mean, q * self.c);
-            }
-        }
-    }
-
-    #[inline]
-    fn avg(&self, sem: Semantics) -> Option<f64> {
-        if self.n == 0 {
-            return None;
-        }
-        let n = self.n as f64;
-        Some(match sem {
-            Semantics::Prometheus2 => self.mean,
-            Semantics::Prometheus3 if self.incremental => self.mean + self.c,
-            Semantics::Prometheus3 => self.value / n + self.c / n,
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sums_follow_each_version() {
-        let xs = [1e16, 1.0, -1e16];
-        let mut a = Agg::default();
-        let mut b = Agg::default();
-        for x in xs {
-            a.add_sum(x, Semantics::Prometheus2);
-            b.add_sum(x, Semantics::Prometheus3);
-        }
-        assert_eq!(a.sum(), Some(0.0));
-        assert_eq!(b.sum(), Some(1.0));
-        assert_eq!(Agg::default().sum(), None);
-    }
-
-    #[test]
-    fn averages_follow_each_version() {
-        let mut a = Agg::default();
-        let mut b = Agg::default();
-        for x in [1.0, 2.0, 4.0] {
-            a.add_avg(x, Semantics::Prometheus2);
-            b.add_avg(x, Semantics::Prometheus3);
-        }
-        // 2.42: mean 1 → 1 + (2/2 - 1/2) = 1.5 → 1.5 + (4/3 - 1.5/3).
-        assert_eq!(
-            a.avg(Semantics::Prometheus2),
-            Some(1.5 + (4.0 / 3.0 - 1.5 / 3.0))
-        );
-        assert_eq!(b.avg(Semantics::Prometheus3), Some(7.0 / 3.0));
-        let mut c = Agg::default();
-        for x in [f64::MAX, f64::MAX] {
-            c.add_avg(x, Semantics::Prometheus3);
-        }
-        assert_eq!(c.avg(Semantics::Prometheus3), Some(f64::MAX));
-        let mut d = Agg::default();
-        for x in [f64::INFINITY, 1.0] {
-            d.add_avg(x, Semantics::Prometheus2);
-        }
-        assert_eq!(d.avg(Semantics::Prometheus2), Some(f64::INFINITY));
-    }
 
     #[test]
     fn le_labels() {

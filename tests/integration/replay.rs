@@ -728,3 +728,141 @@ fn thin_traffic_at_the_simulated_rate_is_a_located_warning() {
     );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// A trace of Lawsker's custom metrics as raw counters, one scrape every 15s for 30m:
+/// the canary's core flows complete at 50% until +10m and at 20% after; bug reports are a
+/// tenth of feedback throughout; the stable track stays at 50% and a tenth.
+fn business_trace() -> String {
+    let mut s = String::new();
+    for i in 0..=120i64 {
+        let t = i * 15;
+        let completed = if i <= 40 { 5 * i } else { 200 + 2 * (i - 40) };
+        for (track, scale, done) in [("canary", 1, completed), ("stable", 10, 50 * i)] {
+            let l = format!("service=backend;track={track}");
+            let _ = writeln!(s, "{t},business_flow_started_total,{l},{}", 10 * scale * i);
+            let _ = writeln!(s, "{t},business_flow_completed_total,{l},{done}");
+            let _ = writeln!(
+                s,
+                "{t},feedback_submissions_total,{l};type=bug,{}",
+                scale * i
+            );
+            let _ = writeln!(
+                s,
+                "{t},feedback_submissions_total,{l};type=feature,{}",
+                9 * scale * i
+            );
+        }
+    }
+    s
+}
+
+#[test]
+fn custom_metrics_are_computed_from_their_raw_counters() {
+    // conversion_rate's gate holds while the canary converts at least 95% as well as
+    // stable (0.475). From +10m15s each 15s interval completes 2 flows instead of 5: at
+    // +11m the window holds 4 such intervals (3.x: 19 intervals, 83/190 = 0.437; 2.42: 20
+    // intervals, 88/200 = 0.44), at +10m none. bug_report_rate stays at 10%, under 20%.
+    let dir = support::temp_dir("replay-custom");
+    let trace = support::write(&dir, "business.csv", &business_trace());
+    for sem in [Semantics::Prometheus3, Semantics::Prometheus2] {
+        let doc = json(&trace, sem);
+        let rule = |name: &str| {
+            doc["rules"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["alert"] == name)
+                .unwrap_or_else(|| panic!("{name} in {doc}"))
+                .clone()
+        };
+        assert_eq!(
+            rule("CanaryGateConversionRate")["first_pending_ms"],
+            11 * 60_000
+        );
+        assert_eq!(
+            rule("CanaryGateBugReportRate")["first_pending_ms"],
+            serde_json::Value::Null
+        );
+        let metric = |name: &str| {
+            doc["metrics"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|m| m["name"] == name)
+                .unwrap_or_else(|| panic!("{name} in {doc}"))
+                .clone()
+        };
+        for name in ["conversion_rate", "bug_report_rate"] {
+            assert_eq!(metric(name)["canary"]["raw"]["series"], 2, "{name}");
+        }
+        // Only conversion_rate is compared with stable.
+        assert_eq!(metric("conversion_rate")["stable"]["raw"]["series"], 2);
+    }
+}
+
+#[test]
+fn an_overridden_built_in_query_reads_separate_error_and_request_counters() {
+    // error_rate as errors over requests, two counters: 150 requests per 15s, 30 errors
+    // per 15s from +10m. `> 10%` needs 10 bad intervals in the window: pending at +13m,
+    // firing 5m later.
+    let dir = support::temp_dir("replay-override");
+    let text = std::fs::read_to_string(support::root().join("plans/lawsker.yaml")).unwrap();
+    let text = text.replacen(
+        "\nmetrics:\n",
+        "\nmetrics:\n  error_rate:\n    query: >-\n      sum(rate(http_errors_total{service=\"$service\",track=\"$track\"}[$window]))\n      / sum(rate(http_requests_total{service=\"$service\",track=\"$track\"}[$window]))\n",
+        1,
+    );
+    let p = support::write(&dir, "lawsker.yaml", &text);
+    let mut csv = String::new();
+    for i in 0..=120i64 {
+        let l = "service=backend;track=canary";
+        let errors = 30 * (i - 40).max(0);
+        let _ = writeln!(csv, "{},http_requests_total,{l},{}", i * 15, 150 * i);
+        let _ = writeln!(csv, "{},http_errors_total,{l},{errors}", i * 15);
+    }
+    let trace = support::write(&dir, "errors.csv", &csv);
+    let doc = json_with(&p, &trace);
+    let rule = doc["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["alert"] == "CanaryRollbackErrorRate")
+        .unwrap()
+        .clone();
+    assert_eq!(rule["first_pending_ms"], 13 * 60_000, "{doc}");
+    assert_eq!(rule["first_firing_ms"], 18 * 60_000, "{doc}");
+    let metrics = doc["metrics"].as_array().unwrap();
+    let error_rate = metrics.iter().find(|m| m["name"] == "error_rate").unwrap();
+    assert_eq!(error_rate["canary"]["raw"]["series"], 2);
+}
+
+#[test]
+fn a_custom_query_returning_two_series_stops_the_replay() {
+    // `sum by (type)` gives one series per feedback type: Prometheus would record two
+    // series and the plan's comparison would not know which to read.
+    let dir = support::temp_dir("replay-two-series");
+    let text = std::fs::read_to_string(support::root().join("plans/lawsker.yaml")).unwrap();
+    let text = text.replacen(
+        "sum(rate(feedback_submissions_total{service=\"$service\",track=\"$track\",type=\"bug\"}[$window]))\n      / ",
+        "sum by (type) (rate(feedback_submissions_total{service=\"$service\",track=\"$track\"}[$window])) or ",
+        1,
+    );
+    let p = support::write(&dir, "lawsker.yaml", &text);
+    let trace = support::write(&dir, "business.csv", &business_trace());
+    let done = plan()
+        .arg("simulate")
+        .arg(&p)
+        .arg("--trace")
+        .arg(&trace)
+        .run();
+    assert_eq!(done.code, 1, "{}", done.stderr);
+    assert!(
+        done.stderr.contains("error[query-failed]")
+            && done.stderr.contains(
+                "the query of `bug_report_rate` for the canary track has no single value at +1m"
+            )
+            && done.stderr.contains("the query returns 3 series"),
+        "{}",
+        done.stderr
+    );
+}

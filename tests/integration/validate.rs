@@ -161,6 +161,7 @@ const ALL_CODES: &[&str] = &[
     "phase-shorter-than-rule",
     "phase-shorter-than-gate",
     "query-syntax",
+    "query-unsupported",
     "duplicate-rule-id",
     "reserved-rule-id",
     "no-rollback",

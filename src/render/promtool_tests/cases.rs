@@ -242,8 +242,8 @@ impl Generator<'_> {
             let mut sq = self.query(r.metric, Track::Stable, &series);
             let mut ts = t1;
             while ts <= t3 {
-                let c = cq.at(&series, ts, SEM);
-                let s = sq.at(&series, ts, SEM);
+                let c = cq.level(&series, ts, SEM);
+                let s = sq.level(&series, ts, SEM);
                 if r.condition.holds(c, s) {
                     return Err(format!("{} holds at {}", r.alert, dur(ts)));
                 }

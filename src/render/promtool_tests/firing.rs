@@ -35,7 +35,7 @@ impl Generator<'_> {
 
     /// The value of metric `mi` for `track` at `ts` alone, as its recording rule records it.
     pub(super) fn value(&self, mi: usize, track: Track, ts: i64, series: &[Series]) -> Option<f64> {
-        self.query(mi, track, series).at(series, ts, SEM)
+        self.query(mi, track, series).level(series, ts, SEM)
     }
 
     /// Runs rule `r` over the series at every evaluation up to `end`, returning the first
@@ -60,8 +60,8 @@ impl Generator<'_> {
         let mut prev_firing = false;
         let mut ts = 0;
         while ts <= end {
-            let canary = canary_q.at(series, ts, SEM);
-            let stable = stable_q.as_mut().and_then(|q| q.at(series, ts, SEM));
+            let canary = canary_q.level(series, ts, SEM);
+            let stable = stable_q.as_mut().and_then(|q| q.level(series, ts, SEM));
             if let (Condition::Compare { rhs, .. }, Some(c)) = (r.condition, canary) {
                 let (t, floor) = match rhs {
                     Rhs::Value(v) => (Some(v), None),

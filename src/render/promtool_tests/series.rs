@@ -358,7 +358,7 @@ mod tests {
             new_series("http_requests_total", l, vals, 60_000)
         };
         let series = vec![mk("200", 90.0), mk("500", 10.0)];
-        let at = |track: Track, ts: i64| Query::raw(&e, track, &series).at(&series, ts, SEM);
+        let at = |track: Track, ts: i64| Query::raw(&e, track, &series).level(&series, ts, SEM);
         let v = at(Track::Canary, 15 * 60_000).unwrap();
         assert!((v - 0.1).abs() < 1e-12);
         assert_eq!(at(Track::Stable, 15 * 60_000), None);

@@ -30,6 +30,13 @@ pub enum ReplayError {
         message: String,
         hint: String,
     },
+    /// A custom query fails at some evaluation of this trace, as Prometheus would fail it
+    /// (exit 1).
+    Query {
+        file: String,
+        message: String,
+        hint: String,
+    },
 }
 
 impl ReplayError {

@@ -58,6 +58,7 @@ use crate::sim::evaluator::{Evaluator, Schedule, alert_state};
 use crate::sim::trace::Trace;
 use crate::sim::trace::TraceError;
 use crate::sim::trace::inputs::Inputs;
+use crate::sim::trace::inputs::QueryFailed;
 use crate::sim::trace::time::{format_rfc3339, offset};
 pub use report::Span;
 use report::{Frame, report};
@@ -85,6 +86,23 @@ pub enum RunError {
     /// `--start`, `--end` or `--evaluation-offset` do not fit the trace or the plan: what is
     /// wrong, and what to do.
     Bounds { message: String, hint: String },
+    /// A custom query fails at some evaluation, as Prometheus would fail it.
+    Query { message: String, hint: String },
+}
+
+impl RunError {
+    fn query(plan: &CheckedPlan, e: QueryFailed) -> RunError {
+        RunError::Query {
+            message: format!(
+                "the query of `{}` for the {} track has no single value at {}: {}",
+                plan.metrics[e.metric].name,
+                e.track.as_str(),
+                offset(e.at),
+                e.message
+            ),
+            hint: "the plan compares one value per track; make the query return one series per track (aggregate it, e.g. `sum(...)`), or check the trace's labels".into(),
+        }
+    }
 }
 
 impl From<TraceError> for RunError {
@@ -105,6 +123,11 @@ pub fn replay_file(
     run(plan, rules, &mut t, &file, opts).map_err(|e| match e {
         RunError::Trace(e) => ReplayError::from_trace(&file, &lines, e),
         RunError::Bounds { message, hint } => ReplayError::Bounds {
+            file: file.clone(),
+            message,
+            hint,
+        },
+        RunError::Query { message, hint } => ReplayError::Query {
             file: file.clone(),
             message,
             hint,
@@ -241,7 +264,7 @@ pub fn run(
     let mut ts = first_evaluation;
     while ts <= end {
         ev.enter(ts);
-        let values = inputs.values_at(ts);
+        let values = inputs.values_at(ts).map_err(|e| RunError::query(plan, e))?;
         evaluations += 1;
         ev.evaluate(ts, values);
         ts += ei;
@@ -308,14 +331,14 @@ pub fn firing_per_rule(
     trace: &Trace,
     semantics: Semantics,
     until: i64,
-) -> Result<Vec<Vec<i64>>, TraceError> {
+) -> Result<Vec<Vec<i64>>, RunError> {
     let ei = plan.monitoring.evaluation_interval.millis() as i64;
     let mut inputs = Inputs::new(plan, rules, trace, semantics)?;
     let mut states: Vec<AlertState> = rules.iter().map(alert_state).collect();
     let mut out = vec![Vec::new(); rules.len()];
     let mut ts = 0;
     while ts <= until {
-        let values = inputs.values_at(ts);
+        let values = inputs.values_at(ts).map_err(|e| RunError::query(plan, e))?;
         for (i, r) in rules.iter().enumerate() {
             let (c, s) = values[r.metric];
             if states[i].step(ts, r.condition.holds(c, s)).is_firing() {

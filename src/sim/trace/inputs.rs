@@ -8,15 +8,30 @@
 //!   `http_request_duration_seconds_bucket`, gauges...), matched by the query's own
 //!   selectors and evaluated by [`Query`].
 //!
-//! A recorded series wins over raw ones for the same metric and track. A custom metric
-//! (its own PromQL) can only be read as recorded series. A metric with neither is absent:
-//! its comparisons are false and its no-data rule fires, as in Prometheus.
+//! A recorded series wins over raw ones for the same metric and track. A custom metric (its
+//! own PromQL, or a built-in metric's overriding query) reads its raw series through the
+//! PromQL engine, from the very text of its recording rule. A metric with neither is
+//! absent: its comparisons are false and its no-data rule fires, as in Prometheus.
 
 use super::{Series, Trace, TraceError};
 use crate::check::CheckedPlan;
 use crate::lower::{self, AlertRule};
+use crate::prom::engine::EvalError;
 use crate::prom::{Origin, Query, Semantics};
 use crate::promql::Track;
+use crate::sim::evaluator::Values;
+
+/// A metric's query that Prometheus would fail to evaluate at some time (a custom query
+/// returning two series, or matching two series one-to-one): its recording rule would
+/// record nothing, which no replay may quietly read as "no data".
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct QueryFailed {
+    pub(crate) metric: usize,
+    pub(crate) track: Track,
+    /// The evaluation time (relative ms).
+    pub(crate) at: i64,
+    pub(crate) message: String,
+}
 
 /// The metric values of a trace at successive evaluations.
 pub(crate) struct Inputs<'t> {
@@ -85,16 +100,25 @@ impl<'t> Inputs<'t> {
     }
 
     /// The values at evaluation time `ts` (non-decreasing across calls; relative ms, as
-    /// the trace's samples).
-    pub(crate) fn values_at(&mut self, ts: i64) -> &[(Option<f64>, Option<f64>)] {
+    /// the trace's samples). Fails where Prometheus would fail a custom query's evaluation
+    /// (see [`QueryFailed`]).
+    pub(crate) fn values_at(&mut self, ts: i64) -> Result<&Values, QueryFailed> {
         let sem = self.semantics;
         let series = &self.trace.series;
         for (mi, pair) in self.sources.iter_mut().enumerate() {
-            let c = pair[0].at(series, ts, sem);
-            let s = pair[1].at(series, ts, sem);
+            let failed = |track: Track| {
+                move |e: EvalError| QueryFailed {
+                    metric: mi,
+                    track,
+                    at: ts,
+                    message: e.message,
+                }
+            };
+            let c = pair[0].at(series, ts, sem).map_err(failed(Track::Canary))?;
+            let s = pair[1].at(series, ts, sem).map_err(failed(Track::Stable))?;
             self.values[mi] = (c, s);
         }
-        &self.values
+        Ok(&self.values)
     }
 }
 

@@ -1,0 +1,114 @@
+//! The project's own PromQL engine: a plan's custom queries (and overrides of built-in
+//! queries) evaluated over raw series exactly as Prometheus evaluates the recording rules
+//! `plan render` writes, in both 2.42 and 3.x semantics.
+//!
+//! Queries are parsed by `promql-parser` (a maintained parser used in production by
+//! GreptimeDB), [compiled](expr::compile) into the subset this engine evaluates (an
+//! [`Unsupported`] construct is refused at `plan validate`), then [bound](Bound) to the series
+//! of a trace: selectors pick their series and every label computation (grouping, vector
+//! matching) is done once, so that each evaluation only moves numbers through the same
+//! window, rate, quantile and summation code as the built-in metrics.
+//!
+//! Exactness caveats: Prometheus adds the elements of a sum in an order it does not define
+//! (series creation order for selectors; map order after a binary operation); here they are
+//! added in trace order, so sums of three or more series may differ in the last bit. Among
+//! elements of equal value `topk`/`bottomk` pick the ones Go's heap would pick in trace
+//! order.
+
+mod expr;
+mod functions;
+mod labels;
+mod node;
+
+pub(crate) use expr::{Expr, compile};
+pub(crate) use node::EvalError;
+
+use super::{Semantics, Series};
+use node::{Cx, Node};
+
+/// A query bound to the series it reads; evaluated at non-decreasing times.
+#[derive(Debug, Clone)]
+pub(crate) struct Bound {
+    root: Node,
+}
+
+impl Bound {
+    /// Binds a compiled query to `series`.
+    pub(crate) fn new(expr: &Expr, series: &[Series]) -> Bound {
+        Bound {
+            root: Node::bind(expr, series),
+        }
+    }
+
+    /// The indices of the series the query reads, sorted.
+    pub(crate) fn reads(&self) -> Vec<usize> {
+        let mut ids = Vec::new();
+        self.root.reads(&mut ids);
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
+    /// The query's one value at `ts` (what its recording rule would record): `None` when
+    /// it returns nothing; an error when Prometheus would fail the evaluation (the message
+    /// is Prometheus' own), or when it returns more than one series (the plan compares one
+    /// value per track).
+    pub(crate) fn value_at(
+        &mut self,
+        series: &[Series],
+        ts: i64,
+        sem: Semantics,
+    ) -> Result<Option<f64>, EvalError> {
+        self.root.eval(&Cx { series, ts, sem })?;
+        if self.root.is_scalar {
+            return Ok(Some(self.root.scalar));
+        }
+        let mut present = self.root.present();
+        let Some((_, v)) = present.next() else {
+            return Ok(None);
+        };
+        let more = present.count();
+        if more > 0 {
+            return Err(EvalError {
+                message: format!(
+                    "the query returns {} series, which Prometheus would record and alert on one by one: {}",
+                    more + 1,
+                    self.root
+                        .present()
+                        .map(|(l, _)| labels::display(l))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            });
+        }
+        Ok(Some(v))
+    }
+
+    /// Every element at `ts`, as `(labels, value)` (for tests and reports).
+    #[cfg(test)]
+    pub(crate) fn vector_at(
+        &mut self,
+        series: &[Series],
+        ts: i64,
+        sem: Semantics,
+    ) -> Result<Vec<(String, f64)>, EvalError> {
+        self.root.eval(&Cx { series, ts, sem })?;
+        if self.root.is_scalar {
+            return Ok(vec![(String::new(), self.root.scalar)]);
+        }
+        Ok(self
+            .root
+            .present()
+            .map(|(l, v)| (labels::display(l), v))
+            .collect())
+    }
+}
+
+/// Parses and compiles `query` (already filled in: no `$` placeholders).
+pub(crate) fn program(query: &str) -> Result<Expr, String> {
+    let ast = promql_parser::parser::parse(query)?;
+    compile(&ast).map_err(|u| format!("{} is not supported", u.what))
+}
+
+#[cfg(test)]
+mod tests;
