@@ -188,3 +188,241 @@ fn a_query_of_many_series_is_an_error_for_a_rule() {
     assert!(e.message.contains("returns 3 series"), "{}", e.message);
     assert_eq!(b.reads(), vec![0, 1, 2]);
 }
+
+/// A tiny deterministic generator for the random traces below.
+struct Rng(crate::sim::splitmix::SplitMix64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0.next_u64() % n
+    }
+    fn chance(&mut self, p: f64) -> bool {
+        (self.0.next_u64() >> 11) as f64 / (1u64 << 53) as f64 <= p
+    }
+}
+
+/// Random raw series for every built-in metric, on both tracks: request counters per code,
+/// latency buckets, CPU counters and gauges per instance, `up`; with counter resets,
+/// counters starting at zero or mid-way, gaps, staleness markers and NaN, on a random
+/// scrape interval.
+fn random_trace(rng: &mut Rng, n: usize) -> Vec<Series> {
+    let step = [10_000, 15_000, 30_000, 60_000][rng.below(4) as usize];
+    let mut out = Vec::new();
+    let mut push = |rng: &mut Rng, name: &str, labels: Vec<(&str, &str)>, counter: bool| {
+        let mut l: Vec<(String, String)> = labels
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        l.sort();
+        let mut v = if rng.chance(0.5) {
+            0.0
+        } else {
+            rng.below(1000) as f64
+        };
+        let mut samples = Vec::new();
+        for i in 0..n {
+            let t = i as i64 * step
+                + if rng.chance(0.2) {
+                    rng.below(3000) as i64
+                } else {
+                    0
+                };
+            if counter {
+                if rng.chance(0.03) {
+                    v = 0.0;
+                }
+                v += rng.below(50) as f64;
+            } else {
+                v = rng.below(100) as f64;
+            }
+            let x = if rng.chance(0.04) {
+                continue;
+            } else if rng.chance(0.03) {
+                crate::prom::STALE_NAN
+            } else if rng.chance(0.01) {
+                f64::NAN
+            } else {
+                v
+            };
+            samples.push(Sample::new(t, x));
+        }
+        out.push(Series {
+            name: name.into(),
+            labels: l,
+            samples,
+            line: 0,
+            column: 0,
+        });
+    };
+    for track in ["canary", "stable"] {
+        let base = |extra: Vec<(&'static str, &'static str)>| {
+            let mut l = vec![("service", "backend"), ("track", track)];
+            l.extend(extra);
+            l
+        };
+        for code in ["200", "500", "503"] {
+            if rng.chance(0.8) {
+                push(rng, "http_requests_total", base(vec![("code", code)]), true);
+            }
+        }
+        for le in ["0.1", "0.5", "1", "+Inf"] {
+            if rng.chance(0.9) {
+                push(
+                    rng,
+                    "http_request_duration_seconds_bucket",
+                    base(vec![("le", le)]),
+                    true,
+                );
+            }
+        }
+        for inst in ["a", "b"] {
+            push(
+                rng,
+                "process_cpu_seconds_total",
+                base(vec![("instance", inst)]),
+                true,
+            );
+            push(
+                rng,
+                "container_memory_working_set_bytes",
+                base(vec![("instance", inst)]),
+                false,
+            );
+            if rng.chance(0.8) {
+                push(
+                    rng,
+                    "container_spec_memory_limit_bytes",
+                    base(vec![("instance", inst)]),
+                    false,
+                );
+            }
+            push(
+                rng,
+                "db_connections_in_use",
+                base(vec![("instance", inst)]),
+                false,
+            );
+            push(
+                rng,
+                "redis_memory_used_bytes",
+                base(vec![("instance", inst)]),
+                false,
+            );
+            push(
+                rng,
+                "redis_memory_max_bytes",
+                base(vec![("instance", inst)]),
+                false,
+            );
+            push(rng, "up", base(vec![("instance", inst)]), false);
+        }
+    }
+    out
+}
+
+fn same(a: Option<f64>, b: Option<f64>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(x), Some(y)) => x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()),
+        _ => false,
+    }
+}
+
+/// The engine, reading the very PromQL `plan render` writes for each built-in metric,
+/// computes bit for bit what the structured evaluator computes (which the `proof`
+/// integration test holds against promtool 2.42), in both semantics: an independent check
+/// of the engine on every function, aggregation and operator the built-in queries use, and
+/// of its 3.x mode.
+#[test]
+fn the_engine_computes_the_built_in_queries_as_their_structured_evaluator_does() {
+    use crate::check::BUILTINS;
+    use crate::model::Duration;
+    use crate::prom::Query;
+    use crate::promql::Track;
+    let mut rng = Rng(crate::sim::splitmix::SplitMix64::new(0xE161_7E57));
+    let (mut compared, mut valued) = (0, 0);
+    for trial in 0..60 {
+        let n = 40 + rng.below(40) as usize;
+        let series = random_trace(&mut rng, n);
+        let window = Duration::parse(["1m", "2m", "5m"][trial % 3]).unwrap();
+        for b in BUILTINS.iter() {
+            let expr = b.expr("backend", window);
+            for track in [Track::Canary, Track::Stable] {
+                let text = expr.promql(Some(track));
+                let program = program(&text).unwrap_or_else(|e| panic!("{text}: {e}"));
+                for sem in [Semantics::Prometheus2, Semantics::Prometheus3] {
+                    let mut structured = Query::raw(&expr, track, &series);
+                    let mut engine = Bound::new(&program, &series);
+                    let mut ts = 0;
+                    while ts < n as i64 * 60_000 {
+                        let want = structured.at(&series, ts, sem).unwrap();
+                        let got = engine.value_at(&series, ts, sem);
+                        // `max` of several instances' ratios is one series; a failed
+                        // evaluation (duplicate label sets) cannot happen on these series.
+                        let got = got.unwrap_or_else(|e| panic!("{text} at {ts}: {}", e.message));
+                        assert!(
+                            same(want, got),
+                            "trial {trial}, {sem:?}, {text} at {ts}: structured {want:?}, engine {got:?}"
+                        );
+                        compared += 1;
+                        valued += want.is_some_and(|v| !v.is_nan()) as usize;
+                        ts += 15_000 + rng.below(2) as i64 * 7_000;
+                    }
+                }
+            }
+        }
+    }
+    assert!(compared > 100_000, "{compared} comparisons");
+    assert!(
+        valued * 5 > compared * 2,
+        "{valued} of {compared} have a value"
+    );
+}
+
+/// Random queries over random series never panic the engine, whatever they compute.
+#[test]
+fn random_queries_never_panic() {
+    let mut rng = Rng(crate::sim::splitmix::SplitMix64::new(7));
+    let series = random_trace(&mut rng, 30);
+    let atoms = [
+        "http_requests_total",
+        "rate(http_requests_total[1m])",
+        "irate(up[5m] offset 1m)",
+        "changes(up[2m])",
+        "resets(http_requests_total[5m])",
+        "avg_over_time(up[3m])",
+        "quantile_over_time(0.3, up[3m])",
+        "stddev_over_time(up[3m])",
+        "absent(nothing)",
+        "absent_over_time(up[1m])",
+        "vector(time())",
+        "histogram_quantile(0.9, rate(http_request_duration_seconds_bucket[2m]))",
+        "clamp(up, 1, 0)",
+        "-up",
+    ];
+    let aggs = ["sum", "avg", "min", "max", "count"];
+    let ops = [
+        "+", "/", "%", "^", "> bool", "<", "and", "or", "unless", "== bool",
+    ];
+    let mut ran = 0;
+    for _ in 0..3000 {
+        let mut q = atoms[rng.below(atoms.len() as u64) as usize].to_string();
+        for _ in 0..rng.below(3) {
+            let other = atoms[rng.below(atoms.len() as u64) as usize];
+            let op = ops[rng.below(ops.len() as u64) as usize];
+            q = match rng.below(4) {
+                0 => format!("{}({q})", aggs[rng.below(aggs.len() as u64) as usize]),
+                1 => format!("topk(2, {q})"),
+                2 => format!("({q}) {op} on(track) group_left {other}"),
+                _ => format!("({q}) {op} ({other})"),
+            };
+        }
+        let Ok(expr) = program(&q) else { continue };
+        let mut b = Bound::new(&expr, &series);
+        for ts in (0..30).map(|i| i * 20_000) {
+            let _ = b.value_at(&series, ts, Semantics::Prometheus3);
+        }
+        ran += 1;
+    }
+    assert!(ran > 1000, "{ran} queries ran");
+}
