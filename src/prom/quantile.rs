@@ -255,9 +255,28 @@ fn almost_equal(a: f64, b: f64, epsilon: f64) -> bool {
     diff / sum < epsilon
 }
 
+/// An `le` label as Go's `strconv.ParseFloat` reads it.
+pub(crate) fn parse_le(s: &str) -> Option<f64> {
+    match s {
+        "+Inf" | "Inf" | "+inf" | "inf" | "+INF" | "INF" => Some(f64::INFINITY),
+        "-Inf" | "-inf" => Some(f64::NEG_INFINITY),
+        // Rust and Go read the same decimal, exponent, `inf`/`infinity`/`nan` spellings.
+        _ => s.parse().ok(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn le_labels() {
+        assert_eq!(parse_le("+Inf"), Some(f64::INFINITY));
+        assert_eq!(parse_le("0.25"), Some(0.25));
+        assert_eq!(parse_le("1e3"), Some(1000.0));
+        assert_eq!(parse_le(""), None);
+        assert_eq!(parse_le("fast"), None);
+    }
     use proptest::prelude::*;
 
     const P2: Semantics = Semantics::Prometheus2;

@@ -16,6 +16,7 @@
 //! last bit.
 
 use super::engine::{self, Bound, EvalError};
+use super::quantile::parse_le;
 use super::summation::Agg;
 use super::{Bucket, DEFAULT_LOOKBACK_MS, RangeCursor, Semantics, Series};
 use crate::promql::{MetricExpr, Selector, Track};
@@ -287,16 +288,6 @@ fn raw_source(expr: &MetricExpr, track: Track, series: &[Series]) -> BoundExpr {
     }
 }
 
-/// An `le` label as Go's `strconv.ParseFloat` reads it.
-pub(crate) fn parse_le(s: &str) -> Option<f64> {
-    match s {
-        "+Inf" | "Inf" | "+inf" | "inf" | "+INF" | "INF" => Some(f64::INFINITY),
-        "-Inf" | "-inf" => Some(f64::NEG_INFINITY),
-        // Rust and Go read the same decimal, exponent, `inf`/`infinity`/`nan` spellings.
-        _ => s.parse().ok(),
-    }
-}
-
 fn rate_of(c: &mut Cur, series: &[Series], ts: i64, w: i64, sem: Semantics) -> Option<f64> {
     let s = &series[c.series].samples;
     super::rate(c.cursor.window(s, ts, w, sem), ts, w, sem)
@@ -421,19 +412,5 @@ fn eval(src: &mut BoundExpr, series: &[Series], ts: i64, sem: Semantics) -> Opti
             }
             max
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn le_labels() {
-        assert_eq!(parse_le("+Inf"), Some(f64::INFINITY));
-        assert_eq!(parse_le("0.25"), Some(0.25));
-        assert_eq!(parse_le("1e3"), Some(1000.0));
-        assert_eq!(parse_le(""), None);
-        assert_eq!(parse_le("fast"), None);
     }
 }

@@ -4,8 +4,8 @@
 //!
 //! An edge from file `a` to file `b` is `a` naming an item of `b` in its code: through a
 //! `use` or a path (`crate::x::y`, `super::z`). Re-exports (`pub use`), `mod` declarations,
-//! comments and `#[cfg(test)]` test modules do not count: a module's root may re-export its
-//! children, and tests may set up what they need.
+//! comments and `#[cfg(test)]` test modules (inline, or a `tests.rs` of their own) do not
+//! count: a module's root may re-export its children, and tests may set up what they need.
 
 use crate::support::root;
 use std::collections::{BTreeMap, BTreeSet};
@@ -41,7 +41,7 @@ fn sources(dir: &Path, base: &Path, out: &mut BTreeMap<String, (String, bool)>) 
             sources(&p, base, out);
             continue;
         }
-        if p.extension().is_none_or(|x| x != "rs") {
+        if p.extension().is_none_or(|x| x != "rs") || is_test_module(&p) {
             continue;
         }
         let rel = p.strip_prefix(base).expect("under src/");
@@ -60,6 +60,23 @@ fn sources(dir: &Path, base: &Path, out: &mut BTreeMap<String, (String, bool)>) 
         let text = std::fs::read_to_string(&p).expect("readable source");
         out.insert(parts.join("::"), (code_of(&text), is_root));
     }
+}
+
+/// Whether `p` is a `tests.rs` that its parent module declares as `#[cfg(test)] mod tests;`:
+/// a test module in a file of its own, which does not count either.
+fn is_test_module(p: &Path) -> bool {
+    if p.file_name().is_none_or(|n| n != "tests.rs") {
+        return false;
+    }
+    let Some(dir) = p.parent() else {
+        return false;
+    };
+    let parent = if dir.join("mod.rs").is_file() {
+        dir.join("mod.rs")
+    } else {
+        dir.with_extension("rs")
+    };
+    std::fs::read_to_string(parent).is_ok_and(|t| t.contains("#[cfg(test)]\nmod tests;"))
 }
 
 /// The code that can name other files: without `#[cfg(test)] mod tests { ... }` at the end,

@@ -15,8 +15,7 @@
 use super::expr::{AggOp, BinOp, Card, ElemFn, Expr, Grouping, Matching, RangeFn, Selector};
 use super::functions::{binop, go_max, go_min, quantile, range_fn, scalar_binop};
 use super::labels::{self, Interner, Labels};
-use crate::prom::quantile::{Bucket, histogram_quantile};
-use crate::prom::query::parse_le;
+use crate::prom::quantile::{Bucket, histogram_quantile, parse_le};
 use crate::prom::sample::Sample;
 use crate::prom::summation::Agg;
 use crate::prom::{DEFAULT_LOOKBACK_MS, RangeCursor, Semantics, Series};
