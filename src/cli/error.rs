@@ -98,26 +98,12 @@ fn replay_error_text(e: &ReplayError, color: bool) -> String {
             file,
             message,
             hint,
-        } => {
-            let (on, off) = if color {
-                ("\x1b[1;31m", "\x1b[0m")
-            } else {
-                ("", "")
-            };
-            format!("{on}error[replay-range]{off}: {file}: {message}\n  = hint: {hint}\n")
-        }
+        } => file_error("replay-range", file, message, hint, color),
         ReplayError::Query {
             file,
             message,
             hint,
-        } => {
-            let (on, off) = if color {
-                ("\x1b[1;31m", "\x1b[0m")
-            } else {
-                ("", "")
-            };
-            format!("{on}error[query-failed]{off}: {file}: {message}\n  = hint: {hint}\n")
-        }
+        } => file_error("query-failed", file, message, hint, color),
         ReplayError::Trace {
             file,
             line,
@@ -131,4 +117,14 @@ fn replay_error_text(e: &ReplayError, color: bool) -> String {
             color,
         ),
     }
+}
+
+/// An error about a whole file (no line to show): `error[code]: file: message` and its hint.
+fn file_error(code: &str, file: &str, message: &str, hint: &str, color: bool) -> String {
+    let (on, off) = if color {
+        ("\x1b[1;31m", "\x1b[0m")
+    } else {
+        ("", "")
+    };
+    format!("{on}error[{code}]{off}: {file}: {message}\n  = hint: {hint}\n")
 }

@@ -729,6 +729,13 @@ fn thin_traffic_at_the_simulated_rate_is_a_located_warning() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// Lawsker's plan with the first `from` replaced by `to`, in `dir`.
+fn lawsker_edited(dir: &Path, from: &str, to: &str) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(support::root().join("plans/lawsker.yaml")).unwrap();
+    assert!(text.contains(from), "{from} is in the plan");
+    support::write(dir, "lawsker.yaml", &text.replacen(from, to, 1))
+}
+
 /// A trace of Lawsker's custom metrics as raw counters, one scrape every 15s for 30m:
 /// the canary's core flows complete at 50% until +10m and at 20% after; bug reports are a
 /// tenth of feedback throughout; the stable track stays at 50% and a tenth.
@@ -806,13 +813,11 @@ fn an_overridden_built_in_query_reads_separate_error_and_request_counters() {
     // per 15s from +10m. `> 10%` needs 10 bad intervals in the window: pending at +13m,
     // firing 5m later.
     let dir = support::temp_dir("replay-override");
-    let text = std::fs::read_to_string(support::root().join("plans/lawsker.yaml")).unwrap();
-    let text = text.replacen(
+    let p = lawsker_edited(
+        &dir,
         "\nmetrics:\n",
         "\nmetrics:\n  error_rate:\n    query: >-\n      sum(rate(http_errors_total{service=\"$service\",track=\"$track\"}[$window]))\n      / sum(rate(http_requests_total{service=\"$service\",track=\"$track\"}[$window]))\n",
-        1,
     );
-    let p = support::write(&dir, "lawsker.yaml", &text);
     let mut csv = String::new();
     for i in 0..=120i64 {
         let l = "service=backend;track=canary";
@@ -837,17 +842,16 @@ fn an_overridden_built_in_query_reads_separate_error_and_request_counters() {
 }
 
 #[test]
-fn a_custom_query_returning_two_series_stops_the_replay() {
-    // `sum by (type)` gives one series per feedback type: Prometheus would record two
-    // series and the plan's comparison would not know which to read.
+fn a_custom_query_returning_several_series_stops_the_replay() {
+    // `sum by (type) (...) or sum(...)` gives one series per feedback type and the total:
+    // Prometheus would record three series, and the plan's comparison would not know which
+    // to read.
     let dir = support::temp_dir("replay-two-series");
-    let text = std::fs::read_to_string(support::root().join("plans/lawsker.yaml")).unwrap();
-    let text = text.replacen(
+    let p = lawsker_edited(
+        &dir,
         "sum(rate(feedback_submissions_total{service=\"$service\",track=\"$track\",type=\"bug\"}[$window]))\n      / ",
         "sum by (type) (rate(feedback_submissions_total{service=\"$service\",track=\"$track\"}[$window])) or ",
-        1,
     );
-    let p = support::write(&dir, "lawsker.yaml", &text);
     let trace = support::write(&dir, "business.csv", &business_trace());
     let done = plan()
         .arg("simulate")

@@ -459,13 +459,7 @@ impl Node {
                 param,
                 live,
             } => {
-                let p = match param {
-                    Some(p) => {
-                        p.eval(cx)?;
-                        p.scalar
-                    }
-                    None => f64::NAN,
-                };
+                let p = param_value(param, cx)?;
                 let t = cx.ts - *offset_ms;
                 for (o, c) in out.iter_mut().zip(curs.iter_mut()) {
                     let s = &cx.series[c.series].samples;
@@ -566,13 +560,7 @@ impl Node {
                 groups,
                 values,
             } => {
-                let p = match param {
-                    Some(p) => {
-                        p.eval(cx)?;
-                        p.scalar
-                    }
-                    None => f64::NAN,
-                };
+                let p = param_value(param, cx)?;
                 arg.eval(cx)?;
                 aggregate(*op, p, &arg.out, group_of, *groups, values, out, cx.sem)?;
             }
@@ -751,6 +739,17 @@ impl Node {
     }
 }
 
+/// The value of an optional scalar parameter (NaN when there is none).
+fn param_value(param: &mut Option<Box<Node>>, cx: &Cx) -> Result<f64, EvalError> {
+    match param {
+        Some(p) => {
+            p.eval(cx)?;
+            Ok(p.scalar)
+        }
+        None => Ok(f64::NAN),
+    }
+}
+
 /// An aggregation of `arg` into groups (`out` per group, or per argument slot for
 /// `topk`/`bottomk`), in the argument's slot order, as promql/engine.go's `aggregation`.
 #[allow(clippy::too_many_arguments)]
@@ -921,20 +920,24 @@ fn result_labels(many: &Labels, one: &Labels, op: BinOp, bool_: bool, m: &Matchi
     l
 }
 
+/// The matching signature of each slot of `a` and of `b`, numbered together, and how many
+/// there are.
+fn signatures(a: &Node, b: &Node, m: &Matching) -> (Vec<usize>, Vec<usize>, usize) {
+    let mut sigs = Interner::default();
+    let mut of = |n: &Node| -> Vec<usize> {
+        n.slots
+            .iter()
+            .map(|l| sigs.id(labels::signature(l, m.on, &m.labels)))
+            .collect()
+    };
+    let (a, b) = (of(a), of(b));
+    (a, b, sigs.sets.len())
+}
+
 fn vector_node(op: BinOp, lhs: Box<Node>, rhs: Box<Node>, bool_: bool, m: &Matching) -> Node {
     let swapped = m.card == Card::OneToMany;
     let (many, one) = if swapped { (rhs, lhs) } else { (lhs, rhs) };
-    let mut sigs = Interner::default();
-    let many_sig: Vec<usize> = many
-        .slots
-        .iter()
-        .map(|l| sigs.id(labels::signature(l, m.on, &m.labels)))
-        .collect();
-    let one_sig: Vec<usize> = one
-        .slots
-        .iter()
-        .map(|l| sigs.id(labels::signature(l, m.on, &m.labels)))
-        .collect();
+    let (many_sig, one_sig, nsig) = signatures(&many, &one, m);
     let mut slots = Vec::new();
     let mut pairs = Vec::with_capacity(many.slots.len());
     for (i, ml) in many.slots.iter().enumerate() {
@@ -947,7 +950,6 @@ fn vector_node(op: BinOp, lhs: Box<Node>, rhs: Box<Node>, bool_: bool, m: &Match
         }
         pairs.push(mine);
     }
-    let nsig = sigs.sets.len();
     Node::new(
         slots,
         Kind::VectorVector {
@@ -967,22 +969,11 @@ fn vector_node(op: BinOp, lhs: Box<Node>, rhs: Box<Node>, bool_: bool, m: &Match
 }
 
 fn set_node(op: BinOp, lhs: Box<Node>, rhs: Box<Node>, m: &Matching) -> Node {
-    let mut sigs = Interner::default();
-    let lhs_sig: Vec<usize> = lhs
-        .slots
-        .iter()
-        .map(|l| sigs.id(labels::signature(l, m.on, &m.labels)))
-        .collect();
-    let rhs_sig: Vec<usize> = rhs
-        .slots
-        .iter()
-        .map(|l| sigs.id(labels::signature(l, m.on, &m.labels)))
-        .collect();
+    let (lhs_sig, rhs_sig, nsig) = signatures(&lhs, &rhs, m);
     let mut slots = lhs.slots.clone();
     if op == BinOp::Or {
         slots.extend(rhs.slots.iter().cloned());
     }
-    let nsig = sigs.sets.len();
     Node::new(
         slots,
         Kind::Set {
