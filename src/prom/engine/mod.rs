@@ -30,8 +30,6 @@ use node::{Cx, Node};
 #[derive(Debug, Clone)]
 pub(crate) struct Bound {
     root: Node,
-    /// The slot of the one series the previous evaluation returned, if it returned one.
-    last: Option<usize>,
 }
 
 impl Bound {
@@ -39,7 +37,6 @@ impl Bound {
     pub(crate) fn new(expr: &Expr, series: &[Series]) -> Bound {
         Bound {
             root: Node::bind(expr, series),
-            last: None,
         }
     }
 
@@ -66,9 +63,8 @@ impl Bound {
         if self.root.is_scalar {
             return Ok(Some(self.root.scalar));
         }
-        let mut present = self.root.present_slots();
-        let Some((slot, v)) = present.next() else {
-            self.last = None;
+        let mut present = self.root.present();
+        let Some((_, v)) = present.next() else {
             return Ok(None);
         };
         let more = present.count();
@@ -82,19 +78,6 @@ impl Bound {
                         .map(|(l, _)| labels::display(l))
                         .collect::<Vec<_>>()
                         .join(", ")
-                ),
-            });
-        }
-        // A rule over a series whose labels change is a new alert in Prometheus (its `for`
-        // starts again); one value per track cannot follow that.
-        if let Some(before) = self.last.replace(slot)
-            && self.root.labels(before) != self.root.labels(slot)
-        {
-            return Err(EvalError {
-                message: format!(
-                    "the query's one series changed its labels from {} to {} between two evaluations: Prometheus keeps a separate alert per label set, whose `for` starts again, which one value per track cannot follow; aggregate the result (e.g. `max(...)`)",
-                    labels::display(self.root.labels(before)),
-                    labels::display(self.root.labels(slot))
                 ),
             });
         }

@@ -403,19 +403,6 @@ impl Node {
         }
     }
 
-    /// The present elements: (slot, value).
-    pub(super) fn present_slots(&self) -> impl Iterator<Item = (usize, f64)> {
-        self.out
-            .iter()
-            .enumerate()
-            .filter_map(|(i, v)| v.map(|v| (i, v)))
-    }
-
-    /// The labels of slot `i`.
-    pub(super) fn labels(&self, i: usize) -> &Labels {
-        &self.slots[i]
-    }
-
     /// The present elements: (labels, value).
     pub(super) fn present(&self) -> impl Iterator<Item = (&Labels, f64)> {
         self.slots

@@ -426,32 +426,3 @@ fn random_queries_never_panic() {
     }
     assert!(ran > 1000, "{ran} queries ran");
 }
-
-#[test]
-fn a_series_that_changes_labels_between_evaluations_is_an_error_for_a_rule() {
-    // topk(1) picks the canary's 200s at first, then its 500s once they are more.
-    let s = vec![
-        series(
-            "req_total",
-            &[("code", "200"), ("track", "canary")],
-            &[10., 10., 10.],
-        ),
-        series(
-            "req_total",
-            &[("code", "500"), ("track", "canary")],
-            &[0., 5., 20.],
-        ),
-    ];
-    let expr = program(r#"topk(1, req_total{track="canary"})"#).unwrap();
-    let mut b = Bound::new(&expr, &s);
-    assert_eq!(b.value_at(&s, 0, Semantics::Prometheus3), Ok(Some(10.0)));
-    assert_eq!(b.value_at(&s, MIN, Semantics::Prometheus3), Ok(Some(10.0)));
-    let e = b.value_at(&s, 2 * MIN, Semantics::Prometheus3).unwrap_err();
-    assert!(e.message.contains("changed its labels"), "{}", e.message);
-    // An aggregation has no labels to change.
-    let expr = program(r#"max(req_total{track="canary"})"#).unwrap();
-    let mut b = Bound::new(&expr, &s);
-    for ts in [0, MIN, 2 * MIN] {
-        assert!(b.value_at(&s, ts, Semantics::Prometheus3).is_ok());
-    }
-}
