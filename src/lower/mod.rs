@@ -73,6 +73,32 @@ impl Condition {
         }
     }
 
+    /// [`holds`](Self::holds) for values with labels of their own beyond those the
+    /// recording rules set (`own`: the canary's and the stable track's; see
+    /// `prom::Query::own_labels`): the alert the rule's expression returns, as those
+    /// labels, or None.
+    pub(crate) fn alert<'l>(
+        &self,
+        canary: Option<f64>,
+        stable: Option<f64>,
+        own: [&'l [(String, String)]; 2],
+    ) -> Option<&'l [(String, String)]> {
+        if !self.holds(canary, stable) {
+            return None;
+        }
+        match self {
+            // `absent(...)` gives only the labels its selector's matchers name.
+            Condition::Missing | Condition::Silent if canary.is_none() => Some(&[]),
+            // `canary > ignoring(track) group_left() (k * stable)` matches a canary element
+            // with the stable element whose labels but `track` are the same, or none.
+            Condition::Compare {
+                rhs: Rhs::StableTimes { .. },
+                ..
+            } if own[0] != own[1] => None,
+            _ => Some(own[0]),
+        }
+    }
+
     /// Whether this condition needs the stable track's value.
     pub(crate) fn uses_stable(&self) -> bool {
         matches!(
@@ -326,5 +352,36 @@ mod tests {
             "NaN == 0 is false"
         );
         assert_eq!(camel("response_time_p95"), "ResponseTimeP95");
+    }
+
+    #[test]
+    fn alerts_are_told_apart_by_the_labels_a_custom_query_keeps() {
+        let a: Vec<(String, String)> = vec![("instance".into(), "a".into())];
+        let b: Vec<(String, String)> = vec![("instance".into(), "b".into())];
+        let none: &[(String, String)] = &[];
+        let gt = Condition::Compare {
+            op: Op::Gt,
+            rhs: Rhs::Value(0.1),
+        };
+        assert_eq!(gt.alert(Some(0.2), None, [&a, none]), Some(&a[..]));
+        assert_eq!(gt.alert(Some(0.0), None, [&a, none]), None);
+        // No data: `absent()` has none of the query's labels, `x != x` all of them.
+        let missing = Condition::Missing;
+        assert_eq!(missing.alert(None, None, [none, none]), Some(none));
+        assert_eq!(
+            missing.alert(Some(f64::NAN), None, [&a, none]),
+            Some(&a[..])
+        );
+        assert_eq!(missing.alert(Some(1.0), None, [&a, none]), None);
+        // Compared with stable, `ignoring(track)`: only equal labels match.
+        let rel = Condition::Compare {
+            op: Op::Gt,
+            rhs: Rhs::StableTimes {
+                factor: 2.0,
+                also: None,
+            },
+        };
+        assert_eq!(rel.alert(Some(0.5), Some(0.1), [&a, &a]), Some(&a[..]));
+        assert_eq!(rel.alert(Some(0.5), Some(0.1), [&a, &b]), None);
     }
 }

@@ -103,13 +103,22 @@ pub(crate) enum Origin {
 #[derive(Debug, Clone)]
 pub(crate) struct Query {
     src: BoundExpr,
+    /// A custom query's possible results: per element, the labels its recording rule keeps
+    /// beyond `plan`, `service` and `track` (which the rule sets), which tell the alerts of
+    /// one rule apart (see [`Query::own_labels`]). Empty for every other query.
+    own: Vec<Vec<(String, String)>>,
 }
+
+/// The labels a recording rule of `plan render` sets on what its query returns (and the
+/// metric name, which it replaces).
+const RULE_LABELS: [&str; 4] = ["__name__", "plan", "service", "track"];
 
 impl Query {
     /// A query that returns nothing (no series gives the metric).
     pub(crate) fn absent() -> Query {
         Query {
             src: BoundExpr::Absent,
+            own: Vec::new(),
         }
     }
 
@@ -118,6 +127,7 @@ impl Query {
     pub(crate) fn recorded(i: usize) -> Query {
         Query {
             src: BoundExpr::Recorded(Cur::new(i)),
+            own: Vec::new(),
         }
     }
 
@@ -125,8 +135,33 @@ impl Query {
     /// custom query is evaluated by the PromQL [`engine`], from the very text its recording
     /// rule carries.
     pub(crate) fn raw(expr: &MetricExpr, track: Track, series: &[Series]) -> Query {
-        Query {
-            src: raw_source(expr, track, series),
+        let src = raw_source(expr, track, series);
+        let own = match &src {
+            BoundExpr::Engine(b) => b
+                .slots()
+                .iter()
+                .map(|l| {
+                    l.iter()
+                        .filter(|(k, _)| !RULE_LABELS.contains(&k.as_str()))
+                        .cloned()
+                        .collect()
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        Query { src, own }
+    }
+
+    /// The labels of the latest value [`Query::at`] returned, beyond those its recording
+    /// rule sets (`plan`, `service`, `track`): empty but for a custom query whose result
+    /// keeps some (`increase(x{instance="a"}[5m])` keeps `instance`; `topk(1, x)` all of
+    /// the chosen series'). Prometheus keys a rule's alerts by their labels, so when they
+    /// change the alert is another one, whose `for` starts over; and `absent()` (in a
+    /// no-data rule) gives none of them.
+    pub(crate) fn own_labels(&self) -> &[(String, String)] {
+        match &self.src {
+            BoundExpr::Engine(b) => b.last().map_or(&[][..], |i| &self.own[i]),
+            _ => &[],
         }
     }
 

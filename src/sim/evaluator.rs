@@ -267,6 +267,9 @@ pub(crate) struct Evaluator<'a> {
     rules: &'a [AlertRule],
     schedule: &'a Schedule,
     states: Vec<AlertState>,
+    /// Per rule, the labels that tell its active alert from the rule's others (see
+    /// [`Evaluator::evaluate_alerts`]).
+    alert_labels: Vec<Vec<(String, String)>>,
     phase: usize,
     /// Recorded only when asked for (the replay), never in Monte Carlo trials.
     events: Option<Vec<Event>>,
@@ -308,6 +311,7 @@ impl<'a> Evaluator<'a> {
             rules,
             schedule,
             states,
+            alert_labels: vec![Vec::new(); rules.len()],
             phase: 0,
             events,
             logs: if record_events {
@@ -401,17 +405,50 @@ impl<'a> Evaluator<'a> {
         });
     }
 
-    /// One rule evaluation at `ts` (call [`enter`](Self::enter) first). Every rule is
-    /// evaluated, after the verdict too; returns the verdict, once there is one.
-    #[inline]
+    /// One rule evaluation at `ts` (call [`enter`](Self::enter) first) of values without
+    /// labels of their own (as Monte Carlo's). Every rule is evaluated, after the verdict
+    /// too; returns the verdict, once there is one.
+    #[cfg(test)]
     pub(crate) fn evaluate(&mut self, ts: i64, values: &Values) -> Option<Verdict> {
-        self.last_ts = Some(ts);
-        for i in 0..self.rules.len() {
-            let r = &self.rules[i];
+        self.evaluate_alerts(ts, |r| {
             let (canary, stable) = values[r.metric];
+            r.condition.holds(canary, stable).then_some(&[][..])
+        })
+    }
+
+    /// One rule evaluation at `ts` (call [`enter`](Self::enter) first), where each rule's
+    /// expression may return alerts with labels of their own (a custom query's, see
+    /// `prom::Query::own_labels`): `alert(rule)` is the one it returns, as those labels, or
+    /// None. Prometheus keys alerts by their labels (rules/alerting.go): when they change,
+    /// the active alert is resolved (or cleared) and another one starts pending, its `for`
+    /// from zero. Every rule is evaluated, after the verdict too; returns the verdict, once
+    /// there is one.
+    pub(crate) fn evaluate_alerts<'l>(
+        &mut self,
+        ts: i64,
+        alert: impl Fn(&AlertRule) -> Option<&'l [(String, String)]>,
+    ) -> Option<Verdict> {
+        self.last_ts = Some(ts);
+        let rules = self.rules;
+        for (i, r) in rules.iter().enumerate() {
+            let returned = if r.runs_in(self.phase) {
+                alert(r)
+            } else {
+                None
+            };
+            if let Some(labels) = returned
+                && self.alert_labels[i] != labels
+            {
+                let before = self.states[i].status();
+                if before != Status::Inactive {
+                    // The other alert: its condition is false now.
+                    let after = self.states[i].step(ts, false);
+                    self.transition(ts, i, before, after);
+                }
+                self.alert_labels[i] = labels.to_vec();
+            }
             let before = self.states[i].status();
-            let holds = r.runs_in(self.phase) && r.condition.holds(canary, stable);
-            let after = self.states[i].step(ts, holds);
+            let after = self.states[i].step(ts, returned.is_some());
             if before != after {
                 self.transition(ts, i, before, after);
             }

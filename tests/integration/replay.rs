@@ -870,3 +870,42 @@ fn a_custom_query_returning_several_series_stops_the_replay() {
         done.stderr
     );
 }
+
+#[test]
+fn a_custom_query_keeping_its_labels_is_another_alert_when_they_change() {
+    // bug_report_rate as `last_over_time` of a gauge of instance `a`, which keeps its
+    // labels. Scraped every 15s: 0.1 until +1m45s, nothing until +8m, then NaN. The no-data
+    // rule (for 5m) finds it absent from +3m: `absent(...)`, an alert without `instance`;
+    // then NaN from +8m: `x != x`, an alert with `instance="a"`, another one, whose `for`
+    // starts over (promtool agrees; see `proof_custom`).
+    let dir = support::temp_dir("replay-own-labels");
+    let p = lawsker_edited(
+        &dir,
+        "sum(rate(feedback_submissions_total{service=\"$service\",track=\"$track\",type=\"bug\"}[$window]))\n      / sum(rate(feedback_submissions_total{service=\"$service\",track=\"$track\"}[$window]))",
+        "last_over_time(bug_share{service=\"$service\",track=\"$track\",instance=\"a\"}[1m])",
+    );
+    let mut csv = String::new();
+    for i in 0..=120i64 {
+        let l = "instance=a;service=backend;track=canary";
+        match i {
+            0..7 => {
+                let _ = writeln!(csv, "{},bug_share,{l},0.1", i * 15);
+            }
+            7..32 => {}
+            _ => {
+                let _ = writeln!(csv, "{},bug_share,{l},NaN", i * 15);
+            }
+        }
+    }
+    let trace = support::write(&dir, "own-labels.csv", &csv);
+    let doc = json_with(&p, &trace);
+    let rule = doc["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["alert"] == "CanaryNoDataBugReportRate")
+        .unwrap()
+        .clone();
+    assert_eq!(rule["first_pending_ms"], 3 * 60_000, "{doc}");
+    assert_eq!(rule["first_firing_ms"], 13 * 60_000, "{doc}");
+}

@@ -30,6 +30,8 @@ use node::{Cx, Node};
 #[derive(Debug, Clone)]
 pub(crate) struct Bound {
     root: Node,
+    /// The slot of the root whose element [`Bound::value_at`] returned last.
+    last: Option<usize>,
 }
 
 impl Bound {
@@ -37,7 +39,20 @@ impl Bound {
     pub(crate) fn new(expr: &Expr, series: &[Series]) -> Bound {
         Bound {
             root: Node::bind(expr, series),
+            last: None,
         }
+    }
+
+    /// The label sets of every element the query can return (none for a scalar), the
+    /// metric name included as `__name__`; [`Bound::last`] indexes them.
+    pub(crate) fn slots(&self) -> &[Vec<(String, String)>] {
+        &self.root.slots
+    }
+
+    /// Which element [`Bound::value_at`] returned last: its index in [`Bound::slots`]
+    /// (None: nothing, or a scalar, which a recording rule records without labels).
+    pub(crate) fn last(&self) -> Option<usize> {
+        self.last
     }
 
     /// The indices of the series the query reads, sorted.
@@ -59,12 +74,18 @@ impl Bound {
         ts: i64,
         sem: Semantics,
     ) -> Result<Option<f64>, EvalError> {
+        self.last = None;
         self.root.eval(&Cx { series, ts, sem })?;
         if self.root.is_scalar {
             return Ok(Some(self.root.scalar));
         }
-        let mut present = self.root.present();
-        let Some((_, v)) = present.next() else {
+        let mut present = self
+            .root
+            .out
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| v.map(|v| (i, v)));
+        let Some((slot, v)) = present.next() else {
             return Ok(None);
         };
         let more = present.count();
@@ -81,6 +102,7 @@ impl Bound {
                 ),
             });
         }
+        self.last = Some(slot);
         Ok(Some(v))
     }
 

@@ -60,7 +60,7 @@ fn pick(sel: &Selector, series: &[Series]) -> Vec<Cur> {
 #[derive(Debug, Clone)]
 pub(super) struct Node {
     /// The labels of every element the node can produce (none for a scalar).
-    slots: Vec<Labels>,
+    pub(super) slots: Vec<Labels>,
     /// Groups of slots with equal labels: two of one group present at once is an error.
     dups: Vec<Vec<usize>>,
     /// Each slot's value at the current evaluation.

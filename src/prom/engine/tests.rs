@@ -426,3 +426,38 @@ fn random_queries_never_panic() {
     }
     assert!(ran > 1000, "{ran} queries ran");
 }
+
+#[test]
+fn the_element_returned_is_known_by_its_labels() {
+    // Prometheus keys a rule's alerts by their labels: the replay must know which element
+    // a query returned (found by the custom-query proof against promtool: an
+    // `increase(x{instance="a"}[5m])` going from absent to NaN is another alert of the
+    // no-data rule, whose `for` starts over).
+    let s = vec![
+        series("q", &[("instance", "a")], &[5., 1., f64::NAN]),
+        series("q", &[("instance", "b")], &[3., 4., 2.]),
+    ];
+    let expr = program("topk(1, q)").unwrap();
+    let mut b = Bound::new(&expr, &s);
+    let returned = |b: &mut Bound, ts: i64| {
+        let v = b.value_at(&s, ts, Semantics::Prometheus2).unwrap();
+        (v, b.last().map(|i| b.slots()[i].clone()))
+    };
+    let instance = |i: &str| {
+        Some(vec![
+            ("__name__".to_string(), "q".to_string()),
+            ("instance".to_string(), i.to_string()),
+        ])
+    };
+    assert_eq!(returned(&mut b, 0), (Some(5.0), instance("a")));
+    assert_eq!(returned(&mut b, MIN), (Some(4.0), instance("b")));
+    // NaN is the lowest for topk.
+    assert_eq!(returned(&mut b, 2 * MIN), (Some(2.0), instance("b")));
+    // Nothing returned: no element; a scalar has no labels either.
+    let none = program("q{instance=\"c\"}").unwrap();
+    let mut b = Bound::new(&none, &s);
+    assert_eq!(returned(&mut b, 0), (None, None));
+    let scalar = program("scalar(q{instance=\"a\"})").unwrap();
+    let mut b = Bound::new(&scalar, &s);
+    assert_eq!(returned(&mut b, 0), (Some(5.0), None));
+}

@@ -264,9 +264,9 @@ pub fn run(
     let mut ts = first_evaluation;
     while ts <= end {
         ev.enter(ts);
-        let values = inputs.values_at(ts).map_err(|e| RunError::query(plan, e))?;
+        inputs.values_at(ts).map_err(|e| RunError::query(plan, e))?;
         evaluations += 1;
-        ev.evaluate(ts, values);
+        ev.evaluate_alerts(ts, |r| inputs.alert(r));
         ts += ei;
     }
     let verdict = ev.verdict();
@@ -335,13 +335,22 @@ pub fn firing_per_rule(
     let ei = plan.monitoring.evaluation_interval.millis() as i64;
     let mut inputs = Inputs::new(plan, rules, trace, semantics)?;
     let mut states: Vec<AlertState> = rules.iter().map(alert_state).collect();
+    let mut labels: Vec<Vec<(String, String)>> = vec![Vec::new(); rules.len()];
     let mut out = vec![Vec::new(); rules.len()];
     let mut ts = 0;
     while ts <= until {
-        let values = inputs.values_at(ts).map_err(|e| RunError::query(plan, e))?;
+        inputs.values_at(ts).map_err(|e| RunError::query(plan, e))?;
         for (i, r) in rules.iter().enumerate() {
-            let (c, s) = values[r.metric];
-            if states[i].step(ts, r.condition.holds(c, s)).is_firing() {
+            let returned = inputs.alert(r);
+            // Another alert of the rule (other labels): the active one goes, as in
+            // `Evaluator::evaluate_alerts`.
+            if let Some(l) = returned
+                && labels[i] != l
+            {
+                states[i].step(ts, false);
+                labels[i] = l.to_vec();
+            }
+            if states[i].step(ts, returned.is_some()).is_firing() {
                 out[i].push(ts);
             }
         }

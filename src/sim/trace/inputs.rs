@@ -120,6 +120,17 @@ impl<'t> Inputs<'t> {
         }
         Ok(&self.values)
     }
+
+    /// The alert rule `r`'s expression returns at the latest evaluation
+    /// ([`Inputs::values_at`]): the labels that tell it from the rule's other alerts
+    /// (empty but for custom queries whose result keeps labels of its own), or None when
+    /// its condition is false.
+    pub(crate) fn alert(&self, r: &AlertRule) -> Option<&[(String, String)]> {
+        let (canary, stable) = self.values[r.metric];
+        let [c, s] = &self.sources[r.metric];
+        r.condition
+            .alert(canary, stable, [c.own_labels(), s.own_labels()])
+    }
 }
 
 fn resolve(
