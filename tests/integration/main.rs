@@ -14,6 +14,7 @@ mod manifest;
 mod nginx;
 mod promtool;
 mod proof;
+mod proof_custom;
 mod proof_support;
 mod proptest_plans;
 mod render_output;
