@@ -4,13 +4,19 @@
 //! wrote for it.
 //!
 //! The plan ([`PLAN`], written to a temporary folder and checked by `plan validate`) has
-//! one custom metric per construct worth proving: a ratio of two counter sums, the same
-//! ratio guarded by `and on()`, `increase`, `rate ... or vector(0)` over a counter that
-//! appears mid-way, `avg_over_time`, `max_over_time`, `topk`, `histogram_quantile` over
-//! `sum by (le)`, an `offset` inside a `clamp_min`-ed denominator, `irate`, `changes`,
-//! `resets`, `min`, `count` of a filtering comparison, and a `bool` comparison; rollback
-//! conditions on each (bad high and low; `for` of 0s, 30s and 1m to 5m; one relative to
-//! stable), gates, and the no-data rule every gated or watched metric gets.
+//! 32 custom metrics, one or two constructs worth proving each: a ratio of two counter
+//! sums, the same ratio guarded by `and on()` or turned into a `> bool`, `rate ... or
+//! vector(0)` over a counter that appears mid-way, `... unless on() ...`, `increase`,
+//! `irate`, `idelta` under `sum without`, `resets`, `changes`, `abs(delta)`, `delta` over
+//! `increase`, every `*_over_time` function (`absent_over_time` and `present_over_time`
+//! too), `absent`, `scalar`, `time()`, an `offset` inside a `clamp_min`-ed
+//! denominator, `clamp`, `clamp_max`, `%`, `^`, one-to-one matching of two pairs
+//! under `max`, `on(instance) group_left()`, `+ on()`, `topk`, `bottomk`, `min`, `avg`,
+//! `count` of a filtering comparison, `quantile`, and `histogram_quantile` over `sum by
+//! (le)` and `sum without (service)`. Rollback conditions on each (bad high and low; `for`
+//! of 0s, 30s and 1m to 5m; one relative to stable), two gates, and the no-data rule every
+//! metric gets: 67 rules. Several queries keep labels of their own (`instance`; `topk`'s
+//! pick), which make their alerts other alerts when they change (`prom::Query::own_labels`).
 //!
 //! Method (as in `proof`): random raw traces are replayed by the simulator
 //! (`replay::firing_per_rule`, `Semantics::Prometheus2`) and, as one `promtool test rules`
@@ -176,6 +182,67 @@ metrics:
       / scalar(sum(rate(app_requests_total{service="$service",track="$track"}[$window])))
     unit: ratio
     bad: high
+  unless_timeouts:
+    description: errors per second, unless timeouts explain them
+    query: >-
+      sum(rate(app_errors_total{service="$service",track="$track"}[$window]))
+      unless on() (sum(rate(app_timeouts_total{service="$service",track="$track"}[$window])) > 0.2)
+    unit: per_second
+    bad: high
+  queue_per_ready:
+    description: the longest queue per ready worker (one-to-one on instance, group_left)
+    query: >-
+      max(queue_depth{service="$service",track="$track"}
+      / on(instance) group_left() worker_ready{service="$service",track="$track"})
+    unit: count
+    bad: high
+  queue_low_end:
+    query: >-
+      bottomk(1, queue_depth{service="$service",track="$track"})
+      + on() quantile(0.25, queue_depth{service="$service",track="$track"})
+    unit: count
+    bad: high
+  scrapes_and_ready:
+    query: >-
+      count_over_time(queue_depth{service="$service",track="$track",instance="a"}[$window])
+      + sum_over_time(worker_ready{service="$service",track="$track",instance="a"}[$window])
+    unit: count
+    bad: low
+  version_mix:
+    query: >-
+      (last_over_time(config_version{service="$service",track="$track"}[$window]) % 3) * 10
+      + on() clamp_max(min_over_time(queue_depth{service="$service",track="$track",instance="b"}[$window]) ^ 0.5, 8)
+    unit: count
+    bad: high
+  queue_variance:
+    query: clamp(stdvar_over_time(queue_depth{service="$service",track="$track",instance="b"}[$window]), 1, 900)
+    unit: count
+    bad: high
+  timeouts_seen:
+    description: 1 when the timeouts counter had no sample for 2m, else 0 (NaN if its last is)
+    query: >-
+      absent_over_time(app_timeouts_total{service="$service",track="$track"}[2m])
+      or present_over_time(app_timeouts_total{service="$service",track="$track"}[$window])
+      * last_over_time(app_timeouts_total{service="$service",track="$track"}[$window]) * 0 * time()
+    unit: count
+    bad: high
+  requests_last_step:
+    query: sum without (instance) (idelta(app_requests_total{service="$service",track="$track"}[$window]))
+    unit: count
+    bad: low
+  counted_share:
+    description: delta over increase of one counter (below 1 after a reset)
+    query: >-
+      delta(app_requests_total{service="$service",track="$track",instance="a"}[$window])
+      / increase(app_requests_total{service="$service",track="$track",instance="a"}[$window])
+    unit: ratio
+    bad: low
+  job_median:
+    query: >-
+      histogram_quantile(0.5, sum without (service)
+      (rate(job_duration_seconds_bucket{service="$service",track="$track"}[2m])))
+    unit: seconds
+    bad: high
 gates:
   error_ratio: "<= 2x stable or <= 1%"
   job_p90: "< 2s"
@@ -250,10 +317,40 @@ rollback_conditions:
   - metric: error_share
     threshold: 10%
     duration: 30s
+  - metric: unless_timeouts
+    threshold: 0.05
+    duration: 30s
+  - metric: queue_per_ready
+    threshold: 60
+    duration: 0s
+  - metric: queue_low_end
+    threshold: 100
+    duration: 1m
+  - metric: scrapes_and_ready
+    threshold: 20
+    duration: 0s
+  - metric: version_mix
+    threshold: 12
+    duration: 0s
+  - metric: queue_variance
+    threshold: 100
+    duration: 0s
+  - metric: timeouts_seen
+    threshold: 0.5
+    duration: 1m
+  - metric: requests_last_step
+    threshold: 5
+    duration: 0s
+  - metric: counted_share
+    threshold: 0.9
+    duration: 0s
+  - metric: job_median
+    threshold: 2
+    duration: 2m
 "##;
 
 /// What the rules file must hold for the proof to cover what the module doc says.
-const CONSTRUCTS: [&str; 23] = [
+const CONSTRUCTS: [&str; 36] = [
     "sum(rate(app_errors_total",
     ") and on() (sum(rate(",
     "increase(app_errors_total",
@@ -277,6 +374,19 @@ const CONSTRUCTS: [&str; 23] = [
     "abs(delta(",
     "absent(worker_ready",
     "/ scalar(sum(",
+    ") unless on() (sum(rate(",
+    "/ on(instance) group_left() worker_ready",
+    "bottomk(1, ",
+    "+ on() quantile(0.25, ",
+    "count_over_time(",
+    "+ sum_over_time(",
+    "last_over_time(config_version",
+    ") % 3) * 10",
+    "[5m]) ^ 0.5, 8)",
+    "clamp(stdvar_over_time(",
+    "absent_over_time(app_timeouts_total",
+    "or present_over_time(",
+    "sum without (instance) (idelta(",
 ];
 
 /// `job_duration_seconds_bucket`'s bounds, and the jobs per scrape step falling in each
