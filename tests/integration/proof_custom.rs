@@ -36,7 +36,7 @@
 
 use crate::proof_support::{
     Comparison, Rng, TraceSpec, Val, compare, counter, differing, holes, lbl, plain,
-    promtool_group, promtool_timelines, segments, write_csv, write_json, yaml_single,
+    promtool_group, promtool_timelines, segments, write_trace, yaml_single,
 };
 use crate::support;
 use plan::prom::Semantics;
@@ -790,16 +790,7 @@ fn custom_queries_fire_exactly_when_promtool_does() {
         let end = (spec.n as i64 - 1) * spec.step_ms;
         let until = end / ei * ei;
         evaluations += (until / ei + 1) as usize;
-        let has_stale = spec
-            .series
-            .iter()
-            .any(|s| s.values.contains(&Some(Val::Stale)));
-        let (file, text) = if k % 5 == 4 && !has_stale {
-            (dir.join(format!("trace-{k}.json")), write_json(&spec))
-        } else {
-            (dir.join(format!("trace-{k}.csv")), write_csv(&spec, k))
-        };
-        std::fs::write(&file, &text).expect("write trace");
+        let (file, _) = write_trace(&dir, k, &spec);
         let (mut tr, _) = replay::load(&file).unwrap_or_else(|e| panic!("trace {k} loads: {e:?}"));
         let span = replay::align(&mut tr, &replay::Options::default()).expect("aligned");
         assert_eq!(span.zero, 0, "trace {k} starts at t=0");

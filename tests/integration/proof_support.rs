@@ -390,3 +390,19 @@ pub(crate) fn differing(other: &Timelines, prom: &Timelines) -> usize {
         .filter(|(key, f)| prom.get(key).map_or(&[][..], Vec::as_slice) != f.as_slice())
         .count()
 }
+
+/// Writes trace `k` into `dir`: every fifth one as JSON when it has no staleness marker
+/// (JSON cannot carry them), CSV otherwise. Returns the file and its text.
+pub(crate) fn write_trace(dir: &Path, k: usize, spec: &TraceSpec) -> (std::path::PathBuf, String) {
+    let has_stale = spec
+        .series
+        .iter()
+        .any(|s| s.values.contains(&Some(Val::Stale)));
+    let (file, text) = if k % 5 == 4 && !has_stale {
+        (dir.join(format!("trace-{k}.json")), write_json(spec))
+    } else {
+        (dir.join(format!("trace-{k}.csv")), write_csv(spec, k))
+    };
+    std::fs::write(&file, &text).expect("write trace");
+    (file, text)
+}
