@@ -36,6 +36,17 @@ pub struct Diagnostic {
     /// Point at the key rather than the value (unknown keys, duplicate keys).
     pub(crate) at_key: bool,
     pub(crate) hint: Option<String>,
+    /// A part of the string value at `pointer`: the YAML stage places the finding at that
+    /// part's line and column inside the scalar (see [`Diagnostic::at_offset`]).
+    pub(crate) within: Option<Box<Within>>,
+}
+
+/// A byte range of a string value, and the value itself (to check the re-scan of the
+/// scalar against).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Within {
+    pub(crate) range: std::ops::Range<usize>,
+    pub(crate) value: String,
 }
 
 impl Diagnostic {
@@ -52,6 +63,7 @@ impl Diagnostic {
             pos: None,
             at_key: false,
             hint: None,
+            within: None,
         }
     }
 
@@ -73,6 +85,17 @@ impl Diagnostic {
 
     pub(crate) fn at_pos(mut self, pos: Pos) -> Self {
         self.pos = Some(pos);
+        self
+    }
+
+    /// Points at bytes `range` of `value`, the decoded string at the pointer (a token of a
+    /// query): the YAML stage maps them to the line and column inside the scalar, or keeps
+    /// the scalar's start when it cannot.
+    pub(crate) fn at_offset(mut self, value: &str, range: std::ops::Range<usize>) -> Self {
+        self.within = Some(Box::new(Within {
+            range,
+            value: value.to_string(),
+        }));
         self
     }
 
@@ -98,6 +121,10 @@ pub struct Located {
     pub(crate) message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) hint: Option<String>,
+    /// How many characters from the column to underline, when the finding knows (a token
+    /// inside a string); otherwise the token at the column is measured.
+    #[serde(skip)]
+    pub(crate) width: Option<usize>,
 }
 
 /// `path:line:col: error[code]: message`, the source line with the token at the column
@@ -105,7 +132,15 @@ pub struct Located {
 pub fn render_human(source: Option<&Source>, d: &Located, color: bool) -> String {
     let line = source.and_then(|src| src.line(d.line));
     render(
-        line.map(|text| (text, marker_width(text, d.column))),
+        line.map(|text| {
+            let width = match d.width {
+                Some(w) => w
+                    .min(text.chars().count().saturating_sub(d.column.saturating_sub(1)))
+                    .max(1),
+                None => marker_width(text, d.column),
+            };
+            (text, width)
+        }),
         d,
         color,
     )

@@ -73,6 +73,7 @@
 
 pub(crate) mod alert;
 pub(crate) mod compare;
+pub(crate) mod parse;
 pub(crate) mod quantile;
 pub(crate) mod query;
 pub(crate) mod rate;
