@@ -231,13 +231,16 @@ fn alternatives(vs: &VectorSelector) -> Vec<&[Matcher]> {
 /// Every alternative of `vs` matches `label="value"`.
 fn pins(vs: &VectorSelector, label: &str, value: &str) -> bool {
     alternatives(vs).iter().all(|alt| {
-        alt.iter()
-            .any(|m| m.name == label && m.op == MatchOp::Equal && m.value == value)
+        alt.iter().any(|m| {
+            m.op == MatchOp::Equal
+                && ((m.name == label && m.value == value) || m.value.contains(value))
+        })
     })
 }
 
 /// Every alternative of the matchers written at `inner` (the text inside the braces)
-/// has `label="v"` for one of `values`, quoted with `"`, `'` or a backtick.
+/// has `label="v"` with `v` one of `values`, quoted with `"`, `'` or a backtick, or any
+/// label with `=` whose value contains `values[0]` (the variable).
 fn pins_in_template(q: &str, inner: Option<&Range<usize>>, label: &str, values: &[&str]) -> bool {
     let Some(inner) = inner else { return false };
     let text = &q[inner.clone()];
@@ -255,12 +258,15 @@ fn pins_in_template(q: &str, inner: Option<&Range<usize>>, label: &str, values: 
             i += 1;
             continue;
         }
-        if t == label
+        if toks[i].kind == parse::Kind::Ident
             && toks.get(i + 1).is_some_and(|o| &text[o.range.clone()] == "=")
             && let Some(v) = toks.get(i + 2)
+            && v.kind == parse::Kind::Str
         {
             let v = &text[v.range.clone()];
-            if v.len() >= 2 && values.iter().any(|want| &v[1..v.len() - 1] == *want) {
+            let inner = v.get(1..v.len().saturating_sub(1)).unwrap_or("");
+            // `job="$service-$track"` tells the tracks apart as well as `track="$track"`.
+            if (t == label && values.contains(&inner)) || inner.contains(values[0]) {
                 current = true;
             }
         }
@@ -347,6 +353,10 @@ fn single<'e>(e: &'e Expr, allowed: &[&str]) -> Result<(), (&'e Expr, Why)> {
         Expr::Paren(p) => single(&p.expr, allowed),
         Expr::Unary(u) => single(&u.expr, allowed),
         Expr::Subquery(s) => single(&s.expr, allowed),
+        // `and` and `unless` keep series of their left side only.
+        Expr::Binary(b) if matches!(b.op.to_string().as_str(), "and" | "unless") => {
+            single(&b.lhs, allowed)
+        }
         Expr::Binary(b) => {
             single(&b.lhs, allowed)?;
             single(&b.rhs, allowed)
@@ -479,6 +489,72 @@ mod tests {
         ] {
             assert_eq!(codes(&q), [], "{q}");
         }
+    }
+
+    /// Alerting and recording-rule examples from the Prometheus documentation (querying
+    /// examples, histograms and summaries, alerting rules, the best-practices pages),
+    /// templated as a plan writes them.
+    const DOC_EXAMPLES: &[&str] = &[
+        r#"sum(rate(http_requests_total{service="$service",track="$track",code=~"5.."}[$window])) / sum(rate(http_requests_total{service="$service",track="$track"}[$window]))"#,
+        r#"histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{service="$service",track="$track"}[$window])))"#,
+        r#"histogram_quantile(0.9, sum(rate(http_request_duration_seconds_bucket{service="$service",track="$track"}[$window])) by (le))"#,
+        r#"sum(rate(http_request_duration_seconds_sum{service="$service",track="$track"}[$window])) / sum(rate(http_request_duration_seconds_count{service="$service",track="$track"}[$window]))"#,
+        r#"max(avg_over_time(queue_depth{service="$service",track="$track"}[$window]))"#,
+        r#"sum(increase(http_requests_total{service="$service",track="$track",code=~"5.."}[$window]))"#,
+        r#"sum(rate(errors_total{service="$service",track="$track"}[$window])) / sum(rate(requests_total{service="$service",track="$track"}[$window])) and sum(rate(requests_total{service="$service",track="$track"}[$window])) > 1"#,
+        r#"sum(rate(errors_total{service="$service",track="$track"}[$window])) or vector(0)"#,
+        r#"sum(rate(requests_total{service="$service",track="$track"}[$window])) / sum(rate(requests_total{service="$service",track="$track"}[$window] offset 1d))"#,
+        r#"sum(rate(errors_total{service="$service",track="$track"}[$window])) / clamp_min(sum(rate(requests_total{service="$service",track="$track"}[$window])), 1)"#,
+        r#"1 - avg(node_memory_MemAvailable_bytes{service="$service",track="$track"} / node_memory_MemTotal_bytes{service="$service",track="$track"})"#,
+        r#"sum by (service, track) (rate(requests_total{service="$service",track="$track"}[$window]))"#,
+        r#"min(max_over_time(up{service="$service",track="$track"}[$window]))"#,
+        r#"absent(up{service="$service",track="$track"})"#,
+        r#"max(predict_linear(node_filesystem_free_bytes{service="$service",track="$track"}[$window], 4 * 3600)) < 0"#,
+        r#"sum(rate(errors_total{service="$service",track="$track"}[$window])) / ignoring(code) sum(rate(requests_total{service="$service",track="$track"}[$window]))"#,
+        r#"max(quantile_over_time(0.95, latency_seconds{service="$service",track="$track"}[$window]))"#,
+        r#"max_over_time(sum(rate(requests_total{service="$service",track="$track"}[$window]))[30m:1m])"#,
+        r#"count(up{service="$service",track="$track"} == 0)"#,
+        r#"sum(rate(errors_total{service="$service",track="$track"}[$window])) > bool 0.5"#,
+        r#"time() - max(process_start_time_seconds{service="$service",track="$track"})"#,
+        r#"sum(label_replace(rate(requests_total{service="$service",track="$track"}[$window]), "dst", "$1", "src", "(.*)"))"#,
+        r#"avg(rate(process_cpu_seconds_total{service="$service",track="$track"}[$window])) * 100"#,
+        r#"sum(rate(requests_total{service="$service",track="$track"}[$window])) unless sum(rate(requests_total{service="$service",track="$track"}[$window])) < 1"#,
+        r#"quantile(0.9, rate(requests_total{service="$service",track="$track"}[$window]))"#,
+        r#"sum(delta(queue_size{service="$service",track="$track"}[$window])) # a comment"#,
+        r#"-sum(deriv(free_bytes{service="$service",track="$track"}[$window]))"#,
+        r#"sum(rate(requests_total{service='$service',track='$track'}[$window]))"#,
+        r#"sum(up{job="$service-$track"})"#,
+    ];
+
+    #[test]
+    fn accepts_the_prometheus_documentation_examples() {
+        for q in DOC_EXAMPLES {
+            assert_eq!(codes(q), [], "{q}");
+        }
+    }
+
+    #[test]
+    fn accepts_every_query_of_the_example_plans() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("plans");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|e| e != "yaml") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            let doc: serde_json::Value = yaml_serde::from_str(&text).unwrap();
+            let Some(metrics) = doc.get("metrics").and_then(|m| m.as_object()) else {
+                continue;
+            };
+            for (name, def) in metrics {
+                if let Some(q) = def.get("query").and_then(|q| q.as_str()) {
+                    seen += 1;
+                    assert_eq!(codes(q), [], "{}: {name}", path.display());
+                }
+            }
+        }
+        assert!(seen >= 4, "the example plans define custom queries");
     }
 
     #[test]

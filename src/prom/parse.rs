@@ -226,7 +226,10 @@ enum Bad {
 
 /// Completions tried after a prefix, before its open brackets are closed: a prefix that
 /// one of them makes parse (or fail only on meaning) can still become a query.
-const COMPLETIONS: [&str; 12] = [
+const COMPLETIONS: [&str; 15] = [
+    "x) (x",
+    ") x",
+    "x) x",
     "",
     " x",
     " 1",
@@ -249,16 +252,16 @@ fn first_bad_token(q: &str, toks: &[Token], message: &str) -> Option<Bad> {
     let about_meaning = message != INVALID;
     for (i, t) in toks.iter().enumerate() {
         let prefix = &q[..t.range.end];
-        let closers = closers(q, &toks[..=i]);
         if about_meaning {
-            let c = format!("{prefix}{closers}");
+            let c = format!("{prefix}{}", closers(q, &toks[..=i]));
             if matches!(promql_parse(&c), Err(m) if m == message) {
                 return Some(Bad::Token(blame_operator(q, toks, i, message)));
             }
             continue;
         }
         let viable = COMPLETIONS.iter().any(|c| {
-            let candidate = format!("{prefix}{c}{closers}");
+            let open = format!("{prefix}{c}");
+            let candidate = format!("{open}{}", closers(&open, &tokens(&open)));
             match promql_parse(&candidate) {
                 Ok(_) => true,
                 Err(m) => m != INVALID && lexer(&candidate).is_ok(),
@@ -535,6 +538,11 @@ pub(crate) fn outline(q: &str) -> Outline {
         if t.kind == Kind::Ident && GROUPING.contains(&word.as_str()) && next_is(i, b'(') {
             // A label list: skip it.
             i = matching(q, &toks, i + 1).map_or(toks.len(), |c| c + 1);
+            continue;
+        }
+        if opens(b'[') {
+            // A range, a subquery's range and step, or a stray bracket: no selector inside.
+            i = matching(q, &toks, i).map_or(toks.len(), |c| c + 1);
             continue;
         }
         let after_modifier = i > 0

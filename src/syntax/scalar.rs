@@ -497,6 +497,45 @@ mod tests {
         assert!(source_offsets("q: abc\n", 99, "abc").is_none());
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config {
+            failure_persistence: None,
+            ..proptest::test_runner::Config::default()
+        })]
+        /// Any query, written in any style the YAML parser reads back to it, maps every byte
+        /// into the scalar, in order; the parse adapter's error lands inside it too; and a
+        /// start anywhere in any text never panics.
+        #[test]
+        fn maps_any_query_in_any_style(
+            q in "[a-z(){}\\[\\]\"'$=~!,:. 0-9+*/#\\\\é\t\n-]{0,40}",
+            start in 0usize..200,
+        ) {
+            let single = format!("q: '{}'\n", q.replace('\'', "''"));
+            let double = format!("q: {}\n", serde_json::to_string(&q).unwrap());
+            let literal = format!("q: |-\n{}\n", q.lines().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n"));
+            let folded = format!("q: >-\n{}\n", q.lines().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n"));
+            let plain = format!("q: {q}\n");
+            for doc in [single, double, literal, folded, plain] {
+                let _ = source_offsets(&doc, start.min(doc.len()), &q);
+                let Ok(v) = yaml_serde::from_str::<yaml_serde::Value>(&doc) else { continue };
+                let Some(value) = v.get("q").and_then(|v| v.as_str()) else { continue };
+                let (spans, _) = super::super::spans::index(&doc);
+                let Some(pos) = spans.find("/q", false) else { continue };
+                let line_start: usize = doc.split_inclusive('\n').take(pos.line - 1).map(str::len).sum();
+                let Some(at) = doc[line_start..].char_indices().nth(pos.col - 1).map(|(i, _)| line_start + i) else { continue };
+                let Some(map) = source_offsets(&doc, at, value) else { continue };
+                proptest::prop_assert_eq!(map.len(), value.len() + 1);
+                proptest::prop_assert!(map.windows(2).all(|w| w[0] <= w[1]), "{:?}", map);
+                proptest::prop_assert!(map.iter().all(|&o| o >= 3 && o <= doc.len()));
+                let vars = crate::prom::parse::Vars { service: "web", track: "canary", window: "5m" };
+                if let Err(e) = crate::prom::parse::parse(value, vars) {
+                    proptest::prop_assert!(e.range.end <= value.len());
+                    proptest::prop_assert!(map[e.range.start] <= doc.len());
+                }
+            }
+        }
+    }
+
     #[test]
     fn utf8() {
         check("q: 'é{a=\"ü\"} / z'\n", "/ z");
