@@ -31,14 +31,22 @@ pub struct Diagnostic {
     pub(crate) message: String,
     /// JSON pointer of the value concerned ("" for the whole document).
     pub(crate) pointer: String,
-    /// Set by the YAML stage, which knows positions that no pointer reaches.
-    pub(crate) pos: Option<Pos>,
+    /// Where exactly, when more is known than the pointer: a position set by the YAML
+    /// stage (which knows positions that no pointer reaches), or a part of the string value
+    /// at `pointer`.
+    pub(crate) place: Option<Place>,
     /// Point at the key rather than the value (unknown keys, duplicate keys).
     pub(crate) at_key: bool,
     pub(crate) hint: Option<String>,
-    /// A part of the string value at `pointer`: the YAML stage places the finding at that
-    /// part's line and column inside the scalar (see [`Diagnostic::at_offset`]).
-    pub(crate) within: Option<Box<Within>>,
+}
+
+/// See [`Diagnostic::place`].
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Place {
+    At(Pos),
+    /// The YAML stage places the finding at that part's line and column inside the scalar
+    /// (see [`Diagnostic::at_offset`]).
+    Within(Box<Within>),
 }
 
 /// A byte range of a string value, and the value itself (to check the re-scan of the
@@ -60,10 +68,9 @@ impl Diagnostic {
             code,
             message: message.into(),
             pointer: pointer.into(),
-            pos: None,
+            place: None,
             at_key: false,
             hint: None,
-            within: None,
         }
     }
 
@@ -84,7 +91,7 @@ impl Diagnostic {
     }
 
     pub(crate) fn at_pos(mut self, pos: Pos) -> Self {
-        self.pos = Some(pos);
+        self.place = Some(Place::At(pos));
         self
     }
 
@@ -92,10 +99,10 @@ impl Diagnostic {
     /// query): the YAML stage maps them to the line and column inside the scalar, or keeps
     /// the scalar's start when it cannot.
     pub(crate) fn at_offset(mut self, value: &str, range: std::ops::Range<usize>) -> Self {
-        self.within = Some(Box::new(Within {
+        self.place = Some(Place::Within(Box::new(Within {
             range,
             value: value.to_string(),
-        }));
+        })));
         self
     }
 
@@ -135,7 +142,11 @@ pub fn render_human(source: Option<&Source>, d: &Located, color: bool) -> String
         line.map(|text| {
             let width = match d.width {
                 Some(w) => w
-                    .min(text.chars().count().saturating_sub(d.column.saturating_sub(1)))
+                    .min(
+                        text.chars()
+                            .count()
+                            .saturating_sub(d.column.saturating_sub(1)),
+                    )
                     .max(1),
                 None => marker_width(text, d.column),
             };

@@ -245,7 +245,11 @@ impl Source {
         let offset = offset.min(self.text.len());
         let line = self.line_starts.partition_point(|&s| s <= offset).max(1);
         let start = self.line_starts[line - 1];
-        let col = self.text.get(start..offset).map_or(0, |t| t.chars().count()) + 1;
+        let col = self
+            .text
+            .get(start..offset)
+            .map_or(0, |t| t.chars().count())
+            + 1;
         Pos { line, col }
     }
 

@@ -5,9 +5,9 @@
 use super::catalog::{BUILTINS, builtin};
 use super::checked::{Metric, Monitoring};
 use super::query;
-use crate::prom::parse::Vars;
 use crate::diagnostic::Diagnostic;
 use crate::model::Plan;
+use crate::prom::parse::Vars;
 use crate::promql::MetricExpr;
 use crate::suggest::nearest;
 

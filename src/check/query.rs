@@ -29,16 +29,37 @@ use std::ops::Range;
 const SYNTAX_HINT: &str = "promtool would reject the whole rules file of every phase, leaving it without rollback alerts: fix the query (try it in Prometheus' expression browser)";
 
 /// Checks the template `query` of metric `name`, found at `pointer`.
-pub(super) fn check(
-    name: &str,
-    pointer: &str,
-    query: &str,
-    vars: Vars,
-    f: &mut Vec<Diagnostic>,
-) {
+pub(super) fn check(name: &str, pointer: &str, query: &str, vars: Vars, f: &mut Vec<Diagnostic>) {
     let expr = match parse::parse(query, vars) {
         Ok(expr) => expr,
         Err(e) => {
+            // `$windw`: a variable `plan render` does not fill in.
+            let var = query
+                .get(e.range.start..)
+                .filter(|rest| rest.starts_with('$'))
+                .map(|rest| {
+                    let len = 1 + rest[1..]
+                        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                        .unwrap_or(rest.len() - 1);
+                    &rest[..len]
+                });
+            if let Some(var) = var.filter(|v| v.len() > 1) {
+                let range = e.range.start..e.range.start + var.len();
+                f.push(
+                    Diagnostic::error(
+                        "query-syntax",
+                        pointer,
+                        format!("the query of `{name}` uses `{var}`, which `plan render` does not fill in ({})", e.message),
+                    )
+                    .at_offset(query, range)
+                    .with_hint(format!(
+                        "a query may use `$service`, `$track` and `$window`{}",
+                        crate::suggest::nearest(var, &["$service".to_string(), "$track".to_string(), "$window".to_string()])
+                            .map_or(String::new(), |n| format!("; did you mean `{n}`?"))
+                    )),
+                );
+                return;
+            }
             f.push(
                 Diagnostic::error(
                     "query-syntax",
@@ -259,7 +280,9 @@ fn pins_in_template(q: &str, inner: Option<&Range<usize>>, label: &str, values: 
             continue;
         }
         if toks[i].kind == parse::Kind::Ident
-            && toks.get(i + 1).is_some_and(|o| &text[o.range.clone()] == "=")
+            && toks
+                .get(i + 1)
+                .is_some_and(|o| &text[o.range.clone()] == "=")
             && let Some(v) = toks.get(i + 2)
             && v.kind == parse::Kind::Str
         {
@@ -364,8 +387,9 @@ fn single<'e>(e: &'e Expr, allowed: &[&str]) -> Result<(), (&'e Expr, Why)> {
         Expr::Aggregate(a) => {
             let op = a.op.to_string().to_ascii_lowercase();
             match op.as_str() {
-                "topk" | "bottomk" | "limitk" | "limit_ratio" => single(&a.expr, allowed)
-                    .map_err(|_| (e, Why::Keeps(op.clone()))),
+                "topk" | "bottomk" | "limitk" | "limit_ratio" => {
+                    single(&a.expr, allowed).map_err(|_| (e, Why::Keeps(op.clone())))
+                }
                 "count_values" => Err((e, Why::PerValue)),
                 _ => match &a.modifier {
                     None => Ok(()),
@@ -450,7 +474,8 @@ fn culprit_range(expr: &Expr, node: &Expr, query: &str, outline: &Outline) -> Op
                     count += 1;
                 }
             });
-            (count == outline.selectors.len()).then(|| outline.selectors.get(s).map(|x| x.range.clone()))?
+            (count == outline.selectors.len())
+                .then(|| outline.selectors.get(s).map(|x| x.range.clone()))?
         }
     }
 }
@@ -470,7 +495,9 @@ mod tests {
         check("m", "/metrics/m/query", q, V, &mut f);
         f.into_iter()
             .map(|d| {
-                let w = d.within.unwrap();
+                let Some(crate::diagnostic::Place::Within(w)) = d.place else {
+                    panic!("{} is not placed inside the query", d.code)
+                };
                 (d.code, q[w.range].to_string())
             })
             .collect()
@@ -563,7 +590,10 @@ mod tests {
         assert_eq!(
             codes(q),
             [
-                ("query-without-track", "x{service=\"$service\"}[$window]".into()),
+                (
+                    "query-without-track",
+                    "x{service=\"$service\"}[$window]".into()
+                ),
                 ("query-without-service", "y{track=\"$track\"}[5m]".into()),
                 ("query-literal-window", "5m".into()),
             ]
@@ -581,7 +611,9 @@ mod tests {
             [("query-not-instant", format!("x{S}[$window]"))]
         );
         assert_eq!(
-            codes(&format!("x{{service=\"$service\",track=\"canary\"}}")).first().map(|c| c.0),
+            codes("x{service=\"$service\",track=\"canary\"}")
+                .first()
+                .map(|c| c.0),
             Some("query-without-track")
         );
     }

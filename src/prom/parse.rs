@@ -145,9 +145,7 @@ fn locate_error(q: &str, message: String) -> (String, Range<usize>) {
     let fixed = match message.as_str() {
         "unclosed left parenthesis" => Some(opener(b'(').unwrap_or(at_end..at_end)),
         "unexpected end of input inside braces" => Some(opener(b'{').unwrap_or(at_end..at_end)),
-        "unexpected end of input inside brackets" => {
-            Some(opener(b'[').unwrap_or(at_end..at_end))
-        }
+        "unexpected end of input inside brackets" => Some(opener(b'[').unwrap_or(at_end..at_end)),
         m if m.starts_with("unterminated quoted string") => toks
             .iter()
             .rev()
@@ -162,22 +160,27 @@ fn locate_error(q: &str, message: String) -> (String, Range<usize>) {
         }
         m if m.starts_with("unknown function with name '") => {
             let name = m["unknown function with name '".len()..].trim_end_matches('\'');
-            calls(q, &toks)
-                .into_iter()
-                .find(|c| &q[c.clone()] == name)
+            calls(q, &toks).into_iter().find(|c| &q[c.clone()] == name)
         }
         _ => None,
     };
     if let Some(range) = fixed {
-        let open = q.get(range.clone()).filter(|t| matches!(*t, "(" | "{" | "[" | "\"" | "'" | "`"));
+        let open = q
+            .get(range.clone())
+            .filter(|t| matches!(*t, "(" | "{" | "[" | "\"" | "'" | "`"));
         let message = match open {
-            Some(o) if message.starts_with("un") => format!("{message}: this `{o}` is never closed"),
+            Some(o) if message.starts_with("un") => {
+                format!("{message}: this `{o}` is never closed")
+            }
             _ => message,
         };
         return (message, range);
     }
     if lexer(q).is_err() {
-        return (message.clone(), lexer_error_at(q, &message).unwrap_or(whole));
+        return (
+            message.clone(),
+            lexer_error_at(q, &message).unwrap_or(whole),
+        );
     }
     match first_bad_token(q, &toks, &message) {
         Some(Bad::Token(i)) => {
@@ -227,21 +230,8 @@ enum Bad {
 /// Completions tried after a prefix, before its open brackets are closed: a prefix that
 /// one of them makes parse (or fail only on meaning) can still become a query.
 const COMPLETIONS: [&str; 15] = [
-    "x) (x",
-    ") x",
-    "x) x",
-    "",
-    " x",
-    " 1",
-    "=\"\"",
-    "\"\"",
-    "5m",
-    " (x) (x)",
-    "(x)",
-    "x)",
-    "1, x",
-    " 5m",
-    "a=\"\"",
+    "x) (x", ") x", "x) x", "", " x", " 1", "=\"\"", "\"\"", "5m", " (x) (x)", "(x)", "x)", "1, x",
+    " 5m", "a=\"\"",
 ];
 
 /// The first token after which no continuation of the query parses; for an error about
@@ -402,12 +392,13 @@ pub(crate) fn tokens(s: &str) -> Vec<Token> {
                 }
                 Kind::Ident
             }
-            c if c.is_ascii_digit() || (c == b'.' && b.get(i + 1).is_some_and(u8::is_ascii_digit)) => {
+            c if c.is_ascii_digit()
+                || (c == b'.' && b.get(i + 1).is_some_and(u8::is_ascii_digit)) =>
+            {
                 while i < b.len() {
                     let d = b[i];
-                    if d.is_ascii_alphanumeric() || d == b'.' || d == b'_' {
-                        i += 1;
-                    } else if (d == b'+' || d == b'-') && matches!(b[i - 1], b'e' | b'E') {
+                    let exponent_sign = (d == b'+' || d == b'-') && matches!(b[i - 1], b'e' | b'E');
+                    if d.is_ascii_alphanumeric() || d == b'.' || d == b'_' || exponent_sign {
                         i += 1;
                     } else {
                         break;
@@ -527,8 +518,9 @@ pub(crate) fn outline(q: &str) -> Outline {
     let mut out = Outline::default();
     let text = |t: &Token| &q[t.range.clone()];
     let next_is = |i: usize, ch: u8| {
-        toks.get(i + 1)
-            .is_some_and(|t| matches!(t.kind, Kind::Open | Kind::Close) && q.as_bytes()[t.range.start] == ch)
+        toks.get(i + 1).is_some_and(|t| {
+            matches!(t.kind, Kind::Open | Kind::Close) && q.as_bytes()[t.range.start] == ch
+        })
     };
     let mut i = 0;
     while i < toks.len() {
@@ -546,7 +538,10 @@ pub(crate) fn outline(q: &str) -> Outline {
             continue;
         }
         let after_modifier = i > 0
-            && matches!(text(&toks[i - 1]).to_ascii_lowercase().as_str(), "offset" | "@");
+            && matches!(
+                text(&toks[i - 1]).to_ascii_lowercase().as_str(),
+                "offset" | "@"
+            );
         let is_call = t.kind == Kind::Ident
             && (next_is(i, b'(')
                 || (AGGREGATIONS.contains(&word.as_str())
@@ -568,7 +563,13 @@ pub(crate) fn outline(q: &str) -> Outline {
         let mut end = t.range.end;
         let mut matchers = None;
         let mut j = i;
-        let brace = if bare { Some(i) } else if next_is(i, b'{') { Some(i + 1) } else { None };
+        let brace = if bare {
+            Some(i)
+        } else if next_is(i, b'{') {
+            Some(i + 1)
+        } else {
+            None
+        };
         if let Some(b) = brace {
             let close = matching(q, &toks, b);
             let inner_end = close.map_or(q.len(), |c| toks[c].range.start);
@@ -639,9 +640,11 @@ pub(crate) fn locate_selector(template: &str, metric: &str, nth: usize) -> Optio
     outline(template)
         .selectors
         .into_iter()
-        .filter(|s| template[s.range.clone()].starts_with(metric) && {
-            let rest = &template[s.range.start + metric.len()..];
-            !rest.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+        .filter(|s| {
+            template[s.range.clone()].starts_with(metric) && {
+                let rest = &template[s.range.start + metric.len()..];
+                !rest.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+            }
         })
         .nth(nth)
         .map(|s| s.range)
@@ -701,7 +704,10 @@ mod tests {
         let q = "sum by (le) (rate(a_bucket{track=\"$track\"}[$window])) / on(x) b offset 5m + {c=\"d\"}";
         let o = outline(q);
         let sel: Vec<&str> = o.selectors.iter().map(|s| &q[s.range.clone()]).collect();
-        assert_eq!(sel, ["a_bucket{track=\"$track\"}[$window]", "b", "{c=\"d\"}"]);
+        assert_eq!(
+            sel,
+            ["a_bucket{track=\"$track\"}[$window]", "b", "{c=\"d\"}"]
+        );
         assert_eq!(&q[o.selectors[0].window.clone().unwrap()], "$window");
         assert_eq!(locate_call(q, "rate", 0).map(|r| &q[r]), Some("rate"));
         assert_eq!(locate_call(q, "sum", 0), Some(0..3));

@@ -8,7 +8,9 @@
 
 use super::scalar::source_offsets;
 use super::spans::Spans;
-use crate::diagnostic::{Diagnostic, Located, Pos, Within};
+use crate::diagnostic::{Diagnostic, Located, Place, Pos, Within};
+
+const FILE_START: Pos = Pos { line: 1, col: 1 };
 use crate::source::Source;
 
 /// Resolves each diagnostic's position (explicit, else inside its string value, else
@@ -22,18 +24,21 @@ pub(crate) fn locate(
     let mut out: Vec<Located> = diags
         .into_iter()
         .map(|d| {
-            let inside = match (&d.within, d.pos, spans) {
-                (Some(w), None, Some(s)) if !d.at_key => s
-                    .value_at(&d.pointer)
-                    .and_then(|start| inside_string(source, start, w)),
-                _ => None,
-            };
-            let (pos, width) = match inside {
-                Some((pos, width)) => (pos, Some(width)),
-                None => (
-                    d.pos
-                        .or_else(|| spans.and_then(|s| s.find(&d.pointer, d.at_key)))
-                        .unwrap_or(Pos { line: 1, col: 1 }),
+            let (pos, width) = match (&d.place, spans) {
+                (Some(Place::At(p)), _) => (*p, None),
+                (Some(Place::Within(w)), Some(s)) if !d.at_key => {
+                    match s
+                        .value_at(&d.pointer)
+                        .and_then(|start| inside_string(source, start, w))
+                    {
+                        Some((pos, width)) => (pos, Some(width)),
+                        None => (s.find(&d.pointer, false).unwrap_or(FILE_START), None),
+                    }
+                }
+                _ => (
+                    spans
+                        .and_then(|s| s.find(&d.pointer, d.at_key))
+                        .unwrap_or(FILE_START),
                     None,
                 ),
             };
@@ -68,7 +73,10 @@ fn inside_string(source: &Source, start: Pos, w: &Within) -> Option<(Pos, usize)
     let pos = source.pos(at);
     let width = if to > from {
         // The last character of the range, through its end in the source.
-        let last = value[..to].char_indices().next_back().map_or(from, |(i, _)| i);
+        let last = value[..to]
+            .char_indices()
+            .next_back()
+            .map_or(from, |(i, _)| i);
         let last_src = *map.get(last)?;
         let last_end = source.text[last_src..]
             .chars()
@@ -78,7 +86,11 @@ fn inside_string(source: &Source, start: Pos, w: &Within) -> Option<(Pos, usize)
             Some(nl) => last_end.min(at + nl),
             None => last_end,
         };
-        source.text.get(at..end.max(at)).map_or(1, |t| t.chars().count()).max(1)
+        source
+            .text
+            .get(at..end.max(at))
+            .map_or(1, |t| t.chars().count())
+            .max(1)
     } else {
         1
     };

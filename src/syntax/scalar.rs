@@ -156,7 +156,7 @@ fn flow(text: &str, from: usize, style: Style, out: &mut Emit) -> bool {
         }
         // A content character (or a quote, escape): first the blanks before it.
         let closing = match style {
-            Style::Single => c == '\'' && text[next..].chars().next() != Some('\''),
+            Style::Single => c == '\'' && !text[next..].starts_with('\''),
             Style::Double => c == '"',
             Style::Plain => false,
         };
@@ -429,7 +429,11 @@ mod tests {
         // The span index places the value where yaml_rust2's scanner does.
         let (spans, _) = super::super::spans::index(doc);
         let pos = spans.find("/q", false).unwrap();
-        let line_start: usize = doc.split_inclusive('\n').take(pos.line - 1).map(str::len).sum();
+        let line_start: usize = doc
+            .split_inclusive('\n')
+            .take(pos.line - 1)
+            .map(str::len)
+            .sum();
         let start = line_start
             + doc[line_start..]
                 .char_indices()
