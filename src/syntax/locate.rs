@@ -96,3 +96,63 @@ fn inside_string(source: &Source, start: Pos, w: &Within) -> Option<(Pos, usize)
     };
     Some((pos, width))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn located(doc: &str, range: std::ops::Range<usize>) -> Located {
+        let source = Source::new("t.yaml".into(), doc.to_string());
+        let (spans, _) = super::super::spans::index(doc);
+        let v: yaml_serde::Value = yaml_serde::from_str(doc).unwrap();
+        let value = v["q"].as_str().unwrap();
+        let d = Diagnostic::error("c", "/q", "m").at_offset(value, range);
+        locate(&source, Some(&spans), vec![d]).remove(0)
+    }
+
+    #[test]
+    fn places_a_token_inside_each_style() {
+        // `b` of `a / b`, and its width.
+        for (doc, line, col) in [
+            ("q: a / bb\n", 1, 8),
+            ("q: 'a / bb'\n", 1, 9),
+            ("q: \"a\\t/ bb\"\n", 1, 10),
+            ("q: >-\n  a\n  / bb\n", 3, 5),
+            ("q: |\n  a\n  / bb\n", 3, 5),
+            ("q: a\n  / bb\n", 2, 5),
+        ] {
+            let v: yaml_serde::Value = yaml_serde::from_str(doc).unwrap();
+            let at = v["q"].as_str().unwrap().find("bb").unwrap();
+            let l = located(doc, at..at + 2);
+            assert_eq!((l.line, l.column, l.width), (line, col, Some(2)), "{doc:?}");
+        }
+    }
+
+    #[test]
+    fn falls_back_to_the_scalar_when_the_value_differs() {
+        let source = Source::new("t.yaml".into(), "q: abc\n".into());
+        let (spans, _) = super::super::spans::index(&source.text);
+        let d = Diagnostic::error("c", "/q", "m").at_offset("xyz", 1..2);
+        let l = locate(&source, Some(&spans), vec![d]).remove(0);
+        assert_eq!((l.line, l.column, l.width), (1, 4, None));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { failure_persistence: None, ..ProptestConfig::default() })]
+        /// Any text, any value, any range: a position inside the file, never a panic.
+        #[test]
+        fn never_panics(
+            text in "[a-z:'\"|>\\- \\n\\\\é#]{0,60}",
+            value in "[a-z'\" \\né]{0,20}",
+            from in 0usize..30,
+            len in 0usize..30,
+        ) {
+            let source = Source::new("t.yaml".into(), text.clone());
+            let (spans, _) = super::super::spans::index(&text);
+            let d = Diagnostic::error("c", "/q", "m").at_offset(&value, from..from + len);
+            let l = locate(&source, Some(&spans), vec![d]).remove(0);
+            prop_assert!(l.line >= 1 && l.line <= text.lines().count().max(1) + 1);
+        }
+    }
+}
