@@ -5,7 +5,6 @@
 //! A `Source` also gives the text of line N, for the excerpt under a finding, and knows
 //! which kind of file it holds, so that its diagnostics name it.
 
-use crate::diagnostic::Pos;
 use crate::input::{ReadError, human_bytes, read_capped};
 use crate::limits::MAX_PLAN_BYTES;
 use std::fmt;
@@ -229,10 +228,10 @@ impl Source {
     }
 
     /// The byte offset of a 1-based line and (character) column, when the text has it.
-    pub(crate) fn offset(&self, pos: Pos) -> Option<usize> {
-        let start = *self.line_starts.get(pos.line.checked_sub(1)?)?;
+    pub(crate) fn offset(&self, line: usize, col: usize) -> Option<usize> {
+        let start = *self.line_starts.get(line.checked_sub(1)?)?;
         let rest = &self.text[start..];
-        let col = pos.col.checked_sub(1)?;
+        let col = col.checked_sub(1)?;
         match rest.char_indices().nth(col) {
             Some((i, _)) => Some(start + i),
             None if rest.chars().count() == col => Some(self.text.len()),
@@ -241,7 +240,7 @@ impl Source {
     }
 
     /// The 1-based line and (character) column of byte `offset`.
-    pub(crate) fn pos(&self, offset: usize) -> Pos {
+    pub(crate) fn line_col(&self, offset: usize) -> (usize, usize) {
         let offset = offset.min(self.text.len());
         let line = self.line_starts.partition_point(|&s| s <= offset).max(1);
         let start = self.line_starts[line - 1];
@@ -250,7 +249,7 @@ impl Source {
             .get(start..offset)
             .map_or(0, |t| t.chars().count())
             + 1;
-        Pos { line, col }
+        (line, col)
     }
 
     /// The text of 1-based line `line`, without its line break.

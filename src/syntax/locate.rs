@@ -68,9 +68,10 @@ fn inside_string(source: &Source, start: Pos, w: &Within) -> Option<(Pos, usize)
     if to > value.len() || !value.is_char_boundary(from) || !value.is_char_boundary(to) {
         return None;
     }
-    let map = source_offsets(&source.text, source.offset(start)?, value)?;
+    let map = source_offsets(&source.text, source.offset(start.line, start.col)?, value)?;
     let at = *map.get(from)?;
-    let pos = source.pos(at);
+    let (line, col) = source.line_col(at);
+    let pos = Pos { line, col };
     let width = if to > from {
         // The last character of the range, through its end in the source.
         let last = value[..to]
