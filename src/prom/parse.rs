@@ -207,8 +207,11 @@ fn locate_error(q: &str, message: String) -> (String, Range<usize>) {
 /// The offending characters of a lexer error: the end of the shortest prefix of `q` that
 /// the lexer rejects with the same message.
 fn lexer_error_at(q: &str, message: &str) -> Option<Range<usize>> {
-    let mut ends = q.char_indices().map(|(i, c)| i + c.len_utf8());
-    let end = ends.find(|&e| matches!(lexer(&q[..e]), Err(m) if m == message))?;
+    let ends: Vec<usize> = q.char_indices().map(|(i, c)| i + c.len_utf8()).collect();
+    let end = ends[first(
+        ends.len(),
+        |k| matches!(lexer(&q[..ends[k]]), Err(m) if m == message),
+    )?];
     // `bad number or duration syntax: 5x` names the lexeme: underline all of it.
     let len = message
         .strip_prefix("bad number or duration syntax: ")
@@ -240,28 +243,55 @@ const COMPLETIONS: [&str; 15] = [
 /// become a query (the query ends too early).
 fn first_bad_token(q: &str, toks: &[Token], message: &str) -> Option<Bad> {
     let about_meaning = message != INVALID;
-    for (i, t) in toks.iter().enumerate() {
-        let prefix = &q[..t.range.end];
+    let bad = |i: usize| {
+        let prefix = &q[..toks[i].range.end];
         if about_meaning {
             let c = format!("{prefix}{}", closers(q, &toks[..=i]));
-            if matches!(promql_parse(&c), Err(m) if m == message) {
-                return Some(Bad::Token(blame_operator(q, toks, i, message)));
-            }
-            continue;
+            return matches!(promql_parse(&c), Err(m) if m == message);
         }
-        let viable = COMPLETIONS.iter().any(|c| {
+        !COMPLETIONS.iter().any(|c| {
             let open = format!("{prefix}{c}");
             let candidate = format!("{open}{}", closers(&open, &tokens(&open)));
             match promql_parse(&candidate) {
                 Ok(_) => true,
                 Err(m) => m != INVALID && lexer(&candidate).is_ok(),
             }
-        });
-        if !viable {
-            return Some(Bad::Token(i));
+        })
+    };
+    match first(toks.len(), bad) {
+        Some(i) if about_meaning => Some(Bad::Token(blame_operator(q, toks, i, message))),
+        Some(i) => Some(Bad::Token(i)),
+        None if about_meaning => None,
+        None => Some(Bad::End),
+    }
+}
+
+/// Above this many tokens the prefixes are bisected rather than tried in turn (each try
+/// parses up to a dozen candidates; a 4000-character query would take seconds).
+const LINEAR_TOKENS: usize = 128;
+
+/// The first `i < n` for which `bad(i)` holds. Being bad carries over to longer prefixes
+/// (no continuation repairs a prefix that none of them completes; the lexer fails at the
+/// same character however much follows), so a long query is bisected; a short one is
+/// scanned in order, which is exact even where that does not hold.
+fn first(n: usize, bad: impl Fn(usize) -> bool) -> Option<usize> {
+    if n <= LINEAR_TOKENS {
+        return (0..n).find(|&i| bad(i));
+    }
+    if !bad(n - 1) {
+        return None;
+    }
+    let (mut lo, mut hi) = (0, n - 1);
+    // Invariant: bad(hi); every index below lo is taken as good.
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if bad(mid) {
+            hi = mid;
+        } else {
+            lo = mid + 1;
         }
     }
-    if about_meaning { None } else { Some(Bad::End) }
+    Some(hi)
 }
 
 /// For an error about a binary expression, the nearest binary operator before token `i`
@@ -278,6 +308,8 @@ fn blame_operator(q: &str, toks: &[Token], i: usize, message: &str) -> usize {
     for j in (0..=i).rev() {
         match toks[j].kind {
             Kind::Close => depth += 1,
+            // Out of a range or matchers to the selector's level; not out of a call.
+            Kind::Open if depth == 0 && q.as_bytes()[toks[j].range.start] != b'(' => {}
             Kind::Open => depth -= 1,
             Kind::Op if depth == 0 && j != i => return j,
             Kind::Ident
@@ -697,6 +729,30 @@ mod tests {
         assert_eq!(err("rate(x[5m]) by (a)").1, "by");
         assert_eq!(err("x[$window] * 2").1, "*");
         assert_eq!(err("sum(x) sum(y)").1, "sum");
+    }
+
+    #[test]
+    fn long_queries_are_bisected_to_the_same_token() {
+        let unit = "sum(rate(x_total{track=\"$track\"}[$window]))";
+        let mut q = vec![unit; 60].join(" + ");
+        let at = q.len() + 3;
+        q.push_str(" + * 1");
+        let e = parse(&q, V).unwrap_err();
+        assert_eq!(
+            (e.message.as_str(), e.range),
+            ("unexpected `*`", at..at + 1)
+        );
+        let mut q = vec![unit; 60].join(" + ");
+        let at = q.len() + 3;
+        q.push_str(" + x[5m] * 2");
+        // `... + x[5m]` already adds a range vector.
+        let e = parse(&q, V).unwrap_err();
+        assert_eq!(e.range, at - 2..at - 1);
+        let mut q = vec![unit; 60].join(" + ");
+        let at = q.len() + 7;
+        q.push_str(" + x{a!b}");
+        let e = parse(&q, V).unwrap_err();
+        assert_eq!(e.range, at..at + 1, "{}", e.message);
     }
 
     #[test]
