@@ -31,11 +31,30 @@ pub struct Diagnostic {
     pub(crate) message: String,
     /// JSON pointer of the value concerned ("" for the whole document).
     pub(crate) pointer: String,
-    /// Set by the YAML stage, which knows positions that no pointer reaches.
-    pub(crate) pos: Option<Pos>,
+    /// Where exactly, when more is known than the pointer: a position set by the YAML
+    /// stage (which knows positions that no pointer reaches), or a part of the string value
+    /// at `pointer`.
+    pub(crate) place: Option<Place>,
     /// Point at the key rather than the value (unknown keys, duplicate keys).
     pub(crate) at_key: bool,
     pub(crate) hint: Option<String>,
+}
+
+/// See [`Diagnostic::place`].
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Place {
+    At(Pos),
+    /// The YAML stage places the finding at that part's line and column inside the scalar
+    /// (see [`Diagnostic::at_offset`]).
+    Within(Box<Within>),
+}
+
+/// A byte range of a string value, and the value itself (to check the re-scan of the
+/// scalar against).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Within {
+    pub(crate) range: std::ops::Range<usize>,
+    pub(crate) value: String,
 }
 
 impl Diagnostic {
@@ -49,7 +68,7 @@ impl Diagnostic {
             code,
             message: message.into(),
             pointer: pointer.into(),
-            pos: None,
+            place: None,
             at_key: false,
             hint: None,
         }
@@ -72,7 +91,18 @@ impl Diagnostic {
     }
 
     pub(crate) fn at_pos(mut self, pos: Pos) -> Self {
-        self.pos = Some(pos);
+        self.place = Some(Place::At(pos));
+        self
+    }
+
+    /// Points at bytes `range` of `value`, the decoded string at the pointer (a token of a
+    /// query): the YAML stage maps them to the line and column inside the scalar, or keeps
+    /// the scalar's start when it cannot.
+    pub(crate) fn at_offset(mut self, value: &str, range: std::ops::Range<usize>) -> Self {
+        self.place = Some(Place::Within(Box::new(Within {
+            range,
+            value: value.to_string(),
+        })));
         self
     }
 
@@ -98,6 +128,10 @@ pub struct Located {
     pub(crate) message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) hint: Option<String>,
+    /// How many characters from the column to underline, when the finding knows (a token
+    /// inside a string); otherwise the token at the column is measured.
+    #[serde(skip)]
+    pub(crate) width: Option<usize>,
 }
 
 /// `path:line:col: error[code]: message`, the source line with the token at the column
@@ -105,7 +139,19 @@ pub struct Located {
 pub fn render_human(source: Option<&Source>, d: &Located, color: bool) -> String {
     let line = source.and_then(|src| src.line(d.line));
     render(
-        line.map(|text| (text, marker_width(text, d.column))),
+        line.map(|text| {
+            let width = match d.width {
+                Some(w) => w
+                    .min(
+                        text.chars()
+                            .count()
+                            .saturating_sub(d.column.saturating_sub(1)),
+                    )
+                    .max(1),
+                None => marker_width(text, d.column),
+            };
+            (text, width)
+        }),
         d,
         color,
     )

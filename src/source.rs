@@ -227,6 +227,31 @@ impl Source {
         self
     }
 
+    /// The byte offset of a 1-based line and (character) column, when the text has it.
+    pub(crate) fn offset(&self, line: usize, col: usize) -> Option<usize> {
+        let start = *self.line_starts.get(line.checked_sub(1)?)?;
+        let rest = &self.text[start..];
+        let col = col.checked_sub(1)?;
+        match rest.char_indices().nth(col) {
+            Some((i, _)) => Some(start + i),
+            None if rest.chars().count() == col => Some(self.text.len()),
+            None => None,
+        }
+    }
+
+    /// The 1-based line and (character) column of byte `offset`.
+    pub(crate) fn line_col(&self, offset: usize) -> (usize, usize) {
+        let offset = offset.min(self.text.len());
+        let line = self.line_starts.partition_point(|&s| s <= offset).max(1);
+        let start = self.line_starts[line - 1];
+        let col = self
+            .text
+            .get(start..offset)
+            .map_or(0, |t| t.chars().count())
+            + 1;
+        (line, col)
+    }
+
     /// The text of 1-based line `line`, without its line break.
     pub(crate) fn line(&self, line: usize) -> Option<&str> {
         let start = *self.line_starts.get(line.checked_sub(1)?)?;

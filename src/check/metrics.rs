@@ -4,14 +4,16 @@
 
 use super::catalog::{BUILTINS, builtin};
 use super::checked::{Metric, Monitoring};
+use super::query;
 use crate::diagnostic::Diagnostic;
 use crate::model::Plan;
-use crate::prom::engine;
+use crate::prom::parse::Vars;
 use crate::promql::MetricExpr;
 use crate::suggest::nearest;
 
 /// Checks the plan's own metric definitions: a custom metric states its unit and bad
-/// direction, and every query tells canary from stable and is PromQL.
+/// direction, and every query is PromQL that tells canary from stable and gives one value
+/// per track ([`query`]).
 pub(super) fn check_definitions(plan: &Plan, monitoring: &Monitoring, f: &mut Vec<Diagnostic>) {
     for (name, def) in &plan.metrics {
         let at = format!("/metrics/{name}");
@@ -35,49 +37,14 @@ pub(super) fn check_definitions(plan: &Plan, monitoring: &Monitoring, f: &mut Ve
                 }
             }
         }
-        if !def.query.contains("$track") {
-            f.push(
-                Diagnostic::error("query-without-track", format!("{at}/query"), format!("the query of `{name}` never mentions `$track`, so canary and stable cannot be told apart"))
-                    .with_hint("filter its series with `track=\"$track\"`"),
-            );
-        }
-        match parse_query(plan, monitoring, &def.query) {
-            Err(why) => f.push(
-                Diagnostic::error(
-                    "query-syntax",
-                    format!("{at}/query"),
-                    format!("the query of `{name}` is not valid PromQL: {why}"),
-                )
-                .with_hint("promtool would reject the whole rules file of every phase, leaving it without rollback alerts: fix the query (try it in Prometheus' expression browser)"),
-            ),
-            Ok(ast) => {
-                if let Err(u) = engine::compile(&ast) {
-                    f.push(
-                        Diagnostic::error(
-                            "query-unsupported",
-                            format!("{at}/query"),
-                            format!("the query of `{name}` uses {}, which `plan simulate` cannot evaluate", u.what),
-                        )
-                        .with_hint("write it with the functions, aggregations and operators alerting rules commonly use (see the README's list), so that its rollbacks can be simulated"),
-                    );
-                }
-            }
-        }
+        let window = monitoring.window.to_string();
+        let vars = Vars {
+            service: &plan.service.name,
+            track: "canary",
+            window: &window,
+        };
+        query::check(name, &format!("{at}/query"), &def.query, vars, f);
     }
-}
-
-/// Parses a query of the plan as `plan render` writes it (`$service`, `$window` and
-/// `$track` filled in), with a real PromQL parser. The error is the parser's message.
-fn parse_query(
-    plan: &Plan,
-    monitoring: &Monitoring,
-    query: &str,
-) -> Result<promql_parser::parser::Expr, String> {
-    let written = query
-        .replace("$service", &plan.service.name)
-        .replace("$window", &monitoring.window.to_string())
-        .replace("$track", "canary");
-    promql_parser::parser::parse(&written)
 }
 
 /// The metrics resolved so far, in first-use order; rules name them by index.

@@ -10,6 +10,7 @@ mod metrics;
 mod monitoring;
 mod notifications;
 mod phases;
+mod query;
 mod rollbacks;
 mod routing;
 mod rules;

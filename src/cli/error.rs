@@ -89,6 +89,7 @@ fn replay_error_text(e: &ReplayError, color: bool) -> String {
         code,
         message: message.to_string(),
         hint: hint.clone(),
+        width: None,
     };
     match e {
         ReplayError::Io { file, reason } => {

@@ -158,6 +158,7 @@ pub(super) fn load_finding(e: &LoadError) -> Located {
         code: e.code,
         message: e.reason.clone(),
         hint: Some(e.hint.to_string()),
+        width: None,
     }
 }
 

@@ -74,6 +74,7 @@
 pub(crate) mod alert;
 pub(crate) mod compare;
 pub(crate) mod engine;
+pub(crate) mod parse;
 pub(crate) mod quantile;
 pub(crate) mod query;
 pub(crate) mod rate;

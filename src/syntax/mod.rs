@@ -5,6 +5,7 @@
 //! also places every later stage's findings at their line and column ([`locate`]).
 
 mod locate;
+mod scalar;
 mod spans;
 
 pub(crate) use locate::locate;

@@ -36,6 +36,11 @@ struct Entry {
 }
 
 impl Spans {
+    /// The position of the value at exactly `pointer`.
+    pub(crate) fn value_at(&self, pointer: &str) -> Option<Pos> {
+        self.map.get(pointer).map(|e| e.value)
+    }
+
     /// The position for `pointer`, or of its nearest ancestor that has one.
     pub(crate) fn find(&self, pointer: &str, at_key: bool) -> Option<Pos> {
         let mut p = pointer;
