@@ -174,6 +174,9 @@ pub(crate) struct Tally {
     /// Rule evaluations run (rollback rules at every step; gates only where they can still
     /// fail a phase; no-data rules never: see [`crate::sim::outcomes`]).
     pub(crate) evaluations: u64,
+    /// Per query slot ([`crate::sim::synth::SyntheticMetric::Query`]): lane evaluations
+    /// that computed the query metric from its series.
+    pub(crate) query_steps: Vec<u64>,
 }
 
 impl Tally {
@@ -229,6 +232,17 @@ impl Tally {
         self.exposed_milli_users += o.exposed_milli_users;
         self.steps += o.steps;
         self.evaluations += o.evaluations;
+        add_into(&mut self.query_steps, &o.query_steps);
+    }
+}
+
+/// Adds `from` into `to` entry by entry, `to` growing to `from`'s length.
+pub(crate) fn add_into(to: &mut Vec<u64>, from: &[u64]) {
+    if to.len() < from.len() {
+        to.resize(from.len(), 0);
+    }
+    for (a, b) in to.iter_mut().zip(from) {
+        *a += b;
     }
 }
 
@@ -426,6 +440,7 @@ impl Job<'_, '_> {
         }
         t.steps += batch.steps();
         t.evaluations += batch.evaluated();
+        add_into(&mut t.query_steps, &batch.query_steps());
     }
 
     /// Adds finished trial `trial` of scenario `si` (in `lane`) to the tally; a twin's
@@ -859,6 +874,7 @@ mod tests {
                 memory_usage: None,
                 cpu_usage: None,
                 metrics: Vec::new(),
+                series: Vec::new(),
             }),
         }
     }

@@ -70,6 +70,9 @@
 //!   - `evaluation_steps`, `rule_evaluations`: work done, for speed figures (a trial runs
 //!     its rollback rules at every step, its gates only where they can still fail a phase,
 //!     and no no-data rules: they change neither the verdict nor the gate failures).
+//!   - `query_steps` (only when some custom metric is computed by its query from series
+//!     modelled under `baseline.series`): metric → lane evaluations that computed it, what
+//!     such a metric costs.
 //!
 //! Version 3 let a release whose gates failed advance anyway, ended trials when the last
 //! phase began (`escape`: reached it with the fault; `fault_after_promotion`), and had no
@@ -207,6 +210,10 @@ pub(crate) struct ScenarioReport {
     pub(crate) holds: Option<HoldsReport>,
     pub(crate) evaluation_steps: u64,
     pub(crate) rule_evaluations: u64,
+    /// Per custom metric computed by its query from simulated series: the lane
+    /// evaluations that computed it (what such a metric costs; absent without one).
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    pub(crate) query_steps: IndexMap<String, u64>,
 }
 
 /// How the trials of a scenario held their phases (gate policy `on_failure: hold`).
@@ -394,6 +401,7 @@ fn metric_models(
                     "custom_gauge",
                     IndexMap::from([("mean", mean), ("noise", noise)]),
                 ),
+                SyntheticMetric::Query { .. } => ("query_over_series", IndexMap::new()),
                 SyntheticMetric::Up => ("targets_up", IndexMap::from([("healthy", 1.0)])),
                 SyntheticMetric::Absent => ("not_modelled", IndexMap::new()),
             };
@@ -547,6 +555,17 @@ fn scenario(
         }),
         evaluation_steps: t.steps,
         rule_evaluations: t.evaluations,
+        query_steps: synth::sources(plan, scenarios)
+            .iter()
+            .zip(&plan.metrics)
+            .filter_map(|(s, m)| match s {
+                SyntheticMetric::Query { slot, .. } => Some((
+                    m.name.clone(),
+                    t.query_steps.get(*slot).copied().unwrap_or(0),
+                )),
+                _ => None,
+            })
+            .collect(),
     }
 }
 
@@ -782,6 +801,17 @@ pub(crate) fn text(r: &SimulationReport) -> String {
                 format!(": {}", sc.description)
             }
         );
+        if !sc.query_steps.is_empty() {
+            let _ = writeln!(
+                s,
+                "  query steps              {}",
+                sc.query_steps
+                    .iter()
+                    .map(|(m, n)| format!("{m} {n}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
         if let (Some(c), Some(a), Some(m), Some(e)) =
             (&sc.caught, &sc.rolled_back_anyway, &sc.missed, &sc.escape)
         {

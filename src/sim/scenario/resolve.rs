@@ -69,6 +69,7 @@ pub(crate) fn resolve(
     f.extend(super::unmodelled::check(
         plan,
         &spec.baseline.metrics,
+        &baseline.series,
         place,
         builtin,
     ));
@@ -217,6 +218,7 @@ fn behaviour(spec: &FileSpec, plan: &CheckedPlan, f: &mut Vec<Diagnostic>) -> Be
         db_connections: gauge(b.db_connections.as_ref(), DEFAULT_DB),
         redis_memory: gauge(b.redis_memory_usage.as_ref(), DEFAULT_REDIS),
         custom,
+        series: super::series::models(&b.series, f),
     }
 }
 
@@ -499,7 +501,10 @@ fn fault(
         memory_usage: r(fs.memory_usage),
         cpu_usage: r(fs.cpu_usage),
         metrics: fault_metrics(fs, at, base, plan, f),
+        series: Vec::new(),
     };
+    let (series, series_given) = super::series::effects(&fs.series, at, &base.series, f);
+    let fault = Fault { series, ..fault };
     let mut effects: Vec<(String, Option<f64>, f64)> = vec![
         ("error_rate".into(), fault.error_rate, base.error_rate),
         ("latency_factor".into(), fault.latency_factor, 1.0),
@@ -518,6 +523,7 @@ fn fault(
             healthy,
         ));
     }
+    effects.extend(series_given);
     let given: Vec<&str> = effects
         .iter()
         .filter(|(_, v, _)| v.is_some())
@@ -539,7 +545,7 @@ fn fault(
     } else if given.is_empty() {
         f.push(
             Diagnostic::error("fault-without-effect", at, "the fault changes nothing")
-                .with_hint("give at least one of `error_rate`, `latency_factor`, `tail_share`, `memory_usage`, `cpu_usage`, `metrics`"),
+                .with_hint("give at least one of `error_rate`, `latency_factor`, `tail_share`, `memory_usage`, `cpu_usage`, `metrics`, `series`"),
         );
     } else if !unmodelled
         && effects
