@@ -488,3 +488,228 @@ fn binomial(rng: &mut Xoshiro256PlusPlus, n: u64, p: f64) -> u64 {
     }
     Binomial::new(n, p).map_or(0, |b| b.sample(rng))
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::prom::Semantics;
+    use crate::sim::montecarlo::{self, Settings};
+    use crate::sim::scenario;
+    use crate::source::{Kind, Source};
+
+    /// One hour at 5% (the canary serves 1 request per second), then an hour at 100%.
+    /// `completion` is the share of started flows that complete, over one-minute windows;
+    /// the rollback rule fires at the first evaluation where it is below 50%.
+    const PLAN: &str = concat!(
+        "name: t\nrelease: { from: v1, to: v2 }\n",
+        "service: { name: app, image: acme/app, port: 8080 }\n",
+        "routing: { listen: 80, sticky: { cookie: uid } }\n",
+        "traffic: { requests_per_second: 20 }\n",
+        "monitoring: { scrape_interval: 15s, evaluation_interval: 1m, window: 1m }\n",
+        "phases:\n",
+        "  - { name: a, traffic: 5%, duration: 1h }\n",
+        "  - { name: full, traffic: 100%, duration: 1h }\n",
+        "metrics:\n",
+        "  completion:\n",
+        "    query: >-\n",
+        "      sum(rate(flow_done_total{service=\"$service\",track=\"$track\"}[$window]))\n",
+        "      / sum(rate(flow_started_total{service=\"$service\",track=\"$track\"}[$window]))\n",
+        "    unit: ratio\n",
+        "    bad: low\n",
+        "rollback_conditions:\n",
+        "  - { metric: completion, threshold: 0.5, duration: 0s }\n",
+    );
+
+    /// Flows start at one a minute on the canary (1/60 per request); 97% complete.
+    const PER_REQUEST: f64 = 0.016_666_7;
+    const SHARE: f64 = 0.97;
+
+    fn scenarios(trials: u64) -> String {
+        format!(
+            "trials: {trials}\ntraffic: {{ daily_amplitude: 0 }}\nbaseline:\n  series:\n    \
+             flow_started_total: {{ counter: {{ per_request: {PER_REQUEST} }} }}\n    \
+             flow_done_total: {{ counter: {{ of: flow_started_total, share: {SHARE} }} }}\n\
+             scenarios:\n  - name: healthy\n"
+        )
+    }
+
+    /// P(X = k) for X ~ Poisson(`mean`), computed in logs.
+    fn poisson_pmf(k: u64, mean: f64) -> f64 {
+        let ln_fact: f64 = (1..=k).map(|i| (i as f64).ln()).sum();
+        (k as f64 * mean.ln() - mean - ln_fact).exp()
+    }
+
+    /// P(X < n/2) for X ~ Binomial(n, p).
+    fn binomial_below_half(n: u64, p: f64) -> f64 {
+        let mut sum = 0.0;
+        let mut choose = 1.0;
+        for k in 0..=n {
+            if k > 0 {
+                choose *= (n - k + 1) as f64 / k as f64;
+            }
+            if 2 * k < n {
+                sum += choose * p.powi(k as i32) * (1.0 - p).powi((n - k) as i32);
+            }
+        }
+        sum
+    }
+
+    /// The closed form: in Prometheus 2.42 a one-minute window on the 15-second grid holds
+    /// the samples at both of its ends, so each `rate()` is its counter's increase over
+    /// the minute divided by 60 (no extrapolation), and the ratio is exactly
+    /// completed/started over that minute: started ~ Poisson(λ), λ = 1 rps · 1/60 · 60 s,
+    /// completed ~ Binomial(started, 97%). An empty window is 0/0 = NaN, and NaN < 0.5 is
+    /// false. The windows of successive evaluations cover disjoint minutes, so the rule
+    /// fires by the end of the hour at 5% (the evaluations at 1m ... 60m read it; at 100%
+    /// a window holds some 20 flows and fires with probability below 1e-12) with
+    /// probability 1 - (1 - q)^60, q = Σ_{n ≥ 1} P(started = n) P(completed < n/2).
+    #[test]
+    fn a_low_rate_ratio_fires_as_the_closed_form_says() {
+        let trials = 6000;
+        let source = Source::new("t.yaml".into(), PLAN.into());
+        let lowered = crate::pipeline::compile(source)
+            .plan
+            .expect("the test plan is valid");
+        let file = Source::new("s.yaml".into(), scenarios(trials)).holding(Kind::Scenarios);
+        let (s, findings) = scenario::load(&file, &lowered.plan, &|p| p.to_string());
+        let s = s.unwrap_or_else(|| panic!("{findings:?}"));
+        let lambda = 20.0 * 0.05 * PER_REQUEST * 60.0;
+        let q: f64 = (1..200)
+            .map(|n| poisson_pmf(n, lambda) * binomial_below_half(n, SHARE))
+            .sum();
+        let expected = 1.0 - (1.0 - q).powi(60);
+        // Without the NaN rule (an empty window firing) it would be nearly certain.
+        assert!(
+            expected < 0.8 && q + (-lambda).exp() > 0.3,
+            "{q} {expected}"
+        );
+        let mut tallies = Vec::new();
+        for jobs in [1, 2] {
+            let settings = Settings {
+                seed: 7,
+                jobs,
+                trials,
+                semantics: Semantics::Prometheus2,
+            };
+            let run = montecarlo::run(&lowered, &s, settings, &mut |_, _| {});
+            let t = &run.results[0].tally;
+            tallies.push((t.rollbacks, t.steps, t.query_steps.clone()));
+        }
+        assert_eq!(tallies[0], tallies[1], "the same numbers at any --jobs");
+        let (rollbacks, _, query_steps) = &tallies[0];
+        assert!(query_steps[0] > trials * 60, "{query_steps:?}");
+        let p = crate::sim::stats::Proportion::new(*rollbacks, trials);
+        eprintln!(
+            "2.42: rolled back {rollbacks} of {trials} ({:.4}, 95% {:.4}..{:.4}); closed form {expected:.4}",
+            p.probability, p.ci95[0], p.ci95[1]
+        );
+        assert!(
+            p.ci95[0] <= expected && expected <= p.ci95[1],
+            "rolled back {} of {trials} ({:.4}, 95% interval {:.4}..{:.4}); closed form {expected:.4} (q = {q:.5})",
+            rollbacks,
+            p.probability,
+            p.ci95[0],
+            p.ci95[1]
+        );
+    }
+
+    /// Prometheus 3's `rate()` of a counter whose samples in the window `(ts - 60s, ts]`
+    /// are `v` at `ts - 45s`, ..., `ts` (15 s apart), written out from its extrapolation
+    /// rule: 15 s before the first sample are added (less than 1.1 intervals), unless the
+    /// counter would reach zero sooner going back.
+    fn rate3(v: &[f64; 4]) -> f64 {
+        let (sampled, mut to_start) = (45.0, 15.0);
+        let delta = v[3] - v[0];
+        if delta > 0.0 {
+            let to_zero = sampled * (v[0] / delta);
+            if to_zero < to_start {
+                to_start = to_zero;
+            }
+        }
+        delta * (sampled + to_start) / sampled / 60.0
+    }
+
+    /// A uniform in [0, 1) from a SplitMix64 state (independent of the simulator's
+    /// generators).
+    fn uniform(state: &mut u64) -> f64 {
+        *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = *state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// The brute-force reference in Prometheus 3 (where the zero clamp of the
+    /// extrapolation can act on the first minutes' small counts, so no closed form is
+    /// exact): `trials` plain trials of the hour at 5%, every scrape drawn (Poisson by
+    /// inversion, each flow completing by a coin toss), each evaluation's two `rate()`s
+    /// computed by [`rate3`]; the share of trials in which some evaluation from 1m to 60m
+    /// finds completed/started below 50% (NaN, an empty window, is not below anything).
+    fn brute_force_3(trials: u64) -> u64 {
+        let mut state = 0x5eed_u64;
+        let mean = 20.0 * 0.05 * PER_REQUEST * 15.0;
+        let mut fired = 0;
+        for _ in 0..trials {
+            let (mut started, mut done) = (vec![0.0; 241], vec![0.0; 241]);
+            for j in 1..=240 {
+                let (mut n, mut p, u) = (0u64, (-mean).exp(), uniform(&mut state));
+                let mut cdf = p;
+                while u >= cdf {
+                    n += 1;
+                    p *= mean / n as f64;
+                    cdf += p;
+                }
+                let completed = (0..n).filter(|_| uniform(&mut state) < SHARE).count();
+                started[j] = started[j - 1] + n as f64;
+                done[j] = done[j - 1] + completed as f64;
+            }
+            let window = |c: &[f64], e: usize| [c[e - 3], c[e - 2], c[e - 1], c[e]];
+            if (1..=60).any(|m| {
+                let e = 4 * m;
+                rate3(&window(&done, e)) / rate3(&window(&started, e)) < 0.5
+            }) {
+                fired += 1;
+            }
+        }
+        fired
+    }
+
+    /// The same plan in Prometheus 3 against [`brute_force_3`]: the two estimates agree
+    /// within their combined 95% interval.
+    #[test]
+    fn a_low_rate_ratio_fires_as_a_brute_force_reference_says() {
+        let trials = 6000;
+        let source = Source::new("t.yaml".into(), PLAN.into());
+        let lowered = crate::pipeline::compile(source)
+            .plan
+            .expect("the test plan is valid");
+        let file = Source::new("s.yaml".into(), scenarios(trials)).holding(Kind::Scenarios);
+        let s = scenario::load(&file, &lowered.plan, &|p| p.to_string())
+            .0
+            .expect("the scenarios load");
+        let settings = Settings {
+            seed: 11,
+            jobs: 2,
+            trials,
+            semantics: Semantics::Prometheus3,
+        };
+        let run = montecarlo::run(&lowered, &s, settings, &mut |_, _| {});
+        let got = crate::sim::stats::Proportion::new(run.results[0].tally.rollbacks, trials);
+        let reference_trials = 40_000;
+        let want =
+            crate::sim::stats::Proportion::new(brute_force_3(reference_trials), reference_trials);
+        let spread = 1.96 * got.std_error.hypot(want.std_error);
+        eprintln!(
+            "3.x: rolled back {:.4} ± {:.4}; brute force {:.4} ± {:.4}",
+            got.probability,
+            1.96 * got.std_error,
+            want.probability,
+            1.96 * want.std_error
+        );
+        assert!(
+            (got.probability - want.probability).abs() <= spread,
+            "Monte Carlo {:.4}, brute force {:.4}: more than {spread:.4} apart",
+            got.probability,
+            want.probability
+        );
+    }
+}
