@@ -291,23 +291,23 @@ fn unknown_series(name: &str, at: &str, known: &[String], in_fault: bool) -> Dia
 /// The effects of a fault's `series` (at `at`) on `models`; what is wrong goes to `f`.
 /// Also returns, for the "changes nothing" check, each given parameter's pointer (under
 /// `at`), its level and its healthy level.
+/// `written` are the names under `baseline.series` (a model refused there is not reported
+/// again here).
 pub(crate) fn effects(
     spec: &IndexMap<String, SeriesEffectSpec>,
     at: &str,
-    models: &[SeriesModel],
+    (models, written): (&[SeriesModel], &[String]),
     f: &mut Vec<Diagnostic>,
 ) -> (Vec<SeriesEffect>, Given) {
-    let known: Vec<String> = models.iter().map(|m| m.name.clone()).collect();
+    let known = written;
     let mut out = Vec::new();
     let mut given = Vec::new();
     for (name, e) in spec {
         let here = format!("{at}/series/{}", pointer::escape(name));
         let key = format!("series/{}", pointer::escape(name));
         let Some(i) = models.iter().position(|m| &m.name == name) else {
-            if !models.is_empty() {
-                f.push(unknown_series(name, &here, &known, true));
-            } else {
-                f.push(unknown_series(name, &here, &[], true));
+            if !known.contains(name) {
+                f.push(unknown_series(name, &here, known, true));
             }
             continue;
         };
