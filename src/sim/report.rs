@@ -148,6 +148,10 @@ pub(crate) struct MetricModel {
     pub(crate) metric: String,
     pub(crate) model: &'static str,
     pub(crate) parameters: IndexMap<&'static str, f64>,
+    /// For `query_over_series`: each series model its query reads (and those they count
+    /// a share of), described.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) series: Vec<String>,
 }
 
 /// Where the healthy twins come from, and how often they rolled back.
@@ -405,10 +409,21 @@ fn metric_models(
                 SyntheticMetric::Up => ("targets_up", IndexMap::from([("healthy", 1.0)])),
                 SyntheticMetric::Absent => ("not_modelled", IndexMap::new()),
             };
+            let series = match source {
+                SyntheticMetric::Query { reads, .. } => b
+                    .series
+                    .iter()
+                    .enumerate()
+                    .filter(|(k, _)| *k < 64 && reads >> k & 1 == 1)
+                    .map(|(_, m)| describe_series(m, &b.series))
+                    .collect(),
+                _ => Vec::new(),
+            };
             MetricModel {
                 metric: plan.metrics[i].name.clone(),
                 model,
                 parameters,
+                series,
             }
         })
         .collect()
@@ -626,6 +641,39 @@ fn secs(s: f64) -> String {
 }
 
 /// A metric's model, in words.
+/// A series model for people: `feedback_submissions_total: counter, 0.5% per request, split
+/// by type (bug 8%, other 92%)`.
+fn describe_series(
+    m: &crate::sim::scenario::SeriesModel,
+    all: &[crate::sim::scenario::SeriesModel],
+) -> String {
+    use crate::sim::scenario::SeriesKind;
+    let num = crate::model::trim;
+    let kind = match m.kind {
+        SeriesKind::PerRequest(r) => format!("counter, {} events per request", num(r)),
+        SeriesKind::Of { parent, share } => format!(
+            "counter, each event of {} counted with probability {}",
+            all.get(parent).map_or("?", |p| p.name.as_str()),
+            pct(share)
+        ),
+        SeriesKind::Gauge(g) => format!("gauge, mean {}, noise {}", num(g.mean), num(g.noise)),
+    };
+    match &m.split {
+        Some(sp) => format!(
+            "{}: {kind}, split by {} ({})",
+            m.name,
+            sp.label,
+            sp.values
+                .iter()
+                .zip(&sp.shares)
+                .map(|(v, &x)| format!("{v} {}", pct(x)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        None => format!("{}: {kind}", m.name),
+    }
+}
+
 fn model_text(m: &MetricModel) -> String {
     let p = |k: &str| m.parameters.get(k).copied().unwrap_or(f64::NAN);
     let num = crate::model::trim;
@@ -652,6 +700,10 @@ fn model_text(m: &MetricModel) -> String {
             num(p("noise"))
         ),
         "not_modelled" => "NOT MODELLED: always absent, so the rules on it never fire".to_string(),
+        "query_over_series" => format!(
+            "its own query, evaluated over simulated series: {}",
+            m.series.join("; ")
+        ),
         "targets_up" => {
             "the canary's scrape targets up: 1, or 0 once a crash makes its scrapes fail"
                 .to_string()
