@@ -23,8 +23,10 @@
 //!   metric some rule reads, in plan order,
 //!   `{metric, model, parameters}`: `model` one of `error_rate`, `availability`,
 //!   `throughput`, `latency_quantile`, `cpu`, `memory`, `db_connections`, `redis_memory`,
-//!   `custom_gauge`, `not_modelled` (always absent: its rules never fire), `parameters`
-//!   its baseline values by name (fractions, seconds, the gauge's unit).
+//!   `custom_gauge`, `query_over_series` (its own query evaluated over series modelled
+//!   under `baseline.series`; then `series` lists those models, described), `not_modelled`
+//!   (always absent: its rules never fire), `parameters` its baseline values by name
+//!   (fractions, seconds, the gauge's unit).
 //! - `twins` (present when a scenario is faulty): where the healthy twins come from,
 //!   `{scenario: name | null (an extra fault-free pass of the same trials), false_rollback}`.
 //! - Each scenario: `name`, `description`, `faulty`, `trials`;
@@ -71,8 +73,9 @@
 //!     its rollback rules at every step, its gates only where they can still fail a phase,
 //!     and no no-data rules: they change neither the verdict nor the gate failures).
 //!   - `query_steps` (only when some custom metric is computed by its query from series
-//!     modelled under `baseline.series`): metric → lane evaluations that computed it, what
-//!     such a metric costs.
+//!     modelled under `baseline.series`): metric → evaluations that computed it (one per
+//!     trial, evaluation time and track: a metric compared with the stable track's counts
+//!     twice), what such a metric costs.
 //!
 //! Version 3 let a release whose gates failed advance anyway, ended trials when the last
 //! phase began (`escape`: reached it with the fault; `fault_after_promotion`), and had no

@@ -226,6 +226,9 @@ impl SeriesSim {
         let last = ts.div_euclid(s);
         // The first scrape some query at `ts` can read.
         let first_read = (ts - self.horizon_ms + s - 1).div_euclid(s).max(0);
+        // Only a fault that moves some series tells its levels apart: otherwise every
+        // interval is drawn as the healthy twin draws it, number for number.
+        let moves = faults.fault.is_some_and(|f| !f.series.is_empty());
         let mut folded: Vec<(usize, f64)> = Vec::new();
         let mut scrapes = Vec::new();
         for j in done + 1..=last {
@@ -238,7 +241,10 @@ impl SeriesSim {
                 let rps = model.total_rps(mid);
                 let seconds = (t1 - t0) as f64 / 1000.0;
                 match track {
-                    Track::Canary => (rps * share * seconds, faults.level_at(mid, rps * share)),
+                    Track::Canary if moves => {
+                        (rps * share * seconds, faults.level_at(mid, rps * share))
+                    }
+                    Track::Canary => (rps * share * seconds, 0),
                     Track::Stable => (rps * (1.0 - share) * seconds, 0),
                 }
             };
