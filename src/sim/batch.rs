@@ -91,7 +91,7 @@ impl<'m, 'a> Batch<'m, 'a> {
     pub(crate) fn query_steps(&self) -> Vec<u64> {
         let mut out = self.query_steps.clone();
         for g in &self.groups {
-            crate::sim::montecarlo::add_into(&mut out, g.lanes.query_steps());
+            add_into(&mut out, g.lanes.query_steps());
         }
         out
     }
@@ -179,9 +179,19 @@ impl<'m, 'a> Batch<'m, 'a> {
             let keep = !g.trial_of.is_empty();
             if !keep {
                 *evaluated += g.outcomes.evaluated();
-                crate::sim::montecarlo::add_into(query_steps, g.lanes.query_steps());
+                add_into(query_steps, g.lanes.query_steps());
             }
             keep
         });
+    }
+}
+
+/// Adds `from` into `to` entry by entry, `to` growing to `from`'s length.
+pub(crate) fn add_into(to: &mut Vec<u64>, from: &[u64]) {
+    if to.len() < from.len() {
+        to.resize(from.len(), 0);
+    }
+    for (a, b) in to.iter_mut().zip(from) {
+        *a += b;
     }
 }

@@ -85,6 +85,7 @@ use crate::check::CheckedPlan;
 use crate::limits::MAX_TRIALS;
 use crate::lower::{AlertRule, LoweredPlan, RuleKind};
 use crate::prom::Semantics;
+use crate::sim::batch::add_into;
 use crate::sim::batch::{Batch, Group};
 use crate::sim::evaluator::{HoldOutcome, Schedule, Verdict};
 use crate::sim::outcomes::{Hold, RuleSet};
@@ -233,16 +234,6 @@ impl Tally {
         self.steps += o.steps;
         self.evaluations += o.evaluations;
         add_into(&mut self.query_steps, &o.query_steps);
-    }
-}
-
-/// Adds `from` into `to` entry by entry, `to` growing to `from`'s length.
-pub(crate) fn add_into(to: &mut Vec<u64>, from: &[u64]) {
-    if to.len() < from.len() {
-        to.resize(from.len(), 0);
-    }
-    for (a, b) in to.iter_mut().zip(from) {
-        *a += b;
     }
 }
 

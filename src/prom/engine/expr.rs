@@ -282,7 +282,7 @@ impl Expr {
     fn collect_selectors<'e>(&'e self, out: &mut Vec<(&'e Selector, i64)>) {
         match self {
             Expr::Number(_) | Expr::Time => {}
-            Expr::Select(sel) => out.push((sel, sel.offset_ms + super::super::DEFAULT_LOOKBACK_MS)),
+            Expr::Select(sel) => out.push((sel, sel.offset_ms + crate::prom::DEFAULT_LOOKBACK_MS)),
             Expr::Range {
                 sel,
                 range_ms,

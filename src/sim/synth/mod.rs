@@ -291,10 +291,13 @@ pub(crate) fn sources(plan: &CheckedPlan, scenarios: &Scenarios) -> Vec<Syntheti
                         f64::INFINITY
                     },
                 },
-                None => match series::query_source(&m.expr, scenarios, slots) {
-                    Some(q) => {
+                None => match series::query_reads(&m.expr, scenarios) {
+                    Some(reads) => {
                         slots += 1;
-                        q
+                        SyntheticMetric::Query {
+                            slot: slots - 1,
+                            reads,
+                        }
                     }
                     None => SyntheticMetric::Absent,
                 },
@@ -356,7 +359,13 @@ impl<'a> Model<'a> {
             (period, [0, first])
         });
         let sources = sources(plan, scenarios);
-        let series = series::SeriesSim::new(plan, scenarios, &sources, scrape_ms);
+        let slots = sources
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| matches!(s, SyntheticMetric::Query { .. }))
+            .map(|(m, _)| m)
+            .collect();
+        let series = series::SeriesSim::new(plan, scenarios, slots, scrape_ms);
         let stable_needed: Vec<bool> = sources
             .iter()
             .enumerate()
@@ -520,6 +529,34 @@ impl<'a> Model<'a> {
     /// Whether the simulation needs the latency histogram.
     pub(crate) fn reads_latency(&self) -> bool {
         self.canary_series.latency || self.stable_series.is_some_and(|r| r.latency)
+    }
+}
+
+impl series::Traffic for Model<'_> {
+    fn canary_share(&self, phase: usize) -> f64 {
+        self.canary_share[phase]
+    }
+
+    fn mean_rps(&self, t: i64) -> f64 {
+        self.total_rps(t)
+    }
+}
+
+impl series::Faults for FaultModel<'_> {
+    fn fault(&self) -> Option<&Fault> {
+        self.fault
+    }
+
+    fn level_at(&self, t: i64, canary_rps: f64) -> usize {
+        FaultModel::level_at(self, t, canary_rps)
+    }
+
+    fn intensity(&self, level: usize) -> f64 {
+        FaultModel::intensity(self, level)
+    }
+
+    fn down_from(&self) -> Option<i64> {
+        self.down_from
     }
 }
 

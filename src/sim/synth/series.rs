@@ -43,17 +43,35 @@
 //! of 0), then its split's binomials (none once no event is left); a gauge's standard
 //! normal at a recorded scrape. The same code serves the lanes and the reference trials.
 
-use super::{FaultModel, Model, SyntheticMetric};
 use crate::check::CheckedPlan;
 use crate::prom::engine::{self, Bound};
 use crate::prom::{Sample, Semantics, Series};
 use crate::promql::Track;
 use crate::sim::evaluator::Schedule;
 use crate::sim::scenario::unmodelled::query_series;
-use crate::sim::scenario::{Scenarios, SeriesKind, SeriesModel};
+use crate::sim::scenario::{Fault, Scenarios, SeriesKind, SeriesModel};
 use rand::SeedableRng;
 use rand::rngs::Xoshiro256PlusPlus;
 use rand_distr::{Binomial, Distribution, Poisson, StandardNormal};
+
+/// What the series need of the run's model: the track's traffic.
+pub(crate) trait Traffic {
+    /// The canary's share of requests in `phase`.
+    fn canary_share(&self, phase: usize) -> f64;
+    /// The whole service's mean request rate at `t`, per second.
+    fn mean_rps(&self, t: i64) -> f64;
+}
+
+/// What the series need of a scenario's fault on the canary.
+pub(crate) trait Faults {
+    fn fault(&self) -> Option<&Fault>;
+    /// The fault's intensity level at `t` for a canary serving `canary_rps` (0: off).
+    fn level_at(&self, t: i64, canary_rps: f64) -> usize;
+    /// The intensity of `level` (0 to 1).
+    fn intensity(&self, level: usize) -> f64;
+    /// A crash's first failed scrape.
+    fn down_from(&self) -> Option<i64>;
+}
 
 /// Xored into a trial's seed to seed its series' stream.
 pub(crate) const SERIES_SALT: u64 = 0x5e71_e5c0_ffee_d00d;
@@ -92,13 +110,10 @@ fn reads_mask(names: &[String], models: &[SeriesModel]) -> u64 {
     mask
 }
 
-/// The query metric of plan metric `m` (read by the rules, without a gauge model), when
-/// `scenarios` models every series its query reads: its source, slot `slot`.
-pub(super) fn query_source(
-    expr: &crate::promql::MetricExpr,
-    scenarios: &Scenarios,
-    slot: usize,
-) -> Option<SyntheticMetric> {
+/// Whether a custom metric whose query is `expr` (read by the rules, without a gauge
+/// model) is computed from series: when `scenarios` models every series its query reads.
+/// Then the models it reads, as a bit set (with their ancestors).
+pub(crate) fn query_reads(expr: &crate::promql::MetricExpr, scenarios: &Scenarios) -> Option<u64> {
     let models = &scenarios.baseline.series;
     if models.len() > MAX_SERIES_MODELS
         || !crate::sim::scenario::unmodelled::series_modelled(expr, models)
@@ -106,26 +121,18 @@ pub(super) fn query_source(
         return None;
     }
     let (_, names) = query_series(expr)?;
-    Some(SyntheticMetric::Query {
-        slot,
-        reads: reads_mask(&names, models),
-    })
+    Some(reads_mask(&names, models))
 }
 
 impl SeriesSim {
-    /// The series and queries of `plan`'s query metrics (`sources`); None when it has none.
-    pub(super) fn new(
+    /// The series and queries of `plan`'s query metrics `slots` (plan metric indices, in
+    /// slot order); None when there are none.
+    pub(crate) fn new(
         plan: &CheckedPlan,
         scenarios: &Scenarios,
-        sources: &[SyntheticMetric],
+        slots: Vec<usize>,
         scrape_ms: i64,
     ) -> Option<SeriesSim> {
-        let slots: Vec<usize> = sources
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| matches!(s, SyntheticMetric::Query { .. }))
-            .map(|(m, _)| m)
-            .collect();
         if slots.is_empty() {
             return None;
         }
@@ -192,17 +199,17 @@ impl SeriesSim {
     }
 
     /// Each query slot's bound queries (canary, stable), for one simulator's own use.
-    pub(super) fn bounds(&self) -> Vec<[Bound; 2]> {
+    pub(crate) fn bounds(&self) -> Vec<[Bound; 2]> {
         self.queries.iter().map(|(_, b)| b.clone()).collect()
     }
 
     /// The number of query slots.
-    pub(super) fn bounds_len(&self) -> usize {
+    pub(crate) fn bounds_len(&self) -> usize {
         self.queries.len()
     }
 
     /// A trial's series before the release starts.
-    pub(super) fn lane(&self, seed: u64) -> SeriesLane {
+    pub(crate) fn lane(&self, seed: u64) -> SeriesLane {
         SeriesLane {
             rng: Xoshiro256PlusPlus::seed_from_u64(seed ^ SERIES_SALT),
             tracks: std::array::from_fn(|t| TrackState {
@@ -215,9 +222,9 @@ impl SeriesSim {
 
     /// What advancing `track` from scrape `done` to evaluation time `ts` draws, the release
     /// having run on `schedule` (shared by every trial at the same point).
-    pub(super) fn plan(
+    pub(crate) fn plan(
         &self,
-        (model, faults): (&Model<'_>, &FaultModel<'_>),
+        (model, faults): (&dyn Traffic, &dyn Faults),
         schedule: &Schedule,
         (track, done): (Track, i64),
         ts: i64,
@@ -228,7 +235,7 @@ impl SeriesSim {
         let first_read = (ts - self.horizon_ms + s - 1).div_euclid(s).max(0);
         // Only a fault that moves some series tells its levels apart: otherwise every
         // interval is drawn as the healthy twin draws it, number for number.
-        let moves = faults.fault.is_some_and(|f| !f.series.is_empty());
+        let moves = faults.fault().is_some_and(|f| !f.series.is_empty());
         let mut folded: Vec<(usize, f64)> = Vec::new();
         let mut scrapes = Vec::new();
         for j in done + 1..=last {
@@ -237,8 +244,8 @@ impl SeriesSim {
             } else {
                 let (t0, t1) = ((j - 1) * s, j * s);
                 let mid = (t0 + t1) / 2;
-                let share = model.canary_share[schedule.phase_at(mid)];
-                let rps = model.total_rps(mid);
+                let share = model.canary_share(schedule.phase_at(mid));
+                let rps = model.mean_rps(mid);
                 let seconds = (t1 - t0) as f64 / 1000.0;
                 match track {
                     Track::Canary if moves => {
@@ -258,8 +265,8 @@ impl SeriesSim {
                     t: j * s,
                     mu,
                     level,
-                    stale: track == Track::Canary && faults.down_from == Some(j),
-                    down: track == Track::Canary && faults.down_from.is_some_and(|d| j > d),
+                    stale: track == Track::Canary && faults.down_from() == Some(j),
+                    down: track == Track::Canary && faults.down_from().is_some_and(|d| j > d),
                 });
             }
         }
@@ -275,7 +282,7 @@ impl SeriesSim {
     }
 
     /// Advances one trial's `lane` as `plan` says (`plan.done` must be its track's).
-    pub(super) fn advance(&self, faults: &FaultModel<'_>, lane: &mut SeriesLane, plan: &Advance) {
+    pub(crate) fn advance(&self, faults: &dyn Faults, lane: &mut SeriesLane, plan: &Advance) {
         let ti = usize::from(plan.track == Track::Stable);
         let SeriesLane { rng, tracks } = lane;
         let state = &mut tracks[ti];
@@ -325,7 +332,7 @@ impl SeriesSim {
     /// the fault's level `level`, into the counters.
     fn draw(
         &self,
-        faults: &FaultModel<'_>,
+        faults: &dyn Faults,
         at: (Track, usize),
         mu: f64,
         rng: &mut Xoshiro256PlusPlus,
@@ -373,13 +380,16 @@ impl SeriesSim {
     /// the fault's level for it (`pick`), if it gives one.
     fn param(
         &self,
-        faults: &FaultModel<'_>,
+        faults: &dyn Faults,
         (track, level): (Track, usize),
         i: usize,
         healthy: f64,
         pick: impl Fn(&crate::sim::scenario::SeriesEffect) -> Option<f64>,
     ) -> f64 {
-        let Some(f) = faults.fault.filter(|_| track == Track::Canary && level > 0) else {
+        let Some(f) = faults
+            .fault()
+            .filter(|_| track == Track::Canary && level > 0)
+        else {
             return healthy;
         };
         match f.series.iter().find(|e| e.series == i).and_then(&pick) {
@@ -391,7 +401,7 @@ impl SeriesSim {
     /// The share of split value `k` of model `i` at the fault's level.
     fn split_share(
         &self,
-        faults: &FaultModel<'_>,
+        faults: &dyn Faults,
         at: (Track, usize),
         i: usize,
         k: usize,
@@ -405,7 +415,7 @@ impl SeriesSim {
     /// The value of query `slot` on `track` at `ts` over `lane`'s series (advanced to
     /// `ts`), with `bounds` (from [`bounds`](Self::bounds)). A query that fails (several
     /// series) has no value.
-    pub(super) fn value(
+    pub(crate) fn value(
         bounds: &mut [[Bound; 2]],
         (slot, track): (usize, Track),
         lane: &SeriesLane,
@@ -432,7 +442,7 @@ pub(crate) struct SeriesLane {
 
 impl SeriesLane {
     /// The scrape `track` has been drawn up to (-1: none yet).
-    pub(super) fn done(&self, track: Track) -> i64 {
+    pub(crate) fn done(&self, track: Track) -> i64 {
         self.tracks[usize::from(track == Track::Stable)].done
     }
 }
@@ -460,7 +470,7 @@ pub(crate) struct Advance {
 }
 
 /// The scrape an advance starts from.
-pub(super) fn plan_done(a: &Advance) -> i64 {
+pub(crate) fn plan_done(a: &Advance) -> i64 {
     a.done
 }
 
