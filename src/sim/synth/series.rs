@@ -212,6 +212,7 @@ impl SeriesSim {
     pub(crate) fn lane(&self, seed: u64) -> SeriesLane {
         SeriesLane {
             rng: Xoshiro256PlusPlus::seed_from_u64(seed ^ SERIES_SALT),
+            gains: vec![0; self.models.len()],
             tracks: std::array::from_fn(|t| TrackState {
                 done: -1,
                 counts: vec![0; self.templates[t].len()],
@@ -284,22 +285,14 @@ impl SeriesSim {
     /// Advances one trial's `lane` as `plan` says (`plan.done` must be its track's).
     pub(crate) fn advance(&self, faults: &dyn Faults, lane: &mut SeriesLane, plan: &Advance) {
         let ti = usize::from(plan.track == Track::Stable);
-        let SeriesLane { rng, tracks } = lane;
+        let SeriesLane { rng, tracks, gains } = lane;
         let state = &mut tracks[ti];
         debug_assert_eq!(state.done, plan.done);
-        let mut gains = vec![0u64; self.models.len()];
         for &(level, mu) in &plan.folded {
-            self.draw(faults, (plan.track, level), mu, rng, state, &mut gains);
+            self.draw(faults, (plan.track, level), mu, rng, state, gains);
         }
         for sc in &plan.scrapes {
-            self.draw(
-                faults,
-                (plan.track, sc.level),
-                sc.mu,
-                rng,
-                state,
-                &mut gains,
-            );
+            self.draw(faults, (plan.track, sc.level), sc.mu, rng, state, gains);
             if sc.down {
                 continue;
             }
@@ -438,6 +431,8 @@ impl SeriesSim {
 pub(crate) struct SeriesLane {
     rng: Xoshiro256PlusPlus,
     tracks: [TrackState; 2],
+    /// Scratch: each model's gain in the interval being drawn.
+    gains: Vec<u64>,
 }
 
 impl SeriesLane {
