@@ -474,7 +474,8 @@ scenarios:
 ";
 
 /// Lawsker's business metrics as queries over modelled series, with every kind of fault
-/// moving them (each parameter a series model has, a split included).
+/// moving them (each parameter a series model has, a split included), beside a gauge no
+/// query reads (drawn all the same, in the stream's order).
 const SERIES_FAULTS: &str = "
 trials: 4
 traffic: { requests_per_second: 60, overdispersion: OVERDISPERSION, start_hour: 13 }
@@ -483,8 +484,11 @@ baseline:
     business_flow_completed_total: { counter: { of: business_flow_started_total, share: 97% } }
     business_flow_started_total: { counter: { per_request: 2% } }
     feedback_submissions_total: { counter: { per_request: 0.5% }, split: { type: { bug: 8%, other: 92% } } }
+    queue_depth: { gauge: { mean: 12, noise: 3 } }
 scenarios:
   - name: healthy
+  - name: queue-grows
+    fault: { kind: leak, onset: 30m, ramp: 1h, series: { queue_depth: { mean: 40 } }, error_rate: 2% }
   - name: business-leak
     fault: { kind: leak, onset: 20m, ramp: 2h, series: { business_flow_completed_total: { share: 50% }, feedback_submissions_total: { split: { type: { bug: 30%, other: 70% } } } } }
   - name: business-some-users
