@@ -43,6 +43,8 @@ pub(crate) struct Batch<'m, 'a> {
     steps: u64,
     /// Rule evaluations run, over the groups that are gone.
     evaluated: u64,
+    /// Per query slot, lane evaluations that computed it, over the groups that are gone.
+    query_steps: Vec<u64>,
     fates: Vec<Fate>,
     ended: Vec<(usize, Verdict)>,
 }
@@ -56,12 +58,13 @@ impl<'m, 'a> Batch<'m, 'a> {
         trials: Vec<u64>,
         seeds: impl IntoIterator<Item = u64>,
     ) -> Self {
-        let rng = Streams::seeded(seeds);
+        let seeds: Vec<u64> = seeds.into_iter().collect();
+        let rng = Streams::seeded(seeds.iter().copied());
         debug_assert_eq!(rng.count(), trials.len());
         let group = Group {
             clock: Clock::new(model, faults),
             outcomes: Outcomes::new(rules, schedule, model.eval_ms, rng.count()),
-            lanes: Lanes::new(model, faults, rng),
+            lanes: Lanes::new(model, faults, rng, &seeds),
             trial_of: trials,
         };
         Batch {
@@ -69,6 +72,7 @@ impl<'m, 'a> Batch<'m, 'a> {
             plans: Plans::default(),
             steps: 0,
             evaluated: 0,
+            query_steps: Vec::new(),
             fates: Vec::new(),
             ended: Vec::new(),
         }
@@ -81,6 +85,15 @@ impl<'m, 'a> Batch<'m, 'a> {
     /// Lane evaluations run so far.
     pub(crate) fn steps(&self) -> u64 {
         self.steps
+    }
+
+    /// Per query slot, lane evaluations that computed the query metric so far.
+    pub(crate) fn query_steps(&self) -> Vec<u64> {
+        let mut out = self.query_steps.clone();
+        for g in &self.groups {
+            add_into(&mut out, g.lanes.query_steps());
+        }
+        out
     }
 
     /// Rule evaluations run so far.
@@ -146,9 +159,11 @@ impl<'m, 'a> Batch<'m, 'a> {
             }
             let progress = group.outcomes.progress();
             let step = group.clock.advance(ts, progress, &mut self.plans);
-            group
-                .lanes
-                .advance((step, &self.plans), demand(group.outcomes.rule_set(ts)));
+            group.lanes.advance(
+                (step, &self.plans),
+                progress.schedule,
+                demand(group.outcomes.rule_set(ts)),
+            );
             self.steps += group.trial_of.len() as u64;
             self.ended.clear();
             self.ended
@@ -159,13 +174,24 @@ impl<'m, 'a> Batch<'m, 'a> {
                 group.swap_remove(l);
             }
         }
-        let evaluated = &mut self.evaluated;
+        let (evaluated, query_steps) = (&mut self.evaluated, &mut self.query_steps);
         self.groups.retain(|g| {
             let keep = !g.trial_of.is_empty();
             if !keep {
                 *evaluated += g.outcomes.evaluated();
+                add_into(query_steps, g.lanes.query_steps());
             }
             keep
         });
+    }
+}
+
+/// Adds `from` into `to` entry by entry, `to` growing to `from`'s length.
+pub(crate) fn add_into(to: &mut Vec<u64>, from: &[u64]) {
+    if to.len() < from.len() {
+        to.resize(from.len(), 0);
+    }
+    for (a, b) in to.iter_mut().zip(from) {
+        *a += b;
     }
 }

@@ -85,6 +85,7 @@ use crate::check::CheckedPlan;
 use crate::limits::MAX_TRIALS;
 use crate::lower::{AlertRule, LoweredPlan, RuleKind};
 use crate::prom::Semantics;
+use crate::sim::batch::add_into;
 use crate::sim::batch::{Batch, Group};
 use crate::sim::evaluator::{HoldOutcome, Schedule, Verdict};
 use crate::sim::outcomes::{Hold, RuleSet};
@@ -174,6 +175,9 @@ pub(crate) struct Tally {
     /// Rule evaluations run (rollback rules at every step; gates only where they can still
     /// fail a phase; no-data rules never: see [`crate::sim::outcomes`]).
     pub(crate) evaluations: u64,
+    /// Per query slot ([`crate::sim::synth::SyntheticMetric::Query`]): lane evaluations
+    /// that computed the query metric from its series.
+    pub(crate) query_steps: Vec<u64>,
 }
 
 impl Tally {
@@ -229,6 +233,7 @@ impl Tally {
         self.exposed_milli_users += o.exposed_milli_users;
         self.steps += o.steps;
         self.evaluations += o.evaluations;
+        add_into(&mut self.query_steps, &o.query_steps);
     }
 }
 
@@ -426,6 +431,7 @@ impl Job<'_, '_> {
         }
         t.steps += batch.steps();
         t.evaluations += batch.evaluated();
+        add_into(&mut t.query_steps, &batch.query_steps());
     }
 
     /// Adds finished trial `trial` of scenario `si` (in `lane`) to the tally; a twin's
@@ -859,6 +865,7 @@ mod tests {
                 memory_usage: None,
                 cpu_usage: None,
                 metrics: Vec::new(),
+                series: Vec::new(),
             }),
         }
     }

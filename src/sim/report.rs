@@ -23,8 +23,10 @@
 //!   metric some rule reads, in plan order,
 //!   `{metric, model, parameters}`: `model` one of `error_rate`, `availability`,
 //!   `throughput`, `latency_quantile`, `cpu`, `memory`, `db_connections`, `redis_memory`,
-//!   `custom_gauge`, `not_modelled` (always absent: its rules never fire), `parameters`
-//!   its baseline values by name (fractions, seconds, the gauge's unit).
+//!   `custom_gauge`, `query_over_series` (its own query evaluated over series modelled
+//!   under `baseline.series`; then `series` lists those models, described), `not_modelled`
+//!   (always absent: its rules never fire), `parameters` its baseline values by name
+//!   (fractions, seconds, the gauge's unit).
 //! - `twins` (present when a scenario is faulty): where the healthy twins come from,
 //!   `{scenario: name | null (an extra fault-free pass of the same trials), false_rollback}`.
 //! - Each scenario: `name`, `description`, `faulty`, `trials`;
@@ -70,6 +72,10 @@
 //!   - `evaluation_steps`, `rule_evaluations`: work done, for speed figures (a trial runs
 //!     its rollback rules at every step, its gates only where they can still fail a phase,
 //!     and no no-data rules: they change neither the verdict nor the gate failures).
+//!   - `query_steps` (only when some custom metric is computed by its query from series
+//!     modelled under `baseline.series`): metric → evaluations that computed it (one per
+//!     trial, evaluation time and track: a metric compared with the stable track's counts
+//!     twice), what such a metric costs.
 //!
 //! Version 3 let a release whose gates failed advance anyway, ended trials when the last
 //! phase began (`escape`: reached it with the fault; `fault_after_promotion`), and had no
@@ -145,6 +151,10 @@ pub(crate) struct MetricModel {
     pub(crate) metric: String,
     pub(crate) model: &'static str,
     pub(crate) parameters: IndexMap<&'static str, f64>,
+    /// For `query_over_series`: each series model its query reads (and those they count
+    /// a share of), described.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) series: Vec<String>,
 }
 
 /// Where the healthy twins come from, and how often they rolled back.
@@ -207,6 +217,10 @@ pub(crate) struct ScenarioReport {
     pub(crate) holds: Option<HoldsReport>,
     pub(crate) evaluation_steps: u64,
     pub(crate) rule_evaluations: u64,
+    /// Per custom metric computed by its query from simulated series: the lane
+    /// evaluations that computed it (what such a metric costs; absent without one).
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    pub(crate) query_steps: IndexMap<String, u64>,
 }
 
 /// How the trials of a scenario held their phases (gate policy `on_failure: hold`).
@@ -394,13 +408,25 @@ fn metric_models(
                     "custom_gauge",
                     IndexMap::from([("mean", mean), ("noise", noise)]),
                 ),
+                SyntheticMetric::Query { .. } => ("query_over_series", IndexMap::new()),
                 SyntheticMetric::Up => ("targets_up", IndexMap::from([("healthy", 1.0)])),
                 SyntheticMetric::Absent => ("not_modelled", IndexMap::new()),
+            };
+            let series = match source {
+                SyntheticMetric::Query { reads, .. } => b
+                    .series
+                    .iter()
+                    .enumerate()
+                    .filter(|(k, _)| *k < 64 && reads >> k & 1 == 1)
+                    .map(|(_, m)| describe_series(m, &b.series))
+                    .collect(),
+                _ => Vec::new(),
             };
             MetricModel {
                 metric: plan.metrics[i].name.clone(),
                 model,
                 parameters,
+                series,
             }
         })
         .collect()
@@ -547,6 +573,17 @@ fn scenario(
         }),
         evaluation_steps: t.steps,
         rule_evaluations: t.evaluations,
+        query_steps: synth::sources(plan, scenarios)
+            .iter()
+            .zip(&plan.metrics)
+            .filter_map(|(s, m)| match s {
+                SyntheticMetric::Query { slot, .. } => Some((
+                    m.name.clone(),
+                    t.query_steps.get(*slot).copied().unwrap_or(0),
+                )),
+                _ => None,
+            })
+            .collect(),
     }
 }
 
@@ -607,6 +644,39 @@ fn secs(s: f64) -> String {
 }
 
 /// A metric's model, in words.
+/// A series model for people: `feedback_submissions_total: counter, 0.5% per request, split
+/// by type (bug 8%, other 92%)`.
+fn describe_series(
+    m: &crate::sim::scenario::SeriesModel,
+    all: &[crate::sim::scenario::SeriesModel],
+) -> String {
+    use crate::sim::scenario::SeriesKind;
+    let num = crate::model::trim;
+    let kind = match m.kind {
+        SeriesKind::PerRequest(r) => format!("counter, {} events per request", num(r)),
+        SeriesKind::Of { parent, share } => format!(
+            "counter, each event of {} counted with probability {}",
+            all.get(parent).map_or("?", |p| p.name.as_str()),
+            pct(share)
+        ),
+        SeriesKind::Gauge(g) => format!("gauge, mean {}, noise {}", num(g.mean), num(g.noise)),
+    };
+    match &m.split {
+        Some(sp) => format!(
+            "{}: {kind}, split by {} ({})",
+            m.name,
+            sp.label,
+            sp.values
+                .iter()
+                .zip(&sp.shares)
+                .map(|(v, &x)| format!("{v} {}", pct(x)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        None => format!("{}: {kind}", m.name),
+    }
+}
+
 fn model_text(m: &MetricModel) -> String {
     let p = |k: &str| m.parameters.get(k).copied().unwrap_or(f64::NAN);
     let num = crate::model::trim;
@@ -633,6 +703,10 @@ fn model_text(m: &MetricModel) -> String {
             num(p("noise"))
         ),
         "not_modelled" => "NOT MODELLED: always absent, so the rules on it never fire".to_string(),
+        "query_over_series" => format!(
+            "its own query, evaluated over simulated series: {}",
+            m.series.join("; ")
+        ),
         "targets_up" => {
             "the canary's scrape targets up: 1, or 0 once a crash makes its scrapes fail"
                 .to_string()
@@ -782,6 +856,17 @@ pub(crate) fn text(r: &SimulationReport) -> String {
                 format!(": {}", sc.description)
             }
         );
+        if !sc.query_steps.is_empty() {
+            let _ = writeln!(
+                s,
+                "  query steps              {}",
+                sc.query_steps
+                    .iter()
+                    .map(|(m, n)| format!("{m} {n}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
         if let (Some(c), Some(a), Some(m), Some(e)) =
             (&sc.caught, &sc.rolled_back_anyway, &sc.missed, &sc.escape)
         {

@@ -6,8 +6,9 @@
 
 mod resolve;
 mod schema;
+mod series;
 mod spec;
-mod unmodelled;
+pub(crate) mod unmodelled;
 
 use crate::check::CheckedPlan;
 use crate::diagnostic::{Diagnostic, Located};
@@ -16,6 +17,7 @@ use crate::syntax::{Spans, locate};
 use std::collections::BTreeMap;
 
 pub(crate) use schema::SCENARIOS_SCHEMA;
+pub(crate) use series::{SeriesEffect, SeriesKind, SeriesModel};
 pub(crate) use unmodelled::UNMODELLED_METRIC;
 
 pub(crate) const DEFAULT_SCENARIOS: &str = include_str!("../../simulations/default.yaml");
@@ -61,6 +63,8 @@ pub(crate) struct Behaviour {
     pub(crate) db_connections: Gauge,
     pub(crate) redis_memory: Gauge,
     pub(crate) custom: BTreeMap<String, Gauge>,
+    /// The raw series custom queries read (`baseline.series`), parents first.
+    pub(crate) series: Vec<SeriesModel>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -97,6 +101,8 @@ pub(crate) struct Fault {
     /// Custom metrics the fault moves: (index into `CheckedPlan::metrics`, the canary's
     /// level at full effect), in the order written.
     pub(crate) metrics: Vec<(usize, f64)>,
+    /// Modelled series the fault moves on the canary, in the order written.
+    pub(crate) series: Vec<SeriesEffect>,
 }
 
 impl Fault {

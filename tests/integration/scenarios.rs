@@ -50,6 +50,12 @@ const ALL_CODES: &[&str] = &[
     "duplicate-scenario",
     "onset-after-release",
     "unmodelled-metric",
+    // series models
+    "series-model",
+    "series-cycle",
+    "split-shares",
+    "unknown-series",
+    "series-effect",
 ];
 
 /// Fixtures that cannot state their exit code in a comment: (name, exit code).

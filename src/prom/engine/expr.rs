@@ -268,6 +268,58 @@ impl Expr {
             _ => false,
         }
     }
+
+    /// Every selector of the expression (instant and range), in source order, with the
+    /// span before an evaluation time that it can read: `offset` plus the range, or the
+    /// lookback for an instant selector. Only series with a sample in that span of
+    /// `(ts - span, ts]` (`[ts - span, ts]` in 2.42) can change the query's value at `ts`.
+    pub(crate) fn selectors(&self) -> Vec<(&Selector, i64)> {
+        let mut out = Vec::new();
+        self.collect_selectors(&mut out);
+        out
+    }
+
+    fn collect_selectors<'e>(&'e self, out: &mut Vec<(&'e Selector, i64)>) {
+        match self {
+            Expr::Number(_) | Expr::Time => {}
+            Expr::Select(sel) => out.push((sel, sel.offset_ms + crate::prom::DEFAULT_LOOKBACK_MS)),
+            Expr::Range {
+                sel,
+                range_ms,
+                param,
+                ..
+            } => {
+                if let Some(p) = param {
+                    p.collect_selectors(out);
+                }
+                out.push((sel, sel.offset_ms + range_ms));
+            }
+            Expr::AbsentOverTime { sel, range_ms } => out.push((sel, sel.offset_ms + range_ms)),
+            Expr::Neg(e) | Expr::Scalar(e) | Expr::Vector(e) | Expr::Absent { arg: e, .. } => {
+                e.collect_selectors(out)
+            }
+            Expr::Elem { arg, params, .. } => {
+                arg.collect_selectors(out);
+                for p in params {
+                    p.collect_selectors(out);
+                }
+            }
+            Expr::HistogramQuantile { q, arg } => {
+                q.collect_selectors(out);
+                arg.collect_selectors(out);
+            }
+            Expr::Aggregate { param, arg, .. } => {
+                if let Some(p) = param {
+                    p.collect_selectors(out);
+                }
+                arg.collect_selectors(out);
+            }
+            Expr::Binary { lhs, rhs, .. } => {
+                lhs.collect_selectors(out);
+                rhs.collect_selectors(out);
+            }
+        }
+    }
 }
 
 /// A construct outside the subset, or one the engine cannot evaluate.

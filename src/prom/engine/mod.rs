@@ -64,6 +64,12 @@ impl Bound {
         ids
     }
 
+    /// Rewinds every cursor, so that the next evaluation may be at any time, over series
+    /// with the same names and labels as those bound (other samples).
+    pub(crate) fn rewind(&mut self) {
+        self.root.rewind();
+    }
+
     /// The query's one value at `ts` (what its recording rule would record): `None` when
     /// it returns nothing; an error when Prometheus would fail the evaluation (the message
     /// is Prometheus' own), or when it returns more than one series (the plan compares one

@@ -403,6 +403,55 @@ impl Node {
         }
     }
 
+    /// Puts every cursor of the node and its children back before the first sample, so
+    /// that the node can be evaluated again from any time (over other samples of series
+    /// with the same names and labels).
+    pub(super) fn rewind(&mut self) {
+        let mut children: Vec<&mut Node> = Vec::new();
+        match &mut self.kind {
+            Kind::Number(_) | Kind::Time => {}
+            Kind::Select { curs, .. } | Kind::AbsentOverTime { curs, .. } => {
+                for c in curs {
+                    c.cursor = RangeCursor::new();
+                }
+            }
+            Kind::Range { curs, param, .. } => {
+                for c in curs {
+                    c.cursor = RangeCursor::new();
+                }
+                children.extend(param.as_deref_mut());
+            }
+            Kind::Neg(a) | Kind::Scalar(a) | Kind::Vector(a) | Kind::Absent(a) => children.push(a),
+            Kind::Elem { arg, params, .. } => {
+                children.push(arg);
+                children.extend(params.iter_mut());
+            }
+            Kind::HistogramQuantile { q, arg, .. } => {
+                children.push(q);
+                children.push(arg);
+            }
+            Kind::Aggregate { param, arg, .. } => {
+                children.push(arg);
+                children.extend(param.as_deref_mut());
+            }
+            Kind::ScalarBinary { lhs, rhs, .. } | Kind::Set { lhs, rhs, .. } => {
+                children.push(lhs);
+                children.push(rhs);
+            }
+            Kind::VectorScalar { vector, scalar, .. } => {
+                children.push(vector);
+                children.push(scalar);
+            }
+            Kind::VectorVector { many, one, .. } => {
+                children.push(many);
+                children.push(one);
+            }
+        }
+        for c in children {
+            c.rewind();
+        }
+    }
+
     /// The present elements: (labels, value).
     pub(super) fn present(&self) -> impl Iterator<Item = (&Labels, f64)> {
         self.slots

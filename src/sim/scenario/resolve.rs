@@ -69,9 +69,11 @@ pub(crate) fn resolve(
     f.extend(super::unmodelled::check(
         plan,
         &spec.baseline.metrics,
+        &baseline.series,
         place,
         builtin,
     ));
+    let written_series: Vec<String> = spec.baseline.series.keys().cloned().collect();
     let mut names = BTreeMap::new();
     let mut scenarios = Vec::new();
     for (i, s) in spec.scenarios.iter().enumerate() {
@@ -92,7 +94,7 @@ pub(crate) fn resolve(
             fault(
                 fs,
                 &format!("/scenarios/{i}/fault"),
-                &baseline,
+                (&baseline, &written_series),
                 plan,
                 &mut f,
             )
@@ -217,6 +219,7 @@ fn behaviour(spec: &FileSpec, plan: &CheckedPlan, f: &mut Vec<Diagnostic>) -> Be
         db_connections: gauge(b.db_connections.as_ref(), DEFAULT_DB),
         redis_memory: gauge(b.redis_memory_usage.as_ref(), DEFAULT_REDIS),
         custom,
+        series: super::series::models(&b.series, f),
     }
 }
 
@@ -366,7 +369,7 @@ fn show_ms(ms: i64) -> String {
 fn fault(
     fs: &FaultSpec,
     at: &str,
-    base: &Behaviour,
+    (base, written): (&Behaviour, &[String]),
     plan: &CheckedPlan,
     f: &mut Vec<Diagnostic>,
 ) -> Option<Fault> {
@@ -499,7 +502,12 @@ fn fault(
         memory_usage: r(fs.memory_usage),
         cpu_usage: r(fs.cpu_usage),
         metrics: fault_metrics(fs, at, base, plan, f),
+        series: Vec::new(),
     };
+    let errors = f.len();
+    let (series, series_given) = super::series::effects(&fs.series, at, (&base.series, written), f);
+    let series_wrong = f.len() > errors;
+    let fault = Fault { series, ..fault };
     let mut effects: Vec<(String, Option<f64>, f64)> = vec![
         ("error_rate".into(), fault.error_rate, base.error_rate),
         ("latency_factor".into(), fault.latency_factor, 1.0),
@@ -509,7 +517,7 @@ fn fault(
     ];
     // A custom metric's level, against its healthy mean. A name without a model is an
     // error already: whether the fault changes anything is then not known.
-    let unmodelled = fs.metrics.keys().any(|n| !base.custom.contains_key(n));
+    let unmodelled = series_wrong || fs.metrics.keys().any(|n| !base.custom.contains_key(n));
     for (name, level) in &fs.metrics {
         let healthy = base.custom.get(name).map_or(f64::NAN, |g| g.mean);
         effects.push((
@@ -518,6 +526,7 @@ fn fault(
             healthy,
         ));
     }
+    effects.extend(series_given);
     let given: Vec<&str> = effects
         .iter()
         .filter(|(_, v, _)| v.is_some())
@@ -536,10 +545,10 @@ fn fault(
                 .with_hint("remove it; a crash needs only `onset` (and `phase`)"),
             );
         }
-    } else if given.is_empty() {
+    } else if given.is_empty() && !series_wrong {
         f.push(
             Diagnostic::error("fault-without-effect", at, "the fault changes nothing")
-                .with_hint("give at least one of `error_rate`, `latency_factor`, `tail_share`, `memory_usage`, `cpu_usage`, `metrics`"),
+                .with_hint("give at least one of `error_rate`, `latency_factor`, `tail_share`, `memory_usage`, `cpu_usage`, `metrics`, `series`"),
         );
     } else if !unmodelled
         && effects
@@ -624,6 +633,54 @@ mod tests {
 
     fn codes(f: &[Diagnostic]) -> Vec<(&'static str, &str)> {
         f.iter().map(|d| (d.code, d.pointer.as_str())).collect()
+    }
+
+    /// Series models come out parents first, whatever the order written, with their
+    /// splits; a fault's effects name them by index. The test plan's `signups` reads
+    /// `signups_total`: modelled, it needs no gauge model.
+    #[test]
+    fn series_models_parents_first_and_fault_effects() {
+        use crate::sim::scenario::{SeriesKind, SeriesModel};
+        let (s, f) = run(concat!(
+            "baseline:\n  metrics:\n    cpu_usage: { mean: 0.4 }\n  series:\n",
+            "    signups_total: { counter: { of: visits_total, share: 2% }, split: { plan: { free: 90%, paid: 10% } } }\n",
+            "    visits_total: { counter: { per_request: 0.5 } }\n",
+            "scenarios:\n  - name: h\n",
+            "  - name: x\n    fault: { kind: step, onset: 30m, series: { signups_total: { share: 1%, split: { plan: { free: 95%, paid: 5% } } } } }\n",
+        ));
+        assert!(f.is_empty(), "{f:?}");
+        let s = s.expect("resolved");
+        let names: Vec<&str> = s.baseline.series.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(names, ["visits_total", "signups_total"]);
+        let SeriesModel { kind, split, .. } = &s.baseline.series[1];
+        assert_eq!(
+            *kind,
+            SeriesKind::Of {
+                parent: 0,
+                share: 0.02
+            }
+        );
+        assert_eq!(
+            split.as_ref().map(|s| s.shares.clone()),
+            Some(vec![0.9, 0.1])
+        );
+        let fault = s.scenarios[1].fault.as_ref().expect("a fault");
+        assert_eq!(fault.series.len(), 1);
+        assert_eq!(fault.series[0].series, 1);
+        assert_eq!(fault.series[0].share, Some(0.01));
+        assert_eq!(fault.series[0].split, Some(vec![0.95, 0.05]));
+        let plan = plan();
+        let sources = crate::sim::synth::sources(&plan, &s);
+        assert!(
+            sources.iter().any(|src| matches!(
+                src,
+                crate::sim::synth::SyntheticMetric::Query {
+                    slot: 0,
+                    reads: 0b11
+                }
+            )),
+            "{sources:?}"
+        );
     }
 
     #[test]

@@ -42,6 +42,39 @@ pub(crate) struct BehaviourSpec {
     /// In the order written, so findings come in the file's order.
     #[serde(default)]
     pub(crate) metrics: IndexMap<String, GaugeSpec>,
+    /// The raw series the plan's custom queries read, by metric name, in the order written.
+    #[serde(default)]
+    pub(crate) series: IndexMap<String, SeriesSpec>,
+}
+
+/// How one raw series (or family, with `split`) is produced: a counter or a gauge.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SeriesSpec {
+    pub(crate) counter: Option<CounterSpec>,
+    pub(crate) gauge: Option<GaugeSpec>,
+    /// One label whose values share the counter's events (a multinomial split).
+    pub(crate) split: Option<IndexMap<String, IndexMap<String, Ratio>>>,
+}
+
+/// A counter's events: a multiple of the track's requests, or a share of another
+/// counter's events.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CounterSpec {
+    pub(crate) per_request: Option<Ratio>,
+    pub(crate) of: Option<String>,
+    pub(crate) share: Option<Ratio>,
+}
+
+/// What a fault does to one series on the canary at full effect: any of its parameters.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SeriesEffectSpec {
+    pub(crate) per_request: Option<Ratio>,
+    pub(crate) share: Option<Ratio>,
+    pub(crate) mean: Option<Ratio>,
+    pub(crate) split: Option<IndexMap<String, IndexMap<String, Ratio>>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -82,6 +115,9 @@ pub(crate) struct FaultSpec {
     /// Custom metrics' levels at full effect, in the order written.
     #[serde(default)]
     pub(crate) metrics: IndexMap<String, Ratio>,
+    /// Modelled series' parameters at full effect, in the order written.
+    #[serde(default)]
+    pub(crate) series: IndexMap<String, SeriesEffectSpec>,
     pub(crate) ramp: Option<Span>,
     pub(crate) every: Option<Span>,
     pub(crate) lasting: Option<Span>,

@@ -1,16 +1,19 @@
 //! Nothing unmodelled: every custom metric that a gate or rollback condition of the plan
-//! reads needs a model under the scenario file's `baseline.metrics` (built-in metrics have
-//! defaults). Without one the metric would have no value in any trial, its rules would
+//! reads needs a model (built-in metrics have defaults): either of the metric itself, a
+//! gauge under the scenario file's `baseline.metrics`, or of every series its query reads,
+//! under `baseline.series` (the simulator then evaluates the query over them). Without one the metric would have no value in any trial, its rules would
 //! never fire, and the report would count them as rules that held: a false "0%" that looks
 //! right. So the run stops before any trial, naming the metric, each rule that reads it
 //! (with its line in the plan) and where in the scenario file the model goes.
 
-use super::Place;
 use super::spec::GaugeSpec;
+use super::{Place, SeriesModel};
 use crate::check::CheckedPlan;
 use crate::diagnostic::Diagnostic;
 use crate::model::Unit;
 use crate::pointer;
+use crate::prom::engine;
+use crate::promql::{MetricExpr, Track};
 use crate::suggest::nearest;
 use indexmap::IndexMap;
 
@@ -57,12 +60,39 @@ fn example(name: &str, unit: Unit) -> String {
     format!("`{name}: {{ mean: {mean}, noise: {noise} }}`")
 }
 
+/// The metric names a custom query reads (on the canary), in source order, each once; None
+/// when the query is not one the engine evaluates (`plan validate` reports it) or selects
+/// series without naming them (`{__name__=~"..."}`), so that its series cannot be known.
+pub(crate) fn query_series(expr: &MetricExpr) -> Option<(engine::Expr, Vec<String>)> {
+    let MetricExpr::Custom(_) = expr else {
+        return None;
+    };
+    let program = engine::program(&expr.promql(Some(Track::Canary))).ok()?;
+    let mut names: Vec<String> = Vec::new();
+    for (sel, _) in program.selectors() {
+        let name = sel.name.clone()?;
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    Some((program, names))
+}
+
+/// Whether the query of a custom metric reads only series that `series` models (and at
+/// least one).
+pub(crate) fn series_modelled(expr: &MetricExpr, series: &[SeriesModel]) -> bool {
+    query_series(expr).is_some_and(|(_, names)| {
+        !names.is_empty() && names.iter().all(|n| series.iter().any(|m| &m.name == n))
+    })
+}
+
 /// One finding per custom metric of `plan` that `metrics` (the file's `baseline.metrics`)
-/// leaves without a model. In a file it is placed where the model goes; for the built-in
+/// and `series` (its `baseline.series`) leave without a model. In a file it is placed where the model goes; for the built-in
 /// scenarios, at the first rule that reads the metric.
 pub(super) fn check(
     plan: &CheckedPlan,
     metrics: &IndexMap<String, GaugeSpec>,
+    series: &[SeriesModel],
     place: Place<'_>,
     builtin: bool,
 ) -> Vec<Diagnostic> {
@@ -71,9 +101,22 @@ pub(super) fn check(
     for (i, m) in plan.metrics.iter().enumerate() {
         // `targets_up` with its query overridden is still the targets up: the simulator
         // models it (1, or 0 after a crash), as it does the built-in one.
-        if m.builtin.is_some() || m.name == "targets_up" || metrics.contains_key(&m.name) {
+        if m.builtin.is_some()
+            || m.name == "targets_up"
+            || metrics.contains_key(&m.name)
+            || series_modelled(&m.expr, series)
+        {
             continue;
         }
+        // The series its query reads that have no model (when it names them).
+        let missing: Vec<String> = query_series(&m.expr)
+            .map(|(_, names)| {
+                names
+                    .into_iter()
+                    .filter(|n| !series.iter().any(|s| &s.name == n))
+                    .collect()
+            })
+            .unwrap_or_default();
         let readers = readers(plan, i);
         let read_by = readers
             .iter()
@@ -93,10 +136,13 @@ pub(super) fn check(
                 ),
             )
             .with_hint(format!(
-                "give `plan simulate` a scenario file that models it, `--scenarios FILE`: start from simulations/default.yaml and add under `baseline:` `metrics:` {model}, its healthy mean and per-scrape noise in its unit ({unit})"
+                "give `plan simulate` a scenario file that models it, `--scenarios FILE`: start from simulations/default.yaml and add under `baseline:` `series:` a model of each series its query reads{}, or `metrics:` {model}, its healthy mean and per-scrape noise in its unit ({unit})",
+                names_of(&missing)
             ))
         } else {
-            let at = if metrics.is_empty() {
+            let at = if !series.is_empty() && !missing.is_empty() {
+                "/baseline/series".to_string()
+            } else if metrics.is_empty() {
                 "/baseline".to_string()
             } else {
                 "/baseline/metrics".to_string()
@@ -115,6 +161,10 @@ pub(super) fn check(
                     "did you mean `{}` where `{near}` is written under `baseline.metrics`?",
                     m.name
                 )),
+                None if !missing.is_empty() => d.with_hint(format!(
+                    "model each series its query reads under `baseline:` `series:`{}: `NAME: {{ counter: {{ per_request: RATIO }} }}`, `{{ counter: {{ of: OTHER, share: RATIO }} }}` or `{{ gauge: {{ mean: LEVEL, noise: SPREAD }} }}`; or give the metric itself a gauge model under `metrics:` {model}",
+                    names_of(&missing)
+                )),
                 None => d.with_hint(format!(
                     "add under `baseline:` `metrics:` {model}, its healthy mean and per-scrape noise in its unit ({unit})"
                 )),
@@ -123,4 +173,20 @@ pub(super) fn check(
         f.push(d);
     }
     f
+}
+
+/// ` (a, b)` naming the series without a model, or nothing.
+fn names_of(missing: &[String]) -> String {
+    if missing.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " (no model yet: {})",
+            missing
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    }
 }

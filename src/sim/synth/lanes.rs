@@ -12,12 +12,14 @@
 
 use super::clock::{Facts, Plans, Span, Tick, Window, plan_track, tracks};
 use super::draw::{self, ClassDraw, Mix, Target};
+use super::series::{SeriesLane, SeriesSim};
 use super::streams::Streams;
 use super::table::Pool;
 use super::{Bursts, Demand, Exposure, FaultModel, Model, SeriesSet, SyntheticMetric, count};
+use crate::prom::engine::Bound;
 use crate::prom::{self, Bucket, Sample};
 use crate::promql::Track;
-use crate::sim::evaluator::Columns;
+use crate::sim::evaluator::{Columns, Schedule};
 use rand::RngExt;
 use rand_distr::Distribution;
 
@@ -79,13 +81,30 @@ pub(crate) struct Lanes<'m, 'a> {
     /// A lane's draws, when each plans its own (under overdispersion).
     scratch_draws: Vec<ClassDraw>,
     quantile: Vec<Bucket>,
+    /// Per live lane, its simulated series when some metric is a query over them
+    /// ([`super::series`]; empty otherwise).
+    series: Vec<SeriesLane>,
+    /// The query metrics' queries, bound to a track's series (rewound for each lane).
+    bounds: Vec<[Bound; 2]>,
+    /// Per query slot, the lane evaluations that computed it.
+    query_steps: Vec<u64>,
 }
 
 impl<'m, 'a> Lanes<'m, 'a> {
     /// A batch of one lane per random stream in `rng`.
-    pub(crate) fn new(model: &'m Model<'a>, faults: &'m FaultModel<'m>, rng: Streams) -> Self {
+    /// `seeds` are the trials' seeds (their series draw from streams of their own).
+    pub(crate) fn new(
+        model: &'m Model<'a>,
+        faults: &'m FaultModel<'m>,
+        rng: Streams,
+        seeds: &[u64],
+    ) -> Self {
         let live = rng.count();
-        Lanes::with(model, faults, rng, live)
+        let mut lanes = Lanes::with(model, faults, rng, live);
+        if let Some(sim) = &model.series {
+            lanes.series = seeds.iter().map(|&s| sim.lane(s)).collect();
+        }
+        lanes
     }
 
     /// An empty batch with room for `width` lanes, which [`adopt`](Self::adopt) fills.
@@ -138,6 +157,9 @@ impl<'m, 'a> Lanes<'m, 'a> {
             rates: std::array::from_fn(|_| vec![0.0; width]),
             scratch_draws: Vec::new(),
             quantile: Vec::with_capacity(k),
+            series: Vec::with_capacity(if model.series.is_some() { width } else { 0 }),
+            bounds: model.series.as_ref().map_or(Vec::new(), SeriesSim::bounds),
+            query_steps: vec![0; model.series.as_ref().map_or(0, |s| s.bounds_len())],
         }
     }
 
@@ -171,9 +193,13 @@ impl<'m, 'a> Lanes<'m, 'a> {
         self.live -= 1;
         let (from, w) = (self.live, self.width);
         if from == l {
+            self.series.truncate(from);
             return;
         }
         self.rng.swap(from, l);
+        if !self.series.is_empty() {
+            self.series.swap_remove(l);
+        }
         self.burst[l] = self.burst[from];
         self.exposure[l] = self.exposure[from];
         move_lane(&mut self.values, w, 1, from, l);
@@ -200,6 +226,10 @@ impl<'m, 'a> Lanes<'m, 'a> {
         self.live += 1;
         let (fw, w) = (from.width, self.width);
         self.rng.copy_lane(&from.rng, l, to);
+        if let Some(s) = from.series.get(l) {
+            debug_assert_eq!(self.series.len(), to);
+            self.series.push(s.clone());
+        }
         self.burst[to] = from.burst[l];
         self.exposure[to] = from.exposure[l];
         self.shown |= from.exposure[l].first_active.is_some();
@@ -227,7 +257,12 @@ impl<'m, 'a> Lanes<'m, 'a> {
 
     /// Computes every lane's metric values at `step`'s evaluation time; only the metrics in
     /// `demand` asks for are computed (the others keep older values).
-    pub(crate) fn advance(&mut self, (step, plans): (&Tick, &Plans), demand: &Demand) {
+    pub(crate) fn advance(
+        &mut self,
+        (step, plans): (&Tick, &Plans),
+        schedule: &Schedule,
+        demand: &Demand,
+    ) {
         let m = self.model;
         if let Bursts::Gamma(gamma) = &m.bursts {
             for (l, b) in self.burst[..self.live].iter_mut().enumerate() {
@@ -240,6 +275,48 @@ impl<'m, 'a> Lanes<'m, 'a> {
         self.draw_gauges((step.ts, step.phase), demand);
         for ti in 0..self.tracks.len() {
             self.track_values(ti, step, demand);
+        }
+        self.query_values(step.ts, schedule, demand);
+    }
+
+    /// Per query slot, the lane evaluations that computed it so far.
+    pub(crate) fn query_steps(&self) -> &[u64] {
+        &self.query_steps
+    }
+
+    /// Computes the query metrics `demand` reads at `ts` in every lane: advances the
+    /// lane's series (canary, then stable) and evaluates the queries over them.
+    fn query_values(&mut self, ts: i64, schedule: &Schedule, demand: &Demand) {
+        let (m, faults, n, w) = (self.model, self.faults, self.live, self.width);
+        let Some(sim) = &m.series else { return };
+        for (side, track) in [(0, Track::Canary), (1, Track::Stable)] {
+            let wanted = &demand.queries[side];
+            if wanted.is_empty() {
+                continue;
+            }
+            // Every lane of a group has drawn alike so far: one plan serves them all.
+            let mut plan = None;
+            for l in 0..n {
+                let done = self.series[l].done(track);
+                let p = match plan.take() {
+                    Some(p) if super::series::plan_done(&p) == done => p,
+                    _ => sim.plan((m, faults), schedule, (track, done), ts),
+                };
+                sim.advance(faults, &mut self.series[l], &p);
+                plan = Some(p);
+                for &(mi, slot) in wanted {
+                    self.values[(2 * mi + side) * w + l] = SeriesSim::value(
+                        &mut self.bounds,
+                        (slot, track),
+                        &self.series[l],
+                        ts,
+                        m.semantics,
+                    );
+                }
+            }
+            for &(_, slot) in wanted {
+                self.query_steps[slot] += n as u64;
+            }
         }
     }
 
@@ -541,6 +618,8 @@ impl<'m, 'a> Lanes<'m, 'a> {
                         Some(faults.custom_value(mi, t.track, intensity, (mean, noise, max), z))
                     });
                 }
+                // Computed from the series after every track's other values.
+                SyntheticMetric::Query { .. } => {}
                 SyntheticMetric::Up => {
                     let up = !(canary && self.faults.down_at(step.ts, m.scrape_ms));
                     fill(values, w, n, 2 * mi + side, |_| {

@@ -53,6 +53,7 @@ mod draw;
 mod lanes;
 #[cfg(test)]
 mod reference;
+mod series;
 mod streams;
 mod table;
 
@@ -92,6 +93,13 @@ pub(crate) enum SyntheticMetric {
         noise: f64,
         max: f64,
     },
+    /// A custom metric computed by its own query from simulated series
+    /// ([`series`]): query `slot` of [`series::SeriesSim`], reading the series models in
+    /// the bit set `reads` (and their ancestors).
+    Query {
+        slot: usize,
+        reads: u64,
+    },
     /// The canary's scrape targets that answered their last scrape (`targets_up`): 1,
     /// or 0 once a `crash` fault has made its scrapes fail.
     Up,
@@ -129,7 +137,10 @@ impl SeriesSet {
                 SyntheticMetric::Memory => r.memory = true,
                 SyntheticMetric::DbConnections => r.db = true,
                 SyntheticMetric::Redis => r.redis = true,
-                SyntheticMetric::Custom { .. } | SyntheticMetric::Up | SyntheticMetric::Absent => {}
+                SyntheticMetric::Custom { .. }
+                | SyntheticMetric::Query { .. }
+                | SyntheticMetric::Up
+                | SyntheticMetric::Absent => {}
             }
         }
         r
@@ -148,6 +159,8 @@ pub(crate) struct Demand {
     metrics: [Vec<(usize, SyntheticMetric)>; 2],
     /// The series the canary's and the stable track's values are computed from.
     series: [SeriesSet; 2],
+    /// Per track, the query metrics computed: (metric, query slot).
+    queries: [Vec<(usize, usize)>; 2],
 }
 
 /// The daily cycle is a staircase of blocks this long: the request rate holds for ten
@@ -198,6 +211,8 @@ pub(crate) struct Model<'a> {
     /// Whether some scenario of the run has a fault: every trial's canary then counts its
     /// requests and failures ([`Model::track_series`]).
     counts_exposure: bool,
+    /// The series and queries of the query metrics, if any.
+    series: Option<series::SeriesSim>,
 }
 
 /// The request rate's variation around the daily cycle, per trial and evaluation interval.
@@ -243,6 +258,7 @@ fn latency_thresholds(sources: &[SyntheticMetric], rules: &[AlertRule]) -> Optio
 /// How each of the plan's metrics is produced in a synthetic trial, in plan order (what
 /// the report states as assumed).
 pub(crate) fn sources(plan: &CheckedPlan, scenarios: &Scenarios) -> Vec<SyntheticMetric> {
+    let mut slots = 0;
     plan.metrics
         .iter()
         .map(|m| match (m.builtin, &m.expr) {
@@ -263,11 +279,10 @@ pub(crate) fn sources(plan: &CheckedPlan, scenarios: &Scenarios) -> Vec<Syntheti
             // An overridden query still counts the targets up: the crash model drives it,
             // as it drives the built-in one.
             _ if m.name == "targets_up" => SyntheticMetric::Up,
-            _ => scenarios
-                .baseline
-                .custom
-                .get(&m.name)
-                .map_or(SyntheticMetric::Absent, |g| SyntheticMetric::Custom {
+            // A gauge model of the metric itself comes first; else its query over the
+            // modelled series.
+            _ => match scenarios.baseline.custom.get(&m.name) {
+                Some(g) => SyntheticMetric::Custom {
                     mean: g.mean,
                     noise: g.noise,
                     max: if m.unit == crate::model::Unit::Ratio {
@@ -275,7 +290,18 @@ pub(crate) fn sources(plan: &CheckedPlan, scenarios: &Scenarios) -> Vec<Syntheti
                     } else {
                         f64::INFINITY
                     },
-                }),
+                },
+                None => match series::query_reads(&m.expr, scenarios) {
+                    Some(reads) => {
+                        slots += 1;
+                        SyntheticMetric::Query {
+                            slot: slots - 1,
+                            reads,
+                        }
+                    }
+                    None => SyntheticMetric::Absent,
+                },
+            },
         })
         .collect()
 }
@@ -333,6 +359,13 @@ impl<'a> Model<'a> {
             (period, [0, first])
         });
         let sources = sources(plan, scenarios);
+        let slots = sources
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| matches!(s, SyntheticMetric::Query { .. }))
+            .map(|(m, _)| m)
+            .collect();
+        let series = series::SeriesSim::new(plan, scenarios, slots, scrape_ms);
         let stable_needed: Vec<bool> = sources
             .iter()
             .enumerate()
@@ -408,6 +441,7 @@ impl<'a> Model<'a> {
             cpu_readers,
             rps_blocks: Vec::new(),
             counts_exposure: scenarios.scenarios.iter().any(|s| s.fault.is_some()),
+            series,
             // The scenario file keeps the overdispersion within (0, 5]: the Gamma's
             // parameters are then always valid.
             bursts: match scenarios.traffic.overdispersion.powi(2) {
@@ -459,9 +493,21 @@ impl<'a> Model<'a> {
                 .map(|i| (i, self.sources[i]))
                 .collect()
         };
+        let metrics = [computed(false), computed(true)];
+        let queries = metrics
+            .each_ref()
+            .map(|ms: &Vec<(usize, SyntheticMetric)>| {
+                ms.iter()
+                    .filter_map(|&(mi, s)| match s {
+                        SyntheticMetric::Query { slot, .. } => Some((mi, slot)),
+                        _ => None,
+                    })
+                    .collect()
+            });
         Demand {
             series: [of(false), of(true)],
-            metrics: [computed(false), computed(true)],
+            metrics,
+            queries,
         }
     }
 
@@ -483,6 +529,34 @@ impl<'a> Model<'a> {
     /// Whether the simulation needs the latency histogram.
     pub(crate) fn reads_latency(&self) -> bool {
         self.canary_series.latency || self.stable_series.is_some_and(|r| r.latency)
+    }
+}
+
+impl series::Traffic for Model<'_> {
+    fn canary_share(&self, phase: usize) -> f64 {
+        self.canary_share[phase]
+    }
+
+    fn mean_rps(&self, t: i64) -> f64 {
+        self.total_rps(t)
+    }
+}
+
+impl series::Faults for FaultModel<'_> {
+    fn fault(&self) -> Option<&Fault> {
+        self.fault
+    }
+
+    fn level_at(&self, t: i64, canary_rps: f64) -> usize {
+        FaultModel::level_at(self, t, canary_rps)
+    }
+
+    fn intensity(&self, level: usize) -> f64 {
+        FaultModel::intensity(self, level)
+    }
+
+    fn down_from(&self) -> Option<i64> {
+        self.down_from
     }
 }
 
@@ -529,6 +603,10 @@ pub(crate) fn fault_moves(fault: &Fault, metric: usize, source: SyntheticMetric)
         SyntheticMetric::Memory => fault.memory_usage.is_some(),
         SyntheticMetric::Cpu => fault.cpu_usage.is_some(),
         SyntheticMetric::Custom { .. } => fault.metrics.iter().any(|&(m, _)| m == metric),
+        SyntheticMetric::Query { reads, .. } => fault
+            .series
+            .iter()
+            .any(|e| e.series < 64 && reads >> e.series & 1 == 1),
         // A crash stops the canary's series: the targets go down; what its other series
         // read afterwards are its samples from before.
         SyntheticMetric::Up => fault.kind == FaultKind::Crash,
@@ -762,6 +840,7 @@ mod tests {
             memory_usage: None,
             cpu_usage: None,
             metrics: Vec::new(),
+            series: Vec::new(),
         };
         let fm = FaultModel {
             fault: Some(&f),

@@ -45,6 +45,10 @@
 //! 4. The metric values, the canary's then the stable track's, in metric order: one
 //!    standard normal for each custom metric read (also when a `crash` has made it stale).
 //!
+//! The series of query metrics ([`super::series`]) draw from a stream of their own
+//! (`seed ^ SERIES_SALT`), at each evaluation that reads a query metric: the canary's, then
+//! the stable track's, in the order that module's header gives.
+//!
 //! A `crash` fault's canary has no sample from its first failed scrape on (the first at or
 //! after the onset): its `rate()`s read its earlier samples while the window holds two,
 //! its gauges and custom metrics are absent, its `targets_up` is 0, and a span ends at its
@@ -63,11 +67,13 @@
 mod tests;
 
 use super::draw;
+use super::series::{SeriesLane, SeriesSim};
 use super::table::Pool;
 use super::{BLOCK_MS, Bursts, Exposure, FaultModel, Model, SeriesSet, SyntheticMetric};
 use crate::check::GatePolicy;
 use crate::lower::{AlertRule, RuleKind};
 use crate::model::AfterMaxHold;
+use crate::prom::engine::Bound;
 use crate::prom::{self, Bucket, Sample};
 use crate::promql::Track;
 use crate::sim::evaluator::{Schedule, Verdict, alert_state};
@@ -206,6 +212,9 @@ struct Reference<'r, 'a> {
     /// The latest scrape drawn up to, and the one its span started at.
     scraped: i64,
     span_start: i64,
+    /// The query metrics' series, and their queries.
+    series: Option<SeriesLane>,
+    bounds: Vec<[Bound; 2]>,
 }
 
 impl<'r, 'a> Reference<'r, 'a> {
@@ -256,6 +265,8 @@ impl<'r, 'a> Reference<'r, 'a> {
             pool: Pool::default(),
             scraped: 0,
             span_start: 0,
+            series: model.series.as_ref().map(|sim| sim.lane(seed)),
+            bounds: model.series.as_ref().map_or(Vec::new(), SeriesSim::bounds),
         }
     }
 
@@ -410,6 +421,18 @@ impl<'r, 'a> Reference<'r, 'a> {
             })
             .collect();
         self.draw_gauges(ts, burst, &reads);
+        if let (Some(sim), Some(lane)) = (&m.series, self.series.as_mut()) {
+            for (t, read) in self.tracks.iter().zip(&reads) {
+                if read
+                    .iter()
+                    .any(|&mi| matches!(m.sources[mi], SyntheticMetric::Query { .. }))
+                {
+                    let at = (t.track, lane.done(t.track));
+                    let plan = sim.plan((m, self.faults), &self.schedule, at, ts);
+                    sim.advance(self.faults, lane, &plan);
+                }
+            }
+        }
         let mut values = Vec::new();
         for (ti, read) in reads.iter().enumerate() {
             for &mi in read {
@@ -543,6 +566,10 @@ impl<'r, 'a> Reference<'r, 'a> {
     fn scraped_value(&mut self, ti: usize, mi: usize, ts: i64, burst: f64) -> Option<f64> {
         let m = self.model;
         let source = m.sources[mi];
+        if let (SyntheticMetric::Query { slot, .. }, Some(lane)) = (source, &self.series) {
+            let track = self.tracks[ti].track;
+            return SeriesSim::value(&mut self.bounds, (slot, track), lane, ts, m.semantics);
+        }
         let t = &self.tracks[ti];
         let rate = |samples: &[Sample]| self.rate(samples, ts);
         match source {
@@ -574,7 +601,7 @@ impl<'r, 'a> Reference<'r, 'a> {
                         .custom_value(mi, track, intensity, (mean, noise, max), z),
                 )
             }
-            SyntheticMetric::Up | SyntheticMetric::Absent => None,
+            SyntheticMetric::Query { .. } | SyntheticMetric::Up | SyntheticMetric::Absent => None,
         }
     }
 

@@ -299,6 +299,7 @@ fn kind_of(source: SyntheticMetric) -> &'static str {
         SyntheticMetric::DbConnections => "db connections",
         SyntheticMetric::Redis => "redis",
         SyntheticMetric::Custom { .. } => "custom",
+        SyntheticMetric::Query { .. } => "query",
         SyntheticMetric::Up => "targets up",
         SyntheticMetric::Absent => "absent",
     }
@@ -471,6 +472,80 @@ scenarios:
   - name: dead-on-arrival
     fault: { kind: crash }
 ";
+
+/// Lawsker's business metrics as queries over modelled series, with every kind of fault
+/// moving them (each parameter a series model has, a split included), beside a gauge no
+/// query reads (drawn all the same, in the stream's order).
+const SERIES_FAULTS: &str = "
+trials: 4
+traffic: { requests_per_second: 60, overdispersion: OVERDISPERSION, start_hour: 13 }
+baseline:
+  series:
+    business_flow_completed_total: { counter: { of: business_flow_started_total, share: 97% } }
+    business_flow_started_total: { counter: { per_request: 2% } }
+    feedback_submissions_total: { counter: { per_request: 0.5% }, split: { type: { bug: 8%, other: 92% } } }
+    queue_depth: { gauge: { mean: 12, noise: 3 } }
+scenarios:
+  - name: healthy
+  - name: queue-grows
+    fault: { kind: leak, onset: 30m, ramp: 1h, series: { queue_depth: { mean: 40 } }, error_rate: 2% }
+  - name: business-leak
+    fault: { kind: leak, onset: 20m, ramp: 2h, series: { business_flow_completed_total: { share: 50% }, feedback_submissions_total: { split: { type: { bug: 30%, other: 70% } } } } }
+  - name: business-some-users
+    fault: { kind: partial, onset: 40m, users: 50%, series: { business_flow_started_total: { per_request: 1% } } }
+  - name: business-when-loaded
+    fault: { kind: load, above_rps: 2, series: { feedback_submissions_total: { per_request: 3%, split: { type: { bug: 100%, other: 0% } } } } }
+  - name: flapping
+    fault: { kind: bursts, onset: 10m10s, every: 40m, lasting: 7m, error_rate: 50%, series: { business_flow_completed_total: { share: 10% } } }
+  - name: crashing
+    fault: { kind: crash, onset: 25m10s }
+  - name: dead-on-arrival
+    fault: { kind: crash }
+";
+
+/// [`SERIES_FAULTS`] with and without overdispersion.
+fn series_files() -> [Source; 2] {
+    ["0", "0.4"].map(|o| {
+        let text = SERIES_FAULTS.replace("OVERDISPERSION", o);
+        Source::new(format!("series faults ({o})"), text).holding(Kind::Scenarios)
+    })
+}
+
+/// Lawsker's custom metrics as queries over simulated series ([`SERIES_FAULTS`]), in
+/// two-hour phases: on its own grid, on one whose evaluations fall between scrapes, and
+/// with a gate policy that holds (trials part from their batch, and their series with
+/// them): every query value and outcome is the reference's.
+#[test]
+fn series_lanes_compute_what_the_reference_computes() {
+    let lawsker = file("plans/lawsker.yaml", Kind::Plan);
+    let files = series_files();
+    let mut seen = Seen::default();
+    let plain = in_two_hour_phases(&lawsker.text);
+    let unaligned = plain.replace(
+        "monitoring:\n",
+        "monitoring:\n  scrape_interval: 20s\n  evaluation_interval: 30s\n  window: 2m10s\n",
+    );
+    let held = plain.replace("bug_report_rate: \"< 20%\"", "bug_report_rate: \"< 9%\"")
+        + "\ngate_policy:\n  on_failure: hold\n  max_hold: 40m\n  after_max_hold: stay\n";
+    let held_rollback = held.replace("after_max_hold: stay", "after_max_hold: rollback");
+    for (name, text) in [
+        ("lawsker (two-hour phases)", plain.clone()),
+        ("lawsker (unaligned grid)", unaligned),
+        ("lawsker (bug reports held)", held),
+        (
+            "lawsker (bug reports held, then rolled back)",
+            held_rollback,
+        ),
+    ] {
+        check(Source::new(name.to_string(), text), &files, &mut seen);
+    }
+    eprintln!("{seen:?}");
+    assert!(
+        seen.values.get("query").copied().unwrap_or(0) > 1000,
+        "{seen:?}"
+    );
+    assert!(seen.held > 3 && seen.advanced > 3, "{seen:?}");
+}
 
 /// [`FAULTS`] with and without overdispersion.
 fn fault_files() -> [Source; 2] {
