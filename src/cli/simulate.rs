@@ -6,7 +6,7 @@ use super::error::Error;
 use super::findings::{Batch, load_finding, named_scenarios, summary, unreadable_named};
 use super::settings::SimulateFlags;
 use super::terminal::{color, plural};
-use crate::diagnostic::{Severity, render_human};
+use crate::diagnostic::{Diagnostic, Severity, render_human};
 use crate::lower::LoweredPlan;
 use crate::pipeline::Compiled;
 use crate::sim::montecarlo;
@@ -184,6 +184,26 @@ fn monte_carlo_text(
         }
     };
     let results = montecarlo::run(lowered, &scenarios, settings, &mut progress);
+    if let Some((scenario, trial, f)) = results.query_failure() {
+        let name = &plan.metrics[f.metric].name;
+        let failed = Diagnostic::error(
+            "query-failed",
+            format!("/metrics/{name}/query"),
+            format!(
+                "the query of `{name}` has no single value for the {} track at {} of trial {trial} of scenario `{scenario}`: {}",
+                f.track.as_str(),
+                crate::sim::trace::time::offset(f.at),
+                f.message
+            ),
+        )
+        .with_hint("the plan compares one value per track, and Prometheus would fail this rule's evaluation: make the query return one series per track (aggregate it, e.g. `sum(...)`), or change the series models of the scenarios so they give it one; no figures are given, because a rule that compares nothing is not a rule that held");
+        let located = compiled.locate(vec![failed]);
+        for f in &located {
+            eprint!("{}", render_human(Some(&compiled.source), f, color));
+        }
+        eprint!("{}", summary(&located, 1));
+        return Err(Error::Findings { unreadable: false });
+    }
     let report = crate::sim::report::build(
         plan,
         &lowered.rules,

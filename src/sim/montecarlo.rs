@@ -92,7 +92,7 @@ use crate::sim::outcomes::{Hold, RuleSet};
 use crate::sim::scenario::{FaultKind, Scenario, Scenarios};
 use crate::sim::splitmix::SplitMix64;
 use crate::sim::stats::Histogram;
-use crate::sim::synth::{Demand, FaultModel, Lanes, Model, fault_moves};
+use crate::sim::synth::{Demand, FaultModel, Lanes, Model, QueryFailure, fault_moves};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 /// How to run.
@@ -178,6 +178,9 @@ pub(crate) struct Tally {
     /// Per query slot ([`crate::sim::synth::SyntheticMetric::Query`]): lane evaluations
     /// that computed the query metric from its series.
     pub(crate) query_steps: Vec<u64>,
+    /// The lowest trial whose query evaluation failed, and its first failure: the run then
+    /// gives no figures (see [`MonteCarlo::query_failure`]).
+    pub(crate) query_failure: Option<(u64, QueryFailure)>,
 }
 
 impl Tally {
@@ -234,6 +237,17 @@ impl Tally {
         self.steps += o.steps;
         self.evaluations += o.evaluations;
         add_into(&mut self.query_steps, &o.query_steps);
+        if let Some((trial, f)) = &o.query_failure {
+            self.note_query_failure(*trial, f);
+        }
+    }
+
+    /// Keeps the failure of the lowest trial, so that the one reported does not depend on
+    /// how trials were batched or spread over threads.
+    fn note_query_failure(&mut self, trial: u64, f: &QueryFailure) {
+        if self.query_failure.as_ref().is_none_or(|(t, _)| trial < *t) {
+            self.query_failure = Some((trial, f.clone()));
+        }
     }
 }
 
@@ -271,6 +285,21 @@ pub(crate) struct MonteCarlo<'s> {
     pub(crate) results: Vec<ScenarioResult<'s>>,
     /// None when the file has no faulty scenario (nothing is compared with a twin).
     pub(crate) twins: Option<Twins>,
+}
+
+impl<'s> MonteCarlo<'s> {
+    /// The first query evaluation that failed: in the first scenario (in the file's order,
+    /// the extra twin pass last) where one failed, its lowest trial. The run's figures are
+    /// then wrong (a rule compared nothing where Prometheus would have failed the rule),
+    /// so none are given.
+    pub(crate) fn query_failure(&self) -> Option<(&str, u64, &QueryFailure)> {
+        let twins = self.twins.iter().filter(|t| t.scenario.is_none());
+        self.results
+            .iter()
+            .map(|r| (r.scenario.name.as_str(), &r.tally))
+            .chain(twins.map(|t| ("healthy twin", &t.tally)))
+            .find_map(|(name, t)| t.query_failure.as_ref().map(|(trial, f)| (name, *trial, f)))
+    }
 }
 
 /// Whether the run needs an extra fault-free pass for the twins: some scenario is faulty
@@ -454,6 +483,9 @@ impl Job<'_, '_> {
             twin.store(verdict.rolled_back_at().unwrap_or(NEVER), Ordering::Relaxed);
         }
         t.trials += 1;
+        if let Some(f) = group.lanes.query_failure(lane) {
+            t.note_query_failure(trial, f);
+        }
         for &(phase, rule) in outcomes.gate_failures(lane) {
             t.gate_failures[phase * rules.len() + rule] += 1;
         }

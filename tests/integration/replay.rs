@@ -729,13 +729,6 @@ fn thin_traffic_at_the_simulated_rate_is_a_located_warning() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
-/// Lawsker's plan with the first `from` replaced by `to`, in `dir`.
-fn lawsker_edited(dir: &Path, from: &str, to: &str) -> std::path::PathBuf {
-    let text = std::fs::read_to_string(support::root().join("plans/lawsker.yaml")).unwrap();
-    assert!(text.contains(from), "{from} is in the plan");
-    support::write(dir, "lawsker.yaml", &text.replacen(from, to, 1))
-}
-
 /// A trace of Lawsker's custom metrics as raw counters, one scrape every 15s for 30m:
 /// the canary's core flows complete at 50% until +10m and at 20% after; bug reports are a
 /// tenth of feedback throughout; the stable track stays at 50% and a tenth.
@@ -813,7 +806,7 @@ fn an_overridden_built_in_query_reads_separate_error_and_request_counters() {
     // per 15s from +10m. `> 10%` needs 10 bad intervals in the window: pending at +13m,
     // firing 5m later.
     let dir = support::temp_dir("replay-override");
-    let p = lawsker_edited(
+    let p = support::lawsker_edited(
         &dir,
         "\nmetrics:\n",
         "\nmetrics:\n  error_rate:\n    query: >-\n      sum(rate(http_errors_total{service=\"$service\",track=\"$track\"}[$window]))\n      / sum(rate(http_requests_total{service=\"$service\",track=\"$track\"}[$window]))\n",
@@ -841,17 +834,20 @@ fn an_overridden_built_in_query_reads_separate_error_and_request_counters() {
     assert_eq!(error_rate["canary"]["raw"]["series"], 2);
 }
 
+/// Lawsker's `bug_report_rate` query, as the plan writes it.
+pub(crate) const BUG_REPORT_RATE: &str = "sum(rate(feedback_submissions_total{service=\"$service\",track=\"$track\",type=\"bug\"}[$window]))\n      / sum(rate(feedback_submissions_total{service=\"$service\",track=\"$track\"}[$window]))";
+
+/// A query that passes validate (each side is one series per track) but returns two
+/// series: `or` keeps both sides, whose labels differ.
+pub(crate) const TWO_SERIES: &str = "sum by (track) (rate(feedback_submissions_total{service=\"$service\",track=\"$track\",type=\"bug\"}[$window])) or sum by (service) (rate(feedback_submissions_total{service=\"$service\",track=\"$track\"}[$window]))";
+
 #[test]
 fn a_custom_query_returning_several_series_stops_the_replay() {
-    // `sum by (type) (...) or sum(...)` gives one series per feedback type and the total:
-    // Prometheus would record three series, and the plan's comparison would not know which
-    // to read.
+    // `sum by (track) (...) or sum by (service) (...)` passes validate (each side is one
+    // series per track) but keeps both sides, whose labels differ: Prometheus would record
+    // two series, and the plan's comparison would not know which to read.
     let dir = support::temp_dir("replay-two-series");
-    let p = lawsker_edited(
-        &dir,
-        "sum(rate(feedback_submissions_total{service=\"$service\",track=\"$track\",type=\"bug\"}[$window]))\n      / ",
-        "sum by (type) (rate(feedback_submissions_total{service=\"$service\",track=\"$track\"}[$window])) or ",
-    );
+    let p = support::lawsker_edited(&dir, BUG_REPORT_RATE, TWO_SERIES);
     let trace = support::write(&dir, "business.csv", &business_trace());
     let done = plan()
         .arg("simulate")
@@ -865,7 +861,7 @@ fn a_custom_query_returning_several_series_stops_the_replay() {
             && done.stderr.contains(
                 "the query of `bug_report_rate` for the canary track has no single value at +1m"
             )
-            && done.stderr.contains("the query returns 3 series"),
+            && done.stderr.contains("the query returns 2 series"),
         "{}",
         done.stderr
     );
@@ -873,16 +869,16 @@ fn a_custom_query_returning_several_series_stops_the_replay() {
 
 #[test]
 fn a_custom_query_keeping_its_labels_is_another_alert_when_they_change() {
-    // bug_report_rate as `last_over_time` of a gauge of instance `a`, which keeps its
-    // labels. Scraped every 15s: 0.1 until +1m45s, nothing until +8m, then NaN. The no-data
+    // bug_report_rate as `max by (instance) (last_over_time(...))` of a gauge of instance
+    // `a`: the result keeps the label `instance`. Scraped every 15s: 0.1 until +1m45s, nothing until +8m, then NaN. The no-data
     // rule (for 5m) finds it absent from +3m: `absent(...)`, an alert without `instance`;
     // then NaN from +8m: `x != x`, an alert with `instance="a"`, another one, whose `for`
     // starts over (promtool agrees; see `proof_custom`).
     let dir = support::temp_dir("replay-own-labels");
-    let p = lawsker_edited(
+    let p = support::lawsker_edited(
         &dir,
-        "sum(rate(feedback_submissions_total{service=\"$service\",track=\"$track\",type=\"bug\"}[$window]))\n      / sum(rate(feedback_submissions_total{service=\"$service\",track=\"$track\"}[$window]))",
-        "last_over_time(bug_share{service=\"$service\",track=\"$track\",instance=\"a\"}[1m])",
+        BUG_REPORT_RATE,
+        "max by (instance) (last_over_time(bug_share{service=\"$service\",track=\"$track\",instance=\"a\"}[1m]))",
     );
     let mut csv = String::new();
     for i in 0..=120i64 {

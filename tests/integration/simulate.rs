@@ -869,3 +869,42 @@ fn a_held_phase_goes_on_when_its_gate_passes_and_ends_at_the_longest_hold() {
         assert!(done.stdout.contains(line), "{line}: {}", done.stdout);
     }
 }
+
+#[test]
+fn a_custom_query_returning_several_series_stops_the_monte_carlo() {
+    // The query passes validate, but over the scenarios' series it returns two series per
+    // track (see the replay test of the same query): the run stops at the query's line, in
+    // the same trial at any thread count, and gives no figures.
+    let dir = support::temp_dir("simulate-two-series");
+    let p = support::lawsker_edited(
+        &dir,
+        crate::replay::BUG_REPORT_RATE,
+        crate::replay::TWO_SERIES,
+    );
+    let scenarios = support::root().join("simulations/lawsker.yaml");
+    let run = |jobs: &str| {
+        plan()
+            .arg("simulate")
+            .arg(&p)
+            .arg("--scenarios")
+            .arg(&scenarios)
+            .args(["--trials", "40", "--jobs", jobs])
+            .run()
+    };
+    let one = run("1");
+    assert_eq!(one.code, 1, "{}", one.stderr);
+    assert!(one.stdout.is_empty(), "no figures: {}", one.stdout);
+    let at = format!("{}:80:7: error[query-failed]", p.display());
+    assert!(
+        one.stderr.contains(&at)
+            && one.stderr.contains(
+                "the query of `bug_report_rate` has no single value for the canary track at +"
+            )
+            && one
+                .stderr
+                .contains("of scenario `healthy`: the query returns 2 series"),
+        "{}",
+        one.stderr
+    );
+    assert_eq!(run("2").stderr, one.stderr);
+}

@@ -251,3 +251,10 @@ pub fn all_plans() -> Vec<String> {
     v.sort();
     v
 }
+
+/// Lawsker's plan with the first `from` replaced by `to`, in `dir`.
+pub fn lawsker_edited(dir: &Path, from: &str, to: &str) -> PathBuf {
+    let text = std::fs::read_to_string(root().join("plans/lawsker.yaml")).unwrap();
+    assert!(text.contains(from), "{from} is in the plan");
+    write(dir, "lawsker.yaml", &text.replacen(from, to, 1))
+}

@@ -12,7 +12,7 @@
 
 use super::clock::{Facts, Plans, Span, Tick, Window, plan_track, tracks};
 use super::draw::{self, ClassDraw, Mix, Target};
-use super::series::{SeriesLane, SeriesSim};
+use super::series::{QueryFailure, SeriesLane, SeriesSim};
 use super::streams::Streams;
 use super::table::Pool;
 use super::{Bursts, Demand, Exposure, FaultModel, Model, SeriesSet, SyntheticMetric, count};
@@ -279,6 +279,11 @@ impl<'m, 'a> Lanes<'m, 'a> {
         self.query_values(step.ts, schedule, demand);
     }
 
+    /// The first query evaluation that failed in lane `l`'s trial, if one did.
+    pub(crate) fn query_failure(&self, l: usize) -> Option<&QueryFailure> {
+        self.series.get(l).and_then(SeriesLane::failure)
+    }
+
     /// Per query slot, the lane evaluations that computed it so far.
     pub(crate) fn query_steps(&self) -> &[u64] {
         &self.query_steps
@@ -307,8 +312,8 @@ impl<'m, 'a> Lanes<'m, 'a> {
                 for &(mi, slot) in wanted {
                     self.values[(2 * mi + side) * w + l] = SeriesSim::value(
                         &mut self.bounds,
-                        (slot, track),
-                        &self.series[l],
+                        (slot, mi, track),
+                        &mut self.series[l],
                         ts,
                         m.semantics,
                     );

@@ -566,9 +566,9 @@ impl<'r, 'a> Reference<'r, 'a> {
     fn scraped_value(&mut self, ti: usize, mi: usize, ts: i64, burst: f64) -> Option<f64> {
         let m = self.model;
         let source = m.sources[mi];
-        if let (SyntheticMetric::Query { slot, .. }, Some(lane)) = (source, &self.series) {
+        if let (SyntheticMetric::Query { slot, .. }, Some(lane)) = (source, &mut self.series) {
             let track = self.tracks[ti].track;
-            return SeriesSim::value(&mut self.bounds, (slot, track), lane, ts, m.semantics);
+            return SeriesSim::value(&mut self.bounds, (slot, mi, track), lane, ts, m.semantics);
         }
         let t = &self.tracks[ti];
         let rate = |samples: &[Sample]| self.rate(samples, ts);

@@ -211,6 +211,7 @@ impl SeriesSim {
     /// A trial's series before the release starts.
     pub(crate) fn lane(&self, seed: u64) -> SeriesLane {
         SeriesLane {
+            failure: None,
             rng: Xoshiro256PlusPlus::seed_from_u64(seed ^ SERIES_SALT),
             gains: vec![0; self.models.len()],
             tracks: std::array::from_fn(|t| TrackState {
@@ -285,7 +286,9 @@ impl SeriesSim {
     /// Advances one trial's `lane` as `plan` says (`plan.done` must be its track's).
     pub(crate) fn advance(&self, faults: &dyn Faults, lane: &mut SeriesLane, plan: &Advance) {
         let ti = usize::from(plan.track == Track::Stable);
-        let SeriesLane { rng, tracks, gains } = lane;
+        let SeriesLane {
+            rng, tracks, gains, ..
+        } = lane;
         let state = &mut tracks[ti];
         debug_assert_eq!(state.done, plan.done);
         for &(level, mu) in &plan.folded {
@@ -405,23 +408,35 @@ impl SeriesSim {
         })
     }
 
-    /// The value of query `slot` on `track` at `ts` over `lane`'s series (advanced to
-    /// `ts`), with `bounds` (from [`bounds`](Self::bounds)). A query that fails (several
-    /// series) has no value.
+    /// The value of query `slot` (the query of metric `metric`) on `track` at `ts` over
+    /// `lane`'s series (advanced to `ts`), with `bounds` (from [`bounds`](Self::bounds)).
+    /// A query that fails as Prometheus would fail it (several series, many-to-many
+    /// matching, ...) has no value, and the lane keeps its first failure: the run reports
+    /// it and gives no figures ([`SeriesLane::failure`]).
     pub(crate) fn value(
         bounds: &mut [[Bound; 2]],
-        (slot, track): (usize, Track),
-        lane: &SeriesLane,
+        (slot, metric, track): (usize, usize, Track),
+        lane: &mut SeriesLane,
         ts: i64,
         sem: Semantics,
     ) -> Option<f64> {
         let ti = usize::from(track == Track::Stable);
         let bound = &mut bounds[slot][ti];
         bound.rewind();
-        bound
-            .value_at(&lane.tracks[ti].series, ts, sem)
-            .ok()
-            .flatten()
+        match bound.value_at(&lane.tracks[ti].series, ts, sem) {
+            Ok(v) => v,
+            Err(e) => {
+                lane.failure.get_or_insert_with(|| {
+                    Box::new(QueryFailure {
+                        metric,
+                        track,
+                        at: ts,
+                        message: e.message,
+                    })
+                });
+                None
+            }
+        }
     }
 }
 
@@ -433,9 +448,29 @@ pub(crate) struct SeriesLane {
     tracks: [TrackState; 2],
     /// Scratch: each model's gain in the interval being drawn.
     gains: Vec<u64>,
+    /// The trial's first query evaluation that failed.
+    failure: Option<Box<QueryFailure>>,
+}
+
+/// A query evaluation that failed in a trial, as Prometheus would fail it: the simulated
+/// series do not give the one value per track the plan compares.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct QueryFailure {
+    /// The metric (index into the plan's metrics).
+    pub(crate) metric: usize,
+    pub(crate) track: Track,
+    /// The evaluation time, from the release's start (ms).
+    pub(crate) at: i64,
+    /// Prometheus' message, or why the result is not one series.
+    pub(crate) message: String,
 }
 
 impl SeriesLane {
+    /// The trial's first query evaluation that failed, if one did.
+    pub(crate) fn failure(&self) -> Option<&QueryFailure> {
+        self.failure.as_deref()
+    }
+
     /// The scrape `track` has been drawn up to (-1: none yet).
     pub(crate) fn done(&self, track: Track) -> i64 {
         self.tracks[usize::from(track == Track::Stable)].done
