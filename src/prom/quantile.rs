@@ -265,9 +265,59 @@ pub(crate) fn parse_le(s: &str) -> Option<f64> {
     }
 }
 
+/// The `le` label a bucket bound gets in Prometheus: in 2.x as the client library's text
+/// format writes it (Go's `strconv.FormatFloat(b, 'g', -1, 64)`: `1`, `0.5`, `1e+06`); from
+/// 3.0 normalized on ingestion to a float's form (`1.0`, `0.5`, `1e+06`), whatever the
+/// scrape protocol.
+pub(crate) fn format_le(bound: f64, semantics: Semantics) -> String {
+    if bound.is_infinite() {
+        return if bound > 0.0 { "+Inf" } else { "-Inf" }.to_string();
+    }
+    // Shortest round-trip digits, as Go's `-1` precision; `%e` outside 1e-4 ≤ |b| < 1e6.
+    let scientific = format!("{bound:e}");
+    let (mantissa, exp) = scientific.split_once('e').unwrap_or((&scientific, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let go = if bound != 0.0 && !(-4..6).contains(&exp) {
+        format!(
+            "{mantissa}e{}{:02}",
+            if exp < 0 { '-' } else { '+' },
+            exp.abs()
+        )
+    } else {
+        format!("{bound}")
+    };
+    match semantics {
+        Semantics::Prometheus3 if !go.contains(['.', 'e']) => go + ".0",
+        _ => go,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn le_labels_as_prometheus_writes_them() {
+        let two = |b| format_le(b, Semantics::Prometheus2);
+        let three = |b| format_le(b, Semantics::Prometheus3);
+        for (b, v2, v3) in [
+            (1.0, "1", "1.0"),
+            (0.0, "0", "0.0"),
+            (0.5, "0.5", "0.5"),
+            (2.5, "2.5", "2.5"),
+            (0.005, "0.005", "0.005"),
+            (0.0001, "0.0001", "0.0001"),
+            (0.00001, "1e-05", "1e-05"),
+            (100000.0, "100000", "100000.0"),
+            (1e6, "1e+06", "1e+06"),
+            (2.5e10, "2.5e+10", "2.5e+10"),
+            (-3.0, "-3", "-3.0"),
+            (f64::INFINITY, "+Inf", "+Inf"),
+        ] {
+            assert_eq!((two(b), three(b)), (v2.to_string(), v3.to_string()), "{b}");
+            assert_eq!(parse_le(v2), Some(b));
+        }
+    }
 
     #[test]
     fn le_labels() {

@@ -653,6 +653,16 @@ fn describe_series(
     use crate::sim::scenario::SeriesKind;
     let num = crate::model::trim;
     let kind = match m.kind {
+        SeriesKind::PerRequest(r) if m.histogram.is_some() => format!(
+            "histogram, {} observations per request, buckets {}",
+            num(r),
+            m.histogram
+                .iter()
+                .flat_map(|h| h.les.iter().zip(&h.cumulative))
+                .map(|(le, &c)| format!("≤{le} {}", pct(c)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
         SeriesKind::PerRequest(r) => format!("counter, {} events per request", num(r)),
         SeriesKind::Of { parent, share } => format!(
             "counter, each event of {} counted with probability {}",

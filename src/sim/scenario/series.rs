@@ -1,13 +1,14 @@
 //! The raw series a scenario file models (`baseline.series`), from which the Monte Carlo
 //! computes a custom metric with the plan's own query, and what a fault does to them
 //! (`fault.series`). Checked here: each model is exactly one counter (`per_request`, or
-//! `of` another counter with a `share`) or gauge, a `split` is one label whose shares add
-//! up to 1, `of` names a counter and makes no cycle, and a fault moves only parameters its
-//! series has. Models come out parents first, so a counter is drawn after the one it
+//! `of` another counter with a `share`), gauge or histogram, a `split` is one label whose
+//! shares add up to 1, a histogram's bounds increase and its shares at or below them never
+//! decrease, `of` names a counter and makes no cycle, and a fault moves only parameters
+//! its series has. Models come out parents first, so a counter is drawn after the one it
 //! counts a share of.
 
 use super::Gauge;
-use super::spec::{Ratio, SeriesEffectSpec, SeriesSpec};
+use super::spec::{HistogramSpec, Ratio, SeriesEffectSpec, SeriesSpec};
 use crate::diagnostic::Diagnostic;
 use crate::model::trim;
 use crate::pointer;
@@ -20,6 +21,42 @@ pub(crate) struct SeriesModel {
     pub(crate) name: String,
     pub(crate) kind: SeriesKind,
     pub(crate) split: Option<Split>,
+    /// A histogram's buckets (its `kind` is then `PerRequest`, its observations).
+    pub(crate) histogram: Option<Buckets>,
+}
+
+impl SeriesModel {
+    /// Whether it gives the series named `name` (a histogram gives `NAME_bucket` and
+    /// `NAME_count`).
+    pub(crate) fn gives(&self, name: &str) -> bool {
+        match &self.histogram {
+            None => self.name == name,
+            Some(_) => name
+                .strip_prefix(self.name.as_str())
+                .is_some_and(|rest| rest == "_bucket" || rest == "_count"),
+        }
+    }
+
+    /// Its series per track: one, one per split value, or a histogram's buckets (`+Inf`
+    /// included) and its count.
+    pub(crate) fn width(&self) -> usize {
+        match (&self.histogram, &self.split) {
+            (Some(h), _) => h.les.len() + 2,
+            (None, Some(s)) => s.values.len(),
+            (None, None) => 1,
+        }
+    }
+}
+
+/// A histogram's finite bucket bounds and, for each, the share of observations at or
+/// below it (never decreasing, at most 1; the rest is above the last bound).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Buckets {
+    /// The bounds as the file writes them (the series' `le` labels are written as
+    /// Prometheus writes them: [`crate::prom::quantile::format_le`]).
+    pub(crate) les: Vec<String>,
+    pub(crate) bounds: Vec<f64>,
+    pub(crate) cumulative: Vec<f64>,
 }
 
 /// How a series' values arise.
@@ -52,6 +89,8 @@ pub(crate) struct SeriesEffect {
     pub(crate) share: Option<f64>,
     pub(crate) mean: Option<f64>,
     pub(crate) split: Option<Vec<f64>>,
+    /// A histogram's shares at or below each bound.
+    pub(crate) buckets: Option<Vec<f64>>,
 }
 
 /// Each given parameter of a fault's series effects: its pointer, level and healthy level.
@@ -74,17 +113,26 @@ pub(crate) fn models(
     let mut ok = vec![true; spec.len()];
     for (i, (name, s)) in spec.iter().enumerate() {
         let at = format!("/baseline/series/{}", pointer::escape(name));
+        if let Some(h) = &s.histogram {
+            ok[i] &= check_histogram(name, s, h, &at, &names, f);
+            continue;
+        }
         match (&s.counter, &s.gauge) {
             (Some(c), None) => match (c.per_request, &c.of, c.share) {
                 (Some(_), None, None) => {}
                 (None, Some(of), Some(_)) => match spec.get_index_of(of.as_str()) {
-                    Some(p) if spec[p].gauge.is_some() => {
+                    Some(p) if spec[p].gauge.is_some() || spec[p].histogram.is_some() => {
                         ok[i] = false;
+                        let other = if spec[p].gauge.is_some() {
+                            "a gauge"
+                        } else {
+                            "a histogram"
+                        };
                         f.push(
                             Diagnostic::error(
                                 "series-model",
                                 format!("{at}/counter/of"),
-                                format!("`{name}` counts a share of `{of}`, which is a gauge, not a counter"),
+                                format!("`{name}` counts a share of `{of}`, which is {other}, not a counter"),
                             )
                             .with_hint("a counter can count a share of another counter's events only"),
                         );
@@ -142,9 +190,9 @@ pub(crate) fn models(
                     Diagnostic::error(
                         "series-model",
                         at.clone(),
-                        format!("the series `{name}` needs exactly one of `counter` and `gauge`"),
+                        format!("the series `{name}` needs exactly one of `counter`, `gauge` and `histogram`"),
                     )
-                    .with_hint("write `counter: { per_request: RATIO }`, `counter: { of: OTHER, share: RATIO }` or `gauge: { mean: LEVEL, noise: SPREAD }`"),
+                    .with_hint("write `counter: { per_request: RATIO }`, `counter: { of: OTHER, share: RATIO }`, `gauge: { mean: LEVEL, noise: SPREAD }` or `histogram: { per_request: RATIO, buckets: { BOUND: SHARE, ... } }`"),
                 );
             }
         }
@@ -206,6 +254,9 @@ pub(crate) fn models(
         .map(|&i| {
             let (name, s) = spec.get_index(i).expect("a written model");
             let kind = match (&s.counter, &s.gauge) {
+                _ if s.histogram.is_some() => {
+                    SeriesKind::PerRequest(s.histogram.as_ref().map_or(0.0, |h| h.per_request.0))
+                }
                 (Some(c), _) => match (c.per_request, parent[i], c.share) {
                     (Some(r), _, _) => SeriesKind::PerRequest(r.0),
                     (None, Some(p), Some(share)) => SeriesKind::Of {
@@ -223,6 +274,10 @@ pub(crate) fn models(
             SeriesModel {
                 name: name.clone(),
                 kind,
+                histogram: s
+                    .histogram
+                    .as_ref()
+                    .and_then(|h| buckets(&h.buckets, ("", "series-model"), &mut Vec::new())),
                 split: s.split.as_ref().and_then(|sp| {
                     sp.get_index(0).map(|(label, values)| Split {
                         label: label.clone(),
@@ -233,6 +288,126 @@ pub(crate) fn models(
             }
         })
         .collect()
+}
+
+/// Checks the histogram model `name` (`s`, at `at`): nothing else beside it, its buckets,
+/// and no other model named as one of its series. Whether it is usable.
+fn check_histogram(
+    name: &str,
+    s: &SeriesSpec,
+    h: &HistogramSpec,
+    at: &str,
+    names: &[String],
+    f: &mut Vec<Diagnostic>,
+) -> bool {
+    let before = f.len();
+    if s.counter.is_some() || s.gauge.is_some() {
+        f.push(
+            Diagnostic::error(
+                "series-model",
+                at,
+                format!(
+                    "the series `{name}` needs exactly one of `counter`, `gauge` and `histogram`"
+                ),
+            )
+            .with_hint("keep the one that describes how its values arise"),
+        );
+    }
+    if s.split.is_some() {
+        f.push(
+            Diagnostic::error(
+                "series-model",
+                format!("{at}/split"),
+                format!("`{name}` is a histogram: its series are told apart by `le` already, and a split of them is not modelled"),
+            )
+            .at_key()
+            .with_hint("remove `split`, or model one histogram per label value"),
+        );
+    }
+    for suffix in ["_bucket", "_count"] {
+        let series = format!("{name}{suffix}");
+        if names.contains(&series) {
+            f.push(
+                Diagnostic::error(
+                    "series-model",
+                    at,
+                    format!(
+                        "the histogram `{name}` gives `{series}`, which is also modelled on its own"
+                    ),
+                )
+                .with_hint(format!("remove one of the two models of `{series}`")),
+            );
+        }
+    }
+    buckets(
+        &h.buckets,
+        (&format!("{at}/histogram/buckets"), "series-model"),
+        f,
+    );
+    f.len() == before
+}
+
+/// The buckets written at `at`: bounds that are numbers, in increasing order, each with the
+/// share of observations at or below it, never decreasing. None (and why, in `f`) when
+/// they are not.
+fn buckets(
+    written: &IndexMap<String, Ratio>,
+    (at, code): (&str, &'static str),
+    f: &mut Vec<Diagnostic>,
+) -> Option<Buckets> {
+    let mut b = Buckets {
+        les: Vec::new(),
+        bounds: Vec::new(),
+        cumulative: Vec::new(),
+    };
+    for (key, share) in written {
+        let here = format!("{at}/{}", pointer::escape(key));
+        let Some(bound) = key.trim().parse::<f64>().ok().filter(|v| v.is_finite()) else {
+            f.push(
+                Diagnostic::error(code, here, format!("the bucket bound `{key}` is not a number"))
+                    .at_key()
+                    .with_hint("write each bucket's upper bound (`le`) as a number, such as `0.5:`; the `+Inf` bucket is implied (the share above the last bound)"),
+            );
+            return None;
+        };
+        if let (Some(&last), Some(&below)) = (b.bounds.last(), b.cumulative.last()) {
+            if bound <= last {
+                f.push(
+                    Diagnostic::error(
+                        code,
+                        here,
+                        format!(
+                            "the bucket bound {key} is not above the one before it ({})",
+                            trim(last)
+                        ),
+                    )
+                    .at_key()
+                    .with_hint("write the bounds in increasing order, each once"),
+                );
+                return None;
+            }
+            if share.0 < below {
+                f.push(
+                    Diagnostic::error(
+                        code,
+                        here,
+                        format!(
+                            "{} of observations at or below {key} is less than the {} at or below {}: the shares are cumulative",
+                            trim(share.0 * 100.0) + "%",
+                            trim(below * 100.0) + "%",
+                            trim(last)
+                        ),
+                    )
+                    .with_hint("give each bound the share of observations at or below it (never less than the bound before's), as Prometheus' `le` buckets count"),
+                );
+                return None;
+            }
+        }
+        b.les.push(key.clone());
+        b.bounds.push(bound);
+        b.cumulative.push(share.0);
+    }
+    (!b.les.is_empty()).then_some(b)
 }
 
 /// Checks one `split`: a label of its own whose shares add up to 1.
@@ -312,22 +487,22 @@ pub(crate) fn effects(
             continue;
         };
         let m = &models[i];
-        let mut wrong = |param: &str, what: &str| {
-            f.push(
-                Diagnostic::error(
+        let wrong = |param: &str, what: &str| {
+            Diagnostic::error(
                     "series-effect",
                     format!("{here}/{param}"),
                     format!("`{name}` has no `{param}` to change: it is {what}"),
                 )
                 .at_key()
                 .with_hint(match m.kind {
+                    _ if m.histogram.is_some() => "a histogram's fault gives `per_request` and `buckets`",
                     SeriesKind::PerRequest(_) => "a `per_request` counter's fault gives `per_request` (and `split`, if it is split)",
                     SeriesKind::Of { .. } => "an `of` counter's fault gives `share` (and `split`, if it is split)",
                     SeriesKind::Gauge(_) => "a gauge's fault gives `mean`",
-                }),
-            );
+                })
         };
         let what = match m.kind {
+            _ if m.histogram.is_some() => "a histogram",
             SeriesKind::PerRequest(_) => "a counter of events per request",
             SeriesKind::Of { .. } => "a counter of a share of another counter's events",
             SeriesKind::Gauge(_) => "a gauge",
@@ -338,13 +513,14 @@ pub(crate) fn effects(
             share: None,
             mean: None,
             split: None,
+            buckets: None,
         };
         match (m.kind, e.per_request) {
             (SeriesKind::PerRequest(r), Some(v)) => {
                 effect.per_request = Some(v.0);
                 given.push((format!("{key}/per_request"), Some(v.0), r));
             }
-            (_, Some(_)) => wrong("per_request", what),
+            (_, Some(_)) => f.push(wrong("per_request", what)),
             _ => {}
         }
         match (m.kind, e.share) {
@@ -352,7 +528,7 @@ pub(crate) fn effects(
                 effect.share = Some(v.0);
                 given.push((format!("{key}/share"), Some(v.0), share));
             }
-            (_, Some(_)) => wrong("share", what),
+            (_, Some(_)) => f.push(wrong("share", what)),
             _ => {}
         }
         match (m.kind, e.mean) {
@@ -360,12 +536,12 @@ pub(crate) fn effects(
                 effect.mean = Some(v.0);
                 given.push((format!("{key}/mean"), Some(v.0), g.mean));
             }
-            (_, Some(_)) => wrong("mean", what),
+            (_, Some(_)) => f.push(wrong("mean", what)),
             _ => {}
         }
         if let Some(split) = &e.split {
             match &m.split {
-                None => wrong("split", "not split"),
+                None => f.push(wrong("split", "not split")),
                 Some(s) => {
                     check_split(split, &format!("{here}/split"), f);
                     let same = split
@@ -398,6 +574,40 @@ pub(crate) fn effects(
                             )
                             .with_hint("give every value of the model's split its share at the fault's full effect, in the same order"),
                         );
+                    }
+                }
+            }
+        }
+        if let Some(written) = &e.buckets {
+            match &m.histogram {
+                None => f.push(wrong("buckets", what)),
+                Some(h) => {
+                    let here = format!("{here}/buckets");
+                    if let Some(b) = buckets(written, (&here, "series-effect"), f) {
+                        if b.bounds == h.bounds {
+                            for ((le, &level), &healthy) in
+                                b.les.iter().zip(&b.cumulative).zip(&h.cumulative)
+                            {
+                                given.push((
+                                    format!("{key}/buckets/{}", pointer::escape(le)),
+                                    Some(level),
+                                    healthy,
+                                ));
+                            }
+                            effect.buckets = Some(b.cumulative);
+                        } else {
+                            f.push(
+                                Diagnostic::error(
+                                    "series-effect",
+                                    here,
+                                    format!(
+                                        "a fault's buckets of `{name}` must have the same bounds as its model: {}",
+                                        h.les.join(", ")
+                                    ),
+                                )
+                                .with_hint("give every bound of the model its share at or below it at the fault's full effect, in the same order"),
+                            );
+                        }
                     }
                 }
             }

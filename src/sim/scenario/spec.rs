@@ -53,6 +53,7 @@ pub(crate) struct BehaviourSpec {
 pub(crate) struct SeriesSpec {
     pub(crate) counter: Option<CounterSpec>,
     pub(crate) gauge: Option<GaugeSpec>,
+    pub(crate) histogram: Option<HistogramSpec>,
     /// One label whose values share the counter's events (a multinomial split).
     pub(crate) split: Option<IndexMap<String, IndexMap<String, Ratio>>>,
 }
@@ -67,6 +68,15 @@ pub(crate) struct CounterSpec {
     pub(crate) share: Option<Ratio>,
 }
 
+/// A histogram's observations: a multiple of the track's requests, and per bucket bound
+/// (as written, in increasing order) the share of observations at or below it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct HistogramSpec {
+    pub(crate) per_request: Ratio,
+    pub(crate) buckets: IndexMap<String, Ratio>,
+}
+
 /// What a fault does to one series on the canary at full effect: any of its parameters.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -75,6 +85,8 @@ pub(crate) struct SeriesEffectSpec {
     pub(crate) share: Option<Ratio>,
     pub(crate) mean: Option<Ratio>,
     pub(crate) split: Option<IndexMap<String, IndexMap<String, Ratio>>>,
+    /// For a histogram: the share at or below each of its bounds.
+    pub(crate) buckets: Option<IndexMap<String, Ratio>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -82,7 +82,7 @@ pub(crate) fn query_series(expr: &MetricExpr) -> Option<(engine::Expr, Vec<Strin
 /// least one).
 pub(crate) fn series_modelled(expr: &MetricExpr, series: &[SeriesModel]) -> bool {
     query_series(expr).is_some_and(|(_, names)| {
-        !names.is_empty() && names.iter().all(|n| series.iter().any(|m| &m.name == n))
+        !names.is_empty() && names.iter().all(|n| series.iter().any(|m| m.gives(n)))
     })
 }
 
@@ -113,7 +113,7 @@ pub(super) fn check(
             .map(|(_, names)| {
                 names
                     .into_iter()
-                    .filter(|n| !series.iter().any(|s| &s.name == n))
+                    .filter(|n| !series.iter().any(|s| s.gives(n)))
                     .collect()
             })
             .unwrap_or_default();

@@ -366,7 +366,7 @@ impl<'a> Model<'a> {
             .filter(|(_, s)| matches!(s, SyntheticMetric::Query { .. }))
             .map(|(m, _)| m)
             .collect();
-        let series = series::SeriesSim::new(plan, scenarios, slots, scrape_ms);
+        let series = series::SeriesSim::new(plan, scenarios, slots, (scrape_ms, semantics));
         let stable_needed: Vec<bool> = sources
             .iter()
             .enumerate()

@@ -16,7 +16,11 @@
 //!   in the same interval;
 //! - a counter with a `split` shares its gain among its values: a multinomial (sequential
 //!   binomials, in the values' order);
-//! - a gauge is `mean + noise · z` at each scrape it is recorded at (not clamped).
+//! - a gauge is `mean + noise · z` at each scrape it is recorded at (not clamped);
+//! - a histogram (`per_request` observations) puts each observation in one bucket
+//!   interval (a multinomial over the intervals, as sequential binomials in bound order,
+//!   the rest above the last bound); its `NAME_bucket{le}` counters count those at or below
+//!   each bound, `le="+Inf"` and `NAME_count` all of them.
 //!
 //! A fault moves a parameter of a series on the canary from its healthy level `h` to
 //! `h + affected · intensity · (level - h)` (`affected` is a partial fault's share of users;
@@ -39,12 +43,13 @@
 //! the lanes' streams keep their order. At each evaluation that reads a query metric on
 //! some track, the canary then the stable track (each if read) is advanced to `ts`: the
 //! folded groups in increasing level, then each recorded scrape in time order; in each,
-//! the models in order: a counter's Poisson or binomial draw (none for a mean or a count
-//! of 0), then its split's binomials (none once no event is left); a gauge's standard
-//! normal at a recorded scrape. The same code serves the lanes and the reference trials.
+//! the models in order: a counter's or histogram's Poisson or binomial draw (none for a
+//! mean or a count of 0), then its split's or its buckets' binomials (none once no event is
+//! left); a gauge's standard normal at a recorded scrape. The same code serves the lanes and the reference trials.
 
 use crate::check::CheckedPlan;
 use crate::prom::engine::{self, Bound};
+use crate::prom::quantile::format_le;
 use crate::prom::{Sample, Semantics, Series};
 use crate::promql::Track;
 use crate::sim::evaluator::Schedule;
@@ -94,11 +99,25 @@ pub(crate) struct SeriesSim {
     scrape_ms: i64,
 }
 
+/// A series of `name` with labels `base` and `extra`, without samples.
+fn series(name: &str, base: &[(String, String)], extra: Option<(&str, &str)>) -> Series {
+    let mut labels = base.to_vec();
+    labels.extend(extra.map(|(l, v)| (l.to_string(), v.to_string())));
+    labels.sort();
+    Series {
+        name: name.to_string(),
+        labels,
+        samples: Vec::new(),
+        line: 0,
+        column: 0,
+    }
+}
+
 /// The models a query reads (its series' and their ancestors'), as a bit set.
 fn reads_mask(names: &[String], models: &[SeriesModel]) -> u64 {
     let mut mask = 0u64;
     for n in names {
-        let mut at = models.iter().position(|m| &m.name == n);
+        let mut at = models.iter().position(|m| m.gives(n));
         while let Some(i) = at {
             mask |= 1 << i;
             at = match models[i].kind {
@@ -131,7 +150,7 @@ impl SeriesSim {
         plan: &CheckedPlan,
         scenarios: &Scenarios,
         slots: Vec<usize>,
-        scrape_ms: i64,
+        (scrape_ms, semantics): (i64, Semantics),
     ) -> Option<SeriesSim> {
         if slots.is_empty() {
             return None;
@@ -145,25 +164,21 @@ impl SeriesSim {
                     ("service".to_string(), plan.service.name.clone()),
                     ("track".to_string(), track.as_str().to_string()),
                 ];
-                let mut one = |extra: Option<(String, String)>| {
-                    let mut labels = base.clone();
-                    labels.extend(extra);
-                    labels.sort();
-                    list.push(Series {
-                        name: m.name.clone(),
-                        labels,
-                        samples: Vec::new(),
-                        line: 0,
-                        column: 0,
-                    });
-                };
-                match &m.split {
-                    Some(s) => {
+                match (&m.histogram, &m.split) {
+                    (Some(h), _) => {
+                        let bucket = format!("{}_bucket", m.name);
+                        for &b in h.bounds.iter().chain([&f64::INFINITY]) {
+                            let le = format_le(b, semantics);
+                            list.push(series(&bucket, &base, Some(("le", &le))));
+                        }
+                        list.push(series(&format!("{}_count", m.name), &base, None));
+                    }
+                    (None, Some(s)) => {
                         for v in &s.values {
-                            one(Some((s.label.clone(), v.clone())));
+                            list.push(series(&m.name, &base, Some((&s.label, v))));
                         }
                     }
-                    None => one(None),
+                    (None, None) => list.push(series(&m.name, &base, None)),
                 }
             }
             list
@@ -171,7 +186,7 @@ impl SeriesSim {
         let mut at = 0;
         for m in &models {
             first.push(at);
-            at += m.split.as_ref().map_or(1, |s| s.values.len());
+            at += m.width();
         }
         let mut horizon_ms = 0;
         let mut queries = Vec::new();
@@ -301,8 +316,7 @@ impl SeriesSim {
             }
             for (i, m) in self.models.iter().enumerate() {
                 let from = self.first[i];
-                let width = m.split.as_ref().map_or(1, |s| s.values.len());
-                for k in from..from + width {
+                for k in from..from + m.width() {
                     let v = match m.kind {
                         _ if sc.stale => crate::prom::STALE_NAN,
                         SeriesKind::Gauge(g) => {
@@ -348,9 +362,30 @@ impl SeriesSim {
                 SeriesKind::Gauge(_) => 0,
             };
             let from = self.first[i];
-            match &m.split {
-                None => state.counts[from] += gains[i],
-                Some(s) => {
+            match (&m.histogram, &m.split) {
+                (Some(h), _) => {
+                    // Each observation falls in one bucket interval: sequential binomials
+                    // over the intervals in bound order, the rest above the last bound.
+                    let n = h.cumulative.len();
+                    let (mut left, mut below, mut at_or_below) = (gains[i], 0.0, 0u64);
+                    for k in 0..n {
+                        let cdf = self.bucket_share(faults, at, i, k, h.cumulative[k]);
+                        let p = if below < 1.0 {
+                            ((cdf - below) / (1.0 - below)).clamp(0.0, 1.0)
+                        } else {
+                            0.0
+                        };
+                        let c = binomial(rng, left, p);
+                        left -= c;
+                        at_or_below += c;
+                        below = below.max(cdf);
+                        state.counts[from + k] += at_or_below;
+                    }
+                    state.counts[from + n] += gains[i];
+                    state.counts[from + n + 1] += gains[i];
+                }
+                (None, None) => state.counts[from] += gains[i],
+                (None, Some(s)) => {
                     let mut left = gains[i];
                     let mut mass = 1.0;
                     let n = s.values.len();
@@ -392,6 +427,20 @@ impl SeriesSim {
             Some(target) => healthy + f.affected() * faults.intensity(level) * (target - healthy),
             None => healthy,
         }
+    }
+
+    /// The share at or below bound `k` of histogram model `i` at the fault's level.
+    fn bucket_share(
+        &self,
+        faults: &dyn Faults,
+        at: (Track, usize),
+        i: usize,
+        k: usize,
+        healthy: f64,
+    ) -> f64 {
+        self.param(faults, at, i, healthy, |e| {
+            e.buckets.as_ref().and_then(|b| b.get(k).copied())
+        })
     }
 
     /// The share of split value `k` of model `i` at the fault's level.
@@ -652,6 +701,79 @@ mod tests {
             p.ci95[0] <= expected && expected <= p.ci95[1],
             "rolled back {} of {trials} ({:.4}, 95% interval {:.4}..{:.4}); closed form {expected:.4} (q = {q:.5})",
             rollbacks,
+            p.probability,
+            p.ci95[0],
+            p.ci95[1]
+        );
+    }
+
+    /// [`PLAN`] with the median of a histogram instead of the completion ratio: it rolls
+    /// back at the first evaluation where the median is above 1s.
+    fn histogram_plan() -> String {
+        let query = "      histogram_quantile(0.5, sum by (le) (rate(job_seconds_bucket{service=\"$service\",track=\"$track\"}[$window])))\n";
+        let head = &PLAN[..PLAN.find("metrics:\n").expect("metrics")];
+        format!(
+            "{head}metrics:\n  job_p50:\n    query: >-\n{query}    unit: seconds\n    bad: high\n\
+             rollback_conditions:\n  - {{ metric: job_p50, threshold: 1, duration: 0s }}\n"
+        )
+    }
+
+    /// Jobs run at one a minute on the canary; 95% take at most 1s, all at most 2s.
+    const AT_MOST_1S: f64 = 0.95;
+
+    /// The closed form for a histogram, as for the ratio: in 2.42 each one-minute window's
+    /// buckets are their counters' increases over the minute (divided by 60), `n` jobs of
+    /// which `c ~ Binomial(n, 95%)` took at most 1s. `histogram_quantile(0.5)` ranks at
+    /// `n/2`: within the first bucket (at most 1s) when `c ≥ n/2`, else interpolated in
+    /// `(1s, 2s]`, above the threshold; an empty window is NaN (no observations), which
+    /// fires nothing. So each evaluation fires with `q = Σ_{n ≥ 1} P(n) P(c < n/2)`,
+    /// independently over the hour's disjoint windows.
+    #[test]
+    fn a_low_rate_histogram_quantile_fires_as_the_closed_form_says() {
+        let trials = 6000;
+        let source = Source::new("t.yaml".into(), histogram_plan());
+        let lowered = crate::pipeline::compile(source)
+            .plan
+            .expect("the test plan is valid");
+        let file = Source::new(
+            "s.yaml".into(),
+            format!(
+                "trials: {trials}\ntraffic: {{ daily_amplitude: 0 }}\nbaseline:\n  series:\n    \
+                 job_seconds: {{ histogram: {{ per_request: {PER_REQUEST}, buckets: {{ 1: {AT_MOST_1S}, 2: 1 }} }} }}\n\
+                 scenarios:\n  - name: healthy\n"
+            ),
+        )
+        .holding(Kind::Scenarios);
+        let (s, findings) = scenario::load(&file, &lowered.plan, &|p| p.to_string());
+        let s = s.unwrap_or_else(|| panic!("{findings:?}"));
+        let lambda = 20.0 * 0.05 * PER_REQUEST * 60.0;
+        let q: f64 = (1..200)
+            .map(|n| poisson_pmf(n, lambda) * binomial_below_half(n, AT_MOST_1S))
+            .sum();
+        let expected = 1.0 - (1.0 - q).powi(60);
+        assert!(0.2 < expected && expected < 0.9, "{q} {expected}");
+        let mut tallies = Vec::new();
+        for jobs in [1, 2] {
+            let settings = Settings {
+                seed: 5,
+                jobs,
+                trials,
+                semantics: Semantics::Prometheus2,
+            };
+            let run = montecarlo::run(&lowered, &s, settings, &mut |_, _| {});
+            assert!(run.query_failure().is_none());
+            let t = &run.results[0].tally;
+            tallies.push((t.rollbacks, t.query_steps.clone()));
+        }
+        assert_eq!(tallies[0], tallies[1], "the same numbers at any --jobs");
+        let p = crate::sim::stats::Proportion::new(tallies[0].0, trials);
+        eprintln!(
+            "2.42 histogram: rolled back {:.4} [{:.4}, {:.4}]; closed form {expected:.4}",
+            p.probability, p.ci95[0], p.ci95[1]
+        );
+        assert!(
+            p.ci95[0] <= expected && expected <= p.ci95[1],
+            "rolled back {:.4} (95% {:.4}..{:.4}); closed form {expected:.4} (q = {q:.5})",
             p.probability,
             p.ci95[0],
             p.ci95[1]

@@ -473,9 +473,10 @@ scenarios:
     fault: { kind: crash }
 ";
 
-/// Lawsker's business metrics as queries over modelled series, with every kind of fault
-/// moving them (each parameter a series model has, a split included), beside a gauge no
-/// query reads (drawn all the same, in the stream's order).
+/// Lawsker's business metrics (and a job-duration histogram's p90, [`with_job_p90`]) as
+/// queries over modelled series, with every kind of fault moving them (each parameter a
+/// series model has, a split and buckets included), beside a gauge no query reads (drawn
+/// all the same, in the stream's order).
 const SERIES_FAULTS: &str = "
 trials: 4
 traffic: { requests_per_second: 60, overdispersion: OVERDISPERSION, start_hour: 13 }
@@ -485,6 +486,7 @@ baseline:
     business_flow_started_total: { counter: { per_request: 2% } }
     feedback_submissions_total: { counter: { per_request: 0.5% }, split: { type: { bug: 8%, other: 92% } } }
     queue_depth: { gauge: { mean: 12, noise: 3 } }
+    job_seconds: { histogram: { per_request: 4%, buckets: { 0.25: 50%, 0.5: 80%, 1: 95%, 2: 99% } } }
 scenarios:
   - name: healthy
   - name: queue-grows
@@ -493,6 +495,8 @@ scenarios:
     fault: { kind: leak, onset: 20m, ramp: 2h, series: { business_flow_completed_total: { share: 50% }, feedback_submissions_total: { split: { type: { bug: 30%, other: 70% } } } } }
   - name: business-some-users
     fault: { kind: partial, onset: 40m, users: 50%, series: { business_flow_started_total: { per_request: 1% } } }
+  - name: jobs-slow-down
+    fault: { kind: leak, onset: 15m, ramp: 1h, series: { job_seconds: { per_request: 8%, buckets: { 0.25: 10%, 0.5: 30%, 1: 60%, 2: 90% } } } }
   - name: business-when-loaded
     fault: { kind: load, above_rps: 2, series: { feedback_submissions_total: { per_request: 3%, split: { type: { bug: 100%, other: 0% } } } } }
   - name: flapping
@@ -520,7 +524,7 @@ fn series_lanes_compute_what_the_reference_computes() {
     let lawsker = file("plans/lawsker.yaml", Kind::Plan);
     let files = series_files();
     let mut seen = Seen::default();
-    let plain = in_two_hour_phases(&lawsker.text);
+    let plain = with_job_p90(&in_two_hour_phases(&lawsker.text));
     let unaligned = plain.replace(
         "monitoring:\n",
         "monitoring:\n  scrape_interval: 20s\n  evaluation_interval: 30s\n  window: 2m10s\n",
@@ -553,6 +557,22 @@ fn fault_files() -> [Source; 2] {
         let text = FAULTS.replace("OVERDISPERSION", o);
         Source::new(format!("faults ({o})"), text).holding(Kind::Scenarios)
     })
+}
+
+/// The Lawsker plan's text with a custom metric over a histogram, the p90 of jobs' durations
+/// (modelled in [`SERIES_FAULTS`]), and a rollback condition on it.
+fn with_job_p90(lawsker: &str) -> String {
+    lawsker
+        .replacen(
+            "metrics:\n",
+            "metrics:\n  job_p90:\n    query: histogram_quantile(0.9, sum by (le) (rate(job_seconds_bucket{service=\"$service\",track=\"$track\"}[$window])))\n    unit: seconds\n    bad: high\n",
+            1,
+        )
+        .replacen(
+            "rollback_conditions:\n",
+            "rollback_conditions:\n  - { metric: job_p90, threshold: 1.5, duration: 2m }\n",
+            1,
+        )
 }
 
 /// The Lawsker plan's text with its phases two hours long.
