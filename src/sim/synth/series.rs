@@ -627,6 +627,17 @@ mod tests {
         )
     }
 
+    /// The test plan `plan` compiled, and the scenario file `scenarios` loaded against it.
+    fn load(plan: &str, scenarios: String) -> (crate::lower::LoweredPlan, scenario::Scenarios) {
+        let source = Source::new("t.yaml".into(), plan.into());
+        let lowered = crate::pipeline::compile(source)
+            .plan
+            .expect("the test plan is valid");
+        let file = Source::new("s.yaml".into(), scenarios).holding(Kind::Scenarios);
+        let (s, findings) = scenario::load(&file, &lowered.plan, &|p| p.to_string());
+        (lowered, s.unwrap_or_else(|| panic!("{findings:?}")))
+    }
+
     /// P(X = k) for X ~ Poisson(`mean`), computed in logs.
     fn poisson_pmf(k: u64, mean: f64) -> f64 {
         let ln_fact: f64 = (1..=k).map(|i| (i as f64).ln()).sum();
@@ -660,13 +671,7 @@ mod tests {
     #[test]
     fn a_low_rate_ratio_fires_as_the_closed_form_says() {
         let trials = 6000;
-        let source = Source::new("t.yaml".into(), PLAN.into());
-        let lowered = crate::pipeline::compile(source)
-            .plan
-            .expect("the test plan is valid");
-        let file = Source::new("s.yaml".into(), scenarios(trials)).holding(Kind::Scenarios);
-        let (s, findings) = scenario::load(&file, &lowered.plan, &|p| p.to_string());
-        let s = s.unwrap_or_else(|| panic!("{findings:?}"));
+        let (lowered, s) = load(PLAN, scenarios(trials));
         let lambda = 20.0 * 0.05 * PER_REQUEST * 60.0;
         let q: f64 = (1..200)
             .map(|n| poisson_pmf(n, lambda) * binomial_below_half(n, SHARE))
@@ -731,21 +736,14 @@ mod tests {
     #[test]
     fn a_low_rate_histogram_quantile_fires_as_the_closed_form_says() {
         let trials = 6000;
-        let source = Source::new("t.yaml".into(), histogram_plan());
-        let lowered = crate::pipeline::compile(source)
-            .plan
-            .expect("the test plan is valid");
-        let file = Source::new(
-            "s.yaml".into(),
+        let (lowered, s) = load(
+            &histogram_plan(),
             format!(
                 "trials: {trials}\ntraffic: {{ daily_amplitude: 0 }}\nbaseline:\n  series:\n    \
                  job_seconds: {{ histogram: {{ per_request: {PER_REQUEST}, buckets: {{ 1: {AT_MOST_1S}, 2: 1 }} }} }}\n\
                  scenarios:\n  - name: healthy\n"
             ),
-        )
-        .holding(Kind::Scenarios);
-        let (s, findings) = scenario::load(&file, &lowered.plan, &|p| p.to_string());
-        let s = s.unwrap_or_else(|| panic!("{findings:?}"));
+        );
         let lambda = 20.0 * 0.05 * PER_REQUEST * 60.0;
         let q: f64 = (1..200)
             .map(|n| poisson_pmf(n, lambda) * binomial_below_half(n, AT_MOST_1S))
@@ -846,14 +844,7 @@ mod tests {
     #[test]
     fn a_low_rate_ratio_fires_as_a_brute_force_reference_says() {
         let trials = 6000;
-        let source = Source::new("t.yaml".into(), PLAN.into());
-        let lowered = crate::pipeline::compile(source)
-            .plan
-            .expect("the test plan is valid");
-        let file = Source::new("s.yaml".into(), scenarios(trials)).holding(Kind::Scenarios);
-        let s = scenario::load(&file, &lowered.plan, &|p| p.to_string())
-            .0
-            .expect("the scenarios load");
+        let (lowered, s) = load(PLAN, scenarios(trials));
         let settings = Settings {
             seed: 11,
             jobs: 2,
