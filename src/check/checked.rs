@@ -161,6 +161,9 @@ pub struct Metric {
     pub(crate) expr: MetricExpr,
     /// Set when the query is the built-in default; None for custom or overridden queries.
     pub(crate) builtin: Option<Builtin>,
+    /// A custom or overriding query as the plan writes it (`$service`, `$window` and
+    /// `$track` unfilled), to place findings inside it.
+    pub(crate) query: Option<String>,
 }
 
 /// A limit in its metric's unit: a value, or a factor of the stable version's value.

@@ -137,6 +137,7 @@ fn resolve(plan: &Plan, name: &str, monitoring: &Monitoring) -> Option<Metric> {
             bad: b.bad,
             expr: b.expr(&plan.service.name, monitoring.window),
             builtin: Some(b.kind),
+            query: None,
         },
         (Some(b), Some(c)) => Metric {
             name: name.to_string(),
@@ -148,6 +149,7 @@ fn resolve(plan: &Plan, name: &str, monitoring: &Monitoring) -> Option<Metric> {
             bad: c.bad.unwrap_or(b.bad),
             expr: custom_expr(&c.query),
             builtin: None,
+            query: Some(c.query.clone()),
         },
         (None, Some(c)) => Metric {
             name: name.to_string(),
@@ -156,6 +158,7 @@ fn resolve(plan: &Plan, name: &str, monitoring: &Monitoring) -> Option<Metric> {
             bad: c.bad?,
             expr: custom_expr(&c.query),
             builtin: None,
+            query: Some(c.query.clone()),
         },
         (None, None) => return None,
     };

@@ -19,7 +19,7 @@
 //!   can evaluate;
 //! - `query-not-single-series` (error): the query can return several series per track
 //!   (a selector not aggregated, `by` a label the selectors do not pin, `without`,
-//!   `topk`, `count_values`), while each rule compares one value per track.
+//!   `topk` of more than one or `by`, `count_values`), while each rule compares one value per track.
 
 use crate::diagnostic::Diagnostic;
 use crate::prom::engine;
@@ -46,7 +46,10 @@ pub(super) fn check(name: &str, pointer: &str, query: &str, vars: Vars, f: &mut 
                         .unwrap_or(rest.len() - 1);
                     &rest[..len]
                 });
-            if let Some(var) = var.filter(|v| v.len() > 1) {
+            // A variable `plan render` fills in is not the fault (`sum(x[$window])` is
+            // a type error the parser reports at the range).
+            let known = ["$service", "$track", "$window"];
+            if let Some(var) = var.filter(|v| v.len() > 1 && !known.contains(v)) {
                 let range = e.range.start..e.range.start + var.len();
                 f.push(
                     Diagnostic::error(
@@ -398,8 +401,8 @@ impl Why {
                 "aggregate with `by` only labels every selector pins, or with no `by` at all".into(),
             ),
             Why::Keeps(op) => (
-                format!("`{shown}` in the query of `{name}` keeps several series (`{op}` selects series, it does not combine them)"),
-                format!("combine the series instead, e.g. `max(...)` rather than `{op}(1, ...)`"),
+                format!("`{shown}` in the query of `{name}` can keep several series (`{op}` selects series, it does not combine them, and selects more than one here, or one per `by` group)"),
+                format!("combine the series instead, e.g. `max(...)`, or keep one: `{op}(1, ...)` without `by`"),
             ),
             Why::PerValue => (
                 format!("`{shown}` in the query of `{name}` makes one series per distinct value"),
@@ -429,6 +432,13 @@ fn single<'e>(e: &'e Expr, allowed: &[&str]) -> Result<(), (&'e Expr, Why)> {
         Expr::Aggregate(a) => {
             let op = a.op.to_string().to_ascii_lowercase();
             match op.as_str() {
+                // `topk(1, ...)` keeps one series per group: one, without `by`.
+                "topk" | "bottomk" | "limitk"
+                    if a.modifier.is_none()
+                        && matches!(a.param.as_deref(), Some(Expr::NumberLiteral(n)) if n.val == 1.0) =>
+                {
+                    Ok(())
+                }
                 "topk" | "bottomk" | "limitk" | "limit_ratio" => {
                     single(&a.expr, allowed).map_err(|_| (e, Why::Keeps(op.clone())))
                 }
@@ -593,6 +603,7 @@ mod tests {
         r#"-sum(deriv(free_bytes{service="$service",track="$track"}[$window]))"#,
         r#"sum(rate(requests_total{service='$service',track='$track'}[$window]))"#,
         r#"sum(up{job="$service-$track"})"#,
+        r#"topk(1, sum by (type) (rate(requests_total{service="$service",track="$track"}[$window])))"#,
     ];
 
     /// The documentation examples outside the engine's subset, and the call named.

@@ -164,6 +164,19 @@ fn monte_carlo_text(
         }
     }
     let settings = flags.resolve(&scenarios);
+    // A query whose selector no modelled series matches would read nothing in any trial.
+    let unmatched = compiled.locate(crate::sim::synth::unmatched_selectors(
+        plan,
+        &scenarios,
+        settings.semantics,
+    ));
+    if !unmatched.is_empty() {
+        for f in &unmatched {
+            eprint!("{}", render_human(Some(&compiled.source), f, color));
+        }
+        eprint!("{}", summary(&unmatched, 1));
+        return Err(Error::Findings { unreadable: false });
+    }
     // Rules the model can never fire would count as rules that held: say which, and why.
     let never = crate::sim::reach::never_fires(plan, &lowered.rules, &scenarios, settings.trials);
     for f in compiled.locate(never) {
@@ -196,7 +209,7 @@ fn monte_carlo_text(
                 f.message
             ),
         )
-        .with_hint("the plan compares one value per track, and Prometheus would fail this rule's evaluation: make the query return one series per track (aggregate it, e.g. `sum(...)`), or change the series models of the scenarios so they give it one; no figures are given, because a rule that compares nothing is not a rule that held");
+        .with_hint("the plan compares one value per track, and its rules would not be the rules Prometheus runs over these series: make the query return one series per track (aggregate it, e.g. `sum(...)`), or change the series models of the scenarios so they give it one; no figures are given, because a rule that compares nothing is not a rule that held");
         let located = compiled.locate(vec![failed]);
         for f in &located {
             eprint!("{}", render_human(Some(&compiled.source), f, color));

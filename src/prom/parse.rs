@@ -661,7 +661,6 @@ pub(crate) fn locate_call(template: &str, name: &str, nth: usize) -> Option<Rang
 
 /// The byte range in `template` of the `nth` (0-based) selector of metric `metric`, in
 /// source order.
-#[allow(dead_code)] // for findings about one metric's selector (e.g. an unsupported metric)
 pub(crate) fn locate_selector(template: &str, metric: &str, nth: usize) -> Option<Range<usize>> {
     outline(template)
         .selectors

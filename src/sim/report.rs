@@ -869,7 +869,7 @@ pub(crate) fn text(r: &SimulationReport) -> String {
         if !sc.query_steps.is_empty() {
             let _ = writeln!(
                 s,
-                "  query steps              {}",
+                "  query steps              {}  (evaluations of each query over its series; a rule relative to stable reads both tracks)",
                 sc.query_steps
                     .iter()
                     .map(|(m, n)| format!("{m} {n}"))

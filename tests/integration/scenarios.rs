@@ -56,6 +56,7 @@ const ALL_CODES: &[&str] = &[
     "split-shares",
     "unknown-series",
     "series-effect",
+    "gauge-over-series",
 ];
 
 /// Fixtures that cannot state their exit code in a comment: (name, exit code).

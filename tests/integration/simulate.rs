@@ -908,3 +908,88 @@ fn a_custom_query_returning_several_series_stops_the_monte_carlo() {
     );
     assert_eq!(run("2").stderr, one.stderr);
 }
+
+#[test]
+fn a_selector_no_modelled_series_matches_stops_the_monte_carlo() {
+    // The scenario file splits feedback by `type` into `Bug` and `other`, while the query
+    // reads `type="bug"`: the numerator would be empty in every trial and the bug-report
+    // gate could never fail. The run stops at the selector, naming the modelled series.
+    let dir = support::temp_dir("simulate-unmatched");
+    let lawsker =
+        std::fs::read_to_string(support::root().join("simulations/lawsker.yaml")).unwrap();
+    let scenarios = write(
+        &dir,
+        "scenarios.yaml",
+        &lawsker
+            .replace("bug: 8%", "Bug: 8%")
+            .replace("bug: 30%", "Bug: 30%"),
+    );
+    let plan_file = support::root().join("plans/lawsker.yaml");
+    let done = plan()
+        .arg("simulate")
+        .arg(&plan_file)
+        .arg("--scenarios")
+        .arg(&scenarios)
+        .args(["--trials", "20"])
+        .run();
+    assert_eq!(done.code, 1, "{}", done.stderr);
+    assert!(done.stdout.is_empty(), "{}", done.stdout);
+    assert!(
+        done.stderr
+            .contains("plans/lawsker.yaml:80:16: error[series-unmatched]")
+            && done.stderr.contains(
+                "the query of `bug_report_rate` matches none of the series the scenarios model"
+            )
+            && done.stderr.contains("type=\"Bug\""),
+        "{}",
+        done.stderr
+    );
+}
+
+#[test]
+fn a_pinned_le_must_be_written_as_the_chosen_prometheus_stores_it() {
+    // The share of jobs within 1s, from a histogram's buckets: `le="1"` is what Prometheus
+    // 2.x stores (the client's text format), 3.x stores `le="1.0"`.
+    let dir = support::temp_dir("simulate-le");
+    let p = support::lawsker_edited(
+        &dir,
+        crate::replay::BUG_REPORT_RATE,
+        "1 - sum(rate(job_seconds_bucket{service=\"$service\",track=\"$track\",le=\"1\"}[$window])) / sum(rate(job_seconds_count{service=\"$service\",track=\"$track\"}[$window]))",
+    );
+    let lawsker =
+        std::fs::read_to_string(support::root().join("simulations/lawsker.yaml")).unwrap();
+    let scenarios = write(
+        &dir,
+        "scenarios.yaml",
+        &lawsker.replacen(
+            "\n  series:\n",
+            "\n  series:\n    job_seconds: { histogram: { per_request: 10%, buckets: { 0.5: 80%, 1: 90% } } }\n",
+            1,
+        ),
+    );
+    let run = |semantics: &str| {
+        plan()
+            .arg("simulate")
+            .arg(&p)
+            .arg("--scenarios")
+            .arg(&scenarios)
+            .args(["--trials", "20", "--semantics", semantics])
+            .run()
+    };
+    let three = run("prometheus3");
+    assert_eq!(three.code, 1, "{}", three.stderr);
+    assert!(
+        three.stderr.contains("error[series-unmatched]")
+            && three.stderr.contains("le=\"1.0\"")
+            && three.stderr.contains("`1` in 2.x, `1.0` from 3.0"),
+        "{}",
+        three.stderr
+    );
+    let two = run("prometheus2");
+    assert_eq!(two.code, 0, "{}", two.stderr);
+    assert!(
+        two.stdout.contains("job_seconds: histogram"),
+        "{}",
+        two.stdout
+    );
+}

@@ -66,14 +66,21 @@ pub(crate) fn resolve(
         );
     }
     let baseline = behaviour(spec, plan, &mut f);
+    let written_series: Vec<String> = spec.baseline.series.keys().cloned().collect();
+    // Series models refused (their errors are reported): what reads them is not also
+    // reported as unmodelled.
+    let refused: &[String] = if baseline.series.is_empty() {
+        &written_series
+    } else {
+        &[]
+    };
     f.extend(super::unmodelled::check(
         plan,
         &spec.baseline.metrics,
-        &baseline.series,
+        (&baseline.series, refused),
         place,
         builtin,
     ));
-    let written_series: Vec<String> = spec.baseline.series.keys().cloned().collect();
     let mut names = BTreeMap::new();
     let mut scenarios = Vec::new();
     for (i, s) in spec.scenarios.iter().enumerate() {
@@ -506,7 +513,9 @@ fn fault(
     };
     let errors = f.len();
     let (series, series_given) = super::series::effects(&fs.series, at, (&base.series, written), f);
-    let series_wrong = f.len() > errors;
+    // Refused models (`written` but none resolved) leave the effects unknown, not absent.
+    let series_wrong = f.len() > errors
+        || (!fs.series.is_empty() && base.series.is_empty() && !written.is_empty());
     let fault = Fault { series, ..fault };
     let mut effects: Vec<(String, Option<f64>, f64)> = vec![
         ("error_rate".into(), fault.error_rate, base.error_rate),

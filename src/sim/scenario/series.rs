@@ -117,11 +117,28 @@ pub(crate) fn models(
             ok[i] &= check_histogram(name, s, h, &at, &names, f);
             continue;
         }
+        if let Some(base) = name.strip_suffix("_bucket") {
+            // A counter has no `le`: `histogram_quantile` over it would read nothing.
+            ok[i] = false;
+            f.push(
+                Diagnostic::error(
+                    "series-model",
+                    at.clone(),
+                    format!("`{name}` is named as a histogram's bucket counters, which a `counter` or `gauge` cannot give (they have no `le` label)"),
+                )
+                .at_key()
+                .with_hint(format!("model the histogram instead: `{base}: {{ histogram: {{ per_request: RATIO, buckets: {{ BOUND: SHARE, ... }} }} }}` gives `{base}_bucket` and `{base}_count`")),
+            );
+            continue;
+        }
         match (&s.counter, &s.gauge) {
             (Some(c), None) => match (c.per_request, &c.of, c.share) {
                 (Some(_), None, None) => {}
                 (None, Some(of), Some(_)) => match spec.get_index_of(of.as_str()) {
-                    Some(p) if spec[p].gauge.is_some() || spec[p].histogram.is_some() => {
+                    Some(p)
+                        if spec[p].counter.is_none()
+                            && (spec[p].gauge.is_some() || spec[p].histogram.is_some()) =>
+                    {
                         ok[i] = false;
                         let other = if spec[p].gauge.is_some() {
                             "a gauge"
@@ -223,10 +240,14 @@ pub(crate) fn models(
                         Diagnostic::error(
                             "series-cycle",
                             format!("/baseline/series/{}/counter/of", pointer::escape(&names[i])),
-                            format!(
-                                "the counters {} count shares of each other in a circle, so none of them has events to count",
-                                cycle.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(" → ")
-                            ),
+                            if cycle.len() == 1 {
+                                format!("the counter `{}` counts a share of itself, so it has no events to count", cycle[0])
+                            } else {
+                                format!(
+                                    "the counters {} count shares of each other in a circle, so none of them has events to count",
+                                    cycle.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(" → ")
+                                )
+                            },
                         )
                         .with_hint("make one of them `per_request`: a chain of `of` must start at a counter of requests"),
                     );

@@ -86,25 +86,54 @@ pub(crate) fn series_modelled(expr: &MetricExpr, series: &[SeriesModel]) -> bool
     })
 }
 
+/// Whether the query of `expr` reads only series written under `refused` (models refused
+/// for errors of their own, already reported), a histogram's `_bucket` and `_count`
+/// included.
+fn reads_only(expr: &MetricExpr, refused: &[String]) -> bool {
+    let written = |n: &str| {
+        refused.iter().any(|w| {
+            n.strip_prefix(w.as_str())
+                .is_some_and(|rest| matches!(rest, "" | "_bucket" | "_count"))
+        })
+    };
+    !refused.is_empty()
+        && query_series(expr).is_some_and(|(_, names)| names.iter().all(|n| written(n)))
+}
+
 /// One finding per custom metric of `plan` that `metrics` (the file's `baseline.metrics`)
 /// and `series` (its `baseline.series`) leave without a model. In a file it is placed where the model goes; for the built-in
 /// scenarios, at the first rule that reads the metric.
 pub(super) fn check(
     plan: &CheckedPlan,
     metrics: &IndexMap<String, GaugeSpec>,
-    series: &[SeriesModel],
+    (series, refused): (&[SeriesModel], &[String]),
     place: Place<'_>,
     builtin: bool,
 ) -> Vec<Diagnostic> {
     let written: Vec<String> = metrics.keys().cloned().collect();
     let mut f = Vec::new();
     for (i, m) in plan.metrics.iter().enumerate() {
+        if metrics.contains_key(&m.name) && series_modelled(&m.expr, series) {
+            f.push(
+                Diagnostic::warning(
+                    "gauge-over-series",
+                    format!("/baseline/metrics/{}", pointer::escape(&m.name)),
+                    format!(
+                        "`{}` has a gauge model here and every series its query reads is modelled under `baseline.series`: the gauge wins, so the query is not evaluated and faults that move those series do not move `{}`",
+                        m.name, m.name
+                    ),
+                )
+                .at_key()
+                .with_hint("remove the gauge model to compute the metric from its series, or remove the series models it makes unused"),
+            );
+        }
         // `targets_up` with its query overridden is still the targets up: the simulator
         // models it (1, or 0 after a crash), as it does the built-in one.
         if m.builtin.is_some()
             || m.name == "targets_up"
             || metrics.contains_key(&m.name)
             || series_modelled(&m.expr, series)
+            || reads_only(&m.expr, refused)
         {
             continue;
         }
@@ -162,8 +191,9 @@ pub(super) fn check(
                     m.name
                 )),
                 None if !missing.is_empty() => d.with_hint(format!(
-                    "model each series its query reads under `baseline:` `series:`{}: `NAME: {{ counter: {{ per_request: RATIO }} }}`, `{{ counter: {{ of: OTHER, share: RATIO }} }}` or `{{ gauge: {{ mean: LEVEL, noise: SPREAD }} }}`; or give the metric itself a gauge model under `metrics:` {model}",
-                    names_of(&missing)
+                    "model each series its query reads under `baseline:` `series:`{}: `NAME: {{ counter: {{ per_request: RATIO }} }}`, `{{ counter: {{ of: OTHER, share: RATIO }} }}` or `{{ gauge: {{ mean: LEVEL, noise: SPREAD }} }}`{}; or give the metric itself a gauge model under `metrics:` {model}",
+                    names_of(&missing),
+                    histogram_advice(&missing)
                 )),
                 None => d.with_hint(format!(
                     "add under `baseline:` `metrics:` {model}, its healthy mean and per-scrape noise in its unit ({unit})"
@@ -173,6 +203,24 @@ pub(super) fn check(
         f.push(d);
     }
     f
+}
+
+/// For series named as a classic histogram's (`NAME_bucket`, `NAME_count`), how to model
+/// the histogram; else nothing.
+fn histogram_advice(missing: &[String]) -> String {
+    let histograms: Vec<&str> = missing
+        .iter()
+        .filter_map(|n| {
+            n.strip_suffix("_bucket")
+                .or_else(|| n.strip_suffix("_count"))
+        })
+        .collect();
+    match histograms.first() {
+        Some(h) => format!(
+            "; `{h}_bucket` and `{h}_count` come from one histogram model, `{h}: {{ histogram: {{ per_request: RATIO, buckets: {{ BOUND: SHARE, ... }} }} }}`"
+        ),
+        None => String::new(),
+    }
 }
 
 /// ` (a, b)` naming the series without a model, or nothing.

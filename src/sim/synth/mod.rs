@@ -69,7 +69,7 @@ pub(crate) use clock::{Clock, Plans};
 use draw::Mix;
 pub(crate) use lanes::Lanes;
 use rand_distr::Gamma;
-pub(crate) use series::QueryFailure;
+pub(crate) use series::{QueryFailure, unmatched_selectors};
 use statrs::function::erf::erfc;
 pub(crate) use streams::Streams;
 

@@ -48,6 +48,7 @@
 //! left); a gauge's standard normal at a recorded scrape. The same code serves the lanes and the reference trials.
 
 use crate::check::CheckedPlan;
+use crate::diagnostic::Diagnostic;
 use crate::prom::engine::{self, Bound};
 use crate::prom::quantile::format_le;
 use crate::prom::{Sample, Semantics, Series};
@@ -97,6 +98,134 @@ pub(crate) struct SeriesSim {
     /// The longest a query reaches back from its evaluation time.
     horizon_ms: i64,
     scrape_ms: i64,
+}
+
+/// Per track (canary, stable), the series `models` give, without samples, in model order.
+fn templates(plan: &CheckedPlan, models: &[SeriesModel], semantics: Semantics) -> [Vec<Series>; 2] {
+    [Track::Canary, Track::Stable].map(|track| {
+        let mut list = Vec::new();
+        for m in models {
+            let base = vec![
+                ("service".to_string(), plan.service.name.clone()),
+                ("track".to_string(), track.as_str().to_string()),
+            ];
+            match (&m.histogram, &m.split) {
+                (Some(h), _) => {
+                    let bucket = format!("{}_bucket", m.name);
+                    for &b in h.bounds.iter().chain([&f64::INFINITY]) {
+                        let le = format_le(b, semantics);
+                        list.push(series(&bucket, &base, Some(("le", &le))));
+                    }
+                    list.push(series(&format!("{}_count", m.name), &base, None));
+                }
+                (None, Some(s)) => {
+                    for v in &s.values {
+                        list.push(series(&m.name, &base, Some((&s.label, v))));
+                    }
+                }
+                (None, None) => list.push(series(&m.name, &base, None)),
+            }
+        }
+        list
+    })
+}
+
+/// Where a query metric's selector matches none of the series the scenarios model (a
+/// label value, a split label or an `le` the models do not give): its metric would be
+/// computed from nothing in every trial, and its rules could never fire. One error per
+/// such selector, placed on it in the plan's query.
+pub(crate) fn unmatched_selectors(
+    plan: &CheckedPlan,
+    scenarios: &Scenarios,
+    semantics: Semantics,
+) -> Vec<Diagnostic> {
+    let sources = super::sources(plan, scenarios);
+    let models = &scenarios.baseline.series;
+    if !sources
+        .iter()
+        .any(|s| matches!(s, super::SyntheticMetric::Query { .. }))
+    {
+        return Vec::new();
+    }
+    let templates = templates(plan, models, semantics);
+    let mut f = Vec::new();
+    for (m, _) in sources
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| matches!(s, super::SyntheticMetric::Query { .. }))
+    {
+        let Some(template) = &plan.metrics[m].query else {
+            continue;
+        };
+        let name = &plan.metrics[m].name;
+        let before = f.len();
+        for (ti, track) in [Track::Canary, Track::Stable].into_iter().enumerate() {
+            let Ok(program) = engine::program(&plan.metrics[m].expr.promql(Some(track))) else {
+                continue;
+            };
+            let mut seen: Vec<&str> = Vec::new();
+            for (sel, _) in program.selectors() {
+                let metric = sel.name.as_deref().unwrap_or("");
+                let nth = seen.iter().filter(|n| **n == metric).count();
+                seen.push(metric);
+                if templates[ti]
+                    .iter()
+                    .any(|s| sel.matches(&s.name, &s.labels))
+                {
+                    continue;
+                }
+                let modelled: Vec<String> = templates[ti]
+                    .iter()
+                    .filter(|s| s.name == metric)
+                    .map(|s| {
+                        let labels: Vec<String> = s
+                            .labels
+                            .iter()
+                            .map(|(k, v)| format!("{k}=\"{v}\""))
+                            .collect();
+                        format!("`{}{{{}}}`", s.name, labels.join(","))
+                    })
+                    .collect();
+                let range = crate::prom::parse::locate_selector(template, metric, nth)
+                    .unwrap_or(0..template.len());
+                let le = sel.matchers.matchers.iter().any(|m| m.name == "le");
+                f.push(
+                    Diagnostic::error(
+                        "series-unmatched",
+                        format!("/metrics/{}/query", crate::pointer::escape(name)),
+                        format!(
+                            "the selector `{}` in the query of `{name}` matches none of the series the scenarios model for the {} track, so `{name}` would be computed from nothing in every trial and its rules could never fire",
+                            &template[range.clone()],
+                            track.as_str()
+                        ),
+                    )
+                    .at_offset(template, range)
+                    .with_hint(if modelled.is_empty() {
+                        format!("model `{metric}` under `baseline.series` in the scenario file")
+                    } else {
+                        format!(
+                            "the modelled series of `{metric}` are {}{}; make the selector's labels match one of them, or change the model's `split`",
+                            modelled.join(", "),
+                            if le {
+                                format!(" (`le` as Prometheus {} stores it: `1` in 2.x, `1.0` from 3.0)", match semantics {
+                                    Semantics::Prometheus2 => "2.x",
+                                    Semantics::Prometheus3 => "3.x",
+                                })
+                            } else {
+                                String::new()
+                            }
+                        )
+                    }),
+                );
+            }
+            // The stable track's selectors are the canary's with another track: one
+            // finding for both, unless only the stable's fail.
+            if f.len() > before {
+                break;
+            }
+        }
+    }
+    f
 }
 
 /// A series of `name` with labels `base` and `extra`, without samples.
@@ -157,32 +286,7 @@ impl SeriesSim {
         }
         let models = scenarios.baseline.series.clone();
         let mut first = Vec::with_capacity(models.len());
-        let templates = [Track::Canary, Track::Stable].map(|track| {
-            let mut list = Vec::new();
-            for m in &models {
-                let base = vec![
-                    ("service".to_string(), plan.service.name.clone()),
-                    ("track".to_string(), track.as_str().to_string()),
-                ];
-                match (&m.histogram, &m.split) {
-                    (Some(h), _) => {
-                        let bucket = format!("{}_bucket", m.name);
-                        for &b in h.bounds.iter().chain([&f64::INFINITY]) {
-                            let le = format_le(b, semantics);
-                            list.push(series(&bucket, &base, Some(("le", &le))));
-                        }
-                        list.push(series(&format!("{}_count", m.name), &base, None));
-                    }
-                    (None, Some(s)) => {
-                        for v in &s.values {
-                            list.push(series(&m.name, &base, Some((&s.label, v))));
-                        }
-                    }
-                    (None, None) => list.push(series(&m.name, &base, None)),
-                }
-            }
-            list
-        });
+        let templates = templates(plan, &models, semantics);
         let mut at = 0;
         for m in &models {
             first.push(at);
