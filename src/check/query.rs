@@ -79,12 +79,69 @@ pub(super) fn check(name: &str, pointer: &str, query: &str, vars: Vars, f: &mut 
         }
     };
     let before = f.iter().filter(|d| d.is_error()).count();
+    unknown_variables(name, pointer, query, f);
     check_parsed(&expr, name, pointer, query, vars, f);
     // The subset is checked last, and only on a query nothing else is wrong with: a
     // query that reads both tracks or gives a range vector is fixed first, and the fix
     // may well remove what the engine lacks.
     if f.iter().filter(|d| d.is_error()).count() == before {
         unsupported(&expr, name, pointer, query, f);
+    }
+}
+
+/// The variables `plan render` fills in.
+const VARIABLES: [&str; 3] = ["$service", "$track", "$window"];
+
+/// `query-variable`: a `$name` (or `${name}`) inside a string of the query that `plan
+/// render` does not fill in, which Prometheus would then match as that very text. An
+/// error when it is near a variable (a typo: `$trak`, `${track}`, `$Track`), else a
+/// warning (a `$` meant literally, as in a regular expression, is rare but possible).
+fn unknown_variables(name: &str, pointer: &str, query: &str, f: &mut Vec<Diagnostic>) {
+    let known: Vec<String> = VARIABLES.iter().map(|v| v.to_string()).collect();
+    for t in parse::tokens(query)
+        .into_iter()
+        .filter(|t| t.kind == parse::Kind::Str)
+    {
+        let text = &query[t.range.clone()];
+        let mut from = 0;
+        while let Some(at) = text[from..].find('$').map(|i| from + i) {
+            from = at + 1;
+            let rest = &text[at + 1..];
+            let braced = rest.starts_with('{');
+            let body = if braced { &rest[1..] } else { rest };
+            let len = body
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(body.len());
+            // `$1` is a regular expression's group, not a variable.
+            let starts = body.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_');
+            if len == 0 || !starts || (braced && !body[len..].starts_with('}')) {
+                continue;
+            }
+            let var = format!("${}", &body[..len]);
+            let written_len = 1 + len + if braced { 2 } else { 0 };
+            if !braced && VARIABLES.contains(&var.as_str()) {
+                continue;
+            }
+            let start = t.range.start + at;
+            let written = &query[start..start + written_len];
+            let near = if braced && VARIABLES.contains(&var.as_str()) {
+                Some(var.clone())
+            } else {
+                crate::suggest::nearest(&var.to_ascii_lowercase(), &known)
+            };
+            let message = format!(
+                "the query of `{name}` uses `{written}`, which `plan render` does not fill in: Prometheus would match the text `{written}` itself"
+            );
+            let d = match &near {
+                Some(n) => Diagnostic::error("query-variable", pointer, message)
+                    .with_hint(format!("did you mean `{n}`? A query may use `$service`, `$track` and `$window`")),
+                None => Diagnostic::warning("query-variable", pointer, message).with_hint(
+                    "a query may use `$service`, `$track` and `$window`; if the `$` is meant literally, this warning can be ignored",
+                ),
+            };
+            f.push(d.at_offset(query, start..start + written_len));
+            from = at + written_len;
+        }
     }
 }
 
@@ -624,6 +681,32 @@ mod tests {
                 .collect();
             assert_eq!(codes(q), expected, "{q}");
         }
+    }
+
+    #[test]
+    fn names_variables_render_does_not_fill_in() {
+        let q = r#"sum(rate(x_total{service="$servce",track="${track}",type="$tpye"}[$window])) / sum(rate(x_total{service="$service",track="$Track",job=~".*$"}[$window]))"#;
+        let mut f = Vec::new();
+        check("m", "/metrics/m/query", q, V, &mut f);
+        let found: Vec<(&str, bool, String)> = f
+            .iter()
+            .filter(|d| d.code == "query-variable")
+            .map(|d| {
+                let Some(crate::diagnostic::Place::Within(w)) = &d.place else {
+                    panic!("placed inside the query")
+                };
+                (d.code, d.is_error(), q[w.range.clone()].to_string())
+            })
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("query-variable", true, "$servce".to_string()),
+                ("query-variable", true, "${track}".to_string()),
+                ("query-variable", false, "$tpye".to_string()),
+                ("query-variable", true, "$Track".to_string()),
+            ]
+        );
     }
 
     #[test]

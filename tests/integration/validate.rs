@@ -163,6 +163,7 @@ const ALL_CODES: &[&str] = &[
     "query-syntax",
     "query-unsupported",
     "query-without-service",
+    "query-variable",
     "query-literal-window",
     "query-not-instant",
     "query-not-single-series",
