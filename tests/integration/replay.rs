@@ -905,3 +905,37 @@ fn a_custom_query_keeping_its_labels_is_another_alert_when_they_change() {
     assert_eq!(rule["first_pending_ms"], 3 * 60_000, "{doc}");
     assert_eq!(rule["first_firing_ms"], 13 * 60_000, "{doc}");
 }
+
+#[test]
+fn a_query_selector_the_trace_has_no_series_for_is_named() {
+    // The canary's flows-started counter is missing from the trace: conversion_rate reads
+    // nothing on the canary (as Prometheus would), and the report says which selector.
+    let dir = support::temp_dir("replay-unmatched");
+    let trace: String = business_trace()
+        .lines()
+        .filter(|l| !l.contains("business_flow_started_total,service=backend;track=canary"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let trace = support::write(&dir, "business.csv", &trace);
+    let done = plan()
+        .arg("simulate")
+        .arg(support::root().join("plans/lawsker.yaml"))
+        .arg("--trace")
+        .arg(&trace)
+        .run();
+    assert!(
+        done.stdout.contains(
+            "matches no series of the trace: conversion_rate (canary): business_flow_started_total{service=\"backend\",track=\"canary\"}"
+        ),
+        "{}",
+        done.stdout
+    );
+    assert_eq!(
+        done.stdout
+            .matches("matches no series of the trace")
+            .count(),
+        1,
+        "{}",
+        done.stdout
+    );
+}

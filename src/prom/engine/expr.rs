@@ -38,6 +38,21 @@ impl Selector {
         })
     }
 
+    /// The selector as PromQL writes it: `name{label="value",...}`.
+    pub(crate) fn text(&self) -> String {
+        let matchers: Vec<String> = self
+            .matchers
+            .matchers
+            .iter()
+            .map(|m| format!("{}{}{:?}", m.name, m.op, m.value))
+            .collect();
+        format!(
+            "{}{{{}}}",
+            self.name.as_deref().unwrap_or(""),
+            matchers.join(",")
+        )
+    }
+
     /// The labels `absent()` gives when nothing matches: those set by an equality matcher
     /// (a label matched twice by equality is left out, as Prometheus does).
     pub(crate) fn absent_labels(&self) -> Vec<(String, String)> {

@@ -76,6 +76,9 @@ pub struct ReplayReport {
     /// Series no rule reads (often a label typo), at most 20.
     pub(crate) unused_series: Vec<String>,
     pub(crate) unused_series_total: usize,
+    /// Selectors of queries computed from raw series that match no series of the trace:
+    /// `metric (track): selector`.
+    pub(crate) unmatched_selectors: Vec<String>,
     /// Rules the trace cannot evaluate, and why (the silent-canary rule without `up`):
     /// they are listed but never hold.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -459,6 +462,7 @@ pub(super) fn report(
         metrics,
         unused_series_total: unused.len(),
         unused_series: unused.into_iter().take(20).collect(),
+        unmatched_selectors: inputs.unmatched(plan),
         not_evaluated: Vec::new(),
         rules: rule_out,
         events,

@@ -123,6 +123,9 @@ pub(crate) fn timeline(r: &ReplayReport) -> String {
             }
         );
     }
+    for sel in &r.unmatched_selectors {
+        let _ = writeln!(s, "  matches no series of the trace: {sel}");
+    }
     for note in &r.not_evaluated {
         let _ = writeln!(s, "  not evaluated: {note}");
     }

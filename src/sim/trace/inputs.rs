@@ -89,6 +89,38 @@ impl<'t> Inputs<'t> {
         ]
     }
 
+    /// The selectors of `plan`'s custom and overriding queries computed from raw series
+    /// that match no series of the trace, per metric and track (`conversion_rate
+    /// (canary): business_flow_started_total{...}`): a missing series or a label typo,
+    /// which leaves the metric without data where Prometheus would have some.
+    pub(crate) fn unmatched(&self, plan: &CheckedPlan) -> Vec<String> {
+        let mut out = Vec::new();
+        for (mi, m) in plan.metrics.iter().enumerate() {
+            if m.builtin.is_some() {
+                continue;
+            }
+            for (ti, track) in [Track::Canary, Track::Stable].into_iter().enumerate() {
+                if !matches!(self.origin(mi)[ti], Origin::Raw { .. }) {
+                    continue;
+                }
+                let Ok(program) = crate::prom::engine::program(&m.expr.promql(Some(track))) else {
+                    continue;
+                };
+                for (sel, _) in program.selectors() {
+                    let matched = self
+                        .trace
+                        .series
+                        .iter()
+                        .any(|s| sel.matches(&s.name, &s.labels));
+                    if !matched {
+                        out.push(format!("{} ({}): {}", m.name, track.as_str(), sel.text()));
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// Series of the trace that no metric reads (a typo in a label is the usual cause).
     pub(crate) fn unused(&self) -> impl Iterator<Item = &Series> {
         self.trace
