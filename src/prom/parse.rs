@@ -16,6 +16,65 @@
 use promql_parser::parser::{Expr, lexer, parse as promql_parse};
 use std::ops::Range;
 
+/// PromQL's functions and aggregations, for a did-you-mean on an unknown one.
+const FUNCTIONS: &[&str] = &[
+    "abs",
+    "absent",
+    "absent_over_time",
+    "avg",
+    "avg_over_time",
+    "bottomk",
+    "ceil",
+    "changes",
+    "clamp",
+    "clamp_max",
+    "clamp_min",
+    "count",
+    "count_over_time",
+    "count_values",
+    "delta",
+    "deriv",
+    "exp",
+    "floor",
+    "group",
+    "histogram_quantile",
+    "idelta",
+    "increase",
+    "irate",
+    "label_join",
+    "label_replace",
+    "last_over_time",
+    "ln",
+    "log10",
+    "log2",
+    "max",
+    "max_over_time",
+    "min",
+    "min_over_time",
+    "predict_linear",
+    "present_over_time",
+    "quantile",
+    "quantile_over_time",
+    "rate",
+    "resets",
+    "round",
+    "scalar",
+    "sgn",
+    "sort",
+    "sort_desc",
+    "sqrt",
+    "stddev",
+    "stddev_over_time",
+    "stdvar",
+    "stdvar_over_time",
+    "sum",
+    "sum_over_time",
+    "time",
+    "timestamp",
+    "topk",
+    "vector",
+];
+
 /// The values `plan render` fills in.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Vars<'a> {
@@ -127,7 +186,7 @@ const MAX_SEARCH_BYTES: usize = 4096;
 
 /// Where in `q` the parser's `message` arises, and the message to show (the generic
 /// "invalid promql query" gets the unexpected token named).
-fn locate_error(q: &str, message: String) -> (String, Range<usize>) {
+fn locate_error(q: &str, mut message: String) -> (String, Range<usize>) {
     let whole = 0..q.len();
     if q.len() > MAX_SEARCH_BYTES {
         return (message, whole);
@@ -142,6 +201,7 @@ fn locate_error(q: &str, message: String) -> (String, Range<usize>) {
             .map(|i| i..i + 1)
     };
     let at_end = q.trim_end().len();
+    let mut suggestion = None;
     let fixed = match message.as_str() {
         "unclosed left parenthesis" => Some(opener(b'(').unwrap_or(at_end..at_end)),
         "unexpected end of input inside braces" => Some(opener(b'{').unwrap_or(at_end..at_end)),
@@ -160,17 +220,25 @@ fn locate_error(q: &str, message: String) -> (String, Range<usize>) {
         }
         m if m.starts_with("unknown function with name '") => {
             let name = m["unknown function with name '".len()..].trim_end_matches('\'');
+            let known: Vec<String> = FUNCTIONS.iter().map(|f| f.to_string()).collect();
+            suggestion = crate::suggest::nearest(name, &known)
+                .map(|near| format!(" (did you mean `{near}`?)"));
             outline(q).calls.into_iter().find(|c| &q[c.clone()] == name)
         }
         _ => None,
     };
+    if let Some(tail) = suggestion {
+        message.push_str(&tail);
+    }
     if let Some(range) = fixed {
         let open = q
             .get(range.clone())
             .filter(|t| matches!(*t, "(" | "{" | "[" | "\"" | "'" | "`"));
         let message = match open {
             Some(o) if message.starts_with("un") => {
-                format!("{message}: this `{o}` is never closed")
+                // The parser's "unterminated quoted string \"" names the quote already.
+                let head = message.trim_end_matches(['"', '\'', '`', ' ']);
+                format!("{head}: this `{o}` is never closed")
             }
             _ => message,
         };
