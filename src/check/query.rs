@@ -21,7 +21,7 @@
 //!   (a selector not aggregated, `by` a label the selectors do not pin, `without`,
 //!   `topk` of more than one or `by`, `count_values`), while each rule compares one value per track.
 
-use crate::diagnostic::Diagnostic;
+use crate::diagnostic::{Diagnostic, Place};
 use crate::prom::engine;
 use crate::prom::parse::{self, Outline, Vars};
 use promql_parser::label::{MatchOp, Matcher};
@@ -78,14 +78,20 @@ pub(super) fn check(name: &str, pointer: &str, query: &str, vars: Vars, f: &mut 
             return;
         }
     };
-    let before = f.iter().filter(|d| d.is_error()).count();
+    let before = f.len();
     unknown_variables(name, pointer, query, f);
     check_parsed(&expr, name, pointer, query, vars, f);
-    // The subset is checked last, and only on a query nothing else is wrong with: a
-    // query that reads both tracks or gives a range vector is fixed first, and the fix
-    // may well remove what the engine lacks.
-    if f.iter().filter(|d| d.is_error()).count() == before {
-        unsupported(&expr, name, pointer, query, f);
+    // What the engine lacks is said too, unless an error of this query is about the same
+    // part of it already (`count_values` keeps several series and is not evaluated; a
+    // range vector as the result).
+    if let Some(u) = unsupported(&expr, name, pointer, query) {
+        let same = |d: &Diagnostic| match (&d.place, &u.place) {
+            (Some(Place::Within(a)), Some(Place::Within(b))) => a.range == b.range,
+            _ => false,
+        };
+        if !f[before..].iter().any(|d| d.is_error() && same(d)) {
+            f.push(u);
+        }
     }
 }
 
@@ -146,23 +152,22 @@ fn unknown_variables(name: &str, pointer: &str, query: &str, f: &mut Vec<Diagnos
 }
 
 /// `query-unsupported`: PromQL the engine does not evaluate, placed on the call named.
-fn unsupported(expr: &Expr, name: &str, pointer: &str, query: &str, f: &mut Vec<Diagnostic>) {
-    if let Err(u) = engine::compile(expr) {
-        let range = u
-            .call
-            .as_ref()
-            .and_then(|(function, nth)| parse::locate_call(query, function, *nth))
-            .unwrap_or(0..query.len());
-        f.push(
-            Diagnostic::error(
-                "query-unsupported",
-                pointer,
-                format!("the query of `{name}` uses {}, which `plan simulate` cannot evaluate", u.what),
-            )
-            .at_offset(query, range)
-            .with_hint("write it with the functions, aggregations and operators alerting rules commonly use (see the README's list), so that its rollbacks can be simulated"),
-        );
-    }
+fn unsupported(expr: &Expr, name: &str, pointer: &str, query: &str) -> Option<Diagnostic> {
+    let u = engine::compile(expr).err()?;
+    let range = u
+        .call
+        .as_ref()
+        .and_then(|(function, nth)| parse::locate_call(query, function, *nth))
+        .unwrap_or(0..query.len());
+    Some(
+        Diagnostic::error(
+            "query-unsupported",
+            pointer,
+            format!("the query of `{name}` uses {}, which `plan simulate` cannot evaluate", u.what),
+        )
+        .at_offset(query, range)
+        .with_hint("write it with the functions, aggregations and operators alerting rules commonly use (see the README's list), so that its rollbacks can be simulated"),
+    )
 }
 
 /// The checks of a query that parses.
