@@ -154,11 +154,19 @@ fn unknown_variables(name: &str, pointer: &str, query: &str, f: &mut Vec<Diagnos
 /// `query-unsupported`: PromQL the engine does not evaluate, placed on the call named.
 fn unsupported(expr: &Expr, name: &str, pointer: &str, query: &str) -> Option<Diagnostic> {
     let u = engine::compile(expr).err()?;
-    let range = u
-        .call
-        .as_ref()
-        .and_then(|(function, nth)| parse::locate_call(query, function, *nth))
-        .unwrap_or(0..query.len());
+    // The `@` modifier has no call to point at: its first `@` outside strings.
+    let at_modifier = || {
+        parse::tokens(query)
+            .into_iter()
+            .find(|t| t.kind != parse::Kind::Str && &query[t.range.clone()] == "@")
+            .map(|t| t.range)
+    };
+    let range = match &u.call {
+        Some((function, nth)) => parse::locate_call(query, function, *nth),
+        None if u.what.contains("`@`") => at_modifier(),
+        None => None,
+    }
+    .unwrap_or(0..query.len());
     Some(
         Diagnostic::error(
             "query-unsupported",
