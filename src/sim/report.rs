@@ -24,7 +24,10 @@
 //!   `{metric, model, parameters}`: `model` one of `error_rate`, `availability`,
 //!   `throughput`, `latency_quantile`, `cpu`, `memory`, `db_connections`, `redis_memory`,
 //!   `custom_gauge`, `query_over_series` (its own query evaluated over series modelled
-//!   under `baseline.series`; then `series` lists those models, described), `not_modelled`
+//!   under `baseline.series`; then `query` is the canary's query text, `series` lists
+//!   those models described, and `series_models` as numbers: `{name, kind: counter |
+//!   counter_of | gauge | histogram, per_request?, of?, share?, mean?, noise?, split?:
+//!   {label: {value: share}}, buckets?: {bound: share at or below}}`), `not_modelled`
 //!   (always absent: its rules never fire), `parameters` its baseline values by name
 //!   (fractions, seconds, the gauge's unit).
 //! - `twins` (present when a scenario is faulty): where the healthy twins come from,
@@ -155,6 +158,86 @@ pub(crate) struct MetricModel {
     /// a share of), described.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub(crate) series: Vec<String>,
+    /// For `query_over_series`: the query evaluated (the canary's text), and the same
+    /// series models as numbers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) query: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) series_models: Vec<SeriesModelOut>,
+}
+
+/// A series model as numbers: its kind and the parameters it has.
+#[derive(Serialize)]
+pub(crate) struct SeriesModelOut {
+    pub(crate) name: String,
+    /// `counter` (`per_request`), `counter_of` (`of`, `share`), `gauge` (`mean`, `noise`)
+    /// or `histogram` (`per_request`, `buckets`: the share at or below each bound).
+    pub(crate) kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) per_request: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) of: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) share: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) mean: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) noise: Option<f64>,
+    /// A split as the scenario file writes it: its label, and each value's share.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) split: Option<IndexMap<String, IndexMap<String, f64>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) buckets: Option<IndexMap<String, f64>>,
+}
+
+impl SeriesModelOut {
+    fn of(
+        m: &crate::sim::scenario::SeriesModel,
+        all: &[crate::sim::scenario::SeriesModel],
+    ) -> Self {
+        use crate::sim::scenario::SeriesKind;
+        let mut out = SeriesModelOut {
+            name: m.name.clone(),
+            kind: "counter",
+            per_request: None,
+            of: None,
+            share: None,
+            mean: None,
+            noise: None,
+            split: m.split.as_ref().map(|sp| {
+                let shares = sp.values.iter().cloned().zip(sp.shares.iter().copied());
+                IndexMap::from([(sp.label.clone(), shares.collect())])
+            }),
+            buckets: m.histogram.as_ref().map(|h| {
+                h.les
+                    .iter()
+                    .cloned()
+                    .zip(h.cumulative.iter().copied())
+                    .collect()
+            }),
+        };
+        match m.kind {
+            SeriesKind::PerRequest(r) => {
+                out.kind = if m.histogram.is_some() {
+                    "histogram"
+                } else {
+                    "counter"
+                };
+                out.per_request = Some(r);
+            }
+            SeriesKind::Of { parent, share } => {
+                out.kind = "counter_of";
+                out.of = all.get(parent).map(|p| p.name.clone());
+                out.share = Some(share);
+            }
+            SeriesKind::Gauge(g) => {
+                out.kind = "gauge";
+                out.mean = Some(g.mean);
+                out.noise = Some(g.noise);
+            }
+        }
+        out
+    }
 }
 
 /// Where the healthy twins come from, and how often they rolled back.
@@ -412,13 +495,13 @@ fn metric_models(
                 SyntheticMetric::Up => ("targets_up", IndexMap::from([("healthy", 1.0)])),
                 SyntheticMetric::Absent => ("not_modelled", IndexMap::new()),
             };
-            let series = match source {
+            let read: Vec<&crate::sim::scenario::SeriesModel> = match source {
                 SyntheticMetric::Query { reads, .. } => b
                     .series
                     .iter()
                     .enumerate()
                     .filter(|(k, _)| *k < 64 && reads >> k & 1 == 1)
-                    .map(|(_, m)| describe_series(m, &b.series))
+                    .map(|(_, m)| m)
                     .collect(),
                 _ => Vec::new(),
             };
@@ -426,7 +509,16 @@ fn metric_models(
                 metric: plan.metrics[i].name.clone(),
                 model,
                 parameters,
-                series,
+                series: read.iter().map(|m| describe_series(m, &b.series)).collect(),
+                query: matches!(source, SyntheticMetric::Query { .. }).then(|| {
+                    plan.metrics[i]
+                        .expr
+                        .promql(Some(crate::promql::Track::Canary))
+                }),
+                series_models: read
+                    .iter()
+                    .map(|m| SeriesModelOut::of(m, &b.series))
+                    .collect(),
             }
         })
         .collect()
