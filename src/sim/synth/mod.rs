@@ -69,7 +69,7 @@ pub(crate) use clock::{Clock, Plans};
 use draw::Mix;
 pub(crate) use lanes::Lanes;
 use rand_distr::Gamma;
-pub(crate) use series::{QueryFailure, unmatched_selectors};
+pub(crate) use series::QueryFailure;
 use statrs::function::erf::erfc;
 pub(crate) use streams::Streams;
 
@@ -254,6 +254,22 @@ fn latency_thresholds(sources: &[SyntheticMetric], rules: &[AlertRule]) -> Optio
         }
     }
     Some(thresholds)
+}
+
+/// Where a selector of a metric computed from series matches none of the series the
+/// scenarios model ([`series::unmatched_selectors`]).
+pub(crate) fn unmatched_selectors(
+    plan: &CheckedPlan,
+    scenarios: &Scenarios,
+    semantics: Semantics,
+) -> Vec<crate::diagnostic::Diagnostic> {
+    let queries: Vec<usize> = sources(plan, scenarios)
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| matches!(s, SyntheticMetric::Query { .. }))
+        .map(|(m, _)| m)
+        .collect();
+    series::unmatched_selectors(plan, &scenarios.baseline.series, &queries, semantics)
 }
 
 /// How each of the plan's metrics is produced in a synthetic trial, in plan order (what

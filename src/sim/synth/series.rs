@@ -133,27 +133,20 @@ fn templates(plan: &CheckedPlan, models: &[SeriesModel], semantics: Semantics) -
 /// Where a query metric's selector matches none of the series the scenarios model (a
 /// label value, a split label or an `le` the models do not give): its metric would be
 /// computed from nothing in every trial, and its rules could never fire. One error per
-/// such selector, placed on it in the plan's query.
+/// such selector, placed on it in the plan's query. `queries`: the plan metrics computed
+/// from series.
 pub(crate) fn unmatched_selectors(
     plan: &CheckedPlan,
-    scenarios: &Scenarios,
+    models: &[SeriesModel],
+    queries: &[usize],
     semantics: Semantics,
 ) -> Vec<Diagnostic> {
-    let sources = super::sources(plan, scenarios);
-    let models = &scenarios.baseline.series;
-    if !sources
-        .iter()
-        .any(|s| matches!(s, super::SyntheticMetric::Query { .. }))
-    {
+    if queries.is_empty() {
         return Vec::new();
     }
     let templates = templates(plan, models, semantics);
     let mut f = Vec::new();
-    for (m, _) in sources
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| matches!(s, super::SyntheticMetric::Query { .. }))
-    {
+    for &m in queries {
         let Some(template) = &plan.metrics[m].query else {
             continue;
         };
