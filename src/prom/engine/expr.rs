@@ -40,16 +40,10 @@ impl Selector {
 
     /// The selector as PromQL writes it: `name{label="value",...}`.
     pub(crate) fn text(&self) -> String {
-        let matchers: Vec<String> = self
-            .matchers
-            .matchers
-            .iter()
-            .map(|m| format!("{}{}{:?}", m.name, m.op, m.value))
-            .collect();
         format!(
             "{}{{{}}}",
             self.name.as_deref().unwrap_or(""),
-            matchers.join(",")
+            self.matchers
         )
     }
 

@@ -20,7 +20,7 @@ mod functions;
 mod labels;
 mod node;
 
-pub(crate) use expr::{Expr, compile};
+pub(crate) use expr::{Expr, Selector, compile};
 pub(crate) use node::EvalError;
 
 use super::{Semantics, Series};
@@ -136,6 +136,22 @@ impl Bound {
 pub(crate) fn program(query: &str) -> Result<Expr, String> {
     let ast = promql_parser::parser::parse(query)?;
     compile(&ast).map_err(|u| format!("{} is not supported", u.what))
+}
+
+/// The selectors of `program` that match none of `series`, each with its place among the
+/// selectors of the same metric name (0-based, in the program's order), to find it in the
+/// query's text.
+pub(crate) fn unmatched<'p>(program: &'p Expr, series: &[Series]) -> Vec<(usize, &'p Selector)> {
+    let mut seen: Vec<Option<&str>> = Vec::new();
+    let mut out = Vec::new();
+    for (sel, _) in program.selectors() {
+        let nth = seen.iter().filter(|n| **n == sel.name.as_deref()).count();
+        seen.push(sel.name.as_deref());
+        if !series.iter().any(|s| sel.matches(&s.name, &s.labels)) {
+            out.push((nth, sel));
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -145,6 +145,10 @@ pub(crate) fn unmatched_selectors(
         return Vec::new();
     }
     let templates = templates(plan, models, semantics);
+    let le_note = match semantics {
+        Semantics::Prometheus2 => " (`le` as Prometheus 2.x stores it: `1` in 2.x, `1.0` from 3.0)",
+        Semantics::Prometheus3 => " (`le` as Prometheus 3.x stores it: `1` in 2.x, `1.0` from 3.0)",
+    };
     let mut f = Vec::new();
     for &m in queries {
         let Some(template) = &plan.metrics[m].query else {
@@ -156,28 +160,12 @@ pub(crate) fn unmatched_selectors(
             let Ok(program) = engine::program(&plan.metrics[m].expr.promql(Some(track))) else {
                 continue;
             };
-            let mut seen: Vec<&str> = Vec::new();
-            for (sel, _) in program.selectors() {
+            for (nth, sel) in engine::unmatched(&program, &templates[ti]) {
                 let metric = sel.name.as_deref().unwrap_or("");
-                let nth = seen.iter().filter(|n| **n == metric).count();
-                seen.push(metric);
-                if templates[ti]
-                    .iter()
-                    .any(|s| sel.matches(&s.name, &s.labels))
-                {
-                    continue;
-                }
                 let modelled: Vec<String> = templates[ti]
                     .iter()
                     .filter(|s| s.name == metric)
-                    .map(|s| {
-                        let labels: Vec<String> = s
-                            .labels
-                            .iter()
-                            .map(|(k, v)| format!("{k}=\"{v}\""))
-                            .collect();
-                        format!("`{}{{{}}}`", s.name, labels.join(","))
-                    })
+                    .map(|s| format!("`{}`", s.display()))
                     .collect();
                 let range = crate::prom::parse::locate_selector(template, metric, nth)
                     .unwrap_or(0..template.len());
@@ -199,14 +187,7 @@ pub(crate) fn unmatched_selectors(
                         format!(
                             "the modelled series of `{metric}` are {}{}; make the selector's labels match one of them, or change the model's `split`",
                             modelled.join(", "),
-                            if le {
-                                format!(" (`le` as Prometheus {} stores it: `1` in 2.x, `1.0` from 3.0)", match semantics {
-                                    Semantics::Prometheus2 => "2.x",
-                                    Semantics::Prometheus3 => "3.x",
-                                })
-                            } else {
-                                String::new()
-                            }
+                            if le { le_note } else { "" }
                         )
                     }),
                 );
@@ -466,7 +447,8 @@ impl SeriesSim {
                     let n = h.cumulative.len();
                     let (mut left, mut below, mut at_or_below) = (gains[i], 0.0, 0u64);
                     for k in 0..n {
-                        let cdf = self.bucket_share(faults, at, i, k, h.cumulative[k]);
+                        let cdf = self
+                            .nth_param(faults, (at, i, k), h.cumulative[k], |e| e.buckets.as_ref());
                         let p = if below < 1.0 {
                             ((cdf - below) / (1.0 - below)).clamp(0.0, 1.0)
                         } else {
@@ -487,7 +469,8 @@ impl SeriesSim {
                     let mut mass = 1.0;
                     let n = s.values.len();
                     for k in 0..n {
-                        let share = self.split_share(faults, at, i, k, s.shares[k]);
+                        let share =
+                            self.nth_param(faults, (at, i, k), s.shares[k], |e| e.split.as_ref());
                         let c = if k + 1 == n {
                             left
                         } else {
@@ -526,31 +509,17 @@ impl SeriesSim {
         }
     }
 
-    /// The share at or below bound `k` of histogram model `i` at the fault's level.
-    fn bucket_share(
+    /// Entry `k` of a list parameter of model `i` (a split's shares, a histogram's
+    /// cumulative shares: `pick`) at the fault's level.
+    fn nth_param(
         &self,
         faults: &dyn Faults,
-        at: (Track, usize),
-        i: usize,
-        k: usize,
+        (at, i, k): ((Track, usize), usize, usize),
         healthy: f64,
+        pick: fn(&crate::sim::scenario::SeriesEffect) -> Option<&Vec<f64>>,
     ) -> f64 {
         self.param(faults, at, i, healthy, |e| {
-            e.buckets.as_ref().and_then(|b| b.get(k).copied())
-        })
-    }
-
-    /// The share of split value `k` of model `i` at the fault's level.
-    fn split_share(
-        &self,
-        faults: &dyn Faults,
-        at: (Track, usize),
-        i: usize,
-        k: usize,
-        healthy: f64,
-    ) -> f64 {
-        self.param(faults, at, i, healthy, |e| {
-            e.split.as_ref().and_then(|s| s.get(k).copied())
+            pick(e).and_then(|v| v.get(k).copied())
         })
     }
 

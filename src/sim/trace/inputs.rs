@@ -106,15 +106,8 @@ impl<'t> Inputs<'t> {
                 let Ok(program) = crate::prom::engine::program(&m.expr.promql(Some(track))) else {
                     continue;
                 };
-                for (sel, _) in program.selectors() {
-                    let matched = self
-                        .trace
-                        .series
-                        .iter()
-                        .any(|s| sel.matches(&s.name, &s.labels));
-                    if !matched {
-                        out.push(format!("{} ({}): {}", m.name, track.as_str(), sel.text()));
-                    }
+                for (_, sel) in crate::prom::engine::unmatched(&program, &self.trace.series) {
+                    out.push(format!("{} ({}): {}", m.name, track.as_str(), sel.text()));
                 }
             }
         }
