@@ -78,6 +78,13 @@ impl<'m, 'a> Batch<'m, 'a> {
         }
     }
 
+    /// Sets aside the rules `rules` before the first step ([`Outcomes::watch_only`]).
+    pub(crate) fn watch_only(&mut self, rules: &[usize]) {
+        for g in &mut self.groups {
+            g.outcomes.watch_only(rules);
+        }
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.groups.is_empty()
     }

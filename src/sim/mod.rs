@@ -13,3 +13,4 @@ pub mod splitmix;
 pub(crate) mod stats;
 pub(crate) mod synth;
 pub mod trace;
+pub(crate) mod tune;

@@ -184,7 +184,7 @@ pub(crate) struct Tally {
 }
 
 impl Tally {
-    fn new(phases: usize, rules: usize) -> Tally {
+    pub(crate) fn new(phases: usize, rules: usize) -> Tally {
         Tally {
             rollbacks_by_phase: vec![0; phases],
             false_by_phase: vec![0; phases],
@@ -313,13 +313,13 @@ pub(crate) fn needs_extra_twins(scenarios: &Scenarios) -> bool {
 const NEVER: i64 = i64::MAX;
 
 /// The metric values an outcome-only evaluation computes, for each set of rules it runs.
-struct Demands {
+pub(crate) struct Demands {
     rollbacks: Demand,
     rollbacks_and_gates: Demand,
 }
 
 impl Demands {
-    fn new(model: &Model<'_>, rules: &[AlertRule]) -> Demands {
+    pub(crate) fn new(model: &Model<'_>, rules: &[AlertRule]) -> Demands {
         let read_by = |set: RuleSet| {
             model.demand(|m| {
                 rules
@@ -333,7 +333,7 @@ impl Demands {
         }
     }
 
-    fn of(&self, set: RuleSet) -> &Demand {
+    pub(crate) fn of(&self, set: RuleSet) -> &Demand {
         match set {
             RuleSet::Rollbacks => &self.rollbacks,
             RuleSet::RollbacksAndGates => &self.rollbacks_and_gates,
@@ -351,7 +351,7 @@ const RING_MEMORY: usize = 256 << 20;
 
 /// How a run is shared out: trials per batch and threads, from the memory a trial's rings
 /// take (`per_lane` bytes). Neither changes a number (see [`run_batched`]).
-fn sharing(per_lane: usize, jobs: usize) -> (u64, usize) {
+pub(crate) fn sharing(per_lane: usize, jobs: usize) -> (u64, usize) {
     let lanes = (RING_MEMORY / per_lane.max(1)).max(1);
     let threads = jobs.clamp(1, lanes);
     let batch = (lanes / threads).clamp(1, BATCH as usize) as u64;
@@ -643,6 +643,20 @@ pub(crate) fn run<'s>(
     run_batched(lowered, scenarios, settings, None, progress)
 }
 
+/// [`run`] on the model built for `model_rules`, a superset of the plan's rules: what a
+/// trial draws depends on the thresholds its model must tell apart ([`Model::new`]), so
+/// `plan tune`, whose model tells apart every threshold it tries, is compared with this.
+#[cfg(test)]
+pub(crate) fn run_modelled<'s>(
+    lowered: &LoweredPlan,
+    scenarios: &'s Scenarios,
+    settings: Settings,
+    model_rules: &[AlertRule],
+) -> MonteCarlo<'s> {
+    let model = Model::new(&lowered.plan, scenarios, model_rules, settings.semantics);
+    run_on(lowered, scenarios, settings, &model, None, &mut |_, _| {})
+}
+
 /// [`run`] with `batch` trials per lock-step batch, or as many as the memory budget allows
 /// ([`sharing`]); the numbers do not depend on it.
 fn run_batched<'s>(
@@ -652,16 +666,24 @@ fn run_batched<'s>(
     batch: Option<u64>,
     progress: &mut dyn FnMut(u64, u64),
 ) -> MonteCarlo<'s> {
+    let model = Model::new(&lowered.plan, scenarios, &lowered.rules, settings.semantics);
+    run_on(lowered, scenarios, settings, &model, batch, progress)
+}
+
+/// [`run_batched`] on `model`.
+fn run_on<'s>(
+    lowered: &LoweredPlan,
+    scenarios: &'s Scenarios,
+    settings: Settings,
+    model: &Model<'_>,
+    batch: Option<u64>,
+    progress: &mut dyn FnMut(u64, u64),
+) -> MonteCarlo<'s> {
     let (plan, rules) = (&lowered.plan, &lowered.rules);
-    let model = Model::new(plan, scenarios, rules, settings.semantics);
-    let (fitting, jobs) = sharing(Lanes::ring_bytes_per_lane(&model), settings.jobs);
+    let (fitting, jobs) = sharing(Lanes::ring_bytes_per_lane(model), settings.jobs);
     let batch = batch.unwrap_or(fitting);
     // The file's scenarios, then the extra twin pass when there is no fault-free one.
-    let extra = Scenario {
-        name: "healthy twin".into(),
-        description: String::new(),
-        fault: None,
-    };
+    let extra = extra_twin();
     let mut runs: Vec<&Scenario> = scenarios.scenarios.iter().collect();
     if needs_extra_twins(scenarios) {
         runs.push(&extra);
@@ -689,19 +711,7 @@ fn run_batched<'s>(
     } else {
         Vec::new()
     };
-    let moves: Vec<Vec<bool>> = runs
-        .iter()
-        .map(|s| {
-            rules
-                .iter()
-                .map(|r| {
-                    s.fault
-                        .as_ref()
-                        .is_some_and(|f| fault_moves(f, r.metric, model.sources[r.metric]))
-                })
-                .collect()
-        })
-        .collect();
+    let moves: Vec<Vec<bool>> = runs.iter().map(|s| moved_rules(&model, s, rules)).collect();
     let job = Job {
         moves: &moves,
         plan,
@@ -768,12 +778,33 @@ fn run_batched<'s>(
     MonteCarlo { results, twins }
 }
 
+/// Per rule: whether the scenario's fault can move the rule's metric.
+pub(crate) fn moved_rules(model: &Model<'_>, s: &Scenario, rules: &[AlertRule]) -> Vec<bool> {
+    rules
+        .iter()
+        .map(|r| {
+            s.fault
+                .as_ref()
+                .is_some_and(|f| fault_moves(f, r.metric, model.sources[r.metric]))
+        })
+        .collect()
+}
+
+/// The scenario that stands for a twin pass that is not in the scenario file.
+pub(crate) fn extra_twin() -> Scenario {
+    Scenario {
+        name: "healthy twin".into(),
+        description: String::new(),
+        fault: None,
+    }
+}
+
 fn gcd(a: i64, b: i64) -> i64 {
     if b == 0 { a.abs() } else { gcd(b, a % b) }
 }
 
 /// The unit in which a scenario's detection times are whole numbers.
-fn detect_unit(model: &Model<'_>, s: &Scenario) -> i64 {
+pub(crate) fn detect_unit(model: &Model<'_>, s: &Scenario) -> i64 {
     let mut u = gcd(model.eval_ms, model.scrape_ms);
     if let Some(f) = &s.fault
         && !matches!(f.kind, FaultKind::Load { .. })

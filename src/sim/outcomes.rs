@@ -147,7 +147,8 @@ pub(crate) struct Outcomes<'a> {
     checked: Option<i64>,
     /// Per phase, the first evaluation at which gates run ([`gates_from`]).
     gates_from: Vec<i64>,
-    /// The rules that run: rollback rules only; rollback rules and gates.
+    /// The rules that run: rollback rules only; rollback rules and gates (less the rules
+    /// set aside by [`watch_only`](Self::watch_only)).
     runs: [Vec<usize>; 2],
     live: usize,
     width: usize,
@@ -282,7 +283,19 @@ impl<'a> Outcomes<'a> {
         let course = self.other.clone().expect("lanes parted");
         let mut o = Outcomes::empty(self.rules, self.eval_ms, course, width);
         o.checked = self.checked;
+        o.runs = self.runs.clone();
         o
+    }
+
+    /// Sets aside the rules `rules` (indices): they no longer run here, so none of them
+    /// rolls a lane back or fails a phase, while which rules *would* run at each evaluation
+    /// ([`rule_set`](Self::rule_set), and so what the lanes compute) stays as before.
+    /// `plan tune` watches them itself, many thresholds at once, over trials that the rules
+    /// it tunes do not end.
+    pub(crate) fn watch_only(&mut self, rules: &[usize]) {
+        for run in &mut self.runs {
+            run.retain(|i| !rules.contains(i));
+        }
     }
 
     /// Takes lane `l` of `from` as its last lane (a lane of [`Fate::Parts`]).

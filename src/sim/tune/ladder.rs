@@ -1,0 +1,210 @@
+//! Many settings of one alert rule watched at once over one trial: every threshold of a
+//! ladder, at every `for` duration, in a few operations per evaluation rather than one
+//! alert state per setting.
+//!
+//! The thresholds of a ladder are ordered easiest first: whenever a value satisfies the
+//! rule's comparison at one threshold, it satisfies it at every easier one (`> 5%` holds
+//! wherever `> 10%` does). So one evaluation is summed up by *how many* thresholds hold,
+//! `k`, found by bisection with the rule's own comparison ([`Condition::holds`]), and
+//! threshold `j` holds exactly when `k > j`. An alert with `for: F` fires at the first
+//! evaluation that ends a run of `ceil(F / interval) + 1` evaluations at which its
+//! condition held, counted from the phase's start (a new phase starts every alert over);
+//! threshold `j` has held through the last `n` evaluations exactly when the least `k`
+//! among them is above `j`. A [`Window`] keeps that least `k` with a monotone queue.
+//!
+//! The unit tests check this against the alert states the simulator steps
+//! ([`crate::prom::AlertState`]), which are themselves checked against Prometheus.
+
+use crate::lower::{Condition, Rhs};
+use crate::model::Op;
+use std::collections::VecDeque;
+
+/// A tuned rule's comparison at each threshold of its ladder, easiest first.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Ladder {
+    /// The rule's conditions, one per threshold, easiest first.
+    pub(crate) conditions: Vec<Condition>,
+}
+
+impl Ladder {
+    /// The ladder of `op` against the values `levels` (in any order): absolute thresholds
+    /// (`rhs` a value) or factors of the stable track (`rhs` relative, its floor kept).
+    pub(crate) fn new(op: Op, rhs: Rhs, mut levels: Vec<f64>) -> Ladder {
+        // Easiest first: the lowest threshold of a `>` rule, the highest of a `<` rule.
+        levels.sort_by(|a, b| a.total_cmp(b));
+        if matches!(op, Op::Lt | Op::Le) {
+            levels.reverse();
+        }
+        levels.dedup();
+        let conditions = levels
+            .into_iter()
+            .map(|level| Condition::Compare {
+                op,
+                rhs: match rhs {
+                    Rhs::Value(_) => Rhs::Value(level),
+                    Rhs::StableTimes { also, .. } => Rhs::StableTimes {
+                        factor: level,
+                        also,
+                    },
+                },
+            })
+            .collect();
+        Ladder { conditions }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.conditions.len()
+    }
+
+    /// How many thresholds hold for these values: the thresholds `..k` do, the others do
+    /// not. None when the order does not hold for them (a factor of a negative stable
+    /// value makes the highest factor the easiest): the ladder cannot sum them up.
+    #[inline]
+    pub(crate) fn holding(&self, canary: Option<f64>, stable: Option<f64>) -> Option<u16> {
+        let c = &self.conditions;
+        let holds = |j: usize| c[j].holds(canary, stable);
+        let (mut lo, mut hi) = (0, c.len());
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            if holds(mid) { lo = mid + 1 } else { hi = mid }
+        }
+        let relative = matches!(
+            c.first(),
+            Some(Condition::Compare {
+                rhs: Rhs::StableTimes { .. },
+                ..
+            })
+        );
+        if relative && stable.is_some_and(|s| s < 0.0) {
+            return None;
+        }
+        Some(lo as u16)
+    }
+}
+
+/// Evaluations an alert's condition must hold in a row for it to fire with `for_ms`, at
+/// one evaluation every `eval_ms`: the first, and then until `for` has passed.
+pub(crate) fn run_needed(for_ms: u64, eval_ms: i64) -> u32 {
+    (for_ms.div_ceil(eval_ms.max(1) as u64) + 1) as u32
+}
+
+/// The least `k` over the last `need` evaluations since the phase started.
+#[derive(Debug, Clone)]
+pub(crate) struct Window {
+    need: u32,
+    /// Evaluations seen since the phase started.
+    seen: u32,
+    /// (evaluation number, k), both increasing from the front: the front is the least `k`
+    /// of the window.
+    queue: VecDeque<(u32, u16)>,
+}
+
+impl Window {
+    pub(crate) fn new(need: u32) -> Window {
+        Window {
+            need: need.max(1),
+            seen: 0,
+            queue: VecDeque::new(),
+        }
+    }
+
+    /// A new phase: every alert starts over.
+    pub(crate) fn reset(&mut self) {
+        self.seen = 0;
+        self.queue.clear();
+    }
+
+    /// Adds one evaluation's `k`.
+    #[inline]
+    pub(crate) fn push(&mut self, k: u16) {
+        let n = self.seen;
+        self.seen += 1;
+        while self.queue.back().is_some_and(|&(_, b)| b >= k) {
+            self.queue.pop_back();
+        }
+        self.queue.push_back((n, k));
+        while self.queue.front().is_some_and(|&(i, _)| i + self.need <= n) {
+            self.queue.pop_front();
+        }
+    }
+
+    /// How many thresholds have held at each of the last `need` evaluations (the ones
+    /// whose alert is firing now); 0 before `need` evaluations.
+    #[inline]
+    pub(crate) fn firing(&self) -> u16 {
+        if self.seen < self.need {
+            return 0;
+        }
+        self.queue.front().map_or(0, |&(_, k)| k)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::prom::{AlertState, AlertTiming};
+    use proptest::prelude::*;
+
+    fn alert(for_ms: u64) -> AlertState {
+        AlertState::new(AlertTiming {
+            for_ms: for_ms as i64,
+            keep_firing_for_ms: 0,
+        })
+    }
+
+    proptest! {
+        /// Over random runs of values, with phase starts between them, a window says
+        /// exactly which thresholds' alerts are firing, at every `for`, as an alert state
+        /// per threshold does.
+        #[test]
+        fn a_window_agrees_with_an_alert_state_per_threshold(
+            values in proptest::collection::vec(
+                prop_oneof![Just(None), (0u8..12).prop_map(|v| Some(f64::from(v)))], 1..120),
+            resets in proptest::collection::vec(0usize..120, 0..4),
+            for_steps in 0u64..6,
+            eval_ms in prop_oneof![Just(15_000i64), Just(60_000)],
+            odd in any::<bool>(),
+            op in prop_oneof![Just(Op::Gt), Just(Op::Ge), Just(Op::Lt), Just(Op::Le)],
+        ) {
+            // A `for` on the grid, or a little past it.
+            let for_ms = for_steps * eval_ms as u64 + if odd && for_steps > 0 { 1_000 } else { 0 };
+            let ladder = Ladder::new(op, Rhs::Value(0.0), (0..12).map(f64::from).collect());
+            let mut window = Window::new(run_needed(for_ms, eval_ms));
+            let mut states: Vec<AlertState> = (0..ladder.len()).map(|_| alert(for_ms)).collect();
+            for (i, v) in values.iter().enumerate() {
+                let ts = i as i64 * eval_ms;
+                if resets.contains(&i) {
+                    window.reset();
+                    states.iter_mut().for_each(|s| *s = alert(for_ms));
+                }
+                let k = ladder.holding(*v, None).expect("absolute");
+                window.push(k);
+                for (j, s) in states.iter_mut().enumerate() {
+                    let holds = ladder.conditions[j].holds(*v, None);
+                    prop_assert_eq!(holds, j < usize::from(k));
+                    s.step(ts, holds);
+                    prop_assert_eq!(
+                        s.status().is_firing(),
+                        j < usize::from(window.firing()),
+                        "threshold {} at {}", j, ts
+                    );
+                }
+            }
+        }
+    }
+
+    /// A factor of the stable track orders its thresholds as long as the stable value is
+    /// not negative; below zero the ladder says it cannot.
+    #[test]
+    fn relative_thresholds_need_a_stable_value_of_at_least_zero() {
+        let rhs = Rhs::StableTimes {
+            factor: 2.0,
+            also: Some((Op::Gt, 0.01)),
+        };
+        let ladder = Ladder::new(Op::Gt, rhs, vec![3.0, 1.5, 2.0]);
+        assert_eq!(ladder.holding(Some(0.05), Some(0.02)), Some(2));
+        assert_eq!(ladder.holding(Some(0.005), Some(0.001)), Some(0));
+        assert_eq!(ladder.holding(None, Some(0.02)), Some(0));
+        assert_eq!(ladder.holding(Some(0.05), Some(-0.02)), None);
+    }
+}

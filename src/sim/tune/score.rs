@@ -1,0 +1,170 @@
+//! A setting's figures, read off the sweep: each trial ends at the first moment one of the
+//! setting's rules fires or one of its gates fails a phase (the rule first in plan order
+//! when several do at once, a phase's gates before the evaluation that follows), else as
+//! the pass ended it. The tallies are those `plan simulate` counts for the plan with that
+//! setting (a test runs both), so caught and rolled back anyway mean the same here.
+
+use super::space::Variant;
+use super::sweep::{NEVER, Run, Sweep, Trial, full_by};
+use crate::lower::{AlertRule, RuleKind};
+use crate::sim::evaluator::Verdict;
+use crate::sim::montecarlo::Tally;
+
+/// One variant per knob.
+pub(crate) type Setting = Vec<Variant>;
+
+/// How a trial ended under a setting.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct End {
+    /// When: the evaluation time of a rollback or of the pass's end.
+    pub(crate) ts: i64,
+    /// When the fault began, as known by then (a `load` fault that had not shown yet:
+    /// `i64::MAX`); None without a fault.
+    pub(crate) onset: Option<i64>,
+    /// The rule that rolled it back, if one did.
+    pub(crate) rule: Option<usize>,
+    /// Whether it reached 100% by then.
+    pub(crate) full: bool,
+    /// Requests served since the fault's onset by then.
+    pub(crate) exposed: u64,
+    /// Whether it completed (rather than rolled back or stayed held).
+    pub(crate) completed: bool,
+}
+
+impl Sweep {
+    /// Per knob, the place of its variant under `setting` in a trial's row.
+    pub(crate) fn columns(&self, setting: &[Variant]) -> Vec<usize> {
+        self.knobs
+            .iter()
+            .zip(&self.offsets)
+            .zip(setting)
+            .map(|((k, o), &v)| o + k.index(v))
+            .collect()
+    }
+
+    /// How trial `t` of run `run` ended with the variants at `columns`.
+    pub(crate) fn end(&self, run: &Run, t: usize, columns: &[usize], rules: &[AlertRule]) -> End {
+        let row = &run.fires[t * self.width..(t + 1) * self.width];
+        // (evaluation, rule after gate, rule index, knob column) of the first firing.
+        let mut first: Option<(u32, bool, usize, usize)> = None;
+        for (ki, &c) in columns.iter().enumerate() {
+            let at = row[c];
+            if at == NEVER {
+                continue;
+            }
+            let rule = self.knobs[ki].rule;
+            let key = (at, rules[rule].kind != RuleKind::Gate, rule, c);
+            if first.is_none_or(|f| key < f) {
+                first = Some(key);
+            }
+        }
+        let trial: &Trial = &run.trials[t];
+        if let Some((at, by_rule, rule, c)) = first {
+            let ts = i64::from(at) * self.eval_ms;
+            // A rule reads the draws up to its evaluation; a gate judges its phase before.
+            let seen = if by_rule {
+                trial.onset_seen <= at
+            } else {
+                trial.onset_seen < at
+            };
+            return End {
+                ts,
+                onset: trial.onset.map(|o| if seen { o } else { i64::MAX }),
+                rule: Some(rule),
+                // A gate fails the phase before 100%, never the last one.
+                full: by_rule && full_by(trial, ts),
+                exposed: run
+                    .exposed
+                    .get(t * self.width + c)
+                    .map_or(0, |&e| u64::from(e)),
+                completed: false,
+            };
+        }
+        let (rule, full, completed) = match trial.end {
+            Verdict::RolledBack { rule, phase, .. } => {
+                (Some(rule), phase + 1 == self.phases, false)
+            }
+            Verdict::Held { phase, .. } => (None, phase + 1 == self.phases, false),
+            Verdict::Completed { .. } => (None, true, true),
+        };
+        End {
+            ts: trial.end.ts(),
+            onset: trial.onset,
+            rule,
+            full,
+            exposed: trial.exposed,
+            completed,
+        }
+    }
+
+    /// Per trial of the twins' run, when it rolled back under `columns` (`i64::MAX`:
+    /// never).
+    pub(crate) fn twin_rollbacks(&self, columns: &[usize], rules: &[AlertRule]) -> Vec<i64> {
+        let Some(twin) = self.twin else {
+            return Vec::new();
+        };
+        let run = &self.runs[twin];
+        (0..run.trials.len())
+            .map(|t| {
+                let e = self.end(run, t, columns, rules);
+                if e.rule.is_some() { e.ts } else { i64::MAX }
+            })
+            .collect()
+    }
+
+    /// Run `si`'s tally under `columns`, as `plan simulate` counts it: the counts of
+    /// outcomes, the rollbacks' first rules, the times to catch and the requests exposed
+    /// (the rest of a [`Tally`] is left empty).
+    pub(crate) fn tally(
+        &self,
+        si: usize,
+        columns: &[usize],
+        twins: &[i64],
+        rules: &[AlertRule],
+    ) -> Tally {
+        let run = &self.runs[si];
+        let mut tally = Tally::new(self.phases, rules.len());
+        for t in 0..run.trials.len() {
+            let e = self.end(run, t, columns, rules);
+            tally.trials += 1;
+            tally.exposed_requests += e.exposed;
+            let onset = e.onset;
+            if let Some(rule) = e.rule {
+                tally.rollbacks += 1;
+                tally.gate_rollbacks += u64::from(rules[rule].kind == RuleKind::Gate);
+                tally.first_rule[rule] += 1;
+                match onset {
+                    Some(o) if e.ts >= o => tally.detected += 1,
+                    _ => tally.false_rollbacks += 1,
+                }
+                if let (Some(o), Some(&twin)) = (onset, twins.get(t)) {
+                    let twin_later = e.ts >= o && twin > e.ts;
+                    tally.twin_not_yet += u64::from(twin_later);
+                    if twin_later && run.moves[rule] {
+                        tally.caught += 1;
+                        tally.caught_by_rule[rule] += 1;
+                        tally
+                            .detect_steps
+                            .add(((e.ts - o) / run.detect_unit_ms) as usize);
+                    } else {
+                        tally.rolled_back_anyway += 1;
+                        tally.anyway_by_rule[rule] += 1;
+                    }
+                }
+            } else if e.completed {
+                tally.completed += 1;
+                match onset {
+                    Some(o) if o < e.ts => tally.missed += 1,
+                    Some(_) => tally.fault_after_release += 1,
+                    None => {}
+                }
+            } else {
+                tally.held += 1;
+            }
+            if e.full && onset.is_some_and(|o| o < e.ts) {
+                tally.escaped += 1;
+            }
+        }
+        tally
+    }
+}

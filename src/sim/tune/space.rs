@@ -1,0 +1,402 @@
+//! What `plan tune` varies: per rule a [`Knob`], the thresholds (a [`Ladder`]) and `for`
+//! durations it may take, the plan's own setting among them.
+//!
+//! By default a rollback condition's thresholds span its own threshold's distance from
+//! the metric's neutral value (0 for a rule on a high value, 100% for a rule on a low
+//! ratio, 1 for a factor of stable) from an eighth to eight times that distance, in steps
+//! of √2, and its `for` the common durations from one evaluation interval to 30 minutes;
+//! a gate's threshold spans the same, its `for` being the monitoring window.
+//! `--vary` sets a range of either; `--keep` holds a rule as written.
+
+use super::ladder::Ladder;
+use crate::check::{CheckedPlan, GatePolicy};
+use crate::lower::{AlertRule, Condition, Rhs, RuleKind};
+use crate::model::{Amount, Op, Unit};
+
+/// A rule `plan tune` watches, and the settings it may take.
+#[derive(Debug, Clone)]
+pub(crate) struct Knob {
+    /// Index into the lowered rules.
+    pub(crate) rule: usize,
+    pub(crate) kind: RuleKind,
+    /// Its thresholds, easiest first; one when the rule is kept as written.
+    pub(crate) ladder: Ladder,
+    /// Its `for` durations (ms), shortest first.
+    pub(crate) fors: Vec<u64>,
+    /// The plan's own setting.
+    pub(crate) current: Variant,
+}
+
+/// One setting of a knob: indices into its `fors` and its ladder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct Variant {
+    pub(crate) for_: usize,
+    pub(crate) level: usize,
+}
+
+impl Knob {
+    pub(crate) fn variants(&self) -> usize {
+        self.fors.len() * self.ladder.len()
+    }
+
+    /// A variant's place among the knob's [`variants`](Self::variants).
+    pub(crate) fn index(&self, v: Variant) -> usize {
+        v.for_ * self.ladder.len() + v.level
+    }
+
+    pub(crate) fn variant(&self, index: usize) -> Variant {
+        Variant {
+            for_: index / self.ladder.len(),
+            level: index % self.ladder.len(),
+        }
+    }
+
+    /// Whether the knob has more than the plan's own setting.
+    pub(crate) fn tuned(&self) -> bool {
+        self.variants() > 1
+    }
+
+    /// The least sensitive setting: the hardest threshold, the longest `for`.
+    pub(crate) fn calmest(&self) -> Variant {
+        Variant {
+            for_: self.fors.len() - 1,
+            level: self.ladder.len() - 1,
+        }
+    }
+
+    /// The rule with variant `v`.
+    pub(crate) fn apply(&self, rule: &mut AlertRule, v: Variant) {
+        rule.condition = self.ladder.conditions[v.level];
+        rule.for_ms = self.fors[v.for_];
+    }
+
+    /// The threshold of variant `v` as a number: the absolute level, or the factor of
+    /// stable.
+    pub(crate) fn level(&self, v: Variant) -> f64 {
+        level_of(&self.ladder.conditions[v.level]).unwrap_or(f64::NAN)
+    }
+}
+
+/// The number a condition compares with: its threshold, or its factor of stable.
+fn level_of(c: &Condition) -> Option<f64> {
+    match *c {
+        Condition::Compare {
+            rhs: Rhs::Value(v), ..
+        } => Some(v),
+        Condition::Compare {
+            rhs: Rhs::StableTimes { factor, .. },
+            ..
+        } => Some(factor),
+        _ => None,
+    }
+}
+
+/// Which part of a rule a `--vary` sets.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Part {
+    /// Thresholds from..to (in the metric's unit, or factors of stable).
+    Threshold(f64, f64),
+    /// `for` from..to, in ms.
+    Duration(u64, u64),
+}
+
+/// `--vary TARGET.PART=FROM..TO`: a rollback condition's id (`error_rate`), or a gate as
+/// `gates.METRIC`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Vary {
+    pub(crate) target: String,
+    pub(crate) part: Part,
+}
+
+/// What a `--vary` or `--keep` names, as a lowered rule.
+fn target_of(rule: &AlertRule) -> String {
+    match rule.kind {
+        RuleKind::Gate => format!("gates.{}", rule.id),
+        _ => rule.id.clone(),
+    }
+}
+
+/// How the search space is set.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Ranges {
+    pub(crate) vary: Vec<Vary>,
+    /// Rules kept as written: targets, or `gates` for every gate.
+    pub(crate) keep: Vec<String>,
+}
+
+/// Threshold levels per default ladder: 2^(i/2) times the distance, i in -6..=6.
+const STEPS: i32 = 6;
+
+/// The default `for` durations, besides the plan's own.
+const FORS_MS: [u64; 7] = [0, 60_000, 120_000, 300_000, 600_000, 900_000, 1_800_000];
+
+/// The knobs of a plan: every rollback rule, and under the gate policy `rollback` every
+/// gate (under `hold` the gates move the release's course, and stay as written: see the
+/// module header of [`super`]). Errors name a `--vary` or `--keep` that matches nothing or
+/// does not fit.
+pub(crate) fn knobs(
+    plan: &CheckedPlan,
+    rules: &[AlertRule],
+    ranges: &Ranges,
+) -> Result<Vec<Knob>, String> {
+    let eval = plan.monitoring.evaluation_interval.millis();
+    let gates_tunable = matches!(plan.gate_policy, GatePolicy::Rollback);
+    let targets: Vec<String> = rules.iter().map(target_of).collect();
+    for t in ranges.vary.iter().map(|v| &v.target).chain(&ranges.keep) {
+        if t != "gates" && !targets.contains(t) {
+            let known: Vec<&str> = rules
+                .iter()
+                .zip(&targets)
+                .filter(|(r, _)| r.kind != RuleKind::NoData)
+                .map(|(_, t)| t.as_str())
+                .collect();
+            return Err(format!(
+                "`{t}` is not a rule of the plan; tunable rules: {}",
+                known.join(", ")
+            ));
+        }
+    }
+    let mut out = Vec::new();
+    for (i, r) in rules.iter().enumerate() {
+        let watched = match r.kind {
+            RuleKind::Rollback => true,
+            RuleKind::Gate => gates_tunable,
+            RuleKind::NoData => false,
+        };
+        if !watched {
+            continue;
+        }
+        let target = &targets[i];
+        let kept = ranges
+            .keep
+            .iter()
+            .any(|k| k == target || (k == "gates" && r.kind == RuleKind::Gate));
+        let vary: Vec<&Vary> = ranges.vary.iter().filter(|v| &v.target == target).collect();
+        if r.kind == RuleKind::Gate && !gates_tunable && !vary.is_empty() {
+            return Err(format!(
+                "`{target}`: gates are tuned only under the gate policy `rollback`; under `hold` a gate moves the release's course"
+            ));
+        }
+        let unit = plan.metrics[r.metric].unit;
+        let fixed = Knob {
+            rule: i,
+            kind: r.kind,
+            ladder: Ladder {
+                conditions: vec![r.condition],
+            },
+            fors: vec![r.for_ms],
+            current: Variant { for_: 0, level: 0 },
+        };
+        let Condition::Compare { op, rhs } = r.condition else {
+            // The silent-canary rule: nothing to tune.
+            if !vary.is_empty() {
+                return Err(format!("`{target}` has no threshold to vary"));
+            }
+            out.push(fixed);
+            continue;
+        };
+        if kept {
+            out.push(fixed);
+            continue;
+        }
+        let current = level_of(&r.condition).unwrap_or(f64::NAN);
+        let relative = matches!(rhs, Rhs::StableTimes { .. });
+        let mut levels = match vary.iter().find_map(|v| match v.part {
+            Part::Threshold(a, b) => Some((a, b)),
+            Part::Duration(..) => None,
+        }) {
+            Some((a, b)) => spread(a, b),
+            None => default_levels(op, unit, relative, current),
+        };
+        levels.push(current);
+        let mut fors: Vec<u64> = match vary.iter().find_map(|v| match v.part {
+            Part::Duration(a, b) => Some((a, b)),
+            Part::Threshold(..) => None,
+        }) {
+            _ if r.kind == RuleKind::Gate => vec![r.for_ms],
+            Some((a, b)) => FORS_MS
+                .iter()
+                .copied()
+                .filter(|&f| f >= a && f <= b)
+                .chain([a, b])
+                .collect(),
+            None => FORS_MS
+                .iter()
+                .copied()
+                .filter(|&f| f >= eval || f == 0)
+                .collect(),
+        };
+        if r.kind == RuleKind::Gate && vary.iter().any(|v| matches!(v.part, Part::Duration(..))) {
+            return Err(format!(
+                "`{target}`: a gate's `for` is the monitoring window; vary its threshold"
+            ));
+        }
+        fors.push(r.for_ms);
+        fors.sort_unstable();
+        fors.dedup();
+        let ladder = Ladder::new(op, rhs, levels);
+        let level = ladder
+            .conditions
+            .iter()
+            .position(|c| *c == r.condition)
+            .unwrap_or(0);
+        let for_ = fors.iter().position(|&f| f == r.for_ms).unwrap_or(0);
+        out.push(Knob {
+            rule: i,
+            kind: r.kind,
+            ladder,
+            fors,
+            current: Variant { for_, level },
+        });
+    }
+    Ok(out)
+}
+
+/// The default thresholds around `current` (see the module header), within what the unit
+/// allows.
+fn default_levels(op: Op, unit: Unit, relative: bool, current: f64) -> Vec<f64> {
+    let high = matches!(op, Op::Gt | Op::Ge);
+    let neutral = match (relative, high, unit) {
+        (true, _, _) => 1.0,
+        (false, false, Unit::Ratio) => 1.0,
+        _ => 0.0,
+    };
+    let distance = current - neutral;
+    if distance == 0.0 || !distance.is_finite() {
+        return vec![current];
+    }
+    (-STEPS..=STEPS)
+        .map(|i| neutral + round_sig(distance * 2f64.powf(f64::from(i) / 2.0), 3))
+        .filter(|&v| unit != Unit::Ratio || relative || (0.0..=1.0).contains(&v))
+        .filter(|&v| !relative || v > 0.0)
+        .collect()
+}
+
+/// Nine levels from `a` to `b`: evenly on a log scale when both are positive, else
+/// evenly.
+fn spread(a: f64, b: f64) -> Vec<f64> {
+    let (a, b) = (a.min(b), a.max(b));
+    let n = 8;
+    (0..=n)
+        .map(|i| {
+            let t = f64::from(i) / f64::from(n);
+            if a > 0.0 {
+                a * (b / a).powf(t)
+            } else {
+                a + (b - a) * t
+            }
+        })
+        .map(|v| round_sig(v, 3))
+        .collect()
+}
+
+/// `v` to `digits` significant digits, so that thresholds print as people write them.
+fn round_sig(v: f64, digits: i32) -> f64 {
+    if v == 0.0 || !v.is_finite() {
+        return v;
+    }
+    let scale = 10f64.powi(digits - 1 - v.abs().log10().floor() as i32);
+    (v * scale).round() / scale
+}
+
+/// Parses `TARGET.threshold=FROM..TO` or `TARGET.duration=FROM..TO`; thresholds are read
+/// in the metric's unit later, so here as amounts.
+pub(crate) fn parse_vary(s: &str) -> Result<(String, bool, String, String), String> {
+    let hint = "write TARGET.threshold=FROM..TO or TARGET.duration=FROM..TO, like `error_rate.threshold=2%..20%`, `availability.duration=1m..15m` or `gates.error_rate.threshold=1%..10%`";
+    let (lhs, range) = s.split_once('=').ok_or_else(|| format!("`{s}`: {hint}"))?;
+    let (target, part) = lhs
+        .rsplit_once('.')
+        .ok_or_else(|| format!("`{s}`: {hint}"))?;
+    let threshold = match part {
+        "threshold" => true,
+        "duration" => false,
+        _ => return Err(format!("`{s}`: `{part}` is not a part of a rule; {hint}")),
+    };
+    let (from, to) = range
+        .split_once("..")
+        .ok_or_else(|| format!("`{s}`: the range is FROM..TO; {hint}"))?;
+    Ok((
+        target.to_string(),
+        threshold,
+        from.trim().into(),
+        to.trim().into(),
+    ))
+}
+
+/// A `--vary` with its amounts read for `rule`'s metric (factors for a relative
+/// threshold: `1.5x`, or a bare number).
+pub(crate) fn resolve_vary(
+    plan: &CheckedPlan,
+    rules: &[AlertRule],
+    (target, threshold, from, to): &(String, bool, String, String),
+) -> Result<Vary, String> {
+    let rule = rules
+        .iter()
+        .find(|r| r.kind != RuleKind::NoData && &target_of(r) == target)
+        .ok_or_else(|| format!("`{target}` is not a rule of the plan"))?;
+    let part = if *threshold {
+        let unit = plan.metrics[rule.metric].unit;
+        let relative = matches!(
+            rule.condition,
+            Condition::Compare {
+                rhs: Rhs::StableTimes { .. },
+                ..
+            }
+        );
+        let read = |s: &str| -> Result<f64, String> {
+            if relative {
+                let f = s.trim().trim_end_matches('x').trim();
+                return f
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|f| f.is_finite() && *f > 0.0)
+                    .ok_or_else(|| {
+                        format!("`{s}`: `{target}` compares with stable; vary its factor, like `1.5x..4x`")
+                    });
+            }
+            Amount::parse(s)?
+                .in_unit(unit)
+                .map_err(|e| format!("`{s}`: {e}"))
+        };
+        Part::Threshold(read(from)?, read(to)?)
+    } else {
+        let read = |s: &str| crate::model::parse_millis(s).map_err(|e| format!("`{s}`: {e}"));
+        Part::Duration(read(from)?, read(to)?)
+    };
+    Ok(Vary {
+        target: target.clone(),
+        part,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_ladders_span_the_distance_from_neutral() {
+        // 10% errors: 1.25% .. 80%.
+        let l = default_levels(Op::Gt, Unit::Ratio, false, 0.1);
+        assert_eq!(l.first(), Some(&0.0125));
+        assert_eq!(l.last(), Some(&0.8));
+        assert!(l.contains(&0.1));
+        // 99% availability: 99.875% .. 92%.
+        let l = default_levels(Op::Lt, Unit::Ratio, false, 0.99);
+        assert_eq!(l.first(), Some(&0.99875));
+        assert_eq!(l.last(), Some(&0.92));
+        // 3x stable: 1.25x .. 17x.
+        let l = default_levels(Op::Gt, Unit::Ratio, true, 3.0);
+        assert_eq!(l.first(), Some(&1.25));
+        assert_eq!(l.last(), Some(&17.0));
+    }
+
+    #[test]
+    fn vary_reads_target_part_and_range() {
+        assert_eq!(
+            parse_vary("gates.error_rate.threshold=1%..10%").unwrap(),
+            ("gates.error_rate".into(), true, "1%".into(), "10%".into())
+        );
+        assert!(parse_vary("error_rate.limit=1..2").is_err());
+        assert!(parse_vary("error_rate.threshold=1%").is_err());
+    }
+}

@@ -1,0 +1,485 @@
+//! The one pass over the trials that every setting of a tune reads: each trial is drawn
+//! once, as `plan simulate` draws it (the same seed, the same streams), and every setting
+//! of every knob watches it.
+//!
+//! The watched rules are set aside from the trial's own evaluation
+//! ([`crate::sim::outcomes::Outcomes::watch_only`]), so no setting ends a trial: it runs
+//! until the release completes (or the gates kept as written end it). That is sound
+//! because a rollback rule's setting does not change the release's course before it fires
+//! (the course depends on the gates alone), nor what is drawn (which depends on the
+//! course and the fault, not on the rules: the same metrics are computed at the same
+//! evaluations). Under the gate policy `rollback` the same holds for a gate's threshold:
+//! a gate only ends a trial, at a phase's end. So a trial under any setting is the pass's
+//! trial cut at the first moment one of the setting's rules fires (or a gate of it fails
+//! its phase): the pass keeps, per trial and setting of each knob, that first moment and
+//! the requests the canary had served since the fault's onset by then.
+
+use super::ladder::{Window, run_needed};
+use super::space::Knob;
+use crate::lower::{LoweredPlan, RuleKind};
+use crate::sim::batch::{Batch, Group};
+use crate::sim::evaluator::{UNKNOWN, Verdict};
+use crate::sim::montecarlo::{
+    Demands, Settings, extra_twin, moved_rules, needs_extra_twins, sharing, trial_seed,
+};
+use crate::sim::outcomes::RuleSet;
+use crate::sim::scenario::{FaultKind, Scenario, Scenarios};
+use crate::sim::synth::{FaultModel, Lanes, Model};
+use std::cell::RefCell;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// No firing: the setting never ended the trial.
+pub(crate) const NEVER: u32 = u32::MAX;
+
+/// How a trial of the pass ended, the watched rules aside.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Trial {
+    /// Completed, or ended by what was kept as written (a gate under `hold`).
+    pub(crate) end: Verdict,
+    /// When the fault began (a `load` fault: first showed), None without one; `i64::MAX`
+    /// for a `load` fault that never showed.
+    pub(crate) onset: Option<i64>,
+    /// The evaluation after whose draws the onset was known: 0 but for a `load` fault,
+    /// whose onset is only known once the load was drawn ([`NEVER`] if it never was). A
+    /// rollback before then ended the trial before its fault showed.
+    pub(crate) onset_seen: u32,
+    /// Requests the canary served from the onset to the end.
+    pub(crate) exposed: u64,
+    /// When the last phase (100%) started, [`UNKNOWN`] if the trial never reached it.
+    pub(crate) full_at: i64,
+}
+
+/// One scenario's pass.
+pub(crate) struct Run {
+    /// Whether the scenario has a fault.
+    pub(crate) faulty: bool,
+    pub(crate) trials: Vec<Trial>,
+    /// Per trial, per variant (all knobs' variants in a row): the evaluation (a multiple
+    /// of the evaluation interval) at which it first fired, or a gate of it failed its
+    /// phase; [`NEVER`].
+    pub(crate) fires: Vec<u32>,
+    /// Per trial and variant, as `fires`: the requests the canary had served since the
+    /// fault's onset by then (saturating). Faulty scenarios only.
+    pub(crate) exposed: Vec<u32>,
+    /// Per rule: whether the fault can move its metric.
+    pub(crate) moves: Vec<bool>,
+    /// The unit of detection times ([`crate::sim::montecarlo::detect_unit`]).
+    pub(crate) detect_unit_ms: i64,
+}
+
+/// The pass over every scenario (the file's, then the extra twin pass if one is needed).
+pub(crate) struct Sweep {
+    pub(crate) knobs: Vec<Knob>,
+    /// Per knob, its first variant's place in a trial's row.
+    pub(crate) offsets: Vec<usize>,
+    /// Variants per trial row.
+    pub(crate) width: usize,
+    pub(crate) runs: Vec<Run>,
+    /// The run whose trials are the healthy twins, when some scenario is faulty.
+    pub(crate) twin: Option<usize>,
+    /// How many of `runs` are the scenario file's.
+    pub(crate) in_file: usize,
+    pub(crate) eval_ms: i64,
+    pub(crate) trials: u64,
+    /// The plan's phases.
+    pub(crate) phases: usize,
+}
+
+/// A rule whose thresholds the ladder cannot order for some value (see
+/// [`super::ladder::Ladder::holding`]): the lowest trial and scenario where it happened.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Disordered {
+    pub(crate) rule: usize,
+}
+
+/// Runs the pass. Its numbers do not depend on `settings.jobs`.
+pub(crate) fn run(
+    lowered: &LoweredPlan,
+    scenarios: &Scenarios,
+    knobs: Vec<Knob>,
+    settings: Settings,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<Sweep, Disordered> {
+    let (plan, rules) = (&lowered.plan, &lowered.rules);
+    let model = Model::new(
+        plan,
+        scenarios,
+        &super::model_rules(lowered, &knobs),
+        settings.semantics,
+    );
+    let extra = extra_twin();
+    let mut runs: Vec<&Scenario> = scenarios.scenarios.iter().collect();
+    if needs_extra_twins(scenarios) {
+        runs.push(&extra);
+    }
+    let any_faulty = runs.iter().any(|s| s.fault.is_some());
+    let twin = runs
+        .iter()
+        .position(|s| s.fault.is_none())
+        .filter(|_| any_faulty);
+    let faults: Vec<FaultModel<'_>> = runs
+        .iter()
+        .map(|s| FaultModel::new(&model, s.fault.as_ref()))
+        .collect();
+    let mut offsets = Vec::with_capacity(knobs.len());
+    let mut width = 0;
+    for k in &knobs {
+        offsets.push(width);
+        width += k.variants();
+    }
+    let watched: Vec<usize> = knobs.iter().map(|k| k.rule).collect();
+    let (batch, jobs) = sharing(Lanes::ring_bytes_per_lane(&model), settings.jobs);
+    let demands = Demands::new(&model, rules);
+    let job = Job {
+        model: &model,
+        faults: &faults,
+        runs: &runs,
+        lowered,
+        knobs: &knobs,
+        offsets: &offsets,
+        width,
+        watched: &watched,
+        demands: &demands,
+        seed: settings.seed,
+    };
+    let trials = settings.trials;
+    let per_run = trials.div_ceil(batch);
+    let total = per_run * runs.len() as u64;
+    let next = AtomicU64::new(0);
+    let done = AtomicU64::new(0);
+    let pieces: Mutex<Vec<(usize, u64, Piece)>> = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        let workers: Vec<_> = (0..jobs)
+            .map(|_| {
+                s.spawn(|| {
+                    loop {
+                        let c = next.fetch_add(1, Ordering::Relaxed);
+                        if c >= total {
+                            break;
+                        }
+                        let (si, b) = ((c / per_run) as usize, c % per_run);
+                        let range = b * batch..((b + 1) * batch).min(trials);
+                        let n = range.end - range.start;
+                        let piece = job.batch(si, range.clone());
+                        pieces
+                            .lock()
+                            .expect("sweep results")
+                            .push((si, range.start, piece));
+                        done.fetch_add(n, Ordering::Relaxed);
+                    }
+                })
+            })
+            .collect();
+        let all = trials * runs.len() as u64;
+        let mut last = u64::MAX;
+        while workers.iter().any(|w| !w.is_finished()) {
+            let d = done.load(Ordering::Relaxed);
+            if d != last {
+                progress(d, all);
+                last = d;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        for w in workers {
+            // A worker panic is a bug; surface it rather than report partial numbers.
+            w.join().expect("tune worker");
+        }
+        progress(all, all);
+    });
+    let mut pieces = pieces.into_inner().expect("sweep results");
+    pieces.sort_by_key(|&(si, start, _)| (si, start));
+    if let Some(d) = pieces
+        .iter()
+        .filter_map(|(_, _, p)| p.disordered.clone())
+        .min_by_key(|d| d.rule)
+    {
+        return Err(d);
+    }
+    let mut out: Vec<Run> = runs
+        .iter()
+        .map(|&s| Run {
+            faulty: s.fault.is_some(),
+            trials: Vec::with_capacity(trials as usize),
+            fires: Vec::with_capacity(trials as usize * width),
+            exposed: Vec::new(),
+            moves: moved_rules(&model, s, rules),
+            detect_unit_ms: crate::sim::montecarlo::detect_unit(&model, s),
+        })
+        .collect();
+    for (si, _, p) in pieces {
+        let run = &mut out[si];
+        run.trials.extend(p.trials);
+        run.fires.extend(p.fires);
+        run.exposed.extend(p.exposed);
+    }
+    Ok(Sweep {
+        knobs,
+        offsets,
+        width,
+        runs: out,
+        twin,
+        in_file: scenarios.scenarios.len(),
+        eval_ms: model.eval_ms,
+        trials,
+        phases: plan.phases.len(),
+    })
+}
+
+/// What one batch of trials gives.
+struct Piece {
+    trials: Vec<Trial>,
+    fires: Vec<u32>,
+    exposed: Vec<u32>,
+    disordered: Option<Disordered>,
+}
+
+/// Everything a worker reads.
+struct Job<'r, 's> {
+    model: &'r Model<'s>,
+    faults: &'r [FaultModel<'r>],
+    runs: &'r [&'s Scenario],
+    lowered: &'r LoweredPlan,
+    knobs: &'r [Knob],
+    offsets: &'r [usize],
+    width: usize,
+    watched: &'r [usize],
+    demands: &'r Demands,
+    seed: u64,
+}
+
+/// A trial's watch over every knob.
+struct Watch {
+    phase: usize,
+    onset_seen: u32,
+    /// Requests served since the onset, as of the latest evaluation.
+    exposed: u64,
+    /// Per knob, per `for`: the window, and how many of its thresholds have fired.
+    windows: Vec<Vec<(Window, u16)>>,
+    trial: Option<Trial>,
+}
+
+/// A batch's watches and what they recorded.
+struct Records<'k> {
+    knobs: &'k [Knob],
+    offsets: &'k [usize],
+    width: usize,
+    watches: Vec<Watch>,
+    fires: Vec<u32>,
+    /// Empty for a fault-free scenario.
+    exposed: Vec<u32>,
+    disordered: Option<Disordered>,
+}
+
+impl Records<'_> {
+    /// Trial `t`'s variant `v` first fired at evaluation `at`, `served` requests after
+    /// the onset; later firings change nothing.
+    fn record(&mut self, t: usize, v: usize, at: u32, served: u64) {
+        let i = t * self.width + v;
+        if self.fires[i] == NEVER {
+            self.fires[i] = at;
+            if let Some(e) = self.exposed.get_mut(i) {
+                *e = served.min(u64::from(u32::MAX)) as u32;
+            }
+        }
+    }
+
+    /// Trial `t`'s phase ended at evaluation `at` (before it ran): each watched gate that
+    /// was firing failed it, at the requests served by the phase's last evaluation.
+    fn gates_fail(&mut self, t: usize, at: u32) {
+        for ki in 0..self.knobs.len() {
+            if self.knobs[ki].kind != RuleKind::Gate {
+                continue;
+            }
+            let watch = &mut self.watches[t];
+            let served = watch.exposed;
+            let (w, fired) = &mut watch.windows[ki][0];
+            let (from, to) = (*fired, w.firing());
+            *fired = from.max(to);
+            for level in from..to {
+                self.record(t, self.offsets[ki] + usize::from(level), at, served);
+            }
+        }
+    }
+
+    /// Trial `t` is in `phase` at evaluation `at`: if its phase changed, the old one's
+    /// gates are judged and every alert starts over.
+    fn enter(&mut self, t: usize, phase: usize, at: u32) {
+        if self.watches[t].phase != phase {
+            self.gates_fail(t, at);
+            let watch = &mut self.watches[t];
+            watch
+                .windows
+                .iter_mut()
+                .flatten()
+                .for_each(|(w, _)| w.reset());
+            watch.phase = phase;
+        }
+    }
+}
+
+impl Job<'_, '_> {
+    fn batch(&self, si: usize, range: std::ops::Range<u64>) -> Piece {
+        let model = self.model;
+        let eval_ms = model.eval_ms;
+        let first = range.start;
+        let trials: Vec<u64> = range.collect();
+        let n = trials.len();
+        let seeds: Vec<u64> = trials.iter().map(|&i| trial_seed(self.seed, i)).collect();
+        let faulty = self.runs[si].fault.is_some();
+        let load = self.runs[si]
+            .fault
+            .as_ref()
+            .is_some_and(|f| matches!(f.kind, FaultKind::Load { .. }));
+        let records = RefCell::new(Records {
+            knobs: self.knobs,
+            offsets: self.offsets,
+            width: self.width,
+            fires: vec![NEVER; n * self.width],
+            exposed: if faulty {
+                vec![0u32; n * self.width]
+            } else {
+                Vec::new()
+            },
+            watches: (0..n)
+                .map(|_| Watch {
+                    phase: 0,
+                    onset_seen: if load { NEVER } else { 0 },
+                    exposed: 0,
+                    windows: self
+                        .knobs
+                        .iter()
+                        .map(|k| {
+                            k.fors
+                                .iter()
+                                .map(|&f| (Window::new(run_needed(f, eval_ms)), 0))
+                                .collect()
+                        })
+                        .collect(),
+                    trial: None,
+                })
+                .collect(),
+            disordered: None,
+        });
+        let rules = &self.lowered.rules;
+        let last_phase = self.lowered.plan.phases.len() - 1;
+        let mut batch = Batch::new(
+            (model, &self.faults[si]),
+            rules,
+            &model.schedule,
+            trials,
+            seeds,
+        );
+        batch.watch_only(self.watched);
+        let demands = self.demands;
+        let fault = self.runs[si].fault.as_ref();
+        let mut ts = 0i64;
+        while !batch.is_empty() {
+            let at = (ts / eval_ms) as u32;
+            batch.step(
+                ts,
+                &|set| demands.of(set),
+                &mut |group: &Group<'_, '_>, lane, verdict: Verdict| {
+                    let rec = &mut *records.borrow_mut();
+                    let t = (group.trial_of[lane] - first) as usize;
+                    let schedule = group.outcomes.schedule();
+                    // A phase that ended with no evaluation after it (a watch of length
+                    // 0): its gates judge it at its end.
+                    let ended_in = match verdict {
+                        Verdict::Completed { .. } => last_phase,
+                        Verdict::RolledBack { phase, .. } | Verdict::Held { phase, .. } => phase,
+                    };
+                    let phase = rec.watches[t].phase;
+                    if phase < ended_in {
+                        let end = schedule.starts[phase + 1];
+                        rec.enter(t, ended_in, (end + eval_ms - 1).div_euclid(eval_ms) as u32);
+                    }
+                    let exposure = group.lanes.exposure(lane);
+                    let onset = fault.map(|f| match f.kind {
+                        FaultKind::Load { .. } => exposure.first_active.unwrap_or(i64::MAX),
+                        _ => f.onset_ms,
+                    });
+                    rec.watches[t].trial = Some(Trial {
+                        end: verdict,
+                        onset,
+                        onset_seen: rec.watches[t].onset_seen,
+                        exposed: exposure.requests,
+                        full_at: schedule.starts[last_phase],
+                    });
+                },
+                &mut |group: &Group<'_, '_>| {
+                    let rec = &mut *records.borrow_mut();
+                    let phase = group.outcomes.phase();
+                    let gates_run = group.outcomes.rule_set(ts) == RuleSet::RollbacksAndGates;
+                    let values = group.lanes.values();
+                    let lanes = group.trial_of.len();
+                    let trial = |l: usize| (group.trial_of[l] - first) as usize;
+                    for l in 0..lanes {
+                        rec.enter(trial(l), phase, at);
+                    }
+                    for (ki, knob) in self.knobs.iter().enumerate() {
+                        let gate = knob.kind == RuleKind::Gate;
+                        if gate && !gates_run {
+                            continue;
+                        }
+                        let r = &rules[knob.rule];
+                        let canary = values.of(r.metric, false, lanes);
+                        let stable = values.of(r.metric, true, lanes);
+                        let runs = r.runs_in(phase);
+                        let levels = knob.ladder.len();
+                        for l in 0..lanes {
+                            let t = trial(l);
+                            let k = match runs.then(|| knob.ladder.holding(canary[l], stable[l])) {
+                                None => 0,
+                                Some(Some(k)) => k,
+                                Some(None) => {
+                                    rec.disordered.get_or_insert(Disordered { rule: knob.rule });
+                                    0
+                                }
+                            };
+                            let served = group.lanes.exposure(l).requests;
+                            for fi in 0..knob.fors.len() {
+                                let (w, fired) = &mut rec.watches[t].windows[ki][fi];
+                                w.push(k);
+                                if gate {
+                                    continue;
+                                }
+                                let (from, to) = (*fired, w.firing());
+                                *fired = from.max(to);
+                                for level in from..to {
+                                    let v = self.offsets[ki] + fi * levels + usize::from(level);
+                                    rec.record(t, v, at, served);
+                                }
+                            }
+                        }
+                    }
+                    for l in 0..lanes {
+                        let watch = &mut rec.watches[trial(l)];
+                        let exposure = group.lanes.exposure(l);
+                        watch.exposed = exposure.requests;
+                        if watch.onset_seen == NEVER && exposure.first_active.is_some() {
+                            watch.onset_seen = at;
+                        }
+                    }
+                },
+            );
+            ts += eval_ms;
+        }
+        let rec = records.into_inner();
+        Piece {
+            trials: rec
+                .watches
+                .into_iter()
+                .map(|w| w.trial.expect("every trial ends"))
+                .collect(),
+            fires: rec.fires,
+            exposed: rec.exposed,
+            disordered: rec.disordered,
+        }
+    }
+}
+
+/// Whether a trial of the pass reached 100% by `ts`.
+pub(crate) fn full_by(trial: &Trial, ts: i64) -> bool {
+    trial.full_at != UNKNOWN && ts >= trial.full_at
+}

@@ -1,0 +1,182 @@
+//! The fast path against the reference: a setting's figures read off the sweep are the
+//! figures `plan simulate` gives for the plan with that setting, trial for trial.
+
+use super::space::{Knob, Ranges, Variant, knobs};
+use super::sweep::{self, Sweep};
+use super::*;
+use crate::check::GatePolicy;
+use crate::model::{AfterMaxHold, Duration};
+use crate::prom::Semantics;
+use crate::sim::montecarlo::{self, Settings, Tally};
+use crate::sim::scenario::{self, Scenarios};
+use crate::source::Source;
+use std::path::Path;
+
+fn lowered(name: &str) -> LoweredPlan {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    crate::pipeline::compile_file(&root.join("plans").join(name))
+        .expect("example plan loads")
+        .plan
+        .expect("example plan is valid")
+}
+
+fn scenarios(plan: &LoweredPlan, file: &str) -> Scenarios {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let source =
+        Source::load_as(&root.join(file), crate::source::Kind::Scenarios).expect("readable");
+    scenario::load(&source, &plan.plan, &|p| p.to_string())
+        .0
+        .unwrap_or_else(|| panic!("{file} loads"))
+}
+
+fn settings(trials: u64, jobs: usize) -> Settings {
+    Settings {
+        seed: 7,
+        jobs,
+        trials,
+        semantics: Semantics::Prometheus3,
+    }
+}
+
+/// The fields of a tally the sweep counts.
+fn counted(t: &Tally) -> Tally {
+    Tally {
+        trials: t.trials,
+        rollbacks: t.rollbacks,
+        false_rollbacks: t.false_rollbacks,
+        detected: t.detected,
+        caught: t.caught,
+        rolled_back_anyway: t.rolled_back_anyway,
+        twin_not_yet: t.twin_not_yet,
+        gate_rollbacks: t.gate_rollbacks,
+        escaped: t.escaped,
+        completed: t.completed,
+        missed: t.missed,
+        fault_after_release: t.fault_after_release,
+        held: t.held,
+        first_rule: t.first_rule.clone(),
+        caught_by_rule: t.caught_by_rule.clone(),
+        anyway_by_rule: t.anyway_by_rule.clone(),
+        detect_steps: t.detect_steps.clone(),
+        exposed_requests: t.exposed_requests,
+        ..Tally::default()
+    }
+}
+
+/// Settings that differ from the plan's in every way a knob can: all calmest, all most
+/// sensitive, and mixes.
+fn settings_of(knobs: &[Knob]) -> Vec<Vec<Variant>> {
+    let calm: Vec<Variant> = knobs.iter().map(Knob::calmest).collect();
+    let keen: Vec<Variant> = knobs
+        .iter()
+        .map(|_| Variant { for_: 0, level: 0 })
+        .collect();
+    let mixed = |pick: usize| -> Vec<Variant> {
+        knobs
+            .iter()
+            .enumerate()
+            .map(|(i, k)| k.variant((i * 7 + pick * 13) % k.variants()))
+            .collect()
+    };
+    vec![current(knobs), calm, keen, mixed(1), mixed(2), mixed(5)]
+}
+
+fn agrees(lowered: &LoweredPlan, scenarios: &Scenarios, trials: u64) -> Sweep {
+    let knobs = knobs(&lowered.plan, &lowered.rules, &Ranges::default()).expect("knobs");
+    assert!(knobs.iter().any(Knob::tuned));
+    let sweep = sweep::run(
+        lowered,
+        scenarios,
+        knobs.clone(),
+        settings(trials, 3),
+        &mut |_, _| {},
+    )
+    .expect("ordered");
+    for setting in settings_of(&knobs) {
+        let plan = apply(lowered, &knobs, &setting);
+        let reference = montecarlo::run_modelled(
+            &plan,
+            scenarios,
+            settings(trials, 2),
+            &model_rules(lowered, &knobs),
+        );
+        let columns = sweep.columns(&setting);
+        let twins = sweep.twin_rollbacks(&columns, &lowered.rules);
+        for (si, r) in reference.results.iter().enumerate() {
+            let fast = sweep.tally(si, &columns, &twins, &lowered.rules);
+            assert_eq!(
+                counted(&fast),
+                counted(&r.tally),
+                "scenario {} under {setting:?}",
+                r.scenario.name
+            );
+        }
+    }
+    sweep
+}
+
+/// Lawsker's plan and scenarios, every rollback rule and gate tuned, under settings from
+/// the calmest to the most sensitive.
+#[test]
+fn a_settings_figures_are_those_of_simulating_it() {
+    let plan = lowered("lawsker.yaml");
+    let s = scenarios(&plan, "simulations/lawsker.yaml");
+    let sweep = agrees(&plan, &s, 40);
+    // Not vacuous: the settings roll back, catch and miss.
+    let knobs = &sweep.knobs;
+    let keen: Vec<usize> = sweep.columns(
+        &knobs
+            .iter()
+            .map(|_| Variant { for_: 0, level: 0 })
+            .collect::<Vec<_>>(),
+    );
+    let calm = sweep.columns(&knobs.iter().map(Knob::calmest).collect::<Vec<_>>());
+    let healthy = |c: &[usize]| {
+        let twins = sweep.twin_rollbacks(c, &plan.rules);
+        sweep.tally(0, c, &twins, &plan.rules).false_rollbacks
+    };
+    assert_eq!(healthy(&keen), 40);
+    assert!(healthy(&calm) < 40);
+}
+
+/// Under a gate policy that holds, gates stay as written and move the course; the rules
+/// still agree.
+#[test]
+fn rules_agree_when_gates_hold_phases() {
+    let mut plan = lowered("lawsker.yaml");
+    plan.plan.gate_policy = GatePolicy::Hold {
+        max: Duration::from_millis(4 * 3_600_000).expect("positive"),
+        then: AfterMaxHold::Stay,
+    };
+    let s = scenarios(&plan, "simulations/lawsker.yaml");
+    let sweep = agrees(&plan, &s, 30);
+    assert!(
+        sweep
+            .knobs
+            .iter()
+            .all(|k| k.kind != crate::lower::RuleKind::Gate)
+    );
+}
+
+/// The checkout plan (relative thresholds, a silent-canary rule) and the fault-timing
+/// scenarios.
+#[test]
+fn relative_rules_agree() {
+    let plan = lowered("checkout.yaml");
+    let s = scenarios(&plan, "simulations/checkout.yaml");
+    agrees(&plan, &s, 30);
+}
+
+/// The sweep's numbers do not depend on the thread count.
+#[test]
+fn the_sweep_does_not_depend_on_threads() {
+    let plan = lowered("lawsker.yaml");
+    let s = scenarios(&plan, "simulations/lawsker.yaml");
+    let k = knobs(&plan.plan, &plan.rules, &Ranges::default()).expect("knobs");
+    let a = sweep::run(&plan, &s, k.clone(), settings(25, 1), &mut |_, _| {}).expect("ordered");
+    let b = sweep::run(&plan, &s, k, settings(25, 4), &mut |_, _| {}).expect("ordered");
+    for (x, y) in a.runs.iter().zip(&b.runs) {
+        assert_eq!(x.fires, y.fires);
+        assert_eq!(x.exposed, y.exposed);
+    }
+}
