@@ -8,16 +8,14 @@
 //! `k`, found by bisection with the rule's own comparison ([`Condition::holds`]), and
 //! threshold `j` holds exactly when `k > j`. An alert with `for: F` fires at the first
 //! evaluation that ends a run of `ceil(F / interval) + 1` evaluations at which its
-//! condition held, counted from the phase's start (a new phase starts every alert over);
-//! threshold `j` has held through the last `n` evaluations exactly when the least `k`
-//! among them is above `j`. A [`Window`] keeps that least `k` with a monotone queue.
+//! condition held, counted from the phase's start (a new phase starts every alert over).
+//! [`Watches`] keeps, per threshold, when its current run began.
 //!
 //! The unit tests check this against the alert states the simulator steps
 //! ([`crate::prom::AlertState`]), which are themselves checked against Prometheus.
 
 use crate::lower::{Condition, Rhs};
 use crate::model::Op;
-use std::collections::VecDeque;
 
 /// A tuned rule's comparison at each threshold of its ladder, easiest first.
 #[derive(Debug, Clone, PartialEq)]
@@ -88,54 +86,79 @@ pub(crate) fn run_needed(for_ms: u64, eval_ms: i64) -> u32 {
     (for_ms.div_ceil(eval_ms.max(1) as u64) + 1) as u32
 }
 
-/// The least `k` over the last `need` evaluations since the phase started.
+/// One knob's alerts in every trial of a batch, at every threshold and `for`: per trial,
+/// how many thresholds hold now (`k`) and since which evaluation each of them has held.
+/// An easier threshold has held at least as long as a harder one, so the thresholds whose
+/// alert fires with some `for` are the first few, and each `for` keeps how many of them
+/// have fired so far.
 #[derive(Debug, Clone)]
-pub(crate) struct Window {
-    need: u32,
-    /// Evaluations seen since the phase started.
-    seen: u32,
-    /// (evaluation number, k), both increasing from the front: the front is the least `k`
-    /// of the window.
-    queue: VecDeque<(u32, u16)>,
+pub(crate) struct Watches {
+    levels: usize,
+    /// Per `for`: evaluations in a row that fire it ([`run_needed`]).
+    needs: Vec<u32>,
+    /// Per trial: thresholds holding at its latest evaluation.
+    k: Vec<u16>,
+    /// Per trial: its latest evaluation.
+    last: Vec<u32>,
+    /// Per trial and threshold (below `k`): the evaluation its run began.
+    starts: Vec<u32>,
+    /// Per trial and `for`: thresholds whose alert has fired.
+    fired: Vec<u16>,
 }
 
-impl Window {
-    pub(crate) fn new(need: u32) -> Window {
-        Window {
-            need: need.max(1),
-            seen: 0,
-            queue: VecDeque::new(),
+impl Watches {
+    /// `trials` trials of a knob of `levels` thresholds, at `needs` runs.
+    pub(crate) fn new(trials: usize, levels: usize, needs: Vec<u32>) -> Watches {
+        Watches {
+            levels,
+            k: vec![0; trials],
+            last: vec![0; trials],
+            starts: vec![0; trials * levels],
+            fired: vec![0; trials * needs.len()],
+            needs,
         }
     }
 
-    /// A new phase: every alert starts over.
-    pub(crate) fn reset(&mut self) {
-        self.seen = 0;
-        self.queue.clear();
-    }
-
-    /// Adds one evaluation's `k`.
+    /// A new phase for trial `t`: every alert starts over.
     #[inline]
-    pub(crate) fn push(&mut self, k: u16) {
-        let n = self.seen;
-        self.seen += 1;
-        while self.queue.back().is_some_and(|&(_, b)| b >= k) {
-            self.queue.pop_back();
+    pub(crate) fn reset(&mut self, t: usize) {
+        self.k[t] = 0;
+    }
+
+    /// Trial `t`'s evaluation number `at` (one more than its previous), at which `k`
+    /// thresholds hold; `fire(for, threshold)` hears of each alert that fires for the
+    /// first time.
+    #[inline]
+    pub(crate) fn push(&mut self, t: usize, at: u32, k: u16, mut fire: impl FnMut(usize, u16)) {
+        let old = self.k[t];
+        let starts = &mut self.starts[t * self.levels..(t + 1) * self.levels];
+        for s in &mut starts[usize::from(old)..usize::from(k.max(old))] {
+            *s = at;
         }
-        self.queue.push_back((n, k));
-        while self.queue.front().is_some_and(|&(i, _)| i + self.need <= n) {
-            self.queue.pop_front();
+        self.k[t] = k;
+        self.last[t] = at;
+        if k == 0 {
+            return;
+        }
+        let fors = self.needs.len();
+        for (f, (fired, &need)) in self.fired[t * fors..(t + 1) * fors]
+            .iter_mut()
+            .zip(&self.needs)
+            .enumerate()
+        {
+            while *fired < k && at + 1 - starts[usize::from(*fired)] >= need {
+                fire(f, *fired);
+                *fired += 1;
+            }
         }
     }
 
-    /// How many thresholds have held at each of the last `need` evaluations (the ones
-    /// whose alert is firing now); 0 before `need` evaluations.
-    #[inline]
-    pub(crate) fn firing(&self) -> u16 {
-        if self.seen < self.need {
-            return 0;
-        }
-        self.queue.front().map_or(0, |&(_, k)| k)
+    /// How many thresholds' alerts with the `for` numbered `f` are firing after trial
+    /// `t`'s latest evaluation.
+    pub(crate) fn firing(&self, t: usize, f: usize) -> u16 {
+        let starts = &self.starts[t * self.levels..][..usize::from(self.k[t])];
+        let need = self.needs[f];
+        starts.partition_point(|&s| self.last[t] + 1 - s >= need) as u16
     }
 }
 
@@ -169,25 +192,33 @@ mod tests {
             // A `for` on the grid, or a little past it.
             let for_ms = for_steps * eval_ms as u64 + if odd && for_steps > 0 { 1_000 } else { 0 };
             let ladder = Ladder::new(op, Rhs::Value(0.0), (0..12).map(f64::from).collect());
-            let mut window = Window::new(run_needed(for_ms, eval_ms));
+            let mut watches = Watches::new(1, ladder.len(), vec![run_needed(for_ms, eval_ms)]);
+            let mut fired = 0u16;
             let mut states: Vec<AlertState> = (0..ladder.len()).map(|_| alert(for_ms)).collect();
             for (i, v) in values.iter().enumerate() {
                 let ts = i as i64 * eval_ms;
                 if resets.contains(&i) {
-                    window.reset();
+                    watches.reset(0);
                     states.iter_mut().for_each(|s| *s = alert(for_ms));
                 }
                 let k = ladder.holding(*v, None).expect("absolute");
-                window.push(k);
+                watches.push(0, i as u32, k, |f, level| {
+                    assert_eq!((f, level), (0, fired));
+                    fired += 1;
+                });
                 for (j, s) in states.iter_mut().enumerate() {
                     let holds = ladder.conditions[j].holds(*v, None);
                     prop_assert_eq!(holds, j < usize::from(k));
                     s.step(ts, holds);
                     prop_assert_eq!(
                         s.status().is_firing(),
-                        j < usize::from(window.firing()),
+                        j < usize::from(watches.firing(0, 0)),
                         "threshold {} at {}", j, ts
                     );
+                    // Every alert that has fired so far was heard of.
+                    if s.status().is_firing() {
+                        prop_assert!(j < usize::from(fired));
+                    }
                 }
             }
         }

@@ -14,7 +14,7 @@
 //! its phase): the pass keeps, per trial and setting of each knob, that first moment and
 //! the requests the canary had served since the fault's onset by then.
 
-use super::ladder::{Window, run_needed};
+use super::ladder::{Watches, run_needed};
 use super::space::Knob;
 use crate::lower::{LoweredPlan, RuleKind};
 use crate::sim::batch::{Batch, Group};
@@ -248,23 +248,21 @@ struct Job<'r, 's> {
     seed: u64,
 }
 
-/// A trial's watch over every knob.
-struct Watch {
-    phase: usize,
-    onset_seen: u32,
-    /// Requests served since the onset, as of the latest evaluation.
-    exposed: u64,
-    /// Per knob, per `for`: the window, and how many of its thresholds have fired.
-    windows: Vec<Vec<(Window, u16)>>,
-    trial: Option<Trial>,
-}
-
 /// A batch's watches and what they recorded.
 struct Records<'k> {
     knobs: &'k [Knob],
     offsets: &'k [usize],
     width: usize,
-    watches: Vec<Watch>,
+    /// Per knob.
+    watches: Vec<Watches>,
+    /// Per trial: the phase of its latest evaluation.
+    phase: Vec<usize>,
+    /// Per trial: requests served since the onset, as of its latest evaluation.
+    served: Vec<u64>,
+    /// Per trial: [`Trial::onset_seen`].
+    onset_seen: Vec<u32>,
+    /// Per trial, once it ended.
+    trials: Vec<Option<Trial>>,
     fires: Vec<u32>,
     /// Empty for a fault-free scenario.
     exposed: Vec<u32>,
@@ -273,47 +271,38 @@ struct Records<'k> {
 
 impl Records<'_> {
     /// Trial `t`'s variant `v` first fired at evaluation `at`, `served` requests after
-    /// the onset; later firings change nothing.
-    fn record(&mut self, t: usize, v: usize, at: u32, served: u64) {
-        let i = t * self.width + v;
-        if self.fires[i] == NEVER {
-            self.fires[i] = at;
-            if let Some(e) = self.exposed.get_mut(i) {
-                *e = served.min(u64::from(u32::MAX)) as u32;
-            }
+    /// the onset.
+    #[inline]
+    fn record(fires: &mut [u32], exposed: &mut [u32], i: usize, at: u32, served: u64) {
+        debug_assert_eq!(fires[i], NEVER);
+        fires[i] = at;
+        if let Some(e) = exposed.get_mut(i) {
+            *e = served.min(u64::from(u32::MAX)) as u32;
         }
     }
 
-    /// Trial `t`'s phase ended at evaluation `at` (before it ran): each watched gate that
-    /// was firing failed it, at the requests served by the phase's last evaluation.
-    fn gates_fail(&mut self, t: usize, at: u32) {
-        for ki in 0..self.knobs.len() {
-            if self.knobs[ki].kind != RuleKind::Gate {
-                continue;
-            }
-            let watch = &mut self.watches[t];
-            let served = watch.exposed;
-            let (w, fired) = &mut watch.windows[ki][0];
-            let (from, to) = (*fired, w.firing());
-            *fired = from.max(to);
-            for level in from..to {
-                self.record(t, self.offsets[ki] + usize::from(level), at, served);
-            }
-        }
-    }
-
-    /// Trial `t` is in `phase` at evaluation `at`: if its phase changed, the old one's
-    /// gates are judged and every alert starts over.
+    /// Trial `t` is in `phase` at evaluation `at`: if its phase changed, each watched gate
+    /// that was firing at the old one's last evaluation failed it (at the requests served
+    /// by then), and every alert starts over.
     fn enter(&mut self, t: usize, phase: usize, at: u32) {
-        if self.watches[t].phase != phase {
-            self.gates_fail(t, at);
-            let watch = &mut self.watches[t];
-            watch
-                .windows
-                .iter_mut()
-                .flatten()
-                .for_each(|(w, _)| w.reset());
-            watch.phase = phase;
+        if self.phase[t] == phase {
+            return;
+        }
+        self.phase[t] = phase;
+        let served = self.served[t];
+        for (ki, k) in self.knobs.iter().enumerate() {
+            let w = &mut self.watches[ki];
+            if k.kind == RuleKind::Gate {
+                // Gates fail their phase at most once: the trial ended there.
+                let row = t * self.width + self.offsets[ki];
+                for level in 0..w.firing(t, 0) {
+                    let i = row + usize::from(level);
+                    if self.fires[i] == NEVER {
+                        Self::record(&mut self.fires, &mut self.exposed, i, at, served);
+                    }
+                }
+            }
+            w.reset(t);
         }
     }
 }
@@ -326,39 +315,30 @@ impl Job<'_, '_> {
         let trials: Vec<u64> = range.collect();
         let n = trials.len();
         let seeds: Vec<u64> = trials.iter().map(|&i| trial_seed(self.seed, i)).collect();
-        let faulty = self.runs[si].fault.is_some();
-        let load = self.runs[si]
-            .fault
-            .as_ref()
-            .is_some_and(|f| matches!(f.kind, FaultKind::Load { .. }));
+        let fault = self.runs[si].fault.as_ref();
+        let load = fault.is_some_and(|f| matches!(f.kind, FaultKind::Load { .. }));
         let records = RefCell::new(Records {
             knobs: self.knobs,
             offsets: self.offsets,
             width: self.width,
+            watches: self
+                .knobs
+                .iter()
+                .map(|k| {
+                    let needs = k.fors.iter().map(|&f| run_needed(f, eval_ms)).collect();
+                    Watches::new(n, k.ladder.len(), needs)
+                })
+                .collect(),
+            phase: vec![0; n],
+            served: vec![0; n],
+            onset_seen: vec![if load { NEVER } else { 0 }; n],
+            trials: vec![None; n],
             fires: vec![NEVER; n * self.width],
-            exposed: if faulty {
+            exposed: if fault.is_some() {
                 vec![0u32; n * self.width]
             } else {
                 Vec::new()
             },
-            watches: (0..n)
-                .map(|_| Watch {
-                    phase: 0,
-                    onset_seen: if load { NEVER } else { 0 },
-                    exposed: 0,
-                    windows: self
-                        .knobs
-                        .iter()
-                        .map(|k| {
-                            k.fors
-                                .iter()
-                                .map(|&f| (Window::new(run_needed(f, eval_ms)), 0))
-                                .collect()
-                        })
-                        .collect(),
-                    trial: None,
-                })
-                .collect(),
             disordered: None,
         });
         let rules = &self.lowered.rules;
@@ -372,7 +352,6 @@ impl Job<'_, '_> {
         );
         batch.watch_only(self.watched);
         let demands = self.demands;
-        let fault = self.runs[si].fault.as_ref();
         let mut ts = 0i64;
         while !batch.is_empty() {
             let at = (ts / eval_ms) as u32;
@@ -389,7 +368,7 @@ impl Job<'_, '_> {
                         Verdict::Completed { .. } => last_phase,
                         Verdict::RolledBack { phase, .. } | Verdict::Held { phase, .. } => phase,
                     };
-                    let phase = rec.watches[t].phase;
+                    let phase = rec.phase[t];
                     if phase < ended_in {
                         let end = schedule.starts[phase + 1];
                         rec.enter(t, ended_in, (end + eval_ms - 1).div_euclid(eval_ms) as u32);
@@ -399,10 +378,10 @@ impl Job<'_, '_> {
                         FaultKind::Load { .. } => exposure.first_active.unwrap_or(i64::MAX),
                         _ => f.onset_ms,
                     });
-                    rec.watches[t].trial = Some(Trial {
+                    rec.trials[t] = Some(Trial {
                         end: verdict,
                         onset,
-                        onset_seen: rec.watches[t].onset_seen,
+                        onset_seen: rec.onset_seen[t],
                         exposed: exposure.requests,
                         full_at: schedule.starts[last_phase],
                     });
@@ -417,7 +396,17 @@ impl Job<'_, '_> {
                     for l in 0..lanes {
                         rec.enter(trial(l), phase, at);
                     }
-                    for (ki, knob) in self.knobs.iter().enumerate() {
+                    let Records {
+                        knobs,
+                        offsets,
+                        width,
+                        watches,
+                        fires,
+                        exposed,
+                        disordered,
+                        ..
+                    } = rec;
+                    for (ki, knob) in knobs.iter().enumerate() {
                         let gate = knob.kind == RuleKind::Gate;
                         if gate && !gates_run {
                             continue;
@@ -427,38 +416,36 @@ impl Job<'_, '_> {
                         let stable = values.of(r.metric, true, lanes);
                         let runs = r.runs_in(phase);
                         let levels = knob.ladder.len();
+                        let w = &mut watches[ki];
                         for l in 0..lanes {
                             let t = trial(l);
                             let k = match runs.then(|| knob.ladder.holding(canary[l], stable[l])) {
                                 None => 0,
                                 Some(Some(k)) => k,
                                 Some(None) => {
-                                    rec.disordered.get_or_insert(Disordered { rule: knob.rule });
+                                    disordered.get_or_insert(Disordered { rule: knob.rule });
                                     0
                                 }
                             };
-                            let served = group.lanes.exposure(l).requests;
-                            for fi in 0..knob.fors.len() {
-                                let (w, fired) = &mut rec.watches[t].windows[ki][fi];
-                                w.push(k);
-                                if gate {
-                                    continue;
-                                }
-                                let (from, to) = (*fired, w.firing());
-                                *fired = from.max(to);
-                                for level in from..to {
-                                    let v = self.offsets[ki] + fi * levels + usize::from(level);
-                                    rec.record(t, v, at, served);
-                                }
+                            if gate {
+                                // A gate only counts at its phase's end.
+                                w.push(t, at, k, |_, _| {});
+                                continue;
                             }
+                            let row = t * *width + offsets[ki];
+                            let served = group.lanes.exposure(l).requests;
+                            w.push(t, at, k, |f, level| {
+                                let i = row + f * levels + usize::from(level);
+                                Records::record(fires, exposed, i, at, served);
+                            });
                         }
                     }
                     for l in 0..lanes {
-                        let watch = &mut rec.watches[trial(l)];
+                        let t = trial(l);
                         let exposure = group.lanes.exposure(l);
-                        watch.exposed = exposure.requests;
-                        if watch.onset_seen == NEVER && exposure.first_active.is_some() {
-                            watch.onset_seen = at;
+                        rec.served[t] = exposure.requests;
+                        if rec.onset_seen[t] == NEVER && exposure.first_active.is_some() {
+                            rec.onset_seen[t] = at;
                         }
                     }
                 },
@@ -468,9 +455,9 @@ impl Job<'_, '_> {
         let rec = records.into_inner();
         Piece {
             trials: rec
-                .watches
+                .trials
                 .into_iter()
-                .map(|w| w.trial.expect("every trial ends"))
+                .map(|t| t.expect("every trial ends"))
                 .collect(),
             fires: rec.fires,
             exposed: rec.exposed,

@@ -180,3 +180,36 @@ fn the_sweep_does_not_depend_on_threads() {
         assert_eq!(x.exposed, y.exposed);
     }
 }
+
+#[test]
+#[ignore]
+fn time_sweep() {
+    let plan = lowered("lawsker.yaml");
+    let s = scenarios(&plan, "simulations/lawsker.yaml");
+    let k = knobs(&plan.plan, &plan.rules, &Ranges::default()).expect("knobs");
+    let t = std::time::Instant::now();
+    let sweep = sweep::run(&plan, &s, k, settings(2000, 2), &mut |_, _| {}).expect("ordered");
+    eprintln!("sweep {:?} width {}", t.elapsed(), sweep.width);
+    let keep = Ranges {
+        vary: vec![],
+        keep: plan
+            .rules
+            .iter()
+            .map(|r| {
+                if r.kind == crate::lower::RuleKind::Gate {
+                    format!("gates.{}", r.id)
+                } else {
+                    r.id.clone()
+                }
+            })
+            .filter(|t| t != "silent_canary")
+            .collect(),
+    };
+    let k = knobs(&plan.plan, &plan.rules, &keep).expect("knobs");
+    let t = std::time::Instant::now();
+    let sweep = sweep::run(&plan, &s, k, settings(2000, 2), &mut |_, _| {}).expect("ordered");
+    eprintln!("sweep kept {:?} width {}", t.elapsed(), sweep.width);
+    let t = std::time::Instant::now();
+    let reference = montecarlo::run(&plan, &s, settings(2000, 2), &mut |_, _| {});
+    eprintln!("simulate {:?} {}", t.elapsed(), reference.results.len());
+}
