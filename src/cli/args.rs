@@ -96,12 +96,69 @@ pub(super) enum Command {
         #[arg(long, value_enum, default_value_t = SemanticsArg::Prometheus3)]
         semantics: SemanticsArg,
     },
+    /// Find the thresholds, `for` durations and gate levels that keep false rollbacks
+    /// within a budget and catch the most faulty releases, every setting judged on the
+    /// same simulated trials; checks the recommended one on fresh trials.
+    Tune {
+        /// The plan file (YAML).
+        file: PathBuf,
+        /// Scenario file (YAML); default: the one the plan names, else the built-in
+        /// scenarios.
+        #[arg(long)]
+        scenarios: Option<PathBuf>,
+        /// The false-rollback budget for the whole release, on the fault-free scenarios:
+        /// met when the upper end of the rate's 95% interval is at most this (`1%`,
+        /// `0.01`).
+        #[arg(long, value_parser = budget, default_value = "1%")]
+        max_false_rollback: f64,
+        /// A range to try instead of the default one: `RULE.threshold=FROM..TO` or
+        /// `RULE.duration=FROM..TO`; RULE is a rollback condition's id (`error_rate`) or
+        /// `gates.METRIC`. Repeatable.
+        #[arg(long, value_name = "RULE.PART=FROM..TO")]
+        vary: Vec<String>,
+        /// Keep a rule as written: a rollback condition's id, `gates.METRIC`, or `gates`
+        /// for every gate. Repeatable.
+        #[arg(long, value_name = "RULE")]
+        keep: Vec<String>,
+        /// Master seed of the tune's trials; the check runs on seed + 1.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Trials per scenario, 1 to 1,000,000 (overrides the scenario file).
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=MAX_TRIALS))]
+        trials: Option<u64>,
+        /// Worker threads, 1 to 256 (default: all cores).
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..=MAX_JOBS as i64))]
+        jobs: Option<u16>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+        /// Which Prometheus evaluation rules to follow.
+        #[arg(long, value_enum, default_value_t = SemanticsArg::Prometheus3)]
+        semantics: SemanticsArg,
+        /// Skip the check of the recommended setting on fresh trials.
+        #[arg(long)]
+        no_check: bool,
+    },
     /// Print the JSON Schema of release plans (or of scenario files).
     Schema {
         /// Print the scenario files' schema instead.
         #[arg(long)]
         scenarios: bool,
     },
+}
+
+/// A share of releases: `1%` or `0.01`, from 0 to 100%.
+fn budget(s: &str) -> Result<f64, String> {
+    let t = s.trim();
+    let v = match t.strip_suffix('%') {
+        Some(p) => p.trim().parse::<f64>().map(|p| p / 100.0),
+        None => t.parse::<f64>(),
+    }
+    .map_err(|_| format!("`{s}` is not a share; write `1%` or `0.01`"))?;
+    if !(0.0..=1.0).contains(&v) {
+        return Err(format!("`{s}` is not between 0% and 100%"));
+    }
+    Ok(v)
 }
 
 /// A timestamp flag: RFC 3339 or Unix seconds, as a trace writes them, to Unix ms.

@@ -25,6 +25,10 @@ pub(super) enum Error {
     Write(WriteError),
     /// A replay's trace could not be read, or is not a trace for this plan.
     Replay(ReplayError),
+    /// A flag that does not fit the plan (`tune --vary`): what is wrong and what to write.
+    Usage(String),
+    /// A tune that has no answer: why.
+    Tune(String),
 }
 
 impl Error {
@@ -34,7 +38,8 @@ impl Error {
             Error::Findings { unreadable: false } | Error::SameName(_) | Error::Drift(_) => {
                 EXIT_INVALID
             }
-            Error::Write(_) => EXIT_USAGE,
+            Error::Write(_) | Error::Usage(_) => EXIT_USAGE,
+            Error::Tune(_) => EXIT_INVALID,
             Error::Replay(ReplayError::Io { .. } | ReplayError::Bounds { .. }) => EXIT_USAGE,
             Error::Replay(ReplayError::Trace { .. } | ReplayError::Query { .. }) => EXIT_INVALID,
         }
@@ -50,6 +55,7 @@ impl Error {
             Error::Drift(drift) => drift_text(drift),
             Error::Write(e) => format!("error: {e}\n"),
             Error::Replay(e) => replay_error_text(e, color()),
+            Error::Usage(e) | Error::Tune(e) => format!("error: {e}\n"),
         }
     }
 }

@@ -15,6 +15,7 @@ mod render;
 mod settings;
 mod simulate;
 mod terminal;
+mod tune;
 mod validate;
 
 use crate::schema::PLAN_SCHEMA;
@@ -68,6 +69,36 @@ pub fn main() -> i32 {
                 evaluation_offset_ms: evaluation_offset,
             };
             simulate::simulate(&file, trace.as_deref(), scenarios.as_deref(), flags, format)
+        }
+        Command::Tune {
+            file,
+            scenarios,
+            max_false_rollback,
+            vary,
+            keep,
+            seed,
+            trials,
+            jobs,
+            format,
+            semantics,
+            no_check,
+        } => {
+            let flags = settings::SimulateFlags {
+                seed,
+                trials,
+                jobs: jobs.map(usize::from),
+                semantics: semantics.into(),
+                start_ms: None,
+                end_ms: None,
+                evaluation_offset_ms: 0,
+            };
+            let ask = tune::Asked {
+                budget: max_false_rollback,
+                vary,
+                keep,
+                check: !no_check,
+            };
+            tune::tune(&file, scenarios.as_deref(), flags, &ask, format)
         }
         Command::Schema { scenarios } => {
             print!(

@@ -35,16 +35,8 @@ pub(super) fn simulate(
     };
     let text = match trace {
         Some(trace) => replay_text(lowered, trace, &flags, format)?,
-        None => {
-            // Without `--scenarios`, the file the plan names, else the built-in scenarios.
-            let named = named_scenarios(&compiled, &lowered.plan);
-            let scenarios = match (scenarios, &named) {
-                (Some(given), _) => Some(ScenarioFile::Given(given)),
-                (None, Some(path)) => Some(ScenarioFile::Named(path)),
-                (None, None) => None,
-            };
-            monte_carlo_text(&compiled, lowered, scenarios, &flags, format)?
-        }
+        // Without `--scenarios`, the file the plan names, else the built-in scenarios.
+        None => monte_carlo_text(&compiled, lowered, scenarios, &flags, format)?,
     };
     let _ = std::io::stdout().write_all(text.as_bytes());
     Ok(())
@@ -102,14 +94,22 @@ fn scenario_source(compiled: &Compiled, file: ScenarioFile<'_>) -> Result<Source
     })
 }
 
-/// The Monte Carlo run over the scenarios: the report for people, or its JSON document.
-fn monte_carlo_text(
+/// The scenarios a Monte Carlo run (`simulate`, `tune`) reads: the given file, the one
+/// the plan names, else the built-in ones; their findings printed, and Err when one is an
+/// error or a query's selector matches no modelled series. Also the scenario file's name
+/// and the run's settings.
+pub(super) fn monte_carlo_scenarios(
     compiled: &Compiled,
     lowered: &LoweredPlan,
-    scenarios: Option<ScenarioFile<'_>>,
+    given: Option<&Path>,
     flags: &SimulateFlags,
-    format: Format,
-) -> Result<String, Error> {
+) -> Result<(scenario::Scenarios, String, montecarlo::Settings), Error> {
+    let named = named_scenarios(compiled, &lowered.plan);
+    let scenarios = match (given, &named) {
+        (Some(given), _) => Some(ScenarioFile::Given(given)),
+        (None, Some(path)) => Some(ScenarioFile::Named(path)),
+        (None, None) => None,
+    };
     let plan = &lowered.plan;
     let place = |p: &str| compiled.place(p);
     let color = color();
@@ -182,6 +182,19 @@ fn monte_carlo_text(
     for f in compiled.locate(never) {
         eprint!("{}", render_human(Some(&compiled.source), &f, color));
     }
+    Ok((scenarios, file_name, settings))
+}
+
+/// The Monte Carlo run over the scenarios: the report for people, or its JSON document.
+fn monte_carlo_text(
+    compiled: &Compiled,
+    lowered: &LoweredPlan,
+    given: Option<&Path>,
+    flags: &SimulateFlags,
+    format: Format,
+) -> Result<String, Error> {
+    let plan = &lowered.plan;
+    let (scenarios, file_name, settings) = monte_carlo_scenarios(compiled, lowered, given, flags)?;
     let work = montecarlo::Work::of(plan, &scenarios, &settings);
     if let Some(note) = long_run(work, settings.jobs) {
         eprintln!("{note}");
@@ -197,25 +210,8 @@ fn monte_carlo_text(
         }
     };
     let results = montecarlo::run(lowered, &scenarios, settings, &mut progress);
-    if let Some((scenario, trial, f)) = results.query_failure() {
-        let name = &plan.metrics[f.metric].name;
-        let failed = Diagnostic::error(
-            "query-failed",
-            format!("/metrics/{name}/query"),
-            format!(
-                "the query of `{name}` has no single value for the {} track at {} of trial {trial} of scenario `{scenario}`: {}",
-                f.track.as_str(),
-                crate::sim::trace::time::offset(f.at),
-                f.message
-            ),
-        )
-        .with_hint("the plan compares one value per track, and its rules would not be the rules Prometheus runs over these series: make the query return one series per track (aggregate it, e.g. `sum(...)`), or change the series models of the scenarios so they give it one; no figures are given, because a rule that compares nothing is not a rule that held");
-        let located = compiled.locate(vec![failed]);
-        for f in &located {
-            eprint!("{}", render_human(Some(&compiled.source), f, color));
-        }
-        eprint!("{}", summary(&located, 1));
-        return Err(Error::Findings { unreadable: false });
+    if let Some(failure) = results.query_failure() {
+        return Err(query_failed(compiled, failure));
     }
     let report = crate::sim::report::build(
         plan,
@@ -256,4 +252,33 @@ fn long_run(work: montecarlo::Work, jobs: usize) -> Option<String> {
             plural(jobs)
         )
     })
+}
+
+/// A query evaluation that failed in a Monte Carlo trial, printed at the query's line: the
+/// run gives no figures (see [`montecarlo::MonteCarlo::query_failure`]).
+pub(super) fn query_failed(
+    compiled: &Compiled,
+    (scenario, trial, f): (&str, u64, &crate::sim::synth::QueryFailure),
+) -> Error {
+    let name = &compiled
+        .plan
+        .as_ref()
+        .map_or("", |l| l.plan.metrics[f.metric].name.as_str());
+    let failed = Diagnostic::error(
+        "query-failed",
+        format!("/metrics/{name}/query"),
+        format!(
+            "the query of `{name}` has no single value for the {} track at {} of trial {trial} of scenario `{scenario}`: {}",
+            f.track.as_str(),
+            crate::sim::trace::time::offset(f.at),
+            f.message
+        ),
+    )
+    .with_hint("the plan compares one value per track, and its rules would not be the rules Prometheus runs over these series: make the query return one series per track (aggregate it, e.g. `sum(...)`), or change the series models of the scenarios so they give it one; no figures are given, because a rule that compares nothing is not a rule that held");
+    let located = compiled.locate(vec![failed]);
+    for f in &located {
+        eprint!("{}", render_human(Some(&compiled.source), f, color()));
+    }
+    eprint!("{}", summary(&located, 1));
+    Error::Findings { unreadable: false }
 }

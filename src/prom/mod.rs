@@ -108,6 +108,16 @@ pub enum Semantics {
     Prometheus3,
 }
 
+impl Semantics {
+    /// As reports and `--semantics` name it.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Semantics::Prometheus2 => "prometheus2",
+            Semantics::Prometheus3 => "prometheus3",
+        }
+    }
+}
+
 /// Proptest settings for this module's tests: no failure-persistence files (they
 /// would be written outside this directory); a failing case is printed instead.
 #[cfg(test)]

@@ -380,10 +380,7 @@ pub(crate) fn build(
         .iter()
         .map(|r| scenario(plan, rules, scenarios, r))
         .collect();
-    let semantics = match settings.semantics {
-        Semantics::Prometheus2 => "prometheus2",
-        Semantics::Prometheus3 => "prometheus3",
-    };
+    let semantics = settings.semantics.name();
     let twins = run.twins.as_ref().map(|t| TwinsReport {
         scenario: t.scenario.map(|i| scenarios.scenarios[i].name.clone()),
         false_rollback: Proportion::new(t.tally.false_rollbacks, t.tally.trials),

@@ -10,8 +10,9 @@ use crate::lower::{AlertRule, RuleKind};
 use crate::sim::evaluator::Verdict;
 use crate::sim::montecarlo::Tally;
 
-/// One variant per knob.
-pub(crate) type Setting = Vec<Variant>;
+/// The first firing of a trial: (evaluation, by a rule rather than a gate, rule index,
+/// column); the least is the first, as `plan simulate` decides.
+pub(crate) type Key = (u32, bool, usize, usize);
 
 /// How a trial ended under a setting.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -42,22 +43,41 @@ impl Sweep {
             .collect()
     }
 
-    /// How trial `t` of run `run` ended with the variants at `columns`.
-    pub(crate) fn end(&self, run: &Run, t: usize, columns: &[usize], rules: &[AlertRule]) -> End {
-        let row = &run.fires[t * self.width..(t + 1) * self.width];
-        // (evaluation, rule after gate, rule index, knob column) of the first firing.
-        let mut first: Option<(u32, bool, usize, usize)> = None;
+    /// The first firing in trial `t` of run `r` among the knobs at `columns`, but `skip`.
+    pub(crate) fn first_among(
+        &self,
+        r: usize,
+        t: usize,
+        columns: &[usize],
+        skip: Option<usize>,
+        rules: &[AlertRule],
+    ) -> Option<Key> {
+        let row = &self.runs[r].fires[t * self.width..(t + 1) * self.width];
+        let mut first: Option<Key> = None;
         for (ki, &c) in columns.iter().enumerate() {
-            let at = row[c];
-            if at == NEVER {
+            if Some(ki) == skip || row[c] == NEVER {
                 continue;
             }
             let rule = self.knobs[ki].rule;
-            let key = (at, rules[rule].kind != RuleKind::Gate, rule, c);
+            let key = (row[c], rules[rule].kind != RuleKind::Gate, rule, c);
             if first.is_none_or(|f| key < f) {
                 first = Some(key);
             }
         }
+        first
+    }
+
+    /// How trial `t` of run `r` ended with the variants at `columns`.
+    pub(crate) fn end(&self, r: usize, t: usize, columns: &[usize], rules: &[AlertRule]) -> End {
+        self.end_from(
+            &self.runs[r],
+            t,
+            self.first_among(r, t, columns, None, rules),
+        )
+    }
+
+    /// How trial `t` of `run` ended, its first firing being `first`.
+    pub(crate) fn end_from(&self, run: &Run, t: usize, first: Option<Key>) -> End {
         let trial: &Trial = &run.trials[t];
         if let Some((at, by_rule, rule, c)) = first {
             let ts = i64::from(at) * self.eval_ms;
@@ -103,10 +123,9 @@ impl Sweep {
         let Some(twin) = self.twin else {
             return Vec::new();
         };
-        let run = &self.runs[twin];
-        (0..run.trials.len())
+        (0..self.runs[twin].trials.len())
             .map(|t| {
-                let e = self.end(run, t, columns, rules);
+                let e = self.end(twin, t, columns, rules);
                 if e.rule.is_some() { e.ts } else { i64::MAX }
             })
             .collect()
@@ -125,7 +144,7 @@ impl Sweep {
         let run = &self.runs[si];
         let mut tally = Tally::new(self.phases, rules.len());
         for t in 0..run.trials.len() {
-            let e = self.end(run, t, columns, rules);
+            let e = self.end(si, t, columns, rules);
             tally.trials += 1;
             tally.exposed_requests += e.exposed;
             let onset = e.onset;

@@ -1,1 +1,293 @@
+//! The search over settings, on the sweep's trials.
+//!
+//! What a release engineer asks, in order: at most this many healthy releases rolled back
+//! (the false-rollback budget, met by the upper end of the 95% interval, not by the
+//! estimate), then as many faulty releases caught as possible (summed over the faulty
+//! scenarios, each weighing the same), then caught sooner, then fewer requests served by
+//! the bad version. A setting is better than another in that order.
+//!
+//! The walk starts from the calmest setting (every tuned knob at its hardest threshold
+//! and longest `for`) and takes, at each step, the single-knob change that gives the best
+//! setting within the budget, until no change gives a better one. One step weighs every
+//! variant of every knob; a variant costs one comparison per trial, because the first
+//! firing among the other knobs is found once per knob ([`Sweep::moves`]). Last, each
+//! knob that makes no difference goes back to the plan's own setting. The frontier
+//! is the best setting at each of a ladder of budgets, less the dominated ones.
 
+use super::score::{End, Key};
+use super::space::Variant;
+use super::sweep::{NEVER, Sweep};
+use crate::lower::{AlertRule, RuleKind};
+use crate::sim::stats::Proportion;
+
+/// What a setting gives, summed over the sweep's trials.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(crate) struct Figures {
+    /// Trials of the fault-free scenarios, and those that rolled back.
+    pub(crate) healthy: u64,
+    pub(crate) false_rollbacks: u64,
+    /// Per faulty scenario of the file, in order.
+    pub(crate) faulty: Vec<Faulty>,
+}
+
+/// A faulty scenario's figures under a setting.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(crate) struct Faulty {
+    pub(crate) trials: u64,
+    /// Caught, as `plan simulate` counts it (against the healthy twin).
+    pub(crate) caught: u64,
+    /// Reached 100% with the fault begun.
+    pub(crate) escaped: u64,
+    /// Over the caught trials: the times from onset to rollback, in ms.
+    pub(crate) catch_ms: i64,
+    /// Requests the canary served from the onset until rollback or the end, over all trials.
+    pub(crate) exposed: u64,
+}
+
+impl Figures {
+    pub(crate) fn false_rollback(&self) -> Proportion {
+        Proportion::new(self.false_rollbacks, self.healthy)
+    }
+
+    /// The upper end of the false-rollback rate's 95% interval.
+    pub(crate) fn false_upper(&self) -> f64 {
+        self.false_rollback().ci95[1]
+    }
+
+    pub(crate) fn caught(&self) -> u64 {
+        self.faulty.iter().map(|f| f.caught).sum()
+    }
+
+    fn faulty_trials(&self) -> u64 {
+        self.faulty.iter().map(|f| f.trials).sum()
+    }
+
+    /// Caught over all faulty trials.
+    pub(crate) fn detection(&self) -> Proportion {
+        Proportion::new(self.caught(), self.faulty_trials())
+    }
+
+    /// Mean time from onset to a caught rollback, in ms.
+    pub(crate) fn mean_catch_ms(&self) -> Option<f64> {
+        let caught = self.caught();
+        (caught > 0)
+            .then(|| self.faulty.iter().map(|f| f.catch_ms as f64).sum::<f64>() / caught as f64)
+    }
+
+    /// Mean requests served by the bad version per faulty trial.
+    pub(crate) fn mean_exposed(&self) -> f64 {
+        let n = self.faulty_trials().max(1);
+        self.faulty.iter().map(|f| f.exposed as f64).sum::<f64>() / n as f64
+    }
+
+    /// Whether `self` is better than `other` in the order of the module header (the
+    /// budget aside).
+    pub(crate) fn better_than(&self, other: &Figures) -> bool {
+        let key = |f: &Figures| {
+            (
+                std::cmp::Reverse(f.caught()),
+                f.faulty.iter().map(|x| x.catch_ms).sum::<i64>(),
+                f.faulty.iter().map(|x| x.exposed).sum::<u64>(),
+                f.false_rollbacks,
+            )
+        };
+        key(self) < key(other)
+    }
+}
+
+impl Sweep {
+    /// A setting's figures, given each trial's first firing.
+    fn figures_by(
+        &self,
+        rules: &[AlertRule],
+        first: impl Fn(usize, usize) -> Option<Key>,
+    ) -> Figures {
+        let end = |r: usize, t: usize| -> End { self.end_from(&self.runs[r], t, first(r, t)) };
+        let twins: Vec<i64> = match self.twin {
+            Some(tw) => (0..self.runs[tw].trials.len())
+                .map(|t| {
+                    let e = end(tw, t);
+                    if e.rule.is_some() { e.ts } else { i64::MAX }
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        let mut out = Figures::default();
+        for (r, run) in self.runs.iter().enumerate() {
+            if !run.faulty {
+                // The extra twin pass stands for the healthy scenario the file lacks.
+                let healthy =
+                    r < self.in_file || !self.runs[..self.in_file].iter().any(|x| !x.faulty);
+                if healthy {
+                    for t in 0..run.trials.len() {
+                        out.healthy += 1;
+                        out.false_rollbacks += u64::from(end(r, t).rule.is_some());
+                    }
+                }
+                continue;
+            }
+            let mut f = Faulty::default();
+            for t in 0..run.trials.len() {
+                let e = end(r, t);
+                f.trials += 1;
+                f.exposed += e.exposed;
+                let onset = e.onset;
+                if e.full && onset.is_some_and(|o| o < e.ts) {
+                    f.escaped += 1;
+                }
+                if let (Some(rule), Some(o)) = (e.rule, onset) {
+                    let twin = twins.get(t).copied().unwrap_or(i64::MAX);
+                    if e.ts >= o && twin > e.ts && run.moves[rule] {
+                        f.caught += 1;
+                        f.catch_ms += e.ts - o;
+                    }
+                }
+            }
+            out.faulty.push(f);
+        }
+        out
+    }
+
+    /// The figures of `setting`.
+    pub(crate) fn figures(&self, setting: &[Variant], rules: &[AlertRule]) -> Figures {
+        let columns = self.columns(setting);
+        self.figures_by(rules, |r, t| self.first_among(r, t, &columns, None, rules))
+    }
+
+    /// The figures of `setting` with knob `ki` at each of its variants, in order.
+    pub(crate) fn moves(
+        &self,
+        setting: &[Variant],
+        ki: usize,
+        rules: &[AlertRule],
+    ) -> Vec<Figures> {
+        let columns = self.columns(setting);
+        let others: Vec<Vec<Option<Key>>> = (0..self.runs.len())
+            .map(|r| {
+                (0..self.runs[r].trials.len())
+                    .map(|t| self.first_among(r, t, &columns, Some(ki), rules))
+                    .collect()
+            })
+            .collect();
+        let knob = &self.knobs[ki];
+        let rule = knob.rule;
+        let by_rule = rules[rule].kind != RuleKind::Gate;
+        (0..knob.variants())
+            .map(|v| {
+                let c = self.offsets[ki] + v;
+                self.figures_by(rules, |r, t| {
+                    let at = self.runs[r].fires[t * self.width + c];
+                    let mine = (at != NEVER).then_some((at, by_rule, rule, c));
+                    match (others[r][t], mine) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    }
+                })
+            })
+            .collect()
+    }
+}
+
+/// A setting and its figures.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Point {
+    pub(crate) setting: Vec<Variant>,
+    pub(crate) figures: Figures,
+}
+
+/// The best setting whose false-rollback rate's upper 95% bound is at most `budget`;
+/// Err with the calmest setting when even that one is over it.
+pub(crate) fn best_within(sweep: &Sweep, rules: &[AlertRule], budget: f64) -> Result<Point, Point> {
+    let setting: Vec<Variant> = sweep.knobs.iter().map(|k| k.calmest()).collect();
+    let figures = sweep.figures(&setting, rules);
+    let mut at = Point { setting, figures };
+    if at.figures.false_upper() > budget {
+        return Err(at);
+    }
+    loop {
+        let mut best: Option<(usize, usize, Figures)> = None;
+        for (ki, k) in sweep.knobs.iter().enumerate() {
+            if !k.tuned() {
+                continue;
+            }
+            for (v, f) in sweep.moves(&at.setting, ki, rules).into_iter().enumerate() {
+                let fits = f.false_upper() <= budget;
+                let beats = best.as_ref().map_or(&at.figures, |b| &b.2);
+                if fits && f.better_than(beats) {
+                    best = Some((ki, v, f));
+                }
+            }
+        }
+        let Some((ki, v, figures)) = best else {
+            return Ok(back_to_the_plan(sweep, rules, budget, at));
+        };
+        at.setting[ki] = sweep.knobs[ki].variant(v);
+        at.figures = figures;
+    }
+}
+
+/// `best` with each knob, in plan order, put back as the plan wrote it wherever that
+/// stays within the budget and catches as many, as soon, with no more requests served by
+/// the bad version: a rule that makes no difference is left as its authors chose it.
+fn back_to_the_plan(sweep: &Sweep, rules: &[AlertRule], budget: f64, mut best: Point) -> Point {
+    for (ki, k) in sweep.knobs.iter().enumerate() {
+        if best.setting[ki] == k.current {
+            continue;
+        }
+        let mut setting = best.setting.clone();
+        setting[ki] = k.current;
+        let f = sweep.figures(&setting, rules);
+        let (a, b) = (&f, &best.figures);
+        let sum = |x: &Figures| {
+            (
+                x.faulty.iter().map(|f| f.catch_ms).sum::<i64>(),
+                x.faulty.iter().map(|f| f.exposed).sum::<u64>(),
+            )
+        };
+        let (ta, ea) = sum(a);
+        let (tb, eb) = sum(b);
+        if a.false_upper() <= budget && a.caught() >= b.caught() && ta <= tb && ea <= eb {
+            best = Point {
+                setting,
+                figures: f,
+            };
+        }
+    }
+    best
+}
+
+/// The budgets at which the frontier is drawn, besides the user's.
+const FRONTIER_BUDGETS: [f64; 9] = [0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.35, 0.5];
+
+/// The best setting at each budget of a ladder and at `budget`, less those another one
+/// dominates (no more false rollbacks and at least as many caught, one of them strictly),
+/// by increasing false rollbacks.
+pub(crate) fn frontier(sweep: &Sweep, rules: &[AlertRule], budget: f64) -> Vec<Point> {
+    let mut points: Vec<Point> = FRONTIER_BUDGETS
+        .iter()
+        .chain([&budget])
+        .filter_map(|&b| best_within(sweep, rules, b).ok())
+        .collect();
+    points.sort_by_key(|p| {
+        (
+            p.figures.false_rollbacks,
+            std::cmp::Reverse(p.figures.caught()),
+        )
+    });
+    points.dedup_by(|a, b| a.setting == b.setting);
+    let dominated = |p: &Point, q: &Point| {
+        let (a, b) = (&p.figures, &q.figures);
+        b.false_rollbacks <= a.false_rollbacks
+            && b.caught() >= a.caught()
+            && (b.false_rollbacks < a.false_rollbacks || b.caught() > a.caught())
+    };
+    let kept: Vec<bool> = points
+        .iter()
+        .map(|p| !points.iter().any(|q| dominated(p, q)))
+        .collect();
+    points
+        .into_iter()
+        .zip(kept)
+        .filter_map(|(p, k)| k.then_some(p))
+        .collect()
+}

@@ -24,7 +24,7 @@ use crate::sim::montecarlo::{
 };
 use crate::sim::outcomes::RuleSet;
 use crate::sim::scenario::{FaultKind, Scenario, Scenarios};
-use crate::sim::synth::{FaultModel, Lanes, Model};
+use crate::sim::synth::{FaultModel, Lanes, Model, QueryFailure};
 use std::cell::RefCell;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -87,10 +87,20 @@ pub(crate) struct Sweep {
 }
 
 /// A rule whose thresholds the ladder cannot order for some value (see
-/// [`super::ladder::Ladder::holding`]): the lowest trial and scenario where it happened.
+/// [`super::ladder::Ladder::holding`]).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Disordered {
     pub(crate) rule: usize,
+}
+
+/// Why a sweep gives no figures.
+#[derive(Debug, Clone)]
+pub(crate) enum Stop {
+    /// A relative rule met a negative stable value.
+    Disordered(Disordered),
+    /// A query had no single value: the scenario (by name), the lowest trial, the failure
+    /// (as [`crate::sim::montecarlo::MonteCarlo::query_failure`]).
+    Query(String, u64, QueryFailure),
 }
 
 /// Runs the pass. Its numbers do not depend on `settings.jobs`.
@@ -100,7 +110,7 @@ pub(crate) fn run(
     knobs: Vec<Knob>,
     settings: Settings,
     progress: &mut dyn FnMut(u64, u64),
-) -> Result<Sweep, Disordered> {
+) -> Result<Sweep, Stop> {
     let (plan, rules) = (&lowered.plan, &lowered.rules);
     let model = Model::new(
         plan,
@@ -194,7 +204,15 @@ pub(crate) fn run(
         .filter_map(|(_, _, p)| p.disordered.clone())
         .min_by_key(|d| d.rule)
     {
-        return Err(d);
+        return Err(Stop::Disordered(d));
+    }
+    // The first scenario (in the file's order) where a query failed, its lowest trial.
+    if let Some((si, (trial, f))) = pieces
+        .iter()
+        .filter_map(|(si, _, p)| p.query_failure.clone().map(|q| (*si, q)))
+        .min_by_key(|(si, (trial, _))| (*si, *trial))
+    {
+        return Err(Stop::Query(runs[si].name.clone(), trial, f));
     }
     let mut out: Vec<Run> = runs
         .iter()
@@ -232,6 +250,7 @@ struct Piece {
     fires: Vec<u32>,
     exposed: Vec<u32>,
     disordered: Option<Disordered>,
+    query_failure: Option<(u64, QueryFailure)>,
 }
 
 /// Everything a worker reads.
@@ -267,6 +286,8 @@ struct Records<'k> {
     /// Empty for a fault-free scenario.
     exposed: Vec<u32>,
     disordered: Option<Disordered>,
+    /// The lowest trial whose query failed, and how.
+    query_failure: Option<(u64, QueryFailure)>,
 }
 
 impl Records<'_> {
@@ -340,6 +361,7 @@ impl Job<'_, '_> {
                 Vec::new()
             },
             disordered: None,
+            query_failure: None,
         });
         let rules = &self.lowered.rules;
         let last_phase = self.lowered.plan.phases.len() - 1;
@@ -372,6 +394,12 @@ impl Job<'_, '_> {
                     if phase < ended_in {
                         let end = schedule.starts[phase + 1];
                         rec.enter(t, ended_in, (end + eval_ms - 1).div_euclid(eval_ms) as u32);
+                    }
+                    if let Some(f) = group.lanes.query_failure(lane) {
+                        let trial = group.trial_of[lane];
+                        if rec.query_failure.as_ref().is_none_or(|(t, _)| trial < *t) {
+                            rec.query_failure = Some((trial, f.clone()));
+                        }
                     }
                     let exposure = group.lanes.exposure(lane);
                     let onset = fault.map(|f| match f.kind {
@@ -462,6 +490,7 @@ impl Job<'_, '_> {
             fires: rec.fires,
             exposed: rec.exposed,
             disordered: rec.disordered,
+            query_failure: rec.query_failure,
         }
     }
 }

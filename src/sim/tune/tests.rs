@@ -190,6 +190,30 @@ fn time_sweep() {
     let t = std::time::Instant::now();
     let sweep = sweep::run(&plan, &s, k, settings(2000, 2), &mut |_, _| {}).expect("ordered");
     eprintln!("sweep {:?} width {}", t.elapsed(), sweep.width);
+    let t = std::time::Instant::now();
+    let best = super::search::best_within(&sweep, &plan.rules, 0.01);
+    eprintln!(
+        "best {:?} {:?}",
+        t.elapsed(),
+        best.as_ref().map(|p| (
+            &p.setting,
+            p.figures.false_rollback(),
+            p.figures.detection()
+        ))
+    );
+    let cur = sweep.figures(&current(&sweep.knobs), &plan.rules);
+    eprintln!("current {:?} {:?}", cur.false_rollback(), cur.detection());
+    let t = std::time::Instant::now();
+    let f = super::search::frontier(&sweep, &plan.rules, 0.01);
+    eprintln!("frontier {:?}", t.elapsed());
+    for p in &f {
+        eprintln!(
+            "  {:.4} {:.4} {:?}",
+            p.figures.false_rollback().probability,
+            p.figures.detection().probability,
+            p.setting
+        );
+    }
     let keep = Ranges {
         vary: vec![],
         keep: plan

@@ -1,0 +1,103 @@
+//! `plan tune`: the search over settings of the plan's rules on the same trials, the report
+//! on stdout, findings and notes on stderr.
+
+use super::args::Format;
+use super::error::Error;
+use super::findings::Batch;
+use super::settings::SimulateFlags;
+use super::simulate::{monte_carlo_scenarios, query_failed};
+use crate::sim::tune::space::{self, Ranges};
+use crate::sim::tune::sweep::Stop;
+use crate::sim::tune::{self, Ask, TuneError};
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+
+/// What the command line asks of a tune.
+pub(super) struct Asked {
+    pub(super) budget: f64,
+    pub(super) vary: Vec<String>,
+    pub(super) keep: Vec<String>,
+    pub(super) check: bool,
+}
+
+pub(super) fn tune(
+    file: &Path,
+    scenarios: Option<&Path>,
+    flags: SimulateFlags,
+    asked: &Asked,
+    format: Format,
+) -> Result<(), Error> {
+    let b = Batch::plans(&[file.to_path_buf()], false);
+    let _ = std::io::stderr().write_all(b.text().as_bytes());
+    b.outcome()?;
+    let Some(compiled) = b.compiled.into_iter().next() else {
+        return Err(Error::Findings { unreadable: false });
+    };
+    let Some(lowered) = &compiled.plan else {
+        return Err(Error::Findings { unreadable: false });
+    };
+    let mut ranges = Ranges {
+        vary: Vec::new(),
+        keep: asked.keep.clone(),
+    };
+    for v in &asked.vary {
+        let parsed = space::parse_vary(v).map_err(|e| Error::Usage(format!("--vary {e}")))?;
+        let vary = space::resolve_vary(&lowered.plan, &lowered.rules, &parsed)
+            .map_err(|e| Error::Usage(format!("--vary {v}: {e}")))?;
+        ranges.vary.push(vary);
+    }
+    let (scenarios, file_name, settings) =
+        monte_carlo_scenarios(&compiled, lowered, scenarios, &flags)?;
+    let started = std::time::Instant::now();
+    let show_progress = std::io::stderr().is_terminal() && format == Format::Human;
+    let mut progress = |done: u64, total: u64| {
+        if show_progress && started.elapsed() > std::time::Duration::from_secs(1) {
+            eprint!("\rsimulating: {done}/{total} trials");
+            if done == total {
+                eprint!("\r\x1b[K");
+            }
+        }
+    };
+    let ask = Ask {
+        ranges: &ranges,
+        budget: asked.budget,
+        check_seed: asked.check.then(|| settings.seed.wrapping_add(1)),
+    };
+    let report = match tune::tune(
+        lowered,
+        (&scenarios, &file_name),
+        settings,
+        &ask,
+        &mut progress,
+    ) {
+        Ok(r) => r,
+        Err(TuneError::Usage(e)) => return Err(Error::Usage(e)),
+        Err(TuneError::NoFault) => {
+            return Err(Error::Tune(format!(
+                "{file_name} has no faulty scenario: a tune weighs false rollbacks against faults caught, and there is no fault to catch; add scenarios with a `fault`"
+            )));
+        }
+        Err(TuneError::Stop(Stop::Query(scenario, trial, f))) => {
+            return Err(query_failed(&compiled, (&scenario, trial, &f)));
+        }
+        Err(TuneError::Stop(Stop::Disordered(d))) => {
+            return Err(Error::Tune(format!(
+                "`{}` compares with a stable value below zero in some trial, where a higher factor is not a stricter rule; keep it as written (`--keep {}`)",
+                lowered.rules[d.rule].id,
+                tune::report::target(&lowered.rules[d.rule])
+            )));
+        }
+    };
+    let text = match format {
+        Format::Json => serde_json::to_string_pretty(&report).unwrap_or_default() + "\n",
+        Format::Human => tune::report::text(&report),
+    };
+    let _ = std::io::stdout().write_all(text.as_bytes());
+    if report.recommended.is_none() {
+        return Err(Error::Tune(format!(
+            "no setting keeps false rollbacks within {}; raise --max-false-rollback, or tune more rules (a rule kept as written may be what rolls back)",
+            crate::sim::tune::report::percent(asked.budget)
+        )));
+    }
+    Ok(())
+}

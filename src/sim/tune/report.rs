@@ -1,0 +1,366 @@
+//! What `plan tune` reports: one document, printed for people or as JSON (the same
+//! numbers), built once from the sweep, the search and the check.
+
+use super::search::{Figures, Point};
+use super::space::{Knob, Variant};
+use crate::check::CheckedPlan;
+use crate::lower::{AlertRule, Condition, RuleKind, show_rhs};
+use crate::model::{Duration, trim};
+use crate::sim::stats::Proportion;
+use serde::Serialize;
+
+/// The tune's document.
+#[derive(Debug, Serialize)]
+pub(crate) struct Report {
+    pub(crate) schema_version: u32,
+    pub(crate) plan: String,
+    pub(crate) scenarios: String,
+    pub(crate) seed: u64,
+    pub(crate) trials: u64,
+    pub(crate) semantics: &'static str,
+    /// The false-rollback budget: the upper end of the rate's 95% interval.
+    pub(crate) max_false_rollback: f64,
+    /// Settings tried per rule, all on the same trials.
+    pub(crate) settings_tried: usize,
+    pub(crate) rules: Vec<RuleReport>,
+    pub(crate) faulty_scenarios: Vec<String>,
+    pub(crate) current: PointReport,
+    /// None when no setting meets the budget.
+    pub(crate) recommended: Option<PointReport>,
+    /// The calmest setting, when no setting meets the budget: how close it comes.
+    pub(crate) calmest: Option<PointReport>,
+    pub(crate) frontier: Vec<PointReport>,
+    /// How far the plan's own setting is from the frontier.
+    pub(crate) distance: Distance,
+    /// The recommended setting simulated afresh.
+    pub(crate) check: Option<Check>,
+}
+
+/// A tuned (or kept) rule.
+#[derive(Debug, Serialize)]
+pub(crate) struct RuleReport {
+    /// `error_rate`, or `gates.availability`.
+    pub(crate) target: String,
+    pub(crate) kind: &'static str,
+    pub(crate) tuned: bool,
+    pub(crate) thresholds: usize,
+    pub(crate) fors_s: Vec<f64>,
+    pub(crate) current: String,
+    /// Its recommended setting, as people read it, and as numbers.
+    pub(crate) recommended: Option<String>,
+    pub(crate) recommended_threshold: Option<f64>,
+    pub(crate) recommended_for_s: Option<f64>,
+}
+
+/// A setting's figures on the tune's trials.
+#[derive(Debug, Serialize)]
+pub(crate) struct PointReport {
+    /// Per rule, in the order of `rules`.
+    pub(crate) setting: Vec<String>,
+    pub(crate) false_rollback: Proportion,
+    /// Over every faulty trial.
+    pub(crate) caught: Proportion,
+    pub(crate) per_scenario: Vec<ScenarioFigures>,
+    pub(crate) mean_time_to_catch_s: Option<f64>,
+    pub(crate) mean_requests_exposed: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct ScenarioFigures {
+    pub(crate) scenario: String,
+    pub(crate) caught: Proportion,
+    pub(crate) escaped: Proportion,
+}
+
+/// The plan's setting against the frontier.
+#[derive(Debug, Serialize)]
+pub(crate) struct Distance {
+    /// The most caught by a frontier setting with no more false rollbacks than today.
+    pub(crate) caught_at_same_false_rollback: Option<Proportion>,
+    /// The fewest false rollbacks of a frontier setting that catches as many as today.
+    pub(crate) false_rollback_at_same_caught: Option<Proportion>,
+}
+
+/// The recommended setting re-simulated by `plan simulate`'s own run with another seed.
+#[derive(Debug, Serialize)]
+pub(crate) struct Check {
+    pub(crate) seed: u64,
+    pub(crate) false_rollback: Proportion,
+    pub(crate) within_budget: bool,
+    pub(crate) per_scenario: Vec<ScenarioFigures>,
+}
+
+/// What a `--vary` or `--keep` names.
+pub(crate) fn target(rule: &AlertRule) -> String {
+    match rule.kind {
+        RuleKind::Gate => format!("gates.{}", rule.id),
+        _ => rule.id.clone(),
+    }
+}
+
+/// A knob's variant as people read it: `error_rate > 10% for 5m`; a gate as written,
+/// on its healthy side (`availability > 99.5%`).
+pub(crate) fn show(plan: &CheckedPlan, rules: &[AlertRule], knob: &Knob, v: Variant) -> String {
+    let rule = &rules[knob.rule];
+    let m = &plan.metrics[rule.metric];
+    let condition = knob.ladder.conditions[v.level];
+    let Condition::Compare { op, rhs } = condition else {
+        return rule.summary.clone();
+    };
+    match rule.kind {
+        RuleKind::Gate => format!("{} {} {}", m.name, op.negate().as_str(), show_rhs(rhs, m)),
+        _ => format!(
+            "{} {} {} for {}",
+            m.name,
+            op.as_str(),
+            show_rhs(rhs, m),
+            show_for(knob.fors[v.for_])
+        ),
+    }
+}
+
+fn show_for(ms: u64) -> String {
+    Duration::from_millis(ms).map_or("0s".into(), |d| d.to_string())
+}
+
+/// A point's report.
+pub(crate) fn point(
+    plan: &CheckedPlan,
+    rules: &[AlertRule],
+    knobs: &[Knob],
+    names: &[String],
+    p: &Point,
+) -> PointReport {
+    figures(
+        knobs
+            .iter()
+            .zip(&p.setting)
+            .map(|(k, &v)| show(plan, rules, k, v))
+            .collect(),
+        names,
+        &p.figures,
+    )
+}
+
+fn figures(setting: Vec<String>, names: &[String], f: &Figures) -> PointReport {
+    PointReport {
+        setting,
+        false_rollback: f.false_rollback(),
+        caught: f.detection(),
+        per_scenario: names
+            .iter()
+            .zip(&f.faulty)
+            .map(|(n, x)| ScenarioFigures {
+                scenario: n.clone(),
+                caught: Proportion::new(x.caught, x.trials),
+                escaped: Proportion::new(x.escaped, x.trials),
+            })
+            .collect(),
+        mean_time_to_catch_s: f.mean_catch_ms().map(|ms| ms / 1000.0),
+        mean_requests_exposed: f.mean_exposed(),
+    }
+}
+
+/// The rules' part of the report.
+pub(crate) fn rules(
+    plan: &CheckedPlan,
+    rules: &[AlertRule],
+    knobs: &[Knob],
+    recommended: Option<&Point>,
+) -> Vec<RuleReport> {
+    knobs
+        .iter()
+        .enumerate()
+        .map(|(i, k)| {
+            let rec = recommended.map(|p| p.setting[i]);
+            RuleReport {
+                target: target(&rules[k.rule]),
+                kind: match k.kind {
+                    RuleKind::Gate => "gate",
+                    _ => "rollback",
+                },
+                tuned: k.tuned(),
+                thresholds: k.ladder.len(),
+                fors_s: k.fors.iter().map(|&f| f as f64 / 1000.0).collect(),
+                current: show(plan, rules, k, k.current),
+                recommended: rec.map(|v| show(plan, rules, k, v)),
+                recommended_threshold: rec.map(|v| k.level(v)),
+                recommended_for_s: rec.map(|v| k.fors[v.for_] as f64 / 1000.0),
+            }
+        })
+        .collect()
+}
+
+/// How far `current` is from the frontier.
+pub(crate) fn distance(current: &Figures, frontier: &[Point]) -> Distance {
+    Distance {
+        caught_at_same_false_rollback: frontier
+            .iter()
+            .filter(|p| p.figures.false_rollbacks <= current.false_rollbacks)
+            .max_by_key(|p| p.figures.caught())
+            .map(|p| p.figures.detection()),
+        false_rollback_at_same_caught: frontier
+            .iter()
+            .filter(|p| p.figures.caught() >= current.caught())
+            .min_by_key(|p| p.figures.false_rollbacks)
+            .map(|p| p.figures.false_rollback()),
+    }
+}
+
+/// A check's per-scenario figures.
+pub(crate) fn check_figures(names: &[String], caught: &[(u64, u64, u64)]) -> Vec<ScenarioFigures> {
+    names
+        .iter()
+        .zip(caught)
+        .map(|(n, &(c, e, t))| ScenarioFigures {
+            scenario: n.clone(),
+            caught: Proportion::new(c, t),
+            escaped: Proportion::new(e, t),
+        })
+        .collect()
+}
+
+fn pct(p: &Proportion) -> String {
+    format!(
+        "{} [{}, {}]",
+        percent(p.probability),
+        percent(p.ci95[0]),
+        percent(p.ci95[1])
+    )
+}
+
+pub(crate) fn percent(v: f64) -> String {
+    if v.is_nan() {
+        return "-".into();
+    }
+    let x = v * 100.0;
+    if x == 0.0 || x == 100.0 {
+        format!("{}%", trim(x))
+    } else if x < 1.0 {
+        format!("{:.2}%", x)
+    } else {
+        format!("{:.1}%", x)
+    }
+}
+
+fn duration_s(s: Option<f64>) -> String {
+    match s {
+        None => "-".into(),
+        Some(s) if s < 120.0 => format!("{:.0}s", s),
+        Some(s) if s < 7200.0 => format!("{:.1}m", s / 60.0),
+        Some(s) => format!("{:.1}h", s / 3600.0),
+    }
+}
+
+/// The report for people.
+pub(crate) fn text(r: &Report) -> String {
+    let mut s = String::new();
+    let tuned = r.rules.iter().filter(|x| x.tuned).count();
+    s += &format!(
+        "plan `{}`: tuned {} of {} rules over {} ({} trials per scenario, seed {}, {}); {} settings of single rules, each on the same trials\n",
+        r.plan,
+        tuned,
+        r.rules.len(),
+        r.scenarios,
+        r.trials,
+        r.seed,
+        r.semantics,
+        r.settings_tried
+    );
+    s += &format!(
+        "budget: at most {} of healthy releases rolled back (the upper end of the 95% interval)\n\n",
+        percent(r.max_false_rollback)
+    );
+    let row = |name: &str, p: &PointReport| {
+        format!(
+            "  {:<13} {:<27} {:<27} {:>9} {:>12.0}\n",
+            name,
+            pct(&p.false_rollback),
+            pct(&p.caught),
+            duration_s(p.mean_time_to_catch_s),
+            p.mean_requests_exposed
+        )
+    };
+    s += &format!(
+        "  {:<13} {:<27} {:<27} {:>9} {:>12}\n",
+        "", "false rollback", "caught (faulty scenarios)", "to catch", "bad requests"
+    );
+    s += &row("current", &r.current);
+    if let Some(rec) = &r.recommended {
+        s += &row("recommended", rec);
+    }
+    if let Some(calm) = &r.calmest {
+        s += &row("calmest", calm);
+    }
+    s += "  (to catch: mean time from the fault's onset to a caught rollback; bad requests: mean requests the canary served from the onset, per faulty trial)\n";
+    let Some(rec) = &r.recommended else {
+        s += &format!(
+            "\nno setting meets the budget: even the calmest rolls back {} of healthy releases.\n",
+            r.calmest
+                .as_ref()
+                .map_or("-".into(), |c| pct(&c.false_rollback))
+        );
+        return s;
+    };
+    s += "\nrecommended setting:\n";
+    let width = r.rules.iter().map(|x| x.current.len()).max().unwrap_or(0);
+    for rule in &r.rules {
+        let to = rule.recommended.as_deref().unwrap_or("");
+        let mark = if !rule.tuned {
+            "(kept)"
+        } else if to == rule.current {
+            "(unchanged)"
+        } else {
+            "->"
+        };
+        let shown = if mark == "->" { to } else { "" };
+        s += &format!("  {:<width$}  {} {}\n", rule.current, mark, shown);
+    }
+    s += "\ncaught, per faulty scenario:\n";
+    s += &format!("  {:<22} {:<27} {:<27}\n", "", "current", "recommended");
+    for (c, x) in r.current.per_scenario.iter().zip(&rec.per_scenario) {
+        s += &format!(
+            "  {:<22} {:<27} {:<27}\n",
+            c.scenario,
+            pct(&c.caught),
+            pct(&x.caught)
+        );
+    }
+    s += "\nfrontier (the best setting at each false-rollback level; * recommended):\n";
+    for p in &r.frontier {
+        let star = if p.setting == rec.setting { "*" } else { " " };
+        s += &format!(
+            "  {} false rollback {:<27} caught {:<27} to catch {}\n",
+            star,
+            pct(&p.false_rollback),
+            pct(&p.caught),
+            duration_s(p.mean_time_to_catch_s)
+        );
+    }
+    if let Some(c) = &r.distance.caught_at_same_false_rollback {
+        s += &format!(
+            "today's setting: at its own false-rollback rate the frontier catches {}",
+            pct(c)
+        );
+        if let Some(f) = &r.distance.false_rollback_at_same_caught {
+            s += &format!(
+                "; catching as many as today costs {} false rollbacks",
+                pct(f)
+            );
+        }
+        s += "\n";
+    }
+    if let Some(c) = &r.check {
+        s += &format!(
+            "\ncheck: `plan simulate` of the recommended setting with seed {} (fresh trials): false rollback {}, {}\n",
+            c.seed,
+            pct(&c.false_rollback),
+            if c.within_budget {
+                "within the budget"
+            } else {
+                "OVER THE BUDGET (the tune's trials were lucky for it: run again with more --trials)"
+            }
+        );
+    }
+    s
+}
