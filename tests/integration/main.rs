@@ -25,4 +25,5 @@ mod silent;
 mod simulate;
 mod snapshots;
 mod support;
+mod tune;
 mod validate;

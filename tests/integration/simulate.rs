@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 /// A plan with one canary phase at `share` for `canary` minutes, then everyone, and the
 /// given rollback conditions (YAML flow items) and monitoring.
-fn test_plan(
+pub(crate) fn test_plan(
     dir: &Path,
     name: &str,
     share: &str,
@@ -52,7 +52,7 @@ fn scenario<'v>(report: &'v Value, name: &str) -> &'v Value {
 }
 
 /// The Wilson score interval at `z` for `k` events in `n` trials.
-fn wilson(k: u64, n: u64, z: f64) -> (f64, f64) {
+pub(crate) fn wilson(k: u64, n: u64, z: f64) -> (f64, f64) {
     let (k, n) = (k as f64, n as f64);
     let p = k / n;
     let d = 1.0 + z * z / n;

@@ -55,8 +55,11 @@ pub(crate) struct RuleReport {
 /// A setting's figures on the tune's trials.
 #[derive(Debug, Serialize)]
 pub(crate) struct PointReport {
-    /// Per rule, in the order of `rules`.
+    /// Per rule, in the order of `rules`: as people read it, and as numbers (the
+    /// threshold, or the factor of stable; the `for` in seconds).
     pub(crate) setting: Vec<String>,
+    pub(crate) thresholds: Vec<f64>,
+    pub(crate) fors_s: Vec<f64>,
     pub(crate) false_rollback: Proportion,
     /// Over every faulty trial.
     pub(crate) caught: Proportion,
@@ -131,20 +134,14 @@ pub(crate) fn point(
     names: &[String],
     p: &Point,
 ) -> PointReport {
-    figures(
-        knobs
-            .iter()
-            .zip(&p.setting)
-            .map(|(k, &v)| show(plan, rules, k, v))
-            .collect(),
-        names,
-        &p.figures,
-    )
-}
-
-fn figures(setting: Vec<String>, names: &[String], f: &Figures) -> PointReport {
+    let f = &p.figures;
+    let pairs = || knobs.iter().zip(&p.setting);
     PointReport {
-        setting,
+        setting: pairs().map(|(k, &v)| show(plan, rules, k, v)).collect(),
+        thresholds: pairs().map(|(k, &v)| k.level(v)).collect(),
+        fors_s: pairs()
+            .map(|(k, &v)| k.fors[v.for_] as f64 / 1000.0)
+            .collect(),
         false_rollback: f.false_rollback(),
         caught: f.detection(),
         per_scenario: names

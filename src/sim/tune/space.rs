@@ -219,6 +219,8 @@ pub(crate) fn knobs(
                 .copied()
                 .filter(|&f| f >= a && f <= b)
                 .chain([a, b])
+                // A `for` between 0 and the evaluation interval means the interval.
+                .filter(|&f| f == 0 || f >= eval)
                 .collect(),
             None => FORS_MS
                 .iter()

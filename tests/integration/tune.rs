@@ -1,0 +1,180 @@
+//! `plan tune` against answers known in advance: a closed-form frontier, the Lawsker
+//! plan's budget met on fresh trials, the same numbers at any thread count, and the
+//! errors a user meets. All runs drive the real binary.
+
+use crate::simulate::{test_plan, wilson};
+use crate::support::{self, plan, write};
+use serde_json::Value;
+use statrs::distribution::{Binomial, Discrete, DiscreteCDF, Poisson};
+
+/// Runs `plan tune` with `--format json`, expecting `code`.
+fn tune(args: &[&str], code: i32) -> Value {
+    let done = plan()
+        .arg("tune")
+        .args(args)
+        .args(["--format", "json"])
+        .expect(code);
+    serde_json::from_str(&done.stdout).expect("the report is JSON")
+}
+
+const Z999: f64 = 3.290_526_731_491_926;
+
+/// Per window, the probability that its error ratio is above `threshold`: requests
+/// ~ Poisson(mu), errors ~ Binomial(requests, p), the ratio compared as the simulator does.
+fn above(mu: f64, p: f64, threshold: f64) -> f64 {
+    let pois = Poisson::new(mu).unwrap();
+    (1..2000u64)
+        .map(|n| {
+            // The least error count whose ratio is above the threshold.
+            let least = (0..=n)
+                .find(|&e| e as f64 / n as f64 > threshold)
+                .unwrap_or(n + 1);
+            let tail = if least == 0 {
+                1.0
+            } else {
+                1.0 - Binomial::new(p, n).unwrap().cdf(least - 1)
+            };
+            pois.pmf(n) * tail
+        })
+        .sum()
+}
+
+/// The probability that an alert with a `for` of `need - 1` windows fires at some window,
+/// window `k` being above the threshold with probability `q[k]`, independently.
+fn fires(q: &[f64], need: usize) -> f64 {
+    // state[j]: the current run of windows above is j long (j < need), not yet fired.
+    let mut state = vec![0.0; need];
+    state[0] = 1.0;
+    for &qk in q {
+        let mut next = vec![0.0; need];
+        for (j, &s) in state.iter().enumerate() {
+            next[0] += s * (1.0 - qk);
+            if j + 1 < need {
+                next[j + 1] += s * qk;
+            }
+        }
+        state = next;
+    }
+    1.0 - state.iter().sum::<f64>()
+}
+
+/// Closed form (the setting of `simulate`'s closed-form test: 2.42 semantics, 5m windows
+/// evaluated every 5m, so windows are disjoint and a window's error ratio is exactly
+/// errors/requests): one error-ratio rule, its threshold and `for` tuned. Every frontier
+/// point's false-rollback count is within the 99.9% interval of its exact probability; its
+/// caught count lies between the exact probability of rolling back after the onset less the
+/// twin's exact false-rollback probability (a catch needs the twin not to have rolled back)
+/// and that probability; the recommended setting's exact false-rollback probability is
+/// within the budget, and no setting comfortably within it detects more.
+#[test]
+fn the_frontier_matches_the_closed_form() {
+    let dir = support::temp_dir("tune-closed");
+    let p = test_plan(
+        &dir,
+        "closed",
+        "50%",
+        "60m",
+        "{ evaluation_interval: 5m, window: 5m }",
+        &["{ metric: error_rate, threshold: 0.0631, duration: 5m }"],
+    );
+    let text = std::fs::read_to_string(&p).unwrap().replace(
+        "{ name: full, traffic: 100% }",
+        "{ name: full, traffic: 100%, duration: 5m }",
+    );
+    std::fs::write(&p, text).unwrap();
+    let (p_healthy, p_fault) = (0.05, 0.09);
+    let sc = write(
+        &dir,
+        "flat.yaml",
+        "traffic: { requests_per_second: 1.3333333333333333, daily_amplitude: 0 }\nbaseline: { error_rate: 5% }\n\
+         scenarios:\n  - name: healthy\n  - name: worse\n    fault: { kind: step, onset: 5m, error_rate: 9% }\n",
+    );
+    let trials = 3000u64;
+    let budget = 0.05;
+    let r = tune(
+        &[
+            p.to_str().unwrap(),
+            "--scenarios",
+            sc.to_str().unwrap(),
+            "--trials",
+            &trials.to_string(),
+            "--semantics",
+            "prometheus2",
+            "--vary",
+            "error_rate.threshold=5.7%..10.3%",
+            "--vary",
+            "error_rate.duration=0s..5m",
+            "--max-false-rollback",
+            "5%",
+            "--no-check",
+        ],
+        0,
+    );
+    let mu = 1.333_333_333_333_333_3 * 0.5 * 300.0;
+    // Windows at 5m..55m in the canary phase; with `for: 0s` the one at 60m too (it reads
+    // the canary's last window, in the new phase, whose alerts start over).
+    let exact = |threshold: f64, for_s: f64| -> (f64, f64) {
+        // No threshold is a ratio the simulator could meet exactly.
+        let pois = Poisson::new(mu).unwrap();
+        let ties: f64 = (1..2000u64)
+            .filter(|&n| ((threshold * n as f64).round() - threshold * n as f64).abs() < 1e-9)
+            .map(|n| pois.pmf(n))
+            .sum();
+        assert!(ties < 1e-6, "{threshold}: ties {ties}");
+        let (windows, need) = if for_s == 0.0 { (12, 1) } else { (11, 2) };
+        let (qh, qf) = (
+            above(mu, p_healthy, threshold),
+            above(mu, p_fault, threshold),
+        );
+        let healthy = fires(&vec![qh; windows], need);
+        let mut q = vec![qf; windows];
+        q[0] = qh;
+        (healthy, fires(&q, need))
+    };
+    let frontier = r["frontier"].as_array().unwrap();
+    assert!(
+        frontier.len() >= 3,
+        "a frontier of one point tests little: {frontier:#?}"
+    );
+    let count = |v: &Value| v["count"].as_u64().unwrap();
+    for point in frontier {
+        let (threshold, for_s) = (
+            point["thresholds"][0].as_f64().unwrap(),
+            point["fors_s"][0].as_f64().unwrap(),
+        );
+        let (healthy, detected) = exact(threshold, for_s);
+        let (lo, hi) = wilson(count(&point["false_rollback"]), trials, Z999);
+        assert!(
+            lo <= healthy && healthy <= hi,
+            "{threshold} for {for_s}s: false rollback exact {healthy}, 99.9% [{lo}, {hi}]"
+        );
+        let (lo, hi) = wilson(count(&point["caught"]), trials, Z999);
+        assert!(
+            lo <= detected && detected - healthy <= hi,
+            "{threshold} for {for_s}s: caught 99.9% [{lo}, {hi}], exact detection {detected}, less the twin's {healthy}"
+        );
+    }
+    let rec = &r["recommended"];
+    let (rec_healthy, rec_detected) = exact(
+        rec["thresholds"][0].as_f64().unwrap(),
+        rec["fors_s"][0].as_f64().unwrap(),
+    );
+    assert!(rec_healthy <= budget, "recommended: exact {rec_healthy}");
+    let rule = &r["rules"][0];
+    let best = rule["fors_s"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|f| {
+            let f = f.as_f64().unwrap();
+            (0..9).map(move |i| (0.057 * (0.103f64 / 0.057).powf(f64::from(i) / 8.0), f))
+        })
+        .map(|(t, f)| exact(t, f))
+        .filter(|&(h, _)| h <= 0.6 * budget)
+        .map(|(_, d)| d)
+        .fold(0.0, f64::max);
+    assert!(
+        rec_detected >= best - 0.02,
+        "recommended detects {rec_detected}, a setting well within the budget {best}"
+    );
+}
