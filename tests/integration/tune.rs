@@ -178,3 +178,153 @@ fn the_frontier_matches_the_closed_form() {
         "recommended detects {rec_detected}, a setting well within the budget {best}"
     );
 }
+
+/// The Lawsker plan at a few hundred trials: a recommended setting within a 5% budget on
+/// the tune's trials and on the check's fresh ones, every rule reported, today's figures
+/// beside the recommended ones.
+#[test]
+fn lawsker_is_tuned_within_the_budget() {
+    let r = tune(
+        &[
+            "plans/lawsker.yaml",
+            "--trials",
+            "150",
+            "--max-false-rollback",
+            "5%",
+        ],
+        0,
+    );
+    let rec = &r["recommended"];
+    assert!(
+        rec["false_rollback"]["ci95"][1].as_f64().unwrap() <= 0.05,
+        "{rec:#}"
+    );
+    assert!(
+        r["check"]["within_budget"].as_bool().unwrap(),
+        "{:#}",
+        r["check"]
+    );
+    assert_eq!(r["check"]["seed"], 2);
+    let rules = r["rules"].as_array().unwrap();
+    assert_eq!(
+        rules.len(),
+        13,
+        "3 rollback conditions, the silent canary, 9 gates"
+    );
+    assert_eq!(rec["setting"].as_array().unwrap().len(), rules.len());
+    let names: Vec<&str> = r["faulty_scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 8);
+    // Today's setting rolls back most healthy releases; the recommended one catches more.
+    let cur = &r["current"];
+    assert!(cur["false_rollback"]["probability"].as_f64().unwrap() > 0.5);
+    assert!(rec["caught"]["count"].as_u64().unwrap() > cur["caught"]["count"].as_u64().unwrap());
+}
+
+/// Same seed, same report, at any thread count.
+#[test]
+fn a_tune_does_not_depend_on_the_thread_count() {
+    let args = [
+        "plans/lawsker.yaml",
+        "--trials",
+        "40",
+        "--max-false-rollback",
+        "20%",
+    ];
+    let one = tune(&[&args[..], &["--jobs", "1"]].concat(), 0);
+    let three = tune(&[&args[..], &["--jobs", "3"]].concat(), 0);
+    assert_eq!(one, three);
+}
+
+/// What a user gets wrong: each is an error that says what to write, and nothing on stdout.
+#[test]
+fn bad_requests_are_refused_with_what_to_write() {
+    let cases: [(&[&str], i32, &str); 6] = [
+        (
+            &["--vary", "eror_rate.threshold=1%..5%"],
+            2,
+            "`eror_rate` is not a rule of the plan",
+        ),
+        (
+            &["--vary", "error_rate.threshold=1s..5s"],
+            2,
+            "a duration fits only a latency metric",
+        ),
+        (
+            &["--vary", "error_rate.limit=1%..5%"],
+            2,
+            "`limit` is not a part of a rule",
+        ),
+        (
+            &["--vary", "gates.error_rate.duration=1m..5m"],
+            2,
+            "a gate's `for` is the monitoring window",
+        ),
+        (
+            &["--keep", "nothing"],
+            2,
+            "`nothing` is not a rule of the plan; tunable rules: error_rate, response_time_p95, availability, silent_canary, gates.error_rate",
+        ),
+        (
+            &["--max-false-rollback", "150%"],
+            2,
+            "`150%` is not between 0% and 100%",
+        ),
+    ];
+    for (args, code, says) in cases {
+        let done = plan()
+            .args(["tune", "plans/lawsker.yaml", "--trials", "2"])
+            .args(args)
+            .expect(code);
+        assert!(done.stderr.contains(says), "{args:?}: {}", done.stderr);
+        assert_eq!(done.stdout, "", "{args:?}");
+    }
+}
+
+/// Scenarios without a fault have nothing to catch; a budget nothing meets says how close
+/// the calmest setting comes.
+#[test]
+fn a_tune_without_an_answer_says_why() {
+    let dir = support::temp_dir("tune-no-answer");
+    let healthy = write(&dir, "healthy.yaml", "scenarios:\n  - name: healthy\n");
+    let done = plan()
+        .args([
+            "tune",
+            "plans/admin-console.yaml",
+            "--trials",
+            "2",
+            "--scenarios",
+        ])
+        .arg(&healthy)
+        .expect(1);
+    assert!(
+        done.stderr.contains("has no faulty scenario"),
+        "{}",
+        done.stderr
+    );
+    let done = plan()
+        .args([
+            "tune",
+            "plans/lawsker.yaml",
+            "--trials",
+            "20",
+            "--max-false-rollback",
+            "0%",
+        ])
+        .expect(1);
+    assert!(
+        done.stdout.contains("no setting meets the budget"),
+        "{}",
+        done.stdout
+    );
+    assert!(
+        done.stderr
+            .contains("no setting keeps false rollbacks within 0%"),
+        "{}",
+        done.stderr
+    );
+}
