@@ -138,6 +138,10 @@ pub(super) enum Command {
         /// Skip the check of the recommended setting on fresh trials.
         #[arg(long)]
         no_check: bool,
+        /// Write the recommended setting into the plan file (only the tuned scalars
+        /// change; comments, order and formatting stay). Without it, the change is printed.
+        #[arg(long)]
+        write: bool,
     },
     /// Print the JSON Schema of release plans (or of scenario files).
     Schema {

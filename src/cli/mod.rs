@@ -82,6 +82,7 @@ pub fn main() -> i32 {
             format,
             semantics,
             no_check,
+            write,
         } => {
             let flags = settings::SimulateFlags {
                 seed,
@@ -97,6 +98,7 @@ pub fn main() -> i32 {
                 vary,
                 keep,
                 check: !no_check,
+                write,
             };
             tune::tune(&file, scenarios.as_deref(), flags, &ask, format)
         }

@@ -6,6 +6,7 @@ use super::error::Error;
 use super::findings::Batch;
 use super::settings::SimulateFlags;
 use super::simulate::{monte_carlo_scenarios, query_failed};
+use crate::sim::tune::report::LineEdit;
 use crate::sim::tune::space::{self, Ranges};
 use crate::sim::tune::sweep::Stop;
 use crate::sim::tune::{self, Ask, TuneError};
@@ -18,6 +19,55 @@ pub(super) struct Asked {
     pub(super) vary: Vec<String>,
     pub(super) keep: Vec<String>,
     pub(super) check: bool,
+    /// Write the recommended setting into the plan file.
+    pub(super) write: bool,
+}
+
+/// The changed lines as a unified diff.
+fn diff(name: &str, changed: &[LineEdit], written: bool) -> String {
+    if changed.is_empty() {
+        return "\nthe plan already has the recommended setting\n".into();
+    }
+    let mut s = format!(
+        "\n{} (comments are kept as written: check any that restates a value):\n--- {name}\n+++ {name} (tuned)\n",
+        if written {
+            "written into the plan"
+        } else {
+            "the change (`--write` writes it into the plan)"
+        }
+    );
+    for LineEdit { line, from, to } in changed {
+        s += &format!("@@ -{line} +{line} @@\n-{from}\n+{to}\n");
+    }
+    s
+}
+
+/// Replaces the plan file by `text` at once: written beside it, then renamed over it, so
+/// that a failure leaves the old file whole.
+fn write_plan(path: &Path, text: &str) -> Result<(), Error> {
+    let fail = |e: std::io::Error| {
+        Error::Tune(format!(
+            "{}: cannot write the tuned plan: {e}; the plan was not changed",
+            path.display()
+        ))
+    };
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map_or("plan".into(), |n| n.to_string_lossy().into_owned());
+    let tmp = dir.join(format!(".{name}.tune-{}", std::process::id()));
+    let permissions = std::fs::metadata(path).map_err(fail)?.permissions();
+    let written = std::fs::write(&tmp, text)
+        .and_then(|()| std::fs::set_permissions(&tmp, permissions))
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(fail(e));
+    }
+    Ok(())
 }
 
 pub(super) fn tune(
@@ -63,7 +113,7 @@ pub(super) fn tune(
         budget: asked.budget,
         check_seed: asked.check.then(|| settings.seed.wrapping_add(1)),
     };
-    let report = match tune::tune(
+    let tuned = match tune::tune(
         lowered,
         (&scenarios, &file_name),
         settings,
@@ -88,11 +138,41 @@ pub(super) fn tune(
             )));
         }
     };
-    let text = match format {
+    let mut report = tuned.report;
+    // The plan file with the recommended setting written in.
+    let rewritten = match &tuned.recommended {
+        Some(setting) => Some(
+            tune::edits::rewrite(&compiled.source, lowered, &tuned.knobs, setting).map_err(|e| {
+                Error::Tune(format!(
+                    "{}: the recommended setting cannot be written into the plan: {e}; nothing was written",
+                    compiled.source.name
+                ))
+            })?,
+        ),
+        None => None,
+    };
+    if let Some((_, changed)) = &rewritten {
+        report.edits = changed.clone();
+    }
+    let mut text = match format {
         Format::Json => serde_json::to_string_pretty(&report).unwrap_or_default() + "\n",
         Format::Human => tune::report::text(&report),
     };
+    if let (Format::Human, Some((_, changed))) = (format, &rewritten) {
+        text += &diff(&compiled.source.name, changed, asked.write);
+    }
     let _ = std::io::stdout().write_all(text.as_bytes());
+    if let (true, Some((new, changed))) = (asked.write, &rewritten) {
+        if !changed.is_empty() {
+            write_plan(file, new)?;
+        }
+        eprintln!(
+            "wrote {} line{} of {}",
+            changed.len(),
+            super::terminal::plural(changed.len()),
+            file.display()
+        );
+    }
     if report.recommended.is_none() {
         return Err(Error::Tune(format!(
             "no setting keeps false rollbacks within {}; raise --max-false-rollback, or tune more rules (a rule kept as written may be what rolls back)",

@@ -18,8 +18,8 @@ pub use predicate::Predicate;
 pub(crate) use predicate::{AgeUnit, Comparison, Operand};
 pub use share::Share;
 pub use silent::SilentCanary;
-pub(crate) use threshold::trim;
 pub use threshold::{Amount, Bad, Gate, Op, Threshold, Unit};
+pub(crate) use threshold::{split_op, trim};
 
 use crate::diagnostic::Diagnostic;
 

@@ -693,7 +693,7 @@ fn run_on<'s>(
     let twin = runs.iter().position(|s| s.fault.is_none());
     let faults: Vec<FaultModel<'_>> = runs
         .iter()
-        .map(|s| FaultModel::new(&model, s.fault.as_ref()))
+        .map(|s| FaultModel::new(model, s.fault.as_ref()))
         .collect();
     let trials = settings.trials;
     let passes: [Vec<usize>; 2] = [
@@ -703,21 +703,21 @@ fn run_on<'s>(
             .collect(),
     ];
     let total = trials * passes.iter().map(|p| p.len() as u64).sum::<u64>();
-    let units: Vec<i64> = runs.iter().map(|s| detect_unit(&model, s)).collect();
-    let demands = Demands::new(&model, rules);
+    let units: Vec<i64> = runs.iter().map(|s| detect_unit(model, s)).collect();
+    let demands = Demands::new(model, rules);
     // Only a run with a faulty scenario reads its twins.
     let twin_rollbacks: Vec<AtomicI64> = if any_faulty {
         (0..trials).map(|_| AtomicI64::new(NEVER)).collect()
     } else {
         Vec::new()
     };
-    let moves: Vec<Vec<bool>> = runs.iter().map(|s| moved_rules(&model, s, rules)).collect();
+    let moves: Vec<Vec<bool>> = runs.iter().map(|s| moved_rules(model, s, rules)).collect();
     let job = Job {
         moves: &moves,
         plan,
         rules,
         schedule: &model.schedule,
-        model: &model,
+        model,
         faults: &faults,
         runs: &runs,
         users_per_day: scenarios.traffic.users_per_day,

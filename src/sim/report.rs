@@ -93,7 +93,6 @@
 use crate::check::{CheckedPlan, GatePolicy};
 use crate::lower::{AlertRule, RuleKind};
 use crate::model::{AfterMaxHold, Duration};
-use crate::prom::Semantics;
 use crate::sim::montecarlo::{MonteCarlo, ScenarioResult, Settings, Tally};
 use crate::sim::scenario::Scenarios;
 use crate::sim::stats::Proportion;

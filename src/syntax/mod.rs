@@ -4,6 +4,7 @@
 //! as are duplicate keys and alias expansions past `yaml_serde`'s limits. The span index
 //! also places every later stage's findings at their line and column ([`locate`]).
 
+pub(crate) mod edit;
 mod locate;
 mod scalar;
 mod spans;

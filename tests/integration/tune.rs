@@ -328,3 +328,89 @@ fn a_tune_without_an_answer_says_why() {
         done.stderr
     );
 }
+
+/// `--write` on every example plan: only lines of tuned scalars change, every comment and
+/// key stays where it was, and the tuned plan validates. Without `--write` the same change
+/// is printed and the file is left alone.
+#[test]
+fn write_round_trips_every_example_plan() {
+    let root = support::root();
+    let dir = support::temp_dir("tune-write");
+    // The minimal plan states no request rate, and the built-in scenarios none either.
+    let minimal = write(
+        &dir,
+        "minimal-scenarios.yaml",
+        "traffic: { requests_per_second: 50 }\nscenarios:\n  - name: healthy\n  - name: errors\n    fault: { kind: step, onset: 1h, error_rate: 20% }\n",
+    );
+    let cases = [
+        ("lawsker.yaml", root.join("simulations/lawsker.yaml")),
+        ("checkout.yaml", root.join("simulations/checkout.yaml")),
+        ("admin-console.yaml", root.join("simulations/default.yaml")),
+        ("minimal.yaml", minimal),
+    ];
+    let listed: Vec<String> = std::fs::read_dir(root.join("plans"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".yaml"))
+        .collect();
+    for name in &listed {
+        assert!(
+            cases.iter().any(|(c, _)| c == name),
+            "plans/{name}: add it here"
+        );
+    }
+    let mut edited = 0;
+    for (name, scenarios) in cases {
+        let original = std::fs::read_to_string(root.join("plans").join(name)).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, &original).unwrap();
+        let args = vec![
+            "tune".to_string(),
+            path.to_str().unwrap().to_string(),
+            "--trials".into(),
+            "25".into(),
+            "--max-false-rollback".into(),
+            "40%".into(),
+            "--no-check".into(),
+            "--scenarios".into(),
+            scenarios.to_str().unwrap().to_string(),
+        ];
+        // Printed, not written.
+        let shown = plan().args(&args).args(["--format", "json"]).expect(0);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), original, "{name}");
+        let r: Value = serde_json::from_str(&shown.stdout).unwrap();
+        let edits = r["edits"].as_array().unwrap();
+        // Written.
+        plan().args(&args).arg("--write").expect(0);
+        let tuned = std::fs::read_to_string(&path).unwrap();
+        let (old, new): (Vec<&str>, Vec<&str>) =
+            (original.lines().collect(), tuned.lines().collect());
+        assert_eq!(old.len(), new.len(), "{name}: lines added or removed");
+        let changed: Vec<usize> = (0..old.len()).filter(|&i| old[i] != new[i]).collect();
+        assert_eq!(
+            changed.len(),
+            edits.len(),
+            "{name}: the printed change is the written one"
+        );
+        for &i in &changed {
+            let (a, b) = (old[i], new[i]);
+            // The key, and any comment after the value, are as they were.
+            let key = |l: &str| l.split(':').next().unwrap().to_string();
+            let comment = |l: &str| l.find(" #").map(|c| l[c..].trim().to_string());
+            assert_eq!(key(a), key(b), "{name}:{}", i + 1);
+            assert_eq!(comment(a), comment(b), "{name}:{}", i + 1);
+            let key = key(a);
+            let key = key.trim().trim_start_matches("- ");
+            let tunable = ["threshold", "duration"].contains(&key)
+                || r["rules"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|x| x["target"] == format!("gates.{key}"));
+            assert!(tunable, "{name}:{}: `{a}` is not a tuned scalar", i + 1);
+        }
+        plan().args(["validate", path.to_str().unwrap()]).expect(0);
+        edited += changed.len();
+    }
+    assert!(edited >= 4, "the tunes changed only {edited} lines");
+}

@@ -11,6 +11,7 @@
 //! The figures of a setting are those `plan simulate` gives for the plan with that setting
 //! on the same seed (a test runs both): the fast path is checked against the reference.
 
+pub(crate) mod edits;
 pub(crate) mod ladder;
 pub(crate) mod report;
 pub(crate) mod score;
@@ -45,6 +46,13 @@ pub(crate) struct Ask<'a> {
     pub(crate) check_seed: Option<u64>,
 }
 
+/// A tune's report, and the settings behind it.
+pub(crate) struct Tuned {
+    pub(crate) report: Report,
+    pub(crate) knobs: Vec<Knob>,
+    pub(crate) recommended: Option<Vec<Variant>>,
+}
+
 /// Tunes `lowered` on `scenarios` (named `file`).
 pub(crate) fn tune(
     lowered: &LoweredPlan,
@@ -52,7 +60,7 @@ pub(crate) fn tune(
     settings: Settings,
     ask: &Ask<'_>,
     progress: &mut dyn FnMut(u64, u64),
-) -> Result<Report, TuneError> {
+) -> Result<Tuned, TuneError> {
     let (plan, rules) = (&lowered.plan, &lowered.rules);
     if scenarios.scenarios.iter().all(|s| s.fault.is_none()) {
         return Err(TuneError::NoFault);
@@ -80,7 +88,7 @@ pub(crate) fn tune(
         )),
         _ => None,
     };
-    Ok(Report {
+    let report = Report {
         schema_version: 1,
         plan: plan.name.clone(),
         scenarios: file.to_string(),
@@ -97,6 +105,12 @@ pub(crate) fn tune(
         distance: report::distance(&here.figures, &frontier),
         frontier: frontier.iter().map(point).collect(),
         check,
+        edits: Vec::new(),
+    };
+    Ok(Tuned {
+        report,
+        recommended: best.ok().map(|p| p.setting),
+        knobs: sweep.knobs,
     })
 }
 

@@ -34,6 +34,16 @@ pub(crate) struct Report {
     pub(crate) distance: Distance,
     /// The recommended setting simulated afresh.
     pub(crate) check: Option<Check>,
+    /// The plan file's lines that the recommended setting changes.
+    pub(crate) edits: Vec<LineEdit>,
+}
+
+/// One changed line of the plan file.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct LineEdit {
+    pub(crate) line: usize,
+    pub(crate) from: String,
+    pub(crate) to: String,
 }
 
 /// A tuned (or kept) rule.

@@ -8,6 +8,7 @@ use super::space::Variant;
 use super::sweep::{NEVER, Run, Sweep, Trial, full_by};
 use crate::lower::{AlertRule, RuleKind};
 use crate::sim::evaluator::Verdict;
+#[cfg(test)]
 use crate::sim::montecarlo::Tally;
 
 /// The first firing of a trial: (evaluation, by a rule rather than a gate, rule index,
@@ -30,6 +31,37 @@ pub(crate) struct End {
     pub(crate) exposed: u64,
     /// Whether it completed (rather than rolled back or stayed held).
     pub(crate) completed: bool,
+}
+
+impl End {
+    /// When it rolled back, `i64::MAX` if it did not: a twin's time, for the faulty
+    /// trials that compare with it.
+    pub(crate) fn rollback_ts(&self) -> i64 {
+        if self.rule.is_some() {
+            self.ts
+        } else {
+            i64::MAX
+        }
+    }
+
+    /// Whether it rolled back before the fault began (or without a fault).
+    pub(crate) fn is_false(&self) -> bool {
+        self.rule.is_some() && self.onset.is_none_or(|o| self.ts < o)
+    }
+
+    /// When a faulty trial's rollback is a catch (see [`crate::sim::montecarlo`]): after
+    /// the onset, its twin (which rolled back at `twin`) not yet rolled back, by a rule
+    /// whose metric the fault moves (`moves`, per rule). Some(time from onset to
+    /// rollback) if caught.
+    pub(crate) fn caught(&self, twin: i64, moves: &[bool]) -> Option<i64> {
+        let (rule, onset) = (self.rule?, self.onset?);
+        (self.ts >= onset && twin > self.ts && moves[rule]).then_some(self.ts - onset)
+    }
+
+    /// Whether the faulty version served everyone while its fault showed.
+    pub(crate) fn escaped(&self) -> bool {
+        self.full && self.onset.is_some_and(|o| o < self.ts)
+    }
 }
 
 impl Sweep {
@@ -68,6 +100,7 @@ impl Sweep {
     }
 
     /// How trial `t` of run `r` ended with the variants at `columns`.
+    #[cfg(test)]
     pub(crate) fn end(&self, r: usize, t: usize, columns: &[usize], rules: &[AlertRule]) -> End {
         self.end_from(
             &self.runs[r],
@@ -119,21 +152,29 @@ impl Sweep {
 
     /// Per trial of the twins' run, when it rolled back under `columns` (`i64::MAX`:
     /// never).
+    #[cfg(test)]
     pub(crate) fn twin_rollbacks(&self, columns: &[usize], rules: &[AlertRule]) -> Vec<i64> {
+        self.twins_by(|r, t| self.first_among(r, t, columns, None, rules))
+    }
+
+    /// Per trial of the twins' run, when it rolled back, given each trial's first firing.
+    pub(crate) fn twins_by(&self, first: impl Fn(usize, usize) -> Option<Key>) -> Vec<i64> {
         let Some(twin) = self.twin else {
             return Vec::new();
         };
         (0..self.runs[twin].trials.len())
             .map(|t| {
-                let e = self.end(twin, t, columns, rules);
-                if e.rule.is_some() { e.ts } else { i64::MAX }
+                self.end_from(&self.runs[twin], t, first(twin, t))
+                    .rollback_ts()
             })
             .collect()
     }
 
     /// Run `si`'s tally under `columns`, as `plan simulate` counts it: the counts of
     /// outcomes, the rollbacks' first rules, the times to catch and the requests exposed
-    /// (the rest of a [`Tally`] is left empty).
+    /// (the rest of a [`Tally`] is left empty). The reference for [`Sweep::figures`]'s
+    /// counts, which decide with the same [`End`] methods.
+    #[cfg(test)]
     pub(crate) fn tally(
         &self,
         si: usize,
@@ -152,19 +193,17 @@ impl Sweep {
                 tally.rollbacks += 1;
                 tally.gate_rollbacks += u64::from(rules[rule].kind == RuleKind::Gate);
                 tally.first_rule[rule] += 1;
-                match onset {
-                    Some(o) if e.ts >= o => tally.detected += 1,
-                    _ => tally.false_rollbacks += 1,
+                if e.is_false() {
+                    tally.false_rollbacks += 1;
+                } else {
+                    tally.detected += 1;
                 }
                 if let (Some(o), Some(&twin)) = (onset, twins.get(t)) {
-                    let twin_later = e.ts >= o && twin > e.ts;
-                    tally.twin_not_yet += u64::from(twin_later);
-                    if twin_later && run.moves[rule] {
+                    tally.twin_not_yet += u64::from(e.ts >= o && twin > e.ts);
+                    if let Some(ms) = e.caught(twin, &run.moves) {
                         tally.caught += 1;
                         tally.caught_by_rule[rule] += 1;
-                        tally
-                            .detect_steps
-                            .add(((e.ts - o) / run.detect_unit_ms) as usize);
+                        tally.detect_steps.add((ms / run.detect_unit_ms) as usize);
                     } else {
                         tally.rolled_back_anyway += 1;
                         tally.anyway_by_rule[rule] += 1;
@@ -180,9 +219,7 @@ impl Sweep {
             } else {
                 tally.held += 1;
             }
-            if e.full && onset.is_some_and(|o| o < e.ts) {
-                tally.escaped += 1;
-            }
+            tally.escaped += u64::from(e.escaped());
         }
         tally
     }

@@ -96,32 +96,20 @@ impl Figures {
 }
 
 impl Sweep {
-    /// A setting's figures, given each trial's first firing.
-    fn figures_by(
-        &self,
-        rules: &[AlertRule],
-        first: impl Fn(usize, usize) -> Option<Key>,
-    ) -> Figures {
+    /// A setting's figures, given each trial's first firing: each trial's end and
+    /// whether it is a catch decided as [`Sweep::tally`] decides them for the reference.
+    fn figures_by(&self, first: impl Fn(usize, usize) -> Option<Key>) -> Figures {
         let end = |r: usize, t: usize| -> End { self.end_from(&self.runs[r], t, first(r, t)) };
-        let twins: Vec<i64> = match self.twin {
-            Some(tw) => (0..self.runs[tw].trials.len())
-                .map(|t| {
-                    let e = end(tw, t);
-                    if e.rule.is_some() { e.ts } else { i64::MAX }
-                })
-                .collect(),
-            None => Vec::new(),
-        };
+        let twins = self.twins_by(&first);
+        // The extra twin pass stands for the healthy scenario the file lacks.
+        let file_has_healthy = self.runs[..self.in_file].iter().any(|x| !x.faulty);
         let mut out = Figures::default();
         for (r, run) in self.runs.iter().enumerate() {
             if !run.faulty {
-                // The extra twin pass stands for the healthy scenario the file lacks.
-                let healthy =
-                    r < self.in_file || !self.runs[..self.in_file].iter().any(|x| !x.faulty);
-                if healthy {
+                if r < self.in_file || !file_has_healthy {
                     for t in 0..run.trials.len() {
                         out.healthy += 1;
-                        out.false_rollbacks += u64::from(end(r, t).rule.is_some());
+                        out.false_rollbacks += u64::from(end(r, t).is_false());
                     }
                 }
                 continue;
@@ -131,16 +119,11 @@ impl Sweep {
                 let e = end(r, t);
                 f.trials += 1;
                 f.exposed += e.exposed;
-                let onset = e.onset;
-                if e.full && onset.is_some_and(|o| o < e.ts) {
-                    f.escaped += 1;
-                }
-                if let (Some(rule), Some(o)) = (e.rule, onset) {
-                    let twin = twins.get(t).copied().unwrap_or(i64::MAX);
-                    if e.ts >= o && twin > e.ts && run.moves[rule] {
-                        f.caught += 1;
-                        f.catch_ms += e.ts - o;
-                    }
+                f.escaped += u64::from(e.escaped());
+                let twin = twins.get(t).copied().unwrap_or(i64::MAX);
+                if let Some(ms) = e.caught(twin, &run.moves) {
+                    f.caught += 1;
+                    f.catch_ms += ms;
                 }
             }
             out.faulty.push(f);
@@ -151,7 +134,7 @@ impl Sweep {
     /// The figures of `setting`.
     pub(crate) fn figures(&self, setting: &[Variant], rules: &[AlertRule]) -> Figures {
         let columns = self.columns(setting);
-        self.figures_by(rules, |r, t| self.first_among(r, t, &columns, None, rules))
+        self.figures_by(|r, t| self.first_among(r, t, &columns, None, rules))
     }
 
     /// The figures of `setting` with knob `ki` at each of its variants, in order.
@@ -175,7 +158,7 @@ impl Sweep {
         (0..knob.variants())
             .map(|v| {
                 let c = self.offsets[ki] + v;
-                self.figures_by(rules, |r, t| {
+                self.figures_by(|r, t| {
                     let at = self.runs[r].fires[t * self.width + c];
                     let mine = (at != NEVER).then_some((at, by_rule, rule, c));
                     match (others[r][t], mine) {

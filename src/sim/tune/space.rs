@@ -208,6 +208,25 @@ pub(crate) fn knobs(
             Some((a, b)) => spread(a, b),
             None => default_levels(op, unit, relative, current),
         };
+        // Each level as the plan would read it back once written (see
+        // [`super::edits::canonical`]); the plan's own level is as it reads already.
+        let written = match r.kind {
+            RuleKind::Gate => plan
+                .gates
+                .iter()
+                .find(|g| g.metric == r.metric)
+                .map(|g| g.written.as_str()),
+            _ => plan
+                .rollbacks
+                .iter()
+                .find(|x| x.id == r.id)
+                .map(|x| x.written.as_str()),
+        };
+        if let Some(w) = written {
+            for l in &mut levels {
+                *l = super::edits::canonical(w, *l, unit);
+            }
+        }
         levels.push(current);
         let mut fors: Vec<u64> = match vary.iter().find_map(|v| match v.part {
             Part::Duration(a, b) => Some((a, b)),

@@ -65,6 +65,7 @@ pub(crate) struct Run {
     /// Per rule: whether the fault can move its metric.
     pub(crate) moves: Vec<bool>,
     /// The unit of detection times ([`crate::sim::montecarlo::detect_unit`]).
+    #[cfg(test)]
     pub(crate) detect_unit_ms: i64,
 }
 
@@ -81,7 +82,6 @@ pub(crate) struct Sweep {
     /// How many of `runs` are the scenario file's.
     pub(crate) in_file: usize,
     pub(crate) eval_ms: i64,
-    pub(crate) trials: u64,
     /// The plan's phases.
     pub(crate) phases: usize,
 }
@@ -222,6 +222,7 @@ pub(crate) fn run(
             fires: Vec::with_capacity(trials as usize * width),
             exposed: Vec::new(),
             moves: moved_rules(&model, s, rules),
+            #[cfg(test)]
             detect_unit_ms: crate::sim::montecarlo::detect_unit(&model, s),
         })
         .collect();
@@ -239,7 +240,6 @@ pub(crate) fn run(
         twin,
         in_file: scenarios.scenarios.len(),
         eval_ms: model.eval_ms,
-        trials,
         phases: plan.phases.len(),
     })
 }

@@ -111,6 +111,58 @@ fn agrees(lowered: &LoweredPlan, scenarios: &Scenarios, trials: u64) -> Sweep {
                 r.scenario.name
             );
         }
+        // The search's figures are the reference's counts.
+        let figures = sweep.figures(&setting, &lowered.rules);
+        let healthy: Vec<&Tally> = match reference.twins.as_ref().filter(|t| t.scenario.is_none()) {
+            Some(extra) => vec![&extra.tally],
+            None => reference
+                .results
+                .iter()
+                .filter(|r| r.scenario.fault.is_none())
+                .map(|r| &r.tally)
+                .collect(),
+        };
+        assert_eq!(
+            figures.healthy,
+            healthy.iter().map(|t| t.trials).sum::<u64>()
+        );
+        assert_eq!(
+            figures.false_rollbacks,
+            healthy.iter().map(|t| t.false_rollbacks).sum::<u64>()
+        );
+        let faulty: Vec<&Tally> = reference
+            .results
+            .iter()
+            .filter(|r| r.scenario.fault.is_some())
+            .map(|r| &r.tally)
+            .collect();
+        assert_eq!(figures.faulty.len(), faulty.len());
+        for (f, t) in figures.faulty.iter().zip(faulty) {
+            assert_eq!(
+                (f.trials, f.caught, f.escaped, f.exposed),
+                (t.trials, t.caught, t.escaped, t.exposed_requests)
+            );
+        }
+        // And a knob's moves are the figures of each of its variants.
+        let ki = sweep
+            .knobs
+            .iter()
+            .position(Knob::tuned)
+            .expect("a tuned knob");
+        let moves = sweep.moves(&setting, ki, &lowered.rules);
+        for v in [
+            0,
+            sweep.knobs[ki].variants() / 2,
+            sweep.knobs[ki].variants() - 1,
+        ] {
+            let mut other = setting.clone();
+            other[ki] = sweep.knobs[ki].variant(v);
+            assert_eq!(
+                moves[v],
+                sweep.figures(&other, &lowered.rules),
+                "variant {v}"
+            );
+        }
     }
     sweep
 }

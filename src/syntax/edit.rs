@@ -1,0 +1,245 @@
+//! Lossless edits of a YAML document: a few scalars replaced in place, every other byte
+//! (comments, key order, blank lines, quoting elsewhere) kept.
+//!
+//! A scalar's start is the span index's; its end is found by scanning its token (a quoted
+//! scalar to its closing quote, a plain one to the end of its line, a comment, or a flow
+//! indicator). The new text keeps the old token's quoting, and is double-quoted when it
+//! would not read back as the same plain scalar. The edited document is parsed again and
+//! must give the old value with exactly the edited scalars changed to their new strings
+//! (or numbers): anything else (a plain scalar over several lines, a scan that got the
+//! token wrong) is refused rather than written.
+
+use super::Document;
+use crate::source::Source;
+use serde_json::Value as Json;
+
+/// One scalar to replace: its JSON pointer, and the new value as it should read (a number
+/// stays a number when the old scalar was a plain number and the new text is one).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Edit {
+    pub(crate) pointer: String,
+    pub(crate) text: String,
+}
+
+/// `source` (parsed as `doc`) with `edits` made; Err says why it could not be done safely.
+pub(crate) fn replace_scalars(
+    source: &Source,
+    doc: &Document,
+    edits: &[Edit],
+) -> Result<String, String> {
+    let text = &source.text;
+    let mut spans: Vec<(usize, usize, String)> = Vec::new();
+    for e in edits {
+        let pos = doc
+            .spans
+            .value_at(&e.pointer)
+            .ok_or_else(|| format!("{} is not in the file", e.pointer))?;
+        let start = source
+            .offset(pos.line, pos.col)
+            .ok_or_else(|| format!("{} has no place in the file", e.pointer))?;
+        let end = token_end(text, start)
+            .ok_or_else(|| format!("{} is not a one-line scalar", e.pointer))?;
+        let old = &text[start..end];
+        spans.push((start, end, requote(old, &e.text)));
+    }
+    spans.sort_by_key(|s| s.0);
+    if spans.windows(2).any(|w| w[0].1 > w[1].0) {
+        return Err("two edits overlap".into());
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    for (start, end, new) in &spans {
+        out.push_str(&text[at..*start]);
+        out.push_str(new);
+        at = *end;
+    }
+    out.push_str(&text[at..]);
+    // Read it back: the old value, with exactly the edited scalars changed.
+    let mut expected = doc.value.clone();
+    for e in edits {
+        let slot = expected
+            .pointer_mut(&e.pointer)
+            .ok_or_else(|| format!("{} is not in the value", e.pointer))?;
+        *slot = match (&*slot, e.text.parse::<f64>()) {
+            (Json::Number(_), Ok(n)) => {
+                serde_json::Number::from_f64(n).map_or(Json::String(e.text.clone()), Json::Number)
+            }
+            _ => Json::String(e.text.clone()),
+        };
+    }
+    let edited = Source::new(source.name.clone(), out.clone()).holding(source.kind);
+    let reread =
+        super::parse(&edited).map_err(|_| "the edited file is no longer valid YAML".to_string())?;
+    if !same(&reread.value, &expected) {
+        return Err("the edited file does not read back as the intended change".into());
+    }
+    Ok(out)
+}
+
+/// JSON values equal, numbers compared as numbers (`5` and `5.0` alike).
+fn same(a: &Json, b: &Json) -> bool {
+    match (a, b) {
+        (Json::Number(x), Json::Number(y)) => x.as_f64() == y.as_f64(),
+        (Json::Array(x), Json::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b))
+        }
+        (Json::Object(x), Json::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
+/// The end of the scalar token starting at `start`: past a quoted scalar's closing quote,
+/// or a plain scalar's last character on its line (before a comment or a flow indicator).
+/// None for a block scalar or a quoted one that does not close on its line.
+fn token_end(text: &str, start: usize) -> Option<usize> {
+    let rest = &text[start..];
+    let line = &rest[..rest.find('\n').unwrap_or(rest.len())];
+    let mut chars = line.char_indices();
+    match chars.next()? {
+        (_, '"') => {
+            let mut escaped = false;
+            for (i, c) in chars {
+                match c {
+                    '\\' if !escaped => escaped = true,
+                    '"' if !escaped => return Some(start + i + 1),
+                    _ => escaped = false,
+                }
+            }
+            None
+        }
+        (_, '\'') => {
+            let b = line.as_bytes();
+            let mut i = 1;
+            while i < b.len() {
+                if b[i] == b'\'' {
+                    if b.get(i + 1) == Some(&b'\'') {
+                        i += 2;
+                        continue;
+                    }
+                    return Some(start + i + 1);
+                }
+                i += 1;
+            }
+            None
+        }
+        (_, '|' | '>') => None,
+        _ => {
+            let mut end = line.len();
+            if let Some(i) = line.find(" #") {
+                end = end.min(i);
+            }
+            for ind in [", ", "]", "}"] {
+                if let Some(i) = line.find(ind) {
+                    end = end.min(i);
+                }
+            }
+            if line.ends_with(',') {
+                end = end.min(line.len() - 1);
+            }
+            Some(start + line[..end].trim_end().len())
+        }
+    }
+}
+
+/// `new` written as `old` was: in the same quotes, or plain when it reads back as itself.
+fn requote(old: &str, new: &str) -> String {
+    let double = || format!("\"{}\"", new.replace('\\', "\\\\").replace('"', "\\\""));
+    match old.chars().next() {
+        Some('"') => double(),
+        Some('\'') => format!("'{}'", new.replace('\'', "''")),
+        _ if plain_safe(new) => new.to_string(),
+        _ => double(),
+    }
+}
+
+/// Whether `s` reads back as itself as a plain scalar in a block mapping.
+fn plain_safe(s: &str) -> bool {
+    let first = s.chars().next();
+    !s.is_empty()
+        && !matches!(
+            first,
+            Some(
+                '>' | '|'
+                    | '*'
+                    | '&'
+                    | '!'
+                    | '%'
+                    | '@'
+                    | '`'
+                    | '#'
+                    | '\''
+                    | '"'
+                    | '{'
+                    | '['
+                    | ']'
+                    | '}'
+                    | ','
+                    | '?'
+                    | ':'
+                    | '-'
+            )
+        )
+        && !s.contains(": ")
+        && !s.contains(" #")
+        && s.trim() == s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn edit(text: &str, edits: &[(&str, &str)]) -> Result<String, String> {
+        let source = Source::new("t.yaml".into(), text.into());
+        let doc = super::super::parse(&source).expect("parses");
+        let edits: Vec<Edit> = edits
+            .iter()
+            .map(|(p, t)| Edit {
+                pointer: (*p).into(),
+                text: (*t).into(),
+            })
+            .collect();
+        replace_scalars(&source, &doc, &edits)
+    }
+
+    #[test]
+    fn scalars_change_in_place_and_nothing_else_does() {
+        let text = "# head\nrollback_conditions:\n  - metric: \"error_rate\"\n    threshold: 0.1        # 10%\n    duration: \"5m\"\n\ngates:\n  availability: '> 99.5%'   # SLO\n  error_rate: < 5%\n  flow: { a: 1, b: 2 }\n";
+        let out = edit(
+            text,
+            &[
+                ("/rollback_conditions/0/threshold", "0.05"),
+                ("/rollback_conditions/0/duration", "0s"),
+                ("/gates/availability", "> 96%"),
+                ("/gates/error_rate", "< 40%"),
+                ("/gates/flow/a", "3"),
+            ],
+        )
+        .expect("edits");
+        assert_eq!(
+            out,
+            "# head\nrollback_conditions:\n  - metric: \"error_rate\"\n    threshold: 0.05        # 10%\n    duration: \"0s\"\n\ngates:\n  availability: '> 96%'   # SLO\n  error_rate: < 40%\n  flow: { a: 3, b: 2 }\n"
+        );
+    }
+
+    #[test]
+    fn a_plain_scalar_that_would_change_meaning_is_quoted() {
+        let out = edit(
+            "gates:\n  error_rate: high\n",
+            &[("/gates/error_rate", "> 5%")],
+        )
+        .unwrap();
+        assert_eq!(out, "gates:\n  error_rate: \"> 5%\"\n");
+    }
+
+    #[test]
+    fn what_cannot_be_edited_safely_is_refused() {
+        // A block scalar.
+        assert!(edit("a: |\n  x\n", &[("/a", "y")]).is_err());
+        // A plain scalar folded over two lines.
+        assert!(edit("a: one\n  two\nb: 1\n", &[("/a", "y")]).is_err());
+        // Not there.
+        assert!(edit("a: 1\n", &[("/b", "2")]).is_err());
+    }
+}
