@@ -6,9 +6,10 @@
 
 use super::report::LineEdit;
 use super::space::{Knob, Variant};
+use super::written::written_like;
 use crate::check::CheckedPlan;
 use crate::lower::{AlertRule, LoweredPlan, RuleKind};
-use crate::model::{Amount, Duration, Threshold, Unit, trim};
+use crate::model::{Duration, trim};
 use crate::source::Source;
 use crate::syntax::edit::Edit;
 use serde_json::Value as Json;
@@ -99,7 +100,7 @@ pub(crate) fn rewrite(
     let Some(tuned) = compiled.plan else {
         return Err("the edited plan does not validate".into());
     };
-    let want = super::apply(lowered, knobs, setting);
+    let want = super::space::apply(lowered, knobs, setting);
     let same =
         tuned.rules.len() == want.rules.len()
             && tuned.rules.iter().zip(&want.rules).all(|(a, b)| {
@@ -128,78 +129,7 @@ pub(crate) fn show_for(ms: u64) -> String {
     Duration::from_millis(ms).map_or("0s".into(), |d| d.to_string())
 }
 
-/// The threshold as a plan written like `written` (a rollback threshold, or a gate with
-/// its comparison) would state `level`: what the written text reads back as, so that a
-/// tuned plan compares with exactly the levels that were simulated (`5%` reads as 5/100,
-/// which need not be the level computed on the way).
-pub(crate) fn canonical(written: &str, level: f64, unit: Unit) -> f64 {
-    let rest = crate::model::split_op(written).map_or(written, |(_, rest)| rest);
-    let head = rest.split_once(" or ").map_or(rest, |(head, _)| head);
-    let back = written_like(head, level, unit)
-        .ok()
-        .and_then(|t| match Threshold::parse(&t) {
-            Ok(Threshold::Absolute(a)) => a.in_unit(unit).ok(),
-            Ok(Threshold::Relative { factor, .. }) => Some(factor),
-            Err(_) => None,
-        });
-    back.unwrap_or(level)
-}
-
-/// `level` (in the metric's unit, or a factor of stable) written in the form of `old`.
-fn written_like(old: &str, level: f64, unit: Unit) -> Result<String, String> {
-    let t = Threshold::parse(old.trim()).map_err(|e| format!("`{old}`: {e}"))?;
-    Ok(match t {
-        Threshold::Absolute(a) => match a {
-            Amount::Number(_) => trim(level),
-            Amount::Percent(_) => format!("{}%", trim(level * 100.0)),
-            Amount::Millis(_) => {
-                let ms = match unit {
-                    Unit::Seconds => level * 1000.0,
-                    _ => level,
-                };
-                Amount::Millis(ms.round() as u64).to_string()
-            }
-            Amount::Bytes(_) => Amount::Bytes(level.round()).to_string(),
-        },
-        Threshold::Relative { percent, .. } => {
-            let factor = if percent {
-                format!("{}% of stable", trim(level * 100.0))
-            } else {
-                format!("{}x stable", trim(level))
-            };
-            match old.split_once(" and ") {
-                Some((_, floor)) => format!("{factor} and {floor}"),
-                None => factor,
-            }
-        }
-    })
-}
-
 /// A JSON pointer token.
 fn escape(s: &str) -> String {
     s.replace('~', "~0").replace('/', "~1")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_new_level_is_written_as_the_old_one_was() {
-        assert_eq!(written_like("10%", 0.05, Unit::Ratio).unwrap(), "5%");
-        assert_eq!(written_like("0.1", 0.05, Unit::Ratio).unwrap(), "0.05");
-        assert_eq!(
-            written_like("5s", 625.0, Unit::Milliseconds).unwrap(),
-            "625ms"
-        );
-        assert_eq!(written_like("3s", 24.0, Unit::Seconds).unwrap(), "24s");
-        assert_eq!(
-            written_like("2x stable and above 1%", 3.0, Unit::Ratio).unwrap(),
-            "3x stable and above 1%"
-        );
-        assert_eq!(
-            written_like("95% of stable", 0.8, Unit::Ratio).unwrap(),
-            "80% of stable"
-        );
-    }
 }

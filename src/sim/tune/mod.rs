@@ -18,12 +18,14 @@ pub(crate) mod score;
 pub(crate) mod search;
 pub(crate) mod space;
 pub(crate) mod sweep;
+pub(crate) mod written;
 
 use crate::lower::LoweredPlan;
 use crate::sim::montecarlo::{self, Settings};
 use crate::sim::scenario::Scenarios;
 use report::Report;
 use space::{Knob, Ranges, Variant};
+use space::{apply, current};
 use sweep::Stop;
 
 /// Why a tune gives no report.
@@ -156,35 +158,6 @@ fn check(
         false_rollback,
         per_scenario: report::check_figures(&names, &faulty),
     }
-}
-
-/// The plan with `setting` (one variant per knob) in place of its own thresholds.
-pub(crate) fn apply(lowered: &LoweredPlan, knobs: &[Knob], setting: &[Variant]) -> LoweredPlan {
-    let mut out = lowered.clone();
-    for (k, &v) in knobs.iter().zip(setting) {
-        k.apply(&mut out.rules[k.rule], v);
-    }
-    out
-}
-
-/// The rules a tune's model is built for: the plan's, and one per threshold of every
-/// ladder, so that the model tells apart every threshold the tune tries (what a trial
-/// draws depends on it: see [`crate::sim::synth::Model::new`]).
-pub(crate) fn model_rules(lowered: &LoweredPlan, knobs: &[Knob]) -> Vec<crate::lower::AlertRule> {
-    let mut rules = lowered.rules.clone();
-    for k in knobs {
-        for c in &k.ladder.conditions {
-            let mut r = lowered.rules[k.rule].clone();
-            r.condition = *c;
-            rules.push(r);
-        }
-    }
-    rules
-}
-
-/// The plan's own setting.
-pub(crate) fn current(knobs: &[Knob]) -> Vec<Variant> {
-    knobs.iter().map(|k| k.current).collect()
 }
 
 #[cfg(test)]

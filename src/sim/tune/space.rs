@@ -10,7 +10,7 @@
 
 use super::ladder::Ladder;
 use crate::check::{CheckedPlan, GatePolicy};
-use crate::lower::{AlertRule, Condition, Rhs, RuleKind};
+use crate::lower::{AlertRule, Condition, LoweredPlan, Rhs, RuleKind};
 use crate::model::{Amount, Op, Unit};
 
 /// A rule `plan tune` watches, and the settings it may take.
@@ -209,7 +209,7 @@ pub(crate) fn knobs(
             None => default_levels(op, unit, relative, current),
         };
         // Each level as the plan would read it back once written (see
-        // [`super::edits::canonical`]); the plan's own level is as it reads already.
+        // [`super::written::canonical`]); the plan's own level is as it reads already.
         let written = match r.kind {
             RuleKind::Gate => plan
                 .gates
@@ -224,7 +224,7 @@ pub(crate) fn knobs(
         };
         if let Some(w) = written {
             for l in &mut levels {
-                *l = super::edits::canonical(w, *l, unit);
+                *l = super::written::canonical(w, *l, unit);
             }
         }
         levels.push(current);
@@ -388,6 +388,35 @@ pub(crate) fn resolve_vary(
         target: target.clone(),
         part,
     })
+}
+
+/// The plan with `setting` (one variant per knob) in place of its own thresholds.
+pub(crate) fn apply(lowered: &LoweredPlan, knobs: &[Knob], setting: &[Variant]) -> LoweredPlan {
+    let mut out = lowered.clone();
+    for (k, &v) in knobs.iter().zip(setting) {
+        k.apply(&mut out.rules[k.rule], v);
+    }
+    out
+}
+
+/// The rules a tune's model is built for: the plan's, and one per threshold of every
+/// ladder, so that the model tells apart every threshold the tune tries (what a trial
+/// draws depends on it: see [`crate::sim::synth::Model::new`]).
+pub(crate) fn model_rules(lowered: &LoweredPlan, knobs: &[Knob]) -> Vec<AlertRule> {
+    let mut rules = lowered.rules.clone();
+    for k in knobs {
+        for c in &k.ladder.conditions {
+            let mut r = lowered.rules[k.rule].clone();
+            r.condition = *c;
+            rules.push(r);
+        }
+    }
+    rules
+}
+
+/// The plan's own setting.
+pub(crate) fn current(knobs: &[Knob]) -> Vec<Variant> {
+    knobs.iter().map(|k| k.current).collect()
 }
 
 #[cfg(test)]

@@ -115,7 +115,7 @@ pub(crate) fn run(
     let model = Model::new(
         plan,
         scenarios,
-        &super::model_rules(lowered, &knobs),
+        &super::space::model_rules(lowered, &knobs),
         settings.semantics,
     );
     let extra = extra_twin();

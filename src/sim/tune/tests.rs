@@ -1,7 +1,7 @@
 //! The fast path against the reference: a setting's figures read off the sweep are the
 //! figures `plan simulate` gives for the plan with that setting, trial for trial.
 
-use super::space::{Knob, Ranges, Variant, knobs};
+use super::space::{Knob, Ranges, Variant, knobs, model_rules};
 use super::sweep::{self, Sweep};
 use super::*;
 use crate::check::GatePolicy;
