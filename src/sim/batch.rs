@@ -115,7 +115,8 @@ impl<'m, 'a> Batch<'m, 'a> {
 
     /// Evaluation time `ts` (every evaluation interval from 0, until the batch is empty):
     /// first the phases' ends, which end trials (a failing gate, the watch's end) or part
-    /// them; then each group's evaluation, after which `inspect` sees the group, and the
+    /// them; then each group's evaluation, after which `inspect` sees the group (and may
+    /// end more of its lanes, adding them with a verdict to the list it is given), and the
     /// trials whose rollback rule fired end. `finish(group, lane, verdict)` sees each trial
     /// that ends before it leaves.
     pub(crate) fn step(
@@ -123,7 +124,7 @@ impl<'m, 'a> Batch<'m, 'a> {
         ts: i64,
         demand: &dyn Fn(RuleSet) -> &'m Demand,
         finish: &mut dyn FnMut(&Group<'_, '_>, usize, Verdict),
-        inspect: &mut dyn FnMut(&Group<'_, '_>),
+        inspect: &mut dyn FnMut(&Group<'_, '_>, &mut Vec<(usize, Verdict)>),
     ) {
         // Groups that part are processed at `ts` too (their phase may end again).
         let mut g = 0;
@@ -175,7 +176,13 @@ impl<'m, 'a> Batch<'m, 'a> {
             self.ended.clear();
             self.ended
                 .extend(decided(group.outcomes.evaluate(ts, group.lanes.values())));
-            inspect(group);
+            let decided = self.ended.len();
+            inspect(group, &mut self.ended);
+            if self.ended.len() > decided {
+                // In lane order, a lane once, its own verdict first.
+                self.ended.sort_by_key(|&(l, _)| l);
+                self.ended.dedup_by_key(|&mut (l, _)| l);
+            }
             for &(l, v) in self.ended.iter().rev() {
                 finish(group, l, v);
                 group.swap_remove(l);

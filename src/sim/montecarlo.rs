@@ -454,7 +454,7 @@ impl Job<'_, '_> {
                 ts,
                 &|set| demands.of(set),
                 &mut |group, lane, verdict| self.finish(si, group, lane, verdict, t),
-                &mut |_| {},
+                &mut |_, _| {},
             );
             ts += model.eval_ms;
         }

@@ -133,6 +133,8 @@ impl Sweep {
                 completed: false,
             };
         }
+        // A trial cut short had every setting of some knob fire before.
+        debug_assert!(!trial.cut, "a cut trial without a firing");
         let (rule, full, completed) = match trial.end {
             Verdict::RolledBack { rule, phase, .. } => {
                 (Some(rule), phase + 1 == self.phases, false)

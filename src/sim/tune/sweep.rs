@@ -35,8 +35,11 @@ pub(crate) const NEVER: u32 = u32::MAX;
 /// How a trial of the pass ended, the watched rules aside.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Trial {
-    /// Completed, or ended by what was kept as written (a gate under `hold`).
+    /// Completed, or ended by what was kept as written (a gate under `hold`); or cut
+    /// short (`cut`), when every setting of some knob had fired: under any setting the
+    /// trial had ended by then, so how it would have gone on matters to none.
     pub(crate) end: Verdict,
+    pub(crate) cut: bool,
     /// When the fault began (a `load` fault: first showed), None without one; `i64::MAX`
     /// for a `load` fault that never showed.
     pub(crate) onset: Option<i64>,
@@ -280,6 +283,10 @@ struct Records<'k> {
     served: Vec<u64>,
     /// Per trial: [`Trial::onset_seen`].
     onset_seen: Vec<u32>,
+    /// Per trial and knob: how many of the knob's variants have fired.
+    recorded: Vec<u32>,
+    /// Per trial: whether every variant of some knob has fired (the trial can stop).
+    decided: Vec<bool>,
     /// Per trial, once it ended.
     trials: Vec<Option<Trial>>,
     fires: Vec<u32>,
@@ -291,14 +298,19 @@ struct Records<'k> {
 }
 
 impl Records<'_> {
-    /// Trial `t`'s variant `v` first fired at evaluation `at`, `served` requests after
-    /// the onset.
+    /// Trial `t`'s variant at `i` (in the batch's rows) of knob `ki` first fired at
+    /// evaluation `at`, `served` requests after the onset.
     #[inline]
-    fn record(fires: &mut [u32], exposed: &mut [u32], i: usize, at: u32, served: u64) {
-        debug_assert_eq!(fires[i], NEVER);
-        fires[i] = at;
-        if let Some(e) = exposed.get_mut(i) {
+    fn record(&mut self, t: usize, ki: usize, i: usize, at: u32, served: u64) {
+        debug_assert_eq!(self.fires[i], NEVER);
+        self.fires[i] = at;
+        if let Some(e) = self.exposed.get_mut(i) {
             *e = served.min(u64::from(u32::MAX)) as u32;
+        }
+        let n = &mut self.recorded[t * self.knobs.len() + ki];
+        *n += 1;
+        if *n as usize == self.knobs[ki].variants() {
+            self.decided[t] = true;
         }
     }
 
@@ -311,19 +323,19 @@ impl Records<'_> {
         }
         self.phase[t] = phase;
         let served = self.served[t];
-        for (ki, k) in self.knobs.iter().enumerate() {
-            let w = &mut self.watches[ki];
+        let knobs = self.knobs;
+        for (ki, k) in knobs.iter().enumerate() {
             if k.kind == RuleKind::Gate {
                 // Gates fail their phase at most once: the trial ended there.
                 let row = t * self.width + self.offsets[ki];
-                for level in 0..w.firing(t, 0) {
+                for level in 0..self.watches[ki].firing(t, 0) {
                     let i = row + usize::from(level);
                     if self.fires[i] == NEVER {
-                        Self::record(&mut self.fires, &mut self.exposed, i, at, served);
+                        self.record(t, ki, i, at, served);
                     }
                 }
             }
-            w.reset(t);
+            self.watches[ki].reset(t);
         }
     }
 }
@@ -353,6 +365,8 @@ impl Job<'_, '_> {
             phase: vec![0; n],
             served: vec![0; n],
             onset_seen: vec![if load { NEVER } else { 0 }; n],
+            recorded: vec![0; n * self.knobs.len()],
+            decided: vec![false; n],
             trials: vec![None; n],
             fires: vec![NEVER; n * self.width],
             exposed: if fault.is_some() {
@@ -408,13 +422,14 @@ impl Job<'_, '_> {
                     });
                     rec.trials[t] = Some(Trial {
                         end: verdict,
+                        cut: rec.decided[t],
                         onset,
                         onset_seen: rec.onset_seen[t],
                         exposed: exposure.requests,
                         full_at: schedule.starts[last_phase],
                     });
                 },
-                &mut |group: &Group<'_, '_>| {
+                &mut |group: &Group<'_, '_>, ended: &mut Vec<(usize, Verdict)>| {
                     let rec = &mut *records.borrow_mut();
                     let phase = group.outcomes.phase();
                     let gates_run = group.outcomes.rule_set(ts) == RuleSet::RollbacksAndGates;
@@ -424,16 +439,7 @@ impl Job<'_, '_> {
                     for l in 0..lanes {
                         rec.enter(trial(l), phase, at);
                     }
-                    let Records {
-                        knobs,
-                        offsets,
-                        width,
-                        watches,
-                        fires,
-                        exposed,
-                        disordered,
-                        ..
-                    } = rec;
+                    let knobs = rec.knobs;
                     for (ki, knob) in knobs.iter().enumerate() {
                         let gate = knob.kind == RuleKind::Gate;
                         if gate && !gates_run {
@@ -444,28 +450,30 @@ impl Job<'_, '_> {
                         let stable = values.of(r.metric, true, lanes);
                         let runs = r.runs_in(phase);
                         let levels = knob.ladder.len();
-                        let w = &mut watches[ki];
                         for l in 0..lanes {
                             let t = trial(l);
                             let k = match runs.then(|| knob.ladder.holding(canary[l], stable[l])) {
                                 None => 0,
                                 Some(Some(k)) => k,
                                 Some(None) => {
-                                    disordered.get_or_insert(Disordered { rule: knob.rule });
+                                    rec.disordered.get_or_insert(Disordered { rule: knob.rule });
                                     0
                                 }
                             };
                             if gate {
                                 // A gate only counts at its phase's end.
-                                w.push(t, at, k, |_, _| {});
+                                rec.watches[ki].push(t, at, k, |_, _| {});
                                 continue;
                             }
-                            let row = t * *width + offsets[ki];
+                            let row = t * rec.width + rec.offsets[ki];
                             let served = group.lanes.exposure(l).requests;
-                            w.push(t, at, k, |f, level| {
-                                let i = row + f * levels + usize::from(level);
-                                Records::record(fires, exposed, i, at, served);
+                            let mut fired = Vec::new();
+                            rec.watches[ki].push(t, at, k, |f, level| {
+                                fired.push(row + f * levels + usize::from(level));
                             });
+                            for i in fired {
+                                rec.record(t, ki, i, at, served);
+                            }
                         }
                     }
                     for l in 0..lanes {
@@ -474,6 +482,10 @@ impl Job<'_, '_> {
                         rec.served[t] = exposure.requests;
                         if rec.onset_seen[t] == NEVER && exposure.first_active.is_some() {
                             rec.onset_seen[t] = at;
+                        }
+                        // Every setting of some knob has ended it: no need to go on.
+                        if rec.decided[t] {
+                            ended.push((l, Verdict::Held { ts, phase }));
                         }
                     }
                 },

@@ -178,7 +178,7 @@ impl Shared<'_, '_> {
         let mut error: Option<String> = None;
         let mut ts = 0;
         while !batch.is_empty() && error.is_none() {
-            let mut inspect = |group: &Group<'_, '_>| {
+            let mut inspect = |group: &Group<'_, '_>, _: &mut Vec<(usize, Verdict)>| {
                 let (values, n) = (group.lanes.values(), group.trial_of.len());
                 for (l, &t) in group.trial_of.iter().enumerate() {
                     let t = t as usize;
