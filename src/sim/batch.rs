@@ -16,6 +16,10 @@ use crate::sim::evaluator::{Schedule, Verdict};
 use crate::sim::outcomes::{Fate, Outcomes, RuleSet, decided};
 use crate::sim::synth::{Clock, Demand, FaultModel, Lanes, Model, Plans, Streams};
 
+/// What sees each group after its evaluation: the group, and the lanes to end (with their
+/// verdicts), to which it may add.
+pub(crate) type Inspect<'i> = dyn FnMut(&Group<'_, '_>, &mut Vec<(usize, Verdict)>) + 'i;
+
 /// Trials that have had the same course so far, one lane each.
 pub(crate) struct Group<'m, 'a> {
     clock: Clock<'m, 'a>,
@@ -124,7 +128,7 @@ impl<'m, 'a> Batch<'m, 'a> {
         ts: i64,
         demand: &dyn Fn(RuleSet) -> &'m Demand,
         finish: &mut dyn FnMut(&Group<'_, '_>, usize, Verdict),
-        inspect: &mut dyn FnMut(&Group<'_, '_>, &mut Vec<(usize, Verdict)>),
+        inspect: &mut Inspect<'_>,
     ) {
         // Groups that part are processed at `ts` too (their phase may end again).
         let mut g = 0;
