@@ -83,6 +83,8 @@ pub(crate) struct ScenarioFigures {
     pub(crate) scenario: String,
     pub(crate) caught: Proportion,
     pub(crate) escaped: Proportion,
+    /// Mean time from the fault's onset to a caught rollback (None in a check).
+    pub(crate) mean_time_to_catch_s: Option<f64>,
 }
 
 /// The plan's setting against the frontier.
@@ -161,6 +163,8 @@ pub(crate) fn point(
                 scenario: n.clone(),
                 caught: Proportion::new(x.caught, x.trials),
                 escaped: Proportion::new(x.escaped, x.trials),
+                mean_time_to_catch_s: (x.caught > 0)
+                    .then(|| x.catch_ms as f64 / x.caught as f64 / 1000.0),
             })
             .collect(),
         mean_time_to_catch_s: f.mean_catch_ms().map(|ms| ms / 1000.0),
@@ -223,6 +227,7 @@ pub(crate) fn check_figures(names: &[String], caught: &[(u64, u64, u64)]) -> Vec
             scenario: n.clone(),
             caught: Proportion::new(c, t),
             escaped: Proportion::new(e, t),
+            mean_time_to_catch_s: None,
         })
         .collect()
 }
@@ -299,7 +304,7 @@ pub(crate) fn text(r: &Report) -> String {
     if let Some(calm) = &r.calmest {
         s += &row("calmest", calm);
     }
-    s += "  (to catch: mean time from the fault's onset to a caught rollback; bad requests: mean requests the canary served from the onset, per faulty trial)\n";
+    s += "  (to catch: mean time from the fault's onset to a caught rollback, over the caught trials, which differ between settings: compare per scenario below; bad requests: mean requests the canary served from the onset, per faulty trial)\n";
     let Some(rec) = &r.recommended else {
         s += &format!(
             "\nno setting meets the budget: even the calmest rolls back {} of healthy releases.\n",
@@ -346,12 +351,12 @@ pub(crate) fn text(r: &Report) -> String {
     }
     if let Some(c) = &r.distance.caught_at_same_false_rollback {
         s += &format!(
-            "today's setting: at its own false-rollback rate the frontier catches {}",
+            "today's setting is off the frontier: with no more false rollbacks than today, a setting catches {}",
             pct(c)
         );
         if let Some(f) = &r.distance.false_rollback_at_same_caught {
             s += &format!(
-                "; catching as many as today costs {} false rollbacks",
+                "; catching as many as today takes only {} false rollbacks",
                 pct(f)
             );
         }
