@@ -154,13 +154,21 @@ pub(super) enum Command {
 /// A share of releases: `1%` or `0.01`, from 0 to 100%.
 fn budget(s: &str) -> Result<f64, String> {
     let t = s.trim();
-    let v = match t.strip_suffix('%') {
-        Some(p) => p.trim().parse::<f64>().map(|p| p / 100.0),
-        None => t.parse::<f64>(),
+    let (v, bare) = match t.strip_suffix('%') {
+        Some(p) => (p.trim().parse::<f64>().map(|p| p / 100.0), false),
+        None => (t.parse::<f64>(), true),
+    };
+    let v = v.map_err(|_| format!("`{s}` is not a share; write `1%` or `0.01`"))?;
+    if bare && v >= 1.0 {
+        return Err(format!(
+            "`{s}` reads as {}% of releases; write a percentage (`{s}%`) or a fraction below 1 (`0.01`)",
+            v * 100.0
+        ));
     }
-    .map_err(|_| format!("`{s}` is not a share; write `1%` or `0.01`"))?;
-    if !(0.0..=1.0).contains(&v) {
-        return Err(format!("`{s}` is not between 0% and 100%"));
+    if !(v > 0.0 && v <= 1.0) {
+        return Err(format!(
+            "`{s}` is not above 0% and at most 100% (no number of trials shows a rate of exactly 0)"
+        ));
     }
     Ok(v)
 }

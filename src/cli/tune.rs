@@ -23,21 +23,43 @@ pub(super) struct Asked {
     pub(super) write: bool,
 }
 
-/// The changed lines as a unified diff.
-fn diff(name: &str, changed: &[LineEdit], written: bool) -> String {
+/// Lines of context around each change of the diff.
+const CONTEXT: usize = 3;
+
+/// The changed lines of `old` as a unified diff that `git apply` and `patch -p1` take.
+fn diff(name: &str, old: &str, changed: &[LineEdit], written: bool) -> String {
     if changed.is_empty() {
         return "\nthe plan already has the recommended setting\n".into();
     }
+    let lines: Vec<&str> = old.lines().collect();
+    let path = name.trim_start_matches("./");
     let mut s = format!(
-        "\n{} (comments are kept as written: check any that restates a value):\n--- {name}\n+++ {name} (tuned)\n",
+        "\n{} (comments are kept as written: check any that restates a value):\n--- a/{path}\n+++ b/{path}\n",
         if written {
             "written into the plan"
         } else {
             "the change (`--write` writes it into the plan)"
         }
     );
-    for LineEdit { line, from, to } in changed {
-        s += &format!("@@ -{line} +{line} @@\n-{from}\n+{to}\n");
+    // Hunks: changes closer than twice the context share one.
+    let mut hunks: Vec<Vec<&LineEdit>> = Vec::new();
+    for c in changed {
+        match hunks.last_mut() {
+            Some(h) if c.line - h[h.len() - 1].line <= 2 * CONTEXT => h.push(c),
+            _ => hunks.push(vec![c]),
+        }
+    }
+    for h in hunks {
+        let first = h[0].line.saturating_sub(CONTEXT).max(1);
+        let last = (h[h.len() - 1].line + CONTEXT).min(lines.len());
+        let len = last - first + 1;
+        s += &format!("@@ -{first},{len} +{first},{len} @@\n");
+        for n in first..=last {
+            match h.iter().find(|c| c.line == n) {
+                Some(c) => s += &format!("-{}\n+{}\n", c.from, c.to),
+                None => s += &format!(" {}\n", lines[n - 1]),
+            }
+        }
     }
     s
 }
@@ -51,10 +73,29 @@ fn write_plan(path: &Path, text: &str) -> Result<(), Error> {
             path.display()
         ))
     };
+    // A link is followed: the file it names is the plan.
+    let path = &std::fs::canonicalize(path).map_err(fail)?;
+    if std::fs::metadata(path)
+        .map_err(fail)?
+        .permissions()
+        .readonly()
+    {
+        return Err(Error::Tune(format!(
+            "{}: the plan is read-only; make it writable, or run without --write and apply the printed change",
+            path.display()
+        )));
+    }
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
+    let fail = |e: std::io::Error| {
+        Error::Tune(format!(
+            "{}: cannot write the tuned plan beside it, in {}: {e}; the plan was not changed",
+            path.display(),
+            dir.display()
+        ))
+    };
     let name = path
         .file_name()
         .map_or("plan".into(), |n| n.to_string_lossy().into_owned());
@@ -151,25 +192,48 @@ pub(super) fn tune(
         ),
         None => None,
     };
-    if let Some((_, changed)) = &rewritten {
-        report.edits = changed.clone();
+    if let Some(r) = &rewritten {
+        report.edits = r.changed.clone();
+        for w in &r.warnings {
+            eprintln!(
+                "note: the tuned plan gets a warning the plan did not have: {}:{w}",
+                compiled.source.name
+            );
+        }
     }
     let mut text = match format {
         Format::Json => serde_json::to_string_pretty(&report).unwrap_or_default() + "\n",
         Format::Human => tune::report::text(&report),
     };
-    if let (Format::Human, Some((_, changed))) = (format, &rewritten) {
-        text += &diff(&compiled.source.name, changed, asked.write);
+    if let (Format::Human, Some(r)) = (format, &rewritten) {
+        text += &diff(
+            &compiled.source.name,
+            &compiled.source.text,
+            &r.changed,
+            asked.write,
+        );
     }
     let _ = std::io::stdout().write_all(text.as_bytes());
-    if let (true, Some((new, changed))) = (asked.write, &rewritten) {
-        if !changed.is_empty() {
-            write_plan(file, new)?;
+    if let Some(c) = report.check.as_ref().filter(|c| !c.within_budget) {
+        return Err(Error::Tune(format!(
+            "the recommended setting rolled back {} of fresh healthy trials, over the budget of {}: it is not recommended{}; tune with more --trials",
+            crate::sim::tune::report::percent(c.false_rollback.probability),
+            crate::sim::tune::report::percent(asked.budget),
+            if asked.write {
+                ", and nothing was written"
+            } else {
+                ""
+            }
+        )));
+    }
+    if let (true, Some(r)) = (asked.write, &rewritten) {
+        if !r.changed.is_empty() {
+            write_plan(file, &r.text)?;
         }
         eprintln!(
             "wrote {} line{} of {}",
-            changed.len(),
-            super::terminal::plural(changed.len()),
+            r.changed.len(),
+            super::terminal::plural(r.changed.len()),
             file.display()
         );
     }

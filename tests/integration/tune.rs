@@ -243,7 +243,7 @@ fn a_tune_does_not_depend_on_the_thread_count() {
 /// What a user gets wrong: each is an error that says what to write, and nothing on stdout.
 #[test]
 fn bad_requests_are_refused_with_what_to_write() {
-    let cases: [(&[&str], i32, &str); 6] = [
+    let cases: [(&[&str], i32, &str); 13] = [
         (
             &["--vary", "eror_rate.threshold=1%..5%"],
             2,
@@ -267,12 +267,58 @@ fn bad_requests_are_refused_with_what_to_write() {
         (
             &["--keep", "nothing"],
             2,
-            "`nothing` is not a rule of the plan; tunable rules: error_rate, response_time_p95, availability, silent_canary, gates.error_rate",
+            "`nothing` is not a rule of the plan; tunable rules: error_rate, response_time_p95, availability, gates.error_rate",
         ),
         (
             &["--max-false-rollback", "150%"],
             2,
-            "`150%` is not between 0% and 100%",
+            "`150%` is not above 0% and at most 100%",
+        ),
+        (&["--max-false-rollback", "0"], 2, "`0` is not above 0%"),
+        (
+            &["--max-false-rollback", "1"],
+            2,
+            "`1` reads as 100% of releases; write a percentage (`1%`)",
+        ),
+        (
+            &[
+                "--keep",
+                "error_rate",
+                "--vary",
+                "error_rate.threshold=1%..5%",
+            ],
+            2,
+            "`error_rate` is both varied and kept",
+        ),
+        (
+            &["--vary", "error_rate.threshold=10%..1%"],
+            2,
+            "give the smaller end first (`1%..10%`)",
+        ),
+        (
+            &["--vary", "error_rate.threshold=1..10"],
+            2,
+            "its thresholds are at most 100%",
+        ),
+        (
+            &[
+                "--keep",
+                "error_rate",
+                "--keep",
+                "response_time_p95",
+                "--keep",
+                "availability",
+                "--keep",
+                "gates",
+            ],
+            2,
+            "nothing to tune: every rule is kept as written",
+        ),
+        // Two trials cannot show a rate within 1%.
+        (
+            &[],
+            2,
+            "with 2 healthy trials even no false rollback at all has an upper 95% bound of 65.8%",
         ),
     ];
     for (args, code, says) in cases {
@@ -306,15 +352,17 @@ fn a_tune_without_an_answer_says_why() {
         "{}",
         done.stderr
     );
+    // The availability gate kept as written rolls back about one healthy release in seven.
     let done = plan()
         .args([
             "tune",
             "plans/lawsker.yaml",
             "--trials",
-            "20",
+            "200",
             "--max-false-rollback",
-            "0%",
+            "5%",
         ])
+        .args(["--keep", "gates.availability", "--no-check"])
         .expect(1);
     assert!(
         done.stdout.contains("no setting meets the budget"),
@@ -323,7 +371,7 @@ fn a_tune_without_an_answer_says_why() {
     );
     assert!(
         done.stderr
-            .contains("no setting keeps false rollbacks within 0%"),
+            .contains("no setting keeps false rollbacks within 5.0%"),
         "{}",
         done.stderr
     );
@@ -413,4 +461,61 @@ fn write_round_trips_every_example_plan() {
         edited += changed.len();
     }
     assert!(edited >= 4, "the tunes changed only {edited} lines");
+}
+
+/// `--write` writes through a link to the file it names, and leaves a read-only plan alone.
+#[test]
+fn write_follows_links_and_respects_read_only_plans() {
+    use std::os::unix::fs::{PermissionsExt, symlink};
+    let dir = support::temp_dir("tune-write-link");
+    let scenarios = write(
+        &dir,
+        "s.yaml",
+        "traffic: { requests_per_second: 50 }\nscenarios:\n  - name: healthy\n  - name: errors\n    fault: { kind: step, onset: 1h, error_rate: 20% }\n",
+    );
+    let original = std::fs::read_to_string(support::root().join("plans/minimal.yaml")).unwrap();
+    // Rolling back at 0.6% errors, against a healthy 0.5%: a tune changes that.
+    let original = original.replace("threshold: 5%", "threshold: 0.6%");
+    let real = write(&dir, "real.yaml", &original);
+    let link = dir.join("link.yaml");
+    symlink(&real, &link).unwrap();
+    let run = |path: &std::path::Path| {
+        plan()
+            .args([
+                "tune",
+                path.to_str().unwrap(),
+                "--trials",
+                "30",
+                "--max-false-rollback",
+                "30%",
+            ])
+            .args([
+                "--no-check",
+                "--write",
+                "--scenarios",
+                scenarios.to_str().unwrap(),
+            ])
+    };
+    run(&link).expect(0);
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    let tuned = std::fs::read_to_string(&real).unwrap();
+    assert_ne!(
+        tuned, original,
+        "the tune changed nothing: the test tests little"
+    );
+    std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o444)).unwrap();
+    std::fs::write(&real, &original).ok(); // as root the bits do not stop a write
+    let before = std::fs::read_to_string(&real).unwrap();
+    let done = run(&real).expect(1);
+    assert!(
+        done.stderr.contains("the plan is read-only"),
+        "{}",
+        done.stderr
+    );
+    assert_eq!(std::fs::read_to_string(&real).unwrap(), before);
 }

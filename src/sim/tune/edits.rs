@@ -6,7 +6,7 @@
 
 use super::report::LineEdit;
 use super::space::{Knob, Variant};
-use super::written::written_like;
+use super::written::{restate, written_like};
 use crate::check::CheckedPlan;
 use crate::lower::{AlertRule, LoweredPlan, RuleKind};
 use crate::model::{Duration, trim};
@@ -37,17 +37,7 @@ pub(crate) fn edits(
                     .pointer(&pointer)
                     .and_then(Json::as_str)
                     .ok_or_else(|| format!("{pointer} is not a gate in the file"))?;
-                let rest = crate::model::split_op(old)
-                    .map(|(_, rest)| rest)
-                    .ok_or_else(|| format!("{pointer}: `{old}` has no comparison"))?;
-                let op = &old[..old.len() - rest.len()];
-                // A gate relative to stable may add a level that is healthy too: kept.
-                let text = match rest.split_once(" or ") {
-                    Some((head, also)) => {
-                        format!("{op}{} or {also}", written_like(head, level, unit)?)
-                    }
-                    None => format!("{op}{}", written_like(rest, level, unit)?),
-                };
+                let text = restate(old, level, unit)?;
                 out.push(Edit { text, pointer });
             }
             _ => {
@@ -84,15 +74,14 @@ pub(crate) fn edits(
     Ok(out)
 }
 
-/// The plan file `source` with `setting` written in, and its changed lines (number, old,
-/// new). Err when it cannot be written safely, or the edited plan would not compile to
+/// The plan file `source` with `setting` written in. Err when it cannot be written safely, or the edited plan would not compile to
 /// the rules that were simulated.
 pub(crate) fn rewrite(
     source: &Source,
     lowered: &LoweredPlan,
     knobs: &[Knob],
     setting: &[Variant],
-) -> Result<(String, Vec<LineEdit>), String> {
+) -> Result<Rewritten, String> {
     let doc = crate::syntax::parse(source).map_err(|_| "the plan no longer parses".to_string())?;
     let edits = edits(&doc.value, &lowered.plan, &lowered.rules, knobs, setting)?;
     let text = crate::syntax::edit::replace_scalars(source, &doc, &edits)?;
@@ -109,6 +98,21 @@ pub(crate) fn rewrite(
     if !same {
         return Err("the edited plan does not compile to the tuned rules".into());
     }
+    // What `plan validate` says of the tuned plan that it did not say of the plan.
+    let before = crate::pipeline::compile(source.clone());
+    let said = |l: &crate::diagnostic::Located| (l.code, l.message.clone());
+    let old: Vec<_> = before.findings.iter().map(said).collect();
+    let warnings = compiled
+        .findings
+        .iter()
+        .filter(|l| !old.contains(&said(l)))
+        .map(|l| {
+            format!(
+                "{}:{}: warning[{}]: {}",
+                l.line, l.column, l.code, l.message
+            )
+        })
+        .collect();
     let changed = source
         .text
         .lines()
@@ -121,7 +125,21 @@ pub(crate) fn rewrite(
             to: b.to_string(),
         })
         .collect();
-    Ok((text, changed))
+    Ok(Rewritten {
+        text,
+        changed,
+        warnings,
+    })
+}
+
+/// The plan file with a setting written in.
+pub(crate) struct Rewritten {
+    pub(crate) text: String,
+    /// Its changed lines.
+    pub(crate) changed: Vec<LineEdit>,
+    /// The warnings `plan validate` gives it and did not give the plan (a rollback now
+    /// stricter than a gate, say), as `line:column: warning[code]: message`.
+    pub(crate) warnings: Vec<String>,
 }
 
 /// A `for` in Prometheus syntax, `0s` for none.

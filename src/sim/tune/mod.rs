@@ -23,10 +23,14 @@ pub(crate) mod written;
 use crate::lower::LoweredPlan;
 use crate::sim::montecarlo::{self, Settings};
 use crate::sim::scenario::Scenarios;
+use crate::sim::stats::Proportion;
 use report::Report;
 use space::{Knob, Ranges, Variant};
 use space::{apply, current};
 use sweep::Stop;
+
+/// How many settings a failed check sets aside before it gives up.
+const CHECK_RETRIES: usize = 3;
 
 /// Why a tune gives no report.
 #[derive(Debug)]
@@ -68,6 +72,32 @@ pub(crate) fn tune(
         return Err(TuneError::NoFault);
     }
     let knobs = space::knobs(plan, rules, ask.ranges).map_err(TuneError::Usage)?;
+    if !knobs.iter().any(Knob::tuned) {
+        return Err(TuneError::Usage(
+            "nothing to tune: every rule is kept as written".into(),
+        ));
+    }
+    // Enough healthy trials that the budget can be met at all.
+    let healthy_runs = scenarios
+        .scenarios
+        .iter()
+        .filter(|s| s.fault.is_none())
+        .count()
+        .max(1);
+    let healthy = settings.trials * healthy_runs as u64;
+    let best_bound = Proportion::new(0, healthy).ci95[1];
+    if best_bound > ask.budget {
+        // Wilson's upper bound with no event is z²/(n + z²).
+        let z2 = 1.959_963_984_540_054_f64.powi(2);
+        let needed = (z2 * (1.0 - ask.budget) / ask.budget).ceil() as u64;
+        let per_scenario = needed.div_ceil(healthy_runs as u64);
+        return Err(TuneError::Usage(format!(
+            "with {healthy} healthy trials even no false rollback at all has an upper 95% bound of {}, above the budget of {}: use `--trials {per_scenario}` or more, or a budget of at least {}",
+            report::percent(best_bound),
+            report::percent(ask.budget),
+            report::percent(best_bound)
+        )));
+    }
     let sweep =
         sweep::run(lowered, scenarios, knobs, settings, progress).map_err(TuneError::Stop)?;
     let knobs = &sweep.knobs;
@@ -81,15 +111,43 @@ pub(crate) fn tune(
         setting: current(knobs),
         figures: sweep.figures(&current(knobs), rules),
     };
-    let best = search::best_within(&sweep, rules, ask.budget);
+    // The plan's own setting, when it fits and catches as many: no change for noise.
+    let choose = |budget: f64| {
+        search::best_within(&sweep, rules, budget).map(|b| {
+            let fits = here.figures.false_upper() <= budget;
+            if fits && here.figures.caught() >= b.figures.caught() {
+                here.clone()
+            } else {
+                b
+            }
+        })
+    };
+    let mut best = choose(ask.budget);
     let frontier = search::frontier(&sweep, rules, ask.budget);
     let point = |p: &search::Point| report::point(plan, rules, knobs, &names, p);
-    let check = match (&best, ask.check_seed) {
-        (Ok(best), Some(seed)) => Some(check(
-            lowered, scenarios, settings, knobs, best, seed, ask.budget,
-        )),
-        _ => None,
-    };
+    // The best of many settings on the same trials is the luckiest too: a setting whose
+    // check on fresh trials is over the budget is set aside for the best one within a
+    // tighter budget on the tune's trials, a few times.
+    let mut check_run = None;
+    let mut set_aside = Vec::new();
+    if let Some(seed) = ask.check_seed {
+        let mut budget = ask.budget;
+        while let Ok(b) = &best {
+            let c = check(lowered, scenarios, settings, knobs, b, seed, ask.budget);
+            if c.within_budget || set_aside.len() == CHECK_RETRIES {
+                check_run = Some(c);
+                break;
+            }
+            set_aside.push(report::SetAside {
+                tune_budget: budget,
+                setting: point(b).setting,
+                check_false_rollback: c.false_rollback,
+            });
+            budget *= 0.75;
+            best = choose(budget);
+        }
+    }
+    let check = check_run;
     let report = Report {
         schema_version: 1,
         plan: plan.name.clone(),
@@ -107,6 +165,7 @@ pub(crate) fn tune(
         distance: report::distance(&here.figures, &frontier),
         frontier: frontier.iter().map(point).collect(),
         check,
+        set_aside,
         edits: Vec::new(),
     };
     Ok(Tuned {
@@ -151,9 +210,14 @@ fn check(
     {
         healthy = (tw.tally.false_rollbacks, tw.tally.trials);
     }
-    let false_rollback = crate::sim::stats::Proportion::new(healthy.0, healthy.1);
+    let false_rollback = Proportion::new(healthy.0, healthy.1);
+    let caught = Proportion::new(
+        faulty.iter().map(|f| f.0).sum(),
+        faulty.iter().map(|f| f.2).sum(),
+    );
     report::Check {
         seed,
+        caught,
         within_budget: false_rollback.ci95[1] <= budget,
         false_rollback,
         per_scenario: report::check_figures(&names, &faulty),

@@ -3,6 +3,7 @@
 
 use super::search::{Figures, Point};
 use super::space::{Knob, Variant};
+use super::written::restate;
 use crate::check::CheckedPlan;
 use crate::lower::{AlertRule, Condition, RuleKind, show_rhs};
 use crate::model::{Duration, trim};
@@ -34,8 +35,20 @@ pub(crate) struct Report {
     pub(crate) distance: Distance,
     /// The recommended setting simulated afresh.
     pub(crate) check: Option<Check>,
+    /// Settings recommended first whose check was over the budget, each replaced by the
+    /// best setting within a tighter budget on the tune's trials.
+    pub(crate) set_aside: Vec<SetAside>,
     /// The plan file's lines that the recommended setting changes.
     pub(crate) edits: Vec<LineEdit>,
+}
+
+/// A setting whose check failed.
+#[derive(Debug, Serialize)]
+pub(crate) struct SetAside {
+    /// The budget it met on the tune's trials.
+    pub(crate) tune_budget: f64,
+    pub(crate) setting: Vec<String>,
+    pub(crate) check_false_rollback: Proportion,
 }
 
 /// One changed line of the plan file.
@@ -101,6 +114,8 @@ pub(crate) struct Distance {
 pub(crate) struct Check {
     pub(crate) seed: u64,
     pub(crate) false_rollback: Proportion,
+    /// Over every faulty trial.
+    pub(crate) caught: Proportion,
     pub(crate) within_budget: bool,
     pub(crate) per_scenario: Vec<ScenarioFigures>,
 }
@@ -122,13 +137,21 @@ pub(crate) fn show(plan: &CheckedPlan, rules: &[AlertRule], knob: &Knob, v: Vari
     let Condition::Compare { op, rhs } = condition else {
         return rule.summary.clone();
     };
+    // As the plan writes it, at this level.
+    let written = knob
+        .written
+        .as_deref()
+        .and_then(|w| restate(w, knob.level(v), m.unit).ok());
     match rule.kind {
-        RuleKind::Gate => format!("{} {} {}", m.name, op.negate().as_str(), show_rhs(rhs, m)),
+        RuleKind::Gate => match written {
+            Some(w) => format!("{} {w}", m.name),
+            None => format!("{} {} {}", m.name, op.negate().as_str(), show_rhs(rhs, m)),
+        },
         _ => format!(
             "{} {} {} for {}",
             m.name,
             op.as_str(),
-            show_rhs(rhs, m),
+            written.unwrap_or_else(|| show_rhs(rhs, m)),
             show_for(knob.fors[v.for_])
         ),
     }
@@ -295,7 +318,7 @@ pub(crate) fn text(r: &Report) -> String {
     };
     s += &format!(
         "  {:<13} {:<27} {:<27} {:>9} {:>12}\n",
-        "", "false rollback", "caught (faulty scenarios)", "to catch", "bad requests"
+        "", "false rollback", "caught (faulty scenarios)", "to catch*", "requests*"
     );
     s += &row("current", &r.current);
     if let Some(rec) = &r.recommended {
@@ -304,7 +327,7 @@ pub(crate) fn text(r: &Report) -> String {
     if let Some(calm) = &r.calmest {
         s += &row("calmest", calm);
     }
-    s += "  (to catch: mean time from the fault's onset to a caught rollback, over the caught trials, which differ between settings: compare per scenario below; bad requests: mean requests the canary served from the onset, per faulty trial)\n";
+    s += "  (*to catch: mean time from the fault's onset to a caught rollback, over the caught trials, which differ between settings: compare per scenario below; requests: mean requests the canary served from the fault's onset until rollback or the end, per faulty trial)\n";
     let Some(rec) = &r.recommended else {
         s += &format!(
             "\nno setting meets the budget: even the calmest rolls back {} of healthy releases.\n",
@@ -351,7 +374,9 @@ pub(crate) fn text(r: &Report) -> String {
     }
     if let Some(c) = &r.distance.caught_at_same_false_rollback {
         s += &format!(
-            "today's setting is off the frontier: with no more false rollbacks than today, a setting catches {}",
+            "today's setting ({} false rollbacks, {} caught): with no more false rollbacks, the frontier catches {}",
+            percent(r.current.false_rollback.probability),
+            percent(r.current.caught.probability),
             pct(c)
         );
         if let Some(f) = &r.distance.false_rollback_at_same_caught {
@@ -362,15 +387,26 @@ pub(crate) fn text(r: &Report) -> String {
         }
         s += "\n";
     }
+    for a in &r.set_aside {
+        s += &format!(
+            "\nset aside: the best setting within {} on the tune's trials rolled back {} of fresh healthy trials (over the budget); tried a tighter budget",
+            percent(a.tune_budget),
+            pct(&a.check_false_rollback)
+        );
+    }
+    if !r.set_aside.is_empty() {
+        s += "\n";
+    }
     if let Some(c) = &r.check {
         s += &format!(
-            "\ncheck: `plan simulate` of the recommended setting with seed {} (fresh trials): false rollback {}, {}\n",
+            "\ncheck: `plan simulate` of the recommended setting with seed {} (fresh trials): false rollback {}, caught {}; {}\n",
             c.seed,
             pct(&c.false_rollback),
+            pct(&c.caught),
             if c.within_budget {
                 "within the budget"
             } else {
-                "OVER THE BUDGET (the tune's trials were lucky for it: run again with more --trials)"
+                "OVER THE BUDGET (the tune's trials were lucky for it): not recommended; run with more --trials"
             }
         );
     }

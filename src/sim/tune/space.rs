@@ -25,6 +25,9 @@ pub(crate) struct Knob {
     pub(crate) fors: Vec<u64>,
     /// The plan's own setting.
     pub(crate) current: Variant,
+    /// The threshold as the plan writes it (`10%`; a gate with its comparison, `< 5%`):
+    /// the form every level is stated in.
+    pub(crate) written: Option<String>,
 }
 
 /// One setting of a knob: indices into its `fors` and its ladder.
@@ -124,6 +127,9 @@ pub(crate) struct Ranges {
     pub(crate) keep: Vec<String>,
 }
 
+/// The longest `for` a `--vary` may reach.
+const MAX_FOR_MS: u64 = 24 * 3_600_000;
+
 /// Threshold levels per default ladder: 2^(i/2) times the distance, i in -6..=6.
 const STEPS: i32 = 6;
 
@@ -147,13 +153,36 @@ pub(crate) fn knobs(
             let known: Vec<&str> = rules
                 .iter()
                 .zip(&targets)
-                .filter(|(r, _)| r.kind != RuleKind::NoData)
+                .filter(|(r, _)| {
+                    r.kind != RuleKind::NoData && matches!(r.condition, Condition::Compare { .. })
+                })
                 .map(|(_, t)| t.as_str())
                 .collect();
             return Err(format!(
                 "`{t}` is not a rule of the plan; tunable rules: {}",
                 known.join(", ")
             ));
+        }
+    }
+    for (i, v) in ranges.vary.iter().enumerate() {
+        let is_gate = v.target.starts_with("gates.");
+        if ranges
+            .keep
+            .iter()
+            .any(|k| *k == v.target || (k == "gates" && is_gate))
+        {
+            return Err(format!(
+                "`{}` is both varied and kept; drop one of --vary and --keep",
+                v.target
+            ));
+        }
+        let same_part =
+            |w: &Vary| std::mem::discriminant(&w.part) == std::mem::discriminant(&v.part);
+        if ranges.vary[..i]
+            .iter()
+            .any(|w| w.target == v.target && same_part(w))
+        {
+            return Err(format!("`{}` is varied twice; give one range", v.target));
         }
     }
     let mut out = Vec::new();
@@ -186,6 +215,7 @@ pub(crate) fn knobs(
             },
             fors: vec![r.for_ms],
             current: Variant { for_: 0, level: 0 },
+            written: written_of(plan, r),
         };
         let Condition::Compare { op, rhs } = r.condition else {
             // The silent-canary rule: nothing to tune.
@@ -210,19 +240,8 @@ pub(crate) fn knobs(
         };
         // Each level as the plan would read it back once written (see
         // [`super::written::canonical`]); the plan's own level is as it reads already.
-        let written = match r.kind {
-            RuleKind::Gate => plan
-                .gates
-                .iter()
-                .find(|g| g.metric == r.metric)
-                .map(|g| g.written.as_str()),
-            _ => plan
-                .rollbacks
-                .iter()
-                .find(|x| x.id == r.id)
-                .map(|x| x.written.as_str()),
-        };
-        if let Some(w) = written {
+        let written = written_of(plan, r);
+        if let Some(w) = &written {
             for l in &mut levels {
                 *l = super::written::canonical(w, *l, unit);
             }
@@ -268,9 +287,27 @@ pub(crate) fn knobs(
             ladder,
             fors,
             current: Variant { for_, level },
+            written,
         });
     }
     Ok(out)
+}
+
+/// A rule's threshold as the plan writes it (a gate with its comparison).
+fn written_of(plan: &CheckedPlan, r: &AlertRule) -> Option<String> {
+    match r.kind {
+        RuleKind::Gate => plan
+            .gates
+            .iter()
+            .find(|g| g.metric == r.metric)
+            .map(|g| g.written.clone()),
+        RuleKind::Rollback => plan
+            .rollbacks
+            .iter()
+            .find(|x| x.id == r.id)
+            .map(|x| x.written.clone()),
+        RuleKind::NoData => None,
+    }
 }
 
 /// The default thresholds around `current` (see the module header), within what the unit
@@ -379,11 +416,35 @@ pub(crate) fn resolve_vary(
                 .in_unit(unit)
                 .map_err(|e| format!("`{s}`: {e}"))
         };
-        Part::Threshold(read(from)?, read(to)?)
+        let (a, b) = (read(from)?, read(to)?);
+        if a < 0.0 || b < 0.0 {
+            return Err(format!("`{target}`: a threshold is not negative"));
+        }
+        if unit == Unit::Ratio && !relative && (a > 1.0 || b > 1.0) {
+            return Err(format!(
+                "`{target}` is a ratio: its thresholds are at most 100% (`1`)"
+            ));
+        }
+        Part::Threshold(a, b)
     } else {
         let read = |s: &str| crate::model::parse_millis(s).map_err(|e| format!("`{s}`: {e}"));
-        Part::Duration(read(from)?, read(to)?)
+        let (a, b) = (read(from)?, read(to)?);
+        if b > MAX_FOR_MS {
+            return Err(format!(
+                "`{to}`: a rollback's `for` of more than 24h would never fire within a phase; give at most `24h`"
+            ));
+        }
+        Part::Duration(a, b)
     };
+    let reversed = match part {
+        Part::Threshold(a, b) => a > b,
+        Part::Duration(a, b) => a > b,
+    };
+    if reversed {
+        return Err(format!(
+            "`{from}..{to}`: give the smaller end first (`{to}..{from}`)"
+        ));
+    }
     Ok(Vary {
         target: target.clone(),
         part,

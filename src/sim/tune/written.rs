@@ -21,6 +21,17 @@ pub(crate) fn canonical(written: &str, level: f64, unit: Unit) -> f64 {
     back.unwrap_or(level)
 }
 
+/// A threshold or gate as written (`written`: `10%`, `< 5%`, `<= 1.5x stable or <= 1%`)
+/// restated at `level`: its comparison and its extra level kept.
+pub(crate) fn restate(written: &str, level: f64, unit: Unit) -> Result<String, String> {
+    let rest = crate::model::split_op(written).map_or(written, |(_, rest)| rest);
+    let op = &written[..written.len() - rest.len()];
+    Ok(match rest.split_once(" or ") {
+        Some((head, also)) => format!("{op}{} or {also}", written_like(head, level, unit)?),
+        None => format!("{op}{}", written_like(rest, level, unit)?),
+    })
+}
+
 /// `level` (in the metric's unit, or a factor of stable) written in the form of `old`.
 pub(crate) fn written_like(old: &str, level: f64, unit: Unit) -> Result<String, String> {
     let t = Threshold::parse(old.trim()).map_err(|e| format!("`{old}`: {e}"))?;
