@@ -6,7 +6,7 @@ use super::space::{Knob, Variant};
 use super::written::restate;
 use crate::check::CheckedPlan;
 use crate::lower::{AlertRule, Condition, RuleKind, show_rhs};
-use crate::model::{Duration, trim};
+use crate::model::{Amount, Duration, Threshold, trim};
 use crate::sim::stats::Proportion;
 use serde::Serialize;
 
@@ -137,10 +137,18 @@ pub(crate) fn show(plan: &CheckedPlan, rules: &[AlertRule], knob: &Knob, v: Vari
     let Condition::Compare { op, rhs } = condition else {
         return rule.summary.clone();
     };
-    // As the plan writes it, at this level.
+    // As the plan writes it, at this level; a bare number in the metric's unit (`0.1`)
+    // reads better as the unit shows it (`10%`).
+    let bare = |w: &str| {
+        matches!(
+            Threshold::parse(w.trim()),
+            Ok(Threshold::Absolute(Amount::Number(_)))
+        )
+    };
     let written = knob
         .written
         .as_deref()
+        .filter(|w| rule.kind == RuleKind::Gate || !bare(w))
         .and_then(|w| restate(w, knob.level(v), m.unit).ok());
     match rule.kind {
         RuleKind::Gate => match written {
@@ -351,14 +359,28 @@ pub(crate) fn text(r: &Report) -> String {
         let shown = if mark == "->" { to } else { "" };
         s += &format!("  {:<width$}  {} {}\n", rule.current, mark, shown);
     }
-    s += "\ncaught, per faulty scenario:\n";
-    s += &format!("  {:<22} {:<27} {:<27}\n", "", "current", "recommended");
+    s += "\ncaught, and mean time to catch, per faulty scenario:\n";
+    s += &format!("  {:<18} {:<36} {:<36}\n", "", "current", "recommended");
+    let cell = |f: &ScenarioFigures| {
+        format!(
+            "{:<26} {:>8}",
+            pct(&f.caught),
+            duration_s(f.mean_time_to_catch_s)
+        )
+    };
     for (c, x) in r.current.per_scenario.iter().zip(&rec.per_scenario) {
+        // Fewer caught than today, beyond both intervals: said, not hidden in the table.
+        let fewer = x.caught.ci95[1] < c.caught.ci95[0];
         s += &format!(
-            "  {:<22} {:<27} {:<27}\n",
+            "  {:<18} {:<36} {:<36}{}\n",
             c.scenario,
-            pct(&c.caught),
-            pct(&x.caught)
+            cell(c),
+            cell(x),
+            if fewer {
+                "  fewer caught than today"
+            } else {
+                ""
+            }
         );
     }
     s += "\nfrontier (the best setting at each false-rollback level; * recommended):\n";
