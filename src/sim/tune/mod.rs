@@ -148,6 +148,16 @@ pub(crate) fn tune(
         }
     }
     let check = check_run;
+    let mut rules_report = report::rules(plan, rules, knobs, best.as_ref().ok());
+    // No setting meets the budget: which rules roll back the healthy trials even then.
+    if let Err(calm) = &best {
+        for (rr, n) in rules_report
+            .iter_mut()
+            .zip(sweep.first_rules(&calm.setting, rules))
+        {
+            rr.calmest_false_rollbacks = Some(n);
+        }
+    }
     let report = Report {
         schema_version: 1,
         plan: plan.name.clone(),
@@ -157,7 +167,7 @@ pub(crate) fn tune(
         semantics: settings.semantics.name(),
         max_false_rollback: ask.budget,
         settings_tried: sweep.width,
-        rules: report::rules(plan, rules, knobs, best.as_ref().ok()),
+        rules: rules_report,
         faulty_scenarios: names.clone(),
         current: point(&here),
         recommended: best.as_ref().ok().map(point),

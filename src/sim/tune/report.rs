@@ -73,6 +73,14 @@ pub(crate) struct RuleReport {
     pub(crate) recommended: Option<String>,
     pub(crate) recommended_threshold: Option<f64>,
     pub(crate) recommended_for_s: Option<f64>,
+    /// The thresholds tried, easiest first, as the plan would state them.
+    pub(crate) tried: Vec<String>,
+    /// Whether the recommended threshold is the easiest or the hardest tried: the best
+    /// may lie beyond (`--vary` widens the range).
+    pub(crate) at_edge: bool,
+    /// Healthy trials this rule rolled back under the calmest setting, when no setting
+    /// meets the budget.
+    pub(crate) calmest_false_rollbacks: Option<u64>,
 }
 
 /// A setting's figures on the tune's trials.
@@ -228,6 +236,22 @@ pub(crate) fn rules(
                 recommended: rec.map(|v| show(plan, rules, k, v)),
                 recommended_threshold: rec.map(|v| k.level(v)),
                 recommended_for_s: rec.map(|v| k.fors[v.for_] as f64 / 1000.0),
+                tried: (0..k.ladder.len())
+                    .map(|level| {
+                        let v = Variant {
+                            for_: k.current.for_,
+                            level,
+                        };
+                        show(plan, rules, k, v)
+                    })
+                    .collect(),
+                at_edge: rec.is_some_and(|v| {
+                    k.tuned()
+                        && k.ladder.len() > 1
+                        && v != k.current
+                        && (v.level == 0 || v.level + 1 == k.ladder.len())
+                }),
+                calmest_false_rollbacks: None,
             }
         })
         .collect()
@@ -343,6 +367,28 @@ pub(crate) fn text(r: &Report) -> String {
                 .as_ref()
                 .map_or("-".into(), |c| pct(&c.false_rollback))
         );
+        let mut by: Vec<&RuleReport> = r
+            .rules
+            .iter()
+            .filter(|x| x.calmest_false_rollbacks.is_some_and(|n| n > 0))
+            .collect();
+        by.sort_by_key(|x| std::cmp::Reverse(x.calmest_false_rollbacks));
+        for x in by {
+            let n = x.calmest_false_rollbacks.unwrap_or(0);
+            let what = if x.tuned {
+                format!(
+                    "at its calmest tried, `{}`: widen its range with `--vary {}.threshold=...`",
+                    x.tried.last().map_or("", String::as_str),
+                    x.target
+                )
+            } else {
+                format!("kept as written (`{}`)", x.current)
+            };
+            s += &format!(
+                "  {} rolled back {n} healthy trials first, {what}\n",
+                x.target
+            );
+        }
         return s;
     };
     s += "\nrecommended setting:\n";
@@ -356,8 +402,22 @@ pub(crate) fn text(r: &Report) -> String {
         } else {
             "->"
         };
+        let edge = if rule.at_edge {
+            "  (the end of the range tried: the best may lie beyond; widen it with --vary)"
+        } else {
+            ""
+        };
         let shown = if mark == "->" { to } else { "" };
-        s += &format!("  {:<width$}  {} {}\n", rule.current, mark, shown);
+        s += &format!(
+            "  {:<width$}  {}{}\n",
+            rule.current,
+            if shown.is_empty() {
+                mark.to_string()
+            } else {
+                format!("{mark} {shown}")
+            },
+            edge
+        );
     }
     s += "\ncaught, and mean time to catch, per faulty scenario:\n";
     s += &format!("  {:<18} {:<36} {:<36}\n", "", "current", "recommended");

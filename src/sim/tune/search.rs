@@ -131,6 +131,26 @@ impl Sweep {
         out
     }
 
+    /// Per knob, the healthy trials it rolled back first under `setting`.
+    pub(crate) fn first_rules(&self, setting: &[Variant], rules: &[AlertRule]) -> Vec<u64> {
+        let columns = self.columns(setting);
+        let file_has_healthy = self.runs[..self.in_file].iter().any(|x| !x.faulty);
+        let mut out = vec![0; self.knobs.len()];
+        for (r, run) in self.runs.iter().enumerate() {
+            if run.faulty || (r >= self.in_file && file_has_healthy) {
+                continue;
+            }
+            for t in 0..run.trials.len() {
+                let first = self.first_among(r, t, &columns, None, rules);
+                if let Some((_, _, _, c)) = first {
+                    let k = columns.iter().position(|&x| x == c).unwrap_or(0);
+                    out[k] += 1;
+                }
+            }
+        }
+        out
+    }
+
     /// The figures of `setting`.
     pub(crate) fn figures(&self, setting: &[Variant], rules: &[AlertRule]) -> Figures {
         let columns = self.columns(setting);
