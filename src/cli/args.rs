@@ -4,7 +4,7 @@
 
 use crate::limits::{MAX_JOBS, MAX_TRIALS};
 use crate::prom::Semantics;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 #[derive(Parser)]
@@ -80,21 +80,8 @@ pub(super) enum Command {
         /// scenarios (simulations/default.yaml).
         #[arg(long)]
         scenarios: Option<PathBuf>,
-        /// Master seed: the same seed gives the same numbers at any --jobs.
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// Trials per scenario, 1 to 1,000,000 (overrides the scenario file).
-        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=MAX_TRIALS))]
-        trials: Option<u64>,
-        /// Worker threads, 1 to 256 (default: all cores).
-        #[arg(long, value_parser = clap::value_parser!(u16).range(1..=MAX_JOBS as i64))]
-        jobs: Option<u16>,
-        /// Output format.
-        #[arg(long, value_enum, default_value_t = Format::Human)]
-        format: Format,
-        /// Which Prometheus evaluation rules to follow.
-        #[arg(long, value_enum, default_value_t = SemanticsArg::Prometheus3)]
-        semantics: SemanticsArg,
+        #[command(flatten)]
+        run: RunArgs,
     },
     /// Find the thresholds, `for` durations and gate levels that keep false rollbacks
     /// within a budget and catch the most faulty releases, every setting judged on the
@@ -120,22 +107,9 @@ pub(super) enum Command {
         /// for every gate. Repeatable.
         #[arg(long, value_name = "RULE")]
         keep: Vec<String>,
-        /// Master seed of the tune's trials; the check runs on seed + 1.
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// Trials per scenario, 1 to 1,000,000 (overrides the scenario file).
-        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=MAX_TRIALS))]
-        trials: Option<u64>,
-        /// Worker threads, 1 to 256 (default: all cores).
-        #[arg(long, value_parser = clap::value_parser!(u16).range(1..=MAX_JOBS as i64))]
-        jobs: Option<u16>,
-        /// Output format.
-        #[arg(long, value_enum, default_value_t = Format::Human)]
-        format: Format,
-        /// Which Prometheus evaluation rules to follow.
-        #[arg(long, value_enum, default_value_t = SemanticsArg::Prometheus3)]
-        semantics: SemanticsArg,
-        /// Skip the check of the recommended setting on fresh trials.
+        #[command(flatten)]
+        run: RunArgs,
+        /// Skip the check of the recommended setting on fresh trials (seed + 1).
         #[arg(long)]
         no_check: bool,
         /// Write the recommended setting into the plan file (only the tuned scalars
@@ -149,6 +123,26 @@ pub(super) enum Command {
         #[arg(long)]
         scenarios: bool,
     },
+}
+
+/// What a Monte Carlo run takes: `simulate` and `tune` alike.
+#[derive(Args)]
+pub(super) struct RunArgs {
+    /// Master seed: the same seed gives the same numbers at any --jobs.
+    #[arg(long, default_value_t = 1)]
+    pub(super) seed: u64,
+    /// Trials per scenario, 1 to 1,000,000 (overrides the scenario file).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=MAX_TRIALS))]
+    pub(super) trials: Option<u64>,
+    /// Worker threads, 1 to 256 (default: all cores).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=MAX_JOBS as i64))]
+    pub(super) jobs: Option<u16>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub(super) format: Format,
+    /// Which Prometheus evaluation rules to follow.
+    #[arg(long, value_enum, default_value_t = SemanticsArg::Prometheus3)]
+    pub(super) semantics: SemanticsArg,
 }
 
 /// A share of releases: `1%` or `0.01`, from 0 to 100%.

@@ -53,20 +53,14 @@ pub fn main() -> i32 {
             end,
             evaluation_offset,
             scenarios,
-            seed,
-            trials,
-            jobs,
-            format,
-            semantics,
+            run,
         } => {
+            let format = run.format;
             let flags = settings::SimulateFlags {
-                seed,
-                trials,
-                jobs: jobs.map(usize::from),
-                semantics: semantics.into(),
                 start_ms: start,
                 end_ms: end,
                 evaluation_offset_ms: evaluation_offset,
+                ..settings::SimulateFlags::of(&run)
             };
             simulate::simulate(&file, trace.as_deref(), scenarios.as_deref(), flags, format)
         }
@@ -76,23 +70,12 @@ pub fn main() -> i32 {
             max_false_rollback,
             vary,
             keep,
-            seed,
-            trials,
-            jobs,
-            format,
-            semantics,
+            run,
             no_check,
             write,
         } => {
-            let flags = settings::SimulateFlags {
-                seed,
-                trials,
-                jobs: jobs.map(usize::from),
-                semantics: semantics.into(),
-                start_ms: None,
-                end_ms: None,
-                evaluation_offset_ms: 0,
-            };
+            let format = run.format;
+            let flags = settings::SimulateFlags::of(&run);
             let ask = tune::Asked {
                 budget: max_false_rollback,
                 vary,

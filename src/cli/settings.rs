@@ -20,6 +20,19 @@ pub(super) struct SimulateFlags {
 }
 
 impl SimulateFlags {
+    /// The flags of a Monte Carlo run (no replay window).
+    pub(super) fn of(run: &super::args::RunArgs) -> SimulateFlags {
+        SimulateFlags {
+            seed: run.seed,
+            trials: run.trials,
+            jobs: run.jobs.map(usize::from),
+            semantics: run.semantics.into(),
+            start_ms: None,
+            end_ms: None,
+            evaluation_offset_ms: 0,
+        }
+    }
+
     /// The Monte Carlo settings for `scenarios`.
     pub(super) fn resolve(&self, scenarios: &Scenarios) -> Settings {
         Settings {

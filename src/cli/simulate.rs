@@ -24,12 +24,7 @@ pub(super) fn simulate(
     flags: SimulateFlags,
     format: Format,
 ) -> Result<(), Error> {
-    let b = Batch::plans(&[file.to_path_buf()], false);
-    let _ = std::io::stderr().write_all(b.text().as_bytes());
-    b.outcome()?;
-    let Some(compiled) = b.compiled.into_iter().next() else {
-        return Err(Error::Findings { unreadable: false });
-    };
+    let compiled = valid_plan(file)?;
     let Some(lowered) = &compiled.plan else {
         return Err(Error::Findings { unreadable: false });
     };
@@ -40,6 +35,18 @@ pub(super) fn simulate(
     };
     let _ = std::io::stdout().write_all(text.as_bytes());
     Ok(())
+}
+
+/// The plan in `file`, compiled, its findings printed; Err unless it is valid.
+pub(super) fn valid_plan(file: &Path) -> Result<Compiled, Error> {
+    let b = Batch::plans(&[file.to_path_buf()], false);
+    let _ = std::io::stderr().write_all(b.text().as_bytes());
+    b.outcome()?;
+    b.compiled
+        .into_iter()
+        .next()
+        .filter(|c| c.plan.is_some())
+        .ok_or(Error::Findings { unreadable: false })
 }
 
 /// The replay of `trace`: its timeline, or its JSON document.

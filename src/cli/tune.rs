@@ -3,9 +3,8 @@
 
 use super::args::Format;
 use super::error::Error;
-use super::findings::Batch;
 use super::settings::SimulateFlags;
-use super::simulate::{monte_carlo_scenarios, query_failed};
+use super::simulate::{monte_carlo_scenarios, query_failed, valid_plan};
 use crate::sim::tune::report::LineEdit;
 use crate::sim::tune::space::{self, Ranges};
 use crate::sim::tune::sweep::Stop;
@@ -118,12 +117,7 @@ pub(super) fn tune(
     asked: &Asked,
     format: Format,
 ) -> Result<(), Error> {
-    let b = Batch::plans(&[file.to_path_buf()], false);
-    let _ = std::io::stderr().write_all(b.text().as_bytes());
-    b.outcome()?;
-    let Some(compiled) = b.compiled.into_iter().next() else {
-        return Err(Error::Findings { unreadable: false });
-    };
+    let compiled = valid_plan(file)?;
     let Some(lowered) = &compiled.plan else {
         return Err(Error::Findings { unreadable: false });
     };
