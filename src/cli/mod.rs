@@ -11,6 +11,7 @@
 mod args;
 mod error;
 mod findings;
+mod progress;
 mod render;
 mod settings;
 mod simulate;

@@ -4,6 +4,7 @@
 use super::args::Format;
 use super::error::Error;
 use super::findings::{Batch, load_finding, named_scenarios, summary, unreadable_named};
+use super::progress::Progress;
 use super::settings::SimulateFlags;
 use super::terminal::{color, plural};
 use crate::diagnostic::{Diagnostic, Severity, render_human};
@@ -14,7 +15,7 @@ use crate::sim::replay::{self, Options};
 use crate::sim::scenario;
 use crate::source::{Kind, Source};
 use crate::syntax::locate;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::Path;
 
 pub(super) fn simulate(
@@ -206,17 +207,9 @@ fn monte_carlo_text(
     if let Some(note) = long_run(work, settings.jobs) {
         eprintln!("{note}");
     }
-    let started = std::time::Instant::now();
-    let show_progress = std::io::stderr().is_terminal();
-    let mut progress = |done: u64, total: u64| {
-        if show_progress && started.elapsed() > std::time::Duration::from_secs(1) {
-            eprint!("\rsimulating: {done}/{total} trials");
-            if done == total {
-                eprint!("\r\x1b[K");
-            }
-        }
-    };
-    let results = montecarlo::run(lowered, &scenarios, settings, &mut progress);
+    let mut bar = Progress::new(format, "simulating");
+    let results = montecarlo::run(lowered, &scenarios, settings, &mut |d, t| bar.update(d, t));
+    drop(bar);
     if let Some(failure) = results.query_failure() {
         return Err(query_failed(compiled, failure));
     }

@@ -3,13 +3,14 @@
 
 use super::args::Format;
 use super::error::Error;
+use super::progress::Progress;
 use super::settings::SimulateFlags;
 use super::simulate::{monte_carlo_scenarios, query_failed, valid_plan};
 use crate::sim::tune::report::LineEdit;
 use crate::sim::tune::space::{self, Ranges};
 use crate::sim::tune::sweep::Stop;
 use crate::sim::tune::{self, Ask, TuneError};
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::Path;
 
 /// What the command line asks of a tune.
@@ -133,16 +134,8 @@ pub(super) fn tune(
     }
     let (scenarios, file_name, settings) =
         monte_carlo_scenarios(&compiled, lowered, scenarios, &flags)?;
-    let started = std::time::Instant::now();
-    let show_progress = std::io::stderr().is_terminal() && format == Format::Human;
-    let mut progress = |done: u64, total: u64| {
-        if show_progress && started.elapsed() > std::time::Duration::from_secs(1) {
-            eprint!("\rsimulating: {done}/{total} trials");
-            if done == total {
-                eprint!("\r\x1b[K");
-            }
-        }
-    };
+    let mut bar = Progress::new(format, "tuning");
+    let mut progress = |d: u64, t: u64| bar.update(d, t);
     let ask = Ask {
         ranges: &ranges,
         budget: asked.budget,
