@@ -188,6 +188,25 @@ pub(super) fn tune(
             );
         }
     }
+    let check_failed = report.check.as_ref().filter(|c| !c.within_budget).map(|c| {
+        Error::Tune(format!(
+            "the recommended setting rolled back {} of fresh healthy trials, over the budget of {}: it is not recommended{}; tune with more --trials",
+            crate::sim::tune::report::percent(c.false_rollback.probability),
+            crate::sim::tune::report::percent(asked.budget),
+            if asked.write { ", and nothing was written" } else { "" }
+        ))
+    });
+    // Written before the report is printed, so that the report says whether it was.
+    let mut write_failed = None;
+    if let (true, None, Some(r)) = (asked.write, &check_failed, &rewritten) {
+        match r.changed.is_empty() {
+            true => report.written = true,
+            false => match write_plan(file, &r.text) {
+                Ok(()) => report.written = true,
+                Err(e) => write_failed = Some(e),
+            },
+        }
+    }
     let mut text = match format {
         Format::Json => serde_json::to_string_pretty(&report).unwrap_or_default() + "\n",
         Format::Human => tune::report::text(&report),
@@ -197,26 +216,14 @@ pub(super) fn tune(
             &compiled.source.name,
             &compiled.source.text,
             &r.changed,
-            asked.write,
+            report.written,
         );
     }
     let _ = std::io::stdout().write_all(text.as_bytes());
-    if let Some(c) = report.check.as_ref().filter(|c| !c.within_budget) {
-        return Err(Error::Tune(format!(
-            "the recommended setting rolled back {} of fresh healthy trials, over the budget of {}: it is not recommended{}; tune with more --trials",
-            crate::sim::tune::report::percent(c.false_rollback.probability),
-            crate::sim::tune::report::percent(asked.budget),
-            if asked.write {
-                ", and nothing was written"
-            } else {
-                ""
-            }
-        )));
+    if let Some(e) = check_failed.or(write_failed) {
+        return Err(e);
     }
-    if let (true, Some(r)) = (asked.write, &rewritten) {
-        if !r.changed.is_empty() {
-            write_plan(file, &r.text)?;
-        }
+    if let (true, Some(r)) = (report.written, &rewritten) {
         eprintln!(
             "wrote {} line{} of {}",
             r.changed.len(),

@@ -429,7 +429,10 @@ fn write_round_trips_every_example_plan() {
         let r: Value = serde_json::from_str(&shown.stdout).unwrap();
         let edits = r["edits"].as_array().unwrap();
         // Written.
-        plan().args(&args).arg("--write").expect(0);
+        let done = plan().args(&args).args(["--write", "--format", "json"]).expect(0);
+        let w: Value = serde_json::from_str(&done.stdout).unwrap();
+        assert_eq!(w["written"], true, "{name}");
+        assert_eq!(r["written"], false, "{name}");
         let tuned = std::fs::read_to_string(&path).unwrap();
         let (old, new): (Vec<&str>, Vec<&str>) =
             (original.lines().collect(), tuned.lines().collect());

@@ -177,6 +177,7 @@ pub(crate) fn tune(
         check,
         set_aside,
         edits: Vec::new(),
+        written: false,
     };
     Ok(Tuned {
         report,

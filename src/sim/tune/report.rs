@@ -40,6 +40,8 @@ pub(crate) struct Report {
     pub(crate) set_aside: Vec<SetAside>,
     /// The plan file's lines that the recommended setting changes.
     pub(crate) edits: Vec<LineEdit>,
+    /// Whether they were written into the plan (`--write`).
+    pub(crate) written: bool,
 }
 
 /// A setting whose check failed.
