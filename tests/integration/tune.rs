@@ -429,7 +429,10 @@ fn write_round_trips_every_example_plan() {
         let r: Value = serde_json::from_str(&shown.stdout).unwrap();
         let edits = r["edits"].as_array().unwrap();
         // Written.
-        let done = plan().args(&args).args(["--write", "--format", "json"]).expect(0);
+        let done = plan()
+            .args(&args)
+            .args(["--write", "--format", "json"])
+            .expect(0);
         let w: Value = serde_json::from_str(&done.stdout).unwrap();
         assert_eq!(w["written"], true, "{name}");
         assert_eq!(r["written"], false, "{name}");

@@ -134,17 +134,23 @@ pub(crate) fn tune(
         let mut budget = ask.budget;
         while let Ok(b) = &best {
             let c = check(lowered, scenarios, settings, knobs, b, seed, ask.budget);
-            if c.within_budget || set_aside.len() == CHECK_RETRIES {
+            // A tighter budget than the trials can show, or than any setting meets, has
+            // nothing to offer: this setting stays, with its failed check.
+            let tighter = (!c.within_budget && set_aside.len() < CHECK_RETRIES)
+                .then(|| budget * 0.75)
+                .filter(|&t| t >= best_bound)
+                .and_then(|t| choose(t).ok().map(|p| (t, p)));
+            let Some((t, next)) = tighter else {
                 check_run = Some(c);
                 break;
-            }
+            };
             set_aside.push(report::SetAside {
                 tune_budget: budget,
                 setting: point(b).setting,
                 check_false_rollback: c.false_rollback,
             });
-            budget *= 0.75;
-            best = choose(budget);
+            budget = t;
+            best = Ok(next);
         }
     }
     let check = check_run;
