@@ -137,7 +137,7 @@ pub(crate) fn tune(
             // A tighter budget than the trials can show, or than any setting meets, has
             // nothing to offer: this setting stays, with its failed check.
             let tighter = (!c.within_budget && set_aside.len() < CHECK_RETRIES)
-                .then(|| budget * 0.75)
+                .then_some(budget * 0.75)
                 .filter(|&t| t >= best_bound)
                 .and_then(|t| choose(t).ok().map(|p| (t, p)));
             let Some((t, next)) = tighter else {
