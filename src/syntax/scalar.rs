@@ -494,6 +494,14 @@ mod tests {
         check("q: >- # a comment\n  sum(x)\n  / z\n", "/ z");
     }
 
+    /// A document the span index cannot read but the value parser can: no position for
+    /// the value, rather than the document's start taken for it.
+    #[test]
+    fn an_unindexed_value_has_no_position() {
+        let (spans, _) = super::super::spans::index("q: \"\"#\n");
+        assert_eq!(spans.value_at("/q"), None);
+    }
+
     #[test]
     fn mismatch_gives_none() {
         assert_eq!(source_offsets("q: abc\n", 3, "abd"), None);
@@ -524,7 +532,9 @@ mod tests {
                 let Ok(v) = yaml_serde::from_str::<yaml_serde::Value>(&doc) else { continue };
                 let Some(value) = v.get("q").and_then(|v| v.as_str()) else { continue };
                 let (spans, _) = super::super::spans::index(&doc);
-                let Some(pos) = spans.find("/q", false) else { continue };
+                // Exactly `/q`: where the span index could not read the document (`""#`,
+                // which the value parser takes), `find` falls back to the document's start.
+                let Some(pos) = spans.value_at("/q") else { continue };
                 let line_start: usize = doc.split_inclusive('\n').take(pos.line - 1).map(str::len).sum();
                 let Some(at) = doc[line_start..].char_indices().nth(pos.col - 1).map(|(i, _)| line_start + i) else { continue };
                 let Some(map) = source_offsets(&doc, at, value) else { continue };
