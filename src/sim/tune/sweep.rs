@@ -12,7 +12,13 @@
 //! a gate only ends a trial, at a phase's end. So a trial under any setting is the pass's
 //! trial cut at the first moment one of the setting's rules fires (or a gate of it fails
 //! its phase): the pass keeps, per trial and setting of each knob, that first moment and
-//! the requests the canary had served since the fault's onset by then.
+//! the requests the canary had served since the fault's onset by then. (What is drawn
+//! depends on the model, which is built for every threshold tried: the latency buckets a
+//! trial tracks are those its thresholds tell apart.)
+//!
+//! A trial stops early once every setting of some knob has fired: under any setting it
+//! had ended by then. A knob kept as written has one setting, so a one-rule sweep stops
+//! about where `plan simulate` stops.
 
 use super::ladder::{Watches, run_needed};
 use super::space::Knob;
