@@ -158,11 +158,11 @@ pub(super) fn tune(
         Err(TuneError::Stop(Stop::Query(scenario, trial, f))) => {
             return Err(query_failed(&compiled, (&scenario, trial, &f)));
         }
-        Err(TuneError::Stop(Stop::Disordered(d))) => {
+        Err(TuneError::Stop(Stop::Disordered { rule })) => {
             return Err(Error::Tune(format!(
                 "`{}` compares with a stable value below zero in some trial, where a higher factor is not a stricter rule; keep it as written (`--keep {}`)",
-                lowered.rules[d.rule].id,
-                tune::report::target(&lowered.rules[d.rule])
+                lowered.rules[rule].id,
+                space::target(&lowered.rules[rule])
             )));
         }
     };

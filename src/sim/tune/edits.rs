@@ -6,10 +6,10 @@
 
 use super::report::LineEdit;
 use super::space::{Knob, Variant};
-use super::written::{restate, written_like};
+use super::written::{restate, show_for, written_like};
 use crate::check::CheckedPlan;
 use crate::lower::{AlertRule, LoweredPlan, RuleKind};
-use crate::model::{Duration, trim};
+use crate::model::trim;
 use crate::source::Source;
 use crate::syntax::edit::Edit;
 use serde_json::Value as Json;
@@ -140,11 +140,6 @@ pub(crate) struct Rewritten {
     /// The warnings `plan validate` gives it and did not give the plan (a rollback now
     /// stricter than a gate, say), as `line:column: warning[code]: message`.
     pub(crate) warnings: Vec<String>,
-}
-
-/// A `for` in Prometheus syntax, `0s` for none.
-pub(crate) fn show_for(ms: u64) -> String {
-    Duration::from_millis(ms).map_or("0s".into(), |d| d.to_string())
 }
 
 /// A JSON pointer token.

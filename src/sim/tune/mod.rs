@@ -109,11 +109,11 @@ pub(crate) fn tune(
         .collect();
     let here = search::Point {
         setting: current(knobs),
-        figures: sweep.figures(&current(knobs), rules),
+        figures: sweep.figures(&current(knobs)),
     };
     // The plan's own setting, when it fits and catches as many: no change for noise.
     let choose = |budget: f64| {
-        search::best_within(&sweep, rules, budget).map(|b| {
+        search::best_within(&sweep, budget).map(|b| {
             let fits = here.figures.false_upper() <= budget;
             if fits && here.figures.caught() >= b.figures.caught() {
                 here.clone()
@@ -123,7 +123,7 @@ pub(crate) fn tune(
         })
     };
     let mut best = choose(ask.budget);
-    let frontier = search::frontier(&sweep, rules, ask.budget);
+    let frontier = search::frontier(&sweep, ask.budget);
     let point = |p: &search::Point| report::point(plan, rules, knobs, &names, p);
     // The best of many settings on the same trials is the luckiest too: a setting whose
     // check on fresh trials is over the budget is set aside for the best one within a
@@ -159,7 +159,7 @@ pub(crate) fn tune(
     if let Err(calm) = &best {
         for (rr, n) in rules_report
             .iter_mut()
-            .zip(sweep.first_rules(&calm.setting, rules))
+            .zip(sweep.first_rules(&calm.setting))
         {
             rr.calmest_false_rollbacks = Some(n);
         }

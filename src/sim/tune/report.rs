@@ -2,11 +2,12 @@
 //! numbers), built once from the sweep, the search and the check.
 
 use super::search::{Figures, Point};
+use super::space::target;
 use super::space::{Knob, Variant};
-use super::written::restate;
+use super::written::{restate, show_for};
 use crate::check::CheckedPlan;
 use crate::lower::{AlertRule, Condition, RuleKind, show_rhs};
-use crate::model::{Amount, Duration, Threshold, trim};
+use crate::model::{Amount, Threshold, trim};
 use crate::sim::stats::Proportion;
 use serde::Serialize;
 
@@ -130,14 +131,6 @@ pub(crate) struct Check {
     pub(crate) per_scenario: Vec<ScenarioFigures>,
 }
 
-/// What a `--vary` or `--keep` names.
-pub(crate) fn target(rule: &AlertRule) -> String {
-    match rule.kind {
-        RuleKind::Gate => format!("gates.{}", rule.id),
-        _ => rule.id.clone(),
-    }
-}
-
 /// A knob's variant as people read it: `error_rate > 10% for 5m`; a gate as written,
 /// on its healthy side (`availability > 99.5%`).
 pub(crate) fn show(plan: &CheckedPlan, rules: &[AlertRule], knob: &Knob, v: Variant) -> String {
@@ -173,10 +166,6 @@ pub(crate) fn show(plan: &CheckedPlan, rules: &[AlertRule], knob: &Knob, v: Vari
             show_for(knob.fors[v.for_])
         ),
     }
-}
-
-fn show_for(ms: u64) -> String {
-    Duration::from_millis(ms).map_or("0s".into(), |d| d.to_string())
 }
 
 /// A point's report.

@@ -6,7 +6,9 @@
 
 use super::space::Variant;
 use super::sweep::{NEVER, Run, Sweep, Trial, full_by};
-use crate::lower::{AlertRule, RuleKind};
+#[cfg(test)]
+use crate::lower::AlertRule;
+use crate::lower::RuleKind;
 use crate::sim::evaluator::Verdict;
 #[cfg(test)]
 use crate::sim::montecarlo::Tally;
@@ -82,7 +84,6 @@ impl Sweep {
         t: usize,
         columns: &[usize],
         skip: Option<usize>,
-        rules: &[AlertRule],
     ) -> Option<Key> {
         let row = &self.runs[r].fires[t * self.width..(t + 1) * self.width];
         let mut first: Option<Key> = None;
@@ -90,8 +91,8 @@ impl Sweep {
             if Some(ki) == skip || row[c] == NEVER {
                 continue;
             }
-            let rule = self.knobs[ki].rule;
-            let key = (row[c], rules[rule].kind != RuleKind::Gate, rule, c);
+            let knob = &self.knobs[ki];
+            let key = (row[c], knob.kind != RuleKind::Gate, knob.rule, c);
             if first.is_none_or(|f| key < f) {
                 first = Some(key);
             }
@@ -101,12 +102,8 @@ impl Sweep {
 
     /// How trial `t` of run `r` ended with the variants at `columns`.
     #[cfg(test)]
-    pub(crate) fn end(&self, r: usize, t: usize, columns: &[usize], rules: &[AlertRule]) -> End {
-        self.end_from(
-            &self.runs[r],
-            t,
-            self.first_among(r, t, columns, None, rules),
-        )
+    pub(crate) fn end(&self, r: usize, t: usize, columns: &[usize]) -> End {
+        self.end_from(&self.runs[r], t, self.first_among(r, t, columns, None))
     }
 
     /// How trial `t` of `run` ended, its first firing being `first`.
@@ -155,8 +152,8 @@ impl Sweep {
     /// Per trial of the twins' run, when it rolled back under `columns` (`i64::MAX`:
     /// never).
     #[cfg(test)]
-    pub(crate) fn twin_rollbacks(&self, columns: &[usize], rules: &[AlertRule]) -> Vec<i64> {
-        self.twins_by(|r, t| self.first_among(r, t, columns, None, rules))
+    pub(crate) fn twin_rollbacks(&self, columns: &[usize]) -> Vec<i64> {
+        self.twins_by(|r, t| self.first_among(r, t, columns, None))
     }
 
     /// Per trial of the twins' run, when it rolled back, given each trial's first firing.
@@ -187,7 +184,7 @@ impl Sweep {
         let run = &self.runs[si];
         let mut tally = Tally::new(self.phases, rules.len());
         for t in 0..run.trials.len() {
-            let e = self.end(si, t, columns, rules);
+            let e = self.end(si, t, columns);
             tally.trials += 1;
             tally.exposed_requests += e.exposed;
             let onset = e.onset;

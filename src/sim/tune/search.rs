@@ -17,7 +17,7 @@
 use super::score::{End, Key};
 use super::space::Variant;
 use super::sweep::{NEVER, Sweep};
-use crate::lower::{AlertRule, RuleKind};
+use crate::lower::RuleKind;
 use crate::sim::stats::Proportion;
 
 /// What a setting gives, summed over the sweep's trials.
@@ -80,14 +80,24 @@ impl Figures {
         self.faulty.iter().map(|f| f.exposed as f64).sum::<f64>() / n as f64
     }
 
+    /// Over the caught trials, the times from onset to rollback (ms).
+    fn catch_ms(&self) -> i64 {
+        self.faulty.iter().map(|f| f.catch_ms).sum()
+    }
+
+    /// Over all faulty trials, the requests served from the onset.
+    fn exposed(&self) -> u64 {
+        self.faulty.iter().map(|f| f.exposed).sum()
+    }
+
     /// Whether `self` is better than `other` in the order of the module header (the
     /// budget aside).
     pub(crate) fn better_than(&self, other: &Figures) -> bool {
         let key = |f: &Figures| {
             (
                 std::cmp::Reverse(f.caught()),
-                f.faulty.iter().map(|x| x.catch_ms).sum::<i64>(),
-                f.faulty.iter().map(|x| x.exposed).sum::<u64>(),
+                f.catch_ms(),
+                f.exposed(),
                 f.false_rollbacks,
             )
         };
@@ -96,17 +106,22 @@ impl Figures {
 }
 
 impl Sweep {
+    /// Whether run `r`'s trials are the healthy releases a budget counts: the file's
+    /// fault-free scenarios, or the extra twin pass that stands for the one it lacks.
+    fn counts_as_healthy(&self, r: usize) -> bool {
+        let file_has_healthy = self.runs[..self.in_file].iter().any(|x| !x.faulty);
+        !self.runs[r].faulty && (r < self.in_file || !file_has_healthy)
+    }
+
     /// A setting's figures, given each trial's first firing: each trial's end and
     /// whether it is a catch decided as [`Sweep::tally`] decides them for the reference.
     fn figures_by(&self, first: impl Fn(usize, usize) -> Option<Key>) -> Figures {
         let end = |r: usize, t: usize| -> End { self.end_from(&self.runs[r], t, first(r, t)) };
         let twins = self.twins_by(&first);
-        // The extra twin pass stands for the healthy scenario the file lacks.
-        let file_has_healthy = self.runs[..self.in_file].iter().any(|x| !x.faulty);
         let mut out = Figures::default();
         for (r, run) in self.runs.iter().enumerate() {
             if !run.faulty {
-                if r < self.in_file || !file_has_healthy {
+                if self.counts_as_healthy(r) {
                     for t in 0..run.trials.len() {
                         out.healthy += 1;
                         out.false_rollbacks += u64::from(end(r, t).is_false());
@@ -132,16 +147,15 @@ impl Sweep {
     }
 
     /// Per knob, the healthy trials it rolled back first under `setting`.
-    pub(crate) fn first_rules(&self, setting: &[Variant], rules: &[AlertRule]) -> Vec<u64> {
+    pub(crate) fn first_rules(&self, setting: &[Variant]) -> Vec<u64> {
         let columns = self.columns(setting);
-        let file_has_healthy = self.runs[..self.in_file].iter().any(|x| !x.faulty);
         let mut out = vec![0; self.knobs.len()];
         for (r, run) in self.runs.iter().enumerate() {
-            if run.faulty || (r >= self.in_file && file_has_healthy) {
+            if !self.counts_as_healthy(r) {
                 continue;
             }
             for t in 0..run.trials.len() {
-                let first = self.first_among(r, t, &columns, None, rules);
+                let first = self.first_among(r, t, &columns, None);
                 if let Some((_, _, _, c)) = first {
                     let k = columns.iter().position(|&x| x == c).unwrap_or(0);
                     out[k] += 1;
@@ -152,29 +166,24 @@ impl Sweep {
     }
 
     /// The figures of `setting`.
-    pub(crate) fn figures(&self, setting: &[Variant], rules: &[AlertRule]) -> Figures {
+    pub(crate) fn figures(&self, setting: &[Variant]) -> Figures {
         let columns = self.columns(setting);
-        self.figures_by(|r, t| self.first_among(r, t, &columns, None, rules))
+        self.figures_by(|r, t| self.first_among(r, t, &columns, None))
     }
 
     /// The figures of `setting` with knob `ki` at each of its variants, in order.
-    pub(crate) fn moves(
-        &self,
-        setting: &[Variant],
-        ki: usize,
-        rules: &[AlertRule],
-    ) -> Vec<Figures> {
+    pub(crate) fn moves(&self, setting: &[Variant], ki: usize) -> Vec<Figures> {
         let columns = self.columns(setting);
         let others: Vec<Vec<Option<Key>>> = (0..self.runs.len())
             .map(|r| {
                 (0..self.runs[r].trials.len())
-                    .map(|t| self.first_among(r, t, &columns, Some(ki), rules))
+                    .map(|t| self.first_among(r, t, &columns, Some(ki)))
                     .collect()
             })
             .collect();
         let knob = &self.knobs[ki];
         let rule = knob.rule;
-        let by_rule = rules[rule].kind != RuleKind::Gate;
+        let by_rule = knob.kind != RuleKind::Gate;
         (0..knob.variants())
             .map(|v| {
                 let c = self.offsets[ki] + v;
@@ -200,9 +209,9 @@ pub(crate) struct Point {
 
 /// The best setting whose false-rollback rate's upper 95% bound is at most `budget`;
 /// Err with the calmest setting when even that one is over it.
-pub(crate) fn best_within(sweep: &Sweep, rules: &[AlertRule], budget: f64) -> Result<Point, Point> {
+pub(crate) fn best_within(sweep: &Sweep, budget: f64) -> Result<Point, Point> {
     let setting: Vec<Variant> = sweep.knobs.iter().map(|k| k.calmest()).collect();
-    let figures = sweep.figures(&setting, rules);
+    let figures = sweep.figures(&setting);
     let mut at = Point { setting, figures };
     if at.figures.false_upper() > budget {
         return Err(at);
@@ -213,7 +222,7 @@ pub(crate) fn best_within(sweep: &Sweep, rules: &[AlertRule], budget: f64) -> Re
             if !k.tuned() {
                 continue;
             }
-            for (v, f) in sweep.moves(&at.setting, ki, rules).into_iter().enumerate() {
+            for (v, f) in sweep.moves(&at.setting, ki).into_iter().enumerate() {
                 let fits = f.false_upper() <= budget;
                 let beats = best.as_ref().map_or(&at.figures, |b| &b.2);
                 if fits && f.better_than(beats) {
@@ -222,7 +231,7 @@ pub(crate) fn best_within(sweep: &Sweep, rules: &[AlertRule], budget: f64) -> Re
             }
         }
         let Some((ki, v, figures)) = best else {
-            return Ok(back_to_the_plan(sweep, rules, budget, at));
+            return Ok(back_to_the_plan(sweep, budget, at));
         };
         at.setting[ki] = sweep.knobs[ki].variant(v);
         at.figures = figures;
@@ -232,24 +241,21 @@ pub(crate) fn best_within(sweep: &Sweep, rules: &[AlertRule], budget: f64) -> Re
 /// `best` with each knob, in plan order, put back as the plan wrote it wherever that
 /// stays within the budget and catches as many, as soon, with no more requests served by
 /// the bad version: a rule that makes no difference is left as its authors chose it.
-fn back_to_the_plan(sweep: &Sweep, rules: &[AlertRule], budget: f64, mut best: Point) -> Point {
+fn back_to_the_plan(sweep: &Sweep, budget: f64, mut best: Point) -> Point {
     for (ki, k) in sweep.knobs.iter().enumerate() {
         if best.setting[ki] == k.current {
             continue;
         }
         let mut setting = best.setting.clone();
         setting[ki] = k.current;
-        let f = sweep.figures(&setting, rules);
-        let (a, b) = (&f, &best.figures);
-        let sum = |x: &Figures| {
-            (
-                x.faulty.iter().map(|f| f.catch_ms).sum::<i64>(),
-                x.faulty.iter().map(|f| f.exposed).sum::<u64>(),
-            )
-        };
-        let (ta, ea) = sum(a);
-        let (tb, eb) = sum(b);
-        if a.false_upper() <= budget && a.caught() >= b.caught() && ta <= tb && ea <= eb {
+        let f = sweep.figures(&setting);
+        let b = &best.figures;
+        let fits = f.false_upper() <= budget;
+        if fits
+            && f.caught() >= b.caught()
+            && f.catch_ms() <= b.catch_ms()
+            && f.exposed() <= b.exposed()
+        {
             best = Point {
                 setting,
                 figures: f,
@@ -265,11 +271,11 @@ const FRONTIER_BUDGETS: [f64; 9] = [0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.
 /// The best setting at each budget of a ladder and at `budget`, less those another one
 /// dominates (no more false rollbacks and at least as many caught, one of them strictly),
 /// by increasing false rollbacks.
-pub(crate) fn frontier(sweep: &Sweep, rules: &[AlertRule], budget: f64) -> Vec<Point> {
+pub(crate) fn frontier(sweep: &Sweep, budget: f64) -> Vec<Point> {
     let mut points: Vec<Point> = FRONTIER_BUDGETS
         .iter()
         .chain([&budget])
-        .filter_map(|&b| best_within(sweep, rules, b).ok())
+        .filter_map(|&b| best_within(sweep, b).ok())
         .collect();
     points.sort_by_key(|p| {
         (

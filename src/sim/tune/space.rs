@@ -111,8 +111,9 @@ pub(crate) struct Vary {
     pub(crate) part: Part,
 }
 
-/// What a `--vary` or `--keep` names, as a lowered rule.
-fn target_of(rule: &AlertRule) -> String {
+/// What a `--vary` or `--keep` names: a rollback condition's id (`error_rate`), or a
+/// gate as `gates.METRIC`.
+pub(crate) fn target(rule: &AlertRule) -> String {
     match rule.kind {
         RuleKind::Gate => format!("gates.{}", rule.id),
         _ => rule.id.clone(),
@@ -147,7 +148,7 @@ pub(crate) fn knobs(
 ) -> Result<Vec<Knob>, String> {
     let eval = plan.monitoring.evaluation_interval.millis();
     let gates_tunable = matches!(plan.gate_policy, GatePolicy::Rollback);
-    let targets: Vec<String> = rules.iter().map(target_of).collect();
+    let targets: Vec<String> = rules.iter().map(target).collect();
     for t in ranges.vary.iter().map(|v| &v.target).chain(&ranges.keep) {
         if t != "gates" && !targets.contains(t) {
             let known: Vec<&str> = rules
@@ -247,30 +248,28 @@ pub(crate) fn knobs(
             }
         }
         levels.push(current);
-        let mut fors: Vec<u64> = match vary.iter().find_map(|v| match v.part {
+        let duration = vary.iter().find_map(|v| match v.part {
             Part::Duration(a, b) => Some((a, b)),
             Part::Threshold(..) => None,
-        }) {
-            _ if r.kind == RuleKind::Gate => vec![r.for_ms],
+        });
+        if r.kind == RuleKind::Gate && duration.is_some() {
+            return Err(format!(
+                "`{target}`: a gate's `for` is the monitoring window; vary its threshold"
+            ));
+        }
+        // A `for` between 0 and the evaluation interval means the interval.
+        let fits = |f: &u64| *f == 0 || *f >= eval;
+        let mut fors: Vec<u64> = match duration {
+            _ if r.kind == RuleKind::Gate => Vec::new(),
             Some((a, b)) => FORS_MS
                 .iter()
                 .copied()
                 .filter(|&f| f >= a && f <= b)
                 .chain([a, b])
-                // A `for` between 0 and the evaluation interval means the interval.
-                .filter(|&f| f == 0 || f >= eval)
+                .filter(fits)
                 .collect(),
-            None => FORS_MS
-                .iter()
-                .copied()
-                .filter(|&f| f >= eval || f == 0)
-                .collect(),
+            None => FORS_MS.iter().copied().filter(fits).collect(),
         };
-        if r.kind == RuleKind::Gate && vary.iter().any(|v| matches!(v.part, Part::Duration(..))) {
-            return Err(format!(
-                "`{target}`: a gate's `for` is the monitoring window; vary its threshold"
-            ));
-        }
         fors.push(r.for_ms);
         fors.sort_unstable();
         fors.dedup();
@@ -390,7 +389,7 @@ pub(crate) fn resolve_vary(
 ) -> Result<Vary, String> {
     let rule = rules
         .iter()
-        .find(|r| r.kind != RuleKind::NoData && &target_of(r) == target)
+        .find(|r| r.kind != RuleKind::NoData && &self::target(r) == target)
         .ok_or_else(|| format!("`{target}` is not a rule of the plan"))?;
     let part = if *threshold {
         let unit = plan.metrics[rule.metric].unit;

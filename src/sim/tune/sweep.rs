@@ -95,18 +95,13 @@ pub(crate) struct Sweep {
     pub(crate) phases: usize,
 }
 
-/// A rule whose thresholds the ladder cannot order for some value (see
-/// [`super::ladder::Ladder::holding`]).
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Disordered {
-    pub(crate) rule: usize,
-}
-
 /// Why a sweep gives no figures.
 #[derive(Debug, Clone)]
 pub(crate) enum Stop {
-    /// A relative rule met a negative stable value.
-    Disordered(Disordered),
+    /// A relative rule (index into the lowered rules) met a negative stable value, for
+    /// which the ladder cannot order its thresholds (see
+    /// [`super::ladder::Ladder::holding`]).
+    Disordered { rule: usize },
     /// A query had no single value: the scenario (by name), the lowest trial, the failure
     /// (as [`crate::sim::montecarlo::MonteCarlo::query_failure`]).
     Query(String, u64, QueryFailure),
@@ -208,12 +203,8 @@ pub(crate) fn run(
     });
     let mut pieces = pieces.into_inner().expect("sweep results");
     pieces.sort_by_key(|&(si, start, _)| (si, start));
-    if let Some(d) = pieces
-        .iter()
-        .filter_map(|(_, _, p)| p.disordered.clone())
-        .min_by_key(|d| d.rule)
-    {
-        return Err(Stop::Disordered(d));
+    if let Some(rule) = pieces.iter().filter_map(|(_, _, p)| p.disordered).min() {
+        return Err(Stop::Disordered { rule });
     }
     // The first scenario (in the file's order) where a query failed, its lowest trial.
     if let Some((si, (trial, f))) = pieces
@@ -258,7 +249,7 @@ struct Piece {
     trials: Vec<Trial>,
     fires: Vec<u32>,
     exposed: Vec<u32>,
-    disordered: Option<Disordered>,
+    disordered: Option<usize>,
     query_failure: Option<(u64, QueryFailure)>,
 }
 
@@ -298,7 +289,7 @@ struct Records<'k> {
     fires: Vec<u32>,
     /// Empty for a fault-free scenario.
     exposed: Vec<u32>,
-    disordered: Option<Disordered>,
+    disordered: Option<usize>,
     /// The lowest trial whose query failed, and how.
     query_failure: Option<(u64, QueryFailure)>,
 }
@@ -462,7 +453,7 @@ impl Job<'_, '_> {
                                 None => 0,
                                 Some(Some(k)) => k,
                                 Some(None) => {
-                                    rec.disordered.get_or_insert(Disordered { rule: knob.rule });
+                                    rec.disordered.get_or_insert(knob.rule);
                                     0
                                 }
                             };

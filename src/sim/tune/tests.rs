@@ -101,7 +101,7 @@ fn agrees(lowered: &LoweredPlan, scenarios: &Scenarios, trials: u64) -> Sweep {
             &model_rules(lowered, &knobs),
         );
         let columns = sweep.columns(&setting);
-        let twins = sweep.twin_rollbacks(&columns, &lowered.rules);
+        let twins = sweep.twin_rollbacks(&columns);
         for (si, r) in reference.results.iter().enumerate() {
             let fast = sweep.tally(si, &columns, &twins, &lowered.rules);
             assert_eq!(
@@ -112,7 +112,7 @@ fn agrees(lowered: &LoweredPlan, scenarios: &Scenarios, trials: u64) -> Sweep {
             );
         }
         // The search's figures are the reference's counts.
-        let figures = sweep.figures(&setting, &lowered.rules);
+        let figures = sweep.figures(&setting);
         let healthy: Vec<&Tally> = match reference.twins.as_ref().filter(|t| t.scenario.is_none()) {
             Some(extra) => vec![&extra.tally],
             None => reference
@@ -149,7 +149,7 @@ fn agrees(lowered: &LoweredPlan, scenarios: &Scenarios, trials: u64) -> Sweep {
             .iter()
             .position(Knob::tuned)
             .expect("a tuned knob");
-        let moves = sweep.moves(&setting, ki, &lowered.rules);
+        let moves = sweep.moves(&setting, ki);
         for v in [
             0,
             sweep.knobs[ki].variants() / 2,
@@ -157,11 +157,7 @@ fn agrees(lowered: &LoweredPlan, scenarios: &Scenarios, trials: u64) -> Sweep {
         ] {
             let mut other = setting.clone();
             other[ki] = sweep.knobs[ki].variant(v);
-            assert_eq!(
-                moves[v],
-                sweep.figures(&other, &lowered.rules),
-                "variant {v}"
-            );
+            assert_eq!(moves[v], sweep.figures(&other), "variant {v}");
         }
     }
     sweep
@@ -184,7 +180,7 @@ fn a_settings_figures_are_those_of_simulating_it() {
     );
     let calm = sweep.columns(&knobs.iter().map(Knob::calmest).collect::<Vec<_>>());
     let healthy = |c: &[usize]| {
-        let twins = sweep.twin_rollbacks(c, &plan.rules);
+        let twins = sweep.twin_rollbacks(c);
         sweep.tally(0, c, &twins, &plan.rules).false_rollbacks
     };
     assert_eq!(healthy(&keen), 40);

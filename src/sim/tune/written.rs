@@ -2,7 +2,7 @@
 //! it replaces (`10%` stays a percentage, `0.1` a bare number, `5s` a duration, `2x stable
 //! and above 1%` keeps its floor), and the value that text reads back as.
 
-use crate::model::{Amount, Threshold, Unit, trim};
+use crate::model::{Amount, Duration, Threshold, Unit, trim};
 
 /// The threshold as a plan written like `written` (a rollback threshold, or a gate with
 /// its comparison) would state `level`: what the written text reads back as, so that a
@@ -19,6 +19,11 @@ pub(crate) fn canonical(written: &str, level: f64, unit: Unit) -> f64 {
             Err(_) => None,
         });
     back.unwrap_or(level)
+}
+
+/// A `for` in Prometheus syntax, `0s` for none.
+pub(crate) fn show_for(ms: u64) -> String {
+    Duration::from_millis(ms).map_or("0s".into(), |d| d.to_string())
 }
 
 /// A threshold or gate as written (`written`: `10%`, `< 5%`, `<= 1.5x stable or <= 1%`)
