@@ -57,6 +57,11 @@ pub(crate) const MAX_TRIALS: u64 = 1_000_000;
 /// Worker threads (`--jobs`). More threads than cores only add contention.
 pub(crate) const MAX_JOBS: usize = 256;
 
+/// Shards of one run (`plan simulate --shard K/N`). Each shard is a process on its own
+/// machine; past a thousand, each holds a few trials and the merge reads more files than
+/// it saves time.
+pub(crate) const MAX_SHARDS: u64 = 1_000;
+
 /// Scenarios in one scenario file. Each runs all its trials: a hundred already take a
 /// hundred times the default run, far more than comparing a few faults needs.
 pub(crate) const MAX_SCENARIOS: usize = 100;

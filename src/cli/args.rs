@@ -2,8 +2,9 @@
 //! (defaults that depend on the machine, the trial count a scenario file gives) in
 //! [`super::settings`].
 
-use crate::limits::{MAX_JOBS, MAX_TRIALS};
+use crate::limits::{MAX_JOBS, MAX_SHARDS, MAX_TRIALS};
 use crate::prom::Semantics;
+use crate::sim::montecarlo::Slice;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -80,8 +81,24 @@ pub(super) enum Command {
         /// scenarios (simulations/default.yaml).
         #[arg(long)]
         scenarios: Option<PathBuf>,
+        /// Run only the K-th of N slices of the trials (`2/3`, K from 1) and print its
+        /// tallies as a shard (JSON) for `plan merge`, which adds up the N shards into the
+        /// report of the whole run. Every shard takes the same plan, scenarios, seed,
+        /// trials and semantics; --jobs may differ.
+        #[arg(long, value_name = "K/N", value_parser = shard, conflicts_with_all = ["trace", "format"])]
+        shard: Option<Slice>,
         #[command(flatten)]
         run: RunArgs,
+    },
+    /// Add up the shards of one `plan simulate --shard K/N` run (all N of them, in any
+    /// order) into the report of the whole run: the same bytes as the run unsharded.
+    Merge {
+        /// Shard files, as `plan simulate --shard` printed them.
+        #[arg(required = true)]
+        shards: Vec<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
     },
     /// Find the thresholds, `for` durations and gate levels that keep false rollbacks
     /// within a budget and catch the most faulty releases, every setting judged on the
@@ -165,6 +182,23 @@ fn budget(s: &str) -> Result<f64, String> {
         ));
     }
     Ok(v)
+}
+
+/// A shard flag: `K/N`, 1 <= K <= N <= MAX_SHARDS, to the slice (from 0).
+fn shard(s: &str) -> Result<Slice, String> {
+    let parse = |p: &str| p.trim().parse::<u64>().ok();
+    let (k, n) = s
+        .split_once('/')
+        .and_then(|(k, n)| Some((parse(k)?, parse(n)?)))
+        .ok_or_else(|| {
+            format!("`{s}` is not a shard; write K/N, e.g. `2/3` for the second of three")
+        })?;
+    if n == 0 || n > MAX_SHARDS {
+        return Err(format!("the shard count {n} is not from 1 to {MAX_SHARDS}"));
+    }
+    k.checked_sub(1)
+        .and_then(|i| Slice::new(i, n))
+        .ok_or_else(|| format!("shard {k} of {n} does not exist; K is from 1 to {n}"))
 }
 
 /// A timestamp flag: RFC 3339 or Unix seconds, as a trace writes them, to Unix ms.

@@ -29,6 +29,8 @@ pub(super) enum Error {
     Usage(String),
     /// A tune that has no answer: why.
     Tune(String),
+    /// Shards that do not make one run, or a shard that cannot be read as one.
+    Shard(String),
 }
 
 impl Error {
@@ -39,7 +41,7 @@ impl Error {
                 EXIT_INVALID
             }
             Error::Write(_) | Error::Usage(_) => EXIT_USAGE,
-            Error::Tune(_) => EXIT_INVALID,
+            Error::Tune(_) | Error::Shard(_) => EXIT_INVALID,
             Error::Replay(ReplayError::Io { .. } | ReplayError::Bounds { .. }) => EXIT_USAGE,
             Error::Replay(ReplayError::Trace { .. } | ReplayError::Query { .. }) => EXIT_INVALID,
         }
@@ -55,7 +57,7 @@ impl Error {
             Error::Drift(drift) => drift_text(drift),
             Error::Write(e) => format!("error: {e}\n"),
             Error::Replay(e) => replay_error_text(e, color()),
-            Error::Usage(e) | Error::Tune(e) => format!("error: {e}\n"),
+            Error::Usage(e) | Error::Tune(e) | Error::Shard(e) => format!("error: {e}\n"),
         }
     }
 }

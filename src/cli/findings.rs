@@ -26,30 +26,44 @@ pub(super) struct Batch {
 impl Batch {
     /// Compiles every plan file.
     pub(super) fn plans(files: &[PathBuf], deny_warnings: bool) -> Batch {
-        let mut b = Batch {
-            compiled: Vec::new(),
-            findings: Vec::new(),
-            human: String::new(),
-            files: files.len(),
-            unreadable: false,
-            invalid: false,
-            deny_warnings,
-        };
-        let color = color();
+        let mut b = Batch::new(files.len(), deny_warnings);
         for path in files {
             match pipeline::compile_file(path) {
-                Ok(c) => {
-                    b.invalid |= c.has_errors() || (deny_warnings && !c.findings.is_empty());
-                    for f in &c.findings {
-                        b.human.push_str(&render_human(Some(&c.source), f, color));
-                    }
-                    b.findings.extend(c.findings.iter().cloned());
-                    b.compiled.push(c);
-                }
+                Ok(c) => b.compiled(c),
                 Err(e) => b.unreadable(&e),
             }
         }
         b
+    }
+
+    /// Compiles one plan already read (as a shard keeps it).
+    pub(super) fn source(source: Source) -> Batch {
+        let mut b = Batch::new(1, false);
+        b.compiled(pipeline::compile(source));
+        b
+    }
+
+    fn new(files: usize, deny_warnings: bool) -> Batch {
+        Batch {
+            compiled: Vec::new(),
+            findings: Vec::new(),
+            human: String::new(),
+            files,
+            unreadable: false,
+            invalid: false,
+            deny_warnings,
+        }
+    }
+
+    fn compiled(&mut self, c: Compiled) {
+        self.invalid |= c.has_errors() || (self.deny_warnings && !c.findings.is_empty());
+        let color = color();
+        for f in &c.findings {
+            self.human
+                .push_str(&render_human(Some(&c.source), f, color));
+        }
+        self.findings.extend(c.findings.iter().cloned());
+        self.compiled.push(c);
     }
 
     /// A file that could not be read: exit 2 for I/O, 1 for content.

@@ -4,13 +4,14 @@
 //! be read or written.
 //!
 //! Arguments as typed ([`args`]) are resolved once into settings ([`settings`]); each
-//! command ([`validate`], [`render`], [`simulate`]) prints what it has to say and returns
+//! command ([`validate`], [`render`], [`simulate`], [`merge`], [`tune`]) prints what it has to say and returns
 //! `Err(`[`error::Error`]`)` when it did not succeed; [`main`] renders the error and maps it to the
 //! exit code.
 
 mod args;
 mod error;
 mod findings;
+mod merge;
 mod progress;
 mod render;
 mod settings;
@@ -54,6 +55,7 @@ pub fn main() -> i32 {
             end,
             evaluation_offset,
             scenarios,
+            shard,
             run,
         } => {
             let format = run.format;
@@ -61,10 +63,12 @@ pub fn main() -> i32 {
                 start_ms: start,
                 end_ms: end,
                 evaluation_offset_ms: evaluation_offset,
+                shard,
                 ..settings::SimulateFlags::of(&run)
             };
             simulate::simulate(&file, trace.as_deref(), scenarios.as_deref(), flags, format)
         }
+        Command::Merge { shards, format } => merge::merge(&shards, format),
         Command::Tune {
             file,
             scenarios,

@@ -4,7 +4,7 @@
 
 use crate::limits::MAX_JOBS;
 use crate::prom::Semantics;
-use crate::sim::montecarlo::Settings;
+use crate::sim::montecarlo::{Settings, Slice};
 use crate::sim::scenario::Scenarios;
 
 /// `plan simulate`'s flags as typed.
@@ -17,6 +17,8 @@ pub(super) struct SimulateFlags {
     pub(super) start_ms: Option<i64>,
     pub(super) end_ms: Option<i64>,
     pub(super) evaluation_offset_ms: i64,
+    /// `--shard`: the slice of the trials to run, and write as a shard.
+    pub(super) shard: Option<Slice>,
 }
 
 impl SimulateFlags {
@@ -30,6 +32,7 @@ impl SimulateFlags {
             start_ms: None,
             end_ms: None,
             evaluation_offset_ms: 0,
+            shard: None,
         }
     }
 
@@ -40,6 +43,7 @@ impl SimulateFlags {
             jobs: self.jobs.unwrap_or_else(default_jobs),
             trials: self.trials.unwrap_or(scenarios.trials),
             semantics: self.semantics,
+            slice: self.shard.unwrap_or(Slice::WHOLE),
         }
     }
 }

@@ -13,6 +13,7 @@ use crate::pipeline::Compiled;
 use crate::sim::montecarlo;
 use crate::sim::replay::{self, Options};
 use crate::sim::scenario;
+use crate::sim::shard::{self, Shard};
 use crate::source::{Kind, Source};
 use crate::syntax::locate;
 use std::io::Write;
@@ -40,7 +41,15 @@ pub(super) fn simulate(
 
 /// The plan in `file`, compiled, its findings printed; Err unless it is valid.
 pub(super) fn valid_plan(file: &Path) -> Result<Compiled, Error> {
-    let b = Batch::plans(&[file.to_path_buf()], false);
+    valid(Batch::plans(&[file.to_path_buf()], false))
+}
+
+/// The plan in `source`, as [`valid_plan`].
+pub(super) fn valid_source(source: Source) -> Result<Compiled, Error> {
+    valid(Batch::source(source))
+}
+
+fn valid(b: Batch) -> Result<Compiled, Error> {
     let _ = std::io::stderr().write_all(b.text().as_bytes());
     b.outcome()?;
     b.compiled
@@ -71,7 +80,16 @@ fn replay_text(
     })
 }
 
-/// Where the scenarios come from, when not the built-in ones.
+/// Where a Monte Carlo run's scenarios come from.
+pub(super) enum ScenarioInput<'p> {
+    /// `--scenarios FILE`, else the file the plan names, else the built-in scenarios.
+    Flag(Option<&'p Path>),
+    /// As a shard recorded them: a scenario file's name and text, or None for the built-in
+    /// scenarios.
+    Recorded(Option<Source>),
+}
+
+/// A scenario file to read.
 #[derive(Clone, Copy)]
 enum ScenarioFile<'p> {
     /// `--scenarios FILE`.
@@ -102,39 +120,52 @@ fn scenario_source(compiled: &Compiled, file: ScenarioFile<'_>) -> Result<Source
     })
 }
 
-/// The scenarios a Monte Carlo run (`simulate`, `tune`) reads: the given file, the one
-/// the plan names, else the built-in ones; their findings printed, and Err when one is an
-/// error or a query's selector matches no modelled series. Also the scenario file's name
-/// and the run's settings.
+/// What a Monte Carlo run reads besides the plan.
+pub(super) struct RunInput {
+    pub(super) scenarios: scenario::Scenarios,
+    /// The scenario file's name, as the report gives it.
+    pub(super) file_name: String,
+    /// The scenario file read, or None for the built-in scenarios.
+    pub(super) file: Option<Source>,
+    pub(super) settings: montecarlo::Settings,
+}
+
+/// The scenarios a Monte Carlo run (`simulate`, `tune`, `merge`) reads, and the run's
+/// settings; their findings printed, and Err when one is an error or a query's selector
+/// matches no modelled series.
 pub(super) fn monte_carlo_scenarios(
     compiled: &Compiled,
     lowered: &LoweredPlan,
-    given: Option<&Path>,
+    input: ScenarioInput<'_>,
     flags: &SimulateFlags,
-) -> Result<(scenario::Scenarios, String, montecarlo::Settings), Error> {
-    let named = named_scenarios(compiled, &lowered.plan);
-    let scenarios = match (given, &named) {
-        (Some(given), _) => Some(ScenarioFile::Given(given)),
-        (None, Some(path)) => Some(ScenarioFile::Named(path)),
-        (None, None) => None,
+) -> Result<RunInput, Error> {
+    let file = match input {
+        ScenarioInput::Flag(given) => {
+            let named = named_scenarios(compiled, &lowered.plan);
+            match (given, &named) {
+                (Some(given), _) => Some(scenario_source(compiled, ScenarioFile::Given(given))?),
+                (None, Some(path)) => Some(scenario_source(compiled, ScenarioFile::Named(path))?),
+                (None, None) => None,
+            }
+        }
+        ScenarioInput::Recorded(file) => file,
     };
     let plan = &lowered.plan;
     let place = |p: &str| compiled.place(p);
     let color = color();
     // A file's findings are at its lines; the built-in scenarios' (a custom metric they
     // cannot model) at the plan's.
-    let (scenarios, findings, file_name) = match scenarios {
-        Some(file) => {
-            let source = scenario_source(compiled, file)?;
-            let (scenarios, findings) = scenario::load(&source, plan, &place);
+    let (scenarios, findings, file_name) = match &file {
+        Some(source) => {
+            let (scenarios, findings) = scenario::load(source, plan, &place);
             for f in &findings {
-                eprint!("{}", render_human(Some(&source), f, color));
+                eprint!("{}", render_human(Some(source), f, color));
             }
-            (scenarios, findings, source.name)
+            (scenarios, findings, source.name.clone())
         }
         None => {
-            let (source, file) = scenario::builtin();
-            let (scenarios, diags) = file.against(plan, &place);
+            let (source, builtin) = scenario::builtin();
+            let (scenarios, diags) = builtin.against(plan, &place);
             let (in_plan, in_file) = diags
                 .into_iter()
                 .partition(|d| d.code == scenario::UNMODELLED_METRIC);
@@ -142,7 +173,7 @@ pub(super) fn monte_carlo_scenarios(
             for f in &findings {
                 eprint!("{}", render_human(Some(&compiled.source), f, color));
             }
-            let in_file = locate(&source, file.spans.as_ref(), in_file);
+            let in_file = locate(&source, builtin.spans.as_ref(), in_file);
             for f in &in_file {
                 eprint!("{}", render_human(Some(&source), f, color));
             }
@@ -190,10 +221,16 @@ pub(super) fn monte_carlo_scenarios(
     for f in compiled.locate(never) {
         eprint!("{}", render_human(Some(&compiled.source), &f, color));
     }
-    Ok((scenarios, file_name, settings))
+    Ok(RunInput {
+        scenarios,
+        file_name,
+        file,
+        settings,
+    })
 }
 
-/// The Monte Carlo run over the scenarios: the report for people, or its JSON document.
+/// The Monte Carlo run over the scenarios: the report for people, or its JSON document;
+/// with `--shard`, the shard's document.
 fn monte_carlo_text(
     compiled: &Compiled,
     lowered: &LoweredPlan,
@@ -202,28 +239,67 @@ fn monte_carlo_text(
     format: Format,
 ) -> Result<String, Error> {
     let plan = &lowered.plan;
-    let (scenarios, file_name, settings) = monte_carlo_scenarios(compiled, lowered, given, flags)?;
-    let work = montecarlo::Work::of(plan, &scenarios, &settings);
+    let input = monte_carlo_scenarios(compiled, lowered, ScenarioInput::Flag(given), flags)?;
+    let settings = input.settings;
+    let work = montecarlo::Work::of(plan, &input.scenarios, &settings);
     if let Some(note) = long_run(work, settings.jobs) {
         eprintln!("{note}");
     }
-    let mut bar = Progress::new(format, "simulating");
-    let results = montecarlo::run(lowered, &scenarios, settings, &mut |d, t| bar.update(d, t));
+    // A shard's document is for `plan merge`, not for people.
+    let bar_format = if flags.shard.is_some() {
+        Format::Json
+    } else {
+        format
+    };
+    let mut bar = Progress::new(bar_format, "simulating");
+    let results = montecarlo::run(lowered, &input.scenarios, settings, &mut |d, t| {
+        bar.update(d, t)
+    });
     drop(bar);
     if let Some(failure) = results.query_failure() {
         return Err(query_failed(compiled, failure));
     }
+    if flags.shard.is_some() {
+        let shard = Shard::of(shard::Run {
+            seed: settings.seed,
+            trials_per_scenario: settings.trials,
+            semantics: settings.semantics,
+            slice: settings.slice,
+            plan: text_of(&compiled.source),
+            scenarios: input.file.as_ref().map(text_of),
+            results: &results,
+        });
+        return Ok(serde_json::to_string_pretty(&shard).unwrap_or_default() + "\n");
+    }
+    Ok(report_text(lowered, &input, &results, format))
+}
+
+/// A file's name and text, as a shard keeps them.
+fn text_of(source: &Source) -> shard::Text {
+    shard::Text {
+        name: source.name.clone(),
+        text: source.text.clone(),
+    }
+}
+
+/// The report of a Monte Carlo run (whole, or merged from shards), for people or as JSON.
+pub(super) fn report_text(
+    lowered: &LoweredPlan,
+    input: &RunInput,
+    results: &montecarlo::MonteCarlo<'_>,
+    format: Format,
+) -> String {
     let report = crate::sim::report::build(
-        plan,
+        &lowered.plan,
         &lowered.rules,
-        (&scenarios, &file_name),
-        &settings,
-        &results,
+        (&input.scenarios, &input.file_name),
+        &input.settings,
+        results,
     );
-    Ok(match format {
+    match format {
         Format::Json => serde_json::to_string_pretty(&report).unwrap_or_default() + "\n",
         Format::Human => crate::sim::report::text(&report),
-    })
+    }
 }
 
 /// Evaluation steps a thread runs in a second, about (the release build on this project's

@@ -5,7 +5,7 @@ use super::args::Format;
 use super::error::Error;
 use super::progress::Progress;
 use super::settings::SimulateFlags;
-use super::simulate::{monte_carlo_scenarios, query_failed, valid_plan};
+use super::simulate::{RunInput, ScenarioInput, monte_carlo_scenarios, query_failed, valid_plan};
 use crate::sim::tune::report::LineEdit;
 use crate::sim::tune::space::{self, Ranges};
 use crate::sim::tune::sweep::Stop;
@@ -132,8 +132,12 @@ pub(super) fn tune(
             .map_err(|e| Error::Usage(format!("--vary {v}: {e}")))?;
         ranges.vary.push(vary);
     }
-    let (scenarios, file_name, settings) =
-        monte_carlo_scenarios(&compiled, lowered, scenarios, &flags)?;
+    let RunInput {
+        scenarios,
+        file_name,
+        settings,
+        ..
+    } = monte_carlo_scenarios(&compiled, lowered, ScenarioInput::Flag(scenarios), &flags)?;
     let mut bar = Progress::new(format, "tuning");
     let mut progress = |d: u64, t: u64| bar.update(d, t);
     let ask = Ask {

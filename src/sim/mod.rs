@@ -9,6 +9,7 @@ pub(crate) mod reach;
 pub mod replay;
 pub(crate) mod report;
 pub(crate) mod scenario;
+pub(crate) mod shard;
 pub mod splitmix;
 pub(crate) mod stats;
 pub(crate) mod synth;

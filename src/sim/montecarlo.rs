@@ -93,6 +93,8 @@ use crate::sim::scenario::{FaultKind, Scenario, Scenarios};
 use crate::sim::splitmix::SplitMix64;
 use crate::sim::stats::Histogram;
 use crate::sim::synth::{Demand, FaultModel, Lanes, Model, QueryFailure, fault_moves};
+use serde::{Deserialize, Serialize};
+use std::ops::Range;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 /// How to run.
@@ -104,10 +106,47 @@ pub(crate) struct Settings {
     /// Trials per scenario (`--trials`, else the scenario file's).
     pub(crate) trials: u64,
     pub(crate) semantics: Semantics,
+    /// Which of them this run takes (`--shard`); every other setting is the whole run's.
+    pub(crate) slice: Slice,
+}
+
+/// Which trials a run takes: the `index`-th (from 0) of `count` contiguous slices of a
+/// scenario's trials, the same slice of every scenario. A trial's numbers depend only on
+/// (seed, trial index), and a faulty trial reads only its own twin, of the same index: so
+/// a slice's tallies are exactly its trials' part of the whole run's, and the slices'
+/// tallies add up to the whole run's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Slice {
+    index: u64,
+    count: u64,
+}
+
+impl Slice {
+    /// Every trial.
+    pub(crate) const WHOLE: Slice = Slice { index: 0, count: 1 };
+
+    /// The `index`-th of `count` slices; None unless `index < count`.
+    pub(crate) fn new(index: u64, count: u64) -> Option<Slice> {
+        (index < count).then_some(Slice { index, count })
+    }
+
+    pub(crate) fn index(self) -> u64 {
+        self.index
+    }
+
+    pub(crate) fn count(self) -> u64 {
+        self.count
+    }
+
+    /// The slice's trials out of `total`: as even as whole trials allow, in order.
+    pub(crate) fn trials(self, total: u64) -> std::ops::Range<u64> {
+        let at = |k: u64| (u128::from(total) * u128::from(k) / u128::from(self.count)) as u64;
+        at(self.index)..at(self.index + 1)
+    }
 }
 
 /// Integer tallies of one scenario's trials.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Tally {
     pub(crate) trials: u64,
     pub(crate) rollbacks: u64,
@@ -197,7 +236,20 @@ impl Tally {
         }
     }
 
-    fn merge(&mut self, o: &Tally) {
+    /// Whether its per-phase and per-rule counts are for `phases` phases and `rules` rules.
+    pub(crate) fn fits(&self, phases: usize, rules: usize) -> bool {
+        let per_phase = [
+            &self.rollbacks_by_phase,
+            &self.false_by_phase,
+            &self.completed_phase,
+        ];
+        let per_rule = [&self.first_rule, &self.caught_by_rule, &self.anyway_by_rule];
+        per_phase.iter().all(|v| v.len() == phases)
+            && per_rule.iter().all(|v| v.len() == rules)
+            && self.gate_failures.len() == phases * rules
+    }
+
+    pub(crate) fn merge(&mut self, o: &Tally) {
         self.trials += o.trials;
         self.rollbacks += o.rollbacks;
         self.false_rollbacks += o.false_rollbacks;
@@ -372,7 +424,7 @@ impl Work {
         let schedule = Schedule::new(plan);
         let eval = plan.monitoring.evaluation_interval.millis();
         Work {
-            trials: settings.trials
+            trials: settings.slice.trials(settings.trials).count() as u64
                 * (scenarios.scenarios.len() as u64 + u64::from(needs_extra_twins(scenarios))),
             evaluations_per_trial: schedule.latest_end() as u64 / eval + 1,
         }
@@ -395,12 +447,14 @@ struct Job<'r, 's> {
     users_per_day: Option<u64>,
     /// The index in `runs` of the twins' scenario.
     twin: usize,
-    /// Per trial, its twin's first rollback time ([`NEVER`]): written by the twins' pass,
-    /// read by the faulty scenarios' pass, which starts after it ended.
+    /// Per trial of `trials` (from its first), its twin's first rollback time ([`NEVER`]):
+    /// written by the twins' pass, read by the faulty scenarios' pass, which starts after
+    /// it ended.
     twin_rollbacks: &'r [AtomicI64],
     /// Per scenario of `runs`, per rule: whether its fault can move the rule's metric.
     moves: &'r [Vec<bool>],
-    trials: u64,
+    /// The trials of each scenario that run.
+    trials: Range<u64>,
     /// Trials per lock-step batch.
     batch: u64,
     seed: u64,
@@ -413,7 +467,7 @@ impl Job<'_, '_> {
     /// Runs batches of the scenarios `pass` (indices into `runs`) taken from `next` until
     /// none is left; returns one tally per scenario of `runs`.
     fn work(&self, pass: &[usize], next: &AtomicU64, done: &AtomicU64) -> Vec<Tally> {
-        let batches_per_scenario = self.trials.div_ceil(self.batch);
+        let batches_per_scenario = (self.trials.end - self.trials.start).div_ceil(self.batch);
         let total_batches = batches_per_scenario * pass.len() as u64;
         let mut tallies: Vec<Tally> = self
             .runs
@@ -426,8 +480,8 @@ impl Job<'_, '_> {
                 break;
             }
             let si = pass[(c / batches_per_scenario) as usize];
-            let start = (c % batches_per_scenario) * self.batch;
-            let end = (start + self.batch).min(self.trials);
+            let start = self.trials.start + (c % batches_per_scenario) * self.batch;
+            let end = (start + self.batch).min(self.trials.end);
             self.run_batch(si, start..end, &mut tallies[si]);
             done.fetch_add(end - start, Ordering::Relaxed);
         }
@@ -478,7 +532,9 @@ impl Job<'_, '_> {
         let exposure = group.lanes.exposure(lane);
         let fault = self.runs[si].fault.as_ref();
         // Kept only when some scenario is faulty.
-        let twin = self.twin_rollbacks.get(trial as usize);
+        let twin = self
+            .twin_rollbacks
+            .get((trial - self.trials.start) as usize);
         if let Some(twin) = twin.filter(|_| si == self.twin) {
             twin.store(verdict.rolled_back_at().unwrap_or(NEVER), Ordering::Relaxed);
         }
@@ -695,19 +751,19 @@ fn run_on<'s>(
         .iter()
         .map(|s| FaultModel::new(model, s.fault.as_ref()))
         .collect();
-    let trials = settings.trials;
+    let trials = settings.slice.trials(settings.trials);
     let passes: [Vec<usize>; 2] = [
         twin.into_iter().collect(),
         (0..scenarios.scenarios.len())
             .filter(|&i| Some(i) != twin)
             .collect(),
     ];
-    let total = trials * passes.iter().map(|p| p.len() as u64).sum::<u64>();
+    let total = (trials.end - trials.start) * passes.iter().map(|p| p.len() as u64).sum::<u64>();
     let units: Vec<i64> = runs.iter().map(|s| detect_unit(model, s)).collect();
     let demands = Demands::new(model, rules);
     // Only a run with a faulty scenario reads its twins.
     let twin_rollbacks: Vec<AtomicI64> = if any_faulty {
-        (0..trials).map(|_| AtomicI64::new(NEVER)).collect()
+        trials.clone().map(|_| AtomicI64::new(NEVER)).collect()
     } else {
         Vec::new()
     };
@@ -856,6 +912,7 @@ mod tests {
                 .0
                 .unwrap_or_else(|| panic!("{file} loads"));
             let settings = Settings {
+                slice: crate::sim::montecarlo::Slice::WHOLE,
                 seed: 11,
                 jobs: 2,
                 trials: 10,
@@ -935,6 +992,7 @@ mod tests {
 
     fn settings(trials: u64, jobs: usize) -> Settings {
         Settings {
+            slice: crate::sim::montecarlo::Slice::WHOLE,
             seed: 5,
             jobs,
             trials,
@@ -1040,6 +1098,26 @@ mod tests {
         assert_eq!(t.caught + t.rolled_back_anyway, t.rollbacks);
         assert_eq!(t.escaped, 0);
         assert_eq!(t.detect_steps.total(), t.caught);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config { failure_persistence: None, ..Default::default() })]
+
+        /// The slices of a run are its trials, each once, in order, as even as whole
+        /// trials allow.
+        #[test]
+        fn slices_partition_the_trials(total in 0u64..=crate::limits::MAX_TRIALS, count in 1u64..=crate::limits::MAX_SHARDS) {
+            let mut next = 0;
+            for k in 0..count {
+                let r = Slice::new(k, count).unwrap().trials(total);
+                proptest::prop_assert_eq!(r.start, next);
+                let len = r.end - r.start;
+                proptest::prop_assert!(len == total / count || len == total / count + 1);
+                next = r.end;
+            }
+            proptest::prop_assert_eq!(next, total);
+            proptest::prop_assert!(Slice::new(count, count).is_none());
+        }
     }
 
     /// Batches and threads fit the ring memory budget (one lane at the least), and runs

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A proportion `k / n` with its 95% Wilson interval and Monte Carlo standard error.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -55,11 +55,31 @@ impl Proportion {
 
 /// Counts of integer values (e.g. detection times in milliseconds); quantiles are exact.
 /// Only the values seen are stored, so memory grows with the distinct values (at most one
-/// per evaluation of a release), not with their size.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// per evaluation of a release), not with their size. Stored (in a shard's tallies) as
+/// `[value, count]` pairs, its total recomputed when read.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(into = "Vec<(usize, u64)>", from = "Vec<(usize, u64)>")]
 pub(crate) struct Histogram {
     counts: BTreeMap<usize, u64>,
     total: u64,
+}
+
+impl From<Histogram> for Vec<(usize, u64)> {
+    fn from(h: Histogram) -> Self {
+        h.counts.into_iter().collect()
+    }
+}
+
+impl From<Vec<(usize, u64)>> for Histogram {
+    fn from(pairs: Vec<(usize, u64)>) -> Self {
+        let mut h = Histogram::default();
+        for (v, c) in pairs {
+            let n = h.counts.entry(v).or_default();
+            *n = n.saturating_add(c);
+            h.total = h.total.saturating_add(c);
+        }
+        h
+    }
 }
 
 impl Histogram {

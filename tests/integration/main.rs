@@ -21,6 +21,7 @@ mod render_output;
 mod replay;
 mod rules_edges;
 mod scenarios;
+mod shard;
 mod silent;
 mod simulate;
 mod snapshots;

@@ -569,7 +569,7 @@ pub(crate) struct SeriesLane {
 
 /// A query evaluation that failed in a trial, as Prometheus would fail it: the simulated
 /// series do not give the one value per track the plan compares.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct QueryFailure {
     /// The metric (index into the plan's metrics).
     pub(crate) metric: usize,
@@ -751,6 +751,7 @@ mod tests {
         let mut tallies = Vec::new();
         for jobs in [1, 2] {
             let settings = Settings {
+                slice: crate::sim::montecarlo::Slice::WHOLE,
                 seed: 7,
                 jobs,
                 trials,
@@ -819,6 +820,7 @@ mod tests {
         let mut tallies = Vec::new();
         for jobs in [1, 2] {
             let settings = Settings {
+                slice: crate::sim::montecarlo::Slice::WHOLE,
                 seed: 5,
                 jobs,
                 trials,
@@ -912,6 +914,7 @@ mod tests {
         let trials = 6000;
         let (lowered, s) = load(PLAN, scenarios(trials));
         let settings = Settings {
+            slice: crate::sim::montecarlo::Slice::WHOLE,
             seed: 11,
             jobs: 2,
             trials,

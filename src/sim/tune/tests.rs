@@ -31,6 +31,7 @@ fn scenarios(plan: &LoweredPlan, file: &str) -> Scenarios {
 
 fn settings(trials: u64, jobs: usize) -> Settings {
     Settings {
+        slice: crate::sim::montecarlo::Slice::WHOLE,
         seed: 7,
         jobs,
         trials,

@@ -74,6 +74,7 @@ fn check(plan: Source, files: &[Source], seen: &mut Seen) {
             let model = Model::new(&lowered.plan, &scenarios, rules, semantics);
             let schedule = Schedule::new(&lowered.plan);
             let settings = Settings {
+                slice: crate::sim::montecarlo::Slice::WHOLE,
                 seed: SEED,
                 jobs: 1,
                 trials: TRIALS,

@@ -1,0 +1,122 @@
+//! `plan merge`: the shards of one `plan simulate --shard K/N` run added up into the
+//! run's report. The plan and scenario file come from the shards (each keeps their
+//! text), so the merge needs no other file, and reads them as `plan simulate` did: its
+//! findings and notes are printed again beside the report.
+
+use super::args::Format;
+use super::error::Error;
+use super::settings::SimulateFlags;
+use super::simulate::{
+    ScenarioInput, monte_carlo_scenarios, query_failed, report_text, valid_source,
+};
+use crate::sim::shard::{self, MergeError, PLAN_VERSION, SHARD_KIND, SHARD_SCHEMA_VERSION, Shard};
+use crate::source::{Kind, Source};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+/// The most bytes a shard file may hold: its plan and scenario file (1 MiB each at
+/// most), and tallies of a few kilobytes.
+const MAX_SHARD_BYTES: u64 = 16 << 20;
+
+pub(super) fn merge(files: &[PathBuf], format: Format) -> Result<(), Error> {
+    let mut shards = Vec::with_capacity(files.len());
+    for file in files {
+        shards.push((file.display().to_string(), read_shard(file)?));
+    }
+    let merged = shard::merge(shards).map_err(|e| Error::Shard(e.to_string()))?;
+    let run = &merged.shard;
+    let compiled = valid_source(Source::new(run.plan.name.clone(), run.plan.text.clone()))?;
+    let Some(lowered) = &compiled.plan else {
+        return Err(Error::Findings { unreadable: false });
+    };
+    let semantics = run.semantics().ok_or_else(|| {
+        Error::Shard(format!(
+            "the shards name semantics `{}`, which this plan does not know",
+            run.semantics
+        ))
+    })?;
+    let flags = SimulateFlags {
+        seed: run.seed,
+        trials: Some(run.trials_per_scenario),
+        jobs: Some(1),
+        semantics,
+        start_ms: None,
+        end_ms: None,
+        evaluation_offset_ms: 0,
+        shard: None,
+    };
+    let file = run
+        .scenarios
+        .as_ref()
+        .map(|t| Source::new(t.name.clone(), t.text.clone()).holding(Kind::Scenarios));
+    let input = monte_carlo_scenarios(&compiled, lowered, ScenarioInput::Recorded(file), &flags)?;
+    let results = merged
+        .results(
+            &input.scenarios,
+            lowered.plan.phases.len(),
+            lowered.rules.len(),
+        )
+        .map_err(|why| {
+            Error::Shard(format!(
+                "the shards' tallies do not fit their plan ({why}); rerun the shards"
+            ))
+        })?;
+    if let Some(failure) = results.query_failure() {
+        return Err(query_failed(&compiled, failure));
+    }
+    let text = report_text(lowered, &input, &results, format);
+    let _ = std::io::stdout().write_all(text.as_bytes());
+    Ok(())
+}
+
+/// A shard file, read and parsed: exit 2 when it cannot be read, 1 when it is not a shard
+/// of this version of `plan` (at its line and column when it is not JSON).
+fn read_shard(path: &Path) -> Result<Shard, Error> {
+    let name = path.display().to_string();
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_SHARD_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(|e| Error::Usage(format!("{name}: cannot read the shard: {e}")))?;
+    if bytes.len() as u64 > MAX_SHARD_BYTES {
+        return Err(Error::Shard(format!(
+            "{name}: over {} MiB, larger than any shard `plan simulate --shard` writes",
+            MAX_SHARD_BYTES >> 20
+        )));
+    }
+    // serde_json's message ends in its own " at line L column C".
+    let at = |e: &serde_json::Error| {
+        let message = e.to_string();
+        let message = message
+            .rsplit_once(" at line ")
+            .map_or(&*message, |(m, _)| m);
+        format!("{name}:{}:{}: {message}", e.line(), e.column())
+    };
+    let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+        Error::Shard(format!(
+            "{}; a shard is the whole output of `plan simulate --shard`: was it cut short?",
+            at(&e)
+        ))
+    })?;
+    let not_a_shard = || Error::Shard(MergeError::NotAShard { file: name.clone() }.to_string());
+    if value.get("kind").and_then(|k| k.as_str()) != Some(SHARD_KIND) {
+        return Err(not_a_shard());
+    }
+    // Another version's shard may be laid out otherwise: say which version, not what
+    // field is missing.
+    if let Some(version) = value.get("plan_version").and_then(|v| v.as_str())
+        && version != PLAN_VERSION
+    {
+        return Err(Error::Shard(
+            MergeError::OtherVersion {
+                file: name.clone(),
+                version: version.to_string(),
+            }
+            .to_string(),
+        ));
+    }
+    if value.get("schema_version").and_then(|v| v.as_u64()) != Some(SHARD_SCHEMA_VERSION.into()) {
+        return Err(not_a_shard());
+    }
+    serde_json::from_slice(&bytes)
+        .map_err(|e| Error::Shard(format!("{} (a damaged shard); rerun that shard", at(&e))))
+}
