@@ -57,6 +57,11 @@ pub(crate) const MAX_TRIALS: u64 = 1_000_000;
 /// Worker threads (`--jobs`). More threads than cores only add contention.
 pub(crate) const MAX_JOBS: usize = 256;
 
+/// Trials `plan simulate A B` keeps per plan (trials per scenario times scenarios, the
+/// extra twin pass aside): each trial's outcome, 40 bytes, is kept for the pairing, so
+/// 10 million take 800 MB for both plans. The default run holds 18,000.
+pub(crate) const MAX_COMPARED_TRIALS: u64 = 10_000_000;
+
 /// Shards of one run (`plan simulate --shard K/N`). Each shard is a process on its own
 /// machine; past a thousand, each holds a few trials and the merge reads more files than
 /// it saves time.

@@ -60,6 +60,10 @@ pub(super) enum Command {
     Simulate {
         /// The plan file (YAML).
         file: PathBuf,
+        /// A second plan file: run both on the same trials and give every figure as B - A
+        /// over the pairs of trials, with its interval.
+        #[arg(value_name = "B", conflicts_with_all = ["trace", "shard"])]
+        against: Option<PathBuf>,
         /// Replay this recorded trace (CSV or Prometheus range-query JSON) instead.
         #[arg(long, conflicts_with = "scenarios")]
         trace: Option<PathBuf>,

@@ -50,6 +50,7 @@ pub fn main() -> i32 {
         } => render::render(&files, &out, check, delete_foreign),
         Command::Simulate {
             file,
+            against,
             trace,
             start,
             end,
@@ -66,7 +67,12 @@ pub fn main() -> i32 {
                 shard,
                 ..settings::SimulateFlags::of(&run)
             };
-            simulate::simulate(&file, trace.as_deref(), scenarios.as_deref(), flags, format)
+            match against {
+                Some(b) => simulate::compare(&file, &b, scenarios.as_deref(), &flags, format),
+                None => {
+                    simulate::simulate(&file, trace.as_deref(), scenarios.as_deref(), flags, format)
+                }
+            }
         }
         Command::Merge { shards, format } => merge::merge(&shards, format),
         Command::Tune {

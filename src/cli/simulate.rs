@@ -8,8 +8,10 @@ use super::progress::Progress;
 use super::settings::SimulateFlags;
 use super::terminal::{color, plural};
 use crate::diagnostic::{Diagnostic, Severity, render_human};
+use crate::limits::MAX_COMPARED_TRIALS;
 use crate::lower::LoweredPlan;
 use crate::pipeline::Compiled;
+use crate::sim::compare;
 use crate::sim::montecarlo;
 use crate::sim::replay::{self, Options};
 use crate::sim::scenario;
@@ -36,6 +38,88 @@ pub(super) fn simulate(
         None => monte_carlo_text(&compiled, lowered, scenarios, &flags, format)?,
     };
     let _ = std::io::stdout().write_all(text.as_bytes());
+    Ok(())
+}
+
+/// `plan simulate A B`: both plans on the same trials and scenarios, B - A.
+pub(super) fn compare(
+    a: &Path,
+    b: &Path,
+    given: Option<&Path>,
+    flags: &SimulateFlags,
+    format: Format,
+) -> Result<(), Error> {
+    let ca = valid_plan(a)?;
+    let cb = valid_plan(b)?;
+    let (Some(la), Some(lb)) = (&ca.plan, &cb.plan) else {
+        return Err(Error::Findings { unreadable: false });
+    };
+    let ia = monte_carlo_scenarios(&ca, la, ScenarioInput::Flag(given), flags)?;
+    let ib = monte_carlo_scenarios(&cb, lb, ScenarioInput::Flag(given), flags)?;
+    let text = |i: &RunInput| i.file.as_ref().map(|f| f.text.clone());
+    if text(&ia) != text(&ib) {
+        return Err(Error::Usage(format!(
+            "{} reads the scenarios of {} and {} those of {}; a comparison runs both plans on the same scenarios: give them with `--scenarios FILE`",
+            a.display(),
+            ia.file_name,
+            b.display(),
+            ib.file_name
+        )));
+    }
+    let settings = ia.settings;
+    let kept = settings.trials * ia.scenarios.scenarios.len() as u64;
+    if kept > MAX_COMPARED_TRIALS {
+        return Err(Error::Usage(format!(
+            "a comparison keeps every trial's outcome of both plans, and {} trials per scenario of {} scenarios are {kept}, over the limit of {MAX_COMPARED_TRIALS}; give fewer `--trials`",
+            settings.trials,
+            ia.scenarios.scenarios.len()
+        )));
+    }
+    let work = montecarlo::Work::of(&la.plan, &ia.scenarios, &settings);
+    let work_b = montecarlo::Work::of(&lb.plan, &ib.scenarios, &settings);
+    if let Some(note) = long_run(
+        montecarlo::Work {
+            trials: work.trials + work_b.trials,
+            evaluations_per_trial: work.evaluations_per_trial.max(work_b.evaluations_per_trial),
+        },
+        settings.jobs,
+    ) {
+        eprintln!("{note}");
+    }
+    let sa = compare::Side {
+        file: a.display().to_string(),
+        lowered: la,
+        scenarios: &ia.scenarios,
+    };
+    let sb = compare::Side {
+        file: b.display().to_string(),
+        lowered: lb,
+        scenarios: &ib.scenarios,
+    };
+    let mut bar = Progress::new(format, "simulating");
+    let runs = compare::run(&sa, &sb, settings, &mut |d, t| bar.update(d, t));
+    drop(bar);
+    for (compiled, run) in [(&ca, &runs.a), (&cb, &runs.b)] {
+        if let Some(failure) = run.query_failure() {
+            return Err(query_failed(compiled, failure));
+        }
+    }
+    let own = |l: &LoweredPlan, i: &RunInput, run| {
+        crate::sim::report::build(
+            &l.plan,
+            &l.rules,
+            (&i.scenarios, &i.file_name),
+            &i.settings,
+            run,
+        )
+    };
+    let reports = [own(la, &ia, &runs.a), own(lb, &ib, &runs.b)];
+    let report = compare::report((&sa, &sb), &runs, &settings, &ia.file_name, reports);
+    let out = match format {
+        Format::Json => serde_json::to_string_pretty(&report).unwrap_or_default() + "\n",
+        Format::Human => compare::text(&report),
+    };
+    let _ = std::io::stdout().write_all(out.as_bytes());
     Ok(())
 }
 

@@ -2,9 +2,11 @@
 //! rules with Prometheus' own evaluation semantics.
 
 pub(crate) mod batch;
+pub(crate) mod compare;
 pub(crate) mod evaluator;
 pub(crate) mod montecarlo;
 pub(crate) mod outcomes;
+pub(crate) mod paired;
 pub(crate) mod reach;
 pub mod replay;
 pub(crate) mod report;

@@ -313,6 +313,21 @@ pub(crate) struct ScenarioResult<'s> {
     pub(crate) detect_unit_ms: i64,
 }
 
+/// How one trial ended, kept per trial only when runs are compared trial by trial
+/// (`plan simulate A B`): the figures a comparison pairs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct TrialOutcome {
+    pub(crate) rolled_back: bool,
+    /// Rolled back before the fault's onset, or without a fault.
+    pub(crate) false_rollback: bool,
+    /// Caught (see the module header); then `catch_ms` is the time from the onset.
+    pub(crate) caught: bool,
+    pub(crate) catch_ms: i64,
+    pub(crate) escaped: bool,
+    /// Requests the canary served from the fault's onset until the trial ended.
+    pub(crate) exposed: u64,
+}
+
 /// A trial's seed: SplitMix64 over (seed, trial), so that trials are independent of each
 /// other and of how they are scheduled. Not over the scenario: trial `t` of every scenario
 /// takes the same numbers, which makes a fault-free trial the healthy twin of the faulty
@@ -335,6 +350,9 @@ pub(crate) struct Twins {
 /// What a Monte Carlo run gives: one result per scenario, in file order, and the twins.
 pub(crate) struct MonteCarlo<'s> {
     pub(crate) results: Vec<ScenarioResult<'s>>,
+    /// Per scenario of `results`, per trial of the run's slice: how it ended; empty unless
+    /// asked for ([`run_recorded`]).
+    pub(crate) trials: Vec<Vec<TrialOutcome>>,
     /// None when the file has no faulty scenario (nothing is compared with a twin).
     pub(crate) twins: Option<Twins>,
 }
@@ -461,12 +479,18 @@ struct Job<'r, 's> {
     /// Per scenario: the unit of detection times.
     units: &'r [i64],
     demands: &'r Demands,
+    /// Whether each trial's [`TrialOutcome`] is kept.
+    record: bool,
 }
+
+/// What a worker gives: one tally per scenario of `runs`, and the outcomes of its trials
+/// (scenario, trial) when they are kept.
+type Worked = (Vec<Tally>, Vec<(usize, u64, TrialOutcome)>);
 
 impl Job<'_, '_> {
     /// Runs batches of the scenarios `pass` (indices into `runs`) taken from `next` until
     /// none is left; returns one tally per scenario of `runs`.
-    fn work(&self, pass: &[usize], next: &AtomicU64, done: &AtomicU64) -> Vec<Tally> {
+    fn work(&self, pass: &[usize], next: &AtomicU64, done: &AtomicU64) -> Worked {
         let batches_per_scenario = (self.trials.end - self.trials.start).div_ceil(self.batch);
         let total_batches = batches_per_scenario * pass.len() as u64;
         let mut tallies: Vec<Tally> = self
@@ -474,6 +498,7 @@ impl Job<'_, '_> {
             .iter()
             .map(|_| Tally::new(self.plan.phases.len(), self.rules.len()))
             .collect();
+        let mut outcomes = Vec::new();
         loop {
             let c = next.fetch_add(1, Ordering::Relaxed);
             if c >= total_batches {
@@ -482,15 +507,21 @@ impl Job<'_, '_> {
             let si = pass[(c / batches_per_scenario) as usize];
             let start = self.trials.start + (c % batches_per_scenario) * self.batch;
             let end = (start + self.batch).min(self.trials.end);
-            self.run_batch(si, start..end, &mut tallies[si]);
+            self.run_batch(si, start..end, &mut tallies[si], &mut outcomes);
             done.fetch_add(end - start, Ordering::Relaxed);
         }
-        tallies
+        (tallies, outcomes)
     }
 
     /// Runs trials `trials` of scenario `si` in lock step (see [`Batch`]): each keeps its
     /// own random stream, so its numbers do not depend on the others in the batch.
-    fn run_batch(&self, si: usize, trials: std::ops::Range<u64>, t: &mut Tally) {
+    fn run_batch(
+        &self,
+        si: usize,
+        trials: Range<u64>,
+        t: &mut Tally,
+        outcomes: &mut Vec<(usize, u64, TrialOutcome)>,
+    ) {
         let model = self.model;
         let trials: Vec<u64> = trials.collect();
         let seeds: Vec<u64> = trials.iter().map(|&i| trial_seed(self.seed, i)).collect();
@@ -507,7 +538,12 @@ impl Job<'_, '_> {
             batch.step(
                 ts,
                 &|set| demands.of(set),
-                &mut |group, lane, verdict| self.finish(si, group, lane, verdict, t),
+                &mut |group, lane, verdict| {
+                    let o = self.finish(si, group, lane, verdict, t);
+                    if self.record {
+                        outcomes.push((si, group.trial_of[lane], o));
+                    }
+                },
                 &mut |_, _| {},
             );
             ts += model.eval_ms;
@@ -517,8 +553,9 @@ impl Job<'_, '_> {
         add_into(&mut t.query_steps, &batch.query_steps());
     }
 
-    /// Adds finished trial `trial` of scenario `si` (in `lane`) to the tally; a twin's
-    /// first rollback time is recorded for the faulty trials that compare with it.
+    /// Adds finished trial `trial` of scenario `si` (in `lane`) to the tally, and says how
+    /// it ended; a twin's first rollback time is recorded for the faulty trials that
+    /// compare with it.
     fn finish(
         &self,
         si: usize,
@@ -526,7 +563,8 @@ impl Job<'_, '_> {
         lane: usize,
         verdict: Verdict,
         t: &mut Tally,
-    ) {
+    ) -> TrialOutcome {
+        let mut out = TrialOutcome::default();
         let (model, rules) = (self.model, self.rules);
         let (outcomes, trial) = (&group.outcomes, group.trial_of[lane]);
         let exposure = group.lanes.exposure(lane);
@@ -577,6 +615,7 @@ impl Job<'_, '_> {
         let end = match verdict {
             Verdict::RolledBack { ts, phase, rule } => {
                 t.rollbacks += 1;
+                out.rolled_back = true;
                 t.gate_rollbacks += u64::from(rules[rule].kind == RuleKind::Gate);
                 t.rollbacks_by_phase[phase] += 1;
                 t.first_rule[rule] += 1;
@@ -585,6 +624,7 @@ impl Job<'_, '_> {
                     _ => {
                         t.false_rollbacks += 1;
                         t.false_by_phase[phase] += 1;
+                        out.false_rollback = true;
                     }
                 }
                 if let (Some(o), Some(twin)) = (onset, twin) {
@@ -594,6 +634,8 @@ impl Job<'_, '_> {
                     if twin_later && self.moves[si][rule] {
                         t.caught += 1;
                         t.caught_by_rule[rule] += 1;
+                        out.caught = true;
+                        out.catch_ms = ts - o;
                         t.detect_steps.add(((ts - o) / self.units[si]) as usize);
                     } else {
                         t.rolled_back_anyway += 1;
@@ -626,7 +668,9 @@ impl Job<'_, '_> {
         // the fault began before the release ended (before 100%, or during the watch).
         if reached_full && onset.is_some_and(|o| o < verdict.ts()) {
             t.escaped += 1;
+            out.escaped = true;
         }
+        out.exposed = exposure.requests;
         t.exposed_requests += exposure.requests;
         t.exposed_failed += exposure.failed;
         if let (Some(o), Some(users)) = (onset.filter(|&o| o < i64::MAX), self.users_per_day) {
@@ -639,6 +683,7 @@ impl Job<'_, '_> {
             t.exposed_milli_users +=
                 (users_exposed(model, starts, users as f64, o, end) * 1000.0).round() as u64;
         }
+        out
     }
 }
 
@@ -701,16 +746,17 @@ pub(crate) fn run<'s>(
 
 /// [`run`] on the model built for `model_rules`, a superset of the plan's rules: what a
 /// trial draws depends on the thresholds its model must tell apart ([`Model::new`]), so
-/// `plan tune`, whose model tells apart every threshold it tries, is compared with this.
-#[cfg(test)]
-pub(crate) fn run_modelled<'s>(
+/// runs compared trial by trial (`plan tune`, `plan simulate A B`) are drawn by models
+/// that tell apart the thresholds of all. Keeps every trial's [`TrialOutcome`].
+pub(crate) fn run_recorded<'s>(
     lowered: &LoweredPlan,
     scenarios: &'s Scenarios,
     settings: Settings,
     model_rules: &[AlertRule],
+    progress: &mut dyn FnMut(u64, u64),
 ) -> MonteCarlo<'s> {
     let model = Model::new(&lowered.plan, scenarios, model_rules, settings.semantics);
-    run_on(lowered, scenarios, settings, &model, None, &mut |_, _| {})
+    run_on(lowered, scenarios, settings, &model, (None, true), progress)
 }
 
 /// [`run`] with `batch` trials per lock-step batch, or as many as the memory budget allows
@@ -723,16 +769,23 @@ fn run_batched<'s>(
     progress: &mut dyn FnMut(u64, u64),
 ) -> MonteCarlo<'s> {
     let model = Model::new(&lowered.plan, scenarios, &lowered.rules, settings.semantics);
-    run_on(lowered, scenarios, settings, &model, batch, progress)
+    run_on(
+        lowered,
+        scenarios,
+        settings,
+        &model,
+        (batch, false),
+        progress,
+    )
 }
 
-/// [`run_batched`] on `model`.
+/// [`run_batched`] on `model`, keeping each trial's outcome when `record`.
 fn run_on<'s>(
     lowered: &LoweredPlan,
     scenarios: &'s Scenarios,
     settings: Settings,
     model: &Model<'_>,
-    batch: Option<u64>,
+    (batch, record): (Option<u64>, bool),
     progress: &mut dyn FnMut(u64, u64),
 ) -> MonteCarlo<'s> {
     let (plan, rules) = (&lowered.plan, &lowered.rules);
@@ -779,16 +832,28 @@ fn run_on<'s>(
         users_per_day: scenarios.traffic.users_per_day,
         twin: twin.filter(|_| any_faulty).unwrap_or(usize::MAX),
         twin_rollbacks: &twin_rollbacks,
-        trials,
+        trials: trials.clone(),
         batch: batch.max(1),
         seed: settings.seed,
         units: &units,
         demands: &demands,
+        record,
     };
     let done = AtomicU64::new(0);
     let mut tallies: Vec<Tally> = runs
         .iter()
         .map(|_| Tally::new(plan.phases.len(), rules.len()))
+        .collect();
+    let slice_len = (trials.end - trials.start) as usize;
+    let mut outcomes: Vec<Vec<TrialOutcome>> = runs
+        .iter()
+        .map(|_| {
+            if record {
+                vec![TrialOutcome::default(); slice_len]
+            } else {
+                Vec::new()
+            }
+        })
         .collect();
     // The twins' pass ends before the faulty scenarios' starts: they read its times.
     for pass in passes.iter().filter(|p| !p.is_empty()) {
@@ -808,8 +873,12 @@ fn run_on<'s>(
             }
             for w in workers {
                 // A worker panic is a bug; surface it rather than report partial numbers.
-                for (acc, t) in tallies.iter_mut().zip(w.join().expect("simulation worker")) {
+                let (worked, trials_ended) = w.join().expect("simulation worker");
+                for (acc, t) in tallies.iter_mut().zip(worked) {
                     acc.merge(&t);
+                }
+                for (si, trial, o) in trials_ended {
+                    outcomes[si][(trial - trials.start) as usize] = o;
                 }
             }
         });
@@ -820,6 +889,7 @@ fn run_on<'s>(
         tally: tallies[twin].clone(),
     });
     tallies.truncate(scenarios.scenarios.len());
+    outcomes.truncate(scenarios.scenarios.len());
     let results = scenarios
         .scenarios
         .iter()
@@ -831,7 +901,11 @@ fn run_on<'s>(
             detect_unit_ms,
         })
         .collect();
-    MonteCarlo { results, twins }
+    MonteCarlo {
+        results,
+        trials: outcomes,
+        twins,
+    }
 }
 
 /// Per rule: whether the scenario's fault can move the rule's metric.

@@ -675,7 +675,7 @@ fn scenario(
     }
 }
 
-fn pct(p: f64) -> String {
+pub(crate) fn pct(p: f64) -> String {
     if p.is_nan() {
         return "n/a".into();
     }
@@ -701,7 +701,7 @@ fn prop(p: &Proportion) -> String {
     )
 }
 
-fn dur(s: f64) -> String {
+pub(crate) fn dur(s: f64) -> String {
     if s.is_nan() {
         return "n/a".into();
     }

@@ -379,6 +379,7 @@ impl Merged {
                     detect_unit_ms: r.detect_unit_ms,
                 })
                 .collect(),
+            trials: Vec::new(),
             twins: s.twins.as_ref().map(|t| Twins {
                 scenario: t.scenario,
                 tally: t.tally.clone(),

@@ -95,11 +95,12 @@ fn agrees(lowered: &LoweredPlan, scenarios: &Scenarios, trials: u64) -> Sweep {
     .expect("ordered");
     for setting in settings_of(&knobs) {
         let plan = apply(lowered, &knobs, &setting);
-        let reference = montecarlo::run_modelled(
+        let reference = montecarlo::run_recorded(
             &plan,
             scenarios,
             settings(trials, 2),
             &model_rules(lowered, &knobs),
+            &mut |_, _| {},
         );
         let columns = sweep.columns(&setting);
         let twins = sweep.twin_rollbacks(&columns);
