@@ -9,7 +9,7 @@ use super::simulate::{RunInput, ScenarioInput, monte_carlo_scenarios, query_fail
 use crate::sim::tune::report::LineEdit;
 use crate::sim::tune::space::{self, Ranges};
 use crate::sim::tune::sweep::Stop;
-use crate::sim::tune::{self, Ask, TuneError};
+use crate::sim::tune::{self, Ask, TuneError, window};
 use std::io::Write;
 use std::path::Path;
 
@@ -49,17 +49,45 @@ fn diff(name: &str, old: &str, changed: &[LineEdit], written: bool) -> String {
             _ => hunks.push(vec![c]),
         }
     }
+    // Lines the hunks before have added: where a hunk starts in the new file.
+    let mut added_before = 0;
     for h in hunks {
         let first = h[0].line.saturating_sub(CONTEXT).max(1);
         let last = (h[h.len() - 1].line + CONTEXT).min(lines.len());
-        let len = last - first + 1;
-        s += &format!("@@ -{first},{len} +{first},{len} @@\n");
+        let len = (last + 1).saturating_sub(first);
+        let inserted = |n: usize| {
+            h.iter()
+                .filter(move |c| c.line == n && c.from.is_none())
+                .flat_map(|c| c.to.lines())
+        };
+        let added: usize = h
+            .iter()
+            .filter(|c| c.from.is_none())
+            .map(|c| c.to.lines().count())
+            .sum();
+        s += &format!(
+            "@@ -{first},{len} +{},{} @@\n",
+            first + added_before,
+            len + added
+        );
         for n in first..=last {
-            match h.iter().find(|c| c.line == n) {
-                Some(c) => s += &format!("-{}\n+{}\n", c.from, c.to),
-                None => s += &format!(" {}\n", lines[n - 1]),
+            for l in inserted(n) {
+                s += &format!("+{l}\n");
+            }
+            match h.iter().find(|c| c.line == n && c.from.is_some()) {
+                Some(LineEdit {
+                    from: Some(from),
+                    to,
+                    ..
+                }) => s += &format!("-{from}\n+{to}\n"),
+                _ => s += &format!(" {}\n", lines[n - 1]),
             }
         }
+        // Lines added at the end of the file.
+        for l in inserted(last + 1) {
+            s += &format!("+{l}\n");
+        }
+        added_before += added;
     }
     s
 }
@@ -126,7 +154,17 @@ pub(super) fn tune(
         vary: Vec::new(),
         keep: asked.keep.clone(),
     };
+    let mut windows = None;
     for v in &asked.vary {
+        if let Some(range) = v.trim().strip_prefix("window=") {
+            if windows.is_some() {
+                return Err(Error::Usage("--vary window=... is given twice".into()));
+            }
+            windows = Some(
+                window::parse_range(range).map_err(|e| Error::Usage(format!("--vary {v}: {e}")))?,
+            );
+            continue;
+        }
         let parsed = space::parse_vary(v).map_err(|e| Error::Usage(format!("--vary {e}")))?;
         let vary = space::resolve_vary(&lowered.plan, &lowered.rules, &parsed)
             .map_err(|e| Error::Usage(format!("--vary {v}: {e}")))?;
@@ -138,6 +176,11 @@ pub(super) fn tune(
         settings,
         ..
     } = monte_carlo_scenarios(&compiled, lowered, ScenarioInput::Flag(scenarios), &flags)?;
+    let (plans, skipped) = window::plans(&compiled.source, lowered, windows)
+        .map_err(|e| Error::Usage(format!("--vary window: {e}")))?;
+    for s in &skipped {
+        eprintln!("note: the rate window {s}; it is not tried");
+    }
     let mut bar = Progress::new(format, "tuning");
     let mut progress = |d: u64, t: u64| bar.update(d, t);
     let ask = Ask {
@@ -146,7 +189,7 @@ pub(super) fn tune(
         check_seed: asked.check.then(|| settings.seed.wrapping_add(1)),
     };
     let tuned = match tune::tune(
-        lowered,
+        &plans,
         (&scenarios, &file_name),
         settings,
         &ask,
@@ -173,8 +216,8 @@ pub(super) fn tune(
     let mut report = tuned.report;
     // The plan file with the recommended setting written in.
     let rewritten = match &tuned.recommended {
-        Some(setting) => Some(
-            tune::edits::rewrite(&compiled.source, lowered, &tuned.knobs, setting).map_err(|e| {
+        Some(r) => Some(
+            tune::edits::rewrite(&compiled.source, &plans[r.window], &r.knobs, &r.setting).map_err(|e| {
                 Error::Tune(format!(
                     "{}: the recommended setting cannot be written into the plan: {e}; nothing was written",
                     compiled.source.name

@@ -76,6 +76,121 @@ pub(crate) fn replace_scalars(
     Ok(out)
 }
 
+/// Where [`set_key`] put its line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Placed {
+    /// The key was there: its value changed on this line (from 1).
+    Replaced { line: usize },
+    /// New lines (the key, or its parent and the key) were inserted before this line of
+    /// the old text (from 1; one past the last line: at the end).
+    Inserted { before: usize, lines: usize },
+}
+
+/// `source` (parsed as `doc`) with the scalar `key` of the block mapping at `parent` (a
+/// top-level key: `/monitoring`) set to `text`: replaced in place when it is there, else
+/// a line inserted as the mapping's first (indented as its keys are), else the mapping
+/// added at the end of the file. Read back as [`replace_scalars`] reads its edits.
+pub(crate) fn set_key(
+    source: &Source,
+    doc: &Document,
+    parent: &str,
+    key: &str,
+    text: &str,
+) -> Result<(String, Placed), String> {
+    let pointer = format!("{parent}/{key}");
+    if doc.value.pointer(&pointer).is_some() {
+        let edit = Edit {
+            pointer: pointer.clone(),
+            text: text.to_string(),
+        };
+        let out = replace_scalars(source, doc, &[edit])?;
+        let line = doc.spans.value_at(&pointer).map_or(0, |p| p.line);
+        return Ok((out, Placed::Replaced { line }));
+    }
+    let old = &source.text;
+    let value = if plain_safe(text) {
+        text.to_string()
+    } else {
+        requote("\"", text)
+    };
+    let (out, placed) = match doc.value.pointer(parent) {
+        Some(Json::Object(m)) if !m.is_empty() => {
+            // Before the mapping's first key, at its indentation: only in a block mapping
+            // (the key's line holds nothing before it).
+            let first = m
+                .keys()
+                .next()
+                .map(|k| format!("{parent}/{}", k.replace('~', "~0").replace('/', "~1")));
+            let at = first
+                .and_then(|p| doc.spans.find(&p, true))
+                .ok_or_else(|| format!("{parent} has no place in the file"))?;
+            let start = source
+                .offset(at.line, 1)
+                .ok_or_else(|| format!("{parent} has no place in the file"))?;
+            let indent = &old[start..]
+                .chars()
+                .take(at.col.saturating_sub(1))
+                .collect::<String>();
+            if at.col < 2 || indent.chars().any(|c| c != ' ') {
+                return Err(format!(
+                    "{parent} is not an indented block mapping; write `{key}: {text}` under it"
+                ));
+            }
+            let mut out = String::with_capacity(old.len() + 32);
+            out.push_str(&old[..start]);
+            out.push_str(&format!("{indent}{key}: {value}\n"));
+            out.push_str(&old[start..]);
+            (
+                out,
+                Placed::Inserted {
+                    before: at.line,
+                    lines: 1,
+                },
+            )
+        }
+        None => {
+            // A new top-level mapping at the end, in a file of block mappings.
+            let top = parent.trim_start_matches('/');
+            if top.contains('/')
+                || !old
+                    .lines()
+                    .any(|l| l.chars().next().is_some_and(char::is_alphanumeric))
+            {
+                return Err(format!("the file has no {parent} to add `{key}` to"));
+            }
+            let mut out = old.clone();
+            if !out.is_empty() && !out.ends_with('\n') {
+                out.push('\n');
+            }
+            let before = out.lines().count() + 1;
+            out.push_str(&format!("{top}:\n  {key}: {value}\n"));
+            (out, Placed::Inserted { before, lines: 2 })
+        }
+        Some(_) => {
+            return Err(format!(
+                "{parent} is not a mapping of keys; write `{key}: {text}` under it"
+            ));
+        }
+    };
+    let mut expected = doc.value.clone();
+    let Json::Object(root) = &mut expected else {
+        return Err("the file is not a mapping of keys".into());
+    };
+    let entry = root
+        .entry(parent.trim_start_matches('/').to_string())
+        .or_insert_with(|| Json::Object(Default::default()));
+    if let Json::Object(m) = entry {
+        m.insert(key.to_string(), Json::String(text.to_string()));
+    }
+    let edited = Source::new(source.name.clone(), out.clone()).holding(source.kind);
+    let reread =
+        super::parse(&edited).map_err(|_| "the edited file is no longer valid YAML".to_string())?;
+    if !same(&reread.value, &expected) {
+        return Err("the edited file does not read back as the intended change".into());
+    }
+    Ok((out, placed))
+}
+
 /// JSON values equal, numbers compared as numbers (`5` and `5.0` alike).
 fn same(a: &Json, b: &Json) -> bool {
     match (a, b) {
@@ -231,6 +346,45 @@ mod tests {
         )
         .unwrap();
         assert_eq!(out, "gates:\n  error_rate: \"> 5%\"\n");
+    }
+
+    #[test]
+    fn a_key_is_set_where_it_is_or_added_as_its_mapping_writes_keys() {
+        let set = |text: &str| {
+            let source = Source::new("t.yaml".into(), text.into());
+            let doc = super::super::parse(&source).expect("parses");
+            set_key(&source, &doc, "/monitoring", "window", "10m")
+        };
+        assert_eq!(
+            set("monitoring:\n  window: 5m   # five\nx: 1\n").unwrap(),
+            (
+                "monitoring:\n  window: 10m   # five\nx: 1\n".into(),
+                Placed::Replaced { line: 2 }
+            )
+        );
+        assert_eq!(
+            set("# c\nmonitoring:\n    url: u   # keep\nx: 1\n").unwrap(),
+            (
+                "# c\nmonitoring:\n    window: 10m\n    url: u   # keep\nx: 1\n".into(),
+                Placed::Inserted {
+                    before: 3,
+                    lines: 1
+                }
+            )
+        );
+        assert_eq!(
+            set("x: 1\ny: 2").unwrap(),
+            (
+                "x: 1\ny: 2\nmonitoring:\n  window: 10m\n".into(),
+                Placed::Inserted {
+                    before: 3,
+                    lines: 2
+                }
+            )
+        );
+        // A flow mapping, a scalar: not edited.
+        assert!(set("monitoring: { url: u }\n").is_err());
+        assert!(set("monitoring: 3\n").is_err());
     }
 
     #[test]

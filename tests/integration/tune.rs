@@ -525,3 +525,126 @@ fn write_follows_links_and_respects_read_only_plans() {
     );
     assert_eq!(std::fs::read_to_string(&real).unwrap(), before);
 }
+
+/// `--vary window=...`: each rate window is the plan with it written in, swept on the same
+/// seeds; a window the plan cannot take is said and not tried; the recommended window is
+/// written under `monitoring:` (inserted when the plan states none), and the printed
+/// change is exactly what `--write` writes (`git apply` takes it).
+#[test]
+fn the_rate_window_is_tuned_as_a_plan_of_its_own() {
+    let dir = support::temp_dir("tune-window");
+    // The minimal plan, with a gate: a gate fires after the window, so no window may be as
+    // long as a phase it gates.
+    let original = std::fs::read_to_string(support::root().join("plans/minimal.yaml"))
+        .unwrap()
+        .replace(
+            "rollback_conditions:",
+            "gates:\n  error_rate: \"< 10%\"\n\nrollback_conditions:",
+        );
+    assert!(original.contains("gates:") && !original.contains("window:"));
+    write(&dir, "minimal.yaml", &original);
+    write(
+        &dir,
+        "s.yaml",
+        "traffic: { requests_per_second: 5 }\nbaseline: { error_rate: 3% }\nscenarios:\n  - name: healthy\n  - name: errors\n    fault: { kind: step, onset: 20m, error_rate: 8% }\n",
+    );
+    // Thin, noisy traffic: the plan's 5m window rolls back too many healthy releases at
+    // its threshold (kept), and only a longer window meets the budget.
+    let args = [
+        "tune",
+        "minimal.yaml",
+        "--scenarios",
+        "s.yaml",
+        "--trials",
+        "300",
+        "--max-false-rollback",
+        "8%",
+        "--no-check",
+        "--keep",
+        "error_rate",
+        "--keep",
+        "gates",
+        "--vary",
+        "window=10m..1h",
+    ];
+    let shown = plan().cwd(&dir).args(args).expect(0);
+    // A 1h window is not shorter than the 1h canary phase: its gates could never fail it.
+    assert!(
+        shown
+            .stderr
+            .contains("note: the rate window 1h: phase `canary` lasts 1h"),
+        "{}",
+        shown.stderr
+    );
+    let json = plan()
+        .cwd(&dir)
+        .args(args)
+        .args(["--format", "json"])
+        .expect(0);
+    let r: Value = serde_json::from_str(&json.stdout).unwrap();
+    let windows: Vec<f64> = r["windows_s"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_f64().unwrap())
+        .collect();
+    assert_eq!(windows, [300.0, 600.0, 900.0, 1200.0, 1800.0, 2700.0]);
+    assert_eq!(r["current"]["window_s"], 300.0);
+    assert!(r["current"]["false_rollback"]["ci95"][1].as_f64().unwrap() > 0.08);
+    let chosen = r["recommended"]["window_s"].as_f64().unwrap();
+    assert!(windows[1..].contains(&chosen), "{chosen}");
+    assert!(
+        r["recommended"]["false_rollback"]["ci95"][1]
+            .as_f64()
+            .unwrap()
+            <= 0.08
+    );
+    // The printed change, applied, is the plan `--write` writes.
+    let patch = shown.stdout[shown.stdout.find("--- a/").expect("a diff")..].to_string();
+    write(&dir, "change.diff", &patch);
+    let applied = std::process::Command::new("git")
+        .current_dir(&dir)
+        .args(["apply", "change.diff"])
+        .status()
+        .expect("git runs");
+    assert!(applied.success(), "git apply refused:\n{patch}");
+    let by_patch = std::fs::read_to_string(dir.join("minimal.yaml")).unwrap();
+    write(&dir, "minimal.yaml", &original);
+    plan().cwd(&dir).args(args).arg("--write").expect(0);
+    let written = std::fs::read_to_string(dir.join("minimal.yaml")).unwrap();
+    assert_eq!(by_patch, written);
+    let window_line = format!(
+        "monitoring:\n  window: {}m\n",
+        (chosen / 60.0).round() as u64
+    );
+    assert!(written.contains(&window_line), "{written}");
+    assert_eq!(written.lines().count(), original.lines().count() + 1);
+    plan()
+        .cwd(&dir)
+        .args(["validate", "minimal.yaml"])
+        .expect(0);
+    // Ranges that leave nothing to try, or too much, are refused with what to do.
+    write(&dir, "minimal.yaml", &original);
+    for (range, says) in [
+        (
+            "window=5m..5m",
+            "no window from 5m to 5m but the plan's own",
+        ),
+        ("window=1m..1d", "more than the 6 one tune tries"),
+        ("window=15m..5m", "runs backwards"),
+        ("window=soon..5m", "`soon` is not a duration"),
+    ] {
+        let out = plan()
+            .cwd(&dir)
+            .args([
+                "tune",
+                "minimal.yaml",
+                "--scenarios",
+                "s.yaml",
+                "--vary",
+                range,
+            ])
+            .expect(2);
+        assert!(out.stderr.contains(says), "{range}: {}", out.stderr);
+    }
+}

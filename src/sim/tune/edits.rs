@@ -6,12 +6,13 @@
 
 use super::report::LineEdit;
 use super::space::{Knob, Variant};
+use super::window::Windowed;
 use super::written::{restate, show_for, written_like};
 use crate::check::CheckedPlan;
-use crate::lower::{AlertRule, LoweredPlan, RuleKind};
+use crate::lower::{AlertRule, RuleKind};
 use crate::model::trim;
 use crate::source::Source;
-use crate::syntax::edit::Edit;
+use crate::syntax::edit::{Edit, Placed};
 use serde_json::Value as Json;
 
 /// The edits that write `setting` into the plan whose value is `doc`.
@@ -74,14 +75,17 @@ pub(crate) fn edits(
     Ok(out)
 }
 
-/// The plan file `source` with `setting` written in. Err when it cannot be written safely, or the edited plan would not compile to
-/// the rules that were simulated.
+/// The plan file `original` with `setting` of `plan` (the plan file with the rate window
+/// of the setting written in, [`super::window`]) written in. Err when it cannot be
+/// written safely, or the edited plan would not compile to the rules (and window) that
+/// were simulated.
 pub(crate) fn rewrite(
-    source: &Source,
-    lowered: &LoweredPlan,
+    original: &Source,
+    plan: &Windowed,
     knobs: &[Knob],
     setting: &[Variant],
 ) -> Result<Rewritten, String> {
+    let (source, lowered) = (&plan.source, &plan.lowered);
     let doc = crate::syntax::parse(source).map_err(|_| "the plan no longer parses".to_string())?;
     let edits = edits(&doc.value, &lowered.plan, &lowered.rules, knobs, setting)?;
     let text = crate::syntax::edit::replace_scalars(source, &doc, &edits)?;
@@ -94,12 +98,13 @@ pub(crate) fn rewrite(
         tuned.rules.len() == want.rules.len()
             && tuned.rules.iter().zip(&want.rules).all(|(a, b)| {
                 a.condition == b.condition && a.for_ms == b.for_ms && a.kind == b.kind
-            });
+            })
+            && tuned.plan.monitoring.window == lowered.plan.monitoring.window;
     if !same {
         return Err("the edited plan does not compile to the tuned rules".into());
     }
     // What `plan validate` says of the tuned plan that it did not say of the plan.
-    let before = crate::pipeline::compile(source.clone());
+    let before = crate::pipeline::compile(original.clone());
     let said = |l: &crate::diagnostic::Located| (l.code, l.message.clone());
     let old: Vec<_> = before.findings.iter().map(said).collect();
     let warnings = compiled
@@ -113,23 +118,47 @@ pub(crate) fn rewrite(
             )
         })
         .collect();
-    let changed = source
-        .text
-        .lines()
-        .zip(text.lines())
-        .enumerate()
-        .filter(|(_, (a, b))| a != b)
-        .map(|(i, (a, b))| LineEdit {
-            line: i + 1,
-            from: a.to_string(),
-            to: b.to_string(),
-        })
-        .collect();
+    let changed = changed_lines(&original.text, &text, plan.placed);
     Ok(Rewritten {
         text,
         changed,
         warnings,
     })
+}
+
+/// The lines of `new` that differ from `old`: the same lines, but for lines inserted
+/// where the window was written (`placed`), each other line edited in place.
+fn changed_lines(old: &str, new: &str, placed: Option<Placed>) -> Vec<LineEdit> {
+    let new: Vec<&str> = new.lines().collect();
+    let (before, inserted) = match placed {
+        Some(Placed::Inserted { before, lines }) => (before, lines),
+        _ => (usize::MAX, 0),
+    };
+    let mut out = Vec::new();
+    let mut at = 0;
+    for (i, from) in old.lines().chain(std::iter::once("")).enumerate() {
+        let line = i + 1;
+        if line == before {
+            out.push(LineEdit {
+                line,
+                from: None,
+                to: new[at..at + inserted].join("\n"),
+            });
+            at += inserted;
+        }
+        if i == old.lines().count() {
+            break;
+        }
+        if new.get(at).is_some_and(|to| *to != from) {
+            out.push(LineEdit {
+                line,
+                from: Some(from.to_string()),
+                to: new[at].to_string(),
+            });
+        }
+        at += 1;
+    }
+    out
 }
 
 /// The plan file with a setting written in.
@@ -145,4 +174,51 @@ pub(crate) struct Rewritten {
 /// A JSON pointer token.
 fn escape(s: &str) -> String {
     s.replace('~', "~0").replace('/', "~1")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changed_lines_follow_an_insertion() {
+        let old = "a: 1\nm:\n  x: 1\nb: 2\n";
+        let new = "a: 3\nm:\n  w: 5m\n  x: 1\nb: 4\n";
+        let placed = Some(Placed::Inserted {
+            before: 3,
+            lines: 1,
+        });
+        let shown: Vec<(usize, Option<String>, String)> = changed_lines(old, new, placed)
+            .into_iter()
+            .map(|e| (e.line, e.from, e.to))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                (1, Some("a: 1".into()), "a: 3".into()),
+                (3, None, "  w: 5m".into()),
+                (4, Some("b: 2".into()), "b: 4".into()),
+            ]
+        );
+        // Added at the end.
+        let end = changed_lines(
+            "a: 1\n",
+            "a: 1\nm:\n  w: 5m\n",
+            Some(Placed::Inserted {
+                before: 2,
+                lines: 2,
+            }),
+        );
+        assert_eq!(end.len(), 1);
+        assert_eq!((end[0].line, end[0].from.is_none()), (2, true));
+        assert_eq!(end[0].to, "m:\n  w: 5m");
+        // In place.
+        let same = changed_lines(
+            "a: 1\nb: 2\n",
+            "a: 1\nb: 5\n",
+            Some(Placed::Replaced { line: 2 }),
+        );
+        assert_eq!(same.len(), 1);
+        assert_eq!(same[0].line, 2);
+    }
 }

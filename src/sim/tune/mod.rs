@@ -18,6 +18,7 @@ pub(crate) mod score;
 pub(crate) mod search;
 pub(crate) mod space;
 pub(crate) mod sweep;
+pub(crate) mod window;
 pub(crate) mod written;
 
 use crate::lower::LoweredPlan;
@@ -28,6 +29,7 @@ use report::Report;
 use space::{Knob, Ranges, Variant};
 use space::{apply, current};
 use sweep::Stop;
+use window::Windowed;
 
 /// How many settings a failed check sets aside before it gives up.
 const CHECK_RETRIES: usize = 3;
@@ -52,27 +54,35 @@ pub(crate) struct Ask<'a> {
     pub(crate) check_seed: Option<u64>,
 }
 
-/// A tune's report, and the settings behind it.
+/// A tune's report, and the setting it recommends.
 pub(crate) struct Tuned {
     pub(crate) report: Report,
-    pub(crate) knobs: Vec<Knob>,
-    pub(crate) recommended: Option<Vec<Variant>>,
+    pub(crate) recommended: Option<Recommended>,
 }
 
-/// Tunes `lowered` on `scenarios` (named `file`).
+/// The recommended setting: of which of the tune's plans (rate windows), and of its knobs.
+pub(crate) struct Recommended {
+    pub(crate) window: usize,
+    pub(crate) knobs: Vec<Knob>,
+    pub(crate) setting: Vec<Variant>,
+}
+
+/// Tunes `plans` (the plan as written, then the same plan with other rate windows, see
+/// [`window`]) on `scenarios` (named `file`).
 pub(crate) fn tune(
-    lowered: &LoweredPlan,
+    plans: &[Windowed],
     (scenarios, file): (&Scenarios, &str),
     settings: Settings,
     ask: &Ask<'_>,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Tuned, TuneError> {
+    let lowered = &plans[0].lowered;
     let (plan, rules) = (&lowered.plan, &lowered.rules);
     if scenarios.scenarios.iter().all(|s| s.fault.is_none()) {
         return Err(TuneError::NoFault);
     }
     let knobs = space::knobs(plan, rules, ask.ranges).map_err(TuneError::Usage)?;
-    if !knobs.iter().any(Knob::tuned) {
+    if plans.len() == 1 && !knobs.iter().any(Knob::tuned) {
         return Err(TuneError::Usage(
             "nothing to tune: every rule is kept as written".into(),
         ));
@@ -98,9 +108,21 @@ pub(crate) fn tune(
             report::percent(best_bound)
         )));
     }
-    let sweep =
-        sweep::run(lowered, scenarios, knobs, settings, progress).map_err(TuneError::Stop)?;
-    let knobs = &sweep.knobs;
+    // One sweep per window, on the same seeds; the plan as written first.
+    let count = plans.len() as u64;
+    let mut sweeps = Vec::with_capacity(plans.len());
+    for (wi, w) in plans.iter().enumerate() {
+        let knobs = match wi {
+            0 => knobs.clone(),
+            _ => space::knobs(&w.lowered.plan, &w.lowered.rules, ask.ranges)
+                .map_err(TuneError::Usage)?,
+        };
+        let mut part = |d: u64, t: u64| progress(wi as u64 * t + d, count * t);
+        let mut sweep = sweep::run(&w.lowered, scenarios, knobs, settings, &mut part)
+            .map_err(TuneError::Stop)?;
+        sweep.window = wi;
+        sweeps.push(sweep);
+    }
     let names: Vec<String> = scenarios
         .scenarios
         .iter()
@@ -108,12 +130,39 @@ pub(crate) fn tune(
         .map(|s| s.name.clone())
         .collect();
     let here = search::Point {
-        setting: current(knobs),
-        figures: sweep.figures(&current(knobs)),
+        window: 0,
+        setting: current(&sweeps[0].knobs),
+        figures: sweeps[0].figures(&current(&sweeps[0].knobs)),
+    };
+    // The best within a budget over every window (the plan's own on a tie); Err with the
+    // calmest of all when none meets it.
+    let best_within = |budget: f64| {
+        let mut best: Option<search::Point> = None;
+        let mut calmest: Option<search::Point> = None;
+        for sweep in &sweeps {
+            match search::best_within(sweep, budget) {
+                Ok(p) => {
+                    if best
+                        .as_ref()
+                        .is_none_or(|b| p.figures.better_than(&b.figures))
+                    {
+                        best = Some(p);
+                    }
+                }
+                Err(c) => {
+                    let calmer =
+                        |b: &search::Point| c.figures.false_rollbacks < b.figures.false_rollbacks;
+                    if calmest.as_ref().is_none_or(calmer) {
+                        calmest = Some(c);
+                    }
+                }
+            }
+        }
+        best.ok_or_else(|| calmest.expect("a sweep per plan"))
     };
     // The plan's own setting, when it fits and catches as many: no change for noise.
     let choose = |budget: f64| {
-        search::best_within(&sweep, budget).map(|b| {
+        best_within(budget).map(|b| {
             let fits = here.figures.false_upper() <= budget;
             if fits && here.figures.caught() >= b.figures.caught() {
                 here.clone()
@@ -123,8 +172,17 @@ pub(crate) fn tune(
         })
     };
     let mut best = choose(ask.budget);
-    let frontier = search::frontier(&sweep, ask.budget);
-    let point = |p: &search::Point| report::point(plan, rules, knobs, &names, p);
+    let frontier = search::frontier(ask.budget, |b| best_within(b).ok());
+    let point = |p: &search::Point| {
+        let w = &plans[p.window];
+        report::point(
+            (&w.lowered.plan, &w.lowered.rules),
+            &sweeps[p.window].knobs,
+            &names,
+            p,
+            w.window_ms,
+        )
+    };
     // The best of many settings on the same trials is the luckiest too: a setting whose
     // check on fresh trials is over the budget is set aside for the best one within a
     // tighter budget on the tune's trials, a few times.
@@ -133,7 +191,12 @@ pub(crate) fn tune(
     if let Some(seed) = ask.check_seed {
         let mut budget = ask.budget;
         while let Ok(b) = &best {
-            let c = check(lowered, scenarios, settings, knobs, b, seed, ask.budget);
+            let tuned = apply(
+                &plans[b.window].lowered,
+                &sweeps[b.window].knobs,
+                &b.setting,
+            );
+            let c = check(&tuned, scenarios, settings, seed, ask.budget);
             // A tighter budget than the trials can show, or than any setting meets, has
             // nothing to offer: this setting stays, with its failed check.
             let tighter = (!c.within_budget && set_aside.len() < CHECK_RETRIES)
@@ -154,25 +217,38 @@ pub(crate) fn tune(
         }
     }
     let check = check_run;
-    let mut rules_report = report::rules(plan, rules, knobs, best.as_ref().ok());
+    let at = |p: &Result<search::Point, search::Point>| match p {
+        Ok(p) | Err(p) => p.window,
+    };
+    let shown = at(&best);
+    let mut rules_report = report::rules(
+        (plan, rules),
+        &sweeps[0].knobs,
+        (
+            (&plans[shown].lowered.plan, &plans[shown].lowered.rules),
+            &sweeps[shown].knobs,
+        ),
+        best.as_ref().ok(),
+    );
     // No setting meets the budget: which rules roll back the healthy trials even then.
     if let Err(calm) = &best {
         for (rr, n) in rules_report
             .iter_mut()
-            .zip(sweep.first_rules(&calm.setting))
+            .zip(sweeps[calm.window].first_rules(&calm.setting))
         {
             rr.calmest_false_rollbacks = Some(n);
         }
     }
     let report = Report {
-        schema_version: 1,
+        schema_version: report::SCHEMA_VERSION,
         plan: plan.name.clone(),
         scenarios: file.to_string(),
         seed: settings.seed,
         trials: settings.trials,
         semantics: settings.semantics.name(),
         max_false_rollback: ask.budget,
-        settings_tried: sweep.width,
+        settings_tried: sweeps.iter().map(|s| s.width).sum(),
+        windows_s: plans.iter().map(|w| w.window_ms as f64 / 1000.0).collect(),
         rules: rules_report,
         faulty_scenarios: names.clone(),
         current: point(&here),
@@ -185,26 +261,28 @@ pub(crate) fn tune(
         edits: Vec::new(),
         written: false,
     };
+    let recommended = best.ok().map(|p| Recommended {
+        window: p.window,
+        knobs: sweeps.swap_remove(p.window).knobs,
+        setting: p.setting,
+    });
     Ok(Tuned {
         report,
-        recommended: best.ok().map(|p| p.setting),
-        knobs: sweep.knobs,
+        recommended,
     })
 }
 
-/// The recommended setting, simulated by `plan simulate`'s own run on fresh trials.
+/// The recommended setting (`tuned`: the plan with it), simulated by `plan simulate`'s own
+/// run on fresh trials.
 fn check(
-    lowered: &LoweredPlan,
+    tuned: &LoweredPlan,
     scenarios: &Scenarios,
     settings: Settings,
-    knobs: &[Knob],
-    best: &search::Point,
     seed: u64,
     budget: f64,
 ) -> report::Check {
-    let tuned = apply(lowered, knobs, &best.setting);
     let run = montecarlo::run(
-        &tuned,
+        tuned,
         scenarios,
         Settings { seed, ..settings },
         &mut |_, _| {},

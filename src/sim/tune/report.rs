@@ -11,6 +11,10 @@ use crate::model::{Amount, Threshold, trim};
 use crate::sim::stats::Proportion;
 use serde::Serialize;
 
+/// The layout of [`Report`]: 2 added the rate window (`windows_s`, each point's
+/// `window_s`) and insertions among the edits (`from: null`).
+pub(crate) const SCHEMA_VERSION: u32 = 2;
+
 /// The tune's document.
 #[derive(Debug, Serialize)]
 pub(crate) struct Report {
@@ -22,8 +26,10 @@ pub(crate) struct Report {
     pub(crate) semantics: &'static str,
     /// The false-rollback budget: the upper end of the rate's 95% interval.
     pub(crate) max_false_rollback: f64,
-    /// Settings tried per rule, all on the same trials.
+    /// Settings tried per rule, all on the same trials (over every window).
     pub(crate) settings_tried: usize,
+    /// The rate windows tried, the plan's own first (`--vary window=...`; else only it).
+    pub(crate) windows_s: Vec<f64>,
     pub(crate) rules: Vec<RuleReport>,
     pub(crate) faulty_scenarios: Vec<String>,
     pub(crate) current: PointReport,
@@ -54,11 +60,12 @@ pub(crate) struct SetAside {
     pub(crate) check_false_rollback: Proportion,
 }
 
-/// One changed line of the plan file.
+/// One changed line of the plan file (`from` the old line), or lines inserted before
+/// old line `line` (`from` None; `to` the new lines, joined by newlines).
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct LineEdit {
     pub(crate) line: usize,
-    pub(crate) from: String,
+    pub(crate) from: Option<String>,
     pub(crate) to: String,
 }
 
@@ -89,6 +96,8 @@ pub(crate) struct RuleReport {
 /// A setting's figures on the tune's trials.
 #[derive(Debug, Serialize)]
 pub(crate) struct PointReport {
+    /// The rate window of the plan it is a setting of.
+    pub(crate) window_s: f64,
     /// Per rule, in the order of `rules`: as people read it, and as numbers (the
     /// threshold, or the factor of stable; the `for` in seconds).
     pub(crate) setting: Vec<String>,
@@ -168,17 +177,18 @@ pub(crate) fn show(plan: &CheckedPlan, rules: &[AlertRule], knob: &Knob, v: Vari
     }
 }
 
-/// A point's report.
+/// A point's report: a setting of `plan` (whose rate window is `window_ms`).
 pub(crate) fn point(
-    plan: &CheckedPlan,
-    rules: &[AlertRule],
+    (plan, rules): (&CheckedPlan, &[AlertRule]),
     knobs: &[Knob],
     names: &[String],
     p: &Point,
+    window_ms: u64,
 ) -> PointReport {
     let f = &p.figures;
     let pairs = || knobs.iter().zip(&p.setting);
     PointReport {
+        window_s: window_ms as f64 / 1000.0,
         setting: pairs().map(|(k, &v)| show(plan, rules, k, v)).collect(),
         thresholds: pairs().map(|(k, &v)| k.level(v)).collect(),
         fors_s: pairs()
@@ -202,13 +212,16 @@ pub(crate) fn point(
     }
 }
 
-/// The rules' part of the report.
+/// The rules' part of the report: as the plan states them (`plan`, with its `knobs`),
+/// and as recommended, of the plan with the recommended window (`tuned`, with its knobs:
+/// a gate's `for` is the window).
 pub(crate) fn rules(
-    plan: &CheckedPlan,
-    rules: &[AlertRule],
+    (plan, rules): (&CheckedPlan, &[AlertRule]),
     knobs: &[Knob],
+    tuned: ((&CheckedPlan, &[AlertRule]), &[Knob]),
     recommended: Option<&Point>,
 ) -> Vec<RuleReport> {
+    let ((tuned_plan, tuned_rules), tuned_knobs) = tuned;
     knobs
         .iter()
         .enumerate()
@@ -224,9 +237,9 @@ pub(crate) fn rules(
                 thresholds: k.ladder.len(),
                 fors_s: k.fors.iter().map(|&f| f as f64 / 1000.0).collect(),
                 current: show(plan, rules, k, k.current),
-                recommended: rec.map(|v| show(plan, rules, k, v)),
-                recommended_threshold: rec.map(|v| k.level(v)),
-                recommended_for_s: rec.map(|v| k.fors[v.for_] as f64 / 1000.0),
+                recommended: rec.map(|v| show(tuned_plan, tuned_rules, &tuned_knobs[i], v)),
+                recommended_threshold: rec.map(|v| tuned_knobs[i].level(v)),
+                recommended_for_s: rec.map(|v| tuned_knobs[i].fors[v.for_] as f64 / 1000.0),
                 tried: (0..k.ladder.len())
                     .map(|level| {
                         let v = Variant {
@@ -301,6 +314,12 @@ pub(crate) fn percent(v: f64) -> String {
     }
 }
 
+/// A rate window as the plan writes it.
+fn window(s: f64) -> String {
+    crate::model::Duration::from_millis((s * 1000.0).round() as u64)
+        .map_or_else(|| format!("{s}s"), |d| d.to_string())
+}
+
 fn duration_s(s: Option<f64>) -> String {
     match s {
         None => "-".into(),
@@ -326,9 +345,19 @@ pub(crate) fn text(r: &Report) -> String {
         r.settings_tried
     );
     s += &format!(
-        "budget: at most {} of healthy releases rolled back (the upper end of the 95% interval)\n\n",
+        "budget: at most {} of healthy releases rolled back (the upper end of the 95% interval)\n",
         percent(r.max_false_rollback)
     );
+    let windows = r.windows_s.len() > 1;
+    if windows {
+        let shown: Vec<String> = r.windows_s.iter().map(|&w| window(w)).collect();
+        s += &format!(
+            "rate windows: {} (the plan's), {}, each with every setting above, on the same trials\n",
+            shown[0],
+            shown[1..].join(", ")
+        );
+    }
+    s += "\n";
     let row = |name: &str, p: &PointReport| {
         format!(
             "  {:<13} {:<27} {:<27} {:>9} {:>12.0}\n",
@@ -353,7 +382,11 @@ pub(crate) fn text(r: &Report) -> String {
     s += "  (*to catch: mean time from the fault's onset to a caught rollback, over the caught trials, which differ between settings: compare per scenario below; requests: mean requests the canary served from the fault's onset until rollback or the end, per faulty trial)\n";
     let Some(rec) = &r.recommended else {
         s += &format!(
-            "\nno setting meets the budget: even the calmest rolls back {} of healthy releases.\n",
+            "\nno setting meets the budget: even the calmest{} rolls back {} of healthy releases.\n",
+            match &r.calmest {
+                Some(c) if windows => format!(" (with the window {})", window(c.window_s)),
+                _ => String::new(),
+            },
             r.calmest
                 .as_ref()
                 .map_or("-".into(), |c| pct(&c.false_rollback))
@@ -384,6 +417,18 @@ pub(crate) fn text(r: &Report) -> String {
     };
     s += "\nrecommended setting:\n";
     let width = r.rules.iter().map(|x| x.current.len()).max().unwrap_or(0);
+    if windows {
+        let (from, to) = (window(r.current.window_s), window(rec.window_s));
+        let label = format!("monitoring.window {from}");
+        s += &format!(
+            "  {label:<width$}  {}\n",
+            if from == to {
+                "(unchanged)".to_string()
+            } else {
+                format!("-> {to}")
+            }
+        );
+    }
     for rule in &r.rules {
         let to = rule.recommended.as_deref().unwrap_or("");
         let mark = if !rule.tuned {
@@ -436,13 +481,19 @@ pub(crate) fn text(r: &Report) -> String {
     }
     s += "\nfrontier (the best setting at each false-rollback level; * recommended):\n";
     for p in &r.frontier {
-        let star = if p.setting == rec.setting { "*" } else { " " };
+        let same = p.setting == rec.setting && p.window_s == rec.window_s;
+        let star = if same { "*" } else { " " };
         s += &format!(
-            "  {} false rollback {:<27} caught {:<27} to catch {}\n",
+            "  {} false rollback {:<27} caught {:<27} to catch {}{}\n",
             star,
             pct(&p.false_rollback),
             pct(&p.caught),
-            duration_s(p.mean_time_to_catch_s)
+            duration_s(p.mean_time_to_catch_s),
+            if windows {
+                format!("  (window {})", window(p.window_s))
+            } else {
+                String::new()
+            }
         );
     }
     if let Some(c) = &r.distance.caught_at_same_false_rollback {

@@ -203,6 +203,8 @@ impl Sweep {
 /// A setting and its figures.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Point {
+    /// The plan (rate window) it is a setting of: [`Sweep::window`].
+    pub(crate) window: usize,
     pub(crate) setting: Vec<Variant>,
     pub(crate) figures: Figures,
 }
@@ -212,7 +214,11 @@ pub(crate) struct Point {
 pub(crate) fn best_within(sweep: &Sweep, budget: f64) -> Result<Point, Point> {
     let setting: Vec<Variant> = sweep.knobs.iter().map(|k| k.calmest()).collect();
     let figures = sweep.figures(&setting);
-    let mut at = Point { setting, figures };
+    let mut at = Point {
+        window: sweep.window,
+        setting,
+        figures,
+    };
     if at.figures.false_upper() > budget {
         return Err(at);
     }
@@ -259,6 +265,7 @@ fn back_to_the_plan(sweep: &Sweep, budget: f64, mut best: Point) -> Point {
             best = Point {
                 setting,
                 figures: f,
+                ..best
             };
         }
     }
@@ -268,14 +275,14 @@ fn back_to_the_plan(sweep: &Sweep, budget: f64, mut best: Point) -> Point {
 /// The budgets at which the frontier is drawn, besides the user's.
 const FRONTIER_BUDGETS: [f64; 9] = [0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.35, 0.5];
 
-/// The best setting at each budget of a ladder and at `budget`, less those another one
-/// dominates (no more false rollbacks and at least as many caught, one of them strictly),
-/// by increasing false rollbacks.
-pub(crate) fn frontier(sweep: &Sweep, budget: f64) -> Vec<Point> {
+/// The best setting (`best(budget)`, as [`best_within`]) at each budget of a ladder and at
+/// `budget`, less those another one dominates (no more false rollbacks and at least as
+/// many caught, one of them strictly), by increasing false rollbacks.
+pub(crate) fn frontier(budget: f64, best: impl Fn(f64) -> Option<Point>) -> Vec<Point> {
     let mut points: Vec<Point> = FRONTIER_BUDGETS
         .iter()
         .chain([&budget])
-        .filter_map(|&b| best_within(sweep, b).ok())
+        .filter_map(|&b| best(b))
         .collect();
     points.sort_by_key(|p| {
         (
@@ -283,7 +290,7 @@ pub(crate) fn frontier(sweep: &Sweep, budget: f64) -> Vec<Point> {
             std::cmp::Reverse(p.figures.caught()),
         )
     });
-    points.dedup_by(|a, b| a.setting == b.setting);
+    points.dedup_by(|a, b| (a.window, &a.setting) == (b.window, &b.setting));
     let dominated = |p: &Point, q: &Point| {
         let (a, b) = (&p.figures, &q.figures);
         b.false_rollbacks <= a.false_rollbacks

@@ -93,6 +93,9 @@ pub(crate) struct Sweep {
     pub(crate) eval_ms: i64,
     /// The plan's phases.
     pub(crate) phases: usize,
+    /// Which of the tune's plans (one per rate window tried) it ran: 0 for the plan as
+    /// written.
+    pub(crate) window: usize,
 }
 
 /// Why a sweep gives no figures.
@@ -241,6 +244,7 @@ pub(crate) fn run(
         in_file: scenarios.scenarios.len(),
         eval_ms: model.eval_ms,
         phases: plan.phases.len(),
+        window: 0,
     })
 }
 
