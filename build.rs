@@ -6,7 +6,14 @@
 use std::path::{Path, PathBuf};
 
 /// The inputs, relative to the package root.
-const INPUTS: [&str; 5] = ["src", "simulations", "schemas", "Cargo.lock", "build.rs"];
+const INPUTS: [&str; 6] = [
+    "src",
+    "simulations",
+    "schemas",
+    "Cargo.toml",
+    "Cargo.lock",
+    "build.rs",
+];
 
 fn main() {
     let mut files = Vec::new();

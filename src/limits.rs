@@ -58,8 +58,9 @@ pub(crate) const MAX_TRIALS: u64 = 1_000_000;
 pub(crate) const MAX_JOBS: usize = 256;
 
 /// Trials `plan simulate A B` keeps per plan (trials per scenario times scenarios, the
-/// extra twin pass aside): each trial's outcome, 40 bytes, is kept for the pairing, so
-/// 10 million take 800 MB for both plans. The default run holds 18,000.
+/// extra twin pass aside): each trial's outcome is kept for the pairing (24 bytes, and 40
+/// while a run's threads hand them over), so 10 million take under 1 GB at the most. The
+/// default run holds 18,000.
 pub(crate) const MAX_COMPARED_TRIALS: u64 = 10_000_000;
 
 /// Shards of one run (`plan simulate --shard K/N`). Each shard is a process on its own

@@ -23,15 +23,15 @@ pub(super) fn merge(files: &[PathBuf], format: Format) -> Result<(), Error> {
     for file in files {
         shards.push((file.display().to_string(), read_shard(file)?));
     }
-    let merged = shard::merge(shards).map_err(|e| Error::Shard(e.to_string()))?;
-    let run = &merged.shard;
+    let slices = shard::slices(shards).map_err(|e| Error::Shard(e.to_string()))?;
+    let run = slices.run();
     let compiled = valid_source(Source::new(run.plan.name.clone(), run.plan.text.clone()))?;
     let Some(lowered) = &compiled.plan else {
         return Err(Error::Findings { unreadable: false });
     };
     let semantics = run.semantics().ok_or_else(|| {
         Error::Shard(format!(
-            "the shards name semantics `{}`, which this plan does not know",
+            "the shards name the semantics `{}`, which this version of plan does not know; run the shards and the merge with one version of plan",
             run.semantics
         ))
     })?;
@@ -50,17 +50,9 @@ pub(super) fn merge(files: &[PathBuf], format: Format) -> Result<(), Error> {
         .as_ref()
         .map(|t| Source::new(t.name.clone(), t.text.clone()).holding(Kind::Scenarios));
     let input = monte_carlo_scenarios(&compiled, lowered, ScenarioInput::Recorded(file), &flags)?;
-    let results = merged
-        .results(
-            &input.scenarios,
-            lowered.plan.phases.len(),
-            lowered.rules.len(),
-        )
-        .map_err(|why| {
-            Error::Shard(format!(
-                "the shards' tallies do not fit their plan ({why}); rerun the shards"
-            ))
-        })?;
+    let results = slices
+        .results(&input.scenarios, &lowered.plan, lowered.rules.len())
+        .map_err(|e| Error::Shard(e.to_string()))?;
     if let Some(failure) = results.query_failure() {
         return Err(query_failed(&compiled, failure));
     }
@@ -92,10 +84,16 @@ fn read_shard(path: &Path) -> Result<Shard, Error> {
         format!("{name}:{}:{}: {message}", e.line(), e.column())
     };
     let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
-        Error::Shard(format!(
-            "{}; a shard is the whole output of `plan simulate --shard`: was it cut short?",
-            at(&e)
-        ))
+        Error::Shard(match e.classify() {
+            serde_json::error::Category::Eof => format!(
+                "{}; a shard is the whole output of `plan simulate --shard`: was it cut short?",
+                at(&e)
+            ),
+            _ => format!(
+                "{}: not JSON, so not a shard of `plan simulate --shard`",
+                at(&e)
+            ),
+        })
     })?;
     let not_a_shard = || Error::Shard(MergeError::NotAShard { file: name.clone() }.to_string());
     if value.get("kind").and_then(|k| k.as_str()) != Some(SHARD_KIND) {

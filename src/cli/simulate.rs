@@ -423,7 +423,8 @@ pub(super) fn query_failed(
     let name = &compiled
         .plan
         .as_ref()
-        .map_or("", |l| l.plan.metrics[f.metric].name.as_str());
+        .and_then(|l| l.plan.metrics.get(f.metric))
+        .map_or("", |m| m.name.as_str());
     let failed = Diagnostic::error(
         "query-failed",
         format!("/metrics/{name}/query"),

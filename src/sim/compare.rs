@@ -38,6 +38,9 @@ pub(crate) struct Runs<'a> {
     pub(crate) b: MonteCarlo<'a>,
     /// Whether both were drawn by models built for both plans' rules.
     pub(crate) common_model: bool,
+    /// Whether, moreover, the plans model the same traffic, so trial `t` draws the same
+    /// numbers in both until their courses part.
+    pub(crate) common_draws: bool,
 }
 
 /// Runs both plans on the same trials; `progress(done, total)` over both.
@@ -70,7 +73,31 @@ pub(crate) fn run<'a>(
         a: ra,
         b: rb,
         common_model,
+        common_draws: common_model && same_traffic(a, b),
     }
+}
+
+/// Whether both sides model the same traffic: the same scrapes, evaluations and window,
+/// the same canary share and length of every phase, and the same scenario traffic and
+/// baseline (a scenario file without a request rate takes the plan's).
+fn same_traffic(a: &Side<'_>, b: &Side<'_>) -> bool {
+    let shown = |s: &Side<'_>| {
+        let p = &s.lowered.plan;
+        let m = &p.monitoring;
+        let phases: Vec<_> = (0..p.phases.len())
+            .map(|i| (p.canary_request_share(i), p.phases[i].duration))
+            .collect();
+        format!(
+            "{:?}",
+            (
+                (m.scrape_interval, m.evaluation_interval, m.window),
+                phases,
+                &s.scenarios.traffic,
+                &s.scenarios.baseline
+            )
+        )
+    };
+    shown(a) == shown(b)
 }
 
 /// Whether the plans define the same metrics, in the same order: rules index their
@@ -98,6 +125,9 @@ pub(crate) struct ComparisonReport {
     pub(crate) scenario_file: String,
     /// Whether both runs were drawn by one model (the plans define the same metrics).
     pub(crate) common_model: bool,
+    /// Whether, moreover, they model the same traffic: trial `t` draws the same numbers
+    /// in both until the plans' courses part.
+    pub(crate) common_draws: bool,
     pub(crate) scenarios: Vec<ScenarioComparison>,
     /// Each plan's own report over these trials.
     pub(crate) reports: [SimulationReport; 2],
@@ -157,6 +187,7 @@ pub(crate) fn report(
         semantics: settings.semantics.name(),
         scenario_file: scenario_file.to_string(),
         common_model: runs.common_model,
+        common_draws: runs.common_draws,
         scenarios,
         reports,
     }
@@ -217,10 +248,13 @@ pub(crate) fn text(r: &ComparisonReport) -> String {
     let _ = writeln!(
         s,
         "{}",
-        if r.common_model {
-            "Trial t of each scenario draws the same traffic in A and B until their courses part, so each\ndifference is judged over the pairs of trials (95% intervals)."
-        } else {
-            "The plans define different metrics, so each is drawn by its own model: trials are paired by\nseed, but their draws are not common, and the intervals are wider than for two settings of one plan."
+        match (r.common_model, r.common_draws) {
+            (_, true) =>
+                "Trial t of each scenario draws the same traffic in A and B until their courses part, so each\ndifference is judged over the pairs of trials (95% intervals).",
+            (true, false) =>
+                "The plans model different traffic (scrapes, evaluations, window, phase shares or request\nrate): trials are paired by seed, but their draws differ, so the intervals are wider than for\ntwo settings of one plan (95% intervals).",
+            (false, _) =>
+                "The plans define different metrics, so each is drawn by its own model: trials are paired by\nseed, but their draws are not common, and the intervals are wider than for two settings of one\nplan (95% intervals).",
         }
     );
     let width = r
@@ -231,15 +265,16 @@ pub(crate) fn text(r: &ComparisonReport) -> String {
         .unwrap_or(0)
         .max("scenario".len())
         + 2;
+    let label = 25;
     let _ = writeln!(
         s,
-        "\n  {:width$}{:<22}{:>9}{:>9}   B - A [95% interval]",
+        "\n  {:width$}{:<label$}{:>9}{:>9}   B - A [95% interval]",
         "scenario", "", "A", "B"
     );
     for sc in &r.scenarios {
         let mut name = sc.scenario.clone();
-        let mut line = |label: &str, a: String, b: String, d: String| {
-            let _ = writeln!(s, "  {name:width$}{label:<22}{a:>9}{b:>9}   {d}");
+        let mut line = |text: &str, a: String, b: String, d: String| {
+            let _ = writeln!(s, "  {name:width$}{text:<label$}{a:>9}{b:>9}   {d}");
             name.clear();
         };
         let prop = |p: &PairedProportion| {
@@ -267,7 +302,7 @@ pub(crate) fn text(r: &ComparisonReport) -> String {
         for (label, p) in [
             ("caught", &sc.caught),
             ("escaped to 100%", &sc.escaped),
-            ("rolled back before", &sc.false_rollback),
+            ("rolled back pre-onset", &sc.false_rollback),
         ] {
             if let Some(p) = p {
                 figure(label, p);
@@ -284,7 +319,7 @@ pub(crate) fn text(r: &ComparisonReport) -> String {
                 ),
                 None => format!("{}  (one trial caught in both)", signed(m.difference, dur)),
             };
-            line("time to catch", dur(m.a), dur(m.b), d);
+            line("mean time to catch", dur(m.a), dur(m.b), d);
         }
         if let Some(m) = &sc.exposed_requests {
             let count = |v: f64| format!("{v:.0}");
@@ -297,12 +332,12 @@ pub(crate) fn text(r: &ComparisonReport) -> String {
                 ),
                 None => signed(m.difference, count),
             };
-            line("served after onset", count(m.a), count(m.b), d);
+            line("mean served after onset", count(m.a), count(m.b), d);
         }
     }
     let _ = writeln!(
         s,
-        "\n  (percentage points; caught, escaped and rolled back before the onset as `plan simulate` counts\n   them, each plan against its own healthy twin; served after onset: requests the canary served\n   from the fault's onset until the trial ended; `--format json` gives each plan's full report)"
+        "\n  (percentage points; caught, escaped and rolled back before the fault's onset as `plan simulate`\n   counts them, each plan against its own healthy twin; means over the pairs: time to catch over\n   the trials caught in both, requests the canary served from the onset until the trial ended\n   over all; the intervals of rates are Newcombe's paired ones, a little wide even when no pair\n   differs; `--format json` gives each plan's full report)"
     );
     s
 }

@@ -81,8 +81,7 @@
 //!   the phase, out of the trials that reached the phase's end.
 
 use crate::check::CheckedPlan;
-#[cfg(doc)]
-use crate::limits::MAX_TRIALS;
+use crate::limits::{MAX_SCENARIOS, MAX_TRIALS};
 use crate::lower::{AlertRule, LoweredPlan, RuleKind};
 use crate::prom::Semantics;
 use crate::sim::batch::add_into;
@@ -236,17 +235,119 @@ impl Tally {
         }
     }
 
-    /// Whether its per-phase and per-rule counts are for `phases` phases and `rules` rules.
-    pub(crate) fn fits(&self, phases: usize, rules: usize) -> bool {
+    /// Ok when it could be the tally of `trials` trials (those of `slice`) of a plan of
+    /// `shape`, its detection times counted in units of `unit_ms`: read from a shard
+    /// (`plan merge`), it is checked before it is added up. Every count of trials is at most
+    /// the trials, the counts that add up to another do, the histograms hold what they
+    /// count, and the sums of large numbers (requests, steps) stay far from overflowing
+    /// when the shards of a run at [`MAX_TRIALS`] are added.
+    pub(crate) fn plausible(
+        &self,
+        trials: u64,
+        slice: &Range<u64>,
+        shape: &Shape,
+        unit_ms: i64,
+    ) -> Result<(), String> {
+        let fail = |why: &str| Err(why.to_string());
         let per_phase = [
             &self.rollbacks_by_phase,
             &self.false_by_phase,
             &self.completed_phase,
         ];
         let per_rule = [&self.first_rule, &self.caught_by_rule, &self.anyway_by_rule];
-        per_phase.iter().all(|v| v.len() == phases)
-            && per_rule.iter().all(|v| v.len() == rules)
-            && self.gate_failures.len() == phases * rules
+        if !(per_phase.iter().all(|v| v.len() == shape.phases)
+            && per_rule.iter().all(|v| v.len() == shape.rules)
+            && self.gate_failures.len() == shape.phases * shape.rules
+            && self.query_steps.len() <= shape.metrics)
+        {
+            return fail("its phases, rules or metrics are not the plan's");
+        }
+        if self.trials != trials {
+            return Err(format!(
+                "it counts {} trials, not its slice's {trials}",
+                self.trials
+            ));
+        }
+        let counts = [
+            self.rollbacks,
+            self.false_rollbacks,
+            self.detected,
+            self.caught,
+            self.rolled_back_anyway,
+            self.twin_not_yet,
+            self.gate_rollbacks,
+            self.escaped,
+            self.completed,
+            self.missed,
+            self.fault_after_release,
+            self.held,
+            self.held_trials,
+        ];
+        let each = per_phase
+            .iter()
+            .chain(&per_rule)
+            .flat_map(|v| v.iter())
+            .chain(&self.gate_failures);
+        if counts.iter().chain(each).any(|&c| c > trials) {
+            return fail("a count is above its trials");
+        }
+        let sum = |v: &[u64]| v.iter().try_fold(0u64, |a, &b| a.checked_add(b));
+        let adds_up = [
+            (sum(&self.first_rule), self.rollbacks),
+            (sum(&self.rollbacks_by_phase), self.rollbacks),
+            (sum(&self.false_by_phase), self.false_rollbacks),
+            (sum(&self.caught_by_rule), self.caught),
+            (sum(&self.anyway_by_rule), self.rolled_back_anyway),
+            (Some(self.detect_steps.total()), self.caught),
+        ];
+        if adds_up.iter().any(|&(s, total)| s != Some(total))
+            || self.rollbacks + self.completed + self.held != trials
+            || self.detected + self.false_rollbacks != self.rollbacks
+        {
+            return fail("its counts do not add up");
+        }
+        let holds = [
+            self.holds_advanced,
+            self.holds_rolled_back,
+            self.holds_stayed,
+            self.holds_cut_short,
+        ];
+        let most_holds = trials.saturating_mul(shape.phases as u64);
+        if holds.iter().any(|&h| h > most_holds)
+            || holds.iter().sum::<u64>() != self.hold_steps.total()
+        {
+            return fail("its holds do not add up");
+        }
+        // Times: within a century, so that steps times their unit stay far inside i64.
+        let century = 100 * 365 * 86_400_000u64;
+        let within = |h: &Histogram, unit: i64| {
+            h.max()
+                .is_none_or(|v| (v as u128) * (unit.max(1) as u128) <= u128::from(century))
+        };
+        if !within(&self.detect_steps, unit_ms) || !within(&self.hold_steps, shape.eval_ms) {
+            return fail("a time is beyond any release");
+        }
+        // Per trial, at most an even share of u64 over every trial of every scenario.
+        let per_trial = u64::MAX / (MAX_TRIALS * (MAX_SCENARIOS as u64 + 1));
+        let large = [
+            self.exposed_requests,
+            self.exposed_failed,
+            self.exposed_milli_users,
+            self.steps,
+            self.evaluations,
+        ];
+        let most = trials.saturating_mul(per_trial);
+        if large.iter().chain(&self.query_steps).any(|&v| v > most)
+            || self.exposed_failed > self.exposed_requests
+        {
+            return fail("a total is beyond what its trials can serve");
+        }
+        if let Some((trial, f)) = &self.query_failure
+            && (!slice.contains(trial) || f.metric >= shape.metrics)
+        {
+            return fail("its failed query is not one of its trials' or of the plan's");
+        }
+        Ok(())
     }
 
     pub(crate) fn merge(&mut self, o: &Tally) {
@@ -311,6 +412,14 @@ pub(crate) struct ScenarioResult<'s> {
     /// interval, the scrape interval and the onset, so every detection time is a whole
     /// number of units.
     pub(crate) detect_unit_ms: i64,
+}
+
+/// What a plan's tallies are sized by: checked when a tally comes from a shard.
+pub(crate) struct Shape {
+    pub(crate) phases: usize,
+    pub(crate) rules: usize,
+    pub(crate) metrics: usize,
+    pub(crate) eval_ms: i64,
 }
 
 /// How one trial ended, kept per trial only when runs are compared trial by trial
@@ -935,7 +1044,12 @@ fn gcd(a: i64, b: i64) -> i64 {
 
 /// The unit in which a scenario's detection times are whole numbers.
 pub(crate) fn detect_unit(model: &Model<'_>, s: &Scenario) -> i64 {
-    let mut u = gcd(model.eval_ms, model.scrape_ms);
+    detect_unit_of(model.eval_ms, model.scrape_ms, s)
+}
+
+/// [`detect_unit`] from the plan's evaluation and scrape intervals.
+pub(crate) fn detect_unit_of(eval_ms: i64, scrape_ms: i64, s: &Scenario) -> i64 {
+    let mut u = gcd(eval_ms, scrape_ms.max(1));
     if let Some(f) = &s.fault
         && !matches!(f.kind, FaultKind::Load { .. })
     {

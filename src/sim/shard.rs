@@ -10,9 +10,12 @@
 //! whose numbers, may differ), a slice given twice or missing, or tallies that do not fit
 //! the plan.
 
-use crate::limits::MAX_SHARDS;
+use crate::check::CheckedPlan;
+use crate::limits::{MAX_SHARDS, MAX_TRIALS};
 use crate::prom::Semantics;
-use crate::sim::montecarlo::{MonteCarlo, ScenarioResult, Slice, Tally, Twins};
+use crate::sim::montecarlo::{
+    MonteCarlo, ScenarioResult, Shape, Slice, Tally, Twins, detect_unit_of,
+};
 use crate::sim::scenario::Scenarios;
 use serde::{Deserialize, Serialize};
 
@@ -141,11 +144,13 @@ pub(crate) enum MergeError {
     NotAShard { file: String },
     /// Written by another version of `plan`.
     OtherVersion { file: String, version: String },
-    /// Differs from the first shard in `what` (`plan`, `seed`...).
+    /// Differs from the first shard in `what` (`plan`, `seed`...): both `values`, when
+    /// they are short.
     OtherRun {
         file: String,
         first: String,
         what: &'static str,
+        values: String,
     },
     /// Its slice does not fit: an index past the count, or trials not the slice's.
     BadSlice { file: String },
@@ -172,9 +177,19 @@ impl std::fmt::Display for MergeError {
                 f,
                 "{file}: written by plan {version}, and this is plan {PLAN_VERSION}; its numbers may come from another model, so run every shard and the merge with one version of plan"
             ),
-            MergeError::OtherRun { file, first, what } => write!(
+            MergeError::OtherRun {
+                file,
+                first,
+                what,
+                values,
+            } => write!(
                 f,
-                "{file}: a shard of another run than {first} (its {what} differs); merge only the shards of one run: one plan, scenario file, seed, trial count, semantics and shard count"
+                "{file}: a shard of another run than {first} (its {what} differs{}); merge only the shards of one run: one plan, scenario file, seed, trial count, semantics and shard count",
+                if values.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {values}")
+                }
             ),
             MergeError::BadSlice { file } => write!(
                 f,
@@ -201,32 +216,28 @@ impl std::fmt::Display for MergeError {
             }
             MergeError::BadTallies { file, why } => write!(
                 f,
-                "{file}: its tallies do not fit its plan ({why}); rerun that shard"
+                "{file}: a damaged shard: its tallies are not a count of its trials of its plan ({why}); rerun that shard"
             ),
         }
     }
 }
 
-/// The merged shards: the first shard's run, with the tallies of all.
+/// Shards checked to be the N slices of one run, in slice order.
 #[derive(Debug)]
-pub(crate) struct Merged {
-    /// The run, its tallies the sums of every shard's (its `shard` the whole run's).
-    pub(crate) shard: Shard,
+pub(crate) struct Slices {
+    shards: Vec<(String, Shard)>,
 }
 
-/// Adds up `shards` (file name, shard), which must be all the slices of one run. The
-/// order of the files does not matter.
-pub(crate) fn merge(shards: Vec<(String, Shard)>) -> Result<Merged, MergeError> {
-    let mut shards = shards.into_iter();
-    let Some((first_file, first)) = shards.next() else {
+/// Checks that `shards` (file name, shard) are all the slices of one run, in any order.
+/// Their tallies are checked against the plan by [`Slices::results`].
+pub(crate) fn slices(shards: Vec<(String, Shard)>) -> Result<Slices, MergeError> {
+    let Some((first_file, first)) = shards.first() else {
         return Err(MergeError::Missing {
             missing: Vec::new(),
             count: 0,
         });
     };
-    let rest: Vec<(String, Shard)> = shards.collect();
-    let all = || std::iter::once((&first_file, &first)).chain(rest.iter().map(|(f, s)| (f, s)));
-    for (file, s) in all() {
+    for (file, s) in &shards {
         if s.kind != SHARD_KIND || s.schema_version != SHARD_SCHEMA_VERSION {
             return Err(MergeError::NotAShard { file: file.clone() });
         }
@@ -237,51 +248,74 @@ pub(crate) fn merge(shards: Vec<(String, Shard)>) -> Result<Merged, MergeError> 
             });
         }
     }
-    for (file, s) in all() {
+    // The files' texts, not their names: shards run from other folders name the plan by
+    // other paths.
+    let text = |t: &Option<Text>| t.as_ref().map(|t| t.text.clone());
+    for (file, s) in &shards {
+        let show = |v: &dyn std::fmt::Display, w: &dyn std::fmt::Display| {
+            format!("{v} there, {w} in {first_file}")
+        };
         let differs = [
-            ("plan", s.plan != first.plan),
-            ("scenario file", s.scenarios != first.scenarios),
-            ("seed", s.seed != first.seed),
+            ("plan", s.plan.text != first.plan.text, String::new()),
+            (
+                "scenario file",
+                text(&s.scenarios) != text(&first.scenarios),
+                String::new(),
+            ),
+            ("seed", s.seed != first.seed, show(&s.seed, &first.seed)),
             (
                 "trial count",
                 s.trials_per_scenario != first.trials_per_scenario,
+                show(&s.trials_per_scenario, &first.trials_per_scenario),
             ),
-            ("semantics", s.semantics != first.semantics),
-            ("shard count", s.shard.count != first.shard.count),
+            (
+                "semantics",
+                s.semantics != first.semantics,
+                show(&s.semantics, &first.semantics),
+            ),
+            (
+                "shard count",
+                s.shard.count != first.shard.count,
+                show(&s.shard.count, &first.shard.count),
+            ),
         ];
-        if let Some((what, _)) = differs.into_iter().find(|(_, d)| *d) {
+        if let Some((what, _, values)) = differs.into_iter().find(|(_, d, _)| *d) {
             return Err(MergeError::OtherRun {
                 file: file.clone(),
                 first: first_file.clone(),
                 what,
+                values,
             });
         }
     }
     let count = first.shard.count;
-    if !(1..=MAX_SHARDS).contains(&count) {
-        return Err(MergeError::BadSlice { file: first_file });
+    if !(1..=MAX_SHARDS).contains(&count) || first.trials_per_scenario > MAX_TRIALS {
+        return Err(MergeError::BadSlice {
+            file: first_file.clone(),
+        });
     }
-    let mut seen: Vec<Option<&String>> = vec![None; count as usize];
-    for (file, s) in all() {
+    let mut seen: Vec<Option<(String, Shard)>> = vec![None; count as usize];
+    for (file, s) in shards {
         let slice = s
             .shard
             .index
             .checked_sub(1)
             .and_then(|i| Slice::new(i, count));
         let Some(slice) = slice else {
-            return Err(MergeError::BadSlice { file: file.clone() });
+            return Err(MergeError::BadSlice { file });
         };
         let trials = slice.trials(s.trials_per_scenario);
         if s.shard.trials != [trials.start, trials.end] {
-            return Err(MergeError::BadSlice { file: file.clone() });
+            return Err(MergeError::BadSlice { file });
         }
-        if let Some(other) = seen[slice.index() as usize].replace(file) {
+        if let Some((other, _)) = &seen[slice.index() as usize] {
             return Err(MergeError::Twice {
                 index: s.shard.index,
                 count,
-                files: [other.clone(), file.clone()],
+                files: [other.clone(), file],
             });
         }
+        seen[slice.index() as usize] = Some((file, s));
     }
     let missing: Vec<u64> = (1..=count)
         .filter(|k| seen[*k as usize - 1].is_none())
@@ -289,101 +323,92 @@ pub(crate) fn merge(shards: Vec<(String, Shard)>) -> Result<Merged, MergeError> 
     if !missing.is_empty() {
         return Err(MergeError::Missing { missing, count });
     }
-    for (file, s) in &rest {
-        same_parts(&first, s).map_err(|why| MergeError::BadTallies {
-            file: file.clone(),
-            why,
-        })?;
-    }
-    let mut merged = first;
-    for (_, s) in &rest {
-        for (a, b) in merged.results.iter_mut().zip(&s.results) {
-            a.tally.merge(&b.tally);
-        }
-        if let (Some(a), Some(b)) = (&mut merged.twins, &s.twins) {
-            a.tally.merge(&b.tally);
-        }
-    }
-    merged.shard = Part {
-        index: 1,
-        count: 1,
-        trials: [0, merged.trials_per_scenario],
-    };
-    Ok(Merged { shard: merged })
+    Ok(Slices {
+        shards: seen.into_iter().flatten().collect(),
+    })
 }
 
-/// Whether two shards of one run hold the same scenarios and twins, in the same order.
-fn same_parts(a: &Shard, b: &Shard) -> Result<(), String> {
-    let names = |s: &Shard| -> Vec<(String, i64)> {
-        s.results
-            .iter()
-            .map(|r| (r.scenario.clone(), r.detect_unit_ms))
-            .collect()
-    };
-    if names(a) != names(b) {
-        return Err("its scenarios are not the first shard's".into());
+impl Slices {
+    /// The first shard: the run's plan, scenarios and settings.
+    pub(crate) fn run(&self) -> &Shard {
+        &self.shards[0].1
     }
-    if a.twins.as_ref().map(|t| t.scenario) != b.twins.as_ref().map(|t| t.scenario) {
-        return Err("its healthy twins are not the first shard's".into());
-    }
-    Ok(())
-}
 
-impl Merged {
-    /// The run's results over `scenarios` (the ones its scenario file gives, in order):
-    /// Err when the tallies do not fit them or the plan (`phases`, `rules`), or do not
-    /// count the whole run's trials.
+    /// The run's results over `scenarios` (its scenario file's, read again) and `plan`
+    /// (with `rules` rules): every shard's tallies checked to be a possible count of its
+    /// slice's trials of this plan and these scenarios, then added up. Err names the first
+    /// shard whose tallies are not.
     pub(crate) fn results<'s>(
         &self,
         scenarios: &'s Scenarios,
-        phases: usize,
+        plan: &CheckedPlan,
         rules: usize,
-    ) -> Result<MonteCarlo<'s>, String> {
-        let s = &self.shard;
-        if s.results.len() != scenarios.scenarios.len()
-            || s.results
-                .iter()
-                .zip(&scenarios.scenarios)
-                .any(|(r, sc)| r.scenario != sc.name)
-        {
-            return Err("its scenarios are not its scenario file's".into());
-        }
-        let tallies = s.results.iter().map(|r| &r.tally);
-        if s.results.iter().any(|r| r.detect_unit_ms <= 0) {
-            return Err("a scenario's unit of detection times is not positive".into());
-        }
-        for t in tallies.chain(s.twins.iter().map(|t| &t.tally)) {
-            if !t.fits(phases, rules) {
-                return Err("a tally's phases or rules are not the plan's".into());
+    ) -> Result<MonteCarlo<'s>, MergeError> {
+        let faulty = scenarios.scenarios.iter().any(|s| s.fault.is_some());
+        let twin = scenarios.scenarios.iter().position(|s| s.fault.is_none());
+        let (eval_ms, scrape_ms) = (
+            plan.monitoring.evaluation_interval.millis() as i64,
+            plan.monitoring.scrape_interval.millis() as i64,
+        );
+        let shape = Shape {
+            phases: plan.phases.len(),
+            rules,
+            metrics: plan.metrics.len(),
+            eval_ms,
+        };
+        let mut results: Vec<ScenarioResult<'s>> = scenarios
+            .scenarios
+            .iter()
+            .map(|scenario| ScenarioResult {
+                scenario,
+                tally: Tally::new(shape.phases, rules),
+                detect_unit_ms: detect_unit_of(eval_ms, scrape_ms, scenario),
+            })
+            .collect();
+        let mut twins = faulty.then(|| Twins {
+            scenario: twin,
+            tally: Tally::new(shape.phases, rules),
+        });
+        for (file, s) in &self.shards {
+            let bad = |why: String| MergeError::BadTallies {
+                file: file.clone(),
+                why,
+            };
+            let trials = s.shard.trials[1] - s.shard.trials[0];
+            let slice = s.shard.trials[0]..s.shard.trials[1];
+            if s.results.len() != results.len()
+                || s.results.iter().zip(&results).any(|(p, r)| {
+                    p.scenario != r.scenario.name || p.detect_unit_ms != r.detect_unit_ms
+                })
+            {
+                return Err(bad("its scenarios are not its scenario file's".into()));
             }
-            if t.trials != s.trials_per_scenario {
-                return Err(format!(
-                    "a scenario counts {} trials, not {}",
-                    t.trials, s.trials_per_scenario
-                ));
+            if s.twins.as_ref().map(|t| t.scenario) != twins.as_ref().map(|t| t.scenario) {
+                return Err(bad("its healthy twins are not its scenario file's".into()));
+            }
+            for (p, r) in s.results.iter().zip(&results) {
+                p.tally
+                    .plausible(trials, &slice, &shape, r.detect_unit_ms)
+                    .map_err(|why| bad(format!("scenario `{}`: {why}", p.scenario)))?;
+            }
+            if let Some(t) = &s.twins {
+                t.tally
+                    .plausible(trials, &slice, &shape, eval_ms)
+                    .map_err(|why| bad(format!("the healthy twins: {why}")))?;
             }
         }
-        if let Some(i) = s.twins.as_ref().and_then(|t| t.scenario)
-            && i >= scenarios.scenarios.len()
-        {
-            return Err("its twins' scenario is not in its scenario file".into());
+        for (_, s) in &self.shards {
+            for (p, r) in s.results.iter().zip(&mut results) {
+                r.tally.merge(&p.tally);
+            }
+            if let (Some(a), Some(b)) = (&mut twins, &s.twins) {
+                a.tally.merge(&b.tally);
+            }
         }
         Ok(MonteCarlo {
-            results: s
-                .results
-                .iter()
-                .zip(&scenarios.scenarios)
-                .map(|(r, scenario)| ScenarioResult {
-                    scenario,
-                    tally: r.tally.clone(),
-                    detect_unit_ms: r.detect_unit_ms,
-                })
-                .collect(),
+            results,
             trials: Vec::new(),
-            twins: s.twins.as_ref().map(|t| Twins {
-                scenario: t.scenario,
-                tally: t.tally.clone(),
-            }),
+            twins,
         })
     }
 }

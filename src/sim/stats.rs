@@ -99,6 +99,11 @@ impl Histogram {
         self.total
     }
 
+    /// The largest value counted.
+    pub(crate) fn max(&self) -> Option<usize> {
+        self.counts.keys().next_back().copied()
+    }
+
     /// The smallest value with at least `q` of the mass at or below it (nearest rank).
     pub(crate) fn quantile(&self, q: f64) -> Option<usize> {
         if self.total == 0 {

@@ -72,6 +72,7 @@ fn a_looser_rule_rolls_back_only_where_the_plan_did() {
         &["--scenarios", scenarios.to_str().unwrap()],
     );
     assert_eq!(r["common_model"], true);
+    assert_eq!(r["common_draws"], true);
     let healthy = &r["scenarios"][0];
     assert_eq!(healthy["faulty"], false);
     let rb = &healthy["rolled_back"];

@@ -2,6 +2,7 @@
 //! report byte for byte, and shards that are not the slices of one run are refused.
 
 use crate::support::{plan, temp_dir, write};
+use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 /// The shards of a run of `args`, written to `dir`; their paths, last shard first (the
@@ -135,7 +136,7 @@ fn shards_of_another_run_are_refused() {
 
     // Another build of plan: another version string.
     let text = std::fs::read_to_string(s2).unwrap();
-    let version = serde_json::from_str::<serde_json::Value>(&text).unwrap()["plan_version"]
+    let version = serde_json::from_str::<Value>(&text).unwrap()["plan_version"]
         .as_str()
         .unwrap()
         .to_string();
@@ -180,13 +181,82 @@ fn shards_of_another_run_are_refused() {
         2,
         &["absent.json: cannot read the shard"],
     );
-    // Tallies that do not add up to the run's trials.
+    // Tallies that cannot be a count of the shard's trials of its plan.
     let damaged = write(
         &dir,
         "damaged.json",
         &text.replacen("\"trials\": 2,", "\"trials\": 3,", 1),
     );
-    refused(&[s1, &damaged, s3], 1, &["do not fit their plan"]);
+    refused(
+        &[s1, &damaged, s3],
+        1,
+        &["damaged.json: a damaged shard", "rerun that shard"],
+    );
+    type Edit = fn(&mut Value);
+    let edits: [(&str, &str, Edit); 5] = [
+        ("caught.json", "a count is above its trials", |v| {
+            v["results"][1]["tally"]["caught"] = (1u64 << 63).into();
+        }),
+        ("query.json", "its failed query is not", |v| {
+            v["results"][1]["tally"]["query_failure"] =
+                serde_json::json!([2, {"metric": 999, "track": "canary", "at": 0, "message": "x"}]);
+        }),
+        (
+            "unit.json",
+            "its scenarios are not its scenario file's",
+            |v| {
+                v["results"][1]["detect_unit_ms"] = (1u64 << 62).into();
+            },
+        ),
+        ("twins.json", "its healthy twins are not", |v| {
+            v["twins"] = Value::Null;
+        }),
+        (
+            "served.json",
+            "a total is beyond what its trials can serve",
+            |v| {
+                v["results"][1]["tally"]["exposed_requests"] = (1u64 << 63).into();
+            },
+        ),
+    ];
+    for (name, says, change) in edits {
+        let mut v: Value = serde_json::from_str(&text).unwrap();
+        change(&mut v);
+        let edited = write(&dir, name, &v.to_string());
+        refused(&[s1, &edited, s3], 1, &[name, "a damaged shard", says]);
+    }
+    let not_json = write(&dir, "plan.json", "name: lawsker\n");
+    refused(&[&not_json], 1, &["plan.json:1:2:", "not JSON"]);
+}
+
+#[test]
+fn shards_run_from_other_folders_are_one_run() {
+    // The plan named by another path is the same plan: its text is compared, and the
+    // report names the files as the first shard does.
+    let dir = temp_dir("shard-paths");
+    let whole = plan()
+        .args([
+            "simulate",
+            "plans/lawsker.yaml",
+            "--trials",
+            "8",
+            "--format",
+            "json",
+        ])
+        .expect(0)
+        .stdout;
+    let absolute = crate::support::root().join("plans/lawsker.yaml");
+    let shard = |plan_path: &str, k: &str| {
+        plan()
+            .args(["simulate", plan_path, "--trials", "8", "--shard", k])
+            .expect(0)
+            .stdout
+    };
+    let paths = [
+        write(&dir, "a.json", &shard("plans/lawsker.yaml", "1/2")),
+        write(&dir, "b.json", &shard(absolute.to_str().unwrap(), "2/2")),
+    ];
+    assert_eq!(merge(&paths, "json"), whole);
 }
 
 #[test]
