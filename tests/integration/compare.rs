@@ -11,6 +11,15 @@ fn compare(a: &str, b: &str, extra: &[&str]) -> Value {
     serde_json::from_str(&out.stdout).unwrap()
 }
 
+/// The comparison for people.
+fn compare_text(a: &str, b: &str, extra: &[&str]) -> String {
+    plan()
+        .args(["simulate", a, b, "--trials", "60"])
+        .args(extra)
+        .expect(0)
+        .stdout
+}
+
 fn count(v: &Value) -> u64 {
     v.as_u64().unwrap()
 }
@@ -90,17 +99,11 @@ fn a_looser_rule_rolls_back_only_where_the_plan_did() {
         assert_eq!(&rb[side]["count"], own, "{side}");
     }
     // People read the same figures.
-    let text = plan()
-        .args([
-            "simulate",
-            "plans/lawsker.yaml",
-            b.to_str().unwrap(),
-            "--trials",
-            "60",
-        ])
-        .args(["--scenarios", scenarios.to_str().unwrap()])
-        .expect(0)
-        .stdout;
+    let text = compare_text(
+        "plans/lawsker.yaml",
+        b.to_str().unwrap(),
+        &["--scenarios", scenarios.to_str().unwrap()],
+    );
     assert!(text.contains("false rollback"), "{text}");
     assert!(
         text.contains(&format!("({} only in A, 0 only in B)", rb["only_a"])),
@@ -145,17 +148,11 @@ fn plans_on_other_scenarios_are_not_compared() {
         &["--scenarios", scenarios.to_str().unwrap()],
     );
     assert_eq!(r["common_model"], false);
-    let text = plan()
-        .args([
-            "simulate",
-            "plans/lawsker.yaml",
-            b.to_str().unwrap(),
-            "--trials",
-            "5",
-        ])
-        .args(["--scenarios", scenarios.to_str().unwrap()])
-        .expect(0)
-        .stdout;
+    let text = compare_text(
+        "plans/lawsker.yaml",
+        b.to_str().unwrap(),
+        &["--scenarios", scenarios.to_str().unwrap()],
+    );
     assert!(text.contains("each is drawn by its own model"), "{text}");
     plan()
         .args([
