@@ -174,6 +174,12 @@ impl Metric {
     pub(crate) fn is_request_count(&self) -> bool {
         matches!(self.expr, MetricExpr::Increase { .. })
     }
+
+    /// Whether this is a metric of the plan's own (defined or overridden under `metrics:`),
+    /// which scenario files model by name: neither a built-in query nor a guard's count.
+    pub(crate) fn is_custom(&self) -> bool {
+        self.builtin.is_none() && !self.is_request_count()
+    }
 }
 
 /// A limit in its metric's unit: a value, or a factor of the stable version's value.

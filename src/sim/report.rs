@@ -457,7 +457,7 @@ fn metric_models(
     synth::sources(plan, scenarios)
         .into_iter()
         .enumerate()
-        .filter(|(i, _)| rules.iter().any(|r| r.metric == *i))
+        .filter(|(i, _)| rules.iter().any(|r| r.reads(*i)))
         .map(|(i, source)| {
             let (model, parameters) = match source {
                 SyntheticMetric::ErrorRate => {
@@ -466,6 +466,13 @@ fn metric_models(
                 SyntheticMetric::Availability => (
                     "availability",
                     IndexMap::from([("error_rate", b.error_rate)]),
+                ),
+                SyntheticMetric::Requests => (
+                    "request_count",
+                    IndexMap::from([(
+                        "requests_per_second",
+                        scenarios.traffic.requests_per_second,
+                    )]),
                 ),
                 SyntheticMetric::Throughput => (
                     "throughput",

@@ -395,6 +395,7 @@ fn assemble(
             metric: m.name.clone(),
             threshold,
             duration: ForDuration::from_millis(minutes * 60_000).expect("a for duration"),
+            min_requests: None,
         });
     }
     let custom_defs: IndexMap<String, MetricDef> = metrics
