@@ -175,6 +175,7 @@ const ALL_CODES: &[&str] = &[
     "webhook-url-credentials",
     "webhook-url-secret",
     "thin-traffic",
+    "min-requests-metric",
     "traffic-looks-like-fraction",
     "window-too-short",
     "window-few-scrapes",
