@@ -60,8 +60,8 @@ fn a_guard_lowers_the_false_rollback_rate_at_thin_traffic() {
         "false rollbacks of {n} healthy releases: {without} without the guard, {with} with it"
     );
     assert!(
-        without * 2 > n,
-        "thin traffic rolls most healthy releases back: {without} of {n}"
+        without * 5 > n,
+        "thin traffic rolls many healthy releases back: {without} of {n}"
     );
     assert!(
         with * 10 < without,

@@ -341,7 +341,11 @@ fn guards_readable(
 ) -> Result<(), RunError> {
     for r in rules {
         let Some(g) = r.guard else { continue };
-        if inputs.origin(g.count)[0] != crate::prom::Origin::Absent {
+        use crate::prom::Origin;
+        if !matches!(
+            inputs.origin(g.count)[0],
+            Origin::Absent | Origin::Raw { series: 0 }
+        ) {
             continue;
         }
         let m = &plan.metrics[g.count];
