@@ -12,6 +12,10 @@
 //! every window it lets count holds `k >= N > 1/t` requests, where one failure is `1/k < t`
 //! whatever the phase's mean. The hint names the smallest such guard, `floor(1/t) + 1`
 //! (above `1/t`, not at it: at `k == 1/t` floating-point rates may still cross).
+//!
+//! The other side of the same count: a guard above the requests the canary expects per
+//! window even with all the traffic keeps the rule from counting a typical window in any
+//! phase, so it hardly ever fires (`min-requests-unreachable`).
 
 use super::catalog::Builtin;
 use super::checked::{CheckedPlan, Limit};
@@ -19,11 +23,24 @@ use crate::diagnostic::Diagnostic;
 use crate::model::{Share, Unit};
 
 /// One warning per rollback rule on the error rate or availability, at the first phase
-/// where the canary's share of `rps` requests per second makes one failure cross it.
+/// where the canary's share of `rps` requests per second makes one failure cross it; one
+/// per guard above the requests of a window at all of `rps`.
 pub(crate) fn thin_traffic(plan: &CheckedPlan, rps: f64) -> Vec<Diagnostic> {
     let window = plan.monitoring.window;
     let mut out = Vec::new();
     for (i, r) in plan.rollbacks.iter().enumerate() {
+        let full = rps * window.seconds();
+        if let Some(g) = r.min_requests
+            && g.min as f64 > full
+        {
+            out.push(
+                Diagnostic::warning("min-requests-unreachable", format!("/rollback_conditions/{i}/min_requests"), format!(
+                    "`min_requests: {}` is more than the about {} requests the canary gets per {window} window even with all the traffic ({} req/s): the rule counts only windows far above the average, and hardly ever fires",
+                    g.min, crate::model::trim(round_requests(full)), crate::model::trim(rps)
+                ))
+                .with_hint("lower `min_requests` below the requests of a window in the phases the rule must watch, or lengthen `monitoring.window`"),
+            );
+        }
         let m = &plan.metrics[r.metric];
         // A comparison with stable crosses at its floor while stable has no failed request.
         let t = match r.limit {
@@ -146,5 +163,10 @@ mod tests {
                 .as_deref()
                 .is_some_and(|h| h.contains("raising `min_requests: 3` to `21`"))
         );
+        // Above the 600 requests of a window at all of 2/s: it can hardly count.
+        let w = warnings("1%", Some(601));
+        assert_eq!(w.len(), 1);
+        assert_eq!(w[0].code, "min-requests-unreachable");
+        assert!(warnings("1%", Some(599)).is_empty());
     }
 }

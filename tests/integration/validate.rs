@@ -176,6 +176,7 @@ const ALL_CODES: &[&str] = &[
     "webhook-url-secret",
     "thin-traffic",
     "min-requests-metric",
+    "min-requests-unreachable",
     "traffic-looks-like-fraction",
     "window-too-short",
     "window-few-scrapes",
