@@ -794,6 +794,10 @@ fn model_text(m: &MetricModel) -> String {
             "Poisson requests around {} req/s (the traffic model)",
             num(p("requests_per_second"))
         ),
+        "request_count" => format!(
+            "the canary's requests in the rate window, increase() of its Poisson request counter around {} req/s (a `min_requests` guard reads it)",
+            num(p("requests_per_second"))
+        ),
         "latency_quantile" => format!(
             "quantile {} of a lognormal latency: median {}, sigma {}, {} of requests {}x slower (baseline latency), through the histogram's buckets",
             num(p("quantile")),
