@@ -17,7 +17,8 @@
 //! 24h default), `preparation {artifacts, commands}`, and `steps`: one per phase,
 //! then `rollback` and `promotion`, each with `kind`, `name`, `traffic`, `groups`,
 //! `min_duration` (the last phase's is its watch, the default included; null for
-//! `rollback` and `promotion`), `gates`, `rollback_rules`, `silent_canary` (whether that rule runs in
+//! `rollback` and `promotion`), `gates`, `rollback_rules` (each with `min_requests` when the
+//! condition has a minimum-traffic guard, absent otherwise), `silent_canary` (whether that rule runs in
 //! the step), `artifacts` and `commands`. Artifacts are relative to the manifest's folder, commands
 //! run in its parent (`paths`).
 
