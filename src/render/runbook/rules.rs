@@ -189,7 +189,7 @@ pub(super) fn write_rollback_rules(out: &mut String, cx: &Ctx) -> fmt::Result {
                 "- **Only with traffic:** the canary must have served at least {} requests in the {} window (`min_requests`, recorded as {}); in a thinner window the rule does not count, and its {} starts over.",
                 g.min,
                 p.monitoring.window,
-                code(&crate::lower::record_name(&p.metrics[g.count])),
+                code(&lower::record_name(&p.metrics[g.count])),
                 r.for_
             )?;
         }
