@@ -22,7 +22,9 @@ pub struct CheckedPlan {
     pub monitoring: Monitoring,
     /// Never empty; the last phase is at 100%.
     pub phases: Vec<Phase>,
-    /// Every metric a gate or rule uses, in first-use order.
+    /// Every metric a gate or rule uses, in first-use order; then the request counts that
+    /// rules' `min_requests` guards read ([`Metric::is_request_count`]), which no rule
+    /// compares.
     pub(crate) metrics: Vec<Metric>,
     pub(crate) gates: Vec<GateRule>,
     pub(crate) rollbacks: Vec<RollbackRule>,
@@ -166,6 +168,20 @@ pub struct Metric {
     pub(crate) query: Option<String>,
 }
 
+impl Metric {
+    /// Whether this is the request count a `min_requests` guard reads (no rule compares
+    /// it; see [`MinRequests`]).
+    pub(crate) fn is_request_count(&self) -> bool {
+        matches!(self.expr, MetricExpr::Increase { .. })
+    }
+
+    /// Whether this is a metric of the plan's own (defined or overridden under `metrics:`),
+    /// which scenario files model by name: neither a built-in query nor a guard's count.
+    pub(crate) fn is_custom(&self) -> bool {
+        self.builtin.is_none() && !self.is_request_count()
+    }
+}
+
 /// A limit in its metric's unit: a value, or a factor of the stable version's value.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Limit {
@@ -216,6 +232,28 @@ pub struct RollbackRule {
     pub(crate) for_: ForDuration,
     /// The threshold as written (`0.1`, `5s`), for people.
     pub(crate) written: String,
+    /// The minimum-traffic guard (`min_requests`), if the condition has one.
+    pub(crate) min_requests: Option<MinRequests>,
+}
+
+/// A rollback rule's minimum-traffic guard: the rule holds only at evaluations where the
+/// canary's requests in the rate window (`increase()` of the counter the metric's rate
+/// reads, over `monitoring.window`) are at least `min`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MinRequests {
+    /// Index into `CheckedPlan::metrics`: the canary's request count over the window
+    /// ([`Metric::is_request_count`]).
+    pub(crate) count: usize,
+    pub(crate) min: u64,
+}
+
+impl MinRequests {
+    /// Whether the guard lets the rule count, given the canary's request count (absent or
+    /// NaN: no, as `x >= N` in PromQL).
+    #[inline]
+    pub(crate) fn passes(&self, count: Option<f64>) -> bool {
+        count.is_some_and(|c| c >= self.min as f64)
+    }
 }
 
 impl RollbackRule {

@@ -7,6 +7,7 @@ mod gate_policy;
 mod gates;
 mod limit;
 mod metrics;
+mod min_requests;
 mod monitoring;
 mod notifications;
 mod phases;

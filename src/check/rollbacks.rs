@@ -106,6 +106,8 @@ impl Context<'_> {
             limit,
             for_: rc.duration,
             written: rc.threshold.to_string(),
+            // Set with the request counts ([`super::min_requests`]).
+            min_requests: None,
         })
     }
 

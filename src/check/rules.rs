@@ -7,13 +7,14 @@
 
 use super::checked::{GateRule, Limit, Metric, Monitoring, Phase, RollbackRule, SilentRule};
 use super::metrics::{self, MetricTable};
-use super::{gates, rollbacks};
+use super::{gates, min_requests, rollbacks};
 use crate::diagnostic::Diagnostic;
 use crate::model::{Duration, Plan};
 
 /// The metrics, gates and rollback rules of a plan, each rule naming its metric by index.
 pub(super) struct Rules {
-    /// Every metric a gate or rule uses, in first-use order.
+    /// Every metric a gate or rule uses, in first-use order, then the request counts of
+    /// the rules' guards.
     pub(super) metrics: Vec<Metric>,
     pub(super) gates: Vec<GateRule>,
     pub(super) rollbacks: Vec<RollbackRule>,
@@ -99,6 +100,8 @@ pub(super) fn rules(
         }
     }
     stable_at_full_traffic(phases, &metrics, &rollback_rules, &written_at, f);
+    let mut metrics = metrics;
+    min_requests::guards(plan, &mut metrics, &mut rollback_rules, &written_at, f);
     Rules {
         metrics,
         gates: gate_rules,

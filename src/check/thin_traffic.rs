@@ -2,6 +2,20 @@
 //! crosses a rollback threshold on a request ratio, so noise alone can roll the release
 //! back. `plan validate` runs it with the plan's stated rate, `plan simulate` with the rate
 //! it simulates.
+//!
+//! The rule, for a condition whose error threshold is `t` (availability: `1 - t`; a
+//! comparison with stable: its floor) and a phase below 100% whose canary expects `n > 0`
+//! requests per window: the first such phase where `1/n > t` (one failure in a typical
+//! window crosses the threshold) is warned about, unless the condition's `min_requests: N`
+//! is above `n` (the guard does not let a typical window of the phase count). A guard with
+//! `N * t > 1` thus covers every phase (`1/n > t` means `n < 1/t < N`), and more than that:
+//! every window it lets count holds `k >= N > 1/t` requests, where one failure is `1/k < t`
+//! whatever the phase's mean. The hint names the smallest such guard, `floor(1/t) + 1`
+//! (above `1/t`, not at it: at `k == 1/t` floating-point rates may still cross).
+//!
+//! The other side of the same count: a guard above the requests the canary expects per
+//! window even with all the traffic keeps the rule from counting a typical window in any
+//! phase, so it hardly ever fires (`min-requests-unreachable`).
 
 use super::catalog::Builtin;
 use super::checked::{CheckedPlan, Limit};
@@ -9,11 +23,24 @@ use crate::diagnostic::Diagnostic;
 use crate::model::{Share, Unit};
 
 /// One warning per rollback rule on the error rate or availability, at the first phase
-/// where the canary's share of `rps` requests per second makes one failure cross it.
+/// where the canary's share of `rps` requests per second makes one failure cross it; one
+/// per guard above the requests of a window at all of `rps`.
 pub(crate) fn thin_traffic(plan: &CheckedPlan, rps: f64) -> Vec<Diagnostic> {
     let window = plan.monitoring.window;
     let mut out = Vec::new();
     for (i, r) in plan.rollbacks.iter().enumerate() {
+        let full = rps * window.seconds();
+        if let Some(g) = r.min_requests
+            && g.min as f64 > full
+        {
+            out.push(
+                Diagnostic::warning("min-requests-unreachable", format!("/rollback_conditions/{i}/min_requests"), format!(
+                    "`min_requests: {}` is more than the about {} requests the canary gets per {window} window even with all the traffic ({} req/s): the rule counts only windows far above the average, and hardly ever fires",
+                    g.min, crate::model::trim(round_requests(full)), crate::model::trim(rps)
+                ))
+                .with_hint("lower `min_requests` below the requests of a window in the phases the rule must watch, or lengthen `monitoring.window`"),
+            );
+        }
         let m = &plan.metrics[r.metric];
         // A comparison with stable crosses at its floor while stable has no failed request.
         let t = match r.limit {
@@ -28,12 +55,13 @@ pub(crate) fn thin_traffic(plan: &CheckedPlan, rps: f64) -> Vec<Diagnostic> {
             Some(Builtin::Availability) => 1.0 - t,
             _ => continue,
         };
+        let guard = r.min_requests.map(|g| g.min as f64);
         for (pi, p) in plan.phases.iter().enumerate() {
             if p.traffic == Share::FULL {
                 continue;
             }
             let n = rps * plan.canary_request_share(pi) * window.seconds();
-            if n > 0.0 && 1.0 / n > error_threshold {
+            if n > 0.0 && 1.0 / n > error_threshold && guard.is_none_or(|g| n >= g) {
                 // Below one request a window, "one failed request (170% of them)" reads as
                 // nonsense: any window with a request in it may hold only failures.
                 let share = if n < 1.0 {
@@ -41,18 +69,39 @@ pub(crate) fn thin_traffic(plan: &CheckedPlan, rps: f64) -> Vec<Diagnostic> {
                 } else {
                     format!("{:.1}% of them", 100.0 / n)
                 };
+                let counted = r.min_requests.map_or(String::new(), |g| {
+                    format!(", and `min_requests: {}` lets such a window count", g.min)
+                });
                 out.push(
                     Diagnostic::warning("thin-traffic", format!("/rollback_conditions/{i}/threshold"), format!(
-                        "in phase `{}` the canary gets about {} requests per {window} window, so one failed request ({share}) already crosses the `{}` threshold of {}",
+                        "in phase `{}` the canary gets about {} requests per {window} window, so one failed request ({share}) already crosses the `{}` threshold of {}{counted}",
                         p.name, crate::model::trim(round_requests(n)), m.name, Unit::Ratio.show(t)
                     ))
-                    .with_hint("run `plan simulate` to see the false-rollback rate; consider a longer window, a minimum request count, or a larger first phase"),
+                    .with_hint(hint(error_threshold, r.min_requests.map(|g| g.min))),
                 );
                 break;
             }
         }
     }
     out
+}
+
+/// What to do: the guard that covers every phase (`min_requests: N`, the smallest N with
+/// `N * t > 1`), or more traffic per window.
+fn hint(t: f64, written: Option<u64>) -> String {
+    let guard = if t > 0.0 && t < 1.0 {
+        let n = crate::model::trim((1.0 / t).floor() + 1.0);
+        let what = match written {
+            Some(w) => format!("raising `min_requests: {w}` to `{n}`"),
+            None => format!("`min_requests: {n}` on this condition"),
+        };
+        format!("{what} (one failure then stays below the threshold in every window that counts)")
+    } else {
+        "`min_requests` on this condition".to_string()
+    };
+    format!(
+        "run `plan simulate` to see the false-rollback rate; consider {guard}, a longer window, or a larger first phase"
+    )
 }
 
 /// A mean request count as people read it: whole above 10, two significant digits below.
@@ -62,5 +111,62 @@ fn round_requests(n: f64) -> f64 {
     } else {
         let scale = 10f64.powi(1 - n.log10().floor() as i32);
         (n * scale).round() / scale
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::Source;
+
+    /// The thin-traffic warnings of a plan at 2 requests per second with a first phase of
+    /// `share` and a 5% error-rate rule guarded by `guard`.
+    fn warnings(share: &str, guard: Option<u64>) -> Vec<Diagnostic> {
+        let guard = guard.map_or(String::new(), |n| format!("\n    min_requests: {n}"));
+        let text = format!(
+            "name: thin\nrelease: {{ from: v1, to: v2 }}\nservice: {{ name: web, image: example/web, port: 8080 }}\n\
+             routing: {{ listen: 80, sticky: {{ cookie: sid }} }}\ntraffic: {{ requests_per_second: 2 }}\n\
+             phases:\n  - {{ name: canary, traffic: {share}, duration: 1h }}\n  - {{ name: half, traffic: 50%, duration: 1h }}\n  - {{ name: full, traffic: 100% }}\n\
+             rollback_conditions:\n  - metric: error_rate\n    threshold: 5%\n    duration: 5m{guard}\n"
+        );
+        let lowered = crate::pipeline::compile(Source::new("thin.yaml".into(), text))
+            .plan
+            .expect("valid");
+        thin_traffic(&lowered.plan, 2.0)
+    }
+
+    #[test]
+    fn a_guard_takes_the_phases_it_covers_out() {
+        // 1% of 2/s: 6 requests per 5m window; one failure is 17%.
+        let w = warnings("1%", None);
+        assert_eq!(w.len(), 1);
+        assert!(w[0].message.contains("phase `canary`"), "{}", w[0].message);
+        assert!(
+            w[0].hint
+                .as_deref()
+                .is_some_and(|h| h.contains("`min_requests: 21`"))
+        );
+        // 21 * 5% > 1: no window that counts can be crossed by one failure.
+        assert!(warnings("1%", Some(21)).is_empty());
+        // A guard above the phase's 6 requests per window: the rule does not count its
+        // windows there.
+        assert!(warnings("1%", Some(10)).is_empty());
+        // A guard below them lets the thin windows count: warned, naming it.
+        let w = warnings("1%", Some(3));
+        assert_eq!(w.len(), 1);
+        assert!(
+            w[0].message
+                .contains("`min_requests: 3` lets such a window count")
+        );
+        assert!(
+            w[0].hint
+                .as_deref()
+                .is_some_and(|h| h.contains("raising `min_requests: 3` to `21`"))
+        );
+        // Above the 600 requests of a window at all of 2/s: it can hardly count.
+        let w = warnings("1%", Some(601));
+        assert_eq!(w.len(), 1);
+        assert_eq!(w[0].code, "min-requests-unreachable");
+        assert!(warnings("1%", Some(599)).is_empty());
     }
 }

@@ -43,7 +43,9 @@ impl Error {
             Error::Write(_) | Error::Usage(_) => EXIT_USAGE,
             Error::Tune(_) | Error::Shard(_) => EXIT_INVALID,
             Error::Replay(ReplayError::Io { .. } | ReplayError::Bounds { .. }) => EXIT_USAGE,
-            Error::Replay(ReplayError::Trace { .. } | ReplayError::Query { .. }) => EXIT_INVALID,
+            Error::Replay(
+                ReplayError::Trace { .. } | ReplayError::Query { .. } | ReplayError::Guard { .. },
+            ) => EXIT_INVALID,
         }
     }
 
@@ -113,6 +115,11 @@ fn replay_error_text(e: &ReplayError, color: bool) -> String {
             message,
             hint,
         } => file_error("query-failed", file, message, hint, color),
+        ReplayError::Guard {
+            file,
+            message,
+            hint,
+        } => file_error("guard-unreadable", file, message, hint, color),
         ReplayError::Trace {
             file,
             line,

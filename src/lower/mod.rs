@@ -5,7 +5,7 @@
 //! Every metric is recorded per track as `service_track:<metric>:<operations>`; every rule
 //! compares the canary's recorded series with a number or with the stable's.
 
-use crate::check::{CheckedPlan, Limit, Metric};
+use crate::check::{CheckedPlan, Limit, Metric, MinRequests};
 use crate::model::{Bad, Op};
 use crate::promql::Track;
 
@@ -123,6 +123,11 @@ pub struct AlertRule {
     /// Index into `CheckedPlan::metrics`.
     pub metric: usize,
     pub condition: Condition,
+    /// The minimum-traffic guard (`min_requests`, rollback rules only): the rule holds
+    /// only where `condition` does and the canary's request count in the window (metric
+    /// `count`, [`Metric::is_request_count`]) is at least `min`; below it the rule is
+    /// false and its `for` starts over.
+    pub guard: Option<MinRequests>,
     pub for_ms: u64,
     /// What the rule says, for people: `error_rate > 10% for 5m`.
     pub summary: String,
@@ -135,6 +140,18 @@ impl AlertRule {
     /// Whether this is the silent-canary rule (`monitoring.silent_canary`).
     pub(crate) fn is_silent_canary(&self) -> bool {
         self.condition == Condition::Silent
+    }
+
+    /// Whether the rule reads metric `metric`: the one it compares, or its guard's count.
+    pub(crate) fn reads(&self, metric: usize) -> bool {
+        self.metric == metric || self.guard.is_some_and(|g| g.count == metric)
+    }
+
+    /// Whether the guard lets the rule hold, given the canary's request count (metric
+    /// `guard.count`); true without a guard.
+    #[inline]
+    pub(crate) fn guard_passes(&self, count: Option<f64>) -> bool {
+        self.guard.is_none_or(|g| g.passes(count))
     }
 
     /// Whether the rule is in phase `phase`'s rules file (and so evaluated there).
@@ -187,13 +204,17 @@ pub(crate) fn alert_rules(plan: &CheckedPlan) -> Vec<AlertRule> {
             id: r.id.clone(),
             metric: r.metric,
             condition: Condition::Compare { op, rhs },
+            guard: r.min_requests,
             for_ms: r.for_.millis(),
             summary: format!(
-                "{} {} {} for {}",
+                "{} {} {} for {}{}",
                 m.name,
                 op.as_str(),
                 show_rhs(rhs, m),
-                r.for_
+                r.for_,
+                r.min_requests
+                    .map(|g| show_guard(g, plan.monitoring.window))
+                    .unwrap_or_default()
             ),
             idle_phases: Vec::new(),
         });
@@ -205,6 +226,7 @@ pub(crate) fn alert_rules(plan: &CheckedPlan) -> Vec<AlertRule> {
             id: SILENT_CANARY_ID.into(),
             metric: s.metric,
             condition: Condition::Silent,
+            guard: None,
             for_ms: s.after.millis(),
             summary: format!(
                 "no scrape target of the canary up for {} (silent canary)",
@@ -225,6 +247,7 @@ pub(crate) fn alert_rules(plan: &CheckedPlan) -> Vec<AlertRule> {
             id: m.name.clone(),
             metric: g.metric,
             condition: Condition::Compare { op, rhs },
+            guard: None,
             for_ms: window_ms,
             summary: format!(
                 "{} {} {} (gate: {})",
@@ -251,6 +274,7 @@ pub(crate) fn alert_rules(plan: &CheckedPlan) -> Vec<AlertRule> {
             id: m.name.clone(),
             metric: mi,
             condition: Condition::Missing,
+            guard: None,
             for_ms: window_ms,
             summary: format!("the canary reports no value for {}", m.name),
             idle_phases: Vec::new(),
@@ -291,6 +315,12 @@ pub(crate) fn show_rhs(rhs: Rhs, m: &Metric) -> String {
             s
         }
     }
+}
+
+/// A guard for people, after the rule's comparison: ` with at least 100 requests per 5m
+/// window`.
+pub(crate) fn show_guard(g: MinRequests, window: crate::model::Duration) -> String {
+    format!(" with at least {} requests per {window} window", g.min)
 }
 
 /// `error_rate` → `ErrorRate`.

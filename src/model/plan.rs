@@ -195,6 +195,10 @@ pub struct RollbackCondition {
     pub metric: String,
     pub threshold: Threshold,
     pub duration: ForDuration,
+    /// The minimum-traffic guard: the condition counts only where the canary's requests in
+    /// the rate window are at least this many.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_requests: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

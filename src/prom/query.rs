@@ -51,6 +51,11 @@ enum BoundExpr {
         sel: Vec<Cur>,
         w: i64,
     },
+    /// `sum(increase(sel[w]))`.
+    Increase {
+        sel: Vec<Cur>,
+        w: i64,
+    },
     AvgRate {
         sel: Vec<Cur>,
         w: i64,
@@ -175,6 +180,7 @@ impl Query {
                 num.iter().chain(den).map(|c| c.series).collect()
             }
             BoundExpr::Rate { sel, .. }
+            | BoundExpr::Increase { sel, .. }
             | BoundExpr::AvgRate { sel, .. }
             | BoundExpr::GaugeSum { sel } => sel.iter().map(|c| c.series).collect(),
             BoundExpr::Quantile { sel, .. } => sel.iter().map(|(c, _)| c.series).collect(),
@@ -236,6 +242,7 @@ impl Query {
                 Origin::Raw { series: ids.len() }
             }
             BoundExpr::Rate { sel, .. }
+            | BoundExpr::Increase { sel, .. }
             | BoundExpr::AvgRate { sel, .. }
             | BoundExpr::GaugeSum { sel } => Origin::Raw { series: sel.len() },
             BoundExpr::Quantile { sel, .. } => Origin::Raw { series: sel.len() },
@@ -263,6 +270,10 @@ fn raw_source(expr: &MetricExpr, track: Track, series: &[Series]) -> BoundExpr {
             w: window.millis() as i64,
         },
         MetricExpr::Rate { sel, window } => BoundExpr::Rate {
+            sel: pick(sel),
+            w: window.millis() as i64,
+        },
+        MetricExpr::Increase { sel, window } => BoundExpr::Increase {
             sel: pick(sel),
             w: window.millis() as i64,
         },
@@ -361,6 +372,17 @@ fn eval(src: &mut BoundExpr, series: &[Series], ts: i64, sem: Semantics) -> Opti
             let mut a = Agg::default();
             for c in sel.iter_mut() {
                 if let Some(v) = rate_of(c, series, ts, *w, sem) {
+                    a.add_sum(v, sem);
+                }
+            }
+            a.sum()
+        }
+        BoundExpr::Increase { sel, w } => {
+            let mut a = Agg::default();
+            for c in sel.iter_mut() {
+                let s = &series[c.series].samples;
+                if let Some(v) = super::rate::increase(c.cursor.window(s, ts, *w, sem), ts, *w, sem)
+                {
                     a.add_sum(v, sem);
                 }
             }

@@ -182,7 +182,6 @@ pub(crate) fn rate(window: &[Sample], ts: i64, range_ms: i64, semantics: Semanti
     extrapolated_rate(window, ts - range_ms, ts, true, true, semantics)
 }
 
-#[cfg(test)]
 /// `increase(x[range])` at `ts`: the increase of a counter over `window`.
 #[inline]
 pub(crate) fn increase(

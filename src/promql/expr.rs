@@ -35,6 +35,9 @@ pub enum MetricExpr {
     /// A plan's own PromQL, with `$track` standing for the track. The simulator needs the
     /// metric's values in a trace to evaluate it.
     Custom(String),
+    /// `sum(increase(sel[w]))`: the events of a counter in the window, extrapolated as
+    /// `increase()` does; the request count a `min_requests` guard reads.
+    Increase { sel: Selector, window: Duration },
 }
 
 impl MetricExpr {
@@ -55,6 +58,7 @@ impl MetricExpr {
             MetricExpr::GaugeSum { .. } => "sum".into(),
             MetricExpr::GaugeRatioMax { .. } => "max_ratio".into(),
             MetricExpr::Custom(_) => "query".into(),
+            MetricExpr::Increase { window, .. } => format!("increase{window}"),
         }
     }
 }

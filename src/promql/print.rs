@@ -42,5 +42,8 @@ fn promql(e: &MetricExpr, track: &str) -> String {
             format!("max({} / ({} > 0))", num.promql(track), den.promql(track))
         }
         MetricExpr::Custom(q) => q.replace("$track", track),
+        MetricExpr::Increase { sel, window } => {
+            format!("sum(increase({}[{window}]))", sel.promql(track))
+        }
     }
 }

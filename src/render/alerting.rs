@@ -9,9 +9,12 @@ use crate::promql::{MatchOp, Matcher, Selector, Track};
 use std::collections::BTreeMap;
 
 /// Every recorded series the rules read: (metric index, track), metrics in plan order,
-/// the canary before the stable.
+/// the canary before the stable. A guard's request count is the canary's only.
 pub(crate) fn recorded(plan: &CheckedPlan, rules: &[AlertRule]) -> Vec<(usize, Track)> {
-    let mut metrics: Vec<usize> = rules.iter().map(|r| r.metric).collect();
+    let mut metrics: Vec<usize> = rules
+        .iter()
+        .flat_map(|r| std::iter::once(r.metric).chain(r.guard.map(|g| g.count)))
+        .collect();
     metrics.sort_unstable();
     metrics.dedup();
     metrics
@@ -54,7 +57,26 @@ pub(crate) fn record_selector(plan: &CheckedPlan, metric: usize, track: Track) -
 /// one-to-one matching would drop the `track` label from the result (and so from the
 /// alert), `group_left` keeps the canary's labels. Its floor is a second comparison of the
 /// canary joined with `and`, which keeps the series (same labels) only where both hold.
+///
+/// A guard (`min_requests`) keeps the comparison's result only where the canary's recorded
+/// request count is at least N: `(<comparison>) and on(plan, service, track) (<count> >=
+/// N)`. Both sides are recorded series with exactly those labels, so `on` matches the
+/// canary's one to one, and `and` keeps the left-hand side's value and labels: the alert
+/// is the unguarded one's, present only where the guard passes.
 pub(crate) fn alert_expr(plan: &CheckedPlan, r: &AlertRule) -> String {
+    let expr = comparison_expr(plan, r);
+    match r.guard {
+        None => expr,
+        Some(g) => format!(
+            "({expr}) and on(plan, service, track) ({} >= {})",
+            record_selector(plan, g.count, Track::Canary),
+            g.min
+        ),
+    }
+}
+
+/// The alerting expression of a lowered rule without its guard.
+fn comparison_expr(plan: &CheckedPlan, r: &AlertRule) -> String {
     let canary = record_selector(plan, r.metric, Track::Canary);
     match r.condition {
         Condition::Compare {

@@ -103,6 +103,11 @@ pub(crate) fn annotations(
         format!("`{}` ({})", m.name, m.description)
     };
     let condition = comparison_text(plan, r);
+    // ` with at least 100 requests per 5m window`, for a guarded rule.
+    let guard = r
+        .guard
+        .map(|g| lower::show_guard(g, plan.monitoring.window))
+        .unwrap_or_default();
     let is = |rest: String| {
         Text::literal(format!("{} is ", m.name))
             .value(ValueFormat::for_unit(m.unit))
@@ -127,9 +132,9 @@ pub(crate) fn annotations(
             ),
         ),
         RuleKind::Rollback => (
-            is(format!(" ({condition}{lasting})")),
+            is(format!(" ({condition}{lasting}{guard})")),
             format!(
-                "Rollback condition `{}` met by {canary}: {what} is {condition}{lasting}.",
+                "Rollback condition `{}` met by {canary}: {what} is {condition}{lasting}{guard}.",
                 r.id
             ),
             format!(

@@ -17,7 +17,8 @@
 //! 24h default), `preparation {artifacts, commands}`, and `steps`: one per phase,
 //! then `rollback` and `promotion`, each with `kind`, `name`, `traffic`, `groups`,
 //! `min_duration` (the last phase's is its watch, the default included; null for
-//! `rollback` and `promotion`), `gates`, `rollback_rules`, `silent_canary` (whether that rule runs in
+//! `rollback` and `promotion`), `gates`, `rollback_rules` (each with `min_requests` when the
+//! condition has a minimum-traffic guard, absent otherwise), `silent_canary` (whether that rule runs in
 //! the step), `artifacts` and `commands`. Artifacts are relative to the manifest's folder, commands
 //! run in its parent (`paths`).
 
@@ -334,6 +335,10 @@ struct RuleDoc {
     for_: DurationDoc,
     /// The threshold as written in the plan (`0.1`, `5000`).
     written: String,
+    /// The rollback rule's minimum-traffic guard: it fires only where the canary served at
+    /// least this many requests in the rate window (absent without one; gates have none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    min_requests: Option<u64>,
     alert: String,
     summary: String,
     runbook: String,
@@ -588,6 +593,7 @@ fn step<'a>(plan: &'a CheckedPlan, rules: &[AlertRule], s: Step) -> StepDoc<'a> 
                     threshold: ThresholdDoc::of(rb.limit, m, "and"),
                     for_: DurationDoc::of_for(rb.for_),
                     written: rb.written.clone(),
+                    min_requests: rb.min_requests.map(|g| g.min),
                     alert: r.alert.clone(),
                     summary: alert_summary(plan, r),
                     runbook: anchors::link(r),

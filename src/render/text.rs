@@ -55,15 +55,19 @@ pub(crate) fn limit_text(l: Limit, m: &Metric, joiner: &str) -> String {
     }
 }
 
-/// A rollback rule: `error_rate > 10% for 5m`.
+/// A rollback rule: `error_rate > 10% for 5m`, `error_rate > 5% for 5m with at least 100
+/// requests per 5m window`.
 pub(crate) fn rollback_text(plan: &CheckedPlan, r: &RollbackRule) -> String {
     let m = &plan.metrics[r.metric];
     format!(
-        "{} {} {} for {}",
+        "{} {} {} for {}{}",
         m.name,
         r.bad_op(m).as_str(),
         limit_text(r.limit, m, "and"),
-        r.for_
+        r.for_,
+        r.min_requests
+            .map(|g| crate::lower::show_guard(g, plan.monitoring.window))
+            .unwrap_or_default()
     )
 }
 

@@ -412,7 +412,8 @@ impl<'a> Evaluator<'a> {
     pub(crate) fn evaluate(&mut self, ts: i64, values: &Values) -> Option<Verdict> {
         self.evaluate_alerts(ts, |r| {
             let (canary, stable) = values[r.metric];
-            r.condition.holds(canary, stable).then_some(&[][..])
+            let count = r.guard.and_then(|g| values[g.count].0);
+            (r.condition.holds(canary, stable) && r.guard_passes(count)).then_some(&[][..])
         })
     }
 

@@ -503,7 +503,7 @@ impl Demands {
             model.demand(|m| {
                 rules
                     .iter()
-                    .any(|r| r.metric == m && set.kinds().contains(&r.kind))
+                    .any(|r| r.reads(m) && set.kinds().contains(&r.kind))
             })
         };
         Demands {

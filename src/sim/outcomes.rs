@@ -461,7 +461,16 @@ impl<'a> Outcomes<'a> {
             let lanes = (&mut *row, &mut *verdicts);
             // A rule left out of this phase's rules file holds nowhere.
             if !r.runs_in(phase) {
-                step_rule(lanes, values, at, r, |_, _| false);
+                step_rule(lanes, values, at, r, |_, _, _| false);
+                continue;
+            }
+            // A guarded rule holds where its comparison does and the lane's request count
+            // passes the guard.
+            if let Some(g) = r.guard {
+                let counts = values.of(g.count, false, n);
+                step_rule(lanes, values, at, r, |l, c, s| {
+                    g.passes(counts[l]) && r.condition.holds(c, s)
+                });
                 continue;
             }
             // The comparison is chosen once per rule, not once per lane.
@@ -470,20 +479,20 @@ impl<'a> Outcomes<'a> {
                     op,
                     rhs: Rhs::Value(v),
                 } => match op {
-                    Op::Lt => step_rule(lanes, values, at, r, |c, _| {
+                    Op::Lt => step_rule(lanes, values, at, r, |_, c, _| {
                         c.is_some_and(|c| Op::Lt.holds(c, v))
                     }),
-                    Op::Le => step_rule(lanes, values, at, r, |c, _| {
+                    Op::Le => step_rule(lanes, values, at, r, |_, c, _| {
                         c.is_some_and(|c| Op::Le.holds(c, v))
                     }),
-                    Op::Gt => step_rule(lanes, values, at, r, |c, _| {
+                    Op::Gt => step_rule(lanes, values, at, r, |_, c, _| {
                         c.is_some_and(|c| Op::Gt.holds(c, v))
                     }),
-                    Op::Ge => step_rule(lanes, values, at, r, |c, _| {
+                    Op::Ge => step_rule(lanes, values, at, r, |_, c, _| {
                         c.is_some_and(|c| Op::Ge.holds(c, v))
                     }),
                 },
-                _ => step_rule(lanes, values, at, r, |c, s| r.condition.holds(c, s)),
+                _ => step_rule(lanes, values, at, r, |_, c, s| r.condition.holds(c, s)),
             }
         }
         &self.verdicts[..n]
@@ -491,15 +500,15 @@ impl<'a> Outcomes<'a> {
 }
 
 /// Steps rule `rule` (index `i`) of every lane, whose states are `row`, at `ts` in
-/// `phase`, its condition being `holds`; a rollback rule that fires sets the lane's
-/// verdict unless an earlier rule did.
+/// `phase`, its condition being `holds(lane, canary, stable)`; a rollback rule that fires
+/// sets the lane's verdict unless an earlier rule did.
 #[inline(always)]
 fn step_rule(
     (row, verdicts): (&mut [AlertState], &mut [Option<Verdict>]),
     values: Columns<'_>,
     (ts, phase, i): (i64, usize, usize),
     rule: &AlertRule,
-    holds: impl Fn(Option<f64>, Option<f64>) -> bool,
+    holds: impl Fn(usize, Option<f64>, Option<f64>) -> bool,
 ) {
     let rollback = rule.kind == RuleKind::Rollback;
     let n = row.len();
@@ -507,13 +516,14 @@ fn step_rule(
         values.of(rule.metric, false, n),
         values.of(rule.metric, true, n),
     );
-    for (((s, &canary), &stable), verdict) in row
+    for (l, (((s, &canary), &stable), verdict)) in row
         .iter_mut()
         .zip(canary)
         .zip(stable)
         .zip(verdicts.iter_mut())
+        .enumerate()
     {
-        let holds = holds(canary, stable);
+        let holds = holds(l, canary, stable);
         // The usual case: nothing to do.
         if !holds && s.status() == Status::Inactive {
             continue;

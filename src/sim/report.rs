@@ -457,7 +457,7 @@ fn metric_models(
     synth::sources(plan, scenarios)
         .into_iter()
         .enumerate()
-        .filter(|(i, _)| rules.iter().any(|r| r.metric == *i))
+        .filter(|(i, _)| rules.iter().any(|r| r.reads(*i)))
         .map(|(i, source)| {
             let (model, parameters) = match source {
                 SyntheticMetric::ErrorRate => {
@@ -466,6 +466,13 @@ fn metric_models(
                 SyntheticMetric::Availability => (
                     "availability",
                     IndexMap::from([("error_rate", b.error_rate)]),
+                ),
+                SyntheticMetric::Requests => (
+                    "request_count",
+                    IndexMap::from([(
+                        "requests_per_second",
+                        scenarios.traffic.requests_per_second,
+                    )]),
                 ),
                 SyntheticMetric::Throughput => (
                     "throughput",
@@ -785,6 +792,10 @@ fn model_text(m: &MetricModel) -> String {
         ),
         "throughput" => format!(
             "Poisson requests around {} req/s (the traffic model)",
+            num(p("requests_per_second"))
+        ),
+        "request_count" => format!(
+            "the canary's requests in the rate window, increase() of its Poisson request counter around {} req/s (a `min_requests` guard reads it)",
             num(p("requests_per_second"))
         ),
         "latency_quantile" => format!(

@@ -12,6 +12,7 @@ mod golden;
 mod limits_input;
 mod limits_simulate;
 mod manifest;
+mod min_requests;
 mod nginx;
 mod promtool;
 mod proof;

@@ -9,6 +9,11 @@
 //! failure exactly where an alert fires ("name: trace-7, alertname: X, time: 17m"), so one
 //! promtool run yields the whole firing timeline of every rule of every trace.
 //!
+//! The plan is Lawsker's with two more rollback conditions that have a minimum-traffic
+//! guard (`min_requests`, [`GUARDS`]): one counts the request counter, one the latency
+//! histogram's `_count`, so guarded rules are proven too, request counts exactly at the
+//! guard included.
+//!
 //! Traces cover both levels: raw series (request counters with resets, gaps, staleness
 //! markers and counters starting at zero or mid-way; latency histogram buckets; CPU counter;
 //! memory/db/redis gauges) and recorded series (values exactly at thresholds, NaN, runs that
@@ -87,6 +92,7 @@ fn raw_trace(rng: &mut Rng, k: usize) -> TraceSpec {
 
     // Latency buckets: per-step counts spread over the bounds by regime.
     let les = ["0.1", "0.5", "1", "2.5", "5", "10", "+Inf"];
+    let mut count = Vec::new();
     let mut per_bucket: Vec<Vec<f64>> = vec![Vec::with_capacity(n); les.len()];
     for len in segments(rng, n, per_min) {
         // Non-cumulative counts per bucket for one step.
@@ -123,12 +129,21 @@ fn raw_trace(rng: &mut Rng, k: usize) -> TraceSpec {
         if k % 4 == 1 {
             holes(rng, &mut vals, 0.02, 0.0, 0.0);
         }
+        if *le == "+Inf" {
+            count = vals.clone();
+        }
         series.push(plain(
             "http_request_duration_seconds_bucket",
             canary(&[("le", le)]),
             vals,
         ));
     }
+    // The histogram's count, which a guard on the latency reads: its `+Inf` bucket.
+    series.push(plain(
+        "http_request_duration_seconds_count",
+        canary(&[]),
+        count,
+    ));
 
     // CPU: one instance's counter.
     let step_s = step_ms as f64 / 1000.0;
@@ -215,7 +230,7 @@ fn raw_trace(rng: &mut Rng, k: usize) -> TraceSpec {
 }
 
 /// (metric, recorded name, levels to draw from; NaN sometimes).
-const RECORDED: [(&str, &str, &[f64]); 9] = [
+const RECORDED: [(&str, &str, &[f64]); 11] = [
     (
         "error_rate",
         "service_track:error_rate:ratio_rate5m",
@@ -262,6 +277,17 @@ const RECORDED: [(&str, &str, &[f64]); 9] = [
         "conversion_rate",
         "service_track:conversion_rate:query",
         &[0.5, 0.855, 0.9, 0.95, 1.0],
+    ),
+    // The request counts the guards read (`min_requests` 100 and 50, see `GUARDS`).
+    (
+        "http_requests",
+        "service_track:http_requests:increase5m",
+        &[0.0, 50.0, 99.5, 100.0, 100.0, 150.0, 1000.0],
+    ),
+    (
+        "http_request_duration_seconds_count",
+        "service_track:http_request_duration_seconds_count:increase5m",
+        &[0.0, 25.0, 49.9, 50.0, 50.0, 80.0, 500.0],
     ),
 ];
 
@@ -367,10 +393,35 @@ fn recorded_trace(rng: &mut Rng, k: usize) -> TraceSpec {
     }
 }
 
-fn lawsker() -> LoweredPlan {
-    let c = plan::pipeline::compile_file(&support::root().join("plans/lawsker.yaml"))
-        .expect("plan file");
-    c.plan.expect("lawsker compiles")
+/// Rollback conditions with a minimum-traffic guard, added to the Lawsker plan so that the
+/// proof covers guarded rules beside its own: one on the request counter, one on the
+/// latency histogram's `_count`.
+const GUARDS: &str = "rollback_conditions:
+  - { id: error_rate_guarded, metric: error_rate, threshold: 5%, duration: 2m, min_requests: 100 }
+  - { id: latency_guarded, metric: response_time_p95, threshold: 3s, duration: 5m, min_requests: 50 }
+";
+
+/// The Lawsker plan with [`GUARDS`], written to a folder of its own (its scenario file
+/// named by absolute path), and compiled.
+fn lawsker() -> (std::path::PathBuf, LoweredPlan) {
+    let root = support::root();
+    let text = std::fs::read_to_string(root.join("plans/lawsker.yaml"))
+        .expect("plan file")
+        .replacen("rollback_conditions:\n", GUARDS, 1)
+        .replace(
+            "../simulations/lawsker.yaml",
+            &root.join("simulations/lawsker.yaml").display().to_string(),
+        );
+    let path = support::temp_dir("proof-plan").join("lawsker.yaml");
+    std::fs::write(&path, text).expect("write the plan");
+    let c = plan::pipeline::compile_file(&path).expect("plan file");
+    let lowered = c.plan.expect("lawsker with guards compiles");
+    assert_eq!(
+        lowered.rules.iter().filter(|r| r.guard.is_some()).count(),
+        2,
+        "the guards are in"
+    );
+    (path, lowered)
 }
 
 #[test]
@@ -379,11 +430,11 @@ fn simulator_fires_exactly_when_promtool_does() {
         return;
     };
     let started = std::time::Instant::now();
-    let lowered = lawsker();
+    let (plan_file, lowered) = lawsker();
     let (plan, rules) = (&lowered.plan, &lowered.rules);
     let alerts: Vec<String> = rules.iter().map(|r| r.alert.clone()).collect();
     let ei = plan.monitoring.evaluation_interval.millis() as i64;
-    let out = support::render("plans/lawsker.yaml");
+    let out = support::render(&plan_file.display().to_string());
     let first_phase = &plan.phases[0].name;
     let rules_file = out
         .join("prometheus")
@@ -405,6 +456,17 @@ fn simulator_fires_exactly_when_promtool_does() {
     let mut expected: BTreeMap<(usize, usize), Vec<i64>> = BTreeMap::new();
     let mut raw_count = 0;
     let mut control: BTreeMap<(usize, usize), Vec<i64>> = BTreeMap::new();
+    // The guarded rules without their guards: where these fire and the guarded do not,
+    // the guard held a rule back (the proof must see that happen).
+    let unguarded: Vec<plan::lower::AlertRule> = rules
+        .iter()
+        .cloned()
+        .map(|mut r| {
+            r.guard = None;
+            r
+        })
+        .collect();
+    let mut held_back = 0;
     for k in 0..traces {
         let spec = if k % 2 == 0 {
             raw_trace(&mut rng, k / 2)
@@ -428,6 +490,11 @@ fn simulator_fires_exactly_when_promtool_does() {
         for (ri, f) in p3.iter().enumerate() {
             control.insert((k, ri), f.clone());
         }
+        let bare = replay::firing_per_rule(plan, &unguarded, &tr, Semantics::Prometheus2, until)
+            .expect("replays");
+        held_back += (0..rules.len())
+            .filter(|&ri| rules[ri].guard.is_some() && bare[ri] != firing[ri])
+            .count();
         for (ri, f) in firing.iter().enumerate() {
             expected.insert((k, ri), f.clone());
         }
@@ -529,6 +596,14 @@ fn simulator_fires_exactly_when_promtool_does() {
         "simulator and promtool disagree:\n{}",
         mismatches.join("\n")
     );
+    // The guards must have mattered, and every guarded rule fired somewhere.
+    eprintln!("proof: guards held a rule back in {held_back} (trace, rule) timelines");
+    assert!(held_back > 0, "no guard ever held a rule back");
+    for (ri, r) in rules.iter().enumerate() {
+        if r.guard.is_some() {
+            assert!(fired_rules.contains(&ri), "{} never fired", r.alert);
+        }
+    }
     // The traces are worth something only if most rules fire somewhere.
     assert!(
         fired_rules.len() >= alerts.len() - 2,

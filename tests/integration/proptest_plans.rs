@@ -395,6 +395,11 @@ fn assemble(
             metric: m.name.clone(),
             threshold,
             duration: ForDuration::from_millis(minutes * 60_000).expect("a for duration"),
+            // A guard on every other request metric with its built-in query.
+            min_requests: (m.def.is_none()
+                && ["error_rate", "availability", "response_time_p95"].contains(&m.name.as_str())
+                && minutes % 2 == 0)
+                .then_some(minutes * 10 + 1),
         });
     }
     let custom_defs: IndexMap<String, MetricDef> = metrics

@@ -175,6 +175,8 @@ const ALL_CODES: &[&str] = &[
     "webhook-url-credentials",
     "webhook-url-secret",
     "thin-traffic",
+    "min-requests-metric",
+    "min-requests-unreachable",
     "traffic-looks-like-fraction",
     "window-too-short",
     "window-few-scrapes",

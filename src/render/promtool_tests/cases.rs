@@ -3,11 +3,11 @@
 //! healthy series for every watched metric and expects no alert at all.
 
 use super::file::{Check, ExpSample, ExprTest, Group, input_series};
-use super::firing::Run;
+use super::firing::{Run, fed_metrics};
 use super::generator::{Generator, SEM, ceil_to, dur};
 use super::levels::NUDGES;
 use super::series::{Fed, Frame, key, new_series};
-use crate::lower::Condition;
+use crate::lower::{AlertRule, Condition};
 use crate::prom::Series;
 use crate::promql::{MetricExpr, Selector, Track};
 use crate::render::alerting::{record_selector, recorded};
@@ -127,6 +127,9 @@ impl Generator<'_> {
                 if r.condition.uses_stable() {
                     exprs.push(self.expr_test(r.metric, Track::Stable, ts, &fed.series));
                 }
+                if let Some(g) = r.guard {
+                    exprs.push(self.expr_test(g.count, Track::Canary, ts, &fed.series));
+                }
             }
             exprs.retain(|e| e.exp_samples.iter().all(|s| !s.value.is_nan()));
         }
@@ -181,7 +184,7 @@ impl Generator<'_> {
     /// Healthy series for every watched metric: no alert at any of three checkpoints
     /// (rate windows full, every `for` elapsed, one window later).
     pub(super) fn healthy_test(&self) -> Result<Group, String> {
-        let mut metrics: Vec<usize> = self.rules.iter().map(|r| r.metric).collect();
+        let mut metrics: Vec<usize> = self.rules.iter().flat_map(fed_metrics).collect();
         metrics.sort_unstable();
         metrics.dedup();
         let fed: Vec<&str> = metrics
@@ -189,6 +192,7 @@ impl Generator<'_> {
             .filter_map(|&mi| match &self.plan.metrics[mi].expr {
                 MetricExpr::RateRatio { den: s, .. }
                 | MetricExpr::Rate { sel: s, .. }
+                | MetricExpr::Increase { sel: s, .. }
                 | MetricExpr::AvgRate { sel: s, .. }
                 | MetricExpr::GaugeSum { sel: s }
                 | MetricExpr::Quantile { sel: s, .. } => Some(s.metric.as_str()),
@@ -344,5 +348,93 @@ impl Generator<'_> {
             checks,
             promql_expr_test: exprs,
         })
+    }
+
+    /// The guard of rule `ri` (`min_requests: N`) at work: the canary's traffic is a
+    /// quarter of N requests per window throughout, and at the switch it crosses the
+    /// rule's threshold as in its own test. Unguarded, the rule would fire (at `t`); no
+    /// alert at `t` nor one window later, and the recorded request count (below N) at `t`.
+    pub(super) fn thin_test(&self, ri: usize) -> Result<Group, String> {
+        let r = &self.rules[ri];
+        let g = r.guard.ok_or("no guard")?;
+        let (mut canary, stable) = self.healthy(&fed_metrics(r))?;
+        let (count_sig, count_map) = self.signal(g.count);
+        canary.insert(count_sig, count_map.to_signal(g.min as f64) / 4.0);
+        let (sig, _) = self.signal(r.metric);
+        let (t, high_bad) = self
+            .threshold(r, &stable)
+            .ok_or("no threshold in signal space")?;
+        let unguarded = AlertRule {
+            guard: None,
+            ..r.clone()
+        };
+        let end = self.horizon(r);
+        let mut last = String::from("no bad level");
+        for nudge in NUDGES {
+            let Some(b) = self.bad_value(sig, t, high_bad, nudge) else {
+                continue;
+            };
+            let mut levels = canary.clone();
+            levels.insert(sig, b);
+            let bad = Frame {
+                levels: Rc::new(levels),
+                traffic: true,
+                reporting: true,
+            };
+            let mut fed = self.scenario_series(r, (&canary, &stable), &bad, end)?;
+            let would = match self.first_firing(&unguarded, &fed.series, self.switch_at(), end) {
+                Ok(Some(at)) => at,
+                Ok(None) => {
+                    last = "unguarded, it would not fire".into();
+                    continue;
+                }
+                Err(e) => {
+                    last = e;
+                    continue;
+                }
+            };
+            let after = would + self.window.div_euclid(self.ei).max(1) * self.ei;
+            match self.first_firing(r, &fed.series, 0, after) {
+                Ok(None) => {}
+                Ok(Some(at)) => {
+                    return Err(format!("it fires at {} below `min_requests`", dur(at)));
+                }
+                Err(e) => {
+                    last = e;
+                    continue;
+                }
+            }
+            fed.truncate(after, self.step);
+            let checks = [would, after]
+                .into_iter()
+                .map(|ts| Check {
+                    eval_time: dur(ts),
+                    rule: ri,
+                    fires: None,
+                })
+                .collect();
+            let exprs = [
+                self.expr_test(g.count, Track::Canary, would, &fed.series),
+                self.expr_test(r.metric, Track::Canary, would, &fed.series),
+            ]
+            .into_iter()
+            .filter(|e| e.exp_samples.iter().all(|s| !s.value.is_nan()))
+            .collect();
+            return Ok(Group {
+                name: format!(
+                    "{}: the canary crosses the threshold at {} on fewer than {} requests per window (`min_requests`): no alert at {}, where it would fire without the guard, nor at {}",
+                    r.alert,
+                    dur(self.switch_at()),
+                    g.min,
+                    dur(would),
+                    dur(after)
+                ),
+                interval: dur(self.step),
+                input_series: input_series(&fed, self.step),
+                checks,
+                promql_expr_test: exprs,
+            });
+        }
+        Err(last)
     }
 }

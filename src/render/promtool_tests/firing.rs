@@ -57,11 +57,21 @@ impl Generator<'_> {
             .condition
             .uses_stable()
             .then(|| self.query(r.metric, Track::Stable, series));
+        let mut count_q = r.guard.map(|g| self.query(g.count, Track::Canary, series));
         let mut prev_firing = false;
         let mut ts = 0;
         while ts <= end {
             let canary = canary_q.level(series, ts, SEM);
             let stable = stable_q.as_mut().and_then(|q| q.level(series, ts, SEM));
+            let count = count_q.as_mut().and_then(|q| q.level(series, ts, SEM));
+            if let (Some(g), Some(n)) = (r.guard, count)
+                && near(n, g.min as f64)
+            {
+                return Err(format!(
+                    "the request count at {} is too close to `min_requests`",
+                    dur(ts)
+                ));
+            }
             if let (Condition::Compare { rhs, .. }, Some(c)) = (r.condition, canary) {
                 let (t, floor) = match rhs {
                     Rhs::Value(v) => (Some(v), None),
@@ -77,7 +87,8 @@ impl Generator<'_> {
                     ));
                 }
             }
-            let st = state.step(ts, r.condition.holds(canary, stable));
+            let holds = r.condition.holds(canary, stable) && r.guard_passes(count);
+            let st = state.step(ts, holds);
             let firing = st.is_firing();
             if firing && !prev_firing && ts >= from {
                 return Ok(Some(ts));
@@ -95,7 +106,7 @@ impl Generator<'_> {
     }
 
     /// How long a scenario runs at most past its switch.
-    fn horizon(&self, r: &AlertRule) -> i64 {
+    pub(super) fn horizon(&self, r: &AlertRule) -> i64 {
         self.switch_at()
             + 2 * self.window
             + r.for_ms as i64
@@ -112,10 +123,34 @@ impl Generator<'_> {
         stable: &Levels,
         bad: Frame,
     ) -> Result<Run, String> {
-        let metrics = [r.metric];
         let sw = self.switch_at();
         let end = self.horizon(r);
-        let cf = self.frames(canary, sw, Some(&bad), end);
+        let fed = self.scenario_series(r, (canary, stable), &bad, end)?;
+        let series = &fed.series;
+        self.check_levels(r.metric, canary, series, sw, Track::Canary)?;
+        if r.condition.uses_stable() {
+            self.check_levels(r.metric, stable, series, sw, Track::Stable)?;
+        }
+        match self.first_firing(r, series, sw, end)? {
+            Some(fire) if fire >= self.ei => Ok(Run { fed, fire }),
+            Some(_) => Err("it fires at the first evaluation".into()),
+            None => Err(format!("it does not fire within {}", dur(end))),
+        }
+    }
+
+    /// Builds the series of a scenario in which the canary's levels are `canary` until
+    /// the switch and `bad` from it on, the stable's `stable` throughout, for rule `r`
+    /// (its metric, and its guard's count).
+    pub(super) fn scenario_series(
+        &self,
+        r: &AlertRule,
+        (canary, stable): (&Levels, &Levels),
+        bad: &Frame,
+        end: i64,
+    ) -> Result<Fed, String> {
+        let metrics = fed_metrics(r);
+        let sw = self.switch_at();
+        let cf = self.frames(canary, sw, Some(bad), end);
         let sf = self.frames(stable, sw, None, end);
         let les = self.les(&metrics, &[&cf, &sf])?;
         let mut series = self.series(&metrics, Track::Canary, &cf, &les);
@@ -123,21 +158,10 @@ impl Generator<'_> {
             series.extend(self.series(&metrics, Track::Stable, &sf, &les));
         }
         series.sort_by(|a, b| key(a).cmp(&key(b)));
-        self.check_levels(r.metric, canary, &series, sw, Track::Canary)?;
-        if r.condition.uses_stable() {
-            self.check_levels(r.metric, stable, &series, sw, Track::Stable)?;
-        }
-        match self.first_firing(r, &series, sw, end)? {
-            Some(fire) if fire >= self.ei => Ok(Run {
-                fed: Fed {
-                    series,
-                    slots: cf.len(),
-                },
-                fire,
-            }),
-            Some(_) => Err("it fires at the first evaluation".into()),
-            None => Err(format!("it does not fire within {}", dur(end))),
-        }
+        Ok(Fed {
+            series,
+            slots: cf.len(),
+        })
     }
 
     /// Checks that, just before the switch, the evaluated metric is the level the series
@@ -162,4 +186,11 @@ impl Generator<'_> {
             )),
         }
     }
+}
+
+/// The metrics a test of rule `r` feeds: its own, and its guard's request count.
+pub(super) fn fed_metrics(r: &AlertRule) -> Vec<usize> {
+    std::iter::once(r.metric)
+        .chain(r.guard.map(|g| g.count))
+        .collect()
 }

@@ -36,7 +36,7 @@ pub(super) enum Map {
 }
 
 impl Map {
-    fn to_signal(self, x: f64) -> f64 {
+    pub(super) fn to_signal(self, x: f64) -> f64 {
         match self {
             Map::Id => x,
             Map::OneMinus => 1.0 - x,
@@ -90,6 +90,11 @@ impl Generator<'_> {
             (Some(Builtin::ErrorRate), true) => (Signal::ErrorShare, Map::Id),
             (Some(Builtin::Availability), true) => (Signal::ErrorShare, Map::OneMinus),
             (Some(Builtin::Throughput), true) => (Signal::Requests, Map::Scale(self.step_s())),
+            // A guard's count: the requests of one window, at a steady count per sample.
+            _ if m.is_request_count() => (
+                Signal::Requests,
+                Map::Scale(self.step as f64 / self.window as f64),
+            ),
             _ => (Signal::Own(mi), Map::Id),
         }
     }
@@ -187,6 +192,12 @@ impl Generator<'_> {
                 } else {
                     b.lo = b.lo.max(t);
                 }
+            }
+        }
+        // Enough requests that every guard passes: the rules can fire on bad levels.
+        if sig == Signal::Requests {
+            for g in self.rules.iter().filter_map(|r| r.guard) {
+                b.lo = b.lo.max(self.signal(g.count).1.to_signal(g.min as f64));
             }
         }
         b

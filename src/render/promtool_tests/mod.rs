@@ -59,6 +59,15 @@ impl<'a> Tests<'a> {
                 Ok(t) => groups.push(t),
                 Err(why) => notes.push(format!("{}: not tested: {why}", r.alert)),
             }
+            if r.guard.is_some() {
+                match g.thin_test(i) {
+                    Ok(t) => groups.push(t),
+                    Err(why) => notes.push(format!(
+                        "{} (below `min_requests`): not tested: {why}",
+                        r.alert
+                    )),
+                }
+            }
             if r.is_silent_canary() {
                 match g.vanished_test(i) {
                     Ok(t) => groups.push(t),
@@ -116,6 +125,13 @@ impl<'a> Tests<'a> {
              # before it, the alert with its exact labels and annotations at it, and the recorded\n\
              # value at both. A last test feeds healthy series and expects no alert.\n"
         ));
+        if self.rules.iter().any(|r| r.guard.is_some()) {
+            s.push_str(
+                "# A rule with `min_requests` has a second test: the canary crosses the threshold\n\
+                 # on fewer requests per window than the guard asks for, and no alert fires where\n\
+                 # it would without the guard.\n",
+            );
+        }
         if !custom.is_empty() {
             s.push_str(&format!(
                 "# Custom metrics are fed as their recorded series: their queries have no input\n\

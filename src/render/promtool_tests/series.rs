@@ -190,7 +190,22 @@ impl Generator<'_> {
                     let vals = gauge(&|f| lvl(f, Signal::Own(mi)));
                     add(new_series(&lower::record_name(m), labels, vals, self.step));
                 }
-                MetricExpr::RateRatio { den: sel, .. } | MetricExpr::Rate { sel, .. } => {
+                // A latency guard's request count: the histogram's `_count`, which
+                // grows with every request (as its `+Inf` bucket does).
+                MetricExpr::Increase { sel, .. } if sel.metric.ends_with("_count") => {
+                    let vals = counter(&|f| lvl(f, Signal::Requests), true);
+                    add(new_series(
+                        &sel.metric,
+                        eq_labels(sel, track),
+                        vals,
+                        self.step,
+                    ));
+                }
+                // The request counter by code; a guard's request count reads the same
+                // series.
+                MetricExpr::RateRatio { den: sel, .. }
+                | MetricExpr::Rate { sel, .. }
+                | MetricExpr::Increase { sel, .. } => {
                     for (code, failing) in [("200", false), ("500", true)] {
                         let mut labels = eq_labels(sel, track);
                         labels.insert("code".into(), code.into());

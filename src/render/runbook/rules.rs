@@ -183,11 +183,24 @@ pub(super) fn write_rollback_rules(out: &mut String, cx: &Ctx) -> fmt::Result {
                 )
                 .replacen("{}", &limit_text(r.limit, m, "and"), 1)
         )?;
+        if let Some(g) = r.min_requests {
+            writeln!(
+                out,
+                "- **Only with traffic:** the canary must have served at least {} requests in the {} window (`min_requests`, recorded as {}); in a thinner window the rule does not count, and its {} starts over.",
+                g.min,
+                p.monitoring.window,
+                code(&lower::record_name(&p.metrics[g.count])),
+                r.for_
+            )?;
+        }
         writeln!(
             out,
-            "- **As written:** threshold {}, duration {}",
+            "- **As written:** threshold {}, duration {}{}",
             code(&r.written),
-            code(&r.for_.to_string())
+            code(&r.for_.to_string()),
+            r.min_requests
+                .map(|g| format!(", min_requests {}", code(&g.min.to_string())))
+                .unwrap_or_default()
         )?;
         metric_line(out, m)?;
         writeln!(

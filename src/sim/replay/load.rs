@@ -37,6 +37,12 @@ pub enum ReplayError {
         message: String,
         hint: String,
     },
+    /// A rule's `min_requests` guard has no request count in the trace (exit 1).
+    Guard {
+        file: String,
+        message: String,
+        hint: String,
+    },
 }
 
 impl ReplayError {

@@ -88,6 +88,9 @@ pub enum RunError {
     Bounds { message: String, hint: String },
     /// A custom query fails at some evaluation, as Prometheus would fail it.
     Query { message: String, hint: String },
+    /// A rule's `min_requests` guard reads a request count the trace does not hold: the
+    /// rule could never fire, which the replay must not report as the plan's behaviour.
+    Guard { message: String, hint: String },
 }
 
 impl RunError {
@@ -128,6 +131,11 @@ pub fn replay_file(
             hint,
         },
         RunError::Query { message, hint } => ReplayError::Query {
+            file: file.clone(),
+            message,
+            hint,
+        },
+        RunError::Guard { message, hint } => ReplayError::Guard {
             file: file.clone(),
             message,
             hint,
@@ -242,6 +250,7 @@ pub fn run(
     let trace: &Trace = trace;
     let schedule = Schedule::new(plan);
     let mut inputs = Inputs::new(plan, rules, trace, opts.semantics)?;
+    guards_readable(plan, rules, &inputs)?;
     let not_evaluated = silent_canary_unreadable(plan, rules, trace);
     let idled: Vec<AlertRule>;
     let rules = if not_evaluated.is_some() {
@@ -321,6 +330,45 @@ fn silent_canary_unreadable(
     })
 }
 
+/// Every guarded rule's request count comes from the trace: its recorded series
+/// (`service_track:http_requests:increase5m`) or the counter it is computed from. Without
+/// either the rule could never fire (Prometheus' `and` would find no count), and the
+/// replay would report a release that nothing rolls back: an error naming the rule.
+fn guards_readable(
+    plan: &CheckedPlan,
+    rules: &[AlertRule],
+    inputs: &Inputs<'_>,
+) -> Result<(), RunError> {
+    for r in rules {
+        let Some(g) = r.guard else { continue };
+        use crate::prom::Origin;
+        if !matches!(
+            inputs.origin(g.count)[0],
+            Origin::Absent | Origin::Raw { series: 0 }
+        ) {
+            continue;
+        }
+        let m = &plan.metrics[g.count];
+        let counter = match &m.expr {
+            crate::promql::MetricExpr::Increase { sel, .. } => sel.metric.clone(),
+            _ => m.name.clone(),
+        };
+        return Err(RunError::Guard {
+            message: format!(
+                "{} has `min_requests: {}`, but the trace has no request count of the canary: no `{counter}` series nor `{}`",
+                r.alert,
+                g.min,
+                crate::lower::record_name(m)
+            ),
+            hint: format!(
+                "export `{counter}{{service=\"{}\"}}` (or its recorded series) with the trace; without it the rule can never fire",
+                plan.service.name
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// For each rule, the evaluation times (relative ms) at which its alert is firing when one
 /// phase's rules file is loaded for the whole (aligned) trace, up to `until`: what
 /// `promtool test rules` reports over that file, with no phase changes and no verdict to
@@ -334,6 +382,7 @@ pub fn firing_per_rule(
 ) -> Result<Vec<Vec<i64>>, RunError> {
     let ei = plan.monitoring.evaluation_interval.millis() as i64;
     let mut inputs = Inputs::new(plan, rules, trace, semantics)?;
+    guards_readable(plan, rules, &inputs)?;
     let mut states: Vec<AlertState> = rules.iter().map(alert_state).collect();
     let mut labels: Vec<Vec<(String, String)>> = vec![Vec::new(); rules.len()];
     let mut out = vec![Vec::new(); rules.len()];

@@ -390,7 +390,7 @@ pub(super) fn report(
         .metrics
         .iter()
         .enumerate()
-        .filter(|(mi, _)| rules.iter().any(|r| r.metric == *mi))
+        .filter(|(mi, _)| rules.iter().any(|r| r.reads(*mi)))
         .map(|(mi, m)| {
             let [c, s] = inputs.origin(mi);
             let stable = lower::tracks_needed(rules, mi)

@@ -161,14 +161,14 @@ fn behaviour(spec: &FileSpec, plan: &CheckedPlan, f: &mut Vec<Diagnostic>) -> Be
     let custom_names: Vec<String> = plan
         .metrics
         .iter()
-        .filter(|m| m.builtin.is_none())
+        .filter(|m| m.is_custom())
         .map(|m| m.name.clone())
         .collect();
     let mut custom = BTreeMap::new();
     for (name, g) in &b.metrics {
         let at = format!("/baseline/metrics/{}", pointer::escape(name));
         match plan.metrics.iter().find(|m| &m.name == name) {
-            Some(m) if m.builtin.is_none() => {
+            Some(m) if m.is_custom() => {
                 if m.unit == Unit::Ratio && g.mean.0 > 1.0 {
                     f.push(
                         Diagnostic::error(
@@ -326,7 +326,7 @@ fn fault_metrics(
     let custom: Vec<String> = plan
         .metrics
         .iter()
-        .filter(|m| m.builtin.is_none())
+        .filter(|m| m.is_custom())
         .map(|m| m.name.clone())
         .collect();
     let mut out = Vec::new();
@@ -335,7 +335,7 @@ fn fault_metrics(
         let Some(i) = plan
             .metrics
             .iter()
-            .position(|m| &m.name == name && m.builtin.is_none())
+            .position(|m| &m.name == name && m.is_custom())
         else {
             f.push(metric_not_custom(name, &here, &custom, plan, true));
             continue;

@@ -129,7 +129,7 @@ pub(super) fn check(
         }
         // `targets_up` with its query overridden is still the targets up: the simulator
         // models it (1, or 0 after a crash), as it does the built-in one.
-        if m.builtin.is_some()
+        if !m.is_custom()
             || m.name == "targets_up"
             || metrics.contains_key(&m.name)
             || series_modelled(&m.expr, series)

@@ -541,6 +541,15 @@ impl<'m, 'a> Lanes<'m, 'a> {
                 SyntheticMetric::Throughput => fill(values, w, n, 2 * mi + side, |l| {
                     has_window.then(|| requests[l])
                 }),
+                // Only guarded rules read it: `increase()` in full, lane by lane.
+                SyntheticMetric::Requests => {
+                    let window = window.as_ref();
+                    let ends = window.map(|win| rows(&t.ring_requests, win.ends, w, n));
+                    fill(values, w, n, 2 * mi + side, |l| {
+                        let (win, (a, b)) = window.zip(ends)?;
+                        Some(win.increase(count(a[l]), count(b[l])))
+                    })
+                }
                 SyntheticMetric::Cpu => {
                     fill(values, w, n, 2 * mi + side, |l| has_window.then(|| cpu[l]))
                 }
@@ -810,6 +819,26 @@ impl Rate<'_> {
     fn clamp_free(&self, first: f64, delta: f64) -> bool {
         let w = self.w;
         delta <= 0.0 || w.sampled_s * first >= w.gap_s * delta * (1.0 + 1e-9)
+    }
+
+    /// `increase()` of the same counter: Prometheus' extrapolation in full, without the
+    /// division by the range (so not `rate() * range`, which may differ in the last bit).
+    #[inline]
+    fn increase(&self, first: f64, last: f64) -> f64 {
+        let (w, m) = (self.w, self.model);
+        prom::rate::extrapolate(
+            Sample::new(w.first_t, first),
+            Sample::new(w.last_t, last),
+            w.intervals,
+            last - first,
+            self.ts - m.window_ms,
+            self.ts,
+            true,
+            false,
+            m.semantics,
+        )
+        // Two samples or more always give a value.
+        .unwrap_or(f64::NAN)
     }
 
     /// Prometheus' extrapolation in full.

@@ -101,6 +101,10 @@ pub(crate) enum SyntheticMetric {
         slot: usize,
         reads: u64,
     },
+    /// The requests a track served in the rate window, `increase()` of its request
+    /// counter (a `min_requests` guard's count; a latency histogram's `_count` counts the
+    /// same requests, each request being observed once).
+    Requests,
     /// The canary's scrape targets that answered their last scrape (`targets_up`): 1,
     /// or 0 once a `crash` fault has made its scrapes fail.
     Up,
@@ -129,7 +133,7 @@ impl SeriesSet {
                     r.requests = true;
                     r.errors = true;
                 }
-                SyntheticMetric::Throughput => r.requests = true,
+                SyntheticMetric::Throughput | SyntheticMetric::Requests => r.requests = true,
                 SyntheticMetric::Latency { .. } => {
                     r.requests = true;
                     r.latency = true;
@@ -293,6 +297,8 @@ pub(crate) fn sources(plan: &CheckedPlan, scenarios: &Scenarios) -> Vec<Syntheti
             (Some(Builtin::DbConnections), _) => SyntheticMetric::DbConnections,
             (Some(Builtin::RedisMemoryUsage), _) => SyntheticMetric::Redis,
             (Some(Builtin::TargetsUp), _) => SyntheticMetric::Up,
+            // A guard's request count: the request counter the model draws.
+            _ if m.is_request_count() => SyntheticMetric::Requests,
             // An overridden query still counts the targets up: the crash model drives it,
             // as it drives the built-in one.
             _ if m.name == "targets_up" => SyntheticMetric::Up,
@@ -610,7 +616,7 @@ pub(crate) struct FaultModel<'m> {
 /// `source`: the metrics its effects change (an `error_rate` moves the error rate and
 /// availability, a latency effect the latency quantile, `memory_usage` and `cpu_usage`
 /// their gauges, `metrics` the custom metrics it names, a crash the targets up). Nothing
-/// moves throughput or the other gauges.
+/// moves throughput, the request count of a guard or the other gauges.
 pub(crate) fn fault_moves(fault: &Fault, metric: usize, source: SyntheticMetric) -> bool {
     match source {
         SyntheticMetric::ErrorRate | SyntheticMetric::Availability => fault.error_rate.is_some(),
@@ -628,6 +634,7 @@ pub(crate) fn fault_moves(fault: &Fault, metric: usize, source: SyntheticMetric)
         // read afterwards are its samples from before.
         SyntheticMetric::Up => fault.kind == FaultKind::Crash,
         SyntheticMetric::Throughput
+        | SyntheticMetric::Requests
         | SyntheticMetric::DbConnections
         | SyntheticMetric::Redis
         | SyntheticMetric::Absent => false,

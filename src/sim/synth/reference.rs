@@ -354,10 +354,17 @@ impl<'r, 'a> Reference<'r, 'a> {
                         .find(|&&(mi, t, _)| mi == rule.metric && t == track)
                         .and_then(|&(_, _, v)| v)
                 };
+                let count = rule.guard.and_then(|g| {
+                    values
+                        .iter()
+                        .find(|&&(mi, t, _)| mi == g.count && t == Track::Canary)
+                        .and_then(|&(_, _, v)| v)
+                });
                 let holds = rule.runs_in(phase)
                     && rule
                         .condition
-                        .holds(value(Track::Canary), value(Track::Stable));
+                        .holds(value(Track::Canary), value(Track::Stable))
+                    && rule.guard_passes(count);
                 let status = alerts[i].step(ts, holds);
                 if rule.kind == RuleKind::Rollback && status.is_firing() && rolled_back.is_none() {
                     rolled_back = Some(Verdict::RolledBack { ts, phase, rule: i });
@@ -415,7 +422,7 @@ impl<'r, 'a> Reference<'r, 'a> {
             .iter()
             .map(|t| {
                 (0..m.sources.len())
-                    .filter(|&mi| running.iter().any(|&i| self.rules[i].metric == mi))
+                    .filter(|&mi| running.iter().any(|&i| self.rules[i].reads(mi)))
                     .filter(|&mi| t.track == Track::Canary || m.stable_needed[mi])
                     .collect()
             })
@@ -580,6 +587,7 @@ impl<'r, 'a> Reference<'r, 'a> {
                 prom::ratio(rate(&t.scraped_successes), rate(&t.scraped_requests))
             }
             SyntheticMetric::Throughput => rate(&t.scraped_requests),
+            SyntheticMetric::Requests => self.increase(&t.scraped_requests, ts),
             SyntheticMetric::Cpu => rate(&t.scraped_cpu),
             SyntheticMetric::Latency { q, scale } => {
                 let mut buckets = Vec::new();
@@ -609,6 +617,18 @@ impl<'r, 'a> Reference<'r, 'a> {
     /// `samples`.
     fn rate(&self, samples: &[Sample], ts: i64) -> Option<f64> {
         let m = self.model;
+        prom::rate(self.window(samples, ts), ts, m.window_ms, m.semantics)
+    }
+
+    /// `increase()` at `ts` of the counter whose samples are `samples`.
+    fn increase(&self, samples: &[Sample], ts: i64) -> Option<f64> {
+        let m = self.model;
+        prom::rate::increase(self.window(samples, ts), ts, m.window_ms, m.semantics)
+    }
+
+    /// The range vector at `ts` of the counter whose samples are `samples`.
+    fn window<'s>(&self, samples: &'s [Sample], ts: i64) -> &'s [Sample] {
+        let m = self.model;
         let window = prom::select::select_range(samples, ts, m.window_ms, m.semantics);
         // Only drawn samples can start or end a window (else the plateaus inside spans
         // would be read).
@@ -619,7 +639,7 @@ impl<'r, 'a> Reference<'r, 'a> {
                 s.t
             );
         }
-        prom::rate(window, ts, m.window_ms, m.semantics)
+        window
     }
 }
 

@@ -55,7 +55,7 @@ impl<'t> Inputs<'t> {
         let mut used = vec![false; trace.series.len()];
         let mut sources = Vec::with_capacity(plan.metrics.len());
         for mi in 0..plan.metrics.len() {
-            let read = rules.iter().any(|r| r.metric == mi);
+            let read = rules.iter().any(|r| r.reads(mi));
             let tracks = if read {
                 lower::tracks_needed(rules, mi)
             } else {
@@ -96,7 +96,7 @@ impl<'t> Inputs<'t> {
     pub(crate) fn unmatched(&self, plan: &CheckedPlan) -> Vec<String> {
         let mut out = Vec::new();
         for (mi, m) in plan.metrics.iter().enumerate() {
-            if m.builtin.is_some() {
+            if !m.is_custom() {
                 continue;
             }
             for (ti, track) in [Track::Canary, Track::Stable].into_iter().enumerate() {
@@ -151,6 +151,10 @@ impl<'t> Inputs<'t> {
     /// (empty but for custom queries whose result keeps labels of its own), or None when
     /// its condition is false.
     pub(crate) fn alert(&self, r: &AlertRule) -> Option<&[(String, String)]> {
+        // A guard below its minimum: the expression returns nothing.
+        if !r.guard_passes(r.guard.and_then(|g| self.values[g.count].0)) {
+            return None;
+        }
         let (canary, stable) = self.values[r.metric];
         let [c, s] = &self.sources[r.metric];
         r.condition

@@ -449,11 +449,16 @@ impl Job<'_, '_> {
                         let r = &rules[knob.rule];
                         let canary = values.of(r.metric, false, lanes);
                         let stable = values.of(r.metric, true, lanes);
+                        // A guard (kept as written) below its minimum: no setting holds.
+                        let counts = r.guard.map(|g| (g, values.of(g.count, false, lanes)));
                         let runs = r.runs_in(phase);
                         let levels = knob.ladder.len();
                         for l in 0..lanes {
                             let t = trial(l);
-                            let k = match runs.then(|| knob.ladder.holding(canary[l], stable[l])) {
+                            let guarded = counts.is_none_or(|(g, c)| g.passes(c[l]));
+                            let k = match (runs && guarded)
+                                .then(|| knob.ladder.holding(canary[l], stable[l]))
+                            {
                                 None => 0,
                                 Some(Some(k)) => k,
                                 Some(None) => {

@@ -230,3 +230,41 @@ fn the_sweep_does_not_depend_on_threads() {
         assert_eq!(x.exposed, y.exposed);
     }
 }
+
+/// Lawsker's plan with `min_requests` guards near the canary's requests per window in its
+/// first phase (so that they hold some evaluations back and not others): the guards stay
+/// as written, and every setting's figures are still those of simulating it.
+#[test]
+fn guarded_rules_agree() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join("plans/lawsker.yaml"))
+        .expect("readable")
+        .replace(
+            "threshold: 0.1        # 10%\n    duration: \"5m\"",
+            "threshold: 0.1\n    duration: \"5m\"\n    min_requests: 300",
+        )
+        .replace(
+            "threshold: 0.99       # 99%\n    duration: \"5m\"",
+            "threshold: 0.99\n    duration: \"5m\"\n    min_requests: 800",
+        );
+    assert_eq!(text.matches("min_requests").count(), 2, "the guards are in");
+    let source = Source::new(
+        root.join("plans/lawsker-guarded.yaml")
+            .display()
+            .to_string(),
+        text,
+    );
+    let plan = crate::pipeline::compile(source)
+        .plan
+        .expect("the guarded plan is valid");
+    let s = scenarios(&plan, "simulations/lawsker.yaml");
+    let sweep = agrees(&plan, &s, 30);
+    assert!(
+        sweep
+            .knobs
+            .iter()
+            .filter(|k| k.tuned())
+            .any(|k| plan.rules[k.rule].guard.is_some()),
+        "a guarded rule is tuned"
+    );
+}

@@ -160,7 +160,7 @@ impl Shared<'_, '_> {
             model.demand(|m| {
                 rules
                     .iter()
-                    .any(|r| r.metric == m && set.kinds().contains(&r.kind))
+                    .any(|r| r.reads(m) && set.kinds().contains(&r.kind))
             })
         };
         let (rollbacks, rollbacks_and_gates) = (
@@ -294,6 +294,7 @@ fn kind_of(source: SyntheticMetric) -> &'static str {
         SyntheticMetric::ErrorRate => "error rate",
         SyntheticMetric::Availability => "availability",
         SyntheticMetric::Throughput => "throughput",
+        SyntheticMetric::Requests => "request count",
         SyntheticMetric::Latency { .. } => "latency",
         SyntheticMetric::Cpu => "cpu",
         SyntheticMetric::Memory => "memory",
@@ -645,4 +646,42 @@ fn held_lanes_compute_what_the_reference_computes() {
         seen.cut_short > 3 && seen.held > 3 && seen.advanced > 10 && seen.promotions > 3,
         "{seen:?}"
     );
+}
+
+/// The Lawsker plan with `min_requests` guards near the canary's requests per window in
+/// its first phases (so that they pass in some evaluations and not in others), in two-hour
+/// phases, with [`FAULTS`], on the aligned grid and on one whose windows hold a varying
+/// number of samples: every guard's `increase()` is the reference's, evaluation by
+/// evaluation.
+#[test]
+fn guarded_lanes_compute_what_the_reference_computes() {
+    let lawsker = file("plans/lawsker.yaml", Kind::Plan);
+    let faults = fault_files();
+    let mut seen = Seen::default();
+    for grid in [
+        "",
+        "  scrape_interval: 20s\n  evaluation_interval: 30s\n  window: 2m10s\n",
+    ] {
+        let text = in_two_hour_phases(&lawsker.text)
+            .replace(
+                "threshold: 0.1        # 10%\n    duration: \"5m\"",
+                "threshold: 0.1\n    duration: \"5m\"\n    min_requests: 900",
+            )
+            .replace(
+                "threshold: 5000       # 5秒\n    duration: \"10m\"",
+                "threshold: 5000\n    duration: \"10m\"\n    min_requests: 400",
+            )
+            .replace(
+                "threshold: 0.99       # 99%\n    duration: \"5m\"",
+                "threshold: 0.99\n    duration: \"5m\"\n    min_requests: 2000",
+            )
+            .replace("monitoring:\n", &format!("monitoring:\n{grid}"));
+        assert_eq!(text.matches("min_requests").count(), 3, "the guards are in");
+        check(
+            Source::new(format!("lawsker guarded{grid}"), text),
+            &faults,
+            &mut seen,
+        );
+    }
+    eprintln!("{seen:?}");
 }
