@@ -121,7 +121,8 @@ pub(super) enum Command {
         max_false_rollback: f64,
         /// A range to try instead of the default one: `RULE.threshold=FROM..TO` or
         /// `RULE.duration=FROM..TO`; RULE is a rollback condition's id (`error_rate`) or
-        /// `gates.METRIC`. Repeatable.
+        /// `gates.METRIC`. `window=FROM..TO` also tries the rate window
+        /// (`monitoring.window`, at most 6 windows: each is a sweep of its own). Repeatable.
         #[arg(long, value_name = "RULE.PART=FROM..TO")]
         vary: Vec<String>,
         /// Keep a rule as written: a rollback condition's id, `gates.METRIC`, or `gates`
