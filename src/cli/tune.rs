@@ -26,13 +26,16 @@ pub(super) struct Asked {
 /// Lines of context around each change of the diff.
 const CONTEXT: usize = 3;
 
-/// The changed lines of `old` as a unified diff that `git apply` and `patch -p1` take.
-fn diff(name: &str, old: &str, changed: &[LineEdit], written: bool) -> String {
+/// The change from `old` to `new` (whose changed lines are `changed`) as a unified diff
+/// that `git apply` and `patch -p1` take: every line with its own ending (`\r\n` stays),
+/// and a last line without one marked as such.
+fn diff(path: &Path, old: &str, new: &str, changed: &[LineEdit], written: bool) -> String {
     if changed.is_empty() {
         return "\nthe plan already has the recommended setting\n".into();
     }
-    let lines: Vec<&str> = old.lines().collect();
-    let path = name.trim_start_matches("./");
+    let olds: Vec<&str> = old.split_inclusive('\n').collect();
+    let news: Vec<&str> = new.split_inclusive('\n').collect();
+    let path = diff_path(path);
     let mut s = format!(
         "\n{} (comments are kept as written: check any that restates a value):\n--- a/{path}\n+++ b/{path}\n",
         if written {
@@ -41,6 +44,14 @@ fn diff(name: &str, old: &str, changed: &[LineEdit], written: bool) -> String {
             "the change (`--write` writes it into the plan)"
         }
     );
+    // A line as the diff carries it: its own ending, or none and the marker.
+    let line = |prefix: char, l: &str| {
+        if l.ends_with('\n') {
+            format!("{prefix}{l}")
+        } else {
+            format!("{prefix}{l}\n\\ No newline at end of file\n")
+        }
+    };
     // Hunks: changes closer than twice the context share one.
     let mut hunks: Vec<Vec<&LineEdit>> = Vec::new();
     for c in changed {
@@ -49,47 +60,80 @@ fn diff(name: &str, old: &str, changed: &[LineEdit], written: bool) -> String {
             _ => hunks.push(vec![c]),
         }
     }
-    // Lines the hunks before have added: where a hunk starts in the new file.
-    let mut added_before = 0;
+    // Lines inserted before an old line: where it is in the new file.
+    let mut added = 0;
     for h in hunks {
         let first = h[0].line.saturating_sub(CONTEXT).max(1);
-        let last = (h[h.len() - 1].line + CONTEXT).min(lines.len());
+        let last = (h[h.len() - 1].line + CONTEXT).min(olds.len());
         let len = (last + 1).saturating_sub(first);
-        let inserted = |n: usize| {
-            h.iter()
-                .filter(move |c| c.line == n && c.from.is_none())
-                .flat_map(|c| c.to.lines())
-        };
-        let added: usize = h
+        let inserted_here: usize = h
             .iter()
             .filter(|c| c.from.is_none())
             .map(|c| c.to.lines().count())
             .sum();
+        let mut body = String::new();
+        let mut at = first - 1 + added;
+        for n in first..=last + 1 {
+            for c in h.iter().filter(|c| c.line == n && c.from.is_none()) {
+                for _ in 0..c.to.lines().count() {
+                    body += &line('+', news.get(at).copied().unwrap_or(""));
+                    at += 1;
+                }
+            }
+            if n > last {
+                break;
+            }
+            let old_line = olds[n - 1];
+            // A changed line, or the last one, whose ending the new text adds.
+            let new_line = news.get(at).copied().unwrap_or("");
+            if h.iter().any(|c| c.line == n && c.from.is_some()) || old_line != new_line {
+                body += &line('-', old_line);
+                body += &line('+', news.get(at).copied().unwrap_or(""));
+            } else {
+                body += &line(' ', old_line);
+            }
+            at += 1;
+        }
         s += &format!(
-            "@@ -{first},{len} +{},{} @@\n",
-            first + added_before,
-            len + added
+            "@@ -{first},{len} +{},{} @@\n{body}",
+            first + added,
+            len + inserted_here
         );
-        for n in first..=last {
-            for l in inserted(n) {
-                s += &format!("+{l}\n");
-            }
-            match h.iter().find(|c| c.line == n && c.from.is_some()) {
-                Some(LineEdit {
-                    from: Some(from),
-                    to,
-                    ..
-                }) => s += &format!("-{from}\n+{to}\n"),
-                _ => s += &format!(" {}\n", lines[n - 1]),
-            }
-        }
-        // Lines added at the end of the file.
-        for l in inserted(last + 1) {
-            s += &format!("+{l}\n");
-        }
-        added_before += added;
+        added += inserted_here;
     }
     s
+}
+
+/// The plan's path as a diff names it: relative to the top of the git repository it is in
+/// (where `git apply` reads a patch's paths from, in any of its folders), else as given
+/// when that is a plain relative path, else relative to the current folder, else its file
+/// name; never absolute or through `..`, which `git apply` refuses.
+fn diff_path(path: &Path) -> String {
+    let plain = |p: &Path| {
+        p.components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)))
+            .then(|| p.to_string_lossy().replace('\\', "/"))
+    };
+    let given = path.strip_prefix("./").unwrap_or(path);
+    let full = std::fs::canonicalize(path).ok();
+    let under = |base: Option<std::path::PathBuf>| {
+        full.as_deref()
+            .zip(base)
+            .and_then(|(f, b)| f.strip_prefix(b).ok().and_then(plain))
+    };
+    let repo = full.as_deref().and_then(|f| {
+        f.ancestors()
+            .skip(1)
+            .find(|d| d.join(".git").exists())
+            .map(Path::to_path_buf)
+    });
+    under(repo)
+        .or_else(|| plain(given))
+        .or_else(|| under(std::env::current_dir().ok()))
+        .unwrap_or_else(|| {
+            path.file_name()
+                .map_or_else(|| "plan.yaml".into(), |n| n.to_string_lossy().into_owned())
+        })
 }
 
 /// Replaces the plan file by `text` at once: written beside it, then renamed over it, so
@@ -260,8 +304,9 @@ pub(super) fn tune(
     };
     if let (Format::Human, Some(r)) = (format, &rewritten) {
         text += &diff(
-            &compiled.source.name,
+            file,
             &compiled.source.text,
+            &r.text,
             &r.changed,
             report.written,
         );

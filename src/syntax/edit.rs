@@ -108,6 +108,8 @@ pub(crate) fn set_key(
         return Ok((out, Placed::Replaced { line }));
     }
     let old = &source.text;
+    // New lines end as the file's do.
+    let eol = if old.contains("\r\n") { "\r\n" } else { "\n" };
     let value = if plain_safe(text) {
         text.to_string()
     } else {
@@ -133,12 +135,13 @@ pub(crate) fn set_key(
                 .collect::<String>();
             if at.col < 2 || indent.chars().any(|c| c != ' ') {
                 return Err(format!(
-                    "{parent} is not an indented block mapping; write `{key}: {text}` under it"
+                    "`{}` is written in flow style (`{{...}}`), where plan does not add keys: write it as an indented block, or add `{key}:` to it yourself",
+                    parent.trim_start_matches('/')
                 ));
             }
             let mut out = String::with_capacity(old.len() + 32);
             out.push_str(&old[..start]);
-            out.push_str(&format!("{indent}{key}: {value}\n"));
+            out.push_str(&format!("{indent}{key}: {value}{eol}"));
             out.push_str(&old[start..]);
             (
                 out,
@@ -160,15 +163,22 @@ pub(crate) fn set_key(
             }
             let mut out = old.clone();
             if !out.is_empty() && !out.ends_with('\n') {
-                out.push('\n');
+                out.push_str(eol);
             }
             let before = out.lines().count() + 1;
-            out.push_str(&format!("{top}:\n  {key}: {value}\n"));
+            out.push_str(&format!("{top}:{eol}  {key}: {value}{eol}"));
             (out, Placed::Inserted { before, lines: 2 })
+        }
+        Some(Json::Object(_)) => {
+            return Err(format!(
+                "`{}` is an empty flow mapping (`{{}}`), where plan does not add keys: add `{key}:` to it yourself",
+                parent.trim_start_matches('/')
+            ));
         }
         Some(_) => {
             return Err(format!(
-                "{parent} is not a mapping of keys; write `{key}: {text}` under it"
+                "`{}` holds no keys (it is empty or a single value): add `{key}:` under it yourself",
+                parent.trim_start_matches('/')
             ));
         }
     };

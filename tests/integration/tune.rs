@@ -599,6 +599,10 @@ fn the_rate_window_is_tuned_as_a_plan_of_its_own() {
             .unwrap()
             <= 0.08
     );
+    // Each window's best on its own, the recommended among them.
+    let per_window = r["per_window"].as_array().unwrap();
+    assert_eq!(per_window.len(), windows.len());
+    assert!(per_window.iter().any(|w| w["best"]["window_s"] == chosen));
     // The printed change, applied, is the plan `--write` writes.
     let patch = shown.stdout[shown.stdout.find("--- a/").expect("a diff")..].to_string();
     write(&dir, "change.diff", &patch);
@@ -623,6 +627,35 @@ fn the_rate_window_is_tuned_as_a_plan_of_its_own() {
         .cwd(&dir)
         .args(["validate", "minimal.yaml"])
         .expect(0);
+    // With CRLF line ends, no newline at the end and no `monitoring:` (added at the end),
+    // the same: the diff keeps each line's ending and marks the last line's, and `--write`
+    // ends its lines as the file does.
+    let runbook =
+        "monitoring:\n  runbook_url: https://wiki.example.com/releases/minimal/RUNBOOK.md\n";
+    assert!(original.contains(runbook));
+    let crlf = original.replace(runbook, "").replace('\n', "\r\n");
+    let crlf = crlf.trim_end_matches("\r\n");
+    write(&dir, "minimal.yaml", crlf);
+    let shown = plan().cwd(&dir).args(args).expect(0);
+    let patch = &shown.stdout[shown.stdout.find("--- a/").expect("a diff")..];
+    assert!(patch.contains("\\ No newline at end of file"), "{patch}");
+    write(&dir, "change.diff", patch);
+    let applied = std::process::Command::new("git")
+        .current_dir(&dir)
+        .args(["apply", "change.diff"])
+        .status()
+        .expect("git runs");
+    assert!(applied.success(), "git apply refused:\n{patch}");
+    let by_patch = std::fs::read_to_string(dir.join("minimal.yaml")).unwrap();
+    write(&dir, "minimal.yaml", crlf);
+    plan().cwd(&dir).args(args).arg("--write").expect(0);
+    let written = std::fs::read_to_string(dir.join("minimal.yaml")).unwrap();
+    assert_eq!(by_patch, written);
+    assert!(
+        written.contains(&window_line.replace('\n', "\r\n")),
+        "{written:?}"
+    );
+    assert!(!written.replace("\r\n", "").contains('\n'), "{written:?}");
     // Ranges that leave nothing to try, or too much, are refused with what to do.
     write(&dir, "minimal.yaml", &original);
     for (range, says) in [

@@ -105,7 +105,9 @@ pub(crate) fn rewrite(
     }
     // What `plan validate` says of the tuned plan that it did not say of the plan.
     let before = crate::pipeline::compile(original.clone());
-    let said = |l: &crate::diagnostic::Located| (l.code, l.message.clone());
+    // The same finding at the same place: a warning whose message names the new value is
+    // not new.
+    let said = |l: &crate::diagnostic::Located| (l.code, l.pointer.clone());
     let old: Vec<_> = before.findings.iter().map(said).collect();
     let warnings = compiled
         .findings

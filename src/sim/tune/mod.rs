@@ -172,6 +172,17 @@ pub(crate) fn tune(
         })
     };
     let mut best = choose(ask.budget);
+    // What each window can do on its own: the trade-off a window makes.
+    let per_window: Vec<(bool, search::Point)> = match sweeps.len() {
+        1 => Vec::new(),
+        _ => sweeps
+            .iter()
+            .map(|sw| match search::best_within(sw, ask.budget) {
+                Ok(p) => (true, p),
+                Err(p) => (false, p),
+            })
+            .collect(),
+    };
     let frontier = search::frontier(ask.budget, |b| best_within(b).ok());
     let point = |p: &search::Point| {
         let w = &plans[p.window];
@@ -249,6 +260,13 @@ pub(crate) fn tune(
         max_false_rollback: ask.budget,
         settings_tried: sweeps.iter().map(|s| s.width).sum(),
         windows_s: plans.iter().map(|w| w.window_ms as f64 / 1000.0).collect(),
+        per_window: per_window
+            .iter()
+            .map(|(within_budget, p)| report::WindowBest {
+                within_budget: *within_budget,
+                best: point(p),
+            })
+            .collect(),
         rules: rules_report,
         faulty_scenarios: names.clone(),
         current: point(&here),

@@ -30,6 +30,9 @@ pub(crate) struct Report {
     pub(crate) settings_tried: usize,
     /// The rate windows tried, the plan's own first (`--vary window=...`; else only it).
     pub(crate) windows_s: Vec<f64>,
+    /// With more than one window: per window (in `windows_s`' order), its best setting
+    /// within the budget, or its calmest when none meets it.
+    pub(crate) per_window: Vec<WindowBest>,
     pub(crate) rules: Vec<RuleReport>,
     pub(crate) faulty_scenarios: Vec<String>,
     pub(crate) current: PointReport,
@@ -49,6 +52,14 @@ pub(crate) struct Report {
     pub(crate) edits: Vec<LineEdit>,
     /// Whether they were written into the plan (`--write`).
     pub(crate) written: bool,
+}
+
+/// A window's best setting on its own.
+#[derive(Debug, Serialize)]
+pub(crate) struct WindowBest {
+    /// Whether it meets the budget (else it is the window's calmest setting).
+    pub(crate) within_budget: bool,
+    pub(crate) best: PointReport,
 }
 
 /// A setting whose check failed.
@@ -168,11 +179,15 @@ pub(crate) fn show(plan: &CheckedPlan, rules: &[AlertRule], knob: &Knob, v: Vari
             None => format!("{} {} {}", m.name, op.negate().as_str(), show_rhs(rhs, m)),
         },
         _ => format!(
-            "{} {} {} for {}",
+            "{} {} {} for {}{}",
             m.name,
             op.as_str(),
             written.unwrap_or_else(|| show_rhs(rhs, m)),
-            show_for(knob.fors[v.for_])
+            show_for(knob.fors[v.for_]),
+            // A guard is kept as written, and counts over the plan's window.
+            rule.guard
+                .map(|g| crate::lower::show_guard(g, plan.monitoring.window))
+                .unwrap_or_default()
         ),
     }
 }
@@ -352,7 +367,7 @@ pub(crate) fn text(r: &Report) -> String {
     if windows {
         let shown: Vec<String> = r.windows_s.iter().map(|&w| window(w)).collect();
         s += &format!(
-            "rate windows: {} (the plan's), {}, each with every setting above, on the same trials\n",
+            "rate windows: {} (as the plan runs now), {}, each with every setting above, on the same trials\n",
             shown[0],
             shown[1..].join(", ")
         );
@@ -425,7 +440,9 @@ pub(crate) fn text(r: &Report) -> String {
             if from == to {
                 "(unchanged)".to_string()
             } else {
-                format!("-> {to}")
+                format!(
+                    "-> {to}  (every rate reads it, and the gates and the silent-canary rule fire after it: their `for` becomes {to} too)"
+                )
             }
         );
     }
@@ -478,6 +495,25 @@ pub(crate) fn text(r: &Report) -> String {
                 ""
             }
         );
+    }
+    if !r.per_window.is_empty() {
+        s += "\nbest per rate window (a longer window counts more requests, so it fires on noise less, and later):\n";
+        for w in &r.per_window {
+            let p = &w.best;
+            s += &format!(
+                "  {} {:>4}  false rollback {:<27} caught {:<27} to catch {}{}\n",
+                if p.window_s == rec.window_s { "*" } else { " " },
+                window(p.window_s),
+                pct(&p.false_rollback),
+                pct(&p.caught),
+                duration_s(p.mean_time_to_catch_s),
+                if w.within_budget {
+                    ""
+                } else {
+                    "  (over the budget at its calmest)"
+                }
+            );
+        }
     }
     s += "\nfrontier (the best setting at each false-rollback level; * recommended):\n";
     for p in &r.frontier {
