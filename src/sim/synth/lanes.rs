@@ -825,26 +825,20 @@ impl Rate<'_> {
     /// division by the range (so not `rate() * range`, which may differ in the last bit).
     #[inline]
     fn increase(&self, first: f64, last: f64) -> f64 {
-        let (w, m) = (self.w, self.model);
-        prom::rate::extrapolate(
-            Sample::new(w.first_t, first),
-            Sample::new(w.last_t, last),
-            w.intervals,
-            last - first,
-            self.ts - m.window_ms,
-            self.ts,
-            true,
-            false,
-            m.semantics,
-        )
-        // Two samples or more always give a value.
-        .unwrap_or(f64::NAN)
+        self.extrapolated(first, last, false)
     }
 
     /// Prometheus' extrapolation in full.
     #[cold]
     #[inline(never)]
     fn exact(&self, first: f64, last: f64) -> f64 {
+        self.extrapolated(first, last, true)
+    }
+
+    /// `rate()` (`is_rate`) or `increase()` of the counter from `first` to `last` over this
+    /// window.
+    #[inline(always)]
+    fn extrapolated(&self, first: f64, last: f64, is_rate: bool) -> f64 {
         let (w, m) = (self.w, self.model);
         prom::rate::extrapolate(
             Sample::new(w.first_t, first),
@@ -854,7 +848,7 @@ impl Rate<'_> {
             self.ts - m.window_ms,
             self.ts,
             true,
-            true,
+            is_rate,
             m.semantics,
         )
         // Two samples or more always give a value.
