@@ -38,10 +38,7 @@ pub(crate) fn parse_range(s: &str) -> Result<(u64, u64), String> {
     let (from, to) = s
         .split_once("..")
         .ok_or("write the range as FROM..TO, e.g. `window=2m..15m`")?;
-    let read = |d: &str| {
-        crate::model::parse_millis(d.trim())
-            .map_err(|e| format!("`{}` is not a duration: {e}", d.trim()))
-    };
+    let read = |d: &str| crate::model::parse_millis(d.trim());
     let (from, to) = (read(from)?, read(to)?);
     if from > to {
         return Err("the range runs backwards; write the shorter window first".into());
