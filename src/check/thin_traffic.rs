@@ -7,10 +7,12 @@
 //! comparison with stable: its floor) and a phase below 100% whose canary expects `n > 0`
 //! requests per window: the first such phase where `1/n > t` (one failure in a typical
 //! window crosses the threshold) is warned about, unless the condition's `min_requests: N`
-//! is above `n` (the guard does not let a typical window of the phase count). A guard with
-//! `N * t > 1` thus covers every phase (`1/n > t` means `n < 1/t < N`), and more than that:
-//! every window it lets count holds `k >= N > 1/t` requests, where one failure is `1/k < t`
-//! whatever the phase's mean. The hint names the smallest such guard, `floor(1/t) + 1`
+//! covers it. A guard with `N * t > 1` covers every phase: every window it lets count
+//! holds `k >= N > 1/t` requests, where one failure is `1/k < t` whatever the phase's mean.
+//! A smaller guard covers a phase only when it lets almost none of its windows count:
+//! `N > n + 3 sqrt(n) + 1`, three standard deviations above the Poisson mean and more (a
+//! guard just above the mean still lets the busier windows count, and in those one
+//! failure crosses). The hint names the smallest such guard, `floor(1/t) + 1`
 //! (above `1/t`, not at it: at `k == 1/t` floating-point rates may still cross).
 //!
 //! The other side of the same count: a guard above the requests the canary expects per
@@ -61,7 +63,11 @@ pub(crate) fn thin_traffic(plan: &CheckedPlan, rps: f64) -> Vec<Diagnostic> {
                 continue;
             }
             let n = rps * plan.canary_request_share(pi) * window.seconds();
-            if n > 0.0 && 1.0 / n > error_threshold && guard.is_none_or(|g| n >= g) {
+            // The guard covers the phase when every window it counts holds too many requests
+            // for one failure to cross (`N * t > 1`), or when it counts almost no window of
+            // the phase: `N` three standard deviations above the Poisson mean and more.
+            let covered = |g: f64| g * error_threshold > 1.0 || g > n + 3.0 * n.sqrt() + 1.0;
+            if n > 0.0 && 1.0 / n > error_threshold && !guard.is_some_and(covered) {
                 // Below one request a window, "one failed request (170% of them)" reads as
                 // nonsense: any window with a request in it may hold only failures.
                 let share = if n < 1.0 {
@@ -148,9 +154,12 @@ mod tests {
         );
         // 21 * 5% > 1: no window that counts can be crossed by one failure.
         assert!(warnings("1%", Some(21)).is_empty());
-        // A guard above the phase's 6 requests per window: the rule does not count its
-        // windows there.
-        assert!(warnings("1%", Some(10)).is_empty());
+        // A guard well above the phase's 6 requests per window (three standard deviations
+        // and more, 6 + 3 sqrt(6) + 1 = 14.3): the rule counts almost none of its windows.
+        assert!(warnings("1%", Some(15)).is_empty());
+        // Just above them, it still counts the busier windows (Poisson(6) >= 10: 8%), where
+        // one failure (at most 10%) crosses 5%: warned.
+        assert_eq!(warnings("1%", Some(10)).len(), 1);
         // A guard below them lets the thin windows count: warned, naming it.
         let w = warnings("1%", Some(3));
         assert_eq!(w.len(), 1);
