@@ -2,10 +2,9 @@
 //! through the real binary: at thin traffic the guard keeps one failed request in a thin
 //! window from rolling a healthy release back, in Monte Carlo and in the replay of a trace.
 
-use crate::simulate::{test_plan, wilson};
+use crate::simulate::{closed_form_rollback, closed_form_run, test_plan, wilson};
 use crate::support::{self, plan, write};
 use serde_json::Value;
-use statrs::distribution::{Binomial, Discrete, DiscreteCDF, Poisson};
 
 /// The healthy scenario's rollbacks (all false) of `plan simulate` on `plan_file`.
 fn healthy_rollbacks(plan_file: &std::path::Path, scenarios: &std::path::Path) -> (u64, u64) {
@@ -79,27 +78,10 @@ fn a_guarded_false_rollback_rate_matches_the_closed_form() {
     let dir = support::temp_dir("min-requests-closed");
     let threshold = 0.0631;
     let guard = 205u64;
-    let p = test_plan(
+    // mu = 200 requests per window, so the guard passes about a third of the windows.
+    let (p, sc) = closed_form_run(
         &dir,
-        "closed",
-        "50%",
-        "60m",
-        "{ evaluation_interval: 5m, window: 5m }",
-        &[&format!(
-            "{{ metric: error_rate, threshold: {threshold}, duration: 5m, min_requests: {guard} }}"
-        )],
-    );
-    let text = std::fs::read_to_string(&p).unwrap().replace(
-        "{ name: full, traffic: 100% }",
-        "{ name: full, traffic: 100%, duration: 5m }",
-    );
-    std::fs::write(&p, text).unwrap();
-    // 4/3 req/s, half to the canary, 300 s windows: mu = 200, so the guard passes about a
-    // third of the windows.
-    let sc = write(
-        &dir,
-        "flat.yaml",
-        "traffic: { requests_per_second: 1.3333333333333333, daily_amplitude: 0 }\nbaseline: { error_rate: 5% }\nscenarios:\n  - name: healthy\n",
+        &format!("threshold: {threshold}, min_requests: {guard}"),
     );
     let trials = 4000u64;
     let done = plan()
@@ -117,20 +99,7 @@ fn a_guarded_false_rollback_rate_matches_the_closed_form() {
     let r: Value = serde_json::from_str(&done.stdout).expect("the report is JSON");
     let h = &r["scenarios"][0];
     assert_eq!(h["name"], "healthy");
-    let mu = 1.333_333_333_333_333_3 * 0.5 * 300.0;
-    let pois = Poisson::new(mu).unwrap();
-    let q: f64 = (guard..2000u64)
-        .map(|n| {
-            let errors = Binomial::new(0.05, n).unwrap();
-            pois.pmf(n) * (1.0 - errors.cdf((threshold * n as f64).floor() as u64))
-        })
-        .sum();
-    // Windows ending at 5m, 10m, ..., 55m; the rule fires on two in a row.
-    let (mut last_fail, mut last_success) = (1.0, 0.0);
-    for _ in 0..11 {
-        (last_fail, last_success) = ((last_fail + last_success) * (1.0 - q), last_fail * q);
-    }
-    let expected = 1.0 - (last_fail + last_success);
+    let (expected, q) = closed_form_rollback(threshold, guard);
     let count = h["rollback"]["count"].as_u64().unwrap();
     let (lo, hi) = wilson(count, trials, 3.290_526_731_491_926);
     eprintln!(
@@ -144,6 +113,18 @@ fn a_guarded_false_rollback_rate_matches_the_closed_form() {
         lo <= expected && expected <= hi,
         "closed form {expected} outside the 99.9% Wilson interval [{lo}, {hi}]"
     );
+}
+
+/// A plan whose 5% error-rate rule counts only windows of 100 requests or more.
+fn guarded_plan(dir: &std::path::Path) -> std::path::PathBuf {
+    test_plan(
+        dir,
+        "guarded",
+        "5%",
+        "3h",
+        "{ window: 5m, silent_canary: off }",
+        &["{ metric: error_rate, threshold: 5%, duration: 5m, min_requests: 100 }"],
+    )
 }
 
 /// A CSV trace of the canary: `requests` per minute of which `errors` fail, for `minutes`.
@@ -166,14 +147,7 @@ fn trace(dir: &std::path::Path, requests: u64, errors: u64, minutes: u64) -> std
 #[test]
 fn the_replay_rolls_back_only_where_the_window_holds_enough_requests() {
     let dir = support::temp_dir("min-requests-replay");
-    let p = test_plan(
-        &dir,
-        "guarded",
-        "5%",
-        "3h",
-        "{ window: 5m, silent_canary: off }",
-        &["{ metric: error_rate, threshold: 5%, duration: 5m, min_requests: 100 }"],
-    );
+    let p = guarded_plan(&dir);
     let outcome = |trace: &std::path::Path| {
         let done = plan()
             .arg("simulate")
@@ -195,14 +169,7 @@ fn the_replay_rolls_back_only_where_the_window_holds_enough_requests() {
 #[test]
 fn a_trace_without_request_counts_cannot_replay_a_guarded_rule() {
     let dir = support::temp_dir("min-requests-unreadable");
-    let p = test_plan(
-        &dir,
-        "guarded",
-        "5%",
-        "3h",
-        "{ window: 5m, silent_canary: off }",
-        &["{ metric: error_rate, threshold: 5%, duration: 5m, min_requests: 100 }"],
-    );
+    let p = guarded_plan(&dir);
     let mut csv = String::from("timestamp,series,labels,value\n");
     for m in 0..=20u64 {
         csv.push_str(&format!(

@@ -195,33 +195,60 @@ fn latency_fault_far_past_the_threshold_is_caught_one_evaluation_after_onset_plu
 /// second consecutive window above the threshold (a shorter `for` would mean the same, which
 /// is why `validate` refuses it). Over K windows, P(rollback) = P(a run of two successes in K
 /// Bernoulli(q) trials), q = sum_n Poisson(n; mu) * P(Binomial(n, p) > threshold * n).
-#[test]
-fn false_rollback_rate_matches_the_closed_form() {
-    let dir = support::temp_dir("sim-closed");
-    let threshold = 0.0631; // never exactly a ratio of the small integers drawn here
+/// The closed-form case: a plan with one `error_rate` rule (`{ metric: error_rate, RULE,
+/// duration: 5m }`) on disjoint 5m windows, its canary at 50% for 60m and a 5m watch at
+/// 100% (whose first evaluation starts the rule's `for` over, and the release completes
+/// at the next: only the canary's windows can roll back); and a flat scenario file of
+/// 4/3 req/s with 5% errors, so mu = 200 requests per canary window.
+pub(crate) fn closed_form_run(dir: &Path, rule: &str) -> (PathBuf, PathBuf) {
     let p = test_plan(
-        &dir,
+        dir,
         "closed",
         "50%",
         "60m",
         "{ evaluation_interval: 5m, window: 5m }",
-        &[&format!(
-            "{{ metric: error_rate, threshold: {threshold}, duration: 5m }}"
-        )],
+        &[&format!("{{ metric: error_rate, {rule}, duration: 5m }}")],
     );
-    // A 5m watch at 100%: its first evaluation (60m) starts the rule's `for` over, and the
-    // release completes at the next; only the canary's windows can roll back.
     let text = std::fs::read_to_string(&p).unwrap().replace(
         "{ name: full, traffic: 100% }",
         "{ name: full, traffic: 100%, duration: 5m }",
     );
     std::fs::write(&p, text).unwrap();
-    // 4/3 req/s, half to the canary, 300 s windows: mu = 200.
     let sc = write(
-        &dir,
+        dir,
         "flat.yaml",
         "traffic: { requests_per_second: 1.3333333333333333, daily_amplitude: 0 }\nbaseline: { error_rate: 5% }\nscenarios:\n  - name: healthy\n",
     );
+    (p, sc)
+}
+
+/// The exact rollback probability of [`closed_form_run`] with `threshold` and windows
+/// counted from `min_requests` requests on (1: every window with a request), and the
+/// probability `q` that one window is over the threshold. The rule fires on two windows
+/// over it in a row, among the 11 ending at 5m, 10m, ..., 55m (the evaluation at 0 has no
+/// rate; 60m promotes).
+pub(crate) fn closed_form_rollback(threshold: f64, min_requests: u64) -> (f64, f64) {
+    let mu = 1.333_333_333_333_333_3 * 0.5 * 300.0;
+    let pois = Poisson::new(mu).unwrap();
+    let q: f64 = (min_requests..2000u64)
+        .map(|n| {
+            let errors = Binomial::new(0.05, n).unwrap();
+            // errors / n > threshold  <=>  errors > floor(threshold * n)
+            pois.pmf(n) * (1.0 - errors.cdf((threshold * n as f64).floor() as u64))
+        })
+        .sum();
+    let (mut last_fail, mut last_success) = (1.0, 0.0);
+    for _ in 0..11 {
+        (last_fail, last_success) = ((last_fail + last_success) * (1.0 - q), last_fail * q);
+    }
+    (1.0 - (last_fail + last_success), q)
+}
+
+#[test]
+fn false_rollback_rate_matches_the_closed_form() {
+    let dir = support::temp_dir("sim-closed");
+    let threshold = 0.0631; // never exactly a ratio of the small integers drawn here
+    let (p, sc) = closed_form_run(&dir, &format!("threshold: {threshold}"));
     let trials = 4000u64;
     let (r, _) = simulate(&[
         p.to_str().unwrap(),
@@ -235,23 +262,7 @@ fn false_rollback_rate_matches_the_closed_form() {
         "2024",
     ]);
     let h = scenario(&r, "healthy");
-
-    let mu = 1.333_333_333_333_333_3 * 0.5 * 300.0;
-    let pois = Poisson::new(mu).unwrap();
-    let q: f64 = (1..2000u64)
-        .map(|n| {
-            let errors = Binomial::new(0.05, n).unwrap();
-            // errors / n > threshold  <=>  errors > floor(threshold * n)
-            pois.pmf(n) * (1.0 - errors.cdf((threshold * n as f64).floor() as u64))
-        })
-        .sum();
-    // Windows ending at 5m, 10m, ..., 55m (the evaluation at 0 has no rate; 60m promotes).
-    let k = 11;
-    let (mut last_fail, mut last_success) = (1.0, 0.0);
-    for _ in 0..k {
-        (last_fail, last_success) = ((last_fail + last_success) * (1.0 - q), last_fail * q);
-    }
-    let expected = 1.0 - (last_fail + last_success);
+    let (expected, q) = closed_form_rollback(threshold, 1);
 
     let count = h["rollback"]["count"].as_u64().unwrap();
     let estimate = h["rollback"]["probability"].as_f64().unwrap();

@@ -526,6 +526,20 @@ fn write_follows_links_and_respects_read_only_plans() {
     assert_eq!(std::fs::read_to_string(&real).unwrap(), before);
 }
 
+/// The diff a tune printed in `stdout`, applied by `git apply` in `dir`: the file `name`
+/// then.
+fn git_apply(dir: &std::path::Path, stdout: &str, name: &str) -> String {
+    let patch = &stdout[stdout.find("--- a/").expect("a diff")..];
+    write(dir, "change.diff", patch);
+    let applied = std::process::Command::new("git")
+        .current_dir(dir)
+        .args(["apply", "change.diff"])
+        .status()
+        .expect("git runs");
+    assert!(applied.success(), "git apply refused:\n{patch}");
+    std::fs::read_to_string(dir.join(name)).unwrap()
+}
+
 /// `--vary window=...`: each rate window is the plan with it written in, swept on the same
 /// seeds; a window the plan cannot take is said and not tried; the recommended window is
 /// written under `monitoring:` (inserted when the plan states none), and the printed
@@ -604,15 +618,7 @@ fn the_rate_window_is_tuned_as_a_plan_of_its_own() {
     assert_eq!(per_window.len(), windows.len());
     assert!(per_window.iter().any(|w| w["best"]["window_s"] == chosen));
     // The printed change, applied, is the plan `--write` writes.
-    let patch = shown.stdout[shown.stdout.find("--- a/").expect("a diff")..].to_string();
-    write(&dir, "change.diff", &patch);
-    let applied = std::process::Command::new("git")
-        .current_dir(&dir)
-        .args(["apply", "change.diff"])
-        .status()
-        .expect("git runs");
-    assert!(applied.success(), "git apply refused:\n{patch}");
-    let by_patch = std::fs::read_to_string(dir.join("minimal.yaml")).unwrap();
+    let by_patch = git_apply(&dir, &shown.stdout, "minimal.yaml");
     write(&dir, "minimal.yaml", &original);
     plan().cwd(&dir).args(args).arg("--write").expect(0);
     let written = std::fs::read_to_string(dir.join("minimal.yaml")).unwrap();
@@ -637,16 +643,8 @@ fn the_rate_window_is_tuned_as_a_plan_of_its_own() {
     let crlf = crlf.trim_end_matches("\r\n");
     write(&dir, "minimal.yaml", crlf);
     let shown = plan().cwd(&dir).args(args).expect(0);
-    let patch = &shown.stdout[shown.stdout.find("--- a/").expect("a diff")..];
-    assert!(patch.contains("\\ No newline at end of file"), "{patch}");
-    write(&dir, "change.diff", patch);
-    let applied = std::process::Command::new("git")
-        .current_dir(&dir)
-        .args(["apply", "change.diff"])
-        .status()
-        .expect("git runs");
-    assert!(applied.success(), "git apply refused:\n{patch}");
-    let by_patch = std::fs::read_to_string(dir.join("minimal.yaml")).unwrap();
+    assert!(shown.stdout.contains("\\ No newline at end of file"));
+    let by_patch = git_apply(&dir, &shown.stdout, "minimal.yaml");
     write(&dir, "minimal.yaml", crlf);
     plan().cwd(&dir).args(args).arg("--write").expect(0);
     let written = std::fs::read_to_string(dir.join("minimal.yaml")).unwrap();

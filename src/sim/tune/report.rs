@@ -329,10 +329,9 @@ pub(crate) fn percent(v: f64) -> String {
     }
 }
 
-/// A rate window as the plan writes it.
+/// A rate window (in seconds, as the report keeps it) as the plan writes it.
 fn window(s: f64) -> String {
-    crate::model::Duration::from_millis((s * 1000.0).round() as u64)
-        .map_or_else(|| format!("{s}s"), |d| d.to_string())
+    super::window::show((s * 1000.0).round() as u64)
 }
 
 fn duration_s(s: Option<f64>) -> String {

@@ -32,6 +32,11 @@ pub(crate) struct Windowed {
     pub(crate) placed: Option<Placed>,
 }
 
+/// A window as the plan writes it: `10m`, `1h30m`.
+pub(crate) fn show(ms: u64) -> String {
+    Duration::from_millis(ms).map_or_else(|| format!("{ms}ms"), |d| d.to_string())
+}
+
 /// `FROM..TO` of `--vary window=FROM..TO`, in ms: two durations, the first at most the
 /// second.
 pub(crate) fn parse_range(s: &str) -> Result<(u64, u64), String> {
@@ -64,8 +69,6 @@ pub(crate) fn plans(
     let Some((from, to)) = range else {
         return Ok((plans, Vec::new()));
     };
-    let show =
-        |ms: u64| Duration::from_millis(ms).map_or_else(|| format!("{ms}ms"), |d| d.to_string());
     let doc = crate::syntax::parse(source).map_err(|_| "the plan no longer parses".to_string())?;
     let mut skipped = Vec::new();
     let wanted: Vec<u64> = LADDER_MS
