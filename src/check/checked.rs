@@ -39,6 +39,7 @@ pub struct CheckedPlan {
     /// The scenario file `plan simulate` uses without `--scenarios`, as the plan names it
     /// (relative to the plan's folder).
     pub(crate) scenario_file: Option<String>,
+    pub deployment: Deployment,
 }
 
 /// What a release does when a phase's gates fail at its end (`gate_policy`).
@@ -264,4 +265,44 @@ impl RollbackRule {
             Bad::Low => Op::Lt,
         }
     }
+}
+
+/// Where the release runs (`deployment`), checked: what applies each step, and where
+/// Prometheus, Alertmanager and the automatic rollback answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Deployment {
+    pub target: Target,
+    /// Base URLs, without a trailing `/`.
+    pub prometheus: String,
+    pub alertmanager: String,
+    pub automatic_rollback: Option<AutomaticRollback>,
+}
+
+/// What applies each step.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Target {
+    /// `docker compose` with the step's override, NGINX reloaded in its container.
+    Compose,
+    /// NGINX and Prometheus run on the host: the step's files are installed where they read
+    /// them.
+    Host(HostTarget),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostTarget {
+    /// Where each step's NGINX file is installed.
+    pub nginx_conf: String,
+    /// The program that runs NGINX and its first arguments.
+    pub nginx: Vec<String>,
+    /// Where each phase's rules file is installed.
+    pub rules_file: String,
+}
+
+/// `plan release serve`: where it listens, the URL Alertmanager posts to, and the file
+/// holding the token both read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AutomaticRollback {
+    pub listen: std::net::SocketAddr,
+    pub url: String,
+    pub token_file: String,
 }

@@ -3,6 +3,7 @@
 
 mod catalog;
 mod checked;
+mod deployment;
 mod gate_policy;
 mod gates;
 mod limit;
@@ -41,6 +42,7 @@ pub(crate) fn check(plan: &Plan, doc: &Value, source_name: &str) -> Checked {
     service::check(plan, &mut f);
     routing::check(plan, &mut f);
     notifications::check(plan, &mut f);
+    let deployment = deployment::check(plan, &mut f);
     let groups = phases::groups(plan, &mut f);
     let phases = phases::phases(plan, doc, &groups, &mut f);
     let monitoring = monitoring::monitoring(plan, &mut f);
@@ -72,12 +74,12 @@ pub(crate) fn check(plan: &Plan, doc: &Value, source_name: &str) -> Checked {
             .with_hint("add `notifications:` with slack, email or sms"),
         );
     }
-    if f.iter().any(Diagnostic::is_error) {
+    let Some(deployment) = deployment.filter(|_| !f.iter().any(Diagnostic::is_error)) else {
         return Checked {
             plan: None,
             findings: f,
         };
-    }
+    };
     let traffic = plan
         .traffic
         .as_ref()
@@ -126,6 +128,7 @@ pub(crate) fn check(plan: &Plan, doc: &Value, source_name: &str) -> Checked {
         silent_canary: rules.silent_canary,
         notifications,
         scenario_file: plan.simulation.as_ref().and_then(|s| s.scenarios.clone()),
+        deployment,
     };
     if let Some(rps) = checked.traffic.requests_per_second {
         f.extend(thin_traffic(&checked, rps));

@@ -1,6 +1,7 @@
 //! The plan language's types: the typed plan as written, and the scalar types it is made of
 //! (durations, shares, thresholds, gates, predicates, networks), each parsed once.
 
+mod deployment;
 mod duration;
 mod gate_policy;
 mod network;
@@ -10,6 +11,7 @@ mod share;
 mod silent;
 mod threshold;
 
+pub use deployment::{AutomaticRollback, Deployment, Target};
 pub use duration::{Duration, ForDuration, parse_millis};
 pub use gate_policy::{AfterMaxHold, GatePolicy, OnGateFailure};
 pub use network::{Network, Resolver};

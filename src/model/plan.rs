@@ -36,6 +36,8 @@ pub struct Plan {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notifications: Option<Notifications>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<super::Deployment>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub simulation: Option<Simulation>,
 }
 

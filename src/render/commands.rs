@@ -10,31 +10,49 @@
 use super::alertmanager;
 use super::compose::NGINX_SERVICE;
 use super::step::Step;
-use crate::check::CheckedPlan;
+use crate::check::{CheckedPlan, Target};
 use serde::Serialize;
 
 /// The base compose file the overrides are layered on, in the folder the commands run in.
 pub(crate) const COMPOSE_BASE: &str = "docker-compose.yml";
 
-/// Prometheus's reload endpoint (needs `--web.enable-lifecycle`).
-const PROMETHEUS_RELOAD: &str = "curl -fsS -X POST http://localhost:9090/-/reload";
-
-/// Alertmanager's reload endpoint.
-const ALERTMANAGER_RELOAD: &str = "curl -fsS -X POST http://localhost:9093/-/reload";
-
-/// One shell command, run from the folder given to `plan render --out`.
+/// One command, run from the folder given to `plan render --out`: the program and its
+/// arguments (`argv`, what `plan release` runs, with no shell between), and the same as
+/// one shell line (`run`, what people paste).
 #[derive(Serialize, Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Command {
     /// What it does, for people and logs.
     pub(crate) description: String,
     pub(crate) run: String,
+    /// Empty for a command meant for people only (see [`Command::shell`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) argv: Vec<String>,
 }
 
 impl Command {
-    pub(crate) fn new(description: impl Into<String>, run: impl Into<String>) -> Command {
+    pub(crate) fn new<S: Into<String>>(
+        description: impl Into<String>,
+        argv: impl IntoIterator<Item = S>,
+    ) -> Command {
+        let argv: Vec<String> = argv.into_iter().map(Into::into).collect();
+        Command {
+            description: description.into(),
+            run: argv
+                .iter()
+                .map(|w| shell_word(w))
+                .collect::<Vec<_>>()
+                .join(" "),
+            argv,
+        }
+    }
+
+    /// A command for people only (the runbook's checks with pipes and redirections): no
+    /// `argv`, never run by `plan release`.
+    pub(crate) fn shell(description: impl Into<String>, run: impl Into<String>) -> Command {
         Command {
             description: description.into(),
             run: run.into(),
+            argv: Vec::new(),
         }
     }
 }
@@ -42,10 +60,10 @@ impl Command {
 /// The generated files a step applies, relative to the output folder.
 pub(crate) fn artifacts(plan: &CheckedPlan, s: Step) -> Vec<String> {
     let name = s.name(plan);
-    let mut v = vec![
-        format!("nginx/{name}.conf"),
-        format!("compose/{name}.override.yml"),
-    ];
+    let mut v = vec![format!("nginx/{name}.conf")];
+    if plan.deployment.target == Target::Compose {
+        v.push(format!("compose/{name}.override.yml"));
+    }
     if let Step::Phase(_) = s {
         v.push(format!("prometheus/{name}.rules.yml"));
     }
@@ -63,18 +81,68 @@ pub(crate) fn preparation_artifacts(plan: &CheckedPlan) -> Vec<String> {
     v
 }
 
-/// An artifact's path as the commands name it: under the plan's folder, shell-quoted.
+/// An artifact's path as the commands name it: under the plan's folder.
 fn run_path(plan: &CheckedPlan, artifact: &str) -> String {
-    shell_word(&format!("{}/{artifact}", plan.name))
+    format!("{}/{artifact}", plan.name)
+}
+
+fn words(w: &[&str]) -> Vec<String> {
+    w.iter().map(|s| s.to_string()).collect()
+}
+
+/// `docker compose -f docker-compose.yml -f <plan>/compose/<step>.override.yml`, as words.
+fn compose_words(plan: &CheckedPlan, s: Step) -> Vec<String> {
+    let mut v = words(&["docker", "compose", "-f", COMPOSE_BASE, "-f"]);
+    v.push(run_path(
+        plan,
+        &format!("compose/{}.override.yml", s.name(plan)),
+    ));
+    v
 }
 
 /// `docker compose -f docker-compose.yml -f <plan>/compose/<step>.override.yml`.
 pub(crate) fn compose_command(plan: &CheckedPlan, s: Step) -> String {
-    format!(
-        "docker compose -f {} -f {}",
-        shell_word(COMPOSE_BASE),
-        run_path(plan, &format!("compose/{}.override.yml", s.name(plan)))
-    )
+    Command::new("", compose_words(plan, s)).run
+}
+
+/// A POST to Prometheus' or Alertmanager's lifecycle endpoint, which reloads its
+/// configuration (Prometheus needs `--web.enable-lifecycle`).
+fn reload(base: &str) -> Vec<String> {
+    words(&["curl", "-fsS", "-X", "POST", &format!("{base}/-/reload")])
+}
+
+/// NGINX with `args`: in its compose service when the deployment is compose (with the
+/// override of step `s`), else the host's program as the plan runs it.
+pub(crate) fn nginx(plan: &CheckedPlan, s: Step, args: &[&str]) -> Vec<String> {
+    let mut v = match &plan.deployment.target {
+        Target::Compose => {
+            let mut v = compose_words(plan, s);
+            v.extend(words(&["exec", "-T", NGINX_SERVICE, "nginx"]));
+            v
+        }
+        Target::Host(h) => h.nginx.clone(),
+    };
+    v.extend(words(args));
+    v
+}
+
+/// The services' state, where the deployment has a command for it.
+pub(crate) fn services_state(plan: &CheckedPlan, s: Step) -> Option<Command> {
+    match plan.deployment.target {
+        Target::Compose => {
+            let mut v = compose_words(plan, s);
+            v.push("ps".into());
+            Some(Command::new("show the services' state", v))
+        }
+        Target::Host(_) => None,
+    }
+}
+
+/// `promtool check rules FILE` (or `test`).
+fn promtool(verb: &str, file: String) -> Vec<String> {
+    let mut v = words(&["promtool", verb, "rules"]);
+    v.push(file);
+    v
 }
 
 /// The checks run before the release starts: every rule file and its unit tests, and the
@@ -85,82 +153,119 @@ pub(crate) fn preparation_commands(plan: &CheckedPlan) -> Vec<Command> {
         let name = Step::Phase(i).name(plan);
         v.push(Command::new(
             format!("check the alerting rules of phase {name}"),
-            format!(
-                "promtool check rules {}",
-                run_path(plan, &format!("prometheus/{name}.rules.yml"))
+            promtool(
+                "check",
+                run_path(plan, &format!("prometheus/{name}.rules.yml")),
             ),
         ));
         v.push(Command::new(
             format!("run the unit tests of phase {name}'s rules"),
-            format!(
-                "promtool test rules {}",
-                run_path(plan, &format!("prometheus/{name}.test.yml"))
+            promtool(
+                "test",
+                run_path(plan, &format!("prometheus/{name}.test.yml")),
             ),
         ));
     }
-    v.push(Command::new(
-        "check the Alertmanager configuration",
-        format!("amtool check-config {}", run_path(plan, alertmanager::PATH)),
-    ));
+    let mut amtool = words(&["amtool", "check-config"]);
+    amtool.push(run_path(plan, alertmanager::PATH));
+    v.push(Command::new("check the Alertmanager configuration", amtool));
     v.push(Command::new(
         "load the Alertmanager configuration",
-        ALERTMANAGER_RELOAD,
+        reload(&plan.deployment.alertmanager),
     ));
     v.push(Command::new(
         "check that Prometheus is up",
-        "curl -fsS http://localhost:9090/-/healthy",
+        words(&[
+            "curl",
+            "-fsS",
+            &format!("{}/-/healthy", plan.deployment.prometheus),
+        ]),
     ));
+    v
+}
+
+/// `install -m 0644 FROM TO`: a generated file put where a program reads it.
+fn install(from: String, to: &str) -> Vec<String> {
+    let mut v = words(&["install", "-m", "0644"]);
+    v.push(from);
+    v.push(to.into());
     v
 }
 
 /// The commands that apply step `s`, in order.
 pub(crate) fn step_commands(plan: &CheckedPlan, s: Step) -> Vec<Command> {
     let name = s.name(plan);
-    let compose = compose_command(plan, s);
+    let rules = run_path(plan, &format!("prometheus/{name}.rules.yml"));
     let mut v = Vec::new();
     if let Step::Phase(_) = s {
         v.push(Command::new(
             format!("check phase {name}'s alerting rules before loading them"),
-            format!(
-                "promtool check rules {}",
-                run_path(plan, &format!("prometheus/{name}.rules.yml"))
-            ),
+            promtool("check", rules.clone()),
         ));
     }
-    let up = match s {
-        Step::Phase(i) => format!(
-            "start or scale the canary ({}) and route {} of users to it",
-            plan.release.to, plan.phases[i].traffic
-        ),
-        Step::Rollback => format!(
-            "switch all traffic back to {} and stop the canary",
-            plan.release.from
-        ),
-        Step::Promotion => format!(
-            "run {} as the stable version and retire the canary",
-            plan.release.to
-        ),
-    };
-    v.push(Command::new(up, format!("{compose} up -d")));
+    match &plan.deployment.target {
+        Target::Compose => {
+            let up = match s {
+                Step::Phase(i) => format!(
+                    "start or scale the canary ({}) and route {} of users to it",
+                    plan.release.to, plan.phases[i].traffic
+                ),
+                Step::Rollback => format!(
+                    "switch all traffic back to {} and stop the canary",
+                    plan.release.from
+                ),
+                Step::Promotion => format!(
+                    "run {} as the stable version and retire the canary",
+                    plan.release.to
+                ),
+            };
+            let mut c = compose_words(plan, s);
+            c.extend(words(&["up", "-d"]));
+            v.push(Command::new(up, c));
+        }
+        Target::Host(h) => {
+            let routes = match s {
+                Step::Phase(i) => format!(
+                    "{} of users to the canary {}",
+                    plan.phases[i].traffic, plan.release.to
+                ),
+                Step::Rollback => format!("every user to {}", plan.release.from),
+                Step::Promotion => format!("every user to {}", plan.release.to),
+            };
+            v.push(Command::new(
+                format!("put the NGINX file of {name} in place (it routes {routes})"),
+                install(run_path(plan, &format!("nginx/{name}.conf")), &h.nginx_conf),
+            ));
+        }
+    }
     v.push(Command::new(
         "test the NGINX configuration",
-        format!("{compose} exec -T {NGINX_SERVICE} nginx -t"),
+        nginx(plan, s, &["-t"]),
     ));
     v.push(Command::new(
         "reload NGINX without dropping connections",
-        format!("{compose} exec -T {NGINX_SERVICE} nginx -s reload"),
+        nginx(plan, s, &["-s", "reload"]),
     ));
+    if let Target::Host(h) = &plan.deployment.target {
+        v.push(match s {
+            Step::Phase(_) => Command::new(
+                format!("put phase {name}'s alerting rules in place"),
+                install(rules, &h.rules_file),
+            ),
+            _ => Command::new(
+                "remove the canary's alerting rules",
+                words(&["rm", "-f", &h.rules_file]),
+            ),
+        });
+    }
     v.push(Command::new(
         match s {
             Step::Phase(_) => format!("load phase {name}'s alerting rules into Prometheus"),
             _ => "reload Prometheus so the canary's rules stop evaluating".to_string(),
         },
-        PROMETHEUS_RELOAD,
+        reload(&plan.deployment.prometheus),
     ));
-    v.push(Command::new(
-        "show the services' state",
-        format!("{compose} ps"),
-    ));
+    v.extend(services_state(plan, s));
     v
 }
 

@@ -31,13 +31,13 @@ use super::step::Step;
 use super::text::{
     alert_summary, comparison_symbol, group_condition_text, group_rule_text, limit_text, value_text,
 };
-use crate::check::{CheckedPlan, GatePolicy, Limit, Metric};
+use crate::check::{CheckedPlan, GatePolicy, Limit, Metric, Target};
 use crate::lower::{AlertRule, RuleKind};
 use crate::model::{AfterMaxHold, AgeUnit, Duration, ForDuration, Operand, Share, Sticky};
 use serde::Serialize;
 
 /// The manifest format's version; consumers should refuse versions they do not know.
-const SCHEMA_VERSION: u32 = 1;
+const SCHEMA_VERSION: u32 = 2;
 
 /// Renders `manifest.json`.
 pub(crate) fn render(plan: &CheckedPlan, rules: &[AlertRule]) -> Vec<Artifact> {
@@ -66,6 +66,7 @@ struct Manifest<'a> {
     service: Service<'a>,
     routing: Routing<'a>,
     notifications: Notifications<'a>,
+    deployment: DeploymentDoc<'a>,
     /// Every alerting rule of the Prometheus rule files, with its runbook link.
     alerts: Vec<Alert>,
     /// The silent-canary rollback rule; null when the plan sets `silent_canary: off`.
@@ -87,6 +88,28 @@ struct Paths {
     commands: &'static str,
     /// The user's base compose file, relative to where commands run.
     compose_base_file: &'static str,
+}
+
+/// Where the release runs (`deployment`): what the commands apply, and where `plan
+/// release` asks Prometheus and listens for Alertmanager.
+#[derive(Serialize)]
+struct DeploymentDoc<'a> {
+    /// `compose` or `host`.
+    target: &'static str,
+    /// `host`: where each step's NGINX file and each phase's rules are installed.
+    nginx_conf: Option<&'a str>,
+    rules_file: Option<&'a str>,
+    prometheus: &'a str,
+    alertmanager: &'a str,
+    /// `plan release serve`; null when the plan asks for no automatic rollback.
+    automatic_rollback: Option<AutomaticRollbackDoc<'a>>,
+}
+
+#[derive(Serialize)]
+struct AutomaticRollbackDoc<'a> {
+    listen: String,
+    url: &'a str,
+    token_file: &'a str,
 }
 
 #[derive(Serialize)]
@@ -409,6 +432,25 @@ impl Serialize for Num {
 // ---------------------------------------------------------------------------------------
 // Building it.
 
+fn deployment(d: &crate::check::Deployment) -> DeploymentDoc<'_> {
+    let host = match &d.target {
+        Target::Compose => None,
+        Target::Host(h) => Some(h),
+    };
+    DeploymentDoc {
+        target: if host.is_some() { "host" } else { "compose" },
+        nginx_conf: host.map(|h| h.nginx_conf.as_str()),
+        rules_file: host.map(|h| h.rules_file.as_str()),
+        prometheus: &d.prometheus,
+        alertmanager: &d.alertmanager,
+        automatic_rollback: d.automatic_rollback.as_ref().map(|a| AutomaticRollbackDoc {
+            listen: a.listen.to_string(),
+            url: &a.url,
+            token_file: &a.token_file,
+        }),
+    }
+}
+
 fn build<'p>(plan: &'p CheckedPlan, rules: &[AlertRule]) -> Manifest<'p> {
     let n = &plan.notifications;
     let mut critical = Vec::new();
@@ -445,6 +487,7 @@ fn build<'p>(plan: &'p CheckedPlan, rules: &[AlertRule]) -> Manifest<'p> {
             port: plan.service.port,
             replicas: plan.service.replicas,
         },
+        deployment: deployment(&plan.deployment),
         routing: Routing {
             listen: plan.routing.listen,
             server_name: &plan.routing.server_name,

@@ -10,9 +10,10 @@
 use crate::support::*;
 use indexmap::IndexMap;
 use plan::model::{
-    self, AfterMaxHold, Bad, Condition, Duration, Email, ForDuration, Gate, GatePolicy, MetricDef,
-    Network, Notifications, OnGateFailure, Phase, Plan, Predicate, Release, Resolver,
-    RollbackCondition, Routing, Service, Share, Slack, Sms, Sticky, Threshold, Traffic, Unit,
+    self, AfterMaxHold, AutomaticRollback, Bad, Condition, Deployment, Duration, Email,
+    ForDuration, Gate, GatePolicy, MetricDef, Network, Notifications, OnGateFailure, Phase, Plan,
+    Predicate, Release, Resolver, RollbackCondition, Routing, Service, Share, Slack, Sms, Sticky,
+    Target, Threshold, Traffic, Unit,
 };
 use plan::pipeline;
 use plan::source::Source;
@@ -211,6 +212,9 @@ struct Parts {
     /// Where the group and force headers count from (written when either is set).
     trusted: Vec<Network>,
     resolver: Option<Resolver>,
+    /// 0: no `deployment`; 1: a host with automatic rollback; 2: compose with its own URLs
+    /// and automatic rollback.
+    deployment: u8,
 }
 
 fn parts() -> impl Strategy<Value = Parts> {
@@ -268,6 +272,7 @@ fn parts() -> impl Strategy<Value = Parts> {
                 "10.0.0.2:5353",
                 "[fd00::53]:53",
             ])),
+            0u8..3,
         ),
     )
         .prop_map(
@@ -280,7 +285,7 @@ fn parts() -> impl Strategy<Value = Parts> {
                 watched,
                 rule_minutes,
                 notify,
-                (trusted, resolver),
+                (trusted, resolver, deployment),
             )| {
                 shares.sort_unstable();
                 shares.push(10_000);
@@ -310,9 +315,40 @@ fn parts() -> impl Strategy<Value = Parts> {
                         .map(|n| Network::parse(n).expect("a network"))
                         .collect(),
                     resolver: resolver.map(|r| Resolver::parse(r).expect("a resolver")),
+                    deployment,
                 }
             },
         )
+}
+
+/// A plan's `deployment` of kind `choice` (see [`Parts::deployment`]).
+fn deployment(name: &str, choice: u8) -> Option<Deployment> {
+    let automatic = AutomaticRollback {
+        listen: None,
+        url: None,
+        token_file: "/etc/plan/release-token".into(),
+    };
+    match choice {
+        1 => Some(Deployment {
+            target: Some(Target::Host),
+            nginx_conf: Some(format!("/etc/nginx/conf.d/{name}.conf")),
+            nginx: Some(vec!["nginx".into(), "-p".into(), "/srv/nginx/".into()]),
+            rules_file: Some(format!("/etc/prometheus/rules/{name}.rules.yml")),
+            automatic_rollback: Some(automatic),
+            ..Deployment::default()
+        }),
+        2 => Some(Deployment {
+            prometheus: Some("http://prometheus:9090/".into()),
+            alertmanager: Some("http://10.0.0.5:9093/am".into()),
+            automatic_rollback: Some(AutomaticRollback {
+                listen: Some("[::1]:9797".into()),
+                url: Some("http://host.docker.internal:9797/alerts".into()),
+                ..automatic
+            }),
+            ..Deployment::default()
+        }),
+        _ => None,
+    }
 }
 
 /// A valid plan built from `parts`, with gates and rollback rules drawn for its metrics.
@@ -427,6 +463,7 @@ fn assemble(
         }),
     };
     Plan {
+        deployment: deployment(&p.name, p.deployment),
         name: p.name,
         release: Release {
             from: "v1.0.0".into(),

@@ -176,6 +176,8 @@ const ALL_CODES: &[&str] = &[
     "webhook-url-secret",
     "thin-traffic",
     "min-requests-metric",
+    "deployment-target",
+    "deployment-listen",
     "min-requests-unreachable",
     "traffic-looks-like-fraction",
     "window-too-short",

@@ -68,6 +68,8 @@ const SLACK: &str = "slack";
 const EMAIL: &str = "email";
 const SMS: &str = "sms";
 const NULL: &str = "null";
+/// `plan release serve`, when the plan asks for automatic rollback.
+const RELEASE: &str = "plan-release";
 
 /// The labels alerts are grouped by.
 const GROUP_BY: [&str; 2] = ["plan", "phase"];
@@ -185,11 +187,17 @@ pub(crate) fn render(plan: &CheckedPlan) -> Vec<Artifact> {
 }
 
 fn comment(plan: &CheckedPlan) -> String {
+    let release = plan.deployment.automatic_rollback.as_ref().map_or_else(String::new, |a| {
+        format!(
+            "# Automatic rollback: this plan's rollback alerts go first, at once, to `plan release serve` ({}).\n",
+            a.url
+        )
+    });
     let n = &plan.notifications;
     if n.slack.is_none() && n.email.is_none() && n.sms.is_none() {
-        return "# The plan has no notifications: every alert goes to the `null` receiver,\n\
-                # which sends nothing (the alerts stay visible in Prometheus and Alertmanager).\n"
-            .to_string();
+        return release
+            + "# The plan has no notifications: every alert goes to the `null` receiver,\n\
+               # which sends nothing (the alerts stay visible in Prometheus and Alertmanager).\n";
     }
     let mut critical: Vec<&str> = Vec::new();
     if n.slack.is_some() {
@@ -208,6 +216,7 @@ fn comment(plan: &CheckedPlan) -> String {
         critical.join(", "),
         plan = plan.name
     );
+    out.push_str(&release);
     if n.slack.is_some() {
         out.push_str(
             "# Slack shows each alert's summary (with its current value), description, action \
@@ -284,6 +293,22 @@ fn build(plan: &CheckedPlan) -> Config {
     }
 
     let critical: Vec<String> = receivers.iter().map(|r| r.name.clone()).collect();
+    if let Some(a) = &plan.deployment.automatic_rollback {
+        receivers.push(Receiver {
+            name: RELEASE.to_string(),
+            webhook_configs: vec![WebhookConfig {
+                send_resolved: false,
+                url: a.url.clone(),
+                http_config: Some(HttpConfig {
+                    authorization: Authorization {
+                        type_: "Bearer",
+                        credentials_file: a.token_file.clone(),
+                    },
+                }),
+            }],
+            ..Receiver::default()
+        });
+    }
     let default = if n.slack.is_some() { SLACK } else { NULL };
     if receivers.is_empty() || default == NULL {
         receivers.push(Receiver {
@@ -312,6 +337,22 @@ fn build(plan: &CheckedPlan) -> Config {
             matchers: vec![matcher("severity", "warning")],
             ..Route::default()
         });
+    }
+    // The automatic rollback first, at once, and on to the people: the driver acts on the
+    // first notification and ignores repeats, which only matter if it was down.
+    if plan.deployment.automatic_rollback.is_some() {
+        routes.insert(
+            0,
+            Route {
+                receiver: Some(RELEASE.to_string()),
+                matchers: vec![matcher("action", "rollback")],
+                continue_: true,
+                group_wait: Some("0s"),
+                group_interval: Some("10s"),
+                repeat_interval: Some("1m"),
+                ..Route::default()
+            },
+        );
     }
 
     let plan_route = Route {

@@ -4,6 +4,7 @@
 use super::context::Ctx;
 use super::markdown::{code, group_item, heading, md};
 use super::phases::{gate_failure, watch_text};
+use crate::check::Target;
 use crate::lower::RuleKind;
 use crate::model::{Sticky, trim};
 use crate::render::anchors::anchor;
@@ -36,16 +37,28 @@ pub(super) fn write_header(out: &mut String, cx: &Ctx) -> fmt::Result {
         p.phases.len()
     )?;
     writeln!(out)?;
-    writeln!(
-        out,
-        "Run every command from the folder given to `plan render --out` (the parent of this \
-         one), where the base compose file {} is: the compose commands layer each step's \
-         override on it, and docker-compose resolves the overrides' paths against its folder. \
-         The text names files relative to this runbook's folder; the commands name them from \
-         the `--out` folder ({}).",
-        code(COMPOSE_BASE),
-        code(&format!("{}/...", p.name))
-    )?;
+    match &p.deployment.target {
+        Target::Compose => writeln!(
+            out,
+            "Run every command from the folder given to `plan render --out` (the parent of this \
+             one), where the base compose file {} is: the compose commands layer each step's \
+             override on it, and docker-compose resolves the overrides' paths against its folder. \
+             The text names files relative to this runbook's folder; the commands name them from \
+             the `--out` folder ({}).",
+            code(COMPOSE_BASE),
+            code(&format!("{}/...", p.name))
+        )?,
+        Target::Host(h) => writeln!(
+            out,
+            "NGINX and Prometheus run on this host: each step installs its NGINX file as {} and \
+             its rules as {}, then reloads both. Run every command from the folder given to \
+             `plan render --out` (the parent of this one). The text names files relative to \
+             this runbook's folder; the commands name them from the `--out` folder ({}).",
+            code(&h.nginx_conf),
+            code(&h.rules_file),
+            code(&format!("{}/...", p.name))
+        )?,
+    }
     writeln!(out)?;
     writeln!(out, "Contents:")?;
     writeln!(out)?;

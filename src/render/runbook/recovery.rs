@@ -2,9 +2,10 @@
 
 use super::context::Ctx;
 use super::markdown::{applied_files, code, commands_block, heading, md};
+use crate::check::Target;
 use crate::lower::{self};
 use crate::render::commands::{self, Command, compose_command, shell_word};
-use crate::render::compose::{NGINX_SERVICE, canary_service};
+use crate::render::compose::canary_service;
 use crate::render::step::Step;
 use std::fmt::{self, Write};
 
@@ -19,17 +20,26 @@ pub(super) fn write_manual_rollback(out: &mut String, cx: &Ctx) -> fmt::Result {
          analysis later."
     )?;
     writeln!(out)?;
-    writeln!(
-        out,
-        "1. **Switch traffic back and stop the canary.** If seconds allow, keep \
-         the canary's logs first: {}. Then send all traffic back to {} and stop the canary \
-         (applies {}):",
-        code(&format!(
-            "{compose} logs --no-color {canary} > {canary}.log"
-        )),
-        md(&p.release.from),
-        applied_files(p, Step::Rollback)
-    )?;
+    match p.deployment.target {
+        Target::Compose => writeln!(
+            out,
+            "1. **Switch traffic back and stop the canary.** If seconds allow, keep \
+             the canary's logs first: {}. Then send all traffic back to {} and stop the canary \
+             (applies {}):",
+            code(&format!(
+                "{compose} logs --no-color {canary} > {canary}.log"
+            )),
+            md(&p.release.from),
+            applied_files(p, Step::Rollback)
+        )?,
+        Target::Host(_) => writeln!(
+            out,
+            "1. **Switch traffic back.** Send all traffic back to {} (applies {}); the \
+             canary's processes are yours to stop once its logs are kept:",
+            md(&p.release.from),
+            applied_files(p, Step::Rollback)
+        )?,
+    }
     writeln!(out)?;
     // Indent the block under the list item.
     let mut block = String::new();
@@ -41,13 +51,21 @@ pub(super) fn write_manual_rollback(out: &mut String, cx: &Ctx) -> fmt::Result {
             writeln!(out, "   {line}")?;
         }
     }
-    writeln!(
-        out,
-        "2. **Check** that {} is no longer running in the output of `ps` above, and that \
-         the error rate of {} is back to normal.",
-        code(&canary),
-        md(&p.release.from)
-    )?;
+    match p.deployment.target {
+        Target::Compose => writeln!(
+            out,
+            "2. **Check** that {} is no longer running in the output of `ps` above, and that \
+             the error rate of {} is back to normal.",
+            code(&canary),
+            md(&p.release.from)
+        )?,
+        Target::Host(_) => writeln!(
+            out,
+            "2. **Check** that responses carry `X-Release-Version: {}` only, and that its \
+             error rate is back to normal.",
+            md(&p.release.from)
+        )?,
+    }
     writeln!(
         out,
         "3. **Recover data.** If {} changed data or schemas, restore them to what \
@@ -71,33 +89,33 @@ pub(super) fn write_manual_rollback(out: &mut String, cx: &Ctx) -> fmt::Result {
 
 pub(super) fn write_troubleshooting(out: &mut String, cx: &Ctx) -> fmt::Result {
     let p = cx.plan;
-    let compose = compose_command(p, Step::Phase(0));
-    let nginx = NGINX_SERVICE;
     heading(out, 2, "troubleshooting", "Troubleshooting")?;
     writeln!(
         out,
-        "**The traffic split does not take effect.** Test and reload NGINX (use the override of the current phase):"
+        "**The traffic split does not take effect.** Test and reload NGINX{}:",
+        match p.deployment.target {
+            Target::Compose => " (use the override of the current phase)",
+            Target::Host(_) => "",
+        }
     )?;
     writeln!(out)?;
+    let step = Step::Phase(0);
     let mut cmds = vec![
-        Command {
-            description: "test the NGINX configuration".into(),
-            run: format!("{compose} exec -T {nginx} nginx -t"),
-        },
-        Command {
-            description: "reload it".into(),
-            run: format!("{compose} exec -T {nginx} nginx -s reload"),
-        },
+        Command::new(
+            "test the NGINX configuration",
+            commands::nginx(p, step, &["-t"]),
+        ),
+        Command::new("reload it", commands::nginx(p, step, &["-s", "reload"])),
     ];
     if let Some(h) = &p.routing.force_header {
-        cmds.push(Command {
-            description: format!("ask for {} explicitly", p.release.to),
-            run: format!(
+        cmds.push(Command::shell(
+            format!("ask for {} explicitly", p.release.to),
+            format!(
                 "curl -sS -o /dev/null -w '%{{http_code}}\\n' -H {} http://localhost:{}/",
                 shell_word(&format!("{h}: canary")),
                 p.routing.listen
             ),
-        });
+        ));
     }
     commands_block(out, &cmds)?;
     writeln!(
@@ -105,10 +123,11 @@ pub(super) fn write_troubleshooting(out: &mut String, cx: &Ctx) -> fmt::Result {
         "**Metrics look wrong or are missing.** Check Prometheus and the recorded series the rules read:"
     )?;
     writeln!(out)?;
-    let mut cmds = vec![Command {
-        description: "is Prometheus up?".into(),
-        run: "curl -fsS http://localhost:9090/-/healthy".into(),
-    }];
+    let prometheus = &p.deployment.prometheus;
+    let mut cmds = vec![Command::new(
+        "is Prometheus up?",
+        ["curl", "-fsS", &format!("{prometheus}/-/healthy")],
+    )];
     let mut seen = Vec::new();
     for r in cx.rules {
         if seen.contains(&r.metric) {
@@ -116,13 +135,16 @@ pub(super) fn write_troubleshooting(out: &mut String, cx: &Ctx) -> fmt::Result {
         }
         seen.push(r.metric);
         let m = &p.metrics[r.metric];
-        cmds.push(Command {
-            description: format!("{} of both tracks", m.name),
-            run: format!(
-                "curl -fsS http://localhost:9090/api/v1/query --data-urlencode {}",
-                shell_word(&format!("query={}", lower::record_name(m)))
-            ),
-        });
+        cmds.push(Command::new(
+            format!("{} of both tracks", m.name),
+            [
+                "curl".to_string(),
+                "-fsS".into(),
+                format!("{prometheus}/api/v1/query"),
+                "--data-urlencode".into(),
+                format!("query={}", lower::record_name(m)),
+            ],
+        ));
     }
     commands_block(out, &cmds)?;
     writeln!(
@@ -130,13 +152,16 @@ pub(super) fn write_troubleshooting(out: &mut String, cx: &Ctx) -> fmt::Result {
         "**The automatic rollback did not happen.** Roll back by hand ([Rolling back](#rolling-back)) and check the services:"
     )?;
     writeln!(out)?;
-    commands_block(
-        out,
-        &[Command {
+    let state: Vec<Command> = commands::services_state(p, Step::Rollback)
+        .into_iter()
+        .map(|c| Command {
             description: "the services' state".into(),
-            run: format!("{} ps", compose_command(p, Step::Rollback)),
-        }],
-    )?;
+            ..c
+        })
+        .collect();
+    if !state.is_empty() {
+        commands_block(out, &state)?;
+    }
     writeln!(
         out,
         "**In an emergency:** roll back at once; tell the team ({}); keep the logs and \

@@ -4,11 +4,12 @@
 use super::context::Ctx;
 use super::markdown::{code, heading, md};
 use super::phases::gate_failure;
+use crate::check::Target;
 use crate::check::{GatePolicy, Limit, Metric};
 use crate::lower::{self, RuleKind};
 use crate::model::AfterMaxHold;
 use crate::render::anchors::anchor;
-use crate::render::commands::compose_command;
+use crate::render::commands::{self, compose_command};
 use crate::render::compose::canary_service;
 use crate::render::step::Step;
 use crate::render::text::{gate_text, limit_text, rollback_text};
@@ -289,14 +290,23 @@ fn write_silent_canary(out: &mut String, cx: &Ctx) -> fmt::Result {
     )?;
     writeln!(out, "- **Alert:** {} (critical)", code(&r.alert))?;
     writeln!(out, "- **Notified:** {}", cx.critical_to)?;
-    writeln!(
-        out,
-        "- **What to do:** [roll back now](#rolling-back); users are getting errors. Then \
-         look at why {} stopped: {} with the phase's override, its exit code, an OOM kill \
-         (`docker inspect`), its logs.",
-        code(&canary_service(p)),
-        code(&format!("{} ps", compose_command(p, Step::Phase(0))))
-    )?;
+    match p.deployment.target {
+        Target::Compose => writeln!(
+            out,
+            "- **What to do:** [roll back now](#rolling-back); users are getting errors. Then \
+             look at why {} stopped: {} with the phase's override, its exit code, an OOM kill \
+             (`docker inspect`), its logs.",
+            code(&canary_service(p)),
+            code(&format!("{} ps", compose_command(p, Step::Phase(0))))
+        )?,
+        Target::Host(_) => writeln!(
+            out,
+            "- **What to do:** [roll back now](#rolling-back); users are getting errors. Then \
+             look at why the canary {} stopped answering Prometheus' scrapes: its processes, \
+             their exit codes, an OOM kill, their logs.",
+            code(&p.release.to),
+        )?,
+    }
     writeln!(out)
 }
 
@@ -311,7 +321,7 @@ pub(super) fn write_no_data(out: &mut String, cx: &Ctx) -> fmt::Result {
         cx.warning_to, p.monitoring.window
     )?;
     writeln!(out)?;
-    let compose = compose_command(p, Step::Phase(0));
+    let state = commands::services_state(p, Step::Phase(0));
     for r in cx.rules.iter().filter(|r| r.kind == RuleKind::NoData) {
         let m = &p.metrics[r.metric];
         rule_heading(
@@ -327,11 +337,13 @@ pub(super) fn write_no_data(out: &mut String, cx: &Ctx) -> fmt::Result {
         writeln!(
             out,
             "- **What to do:** check that {} runs and is scraped, and that the phase sends it \
-             traffic (at a small share, a quiet hour may bring no request): {} (with the \
-             current phase's override), then query {} in Prometheus. Do not advance while the \
-             metric has no data.",
+             traffic (at a small share, a quiet hour may bring no request){}, then query {} in \
+             Prometheus. Do not advance while the metric has no data.",
             code(&canary_service(p)),
-            code(&format!("{compose} ps")),
+            match &state {
+                Some(c) => format!(": {} (with the current phase's override)", code(&c.run)),
+                None => String::new(),
+            },
             code(&lower::record_name(m))
         )?;
         writeln!(out)?;
