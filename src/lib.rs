@@ -14,6 +14,7 @@ pub mod pipeline;
 mod pointer;
 pub mod prom;
 pub mod promql;
+pub(crate) mod release;
 pub mod render;
 mod schema;
 pub mod sim;

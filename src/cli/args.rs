@@ -19,6 +19,69 @@ pub(super) struct Cli {
     pub(super) command: Command,
 }
 
+/// The verbs of `plan release`.
+#[derive(Subcommand)]
+pub(super) enum ReleaseVerb {
+    /// Apply phase one.
+    Start(StepArgs),
+    /// Apply the next phase, once the current one has run its minimum duration and
+    /// Prometheus reports its gates holding and no rollback alert.
+    Next(StepArgs),
+    /// Promote the new version, once the last phase's watch is over with no rollback alert.
+    Complete(StepArgs),
+    /// Roll back: every user to the stable version, the canary's rules unloaded.
+    Rollback(StepArgs),
+    /// Where the release is, what Prometheus reports, and what `next` would do.
+    Status {
+        /// The rendered plan's folder (`OUT/<plan>`, holding manifest.json).
+        dir: PathBuf,
+    },
+    /// The release's history.
+    Report {
+        /// The rendered plan's folder (`OUT/<plan>`, holding manifest.json).
+        dir: PathBuf,
+        /// Markdown for people, JSON for tools.
+        #[arg(long, value_enum, default_value_t = ReportFormat::Markdown)]
+        format: ReportFormat,
+    },
+}
+
+#[derive(Args)]
+pub(super) struct StepArgs {
+    /// The rendered plan's folder (`OUT/<plan>`, holding manifest.json).
+    pub(super) dir: PathBuf,
+    /// Print the commands the step would run and change nothing.
+    #[arg(long)]
+    pub(super) dry_run: bool,
+    /// Why, for the history (required with --force).
+    #[arg(long, value_parser = reason)]
+    pub(super) reason: Option<String>,
+    /// Go ahead although the phase's duration or its gates say wait.
+    #[arg(long, requires = "reason")]
+    pub(super) force: bool,
+    /// Who acts, for the history (default: $USER).
+    #[arg(long, value_parser = reason)]
+    pub(super) by: Option<String>,
+}
+
+/// A reason or a name: one line of at most 500 characters.
+fn reason(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Err("give a few words".into());
+    }
+    if s.chars().count() > 500 || s.chars().any(char::is_control) {
+        return Err("one line of at most 500 characters".into());
+    }
+    Ok(s.to_string())
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(super) enum ReportFormat {
+    Markdown,
+    Json,
+}
+
 #[derive(Subcommand)]
 pub(super) enum Command {
     /// Check release plans against the schema and the semantic rules (for pre-commit hooks).
@@ -103,6 +166,12 @@ pub(super) enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
+    },
+    /// Drive a rendered plan's release on this host, phase by phase, with the commands its
+    /// manifest lists; the release's state and audit log live in `OUT/.plan-release/<plan>/`.
+    Release {
+        #[command(subcommand)]
+        verb: ReleaseVerb,
     },
     /// Find the thresholds, `for` durations and gate levels that keep false rollbacks
     /// within a budget and catch the most faulty releases, every setting judged on the

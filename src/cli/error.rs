@@ -31,6 +31,8 @@ pub(super) enum Error {
     Tune(String),
     /// Shards that do not make one run, or a shard that cannot be read as one.
     Shard(String),
+    /// `plan release` refused or failed: why, and what to do.
+    Release(String),
 }
 
 impl Error {
@@ -41,7 +43,7 @@ impl Error {
                 EXIT_INVALID
             }
             Error::Write(_) | Error::Usage(_) => EXIT_USAGE,
-            Error::Tune(_) | Error::Shard(_) => EXIT_INVALID,
+            Error::Tune(_) | Error::Shard(_) | Error::Release(_) => EXIT_INVALID,
             Error::Replay(ReplayError::Io { .. } | ReplayError::Bounds { .. }) => EXIT_USAGE,
             Error::Replay(
                 ReplayError::Trace { .. } | ReplayError::Query { .. } | ReplayError::Guard { .. },
@@ -59,7 +61,9 @@ impl Error {
             Error::Drift(drift) => drift_text(drift),
             Error::Write(e) => format!("error: {e}\n"),
             Error::Replay(e) => replay_error_text(e, color()),
-            Error::Usage(e) | Error::Tune(e) | Error::Shard(e) => format!("error: {e}\n"),
+            Error::Usage(e) | Error::Tune(e) | Error::Shard(e) | Error::Release(e) => {
+                format!("error: {e}\n")
+            }
         }
     }
 }

@@ -13,6 +13,7 @@ mod error;
 mod findings;
 mod merge;
 mod progress;
+mod release;
 mod render;
 mod settings;
 mod simulate;
@@ -96,6 +97,7 @@ pub fn main() -> i32 {
             };
             tune::tune(&file, scenarios.as_deref(), flags, &ask, format)
         }
+        Command::Release { verb } => release::release(verb),
         Command::Schema { scenarios } => {
             print!(
                 "{}",

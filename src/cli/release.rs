@@ -1,0 +1,62 @@
+//! `plan release`: the verbs on the command line. Steps print what they run on stdout;
+//! a refusal or a failure is the error, with exit code 1.
+
+use super::args::{ReleaseVerb, ReportFormat, StepArgs};
+use super::error::Error;
+use crate::release::manifest::Rendered;
+use crate::release::time::now_ms;
+use crate::release::{self, Ask, Verb, report, state_dir};
+
+pub(super) fn release(verb: ReleaseVerb) -> Result<(), Error> {
+    let (verb, args) = match verb {
+        ReleaseVerb::Start(a) => (Verb::Start, a),
+        ReleaseVerb::Next(a) => (Verb::Next, a),
+        ReleaseVerb::Complete(a) => (Verb::Complete, a),
+        ReleaseVerb::Rollback(a) => (Verb::Rollback, a),
+        ReleaseVerb::Status { dir } => {
+            let rendered = Rendered::read(&dir).map_err(Error::Release)?;
+            let state = state_dir(&rendered).load().map_err(Error::Release)?;
+            print!("{}", report::status(&rendered, state.as_ref(), now_ms()));
+            return Ok(());
+        }
+        ReleaseVerb::Report { dir, format } => {
+            let rendered = Rendered::read(&dir).map_err(Error::Release)?;
+            let Some(state) = state_dir(&rendered).load().map_err(Error::Release)? else {
+                return Err(Error::Release(
+                    "the release has not started: there is nothing to report".into(),
+                ));
+            };
+            let now = now_ms();
+            print!(
+                "{}",
+                match format {
+                    ReportFormat::Markdown => report::markdown(&rendered, &state, now),
+                    ReportFormat::Json => report::json(&rendered, &state, now),
+                }
+            );
+            return Ok(());
+        }
+    };
+    step(verb, args)
+}
+
+fn step(verb: Verb, a: StepArgs) -> Result<(), Error> {
+    let ask = Ask {
+        by: a
+            .by
+            .or_else(|| {
+                ["USER", "LOGNAME"]
+                    .iter()
+                    .find_map(|k| std::env::var(k).ok().filter(|u| !u.trim().is_empty()))
+            })
+            .unwrap_or_else(|| "unknown".into()),
+        reason: a.reason,
+        force: a.force,
+        dry_run: a.dry_run,
+        detail: Vec::new(),
+    };
+    let mut out = std::io::stdout().lock();
+    release::act(&a.dir, verb, &ask, now_ms(), &mut out)
+        .map(|_| ())
+        .map_err(|r| Error::Release(r.0))
+}
