@@ -174,6 +174,7 @@ impl Driver<'_> {
         if let Some(s) = &state
             && s.rendered != digest
             && self.verb != Verb::Rollback
+            && !s.at.is_final()
         {
             return Err(Refusal(format!(
                 "the rendered files in {} changed since the release started (digest {} then, {} now): a re-rendered plan is not applied half-way through a release; restore the files, or roll back and start a new release",
