@@ -84,7 +84,8 @@ pub(super) fn check(plan: &Plan, f: &mut Vec<Diagnostic>) -> Option<Deployment> 
             }
         }
     };
-    let automatic_rollback = d.automatic_rollback.and_then(|a| automatic(a, f));
+    let compose = target == Target::Compose;
+    let automatic_rollback = d.automatic_rollback.and_then(|a| automatic(a, compose, f));
     (f.len() == errors).then(|| Deployment {
         target,
         prometheus: base(d.prometheus, PROMETHEUS),
@@ -93,7 +94,11 @@ pub(super) fn check(plan: &Plan, f: &mut Vec<Diagnostic>) -> Option<Deployment> 
     })
 }
 
-fn automatic(a: model::AutomaticRollback, f: &mut Vec<Diagnostic>) -> Option<AutomaticRollback> {
+fn automatic(
+    a: model::AutomaticRollback,
+    compose: bool,
+    f: &mut Vec<Diagnostic>,
+) -> Option<AutomaticRollback> {
     const AT: &str = "/deployment/automatic_rollback";
     let text = a.listen.as_deref().unwrap_or(LISTEN);
     let Ok(listen) = text.parse::<SocketAddr>() else {
@@ -119,6 +124,18 @@ fn automatic(a: model::AutomaticRollback, f: &mut Vec<Diagnostic>) -> Option<Aut
     }
     let url = match a.url {
         Some(u) => u,
+        // Alertmanager in a container reaches no loopback address of the host.
+        None if compose => {
+            f.push(
+                Diagnostic::error(
+                    "deployment-listen",
+                    AT,
+                    "under docker compose Alertmanager runs in a container, which cannot reach `plan release serve` on the host's loopback: say which URL it posts to",
+                )
+                .with_hint("add `url: http://host.docker.internal:9797/alerts` (with `extra_hosts: [\"host.docker.internal:host-gateway\"]` on the alertmanager service) and `listen:` on the docker bridge's address, e.g. `172.17.0.1:9797`"),
+            );
+            return None;
+        }
         None if listen.ip().is_unspecified() => {
             f.push(
                 Diagnostic::error(

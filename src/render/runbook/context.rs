@@ -15,6 +15,12 @@ pub(super) struct Ctx<'a> {
 }
 
 impl<'a> Ctx<'a> {
+    /// Whether a rollback alert rolls the release back by itself (`plan release serve`
+    /// receives it), rather than paging people to do it.
+    pub(super) fn automatic(&self) -> bool {
+        self.plan.deployment.automatic_rollback.is_some()
+    }
+
     pub(super) fn new(plan: &'a CheckedPlan, rules: &'a [AlertRule]) -> Ctx<'a> {
         let n = &plan.notifications;
         let mut critical = Vec::new();

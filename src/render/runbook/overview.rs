@@ -9,7 +9,7 @@ use crate::lower::RuleKind;
 use crate::model::{Sticky, trim};
 use crate::render::anchors::anchor;
 use crate::render::artifact::header;
-use crate::render::commands::COMPOSE_BASE;
+use crate::render::commands::{COMPOSE_BASE, shell_word};
 use crate::render::text::{gate_text, rollback_text};
 use std::fmt::{self, Write};
 
@@ -59,6 +59,24 @@ pub(super) fn write_header(out: &mut String, cx: &Ctx) -> fmt::Result {
             code(&format!("{}/...", p.name))
         )?,
     }
+    writeln!(out)?;
+    let name = shell_word(&p.name);
+    writeln!(
+        out,
+        "{} runs these steps for you from the same folder, with exactly the commands listed \
+         here: {} applies phase one; {} the next phase, once the phase's minimum duration is \
+         over and Prometheus reports its gates holding and no rollback alert; {} the \
+         promotion after the last phase's watch; {} the rollback. {} and {} tell where the \
+         release is and how it went; its state and audit log are in {}.",
+        code("plan release"),
+        code(&format!("plan release start {name}")),
+        code(&format!("plan release next {name}")),
+        code(&format!("plan release complete {name}")),
+        code(&format!("plan release rollback {name}")),
+        code(&format!("plan release status {name}")),
+        code(&format!("plan release report {name}")),
+        code(&format!(".plan-release/{}/", p.name))
+    )?;
     writeln!(out)?;
     writeln!(out, "Contents:")?;
     writeln!(out)?;

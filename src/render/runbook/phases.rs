@@ -171,7 +171,19 @@ pub(super) fn write_phase(out: &mut String, cx: &Ctx, i: usize) -> fmt::Result {
         .iter()
         .find(|r| r.is_silent_canary() && r.runs_in(i));
     if !p.rollbacks.is_empty() || silent.is_some() {
-        writeln!(out, "**Rolls back automatically when:**")?;
+        if cx.automatic() {
+            writeln!(
+                out,
+                "**Rolls back automatically (`plan release serve`) when:**"
+            )?;
+        } else {
+            writeln!(
+                out,
+                "**Roll back when one of these alerts fires** (it pages {}; nothing rolls back \
+                 by itself: `deployment.automatic_rollback` would):",
+                cx.critical_to
+            )?;
+        }
         writeln!(out)?;
         for r in &p.rollbacks {
             writeln!(

@@ -20,6 +20,28 @@ pub(super) fn write_manual_rollback(out: &mut String, cx: &Ctx) -> fmt::Result {
          analysis later."
     )?;
     writeln!(out)?;
+    let name = shell_word(&p.name);
+    match &p.deployment.automatic_rollback {
+        Some(a) => writeln!(
+            out,
+            "**Automatic.** {} (listening on {}) receives this plan's firing rollback alerts \
+             from Alertmanager and runs the rollback steps below at once, one time however \
+             often Alertmanager repeats them. {} says whether it did; if it did not, roll \
+             back by hand with {} or the steps below.",
+            code(&format!("plan release serve {name}")),
+            code(&a.listen.to_string()),
+            code(&format!("plan release status {name}")),
+            code(&format!("plan release rollback {name} --reason '...'"))
+        )?,
+        None => writeln!(
+            out,
+            "**By hand.** A rollback alert pages people; nothing rolls back by itself \
+             (`deployment.automatic_rollback` in the plan would). Run {} (the steps below, \
+             kept in the release's history), or the steps below one by one.",
+            code(&format!("plan release rollback {name} --reason '...'"))
+        )?,
+    }
+    writeln!(out)?;
     match p.deployment.target {
         Target::Compose => writeln!(
             out,

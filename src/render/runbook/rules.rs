@@ -111,7 +111,12 @@ pub(super) fn write_gates(out: &mut String, cx: &Ctx) -> fmt::Result {
         if !related.is_empty() {
             writeln!(
                 out,
-                "- **Rolls back automatically at:** {}",
+                "- **{}:** {}",
+                if cx.automatic() {
+                    "Rolls back automatically at"
+                } else {
+                    "Rollback alert at"
+                },
                 related.join(", ")
             )?;
         }
