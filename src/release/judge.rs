@@ -112,6 +112,18 @@ pub(crate) fn judge(
                     ));
                 }
             }
+            // The plan's gate policy, for a gate still failing when the phase's time is up.
+            let time_up = ran >= need;
+            let gate_firing = mine.iter().any(|r| r.kind == "gate" && r.state == "firing");
+            if ending == Ending::Next && time_up && gate_firing {
+                j.blockers.push(
+                    match rendered.manifest.gate_policy.on_failure.as_str() {
+                        "rollback" => "the plan's gate policy: a gate failing when the phase's time is up rolls the release back (`plan release rollback`)",
+                        _ => "the plan's gate policy: hold the phase while a gate fails",
+                    }
+                    .to_string(),
+                );
+            }
             j.rules = Some(mine);
         }
     }

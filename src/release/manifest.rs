@@ -17,7 +17,14 @@ pub(crate) struct Manifest {
     pub(crate) release: Release,
     pub(crate) deployment: Deployment,
     pub(crate) watch: Watch,
+    pub(crate) gate_policy: GatePolicy,
     pub(crate) steps: Vec<Step>,
+}
+
+/// What the plan says a gate failing at a phase's end does: `rollback` or `hold`.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct GatePolicy {
+    pub(crate) on_failure: String,
 }
 
 #[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq, Eq)]

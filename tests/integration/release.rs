@@ -405,6 +405,12 @@ fn release_runs_phase_by_phase_as_prometheus_allows() {
         "{}",
         d.stderr
     );
+    // A gate still firing when the phase's time is up: the plan's policy says roll back.
+    h.prometheus.set("CanaryGateErrorRate", "firing");
+    let d = h.release(&["next"]);
+    assert_eq!(d.code, 1);
+    assert!(d.stderr.contains("gate policy"), "{}", d.stderr);
+    assert!(d.stderr.contains("`plan release rollback`"), "{}", d.stderr);
     h.assert_in_place("alpha", true);
     // `--force` needs a reason.
     assert_eq!(h.release(&["next", "--force"]).code, 2);
