@@ -643,3 +643,33 @@ fn release_finishes_an_interrupted_step_and_refuses_a_damaged_state() {
         .count();
     assert!(refused >= 3, "the refusals are in the audit log");
 }
+
+/// Under docker compose (no daemon here) a dry run shows the commands the manifest lists
+/// for the step, in order, and those the runbook shows; nothing is written.
+#[test]
+fn dry_run_shows_the_manifests_commands_and_changes_nothing() {
+    let rendered = render("plans/lawsker.yaml");
+    let manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(rendered.join("manifest.json")).unwrap())
+            .unwrap();
+    let runbook = std::fs::read_to_string(rendered.join("RUNBOOK.md")).unwrap();
+    let d = plan()
+        .args(["release", "start", "--dry-run"])
+        .arg(&rendered)
+        .expect(0);
+    let alpha = &manifest["steps"][0];
+    assert_eq!(alpha["name"], "alpha");
+    let mut at = 0;
+    for c in alpha["commands"].as_array().unwrap() {
+        let run = c["run"].as_str().unwrap();
+        let found = d.stdout[at..]
+            .find(run)
+            .unwrap_or_else(|| panic!("`{run}` in order in:\n{}", d.stdout));
+        at += found + run.len();
+        assert!(runbook.contains(run), "the runbook shows `{run}`");
+    }
+    assert!(
+        !rendered.parent().unwrap().join(".plan-release").exists(),
+        "a dry run writes nothing"
+    );
+}
