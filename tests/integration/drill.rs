@@ -462,6 +462,43 @@ fn check_split(hits: &[Hit]) -> (usize, f64) {
     (n, share)
 }
 
+/// Puts the rendered rollback file in the phase file's place (with the same two changes),
+/// checks and reloads NGINX, and waits until 200 requests in a row (a few dozen users who
+/// were on the canary among them) are answered by stable. When it reloaded (Unix ms), and
+/// how long after it the last request reached the canary.
+fn roll_back_nginx(
+    nginx: &Nginx,
+    out: &Path,
+    listen: u16,
+    site_file: &Path,
+    load: &LoadGen,
+) -> (i64, i64) {
+    let rendered = std::fs::read_to_string(out.join("nginx/rollback.conf")).expect("rollback.conf");
+    let (site, _) = as_run_here(&rendered, listen, site_file.parent().expect("nginx dir"));
+    std::fs::write(site_file, site).expect("write the rollback site");
+    let swapped = unix_ms();
+    nginx.reload();
+    let last_canary = poll(
+        Duration::from_secs(20),
+        Duration::from_millis(50),
+        "every user on stable after the rollback reload",
+        || nginx.error_log(),
+        || {
+            let after: Vec<Hit> = load
+                .hits()
+                .into_iter()
+                .filter(|h| h.at_ms >= swapped)
+                .collect();
+            let last = after
+                .iter()
+                .rposition(|h| h.track.as_deref() != Some("stable"));
+            let run = after.len() - last.map_or(0, |i| i + 1);
+            (run >= 200).then(|| last.map_or(swapped, |i| after[i].at_ms))
+        },
+    );
+    (swapped, last_canary - swapped)
+}
+
 /// The programs the drill runs, or `None` (skipped, or failed under
 /// `PLAN_CONFORMANCE=require`) when one is missing.
 fn programs() -> Option<(PathBuf, PathBuf, PathBuf)> {
@@ -599,6 +636,10 @@ fn drill_canary_split_rollback_alert_and_replay() {
         assert_eq!(labels[k], v, "label {k}: {body}");
     }
 
+    // What the driver does on that page, by hand here: the rendered rollback file replaces
+    // the phase's, checked and reloaded; every user is on stable from then on.
+    let (swapped_ms, lag_ms) = roll_back_nginx(&nginx, &out, listen.port(), &site_file, &load);
+
     // The firing moment, from Prometheus' own ALERTS series; the replay's must match.
     let end = ps.start_ms + ((firing_seen - ps.start_ms) / INTERVAL_MS + 3) * INTERVAL_MS;
     poll(
@@ -631,7 +672,12 @@ fn drill_canary_split_rollback_alert_and_replay() {
         .map(|t| t + ps.start_ms)
         .unwrap_or_else(|| panic!("the replay never fires the rollback: {report:#}"));
 
-    let (users, share) = check_split(&hits);
+    let before: Vec<Hit> = hits
+        .iter()
+        .filter(|h| h.at_ms < swapped_ms)
+        .cloned()
+        .collect();
+    let (users, share) = check_split(&before);
     eprintln!(
         "drill: {users} users, {:.1}% on the canary; stable served {:?}, canary {:?}",
         share * 100.0,
@@ -642,6 +688,10 @@ fn drill_canary_split_rollback_alert_and_replay() {
         "drill: fault at {fault_ms}; rollback alert active at {active_at}, firing at {firing_ms} ({} ms after the fault), paged {} ms after firing; replay fires at {replay_firing}",
         firing_ms - fault_ms,
         paged_ms - firing_ms
+    );
+    eprintln!(
+        "drill: NGINX reloaded on the rollback file {} ms after the page; every request on stable {lag_ms} ms after the reload",
+        swapped_ms - paged_ms
     );
     eprintln!(
         "drill: Prometheus' transitions: {live:?}\ndrill: replay's transitions: {replayed:?}"
@@ -684,10 +734,16 @@ fn drill_canary_split_rollback_alert_and_replay() {
     assert_eq!(report["verdict"]["alert"], "CanaryRollbackErrorRate");
 
     let access = std::fs::read_to_string(dir.join("nginx/access.log")).unwrap_or_default();
-    assert!(
-        access.contains("plan=drill step=canary track=canary"),
-        "the access log names the plan, step and track"
-    );
+    for step in [
+        "step=canary track=canary",
+        "step=canary track=stable",
+        "step=rollback track=stable",
+    ] {
+        assert!(
+            access.contains(&format!("plan=drill {step}")),
+            "the access log names the plan, step and track: no `{step}`"
+        );
+    }
     drop(nginx);
     eprintln!("drill: done in {:?}", t0.elapsed());
 }

@@ -475,7 +475,7 @@ pub fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> Option<(u
 // ----------------------------------------------------------------------------------------
 // NGINX
 
-/// NGINX in the foreground, one process, on a wrapper `nginx.conf` that includes one site
+/// NGINX in the foreground, on a wrapper `nginx.conf` that includes one site
 /// file; everything it writes stays in its folder.
 pub struct Nginx {
     pub proc: Proc,
@@ -530,8 +530,8 @@ impl Nginx {
         );
     }
 
-    /// Re-reads the configuration (SIGHUP; NGINX in single-process mode reconfigures in
-    /// place), after [`Nginx::check`].
+    /// Re-reads the configuration after [`Nginx::check`]: SIGHUP to the master, as `nginx -s
+    /// reload` sends it (new workers on the new file, old ones finish their requests).
     pub fn reload(&self) {
         self.check();
         self.proc.signal(libc::SIGHUP);
@@ -553,12 +553,14 @@ fn nginx_cmd(bin: &Path, dir: &Path, conf: &Path) -> Command {
     cmd
 }
 
-/// The main configuration around one `http`-context site file: foreground, one process,
-/// pid, logs and temporary files in `dir`.
+/// The main configuration around one `http`-context site file: in the foreground, with a
+/// master process (so that a reload replaces the workers gracefully, as in production;
+/// `master_process off` reconfigures in place and then stopped answering), pid, logs and
+/// temporary files in `dir`.
 fn wrapper(dir: &Path, site: &Path) -> String {
     let d = dir.display();
     let mut conf = format!(
-        "daemon off;\nmaster_process off;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n\
+        "daemon off;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n\
          events {{ worker_connections 1024; }}\nhttp {{\n"
     );
     for t in ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"] {
