@@ -462,43 +462,6 @@ fn check_split(hits: &[Hit]) -> (usize, f64) {
     (n, share)
 }
 
-/// Puts the rendered rollback file in the phase file's place (with the same two changes),
-/// checks and reloads NGINX, and waits until 200 requests in a row (a few dozen users who
-/// were on the canary among them) are answered by stable. When it reloaded (Unix ms), and
-/// how long after it the last request reached the canary.
-fn roll_back_nginx(
-    nginx: &Nginx,
-    out: &Path,
-    listen: u16,
-    site_file: &Path,
-    load: &LoadGen,
-) -> (i64, i64) {
-    let rendered = std::fs::read_to_string(out.join("nginx/rollback.conf")).expect("rollback.conf");
-    let (site, _) = as_run_here(&rendered, listen, site_file.parent().expect("nginx dir"));
-    std::fs::write(site_file, site).expect("write the rollback site");
-    let swapped = unix_ms();
-    nginx.reload();
-    let last_canary = poll(
-        Duration::from_secs(20),
-        Duration::from_millis(50),
-        "every user on stable after the rollback reload",
-        || nginx.error_log(),
-        || {
-            let after: Vec<Hit> = load
-                .hits()
-                .into_iter()
-                .filter(|h| h.at_ms >= swapped)
-                .collect();
-            let last = after
-                .iter()
-                .rposition(|h| h.track.as_deref() != Some("stable"));
-            let run = after.len() - last.map_or(0, |i| i + 1);
-            (run >= 200).then(|| last.map_or(swapped, |i| after[i].at_ms))
-        },
-    );
-    (swapped, last_canary - swapped)
-}
-
 /// The programs the drill runs, or `None` (skipped, or failed under
 /// `PLAN_CONFORMANCE=require`) when one is missing.
 fn programs() -> Option<(PathBuf, PathBuf, PathBuf)> {
@@ -508,184 +471,296 @@ fn programs() -> Option<(PathBuf, PathBuf, PathBuf)> {
     Some((nginx, prometheus, am))
 }
 
-#[test]
-fn drill_canary_split_rollback_alert_and_replay() {
-    let Some((nginx_bin, prom_bin, am_bin)) = programs() else {
-        return;
-    };
-    let t0 = std::time::Instant::now();
-    let dir = temp_dir("drill");
-    for d in ["rules", "nginx", "am", "prometheus"] {
-        std::fs::create_dir_all(dir.join(d)).expect("drill folders");
+/// The drill's stack, started in order and stopped in the order of its fields: the users
+/// first, then the programs, then the services.
+struct Drill {
+    load: LoadGen,
+    prom: Prometheus,
+    prom_started: i64,
+    nginx: Nginx,
+    am: Alertmanager,
+    sms: Sink,
+    _dns: FakeDns,
+    stable: Stub,
+    canary: Stub,
+    dir: PathBuf,
+    /// The plan's rendered folder.
+    out: PathBuf,
+    plan_file: PathBuf,
+    listen: SocketAddr,
+    /// The site file NGINX includes: the rendered phase file as run here.
+    site_file: PathBuf,
+}
+
+impl Drill {
+    /// The services, the plan rendered for them, Alertmanager, NGINX, the users and
+    /// Prometheus (without rules: the phase has not started).
+    fn start(nginx_bin: &Path, prom_bin: &Path, am_bin: &Path) -> Drill {
+        let dir = temp_dir("drill");
+        for d in ["rules", "nginx", "am", "prometheus"] {
+            std::fs::create_dir_all(dir.join(d)).expect("drill folders");
+        }
+        // The services, found by name as in compose: `backend` and `backend-canary`.
+        let (stable, canary) = stub_pair(STABLE_IP, CANARY_IP);
+        stable.set_latency(Duration::from_millis(2));
+        canary.set_latency(Duration::from_millis(2));
+        let dns = FakeDns::start(&[("backend", STABLE_IP), ("backend-canary", CANARY_IP)]);
+        let sms = Sink::start();
+        let listen = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let plan_file = write(
+            &dir,
+            "drill.yaml",
+            &drill_plan(listen.port(), stable.addr.port(), dns.addr, sms.addr),
+        );
+        let out = render_plan(&plan_file, &dir);
+        let am = Alertmanager::start(
+            am_bin,
+            &out.join("alertmanager/alertmanager.yml"),
+            &dir.join("am"),
+        );
+        let site_file = dir.join("nginx/site.conf");
+        install_site(&out, "canary", listen.port(), &site_file);
+        let nginx = Nginx::start(nginx_bin, &dir.join("nginx"), &site_file, listen);
+        let load = LoadGen::start(listen, "drill_uid", USERS, 2, RATE);
+        let config = write(
+            &dir.join("prometheus"),
+            "prometheus.yml",
+            &prometheus_yml(&dir, stable.addr, canary.addr, am.addr),
+        );
+        let prom = Prometheus::start(prom_bin, &config, &dir.join("prometheus"));
+        Drill {
+            load,
+            prom,
+            prom_started: unix_ms(),
+            nginx,
+            am,
+            sms,
+            _dns: dns,
+            stable,
+            canary,
+            dir,
+            out,
+            plan_file,
+            listen,
+            site_file,
+        }
     }
 
-    // The services, found by name as in compose: `backend` and `backend-canary`.
-    let (stable, canary) = stub_pair(STABLE_IP, CANARY_IP);
-    stable.set_latency(Duration::from_millis(2));
-    canary.set_latency(Duration::from_millis(2));
-    let dns = FakeDns::start(&[("backend", STABLE_IP), ("backend-canary", CANARY_IP)]);
-    let sms = Sink::start();
+    /// Watches the healthy canary from the phase's start for [`HEALTHY`]: no rollback
+    /// alert, pending or firing, and every request answered 200.
+    fn watch_healthy(&self, ps: &PhaseStart) {
+        let until = ps.start_ms + HEALTHY.as_millis() as i64;
+        while unix_ms() < until {
+            let active = active_rollbacks(&self.prom);
+            assert!(
+                active.is_empty(),
+                "rollback alerts on a healthy canary: {active:?}"
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        let hits = self.load.hits();
+        assert!(
+            hits.iter().all(|h| h.status == 200),
+            "a healthy stack answers 200: {:?}",
+            hits.iter().find(|h| h.status != 200)
+        );
+    }
 
-    // The plan, validated and rendered by the real binary.
-    let listen = SocketAddr::from(([127, 0, 0, 1], free_port()));
-    let plan_file = write(
-        &dir,
-        "drill.yaml",
-        &drill_plan(listen.port(), stable.addr.port(), dns.addr, sms.addr),
-    );
+    /// Switches the canary to its fault and waits for Prometheus to fire the rollback:
+    /// when the fault began, and the alert's `activeAt` (Unix ms).
+    fn fault_until_firing(&self) -> (i64, i64) {
+        self.canary.set_fault(FAULT);
+        let fault_ms = unix_ms();
+        let active_at = poll(
+            Duration::from_secs(60),
+            Duration::from_millis(100),
+            "CanaryRollbackErrorRate firing",
+            || self.prom.proc.log(),
+            || {
+                self.prom.api("/api/v1/alerts")["alerts"]
+                    .as_array()?
+                    .iter()
+                    .find(|a| {
+                        a["labels"]["alertname"] == "CanaryRollbackErrorRate"
+                            && a["state"] == "firing"
+                    })
+                    .and_then(|a| a["activeAt"].as_str()?.parse::<jiff::Timestamp>().ok())
+            },
+        );
+        (fault_ms, active_at.as_millisecond())
+    }
+
+    /// Waits for Alertmanager to page the SMS gateway with the rollback alert (its labels
+    /// say which plan, phase and action); when it arrived.
+    fn check_page(&self) -> i64 {
+        let page = self.sms.take(1, "SMS gateway", &self.am).remove(0);
+        let paged_ms = unix_ms();
+        let body: serde_json::Value = serde_json::from_str(&page.body).expect("webhook JSON");
+        assert_eq!(body["status"], "firing", "{body}");
+        let alerts = body["alerts"].as_array().expect("alerts");
+        assert!(
+            alerts
+                .iter()
+                .all(|a| a["labels"]["alertname"] == "CanaryRollbackErrorRate"),
+            "only the error-rate rollback pages: {body}"
+        );
+        for (k, v) in [
+            ("plan", "drill"),
+            ("phase", "canary"),
+            ("action", "rollback"),
+            ("severity", "critical"),
+        ] {
+            assert_eq!(alerts[0]["labels"][k], v, "label {k}: {body}");
+        }
+        paged_ms
+    }
+
+    /// Puts the rendered rollback file in the phase file's place, checks and reloads NGINX,
+    /// and waits until 200 requests in a row (a few dozen users who were on the canary
+    /// among them) are answered by stable. When it reloaded (Unix ms), and how long after
+    /// it the last request reached the canary.
+    fn roll_back_nginx(&self) -> (i64, i64) {
+        install_site(&self.out, "rollback", self.listen.port(), &self.site_file);
+        let swapped = unix_ms();
+        self.nginx.reload();
+        let last_canary = poll(
+            Duration::from_secs(20),
+            Duration::from_millis(50),
+            "every user on stable after the rollback reload",
+            || self.nginx.error_log(),
+            || {
+                let after: Vec<Hit> = self
+                    .load
+                    .hits()
+                    .into_iter()
+                    .filter(|h| h.at_ms >= swapped)
+                    .collect();
+                let last = after
+                    .iter()
+                    .rposition(|h| h.track.as_deref() != Some("stable"));
+                let run = after.len() - last.map_or(0, |i| i + 1);
+                (run >= 200).then(|| last.map_or(swapped, |i| after[i].at_ms))
+            },
+        );
+        (swapped, last_canary - swapped)
+    }
+
+    /// The access log names the plan, the step and the track of every request.
+    fn check_access_log(&self) {
+        let access = std::fs::read_to_string(self.dir.join("nginx/access.log")).unwrap_or_default();
+        for step in [
+            "step=canary track=canary",
+            "step=canary track=stable",
+            "step=rollback track=stable",
+        ] {
+            assert!(
+                access.contains(&format!("plan=drill {step}")),
+                "the access log names the plan, step and track: no `{step}`"
+            );
+        }
+    }
+}
+
+/// `plan validate --deny-warnings` and `plan render` of the drill's plan; its rendered
+/// folder.
+fn render_plan(plan_file: &Path, dir: &Path) -> PathBuf {
     plan()
         .args(["validate", "--deny-warnings"])
-        .arg(&plan_file)
+        .arg(plan_file)
         .expect(0);
     plan()
         .arg("render")
-        .arg(&plan_file)
+        .arg(plan_file)
         .arg("--out")
         .arg(dir.join("out"))
         .expect(0);
-    let out = dir.join("out/drill");
+    dir.join("out/drill")
+}
 
-    // Alertmanager, NGINX and Prometheus, as rendered.
-    let am = Alertmanager::start(
-        &am_bin,
-        &out.join("alertmanager/alertmanager.yml"),
-        &dir.join("am"),
-    );
-    let rendered = std::fs::read_to_string(out.join("nginx/canary.conf")).expect("canary.conf");
-    let (site, changed) = as_run_here(&rendered, listen.port(), &dir.join("nginx"));
+/// Writes the rendered NGINX file of `step` as run here ([`as_run_here`]) to `site`,
+/// saying what was changed.
+fn install_site(out: &Path, step: &str, listen: u16, site: &Path) {
+    let rendered = std::fs::read_to_string(out.join(format!("nginx/{step}.conf")))
+        .unwrap_or_else(|e| panic!("nginx/{step}.conf: {e}"));
+    let (text, changed) = as_run_here(&rendered, listen, site.parent().expect("nginx dir"));
     for (from, to) in &changed {
-        eprintln!("drill: NGINX runs `{to}` instead of the rendered `{from}`");
+        eprintln!("drill: NGINX runs `{to}` instead of the rendered `{from}` ({step}.conf)");
     }
-    let site_file = write(&dir.join("nginx"), "site.conf", &site);
-    let nginx = Nginx::start(&nginx_bin, &dir.join("nginx"), &site_file, listen);
-    let load = LoadGen::start(listen, "drill_uid", USERS, 2, RATE);
-    let config = write(
-        &dir.join("prometheus"),
-        "prometheus.yml",
-        &prometheus_yml(&dir, stable.addr, canary.addr, am.addr),
-    );
-    let prom = Prometheus::start(&prom_bin, &config, &dir.join("prometheus"));
-    let prom_started = unix_ms();
-    let scrape_ms = canary_scrape_phase(&prom);
+    std::fs::write(site, text).expect("write the site file");
+}
 
-    // The phase starts: its rules are loaded.
-    let ps = start_phase(
-        &prom,
-        &out.join("prometheus/canary.rules.yml"),
-        &dir,
-        scrape_ms,
-    );
-    eprintln!("drill: phase started {:?} into the test", t0.elapsed());
-
-    // Healthy: no rollback alert, pending or firing, for HEALTHY.
-    let healthy_until = ps.start_ms + HEALTHY.as_millis() as i64;
-    while unix_ms() < healthy_until {
-        let active = active_rollbacks(&prom);
-        assert!(
-            active.is_empty(),
-            "rollback alerts on a healthy canary: {active:?}"
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
-    let healthy_hits = load.hits();
-    assert!(
-        healthy_hits.iter().all(|h| h.status == 200),
-        "a healthy stack answers 200: {:?}",
-        healthy_hits.iter().find(|h| h.status != 200)
-    );
-
-    // The fault: half the canary's requests fail from now on.
-    canary.set_fault(FAULT);
-    let fault_ms = unix_ms();
-    let active_at = poll(
-        Duration::from_secs(60),
-        Duration::from_millis(100),
-        "CanaryRollbackErrorRate firing",
-        || prom.proc.log(),
-        || {
-            prom.api("/api/v1/alerts")["alerts"]
-                .as_array()?
-                .iter()
-                .find(|a| {
-                    a["labels"]["alertname"] == "CanaryRollbackErrorRate" && a["state"] == "firing"
-                })
-                .map(|a| a["activeAt"].as_str().unwrap_or_default().to_string())
-        },
-    );
-    let firing_seen = unix_ms();
-
-    // Alertmanager pages the SMS gateway with the rollback alert.
-    let page = sms.take(1, "SMS gateway", &am).remove(0);
-    let paged_ms = unix_ms();
-    let body: serde_json::Value = serde_json::from_str(&page.body).expect("webhook JSON");
-    assert_eq!(body["status"], "firing", "{body}");
-    let alerts = body["alerts"].as_array().expect("alerts");
-    assert!(
-        alerts
-            .iter()
-            .all(|a| a["labels"]["alertname"] == "CanaryRollbackErrorRate"),
-        "only the error-rate rollback pages: {body}"
-    );
-    let labels = &alerts[0]["labels"];
-    for (k, v) in [
-        ("plan", "drill"),
-        ("phase", "canary"),
-        ("action", "rollback"),
-        ("severity", "critical"),
-    ] {
-        assert_eq!(labels[k], v, "label {k}: {body}");
-    }
-
-    // What the driver does on that page, by hand here: the rendered rollback file replaces
-    // the phase's, checked and reloaded; every user is on stable from then on.
-    let (swapped_ms, lag_ms) = roll_back_nginx(&nginx, &out, listen.port(), &site_file, &load);
-
-    // The firing moment, from Prometheus' own ALERTS series; the replay's must match.
-    let end = ps.start_ms + ((firing_seen - ps.start_ms) / INTERVAL_MS + 3) * INTERVAL_MS;
-    poll(
-        Duration::from_secs(30),
-        Duration::from_millis(200),
-        "Prometheus evaluated past the end of the comparison",
-        || prom.proc.log(),
-        || (unix_ms() > end + 500).then_some(()),
-    );
-    let hits = load.stop();
-    let live = prometheus_transitions(&prom, &ps, end);
-    let firing_ms = live
-        .iter()
-        .find(|(_, a, e)| a == "CanaryRollbackErrorRate" && e == "firing")
-        .map(|t| t.0)
-        .expect("the firing in ALERTS");
-    let trace = write(
-        &dir,
-        "trace.json",
-        &export_trace(&prom, prom_started - 1000, end),
-    );
-    let report = replay(&plan_file, &trace, &ps, end);
-    let replayed = replay_transitions(&report, end);
-    let replay_firing = report["rules"]
+/// The rollback rule's first firing in the replay, in Unix ms.
+fn replay_firing(report: &serde_json::Value, ps: &PhaseStart) -> i64 {
+    report["rules"]
         .as_array()
         .expect("rules")
         .iter()
         .find(|r| r["alert"] == "CanaryRollbackErrorRate")
         .and_then(|r| r["first_firing_ms"].as_i64())
         .map(|t| t + ps.start_ms)
-        .unwrap_or_else(|| panic!("the replay never fires the rollback: {report:#}"));
+        .unwrap_or_else(|| panic!("the replay never fires the rollback: {report:#}"))
+}
 
-    let before: Vec<Hit> = hits
+/// The first `event` of `alert` among transitions.
+fn first(transitions: &[(i64, String, String)], alert: &str, event: &str) -> Option<i64> {
+    transitions
         .iter()
-        .filter(|h| h.at_ms < swapped_ms)
-        .cloned()
-        .collect();
+        .find(|(_, a, e)| a == alert && e == event)
+        .map(|t| t.0)
+}
+
+#[test]
+fn drill_canary_split_rollback_alert_and_replay() {
+    let Some((nginx_bin, prom_bin, am_bin)) = programs() else {
+        return;
+    };
+    let t0 = std::time::Instant::now();
+    let mut drill = Drill::start(&nginx_bin, &prom_bin, &am_bin);
+    let scrape_ms = canary_scrape_phase(&drill.prom);
+    let rules = drill.out.join("prometheus/canary.rules.yml");
+    let ps = start_phase(&drill.prom, &rules, &drill.dir, scrape_ms);
+    eprintln!("drill: phase started {:?} into the test", t0.elapsed());
+
+    drill.watch_healthy(&ps);
+    let (fault_ms, active_ms) = drill.fault_until_firing();
+    let firing_seen = unix_ms();
+    let paged_ms = drill.check_page();
+    // What the driver will do on that page, by hand here.
+    let (swapped_ms, lag_ms) = drill.roll_back_nginx();
+    drill.check_access_log();
+
+    // Prometheus' transitions from the phase's start to a few evaluations past the firing
+    // (already evaluated: the page came a group_wait later), and the replay's.
+    let end = ps.start_ms + ((firing_seen - ps.start_ms) / INTERVAL_MS + 3) * INTERVAL_MS;
+    poll(
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+        "Prometheus evaluated past the end of the comparison",
+        || drill.prom.proc.log(),
+        || (unix_ms() > end + 500).then_some(()),
+    );
+    let live = prometheus_transitions(&drill.prom, &ps, end);
+    let firing_ms = first(&live, "CanaryRollbackErrorRate", "firing").expect("firing in ALERTS");
+    let trace = write(
+        &drill.dir,
+        "trace.json",
+        &export_trace(&drill.prom, drill.prom_started - 1000, end),
+    );
+    let report = replay(&drill.plan_file, &trace, &ps, end);
+    let replayed = replay_transitions(&report, end);
+    let replay_firing = replay_firing(&report, &ps);
+
+    let hits = drill.load.stop();
+    let before: Vec<Hit> = hits.into_iter().filter(|h| h.at_ms < swapped_ms).collect();
     let (users, share) = check_split(&before);
     eprintln!(
         "drill: {users} users, {:.1}% on the canary; stable served {:?}, canary {:?}",
         share * 100.0,
-        stable.served(),
-        canary.served()
+        drill.stable.served(),
+        drill.canary.served()
     );
     eprintln!(
-        "drill: fault at {fault_ms}; rollback alert active at {active_at}, firing at {firing_ms} ({} ms after the fault), paged {} ms after firing; replay fires at {replay_firing}",
+        "drill: fault at {fault_ms}; rollback alert pending at {active_ms}, firing at {firing_ms} ({} ms after the fault), paged {} ms after firing; the replay fires at {replay_firing}",
         firing_ms - fault_ms,
         paged_ms - firing_ms
     );
@@ -696,17 +771,9 @@ fn drill_canary_split_rollback_alert_and_replay() {
     eprintln!(
         "drill: Prometheus' transitions: {live:?}\ndrill: replay's transitions: {replayed:?}"
     );
-    let pending_ms = live
-        .iter()
-        .find(|(_, a, e)| a == "CanaryRollbackErrorRate" && e == "pending")
-        .map(|t| t.0);
-    let active_ms = active_at
-        .parse::<jiff::Timestamp>()
-        .expect("activeAt")
-        .as_millisecond();
     assert_eq!(
         Some(active_ms),
-        pending_ms,
+        first(&live, "CanaryRollbackErrorRate", "pending"),
         "the API's activeAt is the evaluation ALERTS went pending at"
     );
     if ps.clear_of_scrapes {
@@ -732,18 +799,5 @@ fn drill_canary_split_rollback_alert_and_replay() {
         report["verdict"]
     );
     assert_eq!(report["verdict"]["alert"], "CanaryRollbackErrorRate");
-
-    let access = std::fs::read_to_string(dir.join("nginx/access.log")).unwrap_or_default();
-    for step in [
-        "step=canary track=canary",
-        "step=canary track=stable",
-        "step=rollback track=stable",
-    ] {
-        assert!(
-            access.contains(&format!("plan=drill {step}")),
-            "the access log names the plan, step and track: no `{step}`"
-        );
-    }
-    drop(nginx);
     eprintln!("drill: done in {:?}", t0.elapsed());
 }

@@ -619,7 +619,7 @@ impl LoadGen {
     }
 
     /// Stops the users and returns every response.
-    pub fn stop(mut self) -> Vec<Hit> {
+    pub fn stop(&mut self) -> Vec<Hit> {
         self.halt();
         self.hits()
     }
