@@ -749,6 +749,14 @@ fn drill_canary_split_rollback_alert_and_replay() {
     let report = replay(&drill.plan_file, &trace, &ps, end);
     let replayed = replay_transitions(&report, end);
     let replay_firing = replay_firing(&report, &ps);
+    // Every selector read the exported series, and every rule was evaluated (the
+    // silent-canary rule reads `up`).
+    assert_eq!(
+        report["unmatched_selectors"],
+        serde_json::json!([]),
+        "{report:#}"
+    );
+    assert!(report.get("not_evaluated").is_none(), "{report:#}");
 
     let hits = drill.load.stop();
     let before: Vec<Hit> = hits.into_iter().filter(|h| h.at_ms < swapped_ms).collect();
