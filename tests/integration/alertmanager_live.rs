@@ -30,22 +30,22 @@ const NOTIFY_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// One request the fake Slack or SMS endpoint received.
 #[derive(Debug)]
-struct Received {
-    path: String,
+pub(crate) struct Received {
+    pub(crate) path: String,
     /// Header names in lowercase.
-    headers: BTreeMap<String, String>,
-    body: String,
+    pub(crate) headers: BTreeMap<String, String>,
+    pub(crate) body: String,
 }
 
 /// An HTTP endpoint on loopback that answers every POST with 200 and hands the request to
 /// the test.
-struct Sink {
-    addr: SocketAddr,
+pub(crate) struct Sink {
+    pub(crate) addr: SocketAddr,
     rx: Receiver<Received>,
 }
 
 impl Sink {
-    fn start() -> Sink {
+    pub(crate) fn start() -> Sink {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the fake endpoint");
         let addr = listener.local_addr().expect("local addr");
         let (tx, rx) = mpsc::channel();
@@ -68,7 +68,7 @@ impl Sink {
     }
 
     /// The next `n` requests, or a panic naming what arrived when time runs out.
-    fn take(&self, n: usize, what: &str, am: &Alertmanager) -> Vec<Received> {
+    pub(crate) fn take(&self, n: usize, what: &str, am: &Alertmanager) -> Vec<Received> {
         let deadline = Instant::now() + NOTIFY_TIMEOUT;
         let mut got = Vec::new();
         while got.len() < n {
@@ -118,7 +118,7 @@ fn read_request(stream: &TcpStream) -> Option<Received> {
 
 /// An SMTP server that is not: it drops every connection, so the email integration fails
 /// at once, on loopback.
-fn smtp_black_hole() -> u16 {
+pub(crate) fn smtp_black_hole() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("local addr").port();
     std::thread::spawn(move || for _ in listener.incoming() {});
@@ -126,16 +126,16 @@ fn smtp_black_hole() -> u16 {
 }
 
 /// A running Alertmanager, killed when dropped.
-struct Alertmanager {
+pub(crate) struct Alertmanager {
     child: Child,
-    addr: SocketAddr,
+    pub(crate) addr: SocketAddr,
     log: PathBuf,
 }
 
 impl Alertmanager {
     /// Starts `bin` on `config` and waits until it is ready. A port taken between choosing
     /// it and Alertmanager binding it makes Alertmanager exit: then another one is tried.
-    fn start(bin: &Path, config: &Path, dir: &Path) -> Alertmanager {
+    pub(crate) fn start(bin: &Path, config: &Path, dir: &Path) -> Alertmanager {
         for attempt in 0..3 {
             let port = TcpListener::bind("127.0.0.1:0")
                 .and_then(|l| l.local_addr())
@@ -179,7 +179,7 @@ impl Alertmanager {
         panic!("Alertmanager did not start");
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
@@ -453,7 +453,7 @@ fn alertmanager_delivers_actionable_slack_and_sms_messages() {
 }
 
 /// The path of `name` on `PATH`, if any (no note, no failure: a fallback name follows).
-fn which(name: &str) -> Option<PathBuf> {
+pub(crate) fn which(name: &str) -> Option<PathBuf> {
     std::env::split_paths(&std::env::var_os("PATH")?)
         .map(|d| d.join(name))
         .find(|p| p.is_file())

@@ -8,6 +8,8 @@ mod architecture;
 mod compare;
 mod compose;
 mod dns;
+mod drill;
+mod drill_stack;
 mod golden;
 mod limits_input;
 mod limits_simulate;
