@@ -2,8 +2,10 @@
 //! the URLs of Prometheus and Alertmanager, and the automatic rollback's listener.
 //!
 //! The schema has checked each value's shape; here what depends on several: a `host`
-//! target needs both files it installs and a compose target takes none, the listener is an
-//! address, and the URL Alertmanager posts to is known.
+//! target needs both files it installs and a DNS server that knows the services (Docker's
+//! answers only in containers), a compose target takes no host paths, the listener is an
+//! address, and the URL Alertmanager posts to is known (from a container, never the
+//! host's loopback).
 
 use super::checked::{AutomaticRollback, Deployment, HostTarget, Target};
 use crate::diagnostic::Diagnostic;
@@ -48,6 +50,19 @@ pub(super) fn check(plan: &Plan, f: &mut Vec<Diagnostic>) -> Option<Deployment> 
             Target::Compose
         }
         model::Target::Host => {
+            if plan.routing.resolver.is_none() {
+                f.push(
+                    Diagnostic::error(
+                        "deployment-target",
+                        "/deployment/target",
+                        format!(
+                            "on a host NGINX finds `{0}` and `{0}-canary` through a DNS server, and the default resolver, 127.0.0.11, is Docker's, which answers only inside containers: every request would fail",
+                            plan.service.name
+                        ),
+                    )
+                    .with_hint("set `routing.resolver` to a DNS server that knows both services' addresses"),
+                );
+            }
             let mut need = |key: &str, v: Option<String>| {
                 if v.is_none() {
                     f.push(
@@ -84,7 +99,7 @@ pub(super) fn check(plan: &Plan, f: &mut Vec<Diagnostic>) -> Option<Deployment> 
             }
         }
     };
-    let compose = target == Target::Compose;
+    let compose = !matches!(d.target, Some(model::Target::Host));
     let automatic_rollback = d.automatic_rollback.and_then(|a| automatic(a, compose, f));
     (f.len() == errors).then(|| Deployment {
         target,

@@ -482,7 +482,10 @@ fn assemble(
             trusted_networks: (any_targeted || p.force_header.is_some()).then_some(p.trusted),
             group_header: any_targeted.then(|| "X-User-Group".to_string()),
             force_header: p.force_header,
-            resolver: p.resolver,
+            // A host needs a DNS server of its own (Docker's answers only in containers).
+            resolver: p.resolver.or_else(|| {
+                (p.deployment == 1).then(|| Resolver::parse("127.0.0.53").expect("a resolver"))
+            }),
         },
         user_groups,
         traffic,
