@@ -108,6 +108,10 @@ pub struct Service {
 #[derive(Debug, Clone)]
 pub struct Routing {
     pub(crate) listen: u16,
+    /// The address NGINX listens on; None for every address.
+    pub(crate) listen_address: Option<std::net::IpAddr>,
+    /// The access log's path; None for `off`.
+    pub(crate) access_log: Option<String>,
     pub(crate) server_name: String,
     pub sticky: Sticky,
     pub group_header: Option<String>,

@@ -26,6 +26,7 @@ pub(crate) use thin_traffic::thin_traffic;
 
 use crate::diagnostic::Diagnostic;
 use crate::model::{self, Plan, Resolver, Sticky};
+use routing::DEFAULT_ACCESS_LOG;
 use serde_json::Value;
 
 /// The outcome of checking one plan: the checked plan when there is no error, and every
@@ -43,6 +44,7 @@ pub(crate) fn check(plan: &Plan, doc: &Value, source_name: &str) -> Checked {
     routing::check(plan, &mut f);
     notifications::check(plan, &mut f);
     let deployment = deployment::check(plan, &mut f);
+    let listen_address = routing::listen_address(plan, &mut f);
     let groups = phases::groups(plan, &mut f);
     let phases = phases::phases(plan, doc, &groups, &mut f);
     let monitoring = monitoring::monitoring(plan, &mut f);
@@ -89,6 +91,12 @@ pub(crate) fn check(plan: &Plan, doc: &Value, source_name: &str) -> Checked {
         });
     let routing = Routing {
         listen: plan.routing.listen,
+        listen_address,
+        access_log: match plan.routing.access_log.as_deref() {
+            Some("off") => None,
+            Some(path) => Some(path.to_string()),
+            None => Some(DEFAULT_ACCESS_LOG.to_string()),
+        },
         server_name: plan
             .routing
             .server_name

@@ -27,3 +27,25 @@ pub(crate) fn check(plan: &Plan, f: &mut Vec<Diagnostic>) {
         }
     }
 }
+
+/// Where NGINX's access log goes when the plan does not say.
+pub(crate) const DEFAULT_ACCESS_LOG: &str = "/var/log/nginx/access.log";
+
+/// `routing.listen_address` as an address; an error at its line when it is not one.
+pub(crate) fn listen_address(plan: &Plan, f: &mut Vec<Diagnostic>) -> Option<std::net::IpAddr> {
+    let text = plan.routing.listen_address.as_deref()?;
+    match text.parse() {
+        Ok(ip) => Some(ip),
+        Err(_) => {
+            f.push(
+                Diagnostic::error(
+                    "routing-listen",
+                    "/routing/listen_address",
+                    format!("`{text}` is not an IP address"),
+                )
+                .with_hint("write it like `127.0.0.1` or `::1`"),
+            );
+            None
+        }
+    }
+}

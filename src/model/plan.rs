@@ -72,6 +72,10 @@ pub struct Service {
 pub struct Routing {
     pub listen: u16,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listen_address: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_log: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_name: Option<String>,
     pub sticky: Sticky,
     #[serde(default, skip_serializing_if = "Option::is_none")]

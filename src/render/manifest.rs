@@ -134,6 +134,10 @@ struct Service<'a> {
 #[derive(Serialize)]
 struct Routing<'a> {
     listen: u16,
+    /// The address NGINX listens on; null for every address.
+    listen_address: Option<String>,
+    /// The site's access log; null when off.
+    access_log: Option<&'a str>,
     server_name: &'a str,
     /// What keeps a user on one version: `{"cookie": name}`, `{"header": name}` or
     /// `{"client_address": true}`.
@@ -490,6 +494,8 @@ fn build<'p>(plan: &'p CheckedPlan, rules: &[AlertRule]) -> Manifest<'p> {
         deployment: deployment(&plan.deployment),
         routing: Routing {
             listen: plan.routing.listen,
+            listen_address: plan.routing.listen_address.map(|a| a.to_string()),
+            access_log: plan.routing.access_log.as_deref(),
             server_name: &plan.routing.server_name,
             sticky: &plan.routing.sticky,
             group_header: plan.routing.group_header.as_deref(),

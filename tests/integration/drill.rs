@@ -12,11 +12,9 @@
 //! series, exported from Prometheus' API and replayed by `plan simulate --trace`, give every
 //! rule's pending and firing moments exactly as Prometheus had them.
 //!
-//! Two lines of the rendered NGINX file cannot run as rendered on a host as an ordinary
-//! test and are changed in the copy NGINX reads, loudly (see [`as_run_here`]): `listen
-//! PORT;` binds every interface (the drill stays on loopback), and the access log is
-//! `/var/log/nginx/access.log` (a system path; the drill keeps its files in its folder).
-//! The routing itself (split, sticky key, resolver, services by name) runs as rendered.
+//! The rendered NGINX file runs as rendered, byte for byte: the plan keeps the site on
+//! loopback (`routing.listen_address`) and its access log in the drill's folder
+//! (`routing.access_log`).
 //!
 //! The release driver (issue 20) plugs in later: its webhook server replaces the SMS sink,
 //! and it swaps NGINX's site file ([`Nginx::reload`]) and the rules file
@@ -51,7 +49,8 @@ const INTERVAL_MS: i64 = 1000;
 /// The drill's plan: one 30% phase, gates and rollback conditions on the built-in request
 /// metrics, second-long timings (the schema's minimum interval is 1s; the window holds
 /// five scrapes; each `for` is at least the evaluation interval), the SMS gateway at `sms`.
-fn drill_plan(listen: u16, port: u16, dns: SocketAddr, sms: SocketAddr) -> String {
+fn drill_plan(listen: u16, port: u16, dns: SocketAddr, sms: SocketAddr, log: &Path) -> String {
+    let log = log.display();
     format!(
         r#"# The release drill (tests/integration/drill.rs): second-long timings.
 name: drill
@@ -59,6 +58,8 @@ release: {{ from: v1, to: v2 }}
 service: {{ name: backend, image: example/backend, port: {port} }}
 routing:
   listen: {listen}
+  listen_address: 127.0.0.1
+  access_log: {log}
   sticky: {{ cookie: drill_uid }}
   resolver: "{dns}"
 traffic: {{ requests_per_second: {RATE} }}
@@ -80,38 +81,6 @@ notifications:
   sms: {{ webhook_url: "http://{sms}/v1/alerts" }}
 "#
     )
-}
-
-/// The rendered NGINX file as this test runs it, and the lines changed: `listen PORT;`
-/// becomes `listen 127.0.0.1:PORT;` and the access log a file in `dir`. Nothing else
-/// changes (asserted), so the split, the sticky key, the resolver and the services by name
-/// run as rendered.
-fn as_run_here(rendered: &str, listen: u16, dir: &Path) -> (String, Vec<(String, String)>) {
-    let mut changed = Vec::new();
-    let mut out = String::new();
-    for line in rendered.lines() {
-        let t = line.trim_start();
-        let indent = &line[..line.len() - t.len()];
-        let new = if t == format!("listen {listen};") {
-            format!("{indent}listen 127.0.0.1:{listen};")
-        } else if let Some(rest) = t.strip_prefix("access_log ") {
-            let format = rest.rsplit(' ').next().expect("access_log has a format");
-            format!("{indent}access_log {}/access.log {format}", dir.display())
-        } else {
-            line.to_string()
-        };
-        if new != line {
-            changed.push((line.trim().to_string(), new.trim().to_string()));
-        }
-        out.push_str(&new);
-        out.push('\n');
-    }
-    assert_eq!(
-        changed.len(),
-        2,
-        "one listen and one access_log line: {changed:?}"
-    );
-    (out, changed)
 }
 
 /// Prometheus' configuration as a deployment writes it: both services scraped every
@@ -487,8 +456,7 @@ struct Drill {
     /// The plan's rendered folder.
     out: PathBuf,
     plan_file: PathBuf,
-    listen: SocketAddr,
-    /// The site file NGINX includes: the rendered phase file as run here.
+    /// The site file NGINX includes: the rendered step's file.
     site_file: PathBuf,
 }
 
@@ -510,7 +478,13 @@ impl Drill {
         let plan_file = write(
             &dir,
             "drill.yaml",
-            &drill_plan(listen.port(), stable.addr.port(), dns.addr, sms.addr),
+            &drill_plan(
+                listen.port(),
+                stable.addr.port(),
+                dns.addr,
+                sms.addr,
+                &dir.join("nginx/access.log"),
+            ),
         );
         let out = render_plan(&plan_file, &dir);
         let am = Alertmanager::start(
@@ -519,7 +493,7 @@ impl Drill {
             &dir.join("am"),
         );
         let site_file = dir.join("nginx/site.conf");
-        install_site(&out, "canary", listen.port(), &site_file);
+        install_site(&out, "canary", &site_file);
         let nginx = Nginx::start(nginx_bin, &dir.join("nginx"), &site_file, listen);
         let load = LoadGen::start(listen, "drill_uid", USERS, 2, RATE);
         let config = write(
@@ -541,7 +515,6 @@ impl Drill {
             dir,
             out,
             plan_file,
-            listen,
             site_file,
         }
     }
@@ -620,7 +593,7 @@ impl Drill {
     /// among them) are answered by stable. When it reloaded (Unix ms), and how long after
     /// it the last request reached the canary.
     fn roll_back_nginx(&self) -> (i64, i64) {
-        install_site(&self.out, "rollback", self.listen.port(), &self.site_file);
+        install_site(&self.out, "rollback", &self.site_file);
         let swapped = unix_ms();
         self.nginx.reload();
         let last_canary = poll(
@@ -677,16 +650,10 @@ fn render_plan(plan_file: &Path, dir: &Path) -> PathBuf {
     dir.join("out/drill")
 }
 
-/// Writes the rendered NGINX file of `step` as run here ([`as_run_here`]) to `site`,
-/// saying what was changed.
-fn install_site(out: &Path, step: &str, listen: u16, site: &Path) {
-    let rendered = std::fs::read_to_string(out.join(format!("nginx/{step}.conf")))
+/// Puts the rendered NGINX file of `step`, as rendered, where NGINX reads it.
+fn install_site(out: &Path, step: &str, site: &Path) {
+    std::fs::copy(out.join(format!("nginx/{step}.conf")), site)
         .unwrap_or_else(|e| panic!("nginx/{step}.conf: {e}"));
-    let (text, changed) = as_run_here(&rendered, listen, site.parent().expect("nginx dir"));
-    for (from, to) in &changed {
-        eprintln!("drill: NGINX runs `{to}` instead of the rendered `{from}` ({step}.conf)");
-    }
-    std::fs::write(site, text).expect("write the site file");
 }
 
 /// The rollback rule's first firing in the replay, in Unix ms.

@@ -477,6 +477,13 @@ fn assemble(
         },
         routing: Routing {
             listen: p.listen,
+            // A host keeps the site on loopback, its log in a file of its own.
+            listen_address: (p.deployment == 1).then(|| "127.0.0.1".to_string()),
+            access_log: match p.deployment {
+                1 => Some("/var/log/nginx/canary.access.log".into()),
+                2 => Some("off".into()),
+                _ => None,
+            },
             server_name: None,
             sticky: p.sticky,
             trusted_networks: (any_targeted || p.force_header.is_some()).then_some(p.trusted),

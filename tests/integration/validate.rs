@@ -178,6 +178,7 @@ const ALL_CODES: &[&str] = &[
     "min-requests-metric",
     "deployment-target",
     "deployment-listen",
+    "routing-listen",
     "min-requests-unreachable",
     "traffic-looks-like-fraction",
     "window-too-short",

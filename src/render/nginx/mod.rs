@@ -45,9 +45,6 @@ use quoting::{
 
 const TEMPLATE: &str = include_str!("nginx.conf.j2");
 
-/// Where every access log line goes (the official image links it to stdout).
-const ACCESS_LOG: &str = "/var/log/nginx/access.log";
-
 /// Renders `nginx/<step>.conf` for every step of `plan`, in step order.
 pub fn render(plan: &CheckedPlan) -> Vec<Artifact> {
     Step::all(plan)
@@ -57,6 +54,16 @@ pub fn render(plan: &CheckedPlan) -> Vec<Artifact> {
             contents: render_step(plan, step).unwrap_or_else(|e| refused_file(plan, step, &e)),
         })
         .collect()
+}
+
+/// What `listen` takes: the port, after the address when the plan names one.
+fn listen(plan: &CheckedPlan) -> String {
+    let port = plan.routing.listen;
+    match plan.routing.listen_address {
+        None => port.to_string(),
+        Some(std::net::IpAddr::V4(a)) => format!("{a}:{port}"),
+        Some(std::net::IpAddr::V6(a)) => format!("[{a}]:{port}"),
+    }
 }
 
 /// Renders one step, or says which value could not be written safely.
@@ -75,10 +82,13 @@ pub(crate) fn render_step(plan: &CheckedPlan, step: Step) -> Result<String, Refu
         stable_server => safe(upstream_server(&service.name, service.port)?),
         stable_version => safe(quote(stable_version)?),
         split => split,
-        listen => plan.routing.listen,
+        listen => safe(listen(plan)),
         server_name => safe(server_name(&plan.routing.server_name)?),
         resolver => safe(address(&plan.routing.resolver.to_string())?),
-        access_log => safe(quote(ACCESS_LOG)?),
+        access_log => safe(match &plan.routing.access_log {
+            Some(path) => format!("{} {prefix}", quote(path)?),
+            None => "off".to_string(),
+        }),
         log_format => safe(log_format(plan, step, &prefix)?),
         track => safe(quote("stable")?),
     };

@@ -223,8 +223,12 @@ pub(super) fn write_audience(out: &mut String, cx: &Ctx) -> fmt::Result {
     };
     writeln!(
         out,
-        "- NGINX (listening on port {}) sends each phase's share of users to {} {sticky}.",
-        r.listen,
+        "- NGINX (listening on {}) sends each phase's share of users to {} {sticky}.",
+        match r.listen_address {
+            None => format!("port {}", r.listen),
+            Some(std::net::IpAddr::V6(a)) => format!("[{a}]:{}", r.listen),
+            Some(a) => format!("{a}:{}", r.listen),
+        },
         md(&p.release.to)
     )?;
     match &r.group_header {

@@ -9,6 +9,17 @@ use crate::render::compose::canary_service;
 use crate::render::step::Step;
 use std::fmt::{self, Write};
 
+/// Where the site answers on this host: `localhost:<port>`, or the address NGINX listens on.
+fn site(p: &crate::check::CheckedPlan) -> String {
+    let port = p.routing.listen;
+    match p.routing.listen_address {
+        None => format!("localhost:{port}"),
+        Some(std::net::IpAddr::V4(a)) if !a.is_unspecified() => format!("{a}:{port}"),
+        Some(std::net::IpAddr::V6(a)) if !a.is_unspecified() => format!("[{a}]:{port}"),
+        Some(_) => format!("localhost:{port}"),
+    }
+}
+
 pub(super) fn write_manual_rollback(out: &mut String, cx: &Ctx) -> fmt::Result {
     let p = cx.plan;
     let compose = compose_command(p, Step::Rollback);
@@ -133,9 +144,9 @@ pub(super) fn write_troubleshooting(out: &mut String, cx: &Ctx) -> fmt::Result {
         cmds.push(Command::shell(
             format!("ask for {} explicitly", p.release.to),
             format!(
-                "curl -sS -o /dev/null -w '%{{http_code}}\\n' -H {} http://localhost:{}/",
+                "curl -sS -o /dev/null -w '%{{http_code}}\\n' -H {} http://{}/",
                 shell_word(&format!("{h}: canary")),
-                p.routing.listen
+                site(p)
             ),
         ));
     }
