@@ -11,6 +11,11 @@
 //! condition held, counted from the phase's start (a new phase starts every alert over).
 //! [`Watches`] keeps, per threshold, when its current run began.
 //!
+//! A rule's `min_requests` guards add a dimension: at an evaluation the guard levels the
+//! request count passes are a prefix of them ([`super::guards::passing`]), and below a
+//! guard the rule does not hold at all, so each guard level has its own [`Watches`], fed
+//! the same `k` where it passes and 0 where it does not ([`push_guarded`]).
+//!
 //! The unit tests check this against the alert states the simulator steps
 //! ([`crate::prom::AlertState`]), which are themselves checked against Prometheus.
 
@@ -159,6 +164,21 @@ impl Watches {
         let starts = &self.starts[t * self.levels..][..usize::from(self.k[t])];
         let need = self.needs[f];
         starts.partition_point(|&s| self.last[t] + 1 - s >= need) as u16
+    }
+}
+
+/// One evaluation of a guarded knob's watches (one [`Watches`] per guard level): trial
+/// `t`'s evaluation `at`, at which `k` thresholds hold and the first `passing` guard levels
+/// pass; `fire(guard, for, threshold)` hears of each alert that fires for the first time.
+#[inline]
+pub(crate) fn push_guarded(
+    watches: &mut [Watches],
+    (t, at, k, passing): (usize, u32, u16, usize),
+    mut fire: impl FnMut(usize, usize, u16),
+) {
+    for (g, w) in watches.iter_mut().enumerate() {
+        let k = if g < passing { k } else { 0 };
+        w.push(t, at, k, |f, level| fire(g, f, level));
     }
 }
 
