@@ -14,11 +14,12 @@
 //! threshold, and the rule's own guard does not cover it); `--vary ID.min_requests=A..B`
 //! asks for it on any guardable rule, and every other rule keeps its guard as written.
 //! Why not every guardable rule: each guard level is another full set of thresholds ×
-//! `for`s, so a knob with six guard levels has six times the settings, and the search
+//! `for`s, so a knob with five guard levels has five times the settings, and the search
 //! weighs every setting at every step. On the Lawsker plan (three guardable rules, none
-//! thin at its 40 req/s) searching them all by default took the default tune from about
-//! 33 s to well over the 60 s target at 2 threads, for guards that change nothing where
-//! traffic is thick enough for one failure not to matter (`benches/tune.sh`).
+//! thin at its 40 req/s) searching them all by default took the default tune from 27 s to
+//! 69 s wall at 2 threads (1,463 settings instead of 371), over the 60 s target of
+//! `benches/tune.sh`, for guards that matter little where traffic is thick enough for one
+//! failure not to cross.
 //!
 //! **Which guards.** No guard, the plan's own, and up to four round numbers of the 1-2-5
 //! series (`10`, `20`, `50`, ...): from a twentieth of the top to the top, the smallest
@@ -224,6 +225,47 @@ mod tests {
         assert_eq!(passing(&[Some(50)], None), 0);
         assert_eq!(passing(&[Some(50)], Some(50.0)), 1);
         assert_eq!(passing(&[None], None), 1);
+    }
+
+    /// A plan at `rps` whose first phase sends the canary 2%, its `error_rate` rule at 5%.
+    fn thin(rps: f64) -> crate::lower::LoweredPlan {
+        let text = format!(
+            "name: thin\nrelease: {{ from: v1, to: v2 }}\nservice: {{ name: web, image: example/web, port: 8080 }}\n\
+             routing: {{ listen: 80, sticky: {{ cookie: sid }} }}\ntraffic: {{ requests_per_second: {rps} }}\n\
+             phases:\n  - {{ name: canary, traffic: 2%, duration: 1h }}\n  - {{ name: full, traffic: 100% }}\n\
+             rollback_conditions:\n  - metric: error_rate\n    threshold: 5%\n    duration: 5m\n  - metric: throughput\n    threshold: 1\n    duration: 5m\n"
+        );
+        crate::pipeline::compile(crate::source::Source::new("thin.yaml".into(), text))
+            .plan
+            .expect("valid")
+    }
+
+    #[test]
+    fn guards_are_searched_by_default_where_the_thin_traffic_check_warns() {
+        // 2% of 2 req/s: 12 requests per 5m window, one failure 8% > 5%. The top is the
+        // 1-2-5 number above the covering guard (21): 50; from a twentieth of it.
+        let p = thin(2.0);
+        assert_eq!(
+            levels(&p.plan, "error_rate", 2.0, None),
+            Ok(Some(vec![None, Some(5), Some(10), Some(20), Some(50)]))
+        );
+        // At 200 req/s, 1200 per window: not thin, not searched unless asked.
+        let p = thin(200.0);
+        assert_eq!(levels(&p.plan, "error_rate", 200.0, None), Ok(None));
+        assert_eq!(
+            levels(&p.plan, "error_rate", 200.0, Some((30, 300))),
+            Ok(Some(vec![
+                None,
+                Some(30),
+                Some(50),
+                Some(100),
+                Some(200),
+                Some(300)
+            ]))
+        );
+        // Throughput is no count of requests.
+        assert_eq!(levels(&p.plan, "throughput", 200.0, None), Ok(None));
+        assert!(levels(&p.plan, "throughput", 200.0, Some((1, 5))).is_err());
     }
 
     #[test]

@@ -244,6 +244,79 @@ mod tests {
         }
     }
 
+    proptest! {
+        /// With guards: per guard level its own watches, fed the thresholds holding where
+        /// the request count passes the guard and none where it does not, say exactly which
+        /// alerts fire, as an alert state per guard and threshold does whose condition is
+        /// the threshold's and the guard's (`MinRequests::passes`; no guard always passes).
+        #[test]
+        fn guarded_watches_agree_with_an_alert_state_per_guard_and_threshold(
+            steps in proptest::collection::vec(
+                (
+                    prop_oneof![Just(None), (0u8..8).prop_map(|v| Some(f64::from(v)))],
+                    prop_oneof![Just(None), Just(Some(f64::NAN)), (0u16..60).prop_map(|c| Some(f64::from(c)))],
+                ),
+                1..100,
+            ),
+            mins in proptest::collection::btree_set(1u64..60, 0..4),
+            unguarded in any::<bool>(),
+            resets in proptest::collection::vec(0usize..100, 0..3),
+            for_steps in 0u64..4,
+        ) {
+            let eval_ms = 60_000i64;
+            let for_ms = for_steps * eval_ms as u64;
+            let levels: Vec<Option<u64>> = unguarded
+                .then_some(None)
+                .into_iter()
+                .chain(mins.iter().map(|&m| Some(m)))
+                .collect();
+            prop_assume!(!levels.is_empty());
+            let ladder = Ladder::new(Op::Gt, Rhs::Value(0.0), (0..8).map(f64::from).collect());
+            let need = vec![run_needed(for_ms, eval_ms)];
+            let mut watches: Vec<Watches> = levels
+                .iter()
+                .map(|_| Watches::new(1, ladder.len(), need.clone()))
+                .collect();
+            let fresh = || -> Vec<Vec<AlertState>> {
+                levels
+                    .iter()
+                    .map(|_| (0..ladder.len()).map(|_| alert(for_ms)).collect())
+                    .collect()
+            };
+            let mut states = fresh();
+            let mut heard = vec![0u16; levels.len()];
+            for (i, &(v, count)) in steps.iter().enumerate() {
+                if resets.contains(&i) {
+                    watches.iter_mut().for_each(|w| w.reset(0));
+                    states = fresh();
+                }
+                let passing = super::super::guards::passing(&levels, count);
+                let k = ladder.holding(v, None).expect("absolute");
+                push_guarded(&mut watches, (0, i as u32, k, passing), |g, f, level| {
+                    assert_eq!((f, level), (0, heard[g]));
+                    heard[g] += 1;
+                });
+                for (g, level_states) in states.iter_mut().enumerate() {
+                    let passes = levels[g].is_none_or(|min| {
+                        crate::check::MinRequests { count: 0, min }.passes(count)
+                    });
+                    for (j, s) in level_states.iter_mut().enumerate() {
+                        let holds = ladder.conditions[j].holds(v, None) && passes;
+                        s.step(i as i64 * eval_ms, holds);
+                        prop_assert_eq!(
+                            s.status().is_firing(),
+                            j < usize::from(watches[g].firing(0, 0)),
+                            "guard {:?}, threshold {} at step {}", levels[g], j, i
+                        );
+                        if s.status().is_firing() {
+                            prop_assert!(j < usize::from(heard[g]));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// A factor of the stable track orders its thresholds as long as the stable value is
     /// not negative; below zero the ladder says it cannot.
     #[test]
