@@ -62,8 +62,9 @@ pub(super) fn guards(
     }
 }
 
-/// The request count a guard on `m` reads, or why `m` has none.
-fn request_count(m: &Metric) -> Result<Metric, String> {
+/// The request count a guard on `m` reads, or why `m` has none. `plan tune` builds the
+/// count of a guard it tries the same way ([`crate::sim::tune::guards`]).
+pub(crate) fn request_count(m: &Metric) -> Result<Metric, String> {
     let (sel, window) = match (m.builtin, &m.expr) {
         (
             Some(Builtin::ErrorRate | Builtin::Availability),

@@ -22,7 +22,8 @@ mod thin_traffic;
 pub use catalog::{BUILTINS, BuiltinDef};
 pub(crate) use catalog::{Builtin, builtin};
 pub use checked::*;
-pub(crate) use thin_traffic::thin_traffic;
+pub(crate) use min_requests::request_count;
+pub(crate) use thin_traffic::{error_threshold, thin_phase, thin_traffic};
 
 use crate::diagnostic::Diagnostic;
 use crate::model::{self, Plan, Resolver, Sticky};

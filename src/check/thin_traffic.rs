@@ -20,7 +20,7 @@
 //! phase, so it hardly ever fires (`min-requests-unreachable`).
 
 use super::catalog::Builtin;
-use super::checked::{CheckedPlan, Limit};
+use super::checked::{CheckedPlan, Limit, RollbackRule};
 use crate::diagnostic::Diagnostic;
 use crate::model::{Share, Unit};
 
@@ -44,52 +44,78 @@ pub(crate) fn thin_traffic(plan: &CheckedPlan, rps: f64) -> Vec<Diagnostic> {
             );
         }
         let m = &plan.metrics[r.metric];
-        // A comparison with stable crosses at its floor while stable has no failed request.
-        let t = match r.limit {
-            Limit::Absolute(t)
-            | Limit::RelativeToStable {
-                also: Some((_, t)), ..
-            } => t,
-            Limit::RelativeToStable { also: None, .. } => continue,
+        let Some(error_threshold) = error_threshold(plan, r) else {
+            continue;
         };
-        let error_threshold = match m.builtin {
-            Some(Builtin::ErrorRate) => t,
-            Some(Builtin::Availability) => 1.0 - t,
-            _ => continue,
-        };
-        let guard = r.min_requests.map(|g| g.min as f64);
-        for (pi, p) in plan.phases.iter().enumerate() {
-            if p.traffic == Share::FULL {
-                continue;
-            }
-            let n = rps * plan.canary_request_share(pi) * window.seconds();
-            // The guard covers the phase when every window it counts holds too many requests
-            // for one failure to cross (`N * t > 1`), or when it counts almost no window of
-            // the phase: `N` three standard deviations above the Poisson mean and more.
-            let covered = |g: f64| g * error_threshold > 1.0 || g > n + 3.0 * n.sqrt() + 1.0;
-            if n > 0.0 && 1.0 / n > error_threshold && !guard.is_some_and(covered) {
-                // Below one request a window, "one failed request (170% of them)" reads as
-                // nonsense: any window with a request in it may hold only failures.
-                let share = if n < 1.0 {
-                    "most windows hold one request or none".to_string()
-                } else {
-                    format!("{:.1}% of them", 100.0 / n)
-                };
-                let counted = r.min_requests.map_or(String::new(), |g| {
-                    format!(", and `min_requests: {}` lets such a window count", g.min)
-                });
-                out.push(
-                    Diagnostic::warning("thin-traffic", format!("/rollback_conditions/{i}/threshold"), format!(
-                        "in phase `{}` the canary gets about {} requests per {window} window, so one failed request ({share}) already crosses the `{}` threshold of {}{counted}",
-                        p.name, crate::model::trim(round_requests(n)), m.name, Unit::Ratio.show(t)
-                    ))
-                    .with_hint(hint(error_threshold, r.min_requests.map(|g| g.min))),
-                );
-                break;
-            }
+        if let Some((pi, n)) = thin_phase(plan, r, rps) {
+            let p = &plan.phases[pi];
+            // The threshold as the rule states it (availability: its success level).
+            let t = match m.builtin {
+                Some(Builtin::Availability) => 1.0 - error_threshold,
+                _ => error_threshold,
+            };
+            // Below one request a window, "one failed request (170% of them)" reads as
+            // nonsense: any window with a request in it may hold only failures.
+            let share = if n < 1.0 {
+                "most windows hold one request or none".to_string()
+            } else {
+                format!("{:.1}% of them", 100.0 / n)
+            };
+            let counted = r.min_requests.map_or(String::new(), |g| {
+                format!(", and `min_requests: {}` lets such a window count", g.min)
+            });
+            out.push(
+                Diagnostic::warning("thin-traffic", format!("/rollback_conditions/{i}/threshold"), format!(
+                    "in phase `{}` the canary gets about {} requests per {window} window, so one failed request ({share}) already crosses the `{}` threshold of {}{counted}",
+                    p.name, crate::model::trim(round_requests(n)), m.name, Unit::Ratio.show(t)
+                ))
+                .with_hint(hint(error_threshold, r.min_requests.map(|g| g.min))),
+            );
         }
     }
     out
+}
+
+/// The share of failed requests above which rule `r` rolls back, for a rule on the error
+/// rate or availability (availability: `1 - t`; a comparison with stable: its floor, as it
+/// crosses there while stable has no failed request); None for any other rule.
+pub(crate) fn error_threshold(plan: &CheckedPlan, r: &RollbackRule) -> Option<f64> {
+    let t = match r.limit {
+        Limit::Absolute(t)
+        | Limit::RelativeToStable {
+            also: Some((_, t)), ..
+        } => t,
+        Limit::RelativeToStable { also: None, .. } => return None,
+    };
+    match plan.metrics[r.metric].builtin {
+        Some(Builtin::ErrorRate) => Some(t),
+        Some(Builtin::Availability) => Some(1.0 - t),
+        _ => None,
+    }
+}
+
+/// The first phase below 100% where one failed request in a typical window crosses rule
+/// `r`'s threshold and its guard does not cover it (see the module header), with the
+/// canary's expected requests per window there; None when there is none. `plan tune`
+/// searches the guards of the rules this flags by default.
+pub(crate) fn thin_phase(plan: &CheckedPlan, r: &RollbackRule, rps: f64) -> Option<(usize, f64)> {
+    let error_threshold = error_threshold(plan, r)?;
+    let window = plan.monitoring.window;
+    let guard = r.min_requests.map(|g| g.min as f64);
+    for (pi, p) in plan.phases.iter().enumerate() {
+        if p.traffic == Share::FULL {
+            continue;
+        }
+        let n = rps * plan.canary_request_share(pi) * window.seconds();
+        // The guard covers the phase when every window it counts holds too many requests
+        // for one failure to cross (`N * t > 1`), or when it counts almost no window of
+        // the phase: `N` three standard deviations above the Poisson mean and more.
+        let covered = |g: f64| g * error_threshold > 1.0 || g > n + 3.0 * n.sqrt() + 1.0;
+        if n > 0.0 && 1.0 / n > error_threshold && !guard.is_some_and(covered) {
+            return Some((pi, n));
+        }
+    }
+    None
 }
 
 /// What to do: the guard that covers every phase (`min_requests: N`, the smallest N with

@@ -60,22 +60,24 @@ fn diff(path: &Path, old: &str, new: &str, changed: &[LineEdit], written: bool) 
             _ => hunks.push(vec![c]),
         }
     }
-    // Lines inserted before an old line: where it is in the new file.
-    let mut added = 0;
+    // Lines inserted (less those deleted) before an old line: where it is in the new file.
+    let mut added: isize = 0;
+    let inserted = |c: &LineEdit| match (&c.from, &c.to) {
+        (None, Some(to)) => to.lines().count(),
+        _ => 0,
+    };
     for h in hunks {
         let first = h[0].line.saturating_sub(CONTEXT).max(1);
         let last = (h[h.len() - 1].line + CONTEXT).min(olds.len());
         let len = (last + 1).saturating_sub(first);
-        let inserted_here: usize = h
-            .iter()
-            .filter(|c| c.from.is_none())
-            .map(|c| c.to.lines().count())
-            .sum();
+        let inserted_here: usize = h.iter().map(|c| inserted(c)).sum();
+        let deleted_here = h.iter().filter(|c| c.to.is_none()).count();
         let mut body = String::new();
-        let mut at = first - 1 + added;
+        let start = (first as isize + added) as usize;
+        let mut at = start - 1;
         for n in first..=last + 1 {
-            for c in h.iter().filter(|c| c.line == n && c.from.is_none()) {
-                for _ in 0..c.to.lines().count() {
+            for c in h.iter().filter(|c| c.line == n) {
+                for _ in 0..inserted(c) {
                     body += &line('+', news.get(at).copied().unwrap_or(""));
                     at += 1;
                 }
@@ -84,6 +86,10 @@ fn diff(path: &Path, old: &str, new: &str, changed: &[LineEdit], written: bool) 
                 break;
             }
             let old_line = olds[n - 1];
+            if h.iter().any(|c| c.line == n && c.to.is_none()) {
+                body += &line('-', old_line);
+                continue;
+            }
             // A changed line, or the last one, whose ending the new text adds.
             let new_line = news.get(at).copied().unwrap_or("");
             if h.iter().any(|c| c.line == n && c.from.is_some()) || old_line != new_line {
@@ -95,11 +101,10 @@ fn diff(path: &Path, old: &str, new: &str, changed: &[LineEdit], written: bool) 
             at += 1;
         }
         s += &format!(
-            "@@ -{first},{len} +{},{} @@\n{body}",
-            first + added,
-            len + inserted_here
+            "@@ -{first},{len} +{start},{} @@\n{body}",
+            len + inserted_here - deleted_here
         );
-        added += inserted_here;
+        added += inserted_here as isize - deleted_here as isize;
     }
     s
 }
@@ -261,7 +266,7 @@ pub(super) fn tune(
     // The plan file with the recommended setting written in.
     let rewritten = match &tuned.recommended {
         Some(r) => Some(
-            tune::edits::rewrite(&compiled.source, &plans[r.window], &r.knobs, &r.setting).map_err(|e| {
+            tune::edits::rewrite(&compiled.source, &plans[r.window], &r.lowered, &r.knobs, &r.setting).map_err(|e| {
                 Error::Tune(format!(
                     "{}: the recommended setting cannot be written into the plan: {e}; nothing was written",
                     compiled.source.name

@@ -201,6 +201,202 @@ pub(crate) fn set_key(
     Ok((out, placed))
 }
 
+/// `text` as the value a parser reads it as: a whole number as a number, else a string.
+fn read_as(text: &str) -> Json {
+    match text.parse::<u64>() {
+        Ok(n) => Json::Number(n.into()),
+        Err(_) => Json::String(text.to_string()),
+    }
+}
+
+/// Why a key cannot be added to or removed from a flow mapping (`{...}`).
+fn flow(item: &str, what: &str) -> String {
+    format!(
+        "`{}` is written in flow style (`{{...}}`), where plan does not {what}: write it as an indented block, or make the change yourself",
+        item.trim_start_matches('/')
+    )
+}
+
+/// `source` (parsed as `doc`) read back after an edit: it must be `expected`.
+fn read_back(source: &Source, out: &str, expected: &Json) -> Result<(), String> {
+    let edited = Source::new(source.name.clone(), out.to_string()).holding(source.kind);
+    let reread =
+        super::parse(&edited).map_err(|_| "the edited file is no longer valid YAML".to_string())?;
+    if !same(&reread.value, expected) {
+        return Err("the edited file does not read back as the intended change".into());
+    }
+    Ok(())
+}
+
+/// `source` (parsed as `doc`) with the scalar `key` of the block mapping `item` (an item of
+/// a sequence: `/rollback_conditions/0`) set to `text` (a whole number reads as a number):
+/// replaced in place when it is there, else a line `key: text` added after the line of the
+/// mapping's last key, indented as its keys are. A flow mapping (`- { a: 1 }`), or a last
+/// key whose value is not a one-line scalar, is refused. Read back as [`replace_scalars`]
+/// reads its edits.
+pub(crate) fn set_item_key(
+    source: &Source,
+    doc: &Document,
+    item: &str,
+    key: &str,
+    text: &str,
+) -> Result<(String, Placed), String> {
+    let pointer = format!("{item}/{}", key.replace('~', "~0").replace('/', "~1"));
+    if doc.value.pointer(&pointer).is_some() {
+        let edit = Edit {
+            pointer: pointer.clone(),
+            text: text.to_string(),
+        };
+        let out = replace_scalars(source, doc, &[edit])?;
+        let line = doc.spans.value_at(&pointer).map_or(0, |p| p.line);
+        return Ok((out, Placed::Replaced { line }));
+    }
+    let Some(Json::Object(m)) = doc.value.pointer(item) else {
+        return Err(format!("{item} is not a mapping in the file"));
+    };
+    let old = &source.text;
+    let at = |pos: crate::diagnostic::Pos| source.offset(pos.line, pos.col);
+    // The item's own text starts with `{` when it is a flow mapping.
+    let start = doc
+        .spans
+        .value_at(item)
+        .and_then(at)
+        .ok_or_else(|| format!("{item} has no place in the file"))?;
+    if old[start..].starts_with('{') || m.is_empty() {
+        return Err(flow(item, "add keys"));
+    }
+    // The last key in the text, and where its value ends.
+    let (last, key_pos) = m
+        .keys()
+        .filter_map(|k| {
+            let p = format!("{item}/{}", k.replace('~', "~0").replace('/', "~1"));
+            let pos = doc.spans.find(&p, true)?;
+            Some((p, pos))
+        })
+        .max_by_key(|(_, pos)| (pos.line, pos.col))
+        .ok_or_else(|| format!("{item} has no place in the file"))?;
+    let line_start = source
+        .offset(key_pos.line, 1)
+        .ok_or_else(|| format!("{last} has no place in the file"))?;
+    let before: String = old[line_start..]
+        .chars()
+        .take(key_pos.col.saturating_sub(1))
+        .collect();
+    // Only indentation before the key (and the item's `- `, for its first key).
+    if !before.chars().all(|c| c == ' ' || c == '-') {
+        return Err(flow(item, "add keys"));
+    }
+    let indent = " ".repeat(key_pos.col.saturating_sub(1));
+    let value = doc
+        .spans
+        .value_at(&last)
+        .and_then(at)
+        .ok_or_else(|| format!("{last} has no place in the file"))?;
+    if doc
+        .value
+        .pointer(&last)
+        .is_some_and(|v| v.is_object() || v.is_array())
+        || token_end(old, value).is_none()
+    {
+        return Err(format!(
+            "{last} is not a one-line value, after which plan would add `{key}`: add `{key}: {text}` yourself"
+        ));
+    }
+    let eol = if old.contains("\r\n") { "\r\n" } else { "\n" };
+    let (line_end, ends) = match old[value..].find('\n') {
+        Some(i) => (value + i + 1, true),
+        None => (old.len(), false),
+    };
+    let value_line = source.line_col(value).0;
+    let new_text = match plain_safe(text) {
+        true => text.to_string(),
+        false => requote("\"", text),
+    };
+    let mut out = String::with_capacity(old.len() + 32);
+    out.push_str(&old[..line_end]);
+    if !ends {
+        out.push_str(eol);
+    }
+    out.push_str(&format!("{indent}{key}: {new_text}{eol}"));
+    out.push_str(&old[line_end..]);
+    let mut expected = doc.value.clone();
+    if let Some(Json::Object(m)) = expected.pointer_mut(item) {
+        m.insert(key.to_string(), read_as(text));
+    }
+    read_back(source, &out, &expected)?;
+    Ok((
+        out,
+        Placed::Inserted {
+            before: value_line + 1,
+            lines: 1,
+        },
+    ))
+}
+
+/// `source` (parsed as `doc`) without the key at `pointer` (a key of a block mapping, on a
+/// line of its own with a one-line scalar value): its line deleted, comment and all; the
+/// line number (from 1) it was on. Refused for a key of a flow mapping, or one that shares
+/// its line with the sequence's `- `.
+pub(crate) fn remove_key(
+    source: &Source,
+    doc: &Document,
+    pointer: &str,
+) -> Result<(String, usize), String> {
+    let (parent, key) = pointer
+        .rsplit_once('/')
+        .ok_or_else(|| format!("{pointer} is not a key"))?;
+    let Some(Json::Object(_)) = doc.value.pointer(parent) else {
+        return Err(format!("{parent} is not a mapping in the file"));
+    };
+    if doc.value.pointer(pointer).is_none() {
+        return Err(format!("{pointer} is not in the file"));
+    }
+    let old = &source.text;
+    let key_pos = doc
+        .spans
+        .find(pointer, true)
+        .ok_or_else(|| format!("{pointer} has no place in the file"))?;
+    let line_start = source
+        .offset(key_pos.line, 1)
+        .ok_or_else(|| format!("{pointer} has no place in the file"))?;
+    let before: String = old[line_start..]
+        .chars()
+        .take(key_pos.col.saturating_sub(1))
+        .collect();
+    if before.contains('-') {
+        return Err(format!(
+            "`{}` shares its line with the start of its list item: remove it yourself",
+            pointer.trim_start_matches('/')
+        ));
+    }
+    if !before.chars().all(|c| c == ' ') {
+        return Err(flow(parent, "remove keys"));
+    }
+    let value = doc
+        .spans
+        .value_at(pointer)
+        .and_then(|p| source.offset(p.line, p.col))
+        .ok_or_else(|| format!("{pointer} has no place in the file"))?;
+    let end = token_end(old, value)
+        .filter(|_| source.line_col(value).0 == key_pos.line)
+        .ok_or_else(|| format!("{pointer} is not a one-line scalar"))?;
+    let line_end = old[end..].find('\n').map_or(old.len(), |i| end + i + 1);
+    // Nothing but a comment after the value.
+    let rest = old[end..line_end].trim();
+    if !(rest.is_empty() || rest.starts_with('#')) {
+        return Err(flow(parent, "remove keys"));
+    }
+    let mut out = String::with_capacity(old.len());
+    out.push_str(&old[..line_start]);
+    out.push_str(&old[line_end..]);
+    let mut expected = doc.value.clone();
+    if let Some(Json::Object(m)) = expected.pointer_mut(parent) {
+        m.shift_remove(&key.replace("~1", "/").replace("~0", "~"));
+    }
+    read_back(source, &out, &expected)?;
+    Ok((out, key_pos.line))
+}
+
 /// JSON values equal, numbers compared as numbers (`5` and `5.0` alike).
 fn same(a: &Json, b: &Json) -> bool {
     match (a, b) {
@@ -395,6 +591,60 @@ mod tests {
         // A flow mapping, a scalar: not edited.
         assert!(set("monitoring: { url: u }\n").is_err());
         assert!(set("monitoring: 3\n").is_err());
+    }
+
+    #[test]
+    fn a_key_is_added_to_or_removed_from_a_list_item_as_its_keys_are_written() {
+        let doc = |text: &str| {
+            let source = Source::new("t.yaml".into(), text.into());
+            let doc = super::super::parse(&source).expect("parses");
+            (source, doc)
+        };
+        let text = "# c\nr:\n  - metric: e   # one\n    threshold: 5%  # two\n\n  - metric: a\n    threshold: 1%\nx: 1\n";
+        let (s, d) = doc(text);
+        assert_eq!(
+            set_item_key(&s, &d, "/r/0", "min_requests", "50").unwrap(),
+            (
+                "# c\nr:\n  - metric: e   # one\n    threshold: 5%  # two\n    min_requests: 50\n\n  - metric: a\n    threshold: 1%\nx: 1\n".into(),
+                Placed::Inserted { before: 5, lines: 1 }
+            )
+        );
+        // The last item of the file, without a final newline, with CRLF ends.
+        let (s, d) = doc("r:\r\n  - metric: e\r\n    threshold: 5%");
+        assert_eq!(
+            set_item_key(&s, &d, "/r/0", "min_requests", "20")
+                .unwrap()
+                .0,
+            "r:\r\n  - metric: e\r\n    threshold: 5%\r\n    min_requests: 20\r\n"
+        );
+        // There already: changed in place.
+        let (s, d) = doc("r:\n  - metric: e\n    min_requests: 5 # few\n    threshold: 5%\n");
+        let (out, placed) = set_item_key(&s, &d, "/r/0", "min_requests", "200").unwrap();
+        assert_eq!(
+            out,
+            "r:\n  - metric: e\n    min_requests: 200 # few\n    threshold: 5%\n"
+        );
+        assert_eq!(placed, Placed::Replaced { line: 3 });
+        // And removed, comment and all.
+        assert_eq!(
+            remove_key(&s, &d, "/r/0/min_requests").unwrap(),
+            ("r:\n  - metric: e\n    threshold: 5%\n".into(), 3)
+        );
+        // Flow style, or a key on the item's first line: refused.
+        let (s, d) = doc("r:\n  - { metric: e, threshold: 5% }\n");
+        assert!(
+            set_item_key(&s, &d, "/r/0", "min_requests", "5")
+                .unwrap_err()
+                .contains("flow style")
+        );
+        let (s, d) = doc("r:\n  - metric: e\n    t: { a: 1, min_requests: 5 }\n");
+        assert!(remove_key(&s, &d, "/r/0/t/min_requests").is_err());
+        let (s, d) = doc("r:\n  - min_requests: 5\n    metric: e\n");
+        assert!(
+            remove_key(&s, &d, "/r/0/min_requests")
+                .unwrap_err()
+                .contains("shares its line")
+        );
     }
 
     #[test]

@@ -437,15 +437,34 @@ fn write_round_trips_every_example_plan() {
         assert_eq!(w["written"], true, "{name}");
         assert_eq!(r["written"], false, "{name}");
         let tuned = std::fs::read_to_string(&path).unwrap();
-        let (old, new): (Vec<&str>, Vec<&str>) =
-            (original.lines().collect(), tuned.lines().collect());
+        // A `min_requests` line may come or go (a guard added or dropped); every other
+        // line stays where it was.
+        let guard = |l: &&str| l.trim_start().starts_with("min_requests:");
+        let (old, new): (Vec<&str>, Vec<&str>) = (
+            original.lines().filter(|l| !guard(l)).collect(),
+            tuned.lines().filter(|l| !guard(l)).collect(),
+        );
         assert_eq!(old.len(), new.len(), "{name}: lines added or removed");
         let changed: Vec<usize> = (0..old.len()).filter(|&i| old[i] != new[i]).collect();
+        let guards_changed = edits
+            .iter()
+            .filter(|e| {
+                [&e["from"], &e["to"]]
+                    .iter()
+                    .any(|x| x.as_str().is_some_and(|l| guard(&l)))
+            })
+            .count();
         assert_eq!(
-            changed.len(),
+            changed.len() + guards_changed,
             edits.len(),
             "{name}: the printed change is the written one"
         );
+        for e in &edits[..] {
+            // A guard line added is indented as its condition's keys are.
+            if let (Value::Null, Some(to)) = (&e["from"], e["to"].as_str()) {
+                assert!(to.starts_with("    min_requests: "), "{name}: {to}");
+            }
+        }
         for &i in &changed {
             let (a, b) = (old[i], new[i]);
             // The key, and any comment after the value, are as they were.
@@ -464,7 +483,7 @@ fn write_round_trips_every_example_plan() {
             assert!(tunable, "{name}:{}: `{a}` is not a tuned scalar", i + 1);
         }
         plan().args(["validate", path.to_str().unwrap()]).expect(0);
-        edited += changed.len();
+        edited += changed.len() + guards_changed;
     }
     assert!(edited >= 4, "the tunes changed only {edited} lines");
 }
@@ -678,4 +697,198 @@ fn the_rate_window_is_tuned_as_a_plan_of_its_own() {
             .expect(2);
         assert!(out.stderr.contains(says), "{range}: {}", out.stderr);
     }
+}
+
+/// A thin canary (2% of 2 requests a second: about 12 requests per 5m window, where one
+/// failure is 8% and crosses the 5% threshold): the thin-traffic check flags the rule, so
+/// the tune tries its `min_requests` by default. With short `for`s only, the budget takes a
+/// guard: the recommended one is written as a new key of the condition, indented as its
+/// keys are (comments and every other line kept), the plan validates, and `plan simulate`
+/// of it on other trials stays within the budget.
+#[test]
+fn a_thin_canary_gets_a_guard() {
+    let dir = support::temp_dir("tune-guard");
+    let original = "# A thin canary.\nname: thin\nrelease: { from: v1, to: v2 }\nservice: { name: app, image: acme/app, port: 8080 }\n\
+                    routing: { listen: 80, sticky: { cookie: uid } }\n\nphases:\n  - name: canary\n    traffic: 2%\n    duration: 2h\n\
+                    \x20 - name: full\n    traffic: 100%\n    duration: 2h\n\nrollback_conditions:\n  - metric: error_rate   # the only rule\n\
+                    \x20   threshold: 5%\n    duration: 5m\n\n# the end\n";
+    write(&dir, "thin.yaml", original);
+    write(
+        &dir,
+        "s.yaml",
+        "traffic: { requests_per_second: 2 }\nbaseline: { error_rate: 0.5% }\nscenarios:\n  - name: healthy\n  - name: errors\n    fault: { kind: step, onset: 30m, error_rate: 10% }\n",
+    );
+    let args = [
+        "tune",
+        "thin.yaml",
+        "--scenarios",
+        "s.yaml",
+        "--trials",
+        "300",
+        "--max-false-rollback",
+        "5%",
+        "--vary",
+        "error_rate.duration=0s..2m",
+    ];
+    let json = plan()
+        .cwd(&dir)
+        .args(args)
+        .args(["--format", "json"])
+        .expect(0);
+    let r: Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(r["schema_version"], 3);
+    let rule = &r["rules"][0];
+    assert_eq!(rule["target"], "error_rate");
+    // No guard, then round numbers up to above the guard that covers every window (21).
+    let tried = rule["min_requests_tried"].as_array().unwrap();
+    assert_eq!(tried[0], Value::Null);
+    assert!(tried.len() >= 4 && tried.len() <= 6, "{tried:?}");
+    assert!(tried.last().unwrap().as_u64().unwrap() > 21, "{tried:?}");
+    let guard = rule["recommended_min_requests"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("a guard is recommended: {r:#}"));
+    assert_eq!(r["recommended"]["min_requests"][0], guard);
+    assert!(
+        r["current"]["false_rollback"]["ci95"][1].as_f64().unwrap() > 0.05,
+        "today's setting is over the budget: the test tests little"
+    );
+    // Written: one line added after `duration`, every other line as it was.
+    let shown = plan().cwd(&dir).args(args).expect(0);
+    assert!(
+        shown
+            .stdout
+            .contains(&format!("with at least {guard} requests per 5m window"))
+    );
+    let by_patch = git_apply(&dir, &shown.stdout, "thin.yaml");
+    write(&dir, "thin.yaml", original);
+    plan().cwd(&dir).args(args).arg("--write").expect(0);
+    let written = std::fs::read_to_string(dir.join("thin.yaml")).unwrap();
+    assert_eq!(by_patch, written, "the printed change is the written one");
+    assert!(
+        written.contains(&format!(
+            "\n    duration: 0s\n    min_requests: {guard}\n\n# the end\n"
+        )) || written.contains(&format!(
+            "\n    duration: 1m\n    min_requests: {guard}\n\n# the end\n"
+        )) || written.contains(&format!(
+            "\n    duration: 2m\n    min_requests: {guard}\n\n# the end\n"
+        )),
+        "{written}"
+    );
+    assert_eq!(written.lines().count(), original.lines().count() + 1);
+    let kept: Vec<&str> = original
+        .lines()
+        .filter(|l| !l.contains("threshold:") && !l.contains("duration: 5m"))
+        .collect();
+    for l in kept {
+        assert!(written.lines().any(|w| w == l), "`{l}` is gone:\n{written}");
+    }
+    plan().cwd(&dir).args(["validate", "thin.yaml"]).expect(0);
+    // Fresh trials: within the budget.
+    let done = plan()
+        .cwd(&dir)
+        .args([
+            "simulate",
+            "thin.yaml",
+            "--scenarios",
+            "s.yaml",
+            "--trials",
+            "1000",
+        ])
+        .args(["--seed", "77", "--format", "json"])
+        .expect(0);
+    let sim: Value = serde_json::from_str(&done.stdout).unwrap();
+    let healthy = sim["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "healthy")
+        .unwrap();
+    let upper = healthy["false_rollback"]["ci95"][1].as_f64().unwrap();
+    assert!(upper <= 0.05, "{:#}", healthy["false_rollback"]);
+    // And a tune of the guarded plan keeps the guard, or says why not: the plan's own
+    // guard is among those tried.
+    let again = plan()
+        .cwd(&dir)
+        .args(args)
+        .args(["--format", "json", "--no-check"])
+        .expect(0);
+    let again: Value = serde_json::from_str(&again.stdout).unwrap();
+    assert!(
+        again["rules"][0]["min_requests_tried"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from(guard))
+    );
+}
+
+/// `--vary ID.min_requests=A..B`: whole numbers of requests, the smaller first, on a rule
+/// that can have a guard; each mistake is said naming the argument.
+#[test]
+fn bad_guard_ranges_are_refused_naming_the_argument() {
+    let cases: [(&str, &str); 7] = [
+        (
+            "error_rate.min_requests=1.5..100",
+            "`1.5` is not a number of requests",
+        ),
+        (
+            "error_rate.min_requests=0..100",
+            "`0` is not a number of requests",
+        ),
+        (
+            "error_rate.min_requests=many..100",
+            "`many` is not a number of requests",
+        ),
+        (
+            "error_rate.min_requests=500..100",
+            "give the smaller end first (`100..500`)",
+        ),
+        ("error_rate.min_requests=100", "the range is FROM..TO"),
+        (
+            "gates.error_rate.min_requests=10..100",
+            "a gate has no `min_requests`",
+        ),
+        (
+            "silent_canary.min_requests=10..100",
+            "`silent_canary` cannot have `min_requests`",
+        ),
+    ];
+    for (vary, says) in cases {
+        let done = plan()
+            .args([
+                "tune",
+                "plans/lawsker.yaml",
+                "--trials",
+                "2",
+                "--vary",
+                vary,
+            ])
+            .expect(2);
+        assert!(done.stderr.contains(says), "{vary}: {}", done.stderr);
+        assert!(
+            done.stderr.contains(vary.split('=').next().unwrap()),
+            "{vary}: {}",
+            done.stderr
+        );
+        assert_eq!(done.stdout, "", "{vary}");
+    }
+    // A metric not counted in requests cannot be guarded.
+    let dir = support::temp_dir("tune-guard-bad");
+    let p = crate::simulate::test_plan(
+        &dir,
+        "cpu",
+        "10%",
+        "1h",
+        "{}",
+        &["{ metric: cpu_usage, threshold: 90%, duration: 5m }"],
+    );
+    let done = plan()
+        .args(["tune", p.to_str().unwrap(), "--trials", "2"])
+        .args(["--vary", "cpu_usage.min_requests=10..100"])
+        .expect(2);
+    assert!(
+        done.stderr
+            .contains("`cpu_usage` cannot have `min_requests`"),
+        "{}",
+        done.stderr
+    );
 }

@@ -11,6 +11,11 @@
 //! condition held, counted from the phase's start (a new phase starts every alert over).
 //! [`Watches`] keeps, per threshold, when its current run began.
 //!
+//! A rule's `min_requests` guards add a dimension: at an evaluation the guard levels the
+//! request count passes are a prefix of them ([`super::guards::passing`]), and below a
+//! guard the rule does not hold at all, so each guard level has its own [`Watches`], fed
+//! the same `k` where it passes and 0 where it does not ([`push_guarded`]).
+//!
 //! The unit tests check this against the alert states the simulator steps
 //! ([`crate::prom::AlertState`]), which are themselves checked against Prometheus.
 
@@ -162,6 +167,21 @@ impl Watches {
     }
 }
 
+/// One evaluation of a guarded knob's watches (one [`Watches`] per guard level): trial
+/// `t`'s evaluation `at`, at which `k` thresholds hold and the first `passing` guard levels
+/// pass; `fire(guard, for, threshold)` hears of each alert that fires for the first time.
+#[inline]
+pub(crate) fn push_guarded(
+    watches: &mut [Watches],
+    (t, at, k, passing): (usize, u32, u16, usize),
+    mut fire: impl FnMut(usize, usize, u16),
+) {
+    for (g, w) in watches.iter_mut().enumerate() {
+        let k = if g < passing { k } else { 0 };
+        w.push(t, at, k, |f, level| fire(g, f, level));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -218,6 +238,79 @@ mod tests {
                     // Every alert that has fired so far was heard of.
                     if s.status().is_firing() {
                         prop_assert!(j < usize::from(fired));
+                    }
+                }
+            }
+        }
+    }
+
+    proptest! {
+        /// With guards: per guard level its own watches, fed the thresholds holding where
+        /// the request count passes the guard and none where it does not, say exactly which
+        /// alerts fire, as an alert state per guard and threshold does whose condition is
+        /// the threshold's and the guard's (`MinRequests::passes`; no guard always passes).
+        #[test]
+        fn guarded_watches_agree_with_an_alert_state_per_guard_and_threshold(
+            steps in proptest::collection::vec(
+                (
+                    prop_oneof![Just(None), (0u8..8).prop_map(|v| Some(f64::from(v)))],
+                    prop_oneof![Just(None), Just(Some(f64::NAN)), (0u16..60).prop_map(|c| Some(f64::from(c)))],
+                ),
+                1..100,
+            ),
+            mins in proptest::collection::btree_set(1u64..60, 0..4),
+            unguarded in any::<bool>(),
+            resets in proptest::collection::vec(0usize..100, 0..3),
+            for_steps in 0u64..4,
+        ) {
+            let eval_ms = 60_000i64;
+            let for_ms = for_steps * eval_ms as u64;
+            let levels: Vec<Option<u64>> = unguarded
+                .then_some(None)
+                .into_iter()
+                .chain(mins.iter().map(|&m| Some(m)))
+                .collect();
+            prop_assume!(!levels.is_empty());
+            let ladder = Ladder::new(Op::Gt, Rhs::Value(0.0), (0..8).map(f64::from).collect());
+            let need = vec![run_needed(for_ms, eval_ms)];
+            let mut watches: Vec<Watches> = levels
+                .iter()
+                .map(|_| Watches::new(1, ladder.len(), need.clone()))
+                .collect();
+            let fresh = || -> Vec<Vec<AlertState>> {
+                levels
+                    .iter()
+                    .map(|_| (0..ladder.len()).map(|_| alert(for_ms)).collect())
+                    .collect()
+            };
+            let mut states = fresh();
+            let mut heard = vec![0u16; levels.len()];
+            for (i, &(v, count)) in steps.iter().enumerate() {
+                if resets.contains(&i) {
+                    watches.iter_mut().for_each(|w| w.reset(0));
+                    states = fresh();
+                }
+                let passing = super::super::guards::passing(&levels, count);
+                let k = ladder.holding(v, None).expect("absolute");
+                push_guarded(&mut watches, (0, i as u32, k, passing), |g, f, level| {
+                    assert_eq!((f, level), (0, heard[g]));
+                    heard[g] += 1;
+                });
+                for (g, level_states) in states.iter_mut().enumerate() {
+                    let passes = levels[g].is_none_or(|min| {
+                        crate::check::MinRequests { count: 0, min }.passes(count)
+                    });
+                    for (j, s) in level_states.iter_mut().enumerate() {
+                        let holds = ladder.conditions[j].holds(v, None) && passes;
+                        s.step(i as i64 * eval_ms, holds);
+                        prop_assert_eq!(
+                            s.status().is_firing(),
+                            j < usize::from(watches[g].firing(0, 0)),
+                            "guard {:?}, threshold {} at step {}", levels[g], j, i
+                        );
+                        if s.status().is_firing() {
+                            prop_assert!(j < usize::from(heard[g]));
+                        }
                     }
                 }
             }

@@ -1,5 +1,6 @@
-//! `plan tune`: the thresholds, `for` durations and gate levels that meet a false-rollback
-//! budget with the best detection, found over one set of simulated trials.
+//! `plan tune`: the thresholds, `for` durations, `min_requests` guards and gate levels that
+//! meet a false-rollback budget with the best detection, found over one set of simulated
+//! trials.
 //!
 //! Every setting is judged on the same trials (common random numbers): the traffic is
 //! drawn once per trial ([`sweep`]) and each setting reads it ([`score`]), so the
@@ -12,6 +13,7 @@
 //! on the same seed (a test runs both): the fast path is checked against the reference.
 
 pub(crate) mod edits;
+pub(crate) mod guards;
 pub(crate) mod ladder;
 pub(crate) mod report;
 pub(crate) mod score;
@@ -63,6 +65,9 @@ pub(crate) struct Tuned {
 /// The recommended setting: of which of the tune's plans (rate windows), and of its knobs.
 pub(crate) struct Recommended {
     pub(crate) window: usize,
+    /// That plan as the tune ran it: with the request counts of the guards it tried
+    /// ([`space::Space`]).
+    pub(crate) lowered: LoweredPlan,
     pub(crate) knobs: Vec<Knob>,
     pub(crate) setting: Vec<Variant>,
 }
@@ -76,13 +81,18 @@ pub(crate) fn tune(
     ask: &Ask<'_>,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Tuned, TuneError> {
-    let lowered = &plans[0].lowered;
-    let (plan, rules) = (&lowered.plan, &lowered.rules);
     if scenarios.scenarios.iter().all(|s| s.fault.is_none()) {
         return Err(TuneError::NoFault);
     }
-    let knobs = space::knobs(plan, rules, ask.ranges).map_err(TuneError::Usage)?;
-    if plans.len() == 1 && !knobs.iter().any(Knob::tuned) {
+    // Each plan's knobs, at the request rate the scenarios simulate.
+    let rps = scenarios.traffic.requests_per_second;
+    let mut spaces = Vec::with_capacity(plans.len());
+    for w in plans {
+        spaces.push(space::knobs(&w.lowered, ask.ranges, rps).map_err(TuneError::Usage)?);
+    }
+    let lowered = &spaces[0].lowered;
+    let (plan, rules) = (&lowered.plan, &lowered.rules);
+    if plans.len() == 1 && !spaces[0].knobs.iter().any(Knob::tuned) {
         return Err(TuneError::Usage(
             "nothing to tune: every rule is kept as written".into(),
         ));
@@ -111,14 +121,9 @@ pub(crate) fn tune(
     // One sweep per window, on the same seeds; the plan as written first.
     let count = plans.len() as u64;
     let mut sweeps = Vec::with_capacity(plans.len());
-    for (wi, w) in plans.iter().enumerate() {
-        let knobs = match wi {
-            0 => knobs.clone(),
-            _ => space::knobs(&w.lowered.plan, &w.lowered.rules, ask.ranges)
-                .map_err(TuneError::Usage)?,
-        };
+    for (wi, w) in spaces.iter().enumerate() {
         let mut part = |d: u64, t: u64| progress(wi as u64 * t + d, count * t);
-        let mut sweep = sweep::run(&w.lowered, scenarios, knobs, settings, &mut part)
+        let mut sweep = sweep::run(&w.lowered, scenarios, w.knobs.clone(), settings, &mut part)
             .map_err(TuneError::Stop)?;
         sweep.window = wi;
         sweeps.push(sweep);
@@ -185,13 +190,13 @@ pub(crate) fn tune(
     };
     let frontier = search::frontier(ask.budget, |b| best_within(b).ok());
     let point = |p: &search::Point| {
-        let w = &plans[p.window];
+        let w = &spaces[p.window].lowered;
         report::point(
-            (&w.lowered.plan, &w.lowered.rules),
+            (&w.plan, &w.rules),
             &sweeps[p.window].knobs,
             &names,
             p,
-            w.window_ms,
+            plans[p.window].window_ms,
         )
     };
     // The best of many settings on the same trials is the luckiest too: a setting whose
@@ -203,7 +208,7 @@ pub(crate) fn tune(
         let mut budget = ask.budget;
         while let Ok(b) = &best {
             let tuned = apply(
-                &plans[b.window].lowered,
+                &spaces[b.window].lowered,
                 &sweeps[b.window].knobs,
                 &b.setting,
             );
@@ -236,7 +241,7 @@ pub(crate) fn tune(
         (plan, rules),
         &sweeps[0].knobs,
         (
-            (&plans[shown].lowered.plan, &plans[shown].lowered.rules),
+            (&spaces[shown].lowered.plan, &spaces[shown].lowered.rules),
             &sweeps[shown].knobs,
         ),
         best.as_ref().ok(),
@@ -281,6 +286,7 @@ pub(crate) fn tune(
     };
     let recommended = best.ok().map(|p| Recommended {
         window: p.window,
+        lowered: spaces.swap_remove(p.window).lowered,
         knobs: sweeps.swap_remove(p.window).knobs,
         setting: p.setting,
     });

@@ -12,8 +12,10 @@ use crate::sim::stats::Proportion;
 use serde::Serialize;
 
 /// The layout of [`Report`]: 2 added the rate window (`windows_s`, each point's
-/// `window_s`) and insertions among the edits (`from: null`).
-pub(crate) const SCHEMA_VERSION: u32 = 2;
+/// `window_s`) and insertions among the edits (`from: null`); 3 the `min_requests` guards
+/// (each point's `min_requests`, each rule's `min_requests_tried` and
+/// `recommended_min_requests`) and deleted lines among the edits (`to: null`).
+pub(crate) const SCHEMA_VERSION: u32 = 3;
 
 /// The tune's document.
 #[derive(Debug, Serialize)]
@@ -71,13 +73,14 @@ pub(crate) struct SetAside {
     pub(crate) check_false_rollback: Proportion,
 }
 
-/// One changed line of the plan file (`from` the old line), or lines inserted before
-/// old line `line` (`from` None; `to` the new lines, joined by newlines).
-#[derive(Debug, Clone, Serialize)]
+/// One changed line of the plan file (`from` the old line, `to` the new one), lines
+/// inserted before old line `line` (`from` None; `to` the new lines, joined by newlines),
+/// or a deleted line (`to` None).
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub(crate) struct LineEdit {
     pub(crate) line: usize,
     pub(crate) from: Option<String>,
-    pub(crate) to: String,
+    pub(crate) to: Option<String>,
 }
 
 /// A tuned (or kept) rule.
@@ -94,6 +97,11 @@ pub(crate) struct RuleReport {
     pub(crate) recommended: Option<String>,
     pub(crate) recommended_threshold: Option<f64>,
     pub(crate) recommended_for_s: Option<f64>,
+    /// The `min_requests` guards tried (null: no guard), the plan's own among them; one
+    /// when the guard is not searched.
+    pub(crate) min_requests_tried: Vec<Option<u64>>,
+    /// The recommended guard (null: none, or nothing recommended).
+    pub(crate) recommended_min_requests: Option<u64>,
     /// The thresholds tried, easiest first, as the plan would state them.
     pub(crate) tried: Vec<String>,
     /// Whether the recommended threshold is the easiest or the hardest tried: the best
@@ -114,6 +122,8 @@ pub(crate) struct PointReport {
     pub(crate) setting: Vec<String>,
     pub(crate) thresholds: Vec<f64>,
     pub(crate) fors_s: Vec<f64>,
+    /// Per rule, its `min_requests` guard (null: none).
+    pub(crate) min_requests: Vec<Option<u64>>,
     pub(crate) false_rollback: Proportion,
     /// Over every faulty trial.
     pub(crate) caught: Proportion,
@@ -184,8 +194,8 @@ pub(crate) fn show(plan: &CheckedPlan, rules: &[AlertRule], knob: &Knob, v: Vari
             op.as_str(),
             written.unwrap_or_else(|| show_rhs(rhs, m)),
             show_for(knob.fors[v.for_]),
-            // A guard is kept as written, and counts over the plan's window.
-            rule.guard
+            // A guard counts over the plan's window.
+            knob.guard(v)
                 .map(|g| crate::lower::show_guard(g, plan.monitoring.window))
                 .unwrap_or_default()
         ),
@@ -209,6 +219,7 @@ pub(crate) fn point(
         fors_s: pairs()
             .map(|(k, &v)| k.fors[v.for_] as f64 / 1000.0)
             .collect(),
+        min_requests: pairs().map(|(k, &v)| k.guards[v.guard]).collect(),
         false_rollback: f.false_rollback(),
         caught: f.detection(),
         per_scenario: names
@@ -255,12 +266,11 @@ pub(crate) fn rules(
                 recommended: rec.map(|v| show(tuned_plan, tuned_rules, &tuned_knobs[i], v)),
                 recommended_threshold: rec.map(|v| tuned_knobs[i].level(v)),
                 recommended_for_s: rec.map(|v| tuned_knobs[i].fors[v.for_] as f64 / 1000.0),
+                min_requests_tried: k.guards.clone(),
+                recommended_min_requests: rec.and_then(|v| tuned_knobs[i].guards[v.guard]),
                 tried: (0..k.ladder.len())
                     .map(|level| {
-                        let v = Variant {
-                            for_: k.current.for_,
-                            level,
-                        };
+                        let v = Variant { level, ..k.current };
                         show(plan, rules, k, v)
                     })
                     .collect(),

@@ -1,15 +1,18 @@
-//! What `plan tune` varies: per rule a [`Knob`], the thresholds (a [`Ladder`]) and `for`
-//! durations it may take, the plan's own setting among them.
+//! What `plan tune` varies: per rule a [`Knob`], the thresholds (a [`Ladder`]), `for`
+//! durations and `min_requests` guards ([`super::guards`]) it may take, the plan's own
+//! setting among them.
 //!
 //! By default a rollback condition's thresholds span its own threshold's distance from
 //! the metric's neutral value (0 for a rule on a high value, 100% for a rule on a low
 //! ratio, 1 for a factor of stable) from an eighth to eight times that distance, in steps
 //! of √2, and its `for` the common durations from one evaluation interval to 30 minutes;
 //! a gate's threshold spans the same, its `for` being the monitoring window.
-//! `--vary` sets a range of either; `--keep` holds a rule as written.
+//! A rule's guard is searched where [`super::guards`] says. `--vary` sets a range of any;
+//! `--keep` holds a rule as written, its guard too.
 
+use super::guards;
 use super::ladder::Ladder;
-use crate::check::{CheckedPlan, GatePolicy};
+use crate::check::{CheckedPlan, GatePolicy, MinRequests};
 use crate::lower::{AlertRule, Condition, LoweredPlan, Rhs, RuleKind};
 use crate::model::{Amount, Op, Unit};
 
@@ -23,6 +26,11 @@ pub(crate) struct Knob {
     pub(crate) ladder: Ladder,
     /// Its `for` durations (ms), shortest first.
     pub(crate) fors: Vec<u64>,
+    /// Its `min_requests` guards ([`guards::Levels`]): no guard first when it is one, then
+    /// ascending minimums; one when the guard is not searched (`[None]` without one).
+    pub(crate) guards: guards::Levels,
+    /// The plan metric a guard reads (the canary's request count), when it has a guard.
+    pub(crate) count: Option<usize>,
     /// The plan's own setting.
     pub(crate) current: Variant,
     /// The threshold as the plan writes it (`10%`; a gate with its comparison, `< 5%`):
@@ -30,27 +38,39 @@ pub(crate) struct Knob {
     pub(crate) written: Option<String>,
 }
 
-/// One setting of a knob: indices into its `fors` and its ladder.
+/// One setting of a knob: indices into its `guards`, `fors` and ladder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) struct Variant {
+    pub(crate) guard: usize,
     pub(crate) for_: usize,
     pub(crate) level: usize,
 }
 
 impl Knob {
     pub(crate) fn variants(&self) -> usize {
-        self.fors.len() * self.ladder.len()
+        self.guards.len() * self.fors.len() * self.ladder.len()
     }
 
-    /// A variant's place among the knob's [`variants`](Self::variants).
+    /// A variant's place among the knob's [`variants`](Self::variants): by guard, then
+    /// `for`, then threshold.
     pub(crate) fn index(&self, v: Variant) -> usize {
-        v.for_ * self.ladder.len() + v.level
+        (v.guard * self.fors.len() + v.for_) * self.ladder.len() + v.level
     }
 
     pub(crate) fn variant(&self, index: usize) -> Variant {
+        let per_guard = self.fors.len() * self.ladder.len();
         Variant {
-            for_: index / self.ladder.len(),
+            guard: index / per_guard,
+            for_: index % per_guard / self.ladder.len(),
             level: index % self.ladder.len(),
+        }
+    }
+
+    /// The guard of variant `v`, as the rule reads it.
+    pub(crate) fn guard(&self, v: Variant) -> Option<MinRequests> {
+        match (self.guards[v.guard], self.count) {
+            (Some(min), Some(count)) => Some(MinRequests { count, min }),
+            _ => None,
         }
     }
 
@@ -59,9 +79,11 @@ impl Knob {
         self.variants() > 1
     }
 
-    /// The least sensitive setting: the hardest threshold, the longest `for`.
+    /// The least sensitive setting: the hardest threshold, the longest `for`, the highest
+    /// guard (a higher guard counts fewer evaluations, so its alerts fire no sooner).
     pub(crate) fn calmest(&self) -> Variant {
         Variant {
+            guard: self.guards.len() - 1,
             for_: self.fors.len() - 1,
             level: self.ladder.len() - 1,
         }
@@ -71,6 +93,7 @@ impl Knob {
     pub(crate) fn apply(&self, rule: &mut AlertRule, v: Variant) {
         rule.condition = self.ladder.conditions[v.level];
         rule.for_ms = self.fors[v.for_];
+        rule.guard = self.guard(v);
     }
 
     /// The threshold of variant `v` as a number: the absolute level, or the factor of
@@ -101,6 +124,16 @@ pub(crate) enum Part {
     Threshold(f64, f64),
     /// `for` from..to, in ms.
     Duration(u64, u64),
+    /// `min_requests` from..to.
+    MinRequests(u64, u64),
+}
+
+/// Which part of a rule `--vary TARGET.PART=...` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PartName {
+    Threshold,
+    Duration,
+    MinRequests,
 }
 
 /// `--vary TARGET.PART=FROM..TO`: a rollback condition's id (`error_rate`), or a gate as
@@ -137,15 +170,21 @@ const STEPS: i32 = 6;
 /// The default `for` durations, besides the plan's own.
 const FORS_MS: [u64; 7] = [0, 60_000, 120_000, 300_000, 600_000, 900_000, 1_800_000];
 
-/// The knobs of a plan: every rollback rule, and under the gate policy `rollback` every
-/// gate (under `hold` the gates move the release's course, and stay as written: see the
-/// module header of [`super`]). Errors name a `--vary` or `--keep` that matches nothing or
-/// does not fit.
-pub(crate) fn knobs(
-    plan: &CheckedPlan,
-    rules: &[AlertRule],
-    ranges: &Ranges,
-) -> Result<Vec<Knob>, String> {
+/// What a tune varies on one plan: its knobs, and the plan they are settings of (the plan
+/// with the request counts the guards tried read, [`guards::count_metric`]).
+#[derive(Debug, Clone)]
+pub(crate) struct Space {
+    pub(crate) lowered: LoweredPlan,
+    pub(crate) knobs: Vec<Knob>,
+}
+
+/// The knobs of a plan whose scenarios run at `rps` requests per second: every rollback
+/// rule, and under the gate policy `rollback` every gate (under `hold` the gates move the
+/// release's course, and stay as written: see the module header of [`super`]). Errors
+/// name a `--vary` or `--keep` that matches nothing or does not fit.
+pub(crate) fn knobs(lowered: &LoweredPlan, ranges: &Ranges, rps: f64) -> Result<Space, String> {
+    let (plan, rules) = (&lowered.plan, &lowered.rules[..]);
+    let mut counted = lowered.clone();
     let eval = plan.monitoring.evaluation_interval.millis();
     let gates_tunable = matches!(plan.gate_policy, GatePolicy::Rollback);
     let targets: Vec<String> = rules.iter().map(target).collect();
@@ -215,7 +254,13 @@ pub(crate) fn knobs(
                 conditions: vec![r.condition],
             },
             fors: vec![r.for_ms],
-            current: Variant { for_: 0, level: 0 },
+            guards: vec![r.guard.map(|g| g.min)],
+            count: r.guard.map(|g| g.count),
+            current: Variant {
+                guard: 0,
+                for_: 0,
+                level: 0,
+            },
             written: written_of(plan, r),
         };
         let Condition::Compare { op, rhs } = r.condition else {
@@ -234,7 +279,7 @@ pub(crate) fn knobs(
         let relative = matches!(rhs, Rhs::StableTimes { .. });
         let mut levels = match vary.iter().find_map(|v| match v.part {
             Part::Threshold(a, b) => Some((a, b)),
-            Part::Duration(..) => None,
+            _ => None,
         }) {
             Some((a, b)) => spread(a, b),
             None => default_levels(op, unit, relative, current),
@@ -250,8 +295,22 @@ pub(crate) fn knobs(
         levels.push(current);
         let duration = vary.iter().find_map(|v| match v.part {
             Part::Duration(a, b) => Some((a, b)),
-            Part::Threshold(..) => None,
+            _ => None,
         });
+        let guarded = vary.iter().find_map(|v| match v.part {
+            Part::MinRequests(a, b) => Some((a, b)),
+            _ => None,
+        });
+        if r.kind == RuleKind::Gate && guarded.is_some() {
+            return Err(format!(
+                "`{target}`: a gate has no `min_requests`; only a rollback condition does"
+            ));
+        }
+        let guard_levels = match r.kind {
+            RuleKind::Rollback => guards::levels(plan, &r.id, rps, guarded)
+                .map_err(|e| format!("--vary {target}.min_requests: {e}"))?,
+            _ => None,
+        };
         if r.kind == RuleKind::Gate && duration.is_some() {
             return Err(format!(
                 "`{target}`: a gate's `for` is the monitoring window; vary its threshold"
@@ -280,16 +339,31 @@ pub(crate) fn knobs(
             .position(|c| *c == r.condition)
             .unwrap_or(0);
         let for_ = fors.iter().position(|&f| f == r.for_ms).unwrap_or(0);
+        let own = r.guard.map(|g| g.min);
+        // The guards tried read a request count the tune's copy of the plan computes.
+        let (guards, count) = match guard_levels {
+            Some(levels) => match guards::count_metric(&mut counted.plan, r.metric) {
+                Some(c) => (levels, Some(c)),
+                None => (vec![own], r.guard.map(|g| g.count)),
+            },
+            None => (vec![own], r.guard.map(|g| g.count)),
+        };
+        let guard = guards.iter().position(|&g| g == own).unwrap_or(0);
         out.push(Knob {
             rule: i,
             kind: r.kind,
             ladder,
             fors,
-            current: Variant { for_, level },
+            guards,
+            count,
+            current: Variant { guard, for_, level },
             written,
         });
     }
-    Ok(out)
+    Ok(Space {
+        lowered: counted,
+        knobs: out,
+    })
 }
 
 /// A rule's threshold as the plan writes it (a gate with its comparison).
@@ -356,17 +430,22 @@ fn round_sig(v: f64, digits: i32) -> f64 {
     (v * scale).round() / scale
 }
 
-/// Parses `TARGET.threshold=FROM..TO` or `TARGET.duration=FROM..TO`; thresholds are read
-/// in the metric's unit later, so here as amounts.
-pub(crate) fn parse_vary(s: &str) -> Result<(String, bool, String, String), String> {
-    let hint = "write TARGET.threshold=FROM..TO or TARGET.duration=FROM..TO, like `error_rate.threshold=2%..20%`, `availability.duration=1m..15m` or `gates.error_rate.threshold=1%..10%`";
+/// What a parsed `--vary`: the target, the part, and the range's ends as written.
+pub(crate) type Parsed = (String, PartName, String, String);
+
+/// Parses `TARGET.threshold=FROM..TO`, `TARGET.duration=FROM..TO` or
+/// `TARGET.min_requests=FROM..TO`; thresholds are read in the metric's unit later, so here
+/// as amounts.
+pub(crate) fn parse_vary(s: &str) -> Result<Parsed, String> {
+    let hint = "write TARGET.threshold=FROM..TO, TARGET.duration=FROM..TO or TARGET.min_requests=FROM..TO, like `error_rate.threshold=2%..20%`, `availability.duration=1m..15m`, `error_rate.min_requests=20..500` or `gates.error_rate.threshold=1%..10%`";
     let (lhs, range) = s.split_once('=').ok_or_else(|| format!("`{s}`: {hint}"))?;
     let (target, part) = lhs
         .rsplit_once('.')
         .ok_or_else(|| format!("`{s}`: {hint}"))?;
     let threshold = match part {
-        "threshold" => true,
-        "duration" => false,
+        "threshold" => PartName::Threshold,
+        "duration" => PartName::Duration,
+        "min_requests" => PartName::MinRequests,
         _ => return Err(format!("`{s}`: `{part}` is not a part of a rule; {hint}")),
     };
     let (from, to) = range
@@ -385,13 +464,27 @@ pub(crate) fn parse_vary(s: &str) -> Result<(String, bool, String, String), Stri
 pub(crate) fn resolve_vary(
     plan: &CheckedPlan,
     rules: &[AlertRule],
-    (target, threshold, from, to): &(String, bool, String, String),
+    (target, part, from, to): &Parsed,
 ) -> Result<Vary, String> {
     let rule = rules
         .iter()
         .find(|r| r.kind != RuleKind::NoData && &self::target(r) == target)
         .ok_or_else(|| format!("`{target}` is not a rule of the plan"))?;
-    let part = if *threshold {
+    let part = if *part == PartName::MinRequests {
+        if rule.kind == RuleKind::Gate {
+            return Err(format!(
+                "`{target}`: a gate has no `min_requests`; only a rollback condition does"
+            ));
+        }
+        if let Err(why) = crate::check::request_count(&plan.metrics[rule.metric]) {
+            return Err(format!(
+                "`{target}` cannot have `min_requests`: `{}` {why}; only `error_rate`, `availability` and `response_time_p95` with their built-in queries count requests",
+                plan.metrics[rule.metric].name
+            ));
+        }
+        let (a, b) = guards::parse_range(from, to)?;
+        Part::MinRequests(a, b)
+    } else if *part == PartName::Threshold {
         let unit = plan.metrics[rule.metric].unit;
         let relative = matches!(
             rule.condition,
@@ -437,7 +530,7 @@ pub(crate) fn resolve_vary(
     };
     let reversed = match part {
         Part::Threshold(a, b) => a > b,
-        Part::Duration(a, b) => a > b,
+        Part::Duration(a, b) | Part::MinRequests(a, b) => a > b,
     };
     if reversed {
         return Err(format!(
@@ -459,9 +552,11 @@ pub(crate) fn apply(lowered: &LoweredPlan, knobs: &[Knob], setting: &[Variant]) 
     out
 }
 
-/// The rules a tune's model is built for: the plan's, and one per threshold of every
-/// ladder, so that the model tells apart every threshold the tune tries (what a trial
-/// draws depends on it: see [`crate::sim::synth::Model::new`]).
+/// The rules a tune's model is built for: the plan's, one per threshold of every ladder,
+/// so that the model tells apart every threshold the tune tries (what a trial draws
+/// depends on it: see [`crate::sim::synth::Model::new`]), and one per guard tried, so that
+/// the metrics an evaluation computes include each guard's request count
+/// ([`crate::sim::montecarlo::Demands`]).
 pub(crate) fn model_rules(lowered: &LoweredPlan, knobs: &[Knob]) -> Vec<AlertRule> {
     let mut rules = lowered.rules.clone();
     for k in knobs {
@@ -469,6 +564,17 @@ pub(crate) fn model_rules(lowered: &LoweredPlan, knobs: &[Knob]) -> Vec<AlertRul
             let mut r = lowered.rules[k.rule].clone();
             r.condition = *c;
             rules.push(r);
+        }
+        for g in 0..k.guards.len() {
+            let guard = k.guard(Variant {
+                guard: g,
+                ..k.current
+            });
+            if guard.is_some() && guard != lowered.rules[k.rule].guard {
+                let mut r = lowered.rules[k.rule].clone();
+                r.guard = guard;
+                rules.push(r);
+            }
         }
     }
     rules
@@ -504,7 +610,16 @@ mod tests {
     fn vary_reads_target_part_and_range() {
         assert_eq!(
             parse_vary("gates.error_rate.threshold=1%..10%").unwrap(),
-            ("gates.error_rate".into(), true, "1%".into(), "10%".into())
+            (
+                "gates.error_rate".into(),
+                PartName::Threshold,
+                "1%".into(),
+                "10%".into()
+            )
+        );
+        assert_eq!(
+            parse_vary("error_rate.min_requests=20..500").unwrap().1,
+            PartName::MinRequests
         );
         assert!(parse_vary("error_rate.limit=1..2").is_err());
         assert!(parse_vary("error_rate.threshold=1%").is_err());

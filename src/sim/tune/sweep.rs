@@ -14,14 +14,18 @@
 //! its phase): the pass keeps, per trial and setting of each knob, that first moment and
 //! the requests the canary had served since the fault's onset by then. (What is drawn
 //! depends on the model, which is built for every threshold tried: the latency buckets a
-//! trial tracks are those its thresholds tell apart.)
+//! trial tracks are those its thresholds tell apart.) The same holds for a rule's
+//! `min_requests` guard: it only decides whether the rule counts at an evaluation, from a
+//! request count every setting reads alike ([`super::guards`]).
 //!
 //! A trial stops early once every setting of some knob has fired: under any setting it
 //! had ended by then. A knob kept as written has one setting, so a one-rule sweep stops
 //! about where `plan simulate` stops.
 
-use super::ladder::{Watches, run_needed};
+use super::guards;
+use super::ladder::{Watches, push_guarded, run_needed};
 use super::space::Knob;
+use super::space::Variant;
 use crate::lower::{LoweredPlan, RuleKind};
 use crate::sim::batch::{Batch, Group};
 use crate::sim::evaluator::{UNKNOWN, Verdict};
@@ -147,7 +151,8 @@ pub(crate) fn run(
     }
     let watched: Vec<usize> = knobs.iter().map(|k| k.rule).collect();
     let (batch, jobs) = sharing(Lanes::ring_bytes_per_lane(&model), settings.jobs);
-    let demands = Demands::new(&model, rules);
+    // The metrics every setting reads: each guard's request count too.
+    let demands = Demands::new(&model, &super::space::model_rules(lowered, &knobs));
     let job = Job {
         model: &model,
         faults: &faults,
@@ -276,8 +281,8 @@ struct Records<'k> {
     knobs: &'k [Knob],
     offsets: &'k [usize],
     width: usize,
-    /// Per knob.
-    watches: Vec<Watches>,
+    /// Per knob and guard level.
+    watches: Vec<Vec<Watches>>,
     /// Per trial: the phase of its latest evaluation.
     phase: Vec<usize>,
     /// Per trial: requests served since the onset, as of its latest evaluation.
@@ -327,16 +332,19 @@ impl Records<'_> {
         let knobs = self.knobs;
         for (ki, k) in knobs.iter().enumerate() {
             if k.kind == RuleKind::Gate {
-                // Gates fail their phase at most once: the trial ended there.
+                // Gates fail their phase at most once: the trial ended there. (A gate has
+                // no guard and one `for`.)
                 let row = t * self.width + self.offsets[ki];
-                for level in 0..self.watches[ki].firing(t, 0) {
+                for level in 0..self.watches[ki][0].firing(t, 0) {
                     let i = row + usize::from(level);
                     if self.fires[i] == NEVER {
                         self.record(t, ki, i, at, served);
                     }
                 }
             }
-            self.watches[ki].reset(t);
+            for w in &mut self.watches[ki] {
+                w.reset(t);
+            }
         }
     }
 }
@@ -359,8 +367,10 @@ impl Job<'_, '_> {
                 .knobs
                 .iter()
                 .map(|k| {
-                    let needs = k.fors.iter().map(|&f| run_needed(f, eval_ms)).collect();
-                    Watches::new(n, k.ladder.len(), needs)
+                    let needs: Vec<u32> = k.fors.iter().map(|&f| run_needed(f, eval_ms)).collect();
+                    (0..k.guards.len())
+                        .map(|_| Watches::new(n, k.ladder.len(), needs.clone()))
+                        .collect()
                 })
                 .collect(),
             phase: vec![0; n],
@@ -449,14 +459,17 @@ impl Job<'_, '_> {
                         let r = &rules[knob.rule];
                         let canary = values.of(r.metric, false, lanes);
                         let stable = values.of(r.metric, true, lanes);
-                        // A guard (kept as written) below its minimum: no setting holds.
-                        let counts = r.guard.map(|g| (g, values.of(g.count, false, lanes)));
+                        // The guard levels the request count passes (a prefix); at the
+                        // others no threshold holds.
+                        let counts = knob.count.map(|c| values.of(c, false, lanes));
                         let runs = r.runs_in(phase);
-                        let levels = knob.ladder.len();
                         for l in 0..lanes {
                             let t = trial(l);
-                            let guarded = counts.is_none_or(|(g, c)| g.passes(c[l]));
-                            let k = match (runs && guarded)
+                            let passing = match runs {
+                                true => guards::passing(&knob.guards, counts.and_then(|c| c[l])),
+                                false => 0,
+                            };
+                            let k = match (passing > 0)
                                 .then(|| knob.ladder.holding(canary[l], stable[l]))
                             {
                                 None => 0,
@@ -468,15 +481,20 @@ impl Job<'_, '_> {
                             };
                             if gate {
                                 // A gate only counts at its phase's end.
-                                rec.watches[ki].push(t, at, k, |_, _| {});
+                                rec.watches[ki][0].push(t, at, k, |_, _| {});
                                 continue;
                             }
                             let row = t * rec.width + rec.offsets[ki];
                             let served = group.lanes.exposure(l).requests;
                             let mut fired = Vec::new();
-                            rec.watches[ki].push(t, at, k, |f, level| {
-                                fired.push(row + f * levels + usize::from(level));
-                            });
+                            push_guarded(
+                                &mut rec.watches[ki],
+                                (t, at, k, passing),
+                                |guard, for_, level| {
+                                    let level = usize::from(level);
+                                    fired.push(row + knob.index(Variant { guard, for_, level }));
+                                },
+                            );
                             for i in fired {
                                 rec.record(t, ki, i, at, served);
                             }

@@ -1,7 +1,9 @@
 //! The fast path against the reference: a setting's figures read off the sweep are the
-//! figures `plan simulate` gives for the plan with that setting, trial for trial.
+//! figures `plan simulate` gives for the plan with that setting, trial for trial; with
+//! `min_requests` guards tried, for the plan file with the setting written in as
+//! `--write` writes it (guards added, changed and removed), compiled again.
 
-use super::space::{Knob, Ranges, Variant, knobs, model_rules};
+use super::space::{Knob, Part, Ranges, Variant, Vary, knobs, model_rules};
 use super::sweep::{self, Sweep};
 use super::*;
 use crate::check::GatePolicy;
@@ -70,8 +72,23 @@ fn settings_of(knobs: &[Knob]) -> Vec<Vec<Variant>> {
     let calm: Vec<Variant> = knobs.iter().map(Knob::calmest).collect();
     let keen: Vec<Variant> = knobs
         .iter()
-        .map(|_| Variant { for_: 0, level: 0 })
+        .map(|_| Variant {
+            guard: 0,
+            for_: 0,
+            level: 0,
+        })
         .collect();
+    // The keenest thresholds behind each guard: where a guard matters most.
+    let guarded = |g: usize| -> Vec<Variant> {
+        knobs
+            .iter()
+            .map(|k| Variant {
+                guard: g.min(k.guards.len() - 1),
+                for_: 0,
+                level: 0,
+            })
+            .collect()
+    };
     let mixed = |pick: usize| -> Vec<Variant> {
         knobs
             .iter()
@@ -79,27 +96,58 @@ fn settings_of(knobs: &[Knob]) -> Vec<Vec<Variant>> {
             .map(|(i, k)| k.variant((i * 7 + pick * 13) % k.variants()))
             .collect()
     };
-    vec![current(knobs), calm, keen, mixed(1), mixed(2), mixed(5)]
+    let mut out = vec![current(knobs), calm, keen, mixed(1), mixed(2), mixed(5)];
+    let most = knobs.iter().map(|k| k.guards.len()).max().unwrap_or(1);
+    out.extend((1..most).map(guarded));
+    out
 }
 
 fn agrees(lowered: &LoweredPlan, scenarios: &Scenarios, trials: u64) -> Sweep {
-    let knobs = knobs(&lowered.plan, &lowered.rules, &Ranges::default()).expect("knobs");
+    agrees_with(lowered, scenarios, trials, &Ranges::default(), None)
+}
+
+/// [`agrees`] with `ranges`; with the plan's file `source`, each setting's reference is that
+/// file with the setting written in ([`super::edits::rewrite`]) and compiled again.
+fn agrees_with(
+    lowered: &LoweredPlan,
+    scenarios: &Scenarios,
+    trials: u64,
+    ranges: &Ranges,
+    source: Option<&Source>,
+) -> Sweep {
+    let rps = scenarios.traffic.requests_per_second;
+    let space = knobs(lowered, ranges, rps).expect("knobs");
+    let (base, knobs) = (&space.lowered, &space.knobs);
     assert!(knobs.iter().any(Knob::tuned));
     let sweep = sweep::run(
-        lowered,
+        base,
         scenarios,
         knobs.clone(),
         settings(trials, 3),
         &mut |_, _| {},
     )
     .expect("ordered");
-    for setting in settings_of(&knobs) {
-        let plan = apply(lowered, &knobs, &setting);
+    for setting in settings_of(knobs) {
+        let plan = match source {
+            Some(source) => {
+                let windowed = window::Windowed {
+                    window_ms: lowered.plan.monitoring.window.millis(),
+                    source: source.clone(),
+                    lowered: lowered.clone(),
+                };
+                let written = edits::rewrite(source, &windowed, base, knobs, &setting)
+                    .unwrap_or_else(|e| panic!("{setting:?} is written: {e}"));
+                crate::pipeline::compile(Source::new(source.name.clone(), written.text))
+                    .plan
+                    .expect("the written plan is valid")
+            }
+            None => apply(base, knobs, &setting),
+        };
         let reference = montecarlo::run_recorded(
             &plan,
             scenarios,
             settings(trials, 2),
-            &model_rules(lowered, &knobs),
+            &model_rules(base, knobs),
             &mut |_, _| {},
         );
         let columns = sweep.columns(&setting);
@@ -177,7 +225,11 @@ fn a_settings_figures_are_those_of_simulating_it() {
     let keen: Vec<usize> = sweep.columns(
         &knobs
             .iter()
-            .map(|_| Variant { for_: 0, level: 0 })
+            .map(|_| Variant {
+                guard: 0,
+                for_: 0,
+                level: 0,
+            })
             .collect::<Vec<_>>(),
     );
     let calm = sweep.columns(&knobs.iter().map(Knob::calmest).collect::<Vec<_>>());
@@ -222,9 +274,16 @@ fn relative_rules_agree() {
 fn the_sweep_does_not_depend_on_threads() {
     let plan = lowered("lawsker.yaml");
     let s = scenarios(&plan, "simulations/lawsker.yaml");
-    let k = knobs(&plan.plan, &plan.rules, &Ranges::default()).expect("knobs");
-    let a = sweep::run(&plan, &s, k.clone(), settings(25, 1), &mut |_, _| {}).expect("ordered");
-    let b = sweep::run(&plan, &s, k, settings(25, 4), &mut |_, _| {}).expect("ordered");
+    let k = knobs(&plan, &Ranges::default(), s.traffic.requests_per_second).expect("knobs");
+    let a = sweep::run(
+        &k.lowered,
+        &s,
+        k.knobs.clone(),
+        settings(25, 1),
+        &mut |_, _| {},
+    )
+    .expect("ordered");
+    let b = sweep::run(&k.lowered, &s, k.knobs, settings(25, 4), &mut |_, _| {}).expect("ordered");
     for (x, y) in a.runs.iter().zip(&b.runs) {
         assert_eq!(x.fires, y.fires);
         assert_eq!(x.exposed, y.exposed);
@@ -254,7 +313,7 @@ fn guarded_rules_agree() {
             .to_string(),
         text,
     );
-    let plan = crate::pipeline::compile(source)
+    let plan = crate::pipeline::compile(source.clone())
         .plan
         .expect("the guarded plan is valid");
     let s = scenarios(&plan, "simulations/lawsker.yaml");
@@ -267,4 +326,95 @@ fn guarded_rules_agree() {
             .any(|k| plan.rules[k.rule].guard.is_some()),
         "a guarded rule is tuned"
     );
+    // Its `error_rate` guard tried from 100 to 1000 (300 its own; none too): the plan file
+    // with each setting written in, the guard changed or its line removed, simulates to
+    // the sweep's figures; `availability` keeps its 800.
+    let ranges = Ranges {
+        vary: vec![vary("error_rate", Part::MinRequests(100, 1000))],
+        keep: Vec::new(),
+    };
+    let sweep = agrees_with(&plan, &s, 30, &ranges, Some(&source));
+    let guards = |id: &str| {
+        let k = sweep.knobs.iter().find(|k| plan.rules[k.rule].id == id);
+        k.map(|k| k.guards.clone())
+    };
+    assert_eq!(
+        guards("error_rate"),
+        Some(vec![
+            None,
+            Some(100),
+            Some(200),
+            Some(300),
+            Some(500),
+            Some(1000)
+        ])
+    );
+    assert_eq!(guards("availability"), Some(vec![Some(800)]));
+}
+
+fn vary(target: &str, part: Part) -> Vary {
+    Vary {
+        target: target.into(),
+        part,
+    }
+}
+
+/// Lawsker's plan, which states no guard, with guards tried on `error_rate` and
+/// `response_time_p95` around the canary's 700 requests per window in its first phase:
+/// the request counts are appended to the tune's copy of the plan only, and every
+/// setting's figures are those of the plan file with it written in (each guard a line
+/// added), simulated.
+#[test]
+fn guards_tried_agree_with_the_plan_written_with_them() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let source = Source::load(&root.join("plans/lawsker.yaml")).expect("readable");
+    let plan = lowered("lawsker.yaml");
+    let s = scenarios(&plan, "simulations/lawsker.yaml");
+    let ranges = Ranges {
+        vary: vec![
+            vary("error_rate", Part::MinRequests(200, 2000)),
+            vary("response_time_p95", Part::MinRequests(500, 1000)),
+        ],
+        keep: vec!["gates".into()],
+    };
+    let sweep = agrees_with(&plan, &s, 30, &ranges, Some(&source));
+    let knob = |id: &str| {
+        sweep
+            .knobs
+            .iter()
+            .find(|k| plan.rules[k.rule].id == id)
+            .expect("a knob")
+    };
+    assert_eq!(
+        knob("error_rate").guards,
+        [None, Some(200), Some(500), Some(1000), Some(2000)]
+    );
+    assert_eq!(
+        knob("response_time_p95").guards,
+        [None, Some(500), Some(1000)]
+    );
+    // Two request counts (the request counter's and the histogram's), on the tune's copy.
+    let space = knobs(&plan, &ranges, s.traffic.requests_per_second).expect("knobs");
+    assert_eq!(
+        space.lowered.plan.metrics.len(),
+        plan.plan.metrics.len() + 2
+    );
+    // Not vacuous: a guard of 2000 (above the ~700 requests of a first-phase window) keeps
+    // the keenest `error_rate` from some rollbacks that the unguarded one makes.
+    let k = knob("error_rate");
+    let ki = sweep
+        .knobs
+        .iter()
+        .position(|x| x.rule == k.rule)
+        .expect("knob");
+    let at = |guard: usize| {
+        let mut setting = current(&sweep.knobs);
+        setting[ki] = Variant {
+            guard,
+            for_: 0,
+            level: 0,
+        };
+        sweep.figures(&setting).false_rollbacks
+    };
+    assert!(at(4) < at(0), "{} vs {}", at(4), at(0));
 }

@@ -10,7 +10,7 @@
 use crate::lower::LoweredPlan;
 use crate::model::Duration;
 use crate::source::Source;
-use crate::syntax::edit::{Placed, set_key};
+use crate::syntax::edit::set_key;
 
 /// The windows tried within a range: the usual ones, from a minute to a day.
 const LADDER_MS: [u64; 15] = [
@@ -28,8 +28,6 @@ pub(crate) struct Windowed {
     /// The plan file with the window written in (the plan's own: as read).
     pub(crate) source: Source,
     pub(crate) lowered: LoweredPlan,
-    /// Where the window was written (None: the plan as written).
-    pub(crate) placed: Option<Placed>,
 }
 
 /// A window as the plan writes it: `10m`, `1h30m`.
@@ -64,7 +62,6 @@ pub(crate) fn plans(
         window_ms: own,
         source: source.clone(),
         lowered: lowered.clone(),
-        placed: None,
     }];
     let Some((from, to)) = range else {
         return Ok((plans, Vec::new()));
@@ -77,7 +74,7 @@ pub(crate) fn plans(
         .filter(|&w| from <= w && w <= to && w != own)
         .collect();
     for w in wanted {
-        let (text, placed) = set_key(source, &doc, "/monitoring", "window", &show(w))
+        let (text, _) = set_key(source, &doc, "/monitoring", "window", &show(w))
             .map_err(|e| format!("the window cannot be written into the plan: {e}"))?;
         let compiled = crate::pipeline::compile(Source::new(source.name.clone(), text.clone()));
         let error = compiled
@@ -89,7 +86,6 @@ pub(crate) fn plans(
                 window_ms: w,
                 source: Source::new(source.name.clone(), text),
                 lowered,
-                placed: Some(placed),
             }),
             (_, e) => skipped.push(format!(
                 "{}: {}",
@@ -153,8 +149,16 @@ mod tests {
                 .iter()
                 .find(|r| r.kind == crate::lower::RuleKind::Gate);
             assert_eq!(gate.map(|g| g.for_ms), Some(p.window_ms));
-            // Lawsker states no window: it is added under `monitoring:`.
-            assert!(matches!(p.placed, Some(Placed::Inserted { lines: 1, .. })));
+            // Lawsker states no window: it is added under `monitoring:`, one line.
+            assert_eq!(
+                p.source.text.lines().count(),
+                source.text.lines().count() + 1
+            );
+            assert!(
+                p.source
+                    .text
+                    .contains(&format!("\n  window: {}\n", show(p.window_ms)))
+            );
         }
         assert!(plans(&source, &lowered, Some((300_000, 300_000))).is_err());
         assert!(plans(&source, &lowered, Some((60_000, 86_400_000))).is_err());
