@@ -61,12 +61,13 @@ pub(super) fn release(verb: ReleaseVerb) -> Result<(), Error> {
                     "the release has not started: there is nothing to report".into(),
                 ));
             };
+            let feedback = feedback::load(&state_dir(&rendered)).map_err(Error::Release)?;
             let now = now_ms();
             print!(
                 "{}",
                 match format {
-                    ReportFormat::Markdown => report::markdown(&rendered, &state, now),
-                    ReportFormat::Json => report::json(&rendered, &state, now),
+                    ReportFormat::Markdown => report::markdown(&rendered, &state, &feedback, now),
+                    ReportFormat::Json => report::json(&rendered, &state, &feedback, now),
                 }
             );
             return Ok(());

@@ -19,6 +19,7 @@ mod proof;
 mod proof_custom;
 mod proof_support;
 mod proptest_plans;
+mod release_serve;
 mod render_output;
 mod replay;
 mod rules_edges;
