@@ -12,6 +12,10 @@
 //! [`audit`]); a step interrupted by a crash is finished by the next verb, and one driver
 //! at a time holds the release ([`lock`]). `--dry-run` prints what a verb would run and
 //! changes nothing.
+//!
+//! `serve` is the automatic rollback: Alertmanager's rollback alerts of the release's phase,
+//! received over HTTP, run `rollback` ([`serve`], [`webhook`]); `feedback` counts user
+//! feedback into the counter the plan's feedback metric reads ([`feedback`]).
 
 pub(crate) mod apply;
 pub(crate) mod audit;
