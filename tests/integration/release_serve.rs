@@ -48,11 +48,21 @@ fn fake_prometheus() -> SocketAddr {
     addr
 }
 
-/// A running nginx (master and workers, in the foreground), stopped when dropped.
+/// A running nginx (master and workers, in the foreground), stopped when dropped: SIGTERM
+/// to the master, which stops its workers (SIGKILL would leave them running).
 struct Nginx(Child);
 
 impl Drop for Nginx {
     fn drop(&mut self) {
+        // SAFETY: plain kill(2) of the child we started, not yet reaped.
+        unsafe { libc::kill(self.0.id() as libc::pid_t, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
