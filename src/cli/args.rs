@@ -36,6 +36,35 @@ pub(super) enum ReleaseVerb {
         /// The rendered plan's folder (`OUT/<plan>`, holding manifest.json).
         dir: PathBuf,
     },
+    /// Receive Alertmanager's webhooks and roll the release back when a rollback alert of
+    /// its current phase fires; expose the feedback counts on /metrics. Runs until SIGINT
+    /// or SIGTERM.
+    Serve {
+        /// The rendered plan's folder (`OUT/<plan>`, holding manifest.json).
+        dir: PathBuf,
+        /// Listen here instead of the plan's `deployment.automatic_rollback.listen`
+        /// (`127.0.0.1:0` picks a free port; the address is printed).
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+    },
+    /// Count one user feedback (a bug report or praise) into the counter the plan's
+    /// feedback metric reads (`feedback_submissions_total` on `serve`'s /metrics).
+    Feedback {
+        /// The rendered plan's folder (`OUT/<plan>`, holding manifest.json).
+        dir: PathBuf,
+        /// What the feedback is.
+        #[arg(long = "type", value_enum)]
+        kind: FeedbackKind,
+        /// Which version the user was on.
+        #[arg(long, value_enum, default_value_t = FeedbackTrack::Canary)]
+        track: FeedbackTrack,
+        /// What the user said (one line, at most 500 characters), kept for `report`.
+        #[arg(long, value_parser = reason)]
+        message: Option<String>,
+        /// Who records it, for the audit log (default: $USER).
+        #[arg(long, value_parser = reason)]
+        by: Option<String>,
+    },
     /// The release's history.
     Report {
         /// The rendered plan's folder (`OUT/<plan>`, holding manifest.json).
@@ -74,6 +103,18 @@ fn reason(s: &str) -> Result<String, String> {
         return Err("one line of at most 500 characters".into());
     }
     Ok(s.to_string())
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(super) enum FeedbackKind {
+    Bug,
+    Praise,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(super) enum FeedbackTrack {
+    Canary,
+    Stable,
 }
 
 #[derive(Clone, Copy, ValueEnum)]

@@ -1,9 +1,11 @@
 //! `plan release`: the verbs on the command line. Steps print what they run on stdout;
 //! a refusal or a failure is the error, with exit code 1.
 
-use super::args::{ReleaseVerb, ReportFormat, StepArgs};
+use super::args::{FeedbackKind, FeedbackTrack, ReleaseVerb, ReportFormat, StepArgs};
 use super::error::Error;
+use crate::release::feedback::{self, Kind, Submission, Track};
 use crate::release::manifest::Rendered;
+use crate::release::serve::{self, Options};
 use crate::release::time::now_ms;
 use crate::release::{self, Ask, Verb, report, state_dir};
 
@@ -19,6 +21,39 @@ pub(super) fn release(verb: ReleaseVerb) -> Result<(), Error> {
             print!("{}", report::status(&rendered, state.as_ref(), now_ms()));
             return Ok(());
         }
+        ReleaseVerb::Serve { dir, listen } => {
+            return serve::serve(&Options { dir, listen }).map_err(Error::Release);
+        }
+        ReleaseVerb::Feedback {
+            dir,
+            kind,
+            track,
+            message,
+            by,
+        } => {
+            let rendered = Rendered::read(&dir).map_err(Error::Release)?;
+            let s = Submission {
+                kind: match kind {
+                    FeedbackKind::Bug => Kind::Bug,
+                    FeedbackKind::Praise => Kind::Praise,
+                },
+                track: match track {
+                    FeedbackTrack::Canary => Track::Canary,
+                    FeedbackTrack::Stable => Track::Stable,
+                },
+                message: message.as_deref(),
+                by: &who(by),
+                at_ms: now_ms(),
+            };
+            let f = feedback::record(&state_dir(&rendered), &s).map_err(Error::Release)?;
+            println!(
+                "recorded: {} on {} ({} so far)",
+                s.kind.name(),
+                s.track.name(),
+                f.count(s.kind, s.track)
+            );
+            return Ok(());
+        }
         ReleaseVerb::Report { dir, format } => {
             let rendered = Rendered::read(&dir).map_err(Error::Release)?;
             let Some(state) = state_dir(&rendered).load().map_err(Error::Release)? else {
@@ -26,12 +61,13 @@ pub(super) fn release(verb: ReleaseVerb) -> Result<(), Error> {
                     "the release has not started: there is nothing to report".into(),
                 ));
             };
+            let feedback = feedback::load(&state_dir(&rendered)).map_err(Error::Release)?;
             let now = now_ms();
             print!(
                 "{}",
                 match format {
-                    ReportFormat::Markdown => report::markdown(&rendered, &state, now),
-                    ReportFormat::Json => report::json(&rendered, &state, now),
+                    ReportFormat::Markdown => report::markdown(&rendered, &state, &feedback, now),
+                    ReportFormat::Json => report::json(&rendered, &state, &feedback, now),
                 }
             );
             return Ok(());
@@ -42,14 +78,7 @@ pub(super) fn release(verb: ReleaseVerb) -> Result<(), Error> {
 
 fn step(verb: Verb, a: StepArgs) -> Result<(), Error> {
     let ask = Ask {
-        by: a
-            .by
-            .or_else(|| {
-                ["USER", "LOGNAME"]
-                    .iter()
-                    .find_map(|k| std::env::var(k).ok().filter(|u| !u.trim().is_empty()))
-            })
-            .unwrap_or_else(|| "unknown".into()),
+        by: who(a.by),
         reason: a.reason,
         force: a.force,
         dry_run: a.dry_run,
@@ -59,4 +88,14 @@ fn step(verb: Verb, a: StepArgs) -> Result<(), Error> {
     release::act(&a.dir, verb, &ask, now_ms(), &mut out)
         .map(|_| ())
         .map_err(|r| Error::Release(r.0))
+}
+
+/// Who acts: `--by`, else the login name.
+fn who(by: Option<String>) -> String {
+    by.or_else(|| {
+        ["USER", "LOGNAME"]
+            .iter()
+            .find_map(|k| std::env::var(k).ok().filter(|u| !u.trim().is_empty()))
+    })
+    .unwrap_or_else(|| "unknown".into())
 }

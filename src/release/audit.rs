@@ -11,7 +11,8 @@ pub(crate) struct Entry<'a> {
     /// The verb (`start`, `next`, `rollback`, `webhook`, ...).
     pub(crate) verb: &'a str,
     pub(crate) by: &'a str,
-    /// `done`, `unchanged`, `refused`, `failed` or `resumed`.
+    /// `done`, `unchanged`, `refused`, `failed` or `resumed`; from `serve` also `ignored`
+    /// (alerts that do not count), `refusals_counted` (a flood's count), `started`, `stopped`.
     pub(crate) outcome: &'a str,
     pub(crate) detail: &'a str,
 }

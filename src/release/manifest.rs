@@ -15,6 +15,7 @@ const MAX_BYTES: u64 = 16 << 20;
 pub(crate) struct Manifest {
     pub(crate) plan: String,
     pub(crate) release: Release,
+    pub(crate) service: Service,
     pub(crate) deployment: Deployment,
     pub(crate) watch: Watch,
     pub(crate) gate_policy: GatePolicy,
@@ -33,9 +34,27 @@ pub(crate) struct Release {
     pub(crate) to: String,
 }
 
+/// The service released: its name is the `service` label of its metrics.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct Service {
+    pub(crate) name: String,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct Deployment {
     pub(crate) prometheus: String,
+    /// `plan release serve`'s listener; None when the plan asks for no automatic rollback.
+    #[serde(default)]
+    pub(crate) automatic_rollback: Option<AutomaticRollback>,
+}
+
+/// Where `plan release serve` listens, the URL Alertmanager posts to, and the file holding
+/// the bearer token both sides share.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct AutomaticRollback {
+    pub(crate) listen: String,
+    pub(crate) url: String,
+    pub(crate) token_file: String,
 }
 
 /// How long the last phase is watched before the release may complete.

@@ -12,17 +12,28 @@
 //! [`audit`]); a step interrupted by a crash is finished by the next verb, and one driver
 //! at a time holds the release ([`lock`]). `--dry-run` prints what a verb would run and
 //! changes nothing.
+//!
+//! `serve` is the automatic rollback: Alertmanager's rollback alerts of the release's phase,
+//! received over HTTP, run `rollback` ([`serve`], [`webhook`]); `feedback` counts user
+//! feedback into the counter the plan's feedback metric reads ([`feedback`]).
 
 pub(crate) mod apply;
 pub(crate) mod audit;
 pub(crate) mod digest;
+pub(crate) mod feedback;
+pub(crate) mod http;
 pub(crate) mod judge;
 pub(crate) mod lock;
 pub(crate) mod manifest;
 pub(crate) mod prometheus;
+pub(crate) mod rate;
 pub(crate) mod report;
+pub(crate) mod serve;
 pub(crate) mod state;
+pub(crate) mod throttle;
 pub(crate) mod time;
+pub(crate) mod token;
+pub(crate) mod webhook;
 
 use judge::{Ending, judge};
 use manifest::{Rendered, Step};
@@ -32,7 +43,7 @@ use std::path::Path;
 use time::instant;
 
 /// How long a verb waits for another driver to let go of the release.
-const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+pub(crate) const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A verb of `plan release`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,6 +114,20 @@ pub(crate) fn act(
         sdir.create().map_err(Refusal)?;
         Some(lock::take(&sdir.lock_file(), LOCK_WAIT).map_err(Refusal)?)
     };
+    act_locked(&rendered, verb, ask, now_ms, out)
+}
+
+/// [`act`] for a caller that already holds the release's lock (or asks a dry run): `plan
+/// release serve` takes the lock itself, to read the state its decision rests on and act
+/// on it in one hold.
+pub(crate) fn act_locked(
+    rendered: &Rendered,
+    verb: Verb,
+    ask: &Ask,
+    now_ms: i64,
+    out: &mut dyn Write,
+) -> Result<Outcome, Refusal> {
+    let sdir = state_dir(rendered);
     let log = |outcome: &str, detail: &str| {
         if ask.dry_run {
             return;
@@ -119,7 +144,7 @@ pub(crate) fn act(
         }
     };
     let mut driver = Driver {
-        rendered: &rendered,
+        rendered,
         dir: &sdir,
         verb,
         ask,

@@ -2,6 +2,7 @@
 //! Prometheus says now; and its story, from the state's history, as Markdown for people
 //! and JSON for tools. Both only read.
 
+use super::feedback::{Feedback, Kind, Track};
 use super::judge::{Ending, judge};
 use super::manifest::Rendered;
 use super::state::{At, State};
@@ -126,6 +127,8 @@ struct ReportDoc<'a> {
     since: String,
     steps: Vec<StepDoc<'a>>,
     phases: Vec<PhaseDoc>,
+    /// `plan release feedback`: the counts and the messages kept.
+    feedback: &'a Feedback,
 }
 
 #[derive(Serialize)]
@@ -148,7 +151,12 @@ struct PhaseDoc {
     seconds: i64,
 }
 
-fn doc<'a>(rendered: &'a Rendered, state: &'a State, now_ms: i64) -> ReportDoc<'a> {
+fn doc<'a>(
+    rendered: &'a Rendered,
+    state: &'a State,
+    feedback: &'a Feedback,
+    now_ms: i64,
+) -> ReportDoc<'a> {
     let m = &rendered.manifest;
     let steps = state
         .history
@@ -188,12 +196,13 @@ fn doc<'a>(rendered: &'a Rendered, state: &'a State, now_ms: i64) -> ReportDoc<'
         since: instant(state.since_ms),
         steps,
         phases,
+        feedback,
     }
 }
 
 /// `report --format json`.
-pub(crate) fn json(rendered: &Rendered, state: &State, now_ms: i64) -> String {
-    let mut s = serde_json::to_string_pretty(&doc(rendered, state, now_ms))
+pub(crate) fn json(rendered: &Rendered, state: &State, feedback: &Feedback, now_ms: i64) -> String {
+    let mut s = serde_json::to_string_pretty(&doc(rendered, state, feedback, now_ms))
         .unwrap_or_else(|e| format!("{{\"error\": {:?}}}", e.to_string()));
     s.push('\n');
     s
@@ -209,8 +218,13 @@ fn cell(s: &str) -> String {
 }
 
 /// `report`: the release's story in Markdown.
-pub(crate) fn markdown(rendered: &Rendered, state: &State, now_ms: i64) -> String {
-    let d = doc(rendered, state, now_ms);
+pub(crate) fn markdown(
+    rendered: &Rendered,
+    state: &State,
+    feedback: &Feedback,
+    now_ms: i64,
+) -> String {
+    let d = doc(rendered, state, feedback, now_ms);
     let mut s = format!(
         "# Release of {}: {} -> {}\n\nThe release is {} (since {}).\n\n## Steps\n\n| when | verb | from | to | by | reason | notes |\n|---|---|---|---|---|---|---|\n",
         cell(d.plan),
@@ -243,6 +257,30 @@ pub(crate) fn markdown(rendered: &Rendered, state: &State, now_ms: i64) -> Strin
             p.left.as_deref().unwrap_or("(now)"),
             span(p.seconds * 1000)
         );
+    }
+    s += "\n## User feedback\n\n| type | canary | stable |\n|---|---|---|\n";
+    for kind in [Kind::Bug, Kind::Praise] {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} |",
+            kind.name(),
+            feedback.count(kind, Track::Canary),
+            feedback.count(kind, Track::Stable)
+        );
+    }
+    if !feedback.messages.is_empty() {
+        s += "\n| when | type | track | by | message |\n|---|---|---|---|---|\n";
+        for m in &feedback.messages {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {} |",
+                instant(m.at_ms),
+                cell(&m.kind),
+                cell(&m.track),
+                cell(&m.by),
+                cell(&m.text)
+            );
+        }
     }
     s
 }

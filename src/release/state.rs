@@ -171,20 +171,30 @@ impl Dir {
     /// Replaces the state file at once.
     pub(crate) fn save(&self, state: &State) -> Result<(), String> {
         let path = self.state_file();
-        let tmp = self.path.join("state.json.tmp");
-        let fail = |e: std::io::Error| {
-            format!("{}: cannot write the release's state: {e}", path.display())
-        };
         let mut text = serde_json::to_string_pretty(state).map_err(|e| e.to_string())?;
         text.push('\n');
-        let mut f = std::fs::File::create(&tmp).map_err(fail)?;
-        f.write_all(text.as_bytes()).map_err(fail)?;
-        f.sync_all().map_err(fail)?;
-        drop(f);
-        std::fs::rename(&tmp, &path).map_err(fail)?;
-        if let Ok(d) = std::fs::File::open(&self.path) {
-            let _ = d.sync_all();
-        }
-        Ok(())
+        replace(&path, &text)
+            .map_err(|e| format!("{}: cannot write the release's state: {e}", path.display()))
     }
+
+    pub(crate) fn feedback_file(&self) -> PathBuf {
+        self.path.join("feedback.json")
+    }
+}
+
+/// Replaces the file at `path` with `text` at once: written beside it, synced, renamed
+/// over it, the folder synced.
+pub(crate) fn replace(path: &Path, text: &str) -> std::io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()?;
+    drop(f);
+    std::fs::rename(&tmp, path)?;
+    if let Some(d) = path.parent().and_then(|p| std::fs::File::open(p).ok()) {
+        let _ = d.sync_all();
+    }
+    Ok(())
 }

@@ -22,6 +22,7 @@ mod proof_custom;
 mod proof_support;
 mod proptest_plans;
 mod release;
+mod release_serve;
 mod render_output;
 mod replay;
 mod rules_edges;

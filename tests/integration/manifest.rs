@@ -35,7 +35,7 @@ fn arr(v: &Value) -> &Vec<Value> {
 fn manifest_lists_every_phase_then_rollback_and_promotion() {
     let dir = render(PLAN);
     let m = manifest(&dir);
-    assert_eq!(m["schema_version"], 1);
+    assert_eq!(m["schema_version"], 2);
     assert!(
         s(&m["generated_by"]).contains(PLAN),
         "{}",
