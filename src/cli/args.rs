@@ -99,8 +99,14 @@ fn reason(s: &str) -> Result<String, String> {
     if s.is_empty() {
         return Err("give a few words".into());
     }
-    if s.chars().count() > 500 || s.chars().any(char::is_control) {
-        return Err("one line of at most 500 characters".into());
+    if s.chars().count() > 500 {
+        return Err("at most 500 characters".into());
+    }
+    if s.chars().any(crate::release::report::is_invisible) {
+        return Err(
+            "one line of visible characters (no control, zero-width or right-to-left characters)"
+                .into(),
+        );
     }
     Ok(s.to_string())
 }

@@ -7,7 +7,7 @@ use crate::release::feedback::{self, Kind, Submission, Track};
 use crate::release::manifest::Rendered;
 use crate::release::serve::{self, Options};
 use crate::release::time::now_ms;
-use crate::release::{self, Ask, Verb, report, state_dir};
+use crate::release::{self, Ask, Verb, load_state, lock, report, state_dir};
 
 pub(super) fn release(verb: ReleaseVerb) -> Result<(), Error> {
     let (verb, args) = match verb {
@@ -16,9 +16,14 @@ pub(super) fn release(verb: ReleaseVerb) -> Result<(), Error> {
         ReleaseVerb::Complete(a) => (Verb::Complete, a),
         ReleaseVerb::Rollback(a) => (Verb::Rollback, a),
         ReleaseVerb::Status { dir } => {
-            let rendered = Rendered::read(&dir).map_err(Error::Release)?;
-            let state = state_dir(&rendered).load().map_err(Error::Release)?;
-            print!("{}", report::status(&rendered, state.as_ref(), now_ms()));
+            let rendered = Rendered::read(&dir).map_err(Error::Usage)?;
+            let state =
+                load_state(&rendered, &state_dir(&rendered), now_ms()).map_err(Error::Release)?;
+            let busy = lock::holder(&state_dir(&rendered).lock_file());
+            print!(
+                "{}",
+                report::status(&rendered, state.as_ref(), busy.as_deref(), now_ms())
+            );
             return Ok(());
         }
         ReleaseVerb::Serve { dir, listen } => {
@@ -31,7 +36,7 @@ pub(super) fn release(verb: ReleaseVerb) -> Result<(), Error> {
             message,
             by,
         } => {
-            let rendered = Rendered::read(&dir).map_err(Error::Release)?;
+            let rendered = Rendered::read(&dir).map_err(Error::Usage)?;
             let s = Submission {
                 kind: match kind {
                     FeedbackKind::Bug => Kind::Bug,
@@ -55,8 +60,10 @@ pub(super) fn release(verb: ReleaseVerb) -> Result<(), Error> {
             return Ok(());
         }
         ReleaseVerb::Report { dir, format } => {
-            let rendered = Rendered::read(&dir).map_err(Error::Release)?;
-            let Some(state) = state_dir(&rendered).load().map_err(Error::Release)? else {
+            let rendered = Rendered::read(&dir).map_err(Error::Usage)?;
+            let Some(state) =
+                load_state(&rendered, &state_dir(&rendered), now_ms()).map_err(Error::Release)?
+            else {
                 return Err(Error::Release(
                     "the release has not started: there is nothing to report".into(),
                 ));
@@ -84,10 +91,12 @@ fn step(verb: Verb, a: StepArgs) -> Result<(), Error> {
         dry_run: a.dry_run,
         detail: Vec::new(),
     };
+    // A folder that is not a rendered plan is a usage error (exit 2), as elsewhere.
+    Rendered::read(&a.dir).map_err(Error::Usage)?;
     let mut out = std::io::stdout().lock();
     release::act(&a.dir, verb, &ask, now_ms(), &mut out)
         .map(|_| ())
-        .map_err(|r| Error::Release(r.0))
+        .map_err(|r| Error::Release(r.why))
 }
 
 /// Who acts: `--by`, else the login name.

@@ -70,6 +70,8 @@ pub(crate) struct Step {
     pub(crate) name: String,
     pub(crate) traffic: Traffic,
     pub(crate) min_duration: Option<Seconds>,
+    /// The rendered files the step applies, relative to the plan's folder.
+    pub(crate) artifacts: Vec<String>,
     pub(crate) commands: Vec<Command>,
 }
 
@@ -103,7 +105,24 @@ impl Rendered {
         let path = dir.join("manifest.json");
         let shown = path.display();
         let meta = std::fs::metadata(&path).map_err(|e| {
-            format!("{shown}: {e}; give the folder `plan render` wrote for the plan (`OUT/<plan>`)")
+            // `OUT` given for `OUT/<plan>`: name the plans' folders in it.
+            let inside: Vec<String> = std::fs::read_dir(dir)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter(|d| d.path().join("manifest.json").is_file())
+                .map(|d| d.path().display().to_string())
+                .collect();
+            if inside.is_empty() {
+                format!(
+                    "{shown}: {e}; give the folder `plan render` wrote for the plan (`OUT/<plan>`)"
+                )
+            } else {
+                format!(
+                    "{shown}: {e}; give a plan's own folder: {}",
+                    inside.join(", ")
+                )
+            }
         })?;
         if meta.len() > MAX_BYTES {
             return Err(format!("{shown}: {} bytes is not a manifest", meta.len()));

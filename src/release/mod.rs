@@ -90,11 +90,93 @@ pub(crate) enum Outcome {
 
 /// Why a verb did nothing or failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Refusal(pub(crate) String);
+pub(crate) struct Refusal {
+    pub(crate) why: String,
+    /// A step's command failed: the deployment may be half-way through the step.
+    pub(crate) failed: bool,
+}
+
+impl Refusal {
+    pub(crate) fn new(why: impl Into<String>) -> Refusal {
+        Refusal {
+            why: why.into(),
+            failed: false,
+        }
+    }
+}
 
 /// The release of the plan rendered in `dir`: where its state lives.
 pub(crate) fn state_dir(rendered: &Rendered) -> Dir {
     Dir::for_plan(&rendered.commands_dir(), &rendered.manifest.plan)
+}
+
+/// How far in the future a recorded time may lie (clocks of two hosts disagree a little).
+const CLOCK_SKEW_MS: i64 = 5 * 60_000;
+
+/// The release's state, checked against the rendered plan: a state the driver did not
+/// write (its plan, release or phases not the manifest's, a time in the future) is
+/// refused, and so is a missing state beside an audit log that shows a release began (a
+/// deleted state would otherwise start the release over).
+pub(crate) fn load_state(
+    rendered: &Rendered,
+    sdir: &Dir,
+    now_ms: i64,
+) -> Result<Option<State>, String> {
+    let file = sdir.state_file();
+    let shown = file.display();
+    let Some(state) = sdir.load()? else {
+        let began = std::fs::read_to_string(sdir.audit_file())
+            .unwrap_or_default()
+            .lines()
+            .any(|l| l.contains("\"outcome\":\"begun\"") || l.contains("\"outcome\":\"done\""));
+        if began {
+            return Err(format!(
+                "{shown} is missing, but the audit log beside it shows this release began: the driver will not start it over; restore the state file, or move {} aside to start a new release",
+                sdir.path.display()
+            ));
+        }
+        return Ok(None);
+    };
+    let m = &rendered.manifest;
+    if state.plan != m.plan || state.release != m.release {
+        return Err(format!(
+            "{shown}: the state is of plan {} ({} -> {}), the rendered folder of plan {} ({} -> {}); give the folder this release was started from",
+            state.plan, state.release.from, state.release.to, m.plan, m.release.from, m.release.to
+        ));
+    }
+    let phases = rendered.phases();
+    let valid = |at: &At| match at {
+        At::Phase { index, name } => phases.get(*index).is_some_and(|p| &p.name == name),
+        _ => true,
+    };
+    let mut ats = vec![&state.at];
+    ats.extend(state.applying.as_ref().map(|a| &a.to));
+    for e in &state.history {
+        ats.push(&e.to);
+        ats.extend(e.from.as_ref());
+    }
+    if let Some(bad) = ats.into_iter().find(|a| !valid(a)) {
+        return Err(format!(
+            "{shown}: {bad:?} is not a phase of plan {} ({}); the file was edited: restore it, or roll back by hand with the runbook",
+            m.plan,
+            phases
+                .iter()
+                .map(|p| p.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    let mut times = vec![state.since_ms];
+    times.extend(state.applying.as_ref().map(|a| a.started_ms));
+    times.extend(state.history.iter().map(|e| e.at_ms));
+    if let Some(&t) = times.iter().find(|&&t| t > now_ms + CLOCK_SKEW_MS) {
+        return Err(format!(
+            "{shown}: {} is in the future (now {}); the file was edited or this host's clock is wrong",
+            instant(t),
+            instant(now_ms)
+        ));
+    }
+    Ok(Some(state))
 }
 
 /// Runs `verb` on the release of the plan rendered in `dir` at `now_ms`, telling `out`
@@ -106,13 +188,27 @@ pub(crate) fn act(
     now_ms: i64,
     out: &mut dyn Write,
 ) -> Result<Outcome, Refusal> {
-    let rendered = Rendered::read(dir).map_err(Refusal)?;
+    let rendered = Rendered::read(dir).map_err(Refusal::new)?;
     let sdir = state_dir(&rendered);
     let _lock = if ask.dry_run {
         None
     } else {
-        sdir.create().map_err(Refusal)?;
-        Some(lock::take(&sdir.lock_file(), LOCK_WAIT).map_err(Refusal)?)
+        sdir.create().map_err(Refusal::new)?;
+        match lock::take(&sdir.lock_file(), LOCK_WAIT) {
+            Ok(l) => Some(l),
+            Err(why) => {
+                // Logged without the lock: one appended line does not disturb the holder.
+                let entry = audit::Entry {
+                    at_ms: now_ms,
+                    verb: verb.name(),
+                    by: &ask.by,
+                    outcome: "refused",
+                    detail: &why,
+                };
+                let _ = audit::append(&sdir.audit_file(), &entry);
+                return Err(Refusal::new(why));
+            }
+        }
     };
     act_locked(&rendered, verb, ask, now_ms, out)
 }
@@ -157,7 +253,7 @@ pub(crate) fn act_locked(
         Ok(Outcome::Done) => log("done", ""),
         Ok(Outcome::Unchanged) => log("unchanged", ""),
         Ok(Outcome::Resumed) => log("resumed", ""),
-        Err(Refusal(why)) => log("refused", why),
+        Err(r) => log(if r.failed { "failed" } else { "refused" }, &r.why),
     }
     result
 }
@@ -180,28 +276,14 @@ impl Driver<'_> {
 
     fn run(&mut self) -> Result<Outcome, Refusal> {
         let m = &self.rendered.manifest;
-        let state = self.dir.load().map_err(Refusal)?;
-        if let Some(s) = &state
-            && (s.plan != m.plan || s.release != m.release)
-        {
-            return Err(Refusal(format!(
-                "{}: the state is of plan {} ({} -> {}), the rendered folder of plan {} ({} -> {}); give the folder this release was started from",
-                self.dir.state_file().display(),
-                s.plan,
-                s.release.from,
-                s.release.to,
-                m.plan,
-                m.release.from,
-                m.release.to
-            )));
-        }
-        let digest = digest::of(&self.rendered.dir).map_err(Refusal)?;
+        let state = load_state(self.rendered, self.dir, self.now_ms).map_err(Refusal::new)?;
+        let digest = digest::of(&self.rendered.dir).map_err(Refusal::new)?;
         if let Some(s) = &state
             && s.rendered != digest
             && self.verb != Verb::Rollback
             && !s.at.is_final()
         {
-            return Err(Refusal(format!(
+            return Err(Refusal::new(format!(
                 "the rendered files in {} changed since the release started (digest {} then, {} now): a re-rendered plan is not applied half-way through a release; restore the files, or roll back and start a new release",
                 self.rendered.dir.display(),
                 s.rendered,
@@ -215,10 +297,10 @@ impl Driver<'_> {
                         State::new(&m.plan, &m.release, &digest, At::NotStarted, self.now_ms);
                     self.apply(state, 0)
                 }
-                Verb::Rollback => Err(Refusal(
-                    "the release has not started: there is nothing to roll back".into(),
+                Verb::Rollback => Err(Refusal::new(
+                    "the release has not started: there is nothing to roll back",
                 )),
-                v => Err(Refusal(format!(
+                v => Err(Refusal::new(format!(
                     "the release has not started; `start` begins it (asked: `{}`)",
                     v.name()
                 ))),
@@ -237,7 +319,7 @@ impl Driver<'_> {
                 instant(a.started_ms)
             ));
             let step = self.step_for(&a.to).clone();
-            self.run_step(&mut state, &step, a.to.clone(), &a.verb, true)?;
+            self.run_step(&mut state, &step, a.to.clone(), &a.verb, Some(&a))?;
             self.say(format!(
                 "finished; the release is {}. Run `{}` again if it is still wanted.",
                 self.where_(&state.at),
@@ -256,7 +338,7 @@ impl Driver<'_> {
                 Ok(Outcome::Unchanged)
             }
             (Verb::Start, At::NotStarted) => self.apply(state, 0),
-            (Verb::Start, at) => Err(Refusal(format!(
+            (Verb::Start, at) => Err(Refusal::new(format!(
                 "the release is {}: `start` begins a release{}",
                 self.where_(&at),
                 if at.is_final() {
@@ -268,7 +350,7 @@ impl Driver<'_> {
                     String::new()
                 }
             ))),
-            (Verb::Next, At::Phase { index, .. }) if index == last => Err(Refusal(format!(
+            (Verb::Next, At::Phase { index, .. }) if index == last => Err(Refusal::new(format!(
                 "phase {} is the last; `complete` promotes the release once its watch is over",
                 self.rendered.phases()[index].name
             ))),
@@ -293,7 +375,7 @@ impl Driver<'_> {
                 );
                 self.gate(&j.blockers)?;
                 let step = self.rendered.step("promotion").clone();
-                self.run_step(&mut state, &step, At::Completed, "complete", false)?;
+                self.run_step(&mut state, &step, At::Completed, "complete", None)?;
                 if !self.ask.dry_run {
                     self.say(format!(
                         "the release of {} is complete",
@@ -312,7 +394,7 @@ impl Driver<'_> {
                 ));
                 Ok(Outcome::Unchanged)
             }
-            (Verb::Rollback, At::Completed) => Err(Refusal(format!(
+            (Verb::Rollback, At::Completed) => Err(Refusal::new(format!(
                 "the release was completed at {}: {} is the stable version now; going back is a new release of {}",
                 instant(state.since_ms),
                 self.rendered.manifest.release.to,
@@ -326,7 +408,7 @@ impl Driver<'_> {
                     ));
                 }
                 let step = self.rendered.step("rollback").clone();
-                self.run_step(&mut state, &step, At::RolledBack, "rollback", false)?;
+                self.run_step(&mut state, &step, At::RolledBack, "rollback", None)?;
                 if !self.ask.dry_run {
                     self.say(format!(
                         "rolled back: every user is on {}",
@@ -335,7 +417,7 @@ impl Driver<'_> {
                 }
                 Ok(Outcome::Done)
             }
-            (v, at) => Err(Refusal(format!(
+            (v, at) => Err(Refusal::new(format!(
                 "the release is {}: `{}` does not apply{}",
                 self.where_(&at),
                 v.name(),
@@ -370,7 +452,7 @@ impl Driver<'_> {
             }
             return Ok(());
         }
-        Err(Refusal(format!(
+        Err(Refusal::new(format!(
             "`{}` waits:\n{list}\n(`--force --reason TEXT` overrides; the history keeps it)",
             self.verb.name()
         )))
@@ -383,7 +465,7 @@ impl Driver<'_> {
             index,
             name: phase.name.clone(),
         };
-        self.run_step(&mut state, &phase, to, self.verb.name(), false)?;
+        self.run_step(&mut state, &phase, to, self.verb.name(), None)?;
         self.say(format!(
             "{}phase {} ({} of {}), {} of users on {}",
             if self.ask.dry_run { "would be in " } else { "" },
@@ -407,16 +489,35 @@ impl Driver<'_> {
     }
 
     /// Runs `step`'s commands and moves the release to `to`, recording the step as begun
-    /// first and as done last.
+    /// first and as done last. `resumed`: the step a stopped driver began, whose asker,
+    /// reason and detail the history keeps.
     fn run_step(
         &mut self,
         state: &mut State,
         step: &Step,
         to: At,
         verb: &str,
-        resumed: bool,
+        resumed: Option<&Applying>,
     ) -> Result<(), Refusal> {
         let dry = self.ask.dry_run;
+        // Every file the step applies is there, or nothing runs (a dry run says so too).
+        let missing: Vec<&String> = step
+            .artifacts
+            .iter()
+            .filter(|a| !self.rendered.dir.join(a).is_file())
+            .collect();
+        if !missing.is_empty() {
+            return Err(Refusal::new(format!(
+                "step {} applies files that are not in {}: {}; render the plan again",
+                step.name,
+                self.rendered.dir.display(),
+                missing
+                    .iter()
+                    .map(|m| m.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
         self.say(format!(
             "{}step {} ({} commands, from {}):",
             if dry { "would apply " } else { "applying " },
@@ -424,23 +525,43 @@ impl Driver<'_> {
             step.commands.len(),
             self.rendered.commands_dir().display()
         ));
+        let begun = match resumed {
+            Some(a) => a.clone(),
+            None => {
+                let mut detail = self.ask.detail.clone();
+                detail.append(&mut self.notes);
+                Applying {
+                    to: to.clone(),
+                    step: step.name.clone(),
+                    started_ms: self.now_ms,
+                    verb: verb.into(),
+                    by: self.ask.by.clone(),
+                    reason: self.ask.reason.clone(),
+                    detail,
+                }
+            }
+        };
         if !dry {
-            state.applying = Some(Applying {
-                to: to.clone(),
-                step: step.name.clone(),
-                started_ms: self.now_ms,
-                verb: verb.into(),
-                by: self.ask.by.clone(),
-                reason: self.ask.reason.clone(),
-            });
-            self.dir.save(state).map_err(Refusal)?;
+            state.applying = Some(begun.clone());
+            self.dir.save(state).map_err(Refusal::new)?;
+            self.log_begun(&begun);
         }
         apply::run(&step.commands, &self.rendered.commands_dir(), dry, self.out).map_err(|e| {
-            Refusal(format!(
-                "step {} stopped: {e}\nthe release stays {} with the step unfinished; run the verb again once the cause is fixed, or `rollback`",
-                step.name,
-                self.where_(&state.at)
-            ))
+            let again = if step.kind == "rollback" {
+                "run `rollback` again once the cause is fixed (it runs the whole step again)".to_string()
+            } else {
+                format!(
+                    "run `{verb}` again once the cause is fixed (it runs the whole step again), or `rollback`"
+                )
+            };
+            Refusal {
+                why: format!(
+                    "step {} stopped: {e}\nits earlier commands ran, so the deployment may be half-way to {}; the release's state records the step as unfinished: {again}",
+                    step.name,
+                    self.where_(&to)
+                ),
+                failed: true,
+            }
         })?;
         if dry {
             self.say(format!(
@@ -450,25 +571,55 @@ impl Driver<'_> {
             ));
             return Ok(());
         }
-        let mut detail = self.ask.detail.clone();
-        detail.append(&mut self.notes);
-        if resumed {
-            detail.push("finished after an interrupted driver".into());
+        let mut detail = begun.detail.clone();
+        if resumed.is_some() {
+            detail.push(format!(
+                "finished by {} after the driver that began it at {} stopped",
+                self.ask.by,
+                instant(begun.started_ms)
+            ));
         }
         state.history.push(Event {
             at_ms: self.now_ms,
-            verb: verb.into(),
+            verb: begun.verb.clone(),
             from: Some(state.at.clone()),
             to: to.clone(),
-            by: self.ask.by.clone(),
-            reason: self.ask.reason.clone(),
+            by: begun.by.clone(),
+            reason: begun.reason.clone(),
             forced: detail.iter().any(|d| d.starts_with("forced past")),
             detail,
         });
         state.at = to;
         state.since_ms = self.now_ms;
         state.applying = None;
-        self.dir.save(state).map_err(Refusal)
+        self.dir.save(state).map_err(Refusal::new)
+    }
+
+    /// The audit log's line for a step begun: a driver killed in the middle of it leaves
+    /// its trace.
+    fn log_begun(&self, a: &Applying) {
+        let detail = format!(
+            "step {}{}{}",
+            a.step,
+            a.reason
+                .as_deref()
+                .map_or_else(String::new, |r| format!("; reason: {r}")),
+            if a.detail.is_empty() {
+                String::new()
+            } else {
+                format!("; {}", a.detail.join("; "))
+            }
+        );
+        let entry = audit::Entry {
+            at_ms: self.now_ms,
+            verb: &a.verb,
+            by: &a.by,
+            outcome: "begun",
+            detail: &detail,
+        };
+        if let Err(e) = audit::append(&self.dir.audit_file(), &entry) {
+            let _ = writeln!(std::io::stderr(), "warning: {e}");
+        }
     }
 
     /// Where the release is, for people.

@@ -28,7 +28,12 @@ fn where_(rendered: &Rendered, at: &At) -> String {
 
 /// `status`: the state, the plan's rules as Prometheus has them, and what `next` or
 /// `complete` would do now.
-pub(crate) fn status(rendered: &Rendered, state: Option<&State>, now_ms: i64) -> String {
+pub(crate) fn status(
+    rendered: &Rendered,
+    state: Option<&State>,
+    busy: Option<&str>,
+    now_ms: i64,
+) -> String {
     let m = &rendered.manifest;
     let mut s = format!("plan {}: {} -> {}\n", m.plan, m.release.from, m.release.to);
     let Some(state) = state else {
@@ -51,7 +56,16 @@ pub(crate) fn status(rendered: &Rendered, state: Option<&State>, now_ms: i64) ->
         );
     }
     s.push('\n');
-    if let Some(a) = &state.applying {
+    if let (Some(a), Some(pid)) = (&state.applying, busy) {
+        let _ = writeln!(
+            s,
+            "applying: step {} (`{}` by {} since {}), by process {pid} now",
+            a.step,
+            a.verb,
+            a.by,
+            instant(a.started_ms)
+        );
+    } else if let Some(a) = &state.applying {
         let _ = writeln!(
             s,
             "interrupted: step {} was being applied (`{}` by {} at {}); the next verb finishes it, or `rollback`",
@@ -64,6 +78,7 @@ pub(crate) fn status(rendered: &Rendered, state: Option<&State>, now_ms: i64) ->
     let At::Phase { index, .. } = state.at else {
         return s;
     };
+    let changed = super::digest::of(&rendered.dir).map_or(true, |d| d != state.rendered);
     let last = index + 1 == rendered.phases().len();
     let ending = if last { Ending::Complete } else { Ending::Next };
     let j = judge(rendered, index, state.since_ms, now_ms, ending);
@@ -93,6 +108,12 @@ pub(crate) fn status(rendered: &Rendered, state: Option<&State>, now_ms: i64) ->
         None => s += "Prometheus could not be asked (see below)\n",
     }
     let verb = if last { "complete" } else { "next" };
+    let mut j = j;
+    if changed {
+        j.blockers.push(
+            "the rendered files changed since the release started (or cannot be read): restore them, or roll back".into(),
+        );
+    }
     if j.ready() {
         let _ = writeln!(
             s,
@@ -208,13 +229,35 @@ pub(crate) fn json(rendered: &Rendered, state: &State, feedback: &Feedback, now_
     s
 }
 
-/// A table cell: no line breaks, no `|`, no markup.
-fn cell(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('|', "\\|")
-        .replace(['\n', '\r'], " ")
+/// A table cell that shows its text as written: no line breaks; `&`, `<` and `>` as
+/// entities (no HTML); the characters that make Markdown links, emphasis, code, tables
+/// and autolinks escaped with a backslash; invisible formatting characters (right-to-left
+/// overrides, zero-width ones) shown as U+FFFD, so a name cannot read as another.
+pub(crate) fn cell(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\n' | '\r' => out.push(' '),
+            // Code, emphasis, links, tables, strike-through, and `:` against autolinks.
+            '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '~' | ':' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if is_invisible(c) => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Characters that change how text displays without showing themselves: bidirectional
+/// controls, zero-width characters, other controls.
+pub(crate) fn is_invisible(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}' | '\u{061C}')
 }
 
 /// `report`: the release's story in Markdown.

@@ -364,7 +364,7 @@ impl Service {
                 format!("{e}; nothing was applied (Alertmanager will send it again)"),
             )
         })?;
-        let state = self.sdir.load().map_err(|e| {
+        let state = super::load_state(&self.rendered, &self.sdir, now_ms()).map_err(|e| {
             refusal(
                 500,
                 format!("{e}\nnothing was applied: roll back by hand (`plan release rollback`)"),
@@ -424,8 +424,8 @@ impl Service {
             )),
             Ok(_) => Ok((200, TEXT, format!("rolled back ({})\n", names.join(", ")))),
             Err(r) => {
-                say(&format!("the rollback failed: {}", r.0));
-                Err(refusal(500, format!("the rollback failed: {}", r.0)))
+                say(&format!("the rollback failed: {}", r.why));
+                Err(refusal(500, format!("the rollback failed: {}", r.why)))
             }
         }
     }

@@ -67,6 +67,10 @@ pub(crate) struct Applying {
     pub(crate) verb: String,
     pub(crate) by: String,
     pub(crate) reason: Option<String>,
+    /// What the step's history entry will keep (forced-past reasons, the webhook's alerts),
+    /// so that a step finished by another driver tells the same story.
+    #[serde(default)]
+    pub(crate) detail: Vec<String>,
 }
 
 /// One step of the release's history.

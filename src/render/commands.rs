@@ -105,10 +105,22 @@ pub(crate) fn compose_command(plan: &CheckedPlan, s: Step) -> String {
     Command::new("", compose_words(plan, s)).run
 }
 
+/// How long a request to Prometheus or Alertmanager may take: a step never hangs on one
+/// (a hung step holds the release, and with it the rollback).
+const CURL_MAX_TIME: &str = "30";
+
 /// A POST to Prometheus' or Alertmanager's lifecycle endpoint, which reloads its
 /// configuration (Prometheus needs `--web.enable-lifecycle`).
 fn reload(base: &str) -> Vec<String> {
-    words(&["curl", "-fsS", "-X", "POST", &format!("{base}/-/reload")])
+    words(&[
+        "curl",
+        "-fsS",
+        "--max-time",
+        CURL_MAX_TIME,
+        "-X",
+        "POST",
+        &format!("{base}/-/reload"),
+    ])
 }
 
 /// NGINX with `args`: in its compose service when the deployment is compose (with the

@@ -409,7 +409,7 @@ fn runbook_states_phases_gates_and_rules_in_human_units() {
         "docker compose -f docker-compose.yml -f lawsker/compose/alpha.override.yml up -d"
     ));
     assert!(alpha.contains("nginx -s reload"));
-    assert!(alpha.contains("curl -fsS -X POST http://localhost:9090/-/reload"));
+    assert!(alpha.contains("curl -fsS --max-time 30 -X POST http://localhost:9090/-/reload"));
     // The secrets Alertmanager reads are listed where it is set up.
     let prep = section(&rb, "preparation");
     for f in ["slack-api-url", "smtp-password", "sms-token"] {

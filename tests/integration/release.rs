@@ -427,6 +427,12 @@ fn release_runs_phase_by_phase_as_prometheus_allows() {
         assert_eq!(d.code, 1);
         assert!(d.stderr.contains("another `plan release`"), "{}", d.stderr);
         h.assert_in_place("alpha", true);
+        let last = h.audit().pop().expect("the refusal is in the audit log");
+        assert_eq!(last["outcome"], "refused");
+        assert!(
+            last["detail"].as_str().unwrap().contains("locked"),
+            "{last}"
+        );
     }
 
     let d = h.release(&["next"]);
@@ -478,7 +484,11 @@ fn release_runs_phase_by_phase_as_prometheus_allows() {
         "{}",
         d.stderr
     );
-    let d = h.release(&["rollback", "--reason", "drill: error rate"]);
+    let d = h.release(&[
+        "rollback",
+        "--reason",
+        "drill: error rate [x](javascript:alert(1)) <b>",
+    ]);
     assert_eq!(d.code, 0, "{}\n{}", d.stdout, d.stderr);
     assert!(
         d.stdout.contains("note: the rendered files changed"),
@@ -500,11 +510,16 @@ fn release_runs_phase_by_phase_as_prometheus_allows() {
         "| start |",
         "| next |",
         "| rollback |",
-        "drill: error rate",
+        "drill\\: error rate \\[x\\](javascript\\:alert(1)) &lt;b&gt;",
         "tester",
     ] {
         assert!(d.stdout.contains(s), "report has {s}:\n{}", d.stdout);
     }
+    // Invisible characters are refused as a reason.
+    assert_eq!(
+        h.release(&["rollback", "--reason", "gnp\u{202E}exe"]).code,
+        2
+    );
     let d = h.release(&["report", "--format", "json"]);
     let report: Value = serde_json::from_str(&d.stdout).expect("JSON report");
     let verbs: Vec<&str> = report["steps"]
@@ -591,9 +606,16 @@ fn release_finishes_an_interrupted_step_and_refuses_a_damaged_state() {
     std::fs::remove_dir_all(h.rules_file.parent().unwrap()).unwrap();
     wait_phase(at);
     // (The phase's rules are still loaded in Prometheus, so the gates hold.)
-    let d = h.release(&["next"]);
+    let d = h.release(&["next", "--reason", "beta on schedule"]);
     assert_eq!(d.code, 1, "{}", d.stdout);
     assert!(d.stderr.contains("step beta stopped"), "{}", d.stderr);
+    assert!(d.stderr.contains("half-way"), "{}", d.stderr);
+    let audit = h.audit();
+    assert!(
+        audit.iter().any(|e| e["outcome"] == "begun"),
+        "the step's start is logged"
+    );
+    assert_eq!(audit.last().unwrap()["outcome"], "failed");
     assert_eq!(h.state()["applying"]["step"], "beta");
     let d = h.release(&["status"]);
     assert!(d.stdout.contains("interrupted: step beta"), "{}", d.stdout);
@@ -606,10 +628,42 @@ fn release_finishes_an_interrupted_step_and_refuses_a_damaged_state() {
     assert_eq!(h.state()["at"]["name"], "beta");
     assert!(h.state()["applying"].is_null());
     assert!(h.audit().iter().any(|e| e["outcome"] == "resumed"));
+    // The history keeps the reason of whoever began the step, and who finished it.
+    let event = h.state()["history"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(event["reason"], "beta on schedule");
+    assert!(
+        event["detail"].to_string().contains("finished by tester"),
+        "{event}"
+    );
 
-    // A state file cut short: every verb refuses, naming the line and column.
+    // A state edited into a phase the plan does not have: refused, no panic.
     let state = h.state_dir().join("state.json");
     let text = std::fs::read_to_string(&state).unwrap();
+    std::fs::write(&state, text.replacen("\"index\": 1", "\"index\": 7", 1)).unwrap();
+    for verb in ["status", "next", "rollback"] {
+        let d = h.release(&[verb]);
+        assert_eq!(d.code, 1, "{verb}: {}{}", d.stdout, d.stderr);
+        assert!(
+            d.stderr.contains("is not a phase of plan drill"),
+            "{verb}: {}",
+            d.stderr
+        );
+    }
+    // A deleted state beside an audit log that shows a release: not started over.
+    std::fs::remove_file(&state).unwrap();
+    let d = h.release(&["start"]);
+    assert_eq!(d.code, 1);
+    assert!(
+        d.stderr.contains("is missing, but the audit log"),
+        "{}",
+        d.stderr
+    );
+    // A state file cut short: every verb refuses, naming the line and column.
     std::fs::write(&state, &text[..text.len() / 2]).unwrap();
     for verb in ["next", "rollback", "status"] {
         let d = h.release(&[verb]);
