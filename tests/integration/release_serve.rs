@@ -275,7 +275,7 @@ fn serve_rolls_back_on_alertmanagers_webhook_and_refuses_the_rest() {
             "name: drill
 release: {{ from: v1.0.0, to: v1.1.0 }}
 service: {{ name: web, image: example/web, port: 8080 }}
-routing: {{ listen: {listen}, sticky: {{ cookie: uid }} }}
+routing: {{ listen: {listen}, sticky: {{ cookie: uid }}, resolver: 127.0.0.1:53 }}
 monitoring: {{ runbook_url: https://wiki.example.com/RUNBOOK.md }}
 phases:
   - {{ name: canary, traffic: 10%, duration: 1h }}
