@@ -16,9 +16,9 @@
 //! loopback (`routing.listen_address`) and its access log in the drill's folder
 //! (`routing.access_log`).
 //!
-//! The release driver (issue 20) plugs in later: its webhook server replaces the SMS sink,
-//! and it swaps NGINX's site file ([`Nginx::reload`]) and the rules file
-//! ([`Prometheus::reload`]) itself.
+//! Here the rendered files are installed by hand, so that the phase's first evaluation is
+//! known for the replay. The release driver's own drill, where `plan release` installs them
+//! and `plan release serve` rolls back on Alertmanager's webhook, is `drill_release.rs`.
 
 use crate::alertmanager_live::{Alertmanager, Sink, which};
 use crate::dns::FakeDns;
