@@ -16,9 +16,9 @@
 //! loopback (`routing.listen_address`) and its access log in the drill's folder
 //! (`routing.access_log`).
 //!
-//! The release driver (issue 20) plugs in later: its webhook server replaces the SMS sink,
-//! and it swaps NGINX's site file ([`Nginx::reload`]) and the rules file
-//! ([`Prometheus::reload`]) itself.
+//! Here the rendered files are installed by hand, so that the phase's first evaluation is
+//! known for the replay. The release driver's own drill, where `plan release` installs them
+//! and `plan release serve` rolls back on Alertmanager's webhook, is `drill_release.rs`.
 
 use crate::alertmanager_live::{Alertmanager, Sink, which};
 use crate::dns::FakeDns;
@@ -30,11 +30,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Where the two services answer: two loopback addresses, one port, as two containers.
-const STABLE_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
-const CANARY_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 3);
+pub(crate) const STABLE_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
+pub(crate) const CANARY_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 3);
 
 /// The canary's share in the drill's phase.
-const SHARE: f64 = 0.30;
+pub(crate) const SHARE: f64 = 0.30;
 /// Requests per second through NGINX, and distinct users.
 const RATE: f64 = 120.0;
 const USERS: u32 = 1500;
@@ -86,7 +86,12 @@ notifications:
 /// Prometheus' configuration as a deployment writes it: both services scraped every
 /// second with `service` and `track` as target labels, the phase's rules from `rules/`,
 /// alerts to the drill's Alertmanager.
-fn prometheus_yml(dir: &Path, stable: SocketAddr, canary: SocketAddr, am: SocketAddr) -> String {
+pub(crate) fn prometheus_yml(
+    dir: &Path,
+    stable: SocketAddr,
+    canary: SocketAddr,
+    am: SocketAddr,
+) -> String {
     format!(
         r#"global:
   scrape_interval: 1s
@@ -110,7 +115,7 @@ scrape_configs:
 
 /// The samples of the series `promql` selects, as (labels, [(Unix ms, value)]), from an
 /// instant query of a range selector at `at_ms` (raw samples).
-fn samples(
+pub(crate) fn samples(
     prom: &Prometheus,
     promql: &str,
     at_ms: i64,
@@ -138,7 +143,7 @@ fn samples(
 
 /// When the canary's scrapes happen within each second, in ms: its `up` samples' times
 /// modulo the interval (Prometheus keeps a target's scrapes on a fixed offset).
-fn canary_scrape_phase(prom: &Prometheus) -> i64 {
+pub(crate) fn canary_scrape_phase(prom: &Prometheus) -> i64 {
     poll(
         Duration::from_secs(30),
         Duration::from_millis(250),
@@ -402,7 +407,7 @@ fn replay(plan_file: &Path, trace: &Path, ps: &PhaseStart, end: i64) -> serde_js
 /// Checks the users' split: every user stays on one track, the backend that answered is
 /// the track NGINX named, and the canary's share of users is the phase's, within 4.5
 /// binomial standard deviations.
-fn check_split(hits: &[Hit]) -> (usize, f64) {
+pub(crate) fn check_split(hits: &[Hit]) -> (usize, f64) {
     let mut by_user: BTreeMap<u32, BTreeSet<String>> = BTreeMap::new();
     for h in hits {
         let track = h
@@ -433,7 +438,7 @@ fn check_split(hits: &[Hit]) -> (usize, f64) {
 
 /// The programs the drill runs, or `None` (skipped, or failed under
 /// `PLAN_CONFORMANCE=require`) when one is missing.
-fn programs() -> Option<(PathBuf, PathBuf, PathBuf)> {
+pub(crate) fn programs() -> Option<(PathBuf, PathBuf, PathBuf)> {
     let nginx = tool("nginx")?;
     let prometheus = tool("prometheus")?;
     let am = which("alertmanager").or_else(|| tool("prometheus-alertmanager"))?;
@@ -636,7 +641,7 @@ impl Drill {
 
 /// `plan validate --deny-warnings` and `plan render` of the drill's plan; its rendered
 /// folder.
-fn render_plan(plan_file: &Path, dir: &Path) -> PathBuf {
+pub(crate) fn render_plan(plan_file: &Path, dir: &Path) -> PathBuf {
     plan()
         .args(["validate", "--deny-warnings"])
         .arg(plan_file)
@@ -681,6 +686,7 @@ fn drill_canary_split_rollback_alert_and_replay() {
     let Some((nginx_bin, prom_bin, am_bin)) = programs() else {
         return;
     };
+    let _one = one_drill_at_a_time();
     let t0 = std::time::Instant::now();
     let mut drill = Drill::start(&nginx_bin, &prom_bin, &am_bin);
     let scrape_ms = canary_scrape_phase(&drill.prom);

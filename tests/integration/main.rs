@@ -9,6 +9,7 @@ mod compare;
 mod compose;
 mod dns;
 mod drill;
+mod drill_release;
 mod drill_stack;
 mod golden;
 mod limits_input;
