@@ -42,8 +42,12 @@
 //! little of it, and would cost the exactness of comparing every candidate on every
 //! trial. What stops the dominated candidates is the choice of what to refine: only the
 //! knobs the coarse search changed, only around its recommendation, one sweep of a few
-//! dozen variants. That sweep costs about one `plan simulate` (the refinement's width
-//! is small), measured with `benches/tune.sh`: see the README's `plan tune` section.
+//! dozen variants. That sweep still redraws every trial, so it costs about what the
+//! coarse sweep costs (measured with `benches/tune.sh` on Lawsker: the default tune from
+//! 34.5 s to 43.7 s wall at 2 threads; the one-rule command from 1.68x to 3.28x one
+//! `plan simulate`, being two sweeps now). Keeping the coarse pass's draws to reuse them
+//! would take each trial's metric values at every evaluation in memory (20,000 trials of
+//! thousands of evaluations of a dozen metrics: gigabytes, by that estimate).
 
 use super::ladder::Ladder;
 use super::search::{self, Point};
