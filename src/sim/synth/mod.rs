@@ -549,6 +549,12 @@ impl<'a> Model<'a> {
         }
     }
 
+    /// The finite latency bucket bounds a trial tracks: what the model draws depends on
+    /// them, and they depend on the rules' latency thresholds ([`coarse`]).
+    pub(crate) fn latency_bounds(&self) -> &[f64] {
+        &self.bounds
+    }
+
     /// Whether the simulation needs the latency histogram.
     pub(crate) fn reads_latency(&self) -> bool {
         self.canary_series.latency || self.stable_series.is_some_and(|r| r.latency)

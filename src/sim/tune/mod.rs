@@ -7,7 +7,8 @@
 //! differences between settings are the settings', not the noise's, and a setting costs
 //! a few comparisons per evaluation ([`ladder`]) rather than a simulation. The search
 //! ([`search`]) then walks from the calmest setting towards more sensitive ones, one
-//! knob ([`space`]) at a time.
+//! knob ([`space`]) at a time. A second pass ([`refine`]) sweeps finer settings around
+//! that coarse recommendation, on the same trials, and searches on from it.
 //!
 //! The figures of a setting are those `plan simulate` gives for the plan with that setting
 //! on the same seed (a test runs both): the fast path is checked against the reference.
@@ -15,6 +16,7 @@
 pub(crate) mod edits;
 pub(crate) mod guards;
 pub(crate) mod ladder;
+pub(crate) mod refine;
 pub(crate) mod report;
 pub(crate) mod score;
 pub(crate) mod search;
@@ -30,7 +32,7 @@ use crate::sim::stats::Proportion;
 use report::Report;
 use space::{Knob, Ranges, Variant};
 use space::{apply, current};
-use sweep::Stop;
+use sweep::{Pass, Stop, Sweep};
 use window::Windowed;
 
 /// How many settings a failed check sets aside before it gives up.
@@ -119,7 +121,8 @@ pub(crate) fn tune(
         )));
     }
     // One sweep per window, on the same seeds; the plan as written first.
-    let count = plans.len() as u64;
+    // The refining pass is one more sweep.
+    let count = plans.len() as u64 + 1;
     let mut sweeps = Vec::with_capacity(plans.len());
     for (wi, w) in spaces.iter().enumerate() {
         let mut part = |d: u64, t: u64| progress(wi as u64 * t + d, count * t);
@@ -136,6 +139,7 @@ pub(crate) fn tune(
         .collect();
     let here = search::Point {
         window: 0,
+        pass: Pass::Coarse,
         setting: current(&sweeps[0].knobs),
         figures: sweeps[0].figures(&current(&sweeps[0].knobs)),
     };
@@ -176,7 +180,35 @@ pub(crate) fn tune(
             }
         })
     };
+    // The coarse recommendation, refined on the same trials: the refinement's point when
+    // it is a better setting, else the coarse one.
+    let mut refine_at = |b: search::Point,
+                         budget: f64|
+     -> Result<(search::Point, Option<refine::Refined>), TuneError> {
+        let mut part = |d: u64, t: u64| progress((count - 1) * t + d, count * t);
+        let r = refine::run(
+            (&spaces[b.window].lowered, &sweeps[b.window]),
+            scenarios,
+            &b,
+            budget,
+            settings,
+            &mut part,
+        )
+        .map_err(TuneError::Stop)?;
+        Ok(match r {
+            Some(r) if r.best.setting != r.start.setting => (r.best.clone(), Some(r)),
+            r => (b, r),
+        })
+    };
     let mut best = choose(ask.budget);
+    let mut refined = None;
+    if let Ok(b) = best {
+        let (p, r) = refine_at(b, ask.budget)?;
+        best = Ok(p);
+        refined = r;
+    }
+    // The coarse recommendation the refinement started from.
+    let mut coarse_best = refined.as_ref().map(|r: &refine::Refined| r.coarse.clone());
     // What each window can do on its own: the trade-off a window makes.
     let per_window: Vec<(bool, search::Point)> = match sweeps.len() {
         1 => Vec::new(),
@@ -188,17 +220,40 @@ pub(crate) fn tune(
             })
             .collect(),
     };
-    let frontier = search::frontier(ask.budget, |b| best_within(b).ok());
-    let point = |p: &search::Point| {
+    // At each budget the better of the coarse pass's best and the refined sweep's (and at
+    // the user's, the recommendation): never worse than the coarse frontier.
+    let frontier = search::frontier(ask.budget, |budget| {
+        let coarse = best_within(budget).ok();
+        let finer = refined
+            .as_ref()
+            .and_then(|r| search::best_within(&r.sweep, budget).ok());
+        let recommended = (budget == ask.budget).then(|| best.clone().ok()).flatten();
+        [coarse, finer, recommended]
+            .into_iter()
+            .flatten()
+            .reduce(|a, b| {
+                if b.figures.better_than(&a.figures) {
+                    b
+                } else {
+                    a
+                }
+            })
+    });
+    let point = |p: &search::Point, refined: &Option<refine::Refined>| {
         let w = &spaces[p.window].lowered;
         report::point(
             (&w.plan, &w.rules),
-            &sweeps[p.window].knobs,
+            &sweep_of(&sweeps, refined, p).knobs,
             &names,
             p,
             plans[p.window].window_ms,
         )
     };
+    let distance = report::distance(&here.figures, &frontier);
+    let mut frontier_report: Vec<report::PointReport> =
+        frontier.iter().map(|p| point(p, &refined)).collect();
+    // The same setting reached in both passes.
+    frontier_report.dedup_by(|a, b| (a.window_s, &a.setting) == (b.window_s, &b.setting));
     // The best of many settings on the same trials is the luckiest too: a setting whose
     // check on fresh trials is over the budget is set aside for the best one within a
     // tighter budget on the tune's trials, a few times.
@@ -209,7 +264,7 @@ pub(crate) fn tune(
         while let Ok(b) = &best {
             let tuned = apply(
                 &spaces[b.window].lowered,
-                &sweeps[b.window].knobs,
+                &sweep_of(&sweeps, &refined, b).knobs,
                 &b.setting,
             );
             let c = check(&tuned, scenarios, settings, seed, ask.budget);
@@ -225,11 +280,14 @@ pub(crate) fn tune(
             };
             set_aside.push(report::SetAside {
                 tune_budget: budget,
-                setting: point(b).setting,
+                setting: point(b, &refined).setting,
                 check_false_rollback: c.false_rollback,
             });
             budget = t;
-            best = Ok(next);
+            let (p, r) = refine_at(next, t)?;
+            coarse_best = r.as_ref().map(|r| r.coarse.clone());
+            refined = r;
+            best = Ok(p);
         }
     }
     let check = check_run;
@@ -237,12 +295,16 @@ pub(crate) fn tune(
         Ok(p) | Err(p) => p.window,
     };
     let shown = at(&best);
+    let shown_knobs = match &best {
+        Ok(p) => &sweep_of(&sweeps, &refined, p).knobs,
+        Err(_) => &sweeps[shown].knobs,
+    };
     let mut rules_report = report::rules(
         (plan, rules),
         &sweeps[0].knobs,
         (
             (&spaces[shown].lowered.plan, &spaces[shown].lowered.rules),
-            &sweeps[shown].knobs,
+            shown_knobs,
         ),
         best.as_ref().ok(),
     );
@@ -269,16 +331,29 @@ pub(crate) fn tune(
             .iter()
             .map(|(within_budget, p)| report::WindowBest {
                 within_budget: *within_budget,
-                best: point(p),
+                best: point(p, &refined),
             })
             .collect(),
         rules: rules_report,
         faulty_scenarios: names.clone(),
-        current: point(&here),
-        recommended: best.as_ref().ok().map(point),
-        calmest: best.as_ref().err().map(point),
-        distance: report::distance(&here.figures, &frontier),
-        frontier: frontier.iter().map(point).collect(),
+        current: point(&here, &refined),
+        recommended: best.as_ref().ok().map(|p| point(p, &refined)),
+        calmest: best.as_ref().err().map(|p| point(p, &refined)),
+        refinement: refined
+            .as_ref()
+            .zip(coarse_best.as_ref())
+            .map(|(r, c)| report::Refinement {
+                rules: r
+                    .refined
+                    .iter()
+                    .map(|&ki| space::target(&rules[r.sweep.knobs[ki].rule]))
+                    .collect(),
+                settings_tried: r.sweep.width,
+                coarse: point(c, &refined),
+                improved: best.as_ref().is_ok_and(|b| b.pass == Pass::Refined),
+            }),
+        distance,
+        frontier: frontier_report,
         check,
         set_aside,
         edits: Vec::new(),
@@ -287,13 +362,28 @@ pub(crate) fn tune(
     let recommended = best.ok().map(|p| Recommended {
         window: p.window,
         lowered: spaces.swap_remove(p.window).lowered,
-        knobs: sweeps.swap_remove(p.window).knobs,
+        knobs: match (p.pass, refined) {
+            (Pass::Refined, Some(r)) => r.sweep.knobs,
+            _ => sweeps.swap_remove(p.window).knobs,
+        },
         setting: p.setting,
     });
     Ok(Tuned {
         report,
         recommended,
     })
+}
+
+/// The sweep a point is a setting of: its window's coarse sweep, or the refinement's.
+fn sweep_of<'s>(
+    sweeps: &'s [Sweep],
+    refined: &'s Option<refine::Refined>,
+    p: &search::Point,
+) -> &'s Sweep {
+    match (p.pass, refined) {
+        (Pass::Refined, Some(r)) => &r.sweep,
+        _ => &sweeps[p.window],
+    }
 }
 
 /// The recommended setting (`tuned`: the plan with it), simulated by `plan simulate`'s own

@@ -14,8 +14,9 @@ use serde::Serialize;
 /// The layout of [`Report`]: 2 added the rate window (`windows_s`, each point's
 /// `window_s`) and insertions among the edits (`from: null`); 3 the `min_requests` guards
 /// (each point's `min_requests`, each rule's `min_requests_tried` and
-/// `recommended_min_requests`) and deleted lines among the edits (`to: null`).
-pub(crate) const SCHEMA_VERSION: u32 = 3;
+/// `recommended_min_requests`) and deleted lines among the edits (`to: null`); 4 the
+/// refining pass (each point's `pass`, `refinement`).
+pub(crate) const SCHEMA_VERSION: u32 = 4;
 
 /// The tune's document.
 #[derive(Debug, Serialize)]
@@ -42,6 +43,8 @@ pub(crate) struct Report {
     pub(crate) recommended: Option<PointReport>,
     /// The calmest setting, when no setting meets the budget: how close it comes.
     pub(crate) calmest: Option<PointReport>,
+    /// The refining pass around the coarse recommendation, when it changed some rule.
+    pub(crate) refinement: Option<Refinement>,
     pub(crate) frontier: Vec<PointReport>,
     /// How far the plan's own setting is from the frontier.
     pub(crate) distance: Distance,
@@ -54,6 +57,19 @@ pub(crate) struct Report {
     pub(crate) edits: Vec<LineEdit>,
     /// Whether they were written into the plan (`--write`).
     pub(crate) written: bool,
+}
+
+/// The refining pass ([`super::refine`]).
+#[derive(Debug, Serialize)]
+pub(crate) struct Refinement {
+    /// The rules refined: those the coarse recommendation changed.
+    pub(crate) rules: Vec<String>,
+    /// The refined sweep's settings of single rules.
+    pub(crate) settings_tried: usize,
+    /// The coarse recommendation it started from (same trials, same figures).
+    pub(crate) coarse: PointReport,
+    /// Whether the recommendation is a refined setting, better than the coarse one.
+    pub(crate) improved: bool,
 }
 
 /// A window's best setting on its own.
@@ -117,6 +133,8 @@ pub(crate) struct RuleReport {
 pub(crate) struct PointReport {
     /// The rate window of the plan it is a setting of.
     pub(crate) window_s: f64,
+    /// The pass it comes from: `coarse` (the default grid) or `refined`.
+    pub(crate) pass: &'static str,
     /// Per rule, in the order of `rules`: as people read it, and as numbers (the
     /// threshold, or the factor of stable; the `for` in seconds).
     pub(crate) setting: Vec<String>,
@@ -214,6 +232,7 @@ pub(crate) fn point(
     let pairs = || knobs.iter().zip(&p.setting);
     PointReport {
         window_s: window_ms as f64 / 1000.0,
+        pass: p.pass.name(),
         setting: pairs().map(|(k, &v)| show(plan, rules, k, v)).collect(),
         thresholds: pairs().map(|(k, &v)| k.level(v)).collect(),
         fors_s: pairs()
@@ -274,11 +293,21 @@ pub(crate) fn rules(
                         show(plan, rules, k, v)
                     })
                     .collect(),
+                // By value: the recommended knob may be the refined one, whose ladder lies
+                // within this one's.
                 at_edge: rec.is_some_and(|v| {
+                    let level = tuned_knobs[i].level(v);
+                    let at = |l: usize| {
+                        k.level(Variant {
+                            level: l,
+                            ..k.current
+                        }) == level
+                    };
                     k.tuned()
                         && k.ladder.len() > 1
-                        && v != k.current
-                        && (v.level == 0 || v.level + 1 == k.ladder.len())
+                        && tuned_knobs[i].ladder.conditions[v.level]
+                            != k.ladder.conditions[k.current.level]
+                        && (at(0) || at(k.ladder.len() - 1))
                 }),
                 calmest_false_rollbacks: None,
             }
@@ -403,7 +432,22 @@ pub(crate) fn text(r: &Report) -> String {
     if let Some(calm) = &r.calmest {
         s += &row("calmest", calm);
     }
+    if let Some(f) = r.refinement.as_ref().filter(|f| f.improved) {
+        s += &row("  (coarse)", &f.coarse);
+    }
     s += "  (*to catch: mean time from the fault's onset to a caught rollback, over the caught trials, which differ between settings: compare per scenario below; requests: mean requests the canary served from the fault's onset until rollback or the end, per faulty trial)\n";
+    if let Some(f) = &r.refinement {
+        s += &format!(
+            "refined: {} around the coarse recommendation ({} settings, same trials): {}\n",
+            f.rules.join(", "),
+            f.settings_tried,
+            if f.improved {
+                "a finer setting is better (recommended; the coarse one beside it)"
+            } else {
+                "the coarse recommendation stays"
+            }
+        );
+    }
     let Some(rec) = &r.recommended else {
         s += &format!(
             "\nno setting meets the budget: even the calmest{} rolls back {} of healthy releases.\n",

@@ -16,7 +16,7 @@
 
 use super::score::{End, Key};
 use super::space::Variant;
-use super::sweep::{NEVER, Sweep};
+use super::sweep::{NEVER, Pass, Sweep};
 use crate::lower::RuleKind;
 use crate::sim::stats::Proportion;
 
@@ -205,6 +205,8 @@ impl Sweep {
 pub(crate) struct Point {
     /// The plan (rate window) it is a setting of: [`Sweep::window`].
     pub(crate) window: usize,
+    /// The pass whose sweep it is a setting of (its variants index that sweep's knobs).
+    pub(crate) pass: Pass,
     pub(crate) setting: Vec<Variant>,
     pub(crate) figures: Figures,
 }
@@ -214,14 +216,24 @@ pub(crate) struct Point {
 pub(crate) fn best_within(sweep: &Sweep, budget: f64) -> Result<Point, Point> {
     let setting: Vec<Variant> = sweep.knobs.iter().map(|k| k.calmest()).collect();
     let figures = sweep.figures(&setting);
-    let mut at = Point {
+    let at = Point {
         window: sweep.window,
+        pass: sweep.pass,
         setting,
         figures,
     };
     if at.figures.false_upper() > budget {
         return Err(at);
     }
+    Ok(climb(sweep, budget, at))
+}
+
+/// The walk of [`best_within`] from `at`, a setting within `budget`: single-knob changes
+/// while one gives a better setting within it, then each knob back to the plan's own where
+/// that is as good. Never worse than `at` (a change is taken only when better; a knob goes
+/// back only when as good).
+pub(crate) fn climb(sweep: &Sweep, budget: f64, mut at: Point) -> Point {
+    debug_assert!(at.figures.false_upper() <= budget);
     loop {
         let mut best: Option<(usize, usize, Figures)> = None;
         for (ki, k) in sweep.knobs.iter().enumerate() {
@@ -237,7 +249,7 @@ pub(crate) fn best_within(sweep: &Sweep, budget: f64) -> Result<Point, Point> {
             }
         }
         let Some((ki, v, figures)) = best else {
-            return Ok(back_to_the_plan(sweep, budget, at));
+            return back_to_the_plan(sweep, budget, at);
         };
         at.setting[ki] = sweep.knobs[ki].variant(v);
         at.figures = figures;

@@ -104,7 +104,7 @@ impl Knob {
 }
 
 /// The number a condition compares with: its threshold, or its factor of stable.
-fn level_of(c: &Condition) -> Option<f64> {
+pub(crate) fn level_of(c: &Condition) -> Option<f64> {
     match *c {
         Condition::Compare {
             rhs: Rhs::Value(v), ..
@@ -168,7 +168,7 @@ const MAX_FOR_MS: u64 = 24 * 3_600_000;
 const STEPS: i32 = 6;
 
 /// The default `for` durations, besides the plan's own.
-const FORS_MS: [u64; 7] = [0, 60_000, 120_000, 300_000, 600_000, 900_000, 1_800_000];
+pub(crate) const FORS_MS: [u64; 7] = [0, 60_000, 120_000, 300_000, 600_000, 900_000, 1_800_000];
 
 /// What a tune varies on one plan: its knobs, and the plan they are settings of (the plan
 /// with the request counts the guards tried read, [`guards::count_metric`]).
@@ -367,7 +367,7 @@ pub(crate) fn knobs(lowered: &LoweredPlan, ranges: &Ranges, rps: f64) -> Result<
 }
 
 /// A rule's threshold as the plan writes it (a gate with its comparison).
-fn written_of(plan: &CheckedPlan, r: &AlertRule) -> Option<String> {
+pub(crate) fn written_of(plan: &CheckedPlan, r: &AlertRule) -> Option<String> {
     match r.kind {
         RuleKind::Gate => plan
             .gates
@@ -386,12 +386,7 @@ fn written_of(plan: &CheckedPlan, r: &AlertRule) -> Option<String> {
 /// The default thresholds around `current` (see the module header), within what the unit
 /// allows.
 fn default_levels(op: Op, unit: Unit, relative: bool, current: f64) -> Vec<f64> {
-    let high = matches!(op, Op::Gt | Op::Ge);
-    let neutral = match (relative, high, unit) {
-        (true, _, _) => 1.0,
-        (false, false, Unit::Ratio) => 1.0,
-        _ => 0.0,
-    };
+    let neutral = neutral(op, unit, relative);
     let distance = current - neutral;
     if distance == 0.0 || !distance.is_finite() {
         return vec![current];
@@ -401,6 +396,17 @@ fn default_levels(op: Op, unit: Unit, relative: bool, current: f64) -> Vec<f64> 
         .filter(|&v| unit != Unit::Ratio || relative || (0.0..=1.0).contains(&v))
         .filter(|&v| !relative || v > 0.0)
         .collect()
+}
+
+/// The metric's neutral value, from which a ladder's distances are measured (see the
+/// module header): 1 for a factor of stable or a rule on a low ratio, else 0.
+pub(crate) fn neutral(op: Op, unit: Unit, relative: bool) -> f64 {
+    let high = matches!(op, Op::Gt | Op::Ge);
+    match (relative, high, unit) {
+        (true, _, _) => 1.0,
+        (false, false, Unit::Ratio) => 1.0,
+        _ => 0.0,
+    }
 }
 
 /// Nine levels from `a` to `b`: evenly on a log scale when both are positive, else
@@ -422,7 +428,7 @@ fn spread(a: f64, b: f64) -> Vec<f64> {
 }
 
 /// `v` to `digits` significant digits, so that thresholds print as people write them.
-fn round_sig(v: f64, digits: i32) -> f64 {
+pub(crate) fn round_sig(v: f64, digits: i32) -> f64 {
     if v == 0.0 || !v.is_finite() {
         return v;
     }

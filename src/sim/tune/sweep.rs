@@ -100,6 +100,25 @@ pub(crate) struct Sweep {
     /// Which of the tune's plans (one per rate window tried) it ran: 0 for the plan as
     /// written.
     pub(crate) window: usize,
+    /// Which of the tune's passes it is.
+    pub(crate) pass: Pass,
+}
+
+/// The tune's passes over the trials: the coarse grid, then the refinement around the
+/// coarse recommendation ([`super::refine`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pass {
+    Coarse,
+    Refined,
+}
+
+impl Pass {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Pass::Coarse => "coarse",
+            Pass::Refined => "refined",
+        }
+    }
 }
 
 /// Why a sweep gives no figures.
@@ -122,13 +141,24 @@ pub(crate) fn run(
     settings: Settings,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Sweep, Stop> {
+    let model = super::space::model_rules(lowered, &knobs);
+    run_for(lowered, scenarios, knobs, &model, settings, progress)
+}
+
+/// [`run`] with the model built for `model_rules` (at least
+/// [`super::space::model_rules`] of these knobs): the refining pass builds it for the
+/// coarse pass's thresholds too, so that its trials draw what the coarse pass's drew
+/// ([`super::refine`]).
+pub(crate) fn run_for(
+    lowered: &LoweredPlan,
+    scenarios: &Scenarios,
+    knobs: Vec<Knob>,
+    model_rules: &[crate::lower::AlertRule],
+    settings: Settings,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<Sweep, Stop> {
     let (plan, rules) = (&lowered.plan, &lowered.rules);
-    let model = Model::new(
-        plan,
-        scenarios,
-        &super::space::model_rules(lowered, &knobs),
-        settings.semantics,
-    );
+    let model = Model::new(plan, scenarios, model_rules, settings.semantics);
     let extra = extra_twin();
     let mut runs: Vec<&Scenario> = scenarios.scenarios.iter().collect();
     if needs_extra_twins(scenarios) {
@@ -152,7 +182,7 @@ pub(crate) fn run(
     let watched: Vec<usize> = knobs.iter().map(|k| k.rule).collect();
     let (batch, jobs) = sharing(Lanes::ring_bytes_per_lane(&model), settings.jobs);
     // The metrics every setting reads: each guard's request count too.
-    let demands = Demands::new(&model, &super::space::model_rules(lowered, &knobs));
+    let demands = Demands::new(&model, model_rules);
     let job = Job {
         model: &model,
         faults: &faults,
@@ -250,6 +280,7 @@ pub(crate) fn run(
         eval_ms: model.eval_ms,
         phases: plan.phases.len(),
         window: 0,
+        pass: Pass::Coarse,
     })
 }
 

@@ -6,6 +6,7 @@
 use super::space::{Knob, Part, Ranges, Variant, Vary, knobs, model_rules};
 use super::sweep::{self, Sweep};
 use super::*;
+use super::{refine, search};
 use crate::check::GatePolicy;
 use crate::model::{AfterMaxHold, Duration};
 use crate::prom::Semantics;
@@ -127,7 +128,29 @@ fn agrees_with(
         &mut |_, _| {},
     )
     .expect("ordered");
-    for setting in settings_of(knobs) {
+    let model = model_rules(base, knobs);
+    agrees_on(
+        (lowered, base, scenarios, trials),
+        &sweep,
+        &model,
+        settings_of(knobs),
+        source,
+    );
+    sweep
+}
+
+/// Each of `settings` of `sweep` (over `base`, the tune's copy of `lowered`, its model
+/// built for `model`): its figures are those of simulating the plan with it (written into
+/// `source` and compiled again, when given) on the model built for the same rules.
+fn agrees_on(
+    (lowered, base, scenarios, trials): (&LoweredPlan, &LoweredPlan, &Scenarios, u64),
+    sweep: &Sweep,
+    model: &[crate::lower::AlertRule],
+    settings_list: Vec<Vec<Variant>>,
+    source: Option<&Source>,
+) {
+    let knobs = &sweep.knobs;
+    for setting in settings_list {
         let plan = match source {
             Some(source) => {
                 let windowed = window::Windowed {
@@ -143,13 +166,8 @@ fn agrees_with(
             }
             None => apply(base, knobs, &setting),
         };
-        let reference = montecarlo::run_recorded(
-            &plan,
-            scenarios,
-            settings(trials, 2),
-            &model_rules(base, knobs),
-            &mut |_, _| {},
-        );
+        let reference =
+            montecarlo::run_recorded(&plan, scenarios, settings(trials, 2), model, &mut |_, _| {});
         let columns = sweep.columns(&setting);
         let twins = sweep.twin_rollbacks(&columns);
         for (si, r) in reference.results.iter().enumerate() {
@@ -210,7 +228,6 @@ fn agrees_with(
             assert_eq!(moves[v], sweep.figures(&other), "variant {v}");
         }
     }
-    sweep
 }
 
 /// Lawsker's plan and scenarios, every rollback rule and gate tuned, under settings from
@@ -417,4 +434,96 @@ fn guards_tried_agree_with_the_plan_written_with_them() {
         sweep.figures(&setting).false_rollbacks
     };
     assert!(at(4) < at(0), "{} vs {}", at(4), at(0));
+}
+
+/// The refining pass on Lawsker's plan (every rule and gate; `response_time_p95` a latency
+/// rule, whose thresholds decide the buckets a trial draws): it tracks the coarse model's
+/// buckets, the coarse recommendation's figures are identical in both passes, the refined
+/// recommendation is no worse, and every refined setting tried (the recommendation among
+/// them) simulates, written into the plan file, to its figures.
+#[test]
+fn the_refined_pass_agrees_and_keeps_the_coarse_figures() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let source = Source::load(&root.join("plans/lawsker.yaml")).expect("readable");
+    let plan = lowered("lawsker.yaml");
+    let s = scenarios(&plan, "simulations/lawsker.yaml");
+    let trials = 30;
+    let space = knobs(&plan, &Ranges::default(), s.traffic.requests_per_second).expect("knobs");
+    let coarse = sweep::run(
+        &space.lowered,
+        &s,
+        space.knobs.clone(),
+        settings(trials, 3),
+        &mut |_, _| {},
+    )
+    .expect("ordered");
+    let budget = 0.3;
+    let rec = search::best_within(&coarse, budget).expect("within the budget");
+    let changed = refine::changed(&coarse.knobs, &rec.setting);
+    assert!(
+        changed
+            .iter()
+            .any(|&ki| space.lowered.rules[coarse.knobs[ki].rule].id == "response_time_p95"),
+        "the latency rule is refined: {changed:?}"
+    );
+    let refined = refine::run(
+        (&space.lowered, &coarse),
+        &s,
+        &rec,
+        budget,
+        settings(trials, 2),
+        &mut |_, _| {},
+    )
+    .expect("ordered")
+    .expect("the coarse recommendation changed rules, and keeps its figures");
+    // The same model: the coarse one's buckets.
+    let (knobs_r, model) = refine::space_of(
+        &space.lowered,
+        &coarse.knobs,
+        &rec.setting,
+        &s,
+        settings(trials, 2),
+    );
+    let bounds = |rules: &[crate::lower::AlertRule]| {
+        crate::sim::synth::Model::new(&space.lowered.plan, &s, rules, Semantics::Prometheus3)
+            .latency_bounds()
+            .to_vec()
+    };
+    assert_eq!(
+        bounds(&model),
+        bounds(&model_rules(&space.lowered, &space.knobs))
+    );
+    assert_eq!(knobs_r.len(), refined.sweep.knobs.len());
+    // Finer levels than the coarse ones were tried.
+    assert!(
+        refined
+            .refined
+            .iter()
+            .all(|&ki| refined.sweep.knobs[ki].variants() > 1)
+    );
+    // The coarse recommendation, read off the refined sweep: the coarse figures, exactly.
+    assert_eq!(refined.start.figures, rec.figures);
+    assert_eq!(
+        refined.sweep.figures(&refine::start(
+            &coarse.knobs,
+            &refined.sweep.knobs,
+            &rec.setting
+        )),
+        rec.figures
+    );
+    // Never worse, within the budget.
+    let best = &refined.best;
+    assert!(best.figures.false_upper() <= budget);
+    assert!(!rec.figures.better_than(&best.figures));
+    // Every refined setting tried agrees with simulating the plan written with it.
+    let mut tried = settings_of(&refined.sweep.knobs);
+    tried.push(best.setting.clone());
+    tried.push(refined.start.setting.clone());
+    agrees_on(
+        (&plan, &space.lowered, &s, trials),
+        &refined.sweep,
+        &model,
+        tried,
+        Some(&source),
+    );
 }
