@@ -2,10 +2,9 @@
 # Benchmark of `plan tune` (issue 18, "Speed"), beside `plan simulate` in the same rounds:
 #   - one rule swept: Lawsker's `error_rate` at every default setting (13 thresholds x 7
 #     `for`s = 91 candidates; every other rule kept as written, no check run), against
-#     simulating the plan once with the same trials: the CPU ratio (target: at most 3x;
-#     the command runs the refining pass's second sweep too, see src/sim/tune/refine.rs);
+#     simulating the plan once with the same trials: the CPU ratio (target: at most 3x);
 #   - the default `plan tune plans/lawsker.yaml`: every rollback condition and gate (371
-#     candidates), the search, the refining pass, and the check on fresh trials: wall time at 2 threads
+#     candidates), the search, and the check on fresh trials: wall time at 2 threads
 #     (target: under 60 s).
 # Medians of whole-process runs, interleaved (each round runs every command once), and the
 # median of the per-round CPU ratios.

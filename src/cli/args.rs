@@ -250,6 +250,10 @@ pub(super) enum Command {
         /// Skip the check of the recommended setting on fresh trials (seed + 1).
         #[arg(long)]
         no_check: bool,
+        /// After the search, sweep finer settings around the recommendation on the same
+        /// trials and search on from it (one more sweep: about twice the time).
+        #[arg(long)]
+        refine: bool,
         /// Write the recommended setting into the plan file (only the tuned scalars
         /// change; comments, order and formatting stay). Without it, the change is printed.
         #[arg(long)]

@@ -84,6 +84,7 @@ pub fn main() -> i32 {
             keep,
             run,
             no_check,
+            refine,
             write,
         } => {
             let format = run.format;
@@ -93,6 +94,7 @@ pub fn main() -> i32 {
                 vary,
                 keep,
                 check: !no_check,
+                refine,
                 write,
             };
             tune::tune(&file, scenarios.as_deref(), flags, &ask, format)

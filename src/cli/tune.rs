@@ -19,6 +19,8 @@ pub(super) struct Asked {
     pub(super) vary: Vec<String>,
     pub(super) keep: Vec<String>,
     pub(super) check: bool,
+    /// Run the refining pass.
+    pub(super) refine: bool,
     /// Write the recommended setting into the plan file.
     pub(super) write: bool,
 }
@@ -236,6 +238,7 @@ pub(super) fn tune(
         ranges: &ranges,
         budget: asked.budget,
         check_seed: asked.check.then(|| settings.seed.wrapping_add(1)),
+        refine: asked.refine,
     };
     let tuned = match tune::tune(
         &plans,

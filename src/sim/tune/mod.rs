@@ -56,6 +56,8 @@ pub(crate) struct Ask<'a> {
     pub(crate) budget: f64,
     /// The seed of the check run, None for no check.
     pub(crate) check_seed: Option<u64>,
+    /// Run the refining pass ([`refine`]) after the coarse search: one more sweep.
+    pub(crate) refine: bool,
 }
 
 /// A tune's report, and the setting it recommends.
@@ -121,8 +123,8 @@ pub(crate) fn tune(
         )));
     }
     // One sweep per window, on the same seeds; the plan as written first.
-    // The refining pass is one more sweep.
-    let count = plans.len() as u64 + 1;
+    // The refining pass, when asked, is one more sweep.
+    let count = plans.len() as u64 + u64::from(ask.refine);
     let mut sweeps = Vec::with_capacity(plans.len());
     for (wi, w) in spaces.iter().enumerate() {
         let mut part = |d: u64, t: u64| progress(wi as u64 * t + d, count * t);
@@ -185,6 +187,9 @@ pub(crate) fn tune(
     let mut refine_at = |b: search::Point,
                          budget: f64|
      -> Result<(search::Point, Option<refine::Refined>), TuneError> {
+        if !ask.refine {
+            return Ok((b, None));
+        }
         let mut part = |d: u64, t: u64| progress((count - 1) * t + d, count * t);
         let r = refine::run(
             (&spaces[b.window].lowered, &sweeps[b.window]),
