@@ -624,15 +624,6 @@ impl Driver<'_> {
 
     /// Where the release is, for people.
     fn where_(&self, at: &At) -> String {
-        match at {
-            At::NotStarted => "not started".into(),
-            At::Phase { index, name } => format!(
-                "in phase {name} ({} of {})",
-                index + 1,
-                self.rendered.phases().len()
-            ),
-            At::RolledBack => "rolled back".into(),
-            At::Completed => "completed".into(),
-        }
+        at.describe(self.rendered.phases().len())
     }
 }

@@ -12,18 +12,7 @@ use std::fmt::Write;
 
 /// Where the release is, in words.
 fn where_(rendered: &Rendered, at: &At) -> String {
-    match at {
-        At::NotStarted => "not started".into(),
-        At::Phase { index, name } => {
-            format!(
-                "in phase {name} ({} of {})",
-                index + 1,
-                rendered.phases().len()
-            )
-        }
-        At::RolledBack => "rolled back".into(),
-        At::Completed => "completed".into(),
-    }
+    at.describe(rendered.phases().len())
 }
 
 /// `status`: the state, the plan's rules as Prometheus has them, and what `next` or

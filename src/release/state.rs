@@ -54,6 +54,16 @@ impl At {
     pub(crate) fn is_final(&self) -> bool {
         !matches!(self, At::Phase { .. })
     }
+
+    /// Where the release is, for people, in a plan of `phases` phases.
+    pub(crate) fn describe(&self, phases: usize) -> String {
+        match self {
+            At::NotStarted => "not started".into(),
+            At::Phase { index, name } => format!("in phase {name} ({} of {phases})", index + 1),
+            At::RolledBack => "rolled back".into(),
+            At::Completed => "completed".into(),
+        }
+    }
 }
 
 /// A step being applied: the state it leads to, and who asked.

@@ -98,14 +98,8 @@ pub(crate) fn set_key(
     text: &str,
 ) -> Result<(String, Placed), String> {
     let pointer = format!("{parent}/{key}");
-    if doc.value.pointer(&pointer).is_some() {
-        let edit = Edit {
-            pointer: pointer.clone(),
-            text: text.to_string(),
-        };
-        let out = replace_scalars(source, doc, &[edit])?;
-        let line = doc.spans.value_at(&pointer).map_or(0, |p| p.line);
-        return Ok((out, Placed::Replaced { line }));
+    if let Some(replaced) = replace_existing(source, doc, &pointer, text) {
+        return replaced;
     }
     let old = &source.text;
     // New lines end as the file's do.
@@ -242,14 +236,8 @@ pub(crate) fn set_item_key(
     text: &str,
 ) -> Result<(String, Placed), String> {
     let pointer = format!("{item}/{}", key.replace('~', "~0").replace('/', "~1"));
-    if doc.value.pointer(&pointer).is_some() {
-        let edit = Edit {
-            pointer: pointer.clone(),
-            text: text.to_string(),
-        };
-        let out = replace_scalars(source, doc, &[edit])?;
-        let line = doc.spans.value_at(&pointer).map_or(0, |p| p.line);
-        return Ok((out, Placed::Replaced { line }));
+    if let Some(replaced) = replace_existing(source, doc, &pointer, text) {
+        return replaced;
     }
     let Some(Json::Object(m)) = doc.value.pointer(item) else {
         return Err(format!("{item} is not a mapping in the file"));
@@ -505,6 +493,23 @@ fn plain_safe(s: &str) -> bool {
         && !s.contains(": ")
         && !s.contains(" #")
         && s.trim() == s
+}
+
+/// The key at `pointer` replaced by `text` when the file has it, else None: what both
+/// setters do before they insert.
+fn replace_existing(
+    source: &Source,
+    doc: &Document,
+    pointer: &str,
+    text: &str,
+) -> Option<Result<(String, Placed), String>> {
+    doc.value.pointer(pointer)?;
+    let edit = Edit {
+        pointer: pointer.to_string(),
+        text: text.to_string(),
+    };
+    let line = doc.spans.value_at(pointer).map_or(0, |p| p.line);
+    Some(replace_scalars(source, doc, &[edit]).map(|out| (out, Placed::Replaced { line })))
 }
 
 #[cfg(test)]
