@@ -90,6 +90,18 @@ impl Schedule {
         schedule
     }
 
+    /// A schedule whose phases start at `starts` (each a day long), for unit tests.
+    #[cfg(test)]
+    pub(crate) fn for_tests(starts: Vec<i64>) -> Schedule {
+        let lengths = vec![86_400_000; starts.len()];
+        Schedule {
+            end: starts.last().map_or(0, |s| s + 86_400_000),
+            starts,
+            gate_policy: GatePolicy::Rollback,
+            lengths,
+        }
+    }
+
     /// Phase `phase` is held past its end: the later phases start when the hold ends.
     pub(crate) fn hold(&mut self, phase: usize) {
         for s in &mut self.starts[phase + 1..] {

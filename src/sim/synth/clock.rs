@@ -6,7 +6,7 @@
 
 use super::draw::{self, ClassDraw, Mix};
 use super::table::Pool;
-use super::{Bursts, FaultModel, Model, SeriesSet};
+use super::{Bursts, FaultModel, Model, SeriesSet, instants};
 use crate::prom::{self, Sample, Semantics};
 use crate::promql::Track;
 use crate::sim::outcomes::Progress;
@@ -237,6 +237,8 @@ pub(crate) struct Clock<'m, 'a> {
     /// The last window layout (start gap, end gap, scrape intervals) and its factor.
     layout: Option<((i64, i64, i64), Option<f64>)>,
     step: Tick,
+    /// The pieces of the span being planned ([`instants`]).
+    cuts: Vec<(i64, i64)>,
 }
 
 impl<'m, 'a> Clock<'m, 'a> {
@@ -249,6 +251,7 @@ impl<'m, 'a> Clock<'m, 'a> {
             slots: Slots::new(model.ring_capacity),
             layout: None,
             step: Tick::default(),
+            cuts: Vec::new(),
         }
     }
 
@@ -263,6 +266,7 @@ impl<'m, 'a> Clock<'m, 'a> {
             slots: self.slots.clone(),
             layout: self.layout,
             step: Tick::default(),
+            cuts: Vec::new(),
         }
     }
 
@@ -284,64 +288,80 @@ impl<'m, 'a> Clock<'m, 'a> {
         let mut j = self.last_j;
         // A crashed canary's last sample ends a span: its windows end there.
         let crash_end = self.faults.last_sample().filter(|&l| l > 0);
-        let (tracks, faults, step, slots) =
-            (&self.tracks, self.faults, &mut self.step, &mut self.slots);
+        let (tracks, faults, step, slots, cuts) = (
+            &self.tracks,
+            self.faults,
+            &mut self.step,
+            &mut self.slots,
+            &mut self.cuts,
+        );
         let mut push = |from: i64, to: i64| {
             let (t0, t1) = (from * m.scrape_ms, to * m.scrape_ms);
-            let mid = (t0 + t1) / 2;
-            let phase = schedule.phase_at(mid);
-            let rps = m.total_rps(mid);
-            let facts = matches!(m.bursts, Bursts::Steady).then(|| {
-                let level = faults.level_at(mid, rps * m.canary_share[phase]);
-                Facts::new(m, faults, t0, t1, level)
+            let slot = slots.push(to);
+            let cpu_read = m.reads_cpu_between(t1, t0 + m.window_ms, progress);
+            // A span that holds a change of rate, share or fault level is drawn in pieces
+            // cut there, each recording its counters' values in the span's slot (the
+            // last piece's are the sample at the span's end).
+            cuts.clear();
+            instants::pieces((t0, t1), (m, faults.cuts_spans(), schedule), |a, b| {
+                cuts.push((a, b))
             });
-            let mut span = Span {
-                t0,
-                t1,
-                mid,
-                dt: (t1 - t0) as f64 / 1000.0,
-                phase,
-                rps,
-                facts,
-                slot: slots.push(to),
-                cpu_read: m.reads_cpu_between(t1, t0 + m.window_ms, progress),
-                draws: None,
-            };
-            if let Some(facts) = &facts {
-                // The same span as an earlier step's: its plan is kept.
-                let level = facts.level;
-                let key = PlanKey {
-                    rps_bits: rps.to_bits(),
-                    dt_bits: span.dt.to_bits(),
+            for &(t0, t1) in cuts.iter() {
+                let mid = (t0 + t1) / 2;
+                let phase = schedule.phase_at(mid);
+                let rps = m.total_rps(mid);
+                let facts = matches!(m.bursts, Bursts::Steady).then(|| {
+                    let level = faults.level_at(mid, rps * m.canary_share[phase]);
+                    Facts::new(m, faults, t0, t1, level)
+                });
+                let mut span = Span {
+                    t0,
+                    t1,
+                    mid,
+                    dt: (t1 - t0) as f64 / 1000.0,
                     phase,
-                    level,
+                    rps,
+                    facts,
+                    slot,
+                    cpu_read,
+                    draws: None,
                 };
-                if let Some((_, ranges)) = plans.keys.iter().find(|(k, _)| *k == key) {
-                    span.draws = Some(ranges.clone());
-                    step.spans.push(span);
-                    return;
+                if let Some(facts) = &facts {
+                    // The same span as an earlier step's: its plan is kept.
+                    let level = facts.level;
+                    let key = PlanKey {
+                        rps_bits: rps.to_bits(),
+                        dt_bits: span.dt.to_bits(),
+                        phase,
+                        level,
+                    };
+                    if let Some((_, ranges)) = plans.keys.iter().find(|(k, _)| *k == key) {
+                        span.draws = Some(ranges.clone());
+                        step.spans.push(span);
+                        continue;
+                    }
+                    // Even in a leak's ramp, where the means change at every evaluation, a
+                    // table serves the whole batch once, which beats a rejection draw per
+                    // trial.
+                    let mut ranges = [0..0, 0..0];
+                    for (ti, &track) in tracks.iter().enumerate() {
+                        let start = plans.draws.len();
+                        plan_track(
+                            &mut plans.draws,
+                            m,
+                            &span,
+                            track,
+                            rps,
+                            faults.mix(track.0, facts.level),
+                            Some(&mut plans.pool),
+                        );
+                        ranges[ti] = start..plans.draws.len();
+                    }
+                    plans.keys.push((key, ranges.clone()));
+                    span.draws = Some(ranges);
                 }
-                // Even in a leak's ramp, where the means change at every evaluation, a
-                // table serves the whole batch once, which beats a rejection draw per
-                // trial.
-                let mut ranges = [0..0, 0..0];
-                for (ti, &track) in tracks.iter().enumerate() {
-                    let start = plans.draws.len();
-                    plan_track(
-                        &mut plans.draws,
-                        m,
-                        &span,
-                        track,
-                        rps,
-                        faults.mix(track.0, facts.level),
-                        Some(&mut plans.pool),
-                    );
-                    ranges[ti] = start..plans.draws.len();
-                }
-                plans.keys.push((key, ranges.clone()));
-                span.draws = Some(ranges);
+                step.spans.push(span);
             }
-            step.spans.push(span);
         };
         match m.needed {
             Some((period, [a, b])) => {

@@ -45,11 +45,14 @@
 //!
 //! Modelling choices worth knowing: a `leak` fault grows in equal steps, one per evaluation
 //! interval (at most 4,096 steps over its ramp), so its latency distribution can be
-//! prepared in advance; every other fault is either off or at full intensity.
+//! prepared in advance; every other fault is either off or at full intensity. A fault's
+//! changes (onset, a burst's edges, a leak's steps), phase starts and the daily cycle's
+//! steps take effect at their exact instants, between scrapes too ([`instants`]).
 
 mod clock;
 mod coarse;
 mod draw;
+mod instants;
 mod lanes;
 #[cfg(test)]
 mod reference;
@@ -569,6 +572,11 @@ impl series::Traffic for Model<'_> {
     fn mean_rps(&self, t: i64) -> f64 {
         self.total_rps(t)
     }
+
+    fn next_rate_change(&self, t: i64) -> Option<i64> {
+        (self.scenarios.traffic.daily_amplitude != 0.0)
+            .then(|| (t.div_euclid(BLOCK_MS) + 1) * BLOCK_MS)
+    }
 }
 
 impl series::Faults for FaultModel<'_> {
@@ -586,6 +594,45 @@ impl series::Faults for FaultModel<'_> {
 
     fn down_from(&self) -> Option<i64> {
         self.down_from
+    }
+
+    fn next_change(&self, t: i64) -> Option<i64> {
+        self.fault
+            .and_then(|f| next_fault_change(f, t, self.leak_steps))
+    }
+}
+
+/// The first instant after `t` at which `fault`'s level changes (a leak in `leak_steps`
+/// steps), not counting a `load` fault's, which follows the request rate.
+fn next_fault_change(fault: &Fault, t: i64, leak_steps: i64) -> Option<i64> {
+    let onset = fault.onset_ms;
+    if t < onset {
+        return Some(onset);
+    }
+    let since = t - onset;
+    match fault.kind {
+        FaultKind::Step | FaultKind::Partial { .. } | FaultKind::Crash | FaultKind::Load { .. } => {
+            None
+        }
+        FaultKind::Bursts {
+            every_ms,
+            lasting_ms,
+        } => {
+            let into = since % every_ms;
+            let start = t - into;
+            Some(if into < lasting_ms {
+                start + lasting_ms
+            } else {
+                start + every_ms
+            })
+        }
+        FaultKind::Leak { ramp_ms } => {
+            // Level k + 1 holds from `ceil(k · ramp / steps)` after the onset (as
+            // [`FaultModel::level_at`] counts), full from the last step on.
+            let (ramp, steps) = (i128::from(ramp_ms.max(1)), i128::from(leak_steps));
+            let k = i128::from(since) * steps / ramp + 1;
+            (k < steps).then(|| onset + ((k * ramp + steps - 1) / steps) as i64)
+        }
     }
 }
 
@@ -616,6 +663,10 @@ pub(crate) struct FaultModel<'m> {
     /// Per metric, how far the fault moves a custom metric on the canary at full intensity
     /// (its level minus the healthy mean, times the share of users affected); 0 elsewhere.
     custom_lift: Vec<f64>,
+    /// Whether the fault changes what a span draws (the canary's kinds of request or its
+    /// CPU): only then is a span cut where its level changes ([`instants`]), so a span's
+    /// draws stay the healthy twin's wherever they can.
+    moves_draws: bool,
 }
 
 /// Whether `fault` can move the canary's value of plan metric `metric`, produced as
@@ -731,15 +782,19 @@ impl<'m> FaultModel<'m> {
                 custom_lift[i] = f.affected() * (level - mean);
             }
         }
+        let canary: Vec<Mix> = (0..=leak_steps).map(|level| mix(canary, level)).collect();
+        let moves_draws =
+            fault.is_some_and(|f| f.cpu_usage.is_some()) || canary.iter().any(|m| *m != canary[0]);
         FaultModel {
             fault,
             down_from: fault
                 .filter(|f| f.kind == FaultKind::Crash)
                 .map(|f| (f.onset_ms.max(0) + model.scrape_ms - 1).div_euclid(model.scrape_ms)),
             leak_steps,
-            canary: (0..=leak_steps).map(|level| mix(canary, level)).collect(),
+            canary,
             stable: mix(stable.unwrap_or_default(), 0),
             custom_lift,
+            moves_draws,
         }
     }
 
@@ -779,6 +834,11 @@ impl<'m> FaultModel<'m> {
 
     /// The last scrape whose sample a `crash`ed canary has, if it crashed (-1: none).
     #[inline]
+    /// The fault, to cut spans by, when it changes what a span draws.
+    pub(super) fn cuts_spans(&self) -> Option<&dyn series::Faults> {
+        self.moves_draws.then_some(self as &dyn series::Faults)
+    }
+
     pub(super) fn last_sample(&self) -> Option<i64> {
         self.down_from.map(|j| j - 1)
     }
@@ -879,6 +939,7 @@ mod tests {
             canary: Vec::new(),
             stable: Mix::new(None, None),
             custom_lift: Vec::new(),
+            moves_draws: true,
         };
         assert_eq!(fm.at(59_999, 1.0), 0.0);
         assert_eq!(fm.at(60_000, 1.0), 0.1);
@@ -886,5 +947,63 @@ mod tests {
         assert_eq!(fm.at(120_000, 1.0), 0.2);
         assert_eq!(fm.at(60_000 + 600_000, 1.0), 1.0);
         assert_eq!(fm.at(10_000_000, 1.0), 1.0);
+    }
+
+    /// The instants at which spans are cut for a fault are exactly those at which its
+    /// level changes, millisecond by millisecond, for leaks whose steps fall on no grid.
+    #[test]
+    fn a_fault_changes_level_exactly_at_its_cut_instants() {
+        let kinds = [
+            FaultKind::Leak { ramp_ms: 7_001 },
+            FaultKind::Leak { ramp_ms: 1_000 },
+            FaultKind::Bursts {
+                every_ms: 1_700,
+                lasting_ms: 300,
+            },
+            FaultKind::Step,
+        ];
+        for kind in kinds {
+            for (onset_ms, leak_steps) in [(0, 7), (1_234, 3), (999, 1)] {
+                let f = Fault {
+                    kind,
+                    onset_ms,
+                    error_rate: Some(0.5),
+                    latency_factor: None,
+                    tail_share: None,
+                    memory_usage: None,
+                    cpu_usage: None,
+                    metrics: Vec::new(),
+                    series: Vec::new(),
+                };
+                let fm = FaultModel {
+                    fault: Some(&f),
+                    down_from: None,
+                    leak_steps,
+                    canary: Vec::new(),
+                    stable: Mix::new(None, None),
+                    custom_lift: Vec::new(),
+                    moves_draws: true,
+                };
+                let mut changes = Vec::new();
+                for t in 1..12_000 {
+                    if fm.level_at(t, 1.0) != fm.level_at(t - 1, 1.0) {
+                        changes.push(t);
+                    }
+                }
+                let mut cuts = Vec::new();
+                let mut t = 0;
+                while let Some(c) = next_fault_change(&f, t, leak_steps).filter(|&c| c < 12_000) {
+                    assert!(c > t, "{kind:?}: {c} after {t}");
+                    if fm.level_at(c, 1.0) != fm.level_at(c - 1, 1.0) {
+                        cuts.push(c);
+                    }
+                    t = c;
+                }
+                assert_eq!(
+                    cuts, changes,
+                    "{kind:?} from {onset_ms} in {leak_steps} steps"
+                );
+            }
+        }
     }
 }

@@ -29,7 +29,9 @@
 //! 2. The scrape spans up to `ts`'s scrape, oldest first. A span ends at each scrape that
 //!    some evaluation's window starts or ends on (with the evaluation interval and the
 //!    window whole numbers of scrape intervals; otherwise at every scrape): `rate()` reads
-//!    nothing else, so a span's requests are drawn as one count. In each span, the canary,
+//!    nothing else, so a span's requests are drawn as one count; a span that holds a change
+//!    of rate, share or fault level is drawn piece by piece ([`instants`]), each piece as
+//!    a span of its own (its CPU noise too). In each span, the canary,
 //!    then the stable track (when some rule reads a simulated stable value), takes:
 //!    - when it counts requests and its rate is positive, each class of the span's
 //!      requests ([`draw::plan_span`]: every kind of request, latency cell and failed or
@@ -69,7 +71,7 @@ mod tests;
 use super::draw;
 use super::series::{SeriesLane, SeriesSim};
 use super::table::Pool;
-use super::{BLOCK_MS, Bursts, Exposure, FaultModel, Model, SeriesSet, SyntheticMetric};
+use super::{BLOCK_MS, Bursts, Exposure, FaultModel, Model, SeriesSet, SyntheticMetric, instants};
 use crate::check::GatePolicy;
 use crate::lower::{AlertRule, RuleKind};
 use crate::model::AfterMaxHold;
@@ -451,8 +453,28 @@ impl<'r, 'a> Reference<'r, 'a> {
     }
 
     /// Draws the requests and CPU seconds of every track in the span from `t0` to `t1`
-    /// (both on the scrape grid), the whole service's request rate multiplied by `burst`.
+    /// (both on the scrape grid), the whole service's request rate multiplied by `burst`:
+    /// piece by piece where a parameter changes inside it ([`instants`]).
     fn draw_span(&mut self, t0: i64, t1: i64, burst: f64) {
+        let m = self.model;
+        let progress = Progress {
+            schedule: &self.schedule,
+            gates_from: &self.gates_from,
+        };
+        let cpu_read = m.reads_cpu_between(t1, t0 + m.window_ms, progress);
+        let mut cuts = Vec::new();
+        instants::pieces(
+            (t0, t1),
+            (m, self.faults.cuts_spans(), &self.schedule),
+            |a, b| cuts.push((a, b)),
+        );
+        for (a, b) in cuts {
+            self.draw_piece(a, b, burst, cpu_read);
+        }
+    }
+
+    /// Draws one piece of a span: its parameters are those at its middle.
+    fn draw_piece(&mut self, t0: i64, t1: i64, burst: f64, cpu_read: bool) {
         let (m, faults) = (self.model, self.faults);
         let base = &m.scenarios.baseline;
         let mid = (t0 + t1) / 2;
@@ -500,11 +522,7 @@ impl<'r, 'a> Reference<'r, 'a> {
             }
             if t.series.cpu {
                 let mean = if canary { canary_cpu } else { base.cpu.mean };
-                let progress = Progress {
-                    schedule: &self.schedule,
-                    gates_from: &self.gates_from,
-                };
-                t.cpu_seconds += if m.reads_cpu_between(t1, t0 + m.window_ms, progress) {
+                t.cpu_seconds += if cpu_read {
                     let z: f64 = self.rng.sample(StandardNormal);
                     (mean + base.cpu.noise * z).max(0.0) * seconds
                 } else {

@@ -6,11 +6,13 @@
 //!
 //! The model. Every series carries `service` (the plan's) and `track`, and a `split`
 //! label where it has one. Scrapes are on the plan's scrape grid from the release's start
-//! (scrape 0, every counter at 0). In the scrape interval `(t0, t1]`, with `mid` its
-//! middle, the track's mean request count is `μ = rps(mid) · share · (t1 - t0)`: the daily
-//! cycle's rate at `mid` (its ten-minute staircase) and the track's share of the phase
-//! running at `mid` (the overdispersion multiplier is not applied: the series follow the
-//! mean traffic). Then, models in order (parents first):
+//! (scrape 0, every counter at 0). A scrape interval `(t0, t1]` is drawn piece by piece,
+//! cut wherever the rate, the share or (on the canary, when the fault moves a series) the
+//! fault's level changes ([`super::instants`]); in a piece with `mid` its middle, the
+//! track's mean request count is `μ = rps(mid) · share · (b - a)`: the daily cycle's rate
+//! (its ten-minute staircase) and the track's share of the phase running then (the
+//! overdispersion multiplier is not applied: the series follow the mean traffic). Then,
+//! per piece, models in order (parents first):
 //! - a `per_request` counter `r` gains Poisson(`μ · r`) events;
 //! - an `of` counter with share `p` gains Binomial(`n`, `p`) events, `n` its parent's gain
 //!   in the same interval;
@@ -24,7 +26,8 @@
 //!
 //! A fault moves a parameter of a series on the canary from its healthy level `h` to
 //! `h + affected · intensity · (level - h)` (`affected` is a partial fault's share of users;
-//! the intensity is the fault's at `mid`, for a `load` fault at the canary's mean rate).
+//! the intensity is the fault's in the piece, for a `load` fault at the canary's mean
+//! rate; a gauge's at its scrape is the last piece's).
 //! A crashed canary records nothing from its first failed scrape on, where each of its
 //! series gets a staleness marker.
 //!
@@ -66,6 +69,8 @@ pub(crate) trait Traffic {
     fn canary_share(&self, phase: usize) -> f64;
     /// The whole service's mean request rate at `t`, per second.
     fn mean_rps(&self, t: i64) -> f64;
+    /// The first instant after `t` at which the mean request rate may change.
+    fn next_rate_change(&self, t: i64) -> Option<i64>;
 }
 
 /// What the series need of a scenario's fault on the canary.
@@ -77,6 +82,9 @@ pub(crate) trait Faults {
     fn intensity(&self, level: usize) -> f64;
     /// A crash's first failed scrape.
     fn down_from(&self) -> Option<i64>;
+    /// The first instant after `t` at which the fault's level may change, besides where the
+    /// request rate or the phase changes ([`super::instants`]).
+    fn next_change(&self, t: i64) -> Option<i64>;
 }
 
 /// Xored into a trial's seed to seed its series' stream.
@@ -333,33 +341,41 @@ impl SeriesSim {
         let moves = faults.fault().is_some_and(|f| !f.series.is_empty());
         let mut folded: Vec<(usize, f64)> = Vec::new();
         let mut scrapes = Vec::new();
+        let mut parts = Vec::new();
         for j in done + 1..=last {
-            let (mu, level) = if j == 0 {
-                (0.0, 0)
-            } else {
+            let first_part = parts.len();
+            if j > 0 {
+                // The interval's pieces ([`super::instants`]): one, unless the rate, the
+                // share or the fault's level changes inside it.
                 let (t0, t1) = ((j - 1) * s, j * s);
-                let mid = (t0 + t1) / 2;
-                let share = model.canary_share(schedule.phase_at(mid));
-                let rps = model.mean_rps(mid);
-                let seconds = (t1 - t0) as f64 / 1000.0;
-                match track {
-                    Track::Canary if moves => {
-                        (rps * share * seconds, faults.level_at(mid, rps * share))
-                    }
-                    Track::Canary => (rps * share * seconds, 0),
-                    Track::Stable => (rps * (1.0 - share) * seconds, 0),
-                }
-            };
+                let cut_by = (moves && track == Track::Canary).then_some(faults);
+                super::instants::pieces((t0, t1), (model, cut_by, schedule), |a, b| {
+                    let mid = (a + b) / 2;
+                    let share = model.canary_share(schedule.phase_at(mid));
+                    let rps = model.mean_rps(mid);
+                    let seconds = (b - a) as f64 / 1000.0;
+                    parts.push(match track {
+                        Track::Canary if moves => {
+                            (faults.level_at(mid, rps * share), rps * share * seconds)
+                        }
+                        Track::Canary => (0, rps * share * seconds),
+                        Track::Stable => (0, rps * (1.0 - share) * seconds),
+                    });
+                });
+            } else {
+                parts.push((0, 0.0));
+            }
             if j < first_read {
-                match folded.iter_mut().find(|(l, _)| *l == level) {
-                    Some((_, m)) => *m += mu,
-                    None => folded.push((level, mu)),
+                for (level, mu) in parts.drain(first_part..) {
+                    match folded.iter_mut().find(|(l, _)| *l == level) {
+                        Some((_, m)) => *m += mu,
+                        None => folded.push((level, mu)),
+                    }
                 }
             } else {
                 scrapes.push(Scrape {
                     t: j * s,
-                    mu,
-                    level,
+                    parts: first_part..parts.len(),
                     stale: track == Track::Canary && faults.down_from() == Some(j),
                     down: track == Track::Canary && faults.down_from().is_some_and(|d| j > d),
                 });
@@ -373,6 +389,7 @@ impl SeriesSim {
             keep_from: ts - self.horizon_ms,
             folded,
             scrapes,
+            parts,
         }
     }
 
@@ -388,7 +405,11 @@ impl SeriesSim {
             self.draw(faults, (plan.track, level), mu, rng, state, gains);
         }
         for sc in &plan.scrapes {
-            self.draw(faults, (plan.track, sc.level), sc.mu, rng, state, gains);
+            let parts = &plan.parts[sc.parts.clone()];
+            for &(level, mu) in parts {
+                self.draw(faults, (plan.track, level), mu, rng, state, gains);
+            }
+            let level = parts.last().map_or(0, |&(level, _)| level);
             if sc.down {
                 continue;
             }
@@ -399,7 +420,7 @@ impl SeriesSim {
                         _ if sc.stale => crate::prom::STALE_NAN,
                         SeriesKind::Gauge(g) => {
                             let mean =
-                                self.param(faults, (plan.track, sc.level), i, g.mean, |e| e.mean);
+                                self.param(faults, (plan.track, level), i, g.mean, |e| e.mean);
                             let z: f64 = StandardNormal.sample(rng);
                             mean + g.noise * z
                         }
@@ -612,6 +633,8 @@ pub(crate) struct Advance {
     keep_from: i64,
     folded: Vec<(usize, f64)>,
     scrapes: Vec<Scrape>,
+    /// The recorded scrapes' intervals, piece by piece: (fault level, mean request count).
+    parts: Vec<(usize, f64)>,
 }
 
 /// The scrape an advance starts from.
@@ -619,11 +642,11 @@ pub(crate) fn plan_done(a: &Advance) -> i64 {
     a.done
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Scrape {
     t: i64,
-    mu: f64,
-    level: usize,
+    /// Its interval's pieces in [`Advance::parts`]; the last one's level holds at the scrape.
+    parts: std::ops::Range<usize>,
     /// The canary's first failed scrape: a staleness marker.
     stale: bool,
     /// A later failed scrape: nothing recorded.

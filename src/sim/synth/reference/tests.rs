@@ -471,6 +471,8 @@ scenarios:
     fault: { kind: load, above_rps: 5, metrics: { bug_report_rate: 100% } }
   - name: crashing
     fault: { kind: crash, onset: 25m10s }
+  - name: between-scrapes
+    fault: { kind: step, onset: 40m37s, error_rate: 40%, latency_factor: 2, cpu_usage: 60% }
   - name: dead-on-arrival
     fault: { kind: crash }
 ";

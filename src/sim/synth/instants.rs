@@ -1,0 +1,197 @@
+//! Exact instants: where a scrape span is cut so that each piece has one set of parameters.
+//!
+//! The model's parameters are piecewise constant in time: the request rate follows the
+//! daily cycle's ten-minute staircase, the canary's share changes when a phase starts, and
+//! a fault's level changes at its onset, at a burst's edges and at each step of a leak.
+//! None of these instants need fall on the scrape grid (a fault that begins at 40m37s; an
+//! evaluation interval that does not divide ten minutes), and a span drawn with the
+//! parameters at its middle would move the change to a scrape: a fault beginning just
+//! after a span's middle would not show until the next span, one just before it would show
+//! from the span's start. So a span that holds such an instant is drawn as pieces cut
+//! there, each with its own parameters. A Poisson process's counts over consecutive pieces
+//! add up, so the counters at the span's end have exactly the law they have under the
+//! piecewise parameters. A span with no change inside is one piece, drawn as before, number
+//! for number.
+
+use super::series::{Faults, Traffic};
+use crate::sim::evaluator::{Schedule, UNKNOWN};
+
+/// Calls `piece(a, b)` for each piece of the span from `t0` to `t1`, in order: cut at every
+/// instant inside it where the request rate, the canary's share or (with `faults`) the
+/// fault's level changes. Without `faults` the fault is not looked at: draws it cannot
+/// change stay those of the healthy twin, number for number. A fault's level is compared
+/// at the mean request rate (a `load` fault's level moves only with the rate and the
+/// share, so it changes only where they do, whatever a trial's own multiplier).
+pub(crate) fn pieces(
+    (t0, t1): (i64, i64),
+    (traffic, faults, schedule): (&dyn Traffic, Option<&dyn Faults>, &Schedule),
+    mut piece: impl FnMut(i64, i64),
+) {
+    let key = |t: i64| {
+        let share = traffic.canary_share(schedule.phase_at(t));
+        let rps = traffic.mean_rps(t);
+        let level = faults.map_or(0, |f| f.level_at(t, rps * share));
+        (share.to_bits(), rps.to_bits(), level)
+    };
+    let mut from = t0;
+    let mut at = key(t0);
+    let mut cursor = t0;
+    while let Some(c) = next_candidate(cursor, (traffic, faults, schedule)).filter(|&c| c < t1) {
+        let next = key(c);
+        if next != at {
+            piece(from, c);
+            (from, at) = (c, next);
+        }
+        cursor = c;
+    }
+    piece(from, t1);
+}
+
+/// The first instant after `t` at which a parameter may change.
+fn next_candidate(
+    t: i64,
+    (traffic, faults, schedule): (&dyn Traffic, Option<&dyn Faults>, &Schedule),
+) -> Option<i64> {
+    let phase = schedule
+        .starts
+        .iter()
+        .copied()
+        .find(|&s| s > t && s != UNKNOWN);
+    let fault = faults.and_then(|f| f.next_change(t));
+    [traffic.next_rate_change(t), phase, fault]
+        .into_iter()
+        .flatten()
+        .min()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::scenario::{Fault, FaultKind};
+
+    struct Flat {
+        block_ms: i64,
+    }
+
+    impl Traffic for Flat {
+        fn canary_share(&self, phase: usize) -> f64 {
+            [0.05, 0.2, 1.0][phase]
+        }
+        fn mean_rps(&self, t: i64) -> f64 {
+            // Two levels alternating by block.
+            if (t / self.block_ms) % 2 == 0 {
+                10.0
+            } else {
+                12.0
+            }
+        }
+        fn next_rate_change(&self, t: i64) -> Option<i64> {
+            Some((t.div_euclid(self.block_ms) + 1) * self.block_ms)
+        }
+    }
+
+    struct OneFault(Fault);
+
+    impl Faults for OneFault {
+        fn fault(&self) -> Option<&Fault> {
+            Some(&self.0)
+        }
+        fn level_at(&self, t: i64, _: f64) -> usize {
+            usize::from(self.0.intensity(t, 0.0) > 0.0)
+        }
+        fn intensity(&self, level: usize) -> f64 {
+            level as f64
+        }
+        fn down_from(&self) -> Option<i64> {
+            None
+        }
+        fn next_change(&self, t: i64) -> Option<i64> {
+            super::super::next_fault_change(&self.0, t, 1)
+        }
+    }
+
+    fn fault(kind: FaultKind, onset_ms: i64) -> Fault {
+        Fault {
+            kind,
+            onset_ms,
+            error_rate: Some(0.2),
+            latency_factor: None,
+            tail_share: None,
+            memory_usage: None,
+            cpu_usage: None,
+            metrics: Vec::new(),
+            series: Vec::new(),
+        }
+    }
+
+    fn cut(span: (i64, i64), f: Fault, starts: Vec<i64>) -> Vec<(i64, i64)> {
+        let schedule = Schedule::for_tests(starts);
+        let mut out = Vec::new();
+        let traffic = Flat { block_ms: 600_000 };
+        pieces(span, (&traffic, Some(&OneFault(f)), &schedule), |a, b| {
+            out.push((a, b))
+        });
+        out
+    }
+
+    #[test]
+    fn a_span_without_a_change_is_one_piece() {
+        let f = fault(FaultKind::Step, 10 * 60_000);
+        assert_eq!(cut((60_000, 120_000), f, vec![0]), [(60_000, 120_000)]);
+    }
+
+    #[test]
+    fn an_onset_between_scrapes_cuts_the_span_there() {
+        let onset = 40 * 60_000 + 37_000;
+        let f = fault(FaultKind::Step, onset);
+        assert_eq!(
+            cut((40 * 60_000, 41 * 60_000), f, vec![0]),
+            [(40 * 60_000, onset), (onset, 41 * 60_000)]
+        );
+    }
+
+    #[test]
+    fn burst_edges_phase_starts_and_rate_steps_cut_where_something_changes() {
+        // Bursts of 10 s every minute from 30 s: on at 30 s, off at 40 s, on at 90 s.
+        let f = fault(
+            FaultKind::Bursts {
+                every_ms: 60_000,
+                lasting_ms: 10_000,
+            },
+            30_000,
+        );
+        assert_eq!(
+            cut((0, 100_000), f.clone(), vec![0]),
+            [
+                (0, 30_000),
+                (30_000, 40_000),
+                (40_000, 90_000),
+                (90_000, 100_000)
+            ]
+        );
+        // A phase starting at 50 s, inside the burst's off time.
+        assert_eq!(
+            cut((35_000, 60_000), f.clone(), vec![0, 50_000]),
+            [(35_000, 40_000), (40_000, 50_000), (50_000, 60_000)]
+        );
+        // The rate's step at 10 min, with the fault on across it.
+        let g = fault(FaultKind::Step, 0);
+        assert_eq!(
+            cut((590_000, 610_000), g, vec![0]),
+            [(590_000, 600_000), (600_000, 610_000)]
+        );
+    }
+
+    #[test]
+    fn a_leak_cuts_at_each_of_its_steps() {
+        // Four steps over 4 s from 1.5 s: levels change at 1.5, 2.5, 3.5 and 4.5 s (full from then on).
+        let f = fault(FaultKind::Leak { ramp_ms: 4_000 }, 1_500);
+        let mut levels = Vec::new();
+        let mut t = 0;
+        while let Some(c) = super::super::next_fault_change(&f, t, 4) {
+            levels.push(c);
+            t = c;
+        }
+        assert_eq!(levels, [1_500, 2_500, 3_500, 4_500]);
+    }
+}

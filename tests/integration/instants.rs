@@ -1,0 +1,112 @@
+//! Exact instants: a fault that begins between two scrapes shows in the Monte Carlo from
+//! that instant, not from a scrape or a span's middle. With traffic so heavy that the
+//! error ratio has no noise to speak of, every trial rolls back at the evaluation at which
+//! the project's replay of the same counters, drawn without noise, rolls back: the time to
+//! catch is the same in every trial and equal to the replay's, for onsets all over the
+//! scrape interval (just before and just after the middle of a span included).
+
+use crate::support::{self, plan, write};
+use serde_json::Value;
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// One canary phase at 50% for 2h: availability below 99% for 2m rolls back.
+const PLAN: &str = "name: instants
+release: { from: v1, to: v2 }
+service: { name: app, image: acme/app, port: 8080 }
+routing: { listen: 80, sticky: { cookie: uid } }
+phases:
+  - { name: canary, traffic: 50%, duration: 2h }
+  - { name: full, traffic: 100% }
+rollback_conditions:
+  - { metric: availability, threshold: 99%, duration: 2m }
+";
+
+/// Onsets in milliseconds: on a scrape, one second either side of a 45s span's middle
+/// (the default grid draws the span from 40m15s to 41m in one piece), just after a scrape,
+/// and on no second at all.
+const ONSETS: [i64; 5] = [2_400_000, 2_437_000, 2_438_000, 2_416_000, 2_452_500];
+
+fn json(args: &[&str]) -> Value {
+    let done = plan()
+        .arg("simulate")
+        .args(args)
+        .args(["--format", "json"])
+        .expect(0);
+    serde_json::from_str(&done.stdout).expect("the report is JSON")
+}
+
+/// The canary's counters without noise, scraped every 15s for an hour: 100 requests a
+/// second, all failing from `onset_ms` on.
+fn trace(dir: &Path, onset_ms: i64) -> String {
+    let mut csv = String::from("timestamp,series,labels,value\n");
+    let labels = "service=app;track=canary";
+    for j in 0..=240i64 {
+        let t = j * 15_000;
+        let failed_s = (t - onset_ms).max(0) as f64 / 1000.0;
+        let total = t as f64 / 10.0;
+        let failed = 100.0 * failed_s;
+        let at = t as f64 / 1000.0;
+        writeln!(
+            csv,
+            "{at},http_requests_total,{labels};code=200,{}",
+            total - failed
+        )
+        .unwrap();
+        writeln!(csv, "{at},http_requests_total,{labels};code=500,{failed}").unwrap();
+        writeln!(csv, "{at},up,{labels},1").unwrap();
+    }
+    let path = write(dir, &format!("onset-{onset_ms}.csv"), &csv);
+    path.to_str().unwrap().to_string()
+}
+
+#[test]
+fn a_fault_between_scrapes_is_caught_when_the_replay_of_its_counters_catches_it() {
+    let dir = support::temp_dir("instants");
+    let p = write(&dir, "instants.yaml", PLAN);
+    let p = p.to_str().unwrap();
+    let mut scenarios = String::from(
+        "trials: 20\ntraffic: { requests_per_second: 20000, daily_amplitude: 0 }\n\
+         baseline: { error_rate: 0% }\nscenarios:\n  - name: healthy\n",
+    );
+    for onset in ONSETS {
+        writeln!(
+            scenarios,
+            "  - name: at-{onset}\n    fault: {{ kind: step, onset: {onset}ms, error_rate: 100% }}"
+        )
+        .unwrap();
+    }
+    let sc = write(&dir, "scenarios.yaml", &scenarios);
+    for semantics in ["prometheus3", "prometheus2"] {
+        let mc = json(&[
+            p,
+            "--scenarios",
+            sc.to_str().unwrap(),
+            "--semantics",
+            semantics,
+        ]);
+        let mut caught_after = Vec::new();
+        for onset in ONSETS {
+            let replay = json(&[p, "--trace", &trace(&dir, onset), "--semantics", semantics]);
+            assert_eq!(replay["verdict"]["outcome"], "rolled_back", "{replay:#}");
+            let want = (replay["verdict"]["at_ms"].as_i64().unwrap() - onset) as f64 / 1000.0;
+            let name = format!("at-{onset}");
+            let s = mc["scenarios"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["name"] == name.as_str())
+                .unwrap();
+            assert_eq!(s["caught"]["count"], 20, "{semantics} {name}: {s:#}");
+            for q in ["median", "p90", "p99"] {
+                assert_eq!(
+                    s["time_to_catch_seconds"][q], want,
+                    "{semantics} {name} {q}: the replay rolls back {want} s after the onset"
+                );
+            }
+            caught_after.push(want);
+        }
+        // One second later, one second sooner: the same evaluation.
+        assert_eq!(caught_after[1] - caught_after[2], 1.0, "{caught_after:?}");
+    }
+}
