@@ -32,11 +32,22 @@ pub(crate) const DEFAULT_BUCKETS: [f64; 11] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
-/// A gauge's healthy level and per-scrape noise (standard deviation), in its own unit.
+/// How slowly a gauge's noise drifts when the file does not say: ten minutes, about how
+/// long memory, connection pools and business ratios take to move most of the way from
+/// one level to the next. Fresh draws at every scrape (`0s`) make a gauge rule with a
+/// `for` of several minutes all but unable to fire, where real gauges stay high for a
+/// while once they are high.
+pub(crate) const DEFAULT_TIME_CONSTANT_MS: i64 = 600_000;
+
+/// A gauge's healthy level and per-scrape noise (standard deviation), in its own unit, and
+/// how slowly the noise drifts: an Ornstein-Uhlenbeck process with time constant
+/// `time_constant_ms` (two scrapes `d` apart correlate as `exp(-d / time_constant)`;
+/// 0: every scrape's noise is a fresh draw). CPU is a counter and does not drift.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Gauge {
     pub(crate) mean: f64,
     pub(crate) noise: f64,
+    pub(crate) time_constant_ms: i64,
 }
 
 #[derive(Debug, Clone, PartialEq)]

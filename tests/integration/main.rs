@@ -23,6 +23,7 @@ mod proof;
 mod proof_custom;
 mod proof_support;
 mod proptest_plans;
+mod realism;
 mod release;
 mod release_serve;
 mod render_output;

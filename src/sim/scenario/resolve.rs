@@ -4,7 +4,10 @@
 //! Every finding is collected before the file is refused.
 
 use super::spec::{FaultSpec, FileSpec, GaugeSpec, KindSpec, Span};
-use super::{Behaviour, DEFAULT_BUCKETS, DEFAULT_TRIALS, Fault, FaultKind, Gauge, Scenario};
+use super::{
+    Behaviour, DEFAULT_BUCKETS, DEFAULT_TIME_CONSTANT_MS, DEFAULT_TRIALS, Fault, FaultKind, Gauge,
+    Scenario,
+};
 use super::{Place, Scenarios, Traffic};
 use crate::check::{CheckedPlan, builtin};
 use crate::diagnostic::Diagnostic;
@@ -23,18 +26,22 @@ const DEFAULT_TAIL_FACTOR: f64 = 8.0;
 const DEFAULT_CPU: Gauge = Gauge {
     mean: 0.35,
     noise: 0.03,
+    time_constant_ms: 0,
 };
 const DEFAULT_MEMORY: Gauge = Gauge {
     mean: 0.55,
     noise: 0.01,
+    time_constant_ms: DEFAULT_TIME_CONSTANT_MS,
 };
 const DEFAULT_DB: Gauge = Gauge {
     mean: 30.0,
     noise: 4.0,
+    time_constant_ms: DEFAULT_TIME_CONSTANT_MS,
 };
 const DEFAULT_REDIS: Gauge = Gauge {
     mean: 0.5,
     noise: 0.01,
+    time_constant_ms: DEFAULT_TIME_CONSTANT_MS,
 };
 
 /// Resolves `spec` against `plan`: the scenarios, when no finding is an error, and every
@@ -134,6 +141,7 @@ fn gauge(g: Option<&GaugeSpec>, default: Gauge) -> Gauge {
     g.map_or(default, |g| Gauge {
         mean: g.mean.0,
         noise: g.noise.map_or(g.mean.0.abs() * 0.05, |n| n.0),
+        time_constant_ms: g.time_constant.map_or(default.time_constant_ms, |t| t.0),
     })
 }
 
@@ -204,6 +212,7 @@ fn behaviour(spec: &FileSpec, plan: &CheckedPlan, f: &mut Vec<Diagnostic>) -> Be
                         Gauge {
                             mean: 0.0,
                             noise: 0.0,
+                            time_constant_ms: DEFAULT_TIME_CONSTANT_MS,
                         },
                     ),
                 );
@@ -721,14 +730,16 @@ mod tests {
             custom["cpu_usage"],
             Gauge {
                 mean: 0.4,
-                noise: 0.4 * 0.05
+                noise: 0.4 * 0.05,
+                time_constant_ms: DEFAULT_TIME_CONSTANT_MS,
             }
         );
         assert_eq!(
             custom["signups"],
             Gauge {
                 mean: 0.02,
-                noise: 0.005
+                noise: 0.005,
+                time_constant_ms: DEFAULT_TIME_CONSTANT_MS,
             }
         );
         let (s, f) = run(

@@ -7,8 +7,8 @@
 //! its series has. Models come out parents first, so a counter is drawn after the one it
 //! counts a share of.
 
-use super::Gauge;
 use super::spec::{HistogramSpec, Ratio, SeriesEffectSpec, SeriesSpec};
+use super::{DEFAULT_TIME_CONSTANT_MS, Gauge};
 use crate::diagnostic::Diagnostic;
 use crate::model::trim;
 use crate::pointer;
@@ -289,6 +289,7 @@ pub(crate) fn models(
                 (None, Some(g)) => SeriesKind::Gauge(Gauge {
                     mean: g.mean.0,
                     noise: g.noise.map_or(g.mean.0.abs() * 0.05, |n| n.0),
+                    time_constant_ms: g.time_constant.map_or(DEFAULT_TIME_CONSTANT_MS, |t| t.0),
                 }),
                 (None, None) => SeriesKind::PerRequest(0.0),
             };

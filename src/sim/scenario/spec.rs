@@ -103,6 +103,7 @@ pub(crate) struct LatencySpec {
 pub(crate) struct GaugeSpec {
     pub(crate) mean: Ratio,
     pub(crate) noise: Option<Ratio>,
+    pub(crate) time_constant: Option<Offset>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -13,8 +13,32 @@
 //! piecewise parameters. A span with no change inside is one piece, drawn as before, number
 //! for number.
 
-use super::series::{Faults, Traffic};
 use crate::sim::evaluator::{Schedule, UNKNOWN};
+use crate::sim::scenario::Fault;
+
+/// What the pieces (and the modelled series) need of the run's model: the traffic.
+pub(crate) trait Traffic {
+    /// The canary's share of requests in `phase`.
+    fn canary_share(&self, phase: usize) -> f64;
+    /// The whole service's mean request rate at `t`, per second.
+    fn mean_rps(&self, t: i64) -> f64;
+    /// The first instant after `t` at which the mean request rate may change.
+    fn next_rate_change(&self, t: i64) -> Option<i64>;
+}
+
+/// What the pieces (and the modelled series) need of a scenario's fault on the canary.
+pub(crate) trait Faults {
+    fn fault(&self) -> Option<&Fault>;
+    /// The fault's intensity level at `t` for a canary serving `canary_rps` (0: off).
+    fn level_at(&self, t: i64, canary_rps: f64) -> usize;
+    /// The intensity of `level` (0 to 1).
+    fn intensity(&self, level: usize) -> f64;
+    /// A crash's first failed scrape.
+    fn down_from(&self) -> Option<i64>;
+    /// The first instant after `t` at which the fault's level may change, besides where the
+    /// request rate or the phase changes ([`super::instants`]).
+    fn next_change(&self, t: i64) -> Option<i64>;
+}
 
 /// Calls `piece(a, b)` for each piece of the span from `t0` to `t1`, in order: cut at every
 /// instant inside it where the request rate, the canary's share or (with `faults`) the
@@ -67,7 +91,7 @@ fn next_candidate(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::scenario::{Fault, FaultKind};
+    use crate::sim::scenario::FaultKind;
 
     struct Flat {
         block_ms: i64,

@@ -12,6 +12,7 @@
 
 use super::clock::{Facts, Plans, Span, Tick, Window, plan_track, tracks};
 use super::draw::{self, ClassDraw, Mix, Target};
+use super::drift::Noise;
 use super::series::{QueryFailure, SeriesLane, SeriesSim};
 use super::streams::Streams;
 use super::table::Pool;
@@ -41,6 +42,9 @@ struct TrackLanes {
     /// Memory, DB connections, Redis memory at the latest evaluation's scrape.
     gauges: [Vec<f64>; 3],
 }
+
+/// The gauges whose noise rows come first: memory, DB connections, Redis memory.
+const GAUGE_ROWS: usize = 3;
 
 /// What one span adds to a track, per lane: requests and failed requests.
 struct SpanCounts {
@@ -72,6 +76,10 @@ pub(crate) struct Lanes<'m, 'a> {
     tracks: Vec<TrackLanes>,
     /// The metric values, column by column ([`Columns`]).
     values: Vec<Option<f64>>,
+    /// The drifting noise of the gauges ([`super::drift`]): rows of `width` lanes, per track
+    /// ([`noise_row`]) memory, DB connections and Redis memory, then one per metric
+    /// (used by custom metrics).
+    noise: Vec<Noise>,
     /// Per lane, the facts of the span being drawn, when they depend on the lane's rate.
     facts: Vec<Facts>,
     span: SpanCounts,
@@ -133,8 +141,9 @@ impl<'m, 'a> Lanes<'m, 'a> {
                 ring_buckets: vec![0; cap * width * cells],
                 gauges: std::array::from_fn(|_| vec![0.0; width]),
             })
-            .collect();
+            .collect::<Vec<_>>();
         let metrics = model.sources.len();
+        let noise = vec![Noise::FRESH; tracks.len() * (GAUGE_ROWS + metrics) * width];
         Lanes {
             model,
             faults,
@@ -147,6 +156,7 @@ impl<'m, 'a> Lanes<'m, 'a> {
             shown: false,
             tracks,
             values: vec![None; 2 * metrics * width],
+            noise,
             facts: Vec::with_capacity(width),
             span: SpanCounts {
                 requests: vec![0; width],
@@ -203,6 +213,7 @@ impl<'m, 'a> Lanes<'m, 'a> {
         self.burst[l] = self.burst[from];
         self.exposure[l] = self.exposure[from];
         move_lane(&mut self.values, w, 1, from, l);
+        move_lane(&mut self.noise, w, 1, from, l);
         for t in &mut self.tracks {
             t.requests[l] = t.requests[from];
             t.errors[l] = t.errors[from];
@@ -234,6 +245,7 @@ impl<'m, 'a> Lanes<'m, 'a> {
         self.exposure[to] = from.exposure[l];
         self.shown |= from.exposure[l].first_active.is_some();
         copy_lane((&from.values, fw), (&mut self.values, w), 1, (l, to));
+        copy_lane((&from.noise, fw), (&mut self.noise, w), 1, (l, to));
         for (t, f) in self.tracks.iter_mut().zip(&from.tracks) {
             t.requests[to] = f.requests[l];
             t.errors[to] = f.errors[l];
@@ -440,24 +452,27 @@ impl<'m, 'a> Lanes<'m, 'a> {
         }
     }
 
-    /// Draws the gauges read at the evaluation's own scrape (those `demand` reads: each
-    /// evaluation's gauges are independent draws).
+    /// Draws the gauges read at the evaluation's own scrape (those `demand` reads), each
+    /// with its drifting noise ([`super::drift`]).
     fn draw_gauges(&mut self, (ts, phase): (i64, usize), demand: &Demand) {
         if demand.series.iter().all(|r| !(r.memory || r.db || r.redis)) {
             return;
         }
-        let m = self.model;
+        let (m, w) = (self.model, self.width);
         let base = &m.scenarios.baseline;
         let share = m.canary_share[phase];
+        let scrape = ts.div_euclid(m.scrape_ms) * m.scrape_ms;
         for l in 0..self.live {
             let rng = &mut self.rng.lane(l);
             let canary_rps = m.total_rps(ts) * self.burst[l] * share;
             let intensity = self.faults.at(ts, canary_rps);
-            for t in &mut self.tracks {
+            for (ti, t) in self.tracks.iter_mut().enumerate() {
                 let r = demand.series[usize::from(t.track != Track::Canary)];
                 if !(r.memory || r.db || r.redis) {
                     continue;
                 }
+                let row0 = noise_row(m, w, ti, 0);
+                let drift = &mut self.noise;
                 let lift = match (t.track, self.faults.fault) {
                     (Track::Canary, Some(f)) if intensity > 0.0 => {
                         f.memory_usage.map_or(0.0, |target| {
@@ -466,17 +481,22 @@ impl<'m, 'a> Lanes<'m, 'a> {
                     }
                     _ => 0.0,
                 };
-                let mut z = || rng.sample::<f64, _>(rand_distr::StandardNormal);
+                let mut noise = |row: usize, tau: i64| {
+                    let z = rng.sample::<f64, _>(rand_distr::StandardNormal);
+                    drift[row0 + row * w + l].at(scrape, tau, z)
+                };
+                let (mem, db, redis) = (&base.memory, &base.db_connections, &base.redis_memory);
                 if r.memory {
-                    t.gauges[0][l] = base.memory.mean + lift + base.memory.noise * z();
+                    let x = noise(0, mem.time_constant_ms);
+                    t.gauges[0][l] = mem.mean + lift + mem.noise * x;
                 }
                 if r.db {
-                    t.gauges[1][l] = (base.db_connections.mean + base.db_connections.noise * z())
-                        .max(0.0)
-                        .round();
+                    let x = noise(1, db.time_constant_ms);
+                    t.gauges[1][l] = (db.mean + db.noise * x).max(0.0).round();
                 }
                 if r.redis {
-                    t.gauges[2][l] = base.redis_memory.mean + base.redis_memory.noise * z();
+                    let x = noise(2, redis.time_constant_ms);
+                    t.gauges[2][l] = redis.mean + redis.noise * x;
                 }
             }
         }
@@ -617,13 +637,22 @@ impl<'m, 'a> Lanes<'m, 'a> {
                 SyntheticMetric::Redis => {
                     fill(values, w, n, 2 * mi + side, |l| Some(t.gauges[2][l]))
                 }
-                SyntheticMetric::Custom { mean, noise, max } => {
+                SyntheticMetric::Custom {
+                    mean,
+                    noise,
+                    max,
+                    time_constant_ms,
+                } => {
                     let (rng, faults, burst) = (&mut self.rng, self.faults, &self.burst);
                     let moved = canary && faults.moves_custom(mi);
                     let share = m.canary_share[step.phase];
                     let rps = m.total_rps(step.ts);
+                    let scrape = step.ts.div_euclid(m.scrape_ms) * m.scrape_ms;
+                    let row = noise_row(m, w, ti, GAUGE_ROWS + mi);
+                    let drift = &mut self.noise[row..row + n];
                     fill(values, w, n, 2 * mi + side, |l| {
-                        let z: f64 = rng.lane(l).sample(rand_distr::StandardNormal);
+                        let fresh: f64 = rng.lane(l).sample(rand_distr::StandardNormal);
+                        let z = drift[l].at(scrape, time_constant_ms, fresh);
                         let intensity = if moved {
                             faults.at(step.ts, rps * burst[l] * share)
                         } else {
@@ -766,6 +795,12 @@ fn copy_lane<T: Copy>(
     for (d, s) in dst.chunks_exact_mut(dw * k).zip(src.chunks_exact(sw * k)) {
         d[to * k..(to + 1) * k].copy_from_slice(&s[from * k..(from + 1) * k]);
     }
+}
+
+/// The first entry of the noise row of track `ti`'s gauge `row` in a batch `w` lanes wide
+/// (below [`GAUGE_ROWS`]: memory, DB connections, Redis memory; then `GAUGE_ROWS + metric`).
+fn noise_row(m: &Model<'_>, w: usize, ti: usize, row: usize) -> usize {
+    (ti * (GAUGE_ROWS + m.sources.len()) + row) * w
 }
 
 /// Moves lane `from`'s entries (`k` per lane, rows of `w` lanes) to lane `to`.

@@ -7,8 +7,9 @@
 //! its targeted groups' share; each request fails independently with the error rate;
 //! latencies come from a lognormal body with a heavy tail and are recorded into the
 //! histogram buckets (a multinomial split of the requests); CPU is a counter of busy
-//! seconds (advanced by its mean where no rule can read it); the other gauges are normal
-//! around their level, drawn at each evaluation's scrape. Counters start at 0 at the start
+//! seconds (advanced by its mean where no rule can read it); the other gauges drift around
+//! their level as Ornstein-Uhlenbeck processes ([`drift`]), drawn at the scrape of each
+//! evaluation that reads them. Counters start at 0 at the start
 //! of the release (the service pre-initialises its series).
 //!
 //! Speed without approximation:
@@ -36,8 +37,8 @@
 //!   numbers do not depend on the rest of its batch.
 //! - An evaluation computes only the values its rules read ([`Demand`]): a Monte Carlo
 //!   trial's gates run only near the end of each phase (and while it is held), so most
-//!   evaluations compute only
-//!   what the rollback rules read (each evaluation's gauges are independent draws). Likewise
+//!   evaluations compute only what the rollback rules read (a gauge's drift is drawn
+//!   exactly over any gap between two reads). Likewise
 //!   CPU, a counter read only through its windows, is drawn only in the spans such a window
 //!   can cover ([`Model::reads_cpu_between`]).
 //! - The samples a window may still need live in a fixed ring buffer; nothing is allocated
@@ -52,6 +53,7 @@
 mod clock;
 mod coarse;
 mod draw;
+mod drift;
 mod instants;
 mod lanes;
 #[cfg(test)]
@@ -90,12 +92,14 @@ pub(crate) enum SyntheticMetric {
     Memory,
     DbConnections,
     Redis,
-    /// A custom metric with a stated healthy level: `mean + noise · z` at each scrape (moved
-    /// on the canary by a fault that names it), kept within `0..=max` (1 for a ratio).
+    /// A custom metric with a stated healthy level: `mean + noise · x` at each scrape, `x`
+    /// its drifting noise ([`drift`]; moved on the canary by a fault that names it), kept
+    /// within `0..=max` (1 for a ratio).
     Custom {
         mean: f64,
         noise: f64,
         max: f64,
+        time_constant_ms: i64,
     },
     /// A custom metric computed by its own query from simulated series
     /// ([`series`]): query `slot` of [`series::SeriesSim`], reading the series models in
@@ -311,6 +315,7 @@ pub(crate) fn sources(plan: &CheckedPlan, scenarios: &Scenarios) -> Vec<Syntheti
                 Some(g) => SyntheticMetric::Custom {
                     mean: g.mean,
                     noise: g.noise,
+                    time_constant_ms: g.time_constant_ms,
                     max: if m.unit == crate::model::Unit::Ratio {
                         1.0
                     } else {
@@ -564,7 +569,7 @@ impl<'a> Model<'a> {
     }
 }
 
-impl series::Traffic for Model<'_> {
+impl instants::Traffic for Model<'_> {
     fn canary_share(&self, phase: usize) -> f64 {
         self.canary_share[phase]
     }
@@ -579,7 +584,7 @@ impl series::Traffic for Model<'_> {
     }
 }
 
-impl series::Faults for FaultModel<'_> {
+impl instants::Faults for FaultModel<'_> {
     fn fault(&self) -> Option<&Fault> {
         self.fault
     }
@@ -835,8 +840,8 @@ impl<'m> FaultModel<'m> {
     /// The last scrape whose sample a `crash`ed canary has, if it crashed (-1: none).
     #[inline]
     /// The fault, to cut spans by, when it changes what a span draws.
-    pub(super) fn cuts_spans(&self) -> Option<&dyn series::Faults> {
-        self.moves_draws.then_some(self as &dyn series::Faults)
+    pub(super) fn cuts_spans(&self) -> Option<&dyn instants::Faults> {
+        self.moves_draws.then_some(self as &dyn instants::Faults)
     }
 
     pub(super) fn last_sample(&self) -> Option<i64> {

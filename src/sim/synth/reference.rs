@@ -69,6 +69,7 @@
 mod tests;
 
 use super::draw;
+use super::drift::Noise;
 use super::series::{SeriesLane, SeriesSim};
 use super::table::Pool;
 use super::{BLOCK_MS, Bursts, Exposure, FaultModel, Model, SeriesSet, SyntheticMetric, instants};
@@ -84,6 +85,7 @@ use crate::sim::scenario::FaultKind;
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
 use rand_distr::{Distribution, StandardNormal};
+use std::collections::HashMap;
 
 /// What one trial did.
 #[derive(Debug)]
@@ -127,6 +129,18 @@ struct TrackSeries {
     memory: f64,
     db_connections: f64,
     redis_memory: f64,
+    /// Each gauge's drifting noise ([`super::drift`]), by gauge.
+    noise: HashMap<Gauge, Noise>,
+}
+
+/// A gauge whose noise drifts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Gauge {
+    Memory,
+    DbConnections,
+    Redis,
+    /// Custom metric `mi`.
+    Custom(usize),
 }
 
 impl TrackSeries {
@@ -147,6 +161,7 @@ impl TrackSeries {
             memory: 0.0,
             db_connections: 0.0,
             redis_memory: 0.0,
+            noise: HashMap::new(),
         };
         t.scrape(0);
         t
@@ -538,6 +553,7 @@ impl<'r, 'a> Reference<'r, 'a> {
         let base = &m.scenarios.baseline;
         let share = m.canary_share[self.schedule.phase_at(ts)];
         let intensity = self.faults.at(ts, m.total_rps(ts) * burst * share);
+        let scrape = ts.div_euclid(m.scrape_ms) * m.scrape_ms;
         for (t, read) in self.tracks.iter_mut().zip(reads) {
             let reads = |source| read.iter().any(|&mi| m.sources[mi] == source);
             let lift = match self.faults.fault {
@@ -548,18 +564,23 @@ impl<'r, 'a> Reference<'r, 'a> {
                 }
                 _ => 0.0,
             };
-            if reads(SyntheticMetric::Memory) {
+            let mut noise = |gauge: Gauge, tau: i64| {
                 let z: f64 = self.rng.sample(StandardNormal);
-                t.memory = base.memory.mean + lift + base.memory.noise * z;
+                let n = t.noise.entry(gauge).or_insert(Noise::FRESH);
+                n.at(scrape, tau, z)
+            };
+            let (mem, db, redis) = (&base.memory, &base.db_connections, &base.redis_memory);
+            if reads(SyntheticMetric::Memory) {
+                let x = noise(Gauge::Memory, mem.time_constant_ms);
+                t.memory = mem.mean + lift + mem.noise * x;
             }
             if reads(SyntheticMetric::DbConnections) {
-                let z: f64 = self.rng.sample(StandardNormal);
-                let db = &base.db_connections;
-                t.db_connections = (db.mean + db.noise * z).max(0.0).round();
+                let x = noise(Gauge::DbConnections, db.time_constant_ms);
+                t.db_connections = (db.mean + db.noise * x).max(0.0).round();
             }
             if reads(SyntheticMetric::Redis) {
-                let z: f64 = self.rng.sample(StandardNormal);
-                t.redis_memory = base.redis_memory.mean + base.redis_memory.noise * z;
+                let x = noise(Gauge::Redis, redis.time_constant_ms);
+                t.redis_memory = redis.mean + redis.noise * x;
             }
         }
     }
@@ -617,8 +638,19 @@ impl<'r, 'a> Reference<'r, 'a> {
             SyntheticMetric::Memory => Some(t.memory),
             SyntheticMetric::DbConnections => Some(t.db_connections),
             SyntheticMetric::Redis => Some(t.redis_memory),
-            SyntheticMetric::Custom { mean, noise, max } => {
-                let z: f64 = self.rng.sample(StandardNormal);
+            SyntheticMetric::Custom {
+                mean,
+                noise,
+                max,
+                time_constant_ms,
+            } => {
+                let fresh: f64 = self.rng.sample(StandardNormal);
+                let scrape = ts.div_euclid(m.scrape_ms) * m.scrape_ms;
+                let z = self.tracks[ti]
+                    .noise
+                    .entry(Gauge::Custom(mi))
+                    .or_insert(Noise::FRESH)
+                    .at(scrape, time_constant_ms, fresh);
                 let share = m.canary_share[self.schedule.phase_at(ts)];
                 let intensity = self.faults.at(ts, m.total_rps(ts) * burst * share);
                 let track = self.tracks[ti].track;

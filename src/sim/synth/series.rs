@@ -18,7 +18,8 @@
 //!   in the same interval;
 //! - a counter with a `split` shares its gain among its values: a multinomial (sequential
 //!   binomials, in the values' order);
-//! - a gauge is `mean + noise · z` at each scrape it is recorded at (not clamped);
+//! - a gauge is `mean + noise · x` at each scrape it is recorded at (not clamped), `x` its
+//!   drifting noise ([`super::drift`]);
 //! - a histogram (`per_request` observations) puts each observation in one bucket
 //!   interval (a multinomial over the intervals, as sequential binomials in bound order,
 //!   the rest above the last bound); its `NAME_bucket{le}` counters count those at or below
@@ -50,6 +51,8 @@
 //! mean or a count of 0), then its split's or its buckets' binomials (none once no event is
 //! left); a gauge's standard normal at a recorded scrape. The same code serves the lanes and the reference trials.
 
+use super::drift::Noise;
+use super::instants::{Faults, Traffic};
 use crate::check::CheckedPlan;
 use crate::diagnostic::Diagnostic;
 use crate::prom::engine::{self, Bound};
@@ -58,34 +61,10 @@ use crate::prom::{Sample, Semantics, Series};
 use crate::promql::Track;
 use crate::sim::evaluator::Schedule;
 use crate::sim::scenario::unmodelled::query_series;
-use crate::sim::scenario::{Fault, Scenarios, SeriesKind, SeriesModel};
+use crate::sim::scenario::{Scenarios, SeriesKind, SeriesModel};
 use rand::SeedableRng;
 use rand::rngs::Xoshiro256PlusPlus;
 use rand_distr::{Binomial, Distribution, Poisson, StandardNormal};
-
-/// What the series need of the run's model: the track's traffic.
-pub(crate) trait Traffic {
-    /// The canary's share of requests in `phase`.
-    fn canary_share(&self, phase: usize) -> f64;
-    /// The whole service's mean request rate at `t`, per second.
-    fn mean_rps(&self, t: i64) -> f64;
-    /// The first instant after `t` at which the mean request rate may change.
-    fn next_rate_change(&self, t: i64) -> Option<i64>;
-}
-
-/// What the series need of a scenario's fault on the canary.
-pub(crate) trait Faults {
-    fn fault(&self) -> Option<&Fault>;
-    /// The fault's intensity level at `t` for a canary serving `canary_rps` (0: off).
-    fn level_at(&self, t: i64, canary_rps: f64) -> usize;
-    /// The intensity of `level` (0 to 1).
-    fn intensity(&self, level: usize) -> f64;
-    /// A crash's first failed scrape.
-    fn down_from(&self) -> Option<i64>;
-    /// The first instant after `t` at which the fault's level may change, besides where the
-    /// request rate or the phase changes ([`super::instants`]).
-    fn next_change(&self, t: i64) -> Option<i64>;
-}
 
 /// Xored into a trial's seed to seed its series' stream.
 pub(crate) const SERIES_SALT: u64 = 0x5e71_e5c0_ffee_d00d;
@@ -319,6 +298,7 @@ impl SeriesSim {
                 done: -1,
                 counts: vec![0; self.templates[t].len()],
                 series: self.templates[t].clone(),
+                noise: vec![Noise::FRESH; self.templates[t].len()],
             }),
         }
     }
@@ -422,7 +402,7 @@ impl SeriesSim {
                             let mean =
                                 self.param(faults, (plan.track, level), i, g.mean, |e| e.mean);
                             let z: f64 = StandardNormal.sample(rng);
-                            mean + g.noise * z
+                            mean + g.noise * state.noise[k].at(sc.t, g.time_constant_ms, z)
                         }
                         _ => state.counts[k] as f64,
                     };
@@ -620,6 +600,8 @@ struct TrackState {
     /// Per series (in the template's order), its counter's value.
     counts: Vec<u64>,
     series: Vec<Series>,
+    /// Per series, a gauge's drifting noise ([`super::drift`]).
+    noise: Vec<Noise>,
 }
 
 /// What advancing a track from scrape `done` to scrape `to` draws: the intervals no query
