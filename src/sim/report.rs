@@ -467,7 +467,7 @@ fn metric_models(
                     "availability",
                     IndexMap::from([("error_rate", b.error_rate)]),
                 ),
-                SyntheticMetric::Requests => (
+                SyntheticMetric::Requests { .. } => (
                     "request_count",
                     IndexMap::from([(
                         "requests_per_second",

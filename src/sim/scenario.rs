@@ -152,12 +152,21 @@ pub(crate) struct Scenario {
     pub(crate) fault: Option<Fault>,
 }
 
+/// How the service exposes its request counters.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Exposition {
+    /// One request counter per status code (answered, failed), each extrapolated on its
+    /// own by `rate()`; false: one counter of every request.
+    pub(crate) per_code: bool,
+}
+
 /// Everything a Monte Carlo run needs besides the plan.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Scenarios {
     pub(crate) trials: u64,
     pub(crate) traffic: Traffic,
     pub(crate) baseline: Behaviour,
+    pub(crate) exposition: Exposition,
     pub(crate) scenarios: Vec<Scenario>,
 }
 

@@ -8,7 +8,7 @@ use super::{
     Behaviour, DEFAULT_BUCKETS, DEFAULT_TIME_CONSTANT_MS, DEFAULT_TRIALS, Fault, FaultKind, Gauge,
     Scenario,
 };
-use super::{Place, Scenarios, Traffic};
+use super::{Exposition, Place, Scenarios, Traffic};
 use crate::check::{CheckedPlan, builtin};
 use crate::diagnostic::Diagnostic;
 use crate::model::{Duration, Unit, trim};
@@ -130,6 +130,9 @@ pub(crate) fn resolve(
                 users_per_day: plan.traffic.users_per_day,
             },
             baseline,
+            exposition: Exposition {
+                per_code: spec.exposition.per_code.unwrap_or(true),
+            },
             scenarios,
         }),
         _ => None,

@@ -16,7 +16,15 @@ pub(crate) struct FileSpec {
     pub(crate) traffic: TrafficSpec,
     #[serde(default)]
     pub(crate) baseline: BehaviourSpec,
+    #[serde(default)]
+    pub(crate) exposition: ExpositionSpec,
     pub(crate) scenarios: Vec<ScenarioSpec>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ExpositionSpec {
+    pub(crate) per_code: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

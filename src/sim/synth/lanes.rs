@@ -539,6 +539,13 @@ impl<'m, 'a> Lanes<'m, 'a> {
                     errors[l] = window.rate(count(ea[l]), count(eb[l]));
                     ok[l] = window.rate(count(ra[l] - ea[l]), count(rb[l] - eb[l]));
                 }
+                // Per code, the rules' sum over the request counter adds the two codes'
+                // rates, each extrapolated on its own.
+                if m.scenarios.exposition.per_code {
+                    for l in 0..n {
+                        requests[l] = errors[l] + ok[l];
+                    }
+                }
             }
             if series.cpu {
                 let (a, b) = rows(&t.ring_cpu, ends, w, n);
@@ -562,12 +569,19 @@ impl<'m, 'a> Lanes<'m, 'a> {
                     has_window.then(|| requests[l])
                 }),
                 // Only guarded rules read it: `increase()` in full, lane by lane.
-                SyntheticMetric::Requests => {
+                SyntheticMetric::Requests { by_code } => {
                     let window = window.as_ref();
                     let ends = window.map(|win| rows(&t.ring_requests, win.ends, w, n));
+                    let failed = window.map(|win| rows(&t.ring_errors, win.ends, w, n));
                     fill(values, w, n, 2 * mi + side, |l| {
                         let (win, (a, b)) = window.zip(ends)?;
-                        Some(win.increase(count(a[l]), count(b[l])))
+                        Some(match failed.filter(|_| by_code) {
+                            Some((ea, eb)) => {
+                                win.increase(count(ea[l]), count(eb[l]))
+                                    + win.increase(count(a[l] - ea[l]), count(b[l] - eb[l]))
+                            }
+                            None => win.increase(count(a[l]), count(b[l])),
+                        })
                     })
                 }
                 SyntheticMetric::Cpu => {

@@ -110,8 +110,11 @@ pub(crate) enum SyntheticMetric {
     },
     /// The requests a track served in the rate window, `increase()` of its request
     /// counter (a `min_requests` guard's count; a latency histogram's `_count` counts the
-    /// same requests, each request being observed once).
-    Requests,
+    /// same requests, each request being observed once): summed over the per-code
+    /// counters' own increases when `by_code` (the request counter, exposed per code).
+    Requests {
+        by_code: bool,
+    },
     /// The canary's scrape targets that answered their last scrape (`targets_up`): 1,
     /// or 0 once a `crash` fault has made its scrapes fail.
     Up,
@@ -132,15 +135,24 @@ struct SeriesSet {
 }
 
 impl SeriesSet {
-    fn of<'s>(sources: impl Iterator<Item = &'s SyntheticMetric>) -> SeriesSet {
+    /// The series `sources` read; with `per_code`, a sum over the request counter's codes
+    /// needs the failures drawn too.
+    fn of<'s>(sources: impl Iterator<Item = &'s SyntheticMetric>, per_code: bool) -> SeriesSet {
         let mut r = SeriesSet::default();
         for s in sources {
-            match s {
+            match *s {
                 SyntheticMetric::ErrorRate | SyntheticMetric::Availability => {
                     r.requests = true;
                     r.errors = true;
                 }
-                SyntheticMetric::Throughput | SyntheticMetric::Requests => r.requests = true,
+                SyntheticMetric::Throughput => {
+                    r.requests = true;
+                    r.errors |= per_code;
+                }
+                SyntheticMetric::Requests { by_code } => {
+                    r.requests = true;
+                    r.errors |= by_code;
+                }
                 SyntheticMetric::Latency { .. } => {
                     r.requests = true;
                     r.latency = true;
@@ -304,8 +316,12 @@ pub(crate) fn sources(plan: &CheckedPlan, scenarios: &Scenarios) -> Vec<Syntheti
             (Some(Builtin::DbConnections), _) => SyntheticMetric::DbConnections,
             (Some(Builtin::RedisMemoryUsage), _) => SyntheticMetric::Redis,
             (Some(Builtin::TargetsUp), _) => SyntheticMetric::Up,
-            // A guard's request count: the request counter the model draws.
-            _ if m.is_request_count() => SyntheticMetric::Requests,
+            // A guard's request count: the request counter the model draws, per code unless
+            // it counts a histogram's observations (`_count`, one series).
+            _ if m.is_request_count() => SyntheticMetric::Requests {
+                by_code: scenarios.exposition.per_code
+                    && matches!(&m.expr, MetricExpr::Increase { sel, .. } if !sel.metric.ends_with("_count")),
+            },
             // An overridden query still counts the targets up: the crash model drives it,
             // as it drives the built-in one.
             _ if m.name == "targets_up" => SyntheticMetric::Up,
@@ -407,13 +423,15 @@ impl<'a> Model<'a> {
                         .any(|r| r.metric == m && r.condition.uses_stable())
             })
             .collect();
-        let canary_series = SeriesSet::of(sources.iter());
+        let per_code = scenarios.exposition.per_code;
+        let canary_series = SeriesSet::of(sources.iter(), per_code);
         let stable_series = Some(SeriesSet::of(
             sources
                 .iter()
                 .zip(&stable_needed)
                 .filter(|(_, n)| **n)
                 .map(|(s, _)| s),
+            per_code,
         ))
         .filter(|r| r.any() || stable_needed.iter().any(|&n| n));
         let canary_share = (0..plan.phases.len())
@@ -516,6 +534,7 @@ impl<'a> Model<'a> {
                     .enumerate()
                     .filter(|&(i, _)| metrics[i] && (!stable || self.stable_needed[i]))
                     .map(|(_, s)| s),
+                self.scenarios.exposition.per_code,
             )
         };
         let computed = |stable: bool| {
@@ -696,7 +715,7 @@ pub(crate) fn fault_moves(fault: &Fault, metric: usize, source: SyntheticMetric)
         // read afterwards are its samples from before.
         SyntheticMetric::Up => fault.kind == FaultKind::Crash,
         SyntheticMetric::Throughput
-        | SyntheticMetric::Requests
+        | SyntheticMetric::Requests { .. }
         | SyntheticMetric::DbConnections
         | SyntheticMetric::Redis
         | SyntheticMetric::Absent => false,

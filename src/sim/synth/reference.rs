@@ -618,15 +618,23 @@ impl<'r, 'a> Reference<'r, 'a> {
         }
         let t = &self.tracks[ti];
         let rate = |samples: &[Sample]| self.rate(samples, ts);
+        // `sum(rate(http_requests_total[..]))`: per code, the answered and the failed
+        // requests' counters, each extrapolated on its own; else the one counter.
+        let all_codes = || {
+            if m.scenarios.exposition.per_code {
+                Some(rate(&t.scraped_successes)? + rate(&t.scraped_errors)?)
+            } else {
+                rate(&t.scraped_requests)
+            }
+        };
         match source {
-            SyntheticMetric::ErrorRate => {
-                prom::ratio(rate(&t.scraped_errors), rate(&t.scraped_requests))
-            }
-            SyntheticMetric::Availability => {
-                prom::ratio(rate(&t.scraped_successes), rate(&t.scraped_requests))
-            }
-            SyntheticMetric::Throughput => rate(&t.scraped_requests),
-            SyntheticMetric::Requests => self.increase(&t.scraped_requests, ts),
+            SyntheticMetric::ErrorRate => prom::ratio(rate(&t.scraped_errors), all_codes()),
+            SyntheticMetric::Availability => prom::ratio(rate(&t.scraped_successes), all_codes()),
+            SyntheticMetric::Throughput => all_codes(),
+            SyntheticMetric::Requests { by_code: true } => Some(
+                self.increase(&t.scraped_successes, ts)? + self.increase(&t.scraped_errors, ts)?,
+            ),
+            SyntheticMetric::Requests { by_code: false } => self.increase(&t.scraped_requests, ts),
             SyntheticMetric::Cpu => rate(&t.scraped_cpu),
             SyntheticMetric::Latency { q, scale } => {
                 let mut buckets = Vec::new();

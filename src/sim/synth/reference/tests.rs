@@ -294,7 +294,7 @@ fn kind_of(source: SyntheticMetric) -> &'static str {
         SyntheticMetric::ErrorRate => "error rate",
         SyntheticMetric::Availability => "availability",
         SyntheticMetric::Throughput => "throughput",
-        SyntheticMetric::Requests => "request count",
+        SyntheticMetric::Requests { .. } => "request count",
         SyntheticMetric::Latency { .. } => "latency",
         SyntheticMetric::Cpu => "cpu",
         SyntheticMetric::Memory => "memory",
