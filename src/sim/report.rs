@@ -19,14 +19,16 @@
 //!   after_max_hold, text}`, the hold's keys only for a hold, as the manifest and the
 //!   replay give it), `watch_seconds` and
 //!   `watch_default` (how long the last
-//!   phase is watched, and whether the plan left it to the default), and `metrics`: per
+//!   phase is watched, and whether the plan left it to the default), `exposition`
+//!   (`per_code`: the request counters per status code), and `metrics`: per
 //!   metric some rule reads, in plan order,
 //!   `{metric, model, parameters}`: `model` one of `error_rate`, `availability`,
 //!   `throughput`, `latency_quantile`, `cpu`, `memory`, `db_connections`, `redis_memory`,
 //!   `custom_gauge`, `query_over_series` (its own query evaluated over series modelled
 //!   under `baseline.series`; then `query` is the canary's query text, `series` lists
 //!   those models described, and `series_models` as numbers: `{name, kind: counter |
-//!   counter_of | gauge | histogram, per_request?, of?, share?, mean?, noise?, split?:
+//!   counter_of | gauge | histogram, per_request?, of?, share?, mean?, noise?,
+//!   time_constant_seconds?, split?:
 //!   {label: {value: share}}, buckets?: {bound: share at or below}}`), `not_modelled`
 //!   (always absent: its rules never fire), `parameters` its baseline values by name
 //!   (fractions, seconds, the gauge's unit).
@@ -135,7 +137,14 @@ pub(crate) struct Assumptions {
     /// whether that is the default (the plan's last phase states no `duration`).
     pub(crate) watch_seconds: f64,
     pub(crate) watch_default: bool,
+    /// How the service exposes its request counters (`per_code`).
+    pub(crate) exposition: ExpositionAssumed,
     pub(crate) metrics: Vec<MetricModel>,
+}
+
+#[derive(Serialize)]
+pub(crate) struct ExpositionAssumed {
+    pub(crate) per_code: bool,
 }
 
 #[derive(Serialize)]
@@ -182,6 +191,8 @@ pub(crate) struct SeriesModelOut {
     pub(crate) mean: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) noise: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) time_constant_seconds: Option<f64>,
     /// A split as the scenario file writes it: its label, and each value's share.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) split: Option<IndexMap<String, IndexMap<String, f64>>>,
@@ -203,6 +214,7 @@ impl SeriesModelOut {
             share: None,
             mean: None,
             noise: None,
+            time_constant_seconds: None,
             split: m.split.as_ref().map(|sp| {
                 let shares = sp.values.iter().cloned().zip(sp.shares.iter().copied());
                 IndexMap::from([(sp.label.clone(), shares.collect())])
@@ -233,6 +245,7 @@ impl SeriesModelOut {
                 out.kind = "gauge";
                 out.mean = Some(g.mean);
                 out.noise = Some(g.noise);
+                out.time_constant_seconds = Some(g.time_constant_ms as f64 / 1000.0);
             }
         }
         out
@@ -416,6 +429,9 @@ pub(crate) fn build(
             gate_policy: plan.gate_policy,
             watch_seconds: plan.watch.seconds(),
             watch_default: plan.watch_is_default(),
+            exposition: ExpositionAssumed {
+                per_code: scenarios.exposition.per_code,
+            },
             metrics: metric_models(plan, rules, scenarios),
         },
         twins,
@@ -452,8 +468,13 @@ fn metric_models(
             ("tail_factor", b.tail_factor),
         ])
     };
-    let gauge =
-        |g: crate::sim::scenario::Gauge| IndexMap::from([("mean", g.mean), ("noise", g.noise)]);
+    let gauge = |g: crate::sim::scenario::Gauge| {
+        IndexMap::from([
+            ("mean", g.mean),
+            ("noise", g.noise),
+            ("time_constant_seconds", g.time_constant_ms as f64 / 1000.0),
+        ])
+    };
     synth::sources(plan, scenarios)
         .into_iter()
         .enumerate()
@@ -486,13 +507,25 @@ fn metric_models(
                     p.extend(latency());
                     ("latency_quantile", p)
                 }
-                SyntheticMetric::Cpu => ("cpu", gauge(b.cpu)),
+                SyntheticMetric::Cpu => (
+                    "cpu",
+                    IndexMap::from([("mean", b.cpu.mean), ("noise", b.cpu.noise)]),
+                ),
                 SyntheticMetric::Memory => ("memory", gauge(b.memory)),
                 SyntheticMetric::DbConnections => ("db_connections", gauge(b.db_connections)),
                 SyntheticMetric::Redis => ("redis_memory", gauge(b.redis_memory)),
-                SyntheticMetric::Custom { mean, noise, .. } => (
+                SyntheticMetric::Custom {
+                    mean,
+                    noise,
+                    time_constant_ms,
+                    ..
+                } => (
                     "custom_gauge",
-                    IndexMap::from([("mean", mean), ("noise", noise)]),
+                    IndexMap::from([
+                        ("mean", mean),
+                        ("noise", noise),
+                        ("time_constant_seconds", time_constant_ms as f64 / 1000.0),
+                    ]),
                 ),
                 SyntheticMetric::Query { .. } => ("query_over_series", IndexMap::new()),
                 SyntheticMetric::Up => ("targets_up", IndexMap::from([("healthy", 1.0)])),
@@ -764,7 +797,12 @@ fn describe_series(
             all.get(parent).map_or("?", |p| p.name.as_str()),
             pct(share)
         ),
-        SeriesKind::Gauge(g) => format!("gauge, mean {}, noise {}", num(g.mean), num(g.noise)),
+        SeriesKind::Gauge(g) => format!(
+            "gauge, mean {}, noise {} drifting over {} s",
+            num(g.mean),
+            num(g.noise),
+            num(g.time_constant_ms as f64 / 1000.0)
+        ),
     };
     match &m.split {
         Some(sp) => format!(
