@@ -5,6 +5,7 @@
 //! catch is the same in every trial and equal to the replay's, for onsets all over the
 //! scrape interval (just before and just after the middle of a span included).
 
+use crate::proof_support::promtool_timelines;
 use crate::support::{self, plan, write};
 use serde_json::Value;
 use std::fmt::Write as _;
@@ -109,4 +110,71 @@ fn a_fault_between_scrapes_is_caught_when_the_replay_of_its_counters_catches_it(
         // One second later, one second sooner: the same evaluation.
         assert_eq!(caught_after[1] - caught_after[2], 1.0, "{caught_after:?}");
     }
+    // Prometheus 2.42 itself, on the same counters: promtool fires the rule when the replay
+    // (and so the Monte Carlo) rolls back.
+    let Some(promtool) = support::tool("promtool") else {
+        return;
+    };
+    let out = dir.join("out");
+    plan().args(["render", p, "--out"]).arg(&out).expect(0);
+    let rules = out.join("instants/prometheus/canary.rules.yml");
+    for onset in ONSETS {
+        let replay = json(&[
+            p,
+            "--trace",
+            &trace(&dir, onset),
+            "--semantics",
+            "prometheus2",
+        ]);
+        let at = replay["verdict"]["at_ms"].as_i64().unwrap();
+        let fired = promtool_first_firing(&promtool, &dir, &rules, onset);
+        assert_eq!(
+            fired,
+            Some(at),
+            "onset {onset} ms: promtool against the replay"
+        );
+    }
+}
+
+/// When promtool first fires `CanaryRollbackAvailability` over [`trace`]'s counters in the
+/// first hour.
+fn promtool_first_firing(promtool: &Path, dir: &Path, rules: &Path, onset_ms: i64) -> Option<i64> {
+    let values = |f: &dyn Fn(i64) -> f64| {
+        (0..=240i64)
+            .map(|j| format!("{}", f(j * 15_000)))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let failed = |t: i64| 100.0 * (t - onset_ms).max(0) as f64 / 1000.0;
+    let answered = |t: i64| t as f64 / 10.0 - failed(t);
+    let labels = r#"service="app",track="canary""#;
+    let mut test = format!(
+        "rule_files: ['{}']\nevaluation_interval: 1m\ntests:\n- name: trace-0\n  interval: 15s\n  input_series:\n",
+        rules.display()
+    );
+    for (series, v) in [
+        (
+            format!("http_requests_total{{{labels},code=\"200\"}}"),
+            values(&answered),
+        ),
+        (
+            format!("http_requests_total{{{labels},code=\"500\"}}"),
+            values(&failed),
+        ),
+        (format!("up{{{labels}}}"), values(&|_| 1.0)),
+    ] {
+        writeln!(test, "  - series: '{series}'\n    values: '{v}'").unwrap();
+    }
+    writeln!(test, "  alert_rule_test:").unwrap();
+    for minute in 0..=60 {
+        writeln!(
+            test,
+            "  - {{eval_time: {minute}m, alertname: CanaryRollbackAvailability, exp_alerts: []}}"
+        )
+        .unwrap();
+    }
+    let file = write(dir, &format!("promtool-{onset_ms}.yml"), &test);
+    let alerts = ["CanaryRollbackAvailability".to_string()];
+    let timelines = promtool_timelines(promtool, &file, &alerts);
+    timelines.get(&(0, 0)).and_then(|t| t.iter().min().copied())
 }
