@@ -158,6 +158,9 @@ pub(crate) struct Exposition {
     /// One request counter per status code (answered, failed), each extrapolated on its
     /// own by `rate()`; false: one counter of every request.
     pub(crate) per_code: bool,
+    /// How long after a scrape each rule evaluation comes (below the scrape interval):
+    /// scrape `j` is at `j · scrape_interval - scrape_offset_ms`.
+    pub(crate) scrape_offset_ms: i64,
 }
 
 /// Everything a Monte Carlo run needs besides the plan.

@@ -201,3 +201,89 @@ fn per_code_counters_give_the_error_rate_prometheus_computes() {
         }
     }
 }
+
+/// Scrapes that do not line up with evaluations (`exposition.scrape_offset`): with every
+/// scrape 7s before an evaluation, the Monte Carlo rolls back when the project's replay of
+/// the same counters, scraped at those instants, does, under both semantics, for onsets
+/// on and off the grid. (Prometheus 2.42's closed windows no longer hold a scrape at their
+/// very start, so they hold as many samples as 3.x's.)
+#[test]
+fn offset_scrapes_roll_back_when_the_replay_of_offset_scrapes_does() {
+    let dir = support::temp_dir("realism-offset");
+    let p = write(
+        &dir,
+        "offset.yaml",
+        "name: offset\nrelease: { from: v1, to: v2 }\nservice: { name: app, image: acme/app, port: 8080 }\n\
+         routing: { listen: 80, sticky: { cookie: uid } }\n\
+         phases:\n  - { name: canary, traffic: 50%, duration: 2h }\n  - { name: full, traffic: 100% }\n\
+         rollback_conditions:\n  - { metric: availability, threshold: 99%, duration: 2m }\n",
+    );
+    let p = p.to_str().unwrap();
+    // The release starts at a whole minute of Unix time, so the replay's evaluations (on
+    // the minute) are the Monte Carlo's.
+    let base: i64 = 1_714_521_600_000;
+    let onsets = [2_400_000i64, 2_437_000, 2_438_000, 2_452_500];
+    let mut scenarios = String::from(
+        "trials: 20\ntraffic: { requests_per_second: 20000, daily_amplitude: 0 }\n\
+         baseline: { error_rate: 0% }\nexposition: { scrape_offset: 7s }\nscenarios:\n  - name: healthy\n",
+    );
+    for onset in onsets {
+        scenarios += &format!(
+            "  - name: at-{onset}\n    fault: {{ kind: step, onset: {onset}ms, error_rate: 100% }}\n"
+        );
+    }
+    let sc = write(&dir, "offset-scenarios.yaml", &scenarios);
+    for semantics in ["prometheus3", "prometheus2"] {
+        let mc = json(&[
+            p,
+            "--scenarios",
+            sc.to_str().unwrap(),
+            "--semantics",
+            semantics,
+        ]);
+        for onset in onsets {
+            // Scrape j at j * 15s - 7s from the release's start, counting from the start.
+            let mut csv = String::from("timestamp,series,labels,value\n");
+            let labels = "service=app;track=canary";
+            for j in 0..=240i64 {
+                let t = j * 15_000 - 7_000;
+                let served = t.max(0) as f64 / 10.0;
+                let failed = (t - onset).max(0) as f64 / 10.0;
+                let at = (base + t) as f64 / 1000.0;
+                csv += &format!(
+                    "{at},http_requests_total,{labels};code=200,{}\n",
+                    served - failed
+                );
+                csv += &format!("{at},http_requests_total,{labels};code=500,{failed}\n");
+                csv += &format!("{at},up,{labels},1\n");
+            }
+            let trace = write(&dir, &format!("offset-{onset}.csv"), &csv);
+            let start = format!("{}", base / 1000);
+            let replay = json(&[
+                p,
+                "--trace",
+                trace.to_str().unwrap(),
+                "--start",
+                &start,
+                "--semantics",
+                semantics,
+            ]);
+            let at = replay["verdict"]["at_ms"].as_i64().expect("rolled back");
+            let want = (at - onset) as f64 / 1000.0;
+            let name = format!("at-{onset}");
+            let s = mc["scenarios"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["name"] == name.as_str())
+                .unwrap();
+            assert_eq!(s["caught"]["count"], 20, "{semantics} {name}: {s:#}");
+            for q in ["median", "p99"] {
+                assert_eq!(
+                    s["time_to_catch_seconds"][q], want,
+                    "{semantics} {name} {q}: the replay of offset scrapes rolls back {want} s after the onset"
+                );
+            }
+        }
+    }
+}

@@ -72,6 +72,22 @@ pub(crate) fn resolve(
             .with_hint("add `traffic: {requests_per_second: N}` to the plan, or to the scenario file"),
         );
     }
+    let scrape_ms = plan.monitoring.scrape_interval.millis() as i64;
+    if let Some(offset) = spec.exposition.scrape_offset.filter(|o| o.0 >= scrape_ms) {
+        f.push(
+            Diagnostic::error(
+                "scrape-offset-too-long",
+                "/exposition/scrape_offset",
+                format!(
+                    "an evaluation {}s after a scrape is at or past the next scrape: the plan `{}` scrapes every {}",
+                    trim(offset.0 as f64 / 1000.0),
+                    plan.name,
+                    plan.monitoring.scrape_interval
+                ),
+            )
+            .with_hint("give an offset from `0s` to under the scrape interval"),
+        );
+    }
     let baseline = behaviour(spec, plan, &mut f);
     let written_series: Vec<String> = spec.baseline.series.keys().cloned().collect();
     // Series models refused (their errors are reported): what reads them is not also
@@ -132,6 +148,7 @@ pub(crate) fn resolve(
             baseline,
             exposition: Exposition {
                 per_code: spec.exposition.per_code.unwrap_or(true),
+                scrape_offset_ms: spec.exposition.scrape_offset.map_or(0, |o| o.0),
             },
             scenarios,
         }),

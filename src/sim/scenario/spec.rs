@@ -25,6 +25,7 @@ pub(crate) struct FileSpec {
 #[serde(deny_unknown_fields)]
 pub(crate) struct ExpositionSpec {
     pub(crate) per_code: Option<bool>,
+    pub(crate) scrape_offset: Option<Offset>,
 }
 
 #[derive(Debug, Default, Deserialize)]

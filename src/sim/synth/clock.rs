@@ -7,7 +7,7 @@
 use super::draw::{self, ClassDraw, Mix};
 use super::table::Pool;
 use super::{Bursts, FaultModel, Model, SeriesSet, instants};
-use crate::prom::{self, Sample, Semantics};
+use crate::prom::{self, Sample};
 use crate::promql::Track;
 use crate::sim::outcomes::Progress;
 use crate::sim::scenario::{Fault, FaultKind};
@@ -276,7 +276,7 @@ impl<'m, 'a> Clock<'m, 'a> {
     pub(crate) fn advance(&mut self, ts: i64, progress: Progress<'_>, plans: &mut Plans) -> &Tick {
         let schedule = progress.schedule;
         let m = self.model;
-        let target = ts.div_euclid(m.scrape_ms);
+        let target = m.last_scrape(ts);
         self.step.ts = ts;
         self.step.phase = schedule.phase_at(ts);
         self.step.spans.clear();
@@ -296,7 +296,8 @@ impl<'m, 'a> Clock<'m, 'a> {
             &mut self.cuts,
         );
         let mut push = |from: i64, to: i64| {
-            let (t0, t1) = (from * m.scrape_ms, to * m.scrape_ms);
+            // Scrape 0 may come before the release's start: requests begin at 0.
+            let (t0, t1) = (m.scrape_time(from).max(0), m.scrape_time(to));
             let slot = slots.push(to);
             let cpu_read = m.reads_cpu_between(t1, t0 + m.window_ms, progress);
             // A span that holds a change of rate, share or fault level is drawn in pieces
@@ -385,12 +386,7 @@ impl<'m, 'a> Clock<'m, 'a> {
             }
         }
         self.last_j = self.last_j.max(target);
-        let first_j = match m.semantics {
-            Semantics::Prometheus3 => (ts - m.window_ms).div_euclid(m.scrape_ms) + 1,
-            Semantics::Prometheus2 => (ts - m.window_ms + m.scrape_ms - 1).div_euclid(m.scrape_ms),
-        }
-        .max(0);
-        self.slots.pop_before(first_j);
+        self.slots.pop_before(m.first_scrape_in_window(ts));
         self.step.window = self.window(ts, self.slots.ends());
         self.step.canary_window = match self.faults.last_sample() {
             Some(last)
@@ -417,7 +413,7 @@ impl<'m, 'a> Clock<'m, 'a> {
             None => Window::default(),
             Some((f, l)) => {
                 let (jf, jl) = (self.slots.j[f], self.slots.j[l]);
-                let (first_t, last_t) = (jf * m.scrape_ms, jl * m.scrape_ms);
+                let (first_t, last_t) = (m.scrape_time(jf), m.scrape_time(jl));
                 let intervals = (jl - jf) as usize;
                 let layout = (first_t - start, ts - last_t, jl - jf);
                 let factor = match self.layout {

@@ -461,7 +461,7 @@ impl<'m, 'a> Lanes<'m, 'a> {
         let (m, w) = (self.model, self.width);
         let base = &m.scenarios.baseline;
         let share = m.canary_share[phase];
-        let scrape = ts.div_euclid(m.scrape_ms) * m.scrape_ms;
+        let scrape = m.scrape_time(m.last_scrape(ts));
         for l in 0..self.live {
             let rng = &mut self.rng.lane(l);
             let canary_rps = m.total_rps(ts) * self.burst[l] * share;
@@ -661,7 +661,7 @@ impl<'m, 'a> Lanes<'m, 'a> {
                     let moved = canary && faults.moves_custom(mi);
                     let share = m.canary_share[step.phase];
                     let rps = m.total_rps(step.ts);
-                    let scrape = step.ts.div_euclid(m.scrape_ms) * m.scrape_ms;
+                    let scrape = m.scrape_time(m.last_scrape(step.ts));
                     let row = noise_row(m, w, ti, GAUGE_ROWS + mi);
                     let drift = &mut self.noise[row..row + n];
                     fill(values, w, n, 2 * mi + side, |l| {
@@ -678,7 +678,7 @@ impl<'m, 'a> Lanes<'m, 'a> {
                 // Computed from the series after every track's other values.
                 SyntheticMetric::Query { .. } => {}
                 SyntheticMetric::Up => {
-                    let up = !(canary && self.faults.down_at(step.ts, m.scrape_ms));
+                    let up = !(canary && self.faults.down_at(step.ts, m));
                     fill(values, w, n, 2 * mi + side, |_| {
                         Some(f64::from(u8::from(up)))
                     });
@@ -688,7 +688,7 @@ impl<'m, 'a> Lanes<'m, 'a> {
         }
         // A crashed canary's instant series are stale: its gauges have no value (drawn all
         // the same, so that every trial takes the same random numbers).
-        if canary && self.faults.down_at(step.ts, m.scrape_ms) {
+        if canary && self.faults.down_at(step.ts, m) {
             for &(mi, source) in &demand.metrics[side] {
                 if matches!(
                     source,

@@ -199,6 +199,8 @@ const DAY_MS: i64 = 86_400_000;
 pub(crate) struct Model<'a> {
     pub(crate) semantics: Semantics,
     pub(crate) scrape_ms: i64,
+    /// How long after a scrape each evaluation comes ([`Model::scrape_time`]).
+    pub(crate) scrape_offset_ms: i64,
     pub(crate) eval_ms: i64,
     pub(crate) window_ms: i64,
     /// Scrape indices whose samples some window reads, as residues modulo `period`
@@ -394,14 +396,16 @@ impl<'a> Model<'a> {
         let scrape_ms = (plan.monitoring.scrape_interval.millis() as i64).max(1);
         let eval_ms = (plan.monitoring.evaluation_interval.millis() as i64).max(1);
         let window_ms = plan.monitoring.window.millis() as i64;
+        let scrape_offset_ms = scenarios.exposition.scrape_offset_ms;
         let needed = (eval_ms % scrape_ms == 0 && window_ms % scrape_ms == 0).then(|| {
             let period = eval_ms / scrape_ms;
             let w = window_ms / scrape_ms;
             // Window (ts-w, ts] in Prometheus 3 starts at the scrape after ts-w; [ts-w, ts]
-            // in 2.42 at ts-w itself.
+            // in 2.42 at ts-w itself when a scrape falls there (no offset), else at the
+            // next. An evaluation's own latest scrape is always on the grid's residue 0.
             let first = match semantics {
-                Semantics::Prometheus3 => (1 - w).rem_euclid(period),
-                Semantics::Prometheus2 => (-w).rem_euclid(period),
+                Semantics::Prometheus2 if scrape_offset_ms == 0 => (-w).rem_euclid(period),
+                _ => (1 - w).rem_euclid(period),
             };
             (period, [0, first])
         });
@@ -412,7 +416,12 @@ impl<'a> Model<'a> {
             .filter(|(_, s)| matches!(s, SyntheticMetric::Query { .. }))
             .map(|(m, _)| m)
             .collect();
-        let series = series::SeriesSim::new(plan, scenarios, slots, (scrape_ms, semantics));
+        let series = series::SeriesSim::new(
+            plan,
+            scenarios,
+            slots,
+            (scrape_ms, scenarios.exposition.scrape_offset_ms, semantics),
+        );
         let stable_needed: Vec<bool> = sources
             .iter()
             .enumerate()
@@ -471,6 +480,7 @@ impl<'a> Model<'a> {
         let mut model = Model {
             semantics,
             scrape_ms,
+            scrape_offset_ms,
             eval_ms,
             window_ms,
             needed,
@@ -504,6 +514,31 @@ impl<'a> Model<'a> {
             .map(|b| model.cycle_rps(b * BLOCK_MS + BLOCK_MS / 2))
             .collect();
         model
+    }
+
+    /// When scrape `j` happens: every scrape interval, each evaluation (on the grid of the
+    /// evaluation interval from 0) coming `scrape_offset_ms` after one. Scrape 0, at or
+    /// before the release's start, has every counter at 0.
+    #[inline]
+    pub(crate) fn scrape_time(&self, j: i64) -> i64 {
+        j * self.scrape_ms - self.scrape_offset_ms
+    }
+
+    /// The last scrape at or before `t`.
+    #[inline]
+    pub(crate) fn last_scrape(&self, t: i64) -> i64 {
+        (t + self.scrape_offset_ms).div_euclid(self.scrape_ms)
+    }
+
+    /// The first scrape whose sample a window ending at `ts` holds, by the semantics'
+    /// range selection (`(ts - window, ts]` in Prometheus 3, closed in 2.42), at least 0.
+    pub(crate) fn first_scrape_in_window(&self, ts: i64) -> i64 {
+        let start = ts - self.window_ms;
+        match self.semantics {
+            Semantics::Prometheus3 => self.last_scrape(start) + 1,
+            Semantics::Prometheus2 => self.last_scrape(start - 1) + 1,
+        }
+        .max(0)
     }
 
     /// The whole service's request rate at `t`, per second: the daily cycle's rate at the
@@ -813,7 +848,7 @@ impl<'m> FaultModel<'m> {
             fault,
             down_from: fault
                 .filter(|f| f.kind == FaultKind::Crash)
-                .map(|f| (f.onset_ms.max(0) + model.scrape_ms - 1).div_euclid(model.scrape_ms)),
+                .map(|f| model.last_scrape(f.onset_ms.max(0) - 1) + 1),
             leak_steps,
             canary,
             stable: mix(stable.unwrap_or_default(), 0),
@@ -851,9 +886,8 @@ impl<'m> FaultModel<'m> {
     /// scrape at or before it failed (a `crash`), so its `up` reads 0 and its instant
     /// series are stale.
     #[inline]
-    pub(super) fn down_at(&self, ts: i64, scrape_ms: i64) -> bool {
-        self.down_from
-            .is_some_and(|j| ts.div_euclid(scrape_ms) >= j)
+    pub(super) fn down_at(&self, ts: i64, model: &Model<'_>) -> bool {
+        self.down_from.is_some_and(|j| model.last_scrape(ts) >= j)
     }
 
     /// The last scrape whose sample a `crash`ed canary has, if it crashed (-1: none).

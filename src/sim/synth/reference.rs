@@ -144,7 +144,8 @@ enum Gauge {
 }
 
 impl TrackSeries {
-    fn new(track: Track, series: SeriesSet, buckets: usize) -> TrackSeries {
+    /// A track whose first scrape, every counter at 0, is at `first_scrape`.
+    fn new(track: Track, series: SeriesSet, buckets: usize, first_scrape: i64) -> TrackSeries {
         let cells = if series.latency { buckets } else { 0 };
         let mut t = TrackSeries {
             track,
@@ -163,7 +164,7 @@ impl TrackSeries {
             redis_memory: 0.0,
             noise: HashMap::new(),
         };
-        t.scrape(0);
+        t.scrape(first_scrape);
         t
     }
 
@@ -250,14 +251,19 @@ impl<'r, 'a> Reference<'r, 'a> {
             ..model.canary_series
         };
         let buckets = model.les.len();
-        let mut canary = TrackSeries::new(Track::Canary, canary, buckets);
+        let mut canary = TrackSeries::new(Track::Canary, canary, buckets, model.scrape_time(0));
         if faults.down_from == Some(0) {
             // Crashed from the start: not even the first scrape succeeds.
             canary.forget_samples();
         }
         let mut tracks = vec![canary];
         if let Some(stable) = model.stable_series {
-            tracks.push(TrackSeries::new(Track::Stable, stable, buckets));
+            tracks.push(TrackSeries::new(
+                Track::Stable,
+                stable,
+                buckets,
+                model.scrape_time(0),
+            ));
         }
         let schedule = model.schedule.clone();
         let mut span_ends = span_ends(model, schedule.latest_end());
@@ -416,9 +422,11 @@ impl<'r, 'a> Reference<'r, 'a> {
         if ts % BLOCK_MS == 0 {
             self.pool.clear();
         }
-        for j in self.scraped + 1..=ts.div_euclid(m.scrape_ms) {
+        for j in self.scraped + 1..=m.last_scrape(ts) {
             if self.span_ends[j as usize] {
-                self.draw_span(self.span_start * m.scrape_ms, j * m.scrape_ms, burst);
+                // Scrape 0 may come before the release's start: requests begin at 0.
+                let from = m.scrape_time(self.span_start).max(0);
+                self.draw_span(from, m.scrape_time(j), burst);
                 self.span_start = j;
             }
             // Inside a span the counters keep the value they had at its start: no window
@@ -427,7 +435,7 @@ impl<'r, 'a> Reference<'r, 'a> {
             let down = self.faults.down_from.is_some_and(|d| j >= d);
             for t in &mut self.tracks {
                 if !(down && t.track == Track::Canary) {
-                    t.scrape(j * m.scrape_ms);
+                    t.scrape(m.scrape_time(j));
                 }
             }
             self.scraped = j;
@@ -553,7 +561,7 @@ impl<'r, 'a> Reference<'r, 'a> {
         let base = &m.scenarios.baseline;
         let share = m.canary_share[self.schedule.phase_at(ts)];
         let intensity = self.faults.at(ts, m.total_rps(ts) * burst * share);
-        let scrape = ts.div_euclid(m.scrape_ms) * m.scrape_ms;
+        let scrape = m.scrape_time(m.last_scrape(ts));
         for (t, read) in self.tracks.iter_mut().zip(reads) {
             let reads = |source| read.iter().any(|&mi| m.sources[mi] == source);
             let lift = match self.faults.fault {
@@ -591,8 +599,7 @@ impl<'r, 'a> Reference<'r, 'a> {
     /// before.
     fn value(&mut self, ti: usize, mi: usize, ts: i64, burst: f64) -> Option<f64> {
         let source = self.model.sources[mi];
-        let down =
-            self.tracks[ti].track == Track::Canary && self.faults.down_at(ts, self.model.scrape_ms);
+        let down = self.tracks[ti].track == Track::Canary && self.faults.down_at(ts, self.model);
         let v = self.scraped_value(ti, mi, ts, burst);
         match source {
             SyntheticMetric::Up => Some(if down { 0.0 } else { 1.0 }),
@@ -653,7 +660,7 @@ impl<'r, 'a> Reference<'r, 'a> {
                 time_constant_ms,
             } => {
                 let fresh: f64 = self.rng.sample(StandardNormal);
-                let scrape = ts.div_euclid(m.scrape_ms) * m.scrape_ms;
+                let scrape = m.scrape_time(m.last_scrape(ts));
                 let z = self.tracks[ti]
                     .noise
                     .entry(Gauge::Custom(mi))
@@ -692,7 +699,7 @@ impl<'r, 'a> Reference<'r, 'a> {
         // would be read).
         for s in [window.first(), window.last()].into_iter().flatten() {
             assert!(
-                self.span_ends[(s.t / m.scrape_ms) as usize],
+                self.span_ends[m.last_scrape(s.t) as usize],
                 "the window at {ts} reads the undrawn sample at {}",
                 s.t
             );
@@ -712,12 +719,14 @@ fn span_ends(model: &Model<'_>, end: i64) -> Vec<bool> {
     if eval % scrape != 0 || window % scrape != 0 {
         return vec![true; last as usize + 1];
     }
-    let grid: Vec<Sample> = (0..=last).map(|j| Sample::new(j * scrape, 0.0)).collect();
+    let grid: Vec<Sample> = (0..=last)
+        .map(|j| Sample::new(model.scrape_time(j), 0.0))
+        .collect();
     let mut ends = vec![false; grid.len()];
     for ts in (0..=end + window).step_by(eval as usize) {
         let read = prom::select::select_range(&grid, ts, window, model.semantics);
         for s in [read.first(), read.last()].into_iter().flatten() {
-            ends[(s.t / scrape) as usize] = true;
+            ends[model.last_scrape(s.t) as usize] = true;
         }
     }
     ends

@@ -85,6 +85,8 @@ pub(crate) struct SeriesSim {
     /// The longest a query reaches back from its evaluation time.
     horizon_ms: i64,
     scrape_ms: i64,
+    /// Scrape `j` is at `j · scrape_ms - scrape_offset_ms` ([`super::Model::scrape_time`]).
+    scrape_offset_ms: i64,
 }
 
 /// Per track (canary, stable), the series `models` give, without samples, in model order.
@@ -240,7 +242,7 @@ impl SeriesSim {
         plan: &CheckedPlan,
         scenarios: &Scenarios,
         slots: Vec<usize>,
-        (scrape_ms, semantics): (i64, Semantics),
+        (scrape_ms, scrape_offset_ms, semantics): (i64, i64, Semantics),
     ) -> Option<SeriesSim> {
         if slots.is_empty() {
             return None;
@@ -275,6 +277,7 @@ impl SeriesSim {
             queries,
             horizon_ms,
             scrape_ms,
+            scrape_offset_ms,
         })
     }
 
@@ -312,10 +315,11 @@ impl SeriesSim {
         (track, done): (Track, i64),
         ts: i64,
     ) -> Advance {
-        let s = self.scrape_ms;
-        let last = ts.div_euclid(s);
+        let (s, offset) = (self.scrape_ms, self.scrape_offset_ms);
+        let time = |j: i64| j * s - offset;
+        let last = (ts + offset).div_euclid(s);
         // The first scrape some query at `ts` can read.
-        let first_read = (ts - self.horizon_ms + s - 1).div_euclid(s).max(0);
+        let first_read = (ts - self.horizon_ms + offset + s - 1).div_euclid(s).max(0);
         // Only a fault that moves some series tells its levels apart: otherwise every
         // interval is drawn as the healthy twin draws it, number for number.
         let moves = faults.fault().is_some_and(|f| !f.series.is_empty());
@@ -327,7 +331,8 @@ impl SeriesSim {
             if j > 0 {
                 // The interval's pieces ([`super::instants`]): one, unless the rate, the
                 // share or the fault's level changes inside it.
-                let (t0, t1) = ((j - 1) * s, j * s);
+                // Scrape 0 may come before the release's start: requests begin at 0.
+                let (t0, t1) = (time(j - 1).max(0), time(j));
                 let cut_by = (moves && track == Track::Canary).then_some(faults);
                 super::instants::pieces((t0, t1), (model, cut_by, schedule), |a, b| {
                     let mid = (a + b) / 2;
@@ -354,7 +359,7 @@ impl SeriesSim {
                 }
             } else {
                 scrapes.push(Scrape {
-                    t: j * s,
+                    t: time(j),
                     parts: first_part..parts.len(),
                     stale: track == Track::Canary && faults.down_from() == Some(j),
                     down: track == Track::Canary && faults.down_from().is_some_and(|d| j > d),

@@ -687,3 +687,30 @@ fn guarded_lanes_compute_what_the_reference_computes() {
     }
     eprintln!("{seen:?}");
 }
+
+/// Scrapes 7s before each evaluation (`exposition.scrape_offset`): phase starts fall
+/// between scrapes (spans cut there), scrape 0 comes before the release's start, and
+/// Prometheus 2.42's closed windows hold no scrape at their start. With [`FAULTS`] and
+/// the series of [`SERIES_FAULTS`], crashes off the grid included.
+#[test]
+fn offset_lanes_compute_what_the_reference_computes() {
+    let lawsker = file("plans/lawsker.yaml", Kind::Plan);
+    let two_hours = Source::new(
+        "lawsker (two-hour phases)".to_string(),
+        in_two_hour_phases(&lawsker.text),
+    );
+    let offset = |s: Source| {
+        let text = format!("exposition: {{ scrape_offset: 7s }}\n{}", s.text);
+        Source::new(format!("{} (scrapes 7s early)", s.name), text).holding(Kind::Scenarios)
+    };
+    let [faults, _] = fault_files();
+    let [series, _] = series_files();
+    let mut seen = Seen::default();
+    check(two_hours, &[offset(faults)], &mut seen);
+    let with_p90 = Source::new(
+        "lawsker (job p90, two-hour phases)".to_string(),
+        in_two_hour_phases(&with_job_p90(&lawsker.text)),
+    );
+    check(with_p90, &[offset(series)], &mut seen);
+    eprintln!("{seen:?}");
+}
