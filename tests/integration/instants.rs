@@ -68,7 +68,7 @@ fn a_fault_between_scrapes_is_caught_when_the_replay_of_its_counters_catches_it(
     let p = p.to_str().unwrap();
     let mut scenarios = String::from(
         "trials: 20\ntraffic: { requests_per_second: 20000, daily_amplitude: 0 }\n\
-         baseline: { error_rate: 0% }\nscenarios:\n  - name: healthy\n",
+         baseline: { error_rate: 0% }\nexposition: { scrape_offset: 0s }\nscenarios:\n  - name: healthy\n",
     );
     for onset in ONSETS {
         writeln!(

@@ -176,7 +176,7 @@ fn per_code_counters_give_the_error_rate_prometheus_computes() {
                 "codes-scenarios.yaml",
                 &format!(
                     "trials: 20\ntraffic: {{ requests_per_second: 200000, daily_amplitude: 0 }}\n\
-                     baseline: {{ error_rate: 0% }}\nexposition: {{ per_code: {per_code} }}\n\
+                     baseline: {{ error_rate: 0% }}\nexposition: {{ per_code: {per_code}, scrape_offset: 0s }}\n\
                      scenarios:\n  - name: healthy\n  - name: outage\n    fault: {{ kind: step, onset: 10m, error_rate: 100% }}\n"
                 ),
             );

@@ -59,11 +59,13 @@ scenarios:
     fault: { kind: crash, onset: 20m1s }
 ";
 
-/// The exact rollback time of a crash at `onset_ms` (from the onset): first failed scrape,
-/// next evaluation, then `for` on the evaluation grid.
+/// The exact rollback time of a crash at `onset_ms` (from the onset): first failed scrape
+/// (scrapes half an interval before the evaluations, the scenario files' default), next
+/// evaluation, then `for` on the evaluation grid.
 fn expected_detection_ms(onset_ms: i64, scrape_ms: i64, eval_ms: i64, for_ms: i64) -> i64 {
     let up = |t: i64, m: i64| (t + m - 1) / m * m;
-    let failed = up(onset_ms, scrape_ms);
+    let offset = scrape_ms / 2;
+    let failed = up(onset_ms + offset, scrape_ms) - offset;
     let pending = up(failed, eval_ms);
     let fires = pending + up(for_ms, eval_ms);
     fires - onset_ms

@@ -148,7 +148,12 @@ pub(crate) fn resolve(
             baseline,
             exposition: Exposition {
                 per_code: spec.exposition.per_code.unwrap_or(true),
-                scrape_offset_ms: spec.exposition.scrape_offset.map_or(0, |o| o.0),
+                // Prometheus spreads scrapes and rule evaluations over their intervals:
+                // half an interval apart is the typical case, never aligned.
+                scrape_offset_ms: spec
+                    .exposition
+                    .scrape_offset
+                    .map_or(scrape_ms / 2, |o| o.0),
             },
             scenarios,
         }),

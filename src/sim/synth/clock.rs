@@ -113,8 +113,9 @@ pub(crate) struct Span {
     /// What the fault does in it, when that does not depend on the trial (None under
     /// overdispersion: a `load` fault's level follows the trial's own rate).
     pub(super) facts: Option<Facts>,
-    /// The ring slot of the sample at its end.
-    pub(super) slot: usize,
+    /// The ring slot of the sample at its end (None: it ends at an evaluation between
+    /// scrapes, and its counts go into the next scrape's sample).
+    pub(super) slot: Option<usize>,
     /// Whether some evaluation that reads CPU can read this span's busy seconds
     /// ([`Model::reads_cpu_between`]).
     pub(super) cpu_read: bool,
@@ -239,6 +240,8 @@ pub(crate) struct Clock<'m, 'a> {
     step: Tick,
     /// The pieces of the span being planned ([`instants`]).
     cuts: Vec<(i64, i64)>,
+    /// Requests are drawn up to here (the latest evaluation, or scrape after it).
+    drawn_to: i64,
 }
 
 impl<'m, 'a> Clock<'m, 'a> {
@@ -252,6 +255,7 @@ impl<'m, 'a> Clock<'m, 'a> {
             layout: None,
             step: Tick::default(),
             cuts: Vec::new(),
+            drawn_to: 0,
         }
     }
 
@@ -267,6 +271,7 @@ impl<'m, 'a> Clock<'m, 'a> {
             layout: self.layout,
             step: Tick::default(),
             cuts: Vec::new(),
+            drawn_to: self.drawn_to,
         }
     }
 
@@ -288,18 +293,28 @@ impl<'m, 'a> Clock<'m, 'a> {
         let mut j = self.last_j;
         // A crashed canary's last sample ends a span: its windows end there.
         let crash_end = self.faults.last_sample().filter(|&l| l > 0);
-        let (tracks, faults, step, slots, cuts) = (
+        let (tracks, faults, step, slots, cuts, drawn_to) = (
             &self.tracks,
             self.faults,
             &mut self.step,
             &mut self.slots,
             &mut self.cuts,
+            &mut self.drawn_to,
         );
-        let mut push = |from: i64, to: i64| {
-            // Scrape 0 may come before the release's start: requests begin at 0.
-            let (t0, t1) = (m.scrape_time(from).max(0), m.scrape_time(to));
-            let slot = slots.push(to);
-            let cpu_read = m.reads_cpu_between(t1, t0 + m.window_ms, progress);
+        // Draws what happened from what is drawn so far to scrape `to` (recorded in its
+        // slot), or with `to` None to the evaluation itself (nothing recorded: the requests
+        // between the latest scrape and the evaluation, which a rollback then still
+        // counts, go into the next scrape's sample).
+        let mut push = |from: i64, to: Option<i64>| {
+            let (t0, t1) = (*drawn_to, to.map_or(ts, |to| m.scrape_time(to)));
+            if t1 <= t0 {
+                return;
+            }
+            *drawn_to = t1;
+            let slot = to.map(|to| slots.push(to));
+            // Which evaluations can read the busy seconds: those of the scrape span.
+            let span_end = m.scrape_time(to.unwrap_or(from + 1));
+            let cpu_read = m.reads_cpu_between(span_end, m.scrape_time(from) + m.window_ms, progress);
             // A span that holds a change of rate, share or fault level is drawn in pieces
             // cut there, each recording its counters' values in the span's slot (the
             // last piece's are the sample at the span's end).
@@ -369,7 +384,7 @@ impl<'m, 'a> Clock<'m, 'a> {
                 let mut r = (self.last_j + 1).rem_euclid(period);
                 for next in self.last_j + 1..=target {
                     if next == target || r == a || r == b || Some(next) == crash_end {
-                        push(j, next);
+                        push(j, Some(next));
                         j = next;
                     }
                     r += 1;
@@ -380,11 +395,12 @@ impl<'m, 'a> Clock<'m, 'a> {
             }
             None => {
                 for next in self.last_j + 1..=target {
-                    push(j, next);
+                    push(j, Some(next));
                     j = next;
                 }
             }
         }
+        push(j, None);
         self.last_j = self.last_j.max(target);
         self.slots.pop_before(m.first_scrape_in_window(ts));
         self.step.window = self.window(ts, self.slots.ends());

@@ -427,7 +427,9 @@ impl<'m, 'a> Lanes<'m, 'a> {
                 // advanced by its mean elsewhere.
                 self.draw_cpu(ti, span);
             }
-            self.tracks[ti].write(span.slot, self.width, n, self.cells);
+            if let Some(slot) = span.slot {
+                self.tracks[ti].write(slot, self.width, n, self.cells);
+            }
         }
     }
 

@@ -230,6 +230,8 @@ struct Reference<'r, 'a> {
     /// The latest scrape drawn up to, and the one its span started at.
     scraped: i64,
     span_start: i64,
+    /// Requests are drawn up to here: the latest evaluation, or a scrape after it.
+    drawn_to: i64,
     /// The query metrics' series, and their queries.
     series: Option<SeriesLane>,
     bounds: Vec<[Bound; 2]>,
@@ -288,6 +290,7 @@ impl<'r, 'a> Reference<'r, 'a> {
             pool: Pool::default(),
             scraped: 0,
             span_start: 0,
+            drawn_to: 0,
             series: model.series.as_ref().map(|sim| sim.lane(seed)),
             bounds: model.series.as_ref().map_or(Vec::new(), SeriesSim::bounds),
         }
@@ -424,9 +427,9 @@ impl<'r, 'a> Reference<'r, 'a> {
         }
         for j in self.scraped + 1..=m.last_scrape(ts) {
             if self.span_ends[j as usize] {
-                // Scrape 0 may come before the release's start: requests begin at 0.
-                let from = m.scrape_time(self.span_start).max(0);
-                self.draw_span(from, m.scrape_time(j), burst);
+                let span = (m.scrape_time(self.span_start), m.scrape_time(j));
+                self.draw_span((self.drawn_to, span.1), span, burst);
+                self.drawn_to = span.1;
                 self.span_start = j;
             }
             // Inside a span the counters keep the value they had at its start: no window
@@ -439,6 +442,15 @@ impl<'r, 'a> Reference<'r, 'a> {
                 }
             }
             self.scraped = j;
+        }
+        // The requests between the latest scrape and the evaluation (scrapes offset from
+        // evaluations): drawn now, so that a rollback here counts them, and recorded at the
+        // next scrape.
+        if self.drawn_to < ts {
+            let from = self.span_start;
+            let span = (m.scrape_time(from), m.scrape_time(from + 1));
+            self.draw_span((self.drawn_to, ts), span, burst);
+            self.drawn_to = ts;
         }
         // What the running rules read: per track, the metrics in order (the stable track's
         // only where a rule compares with it).
@@ -475,16 +487,19 @@ impl<'r, 'a> Reference<'r, 'a> {
         values
     }
 
-    /// Draws the requests and CPU seconds of every track in the span from `t0` to `t1`
-    /// (both on the scrape grid), the whole service's request rate multiplied by `burst`:
-    /// piece by piece where a parameter changes inside it ([`instants`]).
-    fn draw_span(&mut self, t0: i64, t1: i64, burst: f64) {
+    /// Draws the requests and CPU seconds of every track from `t0` to `t1` (the span of
+    /// scrapes from `from` to `to`, or its part up to or from an evaluation between them),
+    /// the whole service's request rate multiplied by `burst`: piece by piece where a
+    /// parameter changes inside it ([`instants`]).
+    fn draw_span(&mut self, (t0, t1): (i64, i64), (from, to): (i64, i64), burst: f64) {
         let m = self.model;
         let progress = Progress {
             schedule: &self.schedule,
             gates_from: &self.gates_from,
         };
-        let cpu_read = m.reads_cpu_between(t1, t0 + m.window_ms, progress);
+        // Which evaluations can read the busy seconds: those of the scrape span `from` to
+        // `to` this is (part of).
+        let cpu_read = m.reads_cpu_between(to, from + m.window_ms, progress);
         let mut cuts = Vec::new();
         instants::pieces(
             (t0, t1),

@@ -696,7 +696,7 @@ mod tests {
 
     fn scenarios(trials: u64) -> String {
         format!(
-            "trials: {trials}\ntraffic: {{ daily_amplitude: 0 }}\nbaseline:\n  series:\n    \
+            "trials: {trials}\ntraffic: {{ daily_amplitude: 0 }}\nexposition: {{ scrape_offset: 0s }}\nbaseline:\n  series:\n    \
              flow_started_total: {{ counter: {{ per_request: {PER_REQUEST} }} }}\n    \
              flow_done_total: {{ counter: {{ of: flow_started_total, share: {SHARE} }} }}\n\
              scenarios:\n  - name: healthy\n"
@@ -735,7 +735,8 @@ mod tests {
         sum
     }
 
-    /// The closed form: in Prometheus 2.42 a one-minute window on the 15-second grid holds
+    /// The closed form, on the grid whose scrapes fall on the evaluations (`scrape_offset:
+    /// 0s`): in Prometheus 2.42 a one-minute window on the 15-second grid holds
     /// the samples at both of its ends, so each `rate()` is its counter's increase over
     /// the minute divided by 60 (no extrapolation), and the ratio is exactly
     /// completed/started over that minute: started ~ Poisson(λ), λ = 1 rps · 1/60 · 60 s,
@@ -816,7 +817,7 @@ mod tests {
         let (lowered, s) = load(
             &histogram_plan(),
             format!(
-                "trials: {trials}\ntraffic: {{ daily_amplitude: 0 }}\nbaseline:\n  series:\n    \
+                "trials: {trials}\ntraffic: {{ daily_amplitude: 0 }}\nexposition: {{ scrape_offset: 0s }}\nbaseline:\n  series:\n    \
                  job_seconds: {{ histogram: {{ per_request: {PER_REQUEST}, buckets: {{ 1: {AT_MOST_1S}, 2: 1 }} }} }}\n\
                  scenarios:\n  - name: healthy\n"
             ),
