@@ -20,7 +20,8 @@
 //!   replay give it), `watch_seconds` and
 //!   `watch_default` (how long the last
 //!   phase is watched, and whether the plan left it to the default), `exposition`
-//!   (`per_code`: the request counters per status code), and `metrics`: per
+//!   (`per_code`: the request counters per status code; `scrape_offset_seconds`: how
+//!   long after a scrape each evaluation comes), and `metrics`: per
 //!   metric some rule reads, in plan order,
 //!   `{metric, model, parameters}`: `model` one of `error_rate`, `availability`,
 //!   `throughput`, `latency_quantile`, `cpu`, `memory`, `db_connections`, `redis_memory`,
@@ -145,6 +146,8 @@ pub(crate) struct Assumptions {
 #[derive(Serialize)]
 pub(crate) struct ExpositionAssumed {
     pub(crate) per_code: bool,
+    /// How long after a scrape each evaluation comes.
+    pub(crate) scrape_offset_seconds: f64,
 }
 
 #[derive(Serialize)]
@@ -431,6 +434,7 @@ pub(crate) fn build(
             watch_default: plan.watch_is_default(),
             exposition: ExpositionAssumed {
                 per_code: scenarios.exposition.per_code,
+                scrape_offset_seconds: scenarios.exposition.scrape_offset_ms as f64 / 1000.0,
             },
             metrics: metric_models(plan, rules, scenarios),
         },
@@ -797,11 +801,16 @@ fn describe_series(
             all.get(parent).map_or("?", |p| p.name.as_str()),
             pct(share)
         ),
-        SeriesKind::Gauge(g) => format!(
-            "gauge, mean {}, noise {} drifting over {} s",
+        SeriesKind::Gauge(g) if g.time_constant_ms > 0 => format!(
+            "gauge, mean {}, noise {}, drifting with a time constant of {}",
             num(g.mean),
             num(g.noise),
-            num(g.time_constant_ms as f64 / 1000.0)
+            secs(g.time_constant_ms as f64 / 1000.0)
+        ),
+        SeriesKind::Gauge(g) => format!(
+            "gauge, mean {}, noise {}, drawn afresh at every read",
+            num(g.mean),
+            num(g.noise)
         ),
     };
     match &m.split {
@@ -859,10 +868,14 @@ fn model_text(m: &MetricModel) -> String {
                 .to_string()
         }
         kind => format!(
-            "{} gauge, mean {}, noise {} (standard deviation per scrape)",
+            "{} gauge, mean {}, noise {} (standard deviation per scrape), {}",
             kind.trim_end_matches("_gauge").replace('_', " "),
             num(p("mean")),
-            num(p("noise"))
+            num(p("noise")),
+            match p("time_constant_seconds") {
+                t if t > 0.0 => format!("drifting with a time constant of {}", secs(t)),
+                _ => "drawn afresh at every read".to_string(),
+            }
         ),
     }
 }
@@ -1118,6 +1131,16 @@ pub(crate) fn text(r: &SimulationReport) -> String {
         secs(a.scrape_interval_seconds),
         secs(a.evaluation_interval_seconds),
         secs(a.window_seconds)
+    );
+    let _ = writeln!(
+        s,
+        "  exposition     {}; each evaluation {} after a scrape",
+        if a.exposition.per_code {
+            "request counters per status code, each extrapolated on its own"
+        } else {
+            "one counter of every request"
+        },
+        secs(a.exposition.scrape_offset_seconds)
     );
     let tr = &a.traffic;
     let _ = writeln!(

@@ -150,10 +150,7 @@ pub(crate) fn resolve(
                 per_code: spec.exposition.per_code.unwrap_or(true),
                 // Prometheus spreads scrapes and rule evaluations over their intervals:
                 // half an interval apart is the typical case, never aligned.
-                scrape_offset_ms: spec
-                    .exposition
-                    .scrape_offset
-                    .map_or(scrape_ms / 2, |o| o.0),
+                scrape_offset_ms: spec.exposition.scrape_offset.map_or(scrape_ms / 2, |o| o.0),
             },
             scenarios,
         }),

@@ -314,7 +314,8 @@ impl<'m, 'a> Clock<'m, 'a> {
             let slot = to.map(|to| slots.push(to));
             // Which evaluations can read the busy seconds: those of the scrape span.
             let span_end = m.scrape_time(to.unwrap_or(from + 1));
-            let cpu_read = m.reads_cpu_between(span_end, m.scrape_time(from) + m.window_ms, progress);
+            let cpu_read =
+                m.reads_cpu_between(span_end, m.scrape_time(from) + m.window_ms, progress);
             // A span that holds a change of rate, share or fault level is drawn in pieces
             // cut there, each recording its counters' values in the span's slot (the
             // last piece's are the sample at the span's end).

@@ -51,11 +51,16 @@ pub(crate) fn pieces(
     (traffic, faults, schedule): (&dyn Traffic, Option<&dyn Faults>, &Schedule),
     mut piece: impl FnMut(i64, i64),
 ) {
+    // Whether the fault has begun is part of the key: a `load` fault's level at the mean
+    // rate may stay 0 across its onset while a trial whose own rate is higher crosses it.
     let key = |t: i64| {
         let share = traffic.canary_share(schedule.phase_at(t));
         let rps = traffic.mean_rps(t);
         let level = faults.map_or(0, |f| f.level_at(t, rps * share));
-        (share.to_bits(), rps.to_bits(), level)
+        let begun = faults
+            .and_then(|f| f.fault())
+            .is_some_and(|f| t >= f.onset_ms);
+        (share.to_bits(), rps.to_bits(), level, begun)
     };
     let mut from = t0;
     let mut at = key(t0);
@@ -204,6 +209,44 @@ mod tests {
             cut((590_000, 610_000), g, vec![0]),
             [(590_000, 600_000), (600_000, 610_000)]
         );
+    }
+
+    /// A `load` fault over the limit only for trials busier than the mean: its onset still
+    /// cuts the span, since each trial's level is worked out piece by piece at its own rate.
+    #[test]
+    fn a_load_fault_cuts_at_its_onset_even_below_the_limit_at_the_mean_rate() {
+        struct Load(Fault);
+        impl Faults for Load {
+            fn fault(&self) -> Option<&Fault> {
+                Some(&self.0)
+            }
+            fn level_at(&self, t: i64, canary_rps: f64) -> usize {
+                usize::from(self.0.intensity(t, canary_rps) > 0.0)
+            }
+            fn intensity(&self, level: usize) -> f64 {
+                level as f64
+            }
+            fn down_from(&self) -> Option<i64> {
+                None
+            }
+            fn next_change(&self, t: i64) -> Option<i64> {
+                super::super::next_fault_change(&self.0, t, 1)
+            }
+        }
+        let onset = 40 * 60_000 + 37_000;
+        // The mean canary rate is 0.5 (10 rps at 5%), under the limit of 1.
+        let f = fault(FaultKind::Load { above_rps: 1.0 }, onset);
+        let schedule = Schedule::for_tests(vec![0]);
+        let mut out = Vec::new();
+        let traffic = Flat {
+            block_ms: 3_600_000,
+        };
+        pieces(
+            (40 * 60_000, 41 * 60_000),
+            (&traffic, Some(&Load(f)), &schedule),
+            |a, b| out.push((a, b)),
+        );
+        assert_eq!(out, [(40 * 60_000, onset), (onset, 41 * 60_000)]);
     }
 
     #[test]

@@ -467,7 +467,8 @@ impl<'m, 'a> Lanes<'m, 'a> {
         for l in 0..self.live {
             let rng = &mut self.rng.lane(l);
             let canary_rps = m.total_rps(ts) * self.burst[l] * share;
-            let intensity = self.faults.at(ts, canary_rps);
+            // The gauge is the scrape's: the fault as it was then.
+            let intensity = self.faults.at(scrape, canary_rps);
             for (ti, t) in self.tracks.iter_mut().enumerate() {
                 let r = demand.series[usize::from(t.track != Track::Canary)];
                 if !(r.memory || r.db || r.redis) {
@@ -670,7 +671,7 @@ impl<'m, 'a> Lanes<'m, 'a> {
                         let fresh: f64 = rng.lane(l).sample(rand_distr::StandardNormal);
                         let z = drift[l].at(scrape, time_constant_ms, fresh);
                         let intensity = if moved {
-                            faults.at(step.ts, rps * burst[l] * share)
+                            faults.at(scrape, rps * burst[l] * share)
                         } else {
                             0.0
                         };

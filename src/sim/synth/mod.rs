@@ -890,13 +890,13 @@ impl<'m> FaultModel<'m> {
         self.down_from.is_some_and(|j| model.last_scrape(ts) >= j)
     }
 
-    /// The last scrape whose sample a `crash`ed canary has, if it crashed (-1: none).
-    #[inline]
     /// The fault, to cut spans by, when it changes what a span draws.
     pub(super) fn cuts_spans(&self) -> Option<&dyn instants::Faults> {
         self.moves_draws.then_some(self as &dyn instants::Faults)
     }
 
+    /// The last scrape whose sample a `crash`ed canary has, if it crashed (-1: none).
+    #[inline]
     pub(super) fn last_sample(&self) -> Option<i64> {
         self.down_from.map(|j| j - 1)
     }
@@ -964,7 +964,8 @@ fn count(n: u64) -> f64 {
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Exposure {
     /// When the fault first showed on the canary: its onset, or for a `load` fault the
-    /// start of the first scrape interval in which the canary's load was above the limit.
+    /// start of the first piece of a span ([`instants`]) in which the canary's load was
+    /// above the limit.
     pub(crate) first_active: Option<i64>,
     /// Requests the canary served from then on.
     pub(crate) requests: u64,

@@ -575,8 +575,9 @@ impl<'r, 'a> Reference<'r, 'a> {
         let m = self.model;
         let base = &m.scenarios.baseline;
         let share = m.canary_share[self.schedule.phase_at(ts)];
-        let intensity = self.faults.at(ts, m.total_rps(ts) * burst * share);
         let scrape = m.scrape_time(m.last_scrape(ts));
+        // The gauges are the scrape's: the fault as it was then.
+        let intensity = self.faults.at(scrape, m.total_rps(ts) * burst * share);
         for (t, read) in self.tracks.iter_mut().zip(reads) {
             let reads = |source| read.iter().any(|&mi| m.sources[mi] == source);
             let lift = match self.faults.fault {
@@ -682,7 +683,7 @@ impl<'r, 'a> Reference<'r, 'a> {
                     .or_insert(Noise::FRESH)
                     .at(scrape, time_constant_ms, fresh);
                 let share = m.canary_share[self.schedule.phase_at(ts)];
-                let intensity = self.faults.at(ts, m.total_rps(ts) * burst * share);
+                let intensity = self.faults.at(scrape, m.total_rps(ts) * burst * share);
                 let track = self.tracks[ti].track;
                 Some(
                     self.faults
