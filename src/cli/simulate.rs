@@ -5,6 +5,7 @@ use super::args::Format;
 use super::error::Error;
 use super::findings::{Batch, load_finding, named_scenarios, summary, unreadable_named};
 use super::progress::Progress;
+use super::report_file::{self, Kind as Page};
 use super::settings::SimulateFlags;
 use super::terminal::{color, plural};
 use crate::diagnostic::{Diagnostic, Severity, render_human};
@@ -32,13 +33,24 @@ pub(super) fn simulate(
     let Some(lowered) = &compiled.plan else {
         return Err(Error::Findings { unreadable: false });
     };
+    if flags.shard.is_some() && flags.report.is_some() {
+        return Err(Error::Usage(
+            "--report draws a whole run; a shard's is drawn by `plan merge`... which has no --report: run without --shard to get the report".into(),
+        ));
+    }
     let text = match trace {
         Some(trace) => replay_text(lowered, trace, &flags, format)?,
         // Without `--scenarios`, the file the plan names, else the built-in scenarios.
         None => monte_carlo_text(&compiled, lowered, scenarios, &flags, format)?,
     };
-    let _ = std::io::stdout().write_all(text.as_bytes());
-    Ok(())
+    let _ = std::io::stdout().write_all(text.text.as_bytes());
+    text.report.map_or(Ok(()), |r| r())
+}
+
+/// What a run prints, and the writing of its HTML report when `--report` asks for one.
+struct Output<'a> {
+    text: String,
+    report: Option<Box<dyn FnOnce() -> Result<(), Error> + 'a>>,
 }
 
 /// `plan simulate A B`: both plans on the same trials and scenarios, B - A.
@@ -144,12 +156,12 @@ fn valid(b: Batch) -> Result<Compiled, Error> {
 }
 
 /// The replay of `trace`: its timeline, or its JSON document.
-fn replay_text(
-    lowered: &LoweredPlan,
+fn replay_text<'a>(
+    lowered: &'a LoweredPlan,
     trace: &Path,
     flags: &SimulateFlags,
     format: Format,
-) -> Result<String, Error> {
+) -> Result<Output<'a>, Error> {
     let opts = Options {
         semantics: flags.semantics,
         start_ms: flags.start_ms,
@@ -158,9 +170,16 @@ fn replay_text(
     };
     let report =
         replay::replay_file(&lowered.plan, &lowered.rules, trace, &opts).map_err(Error::Replay)?;
-    Ok(match format {
+    let text = match format {
         Format::Json => serde_json::to_string_pretty(&report).unwrap_or_default() + "\n",
         Format::Human => replay::timeline(&report),
+    };
+    Ok(Output {
+        text,
+        report: flags.report.clone().map(|path| {
+            Box::new(move || report_file::write(&path, Page::Replay, &lowered.plan, &report))
+                as Box<dyn FnOnce() -> Result<(), Error>>
+        }),
     })
 }
 
@@ -315,13 +334,13 @@ pub(super) fn monte_carlo_scenarios(
 
 /// The Monte Carlo run over the scenarios: the report for people, or its JSON document;
 /// with `--shard`, the shard's document.
-fn monte_carlo_text(
+fn monte_carlo_text<'a>(
     compiled: &Compiled,
-    lowered: &LoweredPlan,
+    lowered: &'a LoweredPlan,
     given: Option<&Path>,
     flags: &SimulateFlags,
     format: Format,
-) -> Result<String, Error> {
+) -> Result<Output<'a>, Error> {
     let plan = &lowered.plan;
     let input = monte_carlo_scenarios(compiled, lowered, ScenarioInput::Flag(given), flags)?;
     let settings = input.settings;
@@ -353,9 +372,26 @@ fn monte_carlo_text(
             scenarios: input.file.as_ref().map(text_of),
             results: &results,
         });
-        return Ok(serde_json::to_string_pretty(&shard).unwrap_or_default() + "\n");
+        return Ok(Output {
+            text: serde_json::to_string_pretty(&shard).unwrap_or_default() + "\n",
+            report: None,
+        });
     }
-    Ok(report_text(lowered, &input, &results, format))
+    let report = crate::sim::report::build(
+        &lowered.plan,
+        &lowered.rules,
+        (&input.scenarios, &input.file_name),
+        &input.settings,
+        &results,
+    );
+    let text = report_of(&report, format);
+    Ok(Output {
+        text,
+        report: flags.report.clone().map(|path| {
+            Box::new(move || report_file::write(&path, Page::Simulation, &lowered.plan, &report))
+                as Box<dyn FnOnce() -> Result<(), Error>>
+        }),
+    })
 }
 
 /// A file's name and text, as a shard keeps them.
@@ -380,9 +416,14 @@ pub(super) fn report_text(
         &input.settings,
         results,
     );
+    report_of(&report, format)
+}
+
+/// A Monte Carlo report for people, or as JSON.
+fn report_of(report: &crate::sim::report::SimulationReport, format: Format) -> String {
     match format {
-        Format::Json => serde_json::to_string_pretty(&report).unwrap_or_default() + "\n",
-        Format::Human => crate::sim::report::text(&report),
+        Format::Json => serde_json::to_string_pretty(report).unwrap_or_default() + "\n",
+        Format::Human => crate::sim::report::text(report),
     }
 }
 
