@@ -17,26 +17,36 @@ pub(super) enum Kind {
     Replay,
 }
 
-/// Writes the page of `doc` (the document `--format json` prints) to `path`.
-pub(super) fn write(
-    path: &Path,
+/// The document a page is drawn from: the one `--format json` prints, as a value.
+pub(super) struct Report {
     kind: Kind,
-    plan: &CheckedPlan,
-    doc: &impl Serialize,
-) -> Result<(), Error> {
+    doc: Result<serde_json::Value, String>,
+}
+
+impl Report {
+    pub(super) fn of(kind: Kind, doc: &impl Serialize) -> Report {
+        Report {
+            kind,
+            doc: serde_json::to_value(doc).map_err(|e| e.to_string()),
+        }
+    }
+}
+
+/// Writes the page of `report` to `path`.
+pub(super) fn write(path: &Path, plan: &CheckedPlan, report: &Report) -> Result<(), Error> {
     let fail = |message: String| Error::Report {
         path: path.display().to_string(),
         message,
     };
-    let value = serde_json::to_value(doc).map_err(|e| fail(e.to_string()))?;
+    let value = report.doc.as_ref().map_err(|e| fail(e.clone()))?;
     let about = About {
         release: format!("{} → {}", plan.release.from, plan.release.to),
         tool: format!("plan {}", env!("CARGO_PKG_VERSION")),
     };
-    let html = match kind {
-        Kind::Simulation => crate::html::simulation(&value, &about),
-        Kind::Tune => crate::html::tune(&value, &about),
-        Kind::Replay => crate::html::replay(&value, &about),
+    let html = match report.kind {
+        Kind::Simulation => crate::html::simulation(value, &about),
+        Kind::Tune => crate::html::tune(value, &about),
+        Kind::Replay => crate::html::replay(value, &about),
     };
     atomically(path, html.as_bytes()).map_err(|e| fail(e.to_string()))
 }

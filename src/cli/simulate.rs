@@ -5,7 +5,7 @@ use super::args::Format;
 use super::error::Error;
 use super::findings::{Batch, load_finding, named_scenarios, summary, unreadable_named};
 use super::progress::Progress;
-use super::report_file::{self, Kind as Page};
+use super::report_file::{self, Kind as Page, Report};
 use super::settings::SimulateFlags;
 use super::terminal::{color, plural};
 use crate::diagnostic::{Diagnostic, Severity, render_human};
@@ -35,7 +35,7 @@ pub(super) fn simulate(
     };
     if flags.shard.is_some() && flags.report.is_some() {
         return Err(Error::Usage(
-            "--report draws a whole run; a shard's is drawn by `plan merge`... which has no --report: run without --shard to get the report".into(),
+            "--report draws a whole run, and a shard is a slice of one for `plan merge`; run without --shard to get the report".into(),
         ));
     }
     let text = match trace {
@@ -44,13 +44,16 @@ pub(super) fn simulate(
         None => monte_carlo_text(&compiled, lowered, scenarios, &flags, format)?,
     };
     let _ = std::io::stdout().write_all(text.text.as_bytes());
-    text.report.map_or(Ok(()), |r| r())
+    match (&flags.report, text.report) {
+        (Some(path), Some(report)) => report_file::write(path, &lowered.plan, &report),
+        _ => Ok(()),
+    }
 }
 
-/// What a run prints, and the writing of its HTML report when `--report` asks for one.
-struct Output<'a> {
+/// What a run prints, and its document for the HTML report when `--report` asks for one.
+struct Output {
     text: String,
-    report: Option<Box<dyn FnOnce() -> Result<(), Error> + 'a>>,
+    report: Option<Report>,
 }
 
 /// `plan simulate A B`: both plans on the same trials and scenarios, B - A.
@@ -156,12 +159,12 @@ fn valid(b: Batch) -> Result<Compiled, Error> {
 }
 
 /// The replay of `trace`: its timeline, or its JSON document.
-fn replay_text<'a>(
-    lowered: &'a LoweredPlan,
+fn replay_text(
+    lowered: &LoweredPlan,
     trace: &Path,
     flags: &SimulateFlags,
     format: Format,
-) -> Result<Output<'a>, Error> {
+) -> Result<Output, Error> {
     let opts = Options {
         semantics: flags.semantics,
         start_ms: flags.start_ms,
@@ -176,10 +179,10 @@ fn replay_text<'a>(
     };
     Ok(Output {
         text,
-        report: flags.report.clone().map(|path| {
-            Box::new(move || report_file::write(&path, Page::Replay, &lowered.plan, &report))
-                as Box<dyn FnOnce() -> Result<(), Error>>
-        }),
+        report: flags
+            .report
+            .as_ref()
+            .map(|_| Report::of(Page::Replay, &report)),
     })
 }
 
@@ -334,13 +337,13 @@ pub(super) fn monte_carlo_scenarios(
 
 /// The Monte Carlo run over the scenarios: the report for people, or its JSON document;
 /// with `--shard`, the shard's document.
-fn monte_carlo_text<'a>(
+fn monte_carlo_text(
     compiled: &Compiled,
-    lowered: &'a LoweredPlan,
+    lowered: &LoweredPlan,
     given: Option<&Path>,
     flags: &SimulateFlags,
     format: Format,
-) -> Result<Output<'a>, Error> {
+) -> Result<Output, Error> {
     let plan = &lowered.plan;
     let input = monte_carlo_scenarios(compiled, lowered, ScenarioInput::Flag(given), flags)?;
     let settings = input.settings;
@@ -387,10 +390,10 @@ fn monte_carlo_text<'a>(
     let text = report_of(&report, format);
     Ok(Output {
         text,
-        report: flags.report.clone().map(|path| {
-            Box::new(move || report_file::write(&path, Page::Simulation, &lowered.plan, &report))
-                as Box<dyn FnOnce() -> Result<(), Error>>
-        }),
+        report: flags
+            .report
+            .as_ref()
+            .map(|_| Report::of(Page::Simulation, &report)),
     })
 }
 

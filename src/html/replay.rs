@@ -186,10 +186,16 @@ fn rule_chart(d: &At<'_>, r: &At<'_>, i: usize) -> String {
         (0.0, 1.0)
     };
     let pad = ((hi - lo) * 0.08).max(1e-9);
+    // The time axis in minutes, hours or days, as the replay's length reads best.
+    let (per, name) = match end - start {
+        span if span > 3.0 * 86_400_000.0 => (86_400_000.0, "days"),
+        span if span > 3.0 * 3_600_000.0 => (3_600_000.0, "hours"),
+        _ => (60_000.0, "minutes"),
+    };
     let x = Axis::linear(
-        "time from the release's start (minutes)",
-        start / 60_000.0,
-        (end / 60_000.0).max(start / 60_000.0 + 1.0),
+        &format!("time from the release's start ({name})"),
+        start / per,
+        (end / per).max(start / per + 1.0),
         short,
     );
     let y = Axis::linear(
@@ -201,7 +207,7 @@ fn rule_chart(d: &At<'_>, r: &At<'_>, i: usize) -> String {
     let mut p = Plot::new(&format!("{alert}: {metric} over time"), 300.0, x, y);
     let m = |pts: &[(f64, Option<f64>)]| -> Vec<(f64, Option<f64>)> {
         pts.iter()
-            .map(|&(t, v)| (t / 60_000.0, v.map(|v| v * scale)))
+            .map(|&(t, v)| (t / per, v.map(|v| v * scale)))
             .collect()
     };
     let (pending, firing) = states(d, alert, end);
@@ -211,16 +217,16 @@ fn rule_chart(d: &At<'_>, r: &At<'_>, i: usize) -> String {
             offset_ms(*a),
             offset_ms(*b)
         );
-        p.band(a / 60_000.0, b / 60_000.0, "mark pending", &tip);
+        p.band(a / per, b / per, "mark pending", &tip);
     }
     for (a, b) in &firing {
         let tip = format!("{alert} firing from {} to {}", offset_ms(*a), offset_ms(*b));
-        p.band(a / 60_000.0, b / 60_000.0, "mark firing", &tip);
+        p.band(a / per, b / per, "mark firing", &tip);
     }
     for ph in d.get("phases").items() {
         let at = ph.get("starts_ms").f64().unwrap_or(0.0);
         if at <= end {
-            p.vline(at / 60_000.0, "phase", ph.get("name").str(), 0);
+            p.vline(at / per, "phase", ph.get("name").str(), 0);
         }
     }
     let v = d.get("verdict");
@@ -230,7 +236,7 @@ fn rule_chart(d: &At<'_>, r: &At<'_>, i: usize) -> String {
         .filter(|_| v.get("outcome").str() != "running")
     {
         let what = v.get("outcome").str().replace('_', " ");
-        p.vline(at / 60_000.0, "verdict", &format!("verdict: {what}"), 1);
+        p.vline(at / per, "verdict", &format!("verdict: {what}"), 1);
     }
     if !threshold.is_empty() {
         p.line(
