@@ -38,11 +38,11 @@ svg.chart text{fill:var(--fg)}svg.chart .tick,svg.chart .note{fill:var(--muted)}
 svg.chart .inside{fill:#fff;font-weight:600;paint-order:stroke;stroke:#000;stroke-width:2px}
 svg.chart .axis-title{font-size:12px;font-weight:600}
 svg.chart .whisker{stroke:var(--fg);stroke-width:1.2}
-svg.chart .threshold{stroke:var(--threshold);stroke-width:1.4;stroke-dasharray:7 4;fill:none}
-svg.chart .phase{stroke:var(--muted);stroke-width:1;stroke-dasharray:2 3}
-svg.chart .verdict{stroke:var(--c3);stroke-width:2}
-svg.chart .budget{stroke:var(--muted);stroke-width:1.2;stroke-dasharray:3 3}
-svg.chart .frontier{fill:none;stroke:var(--fg);stroke-width:1.5;stroke-dasharray:5 3}
+.threshold{stroke:var(--threshold);stroke-width:1.4;stroke-dasharray:7 4;fill:none}
+.phase{stroke:var(--muted);stroke-width:1;stroke-dasharray:2 3}
+.verdict{stroke:var(--c3);stroke-width:2}
+.budget{stroke:var(--muted);stroke-width:1.2;stroke-dasharray:3 3}
+.frontier{fill:none;stroke:var(--fg);stroke-width:1.5;stroke-dasharray:5 3}
 .pending{fill:url(#hatch-pending)}.firing{fill:url(#hatch-firing)}
 .s0{--c:var(--c0)}.s1{--c:var(--c1)}.s2{--c:var(--c2)}.s3{--c:var(--c3)}.s4{--c:var(--c4)}.s5{--c:var(--c5)}.s6{--c:var(--c6)}.s7{--c:var(--c7)}
 .bar{fill:var(--c);stroke:var(--fg);stroke-width:.4}
