@@ -78,7 +78,8 @@ impl Axis {
             .unwrap_or(mag * 10.0);
         let first = (self.min / step).ceil() as i64;
         let last = (self.max / step + 1e-9).floor() as i64;
-        (first..=last).map(|k| k as f64 * step).collect()
+        // At most a few dozen, whatever the range's numbers.
+        (first..=last).take(50).map(|k| k as f64 * step).collect()
     }
 }
 

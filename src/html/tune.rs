@@ -47,6 +47,15 @@ pub(crate) fn tune(doc: &Value, about: &About) -> String {
         ("Tool", about.tool.clone()),
     ];
     let mut shown: Vec<Shown<'_>> = Vec::new();
+    for (i, c) in d.get("candidates").items().into_iter().enumerate() {
+        shown.push(Shown {
+            role: format!("candidate {}", i + 1),
+            at: c,
+            shape: Shape::Circle,
+            class: "mark dot s5",
+            labelled: false,
+        });
+    }
     for (i, f) in d.get("frontier").items().into_iter().enumerate() {
         shown.push(Shown {
             role: format!("frontier setting {}", i + 1),

@@ -5,7 +5,7 @@
 //! gates), then what the run assumed (semantics, intervals, scenario file, the model of
 //! each metric, seed and trials). Printed for people or as a versioned JSON document.
 //!
-//! # JSON, `schema_version` 4
+//! # JSON, `schema_version` 5
 //! Top level: `plan`, `seed`, `trials_per_scenario`, `semantics` (`prometheus2` |
 //! `prometheus3`), `evaluation_interval_seconds`, `requests_per_second`, `assumptions`,
 //! `twins`, `totals` (`trials`, `evaluation_steps`, `rule_evaluations`) and `scenarios`, in
@@ -83,6 +83,7 @@
 //!     trial, evaluation time and track: a metric compared with the stable track's counts
 //!     twice), what such a metric costs.
 //!
+//! Version 4 had no `rule_rollback` nor `time_to_catch_cdf`.
 //! Version 3 let a release whose gates failed advance anyway, ended trials when the last
 //! phase began (`escape`: reached it with the fault; `fault_after_promotion`), and had no
 //! gate rollbacks, `completed`, `missed` nor the policy and watch among the assumptions.
@@ -104,7 +105,7 @@ use indexmap::IndexMap;
 use serde::Serialize;
 use std::fmt::Write;
 
-pub(crate) const REPORT_SCHEMA_VERSION: u32 = 4;
+pub(crate) const REPORT_SCHEMA_VERSION: u32 = 5;
 
 #[derive(Serialize)]
 pub(crate) struct SimulationReport {
