@@ -6,6 +6,7 @@
 pub mod check;
 pub mod cli;
 pub mod diagnostic;
+mod html;
 mod input;
 pub mod limits;
 pub mod lower;

@@ -123,3 +123,7 @@ pub(crate) const MAX_TIMELINE_TRANSITIONS_PER_RULE: usize = 20;
 /// Transitions of one rule that a replay records and `--format json` lists; the rest are
 /// counted (`transitions_omitted`). Bounds the report's memory whatever the trace.
 pub(crate) const MAX_REPLAY_TRANSITIONS_PER_RULE: usize = 10_000;
+
+/// Values of one metric a replay records for its report (`series`): every evaluation up to
+/// this many, else every k-th, so that a long trace's document and HTML report stay small.
+pub(crate) const MAX_REPLAY_SERIES_POINTS: usize = 2_000;

@@ -285,6 +285,10 @@ pub(super) struct RunArgs {
     /// Which Prometheus evaluation rules to follow.
     #[arg(long, value_enum, default_value_t = SemanticsArg::Prometheus3)]
     pub(super) semantics: SemanticsArg,
+    /// Also write the results as one self-contained HTML page with charts (no script, no
+    /// network), drawn from the same document as `--format json`.
+    #[arg(long, value_name = "FILE.html")]
+    pub(super) report: Option<PathBuf>,
 }
 
 /// A share of releases: `1%` or `0.01`, from 0 to 100%.

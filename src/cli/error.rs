@@ -33,6 +33,8 @@ pub(super) enum Error {
     Shard(String),
     /// `plan release` refused or failed: why, and what to do.
     Release(String),
+    /// The HTML report (`--report`) could not be written: its path, and why.
+    Report { path: String, message: String },
 }
 
 impl Error {
@@ -42,7 +44,7 @@ impl Error {
             Error::Findings { unreadable: false } | Error::SameName(_) | Error::Drift(_) => {
                 EXIT_INVALID
             }
-            Error::Write(_) | Error::Usage(_) => EXIT_USAGE,
+            Error::Write(_) | Error::Usage(_) | Error::Report { .. } => EXIT_USAGE,
             Error::Tune(_) | Error::Shard(_) | Error::Release(_) => EXIT_INVALID,
             Error::Replay(ReplayError::Io { .. } | ReplayError::Bounds { .. }) => EXIT_USAGE,
             Error::Replay(
@@ -64,6 +66,9 @@ impl Error {
             Error::Usage(e) | Error::Tune(e) | Error::Shard(e) | Error::Release(e) => {
                 format!("error: {e}\n")
             }
+            Error::Report { path, message } => format!(
+                "error: cannot write the report {path}: {message}; the results above stand, and no report was written there\n"
+            ),
         }
     }
 }

@@ -44,6 +44,7 @@ pub(super) fn merge(files: &[PathBuf], format: Format) -> Result<(), Error> {
         end_ms: None,
         evaluation_offset_ms: 0,
         shard: None,
+        report: None,
     };
     let file = run
         .scenarios

@@ -15,6 +15,7 @@ mod merge;
 mod progress;
 mod release;
 mod render;
+mod report_file;
 mod settings;
 mod simulate;
 mod terminal;
@@ -69,6 +70,9 @@ pub fn main() -> i32 {
                 ..settings::SimulateFlags::of(&run)
             };
             match against {
+                Some(_) if flags.report.is_some() => Err(error::Error::Usage(
+                    "--report draws one plan's run; a comparison of two plans has no HTML report (run each plan with --report)".into(),
+                )),
                 Some(b) => simulate::compare(&file, &b, scenarios.as_deref(), &flags, format),
                 None => {
                     simulate::simulate(&file, trace.as_deref(), scenarios.as_deref(), flags, format)

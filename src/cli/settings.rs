@@ -19,6 +19,8 @@ pub(super) struct SimulateFlags {
     pub(super) evaluation_offset_ms: i64,
     /// `--shard`: the slice of the trials to run, and write as a shard.
     pub(super) shard: Option<Slice>,
+    /// `--report`: where to write the HTML report.
+    pub(super) report: Option<std::path::PathBuf>,
 }
 
 impl SimulateFlags {
@@ -33,6 +35,7 @@ impl SimulateFlags {
             end_ms: None,
             evaluation_offset_ms: 0,
             shard: None,
+            report: run.report.clone(),
         }
     }
 

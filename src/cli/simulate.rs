@@ -5,6 +5,7 @@ use super::args::Format;
 use super::error::Error;
 use super::findings::{Batch, load_finding, named_scenarios, summary, unreadable_named};
 use super::progress::Progress;
+use super::report_file::{self, Kind as Page, Report};
 use super::settings::SimulateFlags;
 use super::terminal::{color, plural};
 use crate::diagnostic::{Diagnostic, Severity, render_human};
@@ -32,13 +33,27 @@ pub(super) fn simulate(
     let Some(lowered) = &compiled.plan else {
         return Err(Error::Findings { unreadable: false });
     };
+    if flags.shard.is_some() && flags.report.is_some() {
+        return Err(Error::Usage(
+            "--report draws a whole run, and a shard is a slice of one for `plan merge`; run without --shard to get the report".into(),
+        ));
+    }
     let text = match trace {
         Some(trace) => replay_text(lowered, trace, &flags, format)?,
         // Without `--scenarios`, the file the plan names, else the built-in scenarios.
         None => monte_carlo_text(&compiled, lowered, scenarios, &flags, format)?,
     };
-    let _ = std::io::stdout().write_all(text.as_bytes());
-    Ok(())
+    let _ = std::io::stdout().write_all(text.text.as_bytes());
+    match (&flags.report, text.report) {
+        (Some(path), Some(report)) => report_file::write(path, &lowered.plan, &report),
+        _ => Ok(()),
+    }
+}
+
+/// What a run prints, and its document for the HTML report when `--report` asks for one.
+struct Output {
+    text: String,
+    report: Option<Report>,
 }
 
 /// `plan simulate A B`: both plans on the same trials and scenarios, B - A.
@@ -149,7 +164,7 @@ fn replay_text(
     trace: &Path,
     flags: &SimulateFlags,
     format: Format,
-) -> Result<String, Error> {
+) -> Result<Output, Error> {
     let opts = Options {
         semantics: flags.semantics,
         start_ms: flags.start_ms,
@@ -158,9 +173,16 @@ fn replay_text(
     };
     let report =
         replay::replay_file(&lowered.plan, &lowered.rules, trace, &opts).map_err(Error::Replay)?;
-    Ok(match format {
+    let text = match format {
         Format::Json => serde_json::to_string_pretty(&report).unwrap_or_default() + "\n",
         Format::Human => replay::timeline(&report),
+    };
+    Ok(Output {
+        text,
+        report: flags
+            .report
+            .as_ref()
+            .map(|_| Report::of(Page::Replay, &report)),
     })
 }
 
@@ -321,7 +343,7 @@ fn monte_carlo_text(
     given: Option<&Path>,
     flags: &SimulateFlags,
     format: Format,
-) -> Result<String, Error> {
+) -> Result<Output, Error> {
     let plan = &lowered.plan;
     let input = monte_carlo_scenarios(compiled, lowered, ScenarioInput::Flag(given), flags)?;
     let settings = input.settings;
@@ -353,9 +375,26 @@ fn monte_carlo_text(
             scenarios: input.file.as_ref().map(text_of),
             results: &results,
         });
-        return Ok(serde_json::to_string_pretty(&shard).unwrap_or_default() + "\n");
+        return Ok(Output {
+            text: serde_json::to_string_pretty(&shard).unwrap_or_default() + "\n",
+            report: None,
+        });
     }
-    Ok(report_text(lowered, &input, &results, format))
+    let report = crate::sim::report::build(
+        &lowered.plan,
+        &lowered.rules,
+        (&input.scenarios, &input.file_name),
+        &input.settings,
+        &results,
+    );
+    let text = report_of(&report, format);
+    Ok(Output {
+        text,
+        report: flags
+            .report
+            .as_ref()
+            .map(|_| Report::of(Page::Simulation, &report)),
+    })
 }
 
 /// A file's name and text, as a shard keeps them.
@@ -380,9 +419,14 @@ pub(super) fn report_text(
         &input.settings,
         results,
     );
+    report_of(&report, format)
+}
+
+/// A Monte Carlo report for people, or as JSON.
+fn report_of(report: &crate::sim::report::SimulationReport, format: Format) -> String {
     match format {
-        Format::Json => serde_json::to_string_pretty(&report).unwrap_or_default() + "\n",
-        Format::Human => crate::sim::report::text(&report),
+        Format::Json => serde_json::to_string_pretty(report).unwrap_or_default() + "\n",
+        Format::Human => crate::sim::report::text(report),
     }
 }
 

@@ -320,6 +320,10 @@ pub(super) fn tune(
         );
     }
     let _ = std::io::stdout().write_all(text.as_bytes());
+    if let Some(path) = &flags.report {
+        use super::report_file::{Kind, Report, write};
+        write(path, &lowered.plan, &Report::of(Kind::Tune, &report))?;
+    }
     if let Some(e) = check_failed.or(write_failed) {
         return Err(e);
     }

@@ -5,7 +5,7 @@
 //! gates), then what the run assumed (semantics, intervals, scenario file, the model of
 //! each metric, seed and trials). Printed for people or as a versioned JSON document.
 //!
-//! # JSON, `schema_version` 4
+//! # JSON, `schema_version` 5
 //! Top level: `plan`, `seed`, `trials_per_scenario`, `semantics` (`prometheus2` |
 //! `prometheus3`), `evaluation_interval_seconds`, `requests_per_second`, `assumptions`,
 //! `twins`, `totals` (`trials`, `evaluation_steps`, `rule_evaluations`) and `scenarios`, in
@@ -49,6 +49,8 @@
 //!     anyway, missed, `fault_after_release` (the fault began after the watch ended), or
 //!     ended held (`holds.ended_held`);
 //!     `rollback = caught + rolled_back_anyway = false_rollback + rolled_back_after_onset`.
+//!   - `rule_rollback`: rollbacks by a rollback rule firing (`rollback` less
+//!     `gate_rollback`).
 //!   - `gate_rollback`: rollbacks by a gate failing at its phase's end, or at the end of
 //!     its longest hold (of `rollback`);
 //!     `completed`: trials watched through the last phase without a rollback.
@@ -59,7 +61,8 @@
 //!   - `by_rule`, `by_gate` (faulty): rollback rule or gate id → `{caught,
 //!     rolled_back_anyway}` proportions of all trials, by what rolled the trial back.
 //!   - `time_to_catch_seconds`: `{median, p90, p99}` of rollback time minus onset over
-//!     caught trials (nearest rank, exact). For a `load` fault the onset is when the
+//!     caught trials (nearest rank, exact); `time_to_catch_cdf`: `[{share, seconds}]`,
+//!     the same at shares 0.05, 0.10, ... 1 (empty when none was caught). For a `load` fault the onset is when the
 //!     canary's load first went above the limit in that trial; a trial where it never did
 //!     counts in `fault_after_release`.
 //!   - `blast_radius` (faulty): means per trial, from onset to rollback or completion:
@@ -83,6 +86,7 @@
 //!     trial, evaluation time and track: a metric compared with the stable track's counts
 //!     twice), what such a metric costs.
 //!
+//! Version 4 had no `rule_rollback` nor `time_to_catch_cdf`.
 //! Version 3 let a release whose gates failed advance anyway, ended trials when the last
 //! phase began (`escape`: reached it with the fault; `fault_after_promotion`), and had no
 //! gate rollbacks, `completed`, `missed` nor the policy and watch among the assumptions.
@@ -104,7 +108,7 @@ use indexmap::IndexMap;
 use serde::Serialize;
 use std::fmt::Write;
 
-pub(crate) const REPORT_SCHEMA_VERSION: u32 = 4;
+pub(crate) const REPORT_SCHEMA_VERSION: u32 = 5;
 
 #[derive(Serialize)]
 pub(crate) struct SimulationReport {
@@ -287,6 +291,8 @@ pub(crate) struct ScenarioReport {
     pub(crate) rolled_back_anyway: Option<Proportion>,
     /// Rolled back by a gate failing at its phase's end (the gate policy), of `rollback`.
     pub(crate) gate_rollback: Proportion,
+    /// Rolled back by a rollback rule firing: `rollback` less `gate_rollback`.
+    pub(crate) rule_rollback: Proportion,
     /// Watched through the last phase without a rollback: complete.
     pub(crate) completed: Proportion,
     /// Reached 100% with the fault begun, before 100% or during the watch (faulty
@@ -309,6 +315,10 @@ pub(crate) struct ScenarioReport {
     /// Faulty scenarios: per gate that rolled trials back.
     pub(crate) by_gate: IndexMap<String, RuleOutcome>,
     pub(crate) time_to_catch_seconds: Option<Quantiles>,
+    /// The distribution of time to catch: for each share of the caught trials (0.05,
+    /// 0.10, ... 1), the time by which that share was caught (nearest rank, as
+    /// `time_to_catch_seconds`); empty when none was caught.
+    pub(crate) time_to_catch_cdf: Vec<CdfPoint>,
     pub(crate) blast_radius: Option<BlastRadius>,
     pub(crate) gate_failures: IndexMap<String, GateFailures>,
     /// Holds, when the gate policy holds phases.
@@ -355,6 +365,16 @@ pub(crate) struct RuleOutcome {
     pub(crate) caught: Proportion,
     pub(crate) rolled_back_anyway: Proportion,
 }
+
+/// One step of a distribution: `share` of the trials at or below `seconds`.
+#[derive(Serialize)]
+pub(crate) struct CdfPoint {
+    pub(crate) share: f64,
+    pub(crate) seconds: f64,
+}
+
+/// The shares a [`CdfPoint`] list gives: 5% to 100% by 5%.
+const CDF_STEPS: u32 = 20;
 
 #[derive(Serialize)]
 pub(crate) struct Quantiles {
@@ -655,6 +675,7 @@ fn scenario(
         caught: faulty.then(|| Proportion::new(t.caught, n)),
         rolled_back_anyway: faulty.then(|| Proportion::new(t.rolled_back_anyway, n)),
         gate_rollback: Proportion::new(t.gate_rollbacks, n),
+        rule_rollback: Proportion::new(t.rollbacks.saturating_sub(t.gate_rollbacks), n),
         completed: Proportion::new(t.completed, n),
         escape: faulty.then(|| Proportion::new(t.escaped, n)),
         missed: faulty.then(|| Proportion::new(t.missed, n)),
@@ -670,6 +691,19 @@ fn scenario(
             p90: q(0.9),
             p99: q(0.99),
         }),
+        time_to_catch_cdf: if t.detect_steps.total() > 0 {
+            (1..=CDF_STEPS)
+                .map(|k| {
+                    let share = f64::from(k) / f64::from(CDF_STEPS);
+                    CdfPoint {
+                        share,
+                        seconds: q(share),
+                    }
+                })
+                .collect()
+        } else {
+            Vec::new()
+        },
         blast_radius: (faulty && n > 0).then(|| BlastRadius {
             requests: t.exposed_requests as f64 / n as f64,
             failed_requests: t.exposed_failed as f64 / n as f64,

@@ -29,6 +29,7 @@ const LAYERS: &[&str] = &[
     "pipeline",
     "render",
     "sim",
+    "html",
     "release",
     "cli",
 ];

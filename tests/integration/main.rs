@@ -12,6 +12,7 @@ mod drill;
 mod drill_release;
 mod drill_stack;
 mod golden;
+mod html_report;
 mod instants;
 mod limits_input;
 mod limits_simulate;

@@ -1,6 +1,6 @@
 //! `plan simulate` (Monte Carlo) against answers known in advance: fixed seeds, tolerances
 //! derived from the estimate's own uncertainty, and properties that must hold for any seed.
-//! All runs drive the real binary with `--format json` (report `schema_version` 4).
+//! All runs drive the real binary with `--format json` (report `schema_version` 5).
 
 use crate::support::{self, plan, write};
 use proptest::prelude::*;
@@ -38,7 +38,7 @@ fn simulate(args: &[&str]) -> (Value, String) {
         .args(["--format", "json"])
         .expect(0);
     let v: Value = serde_json::from_str(&done.stdout).expect("the report is JSON");
-    assert_eq!(v["schema_version"], 4);
+    assert_eq!(v["schema_version"], 5);
     (v, done.stdout)
 }
 

@@ -777,7 +777,7 @@ fn a_thin_canary_gets_a_guard() {
         .args(["--format", "json"])
         .expect(0);
     let r: Value = serde_json::from_str(&json.stdout).unwrap();
-    assert_eq!(r["schema_version"], 4);
+    assert_eq!(r["schema_version"], 5);
     let rule = &r["rules"][0];
     assert_eq!(rule["target"], "error_rate");
     // No guard, then round numbers up to above the guard that covers every window (21).

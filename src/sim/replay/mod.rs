@@ -51,7 +51,7 @@ pub(crate) use report::ReplayReport;
 pub(crate) use text::timeline;
 
 use crate::check::CheckedPlan;
-use crate::limits::MAX_TRACE_SPAN_MS;
+use crate::limits::{MAX_REPLAY_SERIES_POINTS, MAX_TRACE_SPAN_MS};
 use crate::lower::AlertRule;
 use crate::prom::{AlertState, Semantics};
 use crate::sim::evaluator::{Evaluator, Schedule, alert_state};
@@ -270,10 +270,12 @@ pub fn run(
     };
     let mut ev = Evaluator::new(rules, &schedule, true);
     let mut evaluations = 0u64;
+    let mut series = Series::new(plan, rules, first_evaluation, end, ei);
     let mut ts = first_evaluation;
     while ts <= end {
         ev.enter(ts);
-        inputs.values_at(ts).map_err(|e| RunError::query(plan, e))?;
+        let values = inputs.values_at(ts).map_err(|e| RunError::query(plan, e))?;
+        series.record(evaluations, values);
         evaluations += 1;
         ev.evaluate_alerts(ts, |r| inputs.alert(r));
         ts += ei;
@@ -294,10 +296,65 @@ pub fn run(
             first_evaluation,
             evaluations,
             semantics: opts.semantics,
+            series: series.out,
         },
     );
     out.not_evaluated.extend(not_evaluated);
     Ok(out)
+}
+
+/// The values the rules read, kept for the report's `series`: at most
+/// [`MAX_REPLAY_SERIES_POINTS`] per metric, every `every`-th evaluation.
+struct Series {
+    /// The metrics kept, by index.
+    kept: Vec<usize>,
+    every: u64,
+    out: Vec<report::SeriesOut>,
+}
+
+impl Series {
+    fn new(plan: &CheckedPlan, rules: &[AlertRule], first: i64, end: i64, ei: i64) -> Series {
+        let evaluations = if end < first {
+            0
+        } else {
+            ((end - first) / ei) as u64 + 1
+        };
+        let every = evaluations.div_ceil(MAX_REPLAY_SERIES_POINTS as u64).max(1);
+        let mut kept = Vec::new();
+        let mut out = Vec::new();
+        for (mi, m) in plan.metrics.iter().enumerate() {
+            if !rules.iter().any(|r| r.reads(mi)) {
+                continue;
+            }
+            let stable = rules
+                .iter()
+                .any(|r| r.metric == mi && r.condition.uses_stable());
+            kept.push(mi);
+            out.push(report::SeriesOut {
+                metric: m.name.clone(),
+                unit: m.unit.name(),
+                first_ms: first,
+                step_ms: ei * every as i64,
+                canary: Vec::new(),
+                stable: stable.then(Vec::new),
+            });
+        }
+        Series { kept, every, out }
+    }
+
+    /// Keeps the values of evaluation number `k`, when it is one to keep.
+    fn record(&mut self, k: u64, values: &crate::sim::evaluator::Values) {
+        if !k.is_multiple_of(self.every) {
+            return;
+        }
+        for (&mi, s) in self.kept.iter().zip(&mut self.out) {
+            let (c, st) = values.get(mi).copied().unwrap_or((None, None));
+            s.canary.push(c);
+            if let Some(v) = &mut s.stable {
+                v.push(st);
+            }
+        }
+    }
 }
 
 /// The silent-canary rule reads the canary's `up` (or its recorded `targets_up`): a trace

@@ -2,7 +2,7 @@
 //! the human timeline is printed too.
 
 use crate::check::{CheckedPlan, GatePolicy};
-use crate::lower::{self, AlertRule, RuleKind};
+use crate::lower::{self, AlertRule, Condition, Rhs, RuleKind};
 use crate::prom::DEFAULT_LOOKBACK_MS;
 use crate::prom::{Origin, Semantics};
 use crate::sim::evaluator::{Evaluator, Event, HoldOutcome, Schedule, Verdict};
@@ -84,6 +84,9 @@ pub struct ReplayReport {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub(crate) not_evaluated: Vec<String>,
     pub(crate) rules: Vec<RuleOut>,
+    /// Per metric a rule reads, in plan order, its values at the evaluations (every
+    /// `step_ms` from `first_ms`), what the rules compared: the charts of `--report`.
+    pub(crate) series: Vec<SeriesOut>,
     /// In time order; per rule, the first 10,000 transitions (see
     /// [`RuleOut::transitions_omitted`]).
     pub(crate) events: Vec<EventOut>,
@@ -113,12 +116,37 @@ pub(crate) struct MetricOut {
     pub(crate) stable: Option<Origin>,
 }
 
+/// A metric's values over the replay, as the rules read them (null: no value, or NaN).
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct SeriesOut {
+    pub(crate) metric: String,
+    /// `ratio`, `milliseconds`, `seconds`, `bytes`, `count` or `per_second`.
+    pub(crate) unit: &'static str,
+    /// The first evaluation, from t=0, and the time between two values: the evaluation
+    /// interval, or a multiple of it when the replay has more than
+    /// [`MAX_REPLAY_SERIES_POINTS`](crate::limits::MAX_REPLAY_SERIES_POINTS) evaluations.
+    pub(crate) first_ms: i64,
+    pub(crate) step_ms: i64,
+    pub(crate) canary: Vec<Option<f64>>,
+    /// Only for metrics compared with the stable version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) stable: Option<Vec<Option<f64>>>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct RuleOut {
     pub(crate) alert: String,
     /// `rollback`, `gate` or `no_data`.
     pub(crate) kind: &'static str,
     pub(crate) summary: String,
+    /// The metric it reads (its `series`), and its comparison: `op` (`<`, `<=`, `>`,
+    /// `>=`) against `threshold`, or against `stable_factor` times the stable value (and
+    /// then, with a `floor`, `op` against it too); all null for a no-data or silent rule.
+    pub(crate) metric: String,
+    pub(crate) op: Option<&'static str>,
+    pub(crate) threshold: Option<f64>,
+    pub(crate) stable_factor: Option<f64>,
+    pub(crate) floor: Option<f64>,
     pub(crate) for_ms: u64,
     pub(crate) first_pending_ms: Option<i64>,
     pub(crate) first_firing_ms: Option<i64>,
@@ -211,6 +239,7 @@ pub(super) struct Frame<'a> {
     pub(super) first_evaluation: i64,
     pub(super) evaluations: u64,
     pub(super) semantics: Semantics,
+    pub(super) series: Vec<SeriesOut>,
 }
 
 fn kind(k: RuleKind) -> &'static str {
@@ -257,6 +286,34 @@ pub(super) fn report(
             alert: r.alert.clone(),
             kind: kind(r.kind),
             summary: r.summary.clone(),
+            metric: plan
+                .metrics
+                .get(r.metric)
+                .map_or_else(String::new, |m| m.name.clone()),
+            op: match r.condition {
+                Condition::Compare { op, .. } => Some(op.as_str()),
+                _ => None,
+            },
+            threshold: match r.condition {
+                Condition::Compare {
+                    rhs: Rhs::Value(v), ..
+                } => Some(v),
+                _ => None,
+            },
+            stable_factor: match r.condition {
+                Condition::Compare {
+                    rhs: Rhs::StableTimes { factor, .. },
+                    ..
+                } => Some(factor),
+                _ => None,
+            },
+            floor: match r.condition {
+                Condition::Compare {
+                    rhs: Rhs::StableTimes { also, .. },
+                    ..
+                } => also.map(|(_, v)| v),
+                _ => None,
+            },
             for_ms: r.for_ms,
             first_pending_ms: None,
             first_firing_ms: None,
@@ -465,6 +522,7 @@ pub(super) fn report(
         unmatched_selectors: inputs.unmatched(plan),
         not_evaluated: Vec::new(),
         rules: rule_out,
+        series: f.series,
         events,
         verdict,
         gate_failures,

@@ -227,22 +227,25 @@ pub(crate) fn tune(
     };
     // At each budget the better of the coarse pass's best and the refined sweep's (and at
     // the user's, the recommendation): never worse than the coarse frontier.
+    // Every setting found best at some budget, in either pass: the candidates, the
+    // dominated ones too.
+    let weighed = std::cell::RefCell::new(Vec::new());
     let frontier = search::frontier(ask.budget, |budget| {
         let coarse = best_within(budget).ok();
         let finer = refined
             .as_ref()
             .and_then(|r| search::best_within(&r.sweep, budget).ok());
         let recommended = (budget == ask.budget).then(|| best.clone().ok()).flatten();
-        [coarse, finer, recommended]
-            .into_iter()
-            .flatten()
-            .reduce(|a, b| {
-                if b.figures.better_than(&a.figures) {
-                    b
-                } else {
-                    a
-                }
-            })
+        let found: Vec<search::Point> =
+            [coarse, finer, recommended].into_iter().flatten().collect();
+        weighed.borrow_mut().extend(found.iter().cloned());
+        found.into_iter().reduce(|a, b| {
+            if b.figures.better_than(&a.figures) {
+                b
+            } else {
+                a
+            }
+        })
     });
     let point = |p: &search::Point, refined: &Option<refine::Refined>| {
         let w = &spaces[p.window].lowered;
@@ -259,6 +262,23 @@ pub(crate) fn tune(
         frontier.iter().map(|p| point(p, &refined)).collect();
     // The same setting reached in both passes.
     frontier_report.dedup_by(|a, b| (a.window_s, &a.setting) == (b.window_s, &b.setting));
+    let mut candidates: Vec<search::Point> = Vec::new();
+    for p in weighed.into_inner() {
+        if !candidates
+            .iter()
+            .any(|c| (c.window, &c.setting) == (p.window, &p.setting))
+        {
+            candidates.push(p);
+        }
+    }
+    candidates.sort_by_key(|p| {
+        (
+            p.figures.false_rollbacks,
+            std::cmp::Reverse(p.figures.caught()),
+        )
+    });
+    let candidates_report: Vec<report::PointReport> =
+        candidates.iter().map(|p| point(p, &refined)).collect();
     // The best of many settings on the same trials is the luckiest too: a setting whose
     // check on fresh trials is over the budget is set aside for the best one within a
     // tighter budget on the tune's trials, a few times.
@@ -359,6 +379,7 @@ pub(crate) fn tune(
             }),
         distance,
         frontier: frontier_report,
+        candidates: candidates_report,
         check,
         set_aside,
         edits: Vec::new(),

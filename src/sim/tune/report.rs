@@ -15,8 +15,8 @@ use serde::Serialize;
 /// `window_s`) and insertions among the edits (`from: null`); 3 the `min_requests` guards
 /// (each point's `min_requests`, each rule's `min_requests_tried` and
 /// `recommended_min_requests`) and deleted lines among the edits (`to: null`); 4 the
-/// refining pass (each point's `pass`, `refinement`).
-pub(crate) const SCHEMA_VERSION: u32 = 4;
+/// refining pass (each point's `pass`, `refinement`); 5 the `candidates`.
+pub(crate) const SCHEMA_VERSION: u32 = 5;
 
 /// The tune's document.
 #[derive(Debug, Serialize)]
@@ -46,6 +46,10 @@ pub(crate) struct Report {
     /// The refining pass around the coarse recommendation, when it changed some rule.
     pub(crate) refinement: Option<Refinement>,
     pub(crate) frontier: Vec<PointReport>,
+    /// Every setting the search found best at one of the frontier's budgets (in either
+    /// pass), dominated or not, by increasing false rollbacks: the frontier is those that
+    /// no other beats.
+    pub(crate) candidates: Vec<PointReport>,
     /// How far the plan's own setting is from the frontier.
     pub(crate) distance: Distance,
     /// The recommended setting simulated afresh.
