@@ -6,8 +6,7 @@
 //! scrape interval (just before and just after the middle of a span included).
 
 use crate::proof_support::promtool_timelines;
-use crate::support::{self, plan, write};
-use serde_json::Value;
+use crate::support::{self, plan, scenario, simulate_json as json, write};
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -28,35 +27,9 @@ rollback_conditions:
 /// and on no second at all.
 const ONSETS: [i64; 5] = [2_400_000, 2_437_000, 2_438_000, 2_416_000, 2_452_500];
 
-fn json(args: &[&str]) -> Value {
-    let done = plan()
-        .arg("simulate")
-        .args(args)
-        .args(["--format", "json"])
-        .expect(0);
-    serde_json::from_str(&done.stdout).expect("the report is JSON")
-}
-
-/// The canary's counters without noise, scraped every 15s for an hour: 100 requests a
-/// second, all failing from `onset_ms` on.
+/// The trace of [`support::failing_canary_csv`] for `onset_ms`, on the aligned grid.
 fn trace(dir: &Path, onset_ms: i64) -> String {
-    let mut csv = String::from("timestamp,series,labels,value\n");
-    let labels = "service=app;track=canary";
-    for j in 0..=240i64 {
-        let t = j * 15_000;
-        let failed_s = (t - onset_ms).max(0) as f64 / 1000.0;
-        let total = t as f64 / 10.0;
-        let failed = 100.0 * failed_s;
-        let at = t as f64 / 1000.0;
-        writeln!(
-            csv,
-            "{at},http_requests_total,{labels};code=200,{}",
-            total - failed
-        )
-        .unwrap();
-        writeln!(csv, "{at},http_requests_total,{labels};code=500,{failed}").unwrap();
-        writeln!(csv, "{at},up,{labels},1").unwrap();
-    }
+    let csv = support::failing_canary_csv(0, 0, onset_ms);
     let path = write(dir, &format!("onset-{onset_ms}.csv"), &csv);
     path.to_str().unwrap().to_string()
 }
@@ -92,12 +65,7 @@ fn a_fault_between_scrapes_is_caught_when_the_replay_of_its_counters_catches_it(
             assert_eq!(replay["verdict"]["outcome"], "rolled_back", "{replay:#}");
             let want = (replay["verdict"]["at_ms"].as_i64().unwrap() - onset) as f64 / 1000.0;
             let name = format!("at-{onset}");
-            let s = mc["scenarios"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|s| s["name"] == name.as_str())
-                .unwrap();
+            let s = scenario(&mc, &name);
             assert_eq!(s["caught"]["count"], 20, "{semantics} {name}: {s:#}");
             for q in ["median", "p90", "p99"] {
                 assert_eq!(

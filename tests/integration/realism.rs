@@ -2,18 +2,9 @@
 //! would, by the right amount where a closed form exists, and with every option at zero the
 //! simulator prints what it printed before the options existed.
 
-use crate::support::{self, plan, root, write};
+use crate::support::{self, root, scenario, simulate_json as json, write};
 use serde_json::Value;
 use statrs::function::erf::erfc;
-
-fn json(args: &[&str]) -> Value {
-    let done = plan()
-        .arg("simulate")
-        .args(args)
-        .args(["--format", "json"])
-        .expect(0);
-    serde_json::from_str(&done.stdout).expect("the report is JSON")
-}
 
 /// Every value `want` has is in `got`, equal (objects may gain keys; arrays match in full).
 fn contains(got: &Value, want: &Value, at: &str) -> Result<(), String> {
@@ -152,15 +143,11 @@ fn per_code_counters_give_the_error_rate_prometheus_computes() {
          rollback_conditions:\n  - { metric: error_rate, threshold: 20.1%, duration: 1m }\n",
     );
     let p = p.to_str().unwrap();
-    let mut csv = String::from("timestamp,series,labels,value\n");
-    for j in 0..=240 {
-        let (t, labels) = (j * 15, "service=app;track=canary");
-        let failed = (t - 600).max(0) * 100;
-        let answered = t * 100 - failed;
-        csv += &format!("{t},http_requests_total,{labels};code=200,{answered}\n");
-        csv += &format!("{t},http_requests_total,{labels};code=500,{failed}\n{t},up,{labels},1\n");
-    }
-    let trace = write(&dir, "codes.csv", &csv);
+    let trace = write(
+        &dir,
+        "codes.csv",
+        &support::failing_canary_csv(0, 0, 600_000),
+    );
     for semantics in ["prometheus3", "prometheus2"] {
         let replay = json(&[
             p,
@@ -243,20 +230,7 @@ fn offset_scrapes_roll_back_when_the_replay_of_offset_scrapes_does() {
         ]);
         for onset in onsets {
             // Scrape j at j * 15s - 7s from the release's start, counting from the start.
-            let mut csv = String::from("timestamp,series,labels,value\n");
-            let labels = "service=app;track=canary";
-            for j in 0..=240i64 {
-                let t = j * 15_000 - 7_000;
-                let served = t.max(0) as f64 / 10.0;
-                let failed = (t - onset).max(0) as f64 / 10.0;
-                let at = (base + t) as f64 / 1000.0;
-                csv += &format!(
-                    "{at},http_requests_total,{labels};code=200,{}\n",
-                    served - failed
-                );
-                csv += &format!("{at},http_requests_total,{labels};code=500,{failed}\n");
-                csv += &format!("{at},up,{labels},1\n");
-            }
+            let csv = support::failing_canary_csv(base, 7_000, onset);
             let trace = write(&dir, &format!("offset-{onset}.csv"), &csv);
             let start = format!("{}", base / 1000);
             let replay = json(&[
@@ -271,12 +245,7 @@ fn offset_scrapes_roll_back_when_the_replay_of_offset_scrapes_does() {
             let at = replay["verdict"]["at_ms"].as_i64().expect("rolled back");
             let want = (at - onset) as f64 / 1000.0;
             let name = format!("at-{onset}");
-            let s = mc["scenarios"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|s| s["name"] == name.as_str())
-                .unwrap();
+            let s = scenario(&mc, &name);
             assert_eq!(s["caught"]["count"], 20, "{semantics} {name}: {s:#}");
             for q in ["median", "p99"] {
                 assert_eq!(

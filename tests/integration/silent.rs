@@ -9,7 +9,7 @@
 //! interval + one evaluation interval + `for` after the onset (plus the time to the next
 //! phase if the crash comes just before a phase change, which restarts every `for`).
 
-use crate::support::{self, plan, write};
+use crate::support::{self, plan, scenario, simulate_json as simulate, write};
 use serde_json::Value;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -26,24 +26,6 @@ fn test_plan(dir: &Path, name: &str, monitoring: &str) -> PathBuf {
     let path = dir.join(format!("{name}.yaml"));
     std::fs::write(&path, text).expect("write plan");
     path
-}
-
-fn simulate(args: &[&str]) -> Value {
-    let done = plan()
-        .arg("simulate")
-        .args(args)
-        .args(["--format", "json"])
-        .expect(0);
-    serde_json::from_str(&done.stdout).expect("the report is JSON")
-}
-
-fn scenario<'v>(report: &'v Value, name: &str) -> &'v Value {
-    report["scenarios"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["name"] == name)
-        .unwrap_or_else(|| panic!("scenario {name}"))
 }
 
 const CRASHES: &str = "trials: 100

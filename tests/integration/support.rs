@@ -258,3 +258,44 @@ pub fn lawsker_edited(dir: &Path, from: &str, to: &str) -> PathBuf {
     assert!(text.contains(from), "{from} is in the plan");
     write(dir, "lawsker.yaml", &text.replacen(from, to, 1))
 }
+
+/// `plan simulate ARGS --format json`, which must succeed, parsed.
+pub fn simulate_json(args: &[&str]) -> serde_json::Value {
+    let done = plan()
+        .arg("simulate")
+        .args(args)
+        .args(["--format", "json"])
+        .expect(0);
+    serde_json::from_str(&done.stdout).expect("the report is JSON")
+}
+
+/// Scenario `name` of a Monte Carlo report.
+pub fn scenario<'v>(report: &'v serde_json::Value, name: &str) -> &'v serde_json::Value {
+    report["scenarios"]
+        .as_array()
+        .expect("scenarios")
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap_or_else(|| panic!("scenario {name}"))
+}
+
+/// A trace of the canary of service `app` without noise, as CSV: scrapes every 15s for an
+/// hour, at `start_ms + j · 15s - offset_ms` (the first at or before the release's start
+/// at `start_ms`), counting 100 requests a second from the start, every one failing from
+/// `onset_ms` (after the start) on, per code (`200`, `500`), with `up` 1.
+pub fn failing_canary_csv(start_ms: i64, offset_ms: i64, onset_ms: i64) -> String {
+    use std::fmt::Write as _;
+    let mut csv = String::from("timestamp,series,labels,value\n");
+    let labels = "service=app;track=canary";
+    for j in 0..=240i64 {
+        let t = j * 15_000 - offset_ms;
+        let served = t.max(0) as f64 / 10.0;
+        let failed = (t - onset_ms).max(0) as f64 / 10.0;
+        let at = (start_ms + t) as f64 / 1000.0;
+        let answered = served - failed;
+        writeln!(csv, "{at},http_requests_total,{labels};code=200,{answered}").unwrap();
+        writeln!(csv, "{at},http_requests_total,{labels};code=500,{failed}").unwrap();
+        writeln!(csv, "{at},up,{labels},1").unwrap();
+    }
+    csv
+}
