@@ -303,8 +303,8 @@ impl<'m, 'a> Clock<'m, 'a> {
         );
         // Draws what happened from what is drawn so far to scrape `to` (recorded in its
         // slot), or with `to` None to the evaluation itself (nothing recorded: the requests
-        // between the latest scrape and the evaluation, which a rollback then still
-        // counts, go into the next scrape's sample).
+        // between the latest scrape and the evaluation, which a rollback then counts in
+        // the blast radius, go into the next scrape's sample).
         let mut push = |from: i64, to: Option<i64>| {
             let (t0, t1) = (*drawn_to, to.map_or(ts, |to| m.scrape_time(to)));
             if t1 <= t0 {
@@ -401,7 +401,11 @@ impl<'m, 'a> Clock<'m, 'a> {
                 }
             }
         }
-        push(j, None);
+        // Only the blast radius reads them: drawn in every scenario of a run that has a
+        // fault (the healthy twins too, so that their draws stay common).
+        if m.counts_exposure {
+            push(j, None);
+        }
         self.last_j = self.last_j.max(target);
         self.slots.pop_before(m.first_scrape_in_window(ts));
         self.step.window = self.window(ts, self.slots.ends());

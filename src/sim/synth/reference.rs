@@ -444,9 +444,9 @@ impl<'r, 'a> Reference<'r, 'a> {
             self.scraped = j;
         }
         // The requests between the latest scrape and the evaluation (scrapes offset from
-        // evaluations): drawn now, so that a rollback here counts them, and recorded at the
-        // next scrape.
-        if self.drawn_to < ts {
+        // evaluations), in a run that has a fault: drawn now, so that a rollback here counts
+        // them in the blast radius, and recorded at the next scrape.
+        if self.drawn_to < ts && m.counts_exposure {
             let from = self.span_start;
             let span = (m.scrape_time(from), m.scrape_time(from + 1));
             self.draw_span((self.drawn_to, ts), span, burst);
