@@ -55,4 +55,100 @@ mod tests {
             }
         }
     }
+
+    /// Every hostile string of the renderers' corpus ([`crate::render::hostile`]), and
+    /// markup, in every string of real documents (a Monte Carlo report and a replay, the
+    /// names of rules, phases and gates that key their maps included): wherever the page
+    /// shows one, it shows it escaped, so none can open a tag, end an attribute or start
+    /// a script.
+    #[test]
+    fn hostile_strings_are_shown_escaped() {
+        let mut corpus = crate::render::hostile::corpus();
+        corpus.extend(
+            [
+                "<script>alert(1)</script>",
+                "\"><img src=x onerror=alert(2)>",
+                "'/><svg onload=alert(3)>",
+                "</svg></table><!--",
+                "&lt;b&gt;",
+            ]
+            .map(String::from),
+        );
+        let documents = [
+            include_str!("../../tests/snapshots/lawsker.json"),
+            include_str!("../../tests/snapshots/replay-error-spike.json"),
+        ];
+        for (d, text) in documents.iter().enumerate() {
+            let original: serde_json::Value = serde_json::from_str(text).expect("a JSON snapshot");
+            for (i, h) in corpus.iter().enumerate() {
+                let mut n = 0;
+                let doc = hostile(&original, h, &mut n, false);
+                let page = if d == 0 {
+                    simulation(&doc, &about())
+                } else {
+                    replay(&doc, &about())
+                };
+                // Each string was written as `⟦k⟧h⟪⟫`; whatever the page shows between the
+                // markers must be `h` escaped.
+                let want = escape::esc(h);
+                // In a `data-path` it is a JSON pointer's step: `~` and `/` escaped.
+                let in_pointer = escape::esc(&h.replace('~', "~0").replace('/', "~1"));
+                // A metric's name in a chart's title reads with spaces for underscores.
+                let humanized = escape::esc(&h.replace('_', " "));
+                let marked = regex::Regex::new("(?s)\u{27e6}[0-9]+\u{27e7}(.*?)\u{27ea}\u{27eb}")
+                    .expect("a regex");
+                let mut shown = 0;
+                for c in marked.captures_iter(&page) {
+                    assert!(
+                        c[1] == want || c[1] == in_pointer || c[1] == humanized,
+                        "document {d}, string {i} {h:?} shown as {:?}",
+                        &c[1]
+                    );
+                    shown += 1;
+                }
+                assert!(shown > 0, "document {d}: the page showed no string");
+                assert!(!page.contains("<script") && !page.contains("<img"), "{h:?}");
+            }
+        }
+    }
+
+    /// `doc` with every string value, and every key of a map that plan names key, set to
+    /// `h` between numbered markers (keys stay distinct).
+    fn hostile(
+        doc: &serde_json::Value,
+        h: &str,
+        n: &mut usize,
+        named_keys: bool,
+    ) -> serde_json::Value {
+        use serde_json::Value;
+        fn mark(n: &mut usize, h: &str) -> String {
+            *n += 1;
+            format!("\u{27e6}{n}\u{27e7}{h}\u{27ea}\u{27eb}")
+        }
+        match doc {
+            Value::String(_) => Value::String(mark(n, h)),
+            Value::Array(a) => Value::Array(a.iter().map(|v| hostile(v, h, n, false)).collect()),
+            Value::Object(o) => {
+                let mut out = serde_json::Map::new();
+                for (k, v) in o {
+                    let keyed = matches!(
+                        k.as_str(),
+                        "first_rule"
+                            | "first_gate"
+                            | "rollbacks_by_phase"
+                            | "by_rule"
+                            | "by_gate"
+                            | "gate_failures"
+                            | "failing"
+                            | "query_steps"
+                            | "rule_rollback"
+                    );
+                    let key = if named_keys { mark(n, h) } else { k.clone() };
+                    out.insert(key, hostile(v, h, n, keyed));
+                }
+                Value::Object(out)
+            }
+            other => other.clone(),
+        }
+    }
 }

@@ -20,7 +20,7 @@ mod artifact;
 mod commands;
 mod compose;
 #[cfg(test)]
-mod hostile;
+pub(crate) mod hostile;
 pub mod humanize;
 mod manifest;
 pub mod nginx;
