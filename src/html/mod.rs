@@ -78,6 +78,8 @@ mod tests {
             include_str!("../../tests/snapshots/lawsker.json"),
             include_str!("../../tests/snapshots/replay-error-spike.json"),
         ];
+        let marked =
+            regex::Regex::new("(?s)\u{27e6}[0-9]+\u{27e7}(.*?)\u{27ea}\u{27eb}").expect("a regex");
         for (d, text) in documents.iter().enumerate() {
             let original: serde_json::Value = serde_json::from_str(text).expect("a JSON snapshot");
             for (i, h) in corpus.iter().enumerate() {
@@ -95,8 +97,6 @@ mod tests {
                 let in_pointer = escape::esc(&h.replace('~', "~0").replace('/', "~1"));
                 // A metric's name in a chart's title reads with spaces for underscores.
                 let humanized = escape::esc(&h.replace('_', " "));
-                let marked = regex::Regex::new("(?s)\u{27e6}[0-9]+\u{27e7}(.*?)\u{27ea}\u{27eb}")
-                    .expect("a regex");
                 let mut shown = 0;
                 for c in marked.captures_iter(&page) {
                     assert!(
