@@ -50,6 +50,7 @@ const ALL_CODES: &[&str] = &[
     "duplicate-scenario",
     "onset-after-release",
     "unmodelled-metric",
+    "scrape-offset-too-long",
     // series models
     "series-model",
     "series-cycle",
