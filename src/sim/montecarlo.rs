@@ -1164,17 +1164,7 @@ mod tests {
         Scenario {
             name: format!("no-op {kind:?}"),
             description: String::new(),
-            fault: Some(crate::sim::scenario::Fault {
-                kind,
-                onset_ms,
-                error_rate: None,
-                latency_factor: None,
-                tail_share: None,
-                memory_usage: None,
-                cpu_usage: None,
-                metrics: Vec::new(),
-                series: Vec::new(),
-            }),
+            fault: Some(crate::sim::scenario::Fault::bare(kind, onset_ms)),
         }
     }
 

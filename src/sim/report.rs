@@ -809,7 +809,6 @@ fn secs(s: f64) -> String {
     dur(s)
 }
 
-/// A metric's model, in words.
 /// A series model for people: `feedback_submissions_total: counter, 0.5% per request, split
 /// by type (bug 8%, other 92%)`.
 fn describe_series(
@@ -863,6 +862,7 @@ fn describe_series(
     }
 }
 
+/// A metric's model, in words.
 fn model_text(m: &MetricModel) -> String {
     let p = |k: &str| m.parameters.get(k).copied().unwrap_or(f64::NAN);
     let num = crate::model::trim;

@@ -117,6 +117,23 @@ pub(crate) struct Fault {
 }
 
 impl Fault {
+    /// A fault of `kind` from `onset_ms` with no effect yet: tests set the ones they need
+    /// (the scenario loader refuses a fault without one: `fault-without-effect`).
+    #[cfg(test)]
+    pub(crate) fn bare(kind: FaultKind, onset_ms: i64) -> Fault {
+        Fault {
+            kind,
+            onset_ms,
+            error_rate: None,
+            latency_factor: None,
+            tail_share: None,
+            memory_usage: None,
+            cpu_usage: None,
+            metrics: Vec::new(),
+            series: Vec::new(),
+        }
+    }
+
     /// The fault's intensity at `t` (0 = none, 1 = full) for a canary serving `canary_rps`,
     /// before any per-user split (`partial` affects a share of users at full intensity).
     #[inline]

@@ -6,21 +6,12 @@
 //! scrape interval (just before and just after the middle of a span included).
 
 use crate::proof_support::promtool_timelines;
+use crate::simulate::test_plan;
 use crate::support::{self, plan, scenario, simulate_json as json, write};
 use std::fmt::Write as _;
 use std::path::Path;
 
-/// One canary phase at 50% for 2h: availability below 99% for 2m rolls back.
-const PLAN: &str = "name: instants
-release: { from: v1, to: v2 }
-service: { name: app, image: acme/app, port: 8080 }
-routing: { listen: 80, sticky: { cookie: uid } }
-phases:
-  - { name: canary, traffic: 50%, duration: 2h }
-  - { name: full, traffic: 100% }
-rollback_conditions:
-  - { metric: availability, threshold: 99%, duration: 2m }
-";
+pub(crate) const AVAILABILITY_2M: &str = "{ metric: availability, threshold: 99%, duration: 2m }";
 
 /// Onsets in milliseconds: on a scrape, one second either side of a 45s span's middle
 /// (the default grid draws the span from 40m15s to 41m in one piece), just after a scrape,
@@ -37,7 +28,8 @@ fn trace(dir: &Path, onset_ms: i64) -> String {
 #[test]
 fn a_fault_between_scrapes_is_caught_when_the_replay_of_its_counters_catches_it() {
     let dir = support::temp_dir("instants");
-    let p = write(&dir, "instants.yaml", PLAN);
+    // One canary phase at 50% for 2h: availability below 99% for 2m rolls back.
+    let p = test_plan(&dir, "instants", "50%", "2h", "{}", &[AVAILABILITY_2M]);
     let p = p.to_str().unwrap();
     let mut scenarios = String::from(
         "trials: 20\ntraffic: { requests_per_second: 20000, daily_amplitude: 0 }\n\

@@ -2,6 +2,8 @@
 //! would, by the right amount where a closed form exists, and with every option at zero the
 //! simulator prints what it printed before the options existed.
 
+use crate::instants::AVAILABILITY_2M;
+use crate::simulate::test_plan;
 use crate::support::{self, root, scenario, simulate_json as json, write};
 use serde_json::Value;
 use statrs::function::erf::erfc;
@@ -134,14 +136,8 @@ const DEFAULT: &str = "default";
 #[test]
 fn per_code_counters_give_the_error_rate_prometheus_computes() {
     let dir = support::temp_dir("realism-codes");
-    let p = write(
-        &dir,
-        "codes.yaml",
-        "name: codes\nrelease: { from: v1, to: v2 }\nservice: { name: app, image: acme/app, port: 8080 }\n\
-         routing: { listen: 80, sticky: { cookie: uid } }\n\
-         phases:\n  - { name: canary, traffic: 50%, duration: 2h }\n  - { name: full, traffic: 100% }\n\
-         rollback_conditions:\n  - { metric: error_rate, threshold: 20.1%, duration: 1m }\n",
-    );
+    let rule = "{ metric: error_rate, threshold: 20.1%, duration: 1m }";
+    let p = test_plan(&dir, "codes", "50%", "2h", "{}", &[rule]);
     let p = p.to_str().unwrap();
     let trace = write(
         &dir,
@@ -197,14 +193,7 @@ fn per_code_counters_give_the_error_rate_prometheus_computes() {
 #[test]
 fn offset_scrapes_roll_back_when_the_replay_of_offset_scrapes_does() {
     let dir = support::temp_dir("realism-offset");
-    let p = write(
-        &dir,
-        "offset.yaml",
-        "name: offset\nrelease: { from: v1, to: v2 }\nservice: { name: app, image: acme/app, port: 8080 }\n\
-         routing: { listen: 80, sticky: { cookie: uid } }\n\
-         phases:\n  - { name: canary, traffic: 50%, duration: 2h }\n  - { name: full, traffic: 100% }\n\
-         rollback_conditions:\n  - { metric: availability, threshold: 99%, duration: 2m }\n",
-    );
+    let p = test_plan(&dir, "offset", "50%", "2h", "{}", &[AVAILABILITY_2M]);
     let p = p.to_str().unwrap();
     // The release starts at a whole minute of Unix time, so the replay's evaluations (on
     // the minute) are the Monte Carlo's.

@@ -17,15 +17,8 @@ use std::path::{Path, PathBuf};
 /// A plan with one canary phase at 50% for 2h, then everyone; an error-rate rule far from
 /// any healthy value; `monitoring` as given.
 fn test_plan(dir: &Path, name: &str, monitoring: &str) -> PathBuf {
-    let text = format!(
-        "name: {name}\nrelease: {{ from: v1, to: v2 }}\nservice: {{ name: app, image: acme/app, port: 8080 }}\n\
-         routing: {{ listen: 80, sticky: {{ cookie: uid }} }}\nmonitoring: {monitoring}\n\
-         phases:\n  - {{ name: canary, traffic: 50%, duration: 2h }}\n  - {{ name: full, traffic: 100% }}\n\
-         rollback_conditions:\n  - {{ metric: error_rate, threshold: 95%, duration: 5m }}\n"
-    );
-    let path = dir.join(format!("{name}.yaml"));
-    std::fs::write(&path, text).expect("write plan");
-    path
+    let rule = "{ metric: error_rate, threshold: 95%, duration: 5m }";
+    crate::simulate::test_plan(dir, name, "50%", "2h", monitoring, &[rule])
 }
 
 const CRASHES: &str = "trials: 100

@@ -119,14 +119,15 @@ mod tests {
         }
     }
 
+    /// `Fault`'s own levels: on or off, at the trial's rate (a `load` fault's depends on it).
     struct OneFault(Fault);
 
     impl Faults for OneFault {
         fn fault(&self) -> Option<&Fault> {
             Some(&self.0)
         }
-        fn level_at(&self, t: i64, _: f64) -> usize {
-            usize::from(self.0.intensity(t, 0.0) > 0.0)
+        fn level_at(&self, t: i64, canary_rps: f64) -> usize {
+            usize::from(self.0.intensity(t, canary_rps) > 0.0)
         }
         fn intensity(&self, level: usize) -> f64 {
             level as f64
@@ -136,20 +137,6 @@ mod tests {
         }
         fn next_change(&self, t: i64) -> Option<i64> {
             super::super::next_fault_change(&self.0, t, 1)
-        }
-    }
-
-    fn fault(kind: FaultKind, onset_ms: i64) -> Fault {
-        Fault {
-            kind,
-            onset_ms,
-            error_rate: Some(0.2),
-            latency_factor: None,
-            tail_share: None,
-            memory_usage: None,
-            cpu_usage: None,
-            metrics: Vec::new(),
-            series: Vec::new(),
         }
     }
 
@@ -165,14 +152,14 @@ mod tests {
 
     #[test]
     fn a_span_without_a_change_is_one_piece() {
-        let f = fault(FaultKind::Step, 10 * 60_000);
+        let f = Fault::bare(FaultKind::Step, 10 * 60_000);
         assert_eq!(cut((60_000, 120_000), f, vec![0]), [(60_000, 120_000)]);
     }
 
     #[test]
     fn an_onset_between_scrapes_cuts_the_span_there() {
         let onset = 40 * 60_000 + 37_000;
-        let f = fault(FaultKind::Step, onset);
+        let f = Fault::bare(FaultKind::Step, onset);
         assert_eq!(
             cut((40 * 60_000, 41 * 60_000), f, vec![0]),
             [(40 * 60_000, onset), (onset, 41 * 60_000)]
@@ -182,7 +169,7 @@ mod tests {
     #[test]
     fn burst_edges_phase_starts_and_rate_steps_cut_where_something_changes() {
         // Bursts of 10 s every minute from 30 s: on at 30 s, off at 40 s, on at 90 s.
-        let f = fault(
+        let f = Fault::bare(
             FaultKind::Bursts {
                 every_ms: 60_000,
                 lasting_ms: 10_000,
@@ -204,7 +191,7 @@ mod tests {
             [(35_000, 40_000), (40_000, 50_000), (50_000, 60_000)]
         );
         // The rate's step at 10 min, with the fault on across it.
-        let g = fault(FaultKind::Step, 0);
+        let g = Fault::bare(FaultKind::Step, 0);
         assert_eq!(
             cut((590_000, 610_000), g, vec![0]),
             [(590_000, 600_000), (600_000, 610_000)]
@@ -215,27 +202,9 @@ mod tests {
     /// cuts the span, since each trial's level is worked out piece by piece at its own rate.
     #[test]
     fn a_load_fault_cuts_at_its_onset_even_below_the_limit_at_the_mean_rate() {
-        struct Load(Fault);
-        impl Faults for Load {
-            fn fault(&self) -> Option<&Fault> {
-                Some(&self.0)
-            }
-            fn level_at(&self, t: i64, canary_rps: f64) -> usize {
-                usize::from(self.0.intensity(t, canary_rps) > 0.0)
-            }
-            fn intensity(&self, level: usize) -> f64 {
-                level as f64
-            }
-            fn down_from(&self) -> Option<i64> {
-                None
-            }
-            fn next_change(&self, t: i64) -> Option<i64> {
-                super::super::next_fault_change(&self.0, t, 1)
-            }
-        }
         let onset = 40 * 60_000 + 37_000;
         // The mean canary rate is 0.5 (10 rps at 5%), under the limit of 1.
-        let f = fault(FaultKind::Load { above_rps: 1.0 }, onset);
+        let f = Fault::bare(FaultKind::Load { above_rps: 1.0 }, onset);
         let schedule = Schedule::for_tests(vec![0]);
         let mut out = Vec::new();
         let traffic = Flat {
@@ -243,7 +212,7 @@ mod tests {
         };
         pieces(
             (40 * 60_000, 41 * 60_000),
-            (&traffic, Some(&Load(f)), &schedule),
+            (&traffic, Some(&OneFault(f)), &schedule),
             |a, b| out.push((a, b)),
         );
         assert_eq!(out, [(40 * 60_000, onset), (onset, 41 * 60_000)]);
@@ -252,7 +221,7 @@ mod tests {
     #[test]
     fn a_leak_cuts_at_each_of_its_steps() {
         // Four steps over 4 s from 1.5 s: levels change at 1.5, 2.5, 3.5 and 4.5 s (full from then on).
-        let f = fault(FaultKind::Leak { ramp_ms: 4_000 }, 1_500);
+        let f = Fault::bare(FaultKind::Leak { ramp_ms: 4_000 }, 1_500);
         let mut levels = Vec::new();
         let mut t = 0;
         while let Some(c) = super::super::next_fault_change(&f, t, 4) {

@@ -527,9 +527,12 @@ impl<'m, 'a> Lanes<'m, 'a> {
             ends,
         });
         let [requests, errors, ok, cpu] = &mut self.rates;
+        // Per code, the rules' sum over the request counter adds the two codes' rates, each
+        // extrapolated on its own, when the failures are drawn: not the total's own rate.
+        let by_code = m.scenarios.exposition.per_code && series.errors;
         if let Some(window) = &window {
             let ends = window.ends;
-            if series.requests {
+            if series.requests && !by_code {
                 let (a, b) = rows(&t.ring_requests, ends, w, n);
                 for ((r, &a), &b) in requests[..n].iter_mut().zip(a).zip(b) {
                     *r = window.rate(count(a), count(b));
@@ -542,9 +545,7 @@ impl<'m, 'a> Lanes<'m, 'a> {
                     errors[l] = window.rate(count(ea[l]), count(eb[l]));
                     ok[l] = window.rate(count(ra[l] - ea[l]), count(rb[l] - eb[l]));
                 }
-                // Per code, the rules' sum over the request counter adds the two codes'
-                // rates, each extrapolated on its own.
-                if m.scenarios.exposition.per_code {
+                if by_code {
                     for l in 0..n {
                         requests[l] = errors[l] + ok[l];
                     }

@@ -977,29 +977,27 @@ pub(crate) struct Exposure {
 mod tests {
     use super::*;
 
-    #[test]
-    fn leak_levels_grow_in_steps_of_one_evaluation() {
-        // A 10-minute ramp at a 1-minute evaluation interval: ten steps.
-        let f = Fault {
-            kind: FaultKind::Leak { ramp_ms: 600_000 },
-            onset_ms: 60_000,
-            error_rate: Some(0.5),
-            latency_factor: None,
-            tail_share: None,
-            memory_usage: None,
-            cpu_usage: None,
-            metrics: Vec::new(),
-            series: Vec::new(),
-        };
-        let fm = FaultModel {
-            fault: Some(&f),
+    /// `f`'s levels (a leak in `leak_steps` steps), without the kinds of request.
+    fn bare_model(f: &Fault, leak_steps: i64) -> FaultModel<'_> {
+        FaultModel {
+            fault: Some(f),
             down_from: None,
-            leak_steps: 10,
+            leak_steps,
             canary: Vec::new(),
             stable: Mix::new(None, None),
             custom_lift: Vec::new(),
             moves_draws: true,
+        }
+    }
+
+    #[test]
+    fn leak_levels_grow_in_steps_of_one_evaluation() {
+        // A 10-minute ramp at a 1-minute evaluation interval: ten steps.
+        let f = Fault {
+            error_rate: Some(0.5),
+            ..Fault::bare(FaultKind::Leak { ramp_ms: 600_000 }, 60_000)
         };
+        let fm = bare_model(&f, 10);
         assert_eq!(fm.at(59_999, 1.0), 0.0);
         assert_eq!(fm.at(60_000, 1.0), 0.1);
         assert_eq!(fm.at(60_000 + 59_999, 1.0), 0.1);
@@ -1024,25 +1022,10 @@ mod tests {
         for kind in kinds {
             for (onset_ms, leak_steps) in [(0, 7), (1_234, 3), (999, 1)] {
                 let f = Fault {
-                    kind,
-                    onset_ms,
                     error_rate: Some(0.5),
-                    latency_factor: None,
-                    tail_share: None,
-                    memory_usage: None,
-                    cpu_usage: None,
-                    metrics: Vec::new(),
-                    series: Vec::new(),
+                    ..Fault::bare(kind, onset_ms)
                 };
-                let fm = FaultModel {
-                    fault: Some(&f),
-                    down_from: None,
-                    leak_steps,
-                    canary: Vec::new(),
-                    stable: Mix::new(None, None),
-                    custom_lift: Vec::new(),
-                    moves_draws: true,
-                };
+                let fm = bare_model(&f, leak_steps);
                 let mut changes = Vec::new();
                 for t in 1..12_000 {
                     if fm.level_at(t, 1.0) != fm.level_at(t - 1, 1.0) {
