@@ -99,7 +99,7 @@ pub const BUILTINS: [BuiltinDef; 9] = [
 ];
 
 /// The request counter and latency histogram behind the request metrics.
-const REQUESTS: &str = "http_requests_total";
+pub(crate) const REQUESTS: &str = "http_requests_total";
 const LATENCY_BUCKETS: &str = "http_request_duration_seconds_bucket";
 
 impl BuiltinDef {

@@ -2,6 +2,7 @@
 //! [`CheckedPlan`] plus warnings, or every error found (never just the first).
 
 mod catalog;
+pub(crate) use catalog::REQUESTS;
 mod checked;
 mod deployment;
 mod gate_policy;

@@ -195,6 +195,15 @@ pub(super) enum Command {
         /// scenarios (simulations/default.yaml).
         #[arg(long)]
         scenarios: Option<PathBuf>,
+        /// Build each trial from this recording of the healthy service (CSV or Prometheus
+        /// range-query JSON, as --trace; repeatable, one file per export) instead of the
+        /// synthetic traffic: a block bootstrap of its scrapes, thinned to each phase's
+        /// share, the scenarios' faults on top.
+        #[arg(long, value_name = "RECORDING", conflicts_with_all = ["trace", "against", "shard"])]
+        baseline: Vec<PathBuf>,
+        /// With --baseline: the bootstrap's block length (default `1h`).
+        #[arg(long, requires = "baseline", value_parser = block_duration)]
+        block: Option<i64>,
         /// Run only the K-th of N slices of the trials (`2/3`, K from 1) and print its
         /// tallies as a shard (JSON) for `plan merge`, which adds up the N shards into the
         /// report of the whole run. Every shard takes the same plan, scenarios, seed,
@@ -328,6 +337,14 @@ fn shard(s: &str) -> Result<Slice, String> {
     k.checked_sub(1)
         .and_then(|i| Slice::new(i, n))
         .ok_or_else(|| format!("shard {k} of {n} does not exist; K is from 1 to {n}"))
+}
+
+/// A block length: a positive duration.
+fn block_duration(s: &str) -> Result<i64, String> {
+    match crate::model::Duration::parse(s)?.millis() {
+        0 => Err("a block must be longer than 0s".into()),
+        ms => Ok(ms as i64),
+    }
 }
 
 /// A timestamp flag: RFC 3339 or Unix seconds, as a trace writes them, to Unix ms.

@@ -45,6 +45,8 @@ pub(super) fn merge(files: &[PathBuf], format: Format) -> Result<(), Error> {
         evaluation_offset_ms: 0,
         shard: None,
         report: None,
+        baseline: Vec::new(),
+        block_ms: None,
     };
     let file = run
         .scenarios

@@ -58,6 +58,8 @@ pub fn main() -> i32 {
             end,
             evaluation_offset,
             scenarios,
+            baseline,
+            block,
             shard,
             run,
         } => {
@@ -67,6 +69,8 @@ pub fn main() -> i32 {
                 end_ms: end,
                 evaluation_offset_ms: evaluation_offset,
                 shard,
+                baseline,
+                block_ms: block,
                 ..settings::SimulateFlags::of(&run)
             };
             match against {

@@ -21,6 +21,9 @@ pub(super) struct SimulateFlags {
     pub(super) shard: Option<Slice>,
     /// `--report`: where to write the HTML report.
     pub(super) report: Option<std::path::PathBuf>,
+    /// `--baseline`: the recording trials are built from, and `--block` (ms).
+    pub(super) baseline: Vec<std::path::PathBuf>,
+    pub(super) block_ms: Option<i64>,
 }
 
 impl SimulateFlags {
@@ -36,6 +39,8 @@ impl SimulateFlags {
             evaluation_offset_ms: 0,
             shard: None,
             report: run.report.clone(),
+            baseline: Vec::new(),
+            block_ms: None,
         }
     }
 

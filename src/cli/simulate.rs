@@ -14,6 +14,7 @@ use crate::lower::LoweredPlan;
 use crate::pipeline::Compiled;
 use crate::sim::compare;
 use crate::sim::montecarlo;
+use crate::sim::recorded::{self, Described, RecordedModel, Recording};
 use crate::sim::replay::{self, Options};
 use crate::sim::scenario;
 use crate::sim::shard::{self, Shard};
@@ -259,11 +260,17 @@ pub(super) fn monte_carlo_scenarios(
     let plan = &lowered.plan;
     let place = |p: &str| compiled.place(p);
     let color = color();
+    // Trials built from a recording read the plan's metrics from it, not from models.
+    let recorded = !flags.baseline.is_empty();
     // A file's findings are at its lines; the built-in scenarios' (a custom metric they
     // cannot model) at the plan's.
     let (scenarios, findings, file_name) = match &file {
         Some(source) => {
-            let (scenarios, findings) = scenario::load(source, plan, &place);
+            let (scenarios, findings) = if recorded {
+                scenario::load_for_recording(source, plan, &place)
+            } else {
+                scenario::load(source, plan, &place)
+            };
             for f in &findings {
                 eprint!("{}", render_human(Some(source), f, color));
             }
@@ -271,6 +278,11 @@ pub(super) fn monte_carlo_scenarios(
         }
         None => {
             let (source, builtin) = scenario::builtin();
+            let builtin = if recorded {
+                builtin.for_recording()
+            } else {
+                builtin
+            };
             let (scenarios, diags) = builtin.against(plan, &place);
             let (in_plan, in_file) = diags
                 .into_iter()
@@ -309,6 +321,14 @@ pub(super) fn monte_carlo_scenarios(
         }
     }
     let settings = flags.resolve(&scenarios);
+    if recorded {
+        return Ok(RunInput {
+            scenarios,
+            file_name,
+            file,
+            settings,
+        });
+    }
     // A query whose selector no modelled series matches would read nothing in any trial.
     let unmatched = compiled.locate(crate::sim::synth::unmatched_selectors(
         plan,
@@ -357,10 +377,22 @@ fn monte_carlo_text(
     } else {
         format
     };
+    let recording = recording(&flags.baseline)?;
+    let recorded = match &recording {
+        Some(rec) => Some(recorded_model(compiled, lowered, &input, rec, flags)?),
+        None => None,
+    };
     let mut bar = Progress::new(bar_format, "simulating");
-    let results = montecarlo::run(lowered, &input.scenarios, settings, &mut |d, t| {
-        bar.update(d, t)
-    });
+    let results = match &recorded {
+        Some((model, _)) => {
+            montecarlo::run_on_recording(lowered, &input.scenarios, settings, model, &mut |d, t| {
+                bar.update(d, t)
+            })
+        }
+        None => montecarlo::run(lowered, &input.scenarios, settings, &mut |d, t| {
+            bar.update(d, t)
+        }),
+    };
     drop(bar);
     if let Some(failure) = results.query_failure() {
         return Err(query_failed(compiled, failure));
@@ -380,13 +412,17 @@ fn monte_carlo_text(
             report: None,
         });
     }
-    let report = crate::sim::report::build(
+    let mut report = crate::sim::report::build(
         &lowered.plan,
         &lowered.rules,
         (&input.scenarios, &input.file_name),
         &input.settings,
         &results,
     );
+    if let Some((_, described)) = recorded {
+        report.assumptions.recording =
+            Some(crate::sim::report::RecordingAssumptions::of(&described));
+    }
     let text = report_of(&report, format);
     Ok(Output {
         text,
@@ -395,6 +431,70 @@ fn monte_carlo_text(
             .as_ref()
             .map(|_| Report::of(Page::Simulation, &report)),
     })
+}
+
+/// The recording `--baseline` names, read and laid on its grid (None without one).
+fn recording(files: &[std::path::PathBuf]) -> Result<Option<Recording>, Error> {
+    if files.is_empty() {
+        return Ok(None);
+    }
+    let mut traces = Vec::with_capacity(files.len());
+    let mut lines = Vec::with_capacity(files.len());
+    for f in files {
+        let (trace, l) = replay::load(f).map_err(Error::Replay)?;
+        traces.push((f.display().to_string(), trace));
+        lines.push(l);
+    }
+    Recording::new(traces).map(Some).map_err(|e| {
+        let file = files[e.file].display().to_string();
+        Error::Replay(replay::ReplayError::from_trace(
+            &file,
+            &lines[e.file],
+            e.error,
+        ))
+    })
+}
+
+/// The trials' model on `rec`, and what the report says of it; refuses faults it cannot
+/// carry and metrics the recording cannot give, naming them.
+fn recorded_model<'r>(
+    compiled: &Compiled,
+    lowered: &LoweredPlan,
+    input: &RunInput,
+    rec: &'r Recording,
+    flags: &SimulateFlags,
+) -> Result<(RecordedModel<'r>, Described), Error> {
+    let scenarios = &input.scenarios;
+    if let Some(&(i, key)) = recorded::unsupported(scenarios).first() {
+        return Err(Error::Usage(format!(
+            "{}: scenario `{}` sets `{key}`, which a trial built from a recording cannot carry yet (only failures, latency and crashes): drop the scenario or run it without --baseline",
+            input.file_name, scenarios.scenarios[i].name
+        )));
+    }
+    let model = crate::sim::synth::Model::new(
+        &lowered.plan,
+        scenarios,
+        &lowered.rules,
+        input.settings.semantics,
+    );
+    let block = flags.block_ms.unwrap_or(recorded::DEFAULT_BLOCK_MS);
+    let rm = RecordedModel::new(&lowered.plan, &lowered.rules, rec, &model, block);
+    let described = rm.describe(
+        &lowered.plan,
+        model.schedule.latest_end(),
+        lowered.plan.monitoring.scrape_interval.millis() as i64,
+    );
+    if let Some(missing) = described.missing.first() {
+        return Err(Error::Usage(format!(
+            "{}: no series of the recording gives {missing}, which a rule of {} reads: add its series to the recording (the query's own selectors, without `track`)",
+            rec.files.join(", "),
+            compiled.source.name
+        )));
+    }
+    for w in &described.warnings {
+        eprintln!("note: {w}");
+    }
+    Ok((rm, described))
 }
 
 /// A file's name and text, as a shard keeps them.

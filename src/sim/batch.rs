@@ -10,20 +10,99 @@
 //! course so far, so what a group decides for them (which spans fall in which phase,
 //! which rules run, what is drawn) depends only on each trial's own history, and a
 //! trial's numbers still do not depend on its batch. Without holds a batch is one group.
+//!
+//! The trials come from the synthetic model ([`Lanes`], with its [`Clock`]) or from a
+//! recording ([`RecordedLanes`]); the rest of the batch does not tell them apart.
 
 use crate::lower::AlertRule;
-use crate::sim::evaluator::{Schedule, Verdict};
+use crate::sim::evaluator::{Columns, Schedule, Verdict};
 use crate::sim::outcomes::{Fate, Outcomes, RuleSet, decided};
-use crate::sim::synth::{Clock, Demand, FaultModel, Lanes, Model, Plans, Streams};
+use crate::sim::recorded::{RecordedLanes, RecordedModel};
+use crate::sim::synth::{
+    Clock, Demand, Exposure, FaultModel, Lanes, Model, Plans, QueryFailure, Streams,
+};
 
 /// What sees each group after its evaluation: the group, and the lanes to end (with their
 /// verdicts), to which it may add.
 pub(crate) type Inspect<'i> = dyn FnMut(&Group<'_, '_>, &mut Vec<(usize, Verdict)>) + 'i;
 
+/// Where a group's trials come from: the synthetic model (its lanes and their clock), or a
+/// recording.
+// A batch holds a group or a few: their size does not matter, and boxing would add a
+// pointer to every step.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Trials<'m, 'a> {
+    Synthetic {
+        clock: Clock<'m, 'a>,
+        lanes: Lanes<'m, 'a>,
+    },
+    Recorded(RecordedLanes<'m, 'a>),
+}
+
+impl Trials<'_, '_> {
+    /// Every lane's metric values at the latest evaluation.
+    pub(crate) fn values(&self) -> Columns<'_> {
+        match self {
+            Trials::Synthetic { lanes, .. } => lanes.values(),
+            Trials::Recorded(r) => r.values(),
+        }
+    }
+
+    pub(crate) fn exposure(&self, l: usize) -> &Exposure {
+        match self {
+            Trials::Synthetic { lanes, .. } => lanes.exposure(l),
+            Trials::Recorded(r) => r.exposure(l),
+        }
+    }
+
+    /// The first query evaluation that failed in lane `l`'s trial, if one did.
+    pub(crate) fn query_failure(&self, l: usize) -> Option<&QueryFailure> {
+        match self {
+            Trials::Synthetic { lanes, .. } => lanes.query_failure(l),
+            Trials::Recorded(r) => r.query_failure(l),
+        }
+    }
+
+    /// Per query slot, the lane evaluations that computed it (synthetic query metrics).
+    fn query_steps(&self) -> &[u64] {
+        match self {
+            Trials::Synthetic { lanes, .. } => lanes.query_steps(),
+            Trials::Recorded(_) => &[],
+        }
+    }
+
+    fn swap_remove(&mut self, l: usize) {
+        match self {
+            Trials::Synthetic { lanes, .. } => lanes.swap_remove(l),
+            Trials::Recorded(r) => r.swap_remove(l),
+        }
+    }
+
+    /// An empty copy with room for `width` lanes, at the same time.
+    fn fork(&self, width: usize) -> Self {
+        match self {
+            Trials::Synthetic { clock, lanes } => Trials::Synthetic {
+                clock: clock.fork(),
+                lanes: lanes.empty(width),
+            },
+            Trials::Recorded(r) => Trials::Recorded(r.empty(width)),
+        }
+    }
+
+    fn adopt(&mut self, from: &Self, l: usize) {
+        match (self, from) {
+            (Trials::Synthetic { lanes, .. }, Trials::Synthetic { lanes: f, .. }) => {
+                lanes.adopt(f, l)
+            }
+            (Trials::Recorded(r), Trials::Recorded(f)) => r.adopt(f, l),
+            _ => unreachable!("a group forks into its own kind"),
+        }
+    }
+}
+
 /// Trials that have had the same course so far, one lane each.
 pub(crate) struct Group<'m, 'a> {
-    clock: Clock<'m, 'a>,
-    pub(crate) lanes: Lanes<'m, 'a>,
+    pub(crate) lanes: Trials<'m, 'a>,
     pub(crate) outcomes: Outcomes<'m>,
     /// Lane -> trial (lanes move when a trial ends or parts).
     pub(crate) trial_of: Vec<u64>,
@@ -54,21 +133,36 @@ pub(crate) struct Batch<'m, 'a> {
 }
 
 impl<'m, 'a> Batch<'m, 'a> {
-    /// The trials `trials`, seeded by `seeds`, on `schedule`.
+    /// The trials `trials`, seeded by `seeds`, on `schedule`: synthetic, or built from
+    /// the recording of `recorded`.
     pub(crate) fn new(
-        (model, faults): (&'m Model<'a>, &'m FaultModel<'m>),
+        (model, faults, recorded): (
+            &'m Model<'a>,
+            &'m FaultModel<'m>,
+            Option<&'m RecordedModel<'a>>,
+        ),
         rules: &'m [AlertRule],
         schedule: &Schedule,
         trials: Vec<u64>,
         seeds: impl IntoIterator<Item = u64>,
     ) -> Self {
         let seeds: Vec<u64> = seeds.into_iter().collect();
-        let rng = Streams::seeded(seeds.iter().copied());
-        debug_assert_eq!(rng.count(), trials.len());
+        debug_assert_eq!(seeds.len(), trials.len());
+        let lanes = match recorded {
+            Some(r) => Trials::Recorded(RecordedLanes::new(r, faults, &seeds)),
+            None => Trials::Synthetic {
+                clock: Clock::new(model, faults),
+                lanes: Lanes::new(
+                    model,
+                    faults,
+                    Streams::seeded(seeds.iter().copied()),
+                    &seeds,
+                ),
+            },
+        };
         let group = Group {
-            clock: Clock::new(model, faults),
-            outcomes: Outcomes::new(rules, schedule, model.eval_ms, rng.count()),
-            lanes: Lanes::new(model, faults, rng, &seeds),
+            outcomes: Outcomes::new(rules, schedule, model.eval_ms, seeds.len()),
+            lanes,
             trial_of: trials,
         };
         Batch {
@@ -140,8 +234,7 @@ impl<'m, 'a> Batch<'m, 'a> {
                 let mut new = (parting > 0).then(|| {
                     let from = &self.groups[g];
                     Group {
-                        clock: from.clock.fork(),
-                        lanes: from.lanes.empty(parting),
+                        lanes: from.lanes.fork(parting),
                         outcomes: from.outcomes.parting(parting),
                         trial_of: Vec::with_capacity(parting),
                     }
@@ -170,12 +263,17 @@ impl<'m, 'a> Batch<'m, 'a> {
                 continue;
             }
             let progress = group.outcomes.progress();
-            let step = group.clock.advance(ts, progress, &mut self.plans);
-            group.lanes.advance(
-                (step, &self.plans),
-                progress.schedule,
-                demand(group.outcomes.rule_set(ts)),
-            );
+            match &mut group.lanes {
+                Trials::Synthetic { clock, lanes } => {
+                    let step = clock.advance(ts, progress, &mut self.plans);
+                    lanes.advance(
+                        (step, &self.plans),
+                        progress.schedule,
+                        demand(group.outcomes.rule_set(ts)),
+                    );
+                }
+                Trials::Recorded(r) => r.advance(ts, progress.schedule),
+            }
             self.steps += group.trial_of.len() as u64;
             self.ended.clear();
             self.ended

@@ -8,6 +8,7 @@ pub(crate) mod montecarlo;
 pub(crate) mod outcomes;
 pub(crate) mod paired;
 pub(crate) mod reach;
+pub(crate) mod recorded;
 pub mod replay;
 pub(crate) mod report;
 pub(crate) mod scenario;

@@ -88,6 +88,7 @@ use crate::sim::batch::add_into;
 use crate::sim::batch::{Batch, Group};
 use crate::sim::evaluator::{HoldOutcome, Schedule, Verdict};
 use crate::sim::outcomes::{Hold, RuleSet};
+use crate::sim::recorded::RecordedModel;
 use crate::sim::scenario::{FaultKind, Scenario, Scenarios};
 use crate::sim::splitmix::SplitMix64;
 use crate::sim::stats::Histogram;
@@ -569,6 +570,8 @@ struct Job<'r, 's> {
     schedule: &'r Schedule,
     model: &'r Model<'s>,
     faults: &'r [FaultModel<'r>],
+    /// The recording trials are built from (`--baseline`), if any.
+    recorded: Option<&'r RecordedModel<'s>>,
     /// What runs: the file's scenarios, then the extra twin pass, if any.
     runs: &'r [&'s Scenario],
     users_per_day: Option<u64>,
@@ -635,7 +638,7 @@ impl Job<'_, '_> {
         let trials: Vec<u64> = trials.collect();
         let seeds: Vec<u64> = trials.iter().map(|&i| trial_seed(self.seed, i)).collect();
         let mut batch = Batch::new(
-            (model, &self.faults[si]),
+            (model, &self.faults[si], self.recorded),
             self.rules,
             self.schedule,
             trials,
@@ -842,6 +845,9 @@ pub(crate) fn users_exposed(
     exposed
 }
 
+/// Trials per batch on a recording.
+const RECORDED_BATCH: u64 = 16;
+
 /// Runs every scenario, the twins first; `progress(done, total)` is called from the
 /// calling thread now and then.
 pub(crate) fn run<'s>(
@@ -851,6 +857,26 @@ pub(crate) fn run<'s>(
     progress: &mut dyn FnMut(u64, u64),
 ) -> MonteCarlo<'s> {
     run_batched(lowered, scenarios, settings, None, progress)
+}
+
+/// [`run`] with every trial built from `recording` (`--baseline`) instead of the
+/// synthetic model, in blocks of `block_ms`.
+pub(crate) fn run_on_recording<'s>(
+    lowered: &LoweredPlan,
+    scenarios: &'s Scenarios,
+    settings: Settings,
+    recorded: &RecordedModel<'_>,
+    progress: &mut dyn FnMut(u64, u64),
+) -> MonteCarlo<'s> {
+    let model = Model::new(&lowered.plan, scenarios, &lowered.rules, settings.semantics);
+    run_on(
+        lowered,
+        scenarios,
+        settings,
+        (&model, Some(recorded)),
+        (None, false),
+        progress,
+    )
 }
 
 /// [`run`] on the model built for `model_rules`, a superset of the plan's rules: what a
@@ -865,7 +891,14 @@ pub(crate) fn run_recorded<'s>(
     progress: &mut dyn FnMut(u64, u64),
 ) -> MonteCarlo<'s> {
     let model = Model::new(&lowered.plan, scenarios, model_rules, settings.semantics);
-    run_on(lowered, scenarios, settings, &model, (None, true), progress)
+    run_on(
+        lowered,
+        scenarios,
+        settings,
+        (&model, None),
+        (None, true),
+        progress,
+    )
 }
 
 /// [`run`] with `batch` trials per lock-step batch, or as many as the memory budget allows
@@ -882,23 +915,30 @@ fn run_batched<'s>(
         lowered,
         scenarios,
         settings,
-        &model,
+        (&model, None),
         (batch, false),
         progress,
     )
 }
 
-/// [`run_batched`] on `model`, keeping each trial's outcome when `record`.
+/// [`run_batched`] on `model` (trials built from `recorded` when given), keeping each
+/// trial's outcome when `record`.
 fn run_on<'s>(
     lowered: &LoweredPlan,
     scenarios: &'s Scenarios,
     settings: Settings,
-    model: &Model<'_>,
+    (model, recorded): (&Model<'_>, Option<&RecordedModel<'_>>),
     (batch, record): (Option<u64>, bool),
     progress: &mut dyn FnMut(u64, u64),
 ) -> MonteCarlo<'s> {
     let (plan, rules) = (&lowered.plan, &lowered.rules);
     let (fitting, jobs) = sharing(Lanes::ring_bytes_per_lane(model), settings.jobs);
+    // A recorded trial keeps its own series: small batches keep memory flat.
+    let fitting = if recorded.is_some() {
+        RECORDED_BATCH
+    } else {
+        fitting
+    };
     let batch = batch.unwrap_or(fitting);
     // The file's scenarios, then the extra twin pass when there is no fault-free one.
     let extra = extra_twin();
@@ -937,6 +977,7 @@ fn run_on<'s>(
         schedule: &model.schedule,
         model,
         faults: &faults,
+        recorded,
         runs: &runs,
         users_per_day: scenarios.traffic.users_per_day,
         twin: twin.filter(|_| any_faulty).unwrap_or(usize::MAX),

@@ -145,6 +145,42 @@ pub(crate) struct Assumptions {
     /// How the service exposes its request counters (`per_code`).
     pub(crate) exposition: ExpositionAssumed,
     pub(crate) metrics: Vec<MetricModel>,
+    /// With `--baseline`: the recording the trials were built from (then `traffic` and
+    /// the metrics' synthetic levels were not used; the faults were).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) recording: Option<RecordingAssumptions>,
+}
+
+/// The recording of a `--baseline` run.
+#[derive(Serialize)]
+pub(crate) struct RecordingAssumptions {
+    pub(crate) files: Vec<String>,
+    pub(crate) step_seconds: f64,
+    pub(crate) span_seconds: f64,
+    pub(crate) block_seconds: f64,
+    /// Whether blocks were drawn at their time of day, and from how many days.
+    pub(crate) time_of_day_matched: bool,
+    pub(crate) days: usize,
+    pub(crate) series_read: usize,
+    /// Series of the recording no query read.
+    pub(crate) series_unread: Vec<String>,
+    pub(crate) warnings: Vec<String>,
+}
+
+impl RecordingAssumptions {
+    pub(crate) fn of(d: &crate::sim::recorded::Described) -> RecordingAssumptions {
+        RecordingAssumptions {
+            files: d.files.clone(),
+            step_seconds: d.step_ms as f64 / 1000.0,
+            span_seconds: d.span_ms as f64 / 1000.0,
+            block_seconds: d.block_ms as f64 / 1000.0,
+            time_of_day_matched: d.day_matched,
+            days: d.days,
+            series_read: d.series_read,
+            series_unread: d.series_unread.clone(),
+            warnings: d.warnings.clone(),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -457,6 +493,7 @@ pub(crate) fn build(
                 scrape_offset_seconds: scenarios.exposition.scrape_offset_ms as f64 / 1000.0,
             },
             metrics: metric_models(plan, rules, scenarios),
+            recording: None,
         },
         twins,
         totals: Totals {
@@ -1176,6 +1213,29 @@ pub(crate) fn text(r: &SimulationReport) -> String {
         },
         secs(a.exposition.scrape_offset_seconds)
     );
+    if let Some(r) = &a.recording {
+        let _ = writeln!(
+            s,
+            "  recording      {}: {} every {}, {} series read; blocks of {} {}",
+            r.files.join(", "),
+            secs(r.span_seconds),
+            secs(r.step_seconds),
+            r.series_read,
+            secs(r.block_seconds),
+            if r.time_of_day_matched {
+                format!("drawn at their time of day from {} days", r.days)
+            } else {
+                "drawn at any time of day".to_string()
+            }
+        );
+        let _ = writeln!(
+            s,
+            "                 (the scenarios' traffic and healthy levels are not used; their faults are)"
+        );
+        for w in &r.warnings {
+            let _ = writeln!(s, "  warning        {w}");
+        }
+    }
     let tr = &a.traffic;
     let _ = writeln!(
         s,

@@ -199,6 +199,9 @@ pub(crate) struct ScenarioFile {
     spec: Option<spec::FileSpec>,
     /// The built-in scenarios: their findings about the plan are placed in the plan.
     builtin: bool,
+    /// For trials built from a recording (`--baseline`): the plan's metrics need no
+    /// model here, the recording gives them.
+    recorded: bool,
 }
 
 /// Reads a scenario file (or the built-in default) up to the point where it needs a plan.
@@ -211,6 +214,7 @@ pub(crate) fn read(source: &Source) -> ScenarioFile {
                 findings,
                 spec: None,
                 builtin: false,
+                recorded: false,
             };
         }
     };
@@ -221,6 +225,7 @@ pub(crate) fn read(source: &Source) -> ScenarioFile {
             findings,
             spec: None,
             builtin: false,
+            recorded: false,
         };
     }
     match serde_json::from_value(doc.value) {
@@ -229,6 +234,7 @@ pub(crate) fn read(source: &Source) -> ScenarioFile {
             findings,
             spec: Some(spec),
             builtin: false,
+            recorded: false,
         },
         Err(e) => ScenarioFile {
             spans: Some(doc.spans),
@@ -242,6 +248,7 @@ pub(crate) fn read(source: &Source) -> ScenarioFile {
             ],
             spec: None,
             builtin: false,
+            recorded: false,
         },
     }
 }
@@ -260,6 +267,14 @@ pub(crate) fn builtin() -> (Source, ScenarioFile) {
 }
 
 impl ScenarioFile {
+    /// The same file, read for trials built from a recording ([`ScenarioFile::recorded`]).
+    pub(crate) fn for_recording(self) -> ScenarioFile {
+        ScenarioFile {
+            recorded: true,
+            ..self
+        }
+    }
+
     /// The scenarios for `plan`, when nothing is wrong, and the findings of checking the
     /// file against it (not those of [`read`]); nothing when the file did not read. The
     /// findings point into the file, except the built-in scenarios' missing models, which
@@ -270,7 +285,7 @@ impl ScenarioFile {
         place: Place<'_>,
     ) -> (Option<Scenarios>, Vec<Diagnostic>) {
         match &self.spec {
-            Some(spec) => resolve::resolve(spec, plan, place, self.builtin),
+            Some(spec) => resolve::resolve(spec, plan, place, (self.builtin, self.recorded)),
             None => (None, Vec::new()),
         }
     }
@@ -283,7 +298,24 @@ pub(crate) fn load(
     plan: &CheckedPlan,
     place: Place<'_>,
 ) -> (Option<Scenarios>, Vec<Located>) {
-    let file = read(source);
+    load_file(read(source), source, plan, place)
+}
+
+/// [`load`] for trials built from a recording: the plan's metrics need no model.
+pub(crate) fn load_for_recording(
+    source: &Source,
+    plan: &CheckedPlan,
+    place: Place<'_>,
+) -> (Option<Scenarios>, Vec<Located>) {
+    load_file(read(source).for_recording(), source, plan, place)
+}
+
+fn load_file(
+    file: ScenarioFile,
+    source: &Source,
+    plan: &CheckedPlan,
+    place: Place<'_>,
+) -> (Option<Scenarios>, Vec<Located>) {
     let (scenarios, more) = file.against(plan, place);
     let mut findings = file.findings;
     findings.extend(more);

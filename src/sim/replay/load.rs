@@ -46,7 +46,7 @@ pub enum ReplayError {
 }
 
 impl ReplayError {
-    pub(super) fn from_trace(file: &str, lines: &Lines, e: TraceError) -> ReplayError {
+    pub(crate) fn from_trace(file: &str, lines: &Lines, e: TraceError) -> ReplayError {
         let line_text = lines.line(e.line);
         ReplayError::Trace {
             file: file.to_string(),

@@ -52,7 +52,7 @@ pub(crate) fn resolve(
     spec: &FileSpec,
     plan: &CheckedPlan,
     place: Place<'_>,
-    builtin: bool,
+    (builtin, recorded): (bool, bool),
 ) -> (Option<Scenarios>, Vec<Diagnostic>) {
     let mut f = Vec::new();
     let rps = spec
@@ -97,13 +97,15 @@ pub(crate) fn resolve(
     } else {
         &[]
     };
-    f.extend(super::unmodelled::check(
-        plan,
-        &spec.baseline.metrics,
-        (&baseline.series, refused),
-        place,
-        builtin,
-    ));
+    if !recorded {
+        f.extend(super::unmodelled::check(
+            plan,
+            &spec.baseline.metrics,
+            (&baseline.series, refused),
+            place,
+            builtin,
+        ));
+    }
     let mut names = BTreeMap::new();
     let mut scenarios = Vec::new();
     for (i, s) in spec.scenarios.iter().enumerate() {

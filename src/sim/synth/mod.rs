@@ -72,6 +72,7 @@ use crate::sim::outcomes::Progress;
 use crate::sim::scenario::{Fault, FaultKind, Scenarios};
 pub(crate) use clock::{Clock, Plans};
 use draw::Mix;
+pub(crate) use instants::Faults;
 pub(crate) use lanes::Lanes;
 use rand_distr::Gamma;
 pub(crate) use series::QueryFailure;

@@ -422,7 +422,7 @@ impl Job<'_, '_> {
         let rules = &self.lowered.rules;
         let last_phase = self.lowered.plan.phases.len() - 1;
         let mut batch = Batch::new(
-            (model, &self.faults[si]),
+            (model, &self.faults[si], None),
             rules,
             &model.schedule,
             trials,

@@ -168,7 +168,7 @@ impl Shared<'_, '_> {
             demand(RuleSet::RollbacksAndGates),
         );
         let mut batch = Batch::new(
-            (model, self.faults),
+            (model, self.faults, None),
             rules,
             self.schedule,
             (0..seeds.len() as u64).collect(),

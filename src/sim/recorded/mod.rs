@@ -1,0 +1,404 @@
+//! Monte Carlo on a recorded baseline (`plan simulate PLAN --baseline RECORDING`): each
+//! trial is built from a recording of the healthy service instead of the synthetic model,
+//! then read by the plan's own queries ([`Query`], the evaluator the replays use) and run
+//! through the same release logic, gates, twins and tallies as a synthetic trial.
+//!
+//! How a trial is built, scrape by scrape (the recording's step is the scrape interval;
+//! scrape `j` at `j · step - scrape_offset`, scrape 0 with every counter at 0):
+//! - **Which stretch.** A block bootstrap ([`blocks`]): blocks of consecutive grid points,
+//!   each from a random start, at its time of day when the recording covers a day.
+//!   The service's traffic and the stable version's own series follow one draw of
+//!   blocks; the canary's own series (gauges, CPU) another, as another instance would.
+//! - **Traffic, thinned.** A counter of requests or events (every counter but CPU, which
+//!   a per-instance `avg(rate())` reads) is the whole service's: each of a span's events
+//!   goes to the canary with the canary's share over the span (the phase's, averaged over
+//!   the span where a phase starts inside it: events are taken as spread evenly over
+//!   their span), a binomial draw; the stable track gets the rest. A histogram is thinned
+//!   per bucket interval (disjoint sets of requests), then cumulated again. A counter whose
+//!   increases are not whole numbers (a `_sum`) is split in proportion.
+//! - **Gauges and CPU** are each track's own path through the recording: per-instance
+//!   levels do not scale with traffic.
+//! - **Faults, on top, on the canary** ([`effects`]): extra failures drawn per answered
+//!   request (moved to a `code="500"` series), latencies multiplied by moving requests
+//!   across buckets, a crash ending the canary's series. Effects a recording cannot carry
+//!   yet (gauge levels, custom metrics, modelled series) are refused by [`unsupported`].
+//!
+//! Random numbers: three streams per trial, seeded from the trial's seed: the blocks, the
+//! thinning, and the fault's draws. A faulty trial's healthy twin draws the same blocks and
+//! the same thinning, whatever the fault: the numbers stay common after the onset too, and
+//! only the fault's own draws differ.
+
+mod blocks;
+mod effects;
+pub(crate) mod recording;
+mod trial;
+
+pub(crate) use recording::Recording;
+pub(crate) use trial::RecordedLanes;
+
+use crate::check::{CheckedPlan, REQUESTS};
+use crate::lower::AlertRule;
+use crate::prom::quantile::parse_le;
+use crate::prom::{Query, Semantics, Series, engine};
+use crate::promql::{MetricExpr, Track};
+use crate::sim::scenario::Scenarios;
+use crate::sim::synth::Model;
+use blocks::Blocks;
+
+/// The default block: an hour keeps a gauge's drift, a slow hour and an error burst
+/// whole, and a week holds 168 of them per time of day to draw from.
+pub(crate) const DEFAULT_BLOCK_MS: i64 = 3_600_000;
+
+/// What a recorded series becomes in a trial.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// The service's events, thinned to the canary's share (`whole`: binomially).
+    Traffic { whole: bool },
+    /// Each track's own path: gauges, and the CPU counter.
+    Own,
+}
+
+/// One recorded series and the two it becomes (indices into the templates).
+#[derive(Debug, Clone)]
+struct Channel {
+    rec: usize,
+    role: Role,
+    canary: usize,
+    stable: usize,
+}
+
+/// Where an answered request's failure is counted: a recorded channel's canary series, or
+/// a series of the canary's own (`code="500"` where the recording has none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FailTo {
+    Channel(usize),
+    Extra(usize),
+}
+
+/// A histogram of the recording: its bucket channels in `le` order (+Inf last).
+#[derive(Debug, Clone)]
+struct Histogram {
+    channels: Vec<usize>,
+    les: Vec<f64>,
+}
+
+/// Everything the trials of a run share.
+pub(crate) struct RecordedModel<'r> {
+    rec: &'r Recording,
+    blocks: Blocks,
+    scrape_offset_ms: i64,
+    semantics: Semantics,
+    /// The series trials write, without samples: per channel its canary then its stable
+    /// copy, then the `code="500"` series failures are moved to.
+    templates: Vec<Series>,
+    channels: Vec<Channel>,
+    /// Channels that are histograms' buckets (thinned per interval, not one by one).
+    histograms: Vec<Histogram>,
+    in_histogram: Vec<bool>,
+    /// Per channel of answered requests: where the canary's extra failures go.
+    failures_to: Vec<Option<FailTo>>,
+    /// Per plan metric: its query for each track (None: no rule reads it).
+    queries: Vec<Option<[Query; 2]>>,
+    /// The farthest back a query reads from its evaluation time.
+    horizon_ms: i64,
+    /// The canary's share in each phase.
+    canary_share: Vec<f64>,
+    tail_factor: f64,
+}
+
+/// What the report says of the recording.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Described {
+    pub(crate) files: Vec<String>,
+    pub(crate) step_ms: i64,
+    pub(crate) span_ms: i64,
+    pub(crate) block_ms: i64,
+    pub(crate) day_matched: bool,
+    pub(crate) days: usize,
+    pub(crate) series_read: usize,
+    pub(crate) series_unread: Vec<String>,
+    pub(crate) warnings: Vec<String>,
+    /// Metrics a rule reads that no series of the recording gives: `name (track)`.
+    pub(crate) missing: Vec<String>,
+}
+
+/// A fault effect no recorded trial can carry yet: (scenario index, the effect's key).
+pub(crate) fn unsupported(scenarios: &Scenarios) -> Vec<(usize, &'static str)> {
+    let mut out = Vec::new();
+    for (i, s) in scenarios.scenarios.iter().enumerate() {
+        let Some(f) = &s.fault else { continue };
+        for (has, key) in [
+            (f.memory_usage.is_some(), "memory_usage"),
+            (f.cpu_usage.is_some(), "cpu_usage"),
+            (!f.metrics.is_empty(), "metrics"),
+            (!f.series.is_empty(), "series"),
+        ] {
+            if has {
+                out.push((i, key));
+            }
+        }
+    }
+    out
+}
+
+impl<'r> RecordedModel<'r> {
+    /// The trials' model for `plan`'s `rules` over `rec`, blocks of `block_ms`.
+    pub(crate) fn new(
+        plan: &CheckedPlan,
+        rules: &[AlertRule],
+        rec: &'r Recording,
+        model: &Model<'_>,
+        block_ms: i64,
+    ) -> RecordedModel<'r> {
+        let scenarios = model.scenarios;
+        let cpu_names: Vec<&str> = plan
+            .metrics
+            .iter()
+            .filter_map(|m| match &m.expr {
+                MetricExpr::AvgRate { sel, .. } => Some(sel.metric.as_str()),
+                _ => None,
+            })
+            .collect();
+        let mut templates = Vec::new();
+        let mut channels = Vec::new();
+        let with = |r: &recording::Recorded, track: Track, code: Option<&str>| {
+            let mut labels = r.labels.clone();
+            if let Some(code) = code {
+                labels.retain(|(k, _)| k != "code");
+                labels.push(("code".into(), code.into()));
+            }
+            labels.push(("service".into(), plan.service.name.clone()));
+            labels.push(("track".into(), track.as_str().into()));
+            labels.sort();
+            Series {
+                name: r.name.clone(),
+                labels,
+                samples: Vec::new(),
+                line: r.line,
+                column: r.column,
+            }
+        };
+        for (i, r) in rec.series.iter().enumerate() {
+            let role = if r.counter && !cpu_names.contains(&r.name.as_str()) {
+                Role::Traffic { whole: r.whole }
+            } else {
+                Role::Own
+            };
+            channels.push(Channel {
+                rec: i,
+                role,
+                canary: templates.len(),
+                stable: templates.len() + 1,
+            });
+            templates.push(with(r, Track::Canary, None));
+            templates.push(with(r, Track::Stable, None));
+        }
+        // Answered requests' failures go to the `code="500"` series of the same labels,
+        // made for the canary when the recording has none.
+        let mut failures_to = vec![None; channels.len()];
+        for (c, ch) in channels.iter().enumerate() {
+            let r = &rec.series[ch.rec];
+            let code = r
+                .labels
+                .iter()
+                .find(|(k, _)| k == "code")
+                .map(|(_, v)| v.as_str());
+            if r.name != REQUESTS || code.is_none_or(|c| c.starts_with('5')) {
+                continue;
+            }
+            let target = with(r, Track::Canary, Some("500"));
+            let same = |t: &Series| t.name == target.name && t.labels == target.labels;
+            failures_to[c] = Some(
+                match channels.iter().position(|ch| same(&templates[ch.canary])) {
+                    Some(c2) => FailTo::Channel(c2),
+                    None => FailTo::Extra(match templates.iter().position(same) {
+                        Some(at) => at,
+                        None => {
+                            templates.push(target);
+                            templates.len() - 1
+                        }
+                    }),
+                },
+            );
+        }
+        let histograms = histograms(rec, &channels);
+        let mut in_histogram = vec![false; channels.len()];
+        for h in &histograms {
+            for &c in &h.channels {
+                in_histogram[c] = true;
+            }
+        }
+        let mut horizon_ms = 0;
+        let queries = plan
+            .metrics
+            .iter()
+            .enumerate()
+            .map(|(mi, m)| {
+                rules.iter().any(|r| r.reads(mi)).then(|| {
+                    [Track::Canary, Track::Stable].map(|track| {
+                        if let Ok(p) = engine::program(&m.expr.promql(Some(track))) {
+                            for (_, reach) in p.selectors() {
+                                horizon_ms = horizon_ms.max(reach);
+                            }
+                        }
+                        Query::raw(&m.expr, track, &templates)
+                    })
+                })
+            })
+            .collect();
+        let step = rec.step_ms;
+        RecordedModel {
+            rec,
+            blocks: Blocks::new(
+                (block_ms / step).max(1) as usize,
+                (rec.points, step, rec.start_ms),
+                scenarios.traffic.start_hour,
+            ),
+            scrape_offset_ms: scenarios.exposition.scrape_offset_ms.min(step - 1),
+            semantics: model.semantics,
+            templates,
+            channels,
+            histograms,
+            in_histogram,
+            failures_to,
+            queries,
+            horizon_ms,
+            canary_share: model.canary_share.clone(),
+            tail_factor: scenarios.baseline.tail_factor,
+        }
+    }
+
+    /// What the report says of the recording, and its warnings: `release_ms` the longest
+    /// a trial runs, `scrape_ms` the plan's scrape interval.
+    pub(crate) fn describe(
+        &self,
+        plan: &CheckedPlan,
+        release_ms: i64,
+        scrape_ms: i64,
+    ) -> Described {
+        let mut missing = Vec::new();
+        for (mi, pair) in self.queries.iter().enumerate() {
+            let Some(pair) = pair else { continue };
+            for (q, track) in pair.iter().zip([Track::Canary, Track::Stable]) {
+                if q.reads().is_empty() {
+                    missing.push(format!("`{}` ({})", plan.metrics[mi].name, track.as_str()));
+                }
+            }
+        }
+        let read: Vec<bool> = {
+            let mut read = vec![false; self.templates.len()];
+            for pair in self.queries.iter().flatten() {
+                for q in pair {
+                    for i in q.reads() {
+                        read[i] = true;
+                    }
+                }
+            }
+            read
+        };
+        let used = |c: &Channel| read[c.canary] || read[c.stable];
+        let rec = self.rec;
+        let mut warnings = Vec::new();
+        if rec.span_ms() < release_ms {
+            warnings.push(format!(
+                "the recording spans {}, less than the {} a trial may run: each trial replays parts of it more than once",
+                crate::sim::report::dur(rec.span_ms() as f64 / 1000.0),
+                crate::sim::report::dur(release_ms as f64 / 1000.0)
+            ));
+        }
+        if !self.blocks.day_matched() {
+            warnings.push(
+                "the recording covers less than a day and a block: blocks are drawn at any time of day, so a daily cycle is not kept".into(),
+            );
+        }
+        if rec.step_ms != scrape_ms {
+            warnings.push(format!(
+                "the recording's step ({}) is not the plan's scrape interval ({}): trials scrape at the recording's step",
+                crate::sim::report::dur(rec.step_ms as f64 / 1000.0),
+                crate::sim::report::dur(scrape_ms as f64 / 1000.0)
+            ));
+        }
+        Described {
+            files: rec.files.clone(),
+            step_ms: rec.step_ms,
+            span_ms: rec.span_ms(),
+            block_ms: self.blocks.len as i64 * rec.step_ms,
+            day_matched: self.blocks.day_matched(),
+            days: self.blocks.days(),
+            series_read: self.channels.iter().filter(|c| used(c)).count(),
+            series_unread: self
+                .channels
+                .iter()
+                .filter(|c| !used(c))
+                .map(|c| {
+                    let r = &rec.series[c.rec];
+                    Series {
+                        name: r.name.clone(),
+                        labels: r.labels.clone(),
+                        samples: Vec::new(),
+                        line: r.line,
+                        column: r.column,
+                    }
+                    .display()
+                })
+                .collect(),
+            warnings,
+            missing,
+        }
+    }
+
+    /// The templates of the canary's own failures (after the channels' two each).
+    fn extras(&self) -> std::ops::Range<usize> {
+        2 * self.channels.len()..self.templates.len()
+    }
+
+    /// Scrape `j`'s time (relative ms).
+    fn scrape_time(&self, j: i64) -> i64 {
+        j * self.rec.step_ms - self.scrape_offset_ms
+    }
+}
+
+/// The recording's histograms: bucket counters (`_bucket` with a numeric `le`) grouped by
+/// their other labels, in `le` order; only those with a `+Inf` bucket.
+fn histograms(rec: &Recording, channels: &[Channel]) -> Vec<Histogram> {
+    // (name, labels but `le`, (le, channel) per bucket)
+    type Group = (String, Vec<(String, String)>, Vec<(f64, usize)>);
+    let mut groups: Vec<Group> = Vec::new();
+    for (c, ch) in channels.iter().enumerate() {
+        let r = &rec.series[ch.rec];
+        if !r.name.ends_with("_bucket") || !matches!(ch.role, Role::Traffic { whole: true }) {
+            continue;
+        }
+        let Some(le) = r
+            .labels
+            .iter()
+            .find(|(k, _)| k == "le")
+            .and_then(|(_, v)| parse_le(v))
+        else {
+            continue;
+        };
+        let rest: Vec<(String, String)> = r
+            .labels
+            .iter()
+            .filter(|(k, _)| k != "le")
+            .cloned()
+            .collect();
+        match groups
+            .iter_mut()
+            .find(|(n, l, _)| *n == r.name && *l == rest)
+        {
+            Some(g) => g.2.push((le, c)),
+            None => groups.push((r.name.clone(), rest, vec![(le, c)])),
+        }
+    }
+    groups
+        .into_iter()
+        .filter_map(|(_, _, mut b)| {
+            b.sort_by(|x, y| x.0.total_cmp(&y.0));
+            (b.last()?.0 == f64::INFINITY).then(|| Histogram {
+                les: b.iter().map(|x| x.0).collect(),
+                channels: b.iter().map(|x| x.1).collect(),
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,294 @@
+//! A recording of the healthy service, as `--baseline` reads it: the traces of one or more
+//! files (CSV or Prometheus range-query JSON, as `--trace` reads them) laid on one regular
+//! scrape grid, each series kept as what a trial draws from it: a gauge's value at each
+//! grid point, a counter's increase since its previous sample (resets corrected, as
+//! `rate()` corrects them).
+//!
+//! The grid's step is the median gap between a series' consecutive samples (a range
+//! query's `step`; a scrape interval for raw scrapes, to the second); every sample must sit within a
+//! quarter of a step of a grid point, and no two on the same one. A grid point where a
+//! series has no sample (a failed scrape, a staleness marker) stays empty: a trial drawing
+//! that point gets no sample there either, and the counter's next increase covers the gap,
+//! as in the recording.
+
+use crate::prom::Series;
+use crate::prom::sample::is_stale_nan;
+use crate::sim::trace::{Trace, TraceError};
+use std::collections::BTreeMap;
+
+/// The labels a trial sets itself on every series it writes: a recording of the service
+/// before its canary carries no track, and its service is the plan's.
+pub(crate) const TRIAL_LABELS: [&str; 2] = ["service", "track"];
+
+type Labels = Vec<(String, String)>;
+
+/// One series of the recording on the grid.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Recorded {
+    pub(crate) name: String,
+    /// Its labels but [`TRIAL_LABELS`], sorted.
+    pub(crate) labels: Vec<(String, String)>,
+    /// A counter (`_total`, `_count`, `_sum`, `_bucket`, the names client libraries give
+    /// them): `values` are increases; otherwise a gauge: `values` are the values.
+    pub(crate) counter: bool,
+    /// Per grid point: the value, or the increase since the series' previous sample (the
+    /// first sample's is unknown: empty); NaN where the series has no sample.
+    pub(crate) values: Vec<f64>,
+    /// Whether every increase is a whole number (request counts; not a `_sum`).
+    pub(crate) whole: bool,
+    /// Where the series first appears, for messages.
+    pub(crate) file: usize,
+    pub(crate) line: usize,
+    pub(crate) column: usize,
+}
+
+/// The recording: its series on one grid.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Recording {
+    /// The files, as named on the command line.
+    pub(crate) files: Vec<String>,
+    pub(crate) step_ms: i64,
+    /// Absolute time (Unix ms) of grid point 0.
+    pub(crate) start_ms: i64,
+    /// Grid points.
+    pub(crate) points: usize,
+    pub(crate) series: Vec<Recorded>,
+}
+
+/// Why a recording cannot be used: the file (index into the files) and the position.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct RecordingError {
+    pub(crate) file: usize,
+    pub(crate) error: TraceError,
+}
+
+fn at(file: usize, s: &Series, message: String, hint: &str) -> RecordingError {
+    RecordingError {
+        file,
+        error: TraceError::new(s.line, s.column, message).hint(hint),
+    }
+}
+
+/// Whether a series named `name` is a counter, by the suffixes client libraries give.
+pub(crate) fn is_counter(name: &str) -> bool {
+    ["_total", "_count", "_sum", "_bucket"]
+        .iter()
+        .any(|s| name.ends_with(s))
+}
+
+impl Recording {
+    /// Lays the traces of `files` (name, trace; absolute times) on one grid.
+    pub(crate) fn new(files: Vec<(String, Trace)>) -> Result<Recording, RecordingError> {
+        let names = files.iter().map(|(n, _)| n.clone()).collect();
+        let all: Vec<(usize, Series)> = files
+            .into_iter()
+            .enumerate()
+            .flat_map(|(f, (_, t))| t.series.into_iter().map(move |s| (f, s)))
+            .collect();
+        let step_ms = scrape_step(all.iter().map(|(_, s)| s)).ok_or_else(|| {
+            let (f, s) = all.first().map_or((0, None), |(f, s)| (*f, Some(s)));
+            RecordingError {
+                file: f,
+                error: TraceError::new(
+                    s.map_or(1, |s| s.line),
+                    s.map_or(1, |s| s.column),
+                    "the recording has no series with two samples: there is no scrape interval to read",
+                )
+                .hint("export hours to weeks of the healthy service's series, every scrape interval (`promtool query range --step 15s`)"),
+            }
+        })?;
+        let start_ms = all
+            .iter()
+            .filter_map(|(_, s)| s.samples.first().map(|x| x.t))
+            .min()
+            .unwrap_or(0);
+        let end_ms = all
+            .iter()
+            .filter_map(|(_, s)| s.samples.last().map(|x| x.t))
+            .max()
+            .unwrap_or(0);
+        let points = ((end_ms - start_ms + step_ms / 2) / step_ms + 1) as usize;
+        // Per series (name, labels): where it first appeared (file, line).
+        let mut seen: BTreeMap<(String, Labels), (usize, usize)> = BTreeMap::new();
+        let mut series = Vec::with_capacity(all.len());
+        for (file, s) in all {
+            let mut labels: Vec<(String, String)> = s
+                .labels
+                .iter()
+                .filter(|(k, _)| !TRIAL_LABELS.contains(&k.as_str()))
+                .cloned()
+                .collect();
+            labels.sort();
+            let key = (s.name.clone(), labels.clone());
+            if let Some(&(f0, line0)) = seen.get(&key) {
+                return Err(at(
+                    file,
+                    &s,
+                    format!(
+                        "{} appears twice in the recording (first in file {} at line {line0}); a recording gives each series once, whatever its `track` or `service`",
+                        s.display(),
+                        f0 + 1
+                    ),
+                    "record one version of the service (its stable track), or drop one of the copies",
+                ));
+            }
+            seen.insert(key, (file, s.line));
+            series.push(on_grid(file, &s, labels, (start_ms, step_ms, points))?);
+        }
+        Ok(Recording {
+            files: names,
+            step_ms,
+            start_ms,
+            points,
+            series,
+        })
+    }
+
+    /// The recording's length, from its first grid point to its last.
+    pub(crate) fn span_ms(&self) -> i64 {
+        (self.points as i64 - 1) * self.step_ms
+    }
+}
+
+/// The scrape interval: the median gap between consecutive samples over all series (a
+/// missed scrape's double gap is rare), to the whole second when it is a second or more
+/// (raw scrapes jitter by milliseconds), if any series has two samples.
+fn scrape_step<'s>(series: impl Iterator<Item = &'s Series>) -> Option<i64> {
+    let mut gaps: Vec<i64> = series
+        .flat_map(|s| s.samples.windows(2).map(|w| w[1].t - w[0].t))
+        .collect();
+    if gaps.is_empty() {
+        return None;
+    }
+    let mid = gaps.len() / 2;
+    let median = *gaps.select_nth_unstable(mid).1;
+    Some(if median >= 1000 {
+        (median + 500) / 1000 * 1000
+    } else {
+        median.max(1)
+    })
+}
+
+/// Series `s` on the grid `(start, step, points)`.
+fn on_grid(
+    file: usize,
+    s: &Series,
+    labels: Vec<(String, String)>,
+    (start, step, points): (i64, i64, usize),
+) -> Result<Recorded, RecordingError> {
+    let counter = is_counter(&s.name);
+    let mut values = vec![f64::NAN; points];
+    let mut previous: Option<(usize, f64)> = None;
+    let mut whole = true;
+    for x in &s.samples {
+        let k = (x.t - start + step / 2).div_euclid(step);
+        let off = x.t - (start + k * step);
+        if off.abs() > step / 4 {
+            return Err(at(
+                file,
+                s,
+                format!(
+                    "{} has a sample {} ms off the recording's {} s grid: a recording must be sampled every scrape interval",
+                    s.display(),
+                    off,
+                    step as f64 / 1000.0
+                ),
+                "export the recording with a range query at one step (`promtool query range --step 15s`), or raw scrapes of one interval",
+            ));
+        }
+        let k = k as usize;
+        if previous.is_some_and(|(p, _)| p == k) {
+            return Err(at(
+                file,
+                s,
+                format!(
+                    "{} has two samples within half a step of the same grid point",
+                    s.display()
+                ),
+                "export the recording with a range query at one step",
+            ));
+        }
+        if x.v.is_nan() || is_stale_nan(x.v) {
+            continue;
+        }
+        if !counter {
+            values[k] = x.v;
+        } else if let Some((_, before)) = previous {
+            // A drop is a reset: the counter started again from 0.
+            let inc = if x.v >= before { x.v - before } else { x.v };
+            whole &= inc.fract() == 0.0;
+            values[k] = inc;
+        }
+        previous = Some((k, x.v));
+    }
+    Ok(Recorded {
+        name: s.name.clone(),
+        labels,
+        counter,
+        values,
+        whole,
+        file,
+        line: s.line,
+        column: s.column,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::prom::Sample;
+
+    fn series(name: &str, labels: &[(&str, &str)], samples: &[(i64, f64)]) -> Series {
+        Series {
+            name: name.into(),
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            samples: samples.iter().map(|&(t, v)| Sample { t, v }).collect(),
+            line: 1,
+            column: 1,
+        }
+    }
+
+    fn recording(series: Vec<Series>) -> Result<Recording, RecordingError> {
+        Recording::new(vec![("r.csv".into(), Trace { series })])
+    }
+
+    #[test]
+    fn counters_become_increases_with_resets_corrected_and_gaps_kept() {
+        let r = recording(vec![series(
+            "http_requests_total",
+            &[("code", "200"), ("track", "stable")],
+            &[(0, 10.0), (15_000, 25.0), (45_001, 40.0), (60_000, 5.0)],
+        )])
+        .unwrap();
+        assert_eq!(r.step_ms, 15_000);
+        assert_eq!(r.points, 5);
+        assert_eq!(r.series[0].labels, vec![("code".into(), "200".into())]);
+        let v = &r.series[0].values;
+        assert!(v[0].is_nan() && v[2].is_nan());
+        assert_eq!((v[1], v[3], v[4]), (15.0, 15.0, 5.0));
+        assert!(r.series[0].whole);
+    }
+
+    #[test]
+    fn off_grid_samples_and_twice_recorded_series_are_refused() {
+        let off = recording(vec![series(
+            "mem",
+            &[],
+            &[(0, 1.0), (15_000, 1.0), (30_000, 1.0), (40_000, 1.0)],
+        )]);
+        assert!(
+            off.unwrap_err()
+                .error
+                .message
+                .contains("off the recording's 15 s grid")
+        );
+        let twice = recording(vec![
+            series("up", &[("track", "stable")], &[(0, 1.0), (15_000, 1.0)]),
+            series("up", &[("track", "canary")], &[(0, 1.0), (15_000, 1.0)]),
+        ]);
+        assert!(twice.unwrap_err().error.message.contains("appears twice"));
+    }
+}

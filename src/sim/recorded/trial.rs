@@ -1,0 +1,481 @@
+//! The trials of a lock-step batch on a recorded baseline: each lane is one trial with its
+//! own series, written scrape by scrape up to each evaluation and read by the plan's
+//! queries, with the same interface as the synthetic lanes so that [`crate::sim::batch`]
+//! runs both alike.
+
+use super::effects::{binomial, mean_intensity, move_by};
+use super::{FailTo, RecordedModel, Role};
+use crate::check::REQUESTS;
+use crate::prom::{STALE_NAN, Sample, Series};
+use crate::promql::Track;
+use crate::sim::evaluator::{Columns, Schedule};
+use crate::sim::scenario::FaultKind;
+use crate::sim::synth::{Exposure, FaultModel, Faults, QueryFailure};
+use rand::SeedableRng;
+use rand::rngs::Xoshiro256PlusPlus;
+
+/// Xored into a trial's seed for its three streams: blocks, thinning, the fault's draws.
+const SALTS: [u64; 3] = [
+    0xb10c_b007_5742_0001,
+    0x7411_0e55_0dd5_0002,
+    0xfa17_ed9e_0000_0003,
+];
+
+/// The series Prometheus writes for each target's scrapes.
+const UP: &str = "up";
+
+#[derive(Clone)]
+struct Trial {
+    blocks: Xoshiro256PlusPlus,
+    thin: Xoshiro256PlusPlus,
+    fault: Xoshiro256PlusPlus,
+    /// Block starts drawn so far: the service's (traffic, the stable track's own series)
+    /// and the canary's own series'.
+    starts: [Vec<usize>; 2],
+    series: Vec<Series>,
+    /// Per template: its counter's value, and whether the series exists yet.
+    totals: Vec<f64>,
+    born: Vec<bool>,
+    queries: Vec<Option<[crate::prom::Query; 2]>>,
+    /// The next scrape to write.
+    next: i64,
+    /// Scrapes written since the samples no query can read were last dropped.
+    since_prune: i64,
+    down: bool,
+    exposure: Exposure,
+    failure: Option<QueryFailure>,
+}
+
+/// Per scrape, what each channel adds to each track (NaN: no sample).
+#[derive(Default)]
+struct Scratch {
+    canary: Vec<f64>,
+    stable: Vec<f64>,
+    /// Per template: what moved failures add to it.
+    moved: Vec<f64>,
+    intervals: Vec<u64>,
+    out: Vec<u64>,
+}
+
+/// The batch's trials, one lane each.
+pub(crate) struct RecordedLanes<'m, 'r> {
+    model: &'m RecordedModel<'r>,
+    faults: &'m FaultModel<'m>,
+    trials: Vec<Trial>,
+    width: usize,
+    values: Vec<Option<f64>>,
+    scratch: Scratch,
+}
+
+impl<'m, 'r> RecordedLanes<'m, 'r> {
+    pub(crate) fn new(
+        model: &'m RecordedModel<'r>,
+        faults: &'m FaultModel<'m>,
+        seeds: &[u64],
+    ) -> Self {
+        let mut lanes = Self::empty_of(model, faults, seeds.len());
+        lanes.trials = seeds
+            .iter()
+            .map(|&seed| {
+                let [b, t, f] = SALTS.map(|s| Xoshiro256PlusPlus::seed_from_u64(seed ^ s));
+                Trial {
+                    blocks: b,
+                    thin: t,
+                    fault: f,
+                    starts: [Vec::new(), Vec::new()],
+                    series: model.templates.clone(),
+                    totals: vec![0.0; model.templates.len()],
+                    born: vec![false; model.templates.len()],
+                    queries: model.queries.clone(),
+                    next: 0,
+                    since_prune: 0,
+                    down: false,
+                    exposure: Exposure::default(),
+                    failure: None,
+                }
+            })
+            .collect();
+        lanes
+    }
+
+    fn empty_of(model: &'m RecordedModel<'r>, faults: &'m FaultModel<'m>, width: usize) -> Self {
+        RecordedLanes {
+            model,
+            faults,
+            trials: Vec::with_capacity(width),
+            width,
+            values: vec![None; 2 * model.queries.len() * width],
+            scratch: Scratch::default(),
+        }
+    }
+
+    /// An empty batch with room for `width` lanes, which [`adopt`](Self::adopt) fills.
+    pub(crate) fn empty(&self, width: usize) -> Self {
+        Self::empty_of(self.model, self.faults, width)
+    }
+
+    pub(crate) fn values(&self) -> Columns<'_> {
+        Columns {
+            data: &self.values,
+            width: self.width,
+        }
+    }
+
+    pub(crate) fn exposure(&self, l: usize) -> &Exposure {
+        &self.trials[l].exposure
+    }
+
+    pub(crate) fn query_failure(&self, l: usize) -> Option<&QueryFailure> {
+        self.trials[l].failure.as_ref()
+    }
+
+    pub(crate) fn swap_remove(&mut self, l: usize) {
+        let from = self.trials.len() - 1;
+        self.trials.swap_remove(l);
+        if from != l {
+            for row in self.values.chunks_mut(self.width) {
+                row[l] = row[from];
+            }
+        }
+    }
+
+    pub(crate) fn adopt(&mut self, from: &RecordedLanes<'_, '_>, l: usize) {
+        let to = self.trials.len();
+        self.trials.push(from.trials[l].clone());
+        for (row, f) in self
+            .values
+            .chunks_mut(self.width)
+            .zip(from.values.chunks(from.width))
+        {
+            row[to] = f[l];
+        }
+    }
+
+    /// Writes every trial's scrapes up to `ts` and computes its metric values there.
+    pub(crate) fn advance(&mut self, ts: i64, schedule: &Schedule) {
+        let (m, faults, w) = (self.model, self.faults, self.width);
+        for (l, trial) in self.trials.iter_mut().enumerate() {
+            while m.scrape_time(trial.next) <= ts {
+                scrape(m, faults, schedule, trial, &mut self.scratch);
+            }
+            trial.prune(m, ts);
+            for (mi, q) in trial.queries.iter_mut().enumerate() {
+                let Some(pair) = q else { continue };
+                for (ti, track) in [Track::Canary, Track::Stable].into_iter().enumerate() {
+                    let v = match pair[ti].at(&trial.series, ts, m.semantics) {
+                        Ok(v) => v,
+                        Err(e) => {
+                            trial.failure.get_or_insert(QueryFailure {
+                                metric: mi,
+                                track,
+                                at: ts,
+                                message: e.message,
+                            });
+                            None
+                        }
+                    };
+                    self.values[(2 * mi + ti) * w + l] = v;
+                }
+            }
+        }
+    }
+}
+
+impl Trial {
+    /// Drops the samples no query can read any more, now and then.
+    fn prune(&mut self, m: &RecordedModel<'_>, ts: i64) {
+        let keep = m.horizon_ms + 2 * m.rec.step_ms;
+        if self.since_prune * m.rec.step_ms < 4 * keep {
+            return;
+        }
+        self.since_prune = 0;
+        for s in &mut self.series {
+            let old = s.samples.partition_point(|x| x.t < ts - keep);
+            s.samples.drain(..old);
+        }
+        // The queries' cursors pointed into the samples dropped.
+        self.queries = m.queries.clone();
+    }
+
+    /// The recording's grid point scrape `j` reads in block map `map`.
+    fn point(&mut self, m: &RecordedModel<'_>, map: usize, j: i64) -> usize {
+        let len = m.blocks.len;
+        // Scrape 0 reads the point before block 0's first: one block covers scrapes
+        // 0..=len, then each next one `len` more.
+        let (b, q) = if j == 0 {
+            (0, None)
+        } else {
+            (((j - 1) as usize) / len, Some((j - 1) as usize % len))
+        };
+        while self.starts[map].len() <= b {
+            let next = self.starts[map].len();
+            let s = m.blocks.draw(next, &mut self.blocks);
+            self.starts[map].push(s);
+        }
+        let start = self.starts[map][b];
+        q.map_or(start - 1, |q| start + q)
+    }
+}
+
+/// The canary's mean share of requests over `(t0, t1]`.
+fn mean_share(m: &RecordedModel<'_>, schedule: &Schedule, (t0, t1): (i64, i64)) -> f64 {
+    let mut sum = 0.0;
+    let mut a = t0;
+    while a < t1 {
+        let phase = schedule.phase_at(a);
+        let b = schedule
+            .starts
+            .get(phase + 1)
+            .copied()
+            .filter(|&s| s > a && s < t1)
+            .unwrap_or(t1);
+        sum += m.canary_share[phase] * (b - a) as f64;
+        a = b;
+    }
+    sum / (t1 - t0) as f64
+}
+
+/// Writes trial's next scrape.
+fn scrape(
+    m: &RecordedModel<'_>,
+    faults: &FaultModel<'_>,
+    schedule: &Schedule,
+    trial: &mut Trial,
+    scratch: &mut Scratch,
+) {
+    let j = trial.next;
+    trial.next += 1;
+    trial.since_prune += 1;
+    let t = m.scrape_time(j);
+    let rec = m.rec;
+    let n = m.channels.len();
+    let (service, own) = (trial.point(m, 0, j), trial.point(m, 1, j));
+    if j == 0 {
+        // Counters start at 0; gauges at their value.
+        for ch in &m.channels {
+            let r = &rec.series[ch.rec];
+            for (tpl, at) in [(ch.canary, own), (ch.stable, service)] {
+                let v = if r.counter { 0.0 } else { r.values[at] };
+                if !v.is_nan() {
+                    trial.series[tpl].samples.push(Sample { t, v });
+                    trial.born[tpl] = true;
+                }
+            }
+        }
+        return;
+    }
+    let t0 = m.scrape_time(j - 1);
+    let share = mean_share(m, schedule, (t0, t));
+    scratch.canary.clear();
+    scratch.stable.clear();
+    scratch.moved.clear();
+    scratch.moved.resize(m.templates.len(), 0.0);
+    for (c, ch) in m.channels.iter().enumerate() {
+        let r = &rec.series[ch.rec];
+        let (cv, sv) = match ch.role {
+            Role::Own => (r.values[own], r.values[service]),
+            Role::Traffic { .. } if m.in_histogram[c] => (0.0, 0.0),
+            Role::Traffic { whole } => {
+                let inc = r.values[service];
+                if inc.is_nan() {
+                    (f64::NAN, f64::NAN)
+                } else if whole {
+                    let k = binomial(&mut trial.thin, inc as u64, share) as f64;
+                    (k, inc - k)
+                } else {
+                    (inc * share, inc * (1.0 - share))
+                }
+            }
+        };
+        scratch.canary.push(cv);
+        scratch.stable.push(sv);
+    }
+    // Histograms: thinned per bucket interval, the canary's moved by a latency fault.
+    let fault = faults.fault();
+    let requests = |s: &Scratch, failed: bool| -> f64 {
+        m.channels
+            .iter()
+            .enumerate()
+            .filter(|(_, ch)| rec.series[ch.rec].name == REQUESTS)
+            .filter(|(_, ch)| !failed || label(&rec.series[ch.rec].labels, "code").starts_with('5'))
+            .map(|(c, _)| s.canary[c])
+            .filter(|v| !v.is_nan())
+            .sum::<f64>()
+    };
+    let step_s = rec.step_ms as f64 / 1000.0;
+    let intensity = fault.map_or(0.0, |_| {
+        mean_intensity(faults, (t0, t), requests(scratch, false) / step_s)
+    });
+    let affected = fault.map_or(0.0, |f| f.affected());
+    for h in &m.histograms {
+        let incs: Vec<f64> = h
+            .channels
+            .iter()
+            .map(|&c| rec.series[m.channels[c].rec].values[service])
+            .collect();
+        if incs.iter().any(|v| v.is_nan()) {
+            for &c in &h.channels {
+                scratch.canary[c] = f64::NAN;
+                scratch.stable[c] = f64::NAN;
+            }
+            continue;
+        }
+        scratch.intervals.clear();
+        let mut below = 0.0f64;
+        for &inc in &incs {
+            scratch.intervals.push((inc - below).max(0.0) as u64);
+            below = below.max(inc);
+        }
+        scratch.out.clear();
+        let mut stable = Vec::with_capacity(incs.len());
+        for &k in &scratch.intervals {
+            let c = binomial(&mut trial.thin, k, share);
+            scratch.out.push(c);
+            stable.push(k - c);
+        }
+        if let Some(f) = fault
+            .filter(|f| intensity > 0.0 && (f.latency_factor.is_some() || f.tail_share.is_some()))
+        {
+            let factor = 1.0 + intensity * (f.latency_factor.unwrap_or(1.0) - 1.0);
+            let tail = intensity * f.tail_share.unwrap_or(0.0);
+            let drawn = scratch.out.clone();
+            for (k, &n) in drawn.iter().enumerate() {
+                let a = binomial(&mut trial.fault, n, affected);
+                let slow = binomial(&mut trial.fault, a, tail);
+                move_by(
+                    &mut trial.fault,
+                    &mut scratch.out,
+                    &h.les,
+                    (k, slow),
+                    factor * m.tail_factor,
+                );
+                move_by(
+                    &mut trial.fault,
+                    &mut scratch.out,
+                    &h.les,
+                    (k, a - slow),
+                    factor,
+                );
+            }
+        }
+        let (mut cc, mut cs) = (0u64, 0u64);
+        for (i, &c) in h.channels.iter().enumerate() {
+            cc += scratch.out[i];
+            cs += stable[i];
+            scratch.canary[c] = cc as f64;
+            scratch.stable[c] = cs as f64;
+        }
+    }
+    // Failures, moved from the answered requests' series to their `code="500"` series.
+    // A crashed canary's first failed scrape is its first at or after the onset.
+    let crashed = fault.is_some_and(|f| f.kind == FaultKind::Crash && t >= f.onset_ms);
+    if let Some(e) = fault
+        .and_then(|f| f.error_rate)
+        .filter(|_| intensity > 0.0 && !crashed)
+    {
+        let total = requests(scratch, false);
+        let p = if total > 0.0 {
+            requests(scratch, true) / total
+        } else {
+            0.0
+        };
+        if p < e && p < 1.0 {
+            let q = affected * intensity * (e - p) / (1.0 - p);
+            for c in 0..n {
+                let (Some(to), v) = (m.failures_to[c], scratch.canary[c]) else {
+                    continue;
+                };
+                if v.is_nan() {
+                    continue;
+                }
+                let k = binomial(&mut trial.fault, v as u64, q) as f64;
+                scratch.canary[c] -= k;
+                match to {
+                    // A failed series without a sample this scrape still counts them.
+                    FailTo::Channel(c2) if scratch.canary[c2].is_nan() => scratch.canary[c2] = k,
+                    FailTo::Channel(c2) => scratch.canary[c2] += k,
+                    FailTo::Extra(tpl) => scratch.moved[tpl] += k,
+                }
+            }
+        }
+    }
+    // The blast radius: the canary's requests from the fault's first showing.
+    if let Some(f) = fault {
+        let from = match f.kind {
+            FaultKind::Load { .. } if intensity > 0.0 => {
+                *trial.exposure.first_active.get_or_insert(t0)
+            }
+            FaultKind::Load { .. } => trial.exposure.first_active.unwrap_or(i64::MAX),
+            _ => *trial.exposure.first_active.get_or_insert(f.onset_ms),
+        };
+        if from < t {
+            let total = requests(scratch, false) + scratch.moved.iter().sum::<f64>();
+            let failed = if crashed {
+                total
+            } else {
+                requests(scratch, true) + scratch.moved.iter().sum::<f64>()
+            };
+            let frac = (t - from.max(t0)) as f64 / (t - t0) as f64;
+            let fa = binomial(&mut trial.fault, failed as u64, frac);
+            let ok = binomial(&mut trial.fault, (total - failed).max(0.0) as u64, frac);
+            trial.exposure.requests += fa + ok;
+            trial.exposure.failed += fa;
+        }
+    }
+    // The samples. A crashed canary's series end with a staleness marker.
+    let first_down = crashed && !trial.down;
+    trial.down |= crashed;
+    for (c, ch) in m.channels.iter().enumerate() {
+        let r = &rec.series[ch.rec];
+        for (tpl, v, canary) in [
+            (ch.canary, scratch.canary[c], true),
+            (ch.stable, scratch.stable[c], false),
+        ] {
+            match () {
+                // Prometheus records a failed scrape as `up` 0.
+                _ if canary && trial.down && r.name == UP => push(trial, tpl, t, 0.0, false),
+                _ if canary && trial.down => {}
+                _ => push(trial, tpl, t, v, r.counter),
+            }
+        }
+    }
+    // Series of the canary's own failures exist from their first event, as client
+    // libraries create them.
+    for tpl in m.extras() {
+        let k = scratch.moved[tpl];
+        if !trial.down && (k > 0.0 || trial.born[tpl]) {
+            push(trial, tpl, t, k, true);
+        }
+    }
+    if first_down {
+        for (tpl, s) in trial.series.iter_mut().enumerate() {
+            let canary = label(&m.templates[tpl].labels, "track") == Track::Canary.as_str();
+            if canary && trial.born[tpl] && s.name != UP {
+                s.samples.push(Sample { t, v: STALE_NAN });
+            }
+        }
+    }
+}
+
+/// Adds one sample to template `tpl`: `v` a counter's increase or a gauge's value (NaN:
+/// none this scrape).
+fn push(trial: &mut Trial, tpl: usize, t: i64, v: f64, counter: bool) {
+    if v.is_nan() {
+        return;
+    }
+    let value = if counter {
+        trial.totals[tpl] += v;
+        trial.totals[tpl]
+    } else {
+        v
+    };
+    trial.born[tpl] = true;
+    trial.series[tpl].samples.push(Sample { t, v: value });
+}
+
+fn label<'l>(labels: &'l [(String, String)], key: &str) -> &'l str {
+    labels
+        .iter()
+        .find(|(k, _)| k == key)
+        .map_or("", |(_, v)| v.as_str())
+}
