@@ -465,11 +465,31 @@ fn recorded_model<'r>(
     flags: &SimulateFlags,
 ) -> Result<(RecordedModel<'r>, Described), Error> {
     let scenarios = &input.scenarios;
-    if let Some(&(i, key)) = recorded::unsupported(scenarios).first() {
-        return Err(Error::Usage(format!(
-            "{}: scenario `{}` sets `{key}`, which a trial built from a recording cannot carry yet (only failures, latency and crashes): drop the scenario or run it without --baseline",
-            input.file_name, scenarios.scenarios[i].name
-        )));
+    let refused: Vec<Diagnostic> = recorded::unsupported(scenarios)
+        .into_iter()
+        .map(|(i, key)| {
+            Diagnostic::error(
+                "unrecorded-effect",
+                format!("/scenarios/{i}/fault/{key}"),
+                format!(
+                    "scenario `{}` sets `{key}`, which a trial built from a recording cannot carry yet (its faults may move failures, latency and crash the canary)",
+                    scenarios.scenarios[i].name
+                ),
+            )
+            .with_hint("run this scenario without --baseline, or leave it out of the scenario file for a recorded run")
+        })
+        .collect();
+    if !refused.is_empty() {
+        let (source, file) = match &input.file {
+            Some(source) => (source.clone(), scenario::read(source)),
+            None => scenario::builtin(),
+        };
+        let findings = locate(&source, file.spans.as_ref(), refused);
+        for f in &findings {
+            eprint!("{}", render_human(Some(&source), f, color()));
+        }
+        eprint!("{}", summary(&findings, 1));
+        return Err(Error::Findings { unreadable: false });
     }
     let model = crate::sim::synth::Model::new(
         &lowered.plan,

@@ -161,6 +161,8 @@ pub(crate) struct RecordingAssumptions {
     /// Whether blocks were drawn at their time of day, and from how many days.
     pub(crate) time_of_day_matched: bool,
     pub(crate) days: usize,
+    /// How much of the recording each block is drawn from.
+    pub(crate) draws_from_seconds: f64,
     pub(crate) series_read: usize,
     /// Series of the recording no query read.
     pub(crate) series_unread: Vec<String>,
@@ -176,6 +178,7 @@ impl RecordingAssumptions {
             block_seconds: d.block_ms as f64 / 1000.0,
             time_of_day_matched: d.day_matched,
             days: d.days,
+            draws_from_seconds: d.pool_ms as f64 / 1000.0,
             series_read: d.series_read,
             series_unread: d.series_unread.clone(),
             warnings: d.warnings.clone(),
@@ -1223,14 +1226,18 @@ pub(crate) fn text(r: &SimulationReport) -> String {
             r.series_read,
             secs(r.block_seconds),
             if r.time_of_day_matched {
-                format!("drawn at their time of day from {} days", r.days)
+                format!(
+                    "drawn at their time of day from {} days ({} of recording per block)",
+                    r.days,
+                    secs(r.draws_from_seconds)
+                )
             } else {
                 "drawn at any time of day".to_string()
             }
         );
         let _ = writeln!(
             s,
-            "                 (the scenarios' traffic and healthy levels are not used; their faults are)"
+            "                 (the scenarios' traffic and healthy levels are not used, their faults are;\n                 the intervals are for this recording: its own chance is not in them)"
         );
         for w in &r.warnings {
             let _ = writeln!(s, "  warning        {w}");

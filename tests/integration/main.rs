@@ -5,6 +5,7 @@
 mod alertmanager;
 mod alertmanager_live;
 mod architecture;
+mod baseline;
 mod compare;
 mod compose;
 mod dns;

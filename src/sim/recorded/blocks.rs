@@ -50,6 +50,15 @@ impl Blocks {
         self.day.is_some()
     }
 
+    /// How much of the recording one block is drawn from, in grid points: the span within
+    /// half a block of its time of day on every day, or the whole recording.
+    pub(crate) fn pool(&self) -> usize {
+        match self.day {
+            Some((per_day, _)) => (self.points / per_day).max(1) * self.len,
+            None => self.points.saturating_sub(self.len),
+        }
+    }
+
     /// How many distinct days of the recording the blocks come from.
     pub(crate) fn days(&self) -> usize {
         self.day.map_or(0, |(d, _)| self.points / d)

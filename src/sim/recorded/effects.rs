@@ -6,10 +6,11 @@
 //! ([`mean_intensity`]), the same law as drawing each request's time.
 //!
 //! - **Failures.** A fault's `error_rate` is the canary's error rate at full effect, as in
-//!   the synthetic model: where the span's recorded failure share `p` is below it, each
-//!   answered request of the affected users fails with probability
-//!   `intensity · (error_rate - p) / (1 - p)` (so the expected share becomes
-//!   `p + intensity · (error_rate - p)`).
+//!   the synthetic model: where the recording's failure share `p` (over all of it) is below
+//!   it, each answered request of the affected users fails with probability
+//!   `intensity · (error_rate - p) / (1 - p)`, so that a request fails with probability
+//!   `p + intensity · (error_rate - p)` where the recording's failures are those of
+//!   independent requests failing with `p`: the synthetic model's law.
 //! - **Latency.** An affected request's latency is multiplied by `1 + intensity ·
 //!   (latency_factor - 1)`, and a further share `intensity · tail_share` of them by the
 //!   baseline's `tail_factor` too. Within its bucket interval a request's latency is

@@ -49,6 +49,9 @@ use blocks::Blocks;
 /// whole, and a week holds 168 of them per time of day to draw from.
 pub(crate) const DEFAULT_BLOCK_MS: i64 = 3_600_000;
 
+/// Below this much recording to draw each block from, trials share too little of it.
+const MIN_POOL_MS: i64 = 6 * 3_600_000;
+
 /// What a recorded series becomes in a trial.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Role {
@@ -104,6 +107,8 @@ pub(crate) struct RecordedModel<'r> {
     /// The canary's share in each phase.
     canary_share: Vec<f64>,
     tail_factor: f64,
+    /// The recording's share of failed requests (`code` 5xx of [`REQUESTS`]).
+    failure_share: f64,
 }
 
 /// What the report says of the recording.
@@ -115,6 +120,8 @@ pub(crate) struct Described {
     pub(crate) block_ms: i64,
     pub(crate) day_matched: bool,
     pub(crate) days: usize,
+    /// How much of the recording each block is drawn from.
+    pub(crate) pool_ms: i64,
     pub(crate) series_read: usize,
     pub(crate) series_unread: Vec<String>,
     pub(crate) warnings: Vec<String>,
@@ -265,6 +272,7 @@ impl<'r> RecordedModel<'r> {
             horizon_ms,
             canary_share: model.canary_share.clone(),
             tail_factor: scenarios.baseline.tail_factor,
+            failure_share: failure_share(rec),
         }
     }
 
@@ -302,8 +310,15 @@ impl<'r> RecordedModel<'r> {
         if rec.span_ms() < release_ms {
             warnings.push(format!(
                 "the recording spans {}, less than the {} a trial may run: each trial replays parts of it more than once",
-                crate::sim::report::dur(rec.span_ms() as f64 / 1000.0),
-                crate::sim::report::dur(release_ms as f64 / 1000.0)
+                human(rec.span_ms()),
+                human(release_ms)
+            ));
+        }
+        let pool_ms = self.blocks.pool() as i64 * rec.step_ms;
+        if pool_ms < MIN_POOL_MS {
+            warnings.push(format!(
+                "each block is drawn from {} of the recording: every trial replays the same few hours, whose own chance moves them all alike, so the intervals understate the uncertainty; record more days (a week or more)",
+                human(pool_ms)
             ));
         }
         if !self.blocks.day_matched() {
@@ -314,8 +329,8 @@ impl<'r> RecordedModel<'r> {
         if rec.step_ms != scrape_ms {
             warnings.push(format!(
                 "the recording's step ({}) is not the plan's scrape interval ({}): trials scrape at the recording's step",
-                crate::sim::report::dur(rec.step_ms as f64 / 1000.0),
-                crate::sim::report::dur(scrape_ms as f64 / 1000.0)
+                human(rec.step_ms),
+                human(scrape_ms)
             ));
         }
         Described {
@@ -325,6 +340,7 @@ impl<'r> RecordedModel<'r> {
             block_ms: self.blocks.len as i64 * rec.step_ms,
             day_matched: self.blocks.day_matched(),
             days: self.blocks.days(),
+            pool_ms,
             series_read: self.channels.iter().filter(|c| used(c)).count(),
             series_unread: self
                 .channels
@@ -356,6 +372,29 @@ impl<'r> RecordedModel<'r> {
     fn scrape_time(&self, j: i64) -> i64 {
         j * self.rec.step_ms - self.scrape_offset_ms
     }
+}
+
+/// A duration as the plan writes them (`1d23h59m45s`).
+fn human(ms: i64) -> String {
+    crate::model::Duration::from_millis(ms.max(0) as u64)
+        .map_or_else(|| "0s".into(), |d| d.to_string())
+}
+
+/// The share of the recording's requests ([`REQUESTS`]) whose `code` is 5xx (0 without
+/// any).
+fn failure_share(rec: &Recording) -> f64 {
+    let (mut failed, mut all) = (0.0, 0.0);
+    for r in rec.series.iter().filter(|r| r.name == REQUESTS) {
+        let sum: f64 = r.values.iter().filter(|v| !v.is_nan()).sum();
+        all += sum;
+        if r.labels
+            .iter()
+            .any(|(k, v)| k == "code" && v.starts_with('5'))
+        {
+            failed += sum;
+        }
+    }
+    if all > 0.0 { failed / all } else { 0.0 }
 }
 
 /// The recording's histograms: bucket counters (`_bucket` with a numeric `le`) grouped by

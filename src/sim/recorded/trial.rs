@@ -373,12 +373,7 @@ fn scrape(
         .and_then(|f| f.error_rate)
         .filter(|_| intensity > 0.0 && !crashed)
     {
-        let total = requests(scratch, false);
-        let p = if total > 0.0 {
-            requests(scratch, true) / total
-        } else {
-            0.0
-        };
+        let p = m.failure_share;
         if p < e && p < 1.0 {
             let q = affected * intensity * (e - p) / (1.0 - p);
             for c in 0..n {

@@ -1,0 +1,237 @@
+//! `plan simulate --baseline RECORDING` (issue 17): trials built from a recording of the
+//! healthy service. A recording drawn here from the synthetic model's own law, fed back,
+//! must give the synthetic run's rates; a daily cycle in the recording must reach the
+//! trials at its time of day; what a recording cannot give is refused, naming it.
+
+use crate::support::{plan, scenario, simulate_json as json, temp_dir, write};
+use rand::SeedableRng;
+use rand::rngs::Xoshiro256PlusPlus;
+use rand_distr::{Binomial, Distribution, Poisson};
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// One canary phase of 20% for 1h, then 100% watched 30m; one rollback rule on the error
+/// rate over 2m.
+const PLAN: &str = "name: boot
+release: { from: v1, to: v2 }
+service: { name: app, image: acme/app, port: 8080 }
+routing: { listen: 80, sticky: { cookie: uid } }
+monitoring: { window: 2m }
+traffic: { requests_per_second: 20 }
+phases:
+  - { name: canary, traffic: 20%, duration: 1h }
+  - { name: full, traffic: 100%, duration: 30m }
+rollback_conditions:
+  - { metric: error_rate, threshold: 2%, duration: 1m }
+";
+
+/// The synthetic model of the recording below: flat 20 req/s, 1% failing.
+const SCENARIOS: &str = "trials: 600
+traffic: { requests_per_second: 20, daily_amplitude: 0, start_hour: 13 }
+baseline: { error_rate: 1% }
+scenarios:
+  - name: healthy
+  - name: errors
+    fault: { kind: step, onset: 20m, error_rate: 3% }
+";
+
+/// A recording of `hours` of 15s scrapes from 2024-05-01T00:00Z: Poisson requests at
+/// `rps(hour of day)` a second, each failing with `fail(hour of day)`, as
+/// `http_requests_total{code="200"}` and `{code="500"}` (and `up`).
+fn recording(hours: u64, seed: u64, rps: impl Fn(u64) -> f64, fail: impl Fn(u64) -> f64) -> String {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let start = 1_714_521_600u64;
+    let (mut ok, mut failed) = (0u64, 0u64);
+    let mut out = String::from("timestamp,series,labels,value\n");
+    for i in 0..hours * 240 {
+        let t = start + 15 * i;
+        if i > 0 {
+            let hour = (t / 3600) % 24;
+            let n = Poisson::new(rps(hour) * 15.0).unwrap().sample(&mut rng) as u64;
+            let f = Binomial::new(n, fail(hour)).unwrap().sample(&mut rng);
+            ok += n - f;
+            failed += f;
+        }
+        writeln!(out, "{t},http_requests_total,code=200,{ok}").unwrap();
+        writeln!(out, "{t},http_requests_total,code=500,{failed}").unwrap();
+        writeln!(out, "{t},up,,1").unwrap();
+    }
+    out
+}
+
+/// Probability and count of `what` in scenario `name`.
+fn rate(report: &serde_json::Value, name: &str, what: &str) -> (f64, f64) {
+    let p = &scenario(report, name)[what];
+    (
+        p["probability"].as_f64().unwrap(),
+        p["trials"].as_f64().unwrap(),
+    )
+}
+
+/// The two-proportion z statistic.
+fn z((p1, n1): (f64, f64), (p2, n2): (f64, f64)) -> f64 {
+    let p = (p1 * n1 + p2 * n2) / (n1 + n2);
+    let se = (p * (1.0 - p) * (1.0 / n1 + 1.0 / n2)).sqrt();
+    if se == 0.0 { 0.0 } else { (p1 - p2) / se }
+}
+
+fn files(dir: &Path, rec: &str) -> (String, String, String) {
+    (
+        write(dir, "plan.yaml", PLAN).display().to_string(),
+        write(dir, "scenarios.yaml", SCENARIOS)
+            .display()
+            .to_string(),
+        write(dir, "recording.csv", rec).display().to_string(),
+    )
+}
+
+/// Two weeks of the synthetic model's healthy service, bootstrapped in 1h blocks at their
+/// time of day: the scrapes are independent, so block bootstrap is valid, and the false
+/// rollbacks and the catches must be those of the synthetic run on the same model, within
+/// chance. (Trials share the recording: with two days, each block would come from two
+/// hours of it, whose own chance moves every trial alike.)
+#[test]
+fn a_recording_of_the_synthetic_model_gives_the_synthetic_rates() {
+    let dir = temp_dir("baseline-bootstrap");
+    let rec = recording(14 * 24, 11, |_| 20.0, |_| 0.01);
+    let (plan_file, sc, rec) = files(&dir, &rec);
+    let synthetic = json(&[&plan_file, "--scenarios", &sc]);
+    let recorded = json(&[&plan_file, "--scenarios", &sc, "--baseline", &rec]);
+    let a = &recorded["assumptions"]["recording"];
+    assert_eq!(a["step_seconds"], 15.0);
+    assert_eq!(a["block_seconds"], 3600.0);
+    assert_eq!(a["time_of_day_matched"], true);
+    assert_eq!(a["days"], 14);
+    for (name, what) in [("healthy", "false_rollback"), ("errors", "caught")] {
+        let (s, r) = (rate(&synthetic, name, what), rate(&recorded, name, what));
+        assert!(
+            z(s, r).abs() < 4.0,
+            "{name} {what}: synthetic {} and recorded {} differ (z = {:.1})",
+            s.0,
+            r.0,
+            z(s, r)
+        );
+    }
+    // The rates are not trivial: both tell something.
+    let healthy = rate(&recorded, "healthy", "false_rollback").0;
+    assert!(
+        (0.05..0.95).contains(&healthy),
+        "healthy false rollback {healthy}"
+    );
+    let caught = rate(&recorded, "errors", "caught").0;
+    assert!((0.3..1.0).contains(&caught), "caught {caught}");
+}
+
+/// A recording whose failures come from 14:00 to 15:00 UTC each day, three days long.
+/// Blocks are drawn within half an hour of their time of day: a release starting at 14:00
+/// meets them in its canary phase (14:00 to 15:00) every time; one starting at 16:00 ends
+/// (17:30) before the next 14:00 and never meets them.
+#[test]
+fn a_daily_cycle_in_the_recording_reaches_the_trials_at_its_time_of_day() {
+    let dir = temp_dir("baseline-daily");
+    let rec = recording(72, 5, |_| 20.0, |h| if h == 14 { 0.2 } else { 0.001 });
+    let (plan_file, _, rec) = files(&dir, &rec);
+    let run = |start: u32| {
+        let sc = write(
+            &dir,
+            &format!("daily-{start}.yaml"),
+            &format!(
+                "trials: 100\ntraffic: {{ start_hour: {start} }}\nscenarios:\n  - name: healthy\n"
+            ),
+        );
+        let r = json(&[
+            &plan_file,
+            "--scenarios",
+            sc.to_str().unwrap(),
+            "--baseline",
+            &rec,
+        ]);
+        (
+            rate(&r, "healthy", "false_rollback").0,
+            r["scenarios"][0]["rollbacks_by_phase"].clone(),
+        )
+    };
+    let (at_14, phases) = run(14);
+    assert_eq!(at_14, 1.0, "the 14:00 failures are in the canary phase");
+    assert_eq!(phases["canary"], 100, "{phases}");
+    let (at_16, _) = run(16);
+    assert_eq!(
+        at_16, 0.0,
+        "from 16:00 the release ends before the next 14:00"
+    );
+}
+
+/// A fault a recording cannot carry yet, a metric it does not give and a recording off its
+/// grid are refused, each naming what is wrong.
+#[test]
+fn what_a_recording_cannot_give_is_refused() {
+    let dir = temp_dir("baseline-refused");
+    let (plan_file, _, rec) = files(&dir, &recording(2, 1, |_| 20.0, |_| 0.01));
+    let memory = write(
+        &dir,
+        "memory.yaml",
+        "scenarios:\n  - name: m\n    fault: { kind: step, onset: 1h, memory_usage: 95% }\n",
+    );
+    let out = plan()
+        .args(["simulate", &plan_file, "--baseline", &rec, "--scenarios"])
+        .arg(&memory)
+        .expect(1);
+    assert!(
+        out.stderr.contains("memory.yaml:3:")
+            && out.stderr.contains("scenario `m` sets `memory_usage`"),
+        "{}",
+        out.stderr
+    );
+    let no_errors = write(
+        &dir,
+        "up-only.csv",
+        "timestamp,series,labels,value\n0,up,,1\n15,up,,1\n30,up,,1\n",
+    );
+    let out = plan()
+        .args(["simulate", &plan_file, "--baseline"])
+        .arg(&no_errors)
+        .expect(2);
+    assert!(
+        out.stderr
+            .contains("no series of the recording gives `error_rate` (canary)"),
+        "{}",
+        out.stderr
+    );
+    let off = write(
+        &dir,
+        "off.csv",
+        "timestamp,series,labels,value\n0,up,,1\n15,up,,1\n30,up,,1\n40,up,,1\n",
+    );
+    let out = plan()
+        .args(["simulate", &plan_file, "--baseline"])
+        .arg(&off)
+        .expect(1);
+    assert!(
+        out.stderr.contains("off the recording's 15 s grid"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("off.csv"), "{}", out.stderr);
+}
+
+/// The same seed gives the same bytes at any thread count.
+#[test]
+fn a_recorded_run_does_not_depend_on_the_thread_count() {
+    let dir = temp_dir("baseline-jobs");
+    let (plan_file, sc, rec) = files(&dir, &recording(6, 3, |_| 20.0, |_| 0.01));
+    let run = |jobs: &str| {
+        plan()
+            .args([
+                "simulate",
+                &plan_file,
+                "--scenarios",
+                &sc,
+                "--baseline",
+                &rec,
+            ])
+            .args(["--trials", "50", "--format", "json", "--jobs", jobs])
+            .expect(0)
+            .stdout
+    };
+    assert_eq!(run("1"), run("3"));
+}
