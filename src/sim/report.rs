@@ -32,7 +32,11 @@
 //!   time_constant_seconds?, split?:
 //!   {label: {value: share}}, buckets?: {bound: share at or below}}`), `not_modelled`
 //!   (always absent: its rules never fire), `parameters` its baseline values by name
-//!   (fractions, seconds, the gauge's unit).
+//!   (fractions, seconds, the gauge's unit); with `--baseline` (trials built from a
+//!   recording, when `traffic` and the metrics' healthy levels were not used),
+//!   `recording`: `{files, step_seconds, span_seconds, block_seconds,
+//!   time_of_day_matched, days, draws_from_seconds (how much of the recording each block
+//!   is drawn from), series_read, series_unread: [series], warnings: [text]}`.
 //! - `twins` (present when a scenario is faulty): where the healthy twins come from,
 //!   `{scenario: name | null (an extra fault-free pass of the same trials), false_rollback}`.
 //! - Each scenario: `name`, `description`, `faulty`, `trials`;

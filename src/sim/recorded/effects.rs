@@ -46,7 +46,9 @@ pub(super) fn binomial(rng: &mut Xoshiro256PlusPlus, n: u64, p: f64) -> u64 {
 
 /// Moves `m` requests out of interval `k` of `counts` (intervals `(les[k-1], les[k]]`,
 /// from 0; the last above every finite bound) to where their latency times `factor`
-/// falls, each latency uniform within its interval.
+/// falls, each latency log-uniform within its interval (uniform in the first, from 0):
+/// latencies spread over orders of magnitude, and a bucket's requests crowd towards its
+/// lower bound where the density falls, as a lognormal's does above its median.
 pub(super) fn move_by(
     rng: &mut Xoshiro256PlusPlus,
     counts: &mut [u64],
@@ -60,7 +62,10 @@ pub(super) fn move_by(
     }
     let lo = if k == 0 { 0.0 } else { les[k - 1].max(0.0) };
     let hi = les[k];
-    let (a, b) = (lo * factor, hi * factor);
+    // Positions within the interval: log-scale where it has a positive lower bound.
+    let log = lo > 0.0;
+    let at = |x: f64| if log { x.ln() } else { x };
+    let (a, b) = (at(lo * factor), at(hi * factor));
     let width = b - a;
     if width.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
         return;
@@ -75,9 +80,9 @@ pub(super) fn move_by(
         let ilo = if i == 0 {
             f64::NEG_INFINITY
         } else {
-            les[i - 1]
+            at(les[i - 1])
         };
-        let ihi = les[i];
+        let ihi = at(les[i]);
         let overlap = (b.min(ihi) - a.max(ilo)).max(0.0) / width;
         if overlap <= 0.0 {
             continue;
@@ -107,8 +112,8 @@ mod tests {
         let mut counts = [0, 1000, 0, 0];
         move_by(&mut rng, &mut counts, &les, (1, 1000), 2.0);
         assert_eq!(counts, [0, 0, 1000, 0]);
-        // Tripling (0, 0.1] gives (0, 0.3]: a third in each of the first, second and half
-        // the third... (0,0.1]: 1/3, (0.1,0.2]: 1/3, (0.2,0.3]: 1/3.
+        // Tripling (0, 0.1] (uniform from 0) gives (0, 0.3]: a third in (0, 0.1], a third
+        // in (0.1, 0.2] and a third in (0.2, 0.3].
         let mut counts = [30_000, 0, 0, 0];
         move_by(&mut rng, &mut counts, &les, (0, 30_000), 3.0);
         assert_eq!(counts.iter().sum::<u64>(), 30_000);
@@ -116,6 +121,19 @@ mod tests {
             assert!((c as f64 - 10_000.0).abs() < 400.0, "{counts:?}");
         }
         assert_eq!(counts[3], 0);
+        // Log-uniform in (0.2, 0.4]: tripled, (0.6, 1.2], all above 0.4.
+        let mut counts = [0, 0, 50, 0];
+        move_by(&mut rng, &mut counts, &les, (2, 50), 3.0);
+        assert_eq!(counts, [0, 0, 0, 50]);
+        // Log-uniform in (0.1, 0.2]: times 1.5 gives (0.15, 0.3]; (0.15, 0.2] holds
+        // ln(0.2/0.15)/ln 2 = 41.5% of it.
+        let mut counts = [0, 20_000, 0, 0];
+        move_by(&mut rng, &mut counts, &les, (1, 20_000), 1.5);
+        let share = counts[1] as f64 / 20_000.0;
+        assert!(
+            (share - (0.2f64 / 0.15).ln() / 2f64.ln()).abs() < 0.015,
+            "{counts:?}"
+        );
         // Past the last finite bound: +Inf.
         let mut counts = [0, 0, 100, 0];
         move_by(&mut rng, &mut counts, &les, (2, 100), 10.0);

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Benchmark of `plan simulate --baseline` (issue 17): the Lawsker plan on a one-week,
+# 15-second recording (`cargo run --example recording`) beside the synthetic run of the same
+# plan and scenarios (simulations/lawsker-baseline.yaml): whole-process CPU time per evaluation step
+# (medians of interleaved rounds; target: the recorded run at most 2x the synthetic one's),
+# and peak memory of the recorded run at two trial counts (target: flat).
+#
+#   benches/baseline.sh [RUNS] [TRIALS]      (defaults: 3 rounds, 200 trials per scenario)
+#
+# Needs python3 and GNU time (/usr/bin/time).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${1:-3}
+TRIALS=${2:-200}
+PLAN=plans/lawsker.yaml
+SCENARIOS=simulations/lawsker-baseline.yaml
+cargo build --release --quiet --bin plan --example recording
+BIN=target/release/plan
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+target/release/examples/recording 7 15 1 > "$TMP/week.csv"
+echo "== recording: $(wc -l < "$TMP/week.csv") samples, $(du -h "$TMP/week.csv" | cut -f1)"
+
+python3 - "$BIN" "$PLAN" "$SCENARIOS" "$TMP/week.csv" "$RUNS" "$TRIALS" <<'PY'
+import json, resource, statistics, subprocess, sys
+bin_, plan, sc, rec, runs, trials = sys.argv[1:5] + [int(sys.argv[5]), sys.argv[6]]
+base = [bin_, "simulate", plan, "--scenarios", sc, "--trials", trials, "--jobs", "1"]
+cmds = {"synthetic": base, "recorded": base + ["--baseline", rec]}
+steps = {}
+for name, argv in cmds.items():
+    out = subprocess.run(argv + ["--format", "json"], capture_output=True, check=True).stdout
+    steps[name] = json.loads(out)["totals"]["evaluation_steps"]
+cpu = {n: [] for n in cmds}
+for _ in range(runs):
+    for name, argv in cmds.items():
+        r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu[name].append(r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime)
+print(f'{"run":<11}{"steps":>12}{"cpu s":>9}{"ns/step":>10}')
+per = {}
+for name in cmds:
+    c = statistics.median(cpu[name])
+    per[name] = c / steps[name] * 1e9
+    print(f'{name:<11}{steps[name]:>12}{c:>9.2f}{per[name]:>10.0f}')
+print(f'recorded / synthetic CPU per evaluation step: {per["recorded"] / per["synthetic"]:.1f}x (target: at most 2x)')
+PY
+
+echo "== peak memory of the recorded run (GNU time)"
+for n in 50 500; do
+  /usr/bin/time -v "$BIN" simulate "$PLAN" --scenarios "$SCENARIOS" --baseline "$TMP/week.csv" \
+    --trials "$n" --jobs 2 > /dev/null 2> "$TMP/time"
+  printf 'trials %4d: max RSS %s kB\n' "$n" \
+    "$(awk -F': ' '/Maximum resident set size/ {print $2}' "$TMP/time")"
+done
