@@ -479,6 +479,22 @@ pub(crate) fn draw_span<R: Rng + ?Sized>(
     (n, failed)
 }
 
+/// How many of `n` requests fail, each independently with probability `p`: Binomial(`n`,
+/// `p`) (`rand_distr`'s exact BINV inversion or BTPE rejection), taking no random number
+/// when the answer is certain (`n` = 0, `p` = 0 or 1). Under error clustering a span's
+/// failures are drawn so from its requests: thinning a Poisson count by `p` is the
+/// Poisson count of the failures, with the answered requests' independent of it.
+#[inline]
+pub(crate) fn failures<R: Rng + ?Sized>(rng: &mut R, n: u64, p: f64) -> u64 {
+    if n == 0 || p.is_nan() || p <= 0.0 {
+        0
+    } else if p >= 1.0 {
+        n
+    } else {
+        rand_distr::Binomial::new(n, p).map_or(0, |b| rand_distr::Distribution::sample(&b, rng))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
