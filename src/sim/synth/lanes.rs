@@ -73,6 +73,9 @@ pub(crate) struct Lanes<'m, 'a> {
     /// Under error clustering, the failure probability's multiplier of the current
     /// evaluation interval: a row of `width` lanes per track.
     cluster: Vec<f64>,
+    /// The failure rate each lane drew its latest failures at, per track as `cluster`
+    /// (what [`draw::failures`] needs is worked out when the rate changes).
+    fail_rates: Vec<draw::FailRate>,
     exposure: Vec<Exposure>,
     /// Whether the fault has shown in some lane (until then no lane counts exposure).
     shown: bool,
@@ -156,6 +159,7 @@ impl<'m, 'a> Lanes<'m, 'a> {
             rng,
             burst: vec![1.0; width],
             cluster: vec![1.0; tracks.len() * width],
+            fail_rates: vec![draw::FailRate::new(0.0); tracks.len() * width],
             exposure: vec![Exposure::default(); width],
             shown: false,
             tracks,
@@ -430,12 +434,16 @@ impl<'m, 'a> Lanes<'m, 'a> {
                 }
                 if r.errors && m.clustering.is_some() {
                     // The span's failures, from its requests (the kinds left them out).
-                    let g = &self.cluster[ti * self.width..ti * self.width + n];
-                    for (l, &g) in g.iter().enumerate() {
+                    let row = ti * self.width..ti * self.width + n;
+                    let rates = &mut self.fail_rates[row.clone()];
+                    for (l, (&g, rate)) in self.cluster[row].iter().zip(rates).enumerate() {
                         let level = facts(&self.facts, l).level;
                         let p = self.faults.clustered_fail(t.track, level, g);
+                        if rate.p.to_bits() != p.to_bits() {
+                            *rate = draw::FailRate::new(p);
+                        }
                         counts.failed[l] =
-                            draw::failures(&mut self.rng.lane(l), counts.requests[l], p);
+                            draw::failures(&mut self.rng.lane(l), counts.requests[l], rate);
                     }
                 }
                 for l in 0..n {

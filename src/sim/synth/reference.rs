@@ -43,7 +43,9 @@
 //!      more in the rare restart) and by PTRS above (pairs of uniforms); then one
 //!      uniform per rare request, to classify it; under error clustering the kinds
 //!      leave failures out, and then the span's failures are drawn from its requests
-//!      ([`draw::failures`]: a binomial, no uniform when it is certain);
+//!      ([`draw::failures`]: a binomial, by inversion from 0 on one uniform, more in the
+//!      rare restart, when fewer than 10 of the rarer outcome are expected, else by BTPE;
+//!      none when it is certain);
 //!    - when it has a CPU counter and some evaluation that reads CPU can read the span
 //!      ([`Model::reads_cpu_between`]), one standard normal: its busy seconds' noise.
 //! 3. The gauges the evaluation's rules read, the canary's then the stable track's, each
@@ -567,7 +569,7 @@ impl<'r, 'a> Reference<'r, 'a> {
                     draw::draw_span(&mut self.rng, &plan, mix, &self.pool, &mut t.cells);
                 if t.series.errors && m.clustering.is_some() {
                     let p = faults.clustered_fail(t.track, level, t.cluster);
-                    failed = draw::failures(&mut self.rng, n, p);
+                    failed = draw::failures(&mut self.rng, n, &draw::FailRate::new(p));
                 }
                 t.requests += n;
                 t.errors += failed;
