@@ -14,7 +14,7 @@
 //! - `assumptions`: `semantics`, `scrape_interval_seconds`,
 //!   `evaluation_interval_seconds`, `window_seconds`, `seed`, `trials_per_scenario`,
 //!   `scenario_file` (its path, or `<built-in scenarios>`), `traffic`
-//!   (`requests_per_second`, `daily_amplitude`, `overdispersion`, `start_hour`,
+//!   (`requests_per_second`, `daily_amplitude`, `overdispersion`, `error_clustering`, `start_hour`,
 //!   `users_per_day`), `gate_policy` (`{on_failure, max_hold: {text, seconds},
 //!   after_max_hold, text}`, the hold's keys only for a hold, as the manifest and the
 //!   replay give it), `watch_seconds` and
@@ -202,6 +202,9 @@ pub(crate) struct TrafficAssumed {
     pub(crate) requests_per_second: f64,
     pub(crate) daily_amplitude: f64,
     pub(crate) overdispersion: f64,
+    /// The coefficient of variation of the failure probability's multiplier per
+    /// evaluation interval (0: independent failures).
+    pub(crate) error_clustering: f64,
     pub(crate) start_hour: u32,
     pub(crate) users_per_day: Option<u64>,
 }
@@ -489,6 +492,7 @@ pub(crate) fn build(
                 requests_per_second: tr.requests_per_second,
                 daily_amplitude: tr.daily_amplitude,
                 overdispersion: tr.overdispersion,
+                error_clustering: tr.error_clustering,
                 start_hour: tr.start_hour,
                 users_per_day: tr.users_per_day,
             },
@@ -1257,6 +1261,18 @@ pub(crate) fn text(r: &SimulationReport) -> String {
         crate::model::trim(tr.overdispersion),
         tr.users_per_day
             .map_or(String::new(), |u| format!(", {u} users a day"))
+    );
+    let _ = writeln!(
+        s,
+        "  errors         {}",
+        if tr.error_clustering > 0.0 {
+            format!(
+                "clustered: each evaluation interval's failure probability times a Gamma of mean 1 and CV {}, per trial and track",
+                crate::model::trim(tr.error_clustering)
+            )
+        } else {
+            "independent from request to request".to_string()
+        }
     );
     let _ = writeln!(
         s,

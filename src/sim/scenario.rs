@@ -39,6 +39,16 @@ pub(crate) const DEFAULT_BUCKETS: [f64; 11] = [
 /// while once they are high.
 pub(crate) const DEFAULT_TIME_CONSTANT_MS: i64 = 600_000;
 
+/// How much failures cluster when the file does not say: the failure probability of every
+/// request in an evaluation interval is multiplied by a Gamma variate of mean 1 and this
+/// coefficient of variation. Production error ratios move from minute to minute far more
+/// than independent failures allow (a bad pod, a slow dependency, one client's retries):
+/// at a traffic where the sampling noise is negligible, minutes at a third of the mean
+/// ratio and at twice it are both common. 0.5 puts 90% of the intervals between 0.34x and
+/// 1.94x the mean: modest next to the bursts real services show, so false-rollback rates
+/// are no longer understated by independence without assuming a noisy service.
+pub(crate) const DEFAULT_ERROR_CLUSTERING: f64 = 0.5;
+
 /// A gauge's healthy level and per-scrape noise (standard deviation), in its own unit, and
 /// how slowly the noise drifts: an Ornstein-Uhlenbeck process with time constant
 /// `time_constant_ms` (two scrapes `d` apart correlate as `exp(-d / time_constant)`;
@@ -55,6 +65,9 @@ pub(crate) struct Traffic {
     pub(crate) requests_per_second: f64,
     pub(crate) daily_amplitude: f64,
     pub(crate) overdispersion: f64,
+    /// The coefficient of variation of the per-trial, per-evaluation-interval Gamma
+    /// multiplier of every request's failure probability (0: failures independent).
+    pub(crate) error_clustering: f64,
     pub(crate) start_hour: u32,
     pub(crate) users_per_day: Option<u64>,
 }

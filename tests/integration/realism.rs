@@ -3,10 +3,12 @@
 //! simulator prints what it printed before the options existed.
 
 use crate::instants::AVAILABILITY_2M;
-use crate::simulate::test_plan;
+use crate::simulate::{closed_form_rollback, closed_form_run, test_plan};
 use crate::support::{self, root, scenario, simulate_json as json, write};
 use serde_json::Value;
+use statrs::distribution::{Binomial, Discrete, DiscreteCDF, Poisson};
 use statrs::function::erf::erfc;
+use statrs::function::gamma::ln_gamma;
 
 /// Every value `want` has is in `got`, equal (objects may gain keys; arrays match in full).
 fn contains(got: &Value, want: &Value, at: &str) -> Result<(), String> {
@@ -243,5 +245,115 @@ fn offset_scrapes_roll_back_when_the_replay_of_offset_scrapes_does() {
                 );
             }
         }
+    }
+}
+
+/// The probability that one window of the closed-form case ([`closed_form_run`]: Poisson(200)
+/// requests, 5% failing) is over `threshold` when each window's failure probability is
+/// multiplied by its own Gamma variate `G` of mean 1 and coefficient of variation `c`
+/// (capped at 1): `E_G[Σ_n Poisson(n; 200) · P(Binomial(n, 0.05·G) > threshold · n)]`, by
+/// Simpson's rule over the Gamma's density; and the rollback probability, on two windows
+/// over it in a row among 11 independent ones.
+fn clustered_rollback(threshold: f64, c: f64) -> (f64, f64) {
+    let pois = Poisson::new(1.333_333_333_333_333_3 * 0.5 * 300.0).unwrap();
+    let over = |p: f64| -> f64 {
+        (1..800u64)
+            .map(|n| (n, pois.pmf(n)))
+            .filter(|&(_, w)| w > 1e-17)
+            .map(|(n, w)| {
+                let above = if p >= 1.0 {
+                    1.0
+                } else {
+                    // errors / n > threshold  <=>  errors > floor(threshold * n)
+                    let b = Binomial::new(p, n).unwrap();
+                    1.0 - b.cdf((threshold * n as f64).floor() as u64)
+                };
+                w * above
+            })
+            .sum()
+    };
+    let q = if c == 0.0 {
+        over(0.05)
+    } else {
+        let (k, theta) = (1.0 / (c * c), c * c);
+        let density =
+            |g: f64| ((k - 1.0) * g.ln() - g / theta - ln_gamma(k) - k * theta.ln()).exp();
+        let f = |g: f64| {
+            if g <= 0.0 {
+                0.0
+            } else {
+                density(g) * over((0.05 * g).min(1.0))
+            }
+        };
+        let (n, top) = (600, 1.0 + 40.0 * c);
+        let h = top / f64::from(n);
+        let mut sum = f(0.0) + f(top);
+        for i in 1..n {
+            sum += f(f64::from(i) * h) * if i % 2 == 1 { 4.0 } else { 2.0 };
+        }
+        sum * h / 3.0
+    };
+    let (mut last_fail, mut last_success) = (1.0, 0.0);
+    for _ in 0..11 {
+        (last_fail, last_success) = ((last_fail + last_success) * (1.0 - q), last_fail * q);
+    }
+    (1.0 - (last_fail + last_success), q)
+}
+
+/// Clustered errors (`traffic.error_clustering`): in the closed-form case of
+/// [`closed_form_run`] (disjoint 5m windows, one per evaluation interval; a rule firing on
+/// two windows over 6.31% errors in a row), with one counter of every request and scrapes
+/// on the evaluations, so that a window's error rate is exactly its failures over its
+/// requests, each window has its own Gamma multiplier and the windows stay independent:
+/// healthy releases roll back more often as failures cluster more, as often as
+/// [`clustered_rollback`] says (within 4 standard errors).
+#[test]
+fn clustered_errors_roll_back_healthy_releases_as_often_as_the_closed_form_says() {
+    let dir = support::temp_dir("realism-clustering");
+    let threshold = 0.0631;
+    let (p, _) = closed_form_run(&dir, &format!("threshold: {threshold}"));
+    let trials = 4000u64;
+    // The closed form at 0 is the independent one.
+    let (independent, _) = closed_form_rollback(threshold, 1);
+    assert!((clustered_rollback(threshold, 0.0).0 - independent).abs() < 1e-12);
+    let mut last: Option<(f64, f64)> = None;
+    for c in [0.0, 0.3, 0.6] {
+        let sc = write(
+            &dir,
+            "clustered.yaml",
+            &format!(
+                "trials: {trials}\ntraffic: {{ requests_per_second: 1.3333333333333333, daily_amplitude: 0, error_clustering: {c} }}\n\
+                 exposition: {{ per_code: false, scrape_offset: 0s }}\nbaseline: {{ error_rate: 5% }}\nscenarios:\n  - name: healthy\n"
+            ),
+        );
+        let r = json(&[
+            p.to_str().unwrap(),
+            "--scenarios",
+            sc.to_str().unwrap(),
+            "--semantics",
+            "prometheus2",
+            "--seed",
+            "2024",
+        ]);
+        assert_eq!(r["assumptions"]["traffic"]["error_clustering"], c);
+        let got = scenario(&r, "healthy")["false_rollback"]["probability"]
+            .as_f64()
+            .unwrap();
+        let (want, q) = clustered_rollback(threshold, c);
+        let se = (want * (1.0 - want) / trials as f64).sqrt();
+        eprintln!(
+            "clustering {c}: closed form {want:.4} (per window {q:.4}), Monte Carlo {got:.4} (±{se:.4})"
+        );
+        assert!(
+            (got - want).abs() < 4.0 * se,
+            "clustering {c}: healthy releases rolled back in {got} of the trials, {want} expected (±{se})"
+        );
+        if let Some((got_before, want_before)) = last {
+            assert!(
+                want > want_before + 0.05 && got > got_before,
+                "clustering {c}: the rate should rise, from {got_before} ({want_before} exact) to {got} ({want})"
+            );
+        }
+        last = Some((got, want));
     }
 }

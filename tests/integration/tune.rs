@@ -60,7 +60,7 @@ fn fires(q: &[f64], need: usize) -> f64 {
 
 /// Closed form (the setting of `simulate`'s closed-form test: 2.42 semantics, 5m windows
 /// evaluated every 5m, so windows are disjoint and a window's error ratio is exactly
-/// errors/requests): one error-ratio rule, its threshold and `for` tuned. Every frontier
+/// errors/requests, failures independent): one error-ratio rule, its threshold and `for` tuned. Every frontier
 /// point's false-rollback count is within the 99.9% interval of its exact probability; its
 /// caught count lies between the exact probability of rolling back after the onset less the
 /// twin's exact false-rollback probability (a catch needs the twin not to have rolled back)
@@ -86,7 +86,7 @@ fn the_frontier_matches_the_closed_form() {
     let sc = write(
         &dir,
         "flat.yaml",
-        "traffic: { requests_per_second: 1.3333333333333333, daily_amplitude: 0 }\nbaseline: { error_rate: 5% }\n\
+        "traffic: { requests_per_second: 1.3333333333333333, daily_amplitude: 0, error_clustering: 0 }\nbaseline: { error_rate: 5% }\n\
          scenarios:\n  - name: healthy\n  - name: worse\n    fault: { kind: step, onset: 5m, error_rate: 9% }\n",
     );
     let trials = 3000u64;
@@ -620,7 +620,7 @@ fn the_rate_window_is_tuned_as_a_plan_of_its_own() {
     write(
         &dir,
         "s.yaml",
-        "traffic: { requests_per_second: 5 }\nbaseline: { error_rate: 3% }\nscenarios:\n  - name: healthy\n  - name: errors\n    fault: { kind: step, onset: 20m, error_rate: 8% }\n",
+        "traffic: { requests_per_second: 5, error_clustering: 0 }\nbaseline: { error_rate: 3% }\nscenarios:\n  - name: healthy\n  - name: errors\n    fault: { kind: step, onset: 20m, error_rate: 8% }\n",
     );
     // Thin, noisy traffic: the plan's 5m window rolls back too many healthy releases at
     // its threshold (kept), and only a longer window meets the budget.
@@ -757,7 +757,7 @@ fn a_thin_canary_gets_a_guard() {
     write(
         &dir,
         "s.yaml",
-        "traffic: { requests_per_second: 2 }\nbaseline: { error_rate: 0.5% }\nscenarios:\n  - name: healthy\n  - name: errors\n    fault: { kind: step, onset: 30m, error_rate: 10% }\n",
+        "traffic: { requests_per_second: 2, error_clustering: 0 }\nbaseline: { error_rate: 0.5% }\nscenarios:\n  - name: healthy\n  - name: errors\n    fault: { kind: step, onset: 30m, error_rate: 10% }\n",
     );
     let args = [
         "tune",

@@ -5,8 +5,8 @@
 
 use super::spec::{FaultSpec, FileSpec, GaugeSpec, KindSpec, Span};
 use super::{
-    Behaviour, DEFAULT_BUCKETS, DEFAULT_TIME_CONSTANT_MS, DEFAULT_TRIALS, Fault, FaultKind, Gauge,
-    Scenario,
+    Behaviour, DEFAULT_BUCKETS, DEFAULT_ERROR_CLUSTERING, DEFAULT_TIME_CONSTANT_MS, DEFAULT_TRIALS,
+    Fault, FaultKind, Gauge, Scenario,
 };
 use super::{Exposition, Place, Scenarios, Traffic};
 use crate::check::{CheckedPlan, builtin};
@@ -144,6 +144,10 @@ pub(crate) fn resolve(
                 requests_per_second: rps,
                 daily_amplitude: spec.traffic.daily_amplitude.unwrap_or(0.5),
                 overdispersion: spec.traffic.overdispersion.unwrap_or(0.0),
+                error_clustering: spec
+                    .traffic
+                    .error_clustering
+                    .unwrap_or(DEFAULT_ERROR_CLUSTERING),
                 start_hour: spec.traffic.start_hour.unwrap_or(10),
                 users_per_day: plan.traffic.users_per_day,
             },

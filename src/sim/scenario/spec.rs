@@ -34,6 +34,7 @@ pub(crate) struct TrafficSpec {
     pub(crate) requests_per_second: Option<f64>,
     pub(crate) daily_amplitude: Option<f64>,
     pub(crate) overdispersion: Option<f64>,
+    pub(crate) error_clustering: Option<f64>,
     pub(crate) start_hour: Option<u32>,
 }
 

@@ -479,6 +479,96 @@ pub(crate) fn draw_span<R: Rng + ?Sized>(
     (n, failed)
 }
 
+/// A failure probability `p`, with what drawing failures at it needs ([`failures`]):
+/// worked out once per trial and evaluation interval, as `p` holds that long.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct FailRate {
+    pub(crate) p: f64,
+    /// The rarer outcome's probability (`p`, or `1 - p` above one half), `ln(1 - rare)`
+    /// and `rare / (1 - rare)`.
+    rare: f64,
+    flip: bool,
+    ln_other: f64,
+    odds: f64,
+}
+
+impl FailRate {
+    pub(crate) fn new(p: f64) -> FailRate {
+        let (rare, flip) = if p > 0.5 { (1.0 - p, true) } else { (p, false) };
+        FailRate {
+            p,
+            rare,
+            flip,
+            ln_other: (-rare).ln_1p(),
+            odds: rare / (1.0 - rare),
+        }
+    }
+}
+
+/// How many of `n` requests fail, each independently with probability `rate.p`:
+/// Binomial(`n`, `p`), taking no random number when the answer is certain (`n` = 0, `p` =
+/// 0 or 1). Under error clustering a span's failures are drawn so from its requests
+/// (thinning a Poisson count by `p` gives the failures' Poisson count, the answered
+/// requests' independent of it). The rarer outcome is drawn: fewer than 10 expected, by
+/// inversion from 0 on one uniform (where a table cannot serve: each trial has its own
+/// `p`); else by `rand_distr`'s BTPE rejection.
+#[inline]
+pub(crate) fn failures<R: Rng + ?Sized>(rng: &mut R, n: u64, rate: &FailRate) -> u64 {
+    let p = rate.p;
+    if n == 0 || p.is_nan() || p <= 0.0 {
+        return 0;
+    }
+    if p >= 1.0 {
+        return n;
+    }
+    let k = if n as f64 * rate.rare < 10.0 {
+        binomial_inversion(rng, n, rate)
+    } else {
+        rand_distr::Binomial::new(n, rate.rare)
+            .map_or(0, |b| rand_distr::Distribution::sample(&b, rng))
+    };
+    if rate.flip { n - k } else { k }
+}
+
+/// Binomial(`n`, `rate.rare`) by sequential search from 0.
+#[inline]
+fn binomial_inversion<R: Rng + ?Sized>(rng: &mut R, n: u64, rate: &FailRate) -> u64 {
+    let x = n as f64 * rate.ln_other;
+    let u = uniform(rng);
+    // `e^x` is above its third-order Taylor polynomial for x < 0 (the next term is
+    // positive); below that, less a margin far above the rounding of either, the walk
+    // stops at 0 without the exponential: the same answer, bit for bit.
+    if u <= 1.0 + x * (1.0 + x * (0.5 + x * (1.0 / 6.0))) - 1e-14 {
+        return 0;
+    }
+    binomial_walk(rng, n, rate, u)
+}
+
+/// The walk of [`binomial_inversion`] for the uniform `u`.
+#[inline(never)]
+fn binomial_walk<R: Rng + ?Sized>(rng: &mut R, n: u64, rate: &FailRate, mut u: f64) -> u64 {
+    let f0 = (n as f64 * rate.ln_other).exp();
+    'draw: loop {
+        let (mut k, mut f, mut cdf) = (0u64, f0, f0);
+        while u > cdf {
+            // The CDF can stall just below 1 in floating point: start over.
+            if k >= n {
+                u = uniform(rng);
+                continue 'draw;
+            }
+            let next = (k + 1) as usize;
+            let over = RECIPROCAL
+                .get(next)
+                .copied()
+                .unwrap_or_else(|| 1.0 / next as f64);
+            f *= rate.odds * (n - k) as f64 * over;
+            k += 1;
+            cdf += f;
+        }
+        return k;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -556,6 +646,48 @@ mod tests {
             let d = statrs::distribution::Poisson::new(mu).unwrap();
             let p = gof(&draws, |k| d.pmf(k));
             assert!(p > 1e-4, "table Poisson({mu}): chi-square p-value {p}");
+        }
+    }
+
+    #[test]
+    fn failures_match_the_binomial_pmf() {
+        // Inversion (a small mean, either way round), rejection, and a mean just below and
+        // just above the switch.
+        for (i, (n, p)) in [
+            (200u64, 0.005),
+            (12, 0.93),
+            (3, 0.4),
+            (5000, 0.02),
+            (999, 0.01),
+            (1001, 0.01),
+            (40, 0.6),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut rng = Xoshiro256PlusPlus::seed_from_u64(51 + i as u64);
+            let rate = FailRate::new(p);
+            let draws: Vec<u64> = (0..200_000).map(|_| failures(&mut rng, n, &rate)).collect();
+            assert!(draws.iter().all(|&k| k <= n));
+            let d = statrs::distribution::Binomial::new(p, n).unwrap();
+            let pv = gof(&draws, |k| d.pmf(k));
+            assert!(pv > 1e-4, "Binomial({n}, {p}): chi-square p-value {pv}");
+        }
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(1);
+        assert_eq!(failures(&mut rng, 0, &FailRate::new(0.3)), 0);
+        assert_eq!(failures(&mut rng, 10, &FailRate::new(0.0)), 0);
+        assert_eq!(failures(&mut rng, 10, &FailRate::new(1.0)), 10);
+        // The shortcut to 0 agrees with the walk for tiny and middling exponents.
+        for (n, p) in [(1u64, 1e-9), (300, 0.003), (20, 0.2), (7, 0.5)] {
+            let rate = FailRate::new(p);
+            for i in 0..20_000u64 {
+                let u = (i as f64 + 0.5) / 20_000.0;
+                let walked = binomial_walk(&mut rng, n, &rate, u);
+                let x = n as f64 * rate.ln_other;
+                if u <= 1.0 + x * (1.0 + x * (0.5 + x * (1.0 / 6.0))) - 1e-14 {
+                    assert_eq!(walked, 0, "n {n}, p {p}, u {u}");
+                }
+            }
         }
     }
 

@@ -70,6 +70,12 @@ pub(crate) struct Lanes<'m, 'a> {
     rng: Streams,
     /// The Gamma rate multiplier of the current evaluation interval.
     burst: Vec<f64>,
+    /// Under error clustering, the failure probability's multiplier of the current
+    /// evaluation interval: a row of `width` lanes per track.
+    cluster: Vec<f64>,
+    /// The failure rate each lane drew its latest failures at, per track as `cluster`
+    /// (what [`draw::failures`] needs is worked out when the rate changes).
+    fail_rates: Vec<draw::FailRate>,
     exposure: Vec<Exposure>,
     /// Whether the fault has shown in some lane (until then no lane counts exposure).
     shown: bool,
@@ -152,6 +158,8 @@ impl<'m, 'a> Lanes<'m, 'a> {
             cells,
             rng,
             burst: vec![1.0; width],
+            cluster: vec![1.0; tracks.len() * width],
+            fail_rates: vec![draw::FailRate::new(0.0); tracks.len() * width],
             exposure: vec![Exposure::default(); width],
             shown: false,
             tracks,
@@ -212,6 +220,7 @@ impl<'m, 'a> Lanes<'m, 'a> {
         }
         self.burst[l] = self.burst[from];
         self.exposure[l] = self.exposure[from];
+        move_lane(&mut self.cluster, w, 1, from, l);
         move_lane(&mut self.values, w, 1, from, l);
         move_lane(&mut self.noise, w, 1, from, l);
         for t in &mut self.tracks {
@@ -242,6 +251,7 @@ impl<'m, 'a> Lanes<'m, 'a> {
             self.series.push(s.clone());
         }
         self.burst[to] = from.burst[l];
+        copy_lane((&from.cluster, fw), (&mut self.cluster, w), 1, (l, to));
         self.exposure[to] = from.exposure[l];
         self.shown |= from.exposure[l].first_active.is_some();
         copy_lane((&from.values, fw), (&mut self.values, w), 1, (l, to));
@@ -279,6 +289,19 @@ impl<'m, 'a> Lanes<'m, 'a> {
         if let Bursts::Gamma(gamma) = &m.bursts {
             for (l, b) in self.burst[..self.live].iter_mut().enumerate() {
                 *b = gamma.sample(&mut self.rng.lane(l));
+            }
+        }
+        if let Some(gamma) = &m.clustering {
+            let w = self.width;
+            for (ti, t) in self.tracks.iter().enumerate() {
+                if t.series.errors {
+                    for (l, g) in self.cluster[ti * w..ti * w + self.live]
+                        .iter_mut()
+                        .enumerate()
+                    {
+                        *g = gamma.sample(&mut self.rng.lane(l));
+                    }
+                }
             }
         }
         for span in &step.spans {
@@ -407,6 +430,20 @@ impl<'m, 'a> Lanes<'m, 'a> {
                                 &mut t.cells[l * k..(l + 1) * k],
                             );
                         }
+                    }
+                }
+                if r.errors && m.clustering.is_some() {
+                    // The span's failures, from its requests (the kinds left them out).
+                    let row = ti * self.width..ti * self.width + n;
+                    let rates = &mut self.fail_rates[row.clone()];
+                    for (l, (&g, rate)) in self.cluster[row].iter().zip(rates).enumerate() {
+                        let level = facts(&self.facts, l).level;
+                        let p = self.faults.clustered_fail(t.track, level, g);
+                        if rate.p.to_bits() != p.to_bits() {
+                            *rate = draw::FailRate::new(p);
+                        }
+                        counts.failed[l] =
+                            draw::failures(&mut self.rng.lane(l), counts.requests[l], rate);
                     }
                 }
                 for l in 0..n {

@@ -4,7 +4,9 @@
 //! The service is modelled as one instance per track. Requests arrive as a Poisson process
 //! whose rate follows a daily cycle in ten-minute steps ([`BLOCK_MS`]; optionally
 //! Gamma-overdispersed per evaluation interval); the canary receives the phase's share plus
-//! its targeted groups' share; each request fails independently with the error rate;
+//! its targeted groups' share; each request fails independently with the error rate, or
+//! under error clustering with the error rate times a Gamma multiplier of mean 1 drawn per
+//! trial, evaluation interval and track (capped at 1; bursty errors, a Cox process);
 //! latencies come from a lognormal body with a heavy tail and are recorded into the
 //! histogram buckets (a multinomial split of the requests); CPU is a counter of busy
 //! seconds (advanced by its mean where no rule can read it); the other gauges drift around
@@ -28,7 +30,9 @@
 //!   stream thinned by each kind's probability, prepared once per scenario and fault level
 //!   in [`FaultModel`]): the same joint law as a Poisson total split by a multinomial with
 //!   binomial failures, for a fraction of the cost. A span's rarest kinds share one count,
-//!   classified request by request ([`draw::Mix`]).
+//!   classified request by request ([`draw::Mix`]). Under error clustering the kinds
+//!   leave failures out (their means stay the batch's, and so do their tables) and each
+//!   trial's failures are one binomial draw from its span's requests at its own rate.
 //! - A scenario's trials run in lock-step batches ([`Clock`]): what depends only on the
 //!   time (the spans to draw, their means, the windows' grid) is worked out once per
 //!   evaluation for the whole batch, and a mean the batch shares is drawn from one
@@ -235,6 +239,10 @@ pub(crate) struct Model<'a> {
     cpu_readers: CpuReaders,
     /// How the request rate varies from one evaluation to the next around the daily cycle.
     bursts: Bursts,
+    /// Error clustering: the Gamma multiplier (mean 1) of the failure probability, drawn
+    /// per trial, evaluation interval and track that counts failures (None: failures are
+    /// independent, and drawn as kinds of request).
+    clustering: Option<Gamma<f64>>,
     /// Whether some scenario of the run has a fault: every trial's canary then counts its
     /// requests and failures ([`Model::track_series`]).
     counts_exposure: bool,
@@ -510,6 +518,11 @@ impl<'a> Model<'a> {
                 }
                 _ => Bursts::Steady,
             },
+            // Likewise within (0, 5].
+            clustering: match scenarios.traffic.error_clustering.powi(2) {
+                cv2 if cv2 > 0.0 => Gamma::new(1.0 / cv2, cv2).ok(),
+                _ => None,
+            },
         };
         model.rps_blocks = (0..DAY_MS / BLOCK_MS)
             .map(|b| model.cycle_rps(b * BLOCK_MS + BLOCK_MS / 2))
@@ -720,6 +733,11 @@ pub(crate) struct FaultModel<'m> {
     canary: Vec<Mix>,
     /// The stable track's requests (the healthy service).
     stable: Mix,
+    /// Under error clustering, the failure probability of a request at each level on the
+    /// canary, and on the stable track: the kinds of request then leave failures out, and
+    /// a span's failures are drawn from its requests afterwards ([`draw::failures`]).
+    canary_fail: Vec<f64>,
+    stable_fail: f64,
     /// Per metric, how far the fault moves a custom metric on the canary at full intensity
     /// (its level minus the healthy mean, times the share of users affected); 0 elsewhere.
     custom_lift: Vec<f64>,
@@ -825,12 +843,13 @@ impl<'m> FaultModel<'m> {
             _ => base.error_rate,
         };
         let healthy = probs_at(0.0);
+        let clustered = model.clustering.is_some();
         let mix = |reads: SeriesSet, level: i64| {
             let probs =
                 (moves_latency && level > 0).then(|| probs_at(level as f64 / leak_steps as f64));
             Mix::new(
                 reads.latency.then(|| probs.as_deref().unwrap_or(&healthy)),
-                reads.errors.then(|| fail_at(level)),
+                (reads.errors && !clustered).then(|| fail_at(level)),
             )
         };
         let (canary, stable) = model.track_series();
@@ -843,8 +862,14 @@ impl<'m> FaultModel<'m> {
             }
         }
         let canary: Vec<Mix> = (0..=leak_steps).map(|level| mix(canary, level)).collect();
-        let moves_draws =
-            fault.is_some_and(|f| f.cpu_usage.is_some()) || canary.iter().any(|m| *m != canary[0]);
+        let canary_fail: Vec<f64> = if clustered {
+            (0..=leak_steps).map(fail_at).collect()
+        } else {
+            Vec::new()
+        };
+        let moves_draws = fault.is_some_and(|f| f.cpu_usage.is_some())
+            || canary.iter().any(|m| *m != canary[0])
+            || canary_fail.iter().any(|&p| p != canary_fail[0]);
         FaultModel {
             fault,
             down_from: fault
@@ -853,6 +878,8 @@ impl<'m> FaultModel<'m> {
             leak_steps,
             canary,
             stable: mix(stable.unwrap_or_default(), 0),
+            canary_fail,
+            stable_fail: fail_at(0),
             custom_lift,
             moves_draws,
         }
@@ -909,6 +936,18 @@ impl<'m> FaultModel<'m> {
             Track::Canary => &self.canary[level],
             Track::Stable => &self.stable,
         }
+    }
+
+    /// Under error clustering, the failure probability of a request of `track` at the
+    /// fault's `level` in an evaluation interval whose multiplier is `g`: the level's
+    /// probability times `g`, at most 1 (a certain failure, a crash's, stays certain).
+    #[inline]
+    fn clustered_fail(&self, track: Track, level: usize, g: f64) -> f64 {
+        let p = match track {
+            Track::Canary => self.canary_fail[level],
+            Track::Stable => self.stable_fail,
+        };
+        if p >= 1.0 { 1.0 } else { (p * g).min(1.0) }
     }
 
     /// The fault's intensity level at `t` for a canary serving `canary_rps` (0: off;
@@ -986,6 +1025,8 @@ mod tests {
             leak_steps,
             canary: Vec::new(),
             stable: Mix::new(None, None),
+            canary_fail: Vec::new(),
+            stable_fail: 0.0,
             custom_lift: Vec::new(),
             moves_draws: true,
         }

@@ -25,7 +25,9 @@
 //! in this order:
 //!
 //! 1. Under overdispersion, one Gamma variate: the request rate's multiplier until the next
-//!    evaluation.
+//!    evaluation. Then under error clustering, per track that counts failures (the canary,
+//!    then the stable track), one Gamma variate: its failure probability's multiplier
+//!    until the next evaluation.
 //! 2. The scrape spans up to `ts`'s scrape, oldest first. A span ends at each scrape that
 //!    some evaluation's window starts or ends on (with the evaluation interval and the
 //!    window whole numbers of scrape intervals; otherwise at every scrape): `rate()` reads
@@ -39,7 +41,11 @@
 //!      by table inversion (one uniform) for a mean from 1 to 3,000 when the trials share
 //!      their means (no overdispersion), else by inversion from 0 below 10 (one uniform;
 //!      more in the rare restart) and by PTRS above (pairs of uniforms); then one
-//!      uniform per rare request, to classify it;
+//!      uniform per rare request, to classify it; under error clustering the kinds
+//!      leave failures out, and then the span's failures are drawn from its requests
+//!      ([`draw::failures`]: a binomial, by inversion from 0 on one uniform, more in the
+//!      rare restart, when fewer than 10 of the rarer outcome are expected, else by BTPE;
+//!      none when it is certain);
 //!    - when it has a CPU counter and some evaluation that reads CPU can read the span
 //!      ([`Model::reads_cpu_between`]), one standard normal: its busy seconds' noise.
 //! 3. The gauges the evaluation's rules read, the canary's then the stable track's, each
@@ -131,6 +137,9 @@ struct TrackSeries {
     redis_memory: f64,
     /// Each gauge's drifting noise ([`super::drift`]), by gauge.
     noise: HashMap<Gauge, Noise>,
+    /// Under error clustering, the failure probability's multiplier until the next
+    /// evaluation.
+    cluster: f64,
 }
 
 /// A gauge whose noise drifts.
@@ -163,6 +172,7 @@ impl TrackSeries {
             db_connections: 0.0,
             redis_memory: 0.0,
             noise: HashMap::new(),
+            cluster: 1.0,
         };
         t.scrape(first_scrape);
         t
@@ -420,6 +430,12 @@ impl<'r, 'a> Reference<'r, 'a> {
             Bursts::Gamma(gamma) => gamma.sample(&mut self.rng),
             Bursts::Steady => 1.0,
         };
+        for t in &mut self.tracks {
+            t.cluster = match &m.clustering {
+                Some(gamma) if t.series.errors => gamma.sample(&mut self.rng),
+                _ => 1.0,
+            };
+        }
         // A table depends on its mean alone, and means recur within a block of the daily
         // cycle: the tables are kept that long.
         if ts % BLOCK_MS == 0 {
@@ -549,8 +565,12 @@ impl<'r, 'a> Reference<'r, 'a> {
                 plan.clear();
                 let mu = track_rps * seconds;
                 draw::plan_span(&mut plan, mu, mix, shared.then_some(&mut self.pool));
-                let (n, failed) =
+                let (n, mut failed) =
                     draw::draw_span(&mut self.rng, &plan, mix, &self.pool, &mut t.cells);
+                if t.series.errors && m.clustering.is_some() {
+                    let p = faults.clustered_fail(t.track, level, t.cluster);
+                    failed = draw::failures(&mut self.rng, n, &draw::FailRate::new(p));
+                }
                 t.requests += n;
                 t.errors += failed;
                 if canary && self.exposure.first_active.is_some_and(|a| mid >= a) {

@@ -11,7 +11,8 @@
 //! fault's level changes ([`super::instants`]); in a piece with `mid` its middle, the
 //! track's mean request count is `μ = rps(mid) · share · (b - a)`: the daily cycle's rate
 //! (its ten-minute staircase) and the track's share of the phase running then (the
-//! overdispersion multiplier is not applied: the series follow the mean traffic). Then,
+//! overdispersion multiplier is not applied: the series follow the mean traffic; nor is
+//! error clustering: a series' shares are as stated). Then,
 //! per piece, models in order (parents first):
 //! - a `per_request` counter `r` gains Poisson(`μ · r`) events;
 //! - an `of` counter with share `p` gains Binomial(`n`, `p`) events, `n` its parent's gain

@@ -441,10 +441,10 @@ fn admin_console_lanes_compute_what_the_reference_computes() {
 }
 
 /// Every effect a fault can have (custom metrics too, up to their unit's bound), each kind
-/// of fault, with and without overdispersion.
+/// of fault, with and without overdispersion and error clustering.
 const FAULTS: &str = "
 trials: 4
-traffic: { requests_per_second: 60, overdispersion: OVERDISPERSION, start_hour: 13 }
+traffic: { requests_per_second: 60, overdispersion: OVERDISPERSION, error_clustering: CLUSTERING, start_hour: 13 }
 baseline:
   cpu_usage: { mean: 40%, noise: 5% }
   memory_usage: { mean: 60%, noise: 3% }
@@ -483,7 +483,7 @@ scenarios:
 /// all the same, in the stream's order).
 const SERIES_FAULTS: &str = "
 trials: 4
-traffic: { requests_per_second: 60, overdispersion: OVERDISPERSION, start_hour: 13 }
+traffic: { requests_per_second: 60, overdispersion: OVERDISPERSION, error_clustering: CLUSTERING, start_hour: 13 }
 baseline:
   series:
     business_flow_completed_total: { counter: { of: business_flow_started_total, share: 97% } }
@@ -511,11 +511,13 @@ scenarios:
     fault: { kind: crash }
 ";
 
-/// [`SERIES_FAULTS`] with and without overdispersion.
+/// [`SERIES_FAULTS`] with and without overdispersion (and error clustering).
 fn series_files() -> [Source; 2] {
-    ["0", "0.4"].map(|o| {
-        let text = SERIES_FAULTS.replace("OVERDISPERSION", o);
-        Source::new(format!("series faults ({o})"), text).holding(Kind::Scenarios)
+    [("0", "0"), ("0.4", "0.5")].map(|(o, c)| {
+        let text = SERIES_FAULTS
+            .replace("OVERDISPERSION", o)
+            .replace("CLUSTERING", c);
+        Source::new(format!("series faults ({o}, clustering {c})"), text).holding(Kind::Scenarios)
     })
 }
 
@@ -555,11 +557,13 @@ fn series_lanes_compute_what_the_reference_computes() {
     assert!(seen.held > 3 && seen.advanced > 3, "{seen:?}");
 }
 
-/// [`FAULTS`] with and without overdispersion.
-fn fault_files() -> [Source; 2] {
-    ["0", "0.4"].map(|o| {
-        let text = FAULTS.replace("OVERDISPERSION", o);
-        Source::new(format!("faults ({o})"), text).holding(Kind::Scenarios)
+/// [`FAULTS`] with independent failures, with clustered ones (the default), and with both
+/// overdispersion and failures so clustered that a 50% error rate often becomes certain
+/// (the cap at 1).
+fn fault_files() -> [Source; 3] {
+    [("0", "0"), ("0", "0.5"), ("0.4", "3")].map(|(o, c)| {
+        let text = FAULTS.replace("OVERDISPERSION", o).replace("CLUSTERING", c);
+        Source::new(format!("faults ({o}, clustering {c})"), text).holding(Kind::Scenarios)
     })
 }
 
@@ -703,7 +707,7 @@ fn offset_lanes_compute_what_the_reference_computes() {
         let text = format!("exposition: {{ scrape_offset: 7s }}\n{}", s.text);
         Source::new(format!("{} (scrapes 7s early)", s.name), text).holding(Kind::Scenarios)
     };
-    let [faults, _] = fault_files();
+    let [_, faults, _] = fault_files();
     let [series, _] = series_files();
     let mut seen = Seen::default();
     check(two_hours, &[offset(faults)], &mut seen);
