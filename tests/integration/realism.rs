@@ -281,12 +281,6 @@ fn a_per_trial_offset_mixes_the_fixed_offsets_times_to_catch() {
         assert!(t.iter().all(|&s| s == t[0]), "{offset} ms: {t:?}");
         times.push(t[0]);
     }
-    // The offset moves it by up to a scrape interval (the catch comes with the first
-    // scrape that holds enough failures).
-    let (lo, hi) = times
-        .iter()
-        .fold((f64::MAX, f64::MIN), |(l, h), &t| (l.min(t), h.max(t)));
-    assert!(hi > lo, "{times:?}");
     let trials = 160;
     let sc = file("random.yaml", trials, "random");
     let mc = json(&[p, "--scenarios", sc.to_str().unwrap()]);
