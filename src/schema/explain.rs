@@ -282,7 +282,7 @@ impl Violation<'_> {
         };
         let code = match format {
             "predicate" => "bad-predicate",
-            "duration" | "for-duration" | "offset" => "bad-duration",
+            "duration" | "for-duration" | "offset" | "scrape-offset" => "bad-duration",
             "share" => "bad-share",
             "threshold" => "bad-threshold",
             "gate" => "bad-gate",

@@ -149,7 +149,12 @@ impl<'m, 'a> Batch<'m, 'a> {
         let seeds: Vec<u64> = seeds.into_iter().collect();
         debug_assert_eq!(seeds.len(), trials.len());
         let lanes = match recorded {
-            Some(r) => Trials::Recorded(RecordedLanes::new(r, faults, &seeds)),
+            Some(r) => Trials::Recorded(RecordedLanes::new(
+                r,
+                faults,
+                &seeds,
+                model.scrape_offset_ms,
+            )),
             None => Trials::Synthetic {
                 clock: Clock::new(model, faults),
                 lanes: Lanes::new(

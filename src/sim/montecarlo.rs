@@ -529,6 +529,49 @@ const BATCH: u64 = 1024;
 /// trials, and fewer threads run at once, so memory stays bounded whatever the plan.
 const RING_MEMORY: usize = 256 << 20;
 
+/// One lock-step batch: `count` trials of one offset class, `first`, `first + step`, …
+/// (`step` the run's number of offset classes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Chunk {
+    pub(crate) class: usize,
+    pub(crate) first: u64,
+    pub(crate) count: u64,
+    pub(crate) step: u64,
+}
+
+impl Chunk {
+    pub(crate) fn trials(self) -> impl Iterator<Item = u64> {
+        (0..self.count).map(move |i| self.first + i * self.step)
+    }
+
+    /// The place of `trial`, one of its trials, in the batch.
+    #[inline]
+    pub(crate) fn place(self, trial: u64) -> usize {
+        ((trial - self.first) / self.step) as usize
+    }
+}
+
+/// A run's lock-step batches of `trials`: per offset class (trial `t` is in class `t mod
+/// classes`, [`Model::classes`]), its trials in order, at most `batch` at a time. With one
+/// class, the trials in order, `batch` at a time.
+pub(crate) fn chunks(trials: Range<u64>, classes: usize, batch: u64) -> Vec<Chunk> {
+    let (step, batch) = (classes.max(1) as u64, batch.max(1));
+    let mut out = Vec::new();
+    for class in 0..step {
+        let first = trials.start + (class + step - trials.start % step) % step;
+        let count = trials.end.saturating_sub(first).div_ceil(step);
+        for i in (0..count).step_by(batch as usize) {
+            out.push(Chunk {
+                class: class as usize,
+                first: first + i * step,
+                count: batch.min(count - i),
+                step,
+            });
+        }
+    }
+    out
+}
+
 /// How a run is shared out: trials per batch and threads, from the memory a trial's rings
 /// take (`per_lane` bytes). Neither changes a number (see [`run_batched`]).
 pub(crate) fn sharing(per_lane: usize, jobs: usize) -> (u64, usize) {
@@ -568,8 +611,9 @@ struct Job<'r, 's> {
     plan: &'r CheckedPlan,
     rules: &'r [AlertRule],
     schedule: &'r Schedule,
-    model: &'r Model<'s>,
-    faults: &'r [FaultModel<'r>],
+    /// Per offset class, its model; per scenario of `runs`, per class, its faults.
+    models: &'r [Model<'s>],
+    faults: &'r [Vec<FaultModel<'r>>],
     /// The recording trials are built from (`--baseline`), if any.
     recorded: Option<&'r RecordedModel<'s>>,
     /// What runs: the file's scenarios, then the extra twin pass, if any.
@@ -585,12 +629,13 @@ struct Job<'r, 's> {
     moves: &'r [Vec<bool>],
     /// The trials of each scenario that run.
     trials: Range<u64>,
-    /// Trials per lock-step batch.
-    batch: u64,
+    /// The lock-step batches of each scenario's trials.
+    chunks: &'r [Chunk],
     seed: u64,
     /// Per scenario: the unit of detection times.
     units: &'r [i64],
-    demands: &'r Demands,
+    /// Per offset class.
+    demands: &'r [Demands],
     /// Whether each trial's [`TrialOutcome`] is kept.
     record: bool,
 }
@@ -603,7 +648,7 @@ impl Job<'_, '_> {
     /// Runs batches of the scenarios `pass` (indices into `runs`) taken from `next` until
     /// none is left; returns one tally per scenario of `runs`.
     fn work(&self, pass: &[usize], next: &AtomicU64, done: &AtomicU64) -> Worked {
-        let batches_per_scenario = (self.trials.end - self.trials.start).div_ceil(self.batch);
+        let batches_per_scenario = self.chunks.len() as u64;
         let total_batches = batches_per_scenario * pass.len() as u64;
         let mut tallies: Vec<Tally> = self
             .runs
@@ -617,34 +662,33 @@ impl Job<'_, '_> {
                 break;
             }
             let si = pass[(c / batches_per_scenario) as usize];
-            let start = self.trials.start + (c % batches_per_scenario) * self.batch;
-            let end = (start + self.batch).min(self.trials.end);
-            self.run_batch(si, start..end, &mut tallies[si], &mut outcomes);
-            done.fetch_add(end - start, Ordering::Relaxed);
+            let chunk = self.chunks[(c % batches_per_scenario) as usize];
+            self.run_batch(si, chunk, &mut tallies[si], &mut outcomes);
+            done.fetch_add(chunk.count, Ordering::Relaxed);
         }
         (tallies, outcomes)
     }
 
-    /// Runs trials `trials` of scenario `si` in lock step (see [`Batch`]): each keeps its
-    /// own random stream, so its numbers do not depend on the others in the batch.
+    /// Runs the trials of `chunk` of scenario `si` in lock step (see [`Batch`]): each
+    /// keeps its own random stream, so its numbers do not depend on the others in the batch.
     fn run_batch(
         &self,
         si: usize,
-        trials: Range<u64>,
+        chunk: Chunk,
         t: &mut Tally,
         outcomes: &mut Vec<(usize, u64, TrialOutcome)>,
     ) {
-        let model = self.model;
-        let trials: Vec<u64> = trials.collect();
+        let model = &self.models[chunk.class];
+        let trials: Vec<u64> = chunk.trials().collect();
         let seeds: Vec<u64> = trials.iter().map(|&i| trial_seed(self.seed, i)).collect();
         let mut batch = Batch::new(
-            (model, &self.faults[si], self.recorded),
+            (model, &self.faults[si][chunk.class], self.recorded),
             self.rules,
             self.schedule,
             trials,
             seeds,
         );
-        let demands = self.demands;
+        let demands = &self.demands[chunk.class];
         let mut ts = 0i64;
         while !batch.is_empty() {
             batch.step(
@@ -677,7 +721,7 @@ impl Job<'_, '_> {
         t: &mut Tally,
     ) -> TrialOutcome {
         let mut out = TrialOutcome::default();
-        let (model, rules) = (self.model, self.rules);
+        let (model, rules) = (&self.models[0], self.rules);
         let (outcomes, trial) = (&group.outcomes, group.trial_of[lane]);
         let exposure = group.lanes.exposure(lane);
         let fault = self.runs[si].fault.as_ref();
@@ -868,12 +912,12 @@ pub(crate) fn run_on_recording<'s>(
     recorded: &RecordedModel<'_>,
     progress: &mut dyn FnMut(u64, u64),
 ) -> MonteCarlo<'s> {
-    let model = Model::new(&lowered.plan, scenarios, &lowered.rules, settings.semantics);
+    let models = Model::classes(&lowered.plan, scenarios, &lowered.rules, settings.semantics);
     run_on(
         lowered,
         scenarios,
         settings,
-        (&model, Some(recorded)),
+        (&models, Some(recorded)),
         (None, false),
         progress,
     )
@@ -890,12 +934,12 @@ pub(crate) fn run_recorded<'s>(
     model_rules: &[AlertRule],
     progress: &mut dyn FnMut(u64, u64),
 ) -> MonteCarlo<'s> {
-    let model = Model::new(&lowered.plan, scenarios, model_rules, settings.semantics);
+    let models = Model::classes(&lowered.plan, scenarios, model_rules, settings.semantics);
     run_on(
         lowered,
         scenarios,
         settings,
-        (&model, None),
+        (&models, None),
         (None, true),
         progress,
     )
@@ -910,28 +954,30 @@ fn run_batched<'s>(
     batch: Option<u64>,
     progress: &mut dyn FnMut(u64, u64),
 ) -> MonteCarlo<'s> {
-    let model = Model::new(&lowered.plan, scenarios, &lowered.rules, settings.semantics);
+    let models = Model::classes(&lowered.plan, scenarios, &lowered.rules, settings.semantics);
     run_on(
         lowered,
         scenarios,
         settings,
-        (&model, None),
+        (&models, None),
         (batch, false),
         progress,
     )
 }
 
-/// [`run_batched`] on `model` (trials built from `recorded` when given), keeping each
-/// trial's outcome when `record`.
+/// [`run_batched`] on `models` (one per offset class; trials built from `recorded` when
+/// given), keeping each trial's outcome when `record`.
 fn run_on<'s>(
     lowered: &LoweredPlan,
     scenarios: &'s Scenarios,
     settings: Settings,
-    (model, recorded): (&Model<'_>, Option<&RecordedModel<'_>>),
+    (models, recorded): (&[Model<'_>], Option<&RecordedModel<'_>>),
     (batch, record): (Option<u64>, bool),
     progress: &mut dyn FnMut(u64, u64),
 ) -> MonteCarlo<'s> {
     let (plan, rules) = (&lowered.plan, &lowered.rules);
+    // What does not depend on the scrape offset, from the first class.
+    let model = &models[0];
     let (fitting, jobs) = sharing(Lanes::ring_bytes_per_lane(model), settings.jobs);
     // A recorded trial keeps its own series: small batches keep memory flat.
     let fitting = if recorded.is_some() {
@@ -949,9 +995,9 @@ fn run_on<'s>(
     let any_faulty = runs.iter().any(|s| s.fault.is_some());
     // Some whenever a scenario is faulty.
     let twin = runs.iter().position(|s| s.fault.is_none());
-    let faults: Vec<FaultModel<'_>> = runs
+    let faults: Vec<Vec<FaultModel<'_>>> = runs
         .iter()
-        .map(|s| FaultModel::new(model, s.fault.as_ref()))
+        .map(|s| FaultModel::classes(models, s.fault.as_ref()))
         .collect();
     let trials = settings.slice.trials(settings.trials);
     let passes: [Vec<usize>; 2] = [
@@ -962,7 +1008,7 @@ fn run_on<'s>(
     ];
     let total = (trials.end - trials.start) * passes.iter().map(|p| p.len() as u64).sum::<u64>();
     let units: Vec<i64> = runs.iter().map(|s| detect_unit(model, s)).collect();
-    let demands = Demands::new(model, rules);
+    let demands: Vec<Demands> = models.iter().map(|m| Demands::new(m, rules)).collect();
     // Only a run with a faulty scenario reads its twins.
     let twin_rollbacks: Vec<AtomicI64> = if any_faulty {
         trials.clone().map(|_| AtomicI64::new(NEVER)).collect()
@@ -975,7 +1021,7 @@ fn run_on<'s>(
         plan,
         rules,
         schedule: &model.schedule,
-        model,
+        models,
         faults: &faults,
         recorded,
         runs: &runs,
@@ -983,7 +1029,7 @@ fn run_on<'s>(
         twin: twin.filter(|_| any_faulty).unwrap_or(usize::MAX),
         twin_rollbacks: &twin_rollbacks,
         trials: trials.clone(),
-        batch: batch.max(1),
+        chunks: &chunks(trials.clone(), models.len(), batch),
         seed: settings.seed,
         units: &units,
         demands: &demands,
@@ -1299,6 +1345,62 @@ mod tests {
                 assert_eq!(a.tally, b.tally, "{}", a.scenario.name);
             }
         }
+    }
+
+    /// A scrape offset drawn per trial (the default): trial `t` runs exactly as it runs with
+    /// its class's offset fixed (`t mod 8`, the midpoint of that eighth of the scrape
+    /// interval), its healthy twin too, at any thread count; so the run's figures are the
+    /// classes' average of the fixed-offset figures, trial for trial.
+    #[test]
+    fn a_per_trial_offset_runs_each_trial_at_its_class_offset() {
+        let plan = lowered("lawsker.yaml");
+        let mut fault = no_op(FaultKind::Step, 1_800_000);
+        if let Some(f) = &mut fault.fault {
+            f.error_rate = Some(0.03);
+        }
+        let scenarios = with_scenarios(&plan, vec![healthy(), fault]);
+        assert_eq!(scenarios.exposition.scrape_offset_ms, None, "the default");
+        let offsets = scenarios.exposition.offsets_ms(15_000);
+        assert_eq!(offsets.len(), 8);
+        assert_eq!((offsets[0], offsets[1], offsets[7]), (937, 2812, 14062));
+        let trials = 40u64;
+        let rules = &plan.rules;
+        // Each trial's outcome, per scenario; the tallies.
+        let run = |s: &Scenarios, jobs| {
+            let r = run_recorded(&plan, s, settings(trials, jobs), rules, &mut |_, _| {});
+            let tallies: Vec<Tally> = r.results.iter().map(|r| r.tally.clone()).collect();
+            (r.trials, tallies)
+        };
+        let (outcomes, tallies) = run(&scenarios, 1);
+        for jobs in [2, 3] {
+            assert_eq!(
+                run(&scenarios, jobs),
+                (outcomes.clone(), tallies.clone()),
+                "{jobs} jobs"
+            );
+        }
+        let (mut caught, mut rolled_back) = (0, 0);
+        for (class, &offset) in offsets.iter().enumerate() {
+            let mut fixed = scenarios.clone();
+            fixed.exposition.scrape_offset_ms = Some(offset);
+            let (fixed, _) = run(&fixed, 2);
+            for (si, outcomes) in outcomes.iter().enumerate() {
+                for t in (class..trials as usize).step_by(offsets.len()) {
+                    assert_eq!(
+                        outcomes[t], fixed[si][t],
+                        "scenario {si}, trial {t} at {offset} ms"
+                    );
+                    caught += u64::from(outcomes[t].caught);
+                    rolled_back += u64::from(outcomes[t].rolled_back);
+                }
+            }
+        }
+        let t = &tallies[1];
+        assert_eq!(
+            caught, t.caught,
+            "every trial compared once, the twins in their classes"
+        );
+        assert!(t.caught > 5 && rolled_back > 20, "{t:?}");
     }
 
     /// A strong fault from the first minutes is caught in nearly every trial: its healthy

@@ -21,7 +21,9 @@
 //!   `watch_default` (how long the last
 //!   phase is watched, and whether the plan left it to the default), `exposition`
 //!   (`per_code`: the request counters per status code; `scrape_offset_seconds`: how
-//!   long after a scrape each evaluation comes), and `metrics`: per
+//!   long after a scrape each evaluation comes, when fixed; else `scrape_offset: "per
+//!   trial"` and `offset_classes`, the strata of the scrape interval whose midpoints the
+//!   trials take in turn), and `metrics`: per
 //!   metric some rule reads, in plan order,
 //!   `{metric, model, parameters}`: `model` one of `error_rate`, `availability`,
 //!   `throughput`, `latency_quantile`, `cpu`, `memory`, `db_connections`, `redis_memory`,
@@ -193,8 +195,16 @@ impl RecordingAssumptions {
 #[derive(Serialize)]
 pub(crate) struct ExpositionAssumed {
     pub(crate) per_code: bool,
-    /// How long after a scrape each evaluation comes.
-    pub(crate) scrape_offset_seconds: f64,
+    /// A fixed offset: how long after a scrape each evaluation comes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) scrape_offset_seconds: Option<f64>,
+    /// Drawn per trial: `per trial`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) scrape_offset: Option<&'static str>,
+    /// Drawn per trial: the strata of the scrape interval, trial `t` taking the midpoint
+    /// of stratum `t mod offset_classes`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) offset_classes: Option<usize>,
 }
 
 #[derive(Serialize)]
@@ -501,7 +511,20 @@ pub(crate) fn build(
             watch_default: plan.watch_is_default(),
             exposition: ExpositionAssumed {
                 per_code: scenarios.exposition.per_code,
-                scrape_offset_seconds: scenarios.exposition.scrape_offset_ms as f64 / 1000.0,
+                scrape_offset_seconds: scenarios
+                    .exposition
+                    .scrape_offset_ms
+                    .map(|o| o as f64 / 1000.0),
+                scrape_offset: scenarios
+                    .exposition
+                    .scrape_offset_ms
+                    .is_none()
+                    .then_some("per trial"),
+                offset_classes: scenarios
+                    .exposition
+                    .scrape_offset_ms
+                    .is_none()
+                    .then(|| crate::sim::synth::scrape_offsets(plan, scenarios).len()),
             },
             metrics: metric_models(plan, rules, scenarios),
             recording: None,
@@ -1214,15 +1237,24 @@ pub(crate) fn text(r: &SimulationReport) -> String {
         secs(a.evaluation_interval_seconds),
         secs(a.window_seconds)
     );
+    let offset = match (
+        a.exposition.scrape_offset_seconds,
+        a.exposition.offset_classes,
+    ) {
+        (Some(o), _) => format!("each evaluation {} after a scrape", secs(o)),
+        (None, classes) => format!(
+            "each evaluation a random time after a scrape, drawn per trial over the scrape interval ({} strata)",
+            classes.unwrap_or(1)
+        ),
+    };
     let _ = writeln!(
         s,
-        "  exposition     {}; each evaluation {} after a scrape",
+        "  exposition     {}; {offset}",
         if a.exposition.per_code {
             "request counters per status code, each extrapolated on its own"
         } else {
             "one counter of every request"
         },
-        secs(a.exposition.scrape_offset_seconds)
     );
     if let Some(r) = &a.recording {
         let _ = writeln!(

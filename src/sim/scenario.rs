@@ -189,8 +189,31 @@ pub(crate) struct Exposition {
     /// own by `rate()`; false: one counter of every request.
     pub(crate) per_code: bool,
     /// How long after a scrape each rule evaluation comes (below the scrape interval):
-    /// scrape `j` is at `j · scrape_interval - scrape_offset_ms`.
-    pub(crate) scrape_offset_ms: i64,
+    /// scrape `j` is at `j · scrape_interval - scrape_offset_ms`. None: drawn per trial
+    /// ([`Exposition::offsets_ms`]).
+    pub(crate) scrape_offset_ms: Option<i64>,
+}
+
+/// The offset classes of a run whose scrape offset is drawn per trial (fewer when the
+/// scrape interval has fewer milliseconds).
+pub(crate) const OFFSET_CLASSES: i64 = 8;
+
+impl Exposition {
+    /// The scrape offset of each of a run's offset classes, trial `t` being in class
+    /// `t mod len`: the fixed offset alone; drawn per trial, the midpoints of
+    /// [`OFFSET_CLASSES`] equal strata of the scrape interval (whole milliseconds, rounded
+    /// down), a stratified draw of an offset uniform over the interval. Trial `t` of every
+    /// scenario is in the same class, so healthy twins keep their common numbers.
+    pub(crate) fn offsets_ms(&self, scrape_ms: i64) -> Vec<i64> {
+        match self.scrape_offset_ms {
+            Some(o) => vec![o],
+            None => {
+                let scrape_ms = scrape_ms.max(1);
+                let k = OFFSET_CLASSES.min(scrape_ms);
+                (0..k).map(|c| (2 * c + 1) * scrape_ms / (2 * k)).collect()
+            }
+        }
+    }
 }
 
 /// Everything a Monte Carlo run needs besides the plan.

@@ -357,3 +357,90 @@ fn clustered_errors_roll_back_healthy_releases_as_often_as_the_closed_form_says(
         last = Some((got, want));
     }
 }
+
+/// The scrape offset drawn per trial (`scrape_offset: random`, the default) is the average
+/// over the eight fixed offsets it stratifies: a total failure's time to catch, the same
+/// in every trial at a fixed offset, is in a run drawn per trial each class's time in
+/// equal shares (trial `t` at the midpoint of stratum `t mod 8` of the scrape interval).
+#[test]
+fn a_per_trial_offset_mixes_the_fixed_offsets_times_to_catch() {
+    let dir = support::temp_dir("realism-random-offset");
+    let p = test_plan(&dir, "random-offset", "50%", "2h", "{}", &[AVAILABILITY_2M]);
+    let p = p.to_str().unwrap();
+    let file = |name: &str, trials: u64, offset: &str| {
+        let text = format!(
+            "trials: {trials}\ntraffic: {{ requests_per_second: 20000, daily_amplitude: 0 }}\n\
+             baseline: {{ error_rate: 0% }}\nexposition: {{ scrape_offset: {offset} }}\nscenarios:\n  \
+             - name: healthy\n  - name: failure\n    fault: {{ kind: step, onset: 2437s, error_rate: 100% }}\n"
+        );
+        write(&dir, name, &text)
+    };
+    let catch = |report: &Value| -> Vec<f64> {
+        scenario(report, "failure")["time_to_catch_cdf"]
+            .as_array()
+            .expect("a cdf")
+            .iter()
+            .map(|c| c["seconds"].as_f64().unwrap())
+            .collect()
+    };
+    // Per class: the time to catch at its offset, fixed.
+    let mut times = Vec::new();
+    for k in 0..8i64 {
+        let offset = (2 * k + 1) * 15_000 / 16;
+        let sc = file(&format!("fixed-{k}.yaml"), 4, &format!("{offset}ms"));
+        let mc = json(&[p, "--scenarios", sc.to_str().unwrap()]);
+        let t = catch(&mc);
+        assert!(t.iter().all(|&s| s == t[0]), "{offset} ms: {t:?}");
+        times.push(t[0]);
+    }
+    let trials = 160;
+    let sc = file("random.yaml", trials, "random");
+    let mc = json(&[p, "--scenarios", sc.to_str().unwrap()]);
+    let s = scenario(&mc, "failure");
+    assert_eq!(s["caught"]["count"], trials, "{s:#}");
+    assert_eq!(
+        mc["assumptions"]["exposition"]["scrape_offset"],
+        "per trial"
+    );
+    assert_eq!(mc["assumptions"]["exposition"]["offset_classes"], 8);
+    // Twenty trials per class: the nearest-rank quantiles of the eight times, twenty each.
+    let mut mixed: Vec<f64> = times.iter().flat_map(|&t| [t; 20]).collect();
+    mixed.sort_by(f64::total_cmp);
+    let want: Vec<f64> = (1..=20)
+        .map(|i| {
+            let rank = (f64::from(i) / 20.0 * trials as f64).ceil() as usize;
+            mixed[rank.max(1) - 1]
+        })
+        .collect();
+    assert_eq!(catch(&mc), want, "the fixed offsets' times: {times:?}");
+}
+
+/// With the scrape offset drawn per trial no scrape falls on a window's start, so
+/// Prometheus 2.42's closed windows hold the samples 3.x's hold and both give the same
+/// figures, as real 2.x users see them; only an aligned grid (`0s`) tells them apart.
+#[test]
+fn a_per_trial_offset_gives_prometheus2_the_figures_of_3x() {
+    let dir = support::temp_dir("realism-random-offset-p2");
+    let lawsker = std::fs::read_to_string(root().join("simulations/lawsker.yaml")).unwrap();
+    let healthy = |offset: &str| {
+        let head = lawsker.split("scenarios:").next().unwrap();
+        let text = format!(
+            "{}exposition: {{ scrape_offset: {offset} }}\nscenarios:\n  - name: healthy\n",
+            head.replace("trials: 2000", "trials: 400")
+        );
+        write(&dir, &format!("healthy-{offset}.yaml"), &text)
+    };
+    let rate = |offset: &str, semantics: &str| {
+        let sc = healthy(offset);
+        let mc = json(&[
+            "plans/lawsker.yaml",
+            "--scenarios",
+            sc.to_str().unwrap(),
+            "--semantics",
+            semantics,
+        ]);
+        scenario(&mc, "healthy")["false_rollback"].clone()
+    };
+    assert_eq!(rate("random", "prometheus2"), rate("random", "prometheus3"));
+    assert_ne!(rate("0s", "prometheus2"), rate("0s", "prometheus3"));
+}

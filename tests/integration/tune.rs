@@ -812,6 +812,8 @@ fn a_thin_canary_gets_a_guard() {
             "\n    duration: 1m\n    min_requests: {guard}\n\n# the end\n"
         )) || written.contains(&format!(
             "\n    duration: 2m\n    min_requests: {guard}\n\n# the end\n"
+        )) || written.contains(&format!(
+            "\n    duration: 5m\n    min_requests: {guard}\n\n# the end\n"
         )),
         "{written}"
     );

@@ -89,7 +89,6 @@ struct Histogram {
 pub(crate) struct RecordedModel<'r> {
     rec: &'r Recording,
     blocks: Blocks,
-    scrape_offset_ms: i64,
     semantics: Semantics,
     /// The series trials write, without samples: per channel its canary then its stable
     /// copy, then the `code="500"` series failures are moved to.
@@ -261,7 +260,6 @@ impl<'r> RecordedModel<'r> {
                 (rec.points, step, rec.start_ms),
                 scenarios.traffic.start_hour,
             ),
-            scrape_offset_ms: scenarios.exposition.scrape_offset_ms.min(step - 1),
             semantics: model.semantics,
             templates,
             channels,
@@ -368,9 +366,10 @@ impl<'r> RecordedModel<'r> {
         2 * self.channels.len()..self.templates.len()
     }
 
-    /// Scrape `j`'s time (relative ms).
-    fn scrape_time(&self, j: i64) -> i64 {
-        j * self.rec.step_ms - self.scrape_offset_ms
+    /// Scrape `j`'s time (relative ms), the scrapes coming `offset_ms` before each
+    /// evaluation.
+    fn scrape_time(&self, j: i64, offset_ms: i64) -> i64 {
+        j * self.rec.step_ms - offset_ms
     }
 }
 

@@ -37,6 +37,8 @@ struct Trial {
     totals: Vec<f64>,
     born: Vec<bool>,
     queries: Vec<Option<[crate::prom::Query; 2]>>,
+    /// How long before each evaluation its scrapes come (the trial's offset class's).
+    offset_ms: i64,
     /// The next scrape to write.
     next: i64,
     /// Scrapes written since the samples no query can read were last dropped.
@@ -68,11 +70,15 @@ pub(crate) struct RecordedLanes<'m, 'r> {
 }
 
 impl<'m, 'r> RecordedLanes<'m, 'r> {
+    /// The trials seeded by `seeds`, their scrapes `offset_ms` before each evaluation (cut
+    /// to under the recording's step).
     pub(crate) fn new(
         model: &'m RecordedModel<'r>,
         faults: &'m FaultModel<'m>,
         seeds: &[u64],
+        offset_ms: i64,
     ) -> Self {
+        let offset_ms = offset_ms.rem_euclid(model.rec.step_ms);
         let mut lanes = Self::empty_of(model, faults, seeds.len());
         lanes.trials = seeds
             .iter()
@@ -87,6 +93,7 @@ impl<'m, 'r> RecordedLanes<'m, 'r> {
                     totals: vec![0.0; model.templates.len()],
                     born: vec![false; model.templates.len()],
                     queries: model.queries.clone(),
+                    offset_ms,
                     next: 0,
                     since_prune: 0,
                     down: false,
@@ -155,7 +162,7 @@ impl<'m, 'r> RecordedLanes<'m, 'r> {
     pub(crate) fn advance(&mut self, ts: i64, schedule: &Schedule) {
         let (m, faults, w) = (self.model, self.faults, self.width);
         for (l, trial) in self.trials.iter_mut().enumerate() {
-            while m.scrape_time(trial.next) <= ts {
+            while m.scrape_time(trial.next, trial.offset_ms) <= ts {
                 scrape(m, faults, schedule, trial, &mut self.scratch);
             }
             trial.prune(m, ts);
@@ -246,7 +253,7 @@ fn scrape(
     let j = trial.next;
     trial.next += 1;
     trial.since_prune += 1;
-    let t = m.scrape_time(j);
+    let t = m.scrape_time(j, trial.offset_ms);
     let rec = m.rec;
     let n = m.channels.len();
     let (service, own) = (trial.point(m, 0, j), trial.point(m, 1, j));
@@ -264,7 +271,7 @@ fn scrape(
         }
         return;
     }
-    let t0 = m.scrape_time(j - 1);
+    let t0 = m.scrape_time(j - 1, trial.offset_ms);
     let share = mean_share(m, schedule, (t0, t));
     scratch.canary.clear();
     scratch.stable.clear();

@@ -3,7 +3,7 @@
 //! something, use only its kind's parameters and start before the release is promoted.
 //! Every finding is collected before the file is refused.
 
-use super::spec::{FaultSpec, FileSpec, GaugeSpec, KindSpec, Span};
+use super::spec::{FaultSpec, FileSpec, GaugeSpec, KindSpec, ScrapeOffset, Span};
 use super::{
     Behaviour, DEFAULT_BUCKETS, DEFAULT_ERROR_CLUSTERING, DEFAULT_TIME_CONSTANT_MS, DEFAULT_TRIALS,
     Fault, FaultKind, Gauge, Scenario,
@@ -73,14 +73,18 @@ pub(crate) fn resolve(
         );
     }
     let scrape_ms = plan.monitoring.scrape_interval.millis() as i64;
-    if let Some(offset) = spec.exposition.scrape_offset.filter(|o| o.0 >= scrape_ms) {
+    let fixed_offset = match spec.exposition.scrape_offset {
+        Some(ScrapeOffset::Fixed(o)) => Some(o.0),
+        Some(ScrapeOffset::Random) | None => None,
+    };
+    if let Some(offset) = fixed_offset.filter(|&o| o >= scrape_ms) {
         f.push(
             Diagnostic::error(
                 "scrape-offset-too-long",
                 "/exposition/scrape_offset",
                 format!(
                     "an evaluation {}s after a scrape is at or past the next scrape: the plan `{}` scrapes every {}",
-                    trim(offset.0 as f64 / 1000.0),
+                    trim(offset as f64 / 1000.0),
                     plan.name,
                     plan.monitoring.scrape_interval
                 ),
@@ -154,9 +158,10 @@ pub(crate) fn resolve(
             baseline,
             exposition: Exposition {
                 per_code: spec.exposition.per_code.unwrap_or(true),
-                // Prometheus spreads scrapes and rule evaluations over their intervals:
-                // half an interval apart is the typical case, never aligned.
-                scrape_offset_ms: spec.exposition.scrape_offset.map_or(scrape_ms / 2, |o| o.0),
+                // Prometheus spreads its targets' scrapes and its rule groups'
+                // evaluations over their intervals: by default the offset is drawn per
+                // trial, uniform over the scrape interval.
+                scrape_offset_ms: fixed_offset,
             },
             scenarios,
         }),

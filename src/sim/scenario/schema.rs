@@ -21,6 +21,7 @@ pub(crate) const SCENARIOS_SCHEMA: &str = include_str!("../../../schemas/scenari
     formats = {
         "duration" => crate::sim::scenario::schema::is_duration,
         "offset" => crate::sim::scenario::schema::is_offset,
+        "scrape-offset" => crate::sim::scenario::schema::is_scrape_offset,
     },
     pattern_options = { engine = regex },
     methods = { is_valid = false, validate = false, iter_errors = true },
@@ -47,6 +48,9 @@ fn format_check(format: &str, s: &str) -> Result<(), String> {
     match format {
         "duration" => millis(s, false).map(drop),
         "offset" => millis(s, true).map(drop),
+        // `exposition.scrape_offset`: drawn per trial, or fixed.
+        "scrape-offset" if s == "random" => Ok(()),
+        "scrape-offset" => millis(s, true).map(drop),
         _ => Ok(()),
     }
 }
@@ -57,6 +61,10 @@ fn is_duration(s: &str) -> bool {
 
 fn is_offset(s: &str) -> bool {
     format_check("offset", s).is_ok()
+}
+
+fn is_scrape_offset(s: &str) -> bool {
+    format_check("scrape-offset", s).is_ok()
 }
 
 /// The schema as data, read only to explain a violation.
@@ -92,7 +100,7 @@ mod tests {
         let mut options = jsonschema::options()
             .with_draft(jsonschema::Draft::Draft7)
             .should_validate_formats(true);
-        for name in ["duration", "offset"] {
+        for name in ["duration", "offset", "scrape-offset"] {
             options = options.with_format(name, move |s: &str| format_check(name, s).is_ok());
         }
         let run_time = options

@@ -25,7 +25,25 @@ pub(crate) struct FileSpec {
 #[serde(deny_unknown_fields)]
 pub(crate) struct ExpositionSpec {
     pub(crate) per_code: Option<bool>,
-    pub(crate) scrape_offset: Option<Offset>,
+    pub(crate) scrape_offset: Option<ScrapeOffset>,
+}
+
+/// `exposition.scrape_offset`: `random` (drawn per trial) or a fixed offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub(crate) enum ScrapeOffset {
+    Random,
+    Fixed(Offset),
+}
+
+impl TryFrom<String> for ScrapeOffset {
+    type Error = String;
+    fn try_from(s: String) -> Result<ScrapeOffset, String> {
+        match s.as_str() {
+            "random" => Ok(ScrapeOffset::Random),
+            _ => Offset::try_from(s).map(ScrapeOffset::Fixed),
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -306,6 +306,12 @@ pub(crate) fn unmatched_selectors(
     series::unmatched_selectors(plan, &scenarios.baseline.series, &queries, semantics)
 }
 
+/// The scrape offset of each offset class of a run of `plan`.
+pub(crate) fn scrape_offsets(plan: &CheckedPlan, scenarios: &Scenarios) -> Vec<i64> {
+    let scrape_ms = plan.monitoring.scrape_interval.millis() as i64;
+    scenarios.exposition.offsets_ms(scrape_ms)
+}
+
 /// How each of the plan's metrics is produced in a synthetic trial, in plan order (what
 /// the report states as assumed).
 pub(crate) fn sources(plan: &CheckedPlan, scenarios: &Scenarios) -> Vec<SyntheticMetric> {
@@ -385,12 +391,41 @@ impl Model<'_> {
 }
 
 impl<'a> Model<'a> {
-    /// The model for simulating `rules` (those a trial evaluates) on `plan`.
+    /// The model for simulating `rules` (those a trial evaluates) on `plan`, at the run's
+    /// first offset class: all of the run's trials when the scrape offset is fixed, else
+    /// those of [`Model::classes`]' first (what does not depend on the offset is the same
+    /// in every class).
     pub(crate) fn new(
         plan: &CheckedPlan,
         scenarios: &'a Scenarios,
         rules: &[AlertRule],
         semantics: Semantics,
+    ) -> Model<'a> {
+        let offset = scrape_offsets(plan, scenarios)[0];
+        Model::at(plan, scenarios, rules, semantics, offset)
+    }
+
+    /// One model per offset class of the run ([`crate::sim::scenario::Exposition::offsets_ms`]):
+    /// trial `t` runs on the one at `t mod len`.
+    pub(crate) fn classes(
+        plan: &CheckedPlan,
+        scenarios: &'a Scenarios,
+        rules: &[AlertRule],
+        semantics: Semantics,
+    ) -> Vec<Model<'a>> {
+        scrape_offsets(plan, scenarios)
+            .into_iter()
+            .map(|offset| Model::at(plan, scenarios, rules, semantics, offset))
+            .collect()
+    }
+
+    /// The model whose scrapes come `scrape_offset_ms` before each evaluation.
+    fn at(
+        plan: &CheckedPlan,
+        scenarios: &'a Scenarios,
+        rules: &[AlertRule],
+        semantics: Semantics,
+        scrape_offset_ms: i64,
     ) -> Model<'a> {
         // The scenario file's bounds, on which exact counts and finite draws rest.
         let b = &scenarios.baseline;
@@ -405,7 +440,6 @@ impl<'a> Model<'a> {
         let scrape_ms = (plan.monitoring.scrape_interval.millis() as i64).max(1);
         let eval_ms = (plan.monitoring.evaluation_interval.millis() as i64).max(1);
         let window_ms = plan.monitoring.window.millis() as i64;
-        let scrape_offset_ms = scenarios.exposition.scrape_offset_ms;
         let needed = (eval_ms % scrape_ms == 0 && window_ms % scrape_ms == 0).then(|| {
             let period = eval_ms / scrape_ms;
             let w = window_ms / scrape_ms;
@@ -429,7 +463,7 @@ impl<'a> Model<'a> {
             plan,
             scenarios,
             slots,
-            (scrape_ms, scenarios.exposition.scrape_offset_ms, semantics),
+            (scrape_ms, scrape_offset_ms, semantics),
         );
         let stable_needed: Vec<bool> = sources
             .iter()
@@ -721,6 +755,7 @@ enum CpuReaders {
 
 /// What one scenario's trials share: its fault, and the kinds of request (latency cell,
 /// failed or not) the service produces at each of the fault's levels, prepared once.
+#[derive(Clone)]
 pub(crate) struct FaultModel<'m> {
     fault: Option<&'m Fault>,
     /// For a `crash`: the first scrape (index on the scrape grid) that fails, the first at
@@ -776,10 +811,33 @@ pub(crate) fn fault_moves(fault: &Fault, metric: usize, source: SyntheticMetric)
     }
 }
 
+/// [`FaultModel::down_from`] on `model`'s scrape grid.
+fn down_from(model: &Model<'_>, fault: Option<&Fault>) -> Option<i64> {
+    fault
+        .filter(|f| f.kind == FaultKind::Crash)
+        .map(|f| model.last_scrape(f.onset_ms.max(0) - 1) + 1)
+}
+
 /// The most steps a leak's ramp is cut into.
 const MAX_LEAK_STEPS: i64 = 4096;
 
 impl<'m> FaultModel<'m> {
+    /// [`FaultModel::new`] on each of a run's offset classes ([`Model::classes`]): prepared
+    /// once, since only the scrape at which a crash first fails depends on the offset.
+    pub(crate) fn classes(models: &[Model<'_>], fault: Option<&'m Fault>) -> Vec<FaultModel<'m>> {
+        let Some(first) = models.first() else {
+            return Vec::new();
+        };
+        let prepared = FaultModel::new(first, fault);
+        models
+            .iter()
+            .map(|m| FaultModel {
+                down_from: down_from(m, fault),
+                ..prepared.clone()
+            })
+            .collect()
+    }
+
     pub(crate) fn new(model: &Model<'_>, fault: Option<&'m Fault>) -> FaultModel<'m> {
         let leak_steps = match fault.map(|f| f.kind) {
             Some(FaultKind::Leak { ramp_ms }) => {
@@ -872,9 +930,7 @@ impl<'m> FaultModel<'m> {
             || canary_fail.iter().any(|&p| p != canary_fail[0]);
         FaultModel {
             fault,
-            down_from: fault
-                .filter(|f| f.kind == FaultKind::Crash)
-                .map(|f| model.last_scrape(f.onset_ms.max(0) - 1) + 1),
+            down_from: down_from(model, fault),
             leak_steps,
             canary,
             stable: mix(stable.unwrap_or_default(), 0),

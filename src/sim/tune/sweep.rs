@@ -30,7 +30,8 @@ use crate::lower::{LoweredPlan, RuleKind};
 use crate::sim::batch::{Batch, Group};
 use crate::sim::evaluator::{UNKNOWN, Verdict};
 use crate::sim::montecarlo::{
-    Demands, Settings, extra_twin, moved_rules, needs_extra_twins, sharing, trial_seed,
+    Chunk, Demands, Settings, chunks, extra_twin, moved_rules, needs_extra_twins, sharing,
+    trial_seed,
 };
 use crate::sim::outcomes::RuleSet;
 use crate::sim::scenario::{FaultKind, Scenario, Scenarios};
@@ -158,7 +159,10 @@ pub(crate) fn run_for(
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Sweep, Stop> {
     let (plan, rules) = (&lowered.plan, &lowered.rules);
-    let model = Model::new(plan, scenarios, model_rules, settings.semantics);
+    // One model per offset class (trial `t` runs on class `t mod len`), as a simulation
+    // runs them; what does not depend on the offset comes from the first.
+    let models = Model::classes(plan, scenarios, model_rules, settings.semantics);
+    let model = &models[0];
     let extra = extra_twin();
     let mut runs: Vec<&Scenario> = scenarios.scenarios.iter().collect();
     if needs_extra_twins(scenarios) {
@@ -169,9 +173,9 @@ pub(crate) fn run_for(
         .iter()
         .position(|s| s.fault.is_none())
         .filter(|_| any_faulty);
-    let faults: Vec<FaultModel<'_>> = runs
+    let faults: Vec<Vec<FaultModel<'_>>> = runs
         .iter()
-        .map(|s| FaultModel::new(&model, s.fault.as_ref()))
+        .map(|s| FaultModel::classes(&models, s.fault.as_ref()))
         .collect();
     let mut offsets = Vec::with_capacity(knobs.len());
     let mut width = 0;
@@ -180,11 +184,14 @@ pub(crate) fn run_for(
         width += k.variants();
     }
     let watched: Vec<usize> = knobs.iter().map(|k| k.rule).collect();
-    let (batch, jobs) = sharing(Lanes::ring_bytes_per_lane(&model), settings.jobs);
+    let (batch, jobs) = sharing(Lanes::ring_bytes_per_lane(model), settings.jobs);
     // The metrics every setting reads: each guard's request count too.
-    let demands = Demands::new(&model, model_rules);
+    let demands: Vec<Demands> = models
+        .iter()
+        .map(|m| Demands::new(m, model_rules))
+        .collect();
     let job = Job {
-        model: &model,
+        models: &models,
         faults: &faults,
         runs: &runs,
         lowered,
@@ -196,11 +203,12 @@ pub(crate) fn run_for(
         seed: settings.seed,
     };
     let trials = settings.trials;
-    let per_run = trials.div_ceil(batch);
+    let chunks = chunks(0..trials, models.len(), batch);
+    let per_run = chunks.len() as u64;
     let total = per_run * runs.len() as u64;
     let next = AtomicU64::new(0);
     let done = AtomicU64::new(0);
-    let pieces: Mutex<Vec<(usize, u64, Piece)>> = Mutex::new(Vec::new());
+    let pieces: Mutex<Vec<(usize, Chunk, Piece)>> = Mutex::new(Vec::new());
     std::thread::scope(|s| {
         let workers: Vec<_> = (0..jobs)
             .map(|_| {
@@ -210,15 +218,13 @@ pub(crate) fn run_for(
                         if c >= total {
                             break;
                         }
-                        let (si, b) = ((c / per_run) as usize, c % per_run);
-                        let range = b * batch..((b + 1) * batch).min(trials);
-                        let n = range.end - range.start;
-                        let piece = job.batch(si, range.clone());
+                        let (si, chunk) = ((c / per_run) as usize, chunks[(c % per_run) as usize]);
+                        let piece = job.batch(si, chunk);
                         pieces
                             .lock()
                             .expect("sweep results")
-                            .push((si, range.start, piece));
-                        done.fetch_add(n, Ordering::Relaxed);
+                            .push((si, chunk, piece));
+                        done.fetch_add(chunk.count, Ordering::Relaxed);
                     }
                 })
             })
@@ -240,7 +246,7 @@ pub(crate) fn run_for(
         progress(all, all);
     });
     let mut pieces = pieces.into_inner().expect("sweep results");
-    pieces.sort_by_key(|&(si, start, _)| (si, start));
+    pieces.sort_by_key(|&(si, chunk, _)| (si, chunk.class, chunk.first));
     if let Some(rule) = pieces.iter().filter_map(|(_, _, p)| p.disordered).min() {
         return Err(Stop::Disordered { rule });
     }
@@ -252,23 +258,41 @@ pub(crate) fn run_for(
     {
         return Err(Stop::Query(runs[si].name.clone(), trial, f));
     }
+    let n = trials as usize;
     let mut out: Vec<Run> = runs
         .iter()
         .map(|&s| Run {
             faulty: s.fault.is_some(),
-            trials: Vec::with_capacity(trials as usize),
-            fires: Vec::with_capacity(trials as usize * width),
-            exposed: Vec::new(),
-            moves: moved_rules(&model, s, rules),
+            trials: Vec::with_capacity(n),
+            fires: vec![NEVER; n * width],
+            exposed: if s.fault.is_some() {
+                vec![0; n * width]
+            } else {
+                Vec::new()
+            },
+            moves: moved_rules(model, s, rules),
             #[cfg(test)]
-            detect_unit_ms: crate::sim::montecarlo::detect_unit(&model, s),
+            detect_unit_ms: crate::sim::montecarlo::detect_unit(model, s),
         })
         .collect();
-    for (si, _, p) in pieces {
+    // Each batch's trials to their places: the batches are the offset classes' trials.
+    let mut ended: Vec<Vec<Option<Trial>>> = runs.iter().map(|_| vec![None; n]).collect();
+    for (si, chunk, p) in pieces {
         let run = &mut out[si];
-        run.trials.extend(p.trials);
-        run.fires.extend(p.fires);
-        run.exposed.extend(p.exposed);
+        for (i, (trial, t)) in chunk.trials().zip(p.trials).enumerate() {
+            let (row, at) = (i * width, trial as usize * width);
+            ended[si][trial as usize] = Some(t);
+            run.fires[at..at + width].copy_from_slice(&p.fires[row..row + width]);
+            if !p.exposed.is_empty() {
+                run.exposed[at..at + width].copy_from_slice(&p.exposed[row..row + width]);
+            }
+        }
+    }
+    for (run, ended) in out.iter_mut().zip(ended) {
+        run.trials = ended
+            .into_iter()
+            .map(|t| t.expect("every trial runs"))
+            .collect();
     }
     Ok(Sweep {
         knobs,
@@ -295,15 +319,17 @@ struct Piece {
 
 /// Everything a worker reads.
 struct Job<'r, 's> {
-    model: &'r Model<'s>,
-    faults: &'r [FaultModel<'r>],
+    /// Per offset class, its model; per scenario of `runs`, per class, its faults.
+    models: &'r [Model<'s>],
+    faults: &'r [Vec<FaultModel<'r>>],
     runs: &'r [&'s Scenario],
     lowered: &'r LoweredPlan,
     knobs: &'r [Knob],
     offsets: &'r [usize],
     width: usize,
     watched: &'r [usize],
-    demands: &'r Demands,
+    /// Per offset class.
+    demands: &'r [Demands],
     seed: u64,
 }
 
@@ -381,11 +407,10 @@ impl Records<'_> {
 }
 
 impl Job<'_, '_> {
-    fn batch(&self, si: usize, range: std::ops::Range<u64>) -> Piece {
-        let model = self.model;
+    fn batch(&self, si: usize, chunk: Chunk) -> Piece {
+        let model = &self.models[chunk.class];
         let eval_ms = model.eval_ms;
-        let first = range.start;
-        let trials: Vec<u64> = range.collect();
+        let trials: Vec<u64> = chunk.trials().collect();
         let n = trials.len();
         let seeds: Vec<u64> = trials.iter().map(|&i| trial_seed(self.seed, i)).collect();
         let fault = self.runs[si].fault.as_ref();
@@ -422,14 +447,14 @@ impl Job<'_, '_> {
         let rules = &self.lowered.rules;
         let last_phase = self.lowered.plan.phases.len() - 1;
         let mut batch = Batch::new(
-            (model, &self.faults[si], None),
+            (model, &self.faults[si][chunk.class], None),
             rules,
             &model.schedule,
             trials,
             seeds,
         );
         batch.watch_only(self.watched);
-        let demands = self.demands;
+        let demands = &self.demands[chunk.class];
         let mut ts = 0i64;
         while !batch.is_empty() {
             let at = (ts / eval_ms) as u32;
@@ -438,7 +463,7 @@ impl Job<'_, '_> {
                 &|set| demands.of(set),
                 &mut |group: &Group<'_, '_>, lane, verdict: Verdict| {
                     let rec = &mut *records.borrow_mut();
-                    let t = (group.trial_of[lane] - first) as usize;
+                    let t = chunk.place(group.trial_of[lane]);
                     let schedule = group.outcomes.schedule();
                     // A phase that ended with no evaluation after it (a watch of length
                     // 0): its gates judge it at its end.
@@ -477,7 +502,7 @@ impl Job<'_, '_> {
                     let gates_run = group.outcomes.rule_set(ts) == RuleSet::RollbacksAndGates;
                     let values = group.lanes.values();
                     let lanes = group.trial_of.len();
-                    let trial = |l: usize| (group.trial_of[l] - first) as usize;
+                    let trial = |l: usize| chunk.place(group.trial_of[l]);
                     for l in 0..lanes {
                         rec.enter(trial(l), phase, at);
                     }

@@ -71,7 +71,10 @@ fn check(plan: Source, files: &[Source], seen: &mut Seen) {
             .unwrap_or_else(|| panic!("{} loads", file.name));
         for semantics in [Semantics::Prometheus3, Semantics::Prometheus2] {
             let rules = &lowered.rules;
-            let model = Model::new(&lowered.plan, &scenarios, rules, semantics);
+            // Trial t runs on offset class t mod len, as in `montecarlo::run`.
+            let models = Model::classes(&lowered.plan, &scenarios, rules, semantics);
+            let class = |t: usize| t % models.len();
+            let model = &models[0];
             let schedule = Schedule::new(&lowered.plan);
             let settings = Settings {
                 slice: crate::sim::montecarlo::Slice::WHOLE,
@@ -84,35 +87,47 @@ fn check(plan: Source, files: &[Source], seen: &mut Seen) {
             // Trial t of every scenario takes seed t; the fault-free reference trials are
             // the faulty ones' healthy twins.
             let seeds: Vec<u64> = (0..TRIALS).map(|t| trial_seed(SEED, t)).collect();
-            let healthy = FaultModel::new(&model, None);
+            let healthy = FaultModel::classes(&models, None);
             let twins: Vec<Trial> = seeds
                 .iter()
-                .map(|&seed| run_trial(&model, &healthy, rules, seed))
+                .enumerate()
+                .map(|(t, &seed)| run_trial(&models[class(t)], &healthy[class(t)], rules, seed))
                 .collect();
             for (si, s) in scenarios.scenarios.iter().enumerate() {
-                let faults = FaultModel::new(&model, s.fault.as_ref());
+                let faults = FaultModel::classes(&models, s.fault.as_ref());
                 let reference: Vec<Trial> = seeds
                     .iter()
-                    .map(|&seed| run_trial(&model, &faults, rules, seed))
+                    .enumerate()
+                    .map(|(t, &seed)| run_trial(&models[class(t)], &faults[class(t)], rules, seed))
                     .collect();
                 let case = format!(
                     "{name} with {}, scenario `{}`, {semantics:?}",
                     file.name, s.name
                 );
-                let batch = Shared {
-                    model: &model,
-                    faults: &faults,
-                    rules,
-                    schedule: &schedule,
-                    names: lowered
-                        .plan
-                        .metrics
-                        .iter()
-                        .map(|m| m.name.as_str())
-                        .collect(),
-                };
-                if let Err(e) = batch.compare(&seeds, &reference, seen) {
-                    panic!("{case}: {e}");
+                // One lock-step batch per offset class, of its trials.
+                for (c, (model, faults)) in models.iter().zip(&faults).enumerate() {
+                    let batch = Shared {
+                        model,
+                        faults,
+                        rules,
+                        schedule: &schedule,
+                        names: lowered
+                            .plan
+                            .metrics
+                            .iter()
+                            .map(|m| m.name.as_str())
+                            .collect(),
+                    };
+                    let of_class = |t: &usize| class(*t) == c;
+                    let trials: Vec<usize> = (0..seeds.len()).filter(of_class).collect();
+                    if trials.is_empty() {
+                        continue;
+                    }
+                    let seeds: Vec<u64> = trials.iter().map(|&t| seeds[t]).collect();
+                    let reference: Vec<&Trial> = trials.iter().map(|&t| &reference[t]).collect();
+                    if let Err(e) = batch.compare(&seeds, &reference, seen) {
+                        panic!("{case}, offset class {c}: {e}");
+                    }
                 }
                 let tally = tally(&reference, lowered.plan.phases.len(), rules);
                 let got = &run.results[si].tally;
@@ -154,7 +169,7 @@ struct Shared<'b, 'a> {
 impl Shared<'_, '_> {
     /// Runs the trials seeded by `seeds` as the lanes of one lock-step [`Batch`], as
     /// `sim::montecarlo` does, comparing each evaluation and outcome with `reference`.
-    fn compare(&self, seeds: &[u64], reference: &[Trial], seen: &mut Seen) -> Result<(), String> {
+    fn compare(&self, seeds: &[u64], reference: &[&Trial], seen: &mut Seen) -> Result<(), String> {
         let (model, rules) = (self.model, self.rules);
         let demand = |set: RuleSet| {
             model.demand(|m| {
