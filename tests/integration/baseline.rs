@@ -25,9 +25,9 @@ rollback_conditions:
   - { metric: error_rate, threshold: 2%, duration: 1m }
 ";
 
-/// The synthetic model of the recording below: flat 20 req/s, 1% failing.
+/// The synthetic model of the recording below: flat 20 req/s, 1% failing independently.
 const SCENARIOS: &str = "trials: 600
-traffic: { requests_per_second: 20, daily_amplitude: 0, start_hour: 13 }
+traffic: { requests_per_second: 20, daily_amplitude: 0, start_hour: 13, error_clustering: 0 }
 baseline: { error_rate: 1% }
 scenarios:
   - name: healthy

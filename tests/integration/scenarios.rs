@@ -177,9 +177,9 @@ fn invalid_scenario_files_match_their_goldens() {
 fn every_example_scenario_file_validates_against_its_plans() {
     let plans_of = |file: &str| -> &[&str] {
         match file {
-            "simulations/lawsker.yaml" | "simulations/lawsker-tuning.yaml" => {
-                &["plans/lawsker.yaml"]
-            }
+            "simulations/lawsker.yaml"
+            | "simulations/lawsker-tuning.yaml"
+            | "simulations/lawsker-baseline.yaml" => &["plans/lawsker.yaml"],
             "simulations/checkout.yaml" => &["plans/checkout.yaml"],
             "simulations/default.yaml" | "simulations/fault-timing.yaml" => {
                 &["plans/admin-console.yaml"]

@@ -310,7 +310,9 @@ fn results_do_not_depend_on_the_thread_count() {
 fn example_scenario_files_run_against_their_plans() {
     let plans_of = |file: &str| -> &[&str] {
         match file {
-            "lawsker.yaml" | "lawsker-tuning.yaml" => &["plans/lawsker.yaml"],
+            "lawsker.yaml" | "lawsker-tuning.yaml" | "lawsker-baseline.yaml" => {
+                &["plans/lawsker.yaml"]
+            }
             "checkout.yaml" => &["plans/checkout.yaml"],
             "default.yaml" | "fault-timing.yaml" => &["plans/admin-console.yaml"],
             other => panic!("simulations/{other}: say which plans it is for"),

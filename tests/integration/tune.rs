@@ -770,6 +770,9 @@ fn a_thin_canary_gets_a_guard() {
         "5%",
         "--vary",
         "error_rate.duration=0s..2m",
+        // The threshold kept: a guard, not a higher threshold, is what calms the thin canary.
+        "--vary",
+        "error_rate.threshold=5%..5%",
     ];
     let json = plan()
         .cwd(&dir)
