@@ -25,6 +25,7 @@ pub(crate) fn simulation(doc: &Value, about: &About) -> String {
         ("Seed", d.get("seed").raw()),
         ("Semantics", d.get("semantics").str().to_string()),
         ("Scenarios", a.get("scenario_file").str().to_string()),
+        ("Traffic", traffic(&a)),
         ("Tool", about.tool.clone()),
     ];
     let scenarios = d.get("scenarios").items();
@@ -41,6 +42,34 @@ pub(crate) fn simulation(doc: &Value, about: &About) -> String {
         &header,
         &body,
     )
+}
+
+/// Where the trials' traffic came from: the synthetic model, or a recording
+/// (`--baseline`), with the warnings the run gave about it.
+fn traffic(a: &At<'_>) -> String {
+    let r = a.get("recording");
+    if !r.exists() {
+        return "synthetic model".to_string();
+    }
+    let files: Vec<String> = r
+        .get("files")
+        .items()
+        .iter()
+        .map(|f| f.str().to_string())
+        .collect();
+    let dur = |key: &str| crate::sim::report::dur(r.get(key).f64().unwrap_or(f64::NAN));
+    let mut out = format!(
+        "built from the recording {} ({} of it every {}, blocks of {})",
+        files.join(", "),
+        dur("span_seconds"),
+        dur("step_seconds"),
+        dur("block_seconds")
+    );
+    for w in r.get("warnings").items() {
+        out += "; warning: ";
+        out += w.str();
+    }
+    out
 }
 
 /// The outcomes of one scenario, as bars and as a table.

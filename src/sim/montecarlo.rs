@@ -900,7 +900,7 @@ pub(crate) fn run<'s>(
     settings: Settings,
     progress: &mut dyn FnMut(u64, u64),
 ) -> MonteCarlo<'s> {
-    run_batched(lowered, scenarios, settings, None, progress)
+    run_batched(lowered, scenarios, settings, (None, None), progress)
 }
 
 /// [`run`] with every trial built from `recording` (`--baseline`) instead of the
@@ -912,13 +912,11 @@ pub(crate) fn run_on_recording<'s>(
     recorded: &RecordedModel<'_>,
     progress: &mut dyn FnMut(u64, u64),
 ) -> MonteCarlo<'s> {
-    let models = Model::classes(&lowered.plan, scenarios, &lowered.rules, settings.semantics);
-    run_on(
+    run_batched(
         lowered,
         scenarios,
         settings,
-        (&models, Some(recorded)),
-        (None, false),
+        (None, Some(recorded)),
         progress,
     )
 }
@@ -946,12 +944,12 @@ pub(crate) fn run_recorded<'s>(
 }
 
 /// [`run`] with `batch` trials per lock-step batch, or as many as the memory budget allows
-/// ([`sharing`]); the numbers do not depend on it.
+/// ([`sharing`]; the numbers do not depend on it), built from `recorded` when given.
 fn run_batched<'s>(
     lowered: &LoweredPlan,
     scenarios: &'s Scenarios,
     settings: Settings,
-    batch: Option<u64>,
+    (batch, recorded): (Option<u64>, Option<&RecordedModel<'_>>),
     progress: &mut dyn FnMut(u64, u64),
 ) -> MonteCarlo<'s> {
     let models = Model::classes(&lowered.plan, scenarios, &lowered.rules, settings.semantics);
@@ -959,7 +957,7 @@ fn run_batched<'s>(
         lowered,
         scenarios,
         settings,
-        (&models, None),
+        (&models, recorded),
         (batch, false),
         progress,
     )
@@ -1194,7 +1192,7 @@ mod tests {
                 semantics: Semantics::Prometheus3,
             };
             let tallies = |batch| -> Vec<Tally> {
-                run_batched(lowered, &scenarios, settings, batch, &mut |_, _| {})
+                run_batched(lowered, &scenarios, settings, (batch, None), &mut |_, _| {})
                     .results
                     .into_iter()
                     .map(|r| r.tally)

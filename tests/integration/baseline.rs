@@ -234,4 +234,20 @@ fn a_recorded_run_does_not_depend_on_the_thread_count() {
             .stdout
     };
     assert_eq!(run("1"), run("3"));
+    // The HTML report says where the trials' traffic came from.
+    let page = dir.join("report.html");
+    plan()
+        .args([
+            "simulate",
+            &plan_file,
+            "--scenarios",
+            &sc,
+            "--baseline",
+            &rec,
+        ])
+        .args(["--trials", "5", "--report"])
+        .arg(&page)
+        .expect(0);
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("built from the recording"), "{html}");
 }

@@ -293,11 +293,7 @@ fn clustered_rollback(threshold: f64, c: f64) -> (f64, f64) {
         }
         sum * h / 3.0
     };
-    let (mut last_fail, mut last_success) = (1.0, 0.0);
-    for _ in 0..11 {
-        (last_fail, last_success) = ((last_fail + last_success) * (1.0 - q), last_fail * q);
-    }
-    (1.0 - (last_fail + last_success), q)
+    (support::two_in_a_row(q, 11), q)
 }
 
 /// Clustered errors (`traffic.error_clustering`): in the closed-form case of

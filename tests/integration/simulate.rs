@@ -237,11 +237,7 @@ pub(crate) fn closed_form_rollback(threshold: f64, min_requests: u64) -> (f64, f
             pois.pmf(n) * (1.0 - errors.cdf((threshold * n as f64).floor() as u64))
         })
         .sum();
-    let (mut last_fail, mut last_success) = (1.0, 0.0);
-    for _ in 0..11 {
-        (last_fail, last_success) = ((last_fail + last_success) * (1.0 - q), last_fail * q);
-    }
-    (1.0 - (last_fail + last_success), q)
+    (support::two_in_a_row(q, 11), q)
 }
 
 #[test]

@@ -299,3 +299,14 @@ pub fn failing_canary_csv(start_ms: i64, offset_ms: i64, onset_ms: i64) -> Strin
     }
     csv
 }
+
+/// The probability that, among `windows` independent windows each over a threshold with
+/// probability `q`, two in a row are (a rule whose `for` spans two evaluations fires).
+pub fn two_in_a_row(q: f64, windows: u32) -> f64 {
+    // (the last window was under, the last was over), never two over in a row yet.
+    let (mut under, mut over) = (1.0, 0.0);
+    for _ in 0..windows {
+        (under, over) = ((under + over) * (1.0 - q), under * q);
+    }
+    1.0 - (under + over)
+}
