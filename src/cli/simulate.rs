@@ -511,6 +511,13 @@ fn recorded_model<'r>(
             compiled.source.name
         )));
     }
+    if !described.problems.is_empty() {
+        return Err(Error::Usage(format!(
+            "{}: {}",
+            rec.files.join(", "),
+            described.problems.join("; ")
+        )));
+    }
     for w in &described.warnings {
         eprintln!("note: {w}");
     }

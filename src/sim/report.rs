@@ -1284,7 +1284,7 @@ pub(crate) fn text(r: &SimulationReport) -> String {
         }
     }
     let tr = &a.traffic;
-    let _ = writeln!(
+    let _ = (a.recording.is_none()).then(|| writeln!(
         s,
         "  traffic        {} req/s, daily swing ±{} with the release starting at {:02}:00, overdispersion {}{}",
         crate::model::trim(tr.requests_per_second),
@@ -1293,7 +1293,7 @@ pub(crate) fn text(r: &SimulationReport) -> String {
         crate::model::trim(tr.overdispersion),
         tr.users_per_day
             .map_or(String::new(), |u| format!(", {u} users a day"))
-    );
+    ));
     let _ = writeln!(
         s,
         "  errors         {}",

@@ -251,3 +251,69 @@ fn a_recorded_run_does_not_depend_on_the_thread_count() {
     let html = std::fs::read_to_string(&page).unwrap();
     assert!(html.contains("built from the recording"), "{html}");
 }
+
+/// Recordings as exports give them: pieces of one series over time in several files are
+/// joined (the same numbers as one file); a gap is named with how much of each series is
+/// there; a series at another step and a block that does not fit are refused.
+#[test]
+fn recordings_in_pieces_with_gaps_or_at_two_steps_are_joined_flagged_or_refused() {
+    let dir = temp_dir("baseline-pieces");
+    let whole = recording(12, 9, |_| 20.0, |_| 0.01);
+    let (plan_file, sc, rec) = files(&dir, &whole);
+    let cut = 1_714_521_600 + 6 * 3600;
+    let time = |l: &str| l.split(',').next().unwrap().parse::<u64>().unwrap();
+    let (mut first, mut second) = (
+        String::from("timestamp,series,labels,value\n"),
+        String::new(),
+    );
+    let (mut gap, mut two_steps) = (first.clone(), first.clone());
+    for l in whole.lines().skip(1) {
+        let t = time(l);
+        let piece = if t < cut { &mut first } else { &mut second };
+        piece.push_str(l);
+        piece.push('\n');
+        if !(cut..cut + 600).contains(&t) {
+            gap.push_str(l);
+            gap.push('\n');
+        }
+        if !(l.contains("code=500") && t % 30 != 0) {
+            two_steps.push_str(l);
+            two_steps.push('\n');
+        }
+    }
+    let run = |recs: &[&str], extra: &[&str], code: i32| {
+        let mut r = plan().args(["simulate", &plan_file, "--scenarios", &sc, "--trials", "40"]);
+        for f in recs {
+            r = r.args(["--baseline", f]);
+        }
+        r.args(extra).args(["--format", "json"]).expect(code)
+    };
+    let a = write(&dir, "first.csv", &first);
+    let b = write(&dir, "second.csv", &second);
+    let joined = run(&[a.to_str().unwrap(), b.to_str().unwrap()], &[], 0).stdout;
+    let one = run(&[&rec], &[], 0).stdout;
+    let numbers = |j: &str| {
+        let mut v: serde_json::Value = serde_json::from_str(j).unwrap();
+        v["assumptions"]["recording"]["files"] = serde_json::Value::Null;
+        v
+    };
+    assert_eq!(numbers(&joined), numbers(&one));
+    let g = write(&dir, "gap.csv", &gap);
+    let out = run(&[g.to_str().unwrap()], &[], 0);
+    assert!(out.stderr.contains("miss grid points"), "{}", out.stderr);
+    assert!(out.stderr.contains("up{} 98.6%"), "{}", out.stderr);
+    let t = write(&dir, "two-steps.csv", &two_steps);
+    let out = run(&[t.to_str().unwrap()], &[], 2);
+    assert!(
+        out.stderr
+            .contains("is sampled every 30s, the recording every 15s"),
+        "{}",
+        out.stderr
+    );
+    let out = run(&[&rec], &["--block", "1s"], 2);
+    assert!(
+        out.stderr.contains("a block of 1s does not fit"),
+        "{}",
+        out.stderr
+    );
+}

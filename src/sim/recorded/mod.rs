@@ -108,6 +108,11 @@ pub(crate) struct RecordedModel<'r> {
     tail_factor: f64,
     /// The recording's share of failed requests (`code` 5xx of [`REQUESTS`]).
     failure_share: f64,
+    /// The block length asked for (`--block`).
+    block_asked_ms: i64,
+    /// Bucket series (`_bucket` with `le`) that make no histogram: no `+Inf`, or counts
+    /// that are not whole.
+    broken_histograms: Vec<String>,
 }
 
 /// What the report says of the recording.
@@ -126,6 +131,8 @@ pub(crate) struct Described {
     pub(crate) warnings: Vec<String>,
     /// Metrics a rule reads that no series of the recording gives: `name (track)`.
     pub(crate) missing: Vec<String>,
+    /// What makes the recording unusable for this plan, each saying what to do.
+    pub(crate) problems: Vec<String>,
 }
 
 /// A fault effect no recorded trial can carry yet: (scenario index, the effect's key).
@@ -227,7 +234,7 @@ impl<'r> RecordedModel<'r> {
                 },
             );
         }
-        let histograms = histograms(rec, &channels);
+        let (histograms, broken_histograms) = histograms(rec, &channels);
         let mut in_histogram = vec![false; channels.len()];
         for h in &histograms {
             for &c in &h.channels {
@@ -271,6 +278,8 @@ impl<'r> RecordedModel<'r> {
             canary_share: model.canary_share.clone(),
             tail_factor: scenarios.baseline.tail_factor,
             failure_share: failure_share(rec),
+            block_asked_ms: block_ms,
+            broken_histograms,
         }
     }
 
@@ -312,6 +321,58 @@ impl<'r> RecordedModel<'r> {
                 human(release_ms)
             ));
         }
+        let mut problems = Vec::new();
+        let block_ms = self.blocks.len as i64 * rec.step_ms;
+        if self.block_asked_ms < rec.step_ms || self.block_asked_ms > rec.span_ms() {
+            problems.push(format!(
+                "a block of {} does not fit a recording of {} every {}: give `--block` from one step to the recording's span (an hour or more keeps its correlations)",
+                human(self.block_asked_ms),
+                human(rec.span_ms()),
+                human(rec.step_ms)
+            ));
+        }
+        for c in self.channels.iter().filter(|c| used(c)) {
+            let r = &rec.series[c.rec];
+            if r.step_ms != rec.step_ms && r.step_ms != 0 {
+                problems.push(format!(
+                    "{} is sampled every {}, the recording every {}: export every series at one step (`--step`)",
+                    display(r),
+                    human(r.step_ms),
+                    human(rec.step_ms)
+                ));
+            }
+        }
+        let read_name = |name: &str| {
+            self.channels
+                .iter()
+                .any(|c| used(c) && rec.series[c.rec].name == name)
+        };
+        for name in self.broken_histograms.iter().filter(|n| read_name(n)) {
+            problems.push(format!(
+                "the histogram `{name}` has no `le=\"+Inf\"` bucket, or a bucket whose increase is not a whole count: export every bucket of it, `+Inf` included"
+            ));
+        }
+        let mut gaps: Vec<(String, f64)> = self
+            .channels
+            .iter()
+            .filter(|c| used(c))
+            .map(|c| (display(&rec.series[c.rec]), rec.coverage(c.rec)))
+            .filter(|&(_, k)| k < 1.0)
+            .collect();
+        gaps.sort_by(|a, b| a.1.total_cmp(&b.1));
+        if !gaps.is_empty() {
+            let listed: Vec<String> = gaps
+                .iter()
+                .take(5)
+                .map(|(s, k)| format!("{s} {:.1}%", 100.0 * k))
+                .collect();
+            warnings.push(format!(
+                "{} series the rules read miss grid points ({}{}): a trial replays a missing point as a failed scrape (a silent canary, a gap in a rate), so export without gaps, or trim the recording to where every series is present",
+                gaps.len(),
+                listed.join(", "),
+                if gaps.len() > 5 { ", ..." } else { "" }
+            ));
+        }
         let pool_ms = self.blocks.pool() as i64 * rec.step_ms;
         if pool_ms < MIN_POOL_MS {
             warnings.push(format!(
@@ -320,9 +381,14 @@ impl<'r> RecordedModel<'r> {
             ));
         }
         if !self.blocks.day_matched() {
-            warnings.push(
-                "the recording covers less than a day and a block: blocks are drawn at any time of day, so a daily cycle is not kept".into(),
-            );
+            warnings.push(if 86_400_000 % rec.step_ms != 0 {
+                format!(
+                    "the recording's step ({}) does not divide a day: blocks are drawn at any time of day, so a daily cycle is not kept",
+                    human(rec.step_ms)
+                )
+            } else {
+                "the recording covers less than a day and a block: blocks are drawn at any time of day, so a daily cycle is not kept".into()
+            });
         }
         if rec.step_ms != scrape_ms {
             warnings.push(format!(
@@ -335,7 +401,7 @@ impl<'r> RecordedModel<'r> {
             files: rec.files.clone(),
             step_ms: rec.step_ms,
             span_ms: rec.span_ms(),
-            block_ms: self.blocks.len as i64 * rec.step_ms,
+            block_ms,
             day_matched: self.blocks.day_matched(),
             days: self.blocks.days(),
             pool_ms,
@@ -344,20 +410,11 @@ impl<'r> RecordedModel<'r> {
                 .channels
                 .iter()
                 .filter(|c| !used(c))
-                .map(|c| {
-                    let r = &rec.series[c.rec];
-                    Series {
-                        name: r.name.clone(),
-                        labels: r.labels.clone(),
-                        samples: Vec::new(),
-                        line: r.line,
-                        column: r.column,
-                    }
-                    .display()
-                })
+                .map(|c| display(&rec.series[c.rec]))
                 .collect(),
             warnings,
             missing,
+            problems,
         }
     }
 
@@ -371,6 +428,18 @@ impl<'r> RecordedModel<'r> {
     fn scrape_time(&self, j: i64, offset_ms: i64) -> i64 {
         j * self.rec.step_ms - offset_ms
     }
+}
+
+/// A recorded series as PromQL writes it.
+fn display(r: &recording::Recorded) -> String {
+    Series {
+        name: r.name.clone(),
+        labels: r.labels.clone(),
+        samples: Vec::new(),
+        line: r.line,
+        column: r.column,
+    }
+    .display()
 }
 
 /// A duration as the plan writes them (`1d23h59m45s`).
@@ -397,14 +466,15 @@ fn failure_share(rec: &Recording) -> f64 {
 }
 
 /// The recording's histograms: bucket counters (`_bucket` with a numeric `le`) grouped by
-/// their other labels, in `le` order; only those with a `+Inf` bucket.
-fn histograms(rec: &Recording, channels: &[Channel]) -> Vec<Histogram> {
+/// their other labels, in `le` order; and the names of those that make none (no `+Inf`
+/// bucket, or an increase that is not a whole count).
+fn histograms(rec: &Recording, channels: &[Channel]) -> (Vec<Histogram>, Vec<String>) {
     // (name, labels but `le`, (le, channel) per bucket)
     type Group = (String, Vec<(String, String)>, Vec<(f64, usize)>);
     let mut groups: Vec<Group> = Vec::new();
     for (c, ch) in channels.iter().enumerate() {
         let r = &rec.series[ch.rec];
-        if !r.name.ends_with("_bucket") || !matches!(ch.role, Role::Traffic { whole: true }) {
+        if !r.name.ends_with("_bucket") || !matches!(ch.role, Role::Traffic { .. }) {
             continue;
         }
         let Some(le) = r
@@ -429,14 +499,20 @@ fn histograms(rec: &Recording, channels: &[Channel]) -> Vec<Histogram> {
             None => groups.push((r.name.clone(), rest, vec![(le, c)])),
         }
     }
-    groups
-        .into_iter()
-        .filter_map(|(_, _, mut b)| {
-            b.sort_by(|x, y| x.0.total_cmp(&y.0));
-            (b.last()?.0 == f64::INFINITY).then(|| Histogram {
+    let (mut good, mut broken) = (Vec::new(), Vec::new());
+    for (name, _, mut b) in groups {
+        b.sort_by(|x, y| x.0.total_cmp(&y.0));
+        let whole = b
+            .iter()
+            .all(|&(_, c)| matches!(channels[c].role, Role::Traffic { whole: true }));
+        if whole && b.last().is_some_and(|x| x.0 == f64::INFINITY) {
+            good.push(Histogram {
                 les: b.iter().map(|x| x.0).collect(),
                 channels: b.iter().map(|x| x.1).collect(),
-            })
-        })
-        .collect()
+            });
+        } else if !broken.contains(&name) {
+            broken.push(name);
+        }
+    }
+    (good, broken)
 }

@@ -36,6 +36,8 @@ pub(crate) struct Recorded {
     pub(crate) values: Vec<f64>,
     /// Whether every increase is a whole number (request counts; not a `_sum`).
     pub(crate) whole: bool,
+    /// The series' own step: the median gap between its samples (0 with one sample).
+    pub(crate) step_ms: i64,
     /// Where the series first appears, for messages.
     pub(crate) file: usize,
     pub(crate) line: usize,
@@ -109,8 +111,10 @@ impl Recording {
             .unwrap_or(0);
         let points = ((end_ms - start_ms + step_ms / 2) / step_ms + 1) as usize;
         // Per series (name, labels): where it first appeared (file, line).
-        let mut seen: BTreeMap<(String, Labels), (usize, usize)> = BTreeMap::new();
-        let mut series = Vec::with_capacity(all.len());
+        // One series per name and labels but `track` and `service`: the pieces of a
+        // series exported in several files (a range query returns at most 11,000 points)
+        // are joined; two samples of it at one grid point are refused by `on_grid`.
+        let mut joined: BTreeMap<(String, Labels), (usize, Series)> = BTreeMap::new();
         for (file, s) in all {
             let mut labels: Vec<(String, String)> = s
                 .labels
@@ -119,20 +123,19 @@ impl Recording {
                 .cloned()
                 .collect();
             labels.sort();
-            let key = (s.name.clone(), labels.clone());
-            if let Some(&(f0, line0)) = seen.get(&key) {
-                return Err(at(
-                    file,
-                    &s,
-                    format!(
-                        "{} appears twice in the recording (first in file {} at line {line0}); a recording gives each series once, whatever its `track` or `service`",
-                        s.display(),
-                        f0 + 1
-                    ),
-                    "record one version of the service (its stable track), or drop one of the copies",
-                ));
+            match joined.entry((s.name.clone(), labels)) {
+                std::collections::btree_map::Entry::Occupied(mut e) => {
+                    let into = &mut e.get_mut().1;
+                    into.samples.extend(s.samples);
+                    into.samples.sort_by_key(|x| x.t);
+                }
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    e.insert((file, s));
+                }
             }
-            seen.insert(key, (file, s.line));
+        }
+        let mut series = Vec::with_capacity(joined.len());
+        for ((_, labels), (file, s)) in joined {
             series.push(on_grid(file, &s, labels, (start_ms, step_ms, points))?);
         }
         Ok(Recording {
@@ -142,6 +145,18 @@ impl Recording {
             points,
             series,
         })
+    }
+
+    /// The share of grid points at which series `i` has a value (a counter: from its
+    /// second point, the first increase being unknown).
+    pub(crate) fn coverage(&self, i: usize) -> f64 {
+        let r = &self.series[i];
+        let from = usize::from(r.counter);
+        let n = self.points.saturating_sub(from);
+        if n == 0 {
+            return 0.0;
+        }
+        r.values[from..].iter().filter(|v| !v.is_nan()).count() as f64 / n as f64
     }
 
     /// The recording's length, from its first grid point to its last.
@@ -179,6 +194,7 @@ fn on_grid(
     let counter = is_counter(&s.name);
     let mut values = vec![f64::NAN; points];
     let mut previous: Option<(usize, f64)> = None;
+    let mut last_point: Option<usize> = None;
     let mut whole = true;
     for x in &s.samples {
         let k = (x.t - start + step / 2).div_euclid(step);
@@ -197,17 +213,18 @@ fn on_grid(
             ));
         }
         let k = k as usize;
-        if previous.is_some_and(|(p, _)| p == k) {
+        if previous.is_some_and(|(p, _)| p == k) || last_point == Some(k) {
             return Err(at(
                 file,
                 s,
                 format!(
-                    "{} has two samples within half a step of the same grid point",
+                    "{} has two samples within half a step of the same grid point (given twice, or in two files that overlap)",
                     s.display()
                 ),
-                "export the recording with a range query at one step",
+                "export the recording with a range query at one step, each stretch of time once",
             ));
         }
+        last_point = Some(k);
         if x.v.is_nan() || is_stale_nan(x.v) {
             continue;
         }
@@ -227,6 +244,7 @@ fn on_grid(
         counter,
         values,
         whole,
+        step_ms: scrape_step(std::iter::once(s)).unwrap_or(0),
         file,
         line: s.line,
         column: s.column,
@@ -289,6 +307,15 @@ mod tests {
             series("up", &[("track", "stable")], &[(0, 1.0), (15_000, 1.0)]),
             series("up", &[("track", "canary")], &[(0, 1.0), (15_000, 1.0)]),
         ]);
-        assert!(twice.unwrap_err().error.message.contains("appears twice"));
+        assert!(twice.unwrap_err().error.message.contains("two samples"));
+        // Pieces of one series over time (as several exports give them) are joined.
+        let pieces = recording(vec![
+            series("up", &[], &[(0, 1.0), (15_000, 1.0)]),
+            series("up", &[], &[(30_000, 1.0), (45_000, 0.0)]),
+        ])
+        .unwrap();
+        assert_eq!(pieces.series.len(), 1);
+        assert_eq!(pieces.series[0].values, vec![1.0, 1.0, 1.0, 0.0]);
+        assert_eq!(pieces.coverage(0), 1.0);
     }
 }
