@@ -99,6 +99,8 @@ pub(crate) struct RecordedModel<'r> {
     in_histogram: Vec<bool>,
     /// Per channel of answered requests: where the canary's extra failures go.
     failures_to: Vec<Option<FailTo>>,
+    /// The channels of [`REQUESTS`], and whether each counts failures (`code` 5xx).
+    requests: Vec<(usize, bool)>,
     /// Per plan metric: its query for each track (None: no rule reads it).
     queries: Vec<Option<[Query; 2]>>,
     /// The farthest back a query reads from its evaluation time.
@@ -234,6 +236,18 @@ impl<'r> RecordedModel<'r> {
                 },
             );
         }
+        let requests = channels
+            .iter()
+            .enumerate()
+            .filter(|(_, ch)| rec.series[ch.rec].name == REQUESTS)
+            .map(|(c, ch)| {
+                let failed = rec.series[ch.rec]
+                    .labels
+                    .iter()
+                    .any(|(k, v)| k == "code" && v.starts_with('5'));
+                (c, failed)
+            })
+            .collect();
         let (histograms, broken_histograms) = histograms(rec, &channels);
         let mut in_histogram = vec![false; channels.len()];
         for h in &histograms {
@@ -273,6 +287,7 @@ impl<'r> RecordedModel<'r> {
             histograms,
             in_histogram,
             failures_to,
+            requests,
             queries,
             horizon_ms,
             canary_share: model.canary_share.clone(),

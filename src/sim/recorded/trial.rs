@@ -5,7 +5,6 @@
 
 use super::effects::{binomial, mean_intensity, move_by};
 use super::{FailTo, RecordedModel, Role};
-use crate::check::REQUESTS;
 use crate::prom::{STALE_NAN, Sample, Series};
 use crate::promql::Track;
 use crate::sim::evaluator::{Columns, Schedule};
@@ -57,6 +56,8 @@ struct Scratch {
     moved: Vec<f64>,
     intervals: Vec<u64>,
     out: Vec<u64>,
+    /// The canary's interval counts before a latency fault moves them.
+    drawn: Vec<u64>,
 }
 
 /// The batch's trials, one lane each.
@@ -300,12 +301,10 @@ fn scrape(
     // Histograms: thinned per bucket interval, the canary's moved by a latency fault.
     let fault = faults.fault();
     let requests = |s: &Scratch, failed: bool| -> f64 {
-        m.channels
+        m.requests
             .iter()
-            .enumerate()
-            .filter(|(_, ch)| rec.series[ch.rec].name == REQUESTS)
-            .filter(|(_, ch)| !failed || label(&rec.series[ch.rec].labels, "code").starts_with('5'))
-            .map(|(c, _)| s.canary[c])
+            .filter(|&&(_, is_failure)| !failed || is_failure)
+            .map(|&(c, _)| s.canary[c])
             .filter(|v| !v.is_nan())
             .sum::<f64>()
     };
@@ -315,38 +314,34 @@ fn scrape(
     });
     let affected = fault.map_or(0.0, |f| f.affected());
     for h in &m.histograms {
-        let incs: Vec<f64> = h
-            .channels
-            .iter()
-            .map(|&c| rec.series[m.channels[c].rec].values[service])
-            .collect();
-        if incs.iter().any(|v| v.is_nan()) {
+        let inc = |c: usize| rec.series[m.channels[c].rec].values[service];
+        if h.channels.iter().any(|&c| inc(c).is_nan()) {
             for &c in &h.channels {
                 scratch.canary[c] = f64::NAN;
                 scratch.stable[c] = f64::NAN;
             }
             continue;
         }
+        // Per bucket interval: the canary's requests in `out`, the stable track's left in
+        // `intervals`.
         scratch.intervals.clear();
-        let mut below = 0.0f64;
-        for &inc in &incs {
-            scratch.intervals.push((inc - below).max(0.0) as u64);
-            below = below.max(inc);
-        }
         scratch.out.clear();
-        let mut stable = Vec::with_capacity(incs.len());
-        for &k in &scratch.intervals {
-            let c = binomial(&mut trial.thin, k, share);
-            scratch.out.push(c);
-            stable.push(k - c);
+        let mut below = 0.0f64;
+        for &c in &h.channels {
+            let n = (inc(c) - below).max(0.0) as u64;
+            below = below.max(inc(c));
+            let k = binomial(&mut trial.thin, n, share);
+            scratch.out.push(k);
+            scratch.intervals.push(n - k);
         }
         if let Some(f) = fault
             .filter(|f| intensity > 0.0 && (f.latency_factor.is_some() || f.tail_share.is_some()))
         {
             let factor = 1.0 + intensity * (f.latency_factor.unwrap_or(1.0) - 1.0);
             let tail = intensity * f.tail_share.unwrap_or(0.0);
-            let drawn = scratch.out.clone();
-            for (k, &n) in drawn.iter().enumerate() {
+            scratch.drawn.clear();
+            scratch.drawn.extend_from_slice(&scratch.out);
+            for (k, &n) in scratch.drawn.iter().enumerate() {
                 let a = binomial(&mut trial.fault, n, affected);
                 let slow = binomial(&mut trial.fault, a, tail);
                 move_by(
@@ -368,7 +363,7 @@ fn scrape(
         let (mut cc, mut cs) = (0u64, 0u64);
         for (i, &c) in h.channels.iter().enumerate() {
             cc += scratch.out[i];
-            cs += stable[i];
+            cs += scratch.intervals[i];
             scratch.canary[c] = cc as f64;
             scratch.stable[c] = cs as f64;
         }
@@ -451,7 +446,7 @@ fn scrape(
     }
     if first_down {
         for (tpl, s) in trial.series.iter_mut().enumerate() {
-            let canary = label(&m.templates[tpl].labels, "track") == Track::Canary.as_str();
+            let canary = m.templates[tpl].label("track") == Track::Canary.as_str();
             if canary && trial.born[tpl] && s.name != UP {
                 s.samples.push(Sample { t, v: STALE_NAN });
             }
@@ -473,11 +468,4 @@ fn push(trial: &mut Trial, tpl: usize, t: i64, v: f64, counter: bool) {
     };
     trial.born[tpl] = true;
     trial.series[tpl].samples.push(Sample { t, v: value });
-}
-
-fn label<'l>(labels: &'l [(String, String)], key: &str) -> &'l str {
-    labels
-        .iter()
-        .find(|(k, _)| k == key)
-        .map_or("", |(_, v)| v.as_str())
 }
