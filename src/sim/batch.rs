@@ -277,7 +277,9 @@ impl<'m, 'a> Batch<'m, 'a> {
                         demand(group.outcomes.rule_set(ts)),
                     );
                 }
-                Trials::Recorded(r) => r.advance(ts, progress.schedule),
+                Trials::Recorded(r) => {
+                    r.advance(ts, progress.schedule, group.outcomes.rule_set(ts))
+                }
             }
             self.steps += group.trial_of.len() as u64;
             self.ended.clear();

@@ -41,6 +41,7 @@ use crate::lower::AlertRule;
 use crate::prom::quantile::parse_le;
 use crate::prom::{Query, Semantics, Series, engine};
 use crate::promql::{MetricExpr, Track};
+use crate::sim::outcomes::RuleSet;
 use crate::sim::scenario::Scenarios;
 use crate::sim::synth::Model;
 use blocks::Blocks;
@@ -103,6 +104,10 @@ pub(crate) struct RecordedModel<'r> {
     requests: Vec<(usize, bool)>,
     /// Per plan metric: its query for each track (None: no rule reads it).
     queries: Vec<Option<[Query; 2]>>,
+    /// Per rule set (rollbacks; rollbacks and gates), per track: whether an evaluation
+    /// running that set reads each metric. The others are left as they were, as the
+    /// synthetic lanes leave what their [`crate::sim::synth::Demand`] does not ask for.
+    reads: [[Vec<bool>; 2]; 2],
     /// The farthest back a query reads from its evaluation time.
     horizon_ms: i64,
     /// The canary's share in each phase.
@@ -273,6 +278,19 @@ impl<'r> RecordedModel<'r> {
                 })
             })
             .collect();
+        let reads = [RuleSet::Rollbacks, RuleSet::RollbacksAndGates].map(|set| {
+            [false, true].map(|stable| {
+                (0..plan.metrics.len())
+                    .map(|mi| {
+                        rules.iter().any(|r| {
+                            set.kinds().contains(&r.kind)
+                                && r.reads(mi)
+                                && (!stable || (r.metric == mi && r.condition.uses_stable()))
+                        })
+                    })
+                    .collect()
+            })
+        });
         let step = rec.step_ms;
         RecordedModel {
             rec,
@@ -289,6 +307,7 @@ impl<'r> RecordedModel<'r> {
             failures_to,
             requests,
             queries,
+            reads,
             horizon_ms,
             canary_share: model.canary_share.clone(),
             tail_factor: scenarios.baseline.tail_factor,

@@ -8,6 +8,7 @@ use super::{FailTo, RecordedModel, Role};
 use crate::prom::{STALE_NAN, Sample, Series};
 use crate::promql::Track;
 use crate::sim::evaluator::{Columns, Schedule};
+use crate::sim::outcomes::RuleSet;
 use crate::sim::scenario::FaultKind;
 use crate::sim::synth::{Exposure, FaultModel, Faults, QueryFailure};
 use rand::SeedableRng;
@@ -159,9 +160,11 @@ impl<'m, 'r> RecordedLanes<'m, 'r> {
         }
     }
 
-    /// Writes every trial's scrapes up to `ts` and computes its metric values there.
-    pub(crate) fn advance(&mut self, ts: i64, schedule: &Schedule) {
+    /// Writes every trial's scrapes up to `ts` and computes there the metric values an
+    /// evaluation running `set` reads.
+    pub(crate) fn advance(&mut self, ts: i64, schedule: &Schedule, set: RuleSet) {
         let (m, faults, w) = (self.model, self.faults, self.width);
+        let reads = &m.reads[usize::from(set == RuleSet::RollbacksAndGates)];
         for (l, trial) in self.trials.iter_mut().enumerate() {
             while m.scrape_time(trial.next, trial.offset_ms) <= ts {
                 scrape(m, faults, schedule, trial, &mut self.scratch);
@@ -170,6 +173,9 @@ impl<'m, 'r> RecordedLanes<'m, 'r> {
             for (mi, q) in trial.queries.iter_mut().enumerate() {
                 let Some(pair) = q else { continue };
                 for (ti, track) in [Track::Canary, Track::Stable].into_iter().enumerate() {
+                    if !reads[ti][mi] {
+                        continue;
+                    }
                     let v = match pair[ti].at(&trial.series, ts, m.semantics) {
                         Ok(v) => v,
                         Err(e) => {
