@@ -199,7 +199,7 @@ pub(super) enum Command {
         /// range-query JSON, as --trace; repeatable, one file per export) instead of the
         /// synthetic traffic: a block bootstrap of its scrapes, thinned to each phase's
         /// share, the scenarios' faults on top.
-        #[arg(long, value_name = "RECORDING", conflicts_with_all = ["trace", "against", "shard"])]
+        #[arg(long, value_name = "RECORDING", conflicts_with = "trace")]
         baseline: Vec<PathBuf>,
         /// With --baseline: the bootstrap's block length (default `1h`).
         #[arg(long, requires = "baseline", value_parser = block_duration)]
@@ -254,6 +254,14 @@ pub(super) enum Command {
         /// for every gate. Repeatable.
         #[arg(long, value_name = "RULE")]
         keep: Vec<String>,
+        /// Build each trial from this recording of the healthy service instead of the
+        /// synthetic traffic, as `plan simulate --baseline` does (repeatable): the settings
+        /// are then tuned to this service's own noise.
+        #[arg(long, value_name = "RECORDING")]
+        baseline: Vec<PathBuf>,
+        /// With --baseline: the bootstrap's block length (default `1h`).
+        #[arg(long, requires = "baseline", value_parser = block_duration)]
+        block: Option<i64>,
         #[command(flatten)]
         run: RunArgs,
         /// Skip the check of the recommended setting on fresh trials (seed + 1).

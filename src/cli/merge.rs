@@ -45,7 +45,13 @@ pub(super) fn merge(files: &[PathBuf], format: Format) -> Result<(), Error> {
         evaluation_offset_ms: 0,
         shard: None,
         report: None,
-        baseline: Vec::new(),
+        // The recording is not read again: its files' names only say that the run's
+        // scenarios were read as a recorded run reads them.
+        baseline: run
+            .recording
+            .as_ref()
+            .map(|r| r.assumptions.files.iter().map(PathBuf::from).collect())
+            .unwrap_or_default(),
         block_ms: None,
     };
     let file = run
@@ -59,7 +65,8 @@ pub(super) fn merge(files: &[PathBuf], format: Format) -> Result<(), Error> {
     if let Some(failure) = results.query_failure() {
         return Err(query_failed(&compiled, failure));
     }
-    let text = report_text(lowered, &input, &results, format);
+    let recording = run.recording.as_ref().map(|r| r.assumptions.clone());
+    let text = report_text(lowered, &input, (&results, recording), format);
     let _ = std::io::stdout().write_all(text.as_bytes());
     Ok(())
 }

@@ -90,13 +90,19 @@ pub fn main() -> i32 {
             max_false_rollback,
             vary,
             keep,
+            baseline,
+            block,
             run,
             no_check,
             refine,
             write,
         } => {
             let format = run.format;
-            let flags = settings::SimulateFlags::of(&run);
+            let flags = settings::SimulateFlags {
+                baseline,
+                block_ms: block,
+                ..settings::SimulateFlags::of(&run)
+            };
             let ask = tune::Asked {
                 budget: max_false_rollback,
                 vary,

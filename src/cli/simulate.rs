@@ -14,7 +14,7 @@ use crate::lower::LoweredPlan;
 use crate::pipeline::Compiled;
 use crate::sim::compare;
 use crate::sim::montecarlo;
-use crate::sim::recorded::{self, Described, RecordedModel, Recording};
+use crate::sim::recorded::{self, Baseline, Described, RecordedModel, Recording};
 use crate::sim::replay::{self, Options};
 use crate::sim::scenario;
 use crate::sim::shard::{self, Shard};
@@ -112,8 +112,23 @@ pub(super) fn compare(
         lowered: lb,
         scenarios: &ib.scenarios,
     };
+    // Trials built from a recording: each plan must be able to read it.
+    let recording = recording(&flags.baseline)?;
+    let mut described = [None, None];
+    if let Some(rec) = &recording {
+        for (d, (compiled, lowered, input)) in
+            described.iter_mut().zip([(&ca, la, &ia), (&cb, lb, &ib)])
+        {
+            *d = Some(recorded_model(compiled, lowered, input, rec, flags)?.1);
+        }
+    }
+    recording_notes(described.iter().flatten());
+    let baseline = recording.as_ref().map(|rec| Baseline {
+        rec,
+        block_ms: flags.block_ms.unwrap_or(recorded::DEFAULT_BLOCK_MS),
+    });
     let mut bar = Progress::new(format, "simulating");
-    let runs = compare::run(&sa, &sb, settings, &mut |d, t| bar.update(d, t));
+    let runs = compare::run((&sa, &sb), baseline, settings, &mut |d, t| bar.update(d, t));
     drop(bar);
     for (compiled, run) in [(&ca, &runs.a), (&cb, &runs.b)] {
         if let Some(failure) = run.query_failure() {
@@ -129,7 +144,10 @@ pub(super) fn compare(
             run,
         )
     };
-    let reports = [own(la, &ia, &runs.a), own(lb, &ib, &runs.b)];
+    let mut reports = [own(la, &ia, &runs.a), own(lb, &ib, &runs.b)];
+    for (r, d) in reports.iter_mut().zip(&described) {
+        r.assumptions.recording = d.as_ref().map(crate::sim::report::RecordingAssumptions::of);
+    }
     let report = compare::report((&sa, &sb), &runs, &settings, &ia.file_name, reports);
     let out = match format {
         Format::Json => serde_json::to_string_pretty(&report).unwrap_or_default() + "\n",
@@ -382,6 +400,7 @@ fn monte_carlo_text(
         Some(rec) => Some(recorded_model(compiled, lowered, &input, rec, flags)?),
         None => None,
     };
+    recording_notes(recorded.iter().map(|(_, d)| d));
     let mut bar = Progress::new(bar_format, "simulating");
     let results = match &recorded {
         Some((model, _)) => {
@@ -406,6 +425,13 @@ fn monte_carlo_text(
             plan: text_of(&compiled.source),
             scenarios: input.file.as_ref().map(text_of),
             results: &results,
+            recording: recording
+                .as_ref()
+                .zip(recorded.as_ref())
+                .map(|(rec, (_, d))| shard::RecordingPart {
+                    digest: rec.digest(),
+                    assumptions: crate::sim::report::RecordingAssumptions::of(d),
+                }),
         });
         return Ok(Output {
             text: serde_json::to_string_pretty(&shard).unwrap_or_default() + "\n",
@@ -434,7 +460,7 @@ fn monte_carlo_text(
 }
 
 /// The recording `--baseline` names, read and laid on its grid (None without one).
-fn recording(files: &[std::path::PathBuf]) -> Result<Option<Recording>, Error> {
+pub(super) fn recording(files: &[std::path::PathBuf]) -> Result<Option<Recording>, Error> {
     if files.is_empty() {
         return Ok(None);
     }
@@ -457,7 +483,7 @@ fn recording(files: &[std::path::PathBuf]) -> Result<Option<Recording>, Error> {
 
 /// The trials' model on `rec`, and what the report says of it; refuses faults it cannot
 /// carry and metrics the recording cannot give, naming them.
-fn recorded_model<'r>(
+pub(super) fn recorded_model<'r>(
     compiled: &Compiled,
     lowered: &LoweredPlan,
     input: &RunInput,
@@ -518,10 +544,18 @@ fn recorded_model<'r>(
             described.problems.join("; ")
         )));
     }
-    for w in &described.warnings {
-        eprintln!("note: {w}");
-    }
     Ok((rm, described))
+}
+
+/// Prints the recording's warnings, each once (both plans of a comparison may give one).
+pub(super) fn recording_notes<'d>(described: impl IntoIterator<Item = &'d Described>) {
+    let mut seen: Vec<&str> = Vec::new();
+    for w in described.into_iter().flat_map(|d| &d.warnings) {
+        if !seen.contains(&w.as_str()) {
+            eprintln!("note: {w}");
+            seen.push(w);
+        }
+    }
 }
 
 /// A file's name and text, as a shard keeps them.
@@ -533,19 +567,24 @@ fn text_of(source: &Source) -> shard::Text {
 }
 
 /// The report of a Monte Carlo run (whole, or merged from shards), for people or as JSON.
+/// `recording`: what the report says of the recording its trials were built from.
 pub(super) fn report_text(
     lowered: &LoweredPlan,
     input: &RunInput,
-    results: &montecarlo::MonteCarlo<'_>,
+    (results, recording): (
+        &montecarlo::MonteCarlo<'_>,
+        Option<crate::sim::report::RecordingAssumptions>,
+    ),
     format: Format,
 ) -> String {
-    let report = crate::sim::report::build(
+    let mut report = crate::sim::report::build(
         &lowered.plan,
         &lowered.rules,
         (&input.scenarios, &input.file_name),
         &input.settings,
         results,
     );
+    report.assumptions.recording = recording;
     report_of(&report, format)
 }
 

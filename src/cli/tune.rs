@@ -6,6 +6,8 @@ use super::error::Error;
 use super::progress::Progress;
 use super::settings::SimulateFlags;
 use super::simulate::{RunInput, ScenarioInput, monte_carlo_scenarios, query_failed, valid_plan};
+use crate::sim::recorded::{self, Baseline};
+use crate::sim::report::RecordingAssumptions;
 use crate::sim::tune::report::LineEdit;
 use crate::sim::tune::space::{self, Ranges};
 use crate::sim::tune::sweep::Stop;
@@ -221,17 +223,32 @@ pub(super) fn tune(
             .map_err(|e| Error::Usage(format!("--vary {v}: {e}")))?;
         ranges.vary.push(vary);
     }
-    let RunInput {
-        scenarios,
-        file_name,
-        settings,
-        ..
-    } = monte_carlo_scenarios(&compiled, lowered, ScenarioInput::Flag(scenarios), &flags)?;
+    let input = monte_carlo_scenarios(&compiled, lowered, ScenarioInput::Flag(scenarios), &flags)?;
     let (plans, skipped) = window::plans(&compiled.source, lowered, windows)
         .map_err(|e| Error::Usage(format!("--vary window: {e}")))?;
     for s in &skipped {
         eprintln!("note: the rate window {s}; it is not tried");
     }
+    // Trials built from a recording: refused as `plan simulate --baseline` refuses it.
+    let recording = super::simulate::recording(&flags.baseline)?;
+    let described = match &recording {
+        Some(rec) => {
+            Some(super::simulate::recorded_model(&compiled, lowered, &input, rec, &flags)?.1)
+        }
+        None => None,
+    };
+    let RunInput {
+        scenarios,
+        file_name,
+        settings,
+        ..
+    } = &input;
+    let settings = *settings;
+    super::simulate::recording_notes(described.iter());
+    let baseline = recording.as_ref().map(|rec| Baseline {
+        rec,
+        block_ms: flags.block_ms.unwrap_or(recorded::DEFAULT_BLOCK_MS),
+    });
     let mut bar = Progress::new(format, "tuning");
     let mut progress = |d: u64, t: u64| bar.update(d, t);
     let ask = Ask {
@@ -239,10 +256,11 @@ pub(super) fn tune(
         budget: asked.budget,
         check_seed: asked.check.then(|| settings.seed.wrapping_add(1)),
         refine: asked.refine,
+        baseline,
     };
     let tuned = match tune::tune(
         &plans,
-        (&scenarios, &file_name),
+        (scenarios, file_name),
         settings,
         &ask,
         &mut progress,
@@ -266,6 +284,7 @@ pub(super) fn tune(
         }
     };
     let mut report = tuned.report;
+    report.recording = described.as_ref().map(RecordingAssumptions::of);
     // The plan file with the recommended setting written in.
     let rewritten = match &tuned.recommended {
         Some(r) => Some(

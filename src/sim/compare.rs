@@ -16,6 +16,7 @@
 
 use super::montecarlo::{self, MonteCarlo, Settings, TrialOutcome};
 use super::paired::{PairedMean, PairedProportion};
+use super::recorded::Baseline;
 use super::report::{SimulationReport, pct};
 use super::scenario::Scenarios;
 use crate::lower::LoweredPlan;
@@ -43,10 +44,11 @@ pub(crate) struct Runs<'a> {
     pub(crate) common_draws: bool,
 }
 
-/// Runs both plans on the same trials; `progress(done, total)` over both.
+/// Runs both plans on the same trials (built from `baseline` when given); `progress(done,
+/// total)` over both.
 pub(crate) fn run<'a>(
-    a: &Side<'a>,
-    b: &Side<'a>,
+    (a, b): (&Side<'a>, &Side<'a>),
+    baseline: Option<Baseline<'_>>,
     settings: Settings,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Runs<'a> {
@@ -66,21 +68,34 @@ pub(crate) fn run<'a>(
         }
     };
     let mut first = |d: u64, t: u64| progress(d, 2 * t);
-    let ra = montecarlo::run_recorded(a.lowered, a.scenarios, settings, &rules(a), &mut first);
+    let ra = montecarlo::run_recorded(
+        a.lowered,
+        (a.scenarios, baseline),
+        settings,
+        &rules(a),
+        &mut first,
+    );
     let mut second = |d: u64, t: u64| progress(t + d, 2 * t);
-    let rb = montecarlo::run_recorded(b.lowered, b.scenarios, settings, &rules(b), &mut second);
+    let rb = montecarlo::run_recorded(
+        b.lowered,
+        (b.scenarios, baseline),
+        settings,
+        &rules(b),
+        &mut second,
+    );
     Runs {
         a: ra,
         b: rb,
         common_model,
-        common_draws: common_model && same_traffic(a, b),
+        common_draws: common_model && same_traffic(a, b, baseline.is_some()),
     }
 }
 
 /// Whether both sides model the same traffic: the same scrapes, evaluations and window,
 /// the same canary share and length of every phase, and the same scenario traffic and
-/// baseline (a scenario file without a request rate takes the plan's).
-fn same_traffic(a: &Side<'_>, b: &Side<'_>) -> bool {
+/// baseline (a scenario file without a request rate takes the plan's), unless the trials
+/// are built from a recording (`recorded`), which is both sides' traffic.
+fn same_traffic(a: &Side<'_>, b: &Side<'_>, recorded: bool) -> bool {
     let shown = |s: &Side<'_>| {
         let p = &s.lowered.plan;
         let m = &p.monitoring;
@@ -92,8 +107,7 @@ fn same_traffic(a: &Side<'_>, b: &Side<'_>) -> bool {
             (
                 (m.scrape_interval, m.evaluation_interval, m.window),
                 phases,
-                &s.scenarios.traffic,
-                &s.scenarios.baseline
+                (!recorded).then_some((&s.scenarios.traffic, &s.scenarios.baseline))
             )
         )
     };
@@ -245,6 +259,13 @@ pub(crate) fn text(r: &ComparisonReport) -> String {
         r.semantics,
         r.scenario_file
     );
+    if let Some(rec) = &r.reports[0].assumptions.recording {
+        let _ = writeln!(
+            s,
+            "Every trial is built from the recording {} (--baseline), the same in both.",
+            rec.files.join(", ")
+        );
+    }
     let _ = writeln!(
         s,
         "{}",

@@ -88,7 +88,7 @@ use crate::sim::batch::add_into;
 use crate::sim::batch::{Batch, Group};
 use crate::sim::evaluator::{HoldOutcome, Schedule, Verdict};
 use crate::sim::outcomes::{Hold, RuleSet};
-use crate::sim::recorded::RecordedModel;
+use crate::sim::recorded::{Baseline, RecordedModel};
 use crate::sim::scenario::{FaultKind, Scenario, Scenarios};
 use crate::sim::splitmix::SplitMix64;
 use crate::sim::stats::Histogram;
@@ -890,7 +890,7 @@ pub(crate) fn users_exposed(
 }
 
 /// Trials per batch on a recording.
-const RECORDED_BATCH: u64 = 16;
+pub(crate) const RECORDED_BATCH: u64 = 16;
 
 /// Runs every scenario, the twins first; `progress(done, total)` is called from the
 /// calling thread now and then.
@@ -924,20 +924,22 @@ pub(crate) fn run_on_recording<'s>(
 /// [`run`] on the model built for `model_rules`, a superset of the plan's rules: what a
 /// trial draws depends on the thresholds its model must tell apart ([`Model::new`]), so
 /// runs compared trial by trial (`plan tune`, `plan simulate A B`) are drawn by models
-/// that tell apart the thresholds of all. Keeps every trial's [`TrialOutcome`].
+/// that tell apart the thresholds of all. Keeps every trial's [`TrialOutcome`]. Trials
+/// are built from `baseline` when given.
 pub(crate) fn run_recorded<'s>(
     lowered: &LoweredPlan,
-    scenarios: &'s Scenarios,
+    (scenarios, baseline): (&'s Scenarios, Option<Baseline<'_>>),
     settings: Settings,
     model_rules: &[AlertRule],
     progress: &mut dyn FnMut(u64, u64),
 ) -> MonteCarlo<'s> {
     let models = Model::classes(&lowered.plan, scenarios, model_rules, settings.semantics);
+    let recorded = baseline.map(|b| b.model(&lowered.plan, model_rules, &models[0]));
     run_on(
         lowered,
         scenarios,
         settings,
-        (&models, None),
+        (&models, recorded.as_ref()),
         (None, true),
         progress,
     )
@@ -1365,7 +1367,13 @@ mod tests {
         let rules = &plan.rules;
         // Each trial's outcome, per scenario; the tallies.
         let run = |s: &Scenarios, jobs| {
-            let r = run_recorded(&plan, s, settings(trials, jobs), rules, &mut |_, _| {});
+            let r = run_recorded(
+                &plan,
+                (s, None),
+                settings(trials, jobs),
+                rules,
+                &mut |_, _| {},
+            );
             let tallies: Vec<Tally> = r.results.iter().map(|r| r.tally.clone()).collect();
             (r.trials, tallies)
         };

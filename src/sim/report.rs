@@ -158,7 +158,7 @@ pub(crate) struct Assumptions {
 }
 
 /// The recording of a `--baseline` run.
-#[derive(Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub(crate) struct RecordingAssumptions {
     pub(crate) files: Vec<String>,
     pub(crate) step_seconds: f64,
@@ -1257,31 +1257,7 @@ pub(crate) fn text(r: &SimulationReport) -> String {
         },
     );
     if let Some(r) = &a.recording {
-        let _ = writeln!(
-            s,
-            "  recording      {}: {} every {}, {} series read; blocks of {} {}",
-            r.files.join(", "),
-            secs(r.span_seconds),
-            secs(r.step_seconds),
-            r.series_read,
-            secs(r.block_seconds),
-            if r.time_of_day_matched {
-                format!(
-                    "drawn at their time of day from {} days ({} of recording per block)",
-                    r.days,
-                    secs(r.draws_from_seconds)
-                )
-            } else {
-                "drawn at any time of day".to_string()
-            }
-        );
-        let _ = writeln!(
-            s,
-            "                 (the scenarios' traffic and healthy levels are not used, their faults are;\n                 the intervals are for this recording: its own chance is not in them)"
-        );
-        for w in &r.warnings {
-            let _ = writeln!(s, "  warning        {w}");
-        }
+        s += &recording_lines(r);
     }
     let tr = &a.traffic;
     let _ = (a.recording.is_none()).then(|| writeln!(
@@ -1360,5 +1336,36 @@ pub(crate) fn text(r: &SimulationReport) -> String {
         "\n{} trials, {} evaluation steps, {} rule evaluations",
         r.totals.trials, r.totals.evaluation_steps, r.totals.rule_evaluations
     );
+    s
+}
+
+/// What a text report says of the recording its trials were built from (`--baseline`).
+pub(crate) fn recording_lines(r: &RecordingAssumptions) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "  recording      {}: {} every {}, {} series read; blocks of {} {}",
+        r.files.join(", "),
+        secs(r.span_seconds),
+        secs(r.step_seconds),
+        r.series_read,
+        secs(r.block_seconds),
+        if r.time_of_day_matched {
+            format!(
+                "drawn at their time of day from {} days ({} of recording per block)",
+                r.days,
+                secs(r.draws_from_seconds)
+            )
+        } else {
+            "drawn at any time of day".to_string()
+        }
+    );
+    let _ = writeln!(
+        s,
+        "                 (the scenarios' traffic and healthy levels are not used, their faults are;\n                 the intervals are for this recording: its own chance is not in them)"
+    );
+    for w in &r.warnings {
+        let _ = writeln!(s, "  warning        {w}");
+    }
     s
 }

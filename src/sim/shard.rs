@@ -1,12 +1,13 @@
 //! Shards of a Monte Carlo run, for runs that outgrow one machine: `plan simulate --shard
 //! K/N` runs the K-th of N slices of the trials ([`Slice`]) and writes a [`Shard`], its
 //! tallies with everything the report needs (the plan's and the scenario file's text, the
-//! settings); `plan merge` checks that its shards are the N slices of one run and adds
+//! settings, and for a run on a recording its digest and what the report says of it, so
+//! that the merge need not read it); `plan merge` checks that its shards are the N slices of one run and adds
 //! them up. Tallies are integer sums and a trial depends only on (seed, trial index), so
 //! the sum is the unsharded run's tallies exactly, and its report the same bytes.
 //!
 //! A shard is refused when it is not one of the run's slices: another plan, scenario file,
-//! seed, trial count, semantics, shard count or version of `plan` (whose model, and so
+//! seed, trial count, semantics, shard count, recording or version of `plan` (whose model, and so
 //! whose numbers, may differ), a slice given twice or missing, or tallies that do not fit
 //! the plan.
 
@@ -16,6 +17,7 @@ use crate::prom::Semantics;
 use crate::sim::montecarlo::{
     MonteCarlo, ScenarioResult, Shape, Slice, Tally, Twins, detect_unit_of,
 };
+use crate::sim::report::RecordingAssumptions;
 use crate::sim::scenario::Scenarios;
 use serde::{Deserialize, Serialize};
 
@@ -49,6 +51,18 @@ pub(crate) struct Shard {
     pub(crate) results: Vec<ResultPart>,
     /// The twins' tally over the slice, when the run compares with twins.
     pub(crate) twins: Option<TwinsPart>,
+    /// With `--baseline`: the recording the trials were built from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) recording: Option<RecordingPart>,
+}
+
+/// The recording of a shard run on one (`--baseline`): what tells it apart from another,
+/// and what the report says of it (the merge does not read the recording).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct RecordingPart {
+    /// [`crate::sim::recorded::Recording::digest`].
+    pub(crate) digest: String,
+    pub(crate) assumptions: RecordingAssumptions,
 }
 
 /// Which slice a shard is: `index` of `count`, from 1, and its trials.
@@ -92,6 +106,7 @@ pub(crate) struct Run<'a> {
     pub(crate) plan: Text,
     pub(crate) scenarios: Option<Text>,
     pub(crate) results: &'a MonteCarlo<'a>,
+    pub(crate) recording: Option<RecordingPart>,
 }
 
 impl Shard {
@@ -126,6 +141,7 @@ impl Shard {
                 scenario: t.scenario,
                 tally: t.tally.clone(),
             }),
+            recording: run.recording,
         }
     }
 
@@ -277,6 +293,11 @@ pub(crate) fn slices(shards: Vec<(String, Shard)>) -> Result<Slices, MergeError>
                 "shard count",
                 s.shard.count != first.shard.count,
                 show(&s.shard.count, &first.shard.count),
+            ),
+            (
+                "recording (--baseline)",
+                s.recording != first.recording,
+                String::new(),
             ),
         ];
         if let Some((what, _, values)) = differs.into_iter().find(|(_, d, _)| *d) {

@@ -317,3 +317,168 @@ fn recordings_in_pieces_with_gaps_or_at_two_steps_are_joined_flagged_or_refused(
         out.stderr
     );
 }
+
+/// `plan tune --baseline`: every setting is judged on the recorded trials `plan simulate
+/// --baseline` runs with the same seed. The plan as written, and the recommended setting
+/// written into the plan, get from the tune the very counts a simulation of them gives;
+/// the report names the recording.
+#[test]
+fn a_tune_on_a_recording_judges_each_setting_as_simulate_does() {
+    let dir = temp_dir("baseline-tune");
+    let (plan_file, sc, rec) = files(&dir, &recording(72, 5, |_| 20.0, |_| 0.01));
+    let tuned_file = dir.join("tuned.yaml");
+    std::fs::copy(&plan_file, &tuned_file).unwrap();
+    let tuned_file = tuned_file.display().to_string();
+    let out = plan()
+        .args(["tune", &tuned_file, "--scenarios", &sc, "--baseline", &rec])
+        .args(["--trials", "150", "--max-false-rollback", "5%", "--write"])
+        .args(["--format", "json"])
+        .expect(0)
+        .stdout;
+    let tune: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(tune["recording"]["files"][0], rec.as_str(), "{tune:#}");
+    assert_eq!(tune["written"], true);
+    let simulated = |file: &str| {
+        json(&[
+            file,
+            "--scenarios",
+            &sc,
+            "--baseline",
+            &rec,
+            "--trials",
+            "150",
+        ])
+    };
+    let count = |v: &serde_json::Value| v["count"].as_u64().unwrap();
+    for (point, file) in [("current", &plan_file), ("recommended", &tuned_file)] {
+        let (p, s) = (&tune[point], simulated(file));
+        assert_eq!(
+            count(&p["false_rollback"]),
+            count(&scenario(&s, "healthy")["false_rollback"]),
+            "{point}: {p:#}"
+        );
+        assert_eq!(
+            count(&p["caught"]),
+            count(&scenario(&s, "errors")["caught"]),
+            "{point}: {p:#}"
+        );
+    }
+    // The tune moved the rule, and its setting is within the budget on fresh trials too.
+    assert_ne!(tune["current"]["setting"], tune["recommended"]["setting"]);
+    assert_eq!(tune["check"]["within_budget"], true, "{:#}", tune["check"]);
+}
+
+/// `plan simulate A B --baseline`: both plans run on the same recorded trials. Each side's
+/// figures are its own `plan simulate --baseline` run's, and a stricter rule rolls back
+/// wherever the plan as written does, and more often.
+#[test]
+fn two_plans_compared_on_a_recording_share_its_trials() {
+    let dir = temp_dir("baseline-compare");
+    let (plan_file, sc, rec) = files(&dir, &recording(72, 9, |_| 20.0, |_| 0.01));
+    let strict = write(
+        &dir,
+        "strict.yaml",
+        &PLAN.replace("threshold: 2%", "threshold: 1.5%"),
+    );
+    let strict = strict.display().to_string();
+    let out = plan()
+        .args(["simulate", &plan_file, &strict, "--scenarios", &sc])
+        .args(["--baseline", &rec, "--trials", "120", "--format", "json"])
+        .expect(0)
+        .stdout;
+    let cmp: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(cmp["common_draws"], true, "{cmp:#}");
+    let count = |v: &serde_json::Value| v["count"].as_u64().unwrap();
+    for (side, file) in [(0, &plan_file), (1, &strict)] {
+        let own = json(&[
+            file,
+            "--scenarios",
+            &sc,
+            "--baseline",
+            &rec,
+            "--trials",
+            "120",
+        ]);
+        let report = &cmp["reports"][side];
+        assert_eq!(report["assumptions"]["recording"]["files"][0], rec.as_str());
+        for (name, what) in [("healthy", "false_rollback"), ("errors", "caught")] {
+            assert_eq!(
+                count(&scenario(report, name)[what]),
+                count(&scenario(&own, name)[what]),
+                "side {side}: {name} {what}"
+            );
+        }
+    }
+    // On the same trials, the stricter rule fires wherever the other does, and more often.
+    let rolled_back =
+        |side: usize, name: &str| count(&scenario(&cmp["reports"][side], name)["rollback"]);
+    for name in ["healthy", "errors"] {
+        let (a, b) = (rolled_back(0, name), rolled_back(1, name));
+        assert!(b >= a, "{name}: {b} vs {a}");
+    }
+    assert!(rolled_back(1, "healthy") > rolled_back(0, "healthy"));
+    // The text says where the trials came from.
+    let text = plan()
+        .args(["simulate", &plan_file, &strict, "--scenarios", &sc])
+        .args(["--baseline", &rec, "--trials", "5"])
+        .expect(0)
+        .stdout;
+    assert!(text.contains("built from the recording"), "{text}");
+}
+
+/// Shards of a run on a recording merge into the unsharded run's report, byte for byte
+/// (the recording's part of it included, though the merge does not read the recording);
+/// a shard of a run on another recording is refused, naming it.
+#[test]
+fn shards_of_a_recorded_run_merge_into_its_report() {
+    let dir = temp_dir("baseline-shards");
+    let (plan_file, sc, rec) = files(&dir, &recording(12, 4, |_| 20.0, |_| 0.01));
+    let other = write(&dir, "other.csv", &recording(12, 5, |_| 20.0, |_| 0.01));
+    let other = other.display().to_string();
+    let run = |rec: &str| -> Vec<String> {
+        vec![
+            "simulate".into(),
+            plan_file.clone(),
+            "--scenarios".into(),
+            sc.clone(),
+            "--baseline".into(),
+            rec.into(),
+            "--trials".into(),
+            "23".into(),
+        ]
+    };
+    let whole = plan()
+        .args(run(&rec))
+        .args(["--format", "json"])
+        .expect(0)
+        .stdout;
+    let shard = |rec: &str, k: u64, n: u64| {
+        let out = plan()
+            .args(run(rec))
+            .args([
+                "--shard",
+                &format!("{k}/{n}"),
+                "--jobs",
+                &(1 + k % 2).to_string(),
+            ])
+            .expect(0);
+        write(&dir, &format!("{k}-{n}-{}.json", rec.len()), &out.stdout)
+    };
+    for n in [1, 2, 3] {
+        let paths: Vec<_> = (1..=n).map(|k| shard(&rec, k, n)).collect();
+        let merged = plan()
+            .arg("merge")
+            .args(&paths)
+            .args(["--format", "json"])
+            .expect(0)
+            .stdout;
+        assert_eq!(merged, whole, "{n} shards");
+    }
+    let mixed = [shard(&rec, 1, 2), shard(&other, 2, 2)];
+    let out = plan().arg("merge").args(&mixed).expect(1);
+    assert!(
+        out.stderr.contains("recording (--baseline)"),
+        "{}",
+        out.stderr
+    );
+}

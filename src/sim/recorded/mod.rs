@@ -53,6 +53,39 @@ pub(crate) const DEFAULT_BLOCK_MS: i64 = 3_600_000;
 /// Below this much recording to draw each block from, trials share too little of it.
 const MIN_POOL_MS: i64 = 6 * 3_600_000;
 
+/// A recording and the block length its trials are drawn in (`--baseline`, `--block`):
+/// what a run on a recording needs besides the plan, which builds its [`RecordedModel`].
+#[derive(Clone, Copy)]
+pub(crate) struct Baseline<'r> {
+    pub(crate) rec: &'r Recording,
+    pub(crate) block_ms: i64,
+}
+
+impl<'r> Baseline<'r> {
+    /// The trials' model for `plan`'s `rules` ([`RecordedModel::new`]).
+    pub(crate) fn model(
+        self,
+        plan: &CheckedPlan,
+        rules: &[AlertRule],
+        model: &Model<'_>,
+    ) -> RecordedModel<'r> {
+        RecordedModel::new(plan, rules, self.rec, model, self.block_ms)
+    }
+
+    /// The recording's mean rate of [`REQUESTS`] per second (None: it has none).
+    pub(crate) fn requests_per_second(self) -> Option<f64> {
+        let rec = self.rec;
+        let all: f64 = rec
+            .series
+            .iter()
+            .filter(|r| r.name == REQUESTS)
+            .flat_map(|r| r.values.iter().filter(|v| !v.is_nan()))
+            .sum();
+        let span_s = (rec.points.saturating_sub(1)) as f64 * rec.step_ms as f64 / 1000.0;
+        (all > 0.0 && span_s > 0.0).then(|| all / span_s)
+    }
+}
+
 /// What a recorded series becomes in a trial.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Role {

@@ -79,6 +79,38 @@ pub(crate) fn is_counter(name: &str) -> bool {
 }
 
 impl Recording {
+    /// A digest of the recording as trials read it (its grid, and every series' name,
+    /// labels and values there), as 32 hex digits: 128-bit FNV-1a, which tells recordings
+    /// apart (a shard of a run on one recording is not merged with a run on another) but is
+    /// no protection against a recording made to collide.
+    pub(crate) fn digest(&self) -> String {
+        const PRIME: u128 = 0x0000_0000_0100_0000_0000_0000_0000_013b;
+        let mut h: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
+        let mut eat = |bytes: &[u8]| {
+            for &b in bytes {
+                h ^= u128::from(b);
+                h = h.wrapping_mul(PRIME);
+            }
+        };
+        for n in [self.step_ms, self.start_ms, self.points as i64] {
+            eat(&n.to_le_bytes());
+        }
+        for s in &self.series {
+            eat(s.name.as_bytes());
+            for (k, v) in &s.labels {
+                eat(&[0]);
+                eat(k.as_bytes());
+                eat(&[1]);
+                eat(v.as_bytes());
+            }
+            eat(&[2]);
+            for v in &s.values {
+                eat(&v.to_bits().to_le_bytes());
+            }
+        }
+        format!("{h:032x}")
+    }
+
     /// Lays the traces of `files` (name, trace; absolute times) on one grid.
     pub(crate) fn new(files: Vec<(String, Trace)>) -> Result<Recording, RecordingError> {
         let names = files.iter().map(|(n, _)| n.clone()).collect();

@@ -27,8 +27,10 @@ pub(crate) mod written;
 
 use crate::lower::LoweredPlan;
 use crate::sim::montecarlo::{self, Settings};
+use crate::sim::recorded::Baseline;
 use crate::sim::scenario::Scenarios;
 use crate::sim::stats::Proportion;
+use crate::sim::synth::Model;
 use report::Report;
 use space::{Knob, Ranges, Variant};
 use space::{apply, current};
@@ -58,6 +60,9 @@ pub(crate) struct Ask<'a> {
     pub(crate) check_seed: Option<u64>,
     /// Run the refining pass ([`refine`]) after the coarse search: one more sweep.
     pub(crate) refine: bool,
+    /// The recording every trial is built from (`--baseline`), instead of the synthetic
+    /// traffic.
+    pub(crate) baseline: Option<Baseline<'a>>,
 }
 
 /// A tune's report, and the setting it recommends.
@@ -88,8 +93,12 @@ pub(crate) fn tune(
     if scenarios.scenarios.iter().all(|s| s.fault.is_none()) {
         return Err(TuneError::NoFault);
     }
-    // Each plan's knobs, at the request rate the scenarios simulate.
-    let rps = scenarios.traffic.requests_per_second;
+    // Each plan's knobs, at the request rate the trials have.
+    let rps = ask
+        .baseline
+        .and_then(Baseline::requests_per_second)
+        .unwrap_or(scenarios.traffic.requests_per_second);
+    let source = (scenarios, ask.baseline);
     let mut spaces = Vec::with_capacity(plans.len());
     for w in plans {
         spaces.push(space::knobs(&w.lowered, ask.ranges, rps).map_err(TuneError::Usage)?);
@@ -128,7 +137,7 @@ pub(crate) fn tune(
     let mut sweeps = Vec::with_capacity(plans.len());
     for (wi, w) in spaces.iter().enumerate() {
         let mut part = |d: u64, t: u64| progress(wi as u64 * t + d, count * t);
-        let mut sweep = sweep::run(&w.lowered, scenarios, w.knobs.clone(), settings, &mut part)
+        let mut sweep = sweep::run(&w.lowered, source, w.knobs.clone(), settings, &mut part)
             .map_err(TuneError::Stop)?;
         sweep.window = wi;
         sweeps.push(sweep);
@@ -193,7 +202,7 @@ pub(crate) fn tune(
         let mut part = |d: u64, t: u64| progress((count - 1) * t + d, count * t);
         let r = refine::run(
             (&spaces[b.window].lowered, &sweeps[b.window]),
-            scenarios,
+            source,
             &b,
             budget,
             settings,
@@ -292,7 +301,7 @@ pub(crate) fn tune(
                 &sweep_of(&sweeps, &refined, b).knobs,
                 &b.setting,
             );
-            let c = check(&tuned, scenarios, settings, seed, ask.budget);
+            let c = check(&tuned, source, settings, seed, ask.budget);
             // A tighter budget than the trials can show, or than any setting meets, has
             // nothing to offer: this setting stays, with its failed check.
             let tighter = (!c.within_budget && set_aside.len() < CHECK_RETRIES)
@@ -384,6 +393,7 @@ pub(crate) fn tune(
         set_aside,
         edits: Vec::new(),
         written: false,
+        recording: None,
     };
     let recommended = best.ok().map(|p| Recommended {
         window: p.window,
@@ -416,17 +426,20 @@ fn sweep_of<'s>(
 /// run on fresh trials.
 fn check(
     tuned: &LoweredPlan,
-    scenarios: &Scenarios,
+    (scenarios, baseline): (&Scenarios, Option<Baseline<'_>>),
     settings: Settings,
     seed: u64,
     budget: f64,
 ) -> report::Check {
-    let run = montecarlo::run(
-        tuned,
-        scenarios,
-        Settings { seed, ..settings },
-        &mut |_, _| {},
-    );
+    let settings = Settings { seed, ..settings };
+    let run = match baseline {
+        Some(b) => {
+            let model = Model::new(&tuned.plan, scenarios, &tuned.rules, settings.semantics);
+            let recorded = b.model(&tuned.plan, &tuned.rules, &model);
+            montecarlo::run_on_recording(tuned, scenarios, settings, &recorded, &mut |_, _| {})
+        }
+        None => montecarlo::run(tuned, scenarios, settings, &mut |_, _| {}),
+    };
     let mut healthy = (0, 0);
     let mut faulty = Vec::new();
     let mut names = Vec::new();

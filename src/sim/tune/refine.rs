@@ -55,6 +55,7 @@ use super::space::{self, Knob, Variant};
 use super::sweep::{self, Pass, Stop, Sweep};
 use crate::lower::{AlertRule, Condition, LoweredPlan, Rhs};
 use crate::sim::montecarlo::Settings;
+use crate::sim::recorded::Baseline;
 use crate::sim::scenario::Scenarios;
 use crate::sim::synth::Model;
 
@@ -254,7 +255,7 @@ fn round_guard(a: u64, b: u64) -> Option<u64> {
 /// refined sweep would not give the coarse recommendation its coarse figures.
 pub(crate) fn run(
     (lowered, sweep): (&LoweredPlan, &Sweep),
-    scenarios: &Scenarios,
+    (scenarios, baseline): (&Scenarios, Option<Baseline<'_>>),
     coarse: &Point,
     budget: f64,
     settings: Settings,
@@ -266,7 +267,14 @@ pub(crate) fn run(
     }
     let (knobs, model_rules) =
         space_of(lowered, &sweep.knobs, &coarse.setting, scenarios, settings);
-    let mut refined = sweep::run_for(lowered, scenarios, knobs, &model_rules, settings, progress)?;
+    let mut refined = sweep::run_for(
+        lowered,
+        (scenarios, baseline),
+        knobs,
+        &model_rules,
+        settings,
+        progress,
+    )?;
     refined.window = sweep.window;
     refined.pass = Pass::Refined;
     let setting = start(&sweep.knobs, &refined.knobs, &coarse.setting);

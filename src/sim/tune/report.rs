@@ -61,6 +61,9 @@ pub(crate) struct Report {
     pub(crate) edits: Vec<LineEdit>,
     /// Whether they were written into the plan (`--write`).
     pub(crate) written: bool,
+    /// With `--baseline`: the recording every trial was built from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) recording: Option<crate::sim::report::RecordingAssumptions>,
 }
 
 /// The refining pass ([`super::refine`]).
@@ -401,6 +404,10 @@ pub(crate) fn text(r: &Report) -> String {
         r.semantics,
         r.settings_tried
     );
+    if let Some(rec) = &r.recording {
+        s += "trials built from a recording of the healthy service (--baseline):\n";
+        s += &crate::sim::report::recording_lines(rec);
+    }
     s += &format!(
         "budget: at most {} of healthy releases rolled back (the upper end of the 95% interval)\n",
         percent(r.max_false_rollback)

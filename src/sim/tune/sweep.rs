@@ -30,10 +30,11 @@ use crate::lower::{LoweredPlan, RuleKind};
 use crate::sim::batch::{Batch, Group};
 use crate::sim::evaluator::{UNKNOWN, Verdict};
 use crate::sim::montecarlo::{
-    Chunk, Demands, Settings, chunks, extra_twin, moved_rules, needs_extra_twins, sharing,
-    trial_seed,
+    Chunk, Demands, RECORDED_BATCH, Settings, chunks, extra_twin, moved_rules, needs_extra_twins,
+    sharing, trial_seed,
 };
 use crate::sim::outcomes::RuleSet;
+use crate::sim::recorded::{Baseline, RecordedModel};
 use crate::sim::scenario::{FaultKind, Scenario, Scenarios};
 use crate::sim::synth::{FaultModel, Lanes, Model, QueryFailure};
 use std::cell::RefCell;
@@ -137,22 +138,30 @@ pub(crate) enum Stop {
 /// Runs the pass. Its numbers do not depend on `settings.jobs`.
 pub(crate) fn run(
     lowered: &LoweredPlan,
-    scenarios: &Scenarios,
+    (scenarios, baseline): (&Scenarios, Option<Baseline<'_>>),
     knobs: Vec<Knob>,
     settings: Settings,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Sweep, Stop> {
     let model = super::space::model_rules(lowered, &knobs);
-    run_for(lowered, scenarios, knobs, &model, settings, progress)
+    run_for(
+        lowered,
+        (scenarios, baseline),
+        knobs,
+        &model,
+        settings,
+        progress,
+    )
 }
 
 /// [`run`] with the model built for `model_rules` (at least
 /// [`super::space::model_rules`] of these knobs): the refining pass builds it for the
 /// coarse pass's thresholds too, so that its trials draw what the coarse pass's drew
-/// ([`super::refine`]).
+/// ([`super::refine`]). Trials are built from `baseline` when given, as `plan simulate
+/// --baseline` builds them.
 pub(crate) fn run_for(
     lowered: &LoweredPlan,
-    scenarios: &Scenarios,
+    (scenarios, baseline): (&Scenarios, Option<Baseline<'_>>),
     knobs: Vec<Knob>,
     model_rules: &[crate::lower::AlertRule],
     settings: Settings,
@@ -185,6 +194,13 @@ pub(crate) fn run_for(
     }
     let watched: Vec<usize> = knobs.iter().map(|k| k.rule).collect();
     let (batch, jobs) = sharing(Lanes::ring_bytes_per_lane(model), settings.jobs);
+    let recorded = baseline.map(|b| b.model(plan, model_rules, model));
+    // A recorded trial keeps its own series: small batches keep memory flat.
+    let batch = if recorded.is_some() {
+        RECORDED_BATCH
+    } else {
+        batch
+    };
     // The metrics every setting reads: each guard's request count too.
     let demands: Vec<Demands> = models
         .iter()
@@ -200,6 +216,7 @@ pub(crate) fn run_for(
         width,
         watched: &watched,
         demands: &demands,
+        recorded: recorded.as_ref(),
         seed: settings.seed,
     };
     let trials = settings.trials;
@@ -330,6 +347,8 @@ struct Job<'r, 's> {
     watched: &'r [usize],
     /// Per offset class.
     demands: &'r [Demands],
+    /// The recording trials are built from, if any.
+    recorded: Option<&'r RecordedModel<'r>>,
     seed: u64,
 }
 
@@ -447,7 +466,7 @@ impl Job<'_, '_> {
         let rules = &self.lowered.rules;
         let last_phase = self.lowered.plan.phases.len() - 1;
         let mut batch = Batch::new(
-            (model, &self.faults[si][chunk.class], None),
+            (model, &self.faults[si][chunk.class], self.recorded),
             rules,
             &model.schedule,
             trials,

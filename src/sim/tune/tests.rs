@@ -122,7 +122,7 @@ fn agrees_with(
     assert!(knobs.iter().any(Knob::tuned));
     let sweep = sweep::run(
         base,
-        scenarios,
+        (scenarios, None),
         knobs.clone(),
         settings(trials, 3),
         &mut |_, _| {},
@@ -166,8 +166,13 @@ fn agrees_on(
             }
             None => apply(base, knobs, &setting),
         };
-        let reference =
-            montecarlo::run_recorded(&plan, scenarios, settings(trials, 2), model, &mut |_, _| {});
+        let reference = montecarlo::run_recorded(
+            &plan,
+            (scenarios, None),
+            settings(trials, 2),
+            model,
+            &mut |_, _| {},
+        );
         let columns = sweep.columns(&setting);
         let twins = sweep.twin_rollbacks(&columns);
         for (si, r) in reference.results.iter().enumerate() {
@@ -294,13 +299,20 @@ fn the_sweep_does_not_depend_on_threads() {
     let k = knobs(&plan, &Ranges::default(), s.traffic.requests_per_second).expect("knobs");
     let a = sweep::run(
         &k.lowered,
-        &s,
+        (&s, None),
         k.knobs.clone(),
         settings(25, 1),
         &mut |_, _| {},
     )
     .expect("ordered");
-    let b = sweep::run(&k.lowered, &s, k.knobs, settings(25, 4), &mut |_, _| {}).expect("ordered");
+    let b = sweep::run(
+        &k.lowered,
+        (&s, None),
+        k.knobs,
+        settings(25, 4),
+        &mut |_, _| {},
+    )
+    .expect("ordered");
     for (x, y) in a.runs.iter().zip(&b.runs) {
         assert_eq!(x.fires, y.fires);
         assert_eq!(x.exposed, y.exposed);
@@ -451,7 +463,7 @@ fn the_refined_pass_agrees_and_keeps_the_coarse_figures() {
     let space = knobs(&plan, &Ranges::default(), s.traffic.requests_per_second).expect("knobs");
     let coarse = sweep::run(
         &space.lowered,
-        &s,
+        (&s, None),
         space.knobs.clone(),
         settings(trials, 3),
         &mut |_, _| {},
@@ -468,7 +480,7 @@ fn the_refined_pass_agrees_and_keeps_the_coarse_figures() {
     );
     let refined = refine::run(
         (&space.lowered, &coarse),
-        &s,
+        (&s, None),
         &rec,
         budget,
         settings(trials, 2),
