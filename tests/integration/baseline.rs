@@ -193,7 +193,7 @@ fn what_a_recording_cannot_give_is_refused() {
         .expect(2);
     assert!(
         out.stderr
-            .contains("no series of the recording gives `error_rate` (canary)"),
+            .contains("no series of the recording gives `error_rate` (canary, read from `http_requests_total`)"),
         "{}",
         out.stderr
     );

@@ -363,7 +363,29 @@ impl<'r> RecordedModel<'r> {
             let Some(pair) = pair else { continue };
             for (q, track) in pair.iter().zip([Track::Canary, Track::Stable]) {
                 if q.reads().is_empty() {
-                    missing.push(format!("`{}` ({})", plan.metrics[mi].name, track.as_str()));
+                    let m = &plan.metrics[mi];
+                    let mut names: Vec<String> = engine::program(&m.expr.promql(Some(track)))
+                        .map(|p| {
+                            p.selectors()
+                                .iter()
+                                .filter_map(|(s, _)| s.name.clone())
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    names.sort();
+                    names.dedup();
+                    let from = match names.as_slice() {
+                        [] => String::new(),
+                        names => format!(
+                            ", read from {}",
+                            names
+                                .iter()
+                                .map(|n| format!("`{n}`"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    };
+                    missing.push(format!("`{}` ({}{from})", m.name, track.as_str()));
                 }
             }
         }
