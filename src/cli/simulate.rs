@@ -491,18 +491,23 @@ pub(super) fn recorded_model<'r>(
     flags: &SimulateFlags,
 ) -> Result<(RecordedModel<'r>, Described), Error> {
     let scenarios = &input.scenarios;
-    let refused: Vec<Diagnostic> = recorded::unsupported(scenarios)
+    let model = crate::sim::synth::Model::new(
+        &lowered.plan,
+        scenarios,
+        &lowered.rules,
+        input.settings.semantics,
+    );
+    let block = flags.block_ms.unwrap_or(recorded::DEFAULT_BLOCK_MS);
+    let rm = RecordedModel::new(&lowered.plan, &lowered.rules, rec, &model, block);
+    let refused: Vec<Diagnostic> = recorded::unsupported(&rm, &lowered.plan, scenarios)
         .into_iter()
-        .map(|(i, key)| {
+        .map(|r| {
             Diagnostic::error(
                 "unrecorded-effect",
-                format!("/scenarios/{i}/fault/{key}"),
-                format!(
-                    "scenario `{}` sets `{key}`, which a trial built from a recording cannot carry yet (its faults may move failures, latency and crash the canary)",
-                    scenarios.scenarios[i].name
-                ),
+                format!("/scenarios/{}/fault/{}", r.scenario, r.key),
+                r.message,
             )
-            .with_hint("run this scenario without --baseline, or leave it out of the scenario file for a recorded run")
+            .with_hint(r.hint)
         })
         .collect();
     if !refused.is_empty() {
@@ -517,14 +522,6 @@ pub(super) fn recorded_model<'r>(
         eprint!("{}", summary(&findings, 1));
         return Err(Error::Findings { unreadable: false });
     }
-    let model = crate::sim::synth::Model::new(
-        &lowered.plan,
-        scenarios,
-        &lowered.rules,
-        input.settings.semantics,
-    );
-    let block = flags.block_ms.unwrap_or(recorded::DEFAULT_BLOCK_MS);
-    let rm = RecordedModel::new(&lowered.plan, &lowered.rules, rec, &model, block);
     let described = rm.describe(
         &lowered.plan,
         model.schedule.latest_end(),

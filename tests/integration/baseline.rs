@@ -161,27 +161,12 @@ fn a_daily_cycle_in_the_recording_reaches_the_trials_at_its_time_of_day() {
     );
 }
 
-/// A fault a recording cannot carry yet, a metric it does not give and a recording off its
-/// grid are refused, each naming what is wrong.
+/// A metric the recording does not give and a recording off its grid are refused, each
+/// naming what is wrong (a fault effect it cannot carry: [`gauge_faults_move_the_canarys_own_recorded_gauges`]).
 #[test]
 fn what_a_recording_cannot_give_is_refused() {
     let dir = temp_dir("baseline-refused");
-    let (plan_file, _, rec) = files(&dir, &recording(2, 1, |_| 20.0, |_| 0.01));
-    let memory = write(
-        &dir,
-        "memory.yaml",
-        "scenarios:\n  - name: m\n    fault: { kind: step, onset: 1h, memory_usage: 95% }\n",
-    );
-    let out = plan()
-        .args(["simulate", &plan_file, "--baseline", &rec, "--scenarios"])
-        .arg(&memory)
-        .expect(1);
-    assert!(
-        out.stderr.contains("memory.yaml:3:")
-            && out.stderr.contains("scenario `m` sets `memory_usage`"),
-        "{}",
-        out.stderr
-    );
+    let (plan_file, _, _) = files(&dir, &recording(2, 1, |_| 20.0, |_| 0.01));
     let no_errors = write(
         &dir,
         "up-only.csv",
@@ -313,6 +298,233 @@ fn recordings_in_pieces_with_gaps_or_at_two_steps_are_joined_flagged_or_refused(
     let out = run(&[&rec], &["--block", "1s"], 2);
     assert!(
         out.stderr.contains("a block of 1s does not fit"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// A plan whose rules read the built-in memory and CPU metrics, a custom gauge and a
+/// custom rate (which a fault's `metrics` cannot move on a recording).
+const GAUGE_PLAN: &str = "name: gauges
+release: { from: v1, to: v2 }
+service: { name: app, image: acme/app, port: 8080 }
+routing: { listen: 80, sticky: { cookie: uid } }
+monitoring: { window: 2m, evaluation_interval: 1m }
+traffic: { requests_per_second: 20 }
+phases:
+  - { name: canary, traffic: 20%, duration: 1h }
+  - { name: full, traffic: 100%, duration: 30m }
+metrics:
+  queue_depth:
+    description: Jobs waiting
+    query: max(queue_depth{service=\"$service\",track=\"$track\"})
+    unit: count
+    bad: high
+  jobs_per_second:
+    description: Jobs done per second
+    query: sum(rate(jobs_total{service=\"$service\",track=\"$track\"}[$window]))
+    unit: per_second
+    bad: low
+rollback_conditions:
+  - { metric: memory_usage, threshold: 80%, duration: 2m }
+  - { metric: cpu_usage, threshold: 0.7, duration: 1m }
+  - { metric: queue_depth, threshold: 50, duration: 1m }
+  - { metric: jobs_per_second, threshold: 0.1, duration: 1m }
+";
+
+/// Two days of 15s scrapes of one instance: 20 req/s (0.1% failing), memory at half its
+/// 1 GB limit give or take 0.4%, CPU busy 0.28 to 0.32 of a second per second, a queue
+/// of 7 to 13 jobs and 2 jobs done a second.
+fn gauge_recording(seed: u64) -> String {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let uniform = |rng: &mut Xoshiro256PlusPlus, lo: f64, hi: f64| {
+        rand_distr::Uniform::new(lo, hi).unwrap().sample(rng)
+    };
+    let start = 1_714_521_600u64;
+    let (mut ok, mut failed, mut cpu, mut jobs) = (0u64, 0u64, 0.0f64, 0u64);
+    let mut out = String::from("timestamp,series,labels,value\n");
+    for i in 0..48 * 240u64 {
+        let t = start + 15 * i;
+        if i > 0 {
+            let n = Poisson::new(300.0).unwrap().sample(&mut rng) as u64;
+            let f = Binomial::new(n, 0.001).unwrap().sample(&mut rng);
+            ok += n - f;
+            failed += f;
+            cpu += 15.0 * uniform(&mut rng, 0.28, 0.32);
+            jobs += Poisson::new(30.0).unwrap().sample(&mut rng) as u64;
+        }
+        let used = 5e8 + uniform(&mut rng, -4e6, 4e6);
+        let queue = uniform(&mut rng, 7.0, 13.0);
+        writeln!(out, "{t},http_requests_total,code=200,{ok}").unwrap();
+        writeln!(out, "{t},http_requests_total,code=500,{failed}").unwrap();
+        writeln!(out, "{t},up,,1").unwrap();
+        writeln!(out, "{t},container_memory_working_set_bytes,,{used}").unwrap();
+        writeln!(out, "{t},container_spec_memory_limit_bytes,,1000000000").unwrap();
+        writeln!(out, "{t},process_cpu_seconds_total,,{cpu}").unwrap();
+        writeln!(out, "{t},queue_depth,,{queue}").unwrap();
+        writeln!(out, "{t},jobs_total,,{jobs}").unwrap();
+    }
+    out
+}
+
+/// Gauge faults on a recording move the canary's own recorded paths, each caught when its
+/// rule should be and when, by hand:
+/// - a memory leak to 90% over 30 minutes (30 one-minute steps of the evaluation interval,
+///   level `k` from `k - 1` minutes after the onset): the usage `0.5 + k/30 · 0.4 ± 0.004`
+///   first passes 80% at `k = 23` (22/30 gives at most 0.7973, 23/30 at least 0.8027), at
+///   scrapes from 22 minutes after the onset; the first evaluation that reads one is a
+///   minute later (its scrapes come before it), and the rule's `for: 2m` rolls back at 25
+///   minutes, 1,500 s, in every trial;
+/// - CPU stepped to 90%: `rate()` over 2 minutes reads only stepped spans from the second
+///   evaluation after the onset (the first holds at most 59 s of 105 s moved: at most
+///   `0.3 + 0.6 · 59/105 + 0.02 < 0.7`), and `for: 1m` rolls back at 180 s; stepped to 60%
+///   it stays under 0.7 and is never caught;
+/// - the queue moved to 100 (from its recorded mean 10 by 90): over 50 from the first
+///   scrape after the onset, read by the next evaluation, rolled back 2 minutes in.
+///
+/// The healthy scenario, and every faulty trial's healthy twin, never roll back. An effect
+/// of no clear meaning on a recording (a custom metric read through a counter's rate) is
+/// refused at its line, naming the metrics a recording can move.
+#[test]
+fn gauge_faults_move_the_canarys_own_recorded_gauges() {
+    let dir = temp_dir("baseline-gauges");
+    let plan_file = write(&dir, "plan.yaml", GAUGE_PLAN).display().to_string();
+    let rec = write(&dir, "recording.csv", &gauge_recording(21))
+        .display()
+        .to_string();
+    let sc = write(
+        &dir,
+        "scenarios.yaml",
+        "trials: 200
+scenarios:
+  - name: healthy
+  - name: leak
+    fault: { kind: leak, onset: 10m, ramp: 30m, memory_usage: 90% }
+  - name: cpu
+    fault: { kind: step, onset: 10m, cpu_usage: 90% }
+  - name: cpu-under
+    fault: { kind: step, onset: 10m, cpu_usage: 60% }
+  - name: queue
+    fault: { kind: step, onset: 10m, metrics: { queue_depth: 100 } }
+",
+    )
+    .display()
+    .to_string();
+    let r = json(&[&plan_file, "--scenarios", &sc, "--baseline", &rec]);
+    assert_eq!(rate(&r, "healthy", "false_rollback").0, 0.0);
+    assert_eq!(
+        r["twins"]["false_rollback"]["probability"], 0.0,
+        "{}",
+        r["twins"]
+    );
+    for (name, seconds) in [("leak", 1500.0), ("cpu", 180.0), ("queue", 120.0)] {
+        let s = scenario(&r, name);
+        assert_eq!(rate(&r, name, "caught").0, 1.0, "{name}: {s}");
+        assert_eq!(rate(&r, name, "rolled_back_anyway").0, 0.0, "{name}: {s}");
+        for q in ["median", "p99"] {
+            assert_eq!(
+                s["time_to_catch_seconds"][q], seconds,
+                "{name} {q}: {}",
+                s["time_to_catch_seconds"]
+            );
+        }
+    }
+    assert_eq!(
+        rate(&r, "cpu-under", "rollback").0,
+        0.0,
+        "{}",
+        scenario(&r, "cpu-under")
+    );
+    let refused = write(
+        &dir,
+        "refused.yaml",
+        "scenarios:\n  - name: jobs\n    fault:\n      kind: step\n      onset: 10m\n      metrics: { jobs_per_second: 1 }\n",
+    );
+    let out = plan()
+        .args(["simulate", &plan_file, "--baseline", &rec, "--scenarios"])
+        .arg(&refused)
+        .expect(1);
+    assert!(
+        out.stderr.contains("refused.yaml:6:")
+            && out
+                .stderr
+                .contains("scenario `jobs` moves `jobs_per_second`")
+            && out
+                .stderr
+                .contains("of this plan's custom metrics, it can move `queue_depth`"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// `series` effects on a recording: a modelled gauge's `mean` shifts the recorded gauge of
+/// its name (the queue to 100, caught as the custom metric's shift is: 120 s); a
+/// `per_request` counter's events per request scale the canary's events (the recording's
+/// 2 jobs per 20 requests, 0.1, cut to 0.01: the canary's 0.4 jobs a second fall to 0.04,
+/// under the rule's 0.1 once the 2-minute window holds only cut spans, the second
+/// evaluation after the onset, then `for: 1m`: 180 s; raised to 0.2 it never rolls back).
+/// An `of` counter's share is refused at its line, saying why.
+#[test]
+fn series_effects_move_recorded_gauges_and_events_per_request() {
+    let dir = temp_dir("baseline-series");
+    let plan_file = write(&dir, "plan.yaml", GAUGE_PLAN).display().to_string();
+    let rec = write(&dir, "recording.csv", &gauge_recording(22))
+        .display()
+        .to_string();
+    let models = "baseline:
+  series:
+    queue_depth: { gauge: { mean: 10, noise: 2 } }
+    jobs_total: { counter: { per_request: 0.1 } }
+    failed_jobs_total: { counter: { of: jobs_total, share: 1% } }
+";
+    let sc = write(
+        &dir,
+        "scenarios.yaml",
+        &format!(
+            "trials: 200
+{models}scenarios:
+  - name: healthy
+  - name: queue
+    fault: {{ kind: step, onset: 10m, series: {{ queue_depth: {{ mean: 100 }} }} }}
+  - name: fewer-jobs
+    fault: {{ kind: step, onset: 10m, series: {{ jobs_total: {{ per_request: 0.01 }} }} }}
+  - name: more-jobs
+    fault: {{ kind: step, onset: 10m, series: {{ jobs_total: {{ per_request: 0.2 }} }} }}
+"
+        ),
+    )
+    .display()
+    .to_string();
+    let r = json(&[&plan_file, "--scenarios", &sc, "--baseline", &rec]);
+    assert_eq!(rate(&r, "healthy", "false_rollback").0, 0.0);
+    for (name, seconds) in [("queue", 120.0), ("fewer-jobs", 180.0)] {
+        let s = scenario(&r, name);
+        assert_eq!(rate(&r, name, "caught").0, 1.0, "{name}: {s}");
+        assert_eq!(s["time_to_catch_seconds"]["median"], seconds, "{name}: {s}");
+    }
+    assert_eq!(
+        rate(&r, "more-jobs", "rollback").0,
+        0.0,
+        "{}",
+        scenario(&r, "more-jobs")
+    );
+    let refused = write(
+        &dir,
+        "refused.yaml",
+        &format!(
+            "{models}scenarios:\n  - name: failing\n    fault:\n      kind: step\n      onset: 10m\n      series: {{ failed_jobs_total: {{ share: 50% }} }}\n"
+        ),
+    );
+    let out = plan()
+        .args(["simulate", &plan_file, "--baseline", &rec, "--scenarios"])
+        .arg(&refused)
+        .expect(1);
+    assert!(
+        out.stderr.contains("refused.yaml:11:")
+            && out.stderr.contains("moves `failed_jobs_total`'s `share`")
+            && out
+                .stderr
+                .contains("counts a share of `jobs_total`'s events"),
         "{}",
         out.stderr
     );

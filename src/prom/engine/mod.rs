@@ -20,7 +20,7 @@ mod functions;
 mod labels;
 mod node;
 
-pub(crate) use expr::{Expr, Selector, compile};
+pub(crate) use expr::{AggOp, Expr, Selector, compile};
 pub(crate) use node::EvalError;
 
 use super::{Semantics, Series};

@@ -16,10 +16,43 @@
 //!   baseline's `tail_factor` too. Within its bucket interval a request's latency is
 //!   taken as uniform, so the multiplied latency falls in each interval in proportion to
 //!   the overlap ([`move_by`]); requests above the last finite bound stay there.
+//! - **Gauge levels** ([`Levels`], [`shift_own`]). A gauge effect's level is the canary's
+//!   level at full effect, as in the synthetic model, whose gauges are `mean + shift +
+//!   noise`: on a recording the canary's own path through a gauge is moved, at each scrape
+//!   `t`, by `intensity(t) · affected · (level - m)`, `m` the recording's mean of that
+//!   series, and keeps its own fluctuations around it. The shift stops at 0 and, for a
+//!   ratio, at 1 (a recorded value already past them is left there). `memory_usage` moves
+//!   the built-in memory metric's used bytes by the shift times their limit at that scrape
+//!   (so that used / limit moves by the shift), each instance's from its own mean ratio; a
+//!   fault's `metrics` move a custom metric whose query reads one recorded gauge directly
+//!   (the selector, or `sum`, `avg`, `min` or `max` of it); a `series` effect's `mean`
+//!   every recorded gauge of its name.
+//! - **CPU** is a counter of busy seconds per instance: `cpu_usage` adds `intensity ·
+//!   affected · (level - m) · seconds` to each of the canary's span increases, `m` the
+//!   recording's mean busy seconds per second of that instance and the intensity the
+//!   span's mean, never below 0.
+//! - **Events per request.** A `series` effect's `per_request` (a `per_request` counter's
+//!   events per request at full effect) moves the recording's own, `h` (the series' events
+//!   over [`REQUESTS`]' over the whole recording), to `h + intensity · affected · (level -
+//!   h)`: fewer keep each canary event with the ratio of the two (a binomial thinning);
+//!   more add a Poisson count of the difference times the canary's requests in the span,
+//!   shared among the series' label sets as the recording shares them.
+//!
+//! What has no clear meaning on a recording is refused ([`Levels::refused`]), naming the
+//! effect: a custom metric read through a counter or a ratio, an `of` counter's share, a
+//! split, a histogram's buckets.
 
+use super::{Channel, Role};
+use crate::check::{Builtin, CheckedPlan, REQUESTS};
+use crate::model::Unit;
+use crate::pointer;
+use crate::prom::Series;
+use crate::prom::engine::{self, AggOp, Expr};
+use crate::promql::{MetricExpr, Track};
+use crate::sim::scenario::{Fault, Scenarios, SeriesKind};
 use crate::sim::synth::Faults;
 use rand::rngs::Xoshiro256PlusPlus;
-use rand_distr::{Binomial, Distribution};
+use rand_distr::{Binomial, Distribution, Poisson};
 
 /// The fault's mean intensity over `(t0, t1]` for a canary serving `canary_rps`.
 pub(super) fn mean_intensity(f: &dyn Faults, (t0, t1): (i64, i64), canary_rps: f64) -> f64 {
@@ -99,9 +132,489 @@ pub(super) fn move_by(
     counts[last] += left;
 }
 
+/// A fault effect a recorded trial cannot carry.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Refused {
+    pub(crate) scenario: usize,
+    /// The effect's pointer under its fault (`metrics/NAME`, `series/NAME/PARAM`).
+    pub(crate) key: String,
+    pub(crate) message: String,
+    pub(crate) hint: String,
+}
+
+/// A gauge the fault can move on the canary: its channel, the recording's mean of it, and
+/// the most a shift takes it to (1 for a ratio).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct GaugeLevel {
+    channel: usize,
+    mean: f64,
+    ceiling: f64,
+}
+
+/// What a fault can move of the canary's own recorded series, worked out once per run.
+#[derive(Debug, Default)]
+pub(super) struct Levels {
+    /// The built-in memory metric's used-bytes channels: each with its limit's channel and
+    /// the recording's mean ratio of the two.
+    memory: Vec<(usize, usize, f64)>,
+    /// The built-in CPU metric's busy-seconds channels: each with the recording's mean busy
+    /// seconds per second.
+    cpu: Vec<(usize, f64)>,
+    /// Per plan metric: the one recorded gauge its query reads directly, or why not.
+    custom: Vec<Result<GaugeLevel, String>>,
+    /// Per series model (`baseline.series`): what its effect moves on a recording.
+    series: Vec<SeriesLevel>,
+}
+
+/// A counter's channel, its events per request in the recording, whether they are whole.
+type EventChannel = (usize, f64, bool);
+
+#[derive(Debug, Clone, PartialEq)]
+enum SeriesLevel {
+    /// A gauge's recorded series of that name (None of them: why).
+    Gauge(Result<Vec<GaugeLevel>, String>),
+    /// A `per_request` counter: per channel of its name, its events per request in the
+    /// recording and whether its increases are whole; and theirs together.
+    PerRequest(Result<(Vec<EventChannel>, f64), String>),
+    /// Nothing a recording can carry (its effects are refused by kind).
+    Other,
+}
+
+/// The mean of the values that are there (None: none).
+fn mean(values: impl Iterator<Item = f64>) -> Option<f64> {
+    let (mut sum, mut n) = (0.0, 0u64);
+    for v in values.filter(|v| !v.is_nan()) {
+        sum += v;
+        n += 1;
+    }
+    (n > 0).then(|| sum / n as f64)
+}
+
+/// The one instant selector a query reads directly, as a gauge read as it is: the
+/// selector itself, or `sum`, `avg`, `min` or `max` of it (the same value over one series).
+fn direct_selector(e: &Expr) -> Option<&engine::Selector> {
+    match e {
+        Expr::Select(s) if s.offset_ms == 0 => Some(s),
+        Expr::Aggregate {
+            op: AggOp::Sum | AggOp::Avg | AggOp::Min | AggOp::Max,
+            param: None,
+            arg,
+            ..
+        } => direct_selector(arg),
+        _ => None,
+    }
+}
+
+impl Levels {
+    /// The levels of `rec`'s series (as `channels` of `templates`) for `plan`.
+    pub(super) fn new(
+        plan: &CheckedPlan,
+        scenarios: &Scenarios,
+        (rec, step_ms): (&super::Recording, i64),
+        channels: &[Channel],
+        templates: &[Series],
+    ) -> Levels {
+        let values = |c: usize| rec.series[channels[c].rec].values.iter().copied();
+        let counter = |c: usize| rec.series[channels[c].rec].counter;
+        let program = |expr: &MetricExpr| engine::program(&expr.promql(Some(Track::Canary))).ok();
+        // The channels whose canary series `sel` selects.
+        let selected = |sel: &engine::Selector| -> Vec<usize> {
+            (0..channels.len())
+                .filter(|&c| {
+                    let t = &templates[channels[c].canary];
+                    sel.matches(&t.name, &t.labels)
+                })
+                .collect()
+        };
+        let mut levels = Levels::default();
+        for m in &plan.metrics {
+            match (m.builtin, &m.expr) {
+                (Some(Builtin::MemoryUsage), MetricExpr::GaugeRatioMax { .. }) => {
+                    let Some(p) = program(&m.expr) else { continue };
+                    let sels = p.selectors();
+                    let [(num, _), (den, _)] = sels[..] else {
+                        continue;
+                    };
+                    let dens = selected(den);
+                    for c in selected(num).into_iter().filter(|&c| !counter(c)) {
+                        // `num / den` matches on every label but the name.
+                        let labels = &templates[channels[c].canary].labels;
+                        let Some(&d) = dens.iter().find(|&&d| {
+                            !counter(d) && &templates[channels[d].canary].labels == labels
+                        }) else {
+                            continue;
+                        };
+                        let ratios = values(c)
+                            .zip(values(d))
+                            .map(|(u, l)| if l > 0.0 { u / l } else { f64::NAN });
+                        if let Some(r) = mean(ratios) {
+                            levels.memory.push((c, d, r));
+                        }
+                    }
+                }
+                (Some(Builtin::CpuUsage), MetricExpr::AvgRate { .. }) => {
+                    let Some(p) = program(&m.expr) else { continue };
+                    for (sel, _) in p.selectors() {
+                        for c in selected(sel) {
+                            if counter(c)
+                                && channels[c].role == Role::Own
+                                && let Some(busy) = mean(values(c))
+                            {
+                                levels.cpu.push((c, busy / (step_ms as f64 / 1000.0)));
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+            let custom = if !m.is_custom() {
+                Err("it is not a custom metric".into())
+            } else {
+                let query = m.expr.promql(Some(Track::Canary));
+                match program(&m.expr).as_ref().and_then(direct_selector) {
+                    None => Err(format!(
+                        "its query `{query}` is not one gauge read directly"
+                    )),
+                    Some(sel) => match selected(sel)[..] {
+                        [c] if !counter(c) => mean(values(c))
+                            .map(|mean| GaugeLevel {
+                                channel: c,
+                                mean,
+                                ceiling: if m.unit == Unit::Ratio {
+                                    1.0
+                                } else {
+                                    f64::INFINITY
+                                },
+                            })
+                            .ok_or_else(|| {
+                                format!("the recording has no value of `{}`", sel.text())
+                            }),
+                        [_] => Err(format!("its query `{query}` reads a counter")),
+                        ref cs => Err(format!(
+                            "its query `{query}` reads {} recorded series, not one",
+                            cs.len()
+                        )),
+                    },
+                }
+            };
+            levels.custom.push(custom);
+        }
+        let requests: f64 = (0..channels.len())
+            .filter(|&c| rec.series[channels[c].rec].name == REQUESTS)
+            .map(|c| values(c).filter(|v| !v.is_nan()).sum::<f64>())
+            .sum();
+        for model in &scenarios.baseline.series {
+            let named: Vec<usize> = (0..channels.len())
+                .filter(|&c| rec.series[channels[c].rec].name == model.name)
+                .collect();
+            let level = match model.kind {
+                _ if model.histogram.is_some() => SeriesLevel::Other,
+                SeriesKind::Gauge(_) => {
+                    let gauges: Vec<GaugeLevel> = named
+                        .iter()
+                        .filter(|&&c| !counter(c))
+                        .filter_map(|&c| {
+                            mean(values(c)).map(|mean| GaugeLevel {
+                                channel: c,
+                                mean,
+                                ceiling: f64::INFINITY,
+                            })
+                        })
+                        .collect();
+                    SeriesLevel::Gauge(if gauges.is_empty() {
+                        Err(format!(
+                            "the recording has no gauge `{}` with a value",
+                            model.name
+                        ))
+                    } else {
+                        Ok(gauges)
+                    })
+                }
+                SeriesKind::PerRequest(_) => {
+                    let counts: Vec<EventChannel> = named
+                        .iter()
+                        .filter_map(|&c| match channels[c].role {
+                            Role::Traffic { whole } => {
+                                Some((c, values(c).filter(|v| !v.is_nan()).sum::<f64>(), whole))
+                            }
+                            Role::Own => None,
+                        })
+                        .collect();
+                    let events: f64 = counts.iter().map(|x| x.1).sum();
+                    SeriesLevel::PerRequest(if counts.is_empty() {
+                        Err(format!("the recording has no counter `{}`", model.name))
+                    } else if requests <= 0.0 {
+                        Err(format!(
+                            "the recording has no `{REQUESTS}` requests to count `{}`'s events per request by",
+                            model.name
+                        ))
+                    } else if events <= 0.0 {
+                        Err(format!(
+                            "the recording has no `{}` event, so no events per request to move",
+                            model.name
+                        ))
+                    } else {
+                        Ok((
+                            counts
+                                .into_iter()
+                                .map(|(c, n, whole)| (c, n / requests, whole))
+                                .collect(),
+                            events / requests,
+                        ))
+                    })
+                }
+                SeriesKind::Of { .. } => SeriesLevel::Other,
+            };
+            levels.series.push(level);
+        }
+        levels
+    }
+
+    /// The effects of `scenarios`' faults a recorded trial cannot carry.
+    pub(super) fn refused(&self, plan: &CheckedPlan, scenarios: &Scenarios) -> Vec<Refused> {
+        let mut out = Vec::new();
+        let movable: Vec<&str> = plan
+            .metrics
+            .iter()
+            .zip(&self.custom)
+            .filter(|(_, c)| c.is_ok())
+            .map(|(m, _)| m.name.as_str())
+            .collect();
+        let can_move = if movable.is_empty() {
+            "none of this plan's custom metrics is read so".to_string()
+        } else {
+            format!(
+                "of this plan's custom metrics, it can move {}",
+                movable
+                    .iter()
+                    .map(|n| format!("`{n}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        for (i, s) in scenarios.scenarios.iter().enumerate() {
+            let Some(f) = &s.fault else { continue };
+            for &(mi, _) in &f.metrics {
+                if let Err(why) = &self.custom[mi] {
+                    let name = &plan.metrics[mi].name;
+                    out.push(Refused {
+                        scenario: i,
+                        key: format!("metrics/{}", pointer::escape(name)),
+                        message: format!(
+                            "scenario `{}` moves `{name}`, but {why}: a trial built from a recording moves a custom metric only where its query reads one recorded gauge directly (the selector, or `sum`, `avg`, `min` or `max` of it), whose level it shifts; {can_move}",
+                            s.name
+                        ),
+                        hint: "move the raw series the query reads instead, modelled under `baseline.series` (a gauge's `mean`, a `per_request` counter's events per request, in the fault's `series`), or run this scenario without --baseline".into(),
+                    });
+                }
+            }
+            for e in &f.series {
+                let model = &scenarios.baseline.series[e.series];
+                let name = &model.name;
+                let at = |param: &str| format!("series/{}/{param}", pointer::escape(name));
+                let hint = "run this scenario without --baseline, or move what the recording has a level for: a gauge's `mean`, a `per_request` counter's events per request";
+                let mut refuse = |param: &str, why: String| {
+                    out.push(Refused {
+                        scenario: i,
+                        key: at(param),
+                        message: format!("scenario `{}` moves `{name}`'s `{param}`, which a trial built from a recording cannot carry: {why}", s.name),
+                        hint: hint.to_string(),
+                    });
+                };
+                if model.histogram.is_some() {
+                    let param = if e.buckets.is_some() {
+                        "buckets"
+                    } else {
+                        "per_request"
+                    };
+                    refuse(
+                        param,
+                        format!(
+                            "`{name}` is a histogram, and the recording gives its own observations and bucket shares, not the model's"
+                        ),
+                    );
+                    continue;
+                }
+                if e.split.is_some() {
+                    let label = model.split.as_ref().map_or("", |s| s.label.as_str());
+                    refuse(
+                        "split",
+                        format!(
+                            "the recording's events carry their own `{label}` values, and which of them the fault would give another is not recorded"
+                        ),
+                    );
+                }
+                if e.share.is_some() {
+                    let parent = match model.kind {
+                        SeriesKind::Of { parent, .. } => {
+                            scenarios.baseline.series[parent].name.as_str()
+                        }
+                        _ => "",
+                    };
+                    refuse(
+                        "share",
+                        format!(
+                            "`{name}` counts a share of `{parent}`'s events, and the recording does not say which of them it counted"
+                        ),
+                    );
+                }
+                match (&self.series[e.series], e.mean, e.per_request) {
+                    (SeriesLevel::Gauge(Err(why)), Some(_), _) => refuse("mean", why.clone()),
+                    (SeriesLevel::PerRequest(Err(why)), _, Some(_)) => {
+                        refuse("per_request", why.clone())
+                    }
+                    _ => {}
+                }
+            }
+        }
+        out
+    }
+
+    /// Whether `fault` moves any of the canary's own gauges or counters here.
+    #[inline]
+    fn moved_by(fault: &Fault) -> bool {
+        fault.memory_usage.is_some()
+            || fault.cpu_usage.is_some()
+            || !fault.metrics.is_empty()
+            || !fault.series.is_empty()
+    }
+}
+
+/// A gauge's value `v` moved by `d`, the shift stopping at 0 and at `ceiling` (a value
+/// already past one is not moved further past it).
+pub(super) fn shifted(v: f64, d: f64, ceiling: f64) -> f64 {
+    if d < 0.0 {
+        (v + d).max(v.min(0.0))
+    } else {
+        (v + d).min(v.max(ceiling))
+    }
+}
+
+/// Moves the canary's gauges at a scrape (`canary`, per channel: the value scraped, NaN:
+/// none) by `fault` at intensity `intensity` (the scrape's).
+fn shift_gauges(levels: &Levels, fault: &Fault, intensity: f64, canary: &mut [f64]) {
+    let s = intensity * fault.affected();
+    if s <= 0.0 {
+        return;
+    }
+    let gauge = |canary: &mut [f64], g: &GaugeLevel, level: f64| {
+        let v = canary[g.channel];
+        if !v.is_nan() {
+            canary[g.channel] = shifted(v, s * (level - g.mean), g.ceiling);
+        }
+    };
+    if let Some(level) = fault.memory_usage {
+        for &(c, d, mean) in &levels.memory {
+            let (used, limit) = (canary[c], canary[d]);
+            // No limit (0) at this scrape: the query leaves the instance out.
+            if !used.is_nan() && limit > 0.0 {
+                canary[c] = shifted(used, s * (level - mean) * limit, limit);
+            }
+        }
+    }
+    for &(mi, level) in &fault.metrics {
+        if let Some(Ok(g)) = levels.custom.get(mi) {
+            gauge(canary, g, level);
+        }
+    }
+    for e in &fault.series {
+        if let (Some(level), Some(SeriesLevel::Gauge(Ok(gs)))) =
+            (e.mean, levels.series.get(e.series))
+        {
+            for g in gs {
+                gauge(canary, g, level);
+            }
+        }
+    }
+}
+
+/// Moves the canary's own values of the scrape span `(t0, t]` by the fault: `canary` per
+/// channel, a gauge's value at `t` or a counter's increase over the span (NaN: no sample);
+/// `span` the fault's mean intensity over the span and the canary's requests in it. Only a
+/// counter of events per request moved up or down draws (from `rng`, the fault's stream).
+pub(super) fn shift_own(
+    (levels, faults): (&Levels, &dyn Faults),
+    (t0, t): (i64, i64),
+    (span_intensity, requests): (f64, f64),
+    rng: &mut Xoshiro256PlusPlus,
+    canary: &mut [f64],
+) {
+    let Some(fault) = faults.fault().filter(|f| Levels::moved_by(f)) else {
+        return;
+    };
+    let seconds = (t - t0) as f64 / 1000.0;
+    let at_t = faults.intensity(faults.level_at(t, requests / seconds));
+    shift_gauges(levels, fault, at_t, canary);
+    let s = span_intensity * fault.affected();
+    if s <= 0.0 {
+        return;
+    }
+    if let Some(level) = fault.cpu_usage {
+        for &(c, mean) in &levels.cpu {
+            // Busy seconds cannot go backwards: a shift down stops at an idle span.
+            if !canary[c].is_nan() {
+                canary[c] = (canary[c] + s * (level - mean) * seconds).max(0.0);
+            }
+        }
+    }
+    for e in &fault.series {
+        let (Some(level), Some(SeriesLevel::PerRequest(Ok((per, h))))) =
+            (e.per_request, levels.series.get(e.series))
+        else {
+            continue;
+        };
+        let ratio = (h + s * (level - h)) / h;
+        for &(c, hc, whole) in per {
+            let k = canary[c];
+            if k.is_nan() {
+                continue;
+            }
+            canary[c] = match (whole, ratio < 1.0) {
+                (true, true) => binomial(rng, k as u64, ratio) as f64,
+                (true, false) => {
+                    let extra = requests * hc * (ratio - 1.0);
+                    k + Poisson::new(extra).map_or(0.0, |p| p.sample(rng))
+                }
+                (false, _) => k * ratio,
+            };
+        }
+    }
+}
+
+/// Moves the canary's gauges at scrape 0 (at `t`), written in `series` as `channels`'
+/// canary templates: the fault at its intensity then.
+pub(super) fn shift_first(
+    (levels, faults): (&Levels, &dyn Faults),
+    channels: &[Channel],
+    t: i64,
+    series: &mut [Series],
+) {
+    let Some(fault) = faults.fault().filter(|f| Levels::moved_by(f)) else {
+        return;
+    };
+    let intensity = faults.intensity(faults.level_at(t, 0.0));
+    if intensity <= 0.0 {
+        return;
+    }
+    let last = |s: &Series| {
+        s.samples
+            .last()
+            .filter(|x| x.t == t)
+            .map_or(f64::NAN, |x| x.v)
+    };
+    let mut values: Vec<f64> = channels.iter().map(|ch| last(&series[ch.canary])).collect();
+    shift_gauges(levels, fault, intensity, &mut values);
+    for (ch, v) in channels.iter().zip(values) {
+        if let Some(x) = series[ch.canary].samples.last_mut().filter(|x| x.t == t) {
+            x.v = v;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sim::scenario::FaultKind;
     use rand::SeedableRng;
 
     #[test]
@@ -138,5 +651,163 @@ mod tests {
         let mut counts = [0, 0, 100, 0];
         move_by(&mut rng, &mut counts, &les, (2, 100), 10.0);
         assert_eq!(counts, [0, 0, 0, 100]);
+    }
+
+    /// A fault at a fixed intensity from its onset (a leak's ramp is not looked at).
+    struct Fixed(Fault, f64);
+
+    impl Faults for Fixed {
+        fn fault(&self) -> Option<&Fault> {
+            Some(&self.0)
+        }
+        fn level_at(&self, t: i64, _: f64) -> usize {
+            usize::from(t >= self.0.onset_ms)
+        }
+        fn intensity(&self, level: usize) -> f64 {
+            if level == 0 { 0.0 } else { self.1 }
+        }
+        fn down_from(&self) -> Option<i64> {
+            None
+        }
+        fn next_change(&self, _: i64) -> Option<i64> {
+            None
+        }
+    }
+
+    #[test]
+    fn a_shift_stops_at_zero_and_at_the_ceiling() {
+        assert_eq!(shifted(0.5, 0.25, 1.0), 0.75);
+        assert_eq!(shifted(0.9, 0.25, 1.0), 1.0);
+        // Already past the ceiling (or below 0): not moved further.
+        assert_eq!(shifted(1.2, 0.25, 1.0), 1.2);
+        assert_eq!(shifted(0.25, -0.5, f64::INFINITY), 0.0);
+        assert_eq!(shifted(-0.5, -0.25, f64::INFINITY), -0.5);
+        assert_eq!(shifted(-0.5, 0.25, f64::INFINITY), -0.25);
+    }
+
+    /// Memory moves used bytes by `intensity · affected · (level - mean ratio) · limit`; a
+    /// custom gauge by `intensity · affected · (level - mean)`; CPU's busy seconds by that
+    /// times the span's seconds, never below 0.
+    #[test]
+    fn gauges_and_cpu_move_by_intensity_affected_and_the_distance_to_the_level() {
+        let levels = Levels {
+            memory: vec![(0, 1, 0.5)],
+            cpu: vec![(2, 0.2)],
+            custom: vec![
+                Ok(GaugeLevel {
+                    channel: 3,
+                    mean: 10.0,
+                    ceiling: f64::INFINITY,
+                }),
+                Err("not one gauge".into()),
+            ],
+            series: Vec::new(),
+        };
+        let fault = Fault {
+            memory_usage: Some(0.9),
+            cpu_usage: Some(0.8),
+            metrics: vec![(0, 30.0)],
+            ..Fault::bare(FaultKind::Partial { users: 0.5 }, 60_000)
+        };
+        let faults = Fixed(fault, 0.5);
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(1);
+        // 0.6 GB used of 2 GB (ratio 0.3); 3 busy seconds in a 15 s span; a gauge at 12.
+        let before = [0.6e9, 2e9, 3.0, 12.0];
+        let mut v = before;
+        shift_own(
+            (&levels, &faults),
+            (45_000, 60_000),
+            (0.2, 100.0),
+            &mut rng,
+            &mut v,
+        );
+        // Memory: 0.5 · 0.5 · (0.9 - 0.5) = 0.1 of the 2 GB limit.
+        assert!((v[0] - (0.6e9 + 0.1 * 2e9)).abs() < 1.0, "{v:?}");
+        assert_eq!(v[1], 2e9);
+        // CPU over the span, at its mean intensity 0.2: 0.2 · 0.5 · (0.8 - 0.2) · 15 s.
+        assert!(
+            (v[2] - (3.0 + 0.2 * 0.5 * 0.6 * 15.0)).abs() < 1e-12,
+            "{v:?}"
+        );
+        // The custom gauge: 0.5 · 0.5 · (30 - 10) = 5.
+        assert_eq!(v[3], 17.0);
+        // Before the onset the gauges are not moved (the CPU span's mean intensity is
+        // the caller's).
+        let mut v = before;
+        shift_own(
+            (&levels, &faults),
+            (30_000, 45_000),
+            (0.0, 100.0),
+            &mut rng,
+            &mut v,
+        );
+        assert_eq!(v, before);
+        // CPU down to an idle level stops at 0 busy seconds.
+        let down = Fixed(
+            Fault {
+                cpu_usage: Some(0.0),
+                ..Fault::bare(FaultKind::Step, 0)
+            },
+            1.0,
+        );
+        let levels = Levels {
+            cpu: vec![(0, 0.5)],
+            ..Levels::default()
+        };
+        let mut v = [1.0];
+        shift_own((&levels, &down), (0, 15_000), (1.0, 0.0), &mut rng, &mut v);
+        assert_eq!(v, [0.0]);
+    }
+
+    /// A `per_request` counter's events: halved by thinning each, or raised by a Poisson
+    /// count of the extra events per request times the canary's requests.
+    #[test]
+    fn events_per_request_are_thinned_or_added_to() {
+        use crate::sim::scenario::SeriesEffect;
+        let levels = Levels {
+            series: vec![SeriesLevel::PerRequest(Ok((vec![(0, 0.02, true)], 0.02)))],
+            ..Levels::default()
+        };
+        let at = |level: f64| {
+            Fixed(
+                Fault {
+                    series: vec![SeriesEffect {
+                        series: 0,
+                        per_request: Some(level),
+                        share: None,
+                        mean: None,
+                        split: None,
+                        buckets: None,
+                    }],
+                    ..Fault::bare(FaultKind::Step, 0)
+                },
+                1.0,
+            )
+        };
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(5);
+        let (mut fewer, mut more) = (0.0, 0.0);
+        for _ in 0..2_000 {
+            let mut v = [20.0];
+            shift_own(
+                (&levels, &at(0.01)),
+                (0, 15_000),
+                (1.0, 1000.0),
+                &mut rng,
+                &mut v,
+            );
+            fewer += v[0];
+            let mut v = [20.0];
+            shift_own(
+                (&levels, &at(0.05)),
+                (0, 15_000),
+                (1.0, 1000.0),
+                &mut rng,
+                &mut v,
+            );
+            more += v[0];
+        }
+        // Halved: 10 a span; 20 + 1000 · (0.05 - 0.02) = 50 a span.
+        assert!((fewer / 2_000.0 - 10.0).abs() < 0.3, "{fewer}");
+        assert!((more / 2_000.0 - 50.0).abs() < 0.5, "{more}");
     }
 }

@@ -20,19 +20,28 @@
 //!   levels do not scale with traffic.
 //! - **Faults, on top, on the canary** ([`effects`]): extra failures drawn per answered
 //!   request (moved to a `code="500"` series), latencies multiplied by moving requests
-//!   across buckets, a crash ending the canary's series. Effects a recording cannot carry
-//!   yet (gauge levels, custom metrics, modelled series) are refused by [`unsupported`].
+//!   across buckets, a crash ending the canary's series, and gauge shifts: `memory_usage`,
+//!   a custom metric's gauge (`metrics`) and a modelled gauge's `mean` move the canary's
+//!   own recorded path by `intensity · affected · (level - the recording's mean of the
+//!   series)` at each scrape, keeping the recording's own fluctuations around the moved
+//!   level; `cpu_usage` adds that many busy seconds per second to the canary's CPU
+//!   counter; a `per_request` counter's events per request scale its canary events. So
+//!   every built-in fault kind and effect works on a recording; what has no clear meaning
+//!   on one (a custom metric read through a counter or a ratio, an `of` counter's share, a
+//!   split, a histogram's buckets) is refused by [`unsupported`], naming the effect's line.
 //!
 //! Random numbers: three streams per trial, seeded from the trial's seed: the blocks, the
 //! thinning, and the fault's draws. A faulty trial's healthy twin draws the same blocks and
 //! the same thinning, whatever the fault: the numbers stay common after the onset too, and
-//! only the fault's own draws differ.
+//! only the fault's own draws differ. Gauge and CPU shifts draw nothing; events per
+//! request moved draw from the fault's stream.
 
 mod blocks;
 mod effects;
 pub(crate) mod recording;
 mod trial;
 
+pub(crate) use effects::Refused;
 pub(crate) use recording::Recording;
 pub(crate) use trial::RecordedLanes;
 
@@ -153,6 +162,8 @@ pub(crate) struct RecordedModel<'r> {
     /// Bucket series (`_bucket` with `le`) that make no histogram: no `+Inf`, or counts
     /// that are not whole.
     broken_histograms: Vec<String>,
+    /// The levels a fault's gauge and event effects move the canary's series from.
+    levels: effects::Levels,
 }
 
 /// What the report says of the recording.
@@ -175,23 +186,13 @@ pub(crate) struct Described {
     pub(crate) problems: Vec<String>,
 }
 
-/// A fault effect no recorded trial can carry yet: (scenario index, the effect's key).
-pub(crate) fn unsupported(scenarios: &Scenarios) -> Vec<(usize, &'static str)> {
-    let mut out = Vec::new();
-    for (i, s) in scenarios.scenarios.iter().enumerate() {
-        let Some(f) = &s.fault else { continue };
-        for (has, key) in [
-            (f.memory_usage.is_some(), "memory_usage"),
-            (f.cpu_usage.is_some(), "cpu_usage"),
-            (!f.metrics.is_empty(), "metrics"),
-            (!f.series.is_empty(), "series"),
-        ] {
-            if has {
-                out.push((i, key));
-            }
-        }
-    }
-    out
+/// The fault effects of `scenarios` no trial on `model`'s recording can carry.
+pub(crate) fn unsupported(
+    model: &RecordedModel<'_>,
+    plan: &CheckedPlan,
+    scenarios: &Scenarios,
+) -> Vec<Refused> {
+    model.levels.refused(plan, scenarios)
 }
 
 impl<'r> RecordedModel<'r> {
@@ -324,6 +325,8 @@ impl<'r> RecordedModel<'r> {
                     .collect()
             })
         });
+        let levels =
+            effects::Levels::new(plan, scenarios, (rec, rec.step_ms), &channels, &templates);
         let step = rec.step_ms;
         RecordedModel {
             rec,
@@ -347,6 +350,7 @@ impl<'r> RecordedModel<'r> {
             failure_share: failure_share(rec),
             block_asked_ms: block_ms,
             broken_histograms,
+            levels,
         }
     }
 

@@ -3,7 +3,7 @@
 //! queries, with the same interface as the synthetic lanes so that [`crate::sim::batch`]
 //! runs both alike.
 
-use super::effects::{binomial, mean_intensity, move_by};
+use super::effects::{binomial, mean_intensity, move_by, shift_first, shift_own};
 use super::{FailTo, RecordedModel, Role};
 use crate::prom::{STALE_NAN, Sample, Series};
 use crate::promql::Track;
@@ -276,6 +276,7 @@ fn scrape(
                 }
             }
         }
+        shift_first((&m.levels, faults), &m.channels, t, &mut trial.series);
         return;
     }
     let t0 = m.scrape_time(j - 1, trial.offset_ms);
@@ -319,6 +320,16 @@ fn scrape(
         mean_intensity(faults, (t0, t), requests(scratch, false) / step_s)
     });
     let affected = fault.map_or(0.0, |f| f.affected());
+    if fault.is_some() {
+        let span = (intensity, requests(scratch, false));
+        shift_own(
+            (&m.levels, faults),
+            (t0, t),
+            span,
+            &mut trial.fault,
+            &mut scratch.canary,
+        );
+    }
     for h in &m.histograms {
         let inc = |c: usize| rec.series[m.channels[c].rec].values[service];
         if h.channels.iter().any(|&c| inc(c).is_nan()) {

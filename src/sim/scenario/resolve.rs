@@ -131,7 +131,7 @@ pub(crate) fn resolve(
                 fs,
                 &format!("/scenarios/{i}/fault"),
                 (&baseline, &written_series),
-                plan,
+                (plan, recorded),
                 &mut f,
             )
         });
@@ -357,12 +357,13 @@ fn metric_not_custom(
 }
 
 /// The custom metrics a fault moves (`at/metrics`), each one the plan's and within its
-/// unit; what is wrong is recorded in `f`.
+/// unit; what is wrong is recorded in `f`. On a recording (`recorded`) a metric needs no
+/// healthy model: the recording gives its level.
 fn fault_metrics(
     fs: &FaultSpec,
     at: &str,
     base: &Behaviour,
-    plan: &CheckedPlan,
+    (plan, recorded): (&CheckedPlan, bool),
     f: &mut Vec<Diagnostic>,
 ) -> Vec<(usize, f64)> {
     let custom: Vec<String> = plan
@@ -398,7 +399,7 @@ fn fault_metrics(
             continue;
         }
         // Without a healthy model the metric is reported as unmodelled.
-        if base.custom.contains_key(name) {
+        if recorded || base.custom.contains_key(name) {
             out.push((i, level.0));
         }
     }
@@ -419,7 +420,7 @@ fn fault(
     fs: &FaultSpec,
     at: &str,
     (base, written): (&Behaviour, &[String]),
-    plan: &CheckedPlan,
+    (plan, recorded): (&CheckedPlan, bool),
     f: &mut Vec<Diagnostic>,
 ) -> Option<Fault> {
     let errors_before = f.iter().filter(|d| d.is_error()).count();
@@ -550,7 +551,7 @@ fn fault(
         tail_share: r(fs.tail_share),
         memory_usage: r(fs.memory_usage),
         cpu_usage: r(fs.cpu_usage),
-        metrics: fault_metrics(fs, at, base, plan, f),
+        metrics: fault_metrics(fs, at, base, (plan, recorded), f),
         series: Vec::new(),
     };
     let errors = f.len();

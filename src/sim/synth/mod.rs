@@ -796,18 +796,22 @@ pub(crate) fn fault_moves(fault: &Fault, metric: usize, source: SyntheticMetric)
         SyntheticMetric::Memory => fault.memory_usage.is_some(),
         SyntheticMetric::Cpu => fault.cpu_usage.is_some(),
         SyntheticMetric::Custom { .. } => fault.metrics.iter().any(|&(m, _)| m == metric),
-        SyntheticMetric::Query { reads, .. } => fault
-            .series
-            .iter()
-            .any(|e| e.series < 64 && reads >> e.series & 1 == 1),
+        // On a recording a fault's `metrics` name custom metrics without a model too.
+        SyntheticMetric::Query { reads, .. } => {
+            fault
+                .series
+                .iter()
+                .any(|e| e.series < 64 && reads >> e.series & 1 == 1)
+                || fault.metrics.iter().any(|&(m, _)| m == metric)
+        }
+        SyntheticMetric::Absent => fault.metrics.iter().any(|&(m, _)| m == metric),
         // A crash stops the canary's series: the targets go down; what its other series
         // read afterwards are its samples from before.
         SyntheticMetric::Up => fault.kind == FaultKind::Crash,
         SyntheticMetric::Throughput
         | SyntheticMetric::Requests { .. }
         | SyntheticMetric::DbConnections
-        | SyntheticMetric::Redis
-        | SyntheticMetric::Absent => false,
+        | SyntheticMetric::Redis => false,
     }
 }
 
