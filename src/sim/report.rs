@@ -1247,10 +1247,13 @@ pub(crate) fn text(r: &SimulationReport) -> String {
             classes.unwrap_or(1)
         ),
     };
+    let recorded = a.recording.is_some();
     let _ = writeln!(
         s,
         "  exposition     {}; {offset}",
-        if a.exposition.per_code {
+        if recorded {
+            "the recording's own series"
+        } else if a.exposition.per_code {
             "request counters per status code, each extrapolated on its own"
         } else {
             "one counter of every request"
@@ -1270,7 +1273,7 @@ pub(crate) fn text(r: &SimulationReport) -> String {
         tr.users_per_day
             .map_or(String::new(), |u| format!(", {u} users a day"))
     ));
-    let _ = writeln!(
+    let _ = (!recorded).then(|| writeln!(
         s,
         "  errors         {}",
         if tr.error_clustering > 0.0 {
@@ -1281,7 +1284,7 @@ pub(crate) fn text(r: &SimulationReport) -> String {
         } else {
             "independent from request to request".to_string()
         }
-    );
+    ));
     let _ = writeln!(
         s,
         "  release        a gate failing at its phase's end {}; the last phase (100%) watched {}{}",
@@ -1318,7 +1321,8 @@ pub(crate) fn text(r: &SimulationReport) -> String {
             brief(&t.false_rollback).trim_start()
         );
     }
-    for (i, m) in a.metrics.iter().enumerate() {
+    // A recorded trial's metrics are the recording's series, not these models.
+    for (i, m) in a.metrics.iter().enumerate().filter(|_| !recorded) {
         let _ = writeln!(
             s,
             "  {}{}: {}",
