@@ -20,7 +20,9 @@
 //!   replay give it), `watch_seconds` and
 //!   `watch_default` (how long the last
 //!   phase is watched, and whether the plan left it to the default), `exposition`
-//!   (`per_code`: the request counters per status code; `scrape_offset_seconds`: how
+//!   (`per_code`: the request counters per status code; `failures_from`:
+//!   `first_failure` or `release_start`, when a track's failure series first has a sample;
+//!   `scrape_offset_seconds`: how
 //!   long after a scrape each evaluation comes, when fixed; else `scrape_offset: "per
 //!   trial"` and `offset_classes`, the strata of the scrape interval whose midpoints the
 //!   trials take in turn), and `metrics`: per
@@ -195,6 +197,9 @@ impl RecordingAssumptions {
 #[derive(Serialize)]
 pub(crate) struct ExpositionAssumed {
     pub(crate) per_code: bool,
+    /// When a track's failure series first has a sample: `first_failure` or
+    /// `release_start` (per code only).
+    pub(crate) failures_from: &'static str,
     /// A fixed offset: how long after a scrape each evaluation comes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) scrape_offset_seconds: Option<f64>,
@@ -511,6 +516,7 @@ pub(crate) fn build(
             watch_default: plan.watch_is_default(),
             exposition: ExpositionAssumed {
                 per_code: scenarios.exposition.per_code,
+                failures_from: scenarios.exposition.failures_from.name(),
                 scrape_offset_seconds: scenarios
                     .exposition
                     .scrape_offset_ms
@@ -1251,12 +1257,13 @@ pub(crate) fn text(r: &SimulationReport) -> String {
     let _ = writeln!(
         s,
         "  exposition     {}; {offset}",
-        if recorded {
-            "the recording's own series"
-        } else if a.exposition.per_code {
-            "request counters per status code, each extrapolated on its own"
-        } else {
-            "one counter of every request"
+        match (recorded, a.exposition.per_code, a.exposition.failures_from) {
+            (true, _, _) => "the recording's own series",
+            (false, true, "release_start") =>
+                "request counters per status code, each extrapolated on its own, both from the release's start",
+            (false, true, _) =>
+                "request counters per status code, each extrapolated on its own, the failures' from a track's first failure",
+            (false, false, _) => "one counter of every request",
         },
     );
     if let Some(r) = &a.recording {

@@ -188,10 +188,39 @@ pub(crate) struct Exposition {
     /// One request counter per status code (answered, failed), each extrapolated on its
     /// own by `rate()`; false: one counter of every request.
     pub(crate) per_code: bool,
+    /// When a track's failure counter (`code="500"`) first has a sample, per code.
+    pub(crate) failures_from: FailuresFrom,
     /// How long after a scrape each rule evaluation comes (below the scrape interval):
     /// scrape `j` is at `j · scrape_interval - scrape_offset_ms`. None: drawn per trial
     /// ([`Exposition::offsets_ms`]).
     pub(crate) scrape_offset_ms: Option<i64>,
+}
+
+/// When a track's per-code failure series first exists (`exposition.failures_from`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FailuresFrom {
+    /// At the first scrape after its first failure, holding the failures counted by then:
+    /// a client library creates a label set at its first increment.
+    FirstFailure,
+    /// From the release's start at 0 (the service pre-initialises the label set).
+    ReleaseStart,
+}
+
+impl FailuresFrom {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            FailuresFrom::FirstFailure => "first_failure",
+            FailuresFrom::ReleaseStart => "release_start",
+        }
+    }
+}
+
+impl Exposition {
+    /// Whether a track's failure series is born at its first failure: per code, unless
+    /// pre-initialised (one counter of every request exists from the start).
+    pub(crate) fn births(&self) -> bool {
+        self.per_code && self.failures_from == FailuresFrom::FirstFailure
+    }
 }
 
 /// The offset classes of a run whose scrape offset is drawn per trial (fewer when the

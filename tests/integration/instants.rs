@@ -18,22 +18,59 @@ pub(crate) const AVAILABILITY_2M: &str = "{ metric: availability, threshold: 99%
 /// and on no second at all.
 const ONSETS: [i64; 5] = [2_400_000, 2_437_000, 2_438_000, 2_416_000, 2_452_500];
 
-/// The trace of [`support::failing_canary_csv`] for `onset_ms`, on the aligned grid.
-fn trace(dir: &Path, onset_ms: i64) -> String {
-    let csv = support::failing_canary_csv(0, 0, onset_ms);
-    let path = write(dir, &format!("onset-{onset_ms}.csv"), &csv);
+/// The trace of [`support::failing_canary_csv`] for `onset_ms`, on the aligned grid; with
+/// `born`, its failure series starts at its first failure
+/// ([`support::failing_canary_csv_born`]).
+fn trace(dir: &Path, onset_ms: i64, born: bool) -> String {
+    let csv = if born {
+        support::failing_canary_csv_born(0, 0, onset_ms)
+    } else {
+        support::failing_canary_csv(0, 0, onset_ms)
+    };
+    let path = write(dir, &format!("onset-{onset_ms}-{born}.csv"), &csv);
     path.to_str().unwrap().to_string()
 }
 
 #[test]
 fn a_fault_between_scrapes_is_caught_when_the_replay_of_its_counters_catches_it() {
-    let dir = support::temp_dir("instants");
+    caught_as_replayed(false);
+}
+
+/// The same with the failure series created at the canary's first failure
+/// (`exposition.failures_from: first_failure`, the default): the service has no failure
+/// before the onset, so the `code="500"` series' first sample is the first scrape after
+/// it, holding every failure since. `rate()` does not count the failures before that
+/// sample: every trial rolls back when the replay of counters exposed that way does, and
+/// never sooner than with the series pre-initialised (for some onsets, later).
+#[test]
+fn a_failure_series_born_at_the_first_failure_is_caught_when_its_replay_catches_it() {
+    let born = caught_as_replayed(true);
+    let from_start = caught_as_replayed(false);
+    eprintln!("seconds to catch, born: {born:?}; from the start: {from_start:?}");
+    for (b, s) in born.iter().zip(&from_start) {
+        assert!(b >= s, "{b} against {s}");
+    }
+    assert!(born.iter().zip(&from_start).any(|(b, s)| b > s));
+}
+
+/// Runs the Monte Carlo on a 100% failure at each of [`ONSETS`] (the failure series born
+/// at the first failure or not, as `born`) and checks that it rolls back when the replay
+/// of the same counters does, and (born or not) when promtool fires on them; returns the
+/// seconds to catch, per semantics and onset.
+fn caught_as_replayed(born: bool) -> Vec<f64> {
+    let dir = support::temp_dir(if born { "instants-born" } else { "instants" });
     // One canary phase at 50% for 2h: availability below 99% for 2m rolls back.
     let p = test_plan(&dir, "instants", "50%", "2h", "{}", &[AVAILABILITY_2M]);
     let p = p.to_str().unwrap();
-    let mut scenarios = String::from(
-        "trials: 20\ntraffic: { requests_per_second: 20000, daily_amplitude: 0 }\n\
-         baseline: { error_rate: 0% }\nexposition: { scrape_offset: 0s }\nscenarios:\n  - name: healthy\n",
+    let from = if born {
+        "first_failure"
+    } else {
+        "release_start"
+    };
+    let mut scenarios = format!(
+        "trials: 20\ntraffic: {{ requests_per_second: 20000, daily_amplitude: 0 }}\n\
+         baseline: {{ error_rate: 0% }}\nexposition: {{ scrape_offset: 0s, failures_from: {from} }}\n\
+         scenarios:\n  - name: healthy\n",
     );
     for onset in ONSETS {
         writeln!(
@@ -43,6 +80,7 @@ fn a_fault_between_scrapes_is_caught_when_the_replay_of_its_counters_catches_it(
         .unwrap();
     }
     let sc = write(&dir, "scenarios.yaml", &scenarios);
+    let mut all = Vec::new();
     for semantics in ["prometheus3", "prometheus2"] {
         let mc = json(&[
             p,
@@ -53,7 +91,13 @@ fn a_fault_between_scrapes_is_caught_when_the_replay_of_its_counters_catches_it(
         ]);
         let mut caught_after = Vec::new();
         for onset in ONSETS {
-            let replay = json(&[p, "--trace", &trace(&dir, onset), "--semantics", semantics]);
+            let replay = json(&[
+                p,
+                "--trace",
+                &trace(&dir, onset, born),
+                "--semantics",
+                semantics,
+            ]);
             assert_eq!(replay["verdict"]["outcome"], "rolled_back", "{replay:#}");
             let want = (replay["verdict"]["at_ms"].as_i64().unwrap() - onset) as f64 / 1000.0;
             let name = format!("at-{onset}");
@@ -69,11 +113,12 @@ fn a_fault_between_scrapes_is_caught_when_the_replay_of_its_counters_catches_it(
         }
         // One second later, one second sooner: the same evaluation.
         assert_eq!(caught_after[1] - caught_after[2], 1.0, "{caught_after:?}");
+        all.extend(caught_after);
     }
     // Prometheus 2.42 itself, on the same counters: promtool fires the rule when the replay
     // (and so the Monte Carlo) rolls back.
     let Some(promtool) = support::tool("promtool") else {
-        return;
+        return all;
     };
     let out = dir.join("out");
     plan().args(["render", p, "--out"]).arg(&out).expect(0);
@@ -82,26 +127,32 @@ fn a_fault_between_scrapes_is_caught_when_the_replay_of_its_counters_catches_it(
         let replay = json(&[
             p,
             "--trace",
-            &trace(&dir, onset),
+            &trace(&dir, onset, born),
             "--semantics",
             "prometheus2",
         ]);
         let at = replay["verdict"]["at_ms"].as_i64().unwrap();
-        let fired = promtool_first_firing(&promtool, &dir, &rules, onset);
+        let fired = promtool_first_firing(&promtool, &dir, &rules, (onset, born));
         assert_eq!(
             fired,
             Some(at),
             "onset {onset} ms: promtool against the replay"
         );
     }
+    all
 }
 
 /// When promtool first fires `CanaryRollbackAvailability` over [`trace`]'s counters in the
-/// first hour.
-fn promtool_first_firing(promtool: &Path, dir: &Path, rules: &Path, onset_ms: i64) -> Option<i64> {
-    let values = |f: &dyn Fn(i64) -> f64| {
+/// first hour (with `born`, the failure series missing before its first failure).
+fn promtool_first_firing(
+    promtool: &Path,
+    dir: &Path,
+    rules: &Path,
+    (onset_ms, born): (i64, bool),
+) -> Option<i64> {
+    let values = |f: &dyn Fn(i64) -> Option<f64>| {
         (0..=240i64)
-            .map(|j| format!("{}", f(j * 15_000)))
+            .map(|j| f(j * 15_000).map_or("_".to_string(), |v| format!("{v}")))
             .collect::<Vec<_>>()
             .join(" ")
     };
@@ -115,13 +166,13 @@ fn promtool_first_firing(promtool: &Path, dir: &Path, rules: &Path, onset_ms: i6
     for (series, v) in [
         (
             format!("http_requests_total{{{labels},code=\"200\"}}"),
-            values(&answered),
+            values(&|t| Some(answered(t))),
         ),
         (
             format!("http_requests_total{{{labels},code=\"500\"}}"),
-            values(&failed),
+            values(&|t| (!born || t > onset_ms).then(|| failed(t))),
         ),
-        (format!("up{{{labels}}}"), values(&|_| 1.0)),
+        (format!("up{{{labels}}}"), values(&|_| Some(1.0))),
     ] {
         writeln!(test, "  - series: '{series}'\n    values: '{v}'").unwrap();
     }
@@ -133,7 +184,7 @@ fn promtool_first_firing(promtool: &Path, dir: &Path, rules: &Path, onset_ms: i6
         )
         .unwrap();
     }
-    let file = write(dir, &format!("promtool-{onset_ms}.yml"), &test);
+    let file = write(dir, &format!("promtool-{onset_ms}-{born}.yml"), &test);
     let alerts = ["CanaryRollbackAvailability".to_string()];
     let timelines = promtool_timelines(promtool, &file, &alerts);
     timelines.get(&(0, 0)).and_then(|t| t.iter().min().copied())

@@ -161,7 +161,7 @@ fn per_code_counters_give_the_error_rate_prometheus_computes() {
                 "codes-scenarios.yaml",
                 &format!(
                     "trials: 20\ntraffic: {{ requests_per_second: 200000, daily_amplitude: 0 }}\n\
-                     baseline: {{ error_rate: 0% }}\nexposition: {{ per_code: {per_code}, scrape_offset: 0s }}\n\
+                     baseline: {{ error_rate: 0% }}\nexposition: {{ per_code: {per_code}, failures_from: release_start, scrape_offset: 0s }}\n\
                      scenarios:\n  - name: healthy\n  - name: outage\n    fault: {{ kind: step, onset: 10m, error_rate: 100% }}\n"
                 ),
             );
@@ -203,7 +203,7 @@ fn offset_scrapes_roll_back_when_the_replay_of_offset_scrapes_does() {
     let onsets = [2_400_000i64, 2_437_000, 2_438_000, 2_452_500];
     let mut scenarios = String::from(
         "trials: 20\ntraffic: { requests_per_second: 20000, daily_amplitude: 0 }\n\
-         baseline: { error_rate: 0% }\nexposition: { scrape_offset: 7s }\nscenarios:\n  - name: healthy\n",
+         baseline: { error_rate: 0% }\nexposition: { scrape_offset: 7s, failures_from: release_start }\nscenarios:\n  - name: healthy\n",
     );
     for onset in onsets {
         scenarios += &format!(

@@ -300,6 +300,16 @@ pub fn failing_canary_csv(start_ms: i64, offset_ms: i64, onset_ms: i64) -> Strin
     csv
 }
 
+/// [`failing_canary_csv`] with the failure series created at the first failure, as client
+/// libraries do: no `code=500` sample before the first scrape after `onset_ms`.
+pub fn failing_canary_csv_born(start_ms: i64, offset_ms: i64, onset_ms: i64) -> String {
+    failing_canary_csv(start_ms, offset_ms, onset_ms)
+        .lines()
+        .filter(|l| !l.ends_with(";code=500,0"))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
 /// The probability that, among `windows` independent windows each over a threshold with
 /// probability `q`, two in a row are (a rule whose `for` spans two evaluations fires).
 pub fn two_in_a_row(q: f64, windows: u32) -> f64 {

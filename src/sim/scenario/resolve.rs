@@ -3,12 +3,12 @@
 //! something, use only its kind's parameters and start before the release is promoted.
 //! Every finding is collected before the file is refused.
 
-use super::spec::{FaultSpec, FileSpec, GaugeSpec, KindSpec, ScrapeOffset, Span};
+use super::spec::{FailuresFromSpec, FaultSpec, FileSpec, GaugeSpec, KindSpec, ScrapeOffset, Span};
 use super::{
     Behaviour, DEFAULT_BUCKETS, DEFAULT_ERROR_CLUSTERING, DEFAULT_TIME_CONSTANT_MS, DEFAULT_TRIALS,
     Fault, FaultKind, Gauge, Scenario,
 };
-use super::{Exposition, Place, Scenarios, Traffic};
+use super::{Exposition, FailuresFrom, Place, Scenarios, Traffic};
 use crate::check::{CheckedPlan, builtin};
 use crate::diagnostic::Diagnostic;
 use crate::model::{Duration, Unit, trim};
@@ -158,6 +158,11 @@ pub(crate) fn resolve(
             baseline,
             exposition: Exposition {
                 per_code: spec.exposition.per_code.unwrap_or(true),
+                // Client libraries create a label set at its first increment.
+                failures_from: match spec.exposition.failures_from {
+                    Some(FailuresFromSpec::ReleaseStart) => FailuresFrom::ReleaseStart,
+                    Some(FailuresFromSpec::FirstFailure) | None => FailuresFrom::FirstFailure,
+                },
                 // Prometheus spreads its targets' scrapes and its rule groups'
                 // evaluations over their intervals: by default the offset is drawn per
                 // trial, uniform over the scrape interval.

@@ -25,7 +25,16 @@ pub(crate) struct FileSpec {
 #[serde(deny_unknown_fields)]
 pub(crate) struct ExpositionSpec {
     pub(crate) per_code: Option<bool>,
+    pub(crate) failures_from: Option<FailuresFromSpec>,
     pub(crate) scrape_offset: Option<ScrapeOffset>,
+}
+
+/// `exposition.failures_from`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum FailuresFromSpec {
+    FirstFailure,
+    ReleaseStart,
 }
 
 /// `exposition.scrape_offset`: `random` (drawn per trial) or a fixed offset.

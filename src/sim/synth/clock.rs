@@ -213,6 +213,9 @@ pub(super) struct Window {
     pub(super) ends: Option<(usize, usize)>,
     pub(super) first_t: i64,
     pub(super) last_t: i64,
+    /// The scrapes of its first and last sample.
+    pub(super) first_j: i64,
+    pub(super) last_j: i64,
     /// Scrape intervals between the first and the last sample.
     pub(super) intervals: usize,
     pub(super) factor: Option<f64>,
@@ -459,6 +462,8 @@ impl<'m, 'a> Clock<'m, 'a> {
                     ends: Some((f, l)),
                     first_t,
                     last_t,
+                    first_j: jf,
+                    last_j: jl,
                     intervals,
                     factor,
                     sampled_s: ((jl - jf) * m.scrape_ms) as f64 / 1000.0,

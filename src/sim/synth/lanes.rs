@@ -16,7 +16,10 @@ use super::drift::Noise;
 use super::series::{QueryFailure, SeriesLane, SeriesSim};
 use super::streams::Streams;
 use super::table::Pool;
-use super::{Bursts, Demand, Exposure, FaultModel, Model, SeriesSet, SyntheticMetric, count};
+use super::{
+    Bursts, Demand, Exposure, FaultModel, Model, SeriesSet, SyntheticMetric, UNBORN,
+    birth_in_piece, count,
+};
 use crate::prom::engine::Bound;
 use crate::prom::{self, Bucket, Sample};
 use crate::promql::Track;
@@ -41,6 +44,12 @@ struct TrackLanes {
     ring_buckets: Vec<u64>,
     /// Memory, DB connections, Redis memory at the latest evaluation's scrape.
     gauges: [Vec<f64>; 3],
+    /// Under births, per lane, the failure series' first sample: (scrape, value), the
+    /// scrape [`UNBORN`] until the first failure ([`birth_in_piece`]).
+    born: Vec<(i64, u64)>,
+    /// At least the latest birth scrape of any lane ([`UNBORN`] while some lane may be
+    /// unborn): once every birth is settled and outside the windows, the lanes skip them.
+    latest_birth: i64,
 }
 
 /// The gauges whose noise rows come first: memory, DB connections, Redis memory.
@@ -146,6 +155,8 @@ impl<'m, 'a> Lanes<'m, 'a> {
                 ring_cpu: vec![0.0; cap * width],
                 ring_buckets: vec![0; cap * width * cells],
                 gauges: std::array::from_fn(|_| vec![0.0; width]),
+                born: vec![(UNBORN, 0); width],
+                latest_birth: UNBORN,
             })
             .collect::<Vec<_>>();
         let metrics = model.sources.len();
@@ -227,6 +238,7 @@ impl<'m, 'a> Lanes<'m, 'a> {
             t.requests[l] = t.requests[from];
             t.errors[l] = t.errors[from];
             t.cpu_seconds[l] = t.cpu_seconds[from];
+            t.born[l] = t.born[from];
             move_lane(&mut t.cells, w, self.cells, from, l);
             move_lane(&mut t.ring_requests, w, 1, from, l);
             move_lane(&mut t.ring_errors, w, 1, from, l);
@@ -260,6 +272,8 @@ impl<'m, 'a> Lanes<'m, 'a> {
             t.requests[to] = f.requests[l];
             t.errors[to] = f.errors[l];
             t.cpu_seconds[to] = f.cpu_seconds[l];
+            t.born[to] = f.born[l];
+            t.latest_birth = t.latest_birth.max(f.born[l].0);
             let k = self.cells;
             copy_lane((&f.cells, fw), (&mut t.cells, w), k, (l, to));
             copy_lane(
@@ -446,6 +460,20 @@ impl<'m, 'a> Lanes<'m, 'a> {
                             draw::failures(&mut self.rng.lane(l), counts.requests[l], rate);
                     }
                 }
+                if m.births
+                    && r.errors
+                    && (t.latest_birth == UNBORN || m.scrape_time(t.latest_birth) > span.t0)
+                {
+                    // The failure series' birth: drawn only in the span that holds it.
+                    for (l, born) in t.born[..n].iter_mut().enumerate() {
+                        let failed = counts.failed[l];
+                        if failed > 0 && (born.0 == UNBORN || m.scrape_time(born.0) > span.t0) {
+                            let rng = &mut self.rng.lane(l);
+                            birth_in_piece(m, rng, (span.t0, span.t1), failed, born);
+                        }
+                    }
+                    t.latest_birth = t.born[..n].iter().map(|b| b.0).max().unwrap_or(UNBORN);
+                }
                 for l in 0..n {
                     t.requests[l] += counts.requests[l];
                     t.errors[l] += counts.failed[l];
@@ -582,6 +610,16 @@ impl<'m, 'a> Lanes<'m, 'a> {
                     errors[l] = window.rate(count(ea[l]), count(eb[l]));
                     ok[l] = window.rate(count(ra[l] - ea[l]), count(rb[l] - eb[l]));
                 }
+                if m.births && t.latest_birth > window.w.first_j {
+                    // A failure series born after the window's first sample starts at its
+                    // birth; without two samples in the window it has no `rate()`, and
+                    // adds nothing to a sum (the error ratio's `or vector(0)` reads 0).
+                    for l in 0..n {
+                        if let Some(first) = window.born(t.born[l]) {
+                            errors[l] = first.map_or(0.0, |f| window.rate_from(f, count(eb[l])));
+                        }
+                    }
+                }
                 if by_code {
                     for l in 0..n {
                         requests[l] = errors[l] + ok[l];
@@ -597,6 +635,7 @@ impl<'m, 'a> Lanes<'m, 'a> {
         }
         let (values, w) = (&mut self.values, self.width);
         let has_window = window.is_some();
+        let births = m.births;
         for &(mi, source) in &demand.metrics[side] {
             let (requests, errors, ok, cpu) = (&*requests, &*errors, &*ok, &*cpu);
             match source {
@@ -618,8 +657,16 @@ impl<'m, 'a> Lanes<'m, 'a> {
                         let (win, (a, b)) = window.zip(ends)?;
                         Some(match failed.filter(|_| by_code) {
                             Some((ea, eb)) => {
-                                win.increase(count(ea[l]), count(eb[l]))
-                                    + win.increase(count(a[l] - ea[l]), count(b[l] - eb[l]))
+                                let ok = win.increase(count(a[l] - ea[l]), count(b[l] - eb[l]));
+                                // A failure series born in the window adds its own
+                                // increase, or nothing without two samples there.
+                                let failed = match births.then(|| win.born(t.born[l])).flatten() {
+                                    None => Some(win.increase(count(ea[l]), count(eb[l]))),
+                                    Some(first) => {
+                                        first.map(|f| win.extrapolated_from(f, count(eb[l]), false))
+                                    }
+                                };
+                                failed.map_or(ok, |e| e + ok)
                             }
                             None => win.increase(count(a[l]), count(b[l])),
                         })
@@ -879,7 +926,60 @@ struct Rate<'s> {
     ends: (usize, usize),
 }
 
+/// A failure series' first sample in a window that it is born inside of, on or after
+/// the window's second scrape.
+#[derive(Debug, Clone, Copy)]
+struct Birth {
+    t: i64,
+    v: f64,
+    /// Scrape intervals from it to the window's last sample.
+    intervals: usize,
+}
+
 impl Rate<'_> {
+    /// Where a failure series whose first sample is `(b, v)` ([`birth_in_piece`]) starts
+    /// in this window: None when at or before the window's first sample (it reads the
+    /// ring's samples); Some(None) when it has fewer than two samples in the window (no
+    /// `rate()`); else its first sample.
+    #[inline(always)]
+    fn born(&self, (b, v): (i64, u64)) -> Option<Option<Birth>> {
+        let w = self.w;
+        if b <= w.first_j {
+            return None;
+        }
+        Some((b < w.last_j).then(|| Birth {
+            t: self.model.scrape_time(b),
+            v: count(v),
+            intervals: (w.last_j - b) as usize,
+        }))
+    }
+
+    /// The `rate()` of a failure series born at `first` in the window, whose last sample
+    /// is `last`: Prometheus' extrapolation in full (once per trial and track at most in
+    /// each window length's worth of evaluations).
+    #[cold]
+    #[inline(never)]
+    fn rate_from(&self, first: Birth, last: f64) -> f64 {
+        self.extrapolated_from(first, last, true)
+    }
+
+    /// `rate()` (`is_rate`) or `increase()` of a failure series born at `first`.
+    fn extrapolated_from(&self, first: Birth, last: f64, is_rate: bool) -> f64 {
+        let (w, m) = (self.w, self.model);
+        prom::rate::extrapolate(
+            Sample::new(first.t, first.v),
+            Sample::new(w.last_t, last),
+            first.intervals,
+            last - first.v,
+            self.ts - m.window_ms,
+            self.ts,
+            true,
+            is_rate,
+            m.semantics,
+        )
+        .unwrap_or(f64::NAN)
+    }
+
     /// The `rate()` of a counter whose first and last sample in the window are `first`
     /// and `last`.
     #[inline(always)]

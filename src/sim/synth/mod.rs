@@ -11,8 +11,13 @@
 //! histogram buckets (a multinomial split of the requests); CPU is a counter of busy
 //! seconds (advanced by its mean where no rule can read it); the other gauges drift around
 //! their level as Ornstein-Uhlenbeck processes ([`drift`]), drawn at the scrape of each
-//! evaluation that reads them. Counters start at 0 at the start
-//! of the release (the service pre-initialises its series).
+//! evaluation that reads them. Counters start at 0 at the start of the release, except
+//! that per status code a track's failure counter (`code="500"`) is by default created by
+//! its first failure, as client libraries do (`exposition.failures_from`): its first
+//! sample is at the first scrape after that failure and already holds the failures counted
+//! by then ([`birth_in_piece`]), and until it has two samples in a window its `rate()` has
+//! no value: a sum over codes is then the answered requests', and the error ratio
+//! `(sum(rate(5xx)) or vector(0)) / sum(rate(all))` as the plan renders it is 0.
 //!
 //! Speed without approximation:
 //! - `rate()` only reads the first and last sample of each window (synthetic counters never
@@ -248,6 +253,63 @@ pub(crate) struct Model<'a> {
     counts_exposure: bool,
     /// The series and queries of the query metrics, if any.
     series: Option<series::SeriesSim>,
+    /// Whether a track's failure series is born at its first failure
+    /// ([`crate::sim::scenario::Exposition::births`]).
+    births: bool,
+}
+
+/// A track's failure series not born yet: [`birth_in_piece`]'s scrape.
+pub(super) const UNBORN: i64 = i64::MAX;
+
+/// Under `births`, what the `failed` failures a track drew in the piece `(t0, t1]` of a
+/// span tell about its failure series' first sample `born` = (scrape, value), scrape
+/// [`UNBORN`] while it has none. Within a piece the rate, share and fault level hold, so
+/// its failures fall at independent uniform times (also under error clustering: a
+/// uniform thinning of uniform requests). The first sample is at the first scrape at or
+/// after the first failure and holds every failure up to it: split the piece's failures
+/// between the scrape intervals it crosses, in turn (the multinomial by length, drawn as
+/// binomials), up to the first that holds some. When that one ends with the piece before
+/// its scrape, the later pieces add their failures up to it (a binomial by length where
+/// a piece passes it). Only the span holding the birth draws anything: once per trial and
+/// track, one binomial or a few.
+#[inline(never)]
+pub(super) fn birth_in_piece<R: rand::Rng + ?Sized>(
+    m: &Model<'_>,
+    rng: &mut R,
+    (t0, t1): (i64, i64),
+    failed: u64,
+    born: &mut (i64, u64),
+) {
+    if failed == 0 || t1 <= t0 {
+        return;
+    }
+    let share = |a: i64, c: i64| draw::FailRate::new((c - a) as f64 / (t1 - a) as f64);
+    if born.0 != UNBORN {
+        let at = m.scrape_time(born.0);
+        if at > t0 {
+            born.1 += if t1 <= at {
+                failed
+            } else {
+                draw::failures(rng, failed, &share(t0, at))
+            };
+        }
+        return;
+    }
+    let mut a = t0;
+    loop {
+        let j = m.last_scrape(a) + 1;
+        let c = m.scrape_time(j).min(t1);
+        let here = if c >= t1 {
+            failed
+        } else {
+            draw::failures(rng, failed, &share(a, c))
+        };
+        if here > 0 {
+            *born = (j, here);
+            return;
+        }
+        a = c;
+    }
 }
 
 /// The request rate's variation around the daily cycle, per trial and evaluation interval.
@@ -544,6 +606,7 @@ impl<'a> Model<'a> {
             rps_blocks: Vec::new(),
             counts_exposure: scenarios.scenarios.iter().any(|s| s.fault.is_some()),
             series,
+            births: scenarios.exposition.births(),
             // The scenario file keeps the overdispersion within (0, 5]: the Gamma's
             // parameters are then always valid.
             bursts: match scenarios.traffic.overdispersion.powi(2) {

@@ -45,7 +45,11 @@
 //!      leave failures out, and then the span's failures are drawn from its requests
 //!      ([`draw::failures`]: a binomial, by inversion from 0 on one uniform, more in the
 //!      rare restart, when fewer than 10 of the rarer outcome are expected, else by BTPE;
-//!      none when it is certain);
+//!      none when it is certain); then, when its failure series is created at its first
+//!      failure (`exposition.failures_from`) and not yet born, or born at a scrape still
+//!      after the piece's start, and the piece has failures: the binomials of
+//!      [`birth_in_piece`] (where the first failure falls, or how many fall before the
+//!      birth scrape);
 //!    - when it has a CPU counter and some evaluation that reads CPU can read the span
 //!      ([`Model::reads_cpu_between`]), one standard normal: its busy seconds' noise.
 //! 3. The gauges the evaluation's rules read, the canary's then the stable track's, each
@@ -56,6 +60,9 @@
 //! The series of query metrics ([`super::series`]) draw from a stream of their own
 //! (`seed ^ SERIES_SALT`), at each evaluation that reads a query metric: the canary's, then
 //! the stable track's, in the order that module's header gives.
+//!
+//! Under births, a failure series' samples are those from its birth scrape on, none below
+//! its first sample's value: the only sample inside a span that a window can start on.
 //!
 //! A `crash` fault's canary has no sample from its first failed scrape on (the first at or
 //! after the onset): its `rate()`s read its earlier samples while the window holds two,
@@ -78,7 +85,10 @@ use super::draw;
 use super::drift::Noise;
 use super::series::{SeriesLane, SeriesSim};
 use super::table::Pool;
-use super::{BLOCK_MS, Bursts, Exposure, FaultModel, Model, SeriesSet, SyntheticMetric, instants};
+use super::{
+    BLOCK_MS, Bursts, Exposure, FaultModel, Model, SeriesSet, SyntheticMetric, UNBORN,
+    birth_in_piece, instants,
+};
 use crate::check::GatePolicy;
 use crate::lower::{AlertRule, RuleKind};
 use crate::model::AfterMaxHold;
@@ -140,6 +150,11 @@ struct TrackSeries {
     /// Under error clustering, the failure probability's multiplier until the next
     /// evaluation.
     cluster: f64,
+    /// Under births (`exposition.failures_from: first_failure`), the failure series' first
+    /// sample: (scrape, value), the scrape [`UNBORN`] until the first failure. Its samples
+    /// are then `scraped_errors` from that scrape on, none lower than that value (inside
+    /// the span that holds the birth, the plateau is at the birth's value).
+    born: (i64, u64),
 }
 
 /// A gauge whose noise drifts.
@@ -173,6 +188,7 @@ impl TrackSeries {
             redis_memory: 0.0,
             noise: HashMap::new(),
             cluster: 1.0,
+            born: (UNBORN, 0),
         };
         t.scrape(first_scrape);
         t
@@ -571,6 +587,9 @@ impl<'r, 'a> Reference<'r, 'a> {
                     let p = faults.clustered_fail(t.track, level, t.cluster);
                     failed = draw::failures(&mut self.rng, n, &draw::FailRate::new(p));
                 }
+                if m.births && t.series.errors {
+                    birth_in_piece(m, &mut self.rng, (t0, t1), failed, &mut t.born);
+                }
                 t.requests += n;
                 t.errors += failed;
                 if canary && self.exposure.first_active.is_some_and(|a| mid >= a) {
@@ -661,22 +680,51 @@ impl<'r, 'a> Reference<'r, 'a> {
         }
         let t = &self.tracks[ti];
         let rate = |samples: &[Sample]| self.rate(samples, ts);
+        // The failure series' range vector as scraped: under births, from its first
+        // sample on (none before its birth).
+        let errors: Vec<Sample> = match t.born {
+            _ if !m.births => self.window(&t.scraped_errors, ts, None).to_vec(),
+            (UNBORN, _) => Vec::new(),
+            (b, v) => {
+                let from = t.scraped_errors.partition_point(|s| m.last_scrape(s.t) < b);
+                self.window(&t.scraped_errors[from..], ts, Some(b))
+                    .iter()
+                    .map(|s| Sample::new(s.t, s.v.max(v as f64)))
+                    .collect()
+            }
+        };
+        let (range, semantics) = (m.window_ms, m.semantics);
+        let errors_rate = prom::rate(&errors, ts, range, semantics);
+        let errors_increase = prom::rate::increase(&errors, ts, range, semantics);
         // `sum(rate(http_requests_total[..]))`: per code, the answered and the failed
-        // requests' counters, each extrapolated on its own; else the one counter.
+        // requests' counters, each extrapolated on its own (a series without two samples
+        // in the window adds nothing); else the one counter.
         let all_codes = || {
             if m.scenarios.exposition.per_code {
-                Some(rate(&t.scraped_successes)? + rate(&t.scraped_errors)?)
+                let ok = rate(&t.scraped_successes)?;
+                Some(match errors_rate {
+                    Some(e) => ok + e,
+                    None => ok,
+                })
             } else {
                 rate(&t.scraped_requests)
             }
         };
         match source {
-            SyntheticMetric::ErrorRate => prom::ratio(rate(&t.scraped_errors), all_codes()),
+            // `(sum(rate(5xx)) or vector(0)) / sum(rate(all))`: no failure series is none
+            // failed yet.
+            SyntheticMetric::ErrorRate => {
+                prom::ratio(Some(errors_rate.unwrap_or(0.0)), all_codes())
+            }
             SyntheticMetric::Availability => prom::ratio(rate(&t.scraped_successes), all_codes()),
             SyntheticMetric::Throughput => all_codes(),
-            SyntheticMetric::Requests { by_code: true } => Some(
-                self.increase(&t.scraped_successes, ts)? + self.increase(&t.scraped_errors, ts)?,
-            ),
+            SyntheticMetric::Requests { by_code: true } => {
+                let ok = self.increase(&t.scraped_successes, ts)?;
+                Some(match errors_increase {
+                    Some(e) => ok + e,
+                    None => ok,
+                })
+            }
             SyntheticMetric::Requests { by_code: false } => self.increase(&t.scraped_requests, ts),
             SyntheticMetric::Cpu => rate(&t.scraped_cpu),
             SyntheticMetric::Latency { q, scale } => {
@@ -718,24 +766,25 @@ impl<'r, 'a> Reference<'r, 'a> {
     /// `samples`.
     fn rate(&self, samples: &[Sample], ts: i64) -> Option<f64> {
         let m = self.model;
-        prom::rate(self.window(samples, ts), ts, m.window_ms, m.semantics)
+        prom::rate(self.window(samples, ts, None), ts, m.window_ms, m.semantics)
     }
 
     /// `increase()` at `ts` of the counter whose samples are `samples`.
     fn increase(&self, samples: &[Sample], ts: i64) -> Option<f64> {
         let m = self.model;
-        prom::rate::increase(self.window(samples, ts), ts, m.window_ms, m.semantics)
+        prom::rate::increase(self.window(samples, ts, None), ts, m.window_ms, m.semantics)
     }
 
     /// The range vector at `ts` of the counter whose samples are `samples`.
-    fn window<'s>(&self, samples: &'s [Sample], ts: i64) -> &'s [Sample] {
+    fn window<'s>(&self, samples: &'s [Sample], ts: i64, birth: Option<i64>) -> &'s [Sample] {
         let m = self.model;
         let window = prom::select::select_range(samples, ts, m.window_ms, m.semantics);
         // Only drawn samples can start or end a window (else the plateaus inside spans
-        // would be read).
+        // would be read), and a failure series' first sample (scrape `birth`).
         for s in [window.first(), window.last()].into_iter().flatten() {
+            let j = m.last_scrape(s.t);
             assert!(
-                self.span_ends[m.last_scrape(s.t) as usize],
+                self.span_ends[j as usize] || Some(j) == birth,
                 "the window at {ts} reads the undrawn sample at {}",
                 s.t
             );

@@ -733,3 +733,48 @@ fn offset_lanes_compute_what_the_reference_computes() {
     check(with_p90, &[offset(series)], &mut seen);
     eprintln!("{seen:?}");
 }
+
+/// The failure series born at a track's first failure (`exposition.failures_from`), with
+/// failures so rare (0.1% of the canary's 3 requests a second in Lawsker's first phase)
+/// that most trials' series are born minutes into the release, inside their windows (and
+/// pre-initialised, for comparison), with [`FAULTS`]' effects on the aligned grid, on one
+/// whose windows hold a varying number of samples, and with scrapes 7s early: each
+/// window's first failure sample, its absence and the sums over codes without it are the
+/// reference's, evaluation by evaluation.
+#[test]
+fn born_failure_series_lanes_compute_what_the_reference_computes() {
+    let lawsker = file("plans/lawsker.yaml", Kind::Plan);
+    let mut seen = Seen::default();
+    let [independent, clustered, _] = fault_files();
+    for (grid, offset) in [
+        ("", "0s"),
+        (
+            "  scrape_interval: 20s\n  evaluation_interval: 30s\n  window: 2m10s\n",
+            "0s",
+        ),
+        ("", "7s"),
+    ] {
+        let text = in_two_hour_phases(&lawsker.text)
+            .replace("monitoring:\n", &format!("monitoring:\n{grid}"));
+        let files: Vec<Source> = [&independent, &clustered]
+            .into_iter()
+            .flat_map(|f| {
+                ["first_failure", "release_start"].map(|from| {
+                    let text = format!(
+                        "exposition: {{ scrape_offset: {offset}, failures_from: {from} }}\n{}",
+                        f.text
+                            .replace("baseline:\n", "baseline:\n  error_rate: 0.1%\n")
+                    );
+                    Source::new(format!("{} ({from}, scrapes {offset} early)", f.name), text)
+                        .holding(Kind::Scenarios)
+                })
+            })
+            .collect();
+        check(
+            Source::new(format!("lawsker{grid}"), text),
+            &files,
+            &mut seen,
+        );
+    }
+    eprintln!("{seen:?}");
+}
