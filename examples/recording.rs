@@ -53,7 +53,8 @@ fn main() {
     let seed: u64 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(1);
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
     let start = 1_714_521_600u64;
-    let points = (days * 86_400.0 / step as f64) as u64;
+    // One point more than the days' scrapes: their increments then cover the whole days.
+    let points = (days * 86_400.0 / step as f64) as u64 + 1;
     let mut cells = Vec::with_capacity(LES.len() + 1);
     let mut below = 0.0;
     for &le in &LES {

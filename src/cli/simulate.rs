@@ -499,6 +499,26 @@ pub(super) fn recorded_model<'r>(
     );
     let block = flags.block_ms.unwrap_or(recorded::DEFAULT_BLOCK_MS);
     let rm = RecordedModel::new(&lowered.plan, &lowered.rules, rec, &model, block);
+    let described = rm.describe(
+        &lowered.plan,
+        model.schedule.latest_end(),
+        lowered.plan.monitoring.scrape_interval.millis() as i64,
+    );
+    if let Some(missing) = described.missing.first() {
+        return Err(Error::Usage(format!(
+            "{}: no series of the recording gives {missing}, which a rule of {} reads: add its series to the recording (the query's own selectors, without `track`)",
+            rec.files.join(", "),
+            compiled.source.name
+        )));
+    }
+    if !described.unmatched.is_empty() {
+        return Err(Error::Usage(format!(
+            "{}: {}, so a rule of {} would read its metric without it in every trial: add its series to the recording, or make the plan's query match the recording's labels (a trial sets `track` and `service` itself)",
+            rec.files.join(", "),
+            described.unmatched.join("; "),
+            compiled.source.name
+        )));
+    }
     let refused: Vec<Diagnostic> = recorded::unsupported(&rm, &lowered.plan, scenarios)
         .into_iter()
         .map(|r| {
@@ -521,18 +541,6 @@ pub(super) fn recorded_model<'r>(
         }
         eprint!("{}", summary(&findings, 1));
         return Err(Error::Findings { unreadable: false });
-    }
-    let described = rm.describe(
-        &lowered.plan,
-        model.schedule.latest_end(),
-        lowered.plan.monitoring.scrape_interval.millis() as i64,
-    );
-    if let Some(missing) = described.missing.first() {
-        return Err(Error::Usage(format!(
-            "{}: no series of the recording gives {missing}, which a rule of {} reads: add its series to the recording (the query's own selectors, without `track`)",
-            rec.files.join(", "),
-            compiled.source.name
-        )));
     }
     if !described.problems.is_empty() {
         return Err(Error::Usage(format!(

@@ -308,8 +308,9 @@ pub(super) fn tune(
     }
     let check_failed = report.check.as_ref().filter(|c| !c.within_budget).map(|c| {
         Error::Tune(format!(
-            "the recommended setting rolled back {} of fresh healthy trials, over the budget of {}: it is not recommended{}; tune with more --trials",
+            "the recommended setting rolled back {} of fresh healthy trials, whose 95% interval reaches {}, over the budget of {}: it is not recommended{}; tune with more --trials",
             crate::sim::tune::report::percent(c.false_rollback.probability),
+            crate::sim::tune::report::percent(c.false_rollback.ci95[1]),
             crate::sim::tune::report::percent(asked.budget),
             if asked.write { ", and nothing was written" } else { "" }
         ))

@@ -87,14 +87,18 @@ pub(crate) fn run<'a>(
         a: ra,
         b: rb,
         common_model,
-        common_draws: common_model && same_traffic(a, b, baseline.is_some()),
+        // A recorded trial's draws (blocks, thinning, the fault's) do not depend on the
+        // plan's metrics or rules: only on the scrapes and the phases' shares.
+        common_draws: (common_model || baseline.is_some())
+            && same_traffic(a, b, baseline.is_some()),
     }
 }
 
 /// Whether both sides model the same traffic: the same scrapes, evaluations and window,
 /// the same canary share and length of every phase, and the same scenario traffic and
-/// baseline (a scenario file without a request rate takes the plan's), unless the trials
-/// are built from a recording (`recorded`), which is both sides' traffic.
+/// baseline (a scenario file without a request rate takes the plan's). Trials built from a
+/// recording (`recorded`) take their traffic from it and draw scrape by scrape, whatever
+/// the evaluations and window: then only the scrapes and phases count.
 fn same_traffic(a: &Side<'_>, b: &Side<'_>, recorded: bool) -> bool {
     let shown = |s: &Side<'_>| {
         let p = &s.lowered.plan;
@@ -105,7 +109,10 @@ fn same_traffic(a: &Side<'_>, b: &Side<'_>, recorded: bool) -> bool {
         format!(
             "{:?}",
             (
-                (m.scrape_interval, m.evaluation_interval, m.window),
+                (
+                    m.scrape_interval,
+                    (!recorded).then_some((m.evaluation_interval, m.window)),
+                ),
                 phases,
                 (!recorded).then_some((&s.scenarios.traffic, &s.scenarios.baseline))
             )

@@ -1015,7 +1015,10 @@ fn run_on<'s>(
     } else {
         Vec::new()
     };
-    let moves: Vec<Vec<bool>> = runs.iter().map(|s| moved_rules(model, s, rules)).collect();
+    let moves: Vec<Vec<bool>> = runs
+        .iter()
+        .map(|s| moved_rules(model, recorded.map(|r| (r, scenarios)), s, rules))
+        .collect();
     let job = Job {
         moves: &moves,
         plan,
@@ -1105,13 +1108,24 @@ fn run_on<'s>(
 }
 
 /// Per rule: whether the scenario's fault can move the rule's metric.
-pub(crate) fn moved_rules(model: &Model<'_>, s: &Scenario, rules: &[AlertRule]) -> Vec<bool> {
+/// On a recording (`recorded`, with its scenarios), also the rules on what the fault moves
+/// in its series ([`RecordedModel::moves`]).
+pub(crate) fn moved_rules(
+    model: &Model<'_>,
+    recorded: Option<(&RecordedModel<'_>, &Scenarios)>,
+    s: &Scenario,
+    rules: &[AlertRule],
+) -> Vec<bool> {
     rules
         .iter()
         .map(|r| {
-            s.fault
-                .as_ref()
-                .is_some_and(|f| fault_moves(f, r.metric, model.sources[r.metric]))
+            s.fault.as_ref().is_some_and(|f| {
+                let moved = (f, r.metric, model.sources[r.metric]);
+                match recorded {
+                    Some((rec, scenarios)) => rec.moves(scenarios, moved),
+                    None => fault_moves(moved.0, moved.1, moved.2),
+                }
+            })
         })
         .collect()
 }

@@ -294,10 +294,34 @@ pub(crate) fn slices(shards: Vec<(String, Shard)>) -> Result<Slices, MergeError>
                 s.shard.count != first.shard.count,
                 show(&s.shard.count, &first.shard.count),
             ),
+            // One recording however its files were named; the report names them as the
+            // first shard does.
             (
                 "recording (--baseline)",
-                s.recording != first.recording,
-                String::new(),
+                s.recording.as_ref().map(|r| &r.digest)
+                    != first.recording.as_ref().map(|r| &r.digest),
+                match (&s.recording, &first.recording) {
+                    (None, _) => format!("none there, {first_file} ran on one"),
+                    (_, None) => format!("one there, {first_file} ran without"),
+                    _ => "another recording's contents".to_string(),
+                },
+            ),
+            (
+                "block (--block)",
+                s.recording
+                    .as_ref()
+                    .map(|r| r.assumptions.block_seconds.to_bits())
+                    != first
+                        .recording
+                        .as_ref()
+                        .map(|r| r.assumptions.block_seconds.to_bits()),
+                match (&s.recording, &first.recording) {
+                    (Some(a), Some(b)) => show(
+                        &format!("{}s", a.assumptions.block_seconds),
+                        &format!("{}s", b.assumptions.block_seconds),
+                    ),
+                    _ => String::new(),
+                },
             ),
         ];
         if let Some((what, _, values)) = differs.into_iter().find(|(_, d, _)| *d) {

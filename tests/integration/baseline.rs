@@ -686,10 +686,106 @@ fn shards_of_a_recorded_run_merge_into_its_report() {
             .stdout;
         assert_eq!(merged, whole, "{n} shards");
     }
+    // The same recording by another path is the same run.
+    let copy = write(&dir, "copy.csv", &std::fs::read_to_string(&rec).unwrap());
+    let paths = [shard(&rec, 1, 2), shard(&copy.display().to_string(), 2, 2)];
+    let merged = plan()
+        .arg("merge")
+        .args(&paths)
+        .args(["--format", "json"])
+        .expect(0)
+        .stdout;
+    assert_eq!(merged, whole, "the recording copied");
+    // Another block is another run, and the refusal says so.
+    let blocks = plan()
+        .args(run(&rec))
+        .args(["--shard", "2/2", "--block", "30m"])
+        .expect(0);
+    let blocks = write(&dir, "block.json", &blocks.stdout);
+    let out = plan()
+        .arg("merge")
+        .arg(shard(&rec, 1, 2))
+        .arg(&blocks)
+        .expect(1);
+    assert!(out.stderr.contains("block (--block)"), "{}", out.stderr);
     let mixed = [shard(&rec, 1, 2), shard(&other, 2, 2)];
     let out = plan().arg("merge").args(&mixed).expect(1);
     assert!(
         out.stderr.contains("recording (--baseline)"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// On a recording, a custom query over the request counters is moved by an error fault
+/// like the built-in error rate: its rollbacks after the onset count as caught. A
+/// recording whose requests carry no `code` label cannot take an error fault, and a
+/// selector of the plan that matches no recorded series is refused, naming it.
+#[test]
+fn custom_queries_on_recorded_series_catch_and_what_cannot_match_is_refused() {
+    let dir = temp_dir("baseline-custom");
+    let plan_text = PLAN.replace(
+        "rollback_conditions:\n  - { metric: error_rate, threshold: 2%, duration: 1m }\n",
+        "metrics:
+  err5xx:
+    query: >-
+      sum(rate(http_requests_total{service=\"$service\",track=\"$track\",code=~\"5..\"}[$window]))
+      / sum(rate(http_requests_total{service=\"$service\",track=\"$track\"}[$window]))
+    unit: ratio
+    bad: high
+rollback_conditions:
+  - { metric: err5xx, threshold: 2%, duration: 1m }
+",
+    );
+    assert!(plan_text.contains("err5xx"));
+    let (_, sc, rec) = files(&dir, &recording(48, 2, |_| 20.0, |_| 0.01));
+    let plan_file = write(&dir, "custom.yaml", &plan_text).display().to_string();
+    let report = json(&[
+        &plan_file,
+        "--scenarios",
+        &sc,
+        "--baseline",
+        &rec,
+        "--trials",
+        "60",
+    ]);
+    let (caught, _) = rate(&report, "errors", "caught");
+    let (anyway, _) = rate(&report, "errors", "rolled_back_anyway");
+    assert!(caught > 0.5, "caught {caught}, rolled back anyway {anyway}");
+    // Requests labelled `status`: the error fault has no `code="500"` to move failures to,
+    // and the built-in error rate's `code=~"5.."` matches nothing.
+    let status = write(
+        &dir,
+        "status.csv",
+        &std::fs::read_to_string(&rec)
+            .unwrap()
+            .replace(",code=", ",status="),
+    );
+    let out = plan()
+        .args(["simulate", &plan_file, "--scenarios", &sc, "--baseline"])
+        .arg(&status)
+        .expect(2);
+    assert!(
+        out.stderr.contains("the selector `http_requests_total{")
+            && out.stderr.contains("matches no series of the recording"),
+        "{}",
+        out.stderr
+    );
+    // A plan that reads `status` runs on it, but its error fault is refused at its line.
+    let by_status = write(
+        &dir,
+        "status.yaml",
+        &plan_text.replace("code=~", "status=~"),
+    );
+    let out = plan()
+        .args(["simulate"])
+        .arg(&by_status)
+        .args(["--scenarios", &sc, "--baseline"])
+        .arg(&status)
+        .expect(1);
+    assert!(
+        out.stderr.contains("error[unrecorded-effect]")
+            && out.stderr.contains("has a `code` label"),
         "{}",
         out.stderr
     );

@@ -51,8 +51,8 @@ use crate::prom::quantile::parse_le;
 use crate::prom::{Query, Semantics, Series, engine};
 use crate::promql::{MetricExpr, Track};
 use crate::sim::outcomes::RuleSet;
-use crate::sim::scenario::Scenarios;
-use crate::sim::synth::Model;
+use crate::sim::scenario::{Fault, Scenarios};
+use crate::sim::synth::{Model, SyntheticMetric, fault_moves};
 use blocks::Blocks;
 
 /// The default block: an hour keeps a gauge's drift, a slow hour and an error burst
@@ -182,6 +182,9 @@ pub(crate) struct Described {
     pub(crate) warnings: Vec<String>,
     /// Metrics a rule reads that no series of the recording gives: `name (track)`.
     pub(crate) missing: Vec<String>,
+    /// Selectors of a query a rule reads that match no recorded series (the query reads
+    /// others): each says which.
+    pub(crate) unmatched: Vec<String>,
     /// What makes the recording unusable for this plan, each saying what to do.
     pub(crate) problems: Vec<String>,
 }
@@ -192,7 +195,27 @@ pub(crate) fn unsupported(
     plan: &CheckedPlan,
     scenarios: &Scenarios,
 ) -> Vec<Refused> {
-    model.levels.refused(plan, scenarios)
+    let mut out = model.levels.refused(plan, scenarios);
+    // Failures move from answered requests to their `code="500"` series: without a
+    // `code` label there is nowhere to move them, and the fault would do nothing.
+    if model.failures_to.iter().all(Option::is_none) {
+        for (i, s) in scenarios.scenarios.iter().enumerate() {
+            if s.fault.as_ref().is_some_and(|f| f.error_rate.is_some()) {
+                out.push(effects::Refused {
+                    scenario: i,
+                    key: "error_rate".into(),
+                    message: format!(
+                        "scenario `{}` sets `error_rate`, but no `{REQUESTS}` series of the recording has a `code` label other than 5xx: a recorded trial moves the canary's failures from its answered requests to their `code=\"500\"` series, and here it has none to move them from",
+                        s.name
+                    ),
+                    hint: format!(
+                        "record `{REQUESTS}` with its `code` label (as client libraries export it), or run this scenario without --baseline"
+                    ),
+                });
+            }
+        }
+    }
+    out
 }
 
 impl<'r> RecordedModel<'r> {
@@ -363,6 +386,7 @@ impl<'r> RecordedModel<'r> {
         scrape_ms: i64,
     ) -> Described {
         let mut missing = Vec::new();
+        let mut unmatched = Vec::new();
         for (mi, pair) in self.queries.iter().enumerate() {
             let Some(pair) = pair else { continue };
             for (q, track) in pair.iter().zip([Track::Canary, Track::Stable]) {
@@ -390,6 +414,29 @@ impl<'r> RecordedModel<'r> {
                         ),
                     };
                     missing.push(format!("`{}` ({}{from})", m.name, track.as_str()));
+                    continue;
+                }
+                // A selector no recorded series matches leaves its part of the query out
+                // of every trial (a `code` the recording labels `status`).
+                let m = &plan.metrics[mi];
+                let text = m.expr.promql(Some(track));
+                let Ok(program) = engine::program(&text) else {
+                    continue;
+                };
+                let before = unmatched.len();
+                for (nth, sel) in engine::unmatched(&program, &self.templates) {
+                    let name = sel.name.as_deref().unwrap_or("");
+                    let shown = crate::prom::parse::locate_selector(&text, name, nth)
+                        .map_or(name, |r| &text[r]);
+                    unmatched.push(format!(
+                        "the selector `{shown}` of `{}` ({}) matches no series of the recording",
+                        m.name,
+                        track.as_str()
+                    ));
+                }
+                // The stable track's selectors are the canary's with another track.
+                if unmatched.len() > before {
+                    break;
                 }
             }
         }
@@ -423,6 +470,18 @@ impl<'r> RecordedModel<'r> {
                 human(rec.span_ms()),
                 human(rec.step_ms)
             ));
+        }
+        if block_ms != self.block_asked_ms && problems.is_empty() {
+            warnings.push(format!(
+                "blocks are whole steps of the recording: `--block {}` is taken as {}",
+                human(self.block_asked_ms),
+                human(block_ms)
+            ));
+        }
+        if self.blocks.len == 1 && problems.is_empty() {
+            warnings.push(
+                "blocks of one step keep none of the recording's correlations (bursts, drifts, slow hours): every scrape is drawn on its own; give `--block` of an hour or more".into(),
+            );
         }
         for c in self.channels.iter().filter(|c| used(c)) {
             let r = &rec.series[c.rec];
@@ -469,7 +528,7 @@ impl<'r> RecordedModel<'r> {
         let pool_ms = self.blocks.pool() as i64 * rec.step_ms;
         if pool_ms < MIN_POOL_MS {
             warnings.push(format!(
-                "each block is drawn from {} of the recording: every trial replays the same few hours, whose own chance moves them all alike, so the intervals understate the uncertainty; record more days (a week or more)",
+                "each block is drawn from {} of the recording: every trial replays the same stretch, whose own chance moves them all alike, so the intervals understate the uncertainty; record more days (a week or more)",
                 human(pool_ms)
             ));
         }
@@ -507,8 +566,41 @@ impl<'r> RecordedModel<'r> {
                 .collect(),
             warnings,
             missing,
+            unmatched,
             problems,
         }
+    }
+
+    /// Whether `fault` moves what the canary's query of metric `mi` reads (`source`: the
+    /// metric's synthetic model): what moves it in the synthetic model, or a recorded
+    /// series the fault changes: requests and their failures under an `error_rate`,
+    /// histogram buckets under a latency effect, a series a `series` effect names. A rule
+    /// on such a metric that rolls a faulty trial back has caught the fault.
+    pub(crate) fn moves(
+        &self,
+        scenarios: &Scenarios,
+        (fault, mi, source): (&Fault, usize, SyntheticMetric),
+    ) -> bool {
+        if fault_moves(fault, mi, source) {
+            return true;
+        }
+        let Some([canary, _]) = &self.queries[mi] else {
+            return false;
+        };
+        let latency = fault.latency_factor.is_some() || fault.tail_share.is_some();
+        canary.reads().into_iter().any(|t| {
+            let channel = (t < 2 * self.channels.len()).then_some(t / 2);
+            let requests = channel.is_some_and(|c| self.requests.iter().any(|&(r, _)| r == c));
+            (fault.error_rate.is_some() && (requests || self.extras().contains(&t)))
+                || (latency && channel.is_some_and(|c| self.in_histogram[c]))
+                || fault.series.iter().any(|e| {
+                    scenarios
+                        .baseline
+                        .series
+                        .get(e.series)
+                        .is_some_and(|m| m.name == self.templates[t].name)
+                })
+        })
     }
 
     /// The templates of the canary's own failures (after the channels' two each).

@@ -287,7 +287,7 @@ pub(crate) fn run_for(
             } else {
                 Vec::new()
             },
-            moves: moved_rules(model, s, rules),
+            moves: moved_rules(model, recorded.as_ref().map(|r| (r, scenarios)), s, rules),
             #[cfg(test)]
             detect_unit_ms: crate::sim::montecarlo::detect_unit(model, s),
         })
