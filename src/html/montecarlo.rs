@@ -45,8 +45,9 @@ pub(crate) fn simulation(doc: &Value, about: &About) -> String {
 }
 
 /// Where the trials' traffic came from: the synthetic model, or a recording
-/// (`--baseline`), with the warnings the run gave about it.
-fn traffic(a: &At<'_>) -> String {
+/// (`--baseline`), with the warnings the run gave about it; `a` holds the document's
+/// `recording`, if any (a simulation's assumptions, a tune's document).
+pub(crate) fn traffic(a: &At<'_>) -> String {
     let r = a.get("recording");
     if !r.exists() {
         return "synthetic model".to_string();

@@ -37,6 +37,7 @@ pub(crate) fn tune(doc: &Value, about: &About) -> String {
         ("Seed", d.get("seed").raw()),
         ("Semantics", d.get("semantics").str().to_string()),
         ("Scenarios", d.get("scenarios").str().to_string()),
+        ("Traffic", super::montecarlo::traffic(&d)),
         (
             "Budget",
             format!(

@@ -578,6 +578,22 @@ fn a_tune_on_a_recording_judges_each_setting_as_simulate_does() {
     // The tune moved the rule, and its setting is within the budget on fresh trials too.
     assert_ne!(tune["current"]["setting"], tune["recommended"]["setting"]);
     assert_eq!(tune["check"]["within_budget"], true, "{:#}", tune["check"]);
+    // Its HTML report says where the trials' traffic came from.
+    let page = dir.join("tune.html");
+    plan()
+        .args(["tune", &plan_file, "--scenarios", &sc, "--baseline", &rec])
+        .args([
+            "--trials",
+            "20",
+            "--max-false-rollback",
+            "20%",
+            "--no-check",
+            "--report",
+        ])
+        .arg(&page)
+        .expect(0);
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("built from the recording"), "{html}");
 }
 
 /// `plan simulate A B --baseline`: both plans run on the same recorded trials. Each side's
