@@ -806,3 +806,31 @@ rollback_conditions:
         out.stderr
     );
 }
+
+/// A recording of two versions (or services) at once cannot be told apart once a trial
+/// sets `track` and `service` itself: refused at the line, saying what to export.
+#[test]
+fn a_recording_of_two_versions_at_once_is_refused() {
+    let dir = temp_dir("baseline-tracks");
+    let (plan_file, _, _) = files(&dir, &recording(1, 1, |_| 20.0, |_| 0.01));
+    let mut csv = String::from("timestamp,series,labels,value\n");
+    for i in 0..20 {
+        for track in ["canary", "stable"] {
+            csv += &format!("{},up,track={track},1\n", 1_714_521_600 + 15 * i);
+        }
+    }
+    let both = write(&dir, "both.csv", &csv);
+    let out = plan()
+        .args(["simulate", &plan_file, "--baseline"])
+        .arg(&both)
+        .expect(1);
+    assert!(
+        out.stderr.contains("both.csv:3:")
+            && out
+                .stderr
+                .contains("for {track=\"canary\"} and for {track=\"stable\"} at once")
+            && out.stderr.contains("export only the stable version"),
+        "{}",
+        out.stderr
+    );
+}

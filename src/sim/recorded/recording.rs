@@ -158,6 +158,42 @@ impl Recording {
             match joined.entry((s.name.clone(), labels)) {
                 std::collections::btree_map::Entry::Occupied(mut e) => {
                     let into = &mut e.get_mut().1;
+                    // Pieces of one series over time join; one series of two versions or
+                    // services at once cannot be told apart once those labels go.
+                    let trial_labels = |x: &Series| -> Vec<(String, String)> {
+                        x.labels
+                            .iter()
+                            .filter(|(k, _)| TRIAL_LABELS.contains(&k.as_str()))
+                            .cloned()
+                            .collect()
+                    };
+                    let span = |x: &Series| {
+                        (
+                            x.samples.first().map(|a| a.t),
+                            x.samples.last().map(|a| a.t),
+                        )
+                    };
+                    let ((a0, a1), (b0, b1)) = (span(into), span(&s));
+                    let overlap = a0 <= b1 && b0 <= a1;
+                    if overlap && trial_labels(into) != trial_labels(&s) {
+                        let shown = |l: Vec<(String, String)>| {
+                            l.iter()
+                                .map(|(k, v)| format!("{k}=\"{v}\""))
+                                .collect::<Vec<_>>()
+                                .join(",")
+                        };
+                        return Err(at(
+                            file,
+                            &s,
+                            format!(
+                                "{} is in the recording for {{{}}} and for {{{}}} at once: a trial sets `track` and `service` itself, so the recording must hold one version of one service",
+                                s.display(),
+                                shown(trial_labels(into)),
+                                shown(trial_labels(&s))
+                            ),
+                            "export only the stable version of this service (a range query with `track=\"stable\"` and its `service`)",
+                        ));
+                    }
                     into.samples.extend(s.samples);
                     into.samples.sort_by_key(|x| x.t);
                 }
