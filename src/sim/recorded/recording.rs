@@ -375,6 +375,11 @@ mod tests {
             series("up", &[("track", "stable")], &[(0, 1.0), (15_000, 1.0)]),
             series("up", &[("track", "canary")], &[(0, 1.0), (15_000, 1.0)]),
         ]);
+        assert!(twice.unwrap_err().error.message.contains("at once"));
+        let twice = recording(vec![
+            series("up", &[("track", "stable")], &[(0, 1.0), (15_000, 1.0)]),
+            series("up", &[("track", "stable")], &[(0, 1.0), (15_000, 1.0)]),
+        ]);
         assert!(twice.unwrap_err().error.message.contains("two samples"));
         // Pieces of one series over time (as several exports give them) are joined.
         let pieces = recording(vec![
