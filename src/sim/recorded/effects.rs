@@ -42,7 +42,7 @@
 //! effect: a custom metric read through a counter or a ratio, an `of` counter's share, a
 //! split, a histogram's buckets.
 
-use super::{Channel, Role};
+use super::channel::{Channel, Role};
 use crate::check::{Builtin, CheckedPlan, REQUESTS};
 use crate::model::Unit;
 use crate::pointer;
@@ -210,7 +210,7 @@ impl Levels {
     pub(super) fn new(
         plan: &CheckedPlan,
         scenarios: &Scenarios,
-        (rec, step_ms): (&super::Recording, i64),
+        (rec, step_ms): (&super::recording::Recording, i64),
         channels: &[Channel],
         templates: &[Series],
     ) -> Levels {

@@ -37,6 +37,7 @@
 //! request moved draw from the fault's stream.
 
 mod blocks;
+mod channel;
 mod effects;
 pub(crate) mod recording;
 mod trial;
@@ -54,6 +55,7 @@ use crate::sim::outcomes::RuleSet;
 use crate::sim::scenario::{Fault, Scenarios};
 use crate::sim::synth::{Model, SyntheticMetric, fault_moves};
 use blocks::Blocks;
+use channel::{Channel, Role};
 
 /// The default block: an hour keeps a gauge's drift, a slow hour and an error burst
 /// whole, and a week holds 168 of them per time of day to draw from.
@@ -93,24 +95,6 @@ impl<'r> Baseline<'r> {
         let span_s = (rec.points.saturating_sub(1)) as f64 * rec.step_ms as f64 / 1000.0;
         (all > 0.0 && span_s > 0.0).then(|| all / span_s)
     }
-}
-
-/// What a recorded series becomes in a trial.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Role {
-    /// The service's events, thinned to the canary's share (`whole`: binomially).
-    Traffic { whole: bool },
-    /// Each track's own path: gauges, and the CPU counter.
-    Own,
-}
-
-/// One recorded series and the two it becomes (indices into the templates).
-#[derive(Debug, Clone)]
-struct Channel {
-    rec: usize,
-    role: Role,
-    canary: usize,
-    stable: usize,
 }
 
 /// Where an answered request's failure is counted: a recorded channel's canary series, or
