@@ -237,6 +237,45 @@ fn a_recorded_run_does_not_depend_on_the_thread_count() {
     assert!(html.contains("built from the recording"), "{html}");
 }
 
+/// Series of the recording that no query reads are left out of the trials, and do not
+/// change the draws of those that are read: each channel thins with its own stream.
+#[test]
+fn series_no_query_reads_do_not_change_the_answers() {
+    let dir = temp_dir("baseline-unread");
+    let base = recording(6, 3, |_| 20.0, |_| 0.01);
+    // The same recording, with a counter and a gauge nothing reads between its series.
+    let mut more = String::new();
+    for (i, line) in base.lines().enumerate() {
+        writeln!(more, "{line}").unwrap();
+        if let Some(t) = line.strip_suffix(",up,,1") {
+            writeln!(more, "{t},jobs_total,,{}", 7 * i).unwrap();
+            writeln!(more, "{t},open_files,,{}", 40 + i % 3).unwrap();
+        }
+    }
+    let (plan_file, sc, rec) = files(&dir, &base);
+    let rec_more = write(&dir, "more.csv", &more).display().to_string();
+    let run = |rec: &str| {
+        json(&[
+            &plan_file,
+            "--scenarios",
+            &sc,
+            "--baseline",
+            rec,
+            "--trials",
+            "80",
+        ])
+    };
+    let (a, b) = (run(&rec), run(&rec_more));
+    assert_eq!(a["scenarios"], b["scenarios"]);
+    let unread = &b["assumptions"]["recording"]["series_unread"];
+    assert!(unread.to_string().contains("jobs_total"), "{unread}");
+    assert!(unread.to_string().contains("open_files"), "{unread}");
+    // The errors scenario is caught in some trials and not others: the comparison is not
+    // between two constant answers.
+    let caught = rate(&a, "errors", "caught").0;
+    assert!(caught > 0.0 && caught < 1.0, "{caught}");
+}
+
 /// Recordings as exports give them: pieces of one series over time in several files are
 /// joined (the same numbers as one file); a gap is named with how much of each series is
 /// there; a series at another step and a block that does not fit are refused.

@@ -18,4 +18,12 @@ pub(super) struct Channel {
     pub(super) role: Role,
     pub(super) canary: usize,
     pub(super) stable: usize,
+    /// Whether a trial writes the channel: some query reads one of its series, or it
+    /// counts requests (a fault's load and blast radius read those). The others are left
+    /// out of trials.
+    pub(super) live: bool,
+    /// What a trial's seed is mixed with for the channel's own thinning stream: a hash of
+    /// its name and labels, so that the recording's other series, read or not, do not
+    /// change its draws.
+    pub(super) salt: u64,
 }

@@ -30,8 +30,11 @@
 //!   on one (a custom metric read through a counter or a ratio, an `of` counter's share, a
 //!   split, a histogram's buckets) is refused by [`unsupported`], naming the effect's line.
 //!
-//! Random numbers: three streams per trial, seeded from the trial's seed: the blocks, the
-//! thinning, and the fault's draws. A faulty trial's healthy twin draws the same blocks and
+//! Random numbers: streams per trial, seeded from the trial's seed: the blocks, the
+//! thinning of each series (its own stream, salted with its name and labels, so that the
+//! recording's other series do not move its draws), and the fault's draws. Series no query
+//! reads are left out of the trials (but requests, whose load and blast radius a fault
+//! reads). A faulty trial's healthy twin draws the same blocks and
 //! the same thinning, whatever the fault: the numbers stay common after the onset too, and
 //! only the fault's own draws differ. Gauge and CPU shifts draw nothing; events per
 //! request moved draw from the fault's stream.
@@ -250,6 +253,8 @@ impl<'r> RecordedModel<'r> {
                 role,
                 canary: templates.len(),
                 stable: templates.len() + 1,
+                live: r.name == REQUESTS,
+                salt: fnv1a(display(r).as_bytes()),
             });
             templates.push(with(r, Track::Canary, None));
             templates.push(with(r, Track::Stable, None));
@@ -302,7 +307,7 @@ impl<'r> RecordedModel<'r> {
             }
         }
         let mut horizon_ms = 0;
-        let queries = plan
+        let queries: Vec<Option<[Query; 2]>> = plan
             .metrics
             .iter()
             .enumerate()
@@ -319,6 +324,10 @@ impl<'r> RecordedModel<'r> {
                 })
             })
             .collect();
+        let read = read_templates(&queries, templates.len());
+        for ch in &mut channels {
+            ch.live |= read[ch.canary] || read[ch.stable];
+        }
         let reads = [RuleSet::Rollbacks, RuleSet::RollbacksAndGates].map(|set| {
             [false, true].map(|stable| {
                 (0..plan.metrics.len())
@@ -424,17 +433,7 @@ impl<'r> RecordedModel<'r> {
                 }
             }
         }
-        let read: Vec<bool> = {
-            let mut read = vec![false; self.templates.len()];
-            for pair in self.queries.iter().flatten() {
-                for q in pair {
-                    for i in q.reads() {
-                        read[i] = true;
-                    }
-                }
-            }
-            read
-        };
+        let read = read_templates(&self.queries, self.templates.len());
         let used = |c: &Channel| read[c.canary] || read[c.stable];
         let rec = self.rec;
         let mut warnings = Vec::new();
@@ -597,6 +596,26 @@ impl<'r> RecordedModel<'r> {
     fn scrape_time(&self, j: i64, offset_ms: i64) -> i64 {
         j * self.rec.step_ms - offset_ms
     }
+}
+
+/// Per template (of `count`), whether one of `queries` reads it.
+fn read_templates(queries: &[Option<[Query; 2]>], count: usize) -> Vec<bool> {
+    let mut read = vec![false; count];
+    for pair in queries.iter().flatten() {
+        for q in pair {
+            for i in q.reads() {
+                read[i] = true;
+            }
+        }
+    }
+    read
+}
+
+/// 64-bit FNV-1a of `bytes`.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 /// A recorded series as PromQL writes it.

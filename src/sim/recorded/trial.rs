@@ -14,7 +14,8 @@ use crate::sim::synth::{Exposure, FaultModel, Faults, QueryFailure};
 use rand::SeedableRng;
 use rand::rngs::Xoshiro256PlusPlus;
 
-/// Xored into a trial's seed for its three streams: blocks, thinning, the fault's draws.
+/// Xored into a trial's seed for its streams: blocks, thinning (each channel's mixed with
+/// its own salt as well), the fault's draws.
 const SALTS: [u64; 3] = [
     0xb10c_b007_5742_0001,
     0x7411_0e55_0dd5_0002,
@@ -27,7 +28,8 @@ const UP: &str = "up";
 #[derive(Clone)]
 struct Trial {
     blocks: Xoshiro256PlusPlus,
-    thin: Xoshiro256PlusPlus,
+    /// Per channel, its thinning stream.
+    thin: Vec<Xoshiro256PlusPlus>,
     fault: Xoshiro256PlusPlus,
     /// Block starts drawn so far: the service's (traffic, the stable track's own series)
     /// and the canary's own series'.
@@ -85,11 +87,15 @@ impl<'m, 'r> RecordedLanes<'m, 'r> {
         lanes.trials = seeds
             .iter()
             .map(|&seed| {
-                let [b, t, f] = SALTS.map(|s| Xoshiro256PlusPlus::seed_from_u64(seed ^ s));
+                let [b, t, f] = SALTS.map(|s| seed ^ s);
                 Trial {
-                    blocks: b,
-                    thin: t,
-                    fault: f,
+                    blocks: Xoshiro256PlusPlus::seed_from_u64(b),
+                    thin: model
+                        .channels
+                        .iter()
+                        .map(|ch| Xoshiro256PlusPlus::seed_from_u64(t ^ ch.salt))
+                        .collect(),
+                    fault: Xoshiro256PlusPlus::seed_from_u64(f),
                     starts: [Vec::new(), Vec::new()],
                     series: model.templates.clone(),
                     totals: vec![0.0; model.templates.len()],
@@ -266,7 +272,7 @@ fn scrape(
     let (service, own) = (trial.point(m, 0, j), trial.point(m, 1, j));
     if j == 0 {
         // Counters start at 0; gauges at their value.
-        for ch in &m.channels {
+        for ch in m.channels.iter().filter(|ch| ch.live) {
             let r = &rec.series[ch.rec];
             for (tpl, at) in [(ch.canary, own), (ch.stable, service)] {
                 let v = if r.counter { 0.0 } else { r.values[at] };
@@ -288,6 +294,7 @@ fn scrape(
     for (c, ch) in m.channels.iter().enumerate() {
         let r = &rec.series[ch.rec];
         let (cv, sv) = match ch.role {
+            _ if !ch.live => (f64::NAN, f64::NAN),
             Role::Own => (r.values[own], r.values[service]),
             Role::Traffic { .. } if m.in_histogram[c] => (0.0, 0.0),
             Role::Traffic { whole } => {
@@ -295,7 +302,7 @@ fn scrape(
                 if inc.is_nan() {
                     (f64::NAN, f64::NAN)
                 } else if whole {
-                    let k = binomial(&mut trial.thin, inc as u64, share) as f64;
+                    let k = binomial(&mut trial.thin[c], inc as u64, share) as f64;
                     (k, inc - k)
                 } else {
                     (inc * share, inc * (1.0 - share))
@@ -332,7 +339,8 @@ fn scrape(
     }
     for h in &m.histograms {
         let inc = |c: usize| rec.series[m.channels[c].rec].values[service];
-        if h.channels.iter().any(|&c| inc(c).is_nan()) {
+        let live = h.channels.iter().any(|&c| m.channels[c].live);
+        if !live || h.channels.iter().any(|&c| inc(c).is_nan()) {
             for &c in &h.channels {
                 scratch.canary[c] = f64::NAN;
                 scratch.stable[c] = f64::NAN;
@@ -347,7 +355,7 @@ fn scrape(
         for &c in &h.channels {
             let n = (inc(c) - below).max(0.0) as u64;
             below = below.max(inc(c));
-            let k = binomial(&mut trial.thin, n, share);
+            let k = binomial(&mut trial.thin[c], n, share);
             scratch.out.push(k);
             scratch.intervals.push(n - k);
         }
