@@ -1258,7 +1258,10 @@ pub(crate) fn text(r: &SimulationReport) -> String {
         s,
         "  exposition     {}; {offset}",
         match (recorded, a.exposition.per_code, a.exposition.failures_from) {
-            (true, _, _) => "the recording's own series",
+            (true, _, "release_start") =>
+                "the recording's own series, the canary's failure series from the release's start",
+            (true, _, _) =>
+                "the recording's own series, the canary's failure series from its first failure",
             (false, true, "release_start") =>
                 "request counters per status code, each extrapolated on its own, both from the release's start",
             (false, true, _) =>

@@ -80,15 +80,23 @@ fn caught_as_replayed(born: bool) -> Vec<f64> {
         .unwrap();
     }
     let sc = write(&dir, "scenarios.yaml", &scenarios);
+    let rec = write(&dir, "healthy.csv", &healthy_recording());
     let mut all = Vec::new();
     for semantics in ["prometheus3", "prometheus2"] {
-        let mc = json(&[
-            p,
-            "--scenarios",
-            sc.to_str().unwrap(),
-            "--semantics",
-            semantics,
-        ]);
+        let run = |more: &[&str]| {
+            let args = [
+                p,
+                "--scenarios",
+                sc.to_str().unwrap(),
+                "--semantics",
+                semantics,
+            ];
+            json(&[&args[..], more].concat())
+        };
+        // The synthetic model, and trials built from a recording of the same healthy
+        // service (its `code="500"` series recorded from the start): the canary is a new
+        // process, whose failure series follows `failures_from` in both.
+        let (mc, recorded) = (run(&[]), run(&["--baseline", rec.to_str().unwrap()]));
         let mut caught_after = Vec::new();
         for onset in ONSETS {
             let replay = json(&[
@@ -101,13 +109,18 @@ fn caught_as_replayed(born: bool) -> Vec<f64> {
             assert_eq!(replay["verdict"]["outcome"], "rolled_back", "{replay:#}");
             let want = (replay["verdict"]["at_ms"].as_i64().unwrap() - onset) as f64 / 1000.0;
             let name = format!("at-{onset}");
-            let s = scenario(&mc, &name);
-            assert_eq!(s["caught"]["count"], 20, "{semantics} {name}: {s:#}");
-            for q in ["median", "p90", "p99"] {
+            for (model, report) in [("synthetic", &mc), ("recorded", &recorded)] {
+                let s = scenario(report, &name);
                 assert_eq!(
-                    s["time_to_catch_seconds"][q], want,
-                    "{semantics} {name} {q}: the replay rolls back {want} s after the onset"
+                    s["caught"]["count"], 20,
+                    "{model} {semantics} {name}: {s:#}"
                 );
+                for q in ["median", "p90", "p99"] {
+                    assert_eq!(
+                        s["time_to_catch_seconds"][q], want,
+                        "{model} {semantics} {name} {q}: the replay rolls back {want} s after the onset"
+                    );
+                }
             }
             caught_after.push(want);
         }
@@ -140,6 +153,20 @@ fn caught_as_replayed(born: bool) -> Vec<f64> {
         );
     }
     all
+}
+
+/// Three hours of the service at 20,000 requests a second, none failing, scraped every
+/// 15 s: `code="200"` and `code="500"` (recorded from the start), and `up`.
+fn healthy_recording() -> String {
+    let start = 1_714_521_600i64;
+    let mut out = String::from("timestamp,series,labels,value\n");
+    for i in 0..=720i64 {
+        let t = start + 15 * i;
+        writeln!(out, "{t},http_requests_total,code=200,{}", 300_000 * i).unwrap();
+        writeln!(out, "{t},http_requests_total,code=500,0").unwrap();
+        writeln!(out, "{t},up,,1").unwrap();
+    }
+    out
 }
 
 /// When promtool first fires `CanaryRollbackAvailability` over [`trace`]'s counters in the

@@ -26,4 +26,9 @@ pub(super) struct Channel {
     /// its name and labels, so that the recording's other series, read or not, do not
     /// change its draws.
     pub(super) salt: u64,
+    /// Whether the canary's series first has a sample at the first scrape after its first
+    /// event (a failure series under `exposition.failures_from: first_failure`: the canary
+    /// is a new process, whose client library creates a label set at its first
+    /// increment), instead of from the release's start.
+    pub(super) born_late: bool,
 }

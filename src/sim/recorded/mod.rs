@@ -55,7 +55,7 @@ use crate::prom::quantile::parse_le;
 use crate::prom::{Query, Semantics, Series, engine};
 use crate::promql::{MetricExpr, Track};
 use crate::sim::outcomes::RuleSet;
-use crate::sim::scenario::{Fault, Scenarios};
+use crate::sim::scenario::{FailuresFrom, Fault, Scenarios};
 use crate::sim::synth::{Model, SyntheticMetric, fault_moves};
 use blocks::Blocks;
 use channel::{Channel, Role};
@@ -151,6 +151,9 @@ pub(crate) struct RecordedModel<'r> {
     broken_histograms: Vec<String>,
     /// The levels a fault's gauge and event effects move the canary's series from.
     levels: effects::Levels,
+    /// Whether the canary's failure series first have a sample at their first failure
+    /// (`exposition.failures_from: first_failure`), not at the release's start.
+    failures_late: bool,
 }
 
 /// What the report says of the recording.
@@ -242,6 +245,7 @@ impl<'r> RecordedModel<'r> {
                 column: r.column,
             }
         };
+        let failures_late = scenarios.exposition.failures_from == FailuresFrom::FirstFailure;
         for (i, r) in rec.series.iter().enumerate() {
             let role = if r.counter && !cpu_names.contains(&r.name.as_str()) {
                 Role::Traffic { whole: r.whole }
@@ -255,6 +259,7 @@ impl<'r> RecordedModel<'r> {
                 stable: templates.len() + 1,
                 live: r.name == REQUESTS,
                 salt: fnv1a(display(r).as_bytes()),
+                born_late: failures_late && r.name == REQUESTS && is_failure(r),
             });
             templates.push(with(r, Track::Canary, None));
             templates.push(with(r, Track::Stable, None));
@@ -291,13 +296,7 @@ impl<'r> RecordedModel<'r> {
             .iter()
             .enumerate()
             .filter(|(_, ch)| rec.series[ch.rec].name == REQUESTS)
-            .map(|(c, ch)| {
-                let failed = rec.series[ch.rec]
-                    .labels
-                    .iter()
-                    .any(|(k, v)| k == "code" && v.starts_with('5'));
-                (c, failed)
-            })
+            .map(|(c, ch)| (c, is_failure(&rec.series[ch.rec])))
             .collect();
         let (histograms, broken_histograms) = histograms(rec, &channels);
         let mut in_histogram = vec![false; channels.len()];
@@ -367,6 +366,7 @@ impl<'r> RecordedModel<'r> {
             block_asked_ms: block_ms,
             broken_histograms,
             levels,
+            failures_late,
         }
     }
 
@@ -596,6 +596,13 @@ impl<'r> RecordedModel<'r> {
     fn scrape_time(&self, j: i64, offset_ms: i64) -> i64 {
         j * self.rec.step_ms - offset_ms
     }
+}
+
+/// Whether a request series counts failures (a 5xx `code`).
+fn is_failure(r: &recording::Recorded) -> bool {
+    r.labels
+        .iter()
+        .any(|(k, v)| k == "code" && v.starts_with('5'))
 }
 
 /// Per template (of `count`), whether one of `queries` reads it.

@@ -271,15 +271,22 @@ fn scrape(
     let n = m.channels.len();
     let (service, own) = (trial.point(m, 0, j), trial.point(m, 1, j));
     if j == 0 {
-        // Counters start at 0; gauges at their value.
+        // Counters start at 0 (but those born at their first event); gauges at their
+        // value.
         for ch in m.channels.iter().filter(|ch| ch.live) {
             let r = &rec.series[ch.rec];
+            let late = ch.born_late.then_some(ch.canary);
             for (tpl, at) in [(ch.canary, own), (ch.stable, service)] {
                 let v = if r.counter { 0.0 } else { r.values[at] };
-                if !v.is_nan() {
+                if !v.is_nan() && late != Some(tpl) {
                     trial.series[tpl].samples.push(Sample { t, v });
                     trial.born[tpl] = true;
                 }
+            }
+        }
+        if !m.failures_late {
+            for tpl in m.extras() {
+                push(trial, tpl, t, 0.0, (true, false));
             }
         }
         shift_first((&m.levels, faults), &m.channels, t, &mut trial.series);
@@ -455,18 +462,20 @@ fn scrape(
         ] {
             match () {
                 // Prometheus records a failed scrape as `up` 0.
-                _ if canary && trial.down && r.name == UP => push(trial, tpl, t, 0.0, false),
+                _ if canary && trial.down && r.name == UP => {
+                    push(trial, tpl, t, 0.0, (false, false))
+                }
                 _ if canary && trial.down => {}
-                _ => push(trial, tpl, t, v, r.counter),
+                _ => push(trial, tpl, t, v, (r.counter, canary && ch.born_late)),
             }
         }
     }
     // Series of the canary's own failures exist from their first event, as client
-    // libraries create them.
+    // libraries create them (or from the release's start, `failures_from: release_start`).
     for tpl in m.extras() {
         let k = scratch.moved[tpl];
-        if !trial.down && (k > 0.0 || trial.born[tpl]) {
-            push(trial, tpl, t, k, true);
+        if !trial.down {
+            push(trial, tpl, t, k, (true, m.failures_late));
         }
     }
     if first_down {
@@ -480,8 +489,8 @@ fn scrape(
 }
 
 /// Adds one sample to template `tpl`: `v` a counter's increase or a gauge's value (NaN:
-/// none this scrape).
-fn push(trial: &mut Trial, tpl: usize, t: i64, v: f64, counter: bool) {
+/// none this scrape); `born_late`: a counter whose series exists from its first event.
+fn push(trial: &mut Trial, tpl: usize, t: i64, v: f64, (counter, born_late): (bool, bool)) {
     if v.is_nan() {
         return;
     }
@@ -491,6 +500,9 @@ fn push(trial: &mut Trial, tpl: usize, t: i64, v: f64, counter: bool) {
     } else {
         v
     };
+    if born_late && !trial.born[tpl] && value == 0.0 {
+        return;
+    }
     trial.born[tpl] = true;
     trial.series[tpl].samples.push(Sample { t, v: value });
 }
