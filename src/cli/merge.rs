@@ -9,6 +9,7 @@ use super::settings::SimulateFlags;
 use super::simulate::{
     ScenarioInput, monte_carlo_scenarios, query_failed, report_text, valid_source,
 };
+use crate::sim::scenario::Basis;
 use crate::sim::shard::{self, MergeError, PLAN_VERSION, SHARD_KIND, SHARD_SCHEMA_VERSION, Shard};
 use crate::source::{Kind, Source};
 use std::io::{Read, Write};
@@ -45,20 +46,28 @@ pub(super) fn merge(files: &[PathBuf], format: Format) -> Result<(), Error> {
         evaluation_offset_ms: 0,
         shard: None,
         report: None,
-        // The recording is not read again: its files' names only say that the run's
-        // scenarios were read as a recorded run reads them.
-        baseline: run
-            .recording
-            .as_ref()
-            .map(|r| r.assumptions.files.iter().map(PathBuf::from).collect())
-            .unwrap_or_default(),
+        baseline: Vec::new(),
         block_ms: None,
     };
     let file = run
         .scenarios
         .as_ref()
         .map(|t| Source::new(t.name.clone(), t.text.clone()).holding(Kind::Scenarios));
-    let input = monte_carlo_scenarios(&compiled, lowered, ScenarioInput::Recorded(file), &flags)?;
+    // The recording is not read again: the shards say the scenarios were read for trials
+    // built from it, and at its request rate.
+    let basis = match &run.recording {
+        Some(r) => Basis::Recorded {
+            requests_per_second: r.requests_per_second,
+        },
+        None => Basis::Synthetic,
+    };
+    let input = monte_carlo_scenarios(
+        &compiled,
+        lowered,
+        ScenarioInput::Recorded(file),
+        &flags,
+        basis,
+    )?;
     let results = slices
         .results(&input.scenarios, &lowered.plan, lowered.rules.len())
         .map_err(|e| Error::Shard(e.to_string()))?;

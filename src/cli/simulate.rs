@@ -16,7 +16,7 @@ use crate::sim::compare;
 use crate::sim::montecarlo;
 use crate::sim::recorded::{self, Baseline, Described, RecordedModel, Recording};
 use crate::sim::replay::{self, Options};
-use crate::sim::scenario;
+use crate::sim::scenario::{self, Basis};
 use crate::sim::shard::{self, Shard};
 use crate::source::{Kind, Source};
 use crate::syntax::locate;
@@ -70,8 +70,12 @@ pub(super) fn compare(
     let (Some(la), Some(lb)) = (&ca.plan, &cb.plan) else {
         return Err(Error::Findings { unreadable: false });
     };
-    let ia = monte_carlo_scenarios(&ca, la, ScenarioInput::Flag(given), flags)?;
-    let ib = monte_carlo_scenarios(&cb, lb, ScenarioInput::Flag(given), flags)?;
+    // Trials built from a recording: read first, it gives the scenarios' request rate.
+    let recording = recording(&flags.baseline)?;
+    let baseline = recording.as_ref().map(|r| Baseline::of(r, flags.block_ms));
+    let basis = basis(baseline);
+    let ia = monte_carlo_scenarios(&ca, la, ScenarioInput::Flag(given), flags, basis)?;
+    let ib = monte_carlo_scenarios(&cb, lb, ScenarioInput::Flag(given), flags, basis)?;
     let text = |i: &RunInput| i.file.as_ref().map(|f| f.text.clone());
     if text(&ia) != text(&ib) {
         return Err(Error::Usage(format!(
@@ -113,20 +117,15 @@ pub(super) fn compare(
         scenarios: &ib.scenarios,
     };
     // Trials built from a recording: each plan must be able to read it.
-    let recording = recording(&flags.baseline)?;
     let mut described = [None, None];
-    if let Some(rec) = &recording {
+    if let Some(baseline) = baseline {
         for (d, (compiled, lowered, input)) in
             described.iter_mut().zip([(&ca, la, &ia), (&cb, lb, &ib)])
         {
-            *d = Some(recorded_model(compiled, lowered, input, rec, flags)?.1);
+            *d = Some(recorded_model(compiled, lowered, input, baseline)?.1);
         }
     }
     recording_notes(described.iter().flatten());
-    let baseline = recording.as_ref().map(|rec| Baseline {
-        rec,
-        block_ms: flags.block_ms.unwrap_or(recorded::DEFAULT_BLOCK_MS),
-    });
     let mut bar = Progress::new(format, "simulating");
     let runs = compare::run((&sa, &sb), baseline, settings, &mut |d, t| bar.update(d, t));
     drop(bar);
@@ -135,19 +134,20 @@ pub(super) fn compare(
             return Err(query_failed(compiled, failure));
         }
     }
-    let own = |l: &LoweredPlan, i: &RunInput, run| {
+    let own = |l: &LoweredPlan, i: &RunInput, run, d: &Option<Described>| {
         crate::sim::report::build(
             &l.plan,
             &l.rules,
             (&i.scenarios, &i.file_name),
             &i.settings,
-            run,
+            (
+                run,
+                d.as_ref().map(crate::sim::report::RecordingAssumptions::of),
+            ),
         )
     };
-    let mut reports = [own(la, &ia, &runs.a), own(lb, &ib, &runs.b)];
-    for (r, d) in reports.iter_mut().zip(&described) {
-        r.assumptions.recording = d.as_ref().map(crate::sim::report::RecordingAssumptions::of);
-    }
+    let [da, db] = &described;
+    let reports = [own(la, &ia, &runs.a, da), own(lb, &ib, &runs.b, db)];
     let report = compare::report((&sa, &sb), &runs, &settings, &ia.file_name, reports);
     let out = match format {
         Format::Json => serde_json::to_string_pretty(&report).unwrap_or_default() + "\n",
@@ -255,14 +255,15 @@ pub(super) struct RunInput {
     pub(super) settings: montecarlo::Settings,
 }
 
-/// The scenarios a Monte Carlo run (`simulate`, `tune`, `merge`) reads, and the run's
-/// settings; their findings printed, and Err when one is an error or a query's selector
-/// matches no modelled series.
+/// The scenarios a Monte Carlo run (`simulate`, `tune`, `merge`) reads for trials built
+/// from `basis`, and the run's settings; their findings printed, and Err when one is an
+/// error or a query's selector matches no modelled series.
 pub(super) fn monte_carlo_scenarios(
     compiled: &Compiled,
     lowered: &LoweredPlan,
     input: ScenarioInput<'_>,
     flags: &SimulateFlags,
+    basis: Basis,
 ) -> Result<RunInput, Error> {
     let file = match input {
         ScenarioInput::Flag(given) => {
@@ -279,16 +280,12 @@ pub(super) fn monte_carlo_scenarios(
     let place = |p: &str| compiled.place(p);
     let color = color();
     // Trials built from a recording read the plan's metrics from it, not from models.
-    let recorded = !flags.baseline.is_empty();
+    let recorded = matches!(basis, Basis::Recorded { .. });
     // A file's findings are at its lines; the built-in scenarios' (a custom metric they
     // cannot model) at the plan's.
     let (scenarios, findings, file_name) = match &file {
         Some(source) => {
-            let (scenarios, findings) = if recorded {
-                scenario::load_for_recording(source, plan, &place)
-            } else {
-                scenario::load(source, plan, &place)
-            };
+            let (scenarios, findings) = scenario::load_on(source, plan, &place, basis);
             for f in &findings {
                 eprint!("{}", render_human(Some(source), f, color));
             }
@@ -296,11 +293,7 @@ pub(super) fn monte_carlo_scenarios(
         }
         None => {
             let (source, builtin) = scenario::builtin();
-            let builtin = if recorded {
-                builtin.for_recording()
-            } else {
-                builtin
-            };
+            let builtin = builtin.on(basis);
             let (scenarios, diags) = builtin.against(plan, &place);
             let (in_plan, in_file) = diags
                 .into_iter()
@@ -321,14 +314,21 @@ pub(super) fn monte_carlo_scenarios(
     let Some(scenarios) = scenarios else {
         return Err(Error::Findings { unreadable: false });
     };
-    // The plan's own rate was checked when it compiled; warn again at the simulated rate.
+    // The plan's own rate was checked when it compiled; warn again at the simulated rate
+    // (a recording's own, on one).
     let rps = scenarios.traffic.requests_per_second;
     if plan.traffic.requests_per_second != Some(rps) {
+        let whose = match basis {
+            Basis::Recorded {
+                requests_per_second: Some(_),
+            } => "recording's",
+            _ => "simulated",
+        };
         let thin = crate::check::thin_traffic(plan, rps)
             .into_iter()
             .map(|mut d| {
                 d.message = format!(
-                    "at the simulated {} req/s, {}",
+                    "at the {whose} {} req/s, {}",
                     crate::model::trim(rps),
                     d.message
                 );
@@ -383,7 +383,16 @@ fn monte_carlo_text(
     format: Format,
 ) -> Result<Output, Error> {
     let plan = &lowered.plan;
-    let input = monte_carlo_scenarios(compiled, lowered, ScenarioInput::Flag(given), flags)?;
+    // Read first: the recording gives the scenarios' request rate.
+    let recording = recording(&flags.baseline)?;
+    let baseline = recording.as_ref().map(|r| Baseline::of(r, flags.block_ms));
+    let input = monte_carlo_scenarios(
+        compiled,
+        lowered,
+        ScenarioInput::Flag(given),
+        flags,
+        basis(baseline),
+    )?;
     let settings = input.settings;
     let work = montecarlo::Work::of(plan, &input.scenarios, &settings);
     if let Some(note) = long_run(work, settings.jobs) {
@@ -395,9 +404,8 @@ fn monte_carlo_text(
     } else {
         format
     };
-    let recording = recording(&flags.baseline)?;
-    let recorded = match &recording {
-        Some(rec) => Some(recorded_model(compiled, lowered, &input, rec, flags)?),
+    let recorded = match baseline {
+        Some(baseline) => Some(recorded_model(compiled, lowered, &input, baseline)?),
         None => None,
     };
     recording_notes(recorded.iter().map(|(_, d)| d));
@@ -425,30 +433,31 @@ fn monte_carlo_text(
             plan: text_of(&compiled.source),
             scenarios: input.file.as_ref().map(text_of),
             results: &results,
-            recording: recording
-                .as_ref()
-                .zip(recorded.as_ref())
-                .map(|(rec, (_, d))| shard::RecordingPart {
-                    digest: rec.digest(),
+            recording: baseline.zip(recorded.as_ref()).map(|(baseline, (_, d))| {
+                shard::RecordingPart {
+                    digest: baseline.rec.digest(),
                     assumptions: crate::sim::report::RecordingAssumptions::of(d),
-                }),
+                    requests_per_second: baseline.requests_per_second(),
+                }
+            }),
         });
         return Ok(Output {
             text: serde_json::to_string_pretty(&shard).unwrap_or_default() + "\n",
             report: None,
         });
     }
-    let mut report = crate::sim::report::build(
+    let report = crate::sim::report::build(
         &lowered.plan,
         &lowered.rules,
         (&input.scenarios, &input.file_name),
         &input.settings,
-        &results,
+        (
+            &results,
+            recorded
+                .as_ref()
+                .map(|(_, d)| crate::sim::report::RecordingAssumptions::of(d)),
+        ),
     );
-    if let Some((_, described)) = recorded {
-        report.assumptions.recording =
-            Some(crate::sim::report::RecordingAssumptions::of(&described));
-    }
     let text = report_of(&report, format);
     Ok(Output {
         text,
@@ -481,15 +490,21 @@ pub(super) fn recording(files: &[std::path::PathBuf]) -> Result<Option<Recording
     })
 }
 
-/// The trials' model on `rec`, and what the report says of it; refuses faults it cannot
-/// carry and metrics the recording cannot give, naming them.
+/// What the scenarios are read for: trials built from `baseline`, or from the synthetic
+/// model.
+pub(super) fn basis(baseline: Option<Baseline<'_>>) -> Basis {
+    baseline.map_or(Basis::Synthetic, Baseline::basis)
+}
+
+/// The trials' model on `baseline`, and what the report says of it; refuses faults it
+/// cannot carry and metrics the recording cannot give, naming them.
 pub(super) fn recorded_model<'r>(
     compiled: &Compiled,
     lowered: &LoweredPlan,
     input: &RunInput,
-    rec: &'r Recording,
-    flags: &SimulateFlags,
+    baseline: Baseline<'r>,
 ) -> Result<(RecordedModel<'r>, Described), Error> {
+    let rec = baseline.rec;
     let scenarios = &input.scenarios;
     let model = crate::sim::synth::Model::new(
         &lowered.plan,
@@ -497,8 +512,7 @@ pub(super) fn recorded_model<'r>(
         &lowered.rules,
         input.settings.semantics,
     );
-    let block = flags.block_ms.unwrap_or(recorded::DEFAULT_BLOCK_MS);
-    let rm = RecordedModel::new(&lowered.plan, &lowered.rules, rec, &model, block);
+    let rm = baseline.model(&lowered.plan, &lowered.rules, &model);
     let described = rm.describe(
         &lowered.plan,
         model.schedule.latest_end(),
@@ -582,14 +596,13 @@ pub(super) fn report_text(
     ),
     format: Format,
 ) -> String {
-    let mut report = crate::sim::report::build(
+    let report = crate::sim::report::build(
         &lowered.plan,
         &lowered.rules,
         (&input.scenarios, &input.file_name),
         &input.settings,
-        results,
+        (results, recording),
     );
-    report.assumptions.recording = recording;
     report_of(&report, format)
 }
 

@@ -6,7 +6,7 @@ use super::error::Error;
 use super::progress::Progress;
 use super::settings::SimulateFlags;
 use super::simulate::{RunInput, ScenarioInput, monte_carlo_scenarios, query_failed, valid_plan};
-use crate::sim::recorded::{self, Baseline};
+use crate::sim::recorded::Baseline;
 use crate::sim::report::RecordingAssumptions;
 use crate::sim::tune::report::LineEdit;
 use crate::sim::tune::space::{self, Ranges};
@@ -223,17 +223,25 @@ pub(super) fn tune(
             .map_err(|e| Error::Usage(format!("--vary {v}: {e}")))?;
         ranges.vary.push(vary);
     }
-    let input = monte_carlo_scenarios(&compiled, lowered, ScenarioInput::Flag(scenarios), &flags)?;
+    // Trials built from a recording: read first, it gives the scenarios' request rate;
+    // refused as `plan simulate --baseline` refuses it.
+    let recording = super::simulate::recording(&flags.baseline)?;
+    let baseline = recording.as_ref().map(|r| Baseline::of(r, flags.block_ms));
+    let input = monte_carlo_scenarios(
+        &compiled,
+        lowered,
+        ScenarioInput::Flag(scenarios),
+        &flags,
+        super::simulate::basis(baseline),
+    )?;
     let (plans, skipped) = window::plans(&compiled.source, lowered, windows)
         .map_err(|e| Error::Usage(format!("--vary window: {e}")))?;
     for s in &skipped {
         eprintln!("note: the rate window {s}; it is not tried");
     }
-    // Trials built from a recording: refused as `plan simulate --baseline` refuses it.
-    let recording = super::simulate::recording(&flags.baseline)?;
-    let described = match &recording {
-        Some(rec) => {
-            Some(super::simulate::recorded_model(&compiled, lowered, &input, rec, &flags)?.1)
+    let described = match baseline {
+        Some(baseline) => {
+            Some(super::simulate::recorded_model(&compiled, lowered, &input, baseline)?.1)
         }
         None => None,
     };
@@ -245,10 +253,6 @@ pub(super) fn tune(
     } = &input;
     let settings = *settings;
     super::simulate::recording_notes(described.iter());
-    let baseline = recording.as_ref().map(|rec| Baseline {
-        rec,
-        block_ms: flags.block_ms.unwrap_or(recorded::DEFAULT_BLOCK_MS),
-    });
     let mut bar = Progress::new(format, "tuning");
     let mut progress = |d: u64, t: u64| bar.update(d, t);
     let ask = Ask {

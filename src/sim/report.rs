@@ -37,10 +37,19 @@
 //!   {label: {value: share}}, buckets?: {bound: share at or below}}`), `not_modelled`
 //!   (always absent: its rules never fire), `parameters` its baseline values by name
 //!   (fractions, seconds, the gauge's unit); with `--baseline` (trials built from a
-//!   recording, when `traffic` and the metrics' healthy levels were not used),
-//!   `recording`: `{files, step_seconds, span_seconds, block_seconds,
+//!   recording), `recording`: `{files, step_seconds, span_seconds, block_seconds,
 //!   time_of_day_matched, days, draws_from_seconds (how much of the recording each block
 //!   is drawn from), series_read, series_unread: [series], warnings: [text]}`.
+//!
+//!   On a recording, what only the synthetic model uses is left out, not given and
+//!   marked unused: `metrics` (the trials read the recording's own series),
+//!   `traffic.daily_amplitude`, `overdispersion` and `error_clustering` (its traffic is
+//!   the recording's), `exposition.per_code` (so are its series; `failures_from` stays:
+//!   it says when the canary's failure series first has a sample).
+//!   What a recorded run does use stays: `traffic.requests_per_second` (then the
+//!   recording's mean rate of `http_requests_total`, as the top level's; it sets the
+//!   thin-traffic warnings and a tune's `min_requests` ranges), `start_hour` (where
+//!   blocks are drawn from in the day), `users_per_day`, and the scrape offset.
 //! - `twins` (present when a scenario is faulty): where the healthy twins come from,
 //!   `{scenario: name | null (an extra fault-free pass of the same trials), false_rollback}`.
 //! - Each scenario: `name`, `description`, `faulty`, `trials`;
@@ -152,9 +161,12 @@ pub(crate) struct Assumptions {
     pub(crate) watch_default: bool,
     /// How the service exposes its request counters (`per_code`).
     pub(crate) exposition: ExpositionAssumed,
-    pub(crate) metrics: Vec<MetricModel>,
-    /// With `--baseline`: the recording the trials were built from (then `traffic` and
-    /// the metrics' synthetic levels were not used; the faults were).
+    /// The synthetic model of each metric a rule reads; None on a recording, whose series
+    /// the trials read instead.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) metrics: Option<Vec<MetricModel>>,
+    /// With `--baseline`: the recording the trials were built from (then what the
+    /// synthetic model alone uses is left out above; the faults were used).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) recording: Option<RecordingAssumptions>,
 }
@@ -196,10 +208,14 @@ impl RecordingAssumptions {
 
 #[derive(Serialize)]
 pub(crate) struct ExpositionAssumed {
-    pub(crate) per_code: bool,
+    /// None on a recording (here and below: the synthetic model's alone), whose own
+    /// series the trials read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) per_code: Option<bool>,
     /// When a track's failure series first has a sample: `first_failure` or
-    /// `release_start` (per code only).
-    pub(crate) failures_from: &'static str,
+    /// `release_start` (per code only; on a recording, the canary's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) failures_from: Option<&'static str>,
     /// A fixed offset: how long after a scrape each evaluation comes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) scrape_offset_seconds: Option<f64>,
@@ -214,12 +230,18 @@ pub(crate) struct ExpositionAssumed {
 
 #[derive(Serialize)]
 pub(crate) struct TrafficAssumed {
+    /// On a recording, the recording's.
     pub(crate) requests_per_second: f64,
-    pub(crate) daily_amplitude: f64,
-    pub(crate) overdispersion: f64,
+    /// None on a recording (here and below: the synthetic model's alone), whose own
+    /// traffic the trials have.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) daily_amplitude: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) overdispersion: Option<f64>,
     /// The coefficient of variation of the failure probability's multiplier per
     /// evaluation interval (0: independent failures).
-    pub(crate) error_clustering: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) error_clustering: Option<f64>,
     pub(crate) start_hour: u32,
     pub(crate) users_per_day: Option<u64>,
 }
@@ -462,14 +484,17 @@ pub(crate) struct GateFailures {
 }
 
 /// The report of a run of the scenarios read from `scenario_file` (a path, or
-/// `<built-in scenarios>`).
+/// `<built-in scenarios>`), its trials built from `recording` when given.
 pub(crate) fn build(
     plan: &CheckedPlan,
     rules: &[AlertRule],
     (scenarios, scenario_file): (&Scenarios, &str),
     settings: &Settings,
-    run: &MonteCarlo<'_>,
+    (run, recording): (&MonteCarlo<'_>, Option<RecordingAssumptions>),
 ) -> SimulationReport {
+    // What only the synthetic model uses, left out on a recording.
+    let synthetic = recording.is_none();
+    let only = |v| synthetic.then_some(v);
     let eval_s = plan.monitoring.evaluation_interval.seconds();
     let scenarios_out: Vec<ScenarioReport> = run
         .results
@@ -505,9 +530,9 @@ pub(crate) fn build(
             scenario_file: scenario_file.to_string(),
             traffic: TrafficAssumed {
                 requests_per_second: tr.requests_per_second,
-                daily_amplitude: tr.daily_amplitude,
-                overdispersion: tr.overdispersion,
-                error_clustering: tr.error_clustering,
+                daily_amplitude: only(tr.daily_amplitude),
+                overdispersion: only(tr.overdispersion),
+                error_clustering: only(tr.error_clustering),
                 start_hour: tr.start_hour,
                 users_per_day: tr.users_per_day,
             },
@@ -515,8 +540,8 @@ pub(crate) fn build(
             watch_seconds: plan.watch.seconds(),
             watch_default: plan.watch_is_default(),
             exposition: ExpositionAssumed {
-                per_code: scenarios.exposition.per_code,
-                failures_from: scenarios.exposition.failures_from.name(),
+                per_code: synthetic.then_some(scenarios.exposition.per_code),
+                failures_from: Some(scenarios.exposition.failures_from.name()),
                 scrape_offset_seconds: scenarios
                     .exposition
                     .scrape_offset_ms
@@ -532,8 +557,8 @@ pub(crate) fn build(
                     .is_none()
                     .then(|| crate::sim::synth::scrape_offsets(plan, scenarios).len()),
             },
-            metrics: metric_models(plan, rules, scenarios),
-            recording: None,
+            metrics: synthetic.then(|| metric_models(plan, rules, scenarios)),
+            recording,
         },
         twins,
         totals: Totals {
@@ -1253,48 +1278,61 @@ pub(crate) fn text(r: &SimulationReport) -> String {
             classes.unwrap_or(1)
         ),
     };
-    let recorded = a.recording.is_some();
     let _ = writeln!(
         s,
         "  exposition     {}; {offset}",
-        match (recorded, a.exposition.per_code, a.exposition.failures_from) {
-            (true, _, "release_start") =>
+        match (a.exposition.per_code, a.exposition.failures_from) {
+            (None, Some("release_start")) =>
                 "the recording's own series, the canary's failure series from the release's start",
-            (true, _, _) =>
+            (None, _) =>
                 "the recording's own series, the canary's failure series from its first failure",
-            (false, true, "release_start") =>
+            (Some(true), Some("release_start")) =>
                 "request counters per status code, each extrapolated on its own, both from the release's start",
-            (false, true, _) =>
+            (Some(true), _) =>
                 "request counters per status code, each extrapolated on its own, the failures' from a track's first failure",
-            (false, false, _) => "one counter of every request",
+            (Some(false), _) => "one counter of every request",
         },
     );
     if let Some(r) = &a.recording {
         s += &recording_lines(r);
     }
     let tr = &a.traffic;
-    let _ = (a.recording.is_none()).then(|| writeln!(
-        s,
-        "  traffic        {} req/s, daily swing ±{} with the release starting at {:02}:00, overdispersion {}{}",
-        crate::model::trim(tr.requests_per_second),
-        pct(tr.daily_amplitude),
-        tr.start_hour,
-        crate::model::trim(tr.overdispersion),
-        tr.users_per_day
-            .map_or(String::new(), |u| format!(", {u} users a day"))
-    ));
-    let _ = (!recorded).then(|| writeln!(
-        s,
-        "  errors         {}",
-        if tr.error_clustering > 0.0 {
-            format!(
-                "clustered: each evaluation interval's failure probability times a Gamma of mean 1 and CV {}, per trial and track",
-                crate::model::trim(tr.error_clustering)
-            )
-        } else {
-            "independent from request to request".to_string()
+    let users = tr
+        .users_per_day
+        .map_or(String::new(), |u| format!(", {u} users a day"));
+    match (tr.daily_amplitude, tr.overdispersion, tr.error_clustering) {
+        (Some(amplitude), Some(overdispersion), Some(clustering)) => {
+            let _ = writeln!(
+                s,
+                "  traffic        {} req/s, daily swing ±{} with the release starting at {:02}:00, overdispersion {}{users}",
+                crate::model::trim(tr.requests_per_second),
+                pct(amplitude),
+                tr.start_hour,
+                crate::model::trim(overdispersion),
+            );
+            let _ = writeln!(
+                s,
+                "  errors         {}",
+                if clustering > 0.0 {
+                    format!(
+                        "clustered: each evaluation interval's failure probability times a Gamma of mean 1 and CV {}, per trial and track",
+                        crate::model::trim(clustering)
+                    )
+                } else {
+                    "independent from request to request".to_string()
+                }
+            );
         }
-    ));
+        // On a recording: its own traffic, at its rate.
+        _ => {
+            let _ = writeln!(
+                s,
+                "  traffic        the recording's, {} req/s on average, the release starting at {:02}:00{users}",
+                crate::model::trim(tr.requests_per_second),
+                tr.start_hour,
+            );
+        }
+    }
     let _ = writeln!(
         s,
         "  release        a gate failing at its phase's end {}; the last phase (100%) watched {}{}",
@@ -1331,8 +1369,8 @@ pub(crate) fn text(r: &SimulationReport) -> String {
             brief(&t.false_rollback).trim_start()
         );
     }
-    // A recorded trial's metrics are the recording's series, not these models.
-    for (i, m) in a.metrics.iter().enumerate().filter(|_| !recorded) {
+    // A recorded trial's metrics are the recording's series: it has no models.
+    for (i, m) in a.metrics.iter().flatten().enumerate() {
         let _ = writeln!(
             s,
             "  {}{}: {}",
@@ -1376,7 +1414,7 @@ pub(crate) fn recording_lines(r: &RecordingAssumptions) -> String {
     );
     let _ = writeln!(
         s,
-        "                 (the scenarios' traffic and healthy levels are not used, their faults are;\n                 the intervals are for this recording: its own chance is not in them)"
+        "                 (the scenarios' faults, start hour and users are used, their traffic model and healthy levels are not;\n                 the intervals are for this recording: its own chance is not in them)"
     );
     for w in &r.warnings {
         let _ = writeln!(s, "  warning        {w}");

@@ -264,9 +264,21 @@ pub(crate) struct ScenarioFile {
     spec: Option<spec::FileSpec>,
     /// The built-in scenarios: their findings about the plan are placed in the plan.
     builtin: bool,
-    /// For trials built from a recording (`--baseline`): the plan's metrics need no
-    /// model here, the recording gives them.
-    recorded: bool,
+    /// What the trials are built from, which decides what the file must give.
+    basis: Basis,
+}
+
+/// What a run's trials are built from, which decides what a scenario file must give.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Basis {
+    /// The synthetic model: every metric a rule reads needs a model, and the request rate
+    /// is the scenario file's, else the plan's.
+    Synthetic,
+    /// A recording (`--baseline`): the plan's metrics need no model (the recording gives
+    /// their series), and the request rate is the recording's, the one the trials have
+    /// (None: it records no requests; then the file's, else the plan's, which only the
+    /// report and the thin-traffic warnings read).
+    Recorded { requests_per_second: Option<f64> },
 }
 
 /// Reads a scenario file (or the built-in default) up to the point where it needs a plan.
@@ -279,7 +291,7 @@ pub(crate) fn read(source: &Source) -> ScenarioFile {
                 findings,
                 spec: None,
                 builtin: false,
-                recorded: false,
+                basis: Basis::Synthetic,
             };
         }
     };
@@ -290,7 +302,7 @@ pub(crate) fn read(source: &Source) -> ScenarioFile {
             findings,
             spec: None,
             builtin: false,
-            recorded: false,
+            basis: Basis::Synthetic,
         };
     }
     match serde_json::from_value(doc.value) {
@@ -299,7 +311,7 @@ pub(crate) fn read(source: &Source) -> ScenarioFile {
             findings,
             spec: Some(spec),
             builtin: false,
-            recorded: false,
+            basis: Basis::Synthetic,
         },
         Err(e) => ScenarioFile {
             spans: Some(doc.spans),
@@ -313,7 +325,7 @@ pub(crate) fn read(source: &Source) -> ScenarioFile {
             ],
             spec: None,
             builtin: false,
-            recorded: false,
+            basis: Basis::Synthetic,
         },
     }
 }
@@ -332,12 +344,9 @@ pub(crate) fn builtin() -> (Source, ScenarioFile) {
 }
 
 impl ScenarioFile {
-    /// The same file, read for trials built from a recording ([`ScenarioFile::recorded`]).
-    pub(crate) fn for_recording(self) -> ScenarioFile {
-        ScenarioFile {
-            recorded: true,
-            ..self
-        }
+    /// The same file, read for trials built from `basis`.
+    pub(crate) fn on(self, basis: Basis) -> ScenarioFile {
+        ScenarioFile { basis, ..self }
     }
 
     /// The scenarios for `plan`, when nothing is wrong, and the findings of checking the
@@ -350,7 +359,7 @@ impl ScenarioFile {
         place: Place<'_>,
     ) -> (Option<Scenarios>, Vec<Diagnostic>) {
         match &self.spec {
-            Some(spec) => resolve::resolve(spec, plan, place, (self.builtin, self.recorded)),
+            Some(spec) => resolve::resolve(spec, plan, place, (self.builtin, self.basis)),
             None => (None, Vec::new()),
         }
     }
@@ -358,21 +367,23 @@ impl ScenarioFile {
 
 /// Reads a scenario file and checks it against `plan`: the scenarios when no finding is
 /// an error, and every finding, located and in source order.
+#[cfg(test)]
 pub(crate) fn load(
     source: &Source,
     plan: &CheckedPlan,
     place: Place<'_>,
 ) -> (Option<Scenarios>, Vec<Located>) {
-    load_file(read(source), source, plan, place)
+    load_file(read(source).on(Basis::Synthetic), source, plan, place)
 }
 
-/// [`load`] for trials built from a recording: the plan's metrics need no model.
-pub(crate) fn load_for_recording(
+/// [`load`] for trials built from `basis`.
+pub(crate) fn load_on(
     source: &Source,
     plan: &CheckedPlan,
     place: Place<'_>,
+    basis: Basis,
 ) -> (Option<Scenarios>, Vec<Located>) {
-    load_file(read(source).for_recording(), source, plan, place)
+    load_file(read(source).on(basis), source, plan, place)
 }
 
 fn load_file(

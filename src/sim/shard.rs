@@ -1,7 +1,8 @@
 //! Shards of a Monte Carlo run, for runs that outgrow one machine: `plan simulate --shard
 //! K/N` runs the K-th of N slices of the trials ([`Slice`]) and writes a [`Shard`], its
 //! tallies with everything the report needs (the plan's and the scenario file's text, the
-//! settings, and for a run on a recording its digest and what the report says of it, so
+//! settings, and for a run on a recording its digest, what the report says of it and its
+//! request rate (the scenarios are read at it), so
 //! that the merge need not read it); `plan merge` checks that its shards are the N slices of one run and adds
 //! them up. Tallies are integer sums and a trial depends only on (seed, trial index), so
 //! the sum is the unsharded run's tallies exactly, and its report the same bytes.
@@ -24,7 +25,7 @@ use serde::{Deserialize, Serialize};
 /// What a shard file says it is.
 pub(crate) const SHARD_KIND: &str = "plan simulate shard";
 /// The layout of [`Shard`]; bumped when it changes.
-pub(crate) const SHARD_SCHEMA_VERSION: u32 = 1;
+pub(crate) const SHARD_SCHEMA_VERSION: u32 = 2;
 /// The version of `plan` that writes and merges shards: its release and the digest of
 /// the sources it was built from (see `build.rs`), so that shards from two commits of one
 /// release are not merged.
@@ -63,6 +64,31 @@ pub(crate) struct RecordingPart {
     /// [`crate::sim::recorded::Recording::digest`].
     pub(crate) digest: String,
     pub(crate) assumptions: RecordingAssumptions,
+    /// The recording's request rate ([`crate::sim::recorded::Baseline::requests_per_second`]),
+    /// the run's: the merge reads the scenarios at it, as the run did.
+    #[serde(with = "exact")]
+    pub(crate) requests_per_second: Option<f64>,
+}
+
+/// A number kept as the shortest text that reads back to it: a JSON number may be read
+/// back a bit off, and the merged report must give the run's bytes.
+mod exact {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer, de::Error};
+
+    pub(super) fn serialize<S: Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+        v.map(|x| x.to_string()).serialize(s)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|t| {
+                t.parse::<f64>()
+                    .ok()
+                    .filter(|x| x.is_finite())
+                    .ok_or_else(|| D::Error::custom(format!("`{t}` is not a request rate")))
+            })
+            .transpose()
+    }
 }
 
 /// Which slice a shard is: `index` of `count`, from 1, and its trials.

@@ -873,3 +873,142 @@ fn a_recording_of_two_versions_at_once_is_refused() {
         out.stderr
     );
 }
+
+/// A plan and scenario file that state no request rate: the synthetic model has none to
+/// draw requests at and refuses them, naming what to do; on a recording the rate is the
+/// recording's (its `http_requests_total` over its span), whatever the plan states, so
+/// `simulate`, `tune` and a sharded run's merge all run, at it. What only the synthetic
+/// model uses is left out of the report's assumptions.
+#[test]
+fn a_recording_gives_the_request_rate_the_plan_and_scenarios_leave_out() {
+    let dir = temp_dir("baseline-rate");
+    let text = recording(12, 6, |_| 20.0, |_| 0.01);
+    let rateless = PLAN.replace("traffic: { requests_per_second: 20 }\n", "");
+    let plan_file = write(&dir, "plan.yaml", &rateless).display().to_string();
+    let sc = SCENARIOS.replace("requests_per_second: 20, ", "");
+    let sc = write(&dir, "scenarios.yaml", &sc).display().to_string();
+    let rec = write(&dir, "recording.csv", &text).display().to_string();
+    // Without a recording: refused, saying where to state one.
+    let out = plan()
+        .args(["simulate", &plan_file, "--scenarios", &sc])
+        .expect(1);
+    assert!(
+        out.stderr.contains("error[no-request-rate]")
+            && out.stderr.contains("`traffic: {requests_per_second: N}`"),
+        "{}",
+        out.stderr
+    );
+    // The recording's rate: every request it counts over its span (12 h of 15 s steps).
+    let last: Vec<u64> = text
+        .lines()
+        .rev()
+        .filter(|l| l.contains("http_requests_total"))
+        .take(2)
+        .map(|l| l.rsplit(',').next().unwrap().parse().unwrap())
+        .collect();
+    let want = (last[0] + last[1]) as f64 / ((12 * 240 - 1) * 15) as f64;
+    assert!((want - 20.0).abs() < 0.2, "{want}");
+    let args = ["--scenarios", &sc, "--baseline", &rec, "--trials", "30"];
+    let recorded = json(&[&[plan_file.as_str()][..], &args].concat());
+    assert_eq!(recorded["requests_per_second"].as_f64(), Some(want));
+    let a = &recorded["assumptions"];
+    assert_eq!(a["traffic"]["requests_per_second"].as_f64(), Some(want));
+    assert_eq!(a["traffic"]["start_hour"], 13);
+    for gone in [
+        &a["metrics"],
+        &a["traffic"]["daily_amplitude"],
+        &a["traffic"]["overdispersion"],
+        &a["traffic"]["error_clustering"],
+        &a["exposition"]["per_code"],
+    ] {
+        assert!(gone.is_null(), "{a:#}");
+    }
+    // When the canary's failure series first has a sample: used on a recording too.
+    assert_eq!(a["exposition"]["failures_from"], "first_failure");
+    // A rate the plan states changes nothing on a recording: the same bytes.
+    let stated = write(
+        &dir,
+        "stated.yaml",
+        &rateless.replace("phases:", "traffic: { requests_per_second: 2 }\nphases:"),
+    );
+    let stated = json(&[&[stated.to_str().unwrap()][..], &args].concat());
+    assert_eq!(stated, recorded);
+    // A tune runs at the recording's rate, its figures those of simulate.
+    let out = plan()
+        .args(["tune", &plan_file])
+        .args(args)
+        .args([
+            "--max-false-rollback",
+            "50%",
+            "--no-check",
+            "--format",
+            "json",
+        ])
+        .expect(0)
+        .stdout;
+    let tune: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        tune["current"]["false_rollback"]["count"],
+        scenario(&recorded, "healthy")["false_rollback"]["count"],
+        "{tune:#}"
+    );
+    // Two shards merge into the unsharded report, the rate carried in the shards.
+    let whole = plan()
+        .args(["simulate", &plan_file])
+        .args(args)
+        .args(["--format", "json"])
+        .expect(0)
+        .stdout;
+    let shards: Vec<_> = (1..=2)
+        .map(|k| {
+            let out = plan()
+                .args(["simulate", &plan_file])
+                .args(args)
+                .args(["--shard", &format!("{k}/2")])
+                .expect(0);
+            write(&dir, &format!("shard-{k}.json"), &out.stdout)
+        })
+        .collect();
+    std::fs::remove_file(&rec).unwrap();
+    let merged = plan()
+        .arg("merge")
+        .args(&shards)
+        .args(["--format", "json"])
+        .expect(0)
+        .stdout;
+    assert_eq!(merged, whole);
+}
+
+/// A recording without requests gives no rate: with none stated either, the run is
+/// refused, saying to record the requests or to state a rate.
+#[test]
+fn a_recording_without_requests_and_no_rate_stated_is_refused() {
+    let dir = temp_dir("baseline-no-rate");
+    let mut text = String::from("timestamp,series,labels,value\n");
+    for i in 0..2 * 240 {
+        writeln!(text, "{},up,,1", 1_714_521_600 + 15 * i).unwrap();
+    }
+    let rec = write(&dir, "up.csv", &text).display().to_string();
+    let rateless = PLAN.replace("traffic: { requests_per_second: 20 }\n", "");
+    let plan_file = write(&dir, "plan.yaml", &rateless).display().to_string();
+    let sc = SCENARIOS.replace("requests_per_second: 20, ", "");
+    let sc = write(&dir, "scenarios.yaml", &sc).display().to_string();
+    let out = plan()
+        .args([
+            "simulate",
+            &plan_file,
+            "--scenarios",
+            &sc,
+            "--baseline",
+            &rec,
+        ])
+        .expect(1);
+    assert!(
+        out.stderr.contains("error[no-request-rate]")
+            && out
+                .stderr
+                .contains("add the service's `http_requests_total` series to the recording"),
+        "{}",
+        out.stderr
+    );
+}

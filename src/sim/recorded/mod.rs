@@ -55,7 +55,7 @@ use crate::prom::quantile::parse_le;
 use crate::prom::{Query, Semantics, Series, engine};
 use crate::promql::{MetricExpr, Track};
 use crate::sim::outcomes::RuleSet;
-use crate::sim::scenario::{FailuresFrom, Fault, Scenarios};
+use crate::sim::scenario::{Basis, FailuresFrom, Fault, Scenarios};
 use crate::sim::synth::{Model, SyntheticMetric, fault_moves};
 use blocks::Blocks;
 use channel::{Channel, Role};
@@ -76,6 +76,14 @@ pub(crate) struct Baseline<'r> {
 }
 
 impl<'r> Baseline<'r> {
+    /// `rec` in blocks of `block_ms` (`--block`), else of [`DEFAULT_BLOCK_MS`].
+    pub(crate) fn of(rec: &'r Recording, block_ms: Option<i64>) -> Baseline<'r> {
+        Baseline {
+            rec,
+            block_ms: block_ms.unwrap_or(DEFAULT_BLOCK_MS),
+        }
+    }
+
     /// The trials' model for `plan`'s `rules` ([`RecordedModel::new`]).
     pub(crate) fn model(
         self,
@@ -86,17 +94,54 @@ impl<'r> Baseline<'r> {
         RecordedModel::new(plan, rules, self.rec, model, self.block_ms)
     }
 
+    /// What the scenarios are read for: trials built from this recording, at its rate.
+    pub(crate) fn basis(self) -> Basis {
+        Basis::Recorded {
+            requests_per_second: self.requests_per_second(),
+        }
+    }
+
     /// The recording's mean rate of [`REQUESTS`] per second (None: it has none).
     pub(crate) fn requests_per_second(self) -> Option<f64> {
         let rec = self.rec;
-        let all: f64 = rec
-            .series
-            .iter()
-            .filter(|r| r.name == REQUESTS)
-            .flat_map(|r| r.values.iter().filter(|v| !v.is_nan()))
-            .sum();
+        let all = Requests::of(rec).all;
         let span_s = (rec.points.saturating_sub(1)) as f64 * rec.step_ms as f64 / 1000.0;
         (all > 0.0 && span_s > 0.0).then(|| all / span_s)
+    }
+}
+
+/// The recording's [`REQUESTS`]: all of them, and those whose `code` is 5xx.
+struct Requests {
+    all: f64,
+    failed: f64,
+}
+
+impl Requests {
+    fn of(rec: &Recording) -> Requests {
+        let mut r = Requests {
+            all: 0.0,
+            failed: 0.0,
+        };
+        for s in rec.series.iter().filter(|s| s.name == REQUESTS) {
+            let sum: f64 = s.values.iter().filter(|v| !v.is_nan()).sum();
+            r.all += sum;
+            if s.labels
+                .iter()
+                .any(|(k, v)| k == "code" && v.starts_with('5'))
+            {
+                r.failed += sum;
+            }
+        }
+        r
+    }
+
+    /// The share of failed requests (0 without any).
+    fn failure_share(&self) -> f64 {
+        if self.all > 0.0 {
+            self.failed / self.all
+        } else {
+            0.0
+        }
     }
 }
 
@@ -362,7 +407,7 @@ impl<'r> RecordedModel<'r> {
             horizon_ms,
             canary_share: model.canary_share.clone(),
             tail_factor: scenarios.baseline.tail_factor,
-            failure_share: failure_share(rec),
+            failure_share: Requests::of(rec).failure_share(),
             block_asked_ms: block_ms,
             broken_histograms,
             levels,
@@ -641,23 +686,6 @@ fn display(r: &recording::Recorded) -> String {
 fn human(ms: i64) -> String {
     crate::model::Duration::from_millis(ms.max(0) as u64)
         .map_or_else(|| "0s".into(), |d| d.to_string())
-}
-
-/// The share of the recording's requests ([`REQUESTS`]) whose `code` is 5xx (0 without
-/// any).
-fn failure_share(rec: &Recording) -> f64 {
-    let (mut failed, mut all) = (0.0, 0.0);
-    for r in rec.series.iter().filter(|r| r.name == REQUESTS) {
-        let sum: f64 = r.values.iter().filter(|v| !v.is_nan()).sum();
-        all += sum;
-        if r.labels
-            .iter()
-            .any(|(k, v)| k == "code" && v.starts_with('5'))
-        {
-            failed += sum;
-        }
-    }
-    if all > 0.0 { failed / all } else { 0.0 }
 }
 
 /// The recording's histograms: bucket counters (`_bucket` with a numeric `le`) grouped by

@@ -4,13 +4,14 @@
 //! Every finding is collected before the file is refused.
 
 use super::spec::{FailuresFromSpec, FaultSpec, FileSpec, GaugeSpec, KindSpec, ScrapeOffset, Span};
+use super::{Basis, Exposition, FailuresFrom, Place, Scenarios, Traffic};
 use super::{
     Behaviour, DEFAULT_BUCKETS, DEFAULT_ERROR_CLUSTERING, DEFAULT_TIME_CONSTANT_MS, DEFAULT_TRIALS,
     Fault, FaultKind, Gauge, Scenario,
 };
-use super::{Exposition, FailuresFrom, Place, Scenarios, Traffic};
-use crate::check::{CheckedPlan, builtin};
+use crate::check::{CheckedPlan, REQUESTS, builtin};
 use crate::diagnostic::Diagnostic;
+use crate::limits::MAX_REQUESTS_PER_SECOND;
 use crate::model::{Duration, Unit, trim};
 use crate::pointer;
 use crate::sim::evaluator::Schedule;
@@ -47,20 +48,29 @@ const DEFAULT_REDIS: Gauge = Gauge {
 /// Resolves `spec` against `plan`: the scenarios, when no finding is an error, and every
 /// finding either way. `place` says where a pointer into the plan is (`plan.yaml:12:3`);
 /// `builtin` is set for the built-in scenarios, whose missing models are reported at the
-/// plan's lines (nobody can edit the built-in file).
+/// plan's lines (nobody can edit the built-in file); `basis` says what the trials are built
+/// from, and so where the request rate comes from.
 pub(crate) fn resolve(
     spec: &FileSpec,
     plan: &CheckedPlan,
     place: Place<'_>,
-    (builtin, recorded): (bool, bool),
+    (builtin, basis): (bool, Basis),
 ) -> (Option<Scenarios>, Vec<Diagnostic>) {
     let mut f = Vec::new();
-    let rps = spec
+    let recorded = matches!(basis, Basis::Recorded { .. });
+    let stated = spec
         .traffic
         .requests_per_second
         .or(plan.traffic.requests_per_second);
-    if rps.is_none() {
-        f.push(
+    // On a recording the trials' rate is the recording's, whatever the files state.
+    let rps = match basis {
+        Basis::Recorded {
+            requests_per_second: Some(r),
+        } => Some(r),
+        _ => stated,
+    };
+    match (rps, basis) {
+        (None, Basis::Synthetic) => f.push(
             Diagnostic::error(
                 "no-request-rate",
                 "",
@@ -70,7 +80,31 @@ pub(crate) fn resolve(
                 ),
             )
             .with_hint("add `traffic: {requests_per_second: N}` to the plan, or to the scenario file"),
-        );
+        ),
+        (None, Basis::Recorded { .. }) => f.push(
+            Diagnostic::error(
+                "no-request-rate",
+                "",
+                format!(
+                    "the simulation needs a request rate, and the recording has no request (`{REQUESTS}`) to take it from, and neither the plan `{}` nor the scenario file states one",
+                    plan.name
+                ),
+            )
+            .with_hint(format!("add the service's `{REQUESTS}` series to the recording (its rate is the trials' request rate), or `traffic: {{requests_per_second: N}}` to the plan or to the scenario file")),
+        ),
+        (Some(r), Basis::Recorded { .. }) if !r.is_finite() || r > MAX_REQUESTS_PER_SECOND => f.push(
+            Diagnostic::error(
+                "out-of-range",
+                "",
+                format!(
+                    "the recording's `{REQUESTS}` come at {} req/s, over the {} a simulation takes",
+                    trim(r),
+                    trim(MAX_REQUESTS_PER_SECOND)
+                ),
+            )
+            .with_hint("record one service's requests, as increases of its counter at each step"),
+        ),
+        _ => {}
     }
     let scrape_ms = plan.monitoring.scrape_interval.millis() as i64;
     let fixed_offset = match spec.exposition.scrape_offset {

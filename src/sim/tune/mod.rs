@@ -93,11 +93,9 @@ pub(crate) fn tune(
     if scenarios.scenarios.iter().all(|s| s.fault.is_none()) {
         return Err(TuneError::NoFault);
     }
-    // Each plan's knobs, at the request rate the trials have.
-    let rps = ask
-        .baseline
-        .and_then(Baseline::requests_per_second)
-        .unwrap_or(scenarios.traffic.requests_per_second);
+    // Each plan's knobs, at the request rate the trials have (a recording's own, when
+    // they are built from one: the scenarios were read at it).
+    let rps = scenarios.traffic.requests_per_second;
     let source = (scenarios, ask.baseline);
     let mut spaces = Vec::with_capacity(plans.len());
     for w in plans {
