@@ -179,17 +179,20 @@ pub(super) enum Command {
         trace: Option<PathBuf>,
         /// With --trace: when the release started (t=0), as RFC 3339
         /// (`2024-05-01T12:00:00Z`) or Unix seconds; default: the trace's first sample.
-        #[arg(long, requires = "trace", value_parser = timestamp, allow_hyphen_values = true)]
+        #[arg(long, requires = "trace",
+            conflicts_with_all = ["scenarios", "baseline"], value_parser = timestamp, allow_hyphen_values = true)]
         start: Option<i64>,
         /// With --trace: when the replay ends, as --start; default: the trace's last
         /// sample. Later shows what fires once the series stop (stale 5m after their last
         /// sample).
-        #[arg(long, requires = "trace", value_parser = timestamp, allow_hyphen_values = true)]
+        #[arg(long, requires = "trace",
+            conflicts_with_all = ["scenarios", "baseline"], value_parser = timestamp, allow_hyphen_values = true)]
         end: Option<i64>,
         /// With --trace: the rule group's evaluation offset (`0s` to under the evaluation
         /// interval): evaluations run at Unix times that are multiples of the interval plus
         /// this offset, as Prometheus schedules a group; default `0s`.
-        #[arg(long, requires = "trace", value_parser = offset_duration, default_value = "0s")]
+        #[arg(long, requires = "trace",
+            conflicts_with_all = ["scenarios", "baseline"], value_parser = offset_duration, default_value = "0s")]
         evaluation_offset: i64,
         /// Scenario file (YAML, see schemas/scenarios.schema.json); default: the built-in
         /// scenarios (simulations/default.yaml).

@@ -939,3 +939,30 @@ fn a_query_selector_the_trace_has_no_series_for_is_named() {
         done.stdout
     );
 }
+
+/// `--start`, `--end` and `--evaluation-offset` place a replay: with the Monte Carlo's
+/// `--scenarios` or `--baseline` (which exclude `--trace`) they are refused, not ignored.
+#[test]
+fn the_replays_own_flags_are_refused_beside_a_monte_carlo() {
+    for flag in [
+        ["--start", "2024-05-01T12:00:00Z"],
+        ["--end", "1"],
+        ["--evaluation-offset", "50s"],
+    ] {
+        for other in [
+            ["--scenarios", "simulations/lawsker.yaml"],
+            ["--baseline", "simulations/traces/error-spike.csv"],
+        ] {
+            let done = plan()
+                .args(["simulate", "plans/lawsker.yaml"])
+                .args(other)
+                .args(flag)
+                .expect(2);
+            assert!(
+                done.stderr.contains("cannot be used with"),
+                "{flag:?} with {other:?}: {}",
+                done.stderr
+            );
+        }
+    }
+}
