@@ -844,6 +844,34 @@ rollback_conditions:
         "{}",
         out.stderr
     );
+    // A recording without failures, whose requests have their `code` but no 5xx series:
+    // no such request, not a label the recording lacks. It runs, the healthy service never
+    // rolls back, and the fault's failures (in a `code="500"` series of the canary's own)
+    // are caught.
+    let clean: String = recording(48, 2, |_| 20.0, |_| 0.0)
+        .lines()
+        .filter(|l| !l.contains("code=500"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let clean = write(&dir, "clean.csv", &clean);
+    let builtin = write(&dir, "builtin.yaml", PLAN).display().to_string();
+    for plan_file in [&plan_file, &builtin] {
+        let report = json(&[
+            plan_file,
+            "--scenarios",
+            &sc,
+            "--baseline",
+            clean.to_str().unwrap(),
+            "--trials",
+            "40",
+        ]);
+        assert_eq!(
+            rate(&report, "healthy", "false_rollback").0,
+            0.0,
+            "{plan_file}"
+        );
+        assert_eq!(rate(&report, "errors", "caught").0, 1.0, "{plan_file}");
+    }
 }
 
 /// A recording of two versions (or services) at once cannot be told apart once a trial

@@ -462,7 +462,10 @@ impl<'r> RecordedModel<'r> {
                     continue;
                 };
                 let before = unmatched.len();
-                for (nth, sel) in engine::unmatched(&program, &self.templates) {
+                let unmatched_here = engine::unmatched(&program, &self.templates)
+                    .into_iter()
+                    .filter(|(_, sel)| !no_such_code(sel, &self.templates));
+                for (nth, sel) in unmatched_here {
                     let name = sel.name.as_deref().unwrap_or("");
                     let shown = crate::prom::parse::locate_selector(&text, name, nth)
                         .map_or(name, |r| &text[r]);
@@ -648,6 +651,23 @@ fn is_failure(r: &recording::Recorded) -> bool {
     r.labels
         .iter()
         .any(|(k, v)| k == "code" && v.starts_with('5'))
+}
+
+/// Whether `sel` matches none of `templates` only through its `code` matcher, among
+/// series that carry a `code` label: the recording has its status codes, and none of
+/// these (a recording without failures has no 5xx series; a query's `or vector(0)` or its
+/// sum reads that as no such request), which is not a label the recording lacks.
+fn no_such_code(sel: &engine::Selector, templates: &[Series]) -> bool {
+    if !sel.matchers.or_matchers.is_empty() {
+        return false;
+    }
+    let mut without = sel.clone();
+    without.matchers.matchers.retain(|m| m.name != "code");
+    let mut hits = templates
+        .iter()
+        .filter(|t| without.matches(&t.name, &t.labels))
+        .peekable();
+    hits.peek().is_some() && hits.all(|t| t.labels.iter().any(|(k, _)| k == "code"))
 }
 
 /// Per template (of `count`), whether one of `queries` reads it.
