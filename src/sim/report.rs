@@ -99,7 +99,7 @@
 //!     its rollback rules at every step, its gates only where they can still fail a phase,
 //!     and no no-data rules: they change neither the verdict nor the gate failures).
 //!   - `query_steps` (only when some custom metric is computed by its query from series
-//!     modelled under `baseline.series`): metric → evaluations that computed it (one per
+//!     modelled under `baseline.series`, and not on a recording): metric → evaluations that computed it (one per
 //!     trial, evaluation time and track: a metric compared with the stable track's counts
 //!     twice), what such a metric costs.
 //!
@@ -499,7 +499,7 @@ pub(crate) fn build(
     let scenarios_out: Vec<ScenarioReport> = run
         .results
         .iter()
-        .map(|r| scenario(plan, rules, scenarios, r))
+        .map(|r| scenario(plan, rules, (scenarios, synthetic), r))
         .collect();
     let semantics = settings.semantics.name();
     let twins = run.twins.as_ref().map(|t| TwinsReport {
@@ -723,10 +723,12 @@ fn first_and_by(
     (first, by)
 }
 
+/// The report of one scenario's trials (`synthetic`: of the synthetic model, whose query
+/// metrics count their evaluations; a recorded trial's queries are all over series).
 fn scenario(
     plan: &CheckedPlan,
     rules: &[AlertRule],
-    scenarios: &Scenarios,
+    (scenarios, synthetic): (&Scenarios, bool),
     r: &ScenarioResult<'_>,
 ) -> ScenarioReport {
     let t: &Tally = &r.tally;
@@ -843,6 +845,7 @@ fn scenario(
         rule_evaluations: t.evaluations,
         query_steps: synth::sources(plan, scenarios)
             .iter()
+            .filter(|_| synthetic)
             .zip(&plan.metrics)
             .filter_map(|(s, m)| match s {
                 SyntheticMetric::Query { slot, .. } => Some((

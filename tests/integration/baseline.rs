@@ -451,6 +451,8 @@ scenarios:
     .to_string();
     let r = json(&[&plan_file, "--scenarios", &sc, "--baseline", &rec]);
     assert_eq!(rate(&r, "healthy", "false_rollback").0, 0.0);
+    // The synthetic model's count of its query metrics' evaluations: not on a recording.
+    assert!(scenario(&r, "queue")["query_steps"].is_null(), "{r:#}");
     assert_eq!(
         r["twins"]["false_rollback"]["probability"], 0.0,
         "{}",
@@ -536,6 +538,8 @@ fn series_effects_move_recorded_gauges_and_events_per_request() {
     .to_string();
     let r = json(&[&plan_file, "--scenarios", &sc, "--baseline", &rec]);
     assert_eq!(rate(&r, "healthy", "false_rollback").0, 0.0);
+    // The synthetic model's count of its query metrics' evaluations: not on a recording.
+    assert!(scenario(&r, "queue")["query_steps"].is_null(), "{r:#}");
     for (name, seconds) in [("queue", 120.0), ("fewer-jobs", 180.0)] {
         let s = scenario(&r, name);
         assert_eq!(rate(&r, name, "caught").0, 1.0, "{name}: {s}");
