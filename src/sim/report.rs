@@ -1133,7 +1133,8 @@ pub(crate) fn text(r: &SimulationReport) -> String {
             s,
             "  (caught: rolled back after the fault began, by a rule reading a metric the fault \
              moves,\n   while its healthy twin, the same trial without the fault, had not rolled \
-             back yet;\n   rolled back anyway: the healthy twin had rolled back by then too; never rolled \
+             back yet;\n   rolled back anyway: every other rollback (before the onset, by a rule reading no \
+             metric\n   the fault moves, or with the healthy twin rolled back by then too); never rolled \
              back:\n   the release completed with the fault; escaped to 100%: the faulty version reached \
              100%\n   and its fault began before the release ended, before 100% or during the watch{})",
             if any_ended_held {
