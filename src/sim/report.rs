@@ -214,8 +214,7 @@ pub(crate) struct ExpositionAssumed {
     pub(crate) per_code: Option<bool>,
     /// When a track's failure series first has a sample: `first_failure` or
     /// `release_start` (per code only; on a recording, the canary's).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) failures_from: Option<&'static str>,
+    pub(crate) failures_from: &'static str,
     /// A fixed offset: how long after a scrape each evaluation comes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) scrape_offset_seconds: Option<f64>,
@@ -541,7 +540,7 @@ pub(crate) fn build(
             watch_default: plan.watch_is_default(),
             exposition: ExpositionAssumed {
                 per_code: synthetic.then_some(scenarios.exposition.per_code),
-                failures_from: Some(scenarios.exposition.failures_from.name()),
+                failures_from: scenarios.exposition.failures_from.name(),
                 scrape_offset_seconds: scenarios
                     .exposition
                     .scrape_offset_ms
@@ -1286,11 +1285,11 @@ pub(crate) fn text(r: &SimulationReport) -> String {
         s,
         "  exposition     {}; {offset}",
         match (a.exposition.per_code, a.exposition.failures_from) {
-            (None, Some("release_start")) =>
+            (None, "release_start") =>
                 "the recording's own series, the canary's failure series from the release's start",
             (None, _) =>
                 "the recording's own series, the canary's failure series from its first failure",
-            (Some(true), Some("release_start")) =>
+            (Some(true), "release_start") =>
                 "request counters per status code, each extrapolated on its own, both from the release's start",
             (Some(true), _) =>
                 "request counters per status code, each extrapolated on its own, the failures' from a track's first failure",

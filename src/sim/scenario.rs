@@ -373,7 +373,7 @@ pub(crate) fn load(
     plan: &CheckedPlan,
     place: Place<'_>,
 ) -> (Option<Scenarios>, Vec<Located>) {
-    load_file(read(source).on(Basis::Synthetic), source, plan, place)
+    load_on(source, plan, place, Basis::Synthetic)
 }
 
 /// [`load`] for trials built from `basis`.

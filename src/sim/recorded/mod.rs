@@ -125,10 +125,7 @@ impl Requests {
         for s in rec.series.iter().filter(|s| s.name == REQUESTS) {
             let sum: f64 = s.values.iter().filter(|v| !v.is_nan()).sum();
             r.all += sum;
-            if s.labels
-                .iter()
-                .any(|(k, v)| k == "code" && v.starts_with('5'))
-            {
+            if is_failure(s) {
                 r.failed += sum;
             }
         }
