@@ -14,8 +14,9 @@
 //! - `assumptions`: `semantics`, `scrape_interval_seconds`,
 //!   `evaluation_interval_seconds`, `window_seconds`, `seed`, `trials_per_scenario`,
 //!   `scenario_file` (its path, or `<built-in scenarios>`), `traffic`
-//!   (`requests_per_second`, `daily_amplitude`, `overdispersion`, `error_clustering`, `start_hour`,
-//!   `users_per_day`), `gate_policy` (`{on_failure, max_hold: {text, seconds},
+//!   (`requests_per_second`, `daily_amplitude`, `overdispersion`, `error_clustering`,
+//!   `error_clustering_time_constant_seconds` (the mean length of a cluster; only when
+//!   errors cluster), `start_hour`, `users_per_day`), `gate_policy` (`{on_failure, max_hold: {text, seconds},
 //!   after_max_hold, text}`, the hold's keys only for a hold, as the manifest and the
 //!   replay give it), `watch_seconds` and
 //!   `watch_default` (how long the last
@@ -43,7 +44,7 @@
 //!
 //!   On a recording, what only the synthetic model uses is left out, not given and
 //!   marked unused: `metrics` (the trials read the recording's own series),
-//!   `traffic.daily_amplitude`, `overdispersion` and `error_clustering` (its traffic is
+//!   `traffic.daily_amplitude`, `overdispersion` and `error_clustering*` (its traffic is
 //!   the recording's), `exposition.per_code` (so are its series; `failures_from` stays:
 //!   it says when the canary's failure series first has a sample).
 //!   What a recorded run does use stays: `traffic.requests_per_second` (then the
@@ -237,10 +238,13 @@ pub(crate) struct TrafficAssumed {
     pub(crate) daily_amplitude: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) overdispersion: Option<f64>,
-    /// The coefficient of variation of the failure probability's multiplier per
-    /// evaluation interval (0: independent failures).
+    /// The coefficient of variation of the failure probability's multiplier per cluster
+    /// (0: independent failures).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) error_clustering: Option<f64>,
+    /// The mean length of a cluster, when errors cluster.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) error_clustering_time_constant_seconds: Option<f64>,
     pub(crate) start_hour: u32,
     pub(crate) users_per_day: Option<u64>,
 }
@@ -532,6 +536,8 @@ pub(crate) fn build(
                 daily_amplitude: only(tr.daily_amplitude),
                 overdispersion: only(tr.overdispersion),
                 error_clustering: only(tr.error_clustering),
+                error_clustering_time_constant_seconds: (synthetic && tr.error_clustering > 0.0)
+                    .then(|| tr.error_clustering_time_constant_ms as f64 / 1000.0),
                 start_hour: tr.start_hour,
                 users_per_day: tr.users_per_day,
             },
@@ -1316,10 +1322,13 @@ pub(crate) fn text(r: &SimulationReport) -> String {
             let _ = writeln!(
                 s,
                 "  errors         {}",
-                if clustering > 0.0 {
+                if let (true, Some(length)) =
+                    (clustering > 0.0, tr.error_clustering_time_constant_seconds)
+                {
                     format!(
-                        "clustered: each evaluation interval's failure probability times a Gamma of mean 1 and CV {}, per trial and track",
-                        crate::model::trim(clustering)
+                        "clustered: the failure probability times a Gamma of mean 1 and CV {}, per trial and track, drawn afresh after an exponential time of mean {}",
+                        crate::model::trim(clustering),
+                        secs(length)
                     )
                 } else {
                     "independent from request to request".to_string()

@@ -40,14 +40,21 @@ pub(crate) const DEFAULT_BUCKETS: [f64; 11] = [
 pub(crate) const DEFAULT_TIME_CONSTANT_MS: i64 = 600_000;
 
 /// How much failures cluster when the file does not say: the failure probability of every
-/// request in an evaluation interval is multiplied by a Gamma variate of mean 1 and this
-/// coefficient of variation. Production error ratios move from minute to minute far more
-/// than independent failures allow (a bad pod, a slow dependency, one client's retries):
+/// request in a cluster ([`DEFAULT_ERROR_CLUSTERING_TIME_CONSTANT_MS`]) is multiplied by a
+/// Gamma variate of mean 1 and this coefficient of variation. Production error ratios move
+/// from minute to minute far more than independent failures allow (a bad pod, a slow
+/// dependency, one client's retries):
 /// at a traffic where the sampling noise is negligible, minutes at a third of the mean
-/// ratio and at twice it are both common. 0.5 puts 90% of the intervals between 0.34x and
+/// ratio and at twice it are both common. 0.5 puts 90% of the clusters between 0.34x and
 /// 1.94x the mean: modest next to the bursts real services show, so false-rollback rates
 /// are no longer understated by independence without assuming a noisy service.
 pub(crate) const DEFAULT_ERROR_CLUSTERING: f64 = 0.5;
+
+/// How long a cluster of errors lasts on average: its multiplier holds for an exponential
+/// time of this mean (wall-clock time, so that the clustering a rule sees does not depend
+/// on the evaluation interval). A minute: a bad pod, a slow dependency or one client's
+/// retries come and go within minutes, and a 5m window averages about five clusters.
+pub(crate) const DEFAULT_ERROR_CLUSTERING_TIME_CONSTANT_MS: i64 = 60_000;
 
 /// A gauge's healthy level and per-scrape noise (standard deviation), in its own unit, and
 /// how slowly the noise drifts: an Ornstein-Uhlenbeck process with time constant
@@ -65,9 +72,11 @@ pub(crate) struct Traffic {
     pub(crate) requests_per_second: f64,
     pub(crate) daily_amplitude: f64,
     pub(crate) overdispersion: f64,
-    /// The coefficient of variation of the per-trial, per-evaluation-interval Gamma
-    /// multiplier of every request's failure probability (0: failures independent).
+    /// The coefficient of variation of the Gamma multiplier of every request's failure
+    /// probability, per trial and track (0: failures independent).
     pub(crate) error_clustering: f64,
+    /// The mean time a multiplier holds before the next is drawn.
+    pub(crate) error_clustering_time_constant_ms: i64,
     pub(crate) start_hour: u32,
     pub(crate) users_per_day: Option<u64>,
 }

@@ -6,8 +6,9 @@
 use super::spec::{FailuresFromSpec, FaultSpec, FileSpec, GaugeSpec, KindSpec, ScrapeOffset, Span};
 use super::{Basis, Exposition, FailuresFrom, Place, Scenarios, Traffic};
 use super::{
-    Behaviour, DEFAULT_BUCKETS, DEFAULT_ERROR_CLUSTERING, DEFAULT_TIME_CONSTANT_MS, DEFAULT_TRIALS,
-    Fault, FaultKind, Gauge, Scenario,
+    Behaviour, DEFAULT_BUCKETS, DEFAULT_ERROR_CLUSTERING,
+    DEFAULT_ERROR_CLUSTERING_TIME_CONSTANT_MS, DEFAULT_TIME_CONSTANT_MS, DEFAULT_TRIALS, Fault,
+    FaultKind, Gauge, Scenario,
 };
 use crate::check::{CheckedPlan, REQUESTS, builtin};
 use crate::diagnostic::Diagnostic;
@@ -186,6 +187,10 @@ pub(crate) fn resolve(
                     .traffic
                     .error_clustering
                     .unwrap_or(DEFAULT_ERROR_CLUSTERING),
+                error_clustering_time_constant_ms: spec
+                    .traffic
+                    .error_clustering_time_constant
+                    .map_or(DEFAULT_ERROR_CLUSTERING_TIME_CONSTANT_MS, |t| t.0),
                 start_hour: spec.traffic.start_hour.unwrap_or(10),
                 users_per_day: plan.traffic.users_per_day,
             },

@@ -62,6 +62,7 @@ pub(crate) struct TrafficSpec {
     pub(crate) daily_amplitude: Option<f64>,
     pub(crate) overdispersion: Option<f64>,
     pub(crate) error_clustering: Option<f64>,
+    pub(crate) error_clustering_time_constant: Option<Span>,
     pub(crate) start_hour: Option<u32>,
 }
 

@@ -17,8 +17,8 @@ use super::series::{QueryFailure, SeriesLane, SeriesSim};
 use super::streams::Streams;
 use super::table::Pool;
 use super::{
-    Bursts, Demand, Exposure, FaultModel, Model, SeriesSet, SyntheticMetric, UNBORN,
-    birth_in_piece, count,
+    Bursts, Cluster, Demand, Exposure, FaultModel, Model, SeriesSet, SyntheticMetric, UNBORN,
+    birth_in_piece, clustered_failures, count,
 };
 use crate::prom::engine::Bound;
 use crate::prom::{self, Bucket, Sample};
@@ -79,12 +79,9 @@ pub(crate) struct Lanes<'m, 'a> {
     rng: Streams,
     /// The Gamma rate multiplier of the current evaluation interval.
     burst: Vec<f64>,
-    /// Under error clustering, the failure probability's multiplier of the current
-    /// evaluation interval: a row of `width` lanes per track.
-    cluster: Vec<f64>,
-    /// The failure rate each lane drew its latest failures at, per track as `cluster`
-    /// (what [`draw::failures`] needs is worked out when the rate changes).
-    fail_rates: Vec<draw::FailRate>,
+    /// Under error clustering, each lane's current cluster: a row of `width` lanes per
+    /// track.
+    cluster: Vec<Cluster>,
     exposure: Vec<Exposure>,
     /// Whether the fault has shown in some lane (until then no lane counts exposure).
     shown: bool,
@@ -169,8 +166,7 @@ impl<'m, 'a> Lanes<'m, 'a> {
             cells,
             rng,
             burst: vec![1.0; width],
-            cluster: vec![1.0; tracks.len() * width],
-            fail_rates: vec![draw::FailRate::new(0.0); tracks.len() * width],
+            cluster: vec![Cluster::NONE; tracks.len() * width],
             exposure: vec![Exposure::default(); width],
             shown: false,
             tracks,
@@ -305,19 +301,6 @@ impl<'m, 'a> Lanes<'m, 'a> {
                 *b = gamma.sample(&mut self.rng.lane(l));
             }
         }
-        if let Some(gamma) = &m.clustering {
-            let w = self.width;
-            for (ti, t) in self.tracks.iter().enumerate() {
-                if t.series.errors {
-                    for (l, g) in self.cluster[ti * w..ti * w + self.live]
-                        .iter_mut()
-                        .enumerate()
-                    {
-                        *g = gamma.sample(&mut self.rng.lane(l));
-                    }
-                }
-            }
-        }
         for span in &step.spans {
             self.generate(plans, span);
         }
@@ -446,21 +429,27 @@ impl<'m, 'a> Lanes<'m, 'a> {
                         }
                     }
                 }
-                if r.errors && m.clustering.is_some() {
-                    // The span's failures, from its requests (the kinds left them out).
+                let clustering = m.clustering.as_ref().filter(|_| r.errors);
+                if let Some(c) = clustering {
+                    // The span's failures, from its requests (the kinds left them out), and
+                    // with them the failure series' birth.
                     let row = ti * self.width..ti * self.width + n;
-                    let rates = &mut self.fail_rates[row.clone()];
-                    for (l, (&g, rate)) in self.cluster[row].iter().zip(rates).enumerate() {
+                    for (l, cluster) in self.cluster[row].iter_mut().enumerate() {
                         let level = facts(&self.facts, l).level;
-                        let p = self.faults.clustered_fail(t.track, level, g);
-                        if rate.p.to_bits() != p.to_bits() {
-                            *rate = draw::FailRate::new(p);
-                        }
-                        counts.failed[l] =
-                            draw::failures(&mut self.rng.lane(l), counts.requests[l], rate);
+                        let p_at = |g| self.faults.clustered_fail(t.track, level, g);
+                        counts.failed[l] = clustered_failures(
+                            c,
+                            &mut self.rng.lane(l),
+                            (span.t0, span.t1),
+                            counts.requests[l],
+                            (cluster, p_at),
+                            m.births.then_some((m, &mut t.born[l])),
+                        );
                     }
-                }
-                if m.births
+                    if m.births {
+                        t.latest_birth = t.born[..n].iter().map(|b| b.0).max().unwrap_or(UNBORN);
+                    }
+                } else if m.births
                     && r.errors
                     && (t.latest_birth == UNBORN || m.scrape_time(t.latest_birth) > span.t0)
                 {

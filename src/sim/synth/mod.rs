@@ -5,8 +5,9 @@
 //! whose rate follows a daily cycle in ten-minute steps ([`BLOCK_MS`]; optionally
 //! Gamma-overdispersed per evaluation interval); the canary receives the phase's share plus
 //! its targeted groups' share; each request fails independently with the error rate, or
-//! under error clustering with the error rate times a Gamma multiplier of mean 1 drawn per
-//! trial, evaluation interval and track (capped at 1; bursty errors, a Cox process);
+//! under error clustering with the error rate times a Gamma multiplier of mean 1 per trial
+//! and track, held for an exponential time ([`Clustering`]; capped at 1; bursty errors, a
+//! Cox process);
 //! latencies come from a lognormal body with a heavy tail and are recorded into the
 //! histogram buckets (a multinomial split of the requests); CPU is a counter of busy
 //! seconds (advanced by its mean where no rule can read it); the other gauges drift around
@@ -37,7 +38,8 @@
 //!   binomial failures, for a fraction of the cost. A span's rarest kinds share one count,
 //!   classified request by request ([`draw::Mix`]). Under error clustering the kinds
 //!   leave failures out (their means stay the batch's, and so do their tables) and each
-//!   trial's failures are one binomial draw from its span's requests at its own rate.
+//!   trial's failures are drawn from its span's requests at its own rate, a binomial per
+//!   cluster the span meets ([`clustered_failures`]).
 //! - A scenario's trials run in lock-step batches ([`Clock`]): what depends only on the
 //!   time (the spans to draw, their means, the windows' grid) is worked out once per
 //!   evaluation for the whole batch, and a mean the batch shares is drawn from one
@@ -83,7 +85,8 @@ pub(crate) use clock::{Clock, Plans};
 use draw::Mix;
 pub(crate) use instants::Faults;
 pub(crate) use lanes::Lanes;
-use rand_distr::Gamma;
+use rand::RngExt;
+use rand_distr::{Distribution, Gamma};
 pub(crate) use series::QueryFailure;
 use statrs::function::erf::erfc;
 pub(crate) use streams::Streams;
@@ -244,10 +247,8 @@ pub(crate) struct Model<'a> {
     cpu_readers: CpuReaders,
     /// How the request rate varies from one evaluation to the next around the daily cycle.
     bursts: Bursts,
-    /// Error clustering: the Gamma multiplier (mean 1) of the failure probability, drawn
-    /// per trial, evaluation interval and track that counts failures (None: failures are
-    /// independent, and drawn as kinds of request).
-    clustering: Option<Gamma<f64>>,
+    /// Error clustering (None: failures are independent, and drawn as kinds of request).
+    clustering: Option<Clustering>,
     /// Whether some scenario of the run has a fault: every trial's canary then counts its
     /// requests and failures ([`Model::track_series`]).
     counts_exposure: bool,
@@ -256,6 +257,76 @@ pub(crate) struct Model<'a> {
     /// Whether a track's failure series is born at its first failure
     /// ([`crate::sim::scenario::Exposition::births`]).
     births: bool,
+}
+
+/// Error clustering: per trial and track that counts failures, its failure probability's
+/// multiplier is a Gamma variate of mean 1 held for an exponential time of mean
+/// `time_constant_ms`, then drawn afresh (a Markov jump process whose values `d` apart
+/// correlate as `exp(-d / time_constant)`). The time is the wall clock's, so what a rule
+/// sees does not depend on the evaluation interval.
+pub(super) struct Clustering {
+    gamma: Gamma<f64>,
+    time_constant_ms: f64,
+}
+
+/// A track's current cluster in one trial: its multiplier, and when the next one begins
+/// ([`Cluster::NONE`] before the first is drawn).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Cluster {
+    factor: f64,
+    until: i64,
+}
+
+impl Cluster {
+    pub(super) const NONE: Cluster = Cluster {
+        factor: 1.0,
+        until: i64::MIN,
+    };
+}
+
+/// Under error clustering, how many of the `requests` a track drew in the piece `(t0, t1]`
+/// fail, each with probability `p_at(multiplier)` of the cluster it falls in; `births`,
+/// when the track's failure series is created at its first failure, the model and the
+/// series' first sample, as [`birth_in_piece`] takes them. The
+/// piece is cut where a cluster ends: its requests fall at independent uniform times, so
+/// each part's share of them is a binomial by length, and each part's failures a binomial
+/// at its cluster's probability. When a cluster has ended by a part's start (also long
+/// before, when the track drew nothing for a while), the next is a fresh multiplier with an
+/// exponential time left: the clusters' ends form a Poisson process, so that is exactly its
+/// law whatever happened in between.
+pub(super) fn clustered_failures<R: rand::Rng + ?Sized>(
+    c: &Clustering,
+    rng: &mut R,
+    (t0, t1): (i64, i64),
+    requests: u64,
+    (cluster, p_at): (&mut Cluster, impl Fn(f64) -> f64),
+    mut births: Option<(&Model<'_>, &mut (i64, u64))>,
+) -> u64 {
+    let (mut a, mut left, mut failed) = (t0, requests, 0);
+    while a < t1 {
+        if cluster.until <= a {
+            cluster.factor = c.gamma.sample(rng);
+            let e: f64 = rng.sample(rand_distr::Exp1);
+            // At least a millisecond: the model's clock ticks in them.
+            cluster.until = a.saturating_add(((e * c.time_constant_ms).round() as i64).max(1));
+        }
+        let b = cluster.until.min(t1);
+        let here = if b == t1 {
+            left
+        } else {
+            draw::failures(
+                rng,
+                left,
+                &draw::FailRate::new((b - a) as f64 / (t1 - a) as f64),
+            )
+        };
+        let f = draw::failures(rng, here, &draw::FailRate::new(p_at(cluster.factor)));
+        if let Some((m, born)) = births.as_mut() {
+            birth_in_piece(m, rng, (a, b), f, born);
+        }
+        (left, failed, a) = (left - here, failed + f, b);
+    }
+    failed
 }
 
 /// A track's failure series not born yet: [`birth_in_piece`]'s scrape.
@@ -617,7 +688,10 @@ impl<'a> Model<'a> {
             },
             // Likewise within (0, 5].
             clustering: match scenarios.traffic.error_clustering.powi(2) {
-                cv2 if cv2 > 0.0 => Gamma::new(1.0 / cv2, cv2).ok(),
+                cv2 if cv2 > 0.0 => Gamma::new(1.0 / cv2, cv2).ok().map(|gamma| Clustering {
+                    gamma,
+                    time_constant_ms: scenarios.traffic.error_clustering_time_constant_ms as f64,
+                }),
                 _ => None,
             },
         };
@@ -1062,7 +1136,7 @@ impl<'m> FaultModel<'m> {
     }
 
     /// Under error clustering, the failure probability of a request of `track` at the
-    /// fault's `level` in an evaluation interval whose multiplier is `g`: the level's
+    /// fault's `level` in a cluster whose multiplier is `g`: the level's
     /// probability times `g`, at most 1 (a certain failure, a crash's, stays certain).
     #[inline]
     fn clustered_fail(&self, track: Track, level: usize, g: f64) -> f64 {
@@ -1211,6 +1285,67 @@ mod tests {
                     "{kind:?} from {onset_ms} in {leak_steps} steps"
                 );
             }
+        }
+    }
+
+    /// The clusters' multiplier is a Markov jump process: over a stretch `T` its mean
+    /// multiplier has variance `cv^2 * 2 (L/T)^2 (T/L - 1 + e^(-T/L))`, `L` the time
+    /// constant, whatever the evaluation interval (the same stretch drawn as one piece, or
+    /// as pieces cut anywhere); stretches far apart are independent.
+    #[test]
+    fn clusters_hold_for_their_time_constant_whatever_the_pieces() {
+        use rand::SeedableRng;
+        let (cv, l_ms) = (0.5f64, 60_000i64);
+        let c = Clustering {
+            gamma: Gamma::new(1.0 / (cv * cv), cv * cv).unwrap(),
+            time_constant_ms: l_ms as f64,
+        };
+        let (n, p, reps) = (1_000_000u64, 0.01, 20_000);
+        for (t_ms, cuts) in [(60_000i64, 1i64), (60_000, 4), (300_000, 1), (300_000, 7)] {
+            let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64((t_ms + cuts) as u64);
+            let (mut sum, mut sum2, mut lag) = (0.0, 0.0, 0.0);
+            for _ in 0..reps {
+                let mut cluster = Cluster::NONE;
+                // The stretch in `cuts` pieces of equal length and requests, then a
+                // stretch 30 time constants later.
+                let mut failed = 0;
+                for k in 0..cuts {
+                    let piece = (k * t_ms / cuts, (k + 1) * t_ms / cuts);
+                    let at = |g: f64| (p * g).min(1.0);
+                    failed += clustered_failures(
+                        &c,
+                        &mut rng,
+                        piece,
+                        n / cuts as u64,
+                        (&mut cluster, at),
+                        None,
+                    );
+                }
+                let far = (t_ms + 30 * l_ms, 2 * t_ms + 30 * l_ms);
+                let later =
+                    clustered_failures(&c, &mut rng, far, n, (&mut cluster, |g| p * g), None);
+                let x = failed as f64;
+                (sum, sum2, lag) = (sum + x, sum2 + x * x, lag + x * later as f64);
+            }
+            let mean = sum / reps as f64;
+            let var = sum2 / reps as f64 - mean * mean;
+            let cov = lag / reps as f64 - mean * (n as f64 * p);
+            let r = t_ms as f64 / l_ms as f64;
+            let mean_var = cv * cv * 2.0 / (r * r) * (r - 1.0 + (-r).exp());
+            let np = n as f64 * p;
+            let want = np * (1.0 - p) + np * np * mean_var;
+            assert!(
+                (mean - np).abs() < 4.0 * (want / reps as f64).sqrt(),
+                "{t_ms} {cuts}: mean {mean}"
+            );
+            assert!(
+                (var / want - 1.0).abs() < 0.05,
+                "{t_ms} {cuts}: variance {var} against {want}"
+            );
+            assert!(
+                cov.abs() < 4.0 * want / (reps as f64).sqrt(),
+                "{t_ms} {cuts}: covariance {cov}"
+            );
         }
     }
 }

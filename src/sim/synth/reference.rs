@@ -25,9 +25,7 @@
 //! in this order:
 //!
 //! 1. Under overdispersion, one Gamma variate: the request rate's multiplier until the next
-//!    evaluation. Then under error clustering, per track that counts failures (the canary,
-//!    then the stable track), one Gamma variate: its failure probability's multiplier
-//!    until the next evaluation.
+//!    evaluation.
 //! 2. The scrape spans up to `ts`'s scrape, oldest first. A span ends at each scrape that
 //!    some evaluation's window starts or ends on (with the evaluation interval and the
 //!    window whole numbers of scrape intervals; otherwise at every scrape): `rate()` reads
@@ -41,15 +39,19 @@
 //!      by table inversion (one uniform) for a mean from 1 to 3,000 when the trials share
 //!      their means (no overdispersion), else by inversion from 0 below 10 (one uniform;
 //!      more in the rare restart) and by PTRS above (pairs of uniforms); then one
-//!      uniform per rare request, to classify it; under error clustering the kinds
-//!      leave failures out, and then the span's failures are drawn from its requests
-//!      ([`draw::failures`]: a binomial, by inversion from 0 on one uniform, more in the
-//!      rare restart, when fewer than 10 of the rarer outcome are expected, else by BTPE;
-//!      none when it is certain); then, when its failure series is created at its first
-//!      failure (`exposition.failures_from`) and not yet born, or born at a scrape still
-//!      after the piece's start, and the piece has failures: the binomials of
+//!      uniform per rare request, to classify it; then, when its failure series is created
+//!      at its first failure (`exposition.failures_from`) and not yet born, or born at a
+//!      scrape still after the piece's start, and the piece has failures: the binomials of
 //!      [`birth_in_piece`] (where the first failure falls, or how many fall before the
-//!      birth scrape);
+//!      birth scrape). Under error clustering the kinds leave failures out, and the
+//!      piece's failures are drawn from its requests by [`clustered_failures`], part by
+//!      part of the piece between the ends of the track's clusters: where a cluster has
+//!      ended by the part's start, a Gamma variate (its multiplier) and an exponential
+//!      one (its length); unless the part ends the piece, a binomial of the requests left
+//!      (its share by length); then a binomial of its failures ([`draw::failures`]: by
+//!      inversion from 0 on one uniform, more in the rare restart, when fewer than 10 of
+//!      the rarer outcome are expected, else by BTPE; none when certain); then under births
+//!      the binomials of [`birth_in_piece`] for the part;
 //!    - when it has a CPU counter and some evaluation that reads CPU can read the span
 //!      ([`Model::reads_cpu_between`]), one standard normal: its busy seconds' noise.
 //! 3. The gauges the evaluation's rules read, the canary's then the stable track's, each
@@ -86,8 +88,8 @@ use super::drift::Noise;
 use super::series::{SeriesLane, SeriesSim};
 use super::table::Pool;
 use super::{
-    BLOCK_MS, Bursts, Exposure, FaultModel, Model, SeriesSet, SyntheticMetric, UNBORN,
-    birth_in_piece, instants,
+    BLOCK_MS, Bursts, Cluster, Exposure, FaultModel, Model, SeriesSet, SyntheticMetric, UNBORN,
+    birth_in_piece, clustered_failures, instants,
 };
 use crate::check::GatePolicy;
 use crate::lower::{AlertRule, RuleKind};
@@ -147,9 +149,8 @@ struct TrackSeries {
     redis_memory: f64,
     /// Each gauge's drifting noise ([`super::drift`]), by gauge.
     noise: HashMap<Gauge, Noise>,
-    /// Under error clustering, the failure probability's multiplier until the next
-    /// evaluation.
-    cluster: f64,
+    /// Under error clustering, its current cluster.
+    cluster: Cluster,
     /// Under births (`exposition.failures_from: first_failure`), the failure series' first
     /// sample: (scrape, value), the scrape [`UNBORN`] until the first failure. Its samples
     /// are then `scraped_errors` from that scrape on, none lower than that value (inside
@@ -187,7 +188,7 @@ impl TrackSeries {
             db_connections: 0.0,
             redis_memory: 0.0,
             noise: HashMap::new(),
-            cluster: 1.0,
+            cluster: Cluster::NONE,
             born: (UNBORN, 0),
         };
         t.scrape(first_scrape);
@@ -446,12 +447,6 @@ impl<'r, 'a> Reference<'r, 'a> {
             Bursts::Gamma(gamma) => gamma.sample(&mut self.rng),
             Bursts::Steady => 1.0,
         };
-        for t in &mut self.tracks {
-            t.cluster = match &m.clustering {
-                Some(gamma) if t.series.errors => gamma.sample(&mut self.rng),
-                _ => 1.0,
-            };
-        }
         // A table depends on its mean alone, and means recur within a block of the daily
         // cycle: the tables are kept that long.
         if ts % BLOCK_MS == 0 {
@@ -583,12 +578,22 @@ impl<'r, 'a> Reference<'r, 'a> {
                 draw::plan_span(&mut plan, mu, mix, shared.then_some(&mut self.pool));
                 let (n, mut failed) =
                     draw::draw_span(&mut self.rng, &plan, mix, &self.pool, &mut t.cells);
-                if t.series.errors && m.clustering.is_some() {
-                    let p = faults.clustered_fail(t.track, level, t.cluster);
-                    failed = draw::failures(&mut self.rng, n, &draw::FailRate::new(p));
-                }
-                if m.births && t.series.errors {
-                    birth_in_piece(m, &mut self.rng, (t0, t1), failed, &mut t.born);
+                match m.clustering.as_ref().filter(|_| t.series.errors) {
+                    Some(c) => {
+                        let p_at = |g| faults.clustered_fail(t.track, level, g);
+                        failed = clustered_failures(
+                            c,
+                            &mut self.rng,
+                            (t0, t1),
+                            n,
+                            (&mut t.cluster, p_at),
+                            m.births.then_some((m, &mut t.born)),
+                        );
+                    }
+                    None if m.births && t.series.errors => {
+                        birth_in_piece(m, &mut self.rng, (t0, t1), failed, &mut t.born);
+                    }
+                    None => {}
                 }
                 t.requests += n;
                 t.errors += failed;
