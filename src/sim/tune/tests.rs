@@ -429,7 +429,10 @@ fn guards_tried_agree_with_the_plan_written_with_them() {
         plan.plan.metrics.len() + 2
     );
     // Not vacuous: a guard of 2000 (above the ~700 requests of a first-phase window) keeps
-    // the keenest `error_rate` from some rollbacks that the unguarded one makes.
+    // a keen `error_rate` (its second threshold, no `for`) from some rollbacks that the
+    // unguarded one makes (the other rollback rules at their hardest, so that they do not
+    // roll those trials back anyway; the keenest threshold rolls them back in the next
+    // phase instead).
     let k = knob("error_rate");
     let ki = sweep
         .knobs
@@ -438,10 +441,15 @@ fn guards_tried_agree_with_the_plan_written_with_them() {
         .expect("knob");
     let at = |guard: usize| {
         let mut setting = current(&sweep.knobs);
+        for (s, knob) in setting.iter_mut().zip(&sweep.knobs) {
+            if knob.kind == crate::lower::RuleKind::Rollback {
+                (s.level, s.for_) = (knob.ladder.len() - 1, knob.fors.len() - 1);
+            }
+        }
         setting[ki] = Variant {
             guard,
             for_: 0,
-            level: 0,
+            level: 1,
         };
         sweep.figures(&setting).false_rollbacks
     };
