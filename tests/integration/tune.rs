@@ -780,7 +780,7 @@ fn a_thin_canary_gets_a_guard() {
         .args(["--format", "json"])
         .expect(0);
     let r: Value = serde_json::from_str(&json.stdout).unwrap();
-    assert_eq!(r["schema_version"], 5);
+    assert_eq!(r["schema_version"], 6);
     let rule = &r["rules"][0];
     assert_eq!(rule["target"], "error_rate");
     // No guard, then round numbers up to above the guard that covers every window (21).
@@ -936,5 +936,93 @@ fn bad_guard_ranges_are_refused_naming_the_argument() {
             .contains("`cpu_usage` cannot have `min_requests`"),
         "{}",
         done.stderr
+    );
+}
+
+/// When a calmer setting catches every faulty trial the recommendation catches, the
+/// recommendation's extra false rollbacks buy only speed: the report says so, in JSON
+/// (`trade`: that setting on the frontier, the points spent, the seconds gained) and in
+/// text, with the figures of the settings it compares.
+#[test]
+fn a_recommendation_that_spends_its_budget_on_speed_says_so() {
+    let dir = support::temp_dir("tune-trade");
+    let text = "name: fast\nrelease: { from: v1, to: v2 }\nservice: { name: app, image: acme/app, port: 8080 }\n\
+                routing: { listen: 80, sticky: { cookie: uid } }\nphases:\n  - name: canary\n    traffic: 10%\n    duration: 2h\n\
+                \x20 - name: full\n    traffic: 100%\n    duration: 1h\nrollback_conditions:\n  - metric: error_rate\n    threshold: 5%\n    duration: 5m\n";
+    write(&dir, "fast.yaml", text);
+    write(
+        &dir,
+        "s.yaml",
+        "traffic: { requests_per_second: 1 }\nbaseline: { error_rate: 1% }\nscenarios:\n  - name: healthy\n  - name: errors\n    fault: { kind: step, onset: 30m, error_rate: 30% }\n",
+    );
+    let args = [
+        "tune",
+        "fast.yaml",
+        "--scenarios",
+        "s.yaml",
+        "--trials",
+        "400",
+        "--max-false-rollback",
+        "5%",
+    ];
+    let r: Value = serde_json::from_str(
+        &plan()
+            .cwd(&dir)
+            .args(args)
+            .args(["--format", "json"])
+            .expect(0)
+            .stdout,
+    )
+    .unwrap();
+    let rec = &r["recommended"];
+    let trade = &r["trade"];
+    let calmer = &r["frontier"][trade["frontier_index"].as_u64().expect("a trade") as usize];
+    let count = |p: &Value, k: &str| p[k]["count"].as_u64().unwrap();
+    assert!(
+        count(calmer, "false_rollback") < count(rec, "false_rollback"),
+        "{r:#}"
+    );
+    assert!(count(calmer, "caught") >= count(rec, "caught"), "{r:#}");
+    let prob = |p: &Value| p["false_rollback"]["probability"].as_f64().unwrap();
+    let points = trade["false_rollback_points"].as_f64().unwrap();
+    assert!((points - 100.0 * (prob(rec) - prob(calmer))).abs() < 1e-9 && points > 0.0);
+    let time = |p: &Value| p["mean_time_to_catch_s"].as_f64().unwrap();
+    let sooner = trade["sooner_s"].as_f64().unwrap();
+    assert!(
+        (sooner - (time(calmer) - time(rec))).abs() < 1e-9 && sooner > 0.0,
+        "{r:#}"
+    );
+    let shown = plan().cwd(&dir).args(args).expect(0).stdout;
+    assert!(
+        shown.contains(&format!(
+            "the recommendation spends {points:.2} points more of them to catch"
+        )),
+        "{shown}"
+    );
+    // Where no calmer setting catches as many (here the recommendation has no false
+    // rollback), there is no trade.
+    write(
+        &dir,
+        "s.yaml",
+        "traffic: { requests_per_second: 2 }\nbaseline: { error_rate: 1% }\nscenarios:\n  - name: healthy\n  - name: errors\n    fault: { kind: step, onset: 30m, error_rate: 30% }\n",
+    );
+    let r: Value = serde_json::from_str(
+        &plan()
+            .cwd(&dir)
+            .args(args)
+            .args(["--format", "json"])
+            .expect(0)
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(r["recommended"]["false_rollback"]["count"], 0);
+    assert!(r["trade"].is_null(), "{r:#}");
+    assert!(
+        !plan()
+            .cwd(&dir)
+            .args(args)
+            .expect(0)
+            .stdout
+            .contains("the trade")
     );
 }

@@ -385,6 +385,10 @@ pub(crate) fn tune(
                 improved: best.as_ref().is_ok_and(|b| b.pass == Pass::Refined),
             }),
         distance,
+        trade: best
+            .as_ref()
+            .ok()
+            .and_then(|p| report::trade(&point(p, &refined), &frontier_report)),
         frontier: frontier_report,
         candidates: candidates_report,
         check,

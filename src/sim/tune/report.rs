@@ -15,8 +15,8 @@ use serde::Serialize;
 /// `window_s`) and insertions among the edits (`from: null`); 3 the `min_requests` guards
 /// (each point's `min_requests`, each rule's `min_requests_tried` and
 /// `recommended_min_requests`) and deleted lines among the edits (`to: null`); 4 the
-/// refining pass (each point's `pass`, `refinement`); 5 the `candidates`.
-pub(crate) const SCHEMA_VERSION: u32 = 5;
+/// refining pass (each point's `pass`, `refinement`); 5 the `candidates`; 6 the `trade`.
+pub(crate) const SCHEMA_VERSION: u32 = 6;
 
 /// The tune's document.
 #[derive(Debug, Serialize)]
@@ -52,6 +52,9 @@ pub(crate) struct Report {
     pub(crate) candidates: Vec<PointReport>,
     /// How far the plan's own setting is from the frontier.
     pub(crate) distance: Distance,
+    /// When a calmer frontier setting catches as many faulty trials as the recommended
+    /// one: what the recommendation's extra false rollbacks buy (only speed).
+    pub(crate) trade: Option<Trade>,
     /// The recommended setting simulated afresh.
     pub(crate) check: Option<Check>,
     /// Settings recommended first whose check was over the budget, each replaced by the
@@ -173,6 +176,42 @@ pub(crate) struct Distance {
     pub(crate) caught_at_same_false_rollback: Option<Proportion>,
     /// The fewest false rollbacks of a frontier setting that catches as many as today.
     pub(crate) false_rollback_at_same_caught: Option<Proportion>,
+}
+
+/// What the recommendation spends its extra false rollbacks on, against the calmest
+/// frontier setting that catches as many faulty trials: only catching sooner.
+#[derive(Debug, Serialize)]
+pub(crate) struct Trade {
+    /// That setting's index in `frontier`.
+    pub(crate) frontier_index: usize,
+    /// The recommendation's false rollbacks minus that setting's, in percentage points.
+    pub(crate) false_rollback_points: f64,
+    /// How much sooner the recommendation catches on average (over the trials each
+    /// catches; negative: later).
+    pub(crate) sooner_s: Option<f64>,
+}
+
+/// The trade of `recommended` against the calmest `frontier` setting that catches as many
+/// faulty trials with fewer false rollbacks; None when no such setting exists (then every
+/// false rollback the recommendation allows buys trials caught).
+pub(crate) fn trade(recommended: &PointReport, frontier: &[PointReport]) -> Option<Trade> {
+    let (i, calmer) = frontier
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| {
+            p.caught.count >= recommended.caught.count
+                && p.false_rollback.count < recommended.false_rollback.count
+        })
+        .min_by_key(|(_, p)| p.false_rollback.count)?;
+    Some(Trade {
+        frontier_index: i,
+        false_rollback_points: 100.0
+            * (recommended.false_rollback.probability - calmer.false_rollback.probability),
+        sooner_s: calmer
+            .mean_time_to_catch_s
+            .zip(recommended.mean_time_to_catch_s)
+            .map(|(c, r)| c - r),
+    })
 }
 
 /// The recommended setting re-simulated by `plan simulate`'s own run with another seed.
@@ -593,6 +632,22 @@ pub(crate) fn text(r: &Report) -> String {
                 format!("  (window {})", window(p.window_s))
             } else {
                 String::new()
+            }
+        );
+    }
+    if let Some(t) = &r.trade {
+        let calmer = &r.frontier[t.frontier_index];
+        s += &format!(
+            "the trade: a setting with {} false rollbacks catches as many ({}); the recommendation spends {:.2} points more of them{}\n",
+            pct(&calmer.false_rollback),
+            pct(&calmer.caught),
+            t.false_rollback_points,
+            match t.sooner_s {
+                Some(d) if d > 0.0 =>
+                    format!(" to catch {} sooner on average", duration_s(Some(d))),
+                Some(d) if d < 0.0 =>
+                    format!(", and catches {} later on average", duration_s(Some(-d))),
+                _ => String::new(),
             }
         );
     }
