@@ -39,8 +39,8 @@
 //!   (always absent: its rules never fire), `parameters` its baseline values by name
 //!   (fractions, seconds, the gauge's unit); with `--baseline` (trials built from a
 //!   recording), `recording`: `{files, step_seconds, span_seconds, block_seconds,
-//!   time_of_day_matched, days, draws_from_seconds (how much of the recording each block
-//!   is drawn from), series_read, series_unread: [series], warnings: [text]}`.
+//!   time_of_day_matched, days, draws_from_seconds (how much of the recording a block can
+//!   start in: the grid points it may start at, gaps left out), series_read, series_unread: [series], warnings: [text]}`.
 //!
 //!   On a recording, what only the synthetic model uses is left out, not given and
 //!   marked unused: `metrics` (the trials read the recording's own series),
@@ -182,7 +182,7 @@ pub(crate) struct RecordingAssumptions {
     /// Whether blocks were drawn at their time of day, and from how many days.
     pub(crate) time_of_day_matched: bool,
     pub(crate) days: usize,
-    /// How much of the recording each block is drawn from.
+    /// How much of the recording a block can start in (its grid points, as a duration).
     pub(crate) draws_from_seconds: f64,
     pub(crate) series_read: usize,
     /// Series of the recording no query read.

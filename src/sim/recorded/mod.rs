@@ -196,6 +196,8 @@ pub(crate) struct RecordedModel<'r> {
     /// Whether the canary's failure series first have a sample at their first failure
     /// (`exposition.failures_from: first_failure`), not at the release's start.
     failures_late: bool,
+    /// The recording's gaps ([`Recording::gaps`]), which no block replays.
+    gaps: Vec<std::ops::Range<usize>>,
 }
 
 /// What the report says of the recording.
@@ -207,7 +209,8 @@ pub(crate) struct Described {
     pub(crate) block_ms: i64,
     pub(crate) day_matched: bool,
     pub(crate) days: usize,
-    /// How much of the recording each block is drawn from.
+    /// How much of the recording a block can start in: the grid points it may start at
+    /// ([`Blocks::pool`]), as a duration.
     pub(crate) pool_ms: i64,
     pub(crate) series_read: usize,
     pub(crate) series_unread: Vec<String>,
@@ -385,12 +388,14 @@ impl<'r> RecordedModel<'r> {
         let levels =
             effects::Levels::new(plan, scenarios, (rec, rec.step_ms), &channels, &templates);
         let step = rec.step_ms;
+        let gaps = rec.gaps();
         RecordedModel {
             rec,
             blocks: Blocks::new(
                 (block_ms / step).max(1) as usize,
                 (rec.points, step, rec.start_ms),
                 scenarios.traffic.start_hour,
+                &gaps,
             ),
             semantics: model.semantics,
             templates,
@@ -409,6 +414,7 @@ impl<'r> RecordedModel<'r> {
             broken_histograms,
             levels,
             failures_late,
+            gaps,
         }
     }
 
@@ -536,7 +542,7 @@ impl<'r> RecordedModel<'r> {
             .channels
             .iter()
             .filter(|c| used(c))
-            .map(|c| (display(&rec.series[c.rec]), rec.coverage(c.rec)))
+            .map(|c| (display(&rec.series[c.rec]), rec.coverage(c.rec, &self.gaps)))
             .filter(|&(_, k)| k < 1.0)
             .collect();
         gaps.sort_by(|a, b| a.1.total_cmp(&b.1));
@@ -553,10 +559,28 @@ impl<'r> RecordedModel<'r> {
                 if gaps.len() > 5 { ", ..." } else { "" }
             ));
         }
-        let pool_ms = self.blocks.pool() as i64 * rec.step_ms;
+        self.gap_notes((block_ms, release_ms), &mut warnings, &mut problems);
+        let pool = self.blocks.pool();
+        let pool_ms = pool as i64 * rec.step_ms;
         if pool_ms < MIN_POOL_MS {
+            let (all, free) = self.blocks.starts();
+            let from = match self.blocks.day_matched() {
+                true => format!(
+                    ", within {} of their time of day on {} days",
+                    human(self.blocks.shift() as i64 * rec.step_ms),
+                    self.blocks.days()
+                ),
+                false => String::new(),
+            };
+            let left = if free < all { ", gaps left out" } else { "" };
+            let shorter = if !self.blocks.day_matched() && block_ms > pool_ms {
+                ", or give a shorter `--block`"
+            } else {
+                ""
+            };
             warnings.push(format!(
-                "each block is drawn from {} of the recording: every trial replays the same stretch, whose own chance moves them all alike, so the intervals understate the uncertainty; record more days (a week or more)",
+                "blocks can start at only {pool} grid point{} of the recording ({} of it{from}{left}): the trials replay much the same stretches, whose own chance moves them all alike, so the intervals understate the uncertainty; record more days (a week or more){shorter}",
+                if pool == 1 { "" } else { "s" },
                 human(pool_ms)
             ));
         }
@@ -567,7 +591,18 @@ impl<'r> RecordedModel<'r> {
                     human(rec.step_ms)
                 )
             } else {
-                "the recording covers less than a day and a block: blocks are drawn at any time of day, so a daily cycle is not kept".into()
+                let fits = rec.span_ms() - 86_400_000;
+                format!(
+                    "blocks are drawn at any time of day, so a daily cycle is not kept: a block of {} is drawn at its time of day from a recording that spans a day and a block ({}), and this one spans {}; {}",
+                    human(block_ms),
+                    human(86_400_000 + block_ms),
+                    human(rec.span_ms()),
+                    if fits >= rec.step_ms {
+                        format!("a `--block` of at most {} keeps it", human(fits))
+                    } else {
+                        "record more than a day".into()
+                    }
+                )
             });
         }
         if rec.step_ms != scrape_ms {
@@ -596,6 +631,89 @@ impl<'r> RecordedModel<'r> {
             missing,
             unmatched,
             problems,
+        }
+    }
+
+    /// The warning on the recording's gaps (what they leave out of the block starts), or
+    /// the problem when they leave under a block's worth of starts; and the times of day
+    /// at which a gap on every day leaves no start to match.
+    fn gap_notes(
+        &self,
+        (block_ms, release_ms): (i64, i64),
+        warnings: &mut Vec<String>,
+        problems: &mut Vec<String>,
+    ) {
+        if self.gaps.is_empty() {
+            return;
+        }
+        let rec = self.rec;
+        let at = |p: usize| {
+            crate::sim::trace::time::format_rfc3339(rec.start_ms + p as i64 * rec.step_ms)
+        };
+        let listed: Vec<String> = self
+            .gaps
+            .iter()
+            .take(3)
+            .map(|g| match g.len() {
+                1 => format!("at {} ({})", at(g.start), human(rec.step_ms)),
+                n => format!(
+                    "from {} to {} ({})",
+                    at(g.start),
+                    at(g.end - 1),
+                    human(n as i64 * rec.step_ms)
+                ),
+            })
+            .collect();
+        let missing: usize = self.gaps.iter().map(|g| g.len()).sum();
+        let gaps = match self.gaps.len() {
+            1 => format!("no series of the recording has a sample {}", listed[0]),
+            n => format!(
+                "no series of the recording has a sample {}{}, {} in all",
+                listed.join(", "),
+                if n > 3 {
+                    format!(
+                        " and in {} more gap{}",
+                        n - 3,
+                        if n == 4 { "" } else { "s" }
+                    )
+                } else {
+                    String::new()
+                },
+                human(missing as i64 * rec.step_ms)
+            ),
+        };
+        let (all, free) = self.blocks.starts();
+        let share = |n: usize| human(n as i64 * rec.step_ms);
+        if free < self.blocks.len {
+            problems.push(format!(
+                "{gaps}: blocks of {} that replay none of them can start in only {} of the recording, under a block's length, too little to draw from; record a stretch without them, or a longer one",
+                human(block_ms),
+                share(free)
+            ));
+            return;
+        }
+        warnings.push(format!(
+            "{gaps}: the recorder was down, not the service (replayed, the canary would go silent), so blocks of {} that would replay them are left out: {} of the recording's {} of block starts ({:.1}%)",
+            human(block_ms),
+            share(all - free),
+            share(all),
+            100.0 * (all - free) as f64 / all as f64
+        ));
+        let blocks = (release_ms / block_ms.max(1)).max(0) as usize + 2;
+        let times: Vec<String> = self
+            .blocks
+            .unmatched(blocks)
+            .into_iter()
+            .map(|p| {
+                let ms = (rec.start_ms + p as i64 * rec.step_ms).rem_euclid(86_400_000) / 1000;
+                format!("{:02}:{:02}:{:02}", ms / 3600, ms / 60 % 60, ms % 60)
+            })
+            .collect();
+        if !times.is_empty() {
+            warnings.push(format!(
+                "the gaps leave no block start near {} UTC on any day: the blocks a trial replays from then are drawn at any time of day",
+                times.join(", ")
+            ));
         }
     }
 

@@ -15,6 +15,7 @@ use crate::prom::Series;
 use crate::prom::sample::is_stale_nan;
 use crate::sim::trace::{Trace, TraceError};
 use std::collections::BTreeMap;
+use std::ops::Range;
 
 /// The labels a trial sets itself on every series it writes: a recording of the service
 /// before its canary carries no track, and its service is the plan's.
@@ -216,15 +217,41 @@ impl Recording {
     }
 
     /// The share of grid points at which series `i` has a value (a counter: from its
-    /// second point, the first increase being unknown).
-    pub(crate) fn coverage(&self, i: usize) -> f64 {
+    /// second point, the first increase being unknown), leaving out `gaps` (no trial
+    /// replays them).
+    pub(crate) fn coverage(&self, i: usize, gaps: &[Range<usize>]) -> f64 {
         let r = &self.series[i];
         let from = usize::from(r.counter);
-        let n = self.points.saturating_sub(from);
+        let mut in_gap = vec![false; self.points];
+        for p in gaps.iter().flat_map(|g| g.clone()) {
+            in_gap[p] = true;
+        }
+        let (mut n, mut have) = (0usize, 0usize);
+        for p in (from..self.points).filter(|&p| !in_gap[p]) {
+            n += 1;
+            have += usize::from(!r.values[p].is_nan());
+        }
         if n == 0 {
             return 0.0;
         }
-        r.values[from..].iter().filter(|v| !v.is_nan()).count() as f64 / n as f64
+        have as f64 / n as f64
+    }
+
+    /// The stretches of grid points (after point 0, whose counters' increases are unknown)
+    /// at which no series of the recording has a value: the recorder was down (Prometheus,
+    /// or the export), not the service, whose series missing alone leave the others there.
+    pub(crate) fn gaps(&self) -> Vec<Range<usize>> {
+        let mut out: Vec<Range<usize>> = Vec::new();
+        for p in 1..self.points {
+            if self.series.iter().any(|s| !s.values[p].is_nan()) {
+                continue;
+            }
+            match out.last_mut() {
+                Some(g) if g.end == p => g.end = p + 1,
+                _ => out.push(p..p + 1),
+            }
+        }
+        out
     }
 
     /// The recording's length, from its first grid point to its last.
@@ -356,6 +383,10 @@ mod tests {
         assert!(v[0].is_nan() && v[2].is_nan());
         assert_eq!((v[1], v[3], v[4]), (15.0, 15.0, 5.0));
         assert!(r.series[0].whole);
+        // With one series, its missing point is a gap of the whole recording.
+        assert_eq!(r.gaps(), vec![2..3]);
+        assert_eq!(r.coverage(0, &[]), 0.75);
+        assert_eq!(r.coverage(0, &r.gaps()), 1.0);
     }
 
     #[test]
@@ -389,6 +420,7 @@ mod tests {
         .unwrap();
         assert_eq!(pieces.series.len(), 1);
         assert_eq!(pieces.series[0].values, vec![1.0, 1.0, 1.0, 0.0]);
-        assert_eq!(pieces.coverage(0), 1.0);
+        assert_eq!(pieces.coverage(0, &[]), 1.0);
+        assert!(pieces.gaps().is_empty());
     }
 }
