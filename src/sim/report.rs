@@ -40,7 +40,10 @@
 //!   (fractions, seconds, the gauge's unit); with `--baseline` (trials built from a
 //!   recording), `recording`: `{files, step_seconds, span_seconds, block_seconds,
 //!   time_of_day_matched, days, draws_from_seconds (how much of the recording a block can
-//!   start in: the grid points it may start at, gaps left out), series_read, series_unread: [series], warnings: [text]}`.
+//!   start in: the grid points it may start at, gaps left out), series_read,
+//!   series_unread: [series], nested: [{series, within: [series], known: declared |
+//!   inferred}] (counters thinned inside others: each of their events goes to the track
+//!   its parent event went to), warnings: [text]}`.
 //!
 //!   On a recording, what only the synthetic model uses is left out, not given and
 //!   marked unused: `metrics` (the trials read the recording's own series),
@@ -187,6 +190,10 @@ pub(crate) struct RecordingAssumptions {
     pub(crate) series_read: usize,
     /// Series of the recording no query read.
     pub(crate) series_unread: Vec<String>,
+    /// Counters thinned inside others: each event goes to the track its parent event
+    /// went to (absent from a shard written before it: none).
+    #[serde(default)]
+    pub(crate) nested: Vec<crate::sim::recorded::Nesting>,
     pub(crate) warnings: Vec<String>,
 }
 
@@ -202,6 +209,7 @@ impl RecordingAssumptions {
             draws_from_seconds: d.pool_ms as f64 / 1000.0,
             series_read: d.series_read,
             series_unread: d.series_unread.clone(),
+            nested: d.nested.clone(),
             warnings: d.warnings.clone(),
         }
     }
@@ -1428,6 +1436,19 @@ pub(crate) fn recording_lines(r: &RecordingAssumptions) -> String {
         s,
         "                 (the scenarios' faults, start hour and users are used, their traffic model and healthy levels are not;\n                 the intervals are for this recording: its own chance is not in them)"
     );
+    for n in &r.nested {
+        let _ = writeln!(
+            s,
+            "  nested         {} within {} ({}): each of its events goes to the track its parent event went to",
+            n.series,
+            n.within.join(" + "),
+            if n.known == "declared" {
+                "the scenario file's `of`"
+            } else {
+                "inferred: never more events at any point of the recording"
+            }
+        );
+    }
     for w in &r.warnings {
         let _ = writeln!(s, "  warning        {w}");
     }

@@ -1212,3 +1212,138 @@ fn a_recording_without_requests_and_no_rate_stated_is_refused() {
         out.stderr
     );
 }
+
+/// `hours` of 15 s scrapes of 20 requests a second, 30% of which start a checkout and 90%
+/// of those complete it in the same scrape: every completed checkout is a started one.
+fn checkouts(hours: u64, seed: u64) -> String {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let start = 1_714_521_600u64;
+    let (mut ok, mut started, mut completed) = (0u64, 0u64, 0u64);
+    let mut out = String::from("timestamp,series,labels,value\n");
+    for i in 0..hours * 240 {
+        let t = start + 15 * i;
+        if i > 0 {
+            let n = Poisson::new(300.0).unwrap().sample(&mut rng) as u64;
+            let s = Binomial::new(n, 0.3).unwrap().sample(&mut rng);
+            ok += n;
+            started += s;
+            completed += Binomial::new(s, 0.9).unwrap().sample(&mut rng);
+        }
+        writeln!(out, "{t},http_requests_total,code=200,{ok}").unwrap();
+        writeln!(out, "{t},checkout_started_total,,{started}").unwrap();
+        writeln!(out, "{t},checkout_completed_total,,{completed}").unwrap();
+        writeln!(out, "{t},up,,1").unwrap();
+    }
+    out
+}
+
+/// Nested counters (issue: thinned apart, the canary completed more checkouts than it
+/// started): a completed checkout goes to the track its started one went to, so the
+/// canary's `completed / started` never passes 100%, whether the nesting is inferred from
+/// the recording or declared by the scenario file's `of`; a file that models the completed
+/// checkouts as `per_request` (their own events) thins them apart, and the ratio passes
+/// 100% in most trials. On the same recording a rule on the ratio falling under 85% (a
+/// drop of the canary's 90%) rolls back fewer healthy releases nested than thinned apart.
+#[test]
+fn nested_counters_follow_their_parent_events_to_one_track() {
+    let dir = temp_dir("baseline-nested");
+    let rec = write(&dir, "checkouts.csv", &checkouts(72, 4))
+        .display()
+        .to_string();
+    let conversion = |bad: &str, unit: &str, rule: &str| {
+        PLAN.replace(
+            "rollback_conditions:\n  - { metric: error_rate, threshold: 2%, duration: 1m }\n",
+            &format!(
+                "metrics:
+  conversion:
+    query: >-
+      sum(rate(checkout_completed_total{{service=\"$service\",track=\"$track\"}}[$window]))
+      / sum(rate(checkout_started_total{{service=\"$service\",track=\"$track\"}}[$window]))
+    unit: {unit}
+    bad: {bad}
+rollback_conditions:
+  - {rule}
+"
+            ),
+        )
+    };
+    // Over 100% (a count: a ratio's threshold stops at 100%), at any one evaluation.
+    let over = write(
+        &dir,
+        "over.yaml",
+        &conversion(
+            "high",
+            "count",
+            "{ metric: conversion, threshold: 1.0, duration: 0s }",
+        ),
+    )
+    .display()
+    .to_string();
+    let under = write(
+        &dir,
+        "under.yaml",
+        &conversion(
+            "low",
+            "ratio",
+            "{ metric: conversion, threshold: 85%, duration: 1m }",
+        ),
+    )
+    .display()
+    .to_string();
+    let healthy = "trials: 200\ntraffic: { start_hour: 13 }\n";
+    let models = |completed: &str| {
+        format!(
+            "{healthy}baseline:\n  series:\n    checkout_started_total: {{ counter: {{ per_request: 30% }} }}\n    checkout_completed_total: {{ counter: {completed} }}\nscenarios:\n  - name: healthy\n"
+        )
+    };
+    let files = [
+        (
+            "inferred",
+            format!("{healthy}scenarios:\n  - name: healthy\n"),
+        ),
+        (
+            "declared",
+            models("{ of: checkout_started_total, share: 90% }"),
+        ),
+        ("apart", models("{ per_request: 27% }")),
+    ];
+    let mut over_rates = Vec::new();
+    for (known, text) in &files {
+        let sc = write(&dir, &format!("{known}.yaml"), text)
+            .display()
+            .to_string();
+        let report = json(&[&over, "--scenarios", &sc, "--baseline", &rec]);
+        let nested = &report["assumptions"]["recording"]["nested"];
+        if *known == "apart" {
+            assert_eq!(nested, &serde_json::json!([]), "{known}");
+        } else {
+            assert_eq!(
+                nested,
+                &serde_json::json!([{
+                    "series": "checkout_completed_total{}",
+                    "within": ["checkout_started_total{}"],
+                    "known": known,
+                }]),
+                "{known}"
+            );
+        }
+        over_rates.push(rate(&report, "healthy", "false_rollback").0);
+    }
+    assert_eq!(over_rates[..2], [0.0, 0.0], "{over_rates:?}");
+    assert!(over_rates[2] > 0.5, "{over_rates:?}");
+    // A rule on a drop of the ratio: the noise thinning apart adds rolls back more.
+    let under_rates: Vec<f64> = [&files[0], &files[2]]
+        .iter()
+        .map(|(known, _)| {
+            let sc = dir.join(format!("{known}.yaml")).display().to_string();
+            let report = json(&[&under, "--scenarios", &sc, "--baseline", &rec]);
+            rate(&report, "healthy", "false_rollback").0
+        })
+        .collect();
+    assert!(
+        under_rates[0] + 0.2 < under_rates[1],
+        "nested {} against apart {}",
+        under_rates[0],
+        under_rates[1]
+    );
+}

@@ -31,4 +31,7 @@ pub(super) struct Channel {
     /// is a new process, whose client library creates a label set at its first
     /// increment), instead of from the release's start.
     pub(super) born_late: bool,
+    /// Whether its events are some of another counter's, each going to the track its
+    /// parent event went to: thinned after its parent's ([`super::nested`]).
+    pub(super) nested: bool,
 }

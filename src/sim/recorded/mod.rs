@@ -15,7 +15,10 @@
 //!   the span where a phase starts inside it: events are taken as spread evenly over
 //!   their span), a binomial draw; the stable track gets the rest. A histogram is thinned
 //!   per bucket interval (disjoint sets of requests), then cumulated again. A counter whose
-//!   increases are not whole numbers (a `_sum`) is split in proportion.
+//!   increases are not whole numbers (a `_sum`) is split in proportion. A counter whose
+//!   events are some of another's (completed checkouts of started ones: declared by the
+//!   scenario file's `of`, or inferred from the recording) is thinned after its parent,
+//!   each event going to the track its parent event went to ([`nested`]).
 //! - **Gauges and CPU** are each track's own path through the recording: per-instance
 //!   levels do not scale with traffic.
 //! - **Faults, on top, on the canary** ([`effects`]): extra failures drawn per answered
@@ -32,7 +35,8 @@
 //!
 //! Random numbers: streams per trial, seeded from the trial's seed: the blocks, the
 //! thinning of each series (its own stream, salted with its name and labels, so that the
-//! recording's other series do not move its draws), and the fault's draws. Series no query
+//! recording's other series do not move its draws; a nested counter's draws depend on its
+//! parent's thinning, both read by the plan's queries), and the fault's draws. Series no query
 //! reads are left out of the trials (but requests, whose load and blast radius a fault
 //! reads). A faulty trial's healthy twin draws the same blocks and
 //! the same thinning, whatever the fault: the numbers stay common after the onset too, and
@@ -42,10 +46,12 @@
 mod blocks;
 mod channel;
 mod effects;
+mod nested;
 pub(crate) mod recording;
 mod trial;
 
 pub(crate) use effects::Refused;
+pub(crate) use nested::Nesting;
 pub(crate) use recording::Recording;
 pub(crate) use trial::RecordedLanes;
 
@@ -198,6 +204,8 @@ pub(crate) struct RecordedModel<'r> {
     failures_late: bool,
     /// The recording's gaps ([`Recording::gaps`]), which no block replays.
     gaps: Vec<std::ops::Range<usize>>,
+    /// The counters whose events are some of others', parents first.
+    nested: Vec<nested::Nested>,
 }
 
 /// What the report says of the recording.
@@ -214,6 +222,8 @@ pub(crate) struct Described {
     pub(crate) pool_ms: i64,
     pub(crate) series_read: usize,
     pub(crate) series_unread: Vec<String>,
+    /// The counters thinned inside others ([`nested`]).
+    pub(crate) nested: Vec<Nesting>,
     pub(crate) warnings: Vec<String>,
     /// Metrics a rule reads that no series of the recording gives: `name (track)`.
     pub(crate) missing: Vec<String>,
@@ -305,6 +315,7 @@ impl<'r> RecordedModel<'r> {
                 live: r.name == REQUESTS,
                 salt: fnv1a(display(r).as_bytes()),
                 born_late: failures_late && r.name == REQUESTS && is_failure(r),
+                nested: false,
             });
             templates.push(with(r, Track::Canary, None));
             templates.push(with(r, Track::Stable, None));
@@ -372,6 +383,16 @@ impl<'r> RecordedModel<'r> {
         for ch in &mut channels {
             ch.live |= read[ch.canary] || read[ch.stable];
         }
+        let nested = nested::nesting(
+            rec,
+            &channels,
+            &in_histogram,
+            &queries,
+            &scenarios.baseline.series,
+        );
+        for n in &nested {
+            channels[n.child].nested = true;
+        }
         let reads = [RuleSet::Rollbacks, RuleSet::RollbacksAndGates].map(|set| {
             [false, true].map(|stable| {
                 (0..plan.metrics.len())
@@ -415,6 +436,7 @@ impl<'r> RecordedModel<'r> {
             levels,
             failures_late,
             gaps,
+            nested,
         }
     }
 
@@ -626,6 +648,11 @@ impl<'r> RecordedModel<'r> {
                 .iter()
                 .filter(|c| !used(c))
                 .map(|c| display(&rec.series[c.rec]))
+                .collect(),
+            nested: self
+                .nested
+                .iter()
+                .map(|n| n.described(|c| display(&rec.series[self.channels[c].rec])))
                 .collect(),
             warnings,
             missing,

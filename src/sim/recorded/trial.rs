@@ -4,6 +4,7 @@
 //! runs both alike.
 
 use super::effects::{binomial, mean_intensity, move_by, shift_first, shift_own};
+use super::nested::thin_nested;
 use super::{FailTo, RecordedModel, Role};
 use crate::prom::{STALE_NAN, Sample, Series};
 use crate::promql::Track;
@@ -304,6 +305,8 @@ fn scrape(
             _ if !ch.live => (f64::NAN, f64::NAN),
             Role::Own => (r.values[own], r.values[service]),
             Role::Traffic { .. } if m.in_histogram[c] => (0.0, 0.0),
+            // Thinned below, once its parent is.
+            Role::Traffic { .. } if ch.nested => (f64::NAN, f64::NAN),
             Role::Traffic { whole } => {
                 let inc = r.values[service];
                 if inc.is_nan() {
@@ -318,6 +321,27 @@ fn scrape(
         };
         scratch.canary.push(cv);
         scratch.stable.push(sv);
+    }
+    // Nested counters, parents first: each event goes where its parent event went.
+    for nest in &m.nested {
+        let inc = |c: usize| rec.series[m.channels[c].rec].values[service];
+        let n = inc(nest.child);
+        if n.is_nan() {
+            continue;
+        }
+        let (total, canary) = nest
+            .parent
+            .iter()
+            .fold((0.0, 0.0), |(t, k), &p| (t + inc(p), k + scratch.canary[p]));
+        let rng = &mut trial.thin[nest.child];
+        let k = if total.is_nan() || canary.is_nan() {
+            // A parent without a sample this scrape: the child is thinned on its own.
+            binomial(rng, n as u64, share)
+        } else {
+            thin_nested(rng, n as u64, (total as u64, canary as u64), share)
+        } as f64;
+        scratch.canary[nest.child] = k;
+        scratch.stable[nest.child] = n - k;
     }
     // Histograms: thinned per bucket interval, the canary's moved by a latency fault.
     let fault = faults.fault();
