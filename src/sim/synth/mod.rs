@@ -287,46 +287,68 @@ impl Cluster {
 /// Under error clustering, how many of the `requests` a track drew in the piece `(t0, t1]`
 /// fail, each with probability `p_at(multiplier)` of the cluster it falls in; `births`,
 /// when the track's failure series is created at its first failure, the model and the
-/// series' first sample, as [`birth_in_piece`] takes them. The
-/// piece is cut where a cluster ends: its requests fall at independent uniform times, so
-/// each part's share of them is a binomial by length, and each part's failures a binomial
-/// at its cluster's probability. When a cluster has ended by a part's start (also long
-/// before, when the track drew nothing for a while), the next is a fresh multiplier with an
-/// exponential time left: the clusters' ends form a Poisson process, so that is exactly its
-/// law whatever happened in between.
+/// series' first sample, as [`birth_in_piece`] takes them. The piece's requests fall at
+/// independent uniform times, so each fails with the mean of its probability over the
+/// piece: its failures are one binomial at that mean. Only while the failure series'
+/// birth may still fall in the piece, where the failures fall matters: then the piece is
+/// cut where a cluster ends, each part's share of the requests is a binomial by length,
+/// and each part's failures a binomial at its cluster's probability. When a cluster has
+/// ended by a part's start (also long before, when the track drew nothing for a while),
+/// the next is a fresh multiplier with an exponential time left: the clusters' ends form a
+/// Poisson process, so that is exactly its law whatever happened in between.
 pub(super) fn clustered_failures<R: rand::Rng + ?Sized>(
     c: &Clustering,
     rng: &mut R,
     (t0, t1): (i64, i64),
     requests: u64,
     (cluster, p_at): (&mut Cluster, impl Fn(f64) -> f64),
-    mut births: Option<(&Model<'_>, &mut (i64, u64))>,
+    births: Option<(&Model<'_>, &mut (i64, u64))>,
 ) -> u64 {
-    let (mut a, mut left, mut failed) = (t0, requests, 0);
-    while a < t1 {
+    // The clusters over `(a, t1]`, each part `(a, b]` with its multiplier.
+    let mut parts = |a: i64, rng: &mut R| {
         if cluster.until <= a {
             cluster.factor = c.gamma.sample(rng);
             let e: f64 = rng.sample(rand_distr::Exp1);
             // At least a millisecond: the model's clock ticks in them.
             cluster.until = a.saturating_add(((e * c.time_constant_ms).round() as i64).max(1));
         }
-        let b = cluster.until.min(t1);
-        let here = if b == t1 {
-            left
-        } else {
-            draw::failures(
-                rng,
-                left,
-                &draw::FailRate::new((b - a) as f64 / (t1 - a) as f64),
-            )
-        };
-        let f = draw::failures(rng, here, &draw::FailRate::new(p_at(cluster.factor)));
-        if let Some((m, born)) = births.as_mut() {
-            birth_in_piece(m, rng, (a, b), f, born);
+        (cluster.until.min(t1), cluster.factor)
+    };
+    let pending =
+        |(m, born): &(&Model<'_>, &mut (i64, u64))| born.0 == UNBORN || m.scrape_time(born.0) > t0;
+    let mut a = t0;
+    match births {
+        Some(births) if pending(&births) => {
+            let (mut left, mut failed) = (requests, 0);
+            while a < t1 {
+                let (b, factor) = parts(a, rng);
+                let here = if b == t1 {
+                    left
+                } else {
+                    let share = (b - a) as f64 / (t1 - a) as f64;
+                    draw::failures(rng, left, &draw::FailRate::new(share))
+                };
+                let f = draw::failures(rng, here, &draw::FailRate::new(p_at(factor)));
+                birth_in_piece(births.0, rng, (a, b), f, births.1);
+                (left, failed, a) = (left - here, failed + f, b);
+            }
+            failed
         }
-        (left, failed, a) = (left - here, failed + f, b);
+        _ => {
+            let mut weighted = 0.0;
+            while a < t1 {
+                let (b, factor) = parts(a, rng);
+                weighted += (b - a) as f64 * p_at(factor);
+                a = b;
+            }
+            let mean = if t1 > t0 {
+                weighted / (t1 - t0) as f64
+            } else {
+                0.0
+            };
+            draw::failures(rng, requests, &draw::FailRate::new(mean.min(1.0)))
+        }
     }
-    failed
 }
 
 /// A track's failure series not born yet: [`birth_in_piece`]'s scrape.
