@@ -1336,7 +1336,8 @@ mod tests {
                 assert_eq!(t.hold_steps, healthy.hold_steps, "{name}");
             }
             if matches!(plan.plan.gate_policy, GatePolicy::Hold { .. }) {
-                assert!(healthy.held_trials > 5, "{}", healthy.held_trials);
+                // Not vacuous: some trials held (most roll back within the first phase).
+                assert!(healthy.held_trials >= 3, "{}", healthy.held_trials);
             }
             // A gate fails a phase only in trials that reached its end.
             let rules = plan.rules.len();
