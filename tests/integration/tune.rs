@@ -965,15 +965,15 @@ fn a_recommendation_that_spends_its_budget_on_speed_says_so() {
         "--max-false-rollback",
         "5%",
     ];
-    let r: Value = serde_json::from_str(
-        &plan()
+    let report = || -> Value {
+        let done = plan()
             .cwd(&dir)
             .args(args)
             .args(["--format", "json"])
-            .expect(0)
-            .stdout,
-    )
-    .unwrap();
+            .expect(0);
+        serde_json::from_str(&done.stdout).unwrap()
+    };
+    let r = report();
     let rec = &r["recommended"];
     let trade = &r["trade"];
     let calmer = &r["frontier"][trade["frontier_index"].as_u64().expect("a trade") as usize];
@@ -1006,15 +1006,7 @@ fn a_recommendation_that_spends_its_budget_on_speed_says_so() {
         "s.yaml",
         "traffic: { requests_per_second: 2 }\nbaseline: { error_rate: 1% }\nscenarios:\n  - name: healthy\n  - name: errors\n    fault: { kind: step, onset: 30m, error_rate: 30% }\n",
     );
-    let r: Value = serde_json::from_str(
-        &plan()
-            .cwd(&dir)
-            .args(args)
-            .args(["--format", "json"])
-            .expect(0)
-            .stdout,
-    )
-    .unwrap();
+    let r = report();
     assert_eq!(r["recommended"]["false_rollback"]["count"], 0);
     assert!(r["trade"].is_null(), "{r:#}");
     assert!(
