@@ -225,6 +225,10 @@ pub(super) enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
+        /// Also write the whole run's HTML report (the page `plan simulate --report` draws
+        /// for the run unsharded, byte for byte).
+        #[arg(long, value_name = "FILE.html")]
+        report: Option<PathBuf>,
     },
     /// Drive a rendered plan's release on this host, phase by phase, with the commands its
     /// manifest lists; the release's state and audit log live in `OUT/.plan-release/<plan>/`.

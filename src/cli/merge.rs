@@ -1,17 +1,19 @@
 //! `plan merge`: the shards of one `plan simulate --shard K/N` run added up into the
 //! run's report. The plan and scenario file come from the shards (each keeps their
 //! text), so the merge needs no other file, and reads them as `plan simulate` did: its
-//! findings and notes are printed again beside the report.
+//! findings and notes are printed again beside the report. `--report` draws the run's HTML
+//! page from the merged document, as `plan simulate --report` draws the run unsharded.
 
 use super::args::Format;
 use super::error::Error;
+use super::report_file::{self, Kind, Report};
 use super::settings::SimulateFlags;
 use super::simulate::{
     ScenarioInput, monte_carlo_scenarios, query_failed, report_text, valid_source,
 };
 use crate::sim::scenario::Basis;
 use crate::sim::shard::{self, MergeError, PLAN_VERSION, SHARD_KIND, SHARD_SCHEMA_VERSION, Shard};
-use crate::source::{Kind, Source};
+use crate::source::{self, Source};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -19,7 +21,7 @@ use std::path::{Path, PathBuf};
 /// most), and tallies of a few kilobytes.
 const MAX_SHARD_BYTES: u64 = 16 << 20;
 
-pub(super) fn merge(files: &[PathBuf], format: Format) -> Result<(), Error> {
+pub(super) fn merge(files: &[PathBuf], format: Format, report: Option<&Path>) -> Result<(), Error> {
     let mut shards = Vec::with_capacity(files.len());
     for file in files {
         shards.push((file.display().to_string(), read_shard(file)?));
@@ -52,7 +54,7 @@ pub(super) fn merge(files: &[PathBuf], format: Format) -> Result<(), Error> {
     let file = run
         .scenarios
         .as_ref()
-        .map(|t| Source::new(t.name.clone(), t.text.clone()).holding(Kind::Scenarios));
+        .map(|t| Source::new(t.name.clone(), t.text.clone()).holding(source::Kind::Scenarios));
     // The recording is not read again: the shards say the scenarios were read for trials
     // built from it, and at its request rate.
     let basis = match &run.recording {
@@ -75,9 +77,12 @@ pub(super) fn merge(files: &[PathBuf], format: Format) -> Result<(), Error> {
         return Err(query_failed(&compiled, failure));
     }
     let recording = run.recording.as_ref().map(|r| r.assumptions.clone());
-    let text = report_text(lowered, &input, (&results, recording), format);
+    let (text, doc) = report_text(lowered, &input, (&results, recording), format);
     let _ = std::io::stdout().write_all(text.as_bytes());
-    Ok(())
+    match report {
+        Some(path) => report_file::write(path, &lowered.plan, &Report::of(Kind::Simulation, &doc)),
+        None => Ok(()),
+    }
 }
 
 /// A shard file, read and parsed: exit 2 when it cannot be read, 1 when it is not a shard

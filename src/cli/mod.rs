@@ -83,7 +83,11 @@ pub fn main() -> i32 {
                 }
             }
         }
-        Command::Merge { shards, format } => merge::merge(&shards, format),
+        Command::Merge {
+            shards,
+            format,
+            report,
+        } => merge::merge(&shards, format, report.as_deref()),
         Command::Tune {
             file,
             scenarios,

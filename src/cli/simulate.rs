@@ -36,7 +36,7 @@ pub(super) fn simulate(
     };
     if flags.shard.is_some() && flags.report.is_some() {
         return Err(Error::Usage(
-            "--report draws a whole run, and a shard is a slice of one for `plan merge`; run without --shard to get the report".into(),
+            "--report draws a whole run, and a shard is a slice of one: give --report to `plan merge`, which draws the merged run's page".into(),
         ));
     }
     let text = match trace {
@@ -585,8 +585,9 @@ fn text_of(source: &Source) -> shard::Text {
     }
 }
 
-/// The report of a Monte Carlo run (whole, or merged from shards), for people or as JSON.
-/// `recording`: what the report says of the recording its trials were built from.
+/// The report of a Monte Carlo run (whole, or merged from shards), for people or as JSON,
+/// and its document (for an HTML page). `recording`: what the report says of the
+/// recording its trials were built from.
 pub(super) fn report_text(
     lowered: &LoweredPlan,
     input: &RunInput,
@@ -595,7 +596,7 @@ pub(super) fn report_text(
         Option<crate::sim::report::RecordingAssumptions>,
     ),
     format: Format,
-) -> String {
+) -> (String, crate::sim::report::SimulationReport) {
     let report = crate::sim::report::build(
         &lowered.plan,
         &lowered.rules,
@@ -603,7 +604,7 @@ pub(super) fn report_text(
         &input.settings,
         (results, recording),
     );
-    report_of(&report, format)
+    (report_of(&report, format), report)
 }
 
 /// A Monte Carlo report for people, or as JSON.

@@ -15,8 +15,9 @@
 //!   `evaluation_interval_seconds`, `window_seconds`, `seed`, `trials_per_scenario`,
 //!   `scenario_file` (its path, or `<built-in scenarios>`), `traffic`
 //!   (`requests_per_second`, `daily_amplitude`, `overdispersion`, `error_clustering`,
-//!   `error_clustering_time_constant_seconds` (the mean length of a cluster; only when
-//!   errors cluster), `start_hour`, `users_per_day`), `gate_policy` (`{on_failure, max_hold: {text, seconds},
+//!   `error_clustering_time_constant_seconds` (the mean length of a cluster) and
+//!   `error_clustering_shared` (the correlation of the two versions' multipliers), only
+//!   when errors cluster, `start_hour`, `users_per_day`), `gate_policy` (`{on_failure, max_hold: {text, seconds},
 //!   after_max_hold, text}`, the hold's keys only for a hold, as the manifest and the
 //!   replay give it), `watch_seconds` and
 //!   `watch_default` (how long the last
@@ -253,6 +254,10 @@ pub(crate) struct TrafficAssumed {
     /// The mean length of a cluster, when errors cluster.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) error_clustering_time_constant_seconds: Option<f64>,
+    /// The correlation of the two versions' multipliers at one instant, when errors
+    /// cluster.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) error_clustering_shared: Option<f64>,
     pub(crate) start_hour: u32,
     pub(crate) users_per_day: Option<u64>,
 }
@@ -506,6 +511,7 @@ pub(crate) fn build(
     // What only the synthetic model uses, left out on a recording.
     let synthetic = recording.is_none();
     let only = |v| synthetic.then_some(v);
+    let clustered = synthetic && scenarios.traffic.error_clustering > 0.0;
     let eval_s = plan.monitoring.evaluation_interval.seconds();
     let scenarios_out: Vec<ScenarioReport> = run
         .results
@@ -544,8 +550,9 @@ pub(crate) fn build(
                 daily_amplitude: only(tr.daily_amplitude),
                 overdispersion: only(tr.overdispersion),
                 error_clustering: only(tr.error_clustering),
-                error_clustering_time_constant_seconds: (synthetic && tr.error_clustering > 0.0)
+                error_clustering_time_constant_seconds: clustered
                     .then(|| tr.error_clustering_time_constant_ms as f64 / 1000.0),
+                error_clustering_shared: clustered.then_some(tr.error_clustering_shared),
                 start_hour: tr.start_hour,
                 users_per_day: tr.users_per_day,
             },
@@ -1330,13 +1337,16 @@ pub(crate) fn text(r: &SimulationReport) -> String {
             let _ = writeln!(
                 s,
                 "  errors         {}",
-                if let (true, Some(length)) =
-                    (clustering > 0.0, tr.error_clustering_time_constant_seconds)
-                {
+                if let (true, Some(length), Some(shared)) = (
+                    clustering > 0.0,
+                    tr.error_clustering_time_constant_seconds,
+                    tr.error_clustering_shared,
+                ) {
                     format!(
-                        "clustered: the failure probability times a Gamma of mean 1 and CV {}, per trial and track, drawn afresh after an exponential time of mean {}",
+                        "clustered: the failure probability times a multiplier of mean 1 and CV {} per trial and version, the product of a Gamma both versions share and one of its own, each drawn afresh after an exponential time of mean {}; the versions' multipliers correlate by {}",
                         crate::model::trim(clustering),
-                        secs(length)
+                        secs(length),
+                        crate::model::trim(shared),
                     )
                 } else {
                     "independent from request to request".to_string()

@@ -56,6 +56,14 @@ pub(crate) const DEFAULT_ERROR_CLUSTERING: f64 = 0.5;
 /// retries come and go within minutes, and a 5m window averages about five clusters.
 pub(crate) const DEFAULT_ERROR_CLUSTERING_TIME_CONSTANT_MS: i64 = 60_000;
 
+/// How much of the clustering the two versions share when the file does not say: the
+/// correlation of their multipliers at one instant. A slow dependency, a database hiccup
+/// or one client's retries hit both versions at once; a bad pod or node hits one. Half and
+/// half: a rule comparing the canary with the stable version then cancels the shared half,
+/// as it would in production, where with nothing shared it fires on clusters of the
+/// canary alone.
+pub(crate) const DEFAULT_ERROR_CLUSTERING_SHARED: f64 = 0.5;
+
 /// A gauge's healthy level and per-scrape noise (standard deviation), in its own unit, and
 /// how slowly the noise drifts: an Ornstein-Uhlenbeck process with time constant
 /// `time_constant_ms` (two scrapes `d` apart correlate as `exp(-d / time_constant)`;
@@ -77,6 +85,9 @@ pub(crate) struct Traffic {
     pub(crate) error_clustering: f64,
     /// The mean time a multiplier holds before the next is drawn.
     pub(crate) error_clustering_time_constant_ms: i64,
+    /// The correlation of the two tracks' multipliers at one instant: the share of the
+    /// clustering common to both versions.
+    pub(crate) error_clustering_shared: f64,
     pub(crate) start_hour: u32,
     pub(crate) users_per_day: Option<u64>,
 }

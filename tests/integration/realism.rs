@@ -248,14 +248,16 @@ fn offset_scrapes_roll_back_when_the_replay_of_offset_scrapes_does() {
 }
 
 /// The rollback probability of [`closed_form_run`] with `threshold` under error clustering
-/// of coefficient of variation `c` and time constant `tau_s`, by an independent model of
-/// the clusters: the canary's multiplier is a Gamma variate of mean 1 held for an
-/// exponential time of mean `tau_s`, then drawn afresh. Given the multipliers' path, a
+/// of coefficient of variation `c`, shared by `rho` with the stable version, and time
+/// constant `tau_s`, by an independent model of the clusters: the canary's multiplier is
+/// the product of two Gamma variates of mean 1 (squared coefficients of variation
+/// `rho c^2`, the shared one, and `c^2 (1 - rho) / (1 + rho c^2)`, its own), each held for
+/// an exponential time of mean `tau_s`, then drawn afresh. Given the multipliers' path, a
 /// request at a uniform time in a window fails with the window's mean probability, so the
 /// window's failures are a binomial at that mean, and the windows are independent: the
 /// rule fires with the two-in-a-row probability of the windows' chances to be over the
 /// threshold. Its mean over `paths` paths is returned, with its standard error.
-fn clustered_rollback(threshold: f64, c: f64, tau_s: f64, paths: u32) -> (f64, f64) {
+fn clustered_rollback(threshold: f64, (c, rho): (f64, f64), tau_s: f64, paths: u32) -> (f64, f64) {
     use rand::SeedableRng;
     use rand_distr::{Distribution, Exp1, Gamma};
     let pois = Poisson::new(1.333_333_333_333_333_3 * 0.5 * 300.0).unwrap();
@@ -286,26 +288,41 @@ fn clustered_rollback(threshold: f64, c: f64, tau_s: f64, paths: u32) -> (f64, f
         let i = (x.floor() as usize).min(GRID - 1);
         table[i] + (x - i as f64) * (table[i + 1] - table[i])
     };
-    let gamma = Gamma::new(1.0 / (c * c), c * c).unwrap();
+    let (shared, own) = (rho * c * c, c * c * (1.0 - rho) / (1.0 + rho * c * c));
+    let gammas: Vec<_> = [shared, own]
+        .into_iter()
+        .filter(|&v| v > 0.0)
+        .map(|v| Gamma::new(1.0 / v, v).unwrap())
+        .collect();
     let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(17);
     let (mut sum, mut sum2) = (0.0, 0.0);
     for _ in 0..paths {
         // The windows (5(k-1)m, 5k m], k = 1..=11: each one's mean failure probability.
-        let (mut t, mut g) = (0.0f64, gamma.sample(&mut rng));
-        let mut until: f64 = Exp1.sample(&mut rng);
-        until *= tau_s;
+        // Each factor's (multiplier, until when it holds).
+        let mut t = 0.0f64;
+        let mut factors: Vec<(f64, f64)> = gammas
+            .iter()
+            .map(|g| {
+                (
+                    g.sample(&mut rng),
+                    tau_s * Distribution::<f64>::sample(&Exp1, &mut rng),
+                )
+            })
+            .collect();
         let (mut under, mut over2) = (1.0, 0.0);
         for k in 1..=11 {
             let end = 300.0 * f64::from(k);
             let mut weighted = 0.0;
             while t < end {
-                let b = until.min(end);
+                let b = factors.iter().map(|f| f.1).fold(end, f64::min);
+                let g: f64 = factors.iter().map(|f| f.0).product();
                 weighted += (b - t) * (0.05 * g).min(1.0);
                 t = b;
-                if until <= t {
-                    g = gamma.sample(&mut rng);
-                    let e: f64 = Exp1.sample(&mut rng);
-                    until = t + e * tau_s;
+                for (f, gamma) in factors.iter_mut().zip(&gammas) {
+                    if f.1 <= t {
+                        let e: f64 = Exp1.sample(&mut rng);
+                        *f = (gamma.sample(&mut rng), t + e * tau_s);
+                    }
                 }
             }
             let q = over_at(weighted / 300.0);
@@ -334,14 +351,22 @@ fn clustered_errors_roll_back_healthy_releases_as_often_as_an_independent_model_
     let trials = 4000u64;
     // Without clustering it is the independent closed form.
     let (independent, _) = closed_form_rollback(threshold, 1);
-    assert!((clustered_rollback(threshold, 0.0, 60.0, 1).0 - independent).abs() < 1e-12);
+    assert!((clustered_rollback(threshold, (0.0, 0.5), 60.0, 1).0 - independent).abs() < 1e-12);
     let mut last: Option<(f64, f64)> = None;
-    for (c, tau) in [(0.0, "1m"), (0.3, "1m"), (0.6, "1m"), (0.6, "10m")] {
+    // The shared part (`error_clustering_shared`, 0.5 by default) changes the canary's
+    // path too: a product of two jump processes is not one. The last setting has none.
+    let settings = [
+        (0.0, "1m", 0.5),
+        (0.3, "1m", 0.5),
+        (0.6, "1m", 0.5),
+        (0.6, "10m", 0.5),
+    ];
+    for (i, (c, tau, rho)) in settings.into_iter().chain([(0.6, "10m", 0.0)]).enumerate() {
         let sc = write(
             &dir,
             "clustered.yaml",
             &format!(
-                "trials: {trials}\ntraffic: {{ requests_per_second: 1.3333333333333333, daily_amplitude: 0, error_clustering: {c}, error_clustering_time_constant: {tau} }}\n\
+                "trials: {trials}\ntraffic: {{ requests_per_second: 1.3333333333333333, daily_amplitude: 0, error_clustering: {c}, error_clustering_time_constant: {tau}, error_clustering_shared: {rho} }}\n\
                  exposition: {{ per_code: false, scrape_offset: 0s }}\nbaseline: {{ error_rate: 5% }}\nscenarios:\n  - name: healthy\n"
             ),
         );
@@ -359,18 +384,23 @@ fn clustered_errors_roll_back_healthy_releases_as_often_as_an_independent_model_
         let tau_s = if tau == "1m" { 60.0 } else { 600.0 };
         let stated = &traffic["error_clustering_time_constant_seconds"];
         assert_eq!(stated.as_f64(), (c > 0.0).then_some(tau_s), "{traffic}");
+        let stated = &traffic["error_clustering_shared"];
+        assert_eq!(stated.as_f64(), (c > 0.0).then_some(rho), "{traffic}");
         let got = scenario(&r, "healthy")["false_rollback"]["probability"]
             .as_f64()
             .unwrap();
-        let (want, model_se) = clustered_rollback(threshold, c, tau_s, 40_000);
+        let (want, model_se) = clustered_rollback(threshold, (c, rho), tau_s, 40_000);
         let se = (want * (1.0 - want) / trials as f64 + model_se * model_se).sqrt();
         eprintln!(
-            "clustering {c}, {tau}: model {want:.4} (±{model_se:.4}), Monte Carlo {got:.4} (±{se:.4})"
+            "clustering {c}, {tau}, shared {rho}: model {want:.4} (±{model_se:.4}), Monte Carlo {got:.4} (±{se:.4})"
         );
         assert!(
             (got - want).abs() < 4.0 * se,
-            "clustering {c}, {tau}: healthy releases rolled back in {got} of the trials, {want} expected (±{se})"
+            "clustering {c}, {tau}, shared {rho}: healthy releases rolled back in {got} of the trials, {want} expected (±{se})"
         );
+        if i >= settings.len() {
+            continue;
+        }
         if let Some((got_before, want_before)) = last {
             assert!(
                 want > want_before + 0.03 && got > got_before,
@@ -379,6 +409,56 @@ fn clustered_errors_roll_back_healthy_releases_as_often_as_an_independent_model_
         }
         last = Some((got, want));
     }
+}
+
+/// What the two versions share of the clustering (`error_clustering_shared`) cancels in a
+/// rule comparing the canary with the stable version: with a canary and a stable serving
+/// 3,000 requests each per 5m window, a rule on an error rate over 1.5x stable's almost
+/// never fires on independent failures (the ratio's sampling noise is a tenth); under
+/// clustering it fires on the canary's own clusters, the less the more the two share, and
+/// not at all beyond sampling noise when they move as one.
+#[test]
+fn shared_clusters_cancel_in_a_rule_relative_to_stable() {
+    let dir = support::temp_dir("realism-shared-clusters");
+    let (p, _) = closed_form_run(&dir, "threshold: 1.5x stable");
+    let trials = 1000u64;
+    let rate = |clustering: &str| {
+        let sc = write(
+            &dir,
+            "shared.yaml",
+            &format!(
+                "trials: {trials}\ntraffic: {{ requests_per_second: 20, daily_amplitude: 0, {clustering} }}\n\
+                 baseline: {{ error_rate: 5% }}\nscenarios:\n  - name: healthy\n"
+            ),
+        );
+        let r = json(&[p.to_str().unwrap(), "--scenarios", sc.to_str().unwrap()]);
+        let got = scenario(&r, "healthy")["false_rollback"]["probability"]
+            .as_f64()
+            .unwrap();
+        eprintln!("{clustering}: {got}");
+        got
+    };
+    let independent = rate("error_clustering: 0");
+    let [apart, half, as_one] = [0.0, 0.5, 1.0].map(|rho| {
+        rate(&format!(
+            "error_clustering: 0.6, error_clustering_shared: {rho}"
+        ))
+    });
+    let se = |p: f64| {
+        (p * (1.0 - p) / trials as f64)
+            .sqrt()
+            .max(0.5 / trials as f64)
+    };
+    assert!(independent <= 0.01, "independent failures: {independent}");
+    assert!(
+        apart > half + 4.0 * se(apart).hypot(se(half)),
+        "nothing shared {apart}, half {half}"
+    );
+    assert!(
+        half > as_one + 4.0 * se(half).hypot(se(as_one)),
+        "half shared {half}, all {as_one}"
+    );
+    assert!(as_one <= 0.01, "all shared: {as_one}");
 }
 
 /// The scrape offset drawn per trial (`scrape_offset: random`, the default) is the average

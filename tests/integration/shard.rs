@@ -84,6 +84,38 @@ fn merged_shards_give_the_unsharded_report() {
     }
 }
 
+/// `plan merge --report` draws the page `plan simulate --report` draws for the run
+/// unsharded, byte for byte, and prints the same report beside it.
+#[test]
+fn merged_shards_draw_the_unsharded_page() {
+    let dir = temp_dir("shard-page");
+    let args = ["plans/lawsker.yaml", "--trials", "23"];
+    let whole = dir.join("whole.html");
+    let whole_text = plan()
+        .arg("simulate")
+        .args(args)
+        .arg("--report")
+        .arg(&whole)
+        .expect(0)
+        .stdout;
+    let paths = shards(&dir, &args, 3);
+    let merged = dir.join("merged.html");
+    let merged_text = plan()
+        .arg("merge")
+        .args(&paths)
+        .arg("--report")
+        .arg(&merged)
+        .expect(0)
+        .stdout;
+    assert_eq!(merged_text, whole_text);
+    let page = std::fs::read(&merged).expect("the merge wrote the page");
+    assert!(page.starts_with(b"<!DOCTYPE html>"), "not a page");
+    assert!(
+        page == std::fs::read(&whole).unwrap(),
+        "the merged run's page differs from the unsharded run's"
+    );
+}
+
 #[test]
 fn shards_of_another_run_are_refused() {
     let dir = temp_dir("shard-refused");

@@ -6,7 +6,7 @@
 use super::spec::{FailuresFromSpec, FaultSpec, FileSpec, GaugeSpec, KindSpec, ScrapeOffset, Span};
 use super::{Basis, Exposition, FailuresFrom, Place, Scenarios, Traffic};
 use super::{
-    Behaviour, DEFAULT_BUCKETS, DEFAULT_ERROR_CLUSTERING,
+    Behaviour, DEFAULT_BUCKETS, DEFAULT_ERROR_CLUSTERING, DEFAULT_ERROR_CLUSTERING_SHARED,
     DEFAULT_ERROR_CLUSTERING_TIME_CONSTANT_MS, DEFAULT_TIME_CONSTANT_MS, DEFAULT_TRIALS, Fault,
     FaultKind, Gauge, Scenario,
 };
@@ -191,6 +191,10 @@ pub(crate) fn resolve(
                     .traffic
                     .error_clustering_time_constant
                     .map_or(DEFAULT_ERROR_CLUSTERING_TIME_CONSTANT_MS, |t| t.0),
+                error_clustering_shared: spec
+                    .traffic
+                    .error_clustering_shared
+                    .unwrap_or(DEFAULT_ERROR_CLUSTERING_SHARED),
                 start_hour: spec.traffic.start_hour.unwrap_or(10),
                 users_per_day: plan.traffic.users_per_day,
             },

@@ -63,6 +63,7 @@ pub(crate) struct TrafficSpec {
     pub(crate) overdispersion: Option<f64>,
     pub(crate) error_clustering: Option<f64>,
     pub(crate) error_clustering_time_constant: Option<Span>,
+    pub(crate) error_clustering_shared: Option<f64>,
     pub(crate) start_hour: Option<u32>,
 }
 

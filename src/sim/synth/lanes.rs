@@ -11,14 +11,15 @@
 //! its place.
 
 use super::clock::{Facts, Plans, Span, Tick, Window, plan_track, tracks};
+use super::clusters::{Cluster, SharedClusters, TrackClusters, clustered_failures};
 use super::draw::{self, ClassDraw, Mix, Target};
 use super::drift::Noise;
 use super::series::{QueryFailure, SeriesLane, SeriesSim};
 use super::streams::Streams;
 use super::table::Pool;
 use super::{
-    Bursts, Cluster, Demand, Exposure, FaultModel, Model, SeriesSet, SyntheticMetric, UNBORN,
-    birth_in_piece, clustered_failures, count,
+    Bursts, Demand, Exposure, FaultModel, Model, SeriesSet, SyntheticMetric, UNBORN,
+    birth_in_piece, count,
 };
 use crate::prom::engine::Bound;
 use crate::prom::{self, Bucket, Sample};
@@ -82,6 +83,9 @@ pub(crate) struct Lanes<'m, 'a> {
     /// Under error clustering, each lane's current cluster: a row of `width` lanes per
     /// track.
     cluster: Vec<Cluster>,
+    /// Under error clustering with a shared part, per live lane, its trial's shared
+    /// clusters (empty otherwise).
+    shared: Vec<SharedClusters>,
     exposure: Vec<Exposure>,
     /// Whether the fault has shown in some lane (until then no lane counts exposure).
     shown: bool,
@@ -123,6 +127,13 @@ impl<'m, 'a> Lanes<'m, 'a> {
         let mut lanes = Lanes::with(model, faults, rng, live);
         if let Some(sim) = &model.series {
             lanes.series = seeds.iter().map(|&s| sim.lane(s)).collect();
+        }
+        if let Some(c) = &model.clustering {
+            let clustered = lanes.tracks.iter().filter(|t| t.series.errors);
+            lanes.shared = seeds
+                .iter()
+                .filter_map(|&s| c.shared(s, clustered.clone().map(|t| t.track)))
+                .collect();
         }
         lanes
     }
@@ -167,6 +178,7 @@ impl<'m, 'a> Lanes<'m, 'a> {
             rng,
             burst: vec![1.0; width],
             cluster: vec![Cluster::NONE; tracks.len() * width],
+            shared: Vec::new(),
             exposure: vec![Exposure::default(); width],
             shown: false,
             tracks,
@@ -219,11 +231,15 @@ impl<'m, 'a> Lanes<'m, 'a> {
         let (from, w) = (self.live, self.width);
         if from == l {
             self.series.truncate(from);
+            self.shared.truncate(from);
             return;
         }
         self.rng.swap(from, l);
         if !self.series.is_empty() {
             self.series.swap_remove(l);
+        }
+        if !self.shared.is_empty() {
+            self.shared.swap_remove(l);
         }
         self.burst[l] = self.burst[from];
         self.exposure[l] = self.exposure[from];
@@ -257,6 +273,10 @@ impl<'m, 'a> Lanes<'m, 'a> {
         if let Some(s) = from.series.get(l) {
             debug_assert_eq!(self.series.len(), to);
             self.series.push(s.clone());
+        }
+        if let Some(s) = from.shared.get(l) {
+            debug_assert_eq!(self.shared.len(), to);
+            self.shared.push(s.clone());
         }
         self.burst[to] = from.burst[l];
         copy_lane((&from.cluster, fw), (&mut self.cluster, w), 1, (l, to));
@@ -434,15 +454,19 @@ impl<'m, 'a> Lanes<'m, 'a> {
                     // The span's failures, from its requests (the kinds left them out), and
                     // with them the failure series' birth.
                     let row = ti * self.width..ti * self.width + n;
-                    for (l, cluster) in self.cluster[row].iter_mut().enumerate() {
+                    for (l, own) in self.cluster[row].iter_mut().enumerate() {
                         let level = facts(&self.facts, l).level;
                         let p_at = |g| self.faults.clustered_fail(t.track, level, g);
+                        let clusters = TrackClusters {
+                            own,
+                            shared: self.shared.get_mut(l).map(|s| (s, t.track)),
+                        };
                         counts.failed[l] = clustered_failures(
                             c,
                             &mut self.rng.lane(l),
                             (span.t0, span.t1),
                             counts.requests[l],
-                            (cluster, p_at),
+                            (clusters, p_at),
                             m.births.then_some((m, &mut t.born[l])),
                         );
                     }

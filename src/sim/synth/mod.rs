@@ -62,6 +62,7 @@
 //! steps take effect at their exact instants, between scrapes too ([`instants`]).
 
 mod clock;
+mod clusters;
 mod coarse;
 mod draw;
 mod drift;
@@ -82,11 +83,11 @@ use crate::sim::evaluator::Schedule;
 use crate::sim::outcomes::Progress;
 use crate::sim::scenario::{Fault, FaultKind, Scenarios};
 pub(crate) use clock::{Clock, Plans};
+pub(crate) use clusters::Clustering;
 use draw::Mix;
 pub(crate) use instants::Faults;
 pub(crate) use lanes::Lanes;
-use rand::RngExt;
-use rand_distr::{Distribution, Gamma};
+use rand_distr::Gamma;
 pub(crate) use series::QueryFailure;
 use statrs::function::erf::erfc;
 pub(crate) use streams::Streams;
@@ -257,98 +258,6 @@ pub(crate) struct Model<'a> {
     /// Whether a track's failure series is born at its first failure
     /// ([`crate::sim::scenario::Exposition::births`]).
     births: bool,
-}
-
-/// Error clustering: per trial and track that counts failures, its failure probability's
-/// multiplier is a Gamma variate of mean 1 held for an exponential time of mean
-/// `time_constant_ms`, then drawn afresh (a Markov jump process whose values `d` apart
-/// correlate as `exp(-d / time_constant)`). The time is the wall clock's, so what a rule
-/// sees does not depend on the evaluation interval.
-pub(super) struct Clustering {
-    gamma: Gamma<f64>,
-    time_constant_ms: f64,
-}
-
-/// A track's current cluster in one trial: its multiplier, and when the next one begins
-/// ([`Cluster::NONE`] before the first is drawn).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(super) struct Cluster {
-    factor: f64,
-    until: i64,
-}
-
-impl Cluster {
-    pub(super) const NONE: Cluster = Cluster {
-        factor: 1.0,
-        until: i64::MIN,
-    };
-}
-
-/// Under error clustering, how many of the `requests` a track drew in the piece `(t0, t1]`
-/// fail, each with probability `p_at(multiplier)` of the cluster it falls in; `births`,
-/// when the track's failure series is created at its first failure, the model and the
-/// series' first sample, as [`birth_in_piece`] takes them. The piece's requests fall at
-/// independent uniform times, so each fails with the mean of its probability over the
-/// piece: its failures are one binomial at that mean. Only while the failure series'
-/// birth may still fall in the piece, where the failures fall matters: then the piece is
-/// cut where a cluster ends, each part's share of the requests is a binomial by length,
-/// and each part's failures a binomial at its cluster's probability. When a cluster has
-/// ended by a part's start (also long before, when the track drew nothing for a while),
-/// the next is a fresh multiplier with an exponential time left: the clusters' ends form a
-/// Poisson process, so that is exactly its law whatever happened in between.
-pub(super) fn clustered_failures<R: rand::Rng + ?Sized>(
-    c: &Clustering,
-    rng: &mut R,
-    (t0, t1): (i64, i64),
-    requests: u64,
-    (cluster, p_at): (&mut Cluster, impl Fn(f64) -> f64),
-    births: Option<(&Model<'_>, &mut (i64, u64))>,
-) -> u64 {
-    // The clusters over `(a, t1]`, each part `(a, b]` with its multiplier.
-    let mut parts = |a: i64, rng: &mut R| {
-        if cluster.until <= a {
-            cluster.factor = c.gamma.sample(rng);
-            let e: f64 = rng.sample(rand_distr::Exp1);
-            // At least a millisecond: the model's clock ticks in them.
-            cluster.until = a.saturating_add(((e * c.time_constant_ms).round() as i64).max(1));
-        }
-        (cluster.until.min(t1), cluster.factor)
-    };
-    let pending =
-        |(m, born): &(&Model<'_>, &mut (i64, u64))| born.0 == UNBORN || m.scrape_time(born.0) > t0;
-    let mut a = t0;
-    match births {
-        Some(births) if pending(&births) => {
-            let (mut left, mut failed) = (requests, 0);
-            while a < t1 {
-                let (b, factor) = parts(a, rng);
-                let here = if b == t1 {
-                    left
-                } else {
-                    let share = (b - a) as f64 / (t1 - a) as f64;
-                    draw::failures(rng, left, &draw::FailRate::new(share))
-                };
-                let f = draw::failures(rng, here, &draw::FailRate::new(p_at(factor)));
-                birth_in_piece(births.0, rng, (a, b), f, births.1);
-                (left, failed, a) = (left - here, failed + f, b);
-            }
-            failed
-        }
-        _ => {
-            let mut weighted = 0.0;
-            while a < t1 {
-                let (b, factor) = parts(a, rng);
-                weighted += (b - a) as f64 * p_at(factor);
-                a = b;
-            }
-            let mean = if t1 > t0 {
-                weighted / (t1 - t0) as f64
-            } else {
-                0.0
-            };
-            draw::failures(rng, requests, &draw::FailRate::new(mean.min(1.0)))
-        }
-    }
 }
 
 /// A track's failure series not born yet: [`birth_in_piece`]'s scrape.
@@ -709,13 +618,11 @@ impl<'a> Model<'a> {
                 _ => Bursts::Steady,
             },
             // Likewise within (0, 5].
-            clustering: match scenarios.traffic.error_clustering.powi(2) {
-                cv2 if cv2 > 0.0 => Gamma::new(1.0 / cv2, cv2).ok().map(|gamma| Clustering {
-                    gamma,
-                    time_constant_ms: scenarios.traffic.error_clustering_time_constant_ms as f64,
-                }),
-                _ => None,
-            },
+            clustering: Clustering::new(
+                scenarios.traffic.error_clustering,
+                scenarios.traffic.error_clustering_shared,
+                scenarios.traffic.error_clustering_time_constant_ms,
+            ),
         };
         model.rps_blocks = (0..DAY_MS / BLOCK_MS)
             .map(|b| model.cycle_rps(b * BLOCK_MS + BLOCK_MS / 2))
@@ -1307,67 +1214,6 @@ mod tests {
                     "{kind:?} from {onset_ms} in {leak_steps} steps"
                 );
             }
-        }
-    }
-
-    /// The clusters' multiplier is a Markov jump process: over a stretch `T` its mean
-    /// multiplier has variance `cv^2 * 2 (L/T)^2 (T/L - 1 + e^(-T/L))`, `L` the time
-    /// constant, whatever the evaluation interval (the same stretch drawn as one piece, or
-    /// as pieces cut anywhere); stretches far apart are independent.
-    #[test]
-    fn clusters_hold_for_their_time_constant_whatever_the_pieces() {
-        use rand::SeedableRng;
-        let (cv, l_ms) = (0.5f64, 60_000i64);
-        let c = Clustering {
-            gamma: Gamma::new(1.0 / (cv * cv), cv * cv).unwrap(),
-            time_constant_ms: l_ms as f64,
-        };
-        let (n, p, reps) = (1_000_000u64, 0.01, 20_000);
-        for (t_ms, cuts) in [(60_000i64, 1i64), (60_000, 4), (300_000, 1), (300_000, 7)] {
-            let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64((t_ms + cuts) as u64);
-            let (mut sum, mut sum2, mut lag) = (0.0, 0.0, 0.0);
-            for _ in 0..reps {
-                let mut cluster = Cluster::NONE;
-                // The stretch in `cuts` pieces of equal length and requests, then a
-                // stretch 30 time constants later.
-                let mut failed = 0;
-                for k in 0..cuts {
-                    let piece = (k * t_ms / cuts, (k + 1) * t_ms / cuts);
-                    let at = |g: f64| (p * g).min(1.0);
-                    failed += clustered_failures(
-                        &c,
-                        &mut rng,
-                        piece,
-                        n / cuts as u64,
-                        (&mut cluster, at),
-                        None,
-                    );
-                }
-                let far = (t_ms + 30 * l_ms, 2 * t_ms + 30 * l_ms);
-                let later =
-                    clustered_failures(&c, &mut rng, far, n, (&mut cluster, |g| p * g), None);
-                let x = failed as f64;
-                (sum, sum2, lag) = (sum + x, sum2 + x * x, lag + x * later as f64);
-            }
-            let mean = sum / reps as f64;
-            let var = sum2 / reps as f64 - mean * mean;
-            let cov = lag / reps as f64 - mean * (n as f64 * p);
-            let r = t_ms as f64 / l_ms as f64;
-            let mean_var = cv * cv * 2.0 / (r * r) * (r - 1.0 + (-r).exp());
-            let np = n as f64 * p;
-            let want = np * (1.0 - p) + np * np * mean_var;
-            assert!(
-                (mean - np).abs() < 4.0 * (want / reps as f64).sqrt(),
-                "{t_ms} {cuts}: mean {mean}"
-            );
-            assert!(
-                (var / want - 1.0).abs() < 0.05,
-                "{t_ms} {cuts}: variance {var} against {want}"
-            );
-            assert!(
-                cov.abs() < 4.0 * want / (reps as f64).sqrt(),
-                "{t_ms} {cuts}: covariance {cov}"
-            );
         }
     }
 }

@@ -83,13 +83,14 @@
 
 mod tests;
 
+use super::clusters::{Cluster, SharedClusters, TrackClusters, clustered_failures};
 use super::draw;
 use super::drift::Noise;
 use super::series::{SeriesLane, SeriesSim};
 use super::table::Pool;
 use super::{
-    BLOCK_MS, Bursts, Cluster, Exposure, FaultModel, Model, SeriesSet, SyntheticMetric, UNBORN,
-    birth_in_piece, clustered_failures, instants,
+    BLOCK_MS, Bursts, Exposure, FaultModel, Model, SeriesSet, SyntheticMetric, UNBORN,
+    birth_in_piece, instants,
 };
 use crate::check::GatePolicy;
 use crate::lower::{AlertRule, RuleKind};
@@ -261,6 +262,8 @@ struct Reference<'r, 'a> {
     drawn_to: i64,
     /// The query metrics' series, and their queries.
     series: Option<SeriesLane>,
+    /// Under error clustering with a shared part, the trial's shared clusters.
+    shared: Option<SharedClusters>,
     bounds: Vec<[Bound; 2]>,
 }
 
@@ -304,6 +307,11 @@ impl<'r, 'a> Reference<'r, 'a> {
         {
             *e = true;
         }
+        let clustered = tracks.iter().filter(|t| t.series.errors).map(|t| t.track);
+        let shared = model
+            .clustering
+            .as_ref()
+            .and_then(|c| c.shared(seed, clustered));
         Reference {
             model,
             faults,
@@ -319,6 +327,7 @@ impl<'r, 'a> Reference<'r, 'a> {
             span_start: 0,
             drawn_to: 0,
             series: model.series.as_ref().map(|sim| sim.lane(seed)),
+            shared,
             bounds: model.series.as_ref().map_or(Vec::new(), SeriesSim::bounds),
         }
     }
@@ -581,12 +590,16 @@ impl<'r, 'a> Reference<'r, 'a> {
                 match m.clustering.as_ref().filter(|_| t.series.errors) {
                     Some(c) => {
                         let p_at = |g| faults.clustered_fail(t.track, level, g);
+                        let clusters = TrackClusters {
+                            own: &mut t.cluster,
+                            shared: self.shared.as_mut().map(|s| (s, t.track)),
+                        };
                         failed = clustered_failures(
                             c,
                             &mut self.rng,
                             (t0, t1),
                             n,
-                            (&mut t.cluster, p_at),
+                            (clusters, p_at),
                             m.births.then_some((m, &mut t.born)),
                         );
                     }
