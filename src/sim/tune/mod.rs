@@ -178,11 +178,12 @@ pub(crate) fn tune(
         }
         best.ok_or_else(|| calmest.expect("a sweep per plan"))
     };
-    // The plan's own setting, when it fits and catches as many: no change for noise.
+    // The plan's own setting, when it fits and is as good on every count: no change that
+    // gains nothing.
     let choose = |budget: f64| {
         best_within(budget).map(|b| {
             let fits = here.figures.false_upper() <= budget;
-            if fits && here.figures.caught() >= b.figures.caught() {
+            if fits && here.figures.as_good_as(&b.figures) {
                 here.clone()
             } else {
                 b
