@@ -121,7 +121,18 @@ fn slot(track: Track) -> usize {
 
 impl SharedClusters {
     /// The segment holding the instant just after `a`: when it ends and its factor.
+    #[inline]
     fn at(&mut self, c: &Clustering, a: i64) -> (i64, f64) {
+        // Mostly the latest segment: the track ahead reads where the path ends.
+        match self.segments.back() {
+            Some(&(start, until, factor)) if start <= a && a < until => (until, factor),
+            _ => self.find(c, a),
+        }
+    }
+
+    /// [`Self::at`] elsewhere: the path drawn on to `a` (or back to it), and searched.
+    #[inline(never)]
+    fn find(&mut self, c: &Clustering, a: i64) -> (i64, f64) {
         let gamma = c
             .shared
             .as_ref()

@@ -5,9 +5,9 @@
 //! whose rate follows a daily cycle in ten-minute steps ([`BLOCK_MS`]; optionally
 //! Gamma-overdispersed per evaluation interval); the canary receives the phase's share plus
 //! its targeted groups' share; each request fails independently with the error rate, or
-//! under error clustering with the error rate times a Gamma multiplier of mean 1 per trial
-//! and track, held for an exponential time ([`Clustering`]; capped at 1; bursty errors, a
-//! Cox process);
+//! under error clustering with the error rate times a multiplier of mean 1 per trial and
+//! track, a jump process partly shared by the two tracks ([`clusters`]; capped at 1;
+//! bursty errors, a Cox process);
 //! latencies come from a lognormal body with a heavy tail and are recorded into the
 //! histogram buckets (a multinomial split of the requests); CPU is a counter of busy
 //! seconds (advanced by its mean where no rule can read it); the other gauges drift around
