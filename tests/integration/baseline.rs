@@ -1346,4 +1346,32 @@ rollback_conditions:
         under_rates[0],
         under_rates[1]
     );
+    // A fault moving the parent's events per request would leave the child's alone (the
+    // canary completing checkouts the fault never let start): refused at its line while
+    // the two are nested, run when they are apart.
+    let fault = "  - name: fewer-starts\n    fault:\n      kind: step\n      onset: 10m\n      series: { checkout_started_total: { per_request: 15% } }\n";
+    for (known, text) in &files[1..] {
+        let sc = write(
+            &dir,
+            &format!("{known}-fault.yaml"),
+            &format!("{text}{fault}"),
+        );
+        let run = plan()
+            .args(["simulate", &over, "--baseline", &rec, "--scenarios"])
+            .arg(&sc)
+            .expect(if *known == "declared" { 1 } else { 0 });
+        if *known == "declared" {
+            assert!(
+                run.stderr.contains(&format!("{known}-fault.yaml:13:56:"))
+                    && run
+                        .stderr
+                        .contains("moves `checkout_started_total`'s `per_request`")
+                    && run.stderr.contains(
+                        "`checkout_completed_total{}` counts some of `checkout_started_total`'s events (its `of`)"
+                    ),
+                "{}",
+                run.stderr
+            );
+        }
+    }
 }

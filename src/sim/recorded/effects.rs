@@ -470,6 +470,15 @@ impl Levels {
         out
     }
 
+    /// The channels a `per_request` effect on series model `series` moves (none when it
+    /// moves nothing here).
+    pub(super) fn per_request_channels(&self, series: usize) -> Vec<usize> {
+        match self.series.get(series) {
+            Some(SeriesLevel::PerRequest(Ok((per, _)))) => per.iter().map(|e| e.0).collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// Whether `fault` moves any of the canary's own gauges or counters here.
     #[inline]
     fn moved_by(fault: &Fault) -> bool {

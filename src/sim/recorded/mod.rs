@@ -57,6 +57,7 @@ pub(crate) use trial::RecordedLanes;
 
 use crate::check::{CheckedPlan, REQUESTS};
 use crate::lower::AlertRule;
+use crate::pointer;
 use crate::prom::quantile::parse_le;
 use crate::prom::{Query, Semantics, Series, engine};
 use crate::promql::{MetricExpr, Track};
@@ -241,6 +242,37 @@ pub(crate) fn unsupported(
     scenarios: &Scenarios,
 ) -> Vec<Refused> {
     let mut out = model.levels.refused(plan, scenarios);
+    // Events per request moved on a counter others' events are some of would move the
+    // parent's events without its children's: the canary's completed flows would stay
+    // while the fault took their starts away.
+    for (i, s) in scenarios.scenarios.iter().enumerate() {
+        let Some(f) = &s.fault else { continue };
+        for e in f.series.iter().filter(|e| e.per_request.is_some()) {
+            let moved = model.levels.per_request_channels(e.series);
+            let Some(n) = model
+                .nested
+                .iter()
+                .find(|n| n.parent.iter().any(|p| moved.contains(p)))
+            else {
+                continue;
+            };
+            let name = &scenarios.baseline.series[e.series].name;
+            let child = display(&model.rec.series[model.channels[n.child].rec]);
+            out.push(effects::Refused {
+                scenario: i,
+                key: format!("series/{}/per_request", pointer::escape(name)),
+                message: format!(
+                    "scenario `{}` moves `{name}`'s `per_request`, but the recording's `{child}` counts some of `{name}`'s events ({}), and a trial built from a recording cannot yet move the events nested in the ones the fault adds or takes away",
+                    s.name,
+                    match n.known {
+                        nested::Known::Declared => "its `of`",
+                        nested::Known::Inferred => "inferred from the recording",
+                    }
+                ),
+                hint: "run this scenario without --baseline, or move a counter no other counts a share of".into(),
+            });
+        }
+    }
     // Failures move from answered requests to their `code="500"` series: without a
     // `code` label there is nowhere to move them, and the fault would do nothing.
     if model.failures_to.iter().all(Option::is_none) {
