@@ -365,6 +365,30 @@ fn without(recording: &str, days: &[u64], (from, to): (u64, u64)) -> String {
     out
 }
 
+/// `recording` with the scrapes of `[from, to)` seconds after midnight on each of `days`
+/// repeating each series' last sample before them: what a range query's export shows for
+/// up to 5 minutes after the recorder's last scrape.
+fn frozen(recording: &str, days: &[u64], (from, to): (u64, u64)) -> String {
+    let start = 1_714_521_600u64;
+    let mut last: std::collections::HashMap<String, String> = Default::default();
+    let mut out = String::new();
+    for (i, l) in recording.lines().enumerate() {
+        let mut line = l.to_string();
+        if i > 0 {
+            let t = l.split(',').next().unwrap().parse::<u64>().unwrap() - start;
+            let (key, value) = l.split_once(',').unwrap().1.rsplit_once(',').unwrap();
+            if days.contains(&(t / 86_400)) && (from..to).contains(&(t % 86_400)) {
+                line = format!("{},{key},{}", t + start, last[key]);
+            } else {
+                last.insert(key.to_string(), value.to_string());
+            }
+        }
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}
+
 /// A gap in every series at once (the recorder down for 20 minutes, at 13:20 on four days
 /// of seven, while the releases start at 13:00) is no scrape of the service: replayed,
 /// the canary would go silent and its counters jump by 20 minutes of requests. Blocks
@@ -432,6 +456,27 @@ fn a_gap_in_every_series_is_left_out_of_the_blocks_and_named() {
             .contains("note: no series of the recording has a sample from 2024-05-02T13:20:00Z"),
         "{}",
         out.stderr
+    );
+    // Exported by range queries, each gap shows first as 5 minutes of the last samples
+    // repeated: left out with it (5 more minutes of starts each), and named.
+    let exported = frozen(&gappy, &[1, 2, 4, 5], (13 * 3600 + 900, 13 * 3600 + 1200));
+    let e = write(&dir, "exported.csv", &exported);
+    let exported = json(&[
+        &plan_file,
+        "--scenarios",
+        sc,
+        "--baseline",
+        e.to_str().unwrap(),
+    ]);
+    let warnings = &exported["assumptions"]["recording"]["warnings"];
+    let text = warnings[0].as_str().unwrap();
+    assert!(
+        text.starts_with(
+            "no series of the recording has a sample from 2024-05-02T13:20:00Z to 2024-05-02T13:39:45Z (20m), \
+             after 5m in which every series repeats its last sample"
+        ) && text.contains("1h20m in all")
+            && text.ends_with("left out: 5h40m of the recording's 6d23h of block starts (3.4%)"),
+        "{warnings}"
     );
     // Gaps that leave under a block to start from are refused, naming the file.
     let short = recording(12, 4, |_| 20.0, |_| 0.01);

@@ -713,17 +713,32 @@ impl<'r> RecordedModel<'r> {
             .gaps
             .iter()
             .take(3)
-            .map(|g| match g.len() {
-                1 => format!("at {} ({})", at(g.start), human(rec.step_ms)),
-                n => format!(
-                    "from {} to {} ({})",
-                    at(g.start),
-                    at(g.end - 1),
-                    human(n as i64 * rec.step_ms)
-                ),
+            .map(|g| {
+                // The points before it at which every series only repeats its last sample.
+                let lead = g.clone().take_while(|&p| rec.repeats(p)).count();
+                let empty = match g.len() - lead {
+                    1 => format!("at {} ({})", at(g.start + lead), human(rec.step_ms)),
+                    n => format!(
+                        "from {} to {} ({})",
+                        at(g.start + lead),
+                        at(g.end - 1),
+                        human(n as i64 * rec.step_ms)
+                    ),
+                };
+                match lead {
+                    0 => empty,
+                    n => format!(
+                        "{empty}, after {} in which every series repeats its last sample (a range query's answer for up to 5m after the last scrape)",
+                        human(n as i64 * rec.step_ms)
+                    ),
+                }
             })
             .collect();
-        let missing: usize = self.gaps.iter().map(|g| g.len()).sum();
+        let missing: usize = self
+            .gaps
+            .iter()
+            .map(|g| g.clone().filter(|&p| !rec.repeats(p)).count())
+            .sum();
         let gaps = match self.gaps.len() {
             1 => format!("no series of the recording has a sample {}", listed[0]),
             n => format!(

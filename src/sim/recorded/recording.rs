@@ -45,6 +45,10 @@ pub(crate) struct Recorded {
     pub(crate) column: usize,
 }
 
+/// How long a range query answers with a series' last sample after its last scrape:
+/// Prometheus' default lookback delta.
+pub(crate) const LOOKBACK_MS: i64 = 300_000;
+
 /// The recording: its series on one grid.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Recording {
@@ -240,6 +244,10 @@ impl Recording {
     /// The stretches of grid points (after point 0, whose counters' increases are unknown)
     /// at which no series of the recording has a value: the recorder was down (Prometheus,
     /// or the export), not the service, whose series missing alone leave the others there.
+    /// Each begins with the points before it, up to [`LOOKBACK_MS`], at which every series
+    /// only repeats its previous sample ([`Self::repeats`]): a range query answers with a
+    /// series' last sample for that long after its last scrape, so an export of one shows
+    /// the outage as a flat stretch (no request at all) before the gap.
     pub(crate) fn gaps(&self) -> Vec<Range<usize>> {
         let mut out: Vec<Range<usize>> = Vec::new();
         for p in 1..self.points {
@@ -251,7 +259,44 @@ impl Recording {
                 _ => out.push(p..p + 1),
             }
         }
-        out
+        let most = (LOOKBACK_MS / self.step_ms.max(1)) as usize;
+        let mut joined: Vec<Range<usize>> = Vec::with_capacity(out.len());
+        for mut g in out {
+            let floor = joined
+                .last()
+                .map_or(1, |j| j.end)
+                .max(g.start.saturating_sub(most));
+            while g.start > floor && self.repeats(g.start - 1) {
+                g.start -= 1;
+            }
+            match joined.last_mut() {
+                Some(j) if j.end == g.start => j.end = g.end,
+                _ => joined.push(g),
+            }
+        }
+        joined
+    }
+
+    /// Whether at grid point `p` some series has a sample and every one that does only
+    /// repeats its previous one: no counter increased, no gauge moved.
+    pub(crate) fn repeats(&self, p: usize) -> bool {
+        let mut any = false;
+        for s in &self.series {
+            let v = s.values[p];
+            if v.is_nan() {
+                continue;
+            }
+            any = true;
+            let same = if s.counter {
+                v == 0.0
+            } else {
+                p > 0 && v == s.values[p - 1]
+            };
+            if !same {
+                return false;
+            }
+        }
+        any
     }
 
     /// The recording's length, from its first grid point to its last.
@@ -366,6 +411,44 @@ mod tests {
 
     fn recording(series: Vec<Series>) -> Result<Recording, RecordingError> {
         Recording::new(vec![("r.csv".into(), Trace { series })])
+    }
+
+    /// A recorder down from point `down` to point 35 (no samples), in a recording of a
+    /// counter and a gauge every 15 s over 40 points that stop moving at point `flat` (as a
+    /// range query's export shows an outage: the last sample repeated) and, when `moved`,
+    /// with the gauge moving once more at that point.
+    fn outage(flat: usize, down: usize, moved: Option<usize>) -> Recording {
+        let at = |p: usize| p as i64 * 15_000;
+        let live = |p: usize| p < down || p >= 36;
+        let level = |p: usize| p.min(flat) as f64;
+        let counter: Vec<(i64, f64)> = (0..40)
+            .filter(|&p| live(p))
+            .map(|p| (at(p), 100.0 * level(p)))
+            .collect();
+        let gauge: Vec<(i64, f64)> = (0..40)
+            .filter(|&p| live(p))
+            .map(|p| (at(p), level(p) + f64::from(u8::from(moved == Some(p)))))
+            .collect();
+        recording(vec![
+            series("http_requests_total", &[("code", "200")], &counter),
+            series("memory_bytes", &[], &gauge),
+        ])
+        .unwrap()
+    }
+
+    /// A range query's export of an outage: every series repeats its last sample for up to
+    /// the lookback (5m) before the gap, and those points are the gap's too; a series
+    /// that still moves, or a flat stretch longer than the lookback, is not.
+    #[test]
+    fn the_flat_stretch_a_range_export_shows_before_an_outage_is_part_of_the_gap() {
+        assert_eq!(outage(40, 30, None).gaps(), vec![30..36]);
+        assert_eq!(outage(25, 30, None).gaps(), vec![26..36]);
+        // The gauge moved at 28 (and back at 29): the stretch begins after it.
+        assert_eq!(outage(25, 30, Some(28)).gaps(), vec![30..36]);
+        // Flat from point 4 on: 20 points (5m) before the gap at most.
+        assert_eq!(outage(3, 30, None).gaps(), vec![10..36]);
+        let r = outage(25, 30, None);
+        assert!((26..30).all(|p| r.repeats(p)) && !r.repeats(25) && !r.repeats(30));
     }
 
     #[test]
