@@ -1342,12 +1342,20 @@ pub(crate) fn text(r: &SimulationReport) -> String {
                     tr.error_clustering_time_constant_seconds,
                     tr.error_clustering_shared,
                 ) {
-                    format!(
-                        "clustered: the failure probability times a multiplier of mean 1 and CV {} per trial and version, the product of a Gamma both versions share and one of its own, each drawn afresh after an exponential time of mean {}; the versions' multipliers correlate by {}",
-                        crate::model::trim(clustering),
-                        secs(length),
-                        crate::model::trim(shared),
-                    )
+                    let cv = crate::model::trim(clustering);
+                    let length = secs(length);
+                    match shared {
+                        0.0 => format!(
+                            "clustered: the failure probability times a Gamma of mean 1 and CV {cv}, per trial and version, drawn afresh after an exponential time of mean {length}; each version's its own (shared 0)"
+                        ),
+                        1.0 => format!(
+                            "clustered: the failure probability times a Gamma of mean 1 and CV {cv}, per trial, drawn afresh after an exponential time of mean {length}; both versions' the same (shared 1)"
+                        ),
+                        _ => format!(
+                            "clustered: the failure probability times a multiplier of mean 1 and CV {cv} per trial and version, the product of a Gamma both versions share and one of its own, each drawn afresh after an exponential time of mean {length}; the versions' multipliers correlate by {}",
+                            crate::model::trim(shared),
+                        ),
+                    }
                 } else {
                     "independent from request to request".to_string()
                 }

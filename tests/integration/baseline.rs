@@ -329,7 +329,7 @@ fn recordings_in_pieces_with_gaps_or_at_two_steps_are_joined_flagged_or_refused(
     assert!(out.stderr.contains("up{} 98.6%"), "{}", out.stderr);
     assert!(
         !out.stderr
-            .contains("no series of the recording has a sample")
+            .contains("no series of the recording has a new sample")
     );
     let t = write(&dir, "two-steps.csv", &two_steps);
     let out = run(&[t.to_str().unwrap()], &[], 2);
@@ -433,7 +433,7 @@ fn a_gap_in_every_series_is_left_out_of_the_blocks_and_named() {
     // Four gaps of 80 scrapes each leave out 80 + 240 starts of 1h blocks each.
     assert_eq!(
         warnings[0],
-        "no series of the recording has a sample from 2024-05-02T13:20:00Z to 2024-05-02T13:39:45Z (20m), \
+        "no series of the recording has a new sample from 2024-05-02T13:20:00Z to 2024-05-02T13:39:45Z (20m), \
          from 2024-05-03T13:20:00Z to 2024-05-03T13:39:45Z (20m), from 2024-05-05T13:20:00Z to \
          2024-05-05T13:39:45Z (20m) and in 1 more gap, 1h20m in all: the recorder was down, not the \
          service (replayed, the canary would go silent), so blocks of 1h that would replay them are \
@@ -446,14 +446,15 @@ fn a_gap_in_every_series_is_left_out_of_the_blocks_and_named() {
         .expect(0);
     assert!(
         out.stdout.contains(
-            "  warning        no series of the recording has a sample from 2024-05-02T13:20:00Z"
+            "  warning        no series of the recording has a new sample from 2024-05-02T13:20:00Z"
         ),
         "{}",
         out.stdout
     );
     assert!(
-        out.stderr
-            .contains("note: no series of the recording has a sample from 2024-05-02T13:20:00Z"),
+        out.stderr.contains(
+            "note: no series of the recording has a new sample from 2024-05-02T13:20:00Z"
+        ),
         "{}",
         out.stderr
     );
@@ -472,10 +473,28 @@ fn a_gap_in_every_series_is_left_out_of_the_blocks_and_named() {
     let text = warnings[0].as_str().unwrap();
     assert!(
         text.starts_with(
-            "no series of the recording has a sample from 2024-05-02T13:20:00Z to 2024-05-02T13:39:45Z (20m), \
+            "no series of the recording has a new sample from 2024-05-02T13:20:00Z to 2024-05-02T13:39:45Z (20m), \
              after 5m in which every series repeats its last sample"
         ) && text.contains("1h20m in all")
             && text.ends_with("left out: 5h40m of the recording's 6d23h of block starts (3.4%)"),
+        "{warnings}"
+    );
+    // The recorder stopped 3 minutes before the export's end: its last samples repeated.
+    let stopped = frozen(&whole, &[6], (86_400 - 180, 86_400));
+    let st = write(&dir, "stopped.csv", &stopped);
+    let stopped = json(&[
+        &plan_file,
+        "--scenarios",
+        sc,
+        "--baseline",
+        st.to_str().unwrap(),
+    ]);
+    let warnings = &stopped["assumptions"]["recording"]["warnings"];
+    assert!(
+        warnings[0].as_str().unwrap().starts_with(
+            "no series of the recording has a new sample from 2024-05-07T23:57:00Z to the end (3m), \
+             where every series repeats its last sample (the recorder stopped before the export did)"
+        ),
         "{warnings}"
     );
     // Gaps that leave under a block to start from are refused, naming the file.
@@ -491,7 +510,7 @@ fn a_gap_in_every_series_is_left_out_of_the_blocks_and_named() {
         .args(["--block", "6h"])
         .expect(2);
     assert!(
-        out.stderr.contains("cut.csv: no series of the recording has a sample from 2024-05-01T06:00:00Z to 2024-05-01T06:09:45Z (10m): blocks of 6h that replay none of them can start in only 0s of the recording, under a block's length"),
+        out.stderr.contains("cut.csv: no series of the recording has a new sample from 2024-05-01T06:00:00Z to 2024-05-01T06:09:45Z (10m): blocks of 6h that replay none of them can start in only 0s of the recording, under a block's length"),
         "{}",
         out.stderr
     );

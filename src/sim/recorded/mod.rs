@@ -716,6 +716,13 @@ impl<'r> RecordedModel<'r> {
             .map(|g| {
                 // The points before it at which every series only repeats its last sample.
                 let lead = g.clone().take_while(|&p| rec.repeats(p)).count();
+                if lead == g.len() {
+                    return format!(
+                        "from {} to the end ({}), where every series repeats its last sample (the recorder stopped before the export did)",
+                        at(g.start),
+                        human(lead as i64 * rec.step_ms)
+                    );
+                }
                 let empty = match g.len() - lead {
                     1 => format!("at {} ({})", at(g.start + lead), human(rec.step_ms)),
                     n => format!(
@@ -740,9 +747,9 @@ impl<'r> RecordedModel<'r> {
             .map(|g| g.clone().filter(|&p| !rec.repeats(p)).count())
             .sum();
         let gaps = match self.gaps.len() {
-            1 => format!("no series of the recording has a sample {}", listed[0]),
+            1 => format!("no series of the recording has a new sample {}", listed[0]),
             n => format!(
-                "no series of the recording has a sample {}{}, {} in all",
+                "no series of the recording has a new sample {}{}, {} in all",
                 listed.join(", "),
                 if n > 3 {
                     format!(

@@ -247,7 +247,8 @@ impl Recording {
     /// Each begins with the points before it, up to [`LOOKBACK_MS`], at which every series
     /// only repeats its previous sample ([`Self::repeats`]): a range query answers with a
     /// series' last sample for that long after its last scrape, so an export of one shows
-    /// the outage as a flat stretch (no request at all) before the gap.
+    /// the outage as a flat stretch (no request at all) before the gap, or at the end of
+    /// the recording when the recorder stopped before the export did.
     pub(crate) fn gaps(&self) -> Vec<Range<usize>> {
         let mut out: Vec<Range<usize>> = Vec::new();
         for p in 1..self.points {
@@ -273,6 +274,20 @@ impl Recording {
                 Some(j) if j.end == g.start => j.end = g.end,
                 _ => joined.push(g),
             }
+        }
+        // The recorder stopped before the export did: its last samples repeated at the end.
+        let floor = joined
+            .last()
+            .map_or(1, |j| j.end)
+            .max(self.points.saturating_sub(most));
+        let mut start = self.points;
+        while start > floor && self.repeats(start - 1) {
+            start -= 1;
+        }
+        match joined.last_mut() {
+            _ if start == self.points => {}
+            Some(j) if j.end == start => j.end = self.points,
+            _ => joined.push(start..self.points),
         }
         joined
     }
@@ -413,14 +428,18 @@ mod tests {
         Recording::new(vec![("r.csv".into(), Trace { series })])
     }
 
-    /// A recorder down from point `down` to point 35 (no samples), in a recording of a
-    /// counter and a gauge every 15 s over 40 points that stop moving at point `flat` (as a
-    /// range query's export shows an outage: the last sample repeated) and, when `moved`,
-    /// with the gauge moving once more at that point.
+    /// A recorder down from point `down` to point 35 (no samples; none when `down` is 40),
+    /// in a recording of a counter and a gauge every 15 s over 40 points that stop moving
+    /// at point `flat` (as a range query's export shows an outage: the last sample
+    /// repeated) and move again after the gap; when `moved`, with the gauge moving once
+    /// more at that point.
     fn outage(flat: usize, down: usize, moved: Option<usize>) -> Recording {
         let at = |p: usize| p as i64 * 15_000;
         let live = |p: usize| p < down || p >= 36;
-        let level = |p: usize| p.min(flat) as f64;
+        let level = |p: usize| match p {
+            36.. if down < 36 => (100 + p) as f64,
+            _ => p.min(flat) as f64,
+        };
         let counter: Vec<(i64, f64)> = (0..40)
             .filter(|&p| live(p))
             .map(|p| (at(p), 100.0 * level(p)))
@@ -447,6 +466,9 @@ mod tests {
         assert_eq!(outage(25, 30, Some(28)).gaps(), vec![30..36]);
         // Flat from point 4 on: 20 points (5m) before the gap at most.
         assert_eq!(outage(3, 30, None).gaps(), vec![10..36]);
+        // The recorder stopped at point 33 and the export went on to 40.
+        let stopped = outage(33, 40, None);
+        assert_eq!(stopped.gaps(), vec![34..40]);
         let r = outage(25, 30, None);
         assert!((26..30).all(|p| r.repeats(p)) && !r.repeats(25) && !r.repeats(30));
     }

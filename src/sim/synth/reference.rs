@@ -44,14 +44,19 @@
 //!      scrape still after the piece's start, and the piece has failures: the binomials of
 //!      [`birth_in_piece`] (where the first failure falls, or how many fall before the
 //!      birth scrape). Under error clustering the kinds leave failures out, and the
-//!      piece's failures are drawn from its requests by [`clustered_failures`], part by
-//!      part of the piece between the ends of the track's clusters: where a cluster has
-//!      ended by the part's start, a Gamma variate (its multiplier) and an exponential
-//!      one (its length); unless the part ends the piece, a binomial of the requests left
-//!      (its share by length); then a binomial of its failures ([`draw::failures`]: by
-//!      inversion from 0 on one uniform, more in the rare restart, when fewer than 10 of
-//!      the rarer outcome are expected, else by BTPE; none when certain); then under births
-//!      the binomials of [`birth_in_piece`] for the part;
+//!      piece's failures are drawn from its requests by [`clustered_failures`], over the
+//!      parts of the piece between the ends of the track's own clusters and the trial's
+//!      shared ones: where the track's own cluster has ended by a part's start, a Gamma
+//!      variate (its multiplier) and an exponential one (its length) (none when all of the
+//!      clustering is shared; the shared clusters draw from a stream of their own,
+//!      `seed ^` the shared salt, in time order whichever track reads them first). While
+//!      the failure series' birth may fall in the piece, per part: unless the part ends
+//!      the piece, a binomial of the requests left (its share by length); a binomial of its
+//!      failures; the binomials of [`birth_in_piece`] for the part. Otherwise one binomial
+//!      of the piece's failures at the mean probability over its parts
+//!      ([`draw::failures`]: by inversion from 0 on one uniform, more in the rare restart,
+//!      when fewer than 10 of the rarer outcome are expected, else by BTPE; none when
+//!      certain);
 //!    - when it has a CPU counter and some evaluation that reads CPU can read the span
 //!      ([`Model::reads_cpu_between`]), one standard normal: its busy seconds' noise.
 //! 3. The gauges the evaluation's rules read, the canary's then the stable track's, each

@@ -178,12 +178,14 @@ pub(crate) fn tune(
         }
         best.ok_or_else(|| calmest.expect("a sweep per plan"))
     };
-    // The plan's own setting, when it fits and is as good on every count: no change that
-    // gains nothing.
+    // The plan's own setting, when it fits and the best found is no better in the search's
+    // order (catches no more, no sooner, with no fewer false rollbacks): no change that
+    // gains nothing, and none that catches fewer (the search's path may miss the plan's
+    // own setting).
     let choose = |budget: f64| {
         best_within(budget).map(|b| {
             let fits = here.figures.false_upper() <= budget;
-            if fits && here.figures.as_good_as(&b.figures) {
+            if fits && !b.figures.better_than(&here.figures) {
                 here.clone()
             } else {
                 b

@@ -90,14 +90,6 @@ impl Figures {
         self.faulty.iter().map(|f| f.exposed).sum()
     }
 
-    /// Whether `self` is at least as good as `other` on every count: catches as many,
-    /// as soon in all, and rolls back no more healthy trials.
-    pub(crate) fn as_good_as(&self, other: &Figures) -> bool {
-        self.caught() >= other.caught()
-            && (self.caught() > other.caught() || self.catch_ms() <= other.catch_ms())
-            && self.false_rollbacks <= other.false_rollbacks
-    }
-
     /// Whether `self` is better than `other` in the order of the module header (the
     /// budget aside).
     pub(crate) fn better_than(&self, other: &Figures) -> bool {
