@@ -443,6 +443,40 @@ fn checkout_lanes_compute_what_the_reference_computes() {
     eprintln!("{seen:?}");
 }
 
+/// The checkout plan in one-hour phases, so that trials reach its 100% phase, where the
+/// stable version serves nothing while its relative error rule still reads it, under
+/// heavy error clustering (clusters end and are drawn afresh often): a track without
+/// traffic draws no cluster in the lanes, as in the reference.
+#[test]
+fn checkout_at_100_percent_lanes_compute_what_the_reference_computes() {
+    let checkout = file("plans/checkout.yaml", Kind::Plan);
+    let text = checkout
+        .text
+        .replace("duration: 2h\n", "duration: 1h\n")
+        .replace("duration: 1d\n", "duration: 1h\n")
+        .replace("duration: 1d12h\n", "duration: 1h\n")
+        .replace("duration: 2d\n", "duration: 1h\n");
+    // Without its gates, which the staff phase's thin traffic fails.
+    let gates = text.find("gates:\n").expect("gates");
+    let rollbacks = text
+        .find("rollback_conditions:")
+        .expect("rollback conditions");
+    let text = format!("{}{}", &text[..gates], &text[rollbacks..]);
+    let scenarios = file("simulations/checkout.yaml", Kind::Scenarios);
+    let clustered = format!(
+        "traffic: {{ error_clustering: 0.3, error_clustering_time_constant: 10s }}\n{}",
+        scenarios.text
+    );
+    let mut seen = Seen::default();
+    check(
+        Source::new("checkout (one-hour phases)".into(), text),
+        &[Source::new("checkout (clustered)".into(), clustered).holding(Kind::Scenarios)],
+        &mut seen,
+    );
+    eprintln!("{seen:?}");
+    assert!(seen.promotions > 0, "{seen:?}");
+}
+
 #[test]
 fn admin_console_lanes_compute_what_the_reference_computes() {
     let mut seen = Seen::default();
