@@ -939,20 +939,18 @@ fn bad_guard_ranges_are_refused_naming_the_argument() {
     );
 }
 
-/// When a calmer setting catches every faulty trial the recommendation catches, the
-/// recommendation's extra false rollbacks buy only speed: the report says so, in JSON
-/// (`trade`: that setting on the frontier, the points spent, the seconds gained) and in
-/// text, with the figures of the settings it compares.
+/// A plan with one error-rate rule, 10% for 2h then 100% for 1h.
+const FAST: &str = "name: fast\nrelease: { from: v1, to: v2 }\nservice: { name: app, image: acme/app, port: 8080 }\n\
+                    routing: { listen: 80, sticky: { cookie: uid } }\nphases:\n  - name: canary\n    traffic: 10%\n    duration: 2h\n\
+                    \x20 - name: full\n    traffic: 100%\n    duration: 1h\nrollback_conditions:\n  - metric: error_rate\n    threshold: 5%\n    duration: 5m\n";
+
 /// The plan's own setting is kept only when nothing within the budget beats it: one that
 /// rolls back 11 of 400 healthy trials and catches later than a setting that rolls back
 /// none is replaced; and a tuned plan, tuned again on the same trials, is kept as it is.
 #[test]
 fn the_plans_own_setting_is_kept_only_when_nothing_beats_it() {
     let dir = support::temp_dir("tune-own");
-    let text = "name: fast\nrelease: { from: v1, to: v2 }\nservice: { name: app, image: acme/app, port: 8080 }\n\
-                routing: { listen: 80, sticky: { cookie: uid } }\nphases:\n  - name: canary\n    traffic: 10%\n    duration: 2h\n\
-                \x20 - name: full\n    traffic: 100%\n    duration: 1h\nrollback_conditions:\n  - metric: error_rate\n    threshold: 5%\n    duration: 5m\n";
-    write(&dir, "fast.yaml", text);
+    write(&dir, "fast.yaml", FAST);
     write(
         &dir,
         "s.yaml",
@@ -991,13 +989,14 @@ fn the_plans_own_setting_is_kept_only_when_nothing_beats_it() {
     );
 }
 
+/// When a calmer setting catches every faulty trial the recommendation catches, the
+/// recommendation's extra false rollbacks buy only speed: the report says so, in JSON
+/// (`trade`: that setting on the frontier, the points spent, the seconds gained) and in
+/// text, with the figures of the settings it compares.
 #[test]
 fn a_recommendation_that_spends_its_budget_on_speed_says_so() {
     let dir = support::temp_dir("tune-trade");
-    let text = "name: fast\nrelease: { from: v1, to: v2 }\nservice: { name: app, image: acme/app, port: 8080 }\n\
-                routing: { listen: 80, sticky: { cookie: uid } }\nphases:\n  - name: canary\n    traffic: 10%\n    duration: 2h\n\
-                \x20 - name: full\n    traffic: 100%\n    duration: 1h\nrollback_conditions:\n  - metric: error_rate\n    threshold: 5%\n    duration: 5m\n";
-    write(&dir, "fast.yaml", text);
+    write(&dir, "fast.yaml", FAST);
     write(
         &dir,
         "s.yaml",
