@@ -1343,19 +1343,29 @@ pub(crate) fn text(r: &SimulationReport) -> String {
                     tr.error_clustering_shared,
                 ) {
                     let cv = crate::model::trim(clustering);
-                    let length = secs(length);
-                    match shared {
-                        0.0 => format!(
-                            "clustered: the failure probability times a Gamma of mean 1 and CV {cv}, per trial and version, drawn afresh after an exponential time of mean {length}; each version's its own (shared 0)"
+                    let (multiplier, versions) = match shared {
+                        0.0 => (
+                            format!("a Gamma of mean 1 and CV {cv}, per trial and version,"),
+                            "each version's its own (shared 0)".to_string(),
                         ),
-                        1.0 => format!(
-                            "clustered: the failure probability times a Gamma of mean 1 and CV {cv}, per trial, drawn afresh after an exponential time of mean {length}; both versions' the same (shared 1)"
+                        1.0 => (
+                            format!("a Gamma of mean 1 and CV {cv}, per trial,"),
+                            "both versions' the same (shared 1)".to_string(),
                         ),
-                        _ => format!(
-                            "clustered: the failure probability times a multiplier of mean 1 and CV {cv} per trial and version, the product of a Gamma both versions share and one of its own, each drawn afresh after an exponential time of mean {length}; the versions' multipliers correlate by {}",
-                            crate::model::trim(shared),
+                        _ => (
+                            format!(
+                                "a multiplier of mean 1 and CV {cv} per trial and version, the product of a Gamma both versions share and one of its own, each"
+                            ),
+                            format!(
+                                "the versions' multipliers correlate by {}",
+                                crate::model::trim(shared)
+                            ),
                         ),
-                    }
+                    };
+                    format!(
+                        "clustered: the failure probability times {multiplier} drawn afresh after an exponential time of mean {}; {versions}",
+                        secs(length)
+                    )
                 } else {
                     "independent from request to request".to_string()
                 }

@@ -460,42 +460,37 @@ fn a_gap_in_every_series_is_left_out_of_the_blocks_and_named() {
     );
     // Exported by range queries, each gap shows first as 5 minutes of the last samples
     // repeated: left out with it (5 more minutes of starts each), and named.
+    let first_warning = |name: &str, csv: &str| {
+        let file = write(&dir, name, csv);
+        let r = json(&[
+            &plan_file,
+            "--scenarios",
+            sc,
+            "--baseline",
+            file.to_str().unwrap(),
+        ]);
+        r["assumptions"]["recording"]["warnings"][0].clone()
+    };
     let exported = frozen(&gappy, &[1, 2, 4, 5], (13 * 3600 + 900, 13 * 3600 + 1200));
-    let e = write(&dir, "exported.csv", &exported);
-    let exported = json(&[
-        &plan_file,
-        "--scenarios",
-        sc,
-        "--baseline",
-        e.to_str().unwrap(),
-    ]);
-    let warnings = &exported["assumptions"]["recording"]["warnings"];
-    let text = warnings[0].as_str().unwrap();
+    let warning = first_warning("exported.csv", &exported);
+    let text = warning.as_str().unwrap();
     assert!(
         text.starts_with(
             "no series of the recording has a new sample from 2024-05-02T13:20:00Z to 2024-05-02T13:39:45Z (20m), \
              after 5m in which every series repeats its last sample"
         ) && text.contains("1h20m in all")
             && text.ends_with("left out: 5h40m of the recording's 6d23h of block starts (3.4%)"),
-        "{warnings}"
+        "{warning}"
     );
     // The recorder stopped 3 minutes before the export's end: its last samples repeated.
     let stopped = frozen(&whole, &[6], (86_400 - 180, 86_400));
-    let st = write(&dir, "stopped.csv", &stopped);
-    let stopped = json(&[
-        &plan_file,
-        "--scenarios",
-        sc,
-        "--baseline",
-        st.to_str().unwrap(),
-    ]);
-    let warnings = &stopped["assumptions"]["recording"]["warnings"];
+    let warning = first_warning("stopped.csv", &stopped);
     assert!(
-        warnings[0].as_str().unwrap().starts_with(
+        warning.as_str().unwrap().starts_with(
             "no series of the recording has a new sample from 2024-05-07T23:57:00Z to the end (3m), \
              where every series repeats its last sample (the recorder stopped before the export did)"
         ),
-        "{warnings}"
+        "{warning}"
     );
     // Gaps that leave under a block to start from are refused, naming the file.
     let short = recording(12, 4, |_| 20.0, |_| 0.01);

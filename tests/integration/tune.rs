@@ -17,6 +17,16 @@ fn tune(args: &[&str], code: i32) -> Value {
     serde_json::from_str(&done.stdout).expect("the report is JSON")
 }
 
+/// `plan` run in `dir` with `args` and `--format json`: its document.
+fn json_in(dir: &std::path::Path, args: &[&str]) -> Value {
+    let done = plan()
+        .cwd(dir)
+        .args(args)
+        .args(["--format", "json"])
+        .expect(0);
+    serde_json::from_str(&done.stdout).expect("the report is JSON")
+}
+
 const Z999: f64 = 3.290_526_731_491_926;
 
 /// Per window, the probability that its error ratio is above `threshold`: requests
@@ -650,12 +660,7 @@ fn the_rate_window_is_tuned_as_a_plan_of_its_own() {
         "{}",
         shown.stderr
     );
-    let json = plan()
-        .cwd(&dir)
-        .args(args)
-        .args(["--format", "json"])
-        .expect(0);
-    let r: Value = serde_json::from_str(&json.stdout).unwrap();
+    let r = json_in(&dir, &args);
     let windows: Vec<f64> = r["windows_s"]
         .as_array()
         .unwrap()
@@ -774,12 +779,7 @@ fn a_thin_canary_gets_a_guard() {
         "--vary",
         "error_rate.threshold=5%..5%",
     ];
-    let json = plan()
-        .cwd(&dir)
-        .args(args)
-        .args(["--format", "json"])
-        .expect(0);
-    let r: Value = serde_json::from_str(&json.stdout).unwrap();
+    let r = json_in(&dir, &args);
     assert_eq!(r["schema_version"], 6);
     let rule = &r["rules"][0];
     assert_eq!(rule["target"], "error_rate");
@@ -966,12 +966,7 @@ fn the_plans_own_setting_is_kept_only_when_nothing_beats_it() {
         "--max-false-rollback",
         "5%",
     ];
-    let done = plan()
-        .cwd(&dir)
-        .args(args)
-        .args(["--format", "json"])
-        .expect(0);
-    let r: Value = serde_json::from_str(&done.stdout).unwrap();
+    let r = json_in(&dir, &args);
     let figure = |p: &Value, k: &str| p[k]["count"].as_u64().unwrap();
     let time = |p: &Value| p["mean_time_to_catch_s"].as_f64().unwrap();
     let (now, rec) = (&r["current"], &r["recommended"]);
@@ -1014,14 +1009,7 @@ fn a_recommendation_that_spends_its_budget_on_speed_says_so() {
         "--max-false-rollback",
         "10%",
     ];
-    let report = || -> Value {
-        let done = plan()
-            .cwd(&dir)
-            .args(args)
-            .args(["--format", "json"])
-            .expect(0);
-        serde_json::from_str(&done.stdout).unwrap()
-    };
+    let report = || json_in(&dir, &args);
     let r = report();
     let rec = &r["recommended"];
     let trade = &r["trade"];

@@ -262,7 +262,12 @@ impl Recording {
         }
         let most = (LOOKBACK_MS / self.step_ms.max(1)) as usize;
         let mut joined: Vec<Range<usize>> = Vec::with_capacity(out.len());
-        for mut g in out {
+        // The empty stretch at the end takes the repeated last samples of a recorder that
+        // stopped before the export did.
+        for mut g in out
+            .into_iter()
+            .chain(std::iter::once(self.points..self.points))
+        {
             let floor = joined
                 .last()
                 .map_or(1, |j| j.end)
@@ -271,23 +276,10 @@ impl Recording {
                 g.start -= 1;
             }
             match joined.last_mut() {
+                _ if g.is_empty() => {}
                 Some(j) if j.end == g.start => j.end = g.end,
                 _ => joined.push(g),
             }
-        }
-        // The recorder stopped before the export did: its last samples repeated at the end.
-        let floor = joined
-            .last()
-            .map_or(1, |j| j.end)
-            .max(self.points.saturating_sub(most));
-        let mut start = self.points;
-        while start > floor && self.repeats(start - 1) {
-            start -= 1;
-        }
-        match joined.last_mut() {
-            _ if start == self.points => {}
-            Some(j) if j.end == start => j.end = self.points,
-            _ => joined.push(start..self.points),
         }
         joined
     }

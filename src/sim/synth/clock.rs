@@ -89,9 +89,7 @@ pub(super) fn plan_track(
     mix: &Mix,
     pool: Option<&mut Pool>,
 ) {
-    let canary = track == Track::Canary;
-    let share = m.canary_share[span.phase];
-    let rps = total * if canary { share } else { 1.0 - share };
+    let rps = total * m.track_share(track, span.phase);
     if !(series.requests && rps > 0.0) {
         return;
     }

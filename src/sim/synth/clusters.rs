@@ -156,20 +156,14 @@ impl SharedClusters {
                 self.segments.push_front((until - hold, until, factor));
             }
         }
-        let mut extended = false;
         loop {
-            let &(_, until, factor) = self.segments.back().expect("not empty");
+            let &(_, until, _) = self.segments.back().expect("not empty");
             if until > a {
-                // Drawn on to `a`: the segment just drawn holds it.
-                if extended {
-                    return (until, factor);
-                }
                 break;
             }
             let factor = gamma.sample(&mut self.rng);
             let next = until.saturating_add(c.hold(&mut self.rng));
             self.segments.push_back((until, next, factor));
-            extended = true;
         }
         let i = self.segments.partition_point(|s| s.1 <= a);
         let (_, until, factor) = self.segments[i];

@@ -451,9 +451,7 @@ impl<'m, 'a> Lanes<'m, 'a> {
                 }
                 // A track without traffic in the span (the stable one at 100%) draws no
                 // cluster, as in the reference.
-                let share = m.canary_share[span.phase];
-                let track_share = if canary { share } else { 1.0 - share };
-                let served = span.rps * track_share > 0.0;
+                let served = span.rps * m.track_share(t.track, span.phase) > 0.0;
                 let clustering = m.clustering.as_ref().filter(|_| r.errors && served);
                 if let Some(c) = clustering {
                     // The span's failures, from its requests (the kinds left them out), and

@@ -731,6 +731,15 @@ impl<'a> Model<'a> {
         &self.bounds
     }
 
+    /// The share of the service's requests `track` serves in `phase`.
+    #[inline]
+    pub(super) fn track_share(&self, track: Track, phase: usize) -> f64 {
+        match track {
+            Track::Canary => self.canary_share[phase],
+            Track::Stable => 1.0 - self.canary_share[phase],
+        }
+    }
+
     /// Whether the simulation needs the latency histogram.
     pub(crate) fn reads_latency(&self) -> bool {
         self.canary_series.latency || self.stable_series.is_some_and(|r| r.latency)
