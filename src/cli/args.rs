@@ -146,6 +146,11 @@ pub(super) enum Command {
         /// each plan, as `plan simulate --scenarios` reads them. Takes every file after it.
         #[arg(long, value_name = "FILE", num_args = 1..)]
         scenarios: Vec<PathBuf>,
+        /// Check the scenario files as `plan simulate --baseline RECORDING` reads them: at
+        /// the recording's request rate, without models of what it records, and naming the
+        /// fault effects a recorded trial cannot carry (repeatable, one file per export).
+        #[arg(long, value_name = "RECORDING")]
+        baseline: Vec<PathBuf>,
     },
     /// Compile plans into NGINX, compose, Prometheus and Alertmanager files, a manifest and a
     /// runbook, under OUT/<plan name>/.

@@ -7,10 +7,15 @@ use super::terminal::{color, plural};
 use crate::check::CheckedPlan;
 use crate::diagnostic::{Diagnostic, Located, Severity, render_human};
 use crate::pipeline::{self, Compiled};
-use crate::sim::scenario;
+use crate::sim::scenario::{self, Basis, Scenarios};
 use crate::source::{Kind, LoadError, Source};
 use crate::syntax::locate;
 use std::path::{Path, PathBuf};
+
+/// What checking a scenario file against a plan adds, beyond the file's own findings, for
+/// the scenarios it resolves to (`plan validate --baseline`: what a recorded trial cannot
+/// carry): findings in the scenario file, and findings about other files, located.
+pub(super) type Extra<'a> = dyn Fn(&Compiled, &Scenarios) -> (Vec<Diagnostic>, Vec<Located>) + 'a;
 
 /// Every file compiled, with its findings rendered for people and collected as data.
 pub(super) struct Batch {
@@ -80,8 +85,13 @@ impl Batch {
 
     /// Checks the scenario file each valid plan names (`simulation.scenarios`) against that
     /// plan, unless it is among `given` (checked against every plan already). A file that
-    /// cannot be read is an error at the plan's line.
-    pub(super) fn named_scenario_files(&mut self, given: &[PathBuf]) {
+    /// cannot be read is an error at the plan's line. The files are read for trials built
+    /// from `basis`, and `extra` adds its findings.
+    pub(super) fn named_scenario_files(
+        &mut self,
+        given: &[PathBuf],
+        (basis, extra): (Basis, &Extra<'_>),
+    ) {
         let color = color();
         for i in 0..self.compiled.len() {
             let c = &self.compiled[i];
@@ -94,13 +104,22 @@ impl Batch {
             match Source::load_as(&path, Kind::Scenarios) {
                 Ok(source) => {
                     self.files += 1;
-                    let file = scenario::read(&source);
+                    let file = scenario::read(&source).on(basis);
                     let c = &self.compiled[i];
                     let Some(lowered) = &c.plan else { continue };
                     let mut diags = file.findings.clone();
-                    diags.extend(file.against(&lowered.plan, &|p| c.place(p)).1);
+                    let (scenarios, found) = file.against(&lowered.plan, &|p| c.place(p));
+                    diags.extend(found);
+                    let mut elsewhere = Vec::new();
+                    if let Some(scenarios) = scenarios {
+                        let (here, there) = extra(c, &scenarios);
+                        diags.extend(here);
+                        elsewhere = there;
+                    }
                     let findings = locate(&source, file.spans.as_ref(), diags);
                     self.add(Some(&source), findings, color);
+                    let plan_source = self.compiled[i].source.clone();
+                    self.add(Some(&plan_source), elsewhere, color);
                 }
                 Err(e) => {
                     let f = c.locate(vec![unreadable_named(&path, &e, Severity::Warning)]);
@@ -122,25 +141,34 @@ impl Batch {
     }
 
     /// Checks a scenario file on its own and against every valid plan of the batch; a
-    /// finding that several plans share is reported once.
-    pub(super) fn scenario_file(&mut self, path: &Path) {
+    /// finding that several plans share is reported once. The file is read for trials
+    /// built from `basis`, and `extra` adds its findings.
+    pub(super) fn scenario_file(&mut self, path: &Path, (basis, extra): (Basis, &Extra<'_>)) {
         self.files += 1;
         let source = match Source::load_as(path, Kind::Scenarios) {
             Ok(s) => s,
             Err(e) => return self.unreadable(&e),
         };
-        let file = scenario::read(&source);
+        let file = scenario::read(&source).on(basis);
         let mut diags = file.findings.clone();
+        let mut elsewhere = Vec::new();
         for c in &self.compiled {
             let Some(lowered) = &c.plan else { continue };
-            for d in file.against(&lowered.plan, &|p| c.place(p)).1 {
+            let (scenarios, found) = file.against(&lowered.plan, &|p| c.place(p));
+            let (here, there) = scenarios.map_or_else(Default::default, |s| extra(c, &s));
+            for d in found.into_iter().chain(here) {
                 if !diags.contains(&d) {
                     diags.push(d);
                 }
             }
+            elsewhere.push((c.source.clone(), there));
         }
         let findings = locate(&source, file.spans.as_ref(), diags);
-        self.add(Some(&source), findings, color());
+        let color = color();
+        self.add(Some(&source), findings, color);
+        for (plan_source, there) in elsewhere {
+            self.add(Some(&plan_source), there, color);
+        }
     }
 
     /// The human findings, closed by their count when there is any.

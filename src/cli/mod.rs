@@ -43,7 +43,8 @@ pub fn main() -> i32 {
             format,
             deny_warnings,
             scenarios,
-        } => validate::validate(&files, &scenarios, format, deny_warnings),
+            baseline,
+        } => validate::validate(&files, (&scenarios, &baseline), format, deny_warnings),
         Command::Render {
             files,
             out,

@@ -504,46 +504,12 @@ pub(super) fn recorded_model<'r>(
     input: &RunInput,
     baseline: Baseline<'r>,
 ) -> Result<(RecordedModel<'r>, Described), Error> {
-    let rec = baseline.rec;
     let scenarios = &input.scenarios;
-    let model = crate::sim::synth::Model::new(
-        &lowered.plan,
-        scenarios,
-        &lowered.rules,
-        input.settings.semantics,
-    );
-    let rm = baseline.model(&lowered.plan, &lowered.rules, &model);
-    let described = rm.describe(
-        &lowered.plan,
-        model.schedule.latest_end(),
-        lowered.plan.monitoring.scrape_interval.millis() as i64,
-    );
-    if let Some(missing) = described.missing.first() {
-        return Err(Error::Usage(format!(
-            "{}: no series of the recording gives {missing}, which a rule of {} reads: add its series to the recording (the query's own selectors, without `track`)",
-            rec.files.join(", "),
-            compiled.source.name
-        )));
+    let (rm, described) = on_recording(lowered, scenarios, input.settings.semantics, baseline);
+    if let Some(gap) = recording_gap(compiled, baseline.rec, &described) {
+        return Err(Error::Usage(gap));
     }
-    if !described.unmatched.is_empty() {
-        return Err(Error::Usage(format!(
-            "{}: {}, so a rule of {} would read its metric without it in every trial: add its series to the recording, or make the plan's query match the recording's labels (a trial sets `track` and `service` itself)",
-            rec.files.join(", "),
-            described.unmatched.join("; "),
-            compiled.source.name
-        )));
-    }
-    let refused: Vec<Diagnostic> = recorded::unsupported(&rm, &lowered.plan, scenarios)
-        .into_iter()
-        .map(|r| {
-            Diagnostic::error(
-                "unrecorded-effect",
-                format!("/scenarios/{}/fault/{}", r.scenario, r.key),
-                r.message,
-            )
-            .with_hint(r.hint)
-        })
-        .collect();
+    let refused = refused_effects(&rm, lowered, scenarios);
     if !refused.is_empty() {
         let (source, file) = match &input.file {
             Some(source) => (source.clone(), scenario::read(source)),
@@ -556,14 +522,72 @@ pub(super) fn recorded_model<'r>(
         eprint!("{}", summary(&findings, 1));
         return Err(Error::Findings { unreadable: false });
     }
-    if !described.problems.is_empty() {
-        return Err(Error::Usage(format!(
-            "{}: {}",
-            rec.files.join(", "),
-            described.problems.join("; ")
-        )));
-    }
     Ok((rm, described))
+}
+
+/// The trials' model on `baseline` for `scenarios`, and what the report says of it.
+pub(super) fn on_recording<'r>(
+    lowered: &LoweredPlan,
+    scenarios: &scenario::Scenarios,
+    semantics: crate::prom::Semantics,
+    baseline: Baseline<'r>,
+) -> (RecordedModel<'r>, Described) {
+    let model = crate::sim::synth::Model::new(&lowered.plan, scenarios, &lowered.rules, semantics);
+    let rm = baseline.model(&lowered.plan, &lowered.rules, &model);
+    let described = rm.describe(
+        &lowered.plan,
+        model.schedule.latest_end(),
+        lowered.plan.monitoring.scrape_interval.millis() as i64,
+    );
+    (rm, described)
+}
+
+/// Why the rules of `compiled` cannot read the recording (None when they can): a metric
+/// no recorded series gives, a selector matching none, or what makes the recording
+/// unusable for the plan; each says what to do.
+pub(super) fn recording_gap(
+    compiled: &Compiled,
+    rec: &Recording,
+    described: &Described,
+) -> Option<String> {
+    let files = rec.files.join(", ");
+    if let Some(missing) = described.missing.first() {
+        return Some(format!(
+            "{files}: no series of the recording gives {missing}, which a rule of {} reads: add its series to the recording (the query's own selectors, without `track`)",
+            compiled.source.name
+        ));
+    }
+    if !described.unmatched.is_empty() {
+        return Some(format!(
+            "{files}: {}, so a rule of {} would read its metric without it in every trial: add its series to the recording, or make the plan's query match the recording's labels (a trial sets `track` and `service` itself)",
+            described.unmatched.join("; "),
+            compiled.source.name
+        ));
+    }
+    if !described.problems.is_empty() {
+        return Some(format!("{files}: {}", described.problems.join("; ")));
+    }
+    None
+}
+
+/// Each fault effect of `scenarios` a trial on `rm`'s recording cannot carry, as a finding
+/// at the effect in the scenario file.
+pub(super) fn refused_effects(
+    rm: &RecordedModel<'_>,
+    lowered: &LoweredPlan,
+    scenarios: &scenario::Scenarios,
+) -> Vec<Diagnostic> {
+    recorded::unsupported(rm, &lowered.plan, scenarios)
+        .into_iter()
+        .map(|r| {
+            Diagnostic::error(
+                "unrecorded-effect",
+                format!("/scenarios/{}/fault/{}", r.scenario, r.key),
+                r.message,
+            )
+            .with_hint(r.hint)
+        })
+        .collect()
 }
 
 /// Prints the recording's warnings, each once (both plans of a comparison may give one).

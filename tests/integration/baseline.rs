@@ -199,6 +199,96 @@ fn what_a_recording_cannot_give_is_refused() {
     assert!(out.stderr.contains("off.csv"), "{}", out.stderr);
 }
 
+/// `plan validate --baseline` reads scenario files as `plan simulate --baseline` does: a
+/// file that states no request rate is valid on a recording of requests (and not without
+/// one), and what the recording cannot give or carry is named as the simulation names
+/// it: a metric no recorded series gives (at the plan), a fault effect (at its line).
+#[test]
+fn validate_reads_scenario_files_for_a_recording_as_simulate_does() {
+    let dir = temp_dir("baseline-validate");
+    let no_rate = PLAN.replace("traffic: { requests_per_second: 20 }\n", "");
+    let plan_file = write(&dir, "plan.yaml", &no_rate).display().to_string();
+    let rec = write(&dir, "recording.csv", &recording(2, 1, |_| 20.0, |_| 0.01))
+        .display()
+        .to_string();
+    let sc = write(
+        &dir,
+        "faults.yaml",
+        "scenarios:\n  - name: healthy\n  - name: errors\n    fault: { kind: step, onset: 20m, error_rate: 3% }\n",
+    )
+    .display()
+    .to_string();
+    let out = plan()
+        .args(["validate", &plan_file, "--scenarios", &sc])
+        .expect(1);
+    assert!(
+        out.stderr
+            .contains("faults.yaml:1:1: error[no-request-rate]"),
+        "{}",
+        out.stderr
+    );
+    plan()
+        .args([
+            "validate",
+            &plan_file,
+            "--scenarios",
+            &sc,
+            "--baseline",
+            &rec,
+        ])
+        .expect(0);
+    let up_only = write(
+        &dir,
+        "up-only.csv",
+        "timestamp,series,labels,value\n0,up,,1\n15,up,,1\n30,up,,1\n",
+    );
+    let rated = write(&dir, "rated.yaml", PLAN).display().to_string();
+    let out = plan()
+        .args(["validate", &rated, "--scenarios", &sc, "--baseline"])
+        .arg(&up_only)
+        .expect(1);
+    assert!(
+        out.stderr.contains("rated.yaml:1:1: error[recording-series]")
+            && out.stderr.contains(
+                "no series of the recording gives `error_rate` (canary, read from `http_requests_total`)"
+            ),
+        "{}",
+        out.stderr
+    );
+    let gauges = write(&dir, "gauges.yaml", GAUGE_PLAN).display().to_string();
+    let gauge_rec = write(&dir, "gauges.csv", &gauge_recording(21))
+        .display()
+        .to_string();
+    let refused = write(
+        &dir,
+        "refused.yaml",
+        "scenarios:\n  - name: jobs\n    fault:\n      kind: step\n      onset: 10m\n      metrics: { jobs_per_second: 1 }\n",
+    );
+    let out = plan()
+        .args(["validate", &gauges, "--baseline", &gauge_rec, "--scenarios"])
+        .arg(&refused)
+        .expect(1);
+    assert!(
+        out.stderr.contains("refused.yaml:6:")
+            && out
+                .stderr
+                .contains("error[unrecorded-effect]: scenario `jobs` moves `jobs_per_second`"),
+        "{}",
+        out.stderr
+    );
+    // Read for synthetic trials, the same file lacks the models the recording gives.
+    let out = plan()
+        .args(["validate", &gauges, "--scenarios"])
+        .arg(&refused)
+        .expect(1);
+    assert!(
+        out.stderr.contains("error[unmodelled-metric]")
+            && !out.stderr.contains("unrecorded-effect"),
+        "{}",
+        out.stderr
+    );
+}
+
 /// The same seed gives the same bytes at any thread count.
 #[test]
 fn a_recorded_run_does_not_depend_on_the_thread_count() {
