@@ -24,6 +24,8 @@
 //!   phase is watched, and whether the plan left it to the default), `exposition`
 //!   (`per_code`: the request counters per status code; `failures_from`:
 //!   `first_failure` or `release_start`, when a track's failure series first has a sample;
+//!   `split_from`, present when a `baseline.series` counter has a `split`: `first_event` or
+//!   `release_start`, when each of its values first has a sample;
 //!   `scrape_offset_seconds`: how
 //!   long after a scrape each evaluation comes, when fixed; else `scrape_offset: "per
 //!   trial"` and `offset_classes`, the strata of the scrape interval whose midpoints the
@@ -225,6 +227,10 @@ pub(crate) struct ExpositionAssumed {
     /// When a track's failure series first has a sample: `first_failure` or
     /// `release_start` (per code only; on a recording, the canary's).
     pub(crate) failures_from: &'static str,
+    /// When each value of a modelled counter's `split` first has a sample: `first_event`
+    /// or `release_start` (only when some counter of `baseline.series` has a split).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) split_from: Option<&'static str>,
     /// A fixed offset: how long after a scrape each evaluation comes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) scrape_offset_seconds: Option<f64>,
@@ -562,6 +568,16 @@ pub(crate) fn build(
             exposition: ExpositionAssumed {
                 per_code: synthetic.then_some(scenarios.exposition.per_code),
                 failures_from: scenarios.exposition.failures_from.name(),
+                split_from: scenarios
+                    .baseline
+                    .series
+                    .iter()
+                    .any(|m| m.split.is_some() && m.histogram.is_none())
+                    .then_some(if scenarios.exposition.split_born_late {
+                        "first_event"
+                    } else {
+                        "release_start"
+                    }),
                 scrape_offset_seconds: scenarios
                     .exposition
                     .scrape_offset_ms
@@ -1317,6 +1333,16 @@ pub(crate) fn text(r: &SimulationReport) -> String {
             (Some(false), _) => "one counter of every request",
         },
     );
+    if let Some(from) = a.exposition.split_from {
+        let _ = writeln!(
+            s,
+            "                 each value of a modelled counter's `split` {}",
+            match from {
+                "release_start" => "from the release's start",
+                _ => "from its first event (the label set is created by its first increment)",
+            }
+        );
+    }
     if let Some(r) = &a.recording {
         s += &recording_lines(r);
     }

@@ -210,6 +210,10 @@ pub(crate) struct Exposition {
     pub(crate) per_code: bool,
     /// When a track's failure counter (`code="500"`) first has a sample, per code.
     pub(crate) failures_from: FailuresFrom,
+    /// Whether each value of a counter's `split` first has a sample at the first scrape
+    /// after its first event (`exposition.split_from: first_event`), as a client library
+    /// creates a label set at its first increment; else from the release's start.
+    pub(crate) split_born_late: bool,
     /// How long after a scrape each rule evaluation comes (below the scrape interval):
     /// scrape `j` is at `j · scrape_interval - scrape_offset_ms`. None: drawn per trial
     /// ([`Exposition::offsets_ms`]).

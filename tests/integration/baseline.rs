@@ -289,6 +289,82 @@ fn validate_reads_scenario_files_for_a_recording_as_simulate_does() {
     );
 }
 
+/// A recorded counter modelled with a `split` is a set of label sets the canary's client
+/// library creates at their first increment (`exposition.split_from: first_event`, the
+/// default): a rule that rolls back as soon as the canary's `type="bug"` series exists
+/// fires at the first evaluation when the series is there from the release's start, and
+/// only once a bug report has reached the canary when it is created by it. The recording
+/// has one bug report an hour (and 20 req/s, a feedback of another type every scrape);
+/// the canary gets each with its phase's share (20% for an hour, then all of them for 30
+/// minutes), so in some trials none reaches it.
+#[test]
+fn a_recorded_split_value_is_created_on_the_canary_by_its_first_event() {
+    let dir = temp_dir("baseline-split-births");
+    let plan_file = write(
+        &dir,
+        "plan.yaml",
+        &PLAN.replace(
+            "rollback_conditions:\n  - { metric: error_rate, threshold: 2%, duration: 1m }\n",
+            "metrics:\n  bugs_seen:\n    query: count(feedback_total{service=\"$service\",track=\"$track\",type=\"bug\"})\n    \
+             unit: count\n    bad: high\nrollback_conditions:\n  - { metric: bugs_seen, threshold: 0.5, duration: 0s }\n",
+        ),
+    )
+    .display()
+    .to_string();
+    let mut rec = String::new();
+    let (mut bugs, mut other) = (0, 0);
+    for (i, line) in recording(48, 3, |_| 20.0, |_| 0.0).lines().enumerate() {
+        writeln!(rec, "{line}").unwrap();
+        // After each timestamp's `up` line (the third of its lines, after the header):
+        // that scrape's feedback.
+        if line.ends_with(",up,,1") {
+            let scrape = i / 3 - 1;
+            bugs += u64::from(scrape > 0 && scrape % 240 == 120);
+            other += u64::from(scrape > 0);
+            let t = line.split(',').next().unwrap();
+            writeln!(rec, "{t},feedback_total,type=bug,{bugs}").unwrap();
+            writeln!(rec, "{t},feedback_total,type=other,{other}").unwrap();
+        }
+    }
+    let rec = write(&dir, "recording.csv", &rec).display().to_string();
+    let scenarios = |from: &str| {
+        write(
+            &dir,
+            &format!("{from}.yaml"),
+            &format!(
+                "trials: 200\nexposition: {{ split_from: {from} }}\nbaseline:\n  series:\n    \
+                 feedback_total: {{ counter: {{ per_request: 0.3% }}, split: {{ type: {{ bug: 1%, other: 99% }} }} }}\n\
+                 scenarios:\n  - name: healthy\n"
+            ),
+        )
+        .display()
+        .to_string()
+    };
+    let run = |from: &str| {
+        json(&[
+            &plan_file,
+            "--scenarios",
+            &scenarios(from),
+            "--baseline",
+            &rec,
+        ])
+    };
+    let from_start = run("release_start");
+    assert_eq!(
+        from_start["assumptions"]["exposition"]["split_from"],
+        "release_start"
+    );
+    assert_eq!(rate(&from_start, "healthy", "false_rollback").0, 1.0);
+    let born = run("first_event");
+    assert_eq!(
+        born["assumptions"]["exposition"]["split_from"],
+        "first_event"
+    );
+    let (p, _) = rate(&born, "healthy", "false_rollback");
+    eprintln!("created by the first bug report: rolled back in {p} of the trials");
+    assert!(0.2 < p && p < 0.9, "{}", scenario(&born, "healthy"));
+}
+
 /// The same seed gives the same bytes at any thread count.
 #[test]
 fn a_recorded_run_does_not_depend_on_the_thread_count() {
@@ -821,7 +897,8 @@ scenarios:
 /// 2 jobs per 20 requests, 0.1, cut to 0.01: the canary's 0.4 jobs a second fall to 0.04,
 /// under the rule's 0.1 once the 2-minute window holds only cut spans, the second
 /// evaluation after the onset, then `for: 1m`: 180 s; raised to 0.2 it never rolls back).
-/// An `of` counter's share is refused at its line, saying why.
+/// An `of` counter's share the recording has no counter of is refused at its line, saying
+/// why.
 #[test]
 fn series_effects_move_recorded_gauges_and_events_per_request() {
     let dir = temp_dir("baseline-series");
@@ -884,7 +961,112 @@ fn series_effects_move_recorded_gauges_and_events_per_request() {
             && out.stderr.contains("moves `failed_jobs_total`'s `share`")
             && out
                 .stderr
-                .contains("counts a share of `jobs_total`'s events"),
+                .contains("the recording has no counter `failed_jobs_total`"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// An `of` counter's share moved on a recording: the recording's tasks (20 a second)
+/// complete 97% of the time (`tasks_done_total` counts some of `tasks_total`'s events,
+/// declared by its `of`). A completion ratio under 80% over 2 minutes for a minute rolls
+/// back: cut to 41%, the first evaluation after the onset reads a window about half cut
+/// (some 69%) and the next fires, 120 s after the onset. Raised to 100%, every task the
+/// canary fails to complete is completed, and a rule on a ratio above 99.9% catches it,
+/// which on the healthy 97% needs every one of some 480 tasks a window to complete
+/// (0.97^480, about 4e-7). The same share on a counter others count some of is refused.
+#[test]
+fn an_of_counters_share_moves_on_a_recording() {
+    let dir = temp_dir("baseline-share");
+    let ratio = |range: &str| {
+        format!(
+            "    query: >-\n      sum(rate(tasks_done_total{{service=\"$service\",track=\"$track\"}}[{range}]))\n      \
+             / sum(rate(tasks_total{{service=\"$service\",track=\"$track\"}}[{range}]))\n    unit: ratio\n"
+        )
+    };
+    let plan_file = write(
+        &dir,
+        "plan.yaml",
+        &GAUGE_PLAN.replace(
+            "rollback_conditions:\n",
+            &format!(
+                "  completion:\n{}    bad: low\n  all_complete:\n{}    bad: high\n\
+                 rollback_conditions:\n  - {{ metric: completion, threshold: 80%, duration: 1m }}\n  \
+                 - {{ metric: all_complete, threshold: 99.9%, duration: 1m }}\n",
+                ratio("$window"),
+                ratio("$window")
+            ),
+        ),
+    )
+    .display()
+    .to_string();
+    // Each scrape's tasks, 97% of them done (a stream of their own), after its `up`.
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(77);
+    let (mut tasks, mut done, mut first) = (0u64, 0u64, true);
+    let mut rec = String::new();
+    for line in gauge_recording(23).lines() {
+        writeln!(rec, "{line}").unwrap();
+        if let Some(t) = line.strip_suffix(",up,,1") {
+            if !first {
+                let n = Poisson::new(300.0).unwrap().sample(&mut rng) as u64;
+                tasks += n;
+                done += Binomial::new(n, 0.97).unwrap().sample(&mut rng);
+            }
+            first = false;
+            writeln!(rec, "{t},tasks_total,,{tasks}").unwrap();
+            writeln!(rec, "{t},tasks_done_total,,{done}").unwrap();
+        }
+    }
+    let rec = write(&dir, "recording.csv", &rec).display().to_string();
+    let models = "baseline:
+  series:
+    queue_depth: { gauge: { mean: 10, noise: 2 } }
+    jobs_total: { counter: { per_request: 0.1 } }
+    tasks_total: { counter: { per_request: 1 } }
+    tasks_done_total: { counter: { of: tasks_total, share: 97% } }
+";
+    let sc = write(
+        &dir,
+        "scenarios.yaml",
+        &format!(
+            "trials: 200
+{models}scenarios:
+  - name: healthy
+  - name: stuck
+    fault: {{ kind: step, onset: 10m, series: {{ tasks_done_total: {{ share: 41% }} }} }}
+  - name: all-done
+    fault: {{ kind: step, onset: 10m, series: {{ tasks_done_total: {{ share: 100% }} }} }}
+"
+        ),
+    )
+    .display()
+    .to_string();
+    let r = json(&[&plan_file, "--scenarios", &sc, "--baseline", &rec]);
+    assert_eq!(rate(&r, "healthy", "false_rollback").0, 0.0, "{r:#}");
+    for name in ["stuck", "all-done"] {
+        let s = scenario(&r, name);
+        assert_eq!(rate(&r, name, "caught").0, 1.0, "{name}: {s}");
+    }
+    assert_eq!(
+        scenario(&r, "stuck")["time_to_catch_seconds"]["median"],
+        120.0
+    );
+    let refused = write(
+        &dir,
+        "refused.yaml",
+        &format!(
+            "{models}scenarios:\n  - name: fewer\n    fault:\n      kind: step\n      onset: 10m\n      series: {{ tasks_total: {{ per_request: 0.5 }} }}\n"
+        ),
+    );
+    let out = plan()
+        .args(["simulate", &plan_file, "--baseline", &rec, "--scenarios"])
+        .arg(&refused)
+        .expect(1);
+    assert!(
+        out.stderr.contains("refused.yaml:12:")
+            && out.stderr.contains(
+                "the recording's `tasks_done_total{}` counts some of `tasks_total`'s events (its `of`)"
+            ),
         "{}",
         out.stderr
     );

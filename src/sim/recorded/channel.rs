@@ -27,9 +27,10 @@ pub(super) struct Channel {
     /// change its draws.
     pub(super) salt: u64,
     /// Whether the canary's series first has a sample at the first scrape after its first
-    /// event (a failure series under `exposition.failures_from: first_failure`: the canary
-    /// is a new process, whose client library creates a label set at its first
-    /// increment), instead of from the release's start.
+    /// event (a failure series under `exposition.failures_from: first_failure`, a value of
+    /// a modelled `split` under `exposition.split_from: first_event`: the canary is a new
+    /// process, whose client library creates a label set at its first increment), instead
+    /// of from the release's start.
     pub(super) born_late: bool,
     /// Whether its events are some of another counter's, each going to the track its
     /// parent event went to: thinned after its parent's ([`super::nested`]).

@@ -37,10 +37,16 @@
 //!   h)`: fewer keep each canary event with the ratio of the two (a binomial thinning);
 //!   more add a Poisson count of the difference times the canary's requests in the span,
 //!   shared among the series' label sets as the recording shares them.
+//! - **A share of a parent's events.** A `series` effect's `share` (an `of` counter's
+//!   share of its parent's events at full effect) moves the recording's own, `h` (the
+//!   counter's events over its parent's over the whole recording), to `h + intensity ·
+//!   affected · (level - h)`: lower keeps each canary event with the ratio of the two;
+//!   higher gives each of the canary's parent events in the span that has none one with
+//!   the difference over `1 - h` ([`shift_share`]).
 //!
 //! What has no clear meaning on a recording is refused ([`Levels::refused`]), naming the
-//! effect: a custom metric read through a counter or a ratio, an `of` counter's share, a
-//! split, a histogram's buckets.
+//! effect: a custom metric read through a counter or a ratio, a split, a histogram's
+//! buckets.
 
 use super::channel::{Channel, Role};
 use crate::check::{Builtin, CheckedPlan, REQUESTS};
@@ -166,8 +172,18 @@ pub(super) struct Levels {
     series: Vec<SeriesLevel>,
 }
 
-/// A counter's channel, its events per request in the recording, whether they are whole.
+/// A counter's channel, its events per request (or per parent event) in the recording,
+/// whether they are whole.
 type EventChannel = (usize, f64, bool);
+
+/// An `of` counter on a recording: its channels, each with its events per parent event;
+/// its parent's channels; and the share of the parent's events it counts, all together.
+#[derive(Debug, Clone, PartialEq)]
+struct ShareLevel {
+    children: Vec<EventChannel>,
+    parents: Vec<usize>,
+    share: f64,
+}
 
 #[derive(Debug, Clone, PartialEq)]
 enum SeriesLevel {
@@ -176,6 +192,8 @@ enum SeriesLevel {
     /// A `per_request` counter: per channel of its name, its events per request in the
     /// recording and whether its increases are whole; and theirs together.
     PerRequest(Result<(Vec<EventChannel>, f64), String>),
+    /// An `of` counter: its share of its parent's events in the recording (None: why).
+    Share(Result<ShareLevel, String>),
     /// Nothing a recording can carry (its effects are refused by kind).
     Other,
 }
@@ -303,6 +321,18 @@ impl Levels {
             .filter(|&c| rec.series[channels[c].rec].name == REQUESTS)
             .map(|c| values(c).filter(|v| !v.is_nan()).sum::<f64>())
             .sum();
+        // A counter's channels (those thinned with the traffic), each with its events.
+        let events_of = |name: &str| -> Vec<EventChannel> {
+            (0..channels.len())
+                .filter(|&c| rec.series[channels[c].rec].name == name)
+                .filter_map(|c| match channels[c].role {
+                    Role::Traffic { whole } => {
+                        Some((c, values(c).filter(|v| !v.is_nan()).sum::<f64>(), whole))
+                    }
+                    Role::Own => None,
+                })
+                .collect()
+        };
         for model in &scenarios.baseline.series {
             let named: Vec<usize> = (0..channels.len())
                 .filter(|&c| rec.series[channels[c].rec].name == model.name)
@@ -331,15 +361,7 @@ impl Levels {
                     })
                 }
                 SeriesKind::PerRequest(_) => {
-                    let counts: Vec<EventChannel> = named
-                        .iter()
-                        .filter_map(|&c| match channels[c].role {
-                            Role::Traffic { whole } => {
-                                Some((c, values(c).filter(|v| !v.is_nan()).sum::<f64>(), whole))
-                            }
-                            Role::Own => None,
-                        })
-                        .collect();
+                    let counts = events_of(&model.name);
                     let events: f64 = counts.iter().map(|x| x.1).sum();
                     SeriesLevel::PerRequest(if counts.is_empty() {
                         Err(format!("the recording has no counter `{}`", model.name))
@@ -363,7 +385,35 @@ impl Levels {
                         ))
                     })
                 }
-                SeriesKind::Of { .. } => SeriesLevel::Other,
+                SeriesKind::Of { parent, .. } => {
+                    let parent = &scenarios.baseline.series[parent].name;
+                    let counts = events_of(&model.name);
+                    let parents = events_of(parent);
+                    let events: f64 = counts.iter().map(|x| x.1).sum();
+                    let of: f64 = parents.iter().map(|x| x.1).sum();
+                    SeriesLevel::Share(if counts.is_empty() {
+                        Err(format!("the recording has no counter `{}`", model.name))
+                    } else if of <= 0.0 {
+                        Err(format!(
+                            "the recording has no `{parent}` event to count `{}`'s share of",
+                            model.name
+                        ))
+                    } else if events <= 0.0 {
+                        Err(format!(
+                            "the recording has no `{}` event, so no share to move",
+                            model.name
+                        ))
+                    } else {
+                        Ok(ShareLevel {
+                            children: counts
+                                .into_iter()
+                                .map(|(c, n, whole)| (c, n / of, whole))
+                                .collect(),
+                            parents: parents.into_iter().map(|p| p.0).collect(),
+                            share: events / of,
+                        })
+                    })
+                }
             };
             levels.series.push(level);
         }
@@ -444,25 +494,12 @@ impl Levels {
                         ),
                     );
                 }
-                if e.share.is_some() {
-                    let parent = match model.kind {
-                        SeriesKind::Of { parent, .. } => {
-                            scenarios.baseline.series[parent].name.as_str()
-                        }
-                        _ => "",
-                    };
-                    refuse(
-                        "share",
-                        format!(
-                            "`{name}` counts a share of `{parent}`'s events, and the recording does not say which of them it counted"
-                        ),
-                    );
-                }
-                match (&self.series[e.series], e.mean, e.per_request) {
-                    (SeriesLevel::Gauge(Err(why)), Some(_), _) => refuse("mean", why.clone()),
-                    (SeriesLevel::PerRequest(Err(why)), _, Some(_)) => {
+                match (&self.series[e.series], e.mean, e.per_request, e.share) {
+                    (SeriesLevel::Gauge(Err(why)), Some(_), _, _) => refuse("mean", why.clone()),
+                    (SeriesLevel::PerRequest(Err(why)), _, Some(_), _) => {
                         refuse("per_request", why.clone())
                     }
+                    (SeriesLevel::Share(Err(why)), _, _, Some(_)) => refuse("share", why.clone()),
                     _ => {}
                 }
             }
@@ -470,11 +507,12 @@ impl Levels {
         out
     }
 
-    /// The channels a `per_request` effect on series model `series` moves (none when it
-    /// moves nothing here).
-    pub(super) fn per_request_channels(&self, series: usize) -> Vec<usize> {
+    /// The channels a `per_request` or `share` effect on series model `series` moves
+    /// (none when it moves nothing here).
+    pub(super) fn moved_channels(&self, series: usize) -> Vec<usize> {
         match self.series.get(series) {
             Some(SeriesLevel::PerRequest(Ok((per, _)))) => per.iter().map(|e| e.0).collect(),
+            Some(SeriesLevel::Share(Ok(s))) => s.children.iter().map(|e| e.0).collect(),
             _ => Vec::new(),
         }
     }
@@ -567,6 +605,11 @@ pub(super) fn shift_own(
         }
     }
     for e in &fault.series {
+        if let (Some(level), Some(SeriesLevel::Share(Ok(of)))) =
+            (e.share, levels.series.get(e.series))
+        {
+            shift_share(of, s * (level - of.share), rng, canary);
+        }
         let (Some(level), Some(SeriesLevel::PerRequest(Ok((per, h))))) =
             (e.per_request, levels.series.get(e.series))
         else {
@@ -586,6 +629,58 @@ pub(super) fn shift_own(
                 }
                 (false, _) => k * ratio,
             };
+        }
+    }
+}
+
+/// Moves an `of` counter's share of its parent's events on the canary by `d` over a
+/// scrape span (`canary` per channel: the span's increases, NaN: no sample). Down, each
+/// event is kept with the ratio of the two shares (a binomial thinning); up, each parent
+/// event without one gains one with `d / (1 - share)`, shared among the counter's label
+/// sets as the recording shares them (sequential binomials); a counter of fractions moves
+/// by the ratio. The law is the synthetic model's, where each parent event is counted with
+/// the share: thinning or topping up such events gives each parent event the moved share.
+fn shift_share(of: &ShareLevel, d: f64, rng: &mut Xoshiro256PlusPlus, canary: &mut [f64]) {
+    let h = of.share;
+    let ratio = ((h + d) / h).max(0.0);
+    if ratio == 1.0 {
+        return;
+    }
+    if ratio < 1.0 || of.children.iter().any(|&(_, _, whole)| !whole) {
+        for &(c, _, whole) in &of.children {
+            let k = canary[c];
+            if !k.is_nan() {
+                canary[c] = if whole && ratio < 1.0 {
+                    binomial(rng, k as u64, ratio) as f64
+                } else {
+                    k * ratio
+                };
+            }
+        }
+        return;
+    }
+    let sum = |cs: &mut dyn Iterator<Item = usize>| {
+        cs.map(|c| canary[c]).filter(|v| !v.is_nan()).sum::<f64>()
+    };
+    let parents = sum(&mut of.parents.iter().copied());
+    let counted = sum(&mut of.children.iter().map(|e| e.0));
+    let mut left = binomial(
+        rng,
+        (parents - counted).max(0.0) as u64,
+        (d / (1.0 - h)).min(1.0),
+    );
+    let mut mass = 1.0;
+    for (i, &(c, hc, _)) in of.children.iter().enumerate() {
+        let n = if i + 1 == of.children.len() {
+            left
+        } else {
+            binomial(rng, left, (hc / h / mass).min(1.0))
+        };
+        mass -= hc / h;
+        left -= n;
+        // A label set without a sample this scrape (a gap in the recording) gets none.
+        if !canary[c].is_nan() {
+            canary[c] += n as f64;
         }
     }
 }
@@ -818,5 +913,43 @@ mod tests {
         // Halved: 10 a span; 20 + 1000 · (0.05 - 0.02) = 50 a span.
         assert!((fewer / 2_000.0 - 10.0).abs() < 0.3, "{fewer}");
         assert!((more / 2_000.0 - 50.0).abs() < 0.5, "{more}");
+    }
+
+    /// An `of` counter's share moved down thins its canary events by the ratio of the
+    /// shares; moved up, each parent event without one gains one with `d / (1 - share)`,
+    /// shared among its label sets as recorded; a label set without a sample gets none.
+    #[test]
+    fn a_share_is_thinned_or_topped_up_from_the_parents_events() {
+        // 1,000 parent events in the span, 970 counted (800 `a`, 170 `b`): share 0.97.
+        let of = ShareLevel {
+            children: vec![(1, 0.8, true), (2, 0.17, true)],
+            parents: vec![0],
+            share: 0.97,
+        };
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(9);
+        let (mut down, mut up) = ([0.0; 2], [0.0; 2]);
+        let n = 4_000;
+        for _ in 0..n {
+            // To 0.485: half of each kept.
+            let mut v = [1000.0, 800.0, 170.0];
+            shift_share(&of, -0.485, &mut rng, &mut v);
+            down[0] += v[1];
+            down[1] += v[2];
+            // To 0.99: the 30 uncounted parent events gain 20, 0.8/0.97 of them `a`.
+            let mut v = [1000.0, 800.0, 170.0];
+            shift_share(&of, 0.02, &mut rng, &mut v);
+            assert!(v[1] + v[2] <= 1000.0);
+            up[0] += v[1] - 800.0;
+            up[1] += v[2] - 170.0;
+        }
+        // Within 4.5 standard errors of the means (binomial spreads over 4,000 draws).
+        let mean = |x: f64| x / f64::from(n);
+        assert!((mean(down[0]) - 400.0).abs() < 1.0, "{down:?}");
+        assert!((mean(down[1]) - 85.0).abs() < 0.45, "{down:?}");
+        assert!((mean(up[0]) - 20.0 * 0.8 / 0.97).abs() < 0.2, "{up:?}");
+        assert!((mean(up[1]) - 20.0 * 0.17 / 0.97).abs() < 0.1, "{up:?}");
+        let mut v = [1000.0, f64::NAN, 170.0];
+        shift_share(&of, 0.02, &mut rng, &mut v);
+        assert!(v[1].is_nan() && v[2] >= 170.0);
     }
 }

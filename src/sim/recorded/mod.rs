@@ -242,13 +242,18 @@ pub(crate) fn unsupported(
     scenarios: &Scenarios,
 ) -> Vec<Refused> {
     let mut out = model.levels.refused(plan, scenarios);
-    // Events per request moved on a counter others' events are some of would move the
-    // parent's events without its children's: the canary's completed flows would stay
-    // while the fault took their starts away.
+    // Events per request (or per parent event) moved on a counter others' events are
+    // some of would move the parent's events without its children's: the canary's
+    // completed flows would stay while the fault took their starts away.
     for (i, s) in scenarios.scenarios.iter().enumerate() {
         let Some(f) = &s.fault else { continue };
-        for e in f.series.iter().filter(|e| e.per_request.is_some()) {
-            let moved = model.levels.per_request_channels(e.series);
+        for e in &f.series {
+            let param = match (e.per_request, e.share) {
+                (Some(_), _) => "per_request",
+                (None, Some(_)) => "share",
+                (None, None) => continue,
+            };
+            let moved = model.levels.moved_channels(e.series);
             let Some(n) = model
                 .nested
                 .iter()
@@ -260,9 +265,9 @@ pub(crate) fn unsupported(
             let child = display(&model.rec.series[model.channels[n.child].rec]);
             out.push(effects::Refused {
                 scenario: i,
-                key: format!("series/{}/per_request", pointer::escape(name)),
+                key: format!("series/{}/{param}", pointer::escape(name)),
                 message: format!(
-                    "scenario `{}` moves `{name}`'s `per_request`, but the recording's `{child}` counts some of `{name}`'s events ({}), and a trial built from a recording cannot yet move the events nested in the ones the fault adds or takes away",
+                    "scenario `{}` moves `{name}`'s `{param}`, but the recording's `{child}` counts some of `{name}`'s events ({}), and a trial built from a recording cannot yet move the events nested in the ones the fault adds or takes away",
                     s.name,
                     match n.known {
                         nested::Known::Declared => "its `of`",
@@ -333,6 +338,19 @@ impl<'r> RecordedModel<'r> {
             }
         };
         let failures_late = scenarios.exposition.failures_from == FailuresFrom::FirstFailure;
+        // A recorded counter modelled with a `split` whose label it carries: one of the
+        // label sets the canary's client library creates at their first increment.
+        let split_child = |r: &recording::Recorded| {
+            scenarios.exposition.split_born_late
+                && r.counter
+                && scenarios.baseline.series.iter().any(|m| {
+                    m.name == r.name
+                        && m.histogram.is_none()
+                        && m.split
+                            .as_ref()
+                            .is_some_and(|s| r.labels.iter().any(|(k, _)| *k == s.label))
+                })
+        };
         for (i, r) in rec.series.iter().enumerate() {
             let role = if r.counter && !cpu_names.contains(&r.name.as_str()) {
                 Role::Traffic { whole: r.whole }
@@ -346,7 +364,7 @@ impl<'r> RecordedModel<'r> {
                 stable: templates.len() + 1,
                 live: r.name == REQUESTS,
                 salt: fnv1a(display(r).as_bytes()),
-                born_late: failures_late && r.name == REQUESTS && is_failure(r),
+                born_late: (failures_late && r.name == REQUESTS && is_failure(r)) || split_child(r),
                 nested: false,
             });
             templates.push(with(r, Track::Canary, None));

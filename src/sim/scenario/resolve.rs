@@ -3,7 +3,9 @@
 //! something, use only its kind's parameters and start before the release is promoted.
 //! Every finding is collected before the file is refused.
 
-use super::spec::{FailuresFromSpec, FaultSpec, FileSpec, GaugeSpec, KindSpec, ScrapeOffset, Span};
+use super::spec::{
+    FailuresFromSpec, FaultSpec, FileSpec, GaugeSpec, KindSpec, ScrapeOffset, Span, SplitFromSpec,
+};
 use super::{Basis, Exposition, FailuresFrom, Place, Scenarios, Traffic};
 use super::{
     Behaviour, DEFAULT_BUCKETS, DEFAULT_ERROR_CLUSTERING, DEFAULT_ERROR_CLUSTERING_SHARED,
@@ -206,6 +208,7 @@ pub(crate) fn resolve(
                     Some(FailuresFromSpec::ReleaseStart) => FailuresFrom::ReleaseStart,
                     Some(FailuresFromSpec::FirstFailure) | None => FailuresFrom::FirstFailure,
                 },
+                split_born_late: spec.exposition.split_from != Some(SplitFromSpec::ReleaseStart),
                 // Prometheus spreads its targets' scrapes and its rule groups'
                 // evaluations over their intervals: by default the offset is drawn per
                 // trial, uniform over the scrape interval.

@@ -26,6 +26,7 @@ pub(crate) struct FileSpec {
 pub(crate) struct ExpositionSpec {
     pub(crate) per_code: Option<bool>,
     pub(crate) failures_from: Option<FailuresFromSpec>,
+    pub(crate) split_from: Option<SplitFromSpec>,
     pub(crate) scrape_offset: Option<ScrapeOffset>,
 }
 
@@ -34,6 +35,14 @@ pub(crate) struct ExpositionSpec {
 #[serde(rename_all = "snake_case")]
 pub(crate) enum FailuresFromSpec {
     FirstFailure,
+    ReleaseStart,
+}
+
+/// `exposition.split_from`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum SplitFromSpec {
+    FirstEvent,
     ReleaseStart,
 }
 

@@ -6,7 +6,11 @@
 //!
 //! The model. Every series carries `service` (the plan's) and `track`, and a `split`
 //! label where it has one. Scrapes are on the plan's scrape grid from the release's start
-//! (scrape 0, every counter at 0). A scrape interval `(t0, t1]` is drawn piece by piece,
+//! (scrape 0, every counter at 0), except that each value of a counter's `split` is by
+//! default created by its first event (`exposition.split_from`), as client libraries
+//! create a label set: its first sample is at the first scrape after that event, holding
+//! the events counted by then, and before it the series has no sample (nor a staleness
+//! marker). A scrape interval `(t0, t1]` is drawn piece by piece,
 //! cut wherever the rate, the share or (on the canary, when the fault moves a series) the
 //! fault's level changes ([`super::instants`]); in a piece with `mid` its middle, the
 //! track's mean request count is `μ = rps(mid) · share · (b - a)`: the daily cycle's rate
@@ -81,6 +85,9 @@ pub(crate) struct SeriesSim {
     first: Vec<usize>,
     /// Per track (canary, stable), its series without samples, in model order.
     templates: [Vec<Series>; 2],
+    /// Per series (in a track's order), whether it first has a sample at the first scrape
+    /// after its first event: a split value's, under `exposition.split_from: first_event`.
+    born_late: Vec<bool>,
     /// Per query slot: the plan metric, and its query bound to each track's series.
     queries: Vec<(usize, [Bound; 2])>,
     /// The longest a query reaches back from its evaluation time.
@@ -251,10 +258,14 @@ impl SeriesSim {
         let models = scenarios.baseline.series.clone();
         let mut first = Vec::with_capacity(models.len());
         let templates = templates(plan, &models, semantics);
-        let mut at = 0;
+        let mut born_late = Vec::new();
         for m in &models {
-            first.push(at);
-            at += m.width();
+            first.push(born_late.len());
+            let late = scenarios.exposition.split_born_late
+                && m.split.is_some()
+                && m.histogram.is_none()
+                && !matches!(m.kind, SeriesKind::Gauge(_));
+            born_late.extend(std::iter::repeat_n(late, m.width()));
         }
         let mut horizon_ms = 0;
         let mut queries = Vec::new();
@@ -275,6 +286,7 @@ impl SeriesSim {
             models,
             first,
             templates,
+            born_late,
             queries,
             horizon_ms,
             scrape_ms,
@@ -402,6 +414,10 @@ impl SeriesSim {
             for (i, m) in self.models.iter().enumerate() {
                 let from = self.first[i];
                 for k in from..from + m.width() {
+                    if self.born_late[k] && state.counts[k] == 0 {
+                        // Not created yet: no sample, nor a staleness marker.
+                        continue;
+                    }
                     let v = match m.kind {
                         _ if sc.stale => crate::prom::STALE_NAN,
                         SeriesKind::Gauge(g) => {
@@ -856,6 +872,70 @@ mod tests {
             p.ci95[0],
             p.ci95[1]
         );
+    }
+
+    /// [`PLAN`] reading whether the canary's `type="bug"` feedback series exists: the
+    /// rollback rule fires at the first evaluation whose instant selector finds it.
+    fn presence_plan() -> String {
+        let query =
+            "      count(feedback_total{service=\"$service\",track=\"$track\",type=\"bug\"})\n";
+        let head = &PLAN[..PLAN.find("metrics:\n").expect("metrics")];
+        format!(
+            "{head}metrics:\n  bugs_seen:\n    query: >-\n{query}    unit: count\n    bad: high\n\
+             rollback_conditions:\n  - {{ metric: bugs_seen, threshold: 0.5, duration: 0s }}\n"
+        )
+    }
+
+    /// A split value's series created by its first event (`exposition.split_from`), on
+    /// the grid whose scrapes fall on the evaluations: a bug report comes at 1/3600 a
+    /// second on the canary at 5% (1 req/s, 1/360 of requests send feedback, 10% of it a
+    /// bug), and the series exists from the first scrape after the first one. The
+    /// evaluations of the hour at 5% run at 1m ... 59m (the one at 60m is the next
+    /// phase's), each seeing the scrapes up to its own time, so the rule fires in that
+    /// phase exactly when the first bug report comes within 59 minutes: `1 - exp(-59/60)`.
+    /// Created at the release's start, the series is there at the first evaluation, and
+    /// every trial rolls back then.
+    #[test]
+    fn a_split_value_created_by_its_first_event_is_found_as_the_closed_form_says() {
+        let trials = 6000;
+        let scenarios = |from: &str| {
+            format!(
+                "trials: {trials}\ntraffic: {{ daily_amplitude: 0 }}\n\
+                 exposition: {{ scrape_offset: 0s, split_from: {from} }}\nbaseline:\n  series:\n    \
+                 feedback_total: {{ counter: {{ per_request: 0.0027778 }}, split: {{ type: {{ bug: 10%, other: 90% }} }} }}\n\
+                 scenarios:\n  - name: healthy\n"
+            )
+        };
+        let run = |from: &str| {
+            let (lowered, s) = load(&presence_plan(), scenarios(from));
+            let settings = Settings {
+                slice: crate::sim::montecarlo::Slice::WHOLE,
+                seed: 3,
+                jobs: 2,
+                trials,
+                semantics: Semantics::Prometheus3,
+            };
+            let run = montecarlo::run(&lowered, &s, settings, &mut |_, _| {});
+            assert!(run.query_failure().is_none());
+            run.results[0].tally.clone()
+        };
+        let lambda: f64 = 20.0 * 0.05 * 0.0027778 * 0.1;
+        let expected = 1.0 - (-lambda * 59.0 * 60.0).exp();
+        let born = run("first_event");
+        let p = crate::sim::stats::Proportion::new(born.rollbacks_by_phase[0], trials);
+        eprintln!(
+            "first event: rolled back at 5% {:.4} [{:.4}, {:.4}]; closed form {expected:.4}",
+            p.probability, p.ci95[0], p.ci95[1]
+        );
+        assert!(
+            p.ci95[0] <= expected && expected <= p.ci95[1],
+            "rolled back at 5% {:.4} (95% {:.4}..{:.4}); closed form {expected:.4}",
+            p.probability,
+            p.ci95[0],
+            p.ci95[1]
+        );
+        let from_start = run("release_start");
+        assert_eq!(from_start.rollbacks_by_phase[0], trials);
     }
 
     /// Prometheus 3's `rate()` of a counter whose samples in the window `(ts - 60s, ts]`
