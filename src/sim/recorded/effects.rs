@@ -44,6 +44,8 @@
 //!   higher gives each of the canary's parent events in the span that has none one with
 //!   the difference over `1 - h` ([`shift_share`]).
 //!
+//! The events nested in those a fault moves go with them ([`super::nested::carry`]).
+//!
 //! What has no clear meaning on a recording is refused ([`Levels::refused`]), naming the
 //! effect: a custom metric read through a counter or a ratio, a split, a histogram's
 //! buckets.
@@ -505,16 +507,6 @@ impl Levels {
             }
         }
         out
-    }
-
-    /// The channels a `per_request` or `share` effect on series model `series` moves
-    /// (none when it moves nothing here).
-    pub(super) fn moved_channels(&self, series: usize) -> Vec<usize> {
-        match self.series.get(series) {
-            Some(SeriesLevel::PerRequest(Ok((per, _)))) => per.iter().map(|e| e.0).collect(),
-            Some(SeriesLevel::Share(Ok(s))) => s.children.iter().map(|e| e.0).collect(),
-            _ => Vec::new(),
-        }
     }
 
     /// Whether `fault` moves any of the canary's own gauges or counters here.

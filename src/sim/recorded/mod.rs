@@ -57,7 +57,6 @@ pub(crate) use trial::RecordedLanes;
 
 use crate::check::{CheckedPlan, REQUESTS};
 use crate::lower::AlertRule;
-use crate::pointer;
 use crate::prom::quantile::parse_le;
 use crate::prom::{Query, Semantics, Series, engine};
 use crate::promql::{MetricExpr, Track};
@@ -207,6 +206,9 @@ pub(crate) struct RecordedModel<'r> {
     gaps: Vec<std::ops::Range<usize>>,
     /// The counters whose events are some of others', parents first.
     nested: Vec<nested::Nested>,
+    /// Per nesting, the recording's events of the child per event of its parents (at
+    /// most 1): what a parent event a fault adds brings of the child's.
+    per_parent: Vec<f64>,
 }
 
 /// What the report says of the recording.
@@ -242,42 +244,6 @@ pub(crate) fn unsupported(
     scenarios: &Scenarios,
 ) -> Vec<Refused> {
     let mut out = model.levels.refused(plan, scenarios);
-    // Events per request (or per parent event) moved on a counter others' events are
-    // some of would move the parent's events without its children's: the canary's
-    // completed flows would stay while the fault took their starts away.
-    for (i, s) in scenarios.scenarios.iter().enumerate() {
-        let Some(f) = &s.fault else { continue };
-        for e in &f.series {
-            let param = match (e.per_request, e.share) {
-                (Some(_), _) => "per_request",
-                (None, Some(_)) => "share",
-                (None, None) => continue,
-            };
-            let moved = model.levels.moved_channels(e.series);
-            let Some(n) = model
-                .nested
-                .iter()
-                .find(|n| n.parent.iter().any(|p| moved.contains(p)))
-            else {
-                continue;
-            };
-            let name = &scenarios.baseline.series[e.series].name;
-            let child = display(&model.rec.series[model.channels[n.child].rec]);
-            out.push(effects::Refused {
-                scenario: i,
-                key: format!("series/{}/{param}", pointer::escape(name)),
-                message: format!(
-                    "scenario `{}` moves `{name}`'s `{param}`, but the recording's `{child}` counts some of `{name}`'s events ({}), and a trial built from a recording cannot yet move the events nested in the ones the fault adds or takes away",
-                    s.name,
-                    match n.known {
-                        nested::Known::Declared => "its `of`",
-                        nested::Known::Inferred => "inferred from the recording",
-                    }
-                ),
-                hint: "run this scenario without --baseline, or move a counter no other counts a share of".into(),
-            });
-        }
-    }
     // Failures move from answered requests to their `code="500"` series: without a
     // `code` label there is nowhere to move them, and the fault would do nothing.
     if model.failures_to.iter().all(Option::is_none) {
@@ -443,6 +409,21 @@ impl<'r> RecordedModel<'r> {
         for n in &nested {
             channels[n.child].nested = true;
         }
+        let events = |c: usize| -> f64 {
+            let values = &rec.series[channels[c].rec].values;
+            values.iter().filter(|v| !v.is_nan()).sum()
+        };
+        let per_parent = nested
+            .iter()
+            .map(|n| {
+                let parents: f64 = n.parent.iter().map(|&p| events(p)).sum();
+                if parents > 0.0 {
+                    (events(n.child) / parents).min(1.0)
+                } else {
+                    0.0
+                }
+            })
+            .collect();
         let reads = [RuleSet::Rollbacks, RuleSet::RollbacksAndGates].map(|set| {
             [false, true].map(|stable| {
                 (0..plan.metrics.len())
@@ -487,6 +468,7 @@ impl<'r> RecordedModel<'r> {
             failures_late,
             gaps,
             nested,
+            per_parent,
         }
     }
 

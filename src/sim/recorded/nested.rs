@@ -23,6 +23,10 @@
 //! their own, binomially: still Binomial(`n`, `s`) alone. A parent may be several series
 //! (their sum: a counter split by a label), and may itself be nested (parents first).
 //!
+//! **A fault's move.** A fault that adds or takes away the canary's parent events (events
+//! per request, a share) moves the events nested in them too ([`carry`]): the canary does
+//! not complete a checkout the fault never let start.
+//!
 //! **Which counter is nested in which.** Stated where the scenario file states it, and
 //! otherwise read from the recording, among the counters a query reads (whole counts, not
 //! histogram buckets, which are thinned per bucket interval):
@@ -264,6 +268,39 @@ pub(super) fn thin_nested(
     }
 }
 
+/// Carries a fault's move of the canary's events in a scrape span to the events nested in
+/// them, nesting by nesting (parents first, so a grandchild follows its moved parent):
+/// `before` and `canary` per channel, the span's increases before and after the fault
+/// moved them (NaN: no sample); `per_parent` per nesting, the recording's child events
+/// per parent event. When a child's parents' `P` events became `P'`: fewer, the child's
+/// `n` events (any `n` of the `P`, as [`thin_nested`] takes them) keep those of the parent
+/// events kept, Hypergeometric(`P`, `P'`, `n`), and any above `P` are kept with `P'/P`;
+/// more, each added parent event brings one of the child's with `per_parent`, the law of
+/// an `of` counter in the synthetic model.
+pub(super) fn carry(
+    (nested, per_parent): (&[Nested], &[f64]),
+    before: &[f64],
+    canary: &mut [f64],
+    rng: &mut Xoshiro256PlusPlus,
+) {
+    for (n, &h) in nested.iter().zip(per_parent) {
+        let sum =
+            |v: &[f64]| -> f64 { n.parent.iter().map(|&p| v[p]).filter(|x| !x.is_nan()).sum() };
+        let (was, now, k) = (sum(before), sum(canary), canary[n.child]);
+        if was == now || k.is_nan() {
+            continue;
+        }
+        canary[n.child] = if now < was {
+            let (was, now, k) = (was as u64, now as u64, k as u64);
+            let within = k.min(was);
+            let above = binomial(rng, k - within, now as f64 / was as f64);
+            (hypergeometric(rng, was, now, within) + above) as f64
+        } else {
+            k + binomial(rng, (now - was) as u64, h) as f64
+        };
+    }
+}
+
 /// Below this mode `rand_distr`'s Hypergeometric inverts from a probability it computes
 /// in a loop over the population (slow for a large parent); [`inverted`] starts from its
 /// logarithm instead. At and above it both use the same exact rejection (H2PE).
@@ -422,5 +459,65 @@ mod tests {
         let mean = 30.0 * s;
         let se = (30.0 * s * (1.0 - s) / d).sqrt();
         assert!((sum / d - mean).abs() < 5.0 * se, "{} {mean}", sum / d);
+    }
+
+    /// A parent's events moved carry to its child, and the child's to its own child:
+    /// halved (100 of 200 kept), a child of 90 keeps Hypergeometric(200, 100, 90), mean 45,
+    /// and a grandchild of 60 of those 90 keeps 60 · 45/90 on average; doubled (200 more),
+    /// the child gains Binomial(200, 0.9), mean 180. A child beyond its parents' events
+    /// keeps its excess with the parents' ratio. Unmoved parents leave the child alone.
+    #[test]
+    fn moved_parent_events_carry_their_children_with_them() {
+        let nested = [
+            Nested {
+                child: 1,
+                parent: vec![0],
+                known: Known::Declared,
+            },
+            Nested {
+                child: 2,
+                parent: vec![1],
+                known: Known::Declared,
+            },
+        ];
+        let per_parent = [0.9, 2.0 / 3.0];
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(4);
+        let before = [200.0, 90.0, 60.0];
+        let d = 20_000.0;
+        let (mut halved, mut doubled) = ([0.0; 2], [0.0; 2]);
+        for _ in 0..d as u64 {
+            let mut v = [100.0, 90.0, 60.0];
+            carry((&nested, &per_parent), &before, &mut v, &mut rng);
+            assert!(v[1] <= v[0] && v[2] <= v[1], "{v:?}");
+            halved[0] += v[1];
+            halved[1] += v[2];
+            let mut v = [400.0, 90.0, 60.0];
+            carry((&nested, &per_parent), &before, &mut v, &mut rng);
+            doubled[0] += v[1];
+            doubled[1] += v[2];
+        }
+        // Hypergeometric(200, 100, 90): variance 90 · 0.5 · 0.5 · 110/199, about 12.4.
+        assert!(
+            (halved[0] / d - 45.0).abs() < 5.0 * (12.4f64 / d).sqrt(),
+            "{halved:?}"
+        );
+        assert!((halved[1] / d - 30.0).abs() < 0.15, "{halved:?}");
+        // Binomial(200, 0.9): variance 18; the grandchild gains 2/3 of the child's gain.
+        assert!(
+            (doubled[0] / d - 270.0).abs() < 5.0 * (18.0f64 / d).sqrt(),
+            "{doubled:?}"
+        );
+        assert!((doubled[1] / d - 180.0).abs() < 0.3, "{doubled:?}");
+        let mut v = [100.0, 250.0, 60.0];
+        carry(
+            (&nested, &per_parent),
+            &[200.0, 250.0, 60.0],
+            &mut v,
+            &mut rng,
+        );
+        assert!((100.0..=150.0).contains(&v[1]), "{v:?}");
+        let mut v = [200.0, 90.0, 60.0];
+        carry((&nested, &per_parent), &before, &mut v, &mut rng);
+        assert_eq!(v, before);
     }
 }

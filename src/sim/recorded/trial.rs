@@ -4,7 +4,7 @@
 //! runs both alike.
 
 use super::effects::{binomial, mean_intensity, move_by, shift_first, shift_own};
-use super::nested::thin_nested;
+use super::nested::{carry, thin_nested};
 use super::{FailTo, RecordedModel, Role};
 use crate::prom::{STALE_NAN, Sample, Series};
 use crate::promql::Track;
@@ -62,6 +62,8 @@ struct Scratch {
     out: Vec<u64>,
     /// The canary's interval counts before a latency fault moves them.
     drawn: Vec<u64>,
+    /// Per channel, the canary's increase before a fault moved it.
+    before: Vec<f64>,
 }
 
 /// The batch's trials, one lane each.
@@ -360,12 +362,20 @@ fn scrape(
     let affected = fault.map_or(0.0, |f| f.affected());
     if fault.is_some() {
         let span = (intensity, requests(scratch, false));
+        scratch.before.clone_from(&scratch.canary);
         shift_own(
             (&m.levels, faults),
             (t0, t),
             span,
             &mut trial.fault,
             &mut scratch.canary,
+        );
+        // The events nested in the ones the fault added or took away go with them.
+        carry(
+            (&m.nested, &m.per_parent),
+            &scratch.before,
+            &mut scratch.canary,
+            &mut trial.fault,
         );
     }
     for h in &m.histograms {
