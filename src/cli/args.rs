@@ -151,6 +151,10 @@ pub(super) enum Command {
         /// fault effects a recorded trial cannot carry (repeatable, one file per export).
         #[arg(long, value_name = "RECORDING")]
         baseline: Vec<PathBuf>,
+        /// With --baseline: the bootstrap's block length (default `1h`), as `plan simulate
+        /// --block`.
+        #[arg(long, requires = "baseline", value_parser = block_duration)]
+        block: Option<i64>,
     },
     /// Compile plans into NGINX, compose, Prometheus and Alertmanager files, a manifest and a
     /// runbook, under OUT/<plan name>/.

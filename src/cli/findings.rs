@@ -119,7 +119,7 @@ impl Batch {
                     let findings = locate(&source, file.spans.as_ref(), diags);
                     self.add(Some(&source), findings, color);
                     let plan_source = self.compiled[i].source.clone();
-                    self.add(Some(&plan_source), elsewhere, color);
+                    self.add_once(&plan_source, elsewhere, color);
                 }
                 Err(e) => {
                     let f = c.locate(vec![unreadable_named(&path, &e, Severity::Warning)]);
@@ -167,8 +167,46 @@ impl Batch {
         let color = color();
         self.add(Some(&source), findings, color);
         for (plan_source, there) in elsewhere {
-            self.add(Some(&plan_source), there, color);
+            self.add_once(&plan_source, there, color);
         }
+    }
+
+    /// Checks the built-in scenarios against each valid plan that names no scenario file
+    /// (what `plan simulate PLAN` reads then), for trials built from `basis`: only what
+    /// `extra` adds, the built-in file being checked with the project.
+    pub(super) fn builtin_scenarios(&mut self, (basis, extra): (Basis, &Extra<'_>)) {
+        let color = color();
+        let (source, file) = scenario::builtin();
+        let file = file.on(basis);
+        for i in 0..self.compiled.len() {
+            let c = &self.compiled[i];
+            let Some(lowered) = c
+                .plan
+                .as_ref()
+                .filter(|l| named_scenarios(c, &l.plan).is_none())
+            else {
+                continue;
+            };
+            let (Some(scenarios), _) = file.against(&lowered.plan, &|p| c.place(p)) else {
+                continue;
+            };
+            let (here, there) = extra(c, &scenarios);
+            let plan_source = c.source.clone();
+            let findings = locate(&source, file.spans.as_ref(), here);
+            self.add(Some(&source), findings, color);
+            self.add_once(&plan_source, there, color);
+        }
+    }
+
+    /// [`add`](Self::add), leaving out what is already there (a finding about a plan that
+    /// several scenario files lead to).
+    fn add_once(&mut self, source: &Source, findings: Vec<Located>, color: bool) {
+        let key = |f: &Located| (f.file.clone(), f.line, f.column, f.code, f.message.clone());
+        let new: Vec<Located> = findings
+            .into_iter()
+            .filter(|f| !self.findings.iter().any(|g| key(g) == key(f)))
+            .collect();
+        self.add(Some(source), new, color);
     }
 
     /// The human findings, closed by their count when there is any.

@@ -44,7 +44,13 @@ pub fn main() -> i32 {
             deny_warnings,
             scenarios,
             baseline,
-        } => validate::validate(&files, (&scenarios, &baseline), format, deny_warnings),
+            block,
+        } => validate::validate(
+            &files,
+            (&scenarios, &baseline, block),
+            format,
+            deny_warnings,
+        ),
         Command::Render {
             files,
             out,

@@ -13,16 +13,17 @@ use std::io::Write;
 use std::path::PathBuf;
 
 /// `scenarios`: scenario files checked against every plan (beside those the plans name);
-/// `baseline`: the recording they are read for, as `plan simulate --baseline` reads them.
+/// `baseline`: the recording they are read for, as `plan simulate --baseline` reads them,
+/// in blocks of `block_ms` (`--block`).
 pub(super) fn validate(
     files: &[PathBuf],
-    (scenarios, baseline): (&[PathBuf], &[PathBuf]),
+    (scenarios, baseline, block_ms): (&[PathBuf], &[PathBuf], Option<i64>),
     format: Format,
     deny_warnings: bool,
 ) -> Result<(), Error> {
     let mut b = Batch::plans(files, deny_warnings);
     let recording = recording(baseline)?;
-    let baseline = recording.as_ref().map(|r| Baseline::of(r, None));
+    let baseline = recording.as_ref().map(|r| Baseline::of(r, block_ms));
     let basis = baseline.map_or(Basis::Synthetic, Baseline::basis);
     // On a recording: what the plan cannot read from it (at the plan), and the fault
     // effects a recorded trial cannot carry (at their lines).
@@ -42,7 +43,16 @@ pub(super) fn validate(
     for path in scenarios {
         b.scenario_file(path, (basis, extra));
     }
-    b.named_scenario_files(scenarios, (basis, extra));
+    // `plan simulate PLAN --baseline RECORDING` reads the plan's own scenario file (or the
+    // built-in one) only when no `--scenarios` file takes its place.
+    if scenarios.is_empty() {
+        b.named_scenario_files(scenarios, (basis, extra));
+        if baseline.is_some() {
+            b.builtin_scenarios((basis, extra));
+        }
+    } else {
+        b.named_scenario_files(scenarios, (Basis::Synthetic, &|_, _| Default::default()));
+    }
     match format {
         Format::Json => {
             let mut out = serde_json::to_string_pretty(&b.findings).unwrap_or_else(|_| "[]".into());

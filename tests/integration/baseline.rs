@@ -202,7 +202,10 @@ fn what_a_recording_cannot_give_is_refused() {
 /// `plan validate --baseline` reads scenario files as `plan simulate --baseline` does: a
 /// file that states no request rate is valid on a recording of requests (and not without
 /// one), and what the recording cannot give or carry is named as the simulation names
-/// it: a metric no recorded series gives (at the plan), a fault effect (at its line).
+/// it: a metric no recorded series gives (at the plan, once), a fault effect (at its
+/// line); without `--scenarios`, the scenarios the simulation would read (the built-in
+/// ones here). A plan's own scenario file is read on the recording only when no
+/// `--scenarios` file takes its place.
 #[test]
 fn validate_reads_scenario_files_for_a_recording_as_simulate_does() {
     let dir = temp_dir("baseline-validate");
@@ -255,6 +258,45 @@ fn validate_reads_scenario_files_for_a_recording_as_simulate_does() {
         "{}",
         out.stderr
     );
+    // Without a scenario file, a plan that names none is checked on the built-in
+    // scenarios, as `plan simulate PLAN --baseline` runs them; with two, a finding at
+    // the plan is given once.
+    let out = plan()
+        .args(["validate", &rated, "--baseline"])
+        .arg(&up_only)
+        .expect(1);
+    assert!(
+        out.stderr
+            .contains("rated.yaml:1:1: error[recording-series]"),
+        "{}",
+        out.stderr
+    );
+    let again = write(&dir, "again.yaml", "scenarios:\n  - name: healthy\n")
+        .display()
+        .to_string();
+    let out = plan()
+        .args(["validate", &rated, "--baseline"])
+        .arg(&up_only)
+        .args(["--scenarios", &sc, &again])
+        .expect(1);
+    assert_eq!(
+        out.stderr.matches("error[recording-series]").count(),
+        1,
+        "{}",
+        out.stderr
+    );
+    plan()
+        .args([
+            "validate",
+            &rated,
+            "--baseline",
+            &rec,
+            "--block",
+            "10m",
+            "--scenarios",
+            &sc,
+        ])
+        .expect(0);
     let gauges = write(&dir, "gauges.yaml", GAUGE_PLAN).display().to_string();
     let gauge_rec = write(&dir, "gauges.csv", &gauge_recording(21))
         .display()
@@ -276,6 +318,38 @@ fn validate_reads_scenario_files_for_a_recording_as_simulate_does() {
         "{}",
         out.stderr
     );
+    // A plan's own file, with an effect a recording cannot carry: an error when it is
+    // what the simulation would read, not when `--scenarios` takes its place.
+    write(
+        &dir,
+        "named.yaml",
+        "baseline:\n  metrics:\n    queue_depth: { mean: 10, noise: 2 }\n    jobs_per_second: { mean: 2, noise: 0.1 }\n\
+         scenarios:\n  - name: jobs\n    fault: { kind: step, onset: 10m, metrics: { jobs_per_second: 1 } }\n",
+    );
+    let naming = write(
+        &dir,
+        "naming.yaml",
+        &format!("{GAUGE_PLAN}simulation: {{ scenarios: named.yaml }}\n"),
+    )
+    .display()
+    .to_string();
+    plan().args(["validate", &naming]).expect(0);
+    let out = plan()
+        .args(["validate", &naming, "--baseline", &gauge_rec])
+        .expect(1);
+    assert!(
+        out.stderr.contains("named.yaml:7:")
+            && out
+                .stderr
+                .contains("error[unrecorded-effect]: scenario `jobs` moves `jobs_per_second`"),
+        "{}",
+        out.stderr
+    );
+    let fine = write(&dir, "fine.yaml", "scenarios:\n  - name: healthy\n");
+    plan()
+        .args(["validate", &naming, "--baseline", &gauge_rec, "--scenarios"])
+        .arg(&fine)
+        .expect(0);
     // Read for synthetic trials, the same file lacks the models the recording gives.
     let out = plan()
         .args(["validate", &gauges, "--scenarios"])
@@ -990,9 +1064,14 @@ fn an_of_counters_share_moves_on_a_recording() {
         &GAUGE_PLAN.replace(
             "rollback_conditions:\n",
             &format!(
-                "  completion:\n{}    bad: low\n  all_complete:\n{}    bad: high\n\
+                "  completion:\n{}    bad: low\n  all_complete:\n{}    bad: high\n  half_done:\n{}    bad: low\n  \
+                 checked:\n    query: >-\n      sum(rate(tasks_checked_total{{service=\"$service\",track=\"$track\"}}[$window]))\n      \
+                 / sum(rate(tasks_done_total{{service=\"$service\",track=\"$track\"}}[$window]))\n    unit: ratio\n    bad: low\n\
                  rollback_conditions:\n  - {{ metric: completion, threshold: 80%, duration: 1m }}\n  \
-                 - {{ metric: all_complete, threshold: 99.9%, duration: 1m }}\n",
+                 - {{ metric: all_complete, threshold: 99.9%, duration: 1m }}\n  \
+                 - {{ metric: half_done, threshold: 60%, duration: 1m }}\n  \
+                 - {{ metric: checked, threshold: 10%, duration: 1m }}\n",
+                ratio("$window"),
                 ratio("$window"),
                 ratio("$window")
             ),
@@ -1000,9 +1079,11 @@ fn an_of_counters_share_moves_on_a_recording() {
     )
     .display()
     .to_string();
-    // Each scrape's tasks, 97% of them done (a stream of their own), after its `up`.
+    // Each scrape's tasks, 97% of them done (a stream of their own), half the done ones
+    // checked (another), after its `up`.
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(77);
-    let (mut tasks, mut done, mut first) = (0u64, 0u64, true);
+    let mut checks = Xoshiro256PlusPlus::seed_from_u64(78);
+    let (mut tasks, mut done, mut checked, mut first) = (0u64, 0u64, 0u64, true);
     let mut rec = String::new();
     for line in gauge_recording(23).lines() {
         writeln!(rec, "{line}").unwrap();
@@ -1010,11 +1091,14 @@ fn an_of_counters_share_moves_on_a_recording() {
             if !first {
                 let n = Poisson::new(300.0).unwrap().sample(&mut rng) as u64;
                 tasks += n;
-                done += Binomial::new(n, 0.97).unwrap().sample(&mut rng);
+                let d = Binomial::new(n, 0.97).unwrap().sample(&mut rng);
+                done += d;
+                checked += Binomial::new(d, 0.5).unwrap().sample(&mut checks);
             }
             first = false;
             writeln!(rec, "{t},tasks_total,,{tasks}").unwrap();
             writeln!(rec, "{t},tasks_done_total,,{done}").unwrap();
+            writeln!(rec, "{t},tasks_checked_total,,{checked}").unwrap();
         }
     }
     let rec = write(&dir, "recording.csv", &rec).display().to_string();
@@ -1024,6 +1108,7 @@ fn an_of_counters_share_moves_on_a_recording() {
     jobs_total: { counter: { per_request: 0.1 } }
     tasks_total: { counter: { per_request: 1 } }
     tasks_done_total: { counter: { of: tasks_total, share: 97% } }
+    tasks_checked_total: { counter: { of: tasks_done_total, share: 50% } }
 ";
     let sc = write(
         &dir,
@@ -1075,6 +1160,75 @@ fn an_of_counters_share_moves_on_a_recording() {
             scenario(&r, name)
         );
     }
+    // Twice the tasks and a share moved with them, in either order of the fault's keys:
+    // the share is of the tasks the canary then has. Cut to 50%, the ratio falls to 50%
+    // (under the 60% rule; a share cut before the added tasks brought their 97% would
+    // leave some 73%); raised to 100%, it reaches 100% (topped up before the added tasks
+    // brought theirs, some 98.5%).
+    let both = |order: [&str; 2], share: &str| {
+        let [a, b] = order.map(|k| match k {
+            "tasks" => "tasks_total: { per_request: 2 }".to_string(),
+            _ => format!("tasks_done_total: {{ share: {share} }}"),
+        });
+        format!("    fault: {{ kind: step, onset: 10m, series: {{ {a}, {b} }} }}\n")
+    };
+    let mut text = format!("trials: 200\n{models}scenarios:\n");
+    for (share, rule) in [("50%", "half_done"), ("100%", "all_complete")] {
+        for order in [["tasks", "done"], ["done", "tasks"]] {
+            write!(
+                text,
+                "  - name: {rule}-{}-first\n{}",
+                order[0],
+                both(order, share)
+            )
+            .unwrap();
+        }
+    }
+    let both_file = write(&dir, "both.yaml", &text).display().to_string();
+    // Without the 80% rule, which a ratio of 73% would fire too.
+    let plan_text = std::fs::read_to_string(&plan_file).unwrap();
+    let two_rules = write(
+        &dir,
+        "two-rules.yaml",
+        &plan_text.replace(
+            "  - { metric: completion, threshold: 80%, duration: 1m }\n",
+            "",
+        ),
+    )
+    .display()
+    .to_string();
+    let r = json(&[&two_rules, "--scenarios", &both_file, "--baseline", &rec]);
+    for rule in ["half_done", "all_complete"] {
+        for first in ["tasks", "done"] {
+            let name = format!("{rule}-{first}-first");
+            let s = scenario(&r, &name);
+            assert_eq!(rate(&r, &name, "caught").0, 1.0, "{name}: {s}");
+            assert!(
+                s["by_rule"][rule]["caught"]["count"].as_f64() > Some(0.0),
+                "{name}: {s}"
+            );
+        }
+    }
+    // Two shares, one counter's nested in the other's: refused, naming both.
+    let chained = write(
+        &dir,
+        "chained.yaml",
+        &format!(
+            "{models}scenarios:\n  - name: chained\n    fault:\n      kind: step\n      onset: 10m\n      series: {{ tasks_done_total: {{ share: 50% }}, tasks_checked_total: {{ share: 10% }} }}\n"
+        ),
+    );
+    let out = plan()
+        .args(["simulate", &plan_file, "--baseline", &rec, "--scenarios"])
+        .arg(&chained)
+        .expect(1);
+    assert!(
+        out.stderr.contains("chained.yaml:13:")
+            && out.stderr.contains(
+                "moves `tasks_checked_total`'s `share` and `tasks_done_total`'s, and `tasks_checked_total` counts some of `tasks_done_total`'s events"
+            ),
+        "{}",
+        out.stderr
+    );
 }
 
 /// `plan tune --baseline`: every setting is judged on the recorded trials `plan simulate

@@ -456,7 +456,7 @@ impl Levels {
                             "scenario `{}` moves `{name}`, but {why}: a trial built from a recording moves a custom metric only where its query reads one recorded gauge directly (the selector, or `sum`, `avg`, `min` or `max` of it), whose level it shifts; {can_move}",
                             s.name
                         ),
-                        hint: "move the raw series the query reads instead, modelled under `baseline.series` (a gauge's `mean`, a `per_request` counter's events per request, in the fault's `series`), or run this scenario without --baseline".into(),
+                        hint: "move the raw series the query reads instead, modelled under `baseline.series` (a gauge's `mean`, a `per_request` counter's events per request, an `of` counter's `share`, in the fault's `series`), or run this scenario without --baseline".into(),
                     });
                 }
             }
@@ -464,7 +464,7 @@ impl Levels {
                 let model = &scenarios.baseline.series[e.series];
                 let name = &model.name;
                 let at = |param: &str| format!("series/{}/{param}", pointer::escape(name));
-                let hint = "run this scenario without --baseline, or move what the recording has a level for: a gauge's `mean`, a `per_request` counter's events per request";
+                let hint = "run this scenario without --baseline, or move what the recording has a level for: a gauge's `mean`, a `per_request` counter's events per request, an `of` counter's `share`";
                 let mut refuse = |param: &str, why: String| {
                     out.push(Refused {
                         scenario: i,
@@ -507,6 +507,15 @@ impl Levels {
             }
         }
         out
+    }
+
+    /// The channels a `share` effect on series model `series` moves (none when it moves
+    /// nothing here).
+    pub(super) fn share_channels(&self, series: usize) -> Vec<usize> {
+        match self.series.get(series) {
+            Some(SeriesLevel::Share(Ok(s))) => s.children.iter().map(|e| e.0).collect(),
+            _ => Vec::new(),
+        }
     }
 
     /// Whether `fault` moves any of the canary's own gauges or counters here.
@@ -571,6 +580,7 @@ fn shift_gauges(levels: &Levels, fault: &Fault, intensity: f64, canary: &mut [f6
 /// channel, a gauge's value at `t` or a counter's increase over the span (NaN: no sample);
 /// `span` the fault's mean intensity over the span and the canary's requests in it. Only a
 /// counter of events per request moved up or down draws (from `rng`, the fault's stream).
+/// An `of` counter's share moves after, in [`shift_shares`].
 pub(super) fn shift_own(
     (levels, faults): (&Levels, &dyn Faults),
     (t0, t): (i64, i64),
@@ -597,11 +607,6 @@ pub(super) fn shift_own(
         }
     }
     for e in &fault.series {
-        if let (Some(level), Some(SeriesLevel::Share(Ok(of)))) =
-            (e.share, levels.series.get(e.series))
-        {
-            shift_share(of, s * (level - of.share), rng, canary);
-        }
         let (Some(level), Some(SeriesLevel::PerRequest(Ok((per, h))))) =
             (e.per_request, levels.series.get(e.series))
         else {
@@ -621,6 +626,31 @@ pub(super) fn shift_own(
                 }
                 (false, _) => k * ratio,
             };
+        }
+    }
+}
+
+/// Moves the canary's `of` counters' shares of their parents' events over a scrape span
+/// (`canary` per channel: the span's increases, NaN: no sample), the fault at the span's
+/// mean intensity `span_intensity`. It comes after the events per request have moved and
+/// the events nested in them with them, so that a share is of the parent events the canary
+/// then has.
+pub(super) fn shift_shares(
+    (levels, faults): (&Levels, &dyn Faults),
+    span_intensity: f64,
+    rng: &mut Xoshiro256PlusPlus,
+    canary: &mut [f64],
+) {
+    let Some(fault) = faults.fault() else { return };
+    let s = span_intensity * fault.affected();
+    if s <= 0.0 {
+        return;
+    }
+    for e in &fault.series {
+        if let (Some(level), Some(SeriesLevel::Share(Ok(of)))) =
+            (e.share, levels.series.get(e.series))
+        {
+            shift_share(of, s * (level - of.share), rng, canary);
         }
     }
 }

@@ -244,6 +244,37 @@ pub(crate) fn unsupported(
     scenarios: &Scenarios,
 ) -> Vec<Refused> {
     let mut out = model.levels.refused(plan, scenarios);
+    // Two shares moved where one counter's events nest in the other's: the inner one
+    // would be moved on parent events the outer move has not reached yet.
+    for (i, s) in scenarios.scenarios.iter().enumerate() {
+        let Some(f) = &s.fault else { continue };
+        let moved: Vec<(usize, Vec<usize>)> = f
+            .series
+            .iter()
+            .filter(|e| e.share.is_some())
+            .map(|e| (e.series, model.levels.share_channels(e.series)))
+            .collect();
+        for (inner, channels) in &moved {
+            let outer = moved.iter().find(|(o, outer)| {
+                o != inner
+                    && channels
+                        .iter()
+                        .any(|&c| nested::within(&model.nested, c, outer))
+            });
+            let Some((o, _)) = outer else { continue };
+            let models = &scenarios.baseline.series;
+            let (name, outer) = (&models[*inner].name, &models[*o].name);
+            out.push(effects::Refused {
+                scenario: i,
+                key: format!("series/{}/share", crate::pointer::escape(name)),
+                message: format!(
+                    "scenario `{}` moves `{name}`'s `share` and `{outer}`'s, and `{name}` counts some of `{outer}`'s events: a trial built from a recording cannot yet move both shares at once",
+                    s.name
+                ),
+                hint: format!("run this scenario without --baseline, or move one of the two shares (a move of `{outer}`'s carries to the events nested in it)"),
+            });
+        }
+    }
     // Failures move from answered requests to their `code="500"` series: without a
     // `code` label there is nowhere to move them, and the fault would do nothing.
     if model.failures_to.iter().all(Option::is_none) {

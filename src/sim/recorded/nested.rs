@@ -268,6 +268,16 @@ pub(super) fn thin_nested(
     }
 }
 
+/// Whether channel `c`'s events are some of those of a channel in `outer`, directly or
+/// through other nested counters.
+pub(super) fn within(nested: &[Nested], c: usize, outer: &[usize]) -> bool {
+    nested
+        .iter()
+        .filter(|n| n.child == c)
+        .flat_map(|n| &n.parent)
+        .any(|&p| outer.contains(&p) || within(nested, p, outer))
+}
+
 /// Carries a fault's move of the canary's events in a scrape span to the events nested in
 /// them, nesting by nesting (parents first, so a grandchild follows its moved parent):
 /// `before` and `canary` per channel, the span's increases before and after the fault

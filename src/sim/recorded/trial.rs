@@ -3,7 +3,7 @@
 //! queries, with the same interface as the synthetic lanes so that [`crate::sim::batch`]
 //! runs both alike.
 
-use super::effects::{binomial, mean_intensity, move_by, shift_first, shift_own};
+use super::effects::{binomial, mean_intensity, move_by, shift_first, shift_own, shift_shares};
 use super::nested::{carry, thin_nested};
 use super::{FailTo, RecordedModel, Role};
 use crate::prom::{STALE_NAN, Sample, Series};
@@ -370,7 +370,21 @@ fn scrape(
             &mut trial.fault,
             &mut scratch.canary,
         );
-        // The events nested in the ones the fault added or took away go with them.
+        // The events nested in the ones the fault added or took away go with them; then
+        // the shares of what the canary now has, and what nests in those.
+        carry(
+            (&m.nested, &m.per_parent),
+            &scratch.before,
+            &mut scratch.canary,
+            &mut trial.fault,
+        );
+        scratch.before.clone_from(&scratch.canary);
+        shift_shares(
+            (&m.levels, faults),
+            intensity,
+            &mut trial.fault,
+            &mut scratch.canary,
+        );
         carry(
             (&m.nested, &m.per_parent),
             &scratch.before,
