@@ -3,7 +3,7 @@
 //! must give the synthetic run's rates; a daily cycle in the recording must reach the
 //! trials at its time of day; what a recording cannot give is refused, naming it.
 
-use crate::support::{plan, scenario, simulate_json as json, temp_dir, write};
+use crate::support::{Done, plan, scenario, simulate_json as json, temp_dir, write};
 use rand::SeedableRng;
 use rand::rngs::Xoshiro256PlusPlus;
 use rand_distr::{Binomial, Distribution, Poisson};
@@ -301,11 +301,7 @@ fn validate_reads_scenario_files_for_a_recording_as_simulate_does() {
     let gauge_rec = write(&dir, "gauges.csv", &gauge_recording(21))
         .display()
         .to_string();
-    let refused = write(
-        &dir,
-        "refused.yaml",
-        "scenarios:\n  - name: jobs\n    fault:\n      kind: step\n      onset: 10m\n      metrics: { jobs_per_second: 1 }\n",
-    );
+    let refused = write(&dir, "refused.yaml", JOBS_MOVED);
     let out = plan()
         .args(["validate", &gauges, "--baseline", &gauge_rec, "--scenarios"])
         .arg(&refused)
@@ -838,6 +834,20 @@ rollback_conditions:
   - { metric: jobs_per_second, threshold: 0.1, duration: 1m }
 ";
 
+/// `plan simulate PLAN --baseline RECORDING` on the scenarios `text` written to `name` in
+/// `dir`: refused (exit 1).
+fn refused(dir: &Path, (plan_file, rec): (&str, &str), (name, text): (&str, &str)) -> Done {
+    let file = write(dir, name, text);
+    plan()
+        .args(["simulate", plan_file, "--baseline", rec, "--scenarios"])
+        .arg(&file)
+        .expect(1)
+}
+
+/// A fault moving [`GAUGE_PLAN`]'s `jobs_per_second`, read through a counter's rate: no
+/// recorded trial can carry it.
+const JOBS_MOVED: &str = "scenarios:\n  - name: jobs\n    fault:\n      kind: step\n      onset: 10m\n      metrics: { jobs_per_second: 1 }\n";
+
 /// Two days of 15s scrapes of one instance: 20 req/s (0.1% failing), memory at half its
 /// 1 GB limit give or take 0.4%, CPU busy 0.28 to 0.32 of a second per second, a queue
 /// of 7 to 13 jobs and 2 jobs done a second.
@@ -943,15 +953,7 @@ scenarios:
         "{}",
         scenario(&r, "cpu-under")
     );
-    let refused = write(
-        &dir,
-        "refused.yaml",
-        "scenarios:\n  - name: jobs\n    fault:\n      kind: step\n      onset: 10m\n      metrics: { jobs_per_second: 1 }\n",
-    );
-    let out = plan()
-        .args(["simulate", &plan_file, "--baseline", &rec, "--scenarios"])
-        .arg(&refused)
-        .expect(1);
+    let out = refused(&dir, (&plan_file, &rec), ("refused.yaml", JOBS_MOVED));
     assert!(
         out.stderr.contains("refused.yaml:6:")
             && out
@@ -1019,17 +1021,16 @@ fn series_effects_move_recorded_gauges_and_events_per_request() {
         "{}",
         scenario(&r, "more-jobs")
     );
-    let refused = write(
+    let out = refused(
         &dir,
-        "refused.yaml",
-        &format!(
-            "{models}scenarios:\n  - name: failing\n    fault:\n      kind: step\n      onset: 10m\n      series: {{ failed_jobs_total: {{ share: 50% }} }}\n"
+        (&plan_file, &rec),
+        (
+            "refused.yaml",
+            &format!(
+                "{models}scenarios:\n  - name: failing\n    fault:\n      kind: step\n      onset: 10m\n      series: {{ failed_jobs_total: {{ share: 50% }} }}\n"
+            ),
         ),
     );
-    let out = plan()
-        .args(["simulate", &plan_file, "--baseline", &rec, "--scenarios"])
-        .arg(&refused)
-        .expect(1);
     assert!(
         out.stderr.contains("refused.yaml:11:")
             && out.stderr.contains("moves `failed_jobs_total`'s `share`")
@@ -1210,17 +1211,16 @@ fn an_of_counters_share_moves_on_a_recording() {
         }
     }
     // Two shares, one counter's nested in the other's: refused, naming both.
-    let chained = write(
+    let out = refused(
         &dir,
-        "chained.yaml",
-        &format!(
-            "{models}scenarios:\n  - name: chained\n    fault:\n      kind: step\n      onset: 10m\n      series: {{ tasks_done_total: {{ share: 50% }}, tasks_checked_total: {{ share: 10% }} }}\n"
+        (&plan_file, &rec),
+        (
+            "chained.yaml",
+            &format!(
+                "{models}scenarios:\n  - name: chained\n    fault:\n      kind: step\n      onset: 10m\n      series: {{ tasks_done_total: {{ share: 50% }}, tasks_checked_total: {{ share: 10% }} }}\n"
+            ),
         ),
     );
-    let out = plan()
-        .args(["simulate", &plan_file, "--baseline", &rec, "--scenarios"])
-        .arg(&chained)
-        .expect(1);
     assert!(
         out.stderr.contains("chained.yaml:13:")
             && out.stderr.contains(

@@ -258,6 +258,24 @@ fn mean_share(m: &RecordedModel<'_>, schedule: &Schedule, (t0, t1): (i64, i64)) 
     sum / (t1 - t0) as f64
 }
 
+/// Moves the canary's span increases with `shift`, then the events nested in those it
+/// moved ([`carry`]).
+fn move_carrying(
+    m: &RecordedModel<'_>,
+    scratch: &mut Scratch,
+    rng: &mut Xoshiro256PlusPlus,
+    shift: impl FnOnce(&mut Xoshiro256PlusPlus, &mut [f64]),
+) {
+    scratch.before.clone_from(&scratch.canary);
+    shift(rng, &mut scratch.canary);
+    carry(
+        (&m.nested, &m.per_parent),
+        &scratch.before,
+        &mut scratch.canary,
+        rng,
+    );
+}
+
 /// Writes trial's next scrape.
 fn scrape(
     m: &RecordedModel<'_>,
@@ -362,35 +380,15 @@ fn scrape(
     let affected = fault.map_or(0.0, |f| f.affected());
     if fault.is_some() {
         let span = (intensity, requests(scratch, false));
-        scratch.before.clone_from(&scratch.canary);
-        shift_own(
-            (&m.levels, faults),
-            (t0, t),
-            span,
-            &mut trial.fault,
-            &mut scratch.canary,
-        );
-        // The events nested in the ones the fault added or took away go with them; then
-        // the shares of what the canary now has, and what nests in those.
-        carry(
-            (&m.nested, &m.per_parent),
-            &scratch.before,
-            &mut scratch.canary,
-            &mut trial.fault,
-        );
-        scratch.before.clone_from(&scratch.canary);
-        shift_shares(
-            (&m.levels, faults),
-            intensity,
-            &mut trial.fault,
-            &mut scratch.canary,
-        );
-        carry(
-            (&m.nested, &m.per_parent),
-            &scratch.before,
-            &mut scratch.canary,
-            &mut trial.fault,
-        );
+        // Events per request, then shares of the parent events the canary then has; each
+        // time, the events nested in those moved go with them.
+        let rng = &mut trial.fault;
+        move_carrying(m, scratch, rng, |rng, canary| {
+            shift_own((&m.levels, faults), (t0, t), span, rng, canary)
+        });
+        move_carrying(m, scratch, rng, |rng, canary| {
+            shift_shares((&m.levels, faults), intensity, rng, canary)
+        });
     }
     for h in &m.histograms {
         let inc = |c: usize| rec.series[m.channels[c].rec].values[service];
