@@ -435,6 +435,62 @@ fn a_recorded_split_value_is_created_on_the_canary_by_its_first_event() {
     assert!(0.2 < p && p < 0.9, "{}", scenario(&born, "healthy"));
 }
 
+/// A fault's `split` on a recording moves the canary's events between the values: the
+/// recording's feedback is 8% bug reports (20 a second), a rule rolls back on a bug share
+/// over 20% for a minute, and a fault giving bug reports half the feedback from 10m is
+/// caught at the second evaluation after the onset (the first reads a window half moved,
+/// about 29%, and the rule's minute runs from there): 120 s. The healthy 8% is some ten
+/// standard deviations under 20% over a 2-minute window at 20% (480 events), and never
+/// rolls back.
+#[test]
+fn a_recorded_split_moves_between_its_values() {
+    let dir = temp_dir("baseline-split-moved");
+    let plan_file = write(
+        &dir,
+        "plan.yaml",
+        &PLAN.replace(
+            "rollback_conditions:\n  - { metric: error_rate, threshold: 2%, duration: 1m }\n",
+            "metrics:\n  bug_share:\n    query: >-\n      sum(rate(feedback_total{service=\"$service\",track=\"$track\",type=\"bug\"}[$window]))\n      \
+             / sum(rate(feedback_total{service=\"$service\",track=\"$track\"}[$window]))\n    \
+             unit: ratio\n    bad: high\nrollback_conditions:\n  - { metric: bug_share, threshold: 20%, duration: 1m }\n",
+        ),
+    )
+    .display()
+    .to_string();
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(41);
+    let (mut bugs, mut other, mut first) = (0u64, 0u64, true);
+    let mut rec = String::new();
+    for line in recording(48, 4, |_| 20.0, |_| 0.0).lines() {
+        writeln!(rec, "{line}").unwrap();
+        if let Some(t) = line.strip_suffix(",up,,1") {
+            if !first {
+                let n = Poisson::new(300.0).unwrap().sample(&mut rng) as u64;
+                let b = Binomial::new(n, 0.08).unwrap().sample(&mut rng);
+                bugs += b;
+                other += n - b;
+            }
+            first = false;
+            writeln!(rec, "{t},feedback_total,type=bug,{bugs}").unwrap();
+            writeln!(rec, "{t},feedback_total,type=other,{other}").unwrap();
+        }
+    }
+    let rec = write(&dir, "recording.csv", &rec).display().to_string();
+    let sc = write(
+        &dir,
+        "scenarios.yaml",
+        "trials: 200\nbaseline:\n  series:\n    feedback_total: { counter: { per_request: 1 }, split: { type: { bug: 8%, other: 92% } } }\n\
+         scenarios:\n  - name: healthy\n  - name: bugs\n    \
+         fault: { kind: step, onset: 10m, series: { feedback_total: { split: { type: { bug: 50%, other: 50% } } } } }\n",
+    )
+    .display()
+    .to_string();
+    let r = json(&[&plan_file, "--scenarios", &sc, "--baseline", &rec]);
+    assert_eq!(rate(&r, "healthy", "false_rollback").0, 0.0, "{r:#}");
+    let s = scenario(&r, "bugs");
+    assert_eq!(rate(&r, "bugs", "caught").0, 1.0, "{s}");
+    assert_eq!(s["time_to_catch_seconds"]["median"], 120.0, "{s}");
+}
+
 /// The same seed gives the same bytes at any thread count.
 #[test]
 fn a_recorded_run_does_not_depend_on_the_thread_count() {

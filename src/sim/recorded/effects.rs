@@ -44,11 +44,14 @@
 //!   higher gives each of the canary's parent events in the span that has none one with
 //!   the difference over `1 - h` ([`shift_share`]).
 //!
+//! - **A split.** A `series` effect's `split` moves each value's share of the counter's
+//!   events from the recording's toward the fault's: the values that lose keep each event
+//!   with the ratio of the shares, and give the rest to those that gain ([`shift_split`]).
+//!
 //! The events nested in those a fault moves go with them ([`super::nested::carry`]).
 //!
 //! What has no clear meaning on a recording is refused ([`Levels::refused`]), naming the
-//! effect: a custom metric read through a counter or a ratio, a split, a histogram's
-//! buckets.
+//! effect: a custom metric read through a counter or a ratio, a histogram's buckets.
 
 use super::channel::{Channel, Role};
 use crate::check::{Builtin, CheckedPlan, REQUESTS};
@@ -172,6 +175,15 @@ pub(super) struct Levels {
     custom: Vec<Result<GaugeLevel, String>>,
     /// Per series model (`baseline.series`): what its effect moves on a recording.
     series: Vec<SeriesLevel>,
+    /// Per series model: its split's values on a recording (None: no split).
+    splits: Vec<Option<Result<SplitLevel, String>>>,
+}
+
+/// A counter's split on a recording: per value, in the split's order, its channel and
+/// its share of the counter's events over the recording.
+#[derive(Debug, Clone, PartialEq)]
+struct SplitLevel {
+    values: Vec<(usize, f64)>,
 }
 
 /// A counter's channel, its events per request (or per parent event) in the recording,
@@ -235,6 +247,7 @@ impl Levels {
         templates: &[Series],
     ) -> Levels {
         let values = |c: usize| rec.series[channels[c].rec].values.iter().copied();
+        let values_sum = |c: usize| values(c).filter(|v| !v.is_nan()).sum::<f64>();
         let counter = |c: usize| rec.series[channels[c].rec].counter;
         let program = |expr: &MetricExpr| engine::program(&expr.promql(Some(Track::Canary))).ok();
         // The channels whose canary series `sel` selects.
@@ -418,6 +431,54 @@ impl Levels {
                 }
             };
             levels.series.push(level);
+            levels.splits.push(model.split.as_ref().map(|split| {
+                let mut values = Vec::with_capacity(split.values.len());
+                for v in &split.values {
+                    let of_value: Vec<usize> = named
+                        .iter()
+                        .copied()
+                        .filter(|&c| {
+                            let labels = &rec.series[channels[c].rec].labels;
+                            labels.iter().any(|(k, x)| *k == split.label && x == v)
+                        })
+                        .collect();
+                    match of_value[..] {
+                        [c] if channels[c].role == (Role::Traffic { whole: true }) => {
+                            values.push((c, values_sum(c)))
+                        }
+                        [_] => {
+                            return Err(format!(
+                                "`{}{{{}=\"{v}\"}}` is not a counter of whole events in the recording",
+                                model.name, split.label
+                            ));
+                        }
+                        [] => {
+                            return Err(format!(
+                                "the recording has no counter `{}{{{}=\"{v}\"}}`",
+                                model.name, split.label
+                            ));
+                        }
+                        _ => {
+                            return Err(format!(
+                                "the recording has {} series of `{}{{{}=\"{v}\"}}` (other labels apart), and which of their events the fault would give another value is not recorded",
+                                of_value.len(),
+                                model.name,
+                                split.label
+                            ));
+                        }
+                    }
+                }
+                let total: f64 = values.iter().map(|v| v.1).sum();
+                if total <= 0.0 {
+                    return Err(format!(
+                        "the recording has no `{}` event, so no split to move",
+                        model.name
+                    ));
+                }
+                Ok(SplitLevel {
+                    values: values.into_iter().map(|(c, n)| (c, n / total)).collect(),
+                })
+            }));
         }
         levels
     }
@@ -487,14 +548,8 @@ impl Levels {
                     );
                     continue;
                 }
-                if e.split.is_some() {
-                    let label = model.split.as_ref().map_or("", |s| s.label.as_str());
-                    refuse(
-                        "split",
-                        format!(
-                            "the recording's events carry their own `{label}` values, and which of them the fault would give another is not recorded"
-                        ),
-                    );
+                if let (Some(_), Some(Some(Err(why)))) = (&e.split, self.splits.get(e.series)) {
+                    refuse("split", why.clone());
                 }
                 match (&self.series[e.series], e.mean, e.per_request, e.share) {
                     (SeriesLevel::Gauge(Err(why)), Some(_), _, _) => refuse("mean", why.clone()),
@@ -652,6 +707,59 @@ pub(super) fn shift_shares(
         {
             shift_share(of, s * (level - of.share), rng, canary);
         }
+        if let (Some(to), Some(Some(Ok(split)))) = (&e.split, levels.splits.get(e.series)) {
+            shift_split(split, to, s, rng, canary);
+        }
+    }
+}
+
+/// Moves a counter's split on the canary over a scrape span (`canary` per channel: the
+/// span's increases, NaN: no sample) from the recording's shares `h` toward the fault's
+/// `to` by `s` (intensity times the affected share): each value's share becomes `h + s ·
+/// (to - h)`. A value whose share falls keeps each of its events with the ratio of the
+/// two; the events it gives up go to the values whose share rises, in proportion to the
+/// rise (a multinomial, as sequential binomials). An event of value `u` then ends in `v`
+/// with the moved share of `v`, whatever `u`: the law of a split drawn at the moved shares.
+/// A span where some value has no sample is left as it is.
+fn shift_split(
+    split: &SplitLevel,
+    to: &[f64],
+    s: f64,
+    rng: &mut Xoshiro256PlusPlus,
+    canary: &mut [f64],
+) {
+    if split.values.iter().any(|&(c, _)| canary[c].is_nan()) {
+        return;
+    }
+    let moved = |i: usize, h: f64| h + s * (to.get(i).copied().unwrap_or(h) - h);
+    let gainers: Vec<(usize, f64)> = (split.values.iter().enumerate())
+        .map(|(i, &(c, h))| (c, moved(i, h) - h))
+        .filter(|&(_, up)| up > 0.0)
+        .collect();
+    if gainers.is_empty() {
+        return;
+    }
+    let mut pool = 0u64;
+    for (i, &(c, h)) in split.values.iter().enumerate() {
+        let m = moved(i, h);
+        if m < h {
+            let k = canary[c] as u64;
+            let kept = binomial(rng, k, m / h);
+            pool += k - kept;
+            canary[c] = kept as f64;
+        }
+    }
+    let mut rise: f64 = gainers.iter().map(|g| g.1).sum();
+    for (j, &(c, up)) in gainers.iter().enumerate() {
+        // The last value that rises takes what is left.
+        let n = if j + 1 == gainers.len() {
+            pool
+        } else {
+            binomial(rng, pool, (up / rise).min(1.0))
+        };
+        rise -= up;
+        pool -= n;
+        canary[c] += n as f64;
     }
 }
 
@@ -828,6 +936,7 @@ mod tests {
                 Err("not one gauge".into()),
             ],
             series: Vec::new(),
+            splits: Vec::new(),
         };
         let fault = Fault {
             memory_usage: Some(0.9),
@@ -973,5 +1082,48 @@ mod tests {
         let mut v = [1000.0, f64::NAN, 170.0];
         shift_share(&of, 0.02, &mut rng, &mut v);
         assert!(v[1].is_nan() && v[2] >= 170.0);
+    }
+
+    /// A split moved on the canary: the values whose share falls keep each event with
+    /// the ratio of the shares, and what they give up goes to those whose share rises, in
+    /// proportion; the total is unchanged, and a span without some value's sample is
+    /// left alone.
+    #[test]
+    fn a_split_moves_events_between_its_values() {
+        // Recorded 50/30/20 in a span of 500/300/200; moved to 20/30/50.
+        let split = SplitLevel {
+            values: vec![(0, 0.5), (1, 0.3), (2, 0.2)],
+        };
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(3);
+        let (mut sums, d) = ([0.0; 3], 4_000.0);
+        for _ in 0..d as u64 {
+            let mut v = [500.0, 300.0, 200.0];
+            shift_split(&split, &[0.2, 0.3, 0.5], 1.0, &mut rng, &mut v);
+            assert_eq!(v.iter().sum::<f64>(), 1000.0);
+            assert_eq!(v[1], 300.0);
+            for (s, x) in sums.iter_mut().zip(v) {
+                *s += x;
+            }
+        }
+        // Binomial(500, 0.4) kept: standard error of the mean sqrt(120 / 4000).
+        assert!(
+            (sums[0] / d - 200.0).abs() < 5.0 * (120.0f64 / d).sqrt(),
+            "{sums:?}"
+        );
+        assert!(
+            (sums[2] / d - 500.0).abs() < 5.0 * (120.0f64 / d).sqrt(),
+            "{sums:?}"
+        );
+        // Half the way (a partial fault's share, or half the intensity): 35/30/35.
+        let mut half = 0.0;
+        for _ in 0..d as u64 {
+            let mut v = [500.0, 300.0, 200.0];
+            shift_split(&split, &[0.2, 0.3, 0.5], 0.5, &mut rng, &mut v);
+            half += v[2];
+        }
+        assert!((half / d - 350.0).abs() < 1.0, "{half}");
+        let mut v = [500.0, f64::NAN, 200.0];
+        shift_split(&split, &[0.2, 0.3, 0.5], 1.0, &mut rng, &mut v);
+        assert_eq!(v[0], 500.0);
     }
 }
