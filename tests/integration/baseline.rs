@@ -59,6 +59,23 @@ fn recording(hours: u64, seed: u64, rps: impl Fn(u64) -> f64, fail: impl Fn(u64)
     out
 }
 
+/// `recording` with lines added after each scrape's `up` line: `more(scrape)` gives them
+/// as `series,labels,value` (scrape 0 the first), at that scrape's time.
+fn with_lines(recording: &str, mut more: impl FnMut(u64) -> Vec<String>) -> String {
+    let mut out = String::new();
+    let mut scrape = 0;
+    for line in recording.lines() {
+        writeln!(out, "{line}").unwrap();
+        if let Some(t) = line.strip_suffix(",up,,1") {
+            for m in more(scrape) {
+                writeln!(out, "{t},{m}").unwrap();
+            }
+            scrape += 1;
+        }
+    }
+    out
+}
+
 /// Probability and count of `what` in scenario `name`.
 fn rate(report: &serde_json::Value, name: &str, what: &str) -> (f64, f64) {
     let p = &scenario(report, name)[what];
@@ -381,21 +398,15 @@ fn a_recorded_split_value_is_created_on_the_canary_by_its_first_event() {
     )
     .display()
     .to_string();
-    let mut rec = String::new();
     let (mut bugs, mut other) = (0, 0);
-    for (i, line) in recording(48, 3, |_| 20.0, |_| 0.0).lines().enumerate() {
-        writeln!(rec, "{line}").unwrap();
-        // After each timestamp's `up` line (the third of its lines, after the header):
-        // that scrape's feedback.
-        if line.ends_with(",up,,1") {
-            let scrape = i / 3 - 1;
-            bugs += u64::from(scrape > 0 && scrape % 240 == 120);
-            other += u64::from(scrape > 0);
-            let t = line.split(',').next().unwrap();
-            writeln!(rec, "{t},feedback_total,type=bug,{bugs}").unwrap();
-            writeln!(rec, "{t},feedback_total,type=other,{other}").unwrap();
-        }
-    }
+    let rec = with_lines(&recording(48, 3, |_| 20.0, |_| 0.0), |scrape| {
+        bugs += u64::from(scrape > 0 && scrape % 240 == 120);
+        other += u64::from(scrape > 0);
+        vec![
+            format!("feedback_total,type=bug,{bugs}"),
+            format!("feedback_total,type=other,{other}"),
+        ]
+    });
     let rec = write(&dir, "recording.csv", &rec).display().to_string();
     let scenarios = |from: &str| {
         write(
@@ -458,22 +469,19 @@ fn a_recorded_split_moves_between_its_values() {
     .display()
     .to_string();
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(41);
-    let (mut bugs, mut other, mut first) = (0u64, 0u64, true);
-    let mut rec = String::new();
-    for line in recording(48, 4, |_| 20.0, |_| 0.0).lines() {
-        writeln!(rec, "{line}").unwrap();
-        if let Some(t) = line.strip_suffix(",up,,1") {
-            if !first {
-                let n = Poisson::new(300.0).unwrap().sample(&mut rng) as u64;
-                let b = Binomial::new(n, 0.08).unwrap().sample(&mut rng);
-                bugs += b;
-                other += n - b;
-            }
-            first = false;
-            writeln!(rec, "{t},feedback_total,type=bug,{bugs}").unwrap();
-            writeln!(rec, "{t},feedback_total,type=other,{other}").unwrap();
+    let (mut bugs, mut other) = (0u64, 0u64);
+    let rec = with_lines(&recording(48, 4, |_| 20.0, |_| 0.0), |scrape| {
+        if scrape > 0 {
+            let n = Poisson::new(300.0).unwrap().sample(&mut rng) as u64;
+            let b = Binomial::new(n, 0.08).unwrap().sample(&mut rng);
+            bugs += b;
+            other += n - b;
         }
-    }
+        vec![
+            format!("feedback_total,type=bug,{bugs}"),
+            format!("feedback_total,type=other,{other}"),
+        ]
+    });
     let rec = write(&dir, "recording.csv", &rec).display().to_string();
     let sc = write(
         &dir,
@@ -536,14 +544,12 @@ fn series_no_query_reads_do_not_change_the_answers() {
     let dir = temp_dir("baseline-unread");
     let base = recording(6, 3, |_| 20.0, |_| 0.01);
     // The same recording, with a counter and a gauge nothing reads between its series.
-    let mut more = String::new();
-    for (i, line) in base.lines().enumerate() {
-        writeln!(more, "{line}").unwrap();
-        if let Some(t) = line.strip_suffix(",up,,1") {
-            writeln!(more, "{t},jobs_total,,{}", 7 * i).unwrap();
-            writeln!(more, "{t},open_files,,{}", 40 + i % 3).unwrap();
-        }
-    }
+    let more = with_lines(&base, |i| {
+        vec![
+            format!("jobs_total,,{}", 7 * i),
+            format!("open_files,,{}", 40 + i % 3),
+        ]
+    });
     let (plan_file, sc, rec) = files(&dir, &base);
     let rec_more = write(&dir, "more.csv", &more).display().to_string();
     let run = |rec: &str| {
@@ -1140,24 +1146,21 @@ fn an_of_counters_share_moves_on_a_recording() {
     // checked (another), after its `up`.
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(77);
     let mut checks = Xoshiro256PlusPlus::seed_from_u64(78);
-    let (mut tasks, mut done, mut checked, mut first) = (0u64, 0u64, 0u64, true);
-    let mut rec = String::new();
-    for line in gauge_recording(23).lines() {
-        writeln!(rec, "{line}").unwrap();
-        if let Some(t) = line.strip_suffix(",up,,1") {
-            if !first {
-                let n = Poisson::new(300.0).unwrap().sample(&mut rng) as u64;
-                tasks += n;
-                let d = Binomial::new(n, 0.97).unwrap().sample(&mut rng);
-                done += d;
-                checked += Binomial::new(d, 0.5).unwrap().sample(&mut checks);
-            }
-            first = false;
-            writeln!(rec, "{t},tasks_total,,{tasks}").unwrap();
-            writeln!(rec, "{t},tasks_done_total,,{done}").unwrap();
-            writeln!(rec, "{t},tasks_checked_total,,{checked}").unwrap();
+    let (mut tasks, mut done, mut checked) = (0u64, 0u64, 0u64);
+    let rec = with_lines(&gauge_recording(23), |scrape| {
+        if scrape > 0 {
+            let n = Poisson::new(300.0).unwrap().sample(&mut rng) as u64;
+            tasks += n;
+            let d = Binomial::new(n, 0.97).unwrap().sample(&mut rng);
+            done += d;
+            checked += Binomial::new(d, 0.5).unwrap().sample(&mut checks);
         }
-    }
+        vec![
+            format!("tasks_total,,{tasks}"),
+            format!("tasks_done_total,,{done}"),
+            format!("tasks_checked_total,,{checked}"),
+        ]
+    });
     let rec = write(&dir, "recording.csv", &rec).display().to_string();
     let models = "baseline:
   series:
