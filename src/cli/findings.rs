@@ -7,7 +7,7 @@ use super::terminal::{color, plural};
 use crate::check::CheckedPlan;
 use crate::diagnostic::{Diagnostic, Located, Severity, render_human};
 use crate::pipeline::{self, Compiled};
-use crate::sim::scenario::{self, Basis, Scenarios};
+use crate::sim::scenario::{self, Basis, ScenarioFile, Scenarios};
 use crate::source::{Kind, LoadError, Source};
 use crate::syntax::locate;
 use std::path::{Path, PathBuf};
@@ -105,21 +105,7 @@ impl Batch {
                 Ok(source) => {
                     self.files += 1;
                     let file = scenario::read(&source).on(basis);
-                    let c = &self.compiled[i];
-                    let Some(lowered) = &c.plan else { continue };
-                    let mut diags = file.findings.clone();
-                    let (scenarios, found) = file.against(&lowered.plan, &|p| c.place(p));
-                    diags.extend(found);
-                    let mut elsewhere = Vec::new();
-                    if let Some(scenarios) = scenarios {
-                        let (here, there) = extra(c, &scenarios);
-                        diags.extend(here);
-                        elsewhere = there;
-                    }
-                    let findings = locate(&source, file.spans.as_ref(), diags);
-                    self.add(Some(&source), findings, color);
-                    let plan_source = self.compiled[i].source.clone();
-                    self.add_once(&plan_source, elsewhere, color);
+                    self.against_plan(i, (&source, &file), extra, true);
                 }
                 Err(e) => {
                     let f = c.locate(vec![unreadable_named(&path, &e, Severity::Warning)]);
@@ -175,27 +161,47 @@ impl Batch {
     /// (what `plan simulate PLAN` reads then), for trials built from `basis`: only what
     /// `extra` adds, the built-in file being checked with the project.
     pub(super) fn builtin_scenarios(&mut self, (basis, extra): (Basis, &Extra<'_>)) {
-        let color = color();
         let (source, file) = scenario::builtin();
         let file = file.on(basis);
         for i in 0..self.compiled.len() {
             let c = &self.compiled[i];
-            let Some(lowered) = c
-                .plan
+            if c.plan
                 .as_ref()
-                .filter(|l| named_scenarios(c, &l.plan).is_none())
-            else {
-                continue;
-            };
-            let (Some(scenarios), _) = file.against(&lowered.plan, &|p| c.place(p)) else {
-                continue;
-            };
-            let (here, there) = extra(c, &scenarios);
-            let plan_source = c.source.clone();
-            let findings = locate(&source, file.spans.as_ref(), here);
-            self.add(Some(&source), findings, color);
-            self.add_once(&plan_source, there, color);
+                .is_some_and(|l| named_scenarios(c, &l.plan).is_none())
+            {
+                self.against_plan(i, (&source, &file), extra, false);
+            }
         }
+    }
+
+    /// Checks `file` (read from `source`) against plan `i`: in the file, its own findings
+    /// and the check's (when `own`) and what `extra` finds there; and `extra`'s findings
+    /// about other files, each given once.
+    fn against_plan(
+        &mut self,
+        i: usize,
+        (source, file): (&Source, &ScenarioFile),
+        extra: &Extra<'_>,
+        own: bool,
+    ) {
+        let c = &self.compiled[i];
+        let Some(lowered) = &c.plan else { return };
+        let (scenarios, found) = file.against(&lowered.plan, &|p| c.place(p));
+        let mut diags = Vec::new();
+        if own {
+            diags.extend(file.findings.iter().cloned().chain(found));
+        }
+        let mut elsewhere = Vec::new();
+        if let Some(scenarios) = scenarios {
+            let (here, there) = extra(c, &scenarios);
+            diags.extend(here);
+            elsewhere = there;
+        }
+        let plan_source = c.source.clone();
+        let color = color();
+        let findings = locate(source, file.spans.as_ref(), diags);
+        self.add(Some(source), findings, color);
+        self.add_once(&plan_source, elsewhere, color);
     }
 
     /// [`add`](Self::add), leaving out what is already there (a finding about a plan that

@@ -43,7 +43,6 @@
 //!   affected · (level - h)`: lower keeps each canary event with the ratio of the two;
 //!   higher gives each of the canary's parent events in the span that has none one with
 //!   the difference over `1 - h` ([`shift_share`]).
-//!
 //! - **A split.** A `series` effect's `split` moves each value's share of the counter's
 //!   events from the recording's toward the fault's: the values that lose keep each event
 //!   with the ratio of the shares, and give the rest to those that gain ([`shift_split`]).
@@ -86,6 +85,39 @@ pub(super) fn binomial(rng: &mut Xoshiro256PlusPlus, n: u64, p: f64) -> u64 {
         return n;
     }
     Binomial::new(n, p).map_or(0, |b| b.sample(rng))
+}
+
+/// The sum of `values` over `channels` where they have a sample (not NaN).
+pub(super) fn present_sum(values: &[f64], channels: impl IntoIterator<Item = usize>) -> f64 {
+    channels
+        .into_iter()
+        .map(|c| values[c])
+        .filter(|v| !v.is_nan())
+        .sum()
+}
+
+/// Shares `n` events among `parts` (each a channel and a positive weight, in order): a
+/// multinomial in proportion to the weights, drawn as sequential binomials, the last part
+/// taking what is left; `add` gets each part's count.
+fn share_out(
+    rng: &mut Xoshiro256PlusPlus,
+    n: u64,
+    parts: impl Iterator<Item = (usize, f64)> + Clone,
+    mut add: impl FnMut(usize, u64),
+) {
+    let mut mass: f64 = parts.clone().map(|p| p.1).sum();
+    let mut left = n;
+    let mut parts = parts.peekable();
+    while let Some((c, w)) = parts.next() {
+        let k = if parts.peek().is_none() {
+            left
+        } else {
+            binomial(rng, left, (w / mass).min(1.0))
+        };
+        mass -= w;
+        left -= k;
+        add(c, k);
+    }
 }
 
 /// Moves `m` requests out of interval `k` of `counts` (intervals `(les[k-1], les[k]]`,
@@ -247,7 +279,7 @@ impl Levels {
         templates: &[Series],
     ) -> Levels {
         let values = |c: usize| rec.series[channels[c].rec].values.iter().copied();
-        let values_sum = |c: usize| values(c).filter(|v| !v.is_nan()).sum::<f64>();
+        let total = |c: usize| rec.series[channels[c].rec].total();
         let counter = |c: usize| rec.series[channels[c].rec].counter;
         let program = |expr: &MetricExpr| engine::program(&expr.promql(Some(Track::Canary))).ok();
         // The channels whose canary series `sel` selects.
@@ -334,16 +366,14 @@ impl Levels {
         }
         let requests: f64 = (0..channels.len())
             .filter(|&c| rec.series[channels[c].rec].name == REQUESTS)
-            .map(|c| values(c).filter(|v| !v.is_nan()).sum::<f64>())
+            .map(total)
             .sum();
         // A counter's channels (those thinned with the traffic), each with its events.
         let events_of = |name: &str| -> Vec<EventChannel> {
             (0..channels.len())
                 .filter(|&c| rec.series[channels[c].rec].name == name)
                 .filter_map(|c| match channels[c].role {
-                    Role::Traffic { whole } => {
-                        Some((c, values(c).filter(|v| !v.is_nan()).sum::<f64>(), whole))
-                    }
+                    Role::Traffic { whole } => Some((c, total(c), whole)),
                     Role::Own => None,
                 })
                 .collect()
@@ -444,7 +474,7 @@ impl Levels {
                         .collect();
                     match of_value[..] {
                         [c] if channels[c].role == (Role::Traffic { whole: true }) => {
-                            values.push((c, values_sum(c)))
+                            values.push((c, total(c)))
                         }
                         [_] => {
                             return Err(format!(
@@ -635,7 +665,7 @@ fn shift_gauges(levels: &Levels, fault: &Fault, intensity: f64, canary: &mut [f6
 /// channel, a gauge's value at `t` or a counter's increase over the span (NaN: no sample);
 /// `span` the fault's mean intensity over the span and the canary's requests in it. Only a
 /// counter of events per request moved up or down draws (from `rng`, the fault's stream).
-/// An `of` counter's share moves after, in [`shift_shares`].
+/// An `of` counter's share and a split move after, in [`shift_shares`].
 pub(super) fn shift_own(
     (levels, faults): (&Levels, &dyn Faults),
     (t0, t): (i64, i64),
@@ -685,7 +715,8 @@ pub(super) fn shift_own(
     }
 }
 
-/// Moves the canary's `of` counters' shares of their parents' events over a scrape span
+/// Moves the canary's `of` counters' shares of their parents' events, and its counters'
+/// splits, over a scrape span
 /// (`canary` per channel: the span's increases, NaN: no sample), the fault at the span's
 /// mean intensity `span_intensity`. It comes after the events per request have moved and
 /// the events nested in them with them, so that a share is of the parent events the canary
@@ -749,18 +780,7 @@ fn shift_split(
             canary[c] = kept as f64;
         }
     }
-    let mut rise: f64 = gainers.iter().map(|g| g.1).sum();
-    for (j, &(c, up)) in gainers.iter().enumerate() {
-        // The last value that rises takes what is left.
-        let n = if j + 1 == gainers.len() {
-            pool
-        } else {
-            binomial(rng, pool, (up / rise).min(1.0))
-        };
-        rise -= up;
-        pool -= n;
-        canary[c] += n as f64;
-    }
+    share_out(rng, pool, gainers.into_iter(), |c, n| canary[c] += n as f64);
 }
 
 /// Moves an `of` counter's share of its parent's events on the canary by `d` over a
@@ -789,30 +809,20 @@ fn shift_share(of: &ShareLevel, d: f64, rng: &mut Xoshiro256PlusPlus, canary: &m
         }
         return;
     }
-    let sum = |cs: &mut dyn Iterator<Item = usize>| {
-        cs.map(|c| canary[c]).filter(|v| !v.is_nan()).sum::<f64>()
-    };
-    let parents = sum(&mut of.parents.iter().copied());
-    let counted = sum(&mut of.children.iter().map(|e| e.0));
-    let mut left = binomial(
+    let parents = present_sum(canary, of.parents.iter().copied());
+    let counted = present_sum(canary, of.children.iter().map(|e| e.0));
+    let gained = binomial(
         rng,
         (parents - counted).max(0.0) as u64,
         (d / (1.0 - h)).min(1.0),
     );
-    let mut mass = 1.0;
-    for (i, &(c, hc, _)) in of.children.iter().enumerate() {
-        let n = if i + 1 == of.children.len() {
-            left
-        } else {
-            binomial(rng, left, (hc / h / mass).min(1.0))
-        };
-        mass -= hc / h;
-        left -= n;
+    let parts = of.children.iter().map(|&(c, hc, _)| (c, hc));
+    share_out(rng, gained, parts, |c, n| {
         // A label set without a sample this scrape (a gap in the recording) gets none.
         if !canary[c].is_nan() {
             canary[c] += n as f64;
         }
-    }
+    });
 }
 
 /// Moves the canary's gauges at scrape 0 (at `t`), written in `series` as `channels`'

@@ -129,7 +129,7 @@ impl Requests {
             failed: 0.0,
         };
         for s in rec.series.iter().filter(|s| s.name == REQUESTS) {
-            let sum: f64 = s.values.iter().filter(|v| !v.is_nan()).sum();
+            let sum = s.total();
             r.all += sum;
             if is_failure(s) {
                 r.failed += sum;
@@ -440,10 +440,7 @@ impl<'r> RecordedModel<'r> {
         for n in &nested {
             channels[n.child].nested = true;
         }
-        let events = |c: usize| -> f64 {
-            let values = &rec.series[channels[c].rec].values;
-            values.iter().filter(|v| !v.is_nan()).sum()
-        };
+        let events = |c: usize| rec.series[channels[c].rec].total();
         let per_parent = nested
             .iter()
             .map(|n| {

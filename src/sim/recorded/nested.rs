@@ -52,7 +52,7 @@
 //! query reads change no figure.
 
 use super::channel::{Channel, Role};
-use super::effects::binomial;
+use super::effects::{binomial, present_sum};
 use super::recording::Recording;
 use crate::prom::Query;
 use crate::sim::scenario::{SeriesKind, SeriesModel};
@@ -128,7 +128,7 @@ pub(super) fn nesting(
         })
         .collect();
     let series = |c: usize| &rec.series[channels[c].rec];
-    let total = |c: usize| -> f64 { series(c).values.iter().filter(|v| !v.is_nan()).sum() };
+    let total = |c: usize| series(c).total();
     let eligible: Vec<bool> = (0..n)
         .map(|c| {
             matches!(channels[c].role, Role::Traffic { whole: true })
@@ -294,17 +294,16 @@ pub(super) fn carry(
     rng: &mut Xoshiro256PlusPlus,
 ) {
     for (n, &h) in nested.iter().zip(per_parent) {
-        let sum =
-            |v: &[f64]| -> f64 { n.parent.iter().map(|&p| v[p]).filter(|x| !x.is_nan()).sum() };
+        let sum = |v: &[f64]| present_sum(v, n.parent.iter().copied());
         let (was, now, k) = (sum(before), sum(canary), canary[n.child]);
         if was == now || k.is_nan() {
             continue;
         }
         canary[n.child] = if now < was {
             let (was, now, k) = (was as u64, now as u64, k as u64);
-            let within = k.min(was);
-            let above = binomial(rng, k - within, now as f64 / was as f64);
-            (hypergeometric(rng, was, now, within) + above) as f64
+            let of_parents = k.min(was);
+            let above = binomial(rng, k - of_parents, now as f64 / was as f64);
+            (hypergeometric(rng, was, now, of_parents) + above) as f64
         } else {
             k + binomial(rng, (now - was) as u64, h) as f64
         };

@@ -45,6 +45,13 @@ pub(crate) struct Recorded {
     pub(crate) column: usize,
 }
 
+impl Recorded {
+    /// The sum of its values where it has a sample: a counter's events over the recording.
+    pub(crate) fn total(&self) -> f64 {
+        self.values.iter().filter(|v| !v.is_nan()).sum()
+    }
+}
+
 /// How long a range query answers with a series' last sample after its last scrape:
 /// Prometheus' default lookback delta.
 pub(crate) const LOOKBACK_MS: i64 = 300_000;
