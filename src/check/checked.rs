@@ -75,12 +75,31 @@ impl CheckedPlan {
         self.phases.last().is_none_or(|p| p.duration.is_none())
     }
 
+    /// The canary's replicas in phase `i`: the phase's share of `service.replicas`, rounded
+    /// up so that no canary replica carries more load than a stable one does at full
+    /// traffic, and at least 1 in every phase (even at 0% the phase's NGINX config names the
+    /// canary service, and targeted groups or pinned testers may reach it). What the
+    /// rendered compose files start, and the instances the simulator's gauges come from.
+    pub(crate) fn canary_replicas(&self, i: usize) -> u32 {
+        canary_replicas(self.service.replicas, self.phases[i].traffic.hundredths())
+    }
+
     /// Whether phase `i` sends the canary users: a share above 0% or a targeted group.
     /// The silent-canary rule runs only in such phases.
     pub(crate) fn canary_serves(&self, i: usize) -> bool {
         let phase = &self.phases[i];
         phase.traffic.fraction() > 0.0 || !phase.groups.is_empty()
     }
+}
+
+/// [`CheckedPlan::canary_replicas`] of `replicas` at a share in hundredths of a percent.
+/// Integer arithmetic: exact.
+fn canary_replicas(replicas: u32, share_hundredths: u16) -> u32 {
+    let scaled = u64::from(replicas) * u64::from(share_hundredths);
+    let up = scaled.div_ceil(10_000);
+    u32::try_from(up)
+        .unwrap_or(replicas)
+        .clamp(1, replicas.max(1))
 }
 
 /// The id of the silent-canary rule (its alert: `CanaryRollbackSilentCanary`).
@@ -309,4 +328,31 @@ pub struct AutomaticRollback {
     pub listen: std::net::SocketAddr,
     pub url: String,
     pub token_file: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rounding_follows_the_share_up_and_keeps_one() {
+        assert_eq!(canary_replicas(4, 500), 1); // 0.2 -> 1
+        assert_eq!(canary_replicas(4, 2000), 1); // 0.8 -> 1
+        assert_eq!(canary_replicas(4, 2500), 1); // exactly 1
+        assert_eq!(canary_replicas(4, 2501), 2); // 1.0004 -> 2
+        assert_eq!(canary_replicas(4, 5000), 2);
+        assert_eq!(canary_replicas(4, 10_000), 4);
+        assert_eq!(canary_replicas(10, 0), 1); // a phase always runs one
+        assert_eq!(canary_replicas(1000, 1), 1);
+        assert_eq!(canary_replicas(1000, 9_999), 1000);
+        assert_eq!(canary_replicas(1000, 10_000), 1000);
+        for r in 1..=50u32 {
+            for h in (0..=10_000u16).step_by(7) {
+                let c = canary_replicas(r, h);
+                assert!((1..=r).contains(&c));
+                // Never fewer replicas per unit of traffic than the stable at 100%.
+                assert!(u64::from(c) * 10_000 >= u64::from(r) * u64::from(h));
+            }
+        }
+    }
 }

@@ -7,7 +7,8 @@
 //!   promoted), `service.replicas` replicas, labels naming plan, step, track and version;
 //! - the canary service `<service>-canary`: `extends` the stable service of the base file,
 //!   so it runs exactly the stable definition (environment, volumes, networks...) with the
-//!   new image `<image>:<release.to>`, its own replica count ([`canary_replicas`]) and labels;
+//!   new image `<image>:<release.to>`, its own replica count
+//!   ([`CheckedPlan::canary_replicas`]) and labels;
 //! - `nginx` mounts the step's `nginx/<step>.conf` as its `conf.d/default.conf`, and, in a
 //!   phase, starts after both application services (so that its first requests find them;
 //!   it looks their addresses up at request time);
@@ -117,18 +118,6 @@ impl Bind {
     }
 }
 
-/// The canary's replicas in a phase: the phase's share of `service.replicas`, rounded up so
-/// that no canary replica carries more load than a stable one does at full traffic, and at
-/// least 1 in every phase (even at 0% the phase's NGINX config names the canary service,
-/// and targeted groups or pinned testers may reach it). Integer arithmetic: exact.
-fn canary_replicas(replicas: u32, share_hundredths: u16) -> u32 {
-    let scaled = u64::from(replicas) * u64::from(share_hundredths);
-    let up = scaled.div_ceil(10_000);
-    u32::try_from(up)
-        .unwrap_or(replicas)
-        .clamp(1, replicas.max(1))
-}
-
 /// Renders `compose/<step>.override.yml` for every step of `plan`, in step order.
 pub(crate) fn render(plan: &CheckedPlan) -> Vec<Artifact> {
     Step::all(plan)
@@ -194,10 +183,7 @@ fn build(plan: &CheckedPlan, step: Step) -> Override {
     let file = |dir: &str, stem: &str, ext: &str| format!("./{}/{dir}/{stem}.{ext}", plan.name);
 
     let (stable_version, canary_count) = match step {
-        Step::Phase(i) => (
-            from,
-            canary_replicas(svc.replicas, plan.phases[i].traffic.hundredths()),
-        ),
+        Step::Phase(i) => (from, plan.canary_replicas(i)),
         Step::Rollback => (from, 0),
         Step::Promotion => (to, 0),
     };
@@ -309,28 +295,6 @@ mod tests {
                     .collect()
             })
             .unwrap_or_default()
-    }
-
-    #[test]
-    fn rounding_follows_the_share_up_and_keeps_one() {
-        assert_eq!(canary_replicas(4, 500), 1); // 0.2 -> 1
-        assert_eq!(canary_replicas(4, 2000), 1); // 0.8 -> 1
-        assert_eq!(canary_replicas(4, 2500), 1); // exactly 1
-        assert_eq!(canary_replicas(4, 2501), 2); // 1.0004 -> 2
-        assert_eq!(canary_replicas(4, 5000), 2);
-        assert_eq!(canary_replicas(4, 10_000), 4);
-        assert_eq!(canary_replicas(10, 0), 1); // a phase always runs one
-        assert_eq!(canary_replicas(1000, 1), 1);
-        assert_eq!(canary_replicas(1000, 9_999), 1000);
-        assert_eq!(canary_replicas(1000, 10_000), 1000);
-        for r in 1..=50u32 {
-            for h in (0..=10_000u16).step_by(7) {
-                let c = canary_replicas(r, h);
-                assert!((1..=r).contains(&c));
-                // Never fewer replicas per unit of traffic than the stable at 100%.
-                assert!(u64::from(c) * 10_000 >= u64::from(r) * u64::from(h));
-            }
-        }
     }
 
     #[test]

@@ -25,7 +25,9 @@
 //!   (`per_code`: the request counters per status code; `failures_from`:
 //!   `first_failure` or `release_start`, when a track's failure series first has a sample;
 //!   `split_from`, present when a `baseline.series` counter has a `split`: `first_event` or
-//!   `release_start`, when each of its values first has a sample;
+//!   `release_start`, when each of its values first has a sample; `instances`, present
+//!   on a synthetic run whose rules read memory or DB connections: `{model: replicas |
+//!   one, stable, canary: [per phase]}`, the instances those gauges come from;
 //!   `scrape_offset_seconds`: how
 //!   long after a scrape each evaluation comes, when fixed; else `scrape_offset: "per
 //!   trial"` and `offset_classes`, the strata of the scrape interval whose midpoints the
@@ -218,6 +220,29 @@ impl RecordingAssumptions {
     }
 }
 
+/// `exposition.instances`, and the instances it gives each track.
+#[derive(Serialize)]
+pub(crate) struct InstancesAssumed {
+    /// `replicas` or `one`.
+    pub(crate) model: &'static str,
+    pub(crate) stable: u32,
+    /// Per phase, in plan order.
+    pub(crate) canary: Vec<u32>,
+}
+
+impl InstancesAssumed {
+    fn of(plan: &CheckedPlan, scenarios: &Scenarios) -> InstancesAssumed {
+        let per = scenarios.exposition.per_instance;
+        InstancesAssumed {
+            model: if per { "replicas" } else { "one" },
+            stable: if per { plan.service.replicas } else { 1 },
+            canary: (0..plan.phases.len())
+                .map(|i| if per { plan.canary_replicas(i) } else { 1 })
+                .collect(),
+        }
+    }
+}
+
 #[derive(Serialize)]
 pub(crate) struct ExpositionAssumed {
     /// None on a recording (here and below: the synthetic model's alone), whose own
@@ -231,6 +256,10 @@ pub(crate) struct ExpositionAssumed {
     /// or `release_start` (only when some counter of `baseline.series` has a split).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) split_from: Option<&'static str>,
+    /// The instances memory and DB connections come from (synthetic trials whose rules
+    /// read either).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) instances: Option<InstancesAssumed>,
     /// A fixed offset: how long after a scrape each evaluation comes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) scrape_offset_seconds: Option<f64>,
@@ -578,6 +607,8 @@ pub(crate) fn build(
                     } else {
                         "release_start"
                     }),
+                instances: (synthetic && reads_instance_gauges(plan, rules, scenarios))
+                    .then(|| InstancesAssumed::of(plan, scenarios)),
                 scrape_offset_seconds: scenarios
                     .exposition
                     .scrape_offset_ms
@@ -613,6 +644,19 @@ pub(crate) fn build(
         },
         scenarios: scenarios_out,
     }
+}
+
+/// Whether some rule reads a per-instance gauge (memory, DB connections).
+fn reads_instance_gauges(plan: &CheckedPlan, rules: &[AlertRule], scenarios: &Scenarios) -> bool {
+    synth::sources(plan, scenarios)
+        .into_iter()
+        .enumerate()
+        .any(|(i, source)| {
+            matches!(
+                source,
+                SyntheticMetric::Memory | SyntheticMetric::DbConnections
+            ) && rules.iter().any(|r| r.reads(i))
+        })
 }
 
 /// The model of every metric some rule reads, in plan order.
@@ -1333,6 +1377,24 @@ pub(crate) fn text(r: &SimulationReport) -> String {
             (Some(false), _) => "one counter of every request",
         },
     );
+    if let Some(i) = &a.exposition.instances {
+        let _ = writeln!(
+            s,
+            "                 memory and DB connections {}",
+            match i.model {
+                "one" => "from one instance per track".to_string(),
+                _ => format!(
+                    "per instance (their max and their sum): the stable version's {}, the canary's {} by phase",
+                    i.stable,
+                    i.canary
+                        .iter()
+                        .map(u32::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            }
+        );
+    }
     if let Some(from) = a.exposition.split_from {
         let _ = writeln!(
             s,

@@ -214,6 +214,12 @@ pub(crate) struct Exposition {
     /// after its first event (`exposition.split_from: first_event`), as a client library
     /// creates a label set at its first increment; else from the release's start.
     pub(crate) split_born_late: bool,
+    /// Whether each track's memory and DB connection gauges come from one instance per
+    /// replica (`exposition.instances: replicas`: the stable version's `service.replicas`,
+    /// the canary's [`crate::check::CheckedPlan::canary_replicas`] in each phase), each
+    /// drifting on its own, the track's value their max (memory) or sum (connections) as
+    /// the rendered rules compute it; else from one instance per track.
+    pub(crate) per_instance: bool,
     /// How long after a scrape each rule evaluation comes (below the scrape interval):
     /// scrape `j` is at `j · scrape_interval - scrape_offset_ms`. None: drawn per trial
     /// ([`Exposition::offsets_ms`]).

@@ -125,6 +125,65 @@ fn a_drifting_gauge_fails_a_gate_as_often_as_its_correlation_says() {
 /// The scenario file without a `time_constant`: the default.
 const DEFAULT: &str = "default";
 
+/// Per-instance gauges (`exposition.instances`): with 4 stable replicas the canary runs one
+/// instance at 25% and three at 75% (as the rendered compose files start them), each
+/// holding 30 ± 1 DB connections. The gate `db_connections < 80` reads their sum, as the
+/// rendered rule does: about 30 passes at the first phase's end, about 90 fails at the
+/// second's, in every healthy trial. With `instances: one` (one instance per track, as
+/// before) every trial completes.
+#[test]
+fn a_sum_over_instances_fails_a_gate_one_instance_passes() {
+    let dir = support::temp_dir("realism-instances");
+    let p = write(
+        &dir,
+        "pool.yaml",
+        "name: pool
+release: { from: v1, to: v2 }
+service: { name: app, image: acme/app, port: 8080, replicas: 4 }
+routing: { listen: 80, sticky: { cookie: uid } }
+phases:
+  - { name: quarter, traffic: 25%, duration: 1h }
+  - { name: most, traffic: 75%, duration: 1h }
+  - { name: full, traffic: 100%, duration: 10m }
+gates:
+  db_connections: \"< 80\"
+rollback_conditions:
+  - { metric: error_rate, threshold: 99%, duration: 5m }
+",
+    );
+    let trials = 200;
+    let run = |instances: &str| {
+        let sc = write(
+            &dir,
+            "scenarios.yaml",
+            &format!(
+                "trials: {trials}\nexposition: {{ instances: {instances} }}\ntraffic: {{ requests_per_second: 100 }}\n\
+                 baseline: {{ db_connections: {{ mean: 30, noise: 1 }} }}\nscenarios:\n  - name: healthy\n"
+            ),
+        );
+        json(&[p.to_str().unwrap(), "--scenarios", sc.to_str().unwrap()])
+    };
+    let r = run("replicas");
+    assert_eq!(
+        r["assumptions"]["exposition"]["instances"],
+        serde_json::json!({ "model": "replicas", "stable": 4, "canary": [1, 3, 4] })
+    );
+    let gates = &r["scenarios"][0]["gate_failures"];
+    // Only the phases where some gate failed are listed.
+    assert!(gates.get("quarter").is_none(), "{gates:#}");
+    assert_eq!(
+        gates["most"]["failing"]["db_connections"], trials,
+        "{gates:#}"
+    );
+    assert_eq!(r["scenarios"][0]["completed"]["count"], 0, "{r:#}");
+    let one = run("one");
+    assert_eq!(
+        one["assumptions"]["exposition"]["instances"]["canary"],
+        serde_json::json!([1, 1, 1])
+    );
+    assert_eq!(one["scenarios"][0]["completed"]["count"], trials, "{one:#}");
+}
+
 /// Per-code counters: every failed request from 10m on. Ten minutes in, the failed
 /// requests' counter starts from 0 in the window while the answered ones' does not, so
 /// Prometheus extrapolates the two differently and the error rate at 11m is 20.2% summed

@@ -4,7 +4,8 @@
 //! Every finding is collected before the file is refused.
 
 use super::spec::{
-    FailuresFromSpec, FaultSpec, FileSpec, GaugeSpec, KindSpec, ScrapeOffset, Span, SplitFromSpec,
+    FailuresFromSpec, FaultSpec, FileSpec, GaugeSpec, InstancesSpec, KindSpec, ScrapeOffset, Span,
+    SplitFromSpec,
 };
 use super::{Basis, Exposition, FailuresFrom, Place, Scenarios, Traffic};
 use super::{
@@ -209,6 +210,8 @@ pub(crate) fn resolve(
                     Some(FailuresFromSpec::FirstFailure) | None => FailuresFrom::FirstFailure,
                 },
                 split_born_late: spec.exposition.split_from != Some(SplitFromSpec::ReleaseStart),
+                // Each replica exports its own gauges.
+                per_instance: spec.exposition.instances != Some(InstancesSpec::One),
                 // Prometheus spreads its targets' scrapes and its rule groups'
                 // evaluations over their intervals: by default the offset is drawn per
                 // trial, uniform over the scrape interval.

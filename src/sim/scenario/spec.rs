@@ -28,6 +28,15 @@ pub(crate) struct ExpositionSpec {
     pub(crate) failures_from: Option<FailuresFromSpec>,
     pub(crate) split_from: Option<SplitFromSpec>,
     pub(crate) scrape_offset: Option<ScrapeOffset>,
+    pub(crate) instances: Option<InstancesSpec>,
+}
+
+/// `exposition.instances`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum InstancesSpec {
+    Replicas,
+    One,
 }
 
 /// `exposition.failures_from`.

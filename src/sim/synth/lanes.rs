@@ -53,8 +53,17 @@ struct TrackLanes {
     latest_birth: i64,
 }
 
-/// The gauges whose noise rows come first: memory, DB connections, Redis memory.
-const GAUGE_ROWS: usize = 3;
+/// A gauge's noise row among its track's ([`noise_row`]).
+#[derive(Clone, Copy)]
+enum Row {
+    /// Memory of instance `i`.
+    Memory(usize),
+    /// DB connections of instance `i`.
+    Db(usize),
+    Redis,
+    /// Custom metric `mi`.
+    Metric(usize),
+}
 
 /// What one span adds to a track, per lane: requests and failed requests.
 struct SpanCounts {
@@ -93,8 +102,8 @@ pub(crate) struct Lanes<'m, 'a> {
     /// The metric values, column by column ([`Columns`]).
     values: Vec<Option<f64>>,
     /// The drifting noise of the gauges ([`super::drift`]): rows of `width` lanes, per track
-    /// ([`noise_row`]) memory, DB connections and Redis memory, then one per metric
-    /// (used by custom metrics).
+    /// ([`noise_row`]) memory and DB connections per instance, Redis memory, then one per
+    /// metric (used by custom metrics).
     noise: Vec<Noise>,
     /// Per lane, the facts of the span being drawn, when they depend on the lane's rate.
     facts: Vec<Facts>,
@@ -168,7 +177,7 @@ impl<'m, 'a> Lanes<'m, 'a> {
             })
             .collect::<Vec<_>>();
         let metrics = model.sources.len();
-        let noise = vec![Noise::FRESH; tracks.len() * (GAUGE_ROWS + metrics) * width];
+        let noise = vec![Noise::FRESH; tracks.len() * rows_per_track(model) * width];
         Lanes {
             model,
             faults,
@@ -200,16 +209,19 @@ impl<'m, 'a> Lanes<'m, 'a> {
         }
     }
 
-    /// An upper bound on the memory one lane's rings take (both tracks): what grows with
-    /// `window / scrape_interval`, so that batches can be sized to a memory budget.
+    /// An upper bound on the memory one lane's rings and gauge noise take (both tracks):
+    /// what grows with `window / scrape_interval` and with the replicas, so that batches
+    /// can be sized to a memory budget.
     pub(crate) fn ring_bytes_per_lane(model: &Model<'_>) -> usize {
         let cells = if model.reads_latency() {
             model.bounds.len() + 1
         } else {
             0
         };
-        // Per track and slot: requests, errors, CPU seconds, and the latency cells.
-        2 * model.ring_capacity * (3 + cells) * 8
+        // Per track and slot: requests, errors, CPU seconds, and the latency cells; per
+        // track, a noise per instance of each per-instance gauge.
+        2 * (model.ring_capacity * (3 + cells) * 8
+            + rows_per_track(model) * std::mem::size_of::<Noise>())
     }
 
     /// Every lane's metric values at the latest evaluation.
@@ -324,7 +336,7 @@ impl<'m, 'a> Lanes<'m, 'a> {
         for span in &step.spans {
             self.generate(plans, span);
         }
-        self.draw_gauges((step.ts, step.phase), demand);
+        self.draw_gauges(step, demand);
         for ti in 0..self.tracks.len() {
             self.track_values(ti, step, demand);
         }
@@ -536,18 +548,19 @@ impl<'m, 'a> Lanes<'m, 'a> {
     }
 
     /// Draws the gauges read at the evaluation's own scrape (those `demand` reads), each
-    /// with its drifting noise ([`super::drift`]).
-    fn draw_gauges(&mut self, (ts, phase): (i64, usize), demand: &Demand) {
+    /// with its drifting noise ([`super::drift`]): memory and DB connections per instance
+    /// of the track at that scrape (their max and their sum), Redis memory once.
+    fn draw_gauges(&mut self, step: &Tick, demand: &Demand) {
         if demand.series.iter().all(|r| !(r.memory || r.db || r.redis)) {
             return;
         }
         let (m, w) = (self.model, self.width);
         let base = &m.scenarios.baseline;
-        let share = m.canary_share[phase];
-        let scrape = m.scrape_time(m.last_scrape(ts));
+        let share = m.canary_share[step.phase];
+        let scrape = m.scrape_time(m.last_scrape(step.ts));
         for l in 0..self.live {
             let rng = &mut self.rng.lane(l);
-            let canary_rps = m.total_rps(ts) * self.burst[l] * share;
+            let canary_rps = m.total_rps(step.ts) * self.burst[l] * share;
             // The gauge is the scrape's: the fault as it was then.
             let intensity = self.faults.at(scrape, canary_rps);
             for (ti, t) in self.tracks.iter_mut().enumerate() {
@@ -555,7 +568,6 @@ impl<'m, 'a> Lanes<'m, 'a> {
                 if !(r.memory || r.db || r.redis) {
                     continue;
                 }
-                let row0 = noise_row(m, w, ti, 0);
                 let drift = &mut self.noise;
                 let lift = match (t.track, self.faults.fault) {
                     (Track::Canary, Some(f)) if intensity > 0.0 => {
@@ -565,21 +577,31 @@ impl<'m, 'a> Lanes<'m, 'a> {
                     }
                     _ => 0.0,
                 };
-                let mut noise = |row: usize, tau: i64| {
+                let mut noise = |row: Row, tau: i64| {
                     let z = rng.sample::<f64, _>(rand_distr::StandardNormal);
-                    drift[row0 + row * w + l].at(scrape, tau, z)
+                    drift[noise_row(m, w, ti, row) + l].at(scrape, tau, z)
                 };
                 let (mem, db, redis) = (&base.memory, &base.db_connections, &base.redis_memory);
+                let instances = m.instances(t.track, step.scrape_phase);
                 if r.memory {
-                    let x = noise(0, mem.time_constant_ms);
-                    t.gauges[0][l] = mem.mean + lift + mem.noise * x;
+                    t.gauges[0][l] = (0..instances)
+                        .map(|i| {
+                            mem.mean
+                                + lift
+                                + mem.noise * noise(Row::Memory(i), mem.time_constant_ms)
+                        })
+                        .fold(f64::NEG_INFINITY, f64::max);
                 }
                 if r.db {
-                    let x = noise(1, db.time_constant_ms);
-                    t.gauges[1][l] = (db.mean + db.noise * x).max(0.0).round();
+                    t.gauges[1][l] = (0..instances)
+                        .map(|i| {
+                            let x = noise(Row::Db(i), db.time_constant_ms);
+                            (db.mean + db.noise * x).max(0.0).round()
+                        })
+                        .sum();
                 }
                 if r.redis {
-                    let x = noise(2, redis.time_constant_ms);
+                    let x = noise(Row::Redis, redis.time_constant_ms);
                     t.gauges[2][l] = redis.mean + redis.noise * x;
                 }
             }
@@ -766,7 +788,7 @@ impl<'m, 'a> Lanes<'m, 'a> {
                     let share = m.canary_share[step.phase];
                     let rps = m.total_rps(step.ts);
                     let scrape = m.scrape_time(m.last_scrape(step.ts));
-                    let row = noise_row(m, w, ti, GAUGE_ROWS + mi);
+                    let row = noise_row(m, w, ti, Row::Metric(mi));
                     let drift = &mut self.noise[row..row + n];
                     fill(values, w, n, 2 * mi + side, |l| {
                         let fresh: f64 = rng.lane(l).sample(rand_distr::StandardNormal);
@@ -915,10 +937,23 @@ fn copy_lane<T: Copy>(
     }
 }
 
-/// The first entry of the noise row of track `ti`'s gauge `row` in a batch `w` lanes wide
-/// (below [`GAUGE_ROWS`]: memory, DB connections, Redis memory; then `GAUGE_ROWS + metric`).
-fn noise_row(m: &Model<'_>, w: usize, ti: usize, row: usize) -> usize {
-    (ti * (GAUGE_ROWS + m.sources.len()) + row) * w
+/// The first entry of the noise row of track `ti`'s gauge `row` in a batch `w` lanes wide:
+/// per track, memory's rows (one per instance it may have), DB connections', Redis memory's,
+/// then one per metric.
+fn noise_row(m: &Model<'_>, w: usize, ti: usize, row: Row) -> usize {
+    let n = m.max_instances();
+    let r = match row {
+        Row::Memory(i) => i,
+        Row::Db(i) => n + i,
+        Row::Redis => 2 * n,
+        Row::Metric(mi) => 2 * n + 1 + mi,
+    };
+    (ti * rows_per_track(m) + r) * w
+}
+
+/// How many noise rows each track has ([`noise_row`]).
+fn rows_per_track(m: &Model<'_>) -> usize {
+    2 * m.max_instances() + 1 + m.sources.len()
 }
 
 /// Moves lane `from`'s entries (`k` per lane, rows of `w` lanes) to lane `to`.

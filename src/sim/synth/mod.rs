@@ -228,6 +228,10 @@ pub(crate) struct Model<'a> {
     stable_series: Option<SeriesSet>,
     /// The canary's share of requests in each phase.
     pub(crate) canary_share: Vec<f64>,
+    /// Per phase, the instances the canary's and the stable track's per-instance gauges
+    /// come from ([`crate::sim::scenario::Exposition::per_instance`]; never fewer in a
+    /// later phase: the plan's traffic never falls).
+    instances: Vec<[usize; 2]>,
     /// The release's course as planned (a trial's holds move its own copy).
     pub(crate) schedule: Schedule,
     pub(crate) scenarios: &'a Scenarios,
@@ -553,6 +557,12 @@ impl<'a> Model<'a> {
         let canary_share = (0..plan.phases.len())
             .map(|i| plan.canary_request_share(i))
             .collect();
+        let instances = (0..plan.phases.len())
+            .map(|i| match scenarios.exposition.per_instance {
+                true => [plan.canary_replicas(i), plan.service.replicas].map(|r| r as usize),
+                false => [1, 1],
+            })
+            .collect();
         let base = &scenarios.baseline;
         let bounds = coarse::kept_bounds(
             &base.buckets,
@@ -596,6 +606,7 @@ impl<'a> Model<'a> {
             canary_series,
             stable_series,
             canary_share,
+            instances,
             schedule,
             scenarios,
             les: bounds.iter().copied().chain([f64::INFINITY]).collect(),
@@ -738,6 +749,18 @@ impl<'a> Model<'a> {
             Track::Canary => self.canary_share[phase],
             Track::Stable => 1.0 - self.canary_share[phase],
         }
+    }
+
+    /// How many instances `track`'s per-instance gauges (memory, DB connections) come from
+    /// in `phase`: its replicas then, or 1 ([`crate::sim::scenario::Exposition::per_instance`]).
+    pub(super) fn instances(&self, track: Track, phase: usize) -> usize {
+        self.instances[phase][usize::from(track == Track::Stable)]
+    }
+
+    /// The most instances any track has in any phase.
+    pub(super) fn max_instances(&self) -> usize {
+        // The stable track's count holds in every phase, and the canary's never exceeds it.
+        self.instances.last().map_or(1, |i| i[0].max(i[1]))
     }
 
     /// Whether the simulation needs the latency histogram.
@@ -1223,6 +1246,70 @@ mod tests {
                     "{kind:?} from {onset_ms} in {leak_steps} steps"
                 );
             }
+        }
+    }
+
+    /// Per-instance gauges (`exposition.instances`), with a closed form: 4 stable replicas,
+    /// so the canary runs 2 instances in an hour at 50%, then 4 at 100%. With
+    /// `time_constant: 0s` each evaluation's scrape draws every instance's memory afresh
+    /// (mean 50%, noise 10%), and the rule `memory_usage > 50% + c · 10%` with no `for`
+    /// fires at an evaluation where the max over instances is above: in the hour's 60
+    /// evaluations (0m ... 59m) with probability `1 - Φ(c)^(k · 60)`, `k` the instances, 2
+    /// by default and 1 with `instances: one`, the same draws as before instances.
+    #[test]
+    fn memory_is_the_max_over_the_instances_as_the_closed_form_says() {
+        use crate::sim::montecarlo::{self, Settings, Slice};
+        use crate::source::{Kind, Source};
+        let c: f64 = 2.3;
+        let plan = format!(
+            "name: t\nrelease: {{ from: v1, to: v2 }}\n\
+             service: {{ name: app, image: acme/app, port: 8080, replicas: 4 }}\n\
+             routing: {{ listen: 80, sticky: {{ cookie: uid }} }}\n\
+             traffic: {{ requests_per_second: 20 }}\n\
+             phases:\n  - {{ name: half, traffic: 50%, duration: 1h }}\n  \
+             - {{ name: full, traffic: 100%, duration: 1h }}\n\
+             rollback_conditions:\n  - {{ metric: memory_usage, threshold: {}, duration: 0s }}\n",
+            0.5 + c * 0.1
+        );
+        let lowered = crate::pipeline::compile(Source::new("t.yaml".into(), plan))
+            .plan
+            .expect("the test plan is valid");
+        let trials = 40000;
+        let run = |instances: &str| {
+            let text = format!(
+                "trials: {trials}\nexposition: {{ instances: {instances} }}\nbaseline:\n  \
+                 memory_usage: {{ mean: 50%, noise: 10%, time_constant: 0s }}\n\
+                 scenarios:\n  - name: healthy\n"
+            );
+            let file = Source::new("s.yaml".into(), text).holding(Kind::Scenarios);
+            let (s, findings) =
+                crate::sim::scenario::load(&file, &lowered.plan, &|p| p.to_string());
+            let s = s.unwrap_or_else(|| panic!("{findings:?}"));
+            let settings = Settings {
+                slice: Slice::WHOLE,
+                seed: 5,
+                jobs: 2,
+                trials,
+                semantics: Semantics::Prometheus3,
+            };
+            let run = montecarlo::run(&lowered, &s, settings, &mut |_, _| {});
+            run.results[0].tally.rollbacks_by_phase[0]
+        };
+        let below = 1.0 - 0.5 * erfc(c / std::f64::consts::SQRT_2);
+        for (instances, k) in [("one", 1), ("replicas", 2)] {
+            let expected = 1.0 - below.powi(k * 60);
+            let p = crate::sim::stats::Proportion::new(run(instances), trials);
+            eprintln!(
+                "{instances}: rolled back at 50% {:.4} [{:.4}, {:.4}]; closed form {expected:.4}",
+                p.probability, p.ci95[0], p.ci95[1]
+            );
+            assert!(
+                p.ci95[0] <= expected && expected <= p.ci95[1],
+                "{instances}: rolled back at 50% {:.4} (95% {:.4}..{:.4}); closed form {expected:.4}",
+                p.probability,
+                p.ci95[0],
+                p.ci95[1]
+            );
         }
     }
 }

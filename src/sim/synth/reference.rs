@@ -60,7 +60,9 @@
 //!    - when it has a CPU counter and some evaluation that reads CPU can read the span
 //!      ([`Model::reads_cpu_between`]), one standard normal: its busy seconds' noise.
 //! 3. The gauges the evaluation's rules read, the canary's then the stable track's, each
-//!    in the order memory, DB connections, Redis memory: one standard normal each.
+//!    in the order memory, DB connections, Redis memory: one standard normal each, for
+//!    memory and DB connections one per instance of the track at the evaluation's scrape
+//!    (`Model::instances`), in instance order.
 //! 4. The metric values, the canary's then the stable track's, in metric order: one
 //!    standard normal for each custom metric read (also when a `crash` has made it stale).
 //!
@@ -167,8 +169,10 @@ struct TrackSeries {
 /// A gauge whose noise drifts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Gauge {
-    Memory,
-    DbConnections,
+    /// Memory of instance `i`.
+    Memory(usize),
+    /// DB connections of instance `i`.
+    DbConnections(usize),
     Redis,
     /// Custom metric `mi`.
     Custom(usize),
@@ -656,13 +660,24 @@ impl<'r, 'a> Reference<'r, 'a> {
                 n.at(scrape, tau, z)
             };
             let (mem, db, redis) = (&base.memory, &base.db_connections, &base.redis_memory);
+            // The track's instances at the scrape, each with its own noise: memory is
+            // their max, DB connections their sum.
+            let instances = m.instances(t.track, self.schedule.phase_at(scrape));
             if reads(SyntheticMetric::Memory) {
-                let x = noise(Gauge::Memory, mem.time_constant_ms);
-                t.memory = mem.mean + lift + mem.noise * x;
+                let mut max = f64::NEG_INFINITY;
+                for i in 0..instances {
+                    let x = noise(Gauge::Memory(i), mem.time_constant_ms);
+                    max = max.max(mem.mean + lift + mem.noise * x);
+                }
+                t.memory = max;
             }
             if reads(SyntheticMetric::DbConnections) {
-                let x = noise(Gauge::DbConnections, db.time_constant_ms);
-                t.db_connections = (db.mean + db.noise * x).max(0.0).round();
+                let mut sum = 0.0;
+                for i in 0..instances {
+                    let x = noise(Gauge::DbConnections(i), db.time_constant_ms);
+                    sum += (db.mean + db.noise * x).max(0.0).round();
+                }
+                t.db_connections = sum;
             }
             if reads(SyntheticMetric::Redis) {
                 let x = noise(Gauge::Redis, redis.time_constant_ms);

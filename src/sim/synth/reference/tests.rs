@@ -812,3 +812,46 @@ fn born_failure_series_lanes_compute_what_the_reference_computes() {
     }
     eprintln!("{seen:?}");
 }
+
+/// Per-instance gauges (`exposition.instances: replicas`): the Lawsker plan with 7 stable
+/// replicas (the canary's 1, 2, 4 and 7 in its two-hour phases, changing at each phase's
+/// start, between an evaluation and its scrape when scrapes come early), rollback rules
+/// reading memory (the max over instances, also against the stable track's) and DB
+/// connections (their sum) at every evaluation, with [`FAULTS`]' memory effects, on the
+/// aligned grid and with scrapes 7s early: every gauge value and outcome is the
+/// reference's.
+#[test]
+fn instance_gauges_lanes_compute_what_the_reference_computes() {
+    let lawsker = file("plans/lawsker.yaml", Kind::Plan);
+    let text = in_two_hour_phases(&lawsker.text)
+        .replace("replicas: 4 ", "replicas: 7 ")
+        .replace("db_connections: \"< 80\"", "db_connections: \"< 300\"")
+        .replacen(
+            "rollback_conditions:\n",
+            "rollback_conditions:\n  \
+             - { metric: memory_usage, threshold: 0.68, duration: 2m }\n  \
+             - { id: memory_vs_stable, metric: memory_usage, threshold: 1.08x stable and above 62%, duration: 1m }\n  \
+             - { metric: db_connections, threshold: 220, duration: 2m }\n",
+            1,
+        );
+    let [_, faults, _] = fault_files();
+    let mut seen = Seen::default();
+    for offset in ["0s", "7s"] {
+        let scenarios = Source::new(
+            format!("{} (scrapes {offset} early)", faults.name),
+            format!("exposition: {{ scrape_offset: {offset} }}\n{}", faults.text),
+        )
+        .holding(Kind::Scenarios);
+        let plan = Source::new("lawsker (7 replicas)".to_string(), text.clone());
+        check(plan, &[scenarios], &mut seen);
+    }
+    eprintln!("{seen:?}");
+    assert!(
+        seen.values.get("memory").copied().unwrap_or(0) > 1000,
+        "{seen:?}"
+    );
+    assert!(
+        seen.values.get("db connections").copied().unwrap_or(0) > 1000,
+        "{seen:?}"
+    );
+}
