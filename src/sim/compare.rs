@@ -95,16 +95,24 @@ pub(crate) fn run<'a>(
 }
 
 /// Whether both sides model the same traffic: the same scrapes, evaluations and window,
-/// the same canary share and length of every phase, and the same scenario traffic and
-/// baseline (a scenario file without a request rate takes the plan's). Trials built from a
-/// recording (`recorded`) take their traffic from it and draw scrape by scrape, whatever
-/// the evaluations and window: then only the scrapes and phases count.
+/// the same canary share and length of every phase, the same instances of the gauges per
+/// instance, and the same scenario traffic and baseline (a scenario file without a request
+/// rate takes the plan's). Trials built from a recording (`recorded`) take their traffic
+/// and gauges from it and draw scrape by scrape, whatever the evaluations and window: then
+/// only the scrapes and phases count.
 fn same_traffic(a: &Side<'_>, b: &Side<'_>, recorded: bool) -> bool {
     let shown = |s: &Side<'_>| {
         let p = &s.lowered.plan;
         let m = &p.monitoring;
+        let instances = !recorded && s.scenarios.exposition.per_instance;
         let phases: Vec<_> = (0..p.phases.len())
-            .map(|i| (p.canary_request_share(i), p.phases[i].duration))
+            .map(|i| {
+                (
+                    p.canary_request_share(i),
+                    p.phases[i].duration,
+                    instances.then(|| p.canary_replicas(i)),
+                )
+            })
             .collect();
         format!(
             "{:?}",
@@ -114,6 +122,7 @@ fn same_traffic(a: &Side<'_>, b: &Side<'_>, recorded: bool) -> bool {
                     (!recorded).then_some((m.evaluation_interval, m.window)),
                 ),
                 phases,
+                instances.then_some(p.service.replicas),
                 (!recorded).then_some((&s.scenarios.traffic, &s.scenarios.baseline))
             )
         )
@@ -280,7 +289,7 @@ pub(crate) fn text(r: &ComparisonReport) -> String {
             (_, true) =>
                 "Trial t of each scenario draws the same traffic in A and B until their courses part, so each\ndifference is judged over the pairs of trials (95% intervals).",
             (true, false) =>
-                "The plans model different traffic (scrapes, evaluations, window, phase shares or request\nrate): trials are paired by seed, but their draws differ, so the intervals are wider than for\ntwo settings of one plan (95% intervals).",
+                "The plans model different traffic (scrapes, evaluations, window, phase shares, replicas or\nrequest rate): trials are paired by seed, but their draws may differ, so the intervals are\nwider than for two settings of one plan (95% intervals).",
             (false, _) =>
                 "The plans define different metrics, so each is drawn by its own model: trials are paired by\nseed, but their draws are not common, and the intervals are wider than for two settings of one\nplan (95% intervals).",
         }

@@ -26,8 +26,8 @@
 //!   `first_failure` or `release_start`, when a track's failure series first has a sample;
 //!   `split_from`, present when a `baseline.series` counter has a `split`: `first_event` or
 //!   `release_start`, when each of its values first has a sample; `instances`, present
-//!   on a synthetic run whose rules read memory or DB connections: `{model: replicas |
-//!   one, stable, canary: [per phase]}`, the instances those gauges come from;
+//!   on a synthetic run whose rules read memory, DB connections or targets up: `{model:
+//!   replicas | one, stable, canary: [per phase]}`, the instances those come from;
 //!   `scrape_offset_seconds`: how
 //!   long after a scrape each evaluation comes, when fixed; else `scrape_offset: "per
 //!   trial"` and `offset_classes`, the strata of the scrape interval whose midpoints the
@@ -42,7 +42,8 @@
 //!   time_constant_seconds?, split?:
 //!   {label: {value: share}}, buckets?: {bound: share at or below}}`), `not_modelled`
 //!   (always absent: its rules never fire), `parameters` its baseline values by name
-//!   (fractions, seconds, the gauge's unit); with `--baseline` (trials built from a
+//!   (fractions, seconds, the gauge's unit; memory's and DB connections' per instance,
+//!   `targets_up`'s `healthy` each target's `up`); with `--baseline` (trials built from a
 //!   recording), `recording`: `{files, step_seconds, span_seconds, block_seconds,
 //!   time_of_day_matched, days, draws_from_seconds (how much of the recording a block can
 //!   start in: the grid points it may start at, gaps left out), series_read,
@@ -646,7 +647,7 @@ pub(crate) fn build(
     }
 }
 
-/// Whether some rule reads a per-instance gauge (memory, DB connections).
+/// Whether some rule reads what the instances make (memory, DB connections, targets up).
 fn reads_instance_gauges(plan: &CheckedPlan, rules: &[AlertRule], scenarios: &Scenarios) -> bool {
     synth::sources(plan, scenarios)
         .into_iter()
@@ -654,7 +655,7 @@ fn reads_instance_gauges(plan: &CheckedPlan, rules: &[AlertRule], scenarios: &Sc
         .any(|(i, source)| {
             matches!(
                 source,
-                SyntheticMetric::Memory | SyntheticMetric::DbConnections
+                SyntheticMetric::Memory | SyntheticMetric::DbConnections | SyntheticMetric::Up
             ) && rules.iter().any(|r| r.reads(i))
         })
 }
@@ -734,6 +735,8 @@ fn metric_models(
                     ]),
                 ),
                 SyntheticMetric::Query { .. } => ("query_over_series", IndexMap::new()),
+                // Each target's `up`: the track's sum counts its instances
+                // (`exposition.instances`).
                 SyntheticMetric::Up => ("targets_up", IndexMap::from([("healthy", 1.0)])),
                 SyntheticMetric::Absent => ("not_modelled", IndexMap::new()),
             };
@@ -1380,11 +1383,11 @@ pub(crate) fn text(r: &SimulationReport) -> String {
     if let Some(i) = &a.exposition.instances {
         let _ = writeln!(
             s,
-            "                 memory and DB connections {}",
+            "                 memory, DB connections and targets up {}",
             match i.model {
                 "one" => "from one instance per track".to_string(),
                 _ => format!(
-                    "per instance (their max and their sum): the stable version's {}, the canary's {} by phase",
+                    "per instance (their max, sum and count): the stable version's {}, the canary's {} by phase",
                     i.stable,
                     i.canary
                         .iter()

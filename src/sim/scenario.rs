@@ -217,8 +217,9 @@ pub(crate) struct Exposition {
     /// Whether each track's memory and DB connection gauges come from one instance per
     /// replica (`exposition.instances: replicas`: the stable version's `service.replicas`,
     /// the canary's [`crate::check::CheckedPlan::canary_replicas`] in each phase), each
-    /// drifting on its own, the track's value their max (memory) or sum (connections) as
-    /// the rendered rules compute it; else from one instance per track.
+    /// drifting on its own, the track's value their max (memory) or sum (connections), and
+    /// its `targets_up` their count, as the rendered rules compute them; else from one
+    /// instance per track.
     pub(crate) per_instance: bool,
     /// How long after a scrape each rule evaluation comes (below the scrape interval):
     /// scrape `j` is at `j · scrape_interval - scrape_offset_ms`. None: drawn per trial

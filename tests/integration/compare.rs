@@ -111,6 +111,33 @@ fn a_looser_rule_rolls_back_only_where_the_plan_did() {
     );
 }
 
+/// A plan that runs twice the replicas draws its memory and DB connections from twice the
+/// instances (`exposition.instances: replicas`), so its trials take other numbers: the
+/// pairs are paired by seed only. With one instance per track they are common again.
+#[test]
+fn other_replicas_draw_other_gauges() {
+    let dir = temp_dir("compare-replicas");
+    let text = std::fs::read_to_string(root().join("plans/lawsker.yaml")).unwrap();
+    let doubled = text.replace("replicas: 4 ", "replicas: 8 ");
+    assert_ne!(doubled, text, "the replicas are in the plan");
+    let b = write(&dir, "doubled.yaml", &doubled);
+    let scenarios = std::fs::read_to_string(root().join("simulations/lawsker.yaml")).unwrap();
+    for (instances, common) in [("replicas", false), ("one", true)] {
+        let file = write(
+            &dir,
+            "scenarios.yaml",
+            &format!("exposition: {{ instances: {instances} }}\n{scenarios}"),
+        );
+        let r = compare(
+            "plans/lawsker.yaml",
+            b.to_str().unwrap(),
+            &["--scenarios", file.to_str().unwrap()],
+        );
+        assert_eq!(r["common_model"], true, "{instances}");
+        assert_eq!(r["common_draws"], common, "{instances}");
+    }
+}
+
 #[test]
 fn plans_on_other_scenarios_are_not_compared() {
     // Lawsker names its scenario file; checkout runs the built-in ones.

@@ -184,6 +184,45 @@ rollback_conditions:
     assert_eq!(one["scenarios"][0]["completed"]["count"], trials, "{one:#}");
 }
 
+/// `targets_up` is `sum(up)` over the track's targets, one per instance: a canary at 50% of
+/// 4 replicas runs two, so a gate `targets_up >= 2` passes in every trial; with one
+/// instance per track it fails in every trial.
+#[test]
+fn targets_up_counts_the_instances() {
+    let dir = support::temp_dir("realism-targets");
+    let p = write(
+        &dir,
+        "up.yaml",
+        "name: up
+release: { from: v1, to: v2 }
+service: { name: app, image: acme/app, port: 8080, replicas: 4 }
+routing: { listen: 80, sticky: { cookie: uid } }
+phases:
+  - { name: half, traffic: 50%, duration: 1h }
+  - { name: full, traffic: 100%, duration: 10m }
+gates:
+  targets_up: \">= 2\"
+rollback_conditions:
+  - { metric: error_rate, threshold: 99%, duration: 5m }
+",
+    );
+    for (instances, completed) in [("replicas", 100), ("one", 0)] {
+        let sc = write(
+            &dir,
+            "scenarios.yaml",
+            &format!(
+                "trials: 100\nexposition: {{ instances: {instances} }}\ntraffic: {{ requests_per_second: 100 }}\n\
+                 scenarios:\n  - name: healthy\n"
+            ),
+        );
+        let r = json(&[p.to_str().unwrap(), "--scenarios", sc.to_str().unwrap()]);
+        assert_eq!(
+            r["scenarios"][0]["completed"]["count"], completed,
+            "{instances}: {r:#}"
+        );
+    }
+}
+
 /// Per-code counters: every failed request from 10m on. Ten minutes in, the failed
 /// requests' counter starts from 0 in the window while the answered ones' does not, so
 /// Prometheus extrapolates the two differently and the error rate at 11m is 20.2% summed

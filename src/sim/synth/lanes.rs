@@ -803,11 +803,14 @@ impl<'m, 'a> Lanes<'m, 'a> {
                 }
                 // Computed from the series after every track's other values.
                 SyntheticMetric::Query { .. } => {}
+                // `sum(up)`: the track's instances at the scrape, none once crashed.
                 SyntheticMetric::Up => {
-                    let up = !(canary && self.faults.down_at(step.ts, m));
-                    fill(values, w, n, 2 * mi + side, |_| {
-                        Some(f64::from(u8::from(up)))
-                    });
+                    let up = if canary && self.faults.down_at(step.ts, m) {
+                        0.0
+                    } else {
+                        m.instances(t.track, step.scrape_phase) as f64
+                    };
+                    fill(values, w, n, 2 * mi + side, |_| Some(up));
                 }
                 SyntheticMetric::Absent => fill(values, w, n, 2 * mi + side, |_| None),
             }

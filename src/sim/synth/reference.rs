@@ -687,7 +687,7 @@ impl<'r, 'a> Reference<'r, 'a> {
     }
 
     /// The value at `ts` of metric `mi` on track `ti`, the request rate multiplied by
-    /// `burst`. A crashed canary's target is down: its `up` is 0 and its instant series
+    /// `burst`. A crashed canary's targets are down: its `up` is 0 and its instant series
     /// (gauges, custom metrics) are stale, while its `rate()`s read what it was scraped for
     /// before.
     fn value(&mut self, ti: usize, mi: usize, ts: i64, burst: f64) -> Option<f64> {
@@ -695,7 +695,14 @@ impl<'r, 'a> Reference<'r, 'a> {
         let down = self.tracks[ti].track == Track::Canary && self.faults.down_at(ts, self.model);
         let v = self.scraped_value(ti, mi, ts, burst);
         match source {
-            SyntheticMetric::Up => Some(if down { 0.0 } else { 1.0 }),
+            // `sum(up)`: the track's instances at the scrape, none once crashed.
+            SyntheticMetric::Up => Some(if down {
+                0.0
+            } else {
+                let m = self.model;
+                let phase = self.schedule.phase_at(m.scrape_time(m.last_scrape(ts)));
+                m.instances(self.tracks[ti].track, phase) as f64
+            }),
             SyntheticMetric::Memory
             | SyntheticMetric::DbConnections
             | SyntheticMetric::Redis
