@@ -228,9 +228,10 @@ pub(crate) struct Model<'a> {
     stable_series: Option<SeriesSet>,
     /// The canary's share of requests in each phase.
     pub(crate) canary_share: Vec<f64>,
-    /// Per phase, the instances the canary's and the stable track's per-instance gauges
-    /// come from ([`crate::sim::scenario::Exposition::per_instance`]; never fewer in a
-    /// later phase: the plan's traffic never falls).
+    /// Per phase, the instances the canary and the stable track run, which their gauges
+    /// per instance and their targets come from
+    /// ([`crate::sim::scenario::Exposition::per_instance`]; never fewer in a later phase:
+    /// the plan's traffic never falls).
     instances: Vec<[usize; 2]>,
     /// The release's course as planned (a trial's holds move its own copy).
     pub(crate) schedule: Schedule,
@@ -558,9 +559,12 @@ impl<'a> Model<'a> {
             .map(|i| plan.canary_request_share(i))
             .collect();
         let instances = (0..plan.phases.len())
-            .map(|i| match scenarios.exposition.per_instance {
-                true => [plan.canary_replicas(i), plan.service.replicas].map(|r| r as usize),
-                false => [1, 1],
+            .map(|i| {
+                if scenarios.exposition.per_instance {
+                    [plan.canary_replicas(i), plan.service.replicas].map(|r| r as usize)
+                } else {
+                    [1, 1]
+                }
             })
             .collect();
         let base = &scenarios.baseline;
@@ -751,8 +755,9 @@ impl<'a> Model<'a> {
         }
     }
 
-    /// How many instances `track`'s per-instance gauges (memory, DB connections) come from
-    /// in `phase`: its replicas then, or 1 ([`crate::sim::scenario::Exposition::per_instance`]).
+    /// How many instances `track` runs in `phase` for its gauges per instance (memory, DB
+    /// connections) and its targets: its replicas then, or 1
+    /// ([`crate::sim::scenario::Exposition::per_instance`]).
     pub(super) fn instances(&self, track: Track, phase: usize) -> usize {
         self.instances[phase][usize::from(track == Track::Stable)]
     }
