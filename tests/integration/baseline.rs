@@ -809,6 +809,48 @@ fn a_gap_in_every_series_is_left_out_of_the_blocks_and_named() {
     );
 }
 
+/// The canary's gauges are the recording's own series, as many as it has, in every phase:
+/// where the canary runs another number of instances (2 replicas: 1 at 20%, 2 at 100%),
+/// the report says so, naming each series and its count; where it runs as many (1
+/// replica) it says nothing.
+#[test]
+fn a_canary_running_other_instances_than_recorded_is_named() {
+    let dir = temp_dir("baseline-instances");
+    let (plan_file, sc, rec) = files(&dir, &recording(12, 3, |_| 20.0, |_| 0.01));
+    let two = write(
+        &dir,
+        "two.yaml",
+        &PLAN.replace("port: 8080 }", "port: 8080, replicas: 2 }"),
+    );
+    let note = |plan: &str| -> Vec<String> {
+        let r = json(&[
+            plan,
+            "--scenarios",
+            &sc,
+            "--baseline",
+            &rec,
+            "--trials",
+            "5",
+        ]);
+        r["assumptions"]["recording"]["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|w| w.as_str())
+            .filter(|w| w.contains("instances"))
+            .map(String::from)
+            .collect()
+    };
+    assert_eq!(note(&plan_file), Vec::<String>::new());
+    let w = note(two.to_str().unwrap());
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].contains("(`up` 1)")
+            && w[0].contains("runs 1, 2 instances by phase (`service.replicas` 2)"),
+        "{w:?}"
+    );
+}
+
 /// The warnings on how blocks are drawn say what is so, with the numbers: a block as long
 /// as the recording can start at one grid point only (not "drawn from 15s of it"); a week
 /// is under a day and a block of 6d12h, and a block of 5d keeps the time of day.

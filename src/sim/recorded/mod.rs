@@ -55,7 +55,7 @@ pub(crate) use nested::Nesting;
 pub(crate) use recording::Recording;
 pub(crate) use trial::RecordedLanes;
 
-use crate::check::{CheckedPlan, REQUESTS};
+use crate::check::{Builtin, CheckedPlan, REQUESTS};
 use crate::lower::AlertRule;
 use crate::prom::quantile::parse_le;
 use crate::prom::{Query, Semantics, Series, engine};
@@ -114,6 +114,21 @@ impl<'r> Baseline<'r> {
         let span_s = (rec.points.saturating_sub(1)) as f64 * rec.step_ms as f64 / 1000.0;
         (all > 0.0 && span_s > 0.0).then(|| all / span_s)
     }
+}
+
+/// The metric names `m`'s query for `track` selects, sorted, each once.
+fn selected_names(m: &crate::check::Metric, track: Track) -> Vec<String> {
+    let mut names: Vec<String> = engine::program(&m.expr.promql(Some(track)))
+        .map(|p| {
+            p.selectors()
+                .iter()
+                .filter_map(|(s, _)| s.name.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names.dedup();
+    names
 }
 
 /// The recording's [`REQUESTS`]: all of them, and those whose `code` is 5xx.
@@ -500,6 +515,50 @@ impl<'r> RecordedModel<'r> {
         }
     }
 
+    /// The warning that the canary's own series (gauges, CPU) are as many as the recording
+    /// has of each, in every phase, where the canary runs another number of instances: a
+    /// max, sum or average over instances then reads the recorded ones (None: they match).
+    fn instances_note(
+        &self,
+        plan: &CheckedPlan,
+        used: &dyn Fn(&Channel) -> bool,
+    ) -> Option<String> {
+        // Redis memory is the Redis server's, not the service's instances'.
+        let redis: Vec<String> = plan
+            .metrics
+            .iter()
+            .filter(|m| m.builtin == Some(Builtin::RedisMemoryUsage))
+            .flat_map(|m| selected_names(m, Track::Canary))
+            .collect();
+        let mut recorded: std::collections::BTreeMap<&str, usize> = Default::default();
+        for c in self
+            .channels
+            .iter()
+            .filter(|c| c.role == Role::Own && used(c))
+        {
+            let name = self.rec.series[c.rec].name.as_str();
+            if !redis.iter().any(|r| r == name) {
+                *recorded.entry(name).or_default() += 1;
+            }
+        }
+        let runs: Vec<u32> = (0..plan.phases.len())
+            .map(|i| plan.canary_replicas(i))
+            .collect();
+        let off: Vec<String> = recorded
+            .iter()
+            .filter(|(_, n)| runs.iter().any(|&k| k as usize != **n))
+            .map(|(name, n)| format!("`{name}` {n}"))
+            .collect();
+        (!off.is_empty()).then(|| {
+            format!(
+                "the canary's gauges and CPU are the recording's own series of them in every phase, as many as it has of each ({}), while the canary runs {} instances by phase (`service.replicas` {}): a max, sum or average over instances reads the recorded ones, not as many as the canary runs; record as many instances as the canary runs, or read these figures with that in mind",
+                off.join(", "),
+                runs.iter().map(u32::to_string).collect::<Vec<_>>().join(", "),
+                plan.service.replicas
+            )
+        })
+    }
+
     /// What the report says of the recording, and its warnings: `release_ms` the longest
     /// a trial runs, `scrape_ms` the plan's scrape interval.
     pub(crate) fn describe(
@@ -515,16 +574,7 @@ impl<'r> RecordedModel<'r> {
             for (q, track) in pair.iter().zip([Track::Canary, Track::Stable]) {
                 if q.reads().is_empty() {
                     let m = &plan.metrics[mi];
-                    let mut names: Vec<String> = engine::program(&m.expr.promql(Some(track)))
-                        .map(|p| {
-                            p.selectors()
-                                .iter()
-                                .filter_map(|(s, _)| s.name.clone())
-                                .collect()
-                        })
-                        .unwrap_or_default();
-                    names.sort();
-                    names.dedup();
+                    let names = selected_names(m, track);
                     let from = match names.as_slice() {
                         [] => String::new(),
                         names => format!(
@@ -686,6 +736,9 @@ impl<'r> RecordedModel<'r> {
                     }
                 )
             });
+        }
+        if let Some(w) = self.instances_note(plan, &used) {
+            warnings.push(w);
         }
         if rec.step_ms != scrape_ms {
             warnings.push(format!(

@@ -818,8 +818,9 @@ fn born_failure_series_lanes_compute_what_the_reference_computes() {
 /// start, between an evaluation and its scrape when scrapes come early), rollback rules
 /// reading memory (the max over instances, also against the stable track's) and DB
 /// connections (their sum) at every evaluation, with [`FAULTS`]' memory effects, on the
-/// aligned grid and with scrapes 7s early: every gauge value and outcome is the
-/// reference's.
+/// aligned grid and with scrapes 7s early, and with a memory gate that holds phases (held
+/// trials part from their batch, their instances' noise with them): every gauge value and
+/// outcome is the reference's.
 #[test]
 fn instance_gauges_lanes_compute_what_the_reference_computes() {
     let lawsker = file("plans/lawsker.yaml", Kind::Plan);
@@ -834,18 +835,28 @@ fn instance_gauges_lanes_compute_what_the_reference_computes() {
              - { metric: db_connections, threshold: 220, duration: 2m }\n",
             1,
         );
+    let held = text.replace("memory_usage: \"< 90%\"", "memory_usage: \"< 64%\"")
+        + "\ngate_policy:\n  on_failure: hold\n  max_hold: 40m\n  after_max_hold: stay\n";
     let [_, faults, _] = fault_files();
     let mut seen = Seen::default();
-    for offset in ["0s", "7s"] {
+    for (offset, name, plan) in [
+        ("0s", "lawsker (7 replicas)", &text),
+        ("7s", "lawsker (7 replicas)", &text),
+        ("0s", "lawsker (7 replicas, memory gate held)", &held),
+    ] {
         let scenarios = Source::new(
             format!("{} (scrapes {offset} early)", faults.name),
             format!("exposition: {{ scrape_offset: {offset} }}\n{}", faults.text),
         )
         .holding(Kind::Scenarios);
-        let plan = Source::new("lawsker (7 replicas)".to_string(), text.clone());
-        check(plan, &[scenarios], &mut seen);
+        check(
+            Source::new(name.to_string(), plan.clone()),
+            &[scenarios],
+            &mut seen,
+        );
     }
     eprintln!("{seen:?}");
+    assert!(seen.held > 3 && seen.advanced > 3, "{seen:?}");
     assert!(
         seen.values.get("memory").copied().unwrap_or(0) > 1000,
         "{seen:?}"
