@@ -125,6 +125,19 @@ fn a_drifting_gauge_fails_a_gate_as_often_as_its_correlation_says() {
 /// The scenario file without a `time_constant`: the default.
 const DEFAULT: &str = "default";
 
+/// A plan of 4 replicas: `phases` (each line a phase), then 10 minutes at 100%; one `gate`,
+/// and a rollback rule that never fires.
+fn four_replicas(phases: &str, gate: &str) -> String {
+    format!(
+        "name: replicas\nrelease: {{ from: v1, to: v2 }}\n\
+         service: {{ name: app, image: acme/app, port: 8080, replicas: 4 }}\n\
+         routing: {{ listen: 80, sticky: {{ cookie: uid }} }}\n\
+         phases:\n{phases}  - {{ name: full, traffic: 100%, duration: 10m }}\n\
+         gates:\n  {gate}\n\
+         rollback_conditions:\n  - {{ metric: error_rate, threshold: 99%, duration: 5m }}\n"
+    )
+}
+
 /// Per-instance gauges (`exposition.instances`): with 4 stable replicas the canary runs one
 /// instance at 25% and three at 75% (as the rendered compose files start them), each
 /// holding 30 ± 1 DB connections. The gate `db_connections < 80` reads their sum, as the
@@ -137,19 +150,11 @@ fn a_sum_over_instances_fails_a_gate_one_instance_passes() {
     let p = write(
         &dir,
         "pool.yaml",
-        "name: pool
-release: { from: v1, to: v2 }
-service: { name: app, image: acme/app, port: 8080, replicas: 4 }
-routing: { listen: 80, sticky: { cookie: uid } }
-phases:
-  - { name: quarter, traffic: 25%, duration: 1h }
-  - { name: most, traffic: 75%, duration: 1h }
-  - { name: full, traffic: 100%, duration: 10m }
-gates:
-  db_connections: \"< 80\"
-rollback_conditions:
-  - { metric: error_rate, threshold: 99%, duration: 5m }
-",
+        &four_replicas(
+            "  - { name: quarter, traffic: 25%, duration: 1h }\n  \
+             - { name: most, traffic: 75%, duration: 1h }\n",
+            "db_connections: \"< 80\"",
+        ),
     );
     let trials = 200;
     let run = |instances: &str| {
@@ -193,18 +198,10 @@ fn targets_up_counts_the_instances() {
     let p = write(
         &dir,
         "up.yaml",
-        "name: up
-release: { from: v1, to: v2 }
-service: { name: app, image: acme/app, port: 8080, replicas: 4 }
-routing: { listen: 80, sticky: { cookie: uid } }
-phases:
-  - { name: half, traffic: 50%, duration: 1h }
-  - { name: full, traffic: 100%, duration: 10m }
-gates:
-  targets_up: \">= 2\"
-rollback_conditions:
-  - { metric: error_rate, threshold: 99%, duration: 5m }
-",
+        &four_replicas(
+            "  - { name: half, traffic: 50%, duration: 1h }\n",
+            "targets_up: \">= 2\"",
+        ),
     );
     for (instances, completed) in [("replicas", 100), ("one", 0)] {
         let sc = write(
