@@ -104,15 +104,8 @@ fn same_traffic(a: &Side<'_>, b: &Side<'_>, recorded: bool) -> bool {
     let shown = |s: &Side<'_>| {
         let p = &s.lowered.plan;
         let m = &p.monitoring;
-        let instances = !recorded && s.scenarios.exposition.per_instance;
         let phases: Vec<_> = (0..p.phases.len())
-            .map(|i| {
-                (
-                    p.canary_request_share(i),
-                    p.phases[i].duration,
-                    instances.then(|| p.canary_replicas(i)),
-                )
-            })
+            .map(|i| (p.canary_request_share(i), p.phases[i].duration))
             .collect();
         format!(
             "{:?}",
@@ -122,8 +115,13 @@ fn same_traffic(a: &Side<'_>, b: &Side<'_>, recorded: bool) -> bool {
                     (!recorded).then_some((m.evaluation_interval, m.window)),
                 ),
                 phases,
-                instances.then_some(p.service.replicas),
-                (!recorded).then_some((&s.scenarios.traffic, &s.scenarios.baseline))
+                (!recorded).then(|| {
+                    (
+                        &s.scenarios.traffic,
+                        &s.scenarios.baseline,
+                        s.scenarios.exposition.instances(p),
+                    )
+                })
             )
         )
     };

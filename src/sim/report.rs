@@ -233,13 +233,12 @@ pub(crate) struct InstancesAssumed {
 
 impl InstancesAssumed {
     fn of(plan: &CheckedPlan, scenarios: &Scenarios) -> InstancesAssumed {
-        let per = scenarios.exposition.per_instance;
+        let e = &scenarios.exposition;
+        let counts = e.instances(plan);
         InstancesAssumed {
-            model: if per { "replicas" } else { "one" },
-            stable: if per { plan.service.replicas } else { 1 },
-            canary: (0..plan.phases.len())
-                .map(|i| if per { plan.canary_replicas(i) } else { 1 })
-                .collect(),
+            model: if e.per_instance { "replicas" } else { "one" },
+            stable: counts.first().map_or(1, |c| c[1]),
+            canary: counts.iter().map(|c| c[0]).collect(),
         }
     }
 }

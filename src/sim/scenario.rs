@@ -216,7 +216,7 @@ pub(crate) struct Exposition {
     pub(crate) split_born_late: bool,
     /// Whether each track's memory and DB connection gauges come from one instance per
     /// replica (`exposition.instances: replicas`: the stable version's `service.replicas`,
-    /// the canary's [`crate::check::CheckedPlan::canary_replicas`] in each phase), each
+    /// the canary's [`CheckedPlan::canary_replicas`] in each phase; [`Self::instances`]), each
     /// drifting on its own, the track's value their max (memory) or sum (connections), and
     /// its `targets_up` their count, as the rendered rules compute them; else from one
     /// instance per track.
@@ -259,6 +259,21 @@ impl Exposition {
 pub(crate) const OFFSET_CLASSES: i64 = 8;
 
 impl Exposition {
+    /// Per phase of `plan`, the instances the canary and the stable track run, as
+    /// `[canary, stable]`: their replicas under `instances: replicas`, else one each
+    /// ([`Exposition::per_instance`]).
+    pub(crate) fn instances(&self, plan: &CheckedPlan) -> Vec<[u32; 2]> {
+        (0..plan.phases.len())
+            .map(|i| {
+                if self.per_instance {
+                    [plan.canary_replicas(i), plan.service.replicas]
+                } else {
+                    [1, 1]
+                }
+            })
+            .collect()
+    }
+
     /// The scrape offset of each of a run's offset classes, trial `t` being in class
     /// `t mod len`: the fixed offset alone; drawn per trial, the midpoints of
     /// [`OFFSET_CLASSES`] equal strata of the scrape interval (whole milliseconds, rounded

@@ -121,6 +121,24 @@ impl Histogram {
     }
 }
 
+/// Test support for closed-form checks of Monte Carlo rates.
+#[cfg(test)]
+impl Proportion {
+    /// Prints the rate beside `expected` and panics unless `expected` lies in the 95%
+    /// interval; `what` names the rate (and anything that helps read a failure).
+    pub(crate) fn assert_covers(&self, expected: f64, what: &str) {
+        let shown = format!(
+            "{what}: {} of {} ({:.4}, 95% {:.4}..{:.4}); closed form {expected:.4}",
+            self.count, self.trials, self.probability, self.ci95[0], self.ci95[1]
+        );
+        eprintln!("{shown}");
+        assert!(
+            self.ci95[0] <= expected && expected <= self.ci95[1],
+            "{shown}"
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

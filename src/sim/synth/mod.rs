@@ -558,14 +558,11 @@ impl<'a> Model<'a> {
         let canary_share = (0..plan.phases.len())
             .map(|i| plan.canary_request_share(i))
             .collect();
-        let instances = (0..plan.phases.len())
-            .map(|i| {
-                if scenarios.exposition.per_instance {
-                    [plan.canary_replicas(i), plan.service.replicas].map(|r| r as usize)
-                } else {
-                    [1, 1]
-                }
-            })
+        let instances = scenarios
+            .exposition
+            .instances(plan)
+            .into_iter()
+            .map(|counts| counts.map(|r| r as usize))
             .collect();
         let base = &scenarios.baseline;
         let bounds = coarse::kept_bounds(
@@ -1303,18 +1300,8 @@ mod tests {
         let below = 1.0 - 0.5 * erfc(c / std::f64::consts::SQRT_2);
         for (instances, k) in [("one", 1), ("replicas", 2)] {
             let expected = 1.0 - below.powi(k * 60);
-            let p = crate::sim::stats::Proportion::new(run(instances), trials);
-            eprintln!(
-                "{instances}: rolled back at 50% {:.4} [{:.4}, {:.4}]; closed form {expected:.4}",
-                p.probability, p.ci95[0], p.ci95[1]
-            );
-            assert!(
-                p.ci95[0] <= expected && expected <= p.ci95[1],
-                "{instances}: rolled back at 50% {:.4} (95% {:.4}..{:.4}); closed form {expected:.4}",
-                p.probability,
-                p.ci95[0],
-                p.ci95[1]
-            );
+            crate::sim::stats::Proportion::new(run(instances), trials)
+                .assert_covers(expected, &format!("{instances}: rolled back at 50%"));
         }
     }
 }

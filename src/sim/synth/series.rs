@@ -792,19 +792,8 @@ mod tests {
         assert_eq!(tallies[0], tallies[1], "the same numbers at any --jobs");
         let (rollbacks, _, query_steps) = &tallies[0];
         assert!(query_steps[0] > trials * 60, "{query_steps:?}");
-        let p = crate::sim::stats::Proportion::new(*rollbacks, trials);
-        eprintln!(
-            "2.42: rolled back {rollbacks} of {trials} ({:.4}, 95% {:.4}..{:.4}); closed form {expected:.4}",
-            p.probability, p.ci95[0], p.ci95[1]
-        );
-        assert!(
-            p.ci95[0] <= expected && expected <= p.ci95[1],
-            "rolled back {} of {trials} ({:.4}, 95% interval {:.4}..{:.4}); closed form {expected:.4} (q = {q:.5})",
-            rollbacks,
-            p.probability,
-            p.ci95[0],
-            p.ci95[1]
-        );
+        crate::sim::stats::Proportion::new(*rollbacks, trials)
+            .assert_covers(expected, &format!("2.42: rolled back (q = {q:.5})"));
     }
 
     /// [`PLAN`] with the median of a histogram instead of the completion ratio: it rolls
@@ -860,17 +849,9 @@ mod tests {
             tallies.push((t.rollbacks, t.query_steps.clone()));
         }
         assert_eq!(tallies[0], tallies[1], "the same numbers at any --jobs");
-        let p = crate::sim::stats::Proportion::new(tallies[0].0, trials);
-        eprintln!(
-            "2.42 histogram: rolled back {:.4} [{:.4}, {:.4}]; closed form {expected:.4}",
-            p.probability, p.ci95[0], p.ci95[1]
-        );
-        assert!(
-            p.ci95[0] <= expected && expected <= p.ci95[1],
-            "rolled back {:.4} (95% {:.4}..{:.4}); closed form {expected:.4} (q = {q:.5})",
-            p.probability,
-            p.ci95[0],
-            p.ci95[1]
+        crate::sim::stats::Proportion::new(tallies[0].0, trials).assert_covers(
+            expected,
+            &format!("2.42 histogram: rolled back (q = {q:.5})"),
         );
     }
 
@@ -922,18 +903,8 @@ mod tests {
         let lambda: f64 = 20.0 * 0.05 * 0.0027778 * 0.1;
         let expected = 1.0 - (-lambda * 59.0 * 60.0).exp();
         let born = run("first_event");
-        let p = crate::sim::stats::Proportion::new(born.rollbacks_by_phase[0], trials);
-        eprintln!(
-            "first event: rolled back at 5% {:.4} [{:.4}, {:.4}]; closed form {expected:.4}",
-            p.probability, p.ci95[0], p.ci95[1]
-        );
-        assert!(
-            p.ci95[0] <= expected && expected <= p.ci95[1],
-            "rolled back at 5% {:.4} (95% {:.4}..{:.4}); closed form {expected:.4}",
-            p.probability,
-            p.ci95[0],
-            p.ci95[1]
-        );
+        crate::sim::stats::Proportion::new(born.rollbacks_by_phase[0], trials)
+            .assert_covers(expected, "first event: rolled back at 5%");
         let from_start = run("release_start");
         assert_eq!(from_start.rollbacks_by_phase[0], trials);
     }
