@@ -99,7 +99,7 @@ pub(crate) fn run<'a>(
 /// instance, and the same scenario traffic and baseline (a scenario file without a request
 /// rate takes the plan's). Trials built from a recording (`recorded`) take their traffic
 /// and gauges from it and draw scrape by scrape, whatever the evaluations and window: then
-/// only the scrapes and phases count.
+/// only the scrapes, the phases and the canary's instances count.
 fn same_traffic(a: &Side<'_>, b: &Side<'_>, recorded: bool) -> bool {
     let shown = |s: &Side<'_>| {
         let p = &s.lowered.plan;
@@ -115,6 +115,12 @@ fn same_traffic(a: &Side<'_>, b: &Side<'_>, recorded: bool) -> bool {
                     (!recorded).then_some((m.evaluation_interval, m.window)),
                 ),
                 phases,
+                // On a recording, the canary's instances (its stable version's are the
+                // recording's).
+                recorded.then(|| {
+                    let runs = s.scenarios.exposition.instances(p);
+                    runs.iter().map(|c| c[0]).collect::<Vec<_>>()
+                }),
                 (!recorded).then(|| {
                     (
                         &s.scenarios.traffic,

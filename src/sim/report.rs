@@ -26,8 +26,9 @@
 //!   `first_failure` or `release_start`, when a track's failure series first has a sample;
 //!   `split_from`, present when a `baseline.series` counter has a `split`: `first_event` or
 //!   `release_start`, when each of its values first has a sample; `instances`, present
-//!   on a synthetic run whose rules read memory, DB connections or targets up: `{model:
-//!   replicas | one, stable, canary: [per phase]}`, the instances those come from;
+//!   on a synthetic run whose rules read memory, DB connections or targets up (on a
+//!   recording: those or CPU): `{model: replicas | one, stable, canary: [per phase]}`, the
+//!   instances those come from (on a recording, `stable` is how many it has);
 //!   `scrape_offset_seconds`: how
 //!   long after a scrape each evaluation comes, when fixed; else `scrape_offset: "per
 //!   trial"` and `offset_classes`, the strata of the scrape interval whose midpoints the
@@ -49,7 +50,9 @@
 //!   start in: the grid points it may start at, gaps left out), series_read,
 //!   series_unread: [series], nested: [{series, within: [series], known: declared |
 //!   inferred}] (counters thinned inside others: each of their events goes to the track
-//!   its parent event went to), warnings: [text]}`.
+//!   its parent event went to), warnings: [text], instances? (how many instances the
+//!   recording has of the series each exports, when a rule reads memory, DB connections,
+//!   CPU or targets up)}`.
 //!
 //!   On a recording, what only the synthetic model uses is left out, not given and
 //!   marked unused: `metrics` (the trials read the recording's own series),
@@ -201,6 +204,10 @@ pub(crate) struct RecordingAssumptions {
     #[serde(default)]
     pub(crate) nested: Vec<crate::sim::recorded::Nesting>,
     pub(crate) warnings: Vec<String>,
+    /// The recording's instances of the series each instance exports (memory, DB
+    /// connections, CPU, `up`), when a rule reads some: the stable version's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) instances: Option<usize>,
 }
 
 impl RecordingAssumptions {
@@ -217,6 +224,7 @@ impl RecordingAssumptions {
             series_unread: d.series_unread.clone(),
             nested: d.nested.clone(),
             warnings: d.warnings.clone(),
+            instances: d.instances,
         }
     }
 }
@@ -232,12 +240,17 @@ pub(crate) struct InstancesAssumed {
 }
 
 impl InstancesAssumed {
-    fn of(plan: &CheckedPlan, scenarios: &Scenarios) -> InstancesAssumed {
+    /// The instances of `scenarios`' exposition; on a recording of `recorded` instances,
+    /// the stable version's are those.
+    fn of(plan: &CheckedPlan, scenarios: &Scenarios, recorded: Option<usize>) -> InstancesAssumed {
         let e = &scenarios.exposition;
         let counts = e.instances(plan);
         InstancesAssumed {
             model: if e.per_instance { "replicas" } else { "one" },
-            stable: counts.first().map_or(1, |c| c[1]),
+            stable: recorded.map_or_else(
+                || counts.first().map_or(1, |c| c[1]),
+                |n| u32::try_from(n).unwrap_or(u32::MAX),
+            ),
             canary: counts.iter().map(|c| c[0]).collect(),
         }
     }
@@ -607,8 +620,13 @@ pub(crate) fn build(
                     } else {
                         "release_start"
                     }),
-                instances: (synthetic && reads_instance_gauges(plan, rules, scenarios))
-                    .then(|| InstancesAssumed::of(plan, scenarios)),
+                instances: match &recording {
+                    Some(r) => r
+                        .instances
+                        .map(|n| InstancesAssumed::of(plan, scenarios, Some(n))),
+                    None => reads_instance_gauges(plan, rules, scenarios)
+                        .then(|| InstancesAssumed::of(plan, scenarios, None)),
+                },
                 scrape_offset_seconds: scenarios
                     .exposition
                     .scrape_offset_ms
@@ -1379,7 +1397,24 @@ pub(crate) fn text(r: &SimulationReport) -> String {
             (Some(false), _) => "one counter of every request",
         },
     );
-    if let Some(i) = &a.exposition.instances {
+    let by_phase = |i: &InstancesAssumed| {
+        (i.canary.iter().map(u32::to_string))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if let Some(i) = a
+        .exposition
+        .instances
+        .as_ref()
+        .filter(|_| a.recording.is_some())
+    {
+        let _ = writeln!(
+            s,
+            "                 memory, DB connections, CPU and targets up per instance (their max, sum, average and count): the stable version's {} recorded, the canary's {} by phase, each a recorded instance's series on blocks of its own",
+            i.stable,
+            by_phase(i)
+        );
+    } else if let Some(i) = &a.exposition.instances {
         let _ = writeln!(
             s,
             "                 memory, DB connections and targets up {}",
@@ -1388,11 +1423,7 @@ pub(crate) fn text(r: &SimulationReport) -> String {
                 _ => format!(
                     "per instance (their max, sum and count): the stable version's {}, the canary's {} by phase",
                     i.stable,
-                    i.canary
-                        .iter()
-                        .map(u32::to_string)
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    by_phase(i)
                 ),
             }
         );

@@ -809,44 +809,93 @@ fn a_gap_in_every_series_is_left_out_of_the_blocks_and_named() {
     );
 }
 
-/// The canary's gauges are the recording's own series, as many as it has, in every phase:
-/// where the canary runs another number of instances (2 replicas: 1 at 20%, 2 at 100%),
-/// the report says so, naming each series and its count; where it runs as many (1
-/// replica) it says nothing.
+/// The canary runs its phases' instances on a recording, each a recorded instance's own
+/// series: with 4 replicas, one at 25% and three at 75% (as the rendered compose files
+/// start them). The recording has two instances, `a` holding 30 DB connections and `b`
+/// 50, so the canary's sum is `a`'s 30 at 25% (passing a gate `db_connections < 60`, where
+/// the two recorded instances' 80 would fail it) and `a`, `b` and a copy of `a` at 75%:
+/// 110, failing it in every healthy trial. Under `exposition.instances: one` the canary
+/// runs `a` alone and every trial completes. Either way the report says the stable
+/// version's instances are the recording's two, not the plan's four (or one).
 #[test]
-fn a_canary_running_other_instances_than_recorded_is_named() {
+fn a_recorded_canary_runs_its_phases_instances() {
     let dir = temp_dir("baseline-instances");
-    let (plan_file, sc, rec) = files(&dir, &recording(12, 3, |_| 20.0, |_| 0.01));
-    let two = write(
+    let rec = with_lines(&recording(12, 3, |_| 20.0, |_| 0.01), |_| {
+        vec![
+            "db_connections_in_use,instance=a:9000,30".into(),
+            "db_connections_in_use,instance=b:9000,50".into(),
+        ]
+    });
+    let rec = write(&dir, "recording.csv", &rec).display().to_string();
+    let plan_file = write(
         &dir,
-        "two.yaml",
-        &PLAN.replace("port: 8080 }", "port: 8080, replicas: 2 }"),
-    );
-    let note = |plan: &str| -> Vec<String> {
-        let r = json(&[
-            plan,
+        "plan.yaml",
+        &PLAN
+            .replace("port: 8080 }", "port: 8080, replicas: 4 }")
+            .replace(
+                "  - { name: canary, traffic: 20%, duration: 1h }\n",
+                "  - { name: quarter, traffic: 25%, duration: 1h }\n  - { name: most, traffic: 75%, duration: 1h }\n",
+            )
+            .replace("rollback_conditions:", "gates: { db_connections: \"< 60\" }\nrollback_conditions:")
+            .replace("threshold: 2%", "threshold: 99%"),
+    )
+    .display()
+    .to_string();
+    let trials = 40;
+    let run = |instances: &str| {
+        let sc = write(
+            &dir,
+            "scenarios.yaml",
+            &format!(
+                "trials: {trials}\nexposition: {{ instances: {instances} }}\nscenarios:\n  - name: healthy\n"
+            ),
+        );
+        json(&[
+            &plan_file,
             "--scenarios",
-            &sc,
+            sc.to_str().unwrap(),
             "--baseline",
             &rec,
-            "--trials",
-            "5",
-        ]);
-        r["assumptions"]["recording"]["warnings"]
+        ])
+    };
+    let stable_note = |r: &serde_json::Value| -> Vec<String> {
+        (r["assumptions"]["recording"]["warnings"]
             .as_array()
             .unwrap()
-            .iter()
-            .filter_map(|w| w.as_str())
-            .filter(|w| w.contains("instances"))
-            .map(String::from)
-            .collect()
+            .iter())
+        .filter_map(|w| w.as_str())
+        .filter(|w| w.contains("instances"))
+        .map(String::from)
+        .collect()
     };
-    assert_eq!(note(&plan_file), Vec::<String>::new());
-    let w = note(two.to_str().unwrap());
-    assert_eq!(w.len(), 1, "{w:?}");
+    let r = run("replicas");
+    assert_eq!(
+        r["assumptions"]["exposition"]["instances"],
+        serde_json::json!({ "model": "replicas", "stable": 2, "canary": [1, 3, 4] })
+    );
+    let gates = &r["scenarios"][0]["gate_failures"];
+    assert!(gates.get("quarter").is_none(), "{gates:#}");
+    assert_eq!(
+        gates["most"]["failing"]["db_connections"], trials,
+        "{gates:#}"
+    );
+    assert_eq!(r["scenarios"][0]["completed"]["count"], 0, "{r:#}");
+    let w = stable_note(&r);
     assert!(
-        w[0].contains("(`up` 1)")
-            && w[0].contains("runs 1, 2 instances by phase (`service.replicas` 2)"),
+        w.len() == 1
+            && w[0].contains("`db_connections_in_use` 2 (`a:9000`, `b:9000`)")
+            && w[0].contains("while it runs `service.replicas` 4"),
+        "{w:?}"
+    );
+    let one = run("one");
+    assert_eq!(
+        one["assumptions"]["exposition"]["instances"]["canary"],
+        serde_json::json!([1, 1, 1])
+    );
+    assert_eq!(one["scenarios"][0]["completed"]["count"], trials, "{one:#}");
+    let w = stable_note(&one);
+    assert!(
+        w.len() == 1 && w[0].contains("runs one (`exposition.instances: one`)"),
         "{w:?}"
     );
 }
@@ -1454,6 +1503,26 @@ fn two_plans_compared_on_a_recording_share_its_trials() {
         .expect(0)
         .stdout;
     assert!(text.contains("built from the recording"), "{text}");
+    // Another number of replicas runs other canary instances, each on blocks of its own:
+    // the draws are no longer common.
+    let wider = write(
+        &dir,
+        "wider.yaml",
+        &PLAN.replace("port: 8080 }", "port: 8080, replicas: 2 }"),
+    );
+    let out = plan()
+        .args([
+            "simulate",
+            &plan_file,
+            wider.to_str().unwrap(),
+            "--scenarios",
+            &sc,
+        ])
+        .args(["--baseline", &rec, "--trials", "5", "--format", "json"])
+        .expect(0)
+        .stdout;
+    let cmp: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(cmp["common_draws"], false, "{cmp:#}");
 }
 
 /// Shards of a run on a recording merge into the unsharded run's report, byte for byte

@@ -35,4 +35,14 @@ pub(super) struct Channel {
     /// Whether its events are some of another counter's, each going to the track its
     /// parent event went to: thinned after its parent's ([`super::nested`]).
     pub(super) nested: bool,
+    /// For a series of one instance's own (what the built-in memory, DB connections, CPU
+    /// and targets up read): the canary instance its canary series is. The canary runs
+    /// each phase's replicas, instance `k` a recorded instance's series (the `k mod n`-th
+    /// of the recording's `n`) on a stretch of blocks of its own, from the first phase
+    /// that runs it ([`super::RecordedModel::instances`]).
+    pub(super) instance: Option<usize>,
+    /// Whether it is a canary instance beyond the recording's own, a copy of a recorded
+    /// instance's series: it writes the canary's series alone (its `stable` is the
+    /// original's, which it leaves to it).
+    pub(super) copy: bool,
 }

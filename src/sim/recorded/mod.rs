@@ -8,7 +8,7 @@
 //! - **Which stretch.** A block bootstrap ([`blocks`]): blocks of consecutive grid points,
 //!   each from a random start, at its time of day when the recording covers a day.
 //!   The service's traffic and the stable version's own series follow one draw of
-//!   blocks; the canary's own series (gauges, CPU) another, as another instance would.
+//!   blocks; the canary's own series (gauges, CPU) others, one draw per canary instance.
 //! - **Traffic, thinned.** A counter of requests or events (every counter but CPU, which
 //!   a per-instance `avg(rate())` reads) is the whole service's: each of a span's events
 //!   goes to the canary with the canary's share over the span (the phase's, averaged over
@@ -20,7 +20,9 @@
 //!   scenario file's `of`, or inferred from the recording) is thinned after its parent,
 //!   each event going to the track its parent event went to ([`nested`]).
 //! - **Gauges and CPU** are each track's own path through the recording: per-instance
-//!   levels do not scale with traffic.
+//!   levels do not scale with traffic. The canary runs its phase's instances, each a
+//!   recorded instance's memory, DB connections, CPU and `up` on blocks of its own
+//!   ([`instances`]).
 //! - **Faults, on top, on the canary** ([`effects`]): extra failures drawn per answered
 //!   request (moved to a `code="500"` series), latencies multiplied by moving requests
 //!   across buckets, a crash ending the canary's series, and gauge shifts: `memory_usage`,
@@ -46,6 +48,7 @@
 mod blocks;
 mod channel;
 mod effects;
+mod instances;
 mod nested;
 pub(crate) mod recording;
 mod trial;
@@ -55,7 +58,7 @@ pub(crate) use nested::Nesting;
 pub(crate) use recording::Recording;
 pub(crate) use trial::RecordedLanes;
 
-use crate::check::{Builtin, CheckedPlan, REQUESTS};
+use crate::check::{CheckedPlan, REQUESTS};
 use crate::lower::AlertRule;
 use crate::prom::quantile::parse_le;
 use crate::prom::{Query, Semantics, Series, engine};
@@ -183,8 +186,9 @@ pub(crate) struct RecordedModel<'r> {
     rec: &'r Recording,
     blocks: Blocks,
     semantics: Semantics,
-    /// The series trials write, without samples: per channel its canary then its stable
-    /// copy, then the `code="500"` series failures are moved to.
+    /// The series trials write, without samples: per recorded series its canary then its
+    /// stable copy, then the canary instances' copies ([`instances`]), then the
+    /// `code="500"` series failures are moved to.
     templates: Vec<Series>,
     channels: Vec<Channel>,
     /// Channels that are histograms' buckets (thinned per interval, not one by one).
@@ -224,6 +228,17 @@ pub(crate) struct RecordedModel<'r> {
     /// Per nesting, the recording's events of the child per event of its parents (at
     /// most 1): what a parent event a fault adds brings of the child's.
     per_parent: Vec<f64>,
+    /// The canary's instances in each phase
+    /// ([`crate::sim::scenario::Exposition::instances`]).
+    instances: Vec<usize>,
+    /// Per name of a series of one instance's own, the recording's instances of it (their
+    /// `instance` label, empty without one), sorted: canary instance `k` reads the
+    /// `k mod n`-th ([`instances::per_instance`]).
+    instance_keys: std::collections::BTreeMap<String, Vec<String>>,
+    /// The stable version's instances, and whether they are its replicas (else one).
+    stable_instances: (u32, bool),
+    /// Where the templates of the canary's own failures start ([`Self::extras`]).
+    extras_from: usize,
 }
 
 /// What the report says of the recording.
@@ -250,6 +265,9 @@ pub(crate) struct Described {
     pub(crate) unmatched: Vec<String>,
     /// What makes the recording unusable for this plan, each saying what to do.
     pub(crate) problems: Vec<String>,
+    /// How many instances the recording has of the series of one instance's own (the most
+    /// of any one name; None: no rule reads such series).
+    pub(crate) instances: Option<usize>,
 }
 
 /// The fault effects of `scenarios` no trial on `model`'s recording can carry.
@@ -378,12 +396,20 @@ impl<'r> RecordedModel<'r> {
                 salt: fnv1a(display(r).as_bytes()),
                 born_late: (failures_late && r.name == REQUESTS && is_failure(r)) || split_child(r),
                 nested: false,
+                instance: None,
+                copy: false,
             });
             templates.push(with(r, Track::Canary, None));
             templates.push(with(r, Track::Stable, None));
         }
+        let runs = scenarios.exposition.instances(plan);
+        let canary_instances: Vec<usize> = runs.iter().map(|c| c[0] as usize).collect();
+        let stable_instances = runs.first().map_or(1, |c| c[1]);
+        let instance_keys =
+            instances::per_instance(plan, rec, &canary_instances, &mut channels, &mut templates);
         // Answered requests' failures go to the `code="500"` series of the same labels,
         // made for the canary when the recording has none.
+        let extras_from = templates.len();
         let mut failures_to = vec![None; channels.len()];
         for (c, ch) in channels.iter().enumerate() {
             let r = &rec.series[ch.rec];
@@ -512,51 +538,11 @@ impl<'r> RecordedModel<'r> {
             gaps,
             nested,
             per_parent,
+            instances: canary_instances,
+            instance_keys,
+            stable_instances: (stable_instances, scenarios.exposition.per_instance),
+            extras_from,
         }
-    }
-
-    /// The warning that the canary's own series (gauges, CPU) are as many as the recording
-    /// has of each, in every phase, where the canary runs another number of instances: a
-    /// max, sum or average over instances then reads the recorded ones (None: they match).
-    fn instances_note(
-        &self,
-        plan: &CheckedPlan,
-        used: &dyn Fn(&Channel) -> bool,
-    ) -> Option<String> {
-        // Redis memory is the Redis server's, not the service's instances'.
-        let redis: Vec<String> = plan
-            .metrics
-            .iter()
-            .filter(|m| m.builtin == Some(Builtin::RedisMemoryUsage))
-            .flat_map(|m| selected_names(m, Track::Canary))
-            .collect();
-        let mut recorded: std::collections::BTreeMap<&str, usize> = Default::default();
-        for c in self
-            .channels
-            .iter()
-            .filter(|c| c.role == Role::Own && used(c))
-        {
-            let name = self.rec.series[c.rec].name.as_str();
-            if !redis.iter().any(|r| r == name) {
-                *recorded.entry(name).or_default() += 1;
-            }
-        }
-        let runs: Vec<u32> = (0..plan.phases.len())
-            .map(|i| plan.canary_replicas(i))
-            .collect();
-        let off: Vec<String> = recorded
-            .iter()
-            .filter(|(_, n)| runs.iter().any(|&k| k as usize != **n))
-            .map(|(name, n)| format!("`{name}` {n}"))
-            .collect();
-        (!off.is_empty()).then(|| {
-            format!(
-                "the canary's gauges and CPU are the recording's own series of them in every phase, as many as it has of each ({}), while the canary runs {} instances by phase (`service.replicas` {}): a max, sum or average over instances reads the recorded ones, not as many as the canary runs; record as many instances as the canary runs, or read these figures with that in mind",
-                off.join(", "),
-                runs.iter().map(u32::to_string).collect::<Vec<_>>().join(", "),
-                plan.service.replicas
-            )
-        })
     }
 
     /// What the report says of the recording, and its warnings: `release_ms` the longest
@@ -617,7 +603,8 @@ impl<'r> RecordedModel<'r> {
             }
         }
         let read = read_templates(&self.queries, self.templates.len());
-        let used = |c: &Channel| read[c.canary] || read[c.stable];
+        // A recorded series (not a canary instance's copy of one) some query reads.
+        let used = |c: &Channel| !c.copy && (read[c.canary] || read[c.stable]);
         let rec = self.rec;
         let mut warnings = Vec::new();
         if rec.span_ms() < release_ms {
@@ -737,9 +724,15 @@ impl<'r> RecordedModel<'r> {
                 )
             });
         }
-        if let Some(w) = self.instances_note(plan, &used) {
-            warnings.push(w);
-        }
+        // Only where a rule reads some instance's own series.
+        let read_keys: std::collections::BTreeMap<String, Vec<String>> = (self.instance_keys)
+            .iter()
+            .filter(|(name, _)| read_name(name))
+            .map(|(name, keys)| (name.clone(), keys.clone()))
+            .collect();
+        let instances = read_keys.values().map(Vec::len).max();
+        let (runs, per_replica) = self.stable_instances;
+        warnings.extend(instances::stable_note(&read_keys, runs, per_replica));
         if rec.step_ms != scrape_ms {
             warnings.push(format!(
                 "the recording's step ({}) is not the plan's scrape interval ({}): trials scrape at the recording's step",
@@ -759,7 +752,7 @@ impl<'r> RecordedModel<'r> {
             series_unread: self
                 .channels
                 .iter()
-                .filter(|c| !used(c))
+                .filter(|c| !c.copy && !used(c))
                 .map(|c| display(&rec.series[c.rec]))
                 .collect(),
             nested: self
@@ -771,6 +764,7 @@ impl<'r> RecordedModel<'r> {
             missing,
             unmatched,
             problems,
+            instances,
         }
     }
 
@@ -897,7 +891,7 @@ impl<'r> RecordedModel<'r> {
         };
         let latency = fault.latency_factor.is_some() || fault.tail_share.is_some();
         canary.reads().into_iter().any(|t| {
-            let channel = (t < 2 * self.channels.len()).then_some(t / 2);
+            let channel = (self.channels.iter()).position(|ch| ch.canary == t || ch.stable == t);
             let requests = channel.is_some_and(|c| self.requests.iter().any(|&(r, _)| r == c));
             (fault.error_rate.is_some() && (requests || self.extras().contains(&t)))
                 || (latency && channel.is_some_and(|c| self.in_histogram[c]))
@@ -911,9 +905,10 @@ impl<'r> RecordedModel<'r> {
         })
     }
 
-    /// The templates of the canary's own failures (after the channels' two each).
+    /// The templates of the canary's own failures (after the channels' two each and the
+    /// copies' one).
     fn extras(&self) -> std::ops::Range<usize> {
-        2 * self.channels.len()..self.templates.len()
+        self.extras_from..self.templates.len()
     }
 
     /// Scrape `j`'s time (relative ms), the scrapes coming `offset_ms` before each

@@ -3,6 +3,7 @@
 //! queries, with the same interface as the synthetic lanes so that [`crate::sim::batch`]
 //! runs both alike.
 
+use super::channel::Channel;
 use super::effects::{binomial, mean_intensity, move_by, shift_first, shift_own, shift_shares};
 use super::nested::{carry, thin_nested};
 use super::{FailTo, RecordedModel, Role};
@@ -23,18 +24,27 @@ const SALTS: [u64; 3] = [
     0xfa17_ed9e_0000_0003,
 ];
 
+/// Xored into a trial's block seed, times the map, for the blocks of canary instances
+/// beyond the first ([`Trial::point`]).
+const INSTANCE_SALT: u64 = 0x1a57_a9ce_0000_0004;
+
 /// The series Prometheus writes for each target's scrapes.
 const UP: &str = "up";
 
 #[derive(Clone)]
 struct Trial {
+    /// The blocks of the service's traffic and the stable version's own series (map 0) and
+    /// of the canary's first instance and its series of no instance (map 1).
     blocks: Xoshiro256PlusPlus,
+    /// The blocks of canary instance `k` (map `1 + k`), from `k = 1`.
+    instance_blocks: Vec<Xoshiro256PlusPlus>,
     /// Per channel, its thinning stream.
     thin: Vec<Xoshiro256PlusPlus>,
     fault: Xoshiro256PlusPlus,
-    /// Block starts drawn so far: the service's (traffic, the stable track's own series)
-    /// and the canary's own series'.
-    starts: [Vec<usize>; 2],
+    /// Block starts drawn so far, per map: the service's (traffic, the stable track's own
+    /// series), then each canary instance's own series' (the first's also its series of no
+    /// instance).
+    starts: Vec<Vec<usize>>,
     series: Vec<Series>,
     /// Per template: its counter's value, and whether the series exists yet.
     totals: Vec<f64>,
@@ -64,6 +74,8 @@ struct Scratch {
     drawn: Vec<u64>,
     /// Per channel, the canary's increase before a fault moved it.
     before: Vec<f64>,
+    /// Per canary instance running, the grid point its own series read.
+    own: Vec<usize>,
 }
 
 /// The batch's trials, one lane each.
@@ -91,15 +103,22 @@ impl<'m, 'r> RecordedLanes<'m, 'r> {
             .iter()
             .map(|&seed| {
                 let [b, t, f] = SALTS.map(|s| seed ^ s);
+                let maps = 1 + model.instances.iter().copied().max().unwrap_or(1).max(1);
                 Trial {
                     blocks: Xoshiro256PlusPlus::seed_from_u64(b),
+                    instance_blocks: (2..maps)
+                        .map(|map| {
+                            let salt = INSTANCE_SALT.wrapping_mul(map as u64);
+                            Xoshiro256PlusPlus::seed_from_u64(b ^ salt)
+                        })
+                        .collect(),
                     thin: model
                         .channels
                         .iter()
                         .map(|ch| Xoshiro256PlusPlus::seed_from_u64(t ^ ch.salt))
                         .collect(),
                     fault: Xoshiro256PlusPlus::seed_from_u64(f),
-                    starts: [Vec::new(), Vec::new()],
+                    starts: vec![Vec::new(); maps],
                     series: model.templates.clone(),
                     totals: vec![0.0; model.templates.len()],
                     born: vec![false; model.templates.len()],
@@ -232,7 +251,11 @@ impl Trial {
         };
         while self.starts[map].len() <= b {
             let next = self.starts[map].len();
-            let s = m.blocks.draw(next, &mut self.blocks);
+            let rng = match map {
+                0 | 1 => &mut self.blocks,
+                _ => &mut self.instance_blocks[map - 2],
+            };
+            let s = m.blocks.draw(next, rng);
             self.starts[map].push(s);
         }
         let start = self.starts[map][b];
@@ -290,14 +313,24 @@ fn scrape(
     let t = m.scrape_time(j, trial.offset_ms);
     let rec = m.rec;
     let n = m.channels.len();
-    let (service, own) = (trial.point(m, 0, j), trial.point(m, 1, j));
+    // The canary instances running at the scrape: its phase's (they only join).
+    let running = m.instances[schedule.phase_at(t)];
+    let runs = |ch: &Channel| ch.instance.is_none_or(|k| k < running);
+    let service = trial.point(m, 0, j);
+    scratch.own.clear();
+    for k in 0..running.max(1) {
+        scratch.own.push(trial.point(m, 1 + k, j));
+    }
+    let own_of = |ch: &Channel| scratch.own[ch.instance.unwrap_or(0)];
     if j == 0 {
         // Counters start at 0 (but those born at their first event); gauges at their
         // value.
         for ch in m.channels.iter().filter(|ch| ch.live) {
             let r = &rec.series[ch.rec];
             let late = ch.born_late.then_some(ch.canary);
-            for (tpl, at) in [(ch.canary, own), (ch.stable, service)] {
+            let canary = runs(ch).then(|| (ch.canary, own_of(ch)));
+            let stable = (!ch.copy).then_some((ch.stable, service));
+            for (tpl, at) in canary.into_iter().chain(stable) {
                 let v = if r.counter { 0.0 } else { r.values[at] };
                 if !v.is_nan() && late != Some(tpl) {
                     trial.series[tpl].samples.push(Sample { t, v });
@@ -323,7 +356,14 @@ fn scrape(
         let r = &rec.series[ch.rec];
         let (cv, sv) = match ch.role {
             _ if !ch.live => (f64::NAN, f64::NAN),
-            Role::Own => (r.values[own], r.values[service]),
+            Role::Own => (
+                if runs(ch) {
+                    r.values[own_of(ch)]
+                } else {
+                    f64::NAN
+                },
+                if ch.copy { f64::NAN } else { r.values[service] },
+            ),
             Role::Traffic { .. } if m.in_histogram[c] => (0.0, 0.0),
             // Thinned below, once its parent is.
             Role::Traffic { .. } if ch.nested => (f64::NAN, f64::NAN),
@@ -509,9 +549,16 @@ fn scrape(
             match () {
                 // Prometheus records a failed scrape as `up` 0.
                 _ if canary && trial.down && r.name == UP => {
-                    push(trial, tpl, t, 0.0, (false, false))
+                    if runs(ch) {
+                        push(trial, tpl, t, 0.0, (false, false))
+                    }
                 }
                 _ if canary && trial.down => {}
+                // A canary instance joining at its phase is a new process: its counter
+                // (CPU) starts at 0.
+                _ if canary && joins(ch, trial.born[tpl]) && r.counter && !v.is_nan() => {
+                    push(trial, tpl, t, 0.0, (true, false))
+                }
                 _ => push(trial, tpl, t, v, (r.counter, canary && ch.born_late)),
             }
         }
@@ -532,6 +579,12 @@ fn scrape(
             }
         }
     }
+}
+
+/// Whether `ch`'s canary series, `born` or not yet, is a canary instance's joining after
+/// the release's start (the first runs from it).
+fn joins(ch: &Channel, born: bool) -> bool {
+    !born && ch.instance.is_some_and(|k| k > 0)
 }
 
 /// Adds one sample to template `tpl`: `v` a counter's increase or a gauge's value (NaN:

@@ -1,0 +1,141 @@
+//! The canary's instances on a recording. Every container exports its own memory, DB
+//! connection pool, CPU counter and `up`, and the rendered rules read the track's max, sum,
+//! average and count of them. The recording holds the stable version's instances; a trial's
+//! canary runs as many as its phase starts ([`crate::check::CheckedPlan::canary_replicas`],
+//! one under `exposition.instances: one`), canary instance `k` being recorded instance
+//! `k mod n`'s series on a stretch of blocks of its own, from its phase's start. Without
+//! this the canary's max, sum and count would be those of the recording's instances in every
+//! phase: a sum of connections four times too high at 5% of four recorded replicas.
+
+use super::channel::{Channel, Role};
+use super::recording::{Recorded, Recording};
+use crate::check::{Builtin, CheckedPlan};
+use crate::prom::Series;
+use crate::promql::Track;
+use std::collections::BTreeMap;
+
+/// The label that tells a target's series from another's.
+const INSTANCE: &str = "instance";
+
+/// The built-in metrics whose series are each instance's own: what a canary instance
+/// exports.
+const PER_INSTANCE: [Builtin; 4] = [
+    Builtin::MemoryUsage,
+    Builtin::DbConnections,
+    Builtin::CpuUsage,
+    Builtin::TargetsUp,
+];
+
+/// A recorded series' instance: its `instance` label, empty without one.
+fn instance_of(r: &Recorded) -> &str {
+    r.labels
+        .iter()
+        .find(|(k, _)| k == INSTANCE)
+        .map_or("", |(_, v)| v.as_str())
+}
+
+/// The `instance` label of canary instance `k` beyond the recording's, a copy of recorded
+/// instance `of`: distinct from every recorded one.
+fn copy_label(of: &str, k: usize) -> String {
+    if of.is_empty() {
+        format!("canary-{k}")
+    } else {
+        format!("{of}#{k}")
+    }
+}
+
+/// Marks the channels of one instance's own series with their canary instance, and adds
+/// the copies for canary instances beyond the recording's (`canary` per phase: how many
+/// it runs). Canary instance `k` reads, of each such series name with `n` recorded
+/// instances, the `k mod n`-th (by `instance` label). Returns each name's recorded
+/// instances, sorted (none: no metric reads such series).
+pub(super) fn per_instance(
+    plan: &CheckedPlan,
+    rec: &Recording,
+    canary: &[usize],
+    channels: &mut Vec<Channel>,
+    templates: &mut Vec<Series>,
+) -> BTreeMap<String, Vec<String>> {
+    let names: Vec<String> = plan
+        .metrics
+        .iter()
+        .filter(|m| m.builtin.is_some_and(|b| PER_INSTANCE.contains(&b)))
+        .flat_map(|m| super::selected_names(m, Track::Canary))
+        .collect();
+    let own = |ch: &Channel| ch.role == Role::Own && names.contains(&rec.series[ch.rec].name);
+    let mut keys: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for ch in channels.iter().filter(|ch| own(ch)) {
+        let r = &rec.series[ch.rec];
+        keys.entry(r.name.clone())
+            .or_default()
+            .push(instance_of(r).to_string());
+    }
+    for k in keys.values_mut() {
+        k.sort();
+        k.dedup();
+    }
+    for ch in channels.iter_mut().filter(|ch| own(ch)) {
+        let r = &rec.series[ch.rec];
+        ch.instance = keys[&r.name]
+            .binary_search_by(|k| k.as_str().cmp(instance_of(r)))
+            .ok();
+    }
+    let most = canary.iter().copied().max().unwrap_or(1);
+    let originals: Vec<usize> = (0..channels.len())
+        .filter(|&c| channels[c].instance.is_some())
+        .collect();
+    for c in originals {
+        let name = &rec.series[channels[c].rec].name;
+        let of = &keys[name];
+        let i = channels[c].instance.unwrap_or(0);
+        for k in (of.len()..most).filter(|k| k % of.len() == i) {
+            let mut t = templates[channels[c].canary].clone();
+            t.labels.retain(|(label, _)| label != INSTANCE);
+            t.labels.push((INSTANCE.into(), copy_label(&of[i], k)));
+            t.labels.sort();
+            templates.push(t);
+            channels.push(Channel {
+                canary: templates.len() - 1,
+                instance: Some(k),
+                copy: true,
+                ..channels[c].clone()
+            });
+        }
+    }
+    keys
+}
+
+/// The warning that the stable version's series of one instance's own are the
+/// recording's instances, as many as `keys` gives of each name, where the plan runs `runs`
+/// (None: they match).
+pub(super) fn stable_note(
+    keys: &BTreeMap<String, Vec<String>>,
+    runs: u32,
+    per_replica: bool,
+) -> Option<String> {
+    let off: Vec<String> = (keys.iter())
+        .filter(|(_, k)| k.len() != runs as usize)
+        .map(|(name, k)| match &k[..] {
+            [one] if one.is_empty() => format!("`{name}` 1, without an `instance` label"),
+            _ => format!(
+                "`{name}` {} ({})",
+                k.len(),
+                k.iter()
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        })
+        .collect();
+    (!off.is_empty()).then(|| {
+        let why = if per_replica {
+            format!("runs `service.replicas` {runs}")
+        } else {
+            "runs one (`exposition.instances: one`)".into()
+        };
+        format!(
+            "the stable version's memory, DB connections, CPU and `up` are the recording's instances of them ({}), while it {why}: its max, sum, average and count over instances read the recorded ones; record every instance the stable version runs",
+            off.join("; ")
+        )
+    })
+}
