@@ -51,6 +51,7 @@ mod effects;
 mod instances;
 mod nested;
 pub(crate) mod recording;
+mod rows;
 mod trial;
 
 pub(crate) use effects::Refused;
@@ -239,6 +240,8 @@ pub(crate) struct RecordedModel<'r> {
     stable_instances: (u32, bool),
     /// Where the templates of the canary's own failures start ([`Self::extras`]).
     extras_from: usize,
+    /// The recorded values trials read, by grid point.
+    rows: rows::Rows,
 }
 
 /// What the report says of the recording.
@@ -510,6 +513,8 @@ impl<'r> RecordedModel<'r> {
             effects::Levels::new(plan, scenarios, (rec, rec.step_ms), &channels, &templates);
         let step = rec.step_ms;
         let gaps = rec.gaps();
+        let buckets: Vec<&[usize]> = histograms.iter().map(|h| h.channels.as_slice()).collect();
+        let rows = rows::Rows::new(rec, &channels, &buckets, &nested);
         RecordedModel {
             rec,
             blocks: Blocks::new(
@@ -542,6 +547,7 @@ impl<'r> RecordedModel<'r> {
             instance_keys,
             stable_instances: (stable_instances, scenarios.exposition.per_instance),
             extras_from,
+            rows,
         }
     }
 

@@ -331,7 +331,11 @@ fn scrape(
             let canary = runs(ch).then(|| (ch.canary, own_of(ch)));
             let stable = (!ch.copy).then_some((ch.stable, service));
             for (tpl, at) in canary.into_iter().chain(stable) {
-                let v = if r.counter { 0.0 } else { r.values[at] };
+                let v = if r.counter {
+                    0.0
+                } else {
+                    m.rows.at(ch.rec, at)
+                };
                 if !v.is_nan() && late != Some(tpl) {
                     trial.series[tpl].samples.push(Sample { t, v });
                     trial.born[tpl] = true;
@@ -353,22 +357,25 @@ fn scrape(
     scratch.moved.clear();
     scratch.moved.resize(m.templates.len(), 0.0);
     for (c, ch) in m.channels.iter().enumerate() {
-        let r = &rec.series[ch.rec];
         let (cv, sv) = match ch.role {
             _ if !ch.live => (f64::NAN, f64::NAN),
             Role::Own => (
                 if runs(ch) {
-                    r.values[own_of(ch)]
+                    m.rows.at(ch.rec, own_of(ch))
                 } else {
                     f64::NAN
                 },
-                if ch.copy { f64::NAN } else { r.values[service] },
+                if ch.copy {
+                    f64::NAN
+                } else {
+                    m.rows.at(ch.rec, service)
+                },
             ),
             Role::Traffic { .. } if m.in_histogram[c] => (0.0, 0.0),
             // Thinned below, once its parent is.
             Role::Traffic { .. } if ch.nested => (f64::NAN, f64::NAN),
             Role::Traffic { whole } => {
-                let inc = r.values[service];
+                let inc = m.rows.at(ch.rec, service);
                 if inc.is_nan() {
                     (f64::NAN, f64::NAN)
                 } else if whole {
@@ -384,7 +391,7 @@ fn scrape(
     }
     // Nested counters, parents first: each event goes where its parent event went.
     for nest in &m.nested {
-        let inc = |c: usize| rec.series[m.channels[c].rec].values[service];
+        let inc = |c: usize| m.rows.at(m.channels[c].rec, service);
         let n = inc(nest.child);
         if n.is_nan() {
             continue;
@@ -431,7 +438,7 @@ fn scrape(
         });
     }
     for h in &m.histograms {
-        let inc = |c: usize| rec.series[m.channels[c].rec].values[service];
+        let inc = |c: usize| m.rows.at(m.channels[c].rec, service);
         let live = h.channels.iter().any(|&c| m.channels[c].live);
         if !live || h.channels.iter().any(|&c| inc(c).is_nan()) {
             for &c in &h.channels {
