@@ -900,6 +900,79 @@ fn a_recorded_canary_runs_its_phases_instances() {
     );
 }
 
+/// What each instance exports on a recording is its own, and the rendered `avg` and `max`
+/// read as many canary instances as the phase runs: recorded instance `a` busy 0.3 of a
+/// second per second at half its memory limit, `b` 0.5 at 70%. With 4 replicas the canary
+/// runs `a` at 25% (CPU 0.3, passing a rule `cpu_usage > 0.35`) and `a`, `b` and a copy
+/// of `a` at 75%, joining at its start: CPU 0.367 once their counters have two samples in
+/// the window, so every healthy trial rolls back in that phase, by that rule (memory's max,
+/// 70%, would fail the gate `memory_usage < 60%` at the phase's end). Under `instances:
+/// one` the canary runs `a` alone and every trial completes.
+#[test]
+fn recorded_canary_instances_average_and_max_as_the_phase_runs_them() {
+    let dir = temp_dir("baseline-instances-cpu");
+    let rec = with_lines(&recording(12, 5, |_| 20.0, |_| 0.01), |j| {
+        [("a:9000", 0.3, 5e8), ("b:9000", 0.5, 7e8)]
+            .iter()
+            .flat_map(|&(i, busy, used)| {
+                [
+                    format!(
+                        "process_cpu_seconds_total,instance={i},{}",
+                        busy * 15.0 * j as f64
+                    ),
+                    format!("container_memory_working_set_bytes,instance={i},{used}"),
+                    format!("container_spec_memory_limit_bytes,instance={i},1000000000"),
+                ]
+            })
+            .collect()
+    });
+    let rec = write(&dir, "recording.csv", &rec).display().to_string();
+    let plan_file = write(
+        &dir,
+        "plan.yaml",
+        &PLAN
+            .replace("port: 8080 }", "port: 8080, replicas: 4 }")
+            .replace(
+                "  - { name: canary, traffic: 20%, duration: 1h }\n",
+                "  - { name: quarter, traffic: 25%, duration: 1h }\n  - { name: most, traffic: 75%, duration: 1h }\n",
+            )
+            .replace("rollback_conditions:", "gates: { memory_usage: \"< 60%\" }\nrollback_conditions:")
+            .replace(
+                "{ metric: error_rate, threshold: 2%, duration: 1m }",
+                "{ metric: cpu_usage, threshold: 0.35, duration: 2m }",
+            ),
+    )
+    .display()
+    .to_string();
+    let trials = 40;
+    let run = |instances: &str| {
+        let sc = write(
+            &dir,
+            "scenarios.yaml",
+            &format!(
+                "trials: {trials}\nexposition: {{ instances: {instances} }}\nscenarios:\n  - name: healthy\n"
+            ),
+        );
+        json(&[
+            &plan_file,
+            "--scenarios",
+            sc.to_str().unwrap(),
+            "--baseline",
+            &rec,
+        ])
+    };
+    let r = run("replicas");
+    let s = &r["scenarios"][0];
+    assert_eq!(
+        s["rollbacks_by_phase"],
+        serde_json::json!({ "most": trials }),
+        "{s:#}"
+    );
+    assert_eq!(s["rule_rollback"]["count"], trials, "{s:#}");
+    let one = run("one");
+    assert_eq!(one["scenarios"][0]["completed"]["count"], trials, "{one:#}");
+}
+
 /// The warnings on how blocks are drawn say what is so, with the numbers: a block as long
 /// as the recording can start at one grid point only (not "drawn from 15s of it"); a week
 /// is under a day and a block of 6d12h, and a block of 5d keeps the time of day.
