@@ -900,6 +900,47 @@ fn a_recorded_canary_runs_its_phases_instances() {
     );
 }
 
+/// Instances that come and go (a pod rescheduled halfway through the recording, under a new
+/// `instance`) leave each recorded instance's series with gaps, which a canary instance
+/// replaying one of them inherits: the report says so and what to record instead.
+#[test]
+fn recorded_instances_that_come_and_go_are_named() {
+    let dir = temp_dir("baseline-instances-churn");
+    let rec = with_lines(&recording(12, 3, |_| 20.0, |_| 0.01), |j| {
+        let pod = if j < 1440 { "a:9000" } else { "c:9000" };
+        vec![format!("db_connections_in_use,instance={pod},30")]
+    });
+    let rec = write(&dir, "recording.csv", &rec).display().to_string();
+    let plan_file = write(
+        &dir,
+        "plan.yaml",
+        &PLAN.replace(
+            "rollback_conditions:",
+            "gates: { db_connections: \"< 60\" }\nrollback_conditions:",
+        ),
+    )
+    .display()
+    .to_string();
+    let sc = write(
+        &dir,
+        "scenarios.yaml",
+        "trials: 5\nscenarios:\n  - name: healthy\n",
+    );
+    let r = json(&[
+        &plan_file,
+        "--scenarios",
+        sc.to_str().unwrap(),
+        "--baseline",
+        &rec,
+    ]);
+    let warnings = r["assumptions"]["recording"]["warnings"].to_string();
+    assert!(
+        warnings.contains("db_connections_in_use{instance=\\\"a:9000\\\"} 50.0%")
+            && warnings.contains("a canary instance replays one recorded instance"),
+        "{warnings}"
+    );
+}
+
 /// What each instance exports on a recording is its own, and the rendered `avg` and `max`
 /// read as many canary instances as the phase runs: recorded instance `a` busy 0.3 of a
 /// second per second at half its memory limit, `b` 0.5 at 70%. With 4 replicas the canary

@@ -663,22 +663,32 @@ impl<'r> RecordedModel<'r> {
                 "the histogram `{name}` has no `le=\"+Inf\"` bucket, or a bucket whose increase is not a whole count: export every bucket of it, `+Inf` included"
             ));
         }
-        let mut gaps: Vec<(String, f64)> = self
+        let mut gaps: Vec<(String, f64, bool)> = self
             .channels
             .iter()
             .filter(|c| used(c))
-            .map(|c| (display(&rec.series[c.rec]), rec.coverage(c.rec, &self.gaps)))
-            .filter(|&(_, k)| k < 1.0)
+            .map(|c| {
+                let k = rec.coverage(c.rec, &self.gaps);
+                (display(&rec.series[c.rec]), k, c.instance.is_some())
+            })
+            .filter(|&(_, k, _)| k < 1.0)
             .collect();
         gaps.sort_by(|a, b| a.1.total_cmp(&b.1));
         if !gaps.is_empty() {
             let listed: Vec<String> = gaps
                 .iter()
                 .take(5)
-                .map(|(s, k)| format!("{s} {:.1}%", 100.0 * k))
+                .map(|(s, k, _)| format!("{s} {:.1}%", 100.0 * k))
                 .collect();
+            // Instances that come and go (rescheduled pods) leave the canary's without
+            // samples where theirs have none.
+            let instances = if gaps.iter().any(|g| g.2) {
+                "; a canary instance replays one recorded instance (the `k mod n`-th of each series' `instance` values) and misses where it does, so record a fixed set of instances (`instance` values that last the whole recording)"
+            } else {
+                ""
+            };
             warnings.push(format!(
-                "{} series the rules read miss grid points ({}{}): a trial replays a missing point as a failed scrape (a silent canary, a gap in a rate), so export without gaps, or trim the recording to where every series is present",
+                "{} series the rules read miss grid points ({}{}): a trial replays a missing point as a failed scrape (a silent canary, a gap in a rate), so export without gaps, or trim the recording to where every series is present{instances}",
                 gaps.len(),
                 listed.join(", "),
                 if gaps.len() > 5 { ", ..." } else { "" }
