@@ -9,8 +9,8 @@
 
 use super::channel::{Channel, Role};
 use super::recording::{Recorded, Recording};
-use crate::check::{Builtin, CheckedPlan};
-use crate::prom::Series;
+use crate::check::{Builtin, CheckedPlan, Metric};
+use crate::prom::{Series, engine};
 use crate::promql::Track;
 use std::collections::BTreeMap;
 
@@ -25,6 +25,21 @@ const PER_INSTANCE: [Builtin; 4] = [
     Builtin::CpuUsage,
     Builtin::TargetsUp,
 ];
+
+/// The metric names `m`'s query for `track` selects, sorted, each once.
+pub(super) fn selected_names(m: &Metric, track: Track) -> Vec<String> {
+    let mut names: Vec<String> = engine::program(&m.expr.promql(Some(track)))
+        .map(|p| {
+            p.selectors()
+                .iter()
+                .filter_map(|(s, _)| s.name.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names.dedup();
+    names
+}
 
 /// A recorded series' instance: its `instance` label, empty without one.
 fn instance_of(r: &Recorded) -> &str {
@@ -60,7 +75,7 @@ pub(super) fn per_instance(
         .metrics
         .iter()
         .filter(|m| m.builtin.is_some_and(|b| PER_INSTANCE.contains(&b)))
-        .flat_map(|m| super::selected_names(m, Track::Canary))
+        .flat_map(|m| selected_names(m, Track::Canary))
         .collect();
     let own = |ch: &Channel| ch.role == Role::Own && names.contains(&rec.series[ch.rec].name);
     let mut keys: BTreeMap<String, Vec<String>> = BTreeMap::new();

@@ -120,21 +120,6 @@ impl<'r> Baseline<'r> {
     }
 }
 
-/// The metric names `m`'s query for `track` selects, sorted, each once.
-fn selected_names(m: &crate::check::Metric, track: Track) -> Vec<String> {
-    let mut names: Vec<String> = engine::program(&m.expr.promql(Some(track)))
-        .map(|p| {
-            p.selectors()
-                .iter()
-                .filter_map(|(s, _)| s.name.clone())
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names.dedup();
-    names
-}
-
 /// The recording's [`REQUESTS`]: all of them, and those whose `code` is 5xx.
 struct Requests {
     all: f64,
@@ -566,7 +551,7 @@ impl<'r> RecordedModel<'r> {
             for (q, track) in pair.iter().zip([Track::Canary, Track::Stable]) {
                 if q.reads().is_empty() {
                     let m = &plan.metrics[mi];
-                    let names = selected_names(m, track);
+                    let names = instances::selected_names(m, track);
                     let from = match names.as_slice() {
                         [] => String::new(),
                         names => format!(
