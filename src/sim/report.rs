@@ -1408,11 +1408,19 @@ pub(crate) fn text(r: &SimulationReport) -> String {
         .as_ref()
         .filter(|_| a.recording.is_some())
     {
+        let canary = match i.model {
+            "one" => {
+                "one canary instance, a recorded instance's series on blocks of its own".to_string()
+            }
+            _ => format!(
+                "the canary's {} by phase, each a recorded instance's series on blocks of its own",
+                by_phase(i)
+            ),
+        };
         let _ = writeln!(
             s,
-            "                 memory, DB connections, CPU and targets up per instance (their max, sum, average and count): the stable version's {} recorded, the canary's {} by phase, each a recorded instance's series on blocks of its own",
-            i.stable,
-            by_phase(i)
+            "                 memory, DB connections, CPU and targets up per instance (their max, sum, average and count): the stable version's {} recorded, {canary}",
+            i.stable
         );
     } else if let Some(i) = &a.exposition.instances {
         let _ = writeln!(

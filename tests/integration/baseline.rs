@@ -895,8 +895,109 @@ fn a_recorded_canary_runs_its_phases_instances() {
     assert_eq!(one["scenarios"][0]["completed"]["count"], trials, "{one:#}");
     let w = stable_note(&one);
     assert!(
-        w.len() == 1 && w[0].contains("runs one (`exposition.instances: one`)"),
+        w.len() == 1 && w[0].contains("`exposition.instances: one` takes each track to run one"),
         "{w:?}"
+    );
+    // A plan that overrides the built-in's query (here with its own) still reads each
+    // instance's connections through it: the same gate failures.
+    let own_query = PLAN
+        .replace("port: 8080 }", "port: 8080, replicas: 4 }")
+        .replace(
+            "  - { name: canary, traffic: 20%, duration: 1h }\n",
+            "  - { name: quarter, traffic: 25%, duration: 1h }\n  - { name: most, traffic: 75%, duration: 1h }\n",
+        )
+        .replace(
+            "rollback_conditions:",
+            "metrics:\n  db_connections: { query: 'sum(db_connections_in_use{service=\"$service\",track=\"$track\"})' }\ngates: { db_connections: \"< 60\" }\nrollback_conditions:",
+        )
+        .replace("threshold: 2%", "threshold: 99%");
+    let own_query = write(&dir, "own-query.yaml", &own_query);
+    let sc = write(
+        &dir,
+        "scenarios.yaml",
+        &format!("trials: {trials}\nscenarios:\n  - name: healthy\n"),
+    );
+    let r = json(&[
+        own_query.to_str().unwrap(),
+        "--scenarios",
+        sc.to_str().unwrap(),
+        "--baseline",
+        &rec,
+    ]);
+    let gates = &r["scenarios"][0]["gate_failures"];
+    assert!(gates.get("quarter").is_none(), "{gates:#}");
+    assert_eq!(
+        gates["most"]["failing"]["db_connections"], trials,
+        "{gates:#}"
+    );
+}
+
+/// cAdvisor exports every container's memory from one target, its containers told apart by
+/// `name` (Docker) or `pod` (Kubernetes), not by `instance`: a recording of two containers
+/// at 50% and 70% of their limit has two instances, and a canary at 50% of 2 replicas runs
+/// one of them, whose memory (50%) passes a gate `memory_usage < 60%` in every trial. A
+/// custom metric reading one recorded gauge directly moves on every canary instance, the
+/// copies included: the least DB connections over the canary's two instances at 100%,
+/// moved to 100 from the recorded 30 at 70 minutes, is caught.
+#[test]
+fn cadvisor_containers_are_instances_and_custom_gauges_move_on_each() {
+    let dir = temp_dir("baseline-instances-cadvisor");
+    let rec = with_lines(&recording(12, 7, |_| 20.0, |_| 0.01), |_| {
+        let mut lines = vec!["db_connections_in_use,,30".to_string()];
+        for (name, used) in [("app-1", 5e8), ("app-2", 7e8)] {
+            let labels = format!("{{instance=\"cadvisor:8080\", name=\"{name}\"}}");
+            lines.push(format!(
+                "container_memory_working_set_bytes,{labels},{used}"
+            ));
+            lines.push(format!(
+                "container_spec_memory_limit_bytes,{labels},1000000000"
+            ));
+        }
+        lines
+    });
+    let rec = write(&dir, "recording.csv", &rec).display().to_string();
+    let plan_file = write(
+        &dir,
+        "plan.yaml",
+        &PLAN
+            .replace("port: 8080 }", "port: 8080, replicas: 2 }")
+            .replace("traffic: 20%", "traffic: 50%")
+            .replace(
+                "rollback_conditions:",
+                "metrics:\n  fewest:\n    description: Fewest connections of an instance\n    query: min(db_connections_in_use{service=\"$service\",track=\"$track\"})\n    unit: count\n    bad: high\ngates: { memory_usage: \"< 60%\" }\nrollback_conditions:\n  - { metric: fewest, threshold: 80, duration: 1m }",
+            )
+            .replace("threshold: 2%", "threshold: 99%"),
+    )
+    .display()
+    .to_string();
+    let sc = write(
+        &dir,
+        "scenarios.yaml",
+        "trials: 20\nscenarios:\n  - name: healthy\n  - name: pool\n    fault: { kind: step, onset: 70m, metrics: { fewest: 100 } }\n",
+    );
+    let r = json(&[
+        &plan_file,
+        "--scenarios",
+        sc.to_str().unwrap(),
+        "--baseline",
+        &rec,
+    ]);
+    assert_eq!(
+        r["assumptions"]["recording"]["instances"], 2,
+        "{:#}",
+        r["assumptions"]
+    );
+    let healthy = scenario(&r, "healthy");
+    assert!(
+        healthy["gate_failures"].get("canary").is_none(),
+        "{healthy:#}"
+    );
+    assert_eq!(healthy["completed"]["count"], 20, "{healthy:#}");
+    assert_eq!(
+        rate(&r, "pool", "caught").0,
+        1.0,
+        "{:#}",
+        scenario(&r, "pool")
     );
 }
 

@@ -203,8 +203,10 @@ pub(super) struct Levels {
     /// The built-in CPU metric's busy-seconds channels: each with the recording's mean busy
     /// seconds per second.
     cpu: Vec<(usize, f64)>,
-    /// Per plan metric: the one recorded gauge its query reads directly, or why not.
-    custom: Vec<Result<GaugeLevel, String>>,
+    /// Per plan metric: the one recorded gauge its query reads directly (its channels: the
+    /// recorded series, and its copies for the canary's instances beyond the recording's),
+    /// or why not.
+    custom: Vec<Result<Vec<GaugeLevel>, String>>,
     /// Per series model (`baseline.series`): what its effect moves on a recording.
     series: Vec<SeriesLevel>,
     /// Per series model: its split's values on a recording (None: no split).
@@ -340,26 +342,38 @@ impl Levels {
                     None => Err(format!(
                         "its query `{query}` is not one gauge read directly"
                     )),
-                    Some(sel) => match selected(sel)[..] {
-                        [c] if !counter(c) => mean(values(c))
-                            .map(|mean| GaugeLevel {
-                                channel: c,
-                                mean,
-                                ceiling: if m.unit == Unit::Ratio {
-                                    1.0
-                                } else {
-                                    f64::INFINITY
-                                },
-                            })
-                            .ok_or_else(|| {
-                                format!("the recording has no value of `{}`", sel.text())
-                            }),
-                        [_] => Err(format!("its query `{query}` reads a counter")),
-                        ref cs => Err(format!(
-                            "its query `{query}` reads {} recorded series, not one",
-                            cs.len()
-                        )),
-                    },
+                    Some(sel) => {
+                        let cs = selected(sel);
+                        let mut recorded: Vec<usize> =
+                            cs.iter().map(|&c| channels[c].rec).collect();
+                        recorded.sort_unstable();
+                        recorded.dedup();
+                        let ceiling = if m.unit == Unit::Ratio {
+                            1.0
+                        } else {
+                            f64::INFINITY
+                        };
+                        match (&recorded[..], cs.first()) {
+                            ([_], Some(&c)) if !counter(c) => mean(values(c))
+                                .map(|mean| {
+                                    (cs.iter())
+                                        .map(|&channel| GaugeLevel {
+                                            channel,
+                                            mean,
+                                            ceiling,
+                                        })
+                                        .collect()
+                                })
+                                .ok_or_else(|| {
+                                    format!("the recording has no value of `{}`", sel.text())
+                                }),
+                            ([_], _) => Err(format!("its query `{query}` reads a counter")),
+                            _ => Err(format!(
+                                "its query `{query}` reads {} recorded series, not one",
+                                recorded.len()
+                            )),
+                        }
+                    }
                 }
             };
             levels.custom.push(custom);
@@ -646,8 +660,10 @@ fn shift_gauges(levels: &Levels, fault: &Fault, intensity: f64, canary: &mut [f6
         }
     }
     for &(mi, level) in &fault.metrics {
-        if let Some(Ok(g)) = levels.custom.get(mi) {
-            gauge(canary, g, level);
+        if let Some(Ok(gs)) = levels.custom.get(mi) {
+            for g in gs {
+                gauge(canary, g, level);
+            }
         }
     }
     for e in &fault.series {
@@ -938,11 +954,11 @@ mod tests {
             memory: vec![(0, 1, 0.5)],
             cpu: vec![(2, 0.2)],
             custom: vec![
-                Ok(GaugeLevel {
+                Ok(vec![GaugeLevel {
                     channel: 3,
                     mean: 10.0,
                     ceiling: f64::INFINITY,
-                }),
+                }]),
                 Err("not one gauge".into()),
             ],
             series: Vec::new(),

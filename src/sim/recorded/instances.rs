@@ -3,7 +3,8 @@
 //! average and count of them. The recording holds the stable version's instances; a trial's
 //! canary runs as many as its phase starts ([`crate::check::CheckedPlan::canary_replicas`],
 //! one under `exposition.instances: one`), canary instance `k` being recorded instance
-//! `k mod n`'s series on a stretch of blocks of its own, from its phase's start. Without
+//! `k mod n`'s series (instances told apart by `instance`, a cAdvisor container's also by
+//! its container label) on a stretch of blocks of its own, from its phase's start. Without
 //! this the canary's max, sum and count would be those of the recording's instances in every
 //! phase: a sum of connections four times too high at 5% of four recorded replicas.
 
@@ -41,12 +42,24 @@ pub(super) fn selected_names(m: &Metric, track: Track) -> Vec<String> {
     names
 }
 
-/// A recorded series' instance: its `instance` label, empty without one.
-fn instance_of(r: &Recorded) -> &str {
-    r.labels
-        .iter()
-        .find(|(k, _)| k == INSTANCE)
-        .map_or("", |(_, v)| v.as_str())
+/// A recorded series' instance: its `instance` label (empty without one); for a cAdvisor
+/// container series (`container_...`), which one target exports for every container,
+/// with the container's own label beside it: `pod` (Kubernetes), else `name` or `id`
+/// (Docker).
+fn instance_of(r: &Recorded) -> String {
+    let label = |k: &str| {
+        (r.labels.iter())
+            .find(|(name, _)| name == k)
+            .map(|(_, v)| v.as_str())
+    };
+    let target = label(INSTANCE).unwrap_or("");
+    let container = (r.name.starts_with("container_"))
+        .then(|| label("pod").or(label("name")).or(label("id")))
+        .flatten();
+    match container {
+        Some(c) => format!("{target}/{c}"),
+        None => target.to_string(),
+    }
 }
 
 /// The `instance` label of canary instance `k` beyond the recording's, a copy of recorded
@@ -74,16 +87,16 @@ pub(super) fn per_instance(
     let names: Vec<String> = plan
         .metrics
         .iter()
-        .filter(|m| m.builtin.is_some_and(|b| PER_INSTANCE.contains(&b)))
+        // By name: a plan that overrides a built-in's query still reads each instance's
+        // own series through it (as the synthetic model still counts `targets_up`).
+        .filter(|m| crate::check::builtin(&m.name).is_some_and(|b| PER_INSTANCE.contains(&b.kind)))
         .flat_map(|m| selected_names(m, Track::Canary))
         .collect();
     let own = |ch: &Channel| ch.role == Role::Own && names.contains(&rec.series[ch.rec].name);
     let mut keys: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for ch in channels.iter().filter(|ch| own(ch)) {
         let r = &rec.series[ch.rec];
-        keys.entry(r.name.clone())
-            .or_default()
-            .push(instance_of(r).to_string());
+        keys.entry(r.name.clone()).or_default().push(instance_of(r));
     }
     for k in keys.values_mut() {
         k.sort();
@@ -91,9 +104,7 @@ pub(super) fn per_instance(
     }
     for ch in channels.iter_mut().filter(|ch| own(ch)) {
         let r = &rec.series[ch.rec];
-        ch.instance = keys[&r.name]
-            .binary_search_by(|k| k.as_str().cmp(instance_of(r)))
-            .ok();
+        ch.instance = keys[&r.name].binary_search(&instance_of(r)).ok();
     }
     let most = canary.iter().copied().max().unwrap_or(1);
     let originals: Vec<usize> = (0..channels.len())
@@ -143,13 +154,19 @@ pub(super) fn stable_note(
         })
         .collect();
     (!off.is_empty()).then(|| {
-        let why = if per_replica {
-            format!("runs `service.replicas` {runs}")
+        let (why, remedy) = if per_replica {
+            (
+                format!("it runs `service.replicas` {runs}"),
+                "record every instance it runs, or set `service.replicas` to the recorded number",
+            )
         } else {
-            "runs one (`exposition.instances: one`)".into()
+            (
+                "`exposition.instances: one` takes each track to run one".into(),
+                "set `exposition.instances: replicas` to run the plan's replicas (the canary's by phase), or record one instance",
+            )
         };
         format!(
-            "the stable version's memory, DB connections, CPU and `up` are the recording's instances of them ({}), while it {why}: its max, sum, average and count over instances read the recorded ones; record every instance the stable version runs",
+            "the stable version's memory, DB connections, CPU and `up` are the recording's instances of them ({}), while {why}: its max, sum, average and count over instances read the recorded ones; {remedy}",
             off.join("; ")
         )
     })

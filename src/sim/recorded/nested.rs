@@ -114,7 +114,13 @@ pub(super) fn nesting(
     models: &[SeriesModel],
 ) -> Vec<Nested> {
     let n = channels.len();
-    let channel_of = |t: usize| (t < 2 * n).then_some(t / 2);
+    // The channel a template is the canary or stable series of (none: a failure series).
+    let mut of_template = std::collections::HashMap::new();
+    for (c, ch) in channels.iter().enumerate() {
+        of_template.entry(ch.canary).or_insert(c);
+        of_template.entry(ch.stable).or_insert(c);
+    }
+    let channel_of = |t: usize| of_template.get(&t).copied();
     // Per query, the channels it reads.
     let read_by: Vec<Vec<usize>> = queries
         .iter()
