@@ -809,6 +809,40 @@ fn a_gap_in_every_series_is_left_out_of_the_blocks_and_named() {
     );
 }
 
+/// `PLAN` with 4 replicas, its canary phase split in two: `quarter` (25%, one canary
+/// instance) and `most` (75%, three). `before_rules` goes before its rollback conditions,
+/// and `rule` replaces its one rule.
+fn four_replicas(before_rules: &str, rule: &str) -> String {
+    PLAN.replace("port: 8080 }", "port: 8080, replicas: 4 }")
+        .replace(
+            "  - { name: canary, traffic: 20%, duration: 1h }\n",
+            "  - { name: quarter, traffic: 25%, duration: 1h }\n  - { name: most, traffic: 75%, duration: 1h }\n",
+        )
+        .replace("rollback_conditions:", &format!("{before_rules}\nrollback_conditions:"))
+        .replace("{ metric: error_rate, threshold: 2%, duration: 1m }", rule)
+}
+
+/// A rule that never fires.
+const NEVER: &str = "{ metric: error_rate, threshold: 99%, duration: 1m }";
+
+/// The report of `trials` healthy trials of `plan` on recording `rec`, each track's
+/// instances as `exposition.instances: instances` says.
+fn healthy_on(
+    dir: &Path,
+    (plan, rec): (&str, &str),
+    trials: u64,
+    instances: &str,
+) -> serde_json::Value {
+    let sc = write(
+        dir,
+        "scenarios.yaml",
+        &format!(
+            "trials: {trials}\nexposition: {{ instances: {instances} }}\nscenarios:\n  - name: healthy\n"
+        ),
+    );
+    json(&[plan, "--scenarios", sc.to_str().unwrap(), "--baseline", rec])
+}
+
 /// The canary runs its phases' instances on a recording, each a recorded instance's own
 /// series: with 4 replicas, one at 25% and three at 75% (as the rendered compose files
 /// start them). The recording has two instances, `a` holding 30 DB connections and `b`
@@ -830,34 +864,12 @@ fn a_recorded_canary_runs_its_phases_instances() {
     let plan_file = write(
         &dir,
         "plan.yaml",
-        &PLAN
-            .replace("port: 8080 }", "port: 8080, replicas: 4 }")
-            .replace(
-                "  - { name: canary, traffic: 20%, duration: 1h }\n",
-                "  - { name: quarter, traffic: 25%, duration: 1h }\n  - { name: most, traffic: 75%, duration: 1h }\n",
-            )
-            .replace("rollback_conditions:", "gates: { db_connections: \"< 60\" }\nrollback_conditions:")
-            .replace("threshold: 2%", "threshold: 99%"),
+        &four_replicas("gates: { db_connections: \"< 60\" }", NEVER),
     )
     .display()
     .to_string();
     let trials = 40;
-    let run = |instances: &str| {
-        let sc = write(
-            &dir,
-            "scenarios.yaml",
-            &format!(
-                "trials: {trials}\nexposition: {{ instances: {instances} }}\nscenarios:\n  - name: healthy\n"
-            ),
-        );
-        json(&[
-            &plan_file,
-            "--scenarios",
-            sc.to_str().unwrap(),
-            "--baseline",
-            &rec,
-        ])
-    };
+    let run = |instances: &str| healthy_on(&dir, (&plan_file, &rec), trials, instances);
     let stable_note = |r: &serde_json::Value| -> Vec<String> {
         (r["assumptions"]["recording"]["warnings"]
             .as_array()
@@ -900,30 +912,17 @@ fn a_recorded_canary_runs_its_phases_instances() {
     );
     // A plan that overrides the built-in's query (here with its own) still reads each
     // instance's connections through it: the same gate failures.
-    let own_query = PLAN
-        .replace("port: 8080 }", "port: 8080, replicas: 4 }")
-        .replace(
-            "  - { name: canary, traffic: 20%, duration: 1h }\n",
-            "  - { name: quarter, traffic: 25%, duration: 1h }\n  - { name: most, traffic: 75%, duration: 1h }\n",
-        )
-        .replace(
-            "rollback_conditions:",
-            "metrics:\n  db_connections: { query: 'sum(db_connections_in_use{service=\"$service\",track=\"$track\"})' }\ngates: { db_connections: \"< 60\" }\nrollback_conditions:",
-        )
-        .replace("threshold: 2%", "threshold: 99%");
-    let own_query = write(&dir, "own-query.yaml", &own_query);
-    let sc = write(
-        &dir,
-        "scenarios.yaml",
-        &format!("trials: {trials}\nscenarios:\n  - name: healthy\n"),
+    let own_query = four_replicas(
+        "metrics:\n  db_connections: { query: 'sum(db_connections_in_use{service=\"$service\",track=\"$track\"})' }\ngates: { db_connections: \"< 60\" }",
+        NEVER,
     );
-    let r = json(&[
-        own_query.to_str().unwrap(),
-        "--scenarios",
-        sc.to_str().unwrap(),
-        "--baseline",
-        &rec,
-    ]);
+    let own_query = write(&dir, "own-query.yaml", &own_query);
+    let r = healthy_on(
+        &dir,
+        (own_query.to_str().unwrap(), &rec),
+        trials,
+        "replicas",
+    );
     let gates = &r["scenarios"][0]["gate_failures"];
     assert!(gates.get("quarter").is_none(), "{gates:#}");
     assert_eq!(
@@ -1072,37 +1071,15 @@ fn recorded_canary_instances_average_and_max_as_the_phase_runs_them() {
     let plan_file = write(
         &dir,
         "plan.yaml",
-        &PLAN
-            .replace("port: 8080 }", "port: 8080, replicas: 4 }")
-            .replace(
-                "  - { name: canary, traffic: 20%, duration: 1h }\n",
-                "  - { name: quarter, traffic: 25%, duration: 1h }\n  - { name: most, traffic: 75%, duration: 1h }\n",
-            )
-            .replace("rollback_conditions:", "gates: { memory_usage: \"< 60%\" }\nrollback_conditions:")
-            .replace(
-                "{ metric: error_rate, threshold: 2%, duration: 1m }",
-                "{ metric: cpu_usage, threshold: 0.35, duration: 2m }",
-            ),
+        &four_replicas(
+            "gates: { memory_usage: \"< 60%\" }",
+            "{ metric: cpu_usage, threshold: 0.35, duration: 2m }",
+        ),
     )
     .display()
     .to_string();
     let trials = 40;
-    let run = |instances: &str| {
-        let sc = write(
-            &dir,
-            "scenarios.yaml",
-            &format!(
-                "trials: {trials}\nexposition: {{ instances: {instances} }}\nscenarios:\n  - name: healthy\n"
-            ),
-        );
-        json(&[
-            &plan_file,
-            "--scenarios",
-            sc.to_str().unwrap(),
-            "--baseline",
-            &rec,
-        ])
-    };
+    let run = |instances: &str| healthy_on(&dir, (&plan_file, &rec), trials, instances);
     let r = run("replicas");
     let s = &r["scenarios"][0];
     assert_eq!(
