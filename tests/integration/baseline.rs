@@ -1021,18 +1021,7 @@ fn recorded_instances_that_come_and_go_are_named() {
     )
     .display()
     .to_string();
-    let sc = write(
-        &dir,
-        "scenarios.yaml",
-        "trials: 5\nscenarios:\n  - name: healthy\n",
-    );
-    let r = json(&[
-        &plan_file,
-        "--scenarios",
-        sc.to_str().unwrap(),
-        "--baseline",
-        &rec,
-    ]);
+    let r = healthy_on(&dir, (&plan_file, &rec), 5, "replicas");
     let warnings = r["assumptions"]["recording"]["warnings"].to_string();
     assert!(
         warnings.contains("db_connections_in_use{instance=\\\"a:9000\\\"} 50.0%")
