@@ -217,9 +217,9 @@ pub(crate) struct RecordedModel<'r> {
     /// The canary's instances in each phase
     /// ([`crate::sim::scenario::Exposition::instances`]).
     instances: Vec<usize>,
-    /// Per name of a series of one instance's own, the recording's instances of it (their
-    /// `instance` label, empty without one), sorted: canary instance `k` reads the
-    /// `k mod n`-th ([`instances::per_instance`]).
+    /// Per name of a series of one instance's own, the recording's instances of it (the
+    /// `instance` label, with a cAdvisor container's own label), sorted: canary instance
+    /// `k` reads the `k mod n`-th ([`instances::per_instance`]).
     instance_keys: std::collections::BTreeMap<String, Vec<String>>,
     /// The stable version's instances, and whether they are its replicas (else one).
     stable_instances: (u32, bool),
