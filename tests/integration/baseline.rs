@@ -998,6 +998,39 @@ fn cadvisor_containers_are_instances_and_custom_gauges_move_on_each() {
         "{:#}",
         scenario(&r, "pool")
     );
+    // A copy is a container of its own, under its own `name` as well as its own
+    // `instance`: counted by name (the memory metric's query overridden), the canary's
+    // containers are 1 at 25% and 3 at 75% of 4 replicas, failing a gate `< 3` there.
+    let by_name = four_replicas(
+        "metrics:\n  memory_usage: { query: 'count(sum by (name) (container_memory_working_set_bytes{service=\"$service\",track=\"$track\"}))', unit: count, bad: high }\ngates: { memory_usage: \"< 3\" }",
+        NEVER,
+    );
+    let by_name = write(&dir, "by-name.yaml", &by_name);
+    let r = healthy_on(&dir, (by_name.to_str().unwrap(), &rec), 10, "replicas");
+    let s = &r["scenarios"][0];
+    assert_eq!(
+        s["rollbacks_by_phase"],
+        serde_json::json!({ "most": 10 }),
+        "{s:#}"
+    );
+    // Under that query nothing recorded is the memory a fault's `memory_usage` would move:
+    // refused at its line, not run as a fault that does nothing.
+    let out = refused(
+        &dir,
+        (by_name.to_str().unwrap(), &rec),
+        (
+            "moved.yaml",
+            "scenarios:\n  - name: leak\n    fault: { kind: step, onset: 10m, memory_usage: 90% }\n",
+        ),
+    );
+    assert!(
+        out.stderr.contains("moved.yaml:3:")
+            && out
+                .stderr
+                .contains("sets `memory_usage`, but no recorded series of it can be moved"),
+        "{}",
+        out.stderr
+    );
 }
 
 /// Instances that come and go (a pod rescheduled halfway through the recording, under a new

@@ -551,6 +551,33 @@ impl Levels {
         };
         for (i, s) in scenarios.scenarios.iter().enumerate() {
             let Some(f) = &s.fault else { continue };
+            // A built-in gauge the plan reads, of which nothing recorded can be moved (its
+            // query overridden, or none of its series recorded): the fault would do nothing.
+            let unmovable = [
+                (
+                    "memory_usage",
+                    f.memory_usage.is_some() && self.memory.is_empty(),
+                    "the working set over the limit of `container_memory_working_set_bytes` and `container_spec_memory_limit_bytes`",
+                ),
+                (
+                    "cpu_usage",
+                    f.cpu_usage.is_some() && self.cpu.is_empty(),
+                    "the busy seconds of `process_cpu_seconds_total`",
+                ),
+            ];
+            for (param, what) in unmovable.iter().filter(|u| u.1).map(|u| (u.0, u.2)) {
+                if plan.metrics.iter().any(|m| m.name == param) {
+                    out.push(Refused {
+                        scenario: i,
+                        key: param.into(),
+                        message: format!(
+                            "scenario `{}` sets `{param}`, but no recorded series of it can be moved: a trial built from a recording moves {what}, as the built-in query reads them, and this plan overrides the query or the recording has none of them",
+                            s.name
+                        ),
+                        hint: format!("run this scenario without --baseline, or read `{param}` through its built-in query"),
+                    });
+                }
+            }
             for &(mi, _) in &f.metrics {
                 if let Err(why) = &self.custom[mi] {
                     let name = &plan.metrics[mi].name;

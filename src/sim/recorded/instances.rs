@@ -11,12 +11,16 @@
 use super::channel::{Channel, Role};
 use super::recording::{Recorded, Recording};
 use crate::check::{Builtin, CheckedPlan, Metric};
-use crate::prom::{Series, engine};
+use crate::prom::{Query, Series, engine};
 use crate::promql::Track;
 use std::collections::BTreeMap;
 
 /// The label that tells a target's series from another's.
 const INSTANCE: &str = "instance";
+
+/// The labels that tell apart the containers whose series one cAdvisor target exports, in
+/// order of preference: Kubernetes' pod, else Docker's container name or id.
+const CONTAINER_LABELS: [&str; 3] = ["pod", "name", "id"];
 
 /// The built-in metrics whose series are each instance's own: what a canary instance
 /// exports.
@@ -54,7 +58,7 @@ fn instance_of(r: &Recorded) -> String {
     };
     let target = label(INSTANCE).unwrap_or("");
     let container = (r.name.starts_with("container_"))
-        .then(|| label("pod").or(label("name")).or(label("id")))
+        .then(|| CONTAINER_LABELS.iter().find_map(|l| label(l)))
         .flatten();
     match container {
         Some(c) => format!("{target}/{c}"),
@@ -74,9 +78,11 @@ fn copy_label(of: &str, k: usize) -> String {
 
 /// Marks the channels of one instance's own series with their canary instance, and adds
 /// the copies for canary instances beyond the recording's (`canary` per phase: how many
-/// it runs). Canary instance `k` reads, of each such series name with `n` recorded
-/// instances, the `k mod n`-th (by `instance` label). Returns each name's recorded
-/// instances, sorted (none: no metric reads such series).
+/// it runs). The series of one instance's own are those the plan's memory, DB
+/// connections, CPU and targets-up metrics read (their queries, overridden or not: by
+/// name, as the synthetic model takes them). Canary instance `k` reads, of each such series
+/// name with `n` recorded instances, the `k mod n`-th ([`instance_of`]). Returns each
+/// name's recorded instances, sorted (none: no metric reads such series).
 pub(super) fn per_instance(
     plan: &CheckedPlan,
     rec: &Recording,
@@ -84,15 +90,13 @@ pub(super) fn per_instance(
     channels: &mut Vec<Channel>,
     templates: &mut Vec<Series>,
 ) -> BTreeMap<String, Vec<String>> {
-    let names: Vec<String> = plan
-        .metrics
-        .iter()
-        // By name: a plan that overrides a built-in's query still reads each instance's
-        // own series through it (as the synthetic model still counts `targets_up`).
-        .filter(|m| crate::check::builtin(&m.name).is_some_and(|b| PER_INSTANCE.contains(&b.kind)))
-        .flat_map(|m| selected_names(m, Track::Canary))
-        .collect();
-    let own = |ch: &Channel| ch.role == Role::Own && names.contains(&rec.series[ch.rec].name);
+    let mut read = vec![false; templates.len()];
+    for m in plan.metrics.iter().filter(|m| per_instance_metric(m)) {
+        for t in Query::raw(&m.expr, Track::Canary, templates).reads() {
+            read[t] = true;
+        }
+    }
+    let own = |ch: &Channel| ch.role == Role::Own && read[ch.canary];
     let mut keys: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for ch in channels.iter().filter(|ch| own(ch)) {
         let r = &rec.series[ch.rec];
@@ -111,14 +115,12 @@ pub(super) fn per_instance(
         .filter(|&c| channels[c].instance.is_some())
         .collect();
     for c in originals {
-        let name = &rec.series[channels[c].rec].name;
-        let of = &keys[name];
+        let r = &rec.series[channels[c].rec];
+        let of = &keys[&r.name];
         let i = channels[c].instance.unwrap_or(0);
         for k in (of.len()..most).filter(|k| k % of.len() == i) {
             let mut t = templates[channels[c].canary].clone();
-            t.labels.retain(|(label, _)| label != INSTANCE);
-            t.labels.push((INSTANCE.into(), copy_label(&of[i], k)));
-            t.labels.sort();
+            relabel(&mut t, r, k);
             templates.push(t);
             channels.push(Channel {
                 canary: templates.len() - 1,
@@ -129,6 +131,36 @@ pub(super) fn per_instance(
         }
     }
     keys
+}
+
+/// Whether `m` is one of the built-in metrics over each instance's own series (by name, so
+/// also with its query overridden).
+pub(super) fn per_instance_metric(m: &Metric) -> bool {
+    crate::check::builtin(&m.name).is_some_and(|b| PER_INSTANCE.contains(&b.kind))
+}
+
+/// Gives `t`, the canary's copy of recorded series `r` as canary instance `k`, labels of
+/// its own: its `instance`, and a cAdvisor container's own label, marked `#k` (or
+/// `canary-k` without an `instance`), so that no aggregation by either merges it with
+/// the instance it copies.
+fn relabel(t: &mut Series, r: &Recorded, k: usize) {
+    let container = CONTAINER_LABELS
+        .iter()
+        .find(|l| r.name.starts_with("container_") && r.labels.iter().any(|(n, _)| n == *l));
+    for (name, value) in &mut t.labels {
+        if Some(&name.as_str()) == container {
+            *value = format!("{value}#{k}");
+        }
+    }
+    let instance = (t.labels.iter())
+        .find(|(name, _)| name == INSTANCE)
+        .map(|(_, v)| v.clone());
+    t.labels.retain(|(name, _)| name != INSTANCE);
+    t.labels.push((
+        INSTANCE.into(),
+        copy_label(instance.as_deref().unwrap_or(""), k),
+    ));
+    t.labels.sort();
 }
 
 /// The warning that the stable version's series of one instance's own are the
@@ -162,7 +194,7 @@ pub(super) fn stable_note(
         } else {
             (
                 "`exposition.instances: one` takes each track to run one".into(),
-                "set `exposition.instances: replicas` to run the plan's replicas (the canary's by phase), or record one instance",
+                "record one instance, or set `exposition.instances: replicas` with `service.replicas` the recorded number (the canary then runs its share of them by phase)",
             )
         };
         format!(

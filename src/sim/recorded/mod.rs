@@ -328,12 +328,19 @@ impl<'r> RecordedModel<'r> {
         block_ms: i64,
     ) -> RecordedModel<'r> {
         let scenarios = model.scenarios;
-        let cpu_names: Vec<&str> = plan
+        // Busy-seconds counters, each instance's own (not thinned with the traffic): what an
+        // `avg(rate())` reads, and what the CPU metric reads, its query overridden or not.
+        let cpu_names: Vec<String> = plan
             .metrics
             .iter()
-            .filter_map(|m| match &m.expr {
-                MetricExpr::AvgRate { sel, .. } => Some(sel.metric.as_str()),
-                _ => None,
+            .flat_map(|m| match &m.expr {
+                MetricExpr::AvgRate { sel, .. } => vec![sel.metric.clone()],
+                _ if crate::check::builtin(&m.name)
+                    .is_some_and(|b| b.kind == crate::check::Builtin::CpuUsage) =>
+                {
+                    instances::selected_names(m, Track::Canary)
+                }
+                _ => Vec::new(),
             })
             .collect();
         let mut templates = Vec::new();
@@ -370,7 +377,7 @@ impl<'r> RecordedModel<'r> {
                 })
         };
         for (i, r) in rec.series.iter().enumerate() {
-            let role = if r.counter && !cpu_names.contains(&r.name.as_str()) {
+            let role = if r.counter && !cpu_names.contains(&r.name) {
                 Role::Traffic { whole: r.whole }
             } else {
                 Role::Own
