@@ -10,7 +10,7 @@
 
 use super::channel::{Channel, Role};
 use super::recording::{Recorded, Recording};
-use crate::check::{Builtin, CheckedPlan, Metric};
+use crate::check::{Builtin, CheckedPlan, Metric, builtin};
 use crate::prom::{Query, Series, engine};
 use crate::promql::Track;
 use std::collections::BTreeMap;
@@ -135,8 +135,8 @@ pub(super) fn per_instance(
 
 /// Whether `m` is one of the built-in metrics over each instance's own series (by name, so
 /// also with its query overridden).
-pub(super) fn per_instance_metric(m: &Metric) -> bool {
-    crate::check::builtin(&m.name).is_some_and(|b| PER_INSTANCE.contains(&b.kind))
+fn per_instance_metric(m: &Metric) -> bool {
+    builtin(&m.name).is_some_and(|b| PER_INSTANCE.contains(&b.kind))
 }
 
 /// Gives `t`, the canary's copy of recorded series `r` as canary instance `k`, labels of
