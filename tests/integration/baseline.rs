@@ -895,7 +895,7 @@ fn a_recorded_canary_runs_its_phases_instances() {
     let w = stable_note(&r);
     assert!(
         w.len() == 1
-            && w[0].contains("`db_connections_in_use` 2 (`a:9000`, `b:9000`)")
+            && w[0].contains("`db_connections_in_use`: 2 (`a:9000`, `b:9000`)")
             && w[0].contains("while it runs `service.replicas` 4"),
         "{w:?}"
     );

@@ -171,18 +171,32 @@ pub(super) fn stable_note(
     runs: u32,
     per_replica: bool,
 ) -> Option<String> {
-    let off: Vec<String> = (keys.iter())
-        .filter(|(_, k)| k.len() != runs as usize)
-        .map(|(name, k)| match &k[..] {
-            [one] if one.is_empty() => format!("`{name}` 1, without an `instance` label"),
-            _ => format!(
-                "`{name}` {} ({})",
-                k.len(),
-                k.iter()
-                    .map(|k| format!("`{k}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+    // Series with the same instances are named together.
+    let mut groups: Vec<(&Vec<String>, Vec<&str>)> = Vec::new();
+    for (name, k) in keys.iter().filter(|(_, k)| k.len() != runs as usize) {
+        match groups.iter_mut().find(|(g, _)| *g == k) {
+            Some((_, names)) => names.push(name),
+            None => groups.push((k, vec![name])),
+        }
+    }
+    let off: Vec<String> = groups
+        .iter()
+        .map(|(k, names)| {
+            let each = if names.len() > 1 { " each" } else { "" };
+            let names = (names.iter().map(|n| format!("`{n}`")))
+                .collect::<Vec<_>>()
+                .join(", ");
+            match &k[..] {
+                [one] if one.is_empty() => {
+                    format!("{names}: 1{each}, without an `instance` label")
+                }
+                _ => {
+                    let listed = (k.iter().map(|k| format!("`{k}`")))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    format!("{names}: {}{each} ({listed})", k.len())
+                }
+            }
         })
         .collect();
     (!off.is_empty()).then(|| {
