@@ -555,17 +555,17 @@ impl Levels {
             // query overridden, or none of its series recorded): the fault would do nothing.
             let unmovable = [
                 (
-                    "memory_usage",
                     f.memory_usage.is_some() && self.memory.is_empty(),
+                    "memory_usage",
                     "the working set over the limit of `container_memory_working_set_bytes` and `container_spec_memory_limit_bytes`",
                 ),
                 (
-                    "cpu_usage",
                     f.cpu_usage.is_some() && self.cpu.is_empty(),
+                    "cpu_usage",
                     "the busy seconds of `process_cpu_seconds_total`",
                 ),
             ];
-            for (param, what) in unmovable.iter().filter(|u| u.1).map(|u| (u.0, u.2)) {
+            for (_, param, what) in unmovable.into_iter().filter(|u| u.0) {
                 if plan.metrics.iter().any(|m| m.name == param) {
                     out.push(Refused {
                         scenario: i,

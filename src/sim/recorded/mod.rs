@@ -59,7 +59,7 @@ pub(crate) use nested::Nesting;
 pub(crate) use recording::Recording;
 pub(crate) use trial::RecordedLanes;
 
-use crate::check::{CheckedPlan, REQUESTS};
+use crate::check::{Builtin, CheckedPlan, REQUESTS, builtin};
 use crate::lower::AlertRule;
 use crate::prom::quantile::parse_le;
 use crate::prom::{Query, Semantics, Series, engine};
@@ -335,9 +335,7 @@ impl<'r> RecordedModel<'r> {
             .iter()
             .flat_map(|m| match &m.expr {
                 MetricExpr::AvgRate { sel, .. } => vec![sel.metric.clone()],
-                _ if crate::check::builtin(&m.name)
-                    .is_some_and(|b| b.kind == crate::check::Builtin::CpuUsage) =>
-                {
+                _ if builtin(&m.name).is_some_and(|b| b.kind == Builtin::CpuUsage) => {
                     instances::selected_names(m, Track::Canary)
                 }
                 _ => Vec::new(),

@@ -99,11 +99,12 @@ impl<'m, 'r> RecordedLanes<'m, 'r> {
     ) -> Self {
         let offset_ms = offset_ms.rem_euclid(model.rec.step_ms);
         let mut lanes = Self::empty_of(model, faults, seeds.len());
+        // Block maps: the service's, then one per canary instance it ever runs.
+        let maps = 1 + model.instances.iter().copied().max().unwrap_or(1).max(1);
         lanes.trials = seeds
             .iter()
             .map(|&seed| {
                 let [b, t, f] = SALTS.map(|s| seed ^ s);
-                let maps = 1 + model.instances.iter().copied().max().unwrap_or(1).max(1);
                 Trial {
                     blocks: Xoshiro256PlusPlus::seed_from_u64(b),
                     instance_blocks: (2..maps)
