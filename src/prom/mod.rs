@@ -81,7 +81,7 @@ pub(crate) mod rate;
 pub(crate) mod sample;
 pub(crate) mod select;
 mod series;
-mod summation;
+pub(crate) mod summation;
 
 pub(crate) use alert::{AlertState, AlertTiming, Status};
 pub(crate) use compare::ratio;

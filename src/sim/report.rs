@@ -1425,11 +1425,11 @@ pub(crate) fn text(r: &SimulationReport) -> String {
     } else if let Some(i) = &a.exposition.instances {
         let _ = writeln!(
             s,
-            "                 memory, DB connections and targets up {}",
+            "                 memory, DB connections, CPU and targets up {}",
             match i.model {
                 "one" => "from one instance per track".to_string(),
                 _ => format!(
-                    "per instance (their max, sum and count): the stable version's {}, the canary's {} by phase",
+                    "per instance (their max, sum, average and count): the stable version's {}, the canary's {} by phase",
                     i.stable,
                     by_phase(i)
                 ),

@@ -22,6 +22,7 @@ use super::{
     birth_in_piece, count,
 };
 use crate::prom::engine::Bound;
+use crate::prom::summation::Agg;
 use crate::prom::{self, Bucket, Sample};
 use crate::promql::Track;
 use crate::sim::evaluator::{Columns, Schedule};
@@ -35,11 +36,19 @@ struct TrackLanes {
     series: SeriesSet,
     requests: Vec<u64>,
     errors: Vec<u64>,
+    /// Busy seconds of each instance (`cpu` per lane: [`Lanes::cpu`]), from its first
+    /// sample on.
     cpu_seconds: Vec<f64>,
+    /// Per instance, the scrape of its CPU counter's first sample (0 at the release's start
+    /// or, for a canary instance joining later, the first scrape after its phase's start,
+    /// where its counter is 0: [`super::cpu_part`]); [`UNBORN`] until it runs. The same for every lane of a batch (they
+    /// share their course).
+    joined: Vec<i64>,
     /// Requests per latency cell so far (not cumulative), `cells` per lane.
     cells: Vec<u64>,
     ring_requests: Vec<u64>,
     ring_errors: Vec<u64>,
+    /// Per slot and lane, each instance's busy seconds.
     ring_cpu: Vec<f64>,
     /// Per slot and lane, `cells` cumulative bucket counts (finite buckets, then +Inf).
     ring_buckets: Vec<u64>,
@@ -86,6 +95,8 @@ pub(crate) struct Lanes<'m, 'a> {
     width: usize,
     /// Latency cells per lane (0 when no histogram is kept).
     cells: usize,
+    /// CPU counters per lane and track: one per instance the track may run.
+    cpu: usize,
     rng: Streams,
     /// The Gamma rate multiplier of the current evaluation interval.
     burst: Vec<f64>,
@@ -158,6 +169,7 @@ impl<'m, 'a> Lanes<'m, 'a> {
         let k = model.bounds.len() + 1;
         let cells = if model.reads_latency() { k } else { 0 };
         let cap = model.ring_capacity;
+        let cpu = model.max_instances();
         let tracks = tracks(model)
             .into_iter()
             .map(|(track, series)| TrackLanes {
@@ -165,11 +177,20 @@ impl<'m, 'a> Lanes<'m, 'a> {
                 series,
                 requests: vec![0; width],
                 errors: vec![0; width],
-                cpu_seconds: vec![0.0; width],
+                cpu_seconds: vec![0.0; width * cpu],
+                joined: (0..cpu)
+                    .map(|k| {
+                        if k < model.instances(track, 0) {
+                            0
+                        } else {
+                            UNBORN
+                        }
+                    })
+                    .collect(),
                 cells: vec![0; width * cells],
                 ring_requests: vec![0; cap * width],
                 ring_errors: vec![0; cap * width],
-                ring_cpu: vec![0.0; cap * width],
+                ring_cpu: vec![0.0; cap * width * cpu],
                 ring_buckets: vec![0; cap * width * cells],
                 gauges: std::array::from_fn(|_| vec![0.0; width]),
                 born: vec![(UNBORN, 0); width],
@@ -184,6 +205,7 @@ impl<'m, 'a> Lanes<'m, 'a> {
             live,
             width,
             cells,
+            cpu,
             rng,
             burst: vec![1.0; width],
             cluster: vec![Cluster::NONE; tracks.len() * width],
@@ -218,9 +240,9 @@ impl<'m, 'a> Lanes<'m, 'a> {
         } else {
             0
         };
-        // Per track and slot: requests, errors, CPU seconds, and the latency cells; per
-        // track, a noise per instance of each per-instance gauge.
-        2 * (model.ring_capacity * (3 + cells) * 8
+        // Per track and slot: requests, errors, CPU seconds per instance, and the latency
+        // cells; per track, a noise per instance of each per-instance gauge.
+        2 * (model.ring_capacity * (2 + model.max_instances() + cells) * 8
             + rows_per_track(model) * std::mem::size_of::<Noise>())
     }
 
@@ -261,12 +283,12 @@ impl<'m, 'a> Lanes<'m, 'a> {
         for t in &mut self.tracks {
             t.requests[l] = t.requests[from];
             t.errors[l] = t.errors[from];
-            t.cpu_seconds[l] = t.cpu_seconds[from];
+            move_lane(&mut t.cpu_seconds, w, self.cpu, from, l);
             t.born[l] = t.born[from];
             move_lane(&mut t.cells, w, self.cells, from, l);
             move_lane(&mut t.ring_requests, w, 1, from, l);
             move_lane(&mut t.ring_errors, w, 1, from, l);
-            move_lane(&mut t.ring_cpu, w, 1, from, l);
+            move_lane(&mut t.ring_cpu, w, self.cpu, from, l);
             move_lane(&mut t.ring_buckets, w, self.cells, from, l);
             for g in &mut t.gauges {
                 g[l] = g[from];
@@ -299,7 +321,11 @@ impl<'m, 'a> Lanes<'m, 'a> {
         for (t, f) in self.tracks.iter_mut().zip(&from.tracks) {
             t.requests[to] = f.requests[l];
             t.errors[to] = f.errors[l];
-            t.cpu_seconds[to] = f.cpu_seconds[l];
+            let c = self.cpu;
+            copy_lane((&f.cpu_seconds, fw), (&mut t.cpu_seconds, w), c, (l, to));
+            for (j, &fj) in t.joined.iter_mut().zip(&f.joined) {
+                *j = (*j).min(fj);
+            }
             t.born[to] = f.born[l];
             t.latest_birth = t.latest_birth.max(f.born[l].0);
             let k = self.cells;
@@ -311,7 +337,7 @@ impl<'m, 'a> Lanes<'m, 'a> {
                 (l, to),
             );
             copy_lane((&f.ring_errors, fw), (&mut t.ring_errors, w), 1, (l, to));
-            copy_lane((&f.ring_cpu, fw), (&mut t.ring_cpu, w), 1, (l, to));
+            copy_lane((&f.ring_cpu, fw), (&mut t.ring_cpu, w), c, (l, to));
             copy_lane((&f.ring_buckets, fw), (&mut t.ring_buckets, w), k, (l, to));
             for (g, fg) in t.gauges.iter_mut().zip(&f.gauges) {
                 g[to] = fg[l];
@@ -521,29 +547,42 @@ impl<'m, 'a> Lanes<'m, 'a> {
                 self.draw_cpu(ti, span);
             }
             if let Some(slot) = span.slot {
-                self.tracks[ti].write(slot, self.width, n, self.cells);
+                self.tracks[ti].write(slot, self.width, n, (self.cells, self.cpu));
             }
         }
     }
 
-    /// Advances track `ti`'s CPU counter over `span` lane by lane: with noise where a rule
-    /// can read it, by each lane's own mean elsewhere.
+    /// Advances the CPU counter of each instance track `ti` runs over `span`, lane by lane
+    /// (in each, instance by instance): with noise where a rule can read it, by each
+    /// lane's own mean elsewhere. An instance joining in `span`'s phase (the span starting
+    /// the phase) counts from the first scrape after that start ([`super::cpu_part`]).
     fn draw_cpu(&mut self, ti: usize, span: &Span) {
-        let base = &self.model.scenarios.baseline;
+        let (m, c) = (self.model, self.cpu);
+        let base = &m.scenarios.baseline;
         let t = &mut self.tracks[ti];
         let canary = t.track == Track::Canary;
+        let running = m.instances(t.track, span.phase);
+        for j in &mut t.joined[..running] {
+            if *j == UNBORN {
+                *j = m.scrape_after(span.t0);
+            }
+        }
+        let part = |j: i64| super::cpu_part(m, (span.t0, span.t1), j);
         for l in 0..self.live {
             let cpu = if canary {
                 span.facts.unwrap_or_else(|| self.facts[l]).canary_cpu
             } else {
                 base.cpu.mean
             };
-            t.cpu_seconds[l] += if span.cpu_read {
-                let noise: f64 = self.rng.lane(l).sample(rand_distr::StandardNormal);
-                (cpu + base.cpu.noise * noise).max(0.0) * span.dt
-            } else {
-                cpu * span.dt
-            };
+            for (k, &j) in t.joined[..running].iter().enumerate() {
+                let Some(dt) = part(j) else { continue };
+                t.cpu_seconds[l * c + k] += if span.cpu_read {
+                    let noise: f64 = self.rng.lane(l).sample(rand_distr::StandardNormal);
+                    (cpu + base.cpu.noise * noise).max(0.0) * dt
+                } else {
+                    cpu * dt
+                };
+            }
         }
     }
 
@@ -665,9 +704,22 @@ impl<'m, 'a> Lanes<'m, 'a> {
                 }
             }
             if series.cpu {
-                let (a, b) = rows(&t.ring_cpu, ends, w, n);
-                for ((r, &a), &b) in cpu[..n].iter_mut().zip(a).zip(b) {
-                    *r = window.rate(a, b);
+                // `avg(rate())` over the instances with two samples in the window: one
+                // that joined inside it from its first sample (0) on.
+                let c = self.cpu;
+                let (a, b) = (&t.ring_cpu[ends.0 * w * c..], &t.ring_cpu[ends.1 * w * c..]);
+                for (l, r) in cpu[..n].iter_mut().enumerate() {
+                    let mut avg = Agg::default();
+                    for (k, &j) in t.joined.iter().enumerate().filter(|(_, j)| **j != UNBORN) {
+                        let (a, b) = (a[l * c + k], b[l * c + k]);
+                        let rate = match window.born((j, 0)) {
+                            None => window.rate(a, b),
+                            Some(None) => continue,
+                            Some(Some(first)) => window.rate_from(first, b),
+                        };
+                        avg.add_avg(rate, m.semantics);
+                    }
+                    *r = avg.avg(m.semantics).unwrap_or(f64::NAN);
                 }
             }
         }
@@ -834,13 +886,14 @@ impl<'m, 'a> Lanes<'m, 'a> {
 }
 
 impl TrackLanes {
-    /// Records lanes `..n`'s counters in ring slot `s` (`w` lanes a row, `k` cells a lane).
+    /// Records lanes `..n`'s counters in ring slot `s` (`w` lanes a row, `k` cells and `cpu`
+    /// CPU counters a lane).
     #[inline]
-    fn write(&mut self, s: usize, w: usize, n: usize, k: usize) {
+    fn write(&mut self, s: usize, w: usize, n: usize, (k, cpu): (usize, usize)) {
         let row = s * w;
         self.ring_requests[row..row + n].copy_from_slice(&self.requests[..n]);
         self.ring_errors[row..row + n].copy_from_slice(&self.errors[..n]);
-        self.ring_cpu[row..row + n].copy_from_slice(&self.cpu_seconds[..n]);
+        self.ring_cpu[row * cpu..(row + n) * cpu].copy_from_slice(&self.cpu_seconds[..n * cpu]);
         if k > 0 {
             let dst = &mut self.ring_buckets[row * k..(row + n) * k];
             for (d, c) in dst.chunks_exact_mut(k).zip(self.cells.chunks_exact(k)) {

@@ -1,7 +1,9 @@
 //! Synthetic traffic for Monte Carlo trials, scraped and evaluated with Prometheus'
 //! semantics.
 //!
-//! The service is modelled as one instance per track. Requests arrive as a Poisson process
+//! Each track's request counters are one series (per status code); its memory and DB
+//! connection gauges, CPU counters and scrape targets are one per instance
+//! (`exposition.instances`: [`Model::instances`]). Requests arrive as a Poisson process
 //! whose rate follows a daily cycle in ten-minute steps ([`BLOCK_MS`]; optionally
 //! Gamma-overdispersed per evaluation interval); the canary receives the phase's share plus
 //! its targeted groups' share; each request fails independently with the error rate, or
@@ -10,7 +12,9 @@
 //! bursty errors, a Cox process);
 //! latencies come from a lognormal body with a heavy tail and are recorded into the
 //! histogram buckets (a multinomial split of the requests); CPU is a counter of busy
-//! seconds (advanced by its mean where no rule can read it); the other gauges drift around
+//! seconds per instance (advanced by its mean where no rule can read it; an instance
+//! joining with its phase counts from its first scrape, [`cpu_part`]), averaged as
+//! `avg(rate())`; the other gauges drift around
 //! their level as Ornstein-Uhlenbeck processes ([`drift`]), drawn at the scrape of each
 //! evaluation that reads them. Counters start at 0 at the start of the release, except
 //! that per status code a track's failure counter (`code="500"`) is by default created by
@@ -267,6 +271,16 @@ pub(crate) struct Model<'a> {
 
 /// A track's failure series not born yet: [`birth_in_piece`]'s scrape.
 pub(super) const UNBORN: i64 = i64::MAX;
+
+/// The seconds of the piece from `t0` to `t1` that the CPU counter of an instance whose
+/// first sample is at scrape `first` counts: those from that scrape on, none before it (a
+/// canary instance joining at its phase's start `J` has its first sample, 0, at the first
+/// scrape after `J`; a scrape at `J` itself still sees the phase before, as an evaluation
+/// there does); None when it counts none.
+pub(super) fn cpu_part(m: &Model<'_>, (t0, t1): (i64, i64), first: i64) -> Option<f64> {
+    let from = t0.max(m.scrape_time(first));
+    (from < t1).then(|| (t1 - from) as f64 / 1000.0)
+}
 
 /// Under `births`, what the `failed` failures a track drew in the piece `(t0, t1]` of a
 /// span tell about its failure series' first sample `born` = (scrape, value), scrape
@@ -648,6 +662,11 @@ impl<'a> Model<'a> {
     #[inline]
     pub(crate) fn scrape_time(&self, j: i64) -> i64 {
         j * self.scrape_ms - self.scrape_offset_ms
+    }
+
+    /// The first scrape after `t`.
+    pub(super) fn scrape_after(&self, t: i64) -> i64 {
+        self.last_scrape(t) + 1
     }
 
     /// The last scrape at or before `t`.
@@ -1302,6 +1321,101 @@ mod tests {
             let expected = 1.0 - below.powi(k * 60);
             crate::sim::stats::Proportion::new(run(instances), trials)
                 .assert_covers(expected, &format!("{instances}: rolled back at 50%"));
+        }
+    }
+
+    /// CPU per instance (`exposition.instances`), with closed forms, on the aligned grid
+    /// (15s scrapes, 1m evaluations, 5m windows: a window's spans between the scrapes some
+    /// window starts or ends on are five of 45s and four of 15s, 285s in all). 4 stable
+    /// replicas: the canary runs 2 instances at 50% from the start, then 4 at 100% from
+    /// 10m. Each instance's busy seconds per span are `(μ + σz)·dt`, so one instance's
+    /// `rate()` over a whole window has the standard deviation `σ·√(5·45² + 4·15²)/285 =
+    /// σ·105/285`, and `avg()` over `k` instances that over `√k`: at 9m, `k` is 2 (1
+    /// under `instances: one`). At 11m the two instances that joined at 10m have their first
+    /// sample (0) at 10m15s, so each one's `rate()` is its 45 seconds' increase over the 5m
+    /// range (the zero clamp stops the extrapolation at that sample): the canary's average
+    /// is `μ·(2 + 2·45/300)/4` in expectation, where one instance per track has no dip.
+    #[test]
+    fn cpu_averages_the_instances_as_the_closed_forms_say() {
+        use crate::source::{Kind, Source};
+        let (mean, noise) = (0.4, 0.1);
+        let plan = "name: t\nrelease: { from: v1, to: v2 }\n\
+             service: { name: app, image: acme/app, port: 8080, replicas: 4 }\n\
+             routing: { listen: 80, sticky: { cookie: uid } }\n\
+             traffic: { requests_per_second: 20 }\n\
+             phases:\n  - { name: half, traffic: 50%, duration: 10m }\n  \
+             - { name: full, traffic: 100%, duration: 10m }\n\
+             rollback_conditions:\n  - { metric: cpu_usage, threshold: 0.99, duration: 0s }\n";
+        let lowered = crate::pipeline::compile(Source::new("t.yaml".into(), plan.into()))
+            .plan
+            .expect("the test plan is valid");
+        let trials = 4000u64;
+        // Per trial, the canary's CPU at 9m and at 11m.
+        let run = |instances: &str| -> Vec<(f64, f64)> {
+            let text = format!(
+                "trials: {trials}\ntraffic: {{ daily_amplitude: 0 }}\n\
+                 exposition: {{ instances: {instances}, scrape_offset: 0s }}\nbaseline:\n  \
+                 cpu_usage: {{ mean: {mean}, noise: {noise} }}\nscenarios:\n  - name: healthy\n"
+            );
+            let file = Source::new("s.yaml".into(), text).holding(Kind::Scenarios);
+            let (s, findings) =
+                crate::sim::scenario::load(&file, &lowered.plan, &|p| p.to_string());
+            let s = s.unwrap_or_else(|| panic!("{findings:?}"));
+            let model = Model::new(&lowered.plan, &s, &lowered.rules, Semantics::Prometheus3);
+            let faults = FaultModel::new(&model, None);
+            let cpu = lowered
+                .plan
+                .metrics
+                .iter()
+                .position(|m| m.name == "cpu_usage");
+            (0..trials)
+                .map(|seed| {
+                    let trial = reference::run_trial(&model, &faults, &lowered.rules, seed);
+                    let at = |ts: i64| {
+                        let e = trial.evaluations.iter().find(|e| e.ts == ts).expect("ran");
+                        e.values
+                            .iter()
+                            .find(|&&(mi, t, _)| Some(mi) == cpu && t == Track::Canary)
+                            .and_then(|&(_, _, v)| v)
+                            .expect("the canary's CPU")
+                    };
+                    (at(540_000), at(660_000))
+                })
+                .collect()
+        };
+        let spread = |xs: &[f64]| {
+            let n = xs.len() as f64;
+            let m = xs.iter().sum::<f64>() / n;
+            (
+                m,
+                (xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0)).sqrt(),
+            )
+        };
+        let one_sd = noise * 105.0 / 285.0;
+        for (instances, k, dip) in [
+            ("one", 1.0, mean),
+            ("replicas", 2.0, mean * (2.0 + 2.0 * 45.0 / 300.0) / 4.0),
+        ] {
+            let values = run(instances);
+            let (m9, sd9) = spread(&values.iter().map(|v| v.0).collect::<Vec<_>>());
+            let (m11, sd11) = spread(&values.iter().map(|v| v.1).collect::<Vec<_>>());
+            let sd = one_sd / f64::sqrt(k);
+            eprintln!(
+                "{instances}: 9m {m9} sd {sd9} (closed {sd}); 11m {m11} sd {sd11} (closed mean {dip})"
+            );
+            // The spread of a sample standard deviation is about sd/√(2n): 1.1% here.
+            assert!(
+                (sd9 / sd - 1.0).abs() < 0.04,
+                "{instances}: sd {sd9} at 9m, {sd} closed"
+            );
+            let se = sd / (trials as f64).sqrt();
+            assert!((m9 - mean).abs() < 4.0 * se, "{instances}: mean {m9} at 9m");
+            // At 11m the mean's standard error is at most the one instance's.
+            let se11 = sd11 / (trials as f64).sqrt();
+            assert!(
+                (m11 - dip).abs() < 4.0 * se11,
+                "{instances}: {m11} at 11m, {dip} closed"
+            );
         }
     }
 }

@@ -57,8 +57,10 @@
 //!      ([`draw::failures`]: by inversion from 0 on one uniform, more in the rare restart,
 //!      when fewer than 10 of the rarer outcome are expected, else by BTPE; none when
 //!      certain);
-//!    - when it has a CPU counter and some evaluation that reads CPU can read the span
-//!      ([`Model::reads_cpu_between`]), one standard normal: its busy seconds' noise.
+//!    - when it has CPU counters and some evaluation that reads CPU can read the span
+//!      ([`Model::reads_cpu_between`]), per instance it runs in the piece's phase that
+//!      counts some of the piece ([`cpu_part`]: from its first sample on), in instance
+//!      order, one standard normal: its busy seconds' noise.
 //! 3. The gauges the evaluation's rules read, the canary's then the stable track's, each
 //!    in the order memory, DB connections, Redis memory: one standard normal each, for
 //!    memory and DB connections one per instance of the track at the evaluation's scrape
@@ -97,12 +99,13 @@ use super::series::{SeriesLane, SeriesSim};
 use super::table::Pool;
 use super::{
     BLOCK_MS, Bursts, Exposure, FaultModel, Model, SeriesSet, SyntheticMetric, UNBORN,
-    birth_in_piece, instants,
+    birth_in_piece, cpu_part, instants,
 };
 use crate::check::GatePolicy;
 use crate::lower::{AlertRule, RuleKind};
 use crate::model::AfterMaxHold;
 use crate::prom::engine::Bound;
+use crate::prom::summation::Agg;
 use crate::prom::{self, Bucket, Sample};
 use crate::promql::Track;
 use crate::sim::evaluator::{Schedule, Verdict, alert_state};
@@ -140,7 +143,12 @@ struct TrackSeries {
     series: SeriesSet,
     requests: u64,
     errors: u64,
-    cpu_seconds: f64,
+    /// Per instance the track may run, its busy seconds from its first sample on.
+    cpu_seconds: Vec<f64>,
+    /// Per instance, the scrape of its CPU counter's first sample ([`UNBORN`] until it
+    /// runs): scrape 0, or the first scrape after the start of the phase a canary instance
+    /// joins in ([`cpu_part`]).
+    cpu_joined: Vec<i64>,
     /// Requests so far per tracked latency cell (empty without a histogram).
     cells: Vec<u64>,
     /// One sample per scrape, from the release's start (scrape 0, every counter at 0).
@@ -148,7 +156,8 @@ struct TrackSeries {
     scraped_errors: Vec<Sample>,
     /// The counter of successful requests (requests minus errors).
     scraped_successes: Vec<Sample>,
-    scraped_cpu: Vec<Sample>,
+    /// Per instance, its CPU counter's samples.
+    scraped_cpu: Vec<Vec<Sample>>,
     /// Per tracked bucket (`Model::les`), its cumulative counter.
     scraped_buckets: Vec<Vec<Sample>>,
     /// Memory, DB connections and Redis memory at the latest evaluation that read them.
@@ -179,20 +188,28 @@ enum Gauge {
 }
 
 impl TrackSeries {
-    /// A track whose first scrape, every counter at 0, is at `first_scrape`.
-    fn new(track: Track, series: SeriesSet, buckets: usize, first_scrape: i64) -> TrackSeries {
+    /// A track whose first scrape (scrape 0), every counter at 0, is at `first_scrape`,
+    /// running `running` of its `instances` then.
+    fn new(
+        track: Track,
+        series: SeriesSet,
+        buckets: usize,
+        first_scrape: i64,
+        (running, instances): (usize, usize),
+    ) -> TrackSeries {
         let cells = if series.latency { buckets } else { 0 };
         let mut t = TrackSeries {
             track,
             series,
             requests: 0,
             errors: 0,
-            cpu_seconds: 0.0,
+            cpu_seconds: vec![0.0; instances],
+            cpu_joined: vec![UNBORN; instances],
             cells: vec![0; cells],
             scraped_requests: Vec::new(),
             scraped_errors: Vec::new(),
             scraped_successes: Vec::new(),
-            scraped_cpu: Vec::new(),
+            scraped_cpu: vec![Vec::new(); instances],
             scraped_buckets: vec![Vec::new(); cells],
             memory: 0.0,
             db_connections: 0.0,
@@ -201,7 +218,7 @@ impl TrackSeries {
             cluster: Cluster::NONE,
             born: (UNBORN, 0),
         };
-        t.scrape(first_scrape);
+        t.scrape((0, first_scrape), running);
         t
     }
 
@@ -210,14 +227,18 @@ impl TrackSeries {
         self.scraped_requests.clear();
         self.scraped_errors.clear();
         self.scraped_successes.clear();
-        self.scraped_cpu.clear();
+        for s in &mut self.scraped_cpu {
+            s.clear();
+        }
         for b in &mut self.scraped_buckets {
             b.clear();
         }
     }
 
-    /// Records every counter the track produces as scraped at `t`.
-    fn scrape(&mut self, t: i64) {
+    /// Records every counter the track produces as scraped at scrape `j`, at `t`, where it
+    /// runs `running` instances (those not yet running join: their CPU counter's first
+    /// sample, 0).
+    fn scrape(&mut self, (j, t): (i64, i64), running: usize) {
         if self.series.requests {
             self.scraped_requests
                 .push(Sample::new(t, self.requests as f64));
@@ -226,7 +247,21 @@ impl TrackSeries {
                 .push(Sample::new(t, (self.requests - self.errors) as f64));
         }
         if self.series.cpu {
-            self.scraped_cpu.push(Sample::new(t, self.cpu_seconds));
+            for k in 0..running {
+                if self.cpu_joined[k] == UNBORN {
+                    self.cpu_joined[k] = j;
+                }
+            }
+            for ((s, &v), &from) in self
+                .scraped_cpu
+                .iter_mut()
+                .zip(&self.cpu_seconds)
+                .zip(&self.cpu_joined)
+            {
+                if from <= j {
+                    s.push(Sample::new(t, v));
+                }
+            }
         }
         let mut cumulative = 0;
         for (bucket, &cell) in self.scraped_buckets.iter_mut().zip(&self.cells) {
@@ -292,7 +327,15 @@ impl<'r, 'a> Reference<'r, 'a> {
             ..model.canary_series
         };
         let buckets = model.les.len();
-        let mut canary = TrackSeries::new(Track::Canary, canary, buckets, model.scrape_time(0));
+        let first = model.scrape_time(0);
+        let instances = |track| (model.instances(track, 0), model.max_instances());
+        let mut canary = TrackSeries::new(
+            Track::Canary,
+            canary,
+            buckets,
+            first,
+            instances(Track::Canary),
+        );
         if faults.down_from == Some(0) {
             // Crashed from the start: not even the first scrape succeeds.
             canary.forget_samples();
@@ -303,7 +346,8 @@ impl<'r, 'a> Reference<'r, 'a> {
                 Track::Stable,
                 stable,
                 buckets,
-                model.scrape_time(0),
+                first,
+                instances(Track::Stable),
             ));
         }
         let schedule = model.schedule.clone();
@@ -481,9 +525,12 @@ impl<'r, 'a> Reference<'r, 'a> {
             // starts or ends there, so no `rate()` reads those samples' values. A crashed
             // canary's scrapes fail: it has no sample from then on.
             let down = self.faults.down_from.is_some_and(|d| j >= d);
+            // The instances running since before the scrape (one starting with a phase at
+            // the scrape's own time is not scraped yet).
+            let phase = self.schedule.phase_at(m.scrape_time(j) - 1);
             for t in &mut self.tracks {
                 if !(down && t.track == Track::Canary) {
-                    t.scrape(m.scrape_time(j));
+                    t.scrape((j, m.scrape_time(j)), m.instances(t.track, phase));
                 }
             }
             self.scraped = j;
@@ -562,7 +609,8 @@ impl<'r, 'a> Reference<'r, 'a> {
         let base = &m.scenarios.baseline;
         let mid = (t0 + t1) / 2;
         let seconds = (t1 - t0) as f64 / 1000.0;
-        let share = m.canary_share[self.schedule.phase_at(mid)];
+        let phase = self.schedule.phase_at(mid);
+        let share = m.canary_share[phase];
         let rps = m.total_rps(mid) * burst;
         let level = faults.level_at(mid, rps * share);
         let intensity = faults.intensity(level);
@@ -625,13 +673,24 @@ impl<'r, 'a> Reference<'r, 'a> {
                 }
             }
             if t.series.cpu {
+                // Each instance running, from its first sample: one not yet scraped joins
+                // at the first scrape after this piece's start (the piece starts its phase).
                 let mean = if canary { canary_cpu } else { base.cpu.mean };
-                t.cpu_seconds += if cpu_read {
-                    let z: f64 = self.rng.sample(StandardNormal);
-                    (mean + base.cpu.noise * z).max(0.0) * seconds
-                } else {
-                    mean * seconds
-                };
+                for k in 0..m.instances(t.track, phase) {
+                    let first = match t.cpu_joined[k] {
+                        UNBORN => m.scrape_after(t0),
+                        j => j,
+                    };
+                    let Some(seconds) = cpu_part(m, (t0, t1), first) else {
+                        continue;
+                    };
+                    t.cpu_seconds[k] += if cpu_read {
+                        let z: f64 = self.rng.sample(StandardNormal);
+                        (mean + base.cpu.noise * z).max(0.0) * seconds
+                    } else {
+                        mean * seconds
+                    };
+                }
             }
         }
     }
@@ -771,7 +830,17 @@ impl<'r, 'a> Reference<'r, 'a> {
                 })
             }
             SyntheticMetric::Requests { by_code: false } => self.increase(&t.scraped_requests, ts),
-            SyntheticMetric::Cpu => rate(&t.scraped_cpu),
+            // `avg(rate())` over the instances, each read from its first sample on.
+            SyntheticMetric::Cpu => {
+                let mut avg = Agg::default();
+                for (samples, &from) in t.scraped_cpu.iter().zip(&t.cpu_joined) {
+                    let window = self.window(samples, ts, Some(from));
+                    if let Some(r) = prom::rate(window, ts, m.window_ms, m.semantics) {
+                        avg.add_avg(r, m.semantics);
+                    }
+                }
+                avg.avg(m.semantics)
+            }
             SyntheticMetric::Latency { q, scale } => {
                 let mut buckets = Vec::new();
                 for (&le, samples) in self.model.les.iter().zip(&t.scraped_buckets) {

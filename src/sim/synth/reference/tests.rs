@@ -816,8 +816,9 @@ fn born_failure_series_lanes_compute_what_the_reference_computes() {
 /// Per-instance gauges (`exposition.instances: replicas`): the Lawsker plan with 7 stable
 /// replicas (the canary's 1, 2, 4 and 7 in its two-hour phases, changing at each phase's
 /// start, between an evaluation and its scrape when scrapes come early), rollback rules
-/// reading memory (the max over instances, also against the stable track's) and DB
-/// connections (their sum) at every evaluation, with [`FAULTS`]' memory effects, on the
+/// reading memory (the max over instances, also against the stable track's), DB
+/// connections (their sum) and CPU (the average of the instances' `rate()`s, an instance
+/// joining at its phase's first scrape) at every evaluation, with [`FAULTS`]' memory effects, on the
 /// aligned grid and with scrapes 7s early, and with a memory gate that holds phases (held
 /// trials part from their batch, their instances' noise with them): every gauge value and
 /// outcome is the reference's.
@@ -832,7 +833,8 @@ fn instance_gauges_lanes_compute_what_the_reference_computes() {
             "rollback_conditions:\n  \
              - { metric: memory_usage, threshold: 0.68, duration: 2m }\n  \
              - { id: memory_vs_stable, metric: memory_usage, threshold: 1.08x stable and above 62%, duration: 1m }\n  \
-             - { metric: db_connections, threshold: 220, duration: 2m }\n",
+             - { metric: db_connections, threshold: 220, duration: 2m }\n  \
+             - { metric: cpu_usage, threshold: 0.47, duration: 2m }\n",
             1,
         );
     let held = text.replace("memory_usage: \"< 90%\"", "memory_usage: \"< 64%\"")
@@ -863,6 +865,10 @@ fn instance_gauges_lanes_compute_what_the_reference_computes() {
     );
     assert!(
         seen.values.get("db connections").copied().unwrap_or(0) > 1000,
+        "{seen:?}"
+    );
+    assert!(
+        seen.values.get("cpu").copied().unwrap_or(0) > 1000,
         "{seen:?}"
     );
 }
