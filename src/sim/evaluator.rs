@@ -147,6 +147,13 @@ impl Schedule {
         self.starts.partition_point(|&s| s <= ts).saturating_sub(1)
     }
 
+    /// The phase whose instances a scrape at `t` finds running: the phase at `t`, but for
+    /// one starting at `t` itself, whose new instances start then and are first scraped
+    /// after it.
+    pub(crate) fn scraped_phase(&self, t: i64) -> usize {
+        self.phase_at(t - 1)
+    }
+
     /// Whether `phase` is the last (100%).
     pub(crate) fn is_last(&self, phase: usize) -> bool {
         phase + 1 == self.starts.len()

@@ -314,8 +314,9 @@ fn scrape(
     let t = m.scrape_time(j, trial.offset_ms);
     let rec = m.rec;
     let n = m.channels.len();
-    // The canary instances running at the scrape: its phase's (they only join).
-    let running = m.instances[schedule.phase_at(t)];
+    // The canary instances the scrape finds running (they only join; one joining with a
+    // phase is first scraped after its start).
+    let running = m.instances[schedule.scraped_phase(t)];
     let runs = |ch: &Channel| ch.instance.is_none_or(|k| k < running);
     let service = trial.point(m, 0, j);
     scratch.own.clear();

@@ -171,7 +171,8 @@ pub(crate) struct Tick {
     pub(crate) ts: i64,
     /// The phase the batch is in at `ts`.
     pub(super) phase: usize,
-    /// The phase the batch is in at `ts`'s latest scrape: the gauges' instances.
+    /// The phase whose instances `ts`'s latest scrape finds ([`crate::sim::evaluator::Schedule::scraped_phase`]):
+    /// the gauges' instances.
     pub(super) scrape_phase: usize,
     pub(super) spans: Vec<Span>,
     pub(super) window: Window,
@@ -287,7 +288,7 @@ impl<'m, 'a> Clock<'m, 'a> {
         let target = m.last_scrape(ts);
         self.step.ts = ts;
         self.step.phase = schedule.phase_at(ts);
-        self.step.scrape_phase = schedule.phase_at(m.scrape_time(target));
+        self.step.scrape_phase = schedule.scraped_phase(m.scrape_time(target));
         self.step.spans.clear();
         if plans.keys.len() >= KEEP_PLANS {
             plans.keys.clear();

@@ -525,9 +525,7 @@ impl<'r, 'a> Reference<'r, 'a> {
             // starts or ends there, so no `rate()` reads those samples' values. A crashed
             // canary's scrapes fail: it has no sample from then on.
             let down = self.faults.down_from.is_some_and(|d| j >= d);
-            // The instances running since before the scrape (one starting with a phase at
-            // the scrape's own time is not scraped yet).
-            let phase = self.schedule.phase_at(m.scrape_time(j) - 1);
+            let phase = self.schedule.scraped_phase(m.scrape_time(j));
             for t in &mut self.tracks {
                 if !(down && t.track == Track::Canary) {
                     t.scrape((j, m.scrape_time(j)), m.instances(t.track, phase));
@@ -721,7 +719,7 @@ impl<'r, 'a> Reference<'r, 'a> {
             let (mem, db, redis) = (&base.memory, &base.db_connections, &base.redis_memory);
             // The track's instances at the scrape, each with its own noise: memory is
             // their max, DB connections their sum.
-            let instances = m.instances(t.track, self.schedule.phase_at(scrape));
+            let instances = m.instances(t.track, self.schedule.scraped_phase(scrape));
             if reads(SyntheticMetric::Memory) {
                 let mut max = f64::NEG_INFINITY;
                 for i in 0..instances {
@@ -759,7 +757,9 @@ impl<'r, 'a> Reference<'r, 'a> {
                 0.0
             } else {
                 let m = self.model;
-                let phase = self.schedule.phase_at(m.scrape_time(m.last_scrape(ts)));
+                let phase = self
+                    .schedule
+                    .scraped_phase(m.scrape_time(m.last_scrape(ts)));
                 m.instances(self.tracks[ti].track, phase) as f64
             }),
             SyntheticMetric::Memory

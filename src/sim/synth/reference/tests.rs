@@ -837,7 +837,7 @@ fn instance_gauges_lanes_compute_what_the_reference_computes() {
              - { metric: cpu_usage, threshold: 0.47, duration: 2m }\n",
             1,
         );
-    let held = text.replace("memory_usage: \"< 90%\"", "memory_usage: \"< 64%\"")
+    let held = text.replace("memory_usage: \"< 90%\"", "memory_usage: \"< 62%\"")
         + "\ngate_policy:\n  on_failure: hold\n  max_hold: 40m\n  after_max_hold: stay\n";
     let [_, faults, _] = fault_files();
     let mut seen = Seen::default();
