@@ -931,6 +931,42 @@ fn a_recorded_canary_runs_its_phases_instances() {
     );
 }
 
+/// A container's memory in use and its limit are one instance's, whichever of them the
+/// recording has for more containers: three containers in use, two with a limit (the third
+/// has none, as cAdvisor reports an unlimited one). Counting the containers whose use and
+/// limit pair (the memory metric's query overridden), the canary's 4 instances at 100% of
+/// 4 replicas are the three recorded containers and a copy of the first, 3 with a limit,
+/// so a rule on more than 2.5 rolls back there in every trial (a copy whose use and limit
+/// copied different containers paired with nothing: 2).
+#[test]
+fn a_containers_memory_in_use_and_limit_stay_one_instance() {
+    let dir = temp_dir("baseline-instances-limit");
+    let rec = with_lines(&recording(12, 7, |_| 20.0, |_| 0.01), |_| {
+        let mut lines = Vec::new();
+        for (name, limit) in [("app-1", true), ("app-2", true), ("app-3", false)] {
+            let labels = format!("{{instance=\"cadvisor:8080\", name=\"{name}\"}}");
+            lines.push(format!("container_memory_working_set_bytes,{labels},5e8"));
+            if limit {
+                lines.push(format!("container_spec_memory_limit_bytes,{labels},1e9"));
+            }
+        }
+        lines
+    });
+    let rec = write(&dir, "recording.csv", &rec).display().to_string();
+    let plan = four_replicas(
+        "metrics:\n  memory_usage: { query: 'count(container_memory_working_set_bytes{service=\"$service\",track=\"$track\"} / container_spec_memory_limit_bytes{service=\"$service\",track=\"$track\"})', unit: count, bad: high }",
+        "{ metric: memory_usage, threshold: 2.5, duration: 1m }",
+    );
+    let plan = write(&dir, "plan.yaml", &plan);
+    let r = healthy_on(&dir, (plan.to_str().unwrap(), &rec), 10, "replicas");
+    let s = &r["scenarios"][0];
+    assert_eq!(
+        s["rollbacks_by_phase"],
+        serde_json::json!({ "full": 10 }),
+        "{s:#}"
+    );
+}
+
 /// cAdvisor exports every container's memory from one target, its containers told apart by
 /// `name` (Docker) or `pod` (Kubernetes), not by `instance`: a recording of two containers
 /// at 50% and 70% of their limit has two instances, and a canary at 50% of 2 replicas runs

@@ -3,8 +3,8 @@
 //! average and count of them. The recording holds the stable version's instances; a trial's
 //! canary runs as many as its phase starts ([`crate::check::CheckedPlan::canary_replicas`],
 //! one under `exposition.instances: one`), canary instance `k` being recorded instance
-//! `k mod n`'s series (instances told apart by `instance`, a cAdvisor container's also by
-//! its container label) on a stretch of blocks of its own, from its phase's start. Without
+//! `k mod n`'s series (instances told apart by `instance`, a cAdvisor container's by its
+//! container label: [`family`]) on a stretch of blocks of its own, from its phase's start. Without
 //! this the canary's max, sum and count would be those of the recording's instances in every
 //! phase: a sum of connections four times too high at 5% of four recorded replicas.
 
@@ -66,6 +66,17 @@ fn instance_of(r: &Recorded) -> String {
     }
 }
 
+/// The label that tells a per-instance series' instances apart: a cAdvisor container's own
+/// label ([`CONTAINER_LABELS`]), else `instance`. The series of one family name their
+/// instances alike.
+fn family(r: &Recorded) -> &'static str {
+    let has = |l: &str| r.labels.iter().any(|(name, _)| name == l);
+    (r.name.starts_with("container_"))
+        .then(|| CONTAINER_LABELS.into_iter().find(|l| has(l)))
+        .flatten()
+        .unwrap_or(INSTANCE)
+}
+
 /// The `instance` label of canary instance `k` beyond the recording's, a copy of recorded
 /// instance `of`: distinct from every recorded one.
 fn copy_label(of: &str, k: usize) -> String {
@@ -80,9 +91,12 @@ fn copy_label(of: &str, k: usize) -> String {
 /// the copies for canary instances beyond the recording's (`canary` per phase: how many
 /// it runs). The series of one instance's own are those the plan's memory, DB
 /// connections, CPU and targets-up metrics read (their queries, overridden or not: by
-/// name, as the synthetic model takes them). Canary instance `k` reads, of each such series
-/// name with `n` recorded instances, the `k mod n`-th ([`instance_of`]). Returns each
-/// name's recorded instances, sorted (none: no metric reads such series).
+/// name, as the synthetic model takes them). Their instances ([`instance_of`]) are told
+/// apart by one label, their [`family`]'s; canary instance `k` is the `k mod n`-th of the
+/// `n` instances any series of a family has, and reads that instance's series of the
+/// family (none where it has none, as recorded), so that series a query pairs (a
+/// container's memory in use and its limit) stay one instance's. Returns each name's
+/// recorded instances, sorted (none: no metric reads such series).
 pub(super) fn per_instance(
     plan: &CheckedPlan,
     rec: &Recording,
@@ -98,17 +112,19 @@ pub(super) fn per_instance(
     }
     let own = |ch: &Channel| ch.role == Role::Own && read[ch.canary];
     let mut keys: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut families: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for ch in channels.iter().filter(|ch| own(ch)) {
         let r = &rec.series[ch.rec];
         keys.entry(r.name.clone()).or_default().push(instance_of(r));
+        families.entry(family(r)).or_default().push(instance_of(r));
     }
-    for k in keys.values_mut() {
+    for k in keys.values_mut().chain(families.values_mut()) {
         k.sort();
         k.dedup();
     }
     for ch in channels.iter_mut().filter(|ch| own(ch)) {
         let r = &rec.series[ch.rec];
-        ch.instance = keys[&r.name].binary_search(&instance_of(r)).ok();
+        ch.instance = families[family(r)].binary_search(&instance_of(r)).ok();
     }
     let most = canary.iter().copied().max().unwrap_or(1);
     let originals: Vec<usize> = (0..channels.len())
@@ -116,7 +132,7 @@ pub(super) fn per_instance(
         .collect();
     for c in originals {
         let r = &rec.series[channels[c].rec];
-        let of = &keys[&r.name];
+        let of = &families[family(r)];
         let i = channels[c].instance.unwrap_or(0);
         for k in (of.len()..most).filter(|k| k % of.len() == i) {
             let mut t = templates[channels[c].canary].clone();
