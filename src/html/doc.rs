@@ -19,6 +19,11 @@ impl<'a> At<'a> {
         }
     }
 
+    /// The value here, if any.
+    pub(crate) fn value(&self) -> Option<&'a Value> {
+        self.v
+    }
+
     /// The member `key` of an object.
     pub(crate) fn get(&self, key: &str) -> At<'a> {
         At {

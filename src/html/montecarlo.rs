@@ -6,6 +6,7 @@ use super::chart::{Axis, Bar, Plot, Stack, bars, stacked};
 use super::doc::At;
 use super::format::{duration, pct, pct_tick};
 use super::page::{About, Table, figure, num, page, proportion, th};
+use crate::sim::report::ExpositionAssumed;
 use serde_json::Value;
 
 /// The page of a Monte Carlo run's document `doc`.
@@ -26,6 +27,7 @@ pub(crate) fn simulation(doc: &Value, about: &About) -> String {
         ("Semantics", d.get("semantics").str().to_string()),
         ("Scenarios", a.get("scenario_file").str().to_string()),
         ("Traffic", traffic(&a)),
+        ("Exposition", exposition(&a)),
         ("Tool", about.tool.clone()),
     ];
     let scenarios = d.get("scenarios").items();
@@ -71,6 +73,17 @@ pub(crate) fn traffic(a: &At<'_>) -> String {
         out += w.str();
     }
     out
+}
+
+/// How the trials took the service's series to be exposed, as the text report's
+/// `exposition` lines say it; `a` holds the document's assumptions.
+fn exposition(a: &At<'_>) -> String {
+    (a.get("exposition").value())
+        .and_then(ExpositionAssumed::from_json)
+        .map_or_else(
+            || "not stated".to_string(),
+            |e| e.lines(a.get("recording").exists()).join("; "),
+        )
 }
 
 /// The outcomes of one scenario, as bars and as a table.

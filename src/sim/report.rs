@@ -285,6 +285,117 @@ pub(crate) struct ExpositionAssumed {
     pub(crate) offset_classes: Option<usize>,
 }
 
+impl ExpositionAssumed {
+    /// What the trials assumed of the service's series, a line each: its counters and
+    /// the scrape offset, its instances, its splits (`recorded`: the trials were built
+    /// from a recording). The text report's `exposition` lines and the HTML report's.
+    pub(crate) fn lines(&self, recorded: bool) -> Vec<String> {
+        let offset = match (self.scrape_offset_seconds, self.offset_classes) {
+            (Some(o), _) => format!("each evaluation {} after a scrape", secs(o)),
+            (None, classes) => format!(
+                "each evaluation a random time after a scrape, drawn per trial over the scrape interval ({} strata)",
+                classes.unwrap_or(1)
+            ),
+        };
+        let counters = match (self.per_code, self.failures_from) {
+            (None, "release_start") => {
+                "the recording's own series, the canary's failure series from the release's start"
+            }
+            (None, _) => {
+                "the recording's own series, the canary's failure series from its first failure"
+            }
+            (Some(true), "release_start") => {
+                "request counters per status code, each extrapolated on its own, both from the release's start"
+            }
+            (Some(true), _) => {
+                "request counters per status code, each extrapolated on its own, the failures' from a track's first failure"
+            }
+            (Some(false), _) => "one counter of every request",
+        };
+        let mut lines = vec![format!("{counters}; {offset}")];
+        let by_phase = |i: &InstancesAssumed| {
+            (i.canary.iter().map(u32::to_string))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match &self.instances {
+            Some(i) if recorded => {
+                let canary = match i.model {
+                    "one" => "one canary instance, a recorded instance's series on blocks of its own"
+                        .to_string(),
+                    _ => format!(
+                        "the canary's {} by phase, each a recorded instance's series on blocks of its own",
+                        by_phase(i)
+                    ),
+                };
+                lines.push(format!(
+                    "memory, DB connections, CPU and targets up per instance (their max, sum, average and count): the stable version's {} recorded, {canary}",
+                    i.stable
+                ));
+            }
+            Some(i) => lines.push(format!(
+                "memory, DB connections, CPU and targets up {}",
+                match i.model {
+                    "one" => "from one instance per track".to_string(),
+                    _ => format!(
+                        "per instance (their max, sum, average and count): the stable version's {}, the canary's {} by phase",
+                        i.stable,
+                        by_phase(i)
+                    ),
+                }
+            )),
+            None => {}
+        }
+        if let Some(from) = self.split_from {
+            lines.push(format!(
+                "each value of a modelled counter's `split` {}",
+                match from {
+                    "release_start" => "from the release's start",
+                    _ => "from its first event (the label set is created by its first increment)",
+                }
+            ));
+        }
+        lines
+    }
+
+    /// The assumptions as a run's JSON document states them (`assumptions.exposition`),
+    /// for a report drawn from the document; None if it states none.
+    pub(crate) fn from_json(v: &serde_json::Value) -> Option<ExpositionAssumed> {
+        let word = |key: &str, known: &[&'static str]| {
+            let w = v.get(key)?.as_str()?;
+            known.iter().copied().find(|k| *k == w)
+        };
+        let instances = v.get("instances").map(|i| InstancesAssumed {
+            model: if i.get("model").and_then(|m| m.as_str()) == Some("one") {
+                "one"
+            } else {
+                "replicas"
+            },
+            stable: i
+                .get("stable")
+                .and_then(|n| n.as_u64())
+                .map_or(0, |n| n as u32),
+            canary: (i.get("canary").and_then(|c| c.as_array()))
+                .map(|c| {
+                    c.iter()
+                        .filter_map(|n| n.as_u64())
+                        .map(|n| n as u32)
+                        .collect()
+                })
+                .unwrap_or_default(),
+        });
+        Some(ExpositionAssumed {
+            per_code: v.get("per_code").and_then(|b| b.as_bool()),
+            failures_from: word("failures_from", &["first_failure", "release_start"])?,
+            split_from: word("split_from", &["first_event", "release_start"]),
+            instances,
+            scrape_offset_seconds: v.get("scrape_offset_seconds").and_then(|o| o.as_f64()),
+            scrape_offset: word("scrape_offset", &["per trial"]),
+            offset_classes: (v.get("offset_classes").and_then(|c| c.as_u64())).map(|c| c as usize),
+        })
+    }
+}
+
 #[derive(Serialize)]
 pub(crate) struct TrafficAssumed {
     /// On a recording, the recording's.
@@ -1372,79 +1483,13 @@ pub(crate) fn text(r: &SimulationReport) -> String {
         secs(a.evaluation_interval_seconds),
         secs(a.window_seconds)
     );
-    let offset = match (
-        a.exposition.scrape_offset_seconds,
-        a.exposition.offset_classes,
-    ) {
-        (Some(o), _) => format!("each evaluation {} after a scrape", secs(o)),
-        (None, classes) => format!(
-            "each evaluation a random time after a scrape, drawn per trial over the scrape interval ({} strata)",
-            classes.unwrap_or(1)
-        ),
-    };
-    let _ = writeln!(
-        s,
-        "  exposition     {}; {offset}",
-        match (a.exposition.per_code, a.exposition.failures_from) {
-            (None, "release_start") =>
-                "the recording's own series, the canary's failure series from the release's start",
-            (None, _) =>
-                "the recording's own series, the canary's failure series from its first failure",
-            (Some(true), "release_start") =>
-                "request counters per status code, each extrapolated on its own, both from the release's start",
-            (Some(true), _) =>
-                "request counters per status code, each extrapolated on its own, the failures' from a track's first failure",
-            (Some(false), _) => "one counter of every request",
-        },
-    );
-    let by_phase = |i: &InstancesAssumed| {
-        (i.canary.iter().map(u32::to_string))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    if let Some(i) = a
-        .exposition
-        .instances
-        .as_ref()
-        .filter(|_| a.recording.is_some())
-    {
-        let canary = match i.model {
-            "one" => {
-                "one canary instance, a recorded instance's series on blocks of its own".to_string()
-            }
-            _ => format!(
-                "the canary's {} by phase, each a recorded instance's series on blocks of its own",
-                by_phase(i)
-            ),
+    for (i, line) in a.exposition.lines(a.recording.is_some()).iter().enumerate() {
+        let head = if i == 0 {
+            "  exposition     "
+        } else {
+            "                 "
         };
-        let _ = writeln!(
-            s,
-            "                 memory, DB connections, CPU and targets up per instance (their max, sum, average and count): the stable version's {} recorded, {canary}",
-            i.stable
-        );
-    } else if let Some(i) = &a.exposition.instances {
-        let _ = writeln!(
-            s,
-            "                 memory, DB connections, CPU and targets up {}",
-            match i.model {
-                "one" => "from one instance per track".to_string(),
-                _ => format!(
-                    "per instance (their max, sum, average and count): the stable version's {}, the canary's {} by phase",
-                    i.stable,
-                    by_phase(i)
-                ),
-            }
-        );
-    }
-    if let Some(from) = a.exposition.split_from {
-        let _ = writeln!(
-            s,
-            "                 each value of a modelled counter's `split` {}",
-            match from {
-                "release_start" => "from the release's start",
-                _ => "from its first event (the label set is created by its first increment)",
-            }
-        );
+        let _ = writeln!(s, "{head}{line}");
     }
     if let Some(r) = &a.recording {
         s += &recording_lines(r);

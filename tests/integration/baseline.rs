@@ -535,6 +535,11 @@ fn a_recorded_run_does_not_depend_on_the_thread_count() {
         .expect(0);
     let html = std::fs::read_to_string(&page).unwrap();
     assert!(html.contains("built from the recording"), "{html}");
+    // And how the recorded series are read, as the text report states it.
+    assert!(
+        html.contains("the recording&#39;s own series, the canary&#39;s failure series"),
+        "{html}"
+    );
 }
 
 /// Series of the recording that no query reads are left out of the trials, and do not

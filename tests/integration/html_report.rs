@@ -263,6 +263,14 @@ fn monte_carlo_report_opens_in_chromium() {
     assert!(
         html.contains("Seed") && html.contains("prometheus3") && html.contains("v1.0.0 → v1.1.0")
     );
+    // The exposition assumed, as the text report states it.
+    assert!(
+        html.contains("Exposition")
+            && html.contains("request counters per status code, each extrapolated on its own")
+            && html.contains("CPU and targets up per instance (their max, sum, average and count)")
+            && html.contains("1, 1, 2, 4 by phase"),
+        "{html}"
+    );
     let Some(bin) = tool("chromium") else { return };
     let scenarios = doc["scenarios"].as_array().unwrap().len();
     let (charts, cells) = check_in_browser(&bin, &page, &doc);
