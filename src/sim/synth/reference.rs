@@ -675,11 +675,11 @@ impl<'r, 'a> Reference<'r, 'a> {
                 // at the first scrape after this piece's start (the piece starts its phase).
                 let mean = if canary { canary_cpu } else { base.cpu.mean };
                 for k in 0..m.instances(t.track, phase) {
-                    let first = match t.cpu_joined[k] {
-                        UNBORN => m.scrape_after(t0),
-                        j => j,
-                    };
-                    let Some(seconds) = cpu_part(m, (t0, t1), first) else {
+                    // Also where no scrape records it (a crashed canary's).
+                    if t.cpu_joined[k] == UNBORN {
+                        t.cpu_joined[k] = m.scrape_after(t0);
+                    }
+                    let Some(seconds) = cpu_part(m, (t0, t1), t.cpu_joined[k]) else {
                         continue;
                     };
                     t.cpu_seconds[k] += if cpu_read {

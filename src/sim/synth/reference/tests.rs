@@ -839,12 +839,16 @@ fn instance_gauges_lanes_compute_what_the_reference_computes() {
         );
     let held = text.replace("memory_usage: \"< 90%\"", "memory_usage: \"< 62%\"")
         + "\ngate_policy:\n  on_failure: hold\n  max_hold: 40m\n  after_max_hold: stay\n";
+    // A crashed canary left running (no silent-canary rule) into the phases that add
+    // instances, whose CPU counters then join unscraped.
+    let crashed = text.replace("monitoring:\n", "monitoring:\n  silent_canary: off\n");
     let [_, faults, _] = fault_files();
     let mut seen = Seen::default();
     for (offset, name, plan) in [
         ("0s", "lawsker (7 replicas)", &text),
         ("7s", "lawsker (7 replicas)", &text),
         ("0s", "lawsker (7 replicas, memory gate held)", &held),
+        ("0s", "lawsker (7 replicas, silent canary off)", &crashed),
     ] {
         let scenarios = Source::new(
             format!("{} (scrapes {offset} early)", faults.name),
