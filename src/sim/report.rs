@@ -844,7 +844,11 @@ fn metric_models(
                 }
                 SyntheticMetric::Cpu => (
                     "cpu",
-                    IndexMap::from([("mean", b.cpu.mean), ("noise", b.cpu.noise)]),
+                    IndexMap::from([
+                        ("mean", b.cpu.mean),
+                        ("noise", b.cpu.noise),
+                        ("shared", b.cpu_shared),
+                    ]),
                 ),
                 SyntheticMetric::Memory => ("memory", gauge(b.memory)),
                 SyntheticMetric::DbConnections => ("db_connections", gauge(b.db_connections)),
@@ -1204,9 +1208,10 @@ fn model_text(m: &MetricModel) -> String {
             num(p("tail_factor"))
         ),
         "cpu" => format!(
-            "busy seconds per second (a counter read through rate()), mean {}, noise {} per scrape",
+            "busy seconds per second of each instance (counters read through avg(rate())), mean {}, noise {} per instance and span of scrapes, {} of it common to a track's instances",
             num(p("mean")),
-            num(p("noise"))
+            num(p("noise")),
+            pct(p("shared"))
         ),
         "not_modelled" => "NOT MODELLED: always absent, so the rules on it never fire".to_string(),
         "query_over_series" => format!(
@@ -1214,7 +1219,7 @@ fn model_text(m: &MetricModel) -> String {
             m.series.join("; ")
         ),
         "targets_up" => {
-            "the canary's scrape targets up: 1, or 0 once a crash makes its scrapes fail"
+            "the canary's scrape targets up: one per instance it runs, or 0 once a crash makes its scrapes fail"
                 .to_string()
         }
         kind => format!(

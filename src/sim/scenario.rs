@@ -102,7 +102,11 @@ pub(crate) struct Behaviour {
     pub(crate) tail_factor: f64,
     /// Finite bucket bounds in seconds, ascending (+Inf is implied).
     pub(crate) buckets: Vec<f64>,
+    /// Each instance's CPU (its noise per scrape span; it does not drift).
     pub(crate) cpu: Gauge,
+    /// The share of an instance's CPU noise variance that the track's instances have in
+    /// common (the correlation of two instances' noise in one span).
+    pub(crate) cpu_shared: f64,
     pub(crate) memory: Gauge,
     pub(crate) db_connections: Gauge,
     pub(crate) redis_memory: Gauge,

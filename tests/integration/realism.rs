@@ -190,9 +190,10 @@ fn a_sum_over_instances_fails_a_gate_one_instance_passes() {
 }
 
 /// CPU per instance (`exposition.instances`): `cpu_usage` averages the instances' `rate()`s,
-/// as the rendered `avg(rate(...))` does. A canary at 50% of 4 replicas runs two, so its
-/// CPU noise is that of one instance over √2: a gate `cpu_usage < 43%` at 40% ± 10% fails
-/// less than half as often as with one instance per track.
+/// as the rendered `avg(rate(...))` does. A canary at 50% of 4 replicas runs two, so with
+/// their noise independent (`shared: 0%`) its CPU noise is one instance's over √2: a gate
+/// `cpu_usage < 43%` at 40% ± 10% fails less than half as often as with one instance per
+/// track. (The default's closed form, half the noise shared, is `synth`'s unit test.)
 #[test]
 fn cpu_averages_the_instances_noise() {
     let dir = support::temp_dir("realism-cpu-noise");
@@ -210,7 +211,7 @@ fn cpu_averages_the_instances_noise() {
             "scenarios.yaml",
             &format!(
                 "trials: 2000\nexposition: {{ instances: {instances} }}\ntraffic: {{ requests_per_second: 20 }}\n\
-                 baseline: {{ cpu_usage: {{ mean: 40%, noise: 10% }} }}\nscenarios:\n  - name: healthy\n"
+                 baseline: {{ cpu_usage: {{ mean: 40%, noise: 10%, shared: 0% }} }}\nscenarios:\n  - name: healthy\n"
             ),
         );
         let r = json(&[p.to_str().unwrap(), "--scenarios", sc.to_str().unwrap()]);

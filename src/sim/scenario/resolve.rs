@@ -33,6 +33,10 @@ const DEFAULT_CPU: Gauge = Gauge {
     noise: 0.03,
     time_constant_ms: 0,
 };
+/// Half of each instance's CPU noise is its track's: CPU follows the load, which the
+/// instances behind one balancer share; garbage collection, neighbours and an uneven
+/// balance are each instance's own.
+const DEFAULT_CPU_SHARED: f64 = 0.5;
 const DEFAULT_MEMORY: Gauge = Gauge {
     mean: 0.55,
     noise: 0.01,
@@ -317,7 +321,14 @@ fn behaviour(spec: &FileSpec, plan: &CheckedPlan, f: &mut Vec<Diagnostic>) -> Be
         tail_share: b.latency.tail_share.map_or(DEFAULT_TAIL_SHARE, |r| r.0),
         tail_factor: b.latency.tail_factor.unwrap_or(DEFAULT_TAIL_FACTOR),
         buckets,
-        cpu: gauge(b.cpu_usage.as_ref(), DEFAULT_CPU),
+        cpu: b.cpu_usage.as_ref().map_or(DEFAULT_CPU, |c| Gauge {
+            mean: c.mean.0,
+            noise: c.noise.map_or(c.mean.0.abs() * 0.05, |n| n.0),
+            time_constant_ms: 0,
+        }),
+        cpu_shared: (b.cpu_usage.as_ref())
+            .and_then(|c| c.shared)
+            .map_or(DEFAULT_CPU_SHARED, |s| s.0),
         memory: gauge(b.memory_usage.as_ref(), DEFAULT_MEMORY),
         db_connections: gauge(b.db_connections.as_ref(), DEFAULT_DB),
         redis_memory: gauge(b.redis_memory_usage.as_ref(), DEFAULT_REDIS),

@@ -92,7 +92,7 @@ pub(crate) struct BehaviourSpec {
     #[serde(default)]
     pub(crate) latency: LatencySpec,
     pub(crate) buckets: Option<Vec<f64>>,
-    pub(crate) cpu_usage: Option<GaugeSpec>,
+    pub(crate) cpu_usage: Option<CpuSpec>,
     pub(crate) memory_usage: Option<GaugeSpec>,
     pub(crate) db_connections: Option<GaugeSpec>,
     pub(crate) redis_memory_usage: Option<GaugeSpec>,
@@ -153,6 +153,14 @@ pub(crate) struct LatencySpec {
     pub(crate) sigma: Option<f64>,
     pub(crate) tail_share: Option<Ratio>,
     pub(crate) tail_factor: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CpuSpec {
+    pub(crate) mean: Ratio,
+    pub(crate) noise: Option<Ratio>,
+    pub(crate) shared: Option<Ratio>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -169,7 +169,7 @@ impl<'m, 'a> Lanes<'m, 'a> {
         let k = model.bounds.len() + 1;
         let cells = if model.reads_latency() { k } else { 0 };
         let cap = model.ring_capacity;
-        let cpu = model.max_instances();
+        let cpu = cpu_counters(model);
         let tracks = tracks(model)
             .into_iter()
             .map(|(track, series)| TrackLanes {
@@ -242,7 +242,7 @@ impl<'m, 'a> Lanes<'m, 'a> {
         };
         // Per track and slot: requests, errors, CPU seconds per instance, and the latency
         // cells; per track, a noise per instance of each per-instance gauge.
-        2 * (model.ring_capacity * (2 + model.max_instances() + cells) * 8
+        2 * (model.ring_capacity * (2 + cpu_counters(model) + cells) * 8
             + rows_per_track(model) * std::mem::size_of::<Noise>())
     }
 
@@ -568,16 +568,25 @@ impl<'m, 'a> Lanes<'m, 'a> {
             }
         }
         let part = |j: i64| super::cpu_part(m, (span.t0, span.t1), j);
+        let counting = t.joined[..running]
+            .iter()
+            .filter(|&&j| part(j).is_some())
+            .count();
+        let shared = base.cpu_shared;
+        let draws_shared = span.cpu_read && counting > 1 && shared > 0.0;
         for l in 0..self.live {
             let cpu = if canary {
                 span.facts.unwrap_or_else(|| self.facts[l]).canary_cpu
             } else {
                 base.cpu.mean
             };
+            let rng = &mut self.rng.lane(l);
+            let z0 = draws_shared.then(|| rng.sample(rand_distr::StandardNormal));
             for (k, &j) in t.joined[..running].iter().enumerate() {
                 let Some(dt) = part(j) else { continue };
                 t.cpu_seconds[l * c + k] += if span.cpu_read {
-                    let noise: f64 = self.rng.lane(l).sample(rand_distr::StandardNormal);
+                    let z: f64 = rng.sample(rand_distr::StandardNormal);
+                    let noise = super::cpu_noise(shared, z0, z);
                     (cpu + base.cpu.noise * noise).max(0.0) * dt
                 } else {
                     cpu * dt
@@ -1010,6 +1019,16 @@ fn noise_row(m: &Model<'_>, w: usize, ti: usize, row: Row) -> usize {
 /// How many noise rows each track has ([`noise_row`]).
 fn rows_per_track(m: &Model<'_>) -> usize {
     2 * m.max_instances() + 1 + m.sources.len()
+}
+
+/// The CPU counters a lane keeps per track: one per instance a track may run, none when no
+/// rule reads CPU.
+fn cpu_counters(m: &Model<'_>) -> usize {
+    if tracks(m).iter().any(|(_, series)| series.cpu) {
+        m.max_instances()
+    } else {
+        0
+    }
 }
 
 /// Moves lane `from`'s entries (`k` per lane, rows of `w` lanes) to lane `to`.

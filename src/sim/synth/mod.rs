@@ -272,6 +272,18 @@ pub(crate) struct Model<'a> {
 /// A track's failure series not born yet: [`birth_in_piece`]'s scrape.
 pub(super) const UNBORN: i64 = i64::MAX;
 
+/// One instance's CPU noise in a piece, in standard deviations: its own standard normal
+/// `z`, mixed with the track's `z0` where several instances count in the piece and some of
+/// the noise is shared (`baseline.cpu_usage.shared`, the instances' correlation): `z0` is
+/// drawn before the instances' own (none where one instance counts, as with one instance
+/// per track, or where nothing is shared).
+pub(super) fn cpu_noise(shared: f64, z0: Option<f64>, z: f64) -> f64 {
+    match z0 {
+        Some(z0) => shared.sqrt() * z0 + (1.0 - shared).sqrt() * z,
+        None => z,
+    }
+}
+
 /// The seconds of the piece from `t0` to `t1` that the CPU counter of an instance whose
 /// first sample is at scrape `first` counts: those from that scrape on, none before it (a
 /// canary instance joining at its phase's start `J` has its first sample, 0, at the first
@@ -1330,8 +1342,9 @@ mod tests {
     /// replicas: the canary runs 2 instances at 50% from the start, then 4 at 100% from
     /// 10m. Each instance's busy seconds per span are `(μ + σz)·dt`, so one instance's
     /// `rate()` over a whole window has the standard deviation `σ·√(5·45² + 4·15²)/285 =
-    /// σ·105/285`, and `avg()` over `k` instances that over `√k`: at 9m, `k` is 2 (1
-    /// under `instances: one`). At 11m the two instances that joined at 10m have their first
+    /// σ·105/285`, and `avg()` over `k` instances, whose noise in a span has the
+    /// correlation `ρ` (`shared`), that times `√(ρ + (1 - ρ)/k)`: at 9m, `k` is 2 (1
+    /// under `instances: one`), `ρ` 0 or the default 50%. At 11m the two instances that joined at 10m have their first
     /// sample (0) at 10m15s, so each one's `rate()` is its 45 seconds' increase over the 5m
     /// range (the zero clamp stops the extrapolation at that sample): the canary's average
     /// is `μ·(2 + 2·45/300)/4` in expectation, where one instance per track has no dip.
@@ -1351,11 +1364,11 @@ mod tests {
             .expect("the test plan is valid");
         let trials = 4000u64;
         // Per trial, the canary's CPU at 9m and at 11m.
-        let run = |instances: &str| -> Vec<(f64, f64)> {
+        let run = |instances: &str, shared: &str| -> Vec<(f64, f64)> {
             let text = format!(
                 "trials: {trials}\ntraffic: {{ daily_amplitude: 0 }}\n\
                  exposition: {{ instances: {instances}, scrape_offset: 0s }}\nbaseline:\n  \
-                 cpu_usage: {{ mean: {mean}, noise: {noise} }}\nscenarios:\n  - name: healthy\n"
+                 cpu_usage: {{ mean: {mean}, noise: {noise}{shared} }}\nscenarios:\n  - name: healthy\n"
             );
             let file = Source::new("s.yaml".into(), text).holding(Kind::Scenarios);
             let (s, findings) =
@@ -1392,16 +1405,18 @@ mod tests {
             )
         };
         let one_sd = noise * 105.0 / 285.0;
-        for (instances, k, dip) in [
-            ("one", 1.0, mean),
-            ("replicas", 2.0, mean * (2.0 + 2.0 * 45.0 / 300.0) / 4.0),
+        let dip = mean * (2.0 + 2.0 * 45.0 / 300.0) / 4.0;
+        for (instances, shared, k, rho, dip) in [
+            ("one", "", 1.0, 0.0, mean),
+            ("replicas", ", shared: 0%", 2.0, 0.0, dip),
+            ("replicas", "", 2.0, 0.5, dip),
         ] {
-            let values = run(instances);
+            let values = run(instances, shared);
             let (m9, sd9) = spread(&values.iter().map(|v| v.0).collect::<Vec<_>>());
             let (m11, sd11) = spread(&values.iter().map(|v| v.1).collect::<Vec<_>>());
-            let sd = one_sd / f64::sqrt(k);
+            let sd = one_sd * f64::sqrt(rho + (1.0 - rho) / k);
             eprintln!(
-                "{instances}: 9m {m9} sd {sd9} (closed {sd}); 11m {m11} sd {sd11} (closed mean {dip})"
+                "{instances}{shared}: 9m {m9} sd {sd9} (closed {sd}); 11m {m11} sd {sd11} (closed mean {dip})"
             );
             // The spread of a sample standard deviation is about sd/√(2n): 1.1% here.
             assert!(

@@ -99,7 +99,7 @@ use super::series::{SeriesLane, SeriesSim};
 use super::table::Pool;
 use super::{
     BLOCK_MS, Bursts, Exposure, FaultModel, Model, SeriesSet, SyntheticMetric, UNBORN,
-    birth_in_piece, cpu_part, instants,
+    birth_in_piece, cpu_noise, cpu_part, instants,
 };
 use crate::check::GatePolicy;
 use crate::lower::{AlertRule, RuleKind};
@@ -674,17 +674,26 @@ impl<'r, 'a> Reference<'r, 'a> {
                 // Each instance running, from its first sample: one not yet scraped joins
                 // at the first scrape after this piece's start (the piece starts its phase).
                 let mean = if canary { canary_cpu } else { base.cpu.mean };
-                for k in 0..m.instances(t.track, phase) {
+                let running = m.instances(t.track, phase);
+                for j in &mut t.cpu_joined[..running] {
                     // Also where no scrape records it (a crashed canary's).
-                    if t.cpu_joined[k] == UNBORN {
-                        t.cpu_joined[k] = m.scrape_after(t0);
+                    if *j == UNBORN {
+                        *j = m.scrape_after(t0);
                     }
-                    let Some(seconds) = cpu_part(m, (t0, t1), t.cpu_joined[k]) else {
-                        continue;
-                    };
+                }
+                let parts: Vec<Option<f64>> = (t.cpu_joined[..running].iter())
+                    .map(|&j| cpu_part(m, (t0, t1), j))
+                    .collect();
+                let counting = parts.iter().flatten().count();
+                let shared = base.cpu_shared;
+                let z0 = (cpu_read && counting > 1 && shared > 0.0)
+                    .then(|| self.rng.sample::<f64, _>(StandardNormal));
+                for (k, seconds) in parts.into_iter().enumerate() {
+                    let Some(seconds) = seconds else { continue };
                     t.cpu_seconds[k] += if cpu_read {
                         let z: f64 = self.rng.sample(StandardNormal);
-                        (mean + base.cpu.noise * z).max(0.0) * seconds
+                        let noise = cpu_noise(shared, z0, z);
+                        (mean + base.cpu.noise * noise).max(0.0) * seconds
                     } else {
                         mean * seconds
                     };
