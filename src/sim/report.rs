@@ -1208,7 +1208,7 @@ fn model_text(m: &MetricModel) -> String {
             num(p("tail_factor"))
         ),
         "cpu" => format!(
-            "busy seconds per second of each instance (counters read through avg(rate())), mean {}, noise {} per instance and span of scrapes, {} of it common to a track's instances",
+            "busy seconds per second of each instance (counters read through avg(rate())), mean {}, noise {} per instance and span of scrapes, {} of its variance common to a track's instances",
             num(p("mean")),
             num(p("noise")),
             pct(p("shared"))

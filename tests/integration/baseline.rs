@@ -890,6 +890,24 @@ fn a_recorded_canary_runs_its_phases_instances() {
         r["assumptions"]["exposition"]["instances"],
         serde_json::json!({ "model": "replicas", "stable": 2, "canary": [1, 3, 4] })
     );
+    // At 25% the canary's one instance has its connections (30), whatever other series
+    // the recording has without an `instance` (its `up`): a rule on more than 25 rolls
+    // back there, where a missing series would pass.
+    let over_25 = write(
+        &dir,
+        "over-25.yaml",
+        &four_replicas(
+            "",
+            "{ metric: db_connections, threshold: 25, duration: 1m }",
+        ),
+    );
+    let o = healthy_on(&dir, (over_25.to_str().unwrap(), &rec), 10, "replicas");
+    assert_eq!(
+        o["scenarios"][0]["rollbacks_by_phase"],
+        serde_json::json!({ "quarter": 10 }),
+        "{:#}",
+        o["scenarios"][0]
+    );
     let gates = &r["scenarios"][0]["gate_failures"];
     assert!(gates.get("quarter").is_none(), "{gates:#}");
     assert_eq!(

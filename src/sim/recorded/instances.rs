@@ -3,8 +3,10 @@
 //! average and count of them. The recording holds the stable version's instances; a trial's
 //! canary runs as many as its phase starts ([`crate::check::CheckedPlan::canary_replicas`],
 //! one under `exposition.instances: one`), canary instance `k` being recorded instance
-//! `k mod n`'s series (instances told apart by `instance`, a cAdvisor container's by its
-//! container label: [`family`]) on a stretch of blocks of its own, from its phase's start. Without
+//! `k mod n`'s series (instances told apart by `instance`, a cAdvisor container's also by
+//! its container label; numbered together across the series one metric reads, such as a
+//! container's memory in use and its limit) on a stretch of blocks of its own, from its
+//! phase's start. Without
 //! this the canary's max, sum and count would be those of the recording's instances in every
 //! phase: a sum of connections four times too high at 5% of four recorded replicas.
 
@@ -13,7 +15,7 @@ use super::recording::{Recorded, Recording};
 use crate::check::{Builtin, CheckedPlan, Metric, builtin};
 use crate::prom::{Query, Series, engine};
 use crate::promql::Track;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The label that tells a target's series from another's.
 const INSTANCE: &str = "instance";
@@ -66,17 +68,6 @@ fn instance_of(r: &Recorded) -> String {
     }
 }
 
-/// The label that tells a per-instance series' instances apart: a cAdvisor container's own
-/// label ([`CONTAINER_LABELS`]), else `instance`. The series of one family name their
-/// instances alike.
-fn family(r: &Recorded) -> &'static str {
-    let has = |l: &str| r.labels.iter().any(|(name, _)| name == l);
-    (r.name.starts_with("container_"))
-        .then(|| CONTAINER_LABELS.into_iter().find(|l| has(l)))
-        .flatten()
-        .unwrap_or(INSTANCE)
-}
-
 /// The `instance` label of canary instance `k` beyond the recording's, a copy of recorded
 /// instance `of`: distinct from every recorded one.
 fn copy_label(of: &str, k: usize) -> String {
@@ -91,12 +82,14 @@ fn copy_label(of: &str, k: usize) -> String {
 /// the copies for canary instances beyond the recording's (`canary` per phase: how many
 /// it runs). The series of one instance's own are those the plan's memory, DB
 /// connections, CPU and targets-up metrics read (their queries, overridden or not: by
-/// name, as the synthetic model takes them). Their instances ([`instance_of`]) are told
-/// apart by one label, their [`family`]'s; canary instance `k` is the `k mod n`-th of the
-/// `n` instances any series of a family has, and reads that instance's series of the
-/// family (none where it has none, as recorded), so that series a query pairs (a
-/// container's memory in use and its limit) stay one instance's. Returns each name's
-/// recorded instances, sorted (none: no metric reads such series).
+/// name, as the synthetic model takes them). Canary instance `k` reads, of each such
+/// series name, the `k mod n`-th of the `n` recorded instances ([`instance_of`]) that
+/// the series one metric's query reads have between them (those of memory in use and of
+/// its limit together; a name two metrics read joins their names), none where the name
+/// has no series of that instance, as recorded: so series a query pairs (a container's
+/// memory in use and its limit) stay one instance's, while a metric's instances do not
+/// depend on another's series (an `up` of other targets). Returns each name's recorded
+/// instances, sorted (none: no metric reads such series).
 pub(super) fn per_instance(
     plan: &CheckedPlan,
     rec: &Recording,
@@ -105,26 +98,53 @@ pub(super) fn per_instance(
     templates: &mut Vec<Series>,
 ) -> BTreeMap<String, Vec<String>> {
     let mut read = vec![false; templates.len()];
+    // The names each metric's query reads, those of metrics that share a name merged.
+    let mut groups: Vec<BTreeSet<String>> = Vec::new();
     for m in plan.metrics.iter().filter(|m| per_instance_metric(m)) {
+        let mut names = BTreeSet::new();
         for t in Query::raw(&m.expr, Track::Canary, templates).reads() {
             read[t] = true;
+            names.insert(templates[t].name.clone());
         }
+        for g in std::mem::take(&mut groups) {
+            if g.is_disjoint(&names) {
+                groups.push(g);
+            } else {
+                names.extend(g);
+            }
+        }
+        groups.push(names);
     }
+    let group_of = |name: &str| groups.iter().position(|g| g.contains(name));
     let own = |ch: &Channel| ch.role == Role::Own && read[ch.canary];
     let mut keys: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let mut families: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    let mut joint: Vec<Vec<String>> = vec![Vec::new(); groups.len()];
     for ch in channels.iter().filter(|ch| own(ch)) {
         let r = &rec.series[ch.rec];
         keys.entry(r.name.clone()).or_default().push(instance_of(r));
-        families.entry(family(r)).or_default().push(instance_of(r));
+        if let Some(g) = group_of(&r.name) {
+            joint[g].push(instance_of(r));
+        }
     }
-    for k in keys.values_mut().chain(families.values_mut()) {
+    for k in keys.values_mut().chain(joint.iter_mut()) {
         k.sort();
         k.dedup();
     }
-    for ch in channels.iter_mut().filter(|ch| own(ch)) {
-        let r = &rec.series[ch.rec];
-        ch.instance = families[family(r)].binary_search(&instance_of(r)).ok();
+    // Per own channel, the instances it is numbered among.
+    let among = |r: &Recorded| group_of(&r.name).map_or(&keys[&r.name], |g| &joint[g]);
+    let numbered: Vec<Option<usize>> = channels
+        .iter()
+        .map(|ch| {
+            let r = &rec.series[ch.rec];
+            own(ch)
+                .then(|| among(r).binary_search(&instance_of(r)).ok())
+                .flatten()
+        })
+        .collect();
+    for (ch, i) in channels.iter_mut().zip(numbered) {
+        if i.is_some() {
+            ch.instance = i;
+        }
     }
     let most = canary.iter().copied().max().unwrap_or(1);
     let originals: Vec<usize> = (0..channels.len())
@@ -132,7 +152,7 @@ pub(super) fn per_instance(
         .collect();
     for c in originals {
         let r = &rec.series[channels[c].rec];
-        let of = &families[family(r)];
+        let of = among(r);
         let i = channels[c].instance.unwrap_or(0);
         for k in (of.len()..most).filter(|k| k % of.len() == i) {
             let mut t = templates[channels[c].canary].clone();
