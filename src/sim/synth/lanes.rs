@@ -41,8 +41,8 @@ struct TrackLanes {
     cpu_seconds: Vec<f64>,
     /// Per instance, the scrape of its CPU counter's first sample (0 at the release's start
     /// or, for a canary instance joining later, the first scrape after its phase's start,
-    /// where its counter is 0: [`super::cpu_part`]); [`UNBORN`] until it runs. The same for every lane of a batch (they
-    /// share their course).
+    /// where its counter is 0: [`super::cpu_part`]); [`UNBORN`] until it runs. The same
+    /// for every lane of a batch (they share their course).
     joined: Vec<i64>,
     /// Requests per latency cell so far (not cumulative), `cells` per lane.
     cells: Vec<u64>,
@@ -95,7 +95,8 @@ pub(crate) struct Lanes<'m, 'a> {
     width: usize,
     /// Latency cells per lane (0 when no histogram is kept).
     cells: usize,
-    /// CPU counters per lane and track: one per instance the track may run.
+    /// CPU counters per lane and track: one per instance a track may run, none when no rule
+    /// reads CPU.
     cpu: usize,
     rng: Streams,
     /// The Gamma rate multiplier of the current evaluation interval.
@@ -553,7 +554,8 @@ impl<'m, 'a> Lanes<'m, 'a> {
     }
 
     /// Advances the CPU counter of each instance track `ti` runs over `span`, lane by lane
-    /// (in each, instance by instance): with noise where a rule can read it, by each
+    /// (in each, the track's shared noise first where it has one, then instance by
+    /// instance: [`super::cpu_noise`]): with noise where a rule can read it, by each
     /// lane's own mean elsewhere. An instance joining in `span`'s phase (the span starting
     /// the phase) counts from the first scrape after that start ([`super::cpu_part`]).
     fn draw_cpu(&mut self, ti: usize, span: &Span) {

@@ -58,9 +58,11 @@
 //!      when fewer than 10 of the rarer outcome are expected, else by BTPE; none when
 //!      certain);
 //!    - when it has CPU counters and some evaluation that reads CPU can read the span
-//!      ([`Model::reads_cpu_between`]), per instance it runs in the piece's phase that
-//!      counts some of the piece ([`cpu_part`]: from its first sample on), in instance
-//!      order, one standard normal: its busy seconds' noise.
+//!      ([`Model::reads_cpu_between`]): where more than one instance counts some of the
+//!      piece and some of the noise is shared, one standard normal, the track's; then per
+//!      instance it runs in the piece's phase that counts some of the piece ([`cpu_part`]:
+//!      from its first sample on), in instance order, one standard normal: its busy
+//!      seconds' noise ([`cpu_noise`] mixes the two).
 //! 3. The gauges the evaluation's rules read, the canary's then the stable track's, each
 //!    in the order memory, DB connections, Redis memory: one standard normal each, for
 //!    memory and DB connections one per instance of the track at the evaluation's scrape
