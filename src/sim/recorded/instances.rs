@@ -130,21 +130,12 @@ pub(super) fn per_instance(
         k.sort();
         k.dedup();
     }
-    // Per own channel, the instances it is numbered among.
+    // The instances a series is numbered among: its metric's (an own series' name is
+    // always some metric's).
     let among = |r: &Recorded| group_of(&r.name).map_or(&keys[&r.name], |g| &joint[g]);
-    let numbered: Vec<Option<usize>> = channels
-        .iter()
-        .map(|ch| {
-            let r = &rec.series[ch.rec];
-            own(ch)
-                .then(|| among(r).binary_search(&instance_of(r)).ok())
-                .flatten()
-        })
-        .collect();
-    for (ch, i) in channels.iter_mut().zip(numbered) {
-        if i.is_some() {
-            ch.instance = i;
-        }
+    for ch in channels.iter_mut().filter(|ch| own(ch)) {
+        let r = &rec.series[ch.rec];
+        ch.instance = among(r).binary_search(&instance_of(r)).ok();
     }
     let most = canary.iter().copied().max().unwrap_or(1);
     let originals: Vec<usize> = (0..channels.len())

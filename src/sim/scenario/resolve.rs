@@ -4,8 +4,8 @@
 //! Every finding is collected before the file is refused.
 
 use super::spec::{
-    FailuresFromSpec, FaultSpec, FileSpec, GaugeSpec, InstancesSpec, KindSpec, ScrapeOffset, Span,
-    SplitFromSpec,
+    FailuresFromSpec, FaultSpec, FileSpec, GaugeSpec, InstancesSpec, KindSpec, Ratio, ScrapeOffset,
+    Span, SplitFromSpec,
 };
 use super::{Basis, Exposition, FailuresFrom, Place, Scenarios, Traffic};
 use super::{
@@ -231,9 +231,14 @@ pub(crate) fn resolve(
 fn gauge(g: Option<&GaugeSpec>, default: Gauge) -> Gauge {
     g.map_or(default, |g| Gauge {
         mean: g.mean.0,
-        noise: g.noise.map_or(g.mean.0.abs() * 0.05, |n| n.0),
+        noise: noise_of(g.mean, g.noise),
         time_constant_ms: g.time_constant.map_or(default.time_constant_ms, |t| t.0),
     })
+}
+
+/// A gauge's noise: as stated, else 5% of its mean.
+fn noise_of(mean: Ratio, noise: Option<Ratio>) -> f64 {
+    noise.map_or(mean.0.abs() * 0.05, |n| n.0)
 }
 
 /// The healthy service; its custom metrics must be the plan's.
@@ -323,7 +328,7 @@ fn behaviour(spec: &FileSpec, plan: &CheckedPlan, f: &mut Vec<Diagnostic>) -> Be
         buckets,
         cpu: b.cpu_usage.as_ref().map_or(DEFAULT_CPU, |c| Gauge {
             mean: c.mean.0,
-            noise: c.noise.map_or(c.mean.0.abs() * 0.05, |n| n.0),
+            noise: noise_of(c.mean, c.noise),
             time_constant_ms: 0,
         }),
         cpu_shared: (b.cpu_usage.as_ref())

@@ -171,8 +171,8 @@ pub(crate) struct Tick {
     pub(crate) ts: i64,
     /// The phase the batch is in at `ts`.
     pub(super) phase: usize,
-    /// The phase whose instances `ts`'s latest scrape finds ([`crate::sim::evaluator::Schedule::scraped_phase`]):
-    /// the gauges' instances.
+    /// The phase whose instances `ts`'s latest scrape finds, the gauges' instances
+    /// ([`crate::sim::evaluator::Schedule::scraped_phase`]).
     pub(super) scrape_phase: usize,
     pub(super) spans: Vec<Span>,
     pub(super) window: Window,

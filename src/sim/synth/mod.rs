@@ -1344,8 +1344,8 @@ mod tests {
     /// `rate()` over a whole window has the standard deviation `σ·√(5·45² + 4·15²)/285 =
     /// σ·105/285`, and `avg()` over `k` instances, whose noise in a span has the
     /// correlation `ρ` (`shared`), that times `√(ρ + (1 - ρ)/k)`: at 9m, `k` is 2 (1
-    /// under `instances: one`), `ρ` 0 or the default 50%. At 11m the two instances that joined at 10m have their first
-    /// sample (0) at 10m15s, so each one's `rate()` is its 45 seconds' increase over the 5m
+    /// under `instances: one`), `ρ` 0 or the default 50%. At 11m the two instances that
+    /// joined at 10m have their first sample (0) at 10m15s, so each one's `rate()` is its 45 seconds' increase over the 5m
     /// range (the zero clamp stops the extrapolation at that sample): the canary's average
     /// is `μ·(2 + 2·45/300)/4` in expectation, where one instance per track has no dip.
     #[test]
