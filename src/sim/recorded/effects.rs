@@ -61,8 +61,9 @@ use crate::prom::engine::{self, AggOp, Expr};
 use crate::promql::{MetricExpr, Track};
 use crate::sim::scenario::{Fault, Scenarios, SeriesKind};
 use crate::sim::synth::Faults;
+use crate::sim::synth::draw::{self, FailRate};
 use rand::rngs::Xoshiro256PlusPlus;
-use rand_distr::{Binomial, Distribution, Poisson};
+use rand_distr::{Distribution, Poisson};
 
 /// The fault's mean intensity over `(t0, t1]` for a canary serving `canary_rps`.
 pub(super) fn mean_intensity(f: &dyn Faults, (t0, t1): (i64, i64), canary_rps: f64) -> f64 {
@@ -76,15 +77,13 @@ pub(super) fn mean_intensity(f: &dyn Faults, (t0, t1): (i64, i64), canary_rps: f
     sum / (t1 - t0) as f64
 }
 
-/// A Binomial(`n`, `p`) draw (0 for an empty or impossible one).
+/// A Binomial(`n`, `p`) draw (0 for an empty or impossible one). Draws of one `p` for
+/// many counts (a scrape's thinning) prepare it once: [`draw::binomial`].
 pub(super) fn binomial(rng: &mut Xoshiro256PlusPlus, n: u64, p: f64) -> u64 {
-    if n == 0 || p <= 0.0 {
+    if n == 0 {
         return 0;
     }
-    if p >= 1.0 {
-        return n;
-    }
-    Binomial::new(n, p).map_or(0, |b| b.sample(rng))
+    draw::binomial(rng, n, &FailRate::new(p))
 }
 
 /// The sum of `values` over `channels` where they have a sample (not NaN).
@@ -120,6 +119,21 @@ fn share_out(
     }
 }
 
+/// A histogram's finite bounds then `+Inf`, in order, with their logarithms (worked out
+/// once: [`move_by`] compares positions on a log scale for every bucket and scrape).
+#[derive(Debug, Clone)]
+pub(super) struct Bounds {
+    pub(super) les: Vec<f64>,
+    ln_les: Vec<f64>,
+}
+
+impl Bounds {
+    pub(super) fn new(les: Vec<f64>) -> Bounds {
+        let ln_les = les.iter().map(|x| x.ln()).collect();
+        Bounds { les, ln_les }
+    }
+}
+
 /// Moves `m` requests out of interval `k` of `counts` (intervals `(les[k-1], les[k]]`,
 /// from 0; the last above every finite bound) to where their latency times `factor`
 /// falls, each latency log-uniform within its interval (uniform in the first, from 0):
@@ -128,10 +142,11 @@ fn share_out(
 pub(super) fn move_by(
     rng: &mut Xoshiro256PlusPlus,
     counts: &mut [u64],
-    les: &[f64],
+    bounds: &Bounds,
     (k, m): (usize, u64),
     factor: f64,
 ) {
+    let les = &bounds.les;
     let last = les.len() - 1;
     if m == 0 || k == last || factor == 1.0 {
         return;
@@ -140,8 +155,16 @@ pub(super) fn move_by(
     let hi = les[k];
     // Positions within the interval: log-scale where it has a positive lower bound.
     let log = lo > 0.0;
-    let at = |x: f64| if log { x.ln() } else { x };
-    let (a, b) = (at(lo * factor), at(hi * factor));
+    let at = |i: usize| if log { bounds.ln_les[i] } else { les[i] };
+    let (a, b) = if log {
+        let ln_factor = factor.ln();
+        (
+            bounds.ln_les[k - 1] + ln_factor,
+            bounds.ln_les[k] + ln_factor,
+        )
+    } else {
+        (lo * factor, hi * factor)
+    };
     let width = b - a;
     if width.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
         return;
@@ -149,17 +172,12 @@ pub(super) fn move_by(
     counts[k] -= m;
     let mut left = m;
     let mut mass = 1.0;
-    for i in 0..=last {
+    for (i, count) in counts.iter_mut().enumerate() {
         if left == 0 {
             break;
         }
-        let ilo = if i == 0 {
-            f64::NEG_INFINITY
-        } else {
-            at(les[i - 1])
-        };
-        let ihi = at(les[i]);
-        let overlap = (b.min(ihi) - a.max(ilo)).max(0.0) / width;
+        let ilo = if i == 0 { f64::NEG_INFINITY } else { at(i - 1) };
+        let overlap = (b.min(at(i)) - a.max(ilo)).max(0.0) / width;
         if overlap <= 0.0 {
             continue;
         }
@@ -168,7 +186,7 @@ pub(super) fn move_by(
         } else {
             binomial(rng, left, overlap / mass)
         };
-        counts[i] += n;
+        *count += n;
         left -= n;
         mass -= overlap;
     }
@@ -910,12 +928,24 @@ mod tests {
         let les = [0.1, 0.2, 0.4, f64::INFINITY];
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(3);
         let mut counts = [0, 1000, 0, 0];
-        move_by(&mut rng, &mut counts, &les, (1, 1000), 2.0);
+        move_by(
+            &mut rng,
+            &mut counts,
+            &Bounds::new(les.to_vec()),
+            (1, 1000),
+            2.0,
+        );
         assert_eq!(counts, [0, 0, 1000, 0]);
         // Tripling (0, 0.1] (uniform from 0) gives (0, 0.3]: a third in (0, 0.1], a third
         // in (0.1, 0.2] and a third in (0.2, 0.3].
         let mut counts = [30_000, 0, 0, 0];
-        move_by(&mut rng, &mut counts, &les, (0, 30_000), 3.0);
+        move_by(
+            &mut rng,
+            &mut counts,
+            &Bounds::new(les.to_vec()),
+            (0, 30_000),
+            3.0,
+        );
         assert_eq!(counts.iter().sum::<u64>(), 30_000);
         for &c in &counts[..3] {
             assert!((c as f64 - 10_000.0).abs() < 400.0, "{counts:?}");
@@ -923,12 +953,24 @@ mod tests {
         assert_eq!(counts[3], 0);
         // Log-uniform in (0.2, 0.4]: tripled, (0.6, 1.2], all above 0.4.
         let mut counts = [0, 0, 50, 0];
-        move_by(&mut rng, &mut counts, &les, (2, 50), 3.0);
+        move_by(
+            &mut rng,
+            &mut counts,
+            &Bounds::new(les.to_vec()),
+            (2, 50),
+            3.0,
+        );
         assert_eq!(counts, [0, 0, 0, 50]);
         // Log-uniform in (0.1, 0.2]: times 1.5 gives (0.15, 0.3]; (0.15, 0.2] holds
         // ln(0.2/0.15)/ln 2 = 41.5% of it.
         let mut counts = [0, 20_000, 0, 0];
-        move_by(&mut rng, &mut counts, &les, (1, 20_000), 1.5);
+        move_by(
+            &mut rng,
+            &mut counts,
+            &Bounds::new(les.to_vec()),
+            (1, 20_000),
+            1.5,
+        );
         let share = counts[1] as f64 / 20_000.0;
         assert!(
             (share - (0.2f64 / 0.15).ln() / 2f64.ln()).abs() < 0.015,
@@ -936,7 +978,13 @@ mod tests {
         );
         // Past the last finite bound: +Inf.
         let mut counts = [0, 0, 100, 0];
-        move_by(&mut rng, &mut counts, &les, (2, 100), 10.0);
+        move_by(
+            &mut rng,
+            &mut counts,
+            &Bounds::new(les.to_vec()),
+            (2, 100),
+            10.0,
+        );
         assert_eq!(counts, [0, 0, 0, 100]);
     }
 

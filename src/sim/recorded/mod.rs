@@ -54,6 +54,7 @@ pub(crate) mod recording;
 mod rows;
 mod trial;
 
+use effects::Bounds;
 pub(crate) use effects::Refused;
 pub(crate) use nested::Nesting;
 pub(crate) use recording::Recording;
@@ -164,7 +165,7 @@ enum FailTo {
 #[derive(Debug, Clone)]
 struct Histogram {
     channels: Vec<usize>,
-    les: Vec<f64>,
+    les: Bounds,
 }
 
 /// Everything the trials of a run share.
@@ -1028,7 +1029,7 @@ fn histograms(rec: &Recording, channels: &[Channel]) -> (Vec<Histogram>, Vec<Str
             .all(|&(_, c)| matches!(channels[c].role, Role::Traffic { whole: true }));
         if whole && b.last().is_some_and(|x| x.0 == f64::INFINITY) {
             good.push(Histogram {
-                les: b.iter().map(|x| x.0).collect(),
+                les: Bounds::new(b.iter().map(|x| x.0).collect()),
                 channels: b.iter().map(|x| x.1).collect(),
             });
         } else if !broken.contains(&name) {

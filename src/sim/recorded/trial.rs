@@ -12,6 +12,7 @@ use crate::promql::Track;
 use crate::sim::evaluator::{Columns, Schedule};
 use crate::sim::outcomes::RuleSet;
 use crate::sim::scenario::FaultKind;
+use crate::sim::synth::draw::{self, FailRate};
 use crate::sim::synth::{Exposure, FaultModel, Faults, QueryFailure};
 use rand::SeedableRng;
 use rand::rngs::Xoshiro256PlusPlus;
@@ -354,6 +355,7 @@ fn scrape(
     }
     let t0 = m.scrape_time(j - 1, trial.offset_ms);
     let share = mean_share(m, schedule, (t0, t));
+    let thin = FailRate::new(share);
     scratch.canary.clear();
     scratch.stable.clear();
     scratch.moved.clear();
@@ -381,7 +383,7 @@ fn scrape(
                 if inc.is_nan() {
                     (f64::NAN, f64::NAN)
                 } else if whole {
-                    let k = binomial(&mut trial.thin[c], inc as u64, share) as f64;
+                    let k = draw::binomial(&mut trial.thin[c], inc as u64, &thin) as f64;
                     (k, inc - k)
                 } else {
                     (inc * share, inc * (1.0 - share))
@@ -457,7 +459,7 @@ fn scrape(
         for &c in &h.channels {
             let n = (inc(c) - below).max(0.0) as u64;
             below = below.max(inc(c));
-            let k = binomial(&mut trial.thin[c], n, share);
+            let k = draw::binomial(&mut trial.thin[c], n, &thin);
             scratch.out.push(k);
             scratch.intervals.push(n - k);
         }

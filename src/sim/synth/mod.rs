@@ -68,7 +68,7 @@
 mod clock;
 mod clusters;
 mod coarse;
-mod draw;
+pub(crate) mod draw;
 mod drift;
 mod instants;
 mod lanes;
