@@ -9,7 +9,9 @@
 //! quarter of a step of a grid point, and no two on the same one. A grid point where a
 //! series has no sample (a failed scrape, a staleness marker) stays empty: a trial drawing
 //! that point gets no sample there either, and the counter's next increase covers the gap,
-//! as in the recording.
+//! as in the recording: a trial reads it only where its block replays the whole gap
+//! ([`Recorded::spanning`], [`super::rows::Rows::get`]); after points from another stretch
+//! it would be a burst of the gap's events in one scrape.
 
 use crate::prom::Series;
 use crate::prom::sample::is_stale_nan;
@@ -35,6 +37,10 @@ pub(crate) struct Recorded {
     /// Per grid point: the value, or the increase since the series' previous sample (the
     /// first sample's is unknown: empty); NaN where the series has no sample.
     pub(crate) values: Vec<f64>,
+    /// A counter's increases over missing points: each grid point whose increase spans
+    /// points at which the series has no sample, with the point of its sample before
+    /// them, in order.
+    pub(crate) spanning: Vec<(usize, usize)>,
     /// Whether every increase is a whole number (request counts; not a `_sum`).
     pub(crate) whole: bool,
     /// The series' own step: the median gap between its samples (0 with one sample).
@@ -350,6 +356,7 @@ fn on_grid(
     let mut previous: Option<(usize, f64)> = None;
     let mut last_point: Option<usize> = None;
     let mut whole = true;
+    let mut spanning = Vec::new();
     for x in &s.samples {
         let k = (x.t - start + step / 2).div_euclid(step);
         let off = x.t - (start + k * step);
@@ -384,11 +391,14 @@ fn on_grid(
         }
         if !counter {
             values[k] = x.v;
-        } else if let Some((_, before)) = previous {
+        } else if let Some((p, before)) = previous {
             // A drop is a reset: the counter started again from 0.
             let inc = if x.v >= before { x.v - before } else { x.v };
             whole &= inc.fract() == 0.0;
             values[k] = inc;
+            if p + 1 < k {
+                spanning.push((k, p));
+            }
         }
         previous = Some((k, x.v));
     }
@@ -397,6 +407,7 @@ fn on_grid(
         labels,
         counter,
         values,
+        spanning,
         whole,
         step_ms: scrape_step(std::iter::once(s)).unwrap_or(0),
         file,
@@ -486,6 +497,8 @@ mod tests {
         let v = &r.series[0].values;
         assert!(v[0].is_nan() && v[2].is_nan());
         assert_eq!((v[1], v[3], v[4]), (15.0, 15.0, 5.0));
+        // Point 3's increase spans the missing point 2, from the sample at point 1.
+        assert_eq!(r.series[0].spanning, vec![(3, 1)]);
         assert!(r.series[0].whole);
         // With one series, its missing point is a gap of the whole recording.
         assert_eq!(r.gaps(), vec![2..3]);

@@ -6,6 +6,7 @@
 use super::channel::Channel;
 use super::effects::{binomial, mean_intensity, move_by, shift_first, shift_own, shift_shares};
 use super::nested::{carry, thin_nested};
+use super::rows::Replayed;
 use super::{FailTo, RecordedModel, Role};
 use crate::prom::{STALE_NAN, Sample, Series};
 use crate::promql::Track;
@@ -76,7 +77,7 @@ struct Scratch {
     /// Per channel, the canary's increase before a fault moved it.
     before: Vec<f64>,
     /// Per canary instance running, the grid point its own series read.
-    own: Vec<usize>,
+    own: Vec<Replayed>,
 }
 
 /// The batch's trials, one lane each.
@@ -242,7 +243,7 @@ impl Trial {
     }
 
     /// The recording's grid point scrape `j` reads in block map `map`.
-    fn point(&mut self, m: &RecordedModel<'_>, map: usize, j: i64) -> usize {
+    fn point(&mut self, m: &RecordedModel<'_>, map: usize, j: i64) -> Replayed {
         let len = m.blocks.len;
         // Scrape 0 reads the point before block 0's first: one block covers scrapes
         // 0..=len, then each next one `len` more.
@@ -261,7 +262,10 @@ impl Trial {
             self.starts[map].push(s);
         }
         let start = self.starts[map][b];
-        q.map_or(start - 1, |q| start + q)
+        Replayed {
+            point: q.map_or(start - 1, |q| start + q),
+            first: q.map_or(start - 1, |_| start),
+        }
     }
 }
 
@@ -337,7 +341,7 @@ fn scrape(
                 let v = if r.counter {
                     0.0
                 } else {
-                    m.rows.at(ch.rec, at)
+                    m.rows.at(ch.rec, at.point)
                 };
                 if !v.is_nan() && late != Some(tpl) {
                     trial.series[tpl].samples.push(Sample { t, v });
@@ -365,21 +369,21 @@ fn scrape(
             _ if !ch.live => (f64::NAN, f64::NAN),
             Role::Own => (
                 if runs(ch) {
-                    m.rows.at(ch.rec, own_of(ch))
+                    m.rows.get(ch.rec, own_of(ch))
                 } else {
                     f64::NAN
                 },
                 if ch.copy {
                     f64::NAN
                 } else {
-                    m.rows.at(ch.rec, service)
+                    m.rows.get(ch.rec, service)
                 },
             ),
             Role::Traffic { .. } if m.in_histogram[c] => (0.0, 0.0),
             // Thinned below, once its parent is.
             Role::Traffic { .. } if ch.nested => (f64::NAN, f64::NAN),
             Role::Traffic { whole } => {
-                let inc = m.rows.at(ch.rec, service);
+                let inc = m.rows.get(ch.rec, service);
                 if inc.is_nan() {
                     (f64::NAN, f64::NAN)
                 } else if whole {
@@ -395,7 +399,7 @@ fn scrape(
     }
     // Nested counters, parents first: each event goes where its parent event went.
     for nest in &m.nested {
-        let inc = |c: usize| m.rows.at(m.channels[c].rec, service);
+        let inc = |c: usize| m.rows.get(m.channels[c].rec, service);
         let n = inc(nest.child);
         if n.is_nan() {
             continue;
@@ -442,7 +446,7 @@ fn scrape(
         });
     }
     for h in &m.histograms {
-        let inc = |c: usize| m.rows.at(m.channels[c].rec, service);
+        let inc = |c: usize| m.rows.get(m.channels[c].rec, service);
         let live = h.channels.iter().any(|&c| m.channels[c].live);
         if !live || h.channels.iter().any(|&c| inc(c).is_nan()) {
             for &c in &h.channels {
