@@ -103,6 +103,7 @@ pub(super) fn compare(
             evaluations_per_trial: work.evaluations_per_trial.max(work_b.evaluations_per_trial),
         },
         settings.jobs,
+        recording.is_some(),
     ) {
         eprintln!("{note}");
     }
@@ -395,7 +396,7 @@ fn monte_carlo_text(
     )?;
     let settings = input.settings;
     let work = montecarlo::Work::of(plan, &input.scenarios, &settings);
-    if let Some(note) = long_run(work, settings.jobs) {
+    if let Some(note) = long_run(work, settings.jobs, recording.is_some()) {
         eprintln!("{note}");
     }
     // A shard's document is for `plan merge`, not for people.
@@ -639,14 +640,21 @@ fn report_of(report: &crate::sim::report::SimulationReport, format: Format) -> S
     }
 }
 
-/// Evaluation steps a thread runs in a second, about (the release build on this project's
-/// machines runs about 11 million; kept low so that an estimate errs long).
+/// Evaluation steps a thread runs in a second, about, on the synthetic model and on a
+/// recording (the release build on this project's machines runs about 11 million and
+/// 150,000 on the Lawsker plan; kept low so that an estimate errs long).
 const STEPS_PER_THREAD_SECOND: u64 = 5_000_000;
+const RECORDED_STEPS_PER_THREAD_SECOND: u64 = 80_000;
 
 /// A note before a run that may take long: what the work is, an upper bound of the time,
 /// and what makes it shorter. None for a run of seconds.
-fn long_run(work: montecarlo::Work, jobs: usize) -> Option<String> {
-    let seconds = work.steps() / (STEPS_PER_THREAD_SECOND * jobs as u64).max(1);
+fn long_run(work: montecarlo::Work, jobs: usize, recorded: bool) -> Option<String> {
+    let rate = if recorded {
+        RECORDED_STEPS_PER_THREAD_SECOND
+    } else {
+        STEPS_PER_THREAD_SECOND
+    };
+    let seconds = work.steps() / (rate * jobs as u64).max(1);
     (seconds >= 30).then(|| {
         let took = if seconds < 120 {
             format!("{seconds} seconds")
@@ -695,4 +703,25 @@ pub(super) fn query_failed(
     }
     eprint!("{}", summary(&located, 1));
     Error::Findings { unreadable: false }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A recorded run's steps are dearer: the same work that takes a synthetic run under
+    /// half a minute is noted as half an hour on a recording.
+    #[test]
+    fn a_long_run_on_a_recording_is_estimated_at_a_recordings_speed() {
+        let work = montecarlo::Work {
+            trials: 800_000,
+            evaluations_per_trial: 360,
+        };
+        assert_eq!(long_run(work, 2, false), None);
+        let note = long_run(work, 2, true).expect("a note");
+        assert!(
+            note.contains("it may take up to 30 minutes on 2 threads"),
+            "{note}"
+        );
+    }
 }
