@@ -1631,8 +1631,9 @@ pub(crate) fn recording_lines(r: &RecordingAssumptions) -> String {
         secs(r.block_seconds),
         if r.time_of_day_matched {
             format!(
-                "drawn at their time of day from {} days ({} of recording per block)",
+                "drawn at their time of day from {} day{} ({} of recording per block)",
                 r.days,
+                if r.days == 1 { "" } else { "s" },
                 secs(r.draws_from_seconds)
             )
         } else {

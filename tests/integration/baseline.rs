@@ -732,7 +732,16 @@ fn a_gap_in_every_series_is_left_out_of_the_blocks_and_named() {
             .is_empty()
     );
     let warnings = &with_gaps["assumptions"]["recording"]["warnings"];
-    assert_eq!(warnings.as_array().unwrap().len(), 1, "{warnings}");
+    assert_eq!(warnings.as_array().unwrap().len(), 2, "{warnings}");
+    // The release's first block, at 13:00 (within 30m), replays 13:20 to 13:40 on the four
+    // days with a gap: it is drawn from the other three.
+    assert_eq!(
+        warnings[1],
+        "blocks can start at only 723 grid points of the recording (3h45s of it, within 30m of \
+         their time of day on 3 days, gaps left out): the trials replay much the same \
+         stretches, whose own chance moves them all alike, so the intervals understate the \
+         uncertainty; record more days (a week or more)"
+    );
     // Four gaps of 80 scrapes each leave out 80 + 240 starts of 1h blocks each.
     assert_eq!(
         warnings[0],

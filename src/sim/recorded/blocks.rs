@@ -119,24 +119,42 @@ impl Blocks {
     }
 
     /// How many grid points of the recording one block's start is drawn from: those within
-    /// its window of its time of day on every day, or the whole recording's starts; with
-    /// gaps, in the share of starts they leave.
+    /// its window of its time of day on every day where a block fits and replays no gap
+    /// (the fewest over the times of day a trial's blocks take), or the whole recording's
+    /// starts that replay no gap.
     pub(crate) fn pool(&self) -> usize {
-        let whole = match self.day {
-            Some((per_day, _)) => (self.points / per_day).max(1) * self.len.min(2 * self.half + 1),
-            None => self.last(),
-        };
-        let (all, free) = self.starts();
-        if free == all {
-            whole
-        } else {
-            (whole as u128 * free as u128 / all.max(1) as u128) as usize
-        }
+        self.matched().map_or(self.starts().1, |(pool, _)| pool)
     }
 
-    /// How many distinct days of the recording the blocks come from.
+    /// How many distinct days of the recording the blocks come from (the fewest over the
+    /// times of day a trial's blocks take; 0 when they are not drawn at their time of day).
     pub(crate) fn days(&self) -> usize {
-        self.day.map_or(0, |(d, _)| self.points / d)
+        self.matched().map_or(0, |(_, days)| days)
+    }
+
+    /// Over the times of day a trial's blocks take that have starts left (the others are
+    /// drawn from anywhere: [`Self::unmatched`]), the fewest starts a block is drawn from
+    /// and the fewest days they are on; None when blocks are not drawn at their time of
+    /// day, or no time of day has a start left.
+    fn matched(&self) -> Option<(usize, usize)> {
+        let (per_day, first) = self.day?;
+        let mut seen = vec![false; per_day];
+        let (mut at, mut fewest) = (first % per_day, None::<(usize, usize)>);
+        while !seen[at] {
+            seen[at] = true;
+            let counts: Vec<usize> = self
+                .windows(at)
+                .iter()
+                .map(|&(lo, hi)| self.free_in(lo, hi))
+                .filter(|&n| n > 0)
+                .collect();
+            if !counts.is_empty() {
+                let here = (counts.iter().sum(), counts.len());
+                fewest = Some(fewest.map_or(here, |(p, d)| (p.min(here.0), d.min(here.1))));
+            }
+            at = (at + self.len) % per_day;
+        }
+        fewest
     }
 
     /// Of a trial's first `blocks` blocks, those whose time of day has no start left on
@@ -395,8 +413,14 @@ mod tests {
             let d = (s as i64 - 13 * 240).rem_euclid(5760);
             assert!(d <= 240 || d >= 5760 - 240, "drew {s}");
         }
-        // Each day gives 2h of starts.
-        assert_eq!(b.pool(), 7 * 481);
+        // Each day gives 2h of starts, but the last: a block from its 13:00 would run
+        // past the recording's end.
+        assert_eq!(b.pool(), 6 * 481);
+        assert_eq!(b.days(), 6);
+        // Two days: a block of a day fits from the first day's 13:00 only.
+        let two = Blocks::new(5760, (2 * 5760 + 1, 15_000, 0), 13, &[]);
+        assert!(two.day_matched());
+        assert_eq!((two.pool(), two.days()), (481, 1));
         // Six and a half days: under a day of starts, drawn from anywhere.
         let b = Blocks::new(6 * 5760 + 2880, (points, 15_000, 0), 13, &[]);
         assert!(!b.day_matched());

@@ -692,9 +692,10 @@ impl<'r> RecordedModel<'r> {
             let (all, free) = self.blocks.starts();
             let from = match self.blocks.day_matched() {
                 true => format!(
-                    ", within {} of their time of day on {} days",
+                    ", within {} of their time of day on {} day{}",
                     human(self.blocks.shift() as i64 * rec.step_ms),
-                    self.blocks.days()
+                    self.blocks.days(),
+                    if self.blocks.days() == 1 { "" } else { "s" }
                 ),
                 false => String::new(),
             };
