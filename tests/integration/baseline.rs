@@ -214,6 +214,34 @@ fn what_a_recording_cannot_give_is_refused() {
         out.stderr
     );
     assert!(out.stderr.contains("off.csv"), "{}", out.stderr);
+    // Memory in use per instance and one limit without: both are there, but a division
+    // pairs series by their labels, and none pair up.
+    let memory_plan = write(
+        &dir,
+        "memory.yaml",
+        &format!("{PLAN}gates: {{ memory_usage: \"< 90%\" }}\n"),
+    );
+    let unpaired = write(
+        &dir,
+        "unpaired.csv",
+        &with_lines(&recording(2, 1, |_| 20.0, |_| 0.01), |_| {
+            vec![
+                "container_memory_working_set_bytes,instance=a,5e8".into(),
+                "container_spec_memory_limit_bytes,,1e9".into(),
+            ]
+        }),
+    );
+    let out = plan()
+        .args(["simulate", memory_plan.to_str().unwrap(), "--baseline"])
+        .arg(&unpaired)
+        .expect(2);
+    assert!(
+        out.stderr.contains(
+            "`memory_usage` reads series the recording has, but its query pairs them by their labels and none pair up"
+        ) && out.stderr.contains("export them with the same labels (they differ in `instance`)"),
+        "{}",
+        out.stderr
+    );
 }
 
 /// `plan validate --baseline` reads scenario files as `plan simulate --baseline` does: a

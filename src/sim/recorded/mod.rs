@@ -552,11 +552,17 @@ impl<'r> RecordedModel<'r> {
     ) -> Described {
         let mut missing = Vec::new();
         let mut unmatched = Vec::new();
+        let mut unpaired = Vec::new();
         for (mi, pair) in self.queries.iter().enumerate() {
             let Some(pair) = pair else { continue };
             for (q, track) in pair.iter().zip([Track::Canary, Track::Stable]) {
                 if q.reads().is_empty() {
                     let m = &plan.metrics[mi];
+                    if let Some(why) = self.unpaired(m, track) {
+                        // The stable track's series pair as the canary's.
+                        unpaired.push(why);
+                        break;
+                    }
                     let names = instances::selected_names(m, track);
                     let from = match names.as_slice() {
                         [] => String::new(),
@@ -771,9 +777,72 @@ impl<'r> RecordedModel<'r> {
             warnings,
             missing,
             unmatched,
-            problems,
+            problems: unpaired.into_iter().chain(problems).collect(),
             instances,
         }
+    }
+
+    /// Why metric `m`'s query on `track` reads no series though each of its selectors
+    /// matches some (None when one matches none): its operator pairs series by their
+    /// labels, and the recording's differ.
+    fn unpaired(&self, m: &crate::check::Metric, track: Track) -> Option<String> {
+        let text = m.expr.promql(Some(track));
+        let program = engine::program(&text).ok()?;
+        let selectors = program.selectors();
+        if selectors.is_empty() || !engine::unmatched(&program, &self.templates).is_empty() {
+            return None;
+        }
+        // Per selector, the label names of the series it matches (but those a trial sets).
+        let keys: Vec<(String, std::collections::BTreeSet<&str>)> = selectors
+            .iter()
+            .enumerate()
+            .map(|(i, (sel, _))| {
+                let name = sel.name.as_deref().unwrap_or("");
+                let nth = selectors[..i]
+                    .iter()
+                    .filter(|(o, _)| o.name == sel.name)
+                    .count();
+                let shown = crate::prom::parse::locate_selector(&text, name, nth)
+                    .map_or(name, |r| &text[r]);
+                let keys = self
+                    .templates
+                    .iter()
+                    .filter(|t| sel.matches(&t.name, &t.labels))
+                    .flat_map(|t| t.labels.iter().map(|(k, _)| k.as_str()))
+                    .filter(|k| !recording::TRIAL_LABELS.contains(k) && *k != "__name__")
+                    .collect();
+                (shown.to_string(), keys)
+            })
+            .collect();
+        let all: std::collections::BTreeSet<&str> =
+            keys.iter().flat_map(|(_, k)| k.iter().copied()).collect();
+        let differ: Vec<String> = all
+            .iter()
+            .filter(|k| keys.iter().any(|(_, ks)| !ks.contains(*k)))
+            .map(|k| format!("`{k}`"))
+            .collect();
+        let each: Vec<String> = keys
+            .iter()
+            .map(|(shown, ks)| match ks.len() {
+                0 => format!("`{shown}` has no label of its own"),
+                _ => format!(
+                    "`{shown}` has {}",
+                    ks.iter()
+                        .map(|k| format!("`{k}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            })
+            .collect();
+        Some(format!(
+            "`{}` reads series the recording has, but its query pairs them by their labels and none pair up: {}; export them with the same labels{}",
+            m.name,
+            each.join(", "),
+            match differ.as_slice() {
+                [] => String::new(),
+                d => format!(" (they differ in {})", d.join(", ")),
+            }
+        ))
     }
 
     /// The warning on the recording's gaps (what they leave out of the block starts), or
