@@ -517,20 +517,10 @@ impl FailRate {
 /// `p`); else by `rand_distr`'s BTPE rejection.
 #[inline]
 pub(crate) fn failures<R: Rng + ?Sized>(rng: &mut R, n: u64, rate: &FailRate) -> u64 {
-    let p = rate.p;
-    if n == 0 || p.is_nan() || p <= 0.0 {
-        return 0;
-    }
-    if p >= 1.0 {
-        return n;
-    }
-    let k = if n as f64 * rate.rare < 10.0 {
-        binomial_inversion(rng, n, rate)
-    } else {
+    rarer_drawn(rng, n, rate, |rng, n, rate| {
         rand_distr::Binomial::new(n, rate.rare)
             .map_or(0, |b| rand_distr::Distribution::sample(&b, rng))
-    };
-    if rate.flip { n - k } else { k }
+    })
 }
 
 /// Binomial(`n`, `rate.p`), as [`failures`] draws it but by Hörmann's BTRS ([`btrs`]) at
@@ -540,6 +530,18 @@ pub(crate) fn failures<R: Rng + ?Sized>(rng: &mut R, n: u64, rate: &FailRate) ->
 /// they were.)
 #[inline]
 pub(crate) fn binomial<R: Rng + ?Sized>(rng: &mut R, n: u64, rate: &FailRate) -> u64 {
+    rarer_drawn(rng, n, rate, btrs)
+}
+
+/// Binomial(`n`, `rate.p`) with no random number when the answer is certain, else the
+/// rarer outcome drawn: by inversion below a mean of 10, by `large` above.
+#[inline(always)]
+fn rarer_drawn<R: Rng + ?Sized>(
+    rng: &mut R,
+    n: u64,
+    rate: &FailRate,
+    large: impl FnOnce(&mut R, u64, &FailRate) -> u64,
+) -> u64 {
     if n == 0 || rate.p.is_nan() || rate.p <= 0.0 {
         return 0;
     }
@@ -549,7 +551,7 @@ pub(crate) fn binomial<R: Rng + ?Sized>(rng: &mut R, n: u64, rate: &FailRate) ->
     let k = if n as f64 * rate.rare < 10.0 {
         binomial_inversion(rng, n, rate)
     } else {
-        btrs(rng, n, rate)
+        large(rng, n, rate)
     };
     if rate.flip { n - k } else { k }
 }
@@ -709,12 +711,30 @@ mod tests {
         }
     }
 
+    /// `draw`'s frequencies against `statrs`' binomial pmf, 200,000 draws per case, the
+    /// streams seeded from `seed`.
+    fn matches_binomial_pmf(
+        draw: fn(&mut Xoshiro256PlusPlus, u64, &FailRate) -> u64,
+        cases: &[(u64, f64)],
+        seed: u64,
+    ) {
+        for (i, &(n, p)) in cases.iter().enumerate() {
+            let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed + i as u64);
+            let rate = FailRate::new(p);
+            let draws: Vec<u64> = (0..200_000).map(|_| draw(&mut rng, n, &rate)).collect();
+            assert!(draws.iter().all(|&k| k <= n));
+            let d = statrs::distribution::Binomial::new(p, n).unwrap();
+            let pv = gof(&draws, |k| d.pmf(k));
+            assert!(pv > 1e-4, "Binomial({n}, {p}): chi-square p-value {pv}");
+        }
+    }
+
     #[test]
     fn binomial_matches_its_pmf() {
         // Inversion, BTRS (either way round, tiny and large), and a mean just below and
         // just above the switch.
-        for (i, (n, p)) in [
-            (300u64, 0.02),
+        let cases = [
+            (300, 0.02),
             (900, 0.05),
             (40, 0.25),
             (60, 0.5),
@@ -724,18 +744,8 @@ mod tests {
             (999, 0.01),
             (1001, 0.01),
             (100_000, 0.3),
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            let mut rng = Xoshiro256PlusPlus::seed_from_u64(77 + i as u64);
-            let rate = FailRate::new(p);
-            let draws: Vec<u64> = (0..200_000).map(|_| binomial(&mut rng, n, &rate)).collect();
-            assert!(draws.iter().all(|&k| k <= n));
-            let d = statrs::distribution::Binomial::new(p, n).unwrap();
-            let pv = gof(&draws, |k| d.pmf(k));
-            assert!(pv > 1e-4, "Binomial({n}, {p}): chi-square p-value {pv}");
-        }
+        ];
+        matches_binomial_pmf(binomial, &cases, 77);
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(1);
         assert_eq!(binomial(&mut rng, 0, &FailRate::new(0.3)), 0);
         assert_eq!(binomial(&mut rng, 10, &FailRate::new(0.0)), 0);
@@ -747,26 +757,16 @@ mod tests {
     fn failures_match_the_binomial_pmf() {
         // Inversion (a small mean, either way round), rejection, and a mean just below and
         // just above the switch.
-        for (i, (n, p)) in [
-            (200u64, 0.005),
+        let cases = [
+            (200, 0.005),
             (12, 0.93),
             (3, 0.4),
             (5000, 0.02),
             (999, 0.01),
             (1001, 0.01),
             (40, 0.6),
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            let mut rng = Xoshiro256PlusPlus::seed_from_u64(51 + i as u64);
-            let rate = FailRate::new(p);
-            let draws: Vec<u64> = (0..200_000).map(|_| failures(&mut rng, n, &rate)).collect();
-            assert!(draws.iter().all(|&k| k <= n));
-            let d = statrs::distribution::Binomial::new(p, n).unwrap();
-            let pv = gof(&draws, |k| d.pmf(k));
-            assert!(pv > 1e-4, "Binomial({n}, {p}): chi-square p-value {pv}");
-        }
+        ];
+        matches_binomial_pmf(failures, &cases, 51);
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(1);
         assert_eq!(failures(&mut rng, 0, &FailRate::new(0.3)), 0);
         assert_eq!(failures(&mut rng, 10, &FailRate::new(0.0)), 0);
