@@ -666,7 +666,10 @@ fn recordings_in_pieces_with_gaps_or_at_two_steps_are_joined_flagged_or_refused(
     let out = run(&[t.to_str().unwrap()], &[], 2);
     assert!(
         out.stderr
-            .contains("is sampled every 30s, the recording every 15s"),
+            .contains("http_requests_total{code=\"500\"} (from ")
+            && out
+                .stderr
+                .contains("two-steps.csv:3:12) is sampled every 30s, the recording every 15s"),
         "{}",
         out.stderr
     );

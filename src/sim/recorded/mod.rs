@@ -643,8 +643,11 @@ impl<'r> RecordedModel<'r> {
             let r = &rec.series[c.rec];
             if r.step_ms != rec.step_ms && r.step_ms != 0 {
                 problems.push(format!(
-                    "{} is sampled every {}, the recording every {}: export every series at one step (`--step`)",
+                    "{} (from {}:{}:{}) is sampled every {}, the recording every {}: export every series at one step (`--step`)",
                     display(r),
+                    rec.files.get(r.file).map_or("", String::as_str),
+                    r.line,
+                    r.column,
                     human(r.step_ms),
                     human(rec.step_ms)
                 ));
