@@ -72,6 +72,9 @@ impl Node {
     }
 }
 
+/// What to do with a file that is not one whole JSON document.
+const WHOLE_JSON_HINT: &str = "give the whole output of `promtool query range -o json` or of `/api/v1/query_range`, as written (a file cut short or edited by hand stops here)";
+
 struct Parser<'a> {
     s: &'a [u8],
     text: &'a str,
@@ -321,10 +324,14 @@ pub(crate) fn parse(text: &str) -> Result<Trace, TraceError> {
         depth: 0,
         nodes: 0,
     };
-    let root = p.value().map_err(|(o, m)| err(o, m))?;
+    let root = p
+        .value()
+        .map_err(|(o, m)| err(o, m).hint(WHOLE_JSON_HINT))?;
     p.ws();
     if p.i < text.len() {
-        return Err(err(p.i, "unexpected text after the JSON document".into()));
+        return Err(
+            err(p.i, "unexpected text after the JSON document".into()).hint(WHOLE_JSON_HINT)
+        );
     }
     let result = result_array(&root).map_err(|(o, m, h)| {
         let e = err(o, m);
@@ -428,7 +435,8 @@ pub(crate) fn parse(text: &str) -> Result<Trace, TraceError> {
                             "the value must be a string, as Prometheus writes it, found {}",
                             other.kind()
                         ),
-                    ));
+                    )
+                    .hint("quote each sample's value (`[1714521600, \"0.5\"]`), as `promtool query range -o json` and `/api/v1/query_range` write it"));
                 }
             };
             b.push_at(idx, t, v, pt.at as u64)
@@ -573,8 +581,19 @@ mod tests {
         assert!(e.message.contains("bad query"));
         let e = parse("[{\"metric\":{\"__name__\":\"x\"},\"values\":[[0,1]]}]").unwrap_err();
         assert!(e.message.contains("string"));
+        assert!(
+            e.hint
+                .as_deref()
+                .is_some_and(|h| h.contains("quote each sample's value"))
+        );
+        // A document cut short says what to give instead.
         let e = parse("[1,").unwrap_err();
         assert_eq!(e.line, 1);
+        assert!(
+            e.hint
+                .as_deref()
+                .is_some_and(|h| h.contains("the whole output"))
+        );
         let e = parse("[{\"metric\":{\"__name__\":\"x\"},\"values\":[[0,\"1\"],[0,\"2\"]]}]")
             .unwrap_err();
         assert!(e.message.contains("second sample"), "{}", e.message);
