@@ -142,14 +142,14 @@ impl Blocks {
         let (mut at, mut fewest) = (first % per_day, None::<(usize, usize)>);
         while !seen[at] {
             seen[at] = true;
-            let counts: Vec<usize> = self
+            // Starts and days at this time of day.
+            let here = self
                 .windows(at)
                 .iter()
                 .map(|&(lo, hi)| self.free_in(lo, hi))
                 .filter(|&n| n > 0)
-                .collect();
-            if !counts.is_empty() {
-                let here = (counts.iter().sum(), counts.len());
+                .fold((0, 0), |(starts, days), n| (starts + n, days + 1));
+            if here.1 > 0 {
                 fewest = Some(fewest.map_or(here, |(p, d)| (p.min(here.0), d.min(here.1))));
             }
             at = (at + self.len) % per_day;

@@ -925,27 +925,15 @@ mod tests {
     #[test]
     fn doubling_moves_requests_in_proportion_to_the_overlap() {
         // (0, 0.1], (0.1, 0.2], (0.2, 0.4], +Inf. Doubling (0.1, 0.2] gives (0.2, 0.4].
-        let les = [0.1, 0.2, 0.4, f64::INFINITY];
+        let bounds = Bounds::new(vec![0.1, 0.2, 0.4, f64::INFINITY]);
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(3);
         let mut counts = [0, 1000, 0, 0];
-        move_by(
-            &mut rng,
-            &mut counts,
-            &Bounds::new(les.to_vec()),
-            (1, 1000),
-            2.0,
-        );
+        move_by(&mut rng, &mut counts, &bounds, (1, 1000), 2.0);
         assert_eq!(counts, [0, 0, 1000, 0]);
         // Tripling (0, 0.1] (uniform from 0) gives (0, 0.3]: a third in (0, 0.1], a third
         // in (0.1, 0.2] and a third in (0.2, 0.3].
         let mut counts = [30_000, 0, 0, 0];
-        move_by(
-            &mut rng,
-            &mut counts,
-            &Bounds::new(les.to_vec()),
-            (0, 30_000),
-            3.0,
-        );
+        move_by(&mut rng, &mut counts, &bounds, (0, 30_000), 3.0);
         assert_eq!(counts.iter().sum::<u64>(), 30_000);
         for &c in &counts[..3] {
             assert!((c as f64 - 10_000.0).abs() < 400.0, "{counts:?}");
@@ -953,24 +941,12 @@ mod tests {
         assert_eq!(counts[3], 0);
         // Log-uniform in (0.2, 0.4]: tripled, (0.6, 1.2], all above 0.4.
         let mut counts = [0, 0, 50, 0];
-        move_by(
-            &mut rng,
-            &mut counts,
-            &Bounds::new(les.to_vec()),
-            (2, 50),
-            3.0,
-        );
+        move_by(&mut rng, &mut counts, &bounds, (2, 50), 3.0);
         assert_eq!(counts, [0, 0, 0, 50]);
         // Log-uniform in (0.1, 0.2]: times 1.5 gives (0.15, 0.3]; (0.15, 0.2] holds
         // ln(0.2/0.15)/ln 2 = 41.5% of it.
         let mut counts = [0, 20_000, 0, 0];
-        move_by(
-            &mut rng,
-            &mut counts,
-            &Bounds::new(les.to_vec()),
-            (1, 20_000),
-            1.5,
-        );
+        move_by(&mut rng, &mut counts, &bounds, (1, 20_000), 1.5);
         let share = counts[1] as f64 / 20_000.0;
         assert!(
             (share - (0.2f64 / 0.15).ln() / 2f64.ln()).abs() < 0.015,
@@ -978,13 +954,7 @@ mod tests {
         );
         // Past the last finite bound: +Inf.
         let mut counts = [0, 0, 100, 0];
-        move_by(
-            &mut rng,
-            &mut counts,
-            &Bounds::new(les.to_vec()),
-            (2, 100),
-            10.0,
-        );
+        move_by(&mut rng, &mut counts, &bounds, (2, 100), 10.0);
         assert_eq!(counts, [0, 0, 0, 100]);
     }
 

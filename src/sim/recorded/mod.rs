@@ -590,9 +590,7 @@ impl<'r> RecordedModel<'r> {
                     .into_iter()
                     .filter(|(_, sel)| !no_such_code(sel, &self.templates));
                 for (nth, sel) in unmatched_here {
-                    let name = sel.name.as_deref().unwrap_or("");
-                    let shown = crate::prom::parse::locate_selector(&text, name, nth)
-                        .map_or(name, |r| &text[r]);
+                    let shown = shown_selector(&text, sel, nth);
                     unmatched.push(format!(
                         "the selector `{shown}` of `{}` ({}) matches no series of the recording",
                         m.name,
@@ -800,50 +798,44 @@ impl<'r> RecordedModel<'r> {
             .iter()
             .enumerate()
             .map(|(i, (sel, _))| {
-                let name = sel.name.as_deref().unwrap_or("");
                 let nth = selectors[..i]
                     .iter()
                     .filter(|(o, _)| o.name == sel.name)
                     .count();
-                let shown = crate::prom::parse::locate_selector(&text, name, nth)
-                    .map_or(name, |r| &text[r]);
                 let keys = self
                     .templates
                     .iter()
                     .filter(|t| sel.matches(&t.name, &t.labels))
                     .flat_map(|t| t.labels.iter().map(|(k, _)| k.as_str()))
-                    .filter(|k| !recording::TRIAL_LABELS.contains(k) && *k != "__name__")
+                    .filter(|k| !recording::TRIAL_LABELS.contains(k))
                     .collect();
-                (shown.to_string(), keys)
+                (shown_selector(&text, sel, nth).to_string(), keys)
             })
             .collect();
         let all: std::collections::BTreeSet<&str> =
             keys.iter().flat_map(|(_, k)| k.iter().copied()).collect();
-        let differ: Vec<String> = all
-            .iter()
-            .filter(|k| keys.iter().any(|(_, ks)| !ks.contains(*k)))
-            .map(|k| format!("`{k}`"))
-            .collect();
+        let quoted = |ks: &mut dyn Iterator<Item = &&str>| {
+            ks.map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+        };
+        let differ = quoted(
+            &mut all
+                .iter()
+                .filter(|k| keys.iter().any(|(_, ks)| !ks.contains(*k))),
+        );
         let each: Vec<String> = keys
             .iter()
             .map(|(shown, ks)| match ks.len() {
                 0 => format!("`{shown}` has no label of its own"),
-                _ => format!(
-                    "`{shown}` has {}",
-                    ks.iter()
-                        .map(|k| format!("`{k}`"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
+                _ => format!("`{shown}` has {}", quoted(&mut ks.iter())),
             })
             .collect();
         Some(format!(
             "`{}` reads series the recording has, but its query pairs them by their labels and none pair up: {}; export them with the same labels{}",
             m.name,
             each.join(", "),
-            match differ.as_slice() {
-                [] => String::new(),
-                d => format!(" (they differ in {})", d.join(", ")),
+            match differ.as_str() {
+                "" => String::new(),
+                d => format!(" (they differ in {d})"),
             }
         ))
     }
@@ -1058,6 +1050,13 @@ fn display(r: &recording::Recorded) -> String {
 fn human(ms: i64) -> String {
     crate::model::Duration::from_millis(ms.max(0) as u64)
         .map_or_else(|| "0s".into(), |d| d.to_string())
+}
+
+/// Selector `sel` of query `text` as written there (its `nth` of that name), for
+/// messages; its name where it cannot be found.
+fn shown_selector<'t>(text: &'t str, sel: &'t engine::Selector, nth: usize) -> &'t str {
+    let name = sel.name.as_deref().unwrap_or("");
+    crate::prom::parse::locate_selector(text, name, nth).map_or(name, |r| &text[r])
 }
 
 /// The recording's histograms: bucket counters (`_bucket` with a numeric `le`) grouped by

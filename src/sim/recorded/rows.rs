@@ -103,7 +103,7 @@ impl Rows {
     /// Recorded series `series`' value at grid point `point` (NaN: none there). Only a
     /// series some trial reads has one ([`Rows::new`]).
     #[inline]
-    pub(super) fn at(&self, series: usize, point: usize) -> f64 {
+    fn at(&self, series: usize, point: usize) -> f64 {
         let c = self.column[series].expect("a series trials read");
         self.values[point * self.width + c]
     }

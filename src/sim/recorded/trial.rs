@@ -341,7 +341,7 @@ fn scrape(
                 let v = if r.counter {
                     0.0
                 } else {
-                    m.rows.at(ch.rec, at.point)
+                    m.rows.get(ch.rec, at)
                 };
                 if !v.is_nan() && late != Some(tpl) {
                     trial.series[tpl].samples.push(Sample { t, v });
@@ -411,7 +411,7 @@ fn scrape(
         let rng = &mut trial.thin[nest.child];
         let k = if total.is_nan() || canary.is_nan() {
             // A parent without a sample this scrape: the child is thinned on its own.
-            binomial(rng, n as u64, share)
+            draw::binomial(rng, n as u64, &thin)
         } else {
             thin_nested(rng, n as u64, (total as u64, canary as u64), share)
         } as f64;
