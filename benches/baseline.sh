@@ -5,6 +5,11 @@
 # (medians of interleaved rounds; target: the recorded run at most 2x the synthetic one's),
 # and peak memory of the recorded run at two trial counts (target: flat).
 #
+# Lawsker's gates read gauges, CPU and custom queries, so its recorded trials are full ones
+# (every scrape of every series). The same plan with its gates on the request metrics
+# alone (error rate, p95, availability) runs sparse trials (drawn only at the scrapes a
+# window starts or ends on): measured beside it as `requests`.
+#
 #   benches/baseline.sh [RUNS] [TRIALS]      (defaults: 3 rounds, 200 trials per scenario)
 #
 # Needs python3 and GNU time (/usr/bin/time).
@@ -19,13 +24,27 @@ BIN=target/release/plan
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 target/release/examples/recording 7 15 1 > "$TMP/week.csv"
+# Lawsker with its gates on the request metrics alone (its scenario file beside it).
+python3 - "$PLAN" "$TMP/requests.yaml" <<'PY'
+import os, re, sys
+text = open(sys.argv[1]).read()
+keep = ("error_rate", "response_time_p95", "availability")
+gates = re.search(r"^gates:\n((?:  .*\n)+)", text, re.M)
+lines = [l for l in gates.group(1).splitlines(True) if l.strip().split(":")[0] in keep]
+text = text[: gates.start(1)] + "".join(lines) + text[gates.end(1) :]
+here = os.path.dirname(os.path.abspath(sys.argv[1]))
+text = text.replace("scenarios: ../", "scenarios: " + os.path.dirname(here) + "/")
+open(sys.argv[2], "w").write(text)
+PY
 echo "== recording: $(wc -l < "$TMP/week.csv") samples, $(du -h "$TMP/week.csv" | cut -f1)"
 
-python3 - "$BIN" "$PLAN" "$SCENARIOS" "$TMP/week.csv" "$RUNS" "$TRIALS" <<'PY'
+python3 - "$BIN" "$PLAN" "$SCENARIOS" "$TMP/week.csv" "$RUNS" "$TRIALS" "$TMP/requests.yaml" <<'PY'
 import json, resource, statistics, subprocess, sys
-bin_, plan, sc, rec, runs, trials = sys.argv[1:5] + [int(sys.argv[5]), sys.argv[6]]
-base = [bin_, "simulate", plan, "--scenarios", sc, "--trials", trials, "--jobs", "1"]
-cmds = {"synthetic": base, "recorded": base + ["--baseline", rec]}
+bin_, plan, sc, rec, runs, trials, requests = sys.argv[1:5] + [int(sys.argv[5])] + sys.argv[6:8]
+run = lambda p: [bin_, "simulate", p, "--scenarios", sc, "--trials", trials, "--jobs", "1"]
+base, req = run(plan), run(requests)
+cmds = {"synthetic": base, "recorded": base + ["--baseline", rec],
+        "req-synth": req, "req-recorded": req + ["--baseline", rec]}
 steps = {}
 for name, argv in cmds.items():
     out = subprocess.run(argv + ["--format", "json"], capture_output=True, check=True).stdout
@@ -37,13 +56,14 @@ for _ in range(runs):
         subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
         r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu[name].append(r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime)
-print(f'{"run":<11}{"steps":>12}{"cpu s":>9}{"ns/step":>10}')
+print(f'{"run":<13}{"steps":>12}{"cpu s":>9}{"ns/step":>10}')
 per = {}
 for name in cmds:
     c = statistics.median(cpu[name])
     per[name] = c / steps[name] * 1e9
-    print(f'{name:<11}{steps[name]:>12}{c:>9.2f}{per[name]:>10.0f}')
+    print(f'{name:<13}{steps[name]:>12}{c:>9.2f}{per[name]:>10.0f}')
 print(f'recorded / synthetic CPU per evaluation step: {per["recorded"] / per["synthetic"]:.1f}x (target: at most 2x)')
+print(f'requests only (sparse trials): {per["req-recorded"] / per["req-synth"]:.1f}x')
 PY
 
 echo "== peak memory of the recorded run (GNU time)"

@@ -23,8 +23,8 @@ use crate::promql::{MetricExpr, Selector, Track};
 
 /// One series read through a cursor (evaluation times only move forward).
 #[derive(Debug, Clone)]
-struct Cur {
-    series: usize,
+pub(crate) struct Cur {
+    pub(crate) series: usize,
     cursor: RangeCursor,
 }
 
@@ -208,8 +208,26 @@ impl Query {
             BoundExpr::Unevaluable(why) => Err(EvalError {
                 message: why.clone(),
             }),
-            src => Ok(eval(src, series, ts, semantics)),
+            src => Ok(eval(src, &mut Raw(series), ts, semantics)),
         }
+    }
+
+    /// Whether the query is one of the built-in shapes (rates, quantiles, gauge sums and
+    /// ratios, a recorded series), which a [`Reader`] can serve: not a custom query.
+    pub(crate) fn is_structured(&self) -> bool {
+        !matches!(self.src, BoundExpr::Engine(_) | BoundExpr::Unevaluable(_))
+    }
+
+    /// The value at `ts` with the series read through `reader`, for a
+    /// [structured](Self::is_structured) query (which cannot fail).
+    pub(crate) fn value_over(
+        &mut self,
+        reader: &mut impl Reader,
+        ts: i64,
+        semantics: Semantics,
+    ) -> Option<f64> {
+        debug_assert!(self.is_structured());
+        eval(&mut self.src, reader, ts, semantics)
     }
 
     /// [`Query::at`] for the queries `plan render`'s promtool tests are built from (built-in
@@ -334,34 +352,70 @@ fn raw_source(expr: &MetricExpr, track: Track, series: &[Series]) -> BoundExpr {
     }
 }
 
-fn rate_of(c: &mut Cur, series: &[Series], ts: i64, w: i64, sem: Semantics) -> Option<f64> {
-    let s = &series[c.series].samples;
-    super::rate(c.cursor.window(s, ts, w, sem), ts, w, sem)
+/// Where a structured query's series are read from: their samples ([`Raw`]), or a
+/// summary that knows only what `rate()` reads (a recorded Monte Carlo trial drawn at its
+/// windows' edges, `sim::recorded::sparse`). The sums, `or vector(0)` and quantiles of
+/// [`eval`] are the same over either.
+pub(crate) trait Reader {
+    /// `rate()` (`is_rate`) or `increase()` of series `c.series` over the window `(ts - w,
+    /// ts]` (closed under 2.x), as Prometheus extrapolates it; None with fewer than two
+    /// samples there.
+    fn extrapolated(
+        &mut self,
+        c: &mut Cur,
+        window: (i64, i64),
+        is_rate: bool,
+        sem: Semantics,
+    ) -> Option<f64>;
+
+    /// Series `c.series` read by an instant selector at `ts` (5m lookback, staleness
+    /// markers honoured).
+    fn instant(&mut self, c: &mut Cur, ts: i64, sem: Semantics) -> Option<f64>;
 }
 
-fn instant_of(c: &mut Cur, series: &[Series], ts: i64, sem: Semantics) -> Option<f64> {
-    let s = &series[c.series].samples;
-    c.cursor
-        .instant(s, ts, DEFAULT_LOOKBACK_MS, sem)
-        .map(|x| x.v)
+/// Series read from their samples, through each selector's cursor.
+struct Raw<'s>(&'s [Series]);
+
+impl Reader for Raw<'_> {
+    fn extrapolated(
+        &mut self,
+        c: &mut Cur,
+        (ts, w): (i64, i64),
+        is_rate: bool,
+        sem: Semantics,
+    ) -> Option<f64> {
+        let window = c.cursor.window(&self.0[c.series].samples, ts, w, sem);
+        if is_rate {
+            super::rate(window, ts, w, sem)
+        } else {
+            super::rate::increase(window, ts, w, sem)
+        }
+    }
+
+    fn instant(&mut self, c: &mut Cur, ts: i64, sem: Semantics) -> Option<f64> {
+        let s = &self.0[c.series].samples;
+        c.cursor
+            .instant(s, ts, DEFAULT_LOOKBACK_MS, sem)
+            .map(|x| x.v)
+    }
 }
 
-fn eval(src: &mut BoundExpr, series: &[Series], ts: i64, sem: Semantics) -> Option<f64> {
+fn eval(src: &mut BoundExpr, series: &mut impl Reader, ts: i64, sem: Semantics) -> Option<f64> {
     match src {
         BoundExpr::Absent => None,
         // Evaluated by `Query::at`, which can report their errors.
         BoundExpr::Engine(_) | BoundExpr::Unevaluable(_) => None,
-        BoundExpr::Recorded(c) => instant_of(c, series, ts, sem),
+        BoundExpr::Recorded(c) => series.instant(c, ts, sem),
         BoundExpr::RateRatio { num, den, w } => {
             let mut n = Agg::default();
             for c in num.iter_mut() {
-                if let Some(v) = rate_of(c, series, ts, *w, sem) {
+                if let Some(v) = series.extrapolated(c, (ts, *w), true, sem) {
                     n.add_sum(v, sem);
                 }
             }
             let mut d = Agg::default();
             for c in den.iter_mut() {
-                if let Some(v) = rate_of(c, series, ts, *w, sem) {
+                if let Some(v) = series.extrapolated(c, (ts, *w), true, sem) {
                     d.add_sum(v, sem);
                 }
             }
@@ -371,7 +425,7 @@ fn eval(src: &mut BoundExpr, series: &[Series], ts: i64, sem: Semantics) -> Opti
         BoundExpr::Rate { sel, w } => {
             let mut a = Agg::default();
             for c in sel.iter_mut() {
-                if let Some(v) = rate_of(c, series, ts, *w, sem) {
+                if let Some(v) = series.extrapolated(c, (ts, *w), true, sem) {
                     a.add_sum(v, sem);
                 }
             }
@@ -380,9 +434,7 @@ fn eval(src: &mut BoundExpr, series: &[Series], ts: i64, sem: Semantics) -> Opti
         BoundExpr::Increase { sel, w } => {
             let mut a = Agg::default();
             for c in sel.iter_mut() {
-                let s = &series[c.series].samples;
-                if let Some(v) = super::rate::increase(c.cursor.window(s, ts, *w, sem), ts, *w, sem)
-                {
+                if let Some(v) = series.extrapolated(c, (ts, *w), false, sem) {
                     a.add_sum(v, sem);
                 }
             }
@@ -391,7 +443,7 @@ fn eval(src: &mut BoundExpr, series: &[Series], ts: i64, sem: Semantics) -> Opti
         BoundExpr::AvgRate { sel, w } => {
             let mut a = Agg::default();
             for c in sel.iter_mut() {
-                if let Some(v) = rate_of(c, series, ts, *w, sem) {
+                if let Some(v) = series.extrapolated(c, (ts, *w), true, sem) {
                     a.add_avg(v, sem);
                 }
             }
@@ -414,7 +466,7 @@ fn eval(src: &mut BoundExpr, series: &[Series], ts: i64, sem: Semantics) -> Opti
                 &mut big
             };
             for (c, g) in sel.iter_mut() {
-                if let Some(v) = rate_of(c, series, ts, *w, sem) {
+                if let Some(v) = series.extrapolated(c, (ts, *w), true, sem) {
                     acc[*g].add_sum(v, sem);
                 }
             }
@@ -442,7 +494,7 @@ fn eval(src: &mut BoundExpr, series: &[Series], ts: i64, sem: Semantics) -> Opti
         BoundExpr::GaugeSum { sel } => {
             let mut a = Agg::default();
             for c in sel.iter_mut() {
-                if let Some(v) = instant_of(c, series, ts, sem) {
+                if let Some(v) = series.instant(c, ts, sem) {
                     a.add_sum(v, sem);
                 }
             }
@@ -451,10 +503,8 @@ fn eval(src: &mut BoundExpr, series: &[Series], ts: i64, sem: Semantics) -> Opti
         BoundExpr::GaugeRatioMax { pairs } => {
             let mut max: Option<f64> = None;
             for (n, d) in pairs.iter_mut() {
-                let (Some(nv), Some(dv)) = (
-                    instant_of(n, series, ts, sem),
-                    instant_of(d, series, ts, sem),
-                ) else {
+                let (Some(nv), Some(dv)) = (series.instant(n, ts, sem), series.instant(d, ts, sem))
+                else {
                     continue;
                 };
                 // `den > 0` drops a pair whose limit is unset (0) or NaN.

@@ -17,7 +17,7 @@
 use crate::lower::AlertRule;
 use crate::sim::evaluator::{Columns, Schedule, Verdict};
 use crate::sim::outcomes::{Fate, Outcomes, RuleSet, decided};
-use crate::sim::recorded::{RecordedLanes, RecordedModel};
+use crate::sim::recorded::{RecordedLanes, RecordedModel, SparseLanes};
 use crate::sim::synth::{
     Clock, Demand, Exposure, FaultModel, Lanes, Model, Plans, QueryFailure, Streams,
 };
@@ -37,6 +37,8 @@ pub(crate) enum Trials<'m, 'a> {
         lanes: Lanes<'m, 'a>,
     },
     Recorded(RecordedLanes<'m, 'a>),
+    /// From a recording, drawn only where the rules' rates read ([`SparseLanes`]).
+    Sparse(SparseLanes<'m, 'a>),
 }
 
 impl Trials<'_, '_> {
@@ -45,6 +47,7 @@ impl Trials<'_, '_> {
         match self {
             Trials::Synthetic { lanes, .. } => lanes.values(),
             Trials::Recorded(r) => r.values(),
+            Trials::Sparse(r) => r.values(),
         }
     }
 
@@ -52,6 +55,7 @@ impl Trials<'_, '_> {
         match self {
             Trials::Synthetic { lanes, .. } => lanes.exposure(l),
             Trials::Recorded(r) => r.exposure(l),
+            Trials::Sparse(r) => r.exposure(l),
         }
     }
 
@@ -60,6 +64,7 @@ impl Trials<'_, '_> {
         match self {
             Trials::Synthetic { lanes, .. } => lanes.query_failure(l),
             Trials::Recorded(r) => r.query_failure(l),
+            Trials::Sparse(r) => r.query_failure(l),
         }
     }
 
@@ -67,7 +72,7 @@ impl Trials<'_, '_> {
     fn query_steps(&self) -> &[u64] {
         match self {
             Trials::Synthetic { lanes, .. } => lanes.query_steps(),
-            Trials::Recorded(_) => &[],
+            Trials::Recorded(_) | Trials::Sparse(_) => &[],
         }
     }
 
@@ -75,6 +80,7 @@ impl Trials<'_, '_> {
         match self {
             Trials::Synthetic { lanes, .. } => lanes.swap_remove(l),
             Trials::Recorded(r) => r.swap_remove(l),
+            Trials::Sparse(r) => r.swap_remove(l),
         }
     }
 
@@ -86,6 +92,7 @@ impl Trials<'_, '_> {
                 lanes: lanes.empty(width),
             },
             Trials::Recorded(r) => Trials::Recorded(r.empty(width)),
+            Trials::Sparse(r) => Trials::Sparse(r.empty(width)),
         }
     }
 
@@ -95,6 +102,7 @@ impl Trials<'_, '_> {
                 lanes.adopt(f, l)
             }
             (Trials::Recorded(r), Trials::Recorded(f)) => r.adopt(f, l),
+            (Trials::Sparse(r), Trials::Sparse(f)) => r.adopt(f, l),
             _ => unreachable!("a group forks into its own kind"),
         }
     }
@@ -149,12 +157,21 @@ impl<'m, 'a> Batch<'m, 'a> {
         let seeds: Vec<u64> = seeds.into_iter().collect();
         debug_assert_eq!(seeds.len(), trials.len());
         let lanes = match recorded {
-            Some(r) => Trials::Recorded(RecordedLanes::new(
-                r,
-                faults,
-                &seeds,
-                model.scrape_offset_ms,
-            )),
+            Some(r) => match r.sparse() {
+                Some(sparse) => Trials::Sparse(SparseLanes::new(
+                    r,
+                    sparse,
+                    faults,
+                    &seeds,
+                    model.scrape_offset_ms,
+                )),
+                None => Trials::Recorded(RecordedLanes::new(
+                    r,
+                    faults,
+                    &seeds,
+                    model.scrape_offset_ms,
+                )),
+            },
             None => Trials::Synthetic {
                 clock: Clock::new(model, faults),
                 lanes: Lanes::new(
@@ -280,6 +297,7 @@ impl<'m, 'a> Batch<'m, 'a> {
                 Trials::Recorded(r) => {
                     r.advance(ts, progress.schedule, group.outcomes.rule_set(ts))
                 }
+                Trials::Sparse(r) => r.advance(ts, progress.schedule, group.outcomes.rule_set(ts)),
             }
             self.steps += group.trial_of.len() as u64;
             self.ended.clear();

@@ -52,12 +52,14 @@ mod instances;
 mod nested;
 pub(crate) mod recording;
 mod rows;
+mod sparse;
 mod trial;
 
 use effects::Bounds;
 pub(crate) use effects::Refused;
 pub(crate) use nested::Nesting;
 pub(crate) use recording::Recording;
+pub(crate) use sparse::{Sparse, SparseLanes};
 pub(crate) use trial::RecordedLanes;
 
 use crate::check::{Builtin, CheckedPlan, REQUESTS, builtin};
@@ -228,6 +230,9 @@ pub(crate) struct RecordedModel<'r> {
     extras_from: usize,
     /// The recorded values trials read, by grid point.
     rows: rows::Rows,
+    /// What sparse trials draw, when the rules read only what they serve (None: every
+    /// trial is a full one, [`RecordedLanes`]).
+    sparse: Option<Sparse>,
 }
 
 /// What the report says of the recording.
@@ -506,7 +511,7 @@ impl<'r> RecordedModel<'r> {
         let gaps = rec.gaps();
         let buckets: Vec<&[usize]> = histograms.iter().map(|h| h.channels.as_slice()).collect();
         let rows = rows::Rows::new(rec, &channels, &buckets, &nested);
-        RecordedModel {
+        let mut recorded = RecordedModel {
             rec,
             blocks: Blocks::new(
                 (block_ms / step).max(1) as usize,
@@ -539,7 +544,15 @@ impl<'r> RecordedModel<'r> {
             stable_instances: (stable_instances, scenarios.exposition.per_instance),
             extras_from,
             rows,
-        }
+            sparse: None,
+        };
+        recorded.sparse = Sparse::of(&recorded, plan, rules, (scenarios, model.eval_ms));
+        recorded
+    }
+
+    /// What sparse trials draw, when every trial of this run can be one.
+    pub(crate) fn sparse(&self) -> Option<&Sparse> {
+        self.sparse.as_ref()
     }
 
     /// What the report says of the recording, and its warnings: `release_ms` the longest

@@ -20,7 +20,7 @@ use rand::rngs::Xoshiro256PlusPlus;
 
 /// Xored into a trial's seed for its streams: blocks, thinning (each channel's mixed with
 /// its own salt as well), the fault's draws.
-const SALTS: [u64; 3] = [
+pub(super) const SALTS: [u64; 3] = [
     0xb10c_b007_5742_0001,
     0x7411_0e55_0dd5_0002,
     0xfa17_ed9e_0000_0003,
@@ -28,7 +28,7 @@ const SALTS: [u64; 3] = [
 
 /// Xored into a trial's block seed, times the map, for the blocks of canary instances
 /// beyond the first ([`Trial::point`]).
-const INSTANCE_SALT: u64 = 0x1a57_a9ce_0000_0004;
+pub(super) const INSTANCE_SALT: u64 = 0x1a57_a9ce_0000_0004;
 
 /// The series Prometheus writes for each target's scrapes.
 const UP: &str = "up";
@@ -270,7 +270,7 @@ impl Trial {
 }
 
 /// The canary's mean share of requests over `(t0, t1]`.
-fn mean_share(m: &RecordedModel<'_>, schedule: &Schedule, (t0, t1): (i64, i64)) -> f64 {
+pub(super) fn mean_share(m: &RecordedModel<'_>, schedule: &Schedule, (t0, t1): (i64, i64)) -> f64 {
     let mut sum = 0.0;
     let mut a = t0;
     while a < t1 {

@@ -67,7 +67,7 @@
 
 mod clock;
 mod clusters;
-mod coarse;
+pub(crate) mod coarse;
 pub(crate) mod draw;
 mod drift;
 mod instants;

@@ -1,0 +1,1341 @@
+//! Recorded trials drawn only where `rate()` reads: the fast path of `--baseline` for runs
+//! whose rules read only rates of whole counters (request counters, histogram buckets).
+//!
+//! A full recorded trial ([`super::trial`]) writes every scrape of every series and reads
+//! them with the plan's queries. When every metric a rule reads is a ratio of two rates, a
+//! rate, an increase or a quantile of bucket rates over counters thinned from the
+//! recording, most of that work reads nothing: `rate()` of a counter that never resets
+//! reads a window's first and last samples and how many lie between, which the scrape grid
+//! says. A sparse trial therefore:
+//! - **Draws per span.** It thins each counter once per *span* between the scrapes a
+//!   window can start or end on: the last scrape at or before each evaluation, the one
+//!   after it (the first of a window a whole number of evaluation intervals long), and
+//!   the first of each other window. A sum of binomial thinnings at one share is the
+//!   binomial thinning of the sum, so this is the full trial's law; where a phase starts
+//!   inside a span, its scrapes are thinned per share.
+//! - **Draws per cell.** A histogram is thinned per cell of the buckets no rule's
+//!   threshold tells apart (the kept bounds of [`crate::sim::synth::coarse`]); its
+//!   comparisons come out as on every bucket, and the other buckets have no value.
+//! - **Faults per piece.** A fault acts on a span at once when its intensity, the blast
+//!   radius' share and the crash are the same at each of its scrapes (again a binomial of
+//!   a sum). Where they change inside a span, or a failure series may be born in it, the
+//!   span's canary counts are split scrape by scrape (a multivariate hypergeometric draw,
+//!   exact given the span's) and the fault acts scrape by scrape, as on a full trial. A
+//!   latency fault splits each cell's canary requests into its buckets the same way before
+//!   moving them.
+//! - **Reads through the plan's queries.** The values come from the queries the full
+//!   trial runs ([`Query::value_over`]), through a [`Reader`] that extrapolates from the
+//!   stored first and last samples of each window: the same sums, `or vector(0)` and
+//!   quantiles.
+//!
+//! The thinning draws depend on the blocks, the shares and the span ends, none of which
+//! depends on the fault (nor on windows that are whole evaluation intervals): a faulty
+//! trial and its healthy twin share them, as full trials do. Splits and fault effects draw
+//! from streams of their own. The blocks are drawn in the full trial's order, so a trial
+//! replays the same stretches of the recording either way.
+//!
+//! [`Sparse::of`] decides once per run whether every trial can be sparse; the full trial
+//! is the reference it is tested against (`sparse/tests.rs`).
+
+use super::effects::{Bounds, binomial, mean_intensity, move_by};
+use super::nested::hypergeometric;
+use super::rows::Replayed;
+use super::{FailTo, RecordedModel, Role};
+use crate::lower::{AlertRule, Condition, Rhs};
+use crate::prom::query::{Cur, Reader};
+use crate::prom::{DEFAULT_LOOKBACK_MS, Sample, Semantics};
+use crate::promql::MetricExpr;
+use crate::sim::evaluator::{Columns, Schedule};
+use crate::sim::outcomes::RuleSet;
+use crate::sim::scenario::FaultKind;
+use crate::sim::synth::coarse::kept_bounds;
+use crate::sim::synth::draw::{self, FailRate};
+use crate::sim::synth::{Exposure, FaultModel, Faults, QueryFailure};
+use rand::SeedableRng;
+use rand::rngs::Xoshiro256PlusPlus;
+
+#[cfg(test)]
+mod tests;
+
+/// Xored into a trial's seed for the stream of its splits (the full trial has none).
+const SPLIT_SALT: u64 = 0x5b11_7500_0000_0005;
+
+/// A series with no sample yet.
+const UNBORN: i64 = i64::MAX;
+
+/// The series Prometheus writes for each target's scrapes (0 for a crashed canary's).
+const UP: &str = "up";
+
+/// What a sparse trial draws and keeps: decided once per run.
+#[derive(Debug, Clone)]
+pub(crate) struct Sparse {
+    /// The counters thinned whole (channels, in channel order).
+    counters: Vec<usize>,
+    /// Per counter: its slots (canary, stable).
+    counter_slots: Vec<[usize; 2]>,
+    /// Per counter: where a fault's failures of its answered requests go (a slot).
+    fail_to: Vec<Option<usize>>,
+    /// Per counter: None, or whether it counts failed requests, for one of the requests.
+    requests: Vec<Option<bool>>,
+    /// The histograms thinned per cell.
+    cells: Vec<Cells>,
+    /// The canary's own failure series (a slot each), which the full trial writes as
+    /// templates beyond the recording's.
+    extras: Vec<usize>,
+    /// Per template: its slot (None: a sparse trial keeps no value of it).
+    slot_of: Vec<Option<usize>>,
+    /// Per template of a gauge a query reads at an instant: its channel, read from the
+    /// recording when the query runs.
+    gauge_of: Vec<Option<usize>>,
+    /// Per slot: whether it is the canary's, and whether its series is born at its first
+    /// event (else its first sample is 0, at scrape 0).
+    slots: Vec<(bool, bool)>,
+    /// Thinning streams: per counter, then per cell of each histogram, the channel whose
+    /// stream draws it.
+    streams: Vec<usize>,
+    eval_ms: i64,
+    /// Windows read that are not whole numbers of evaluation intervals.
+    odd_windows: Vec<i64>,
+    /// Values kept per slot: enough scrapes for the longest window, a power of two.
+    ring: usize,
+    /// The canary's share of each phase, prepared for thinning.
+    shares: Vec<FailRate>,
+}
+
+/// A histogram drawn per cell of buckets.
+#[derive(Debug, Clone)]
+struct Cells {
+    /// Its index among the model's histograms.
+    hist: usize,
+    /// Per bucket interval (in `le` order), its cell.
+    cell_of: Vec<usize>,
+    /// Per cell: the slots (canary, stable) of the bucket that bounds it above.
+    slots: Vec<[usize; 2]>,
+    /// Per cell, the recorded series of the bucket that bounds it above, when every
+    /// increase of the histogram's buckets grows with `le` (a cell's requests are then
+    /// the difference of two buckets' increases); None when some does not, and the
+    /// buckets are read one by one and repaired as the full trial repairs them.
+    bounds: Option<Vec<usize>>,
+}
+
+impl Sparse {
+    /// What sparse trials of `m` draw, or None when some metric a rule reads needs a full
+    /// trial: a query other than rates, a series other than a whole counter present at
+    /// every grid point of the recording (nested counters, gauges, CPU, gappy series), or
+    /// a counter a fault's `series` effect moves. `rules` set the histograms' cells.
+    pub(super) fn of(
+        m: &RecordedModel<'_>,
+        plan: &crate::check::CheckedPlan,
+        rules: &[AlertRule],
+        (scenarios, eval_ms): (&crate::sim::scenario::Scenarios, i64),
+    ) -> Option<Sparse> {
+        let rec = m.rec;
+        let modelled = |name: &str| scenarios.baseline.series.iter().any(|s| s.name == name);
+        let complete = |c: usize| {
+            let ch = &m.channels[c];
+            matches!(ch.role, Role::Traffic { whole: true })
+                && !ch.nested
+                && ch.instance.is_none()
+                && !ch.copy
+                && rec.coverage(ch.rec, &m.gaps) >= 1.0
+                && !modelled(&rec.series[ch.rec].name)
+        };
+        // Every request counter: a fault's failures, load and blast radius read them.
+        let mut counters: Vec<usize> = m.requests.iter().map(|&(c, _)| c).collect();
+        if !counters.iter().all(|&c| complete(c)) {
+            return None;
+        }
+        let read_metrics: Vec<usize> = (0..plan.metrics.len())
+            .filter(|&mi| m.reads.iter().flatten().any(|r| r[mi]))
+            .collect();
+        // Which templates the rules' queries read, each one a counter's or a cell's.
+        let mut read = vec![false; m.templates.len()];
+        for &mi in &read_metrics {
+            let pair = m.queries[mi].as_ref()?;
+            for q in pair {
+                if !q.is_structured() {
+                    return None;
+                }
+                for t in q.reads() {
+                    read[t] = true;
+                }
+            }
+        }
+        let owner = |t: usize| {
+            m.channels
+                .iter()
+                .position(|ch| ch.canary == t || ch.stable == t)
+        };
+        // A gauge no fault moves is read as recorded (`up` falls to 0 with a crash).
+        let moved = moved_gauges(m, plan, scenarios);
+        let mut gauge_of = vec![None; m.templates.len()];
+        let mut in_hist = vec![false; m.histograms.len()];
+        for t in (0..m.templates.len()).filter(|&t| read[t]) {
+            if m.extras().contains(&t) {
+                continue;
+            }
+            let c = owner(t)?;
+            let r = &rec.series[m.channels[c].rec];
+            if m.channels[c].role == Role::Own && !r.counter && !moved[t] {
+                gauge_of[t] = Some(c);
+                continue;
+            }
+            if !complete(c) {
+                return None;
+            }
+            match m.histograms.iter().position(|h| h.channels.contains(&c)) {
+                Some(h) => in_hist[h] = true,
+                None if !counters.contains(&c) => counters.push(c),
+                None => {}
+            }
+        }
+        counters.sort_unstable();
+        if counters.is_empty() {
+            return None;
+        }
+        let mut cells = Vec::new();
+        for (h, hist) in m.histograms.iter().enumerate() {
+            if !in_hist[h] {
+                continue;
+            }
+            if !hist.channels.iter().all(|&c| complete(c)) {
+                return None;
+            }
+            cells.push((h, kept(m, plan, rules, h, &read_metrics)));
+        }
+        let mut slots = Vec::new();
+        let mut slot_of = vec![None; m.templates.len()];
+        let mut slot = |t: usize, canary: bool, late: bool| {
+            slot_of[t] = Some(slots.len());
+            slots.push((canary, late));
+            slots.len() - 1
+        };
+        let counter_slots: Vec<[usize; 2]> = counters
+            .iter()
+            .map(|&c| {
+                let ch = &m.channels[c];
+                [
+                    slot(ch.canary, true, ch.born_late),
+                    slot(ch.stable, false, false),
+                ]
+            })
+            .collect();
+        let extras: Vec<usize> = m.extras().map(|t| slot(t, true, m.failures_late)).collect();
+        let cells: Vec<Cells> = cells
+            .into_iter()
+            .map(|(h, kept)| {
+                let hist = &m.histograms[h];
+                let mut cell_of = Vec::with_capacity(hist.channels.len());
+                let mut bounds = Vec::new();
+                for (i, &c) in hist.channels.iter().enumerate() {
+                    cell_of.push(bounds.len());
+                    if kept[i] {
+                        bounds.push(c);
+                    }
+                }
+                let slots = bounds
+                    .iter()
+                    .map(|&c| {
+                        let ch = &m.channels[c];
+                        [slot(ch.canary, true, false), slot(ch.stable, false, false)]
+                    })
+                    .collect();
+                let series: Vec<usize> = hist.channels.iter().map(|&c| m.channels[c].rec).collect();
+                let grows = (1..rec.points).all(|p| {
+                    series
+                        .windows(2)
+                        .all(|w| rec.series[w[0]].values[p] <= rec.series[w[1]].values[p])
+                });
+                Cells {
+                    hist: h,
+                    cell_of,
+                    slots,
+                    bounds: grows.then(|| bounds.iter().map(|&c| m.channels[c].rec).collect()),
+                }
+            })
+            .collect();
+        let fail_to = counters
+            .iter()
+            .map(|&c| match m.failures_to[c]? {
+                FailTo::Channel(c2) => slot_of[m.channels[c2].canary],
+                FailTo::Extra(t) => slot_of[t],
+            })
+            .collect();
+        let requests = counters
+            .iter()
+            .map(|&c| m.requests.iter().find(|r| r.0 == c).map(|r| r.1))
+            .collect();
+        let mut streams = counters.clone();
+        for cell in &cells {
+            let hist = &m.histograms[cell.hist];
+            let mut last = vec![0; cell.slots.len()];
+            for (i, &k) in cell.cell_of.iter().enumerate() {
+                last[k] = hist.channels[i];
+            }
+            streams.extend(last);
+        }
+        let mut windows: Vec<i64> = Vec::new();
+        for &mi in &read_metrics {
+            let w = match &plan.metrics[mi].expr {
+                MetricExpr::RateRatio { window, .. }
+                | MetricExpr::Rate { window, .. }
+                | MetricExpr::Increase { window, .. }
+                | MetricExpr::Quantile { window, .. }
+                | MetricExpr::AvgRate { window, .. } => window.millis() as i64,
+                // Read at an instant: no window.
+                _ => continue,
+            };
+            if w % eval_ms != 0 && !windows.contains(&w) {
+                windows.push(w);
+            }
+        }
+        let step = rec.step_ms;
+        let ring = ((m.horizon_ms / step) as usize + 4).next_power_of_two();
+        Some(Sparse {
+            counters,
+            counter_slots,
+            fail_to,
+            requests,
+            cells,
+            extras,
+            slot_of,
+            gauge_of,
+            slots,
+            streams,
+            eval_ms,
+            odd_windows: windows,
+            ring,
+            shares: m.canary_share.iter().map(|&p| FailRate::new(p)).collect(),
+        })
+    }
+
+    /// Whether a span must end at scrape `j` (`j >= 1`): a window of some evaluation can
+    /// start or end on it.
+    fn cut(&self, m: &RecordedModel<'_>, offset_ms: i64, j: i64) -> bool {
+        let (step, eval) = (m.rec.step_ms, self.eval_ms);
+        let t = |j: i64| m.scrape_time(j, offset_ms);
+        // The last scrape at or before an evaluation: `t(j) <= k · eval < t(j + 1)`.
+        let last = |j: i64| {
+            let k = ceil_div(t(j), eval).max(0);
+            k * eval < t(j) + step
+        };
+        if last(j) || last(j - 1) {
+            return true;
+        }
+        let (before, at) = (t(j - 1), t(j));
+        self.odd_windows.iter().any(|&w| match m.semantics {
+            // The first scrape after `k · eval - w`.
+            Semantics::Prometheus3 => {
+                let k = ceil_div(before + w, eval);
+                k >= 0 && k * eval - w < at
+            }
+            // The first scrape at or after it.
+            Semantics::Prometheus2 => {
+                let k = (at + w).div_euclid(eval);
+                k >= 0 && k * eval - w > before
+            }
+        })
+    }
+}
+
+/// Per template, whether some scenario's fault moves it as a gauge: the series the
+/// built-in memory metric reads (`memory_usage`), those of the custom metrics it moves
+/// (`metrics`), and a modelled gauge whose `mean` it moves.
+fn moved_gauges(
+    m: &RecordedModel<'_>,
+    plan: &crate::check::CheckedPlan,
+    scenarios: &crate::sim::scenario::Scenarios,
+) -> Vec<bool> {
+    let mut moved = vec![false; m.templates.len()];
+    let mut mark = |mi: usize| {
+        for q in m.queries.get(mi).into_iter().flatten().flatten() {
+            for t in q.reads() {
+                moved[t] = true;
+            }
+        }
+    };
+    for f in scenarios.scenarios.iter().filter_map(|s| s.fault.as_ref()) {
+        let memory = plan.metrics.iter().position(|x| x.name == "memory_usage");
+        if let Some(mi) = memory.filter(|_| f.memory_usage.is_some()) {
+            mark(mi);
+        }
+        f.metrics.iter().for_each(|&(mi, _)| mark(mi));
+    }
+    for f in scenarios.scenarios.iter().filter_map(|s| s.fault.as_ref()) {
+        for e in f.series.iter().filter(|e| e.mean.is_some()) {
+            let name = &scenarios.baseline.series[e.series].name;
+            for (t, tpl) in m.templates.iter().enumerate() {
+                moved[t] |= tpl.name == *name;
+            }
+        }
+    }
+    moved
+}
+
+/// `ceil(a / b)` for `b > 0`.
+fn ceil_div(a: i64, b: i64) -> i64 {
+    -((-a).div_euclid(b))
+}
+
+/// Per bucket of histogram `h`, whether a sparse trial keeps it: the bounds that the
+/// thresholds of the rules on quantiles of it tell apart, the highest finite one and
+/// `+Inf` (every bound when one compares with something else than a constant).
+fn kept(
+    m: &RecordedModel<'_>,
+    plan: &crate::check::CheckedPlan,
+    rules: &[AlertRule],
+    h: usize,
+    read_metrics: &[usize],
+) -> Vec<bool> {
+    let hist = &m.histograms[h];
+    let finite = &hist.les.les[..hist.les.les.len() - 1];
+    let mut keep = vec![false; hist.channels.len()];
+    *keep.last_mut().expect("a +Inf bucket") = true;
+    let templates: Vec<usize> = hist
+        .channels
+        .iter()
+        .flat_map(|&c| [m.channels[c].canary, m.channels[c].stable])
+        .collect();
+    for &mi in read_metrics {
+        let Some(pair) = &m.queries[mi] else { continue };
+        if !pair
+            .iter()
+            .any(|q| q.reads().iter().any(|t| templates.contains(t)))
+        {
+            continue;
+        }
+        let scale = match &plan.metrics[mi].expr {
+            MetricExpr::Quantile { scale, .. } => *scale,
+            // Read otherwise (a rate of one bucket): every bucket.
+            _ => return vec![true; keep.len()],
+        };
+        let mut thresholds = Some(Vec::new());
+        for r in rules.iter().filter(|r| r.metric == mi) {
+            match r.condition {
+                Condition::Compare {
+                    rhs: Rhs::Value(v), ..
+                } => {
+                    if let Some(t) = thresholds.as_mut() {
+                        t.push(v);
+                    }
+                }
+                Condition::Compare { .. } => thresholds = None,
+                Condition::Missing | Condition::Silent => {}
+            }
+        }
+        for le in kept_bounds(finite, scale, thresholds.as_deref()) {
+            if let Some(i) = finite.iter().position(|&b| b == le) {
+                keep[i] = true;
+            }
+        }
+    }
+    keep
+}
+
+/// One sparse trial.
+#[derive(Clone)]
+struct Trial {
+    /// The blocks of the service's traffic and the stable version's gauges (map 0) and
+    /// of the canary's first instance (map 1), drawn in turn as the full trial draws them.
+    blocks: Xoshiro256PlusPlus,
+    /// The blocks of canary instance `k` (map `1 + k`), from `k = 1`.
+    instance_blocks: Vec<Xoshiro256PlusPlus>,
+    /// Block starts drawn so far, per map.
+    starts: Vec<Vec<usize>>,
+    /// Per thinning stream ([`Sparse::streams`]).
+    thin: Vec<Xoshiro256PlusPlus>,
+    fault: Xoshiro256PlusPlus,
+    split: Xoshiro256PlusPlus,
+    /// Per slot: its counter's value now.
+    totals: Vec<u64>,
+    /// Per slot: the scrape of its first sample ([`UNBORN`]: none yet).
+    born: Vec<i64>,
+    /// Per slot, `ring` entries: (scrape, value) at the ends of the pieces drawn.
+    ring: Vec<(i64, f64)>,
+    /// The last scrape drawn.
+    drawn: i64,
+    offset_ms: i64,
+    /// The canary's first scrape after a crash (none from then on).
+    down: i64,
+    exposure: Exposure,
+}
+
+/// A stretch of scrapes a fault acts on at once, and what it holds: per counter and cell,
+/// the recorded events and the canary's.
+#[derive(Default)]
+struct Piece {
+    /// Scrapes `(from, to]`.
+    from: i64,
+    to: i64,
+    recorded: Vec<u64>,
+    canary: Vec<u64>,
+    /// The histograms' bucket intervals, all together: the recorded requests.
+    intervals: Vec<u64>,
+    /// The fault's intensity, the blast radius' share and the crash at its scrapes (None:
+    /// no fault).
+    key: Option<(u64, u64, bool)>,
+}
+
+/// Scratch space for one span.
+#[derive(Default)]
+struct Scratch {
+    /// Per scrape of the span: its share, and per unit (counter, cell) its recorded
+    /// events.
+    share: Vec<f64>,
+    events: Vec<u64>,
+    /// Per scrape of the span, the grid point it replays.
+    points: Vec<Replayed>,
+    /// Per scrape of the span, the histograms' recorded requests per bucket interval
+    /// (only when a latency fault acts on it).
+    intervals: Vec<u64>,
+    /// Per scrape of the span and unit (counter, cell): the canary's thinned events.
+    canary: Vec<u64>,
+    /// Per scrape: the fault's intensity, the blast radius' share of it, whether the
+    /// canary is down.
+    keys: Vec<(u64, u64, bool)>,
+    piece: Piece,
+    /// A histogram's canary requests per bucket interval, before and after a latency move.
+    fine: Vec<u64>,
+    drawn: Vec<u64>,
+    /// Per cell, its canary requests that a latency move leaves in it.
+    stay: Vec<u64>,
+    moved: Vec<u64>,
+    /// The windows of the evaluation being read ([`Window::edges`]).
+    edges: Vec<Edges>,
+}
+
+/// The batch's sparse trials, one lane each.
+pub(crate) struct SparseLanes<'m, 'r> {
+    model: &'m RecordedModel<'r>,
+    sparse: &'m Sparse,
+    faults: &'m FaultModel<'m>,
+    trials: Vec<Trial>,
+    queries: Vec<Option<[crate::prom::Query; 2]>>,
+    width: usize,
+    values: Vec<Option<f64>>,
+    scratch: Scratch,
+}
+
+impl<'m, 'r> SparseLanes<'m, 'r> {
+    /// The trials seeded by `seeds`, their scrapes `offset_ms` before each evaluation.
+    pub(crate) fn new(
+        model: &'m RecordedModel<'r>,
+        sparse: &'m Sparse,
+        faults: &'m FaultModel<'m>,
+        seeds: &[u64],
+        offset_ms: i64,
+    ) -> Self {
+        let offset_ms = offset_ms.rem_euclid(model.rec.step_ms);
+        let mut lanes = Self::empty_of(model, sparse, faults, seeds.len());
+        let n = sparse.slots.len();
+        let maps = 1 + model.instances.iter().copied().max().unwrap_or(1).max(1);
+        lanes.trials = seeds
+            .iter()
+            .map(|&seed| {
+                let [b, t, f] = super::trial::SALTS.map(|s| seed ^ s);
+                let mut trial = Trial {
+                    blocks: Xoshiro256PlusPlus::seed_from_u64(b),
+                    instance_blocks: (2..maps)
+                        .map(|map| {
+                            let salt = super::trial::INSTANCE_SALT.wrapping_mul(map as u64);
+                            Xoshiro256PlusPlus::seed_from_u64(b ^ salt)
+                        })
+                        .collect(),
+                    starts: vec![Vec::new(); maps],
+                    thin: sparse
+                        .streams
+                        .iter()
+                        .map(|&c| Xoshiro256PlusPlus::seed_from_u64(t ^ model.channels[c].salt))
+                        .collect(),
+                    fault: Xoshiro256PlusPlus::seed_from_u64(f),
+                    split: Xoshiro256PlusPlus::seed_from_u64(seed ^ SPLIT_SALT),
+                    totals: vec![0; n],
+                    born: vec![UNBORN; n],
+                    ring: vec![(-1, 0.0); n * sparse.ring],
+                    drawn: 0,
+                    offset_ms,
+                    down: i64::MAX,
+                    exposure: Exposure::default(),
+                };
+                // Scrape 0: every counter at 0, but those born at their first event.
+                trial.point(model, 0, 0);
+                for (s, &(_, late)) in sparse.slots.iter().enumerate() {
+                    if !late {
+                        trial.born[s] = 0;
+                        trial.ring[s * sparse.ring] = (0, 0.0);
+                    }
+                }
+                trial
+            })
+            .collect();
+        lanes
+    }
+
+    fn empty_of(
+        model: &'m RecordedModel<'r>,
+        sparse: &'m Sparse,
+        faults: &'m FaultModel<'m>,
+        width: usize,
+    ) -> Self {
+        SparseLanes {
+            model,
+            sparse,
+            faults,
+            trials: Vec::with_capacity(width),
+            queries: model.queries.clone(),
+            width,
+            values: vec![None; 2 * model.queries.len() * width],
+            scratch: Scratch::default(),
+        }
+    }
+
+    /// An empty batch with room for `width` lanes, which [`adopt`](Self::adopt) fills.
+    pub(crate) fn empty(&self, width: usize) -> Self {
+        Self::empty_of(self.model, self.sparse, self.faults, width)
+    }
+
+    pub(crate) fn values(&self) -> Columns<'_> {
+        Columns {
+            data: &self.values,
+            width: self.width,
+        }
+    }
+
+    pub(crate) fn exposure(&self, l: usize) -> &Exposure {
+        &self.trials[l].exposure
+    }
+
+    /// Rates of whole counters cannot fail to evaluate.
+    pub(crate) fn query_failure(&self, _l: usize) -> Option<&QueryFailure> {
+        None
+    }
+
+    pub(crate) fn swap_remove(&mut self, l: usize) {
+        let from = self.trials.len() - 1;
+        self.trials.swap_remove(l);
+        if from != l {
+            for row in self.values.chunks_mut(self.width) {
+                row[l] = row[from];
+            }
+        }
+    }
+
+    pub(crate) fn adopt(&mut self, from: &SparseLanes<'_, '_>, l: usize) {
+        let to = self.trials.len();
+        self.trials.push(from.trials[l].clone());
+        for (row, f) in self
+            .values
+            .chunks_mut(self.width)
+            .zip(from.values.chunks(from.width))
+        {
+            row[to] = f[l];
+        }
+    }
+
+    /// Draws every trial's spans up to `ts` and computes there the metric values an
+    /// evaluation running `set` reads.
+    pub(crate) fn advance(&mut self, ts: i64, schedule: &Schedule, set: RuleSet) {
+        let (m, sp, faults, w) = (self.model, self.sparse, self.faults, self.width);
+        let reads = &m.reads[usize::from(set == RuleSet::RollbacksAndGates)];
+        let step = m.rec.step_ms;
+        for (l, trial) in self.trials.iter_mut().enumerate() {
+            let last = (ts + trial.offset_ms).div_euclid(step);
+            while trial.drawn < last {
+                let mut to = trial.drawn + 1;
+                while to < last && !sp.cut(m, trial.offset_ms, to) {
+                    to += 1;
+                }
+                span(
+                    (m, sp, faults, schedule),
+                    trial,
+                    (trial.drawn, to),
+                    &mut self.scratch,
+                );
+                trial.drawn = to;
+            }
+            let mut reader = Window {
+                m,
+                sp,
+                trial,
+                schedule,
+                edges: std::mem::take(&mut self.scratch.edges),
+            };
+            for (mi, q) in self.queries.iter_mut().enumerate() {
+                let Some(pair) = q else { continue };
+                for (ti, q) in pair.iter_mut().enumerate() {
+                    if reads[ti][mi] {
+                        self.values[(2 * mi + ti) * w + l] =
+                            q.value_over(&mut reader, ts, m.semantics);
+                    }
+                }
+            }
+            self.scratch.edges = reader.edges;
+            self.scratch.edges.clear();
+        }
+    }
+}
+
+impl Trial {
+    /// The grid point scrape `j` replays in block map `map` (0: the service's), drawing
+    /// the blocks as the full trial does: maps 0 and 1 draw from one stream, map 1's
+    /// block right after map 0's, because each of the full trial's scrapes reads both.
+    fn point(&mut self, m: &RecordedModel<'_>, map: usize, j: i64) -> Replayed {
+        let len = m.blocks.len;
+        let (b, q) = if j == 0 {
+            (0, None)
+        } else {
+            (((j - 1) as usize) / len, Some((j - 1) as usize % len))
+        };
+        let shared = map <= 1;
+        while self.starts[map].len() <= b {
+            if shared {
+                for m01 in 0..2 {
+                    let next = self.starts[m01].len();
+                    let s = m.blocks.draw(next, &mut self.blocks);
+                    self.starts[m01].push(s);
+                }
+            } else {
+                let next = self.starts[map].len();
+                let s = m.blocks.draw(next, &mut self.instance_blocks[map - 2]);
+                self.starts[map].push(s);
+            }
+        }
+        let start = self.starts[map][b];
+        Replayed {
+            point: q.map_or(start - 1, |q| start + q),
+            first: q.map_or(start - 1, |_| start),
+        }
+    }
+
+    /// Records every slot's value at scrape `j` (the canary's only while it is up).
+    fn keep(&mut self, sp: &Sparse, j: i64) {
+        let cap = sp.ring;
+        let at = (j as usize) & (cap - 1);
+        for (s, &(canary, _)) in sp.slots.iter().enumerate() {
+            if (canary && j >= self.down) || self.born[s] == UNBORN {
+                continue;
+            }
+            self.ring[s * cap + at] = (j, self.totals[s] as f64);
+        }
+    }
+}
+
+/// The units a span is drawn in: the counters, then each histogram's cells.
+fn units(sp: &Sparse) -> usize {
+    sp.counters.len() + sp.cells.iter().map(|c| c.slots.len()).sum::<usize>()
+}
+
+/// Draws scrapes `(a, b]` of `trial`.
+fn span(
+    (m, sp, faults, schedule): (&RecordedModel<'_>, &Sparse, &FaultModel<'_>, &Schedule),
+    trial: &mut Trial,
+    (a, b): (i64, i64),
+    s: &mut Scratch,
+) {
+    let len = (b - a) as usize;
+    let nu = units(sp);
+    let offset_ms = trial.offset_ms;
+    let t = |j: i64| m.scrape_time(j, offset_ms);
+    // Per scrape: its share (one for the span unless a phase starts inside it), its
+    // recorded events per unit, and per bucket interval.
+    let (ta, tb) = (t(a), t(b));
+    let one_phase = schedule.phase_at(ta) == schedule.phase_at(tb - 1);
+    s.share.clear();
+    s.points.clear();
+    s.events.clear();
+    s.events.resize(len * nu, 0);
+    for r in 0..len {
+        let j = a + 1 + r as i64;
+        let p = trial.point(m, 0, j);
+        s.points.push(p);
+        s.share.push(if one_phase {
+            m.canary_share[schedule.phase_at(ta)]
+        } else {
+            super::trial::mean_share(m, schedule, (t(j - 1), t(j)))
+        });
+        let row = &mut s.events[r * nu..(r + 1) * nu];
+        for (u, &c) in sp.counters.iter().enumerate() {
+            row[u] = events(m.rows.get(m.channels[c].rec, p));
+        }
+        let mut u = sp.counters.len();
+        for cell in &sp.cells {
+            let cells = &mut row[u..u + cell.slots.len()];
+            match &cell.bounds {
+                Some(bounds) => {
+                    let mut below = 0.0;
+                    for (n, &rec) in cells.iter_mut().zip(bounds) {
+                        let inc = m.rows.get(rec, p);
+                        *n = events(inc - below);
+                        below = inc;
+                    }
+                }
+                None => {
+                    let mut below = 0.0f64;
+                    for (&c, &k) in m.histograms[cell.hist].channels.iter().zip(&cell.cell_of) {
+                        let inc = m.rows.get(m.channels[c].rec, p);
+                        cells[k] += events((inc - below).max(0.0));
+                        below = below.max(inc);
+                    }
+                }
+            }
+            u += cell.slots.len();
+        }
+    }
+    // Thinned per run of scrapes at one share; the counts kept on the run's first scrape
+    // (`u64::MAX` on the others) until a split needs them per scrape.
+    s.canary.clear();
+    s.canary.resize(len * nu, u64::MAX);
+    let mut i = 0;
+    while i < len {
+        let mut e = i + 1;
+        while e < len && s.share[e].to_bits() == s.share[i].to_bits() {
+            e += 1;
+        }
+        let phase = schedule.phase_at(t(a + 1 + i as i64) - 1);
+        let rate = match sp.shares.get(phase) {
+            Some(r) if r.p.to_bits() == s.share[i].to_bits() => *r,
+            _ => FailRate::new(s.share[i]),
+        };
+        for u in 0..nu {
+            let n: u64 = (i..e).map(|r| s.events[r * nu + u]).sum();
+            s.canary[i * nu + u] = draw::binomial(&mut trial.thin[u], n, &rate);
+        }
+        i = e;
+    }
+    // Where the fault, the blast radius or the crash change inside the span, or a failure
+    // series may be born in it, it is drawn scrape by scrape.
+    let fault = faults.fault();
+    s.keys.clear();
+    if let Some(f) = fault {
+        let from = f.onset_ms;
+        for j in a + 1..=b {
+            let (t0, t1) = (t(j - 1), t(j));
+            let intensity = mean_intensity(faults, (t0, t1), 0.0);
+            let share = if from < t1 {
+                (t1 - from.max(t0)) as f64 / (t1 - t0) as f64
+            } else {
+                -1.0
+            };
+            let down = f.kind == FaultKind::Crash && t1 >= f.onset_ms;
+            s.keys.push((intensity.to_bits(), share.to_bits(), down));
+        }
+    }
+    let load = fault.is_some_and(|f| matches!(f.kind, FaultKind::Load { .. }));
+    let moves_failures = fault.is_some_and(|f| f.error_rate.is_some())
+        && s.keys.iter().any(|k| f64::from_bits(k.0) > 0.0 && !k.2);
+    let thinned = |u: usize| -> u64 {
+        (0..len)
+            .map(|r| s.canary[r * nu + u])
+            .filter(|&k| k != u64::MAX)
+            .sum()
+    };
+    let births = sp.counter_slots.iter().enumerate().any(|(u, sl)| {
+        let unborn = trial.born[sl[0]] == UNBORN;
+        unborn && (thinned(u) > 0 || moves_failures && is_target(sp, sl[0]))
+    }) || (moves_failures && sp.extras.iter().any(|&x| trial.born[x] == UNBORN));
+    let mixed = s.keys.windows(2).any(|k| k[0] != k[1]);
+    // A latency fault moves requests bucket by bucket.
+    let moves_latency = fault.is_some_and(|f| f.latency_factor.is_some() || f.tail_share.is_some())
+        && (load || s.keys.iter().any(|k| f64::from_bits(k.0) > 0.0));
+    s.intervals.clear();
+    if moves_latency {
+        for &p in &s.points {
+            for cell in &sp.cells {
+                let mut below = 0.0f64;
+                for &c in &m.histograms[cell.hist].channels {
+                    let inc = m.rows.get(m.channels[c].rec, p);
+                    s.intervals.push(events((inc - below).max(0.0)));
+                    below = below.max(inc);
+                }
+            }
+        }
+    }
+    if len > 1 && (load || mixed || births) {
+        split(sp, trial, len, s);
+        for r in 0..len {
+            let j = a + 1 + r as i64;
+            fill_piece(sp, s, (r, r + 1), (j - 1, j));
+            piece(m, sp, faults, trial, s);
+        }
+    } else {
+        fill_piece(sp, s, (0, len), (a, b));
+        piece(m, sp, faults, trial, s);
+    }
+}
+
+/// A recorded increase as a count (whole, by the model's choice of counters).
+fn events(v: f64) -> u64 {
+    debug_assert!(!v.is_nan(), "a complete series");
+    if v.is_nan() { 0 } else { v as u64 }
+}
+
+/// Whether slot `s` receives a fault's failures.
+fn is_target(sp: &Sparse, s: usize) -> bool {
+    sp.fail_to.contains(&Some(s))
+}
+
+/// Splits each run's thinned events among its scrapes (a multivariate hypergeometric draw,
+/// in proportion to each scrape's recorded events), so that `s.canary` holds each scrape's.
+fn split(sp: &Sparse, trial: &mut Trial, len: usize, s: &mut Scratch) {
+    let nu = units(sp);
+    let mut i = 0;
+    while i < len {
+        let mut e = i + 1;
+        while e < len && s.canary[e * nu] == u64::MAX {
+            e += 1;
+        }
+        for u in 0..nu {
+            let mut left = s.canary[i * nu + u];
+            let mut total: u64 = (i..e).map(|r| s.events[r * nu + u]).sum();
+            for r in i..e {
+                let n = s.events[r * nu + u];
+                let k = hypergeometric(&mut trial.split, total, left, n);
+                s.canary[r * nu + u] = k;
+                left -= k;
+                total -= n;
+            }
+        }
+        i = e;
+    }
+}
+
+/// Sets `s.piece` to scrapes `rows` of the span (its scrapes `(from, to]`), their events
+/// summed.
+fn fill_piece(sp: &Sparse, s: &mut Scratch, (r0, r1): (usize, usize), (from, to): (i64, i64)) {
+    let nu = units(sp);
+    let nf = s.intervals.len() / s.points.len();
+    let p = &mut s.piece;
+    p.from = from;
+    p.to = to;
+    p.recorded.clear();
+    p.recorded.resize(nu, 0);
+    p.canary.clear();
+    p.canary.resize(nu, 0);
+    p.intervals.clear();
+    p.intervals.resize(nf, 0);
+    for r in r0..r1 {
+        for u in 0..nu {
+            p.recorded[u] += s.events[r * nu + u];
+            let k = s.canary[r * nu + u];
+            if k != u64::MAX {
+                p.canary[u] += k;
+            }
+        }
+        for (x, &n) in p
+            .intervals
+            .iter_mut()
+            .zip(&s.intervals[r * nf..(r + 1) * nf])
+        {
+            *x += n;
+        }
+    }
+    p.key = s.keys.get(r0).copied();
+}
+
+/// Applies the fault to `s.piece` (scrapes a fault acts on alike) and adds it to the
+/// trial's counters, in the full trial's order: latency moves, failures, blast radius.
+fn piece(
+    m: &RecordedModel<'_>,
+    sp: &Sparse,
+    faults: &FaultModel<'_>,
+    trial: &mut Trial,
+    s: &mut Scratch,
+) {
+    let p = &mut s.piece;
+    let nc = sp.counters.len();
+    let step_s = (p.to - p.from) as f64 * m.rec.step_ms as f64 / 1000.0;
+    let (t0, t1) = (
+        m.scrape_time(p.from, trial.offset_ms),
+        m.scrape_time(p.to, trial.offset_ms),
+    );
+    let fault = faults.fault();
+    let requests = |canary: &[u64], failed: bool| -> u64 {
+        sp.requests
+            .iter()
+            .zip(canary)
+            .filter(|(r, _)| r.is_some_and(|f| !failed || f))
+            .map(|(_, &k)| k)
+            .sum()
+    };
+    let (intensity, share, crashed) = match (fault, p.key) {
+        (Some(f), Some((i, sh, down))) => {
+            let i = if matches!(f.kind, FaultKind::Load { .. }) {
+                mean_intensity(faults, (t0, t1), requests(&p.canary, false) as f64 / step_s)
+            } else {
+                f64::from_bits(i)
+            };
+            (i, f64::from_bits(sh), down)
+        }
+        _ => (0.0, -1.0, false),
+    };
+    let affected = fault.map_or(0.0, |f| f.affected());
+    // The stable version's: what thinning left it, before the fault moves the canary's.
+    for (u, sl) in sp.counter_slots.iter().enumerate() {
+        trial.totals[sl[1]] += p.recorded[u] - p.canary[u];
+    }
+    let mut u = nc;
+    for cell in &sp.cells {
+        let mut stable = 0;
+        for sl in &cell.slots {
+            stable += p.recorded[u] - p.canary[u];
+            trial.totals[sl[1]] += stable;
+            u += 1;
+        }
+    }
+    // Latency: each cell's canary requests split into its buckets, moved, summed again.
+    // Requests whose moved latency cannot leave their cell are not split out: where in
+    // the cell they land changes no count kept.
+    if let Some(f) =
+        fault.filter(|f| intensity > 0.0 && (f.latency_factor.is_some() || f.tail_share.is_some()))
+    {
+        let factor = 1.0 + intensity * (f.latency_factor.unwrap_or(1.0) - 1.0);
+        let tail = intensity * f.tail_share.unwrap_or(0.0);
+        let factors = [
+            factor,
+            if tail > 0.0 {
+                factor * m.tail_factor
+            } else {
+                factor
+            },
+        ];
+        let (mut u, mut at) = (nc, 0);
+        for cell in &sp.cells {
+            let k = cell.slots.len();
+            let fine = &p.intervals[at..at + cell.cell_of.len()];
+            at += cell.cell_of.len();
+            let les = &m.histograms[cell.hist].les.les;
+            // Whether interval `i`'s requests, moved by any of `factors`, stay in its cell.
+            let stays = |i: usize| {
+                let c = cell.cell_of[i];
+                let cell_lo = match cell.cell_of[..i].iter().rposition(|&x| x != c) {
+                    Some(j) => les[j],
+                    None => 0.0,
+                };
+                let cell_hi = les[cell
+                    .cell_of
+                    .iter()
+                    .rposition(|&x| x == c)
+                    .expect("its cell")];
+                let (lo, hi) = (if i == 0 { 0.0 } else { les[i - 1] }, les[i]);
+                i + 1 == les.len()
+                    || factors
+                        .iter()
+                        .all(|&f| f == 1.0 || (lo * f >= cell_lo && hi * f <= cell_hi))
+            };
+            s.fine.clear();
+            s.fine.resize(fine.len(), 0);
+            s.stay.clear();
+            s.stay.resize(k, 0);
+            for c in 0..k {
+                let mut left = p.canary[u + c];
+                let mut total: u64 = (0..fine.len())
+                    .filter(|&i| cell.cell_of[i] == c)
+                    .map(|i| fine[i])
+                    .sum();
+                for i in (0..fine.len()).filter(|&i| cell.cell_of[i] == c && !stays(i)) {
+                    let x = hypergeometric(&mut trial.split, total, left, fine[i]);
+                    s.fine[i] = x;
+                    left -= x;
+                    total -= fine[i];
+                }
+                s.stay[c] = left;
+            }
+            s.drawn.clone_from(&s.fine);
+            let bounds: &Bounds = &m.histograms[cell.hist].les;
+            for (i, &n) in s.drawn.iter().enumerate().filter(|&(_, &n)| n > 0) {
+                let a = binomial(&mut trial.fault, n, affected);
+                let slow = binomial(&mut trial.fault, a, tail);
+                move_by(
+                    &mut trial.fault,
+                    &mut s.fine,
+                    bounds,
+                    (i, slow),
+                    factor * m.tail_factor,
+                );
+                move_by(&mut trial.fault, &mut s.fine, bounds, (i, a - slow), factor);
+            }
+            for c in 0..k {
+                p.canary[u + c] = s.stay[c];
+            }
+            for (i, &x) in s.fine.iter().enumerate() {
+                p.canary[u + cell.cell_of[i]] += x;
+            }
+            u += k;
+        }
+    }
+    // Failures, moved from the answered requests to their failure series.
+    s.moved.clear();
+    s.moved.resize(sp.slots.len(), 0);
+    if let Some(e) = fault
+        .and_then(|f| f.error_rate)
+        .filter(|_| intensity > 0.0 && !crashed)
+    {
+        let pf = m.failure_share;
+        if pf < e && pf < 1.0 {
+            let q = affected * intensity * (e - pf) / (1.0 - pf);
+            for u in 0..nc {
+                let Some(to) = sp.fail_to[u] else { continue };
+                let k = binomial(&mut trial.fault, p.canary[u], q);
+                p.canary[u] -= k;
+                match sp.counter_slots.iter().position(|sl| sl[0] == to) {
+                    Some(u2) => p.canary[u2] += k,
+                    None => s.moved[to] += k,
+                }
+            }
+        }
+    }
+    // The blast radius: the canary's requests from the fault's first showing.
+    if let Some(f) = fault {
+        let from = match f.kind {
+            FaultKind::Load { .. } if intensity > 0.0 => {
+                *trial.exposure.first_active.get_or_insert(t0)
+            }
+            FaultKind::Load { .. } => trial.exposure.first_active.unwrap_or(i64::MAX),
+            _ => *trial.exposure.first_active.get_or_insert(f.onset_ms),
+        };
+        if from < t1 {
+            let moved: u64 = s.moved.iter().sum();
+            let total = requests(&p.canary, false) + moved;
+            let failed = if crashed {
+                total
+            } else {
+                requests(&p.canary, true) + moved
+            };
+            // Scrapes whose share of the blast radius differs are pieces of their own.
+            let frac = if matches!(f.kind, FaultKind::Load { .. }) {
+                (t1 - from.max(t0)) as f64 / (t1 - t0) as f64
+            } else {
+                share
+            };
+            let fa = binomial(&mut trial.fault, failed, frac);
+            let ok = binomial(&mut trial.fault, total - failed, frac);
+            trial.exposure.requests += fa + ok;
+            trial.exposure.failed += fa;
+        }
+    }
+    if crashed {
+        trial.down = trial.down.min(p.from + 1);
+    }
+    // The canary's counters (kept up to its crash).
+    for (u, sl) in sp.counter_slots.iter().enumerate() {
+        trial.totals[sl[0]] += p.canary[u];
+    }
+    for (x, &k) in s.moved.iter().enumerate().filter(|(_, k)| **k > 0) {
+        trial.totals[x] += k;
+    }
+    let mut u = nc;
+    for cell in &sp.cells {
+        let mut canary = 0;
+        for sl in &cell.slots {
+            canary += p.canary[u];
+            trial.totals[sl[0]] += canary;
+            u += 1;
+        }
+    }
+    // A series born at its first event has its first sample at the first scrape whose
+    // value is above 0 (a piece of one scrape, wherever one may be born).
+    for (slot, &(canary, late)) in sp.slots.iter().enumerate() {
+        if late
+            && canary
+            && trial.born[slot] == UNBORN
+            && trial.totals[slot] > 0
+            && p.to < trial.down
+        {
+            debug_assert_eq!(p.to - p.from, 1, "a birth in a piece of one scrape");
+            trial.born[slot] = p.to;
+        }
+    }
+    trial.keep(sp, p.to);
+}
+
+/// A sparse trial's windows, read by the plan's queries.
+struct Window<'a, 'r> {
+    m: &'a RecordedModel<'r>,
+    sp: &'a Sparse,
+    trial: &'a mut Trial,
+    schedule: &'a Schedule,
+    /// The windows read at this evaluation so far.
+    edges: Vec<Edges>,
+}
+
+/// A window's extrapolation, for every series whose first and last samples in it are at
+/// the same scrapes: Prometheus' factor without the zero clamp, and when the clamp acts.
+#[derive(Debug, Clone, Copy)]
+struct Edges {
+    /// The window's length, `rate()` or `increase()`, its first and last scrape.
+    key: (i64, bool, i64, i64),
+    factor: f64,
+    /// Seconds between the first and last sample, and from the window's start to the
+    /// first (as the threshold test leaves it under 3.x, which tests before clamping).
+    sampled_s: f64,
+    gap_s: f64,
+}
+
+impl Edges {
+    fn new(key: (i64, bool, i64, i64), (t0, t1): (i64, i64), ts: i64, sem: Semantics) -> Edges {
+        let (w, is_rate, first, last) = key;
+        let intervals = (last - first) as usize;
+        let sampled_s = (t1 - t0) as f64 / 1000.0;
+        let raw = (t0 - (ts - w)) as f64 / 1000.0;
+        let gap_s = match sem {
+            Semantics::Prometheus2 => raw,
+            Semantics::Prometheus3 if raw >= sampled_s / intervals as f64 * 1.1 => {
+                sampled_s / intervals as f64 / 2.0
+            }
+            Semantics::Prometheus3 => raw,
+        };
+        // Without the clamp (not a counter), the factor times a change of 1.
+        let factor = crate::prom::rate::extrapolate(
+            Sample::new(t0, 0.0),
+            Sample::new(t1, 1.0),
+            intervals,
+            1.0,
+            ts - w,
+            ts,
+            false,
+            is_rate,
+            sem,
+        )
+        .unwrap_or(f64::NAN);
+        Edges {
+            key,
+            factor,
+            sampled_s,
+            gap_s,
+        }
+    }
+}
+
+impl Reader for Window<'_, '_> {
+    fn extrapolated(
+        &mut self,
+        c: &mut Cur,
+        (ts, w): (i64, i64),
+        is_rate: bool,
+        sem: Semantics,
+    ) -> Option<f64> {
+        let (m, sp, trial) = (self.m, self.sp, &*self.trial);
+        let s = sp.slot_of[c.series]?;
+        let born = trial.born[s];
+        if born == UNBORN {
+            return None;
+        }
+        let (step, off) = (m.rec.step_ms, trial.offset_ms);
+        let mut last = (ts + off).div_euclid(step);
+        if sp.slots[s].0 {
+            last = last.min(trial.down - 1);
+        }
+        let first = match sem {
+            Semantics::Prometheus3 => (ts - w + off).div_euclid(step) + 1,
+            Semantics::Prometheus2 => ceil_div(ts - w + off, step),
+        }
+        .max(born)
+        .max(0);
+        if last <= first {
+            return None;
+        }
+        let at = |j: i64| {
+            let (kept, v) = trial.ring[s * sp.ring + (j as usize & (sp.ring - 1))];
+            debug_assert_eq!(kept, j, "a value kept at a window's edge");
+            Sample::new(m.scrape_time(j, off), v)
+        };
+        let (a, b) = (at(first), at(last));
+        let delta = b.v - a.v;
+        let exact = || {
+            crate::prom::rate::extrapolate(
+                a,
+                b,
+                (last - first) as usize,
+                delta,
+                ts - w,
+                ts,
+                true,
+                is_rate,
+                sem,
+            )
+        };
+        // Every series of a window with the same first and last scrape has the same
+        // extrapolation factor, but for the zero clamp: worked out once per window.
+        let edges = match self
+            .edges
+            .iter()
+            .find(|e| e.key == (w, is_rate, first, last))
+        {
+            Some(e) => *e,
+            None => {
+                let e = Edges::new((w, is_rate, first, last), (a.t, b.t), ts, sem);
+                self.edges.push(e);
+                e
+            }
+        };
+        if delta <= 0.0 || edges.sampled_s * a.v >= edges.gap_s * delta * (1.0 + 1e-9) {
+            let fast = delta * edges.factor;
+            debug_assert_eq!(Some(fast.to_bits()), exact().map(f64::to_bits));
+            return Some(fast);
+        }
+        exact()
+    }
+
+    /// A gauge as recorded: the newest sample within the lookback, walking back over the
+    /// scrapes its series has none at (a gap, an instance not running yet). A crashed
+    /// canary's `up` is 0; its other series end with a staleness marker.
+    fn instant(&mut self, c: &mut Cur, ts: i64, sem: Semantics) -> Option<f64> {
+        let (m, sp) = (self.m, self.sp);
+        let Some(ch) = sp.gauge_of[c.series] else {
+            // A counter read at an instant: its value at the last scrape.
+            let s = sp.slot_of[c.series]?;
+            let trial = &*self.trial;
+            let mut last = (ts + trial.offset_ms).div_euclid(m.rec.step_ms);
+            if sp.slots[s].0 {
+                last = last.min(trial.down - 1);
+            }
+            let t = m.scrape_time(last, trial.offset_ms);
+            let (kept, v) = trial.ring[s * sp.ring + (last as usize & (sp.ring - 1))];
+            debug_assert_eq!(kept, last, "a value kept at an evaluation's scrape");
+            let within = match sem {
+                Semantics::Prometheus3 => t > ts - DEFAULT_LOOKBACK_MS,
+                Semantics::Prometheus2 => t >= ts - DEFAULT_LOOKBACK_MS,
+            };
+            return (trial.born[s] <= last && within).then_some(v);
+        };
+        let channel = &m.channels[ch];
+        let canary = c.series == channel.canary;
+        let up = m.rec.series[channel.rec].name == UP;
+        let off = self.trial.offset_ms;
+        let last = (ts + off).div_euclid(m.rec.step_ms);
+        if canary && self.trial.down <= last && !up {
+            return None;
+        }
+        let mut j = last;
+        while j >= 0 {
+            let t = m.scrape_time(j, off);
+            let within = match sem {
+                Semantics::Prometheus3 => t > ts - DEFAULT_LOOKBACK_MS,
+                Semantics::Prometheus2 => t >= ts - DEFAULT_LOOKBACK_MS,
+            };
+            if !within {
+                return None;
+            }
+            let runs = !canary
+                || channel
+                    .instance
+                    .is_none_or(|k| k < m.instances[self.schedule.scraped_phase(t)]);
+            if runs {
+                if canary && j >= self.trial.down {
+                    return Some(0.0);
+                }
+                let map = if canary {
+                    1 + channel.instance.unwrap_or(0)
+                } else {
+                    0
+                };
+                let v = m.rows.get(channel.rec, self.trial.point(m, map, j));
+                if !v.is_nan() {
+                    return Some(v);
+                }
+            }
+            j -= 1;
+        }
+        None
+    }
+}

@@ -1,0 +1,311 @@
+//! Sparse trials against full ones ([`super::super::trial`], the reference).
+//!
+//! - At a 100% share the thinning draws nothing, so a sparse trial and a full one replay
+//!   the same blocks into the same counts: every value each evaluation reads must be the
+//!   same, bit for bit, on both tracks, including where the canary's failure series is
+//!   born late, where a crash stops its series, where `up` has gaps, under both
+//!   semantics and at every scrape offset.
+//! - At a canary share the two draw differently (per span, not per scrape), from the same
+//!   law: the rollback, detection and blast radius tallies of every fault kind must agree
+//!   within chance.
+
+use super::Sparse;
+use crate::lower::LoweredPlan;
+use crate::prom::{Sample, Semantics, Series};
+use crate::sim::montecarlo::{self, Settings, Slice, Tally};
+use crate::sim::outcomes::RuleSet;
+use crate::sim::recorded::{Baseline, RecordedLanes, RecordedModel, Recording, SparseLanes};
+use crate::sim::scenario::{self, Scenarios};
+use crate::sim::synth::{FaultModel, Model};
+use crate::sim::trace::Trace;
+use crate::source::{Kind, Source};
+use rand::rngs::Xoshiro256PlusPlus;
+use rand::{RngExt, SeedableRng};
+
+/// Two days of 15s scrapes: requests with a daily cycle, failures in bursts (none for
+/// hours at a time, so that a failure series is born late), a latency histogram, and `up`
+/// with a few missing scrapes.
+fn recording() -> Recording {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(7);
+    let les = ["0.1", "0.25", "0.5", "1", "2.5", "5", "+Inf"];
+    let points = 2 * 5760;
+    let (mut ok, mut failed) = (0.0, 0.0);
+    let mut buckets = vec![0.0; les.len()];
+    let (mut s_ok, mut s_failed, mut s_up) = (Vec::new(), Vec::new(), Vec::new());
+    let mut s_buckets = vec![Vec::new(); les.len()];
+    for p in 0..points {
+        let t = 1_714_521_600_000 + p as i64 * 15_000;
+        let hour = (p / 240) % 24;
+        let n = 100 + (hour as u64 * 7) % 60 + rng.random_range(0..20u64);
+        let bad_hour = hour % 6 == 5;
+        let f = if bad_hour {
+            rng.random_range(0..4u64)
+        } else {
+            0
+        };
+        ok += (n - f) as f64;
+        failed += f as f64;
+        let mut below = 0;
+        for (i, b) in buckets.iter_mut().enumerate() {
+            // Latency cells of 60%, 20%, 10%, 5%, 3%, 1.5%, the rest above 5s.
+            let share = [0.6, 0.8, 0.9, 0.95, 0.98, 0.995, 1.0][i];
+            let k = ((n as f64 * share) as u64).max(below);
+            *b += k as f64;
+            below = k;
+        }
+        s_ok.push(Sample::new(t, ok));
+        s_failed.push(Sample::new(t, failed));
+        if p % 997 != 500 {
+            s_up.push(Sample::new(t, 1.0));
+        }
+        for (i, b) in buckets.iter().enumerate() {
+            s_buckets[i].push(Sample::new(t, *b));
+        }
+    }
+    let series = |name: &str, labels: &[(&str, &str)], samples: Vec<Sample>| Series {
+        name: name.into(),
+        labels: labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        samples,
+        line: 1,
+        column: 1,
+    };
+    let mut all = vec![
+        series("http_requests_total", &[("code", "200")], s_ok),
+        series("http_requests_total", &[("code", "500")], s_failed),
+        series("up", &[], s_up),
+    ];
+    for (le, s) in les.iter().zip(s_buckets) {
+        all.push(series(
+            "http_request_duration_seconds_bucket",
+            &[("le", le)],
+            s,
+        ));
+    }
+    Recording::new(vec![("r.csv".into(), Trace { series: all })]).expect("a recording")
+}
+
+/// A plan of `phases`, with rollback rules on the error rate and p95 (`p95` its
+/// condition) and a gate on availability.
+fn plan(phases: &str, p95: &str) -> LoweredPlan {
+    let text = format!(
+        "name: sparse
+release: {{ from: v1, to: v2 }}
+service: {{ name: app, image: acme/app, port: 8080 }}
+routing: {{ listen: 80, sticky: {{ cookie: uid }} }}
+monitoring: {{ window: 2m }}
+traffic: {{ requests_per_second: 8 }}
+phases:
+{phases}
+gates:
+  availability: \"> 99%\"
+rollback_conditions:
+  - {{ metric: error_rate, threshold: 1%, duration: 1m }}
+  - {{ metric: response_time_p95, threshold: \"{p95}\", duration: 2m }}
+"
+    );
+    crate::pipeline::compile(Source::new("plan.yaml".into(), text))
+        .plan
+        .expect("a valid plan")
+}
+
+fn scenarios(plan: &LoweredPlan, text: &str) -> Scenarios {
+    let source = Source::new("scenarios.yaml".into(), text.into()).holding(Kind::Scenarios);
+    let (s, findings) = scenario::load(&source, &plan.plan, &|p| p.to_string());
+    s.unwrap_or_else(|| panic!("scenarios load: {findings:?}"))
+}
+
+#[test]
+fn at_a_full_share_sparse_trials_read_what_full_trials_read() {
+    let rec = recording();
+    // One phase at 100%: thinning draws nothing. p95 compared with the stable version's
+    // keeps every bucket, so that the quantile itself is compared too.
+    let lowered = plan(
+        "  - { name: all, traffic: 100%, duration: 3h }",
+        "2x stable",
+    );
+    let file = "trials: 4
+traffic: { requests_per_second: 8, start_hour: 3 }
+exposition: { scrape_offset: random }
+scenarios:
+  - name: healthy
+  - name: crash
+    fault: { kind: crash, onset: 95m }
+";
+    let sc = scenarios(&lowered, file);
+    let error_rate = lowered
+        .plan
+        .metrics
+        .iter()
+        .position(|m| m.name == "error_rate")
+        .expect("error_rate");
+    let (mut compared, mut present, mut born_late) = (0, 0, 0);
+    for sem in [Semantics::Prometheus3, Semantics::Prometheus2] {
+        let models = Model::classes(&lowered.plan, &sc, &lowered.rules, sem);
+        assert!(models.len() > 1, "several scrape offsets");
+        for model in &models {
+            let rm = Baseline::of(&rec, None).model(&lowered.plan, &lowered.rules, model);
+            let sparse = rm.sparse().expect("the rules read only rates and `up`");
+            for s in &sc.scenarios {
+                let faults = FaultModel::new(model, s.fault.as_ref());
+                let seeds = [3, 5, 8];
+                let mut full = RecordedLanes::new(&rm, &faults, &seeds, model.scrape_offset_ms);
+                let mut lean =
+                    SparseLanes::new(&rm, sparse, &faults, &seeds, model.scrape_offset_ms);
+                let mut ts = 0;
+                while ts <= 3 * 3_600_000 {
+                    full.advance(ts, &model.schedule, RuleSet::RollbacksAndGates);
+                    lean.advance(ts, &model.schedule, RuleSet::RollbacksAndGates);
+                    let (a, b) = (full.values(), lean.values());
+                    for (i, (x, y)) in a.data.iter().zip(b.data).enumerate() {
+                        assert_eq!(
+                            x.map(f64::to_bits),
+                            y.map(f64::to_bits),
+                            "{} at {ts} ({sem:?}, offset {}): value {i}: full {x:?}, sparse {y:?}",
+                            s.name,
+                            model.scrape_offset_ms
+                        );
+                        compared += 1;
+                        present += usize::from(x.is_some());
+                    }
+                    // The canary's error rate before its failure series is born.
+                    let w = a.width;
+                    born_late += usize::from(a.data[2 * error_rate * w] == Some(0.0));
+                    ts += model.eval_ms;
+                }
+                for l in 0..seeds.len() {
+                    let (x, y) = (full.exposure(l), lean.exposure(l));
+                    assert_eq!(
+                        (x.first_active, x.requests, x.failed),
+                        (y.first_active, y.requests, y.failed),
+                        "{}: exposure",
+                        s.name
+                    );
+                }
+            }
+        }
+    }
+    assert!(
+        present > compared / 3,
+        "{present} of {compared} values present"
+    );
+    assert!(born_late > 0, "no evaluation read an unborn failure series");
+}
+
+/// A faulty scenario of every kind on a two-phase plan.
+const FAULTS: &str = "trials: 1000
+traffic: { requests_per_second: 8, start_hour: 3 }
+scenarios:
+  - name: healthy
+  - name: step
+    fault: { kind: step, onset: 20m, error_rate: 2% }
+  - name: bursts
+    fault: { kind: bursts, onset: 10m, every: 7m, lasting: 50s, error_rate: 5% }
+  - name: partial
+    fault: { kind: partial, onset: 25m, users: 30%, error_rate: 4% }
+  - name: slow
+    fault: { kind: leak, onset: 5m, ramp: 40m, latency_factor: 6 }
+  - name: tail
+    fault: { kind: step, onset: 30m, tail_share: 10% }
+  - name: crash
+    fault: { kind: crash, onset: 47m }
+  - name: load
+    fault: { kind: load, onset: 0s, above_rps: 3, error_rate: 3%, latency_factor: 2 }
+";
+
+/// The two-proportion z statistic of `a` and `b` out of `n` each.
+fn z(a: u64, b: u64, n: u64) -> f64 {
+    let (p1, p2) = (a as f64 / n as f64, b as f64 / n as f64);
+    let p = (p1 + p2) / 2.0;
+    let se = (p * (1.0 - p) * 2.0 / n as f64).sqrt();
+    if se == 0.0 { 0.0 } else { (p1 - p2) / se }
+}
+
+fn tallies(rm: &RecordedModel<'_>, lowered: &LoweredPlan, sc: &Scenarios) -> Vec<Tally> {
+    let settings = Settings {
+        seed: 21,
+        jobs: 2,
+        trials: 1000,
+        semantics: Semantics::Prometheus3,
+        slice: Slice::WHOLE,
+    };
+    montecarlo::run_on_recording(lowered, sc, settings, rm, &mut |_, _| {})
+        .results
+        .into_iter()
+        .map(|r| r.tally)
+        .collect()
+}
+
+#[test]
+fn at_a_canary_share_sparse_trials_draw_the_full_trials_law() {
+    let rec = recording();
+    let lowered = plan(
+        "  - { name: canary, traffic: 30%, duration: 40m }\n  - { name: all, traffic: 100%, duration: 20m }",
+        "1500",
+    );
+    let sc = scenarios(&lowered, FAULTS);
+    let models = Model::classes(&lowered.plan, &sc, &lowered.rules, Semantics::Prometheus3);
+    let mut rm = Baseline::of(&rec, None).model(&lowered.plan, &lowered.rules, &models[0]);
+    assert!(rm.sparse().is_some());
+    let lean = tallies(&rm, &lowered, &sc);
+    rm.sparse = None::<Sparse>;
+    let full = tallies(&rm, &lowered, &sc);
+    let mut moving = 0;
+    for ((s, a), b) in sc.scenarios.iter().zip(&full).zip(&lean) {
+        let n = a.trials;
+        assert_eq!(n, b.trials);
+        for (what, x, y) in [
+            ("rollbacks", a.rollbacks, b.rollbacks),
+            ("false rollbacks", a.false_rollbacks, b.false_rollbacks),
+            ("caught", a.caught, b.caught),
+        ] {
+            assert!(
+                z(x, y, n).abs() < 4.0,
+                "{} {what}: full {x}, sparse {y} of {n}",
+                s.name
+            );
+            moving += usize::from(x > n / 20 && x < n - n / 20);
+        }
+        // The blast radius, per trial: within a few standard errors of the full trials'.
+        let (ea, eb) = (a.exposed_requests as f64, b.exposed_requests as f64);
+        assert!(
+            (ea - eb).abs() <= 0.1 * ea.max(eb) + 200.0,
+            "{}: exposed requests full {ea}, sparse {eb}",
+            s.name
+        );
+    }
+    assert!(moving >= 6, "too few tallies between 5% and 95%: {moving}");
+}
+
+#[test]
+fn spans_end_where_a_window_can_start_or_end() {
+    let rec = recording();
+    let lowered = plan(
+        "  - { name: all, traffic: 100%, duration: 1h }",
+        "2x stable",
+    );
+    let sc = scenarios(&lowered, "scenarios:\n  - name: healthy\n");
+    let models = Model::classes(&lowered.plan, &sc, &lowered.rules, Semantics::Prometheus3);
+    let rm = Baseline::of(&rec, None).model(&lowered.plan, &lowered.rules, &models[0]);
+    let sparse = rm.sparse().expect("sparse");
+    // 15s scrapes, 1m evaluations, 2m windows: the last scrape at or before each
+    // evaluation and the one after it.
+    for offset in [0, 5_000, 14_999] {
+        let cuts: Vec<i64> = (1..=12).filter(|&j| sparse.cut(&rm, offset, j)).collect();
+        let want: Vec<i64> = (1..=12)
+            .filter(|&j| {
+                let last = |j: i64| {
+                    (0..5).any(|k| {
+                        rm.scrape_time(j, offset) <= k * 60_000
+                            && k * 60_000 < rm.scrape_time(j + 1, offset)
+                    })
+                };
+                last(j) || last(j - 1)
+            })
+            .collect();
+        assert_eq!(cuts, want, "offset {offset}");
+        assert_eq!(cuts.len(), 6, "two a minute: {cuts:?}");
+    }
+}
