@@ -19,6 +19,7 @@ use super::paired::{PairedMean, PairedProportion};
 use super::recorded::Baseline;
 use super::report::{SimulationReport, pct};
 use super::scenario::Scenarios;
+use super::synth::Model;
 use crate::lower::LoweredPlan;
 use serde::Serialize;
 use std::fmt::Write;
@@ -83,14 +84,24 @@ pub(crate) fn run<'a>(
         &rules(b),
         &mut second,
     );
+    // A full recorded trial's draws (blocks, thinning, the fault's) do not depend on the
+    // plan's metrics or rules: only on the scrapes and the phases' shares. A sparse one's
+    // depend on where its spans end too, and the two kinds draw differently.
+    let shape = |s: &Side<'_>| {
+        baseline.map(|b| {
+            let rules = rules(s);
+            let model = Model::new(&s.lowered.plan, s.scenarios, &rules, settings.semantics);
+            b.model(&s.lowered.plan, &rules, &model).draw_shape()
+        })
+    };
+    let common_draws = (common_model || baseline.is_some())
+        && same_traffic(a, b, baseline.is_some())
+        && shape(a) == shape(b);
     Runs {
         a: ra,
         b: rb,
         common_model,
-        // A recorded trial's draws (blocks, thinning, the fault's) do not depend on the
-        // plan's metrics or rules: only on the scrapes and the phases' shares.
-        common_draws: (common_model || baseline.is_some())
-            && same_traffic(a, b, baseline.is_some()),
+        common_draws,
     }
 }
 
@@ -98,8 +109,8 @@ pub(crate) fn run<'a>(
 /// the same canary share and length of every phase, the same instances of the gauges per
 /// instance, and the same scenario traffic and baseline (a scenario file without a request
 /// rate takes the plan's). Trials built from a recording (`recorded`) take their traffic
-/// and gauges from it and draw scrape by scrape, whatever the evaluations and window: then
-/// only the scrapes, the phases and the canary's instances count.
+/// and gauges from it: then only the scrapes, the phases and the canary's instances count
+/// here (and where a sparse trial's spans end, which [`run`] compares).
 fn same_traffic(a: &Side<'_>, b: &Side<'_>, recorded: bool) -> bool {
     let shown = |s: &Side<'_>| {
         let p = &s.lowered.plan;

@@ -1821,6 +1821,47 @@ fn a_tune_on_a_recording_judges_each_setting_as_simulate_does() {
     assert!(html.contains("built from the recording"), "{html}");
 }
 
+/// Trials drawn only where a window can start or end (sparse: rules that read rates of the
+/// request counter) draw otherwise than full ones (a rule on a custom query), and their
+/// spans end where the plan evaluates: a comparison says when its pairs share no draws.
+#[test]
+fn compared_plans_share_draws_only_when_their_trials_draw_alike() {
+    let dir = temp_dir("baseline-compare-shape");
+    let (plan_file, sc, rec) = files(&dir, &recording(24, 5, |_| 20.0, |_| 0.01));
+    let common = |other: &str| {
+        let b = write(&dir, "b.yaml", other).display().to_string();
+        let out = plan()
+            .args(["simulate", &plan_file, &b, "--scenarios", &sc])
+            .args(["--baseline", &rec, "--trials", "5", "--format", "json"])
+            .expect(0)
+            .stdout;
+        let cmp: serde_json::Value = serde_json::from_str(&out).unwrap();
+        cmp["common_draws"].clone()
+    };
+    // Another threshold: the same sparse draws.
+    assert_eq!(
+        common(&PLAN.replace("threshold: 2%", "threshold: 3%")),
+        true
+    );
+    // Evaluated every 30s: spans end elsewhere.
+    let faster = PLAN.replace(
+        "monitoring: { window: 2m }",
+        "monitoring: { window: 2m, evaluation_interval: 30s }",
+    );
+    assert_eq!(common(&faster), false);
+    // A custom query: full trials.
+    let custom = format!(
+        "{PLAN}  - {{ metric: served, threshold: 100000, duration: 1m }}
+metrics:
+  served:
+    query: sum(rate(http_requests_total{{service=\"$service\",track=\"$track\"}}[$window]))
+    unit: per_second
+    bad: high
+"
+    );
+    assert_eq!(common(&custom), false);
+}
+
 /// `plan simulate A B --baseline`: both plans run on the same recorded trials. Each side's
 /// figures are its own `plan simulate --baseline` run's, and a stricter rule rolls back
 /// wherever the plan as written does, and more often.

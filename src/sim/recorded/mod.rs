@@ -546,13 +546,21 @@ impl<'r> RecordedModel<'r> {
             rows,
             sparse: None,
         };
-        recorded.sparse = Sparse::of(&recorded, plan, rules, (scenarios, model.eval_ms));
+        recorded.sparse = Sparse::of(&recorded, plan, (scenarios, model.eval_ms));
         recorded
     }
 
     /// What sparse trials draw, when every trial of this run can be one.
     pub(crate) fn sparse(&self) -> Option<&Sparse> {
         self.sparse.as_ref()
+    }
+
+    /// What a trial's draws depend on beyond the recording, the seed and the phases: None
+    /// for full trials (nothing else); for sparse ones, where their spans end (the
+    /// evaluation interval, the windows that are not whole evaluation intervals). Two runs
+    /// with the same shape draw the same traffic in trial `t`.
+    pub(crate) fn draw_shape(&self) -> Option<(i64, Vec<i64>)> {
+        self.sparse.as_ref().map(Sparse::shape)
     }
 
     /// What the report says of the recording, and its warnings: `release_ms` the longest

@@ -40,15 +40,14 @@
 use super::effects::{Bounds, binomial, mean_intensity, move_by};
 use super::nested::hypergeometric;
 use super::rows::Replayed;
+use super::trial::UP;
 use super::{FailTo, RecordedModel, Role};
-use crate::lower::{AlertRule, Condition, Rhs};
 use crate::prom::query::{Cur, Reader};
 use crate::prom::{DEFAULT_LOOKBACK_MS, Sample, Semantics};
 use crate::promql::MetricExpr;
 use crate::sim::evaluator::{Columns, Schedule};
 use crate::sim::outcomes::RuleSet;
 use crate::sim::scenario::FaultKind;
-use crate::sim::synth::coarse::kept_bounds;
 use crate::sim::synth::draw::{self, FailRate};
 use crate::sim::synth::{Exposure, FaultModel, Faults, QueryFailure};
 use rand::SeedableRng;
@@ -62,9 +61,6 @@ const SPLIT_SALT: u64 = 0x5b11_7500_0000_0005;
 
 /// A series with no sample yet.
 const UNBORN: i64 = i64::MAX;
-
-/// The series Prometheus writes for each target's scrapes (0 for a crashed canary's).
-const UP: &str = "up";
 
 /// What a sparse trial draws and keeps: decided once per run.
 #[derive(Debug, Clone)]
@@ -120,13 +116,14 @@ struct Cells {
 
 impl Sparse {
     /// What sparse trials of `m` draw, or None when some metric a rule reads needs a full
-    /// trial: a query other than rates, a series other than a whole counter present at
-    /// every grid point of the recording (nested counters, gauges, CPU, gappy series), or
-    /// a counter a fault's `series` effect moves. `rules` set the histograms' cells.
+    /// trial: a custom query; a counter that is not whole, nested, some instance's own
+    /// (CPU), modelled under `baseline.series` (a fault's `series` effect may move it) or
+    /// missing at some grid point of the recording; a gauge some fault moves. Every request
+    /// counter must be such a counter too (a fault's failures, load and blast radius read
+    /// them). `eval_ms` and the windows set the spans.
     pub(super) fn of(
         m: &RecordedModel<'_>,
         plan: &crate::check::CheckedPlan,
-        rules: &[AlertRule],
         (scenarios, eval_ms): (&crate::sim::scenario::Scenarios, i64),
     ) -> Option<Sparse> {
         let rec = m.rec;
@@ -201,7 +198,10 @@ impl Sparse {
             if !hist.channels.iter().all(|&c| complete(c)) {
                 return None;
             }
-            cells.push((h, kept(m, plan, rules, h, &read_metrics)));
+            // Every bucket a cell of its own: the draws then do not depend on the rules'
+            // thresholds, so that a tune's settings, its refining pass and two compared
+            // plans draw alike (coarser cells, as the synthetic model keeps, would not).
+            cells.push((h, vec![true; hist.channels.len()]));
         }
         let mut slots = Vec::new();
         let mut slot_of = vec![None; m.templates.len()];
@@ -309,6 +309,14 @@ impl Sparse {
         })
     }
 
+    /// What the draws depend on beyond the recording, the seed and the phases
+    /// ([`RecordedModel::draw_shape`]).
+    pub(super) fn shape(&self) -> (i64, Vec<i64>) {
+        let mut odd = self.odd_windows.clone();
+        odd.sort_unstable();
+        (self.eval_ms, odd)
+    }
+
     /// Whether a span must end at scrape `j` (`j >= 1`): a window of some evaluation can
     /// start or end on it.
     fn cut(&self, m: &RecordedModel<'_>, offset_ms: i64, j: i64) -> bool {
@@ -375,61 +383,6 @@ fn moved_gauges(
 /// `ceil(a / b)` for `b > 0`.
 fn ceil_div(a: i64, b: i64) -> i64 {
     -((-a).div_euclid(b))
-}
-
-/// Per bucket of histogram `h`, whether a sparse trial keeps it: the bounds that the
-/// thresholds of the rules on quantiles of it tell apart, the highest finite one and
-/// `+Inf` (every bound when one compares with something else than a constant).
-fn kept(
-    m: &RecordedModel<'_>,
-    plan: &crate::check::CheckedPlan,
-    rules: &[AlertRule],
-    h: usize,
-    read_metrics: &[usize],
-) -> Vec<bool> {
-    let hist = &m.histograms[h];
-    let finite = &hist.les.les[..hist.les.les.len() - 1];
-    let mut keep = vec![false; hist.channels.len()];
-    *keep.last_mut().expect("a +Inf bucket") = true;
-    let templates: Vec<usize> = hist
-        .channels
-        .iter()
-        .flat_map(|&c| [m.channels[c].canary, m.channels[c].stable])
-        .collect();
-    for &mi in read_metrics {
-        let Some(pair) = &m.queries[mi] else { continue };
-        if !pair
-            .iter()
-            .any(|q| q.reads().iter().any(|t| templates.contains(t)))
-        {
-            continue;
-        }
-        let scale = match &plan.metrics[mi].expr {
-            MetricExpr::Quantile { scale, .. } => *scale,
-            // Read otherwise (a rate of one bucket): every bucket.
-            _ => return vec![true; keep.len()],
-        };
-        let mut thresholds = Some(Vec::new());
-        for r in rules.iter().filter(|r| r.metric == mi) {
-            match r.condition {
-                Condition::Compare {
-                    rhs: Rhs::Value(v), ..
-                } => {
-                    if let Some(t) = thresholds.as_mut() {
-                        t.push(v);
-                    }
-                }
-                Condition::Compare { .. } => thresholds = None,
-                Condition::Missing | Condition::Silent => {}
-            }
-        }
-        for le in kept_bounds(finite, scale, thresholds.as_deref()) {
-            if let Some(i) = finite.iter().position(|&b| b == le) {
-                keep[i] = true;
-            }
-        }
-    }
-    keep
 }
 
 /// One sparse trial.
@@ -1285,9 +1238,10 @@ impl Reader for Window<'_, '_> {
             // A counter read at an instant: its value at the last scrape.
             let s = sp.slot_of[c.series]?;
             let trial = &*self.trial;
-            let mut last = (ts + trial.offset_ms).div_euclid(m.rec.step_ms);
-            if sp.slots[s].0 {
-                last = last.min(trial.down - 1);
+            let last = (ts + trial.offset_ms).div_euclid(m.rec.step_ms);
+            // A crashed canary's series end with a staleness marker.
+            if sp.slots[s].0 && trial.down <= last {
+                return None;
             }
             let t = m.scrape_time(last, trial.offset_ms);
             let (kept, v) = trial.ring[s * sp.ring + (last as usize & (sp.ring - 1))];

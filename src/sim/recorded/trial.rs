@@ -31,7 +31,7 @@ pub(super) const SALTS: [u64; 3] = [
 pub(super) const INSTANCE_SALT: u64 = 0x1a57_a9ce_0000_0004;
 
 /// The series Prometheus writes for each target's scrapes.
-const UP: &str = "up";
+pub(super) const UP: &str = "up";
 
 #[derive(Clone)]
 struct Trial {

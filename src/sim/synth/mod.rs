@@ -67,7 +67,7 @@
 
 mod clock;
 mod clusters;
-pub(crate) mod coarse;
+mod coarse;
 pub(crate) mod draw;
 mod drift;
 mod instants;
