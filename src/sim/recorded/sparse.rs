@@ -13,26 +13,29 @@
 //!   the first of each other window. A sum of binomial thinnings at one share is the
 //!   binomial thinning of the sum, so this is the full trial's law; where a phase starts
 //!   inside a span, its scrapes are thinned per share.
-//! - **Draws per cell.** A histogram is thinned per cell of the buckets no rule's
-//!   threshold tells apart (the kept bounds of [`crate::sim::synth::coarse`]); its
-//!   comparisons come out as on every bucket, and the other buckets have no value.
+//! - **Draws per bucket.** A histogram is thinned per bucket interval, as on a full
+//!   trial. (The synthetic model merges the buckets no threshold tells apart; here the
+//!   draws would then depend on the rules' thresholds, and a tune's settings, its
+//!   refining pass or two compared plans would no longer draw alike.)
 //! - **Faults per piece.** A fault acts on a span at once when its intensity, the blast
 //!   radius' share and the crash are the same at each of its scrapes (again a binomial of
-//!   a sum). Where they change inside a span, or a failure series may be born in it, the
-//!   span's canary counts are split scrape by scrape (a multivariate hypergeometric draw,
-//!   exact given the span's) and the fault acts scrape by scrape, as on a full trial. A
-//!   latency fault splits each cell's canary requests into its buckets the same way before
-//!   moving them.
+//!   a sum). Where they change inside a span, where a failure series may be born in it,
+//!   and always under a `load` fault (whose intensity follows each scrape's canary
+//!   requests), the span's canary counts are split scrape by scrape (a multivariate
+//!   hypergeometric draw, exact given the span's) and the fault acts scrape by scrape, as
+//!   on a full trial.
 //! - **Reads through the plan's queries.** The values come from the queries the full
 //!   trial runs ([`Query::value_over`]), through a [`Reader`] that extrapolates from the
 //!   stored first and last samples of each window: the same sums, `or vector(0)` and
 //!   quantiles.
 //!
 //! The thinning draws depend on the blocks, the shares and the span ends, none of which
-//! depends on the fault (nor on windows that are whole evaluation intervals): a faulty
-//! trial and its healthy twin share them, as full trials do. Splits and fault effects draw
-//! from streams of their own. The blocks are drawn in the full trial's order, so a trial
-//! replays the same stretches of the recording either way.
+//! depends on the fault: a faulty trial and its healthy twin share them, as full trials
+//! do. The span ends depend on the evaluation interval and on the windows that are not
+//! whole numbers of it ([`RecordedModel::draw_shape`]): two plans compared trial by trial
+//! share their draws only when those agree. Splits and fault effects draw from streams of
+//! their own. The blocks are drawn in the full trial's order, so a trial replays the same
+//! stretches of the recording either way.
 //!
 //! [`Sparse::of`] decides once per run whether every trial can be sparse; the full trial
 //! is the reference it is tested against (`sparse/tests.rs`).
@@ -73,8 +76,8 @@ pub(crate) struct Sparse {
     fail_to: Vec<Option<usize>>,
     /// Per counter: None, or whether it counts failed requests, for one of the requests.
     requests: Vec<Option<bool>>,
-    /// The histograms thinned per cell.
-    cells: Vec<Cells>,
+    /// The histograms thinned per bucket interval.
+    histograms: Vec<Buckets>,
     /// The canary's own failure series (a slot each), which the full trial writes as
     /// templates beyond the recording's.
     extras: Vec<usize>,
@@ -86,7 +89,7 @@ pub(crate) struct Sparse {
     /// Per slot: whether it is the canary's, and whether its series is born at its first
     /// event (else its first sample is 0, at scrape 0).
     slots: Vec<(bool, bool)>,
-    /// Thinning streams: per counter, then per cell of each histogram, the channel whose
+    /// Thinning streams: per counter, then per bucket of each histogram, the channel whose
     /// stream draws it.
     streams: Vec<usize>,
     eval_ms: i64,
@@ -98,20 +101,13 @@ pub(crate) struct Sparse {
     shares: Vec<FailRate>,
 }
 
-/// A histogram drawn per cell of buckets.
+/// A histogram thinned per bucket interval.
 #[derive(Debug, Clone)]
-struct Cells {
+struct Buckets {
     /// Its index among the model's histograms.
     hist: usize,
-    /// Per bucket interval (in `le` order), its cell.
-    cell_of: Vec<usize>,
-    /// Per cell: the slots (canary, stable) of the bucket that bounds it above.
+    /// Per bucket (in `le` order): its slots (canary, stable).
     slots: Vec<[usize; 2]>,
-    /// Per cell, the recorded series of the bucket that bounds it above, when every
-    /// increase of the histogram's buckets grows with `le` (a cell's requests are then
-    /// the difference of two buckets' increases); None when some does not, and the
-    /// buckets are read one by one and repaired as the full trial repairs them.
-    bounds: Option<Vec<usize>>,
 }
 
 impl Sparse {
@@ -190,18 +186,11 @@ impl Sparse {
         if counters.is_empty() {
             return None;
         }
-        let mut cells = Vec::new();
-        for (h, hist) in m.histograms.iter().enumerate() {
-            if !in_hist[h] {
-                continue;
-            }
-            if !hist.channels.iter().all(|&c| complete(c)) {
+        let read_hists: Vec<usize> = (0..m.histograms.len()).filter(|&h| in_hist[h]).collect();
+        for &h in &read_hists {
+            if !m.histograms[h].channels.iter().all(|&c| complete(c)) {
                 return None;
             }
-            // Every bucket a cell of its own: the draws then do not depend on the rules'
-            // thresholds, so that a tune's settings, its refining pass and two compared
-            // plans draw alike (coarser cells, as the synthetic model keeps, would not).
-            cells.push((h, vec![true; hist.channels.len()]));
         }
         let mut slots = Vec::new();
         let mut slot_of = vec![None; m.templates.len()];
@@ -221,37 +210,18 @@ impl Sparse {
             })
             .collect();
         let extras: Vec<usize> = m.extras().map(|t| slot(t, true, m.failures_late)).collect();
-        let cells: Vec<Cells> = cells
-            .into_iter()
-            .map(|(h, kept)| {
-                let hist = &m.histograms[h];
-                let mut cell_of = Vec::with_capacity(hist.channels.len());
-                let mut bounds = Vec::new();
-                for (i, &c) in hist.channels.iter().enumerate() {
-                    cell_of.push(bounds.len());
-                    if kept[i] {
-                        bounds.push(c);
-                    }
-                }
-                let slots = bounds
+        let histograms: Vec<Buckets> = read_hists
+            .iter()
+            .map(|&h| Buckets {
+                hist: h,
+                slots: m.histograms[h]
+                    .channels
                     .iter()
                     .map(|&c| {
                         let ch = &m.channels[c];
                         [slot(ch.canary, true, false), slot(ch.stable, false, false)]
                     })
-                    .collect();
-                let series: Vec<usize> = hist.channels.iter().map(|&c| m.channels[c].rec).collect();
-                let grows = (1..rec.points).all(|p| {
-                    series
-                        .windows(2)
-                        .all(|w| rec.series[w[0]].values[p] <= rec.series[w[1]].values[p])
-                });
-                Cells {
-                    hist: h,
-                    cell_of,
-                    slots,
-                    bounds: grows.then(|| bounds.iter().map(|&c| m.channels[c].rec).collect()),
-                }
+                    .collect(),
             })
             .collect();
         let fail_to = counters
@@ -266,13 +236,8 @@ impl Sparse {
             .map(|&c| m.requests.iter().find(|r| r.0 == c).map(|r| r.1))
             .collect();
         let mut streams = counters.clone();
-        for cell in &cells {
-            let hist = &m.histograms[cell.hist];
-            let mut last = vec![0; cell.slots.len()];
-            for (i, &k) in cell.cell_of.iter().enumerate() {
-                last[k] = hist.channels[i];
-            }
-            streams.extend(last);
+        for b in &histograms {
+            streams.extend(&m.histograms[b.hist].channels);
         }
         let mut windows: Vec<i64> = Vec::new();
         for &mi in &read_metrics {
@@ -296,7 +261,7 @@ impl Sparse {
             counter_slots,
             fail_to,
             requests,
-            cells,
+            histograms,
             extras,
             slot_of,
             gauge_of,
@@ -413,8 +378,8 @@ struct Trial {
     exposure: Exposure,
 }
 
-/// A stretch of scrapes a fault acts on at once, and what it holds: per counter and cell,
-/// the recorded events and the canary's.
+/// A stretch of scrapes a fault acts on at once, and what it holds: per unit (counter,
+/// bucket interval), the recorded events and the canary's.
 #[derive(Default)]
 struct Piece {
     /// Scrapes `(from, to]`.
@@ -422,8 +387,6 @@ struct Piece {
     to: i64,
     recorded: Vec<u64>,
     canary: Vec<u64>,
-    /// The histograms' bucket intervals, all together: the recorded requests.
-    intervals: Vec<u64>,
     /// The fault's intensity, the blast radius' share and the crash at its scrapes (None:
     /// no fault).
     key: Option<(u64, u64, bool)>,
@@ -432,26 +395,20 @@ struct Piece {
 /// Scratch space for one span.
 #[derive(Default)]
 struct Scratch {
-    /// Per scrape of the span: its share, and per unit (counter, cell) its recorded
-    /// events.
+    /// Per scrape of the span: its share, and per unit (counter, bucket interval) its
+    /// recorded events.
     share: Vec<f64>,
     events: Vec<u64>,
-    /// Per scrape of the span, the grid point it replays.
-    points: Vec<Replayed>,
-    /// Per scrape of the span, the histograms' recorded requests per bucket interval
-    /// (only when a latency fault acts on it).
-    intervals: Vec<u64>,
-    /// Per scrape of the span and unit (counter, cell): the canary's thinned events.
+    /// Per scrape of the span and unit: the canary's thinned events (a run of scrapes at
+    /// one share has its count on its first scrape and `u64::MAX`, none, on the others,
+    /// until [`split`] shares it out).
     canary: Vec<u64>,
     /// Per scrape: the fault's intensity, the blast radius' share of it, whether the
     /// canary is down.
     keys: Vec<(u64, u64, bool)>,
     piece: Piece,
-    /// A histogram's canary requests per bucket interval, before and after a latency move.
-    fine: Vec<u64>,
+    /// A histogram's canary requests per bucket interval before a latency move.
     drawn: Vec<u64>,
-    /// Per cell, its canary requests that a latency move leaves in it.
-    stay: Vec<u64>,
     moved: Vec<u64>,
     /// The windows of the evaluation being read ([`Window::edges`]).
     edges: Vec<Edges>,
@@ -673,9 +630,9 @@ impl Trial {
     }
 }
 
-/// The units a span is drawn in: the counters, then each histogram's cells.
+/// The units a span is drawn in: the counters, then each histogram's bucket intervals.
 fn units(sp: &Sparse) -> usize {
-    sp.counters.len() + sp.cells.iter().map(|c| c.slots.len()).sum::<usize>()
+    sp.counters.len() + sp.histograms.iter().map(|b| b.slots.len()).sum::<usize>()
 }
 
 /// Draws scrapes `(a, b]` of `trial`.
@@ -689,18 +646,16 @@ fn span(
     let nu = units(sp);
     let offset_ms = trial.offset_ms;
     let t = |j: i64| m.scrape_time(j, offset_ms);
-    // Per scrape: its share (one for the span unless a phase starts inside it), its
-    // recorded events per unit, and per bucket interval.
+    // Per scrape: its share (one for the span unless a phase starts inside it) and its
+    // recorded events per unit.
     let (ta, tb) = (t(a), t(b));
     let one_phase = schedule.phase_at(ta) == schedule.phase_at(tb - 1);
     s.share.clear();
-    s.points.clear();
     s.events.clear();
     s.events.resize(len * nu, 0);
     for r in 0..len {
         let j = a + 1 + r as i64;
         let p = trial.point(m, 0, j);
-        s.points.push(p);
         s.share.push(if one_phase {
             m.canary_share[schedule.phase_at(ta)]
         } else {
@@ -710,28 +665,17 @@ fn span(
         for (u, &c) in sp.counters.iter().enumerate() {
             row[u] = events(m.rows.get(m.channels[c].rec, p));
         }
+        // A histogram's requests per bucket interval, repaired as the full trial repairs
+        // a bucket whose increase is below a lower one's.
         let mut u = sp.counters.len();
-        for cell in &sp.cells {
-            let cells = &mut row[u..u + cell.slots.len()];
-            match &cell.bounds {
-                Some(bounds) => {
-                    let mut below = 0.0;
-                    for (n, &rec) in cells.iter_mut().zip(bounds) {
-                        let inc = m.rows.get(rec, p);
-                        *n = events(inc - below);
-                        below = inc;
-                    }
-                }
-                None => {
-                    let mut below = 0.0f64;
-                    for (&c, &k) in m.histograms[cell.hist].channels.iter().zip(&cell.cell_of) {
-                        let inc = m.rows.get(m.channels[c].rec, p);
-                        cells[k] += events((inc - below).max(0.0));
-                        below = below.max(inc);
-                    }
-                }
+        for h in &sp.histograms {
+            let mut below = 0.0f64;
+            for &c in &m.histograms[h.hist].channels {
+                let inc = m.rows.get(m.channels[c].rec, p);
+                row[u] = events((inc - below).max(0.0));
+                below = below.max(inc);
+                u += 1;
             }
-            u += cell.slots.len();
         }
     }
     // Thinned per run of scrapes at one share; the counts kept on the run's first scrape
@@ -787,22 +731,6 @@ fn span(
         unborn && (thinned(u) > 0 || moves_failures && is_target(sp, sl[0]))
     }) || (moves_failures && sp.extras.iter().any(|&x| trial.born[x] == UNBORN));
     let mixed = s.keys.windows(2).any(|k| k[0] != k[1]);
-    // A latency fault moves requests bucket by bucket.
-    let moves_latency = fault.is_some_and(|f| f.latency_factor.is_some() || f.tail_share.is_some())
-        && (load || s.keys.iter().any(|k| f64::from_bits(k.0) > 0.0));
-    s.intervals.clear();
-    if moves_latency {
-        for &p in &s.points {
-            for cell in &sp.cells {
-                let mut below = 0.0f64;
-                for &c in &m.histograms[cell.hist].channels {
-                    let inc = m.rows.get(m.channels[c].rec, p);
-                    s.intervals.push(events((inc - below).max(0.0)));
-                    below = below.max(inc);
-                }
-            }
-        }
-    }
     if len > 1 && (load || mixed || births) {
         split(sp, trial, len, s);
         for r in 0..len {
@@ -856,7 +784,6 @@ fn split(sp: &Sparse, trial: &mut Trial, len: usize, s: &mut Scratch) {
 /// summed.
 fn fill_piece(sp: &Sparse, s: &mut Scratch, (r0, r1): (usize, usize), (from, to): (i64, i64)) {
     let nu = units(sp);
-    let nf = s.intervals.len() / s.points.len();
     let p = &mut s.piece;
     p.from = from;
     p.to = to;
@@ -864,8 +791,6 @@ fn fill_piece(sp: &Sparse, s: &mut Scratch, (r0, r1): (usize, usize), (from, to)
     p.recorded.resize(nu, 0);
     p.canary.clear();
     p.canary.resize(nu, 0);
-    p.intervals.clear();
-    p.intervals.resize(nf, 0);
     for r in r0..r1 {
         for u in 0..nu {
             p.recorded[u] += s.events[r * nu + u];
@@ -873,13 +798,6 @@ fn fill_piece(sp: &Sparse, s: &mut Scratch, (r0, r1): (usize, usize), (from, to)
             if k != u64::MAX {
                 p.canary[u] += k;
             }
-        }
-        for (x, &n) in p
-            .intervals
-            .iter_mut()
-            .zip(&s.intervals[r * nf..(r + 1) * nf])
-        {
-            *x += n;
         }
     }
     p.key = s.keys.get(r0).copied();
@@ -927,91 +845,38 @@ fn piece(
         trial.totals[sl[1]] += p.recorded[u] - p.canary[u];
     }
     let mut u = nc;
-    for cell in &sp.cells {
+    for h in &sp.histograms {
         let mut stable = 0;
-        for sl in &cell.slots {
+        for sl in &h.slots {
             stable += p.recorded[u] - p.canary[u];
             trial.totals[sl[1]] += stable;
             u += 1;
         }
     }
-    // Latency: each cell's canary requests split into its buckets, moved, summed again.
-    // Requests whose moved latency cannot leave their cell are not split out: where in
-    // the cell they land changes no count kept.
+    // Latency: the canary's requests moved across its buckets.
     if let Some(f) =
         fault.filter(|f| intensity > 0.0 && (f.latency_factor.is_some() || f.tail_share.is_some()))
     {
         let factor = 1.0 + intensity * (f.latency_factor.unwrap_or(1.0) - 1.0);
         let tail = intensity * f.tail_share.unwrap_or(0.0);
-        let factors = [
-            factor,
-            if tail > 0.0 {
-                factor * m.tail_factor
-            } else {
-                factor
-            },
-        ];
-        let (mut u, mut at) = (nc, 0);
-        for cell in &sp.cells {
-            let k = cell.slots.len();
-            let fine = &p.intervals[at..at + cell.cell_of.len()];
-            at += cell.cell_of.len();
-            let les = &m.histograms[cell.hist].les.les;
-            // Whether interval `i`'s requests, moved by any of `factors`, stay in its cell.
-            let stays = |i: usize| {
-                let c = cell.cell_of[i];
-                let cell_lo = match cell.cell_of[..i].iter().rposition(|&x| x != c) {
-                    Some(j) => les[j],
-                    None => 0.0,
-                };
-                let cell_hi = les[cell
-                    .cell_of
-                    .iter()
-                    .rposition(|&x| x == c)
-                    .expect("its cell")];
-                let (lo, hi) = (if i == 0 { 0.0 } else { les[i - 1] }, les[i]);
-                i + 1 == les.len()
-                    || factors
-                        .iter()
-                        .all(|&f| f == 1.0 || (lo * f >= cell_lo && hi * f <= cell_hi))
-            };
-            s.fine.clear();
-            s.fine.resize(fine.len(), 0);
-            s.stay.clear();
-            s.stay.resize(k, 0);
-            for c in 0..k {
-                let mut left = p.canary[u + c];
-                let mut total: u64 = (0..fine.len())
-                    .filter(|&i| cell.cell_of[i] == c)
-                    .map(|i| fine[i])
-                    .sum();
-                for i in (0..fine.len()).filter(|&i| cell.cell_of[i] == c && !stays(i)) {
-                    let x = hypergeometric(&mut trial.split, total, left, fine[i]);
-                    s.fine[i] = x;
-                    left -= x;
-                    total -= fine[i];
-                }
-                s.stay[c] = left;
-            }
-            s.drawn.clone_from(&s.fine);
-            let bounds: &Bounds = &m.histograms[cell.hist].les;
-            for (i, &n) in s.drawn.iter().enumerate().filter(|&(_, &n)| n > 0) {
+        let mut u = nc;
+        for h in &sp.histograms {
+            let k = h.slots.len();
+            let counts = &mut p.canary[u..u + k];
+            s.drawn.clear();
+            s.drawn.extend_from_slice(counts);
+            let bounds: &Bounds = &m.histograms[h.hist].les;
+            for (i, &n) in s.drawn.iter().enumerate() {
                 let a = binomial(&mut trial.fault, n, affected);
                 let slow = binomial(&mut trial.fault, a, tail);
                 move_by(
                     &mut trial.fault,
-                    &mut s.fine,
+                    counts,
                     bounds,
                     (i, slow),
                     factor * m.tail_factor,
                 );
-                move_by(&mut trial.fault, &mut s.fine, bounds, (i, a - slow), factor);
-            }
-            for c in 0..k {
-                p.canary[u + c] = s.stay[c];
-            }
-            for (i, &x) in s.fine.iter().enumerate() {
-                p.canary[u + cell.cell_of[i]] += x;
+                move_by(&mut trial.fault, counts, bounds, (i, a - slow), factor);
             }
             u += k;
         }
@@ -1077,9 +942,9 @@ fn piece(
         trial.totals[x] += k;
     }
     let mut u = nc;
-    for cell in &sp.cells {
+    for h in &sp.histograms {
         let mut canary = 0;
-        for sl in &cell.slots {
+        for sl in &h.slots {
             canary += p.canary[u];
             trial.totals[sl[0]] += canary;
             u += 1;
