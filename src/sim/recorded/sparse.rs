@@ -1,10 +1,12 @@
 //! Recorded trials drawn only where `rate()` reads: the fast path of `--baseline` for runs
-//! whose rules read only rates of whole counters (request counters, histogram buckets).
+//! whose rules read only rates of whole counters (request counters, histogram buckets) and
+//! gauges no fault moves.
 //!
 //! A full recorded trial ([`super::trial`]) writes every scrape of every series and reads
 //! them with the plan's queries. When every metric a rule reads is a ratio of two rates, a
 //! rate, an increase or a quantile of bucket rates over counters thinned from the
-//! recording, most of that work reads nothing: `rate()` of a counter that never resets
+//! recording (or a gauge no fault moves, such as `up`, read as recorded at an instant),
+//! most of that work reads nothing: `rate()` of a counter that never resets
 //! reads a window's first and last samples and how many lie between, which the scrape grid
 //! says. A sparse trial therefore:
 //! - **Draws per span.** It thins each counter once per *span* between the scrapes a
