@@ -54,6 +54,7 @@ pub(crate) mod recording;
 mod rows;
 mod sparse;
 mod trial;
+mod values;
 
 use effects::Bounds;
 pub(crate) use effects::Refused;

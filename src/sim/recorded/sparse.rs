@@ -46,6 +46,7 @@ use super::effects::{Bounds, binomial, mean_intensity, move_by};
 use super::nested::hypergeometric;
 use super::rows::Replayed;
 use super::trial::UP;
+use super::values::Values;
 use super::{FailTo, RecordedModel, Role};
 use crate::prom::query::{Cur, Reader};
 use crate::prom::{DEFAULT_LOOKBACK_MS, Sample, Semantics};
@@ -423,8 +424,7 @@ pub(crate) struct SparseLanes<'m, 'r> {
     faults: &'m FaultModel<'m>,
     trials: Vec<Trial>,
     queries: Vec<Option<[crate::prom::Query; 2]>>,
-    width: usize,
-    values: Vec<Option<f64>>,
+    values: Values,
     scratch: Scratch,
 }
 
@@ -495,8 +495,7 @@ impl<'m, 'r> SparseLanes<'m, 'r> {
             faults,
             trials: Vec::with_capacity(width),
             queries: model.queries.clone(),
-            width,
-            values: vec![None; 2 * model.queries.len() * width],
+            values: Values::new(model.queries.len(), width),
             scratch: Scratch::default(),
         }
     }
@@ -507,10 +506,7 @@ impl<'m, 'r> SparseLanes<'m, 'r> {
     }
 
     pub(crate) fn values(&self) -> Columns<'_> {
-        Columns {
-            data: &self.values,
-            width: self.width,
-        }
+        self.values.columns()
     }
 
     pub(crate) fn exposure(&self, l: usize) -> &Exposure {
@@ -525,29 +521,19 @@ impl<'m, 'r> SparseLanes<'m, 'r> {
     pub(crate) fn swap_remove(&mut self, l: usize) {
         let from = self.trials.len() - 1;
         self.trials.swap_remove(l);
-        if from != l {
-            for row in self.values.chunks_mut(self.width) {
-                row[l] = row[from];
-            }
-        }
+        self.values.swap_remove(l, from);
     }
 
     pub(crate) fn adopt(&mut self, from: &SparseLanes<'_, '_>, l: usize) {
         let to = self.trials.len();
         self.trials.push(from.trials[l].clone());
-        for (row, f) in self
-            .values
-            .chunks_mut(self.width)
-            .zip(from.values.chunks(from.width))
-        {
-            row[to] = f[l];
-        }
+        self.values.adopt(to, &from.values, l);
     }
 
     /// Draws every trial's spans up to `ts` and computes there the metric values an
     /// evaluation running `set` reads.
     pub(crate) fn advance(&mut self, ts: i64, schedule: &Schedule, set: RuleSet) {
-        let (m, sp, faults, w) = (self.model, self.sparse, self.faults, self.width);
+        let (m, sp, faults) = (self.model, self.sparse, self.faults);
         let reads = &m.reads[usize::from(set == RuleSet::RollbacksAndGates)];
         let step = m.rec.step_ms;
         for (l, trial) in self.trials.iter_mut().enumerate() {
@@ -576,8 +562,8 @@ impl<'m, 'r> SparseLanes<'m, 'r> {
                 let Some(pair) = q else { continue };
                 for (ti, q) in pair.iter_mut().enumerate() {
                     if reads[ti][mi] {
-                        self.values[(2 * mi + ti) * w + l] =
-                            q.value_over(&mut reader, ts, m.semantics);
+                        let v = q.value_over(&mut reader, ts, m.semantics);
+                        self.values.set((mi, ti), l, v);
                     }
                 }
             }

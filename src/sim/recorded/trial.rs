@@ -7,6 +7,7 @@ use super::channel::Channel;
 use super::effects::{binomial, mean_intensity, move_by, shift_first, shift_own, shift_shares};
 use super::nested::{carry, thin_nested};
 use super::rows::Replayed;
+use super::values::Values;
 use super::{FailTo, RecordedModel, Role};
 use crate::prom::{STALE_NAN, Sample, Series};
 use crate::promql::Track;
@@ -85,8 +86,7 @@ pub(crate) struct RecordedLanes<'m, 'r> {
     model: &'m RecordedModel<'r>,
     faults: &'m FaultModel<'m>,
     trials: Vec<Trial>,
-    width: usize,
-    values: Vec<Option<f64>>,
+    values: Values,
     scratch: Scratch,
 }
 
@@ -143,8 +143,7 @@ impl<'m, 'r> RecordedLanes<'m, 'r> {
             model,
             faults,
             trials: Vec::with_capacity(width),
-            width,
-            values: vec![None; 2 * model.queries.len() * width],
+            values: Values::new(model.queries.len(), width),
             scratch: Scratch::default(),
         }
     }
@@ -155,10 +154,7 @@ impl<'m, 'r> RecordedLanes<'m, 'r> {
     }
 
     pub(crate) fn values(&self) -> Columns<'_> {
-        Columns {
-            data: &self.values,
-            width: self.width,
-        }
+        self.values.columns()
     }
 
     pub(crate) fn exposure(&self, l: usize) -> &Exposure {
@@ -172,29 +168,19 @@ impl<'m, 'r> RecordedLanes<'m, 'r> {
     pub(crate) fn swap_remove(&mut self, l: usize) {
         let from = self.trials.len() - 1;
         self.trials.swap_remove(l);
-        if from != l {
-            for row in self.values.chunks_mut(self.width) {
-                row[l] = row[from];
-            }
-        }
+        self.values.swap_remove(l, from);
     }
 
     pub(crate) fn adopt(&mut self, from: &RecordedLanes<'_, '_>, l: usize) {
         let to = self.trials.len();
         self.trials.push(from.trials[l].clone());
-        for (row, f) in self
-            .values
-            .chunks_mut(self.width)
-            .zip(from.values.chunks(from.width))
-        {
-            row[to] = f[l];
-        }
+        self.values.adopt(to, &from.values, l);
     }
 
     /// Writes every trial's scrapes up to `ts` and computes there the metric values an
     /// evaluation running `set` reads.
     pub(crate) fn advance(&mut self, ts: i64, schedule: &Schedule, set: RuleSet) {
-        let (m, faults, w) = (self.model, self.faults, self.width);
+        let (m, faults) = (self.model, self.faults);
         let reads = &m.reads[usize::from(set == RuleSet::RollbacksAndGates)];
         for (l, trial) in self.trials.iter_mut().enumerate() {
             while m.scrape_time(trial.next, trial.offset_ms) <= ts {
@@ -219,7 +205,7 @@ impl<'m, 'r> RecordedLanes<'m, 'r> {
                             None
                         }
                     };
-                    self.values[(2 * mi + ti) * w + l] = v;
+                    self.values.set((mi, ti), l, v);
                 }
             }
         }

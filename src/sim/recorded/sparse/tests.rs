@@ -88,14 +88,19 @@ fn recording() -> Recording {
 }
 
 /// A plan of `phases`, with rollback rules on the error rate and p95 (`p95` its
-/// condition) and a gate on availability.
+/// condition) and a gate on availability, over 2m windows.
 fn plan(phases: &str, p95: &str) -> LoweredPlan {
+    plan_over("2m", phases, p95)
+}
+
+/// [`plan`] over windows of `window`.
+fn plan_over(window: &str, phases: &str, p95: &str) -> LoweredPlan {
     let text = format!(
         "name: sparse
 release: {{ from: v1, to: v2 }}
 service: {{ name: app, image: acme/app, port: 8080 }}
 routing: {{ listen: 80, sticky: {{ cookie: uid }} }}
-monitoring: {{ window: 2m }}
+monitoring: {{ window: {window} }}
 traffic: {{ requests_per_second: 8 }}
 phases:
 {phases}
@@ -304,4 +309,24 @@ fn spans_end_where_a_window_can_start_or_end() {
         assert_eq!(cuts, want, "offset {offset}");
         assert_eq!(cuts.len(), 6, "two a minute: {cuts:?}");
     }
+}
+
+#[test]
+fn a_window_of_no_whole_evaluation_intervals_ends_spans_where_it_starts() {
+    let rec = recording();
+    let lowered = plan_over(
+        "90s",
+        "  - { name: all, traffic: 100%, duration: 1h }",
+        "1500",
+    );
+    let sc = scenarios(&lowered, "scenarios:\n  - name: healthy\n");
+    let models = Model::classes(&lowered.plan, &sc, &lowered.rules, Semantics::Prometheus3);
+    let rm = Baseline::of(&rec, None).model(&lowered.plan, &lowered.rules, &models[0]);
+    let sparse = rm.sparse().expect("sparse");
+    assert_eq!(rm.draw_shape(), Some((60_000, vec![90_000])));
+    // Scrapes every 15s from 0: the last at or before each minute (4, 8, 12), the one
+    // after it (1, 5, 9), and the first after each minute less 90s (45s, 105s, 165s: 3, 7,
+    // 11).
+    let cuts: Vec<i64> = (1..=12).filter(|&j| sparse.cut(&rm, 0, j)).collect();
+    assert_eq!(cuts, [1, 3, 4, 5, 7, 8, 9, 11, 12]);
 }
