@@ -1,7 +1,9 @@
 //! Monte Carlo on a recorded baseline (`plan simulate PLAN --baseline RECORDING`): each
 //! trial is built from a recording of the healthy service instead of the synthetic model,
 //! then read by the plan's own queries ([`Query`], the evaluator the replays use) and run
-//! through the same release logic, gates, twins and tallies as a synthetic trial.
+//! through the same release logic, gates, twins and tallies as a synthetic trial. What
+//! follows is a *full* trial; a run whose rules read only rates of whole counters and
+//! gauges no fault moves draws *sparse* trials instead, of the same law ([`sparse`]).
 //!
 //! How a trial is built, scrape by scrape (the recording's step is the scrape interval;
 //! scrape `j` at `j · step - scrape_offset`, scrape 0 with every counter at 0):
