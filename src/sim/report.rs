@@ -52,7 +52,10 @@
 //!   inferred}] (counters thinned inside others: each of their events goes to the track
 //!   its parent event went to), warnings: [text], instances? (how many instances the
 //!   recording has of the series each exports, when a rule reads memory, DB connections,
-//!   CPU or targets up)}`.
+//!   CPU or targets up), trials: {kind: sparse | full, because? (full: what some rule
+//!   reads that sparse trials cannot draw)} (which recorded trials ran: the same law,
+//!   other numbers at a seed), unused_settings: [key] (what the scenario file states
+//!   that only the synthetic model uses, as `traffic.daily_amplitude`)}`.
 //!
 //!   On a recording, what only the synthetic model uses is left out, not given and
 //!   marked unused: `metrics` (the trials read the recording's own series),
@@ -208,6 +211,23 @@ pub(crate) struct RecordingAssumptions {
     /// connections, CPU, `up`), when a rule reads some: the stable version's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) instances: Option<usize>,
+    /// Which trials ran: `sparse` (drawn only where a rate window starts or ends) or
+    /// `full` (every scrape of every series); absent from a shard written before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) trials: Option<TrialKind>,
+    /// The scenario file's settings only the synthetic model uses, as dotted keys.
+    #[serde(default)]
+    pub(crate) unused_settings: Vec<String>,
+}
+
+/// Which recorded trials a run drew: the two kinds have the same law (a seed gives other
+/// numbers on each); sparse ones are several times faster.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub(crate) enum TrialKind {
+    Sparse,
+    /// Why not sparse: what some rule reads.
+    Full { because: String },
 }
 
 impl RecordingAssumptions {
@@ -225,6 +245,13 @@ impl RecordingAssumptions {
             nested: d.nested.clone(),
             warnings: d.warnings.clone(),
             instances: d.instances,
+            unused_settings: d.unused.iter().map(|k| k.to_string()).collect(),
+            trials: Some(match &d.full_because {
+                None => TrialKind::Sparse,
+                Some(why) => TrialKind::Full {
+                    because: why.clone(),
+                },
+            }),
         }
     }
 }
@@ -1644,6 +1671,25 @@ pub(crate) fn recording_lines(r: &RecordingAssumptions) -> String {
         s,
         "                 (the scenarios' faults, start hour and users are used, their traffic model and healthy levels are not;\n                 the intervals are for this recording: its own chance is not in them)"
     );
+    if !r.unused_settings.is_empty() {
+        // A line per few keys: the scenario file's settings the trials do not use.
+        let mut line = String::from("  not used       ");
+        for (i, key) in r.unused_settings.iter().enumerate() {
+            if i > 0 {
+                line.push(',');
+                if line.len() + key.len() > 100 {
+                    let _ = writeln!(s, "{line}");
+                    line = " ".repeat(16);
+                }
+                line.push(' ');
+            }
+            line.push_str(key);
+        }
+        let _ = writeln!(
+            s,
+            "{line}\n                 (the scenario file's: the recording's traffic and levels take their place)"
+        );
+    }
     for n in &r.nested {
         let _ = writeln!(
             s,
@@ -1656,6 +1702,21 @@ pub(crate) fn recording_lines(r: &RecordingAssumptions) -> String {
                 "inferred: never more events at any point of the recording"
             }
         );
+    }
+    match &r.trials {
+        Some(TrialKind::Sparse) => {
+            let _ = writeln!(
+                s,
+                "  trials         sparse: drawn only at the scrapes a rate window starts or ends on"
+            );
+        }
+        Some(TrialKind::Full { because }) => {
+            let _ = writeln!(
+                s,
+                "  trials         full, every scrape of every series: {because} (sparse trials, several times faster,\n                 need rates of whole, complete counters and gauges no fault moves)"
+            );
+        }
+        None => {}
     }
     for w in &r.warnings {
         let _ = writeln!(s, "  warning        {w}");

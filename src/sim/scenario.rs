@@ -303,6 +303,10 @@ pub(crate) struct Scenarios {
     pub(crate) baseline: Behaviour,
     pub(crate) exposition: Exposition,
     pub(crate) scenarios: Vec<Scenario>,
+    /// On a recording: the settings the file states that only the synthetic model uses
+    /// (the recording's traffic and healthy levels take their place), as dotted keys in
+    /// the file's order, for the report to name.
+    pub(crate) unused_on_recording: Vec<&'static str>,
 }
 
 /// A scenario file read as far as it goes without a plan: YAML, schema, the typed file.

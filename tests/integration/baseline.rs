@@ -1862,6 +1862,62 @@ metrics:
     assert_eq!(common(&custom), false);
 }
 
+/// The report says which recorded trials ran, and why full ones (the two kinds give other
+/// numbers at a seed, and sparse ones are several times faster), and which of the scenario
+/// file's settings the recording replaces.
+#[test]
+fn the_report_names_the_kind_of_recorded_trial_and_the_settings_it_does_not_use() {
+    let dir = temp_dir("baseline-trial-kind");
+    let (plan_file, sc, rec) = files(&dir, &recording(24, 5, |_| 20.0, |_| 0.01));
+    let run = |plan_file: &str, format: &str| {
+        plan()
+            .args(["simulate", plan_file, "--scenarios", &sc, "--baseline", &rec])
+            .args(["--trials", "3", "--format", format])
+            .expect(0)
+            .stdout
+    };
+    let json = |plan_file: &str| -> serde_json::Value {
+        let v: serde_json::Value = serde_json::from_str(&run(plan_file, "json")).unwrap();
+        v["assumptions"]["recording"]["trials"].clone()
+    };
+    assert_eq!(json(&plan_file), serde_json::json!({"kind": "sparse"}));
+    let human = run(&plan_file, "human");
+    assert!(
+        human.contains("trials         sparse: drawn only at the scrapes a rate window starts or ends on"),
+    );
+    // The synthetic settings the scenario file states, which the recording replaces.
+    assert!(human.contains(
+        "not used       traffic.requests_per_second, traffic.daily_amplitude, traffic.error_clustering,\n                 baseline.error_rate\n                 (the scenario file's: the recording's traffic and levels take their place)"
+    ), "{human}");
+    let v: serde_json::Value = serde_json::from_str(&run(&plan_file, "json")).unwrap();
+    assert_eq!(
+        v["assumptions"]["recording"]["unused_settings"],
+        serde_json::json!([
+            "traffic.requests_per_second",
+            "traffic.daily_amplitude",
+            "traffic.error_clustering",
+            "baseline.error_rate"
+        ])
+    );
+    let custom = format!(
+        "{PLAN}  - {{ metric: served, threshold: 100000, duration: 1m }}
+metrics:
+  served:
+    query: sum(rate(http_requests_total{{service=\"$service\",track=\"$track\"}}[$window]))
+    unit: per_second
+    bad: high
+"
+    );
+    let custom = write(&dir, "custom.yaml", &custom).display().to_string();
+    assert_eq!(
+        json(&custom),
+        serde_json::json!({"kind": "full", "because": "`served` is a custom query"})
+    );
+    assert!(run(&custom, "human").contains(
+        "trials         full, every scrape of every series: `served` is a custom query (sparse trials"
+    ));
+}
+
 /// `plan simulate A B --baseline`: both plans run on the same recorded trials. Each side's
 /// figures are its own `plan simulate --baseline` run's, and a stricter rule rolls back
 /// wherever the plan as written does, and more often.

@@ -233,9 +233,12 @@ pub(crate) struct RecordedModel<'r> {
     extras_from: usize,
     /// The recorded values trials read, by grid point.
     rows: rows::Rows,
-    /// What sparse trials draw, when the rules read only what they serve (None: every
-    /// trial is a full one, [`RecordedLanes`]).
-    sparse: Option<Sparse>,
+    /// What sparse trials draw, when the rules read only what they serve, or why every
+    /// trial is a full one ([`RecordedLanes`]).
+    sparse: Result<Sparse, String>,
+    /// The scenario file's settings these trials do not use
+    /// ([`Scenarios::unused_on_recording`]).
+    unused: Vec<&'static str>,
 }
 
 /// What the report says of the recording.
@@ -265,6 +268,10 @@ pub(crate) struct Described {
     /// How many instances the recording has of the series of one instance's own (the most
     /// of any one name; None: no rule reads such series).
     pub(crate) instances: Option<usize>,
+    /// Why the trials are full ones, every scrape of every series (None: sparse trials).
+    pub(crate) full_because: Option<String>,
+    /// The scenario file's settings the trials do not use.
+    pub(crate) unused: Vec<&'static str>,
 }
 
 /// The fault effects of `scenarios` no trial on `model`'s recording can carry.
@@ -547,7 +554,8 @@ impl<'r> RecordedModel<'r> {
             stable_instances: (stable_instances, scenarios.exposition.per_instance),
             extras_from,
             rows,
-            sparse: None,
+            sparse: Err(String::new()),
+            unused: scenarios.unused_on_recording.clone(),
         };
         recorded.sparse = Sparse::of(&recorded, plan, (scenarios, model.eval_ms));
         recorded
@@ -555,7 +563,7 @@ impl<'r> RecordedModel<'r> {
 
     /// What sparse trials draw, when every trial of this run can be one.
     pub(crate) fn sparse(&self) -> Option<&Sparse> {
-        self.sparse.as_ref()
+        self.sparse.as_ref().ok()
     }
 
     /// What a trial's draws depend on beyond the recording, the seed and the phases: None
@@ -563,7 +571,7 @@ impl<'r> RecordedModel<'r> {
     /// evaluation interval, the windows that are not whole evaluation intervals). Two runs
     /// with the same shape draw the same traffic in trial `t`.
     pub(crate) fn draw_shape(&self) -> Option<(i64, Vec<i64>)> {
-        self.sparse.as_ref().map(Sparse::shape)
+        self.sparse.as_ref().ok().map(Sparse::shape)
     }
 
     /// What the report says of the recording, and its warnings: `release_ms` the longest
@@ -804,6 +812,8 @@ impl<'r> RecordedModel<'r> {
             unmatched,
             problems: unpaired.into_iter().chain(problems).collect(),
             instances,
+            full_because: self.sparse.as_ref().err().cloned(),
+            unused: self.unused.clone(),
         }
     }
 

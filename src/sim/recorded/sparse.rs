@@ -114,49 +114,47 @@ struct Buckets {
 }
 
 impl Sparse {
-    /// What sparse trials of `m` draw, or None when some metric a rule reads needs a full
-    /// trial: a custom query; a counter that is not whole, nested, some instance's own
-    /// (CPU), modelled under `baseline.series` (a fault's `series` effect may move it) or
-    /// missing at some grid point of the recording; a gauge some fault moves. Every request
-    /// counter must be such a counter too (a fault's failures, load and blast radius read
-    /// them). `eval_ms` and the windows set the spans.
+    /// What sparse trials of `m` draw, or why some metric a rule reads needs full trials
+    /// (a sentence for the report): a custom query; a counter that is not whole, nested,
+    /// some instance's own (CPU), modelled under `baseline.series` (a fault's `series`
+    /// effect may move it) or missing at some grid point of the recording; a gauge some
+    /// fault moves. Every request counter must be such a counter too (a fault's failures,
+    /// load and blast radius read them). `eval_ms` and the windows set the spans.
     pub(super) fn of(
         m: &RecordedModel<'_>,
         plan: &crate::check::CheckedPlan,
         (scenarios, eval_ms): (&crate::sim::scenario::Scenarios, i64),
-    ) -> Option<Sparse> {
+    ) -> Result<Sparse, String> {
         let rec = m.rec;
         let modelled = |name: &str| scenarios.baseline.series.iter().any(|s| s.name == name);
-        let complete = |c: usize| {
+        // Why channel `c` is not a counter a sparse trial can thin whole (None: it is):
+        // the series, and what it is.
+        let unfit = |c: usize| -> Option<(String, &str)> {
             let ch = &m.channels[c];
-            matches!(ch.role, Role::Traffic { whole: true })
-                && !ch.nested
-                && ch.instance.is_none()
-                && !ch.copy
-                && rec.coverage(ch.rec, &m.gaps) >= 1.0
-                && !modelled(&rec.series[ch.rec].name)
+            let r = &rec.series[ch.rec];
+            let what = match ch.role {
+                Role::Own if r.counter => "is each instance's own counter",
+                Role::Own => "is a gauge a scenario's fault moves",
+                Role::Traffic { whole: false } => "has increases that are not whole numbers",
+                _ if ch.nested => "is nested in another counter",
+                _ if ch.instance.is_some() || ch.copy => "is each instance's own series",
+                _ if modelled(&r.name) => "is modelled under the scenario file's `baseline.series`",
+                _ if rec.coverage(ch.rec, &m.gaps) < 1.0 => {
+                    "misses some grid points of the recording"
+                }
+                _ => return None,
+            };
+            let name = super::display(r);
+            Some((name.trim_end_matches("{}").to_string(), what))
         };
         // Every request counter: a fault's failures, load and blast radius read them.
         let mut counters: Vec<usize> = m.requests.iter().map(|&(c, _)| c).collect();
-        if !counters.iter().all(|&c| complete(c)) {
-            return None;
+        if let Some((name, what)) = counters.iter().find_map(|&c| unfit(c)) {
+            return Err(format!("the request counter `{name}` {what}"));
         }
         let read_metrics: Vec<usize> = (0..plan.metrics.len())
             .filter(|&mi| m.reads.iter().flatten().any(|r| r[mi]))
             .collect();
-        // Which templates the rules' queries read, each one a counter's or a cell's.
-        let mut read = vec![false; m.templates.len()];
-        for &mi in &read_metrics {
-            let pair = m.queries[mi].as_ref()?;
-            for q in pair {
-                if !q.is_structured() {
-                    return None;
-                }
-                for t in q.reads() {
-                    read[t] = true;
-                }
-            }
-        }
         let owner = |t: usize| {
             m.channels
                 .iter()
@@ -166,33 +164,48 @@ impl Sparse {
         let moved = moved_gauges(m, plan, scenarios);
         let mut gauge_of = vec![None; m.templates.len()];
         let mut in_hist = vec![false; m.histograms.len()];
-        for t in (0..m.templates.len()).filter(|&t| read[t]) {
-            if m.extras().contains(&t) {
-                continue;
-            }
-            let c = owner(t)?;
-            let r = &rec.series[m.channels[c].rec];
-            if m.channels[c].role == Role::Own && !r.counter && !moved[t] {
-                gauge_of[t] = Some(c);
-                continue;
-            }
-            if !complete(c) {
-                return None;
-            }
-            match m.histograms.iter().position(|h| h.channels.contains(&c)) {
-                Some(h) => in_hist[h] = true,
-                None if !counters.contains(&c) => counters.push(c),
-                None => {}
+        // Which templates the rules' queries read, each one a counter's, a cell's or a
+        // gauge's.
+        for &mi in &read_metrics {
+            let metric = &plan.metrics[mi].name;
+            let Some(pair) = m.queries[mi].as_ref() else {
+                return Err(format!("`{metric}` has no query on the recording"));
+            };
+            for q in pair {
+                if !q.is_structured() {
+                    return Err(format!("`{metric}` is a custom query"));
+                }
+                for t in q.reads() {
+                    if m.extras().contains(&t) || gauge_of[t].is_some() {
+                        continue;
+                    }
+                    let Some(c) = owner(t) else {
+                        return Err(format!("`{metric}` reads a series of no recorded one"));
+                    };
+                    let r = &rec.series[m.channels[c].rec];
+                    if m.channels[c].role == Role::Own && !r.counter && !moved[t] {
+                        gauge_of[t] = Some(c);
+                        continue;
+                    }
+                    if let Some((name, what)) = unfit(c) {
+                        return Err(format!("`{metric}` reads `{name}`, which {what}"));
+                    }
+                    match m.histograms.iter().position(|h| h.channels.contains(&c)) {
+                        Some(h) => in_hist[h] = true,
+                        None if !counters.contains(&c) => counters.push(c),
+                        None => {}
+                    }
+                }
             }
         }
         counters.sort_unstable();
         if counters.is_empty() {
-            return None;
+            return Err("no rule reads a counter".into());
         }
         let read_hists: Vec<usize> = (0..m.histograms.len()).filter(|&h| in_hist[h]).collect();
         for &h in &read_hists {
-            if !m.histograms[h].channels.iter().all(|&c| complete(c)) {
-                return None;
+            if let Some((name, what)) = m.histograms[h].channels.iter().find_map(|&c| unfit(c)) {
+                return Err(format!("the histogram bucket `{name}` {what}"));
             }
         }
         let mut slots = Vec::new();
@@ -259,7 +272,7 @@ impl Sparse {
         }
         let step = rec.step_ms;
         let ring = ((m.horizon_ms / step) as usize + 4).next_power_of_two();
-        Some(Sparse {
+        Ok(Sparse {
             counters,
             counter_slots,
             fail_to,

@@ -222,10 +222,56 @@ pub(crate) fn resolve(
                 scrape_offset_ms: fixed_offset,
             },
             scenarios,
+            unused_on_recording: match basis {
+                Basis::Recorded {
+                    requests_per_second,
+                } => unused_on_recording(spec, requests_per_second.is_some()),
+                Basis::Synthetic => Vec::new(),
+            },
         }),
         _ => None,
     };
     (resolved, f)
+}
+
+/// The settings `spec` states that trials on a recording do not use: the synthetic
+/// traffic (the recording's rate, when it records requests, and its cycle, bursts and
+/// clusters) and the healthy service's levels (the recording's series). What they do use:
+/// the faults, `start_hour`, `latency.tail_factor` (a tail fault's slow requests),
+/// `baseline.series` (nesting, faults on series) and `exposition` but `per_code`.
+fn unused_on_recording(spec: &FileSpec, records_requests: bool) -> Vec<&'static str> {
+    let (t, b) = (&spec.traffic, &spec.baseline);
+    [
+        (
+            "traffic.requests_per_second",
+            records_requests && t.requests_per_second.is_some(),
+        ),
+        ("traffic.daily_amplitude", t.daily_amplitude.is_some()),
+        ("traffic.overdispersion", t.overdispersion.is_some()),
+        ("traffic.error_clustering", t.error_clustering.is_some()),
+        (
+            "traffic.error_clustering_time_constant",
+            t.error_clustering_time_constant.is_some(),
+        ),
+        (
+            "traffic.error_clustering_shared",
+            t.error_clustering_shared.is_some(),
+        ),
+        ("baseline.error_rate", b.error_rate.is_some()),
+        ("baseline.latency.median", b.latency.median.is_some()),
+        ("baseline.latency.sigma", b.latency.sigma.is_some()),
+        ("baseline.latency.tail_share", b.latency.tail_share.is_some()),
+        ("baseline.buckets", b.buckets.is_some()),
+        ("baseline.cpu_usage", b.cpu_usage.is_some()),
+        ("baseline.memory_usage", b.memory_usage.is_some()),
+        ("baseline.db_connections", b.db_connections.is_some()),
+        ("baseline.redis_memory_usage", b.redis_memory_usage.is_some()),
+        ("baseline.metrics", !b.metrics.is_empty()),
+        ("exposition.per_code", spec.exposition.per_code.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(key, set)| set.then_some(key))
+    .collect()
 }
 
 fn gauge(g: Option<&GaugeSpec>, default: Gauge) -> Gauge {
