@@ -18,7 +18,7 @@
 use super::engine::{self, Bound, EvalError};
 use super::quantile::parse_le;
 use super::summation::Agg;
-use super::{Bucket, DEFAULT_LOOKBACK_MS, RangeCursor, Semantics, Series};
+use super::{Bucket, DEFAULT_LOOKBACK_MS, RangeCursor, Sample, Semantics, Series};
 use crate::promql::{MetricExpr, Selector, Track};
 
 /// One series read through a cursor (evaluation times only move forward).
@@ -29,11 +29,16 @@ pub(crate) struct Cur {
 }
 
 impl Cur {
-    fn new(series: usize) -> Cur {
+    pub(crate) fn new(series: usize) -> Cur {
         Cur {
             series,
             cursor: RangeCursor::new(),
         }
+    }
+
+    /// Back before the first sample, to read from any time again.
+    pub(crate) fn rewind(&mut self) {
+        self.cursor = RangeCursor::new();
     }
 }
 
@@ -212,22 +217,40 @@ impl Query {
         }
     }
 
-    /// Whether the query is one of the built-in shapes (rates, quantiles, gauge sums and
-    /// ratios, a recorded series), which a [`Reader`] can serve: not a custom query.
-    pub(crate) fn is_structured(&self) -> bool {
-        !matches!(self.src, BoundExpr::Engine(_) | BoundExpr::Unevaluable(_))
+    /// Whether a [`Reader`] that keeps only each window's first and last samples (a
+    /// sparse trial's) can serve the query: a built-in shape (rates, quantiles, gauge sums
+    /// and ratios, a recorded series), or a custom query that reads its series only
+    /// through `rate()`, `increase()` and instant selectors, without `offset`.
+    pub(crate) fn reads_edges_only(&self) -> bool {
+        match &self.src {
+            BoundExpr::Engine(b) => b.reads_edges_only(),
+            BoundExpr::Unevaluable(_) => false,
+            _ => true,
+        }
     }
 
-    /// The value at `ts` with the series read through `reader`, for a
-    /// [structured](Self::is_structured) query (which cannot fail).
+    /// The ranges a custom query's range selectors read (none for a built-in shape,
+    /// whose window its metric states).
+    pub(crate) fn custom_ranges(&self) -> Vec<i64> {
+        match &self.src {
+            BoundExpr::Engine(b) => b.ranges(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// [`Query::at`] with the series read through `reader`, for a query that
+    /// [reads their edges only](Self::reads_edges_only).
     pub(crate) fn value_over(
         &mut self,
         reader: &mut impl Reader,
         ts: i64,
         semantics: Semantics,
-    ) -> Option<f64> {
-        debug_assert!(self.is_structured());
-        eval(&mut self.src, reader, ts, semantics)
+    ) -> Result<Option<f64>, EvalError> {
+        debug_assert!(self.reads_edges_only());
+        match &mut self.src {
+            BoundExpr::Engine(b) => b.value_over(reader, ts, semantics),
+            src => Ok(eval(src, reader, ts, semantics)),
+        }
     }
 
     /// [`Query::at`] for the queries `plan render`'s promtool tests are built from (built-in
@@ -371,10 +394,16 @@ pub(crate) trait Reader {
     /// Series `c.series` read by an instant selector at `ts` (5m lookback, staleness
     /// markers honoured).
     fn instant(&mut self, c: &mut Cur, ts: i64, sem: Semantics) -> Option<f64>;
+
+    /// The samples of series `c.series` in the window `(ts - w, ts]` (closed under 2.x),
+    /// for a custom query's other range functions; None from a reader that keeps no raw
+    /// samples (a sparse trial, whose queries read only `rate()`, `increase()` and
+    /// instants: [`engine::Bound::reads_edges_only`]).
+    fn samples(&mut self, c: &mut Cur, window: (i64, i64), sem: Semantics) -> Option<&[Sample]>;
 }
 
 /// Series read from their samples, through each selector's cursor.
-struct Raw<'s>(&'s [Series]);
+pub(crate) struct Raw<'s>(pub(crate) &'s [Series]);
 
 impl Reader for Raw<'_> {
     fn extrapolated(
@@ -397,6 +426,10 @@ impl Reader for Raw<'_> {
         c.cursor
             .instant(s, ts, DEFAULT_LOOKBACK_MS, sem)
             .map(|x| x.v)
+    }
+
+    fn samples(&mut self, c: &mut Cur, (ts, w): (i64, i64), sem: Semantics) -> Option<&[Sample]> {
+        Some(c.cursor.window(&self.0[c.series].samples, ts, w, sem))
     }
 }
 

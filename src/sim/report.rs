@@ -227,7 +227,9 @@ pub(crate) struct RecordingAssumptions {
 pub(crate) enum TrialKind {
     Sparse,
     /// Why not sparse: what some rule reads.
-    Full { because: String },
+    Full {
+        because: String,
+    },
 }
 
 impl RecordingAssumptions {

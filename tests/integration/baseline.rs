@@ -1849,17 +1849,20 @@ fn compared_plans_share_draws_only_when_their_trials_draw_alike() {
         "monitoring: { window: 2m, evaluation_interval: 30s }",
     );
     assert_eq!(common(&faster), false);
-    // A custom query: full trials.
-    let custom = format!(
-        "{PLAN}  - {{ metric: served, threshold: 100000, duration: 1m }}
+    // A custom query: sparse trials over `rate()`, full ones over raw samples (`irate()`).
+    let custom = |f: &str| {
+        format!(
+            "{PLAN}  - {{ metric: served, threshold: 100000, duration: 1m }}
 metrics:
   served:
-    query: sum(rate(http_requests_total{{service=\"$service\",track=\"$track\"}}[$window]))
+    query: sum({f}(http_requests_total{{service=\"$service\",track=\"$track\"}}[$window]))
     unit: per_second
     bad: high
 "
-    );
-    assert_eq!(common(&custom), false);
+        )
+    };
+    assert_eq!(common(&custom("rate")), true);
+    assert_eq!(common(&custom("irate")), false);
 }
 
 /// The report says which recorded trials ran, and why full ones (the two kinds give other
@@ -1871,7 +1874,14 @@ fn the_report_names_the_kind_of_recorded_trial_and_the_settings_it_does_not_use(
     let (plan_file, sc, rec) = files(&dir, &recording(24, 5, |_| 20.0, |_| 0.01));
     let run = |plan_file: &str, format: &str| {
         plan()
-            .args(["simulate", plan_file, "--scenarios", &sc, "--baseline", &rec])
+            .args([
+                "simulate",
+                plan_file,
+                "--scenarios",
+                &sc,
+                "--baseline",
+                &rec,
+            ])
             .args(["--trials", "3", "--format", format])
             .expect(0)
             .stdout
@@ -1882,9 +1892,9 @@ fn the_report_names_the_kind_of_recorded_trial_and_the_settings_it_does_not_use(
     };
     assert_eq!(json(&plan_file), serde_json::json!({"kind": "sparse"}));
     let human = run(&plan_file, "human");
-    assert!(
-        human.contains("trials         sparse: drawn only at the scrapes a rate window starts or ends on"),
-    );
+    assert!(human.contains(
+        "trials         sparse: drawn only at the scrapes a rate window starts or ends on"
+    ),);
     // The synthetic settings the scenario file states, which the recording replaces.
     assert!(human.contains(
         "not used       traffic.requests_per_second, traffic.daily_amplitude, traffic.error_clustering,\n                 baseline.error_rate\n                 (the scenario file's: the recording's traffic and levels take their place)"
@@ -1903,7 +1913,7 @@ fn the_report_names_the_kind_of_recorded_trial_and_the_settings_it_does_not_use(
         "{PLAN}  - {{ metric: served, threshold: 100000, duration: 1m }}
 metrics:
   served:
-    query: sum(rate(http_requests_total{{service=\"$service\",track=\"$track\"}}[$window]))
+    query: sum(irate(http_requests_total{{service=\"$service\",track=\"$track\"}}[$window]))
     unit: per_second
     bad: high
 "
@@ -1911,10 +1921,10 @@ metrics:
     let custom = write(&dir, "custom.yaml", &custom).display().to_string();
     assert_eq!(
         json(&custom),
-        serde_json::json!({"kind": "full", "because": "`served` is a custom query"})
+        serde_json::json!({"kind": "full", "because": "`served`'s query reads raw samples (a range function but `rate()` and `increase()`, or an `offset`)"})
     );
     assert!(run(&custom, "human").contains(
-        "trials         full, every scrape of every series: `served` is a custom query (sparse trials"
+        "trials         full, every scrape of every series: `served`'s query reads raw samples (a range function but `rate()`"
     ));
 }
 

@@ -23,6 +23,7 @@ mod node;
 pub(crate) use expr::{AggOp, Expr, Selector, compile};
 pub(crate) use node::EvalError;
 
+use super::query::{Raw, Reader};
 use super::{Semantics, Series};
 use node::{Cx, Node};
 
@@ -64,6 +65,19 @@ impl Bound {
         ids
     }
 
+    /// Whether the query reads its series only through `rate()`, `increase()` and
+    /// instant selectors, without `offset`: a sparse trial's reader can serve it.
+    pub(crate) fn reads_edges_only(&self) -> bool {
+        self.root.reads_edges_only()
+    }
+
+    /// The ranges its range selectors read (`[5m]`: 300,000), in the query's order.
+    pub(crate) fn ranges(&self) -> Vec<i64> {
+        let mut out = Vec::new();
+        self.root.ranges(&mut out);
+        out
+    }
+
     /// Rewinds every cursor, so that the next evaluation may be at any time, over series
     /// with the same names and labels as those bound (other samples).
     pub(crate) fn rewind(&mut self) {
@@ -80,8 +94,19 @@ impl Bound {
         ts: i64,
         sem: Semantics,
     ) -> Result<Option<f64>, EvalError> {
+        self.value_over(&mut Raw(series), ts, sem)
+    }
+
+    /// [`Bound::value_at`] with the series read through `reader`: a sparse trial's
+    /// windows for a query that [reads their edges only](Self::reads_edges_only).
+    pub(crate) fn value_over(
+        &mut self,
+        reader: &mut dyn Reader,
+        ts: i64,
+        sem: Semantics,
+    ) -> Result<Option<f64>, EvalError> {
         self.last = None;
-        self.root.eval(&Cx { series, ts, sem })?;
+        self.root.eval(&mut Cx { reader, ts, sem })?;
         if self.root.is_scalar {
             return Ok(Some(self.root.scalar));
         }
@@ -120,7 +145,11 @@ impl Bound {
         ts: i64,
         sem: Semantics,
     ) -> Result<Vec<(String, f64)>, EvalError> {
-        self.root.eval(&Cx { series, ts, sem })?;
+        self.root.eval(&mut Cx {
+            reader: &mut Raw(series),
+            ts,
+            sem,
+        })?;
         if self.root.is_scalar {
             return Ok(vec![(String::new(), self.root.scalar)]);
         }

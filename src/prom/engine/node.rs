@@ -16,9 +16,10 @@ use super::expr::{AggOp, BinOp, Card, ElemFn, Expr, Grouping, Matching, RangeFn,
 use super::functions::{binop, go_max, go_min, quantile, range_fn, scalar_binop};
 use super::labels::{self, Interner, Labels};
 use crate::prom::quantile::{Bucket, histogram_quantile, parse_le};
+use crate::prom::query::{Cur, Reader};
 use crate::prom::sample::Sample;
 use crate::prom::summation::Agg;
-use crate::prom::{DEFAULT_LOOKBACK_MS, RangeCursor, Semantics, Series};
+use crate::prom::{Semantics, Series};
 
 /// Why Prometheus would fail a rule's evaluation at some time.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,18 +31,12 @@ fn fail<T>(message: String) -> Result<T, EvalError> {
     Err(EvalError { message })
 }
 
-/// What an evaluation reads.
+/// What an evaluation reads: the series, through a [`Reader`] (their samples, or a
+/// sparse trial's window edges).
 pub(super) struct Cx<'a> {
-    pub(super) series: &'a [Series],
+    pub(super) reader: &'a mut dyn Reader,
     pub(super) ts: i64,
     pub(super) sem: Semantics,
-}
-
-/// One series read through a cursor (evaluation times only move forward).
-#[derive(Debug, Clone)]
-struct Cur {
-    series: usize,
-    cursor: RangeCursor,
 }
 
 fn pick(sel: &Selector, series: &[Series]) -> Vec<Cur> {
@@ -49,10 +44,7 @@ fn pick(sel: &Selector, series: &[Series]) -> Vec<Cur> {
         .iter()
         .enumerate()
         .filter(|(_, s)| sel.matches(&s.name, &s.labels))
-        .map(|(i, _)| Cur {
-            series: i,
-            cursor: RangeCursor::new(),
-        })
+        .map(|(i, _)| Cur::new(i))
         .collect()
 }
 
@@ -406,18 +398,103 @@ impl Node {
     /// Puts every cursor of the node and its children back before the first sample, so
     /// that the node can be evaluated again from any time (over other samples of series
     /// with the same names and labels).
+    /// The ranges of the node's and its children's range selectors.
+    pub(super) fn ranges(&self, out: &mut Vec<i64>) {
+        match &self.kind {
+            Kind::Range {
+                range_ms, param, ..
+            } => {
+                out.push(*range_ms);
+                if let Some(p) = param {
+                    p.ranges(out);
+                }
+            }
+            Kind::AbsentOverTime { range_ms, .. } => out.push(*range_ms),
+            Kind::Number(_) | Kind::Time | Kind::Select { .. } => {}
+            Kind::Neg(a) | Kind::Scalar(a) | Kind::Vector(a) | Kind::Absent(a) => a.ranges(out),
+            Kind::Elem { arg, params, .. } => {
+                arg.ranges(out);
+                params.iter().for_each(|p| p.ranges(out));
+            }
+            Kind::HistogramQuantile { q, arg, .. } => {
+                q.ranges(out);
+                arg.ranges(out);
+            }
+            Kind::Aggregate { param, arg, .. } => {
+                arg.ranges(out);
+                if let Some(p) = param {
+                    p.ranges(out);
+                }
+            }
+            Kind::ScalarBinary { lhs, rhs, .. } | Kind::Set { lhs, rhs, .. } => {
+                lhs.ranges(out);
+                rhs.ranges(out);
+            }
+            Kind::VectorScalar { vector, scalar, .. } => {
+                vector.ranges(out);
+                scalar.ranges(out);
+            }
+            Kind::VectorVector { many, one, .. } => {
+                many.ranges(out);
+                one.ranges(out);
+            }
+        }
+    }
+
+    /// Whether the node and its children read their series only through `rate()`,
+    /// `increase()` and instant selectors, none with an `offset`: what a sparse trial's
+    /// reader serves.
+    pub(super) fn reads_edges_only(&self) -> bool {
+        match &self.kind {
+            Kind::Number(_) | Kind::Time => true,
+            Kind::Select { offset_ms, .. } => *offset_ms == 0,
+            Kind::Range {
+                func,
+                offset_ms,
+                param,
+                ..
+            } => {
+                matches!(func, RangeFn::Rate | RangeFn::Increase)
+                    && *offset_ms == 0
+                    && param.is_none()
+            }
+            Kind::AbsentOverTime { .. } => false,
+            Kind::Neg(a) | Kind::Scalar(a) | Kind::Vector(a) | Kind::Absent(a) => {
+                a.reads_edges_only()
+            }
+            Kind::Elem { arg, params, .. } => {
+                arg.reads_edges_only() && params.iter().all(Node::reads_edges_only)
+            }
+            Kind::HistogramQuantile { q, arg, .. } => {
+                q.reads_edges_only() && arg.reads_edges_only()
+            }
+            Kind::Aggregate { param, arg, .. } => {
+                arg.reads_edges_only() && param.as_deref().is_none_or(Node::reads_edges_only)
+            }
+            Kind::ScalarBinary { lhs, rhs, .. } | Kind::Set { lhs, rhs, .. } => {
+                lhs.reads_edges_only() && rhs.reads_edges_only()
+            }
+            Kind::VectorScalar { vector, scalar, .. } => {
+                vector.reads_edges_only() && scalar.reads_edges_only()
+            }
+            Kind::VectorVector { many, one, .. } => {
+                many.reads_edges_only() && one.reads_edges_only()
+            }
+        }
+    }
+
     pub(super) fn rewind(&mut self) {
         let mut children: Vec<&mut Node> = Vec::new();
         match &mut self.kind {
             Kind::Number(_) | Kind::Time => {}
             Kind::Select { curs, .. } | Kind::AbsentOverTime { curs, .. } => {
                 for c in curs {
-                    c.cursor = RangeCursor::new();
+                    c.rewind();
                 }
             }
             Kind::Range { curs, param, .. } => {
                 for c in curs {
-                    c.cursor = RangeCursor::new();
+                    c.rewind();
                 }
                 children.extend(param.as_deref_mut());
             }
@@ -461,7 +538,7 @@ impl Node {
     }
 
     /// Evaluates the node at `cx.ts`.
-    pub(super) fn eval(&mut self, cx: &Cx) -> Result<(), EvalError> {
+    pub(super) fn eval(&mut self, cx: &mut Cx) -> Result<(), EvalError> {
         let out = &mut self.out;
         out.fill(None);
         match &mut self.kind {
@@ -480,11 +557,7 @@ impl Node {
             Kind::Select { curs, offset_ms } => {
                 let t = cx.ts - *offset_ms;
                 for (o, c) in out.iter_mut().zip(curs.iter_mut()) {
-                    let s = &cx.series[c.series].samples;
-                    *o = c
-                        .cursor
-                        .instant(s, t, DEFAULT_LOOKBACK_MS, cx.sem)
-                        .map(|x| x.v);
+                    *o = cx.reader.instant(c, t, cx.sem);
                 }
             }
             Kind::Range {
@@ -498,9 +571,17 @@ impl Node {
                 let p = param_value(param, cx)?;
                 let t = cx.ts - *offset_ms;
                 for (o, c) in out.iter_mut().zip(curs.iter_mut()) {
-                    let s = &cx.series[c.series].samples;
-                    let window = c.cursor.window(s, t, *range_ms, cx.sem);
-                    *o = range_fn(*func, p, window, t, *range_ms, live, cx.sem);
+                    *o = match func {
+                        RangeFn::Rate | RangeFn::Increase => {
+                            let is_rate = *func == RangeFn::Rate;
+                            cx.reader.extrapolated(c, (t, *range_ms), is_rate, cx.sem)
+                        }
+                        _ => {
+                            let window = cx.reader.samples(c, (t, *range_ms), cx.sem);
+                            let window = window.expect("a query that reads raw samples");
+                            range_fn(*func, p, window, t, *range_ms, live, cx.sem)
+                        }
+                    };
                 }
             }
             Kind::Elem { func, arg, params } => {
@@ -556,11 +637,9 @@ impl Node {
             } => {
                 let t = cx.ts - *offset_ms;
                 let any = curs.iter_mut().any(|c| {
-                    let s = &cx.series[c.series].samples;
-                    c.cursor
-                        .window(s, t, *range_ms, cx.sem)
-                        .iter()
-                        .any(|x| !x.is_stale())
+                    let window = cx.reader.samples(c, (t, *range_ms), cx.sem);
+                    let window = window.expect("a query that reads raw samples");
+                    window.iter().any(|x| !x.is_stale())
                 });
                 if !any {
                     out[0] = Some(1.0);
@@ -776,7 +855,7 @@ impl Node {
 }
 
 /// The value of an optional scalar parameter (NaN when there is none).
-fn param_value(param: &mut Option<Box<Node>>, cx: &Cx) -> Result<f64, EvalError> {
+fn param_value(param: &mut Option<Box<Node>>, cx: &mut Cx) -> Result<f64, EvalError> {
     match param {
         Some(p) => {
             p.eval(cx)?;

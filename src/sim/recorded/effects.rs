@@ -664,7 +664,16 @@ impl Levels {
 
     /// Whether `fault` moves any of the canary's own gauges or counters here.
     #[inline]
-    fn moved_by(fault: &Fault) -> bool {
+    /// The recording's mean busy seconds per second of CPU channel `c` (None: not one
+    /// the built-in CPU metric reads).
+    pub(super) fn cpu_mean(&self, c: usize) -> Option<f64> {
+        self.cpu
+            .iter()
+            .find(|&&(x, _)| x == c)
+            .map(|&(_, mean)| mean)
+    }
+
+    pub(super) fn moved_by(fault: &Fault) -> bool {
         fault.memory_usage.is_some()
             || fault.cpu_usage.is_some()
             || !fault.metrics.is_empty()
@@ -722,6 +731,55 @@ fn shift_gauges(levels: &Levels, fault: &Fault, intensity: f64, canary: &mut [f6
     }
 }
 
+/// [`shift_gauges`] for one channel `c` of the canary scraped at `v` (NaN: none), in the
+/// same order (memory, then custom metrics, then modelled gauges); `value_of` gives another
+/// channel's value at the same scrape, unmoved (a memory limit, which memory moves first).
+pub(super) fn shift_gauge(
+    levels: &Levels,
+    fault: &Fault,
+    intensity: f64,
+    (c, mut v): (usize, f64),
+    mut value_of: impl FnMut(usize) -> f64,
+) -> f64 {
+    let s = intensity * fault.affected();
+    if s <= 0.0 || v.is_nan() {
+        return v;
+    }
+    if let Some(level) = fault.memory_usage {
+        for &(_, d, mean) in levels.memory.iter().filter(|m| m.0 == c) {
+            let limit = value_of(d);
+            if limit > 0.0 {
+                v = shifted(v, s * (level - mean) * limit, limit);
+            }
+        }
+    }
+    let mut gauge = |g: &GaugeLevel, level: f64| {
+        if g.channel == c {
+            v = shifted(v, s * (level - g.mean), g.ceiling);
+        }
+    };
+    for &(mi, level) in &fault.metrics {
+        if let Some(Ok(gs)) = levels.custom.get(mi) {
+            gs.iter().for_each(|g| gauge(g, level));
+        }
+    }
+    for e in &fault.series {
+        if let (Some(level), Some(SeriesLevel::Gauge(Ok(gs)))) =
+            (e.mean, levels.series.get(e.series))
+        {
+            gs.iter().for_each(|g| gauge(g, level));
+        }
+    }
+    v
+}
+
+/// A canary instance's busy seconds `v` over a scrape of `seconds`, moved by a fault's
+/// `cpu_usage` `level` at `s` (intensity times the affected share) from the recording's
+/// `mean`: busy seconds cannot go backwards, so a shift down stops at an idle scrape.
+pub(super) fn busy_moved(v: f64, s: f64, (level, mean): (f64, f64), seconds: f64) -> f64 {
+    (v + s * (level - mean) * seconds).max(0.0)
+}
+
 /// Moves the canary's own values of the scrape span `(t0, t]` by the fault: `canary` per
 /// channel, a gauge's value at `t` or a counter's increase over the span (NaN: no sample);
 /// `span` the fault's mean intensity over the span and the canary's requests in it. Only a
@@ -746,9 +804,8 @@ pub(super) fn shift_own(
     }
     if let Some(level) = fault.cpu_usage {
         for &(c, mean) in &levels.cpu {
-            // Busy seconds cannot go backwards: a shift down stops at an idle span.
             if !canary[c].is_nan() {
-                canary[c] = (canary[c] + s * (level - mean) * seconds).max(0.0);
+                canary[c] = busy_moved(canary[c], s, (level, mean), seconds);
             }
         }
     }

@@ -1,14 +1,14 @@
 //! Recorded trials drawn only where `rate()` reads: the fast path of `--baseline` for runs
-//! whose rules read only rates of whole counters (request counters, histogram buckets) and
-//! gauges no fault moves.
+//! whose rules read only rates of whole counters (request counters, histogram buckets),
+//! each instance's own counters (CPU) and gauges.
 //!
 //! A full recorded trial ([`super::trial`]) writes every scrape of every series and reads
 //! them with the plan's queries. When every metric a rule reads is a ratio of two rates, a
 //! rate, an increase or a quantile of bucket rates over counters thinned from the
-//! recording (or a gauge no fault moves, such as `up`, read as recorded at an instant),
-//! most of that work reads nothing: `rate()` of a counter that never resets
-//! reads a window's first and last samples and how many lie between, which the scrape grid
-//! says. A sparse trial therefore:
+//! recording, an average of each instance's CPU `rate()`, or a gauge read at an instant,
+//! most of that work reads nothing: `rate()` of a counter that never resets reads a
+//! window's first and last samples and how many lie between, which the scrape grid says.
+//! A sparse trial therefore:
 //! - **Draws per span.** It thins each counter once per *span* between the scrapes a
 //!   window can start or end on: the last scrape at or before each evaluation, the one
 //!   after it (the first of a window a whole number of evaluation intervals long), and
@@ -26,6 +26,12 @@
 //!   requests), the span's canary counts are split scrape by scrape (a multivariate
 //!   hypergeometric draw, exact given the span's) and the fault acts scrape by scrape, as
 //!   on a full trial.
+//! - **Adds each instance's own counters** (CPU's busy seconds), which are not thinned,
+//!   scrape by scrape as the full trial adds them: the same sums, a canary instance's from
+//!   the first scrape that finds it running, moved by a `cpu_usage` fault.
+//! - **Reads gauges as recorded**, at the scrape an instant selector finds, moved by the
+//!   fault at that scrape's time (a `memory_usage` leak); a gauge a `load` fault moves
+//!   needs a full trial, as its move follows each scrape's requests.
 //! - **Reads through the plan's queries.** The values come from the queries the full
 //!   trial runs ([`Query::value_over`]), through a [`Reader`] that extrapolates from the
 //!   stored first and last samples of each window: the same sums, `or vector(0)` and
@@ -39,10 +45,11 @@
 //! their own. The blocks are drawn in the full trial's order, so a trial replays the same
 //! stretches of the recording either way.
 //!
-//! [`Sparse::of`] decides once per run whether every trial can be sparse; the full trial
-//! is the reference it is tested against (`sparse/tests.rs`).
+//! [`Sparse::of`] decides once per run whether every trial can be sparse, or says why not
+//! (the report names it); the full trial is the reference it is tested against
+//! (`sparse/tests.rs`).
 
-use super::effects::{Bounds, binomial, mean_intensity, move_by};
+use super::effects::{Bounds, binomial, busy_moved, mean_intensity, move_by, shift_gauge};
 use super::nested::hypergeometric;
 use super::rows::Replayed;
 use super::trial::UP;
@@ -50,7 +57,7 @@ use super::values::Values;
 use super::{FailTo, RecordedModel, Role};
 use crate::prom::query::{Cur, Reader};
 use crate::prom::{DEFAULT_LOOKBACK_MS, Sample, Semantics};
-use crate::promql::MetricExpr;
+use crate::promql::{MetricExpr, Track};
 use crate::sim::evaluator::{Columns, Schedule};
 use crate::sim::outcomes::RuleSet;
 use crate::sim::scenario::FaultKind;
@@ -92,6 +99,11 @@ pub(crate) struct Sparse {
     /// Per slot: whether it is the canary's, and whether its series is born at its first
     /// event (else its first sample is 0, at scrape 0).
     slots: Vec<(bool, bool)>,
+    /// Each instance's own counters (CPU), not thinned.
+    own: Vec<Own>,
+    /// Per slot: whether its value is a sum of recorded increases ([`Trial::real`]), not
+    /// a count of events.
+    real: Vec<bool>,
     /// Thinning streams: per counter, then per bucket of each histogram, the channel whose
     /// stream draws it.
     streams: Vec<usize>,
@@ -102,6 +114,21 @@ pub(crate) struct Sparse {
     ring: usize,
     /// The canary's share of each phase, prepared for thinning.
     shares: Vec<FailRate>,
+}
+
+/// A counter of an instance's own (CPU's busy seconds): each track's own path through
+/// the recording, not thinned; a canary instance's from the first scrape that finds it
+/// running.
+#[derive(Debug, Clone)]
+struct Own {
+    channel: usize,
+    /// Its slots: the canary instance's, and the stable version's (None: a copy, a canary
+    /// instance beyond the recording's, whose stable series is the original's).
+    canary: usize,
+    stable: Option<usize>,
+    /// The recording's mean busy seconds per second, which a fault's `cpu_usage` moves
+    /// the canary's from.
+    mean: Option<f64>,
 }
 
 /// A histogram thinned per bucket interval.
@@ -127,17 +154,18 @@ impl Sparse {
     ) -> Result<Sparse, String> {
         let rec = m.rec;
         let modelled = |name: &str| scenarios.baseline.series.iter().any(|s| s.name == name);
-        // Why channel `c` is not a counter a sparse trial can thin whole (None: it is):
+        // Why channel `c` is not a counter a sparse trial can draw whole (None: it is):
         // the series, and what it is.
         let unfit = |c: usize| -> Option<(String, &str)> {
             let ch = &m.channels[c];
             let r = &rec.series[ch.rec];
             let what = match ch.role {
-                Role::Own if r.counter => "is each instance's own counter",
-                Role::Own => "is a gauge a scenario's fault moves",
+                Role::Own if !r.counter => "is a gauge a scenario's `load` fault moves",
                 Role::Traffic { whole: false } => "has increases that are not whole numbers",
-                _ if ch.nested => "is nested in another counter",
-                _ if ch.instance.is_some() || ch.copy => "is each instance's own series",
+                Role::Traffic { .. } if ch.nested => "is nested in another counter",
+                Role::Traffic { .. } if ch.instance.is_some() || ch.copy => {
+                    "is each instance's own series"
+                }
                 _ if modelled(&r.name) => "is modelled under the scenario file's `baseline.series`",
                 _ if rec.coverage(ch.rec, &m.gaps) < 1.0 => {
                     "misses some grid points of the recording"
@@ -155,13 +183,16 @@ impl Sparse {
         let read_metrics: Vec<usize> = (0..plan.metrics.len())
             .filter(|&mi| m.reads.iter().flatten().any(|r| r[mi]))
             .collect();
+        // A copy's stable series is its original's.
         let owner = |t: usize| {
             m.channels
                 .iter()
-                .position(|ch| ch.canary == t || ch.stable == t)
+                .position(|ch| ch.canary == t || (ch.stable == t && !ch.copy))
         };
-        // A gauge no fault moves is read as recorded (`up` falls to 0 with a crash).
+        // A gauge is read as recorded (`up` falls to 0 with a crash), moved by the fault
+        // at the scrape read, but a `load` fault's, which follows each scrape's requests.
         let moved = moved_gauges(m, plan, scenarios);
+        let mut own_channels: Vec<usize> = Vec::new();
         let mut gauge_of = vec![None; m.templates.len()];
         let mut in_hist = vec![false; m.histograms.len()];
         // Which templates the rules' queries read, each one a counter's, a cell's or a
@@ -172,8 +203,10 @@ impl Sparse {
                 return Err(format!("`{metric}` has no query on the recording"));
             };
             for q in pair {
-                if !q.is_structured() {
-                    return Err(format!("`{metric}` is a custom query"));
+                if !q.reads_edges_only() {
+                    return Err(format!(
+                        "`{metric}`'s query reads raw samples (a range function but `rate()` and `increase()`, or an `offset`)"
+                    ));
                 }
                 for t in q.reads() {
                     if m.extras().contains(&t) || gauge_of[t].is_some() {
@@ -185,6 +218,15 @@ impl Sparse {
                     let r = &rec.series[m.channels[c].rec];
                     if m.channels[c].role == Role::Own && !r.counter && !moved[t] {
                         gauge_of[t] = Some(c);
+                        continue;
+                    }
+                    if m.channels[c].role == Role::Own && r.counter {
+                        if let Some((name, what)) = unfit(c) {
+                            return Err(format!("`{metric}` reads `{name}`, which {what}"));
+                        }
+                        if !own_channels.contains(&c) {
+                            own_channels.push(c);
+                        }
                         continue;
                     }
                     if let Some((name, what)) = unfit(c) {
@@ -226,6 +268,19 @@ impl Sparse {
             })
             .collect();
         let extras: Vec<usize> = m.extras().map(|t| slot(t, true, m.failures_late)).collect();
+        own_channels.sort_unstable();
+        let own: Vec<Own> = own_channels
+            .iter()
+            .map(|&c| {
+                let ch = &m.channels[c];
+                Own {
+                    channel: c,
+                    canary: slot(ch.canary, true, false),
+                    stable: (!ch.copy).then(|| slot(ch.stable, false, false)),
+                    mean: m.levels.cpu_mean(c),
+                }
+            })
+            .collect();
         let histograms: Vec<Buckets> = read_hists
             .iter()
             .map(|&h| Buckets {
@@ -257,22 +312,38 @@ impl Sparse {
         }
         let mut windows: Vec<i64> = Vec::new();
         for &mi in &read_metrics {
-            let w = match &plan.metrics[mi].expr {
+            let mut ws = match &plan.metrics[mi].expr {
                 MetricExpr::RateRatio { window, .. }
                 | MetricExpr::Rate { window, .. }
                 | MetricExpr::Increase { window, .. }
                 | MetricExpr::Quantile { window, .. }
-                | MetricExpr::AvgRate { window, .. } => window.millis() as i64,
+                | MetricExpr::AvgRate { window, .. } => vec![window.millis() as i64],
                 // Read at an instant: no window.
-                _ => continue,
+                _ => Vec::new(),
             };
-            if w % eval_ms != 0 && !windows.contains(&w) {
-                windows.push(w);
+            // A custom query's own ranges.
+            ws.extend(
+                m.queries[mi]
+                    .iter()
+                    .flatten()
+                    .flat_map(|q| q.custom_ranges()),
+            );
+            for w in ws {
+                if w % eval_ms != 0 && !windows.contains(&w) {
+                    windows.push(w);
+                }
             }
         }
         let step = rec.step_ms;
         let ring = ((m.horizon_ms / step) as usize + 4).next_power_of_two();
+        let mut real = vec![false; slots.len()];
+        for o in &own {
+            real[o.canary] = true;
+            o.stable.into_iter().for_each(|s| real[s] = true);
+        }
         Ok(Sparse {
+            own,
+            real,
             counters,
             counter_slots,
             fail_to,
@@ -327,9 +398,10 @@ impl Sparse {
     }
 }
 
-/// Per template, whether some scenario's fault moves it as a gauge: the series the
+/// Per template, whether some scenario's `load` fault moves it as a gauge: the series the
 /// built-in memory metric reads (`memory_usage`), those of the custom metrics it moves
-/// (`metrics`), and a modelled gauge whose `mean` it moves.
+/// (`metrics`), and a modelled gauge whose `mean` it moves. (Other faults' moves depend
+/// only on the time: a read shifts the recorded value, [`shift_gauge`].)
 fn moved_gauges(
     m: &RecordedModel<'_>,
     plan: &crate::check::CheckedPlan,
@@ -343,14 +415,22 @@ fn moved_gauges(
             }
         }
     };
-    for f in scenarios.scenarios.iter().filter_map(|s| s.fault.as_ref()) {
+    let load = |f: &&crate::sim::scenario::Fault| matches!(f.kind, FaultKind::Load { .. });
+    let faults = || {
+        scenarios
+            .scenarios
+            .iter()
+            .filter_map(|s| s.fault.as_ref())
+            .filter(load)
+    };
+    for f in faults() {
         let memory = plan.metrics.iter().position(|x| x.name == "memory_usage");
         if let Some(mi) = memory.filter(|_| f.memory_usage.is_some()) {
             mark(mi);
         }
         f.metrics.iter().for_each(|&(mi, _)| mark(mi));
     }
-    for f in scenarios.scenarios.iter().filter_map(|s| s.fault.as_ref()) {
+    for f in faults() {
         for e in f.series.iter().filter(|e| e.mean.is_some()) {
             let name = &scenarios.baseline.series[e.series].name;
             for (t, tpl) in m.templates.iter().enumerate() {
@@ -380,8 +460,9 @@ struct Trial {
     thin: Vec<Xoshiro256PlusPlus>,
     fault: Xoshiro256PlusPlus,
     split: Xoshiro256PlusPlus,
-    /// Per slot: its counter's value now.
+    /// Per slot: its counter's value now (an own counter's in `real`).
     totals: Vec<u64>,
+    real: Vec<f64>,
     /// Per slot: the scrape of its first sample ([`UNBORN`]: none yet).
     born: Vec<i64>,
     /// Per slot, `ring` entries: (scrape, value) at the ends of the pieces drawn.
@@ -392,6 +473,8 @@ struct Trial {
     /// The canary's first scrape after a crash (none from then on).
     down: i64,
     exposure: Exposure,
+    /// The first evaluation a custom query failed at, as Prometheus would fail it.
+    failure: Option<QueryFailure>,
 }
 
 /// A stretch of scrapes a fault acts on at once, and what it holds: per unit (counter,
@@ -475,17 +558,22 @@ impl<'m, 'r> SparseLanes<'m, 'r> {
                     fault: Xoshiro256PlusPlus::seed_from_u64(f),
                     split: Xoshiro256PlusPlus::seed_from_u64(seed ^ SPLIT_SALT),
                     totals: vec![0; n],
+                    real: vec![0.0; n],
                     born: vec![UNBORN; n],
                     ring: vec![(-1, 0.0); n * sparse.ring],
                     drawn: 0,
                     offset_ms,
                     down: i64::MAX,
                     exposure: Exposure::default(),
+                    failure: None,
                 };
                 // Scrape 0: every counter at 0, but those born at their first event.
                 trial.point(model, 0, 0);
+                // A canary instance's own counters from the first scrape that finds it
+                // running ([`span`]).
+                let joining: Vec<usize> = sparse.own.iter().map(|o| o.canary).collect();
                 for (s, &(_, late)) in sparse.slots.iter().enumerate() {
-                    if !late {
+                    if !late && !joining.contains(&s) {
                         trial.born[s] = 0;
                         trial.ring[s * sparse.ring] = (0, 0.0);
                     }
@@ -526,9 +614,8 @@ impl<'m, 'r> SparseLanes<'m, 'r> {
         &self.trials[l].exposure
     }
 
-    /// Rates of whole counters cannot fail to evaluate.
-    pub(crate) fn query_failure(&self, _l: usize) -> Option<&QueryFailure> {
-        None
+    pub(crate) fn query_failure(&self, l: usize) -> Option<&QueryFailure> {
+        self.trials[l].failure.as_ref()
     }
 
     pub(crate) fn swap_remove(&mut self, l: usize) {
@@ -567,21 +654,42 @@ impl<'m, 'r> SparseLanes<'m, 'r> {
             let mut reader = Window {
                 m,
                 sp,
+                faults,
                 trial,
                 schedule,
                 edges: std::mem::take(&mut self.scratch.edges),
             };
+            let mut failure = None;
             for (mi, q) in self.queries.iter_mut().enumerate() {
                 let Some(pair) = q else { continue };
-                for (ti, q) in pair.iter_mut().enumerate() {
-                    if reads[ti][mi] {
-                        let v = q.value_over(&mut reader, ts, m.semantics);
-                        self.values.set((mi, ti), l, v);
+                for (ti, (q, track)) in pair
+                    .iter_mut()
+                    .zip([Track::Canary, Track::Stable])
+                    .enumerate()
+                {
+                    if !reads[ti][mi] {
+                        continue;
                     }
+                    // A custom query fails where Prometheus would (as on a full trial).
+                    let v = q
+                        .value_over(&mut reader, ts, m.semantics)
+                        .unwrap_or_else(|e| {
+                            failure.get_or_insert(QueryFailure {
+                                metric: mi,
+                                track,
+                                at: ts,
+                                message: e.message,
+                            });
+                            None
+                        });
+                    self.values.set((mi, ti), l, v);
                 }
             }
             self.scratch.edges = reader.edges;
             self.scratch.edges.clear();
+            if trial.failure.is_none() {
+                trial.failure = failure;
+            }
         }
     }
 }
@@ -626,7 +734,16 @@ impl Trial {
             if (canary && j >= self.down) || self.born[s] == UNBORN {
                 continue;
             }
-            self.ring[s * cap + at] = (j, self.totals[s] as f64);
+            self.ring[s * cap + at] = (j, self.value(sp, s));
+        }
+    }
+
+    /// Slot `s`'s value now.
+    fn value(&self, sp: &Sparse, s: usize) -> f64 {
+        if sp.real[s] {
+            self.real[s]
+        } else {
+            self.totals[s] as f64
         }
     }
 }
@@ -647,6 +764,16 @@ fn span(
     let nu = units(sp);
     let offset_ms = trial.offset_ms;
     let t = |j: i64| m.scrape_time(j, offset_ms);
+    if a == 0 {
+        // Scrape 0 finds the first phase's canary instances, their counters at 0.
+        let running = m.instances[schedule.scraped_phase(t(0))];
+        for o in &sp.own {
+            if m.channels[o.channel].instance.is_none_or(|k| k < running) {
+                trial.born[o.canary] = 0;
+                trial.ring[o.canary * sp.ring] = (0, 0.0);
+            }
+        }
+    }
     // Per scrape: its share (one for the span unless a phase starts inside it) and its
     // recorded events per unit.
     let (ta, tb) = (t(a), t(b));
@@ -737,11 +864,11 @@ fn span(
         for r in 0..len {
             let j = a + 1 + r as i64;
             fill_piece(sp, s, (r, r + 1), (j - 1, j));
-            piece(m, sp, faults, trial, s);
+            piece((m, sp, faults, schedule), trial, s);
         }
     } else {
         fill_piece(sp, s, (0, len), (a, b));
-        piece(m, sp, faults, trial, s);
+        piece((m, sp, faults, schedule), trial, s);
     }
 }
 
@@ -807,9 +934,7 @@ fn fill_piece(sp: &Sparse, s: &mut Scratch, (r0, r1): (usize, usize), (from, to)
 /// Applies the fault to `s.piece` (scrapes a fault acts on alike) and adds it to the
 /// trial's counters, in the full trial's order: latency moves, failures, blast radius.
 fn piece(
-    m: &RecordedModel<'_>,
-    sp: &Sparse,
-    faults: &FaultModel<'_>,
+    (m, sp, faults, schedule): (&RecordedModel<'_>, &Sparse, &FaultModel<'_>, &Schedule),
     trial: &mut Trial,
     s: &mut Scratch,
 ) {
@@ -935,6 +1060,13 @@ fn piece(
     if crashed {
         trial.down = trial.down.min(p.from + 1);
     }
+    let cpu = fault.and_then(|f| f.cpu_usage);
+    own_counters(
+        (m, sp, schedule),
+        trial,
+        (p.from, p.to),
+        (cpu, intensity * affected),
+    );
     // The canary's counters (kept up to its crash).
     for (u, sl) in sp.counter_slots.iter().enumerate() {
         trial.totals[sl[0]] += p.canary[u];
@@ -967,10 +1099,62 @@ fn piece(
     trial.keep(sp, p.to);
 }
 
+/// Adds scrapes `(from, to]` to each instance's own counters (CPU), scrape by scrape in
+/// the full trial's order (the same sums): the stable version's recorded increases, and
+/// each canary instance's on its own blocks while it runs (a joining one's first sample
+/// 0, a new process's), moved to a fault's `cpu_usage` `level` at `s` (the piece's
+/// intensity times the affected share), until a crash.
+fn own_counters(
+    (m, sp, schedule): (&RecordedModel<'_>, &Sparse, &Schedule),
+    trial: &mut Trial,
+    (from, to): (i64, i64),
+    (level, s): (Option<f64>, f64),
+) {
+    if sp.own.is_empty() {
+        return;
+    }
+    let off = trial.offset_ms;
+    let level = level.filter(|_| s > 0.0);
+    for j in from + 1..=to {
+        let (t0, t) = (m.scrape_time(j - 1, off), m.scrape_time(j, off));
+        let running = m.instances[schedule.scraped_phase(t)];
+        let service = trial.point(m, 0, j);
+        for o in &sp.own {
+            let ch = &m.channels[o.channel];
+            if let Some(st) = o.stable {
+                let v = m.rows.get(ch.rec, service);
+                debug_assert!(!v.is_nan(), "a complete series");
+                trial.real[st] += v;
+            }
+            if j >= trial.down || ch.instance.is_some_and(|k| k >= running) {
+                continue;
+            }
+            let k = ch.instance.unwrap_or(0);
+            let mut v = m.rows.get(ch.rec, trial.point(m, 1 + k, j));
+            debug_assert!(!v.is_nan(), "a complete series");
+            if let (Some(level), Some(mean)) = (level, o.mean) {
+                v = busy_moved(v, s, (level, mean), (t - t0) as f64 / 1000.0);
+            }
+            let c = o.canary;
+            if trial.born[c] != UNBORN {
+                trial.real[c] += v;
+                continue;
+            }
+            // Its first sample: a joining instance is a new process, from 0.
+            trial.born[c] = j;
+            if k == 0 {
+                trial.real[c] += v;
+            }
+            trial.ring[c * sp.ring + (j as usize & (sp.ring - 1))] = (j, trial.real[c]);
+        }
+    }
+}
+
 /// A sparse trial's windows, read by the plan's queries.
 struct Window<'a, 'r> {
     m: &'a RecordedModel<'r>,
     sp: &'a Sparse,
+    faults: &'a FaultModel<'a>,
     trial: &'a mut Trial,
     schedule: &'a Schedule,
     /// The windows read at this evaluation so far.
@@ -1095,6 +1279,12 @@ impl Reader for Window<'_, '_> {
         exact()
     }
 
+    /// A sparse trial keeps no raw window: its queries read none
+    /// ([`crate::prom::engine::Bound::reads_edges_only`]).
+    fn samples(&mut self, _: &mut Cur, _: (i64, i64), _: Semantics) -> Option<&[Sample]> {
+        None
+    }
+
     /// A gauge as recorded: the newest sample within the lookback, walking back over the
     /// scrapes its series has none at (a gap, an instance not running yet). A crashed
     /// canary's `up` is 0; its other series end with a staleness marker.
@@ -1150,9 +1340,27 @@ impl Reader for Window<'_, '_> {
                     0
                 };
                 let v = m.rows.get(channel.rec, self.trial.point(m, map, j));
-                if !v.is_nan() {
-                    return Some(v);
+                if v.is_nan() {
+                    j -= 1;
+                    continue;
                 }
+                // Moved by the fault at this scrape's time (a memory limit read at the
+                // same scrape of the same instance).
+                let faults = self.faults;
+                return Some(match faults.fault().filter(|_| canary) {
+                    Some(f) => {
+                        let intensity = faults.intensity(faults.level_at(t, 0.0));
+                        let trial = &mut *self.trial;
+                        shift_gauge(&m.levels, f, intensity, (ch, v), |d| {
+                            let other = &m.channels[d];
+                            m.rows.get(
+                                other.rec,
+                                trial.point(m, 1 + other.instance.unwrap_or(0), j),
+                            )
+                        })
+                    }
+                    None => v,
+                });
             }
             j -= 1;
         }

@@ -260,12 +260,18 @@ fn unused_on_recording(spec: &FileSpec, records_requests: bool) -> Vec<&'static 
         ("baseline.error_rate", b.error_rate.is_some()),
         ("baseline.latency.median", b.latency.median.is_some()),
         ("baseline.latency.sigma", b.latency.sigma.is_some()),
-        ("baseline.latency.tail_share", b.latency.tail_share.is_some()),
+        (
+            "baseline.latency.tail_share",
+            b.latency.tail_share.is_some(),
+        ),
         ("baseline.buckets", b.buckets.is_some()),
         ("baseline.cpu_usage", b.cpu_usage.is_some()),
         ("baseline.memory_usage", b.memory_usage.is_some()),
         ("baseline.db_connections", b.db_connections.is_some()),
-        ("baseline.redis_memory_usage", b.redis_memory_usage.is_some()),
+        (
+            "baseline.redis_memory_usage",
+            b.redis_memory_usage.is_some(),
+        ),
         ("baseline.metrics", !b.metrics.is_empty()),
         ("exposition.per_code", spec.exposition.per_code.is_some()),
     ]

@@ -9,7 +9,6 @@
 //!   law: the rollback, detection and blast radius tallies of every fault kind must agree
 //!   within chance.
 
-use super::Sparse;
 use crate::lower::LoweredPlan;
 use crate::prom::{Sample, Semantics, Series};
 use crate::sim::montecarlo::{self, Settings, Slice, Tally};
@@ -26,6 +25,45 @@ use rand::{RngExt, SeedableRng};
 /// hours at a time, so that a failure series is born late), a latency histogram, and `up`
 /// with a few missing scrapes.
 fn recording() -> Recording {
+    Recording::new(vec![("r.csv".into(), Trace { series: series() })]).expect("a recording")
+}
+
+/// [`recording`] with two instances' CPU counters and memory (in use, and a limit), each
+/// instance drifting on its own.
+fn instance_recording() -> Recording {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(11);
+    let mut all = series();
+    for instance in ["a:8080", "b:8080"] {
+        let labels = vec![("instance".to_string(), instance.to_string())];
+        let (mut busy, mut used) = (0.0, 4.0e8);
+        let (mut cpu, mut memory, mut limit) = (Vec::new(), Vec::new(), Vec::new());
+        for p in 0..2 * 5760 {
+            let t = 1_714_521_600_000 + p as i64 * 15_000;
+            busy += 15.0 * (0.3 + 0.2 * rng.random::<f64>());
+            used = (used + 2.0e6 * (rng.random::<f64>() - 0.5)).clamp(1.0e8, 9.0e8);
+            cpu.push(Sample::new(t, busy));
+            memory.push(Sample::new(t, used));
+            limit.push(Sample::new(t, 1.0e9));
+        }
+        for (name, samples) in [
+            ("process_cpu_seconds_total", cpu),
+            ("container_memory_working_set_bytes", memory),
+            ("container_spec_memory_limit_bytes", limit),
+        ] {
+            all.push(Series {
+                name: name.into(),
+                labels: labels.clone(),
+                samples,
+                line: 1,
+                column: 1,
+            });
+        }
+    }
+    Recording::new(vec![("r.csv".into(), Trace { series: all })]).expect("a recording")
+}
+
+/// The series of [`recording`].
+fn series() -> Vec<Series> {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(7);
     let les = ["0.1", "0.25", "0.5", "1", "2.5", "5", "+Inf"];
     let points = 2 * 5760;
@@ -84,7 +122,7 @@ fn recording() -> Recording {
             s,
         ));
     }
-    Recording::new(vec![("r.csv".into(), Trace { series: all })]).expect("a recording")
+    all
 }
 
 /// A plan of `phases`, with rollback rules on the error rate and p95 (`p95` its
@@ -118,7 +156,10 @@ rollback_conditions:
 
 fn scenarios(plan: &LoweredPlan, text: &str) -> Scenarios {
     let source = Source::new("scenarios.yaml".into(), text.into()).holding(Kind::Scenarios);
-    let (s, findings) = scenario::load(&source, &plan.plan, &|p| p.to_string());
+    let basis = scenario::Basis::Recorded {
+        requests_per_second: Some(8.0),
+    };
+    let (s, findings) = scenario::load_on(&source, &plan.plan, &|p| p.to_string(), basis);
     s.unwrap_or_else(|| panic!("scenarios load: {findings:?}"))
 }
 
@@ -195,6 +236,234 @@ scenarios:
     assert!(born_late > 0, "no evaluation read an unborn failure series");
 }
 
+/// Each instance's own CPU counter and a memory gauge a fault moves are drawn without
+/// thinning: at any share, sparse and full trials read the same values of them, bit for
+/// bit, as canary instances join with their phases (four replicas: one, two, then four
+/// canary instances), under a CPU fault, a memory leak and a crash.
+#[test]
+fn own_counters_and_moved_gauges_read_as_on_full_trials() {
+    let rec = instance_recording();
+    let text = "name: own
+release: { from: v1, to: v2 }
+service: { name: app, image: acme/app, port: 8080, replicas: 4 }
+routing: { listen: 80, sticky: { cookie: uid } }
+monitoring: { window: 2m }
+traffic: { requests_per_second: 8 }
+phases:
+  - { name: one, traffic: 25%, duration: 40m }
+  - { name: two, traffic: 50%, duration: 40m }
+  - { name: all, traffic: 100%, duration: 40m }
+gates:
+  memory_usage: \"< 95%\"
+rollback_conditions:
+  - { metric: error_rate, threshold: 5%, duration: 1m }
+  - { metric: cpu_usage, threshold: 45%, duration: 2m }
+";
+    let lowered = crate::pipeline::compile(Source::new("plan.yaml".into(), text.into()))
+        .plan
+        .expect("a valid plan");
+    let file = "trials: 4
+traffic: { requests_per_second: 8, start_hour: 3 }
+scenarios:
+  - name: healthy
+  - name: cpu
+    fault: { kind: step, onset: 30m, cpu_usage: 70% }
+  - name: idle
+    fault: { kind: leak, onset: 50m, ramp: 30m, cpu_usage: 5% }
+  - name: memory
+    fault: { kind: leak, onset: 10m, ramp: 1h, memory_usage: 90% }
+  - name: crash
+    fault: { kind: crash, onset: 65m }
+";
+    let sc = scenarios(&lowered, file);
+    let at = |name: &str| {
+        let metrics = &lowered.plan.metrics;
+        metrics.iter().position(|m| m.name == name).expect(name)
+    };
+    let (cpu, memory) = (at("cpu_usage"), at("memory_usage"));
+    let (mut compared, mut present, mut moved) = (0, 0, 0);
+    for sem in [Semantics::Prometheus3, Semantics::Prometheus2] {
+        let models = Model::classes(&lowered.plan, &sc, &lowered.rules, sem);
+        for model in &models {
+            let rm = Baseline::of(&rec, None).model(&lowered.plan, &lowered.rules, model);
+            let sparse = rm
+                .sparse()
+                .unwrap_or_else(|| panic!("{:?}", rm.sparse.as_ref().err()));
+            for s in &sc.scenarios {
+                let faults = FaultModel::new(model, s.fault.as_ref());
+                let seeds = [3, 5];
+                let mut full = RecordedLanes::new(&rm, &faults, &seeds, model.scrape_offset_ms);
+                let mut lean =
+                    SparseLanes::new(&rm, sparse, &faults, &seeds, model.scrape_offset_ms);
+                let mut ts = 0;
+                while ts <= 2 * 3_600_000 {
+                    full.advance(ts, &model.schedule, RuleSet::RollbacksAndGates);
+                    lean.advance(ts, &model.schedule, RuleSet::RollbacksAndGates);
+                    let (a, b) = (full.values(), lean.values());
+                    let w = a.width;
+                    for mi in [cpu, memory] {
+                        for i in 2 * mi * w..(2 * mi + 2) * w {
+                            let (x, y) = (a.data[i], b.data[i]);
+                            assert_eq!(
+                                x.map(f64::to_bits),
+                                y.map(f64::to_bits),
+                                "{} at {ts} ({sem:?}, offset {}): metric {mi}, value {i}: full {x:?}, sparse {y:?}",
+                                s.name,
+                                model.scrape_offset_ms
+                            );
+                            compared += 1;
+                            present += usize::from(x.is_some());
+                        }
+                    }
+                    // The memory leak's canary above any healthy instance's 90%.
+                    moved += usize::from(a.data[2 * memory * w].is_some_and(|v| v > 0.9));
+                    ts += model.eval_ms;
+                }
+            }
+        }
+    }
+    // The stable track's values are not read.
+    assert!(
+        present > compared / 3,
+        "{present} of {compared} values present"
+    );
+    assert!(moved > 0, "the memory leak moved nothing");
+}
+
+/// Custom queries that read their series through `rate()`, `increase()` (over a window of
+/// 90s, not a whole number of evaluation intervals) and instant selectors run on sparse
+/// trials, through the same engine: at a 100% share every value they read is the full
+/// trial's, and so is every failure (none here: `plan validate` refuses what would fail).
+#[test]
+fn custom_queries_over_edges_read_as_on_full_trials() {
+    let rec = recording();
+    let sel = "service=\\\"$service\\\",track=\\\"$track\\\"";
+    let text = format!(
+        "name: custom
+release: {{ from: v1, to: v2 }}
+service: {{ name: app, image: acme/app, port: 8080 }}
+routing: {{ listen: 80, sticky: {{ cookie: uid }} }}
+monitoring: {{ window: 2m }}
+traffic: {{ requests_per_second: 8 }}
+phases:
+  - {{ name: all, traffic: 100%, duration: 3h }}
+metrics:
+  served:
+    query: \"sum(rate(http_requests_total{{{sel}}}[$window]))\"
+    unit: per_second
+    bad: low
+  failing:
+    query: \"sum(increase(http_requests_total{{{sel},code=\\\"500\\\"}}[90s])) / sum(increase(http_requests_total{{{sel}}}[90s]))\"
+    unit: ratio
+    bad: high
+  slow:
+    query: \"histogram_quantile(0.9, sum by (le) (rate(http_request_duration_seconds_bucket{{{sel}}}[$window])))\"
+    unit: seconds
+    bad: high
+  targets:
+    query: \"count(up{{{sel}}} == 1)\"
+    unit: count
+    bad: low
+rollback_conditions:
+  - {{ metric: served, threshold: 1, duration: 1m }}
+  - {{ metric: failing, threshold: 2%, duration: 1m }}
+  - {{ metric: slow, threshold: 3s, duration: 2m }}
+  - {{ metric: targets, threshold: 1, duration: 1m }}
+"
+    );
+    let compiled = crate::pipeline::compile(Source::new("plan.yaml".into(), text));
+    let lowered = compiled
+        .plan
+        .unwrap_or_else(|| panic!("{:?}", compiled.findings));
+    let file = "trials: 4
+traffic: { requests_per_second: 8, start_hour: 3 }
+scenarios:
+  - name: healthy
+  - name: crash
+    fault: { kind: crash, onset: 95m }
+";
+    let sc = scenarios(&lowered, file);
+    let (mut compared, mut present) = (0, 0);
+    for sem in [Semantics::Prometheus3, Semantics::Prometheus2] {
+        let models = Model::classes(&lowered.plan, &sc, &lowered.rules, sem);
+        for model in &models {
+            let rm = Baseline::of(&rec, None).model(&lowered.plan, &lowered.rules, model);
+            let sparse = rm
+                .sparse()
+                .unwrap_or_else(|| panic!("{:?}", rm.sparse.as_ref().err()));
+            for s in &sc.scenarios {
+                let faults = FaultModel::new(model, s.fault.as_ref());
+                let seeds = [3, 5];
+                let mut full = RecordedLanes::new(&rm, &faults, &seeds, model.scrape_offset_ms);
+                let mut lean =
+                    SparseLanes::new(&rm, sparse, &faults, &seeds, model.scrape_offset_ms);
+                let mut ts = 0;
+                while ts <= 3 * 3_600_000 {
+                    full.advance(ts, &model.schedule, RuleSet::RollbacksAndGates);
+                    lean.advance(ts, &model.schedule, RuleSet::RollbacksAndGates);
+                    let (a, b) = (full.values(), lean.values());
+                    for (i, (x, y)) in a.data.iter().zip(b.data).enumerate() {
+                        assert_eq!(
+                            x.map(f64::to_bits),
+                            y.map(f64::to_bits),
+                            "{} at {ts} ({sem:?}, offset {}): value {i}: full {x:?}, sparse {y:?}",
+                            s.name,
+                            model.scrape_offset_ms
+                        );
+                        compared += 1;
+                        present += usize::from(x.is_some());
+                    }
+                    ts += model.eval_ms;
+                }
+                for l in 0..seeds.len() {
+                    let at = |f: Option<&crate::sim::synth::QueryFailure>| {
+                        f.map(|f| (f.metric, f.at, f.message.clone()))
+                    };
+                    assert_eq!(at(full.query_failure(l)), at(lean.query_failure(l)));
+                }
+            }
+        }
+    }
+    assert!(
+        present > compared / 3,
+        "{present} of {compared} values present"
+    );
+}
+
+/// A custom query that reads raw samples needs full trials, and the reason names it.
+#[test]
+fn a_custom_query_over_raw_samples_runs_full_trials() {
+    let rec = recording();
+    let text = "name: raw
+release: { from: v1, to: v2 }
+service: { name: app, image: acme/app, port: 8080 }
+routing: { listen: 80, sticky: { cookie: uid } }
+monitoring: { window: 2m }
+traffic: { requests_per_second: 8 }
+phases:
+  - { name: all, traffic: 100%, duration: 3h }
+metrics:
+  flaps:
+    query: \"sum(changes(up{service=\\\"$service\\\",track=\\\"$track\\\"}[$window]))\"
+    unit: count
+    bad: high
+rollback_conditions:
+  - { metric: flaps, threshold: 1, duration: 1m }
+";
+    let lowered = crate::pipeline::compile(Source::new("plan.yaml".into(), text.into()))
+        .plan
+        .expect("a valid plan");
+    let sc = scenarios(&lowered, "scenarios:\n  - name: healthy\n");
+    let models = Model::classes(&lowered.plan, &sc, &lowered.rules, Semantics::Prometheus3);
+    let rm = Baseline::of(&rec, None).model(&lowered.plan, &lowered.rules, &models[0]);
+    assert_eq!(
+        rm.sparse.as_ref().err().map(String::as_str),
+        Some(
+            "`flaps`'s query reads raw samples (a range function but `rate()` and `increase()`, or an `offset`)"
+        )
+    );
+}
+
 /// A faulty scenario of every kind on a two-phase plan.
 const FAULTS: &str = "trials: 1000
 traffic: { requests_per_second: 8, start_hour: 3 }
@@ -251,7 +520,7 @@ fn at_a_canary_share_sparse_trials_draw_the_full_trials_law() {
     let mut rm = Baseline::of(&rec, None).model(&lowered.plan, &lowered.rules, &models[0]);
     assert!(rm.sparse().is_some());
     let lean = tallies(&rm, &lowered, &sc);
-    rm.sparse = None::<Sparse>;
+    rm.sparse = Err(String::new());
     let full = tallies(&rm, &lowered, &sc);
     let mut moving = 0;
     for ((s, a), b) in sc.scenarios.iter().zip(&full).zip(&lean) {
