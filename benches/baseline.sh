@@ -5,10 +5,12 @@
 # (medians of interleaved rounds; target: the recorded run at most 2x the synthetic one's),
 # and peak memory of the recorded run at two trial counts (target: flat).
 #
-# Lawsker's gates read gauges, CPU and custom queries, so its recorded trials are full ones
-# (every scrape of every series). The same plan with its gates on the request metrics
-# alone (error rate, p95, availability) runs sparse trials (drawn only at the scrapes a
-# window starts or ends on): measured beside it as `requests`.
+# Lawsker's gates read custom queries over nested and modelled business counters, so its
+# recorded trials are full ones (every scrape of every series). The same plan with its
+# gates on the request metrics alone (error rate, p95, availability) runs sparse trials
+# (drawn only at the scrapes a window starts or ends on): measured beside it as
+# `requests`; and so does the plan without its two custom metrics (gates on CPU, memory,
+# DB connections and Redis too), as `own`.
 #
 #   benches/baseline.sh [RUNS] [TRIALS]      (defaults: 3 rounds, 200 trials per scenario)
 #
@@ -36,15 +38,32 @@ here = os.path.dirname(os.path.abspath(sys.argv[1]))
 text = text.replace("scenarios: ../", "scenarios: " + os.path.dirname(here) + "/")
 open(sys.argv[2], "w").write(text)
 PY
+# Lawsker without its custom metrics (and their scenario file's series and faults).
+python3 - "$PLAN" "$SCENARIOS" "$TMP/own.yaml" "$TMP/own-scenarios.yaml" <<'PY'
+import os, re, sys
+text = open(sys.argv[1]).read()
+text = re.sub(r"^metrics:\n(?:(?:  |    ).*\n)+", "", text, flags=re.M)
+text = re.sub(r"^  (bug_report_rate|conversion_rate): .*\n", "", text, flags=re.M)
+here = os.path.dirname(os.path.abspath(sys.argv[1]))
+text = text.replace("scenarios: ../", "scenarios: " + os.path.dirname(here) + "/")
+open(sys.argv[3], "w").write(text)
+sc = open(sys.argv[2]).read()
+sc = re.sub(r"^  series:\n(?:    .*\n)+", "", sc, flags=re.M)
+sc = re.sub(r"^  - name: broken-flow\n(?:    .*\n)+", "", sc, flags=re.M)
+open(sys.argv[4], "w").write(sc)
+PY
 echo "== recording: $(wc -l < "$TMP/week.csv") samples, $(du -h "$TMP/week.csv" | cut -f1)"
 
-python3 - "$BIN" "$PLAN" "$SCENARIOS" "$TMP/week.csv" "$RUNS" "$TRIALS" "$TMP/requests.yaml" <<'PY'
+python3 - "$BIN" "$PLAN" "$SCENARIOS" "$TMP/week.csv" "$RUNS" "$TRIALS" "$TMP/requests.yaml" \
+  "$TMP/own.yaml" "$TMP/own-scenarios.yaml" <<'PY'
 import json, resource, statistics, subprocess, sys
-bin_, plan, sc, rec, runs, trials, requests = sys.argv[1:5] + [int(sys.argv[5])] + sys.argv[6:8]
-run = lambda p: [bin_, "simulate", p, "--scenarios", sc, "--trials", trials, "--jobs", "1"]
-base, req = run(plan), run(requests)
+bin_, plan, sc, rec = sys.argv[1:5]
+runs, trials, requests, own, own_sc = int(sys.argv[5]), *sys.argv[6:10]
+run = lambda p, s=sc: [bin_, "simulate", p, "--scenarios", s, "--trials", trials, "--jobs", "1"]
+base, req, own = run(plan), run(requests), run(own, own_sc)
 cmds = {"synthetic": base, "recorded": base + ["--baseline", rec],
-        "req-synth": req, "req-recorded": req + ["--baseline", rec]}
+        "req-synth": req, "req-recorded": req + ["--baseline", rec],
+        "own-synth": own, "own-recorded": own + ["--baseline", rec]}
 steps = {}
 for name, argv in cmds.items():
     out = subprocess.run(argv + ["--format", "json"], capture_output=True, check=True).stdout
@@ -64,6 +83,7 @@ for name in cmds:
     print(f'{name:<13}{steps[name]:>12}{c:>9.2f}{per[name]:>10.0f}')
 print(f'recorded / synthetic CPU per evaluation step: {per["recorded"] / per["synthetic"]:.1f}x (target: at most 2x)')
 print(f'requests only (sparse trials): {per["req-recorded"] / per["req-synth"]:.1f}x')
+print(f'without custom metrics (sparse trials): {per["own-recorded"] / per["own-synth"]:.1f}x')
 PY
 
 echo "== peak memory of the recorded run (GNU time)"

@@ -1,6 +1,6 @@
 //! Recorded trials drawn only where `rate()` reads: the fast path of `--baseline` for runs
 //! whose rules read only rates of whole counters (request counters, histogram buckets),
-//! each instance's own counters (CPU) and gauges.
+//! each instance's own counters (CPU) and gauges, built-in or through custom queries.
 //!
 //! A full recorded trial ([`super::trial`]) writes every scrape of every series and reads
 //! them with the plan's queries. When every metric a rule reads is a ratio of two rates, a
@@ -35,7 +35,9 @@
 //! - **Reads through the plan's queries.** The values come from the queries the full
 //!   trial runs ([`Query::value_over`]), through a [`Reader`] that extrapolates from the
 //!   stored first and last samples of each window: the same sums, `or vector(0)` and
-//!   quantiles.
+//!   quantiles, and for a custom query the same engine, which reads its series through
+//!   the reader too (so it may read them only through `rate()`, `increase()` and instant
+//!   selectors, without `offset`: [`Query::reads_edges_only`]).
 //!
 //! The thinning draws depend on the blocks, the shares and the span ends, none of which
 //! depends on the fault: a faulty trial and its healthy twin share them, as full trials
