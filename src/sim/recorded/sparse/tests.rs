@@ -163,6 +163,85 @@ fn scenarios(plan: &LoweredPlan, text: &str) -> Scenarios {
     s.unwrap_or_else(|| panic!("scenarios load: {findings:?}"))
 }
 
+/// Runs trials `seeds` of every scenario of `sc` as full and as sparse trials, under both
+/// semantics and at every scrape offset class, evaluating every `eval_ms` for `hours`, and
+/// requires the values of `metrics` (both tracks), the query failures and (at a 100%
+/// share, where thinning draws nothing) the blast radius to be the same, bit for bit;
+/// `each` sees the full trial's values at every evaluation. Returns how many values were
+/// compared and how many were present.
+fn same_as_full(
+    (rec, lowered, sc): (&Recording, &LoweredPlan, &Scenarios),
+    (seeds, hours, metrics): (&[u64], i64, &[usize]),
+    mut each: impl FnMut(crate::sim::evaluator::Columns<'_>),
+) -> (usize, usize) {
+    let (mut compared, mut present) = (0, 0);
+    for sem in [Semantics::Prometheus3, Semantics::Prometheus2] {
+        let models = Model::classes(&lowered.plan, sc, &lowered.rules, sem);
+        assert!(models.len() > 1, "several scrape offsets");
+        for model in &models {
+            let rm = Baseline::of(rec, None).model(&lowered.plan, &lowered.rules, model);
+            let sparse = rm
+                .sparse()
+                .unwrap_or_else(|| panic!("{:?}", rm.sparse.as_ref().err()));
+            for s in &sc.scenarios {
+                let faults = FaultModel::new(model, s.fault.as_ref());
+                let mut full = RecordedLanes::new(&rm, &faults, seeds, model.scrape_offset_ms);
+                let mut lean =
+                    SparseLanes::new(&rm, sparse, &faults, seeds, model.scrape_offset_ms);
+                let mut ts = 0;
+                while ts <= hours * 3_600_000 {
+                    full.advance(ts, &model.schedule, RuleSet::RollbacksAndGates);
+                    lean.advance(ts, &model.schedule, RuleSet::RollbacksAndGates);
+                    let (a, b) = (full.values(), lean.values());
+                    let w = a.width;
+                    for &mi in metrics {
+                        for i in 2 * mi * w..(2 * mi + 2) * w {
+                            let (x, y) = (a.data[i], b.data[i]);
+                            assert_eq!(
+                                x.map(f64::to_bits),
+                                y.map(f64::to_bits),
+                                "{} at {ts} ({sem:?}, offset {}): metric {mi}, value {i}: full {x:?}, sparse {y:?}",
+                                s.name,
+                                model.scrape_offset_ms
+                            );
+                            compared += 1;
+                            present += usize::from(x.is_some());
+                        }
+                    }
+                    each(a);
+                    ts += model.eval_ms;
+                }
+                for l in 0..seeds.len() {
+                    let failure = |f: Option<&crate::sim::synth::QueryFailure>| {
+                        f.map(|f| (f.metric, f.at, f.message.clone()))
+                    };
+                    assert_eq!(
+                        failure(full.query_failure(l)),
+                        failure(lean.query_failure(l))
+                    );
+                    if model.canary_share.iter().any(|&p| p < 1.0) {
+                        continue;
+                    }
+                    let (x, y) = (full.exposure(l), lean.exposure(l));
+                    assert_eq!(
+                        (x.first_active, x.requests, x.failed),
+                        (y.first_active, y.requests, y.failed),
+                        "{}: exposure",
+                        s.name
+                    );
+                }
+            }
+        }
+    }
+    (compared, present)
+}
+
+/// The index of metric `name` of `plan`.
+fn metric(plan: &LoweredPlan, name: &str) -> usize {
+    let metrics = &plan.plan.metrics;
+    metrics.iter().position(|m| m.name == name).expect(name)
+}
+
 #[test]
 fn at_a_full_share_sparse_trials_read_what_full_trials_read() {
     let rec = recording();
@@ -177,58 +256,13 @@ scenarios:
     fault: { kind: crash, onset: 95m }
 ";
     let sc = scenarios(&lowered, file);
-    let error_rate = lowered
-        .plan
-        .metrics
-        .iter()
-        .position(|m| m.name == "error_rate")
-        .expect("error_rate");
-    let (mut compared, mut present, mut born_late) = (0, 0, 0);
-    for sem in [Semantics::Prometheus3, Semantics::Prometheus2] {
-        let models = Model::classes(&lowered.plan, &sc, &lowered.rules, sem);
-        assert!(models.len() > 1, "several scrape offsets");
-        for model in &models {
-            let rm = Baseline::of(&rec, None).model(&lowered.plan, &lowered.rules, model);
-            let sparse = rm.sparse().expect("the rules read only rates and `up`");
-            for s in &sc.scenarios {
-                let faults = FaultModel::new(model, s.fault.as_ref());
-                let seeds = [3, 5, 8];
-                let mut full = RecordedLanes::new(&rm, &faults, &seeds, model.scrape_offset_ms);
-                let mut lean =
-                    SparseLanes::new(&rm, sparse, &faults, &seeds, model.scrape_offset_ms);
-                let mut ts = 0;
-                while ts <= 3 * 3_600_000 {
-                    full.advance(ts, &model.schedule, RuleSet::RollbacksAndGates);
-                    lean.advance(ts, &model.schedule, RuleSet::RollbacksAndGates);
-                    let (a, b) = (full.values(), lean.values());
-                    for (i, (x, y)) in a.data.iter().zip(b.data).enumerate() {
-                        assert_eq!(
-                            x.map(f64::to_bits),
-                            y.map(f64::to_bits),
-                            "{} at {ts} ({sem:?}, offset {}): value {i}: full {x:?}, sparse {y:?}",
-                            s.name,
-                            model.scrape_offset_ms
-                        );
-                        compared += 1;
-                        present += usize::from(x.is_some());
-                    }
-                    // The canary's error rate before its failure series is born.
-                    let w = a.width;
-                    born_late += usize::from(a.data[2 * error_rate * w] == Some(0.0));
-                    ts += model.eval_ms;
-                }
-                for l in 0..seeds.len() {
-                    let (x, y) = (full.exposure(l), lean.exposure(l));
-                    assert_eq!(
-                        (x.first_active, x.requests, x.failed),
-                        (y.first_active, y.requests, y.failed),
-                        "{}: exposure",
-                        s.name
-                    );
-                }
-            }
-        }
-    }
+    let error_rate = metric(&lowered, "error_rate");
+    let every: Vec<usize> = (0..lowered.plan.metrics.len()).collect();
+    let mut born_late = 0;
+    let (compared, present) = same_as_full((&rec, &lowered, &sc), (&[3, 5, 8], 3, &every), |a| {
+        // The canary's error rate before its failure series is born.
+        born_late += usize::from(a.data[2 * error_rate * a.width] == Some(0.0));
+    });
     assert!(
         present > compared / 3,
         "{present} of {compared} values present"
@@ -276,52 +310,16 @@ scenarios:
     fault: { kind: crash, onset: 65m }
 ";
     let sc = scenarios(&lowered, file);
-    let at = |name: &str| {
-        let metrics = &lowered.plan.metrics;
-        metrics.iter().position(|m| m.name == name).expect(name)
-    };
-    let (cpu, memory) = (at("cpu_usage"), at("memory_usage"));
-    let (mut compared, mut present, mut moved) = (0, 0, 0);
-    for sem in [Semantics::Prometheus3, Semantics::Prometheus2] {
-        let models = Model::classes(&lowered.plan, &sc, &lowered.rules, sem);
-        for model in &models {
-            let rm = Baseline::of(&rec, None).model(&lowered.plan, &lowered.rules, model);
-            let sparse = rm
-                .sparse()
-                .unwrap_or_else(|| panic!("{:?}", rm.sparse.as_ref().err()));
-            for s in &sc.scenarios {
-                let faults = FaultModel::new(model, s.fault.as_ref());
-                let seeds = [3, 5];
-                let mut full = RecordedLanes::new(&rm, &faults, &seeds, model.scrape_offset_ms);
-                let mut lean =
-                    SparseLanes::new(&rm, sparse, &faults, &seeds, model.scrape_offset_ms);
-                let mut ts = 0;
-                while ts <= 2 * 3_600_000 {
-                    full.advance(ts, &model.schedule, RuleSet::RollbacksAndGates);
-                    lean.advance(ts, &model.schedule, RuleSet::RollbacksAndGates);
-                    let (a, b) = (full.values(), lean.values());
-                    let w = a.width;
-                    for mi in [cpu, memory] {
-                        for i in 2 * mi * w..(2 * mi + 2) * w {
-                            let (x, y) = (a.data[i], b.data[i]);
-                            assert_eq!(
-                                x.map(f64::to_bits),
-                                y.map(f64::to_bits),
-                                "{} at {ts} ({sem:?}, offset {}): metric {mi}, value {i}: full {x:?}, sparse {y:?}",
-                                s.name,
-                                model.scrape_offset_ms
-                            );
-                            compared += 1;
-                            present += usize::from(x.is_some());
-                        }
-                    }
-                    // The memory leak's canary above any healthy instance's 90%.
-                    moved += usize::from(a.data[2 * memory * w].is_some_and(|v| v > 0.9));
-                    ts += model.eval_ms;
-                }
-            }
-        }
-    }
+    let (cpu, memory) = (
+        metric(&lowered, "cpu_usage"),
+        metric(&lowered, "memory_usage"),
+    );
+    let mut moved = 0;
+    let (compared, present) =
+        same_as_full((&rec, &lowered, &sc), (&[3, 5], 2, &[cpu, memory]), |a| {
+            // The memory leak's canary above any healthy instance's 90%.
+            moved += usize::from(a.data[2 * memory * a.width].is_some_and(|v| v > 0.9));
+        });
     // The stable track's values are not read.
     assert!(
         present > compared / 3,
@@ -383,47 +381,8 @@ scenarios:
     fault: { kind: crash, onset: 95m }
 ";
     let sc = scenarios(&lowered, file);
-    let (mut compared, mut present) = (0, 0);
-    for sem in [Semantics::Prometheus3, Semantics::Prometheus2] {
-        let models = Model::classes(&lowered.plan, &sc, &lowered.rules, sem);
-        for model in &models {
-            let rm = Baseline::of(&rec, None).model(&lowered.plan, &lowered.rules, model);
-            let sparse = rm
-                .sparse()
-                .unwrap_or_else(|| panic!("{:?}", rm.sparse.as_ref().err()));
-            for s in &sc.scenarios {
-                let faults = FaultModel::new(model, s.fault.as_ref());
-                let seeds = [3, 5];
-                let mut full = RecordedLanes::new(&rm, &faults, &seeds, model.scrape_offset_ms);
-                let mut lean =
-                    SparseLanes::new(&rm, sparse, &faults, &seeds, model.scrape_offset_ms);
-                let mut ts = 0;
-                while ts <= 3 * 3_600_000 {
-                    full.advance(ts, &model.schedule, RuleSet::RollbacksAndGates);
-                    lean.advance(ts, &model.schedule, RuleSet::RollbacksAndGates);
-                    let (a, b) = (full.values(), lean.values());
-                    for (i, (x, y)) in a.data.iter().zip(b.data).enumerate() {
-                        assert_eq!(
-                            x.map(f64::to_bits),
-                            y.map(f64::to_bits),
-                            "{} at {ts} ({sem:?}, offset {}): value {i}: full {x:?}, sparse {y:?}",
-                            s.name,
-                            model.scrape_offset_ms
-                        );
-                        compared += 1;
-                        present += usize::from(x.is_some());
-                    }
-                    ts += model.eval_ms;
-                }
-                for l in 0..seeds.len() {
-                    let at = |f: Option<&crate::sim::synth::QueryFailure>| {
-                        f.map(|f| (f.metric, f.at, f.message.clone()))
-                    };
-                    assert_eq!(at(full.query_failure(l)), at(lean.query_failure(l)));
-                }
-            }
-        }
-    }
+    let every: Vec<usize> = (0..lowered.plan.metrics.len()).collect();
+    let (compared, present) = same_as_full((&rec, &lowered, &sc), (&[3, 5], 3, &every), |_| {});
     assert!(
         present > compared / 3,
         "{present} of {compared} values present"
