@@ -78,6 +78,7 @@ pub(crate) mod parse;
 pub(crate) mod quantile;
 pub(crate) mod query;
 pub(crate) mod rate;
+pub(crate) mod reader;
 pub(crate) mod sample;
 pub(crate) mod select;
 mod series;

@@ -68,6 +68,24 @@ pub(crate) fn run<'a>(
             s.lowered.rules.clone()
         }
     };
+    // A full recorded trial's draws (blocks, thinning, the fault's) do not depend on the
+    // plan's metrics or rules: only on the scrapes and the phases' shares. A sparse one's
+    // depend on where its spans end too, and the two kinds draw differently: unless both
+    // plans run sparse trials with the same span ends, both run full ones.
+    let shape = |s: &Side<'_>| {
+        baseline.map(|b| {
+            let rules = rules(s);
+            let model = Model::new(&s.lowered.plan, s.scenarios, &rules, settings.semantics);
+            b.model(&s.lowered.plan, &rules, &model).draw_shape()
+        })
+    };
+    let baseline = baseline.map(|base| {
+        if shape(a) == shape(b) {
+            base
+        } else {
+            base.full("the plans compared draw their sparse trials' spans apart, so both run full trials, which share their draws")
+        }
+    });
     let mut first = |d: u64, t: u64| progress(d, 2 * t);
     let ra = montecarlo::run_recorded(
         a.lowered,
@@ -84,19 +102,8 @@ pub(crate) fn run<'a>(
         &rules(b),
         &mut second,
     );
-    // A full recorded trial's draws (blocks, thinning, the fault's) do not depend on the
-    // plan's metrics or rules: only on the scrapes and the phases' shares. A sparse one's
-    // depend on where its spans end too, and the two kinds draw differently.
-    let shape = |s: &Side<'_>| {
-        baseline.map(|b| {
-            let rules = rules(s);
-            let model = Model::new(&s.lowered.plan, s.scenarios, &rules, settings.semantics);
-            b.model(&s.lowered.plan, &rules, &model).draw_shape()
-        })
-    };
-    let common_draws = (common_model || baseline.is_some())
-        && same_traffic(a, b, baseline.is_some())
-        && shape(a) == shape(b);
+    let common_draws =
+        (common_model || baseline.is_some()) && same_traffic(a, b, baseline.is_some());
     Runs {
         a: ra,
         b: rb,

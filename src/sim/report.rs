@@ -247,7 +247,7 @@ impl RecordingAssumptions {
             nested: d.nested.clone(),
             warnings: d.warnings.clone(),
             instances: d.instances,
-            unused_settings: d.unused.iter().map(|k| k.to_string()).collect(),
+            unused_settings: d.unused.clone(),
             trials: Some(match &d.full_because {
                 None => TrialKind::Sparse,
                 Some(why) => TrialKind::Full {
@@ -1647,6 +1647,31 @@ pub(crate) fn text(r: &SimulationReport) -> String {
     s
 }
 
+/// `text` after `head`, broken at spaces into lines of at most 100 characters (but a
+/// word longer), the next ones indented as far as `head`.
+fn wrapped(head: &str, text: &str) -> String {
+    let indent = " ".repeat(head.chars().count());
+    let mut out = String::new();
+    let mut line = head.to_string();
+    let mut empty = true;
+    for word in text.split(' ') {
+        if !empty && line.chars().count() + 1 + word.chars().count() > 100 {
+            out.push_str(&line);
+            out.push('\n');
+            line.clone_from(&indent);
+            empty = true;
+        }
+        if !empty {
+            line.push(' ');
+        }
+        line.push_str(word);
+        empty = false;
+    }
+    out.push_str(&line);
+    out.push('\n');
+    out
+}
+
 /// What a text report says of the recording its trials were built from (`--baseline`).
 pub(crate) fn recording_lines(r: &RecordingAssumptions) -> String {
     let mut s = String::new();
@@ -1674,22 +1699,10 @@ pub(crate) fn recording_lines(r: &RecordingAssumptions) -> String {
         "                 (the scenarios' faults, start hour and users are used, their traffic model and healthy levels are not;\n                 the intervals are for this recording: its own chance is not in them)"
     );
     if !r.unused_settings.is_empty() {
-        // A line per few keys: the scenario file's settings the trials do not use.
-        let mut line = String::from("  not used       ");
-        for (i, key) in r.unused_settings.iter().enumerate() {
-            if i > 0 {
-                line.push(',');
-                if line.len() + key.len() > 100 {
-                    let _ = writeln!(s, "{line}");
-                    line = " ".repeat(16);
-                }
-                line.push(' ');
-            }
-            line.push_str(key);
-        }
+        s.push_str(&wrapped("  not used       ", &r.unused_settings.join(", ")));
         let _ = writeln!(
             s,
-            "{line}\n                 (the scenario file's: the recording's traffic and levels take their place)"
+            "                 (the scenario file's: the recording's traffic and levels take their place)"
         );
     }
     for n in &r.nested {
@@ -1713,10 +1726,10 @@ pub(crate) fn recording_lines(r: &RecordingAssumptions) -> String {
             );
         }
         Some(TrialKind::Full { because }) => {
-            let _ = writeln!(
-                s,
-                "  trials         full, every scrape of every series: {because} (sparse trials, several times faster,\n                 need rates of whole, complete counters and gauges no fault moves)"
+            let text = format!(
+                "full, every scrape of every series: {because} (sparse trials, several times faster, draw only at the scrapes a rate window starts or ends on)"
             );
+            s.push_str(&wrapped("  trials         ", &text));
         }
         None => {}
     }

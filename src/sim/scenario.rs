@@ -306,7 +306,7 @@ pub(crate) struct Scenarios {
     /// On a recording: the settings the file states that only the synthetic model uses
     /// (the recording's traffic and healthy levels take their place), as dotted keys in
     /// the file's order, for the report to name.
-    pub(crate) unused_on_recording: Vec<&'static str>,
+    pub(crate) unused_on_recording: Vec<String>,
 }
 
 /// A scenario file read as far as it goes without a plan: YAML, schema, the typed file.

@@ -1825,7 +1825,7 @@ fn a_tune_on_a_recording_judges_each_setting_as_simulate_does() {
 /// request counter) draw otherwise than full ones (a rule on a custom query), and their
 /// spans end where the plan evaluates: a comparison says when its pairs share no draws.
 #[test]
-fn compared_plans_share_draws_only_when_their_trials_draw_alike() {
+fn compared_plans_on_a_recording_share_their_draws_sparse_or_full() {
     let dir = temp_dir("baseline-compare-shape");
     let (plan_file, sc, rec) = files(&dir, &recording(24, 5, |_| 20.0, |_| 0.01));
     let common = |other: &str| {
@@ -1843,13 +1843,14 @@ fn compared_plans_share_draws_only_when_their_trials_draw_alike() {
         common(&PLAN.replace("threshold: 2%", "threshold: 3%")),
         true
     );
-    // Evaluated every 30s: spans end elsewhere.
+    // Evaluated every 30s, sparse spans would end elsewhere: both run full trials.
     let faster = PLAN.replace(
         "monitoring: { window: 2m }",
         "monitoring: { window: 2m, evaluation_interval: 30s }",
     );
-    assert_eq!(common(&faster), false);
-    // A custom query: sparse trials over `rate()`, full ones over raw samples (`irate()`).
+    assert_eq!(common(&faster), true);
+    // A custom query: sparse trials over `rate()`; over raw samples (`irate()`) it needs
+    // full trials, and then both run them.
     let custom = |f: &str| {
         format!(
             "{PLAN}  - {{ metric: served, threshold: 100000, duration: 1m }}
@@ -1862,7 +1863,7 @@ metrics:
         )
     };
     assert_eq!(common(&custom("rate")), true);
-    assert_eq!(common(&custom("irate")), false);
+    assert_eq!(common(&custom("irate")), true);
 }
 
 /// The report says which recorded trials ran, and why full ones (the two kinds give other
@@ -1921,11 +1922,19 @@ metrics:
     let custom = write(&dir, "custom.yaml", &custom).display().to_string();
     assert_eq!(
         json(&custom),
-        serde_json::json!({"kind": "full", "because": "`served`'s query reads raw samples (a range function but `rate()` and `increase()`, or an `offset`)"})
+        serde_json::json!({"kind": "full", "because": "`served`'s query reads raw samples (a range function other than `rate()` and `increase()`, or an `offset`)"})
     );
-    assert!(run(&custom, "human").contains(
-        "trials         full, every scrape of every series: `served`'s query reads raw samples (a range function but `rate()`"
-    ));
+    let human = run(&custom, "human");
+    let words = human.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        words.contains(
+            "trials full, every scrape of every series: `served`'s query reads raw samples (a range function other than `rate()` and `increase()`, or an `offset`) (sparse trials, several times faster, draw only at the scrapes a rate window starts or ends on)"
+        ),
+        "{human}"
+    );
+    // Wrapped at 100 columns.
+    let line = human.lines().find(|l| l.starts_with("  trials ")).unwrap();
+    assert!(line.chars().count() <= 100, "{line}");
 }
 
 /// `plan simulate A B --baseline`: both plans run on the same recorded trials. Each side's

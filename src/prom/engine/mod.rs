@@ -23,7 +23,7 @@ mod node;
 pub(crate) use expr::{AggOp, Expr, Selector, compile};
 pub(crate) use node::EvalError;
 
-use super::query::{Raw, Reader};
+use super::reader::{Raw, Reader};
 use super::{Semantics, Series};
 use node::{Cx, Node};
 
@@ -60,6 +60,15 @@ impl Bound {
     pub(crate) fn reads(&self) -> Vec<usize> {
         let mut ids = Vec::new();
         self.root.reads(&mut ids);
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
+    /// The indices of the series the query reads through range selectors, sorted.
+    pub(crate) fn ranged_reads(&self) -> Vec<usize> {
+        let mut ids = Vec::new();
+        self.root.reads_where(true, &mut ids);
         ids.sort_unstable();
         ids.dedup();
         ids

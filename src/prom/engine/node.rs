@@ -16,7 +16,7 @@ use super::expr::{AggOp, BinOp, Card, ElemFn, Expr, Grouping, Matching, RangeFn,
 use super::functions::{binop, go_max, go_min, quantile, range_fn, scalar_binop};
 use super::labels::{self, Interner, Labels};
 use crate::prom::quantile::{Bucket, histogram_quantile, parse_le};
-use crate::prom::query::{Cur, Reader};
+use crate::prom::reader::{Cur, Reader};
 use crate::prom::sample::Sample;
 use crate::prom::summation::Agg;
 use crate::prom::{Semantics, Series};
@@ -364,12 +364,21 @@ impl Node {
 
     /// The series the node and its children read, in no particular order.
     pub(super) fn reads(&self, out: &mut Vec<usize>) {
+        self.reads_where(false, out);
+    }
+
+    /// The series the node and its children read through range selectors (`ranged`), or
+    /// through any selector.
+    pub(super) fn reads_where(&self, ranged: bool, out: &mut Vec<usize>) {
         let mut children: Vec<&Node> = Vec::new();
         match &self.kind {
             Kind::Number(_) | Kind::Time => {}
-            Kind::Select { curs, .. } | Kind::AbsentOverTime { curs, .. } => {
-                out.extend(curs.iter().map(|c| c.series));
+            Kind::Select { curs, .. } => {
+                if !ranged {
+                    out.extend(curs.iter().map(|c| c.series));
+                }
             }
+            Kind::AbsentOverTime { curs, .. } => out.extend(curs.iter().map(|c| c.series)),
             Kind::Range { curs, param, .. } => {
                 out.extend(curs.iter().map(|c| c.series));
                 children.extend(param.as_deref());
@@ -391,7 +400,7 @@ impl Node {
             Kind::VectorVector { many, one, .. } => children.extend([&**many, &**one]),
         }
         for c in children {
-            c.reads(out);
+            c.reads_where(ranged, out);
         }
     }
 

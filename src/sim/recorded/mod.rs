@@ -89,6 +89,10 @@ const MIN_POOL_MS: i64 = 6 * 3_600_000;
 pub(crate) struct Baseline<'r> {
     pub(crate) rec: &'r Recording,
     pub(crate) block_ms: i64,
+    /// Why every trial must be a full one whatever the plan reads (None: sparse trials
+    /// where they serve): two plans compared on one recording share their draws only when
+    /// both run the same kind of trial.
+    full_because: Option<&'static str>,
 }
 
 impl<'r> Baseline<'r> {
@@ -97,6 +101,15 @@ impl<'r> Baseline<'r> {
         Baseline {
             rec,
             block_ms: block_ms.unwrap_or(DEFAULT_BLOCK_MS),
+            full_because: None,
+        }
+    }
+
+    /// The same recording, every trial a full one, `why`.
+    pub(crate) fn full(self, why: &'static str) -> Baseline<'r> {
+        Baseline {
+            full_because: Some(why),
+            ..self
         }
     }
 
@@ -107,7 +120,11 @@ impl<'r> Baseline<'r> {
         rules: &[AlertRule],
         model: &Model<'_>,
     ) -> RecordedModel<'r> {
-        RecordedModel::new(plan, rules, self.rec, model, self.block_ms)
+        let mut m = RecordedModel::new(plan, rules, self.rec, model, self.block_ms);
+        if let Some(why) = self.full_because {
+            m.sparse = Err(why.to_string());
+        }
+        m
     }
 
     /// What the scenarios are read for: trials built from this recording, at its rate.
@@ -238,7 +255,7 @@ pub(crate) struct RecordedModel<'r> {
     sparse: Result<Sparse, String>,
     /// The scenario file's settings these trials do not use
     /// ([`Scenarios::unused_on_recording`]).
-    unused: Vec<&'static str>,
+    unused: Vec<String>,
 }
 
 /// What the report says of the recording.
@@ -271,7 +288,7 @@ pub(crate) struct Described {
     /// Why the trials are full ones, every scrape of every series (None: sparse trials).
     pub(crate) full_because: Option<String>,
     /// The scenario file's settings the trials do not use.
-    pub(crate) unused: Vec<&'static str>,
+    pub(crate) unused: Vec<String>,
 }
 
 /// The fault effects of `scenarios` no trial on `model`'s recording can carry.

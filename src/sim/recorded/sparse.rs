@@ -207,17 +207,29 @@ impl Sparse {
             for q in pair {
                 if !q.reads_edges_only() {
                     return Err(format!(
-                        "`{metric}`'s query reads raw samples (a range function but `rate()` and `increase()`, or an `offset`)"
+                        "`{metric}`'s query reads raw samples (a range function other than `rate()` and `increase()`, or an `offset`)"
                     ));
                 }
+                let ranged = q.ranged_reads();
                 for t in q.reads() {
-                    if m.extras().contains(&t) || gauge_of[t].is_some() {
+                    if m.extras().contains(&t) {
                         continue;
                     }
                     let Some(c) = owner(t) else {
                         return Err(format!("`{metric}` reads a series of no recorded one"));
                     };
                     let r = &rec.series[m.channels[c].rec];
+                    if !r.counter && ranged.binary_search(&t).is_ok() {
+                        // `rate()` of a gauge reads every sample (a fall is a reset).
+                        let name = super::display(r);
+                        return Err(format!(
+                            "`{metric}` takes a rate of `{}`, which the recording holds as a gauge (its name has no counter's suffix: `_total`, `_count`, `_sum` or `_bucket`)",
+                            name.trim_end_matches("{}")
+                        ));
+                    }
+                    if gauge_of[t].is_some() {
+                        continue;
+                    }
                     if m.channels[c].role == Role::Own && !r.counter && !moved[t] {
                         gauge_of[t] = Some(c);
                         continue;
@@ -244,7 +256,10 @@ impl Sparse {
         }
         counters.sort_unstable();
         if counters.is_empty() {
-            return Err("no rule reads a counter".into());
+            return Err(format!(
+                "the recording has no request counter (`{}`) and no rule reads another counter",
+                crate::check::REQUESTS
+            ));
         }
         let read_hists: Vec<usize> = (0..m.histograms.len()).filter(|&h| in_hist[h]).collect();
         for &h in &read_hists {
@@ -1302,13 +1317,17 @@ impl Reader for Window<'_, '_> {
                 return None;
             }
             let t = m.scrape_time(last, trial.offset_ms);
-            let (kept, v) = trial.ring[s * sp.ring + (last as usize & (sp.ring - 1))];
-            debug_assert_eq!(kept, last, "a value kept at an evaluation's scrape");
             let within = match sem {
                 Semantics::Prometheus3 => t > ts - DEFAULT_LOOKBACK_MS,
                 Semantics::Prometheus2 => t >= ts - DEFAULT_LOOKBACK_MS,
             };
-            return (trial.born[s] <= last && within).then_some(v);
+            // Not born yet: no sample.
+            if trial.born[s] > last || !within {
+                return None;
+            }
+            let (kept, v) = trial.ring[s * sp.ring + (last as usize & (sp.ring - 1))];
+            debug_assert_eq!(kept, last, "a value kept at an evaluation's scrape");
+            return Some(v);
         };
         let channel = &m.channels[ch];
         let canary = c.series == channel.canary;

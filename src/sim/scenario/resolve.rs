@@ -236,12 +236,14 @@ pub(crate) fn resolve(
 
 /// The settings `spec` states that trials on a recording do not use: the synthetic
 /// traffic (the recording's rate, when it records requests, and its cycle, bursts and
-/// clusters) and the healthy service's levels (the recording's series). What they do use:
-/// the faults, `start_hour`, `latency.tail_factor` (a tail fault's slow requests),
-/// `baseline.series` (nesting, faults on series) and `exposition` but `per_code`.
-fn unused_on_recording(spec: &FileSpec, records_requests: bool) -> Vec<&'static str> {
+/// clusters), the healthy service's levels, and the levels of the series models (the
+/// recording's own series give them). What they do use: the faults, `start_hour`,
+/// `latency.tail_factor` (a tail fault's slow requests), a series model's `of` and `split`
+/// label (nesting, and the label sets created by their first event) and `exposition` but
+/// `per_code`.
+fn unused_on_recording(spec: &FileSpec, records_requests: bool) -> Vec<String> {
     let (t, b) = (&spec.traffic, &spec.baseline);
-    [
+    let mut keys: Vec<String> = [
         (
             "traffic.requests_per_second",
             records_requests && t.requests_per_second.is_some(),
@@ -273,11 +275,31 @@ fn unused_on_recording(spec: &FileSpec, records_requests: bool) -> Vec<&'static 
             b.redis_memory_usage.is_some(),
         ),
         ("baseline.metrics", !b.metrics.is_empty()),
-        ("exposition.per_code", spec.exposition.per_code.is_some()),
     ]
     .into_iter()
-    .filter_map(|(key, set)| set.then_some(key))
-    .collect()
+    .filter(|&(_, set)| set)
+    .map(|(key, _)| key.to_string())
+    .collect();
+    for (name, model) in &b.series {
+        let at = |field: &str| format!("baseline.series.{name}.{field}");
+        if let Some(c) = &model.counter {
+            keys.extend(c.per_request.map(|_| at("counter.per_request")));
+            keys.extend(c.share.map(|_| at("counter.share")));
+        }
+        if model.split.is_some() {
+            keys.push(at("split (its shares)"));
+        }
+        if model.gauge.is_some() {
+            keys.push(at("gauge"));
+        }
+        if model.histogram.is_some() {
+            keys.push(at("histogram"));
+        }
+    }
+    if spec.exposition.per_code.is_some() {
+        keys.push("exposition.per_code".into());
+    }
+    keys
 }
 
 fn gauge(g: Option<&GaugeSpec>, default: Gauge) -> Gauge {

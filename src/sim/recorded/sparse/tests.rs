@@ -329,7 +329,8 @@ scenarios:
 }
 
 /// Custom queries that read their series through `rate()`, `increase()` (over a window of
-/// 90s, not a whole number of evaluation intervals) and instant selectors run on sparse
+/// 90s, not a whole number of evaluation intervals) and instant selectors (`up`, and the
+/// canary's failure counter, which has no sample before its first failure) run on sparse
 /// trials, through the same engine: at a 100% share every value they read is the full
 /// trial's, and so is every failure (none here: `plan validate` refuses what would fail).
 #[test]
@@ -362,11 +363,16 @@ metrics:
     query: \"count(up{{{sel}}} == 1)\"
     unit: count
     bad: low
+  failed_so_far:
+    query: \"sum(http_requests_total{{{sel},code=\\\"500\\\"}}) or vector(0)\"
+    unit: count
+    bad: high
 rollback_conditions:
   - {{ metric: served, threshold: 1, duration: 1m }}
   - {{ metric: failing, threshold: 2%, duration: 1m }}
   - {{ metric: slow, threshold: 3s, duration: 2m }}
   - {{ metric: targets, threshold: 1, duration: 1m }}
+  - {{ metric: failed_so_far, threshold: 1000, duration: 1m }}
 "
     );
     let compiled = crate::pipeline::compile(Source::new("plan.yaml".into(), text));
@@ -389,9 +395,51 @@ scenarios:
     );
 }
 
-/// A custom query that reads raw samples needs full trials, and the reason names it.
+/// A custom query that reads raw samples, or takes a rate of a gauge (every sample: a
+/// fall is a reset), needs full trials, and the reason names it.
 #[test]
 fn a_custom_query_over_raw_samples_runs_full_trials() {
+    let rec = recording();
+    let reason = |query: &str| {
+        let text = format!(
+            "name: raw
+release: {{ from: v1, to: v2 }}
+service: {{ name: app, image: acme/app, port: 8080 }}
+routing: {{ listen: 80, sticky: {{ cookie: uid }} }}
+monitoring: {{ window: 2m }}
+traffic: {{ requests_per_second: 8 }}
+phases:
+  - {{ name: all, traffic: 100%, duration: 3h }}
+metrics:
+  flaps:
+    query: \"{query}\"
+    unit: count
+    bad: high
+rollback_conditions:
+  - {{ metric: flaps, threshold: 1, duration: 1m }}
+"
+        );
+        let compiled = crate::pipeline::compile(Source::new("plan.yaml".into(), text));
+        let lowered = compiled
+            .plan
+            .unwrap_or_else(|| panic!("{:?}", compiled.findings));
+        let sc = scenarios(&lowered, "scenarios:\n  - name: healthy\n");
+        let models = Model::classes(&lowered.plan, &sc, &lowered.rules, Semantics::Prometheus3);
+        let rm = Baseline::of(&rec, None).model(&lowered.plan, &lowered.rules, &models[0]);
+        rm.sparse.err()
+    };
+    let sel = "service=\\\"$service\\\",track=\\\"$track\\\"";
+    assert_eq!(
+        reason(&format!("sum(rate(up{{{sel}}}[$window]))")).as_deref(),
+        Some(
+            "`flaps` takes a rate of `up`, which the recording holds as a gauge (its name has no counter's suffix: `_total`, `_count`, `_sum` or `_bucket`)"
+        )
+    );
+    assert_eq!(reason(&format!("sum(up{{{sel}}})")), None);
+}
+
+#[test]
+fn a_custom_query_of_changes_runs_full_trials() {
     let rec = recording();
     let text = "name: raw
 release: { from: v1, to: v2 }
@@ -418,7 +466,7 @@ rollback_conditions:
     assert_eq!(
         rm.sparse.as_ref().err().map(String::as_str),
         Some(
-            "`flaps`'s query reads raw samples (a range function but `rate()` and `increase()`, or an `offset`)"
+            "`flaps`'s query reads raw samples (a range function other than `rate()` and `increase()`, or an `offset`)"
         )
     );
 }
