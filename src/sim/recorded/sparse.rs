@@ -193,7 +193,7 @@ impl Sparse {
         };
         // A gauge is read as recorded (`up` falls to 0 with a crash), moved by the fault
         // at the scrape read, but a `load` fault's, which follows each scrape's requests.
-        let moved = moved_gauges(m, plan, scenarios);
+        let load_moved = load_moved_gauges(m, plan, scenarios);
         let mut own_channels: Vec<usize> = Vec::new();
         let mut gauge_of = vec![None; m.templates.len()];
         let mut in_hist = vec![false; m.histograms.len()];
@@ -230,7 +230,7 @@ impl Sparse {
                     if gauge_of[t].is_some() {
                         continue;
                     }
-                    if m.channels[c].role == Role::Own && !r.counter && !moved[t] {
+                    if m.channels[c].role == Role::Own && !r.counter && !load_moved[t] {
                         gauge_of[t] = Some(c);
                         continue;
                     }
@@ -419,7 +419,7 @@ impl Sparse {
 /// built-in memory metric reads (`memory_usage`), those of the custom metrics it moves
 /// (`metrics`), and a modelled gauge whose `mean` it moves. (Other faults' moves depend
 /// only on the time: a read shifts the recorded value, [`shift_gauge`].)
-fn moved_gauges(
+fn load_moved_gauges(
     m: &RecordedModel<'_>,
     plan: &crate::check::CheckedPlan,
     scenarios: &crate::sim::scenario::Scenarios,
