@@ -135,6 +135,13 @@ pub(super) fn compare(
             return Err(query_failed(compiled, failure));
         }
     }
+    // The kind of trial each side ran in the comparison (both full unless both can be
+    // sparse alike), which its own reads alone do not say.
+    for (d, why) in described.iter_mut().zip(&runs.full_because) {
+        if let Some(d) = d {
+            d.full_because.clone_from(why);
+        }
+    }
     let own = |l: &LoweredPlan, i: &RunInput, run, d: &Option<Described>| {
         crate::sim::report::build(
             &l.plan,

@@ -17,7 +17,7 @@
 use super::montecarlo::{self, MonteCarlo, Settings, TrialOutcome};
 use super::paired::{PairedMean, PairedProportion};
 use super::recorded::Baseline;
-use super::report::{SimulationReport, pct};
+use super::report::{SimulationReport, TrialKind, pct, wrapped};
 use super::scenario::Scenarios;
 use super::synth::Model;
 use crate::lower::LoweredPlan;
@@ -43,6 +43,9 @@ pub(crate) struct Runs<'a> {
     /// Whether, moreover, the plans model the same traffic, so trial `t` draws the same
     /// numbers in both until their courses part.
     pub(crate) common_draws: bool,
+    /// On a recording, why each side ran full trials (None: sparse ones, or no recording):
+    /// what its report states, which its own model's reads alone would not say.
+    pub(crate) full_because: [Option<String>; 2],
 }
 
 /// Runs both plans on the same trials (built from `baseline` when given); `progress(done,
@@ -72,20 +75,19 @@ pub(crate) fn run<'a>(
     // plan's metrics or rules: only on the scrapes and the phases' shares. A sparse one's
     // depend on where its spans end too, and the two kinds draw differently: unless both
     // plans run sparse trials with the same span ends, both run full ones.
-    let shape = |s: &Side<'_>| {
-        baseline.map(|b| {
-            let rules = rules(s);
-            let model = Model::new(&s.lowered.plan, s.scenarios, &rules, settings.semantics);
-            b.model(&s.lowered.plan, &rules, &model).draw_shape()
-        })
+    let recorded = |s: &Side<'_>, base: Baseline<'_>| {
+        let rules = rules(s);
+        let model = Model::new(&s.lowered.plan, s.scenarios, &rules, settings.semantics);
+        let m = base.model(&s.lowered.plan, &rules, &model);
+        (m.draw_shape(), m.full_because())
     };
-    let baseline = baseline.map(|base| {
-        if shape(a) == shape(b) {
-            base
-        } else {
-            base.full("the plans compared draw their sparse trials' spans apart, so both run full trials, which share their draws")
-        }
-    });
+    const FORCED: &str = "the other plan needs full trials, or its sparse trials end their spans elsewhere, and full trials share their draws";
+    let own = [a, b].map(|s| baseline.map(|b| recorded(s, b)));
+    let alike = own[0].as_ref().map(|o| &o.0) == own[1].as_ref().map(|o| &o.0);
+    let baseline = baseline.map(|base| if alike { base } else { base.full(FORCED) });
+    // A side that could run sparse trials alone says why it did not.
+    let full_because =
+        own.map(|o| o.and_then(|(_, why)| why.or_else(|| (!alike).then(|| FORCED.into()))));
     let mut first = |d: u64, t: u64| progress(d, 2 * t);
     let ra = montecarlo::run_recorded(
         a.lowered,
@@ -109,6 +111,7 @@ pub(crate) fn run<'a>(
         b: rb,
         common_model,
         common_draws,
+        full_because,
     }
 }
 
@@ -303,6 +306,27 @@ pub(crate) fn text(r: &ComparisonReport) -> String {
             "Every trial is built from the recording {} (--baseline), the same in both.",
             rec.files.join(", ")
         );
+        // Which kind of trial both sides ran, and why full ones.
+        let kinds: Vec<_> = r
+            .reports
+            .iter()
+            .filter_map(|x| x.assumptions.recording.as_ref()?.trials.as_ref())
+            .collect();
+        match kinds.as_slice() {
+            [TrialKind::Sparse, TrialKind::Sparse] => {
+                let _ = writeln!(s, "Both run sparse trials.");
+            }
+            kinds => {
+                for (side, kind) in ["A", "B"].iter().zip(kinds) {
+                    if let TrialKind::Full { because } = kind {
+                        s.push_str(&wrapped(
+                            "",
+                            &format!("{side} runs full trials: {because}."),
+                        ));
+                    }
+                }
+            }
+        }
     }
     let _ = writeln!(
         s,

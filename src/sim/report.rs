@@ -1649,7 +1649,7 @@ pub(crate) fn text(r: &SimulationReport) -> String {
 
 /// `text` after `head`, broken at spaces into lines of at most 100 characters (but a
 /// word longer), the next ones indented as far as `head`.
-fn wrapped(head: &str, text: &str) -> String {
+pub(crate) fn wrapped(head: &str, text: &str) -> String {
     let indent = " ".repeat(head.chars().count());
     let mut out = String::new();
     let mut line = head.to_string();

@@ -1864,6 +1864,28 @@ metrics:
     };
     assert_eq!(common(&custom("rate")), true);
     assert_eq!(common(&custom("irate")), true);
+    // Each side's report says which trials it ran, and why full ones.
+    let b = write(&dir, "b.yaml", &custom("irate"))
+        .display()
+        .to_string();
+    let out = plan()
+        .args(["simulate", &plan_file, &b, "--scenarios", &sc])
+        .args(["--baseline", &rec, "--trials", "5", "--format", "json"])
+        .expect(0)
+        .stdout;
+    let cmp: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let kind = |i: usize| cmp["reports"][i]["assumptions"]["recording"]["trials"].clone();
+    assert_eq!(
+        kind(0),
+        serde_json::json!({"kind": "full", "because": "the other plan needs full trials, or its sparse trials end their spans elsewhere, and full trials share their draws"})
+    );
+    assert_eq!(kind(1)["kind"], "full");
+    assert!(
+        kind(1)["because"]
+            .as_str()
+            .unwrap()
+            .starts_with("`served`'s query reads raw samples")
+    );
 }
 
 /// The report says which recorded trials ran, and why full ones (the two kinds give other

@@ -583,6 +583,11 @@ impl<'r> RecordedModel<'r> {
         self.sparse.as_ref().ok()
     }
 
+    /// Why every trial is a full one (None: sparse trials).
+    pub(crate) fn full_because(&self) -> Option<String> {
+        self.sparse.as_ref().err().cloned()
+    }
+
     /// What a trial's draws depend on beyond the recording, the seed and the phases: None
     /// for full trials (nothing else); for sparse ones, where their spans end (the
     /// evaluation interval, the windows that are not whole evaluation intervals). Two runs
@@ -829,7 +834,7 @@ impl<'r> RecordedModel<'r> {
             unmatched,
             problems: unpaired.into_iter().chain(problems).collect(),
             instances,
-            full_because: self.sparse.as_ref().err().cloned(),
+            full_because: self.full_because(),
             unused: self.unused.clone(),
         }
     }
