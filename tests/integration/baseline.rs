@@ -1828,16 +1828,16 @@ fn a_tune_on_a_recording_judges_each_setting_as_simulate_does() {
 fn compared_plans_on_a_recording_share_their_draws_sparse_or_full() {
     let dir = temp_dir("baseline-compare-shape");
     let (plan_file, sc, rec) = files(&dir, &recording(24, 5, |_| 20.0, |_| 0.01));
-    let common = |other: &str| {
+    let compare = |other: &str| -> serde_json::Value {
         let b = write(&dir, "b.yaml", other).display().to_string();
         let out = plan()
             .args(["simulate", &plan_file, &b, "--scenarios", &sc])
             .args(["--baseline", &rec, "--trials", "5", "--format", "json"])
             .expect(0)
             .stdout;
-        let cmp: serde_json::Value = serde_json::from_str(&out).unwrap();
-        cmp["common_draws"].clone()
+        serde_json::from_str(&out).unwrap()
     };
+    let common = |other: &str| compare(other)["common_draws"].clone();
     // Another threshold: the same sparse draws.
     assert_eq!(
         common(&PLAN.replace("threshold: 2%", "threshold: 3%")),
@@ -1865,15 +1865,7 @@ metrics:
     assert_eq!(common(&custom("rate")), true);
     assert_eq!(common(&custom("irate")), true);
     // Each side's report says which trials it ran, and why full ones.
-    let b = write(&dir, "b.yaml", &custom("irate"))
-        .display()
-        .to_string();
-    let out = plan()
-        .args(["simulate", &plan_file, &b, "--scenarios", &sc])
-        .args(["--baseline", &rec, "--trials", "5", "--format", "json"])
-        .expect(0)
-        .stdout;
-    let cmp: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let cmp = compare(&custom("irate"));
     let kind = |i: usize| cmp["reports"][i]["assumptions"]["recording"]["trials"].clone();
     assert_eq!(
         kind(0),
