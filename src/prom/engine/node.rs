@@ -367,86 +367,47 @@ impl Node {
         self.reads_where(false, out);
     }
 
+    /// The node's operands: the nodes it evaluates (a range function's parameter too).
+    fn children(&self) -> Vec<&Node> {
+        match &self.kind {
+            Kind::Number(_) | Kind::Time | Kind::Select { .. } | Kind::AbsentOverTime { .. } => {
+                Vec::new()
+            }
+            Kind::Range { param, .. } => param.as_deref().into_iter().collect(),
+            Kind::Neg(a) | Kind::Scalar(a) | Kind::Vector(a) | Kind::Absent(a) => vec![a],
+            Kind::Elem { arg, params, .. } => std::iter::once(&**arg).chain(params).collect(),
+            Kind::HistogramQuantile { q, arg, .. } => vec![q, arg],
+            Kind::Aggregate { param, arg, .. } => {
+                std::iter::once(&**arg).chain(param.as_deref()).collect()
+            }
+            Kind::ScalarBinary { lhs, rhs, .. } | Kind::Set { lhs, rhs, .. } => vec![lhs, rhs],
+            Kind::VectorScalar { vector, scalar, .. } => vec![vector, scalar],
+            Kind::VectorVector { many, one, .. } => vec![many, one],
+        }
+    }
+
     /// The series the node and its children read through range selectors (`ranged`), or
     /// through any selector.
     pub(super) fn reads_where(&self, ranged: bool, out: &mut Vec<usize>) {
-        let mut children: Vec<&Node> = Vec::new();
         match &self.kind {
-            Kind::Number(_) | Kind::Time => {}
-            Kind::Select { curs, .. } => {
-                if !ranged {
-                    out.extend(curs.iter().map(|c| c.series));
-                }
-            }
-            Kind::AbsentOverTime { curs, .. } => out.extend(curs.iter().map(|c| c.series)),
-            Kind::Range { curs, param, .. } => {
+            Kind::Select { curs, .. } if !ranged => out.extend(curs.iter().map(|c| c.series)),
+            Kind::Range { curs, .. } | Kind::AbsentOverTime { curs, .. } => {
                 out.extend(curs.iter().map(|c| c.series));
-                children.extend(param.as_deref());
             }
-            Kind::Neg(a) | Kind::Scalar(a) | Kind::Vector(a) | Kind::Absent(a) => children.push(a),
-            Kind::Elem { arg, params, .. } => {
-                children.push(arg);
-                children.extend(params.iter());
-            }
-            Kind::HistogramQuantile { q, arg, .. } => children.extend([&**q, &**arg]),
-            Kind::Aggregate { param, arg, .. } => {
-                children.push(arg);
-                children.extend(param.as_deref());
-            }
-            Kind::ScalarBinary { lhs, rhs, .. } | Kind::Set { lhs, rhs, .. } => {
-                children.extend([&**lhs, &**rhs]);
-            }
-            Kind::VectorScalar { vector, scalar, .. } => children.extend([&**vector, &**scalar]),
-            Kind::VectorVector { many, one, .. } => children.extend([&**many, &**one]),
+            _ => {}
         }
-        for c in children {
+        for c in self.children() {
             c.reads_where(ranged, out);
         }
     }
 
-    /// Puts every cursor of the node and its children back before the first sample, so
-    /// that the node can be evaluated again from any time (over other samples of series
-    /// with the same names and labels).
     /// The ranges of the node's and its children's range selectors.
     pub(super) fn ranges(&self, out: &mut Vec<i64>) {
-        match &self.kind {
-            Kind::Range {
-                range_ms, param, ..
-            } => {
-                out.push(*range_ms);
-                if let Some(p) = param {
-                    p.ranges(out);
-                }
-            }
-            Kind::AbsentOverTime { range_ms, .. } => out.push(*range_ms),
-            Kind::Number(_) | Kind::Time | Kind::Select { .. } => {}
-            Kind::Neg(a) | Kind::Scalar(a) | Kind::Vector(a) | Kind::Absent(a) => a.ranges(out),
-            Kind::Elem { arg, params, .. } => {
-                arg.ranges(out);
-                params.iter().for_each(|p| p.ranges(out));
-            }
-            Kind::HistogramQuantile { q, arg, .. } => {
-                q.ranges(out);
-                arg.ranges(out);
-            }
-            Kind::Aggregate { param, arg, .. } => {
-                arg.ranges(out);
-                if let Some(p) = param {
-                    p.ranges(out);
-                }
-            }
-            Kind::ScalarBinary { lhs, rhs, .. } | Kind::Set { lhs, rhs, .. } => {
-                lhs.ranges(out);
-                rhs.ranges(out);
-            }
-            Kind::VectorScalar { vector, scalar, .. } => {
-                vector.ranges(out);
-                scalar.ranges(out);
-            }
-            Kind::VectorVector { many, one, .. } => {
-                many.ranges(out);
-                one.ranges(out);
-            }
+        if let Kind::Range { range_ms, .. } | Kind::AbsentOverTime { range_ms, .. } = &self.kind {
+            out.push(*range_ms);
+        }
+        for c in self.children() {
+            c.ranges(out);
         }
     }
 
@@ -454,8 +415,7 @@ impl Node {
     /// `increase()` and instant selectors, none with an `offset`: what a sparse trial's
     /// reader serves.
     pub(super) fn reads_edges_only(&self) -> bool {
-        match &self.kind {
-            Kind::Number(_) | Kind::Time => true,
+        let own = match &self.kind {
             Kind::Select { offset_ms, .. } => *offset_ms == 0,
             Kind::Range {
                 func,
@@ -468,30 +428,14 @@ impl Node {
                     && param.is_none()
             }
             Kind::AbsentOverTime { .. } => false,
-            Kind::Neg(a) | Kind::Scalar(a) | Kind::Vector(a) | Kind::Absent(a) => {
-                a.reads_edges_only()
-            }
-            Kind::Elem { arg, params, .. } => {
-                arg.reads_edges_only() && params.iter().all(Node::reads_edges_only)
-            }
-            Kind::HistogramQuantile { q, arg, .. } => {
-                q.reads_edges_only() && arg.reads_edges_only()
-            }
-            Kind::Aggregate { param, arg, .. } => {
-                arg.reads_edges_only() && param.as_deref().is_none_or(Node::reads_edges_only)
-            }
-            Kind::ScalarBinary { lhs, rhs, .. } | Kind::Set { lhs, rhs, .. } => {
-                lhs.reads_edges_only() && rhs.reads_edges_only()
-            }
-            Kind::VectorScalar { vector, scalar, .. } => {
-                vector.reads_edges_only() && scalar.reads_edges_only()
-            }
-            Kind::VectorVector { many, one, .. } => {
-                many.reads_edges_only() && one.reads_edges_only()
-            }
-        }
+            _ => true,
+        };
+        own && self.children().into_iter().all(Node::reads_edges_only)
     }
 
+    /// Puts every cursor of the node and its children back before the first sample, so
+    /// that the node can be evaluated again from any time (over other samples of series
+    /// with the same names and labels).
     pub(super) fn rewind(&mut self) {
         let mut children: Vec<&mut Node> = Vec::new();
         match &mut self.kind {

@@ -149,9 +149,15 @@ rollback_conditions:
   - {{ metric: response_time_p95, threshold: \"{p95}\", duration: 2m }}
 "
     );
-    crate::pipeline::compile(Source::new("plan.yaml".into(), text))
+    compiled(text)
+}
+
+/// The plan `text`, which must be valid.
+fn compiled(text: String) -> LoweredPlan {
+    let compiled = crate::pipeline::compile(Source::new("plan.yaml".into(), text));
+    compiled
         .plan
-        .expect("a valid plan")
+        .unwrap_or_else(|| panic!("{:?}", compiled.findings))
 }
 
 fn scenarios(plan: &LoweredPlan, text: &str) -> Scenarios {
@@ -293,9 +299,7 @@ rollback_conditions:
   - { metric: error_rate, threshold: 5%, duration: 1m }
   - { metric: cpu_usage, threshold: 45%, duration: 2m }
 ";
-    let lowered = crate::pipeline::compile(Source::new("plan.yaml".into(), text.into()))
-        .plan
-        .expect("a valid plan");
+    let lowered = compiled(text.into());
     let file = "trials: 4
 traffic: { requests_per_second: 8, start_hour: 3 }
 scenarios:
@@ -375,10 +379,7 @@ rollback_conditions:
   - {{ metric: failed_so_far, threshold: 1000, duration: 1m }}
 "
     );
-    let compiled = crate::pipeline::compile(Source::new("plan.yaml".into(), text));
-    let lowered = compiled
-        .plan
-        .unwrap_or_else(|| panic!("{:?}", compiled.findings));
+    let lowered = compiled(text);
     let file = "trials: 4
 traffic: { requests_per_second: 8, start_hour: 3 }
 scenarios:
@@ -419,10 +420,7 @@ rollback_conditions:
   - {{ metric: flaps, threshold: 1, duration: 1m }}
 "
         );
-        let compiled = crate::pipeline::compile(Source::new("plan.yaml".into(), text));
-        let lowered = compiled
-            .plan
-            .unwrap_or_else(|| panic!("{:?}", compiled.findings));
+        let lowered = compiled(text);
         let sc = scenarios(&lowered, "scenarios:\n  - name: healthy\n");
         let models = Model::classes(&lowered.plan, &sc, &lowered.rules, Semantics::Prometheus3);
         let rm = Baseline::of(&rec, None).model(&lowered.plan, &lowered.rules, &models[0]);
@@ -435,40 +433,13 @@ rollback_conditions:
             "`flaps` takes a rate of `up`, which the recording holds as a gauge (its name has no counter's suffix: `_total`, `_count`, `_sum` or `_bucket`)"
         )
     );
-    assert_eq!(reason(&format!("sum(up{{{sel}}})")), None);
-}
-
-#[test]
-fn a_custom_query_of_changes_runs_full_trials() {
-    let rec = recording();
-    let text = "name: raw
-release: { from: v1, to: v2 }
-service: { name: app, image: acme/app, port: 8080 }
-routing: { listen: 80, sticky: { cookie: uid } }
-monitoring: { window: 2m }
-traffic: { requests_per_second: 8 }
-phases:
-  - { name: all, traffic: 100%, duration: 3h }
-metrics:
-  flaps:
-    query: \"sum(changes(up{service=\\\"$service\\\",track=\\\"$track\\\"}[$window]))\"
-    unit: count
-    bad: high
-rollback_conditions:
-  - { metric: flaps, threshold: 1, duration: 1m }
-";
-    let lowered = crate::pipeline::compile(Source::new("plan.yaml".into(), text.into()))
-        .plan
-        .expect("a valid plan");
-    let sc = scenarios(&lowered, "scenarios:\n  - name: healthy\n");
-    let models = Model::classes(&lowered.plan, &sc, &lowered.rules, Semantics::Prometheus3);
-    let rm = Baseline::of(&rec, None).model(&lowered.plan, &lowered.rules, &models[0]);
     assert_eq!(
-        rm.sparse.as_ref().err().map(String::as_str),
+        reason(&format!("sum(changes(up{{{sel}}}[$window]))")).as_deref(),
         Some(
             "`flaps`'s query reads raw samples (a range function other than `rate()` and `increase()`, or an `offset`)"
         )
     );
+    assert_eq!(reason(&format!("sum(up{{{sel}}})")), None);
 }
 
 /// A faulty scenario of every kind on a two-phase plan.
