@@ -5,12 +5,12 @@
 # (medians of interleaved rounds; target: the recorded run at most 2x the synthetic one's),
 # and peak memory of the recorded run at two trial counts (target: flat).
 #
-# Lawsker's gates read custom queries over nested and modelled business counters, so its
-# recorded trials are full ones (every scrape of every series). The same plan with its
-# gates on the request metrics alone (error rate, p95, availability) runs sparse trials
-# (drawn only at the scrapes a window starts or ends on): measured beside it as
-# `requests`; and so does the plan without its two custom metrics (gates on CPU, memory,
-# DB connections and Redis too), as `own`.
+# Lawsker's recorded trials are sparse ones (drawn only at the scrapes a window starts or
+# ends on), its custom queries' business counters too (completed flows nested in started
+# ones, a broken-flow fault moving their share). The same plan with its gates on the
+# request metrics alone (error rate, p95, availability) is measured beside it as
+# `requests`, and the plan without its two custom metrics (gates on CPU, memory, DB
+# connections and Redis too) as `own`.
 #
 #   benches/baseline.sh [RUNS] [TRIALS]      (defaults: 3 rounds, 200 trials per scenario)
 #

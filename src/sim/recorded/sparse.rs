@@ -15,6 +15,13 @@
 //!   the first of each other window. A sum of binomial thinnings at one share is the
 //!   binomial thinning of the sum, so this is the full trial's law; where a phase starts
 //!   inside a span, its scrapes are thinned per share.
+//! - **Nested counters within their parents' events** ([`Nest`]): a child's canary count
+//!   of a run at one share is hypergeometric given its parent's, the full trial's law
+//!   summed over the run's scrapes; split scrape by scrape, the parent's events holding a
+//!   child event, its other events and the child's events beyond the parent's each share
+//!   out their canary events on their own. Such a counter has one parent series, which is
+//!   nested in none and holds no other counter a query reads; anything else needs full
+//!   trials.
 //! - **Draws per bucket.** A histogram is thinned per bucket interval, as on a full
 //!   trial. (The synthetic model merges the buckets no threshold tells apart; here the
 //!   draws would then depend on the rules' thresholds, and a tune's settings, its
@@ -25,7 +32,12 @@
 //!   and always under a `load` fault (whose intensity follows each scrape's canary
 //!   requests), the span's canary counts are split scrape by scrape (a multivariate
 //!   hypergeometric draw, exact given the span's) and the fault acts scrape by scrape, as
-//!   on a full trial.
+//!   on a full trial. A fault's `series` effects (events per request, an `of` counter's
+//!   share, a split) move a piece's counts with the full trial's functions
+//!   ([`shift_own`], [`shift_shares`]), the events nested in them with them: each move is
+//!   a thinning or a binomial or Poisson gain, which add up over a piece's scrapes; a
+//!   piece where a child has more events than its parent at some scrape, or where a
+//!   counter may be born, is split scrape by scrape first.
 //! - **Adds each instance's own counters** (CPU's busy seconds), which are not thinned,
 //!   scrape by scrape as the full trial adds them: the same sums, a canary instance's from
 //!   the first scrape that finds it running, moved by a `cpu_usage` fault.
@@ -51,10 +63,12 @@
 //! (the report names it); the full trial is the reference it is tested against
 //! (`sparse/tests.rs`).
 
-use super::effects::{Bounds, binomial, busy_moved, mean_intensity, move_by, shift_gauge};
+use super::effects::{
+    Bounds, binomial, busy_moved, mean_intensity, move_by, shift_gauge, shift_own, shift_shares,
+};
 use super::nested::hypergeometric;
 use super::rows::Replayed;
-use super::trial::UP;
+use super::trial::{UP, move_carrying};
 use super::values::Values;
 use super::{FailTo, RecordedModel, Role};
 use crate::prom::query::{Cur, Reader};
@@ -90,6 +104,8 @@ pub(crate) struct Sparse {
     requests: Vec<Option<bool>>,
     /// The histograms thinned per bucket interval.
     histograms: Vec<Buckets>,
+    /// The nested counters, each thinned within its parent's canary events.
+    nests: Vec<Nest>,
     /// The canary's own failure series (a slot each), which the full trial writes as
     /// templates beyond the recording's.
     extras: Vec<usize>,
@@ -133,6 +149,18 @@ struct Own {
     mean: Option<f64>,
 }
 
+/// A counter nested in another's events ([`super::nested`]): their units (counters).
+/// Per run of scrapes at one share, of the parent's `P` events `K` went to the canary;
+/// the child's events within the parent's, `min(n, P)` at each scrape, are any of them
+/// alike, so the canary's share of them is Hypergeometric(`P`, `K`, their sum), the rest
+/// thinned on their own: the full trial's law, which draws the same per scrape (a
+/// binomial thinning at one share picks its events uniformly, whatever the scrape).
+#[derive(Debug, Clone, Copy)]
+struct Nest {
+    child: usize,
+    parent: usize,
+}
+
 /// A histogram thinned per bucket interval.
 #[derive(Debug, Clone)]
 struct Buckets {
@@ -144,11 +172,12 @@ struct Buckets {
 
 impl Sparse {
     /// What sparse trials of `m` draw, or why some metric a rule reads needs full trials
-    /// (a sentence for the report): a custom query; a counter that is not whole, nested,
-    /// some instance's own (CPU), modelled under `baseline.series` (a fault's `series`
-    /// effect may move it) or missing at some grid point of the recording; a gauge some
-    /// fault moves. Every request counter must be such a counter too (a fault's failures,
-    /// load and blast radius read them). `eval_ms` and the windows set the spans.
+    /// (a sentence for the report): a custom query over raw samples; a counter that is
+    /// not whole, each instance's own and modelled under `baseline.series`, nested other
+    /// than in one series ([`Nest`]) or missing at some grid point of the recording; a
+    /// gauge a `load` fault moves. Every request counter must be such a counter too (a fault's failures, load
+    /// and blast radius read them), and so must every counter a full trial thins when a
+    /// fault has `series` effects. `eval_ms` and the windows set the spans.
     pub(super) fn of(
         m: &RecordedModel<'_>,
         plan: &crate::check::CheckedPlan,
@@ -156,6 +185,10 @@ impl Sparse {
     ) -> Result<Sparse, String> {
         let rec = m.rec;
         let modelled = |name: &str| scenarios.baseline.series.iter().any(|s| s.name == name);
+        let display = |c: usize| {
+            let name = super::display(&rec.series[m.channels[c].rec]);
+            name.trim_end_matches("{}").to_string()
+        };
         // Why channel `c` is not a counter a sparse trial can draw whole (None: it is):
         // the series, and what it is.
         let unfit = |c: usize| -> Option<(String, &str)> {
@@ -163,19 +196,19 @@ impl Sparse {
             let r = &rec.series[ch.rec];
             let what = match ch.role {
                 Role::Own if !r.counter => "is a gauge a scenario's `load` fault moves",
+                Role::Own if modelled(&r.name) => {
+                    "is each instance's own counter, modelled under the scenario file's `baseline.series`"
+                }
                 Role::Traffic { whole: false } => "has increases that are not whole numbers",
-                Role::Traffic { .. } if ch.nested => "is nested in another counter",
                 Role::Traffic { .. } if ch.instance.is_some() || ch.copy => {
                     "is each instance's own series"
                 }
-                _ if modelled(&r.name) => "is modelled under the scenario file's `baseline.series`",
                 _ if rec.coverage(ch.rec, &m.gaps) < 1.0 => {
                     "misses some grid points of the recording"
                 }
                 _ => return None,
             };
-            let name = super::display(r);
-            Some((name.trim_end_matches("{}").to_string(), what))
+            Some((display(c), what))
         };
         // Every request counter: a fault's failures, load and blast radius read them.
         let mut counters: Vec<usize> = m.requests.iter().map(|&(c, _)| c).collect();
@@ -254,7 +287,64 @@ impl Sparse {
                 }
             }
         }
+        // A fault's `series` effects move the canary's counters together (a share reads its
+        // parent's events, a split all its values): every counter the full trial thins.
+        let faults = || scenarios.scenarios.iter().filter_map(|s| s.fault.as_ref());
+        if faults().any(|f| !f.series.is_empty()) {
+            for (c, ch) in m.channels.iter().enumerate() {
+                let thinned = ch.live && matches!(ch.role, Role::Traffic { .. });
+                if !thinned || m.in_histogram[c] || counters.contains(&c) {
+                    continue;
+                }
+                if let Some((name, what)) = unfit(c) {
+                    return Err(format!(
+                        "a scenario's `series` effect moves `{name}`, which {what}"
+                    ));
+                }
+                counters.push(c);
+            }
+        }
+        // Nested counters ([`super::nested`]), thinned within their parent's events: each in
+        // one series, which is nested in none and holds no other counter a query reads.
+        let mut nested: Vec<(usize, usize)> = Vec::new();
+        for n in &m.nested {
+            if !counters.contains(&n.child) {
+                continue;
+            }
+            let child = display(n.child);
+            let &[p] = &n.parent[..] else {
+                return Err(format!(
+                    "`{child}` is nested in several series' events together"
+                ));
+            };
+            let parent = display(p);
+            if m.channels[p].nested {
+                return Err(format!(
+                    "`{child}` is nested in `{parent}`, itself nested in another counter"
+                ));
+            }
+            if nested.iter().any(|&(_, q)| q == p) {
+                return Err(format!(
+                    "`{child}` and another counter are nested in `{parent}`"
+                ));
+            }
+            if let Some((name, what)) = unfit(p) {
+                return Err(format!("`{child}` is nested in `{name}`, which {what}"));
+            }
+            if !counters.contains(&p) {
+                counters.push(p);
+            }
+            nested.push((n.child, p));
+        }
         counters.sort_unstable();
+        let unit = |c: usize| counters.iter().position(|&x| x == c).expect("a counter");
+        let nests: Vec<Nest> = nested
+            .iter()
+            .map(|&(child, parent)| Nest {
+                child: unit(child),
+                parent: unit(parent),
+            })
+            .collect();
         if counters.is_empty() {
             return Err(format!(
                 "the recording has no request counter (`{}`) and no rule reads another counter",
@@ -360,6 +450,7 @@ impl Sparse {
         }
         Ok(Sparse {
             own,
+            nests,
             real,
             counters,
             counter_slots,
@@ -519,6 +610,15 @@ struct Scratch {
     /// one share has its count on its first scrape and `u64::MAX`, none, on the others,
     /// until [`split`] shares it out).
     canary: Vec<u64>,
+    /// Per scrape of the span and nest, on a run's first scrape: the canary's child events
+    /// inside its parent's.
+    inside: Vec<u64>,
+    /// Whether some nest's child has more events than its parent at a scrape of the span.
+    beyond: bool,
+    /// Per channel: the canary's counts of a piece a `series` effect moves (NaN: none),
+    /// and before it moved them.
+    channels: Vec<f64>,
+    before: Vec<f64>,
     /// Per scrape: the fault's intensity, the blast radius' share of it, whether the
     /// canary is down.
     keys: Vec<(u64, u64, bool)>,
@@ -827,6 +927,9 @@ fn span(
     // (`u64::MAX` on the others) until a split needs them per scrape.
     s.canary.clear();
     s.canary.resize(len * nu, u64::MAX);
+    s.inside.clear();
+    s.inside.resize(len * sp.nests.len(), 0);
+    s.beyond = false;
     let mut i = 0;
     while i < len {
         let mut e = i + 1;
@@ -838,9 +941,28 @@ fn span(
             Some(r) if r.p.to_bits() == s.share[i].to_bits() => *r,
             _ => FailRate::new(s.share[i]),
         };
-        for u in 0..nu {
+        for u in (0..nu).filter(|&u| !sp.nests.iter().any(|n| n.child == u)) {
             let n: u64 = (i..e).map(|r| s.events[r * nu + u]).sum();
             s.canary[i * nu + u] = draw::binomial(&mut trial.thin[u], n, &rate);
+        }
+        for (k, n) in sp.nests.iter().enumerate() {
+            let (mut total, mut within, mut beyond) = (0, 0, 0);
+            for r in i..e {
+                let (c, p) = (s.events[r * nu + n.child], s.events[r * nu + n.parent]);
+                total += p;
+                within += c.min(p);
+                beyond += c - c.min(p);
+            }
+            s.beyond |= beyond > 0;
+            let rng = &mut trial.thin[n.child];
+            let inside = hypergeometric(rng, total, s.canary[i * nu + n.parent], within);
+            let outside = if beyond > 0 {
+                binomial(rng, beyond, s.share[i])
+            } else {
+                0
+            };
+            s.canary[i * nu + n.child] = inside + outside;
+            s.inside[i * sp.nests.len() + k] = inside;
         }
         i = e;
     }
@@ -871,12 +993,17 @@ fn span(
             .filter(|&k| k != u64::MAX)
             .sum()
     };
+    // A `series` effect may add events to a counter not yet born, and moves a child with
+    // its parent scrape by scrape where some scrape has more of the child's events than
+    // of the parent's ([`super::nested::carry`]).
+    let moves_series = fault.is_some_and(|f| !f.series.is_empty())
+        && s.keys.iter().any(|k| f64::from_bits(k.0) > 0.0 && !k.2);
     let births = sp.counter_slots.iter().enumerate().any(|(u, sl)| {
         let unborn = trial.born[sl[0]] == UNBORN;
-        unborn && (thinned(u) > 0 || moves_failures && is_target(sp, sl[0]))
+        unborn && (thinned(u) > 0 || moves_failures && is_target(sp, sl[0]) || moves_series)
     }) || (moves_failures && sp.extras.iter().any(|&x| trial.born[x] == UNBORN));
     let mixed = s.keys.windows(2).any(|k| k[0] != k[1]);
-    if len > 1 && (load || mixed || births) {
+    if len > 1 && (load || mixed || births || moves_series && s.beyond) {
         split(sp, trial, len, s);
         for r in 0..len {
             let j = a + 1 + r as i64;
@@ -910,7 +1037,8 @@ fn split(sp: &Sparse, trial: &mut Trial, len: usize, s: &mut Scratch) {
         while e < len && s.canary[e * nu] == u64::MAX {
             e += 1;
         }
-        for u in 0..nu {
+        let nested = |u: usize| sp.nests.iter().any(|n| n.child == u || n.parent == u);
+        for u in (0..nu).filter(|&u| !nested(u)) {
             let mut left = s.canary[i * nu + u];
             let mut total: u64 = (i..e).map(|r| s.events[r * nu + u]).sum();
             for r in i..e {
@@ -919,6 +1047,33 @@ fn split(sp: &Sparse, trial: &mut Trial, len: usize, s: &mut Scratch) {
                 s.canary[r * nu + u] = k;
                 left -= k;
                 total -= n;
+            }
+        }
+        // A nest's parent events are those holding a child event (`min(n, P)` a scrape)
+        // and the others; the child's events are those inside the parent's and those
+        // beyond. Each of the three shares its canary events out on its own, and a scrape's
+        // parent count is its first two parts, its child count the first and the last.
+        for (k, n) in sp.nests.iter().enumerate() {
+            let inside = s.inside[i * sp.nests.len() + k];
+            let (child, parent) = (s.canary[i * nu + n.child], s.canary[i * nu + n.parent]);
+            let parts = |r: usize| {
+                let (c, p) = (s.events[r * nu + n.child], s.events[r * nu + n.parent]);
+                [c.min(p), p - c.min(p), c - c.min(p)]
+            };
+            let mut left = [inside, parent - inside, child - inside];
+            let mut total = [0; 3];
+            for r in i..e {
+                total.iter_mut().zip(parts(r)).for_each(|(t, x)| *t += x);
+            }
+            for r in i..e {
+                let mut got = [0; 3];
+                for (x, n) in parts(r).into_iter().enumerate() {
+                    got[x] = hypergeometric(&mut trial.split, total[x], left[x], n);
+                    left[x] -= got[x];
+                    total[x] -= n;
+                }
+                s.canary[r * nu + n.parent] = got[0] + got[1];
+                s.canary[r * nu + n.child] = got[0] + got[2];
             }
         }
         i = e;
@@ -994,6 +1149,27 @@ fn piece(
             stable += p.recorded[u] - p.canary[u];
             trial.totals[sl[1]] += stable;
             u += 1;
+        }
+    }
+    // A `series` effect moves the canary's counters per channel as the full trial moves a
+    // scrape's, and the events nested in them with them: a piece's counts are its scrapes'
+    // sums, and each move (a thinning, a binomial or Poisson gain) adds up over them.
+    if fault.is_some_and(|f| !f.series.is_empty()) && intensity > 0.0 {
+        s.channels.clear();
+        s.channels.resize(m.channels.len(), f64::NAN);
+        for (u, &c) in sp.counters.iter().enumerate() {
+            s.channels[c] = p.canary[u] as f64;
+        }
+        let span = (intensity, requests(&p.canary, false) as f64);
+        let rng = &mut trial.fault;
+        move_carrying(m, (&mut s.before, &mut s.channels), rng, |rng, canary| {
+            shift_own((&m.levels, faults), (t0, t1), span, rng, canary)
+        });
+        move_carrying(m, (&mut s.before, &mut s.channels), rng, |rng, canary| {
+            shift_shares((&m.levels, faults), intensity, rng, canary)
+        });
+        for (u, &c) in sp.counters.iter().enumerate() {
+            p.canary[u] = s.channels[c] as u64;
         }
     }
     // Latency: the canary's requests moved across its buckets.

@@ -273,22 +273,18 @@ pub(super) fn mean_share(m: &RecordedModel<'_>, schedule: &Schedule, (t0, t1): (
     sum / (t1 - t0) as f64
 }
 
-/// Moves the canary's span increases with `shift`, then the events nested in those it
-/// moved ([`carry`]).
-fn move_carrying(
+/// Moves the canary's span increases (`canary`, per channel) with `shift`, then the
+/// events nested in those it moved ([`carry`]); `before` is scratch space.
+pub(super) fn move_carrying(
     m: &RecordedModel<'_>,
-    scratch: &mut Scratch,
+    (before, canary): (&mut Vec<f64>, &mut [f64]),
     rng: &mut Xoshiro256PlusPlus,
     shift: impl FnOnce(&mut Xoshiro256PlusPlus, &mut [f64]),
 ) {
-    scratch.before.clone_from(&scratch.canary);
-    shift(rng, &mut scratch.canary);
-    carry(
-        (&m.nested, &m.per_parent),
-        &scratch.before,
-        &mut scratch.canary,
-        rng,
-    );
+    before.clear();
+    before.extend_from_slice(canary);
+    shift(rng, canary);
+    carry((&m.nested, &m.per_parent), before, canary, rng);
 }
 
 /// Writes trial's next scrape.
@@ -424,10 +420,12 @@ fn scrape(
         // Events per request, then shares of the parent events the canary then has; each
         // time, the events nested in those moved go with them.
         let rng = &mut trial.fault;
-        move_carrying(m, scratch, rng, |rng, canary| {
+        let vectors = (&mut scratch.before, &mut scratch.canary[..]);
+        move_carrying(m, vectors, rng, |rng, canary| {
             shift_own((&m.levels, faults), (t0, t), span, rng, canary)
         });
-        move_carrying(m, scratch, rng, |rng, canary| {
+        let vectors = (&mut scratch.before, &mut scratch.canary[..]);
+        move_carrying(m, vectors, rng, |rng, canary| {
             shift_shares((&m.levels, faults), intensity, rng, canary)
         });
     }

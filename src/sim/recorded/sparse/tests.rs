@@ -577,3 +577,268 @@ fn a_window_of_no_whole_evaluation_intervals_ends_spans_where_it_starts() {
     let cuts: Vec<i64> = (1..=12).filter(|&j| sparse.cut(&rm, 0, j)).collect();
     assert_eq!(cuts, [1, 3, 4, 5, 7, 8, 9, 11, 12]);
 }
+
+/// [`recording`] with a business flow (started by half the requests, nine in ten
+/// completed, a completion now and then counted a scrape late: more completions than
+/// starts at that scrape) and feedback split by type (one in ten a bug report); and
+/// counters of half of the started flows (`paid`), of the completed ones (`reviewed`) and
+/// of the feedback (`answered`).
+fn business_recording() -> Recording {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(13);
+    let mut all = series();
+    let requests = |p: usize| {
+        let ok = &all[0].samples;
+        let failed = &all[1].samples;
+        let total = |p: usize| ok[p].v + failed[p].v;
+        if p == 0 {
+            total(0)
+        } else {
+            total(p) - total(p - 1)
+        }
+    };
+    let incs: Vec<f64> = (0..all[0].samples.len()).map(requests).collect();
+    let (mut started, mut completed, mut bugs, mut other) = (0.0, 0.0, 0.0, 0.0);
+    let (mut paid, mut reviewed, mut answered) = (0.0, 0.0, 0.0);
+    let mut out: [Vec<Sample>; 7] = Default::default();
+    let mut coin = Xoshiro256PlusPlus::seed_from_u64(17);
+    let mut half = |n: f64| (0..n as u64).filter(|_| coin.random::<bool>()).count() as f64;
+    for (p, &n) in incs.iter().enumerate() {
+        let t = all[0].samples[p].t;
+        let s = (0..n as u64).filter(|_| rng.random::<f64>() < 0.5).count() as f64;
+        let mut c = (0..s as u64).filter(|_| rng.random::<f64>() < 0.9).count() as f64;
+        if p % 50 == 7 {
+            c = s + 2.0;
+        }
+        let f = (0..n as u64).filter(|_| rng.random::<f64>() < 0.05).count();
+        let b = (0..f).filter(|_| rng.random::<f64>() < 0.1).count() as f64;
+        started += s;
+        completed += c;
+        bugs += b;
+        other += f as f64 - b;
+        paid += half(s);
+        reviewed += half(c);
+        answered += half(f as f64);
+        let values = [started, completed, bugs, other, paid, reviewed, answered];
+        for (series, v) in out.iter_mut().zip(values) {
+            series.push(Sample::new(t, v));
+        }
+    }
+    let [s, c, b, o, p, r, a] = out;
+    for (name, label, samples) in [
+        ("business_flow_started_total", None, s),
+        ("business_flow_completed_total", None, c),
+        ("feedback_submissions_total", Some("bug"), b),
+        ("feedback_submissions_total", Some("other"), o),
+        ("business_flow_paid_total", None, p),
+        ("business_flow_reviewed_total", None, r),
+        ("feedback_answered_total", None, a),
+    ] {
+        all.push(Series {
+            name: name.into(),
+            labels: label
+                .map(|v| vec![("type".to_string(), v.to_string())])
+                .unwrap_or_default(),
+            samples,
+            line: 1,
+            column: 1,
+        });
+    }
+    Recording::new(vec![("r.csv".into(), Trace { series: all })]).expect("a recording")
+}
+
+/// A plan of `phases` with Lawsker's two custom metrics over [`business_recording`]'s
+/// counters: a conversion rate (completed flows over started ones, nested) and a bug
+/// report rate (a split's value over the counter), each with a rollback rule.
+fn business_plan(phases: &str) -> LoweredPlan {
+    let sel = "service=\\\"$service\\\",track=\\\"$track\\\"";
+    compiled(format!(
+        "name: business
+release: {{ from: v1, to: v2 }}
+service: {{ name: app, image: acme/app, port: 8080 }}
+routing: {{ listen: 80, sticky: {{ cookie: uid }} }}
+monitoring: {{ window: 2m }}
+traffic: {{ requests_per_second: 8 }}
+phases:
+{phases}
+metrics:
+  conversion_rate:
+    query: \"sum(rate(business_flow_completed_total{{{sel}}}[$window])) / sum(rate(business_flow_started_total{{{sel}}}[$window]))\"
+    unit: ratio
+    bad: low
+  bug_report_rate:
+    query: \"sum(rate(feedback_submissions_total{{{sel},type=\\\"bug\\\"}}[$window])) / sum(rate(feedback_submissions_total{{{sel}}}[$window]))\"
+    unit: ratio
+    bad: high
+rollback_conditions:
+  - {{ metric: error_rate, threshold: 5%, duration: 1m }}
+  - {{ metric: conversion_rate, threshold: 84%, duration: 1m }}
+  - {{ metric: bug_report_rate, threshold: 25%, duration: 1m }}
+"
+    ))
+}
+
+/// The scenario file's models of [`business_recording`]'s counters.
+const BUSINESS_SERIES: &str = "baseline:
+  series:
+    business_flow_started_total: { counter: { per_request: 50% } }
+    business_flow_completed_total: { counter: { of: business_flow_started_total, share: 90% } }
+    feedback_submissions_total: { counter: { per_request: 5% }, split: { type: { bug: 10%, other: 90% } } }
+";
+
+/// Counters nested in others (completed flows within started ones, with scrapes where
+/// more complete than start) and counters modelled under `baseline.series` (with a split
+/// born at its first event on the canary) run on sparse trials: at a 100% share, where
+/// thinning draws nothing, every value the custom queries read is the full trial's.
+#[test]
+fn nested_and_modelled_counters_read_as_on_full_trials() {
+    let rec = business_recording();
+    let lowered = business_plan("  - { name: all, traffic: 100%, duration: 3h }");
+    let file = format!(
+        "trials: 4
+traffic: {{ requests_per_second: 8, start_hour: 3 }}
+{BUSINESS_SERIES}scenarios:
+  - name: healthy
+  - name: crash
+    fault: {{ kind: crash, onset: 95m }}
+"
+    );
+    let sc = scenarios(&lowered, &file);
+    let every: Vec<usize> = (0..lowered.plan.metrics.len()).collect();
+    let (compared, present) = same_as_full((&rec, &lowered, &sc), (&[3, 5], 3, &every), |_| {});
+    assert!(
+        present > compared / 3,
+        "{present} of {compared} values present"
+    );
+}
+
+/// At a canary share, nested counters drawn per span (the child within its parent's
+/// canary events) and a fault's `series` effects applied per piece draw the full trials'
+/// law: a flow that breaks (a share down, the parent's events up or down carrying their
+/// children), a split that moves, and more failures.
+#[test]
+fn nested_counters_and_series_effects_draw_the_full_trials_law() {
+    let rec = business_recording();
+    let lowered = business_plan(
+        "  - { name: canary, traffic: 30%, duration: 40m }\n  - { name: all, traffic: 100%, duration: 20m }",
+    );
+    let file = format!(
+        "trials: 1000
+traffic: {{ requests_per_second: 8, start_hour: 3 }}
+{BUSINESS_SERIES}scenarios:
+  - name: healthy
+  - name: broken-flow
+    fault: {{ kind: step, onset: 20m, series: {{ business_flow_completed_total: {{ share: 84% }} }} }}
+  - name: fixed-flow
+    fault: {{ kind: bursts, onset: 5m, every: 9m, lasting: 2m, series: {{ business_flow_completed_total: {{ share: 97% }} }} }}
+  - name: fewer-flows
+    fault: {{ kind: step, onset: 10m, series: {{ business_flow_started_total: {{ per_request: 20% }} }} }}
+  - name: more-flows
+    fault: {{ kind: leak, onset: 10m, ramp: 20m, series: {{ business_flow_started_total: {{ per_request: 90% }} }} }}
+  - name: bugs
+    fault: {{ kind: step, onset: 15m, series: {{ feedback_submissions_total: {{ split: {{ type: {{ bug: 22%, other: 78% }} }} }} }} }}
+  - name: errors
+    fault: {{ kind: partial, onset: 25m, users: 30%, error_rate: 4% }}
+  - name: load
+    fault: {{ kind: load, onset: 0s, above_rps: 1, error_rate: 1%, series: {{ business_flow_completed_total: {{ share: 88% }} }} }}
+"
+    );
+    let sc = scenarios(&lowered, &file);
+    let models = Model::classes(&lowered.plan, &sc, &lowered.rules, Semantics::Prometheus3);
+    let mut rm = Baseline::of(&rec, None).model(&lowered.plan, &lowered.rules, &models[0]);
+    assert!(rm.sparse().is_some(), "{:?}", rm.sparse.as_ref().err());
+    let lean = tallies(&rm, &lowered, &sc);
+    rm.sparse = Err(String::new());
+    let full = tallies(&rm, &lowered, &sc);
+    let mut moving = 0;
+    for ((s, a), b) in sc.scenarios.iter().zip(&full).zip(&lean) {
+        let n = a.trials;
+        for (what, x, y) in [
+            ("rollbacks", a.rollbacks, b.rollbacks),
+            ("false rollbacks", a.false_rollbacks, b.false_rollbacks),
+            ("caught", a.caught, b.caught),
+        ] {
+            assert!(
+                z(x, y, n).abs() < 4.0,
+                "{} {what}: full {x}, sparse {y} of {n}",
+                s.name
+            );
+            moving += usize::from(x > n / 20 && x < n - n / 20);
+        }
+    }
+    assert!(moving >= 6, "too few tallies between 5% and 95%: {moving}");
+}
+
+/// A counter nested in several series' events together, two counters nested in one, or
+/// one nested in a nested counter, needs full trials, and the reason names it.
+#[test]
+fn counters_nested_other_than_in_one_series_run_full_trials() {
+    let rec = business_recording();
+    let reason = |query: &str| {
+        let text = format!(
+            "name: nested
+release: {{ from: v1, to: v2 }}
+service: {{ name: app, image: acme/app, port: 8080 }}
+routing: {{ listen: 80, sticky: {{ cookie: uid }} }}
+monitoring: {{ window: 2m }}
+traffic: {{ requests_per_second: 8 }}
+phases:
+  - {{ name: all, traffic: 100%, duration: 3h }}
+metrics:
+  flow:
+    query: \"{query}\"
+    unit: ratio
+    bad: low
+rollback_conditions:
+  - {{ metric: flow, threshold: 50%, duration: 1m }}
+"
+        );
+        let lowered = compiled(text);
+        let file = format!(
+            "{BUSINESS_SERIES}    business_flow_paid_total: {{ counter: {{ of: business_flow_started_total, share: 50% }} }}
+    business_flow_reviewed_total: {{ counter: {{ of: business_flow_completed_total, share: 50% }} }}
+    feedback_answered_total: {{ counter: {{ of: feedback_submissions_total, share: 50% }} }}
+scenarios:
+  - name: healthy
+"
+        );
+        let sc = scenarios(&lowered, &file);
+        let models = Model::classes(&lowered.plan, &sc, &lowered.rules, Semantics::Prometheus3);
+        let rm = Baseline::of(&rec, None).model(&lowered.plan, &lowered.rules, &models[0]);
+        rm.sparse.err()
+    };
+    let rate = |name: &str| {
+        format!("sum(rate({name}{{service=\\\"$service\\\",track=\\\"$track\\\"}}[$window]))")
+    };
+    let (started, completed) = (
+        rate("business_flow_started_total"),
+        rate("business_flow_completed_total"),
+    );
+    let (paid, reviewed) = (
+        rate("business_flow_paid_total"),
+        rate("business_flow_reviewed_total"),
+    );
+    let (answered, feedback) = (
+        rate("feedback_answered_total"),
+        rate("feedback_submissions_total"),
+    );
+    assert_eq!(reason(&format!("{completed} / {started}")), None);
+    assert_eq!(
+        reason(&format!("{answered} / {feedback}")).as_deref(),
+        Some("`feedback_answered_total` is nested in several series' events together")
+    );
+    assert_eq!(
+        reason(&format!("({completed} + {paid}) / {started}")).as_deref(),
+        Some(
+            "`business_flow_paid_total` and another counter are nested in `business_flow_started_total`"
+        )
+    );
+    assert_eq!(
+        reason(&format!(
+            "{reviewed} / {completed} * {completed} / {started}"
+        ))
+        .as_deref(),
+        Some(
+            "`business_flow_reviewed_total` is nested in `business_flow_completed_total`, itself nested in another counter"
+        )
+    );
+}
