@@ -3,7 +3,7 @@
 //! Prometheus marks the end of a series (a target that vanished, a series that a
 //! scrape no longer exposes) by writing a special NaN, `StaleNaN`, whose bit pattern
 //! is fixed. It is told apart from an ordinary NaN by its bits alone, so it must
-//! never be produced by arithmetic: build it with [`Sample::stale`].
+//! never be produced by arithmetic: build it with `Sample::stale` (in tests).
 
 /// The bit pattern of Prometheus' staleness marker (`value.StaleNaN`).
 pub(crate) const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;

@@ -5,13 +5,13 @@
 //! newest sample of the lookback window (5m by default), bounded the same way. The
 //! engine (`matrixIterSlice`, `vectorSelectorSingle` in promql/engine.go) walks
 //! a buffered iterator; here a series is a sorted slice and a window is a sub-slice,
-//! found either by binary search ([`select_range`]) or by a [`RangeCursor`] that
+//! found either by binary search (`select_range`, in tests) or by a [`RangeCursor`] that
 //! moves two indices forward as the evaluation time advances.
 //!
 //! Staleness markers: Prometheus drops them from range vectors, and an instant
 //! selector whose newest sample is a marker yields nothing. A sub-slice cannot skip
 //! interior markers without copying, so windows returned here may contain markers and
-//! every consumer in this module ([`count_over_time`], `extrapolated_rate`) skips
+//! every consumer in this module (`count_over_time`, `extrapolated_rate`) skips
 //! them, which gives exactly the range vector Prometheus builds.
 
 use super::Semantics;
@@ -93,7 +93,7 @@ pub(crate) fn count_over_time(window: &[Sample]) -> Option<f64> {
 /// O(samples + evaluations) instead of a binary search per evaluation. If the time
 /// or the window start moves backwards (or the semantics change), the cursor falls
 /// back to a binary search, so any call sequence gives the same answer as
-/// [`select_range`]. The series may
+/// `select_range`. The series may
 /// grow (samples appended) between calls; it must not otherwise change.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct RangeCursor {
@@ -120,7 +120,7 @@ impl RangeCursor {
     }
 
     /// The window that the range selector `[range_ms]` sees at `ts`: the same
-    /// sub-slice as [`select_range`].
+    /// sub-slice as `select_range`.
     #[inline]
     pub(crate) fn window<'a>(
         &mut self,
@@ -155,7 +155,7 @@ impl RangeCursor {
     }
 
     /// The value an instant selector with the given lookback sees at `ts`: the same
-    /// as [`select_instant_with_lookback`]. Use one cursor per (series, window).
+    /// as `select_instant_with_lookback`. Use one cursor per (series, window).
     #[inline]
     pub(crate) fn instant(
         &mut self,

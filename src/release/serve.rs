@@ -22,7 +22,7 @@
 //!
 //! What it never does: run anything a request names (the only action is the manifest's
 //! rollback step), read a body before the token is checked, keep a connection open (one
-//! request each), or let a flood fill the disk (refusals are logged through a [`throttle`]).
+//! request each), or let a flood fill the disk (refusals are logged through a [`Throttle`]).
 //! One webhook is handled at a time, under the release's lock, from reading the state to
 //! recording the rollback. SIGINT and SIGTERM stop it after the request in hand; a rollback
 //! under way finishes first (in a terminal, Ctrl-C also reaches the command running then:

@@ -430,7 +430,7 @@ pub(crate) fn load(
     load_on(source, plan, place, Basis::Synthetic)
 }
 
-/// [`load`] for trials built from `basis`.
+/// `load` (the synthetic model's) for trials built from `basis`.
 pub(crate) fn load_on(
     source: &Source,
     plan: &CheckedPlan,

@@ -2,7 +2,7 @@
 //!
 //! YAML that JSON cannot hold (non-string keys, NaN, several documents) is rejected here,
 //! as are duplicate keys and alias expansions past `yaml_serde`'s limits. The span index
-//! also places every later stage's findings at their line and column ([`locate`]).
+//! also places every later stage's findings at their line and column ([`locate()`]).
 
 pub(crate) mod edit;
 mod locate;

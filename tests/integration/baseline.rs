@@ -657,7 +657,7 @@ fn recordings_in_pieces_with_gaps_or_at_two_steps_are_joined_flagged_or_refused(
     let g = write(&dir, "gap.csv", &gap);
     let out = run(&[g.to_str().unwrap()], &[], 0);
     assert!(out.stderr.contains("miss grid points"), "{}", out.stderr);
-    assert!(out.stderr.contains("up{} 98.6%"), "{}", out.stderr);
+    assert!(out.stderr.contains("up 98.6%"), "{}", out.stderr);
     assert!(
         !out.stderr
             .contains("no series of the recording has a new sample")
@@ -2484,8 +2484,8 @@ rollback_conditions:
             assert_eq!(
                 nested,
                 &serde_json::json!([{
-                    "series": "checkout_completed_total{}",
-                    "within": ["checkout_started_total{}"],
+                    "series": "checkout_completed_total",
+                    "within": ["checkout_started_total"],
                     "known": known,
                 }]),
                 "{known}"

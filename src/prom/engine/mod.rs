@@ -4,7 +4,7 @@
 //!
 //! Queries are parsed by `promql-parser` (a maintained parser used in production by
 //! GreptimeDB), [compiled](expr::compile) into the subset this engine evaluates (an
-//! [`Unsupported`] construct is refused at `plan validate`), then [bound](Bound) to the series
+//! [`Unsupported`](expr::Unsupported) construct is refused at `plan validate`), then [bound](Bound) to the series
 //! of a trace: selectors pick their series and every label computation (grouping, vector
 //! matching) is done once, so that each evaluation only moves numbers through the same
 //! window, rate, quantile and summation code as the built-in metrics.

@@ -696,7 +696,7 @@ impl<'r> RecordedModel<'r> {
             if r.step_ms != rec.step_ms && r.step_ms != 0 {
                 problems.push(format!(
                     "{} (from {}:{}:{}) is sampled every {}, the recording every {}: export every series at one step (`--step`)",
-                    display(r),
+                    shown(r),
                     rec.files.get(r.file).map_or("", String::as_str),
                     r.line,
                     r.column,
@@ -721,7 +721,7 @@ impl<'r> RecordedModel<'r> {
             .filter(|c| used(c))
             .map(|c| {
                 let k = rec.coverage(c.rec, &self.gaps);
-                (display(&rec.series[c.rec]), k, c.instance.is_some())
+                (shown(&rec.series[c.rec]), k, c.instance.is_some())
             })
             .filter(|&(_, k, _)| k < 1.0)
             .collect();
@@ -822,12 +822,12 @@ impl<'r> RecordedModel<'r> {
                 .channels
                 .iter()
                 .filter(|c| !c.copy && !used(c))
-                .map(|c| display(&rec.series[c.rec]))
+                .map(|c| shown(&rec.series[c.rec]))
                 .collect(),
             nested: self
                 .nested
                 .iter()
-                .map(|n| n.described(|c| display(&rec.series[self.channels[c].rec])))
+                .map(|n| n.described(|c| shown(&rec.series[self.channels[c].rec])))
                 .collect(),
             warnings,
             missing,
@@ -1091,6 +1091,16 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 }
 
 /// A recorded series as PromQL writes it.
+/// A recorded series as the report writes it: [`display`] without the braces of a series
+/// with no labels, as Prometheus writes one.
+fn shown(r: &recording::Recorded) -> String {
+    let name = display(r);
+    match name.strip_suffix("{}") {
+        Some(bare) => bare.to_string(),
+        None => name,
+    }
+}
+
 fn display(r: &recording::Recorded) -> String {
     Series {
         name: r.name.clone(),

@@ -45,11 +45,11 @@
 //!   fault at that scrape's time (a `memory_usage` leak); a gauge a `load` fault moves
 //!   needs a full trial, as its move follows each scrape's requests.
 //! - **Reads through the plan's queries.** The values come from the queries the full
-//!   trial runs ([`Query::value_over`]), through a [`Reader`] that extrapolates from the
+//!   trial runs ([`Query::value_over`](crate::prom::Query::value_over)), through a [`Reader`] that extrapolates from the
 //!   stored first and last samples of each window: the same sums, `or vector(0)` and
 //!   quantiles, and for a custom query the same engine, which reads its series through
 //!   the reader too (so it may read them only through `rate()`, `increase()` and instant
-//!   selectors, without `offset`: [`Query::reads_edges_only`]).
+//!   selectors, without `offset`: [`Query::reads_edges_only`](crate::prom::Query::reads_edges_only)).
 //!
 //! The thinning draws depend on the blocks, the shares and the span ends, none of which
 //! depends on the fault: a faulty trial and its healthy twin share them, as full trials
@@ -185,10 +185,7 @@ impl Sparse {
     ) -> Result<Sparse, String> {
         let rec = m.rec;
         let modelled = |name: &str| scenarios.baseline.series.iter().any(|s| s.name == name);
-        let display = |c: usize| {
-            let name = super::display(&rec.series[m.channels[c].rec]);
-            name.trim_end_matches("{}").to_string()
-        };
+        let display = |c: usize| super::shown(&rec.series[m.channels[c].rec]);
         // Why channel `c` is not a counter a sparse trial can draw whole (None: it is):
         // the series, and what it is.
         let unfit = |c: usize| -> Option<(String, &str)> {
@@ -254,10 +251,9 @@ impl Sparse {
                     let r = &rec.series[m.channels[c].rec];
                     if !r.counter && ranged.binary_search(&t).is_ok() {
                         // `rate()` of a gauge reads every sample (a fall is a reset).
-                        let name = super::display(r);
                         return Err(format!(
                             "`{metric}` takes a rate of `{}`, which the recording holds as a gauge (its name has no counter's suffix: `_total`, `_count`, `_sum` or `_bucket`)",
-                            name.trim_end_matches("{}")
+                            super::shown(r)
                         ));
                     }
                     if gauge_of[t].is_some() {

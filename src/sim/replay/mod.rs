@@ -27,7 +27,7 @@
 //! timeline goes on past the verdict, phases following the schedule, so that the user
 //! sees what else would have fired; events after it are marked so.
 //!
-//! Bounds: the trace is read within the limits of `src/limits.rs` (see [`load`]); each
+//! Bounds: the trace is read within the limits of `src/limits.rs` (see [`load()`]); each
 //! rule's first [`MAX_REPLAY_TRANSITIONS_PER_RULE`] transitions are recorded and the rest
 //! counted, and the human timeline lists the first [`MAX_TIMELINE_TRANSITIONS_PER_RULE`]
 //! of each rule, then one line saying how many more there are and where to find them. The
@@ -114,7 +114,7 @@ impl From<TraceError> for RunError {
     }
 }
 
-/// [`load`] then [`run`].
+/// [`load()`] then [`run`].
 pub fn replay_file(
     plan: &CheckedPlan,
     rules: &[AlertRule],

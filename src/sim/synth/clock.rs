@@ -130,7 +130,7 @@ pub(super) struct Facts {
     pub(super) level: usize,
     /// The canary's mean CPU use.
     pub(super) canary_cpu: f64,
-    /// When the fault first shows, if it does by the span's end ([`Exposure`]).
+    /// When the fault first shows, if it does by the span's end ([`Exposure`](super::Exposure)).
     pub(super) shows: Option<i64>,
 }
 

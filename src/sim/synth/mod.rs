@@ -43,7 +43,7 @@
 //!   classified request by request ([`draw::Mix`]). Under error clustering the kinds
 //!   leave failures out (their means stay the batch's, and so do their tables) and each
 //!   trial's failures are drawn from its span's requests at its own rate, a binomial per
-//!   cluster the span meets ([`clustered_failures`]).
+//!   cluster the span meets ([`clustered_failures`](clusters::clustered_failures)).
 //! - A scenario's trials run in lock-step batches ([`Clock`]): what depends only on the
 //!   time (the spans to draw, their means, the windows' grid) is worked out once per
 //!   evaluation for the whole batch, and a mean the batch shares is drawn from one

@@ -114,7 +114,7 @@ impl Sweep {
     }
 
     /// A setting's figures, given each trial's first firing: each trial's end and
-    /// whether it is a catch decided as [`Sweep::tally`] decides them for the reference.
+    /// whether it is a catch decided as `Sweep::tally` (in tests) decides them for the reference.
     fn figures_by(&self, first: impl Fn(usize, usize) -> Option<Key>) -> Figures {
         let end = |r: usize, t: usize| -> End { self.end_from(&self.runs[r], t, first(r, t)) };
         let twins = self.twins_by(&first);
