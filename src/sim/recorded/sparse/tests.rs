@@ -396,14 +396,11 @@ scenarios:
     );
 }
 
-/// A custom query that reads raw samples, or takes a rate of a gauge (every sample: a
-/// fall is a reset), needs full trials, and the reason names it.
-#[test]
-fn a_custom_query_over_raw_samples_runs_full_trials() {
-    let rec = recording();
-    let reason = |query: &str| {
-        let text = format!(
-            "name: raw
+/// A plan of one phase at 100% whose one rollback rule reads custom metric `name`, the
+/// query `query` in `unit` (bad when high, over 0.5).
+fn one_metric(name: &str, query: &str, unit: &str) -> LoweredPlan {
+    compiled(format!(
+        "name: one
 release: {{ from: v1, to: v2 }}
 service: {{ name: app, image: acme/app, port: 8080 }}
 routing: {{ listen: 80, sticky: {{ cookie: uid }} }}
@@ -412,15 +409,23 @@ traffic: {{ requests_per_second: 8 }}
 phases:
   - {{ name: all, traffic: 100%, duration: 3h }}
 metrics:
-  flaps:
+  {name}:
     query: \"{query}\"
-    unit: count
+    unit: {unit}
     bad: high
 rollback_conditions:
-  - {{ metric: flaps, threshold: 1, duration: 1m }}
+  - {{ metric: {name}, threshold: 0.5, duration: 1m }}
 "
-        );
-        let lowered = compiled(text);
+    ))
+}
+
+/// A custom query that reads raw samples, or takes a rate of a gauge (every sample: a
+/// fall is a reset), needs full trials, and the reason names it.
+#[test]
+fn a_custom_query_over_raw_samples_runs_full_trials() {
+    let rec = recording();
+    let reason = |query: &str| {
+        let lowered = one_metric("flaps", query, "count");
         let sc = scenarios(&lowered, "scenarios:\n  - name: healthy\n");
         let models = Model::classes(&lowered.plan, &sc, &lowered.rules, Semantics::Prometheus3);
         let rm = Baseline::of(&rec, None).model(&lowered.plan, &lowered.rules, &models[0]);
@@ -500,8 +505,15 @@ fn at_a_canary_share_sparse_trials_draw_the_full_trials_law() {
     let lean = tallies(&rm, &lowered, &sc);
     rm.sparse = Err(String::new());
     let full = tallies(&rm, &lowered, &sc);
+    same_law(&sc, &full, &lean);
+}
+
+/// Requires the tallies of full and sparse trials of each scenario of `sc` to agree within
+/// chance (rollbacks, false rollbacks, catches, the blast radius), and at least six of
+/// them to lie between 5% and 95%, where they can tell.
+fn same_law(sc: &Scenarios, full: &[Tally], lean: &[Tally]) {
     let mut moving = 0;
-    for ((s, a), b) in sc.scenarios.iter().zip(&full).zip(&lean) {
+    for ((s, a), b) in sc.scenarios.iter().zip(full).zip(lean) {
         let n = a.trials;
         assert_eq!(n, b.trials);
         for (what, x, y) in [
@@ -749,23 +761,7 @@ traffic: {{ requests_per_second: 8, start_hour: 3 }}
     let lean = tallies(&rm, &lowered, &sc);
     rm.sparse = Err(String::new());
     let full = tallies(&rm, &lowered, &sc);
-    let mut moving = 0;
-    for ((s, a), b) in sc.scenarios.iter().zip(&full).zip(&lean) {
-        let n = a.trials;
-        for (what, x, y) in [
-            ("rollbacks", a.rollbacks, b.rollbacks),
-            ("false rollbacks", a.false_rollbacks, b.false_rollbacks),
-            ("caught", a.caught, b.caught),
-        ] {
-            assert!(
-                z(x, y, n).abs() < 4.0,
-                "{} {what}: full {x}, sparse {y} of {n}",
-                s.name
-            );
-            moving += usize::from(x > n / 20 && x < n - n / 20);
-        }
-    }
-    assert!(moving >= 6, "too few tallies between 5% and 95%: {moving}");
+    same_law(&sc, &full, &lean);
 }
 
 /// A counter nested in several series' events together, two counters nested in one, or
@@ -774,25 +770,7 @@ traffic: {{ requests_per_second: 8, start_hour: 3 }}
 fn counters_nested_other_than_in_one_series_run_full_trials() {
     let rec = business_recording();
     let reason = |query: &str| {
-        let text = format!(
-            "name: nested
-release: {{ from: v1, to: v2 }}
-service: {{ name: app, image: acme/app, port: 8080 }}
-routing: {{ listen: 80, sticky: {{ cookie: uid }} }}
-monitoring: {{ window: 2m }}
-traffic: {{ requests_per_second: 8 }}
-phases:
-  - {{ name: all, traffic: 100%, duration: 3h }}
-metrics:
-  flow:
-    query: \"{query}\"
-    unit: ratio
-    bad: low
-rollback_conditions:
-  - {{ metric: flow, threshold: 50%, duration: 1m }}
-"
-        );
-        let lowered = compiled(text);
+        let lowered = one_metric("flow", query, "ratio");
         let file = format!(
             "{BUSINESS_SERIES}    business_flow_paid_total: {{ counter: {{ of: business_flow_started_total, share: 50% }} }}
     business_flow_reviewed_total: {{ counter: {{ of: business_flow_completed_total, share: 50% }} }}
