@@ -319,9 +319,10 @@ impl Sparse {
                     "`{child}` is nested in `{parent}`, itself nested in another counter"
                 ));
             }
-            if nested.iter().any(|&(_, q)| q == p) {
+            if let Some(&(other, _)) = nested.iter().find(|&&(_, q)| q == p) {
+                let other = display(other);
                 return Err(format!(
-                    "`{child}` and another counter are nested in `{parent}`"
+                    "`{child}` and `{other}` are both nested in `{parent}`"
                 ));
             }
             if let Some((name, what)) = unfit(p) {

@@ -807,7 +807,7 @@ scenarios:
     assert_eq!(
         reason(&format!("({completed} + {paid}) / {started}")).as_deref(),
         Some(
-            "`business_flow_paid_total` and another counter are nested in `business_flow_started_total`"
+            "`business_flow_paid_total` and `business_flow_completed_total` are both nested in `business_flow_started_total`"
         )
     );
     assert_eq!(
