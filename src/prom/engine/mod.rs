@@ -4,7 +4,7 @@
 //!
 //! Queries are parsed by `promql-parser` (a maintained parser used in production by
 //! GreptimeDB), [compiled](expr::compile) into the subset this engine evaluates (an
-//! [`Unsupported`](expr::Unsupported) construct is refused at `plan validate`), then [bound](Bound) to the series
+//! [`Unsupported`] construct is refused at `plan validate`), then [bound](Bound) to the series
 //! of a trace: selectors pick their series and every label computation (grouping, vector
 //! matching) is done once, so that each evaluation only moves numbers through the same
 //! window, rate, quantile and summation code as the built-in metrics.
@@ -14,6 +14,8 @@
 //! added in trace order, so sums of three or more series may differ in the last bit. Among
 //! elements of equal value `topk`/`bottomk` pick the ones Go's heap would pick in trace
 //! order.
+//!
+//! [`Unsupported`]: expr::Unsupported
 
 mod expr;
 mod functions;

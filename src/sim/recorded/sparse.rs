@@ -45,11 +45,11 @@
 //!   fault at that scrape's time (a `memory_usage` leak); a gauge a `load` fault moves
 //!   needs a full trial, as its move follows each scrape's requests.
 //! - **Reads through the plan's queries.** The values come from the queries the full
-//!   trial runs ([`Query::value_over`](crate::prom::Query::value_over)), through a [`Reader`] that extrapolates from the
+//!   trial runs ([`Query::value_over`]), through a [`Reader`] that extrapolates from the
 //!   stored first and last samples of each window: the same sums, `or vector(0)` and
 //!   quantiles, and for a custom query the same engine, which reads its series through
 //!   the reader too (so it may read them only through `rate()`, `increase()` and instant
-//!   selectors, without `offset`: [`Query::reads_edges_only`](crate::prom::Query::reads_edges_only)).
+//!   selectors, without `offset`: [`Query::reads_edges_only`]).
 //!
 //! The thinning draws depend on the blocks, the shares and the span ends, none of which
 //! depends on the fault: a faulty trial and its healthy twin share them, as full trials
@@ -62,6 +62,9 @@
 //! [`Sparse::of`] decides once per run whether every trial can be sparse, or says why not
 //! (the report names it); the full trial is the reference it is tested against
 //! (`sparse/tests.rs`).
+//!
+//! [`Query::value_over`]: crate::prom::Query::value_over
+//! [`Query::reads_edges_only`]: crate::prom::Query::reads_edges_only
 
 use super::effects::{
     Bounds, binomial, busy_moved, mean_intensity, move_by, shift_gauge, shift_own, shift_shares,
@@ -175,9 +178,10 @@ impl Sparse {
     /// (a sentence for the report): a custom query over raw samples; a counter that is
     /// not whole, each instance's own and modelled under `baseline.series`, nested other
     /// than in one series ([`Nest`]) or missing at some grid point of the recording; a
-    /// gauge a `load` fault moves. Every request counter must be such a counter too (a fault's failures, load
-    /// and blast radius read them), and so must every counter a full trial thins when a
-    /// fault has `series` effects. `eval_ms` and the windows set the spans.
+    /// gauge a `load` fault moves. Every request counter must be such a counter too (a
+    /// fault's failures, load and blast radius read them), and so must every counter a
+    /// full trial thins when a fault has `series` effects. `eval_ms` and the windows set
+    /// the spans.
     pub(super) fn of(
         m: &RecordedModel<'_>,
         plan: &crate::check::CheckedPlan,

@@ -9,8 +9,10 @@
 //! (by name, then label set), which fixes the order in which sums add up.
 //!
 //! Every error names the line and column of the offending text. The limits on a trace
-//! (series, samples, time span) are enforced by the [`Builder`](builder::Builder) both readers share, as
+//! (series, samples, time span) are enforced by the [`Builder`] both readers share, as
 //! rows arrive.
+//!
+//! [`Builder`]: builder::Builder
 
 mod builder;
 pub(crate) mod csv;
