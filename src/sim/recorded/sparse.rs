@@ -33,8 +33,8 @@
 //!   requests), the span's canary counts are split scrape by scrape (a multivariate
 //!   hypergeometric draw, exact given the span's) and the fault acts scrape by scrape, as
 //!   on a full trial. A fault's `series` effects (events per request, an `of` counter's
-//!   share, a split) move a piece's counts with the full trial's functions
-//!   ([`shift_own`], [`shift_shares`]), the events nested in them with them: each move is
+//!   share, a split) move a piece's counts with the full trial's function
+//!   ([`shift_carrying`]), the events nested in them with them: each move is
 //!   a thinning or a binomial or Poisson gain, which add up over a piece's scrapes; a
 //!   piece where a child has more events than its parent at some scrape, or where a
 //!   counter may be born, is split scrape by scrape first.
@@ -66,12 +66,10 @@
 //! [`Query::value_over`]: crate::prom::Query::value_over
 //! [`Query::reads_edges_only`]: crate::prom::Query::reads_edges_only
 
-use super::effects::{
-    Bounds, binomial, busy_moved, mean_intensity, move_by, shift_gauge, shift_own, shift_shares,
-};
+use super::effects::{Bounds, binomial, busy_moved, mean_intensity, move_by, shift_gauge};
 use super::nested::hypergeometric;
 use super::rows::Replayed;
-use super::trial::{UP, move_carrying};
+use super::trial::{UP, shift_carrying};
 use super::values::Values;
 use super::{FailTo, RecordedModel, Role};
 use crate::prom::query::{Cur, Reader};
@@ -189,7 +187,7 @@ impl Sparse {
     ) -> Result<Sparse, String> {
         let rec = m.rec;
         let modelled = |name: &str| scenarios.baseline.series.iter().any(|s| s.name == name);
-        let display = |c: usize| super::shown(&rec.series[m.channels[c].rec]);
+        let shown = |c: usize| super::shown(&rec.series[m.channels[c].rec]);
         // Why channel `c` is not a counter a sparse trial can draw whole (None: it is):
         // the series, and what it is.
         let unfit = |c: usize| -> Option<(String, &str)> {
@@ -209,7 +207,7 @@ impl Sparse {
                 }
                 _ => return None,
             };
-            Some((display(c), what))
+            Some((shown(c), what))
         };
         // Every request counter: a fault's failures, load and blast radius read them.
         let mut counters: Vec<usize> = m.requests.iter().map(|&(c, _)| c).collect();
@@ -311,20 +309,20 @@ impl Sparse {
             if !counters.contains(&n.child) {
                 continue;
             }
-            let child = display(n.child);
+            let child = shown(n.child);
             let &[p] = &n.parent[..] else {
                 return Err(format!(
                     "`{child}` is nested in several series' events together"
                 ));
             };
-            let parent = display(p);
+            let parent = shown(p);
             if m.channels[p].nested {
                 return Err(format!(
                     "`{child}` is nested in `{parent}`, itself nested in another counter"
                 ));
             }
             if let Some(&(other, _)) = nested.iter().find(|&&(_, q)| q == p) {
-                let other = display(other);
+                let other = shown(other);
                 return Err(format!(
                     "`{child}` and `{other}` are both nested in `{parent}`"
                 ));
@@ -1162,13 +1160,8 @@ fn piece(
             s.channels[c] = p.canary[u] as f64;
         }
         let span = (intensity, requests(&p.canary, false) as f64);
-        let rng = &mut trial.fault;
-        move_carrying(m, (&mut s.before, &mut s.channels), rng, |rng, canary| {
-            shift_own((&m.levels, faults), (t0, t1), span, rng, canary)
-        });
-        move_carrying(m, (&mut s.before, &mut s.channels), rng, |rng, canary| {
-            shift_shares((&m.levels, faults), intensity, rng, canary)
-        });
+        let vectors = (&mut s.before, &mut s.channels[..]);
+        shift_carrying((m, faults), (t0, t1), span, vectors, &mut trial.fault);
         for (u, &c) in sp.counters.iter().enumerate() {
             p.canary[u] = s.channels[c] as u64;
         }

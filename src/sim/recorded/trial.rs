@@ -273,18 +273,30 @@ pub(super) fn mean_share(m: &RecordedModel<'_>, schedule: &Schedule, (t0, t1): (
     sum / (t1 - t0) as f64
 }
 
-/// Moves the canary's span increases (`canary`, per channel) with `shift`, then the
-/// events nested in those it moved ([`carry`]); `before` is scratch space.
-pub(super) fn move_carrying(
-    m: &RecordedModel<'_>,
+/// Moves the canary's increases over the scrape span `(t0, t]` (`canary`, per channel) by
+/// the fault, its mean intensity over the span and the canary's requests in it `span`:
+/// events per request, then shares of the parent events the canary then has; each time,
+/// the events nested in those moved go with them ([`carry`]). `before` is scratch space.
+pub(super) fn shift_carrying(
+    (m, faults): (&RecordedModel<'_>, &FaultModel<'_>),
+    (t0, t): (i64, i64),
+    span: (f64, f64),
     (before, canary): (&mut Vec<f64>, &mut [f64]),
     rng: &mut Xoshiro256PlusPlus,
-    shift: impl FnOnce(&mut Xoshiro256PlusPlus, &mut [f64]),
 ) {
-    before.clear();
-    before.extend_from_slice(canary);
-    shift(rng, canary);
-    carry((&m.nested, &m.per_parent), before, canary, rng);
+    let mut carrying =
+        |rng: &mut Xoshiro256PlusPlus, shift: &dyn Fn(&mut Xoshiro256PlusPlus, &mut [f64])| {
+            before.clear();
+            before.extend_from_slice(canary);
+            shift(rng, canary);
+            carry((&m.nested, &m.per_parent), before, canary, rng);
+        };
+    carrying(rng, &|rng, canary| {
+        shift_own((&m.levels, faults), (t0, t), span, rng, canary)
+    });
+    carrying(rng, &|rng, canary| {
+        shift_shares((&m.levels, faults), span.0, rng, canary)
+    });
 }
 
 /// Writes trial's next scrape.
@@ -417,17 +429,8 @@ fn scrape(
     let affected = fault.map_or(0.0, |f| f.affected());
     if fault.is_some() {
         let span = (intensity, requests(scratch, false));
-        // Events per request, then shares of the parent events the canary then has; each
-        // time, the events nested in those moved go with them.
-        let rng = &mut trial.fault;
         let vectors = (&mut scratch.before, &mut scratch.canary[..]);
-        move_carrying(m, vectors, rng, |rng, canary| {
-            shift_own((&m.levels, faults), (t0, t), span, rng, canary)
-        });
-        let vectors = (&mut scratch.before, &mut scratch.canary[..]);
-        move_carrying(m, vectors, rng, |rng, canary| {
-            shift_shares((&m.levels, faults), intensity, rng, canary)
-        });
+        shift_carrying((m, faults), (t0, t), span, vectors, &mut trial.fault);
     }
     for h in &m.histograms {
         let inc = |c: usize| m.rows.get(m.channels[c].rec, service);

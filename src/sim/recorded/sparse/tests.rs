@@ -133,8 +133,24 @@ fn plan(phases: &str, p95: &str) -> LoweredPlan {
 
 /// [`plan`] over windows of `window`.
 fn plan_over(window: &str, phases: &str, p95: &str) -> LoweredPlan {
-    let text = format!(
-        "name: sparse
+    plan_of(
+        ("sparse", window, phases),
+        &format!(
+            "gates:
+  availability: \"> 99%\"
+rollback_conditions:
+  - {{ metric: error_rate, threshold: 1%, duration: 1m }}
+  - {{ metric: response_time_p95, threshold: \"{p95}\", duration: 2m }}
+"
+        ),
+    )
+}
+
+/// The plan `name` of `phases` over windows of `window` at 8 requests per second, with
+/// `rest` (its metrics, gates and rules), which must be valid.
+fn plan_of((name, window, phases): (&str, &str, &str), rest: &str) -> LoweredPlan {
+    compiled(format!(
+        "name: {name}
 release: {{ from: v1, to: v2 }}
 service: {{ name: app, image: acme/app, port: 8080 }}
 routing: {{ listen: 80, sticky: {{ cookie: uid }} }}
@@ -142,14 +158,8 @@ monitoring: {{ window: {window} }}
 traffic: {{ requests_per_second: 8 }}
 phases:
 {phases}
-gates:
-  availability: \"> 99%\"
-rollback_conditions:
-  - {{ metric: error_rate, threshold: 1%, duration: 1m }}
-  - {{ metric: response_time_p95, threshold: \"{p95}\", duration: 2m }}
-"
-    );
-    compiled(text)
+{rest}"
+    ))
 }
 
 /// The plan `text`, which must be valid.
@@ -399,16 +409,11 @@ scenarios:
 /// A plan of one phase at 100% whose one rollback rule reads custom metric `name`, the
 /// query `query` in `unit` (bad when high, over 0.5).
 fn one_metric(name: &str, query: &str, unit: &str) -> LoweredPlan {
-    compiled(format!(
-        "name: one
-release: {{ from: v1, to: v2 }}
-service: {{ name: app, image: acme/app, port: 8080 }}
-routing: {{ listen: 80, sticky: {{ cookie: uid }} }}
-monitoring: {{ window: 2m }}
-traffic: {{ requests_per_second: 8 }}
-phases:
-  - {{ name: all, traffic: 100%, duration: 3h }}
-metrics:
+    let phases = "  - { name: all, traffic: 100%, duration: 3h }";
+    plan_of(
+        ("one", "2m", phases),
+        &format!(
+            "metrics:
   {name}:
     query: \"{query}\"
     unit: {unit}
@@ -416,7 +421,8 @@ metrics:
 rollback_conditions:
   - {{ metric: {name}, threshold: 0.5, duration: 1m }}
 "
-    ))
+        ),
+    )
 }
 
 /// A custom query that reads raw samples, or takes a rate of a gauge (every sample: a
@@ -663,16 +669,10 @@ fn business_recording() -> Recording {
 /// report rate (a split's value over the counter), each with a rollback rule.
 fn business_plan(phases: &str) -> LoweredPlan {
     let sel = "service=\\\"$service\\\",track=\\\"$track\\\"";
-    compiled(format!(
-        "name: business
-release: {{ from: v1, to: v2 }}
-service: {{ name: app, image: acme/app, port: 8080 }}
-routing: {{ listen: 80, sticky: {{ cookie: uid }} }}
-monitoring: {{ window: 2m }}
-traffic: {{ requests_per_second: 8 }}
-phases:
-{phases}
-metrics:
+    plan_of(
+        ("business", "2m", phases),
+        &format!(
+            "metrics:
   conversion_rate:
     query: \"sum(rate(business_flow_completed_total{{{sel}}}[$window])) / sum(rate(business_flow_started_total{{{sel}}}[$window]))\"
     unit: ratio
@@ -686,7 +686,8 @@ rollback_conditions:
   - {{ metric: conversion_rate, threshold: 84%, duration: 1m }}
   - {{ metric: bug_report_rate, threshold: 25%, duration: 1m }}
 "
-    ))
+        ),
+    )
 }
 
 /// The scenario file's models of [`business_recording`]'s counters.
