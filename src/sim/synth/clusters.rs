@@ -189,27 +189,32 @@ pub(super) struct TrackClusters<'a> {
     pub(super) shared: Option<(&'a mut SharedClusters, Track)>,
 }
 
-/// Under error clustering, how many of the `requests` a track drew in the piece `(t0, t1]`
-/// fail, each with probability `p_at(multiplier)` of the cluster it falls in; `births`,
-/// when the track's failure series is created at its first failure, the model and the
-/// series' first sample, as [`birth_in_piece`] takes them. The piece's requests fall at
-/// independent uniform times, so each fails with the mean of its probability over the
-/// piece: its failures are one binomial at that mean. Only while the failure series'
-/// birth may still fall in the piece, where the failures fall matters: then the piece is
-/// cut where a cluster (own or shared) ends, each part's share of the requests is a
-/// binomial by length, and each part's failures a binomial at its multiplier's
-/// probability. When a track's own cluster has ended by a part's start (also long before,
-/// when the track drew nothing for a while), the next is a fresh multiplier with an
-/// exponential time left: the clusters' ends form a Poisson process, so that is exactly
-/// its law whatever happened in between.
+/// Under error clustering, how many of the `requests` each serving instance of a track
+/// drew in the piece `(t0, t1]` fail (into `failed`, one per instance; one in all where the
+/// track counts its requests as one), each with probability `p_at(multiplier)` of the
+/// track's cluster it falls in; `births`, when the failure series are created at their
+/// first failure, the model and each series' first sample, as [`birth_in_piece`] takes
+/// them. The piece's requests fall at independent uniform times, so each fails with the
+/// mean of its probability over the piece: an instance's failures are one binomial at
+/// that mean. Only while an instance's failure series' birth may still fall in the piece,
+/// where its failures fall matters: then the piece is cut where a cluster (own or shared)
+/// ends, each part's share of its requests is a binomial by length, and each part's
+/// failures a binomial at its multiplier's probability. When a track's own cluster has
+/// ended by a part's start (also long before, when the track drew nothing for a while),
+/// the next is a fresh multiplier with an exponential time left: the clusters' ends form a
+/// Poisson process, so that is exactly its law whatever happened in between.
+///
+/// The order of the draws: part by part, the part's clusters, then each instance whose
+/// birth is pending, in order (its part's share, its failures, its birth); after the
+/// last part, each other instance's binomial, in order.
 pub(super) fn clustered_failures<R: rand::Rng + ?Sized>(
     c: &Clustering,
     rng: &mut R,
     (t0, t1): (i64, i64),
-    requests: u64,
+    (requests, failed): (&[u64], &mut [u64]),
     (clusters, p_at): (TrackClusters<'_>, impl Fn(f64) -> f64),
-    births: Option<(&Model<'_>, &mut (i64, u64))>,
-) -> u64 {
+    mut births: Option<(&Model<'_>, &mut [(i64, u64)])>,
+) {
     let TrackClusters { own, mut shared } = clusters;
     // The clusters over `(a, t1]`, each part `(a, b]` with its multiplier.
     let mut parts = |a: i64, rng: &mut R| {
@@ -227,45 +232,45 @@ pub(super) fn clustered_failures<R: rand::Rng + ?Sized>(
         }
         (b, factor)
     };
-    let pending =
-        |(m, born): &(&Model<'_>, &mut (i64, u64))| born.0 == UNBORN || m.scrape_time(born.0) > t0;
-    let mut a = t0;
-    let failed = match births {
-        Some(births) if pending(&births) => {
-            let (mut left, mut failed) = (requests, 0);
-            while a < t1 {
-                let (b, factor) = parts(a, rng);
-                let here = if b == t1 {
-                    left
-                } else {
-                    let share = (b - a) as f64 / (t1 - a) as f64;
-                    draw::failures(rng, left, &draw::FailRate::new(share))
-                };
-                let f = draw::failures(rng, here, &draw::FailRate::new(p_at(factor)));
-                birth_in_piece(births.0, rng, (a, b), f, births.1);
-                (left, failed, a) = (left - here, failed + f, b);
-            }
-            failed
-        }
-        _ => {
-            let mut weighted = 0.0;
-            while a < t1 {
-                let (b, factor) = parts(a, rng);
-                weighted += (b - a) as f64 * p_at(factor);
-                a = b;
-            }
-            let mean = if t1 > t0 {
-                weighted / (t1 - t0) as f64
-            } else {
-                0.0
-            };
-            draw::failures(rng, requests, &draw::FailRate::new(mean.min(1.0)))
-        }
+    let pending = |i: usize, births: &Option<(&Model<'_>, &mut [(i64, u64)])>| {
+        births
+            .as_ref()
+            .is_some_and(|(m, born)| born[i].0 == UNBORN || m.scrape_time(born[i].0) > t0)
     };
+    let pending: Vec<bool> = (0..requests.len()).map(|i| pending(i, &births)).collect();
+    let mut left = requests.to_vec();
+    failed.fill(0);
+    let (mut a, mut weighted) = (t0, 0.0);
+    while a < t1 {
+        let (b, factor) = parts(a, rng);
+        weighted += (b - a) as f64 * p_at(factor);
+        for i in (0..requests.len()).filter(|&i| pending[i]) {
+            let here = if b == t1 {
+                left[i]
+            } else {
+                let share = (b - a) as f64 / (t1 - a) as f64;
+                draw::failures(rng, left[i], &draw::FailRate::new(share))
+            };
+            let f = draw::failures(rng, here, &draw::FailRate::new(p_at(factor)));
+            if let Some((m, born)) = births.as_mut() {
+                birth_in_piece(m, rng, (a, b), f, &mut born[i]);
+            }
+            left[i] -= here;
+            failed[i] += f;
+        }
+        a = b;
+    }
+    let mean = if t1 > t0 {
+        weighted / (t1 - t0) as f64
+    } else {
+        0.0
+    };
+    for i in (0..requests.len()).filter(|&i| !pending[i]) {
+        failed[i] = draw::failures(rng, requests[i], &draw::FailRate::new(mean.min(1.0)));
+    }
     if let Some((s, track)) = shared {
         s.read(track, t1);
     }
-    failed
 }
 
 #[cfg(test)]
@@ -303,14 +308,16 @@ mod tests {
                         shared: shared.as_mut().map(|s| (s, track)),
                     };
                     let at = |g: f64| (p * g).min(1.0);
-                    out[i][tr] += clustered_failures(
+                    let mut failed = [0];
+                    clustered_failures(
                         c,
                         &mut rng,
                         piece,
-                        n / cuts as u64,
+                        (&[n / cuts as u64], &mut failed),
                         (clusters, at),
                         None,
                     );
+                    out[i][tr] += failed[0];
                 }
             }
         }
@@ -395,7 +402,17 @@ mod tests {
                 own,
                 shared: Some((s, track)),
             };
-            clustered_failures(&c, &mut rng, piece, n, (clusters, |g: f64| p * g), None)
+            let mut failed = [0];
+            let (requests, at) = ([n], |g: f64| p * g);
+            clustered_failures(
+                &c,
+                &mut rng,
+                piece,
+                (&requests, &mut failed),
+                (clusters, at),
+                None,
+            );
+            failed[0]
         };
         let mut canary_failed = 0;
         for k in 0..60 {

@@ -24,6 +24,17 @@ pub(crate) trait Traffic {
     fn mean_rps(&self, t: i64) -> f64;
     /// The first instant after `t` at which the mean request rate may change.
     fn next_rate_change(&self, t: i64) -> Option<i64>;
+    /// How many instances of the canary and of the stable version serve their requests
+    /// in a piece starting at `t`, each an equal part (one per track where the requests
+    /// are counted per track).
+    fn serving(&self, _t: i64, _schedule: &Schedule) -> [usize; 2] {
+        [1, 1]
+    }
+    /// Where instances joining at a phase starting at `phase_start` start to serve, when
+    /// requests are counted per instance: their first scrape.
+    fn join_scrape(&self, _phase_start: i64) -> Option<i64> {
+        None
+    }
 }
 
 /// What the pieces (and the modelled series) need of a scenario's fault on the canary.
@@ -41,8 +52,9 @@ pub(crate) trait Faults {
 }
 
 /// Calls `piece(a, b)` for each piece of the span from `t0` to `t1`, in order: cut at every
-/// instant inside it where the request rate, the canary's share or (with `faults`) the
-/// fault's level changes. Without `faults` the fault is not looked at: draws it cannot
+/// instant inside it where the request rate, the canary's share, the instances serving
+/// the requests (counted per instance, they change at a joining instance's first scrape)
+/// or (with `faults`) the fault's level changes. Without `faults` the fault is not looked at: draws it cannot
 /// change stay those of the healthy twin, number for number. A fault's level is compared
 /// at the mean request rate (a `load` fault's level moves only with the rate and the
 /// share, so it changes only where they do, whatever a trial's own multiplier).
@@ -60,7 +72,8 @@ pub(crate) fn pieces(
         let begun = faults
             .and_then(|f| f.fault())
             .is_some_and(|f| t >= f.onset_ms);
-        (share.to_bits(), rps.to_bits(), level, begun)
+        let serving = traffic.serving(t, schedule);
+        (share.to_bits(), rps.to_bits(), level, begun, serving)
     };
     let mut from = t0;
     let mut at = key(t0);
@@ -87,7 +100,11 @@ fn next_candidate(
         .copied()
         .find(|&s| s > t && s != UNKNOWN);
     let fault = faults.and_then(|f| f.next_change(t));
-    [traffic.next_rate_change(t), phase, fault]
+    let join = (schedule.starts.iter())
+        .filter(|&&s| s != UNKNOWN)
+        .filter_map(|&s| traffic.join_scrape(s))
+        .find(|&j| j > t);
+    [traffic.next_rate_change(t), phase, fault, join]
         .into_iter()
         .flatten()
         .min()

@@ -503,13 +503,13 @@ impl<'m, 'a> Lanes<'m, 'a> {
                             own,
                             shared: self.shared.get_mut(l).map(|s| (s, t.track)),
                         };
-                        counts.failed[l] = clustered_failures(
+                        clustered_failures(
                             c,
                             &mut self.rng.lane(l),
                             (span.t0, span.t1),
-                            counts.requests[l],
+                            (&counts.requests[l..=l], &mut counts.failed[l..=l]),
                             (clusters, p_at),
-                            m.births.then_some((m, &mut t.born[l])),
+                            m.births.then_some((m, &mut t.born[l..=l])),
                         );
                     }
                     if m.births {

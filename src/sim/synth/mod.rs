@@ -267,6 +267,10 @@ pub(crate) struct Model<'a> {
     /// Whether a track's failure series is born at its first failure
     /// ([`crate::sim::scenario::Exposition::births`]).
     births: bool,
+    /// Whether each instance a track runs ([`Model::instances`]) has request counters of
+    /// its own, serving an equal part of the track's requests from its first scrape on
+    /// ([`Model::serving`]); else the track's requests are one set of counters.
+    per_instance_requests: bool,
 }
 
 /// A track's failure series not born yet: [`birth_in_piece`]'s scrape.
@@ -647,6 +651,7 @@ impl<'a> Model<'a> {
             counts_exposure: scenarios.scenarios.iter().any(|s| s.fault.is_some()),
             series,
             births: scenarios.exposition.births(),
+            per_instance_requests: false,
             // The scenario file keeps the overdispersion within (0, 5]: the Gamma's
             // parameters are then always valid.
             bursts: match scenarios.traffic.overdispersion.powi(2) {
@@ -790,6 +795,26 @@ impl<'a> Model<'a> {
         self.instances[phase][usize::from(track == Track::Stable)]
     }
 
+    /// How many sets of request counters `track` has in `phase`: one per instance under
+    /// [`Model::per_instance_requests`], else one.
+    pub(super) fn request_instances(&self, track: Track, phase: usize) -> usize {
+        if self.per_instance_requests {
+            self.instances(track, phase)
+        } else {
+            1
+        }
+    }
+
+    /// How many instances of `track` serve its requests at `t` (in the piece that starts
+    /// there), each an equal part: those the latest scrape at or before `t` found. An
+    /// instance joining with its phase serves from its first scrape on, where its counters
+    /// are 0 (as its CPU counter's: [`cpu_part`]); until then the instances before serve
+    /// the new phase's share.
+    pub(super) fn serving(&self, track: Track, t: i64, schedule: &Schedule) -> usize {
+        let scrape = self.scrape_time(self.last_scrape(t));
+        self.request_instances(track, schedule.scraped_phase(scrape))
+    }
+
     /// The most instances any track has in any phase.
     pub(super) fn max_instances(&self) -> usize {
         // The stable track's count holds in every phase, and the canary's never exceeds it.
@@ -814,6 +839,15 @@ impl instants::Traffic for Model<'_> {
     fn next_rate_change(&self, t: i64) -> Option<i64> {
         (self.scenarios.traffic.daily_amplitude != 0.0)
             .then(|| (t.div_euclid(BLOCK_MS) + 1) * BLOCK_MS)
+    }
+
+    fn serving(&self, t: i64, schedule: &Schedule) -> [usize; 2] {
+        [Track::Canary, Track::Stable].map(|track| Model::serving(self, track, t, schedule))
+    }
+
+    fn join_scrape(&self, phase_start: i64) -> Option<i64> {
+        self.per_instance_requests
+            .then(|| self.scrape_time(self.scrape_after(phase_start)))
     }
 }
 

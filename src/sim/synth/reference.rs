@@ -143,25 +143,17 @@ pub struct Evaluation {
 struct TrackSeries {
     track: Track,
     series: SeriesSet,
-    requests: u64,
-    errors: u64,
+    /// Its request counters: one set per instance it may run
+    /// ([`Model::request_instances`]), or one for the track.
+    counters: Vec<Counters>,
     /// Per instance the track may run, its busy seconds from its first sample on.
     cpu_seconds: Vec<f64>,
     /// Per instance, the scrape of its CPU counter's first sample ([`UNBORN`] until it
     /// runs): scrape 0, or the first scrape after the start of the phase a canary instance
     /// joins in ([`cpu_part`]).
     cpu_joined: Vec<i64>,
-    /// Requests so far per tracked latency cell (empty without a histogram).
-    cells: Vec<u64>,
-    /// One sample per scrape, from the release's start (scrape 0, every counter at 0).
-    scraped_requests: Vec<Sample>,
-    scraped_errors: Vec<Sample>,
-    /// The counter of successful requests (requests minus errors).
-    scraped_successes: Vec<Sample>,
     /// Per instance, its CPU counter's samples.
     scraped_cpu: Vec<Vec<Sample>>,
-    /// Per tracked bucket (`Model::les`), its cumulative counter.
-    scraped_buckets: Vec<Vec<Sample>>,
     /// Memory, DB connections and Redis memory at the latest evaluation that read them.
     memory: f64,
     db_connections: f64,
@@ -170,11 +162,71 @@ struct TrackSeries {
     noise: HashMap<Gauge, Noise>,
     /// Under error clustering, its current cluster.
     cluster: Cluster,
+}
+
+/// One instance's request counters (or a track's, counted as one), and every sample
+/// scraped from them since its first.
+struct Counters {
+    requests: u64,
+    errors: u64,
+    /// Requests so far per tracked latency cell (empty without a histogram).
+    cells: Vec<u64>,
+    /// The scrape of its first sample, every counter at 0 ([`UNBORN`] until it serves):
+    /// scrape 0, or a joining instance's first scrape ([`Model::serving`]).
+    joined: i64,
+    /// One sample per scrape from `joined` on.
+    scraped_requests: Vec<Sample>,
+    scraped_errors: Vec<Sample>,
+    /// The counter of successful requests (requests minus errors).
+    scraped_successes: Vec<Sample>,
+    /// Per tracked bucket (`Model::les`), its cumulative counter.
+    scraped_buckets: Vec<Vec<Sample>>,
     /// Under births (`exposition.failures_from: first_failure`), the failure series' first
     /// sample: (scrape, value), the scrape [`UNBORN`] until the first failure. Its samples
     /// are then `scraped_errors` from that scrape on, none lower than that value (inside
     /// the span that holds the birth, the plateau is at the birth's value).
     born: (i64, u64),
+}
+
+impl Counters {
+    fn new(cells: usize) -> Counters {
+        Counters {
+            requests: 0,
+            errors: 0,
+            cells: vec![0; cells],
+            joined: UNBORN,
+            scraped_requests: Vec::new(),
+            scraped_errors: Vec::new(),
+            scraped_successes: Vec::new(),
+            scraped_buckets: vec![Vec::new(); cells],
+            born: (UNBORN, 0),
+        }
+    }
+
+    fn forget_samples(&mut self) {
+        self.scraped_requests.clear();
+        self.scraped_errors.clear();
+        self.scraped_successes.clear();
+        for b in &mut self.scraped_buckets {
+            b.clear();
+        }
+    }
+
+    /// Records its counters as scraped at `t`.
+    fn scrape(&mut self, t: i64, requests: bool) {
+        if requests {
+            self.scraped_requests
+                .push(Sample::new(t, self.requests as f64));
+            self.scraped_errors.push(Sample::new(t, self.errors as f64));
+            self.scraped_successes
+                .push(Sample::new(t, (self.requests - self.errors) as f64));
+        }
+        let mut cumulative = 0;
+        for (bucket, &cell) in self.scraped_buckets.iter_mut().zip(&self.cells) {
+            cumulative += cell;
+            bucket.push(Sample::new(t, cumulative as f64));
+        }
+    }
 }
 
 /// A gauge whose noise drifts.
@@ -191,62 +243,54 @@ enum Gauge {
 
 impl TrackSeries {
     /// A track whose first scrape (scrape 0), every counter at 0, is at `first_scrape`,
-    /// running `running` of its `instances` then.
+    /// running `running` of its `instances` then, `serving` of its `counters` sets of
+    /// request counters.
     fn new(
-        track: Track,
-        series: SeriesSet,
+        (track, series): (Track, SeriesSet),
         buckets: usize,
         first_scrape: i64,
         (running, instances): (usize, usize),
+        (serving, counters): (usize, usize),
     ) -> TrackSeries {
         let cells = if series.latency { buckets } else { 0 };
         let mut t = TrackSeries {
             track,
             series,
-            requests: 0,
-            errors: 0,
+            counters: (0..counters).map(|_| Counters::new(cells)).collect(),
             cpu_seconds: vec![0.0; instances],
             cpu_joined: vec![UNBORN; instances],
-            cells: vec![0; cells],
-            scraped_requests: Vec::new(),
-            scraped_errors: Vec::new(),
-            scraped_successes: Vec::new(),
             scraped_cpu: vec![Vec::new(); instances],
-            scraped_buckets: vec![Vec::new(); cells],
             memory: 0.0,
             db_connections: 0.0,
             redis_memory: 0.0,
             noise: HashMap::new(),
             cluster: Cluster::NONE,
-            born: (UNBORN, 0),
         };
-        t.scrape((0, first_scrape), running);
+        t.scrape((0, first_scrape), (running, serving));
         t
     }
 
     /// Drops every sample scraped so far.
     fn forget_samples(&mut self) {
-        self.scraped_requests.clear();
-        self.scraped_errors.clear();
-        self.scraped_successes.clear();
+        for c in &mut self.counters {
+            c.forget_samples();
+        }
         for s in &mut self.scraped_cpu {
             s.clear();
-        }
-        for b in &mut self.scraped_buckets {
-            b.clear();
         }
     }
 
     /// Records every counter the track produces as scraped at scrape `j`, at `t`, where it
-    /// runs `running` instances (those not yet running join: their CPU counter's first
-    /// sample, 0).
-    fn scrape(&mut self, (j, t): (i64, i64), running: usize) {
-        if self.series.requests {
-            self.scraped_requests
-                .push(Sample::new(t, self.requests as f64));
-            self.scraped_errors.push(Sample::new(t, self.errors as f64));
-            self.scraped_successes
-                .push(Sample::new(t, (self.requests - self.errors) as f64));
+    /// runs `running` instances and `serving` sets of request counters (those not yet
+    /// running join: their counters' first sample, 0).
+    fn scrape(&mut self, (j, t): (i64, i64), (running, serving): (usize, usize)) {
+        for c in &mut self.counters[..serving] {
+            if c.joined == UNBORN {
+                c.joined = j;
+            }
+        }
+        for c in self.counters.iter_mut().filter(|c| c.joined <= j) {
+            c.scrape(t, self.series.requests);
         }
         if self.series.cpu {
             for k in 0..running {
@@ -264,11 +308,6 @@ impl TrackSeries {
                     s.push(Sample::new(t, v));
                 }
             }
-        }
-        let mut cumulative = 0;
-        for (bucket, &cell) in self.scraped_buckets.iter_mut().zip(&self.cells) {
-            cumulative += cell;
-            bucket.push(Sample::new(t, cumulative as f64));
         }
     }
 }
@@ -331,12 +370,19 @@ impl<'r, 'a> Reference<'r, 'a> {
         let buckets = model.les.len();
         let first = model.scrape_time(0);
         let instances = |track| (model.instances(track, 0), model.max_instances());
+        let last = model.canary_share.len() - 1;
+        let counters = |track| {
+            (
+                model.request_instances(track, 0),
+                model.request_instances(track, last),
+            )
+        };
         let mut canary = TrackSeries::new(
-            Track::Canary,
-            canary,
+            (Track::Canary, canary),
             buckets,
             first,
             instances(Track::Canary),
+            counters(Track::Canary),
         );
         if faults.down_from == Some(0) {
             // Crashed from the start: not even the first scrape succeeds.
@@ -345,11 +391,11 @@ impl<'r, 'a> Reference<'r, 'a> {
         let mut tracks = vec![canary];
         if let Some(stable) = model.stable_series {
             tracks.push(TrackSeries::new(
-                Track::Stable,
-                stable,
+                (Track::Stable, stable),
                 buckets,
                 first,
                 instances(Track::Stable),
+                counters(Track::Stable),
             ));
         }
         let schedule = model.schedule.clone();
@@ -530,7 +576,11 @@ impl<'r, 'a> Reference<'r, 'a> {
             let phase = self.schedule.scraped_phase(m.scrape_time(j));
             for t in &mut self.tracks {
                 if !(down && t.track == Track::Canary) {
-                    t.scrape((j, m.scrape_time(j)), m.instances(t.track, phase));
+                    let serving = m.request_instances(t.track, phase);
+                    t.scrape(
+                        (j, m.scrape_time(j)),
+                        (m.instances(t.track, phase), serving),
+                    );
                 }
             }
             self.scraped = j;
@@ -638,12 +688,20 @@ impl<'r, 'a> Reference<'r, 'a> {
                 rps * (1.0 - share)
             };
             if t.series.requests && track_rps > 0.0 {
+                // Each serving instance an equal part of the track's requests, in order:
+                // every instance's kinds of request, then their failures.
                 let mix = faults.mix(t.track, level);
+                let serving = m.serving(t.track, t0, &self.schedule);
+                let counters = &mut t.counters[..serving];
                 plan.clear();
-                let mu = track_rps * seconds;
+                let mu = track_rps * seconds / serving as f64;
                 draw::plan_span(&mut plan, mu, mix, shared.then_some(&mut self.pool));
-                let (n, mut failed) =
-                    draw::draw_span(&mut self.rng, &plan, mix, &self.pool, &mut t.cells);
+                let (mut n, mut failed) = (vec![0; serving], vec![0; serving]);
+                for (i, c) in counters.iter_mut().enumerate() {
+                    (n[i], failed[i]) =
+                        draw::draw_span(&mut self.rng, &plan, mix, &self.pool, &mut c.cells);
+                }
+                let mut born: Vec<_> = counters.iter().map(|c| c.born).collect();
                 match m.clustering.as_ref().filter(|_| t.series.errors) {
                     Some(c) => {
                         let p_at = |g| faults.clustered_fail(t.track, level, g);
@@ -651,25 +709,30 @@ impl<'r, 'a> Reference<'r, 'a> {
                             own: &mut t.cluster,
                             shared: self.shared.as_mut().map(|s| (s, t.track)),
                         };
-                        failed = clustered_failures(
+                        clustered_failures(
                             c,
                             &mut self.rng,
                             (t0, t1),
-                            n,
+                            (&n, &mut failed),
                             (clusters, p_at),
-                            m.births.then_some((m, &mut t.born)),
+                            m.births.then_some((m, &mut born[..])),
                         );
                     }
                     None if m.births && t.series.errors => {
-                        birth_in_piece(m, &mut self.rng, (t0, t1), failed, &mut t.born);
+                        for (&f, born) in failed.iter().zip(&mut born) {
+                            birth_in_piece(m, &mut self.rng, (t0, t1), f, born);
+                        }
                     }
                     None => {}
                 }
-                t.requests += n;
-                t.errors += failed;
-                if canary && self.exposure.first_active.is_some_and(|a| mid >= a) {
-                    self.exposure.requests += n;
-                    self.exposure.failed += failed;
+                for (i, c) in counters.iter_mut().enumerate() {
+                    c.requests += n[i];
+                    c.errors += failed[i];
+                    c.born = born[i];
+                    if canary && self.exposure.first_active.is_some_and(|a| mid >= a) {
+                        self.exposure.requests += n[i];
+                        self.exposure.failed += failed[i];
+                    }
                 }
             }
             if t.series.cpu {
@@ -794,35 +857,47 @@ impl<'r, 'a> Reference<'r, 'a> {
             return SeriesSim::value(&mut self.bounds, (slot, mi, track), lane, ts, m.semantics);
         }
         let t = &self.tracks[ti];
-        let rate = |samples: &[Sample]| self.rate(samples, ts);
-        // The failure series' range vector as scraped: under births, from its first
-        // sample on (none before its birth).
-        let errors: Vec<Sample> = match t.born {
-            _ if !m.births => self.window(&t.scraped_errors, ts, None).to_vec(),
-            (UNBORN, _) => Vec::new(),
-            (b, v) => {
-                let from = t.scraped_errors.partition_point(|s| m.last_scrape(s.t) < b);
-                self.window(&t.scraped_errors[from..], ts, Some(b))
-                    .iter()
-                    .map(|s| Sample::new(s.t, s.v.max(v as f64)))
-                    .collect()
-            }
-        };
         let (range, semantics) = (m.window_ms, m.semantics);
-        let errors_rate = prom::rate(&errors, ts, range, semantics);
-        let errors_increase = prom::rate::increase(&errors, ts, range, semantics);
-        // `sum(rate(http_requests_total[..]))`: per code, the answered and the failed
-        // requests' counters, each extrapolated on its own (a series without two samples
-        // in the window adds nothing); else the one counter.
+        let rate = |window: &[Sample]| prom::rate(window, ts, range, semantics);
+        let increase = |window: &[Sample]| prom::rate::increase(window, ts, range, semantics);
+        // `sum()` over the series with a value (none: no value), in Prometheus' order.
+        let sum = |values: &mut dyn Iterator<Item = Option<f64>>| {
+            let mut agg = Agg::default();
+            for v in values.flatten() {
+                agg.add_sum(v, semantics);
+            }
+            agg.sum()
+        };
+        // Each set of counters' range vectors, from its first sample on; its failure
+        // series', under births, from its first failure's scrape on (none before).
+        let errors: Vec<Vec<Sample>> = (t.counters.iter())
+            .map(|c| match c.born {
+                _ if !m.births => self.window(&c.scraped_errors, ts, Some(c.joined)).to_vec(),
+                (UNBORN, _) => Vec::new(),
+                (b, v) => {
+                    let from = c.scraped_errors.partition_point(|s| m.last_scrape(s.t) < b);
+                    self.window(&c.scraped_errors[from..], ts, Some(b))
+                        .iter()
+                        .map(|s| Sample::new(s.t, s.v.max(v as f64)))
+                        .collect()
+                }
+            })
+            .collect();
+        let successes =
+            || (t.counters.iter()).map(|c| self.window(&c.scraped_successes, ts, Some(c.joined)));
+        let errors_rate = sum(&mut errors.iter().map(|w| rate(w)));
+        let ok_rate = sum(&mut successes().map(rate));
+        // `sum(rate(http_requests_total[..]))`: per code, the answered requests' counters
+        // and then the failed ones' (by their labels, `code` first), each extrapolated on
+        // its own (a series without two samples in the window adds nothing); else each
+        // instance's one counter.
         let all_codes = || {
             if m.scenarios.exposition.per_code {
-                let ok = rate(&t.scraped_successes)?;
-                Some(match errors_rate {
-                    Some(e) => ok + e,
-                    None => ok,
-                })
+                let ok = successes().map(rate);
+                sum(&mut ok.chain(errors.iter().map(|w| rate(w))))
             } else {
-                rate(&t.scraped_requests)
+                sum(&mut (t.counters.iter())
+                    .map(|c| rate(self.window(&c.scraped_requests, ts, Some(c.joined)))))
             }
         };
         match source {
@@ -831,16 +906,14 @@ impl<'r, 'a> Reference<'r, 'a> {
             SyntheticMetric::ErrorRate => {
                 prom::ratio(Some(errors_rate.unwrap_or(0.0)), all_codes())
             }
-            SyntheticMetric::Availability => prom::ratio(rate(&t.scraped_successes), all_codes()),
+            SyntheticMetric::Availability => prom::ratio(ok_rate, all_codes()),
             SyntheticMetric::Throughput => all_codes(),
             SyntheticMetric::Requests { by_code: true } => {
-                let ok = self.increase(&t.scraped_successes, ts)?;
-                Some(match errors_increase {
-                    Some(e) => ok + e,
-                    None => ok,
-                })
+                let ok = successes().map(increase);
+                sum(&mut ok.chain(errors.iter().map(|w| increase(w))))
             }
-            SyntheticMetric::Requests { by_code: false } => self.increase(&t.scraped_requests, ts),
+            SyntheticMetric::Requests { by_code: false } => sum(&mut (t.counters.iter())
+                .map(|c| increase(self.window(&c.scraped_requests, ts, Some(c.joined))))),
             // `avg(rate())` over the instances, each read from its first sample on.
             SyntheticMetric::Cpu => {
                 let mut avg = Agg::default();
@@ -852,10 +925,14 @@ impl<'r, 'a> Reference<'r, 'a> {
                 }
                 avg.avg(m.semantics)
             }
+            // `histogram_quantile(q, sum by (le) (rate(..._bucket[..])))`: per bound, the
+            // instances' buckets added up (an instance's buckets have their samples alike).
             SyntheticMetric::Latency { q, scale } => {
                 let mut buckets = Vec::new();
-                for (&le, samples) in self.model.les.iter().zip(&t.scraped_buckets) {
-                    buckets.push(Bucket::new(le, rate(samples)?));
+                for (i, &le) in self.model.les.iter().enumerate() {
+                    let mut per_instance = (t.counters.iter())
+                        .map(|c| rate(self.window(&c.scraped_buckets[i], ts, Some(c.joined))));
+                    buckets.push(Bucket::new(le, sum(&mut per_instance)?));
                 }
                 Some(prom::histogram_quantile(q, &mut buckets, self.model.semantics) * scale)
             }
@@ -885,19 +962,6 @@ impl<'r, 'a> Reference<'r, 'a> {
             }
             SyntheticMetric::Query { .. } | SyntheticMetric::Up | SyntheticMetric::Absent => None,
         }
-    }
-
-    /// `rate(series[window])` at `ts`, as Prometheus evaluates it over the scraped
-    /// `samples`.
-    fn rate(&self, samples: &[Sample], ts: i64) -> Option<f64> {
-        let m = self.model;
-        prom::rate(self.window(samples, ts, None), ts, m.window_ms, m.semantics)
-    }
-
-    /// `increase()` at `ts` of the counter whose samples are `samples`.
-    fn increase(&self, samples: &[Sample], ts: i64) -> Option<f64> {
-        let m = self.model;
-        prom::rate::increase(self.window(samples, ts, None), ts, m.window_ms, m.semantics)
     }
 
     /// The range vector at `ts` of the counter whose samples are `samples`.

@@ -876,3 +876,121 @@ fn instance_gauges_lanes_compute_what_the_reference_computes() {
         "{seen:?}"
     );
 }
+
+/// Request counters per instance (so far in the reference alone): a canary instance
+/// joining with its phase serves from its first scrape on, where its counters are 0, and
+/// until then the instances before serve the new phase's share. At 4,000 requests a second
+/// the throughput's mean over a few trials is its expectation within a few requests a
+/// second, which the scrape grid gives in closed form. With scrapes on the evaluations
+/// (offset 0s), 15s scrapes and a 5m window, a minute after a phase starts at `J` the
+/// window `(J - 240s, J + 60s]` holds an instance that ran before from `J - 225s` to
+/// `J + 60s` (285s sampled, extrapolated to 300s) and a joining one from `J + 15s`, which
+/// Prometheus does not extrapolate below its zero. Per track (one counter) every request
+/// counts `300/285` times.
+#[test]
+fn per_instance_request_counters_read_a_joining_instance_from_its_first_scrape() {
+    let lawsker = file("plans/lawsker.yaml", Kind::Plan);
+    let text = in_two_hour_phases(&lawsker.text).replacen(
+        "rollback_conditions:\n",
+        "rollback_conditions:\n  - { metric: throughput, threshold: 0.001, duration: 1m }\n",
+        1,
+    );
+    let lowered = crate::pipeline::compile(Source::new("lawsker".into(), text))
+        .plan
+        .expect("valid");
+    let scenarios = Source::new(
+        "4,000 requests a second".into(),
+        "exposition: { scrape_offset: 0s }
+traffic: { requests_per_second: 4000, daily_amplitude: 0, error_clustering: 0 }
+baseline:
+  error_rate: 0.1%
+  metrics:
+    bug_report_rate: { mean: 8%, noise: 2% }
+    conversion_rate: { mean: 97%, noise: 1% }
+scenarios:
+  - name: healthy
+"
+        .into(),
+    )
+    .holding(Kind::Scenarios);
+    let scenarios = scenario::load(&scenarios, &lowered.plan, &|p| p.to_string())
+        .0
+        .expect("loads");
+    let rules = &lowered.rules;
+    // The mean throughput over the trials at each of `at`, per instance or per track.
+    let mean_at = |per_instance: bool, at: &[i64]| -> Vec<f64> {
+        let mut models = Model::classes(&lowered.plan, &scenarios, rules, Semantics::Prometheus3);
+        assert_eq!(models.len(), 1, "one fixed offset");
+        models[0].per_instance_requests = per_instance;
+        let faults = FaultModel::classes(&models, None);
+        let throughput = (models[0].sources.iter())
+            .position(|&s| s == SyntheticMetric::Throughput)
+            .expect("read");
+        let mut sums = vec![0.0; at.len()];
+        let trials = 8;
+        for t in 0..trials {
+            let trial = run_trial(&models[0], &faults[0], rules, trial_seed(SEED, t));
+            for (sum, &ts) in sums.iter_mut().zip(at) {
+                let e = (trial.evaluations.iter().find(|e| e.ts == ts))
+                    .unwrap_or_else(|| panic!("trial {t} evaluates at {ts}: {:?}", trial.verdict));
+                let v = e
+                    .values
+                    .iter()
+                    .find(|v| v.0 == throughput && v.1 == Track::Canary);
+                *sum += v.and_then(|v| v.2).expect("a throughput");
+            }
+        }
+        sums.iter().map(|s| s / trials as f64).collect()
+    };
+    let (hour, minute) = (3_600_000, 60_000);
+    // A minute into gamma (one instance to two, 20% to 50%) and into production (two to
+    // four, 50% to 100%), and ten minutes into each.
+    let at = [
+        4 * hour + minute,
+        4 * hour + 10 * minute,
+        6 * hour + minute,
+        6 * hour + 10 * minute,
+    ];
+    let r = 4000.0;
+    // The canary's shares in beta, gamma and production (the phase's traffic and its
+    // groups'), serving one, two and four instances.
+    let [beta, gamma, production] = {
+        let share = &Model::classes(&lowered.plan, &scenarios, rules, Semantics::Prometheus3)[0]
+            .canary_share;
+        [share[1], share[2], share[3]]
+    };
+    // Gamma: the instance before serves beta's share until J, then gamma's alone for 15s,
+    // then half of it.
+    let gamma_before = r * (beta * 225.0 + gamma * 15.0 + gamma / 2.0 * 45.0);
+    let gamma_joiner = r * gamma / 2.0 * 45.0;
+    // Production: each of the two before serves half of gamma's share, then half of
+    // production's for 15s, then a quarter.
+    let production_before =
+        2.0 * r * (gamma / 2.0 * 225.0 + production / 2.0 * 15.0 + production / 4.0 * 45.0);
+    let production_joiners = 2.0 * r * production / 4.0 * 45.0;
+    let per_instance = [
+        gamma_before / 285.0 + gamma_joiner / 300.0,
+        gamma * r,
+        production_before / 285.0 + production_joiners / 300.0,
+        production * r,
+    ];
+    let per_track = [
+        (gamma_before + gamma_joiner) / 285.0,
+        gamma * r,
+        (production_before + production_joiners) / 285.0,
+        production * r,
+    ];
+    for (per, expected) in [(false, per_track), (true, per_instance)] {
+        let got = mean_at(per, &at);
+        eprintln!("per instance {per}: {got:?} against {expected:?}");
+        for ((&ts, &got), &want) in at.iter().zip(&got).zip(&expected) {
+            // The mean of 8 trials: a standard error of about 1 request a second.
+            assert!(
+                (got - want).abs() < 4.0,
+                "per instance {per}, at {ts}: {got} against {want}"
+            );
+        }
+    }
+    // The two differ where a joining instance's window is cut short.
+    assert!(per_track[0] - per_instance[0] > 7.0 && per_track[2] - per_instance[2] > 15.0);
+}
