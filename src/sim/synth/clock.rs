@@ -93,7 +93,9 @@ pub(super) fn plan_track(
     if !(series.requests && rps > 0.0) {
         return;
     }
-    draw::plan_span(out, rps * span.dt, mix, pool);
+    // Each serving instance's part.
+    let serving = span.serving[usize::from(track == Track::Stable)] as f64;
+    draw::plan_span(out, rps * span.dt / serving, mix, pool);
 }
 
 /// One scrape span to draw: what happened between scrapes `from` and `to`, with what
@@ -106,6 +108,9 @@ pub(crate) struct Span {
     /// Its length in seconds.
     pub(super) dt: f64,
     pub(super) phase: usize,
+    /// How many instances of the canary and of the stable version serve its requests,
+    /// each an equal part ([`Model::serving`]).
+    pub(super) serving: [usize; 2],
     /// The whole service's request rate (before a trial's overdispersion multiplier).
     pub(super) rps: f64,
     /// What the fault does in it, when that does not depend on the trial (None under
@@ -199,6 +204,7 @@ struct PlanKey {
     rps_bits: u64,
     dt_bits: u64,
     phase: usize,
+    serving: [usize; 2],
     level: usize,
 }
 
@@ -342,6 +348,8 @@ impl<'m, 'a> Clock<'m, 'a> {
                     mid,
                     dt: (t1 - t0) as f64 / 1000.0,
                     phase,
+                    serving: [Track::Canary, Track::Stable]
+                        .map(|track| m.serving(track, t0, schedule)),
                     rps,
                     facts,
                     slot,
@@ -355,6 +363,7 @@ impl<'m, 'a> Clock<'m, 'a> {
                         rps_bits: rps.to_bits(),
                         dt_bits: span.dt.to_bits(),
                         phase,
+                        serving: span.serving,
                         level,
                     };
                     if let Some((_, ranges)) = plans.keys.iter().find(|(k, _)| *k == key) {

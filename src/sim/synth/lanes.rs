@@ -34,8 +34,9 @@ use rand_distr::Distribution;
 struct TrackLanes {
     track: Track,
     series: SeriesSet,
-    requests: Vec<u64>,
-    errors: Vec<u64>,
+    /// Its request counters: one set per instance it may run
+    /// ([`Model::request_instances`]), or one for the track.
+    counters: Vec<CounterLanes>,
     /// Busy seconds of each instance (`cpu` per lane: [`Lanes::cpu`]), from its first
     /// sample on.
     cpu_seconds: Vec<f64>,
@@ -44,22 +45,109 @@ struct TrackLanes {
     /// where its counter is 0: [`super::cpu_part`]); [`UNBORN`] until it runs. The same
     /// for every lane of a batch (they share their course).
     joined: Vec<i64>,
+    /// Per slot and lane, each instance's busy seconds.
+    ring_cpu: Vec<f64>,
+    /// Memory, DB connections, Redis memory at the latest evaluation's scrape.
+    gauges: [Vec<f64>; 3],
+}
+
+/// One set of request counters in every lane (an instance's, or a track's counted as
+/// one): its counters now, and the ring of samples a window may still read (row per ring
+/// slot, a column per lane).
+struct CounterLanes {
+    requests: Vec<u64>,
+    errors: Vec<u64>,
     /// Requests per latency cell so far (not cumulative), `cells` per lane.
     cells: Vec<u64>,
     ring_requests: Vec<u64>,
     ring_errors: Vec<u64>,
-    /// Per slot and lane, each instance's busy seconds.
-    ring_cpu: Vec<f64>,
     /// Per slot and lane, `cells` cumulative bucket counts (finite buckets, then +Inf).
     ring_buckets: Vec<u64>,
-    /// Memory, DB connections, Redis memory at the latest evaluation's scrape.
-    gauges: [Vec<f64>; 3],
     /// Under births, per lane, the failure series' first sample: (scrape, value), the
     /// scrape [`UNBORN`] until the first failure ([`birth_in_piece`]).
     born: Vec<(i64, u64)>,
     /// At least the latest birth scrape of any lane ([`UNBORN`] while some lane may be
     /// unborn): once every birth is settled and outside the windows, the lanes skip them.
     latest_birth: i64,
+    /// The scrape of its first sample, every counter at 0: 0, or a joining instance's
+    /// first scrape ([`Model::serving`]); [`UNBORN`] until it serves. The same for every
+    /// lane of a batch (they share their course).
+    joined: i64,
+}
+
+impl CounterLanes {
+    /// Room for `width` lanes of `cells` latency cells and `cap` ring slots.
+    fn new(width: usize, cells: usize, cap: usize, joined: i64) -> CounterLanes {
+        CounterLanes {
+            requests: vec![0; width],
+            errors: vec![0; width],
+            cells: vec![0; width * cells],
+            ring_requests: vec![0; cap * width],
+            ring_errors: vec![0; cap * width],
+            ring_buckets: vec![0; cap * width * cells],
+            born: vec![(UNBORN, 0); width],
+            latest_birth: UNBORN,
+            joined,
+        }
+    }
+
+    /// Moves lane `from`'s entries to lane `to` (`w` lanes a row, `cells` per lane).
+    fn move_lane(&mut self, w: usize, cells: usize, (from, to): (usize, usize)) {
+        self.requests[to] = self.requests[from];
+        self.errors[to] = self.errors[from];
+        self.born[to] = self.born[from];
+        move_lane(&mut self.cells, w, cells, from, to);
+        move_lane(&mut self.ring_requests, w, 1, from, to);
+        move_lane(&mut self.ring_errors, w, 1, from, to);
+        move_lane(&mut self.ring_buckets, w, cells, from, to);
+    }
+
+    /// Takes lane `l` of `f` (rows of `fw` lanes) as lane `to` (rows of `w`).
+    fn adopt(
+        &mut self,
+        (f, fw): (&CounterLanes, usize),
+        w: usize,
+        k: usize,
+        (l, to): (usize, usize),
+    ) {
+        self.requests[to] = f.requests[l];
+        self.errors[to] = f.errors[l];
+        self.born[to] = f.born[l];
+        self.latest_birth = self.latest_birth.max(f.born[l].0);
+        self.joined = self.joined.min(f.joined);
+        copy_lane((&f.cells, fw), (&mut self.cells, w), k, (l, to));
+        copy_lane(
+            (&f.ring_requests, fw),
+            (&mut self.ring_requests, w),
+            1,
+            (l, to),
+        );
+        copy_lane((&f.ring_errors, fw), (&mut self.ring_errors, w), 1, (l, to));
+        copy_lane(
+            (&f.ring_buckets, fw),
+            (&mut self.ring_buckets, w),
+            k,
+            (l, to),
+        );
+    }
+
+    /// Records lanes `..n`'s counters in ring slot `s` (`w` lanes a row, `k` cells a lane).
+    #[inline]
+    fn write(&mut self, s: usize, w: usize, n: usize, k: usize) {
+        let row = s * w;
+        self.ring_requests[row..row + n].copy_from_slice(&self.requests[..n]);
+        self.ring_errors[row..row + n].copy_from_slice(&self.errors[..n]);
+        if k > 0 {
+            let dst = &mut self.ring_buckets[row * k..(row + n) * k];
+            for (d, c) in dst.chunks_exact_mut(k).zip(self.cells.chunks_exact(k)) {
+                let mut below = 0;
+                for (d, &c) in d.iter_mut().zip(c) {
+                    below += c;
+                    *d = below;
+                }
+            }
+        }
+    }
 }
 
 /// A gauge's noise row among its track's ([`noise_row`]).
@@ -78,6 +166,11 @@ enum Row {
 struct SpanCounts {
     requests: Vec<u64>,
     failed: Vec<u64>,
+    /// Per lane, each serving instance's requests and failed requests (lane by lane).
+    each_requests: Vec<u64>,
+    each_failed: Vec<u64>,
+    /// One lane's failure series' first samples, an instance's each.
+    each_born: Vec<(i64, u64)>,
     /// One class's counts.
     drawn: Vec<u64>,
     /// One uniform's bits per lane, for the draws that take exactly one
@@ -171,13 +264,24 @@ impl<'m, 'a> Lanes<'m, 'a> {
         let cells = if model.reads_latency() { k } else { 0 };
         let cap = model.ring_capacity;
         let cpu = cpu_counters(model);
+        let sets = model
+            .request_sets(Track::Canary)
+            .max(model.request_sets(Track::Stable));
         let tracks = tracks(model)
             .into_iter()
             .map(|(track, series)| TrackLanes {
                 track,
                 series,
-                requests: vec![0; width],
-                errors: vec![0; width],
+                counters: (0..model.request_sets(track))
+                    .map(|i| {
+                        let joined = if i < model.request_instances(track, 0) {
+                            0
+                        } else {
+                            UNBORN
+                        };
+                        CounterLanes::new(width, cells, cap, joined)
+                    })
+                    .collect(),
                 cpu_seconds: vec![0.0; width * cpu],
                 joined: (0..cpu)
                     .map(|k| {
@@ -188,14 +292,8 @@ impl<'m, 'a> Lanes<'m, 'a> {
                         }
                     })
                     .collect(),
-                cells: vec![0; width * cells],
-                ring_requests: vec![0; cap * width],
-                ring_errors: vec![0; cap * width],
                 ring_cpu: vec![0.0; cap * width * cpu],
-                ring_buckets: vec![0; cap * width * cells],
                 gauges: std::array::from_fn(|_| vec![0.0; width]),
-                born: vec![(UNBORN, 0); width],
-                latest_birth: UNBORN,
             })
             .collect::<Vec<_>>();
         let metrics = model.sources.len();
@@ -220,6 +318,9 @@ impl<'m, 'a> Lanes<'m, 'a> {
             span: SpanCounts {
                 requests: vec![0; width],
                 failed: vec![0; width],
+                each_requests: vec![0; width * sets],
+                each_failed: vec![0; width * sets],
+                each_born: Vec::with_capacity(sets),
                 drawn: vec![0; width],
                 bits: vec![0; width],
             },
@@ -241,10 +342,12 @@ impl<'m, 'a> Lanes<'m, 'a> {
         } else {
             0
         };
-        // Per track and slot: requests, errors, CPU seconds per instance, and the latency
-        // cells; per track, a noise per instance of each per-instance gauge.
-        2 * (model.ring_capacity * (2 + cpu_counters(model) + cells) * 8
-            + rows_per_track(model) * std::mem::size_of::<Noise>())
+        // Per track and slot: requests, errors and the latency cells per set of request
+        // counters, CPU seconds per instance; per track, a noise per instance of each
+        // per-instance gauge.
+        let sets = model.request_sets(Track::Canary) + model.request_sets(Track::Stable);
+        model.ring_capacity * (sets * (2 + cells) + 2 * cpu_counters(model)) * 8
+            + 2 * rows_per_track(model) * std::mem::size_of::<Noise>()
     }
 
     /// Every lane's metric values at the latest evaluation.
@@ -282,15 +385,11 @@ impl<'m, 'a> Lanes<'m, 'a> {
         move_lane(&mut self.values, w, 1, from, l);
         move_lane(&mut self.noise, w, 1, from, l);
         for t in &mut self.tracks {
-            t.requests[l] = t.requests[from];
-            t.errors[l] = t.errors[from];
+            for c in &mut t.counters {
+                c.move_lane(w, self.cells, (from, l));
+            }
             move_lane(&mut t.cpu_seconds, w, self.cpu, from, l);
-            t.born[l] = t.born[from];
-            move_lane(&mut t.cells, w, self.cells, from, l);
-            move_lane(&mut t.ring_requests, w, 1, from, l);
-            move_lane(&mut t.ring_errors, w, 1, from, l);
             move_lane(&mut t.ring_cpu, w, self.cpu, from, l);
-            move_lane(&mut t.ring_buckets, w, self.cells, from, l);
             for g in &mut t.gauges {
                 g[l] = g[from];
             }
@@ -320,26 +419,15 @@ impl<'m, 'a> Lanes<'m, 'a> {
         copy_lane((&from.values, fw), (&mut self.values, w), 1, (l, to));
         copy_lane((&from.noise, fw), (&mut self.noise, w), 1, (l, to));
         for (t, f) in self.tracks.iter_mut().zip(&from.tracks) {
-            t.requests[to] = f.requests[l];
-            t.errors[to] = f.errors[l];
+            for (c, fc) in t.counters.iter_mut().zip(&f.counters) {
+                c.adopt((fc, fw), w, self.cells, (l, to));
+            }
             let c = self.cpu;
             copy_lane((&f.cpu_seconds, fw), (&mut t.cpu_seconds, w), c, (l, to));
             for (j, &fj) in t.joined.iter_mut().zip(&f.joined) {
                 *j = (*j).min(fj);
             }
-            t.born[to] = f.born[l];
-            t.latest_birth = t.latest_birth.max(f.born[l].0);
-            let k = self.cells;
-            copy_lane((&f.cells, fw), (&mut t.cells, w), k, (l, to));
-            copy_lane(
-                (&f.ring_requests, fw),
-                (&mut t.ring_requests, w),
-                1,
-                (l, to),
-            );
-            copy_lane((&f.ring_errors, fw), (&mut t.ring_errors, w), 1, (l, to));
             copy_lane((&f.ring_cpu, fw), (&mut t.ring_cpu, w), c, (l, to));
-            copy_lane((&f.ring_buckets, fw), (&mut t.ring_buckets, w), k, (l, to));
             for (g, fg) in t.gauges.iter_mut().zip(&f.gauges) {
                 g[to] = fg[l];
             }
@@ -453,48 +541,73 @@ impl<'m, 'a> Lanes<'m, 'a> {
             let canary = t.track == Track::Canary;
             let r = t.series;
             if r.requests {
-                let counts = &mut self.span;
-                match (&span.draws, span.facts) {
-                    (Some(ranges), Some(f)) => draw_shared(
-                        (&mut self.rng, n),
-                        &plans.draws[ranges[ti].clone()],
-                        self.faults.mix(t.track, f.level),
-                        &plans.pool,
-                        (&mut t.cells, self.cells),
-                        counts,
-                    ),
-                    _ => {
-                        for l in 0..n {
-                            let f = facts(&self.facts, l);
-                            self.scratch_draws.clear();
-                            let mix = self.faults.mix(t.track, f.level);
-                            plan_track(
-                                &mut self.scratch_draws,
-                                m,
-                                span,
-                                (t.track, r),
-                                span.rps * self.burst[l],
-                                mix,
-                                None,
-                            );
-                            let k = self.cells;
-                            (counts.requests[l], counts.failed[l]) = draw::draw_span(
-                                &mut self.rng.lane(l),
-                                &self.scratch_draws,
-                                mix,
-                                &plans.pool,
-                                &mut t.cells[l * k..(l + 1) * k],
-                            );
-                        }
+                // Each serving instance an equal part of the track's requests, lane by
+                // lane in the reference's order: every instance's kinds of request, then
+                // their failures.
+                let serving = span.serving[usize::from(!canary)];
+                // An instance joining here (the piece starts at its first scrape) has its
+                // counters' first sample, 0, there.
+                for cs in &mut t.counters[..serving] {
+                    if cs.joined == UNBORN {
+                        cs.joined = m.last_scrape(span.t0);
                     }
                 }
+                let k = self.cells;
+                let counts = &mut self.span;
+                for (i, cs) in t.counters[..serving].iter_mut().enumerate() {
+                    match (&span.draws, span.facts) {
+                        (Some(ranges), Some(f)) => draw_shared(
+                            (&mut self.rng, n),
+                            &plans.draws[ranges[ti].clone()],
+                            self.faults.mix(t.track, f.level),
+                            &plans.pool,
+                            (&mut cs.cells, k),
+                            counts,
+                        ),
+                        _ => {
+                            for l in 0..n {
+                                let f = facts(&self.facts, l);
+                                self.scratch_draws.clear();
+                                let mix = self.faults.mix(t.track, f.level);
+                                plan_track(
+                                    &mut self.scratch_draws,
+                                    m,
+                                    span,
+                                    (t.track, r),
+                                    span.rps * self.burst[l],
+                                    mix,
+                                    None,
+                                );
+                                (counts.requests[l], counts.failed[l]) = draw::draw_span(
+                                    &mut self.rng.lane(l),
+                                    &self.scratch_draws,
+                                    mix,
+                                    &plans.pool,
+                                    &mut cs.cells[l * k..(l + 1) * k],
+                                );
+                            }
+                        }
+                    }
+                    for l in 0..n {
+                        counts.each_requests[l * serving + i] = counts.requests[l];
+                        counts.each_failed[l * serving + i] = counts.failed[l];
+                    }
+                }
+                let (requests, failed) = (
+                    &counts.each_requests[..n * serving],
+                    &mut counts.each_failed[..n * serving],
+                );
+                let born = &mut counts.each_born;
                 // A track without traffic in the span (the stable one at 100%) draws no
                 // cluster, as in the reference.
                 let served = span.rps * m.track_share(t.track, span.phase) > 0.0;
                 let clustering = m.clustering.as_ref().filter(|_| r.errors && served);
+                let births_pending = |cs: &CounterLanes| {
+                    cs.latest_birth == UNBORN || m.scrape_time(cs.latest_birth) > span.t0
+                };
                 if let Some(c) = clustering {
                     // The span's failures, from its requests (the kinds left them out), and
-                    // with them the failure series' birth.
+                    // with them the failure series' births.
                     let row = ti * self.width..ti * self.width + n;
                     for (l, own) in self.cluster[row].iter_mut().enumerate() {
                         let level = facts(&self.facts, l).level;
@@ -503,41 +616,54 @@ impl<'m, 'a> Lanes<'m, 'a> {
                             own,
                             shared: self.shared.get_mut(l).map(|s| (s, t.track)),
                         };
+                        born.clear();
+                        born.extend(t.counters[..serving].iter().map(|cs| cs.born[l]));
+                        let each = l * serving..(l + 1) * serving;
                         clustered_failures(
                             c,
                             &mut self.rng.lane(l),
                             (span.t0, span.t1),
-                            (&counts.requests[l..=l], &mut counts.failed[l..=l]),
+                            (&requests[each.clone()], &mut failed[each]),
                             (clusters, p_at),
-                            m.births.then_some((m, &mut t.born[l..=l])),
+                            m.births.then_some((m, &mut born[..])),
                         );
-                    }
-                    if m.births {
-                        t.latest_birth = t.born[..n].iter().map(|b| b.0).max().unwrap_or(UNBORN);
-                    }
-                } else if m.births
-                    && r.errors
-                    && (t.latest_birth == UNBORN || m.scrape_time(t.latest_birth) > span.t0)
-                {
-                    // The failure series' birth: drawn only in the span that holds it.
-                    for (l, born) in t.born[..n].iter_mut().enumerate() {
-                        let failed = counts.failed[l];
-                        if failed > 0 && (born.0 == UNBORN || m.scrape_time(born.0) > span.t0) {
-                            let rng = &mut self.rng.lane(l);
-                            birth_in_piece(m, rng, (span.t0, span.t1), failed, born);
+                        for (cs, &b) in t.counters.iter_mut().zip(born.iter()) {
+                            cs.born[l] = b;
                         }
                     }
-                    t.latest_birth = t.born[..n].iter().map(|b| b.0).max().unwrap_or(UNBORN);
+                    if m.births {
+                        for cs in &mut t.counters[..serving] {
+                            cs.latest_birth =
+                                cs.born[..n].iter().map(|b| b.0).max().unwrap_or(UNBORN);
+                        }
+                    }
+                } else if m.births && r.errors && t.counters[..serving].iter().any(births_pending) {
+                    // The failure series' births: drawn only in the span that holds them.
+                    for l in 0..n {
+                        let rng = &mut self.rng.lane(l);
+                        for (i, cs) in t.counters[..serving].iter_mut().enumerate() {
+                            let (failed, born) = (failed[l * serving + i], &mut cs.born[l]);
+                            if failed > 0 && (born.0 == UNBORN || m.scrape_time(born.0) > span.t0) {
+                                birth_in_piece(m, rng, (span.t0, span.t1), failed, born);
+                            }
+                        }
+                    }
+                    for cs in &mut t.counters[..serving] {
+                        cs.latest_birth = cs.born[..n].iter().map(|b| b.0).max().unwrap_or(UNBORN);
+                    }
                 }
-                for l in 0..n {
-                    t.requests[l] += counts.requests[l];
-                    t.errors[l] += counts.failed[l];
+                for (i, cs) in t.counters[..serving].iter_mut().enumerate() {
+                    for l in 0..n {
+                        cs.requests[l] += requests[l * serving + i];
+                        cs.errors[l] += failed[l * serving + i];
+                    }
                 }
                 if canary && self.shown {
                     for (l, e) in self.exposure[..n].iter_mut().enumerate() {
                         if e.first_active.is_some_and(|a| span.mid >= a) {
-                            e.requests += counts.requests[l];
-                            e.failed += counts.failed[l];
+                            let each = l * serving..(l + 1) * serving;
+                            e.requests += requests[each.clone()].iter().sum::<u64>();
+                            e.failed += failed[each].iter().sum::<u64>();
                         }
                     }
                 }
@@ -683,27 +809,39 @@ impl<'m, 'a> Lanes<'m, 'a> {
         // Per code, the rules' sum over the request counter adds the two codes' rates, each
         // extrapolated on its own, when the failures are drawn: not the total's own rate.
         let by_code = m.scenarios.exposition.per_code && series.errors;
-        if let Some(window) = &window {
+        let single = t.counters.len() == 1;
+        let cs = &t.counters[0];
+        if let (Some(window), false) = (&window, single) {
+            if series.requests || series.errors {
+                for l in 0..n {
+                    let r = set_rates(window, &t.counters, (w, l), m.births);
+                    errors[l] = r.errors.unwrap_or(0.0);
+                    ok[l] = r.ok.unwrap_or(f64::NAN);
+                    requests[l] = r.all(by_code, m.semantics).unwrap_or(f64::NAN);
+                }
+            }
+        }
+        if let (Some(window), true) = (&window, single) {
             let ends = window.ends;
             if series.requests && !by_code {
-                let (a, b) = rows(&t.ring_requests, ends, w, n);
+                let (a, b) = rows(&cs.ring_requests, ends, w, n);
                 for ((r, &a), &b) in requests[..n].iter_mut().zip(a).zip(b) {
                     *r = window.rate(count(a), count(b));
                 }
             }
             if series.errors {
-                let (ra, rb) = rows(&t.ring_requests, ends, w, n);
-                let (ea, eb) = rows(&t.ring_errors, ends, w, n);
+                let (ra, rb) = rows(&cs.ring_requests, ends, w, n);
+                let (ea, eb) = rows(&cs.ring_errors, ends, w, n);
                 for l in 0..n {
                     errors[l] = window.rate(count(ea[l]), count(eb[l]));
                     ok[l] = window.rate(count(ra[l] - ea[l]), count(rb[l] - eb[l]));
                 }
-                if m.births && t.latest_birth > window.w.first_j {
+                if m.births && cs.latest_birth > window.w.first_j {
                     // A failure series born after the window's first sample starts at its
                     // birth; without two samples in the window it has no `rate()`, and
                     // adds nothing to a sum (the error ratio's `or vector(0)` reads 0).
                     for l in 0..n {
-                        if let Some(first) = window.born(t.born[l]) {
+                        if let Some(first) = window.born(cs.born[l]) {
                             errors[l] = first.map_or(0.0, |f| window.rate_from(f, count(eb[l])));
                         }
                     }
@@ -714,6 +852,9 @@ impl<'m, 'a> Lanes<'m, 'a> {
                     }
                 }
             }
+        }
+        if let Some(window) = &window {
+            let ends = window.ends;
             if series.cpu {
                 // `avg(rate())` over the instances with two samples in the window: one
                 // that joined inside it from its first sample (0) on.
@@ -750,10 +891,16 @@ impl<'m, 'a> Lanes<'m, 'a> {
                     has_window.then(|| requests[l])
                 }),
                 // Only guarded rules read it: `increase()` in full, lane by lane.
+                SyntheticMetric::Requests { by_code } if !single => {
+                    fill(values, w, n, 2 * mi + side, |l| {
+                        let win = window.as_ref()?;
+                        sets_increase(win, &t.counters, (w, l), (births, by_code), m.semantics)
+                    })
+                }
                 SyntheticMetric::Requests { by_code } => {
                     let window = window.as_ref();
-                    let ends = window.map(|win| rows(&t.ring_requests, win.ends, w, n));
-                    let failed = window.map(|win| rows(&t.ring_errors, win.ends, w, n));
+                    let ends = window.map(|win| rows(&cs.ring_requests, win.ends, w, n));
+                    let failed = window.map(|win| rows(&cs.ring_errors, win.ends, w, n));
                     fill(values, w, n, 2 * mi + side, |l| {
                         let (win, (a, b)) = window.zip(ends)?;
                         Some(match failed.filter(|_| by_code) {
@@ -761,7 +908,7 @@ impl<'m, 'a> Lanes<'m, 'a> {
                                 let ok = win.increase(count(a[l] - ea[l]), count(b[l] - eb[l]));
                                 // A failure series born in the window adds its own
                                 // increase, or nothing without two samples there.
-                                let failed = match births.then(|| win.born(t.born[l])).flatten() {
+                                let failed = match births.then(|| win.born(cs.born[l])).flatten() {
                                     None => Some(win.increase(count(ea[l]), count(eb[l]))),
                                     Some(first) => {
                                         first.map(|f| win.extrapolated_from(f, count(eb[l]), false))
@@ -776,6 +923,15 @@ impl<'m, 'a> Lanes<'m, 'a> {
                 SyntheticMetric::Cpu => {
                     fill(values, w, n, 2 * mi + side, |l| has_window.then(|| cpu[l]))
                 }
+                SyntheticMetric::Latency { q, scale } if !single => {
+                    let quantile = &mut self.quantile;
+                    fill(values, w, n, 2 * mi + side, |l| {
+                        let window = window.as_ref()?;
+                        let sets = (t.counters.as_slice(), m.les.as_slice());
+                        sets_quantile(window, sets, (w, l, k), quantile, (q, m.semantics))
+                            .map(|v| v * scale)
+                    });
+                }
                 SyntheticMetric::Latency { q, scale } => {
                     let quantile = &mut self.quantile;
                     let clean_q = m.les_increase && (0.0..=1.0).contains(&q);
@@ -783,8 +939,8 @@ impl<'m, 'a> Lanes<'m, 'a> {
                         let window = window.as_ref()?;
                         let (f, e) = window.ends;
                         let (first, last) = (
-                            &t.ring_buckets[(f * w + l) * k..(f * w + l + 1) * k],
-                            &t.ring_buckets[(e * w + l) * k..(e * w + l + 1) * k],
+                            &cs.ring_buckets[(f * w + l) * k..(f * w + l + 1) * k],
+                            &cs.ring_buckets[(e * w + l) * k..(e * w + l + 1) * k],
                         );
                         // Every bucket's rate is `delta * factor` (the usual case): the
                         // buckets are as Prometheus' repairs would leave them. Increases
@@ -901,21 +1057,165 @@ impl TrackLanes {
     /// CPU counters a lane).
     #[inline]
     fn write(&mut self, s: usize, w: usize, n: usize, (k, cpu): (usize, usize)) {
+        for c in &mut self.counters {
+            c.write(s, w, n, k);
+        }
         let row = s * w;
-        self.ring_requests[row..row + n].copy_from_slice(&self.requests[..n]);
-        self.ring_errors[row..row + n].copy_from_slice(&self.errors[..n]);
         self.ring_cpu[row * cpu..(row + n) * cpu].copy_from_slice(&self.cpu_seconds[..n * cpu]);
-        if k > 0 {
-            let dst = &mut self.ring_buckets[row * k..(row + n) * k];
-            for (d, c) in dst.chunks_exact_mut(k).zip(self.cells.chunks_exact(k)) {
-                let mut below = 0;
-                for (d, &c) in d.iter_mut().zip(c) {
-                    below += c;
-                    *d = below;
-                }
+    }
+}
+
+/// One lane's request rates over sets of request counters (per instance), each series
+/// extrapolated on its own: the answered requests', the failed ones' and the totals' (one
+/// counter each), None where a set has fewer than two samples in the window.
+struct SetRates {
+    ok: Option<f64>,
+    errors: Option<f64>,
+    each: Vec<[Option<f64>; 3]>,
+}
+
+impl SetRates {
+    /// `sum(rate(...))` over every code's series: per code, the answered requests'
+    /// series and then the failed ones' (by their labels, `code` first); else each
+    /// set's one counter.
+    fn all(&self, by_code: bool, sem: prom::Semantics) -> Option<f64> {
+        let mut sum = Agg::default();
+        if by_code {
+            for v in (self.each.iter().map(|e| e[0])).chain(self.each.iter().map(|e| e[1])) {
+                v.map(|v| sum.add_sum(v, sem));
+            }
+        } else {
+            for v in self.each.iter().map(|e| e[2]) {
+                v.map(|v| sum.add_sum(v, sem));
             }
         }
+        sum.sum()
     }
+}
+
+/// The first sample of a set's series in `window`, as [`Rate::born`] takes it: its failure
+/// series' birth under `births`, else the set's own first sample (0 at `joined`).
+fn first_sample(cs: &CounterLanes, l: usize, failures: bool, births: bool) -> (i64, u64) {
+    if failures && births {
+        cs.born[l]
+    } else {
+        (cs.joined, 0)
+    }
+}
+
+/// Lane `l`'s (rows of `w` lanes) rates over `sets`, in the window.
+fn set_rates(
+    window: &Rate,
+    sets: &[CounterLanes],
+    (w, l): (usize, usize),
+    births: bool,
+) -> SetRates {
+    let sem = window.model.semantics;
+    let (f, e) = window.ends;
+    let (a, b) = (f * w + l, e * w + l);
+    let mut each = Vec::with_capacity(sets.len());
+    let (mut ok, mut errors) = (Agg::default(), Agg::default());
+    for cs in sets {
+        let (ra, rb) = (cs.ring_requests[a], cs.ring_requests[b]);
+        let (ea, eb) = (cs.ring_errors[a], cs.ring_errors[b]);
+        let rate = |first, a: u64, b: u64| match window.born(first) {
+            None => Some(window.rate(count(a), count(b))),
+            Some(None) => None,
+            Some(Some(first)) => Some(window.rate_from(first, count(b))),
+        };
+        let joined = first_sample(cs, l, false, births);
+        let r = [
+            rate(joined, ra - ea, rb - eb),
+            rate(first_sample(cs, l, true, births), ea, eb),
+            rate(joined, ra, rb),
+        ];
+        r[0].map(|v| ok.add_sum(v, sem));
+        r[1].map(|v| errors.add_sum(v, sem));
+        each.push(r);
+    }
+    SetRates {
+        ok: ok.sum(),
+        errors: errors.sum(),
+        each,
+    }
+}
+
+/// `sum(increase(...))` over `sets` in lane `l` (rows of `w` lanes): per code, the answered
+/// requests' series and then the failed ones'; else each set's one counter.
+fn sets_increase(
+    window: &Rate,
+    sets: &[CounterLanes],
+    (w, l): (usize, usize),
+    (births, by_code): (bool, bool),
+    sem: prom::Semantics,
+) -> Option<f64> {
+    let (f, e) = window.ends;
+    let (a, b) = (f * w + l, e * w + l);
+    let increase = |first, a: u64, b: u64| match window.born(first) {
+        None => Some(window.increase(count(a), count(b))),
+        Some(None) => None,
+        Some(Some(first)) => Some(window.extrapolated_from(first, count(b), false)),
+    };
+    let mut sum = Agg::default();
+    let mut add = |v: Option<f64>| {
+        v.map(|v| sum.add_sum(v, sem));
+    };
+    if by_code {
+        for cs in sets {
+            let (ok_a, ok_b) = (
+                cs.ring_requests[a] - cs.ring_errors[a],
+                cs.ring_requests[b] - cs.ring_errors[b],
+            );
+            add(increase(first_sample(cs, l, false, births), ok_a, ok_b));
+        }
+        for cs in sets {
+            add(increase(
+                first_sample(cs, l, true, births),
+                cs.ring_errors[a],
+                cs.ring_errors[b],
+            ));
+        }
+    } else {
+        for cs in sets {
+            add(increase(
+                first_sample(cs, l, false, births),
+                cs.ring_requests[a],
+                cs.ring_requests[b],
+            ));
+        }
+    }
+    sum.sum()
+}
+
+/// `histogram_quantile(q, sum by (le) (rate(..._bucket[..])))` over `sets` in lane `l`
+/// (rows of `w` lanes, `k` buckets a lane): per bound, the sets' buckets added up; None
+/// when no set has two samples in the window.
+fn sets_quantile(
+    window: &Rate,
+    (sets, les): (&[CounterLanes], &[f64]),
+    (w, l, k): (usize, usize, usize),
+    buckets: &mut Vec<Bucket>,
+    (q, sem): (f64, prom::Semantics),
+) -> Option<f64> {
+    let (f, e) = window.ends;
+    buckets.clear();
+    for (i, &le) in les.iter().enumerate().take(k) {
+        let mut sum = Agg::default();
+        for cs in sets {
+            let (a, b) = (
+                cs.ring_buckets[(f * w + l) * k + i],
+                cs.ring_buckets[(e * w + l) * k + i],
+            );
+            let rate = match window.born((cs.joined, 0)) {
+                None => Some(window.rate(count(a), count(b))),
+                Some(None) => None,
+                Some(Some(first)) => Some(window.rate_from(first, count(b))),
+            };
+            rate.map(|v| sum.add_sum(v, sem));
+        }
+        buckets.push(Bucket::new(le, sum.sum()?));
+    }
+    Some(prom::histogram_quantile(q, buckets, sem))
 }
 
 /// The rows of slots `f` and `e` (lanes `..n` of rows of `w`).

@@ -805,6 +805,12 @@ impl<'a> Model<'a> {
         }
     }
 
+    /// How many sets of request counters `track` may have: its most instances under
+    /// [`Model::per_instance_requests`], else one.
+    pub(super) fn request_sets(&self, track: Track) -> usize {
+        self.request_instances(track, self.instances.len() - 1)
+    }
+
     /// How many instances of `track` serve its requests at `t` (in the piece that starts
     /// there), each an equal part: those the latest scrape at or before `t` found. An
     /// instance joining with its phase serves from its first scrape on, where its counters

@@ -61,6 +61,12 @@ fn file(path: &str, kind: Kind) -> Source {
 /// Runs each scenario file of `files` against `plan` in both semantics; panics at the
 /// first difference.
 fn check(plan: Source, files: &[Source], seen: &mut Seen) {
+    check_with(plan, files, seen, false);
+}
+
+/// [`check`], with request counters per instance when `per_instance` (so far a switch
+/// of the model alone: the command's own run, and so the tally, is left out).
+fn check_with(plan: Source, files: &[Source], seen: &mut Seen, per_instance: bool) {
     let name = plan.name.clone();
     let lowered = crate::pipeline::compile(plan)
         .plan
@@ -72,7 +78,10 @@ fn check(plan: Source, files: &[Source], seen: &mut Seen) {
         for semantics in [Semantics::Prometheus3, Semantics::Prometheus2] {
             let rules = &lowered.rules;
             // Trial t runs on offset class t mod len, as in `montecarlo::run`.
-            let models = Model::classes(&lowered.plan, &scenarios, rules, semantics);
+            let mut models = Model::classes(&lowered.plan, &scenarios, rules, semantics);
+            for m in &mut models {
+                m.per_instance_requests = per_instance;
+            }
             let class = |t: usize| t % models.len();
             let model = &models[0];
             let schedule = Schedule::new(&lowered.plan);
@@ -131,6 +140,9 @@ fn check(plan: Source, files: &[Source], seen: &mut Seen) {
                 }
                 let tally = tally(&reference, lowered.plan.phases.len(), rules);
                 let got = &run.results[si].tally;
+                if per_instance {
+                    continue;
+                }
                 assert_eq!(counted(got), counted(&tally), "{case}: tallies");
                 if let Some(fault) = &s.fault {
                     let moves: Vec<bool> = rules
@@ -993,4 +1005,41 @@ scenarios:
     }
     // The two differ where a joining instance's window is cut short.
     assert!(per_track[0] - per_instance[0] > 7.0 && per_track[2] - per_instance[2] > 15.0);
+}
+
+/// Request counters per instance: Lawsker with 7 replicas (the canary runs 1, 2, 4 and 7
+/// instances), every fault of [`FAULTS`], under error clustering and overdispersion, a
+/// scrape offset off the evaluations, births and a held gate.
+#[test]
+fn per_instance_request_counters_lanes_compute_what_the_reference_computes() {
+    let lawsker = file("plans/lawsker.yaml", Kind::Plan);
+    let text = in_two_hour_phases(&lawsker.text)
+        .replace("replicas: 4 ", "replicas: 7 ")
+        .replace("db_connections: \"< 80\"", "db_connections: \"< 300\"")
+        .replacen(
+            "rollback_conditions:\n",
+            "rollback_conditions:\n  - { metric: throughput, threshold: 0.5, duration: 2m }\n",
+            1,
+        );
+    let mut seen = Seen::default();
+    for (offset, files) in [("0s", fault_files()), ("7s", fault_files())] {
+        let files: Vec<Source> = files
+            .into_iter()
+            .map(|f| {
+                Source::new(
+                    format!("{} (scrapes {offset} early)", f.name),
+                    format!("exposition: {{ scrape_offset: {offset} }}\n{}", f.text),
+                )
+                .holding(Kind::Scenarios)
+            })
+            .collect();
+        check_with(
+            Source::new("lawsker (7 replicas)".to_string(), text.clone()),
+            &files,
+            &mut seen,
+            true,
+        );
+    }
+    eprintln!("{seen:?}");
+    assert!(seen.rollbacks > 10 && seen.promotions > 0, "{seen:?}");
 }
