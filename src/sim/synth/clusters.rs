@@ -232,41 +232,56 @@ pub(super) fn clustered_failures<R: rand::Rng + ?Sized>(
         }
         (b, factor)
     };
+    // Whether an instance's birth may fall in the piece: so it stays through the piece
+    // once it does (a birth in the piece is at a scrape after its start).
     let pending = |i: usize, births: &Option<(&Model<'_>, &mut [(i64, u64)])>| {
         births
             .as_ref()
             .is_some_and(|(m, born)| born[i].0 == UNBORN || m.scrape_time(born[i].0) > t0)
     };
-    let pending: Vec<bool> = (0..requests.len()).map(|i| pending(i, &births)).collect();
-    let mut left = requests.to_vec();
+    let n = requests.len();
     failed.fill(0);
     let (mut a, mut weighted) = (t0, 0.0);
-    while a < t1 {
-        let (b, factor) = parts(a, rng);
-        weighted += (b - a) as f64 * p_at(factor);
-        for i in (0..requests.len()).filter(|&i| pending[i]) {
-            let here = if b == t1 {
-                left[i]
-            } else {
-                let share = (b - a) as f64 / (t1 - a) as f64;
-                draw::failures(rng, left[i], &draw::FailRate::new(share))
-            };
-            let f = draw::failures(rng, here, &draw::FailRate::new(p_at(factor)));
-            if let Some((m, born)) = births.as_mut() {
-                birth_in_piece(m, rng, (a, b), f, &mut born[i]);
+    if (0..n).any(|i| pending(i, &births)) {
+        let mut left = requests.to_vec();
+        while a < t1 {
+            let (b, factor) = parts(a, rng);
+            weighted += (b - a) as f64 * p_at(factor);
+            for i in 0..n {
+                if !pending(i, &births) {
+                    continue;
+                }
+                let here = if b == t1 {
+                    left[i]
+                } else {
+                    let share = (b - a) as f64 / (t1 - a) as f64;
+                    draw::failures(rng, left[i], &draw::FailRate::new(share))
+                };
+                let f = draw::failures(rng, here, &draw::FailRate::new(p_at(factor)));
+                if let Some((m, born)) = births.as_mut() {
+                    birth_in_piece(m, rng, (a, b), f, &mut born[i]);
+                }
+                left[i] -= here;
+                failed[i] += f;
             }
-            left[i] -= here;
-            failed[i] += f;
+            a = b;
         }
-        a = b;
+    } else {
+        while a < t1 {
+            let (b, factor) = parts(a, rng);
+            weighted += (b - a) as f64 * p_at(factor);
+            a = b;
+        }
     }
     let mean = if t1 > t0 {
         weighted / (t1 - t0) as f64
     } else {
         0.0
     };
-    for i in (0..requests.len()).filter(|&i| !pending[i]) {
-        failed[i] = draw::failures(rng, requests[i], &draw::FailRate::new(mean.min(1.0)));
+    for i in 0..n {
+        if !pending(i, &births) {
+            failed[i] = draw::failures(rng, requests[i], &draw::FailRate::new(mean.min(1.0)));
+        }
     }
     if let Some((s, track)) = shared {
         s.read(track, t1);
