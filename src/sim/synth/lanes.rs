@@ -811,14 +811,14 @@ impl<'m, 'a> Lanes<'m, 'a> {
         let by_code = m.scenarios.exposition.per_code && series.errors;
         let single = t.counters.len() == 1;
         let cs = &t.counters[0];
-        if let (Some(window), false) = (&window, single) {
-            if series.requests || series.errors {
-                for l in 0..n {
-                    let r = set_rates(window, &t.counters, (w, l), m.births);
-                    errors[l] = r.errors.unwrap_or(0.0);
-                    ok[l] = r.ok.unwrap_or(f64::NAN);
-                    requests[l] = r.all(by_code, m.semantics).unwrap_or(f64::NAN);
-                }
+        if let (Some(window), false) = (&window, single)
+            && (series.requests || series.errors)
+        {
+            for l in 0..n {
+                let r = set_rates(window, &t.counters, (w, l), m.births);
+                errors[l] = r.errors.unwrap_or(0.0);
+                ok[l] = r.ok.unwrap_or(f64::NAN);
+                requests[l] = r.all(by_code, m.semantics).unwrap_or(f64::NAN);
             }
         }
         if let (Some(window), true) = (&window, single) {
@@ -1081,12 +1081,13 @@ impl SetRates {
     fn all(&self, by_code: bool, sem: prom::Semantics) -> Option<f64> {
         let mut sum = Agg::default();
         if by_code {
-            for v in (self.each.iter().map(|e| e[0])).chain(self.each.iter().map(|e| e[1])) {
-                v.map(|v| sum.add_sum(v, sem));
+            let oks = self.each.iter().filter_map(|e| e[0]);
+            for v in oks.chain(self.each.iter().filter_map(|e| e[1])) {
+                sum.add_sum(v, sem);
             }
         } else {
-            for v in self.each.iter().map(|e| e[2]) {
-                v.map(|v| sum.add_sum(v, sem));
+            for v in self.each.iter().filter_map(|e| e[2]) {
+                sum.add_sum(v, sem);
             }
         }
         sum.sum()
@@ -1129,8 +1130,12 @@ fn set_rates(
             rate(first_sample(cs, l, true, births), ea, eb),
             rate(joined, ra, rb),
         ];
-        r[0].map(|v| ok.add_sum(v, sem));
-        r[1].map(|v| errors.add_sum(v, sem));
+        if let Some(v) = r[0] {
+            ok.add_sum(v, sem);
+        }
+        if let Some(v) = r[1] {
+            errors.add_sum(v, sem);
+        }
         each.push(r);
     }
     SetRates {
@@ -1158,7 +1163,9 @@ fn sets_increase(
     };
     let mut sum = Agg::default();
     let mut add = |v: Option<f64>| {
-        v.map(|v| sum.add_sum(v, sem));
+        if let Some(v) = v {
+            sum.add_sum(v, sem);
+        }
     };
     if by_code {
         for cs in sets {
@@ -1211,7 +1218,9 @@ fn sets_quantile(
                 Some(None) => None,
                 Some(Some(first)) => Some(window.rate_from(first, count(b))),
             };
-            rate.map(|v| sum.add_sum(v, sem));
+            if let Some(v) = rate {
+                sum.add_sum(v, sem);
+            }
         }
         buckets.push(Bucket::new(le, sum.sum()?));
     }
