@@ -348,8 +348,7 @@ impl<'m, 'a> Clock<'m, 'a> {
                     mid,
                     dt: (t1 - t0) as f64 / 1000.0,
                     phase,
-                    serving: [Track::Canary, Track::Stable]
-                        .map(|track| m.serving(track, t0, schedule)),
+                    serving: instants::Traffic::serving(m, t0, schedule),
                     rps,
                     facts,
                     slot,

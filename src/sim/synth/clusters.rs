@@ -232,55 +232,62 @@ pub(super) fn clustered_failures<R: rand::Rng + ?Sized>(
         }
         (b, factor)
     };
-    // Whether an instance's birth may fall in the piece: so it stays through the piece
-    // once it does (a birth in the piece is at a scrape after its start).
-    let pending = |i: usize, births: &Option<(&Model<'_>, &mut [(i64, u64)])>| {
-        births
-            .as_ref()
-            .is_some_and(|(m, born)| born[i].0 == UNBORN || m.scrape_time(born[i].0) > t0)
+    // Whether an instance's birth may fall in the piece (so it stays through the piece
+    // once it does: a birth in the piece is at a scrape after its start).
+    let pending = |m: &Model<'_>, born: &(i64, u64)| born.0 == UNBORN || m.scrape_time(born.0) > t0;
+    let mut a = t0;
+    // The mean probability over the piece (its rate built where it is drawn, so that a
+    // draw that needs none takes no logarithm).
+    let mean = |weighted: f64| {
+        let mean = if t1 > t0 {
+            weighted / (t1 - t0) as f64
+        } else {
+            0.0
+        };
+        mean.min(1.0)
     };
-    let n = requests.len();
-    failed.fill(0);
-    let (mut a, mut weighted) = (t0, 0.0);
-    if (0..n).any(|i| pending(i, &births)) {
-        let mut left = requests.to_vec();
-        while a < t1 {
-            let (b, factor) = parts(a, rng);
-            weighted += (b - a) as f64 * p_at(factor);
-            for i in 0..n {
-                if !pending(i, &births) {
-                    continue;
+    match births {
+        Some((m, born)) if born.iter().any(|b| pending(m, b)) => {
+            let (mut left, mut weighted) = (requests.to_vec(), 0.0);
+            failed.fill(0);
+            while a < t1 {
+                let (b, factor) = parts(a, rng);
+                weighted += (b - a) as f64 * p_at(factor);
+                for (i, born) in born.iter_mut().enumerate() {
+                    if !pending(m, born) {
+                        continue;
+                    }
+                    let here = if b == t1 {
+                        left[i]
+                    } else {
+                        let share = (b - a) as f64 / (t1 - a) as f64;
+                        draw::failures(rng, left[i], &draw::FailRate::new(share))
+                    };
+                    let f = draw::failures(rng, here, &draw::FailRate::new(p_at(factor)));
+                    birth_in_piece(m, rng, (a, b), f, born);
+                    left[i] -= here;
+                    failed[i] += f;
                 }
-                let here = if b == t1 {
-                    left[i]
-                } else {
-                    let share = (b - a) as f64 / (t1 - a) as f64;
-                    draw::failures(rng, left[i], &draw::FailRate::new(share))
-                };
-                let f = draw::failures(rng, here, &draw::FailRate::new(p_at(factor)));
-                if let Some((m, born)) = births.as_mut() {
-                    birth_in_piece(m, rng, (a, b), f, &mut born[i]);
-                }
-                left[i] -= here;
-                failed[i] += f;
+                a = b;
             }
-            a = b;
+            let p = mean(weighted);
+            for (i, born) in born.iter().enumerate() {
+                if !pending(m, born) {
+                    failed[i] = draw::failures(rng, requests[i], &draw::FailRate::new(p));
+                }
+            }
         }
-    } else {
-        while a < t1 {
-            let (b, factor) = parts(a, rng);
-            weighted += (b - a) as f64 * p_at(factor);
-            a = b;
-        }
-    }
-    let mean = if t1 > t0 {
-        weighted / (t1 - t0) as f64
-    } else {
-        0.0
-    };
-    for i in 0..n {
-        if !pending(i, &births) {
-            failed[i] = draw::failures(rng, requests[i], &draw::FailRate::new(mean.min(1.0)));
+        _ => {
+            let mut weighted = 0.0;
+            while a < t1 {
+                let (b, factor) = parts(a, rng);
+                weighted += (b - a) as f64 * p_at(factor);
+                a = b;
+            }
+            let p = mean(weighted);
+            for (f, &n) in failed.iter_mut().zip(requests) {
+                *f = draw::failures(rng, n, &draw::FailRate::new(p));
+            }
         }
     }
     if let Some((s, track)) = shared {

@@ -616,16 +616,33 @@ impl<'m, 'a> Lanes<'m, 'a> {
                             own,
                             shared: self.shared.get_mut(l).map(|s| (s, t.track)),
                         };
+                        let each = l * serving..(l + 1) * serving;
+                        let (requests, failed) = (&requests[each.clone()], &mut failed[each]);
+                        let rng = &mut self.rng.lane(l);
+                        let span_t = (span.t0, span.t1);
+                        if let [cs] = &mut t.counters[..serving] {
+                            // One set: its births in place.
+                            let births = m.births.then_some((m, &mut cs.born[l..=l]));
+                            clustered_failures(
+                                c,
+                                rng,
+                                span_t,
+                                (requests, failed),
+                                (clusters, p_at),
+                                births,
+                            );
+                            continue;
+                        }
                         born.clear();
                         born.extend(t.counters[..serving].iter().map(|cs| cs.born[l]));
-                        let each = l * serving..(l + 1) * serving;
+                        let births = m.births.then_some((m, &mut born[..]));
                         clustered_failures(
                             c,
-                            &mut self.rng.lane(l),
-                            (span.t0, span.t1),
-                            (&requests[each.clone()], &mut failed[each]),
+                            rng,
+                            span_t,
+                            (requests, failed),
                             (clusters, p_at),
-                            m.births.then_some((m, &mut born[..])),
+                            births,
                         );
                         for (cs, &b) in t.counters.iter_mut().zip(born.iter()) {
                             cs.born[l] = b;

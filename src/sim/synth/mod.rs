@@ -848,6 +848,9 @@ impl instants::Traffic for Model<'_> {
     }
 
     fn serving(&self, t: i64, schedule: &Schedule) -> [usize; 2] {
+        if !self.per_instance_requests {
+            return [1, 1];
+        }
         [Track::Canary, Track::Stable].map(|track| Model::serving(self, track, t, schedule))
     }
 
