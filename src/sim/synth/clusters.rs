@@ -213,7 +213,7 @@ pub(super) fn clustered_failures<R: rand::Rng + ?Sized>(
     (t0, t1): (i64, i64),
     (requests, failed): (&[u64], &mut [u64]),
     (clusters, p_at): (TrackClusters<'_>, impl Fn(f64) -> f64),
-    mut births: Option<(&Model<'_>, &mut [(i64, u64)])>,
+    births: Option<(&Model<'_>, &mut [(i64, u64)])>,
 ) {
     let TrackClusters { own, mut shared } = clusters;
     // The clusters over `(a, t1]`, each part `(a, b]` with its multiplier.
