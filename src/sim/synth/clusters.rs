@@ -206,7 +206,8 @@ pub(super) struct TrackClusters<'a> {
 ///
 /// The order of the draws: part by part, the part's clusters, then each instance whose
 /// birth is pending, in order (its part's share, its failures, its birth); after the
-/// last part, each other instance's binomial, in order.
+/// last part, each other instance's binomial, in order. One set of counters draws as
+/// [`one_counter`] does, which is that order for one.
 pub(super) fn clustered_failures<R: rand::Rng + ?Sized>(
     c: &Clustering,
     rng: &mut R,
@@ -215,43 +216,20 @@ pub(super) fn clustered_failures<R: rand::Rng + ?Sized>(
     (clusters, p_at): (TrackClusters<'_>, impl Fn(f64) -> f64),
     births: Option<(&Model<'_>, &mut [(i64, u64)])>,
 ) {
-    let TrackClusters { own, mut shared } = clusters;
-    // The clusters over `(a, t1]`, each part `(a, b]` with its multiplier.
-    let mut parts = |a: i64, rng: &mut R| {
-        let (mut b, mut factor) = (t1, 1.0);
-        if let Some(gamma) = &c.own {
-            if own.until <= a {
-                own.factor = gamma.sample(rng);
-                own.until = a.saturating_add(c.hold(rng));
-            }
-            (b, factor) = (b.min(own.until), own.factor);
-        }
-        if let Some((s, _)) = shared.as_mut() {
-            let (until, f) = s.at(c, a);
-            (b, factor) = (b.min(until), factor * f);
-        }
-        (b, factor)
-    };
-    // Whether an instance's birth may fall in the piece (so it stays through the piece
-    // once it does: a birth in the piece is at a scrape after its start).
-    let pending = |m: &Model<'_>, born: &(i64, u64)| born.0 == UNBORN || m.scrape_time(born.0) > t0;
-    let mut a = t0;
-    // The mean probability over the piece (its rate built where it is drawn, so that a
-    // draw that needs none takes no logarithm).
-    let mean = |weighted: f64| {
-        let mean = if t1 > t0 {
-            weighted / (t1 - t0) as f64
-        } else {
-            0.0
-        };
-        mean.min(1.0)
-    };
+    if let ([requests], [failed]) = (requests, &mut *failed) {
+        let births = births.map(|(m, born)| (m, &mut born[0]));
+        *failed = one_counter(c, rng, (t0, t1), *requests, (clusters, p_at), births);
+        return;
+    }
+    let mut parts = Parts::new(c, clusters, t1);
+    let pending = |m: &Model<'_>, born: &(i64, u64)| pending(m, born, t0);
+    let (mut a, mut weighted) = (t0, 0.0);
     match births {
         Some((m, born)) if born.iter().any(|b| pending(m, b)) => {
-            let (mut left, mut weighted) = (requests.to_vec(), 0.0);
+            let mut left = requests.to_vec();
             failed.fill(0);
             while a < t1 {
-                let (b, factor) = parts(a, rng);
+                let (b, factor) = parts.next(a, rng);
                 weighted += (b - a) as f64 * p_at(factor);
                 for (i, born) in born.iter_mut().enumerate() {
                     if !pending(m, born) {
@@ -270,7 +248,7 @@ pub(super) fn clustered_failures<R: rand::Rng + ?Sized>(
                 }
                 a = b;
             }
-            let p = mean(weighted);
+            let p = mean_over((t0, t1), weighted);
             for (i, born) in born.iter().enumerate() {
                 if !pending(m, born) {
                     failed[i] = draw::failures(rng, requests[i], &draw::FailRate::new(p));
@@ -278,20 +256,119 @@ pub(super) fn clustered_failures<R: rand::Rng + ?Sized>(
             }
         }
         _ => {
-            let mut weighted = 0.0;
             while a < t1 {
-                let (b, factor) = parts(a, rng);
+                let (b, factor) = parts.next(a, rng);
                 weighted += (b - a) as f64 * p_at(factor);
                 a = b;
             }
-            let p = mean(weighted);
+            let p = mean_over((t0, t1), weighted);
             for (f, &n) in failed.iter_mut().zip(requests) {
                 *f = draw::failures(rng, n, &draw::FailRate::new(p));
             }
         }
     }
-    if let Some((s, track)) = shared {
-        s.read(track, t1);
+    parts.done();
+}
+
+/// [`clustered_failures`] for one set of counters: how many of its `requests` fail, and
+/// with them its failure series' birth.
+fn one_counter<R: rand::Rng + ?Sized>(
+    c: &Clustering,
+    rng: &mut R,
+    (t0, t1): (i64, i64),
+    requests: u64,
+    (clusters, p_at): (TrackClusters<'_>, impl Fn(f64) -> f64),
+    births: Option<(&Model<'_>, &mut (i64, u64))>,
+) -> u64 {
+    let mut parts = Parts::new(c, clusters, t1);
+    let mut a = t0;
+    let failed = match births {
+        Some((m, born)) if pending(m, born, t0) => {
+            let (mut left, mut failed) = (requests, 0);
+            while a < t1 {
+                let (b, factor) = parts.next(a, rng);
+                let here = if b == t1 {
+                    left
+                } else {
+                    let share = (b - a) as f64 / (t1 - a) as f64;
+                    draw::failures(rng, left, &draw::FailRate::new(share))
+                };
+                let f = draw::failures(rng, here, &draw::FailRate::new(p_at(factor)));
+                birth_in_piece(m, rng, (a, b), f, born);
+                (left, failed, a) = (left - here, failed + f, b);
+            }
+            failed
+        }
+        _ => {
+            let mut weighted = 0.0;
+            while a < t1 {
+                let (b, factor) = parts.next(a, rng);
+                weighted += (b - a) as f64 * p_at(factor);
+                a = b;
+            }
+            let p = mean_over((t0, t1), weighted);
+            draw::failures(rng, requests, &draw::FailRate::new(p))
+        }
+    };
+    parts.done();
+    failed
+}
+
+/// Whether a failure series whose first sample is `born` may be born in a piece starting
+/// at `t0` (and so stays through the piece once it is: a birth in the piece is at a
+/// scrape after its start).
+fn pending(m: &Model<'_>, born: &(i64, u64), t0: i64) -> bool {
+    born.0 == UNBORN || m.scrape_time(born.0) > t0
+}
+
+/// The mean failure probability over the piece `(t0, t1]` whose parts' probabilities
+/// weighted by their lengths add up to `weighted` (at most 1).
+fn mean_over((t0, t1): (i64, i64), weighted: f64) -> f64 {
+    let mean = if t1 > t0 {
+        weighted / (t1 - t0) as f64
+    } else {
+        0.0
+    };
+    mean.min(1.0)
+}
+
+/// The clusters a track's requests fall in over a piece ending at `t1`, part by part.
+struct Parts<'a, 'c> {
+    c: &'c Clustering,
+    clusters: TrackClusters<'a>,
+    t1: i64,
+}
+
+impl<'a, 'c> Parts<'a, 'c> {
+    fn new(c: &'c Clustering, clusters: TrackClusters<'a>, t1: i64) -> Self {
+        Parts { c, clusters, t1 }
+    }
+
+    /// The part `(a, b]` from `a`, and its multiplier: up to where the track's own cluster
+    /// or a shared one ends, or the piece does.
+    #[inline]
+    fn next<R: rand::Rng + ?Sized>(&mut self, a: i64, rng: &mut R) -> (i64, f64) {
+        let (c, own) = (self.c, &mut *self.clusters.own);
+        let (mut b, mut factor) = (self.t1, 1.0);
+        if let Some(gamma) = &c.own {
+            if own.until <= a {
+                own.factor = gamma.sample(rng);
+                own.until = a.saturating_add(c.hold(rng));
+            }
+            (b, factor) = (b.min(own.until), own.factor);
+        }
+        if let Some((s, _)) = self.clusters.shared.as_mut() {
+            let (until, f) = s.at(c, a);
+            (b, factor) = (b.min(until), factor * f);
+        }
+        (b, factor)
+    }
+
+    /// The piece is drawn: the shared clusters before its end may be forgotten.
+    fn done(self) {
+        if let Some((s, track)) = self.clusters.shared {
+            s.read(track, self.t1);
+        }
     }
 }
 
