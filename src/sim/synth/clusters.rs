@@ -346,7 +346,7 @@ impl<'a, 'c> Parts<'a, 'c> {
 
     /// The part `(a, b]` from `a`, and its multiplier: up to where the track's own cluster
     /// or a shared one ends, or the piece does.
-    #[inline]
+    #[inline(always)]
     fn next<R: rand::Rng + ?Sized>(&mut self, a: i64, rng: &mut R) -> (i64, f64) {
         let (c, own) = (self.c, &mut *self.clusters.own);
         let (mut b, mut factor) = (self.t1, 1.0);

@@ -30,9 +30,9 @@ pub(crate) trait Traffic {
     fn serving(&self, _t: i64, _schedule: &Schedule) -> [usize; 2] {
         [1, 1]
     }
-    /// Where instances joining at a phase starting at `phase_start` start to serve, when
-    /// requests are counted per instance: their first scrape.
-    fn join_scrape(&self, _phase_start: i64) -> Option<i64> {
+    /// When requests are counted per instance, the first instant after `t` at which
+    /// instances joining with a phase start to serve: their first scrape.
+    fn join_scrape(&self, _t: i64, _schedule: &Schedule) -> Option<i64> {
         None
     }
 }
@@ -100,10 +100,7 @@ fn next_candidate(
         .copied()
         .find(|&s| s > t && s != UNKNOWN);
     let fault = faults.and_then(|f| f.next_change(t));
-    let join = (schedule.starts.iter())
-        .filter(|&&s| s != UNKNOWN)
-        .filter_map(|&s| traffic.join_scrape(s))
-        .find(|&j| j > t);
+    let join = traffic.join_scrape(t, schedule);
     [traffic.next_rate_change(t), phase, fault, join]
         .into_iter()
         .flatten()

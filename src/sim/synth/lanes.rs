@@ -1122,6 +1122,7 @@ fn first_sample(cs: &CounterLanes, l: usize, failures: bool, births: bool) -> (i
 }
 
 /// Lane `l`'s (rows of `w` lanes) rates over `sets`, in the window.
+#[inline(never)]
 fn set_rates(
     window: &Rate,
     sets: &[CounterLanes],
@@ -1164,6 +1165,7 @@ fn set_rates(
 
 /// `sum(increase(...))` over `sets` in lane `l` (rows of `w` lanes): per code, the answered
 /// requests' series and then the failed ones'; else each set's one counter.
+#[inline(never)]
 fn sets_increase(
     window: &Rate,
     sets: &[CounterLanes],
@@ -1214,6 +1216,7 @@ fn sets_increase(
 /// `histogram_quantile(q, sum by (le) (rate(..._bucket[..])))` over `sets` in lane `l`
 /// (rows of `w` lanes, `k` buckets a lane): per bound, the sets' buckets added up; None
 /// when no set has two samples in the window.
+#[inline(never)]
 fn sets_quantile(
     window: &Rate,
     (sets, les): (&[CounterLanes], &[f64]),

@@ -83,7 +83,7 @@ use crate::limits::{MAX_GAUGE_VALUE, MAX_REQUESTS_PER_SECOND, MAX_SCENARIOS};
 use crate::lower::{AlertRule, Condition, Rhs, RuleKind};
 use crate::prom::Semantics;
 use crate::promql::{MetricExpr, Track};
-use crate::sim::evaluator::Schedule;
+use crate::sim::evaluator::{Schedule, UNKNOWN};
 use crate::sim::outcomes::Progress;
 use crate::sim::scenario::{Fault, FaultKind, Scenarios};
 pub(crate) use clock::{Clock, Plans};
@@ -854,9 +854,14 @@ impl instants::Traffic for Model<'_> {
         [Track::Canary, Track::Stable].map(|track| Model::serving(self, track, t, schedule))
     }
 
-    fn join_scrape(&self, phase_start: i64) -> Option<i64> {
-        self.per_instance_requests
-            .then(|| self.scrape_time(self.scrape_after(phase_start)))
+    fn join_scrape(&self, t: i64, schedule: &Schedule) -> Option<i64> {
+        if !self.per_instance_requests {
+            return None;
+        }
+        (schedule.starts.iter())
+            .filter(|&&s| s != UNKNOWN)
+            .map(|&s| self.scrape_time(self.scrape_after(s)))
+            .find(|&j| j > t)
     }
 }
 
