@@ -272,7 +272,7 @@ pub(super) fn clustered_failures<R: rand::Rng + ?Sized>(
 
 /// [`clustered_failures`] for one set of counters: how many of its `requests` fail, and
 /// with them its failure series' birth.
-fn one_counter<R: rand::Rng + ?Sized>(
+pub(super) fn one_counter<R: rand::Rng + ?Sized>(
     c: &Clustering,
     rng: &mut R,
     (t0, t1): (i64, i64),

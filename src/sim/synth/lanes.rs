@@ -11,7 +11,7 @@
 //! its place.
 
 use super::clock::{Facts, Plans, Span, Tick, Window, plan_track, tracks};
-use super::clusters::{Cluster, SharedClusters, TrackClusters, clustered_failures};
+use super::clusters::{Cluster, SharedClusters, TrackClusters, clustered_failures, one_counter};
 use super::draw::{self, ClassDraw, Mix, Target};
 use super::drift::Noise;
 use super::series::{QueryFailure, SeriesLane, SeriesSim};
@@ -588,15 +588,20 @@ impl<'m, 'a> Lanes<'m, 'a> {
                             }
                         }
                     }
-                    for l in 0..n {
-                        counts.each_requests[l * serving + i] = counts.requests[l];
-                        counts.each_failed[l * serving + i] = counts.failed[l];
+                    if serving > 1 {
+                        for l in 0..n {
+                            counts.each_requests[l * serving + i] = counts.requests[l];
+                            counts.each_failed[l * serving + i] = counts.failed[l];
+                        }
                     }
                 }
-                let (requests, failed) = (
-                    &counts.each_requests[..n * serving],
-                    &mut counts.each_failed[..n * serving],
-                );
+                // Lane `l`'s instance `i` at `l * serving + i` (one set: the lane's own).
+                let (requests, failed) = if serving == 1 {
+                    (&counts.requests[..n], &mut counts.failed[..n])
+                } else {
+                    let each = ..n * serving;
+                    (&counts.each_requests[each], &mut counts.each_failed[each])
+                };
                 let born = &mut counts.each_born;
                 // A track without traffic in the span (the stable one at 100%) draws no
                 // cluster, as in the reference.
@@ -620,17 +625,13 @@ impl<'m, 'a> Lanes<'m, 'a> {
                         let (requests, failed) = (&requests[each.clone()], &mut failed[each]);
                         let rng = &mut self.rng.lane(l);
                         let span_t = (span.t0, span.t1);
-                        if let [cs] = &mut t.counters[..serving] {
-                            // One set: its births in place.
-                            let births = m.births.then_some((m, &mut cs.born[l..=l]));
-                            clustered_failures(
-                                c,
-                                rng,
-                                span_t,
-                                (requests, failed),
-                                (clusters, p_at),
-                                births,
-                            );
+                        if let ([cs], [requests], [failed]) =
+                            (&mut t.counters[..serving], requests, &mut *failed)
+                        {
+                            // One set: as one counter, its birth in place.
+                            let births = m.births.then_some((m, &mut cs.born[l]));
+                            *failed =
+                                one_counter(c, rng, span_t, *requests, (clusters, p_at), births);
                             continue;
                         }
                         born.clear();
@@ -669,10 +670,19 @@ impl<'m, 'a> Lanes<'m, 'a> {
                         cs.latest_birth = cs.born[..n].iter().map(|b| b.0).max().unwrap_or(UNBORN);
                     }
                 }
-                for (i, cs) in t.counters[..serving].iter_mut().enumerate() {
-                    for l in 0..n {
-                        cs.requests[l] += requests[l * serving + i];
-                        cs.errors[l] += failed[l * serving + i];
+                if let [cs] = &mut t.counters[..serving] {
+                    for ((r, e), (&n, &f)) in (cs.requests.iter_mut().zip(&mut cs.errors))
+                        .zip(requests.iter().zip(failed.iter()))
+                    {
+                        *r += n;
+                        *e += f;
+                    }
+                } else {
+                    for (i, cs) in t.counters[..serving].iter_mut().enumerate() {
+                        for l in 0..n {
+                            cs.requests[l] += requests[l * serving + i];
+                            cs.errors[l] += failed[l * serving + i];
+                        }
                     }
                 }
                 if canary && self.shown {
