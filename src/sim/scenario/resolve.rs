@@ -4,8 +4,8 @@
 //! Every finding is collected before the file is refused.
 
 use super::spec::{
-    FailuresFromSpec, FaultSpec, FileSpec, GaugeSpec, InstancesSpec, KindSpec, Ratio, ScrapeOffset,
-    Span, SplitFromSpec,
+    FailuresFromSpec, FaultSpec, FileSpec, GaugeSpec, InstancesSpec, KindSpec, Ratio,
+    RequestCountersSpec, ScrapeOffset, Span, SplitFromSpec,
 };
 use super::{Basis, Exposition, FailuresFrom, Place, Scenarios, Traffic};
 use super::{
@@ -216,6 +216,8 @@ pub(crate) fn resolve(
                 split_born_late: spec.exposition.split_from != Some(SplitFromSpec::ReleaseStart),
                 // Each replica exports its own gauges.
                 per_instance: spec.exposition.instances != Some(InstancesSpec::One),
+                requests_per_instance: spec.exposition.request_counters
+                    == Some(RequestCountersSpec::PerInstance),
                 // Prometheus spreads its targets' scrapes and its rule groups'
                 // evaluations over their intervals: by default the offset is drawn per
                 // trial, uniform over the scrape interval.
@@ -275,6 +277,10 @@ fn unused_on_recording(spec: &FileSpec, records_requests: bool) -> Vec<String> {
             b.redis_memory_usage.is_some(),
         ),
         ("baseline.metrics", !b.metrics.is_empty()),
+        (
+            "exposition.request_counters",
+            spec.exposition.request_counters.is_some(),
+        ),
     ]
     .into_iter()
     .filter(|&(_, set)| set)

@@ -29,6 +29,15 @@ pub(crate) struct ExpositionSpec {
     pub(crate) split_from: Option<SplitFromSpec>,
     pub(crate) scrape_offset: Option<ScrapeOffset>,
     pub(crate) instances: Option<InstancesSpec>,
+    pub(crate) request_counters: Option<RequestCountersSpec>,
+}
+
+/// `exposition.request_counters`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum RequestCountersSpec {
+    PerInstance,
+    PerTrack,
 }
 
 /// `exposition.instances`.

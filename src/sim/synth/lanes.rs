@@ -845,7 +845,8 @@ impl<'m, 'a> Lanes<'m, 'a> {
                 let r = set_rates(window, &t.counters, (w, l), m.births);
                 errors[l] = r.errors.unwrap_or(0.0);
                 ok[l] = r.ok.unwrap_or(f64::NAN);
-                requests[l] = r.all(by_code, m.semantics).unwrap_or(f64::NAN);
+                let all = if by_code { r.by_code } else { r.all };
+                requests[l] = all.unwrap_or(f64::NAN);
             }
         }
         if let (Some(window), true) = (&window, single) {
@@ -1093,32 +1094,14 @@ impl TrackLanes {
 }
 
 /// One lane's request rates over sets of request counters (per instance), each series
-/// extrapolated on its own: the answered requests', the failed ones' and the totals' (one
-/// counter each), None where a set has fewer than two samples in the window.
+/// extrapolated on its own and added up in Prometheus' order: the answered requests', the
+/// failed ones', every code's (the answered requests' series and then the failed ones', by
+/// their labels, `code` first) and the one counters' (where requests are not per code).
 struct SetRates {
     ok: Option<f64>,
     errors: Option<f64>,
-    each: Vec<[Option<f64>; 3]>,
-}
-
-impl SetRates {
-    /// `sum(rate(...))` over every code's series: per code, the answered requests'
-    /// series and then the failed ones' (by their labels, `code` first); else each
-    /// set's one counter.
-    fn all(&self, by_code: bool, sem: prom::Semantics) -> Option<f64> {
-        let mut sum = Agg::default();
-        if by_code {
-            let oks = self.each.iter().filter_map(|e| e[0]);
-            for v in oks.chain(self.each.iter().filter_map(|e| e[1])) {
-                sum.add_sum(v, sem);
-            }
-        } else {
-            for v in self.each.iter().filter_map(|e| e[2]) {
-                sum.add_sum(v, sem);
-            }
-        }
-        sum.sum()
-    }
+    by_code: Option<f64>,
+    all: Option<f64>,
 }
 
 /// The first sample of a set's series in `window`, as [`Rate::born`] takes it: its failure
@@ -1142,34 +1125,37 @@ fn set_rates(
     let sem = window.model.semantics;
     let (f, e) = window.ends;
     let (a, b) = (f * w + l, e * w + l);
-    let mut each = Vec::with_capacity(sets.len());
-    let (mut ok, mut errors) = (Agg::default(), Agg::default());
+    let rate = |first, a: u64, b: u64| match window.born(first) {
+        None => Some(window.rate(count(a), count(b))),
+        Some(None) => None,
+        Some(Some(first)) => Some(window.rate_from(first, count(b))),
+    };
+    let (mut ok, mut errors, mut all) = (Agg::default(), Agg::default(), Agg::default());
     for cs in sets {
+        let joined = first_sample(cs, l, false, births);
         let (ra, rb) = (cs.ring_requests[a], cs.ring_requests[b]);
         let (ea, eb) = (cs.ring_errors[a], cs.ring_errors[b]);
-        let rate = |first, a: u64, b: u64| match window.born(first) {
-            None => Some(window.rate(count(a), count(b))),
-            Some(None) => None,
-            Some(Some(first)) => Some(window.rate_from(first, count(b))),
-        };
-        let joined = first_sample(cs, l, false, births);
-        let r = [
-            rate(joined, ra - ea, rb - eb),
-            rate(first_sample(cs, l, true, births), ea, eb),
-            rate(joined, ra, rb),
-        ];
-        if let Some(v) = r[0] {
+        if let Some(v) = rate(joined, ra - ea, rb - eb) {
             ok.add_sum(v, sem);
         }
-        if let Some(v) = r[1] {
-            errors.add_sum(v, sem);
+        if let Some(v) = rate(joined, ra, rb) {
+            all.add_sum(v, sem);
         }
-        each.push(r);
+    }
+    // Every code's: the answered requests' sum, then each failure series in turn.
+    let mut by_code = ok;
+    for cs in sets {
+        let (ea, eb) = (cs.ring_errors[a], cs.ring_errors[b]);
+        if let Some(v) = rate(first_sample(cs, l, true, births), ea, eb) {
+            errors.add_sum(v, sem);
+            by_code.add_sum(v, sem);
+        }
     }
     SetRates {
         ok: ok.sum(),
         errors: errors.sum(),
-        each,
+        by_code: by_code.sum(),
+        all: all.sum(),
     }
 }
 

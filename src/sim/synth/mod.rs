@@ -651,7 +651,7 @@ impl<'a> Model<'a> {
             counts_exposure: scenarios.scenarios.iter().any(|s| s.fault.is_some()),
             series,
             births: scenarios.exposition.births(),
-            per_instance_requests: false,
+            per_instance_requests: scenarios.exposition.requests_per_instance,
             // The scenario file keeps the overdispersion within (0, 5]: the Gamma's
             // parameters are then always valid.
             bursts: match scenarios.traffic.overdispersion.powi(2) {

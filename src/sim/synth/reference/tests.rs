@@ -61,12 +61,6 @@ fn file(path: &str, kind: Kind) -> Source {
 /// Runs each scenario file of `files` against `plan` in both semantics; panics at the
 /// first difference.
 fn check(plan: Source, files: &[Source], seen: &mut Seen) {
-    check_with(plan, files, seen, false);
-}
-
-/// [`check`], with request counters per instance when `per_instance` (so far a switch
-/// of the model alone: the command's own run, and so the tally, is left out).
-fn check_with(plan: Source, files: &[Source], seen: &mut Seen, per_instance: bool) {
     let name = plan.name.clone();
     let lowered = crate::pipeline::compile(plan)
         .plan
@@ -78,10 +72,7 @@ fn check_with(plan: Source, files: &[Source], seen: &mut Seen, per_instance: boo
         for semantics in [Semantics::Prometheus3, Semantics::Prometheus2] {
             let rules = &lowered.rules;
             // Trial t runs on offset class t mod len, as in `montecarlo::run`.
-            let mut models = Model::classes(&lowered.plan, &scenarios, rules, semantics);
-            for m in &mut models {
-                m.per_instance_requests = per_instance;
-            }
+            let models = Model::classes(&lowered.plan, &scenarios, rules, semantics);
             let class = |t: usize| t % models.len();
             let model = &models[0];
             let schedule = Schedule::new(&lowered.plan);
@@ -140,9 +131,6 @@ fn check_with(plan: Source, files: &[Source], seen: &mut Seen, per_instance: boo
                 }
                 let tally = tally(&reference, lowered.plan.phases.len(), rules);
                 let got = &run.results[si].tally;
-                if per_instance {
-                    continue;
-                }
                 assert_eq!(counted(got), counted(&tally), "{case}: tallies");
                 if let Some(fault) = &s.fault {
                     let moves: Vec<bool> = rules
@@ -1027,19 +1015,24 @@ fn per_instance_request_counters_lanes_compute_what_the_reference_computes() {
             .into_iter()
             .map(|f| {
                 Source::new(
-                    format!("{} (scrapes {offset} early)", f.name),
-                    format!("exposition: {{ scrape_offset: {offset} }}\n{}", f.text),
+                    format!("{} (scrapes {offset} early, requests per instance)", f.name),
+                    format!(
+                        "exposition: {{ scrape_offset: {offset}, request_counters: per_instance }}\n{}",
+                        f.text
+                    ),
                 )
                 .holding(Kind::Scenarios)
             })
             .collect();
-        check_with(
+        check(
             Source::new("lawsker (7 replicas)".to_string(), text.clone()),
             &files,
             &mut seen,
-            true,
         );
     }
     eprintln!("{seen:?}");
-    assert!(seen.rollbacks > 10 && seen.promotions > 0, "{seen:?}");
+    assert!(
+        seen.rollbacks > 10 && seen.promotions > 0 && seen.twin_comparisons > 100,
+        "{seen:?}"
+    );
 }
