@@ -1,9 +1,11 @@
 //! Synthetic traffic for Monte Carlo trials, scraped and evaluated with Prometheus'
 //! semantics.
 //!
-//! Each track's request counters are one series (per status code); its memory and DB
-//! connection gauges, CPU counters and scrape targets are one per instance
-//! (`exposition.instances`: [`Model::instances`]). Requests arrive as a Poisson process
+//! Each track's request counters are one series (per status code), or with
+//! `exposition.request_counters: per_instance` one per instance, each serving an equal part
+//! of the track's requests from its first scrape on ([`Model::serving`]), added up by the
+//! rules' sums; its memory and DB connection gauges, CPU counters and scrape targets are
+//! one per instance (`exposition.instances`: [`Model::instances`]). Requests arrive as a Poisson process
 //! whose rate follows a daily cycle in ten-minute steps ([`BLOCK_MS`]; optionally
 //! Gamma-overdispersed per evaluation interval); the canary receives the phase's share plus
 //! its targeted groups' share; each request fails independently with the error rate, or

@@ -31,8 +31,13 @@
 //!    window whole numbers of scrape intervals; otherwise at every scrape): `rate()` reads
 //!    nothing else, so a span's requests are drawn as one count; a span that holds a change
 //!    of rate, share or fault level is drawn piece by piece ([`instants`]), each piece as
-//!    a span of its own (its CPU noise too). In each span, the canary,
-//!    then the stable track (when some rule reads a simulated stable value), takes:
+//!    a span of its own (its CPU noise too; with requests counted per instance, a span is
+//!    also cut at a joining instance's first scrape, where the serving instances change).
+//!    In each span, the canary, then the stable track (when some rule reads a simulated
+//!    stable value), takes (with requests counted per instance, the classes of each
+//!    serving instance in turn, each at its equal part of the mean, then their failures:
+//!    births instance by instance, or under error clustering part by part, each part's
+//!    clusters and then each instance whose birth is pending, then the others' binomials):
 //!    - when it counts requests and its rate is positive, each class of the span's
 //!      requests ([`draw::plan_span`]: every kind of request, latency cell and failed or
 //!      not, in decreasing probability, then the rare kinds together): its Poisson count,
