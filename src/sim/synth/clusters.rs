@@ -14,7 +14,7 @@
 //! `a / cv^2 = rho`. With `rho = 0` no shared process is drawn, so the numbers are those
 //! of clustering per track alone.
 
-use super::{Model, UNBORN, birth_in_piece, draw};
+use super::{Model, birth_in_piece, birth_pending, draw};
 use crate::promql::Track;
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
@@ -222,7 +222,7 @@ pub(super) fn clustered_failures<R: rand::Rng + ?Sized>(
         return;
     }
     let mut parts = Parts::new(c, clusters, t1);
-    let pending = |m: &Model<'_>, born: &(i64, u64)| pending(m, born, t0);
+    let pending = |m: &Model<'_>, born: &(i64, u64)| birth_pending(m, *born, t0);
     let (mut a, mut weighted) = (t0, 0.0);
     match births {
         Some((m, born)) if born.iter().any(|b| pending(m, b)) => {
@@ -235,14 +235,8 @@ pub(super) fn clustered_failures<R: rand::Rng + ?Sized>(
                     if !pending(m, born) {
                         continue;
                     }
-                    let here = if b == t1 {
-                        left[i]
-                    } else {
-                        let share = (b - a) as f64 / (t1 - a) as f64;
-                        draw::failures(rng, left[i], &draw::FailRate::new(share))
-                    };
-                    let f = draw::failures(rng, here, &draw::FailRate::new(p_at(factor)));
-                    birth_in_piece(m, rng, (a, b), f, born);
+                    let (here, f) =
+                        part_failures((m, rng), (a, b, t1), left[i], p_at(factor), born);
                     left[i] -= here;
                     failed[i] += f;
                 }
@@ -283,18 +277,11 @@ pub(super) fn one_counter<R: rand::Rng + ?Sized>(
     let mut parts = Parts::new(c, clusters, t1);
     let mut a = t0;
     let failed = match births {
-        Some((m, born)) if pending(m, born, t0) => {
+        Some((m, born)) if birth_pending(m, *born, t0) => {
             let (mut left, mut failed) = (requests, 0);
             while a < t1 {
                 let (b, factor) = parts.next(a, rng);
-                let here = if b == t1 {
-                    left
-                } else {
-                    let share = (b - a) as f64 / (t1 - a) as f64;
-                    draw::failures(rng, left, &draw::FailRate::new(share))
-                };
-                let f = draw::failures(rng, here, &draw::FailRate::new(p_at(factor)));
-                birth_in_piece(m, rng, (a, b), f, born);
+                let (here, f) = part_failures((m, rng), (a, b, t1), left, p_at(factor), born);
                 (left, failed, a) = (left - here, failed + f, b);
             }
             failed
@@ -314,11 +301,26 @@ pub(super) fn one_counter<R: rand::Rng + ?Sized>(
     failed
 }
 
-/// Whether a failure series whose first sample is `born` may be born in a piece starting
-/// at `t0` (and so stays through the piece once it is: a birth in the piece is at a
-/// scrape after its start).
-fn pending(m: &Model<'_>, born: &(i64, u64), t0: i64) -> bool {
-    born.0 == UNBORN || m.scrape_time(born.0) > t0
+/// While a failure series' birth is pending: of the `left` requests of a piece's rest
+/// `(a, t1]`, those in its part `(a, b]` (a binomial by length; all of them in the last
+/// part), and how many of those fail at probability `p`, with the birth they may hold.
+#[inline(always)]
+fn part_failures<R: rand::Rng + ?Sized>(
+    (m, rng): (&Model<'_>, &mut R),
+    (a, b, t1): (i64, i64, i64),
+    left: u64,
+    p: f64,
+    born: &mut (i64, u64),
+) -> (u64, u64) {
+    let here = if b == t1 {
+        left
+    } else {
+        let share = (b - a) as f64 / (t1 - a) as f64;
+        draw::failures(rng, left, &draw::FailRate::new(share))
+    };
+    let f = draw::failures(rng, here, &draw::FailRate::new(p));
+    birth_in_piece(m, rng, (a, b), f, born);
+    (here, f)
 }
 
 /// The mean failure probability over the piece `(t0, t1]` whose parts' probabilities

@@ -54,8 +54,8 @@ pub(crate) trait Faults {
 /// Calls `piece(a, b)` for each piece of the span from `t0` to `t1`, in order: cut at every
 /// instant inside it where the request rate, the canary's share, the instances serving
 /// the requests (counted per instance, they change at a joining instance's first scrape)
-/// or (with `faults`) the fault's level changes. Without `faults` the fault is not looked at: draws it cannot
-/// change stay those of the healthy twin, number for number. A fault's level is compared
+/// or (with `faults`) the fault's level changes. Without `faults` the fault is not looked
+/// at: draws it cannot change stay those of the healthy twin, number for number. A fault's level is compared
 /// at the mean request rate (a `load` fault's level moves only with the rate and the
 /// share, so it changes only where they do, whatever a trial's own multiplier).
 pub(crate) fn pieces(

@@ -19,7 +19,7 @@ use super::streams::Streams;
 use super::table::Pool;
 use super::{
     Bursts, Demand, Exposure, FaultModel, Model, SeriesSet, SyntheticMetric, UNBORN,
-    birth_in_piece, count,
+    birth_in_piece, birth_pending, count,
 };
 use crate::prom::engine::Bound;
 use crate::prom::summation::Agg;
@@ -129,6 +129,11 @@ impl CounterLanes {
             k,
             (l, to),
         );
+    }
+
+    /// Takes the latest birth of lanes `..n` ([`CounterLanes::latest_birth`]).
+    fn settle_births(&mut self, n: usize) {
+        self.latest_birth = self.born[..n].iter().map(|b| b.0).max().unwrap_or(UNBORN);
     }
 
     /// Records lanes `..n`'s counters in ring slot `s` (`w` lanes a row, `k` cells a lane).
@@ -607,9 +612,6 @@ impl<'m, 'a> Lanes<'m, 'a> {
                 // cluster, as in the reference.
                 let served = span.rps * m.track_share(t.track, span.phase) > 0.0;
                 let clustering = m.clustering.as_ref().filter(|_| r.errors && served);
-                let births_pending = |cs: &CounterLanes| {
-                    cs.latest_birth == UNBORN || m.scrape_time(cs.latest_birth) > span.t0
-                };
                 if let Some(c) = clustering {
                     // The span's failures, from its requests (the kinds left them out), and
                     // with them the failure series' births.
@@ -651,23 +653,26 @@ impl<'m, 'a> Lanes<'m, 'a> {
                     }
                     if m.births {
                         for cs in &mut t.counters[..serving] {
-                            cs.latest_birth =
-                                cs.born[..n].iter().map(|b| b.0).max().unwrap_or(UNBORN);
+                            cs.settle_births(n);
                         }
                     }
-                } else if m.births && r.errors && t.counters[..serving].iter().any(births_pending) {
+                } else if m.births
+                    && r.errors
+                    && (t.counters[..serving].iter())
+                        .any(|cs| birth_pending(m, (cs.latest_birth, 0), span.t0))
+                {
                     // The failure series' births: drawn only in the span that holds them.
                     for l in 0..n {
                         let rng = &mut self.rng.lane(l);
                         for (i, cs) in t.counters[..serving].iter_mut().enumerate() {
                             let (failed, born) = (failed[l * serving + i], &mut cs.born[l]);
-                            if failed > 0 && (born.0 == UNBORN || m.scrape_time(born.0) > span.t0) {
+                            if failed > 0 && birth_pending(m, *born, span.t0) {
                                 birth_in_piece(m, rng, (span.t0, span.t1), failed, born);
                             }
                         }
                     }
                     for cs in &mut t.counters[..serving] {
-                        cs.latest_birth = cs.born[..n].iter().map(|b| b.0).max().unwrap_or(UNBORN);
+                        cs.settle_births(n);
                     }
                 }
                 if let [cs] = &mut t.counters[..serving] {
@@ -892,12 +897,9 @@ impl<'m, 'a> Lanes<'m, 'a> {
                     let mut avg = Agg::default();
                     for (k, &j) in t.joined.iter().enumerate().filter(|(_, j)| **j != UNBORN) {
                         let (a, b) = (a[l * c + k], b[l * c + k]);
-                        let rate = match window.born((j, 0)) {
-                            None => window.rate(a, b),
-                            Some(None) => continue,
-                            Some(Some(first)) => window.rate_from(first, b),
-                        };
-                        avg.add_avg(rate, m.semantics);
+                        if let Some(rate) = window.rate_since((j, 0), a, b) {
+                            avg.add_avg(rate, m.semantics);
+                        }
                     }
                     *r = avg.avg(m.semantics).unwrap_or(f64::NAN);
                 }
@@ -1125,11 +1127,7 @@ fn set_rates(
     let sem = window.model.semantics;
     let (f, e) = window.ends;
     let (a, b) = (f * w + l, e * w + l);
-    let rate = |first, a: u64, b: u64| match window.born(first) {
-        None => Some(window.rate(count(a), count(b))),
-        Some(None) => None,
-        Some(Some(first)) => Some(window.rate_from(first, count(b))),
-    };
+    let rate = |first, a: u64, b: u64| window.rate_since(first, count(a), count(b));
     let (mut ok, mut errors, mut all) = (Agg::default(), Agg::default(), Agg::default());
     for cs in sets {
         let joined = first_sample(cs, l, false, births);
@@ -1171,11 +1169,7 @@ fn sets_increase(
 ) -> Option<f64> {
     let (f, e) = window.ends;
     let (a, b) = (f * w + l, e * w + l);
-    let increase = |first, a: u64, b: u64| match window.born(first) {
-        None => Some(window.increase(count(a), count(b))),
-        Some(None) => None,
-        Some(Some(first)) => Some(window.extrapolated_from(first, count(b), false)),
-    };
+    let increase = |first, a: u64, b: u64| window.increase_since(first, count(a), count(b));
     let mut sum = Agg::default();
     let mut add = |v: Option<f64>| {
         if let Some(v) = v {
@@ -1229,12 +1223,7 @@ fn sets_quantile(
                 cs.ring_buckets[(f * w + l) * k + i],
                 cs.ring_buckets[(e * w + l) * k + i],
             );
-            let rate = match window.born((cs.joined, 0)) {
-                None => Some(window.rate(count(a), count(b))),
-                Some(None) => None,
-                Some(Some(first)) => Some(window.rate_from(first, count(b))),
-            };
-            if let Some(v) = rate {
+            if let Some(v) = window.rate_since((cs.joined, 0), count(a), count(b)) {
                 sum.add_sum(v, sem);
             }
         }
@@ -1405,6 +1394,27 @@ impl Rate<'_> {
             v: count(v),
             intervals: (w.last_j - b) as usize,
         }))
+    }
+
+    /// The `rate()` of a counter whose first sample is `first` ([`Rate::born`]) and whose
+    /// samples at the window's ends (where it has them) are `a` and `b`: None when it has
+    /// fewer than two samples in the window.
+    #[inline(always)]
+    fn rate_since(&self, first: (i64, u64), a: f64, b: f64) -> Option<f64> {
+        match self.born(first) {
+            None => Some(self.rate(a, b)),
+            Some(None) => None,
+            Some(Some(first)) => Some(self.rate_from(first, b)),
+        }
+    }
+
+    /// `increase()` of the same counter as [`Rate::rate_since`].
+    fn increase_since(&self, first: (i64, u64), a: f64, b: f64) -> Option<f64> {
+        match self.born(first) {
+            None => Some(self.increase(a, b)),
+            Some(None) => None,
+            Some(Some(first)) => Some(self.extrapolated_from(first, b, false)),
+        }
     }
 
     /// The `rate()` of a failure series born at `first` in the window, whose last sample

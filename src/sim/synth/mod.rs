@@ -300,6 +300,14 @@ pub(super) fn cpu_part(m: &Model<'_>, (t0, t1): (i64, i64), first: i64) -> Optio
     (from < t1).then(|| (t1 - from) as f64 / 1000.0)
 }
 
+/// Whether a failure series whose first sample is `born` ([`birth_in_piece`]) may be born
+/// in a piece starting at `t0`: unborn, or born at a scrape after it (where a birth in
+/// the piece puts it, so it stays so through the piece).
+#[inline]
+pub(super) fn birth_pending(m: &Model<'_>, born: (i64, u64), t0: i64) -> bool {
+    born.0 == UNBORN || m.scrape_time(born.0) > t0
+}
+
 /// Under `births`, what the `failed` failures a track drew in the piece `(t0, t1]` of a
 /// span tell about its failure series' first sample `born` = (scrape, value), scrape
 /// [`UNBORN`] while it has none. Within a piece the rate, share and fault level hold, so

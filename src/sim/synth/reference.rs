@@ -375,13 +375,7 @@ impl<'r, 'a> Reference<'r, 'a> {
         let buckets = model.les.len();
         let first = model.scrape_time(0);
         let instances = |track| (model.instances(track, 0), model.max_instances());
-        let last = model.canary_share.len() - 1;
-        let counters = |track| {
-            (
-                model.request_instances(track, 0),
-                model.request_instances(track, last),
-            )
-        };
+        let counters = |track| (model.request_instances(track, 0), model.request_sets(track));
         let mut canary = TrackSeries::new(
             (Track::Canary, canary),
             buckets,

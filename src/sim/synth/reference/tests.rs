@@ -877,7 +877,7 @@ fn instance_gauges_lanes_compute_what_the_reference_computes() {
     );
 }
 
-/// Request counters per instance (so far in the reference alone): a canary instance
+/// Request counters per instance, in the reference: a canary instance
 /// joining with its phase serves from its first scrape on, where its counters are 0, and
 /// until then the instances before serve the new phase's share. At 4,000 requests a second
 /// the throughput's mean over a few trials is its expectation within a few requests a
@@ -943,8 +943,8 @@ scenarios:
         sums.iter().map(|s| s / trials as f64).collect()
     };
     let (hour, minute) = (3_600_000, 60_000);
-    // A minute into gamma (one instance to two, 20% to 50%) and into production (two to
-    // four, 50% to 100%), and ten minutes into each.
+    // A minute into gamma (one instance to two) and into production (two to four), and ten
+    // minutes into each.
     let at = [
         4 * hour + minute,
         4 * hour + 10 * minute,
@@ -982,7 +982,6 @@ scenarios:
     ];
     for (per, expected) in [(false, per_track), (true, per_instance)] {
         let got = mean_at(per, &at);
-        eprintln!("per instance {per}: {got:?} against {expected:?}");
         for ((&ts, &got), &want) in at.iter().zip(&got).zip(&expected) {
             // The mean of 8 trials: a standard error of about 1 request a second.
             assert!(
@@ -997,7 +996,7 @@ scenarios:
 
 /// Request counters per instance: Lawsker with 7 replicas (the canary runs 1, 2, 4 and 7
 /// instances), every fault of [`FAULTS`], under error clustering and overdispersion, a
-/// scrape offset off the evaluations, births and a held gate.
+/// scrape offset off the evaluations, and births.
 #[test]
 fn per_instance_request_counters_lanes_compute_what_the_reference_computes() {
     let lawsker = file("plans/lawsker.yaml", Kind::Plan);
