@@ -640,6 +640,14 @@ fn in_two_hour_phases(lawsker: &str) -> String {
         .replace("duration: 72h", "duration: 2h")
 }
 
+/// The Lawsker plan in two-hour phases with 7 replicas (the canary runs 1, 2, 4 and 7
+/// instances), its DB connections gate raised to match.
+fn lawsker_with_seven_replicas() -> String {
+    in_two_hour_phases(&file("plans/lawsker.yaml", Kind::Plan).text)
+        .replace("replicas: 4 ", "replicas: 7 ")
+        .replace("db_connections: \"< 80\"", "db_connections: \"< 300\"")
+}
+
 /// The Lawsker plan on grids whose evaluations fall between scrapes (every scrape is then
 /// drawn, and windows hold a varying number of samples), in two-hour phases, with
 /// [`FAULTS`]: a window of 8 scrapes (a power of two, which fills a ring sized for the
@@ -824,10 +832,7 @@ fn born_failure_series_lanes_compute_what_the_reference_computes() {
 /// outcome is the reference's.
 #[test]
 fn instance_gauges_lanes_compute_what_the_reference_computes() {
-    let lawsker = file("plans/lawsker.yaml", Kind::Plan);
-    let text = in_two_hour_phases(&lawsker.text)
-        .replace("replicas: 4 ", "replicas: 7 ")
-        .replace("db_connections: \"< 80\"", "db_connections: \"< 300\"")
+    let text = lawsker_with_seven_replicas()
         .replacen(
             "rollback_conditions:\n",
             "rollback_conditions:\n  \
@@ -999,15 +1004,11 @@ scenarios:
 /// scrape offset off the evaluations, and births.
 #[test]
 fn per_instance_request_counters_lanes_compute_what_the_reference_computes() {
-    let lawsker = file("plans/lawsker.yaml", Kind::Plan);
-    let text = in_two_hour_phases(&lawsker.text)
-        .replace("replicas: 4 ", "replicas: 7 ")
-        .replace("db_connections: \"< 80\"", "db_connections: \"< 300\"")
-        .replacen(
-            "rollback_conditions:\n",
-            "rollback_conditions:\n  - { metric: throughput, threshold: 0.5, duration: 2m }\n",
-            1,
-        );
+    let text = lawsker_with_seven_replicas().replacen(
+        "rollback_conditions:\n",
+        "rollback_conditions:\n  - { metric: throughput, threshold: 0.5, duration: 2m }\n",
+        1,
+    );
     let mut seen = Seen::default();
     for (offset, files) in [("0s", fault_files()), ("7s", fault_files())] {
         let files: Vec<Source> = files
