@@ -302,8 +302,9 @@ pub(crate) struct ExpositionAssumed {
     /// read either).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) instances: Option<InstancesAssumed>,
-    /// `per_instance` when each instance has request counters of its own (synthetic
-    /// trials; absent when a track's requests are one set of counters).
+    /// `per_instance` when each instance has request counters of its own, `per_track`
+    /// when a track's requests are one set of counters (synthetic trials; absent on a
+    /// recording, and in the documents of runs from before the choice).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) request_counters: Option<&'static str>,
     /// A fixed offset: how long after a scrape each evaluation comes.
@@ -346,11 +347,13 @@ impl ExpositionAssumed {
             (Some(false), _) => "one counter of every request",
         };
         let mut lines = vec![format!("{counters}; {offset}")];
-        if self.request_counters.is_some() {
-            lines.push(
+        match self.request_counters {
+            Some("per_instance") => lines.push(
                 "request counters per instance, added up by the rules' sums (an instance joining with its phase serves from its first scrape, its counters 0 there)"
                     .to_string(),
-            );
+            ),
+            Some(_) => lines.push("request counters one set per track".to_string()),
+            None => {}
         }
         let by_phase = |i: &InstancesAssumed| {
             (i.canary.iter().map(u32::to_string))
@@ -428,7 +431,7 @@ impl ExpositionAssumed {
             failures_from: word("failures_from", &["first_failure", "release_start"])?,
             split_from: word("split_from", &["first_event", "release_start"]),
             instances,
-            request_counters: word("request_counters", &["per_instance"]),
+            request_counters: word("request_counters", &["per_instance", "per_track"]),
             scrape_offset_seconds: v.get("scrape_offset_seconds").and_then(|o| o.as_f64()),
             scrape_offset: word("scrape_offset", &["per trial"]),
             offset_classes: (v.get("offset_classes").and_then(|c| c.as_u64())).map(|c| c as usize),
@@ -778,8 +781,12 @@ pub(crate) fn build(
                     None => reads_instance_gauges(plan, rules, scenarios)
                         .then(|| InstancesAssumed::of(plan, scenarios, None)),
                 },
-                request_counters: (synthetic && scenarios.exposition.requests_per_instance)
-                    .then_some("per_instance"),
+                request_counters: synthetic.then_some(
+                    match scenarios.exposition.requests_per_instance {
+                        true => "per_instance",
+                        false => "per_track",
+                    },
+                ),
                 scrape_offset_seconds: scenarios
                     .exposition
                     .scrape_offset_ms

@@ -216,8 +216,9 @@ pub(crate) fn resolve(
                 split_born_late: spec.exposition.split_from != Some(SplitFromSpec::ReleaseStart),
                 // Each replica exports its own gauges.
                 per_instance: spec.exposition.instances != Some(InstancesSpec::One),
-                requests_per_instance: spec.exposition.request_counters
-                    == Some(RequestCountersSpec::PerInstance),
+                // And its own request counters.
+                requests_per_instance: spec.exposition.instances != Some(InstancesSpec::One)
+                    && spec.exposition.request_counters != Some(RequestCountersSpec::PerTrack),
                 // Prometheus spreads its targets' scrapes and its rule groups'
                 // evaluations over their intervals: by default the offset is drawn per
                 // trial, uniform over the scrape interval.

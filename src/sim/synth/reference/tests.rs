@@ -1001,7 +1001,8 @@ scenarios:
 
 /// Request counters per instance: Lawsker with 7 replicas (the canary runs 1, 2, 4 and 7
 /// instances), every fault of [`FAULTS`], under error clustering and overdispersion, a
-/// scrape offset off the evaluations, and births.
+/// scrape offset off the evaluations, and births; and one set per track
+/// (`request_counters: per_track`, no longer the default, its lanes' own path).
 #[test]
 fn per_instance_request_counters_lanes_compute_what_the_reference_computes() {
     let text = lawsker_with_seven_replicas().replacen(
@@ -1010,14 +1011,18 @@ fn per_instance_request_counters_lanes_compute_what_the_reference_computes() {
         1,
     );
     let mut seen = Seen::default();
-    for (offset, files) in [("0s", fault_files()), ("7s", fault_files())] {
-        let files: Vec<Source> = files
+    for (offset, counters) in [
+        ("0s", "per_instance"),
+        ("7s", "per_instance"),
+        ("7s", "per_track"),
+    ] {
+        let files: Vec<Source> = fault_files()
             .into_iter()
             .map(|f| {
                 Source::new(
-                    format!("{} (scrapes {offset} early, requests per instance)", f.name),
+                    format!("{} (scrapes {offset} early, requests {counters})", f.name),
                     format!(
-                        "exposition: {{ scrape_offset: {offset}, request_counters: per_instance }}\n{}",
+                        "exposition: {{ scrape_offset: {offset}, request_counters: {counters} }}\n{}",
                         f.text
                     ),
                 )
