@@ -1,10 +1,10 @@
 //! Synthetic traffic for Monte Carlo trials, scraped and evaluated with Prometheus'
 //! semantics.
 //!
-//! Each track's request counters are one series (per status code), or with
-//! `exposition.request_counters: per_instance` one per instance, each serving an equal part
+//! Each track's request counters (per status code) are one series per instance
+//! (`exposition.request_counters: per_instance`, the default), each serving an equal part
 //! of the track's requests from its first scrape on ([`Model::serving`]), added up by the
-//! rules' sums; its memory and DB connection gauges, CPU counters and scrape targets are
+//! rules' sums, or with `per_track` one series; its memory and DB connection gauges, CPU counters and scrape targets are
 //! one per instance (`exposition.instances`: [`Model::instances`]). Requests arrive as a Poisson process
 //! whose rate follows a daily cycle in ten-minute steps ([`BLOCK_MS`]; optionally
 //! Gamma-overdispersed per evaluation interval); the canary receives the phase's share plus
