@@ -101,6 +101,7 @@ pub(super) fn compare(
         montecarlo::Work {
             trials: work.trials + work_b.trials,
             evaluations_per_trial: work.evaluations_per_trial.max(work_b.evaluations_per_trial),
+            counter_sets: work.counter_sets.max(work_b.counter_sets),
         },
         settings.jobs,
         recording.is_some(),
@@ -647,21 +648,26 @@ fn report_of(report: &crate::sim::report::SimulationReport, format: Format) -> S
     }
 }
 
-/// Evaluation steps a thread runs in a second, about, on the synthetic model and on a
-/// recording (the release build on this project's machines runs about 11 million and
-/// 150,000 on the Lawsker plan; kept low so that an estimate errs long).
-const STEPS_PER_THREAD_SECOND: u64 = 5_000_000;
-const RECORDED_STEPS_PER_THREAD_SECOND: u64 = 80_000;
+/// What an evaluation step costs a thread, about, in nanoseconds: on the synthetic model
+/// a base and a part per set of request counters beyond one per track
+/// ([`montecarlo::Work::counter_sets`]), and on a recording. The release build on this
+/// project's machines takes 480-620 ns a step with one set per track, 660 ns on the
+/// Lawsker plan (4 replicas: 8 sets) and 1.8 µs with 20 replicas (40 sets), and about 5 µs
+/// on a recording; kept at the high end. The steps counted are each trial's most, so the
+/// time is an upper bound, far above a run whose trials mostly roll back early.
+const STEP_NS: u64 = 650;
+const STEP_NS_PER_COUNTER_SET: u64 = 40;
+const RECORDED_STEP_NS: u64 = 12_500;
 
 /// A note before a run that may take long: what the work is, an upper bound of the time,
 /// and what makes it shorter. None for a run of seconds.
 fn long_run(work: montecarlo::Work, jobs: usize, recorded: bool) -> Option<String> {
-    let rate = if recorded {
-        RECORDED_STEPS_PER_THREAD_SECOND
+    let step_ns = if recorded {
+        RECORDED_STEP_NS
     } else {
-        STEPS_PER_THREAD_SECOND
+        STEP_NS + STEP_NS_PER_COUNTER_SET * work.counter_sets.saturating_sub(2)
     };
-    let seconds = work.steps() / (rate * jobs as u64).max(1);
+    let seconds = work.steps().saturating_mul(step_ns) / (1_000_000_000 * jobs as u64).max(1);
     (seconds >= 30).then(|| {
         let took = if seconds < 120 {
             format!("{seconds} seconds")
@@ -672,7 +678,8 @@ fn long_run(work: montecarlo::Work, jobs: usize, recorded: bool) -> Option<Strin
         };
         format!(
             "note: this run evaluates up to {} steps ({} trials of up to {} evaluations each); \
-             it may take up to {took} on {jobs} thread{}. Fewer trials (`--trials`) or a longer \
+             it may take up to {took} on {jobs} thread{} (less when trials roll back early). \
+             Fewer trials (`--trials`) or a longer \
              `evaluation_interval` make it shorter.",
             work.steps(),
             work.trials,
@@ -717,17 +724,35 @@ mod tests {
     use super::*;
 
     /// A recorded run's steps are dearer: the same work that takes a synthetic run under
-    /// half a minute is noted as half an hour on a recording.
+    /// half a minute is noted as minutes on a recording.
     #[test]
     fn a_long_run_on_a_recording_is_estimated_at_a_recordings_speed() {
         let work = montecarlo::Work {
-            trials: 800_000,
+            trials: 100_000,
             evaluations_per_trial: 360,
+            counter_sets: 2,
         };
         assert_eq!(long_run(work, 2, false), None);
         let note = long_run(work, 2, true).expect("a note");
         assert!(
-            note.contains("it may take up to 30 minutes on 2 threads"),
+            note.contains("it may take up to 4 minutes on 2 threads"),
+            "{note}"
+        );
+    }
+
+    /// Request counters per instance cost per set: the same work with 20 replicas (and a
+    /// canary reaching 20) is noted.
+    #[test]
+    fn a_long_run_is_estimated_at_its_counter_sets() {
+        let work = |counter_sets| montecarlo::Work {
+            trials: 100_000,
+            evaluations_per_trial: 360,
+            counter_sets,
+        };
+        assert_eq!(long_run(work(6), 2, false), None);
+        let note = long_run(work(40), 2, false).expect("a note");
+        assert!(
+            note.contains("it may take up to 39 seconds on 2 threads"),
             "{note}"
         );
     }

@@ -588,6 +588,10 @@ pub(crate) fn sharing(per_lane: usize, jobs: usize) -> (u64, usize) {
 pub(crate) struct Work {
     pub(crate) trials: u64,
     pub(crate) evaluations_per_trial: u64,
+    /// The most sets of request counters the two tracks run at once: one per instance
+    /// (the stable version's replicas and the canary's most), or one per track. A
+    /// synthetic step's cost grows with them.
+    pub(crate) counter_sets: u64,
 }
 
 impl Work {
@@ -598,6 +602,12 @@ impl Work {
             trials: settings.slice.trials(settings.trials).count() as u64
                 * (scenarios.scenarios.len() as u64 + u64::from(needs_extra_twins(scenarios))),
             evaluations_per_trial: schedule.latest_end() as u64 / eval + 1,
+            counter_sets: if scenarios.exposition.requests_per_instance {
+                let canary = (0..plan.phases.len()).map(|i| plan.canary_replicas(i));
+                u64::from(plan.service.replicas.max(1) + canary.max().unwrap_or(1))
+            } else {
+                2
+            },
         }
     }
 

@@ -331,20 +331,27 @@ impl ExpositionAssumed {
                 classes.unwrap_or(1)
             ),
         };
-        let counters = match (self.per_code, self.failures_from) {
-            (None, "release_start") => {
+        let per_instance = self.request_counters == Some("per_instance");
+        let counters = match (self.per_code, self.failures_from, per_instance) {
+            (None, "release_start", _) => {
                 "the recording's own series, the canary's failure series from the release's start"
             }
-            (None, _) => {
+            (None, _, _) => {
                 "the recording's own series, the canary's failure series from its first failure"
             }
-            (Some(true), "release_start") => {
+            (Some(true), "release_start", false) => {
                 "request counters per status code, each extrapolated on its own, both from the release's start"
             }
-            (Some(true), _) => {
+            (Some(true), "release_start", true) => {
+                "request counters per status code, each extrapolated on its own, both from the instance's first sample"
+            }
+            (Some(true), _, false) => {
                 "request counters per status code, each extrapolated on its own, the failures' from a track's first failure"
             }
-            (Some(false), _) => "one counter of every request",
+            (Some(true), _, true) => {
+                "request counters per status code, each extrapolated on its own, the failures' from an instance's first failure"
+            }
+            (Some(false), _, _) => "one counter of every request",
         };
         let mut lines = vec![format!("{counters}; {offset}")];
         match self.request_counters {
@@ -352,7 +359,10 @@ impl ExpositionAssumed {
                 "request counters per instance, added up by the rules' sums (an instance joining with its phase serves from its first scrape, its counters 0 there)"
                     .to_string(),
             ),
-            Some(_) => lines.push("request counters one set per track".to_string()),
+            Some(_) => lines.push(
+                "request counters: one set per track (`request_counters: per_track`, or `instances: one`)"
+                    .to_string(),
+            ),
             None => {}
         }
         let by_phase = |i: &InstancesAssumed| {

@@ -226,9 +226,9 @@ pub(crate) struct Exposition {
     /// instance per track.
     pub(crate) per_instance: bool,
     /// Whether each of those instances also has request counters of its own
-    /// (`exposition.request_counters: per_instance`, the default, with `per_instance`),
-    /// serving an equal part of its track's requests; else a track's requests are one set
-    /// of counters.
+    /// (`exposition.request_counters: per_instance`, the default; only with
+    /// [`Self::per_instance`]), serving an equal part of its track's requests; else a
+    /// track's requests are one set of counters.
     pub(crate) requests_per_instance: bool,
     /// How long after a scrape each rule evaluation comes (below the scrape interval):
     /// scrape `j` is at `j · scrape_interval - scrape_offset_ms`. None: drawn per trial

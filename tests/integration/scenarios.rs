@@ -48,6 +48,7 @@ const ALL_CODES: &[&str] = &[
     "fault-without-effect",
     "buckets-out-of-order",
     "duplicate-scenario",
+    "conflicting-exposition",
     "onset-after-release",
     "unmodelled-metric",
     "scrape-offset-too-long",

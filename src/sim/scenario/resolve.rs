@@ -134,6 +134,18 @@ pub(crate) fn resolve(
             .with_hint("give an offset from `0s` to under the scrape interval"),
         );
     }
+    if spec.exposition.instances == Some(InstancesSpec::One)
+        && spec.exposition.request_counters == Some(RequestCountersSpec::PerInstance)
+    {
+        f.push(
+            Diagnostic::error(
+                "conflicting-exposition",
+                "/exposition/request_counters",
+                "request counters per instance need the instances of `instances: replicas`; with `instances: one` each track has one set",
+            )
+            .with_hint("remove `instances: one` to count requests per replica, or write `request_counters: per_track`"),
+        );
+    }
     let baseline = behaviour(spec, plan, &mut f);
     let written_series: Vec<String> = spec.baseline.series.keys().cloned().collect();
     // Series models refused (their errors are reported): what reads them is not also

@@ -390,7 +390,8 @@ impl<'m, 'a> Lanes<'m, 'a> {
         move_lane(&mut self.values, w, 1, from, l);
         move_lane(&mut self.noise, w, 1, from, l);
         for t in &mut self.tracks {
-            for c in &mut t.counters {
+            let joined = t.joined();
+            for c in &mut t.counters[..joined] {
                 c.move_lane(w, self.cells, (from, l));
             }
             move_lane(&mut t.cpu_seconds, w, self.cpu, from, l);
@@ -847,7 +848,7 @@ impl<'m, 'a> Lanes<'m, 'a> {
             && (series.requests || series.errors)
         {
             for l in 0..n {
-                let r = set_rates(window, &t.counters, (w, l), m.births);
+                let r = set_rates(window, &t.counters[..t.joined()], (w, l), m.births);
                 errors[l] = r.errors.unwrap_or(0.0);
                 ok[l] = r.ok.unwrap_or(f64::NAN);
                 let all = if by_code { r.by_code } else { r.all };
@@ -924,7 +925,8 @@ impl<'m, 'a> Lanes<'m, 'a> {
                 SyntheticMetric::Requests { by_code } if !single => {
                     fill(values, w, n, 2 * mi + side, |l| {
                         let win = window.as_ref()?;
-                        sets_increase(win, &t.counters, (w, l), (births, by_code), m.semantics)
+                        let sets = &t.counters[..t.joined()];
+                        sets_increase(win, sets, (w, l), (births, by_code), m.semantics)
                     })
                 }
                 SyntheticMetric::Requests { by_code } => {
@@ -957,7 +959,7 @@ impl<'m, 'a> Lanes<'m, 'a> {
                     let quantile = &mut self.quantile;
                     fill(values, w, n, 2 * mi + side, |l| {
                         let window = window.as_ref()?;
-                        let sets = (t.counters.as_slice(), m.les.as_slice());
+                        let sets = (&t.counters[..t.joined()], m.les.as_slice());
                         sets_quantile(window, sets, (w, l, k), quantile, (q, m.semantics))
                             .map(|v| v * scale)
                     });
@@ -1083,11 +1085,19 @@ impl<'m, 'a> Lanes<'m, 'a> {
 }
 
 impl TrackLanes {
+    /// The sets of request counters that have served in some lane: a prefix (instances
+    /// join in order, and a set stays joined). The others hold 0 in every lane and slot,
+    /// and no window reads them, so they need no writes, moves or reads.
+    fn joined(&self) -> usize {
+        self.counters.partition_point(|cs| cs.joined != UNBORN)
+    }
+
     /// Records lanes `..n`'s counters in ring slot `s` (`w` lanes a row, `k` cells and `cpu`
     /// CPU counters a lane).
     #[inline]
     fn write(&mut self, s: usize, w: usize, n: usize, (k, cpu): (usize, usize)) {
-        for c in &mut self.counters {
+        let joined = self.joined();
+        for c in &mut self.counters[..joined] {
             c.write(s, w, n, k);
         }
         let row = s * w;
