@@ -4,10 +4,11 @@
 //! Each track's request counters (per status code) are one series per instance
 //! (`exposition.request_counters: per_instance`, the default), each serving an equal part
 //! of the track's requests from its first scrape on ([`Model::serving`]), added up by the
-//! rules' sums, or with `per_track` one series; its memory and DB connection gauges, CPU counters and scrape targets are
-//! one per instance (`exposition.instances`: [`Model::instances`]). Requests arrive as a Poisson process
-//! whose rate follows a daily cycle in ten-minute steps ([`BLOCK_MS`]; optionally
-//! Gamma-overdispersed per evaluation interval); the canary receives the phase's share plus
+//! rules' sums, or with `per_track` one series; its memory and DB connection gauges, CPU
+//! counters and scrape targets are one per instance (`exposition.instances`:
+//! [`Model::instances`]). Requests arrive as a Poisson process whose rate follows a daily
+//! cycle in ten-minute steps ([`BLOCK_MS`]; optionally Gamma-overdispersed per evaluation
+//! interval); the canary receives the phase's share plus
 //! its targeted groups' share; each request fails independently with the error rate, or
 //! under error clustering with the error rate times a multiplier of mean 1 per trial and
 //! track, a jump process partly shared by the two tracks ([`clusters`]; capped at 1;
